@@ -1,0 +1,140 @@
+#include "alg/stream/reassembler.hpp"
+
+namespace pptp::stream {
+
+namespace {
+// Sequence-space distance from `from` to `to` (RFC 9293 serial arithmetic).
+std::int32_t distance(std::uint32_t from, std::uint32_t to) {
+  return static_cast<std::int32_t>(to - from);
+}
+}  // namespace
+
+std::string_view name_of(StreamState s) {
+  switch (s) {
+    case StreamState::AwaitingStart: return "awaiting_start";
+    case StreamState::Synced: return "synced";
+    case StreamState::LostSync: return "lost_sync";
+  }
+  return "unknown";
+}
+
+std::string_view name_of(StreamAnomaly a) {
+  switch (a) {
+    case StreamAnomaly::Retransmission: return "tcp_retransmission";
+    case StreamAnomaly::Overlap: return "tcp_overlap";
+    case StreamAnomaly::OutOfOrder: return "tcp_out_of_order";
+    case StreamAnomaly::MidStreamStart: return "tcp_mid_stream_start";
+    case StreamAnomaly::WindowExceeded: return "stream_window_exceeded";
+    case StreamAnomaly::FramingError: return "stream_framing_error";
+  }
+  return "unknown";
+}
+
+void Reassembler::on_syn(std::uint32_t initial_sequence) {
+  if (state_ != StreamState::AwaitingStart) return;  // a retransmitted SYN changes nothing
+  next_sequence_ = initial_sequence + 1;
+  state_ = StreamState::Synced;
+}
+
+void Reassembler::lose_sync(StreamAnomaly why, const wire::ParseError* error, MessageSink& sink) {
+  state_ = StreamState::LostSync;
+  if (error != nullptr) framing_error_ = *error;
+  partial_.clear();
+  partial_.shrink_to_fit();
+  pending_.clear();
+  pending_bytes_ = 0;
+  sink.on_stream_anomaly(why, error);
+}
+
+void Reassembler::feed(std::uint32_t sequence, Bytes payload, MessageSink& sink) {
+  if (state_ == StreamState::LostSync || payload.empty()) return;
+  if (state_ == StreamState::AwaitingStart) {
+    // Picked up mid-stream: only a segment that starts with a valid header is a start.
+    const wire::Frame f = wire::frame_control_message(payload);
+    if (f.status == wire::Frame::Status::Invalid) {
+      lose_sync(StreamAnomaly::FramingError, &f.error, sink);
+      return;
+    }
+    next_sequence_ = sequence;
+    state_ = StreamState::Synced;
+    sink.on_stream_anomaly(StreamAnomaly::MidStreamStart, nullptr);
+  }
+
+  const std::int32_t offset = distance(next_sequence_, sequence);
+  const auto length = static_cast<std::int64_t>(payload.size());
+  if (offset + length <= 0) {
+    sink.on_stream_anomaly(StreamAnomaly::Retransmission, nullptr);
+    return;
+  }
+  if (offset < 0) {
+    sink.on_stream_anomaly(StreamAnomaly::Overlap, nullptr);
+    payload = payload.subspan(static_cast<std::size_t>(-offset));
+    sequence = next_sequence_;
+  } else if (offset > 0) {
+    auto existing = pending_.find(sequence);
+    const std::size_t replaced = existing == pending_.end() ? 0 : existing->second.size();
+    if (static_cast<std::uint32_t>(offset) > kReorderWindow ||
+        pending_bytes_ - replaced + payload.size() > kMaxPendingBytes ||
+        (replaced == 0 && pending_.size() >= kMaxPendingSegments)) {
+      lose_sync(StreamAnomaly::WindowExceeded, nullptr, sink);
+      return;
+    }
+    if (replaced >= payload.size()) {
+      sink.on_stream_anomaly(StreamAnomaly::Retransmission, nullptr);
+      return;
+    }
+    pending_bytes_ = pending_bytes_ - replaced + payload.size();
+    pending_[sequence].assign(payload.begin(), payload.end());
+    sink.on_stream_anomaly(StreamAnomaly::OutOfOrder, nullptr);
+    return;
+  }
+  consume(payload, sink);
+  drain_pending(sink);
+}
+
+void Reassembler::drain_pending(MessageSink& sink) {
+  bool progressed = true;
+  while (progressed && state_ == StreamState::Synced && !pending_.empty()) {
+    progressed = false;
+    for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+      const std::int32_t offset = distance(next_sequence_, it->first);
+      if (offset > 0) continue;
+      std::vector<std::uint8_t> data = std::move(it->second);
+      pending_bytes_ -= data.size();
+      pending_.erase(it);
+      const auto skip = static_cast<std::size_t>(-static_cast<std::int64_t>(offset));
+      if (skip < data.size()) consume(Bytes(data).subspan(skip), sink);
+      progressed = true;
+      break;  // the map changed: start the walk again
+    }
+  }
+}
+
+void Reassembler::consume(Bytes data, MessageSink& sink) {
+  next_sequence_ += static_cast<std::uint32_t>(data.size());
+  Bytes window = data;
+  if (!partial_.empty()) {
+    partial_.insert(partial_.end(), data.begin(), data.end());
+    window = partial_;
+  }
+  std::size_t used = 0;
+  while (used < window.size()) {
+    const Bytes rest = window.subspan(used);
+    const wire::Frame f = wire::frame_control_message(rest);
+    if (f.status == wire::Frame::Status::Invalid) {
+      lose_sync(StreamAnomaly::FramingError, &f.error, sink);
+      return;
+    }
+    if (f.status == wire::Frame::Status::NeedMore) break;
+    delivered_bytes_ += f.length;
+    sink.on_message(rest.first(f.length));
+    used += f.length;
+  }
+  if (window.data() == partial_.data()) {
+    partial_.erase(partial_.begin(), partial_.begin() + static_cast<std::ptrdiff_t>(used));
+  } else {
+    partial_.assign(window.begin() + static_cast<std::ptrdiff_t>(used), window.end());
+  }
+}
+
+}  // namespace pptp::stream

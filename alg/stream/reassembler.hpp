@@ -1,0 +1,77 @@
+// Rebuilds PPTP control messages from the TCP segments of one direction of a control
+// connection: messages split at any byte or coalesced, retransmitted and overlapping
+// segments, and out-of-order segments within a bounded window. Memory per direction is
+// bounded; a gap that cannot be filled within the bounds, or bytes that do not frame as a
+// PPTP message, put the direction into LostSync: it is reported, never guessed at.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "alg/core/bytes.hpp"
+#include "alg/wire/control_message.hpp"
+
+namespace pptp::stream {
+
+inline constexpr std::size_t kMaxPendingSegments = 32;        // out-of-order segments kept
+inline constexpr std::size_t kMaxPendingBytes = 32 * 1024;    // and their bytes
+inline constexpr std::uint32_t kReorderWindow = 64 * 1024;    // how far ahead a segment may start
+
+enum class StreamState : std::uint8_t {
+  AwaitingStart,  // no SYN seen and no data yet
+  Synced,
+  LostSync,       // terminal: nothing more is delivered from this direction
+};
+std::string_view name_of(StreamState s);
+
+enum class StreamAnomaly : std::uint8_t {
+  Retransmission,   // a segment wholly before the next expected byte
+  Overlap,          // a segment partly before it (its old bytes are dropped)
+  OutOfOrder,       // a segment ahead of a gap, kept until the gap fills
+  MidStreamStart,   // no SYN seen: the first segment was taken as a message start
+  WindowExceeded,   // the gap could not be filled within the bounds: lost sync
+  FramingError,     // bytes that are no PPTP message: lost sync
+};
+inline constexpr std::size_t kStreamAnomalyCount = 6;
+std::string_view name_of(StreamAnomaly a);
+
+class MessageSink {
+ public:
+  virtual ~MessageSink() = default;
+  // A whole control message, framed (header valid, length as the type requires).
+  virtual void on_message(Bytes message) = 0;
+  // `error` is set for FramingError.
+  virtual void on_stream_anomaly(StreamAnomaly anomaly, const wire::ParseError* error) = 0;
+};
+
+class Reassembler {
+ public:
+  // The SYN's sequence number: data starts one after it.
+  void on_syn(std::uint32_t initial_sequence);
+  void feed(std::uint32_t sequence, Bytes payload, MessageSink& sink);
+
+  StreamState state() const { return state_; }
+  // Bytes held: a partial message plus out-of-order segments.
+  std::size_t buffered_bytes() const { return partial_.size() + pending_bytes_; }
+  bool has_gap() const { return !pending_.empty(); }
+  std::uint64_t delivered_bytes() const { return delivered_bytes_; }
+  const std::optional<wire::ParseError>& framing_error() const { return framing_error_; }
+
+ private:
+  void consume(Bytes data, MessageSink& sink);
+  void drain_pending(MessageSink& sink);
+  void lose_sync(StreamAnomaly why, const wire::ParseError* error, MessageSink& sink);
+
+  StreamState state_ = StreamState::AwaitingStart;
+  std::uint32_t next_sequence_ = 0;
+  std::vector<std::uint8_t> partial_;  // start of a message not yet complete
+  std::map<std::uint32_t, std::vector<std::uint8_t>> pending_;  // by sequence number
+  std::size_t pending_bytes_ = 0;
+  std::uint64_t delivered_bytes_ = 0;
+  std::optional<wire::ParseError> framing_error_;
+};
+
+}  // namespace pptp::stream

@@ -1,0 +1,89 @@
+// Every anomaly the tracker can see has a name and a counter.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace pptp::track {
+
+enum class Anomaly : std::uint8_t {
+  // TCP stream of a control connection
+  TcpRetransmission,
+  TcpOverlap,
+  TcpOutOfOrder,
+  TcpMidStreamStart,
+  StreamWindowExceeded,
+  StreamFramingError,
+  StreamGapAtClose,
+  // control messages
+  MessageReservedNonZero,
+  MessageNumberLengthTooLong,
+  WrongSender,
+  NotEstablished,
+  UnexpectedMessage,
+  UnknownCall,
+  DuplicateCallId,
+  TooManyCalls,
+  TooManyConnections,
+  SetLinkInfoFromPac,
+  DisconnectNamesPnsCallId,
+  EchoReplyUnmatched,
+  // GRE
+  GreNotPptp,
+  GreMalformed,
+  GreUnknownCall,
+  GreBeforeEstablished,
+  GreKeyCollision,
+  PppMalformed,
+  // IP
+  IpMalformed,
+  IpFragment,
+  kCount,
+};
+inline constexpr std::size_t kAnomalyCount = static_cast<std::size_t>(Anomaly::kCount);
+
+struct AnomalyInfo {
+  Anomaly anomaly;
+  std::string_view name;
+  std::string_view meaning;
+};
+
+// One row per anomaly: its stable name (logs, JSON, metrics) and what it means.
+inline constexpr std::array<AnomalyInfo, kAnomalyCount> kAnomalyTable{{
+    {Anomaly::TcpRetransmission, "tcp_retransmission", "a control segment wholly sent before"},
+    {Anomaly::TcpOverlap, "tcp_overlap", "a control segment partly sent before"},
+    {Anomaly::TcpOutOfOrder, "tcp_out_of_order", "a control segment ahead of a gap, kept"},
+    {Anomaly::TcpMidStreamStart, "tcp_mid_stream_start", "control connection picked up without its SYN"},
+    {Anomaly::StreamWindowExceeded, "stream_window_exceeded", "gap not filled within the reassembly bounds: lost sync"},
+    {Anomaly::StreamFramingError, "stream_framing_error", "bytes that are no PPTP control message: lost sync"},
+    {Anomaly::StreamGapAtClose, "stream_gap_at_close", "control connection ended with bytes missing or a message cut"},
+    {Anomaly::MessageReservedNonZero, "reserved_nonzero", "a Reserved field is not zero (RFC 2637: MUST be 0)"},
+    {Anomaly::MessageNumberLengthTooLong, "number_length_too_long", "a number length field above 64"},
+    {Anomaly::WrongSender, "wrong_sender", "a message the RFC lets only the other role send"},
+    {Anomaly::NotEstablished, "not_established", "a call or echo message before the control connection is up"},
+    {Anomaly::UnexpectedMessage, "unexpected_message", "a message the connection state does not allow"},
+    {Anomaly::UnknownCall, "unknown_call", "a message names a Call ID that no call on the connection has"},
+    {Anomaly::DuplicateCallId, "duplicate_call_id", "a new call reuses a Call ID still live on the connection"},
+    {Anomaly::TooManyCalls, "too_many_calls", "calls on one control connection above the limit"},
+    {Anomaly::TooManyConnections, "too_many_connections", "control connections above the limit"},
+    {Anomaly::SetLinkInfoFromPac, "set_link_info_from_pac", "Set-Link-Info sent by the PAC (RFC: PNS only; Windows servers do it)"},
+    {Anomaly::DisconnectNamesPnsCallId, "disconnect_names_pns_call_id", "Call-Disconnect-Notify carrying the PNS's Call ID instead of the PAC's (seen from Windows servers)"},
+    {Anomaly::EchoReplyUnmatched, "echo_reply_unmatched", "an Echo-Reply whose Identifier no Echo-Request had"},
+    {Anomaly::GreNotPptp, "gre_not_pptp", "GRE that is not version 1 carrying PPP"},
+    {Anomaly::GreMalformed, "gre_malformed", "enhanced GRE with a bad header"},
+    {Anomaly::GreUnknownCall, "gre_unknown_call", "GRE whose addresses and Call ID match no call"},
+    {Anomaly::GreBeforeEstablished, "gre_before_established", "GRE of a call not yet established"},
+    {Anomaly::GreKeyCollision, "gre_key_collision", "two calls would receive GRE on the same addresses and Call ID"},
+    {Anomaly::PppMalformed, "ppp_malformed", "a malformed PPP frame or authentication packet in GRE"},
+    {Anomaly::IpMalformed, "ip_malformed", "an IPv4 or TCP header that does not parse"},
+    {Anomaly::IpFragment, "ip_fragment", "an IP fragment (not reassembled here)"},
+}};
+
+inline constexpr std::string_view name_of(Anomaly a) {
+  return kAnomalyTable[static_cast<std::size_t>(a)].name;
+}
+
+using AnomalyCounters = std::array<std::uint64_t, kAnomalyCount>;
+
+}  // namespace pptp::track

@@ -1,0 +1,217 @@
+// Control connection and call tracking (RFC 2637 sections 2 and 3): which control
+// connections exist, which calls each carries, their Call IDs on both sides, and which GRE
+// flow belongs to which call in either direction. It is fed decoded packets with their time
+// and tells an observer what it saw; it does no I/O and keeps no clock of its own.
+//
+// Roles: the TCP side that connects to port 1723 is the PNS and the listener the PAC, as in
+// pptp-linux, Poptop and the kernel helper. Outgoing calls (placed by the PNS) and incoming
+// calls (placed by the PAC) are both followed.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "alg/stream/reassembler.hpp"
+#include "alg/track/anomaly.hpp"
+#include "alg/wire/control_message.hpp"
+#include "alg/wire/gre.hpp"
+#include "alg/wire/ip.hpp"
+#include "alg/wire/ppp.hpp"
+
+namespace pptp::track {
+
+inline constexpr std::size_t kMaxControlConnections = 65536;
+inline constexpr std::size_t kMaxCallsPerConnection = 1024;
+inline constexpr std::size_t kAuthScanPackets = 64;  // GRE packets per call searched for a user name
+inline constexpr double kConnectionIdleTimeout = 300.0;  // seconds; RFC 2637 Echo runs every 60 s
+inline constexpr double kCallSetupTimeout = 60.0;        // a call stuck before Established
+
+enum class Direction : std::uint8_t { PnsToPac = 0, PacToPns = 1 };
+std::string_view name_of(Direction d);
+inline Direction reverse(Direction d) {
+  return d == Direction::PnsToPac ? Direction::PacToPns : Direction::PnsToPac;
+}
+
+enum class ConnectionState : std::uint8_t {
+  TcpOpening,      // TCP seen, no Start-Control-Connection-Request yet
+  WaitStartReply,  // Start-Control-Connection-Request sent
+  Established,     // Start-Control-Connection-Reply with result 1
+  Stopping,        // Stop-Control-Connection-Request sent
+  Closed,
+};
+std::string_view name_of(ConnectionState s);
+
+enum class CallOrigin : std::uint8_t { Outgoing, Incoming };  // placed by the PNS / by the PAC
+std::string_view name_of(CallOrigin o);
+
+enum class CallState : std::uint8_t {
+  WaitReply,    // Outgoing-Call-Request or Incoming-Call-Request sent
+  WaitConnect,  // Incoming-Call-Reply accepted, Incoming-Call-Connected awaited
+  Established,
+  Clearing,     // Call-Clear-Request sent, Call-Disconnect-Notify awaited
+  Closed,
+};
+std::string_view name_of(CallState s);
+
+struct GreFlowStats {
+  std::uint64_t packets = 0;
+  std::uint64_t payload_bytes = 0;
+  std::uint64_t ack_only = 0;
+  std::uint64_t sequence_backwards = 0;  // reordering or replay seen in the sequence numbers
+  std::optional<std::uint32_t> highest_sequence;
+};
+
+struct Call {
+  std::uint64_t id = 0;  // unique within the tracker
+  CallOrigin origin = CallOrigin::Outgoing;
+  CallState state = CallState::WaitReply;
+  std::optional<std::uint16_t> pns_call_id;
+  std::optional<std::uint16_t> pac_call_id;
+  std::uint16_t call_serial_number = 0;
+  std::optional<std::uint8_t> reply_result_code;  // Outgoing-/Incoming-Call-Reply
+  std::optional<std::uint8_t> disconnect_result_code;
+  std::uint64_t wan_errors_reported = 0;
+  std::uint64_t set_link_info_count = 0;
+  std::optional<wire::AuthIdentity> user;
+  std::optional<Direction> user_sent;   // which way the authentication name travelled
+  std::optional<bool> auth_succeeded;
+  std::array<GreFlowStats, 2> gre;      // by Direction
+  double opened_at = 0;
+  double established_at = 0;
+  double closed_at = 0;
+  double last_activity = 0;
+  std::string close_reason;
+};
+
+struct ControlConnection {
+  std::uint64_t id = 0;
+  wire::Endpoint pns;
+  wire::Endpoint pac;
+  ConnectionState state = ConnectionState::TcpOpening;
+  std::array<stream::Reassembler, 2> streams;  // by Direction
+  std::array<std::uint64_t, 2> messages{};     // by Direction
+  std::array<bool, 2> fin{};
+  std::array<std::optional<std::uint32_t>, 2> echo_outstanding{};  // Identifier, by sender
+  std::optional<Direction> start_requester;
+  std::optional<Direction> stop_requester;
+  std::optional<std::uint8_t> start_result_code;
+  std::string pns_host_name, pac_host_name, pns_vendor, pac_vendor;
+  std::vector<std::unique_ptr<Call>> calls;  // live calls
+  double opened_at = 0;
+  double last_activity = 0;
+  std::string close_reason;
+
+  Call* find_by_pns_call_id(std::uint16_t id, CallOrigin origin) const;
+  Call* find_by_pns_call_id(std::uint16_t id) const;
+  Call* find_by_pac_call_id(std::uint16_t id) const;
+};
+
+struct AnomalyEvent {
+  Anomaly anomaly;
+  const ControlConnection* connection = nullptr;  // null for GRE that matches no connection
+  std::optional<Direction> direction;
+  std::string detail;
+};
+
+class TrackerObserver {
+ public:
+  virtual ~TrackerObserver() = default;
+  virtual void on_anomaly(const AnomalyEvent&) {}
+  virtual void on_message(const ControlConnection&, Direction, const wire::ControlMessage&) {}
+  virtual void on_call_changed(const ControlConnection&, const Call&) {}
+  virtual void on_call_closed(const ControlConnection&, const Call&) {}
+  virtual void on_connection_closed(const ControlConnection&) {}
+  virtual void on_gre(const ControlConnection*, const Call*, Direction, const wire::Ipv4Packet&,
+                      const wire::GreHeader*) {}
+};
+
+struct SegmentOutcome {
+  ControlConnection* connection = nullptr;
+  std::size_t messages = 0;
+  std::size_t anomalies = 0;
+};
+
+enum class GreVerdict : std::uint8_t { Matched, NotPptp, Malformed, UnknownCall };
+
+struct GreOutcome {
+  GreVerdict verdict = GreVerdict::UnknownCall;
+  ControlConnection* connection = nullptr;
+  Call* call = nullptr;
+  Direction direction = Direction::PnsToPac;
+};
+
+class Tracker {
+ public:
+  explicit Tracker(TrackerObserver& observer) : observer_(observer) {}
+  Tracker(const Tracker&) = delete;
+  Tracker& operator=(const Tracker&) = delete;
+  ~Tracker();
+
+  SegmentOutcome on_tcp_segment(double time, const wire::Ipv4Packet& ip, const wire::TcpSegment& tcp);
+  GreOutcome on_gre(double time, const wire::Ipv4Packet& ip);
+  // Reports an anomaly found outside the tracker (a packet that did not decode).
+  void report(Anomaly anomaly, std::string detail);
+  // Ends connections idle past their timeouts, and calls stuck in set-up.
+  void expire(double now);
+  // Ends everything (end of a capture, daemon shutdown).
+  void close_all(double now, std::string_view reason);
+
+  const AnomalyCounters& counters() const { return counters_; }
+  std::size_t connection_count() const { return connections_.size(); }
+  std::size_t call_count() const;
+  template <class F>
+  void for_each_connection(F&& f) const {
+    for (const auto& [key, c] : connections_) f(*c);
+  }
+
+ private:
+  struct ConnectionKey {
+    wire::Endpoint pns, pac;
+    auto operator<=>(const ConnectionKey&) const = default;
+  };
+  // A GRE flow: the sender, the receiver and the receiver's Call ID in the key.
+  struct GreKey {
+    std::uint32_t source, destination;
+    std::uint16_t call_id;
+    bool operator==(const GreKey&) const = default;
+  };
+  struct GreKeyHash {
+    std::size_t operator()(const GreKey& k) const {
+      return std::hash<std::uint64_t>{}((std::uint64_t{k.source} << 32) ^ k.destination ^
+                                        (std::uint64_t{k.call_id} << 16));
+    }
+  };
+  struct GreRoute {
+    ControlConnection* connection;
+    Call* call;
+    Direction direction;
+  };
+  class StreamSink;
+
+  void handle_message(double time, ControlConnection& c, Direction dir, Bytes bytes);
+  void handle_call_message(double time, ControlConnection& c, Direction dir,
+                           const wire::ControlMessage& m);
+  Call* open_call(double time, ControlConnection& c, CallOrigin origin);
+  void set_call_state(double time, ControlConnection& c, Call& call, CallState s);
+  void close_call(double time, ControlConnection& c, Call& call, std::string reason);
+  void close_connection(double time, ControlConnection& c, std::string reason);
+  void index_gre(ControlConnection& c, Call& call, Direction toward);
+  void unindex_gre(const ControlConnection& c, const Call& call);
+  void scan_ppp(ControlConnection& c, Call& call, Direction dir, Bytes payload);
+  void raise(Anomaly a, const ControlConnection* c, std::optional<Direction> d, std::string detail);
+
+  TrackerObserver& observer_;
+  std::map<ConnectionKey, std::unique_ptr<ControlConnection>> connections_;
+  std::unordered_map<GreKey, GreRoute, GreKeyHash> gre_routes_;
+  AnomalyCounters counters_{};
+  std::uint64_t next_connection_id_ = 1;
+  std::uint64_t next_call_id_ = 1;
+};
+
+}  // namespace pptp::track

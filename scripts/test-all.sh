@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Every test of pptp-alg: release build with unit, golden and tshark tests; the same tests
+# under AddressSanitizer + UndefinedBehaviorSanitizer; every libFuzzer target for a bounded
+# time (FUZZ_SECONDS each, default 30) from a seed corpus cut from the captures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+jobs=$(nproc)
+fuzz_seconds=${FUZZ_SECONDS:-30}
+bash scripts/install-deps.sh
+
+step() { printf '\n=== %s\n' "$*"; }
+passed=0
+failed=0
+failures=()
+record() {  # name, status
+  if [ "$2" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("$1"); fi
+}
+
+step "release build"
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/release -j "$jobs"
+step "tests (release)"
+set +e
+(cd build/release && ctest --output-on-failure -j "$jobs"); record "ctest release" $?
+set -e
+
+step "sanitizer build (ASan + UBSan)"
+cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=Debug -DPPTP_ALG_SANITIZE=ON >/dev/null
+cmake --build build/sanitize -j "$jobs"
+step "tests (ASan + UBSan)"
+set +e
+(cd build/sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --output-on-failure -j "$jobs"); record "ctest sanitize" $?
+set -e
+
+step "fuzz build (clang, libFuzzer + ASan + UBSan)"
+cmake -S . -B build/fuzz -DCMAKE_CXX_COMPILER=clang++ -DPPTP_ALG_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/fuzz -j "$jobs"
+seeds=build/fuzz/seeds
+rm -rf "$seeds"
+captures=(tests/data/pcaps/*.pcap*)
+[ -d ../shared/pcaps ] && captures+=(../shared/pcaps/*)
+/usr/bin/python3 tests/tools/make_seed_corpus.py "$seeds" "${captures[@]}" 2>/dev/null
+for target in control_message gre_ppp reassembler tracker capture; do
+  step "fuzz_$target for ${fuzz_seconds}s"
+  corpus=build/fuzz/corpus/$target
+  mkdir -p "$corpus" "$seeds/$target"
+  set +e
+  timeout $((fuzz_seconds + 120)) build/fuzz/tests/fuzz/fuzz_$target -max_total_time="$fuzz_seconds" \
+    -max_len=8192 -print_final_stats=0 -artifact_prefix=build/fuzz/ "$corpus" "$seeds/$target" 2>&1 \
+    | grep -E '^(Done|==|SUMMARY)|ERROR' | tail -5
+  status=${PIPESTATUS[0]}
+  set -e
+  record "fuzz_$target" "$status"
+done
+
+echo
+if ((failed)); then echo "failed: ${failures[*]}"; fi
+echo "test-all: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

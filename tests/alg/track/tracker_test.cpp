@@ -1,0 +1,341 @@
+#include "alg/track/tracker.hpp"
+
+#include <gtest/gtest.h>
+
+#include "alg/track/packet_path.hpp"
+#include "tests/support/packets.hpp"
+
+namespace pptp::track {
+namespace {
+
+using namespace pptp::wire;
+using test::addr;
+
+struct Recorder : TrackerObserver {
+  std::vector<AnomalyEvent> anomalies;
+  std::vector<std::string> closed_calls;  // close reasons
+  std::vector<std::string> closed_connections;
+  void on_anomaly(const AnomalyEvent& e) override { anomalies.push_back(e); }
+  void on_call_closed(const ControlConnection&, const Call& c) override {
+    closed_calls.push_back(c.close_reason);
+  }
+  void on_connection_closed(const ControlConnection& c) override {
+    closed_connections.push_back(c.close_reason);
+  }
+  std::size_t count(Anomaly a) const {
+    return std::count_if(anomalies.begin(), anomalies.end(), [&](const auto& e) { return e.anomaly == a; });
+  }
+};
+
+// One TCP control connection between a PNS and a PAC, driven message by message.
+struct Link {
+  Tracker& tracker;
+  Endpoint pns, pac;
+  std::uint32_t seq[2] = {1000, 50000};
+  double time = 0;
+
+  PacketOutcome packet(const std::vector<std::uint8_t>& p) { return handle_ipv4(tracker, time += 0.01, p); }
+  void handshake() {
+    packet(test::tcp(pns, pac, seq[0]++, tcp_flags::kSyn));
+    packet(test::tcp(pac, pns, seq[1]++, tcp_flags::kSyn | tcp_flags::kAck));
+  }
+  PacketOutcome send(Direction d, const ControlMessageBody& body) {
+    const auto data = test::bytes_of(body);
+    const int i = static_cast<int>(d);
+    const auto out = d == Direction::PnsToPac
+                         ? packet(test::tcp(pns, pac, seq[i], tcp_flags::kAck | tcp_flags::kPsh, data))
+                         : packet(test::tcp(pac, pns, seq[i], tcp_flags::kAck | tcp_flags::kPsh, data));
+    seq[i] += static_cast<std::uint32_t>(data.size());
+    return out;
+  }
+  void start() {
+    handshake();
+    send(Direction::PnsToPac, StartControlConnectionRequest{});
+    StartControlConnectionReply rp;
+    rp.result_code = 1;
+    send(Direction::PacToPns, rp);
+  }
+  void outgoing_call(std::uint16_t pns_id, std::uint16_t pac_id, std::uint8_t result = 1) {
+    OutgoingCallRequest rq;
+    rq.call_id = pns_id;
+    send(Direction::PnsToPac, rq);
+    OutgoingCallReply rp;
+    rp.call_id = pac_id;
+    rp.peer_call_id = pns_id;
+    rp.result_code = result;
+    send(Direction::PacToPns, rp);
+  }
+  GreOutcome gre_to_pac(std::uint16_t key, std::vector<std::uint8_t> ppp = {0xff, 0x03, 0x00, 0x21, 0x45}) {
+    return packet(test::gre(pns.address, pac.address, key, 1, ppp)).gre;
+  }
+  GreOutcome gre_to_pns(std::uint16_t key) {
+    return packet(test::gre(pac.address, pns.address, key, 1, {0xff, 0x03, 0x00, 0x21, 0x45})).gre;
+  }
+  ControlConnection* connection() {
+    ControlConnection* found = nullptr;
+    tracker.for_each_connection([&](const ControlConnection& c) {
+      if (c.pns == pns && c.pac == pac) found = const_cast<ControlConnection*>(&c);
+    });
+    return found;
+  }
+};
+
+class TrackerTest : public ::testing::Test {
+ protected:
+  Recorder rec;
+  Tracker tracker{rec};
+  Link link{tracker, {addr("192.0.2.11"), 40001}, {addr("198.51.100.2"), 1723}};
+};
+
+TEST_F(TrackerTest, OutgoingCallLifecycleAndGreInBothDirections) {
+  link.start();
+  ASSERT_NE(link.connection(), nullptr);
+  EXPECT_EQ(link.connection()->state, ConnectionState::Established);
+  link.outgoing_call(7, 0);  // PAC Call ID 0 is valid
+  ASSERT_EQ(tracker.call_count(), 1u);
+  const Call& call = *link.connection()->calls[0];
+  EXPECT_EQ(call.state, CallState::Established);
+  EXPECT_EQ(call.pns_call_id, 7);
+  EXPECT_EQ(call.pac_call_id, 0);
+
+  // GRE toward the PAC carries the PAC's Call ID, toward the PNS the PNS's.
+  auto g = link.gre_to_pac(0);
+  EXPECT_EQ(g.verdict, GreVerdict::Matched);
+  EXPECT_EQ(g.direction, Direction::PnsToPac);
+  g = link.gre_to_pns(7);
+  EXPECT_EQ(g.verdict, GreVerdict::Matched);
+  EXPECT_EQ(g.direction, Direction::PacToPns);
+  EXPECT_EQ(link.gre_to_pac(7).verdict, GreVerdict::UnknownCall);
+  EXPECT_EQ(link.gre_to_pns(0).verdict, GreVerdict::UnknownCall);
+  EXPECT_EQ(call.gre[0].packets, 1u);
+  EXPECT_EQ(call.gre[1].packets, 1u);
+
+  link.send(Direction::PnsToPac, CallClearRequest{7, 0});
+  EXPECT_EQ(call.state, CallState::Clearing);
+  CallDisconnectNotify cdn;
+  cdn.call_id = 0;
+  cdn.result_code = 3;
+  link.send(Direction::PacToPns, cdn);
+  EXPECT_EQ(tracker.call_count(), 0u);
+  ASSERT_EQ(rec.closed_calls.size(), 1u);
+  EXPECT_NE(rec.closed_calls[0].find("call_disconnect_notify: result 3"), std::string::npos);
+  EXPECT_EQ(link.gre_to_pac(0).verdict, GreVerdict::UnknownCall);  // its GRE no longer passes
+}
+
+TEST_F(TrackerTest, IncomingCallPlacedByThePac) {
+  link.start();
+  IncomingCallRequest icrq;
+  icrq.call_id = 5;
+  link.send(Direction::PacToPns, icrq);
+  IncomingCallReply icrp;
+  icrp.call_id = 9;
+  icrp.peer_call_id = 5;
+  icrp.result_code = 1;
+  link.send(Direction::PnsToPac, icrp);
+  const Call& call = *link.connection()->calls[0];
+  EXPECT_EQ(call.origin, CallOrigin::Incoming);
+  EXPECT_EQ(call.state, CallState::WaitConnect);
+  IncomingCallConnected iccn;
+  iccn.peer_call_id = 9;
+  link.send(Direction::PacToPns, iccn);
+  EXPECT_EQ(call.state, CallState::Established);
+  EXPECT_EQ(link.gre_to_pac(5).verdict, GreVerdict::Matched);
+  EXPECT_EQ(link.gre_to_pns(9).verdict, GreVerdict::Matched);
+  EXPECT_TRUE(rec.anomalies.empty());
+}
+
+TEST_F(TrackerTest, SeveralCallsOnOneControlConnection) {
+  link.start();
+  for (std::uint16_t i = 0; i < 5; ++i) link.outgoing_call(100 + i, 200 + i);
+  ASSERT_EQ(tracker.call_count(), 5u);
+  for (std::uint16_t i = 0; i < 5; ++i) {
+    auto g = link.gre_to_pns(100 + i);
+    ASSERT_EQ(g.verdict, GreVerdict::Matched);
+    EXPECT_EQ(g.call->pns_call_id, 100 + i);
+    g = link.gre_to_pac(200 + i);
+    ASSERT_EQ(g.verdict, GreVerdict::Matched);
+    EXPECT_EQ(g.call->pac_call_id, 200 + i);
+  }
+  // The PAC ends one call; the others stay.
+  CallDisconnectNotify cdn;
+  cdn.call_id = 202;
+  link.send(Direction::PacToPns, cdn);
+  EXPECT_EQ(tracker.call_count(), 4u);
+  EXPECT_EQ(link.gre_to_pac(202).verdict, GreVerdict::UnknownCall);
+  EXPECT_EQ(link.gre_to_pac(203).verdict, GreVerdict::Matched);
+}
+
+TEST_F(TrackerTest, SameCallIdFromTwoClientsOnDifferentAddresses) {
+  Link other{tracker, {addr("192.0.2.12"), 40001}, {addr("198.51.100.2"), 1723}};
+  link.start();
+  other.start();
+  link.outgoing_call(7, 128);
+  other.outgoing_call(7, 384);
+  auto a = link.gre_to_pns(7);
+  auto b = other.gre_to_pns(7);
+  ASSERT_EQ(a.verdict, GreVerdict::Matched);
+  ASSERT_EQ(b.verdict, GreVerdict::Matched);
+  EXPECT_NE(a.call, b.call);
+  EXPECT_EQ(rec.count(Anomaly::GreKeyCollision), 0u);
+}
+
+TEST_F(TrackerTest, SameCallIdFromOneAddressIsACollision) {
+  // What NAT produces without Call-ID translation: the GRE cannot tell the calls apart.
+  Link other{tracker, {addr("192.0.2.11"), 40002}, {addr("198.51.100.2"), 1723}};
+  link.start();
+  other.start();
+  link.outgoing_call(7, 128);
+  other.outgoing_call(7, 384);
+  EXPECT_EQ(rec.count(Anomaly::GreKeyCollision), 1u);
+}
+
+TEST_F(TrackerTest, RefusedCallIsClosedWithItsResult) {
+  link.start();
+  link.outgoing_call(7, 0, /*result=*/4);
+  EXPECT_EQ(tracker.call_count(), 0u);
+  ASSERT_EQ(rec.closed_calls.size(), 1u);
+  EXPECT_NE(rec.closed_calls[0].find("refused: result 4"), std::string::npos);
+}
+
+TEST_F(TrackerTest, WrongSenderAndNotEstablishedAreReported) {
+  link.handshake();
+  OutgoingCallRequest rq;
+  rq.call_id = 1;
+  link.send(Direction::PnsToPac, rq);  // before Start-Control-Connection
+  EXPECT_EQ(rec.count(Anomaly::NotEstablished), 1u);
+  link.send(Direction::PnsToPac, StartControlConnectionRequest{});
+  StartControlConnectionReply rp;
+  rp.result_code = 1;
+  link.send(Direction::PacToPns, rp);
+  link.send(Direction::PacToPns, rq);  // only a PNS places outgoing calls
+  EXPECT_EQ(rec.count(Anomaly::WrongSender), 1u);
+  EXPECT_EQ(tracker.call_count(), 0u);
+  link.send(Direction::PacToPns, CallDisconnectNotify{});
+  EXPECT_EQ(rec.count(Anomaly::UnknownCall), 1u);
+  ASSERT_NE(rec.anomalies.back().connection, nullptr);
+}
+
+TEST_F(TrackerTest, DuplicateCallIdOnOneConnectionIsRefused) {
+  link.start();
+  link.outgoing_call(7, 1);
+  OutgoingCallRequest rq;
+  rq.call_id = 7;
+  link.send(Direction::PnsToPac, rq);
+  EXPECT_EQ(rec.count(Anomaly::DuplicateCallId), 1u);
+  EXPECT_EQ(tracker.call_count(), 1u);
+}
+
+TEST_F(TrackerTest, SetLinkInfoFromThePacIsAcceptedAndFlagged) {
+  link.start();
+  link.outgoing_call(0, 11755);
+  SetLinkInfo sli;
+  sli.peer_call_id = 0;  // the client's Call ID, as a Windows server sends it
+  link.send(Direction::PacToPns, sli);
+  EXPECT_EQ(rec.count(Anomaly::SetLinkInfoFromPac), 1u);
+  EXPECT_EQ(rec.count(Anomaly::UnknownCall), 0u);
+  EXPECT_EQ(link.connection()->calls[0]->set_link_info_count, 1u);
+}
+
+TEST_F(TrackerTest, StopControlConnectionEndsEveryCall) {
+  link.start();
+  link.outgoing_call(1, 2);
+  link.outgoing_call(3, 4);
+  link.send(Direction::PnsToPac, StopControlConnectionRequest{1, 0, 0});
+  EXPECT_EQ(link.connection()->state, ConnectionState::Stopping);
+  link.send(Direction::PacToPns, StopControlConnectionReply{1, 0, 0});
+  EXPECT_EQ(link.connection()->state, ConnectionState::Closed);
+  EXPECT_EQ(tracker.call_count(), 0u);
+  EXPECT_EQ(rec.closed_calls.size(), 2u);
+  EXPECT_EQ(link.gre_to_pac(2).verdict, GreVerdict::UnknownCall);
+}
+
+TEST_F(TrackerTest, ResetOrBothFinsCloseTheConnectionWithoutStop) {
+  link.start();
+  link.outgoing_call(1, 2);
+  link.packet(test::tcp(link.pns, link.pac, link.seq[0], tcp_flags::kAck | tcp_flags::kFin));
+  EXPECT_EQ(link.connection()->state, ConnectionState::Established);  // half-closed
+  link.packet(test::tcp(link.pac, link.pns, link.seq[1], tcp_flags::kAck | tcp_flags::kFin));
+  EXPECT_EQ(link.connection()->state, ConnectionState::Closed);
+  EXPECT_EQ(rec.closed_connections.back(), "tcp_closed");
+
+  Link other{tracker, {addr("192.0.2.12"), 40001}, {addr("198.51.100.2"), 1723}};
+  other.start();
+  other.outgoing_call(1, 2);
+  other.packet(test::tcp(other.pac, other.pns, other.seq[1], tcp_flags::kRst));
+  EXPECT_EQ(rec.closed_connections.back(), "tcp_reset");
+  EXPECT_EQ(tracker.call_count(), 0u);
+}
+
+TEST_F(TrackerTest, MessageCutByTheCloseIsReported) {
+  link.start();
+  const auto m = test::bytes_of(EchoRequest{5});
+  link.packet(test::tcp(link.pns, link.pac, link.seq[0], tcp_flags::kAck, {m.begin(), m.begin() + 6}));
+  link.packet(test::tcp(link.pns, link.pac, link.seq[0] + 6, tcp_flags::kRst));
+  EXPECT_EQ(rec.count(Anomaly::StreamGapAtClose), 1u);
+}
+
+TEST_F(TrackerTest, EchoRepliesMatchTheirRequests) {
+  link.start();
+  link.send(Direction::PacToPns, EchoRequest{77});
+  EchoReply ok;
+  ok.identifier = 77;
+  ok.result_code = 1;
+  link.send(Direction::PnsToPac, ok);
+  EXPECT_EQ(rec.count(Anomaly::EchoReplyUnmatched), 0u);
+  ok.identifier = 78;
+  link.send(Direction::PnsToPac, ok);
+  EXPECT_EQ(rec.count(Anomaly::EchoReplyUnmatched), 1u);
+}
+
+TEST_F(TrackerTest, UserNameComesFromTheCallsPppAuthentication) {
+  link.start();
+  link.outgoing_call(7, 0);
+  link.gre_to_pac(0, test::ppp(kPppLcp, {1, 1, 0, 4}));
+  link.gre_to_pac(0, test::ppp(kPppPap, test::pap_request("alice", "secret")));
+  const Call& call = *link.connection()->calls[0];
+  ASSERT_TRUE(call.user);
+  EXPECT_EQ(call.user->name, "alice");
+  EXPECT_EQ(call.user->method, AuthMethod::Pap);
+  EXPECT_EQ(call.user_sent, Direction::PnsToPac);
+  link.packet(test::gre(link.pac.address, link.pns.address, 7, 2, test::ppp(kPppPap, {2, 1, 0, 5, 0})));
+  EXPECT_EQ(call.auth_succeeded, true);
+}
+
+TEST_F(TrackerTest, StuckSetUpAndIdleConnectionsExpire) {
+  link.start();
+  OutgoingCallRequest rq;
+  rq.call_id = 9;
+  link.send(Direction::PnsToPac, rq);  // no reply ever comes
+  tracker.expire(link.time + kCallSetupTimeout + 1);
+  EXPECT_EQ(tracker.call_count(), 0u);
+  EXPECT_EQ(rec.closed_calls.back(), "set-up timed out");
+  tracker.expire(link.time + kConnectionIdleTimeout + 1);
+  EXPECT_EQ(rec.closed_connections.back(), "idle timeout");
+  tracker.expire(link.time + 2 * kConnectionIdleTimeout + 2);
+  EXPECT_EQ(tracker.connection_count(), 0u);
+}
+
+TEST_F(TrackerTest, CallsPerConnectionAreBounded) {
+  link.start();
+  for (std::size_t i = 0; i <= kMaxCallsPerConnection; ++i) {
+    OutgoingCallRequest rq;
+    rq.call_id = static_cast<std::uint16_t>(i);
+    link.send(Direction::PnsToPac, rq);
+  }
+  EXPECT_EQ(tracker.call_count(), kMaxCallsPerConnection);
+  EXPECT_EQ(rec.count(Anomaly::TooManyCalls), 1u);
+}
+
+TEST_F(TrackerTest, NonPptpGreAndMalformedPacketsAreCountedNotMatched) {
+  std::vector<std::uint8_t> v0{0x00, 0x00, 0x08, 0x00, 0x45};
+  auto pkt = test::ipv4(addr("192.0.2.1"), addr("198.51.100.2"), kIpProtocolGre, v0);
+  EXPECT_EQ(link.packet(pkt).gre.verdict, GreVerdict::NotPptp);
+  EXPECT_EQ(tracker.counters()[static_cast<std::size_t>(Anomaly::GreNotPptp)], 1u);
+  std::vector<std::uint8_t> bad{0x30, 0x81, 0x88, 0x0b, 0x00};
+  pkt = test::ipv4(addr("192.0.2.1"), addr("198.51.100.2"), kIpProtocolGre, bad);
+  EXPECT_EQ(link.packet(pkt).gre.verdict, GreVerdict::Malformed);
+  EXPECT_EQ(link.packet({0x45, 0x00}).kind, PacketKind::Malformed);
+}
+
+}  // namespace
+}  // namespace pptp::track

@@ -1,0 +1,85 @@
+// Test helpers: craft IPv4/TCP/GRE packets and PPTP messages as bytes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "alg/core/bytes.hpp"
+#include "alg/wire/control_message.hpp"
+#include "alg/wire/gre.hpp"
+#include "alg/wire/ip.hpp"
+
+namespace pptp::test {
+
+inline wire::Ipv4Address addr(const char* text) {
+  wire::Ipv4Address a;
+  if (!wire::parse_ipv4_address(text, a)) throw std::runtime_error(std::string("bad address ") + text);
+  return a;
+}
+
+inline std::vector<std::uint8_t> ipv4(wire::Ipv4Address src, wire::Ipv4Address dst, std::uint8_t proto,
+                                      const std::vector<std::uint8_t>& payload) {
+  std::vector<std::uint8_t> p(20);
+  p[0] = 0x45;
+  store_u16(&p[2], static_cast<std::uint16_t>(20 + payload.size()));
+  p[8] = 64;
+  p[9] = proto;
+  store_u32(&p[12], src.value);
+  store_u32(&p[16], dst.value);
+  p.insert(p.end(), payload.begin(), payload.end());
+  return p;
+}
+
+inline std::vector<std::uint8_t> tcp(wire::Endpoint src, wire::Endpoint dst, std::uint32_t seq,
+                                     std::uint8_t flags, const std::vector<std::uint8_t>& data = {}) {
+  std::vector<std::uint8_t> t(20);
+  store_u16(&t[0], src.port);
+  store_u16(&t[2], dst.port);
+  store_u32(&t[4], seq);
+  t[12] = 5 << 4;
+  t[13] = flags;
+  store_u16(&t[14], 65535);
+  t.insert(t.end(), data.begin(), data.end());
+  return ipv4(src.address, dst.address, wire::kIpProtocolTcp, t);
+}
+
+inline std::vector<std::uint8_t> gre(wire::Ipv4Address src, wire::Ipv4Address dst, std::uint16_t call_id,
+                                     std::optional<std::uint32_t> seq,
+                                     const std::vector<std::uint8_t>& ppp = {}) {
+  std::vector<std::uint8_t> g;
+  wire::GreHeader h;
+  h.call_id = call_id;
+  h.sequence = seq;
+  wire::build_gre(h, ppp, g);
+  return ipv4(src, dst, wire::kIpProtocolGre, g);
+}
+
+inline std::vector<std::uint8_t> bytes_of(const wire::ControlMessageBody& body) {
+  return wire::serialize(wire::make_control_message(body));
+}
+
+inline std::vector<std::uint8_t> concat(std::initializer_list<std::vector<std::uint8_t>> parts) {
+  std::vector<std::uint8_t> out;
+  for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+// PPP frames with address/control and a two-octet protocol.
+inline std::vector<std::uint8_t> ppp(std::uint16_t protocol, std::vector<std::uint8_t> info) {
+  std::vector<std::uint8_t> f{0xFF, 0x03, static_cast<std::uint8_t>(protocol >> 8),
+                              static_cast<std::uint8_t>(protocol)};
+  f.insert(f.end(), info.begin(), info.end());
+  return f;
+}
+
+inline std::vector<std::uint8_t> pap_request(const std::string& user, const std::string& password) {
+  std::vector<std::uint8_t> p{1, 1, 0, 0, static_cast<std::uint8_t>(user.size())};
+  p.insert(p.end(), user.begin(), user.end());
+  p.push_back(static_cast<std::uint8_t>(password.size()));
+  p.insert(p.end(), password.begin(), password.end());
+  store_u16(&p[2], static_cast<std::uint16_t>(p.size()));
+  return p;
+}
+
+}  // namespace pptp::test
