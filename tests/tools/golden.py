@@ -49,10 +49,16 @@ def main():
         print(__doc__)
         return 2
     mode, binary = sys.argv[1], sys.argv[2]
-    passed = failed = 0
+    passed = failed = skipped = 0
+    shared_present = os.path.isdir(SEARCH[1])
     for name in CAPTURES:
         capture = find(name)
         golden = os.path.join(GOLDEN, name + ".json")
+        if capture is None and not shared_present:
+            # CI has shared/ beside the clone; a clone elsewhere lacks the GPL captures.
+            print(f"skipped  {name}: {SEARCH[1]} is not beside the repository")
+            skipped += 1
+            continue
         if capture is None:
             print(f"FAIL     {name}: capture not found in {SEARCH}")
             failed += 1
@@ -86,7 +92,7 @@ def main():
                     print("         ...")
                     break
                 print("         " + line)
-    print(f"golden: {passed} passed, {failed} failed")
+    print(f"golden: {passed} passed, {failed} failed, {skipped} skipped")
     return 1 if failed else 0
 
 
