@@ -448,24 +448,38 @@ void Tracker::close_connection(double time, ControlConnection& c, std::string re
   // the closed connection do not open a new one.
 }
 
-void Tracker::index_gre(ControlConnection& c, Call& call, Direction toward) {
+std::optional<Tracker::GreKey> Tracker::gre_key(const ControlConnection& c, const Call& call,
+                                               Direction toward) {
   // GRE toward the PAC carries the PAC's Call ID, toward the PNS the PNS's (RFC 2637 4.1).
   const bool to_pac = toward == Direction::PnsToPac;
   const std::optional<std::uint16_t> id = to_pac ? call.pac_call_id : call.pns_call_id;
-  if (!id) return;
-  const GreKey key = to_pac ? GreKey{c.pns.address.value, c.pac.address.value, *id}
-                            : GreKey{c.pac.address.value, c.pns.address.value, *id};
-  auto [it, inserted] = gre_routes_.try_emplace(key, GreRoute{&c, &call, toward});
+  if (!id) return std::nullopt;
+  return to_pac ? GreKey{c.pns.address.value, c.pac.address.value, *id}
+                : GreKey{c.pac.address.value, c.pns.address.value, *id};
+}
+
+void Tracker::index_gre(ControlConnection& c, Call& call, Direction toward) {
+  const std::optional<GreKey> key = gre_key(c, call, toward);
+  if (!key) return;
+  const bool to_pac = toward == Direction::PnsToPac;
+  const std::uint16_t id = key->call_id;
+  auto [it, inserted] = gre_routes_.try_emplace(*key, GreRoute{&c, &call, toward});
   if (!inserted && it->second.call != &call) {
     raise(Anomaly::GreKeyCollision, &c, toward,
-          fmt("Call ID %u toward the %s is already used by connection %llu", *id,
+          fmt("Call ID %u toward the %s is already used by connection %llu", id,
               to_pac ? "PAC" : "PNS", static_cast<unsigned long long>(it->second.connection->id)));
   }
 }
 
 void Tracker::unindex_gre(const ControlConnection& c, const Call& call) {
-  (void)c;
-  std::erase_if(gre_routes_, [&](const auto& kv) { return kv.second.call == &call; });
+  // Only the call's own two keys, and only where they still point at this call (a colliding
+  // call may own the key).
+  for (const Direction d : {Direction::PnsToPac, Direction::PacToPns}) {
+    const std::optional<GreKey> key = gre_key(c, call, d);
+    if (!key) continue;
+    const auto it = gre_routes_.find(*key);
+    if (it != gre_routes_.end() && it->second.call == &call) gre_routes_.erase(it);
+  }
 }
 
 GreOutcome Tracker::on_gre(double time, const wire::Ipv4Packet& ip) {

@@ -201,6 +201,7 @@ class Tracker {
   void set_call_state(double time, ControlConnection& c, Call& call, CallState s);
   void close_call(double time, ControlConnection& c, Call& call, std::string reason);
   void close_connection(double time, ControlConnection& c, std::string reason);
+  static std::optional<GreKey> gre_key(const ControlConnection& c, const Call& call, Direction toward);
   void index_gre(ControlConnection& c, Call& call, Direction toward);
   void unindex_gre(const ControlConnection& c, const Call& call);
   void scan_ppp(ControlConnection& c, Call& call, Direction dir, Bytes payload);
