@@ -111,6 +111,8 @@ void Reassembler::drain_pending(MessageSink& sink) {
 }
 
 void Reassembler::consume(Bytes data, MessageSink& sink) {
+  // The window starts at the first byte of the partial message, if any.
+  const std::uint32_t window_sequence = next_sequence_ - static_cast<std::uint32_t>(partial_.size());
   next_sequence_ += static_cast<std::uint32_t>(data.size());
   Bytes window = data;
   if (!partial_.empty()) {
@@ -127,7 +129,7 @@ void Reassembler::consume(Bytes data, MessageSink& sink) {
     }
     if (f.status == wire::Frame::Status::NeedMore) break;
     delivered_bytes_ += f.length;
-    sink.on_message(rest.first(f.length));
+    sink.on_message(rest.first(f.length), window_sequence + static_cast<std::uint32_t>(used));
     used += f.length;
   }
   if (window.data() == partial_.data()) {

@@ -41,8 +41,9 @@ std::string_view name_of(StreamAnomaly a);
 class MessageSink {
  public:
   virtual ~MessageSink() = default;
-  // A whole control message, framed (header valid, length as the type requires).
-  virtual void on_message(Bytes message) = 0;
+  // A whole control message, framed (header valid, length as the type requires);
+  // `sequence` is the TCP sequence number of its first byte.
+  virtual void on_message(Bytes message, std::uint32_t sequence) = 0;
   // `error` is set for FramingError.
   virtual void on_stream_anomaly(StreamAnomaly anomaly, const wire::ParseError* error) = 0;
 };

@@ -94,9 +94,9 @@ class Tracker::StreamSink final : public stream::MessageSink {
  public:
   StreamSink(Tracker& t, ControlConnection& c, Direction d, double time, SegmentOutcome& out)
       : tracker_(t), connection_(c), direction_(d), time_(time), outcome_(out) {}
-  void on_message(Bytes message) override {
+  void on_message(Bytes message, std::uint32_t sequence) override {
     ++outcome_.messages;
-    tracker_.handle_message(time_, connection_, direction_, message);
+    tracker_.handle_message(time_, connection_, direction_, message, sequence);
   }
   void on_stream_anomaly(stream::StreamAnomaly a, const wire::ParseError* error) override {
     ++outcome_.anomalies;
@@ -187,8 +187,15 @@ SegmentOutcome Tracker::on_tcp_segment(double time, const wire::Ipv4Packet& ip,
   return outcome;
 }
 
-void Tracker::handle_message(double time, ControlConnection& c, Direction dir, Bytes bytes) {
-  auto parsed = wire::parse_control_message(bytes);
+void Tracker::handle_message(double time, ControlConnection& c, Direction dir, Bytes bytes,
+                             std::uint32_t sequence) {
+  // Framing bounds every message to kMaxControlMessageLength; the copy lets the observer
+  // rewrite Call IDs (NAT) before the message is read, so the tracker keeps the inside view.
+  std::array<std::uint8_t, wire::kMaxControlMessageLength> copy{};
+  const std::size_t n = std::min(bytes.size(), copy.size());
+  std::copy_n(bytes.begin(), n, copy.begin());
+  observer_.on_message_bytes(c, dir, std::span<std::uint8_t>(copy.data(), n), sequence);
+  auto parsed = wire::parse_control_message(Bytes(copy.data(), n));
   if (!parsed) {
     // Framing already validated the header, so this is unreachable; keep it defined.
     raise(Anomaly::StreamFramingError, &c, dir, wire::describe(parsed.error()));
@@ -569,16 +576,19 @@ void Tracker::expire(double now) {
       for (std::size_t i = 0; i < c.calls.size();) {
         Call& call = *c.calls[i];
         const bool setting_up = call.state == CallState::WaitReply || call.state == CallState::WaitConnect;
-        if (setting_up && now - call.last_activity > kCallSetupTimeout) {
+        const double idle = now - call.last_activity;
+        if (setting_up && idle > timeouts_.call_setup) {
           close_call(now, c, call, "set-up timed out");
+        } else if (!setting_up && idle > timeouts_.call_idle) {
+          close_call(now, c, call, "idle timeout");
         } else {
           ++i;
         }
       }
-      if (now - c.last_activity > kConnectionIdleTimeout) close_connection(now, c, "idle timeout");
+      if (now - c.last_activity > timeouts_.connection_idle) close_connection(now, c, "idle timeout");
     }
     // Closed connections linger one idle period for their late segments, then go.
-    if (c.state == ConnectionState::Closed && now - c.last_activity > kConnectionIdleTimeout) {
+    if (c.state == ConnectionState::Closed && now - c.last_activity > timeouts_.connection_idle) {
       it = connections_.erase(it);
     } else {
       ++it;

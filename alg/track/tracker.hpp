@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -31,6 +32,14 @@ inline constexpr std::size_t kMaxCallsPerConnection = 1024;
 inline constexpr std::size_t kAuthScanPackets = 64;  // GRE packets per call searched for a user name
 inline constexpr double kConnectionIdleTimeout = 300.0;  // seconds; RFC 2637 Echo runs every 60 s
 inline constexpr double kCallSetupTimeout = 60.0;        // a call stuck before Established
+inline constexpr double kCallIdleTimeout = 300.0;        // an established call with no GRE
+
+// Operators may shorten these (the daemon's --idle-timeout); tests do.
+struct Timeouts {
+  double connection_idle = kConnectionIdleTimeout;
+  double call_setup = kCallSetupTimeout;
+  double call_idle = kCallIdleTimeout;
+};
 
 enum class Direction : std::uint8_t { PnsToPac = 0, PacToPns = 1 };
 std::string_view name_of(Direction d);
@@ -123,6 +132,11 @@ class TrackerObserver {
  public:
   virtual ~TrackerObserver() = default;
   virtual void on_anomaly(const AnomalyEvent&) {}
+  // A whole message before the tracker reads it, with the TCP sequence number of its first
+  // byte. The NAT layer rewrites Call IDs here (same length) so that the tracker sees the
+  // inside view; nothing else should change the bytes.
+  virtual void on_message_bytes(const ControlConnection&, Direction, std::span<std::uint8_t> /*message*/,
+                                std::uint32_t /*sequence*/) {}
   virtual void on_message(const ControlConnection&, Direction, const wire::ControlMessage&) {}
   virtual void on_call_changed(const ControlConnection&, const Call&) {}
   virtual void on_call_closed(const ControlConnection&, const Call&) {}
@@ -148,7 +162,8 @@ struct GreOutcome {
 
 class Tracker {
  public:
-  explicit Tracker(TrackerObserver& observer) : observer_(observer) {}
+  explicit Tracker(TrackerObserver& observer, Timeouts timeouts = {})
+      : observer_(observer), timeouts_(timeouts) {}
   Tracker(const Tracker&) = delete;
   Tracker& operator=(const Tracker&) = delete;
   ~Tracker();
@@ -157,7 +172,8 @@ class Tracker {
   GreOutcome on_gre(double time, const wire::Ipv4Packet& ip);
   // Reports an anomaly found outside the tracker (a packet that did not decode).
   void report(Anomaly anomaly, std::string detail);
-  // Ends connections idle past their timeouts, and calls stuck in set-up.
+  // Ends connections idle past their timeouts, calls stuck in set-up and established calls
+  // whose GRE has gone quiet.
   void expire(double now);
   // Ends everything (end of a capture, daemon shutdown).
   void close_all(double now, std::string_view reason);
@@ -194,7 +210,8 @@ class Tracker {
   };
   class StreamSink;
 
-  void handle_message(double time, ControlConnection& c, Direction dir, Bytes bytes);
+  void handle_message(double time, ControlConnection& c, Direction dir, Bytes bytes,
+                      std::uint32_t sequence);
   void handle_call_message(double time, ControlConnection& c, Direction dir,
                            const wire::ControlMessage& m);
   Call* open_call(double time, ControlConnection& c, CallOrigin origin);
@@ -208,6 +225,7 @@ class Tracker {
   void raise(Anomaly a, const ControlConnection* c, std::optional<Direction> d, std::string detail);
 
   TrackerObserver& observer_;
+  Timeouts timeouts_;
   std::map<ConnectionKey, std::unique_ptr<ControlConnection>> connections_;
   std::unordered_map<GreKey, GreRoute, GreKeyHash> gre_routes_;
   AnomalyCounters counters_{};

@@ -6,7 +6,7 @@
 
 namespace {
 struct Checker : pptp::stream::MessageSink {
-  void on_message(pptp::Bytes m) override {
+  void on_message(pptp::Bytes m, std::uint32_t) override {
     if (!pptp::wire::parse_control_message(m)) std::abort();
   }
   void on_stream_anomaly(pptp::stream::StreamAnomaly, const pptp::wire::ParseError*) override {}

@@ -16,7 +16,11 @@ struct Collector : MessageSink {
   std::vector<Message> messages;
   std::vector<StreamAnomaly> anomalies;
   std::optional<wire::ParseError> error;
-  void on_message(Bytes m) override { messages.emplace_back(m.begin(), m.end()); }
+  void on_message(Bytes m, std::uint32_t seq) override {
+    messages.emplace_back(m.begin(), m.end());
+    sequences.push_back(seq);
+  }
+  std::vector<std::uint32_t> sequences;
   void on_stream_anomaly(StreamAnomaly a, const wire::ParseError* e) override {
     anomalies.push_back(a);
     if (e != nullptr) error = *e;
@@ -65,6 +69,30 @@ TEST(Reassembler, EverySplitPointGivesTheSameMessages) {
     r.feed(kIsn + 1, Bytes(stream).first(i), c);
     r.feed(kIsn + 1 + static_cast<std::uint32_t>(i), Bytes(stream).subspan(i), c);
     ASSERT_EQ(c.messages, expected) << "split at " << i;
+  }
+}
+
+// Each message is reported with the TCP sequence number of its first byte, however the
+// stream was cut: NAT rewrites Call IDs at those positions.
+std::vector<std::uint32_t> expected_sequences(const std::vector<Message>& ms, std::uint32_t first) {
+  std::vector<std::uint32_t> out;
+  for (const auto& m : ms) {
+    out.push_back(first);
+    first += static_cast<std::uint32_t>(m.size());
+  }
+  return out;
+}
+
+TEST(Reassembler, MessagesCarryTheSequenceOfTheirFirstByte) {
+  const auto expected = pns_messages();
+  const auto stream = joined(expected);
+  for (std::size_t i = 1; i < stream.size(); i += 7) {
+    Reassembler r;
+    Collector c;
+    r.on_syn(0xfffffff0u);  // across the wrap
+    r.feed(0xfffffff1u, Bytes(stream).first(i), c);
+    r.feed(0xfffffff1u + static_cast<std::uint32_t>(i), Bytes(stream).subspan(i), c);
+    ASSERT_EQ(c.sequences, expected_sequences(expected, 0xfffffff1u)) << "split at " << i;
   }
 }
 
