@@ -1,0 +1,104 @@
+// Call-ID translation (the NAT table). Behind a masquerading router, clients that talk to the
+// same PPTP server from the same public address can pick the same Call ID; the server would
+// then send both calls' GRE with the same key to the same address. For each call, the
+// client's (PNS's) Call ID is kept where it is free toward that server from that public
+// address, and replaced by a free one where it is not. Only the PNS's Call ID is translated:
+// the server (PAC) allocates its own Call IDs, unique per server already.
+//
+// The table answers the three questions of the packet path in O(1):
+//  - a call set-up from the inside: which Call ID does the server see? (map_call)
+//  - GRE from the server to the public address: which client and Call ID? (find_outside)
+//  - a later control message of the call: which Call ID on the other side? (find_inside,
+//    find_outside_on_connection)
+#pragma once
+
+#include <bitset>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <unordered_map>
+
+#include "alg/core/result.hpp"
+#include "alg/wire/ip.hpp"
+
+namespace pptp::nat {
+
+inline constexpr std::size_t kCallIdSpace = 65536;  // a Call ID is 16 bits; 0 is valid
+
+struct CallMapping {
+  std::uint64_t connection_id = 0;  // the control connection (tracker's id)
+  wire::Ipv4Address inside;         // the client (PNS) as the router's inside sees it
+  wire::Ipv4Address outside;        // the public address the server sees
+  wire::Ipv4Address server;         // the PAC
+  std::uint16_t inside_call_id = 0;
+  std::uint16_t outside_call_id = 0;
+  bool translated() const { return inside_call_id != outside_call_id; }
+};
+
+enum class NatError : std::uint8_t {
+  Exhausted,         // every Call ID toward this server from this public address is taken
+  AlreadyMapped,     // the call already has a mapping (a duplicate request)
+};
+std::string_view name_of(NatError e);
+
+struct NatCounters {
+  std::uint64_t calls_mapped = 0;
+  std::uint64_t calls_translated = 0;  // of those, how many needed a new Call ID
+  std::uint64_t exhausted = 0;
+  std::uint64_t released = 0;
+};
+
+class CallIdTranslator {
+ public:
+  // Maps a new call. Keeps `inside_call_id` when it is free toward `server` from `outside`.
+  Result<const CallMapping*, NatError> map_call(std::uint64_t connection_id, wire::Ipv4Address inside,
+                                                wire::Ipv4Address outside, wire::Ipv4Address server,
+                                                std::uint16_t inside_call_id);
+  // GRE from the server: (server, public address, key) -> the call.
+  const CallMapping* find_outside(wire::Ipv4Address server, wire::Ipv4Address outside,
+                                  std::uint16_t outside_call_id) const;
+  const CallMapping* find_inside(std::uint64_t connection_id, std::uint16_t inside_call_id) const;
+  const CallMapping* find_outside_on_connection(std::uint64_t connection_id,
+                                                std::uint16_t outside_call_id) const;
+  void release(std::uint64_t connection_id, std::uint16_t inside_call_id);
+  void release_connection(std::uint64_t connection_id);
+
+  std::size_t size() const { return by_inside_.size(); }
+  // Call IDs in use toward `server` from `outside` (for status and tests).
+  std::size_t in_use(wire::Ipv4Address outside, wire::Ipv4Address server) const;
+  const NatCounters& counters() const { return counters_; }
+
+ private:
+  static std::uint64_t pair_key(std::uint32_t a, std::uint32_t b) { return (std::uint64_t{a} << 32) | b; }
+  static std::uint64_t call_key(std::uint64_t connection_id, std::uint16_t call_id) {
+    return (connection_id << 16) | call_id;
+  }
+  struct OutsideKey {
+    std::uint32_t server, outside;
+    std::uint16_t call_id;
+    bool operator==(const OutsideKey&) const = default;
+  };
+  struct OutsideKeyHash {
+    std::size_t operator()(const OutsideKey& k) const {
+      return std::hash<std::uint64_t>{}(pair_key(k.server, k.outside) ^ (std::uint64_t{k.call_id} << 20));
+    }
+  };
+  static OutsideKey outside_key(const CallMapping& m) {
+    return {m.server.value, m.outside.value, m.outside_call_id};
+  }
+  void erase(std::unordered_map<std::uint64_t, std::unique_ptr<CallMapping>>::iterator it);
+
+  // Call IDs taken toward one server from one public address; a cursor spreads new ones.
+  struct Space {
+    std::bitset<kCallIdSpace> used;
+    std::size_t count = 0;
+    std::uint16_t cursor = 0;
+  };
+  std::unordered_map<std::uint64_t, Space> spaces_;  // by (outside, server)
+  std::unordered_map<std::uint64_t, std::unique_ptr<CallMapping>> by_inside_;  // (connection, inside id)
+  std::unordered_map<OutsideKey, CallMapping*, OutsideKeyHash> by_outside_;
+  std::unordered_map<std::uint64_t, CallMapping*> by_connection_outside_;  // (connection, outside id)
+  NatCounters counters_;
+};
+
+}  // namespace pptp::nat

@@ -1,0 +1,69 @@
+// Packet rewriting for PPTP NAT: addresses and GRE keys in place, and Call IDs in the TCP
+// byte stream of a control connection. Every rewrite keeps the packet's length (so TCP
+// sequence numbers never shift) and leaves the checksums right.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "alg/core/bytes.hpp"
+#include "alg/wire/control_message.hpp"
+#include "alg/wire/gre.hpp"
+#include "alg/wire/ip.hpp"
+
+namespace pptp::nat {
+
+// Which Call ID field NAT rewrites in which control message, by the side that sends it
+// (RFC 2637 sections 2.7 to 2.15). Only fields holding the PNS's Call ID are touched:
+//  - PNS -> PAC, its own "Call ID": Outgoing-Call-Request and Incoming-Call-Reply allocate
+//    the outside Call ID, Call-Clear-Request uses it;
+//  - PAC -> PNS, the "Peer's Call ID": Outgoing-Call-Reply, Incoming-Call-Connected and
+//    WAN-Error-Notify are translated back.
+// Call-Disconnect-Notify (2.13) and Set-Link-Info carry the PAC's Call ID and stay as they are.
+enum class CallIdRewrite : std::uint8_t { None, Allocate, ToOutside, ToInside };
+
+struct CallIdField {
+  CallIdRewrite rewrite = CallIdRewrite::None;
+  std::uint16_t offset = 0;  // from the start of the message
+};
+
+// `from_pns`: the message travels PNS -> PAC.
+CallIdField call_id_field(wire::ControlMessageType type, bool from_pns);
+
+// Two bytes to write at a TCP sequence number: a Call ID rewrite remembered so that it also
+// applies to a retransmission of the same bytes, and to a segment that carried only part
+// of the message.
+struct StreamPatch {
+  std::uint32_t sequence = 0;
+  std::uint16_t value = 0;
+};
+
+inline constexpr std::size_t kMaxStreamPatches = 32;  // per direction; oldest dropped first
+
+class StreamPatches {
+ public:
+  void add(std::uint32_t sequence, std::uint16_t value);
+  // Applies every patch that falls (even partly) in [sequence, sequence + payload.size()).
+  // Returns true if a byte changed.
+  bool apply(std::uint32_t sequence, std::span<std::uint8_t> payload) const;
+  std::size_t size() const { return count_; }
+
+ private:
+  std::array<StreamPatch, kMaxStreamPatches> ring_{};
+  std::size_t next_ = 0;
+  std::size_t count_ = 0;
+};
+
+// In-place rewrites of a whole IPv4 packet whose headers the caller parsed. Each fixes the
+// IPv4 header checksum, and the TCP checksum where TCP follows.
+void set_ipv4_source(std::span<std::uint8_t> packet, wire::Ipv4Address address);
+void set_ipv4_destination(std::span<std::uint8_t> packet, wire::Ipv4Address address);
+// GRE key (the receiver's Call ID) of a PPTP GRE packet.
+void set_gre_call_id(std::span<std::uint8_t> packet, std::uint16_t call_id);
+// Applies stream patches to a TCP segment's payload and fixes the TCP checksum.
+bool patch_tcp_payload(std::span<std::uint8_t> packet, const StreamPatches& patches);
+
+}  // namespace pptp::nat

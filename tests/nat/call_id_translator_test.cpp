@@ -1,0 +1,101 @@
+#include "nat/call_id_translator.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "tests/support/packets.hpp"
+
+namespace pptp::nat {
+namespace {
+
+using test::addr;
+
+const wire::Ipv4Address kPublic = addr("198.51.100.1");
+const wire::Ipv4Address kServer = addr("198.51.100.2");
+const wire::Ipv4Address kOtherServer = addr("203.0.113.2");
+
+TEST(CallIdTranslator, AFreeCallIdPassesUnchanged) {
+  CallIdTranslator t;
+  auto m = t.map_call(1, addr("192.0.2.11"), kPublic, kServer, 7);
+  ASSERT_TRUE(m);
+  EXPECT_EQ((*m)->outside_call_id, 7);
+  EXPECT_FALSE((*m)->translated());
+  EXPECT_EQ(t.counters().calls_translated, 0u);
+}
+
+TEST(CallIdTranslator, ACollidingCallIdIsTranslatedAndBothDirectionsResolve) {
+  CallIdTranslator t;
+  const auto a = t.map_call(1, addr("192.0.2.11"), kPublic, kServer, 7);
+  const auto b = t.map_call(2, addr("192.0.2.12"), kPublic, kServer, 7);
+  ASSERT_TRUE(a && b);
+  EXPECT_NE((*a)->outside_call_id, (*b)->outside_call_id);
+  EXPECT_TRUE((*b)->translated());
+  // GRE from the server reaches each client by the key the server was told.
+  const CallMapping* ga = t.find_outside(kServer, kPublic, (*a)->outside_call_id);
+  const CallMapping* gb = t.find_outside(kServer, kPublic, (*b)->outside_call_id);
+  ASSERT_NE(ga, nullptr);
+  ASSERT_NE(gb, nullptr);
+  EXPECT_EQ(ga->inside, addr("192.0.2.11"));
+  EXPECT_EQ(gb->inside, addr("192.0.2.12"));
+  EXPECT_EQ(gb->inside_call_id, 7);
+  EXPECT_EQ(t.find_outside_on_connection(2, (*b)->outside_call_id), *b);
+  EXPECT_EQ(t.find_inside(2, 7), *b);
+}
+
+TEST(CallIdTranslator, TheSameCallIdTowardAnotherServerOrFromAnotherAddressIsNoCollision) {
+  CallIdTranslator t;
+  ASSERT_TRUE(t.map_call(1, addr("192.0.2.11"), kPublic, kServer, 7));
+  const auto other_server = t.map_call(2, addr("192.0.2.12"), kPublic, kOtherServer, 7);
+  const auto other_public = t.map_call(3, addr("192.0.2.13"), addr("203.0.113.1"), kServer, 7);
+  ASSERT_TRUE(other_server && other_public);
+  EXPECT_FALSE((*other_server)->translated());
+  EXPECT_FALSE((*other_public)->translated());
+}
+
+TEST(CallIdTranslator, ReleaseFreesTheCallIdButNotAtOnceForAnother) {
+  CallIdTranslator t;
+  ASSERT_TRUE(t.map_call(1, addr("192.0.2.11"), kPublic, kServer, 7));
+  const auto b = t.map_call(2, addr("192.0.2.12"), kPublic, kServer, 7);
+  ASSERT_TRUE(b);
+  const std::uint16_t first = (*b)->outside_call_id;
+  t.release(2, 7);
+  EXPECT_EQ(t.find_outside(kServer, kPublic, first), nullptr);
+  const auto c = t.map_call(3, addr("192.0.2.13"), kPublic, kServer, 7);
+  ASSERT_TRUE(c);
+  EXPECT_NE((*c)->outside_call_id, first);  // the cursor moved on
+  EXPECT_EQ(t.in_use(kPublic, kServer), 2u);
+  t.release_connection(1);
+  t.release_connection(3);
+  EXPECT_EQ(t.size(), 0u);
+  EXPECT_EQ(t.in_use(kPublic, kServer), 0u);
+}
+
+TEST(CallIdTranslator, ADuplicateRequestOnOneConnectionIsRefused) {
+  CallIdTranslator t;
+  ASSERT_TRUE(t.map_call(1, addr("192.0.2.11"), kPublic, kServer, 7));
+  const auto again = t.map_call(1, addr("192.0.2.11"), kPublic, kServer, 7);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error(), NatError::AlreadyMapped);
+}
+
+TEST(CallIdTranslator, EveryCallIdIsUsedOnceThenExhaustionIsAnErrorAndReleaseRecovers) {
+  CallIdTranslator t;
+  std::set<std::uint16_t> seen;
+  for (std::size_t i = 0; i < kCallIdSpace; ++i) {
+    const auto m = t.map_call(i + 1, addr("192.0.2.11"), kPublic, kServer, 7);
+    ASSERT_TRUE(m) << i;
+    ASSERT_TRUE(seen.insert((*m)->outside_call_id).second) << "handed out twice";
+  }
+  const auto full = t.map_call(999999, addr("192.0.2.12"), kPublic, kServer, 7);
+  ASSERT_FALSE(full);
+  EXPECT_EQ(full.error(), NatError::Exhausted);
+  EXPECT_EQ(t.counters().exhausted, 1u);
+  // Another server still has room.
+  EXPECT_TRUE(t.map_call(999999, addr("192.0.2.12"), kPublic, kOtherServer, 7));
+  t.release(5, 7);
+  EXPECT_TRUE(t.map_call(1000000, addr("192.0.2.12"), kPublic, kServer, 7));
+}
+
+}  // namespace
+}  // namespace pptp::nat
