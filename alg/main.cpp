@@ -1,9 +1,12 @@
-// pptp-alg: command-line entry point.
+// pptp-alg: command-line entry point. Without a subcommand it runs the daemon.
 #include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 
+#include "alg/daemon/daemon.hpp"
 #include "alg/inspect/inspector.hpp"
 #include "alg/version.hpp"
 
@@ -24,15 +27,69 @@ int run_inspect(const std::string& capture, bool as_json) {
   return 0;
 }
 
+int run_status(const std::string& file, bool as_json) {
+  std::ifstream in(file);
+  if (!in) {
+    std::fprintf(stderr, "pptp-alg status: cannot read %s (start the daemon with --status-file %s)\n",
+                 file.c_str(), file.c_str());
+    return 2;
+  }
+  const nlohmann::json status = nlohmann::json::parse(in, nullptr, false);
+  if (status.is_discarded()) {
+    std::fprintf(stderr, "pptp-alg status: %s is not a status file\n", file.c_str());
+    return 2;
+  }
+  std::cout << (as_json ? status.dump(2) + "\n" : pptp::daemon::render_status(status));
+  return 0;
+}
+
+std::optional<pptp::nft::Backend> backend_of(const std::string& text) {
+  if (text == "auto") return std::nullopt;
+  pptp::nft::Backend b;
+  pptp::nft::parse_backend(text, b);  // CLI11 already checked the choice
+  return b;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
       "pptp-alg " PPTP_ALG_VERSION
       ": PPTP application-level gateway for Linux edge firewalls (RFC 2637).\n"
-      "Tracks PPTP control connections (TCP/1723) and their calls' enhanced GRE."};
+      "Without a subcommand, runs the daemon: reads TCP/1723 and GRE from an NFQUEUE, tracks every\n"
+      "control connection and call, translates colliding client Call IDs, and sends each call's GRE\n"
+      "to the right client. Run as root on the router that masquerades the clients.\n"
+      "Example: pptp-alg --install-rules --status-file /run/pptp-alg/status.json"};
   app.set_version_flag("--version", "pptp-alg " PPTP_ALG_VERSION);
-  app.require_subcommand(1);
+  app.require_subcommand(0, 1);
+
+  pptp::daemon::DaemonOptions d;
+  std::string log_level = "info";
+  std::string backend = "auto";
+  double idle_timeout = pptp::track::kCallIdleTimeout;
+  app.add_option("--queue", d.queue, "NFQUEUE number to read (default 0)")->capture_default_str();
+  app.add_option("--policy", d.policy_file,
+                 "policy file (YAML); validated at start and on SIGHUP. Rules are not enforced yet");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error (default info)")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  app.add_flag("--install-rules", d.install_rules,
+               "install the queue rules (table ip pptp_alg) at start and remove them at exit");
+  app.add_option("--backend", backend,
+                 "how packets reach the queue: nft (queue statement), xtables (iptables NFQUEUE), or auto "
+                 "(detect: nft where the kernel has it)")
+      ->check(CLI::IsMember({"auto", "nft", "xtables"}));
+  app.add_flag("--fail-open", d.fail_open,
+               "let packets pass unqueued when the daemon is not running or its queue is full "
+               "(default: fail closed, packets are dropped)");
+  app.add_flag("--allow-unknown-gre", d.gateway.allow_unknown_gre,
+               "pass GRE that belongs to no known call instead of dropping it (for migration)");
+  app.add_option("--status-file", d.status_file,
+                 "write the live table of connections, calls and counters here (JSON, every second); "
+                 "read it with 'pptp-alg status --file'");
+  app.add_option("--idle-timeout", idle_timeout,
+                 "seconds without GRE after which an established call is ended and its Call ID freed "
+                 "(default 300)")
+      ->check(CLI::PositiveNumber);
 
   std::string capture;
   bool as_json = false;
@@ -44,7 +101,43 @@ int main(int argc, char** argv) {
   inspect->add_option("capture", capture, "capture file (pcap or pcapng)")->required();
   inspect->add_flag("--json", as_json, "print the report as JSON (stable keys, for scripts)");
 
+  CLI::App* rules = app.add_subcommand(
+      "rules", "Print the rules that send PPTP to the queue (as a shell script), for the backend "
+               "this kernel supports, so that they can be added to a firewall by hand.");
+  rules->add_option("--queue", d.queue, "NFQUEUE number (default 0)");
+  rules->add_option("--backend", backend, "nft, xtables or auto")->check(CLI::IsMember({"auto", "nft", "xtables"}));
+  rules->add_flag("--fail-open", d.fail_open, "add the queue bypass flag");
+
+  std::string status_file;
+  CLI::App* status = app.add_subcommand("status", "Show what a running daemon tracks (its --status-file).");
+  status->add_option("--file", status_file, "the daemon's --status-file")->required();
+  status->add_flag("--json", as_json, "print the raw JSON");
+
+  std::string check_file;
+  CLI::App* check = app.add_subcommand("check", "Validate a policy file and exit (0 valid, 2 invalid).");
+  check->add_option("file", check_file, "policy file (YAML)")->required();
+
   CLI11_PARSE(app, argc, argv);
   if (inspect->parsed()) return run_inspect(capture, as_json);
-  return 1;
+  if (status->parsed()) return run_status(status_file, as_json);
+  if (check->parsed()) {
+    auto ok = pptp::daemon::check_policy_file(check_file);
+    if (!ok) {
+      std::fprintf(stderr, "pptp-alg check: %s\n", ok.error().c_str());
+      return 2;
+    }
+    std::printf("%s: valid YAML mapping (policy rules are not interpreted yet)\n", check_file.c_str());
+    return 0;
+  }
+  const auto chosen = backend_of(backend);
+  if (rules->parsed()) {
+    const auto b = chosen ? *chosen : pptp::nft::detect_backend();
+    std::cout << pptp::nft::describe_rules(b, pptp::nft::RuleOptions{d.queue, d.fail_open});
+    return 0;
+  }
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
+  d.backend = chosen;
+  d.gateway.timeouts.call_idle = idle_timeout;
+  return pptp::daemon::run_daemon(d);
 }

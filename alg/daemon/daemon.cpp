@@ -1,0 +1,235 @@
+#include "alg/daemon/daemon.hpp"
+
+#include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
+
+#include <boost/asio.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "alg/version.hpp"
+#include "nftables/conntrack.hpp"
+#include "nftables/queue.hpp"
+
+namespace pptp::daemon {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void write_status(const std::string& path, const nlohmann::json& status) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) return;
+    out << status.dump(1) << "\n";
+  }
+  std::rename(tmp.c_str(), path.c_str());  // readers see a whole file
+}
+
+nlohmann::json queue_json(const nft::QueueStats& s) {
+  return {{"packets", s.packets},
+          {"verdicts", s.verdicts},
+          {"verdict_sends", s.verdict_sends},
+          {"socket_overruns", s.socket_overruns},
+          {"receive_errors", s.receive_errors},
+          {"send_errors", s.send_errors},
+          {"last_errno", s.last_errno},
+          {"kernel_queue_dropped", s.kernel_queue_dropped},
+          {"kernel_user_dropped", s.kernel_user_dropped}};
+}
+
+}  // namespace
+
+Result<bool, std::string> check_policy_file(const std::string& path) {
+  // The rules themselves are the policy issue's; for now the file must be YAML whose top
+  // level is a mapping (or empty), so that a typo is caught before the daemon runs.
+  try {
+    const YAML::Node doc = YAML::LoadFile(path);
+    if (doc.IsNull()) return true;
+    if (!doc.IsMap()) {
+      return unexpected(path + ":" + std::to_string(doc.Mark().line + 1) +
+                        ": the top level must be a mapping (keys such as users:, servers:)");
+    }
+    return true;
+  } catch (const YAML::BadFile&) {
+    return unexpected(path + ": cannot read the file (does it exist, and may this user read it?)");
+  } catch (const YAML::Exception& e) {
+    return unexpected(path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                      ": " + e.msg);
+  }
+}
+
+int run_daemon(const DaemonOptions& o) {
+  auto log = spdlog::default_logger();
+  if (!o.policy_file.empty()) {
+    auto ok = check_policy_file(o.policy_file);
+    if (!ok) {
+      log->error("policy_invalid file={} error=\"{}\"", o.policy_file, ok.error());
+      return 2;
+    }
+    log->info("policy_loaded file={} note=\"rules are not enforced yet\"", o.policy_file);
+  }
+  const nft::Backend backend = o.backend ? *o.backend : nft::detect_backend();
+  log->info("starting version={} queue={} backend={} fail_open={} allow_unknown_gre={}", PPTP_ALG_VERSION,
+            o.queue, nft::name_of(backend), o.fail_open, o.gateway.allow_unknown_gre);
+
+  auto queue = nft::NetlinkQueue::open(nft::QueueOptions{o.queue, o.fail_open});
+  if (!queue) {
+    log->error("queue_open_failed queue={} error=\"{}\"", o.queue, queue.error());
+    return 1;
+  }
+  nft::NetlinkQueue& q = **queue;
+  bool rules_installed = false;
+  if (o.install_rules) {
+    auto ok = nft::install_rules(backend, nft::RuleOptions{o.queue, o.fail_open});
+    if (!ok) {
+      log->error("rules_install_failed error=\"{}\"", ok.error());
+      return 1;
+    }
+    rules_installed = true;
+    log->info("rules_installed backend={} table={}", nft::name_of(backend), nft::kTableName);
+  }
+
+  // Without conntrack data on queued packets, ask ctnetlink once per control connection.
+  struct CtResolver final : OutsideResolver {
+    std::unique_ptr<nft::ConntrackLookup> lookup;
+    std::optional<wire::Ipv4Address> outside_address(const wire::Endpoint& pns, const wire::Endpoint& pac) override {
+      return lookup ? lookup->reply_destination(pns, pac) : std::nullopt;
+    }
+  } resolver;
+  if (!q.conntrack_attached()) {
+    auto lookup = nft::ConntrackLookup::open();
+    if (!lookup) {
+      log->warn("conntrack_lookup_unavailable error=\"{}\" note=\"Call IDs are translated per client address\"",
+                lookup.error());
+    } else {
+      resolver.lookup = std::move(*lookup);
+    }
+    log->info("nat_binding_source source=ctnetlink reason=\"the kernel attaches no conntrack data to queued packets\"");
+  }
+  Gateway gateway(o.gateway, log, &resolver);
+  const auto start = std::chrono::steady_clock::now();
+  boost::asio::io_context io;
+  boost::asio::posix::stream_descriptor socket(io, q.fd());
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+  boost::asio::steady_timer tick(io);
+  double last_summary = 0;
+
+  std::vector<std::uint8_t> scratch;
+  const std::function<void(nft::QueuedPacket&)> on_packet = [&](nft::QueuedPacket& p) {
+    const PacketMeta meta{seconds_since(start), p.conntrack_reply_destination};
+    const Verdict v = gateway.process(p.payload, meta);
+    q.verdict(p.id, v.action == Action::Accept ? nft::VerdictKind::Accept : nft::VerdictKind::Drop,
+              v.modified ? std::span<const std::uint8_t>(p.payload) : std::span<const std::uint8_t>());
+  };
+  std::function<void()> wait_packets = [&] {
+    socket.async_wait(boost::asio::posix::stream_descriptor::wait_read, [&](boost::system::error_code ec) {
+      if (ec) return;
+      q.receive(on_packet);
+      q.flush();
+      wait_packets();
+    });
+  };
+  const auto status = [&] {
+    nlohmann::json s = gateway.status();
+    s["daemon"] = {{"version", PPTP_ALG_VERSION}, {"queue", o.queue}, {"backend", nft::name_of(backend)},
+                   {"uptime_seconds", seconds_since(start)}};
+    s["queue"] = queue_json(q.stats());
+    return s;
+  };
+  std::function<void()> on_tick = [&] {
+    tick.expires_after(std::chrono::milliseconds(static_cast<int>(kTickSeconds * 1000)));
+    tick.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      const double now = seconds_since(start);
+      gateway.expire(now);
+      q.refresh_kernel_stats();
+      if (!o.status_file.empty()) write_status(o.status_file, status());
+      if (now - last_summary >= kSummaryEverySeconds) {
+        last_summary = now;
+        const auto& s = q.stats();
+        log->info("summary connections={} calls={} packets={} socket_overruns={} kernel_queue_dropped={}",
+                  gateway.tracker().connection_count(), gateway.tracker().call_count(), s.packets,
+                  s.socket_overruns, s.kernel_queue_dropped);
+      }
+      on_tick();
+    });
+  };
+  std::function<void()> wait_signal = [&] {
+    signals.async_wait([&](boost::system::error_code ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        if (o.policy_file.empty()) {
+          log->info("reload_skipped reason=\"no --policy file\"");
+        } else if (auto ok = check_policy_file(o.policy_file); ok) {
+          log->info("policy_reloaded file={}", o.policy_file);
+        } else {
+          log->error("policy_reload_rejected file={} error=\"{}\" note=\"the old policy stays\"", o.policy_file,
+                     ok.error());
+        }
+        wait_signal();
+        return;
+      }
+      log->info("stopping signal={}", sig);
+      io.stop();
+    });
+  };
+  wait_packets();
+  on_tick();
+  wait_signal();
+  log->info("ready queue={} status_file={}", o.queue, o.status_file.empty() ? "-" : o.status_file);
+  io.run();
+
+  socket.release();  // the queue object owns the descriptor
+  gateway.shutdown(seconds_since(start));
+  if (!o.status_file.empty()) write_status(o.status_file, status());
+  if (rules_installed) {
+    nft::remove_rules();
+    log->info("rules_removed table={}", nft::kTableName);
+  }
+  const auto& s = q.stats();
+  log->info("stopped packets={} verdicts={} verdict_sends={} socket_overruns={}", s.packets, s.verdicts,
+            s.verdict_sends, s.socket_overruns);
+  return 0;
+}
+
+std::string render_status(const nlohmann::json& s) {
+  std::ostringstream out;
+  const auto text = [](const nlohmann::json& v) {
+    if (v.is_null()) return std::string("-");
+    if (v.is_string()) return v.get<std::string>();
+    return v.dump();
+  };
+  char line[256];
+  std::snprintf(line, sizeof line, "%-5s %-21s %-21s %-15s %-12s %s\n", "CONN", "PNS (inside)", "PAC (server)",
+                "OUTSIDE", "STATE", "CALLS");
+  out << line;
+  for (const auto& c : s.value("connections", nlohmann::json::array())) {
+    std::snprintf(line, sizeof line, "%-5s %-21s %-21s %-15s %-12s %zu\n", text(c["id"]).c_str(),
+                  text(c["pns"]).c_str(), text(c["pac"]).c_str(), text(c["outside"]).c_str(),
+                  text(c["state"]).c_str(), c["calls"].size());
+    out << line;
+    for (const auto& call : c["calls"]) {
+      std::snprintf(line, sizeof line,
+                    "      call %-4s %-8s %-11s client Call ID %-5s -> server sees %-5s  server Call ID %-5s"
+                    "  GRE to server %-6s to client %-6s user %s\n",
+                    text(call["id"]).c_str(), text(call["origin"]).c_str(), text(call["state"]).c_str(),
+                    text(call["pns_call_id"]).c_str(), text(call["outside_call_id"]).c_str(),
+                    text(call["pac_call_id"]).c_str(), text(call["gre_to_pac"]["packets"]).c_str(),
+                    text(call["gre_to_pns"]["packets"]).c_str(), text(call["user"]).c_str());
+      out << line;
+    }
+  }
+  if (s.contains("packets")) out << "packets: " << s["packets"].dump() << "\n";
+  if (s.contains("nat")) out << "nat: " << s["nat"].dump() << "\n";
+  if (s.contains("anomalies")) out << "anomalies: " << s["anomalies"].dump() << "\n";
+  if (s.contains("queue")) out << "queue: " << s["queue"].dump() << "\n";
+  return out.str();
+}
+
+}  // namespace pptp::daemon

@@ -1,0 +1,333 @@
+#include "alg/daemon/gateway.hpp"
+
+#include <spdlog/fmt/fmt.h>
+
+#include "alg/track/packet_path.hpp"
+#include "alg/wire/gre.hpp"
+
+namespace pptp::daemon {
+
+namespace {
+using track::Direction;
+using wire::to_string;
+
+std::size_t index_of(Direction d) { return static_cast<std::size_t>(d); }
+
+std::string describe(const track::ControlConnection& c) {
+  return fmt::format("connection={} pns={} pac={}", c.id, to_string(c.pns), to_string(c.pac));
+}
+
+std::string call_ids(const track::Call& call) {
+  const auto id = [](const std::optional<std::uint16_t>& v) {
+    return v ? std::to_string(*v) : std::string("-");
+  };
+  return fmt::format("call={} pns_call_id={} pac_call_id={}", call.id, id(call.pns_call_id),
+                     id(call.pac_call_id));
+}
+
+nlohmann::json gre_json(const track::GreFlowStats& s) {
+  return {{"packets", s.packets}, {"payload_bytes", s.payload_bytes}};
+}
+}  // namespace
+
+Gateway::Gateway(GatewayOptions options, std::shared_ptr<spdlog::logger> log, OutsideResolver* resolver)
+    : options_(options), log_(std::move(log)), resolver_(resolver), tracker_(*this, options.timeouts) {}
+
+Verdict Gateway::process(std::span<std::uint8_t> packet, const PacketMeta& meta) {
+  current_ = &meta;
+  drop_current_ = false;
+  Verdict v;
+  const auto ip = wire::parse_ipv4(packet);
+  if (ip && ip->protocol == wire::kIpProtocolGre) {
+    v = process_gre(packet, *ip, meta);
+  } else {
+    v = process_control(packet, meta);
+  }
+  current_ = nullptr;
+  return v;
+}
+
+Verdict Gateway::process_control(std::span<std::uint8_t> packet, const PacketMeta& meta) {
+  const track::PacketOutcome out = track::handle_ipv4(tracker_, meta.time, packet);
+  if (out.kind == track::PacketKind::Malformed) {
+    ++counters_.malformed_dropped;
+    return {Action::Drop, false};
+  }
+  if (out.kind != track::PacketKind::Control) {
+    ++counters_.other_passed;
+    return {};
+  }
+  ++counters_.control_segments;
+  track::ControlConnection* c = out.segment.connection;
+  if (c == nullptr) return {};
+  ConnectionNat& n = nat_of(*c);
+  const std::size_t ihl = static_cast<std::size_t>(packet[0] & 0x0f) * 4;
+  const bool to_pac = load_u16(packet.data() + ihl + 2) == wire::kPptpPort;
+  const Direction dir = to_pac ? Direction::PnsToPac : Direction::PacToPns;
+  if (dir == Direction::PnsToPac && n.refused_sequence) {
+    // The set-up we could not map, or its retransmission: it must not reach the server with
+    // a Call ID that collides.
+    const std::uint32_t seq = load_u32(packet.data() + ihl + 4);
+    const std::size_t th = static_cast<std::size_t>(packet[ihl + 12] >> 4) * 4;
+    const std::size_t len = packet.size() > ihl + th ? packet.size() - ihl - th : 0;
+    if (*n.refused_sequence - seq < len) drop_current_ = true;  // serial arithmetic
+  }
+  if (drop_current_) {
+    ++counters_.control_dropped;
+    return {Action::Drop, false};
+  }
+  if (nat::patch_tcp_payload(packet, n.patches[index_of(dir)])) {
+    ++counters_.control_rewritten;
+    return {Action::Accept, true};
+  }
+  return {};
+}
+
+Verdict Gateway::process_gre(std::span<std::uint8_t> packet, const wire::Ipv4Packet& ip,
+                             const PacketMeta& meta) {
+  bool modified = false;
+  // Server to client: the key is the Call ID the server was told; find the client.
+  if (const auto gre = wire::parse_gre(ip.payload)) {
+    const nat::CallMapping* m = translator_.find_outside(ip.source, ip.destination, gre->header.call_id);
+    if (m != nullptr && (m->inside != m->outside || m->translated())) {
+      if (m->inside != ip.destination) nat::set_ipv4_destination(packet, m->inside);
+      if (m->translated()) nat::set_gre_call_id(packet, m->inside_call_id);
+      modified = true;
+    }
+  }
+  const auto view = modified ? wire::parse_ipv4(packet) : Result<wire::Ipv4Packet, wire::IpError>(ip);
+  if (!view) {  // cannot happen: the rewrite keeps the header valid; keep it defined
+    ++counters_.malformed_dropped;
+    return {Action::Drop, false};
+  }
+  const track::GreOutcome out = tracker_.on_gre(meta.time, *view);
+  switch (out.verdict) {
+    case track::GreVerdict::NotPptp:
+      ++counters_.gre_not_pptp_passed;  // another GRE tunnel: not ours to judge
+      return {Action::Accept, modified};
+    case track::GreVerdict::Malformed:
+      ++counters_.malformed_dropped;
+      return {Action::Drop, false};
+    case track::GreVerdict::UnknownCall:
+      if (options_.allow_unknown_gre) {
+        ++counters_.gre_unknown_passed;
+        return {Action::Accept, modified};
+      }
+      ++counters_.gre_unknown_dropped;
+      return {Action::Drop, false};
+    case track::GreVerdict::Matched:
+      break;
+  }
+  // Client to server GRE is tracked by conntrack, so the operator's masquerade rule
+  // translates its source like any other packet; it passes here as it is.
+  ++(out.direction == Direction::PacToPns ? counters_.gre_to_pns : counters_.gre_to_pac);
+  if (modified) ++counters_.gre_rewritten;
+  return {Action::Accept, modified};
+}
+
+Gateway::ConnectionNat& Gateway::nat_of(const track::ControlConnection& c) {
+  auto [it, inserted] = nat_.try_emplace(c.id);
+  ConnectionNat& n = it->second;
+  if (inserted) n.outside = c.pns.address;
+  // The conntrack binding is there from the first packet after the SYN left the router.
+  if (current_ != nullptr && current_->outside_address) {
+    n.outside = *current_->outside_address;
+    n.outside_known = true;
+  }
+  return n;
+}
+
+void Gateway::on_message_bytes(const track::ControlConnection& c, Direction d,
+                               std::span<std::uint8_t> message, std::uint32_t sequence) {
+  const auto type = static_cast<wire::ControlMessageType>(load_u16(message.data() + 8));
+  if (wire::find_spec(static_cast<std::uint16_t>(type)) == nullptr) return;
+  const nat::CallIdField field = nat::call_id_field(type, d == Direction::PnsToPac);
+  if (field.rewrite == nat::CallIdRewrite::None || field.offset + 2u > message.size()) return;
+  ConnectionNat& n = nat_of(c);
+  std::uint8_t* at = message.data() + field.offset;
+  const std::uint16_t id = load_u16(at);
+  const double now = current_ != nullptr ? current_->time : 0;
+  const nat::CallMapping* m = nullptr;
+  switch (field.rewrite) {
+    case nat::CallIdRewrite::Allocate: {
+      if (!n.outside_known && resolver_ != nullptr) {
+        if (const auto a = resolver_->outside_address(c.pns, c.pac)) {
+          n.outside = *a;
+          n.outside_known = true;
+        } else {
+          log_anomaly("nat_binding_unknown",
+                      fmt::format("{} note=\"no conntrack entry; using the client's own address\"", describe(c)), now);
+        }
+      }
+      auto r = translator_.map_call(c.id, c.pns.address, n.outside, c.pac.address, id);
+      if (!r) {
+        if (r.error() == nat::NatError::Exhausted) {
+          ++counters_.calls_refused;
+          n.refused_sequence = sequence + field.offset;
+          drop_current_ = true;
+          log_anomaly(nat::name_of(r.error()),
+                      fmt::format("call refused: no Call ID left toward {} from {} {} pns_call_id={}",
+                                  to_string(c.pac.address), to_string(n.outside), describe(c), id),
+                      now);
+        }
+        return;  // AlreadyMapped: the tracker reports the duplicate
+      }
+      m = *r;
+      if (m->translated()) {
+        log_->info("call_id_translated {} pns_call_id={} outside_call_id={} outside={}", describe(c),
+                   id, m->outside_call_id, to_string(n.outside));
+        n.patches[index_of(d)].add(sequence + field.offset, m->outside_call_id);
+      }
+      return;
+    }
+    case nat::CallIdRewrite::ToOutside:
+      m = translator_.find_inside(c.id, id);
+      if (m != nullptr && m->translated()) n.patches[index_of(d)].add(sequence + field.offset, m->outside_call_id);
+      return;
+    case nat::CallIdRewrite::ToInside:
+      m = translator_.find_outside_on_connection(c.id, id);
+      if (m != nullptr && m->translated()) {
+        store_u16(at, m->inside_call_id);  // the tracker reads the inside view
+        n.patches[index_of(d)].add(sequence + field.offset, m->inside_call_id);
+      }
+      return;
+    case nat::CallIdRewrite::None:
+      return;
+  }
+}
+
+void Gateway::log_anomaly(std::string_view name, const std::string& text, double now) {
+  // One bucket per anomaly name; a stream of hostile packets costs a counter, not a log line.
+  const std::size_t slot = std::hash<std::string_view>{}(name) % log_buckets_.size();
+  LogBucket& b = log_buckets_[slot];
+  if (now - b.window_start > kLogWindow) {
+    if (b.suppressed > 0) log_->warn("anomaly_suppressed kind={} lines={}", name, b.suppressed);
+    b = LogBucket{now, 0, 0};
+  }
+  if (b.lines >= kLogBurst) {
+    ++b.suppressed;
+    return;
+  }
+  ++b.lines;
+  log_->warn("anomaly kind={} {}", name, text);
+}
+
+void Gateway::on_anomaly(const track::AnomalyEvent& e) {
+  std::string where = e.connection != nullptr ? describe(*e.connection) : std::string("connection=-");
+  if (e.direction) where += fmt::format(" direction={}", track::name_of(*e.direction));
+  log_anomaly(track::name_of(e.anomaly), fmt::format("{} detail=\"{}\"", where, e.detail),
+              current_ != nullptr ? current_->time : 0);
+}
+
+void Gateway::on_call_changed(const track::ControlConnection& c, const track::Call& call) {
+  // One line per event of a call: established, user name seen, authentication verdict.
+  std::uint8_t& logged = call_log_state_[call.id];
+  if (call.state == track::CallState::Established && (logged & kLoggedEstablished) == 0) {
+    logged |= kLoggedEstablished;
+    const nat::CallMapping* m = call.pns_call_id ? translator_.find_inside(c.id, *call.pns_call_id) : nullptr;
+    log_->info("call_established {} {} outside_call_id={} origin={}", describe(c), call_ids(call),
+               m != nullptr ? std::to_string(m->outside_call_id) : std::string("-"),
+               track::name_of(call.origin));
+  }
+  if (call.user && (logged & kLoggedUser) == 0) {
+    logged |= kLoggedUser;
+    log_->info("call_user {} {} user=\"{}\" method={}", describe(c), call_ids(call),
+               printable(Bytes(reinterpret_cast<const std::uint8_t*>(call.user->name.data()), call.user->name.size())),
+               wire::name_of(call.user->method));
+  }
+  if (call.auth_succeeded && (logged & kLoggedVerdict) == 0) {
+    logged |= kLoggedVerdict;
+    log_->info("call_auth {} {} success={}", describe(c), call_ids(call), *call.auth_succeeded);
+  }
+}
+
+void Gateway::on_call_closed(const track::ControlConnection& c, const track::Call& call) {
+  log_->info("call_closed {} {} reason=\"{}\" gre_to_pac={} gre_to_pns={}", describe(c), call_ids(call),
+             call.close_reason, call.gre[0].packets, call.gre[1].packets);
+  if (call.pns_call_id) translator_.release(c.id, *call.pns_call_id);
+  call_log_state_.erase(call.id);
+}
+
+void Gateway::on_connection_closed(const track::ControlConnection& c) {
+  log_->info("connection_closed {} reason=\"{}\"", describe(c), c.close_reason);
+  translator_.release_connection(c.id);
+  if (auto it = nat_.find(c.id); it != nat_.end()) {
+    it->second.closed_at = current_ != nullptr ? current_->time : 0;
+  }
+}
+
+void Gateway::expire(double now) {
+  PacketMeta meta{now, std::nullopt};
+  current_ = &meta;
+  tracker_.expire(now);
+  current_ = nullptr;
+  // Patches outlive their connection for one idle period: late retransmissions need them.
+  std::erase_if(nat_, [&](const auto& kv) {
+    return kv.second.closed_at && now - *kv.second.closed_at > options_.timeouts.connection_idle;
+  });
+}
+
+void Gateway::shutdown(double now) {
+  PacketMeta meta{now, std::nullopt};
+  current_ = &meta;
+  tracker_.close_all(now, "daemon stopped");
+  current_ = nullptr;
+}
+
+nlohmann::json Gateway::status() const {
+  using nlohmann::json;
+  json connections = json::array();
+  tracker_.for_each_connection([&](const track::ControlConnection& c) {
+    if (c.state == track::ConnectionState::Closed) return;
+    const auto n = nat_.find(c.id);
+    json calls = json::array();
+    for (const auto& call : c.calls) {
+      const nat::CallMapping* m =
+          call->pns_call_id ? translator_.find_inside(c.id, *call->pns_call_id) : nullptr;
+      json j{{"id", call->id},
+             {"origin", track::name_of(call->origin)},
+             {"state", track::name_of(call->state)},
+             {"pns_call_id", call->pns_call_id ? json(*call->pns_call_id) : json(nullptr)},
+             {"outside_call_id", m != nullptr ? json(m->outside_call_id) : json(nullptr)},
+             {"pac_call_id", call->pac_call_id ? json(*call->pac_call_id) : json(nullptr)},
+             {"gre_to_pac", gre_json(call->gre[0])},
+             {"gre_to_pns", gre_json(call->gre[1])},
+             {"user", call->user ? json(call->user->name) : json(nullptr)}};
+      calls.push_back(std::move(j));
+    }
+    connections.push_back(json{{"id", c.id},
+                               {"pns", to_string(c.pns)},
+                               {"pac", to_string(c.pac)},
+                               {"outside", n != nat_.end() ? to_string(n->second.outside) : std::string()},
+                               {"state", track::name_of(c.state)},
+                               {"calls", std::move(calls)}});
+  });
+  json anomalies = json::object();
+  for (const auto& info : track::kAnomalyTable) {
+    const std::uint64_t v = tracker_.counters()[static_cast<std::size_t>(info.anomaly)];
+    if (v != 0) anomalies[std::string(info.name)] = v;
+  }
+  const GatewayCounters& g = counters_;
+  const nat::NatCounters& t = translator_.counters();
+  return json{{"connections", std::move(connections)},
+              {"calls", tracker_.call_count()},
+              {"nat", {{"mapped", translator_.size()},
+                       {"calls_mapped", t.calls_mapped},
+                       {"calls_translated", t.calls_translated},
+                       {"exhausted", t.exhausted}}},
+              {"packets", {{"control_segments", g.control_segments},
+                           {"control_rewritten", g.control_rewritten},
+                           {"control_dropped", g.control_dropped},
+                           {"gre_to_pns", g.gre_to_pns},
+                           {"gre_to_pac", g.gre_to_pac},
+                           {"gre_rewritten", g.gre_rewritten},
+                           {"gre_unknown_dropped", g.gre_unknown_dropped},
+                           {"gre_unknown_passed", g.gre_unknown_passed},
+                           {"gre_not_pptp_passed", g.gre_not_pptp_passed},
+                           {"malformed_dropped", g.malformed_dropped},
+                           {"other_passed", g.other_passed},
+                           {"calls_refused", g.calls_refused}}},
+              {"anomalies", std::move(anomalies)}};
+}
+
+}  // namespace pptp::daemon

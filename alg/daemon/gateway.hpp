@@ -1,0 +1,132 @@
+// The gateway: what the daemon does with each queued packet, without any I/O. It runs the
+// packet through the tracker (the inside view of every control connection and call), keeps
+// the Call-ID translation table, rewrites control messages and GRE, and returns a verdict.
+// The netlink queue (nftables/) hands packets in and verdicts out; tests drive it directly.
+//
+// Where packets come from (docs/packet-path.md): TCP/1723 in the forward hook, so both
+// directions show the inside addresses; GRE from the server to the router's own address in
+// prerouting, before routing (untracked: conntrack cannot tell whose it is, so its
+// destination and key are translated here); GRE from a client in the forward hook (tracked:
+// the masquerade rule translates its source as for any packet).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/logger.h>
+
+#include "alg/track/tracker.hpp"
+#include "nat/call_id_translator.hpp"
+#include "nat/rewrite.hpp"
+
+namespace pptp::daemon {
+
+inline constexpr std::size_t kLogBurst = 20;         // log lines per anomaly kind per window
+inline constexpr double kLogWindow = 10.0;           // seconds
+
+struct GatewayOptions {
+  bool allow_unknown_gre = false;  // migration switch: pass GRE that matches no call
+  track::Timeouts timeouts;
+};
+
+// Where the packets carry no conntrack data, the daemon asks conntrack once per control
+// connection which public address the masquerade gave it.
+class OutsideResolver {
+ public:
+  virtual ~OutsideResolver() = default;
+  virtual std::optional<wire::Ipv4Address> outside_address(const wire::Endpoint& pns, const wire::Endpoint& pac) = 0;
+};
+
+enum class Action : std::uint8_t { Accept, Drop };
+
+struct PacketMeta {
+  double time = 0;
+  // From conntrack: the address the control connection's client shows outside (the reply
+  // tuple's destination). Absent when the packet carries no conntrack entry.
+  std::optional<wire::Ipv4Address> outside_address;
+};
+
+struct Verdict {
+  Action action = Action::Accept;
+  bool modified = false;  // the packet bytes were rewritten in place
+};
+
+// What happened to packets, beyond the tracker's anomaly counters.
+struct GatewayCounters {
+  std::uint64_t control_segments = 0;
+  std::uint64_t control_rewritten = 0;
+  std::uint64_t gre_to_pns = 0;        // server to client
+  std::uint64_t gre_to_pac = 0;        // client to server
+  std::uint64_t gre_rewritten = 0;
+  std::uint64_t gre_unknown_dropped = 0;
+  std::uint64_t gre_unknown_passed = 0;  // allow_unknown_gre
+  std::uint64_t gre_not_pptp_passed = 0;
+  std::uint64_t malformed_dropped = 0;
+  std::uint64_t other_passed = 0;
+  std::uint64_t calls_refused = 0;       // no Call ID left toward the server
+  std::uint64_t control_dropped = 0;     // segments of a refused call set-up
+};
+
+class Gateway final : private track::TrackerObserver {
+ public:
+  Gateway(GatewayOptions options, std::shared_ptr<spdlog::logger> log, OutsideResolver* resolver = nullptr);
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // `packet` starts at the IPv4 header and may be rewritten in place (same length).
+  Verdict process(std::span<std::uint8_t> packet, const PacketMeta& meta);
+  void expire(double now);
+  void shutdown(double now);
+
+  nlohmann::json status() const;
+  const GatewayCounters& counters() const { return counters_; }
+  const track::Tracker& tracker() const { return tracker_; }
+  const nat::CallIdTranslator& translator() const { return translator_; }
+
+ private:
+  struct ConnectionNat {
+    wire::Ipv4Address outside;
+    bool outside_known = false;  // from conntrack; until then the PNS's own address
+    std::array<nat::StreamPatches, 2> patches;  // by track::Direction
+    std::optional<std::uint32_t> refused_sequence;  // a call set-up we could not map
+    std::optional<double> closed_at;
+  };
+
+  Verdict process_gre(std::span<std::uint8_t> packet, const wire::Ipv4Packet& ip, const PacketMeta& meta);
+  Verdict process_control(std::span<std::uint8_t> packet, const PacketMeta& meta);
+  ConnectionNat& nat_of(const track::ControlConnection& c);
+  void log_anomaly(std::string_view name, const std::string& text, double now);
+
+  // TrackerObserver
+  void on_anomaly(const track::AnomalyEvent& e) override;
+  void on_message_bytes(const track::ControlConnection& c, track::Direction d,
+                        std::span<std::uint8_t> message, std::uint32_t sequence) override;
+  void on_call_changed(const track::ControlConnection& c, const track::Call& call) override;
+  void on_call_closed(const track::ControlConnection& c, const track::Call& call) override;
+  void on_connection_closed(const track::ControlConnection& c) override;
+
+  GatewayOptions options_;
+  std::shared_ptr<spdlog::logger> log_;
+  OutsideResolver* resolver_;
+  track::Tracker tracker_;
+  nat::CallIdTranslator translator_;
+  std::unordered_map<std::uint64_t, ConnectionNat> nat_;  // by connection id
+  GatewayCounters counters_;
+  const PacketMeta* current_ = nullptr;  // the packet being processed
+  bool drop_current_ = false;
+  struct LogBucket {
+    double window_start = 0;
+    std::size_t lines = 0;
+    std::uint64_t suppressed = 0;
+  };
+  std::array<LogBucket, track::kAnomalyCount + 1> log_buckets_{};
+  static constexpr std::uint8_t kLoggedEstablished = 1, kLoggedUser = 2, kLoggedVerdict = 4;
+  std::unordered_map<std::uint64_t, std::uint8_t> call_log_state_;  // by call id
+};
+
+}  // namespace pptp::daemon

@@ -1,0 +1,90 @@
+#include "nftables/conntrack.hpp"
+
+#include "nftables/netlink_attributes.hpp"
+
+#include <arpa/inet.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+namespace pptp::nft {
+
+namespace {
+constexpr int kReplyTimeoutMs = 200;  // ctnetlink answers in microseconds; never stall the queue
+
+struct Answer {
+  std::optional<wire::Ipv4Address> address;
+};
+
+int on_answer(const nlmsghdr* nlh, void* data) {
+  auto* answer = static_cast<Answer*>(data);
+  const nlattr* reply = find_attribute(mnl_nlmsg_get_payload_offset(nlh, sizeof(nfgenmsg)),
+                                       mnl_nlmsg_get_payload_tail(nlh), CTA_TUPLE_REPLY);
+  if (const auto a = tuple_destination(reply)) answer->address = a;
+  return MNL_CB_OK;
+}
+}  // namespace
+
+Result<std::unique_ptr<ConntrackLookup>, std::string> ConntrackLookup::open() {
+  std::unique_ptr<ConntrackLookup> c(new ConntrackLookup());
+  c->socket_ = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+  if (c->socket_ == nullptr || mnl_socket_bind(c->socket_, 0, MNL_SOCKET_AUTOPID) < 0) {
+    return unexpected(std::string("opening ctnetlink: ") + std::strerror(errno));
+  }
+  c->port_id_ = mnl_socket_get_portid(c->socket_);
+  return c;
+}
+
+ConntrackLookup::~ConntrackLookup() {
+  if (socket_ != nullptr) mnl_socket_close(socket_);
+}
+
+std::optional<wire::Ipv4Address> ConntrackLookup::reply_destination(const wire::Endpoint& source,
+                                                                    const wire::Endpoint& destination) {
+  ++lookups_;
+  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+  nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
+  nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
+  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  nlh->nlmsg_seq = ++sequence_;
+  auto* nfg = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
+  nfg->nfgen_family = AF_INET;
+  nfg->version = NFNETLINK_V0;
+  nfg->res_id = 0;
+  nlattr* tuple = mnl_attr_nest_start(nlh, CTA_TUPLE_ORIG);
+  nlattr* ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+  mnl_attr_put_u32(nlh, CTA_IP_V4_SRC, htonl(source.address.value));
+  mnl_attr_put_u32(nlh, CTA_IP_V4_DST, htonl(destination.address.value));
+  mnl_attr_nest_end(nlh, ip);
+  nlattr* proto = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+  mnl_attr_put_u8(nlh, CTA_PROTO_NUM, IPPROTO_TCP);
+  mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(source.port));
+  mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(destination.port));
+  mnl_attr_nest_end(nlh, proto);
+  mnl_attr_nest_end(nlh, tuple);
+  if (mnl_socket_sendto(socket_, nlh, nlh->nlmsg_len) < 0) {
+    ++failures_;
+    return std::nullopt;
+  }
+  Answer answer;
+  // The entry, then the acknowledgment; both are waited for, each for a bounded time.
+  for (int i = 0; i < 2; ++i) {
+    pollfd p{mnl_socket_get_fd(socket_), POLLIN, 0};
+    if (poll(&p, 1, kReplyTimeoutMs) != 1) break;
+    const ssize_t n = recv(mnl_socket_get_fd(socket_), buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n <= 0) break;
+    const int rc = mnl_cb_run(buf.data(), static_cast<std::size_t>(n), sequence_, port_id_, on_answer, &answer);
+    if (rc <= MNL_CB_STOP) break;  // the acknowledgment (or an error) ends the exchange
+  }
+  if (!answer.address) ++failures_;
+  return answer.address;
+}
+
+}  // namespace pptp::nft

@@ -1,0 +1,94 @@
+// NFQUEUE I/O with libnetfilter_queue's libmnl API: bind a queue, receive packets with
+// their conntrack NAT binding, send verdicts (with the rewritten packet where it changed)
+// batched into one sendmsg per burst. Non-blocking; the daemon's event loop waits on fd().
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "alg/core/result.hpp"
+#include "alg/wire/ip.hpp"
+
+struct mnl_socket;
+struct nlmsghdr;
+struct mnl_nlmsg_batch;
+
+namespace pptp::nft {
+
+inline constexpr std::uint32_t kQueueMaxLength = 8192;          // packets the kernel holds for us
+inline constexpr int kSocketBufferBytes = 8 * 1024 * 1024;      // receive buffer (SO_RCVBUFFORCE)
+inline constexpr std::size_t kMaxPacketsPerWake = 256;          // then verdicts go out
+inline constexpr std::size_t kVerdictBatchBytes = 256 * 1024;
+
+struct QueueOptions {
+  std::uint16_t queue = 0;
+  bool fail_open = false;  // the kernel accepts packets when the queue is full
+};
+
+struct QueuedPacket {
+  std::uint32_t id = 0;
+  std::span<std::uint8_t> payload;  // the IPv4 packet; may be rewritten in place
+  // The reply tuple's destination of the packet's conntrack entry: for a masqueraded
+  // connection, the public address the server sees.
+  std::optional<wire::Ipv4Address> conntrack_reply_destination;
+  std::uint32_t mark = 0;
+};
+
+struct QueueStats {
+  std::uint64_t packets = 0;
+  std::uint64_t verdicts = 0;
+  std::uint64_t verdict_sends = 0;    // sendmsg calls: verdicts / this = batching
+  std::uint64_t socket_overruns = 0;  // ENOBUFS: the kernel dropped messages for us
+  std::uint64_t receive_errors = 0;
+  std::uint64_t send_errors = 0;
+  int last_errno = 0;  // of the last receive error
+  // From /proc/net/netfilter/nfnetlink_queue.
+  std::uint64_t kernel_queue_dropped = 0;  // queue full
+  std::uint64_t kernel_user_dropped = 0;   // netlink could not deliver
+};
+
+enum class VerdictKind : std::uint8_t { Accept, Drop };
+
+class NetlinkQueue {
+ public:
+  static Result<std::unique_ptr<NetlinkQueue>, std::string> open(const QueueOptions& options);
+  ~NetlinkQueue();
+  NetlinkQueue(const NetlinkQueue&) = delete;
+  NetlinkQueue& operator=(const NetlinkQueue&) = delete;
+
+  int fd() const;
+  // Reads what is ready without blocking and calls `handler` for each packet. Returns the
+  // number of packets read.
+  std::size_t receive(const std::function<void(QueuedPacket&)>& handler);
+  // Queues a verdict; `rewritten` carries the new packet bytes when they changed.
+  void verdict(std::uint32_t id, VerdictKind kind, std::span<const std::uint8_t> rewritten = {});
+  // Sends the queued verdicts.
+  void flush();
+  void refresh_kernel_stats();
+  const QueueStats& stats() const { return stats_; }
+  // Whether packets come with their conntrack entry (the kernel may not offer it).
+  bool conntrack_attached() const { return conntrack_attached_; }
+
+ private:
+  explicit NetlinkQueue(const QueueOptions& options) : options_(options) {}
+  Result<bool, std::string> configure();
+  Result<bool, std::string> request(struct nlmsghdr* nlh);
+
+  QueueOptions options_;
+  mnl_socket* socket_ = nullptr;
+  std::uint32_t port_id_ = 0;
+  std::uint32_t sequence_ = 0;
+  int request_errno_ = 0;
+  std::vector<char> receive_buffer_;
+  std::vector<char> batch_buffer_;
+  mnl_nlmsg_batch* batch_ = nullptr;
+  QueueStats stats_;
+  bool conntrack_attached_ = false;
+};
+
+}  // namespace pptp::nft

@@ -1,0 +1,211 @@
+#include "nftables/rules.hpp"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+
+namespace pptp::nft {
+
+namespace {
+std::string queue_statement(const RuleOptions& o) {
+  return "queue num " + std::to_string(o.queue) + (o.fail_open ? " bypass" : "");
+}
+
+std::vector<std::string> nfqueue_target(const RuleOptions& o) {
+  std::vector<std::string> t{"-j", "NFQUEUE", "--queue-num", std::to_string(o.queue)};
+  if (o.fail_open) t.emplace_back("--queue-bypass");
+  return t;
+}
+
+Command iptables(std::initializer_list<std::string> head, const std::vector<std::string>& tail = {}) {
+  Command c{"iptables", "-w"};
+  c.insert(c.end(), head.begin(), head.end());
+  c.insert(c.end(), tail.begin(), tail.end());
+  return c;
+}
+
+std::string shell_line(const Command& c) {
+  std::string s;
+  for (const auto& a : c) {
+    if (!s.empty()) s += ' ';
+    const bool plain = a.find_first_of(" !\"'$&;|<>") == std::string::npos;
+    s += plain ? a : "'" + a + "'";
+  }
+  return s;
+}
+}  // namespace
+
+std::string_view name_of(Backend b) { return b == Backend::Nft ? "nft" : "xtables"; }
+
+bool parse_backend(std::string_view text, Backend& out) {
+  if (text == "nft") {
+    out = Backend::Nft;
+  } else if (text == "xtables" || text == "iptables") {
+    out = Backend::Xtables;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+std::string nft_table(Backend backend, const RuleOptions& o) {
+  std::ostringstream s;
+  const std::string q = queue_statement(o);
+  s << "table ip " << kTableName << " {\n"
+    << "  # The server's GRE to this router's own address: untracked (conntrack cannot match\n"
+    << "  # it to the client) and handed to pptp-alg before routing.\n"
+    << "  chain prerouting {\n"
+    << "    type filter hook prerouting priority raw - 10; policy accept;\n"
+    << "    meta l4proto gre fib daddr type local notrack"
+    << (backend == Backend::Nft ? " " + q : std::string()) << "\n"
+    << "  }\n";
+  if (backend == Backend::Nft) {
+    s << "  # Control connections (both directions show inside addresses here) and the\n"
+      << "  # clients' GRE on its way out (tracked: the masquerade rule translates its source).\n"
+      << "  chain forward {\n"
+      << "    type filter hook forward priority mangle; policy accept;\n"
+      << "    tcp dport 1723 " << q << "\n"
+      << "    tcp sport 1723 " << q << "\n"
+      << "    meta l4proto gre ct state != untracked " << q << "\n"
+      << "  }\n";
+  }
+  s << "}\n";
+  return s.str();
+}
+
+std::vector<Command> xtables_install(const RuleOptions& o) {
+  const std::string pre(kChainPrerouting), fwd(kChainForward);
+  const auto target = nfqueue_target(o);
+  return {
+      iptables({"-t", "raw", "-N", pre}),
+      iptables({"-t", "raw", "-A", pre, "-p", "gre", "-m", "addrtype", "--dst-type", "LOCAL"}, target),
+      iptables({"-t", "raw", "-I", "PREROUTING", "-j", pre}),
+      iptables({"-t", "mangle", "-N", fwd}),
+      iptables({"-t", "mangle", "-A", fwd, "-p", "tcp", "--dport", "1723"}, target),
+      iptables({"-t", "mangle", "-A", fwd, "-p", "tcp", "--sport", "1723"}, target),
+      iptables({"-t", "mangle", "-A", fwd, "-p", "gre", "-m", "conntrack", "!", "--ctstate", "UNTRACKED"},
+               target),
+      iptables({"-t", "mangle", "-I", "FORWARD", "-j", fwd}),
+  };
+}
+
+std::vector<Command> xtables_remove() {
+  const std::string pre(kChainPrerouting), fwd(kChainForward);
+  return {
+      iptables({"-t", "raw", "-D", "PREROUTING", "-j", pre}),
+      iptables({"-t", "raw", "-F", pre}),
+      iptables({"-t", "raw", "-X", pre}),
+      iptables({"-t", "mangle", "-D", "FORWARD", "-j", fwd}),
+      iptables({"-t", "mangle", "-F", fwd}),
+      iptables({"-t", "mangle", "-X", fwd}),
+  };
+}
+
+std::string describe_rules(Backend backend, const RuleOptions& o) {
+  std::ostringstream s;
+  s << "#!/bin/sh\n# pptp-alg rules, backend " << name_of(backend) << ", queue " << o.queue
+    << (o.fail_open ? ", fail open" : ", fail closed") << "\n"
+    << "# GRE from the server is untracked before conntrack; make sure the forward policy\n"
+    << "# accepts it (e.g. nft: meta l4proto gre ct state untracked accept).\n"
+    << "nft -f - <<'EOF'\n"
+    << nft_table(backend, o) << "EOF\n";
+  for (const auto& c : xtables_install(o)) {
+    if (backend == Backend::Xtables) s << shell_line(c) << "\n";
+  }
+  return s.str();
+}
+
+int run_command(const Command& argv, std::string_view input, std::string& output) {
+  int in[2], out[2];
+  if (pipe2(in, O_CLOEXEC) != 0) return -1;
+  if (pipe2(out, O_CLOEXEC) != 0) {
+    close(in[0]);
+    close(in[1]);
+    return -1;
+  }
+  const pid_t pid = fork();
+  if (pid < 0) {
+    for (int fd : {in[0], in[1], out[0], out[1]}) close(fd);
+    return -1;
+  }
+  if (pid == 0) {
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    dup2(out[1], 2);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  close(in[0]);
+  close(out[1]);
+  std::size_t written = 0;
+  while (written < input.size()) {
+    const ssize_t n = write(in[1], input.data() + written, input.size() - written);
+    if (n <= 0) break;
+    written += static_cast<std::size_t>(n);
+  }
+  close(in[1]);
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = read(out[0], buf, sizeof buf);
+    if (n > 0) {
+      output.append(buf, static_cast<std::size_t>(n));
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      break;
+    }
+  }
+  close(out[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+Backend detect_backend() {
+  const std::string probe =
+      "table ip pptp_alg_probe {\n chain c {\n  type filter hook prerouting priority 0;\n"
+      "  meta l4proto gre queue num 0 bypass\n }\n}\n";
+  std::string output;
+  return run_command({"nft", "--check", "-f", "-"}, probe, output) == 0 ? Backend::Nft : Backend::Xtables;
+}
+
+Result<bool, std::string> install_rules(Backend backend, const RuleOptions& options) {
+  remove_rules();  // whatever an earlier run left
+  std::string output;
+  const int rc = run_command({"nft", "-f", "-"}, nft_table(backend, options), output);
+  if (rc != 0) {
+    return unexpected("nft could not load table " + std::string(kTableName) + " (exit " +
+                      std::to_string(rc) + "): " + output +
+                      " -- is nftables installed and are you root (CAP_NET_ADMIN)?");
+  }
+  for (const auto& c : xtables_install(options)) {
+    if (backend != Backend::Xtables) break;
+    output.clear();
+    if (run_command(c, {}, output) != 0) {
+      remove_rules();
+      return unexpected("'" + shell_line(c) + "' failed: " + output +
+                        " -- install iptables (iptables-nft) or use a kernel with nft queue");
+    }
+  }
+  return true;
+}
+
+void remove_rules() {
+  std::string output;
+  run_command({"nft", "delete", "table", "ip", std::string(kTableName)}, {}, output);
+  for (const auto& c : xtables_remove()) {
+    output.clear();
+    run_command(c, {}, output);  // absent chains are fine
+  }
+}
+
+}  // namespace pptp::nft

@@ -1,0 +1,60 @@
+// The kernel rules that send PPTP to pptp-alg's queue, in their own table (and, for the
+// xtables fallback, their own chains), so that they never touch the operator's ruleset.
+//
+//   prerouting, raw priority:  GRE to one of the router's own addresses (the server's GRE to
+//                              the public address) is untracked and queued; the daemon
+//                              rewrites its destination and key before routing.
+//   forward, mangle priority:  TCP/1723 both ways (control messages, inside addresses on both
+//                              directions) and tracked GRE (client to server) are queued.
+//   the operator's masquerade: translates TCP/1723 and the client's GRE source as usual.
+//
+// The native nft `queue` statement is used where the kernel has it; where it does not
+// (CONFIG_NFT_QUEUE unset), the queue rules go through iptables' NFQUEUE target instead,
+// and only the notrack rule stays in the nft table. detect_backend() tells which at start.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "alg/core/result.hpp"
+
+namespace pptp::nft {
+
+inline constexpr std::string_view kTableName = "pptp_alg";
+inline constexpr std::string_view kChainPrerouting = "PPTP_ALG_PREROUTING";  // xtables chains
+inline constexpr std::string_view kChainForward = "PPTP_ALG_FORWARD";
+
+enum class Backend : std::uint8_t { Nft, Xtables };
+std::string_view name_of(Backend b);
+bool parse_backend(std::string_view text, Backend& out);
+
+struct RuleOptions {
+  std::uint16_t queue = 0;
+  bool fail_open = false;  // packets pass unqueued when no daemon listens (queue bypass)
+};
+
+using Command = std::vector<std::string>;  // argv
+
+// The nft script for the table (`nft -f`): with the queue rules for Backend::Nft, the
+// notrack rule only for Backend::Xtables.
+std::string nft_table(Backend backend, const RuleOptions& options);
+// iptables commands for Backend::Xtables (empty for Nft).
+std::vector<Command> xtables_install(const RuleOptions& options);
+std::vector<Command> xtables_remove();
+// Everything an operator would type, as a shell script.
+std::string describe_rules(Backend backend, const RuleOptions& options);
+
+// Runs `argv` with `input` on its standard input; returns its exit status, or -1 when it
+// could not be started. Output goes to `output` (stdout and stderr together).
+int run_command(const Command& argv, std::string_view input, std::string& output);
+
+// Asks the kernel (nft --check) whether the native queue statement works here.
+Backend detect_backend();
+// Installs the rules, replacing any left by an earlier run. The error says what to do.
+Result<bool, std::string> install_rules(Backend backend, const RuleOptions& options);
+// Removes whatever of our rules exist; never touches anything else.
+void remove_rules();
+
+}  // namespace pptp::nft

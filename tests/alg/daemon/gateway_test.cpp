@@ -1,0 +1,288 @@
+// The gateway as the router sees it: two clients behind one public address call the same
+// server with the same Call ID; every rewrite is checked on the bytes that leave.
+#include "alg/daemon/gateway.hpp"
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/null_sink.h>
+
+#include "nat/checksum.hpp"
+#include "tests/support/packets.hpp"
+
+namespace pptp::daemon {
+namespace {
+
+using test::addr;
+using Packet = std::vector<std::uint8_t>;
+namespace flags = wire::tcp_flags;
+
+const wire::Ipv4Address kPublic = addr("198.51.100.1");
+const wire::Ipv4Address kServer = addr("198.51.100.2");
+
+std::shared_ptr<spdlog::logger> quiet() {
+  return std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
+}
+
+Packet checksummed(Packet p) {
+  nat::update_ipv4_header_checksum(p, 20);
+  if (p[9] == wire::kIpProtocolTcp) nat::update_tcp_checksum(p, 20);
+  return p;
+}
+
+// One client's control connection as seen in the router's forward hook.
+struct Client {
+  wire::Endpoint pns;
+  wire::Endpoint pac{kServer, wire::kPptpPort};
+  std::uint32_t pns_seq = 1000, pac_seq = 5000;
+
+  Packet to_pac(const Packet& data, std::uint8_t f = flags::kAck | flags::kPsh) {
+    Packet p = checksummed(test::tcp(pns, pac, pns_seq, f, data));
+    pns_seq += static_cast<std::uint32_t>(data.size()) + ((f & flags::kSyn) ? 1 : 0);
+    return p;
+  }
+  Packet to_pns(const Packet& data, std::uint8_t f = flags::kAck | flags::kPsh) {
+    Packet p = checksummed(test::tcp(pac, pns, pac_seq, f, data));
+    pac_seq += static_cast<std::uint32_t>(data.size()) + ((f & flags::kSyn) ? 1 : 0);
+    return p;
+  }
+};
+
+struct Harness {
+  Gateway gw{GatewayOptions{}, quiet()};
+  double now = 1;
+
+  Verdict run(Packet& p) {
+    PacketMeta meta{now += 0.01, kPublic};
+    return gw.process(p, meta);
+  }
+  // Sends and expects an unmodified accept.
+  void pass(Packet p) {
+    const Packet before = p;
+    const Verdict v = run(p);
+    ASSERT_EQ(v.action, Action::Accept);
+    ASSERT_EQ(p, before);
+  }
+  void start(Client& c) {
+    pass(c.to_pac({}, flags::kSyn));
+    pass(c.to_pns({}, flags::kSyn | flags::kAck));
+    pass(c.to_pac(test::bytes_of(wire::StartControlConnectionRequest{})));
+    wire::StartControlConnectionReply reply;
+    reply.result_code = 1;
+    pass(c.to_pns(test::bytes_of(reply)));
+  }
+};
+
+std::uint16_t tcp_u16(const Packet& p, std::size_t message_offset) { return load_u16(&p[40 + message_offset]); }
+
+wire::OutgoingCallRequest ocrq(std::uint16_t call_id) {
+  wire::OutgoingCallRequest r;
+  r.call_id = call_id;
+  return r;
+}
+
+wire::OutgoingCallReply ocrp(std::uint16_t call_id, std::uint16_t peer) {
+  wire::OutgoingCallReply r;
+  r.call_id = call_id;
+  r.peer_call_id = peer;
+  r.result_code = 1;
+  return r;
+}
+
+// Two control connections from one public address; client A has placed a call with Call
+// ID 7, so client B's Call ID 7 collides.
+class TwoConnections : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    h.start(a);
+    h.start(b);
+    // Client A: Call ID 7 is free and passes unchanged.
+    h.pass(a.to_pac(test::bytes_of(ocrq(7))));
+  }
+
+  Harness h;
+  Client a{{addr("192.0.2.11"), 40001}};
+  Client b{{addr("192.0.2.12"), 40002}};
+};
+
+class TwoClientsOneCallId : public TwoConnections {
+ protected:
+  void SetUp() override {
+    TwoConnections::SetUp();
+    h.pass(a.to_pns(test::bytes_of(ocrp(100, 7))));
+    // Client B: Call ID 7 collides toward the same server from the same address.
+    Packet p = b.to_pac(test::bytes_of(ocrq(7)));
+    const Verdict v = h.run(p);
+    ASSERT_EQ(v.action, Action::Accept);
+    ASSERT_TRUE(v.modified);
+    b_outside = tcp_u16(p, 12);
+    ASSERT_NE(b_outside, 7);
+    EXPECT_TRUE(nat::tcp_checksum_ok(p, 20));
+    // The server answers with the translated ID; the client must see its own again.
+    Packet reply = b.to_pns(test::bytes_of(ocrp(101, b_outside)));
+    ASSERT_TRUE(h.run(reply).modified);
+    EXPECT_EQ(tcp_u16(reply, 14), 7);
+    EXPECT_EQ(tcp_u16(reply, 12), 101);  // the server's own Call ID is never touched
+    EXPECT_TRUE(nat::tcp_checksum_ok(reply, 20));
+  }
+
+  std::uint16_t b_outside = 0;
+};
+
+TEST_F(TwoClientsOneCallId, BothCallsAreEstablishedWithDistinctOutsideIds) {
+  EXPECT_EQ(h.gw.tracker().call_count(), 2u);
+  EXPECT_EQ(h.gw.translator().counters().calls_translated, 1u);
+  const auto s = h.gw.status();
+  ASSERT_EQ(s["connections"].size(), 2u);
+  for (const auto& c : s["connections"]) {
+    EXPECT_EQ(c["outside"], "198.51.100.1");
+    EXPECT_EQ(c["calls"][0]["state"], "established");
+    EXPECT_EQ(c["calls"][0]["pns_call_id"], 7);
+  }
+}
+
+TEST_F(TwoClientsOneCallId, ServerGreReachesTheRightClientWithItsOwnCallId) {
+  for (const auto& [key, client] : {std::pair{std::uint16_t{7}, addr("192.0.2.11")},
+                                    std::pair{b_outside, addr("192.0.2.12")}}) {
+    Packet g = checksummed(test::gre(kServer, kPublic, key, 1, test::ppp(0x0021, {1, 2, 3})));
+    const Verdict v = h.run(g);
+    ASSERT_EQ(v.action, Action::Accept);
+    ASSERT_TRUE(v.modified);
+    const auto ip = wire::parse_ipv4(g);
+    ASSERT_TRUE(ip);
+    EXPECT_EQ(ip->destination, client);
+    EXPECT_EQ(wire::parse_gre(ip->payload)->header.call_id, 7);
+    EXPECT_TRUE(nat::ipv4_header_checksum_ok(g, 20));
+  }
+  EXPECT_EQ(h.gw.counters().gre_to_pns, 2u);
+}
+
+TEST_F(TwoClientsOneCallId, ClientGreToTheServerPassesAsItIs) {
+  // Tracked by conntrack: the kernel's masquerade translates its source, not us.
+  Packet g = checksummed(test::gre(addr("192.0.2.12"), kServer, 101, 1, test::ppp(0x0021, {9})));
+  const Packet before = g;
+  const Verdict v = h.run(g);
+  ASSERT_EQ(v.action, Action::Accept);
+  EXPECT_FALSE(v.modified);
+  EXPECT_EQ(g, before);
+  EXPECT_EQ(h.gw.counters().gre_to_pac, 1u);
+}
+
+TEST_F(TwoClientsOneCallId, GreOfNoCallIsDropped) {
+  Packet stray = checksummed(test::gre(kServer, kPublic, 4242, 1, test::ppp(0x0021, {1})));
+  EXPECT_EQ(h.run(stray).action, Action::Drop);
+  Packet spoofed = checksummed(test::gre(addr("192.0.2.99"), kServer, 101, 1, test::ppp(0x0021, {1})));
+  EXPECT_EQ(h.run(spoofed).action, Action::Drop);
+  EXPECT_EQ(h.gw.counters().gre_unknown_dropped, 2u);
+}
+
+TEST_F(TwoClientsOneCallId, ClearRequestIsTranslatedDisconnectIsNotAndTheMappingGoes) {
+  Packet clear = b.to_pac(test::bytes_of(wire::CallClearRequest{7, 0}));
+  ASSERT_TRUE(h.run(clear).modified);
+  EXPECT_EQ(tcp_u16(clear, 12), b_outside);
+  // RFC 2637 2.13: Call-Disconnect-Notify carries the PAC's Call ID; it passes untouched.
+  wire::CallDisconnectNotify cdn;
+  cdn.call_id = 101;
+  cdn.result_code = 3;
+  h.pass(b.to_pns(test::bytes_of(cdn)));
+  EXPECT_EQ(h.gw.tracker().call_count(), 1u);
+  EXPECT_EQ(h.gw.translator().size(), 1u);
+  Packet late = checksummed(test::gre(kServer, kPublic, b_outside, 9, test::ppp(0x0021, {1})));
+  EXPECT_EQ(h.run(late).action, Action::Drop);
+  // Client A is untouched.
+  Packet g = checksummed(test::gre(kServer, kPublic, 7, 2, test::ppp(0x0021, {1})));
+  EXPECT_EQ(h.run(g).action, Action::Accept);
+}
+
+TEST_F(TwoClientsOneCallId, WanErrorNotifyIsTranslatedBack) {
+  wire::WanErrorNotify wen;
+  wen.peer_call_id = b_outside;
+  Packet p = b.to_pns(test::bytes_of(wen));
+  ASSERT_TRUE(h.run(p).modified);
+  EXPECT_EQ(tcp_u16(p, 12), 7);
+  EXPECT_EQ(h.gw.tracker().counters()[static_cast<std::size_t>(track::Anomaly::UnknownCall)], 0u);
+}
+
+TEST_F(TwoConnections, ASplitAndRetransmittedOutgoingCallRequestIsRewrittenEveryTime) {
+  const Packet message = test::bytes_of(ocrq(7));
+  // Cut after the Call ID: the first part carries it, the rest completes the message.
+  const Packet head(message.begin(), message.begin() + 20);
+  const Packet tail(message.begin() + 20, message.end());
+  const std::uint32_t seq = b.pns_seq;
+  Packet first = b.to_pac(head);
+  Packet second = b.to_pac(tail);
+  Packet retransmitted = checksummed(test::tcp(b.pns, b.pac, seq, flags::kAck, head));
+  h.run(first);  // the message is not complete yet: the Call ID cannot be judged
+  ASSERT_TRUE(h.run(second).action == Action::Accept);
+  ASSERT_TRUE(h.run(retransmitted).modified);
+  EXPECT_NE(tcp_u16(retransmitted, 12), 7);
+  EXPECT_TRUE(nat::tcp_checksum_ok(retransmitted, 20));
+}
+
+TEST_F(TwoConnections, IncomingCallReplyAllocatesAndConnectedTranslatesBack) {
+  wire::IncomingCallRequest icrq;
+  icrq.call_id = 300;
+  h.pass(b.to_pns(test::bytes_of(icrq)));
+  wire::IncomingCallReply icrp;
+  icrp.call_id = 7;
+  icrp.peer_call_id = 300;
+  icrp.result_code = 1;
+  Packet reply = b.to_pac(test::bytes_of(icrp));
+  ASSERT_TRUE(h.run(reply).modified);
+  const std::uint16_t outside = tcp_u16(reply, 12);
+  EXPECT_NE(outside, 7);
+  EXPECT_EQ(tcp_u16(reply, 14), 300);
+  wire::IncomingCallConnected iccn;
+  iccn.peer_call_id = outside;
+  Packet connected = b.to_pns(test::bytes_of(iccn));
+  ASSERT_TRUE(h.run(connected).modified);
+  EXPECT_EQ(tcp_u16(connected, 12), 7);
+  const auto s = h.gw.status();
+  bool found = false;
+  for (const auto& c : s["connections"]) {
+    for (const auto& call : c["calls"]) {
+      if (call["origin"] == "incoming") {
+        found = true;
+        EXPECT_EQ(call["state"], "established");
+        EXPECT_EQ(call["outside_call_id"], outside);
+      }
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST(Gateway, NonPptpGrePassesAndGarbageIsDropped) {
+  Harness h;
+  Packet v0 = checksummed(test::ipv4(addr("192.0.2.11"), kServer, wire::kIpProtocolGre, {0, 0, 0x08, 0x00}));
+  EXPECT_EQ(h.run(v0).action, Action::Accept);
+  Packet cut = checksummed(test::ipv4(addr("192.0.2.11"), kServer, wire::kIpProtocolGre, {0x30, 0x81, 0x88}));
+  EXPECT_EQ(h.run(cut).action, Action::Drop);
+  Packet junk{0x45, 0, 0, 3};
+  EXPECT_EQ(h.run(junk).action, Action::Drop);  // a header that does not parse never passes
+  EXPECT_EQ(h.gw.counters().malformed_dropped, 2u);
+}
+
+TEST(Gateway, IdleCallsExpireAndFreeTheirCallId) {
+  GatewayOptions o;
+  o.timeouts.call_idle = 5;
+  Gateway gw(o, quiet());
+  Client a{{addr("192.0.2.11"), 40001}};
+  double t = 1;
+  const auto send = [&](Packet p) {
+    PacketMeta m{t += 0.01, kPublic};
+    return gw.process(p, m);
+  };
+  send(a.to_pac({}, flags::kSyn));
+  send(a.to_pns({}, flags::kSyn | flags::kAck));
+  send(a.to_pac(test::bytes_of(wire::StartControlConnectionRequest{})));
+  wire::StartControlConnectionReply r;
+  r.result_code = 1;
+  send(a.to_pns(test::bytes_of(r)));
+  send(a.to_pac(test::bytes_of(ocrq(7))));
+  send(a.to_pns(test::bytes_of(ocrp(100, 7))));
+  ASSERT_EQ(gw.translator().size(), 1u);
+  gw.expire(t + 10);
+  EXPECT_EQ(gw.tracker().call_count(), 0u);
+  EXPECT_EQ(gw.translator().size(), 0u);
+}
+
+}  // namespace
+}  // namespace pptp::daemon
