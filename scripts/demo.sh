@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
-# The main job, for now: build pptp-alg and inspect two captures that show what it tracks:
-# four clients of one Poptop server, two of them with the same PNS Call ID (7), and a crafted
-# control connection carrying three calls at once. The live lab (clients behind a NAT
-# router running the daemon, a real PPTP server) replaces this when the daemon lands.
+# The main job: build pptp-alg and run the demo lab in network namespaces. Five PPTP
+# clients behind one masquerading router (three forced onto the same Call ID, two real
+# pptp-linux clients) reach a real PPTP server (pptpd): first without pptp-alg (they fail),
+# then with it (each gets its own data back). Prints the daemon's live table of control
+# connections and calls, then removes everything it made. Run as root on Debian 12.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+echo "demo: building"
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build/release -j "$(nproc)" --target pptp-alg
-for capture in tests/data/pcaps/pptp-linux-poptop-4-calls.pcap tests/data/pcaps/crafted-lifecycle.pcap; do
-  printf '\n$ pptp-alg inspect %s\n' "$capture"
-  build/release/alg/pptp-alg inspect "$capture"
-done
+cmake --build build/release -j "$(nproc)" --target pptp-alg >/dev/null
+/usr/bin/python3 tests/e2e/demo.py build/release/alg/pptp-alg

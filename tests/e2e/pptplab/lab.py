@@ -1,0 +1,273 @@
+"""The lab: network namespaces on RFC 5737 addresses only, a masquerading router, a real
+PPTP server (Poptop's pptpd) and clients. Everything it makes it also removes, by name and
+by the PIDs it started, also when a test fails.
+
+    lan (clients 192.0.2.11-.15)  --  router 192.0.2.1 | 198.51.100.1 (masquerade)  --  server 198.51.100.2, .3
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SERVER = "198.51.100.2"
+SERVER2 = "198.51.100.3"  # the scripted PAC
+PUBLIC = "198.51.100.1"
+ROUTER_INSIDE = "192.0.2.1"
+CLIENTS = ["192.0.2.%d" % i for i in range(11, 16)]
+PYTHON = "/usr/bin/python3"
+
+
+def run(cmd, check=True, **kw):
+    return subprocess.run(cmd, check=check, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+class Lab:
+    def __init__(self, daemon=None, mode="pptp-alg", verbose=False):
+        """mode: "pptp-alg" (the daemon on the router), "kernel-helper" (nf_conntrack_pptp),
+        or "none" (plain masquerade)."""
+        self.daemon_binary = daemon
+        self.mode = mode
+        self.verbose = verbose
+        self.prefix = "pptplab%d" % os.getpid()
+        self.ns = {k: "%s-%s" % (self.prefix, k) for k in ("lan", "rtr", "srv")}
+        self.tmp = tempfile.mkdtemp(prefix="pptplab-")
+        self.piddir = os.path.join(self.tmp, "pids")
+        os.makedirs(self.piddir)
+        self.procs = []
+        self.daemon_proc = None
+        self.status_file = os.path.join(self.tmp, "status.json")
+        self.daemon_log = os.path.join(self.tmp, "pptp-alg.log")
+
+    # -- set-up and tear-down ----------------------------------------------------------
+    def __enter__(self):
+        try:
+            self.build()
+        except BaseException:
+            self.teardown()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.teardown()
+        return False
+
+    def netns(self, name, *cmd, check=True):
+        return run(["ip", "netns", "exec", self.ns[name]] + list(cmd), check=check)
+
+    def build(self):
+        for n in self.ns.values():
+            run(["ip", "netns", "add", n])
+        run(["ip", "link", "add", "inside", "netns", self.ns["rtr"], "type", "veth", "peer", "name", "eth0",
+             "netns", self.ns["lan"]])
+        run(["ip", "link", "add", "outside", "netns", self.ns["rtr"], "type", "veth", "peer", "name", "eth0",
+             "netns", self.ns["srv"]])
+        for name in self.ns:
+            self.netns(name, "ip", "link", "set", "lo", "up")
+        self.netns("rtr", "ip", "addr", "add", ROUTER_INSIDE + "/24", "dev", "inside")
+        self.netns("rtr", "ip", "addr", "add", PUBLIC + "/24", "dev", "outside")
+        self.netns("rtr", "ip", "link", "set", "inside", "up")
+        self.netns("rtr", "ip", "link", "set", "outside", "up")
+        self.netns("rtr", "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        for a in CLIENTS:
+            self.netns("lan", "ip", "addr", "add", a + "/24", "dev", "eth0")
+        self.netns("lan", "ip", "link", "set", "eth0", "up")
+        self.netns("lan", "ip", "route", "add", "198.51.100.0/24", "via", ROUTER_INSIDE)
+        for a in (SERVER, SERVER2):
+            self.netns("srv", "ip", "addr", "add", a + "/24", "dev", "eth0")
+        self.netns("srv", "ip", "link", "set", "eth0", "up")
+        nat = ["table ip pptplab_nat {",
+               " chain postrouting {",
+               "  type nat hook postrouting priority srcnat; policy accept;",
+               '  oifname "outside" masquerade',
+               " }",
+               "}"]
+        if self.mode == "kernel-helper":
+            nat += ["table ip pptplab_helper {",
+                    ' ct helper pptp { type "pptp" protocol tcp; }',
+                    " chain prerouting {",
+                    "  type filter hook prerouting priority filter; policy accept;",
+                    '  tcp dport 1723 ct helper set "pptp"',
+                    " }",
+                    "}"]
+        subprocess.run(["ip", "netns", "exec", self.ns["rtr"], "nft", "-f", "-"], input="\n".join(nat) + "\n",
+                       text=True, check=True)
+
+    def teardown(self):
+        for p in reversed(self.procs):
+            self._stop(p)
+        self.procs.clear()
+        self.stop_daemon()
+        for f in os.listdir(self.piddir) if os.path.isdir(self.piddir) else []:
+            try:
+                pid = int(open(os.path.join(self.piddir, f)).read())
+                os.kill(pid, signal.SIGTERM)
+            except (ValueError, OSError):
+                pass
+        for n in self.ns.values():
+            run(["ip", "netns", "del", n], check=False)
+        if not self.verbose:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _stop(self, p, sig=signal.SIGTERM):
+        if p.poll() is not None:
+            return
+        try:
+            os.killpg(p.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait(timeout=5)
+
+    # -- processes ---------------------------------------------------------------------
+    def spawn(self, name, cmd, log=None):
+        out = open(log, "ab") if log else subprocess.DEVNULL
+        env = dict(os.environ, PPTPLAB_PIDDIR=self.piddir)
+        p = subprocess.Popen(["ip", "netns", "exec", self.ns[name]] + cmd, stdout=out, stderr=subprocess.STDOUT,
+                             start_new_session=True, env=env)
+        if log:
+            out.close()  # the child has its own copy
+        self.procs.append(p)
+        return p
+
+    def start_daemon(self, extra=()):
+        if self.mode != "pptp-alg":
+            return
+        cmd = ["ip", "netns", "exec", self.ns["rtr"], self.daemon_binary, "--install-rules", "--status-file",
+               self.status_file, "--log-level", "debug"] + list(extra)
+        with open(self.daemon_log, "ab") as log:
+            self.daemon_proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.daemon_proc.poll() is not None:
+                raise RuntimeError("pptp-alg exited at start:\n" + self.read_daemon_log())
+            if " ready " in self.read_daemon_log():
+                return
+            time.sleep(0.1)
+        raise RuntimeError("pptp-alg not ready within 15 s:\n" + self.read_daemon_log())
+
+    def stop_daemon(self):
+        if self.daemon_proc is None:
+            return None
+        if self.daemon_proc.poll() is None:
+            self.daemon_proc.send_signal(signal.SIGTERM)
+            try:
+                self.daemon_proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.daemon_proc.kill()
+                self.daemon_proc.wait(timeout=5)
+        rc = self.daemon_proc.returncode
+        self.daemon_proc = None
+        return rc
+
+    def daemon_alive(self):
+        return self.daemon_proc is not None and self.daemon_proc.poll() is None
+
+    def read_daemon_log(self):
+        try:
+            with open(self.daemon_log, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def status(self, wait=1.5):
+        time.sleep(wait)  # the daemon writes its status once a second
+        with open(self.status_file) as f:
+            return json.load(f)
+
+    def start_server(self):
+        conf = os.path.join(self.tmp, "pptpd.conf")
+        with open(conf, "w") as f:
+            f.write("option /dev/null\n")
+        p = self.spawn("srv", ["pptpd", "--fg", "-c", conf, "-D", "-e", os.path.join(HERE, "ppp_echo_server.py"),
+                               "-l", SERVER, "-p", os.path.join(self.tmp, "pptpd.pid")],
+                       log=os.path.join(self.tmp, "pptpd.log"))
+        self.wait_listening("srv", SERVER)
+        return p
+
+    def start_pac(self, connections=1, incoming=False, first_call_id=300, duration=3.0):
+        """The scripted PAC on SERVER2: several calls per connection, incoming calls, and
+        Call-Disconnect-Notify on request (pptpd does none of these)."""
+        cmd = [PYTHON, os.path.join(HERE, "scripted_peer.py"), "pac", "--local", SERVER2, "--call-id",
+               str(first_call_id), "--connections", str(connections), "--duration", str(duration), "--tag", "pac"]
+        if incoming:
+            cmd.append("--incoming")
+        p = subprocess.Popen(["ip", "netns", "exec", self.ns["srv"]] + cmd, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.procs.append(p)
+        self.wait_listening("srv", SERVER2)
+        return p
+
+    def hostile(self, kind, local, target, count=50, ns="lan"):
+        cmd = [PYTHON, os.path.join(HERE, "hostile.py"), kind, "--local", local, "--target", target,
+               "--count", str(count)]
+        return json.loads(self.netns(ns, *cmd).stdout.strip().splitlines()[-1])
+
+    def wait_listening(self, name, address, port=1723, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            out = self.netns(name, "ss", "-Hltn", "src", "%s:%d" % (address, port), check=False).stdout
+            if out.strip():
+                return
+            time.sleep(0.1)
+        raise RuntimeError("nothing listens on %s:%d in %s" % (address, port, name))
+
+    # -- clients -------------------------------------------------------------------------
+    def client_cmd(self, kind, **kw):
+        if kind == "pptp-linux":
+            cmd = [PYTHON, os.path.join(HERE, "pptp_linux_client.py"), "--server", kw.get("server", SERVER),
+                   "--log", os.path.join(self.tmp, "pptp-%s.log" % kw["tag"])]
+        else:
+            cmd = [PYTHON, os.path.join(HERE, "scripted_peer.py"), kind]
+            if kind == "pns":
+                cmd += ["--server", kw.get("server", SERVER), "--hangup", kw.get("hangup", "client"),
+                        "--linger", str(kw.get("linger", 0.0))]
+                if kw.get("incoming"):
+                    cmd.append("--incoming")
+            for cid in kw.get("call_ids", [7]):
+                cmd += ["--call-id", str(cid)]
+        cmd += ["--local", kw["local"], "--duration", str(kw.get("duration", 2.0)), "--tag", kw["tag"]]
+        return cmd
+
+    def start_client(self, kind, ns="lan", **kw):
+        p = subprocess.Popen(["ip", "netns", "exec", self.ns[ns]] + self.client_cmd(kind, **kw),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.procs.append(p)
+        return p
+
+    def result(self, p, timeout=60):
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._stop(p, signal.SIGKILL)
+            return {"ok": False, "error": "timed out"}
+        for line in reversed(out.splitlines()):
+            if line.startswith("{"):
+                return json.loads(line)
+        return {"ok": False, "error": "no result", "stdout": out[-2000:], "stderr": err[-2000:]}
+
+    def run_clients(self, specs, timeout=60):
+        """Starts every client at once (their calls overlap) and returns their results."""
+        procs = [self.start_client(kind, **kw) for kind, kw in specs]
+        return [self.result(p, timeout) for p in procs]
+
+    def rules_left(self):
+        """Our rules in the router, if any survived the daemon."""
+        nft = self.netns("rtr", "nft", "list", "ruleset", check=False).stdout
+        ipt = self.netns("rtr", "iptables-save", check=False).stdout
+        return [line for line in (nft + ipt).splitlines() if "pptp_alg" in line.lower()]
+
+
+def die(msg):
+    print(msg, file=sys.stderr)
+    sys.exit(1)

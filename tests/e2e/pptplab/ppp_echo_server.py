@@ -1,0 +1,57 @@
+#!/usr/bin/python3
+"""The program pptpd runs on each call's pty instead of pppd (pptpd --ppp). It speaks
+first (an LCP Configure-Request, as pppd would: Poptop reads the call's GRE only after the
+pty has spoken), acknowledges LCP, answers LCP Echo, and echoes every IP-protocol frame
+back with the prefix b"echo:". A frame starting with b"hangup" makes it exit, so that the
+server clears the call. It exits on end of input and after a bounded lifetime."""
+import os
+import select
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from pptplab import hdlc  # noqa: E402
+
+LIFETIME_SECONDS = 600
+
+
+def main():
+    fd_in, fd_out = 0, 1
+    piddir = os.environ.get("PPTPLAB_PIDDIR")
+    if piddir and os.path.isdir(piddir):
+        with open(os.path.join(piddir, "ppp-%d.pid" % os.getpid()), "w") as f:
+            f.write(str(os.getpid()))
+    if os.isatty(fd_in):
+        import tty
+        tty.setraw(fd_in)
+    os.write(fd_out, hdlc.encode(hdlc.PROTO_LCP, bytes([1, 1, 0, 4])))
+    decoder = hdlc.Decoder()
+    deadline = time.monotonic() + LIFETIME_SECONDS
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd_in], [], [], 1.0)
+        if not ready:
+            continue
+        try:
+            data = os.read(fd_in, 4096)
+        except OSError:
+            return
+        if not data:
+            return
+        for proto, info in decoder.feed(data):
+            if proto == hdlc.PROTO_LCP and len(info) >= 4:
+                code, ident = info[0], info[1]
+                if code == 1:  # Configure-Request -> Configure-Ack
+                    os.write(fd_out, hdlc.encode(proto, bytes([2]) + info[1:]))
+                elif code == 9:  # Echo-Request -> Echo-Reply
+                    os.write(fd_out, hdlc.encode(proto, bytes([10, ident]) + info[2:4] + b"\0\0\0\0" + info[8:]))
+                elif code == 5:  # Terminate-Request -> Terminate-Ack, then go
+                    os.write(fd_out, hdlc.encode(proto, bytes([6, ident, 0, 4])))
+                    return
+            elif proto == hdlc.PROTO_IP:
+                if info.startswith(b"hangup"):
+                    return
+                os.write(fd_out, hdlc.encode(proto, b"echo:" + info))
+
+
+if __name__ == "__main__":
+    main()

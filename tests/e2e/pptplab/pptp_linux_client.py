@@ -1,0 +1,89 @@
+#!/usr/bin/python3
+"""Runs Debian's pptp-linux as a real PPTP client (PNS) inside a lab namespace and drives
+its PPP stream: `pptp --nolaunchpppd` reads and writes HDLC-framed PPP on fd 0, so it gets
+one end of a socketpair. Waits for the server's LCP (the call is up and GRE flows from the
+server), sends tagged IP frames for --duration seconds, counts the echoes, then closes the
+stream so that pptp hangs up. Prints one JSON result line."""
+import argparse
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from pptplab import hdlc  # noqa: E402
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--local", required=True)
+    p.add_argument("--server", required=True)
+    p.add_argument("--duration", type=float, default=2.0)
+    p.add_argument("--tag", default="pptp-linux")
+    p.add_argument("--log", default=os.devnull)
+    a = p.parse_args()
+    result = {"role": "pptp-linux", "tag": a.tag, "local": a.local, "ok": False,
+              "sent": 0, "echoed": 0, "foreign": 0, "lcp": 0}
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with open(a.log, "ab") as log:
+        proc = subprocess.Popen(
+            ["pptp", a.server, "--nolaunchpppd", "--localbind", a.local, "--nohostroute", "--loglevel", "1",
+             "--logstring", a.tag],
+            stdin=theirs, stdout=log, stderr=log, start_new_session=True)
+    theirs.close()
+    decoder = hdlc.Decoder()
+    try:
+        deadline = time.monotonic() + 15
+        while result["lcp"] == 0 and time.monotonic() < deadline:
+            r, _, _ = select.select([mine], [], [], 0.2)
+            if r:
+                for proto, info in decoder.feed(mine.recv(4096)):
+                    if proto == hdlc.PROTO_LCP:
+                        result["lcp"] += 1
+                        if info and info[0] == 1:  # acknowledge the server's Configure-Request
+                            mine.sendall(hdlc.encode(proto, bytes([2]) + info[1:]))
+        if result["lcp"] == 0:
+            result["error"] = "no PPP from the server within 15 s"
+        else:
+            end = time.monotonic() + a.duration
+            next_send = 0.0
+            while time.monotonic() < end:
+                now = time.monotonic()
+                if now >= next_send:
+                    payload = ("%s/%d" % (a.tag, result["sent"])).encode()
+                    mine.sendall(hdlc.encode(hdlc.PROTO_IP, payload))
+                    result["sent"] += 1
+                    next_send = now + 0.1
+                r, _, _ = select.select([mine], [], [], 0.05)
+                if not r:
+                    continue
+                for proto, info in decoder.feed(mine.recv(4096)):
+                    if proto == hdlc.PROTO_IP and info.startswith(b"echo:"):
+                        if info[5:].startswith((a.tag + "/").encode()):
+                            result["echoed"] += 1
+                        else:
+                            result["foreign"] += 1
+            result["ok"] = True
+    finally:
+        mine.close()  # pptp sees end of stream and hangs up (Call-Clear-Request)
+        try:
+            proc.wait(timeout=10)
+            result["exit"] = proc.returncode
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=5)
+            result["exit"] = "killed"
+        try:  # the call manager pptp forked, if it is still there
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    print(json.dumps(result), flush=True)
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

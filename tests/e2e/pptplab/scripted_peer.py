@@ -1,0 +1,357 @@
+#!/usr/bin/python3
+"""A scripted PPTP peer, run inside a lab namespace; prints one JSON result line.
+
+  pns: connects to a server, places --calls outgoing calls with the Call IDs it is told
+       (so that clients collide on purpose: pptp-linux picks random ones), or with
+       --incoming answers one call the server places. It sends tagged IP frames in GRE for
+       --duration seconds and counts the echoes: its own, and any that are not its own.
+  pac: listens, places one incoming call (Incoming-Call-Request/Reply/Connected), and
+       echoes the GRE it receives, as ppp_echo_server does for pptpd.
+Every wait is bounded."""
+import argparse
+import json
+import os
+import select
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from pptplab import gre, hdlc, messages as m  # noqa: E402
+
+STEP_TIMEOUT = 10.0
+
+
+class Control:
+    def __init__(self, sock):
+        self.sock = sock
+        self.reader = m.Reader()
+        self.pending = []
+        self.log = []
+
+    def send(self, msg):
+        self.sock.sendall(msg)
+
+    def expect(self, kinds, timeout=STEP_TIMEOUT):
+        """Next message of one of `kinds`; Echo-Requests are answered on the way."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while self.pending:
+                kind, msg = self.pending.pop(0)
+                self.log.append(kind)
+                if kind == m.ECHORQ:
+                    self.send(m.echorp(m.u32(msg, 12)))
+                    continue
+                if kind in kinds:
+                    return kind, msg
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no message of type %s (saw %s)" % (kinds, self.log))
+            self.sock.settimeout(left)
+            data = self.sock.recv(4096)
+            if not data:
+                raise EOFError("control connection closed (saw %s)" % self.log)
+            self.pending += self.reader.feed(data)
+
+    def poll(self):
+        """Messages that arrived, without waiting."""
+        self.sock.setblocking(False)
+        try:
+            while True:
+                data = self.sock.recv(4096)
+                if not data:
+                    break
+                self.pending += self.reader.feed(data)
+        except BlockingIOError:
+            pass
+        finally:
+            self.sock.setblocking(True)
+        out = [(k, msg) for k, msg in self.pending if k != m.ECHORQ]
+        for k, msg in self.pending:
+            if k == m.ECHORQ:
+                self.send(m.echorp(m.u32(msg, 12)))
+        self.pending = []
+        self.log += [k for k, _ in out]
+        return out
+
+
+def exchange(raw, local, peer, calls, tag, duration, echo_mode=False):
+    """Sends tagged frames on every call for `duration` seconds and counts what returns.
+    calls: list of dicts with my_call_id (receive key) and peer_call_id (send key)."""
+    by_key = {c["my_call_id"]: c for c in calls}
+    for c in calls:
+        c.update(sent=0, echoed=0, foreign=0, lcp=0, received=0)
+    seq = 0
+    deadline = time.monotonic() + duration
+    next_send = 0.0
+    while time.monotonic() < deadline:
+        now = time.monotonic()
+        if now >= next_send and not echo_mode:
+            for c in calls:
+                payload = ("%s/%d/%d" % (tag, c["my_call_id"], c["sent"])).encode()
+                frame = bytes([0xFF, 0x03, 0x00, 0x21]) + payload
+                raw.sendto(gre.build(c["peer_call_id"], frame, seq=seq), (peer, 0))
+                seq += 1
+                c["sent"] += 1
+            next_send = now + 0.1
+        r, _, _ = select.select([raw], [], [], 0.05)
+        if not r:
+            continue
+        packet = raw.recv(65535)
+        parsed = gre.parse(packet)
+        if parsed is None:
+            continue
+        src, dst, key, payload = parsed
+        if dst != local or src != peer:
+            continue
+        c = by_key.get(key)
+        if c is None or not payload:
+            continue
+        c["received"] += 1
+        body = payload[2:] if payload[:2] == b"\xff\x03" else payload
+        proto, info = (body[0] << 8) | body[1], body[2:]
+        if proto == hdlc.PROTO_LCP:
+            c["lcp"] += 1
+        elif echo_mode and proto == hdlc.PROTO_IP:
+            frame = bytes([0xFF, 0x03, 0x00, 0x21]) + b"echo:" + info
+            raw.sendto(gre.build(c["peer_call_id"], frame, seq=seq), (peer, 0))
+            seq += 1
+            c["echoed"] += 1
+        elif proto == hdlc.PROTO_IP and info.startswith(b"echo:"):
+            mine = ("%s/%d/" % (tag, c["my_call_id"])).encode()
+            if info[5:].startswith(mine):
+                c["echoed"] += 1
+            else:
+                c["foreign"] += 1
+    return calls
+
+
+def run_pns(a):
+    result = {"role": "pns", "tag": a.tag, "local": a.local, "ok": False}
+    raw = gre.open_socket(a.local)
+    sock = socket.create_connection((a.server, 1723), timeout=STEP_TIMEOUT, source_address=(a.local, 0))
+    ctl = Control(sock)
+    try:
+        ctl.send(m.sccrq(a.tag))
+        _, reply = ctl.expect([m.SCCRP])
+        result["start_result"] = reply[14]
+        calls = []
+        if a.incoming:
+            _, req = ctl.expect([m.ICRQ])
+            peer = m.u16(req, 12)
+            ctl.send(m.icrp(a.call_ids[0], peer))
+            ctl.expect([m.ICCN])
+            calls.append({"my_call_id": a.call_ids[0], "peer_call_id": peer, "result": 1})
+        else:
+            for cid in a.call_ids:
+                ctl.send(m.ocrq(cid))
+                _, reply = ctl.expect([m.OCRP])
+                calls.append({"my_call_id": m.u16(reply, 14), "peer_call_id": m.u16(reply, 12),
+                              "result": reply[16], "asked_call_id": cid})
+        up = [c for c in calls if c["result"] == 1]
+        exchange(raw, a.local, a.server, up, a.tag, a.duration)
+        linger_end = time.monotonic() + a.linger  # control connection up, no GRE
+        while time.monotonic() < linger_end:
+            ctl.poll()
+            time.sleep(0.1)
+        closed = False
+        for c in up:
+            if closed:
+                break
+            if a.hangup == "client":
+                ctl.send(m.ccrq(c["my_call_id"]))
+            elif a.hangup == "server":
+                frame = bytes([0xFF, 0x03, 0x00, 0x21]) + b"hangup"
+                raw.sendto(gre.build(c["peer_call_id"], frame, seq=999999), (a.server, 0))
+            else:
+                continue
+            # RFC 2637: the PAC answers with Call-Disconnect-Notify. Poptop, whose control
+            # connections carry one call, closes the connection instead.
+            try:
+                _, notify = ctl.expect([m.CDN])
+                c["ended_by"] = "call_disconnect_notify"
+                c["disconnect_call_id"] = m.u16(notify, 12)
+            except EOFError:
+                c["ended_by"] = "connection_closed"
+                closed = True
+        if a.hangup != "none" and not closed:
+            ctl.send(m.stopccrq())
+            try:
+                ctl.expect([m.STOPCCRP])
+            except EOFError:
+                pass
+        result["calls"] = calls
+        result["ok"] = True
+    except (OSError, TimeoutError, EOFError, ValueError) as e:
+        result["error"] = str(e)
+    finally:
+        result["messages_seen"] = ctl.log
+        sock.close()
+        raw.close()
+    return result
+
+
+class Pac:
+    """A scripted PAC serving any number of control connections, each with any number of
+    calls: outgoing calls are answered, one incoming call per connection is placed with
+    --incoming. Every call's GRE is echoed; a frame starting with b"hangup" makes it clear
+    the call with Call-Disconnect-Notify (RFC 2637 2.13: carrying its own Call ID)."""
+
+    def __init__(self, a):
+        self.a = a
+        self.lock = threading.Lock()
+        self.calls = {}  # my Call ID -> dict
+        self.next_id = a.call_ids[0]
+        self.connections = 0
+        self.raw = gre.open_socket(a.local)
+        self.stats = {"echoed": 0, "disconnects_sent": 0, "clears_received": 0, "outgoing": 0, "incoming": 0}
+
+    def new_call(self, ctl, peer_address, peer_call_id):
+        with self.lock:
+            my_id = self.next_id
+            self.next_id += 1
+            self.calls[my_id] = {"ctl": ctl, "peer": peer_address, "peer_call_id": peer_call_id}
+        return my_id
+
+    def serve(self, sock, peer):
+        ctl = Control(sock)
+        ctl.send_lock = threading.Lock()
+        try:
+            ctl.expect([m.SCCRQ])
+            ctl.send(m.sccrp())
+            if self.a.incoming:
+                my_id = self.new_call(ctl, peer[0], None)
+                ctl.send(m.icrq(my_id))
+            deadline = time.monotonic() + self.a.duration + 30
+            while time.monotonic() < deadline:
+                kind, msg = ctl.expect([m.OCRQ, m.ICRP, m.CCRQ, m.STOPCCRQ, m.SLI, m.ICCN],
+                                       timeout=deadline - time.monotonic())
+                if kind == m.OCRQ:
+                    my_id = self.new_call(ctl, peer[0], m.u16(msg, 12))
+                    with ctl.send_lock:
+                        ctl.send(m.ocrp(my_id, m.u16(msg, 12)))
+                    self.stats["outgoing"] += 1
+                    self.speak_first(my_id)
+                elif kind == m.ICRP:
+                    my_id = m.u16(msg, 14)
+                    with self.lock:
+                        self.calls[my_id]["peer_call_id"] = m.u16(msg, 12)
+                    with ctl.send_lock:
+                        ctl.send(m.iccn(m.u16(msg, 12)))
+                    self.stats["incoming"] += 1
+                    self.speak_first(my_id)
+                elif kind == m.CCRQ:
+                    self.stats["clears_received"] += 1
+                    peer_id = m.u16(msg, 12)
+                    with self.lock:
+                        mine = [k for k, c in self.calls.items() if c["ctl"] is ctl and c["peer_call_id"] == peer_id]
+                    for k in mine:
+                        self.disconnect(k)
+                elif kind == m.STOPCCRQ:
+                    with ctl.send_lock:
+                        ctl.send(m.stopccrp())
+                    break
+        except (OSError, TimeoutError, EOFError, ValueError):
+            pass
+        finally:
+            sock.close()
+
+    def speak_first(self, my_id):
+        c = self.calls[my_id]
+        frame = bytes([0xFF, 0x03, 0xC0, 0x21, 1, 1, 0, 4])
+        self.raw.sendto(gre.build(c["peer_call_id"], frame, seq=0), (c["peer"], 0))
+
+    def disconnect(self, my_id):
+        with self.lock:
+            c = self.calls.pop(my_id, None)
+        if c is None:
+            return
+        with c["ctl"].send_lock:
+            c["ctl"].send(m.cdn(my_id))
+        self.stats["disconnects_sent"] += 1
+
+    def echo_loop(self, stop):
+        seq = 1
+        while not stop.is_set():
+            r, _, _ = select.select([self.raw], [], [], 0.1)
+            if not r:
+                continue
+            parsed = gre.parse(self.raw.recv(65535))
+            if parsed is None:
+                continue
+            src, dst, key, payload = parsed
+            with self.lock:
+                c = self.calls.get(key)
+            if dst != self.a.local or c is None or src != c["peer"] or not payload:
+                continue
+            body = payload[2:] if payload[:2] == b"\xff\x03" else payload
+            if body[:2] != b"\x00\x21":
+                continue
+            if body[2:].startswith(b"hangup"):
+                self.disconnect(key)
+                continue
+            frame = bytes([0xFF, 0x03, 0x00, 0x21]) + b"echo:" + body[2:]
+            self.raw.sendto(gre.build(c["peer_call_id"], frame, seq=seq), (c["peer"], 0))
+            seq += 1
+            self.stats["echoed"] += 1
+
+
+def run_pac(a):
+    result = {"role": "pac", "tag": a.tag, "ok": False}
+    pac = Pac(a)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((a.local, 1723))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    stop = threading.Event()
+    echo = threading.Thread(target=pac.echo_loop, args=(stop,), daemon=True)
+    echo.start()
+    workers = []
+    print("listening", flush=True)
+    deadline = time.monotonic() + a.accept_timeout
+    try:
+        while time.monotonic() < deadline and (a.connections == 0 or len(workers) < a.connections):
+            try:
+                sock, peer = listener.accept()
+            except socket.timeout:
+                continue
+            t = threading.Thread(target=pac.serve, args=(sock, peer), daemon=True)
+            t.start()
+            workers.append(t)
+        for t in workers:
+            t.join(timeout=a.duration + 40)
+        result["connections"] = len(workers)
+        result.update(pac.stats)
+        result["ok"] = True
+    finally:
+        stop.set()
+        echo.join(timeout=2)
+        listener.close()
+        pac.raw.close()
+    return result
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("role", choices=["pns", "pac"])
+    p.add_argument("--local", required=True)
+    p.add_argument("--server", help="the PAC's address (pns)")
+    p.add_argument("--call-id", dest="call_ids", type=int, action="append", required=True)
+    p.add_argument("--incoming", action="store_true",
+                   help="pns: answer a call the PAC places; pac: place one per connection")
+    p.add_argument("--duration", type=float, default=2.0)
+    p.add_argument("--hangup", choices=["client", "server", "none"], default="client")
+    p.add_argument("--accept-timeout", type=float, default=20.0)
+    p.add_argument("--connections", type=int, default=1, help="pac: serve this many, then stop")
+    p.add_argument("--tag", default="scripted")
+    p.add_argument("--linger", type=float, default=0.0, help="pns: seconds with no GRE before hanging up")
+    a = p.parse_args()
+    result = run_pns(a) if a.role == "pns" else run_pac(a)
+    print(json.dumps(result), flush=True)
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
