@@ -184,6 +184,84 @@ class Hostile(LabTest):
         self.assertIn("anomaly kind=stream_", log)
 
 
+def call_works(c):
+    return c.get("echoed", 0) > 0 and c["echoed"] >= c.get("sent", 0) - 3 and c.get("foreign", 0) == 0
+
+
+def scenario_colliding_clients(lab):
+    lab.start_server()
+    return lab.run_clients([
+        ("pns", dict(local=CLIENTS[0], tag="a", call_ids=[7], duration=2)),
+        ("pns", dict(local=CLIENTS[1], tag="b", call_ids=[7], duration=2)),
+        ("pptp-linux", dict(local=CLIENTS[2], tag="c", duration=2)),
+    ])
+
+
+def scenario_several_calls_per_connection(lab):
+    pac = lab.start_pac(connections=2, duration=2)
+    results = lab.run_clients([
+        ("pns", dict(local=CLIENTS[0], server=SERVER2, tag="m", call_ids=[7, 8, 9], duration=2)),
+        ("pns", dict(local=CLIENTS[1], server=SERVER2, tag="n", call_ids=[7, 8], duration=2)),
+    ])
+    lab.result(pac)
+    return results
+
+
+def scenario_incoming_calls(lab):
+    pac = lab.start_pac(connections=2, incoming=True, duration=2)
+    results = lab.run_clients([
+        ("pns", dict(local=CLIENTS[0], server=SERVER2, tag="i1", call_ids=[7], incoming=True, duration=2)),
+        ("pns", dict(local=CLIENTS[1], server=SERVER2, tag="i2", call_ids=[7], incoming=True, duration=2)),
+    ])
+    lab.result(pac)
+    return results
+
+
+SCENARIOS = [
+    ("3 clients, one connection and call each, colliding Call IDs", scenario_colliding_clients),
+    ("2 clients, 5 calls on 2 connections, colliding Call IDs", scenario_several_calls_per_connection),
+    ("2 incoming calls (placed by the server), colliding Call IDs", scenario_incoming_calls),
+]
+
+
+def score(results):
+    """(calls that work, calls, clients that got another's data, disconnects with a wrong Call ID)"""
+    calls = [c for r in results for c in (r.get("calls") or [r])]
+    wrong_cdn = sum(1 for c in calls if c.get("ended_by") == "call_disconnect_notify"
+                    and c.get("disconnect_call_id") != c.get("peer_call_id"))
+    return (sum(1 for c in calls if call_works(c)), len(calls), sum(1 for c in calls if c.get("foreign", 0) > 0),
+            wrong_cdn)
+
+
+class KernelHelperReference(unittest.TestCase):
+    """The same scenarios through the kernel's nf_conntrack_pptp helper (with its NAT
+    module) and through pptp-alg, side by side. Prints the comparison; asserts that
+    pptp-alg carries every call and never does worse than the helper."""
+
+    def test_against_nf_conntrack_pptp(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root (network namespaces)")
+        rows = []
+        for title, scenario in SCENARIOS:
+            scores = {}
+            for mode in ("kernel-helper", "pptp-alg"):
+                with Lab(daemon=os.path.abspath(DAEMON), mode=mode, verbose=VERBOSE) as lab:
+                    lab.start_daemon()
+                    scores[mode] = score(scenario(lab))
+                    lab.stop_daemon()
+            rows.append((title, scores))
+        print("\n%-62s %-26s %-26s" % ("scenario (calls working / calls, misdelivered, wrong CDN)",
+                                        "nf_conntrack_pptp", "pptp-alg"))
+        for title, scores in rows:
+            cells = ["%d/%d, %d, %d" % scores[m] for m in ("kernel-helper", "pptp-alg")]
+            print("%-62s %-26s %-26s" % (title, cells[0], cells[1]))
+        for title, scores in rows:
+            ok, total, foreign, wrong_cdn = scores["pptp-alg"]
+            self.assertEqual(ok, total, title)
+            self.assertEqual((foreign, wrong_cdn), (0, 0), title)
+            self.assertGreaterEqual(ok, scores["kernel-helper"][0], title)
+
+
 class Rules(LabTest):
     def test_rules_are_installed_while_running_and_removed_at_exit(self):
         self.assertNotEqual(self.lab.rules_left(), [], "no pptp_alg rules while the daemon runs")

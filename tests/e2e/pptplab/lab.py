@@ -102,10 +102,15 @@ class Lab:
             self._stop(p)
         self.procs.clear()
         self.stop_daemon()
+        # The PPP programs pptpd started for us, by the PIDs they wrote, and only if that PID
+        # is still our program (PIDs are reused).
         for f in os.listdir(self.piddir) if os.path.isdir(self.piddir) else []:
             try:
-                pid = int(open(os.path.join(self.piddir, f)).read())
-                os.kill(pid, signal.SIGTERM)
+                with open(os.path.join(self.piddir, f)) as pidfile:
+                    pid = int(pidfile.read())
+                with open("/proc/%d/cmdline" % pid, "rb") as cmdline:
+                    if b"ppp_echo_server.py" in cmdline.read():
+                        os.kill(pid, signal.SIGTERM)
             except (ValueError, OSError):
                 pass
         for n in self.ns.values():
