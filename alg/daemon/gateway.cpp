@@ -49,6 +49,7 @@ Verdict Gateway::process(std::span<std::uint8_t> packet, const PacketMeta& meta)
 
 Verdict Gateway::process_control(std::span<std::uint8_t> packet, const PacketMeta& meta) {
   const track::PacketOutcome out = track::handle_ipv4(tracker_, meta.time, packet);
+  pending_allocation_.reset();  // a request the tracker refused allocates nothing
   if (out.kind == track::PacketKind::Malformed) {
     ++counters_.malformed_dropped;
     return {Action::Drop, false};
@@ -146,40 +147,13 @@ void Gateway::on_message_bytes(const track::ControlConnection& c, Direction d,
   ConnectionNat& n = nat_of(c);
   std::uint8_t* at = message.data() + field.offset;
   const std::uint16_t id = load_u16(at);
-  const double now = current_ != nullptr ? current_->time : 0;
   const nat::CallMapping* m = nullptr;
   switch (field.rewrite) {
-    case nat::CallIdRewrite::Allocate: {
-      if (!n.outside_known && resolver_ != nullptr) {
-        if (const auto a = resolver_->outside_address(c.pns, c.pac)) {
-          n.outside = *a;
-          n.outside_known = true;
-        } else {
-          log_anomaly("nat_binding_unknown",
-                      fmt::format("{} note=\"no conntrack entry; using the client's own address\"", describe(c)), now);
-        }
-      }
-      auto r = translator_.map_call(c.id, c.pns.address, n.outside, c.pac.address, id);
-      if (!r) {
-        if (r.error() == nat::NatError::Exhausted) {
-          ++counters_.calls_refused;
-          n.refused_sequence = sequence + field.offset;
-          drop_current_ = true;
-          log_anomaly(nat::name_of(r.error()),
-                      fmt::format("call refused: no Call ID left toward {} from {} {} pns_call_id={}",
-                                  to_string(c.pac.address), to_string(n.outside), describe(c), id),
-                      now);
-        }
-        return;  // AlreadyMapped: the tracker reports the duplicate
-      }
-      m = *r;
-      if (m->translated()) {
-        log_->info("call_id_translated {} pns_call_id={} outside_call_id={} outside={}", describe(c),
-                   id, m->outside_call_id, to_string(n.outside));
-        n.patches[index_of(d)].add(sequence + field.offset, m->outside_call_id);
-      }
+    case nat::CallIdRewrite::Allocate:
+      // Allocated only once the tracker has accepted the call (on_call_changed): a request
+      // it refuses (wrong state, duplicate, over the call limit) must not take a Call ID.
+      pending_allocation_ = PendingAllocation{c.id, id, sequence + field.offset, d};
       return;
-    }
     case nat::CallIdRewrite::ToOutside:
       m = translator_.find_inside(c.id, id);
       if (m != nullptr && m->translated()) n.patches[index_of(d)].add(sequence + field.offset, m->outside_call_id);
@@ -219,7 +193,47 @@ void Gateway::on_anomaly(const track::AnomalyEvent& e) {
               current_ != nullptr ? current_->time : 0);
 }
 
+void Gateway::allocate(const track::ControlConnection& c, const PendingAllocation& p) {
+  ConnectionNat& n = nat_of(c);
+  const double now = current_ != nullptr ? current_->time : 0;
+  if (!n.outside_known && resolver_ != nullptr) {
+    if (const auto a = resolver_->outside_address(c.pns, c.pac)) {
+      n.outside = *a;
+      n.outside_known = true;
+    } else {
+      log_anomaly("nat_binding_unknown",
+                  fmt::format("{} note=\"no conntrack entry; using the client's own address\"", describe(c)), now);
+    }
+  }
+  auto r = translator_.map_call(c.id, c.pns.address, n.outside, c.pac.address, p.inside_call_id);
+  if (!r) {
+    if (r.error() == nat::NatError::Exhausted) {
+      ++counters_.calls_refused;
+      n.refused_sequence = p.sequence;
+      drop_current_ = true;
+      log_anomaly(nat::name_of(r.error()),
+                  fmt::format("call refused: no Call ID left toward {} from {} {} pns_call_id={}",
+                              to_string(c.pac.address), to_string(n.outside), describe(c), p.inside_call_id),
+                  now);
+    }
+    return;
+  }
+  const nat::CallMapping* m = *r;
+  if (m->translated()) {
+    log_->info("call_id_translated {} pns_call_id={} outside_call_id={} outside={}", describe(c),
+               p.inside_call_id, m->outside_call_id, to_string(n.outside));
+    n.patches[index_of(p.direction)].add(p.sequence, m->outside_call_id);
+  }
+}
+
 void Gateway::on_call_changed(const track::ControlConnection& c, const track::Call& call) {
+  // The call the message being read has just opened (OCRQ) or answered (ICRP).
+  if (pending_allocation_ && pending_allocation_->connection_id == c.id && call.pns_call_id == pending_allocation_->inside_call_id &&
+      (call.state == track::CallState::WaitReply || call.state == track::CallState::WaitConnect)) {
+    const PendingAllocation p = *pending_allocation_;
+    pending_allocation_.reset();
+    allocate(c, p);
+  }
   // One line per event of a call: established, user name seen, authentication verdict.
   std::uint8_t& logged = call_log_state_[call.id];
   if (call.state == track::CallState::Established && (logged & kLoggedEstablished) == 0) {

@@ -97,6 +97,13 @@ class Gateway final : private track::TrackerObserver {
     std::optional<double> closed_at;
   };
 
+  struct PendingAllocation {
+    std::uint64_t connection_id;
+    std::uint16_t inside_call_id;
+    std::uint32_t sequence;  // of the Call ID field in the stream
+    track::Direction direction;
+  };
+  void allocate(const track::ControlConnection& c, const PendingAllocation& p);
   Verdict process_gre(std::span<std::uint8_t> packet, const wire::Ipv4Packet& ip, const PacketMeta& meta);
   Verdict process_control(std::span<std::uint8_t> packet, const PacketMeta& meta);
   ConnectionNat& nat_of(const track::ControlConnection& c);
@@ -119,6 +126,7 @@ class Gateway final : private track::TrackerObserver {
   GatewayCounters counters_;
   const PacketMeta* current_ = nullptr;  // the packet being processed
   bool drop_current_ = false;
+  std::optional<PendingAllocation> pending_allocation_;
   struct LogBucket {
     double window_start = 0;
     std::size_t lines = 0;

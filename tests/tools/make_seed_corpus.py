@@ -2,7 +2,7 @@
 """Seed corpora for the fuzzers, cut from the captures (needs python3-scapy).
 
 usage: make_seed_corpus.py OUTDIR CAPTURE...
-Writes OUTDIR/{control_message,gre_ppp,reassembler,tracker,capture}/.
+Writes OUTDIR/{control_message,gre_ppp,reassembler,tracker,gateway,capture}/.
 """
 import hashlib
 import os
@@ -28,6 +28,7 @@ def main():
             print(f"skipping {cap}: {e}", file=sys.stderr)
             continue
         records = b""
+        gateway = b""  # the same packets for the gateway: [u8 flags][u16 length][packet]
         stream = b""  # the PNS's bytes in order, for the reassembler's record format
         for p in pkts:
             if IP not in p:
@@ -35,6 +36,7 @@ def main():
             ip = bytes(p[IP])[: p[IP].len]
             if len(records) < 60000:
                 records += struct.pack("!H", len(ip)) + ip
+                gateway += struct.pack("!BH", 1, len(ip)) + ip
             if p[IP].proto == 47:
                 put(os.path.join(out, "gre_ppp"), bytes(p[IP].payload))
             elif TCP in p and 1723 in (p[TCP].sport, p[TCP].dport):
@@ -51,6 +53,7 @@ def main():
         if len(seed) > 1:
             put(os.path.join(out, "reassembler"), seed)
         put(os.path.join(out, "tracker"), records)
+        put(os.path.join(out, "gateway"), gateway)
     return 0
 
 

@@ -249,6 +249,25 @@ TEST_F(TwoConnections, IncomingCallReplyAllocatesAndConnectedTranslatesBack) {
   EXPECT_TRUE(found);
 }
 
+TEST(Gateway, RequestsTheTrackerRefusesTakeNoCallId) {
+  Harness h;
+  Client a{{addr("192.0.2.11"), 40001}};
+  // Outgoing-Call-Requests before the control connection is up: no call, no Call ID.
+  h.pass(a.to_pac({}, flags::kSyn));
+  h.pass(a.to_pns({}, flags::kSyn | flags::kAck));
+  for (std::uint16_t id = 1; id <= 50; ++id) h.pass(a.to_pac(test::bytes_of(ocrq(id))));
+  EXPECT_EQ(h.gw.translator().size(), 0u);
+  // Once up, a duplicate of a live Call ID on the same connection takes none either.
+  h.pass(a.to_pac(test::bytes_of(wire::StartControlConnectionRequest{})));
+  wire::StartControlConnectionReply reply;
+  reply.result_code = 1;
+  h.pass(a.to_pns(test::bytes_of(reply)));
+  h.pass(a.to_pac(test::bytes_of(ocrq(7))));
+  h.pass(a.to_pac(test::bytes_of(ocrq(7))));
+  EXPECT_EQ(h.gw.translator().size(), 1u);
+  EXPECT_EQ(h.gw.tracker().call_count(), 1u);
+}
+
 TEST(Gateway, NonPptpGrePassesAndGarbageIsDropped) {
   Harness h;
   Packet v0 = checksummed(test::ipv4(addr("192.0.2.11"), kServer, wire::kIpProtocolGre, {0, 0, 0x08, 0x00}));

@@ -1,0 +1,41 @@
+// The daemon's packet path (tracker, NAT table, rewrites, verdicts) on arbitrary packets.
+// Input: records of [u8 flags][u16 length][IPv4 packet]; flags bit 0 attaches a public
+// address (as conntrack would). Properties: a rewritten packet keeps a valid IPv4 checksum
+// valid and has a valid TCP checksum; once everything has expired, no call and no Call-ID mapping is left.
+#include <spdlog/sinks/null_sink.h>
+
+#include <cstdlib>
+#include <vector>
+
+#include "alg/daemon/gateway.hpp"
+#include "nat/checksum.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using namespace pptp;
+  static auto log = std::make_shared<spdlog::logger>("fuzz", std::make_shared<spdlog::sinks::null_sink_mt>());
+  daemon::Gateway gateway(daemon::GatewayOptions{}, log);
+  double time = 0;
+  std::size_t pos = 0;
+  std::vector<std::uint8_t> packet;
+  for (int n = 0; n < 256 && pos + 3 <= size; ++n) {
+    const std::uint8_t flags = data[pos];
+    const std::size_t len = std::min<std::size_t>((std::size_t{data[pos + 1]} << 8) | data[pos + 2], size - pos - 3);
+    packet.assign(data + pos + 3, data + pos + 3 + len);
+    pos += 3 + len;
+    daemon::PacketMeta meta{time += 1, std::nullopt};
+    if (flags & 1) meta.outside_address = wire::Ipv4Address{0xC6336401};  // 198.51.100.1
+    // A rewrite keeps a right IPv4 checksum right (captures may hold offloaded ones).
+    const auto before = wire::parse_ipv4(packet);
+    const bool ip_ok = before && nat::ipv4_header_checksum_ok(packet, before->header_length);
+    const daemon::Verdict v = gateway.process(packet, meta);
+    if (v.modified) {
+      const auto ip = wire::parse_ipv4(packet);
+      if (!ip || (ip_ok && !nat::ipv4_header_checksum_ok(packet, ip->header_length))) std::abort();
+      if (ip->protocol == wire::kIpProtocolTcp && !nat::tcp_checksum_ok(packet, ip->header_length)) std::abort();
+    }
+  }
+  gateway.expire(time + 100000);
+  gateway.expire(time + 200000);
+  if (gateway.tracker().call_count() != 0 || gateway.translator().size() != 0) std::abort();
+  return 0;
+}
