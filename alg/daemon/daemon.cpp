@@ -121,10 +121,20 @@ int run_daemon(const DaemonOptions& o) {
   double last_summary = 0;
 
   std::vector<std::uint8_t> scratch;
+  const auto kind_of = [](Action a) { return a == Action::Drop ? nft::VerdictKind::Drop : nft::VerdictKind::Accept; };
+  // Held segments come back once their message is whole (or their time is up).
+  const auto verdict_released = [&] {
+    for (const ReleasedPacket& r : gateway.take_released()) {
+      q.verdict(static_cast<std::uint32_t>(r.packet_id), kind_of(r.action),
+                r.modified ? std::span<const std::uint8_t>(r.bytes) : std::span<const std::uint8_t>());
+    }
+  };
   const std::function<void(nft::QueuedPacket&)> on_packet = [&](nft::QueuedPacket& p) {
-    const PacketMeta meta{seconds_since(start), p.conntrack_reply_destination};
+    const PacketMeta meta{seconds_since(start), p.id, p.conntrack_reply_destination};
     const Verdict v = gateway.process(p.payload, meta);
-    q.verdict(p.id, v.action == Action::Accept ? nft::VerdictKind::Accept : nft::VerdictKind::Drop,
+    verdict_released();
+    if (v.action == Action::Hold) return;
+    q.verdict(p.id, kind_of(v.action),
               v.modified ? std::span<const std::uint8_t>(p.payload) : std::span<const std::uint8_t>());
   };
   std::function<void()> wait_packets = [&] {
@@ -148,6 +158,8 @@ int run_daemon(const DaemonOptions& o) {
       if (ec) return;
       const double now = seconds_since(start);
       gateway.expire(now);
+      verdict_released();
+      q.flush();
       q.refresh_kernel_stats();
       if (!o.status_file.empty()) write_status(o.status_file, status());
       if (now - last_summary >= kSummaryEverySeconds) {
@@ -187,6 +199,8 @@ int run_daemon(const DaemonOptions& o) {
 
   socket.release();  // the queue object owns the descriptor
   gateway.shutdown(seconds_since(start));
+  verdict_released();
+  q.flush();
   if (!o.status_file.empty()) write_status(o.status_file, status());
   if (rules_installed) {
     nft::remove_rules();

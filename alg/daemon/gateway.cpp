@@ -77,6 +77,19 @@ Verdict Gateway::process_control(std::span<std::uint8_t> packet, const PacketMet
     ++counters_.control_dropped;
     return {Action::Drop, false};
   }
+  // Segments held for this direction go once the message they cut is whole (or the stream
+  // can no longer complete it); this one is held if it ends inside a message.
+  const stream::Reassembler& stream = c->streams[index_of(dir)];
+  const bool open = stream.state() == stream::StreamState::Synced && c->state != track::ConnectionState::Closed;
+  const bool cut = open && stream.buffered_bytes() > 0 && !stream.has_gap();
+  if (!cut) release_held(n, index_of(dir), false);
+  const std::size_t th = static_cast<std::size_t>(packet[ihl + 12] >> 4) * 4;
+  auto& held = n.held[index_of(dir)];
+  if (cut && packet.size() > ihl + th && held.size() < kMaxHeldSegments) {
+    held.push_back({meta.packet_id, meta.time, std::vector<std::uint8_t>(packet.begin(), packet.end())});
+    ++counters_.control_held;
+    return {Action::Hold, false};
+  }
   if (nat::patch_tcp_payload(packet, n.patches[index_of(dir)])) {
     ++counters_.control_rewritten;
     return {Action::Accept, true};
@@ -270,11 +283,35 @@ void Gateway::on_connection_closed(const track::ControlConnection& c) {
   }
 }
 
+void Gateway::release_held(ConnectionNat& n, std::size_t direction, bool expired) {
+  for (auto& h : n.held[direction]) {
+    ReleasedPacket r{h.packet_id, Action::Accept, false, std::move(h.bytes)};
+    r.modified = nat::patch_tcp_payload(r.bytes, n.patches[direction]);
+    if (r.modified) ++counters_.control_rewritten;
+    if (expired) ++counters_.hold_expired;
+    released_.push_back(std::move(r));
+  }
+  n.held[direction].clear();
+}
+
+std::vector<ReleasedPacket> Gateway::take_released() {
+  std::vector<ReleasedPacket> out;
+  out.swap(released_);
+  return out;
+}
+
 void Gateway::expire(double now) {
-  PacketMeta meta{now, std::nullopt};
+  PacketMeta meta{now, 0, std::nullopt};
   current_ = &meta;
   tracker_.expire(now);
   current_ = nullptr;
+  for (auto& [id, n] : nat_) {
+    for (std::size_t d = 0; d < 2; ++d) {
+      if (!n.held[d].empty() && (n.closed_at || now - n.held[d].front().since > kMaxHoldSeconds)) {
+        release_held(n, d, true);
+      }
+    }
+  }
   // Patches outlive their connection for one idle period: late retransmissions need them.
   std::erase_if(nat_, [&](const auto& kv) {
     return kv.second.closed_at && now - *kv.second.closed_at > options_.timeouts.connection_idle;
@@ -282,10 +319,13 @@ void Gateway::expire(double now) {
 }
 
 void Gateway::shutdown(double now) {
-  PacketMeta meta{now, std::nullopt};
+  PacketMeta meta{now, 0, std::nullopt};
   current_ = &meta;
   tracker_.close_all(now, "daemon stopped");
   current_ = nullptr;
+  for (auto& [id, n] : nat_) {
+    for (std::size_t d = 0; d < 2; ++d) release_held(n, d, false);
+  }
 }
 
 nlohmann::json Gateway::status() const {
@@ -332,6 +372,8 @@ nlohmann::json Gateway::status() const {
               {"packets", {{"control_segments", g.control_segments},
                            {"control_rewritten", g.control_rewritten},
                            {"control_dropped", g.control_dropped},
+                           {"control_held", g.control_held},
+                           {"hold_expired", g.hold_expired},
                            {"gre_to_pns", g.gre_to_pns},
                            {"gre_to_pac", g.gre_to_pac},
                            {"gre_rewritten", g.gre_rewritten},

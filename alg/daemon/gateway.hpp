@@ -16,6 +16,7 @@
 #include <optional>
 #include <span>
 #include <unordered_map>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/logger.h>
@@ -28,6 +29,11 @@ namespace pptp::daemon {
 
 inline constexpr std::size_t kLogBurst = 20;         // log lines per anomaly kind per window
 inline constexpr double kLogWindow = 10.0;           // seconds
+// A control segment that ends inside a message is held until the message is whole, so that
+// a Call ID rewrite reaches the bytes it belongs to. Bounded in count and time: a sender
+// that waits for the ACK of the held part (Nagle) gets it released after kMaxHoldSeconds.
+inline constexpr std::size_t kMaxHeldSegments = 8;  // per connection and direction
+inline constexpr double kMaxHoldSeconds = 0.5;
 
 struct GatewayOptions {
   bool allow_unknown_gre = false;  // migration switch: pass GRE that matches no call
@@ -42,10 +48,15 @@ class OutsideResolver {
   virtual std::optional<wire::Ipv4Address> outside_address(const wire::Endpoint& pns, const wire::Endpoint& pac) = 0;
 };
 
-enum class Action : std::uint8_t { Accept, Drop };
+enum class Action : std::uint8_t {
+  Accept,
+  Drop,
+  Hold,  // no verdict yet: the gateway keeps a copy and hands it back via take_released()
+};
 
 struct PacketMeta {
   double time = 0;
+  std::uint64_t packet_id = 0;  // the queue's id, handed back with a held packet
   // From conntrack: the address the control connection's client shows outside (the reply
   // tuple's destination). Absent when the packet carries no conntrack entry.
   std::optional<wire::Ipv4Address> outside_address;
@@ -54,6 +65,14 @@ struct PacketMeta {
 struct Verdict {
   Action action = Action::Accept;
   bool modified = false;  // the packet bytes were rewritten in place
+};
+
+// A held packet, released: its verdict and its (possibly rewritten) bytes.
+struct ReleasedPacket {
+  std::uint64_t packet_id = 0;
+  Action action = Action::Accept;
+  bool modified = false;
+  std::vector<std::uint8_t> bytes;
 };
 
 // What happened to packets, beyond the tracker's anomaly counters.
@@ -70,6 +89,8 @@ struct GatewayCounters {
   std::uint64_t other_passed = 0;
   std::uint64_t calls_refused = 0;       // no Call ID left toward the server
   std::uint64_t control_dropped = 0;     // segments of a refused call set-up
+  std::uint64_t control_held = 0;        // segments held until their message was whole
+  std::uint64_t hold_expired = 0;        // released by the time bound, not by the message
 };
 
 class Gateway final : private track::TrackerObserver {
@@ -82,6 +103,8 @@ class Gateway final : private track::TrackerObserver {
   Verdict process(std::span<std::uint8_t> packet, const PacketMeta& meta);
   void expire(double now);
   void shutdown(double now);
+  // Held packets whose verdict is now known (after process(), expire() and shutdown()).
+  std::vector<ReleasedPacket> take_released();
 
   nlohmann::json status() const;
   const GatewayCounters& counters() const { return counters_; }
@@ -95,7 +118,14 @@ class Gateway final : private track::TrackerObserver {
     std::array<nat::StreamPatches, 2> patches;  // by track::Direction
     std::optional<std::uint32_t> refused_sequence;  // a call set-up we could not map
     std::optional<double> closed_at;
+    struct Held {
+      std::uint64_t packet_id;
+      double since;
+      std::vector<std::uint8_t> bytes;
+    };
+    std::array<std::vector<Held>, 2> held;  // by track::Direction
   };
+  void release_held(ConnectionNat& n, std::size_t direction, bool expired);
 
   struct PendingAllocation {
     std::uint64_t connection_id;
@@ -127,6 +157,7 @@ class Gateway final : private track::TrackerObserver {
   const PacketMeta* current_ = nullptr;  // the packet being processed
   bool drop_current_ = false;
   std::optional<PendingAllocation> pending_allocation_;
+  std::vector<ReleasedPacket> released_;
   struct LogBucket {
     double window_start = 0;
     std::size_t lines = 0;

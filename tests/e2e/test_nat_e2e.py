@@ -73,6 +73,20 @@ class CollidingCallIds(LabTest):
         self.assertIn("call_id_translated", log)
         self.assertGreaterEqual(self.lab.status()["nat"]["calls_translated"], 1)
 
+    def test_messages_split_inside_the_call_id_are_still_translated(self):
+        # Every message of the second client is cut at byte 13, inside its Call ID field:
+        # the first segment is held until the message is whole, then rewritten.
+        self.lab.start_server()
+        whole = self.lab.start_client("pns", local=CLIENTS[0], tag="whole", call_ids=[7], duration=3)
+        time.sleep(1.0)  # Call ID 7 is taken by then: the split client's must be translated
+        split = self.lab.start_client("pns", local=CLIENTS[1], tag="split", call_ids=[7], duration=2, split=13)
+        for r in (self.lab.result(whole), self.lab.result(split)):
+            self.assertEchoed(r)
+        status = self.lab.status()
+        self.assertEqual(status["nat"]["calls_translated"], 1)
+        self.assertIn("call_id_translated connection=2", self.lab.read_daemon_log())
+        self.assertGreaterEqual(status["packets"]["control_held"], 1, status["packets"])
+
     def test_five_clients_behind_one_address(self):
         self.lab.start_server()
         specs = [("pns", dict(local=CLIENTS[i], tag="c%d" % i, call_ids=[7], duration=3)) for i in range(4)]

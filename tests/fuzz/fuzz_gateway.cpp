@@ -17,25 +17,34 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   double time = 0;
   std::size_t pos = 0;
   std::vector<std::uint8_t> packet;
+  const auto check_released = [&] {
+    for (const auto& r : gateway.take_released()) {
+      const auto ip = wire::parse_ipv4(r.bytes);
+      if (!ip || (r.modified && !nat::tcp_checksum_ok(r.bytes, ip->header_length))) std::abort();
+    }
+  };
   for (int n = 0; n < 256 && pos + 3 <= size; ++n) {
     const std::uint8_t flags = data[pos];
     const std::size_t len = std::min<std::size_t>((std::size_t{data[pos + 1]} << 8) | data[pos + 2], size - pos - 3);
     packet.assign(data + pos + 3, data + pos + 3 + len);
     pos += 3 + len;
-    daemon::PacketMeta meta{time += 1, std::nullopt};
+    daemon::PacketMeta meta{time += 1, static_cast<std::uint64_t>(n), std::nullopt};
     if (flags & 1) meta.outside_address = wire::Ipv4Address{0xC6336401};  // 198.51.100.1
     // A rewrite keeps a right IPv4 checksum right (captures may hold offloaded ones).
     const auto before = wire::parse_ipv4(packet);
     const bool ip_ok = before && nat::ipv4_header_checksum_ok(packet, before->header_length);
     const daemon::Verdict v = gateway.process(packet, meta);
+    if (n % 16 == 0) check_released();
     if (v.modified) {
       const auto ip = wire::parse_ipv4(packet);
       if (!ip || (ip_ok && !nat::ipv4_header_checksum_ok(packet, ip->header_length))) std::abort();
       if (ip->protocol == wire::kIpProtocolTcp && !nat::tcp_checksum_ok(packet, ip->header_length)) std::abort();
     }
   }
+  check_released();
   gateway.expire(time + 100000);
   gateway.expire(time + 200000);
+  check_released();
   if (gateway.tracker().call_count() != 0 || gateway.translator().size() != 0) std::abort();
   return 0;
 }

@@ -49,9 +49,10 @@ struct Client {
 struct Harness {
   Gateway gw{GatewayOptions{}, quiet()};
   double now = 1;
+  std::uint64_t next_id = 1;
 
   Verdict run(Packet& p) {
-    PacketMeta meta{now += 0.01, kPublic};
+    PacketMeta meta{now += 0.01, next_id++, kPublic};
     return gw.process(p, meta);
   }
   // Sends and expects an unmodified accept.
@@ -201,20 +202,46 @@ TEST_F(TwoClientsOneCallId, WanErrorNotifyIsTranslatedBack) {
   EXPECT_EQ(h.gw.tracker().counters()[static_cast<std::size_t>(track::Anomaly::UnknownCall)], 0u);
 }
 
-TEST_F(TwoConnections, ASplitAndRetransmittedOutgoingCallRequestIsRewrittenEveryTime) {
-  const Packet message = test::bytes_of(ocrq(7));
-  // Cut after the Call ID: the first part carries it, the rest completes the message.
-  const Packet head(message.begin(), message.begin() + 20);
-  const Packet tail(message.begin() + 20, message.end());
+TEST_F(TwoConnections, ASplitOutgoingCallRequestIsHeldRewrittenAndSoIsItsRetransmission) {
+  // Call ID 0x0100 collides, and its replacement differs in the first byte too.
+  h.pass(a.to_pac(test::bytes_of(ocrq(0x0100))));
+  const Packet message = test::bytes_of(ocrq(0x0100));
+  // Cut inside the Call ID field (bytes 12 and 13): each part carries one byte of it.
+  const Packet head(message.begin(), message.begin() + 13);
+  const Packet tail(message.begin() + 13, message.end());
   const std::uint32_t seq = b.pns_seq;
   Packet first = b.to_pac(head);
   Packet second = b.to_pac(tail);
   Packet retransmitted = checksummed(test::tcp(b.pns, b.pac, seq, flags::kAck, head));
-  h.run(first);  // the message is not complete yet: the Call ID cannot be judged
-  ASSERT_TRUE(h.run(second).action == Action::Accept);
+  // The message is not whole yet: the first part waits for it.
+  EXPECT_EQ(h.run(first).action, Action::Hold);
+  EXPECT_TRUE(h.gw.take_released().empty());
+  const Verdict v = h.run(second);
+  ASSERT_EQ(v.action, Action::Accept);
+  auto released = h.gw.take_released();
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_EQ(released[0].packet_id, h.next_id - 2);
+  ASSERT_TRUE(released[0].modified);
+  EXPECT_TRUE(nat::tcp_checksum_ok(released[0].bytes, 20));
+  const std::uint16_t outside = static_cast<std::uint16_t>((released[0].bytes[40 + 12] << 8) | second[40]);
+  EXPECT_NE(outside, 0x0100);
+  const nat::CallMapping* m = h.gw.translator().find_outside(kServer, kPublic, outside);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->inside, b.pns.address);
   ASSERT_TRUE(h.run(retransmitted).modified);
-  EXPECT_NE(tcp_u16(retransmitted, 12), 7);
+  EXPECT_EQ(retransmitted[40 + 12], outside >> 8);
   EXPECT_TRUE(nat::tcp_checksum_ok(retransmitted, 20));
+}
+
+TEST_F(TwoConnections, AHeldSegmentIsReleasedWithinItsTimeBound) {
+  const Packet message = test::bytes_of(ocrq(7));
+  Packet first = b.to_pac(Packet(message.begin(), message.begin() + 20));
+  ASSERT_EQ(h.run(first).action, Action::Hold);
+  h.gw.expire(h.now + kMaxHoldSeconds + 0.1);
+  const auto released = h.gw.take_released();
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_EQ(released[0].action, Action::Accept);
+  EXPECT_EQ(h.gw.counters().hold_expired, 1u);
 }
 
 TEST_F(TwoConnections, IncomingCallReplyAllocatesAndConnectedTranslatesBack) {
@@ -286,7 +313,7 @@ TEST(Gateway, IdleCallsExpireAndFreeTheirCallId) {
   Client a{{addr("192.0.2.11"), 40001}};
   double t = 1;
   const auto send = [&](Packet p) {
-    PacketMeta m{t += 0.01, kPublic};
+    PacketMeta m{t += 0.01, 0, kPublic};
     return gw.process(p, m);
   };
   send(a.to_pac({}, flags::kSyn));

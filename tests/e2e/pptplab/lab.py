@@ -236,7 +236,7 @@ class Lab:
             cmd = [PYTHON, os.path.join(HERE, "scripted_peer.py"), kind]
             if kind == "pns":
                 cmd += ["--server", kw.get("server", SERVER), "--hangup", kw.get("hangup", "client"),
-                        "--linger", str(kw.get("linger", 0.0))]
+                        "--linger", str(kw.get("linger", 0.0)), "--split", str(kw.get("split", 0))]
                 if kw.get("incoming"):
                     cmd.append("--incoming")
             for cid in kw.get("call_ids", [7]):

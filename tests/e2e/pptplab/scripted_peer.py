@@ -24,14 +24,21 @@ STEP_TIMEOUT = 10.0
 
 
 class Control:
-    def __init__(self, sock):
+    def __init__(self, sock, split=0):
         self.sock = sock
+        self.split = split  # send each message in two TCP segments, cut at this byte
         self.reader = m.Reader()
         self.pending = []
         self.log = []
 
     def send(self, msg):
-        self.sock.sendall(msg)
+        if 0 < self.split < len(msg):
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.sock.sendall(msg[:self.split])
+            time.sleep(0.02)
+            self.sock.sendall(msg[self.split:])
+        else:
+            self.sock.sendall(msg)
 
     def expect(self, kinds, timeout=STEP_TIMEOUT):
         """Next message of one of `kinds`; Echo-Requests are answered on the way."""
@@ -131,7 +138,7 @@ def run_pns(a):
     result = {"role": "pns", "tag": a.tag, "local": a.local, "ok": False}
     raw = gre.open_socket(a.local)
     sock = socket.create_connection((a.server, 1723), timeout=STEP_TIMEOUT, source_address=(a.local, 0))
-    ctl = Control(sock)
+    ctl = Control(sock, a.split)
     try:
         ctl.send(m.sccrq(a.tag))
         _, reply = ctl.expect([m.SCCRP])
@@ -346,6 +353,7 @@ def main():
     p.add_argument("--accept-timeout", type=float, default=20.0)
     p.add_argument("--connections", type=int, default=1, help="pac: serve this many, then stop")
     p.add_argument("--tag", default="scripted")
+    p.add_argument("--split", type=int, default=0, help="pns: cut every control message at this byte")
     p.add_argument("--linger", type=float, default=0.0, help="pns: seconds with no GRE before hanging up")
     a = p.parse_args()
     result = run_pns(a) if a.role == "pns" else run_pac(a)
