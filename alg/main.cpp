@@ -2,13 +2,19 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 
 #include "alg/daemon/daemon.hpp"
 #include "alg/inspect/inspector.hpp"
 #include "alg/version.hpp"
+#include "policy/loader.hpp"
+
+#include <csignal>
+#include <sys/types.h>
 
 namespace {
 
@@ -43,6 +49,39 @@ int run_status(const std::string& file, bool as_json) {
   return 0;
 }
 
+int run_check(const std::string& file) {
+  auto p = pptp::policy::load_policy_file(file);
+  if (!p) {
+    std::fprintf(stderr, "pptp-alg check: %s\n", p.error().c_str());
+    return 2;
+  }
+  std::cout << file << ": valid\n" << pptp::policy::describe(*p);
+  return 0;
+}
+
+int run_reload(const std::string& pid_file, const std::string& policy_file) {
+  // Check first: a file the daemon would reject is reported here, where the operator looks.
+  if (!policy_file.empty()) {
+    if (auto p = pptp::policy::load_policy_file(policy_file); !p) {
+      std::fprintf(stderr, "pptp-alg reload: not reloading, the file is invalid: %s\n", p.error().c_str());
+      return 2;
+    }
+  }
+  std::ifstream in(pid_file);
+  long pid = 0;
+  if (!(in >> pid) || pid <= 1) {
+    std::fprintf(stderr, "pptp-alg reload: no daemon PID in %s (start the daemon with --pid-file %s)\n",
+                 pid_file.c_str(), pid_file.c_str());
+    return 2;
+  }
+  if (::kill(static_cast<pid_t>(pid), SIGHUP) != 0) {
+    std::fprintf(stderr, "pptp-alg reload: cannot signal PID %ld: %s\n", pid, std::strerror(errno));
+    return 1;
+  }
+  std::printf("sent SIGHUP to pptp-alg (PID %ld); its log says policy_reloaded or policy_reload_rejected\n", pid);
+  return 0;
+}
+
 std::optional<pptp::nft::Backend> backend_of(const std::string& text) {
   if (text == "auto") return std::nullopt;
   pptp::nft::Backend b;
@@ -69,7 +108,11 @@ int main(int argc, char** argv) {
   double idle_timeout = pptp::track::kCallIdleTimeout;
   app.add_option("--queue", d.queue, "NFQUEUE number to read (default 0)")->capture_default_str();
   app.add_option("--policy", d.policy_file,
-                 "policy file (YAML); validated at start and on SIGHUP. Rules are not enforced yet");
+                 "per-user policy (rules.yaml, see docs/policy.md): who may open tunnels to which servers, "
+                 "limits, PPP names. Loaded at start (an invalid file stops the daemon) and again on SIGHUP "
+                 "or 'pptp-alg reload' (an invalid file is rejected, the old policy stays). Without it "
+                 "every tunnel passes");
+  app.add_option("--pid-file", d.pid_file, "write the daemon's PID here (for 'pptp-alg reload')");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error (default info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   app.add_flag("--install-rules", d.install_rules,
@@ -114,21 +157,24 @@ int main(int argc, char** argv) {
   status->add_flag("--json", as_json, "print the raw JSON");
 
   std::string check_file;
-  CLI::App* check = app.add_subcommand("check", "Validate a policy file and exit (0 valid, 2 invalid).");
+  CLI::App* check = app.add_subcommand(
+      "check", "Validate a policy file offline and print what it means: users, groups, rules in "
+               "order, limits. Exit status: 0 valid, 2 invalid (the error names line and column).");
   check->add_option("file", check_file, "policy file (YAML)")->required();
+
+  std::string pid_file = "/run/pptp-alg.pid";
+  std::string reload_policy;
+  CLI::App* reload = app.add_subcommand(
+      "reload", "Make a running daemon re-read its policy file (sends SIGHUP to the PID in "
+                "--pid-file). With --policy, checks that file first and does not signal if it is invalid.");
+  reload->add_option("--pid-file", pid_file, "the daemon's --pid-file")->capture_default_str();
+  reload->add_option("--policy", reload_policy, "the daemon's policy file, to check before reloading");
 
   CLI11_PARSE(app, argc, argv);
   if (inspect->parsed()) return run_inspect(capture, as_json);
   if (status->parsed()) return run_status(status_file, as_json);
-  if (check->parsed()) {
-    auto ok = pptp::daemon::check_policy_file(check_file);
-    if (!ok) {
-      std::fprintf(stderr, "pptp-alg check: %s\n", ok.error().c_str());
-      return 2;
-    }
-    std::printf("%s: valid YAML mapping (policy rules are not interpreted yet)\n", check_file.c_str());
-    return 0;
-  }
+  if (check->parsed()) return run_check(check_file);
+  if (reload->parsed()) return run_reload(pid_file, reload_policy);
   const auto chosen = backend_of(backend);
   if (rules->parsed()) {
     const auto b = chosen ? *chosen : pptp::nft::detect_backend();

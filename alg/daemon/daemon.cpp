@@ -1,7 +1,6 @@
 #include "alg/daemon/daemon.hpp"
 
 #include <spdlog/spdlog.h>
-#include <yaml-cpp/yaml.h>
 
 #include <boost/asio.hpp>
 #include <chrono>
@@ -9,9 +8,12 @@
 #include <fstream>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "alg/version.hpp"
 #include "nftables/conntrack.hpp"
 #include "nftables/queue.hpp"
+#include "policy/loader.hpp"
 
 namespace pptp::daemon {
 
@@ -45,34 +47,19 @@ nlohmann::json queue_json(const nft::QueueStats& s) {
 
 }  // namespace
 
-Result<bool, std::string> check_policy_file(const std::string& path) {
-  // The rules themselves are the policy issue's; for now the file must be YAML whose top
-  // level is a mapping (or empty), so that a typo is caught before the daemon runs.
-  try {
-    const YAML::Node doc = YAML::LoadFile(path);
-    if (doc.IsNull()) return true;
-    if (!doc.IsMap()) {
-      return unexpected(path + ":" + std::to_string(doc.Mark().line + 1) +
-                        ": the top level must be a mapping (keys such as users:, servers:)");
-    }
-    return true;
-  } catch (const YAML::BadFile&) {
-    return unexpected(path + ": cannot read the file (does it exist, and may this user read it?)");
-  } catch (const YAML::Exception& e) {
-    return unexpected(path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
-                      ": " + e.msg);
-  }
-}
-
 int run_daemon(const DaemonOptions& o) {
   auto log = spdlog::default_logger();
+  std::shared_ptr<const policy::Policy> rules;
   if (!o.policy_file.empty()) {
-    auto ok = check_policy_file(o.policy_file);
-    if (!ok) {
-      log->error("policy_invalid file={} error=\"{}\"", o.policy_file, ok.error());
+    auto loaded = policy::load_policy_file(o.policy_file);
+    if (!loaded) {
+      log->error("policy_invalid error=\"{}\" note=\"fix the file; 'pptp-alg check FILE' shows what it means\"",
+                 loaded.error());
       return 2;
     }
-    log->info("policy_loaded file={} note=\"rules are not enforced yet\"", o.policy_file);
+    rules = std::make_shared<const policy::Policy>(std::move(*loaded));
+    log->info("policy_loaded file={} users={} rules={} default={}", o.policy_file, rules->users.size(),
+              rules->rules.size(), policy::name_of(rules->default_action));
   }
   const nft::Backend backend = o.backend ? *o.backend : nft::detect_backend();
   log->info("starting version={} queue={} backend={} fail_open={} allow_unknown_gre={}", PPTP_ALG_VERSION,
@@ -113,6 +100,12 @@ int run_daemon(const DaemonOptions& o) {
     log->info("nat_binding_source source=ctnetlink reason=\"the kernel attaches no conntrack data to queued packets\"");
   }
   Gateway gateway(o.gateway, log, &resolver);
+  gateway.set_policy(rules);
+  if (!o.pid_file.empty()) {
+    std::ofstream pid(o.pid_file, std::ios::trunc);
+    pid << ::getpid() << "\n";
+    if (!pid) log->warn("pid_file_unwritable file={}", o.pid_file);
+  }
   const auto start = std::chrono::steady_clock::now();
   boost::asio::io_context io;
   boost::asio::posix::stream_descriptor socket(io, q.fd());
@@ -178,11 +171,14 @@ int run_daemon(const DaemonOptions& o) {
       if (sig == SIGHUP) {
         if (o.policy_file.empty()) {
           log->info("reload_skipped reason=\"no --policy file\"");
-        } else if (auto ok = check_policy_file(o.policy_file); ok) {
-          log->info("policy_reloaded file={}", o.policy_file);
+        } else if (auto loaded = policy::load_policy_file(o.policy_file); loaded) {
+          auto next = std::make_shared<const policy::Policy>(std::move(*loaded));
+          log->info("policy_reloaded file={} users={} rules={} on_reload={}", o.policy_file, next->users.size(),
+                    next->rules.size(), policy::name_of(next->on_reload));
+          gateway.set_policy(std::move(next));
+          verdict_released();
         } else {
-          log->error("policy_reload_rejected file={} error=\"{}\" note=\"the old policy stays\"", o.policy_file,
-                     ok.error());
+          log->error("policy_reload_rejected error=\"{}\" note=\"the old policy keeps running\"", loaded.error());
         }
         wait_signal();
         return;
@@ -202,6 +198,7 @@ int run_daemon(const DaemonOptions& o) {
   verdict_released();
   q.flush();
   if (!o.status_file.empty()) write_status(o.status_file, status());
+  if (!o.pid_file.empty()) std::remove(o.pid_file.c_str());
   if (rules_installed) {
     nft::remove_rules();
     log->info("rules_removed table={}", nft::kTableName);

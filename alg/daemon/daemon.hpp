@@ -1,5 +1,6 @@
 // The running daemon: a Boost.Asio event loop around the netlink queue and the gateway,
-// signals (SIGINT/SIGTERM stop, SIGHUP re-reads the policy file), a once-a-second tick
+// signals (SIGINT/SIGTERM stop, SIGHUP reloads the policy file; an invalid file is rejected
+// and the old policy keeps running), a once-a-second tick
 // (expiry, status file, queue statistics) and the optional kernel rules.
 #pragma once
 
@@ -19,6 +20,7 @@ struct DaemonOptions {
   std::uint16_t queue = 0;
   std::string policy_file;
   std::string status_file;
+  std::string pid_file;  // for `pptp-alg reload` and init systems
   bool install_rules = false;
   std::optional<nft::Backend> backend;  // empty: detect
   bool fail_open = false;
@@ -27,9 +29,6 @@ struct DaemonOptions {
 
 // Runs until SIGINT or SIGTERM. Returns the process exit status.
 int run_daemon(const DaemonOptions& options);
-
-// Validates the policy file; the error names the line and what is wrong.
-Result<bool, std::string> check_policy_file(const std::string& path);
 
 // Renders a status file (JSON written by the daemon) as a table.
 std::string render_status(const nlohmann::json& status);

@@ -2,6 +2,8 @@
 
 #include <spdlog/fmt/fmt.h>
 
+#include <ctime>
+
 #include "alg/track/packet_path.hpp"
 #include "alg/wire/gre.hpp"
 
@@ -23,6 +25,10 @@ std::string call_ids(const track::Call& call) {
   };
   return fmt::format("call={} pns_call_id={} pac_call_id={}", call.id, id(call.pns_call_id),
                      id(call.pac_call_id));
+}
+
+std::string printable_name(const std::string& name) {
+  return printable(Bytes(reinterpret_cast<const std::uint8_t*>(name.data()), name.size()));
 }
 
 nlohmann::json gre_json(const track::GreFlowStats& s) {
@@ -48,8 +54,39 @@ Verdict Gateway::process(std::span<std::uint8_t> packet, const PacketMeta& meta)
 }
 
 Verdict Gateway::process_control(std::span<std::uint8_t> packet, const PacketMeta& meta) {
+  // Under a policy, a control connection is judged before the tracker opens it: a client the
+  // rules or limits refuse gets nothing through, not even its SYN.
+  std::optional<policy::Charge> admitted;
+  if (policy_) {
+    const auto ip = wire::parse_ipv4(packet);
+    const auto tcp = ip && ip->protocol == wire::kIpProtocolTcp ? wire::parse_tcp(ip->payload)
+                                                                : Result<wire::TcpSegment, wire::IpError>(
+                                                                      unexpected(wire::IpError{}));
+    if (tcp && tcp->destination_port == wire::kPptpPort) {
+      const wire::Endpoint pns{ip->source, tcp->source_port}, pac{ip->destination, tcp->destination_port};
+      const track::ControlConnection* known = tracker_.find_connection(pns, pac);
+      const bool new_syn = tcp->has(wire::tcp_flags::kSyn) && !tcp->has(wire::tcp_flags::kAck);
+      if (known == nullptr || (known->state == track::ConnectionState::Closed && new_syn)) {
+        admitted = admit_connection(pns, pac, meta.time);
+        if (!admitted) {
+          ++counters_.control_policy_dropped;
+          return {Action::Drop, false};
+        }
+      }
+    }
+  }
   const track::PacketOutcome out = track::handle_ipv4(tracker_, meta.time, packet);
   pending_allocation_.reset();  // a request the tracker refused allocates nothing
+  if (admitted) {
+    // The connection holds its share of the limits until it closes; a segment that opened
+    // nothing (a bare ACK) gives it back at once.
+    track::ControlConnection* opened = out.kind == track::PacketKind::Control ? out.segment.connection : nullptr;
+    if (opened != nullptr && opened->state != track::ConnectionState::Closed && !nat_of(*opened).charge) {
+      nat_of(*opened).charge = *admitted;
+    } else {
+      admission_.release_connection(*admitted);
+    }
+  }
   if (out.kind == track::PacketKind::Malformed) {
     ++counters_.malformed_dropped;
     return {Action::Drop, false};
@@ -132,6 +169,20 @@ Verdict Gateway::process_gre(std::span<std::uint8_t> packet, const wire::Ipv4Pac
     case track::GreVerdict::Matched:
       break;
   }
+  if (policy_ && out.call != nullptr) {
+    if (const auto it = call_policy_.find(out.call->id); it != call_policy_.end()) {
+      CallPolicy& cp = it->second;
+      // The name had its chance: judge the call with what was seen (docs/policy.md).
+      if (cp.outcome == policy::Outcome::Pending &&
+          out.call->gre[0].packets + out.call->gre[1].packets >= policy_->authentication_packets) {
+        judge_again(*out.connection, *out.call, cp, "call_authentication");
+      }
+      if (cp.outcome == policy::Outcome::Deny) {
+        ++counters_.gre_policy_dropped;
+        return {Action::Drop, false};
+      }
+    }
+  }
   // Client to server GRE is tracked by conntrack, so the operator's masquerade rule
   // translates its source like any other packet; it passes here as it is.
   ++(out.direction == Direction::PacToPns ? counters_.gre_to_pns : counters_.gre_to_pac);
@@ -206,9 +257,135 @@ void Gateway::on_anomaly(const track::AnomalyEvent& e) {
               current_ != nullptr ? current_->time : 0);
 }
 
-void Gateway::allocate(const track::ControlConnection& c, const PendingAllocation& p) {
+policy::WallTime Gateway::wall_time() const {
+  if (options_.wall_clock) return options_.wall_clock();
+  const std::time_t t = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&t, &local);
+  return policy::WallTime{static_cast<std::uint8_t>((local.tm_wday + 6) % 7),
+                          static_cast<std::uint16_t>(local.tm_hour * 60 + local.tm_min)};
+}
+
+void Gateway::audit(std::string_view scope, policy::Outcome outcome, const std::string& rule,
+                    const policy::Charge& who, const std::string& name, const std::string& reason,
+                    const std::string& where) {
+  // One line per decision: who, to where, which rule or limit, and what happened.
+  const auto line = fmt::format("policy_decision scope={} verdict={} rule=\"{}\" user={} source={} server={} "
+                                "ppp_name=\"{}\" reason=\"{}\" {}",
+                                scope, policy::name_of(outcome), rule, who.user.empty() ? "-" : who.user,
+                                to_string(who.source), to_string(who.server), name, reason, where);
+  if (outcome == policy::Outcome::Deny) {
+    log_->warn("{}", line);
+  } else {
+    log_->info("{}", line);
+  }
+}
+
+std::optional<policy::Charge> Gateway::admit_connection(const wire::Endpoint& pns, const wire::Endpoint& pac,
+                                                        double now) {
+  const policy::Subject s{pns.address, pac.address, std::nullopt, false};
+  const policy::Decision d = policy::decide(*policy_, s, wall_time());
+  const policy::Charge who{pns.address, d.user ? policy_->users[*d.user].name : std::string(), pac.address};
+  std::string reason = d.reason;
+  policy::Outcome outcome = d.outcome;
+  if (outcome != policy::Outcome::Deny) {
+    if (auto hit = admission_.admit_connection(*policy_, who, d.user)) {
+      outcome = policy::Outcome::Deny;
+      reason = "limit " + *hit;
+    }
+  }
+  const std::string where = fmt::format("pns={} pac={}", to_string(pns), to_string(pac));
+  if (outcome != policy::Outcome::Deny) {
+    audit("connection", outcome, policy::rule_name(*policy_, d.rule), who, "", reason, where);
+    return who;
+  }
+  ++counters_.connections_denied;
+  // Retransmitted SYNs are judged each time, logged once a minute.
+  const auto key = std::make_pair(pns, pac);
+  const auto seen = denied_logged_.find(key);
+  if (seen == denied_logged_.end() || now - seen->second >= kDeniedLogInterval) {
+    if (denied_logged_.size() >= kMaxDeniedRemembered) denied_logged_.clear();
+    denied_logged_[key] = now;
+    audit("connection", outcome, policy::rule_name(*policy_, d.rule), who, "", reason, where);
+  }
+  return std::nullopt;
+}
+
+void Gateway::refuse_call(ConnectionNat& n, std::uint32_t sequence) {
+  // The request and its retransmissions are dropped (process_control): the server never
+  // sees it. RFC 2637 has no way to refuse a call from the middle of the stream; the proxy
+  // mode can answer with a result code instead.
+  n.refused_sequence = sequence;
+  drop_current_ = true;
+}
+
+bool Gateway::admit_call(const track::ControlConnection& c, const track::Call& call, const PendingAllocation& p) {
+  const double now = current_ != nullptr ? current_->time : 0;
+  const policy::Subject s{c.pns.address, c.pac.address, std::nullopt, false};
+  const policy::Decision d = policy::decide(*policy_, s, wall_time());
+  policy::Charge who{c.pns.address, d.user ? policy_->users[*d.user].name : std::string(), c.pac.address};
+  std::string reason = d.reason;
+  policy::Outcome outcome = d.outcome;
+  if (outcome != policy::Outcome::Deny) {
+    if (auto hit = admission_.admit_call(*policy_, who, d.user, now)) {
+      outcome = policy::Outcome::Deny;
+      reason = "limit " + *hit;
+    }
+  }
+  audit("call", outcome, policy::rule_name(*policy_, d.rule), who, "", reason,
+        fmt::format("{} {}", describe(c), call_ids(call)));
+  if (outcome == policy::Outcome::Deny) {
+    ++counters_.calls_denied;
+    refuse_call(nat_of(c), p.sequence);
+    return false;
+  }
+  call_policy_[call.id] = CallPolicy{outcome, policy::rule_name(*policy_, d.rule), std::move(who)};
+  return true;
+}
+
+void Gateway::judge_again(const track::ControlConnection& c, const track::Call& call, CallPolicy& cp,
+                          std::string_view scope) {
+  if (!policy_ || cp.outcome == policy::Outcome::Deny) return;
+  policy::Subject s{c.pns.address, c.pac.address, std::nullopt, false};
+  if (call.user) s.name = call.user->name;
+  s.name_final = call.gre[0].packets + call.gre[1].packets >= policy_->authentication_packets;
+  const policy::Decision d = policy::decide(*policy_, s, wall_time());
+  std::string reason = d.reason;
+  policy::Outcome outcome = d.outcome;
+  // The name tells who the call belongs to: count it against that user's limit.
+  if (outcome != policy::Outcome::Deny && d.user) {
+    if (auto hit = admission_.move_call(*policy_, cp.charge, *d.user)) {
+      outcome = policy::Outcome::Deny;
+      reason = "limit " + *hit;
+    }
+  }
+  if (outcome == cp.outcome && cp.rule == policy::rule_name(*policy_, d.rule) && scope == "reload") return;
+  cp.outcome = outcome;
+  cp.rule = policy::rule_name(*policy_, d.rule);
+  if (outcome == policy::Outcome::Deny) ++counters_.calls_cut;
+  audit(scope, outcome, cp.rule, cp.charge, s.name ? printable_name(*s.name) : std::string(), reason,
+        fmt::format("{} {}", describe(c), call_ids(call)));
+}
+
+void Gateway::set_policy(std::shared_ptr<const policy::Policy> p) {
+  const bool reload = policy_ != nullptr;
+  policy_ = std::move(p);
+  if (!policy_) {
+    call_policy_.clear();
+    return;
+  }
+  if (!reload || policy_->on_reload != policy::OnReload::Rejudge) return;
+  tracker_.for_each_connection([&](const track::ControlConnection& c) {
+    for (const auto& call : c.calls) {
+      if (auto it = call_policy_.find(call->id); it != call_policy_.end()) judge_again(c, *call, it->second, "reload");
+    }
+  });
+}
+
+void Gateway::allocate(const track::ControlConnection& c, const track::Call& call, const PendingAllocation& p) {
   ConnectionNat& n = nat_of(c);
   const double now = current_ != nullptr ? current_->time : 0;
+  if (policy_ && !admit_call(c, call, p)) return;
   if (!n.outside_known && resolver_ != nullptr) {
     if (const auto a = resolver_->outside_address(c.pns, c.pac)) {
       n.outside = *a;
@@ -220,10 +397,13 @@ void Gateway::allocate(const track::ControlConnection& c, const PendingAllocatio
   }
   auto r = translator_.map_call(c.id, c.pns.address, n.outside, c.pac.address, p.inside_call_id);
   if (!r) {
+    if (const auto it = call_policy_.find(call.id); it != call_policy_.end()) {
+      admission_.release_call(it->second.charge);
+      call_policy_.erase(it);
+    }
     if (r.error() == nat::NatError::Exhausted) {
       ++counters_.calls_refused;
-      n.refused_sequence = p.sequence;
-      drop_current_ = true;
+      refuse_call(n, p.sequence);
       log_anomaly(nat::name_of(r.error()),
                   fmt::format("call refused: no Call ID left toward {} from {} {} pns_call_id={}",
                               to_string(c.pac.address), to_string(n.outside), describe(c), p.inside_call_id),
@@ -245,7 +425,7 @@ void Gateway::on_call_changed(const track::ControlConnection& c, const track::Ca
       (call.state == track::CallState::WaitReply || call.state == track::CallState::WaitConnect)) {
     const PendingAllocation p = *pending_allocation_;
     pending_allocation_.reset();
-    allocate(c, p);
+    allocate(c, call, p);
   }
   // One line per event of a call: established, user name seen, authentication verdict.
   std::uint8_t& logged = call_log_state_[call.id];
@@ -258,9 +438,12 @@ void Gateway::on_call_changed(const track::ControlConnection& c, const track::Ca
   }
   if (call.user && (logged & kLoggedUser) == 0) {
     logged |= kLoggedUser;
-    log_->info("call_user {} {} user=\"{}\" method={}", describe(c), call_ids(call),
-               printable(Bytes(reinterpret_cast<const std::uint8_t*>(call.user->name.data()), call.user->name.size())),
+    log_->info("call_user {} {} user=\"{}\" method={}", describe(c), call_ids(call), printable_name(call.user->name),
                wire::name_of(call.user->method));
+    // The PPP authentication name is who the call is: judge it again by name.
+    if (const auto it = call_policy_.find(call.id); it != call_policy_.end()) {
+      judge_again(c, call, it->second, "call_user");
+    }
   }
   if (call.auth_succeeded && (logged & kLoggedVerdict) == 0) {
     logged |= kLoggedVerdict;
@@ -273,6 +456,10 @@ void Gateway::on_call_closed(const track::ControlConnection& c, const track::Cal
              call.close_reason, call.gre[0].packets, call.gre[1].packets);
   if (call.pns_call_id) translator_.release(c.id, *call.pns_call_id);
   call_log_state_.erase(call.id);
+  if (const auto it = call_policy_.find(call.id); it != call_policy_.end()) {
+    admission_.release_call(it->second.charge);
+    call_policy_.erase(it);
+  }
 }
 
 void Gateway::on_connection_closed(const track::ControlConnection& c) {
@@ -280,6 +467,8 @@ void Gateway::on_connection_closed(const track::ControlConnection& c) {
   translator_.release_connection(c.id);
   if (auto it = nat_.find(c.id); it != nat_.end()) {
     it->second.closed_at = current_ != nullptr ? current_->time : 0;
+    if (it->second.charge) admission_.release_connection(*it->second.charge);
+    it->second.charge.reset();
   }
 }
 
@@ -346,7 +535,12 @@ nlohmann::json Gateway::status() const {
              {"pac_call_id", call->pac_call_id ? json(*call->pac_call_id) : json(nullptr)},
              {"gre_to_pac", gre_json(call->gre[0])},
              {"gre_to_pns", gre_json(call->gre[1])},
-             {"user", call->user ? json(call->user->name) : json(nullptr)}};
+             {"user", call->user ? json(printable_name(call->user->name)) : json(nullptr)}};
+      if (const auto cp = call_policy_.find(call->id); cp != call_policy_.end()) {
+        j["policy"] = {{"verdict", policy::name_of(cp->second.outcome)},
+                       {"rule", cp->second.rule},
+                       {"user", cp->second.charge.user.empty() ? json(nullptr) : json(cp->second.charge.user)}};
+      }
       calls.push_back(std::move(j));
     }
     connections.push_back(json{{"id", c.id},
@@ -383,6 +577,15 @@ nlohmann::json Gateway::status() const {
                            {"malformed_dropped", g.malformed_dropped},
                            {"other_passed", g.other_passed},
                            {"calls_refused", g.calls_refused}}},
+              {"policy", policy_ ? json{{"file", policy_->origin},
+                                        {"rules", policy_->rules.size()},
+                                        {"users", policy_->users.size()},
+                                        {"connections_denied", g.connections_denied},
+                                        {"control_dropped", g.control_policy_dropped},
+                                        {"calls_denied", g.calls_denied},
+                                        {"calls_cut", g.calls_cut},
+                                        {"gre_dropped", g.gre_policy_dropped}}
+                                 : json(nullptr)},
               {"anomalies", std::move(anomalies)}};
 }
 

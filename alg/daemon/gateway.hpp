@@ -12,6 +12,8 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -24,6 +26,8 @@
 #include "alg/track/tracker.hpp"
 #include "nat/call_id_translator.hpp"
 #include "nat/rewrite.hpp"
+#include "policy/admission.hpp"
+#include "policy/policy.hpp"
 
 namespace pptp::daemon {
 
@@ -32,12 +36,17 @@ inline constexpr double kLogWindow = 10.0;           // seconds
 // A control segment that ends inside a message is held until the message is whole, so that
 // a Call ID rewrite reaches the bytes it belongs to. Bounded in count and time: a sender
 // that waits for the ACK of the held part (Nagle) gets it released after kMaxHoldSeconds.
+// A denied connection's SYN retransmissions are judged each time but logged once a minute.
+inline constexpr double kDeniedLogInterval = 60.0;
+inline constexpr std::size_t kMaxDeniedRemembered = 4096;
 inline constexpr std::size_t kMaxHeldSegments = 8;  // per connection and direction
 inline constexpr double kMaxHoldSeconds = 0.5;
 
 struct GatewayOptions {
   bool allow_unknown_gre = false;  // migration switch: pass GRE that matches no call
   track::Timeouts timeouts;
+  // The wall time rules with a time window are judged at; empty: the local clock.
+  std::function<policy::WallTime()> wall_clock;
 };
 
 // Where the packets carry no conntrack data, the daemon asks conntrack once per control
@@ -91,6 +100,12 @@ struct GatewayCounters {
   std::uint64_t control_dropped = 0;     // segments of a refused call set-up
   std::uint64_t control_held = 0;        // segments held until their message was whole
   std::uint64_t hold_expired = 0;        // released by the time bound, not by the message
+  // Policy (docs/policy.md).
+  std::uint64_t connections_denied = 0;      // control connections the policy or a limit refused
+  std::uint64_t control_policy_dropped = 0;  // their TCP segments
+  std::uint64_t calls_denied = 0;            // call set-ups refused (rules or limits)
+  std::uint64_t calls_cut = 0;               // calls denied after set-up: name, reload
+  std::uint64_t gre_policy_dropped = 0;      // GRE of denied calls
 };
 
 class Gateway final : private track::TrackerObserver {
@@ -106,10 +121,17 @@ class Gateway final : private track::TrackerObserver {
   // Held packets whose verdict is now known (after process(), expire() and shutdown()).
   std::vector<ReleasedPacket> take_released();
 
+  // Installs a policy (at start and on reload); nullptr: no policy, everything passes as
+  // before. On reload, live calls keep their verdicts unless the policy says on_reload:
+  // rejudge, in which case each is judged again and those now denied lose their GRE.
+  void set_policy(std::shared_ptr<const policy::Policy> p);
+  const policy::Policy* policy() const { return policy_.get(); }
+
   nlohmann::json status() const;
   const GatewayCounters& counters() const { return counters_; }
   const track::Tracker& tracker() const { return tracker_; }
   const nat::CallIdTranslator& translator() const { return translator_; }
+  const policy::Admission& admission() const { return admission_; }
 
  private:
   struct ConnectionNat {
@@ -124,6 +146,13 @@ class Gateway final : private track::TrackerObserver {
       std::vector<std::uint8_t> bytes;
     };
     std::array<std::vector<Held>, 2> held;  // by track::Direction
+    std::optional<policy::Charge> charge;   // what the connection holds of the limits
+  };
+  // A call's standing with the policy, from its set-up on.
+  struct CallPolicy {
+    policy::Outcome outcome = policy::Outcome::Allow;
+    std::string rule;
+    policy::Charge charge;
   };
   void release_held(ConnectionNat& n, std::size_t direction, bool expired);
 
@@ -133,7 +162,15 @@ class Gateway final : private track::TrackerObserver {
     std::uint32_t sequence;  // of the Call ID field in the stream
     track::Direction direction;
   };
-  void allocate(const track::ControlConnection& c, const PendingAllocation& p);
+  void allocate(const track::ControlConnection& c, const track::Call& call, const PendingAllocation& p);
+  bool admit_call(const track::ControlConnection& c, const track::Call& call, const PendingAllocation& p);
+  // Judges a new control connection; admitted, it is counted against the limits (the Charge).
+  std::optional<policy::Charge> admit_connection(const wire::Endpoint& pns, const wire::Endpoint& pac, double now);
+  void judge_again(const track::ControlConnection& c, const track::Call& call, CallPolicy& cp, std::string_view scope);
+  void refuse_call(ConnectionNat& n, std::uint32_t sequence);
+  void audit(std::string_view scope, policy::Outcome outcome, const std::string& rule, const policy::Charge& who,
+             const std::string& name, const std::string& reason, const std::string& where);
+  policy::WallTime wall_time() const;
   Verdict process_gre(std::span<std::uint8_t> packet, const wire::Ipv4Packet& ip, const PacketMeta& meta);
   Verdict process_control(std::span<std::uint8_t> packet, const PacketMeta& meta);
   ConnectionNat& nat_of(const track::ControlConnection& c);
@@ -166,6 +203,10 @@ class Gateway final : private track::TrackerObserver {
   std::array<LogBucket, track::kAnomalyCount + 1> log_buckets_{};
   static constexpr std::uint8_t kLoggedEstablished = 1, kLoggedUser = 2, kLoggedVerdict = 4;
   std::unordered_map<std::uint64_t, std::uint8_t> call_log_state_;  // by call id
+  std::shared_ptr<const policy::Policy> policy_;
+  policy::Admission admission_;
+  std::unordered_map<std::uint64_t, CallPolicy> call_policy_;  // by call id
+  std::map<std::pair<wire::Endpoint, wire::Endpoint>, double> denied_logged_;  // (pns, pac) -> when
 };
 
 }  // namespace pptp::daemon

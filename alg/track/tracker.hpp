@@ -180,6 +180,11 @@ class Tracker {
 
   const AnomalyCounters& counters() const { return counters_; }
   std::size_t connection_count() const { return connections_.size(); }
+  // The connection between these endpoints, live or closed; nullptr if none is tracked.
+  const ControlConnection* find_connection(const wire::Endpoint& pns, const wire::Endpoint& pac) const {
+    const auto it = connections_.find(ConnectionKey{pns, pac});
+    return it != connections_.end() ? it->second.get() : nullptr;
+  }
   std::size_t call_count() const;
   template <class F>
   void for_each_connection(F&& f) const {

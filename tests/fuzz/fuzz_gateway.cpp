@@ -1,7 +1,9 @@
 // The daemon's packet path (tracker, NAT table, rewrites, verdicts) on arbitrary packets.
 // Input: records of [u8 flags][u16 length][IPv4 packet]; flags bit 0 attaches a public
 // address (as conntrack would). Properties: a rewritten packet keeps a valid IPv4 checksum
-// valid and has a valid TCP checksum; once everything has expired, no call and no Call-ID mapping is left.
+// valid and has a valid TCP checksum; once everything has expired, no call, no Call-ID mapping
+// and no policy charge is left. Inputs of odd length run under a policy (names, limits, a
+// set-up rate, required authentication) that is reloaded half-way with on_reload: rejudge.
 #include <spdlog/sinks/null_sink.h>
 
 #include <cstdlib>
@@ -10,10 +12,35 @@
 #include "alg/daemon/gateway.hpp"
 #include "nat/checksum.hpp"
 
+namespace {
+
+std::shared_ptr<const pptp::policy::Policy> make_policy(bool second) {
+  using namespace pptp::policy;
+  auto p = std::make_shared<Policy>();
+  p->users.push_back(User{"alice", 1, {}, {"alice"}, Limits{std::nullopt, 2}});
+  p->users.push_back(User{"lan", 2, {Prefix{{0xC0000200}, 24}}, {}, {}});  // 192.0.2.0/24
+  Rule by_name{"alice", 3, false, {0}, {}, {}, {}, Action::Allow, {}};
+  Rule by_address{"lan", 4, false, {1}, {}, {}, {Prefix{{0xC6336400}, 24}}, second ? Action::Deny : Action::Allow, {}};
+  p->rules = {by_name, by_address};
+  p->per_source = Limits{4, 4};
+  p->per_server_calls = 16;
+  p->setup_rate = SetupRate{5, 3};
+  p->require_authentication = !second;
+  p->authentication_packets = 8;
+  p->on_reload = OnReload::Rejudge;
+  return p;
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace pptp;
   static auto log = std::make_shared<spdlog::logger>("fuzz", std::make_shared<spdlog::sinks::null_sink_mt>());
-  daemon::Gateway gateway(daemon::GatewayOptions{}, log);
+  daemon::GatewayOptions options;
+  options.wall_clock = [] { return policy::WallTime{2, 600}; };
+  daemon::Gateway gateway(options, log);
+  const bool with_policy = size % 2 == 1;
+  if (with_policy) gateway.set_policy(make_policy(false));
   double time = 0;
   std::size_t pos = 0;
   std::vector<std::uint8_t> packet;
@@ -27,6 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::uint8_t flags = data[pos];
     const std::size_t len = std::min<std::size_t>((std::size_t{data[pos + 1]} << 8) | data[pos + 2], size - pos - 3);
     packet.assign(data + pos + 3, data + pos + 3 + len);
+    if (with_policy && n == 8) gateway.set_policy(make_policy(true));
     pos += 3 + len;
     daemon::PacketMeta meta{time += 1, static_cast<std::uint64_t>(n), std::nullopt};
     if (flags & 1) meta.outside_address = wire::Ipv4Address{0xC6336401};  // 198.51.100.1
@@ -46,5 +74,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   gateway.expire(time + 200000);
   check_released();
   if (gateway.tracker().call_count() != 0 || gateway.translator().size() != 0) std::abort();
+  if (!gateway.admission().empty()) std::abort();
   return 0;
 }

@@ -1,0 +1,92 @@
+// The router as the gateway tests see it: control connections in the forward hook, a
+// public address, one server. Shared by the NAT and the policy tests.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/null_sink.h>
+
+#include "alg/daemon/gateway.hpp"
+#include "nat/checksum.hpp"
+#include "tests/support/packets.hpp"
+
+namespace pptp::daemon::gateway_test {
+
+using test::addr;
+using Packet = std::vector<std::uint8_t>;
+namespace flags = wire::tcp_flags;
+
+inline const wire::Ipv4Address kPublic = addr("198.51.100.1");
+inline const wire::Ipv4Address kServer = addr("198.51.100.2");
+
+inline std::shared_ptr<spdlog::logger> quiet() {
+  return std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
+}
+
+inline Packet checksummed(Packet p) {
+  nat::update_ipv4_header_checksum(p, 20);
+  if (p[9] == wire::kIpProtocolTcp) nat::update_tcp_checksum(p, 20);
+  return p;
+}
+
+// One client's control connection as seen in the router's forward hook.
+struct Client {
+  wire::Endpoint pns;
+  wire::Endpoint pac{kServer, wire::kPptpPort};
+  std::uint32_t pns_seq = 1000, pac_seq = 5000;
+
+  Packet to_pac(const Packet& data, std::uint8_t f = flags::kAck | flags::kPsh) {
+    Packet p = checksummed(test::tcp(pns, pac, pns_seq, f, data));
+    pns_seq += static_cast<std::uint32_t>(data.size()) + ((f & flags::kSyn) ? 1 : 0);
+    return p;
+  }
+  Packet to_pns(const Packet& data, std::uint8_t f = flags::kAck | flags::kPsh) {
+    Packet p = checksummed(test::tcp(pac, pns, pac_seq, f, data));
+    pac_seq += static_cast<std::uint32_t>(data.size()) + ((f & flags::kSyn) ? 1 : 0);
+    return p;
+  }
+};
+
+struct Harness {
+  explicit Harness(GatewayOptions o = {}) : gw(std::move(o), quiet()) {}
+  Gateway gw;
+  double now = 1;
+  std::uint64_t next_id = 1;
+
+  Verdict run(Packet& p) {
+    PacketMeta meta{now += 0.01, next_id++, kPublic};
+    return gw.process(p, meta);
+  }
+  // Sends and expects an unmodified accept.
+  void pass(Packet p) {
+    const Packet before = p;
+    const Verdict v = run(p);
+    ASSERT_EQ(v.action, Action::Accept);
+    ASSERT_EQ(p, before);
+  }
+  void start(Client& c) {
+    pass(c.to_pac({}, flags::kSyn));
+    pass(c.to_pns({}, flags::kSyn | flags::kAck));
+    pass(c.to_pac(test::bytes_of(wire::StartControlConnectionRequest{})));
+    wire::StartControlConnectionReply reply;
+    reply.result_code = 1;
+    pass(c.to_pns(test::bytes_of(reply)));
+  }
+};
+
+inline std::uint16_t tcp_u16(const Packet& p, std::size_t message_offset) { return load_u16(&p[40 + message_offset]); }
+
+inline wire::OutgoingCallRequest ocrq(std::uint16_t call_id) {
+  wire::OutgoingCallRequest r;
+  r.call_id = call_id;
+  return r;
+}
+
+inline wire::OutgoingCallReply ocrp(std::uint16_t call_id, std::uint16_t peer) {
+  wire::OutgoingCallReply r;
+  r.call_id = call_id;
+  r.peer_call_id = peer;
+  r.result_code = 1;
+  return r;
+}
+
+}  // namespace pptp::daemon::gateway_test
