@@ -5,6 +5,7 @@ FLAG = 0x7E
 ESCAPE = 0x7D
 PROTO_LCP = 0xC021
 PROTO_IP = 0x0021
+PROTO_PAP = 0xC023
 
 
 def _fcs_table():

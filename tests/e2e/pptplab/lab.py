@@ -41,6 +41,8 @@ class Lab:
         self.procs = []
         self.daemon_proc = None
         self.status_file = os.path.join(self.tmp, "status.json")
+        self.pid_file = os.path.join(self.tmp, "pptp-alg.pid")
+        self.policy_file = os.path.join(self.tmp, "rules.yaml")
         self.daemon_log = os.path.join(self.tmp, "pptp-alg.log")
 
     # -- set-up and tear-down ----------------------------------------------------------
@@ -149,7 +151,7 @@ class Lab:
         if self.mode != "pptp-alg":
             return
         cmd = ["ip", "netns", "exec", self.ns["rtr"], self.daemon_binary, "--install-rules", "--status-file",
-               self.status_file, "--log-level", "debug"] + list(extra)
+               self.status_file, "--pid-file", self.pid_file, "--log-level", "debug"] + list(extra)
         with open(self.daemon_log, "ab") as log:
             self.daemon_proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 15
@@ -174,6 +176,20 @@ class Lab:
         rc = self.daemon_proc.returncode
         self.daemon_proc = None
         return rc
+
+    def write_policy(self, text):
+        """The policy file the daemon is started with (--policy) and reloads."""
+        with open(self.policy_file, "w") as f:
+            f.write(text)
+        return self.policy_file
+
+    def reload(self, check_first=False):
+        """`pptp-alg reload`: returns (exit status, output)."""
+        cmd = [self.daemon_binary, "reload", "--pid-file", self.pid_file]
+        if check_first:
+            cmd += ["--policy", self.policy_file]
+        r = run(cmd, check=False)
+        return r.returncode, r.stdout
 
     def daemon_alive(self):
         return self.daemon_proc is not None and self.daemon_proc.poll() is None
@@ -232,6 +248,8 @@ class Lab:
         if kind == "pptp-linux":
             cmd = [PYTHON, os.path.join(HERE, "pptp_linux_client.py"), "--server", kw.get("server", SERVER),
                    "--log", os.path.join(self.tmp, "pptp-%s.log" % kw["tag"])]
+            if kw.get("user"):
+                cmd += ["--user", kw["user"]]
         else:
             cmd = [PYTHON, os.path.join(HERE, "scripted_peer.py"), kind]
             if kind == "pns":

@@ -25,6 +25,7 @@ def main():
     p.add_argument("--duration", type=float, default=2.0)
     p.add_argument("--tag", default="pptp-linux")
     p.add_argument("--log", default=os.devnull)
+    p.add_argument("--user", help="send a PAP Authenticate-Request with this Peer-ID once the call is up")
     a = p.parse_args()
     result = {"role": "pptp-linux", "tag": a.tag, "local": a.local, "ok": False,
               "sent": 0, "echoed": 0, "foreign": 0, "lcp": 0}
@@ -49,6 +50,11 @@ def main():
         if result["lcp"] == 0:
             result["error"] = "no PPP from the server within 15 s"
         else:
+            if a.user:
+                # PAP (RFC 1334): the name travels in the clear, as the gateway's policy reads it.
+                peer_id, password = a.user.encode(), b"secret"
+                body = bytes([len(peer_id)]) + peer_id + bytes([len(password)]) + password
+                mine.sendall(hdlc.encode(hdlc.PROTO_PAP, bytes([1, 1]) + (4 + len(body)).to_bytes(2, "big") + body))
             end = time.monotonic() + a.duration
             next_send = 0.0
             while time.monotonic() < end:
