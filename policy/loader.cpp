@@ -201,7 +201,7 @@ class Loader {
       u.name = name_key(it->first, "a user name");
       u.line = it->first.Mark().line + 1;
       if (user_index_.count(u.name) != 0) fail(it->first, "user '" + u.name + "' is defined twice");
-      const YAML::Node& body = it->second;
+      const YAML::Node body = it->second;  // a copy: the iterator hands out a temporary
       only_keys(body, "user '" + u.name + "'", {"addresses", "names", "limits"});
       if (body["addresses"]) {
         for (const auto& a : items(body["addresses"], "addresses")) u.addresses.push_back(prefix(a));
