@@ -124,6 +124,10 @@ int main(int argc, char** argv) {
   app.add_flag("--fail-open", d.fail_open,
                "let packets pass unqueued when the daemon is not running or its queue is full "
                "(default: fail closed, packets are dropped)");
+  bool no_fast_path = false;
+  app.add_flag("--no-fast-path", no_fast_path,
+               "keep every GRE packet in user space (default: once a call is up and authorised, its GRE "
+               "is forwarded by nftables without reaching the queue)");
   app.add_flag("--allow-unknown-gre", d.gateway.allow_unknown_gre,
                "pass GRE that belongs to no known call instead of dropping it (for migration)");
   app.add_option("--status-file", d.status_file,
@@ -150,6 +154,7 @@ int main(int argc, char** argv) {
   rules->add_option("--queue", d.queue, "NFQUEUE number (default 0)");
   rules->add_option("--backend", backend, "nft, xtables or auto")->check(CLI::IsMember({"auto", "nft", "xtables"}));
   rules->add_flag("--fail-open", d.fail_open, "add the queue bypass flag");
+  rules->add_flag("--no-fast-path", no_fast_path, "leave out the fast-path sets and chains");
 
   std::string status_file;
   CLI::App* status = app.add_subcommand("status", "Show what a running daemon tracks (its --status-file).");
@@ -178,12 +183,13 @@ int main(int argc, char** argv) {
   const auto chosen = backend_of(backend);
   if (rules->parsed()) {
     const auto b = chosen ? *chosen : pptp::nft::detect_backend();
-    std::cout << pptp::nft::describe_rules(b, pptp::nft::RuleOptions{d.queue, d.fail_open});
+    std::cout << pptp::nft::describe_rules(b, pptp::nft::RuleOptions{d.queue, d.fail_open, !no_fast_path});
     return 0;
   }
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
   d.backend = chosen;
+  d.fast_path = !no_fast_path;
   d.gateway.timeouts.call_idle = idle_timeout;
   return pptp::daemon::run_daemon(d);
 }

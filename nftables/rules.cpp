@@ -1,10 +1,13 @@
 #include "nftables/rules.hpp"
 
+#include "nftables/fastpath.hpp"
+
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <sstream>
 
@@ -13,6 +16,22 @@ namespace pptp::nft {
 namespace {
 std::string queue_statement(const RuleOptions& o) {
   return "queue num " + std::to_string(o.queue) + (o.fail_open ? " bypass" : "");
+}
+
+std::string hex(std::uint32_t v) {
+  char out[16];
+  std::snprintf(out, sizeof out, "0x%08x", v);
+  return out;
+}
+
+// GRE that the fast path did not take.
+std::string unmarked(const RuleOptions& o) {
+  return o.fast_path ? "meta mark & " + hex(o.fast_path_mark) + " != " + hex(o.fast_path_mark) + " " : std::string();
+}
+
+std::vector<std::string> not_marked(const RuleOptions& o) {
+  if (!o.fast_path) return {};
+  return {"-m", "mark", "!", "--mark", hex(o.fast_path_mark) + "/" + hex(o.fast_path_mark)};
 }
 
 std::vector<std::string> nfqueue_target(const RuleOptions& o) {
@@ -55,12 +74,35 @@ bool parse_backend(std::string_view text, Backend& out) {
 std::string nft_table(Backend backend, const RuleOptions& o) {
   std::ostringstream s;
   const std::string q = queue_statement(o);
-  s << "table ip " << kTableName << " {\n"
-    << "  # The server's GRE to this router's own address: untracked (conntrack cannot match\n"
+  s << "table ip " << kTableName << " {\n";
+  if (o.fast_path) {
+    // Enhanced GRE (K bit, version 1): the Key, the receiver's Call ID, is at bytes 6-7.
+    // (`ip protocol`, not `meta l4proto`: nft 1.0.6 aborts listing the latter with @th.)
+    const std::string gre = "ip protocol gre @th,0,16 & 0x2007 == 0x2001 ";
+    const std::string mark = "meta mark set meta mark | " + hex(o.fast_path_mark);
+    s << "  # Fast path: calls that pptp-alg has handed to the kernel (pptp-alg keeps the\n"
+      << "  # elements; each expires unless the daemon re-arms it).\n"
+      << "  map " << kFastInAddress << " {\n    typeof ip saddr . ip daddr . @th,48,16 : ip daddr\n"
+      << "    flags timeout\n    counter\n  }\n"
+      << "  map " << kFastInCallId << " {\n    typeof ip saddr . ip daddr . @th,48,16 : @th,48,16\n"
+      << "    flags timeout\n  }\n"
+      << "  set " << kFastOut << " {\n    typeof ip saddr . ip daddr . @th,48,16\n"
+      << "    flags timeout\n    counter\n  }\n"
+      << "  chain fast_in {\n"
+      << "    type filter hook prerouting priority raw - 20; policy accept;\n"
+      << "    " << gre << "ip daddr set ip saddr . ip daddr . @th,48,16 map @" << kFastInAddress
+      << " @th,48,16 set ip saddr . ip daddr . @th,48,16 map @" << kFastInCallId << " notrack " << mark << "\n"
+      << "  }\n"
+      << "  chain fast_out {\n"
+      << "    type filter hook forward priority mangle - 10; policy accept;\n"
+      << "    " << gre << "ip saddr . ip daddr . @th,48,16 @" << kFastOut << " " << mark << "\n"
+      << "  }\n";
+  }
+  s << "  # The server's GRE to this router's own address: untracked (conntrack cannot match\n"
     << "  # it to the client) and handed to pptp-alg before routing.\n"
     << "  chain prerouting {\n"
     << "    type filter hook prerouting priority raw - 10; policy accept;\n"
-    << "    meta l4proto gre fib daddr type local notrack"
+    << "    meta l4proto gre " << unmarked(o) << "fib daddr type local notrack"
     << (backend == Backend::Nft ? " " + q : std::string()) << "\n"
     << "  }\n";
   if (backend == Backend::Nft) {
@@ -70,7 +112,7 @@ std::string nft_table(Backend backend, const RuleOptions& o) {
       << "    type filter hook forward priority mangle; policy accept;\n"
       << "    tcp dport 1723 " << q << "\n"
       << "    tcp sport 1723 " << q << "\n"
-      << "    meta l4proto gre ct state != untracked " << q << "\n"
+      << "    meta l4proto gre " << unmarked(o) << "ct state != untracked " << q << "\n"
       << "  }\n";
   }
   s << "}\n";
@@ -80,15 +122,17 @@ std::string nft_table(Backend backend, const RuleOptions& o) {
 std::vector<Command> xtables_install(const RuleOptions& o) {
   const std::string pre(kChainPrerouting), fwd(kChainForward);
   const auto target = nfqueue_target(o);
+  auto gre_target = not_marked(o);
+  gre_target.insert(gre_target.end(), target.begin(), target.end());
   return {
       iptables({"-t", "raw", "-N", pre}),
-      iptables({"-t", "raw", "-A", pre, "-p", "gre", "-m", "addrtype", "--dst-type", "LOCAL"}, target),
+      iptables({"-t", "raw", "-A", pre, "-p", "gre", "-m", "addrtype", "--dst-type", "LOCAL"}, gre_target),
       iptables({"-t", "raw", "-I", "PREROUTING", "-j", pre}),
       iptables({"-t", "mangle", "-N", fwd}),
       iptables({"-t", "mangle", "-A", fwd, "-p", "tcp", "--dport", "1723"}, target),
       iptables({"-t", "mangle", "-A", fwd, "-p", "tcp", "--sport", "1723"}, target),
       iptables({"-t", "mangle", "-A", fwd, "-p", "gre", "-m", "conntrack", "!", "--ctstate", "UNTRACKED"},
-               target),
+               gre_target),
       iptables({"-t", "mangle", "-I", "FORWARD", "-j", fwd}),
   };
 }

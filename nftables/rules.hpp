@@ -8,6 +8,11 @@
 //                              directions) and tracked GRE (client to server) are queued.
 //   the operator's masquerade: translates TCP/1723 and the client's GRE source as usual.
 //
+// The fast path (fastpath.hpp) adds two chains that run first: prerouting at raw - 20
+// rewrites the server's GRE of an offloaded call (destination, key) and untracks it;
+// forward at mangle - 10 lets the client's GRE of an offloaded call pass. Both set the
+// fast-path mark bit, and the queue rules skip marked packets.
+//
 // The native nft `queue` statement is used where the kernel has it; where it does not
 // (CONFIG_NFT_QUEUE unset), the queue rules go through iptables' NFQUEUE target instead,
 // and only the notrack rule stays in the nft table. detect_backend() tells which at start.
@@ -30,9 +35,15 @@ enum class Backend : std::uint8_t { Nft, Xtables };
 std::string_view name_of(Backend b);
 bool parse_backend(std::string_view text, Backend& out);
 
+// The packet mark bit the fast-path rules set, so that the queue rules (nft or xtables,
+// which run in other chains) leave an offloaded packet alone.
+inline constexpr std::uint32_t kFastPathMark = 0x00100000;
+
 struct RuleOptions {
   std::uint16_t queue = 0;
   bool fail_open = false;  // packets pass unqueued when no daemon listens (queue bypass)
+  bool fast_path = true;   // the fast-path sets and chains (fastpath.hpp)
+  std::uint32_t fast_path_mark = kFastPathMark;
 };
 
 using Command = std::vector<std::string>;  // argv

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -12,6 +13,7 @@
 
 #include "alg/version.hpp"
 #include "nftables/conntrack.hpp"
+#include "nftables/fastpath.hpp"
 #include "nftables/queue.hpp"
 #include "policy/loader.hpp"
 
@@ -73,7 +75,7 @@ int run_daemon(const DaemonOptions& o) {
   nft::NetlinkQueue& q = **queue;
   bool rules_installed = false;
   if (o.install_rules) {
-    auto ok = nft::install_rules(backend, nft::RuleOptions{o.queue, o.fail_open});
+    auto ok = nft::install_rules(backend, nft::RuleOptions{o.queue, o.fail_open, o.fast_path});
     if (!ok) {
       log->error("rules_install_failed error=\"{}\"", ok.error());
       return 1;
@@ -99,8 +101,73 @@ int run_daemon(const DaemonOptions& o) {
     }
     log->info("nat_binding_source source=ctnetlink reason=\"the kernel attaches no conntrack data to queued packets\"");
   }
-  Gateway gateway(o.gateway, log, &resolver);
+  // The fast path needs its sets in the kernel (ours with --install-rules, or the
+  // operator's from `pptp-alg rules`); without them GRE goes through the queue.
+  std::unique_ptr<nft::FastPath> fast_path;
+  GatewayOptions gateway_options = o.gateway;
+  if (o.fast_path) {
+    auto fp = nft::FastPath::open();
+    if (fp) {
+      fast_path = std::move(*fp);
+      gateway_options.fast_path = true;
+      log->info("fast_path_enabled timeout_seconds={}", nft::kFastPathTimeoutSeconds);
+    } else {
+      log->warn("fast_path_unavailable error=\"{}\" note=\"GRE goes through the queue\"", fp.error());
+    }
+  }
+  Gateway gateway(gateway_options, log, &resolver);
   gateway.set_policy(rules);
+  const auto to_fast_path_call = [](const OffloadedCall& c) {
+    return nft::FastPathCall{c.server, c.outside, c.inside, c.outside_call_id, c.inside_call_id, c.server_call_id};
+  };
+  // Elements follow the calls: added when a call is handed over, removed when it ends.
+  const auto apply_offload = [&] {
+    if (!fast_path) return;
+    std::vector<nft::FastPathCall> add, remove;
+    for (const OffloadChange& ch : gateway.take_offload_changes()) {
+      (ch.add ? add : remove).push_back(to_fast_path_call(ch.call));
+    }
+    if (!remove.empty()) {
+      if (auto r = fast_path->remove(remove); !r) log->warn("fast_path_remove_failed error=\"{}\"", r.error());
+    }
+    if (!add.empty()) {
+      if (auto r = fast_path->add(add); !r) {
+        log->error("fast_path_add_failed error=\"{}\"", r.error());
+        gateway.disable_fast_path(r.error());
+        fast_path.reset();
+      }
+    }
+  };
+  double last_refresh = 0, last_count = 0;
+  const double count_every = std::clamp(o.gateway.timeouts.call_idle / 4, kTickSeconds, kFastPathCountSeconds);
+  const auto fast_path_tick = [&](double now) {
+    if (!fast_path) return;
+    if (now - last_count >= count_every) {
+      last_count = now;
+      if (auto counts = fast_path->read_counters(); counts) {
+        std::vector<OffloadCount> n;
+        n.reserve(counts->size());
+        for (const nft::FastPathCount& c : *counts) {
+          const bool to_client = c.to_client;
+          const OffloadedCall key{c.call.server, c.call.outside, c.call.inside, c.call.outside_call_id, 0,
+                                  c.call.server_call_id};
+          n.push_back(OffloadCount{to_client, key, to_client ? c.to_client_packets : c.to_server_packets,
+                                   to_client ? c.to_client_bytes : c.to_server_bytes});
+        }
+        gateway.note_offload_counts(n, now);
+      } else {
+        log->warn("fast_path_counters_failed error=\"{}\"", counts.error());
+      }
+    }
+    if (now - last_refresh >= kFastPathRefreshSeconds) {
+      last_refresh = now;
+      std::vector<nft::FastPathCall> live;
+      for (const OffloadedCall& c : gateway.offloaded_calls()) live.push_back(to_fast_path_call(c));
+      if (!live.empty()) {
+        if (auto r = fast_path->refresh(live); !r) log->warn("fast_path_refresh_failed error=\"{}\"", r.error());
+      }
+    }
+  };
   if (!o.pid_file.empty()) {
     std::ofstream pid(o.pid_file, std::ios::trunc);
     pid << ::getpid() << "\n";
@@ -135,6 +202,7 @@ int run_daemon(const DaemonOptions& o) {
       if (ec) return;
       q.receive(on_packet);
       q.flush();
+      apply_offload();
       wait_packets();
     });
   };
@@ -143,6 +211,11 @@ int run_daemon(const DaemonOptions& o) {
     s["daemon"] = {{"version", PPTP_ALG_VERSION}, {"queue", o.queue}, {"backend", nft::name_of(backend)},
                    {"uptime_seconds", seconds_since(start)}};
     s["queue"] = queue_json(q.stats());
+    if (fast_path) {
+      const auto& f = fast_path->stats();
+      s["fast_path"]["elements"] = {{"added", f.added}, {"removed", f.removed}, {"refreshed", f.refreshed},
+                                    {"errors", f.errors}};
+    }
     return s;
   };
   std::function<void()> on_tick = [&] {
@@ -150,8 +223,10 @@ int run_daemon(const DaemonOptions& o) {
     tick.async_wait([&](boost::system::error_code ec) {
       if (ec) return;
       const double now = seconds_since(start);
+      fast_path_tick(now);
       gateway.expire(now);
       verdict_released();
+      apply_offload();
       q.flush();
       q.refresh_kernel_stats();
       if (!o.status_file.empty()) write_status(o.status_file, status());
@@ -196,6 +271,7 @@ int run_daemon(const DaemonOptions& o) {
   socket.release();  // the queue object owns the descriptor
   gateway.shutdown(seconds_since(start));
   verdict_released();
+  apply_offload();  // the calls ended: their elements go
   q.flush();
   if (!o.status_file.empty()) write_status(o.status_file, status());
   if (!o.pid_file.empty()) std::remove(o.pid_file.c_str());
@@ -216,7 +292,7 @@ std::string render_status(const nlohmann::json& s) {
     if (v.is_string()) return v.get<std::string>();
     return v.dump();
   };
-  char line[256];
+  char line[512];
   std::snprintf(line, sizeof line, "%-5s %-21s %-21s %-15s %-12s %s\n", "CONN", "PNS (inside)", "PAC (server)",
                 "OUTSIDE", "STATE", "CALLS");
   out << line;
@@ -228,16 +304,20 @@ std::string render_status(const nlohmann::json& s) {
     for (const auto& call : c["calls"]) {
       std::snprintf(line, sizeof line,
                     "      call %-4s %-8s %-11s client Call ID %-5s -> server sees %-5s  server Call ID %-5s"
-                    "  GRE to server %-6s to client %-6s user %s\n",
+                    "  GRE to server %-6s to client %-6s user %s%s\n",
                     text(call["id"]).c_str(), text(call["origin"]).c_str(), text(call["state"]).c_str(),
                     text(call["pns_call_id"]).c_str(), text(call["outside_call_id"]).c_str(),
                     text(call["pac_call_id"]).c_str(), text(call["gre_to_pac"]["packets"]).c_str(),
-                    text(call["gre_to_pns"]["packets"]).c_str(), text(call["user"]).c_str());
+                    text(call["gre_to_pns"]["packets"]).c_str(), text(call["user"]).c_str(),
+                    call.contains("policy") ? ("  policy " + text(call["policy"]["verdict"]) + " (rule " +
+                                               text(call["policy"]["rule"]) + ")").c_str()
+                                            : "");
       out << line;
     }
   }
   if (s.contains("packets")) out << "packets: " << s["packets"].dump() << "\n";
   if (s.contains("nat")) out << "nat: " << s["nat"].dump() << "\n";
+  if (s.contains("policy") && !s["policy"].is_null()) out << "policy: " << s["policy"].dump() << "\n";
   if (s.contains("anomalies")) out << "anomalies: " << s["anomalies"].dump() << "\n";
   if (s.contains("queue")) out << "queue: " << s["queue"].dump() << "\n";
   return out.str();

@@ -15,6 +15,10 @@ namespace pptp::daemon {
 
 inline constexpr double kTickSeconds = 1.0;
 inline constexpr double kSummaryEverySeconds = 60.0;
+// Fast path: re-arm live elements this often (their timeout is nft::kFastPathTimeoutSeconds),
+// read their counters at most this often (and at least four times per call idle timeout).
+inline constexpr double kFastPathRefreshSeconds = 30.0;
+inline constexpr double kFastPathCountSeconds = 5.0;
 
 struct DaemonOptions {
   std::uint16_t queue = 0;
@@ -24,6 +28,7 @@ struct DaemonOptions {
   bool install_rules = false;
   std::optional<nft::Backend> backend;  // empty: detect
   bool fail_open = false;
+  bool fast_path = true;  // hand established calls' GRE to the kernel where it can
   GatewayOptions gateway;
 };
 

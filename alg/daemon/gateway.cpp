@@ -3,6 +3,7 @@
 #include <spdlog/fmt/fmt.h>
 
 #include <ctime>
+#include <tuple>
 
 #include "alg/track/packet_path.hpp"
 #include "alg/wire/gre.hpp"
@@ -183,6 +184,8 @@ Verdict Gateway::process_gre(std::span<std::uint8_t> packet, const wire::Ipv4Pac
       }
     }
   }
+  // Once its first packets have been seen here, a call's GRE can go to the kernel.
+  if (options_.fast_path && out.call != nullptr) maybe_offload(*out.connection, *out.call);
   // Client to server GRE is tracked by conntrack, so the operator's masquerade rule
   // translates its source like any other packet; it passes here as it is.
   ++(out.direction == Direction::PacToPns ? counters_.gre_to_pns : counters_.gre_to_pac);
@@ -362,9 +365,87 @@ void Gateway::judge_again(const track::ControlConnection& c, const track::Call& 
   if (outcome == cp.outcome && cp.rule == policy::rule_name(*policy_, d.rule) && scope == "reload") return;
   cp.outcome = outcome;
   cp.rule = policy::rule_name(*policy_, d.rule);
-  if (outcome == policy::Outcome::Deny) ++counters_.calls_cut;
+  if (outcome == policy::Outcome::Deny) {
+    ++counters_.calls_cut;
+    unoffload(call.id);
+  }
   audit(scope, outcome, cp.rule, cp.charge, s.name ? printable_name(*s.name) : std::string(), reason,
         fmt::format("{} {}", describe(c), call_ids(call)));
+}
+
+void Gateway::maybe_offload(const track::ControlConnection& c, const track::Call& call) {
+  if (!options_.fast_path || offloaded_.count(call.id) != 0) return;
+  if (call.state != track::CallState::Established || !call.pns_call_id || !call.pac_call_id) return;
+  if (policy_) {
+    const auto cp = call_policy_.find(call.id);
+    if (cp == call_policy_.end() || cp->second.outcome != policy::Outcome::Allow) return;
+  }
+  // The first packets (LCP, authentication) stay here, so the PPP name is read.
+  if (!call.user && call.gre[0].packets + call.gre[1].packets < track::kAuthScanPackets) return;
+  const nat::CallMapping* m = translator_.find_inside(c.id, *call.pns_call_id);
+  if (m == nullptr) return;
+  const OffloadedCall o{m->server, m->outside, m->inside, m->outside_call_id, m->inside_call_id, *call.pac_call_id};
+  offloaded_[call.id] = Offload{o, c.pns, c.pac, *call.pns_call_id, 0, 0};
+  offload_changes_.push_back(OffloadChange{true, o});
+  ++counters_.calls_offloaded;
+  log_->info("call_offloaded {} {} outside_call_id={} note=\"its GRE is forwarded by the kernel\"", describe(c),
+             call_ids(call), m->outside_call_id);
+}
+
+void Gateway::unoffload(std::uint64_t call_id) {
+  const auto it = offloaded_.find(call_id);
+  if (it == offloaded_.end()) return;
+  offload_changes_.push_back(OffloadChange{false, it->second.call});
+  offloaded_.erase(it);
+}
+
+std::vector<OffloadChange> Gateway::take_offload_changes() {
+  std::vector<OffloadChange> out;
+  out.swap(offload_changes_);
+  return out;
+}
+
+std::vector<OffloadedCall> Gateway::offloaded_calls() const {
+  std::vector<OffloadedCall> out;
+  out.reserve(offloaded_.size());
+  for (const auto& [id, o] : offloaded_) out.push_back(o.call);
+  return out;
+}
+
+void Gateway::note_offload_counts(const std::vector<OffloadCount>& counts, double now) {
+  if (offloaded_.empty()) return;
+  // Keys as the kernel's elements have them, to the call they belong to.
+  const auto pack = [](wire::Ipv4Address a, wire::Ipv4Address b, std::uint16_t k) {
+    return std::tuple{a.value, b.value, k};
+  };
+  std::map<std::tuple<std::uint32_t, std::uint32_t, std::uint16_t>, Offload*> to_client, to_server;
+  for (auto& [id, o] : offloaded_) {
+    to_client[pack(o.call.server, o.call.outside, o.call.outside_call_id)] = &o;
+    to_server[pack(o.call.inside, o.call.server, o.call.server_call_id)] = &o;
+  }
+  for (const OffloadCount& n : counts) {
+    const auto& index = n.to_client ? to_client : to_server;
+    const auto it = n.to_client ? index.find(pack(n.key.server, n.key.outside, n.key.outside_call_id))
+                                : index.find(pack(n.key.inside, n.key.server, n.key.server_call_id));
+    if (it == index.end()) continue;
+    Offload& o = *it->second;
+    std::uint64_t& seen = n.to_client ? o.to_client_seen : o.to_server_seen;
+    // An element re-added after it expired starts counting from zero again.
+    const std::uint64_t packets = n.packets >= seen ? n.packets - seen : n.packets;
+    seen = n.packets;
+    if (packets == 0) continue;
+    (n.to_client ? counters_.gre_offloaded_to_pns : counters_.gre_offloaded_to_pac) += packets;
+    tracker_.note_offloaded_gre(o.pns, o.pac, o.pns_call_id, n.to_client ? Direction::PacToPns : Direction::PnsToPac,
+                                packets, 0, now);
+  }
+}
+
+void Gateway::disable_fast_path(std::string_view reason) {
+  if (!options_.fast_path) return;
+  options_.fast_path = false;
+  log_->warn("fast_path_disabled reason=\"{}\" note=\"GRE goes through the queue\"", reason);
+  offloaded_.clear();
+  offload_changes_.clear();
 }
 
 void Gateway::set_policy(std::shared_ptr<const policy::Policy> p) {
@@ -445,6 +526,7 @@ void Gateway::on_call_changed(const track::ControlConnection& c, const track::Ca
       judge_again(c, call, it->second, "call_user");
     }
   }
+  maybe_offload(c, call);
   if (call.auth_succeeded && (logged & kLoggedVerdict) == 0) {
     logged |= kLoggedVerdict;
     log_->info("call_auth {} {} success={}", describe(c), call_ids(call), *call.auth_succeeded);
@@ -456,6 +538,7 @@ void Gateway::on_call_closed(const track::ControlConnection& c, const track::Cal
              call.close_reason, call.gre[0].packets, call.gre[1].packets);
   if (call.pns_call_id) translator_.release(c.id, *call.pns_call_id);
   call_log_state_.erase(call.id);
+  unoffload(call.id);
   if (const auto it = call_policy_.find(call.id); it != call_policy_.end()) {
     admission_.release_call(it->second.charge);
     call_policy_.erase(it);
@@ -536,6 +619,7 @@ nlohmann::json Gateway::status() const {
              {"gre_to_pac", gre_json(call->gre[0])},
              {"gre_to_pns", gre_json(call->gre[1])},
              {"user", call->user ? json(printable_name(call->user->name)) : json(nullptr)}};
+      j["fast_path"] = offloaded_.count(call->id) != 0;
       if (const auto cp = call_policy_.find(call->id); cp != call_policy_.end()) {
         j["policy"] = {{"verdict", policy::name_of(cp->second.outcome)},
                        {"rule", cp->second.rule},
@@ -577,6 +661,11 @@ nlohmann::json Gateway::status() const {
                            {"malformed_dropped", g.malformed_dropped},
                            {"other_passed", g.other_passed},
                            {"calls_refused", g.calls_refused}}},
+              {"fast_path", {{"enabled", options_.fast_path},
+                             {"calls", offloaded_.size()},
+                             {"calls_offloaded", g.calls_offloaded},
+                             {"gre_to_pns", g.gre_offloaded_to_pns},
+                             {"gre_to_pac", g.gre_offloaded_to_pac}}},
               {"policy", policy_ ? json{{"file", policy_->origin},
                                         {"rules", policy_->rules.size()},
                                         {"users", policy_->users.size()},

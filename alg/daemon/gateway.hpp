@@ -44,6 +44,9 @@ inline constexpr double kMaxHoldSeconds = 0.5;
 
 struct GatewayOptions {
   bool allow_unknown_gre = false;  // migration switch: pass GRE that matches no call
+  // Hand established, authorised calls to the kernel (take_offload_changes()); the daemon
+  // sets it once the fast-path sets are usable.
+  bool fast_path = false;
   track::Timeouts timeouts;
   // The wall time rules with a time window are judged at; empty: the local clock.
   std::function<policy::WallTime()> wall_clock;
@@ -84,6 +87,29 @@ struct ReleasedPacket {
   std::vector<std::uint8_t> bytes;
 };
 
+// A call whose GRE the kernel forwards (nftables/fastpath.hpp), as its elements say.
+struct OffloadedCall {
+  wire::Ipv4Address server;
+  wire::Ipv4Address outside;  // the public address
+  wire::Ipv4Address inside;   // the client
+  std::uint16_t outside_call_id = 0, inside_call_id = 0, server_call_id = 0;
+  bool operator==(const OffloadedCall&) const = default;
+};
+
+struct OffloadChange {
+  bool add = true;  // false: remove its elements
+  OffloadedCall call;
+};
+
+// Packets the kernel forwarded for an offloaded call since its elements were added: to the
+// client (keyed by server, outside, outside_call_id) or to the server (inside, server,
+// server_call_id).
+struct OffloadCount {
+  bool to_client = true;
+  OffloadedCall key;
+  std::uint64_t packets = 0, bytes = 0;
+};
+
 // What happened to packets, beyond the tracker's anomaly counters.
 struct GatewayCounters {
   std::uint64_t control_segments = 0;
@@ -106,6 +132,10 @@ struct GatewayCounters {
   std::uint64_t calls_denied = 0;            // call set-ups refused (rules or limits)
   std::uint64_t calls_cut = 0;               // calls denied after set-up: name, reload
   std::uint64_t gre_policy_dropped = 0;      // GRE of denied calls
+  // Fast path.
+  std::uint64_t calls_offloaded = 0;      // handed to the kernel
+  std::uint64_t gre_offloaded_to_pns = 0;  // packets the kernel forwarded, by counters
+  std::uint64_t gre_offloaded_to_pac = 0;
 };
 
 class Gateway final : private track::TrackerObserver {
@@ -125,6 +155,14 @@ class Gateway final : private track::TrackerObserver {
   // before. On reload, live calls keep their verdicts unless the policy says on_reload:
   // rejudge, in which case each is judged again and those now denied lose their GRE.
   void set_policy(std::shared_ptr<const policy::Policy> p);
+
+  // Fast path: elements to add and remove since the last call; every offloaded call (to
+  // re-arm its elements); and the kernel's counters, which keep offloaded calls alive.
+  std::vector<OffloadChange> take_offload_changes();
+  std::vector<OffloadedCall> offloaded_calls() const;
+  void note_offload_counts(const std::vector<OffloadCount>& counts, double now);
+  // The kernel refused the elements: stop offloading (GRE keeps flowing through the queue).
+  void disable_fast_path(std::string_view reason);
   const policy::Policy* policy() const { return policy_.get(); }
 
   nlohmann::json status() const;
@@ -171,6 +209,8 @@ class Gateway final : private track::TrackerObserver {
   void audit(std::string_view scope, policy::Outcome outcome, const std::string& rule, const policy::Charge& who,
              const std::string& name, const std::string& reason, const std::string& where);
   policy::WallTime wall_time() const;
+  void maybe_offload(const track::ControlConnection& c, const track::Call& call);
+  void unoffload(std::uint64_t call_id);
   Verdict process_gre(std::span<std::uint8_t> packet, const wire::Ipv4Packet& ip, const PacketMeta& meta);
   Verdict process_control(std::span<std::uint8_t> packet, const PacketMeta& meta);
   ConnectionNat& nat_of(const track::ControlConnection& c);
@@ -207,6 +247,14 @@ class Gateway final : private track::TrackerObserver {
   policy::Admission admission_;
   std::unordered_map<std::uint64_t, CallPolicy> call_policy_;  // by call id
   std::map<std::pair<wire::Endpoint, wire::Endpoint>, double> denied_logged_;  // (pns, pac) -> when
+  struct Offload {
+    OffloadedCall call;
+    wire::Endpoint pns, pac;
+    std::uint16_t pns_call_id = 0;
+    std::uint64_t to_client_seen = 0, to_server_seen = 0;  // the kernel's counters, last read
+  };
+  std::unordered_map<std::uint64_t, Offload> offloaded_;  // by call id
+  std::vector<OffloadChange> offload_changes_;
 };
 
 }  // namespace pptp::daemon

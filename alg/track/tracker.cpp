@@ -489,6 +489,20 @@ void Tracker::unindex_gre(const ControlConnection& c, const Call& call) {
   }
 }
 
+void Tracker::note_offloaded_gre(const wire::Endpoint& pns, const wire::Endpoint& pac, std::uint16_t pns_call_id,
+                                 Direction d, std::uint64_t packets, std::uint64_t bytes, double time) {
+  const auto it = connections_.find(ConnectionKey{pns, pac});
+  if (it == connections_.end() || packets == 0) return;
+  ControlConnection& c = *it->second;
+  Call* call = c.find_by_pns_call_id(pns_call_id);
+  if (call == nullptr || call->state == CallState::Closed) return;
+  GreFlowStats& st = call->gre[static_cast<std::size_t>(d)];
+  st.packets += packets;
+  st.payload_bytes += bytes;
+  call->last_activity = std::max(call->last_activity, time);
+  c.last_activity = std::max(c.last_activity, time);
+}
+
 GreOutcome Tracker::on_gre(double time, const wire::Ipv4Packet& ip) {
   GreOutcome out;
   auto parsed = wire::parse_gre(ip.payload);

@@ -170,6 +170,10 @@ class Tracker {
 
   SegmentOutcome on_tcp_segment(double time, const wire::Ipv4Packet& ip, const wire::TcpSegment& tcp);
   GreOutcome on_gre(double time, const wire::Ipv4Packet& ip);
+  // GRE of a call that the kernel forwarded without showing it to us (the fast path): its
+  // counts and its activity, so that idle timeouts see a busy call as busy.
+  void note_offloaded_gre(const wire::Endpoint& pns, const wire::Endpoint& pac, std::uint16_t pns_call_id,
+                          Direction d, std::uint64_t packets, std::uint64_t bytes, double time);
   // Reports an anomaly found outside the tracker (a packet that did not decode).
   void report(Anomaly anomaly, std::string detail);
   // Ends connections idle past their timeouts, calls stuck in set-up and established calls

@@ -281,6 +281,64 @@ class KernelHelperReference(unittest.TestCase):
             self.assertGreaterEqual(ok, scores["kernel-helper"][0], title)
 
 
+def queued_gre(status):
+    p = status["packets"]
+    return p["gre_to_pns"] + p["gre_to_pac"]
+
+
+class FastPath(LabTest):
+    def elements(self):
+        out = {}
+        for name, kind in (("fast_in_address", "map"), ("fast_in_call_id", "map"), ("fast_out", "set")):
+            text = self.lab.netns("rtr", "nft", "list", kind, "ip", "pptp_alg", name).stdout
+            out[name] = text.count(" timeout ")
+        return out
+
+    def kernel_packets(self, name, kind):
+        """What the kernel forwarded for offloaded calls, by the elements' own counters."""
+        text = self.lab.netns("rtr", "nft", "list", kind, "ip", "pptp_alg", name).stdout
+        return sum(int(n) for n in re.findall(r"counter packets (\d+)", text))
+
+    def test_an_established_calls_gre_leaves_the_queue_and_its_elements_go_with_it(self):
+        self.lab.start_server()
+        # pptp-linux sends its PAP name at once; the scripted clients (colliding Call IDs)
+        # show none, so theirs go after the first 64 packets.
+        procs = [self.lab.start_client("pptp-linux", local=CLIENTS[0], tag="p", user="alice", duration=9),
+                 self.lab.start_client("pns", local=CLIENTS[1], tag="a", call_ids=[7], duration=9),
+                 self.lab.start_client("pns", local=CLIENTS[2], tag="b", call_ids=[7], duration=9)]
+        time.sleep(6)  # all three up and past their first packets
+        first = self.lab.status(wait=0)
+        self.assertEqual(first["fast_path"]["calls"], 3, first["fast_path"])
+        self.assertEqual(self.elements(), {"fast_in_address": 3, "fast_in_call_id": 3, "fast_out": 3})
+        to_client = self.kernel_packets("fast_in_address", "map")
+        to_server = self.kernel_packets("fast_out", "set")
+        second = self.lab.status(wait=2.5)
+        # GRE keeps flowing both ways (the kernel's counters move: 3 calls, 10 frames a
+        # second each way), and none of it reaches the queue.
+        self.assertGreater(self.kernel_packets("fast_in_address", "map") - to_client, 30)
+        self.assertGreater(self.kernel_packets("fast_out", "set") - to_server, 30)
+        self.assertEqual(queued_gre(second), queued_gre(first), (first["packets"], second["packets"]))
+        for p in procs:
+            self.assertEchoed(self.lab.result(p), minimum=60)
+        # The calls ended: their elements are gone.
+        status = self.lab.status()
+        self.assertEqual(status["fast_path"]["calls"], 0, status["fast_path"])
+        self.assertEqual(self.elements(), {"fast_in_address": 0, "fast_in_call_id": 0, "fast_out": 0})
+        self.assertEqual(status["fast_path"]["elements"]["errors"], 0, status["fast_path"])
+
+
+class WithoutFastPath(LabTest):
+    daemon_args = ("--no-fast-path",)
+
+    def test_every_gre_packet_goes_through_the_queue(self):
+        self.lab.start_server()
+        result = self.lab.run_clients([("pptp-linux", dict(local=CLIENTS[0], tag="q", duration=4))])[0]
+        self.assertEchoed(result, minimum=20)
+        status = self.lab.status()
+        self.assertEqual(status["fast_path"]["calls_offloaded"], 0, status["fast_path"])
+        self.assertGreaterEqual(queued_gre(status), 2 * result["echoed"], status["packets"])
+
+
 class Rules(LabTest):
     def test_rules_are_installed_while_running_and_removed_at_exit(self):
         self.assertNotEqual(self.lab.rules_left(), [], "no pptp_alg rules while the daemon runs")

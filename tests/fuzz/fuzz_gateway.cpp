@@ -3,7 +3,8 @@
 // address (as conntrack would). Properties: a rewritten packet keeps a valid IPv4 checksum
 // valid and has a valid TCP checksum; once everything has expired, no call, no Call-ID mapping
 // and no policy charge is left. Inputs of odd length run under a policy (names, limits, a
-// set-up rate, required authentication) that is reloaded half-way with on_reload: rejudge.
+// set-up rate, required authentication) that is reloaded half-way with on_reload: rejudge;
+// two in three with the fast path on, fed counters for what was offloaded (none may remain).
 #include <spdlog/sinks/null_sink.h>
 
 #include <cstdlib>
@@ -38,6 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static auto log = std::make_shared<spdlog::logger>("fuzz", std::make_shared<spdlog::sinks::null_sink_mt>());
   daemon::GatewayOptions options;
   options.wall_clock = [] { return policy::WallTime{2, 600}; };
+  options.fast_path = size % 3 != 0;
   daemon::Gateway gateway(options, log);
   const bool with_policy = size % 2 == 1;
   if (with_policy) gateway.set_policy(make_policy(false));
@@ -63,6 +65,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const bool ip_ok = before && nat::ipv4_header_checksum_ok(packet, before->header_length);
     const daemon::Verdict v = gateway.process(packet, meta);
     if (n % 16 == 0) check_released();
+    if (n % 8 == 0) {
+      // The kernel's counters for what has been handed over (and a stale one).
+      std::vector<daemon::OffloadCount> counts;
+      for (const auto& c : gateway.offloaded_calls()) {
+        counts.push_back({true, c, static_cast<std::uint64_t>(n), 0});
+        counts.push_back({false, c, static_cast<std::uint64_t>(n) / 2, 0});
+      }
+      counts.push_back({true, daemon::OffloadedCall{}, 7, 0});
+      gateway.note_offload_counts(counts, time);
+      (void)gateway.take_offload_changes();
+    }
     if (v.modified) {
       const auto ip = wire::parse_ipv4(packet);
       if (!ip || (ip_ok && !nat::ipv4_header_checksum_ok(packet, ip->header_length))) std::abort();
@@ -75,5 +88,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check_released();
   if (gateway.tracker().call_count() != 0 || gateway.translator().size() != 0) std::abort();
   if (!gateway.admission().empty()) std::abort();
+  if (!gateway.offloaded_calls().empty()) std::abort();
   return 0;
 }

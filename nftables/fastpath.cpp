@@ -1,0 +1,288 @@
+#include "nftables/fastpath.hpp"
+
+#include <arpa/inet.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+extern "C" {
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/set.h>
+}
+
+#include "nftables/rules.hpp"
+
+namespace pptp::nft {
+
+namespace {
+
+constexpr std::size_t kElementsPerBatch = 256;  // keeps each netlink message well under 64 KiB
+constexpr int kAckTimeoutMs = 2000;
+
+std::string errno_text(const char* what, int e) { return std::string(what) + ": " + std::strerror(e); }
+
+// Concatenated keys: each field in its own 32-bit register, in network byte order; the GRE
+// Key (16 bits) is padded with zeros (nftables' layout for `ip saddr . ip daddr . @th,48,16`).
+using Key = std::array<std::uint8_t, 12>;
+
+Key key_of(wire::Ipv4Address a, wire::Ipv4Address b, std::uint16_t call_id) {
+  Key k{};
+  const std::uint32_t na = htonl(a.value), nb = htonl(b.value);
+  const std::uint16_t nk = htons(call_id);
+  std::memcpy(k.data(), &na, 4);
+  std::memcpy(k.data() + 4, &nb, 4);
+  std::memcpy(k.data() + 8, &nk, 2);
+  return k;
+}
+
+void parse_key(const void* data, std::uint32_t length, wire::Ipv4Address& a, wire::Ipv4Address& b,
+               std::uint16_t& call_id) {
+  if (length < 10) return;
+  std::uint32_t na = 0, nb = 0;
+  std::uint16_t nk = 0;
+  std::memcpy(&na, data, 4);
+  std::memcpy(&nb, static_cast<const std::uint8_t*>(data) + 4, 4);
+  std::memcpy(&nk, static_cast<const std::uint8_t*>(data) + 8, 2);
+  a.value = ntohl(na);
+  b.value = ntohl(nb);
+  call_id = ntohs(nk);
+}
+
+struct SetDeleter {
+  void operator()(nftnl_set* s) const { nftnl_set_free(s); }
+};
+using SetPtr = std::unique_ptr<nftnl_set, SetDeleter>;
+
+SetPtr make_set(std::string_view name) {
+  SetPtr s(nftnl_set_alloc());
+  nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, std::string(kTableName).c_str());
+  nftnl_set_set_str(s.get(), NFTNL_SET_NAME, std::string(name).c_str());
+  nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, NFPROTO_IPV4);
+  return s;
+}
+
+void add_element(nftnl_set* s, const Key& key, const void* data, std::uint32_t data_length, std::uint64_t timeout_ms,
+                 bool with_timeout, bool refresh) {
+  nftnl_set_elem* e = nftnl_set_elem_alloc();
+  nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key.data(), static_cast<std::uint32_t>(key.size()));
+  if (data != nullptr) nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, data, data_length);
+  if (with_timeout) {
+    nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, timeout_ms);
+    if (refresh) nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_EXPIRATION, timeout_ms);
+  }
+  nftnl_set_elem_add(s, e);
+}
+
+struct Counter {
+  std::uint64_t packets = 0, bytes = 0;
+};
+
+int on_expression(nftnl_expr* e, void* data) {
+  const char* name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+  if (name != nullptr && std::strcmp(name, "counter") == 0) {
+    auto* c = static_cast<Counter*>(data);
+    c->packets = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
+    c->bytes = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
+  }
+  return 0;
+}
+
+struct Collect {
+  std::vector<FastPathCount>* out;
+  bool inbound;
+};
+
+int on_element(nftnl_set_elem* e, void* data) {
+  auto* c = static_cast<Collect*>(data);
+  std::uint32_t length = 0;
+  const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &length);
+  if (key == nullptr) return 0;
+  Counter counter;
+  nftnl_set_elem_expr_foreach(e, on_expression, &counter);
+  FastPathCount n;
+  n.to_client = c->inbound;
+  if (c->inbound) {
+    parse_key(key, length, n.call.server, n.call.outside, n.call.outside_call_id);
+    n.to_client_packets = counter.packets;
+    n.to_client_bytes = counter.bytes;
+  } else {
+    parse_key(key, length, n.call.inside, n.call.server, n.call.server_call_id);
+    n.to_server_packets = counter.packets;
+    n.to_server_bytes = counter.bytes;
+  }
+  c->out->push_back(n);
+  return 0;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<FastPath>, std::string> FastPath::open(std::uint32_t timeout_seconds) {
+  std::unique_ptr<FastPath> f(new FastPath(timeout_seconds));
+  f->socket_ = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+  if (f->socket_ == nullptr || mnl_socket_bind(f->socket_, 0, MNL_SOCKET_AUTOPID) < 0) {
+    return unexpected(errno_text("netlink socket for nftables", errno) + " (are you root?)");
+  }
+  f->port_id_ = mnl_socket_get_portid(f->socket_);
+  // The sets must be there: reading them is the check.
+  if (auto r = f->read_counters(); !r) {
+    return unexpected("the fast-path sets of table ip " + std::string(kTableName) + " are not usable (" + r.error() +
+                      "); install the rules with --install-rules or 'pptp-alg rules'");
+  }
+  return f;
+}
+
+FastPath::~FastPath() {
+  if (socket_ != nullptr) mnl_socket_close(socket_);
+}
+
+Result<bool, std::string> FastPath::add(const std::vector<FastPathCall>& calls) {
+  auto r = change(Op::Add, calls);
+  (r ? stats_.added : stats_.errors) += r ? calls.size() : 1;
+  return r;
+}
+
+Result<bool, std::string> FastPath::refresh(const std::vector<FastPathCall>& calls) {
+  auto r = change(Op::Refresh, calls);
+  (r ? stats_.refreshed : stats_.errors) += r ? calls.size() : 1;
+  return r;
+}
+
+Result<bool, std::string> FastPath::remove(const std::vector<FastPathCall>& calls) {
+  // One transaction fails as a whole: an element that has expired would take the others
+  // with it, so a failed batch is retried call by call, ignoring what is gone.
+  auto r = change(Op::Remove, calls);
+  if (!r && calls.size() > 1) {
+    for (const auto& c : calls) (void)change(Op::Remove, {c});
+    r = true;
+  }
+  if (!r && stats_.last_errno == ENOENT) r = true;
+  if (r) stats_.removed += calls.size();
+  return r;
+}
+
+Result<bool, std::string> FastPath::change(Op op, const std::vector<FastPathCall>& calls) {
+  const std::uint64_t timeout_ms = std::uint64_t{timeout_seconds_} * 1000;
+  std::vector<char> buffer(1u << 20);
+  for (std::size_t first = 0; first < calls.size(); first += kElementsPerBatch) {
+    const std::size_t last = std::min(calls.size(), first + kElementsPerBatch);
+    SetPtr in_address = make_set(kFastInAddress), in_call_id = make_set(kFastInCallId), out = make_set(kFastOut);
+    for (std::size_t i = first; i < last; ++i) {
+      const FastPathCall& c = calls[i];
+      const std::uint32_t inside = htonl(c.inside.value);
+      std::array<std::uint8_t, 2> inside_call_id{static_cast<std::uint8_t>(c.inside_call_id >> 8),
+                                                 static_cast<std::uint8_t>(c.inside_call_id & 0xff)};
+      const bool put = op != Op::Remove;
+      add_element(in_address.get(), key_of(c.server, c.outside, c.outside_call_id), put ? &inside : nullptr, 4,
+                  timeout_ms, put, op == Op::Refresh);
+      add_element(in_call_id.get(), key_of(c.server, c.inside, c.outside_call_id),
+                  put ? inside_call_id.data() : nullptr, 2, timeout_ms, put, op == Op::Refresh);
+      add_element(out.get(), key_of(c.inside, c.server, c.server_call_id), nullptr, 0, timeout_ms, put,
+                  op == Op::Refresh);
+    }
+    mnl_nlmsg_batch* batch = mnl_nlmsg_batch_start(buffer.data(), buffer.size());
+    const std::uint32_t first_seq = sequence_;
+    nftnl_batch_begin(static_cast<char*>(mnl_nlmsg_batch_current(batch)), sequence_++);
+    mnl_nlmsg_batch_next(batch);
+    const std::uint32_t acked_from = sequence_;
+    for (nftnl_set* s : {in_address.get(), in_call_id.get(), out.get()}) {
+      const std::uint16_t type = op == Op::Remove ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM;
+      const std::uint16_t flags = op == Op::Remove ? NLM_F_ACK : NLM_F_CREATE | NLM_F_ACK;
+      nlmsghdr* nlh = nftnl_nlmsg_build_hdr(static_cast<char*>(mnl_nlmsg_batch_current(batch)), type, NFPROTO_IPV4,
+                                            flags, sequence_++);
+      nftnl_set_elems_nlmsg_build_payload(nlh, s);
+      mnl_nlmsg_batch_next(batch);
+    }
+    const std::uint32_t acked_to = sequence_ - 1;
+    nftnl_batch_end(static_cast<char*>(mnl_nlmsg_batch_current(batch)), sequence_++);
+    mnl_nlmsg_batch_next(batch);
+    auto r = send_and_ack(mnl_nlmsg_batch_head(batch), mnl_nlmsg_batch_size(batch), acked_from, acked_to);
+    mnl_nlmsg_batch_stop(batch);
+    (void)first_seq;
+    if (!r) return r;
+  }
+  return true;
+}
+
+Result<bool, std::string> FastPath::send_and_ack(const void* buffer, std::size_t length, std::uint32_t first_seq,
+                                                 std::uint32_t last_seq) {
+  if (mnl_socket_sendto(socket_, buffer, length) < 0) {
+    stats_.last_errno = errno;
+    return unexpected(errno_text("sending to nftables", errno));
+  }
+  // One ack per message, or an error that ends the transaction.
+  std::vector<char> receive(MNL_SOCKET_BUFFER_SIZE);
+  std::uint32_t acks = 0;
+  const std::uint32_t expected = last_seq - first_seq + 1;
+  while (acks < expected) {
+    pollfd p{mnl_socket_get_fd(socket_), POLLIN, 0};
+    if (poll(&p, 1, kAckTimeoutMs) <= 0) return unexpected(std::string("no answer from nftables"));
+    const ssize_t n = recv(mnl_socket_get_fd(socket_), receive.data(), receive.size(), MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      stats_.last_errno = errno;
+      return unexpected(errno_text("receiving from nftables", errno));
+    }
+    int size = static_cast<int>(n);
+    for (auto* nlh = reinterpret_cast<nlmsghdr*>(receive.data()); mnl_nlmsg_ok(nlh, size);
+         nlh = mnl_nlmsg_next(nlh, &size)) {
+      if (nlh->nlmsg_type != NLMSG_ERROR || nlh->nlmsg_seq < first_seq || nlh->nlmsg_seq > last_seq) continue;
+      const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+      if (err->error != 0) {
+        stats_.last_errno = -err->error;
+        return unexpected(errno_text("nftables refused the change", -err->error));
+      }
+      ++acks;
+    }
+  }
+  return true;
+}
+
+Result<std::vector<FastPathCount>, std::string> FastPath::read_counters() {
+  std::vector<FastPathCount> out;
+  std::vector<char> buffer(MNL_SOCKET_BUFFER_SIZE);
+  for (const auto& [name, inbound] : {std::pair{kFastInAddress, true}, std::pair{kFastOut, false}}) {
+    SetPtr query = make_set(name);
+    const std::uint32_t seq = sequence_++;
+    nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buffer.data(), NFT_MSG_GETSETELEM, NFPROTO_IPV4, NLM_F_DUMP | NLM_F_ACK, seq);
+    nftnl_set_elems_nlmsg_build_payload(nlh, query.get());
+    if (mnl_socket_sendto(socket_, nlh, nlh->nlmsg_len) < 0) return unexpected(errno_text("sending to nftables", errno));
+    SetPtr result = make_set(name);
+    bool done = false;
+    while (!done) {
+      pollfd p{mnl_socket_get_fd(socket_), POLLIN, 0};
+      if (poll(&p, 1, kAckTimeoutMs) <= 0) return unexpected(std::string("no answer from nftables"));
+      const ssize_t n = recv(mnl_socket_get_fd(socket_), buffer.data(), buffer.size(), MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EINTR || errno == EAGAIN) continue;
+        return unexpected(errno_text("receiving from nftables", errno));
+      }
+      int size = static_cast<int>(n);
+      for (auto* m = reinterpret_cast<nlmsghdr*>(buffer.data()); mnl_nlmsg_ok(m, size); m = mnl_nlmsg_next(m, &size)) {
+        if (m->nlmsg_seq != seq) continue;
+        if (m->nlmsg_type == NLMSG_DONE) {
+          done = true;
+        } else if (m->nlmsg_type == NLMSG_ERROR) {
+          const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m));
+          if (err->error != 0) {
+            return unexpected(errno_text(("reading set " + std::string(name)).c_str(), -err->error));
+          }
+          done = true;
+        } else {
+          nftnl_set_elems_nlmsg_parse(m, result.get());
+        }
+      }
+    }
+    Collect collect{&out, inbound};
+    nftnl_set_elem_foreach(result.get(), on_element, &collect);
+  }
+  return out;
+}
+
+}  // namespace pptp::nft

@@ -1,0 +1,89 @@
+// The kernel fast path for GRE (docs/packet-path.md, "Fast path"): per established,
+// authorised call, elements in three nftables sets of table ip pptp_alg, written through
+// netlink with libnftnl (one batch per change):
+//
+//   fast_in_address  (server . public address . Key) : inside address   the server's GRE:
+//   fast_in_call_id  (server . inside address . Key) : inside Call ID     destination and key
+//   fast_out         (inside address . server . Key)                      the client's GRE
+//
+// A GRE packet that matches is forwarded by nftables rules (rules.cpp) without reaching the
+// queue; one that matches nothing is queued as before. Every element carries a timeout, so
+// that nothing outlives a daemon that died; the daemon re-arms live ones (refresh()). The
+// per-element counters tell the daemon that an offloaded call is still busy.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "alg/core/result.hpp"
+#include "alg/wire/ip.hpp"
+
+struct mnl_socket;
+
+namespace pptp::nft {
+
+inline constexpr std::string_view kFastInAddress = "fast_in_address";
+inline constexpr std::string_view kFastInCallId = "fast_in_call_id";
+inline constexpr std::string_view kFastOut = "fast_out";
+inline constexpr std::uint32_t kFastPathTimeoutSeconds = 90;  // an element not re-armed expires
+
+// One call's GRE binding, both ways.
+struct FastPathCall {
+  wire::Ipv4Address server;
+  wire::Ipv4Address outside;         // the public address the server sends to
+  wire::Ipv4Address inside;          // the client
+  std::uint16_t outside_call_id = 0;  // the Key of the server's GRE as it arrives
+  std::uint16_t inside_call_id = 0;   // the Key the client expects
+  std::uint16_t server_call_id = 0;   // the Key of the client's GRE (the PAC's Call ID)
+  bool operator==(const FastPathCall&) const = default;
+};
+
+// Packets the kernel forwarded for one call, since its elements were added.
+struct FastPathCount {
+  bool to_client = true;  // from fast_in_address; false: from fast_out
+  FastPathCall call;      // only the key fields are filled (see read_counters)
+  std::uint64_t to_client_packets = 0, to_client_bytes = 0;
+  std::uint64_t to_server_packets = 0, to_server_bytes = 0;
+};
+
+struct FastPathStats {
+  std::uint64_t added = 0, removed = 0, refreshed = 0, errors = 0;
+  int last_errno = 0;
+};
+
+class FastPath {
+ public:
+  // Opens the netlink socket and checks that the sets exist (the rules were installed).
+  static Result<std::unique_ptr<FastPath>, std::string> open(std::uint32_t timeout_seconds = kFastPathTimeoutSeconds);
+  ~FastPath();
+  FastPath(const FastPath&) = delete;
+  FastPath& operator=(const FastPath&) = delete;
+
+  Result<bool, std::string> add(const std::vector<FastPathCall>& calls);
+  // Re-arms the timeout of live elements (Linux 6.10+ updates it in place; counters stay).
+  Result<bool, std::string> refresh(const std::vector<FastPathCall>& calls);
+  // Elements already gone (expired) are not an error.
+  Result<bool, std::string> remove(const std::vector<FastPathCall>& calls);
+  // Counters of every element: to_client from fast_in_address (server, outside,
+  // outside_call_id filled), to_server from fast_out (inside, server, server_call_id).
+  Result<std::vector<FastPathCount>, std::string> read_counters();
+
+  const FastPathStats& stats() const { return stats_; }
+
+ private:
+  explicit FastPath(std::uint32_t timeout_seconds) : timeout_seconds_(timeout_seconds) {}
+  enum class Op : std::uint8_t { Add, Refresh, Remove };
+  Result<bool, std::string> change(Op op, const std::vector<FastPathCall>& calls);
+  Result<bool, std::string> send_and_ack(const void* buffer, std::size_t length, std::uint32_t first_seq,
+                                         std::uint32_t last_seq);
+
+  mnl_socket* socket_ = nullptr;
+  std::uint32_t port_id_ = 0;
+  std::uint32_t sequence_ = 1;
+  std::uint32_t timeout_seconds_;
+  FastPathStats stats_;
+};
+
+}  // namespace pptp::nft

@@ -1,0 +1,151 @@
+// Handing calls to the kernel: when a call's elements are added (established, its first
+// packets seen, authorised), what they say (collisions included), when they go, and how the
+// kernel's counters keep an offloaded call alive.
+#include <gtest/gtest.h>
+
+#include "policy/loader.hpp"
+#include "tests/alg/daemon/gateway_harness.hpp"
+
+namespace pptp::daemon {
+namespace {
+
+using namespace gateway_test;  // NOLINT: the harness is this file's vocabulary
+
+GatewayOptions with_fast_path(double call_idle = 300) {
+  GatewayOptions o;
+  o.fast_path = true;
+  o.timeouts.call_idle = call_idle;
+  o.wall_clock = [] { return policy::WallTime{1, 600}; };
+  return o;
+}
+
+class FastPath : public ::testing::Test {
+ protected:
+  void call(Client& c, std::uint16_t id, std::uint16_t server_id) {
+    Packet p = c.to_pac(test::bytes_of(ocrq(id)));
+    ASSERT_EQ(h.run(p).action, Action::Accept);
+    outside_id = load_u16(&p[40 + 12]);
+    Packet reply = c.to_pns(test::bytes_of(ocrp(server_id, outside_id)));
+    ASSERT_EQ(h.run(reply).action, Action::Accept);
+  }
+  Action server_gre(std::uint16_t key, const Packet& ppp = test::ppp(0x0021, {1})) {
+    Packet g = checksummed(test::gre(kServer, kPublic, key, seq_++, ppp));
+    return h.run(g).action;
+  }
+  Action client_gre(const Client& c, std::uint16_t server_id, const Packet& ppp) {
+    Packet g = checksummed(test::gre(c.pns.address, kServer, server_id, seq_++, ppp));
+    return h.run(g).action;
+  }
+
+  Harness h{with_fast_path()};
+  Client a{{addr("192.0.2.11"), 40001}};
+  Client b{{addr("192.0.2.12"), 40002}};
+  std::uint16_t outside_id = 0;
+  std::uint32_t seq_ = 1;
+};
+
+TEST_F(FastPath, ACallGoesToTheKernelAfterItsFirstPacketsWithItsTranslation) {
+  h.start(a);
+  h.start(b);
+  call(a, 7, 100);
+  call(b, 7, 101);  // collides: translated
+  const std::uint16_t b_outside = outside_id;
+  ASSERT_NE(b_outside, 7);
+  for (std::size_t i = 0; i + 1 < track::kAuthScanPackets; ++i) ASSERT_EQ(server_gre(b_outside), Action::Accept);
+  EXPECT_TRUE(h.gw.take_offload_changes().empty());  // still reading the first packets
+  ASSERT_EQ(server_gre(b_outside), Action::Accept);
+  const auto changes = h.gw.take_offload_changes();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_TRUE(changes[0].add);
+  const OffloadedCall expected{kServer, kPublic, addr("192.0.2.12"), b_outside, 7, 101};
+  EXPECT_EQ(changes[0].call, expected);
+  EXPECT_EQ(h.gw.offloaded_calls(), std::vector<OffloadedCall>{expected});
+  EXPECT_EQ(h.gw.status()["connections"][1]["calls"][0]["fast_path"], true);
+
+  // The server clears it: the elements go.
+  wire::CallDisconnectNotify cdn;
+  cdn.call_id = 101;
+  h.pass(b.to_pns(test::bytes_of(cdn)));
+  const auto gone = h.gw.take_offload_changes();
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_FALSE(gone[0].add);
+  EXPECT_EQ(gone[0].call, expected);
+  EXPECT_TRUE(h.gw.offloaded_calls().empty());
+}
+
+TEST_F(FastPath, TheNameShownEndsTheWaitAtOnce) {
+  h.start(a);
+  call(a, 7, 100);
+  ASSERT_EQ(client_gre(a, 100, test::ppp(0xc023, test::pap_request("alice", "pw"))), Action::Accept);
+  EXPECT_EQ(h.gw.take_offload_changes().size(), 1u);
+}
+
+TEST_F(FastPath, TheKernelsCountersKeepAnOffloadedCallAlive) {
+  Harness idle{with_fast_path(5)};
+  idle.start(a);
+  Packet p = a.to_pac(test::bytes_of(ocrq(7)));
+  idle.run(p);
+  Packet reply = a.to_pns(test::bytes_of(ocrp(100, 7)));
+  idle.run(reply);
+  Packet pap = checksummed(test::gre(a.pns.address, kServer, 100, 1, test::ppp(0xc023, test::pap_request("x", "y"))));
+  idle.run(pap);
+  ASSERT_EQ(idle.gw.take_offload_changes().size(), 1u);
+  // The kernel forwards the call's GRE: the daemon reads the counters every few seconds.
+  double t = idle.now;
+  for (std::uint64_t n = 1; n <= 5; ++n) {
+    t += 3;
+    idle.gw.note_offload_counts({OffloadCount{true, OffloadedCall{kServer, kPublic, {}, 7, 0, 0}, n * 10, n * 500},
+                                 OffloadCount{false, OffloadedCall{kServer, {}, a.pns.address, 0, 0, 100}, n * 9, 0}},
+                                t);
+    idle.gw.expire(t);
+    ASSERT_EQ(idle.gw.tracker().call_count(), 1u) << "an offloaded call with traffic was ended at " << t;
+  }
+  EXPECT_EQ(idle.gw.counters().gre_offloaded_to_pns, 50u);
+  EXPECT_EQ(idle.gw.counters().gre_offloaded_to_pac, 45u);
+  // Then the counters stop moving: the call is idle, ends, and its elements go.
+  idle.gw.note_offload_counts({OffloadCount{true, OffloadedCall{kServer, kPublic, {}, 7, 0, 0}, 50, 2500}}, t + 3);
+  idle.gw.expire(t + 6);
+  EXPECT_EQ(idle.gw.tracker().call_count(), 0u);
+  const auto gone = idle.gw.take_offload_changes();
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_FALSE(gone[0].add);
+}
+
+TEST_F(FastPath, UnderAPolicyOnlyAllowedCallsGoAndARevokedOneComesBack) {
+  auto allow = policy::parse_policy("users: {alice: {names: alice}}\nrules: [{from: {user: alice}, action: allow}]\n"
+                                    "on_reload: rejudge\n");
+  ASSERT_TRUE(allow);
+  h.gw.set_policy(std::make_shared<const policy::Policy>(std::move(*allow)));
+  h.start(a);
+  call(a, 7, 100);
+  // Pending (anyone could be alice): its packets stay here.
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(server_gre(7), Action::Accept);
+  EXPECT_TRUE(h.gw.take_offload_changes().empty());
+  ASSERT_EQ(client_gre(a, 100, test::ppp(0xc023, test::pap_request("alice", "pw"))), Action::Accept);
+  ASSERT_EQ(h.gw.take_offload_changes().size(), 1u);
+  auto deny = policy::parse_policy("default: deny\non_reload: rejudge\n");
+  ASSERT_TRUE(deny);
+  h.gw.set_policy(std::make_shared<const policy::Policy>(std::move(*deny)));
+  const auto gone = h.gw.take_offload_changes();
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_FALSE(gone[0].add);
+  EXPECT_EQ(server_gre(7), Action::Drop);  // back in user space, and cut
+}
+
+TEST_F(FastPath, DisabledNothingIsOffloaded) {
+  Harness off;  // fast_path defaults to false
+  off.start(a);
+  Packet p = a.to_pac(test::bytes_of(ocrq(7)));
+  off.run(p);
+  Packet reply = a.to_pns(test::bytes_of(ocrp(100, 7)));
+  off.run(reply);
+  for (int i = 0; i < 100; ++i) {
+    Packet g = checksummed(test::gre(kServer, kPublic, 7, static_cast<std::uint32_t>(i), test::ppp(0x0021, {1})));
+    off.run(g);
+  }
+  EXPECT_TRUE(off.gw.take_offload_changes().empty());
+  EXPECT_EQ(off.gw.status()["fast_path"]["enabled"], false);
+}
+
+}  // namespace
+}  // namespace pptp::daemon

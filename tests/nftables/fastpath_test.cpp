@@ -1,0 +1,100 @@
+// The fast path's netlink side against the real kernel, in a network namespace of the test's
+// own (unshare), so that nothing outside it is touched: the rules load, elements are added,
+// their timeouts re-armed, their counters read and they are removed. Needs root; skipped
+// without.
+#include "nftables/fastpath.hpp"
+
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "nftables/rules.hpp"
+#include "tests/support/packets.hpp"
+
+namespace pptp::nft {
+namespace {
+
+using test::addr;
+
+std::string list_set(std::string_view name) {
+  std::string out;
+  run_command({"nft", "list", "set", "ip", std::string(kTableName), std::string(name)}, {}, out);
+  if (out.find("Error") != std::string::npos || out.empty()) {
+    out.clear();
+    run_command({"nft", "list", "map", "ip", std::string(kTableName), std::string(name)}, {}, out);
+  }
+  return out;
+}
+
+class KernelFastPath : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root (a network namespace and nftables)";
+    // A namespace of our own for the rest of this process: the kernel objects die with it.
+    static const bool isolated = unshare(CLONE_NEWNET) == 0;
+    ASSERT_TRUE(isolated) << "unshare(CLONE_NEWNET) failed";
+    RuleOptions o;
+    auto ok = install_rules(Backend::Xtables, o);
+    ASSERT_TRUE(ok) << ok.error();
+  }
+  void TearDown() override {
+    if (geteuid() == 0) remove_rules();
+  }
+  const FastPathCall call_{addr("198.51.100.2"), addr("198.51.100.1"), addr("192.0.2.11"), 0x1234, 7, 256};
+};
+
+TEST_F(KernelFastPath, ElementsAreAddedCountedReArmedAndRemoved) {
+  auto fp = FastPath::open(60);
+  ASSERT_TRUE(fp) << fp.error();
+  ASSERT_TRUE((*fp)->add({call_}));
+  const std::string in = list_set(kFastInAddress);
+  EXPECT_NE(in.find("198.51.100.2 . 198.51.100.1 . 0x1234"), std::string::npos) << in;
+  EXPECT_NE(in.find(": 192.0.2.11"), std::string::npos) << in;
+  const std::string id = list_set(kFastInCallId);
+  EXPECT_NE(id.find("198.51.100.2 . 192.0.2.11 . 0x1234"), std::string::npos) << id;
+  EXPECT_NE(id.find(": 0x7"), std::string::npos) << id;
+  const std::string out = list_set(kFastOut);
+  EXPECT_NE(out.find("192.0.2.11 . 198.51.100.2 . 0x100"), std::string::npos) << out;
+
+  auto counts = (*fp)->read_counters();
+  ASSERT_TRUE(counts) << counts.error();
+  ASSERT_EQ(counts->size(), 2u);
+  for (const FastPathCount& c : *counts) {
+    if (c.to_client) {
+      EXPECT_EQ(c.call.server, call_.server);
+      EXPECT_EQ(c.call.outside, call_.outside);
+      EXPECT_EQ(c.call.outside_call_id, call_.outside_call_id);
+    } else {
+      EXPECT_EQ(c.call.inside, call_.inside);
+      EXPECT_EQ(c.call.server_call_id, call_.server_call_id);
+    }
+    EXPECT_EQ(c.to_client ? c.to_client_packets : c.to_server_packets, 0u);
+  }
+
+  // Re-arming puts the expiry back to the full timeout.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  const std::string before = list_set(kFastInAddress);
+  EXPECT_NE(before.find("expires 57s"), std::string::npos) << before;
+  ASSERT_TRUE((*fp)->refresh({call_}));
+  const std::string after = list_set(kFastInAddress);
+  EXPECT_NE(after.find("expires 59s"), std::string::npos) << after;
+
+  ASSERT_TRUE((*fp)->remove({call_}));
+  EXPECT_EQ(list_set(kFastInAddress).find("elements"), std::string::npos);
+  EXPECT_EQ(list_set(kFastOut).find("elements"), std::string::npos);
+  // Removing what is gone (an expired element) is not an error.
+  EXPECT_TRUE((*fp)->remove({call_}));
+  EXPECT_EQ((*fp)->stats().errors, 0u);
+}
+
+TEST_F(KernelFastPath, WithoutTheSetsItSaysWhatToDo) {
+  remove_rules();
+  auto fp = FastPath::open();
+  ASSERT_FALSE(fp);
+  EXPECT_NE(fp.error().find("--install-rules"), std::string::npos) << fp.error();
+}
+
+}  // namespace
+}  // namespace pptp::nft
