@@ -156,14 +156,42 @@ Result<bool, std::string> FastPath::refresh(const std::vector<FastPathCall>& cal
 
 Result<bool, std::string> FastPath::remove(const std::vector<FastPathCall>& calls) {
   // One transaction fails as a whole: an element that has expired would take the others
-  // with it, so a failed batch is retried call by call, ignoring what is gone.
+  // with it, so a failed batch is retried element by element, ignoring what is gone.
   auto r = change(Op::Remove, calls);
-  if (!r && calls.size() > 1) {
-    for (const auto& c : calls) (void)change(Op::Remove, {c});
+  if (!r) {
+    for (const auto& c : calls) {
+      for (std::string_view set : {kFastInPlain, kFastInAddress, kFastInCallId, kFastOut}) {
+        (void)remove_one(set, c);
+      }
+    }
     r = true;
   }
-  if (!r && stats_.last_errno == ENOENT) r = true;
-  if (r) stats_.removed += calls.size();
+  stats_.removed += calls.size();
+  return r;
+}
+
+Result<bool, std::string> FastPath::remove_one(std::string_view set, const FastPathCall& c) {
+  SetPtr s = make_set(set);
+  if (set == kFastOut) {
+    add_element(s.get(), key_of(c.inside, c.server, c.server_call_id), nullptr, 0, 0, false, false);
+  } else if (set == kFastInCallId) {
+    add_element(s.get(), key_of(c.server, c.inside, c.outside_call_id), nullptr, 0, 0, false, false);
+  } else {
+    add_element(s.get(), key_of(c.server, c.outside, c.outside_call_id), nullptr, 0, 0, false, false);
+  }
+  std::vector<char> buffer(MNL_SOCKET_BUFFER_SIZE);
+  mnl_nlmsg_batch* batch = mnl_nlmsg_batch_start(buffer.data(), buffer.size());
+  nftnl_batch_begin(static_cast<char*>(mnl_nlmsg_batch_current(batch)), sequence_++);
+  mnl_nlmsg_batch_next(batch);
+  const std::uint32_t seq = sequence_++;
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(static_cast<char*>(mnl_nlmsg_batch_current(batch)), NFT_MSG_DELSETELEM,
+                                        NFPROTO_IPV4, NLM_F_ACK, seq);
+  nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
+  mnl_nlmsg_batch_next(batch);
+  nftnl_batch_end(static_cast<char*>(mnl_nlmsg_batch_current(batch)), sequence_++);
+  mnl_nlmsg_batch_next(batch);
+  auto r = send_and_ack(mnl_nlmsg_batch_head(batch), mnl_nlmsg_batch_size(batch), seq, seq);
+  mnl_nlmsg_batch_stop(batch);
   return r;
 }
 
@@ -172,26 +200,39 @@ Result<bool, std::string> FastPath::change(Op op, const std::vector<FastPathCall
   std::vector<char> buffer(1u << 20);
   for (std::size_t first = 0; first < calls.size(); first += kElementsPerBatch) {
     const std::size_t last = std::min(calls.size(), first + kElementsPerBatch);
-    SetPtr in_address = make_set(kFastInAddress), in_call_id = make_set(kFastInCallId), out = make_set(kFastOut);
+    SetPtr in_plain = make_set(kFastInPlain), in_address = make_set(kFastInAddress),
+           in_call_id = make_set(kFastInCallId), out = make_set(kFastOut);
+    bool any_plain = false, any_translated = false;
     for (std::size_t i = first; i < last; ++i) {
       const FastPathCall& c = calls[i];
       const std::uint32_t inside = htonl(c.inside.value);
       std::array<std::uint8_t, 2> inside_call_id{static_cast<std::uint8_t>(c.inside_call_id >> 8),
                                                  static_cast<std::uint8_t>(c.inside_call_id & 0xff)};
       const bool put = op != Op::Remove;
-      add_element(in_address.get(), key_of(c.server, c.outside, c.outside_call_id), put ? &inside : nullptr, 4,
-                  timeout_ms, put, op == Op::Refresh);
-      add_element(in_call_id.get(), key_of(c.server, c.inside, c.outside_call_id),
-                  put ? inside_call_id.data() : nullptr, 2, timeout_ms, put, op == Op::Refresh);
+      const Key in_key = key_of(c.server, c.outside, c.outside_call_id);
+      if (c.translated()) {
+        any_translated = true;
+        add_element(in_address.get(), in_key, put ? &inside : nullptr, 4, timeout_ms, put, op == Op::Refresh);
+        add_element(in_call_id.get(), key_of(c.server, c.inside, c.outside_call_id),
+                    put ? inside_call_id.data() : nullptr, 2, timeout_ms, put, op == Op::Refresh);
+      } else {
+        any_plain = true;
+        add_element(in_plain.get(), in_key, put ? &inside : nullptr, 4, timeout_ms, put, op == Op::Refresh);
+      }
       add_element(out.get(), key_of(c.inside, c.server, c.server_call_id), nullptr, 0, timeout_ms, put,
                   op == Op::Refresh);
     }
     mnl_nlmsg_batch* batch = mnl_nlmsg_batch_start(buffer.data(), buffer.size());
-    const std::uint32_t first_seq = sequence_;
     nftnl_batch_begin(static_cast<char*>(mnl_nlmsg_batch_current(batch)), sequence_++);
     mnl_nlmsg_batch_next(batch);
     const std::uint32_t acked_from = sequence_;
-    for (nftnl_set* s : {in_address.get(), in_call_id.get(), out.get()}) {
+    std::vector<nftnl_set*> sets{out.get()};
+    if (any_plain) sets.push_back(in_plain.get());
+    if (any_translated) {
+      sets.push_back(in_address.get());
+      sets.push_back(in_call_id.get());
+    }
+    for (nftnl_set* s : sets) {
       const std::uint16_t type = op == Op::Remove ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM;
       const std::uint16_t flags = op == Op::Remove ? NLM_F_ACK : NLM_F_CREATE | NLM_F_ACK;
       nlmsghdr* nlh = nftnl_nlmsg_build_hdr(static_cast<char*>(mnl_nlmsg_batch_current(batch)), type, NFPROTO_IPV4,
@@ -204,7 +245,6 @@ Result<bool, std::string> FastPath::change(Op op, const std::vector<FastPathCall
     mnl_nlmsg_batch_next(batch);
     auto r = send_and_ack(mnl_nlmsg_batch_head(batch), mnl_nlmsg_batch_size(batch), acked_from, acked_to);
     mnl_nlmsg_batch_stop(batch);
-    (void)first_seq;
     if (!r) return r;
   }
   return true;
@@ -247,7 +287,8 @@ Result<bool, std::string> FastPath::send_and_ack(const void* buffer, std::size_t
 Result<std::vector<FastPathCount>, std::string> FastPath::read_counters() {
   std::vector<FastPathCount> out;
   std::vector<char> buffer(MNL_SOCKET_BUFFER_SIZE);
-  for (const auto& [name, inbound] : {std::pair{kFastInAddress, true}, std::pair{kFastOut, false}}) {
+  for (const auto& [name, inbound] :
+       {std::pair{kFastInPlain, true}, std::pair{kFastInAddress, true}, std::pair{kFastOut, false}}) {
     SetPtr query = make_set(name);
     const std::uint32_t seq = sequence_++;
     nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buffer.data(), NFT_MSG_GETSETELEM, NFPROTO_IPV4, NLM_F_DUMP | NLM_F_ACK, seq);

@@ -2,9 +2,15 @@
 // authorised call, elements in three nftables sets of table ip pptp_alg, written through
 // netlink with libnftnl (one batch per change):
 //
-//   fast_in_address  (server . public address . Key) : inside address   the server's GRE:
-//   fast_in_call_id  (server . inside address . Key) : inside Call ID     destination and key
+//   fast_in_plain    (server . public address . Key) : inside address   the server's GRE of a
+//                                                                       call whose Call ID
+//                                                                       was kept: destination
+//   fast_in_address  (server . public address . Key) : inside address   of a call whose Call
+//   fast_in_call_id  (server . inside address . Key) : inside Call ID     ID was translated:
+//                                                                       destination and Key
 //   fast_out         (inside address . server . Key)                      the client's GRE
+//
+// Most calls keep their Call ID, so their GRE costs one lookup.
 //
 // A GRE packet that matches is forwarded by nftables rules (rules.cpp) without reaching the
 // queue; one that matches nothing is queued as before. Every element carries a timeout, so
@@ -24,6 +30,7 @@ struct mnl_socket;
 
 namespace pptp::nft {
 
+inline constexpr std::string_view kFastInPlain = "fast_in_plain";
 inline constexpr std::string_view kFastInAddress = "fast_in_address";
 inline constexpr std::string_view kFastInCallId = "fast_in_call_id";
 inline constexpr std::string_view kFastOut = "fast_out";
@@ -37,12 +44,13 @@ struct FastPathCall {
   std::uint16_t outside_call_id = 0;  // the Key of the server's GRE as it arrives
   std::uint16_t inside_call_id = 0;   // the Key the client expects
   std::uint16_t server_call_id = 0;   // the Key of the client's GRE (the PAC's Call ID)
+  bool translated() const { return outside_call_id != inside_call_id; }
   bool operator==(const FastPathCall&) const = default;
 };
 
 // Packets the kernel forwarded for one call, since its elements were added.
 struct FastPathCount {
-  bool to_client = true;  // from fast_in_address; false: from fast_out
+  bool to_client = true;  // from fast_in_plain or fast_in_address; false: from fast_out
   FastPathCall call;      // only the key fields are filled (see read_counters)
   std::uint64_t to_client_packets = 0, to_client_bytes = 0;
   std::uint64_t to_server_packets = 0, to_server_bytes = 0;
@@ -66,7 +74,7 @@ class FastPath {
   Result<bool, std::string> refresh(const std::vector<FastPathCall>& calls);
   // Elements already gone (expired) are not an error.
   Result<bool, std::string> remove(const std::vector<FastPathCall>& calls);
-  // Counters of every element: to_client from fast_in_address (server, outside,
+  // Counters of every element: to_client from fast_in_plain and fast_in_address (server, outside,
   // outside_call_id filled), to_server from fast_out (inside, server, server_call_id).
   Result<std::vector<FastPathCount>, std::string> read_counters();
 
@@ -76,6 +84,7 @@ class FastPath {
   explicit FastPath(std::uint32_t timeout_seconds) : timeout_seconds_(timeout_seconds) {}
   enum class Op : std::uint8_t { Add, Refresh, Remove };
   Result<bool, std::string> change(Op op, const std::vector<FastPathCall>& calls);
+  Result<bool, std::string> remove_one(std::string_view set, const FastPathCall& call);
   Result<bool, std::string> send_and_ack(const void* buffer, std::size_t length, std::uint32_t first_seq,
                                          std::uint32_t last_seq);
 

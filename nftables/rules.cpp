@@ -34,6 +34,14 @@ std::vector<std::string> not_marked(const RuleOptions& o) {
   return {"-m", "mark", "!", "--mark", hex(o.fast_path_mark) + "/" + hex(o.fast_path_mark)};
 }
 
+std::vector<std::string> jump_gre(const RuleOptions& o, const std::string& chain) {
+  std::vector<std::string> r{"-p", "gre"};
+  const auto m = not_marked(o);
+  r.insert(r.end(), m.begin(), m.end());
+  r.insert(r.end(), {"-j", chain});
+  return r;
+}
+
 std::vector<std::string> nfqueue_target(const RuleOptions& o) {
   std::vector<std::string> t{"-j", "NFQUEUE", "--queue-num", std::to_string(o.queue)};
   if (o.fail_open) t.emplace_back("--queue-bypass");
@@ -80,22 +88,25 @@ std::string nft_table(Backend backend, const RuleOptions& o) {
     // (`ip protocol`, not `meta l4proto`: nft 1.0.6 aborts listing the latter with @th.)
     const std::string gre = "ip protocol gre @th,0,16 & 0x2007 == 0x2001 ";
     const std::string mark = "meta mark set meta mark | " + hex(o.fast_path_mark);
+    const std::string key = "ip saddr . ip daddr . @th,48,16";
     s << "  # Fast path: calls that pptp-alg has handed to the kernel (pptp-alg keeps the\n"
       << "  # elements; each expires unless the daemon re-arms it).\n"
-      << "  map " << kFastInAddress << " {\n    typeof ip saddr . ip daddr . @th,48,16 : ip daddr\n"
-      << "    flags timeout\n    counter\n  }\n"
-      << "  map " << kFastInCallId << " {\n    typeof ip saddr . ip daddr . @th,48,16 : @th,48,16\n"
-      << "    flags timeout\n  }\n"
-      << "  set " << kFastOut << " {\n    typeof ip saddr . ip daddr . @th,48,16\n"
-      << "    flags timeout\n    counter\n  }\n"
+      << "  map " << kFastInPlain << " {\n    typeof " << key << " : ip daddr\n    flags timeout\n    counter\n  }\n"
+      << "  map " << kFastInAddress << " {\n    typeof " << key << " : ip daddr\n    flags timeout\n    counter\n  }\n"
+      << "  map " << kFastInCallId << " {\n    typeof " << key << " : @th,48,16\n    flags timeout\n  }\n"
+      << "  set " << kFastOut << " {\n    typeof " << key << "\n    flags timeout\n    counter\n  }\n"
       << "  chain fast_in {\n"
       << "    type filter hook prerouting priority raw - 20; policy accept;\n"
-      << "    " << gre << "ip daddr set ip saddr . ip daddr . @th,48,16 map @" << kFastInAddress
-      << " @th,48,16 set ip saddr . ip daddr . @th,48,16 map @" << kFastInCallId << " notrack " << mark << "\n"
+      << "    # a call that kept its Call ID: one lookup, the destination\n"
+      << "    " << gre << "ip daddr set " << key << " map @" << kFastInPlain << " notrack " << mark << " accept\n"
+      << "    # a translated one: the destination, then (by the new destination) the Key\n"
+      << "    " << gre << "ip daddr set " << key << " map @" << kFastInAddress << " @th,48,16 set " << key
+      << " map @" << kFastInCallId << " notrack " << mark << "\n"
       << "  }\n"
       << "  chain fast_out {\n"
       << "    type filter hook forward priority mangle - 10; policy accept;\n"
-      << "    " << gre << "ip saddr . ip daddr . @th,48,16 @" << kFastOut << " " << mark << "\n"
+      << "    meta mark & " << hex(o.fast_path_mark) << " == 0 " << gre << key << " @" << kFastOut << " " << mark
+      << "\n"
       << "  }\n";
   }
   s << "  # The server's GRE to this router's own address: untracked (conntrack cannot match\n"
@@ -127,22 +138,34 @@ std::vector<Command> xtables_install(const RuleOptions& o) {
   return {
       iptables({"-t", "raw", "-N", pre}),
       iptables({"-t", "raw", "-A", pre, "-p", "gre", "-m", "addrtype", "--dst-type", "LOCAL"}, gre_target),
-      iptables({"-t", "raw", "-I", "PREROUTING", "-j", pre}),
+      iptables({"-t", "raw", "-I", "PREROUTING"}, jump_gre(o, pre)),
       iptables({"-t", "mangle", "-N", fwd}),
       iptables({"-t", "mangle", "-A", fwd, "-p", "tcp", "--dport", "1723"}, target),
       iptables({"-t", "mangle", "-A", fwd, "-p", "tcp", "--sport", "1723"}, target),
       iptables({"-t", "mangle", "-A", fwd, "-p", "gre", "-m", "conntrack", "!", "--ctstate", "UNTRACKED"},
                gre_target),
-      iptables({"-t", "mangle", "-I", "FORWARD", "-j", fwd}),
+      // Only TCP and GRE not on the fast path enter our chains: the rest of the router's
+      // traffic (and offloaded GRE) pays one match, not our whole chain.
+      iptables({"-t", "mangle", "-I", "FORWARD", "-p", "tcp", "-j", fwd}),
+      iptables({"-t", "mangle", "-I", "FORWARD"}, jump_gre(o, fwd)),
   };
 }
 
 std::vector<Command> xtables_remove() {
+  // Every form of jump an install may have left (with or without the fast path, and the
+  // unconditional ones of earlier versions); a missing one is no error.
   const std::string pre(kChainPrerouting), fwd(kChainForward);
+  RuleOptions fast, slow;
+  slow.fast_path = false;
   return {
+      iptables({"-t", "raw", "-D", "PREROUTING"}, jump_gre(fast, pre)),
+      iptables({"-t", "raw", "-D", "PREROUTING"}, jump_gre(slow, pre)),
       iptables({"-t", "raw", "-D", "PREROUTING", "-j", pre}),
       iptables({"-t", "raw", "-F", pre}),
       iptables({"-t", "raw", "-X", pre}),
+      iptables({"-t", "mangle", "-D", "FORWARD", "-p", "tcp", "-j", fwd}),
+      iptables({"-t", "mangle", "-D", "FORWARD"}, jump_gre(fast, fwd)),
+      iptables({"-t", "mangle", "-D", "FORWARD"}, jump_gre(slow, fwd)),
       iptables({"-t", "mangle", "-D", "FORWARD", "-j", fwd}),
       iptables({"-t", "mangle", "-F", fwd}),
       iptables({"-t", "mangle", "-X", fwd}),

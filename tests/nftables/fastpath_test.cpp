@@ -58,6 +58,8 @@ TEST_F(KernelFastPath, ElementsAreAddedCountedReArmedAndRemoved) {
   const std::string out = list_set(kFastOut);
   EXPECT_NE(out.find("192.0.2.11 . 198.51.100.2 . 0x100"), std::string::npos) << out;
 
+  EXPECT_EQ(list_set(kFastInPlain).find("elements"), std::string::npos);  // it was translated
+
   auto counts = (*fp)->read_counters();
   ASSERT_TRUE(counts) << counts.error();
   ASSERT_EQ(counts->size(), 2u);
@@ -84,9 +86,38 @@ TEST_F(KernelFastPath, ElementsAreAddedCountedReArmedAndRemoved) {
   ASSERT_TRUE((*fp)->remove({call_}));
   EXPECT_EQ(list_set(kFastInAddress).find("elements"), std::string::npos);
   EXPECT_EQ(list_set(kFastOut).find("elements"), std::string::npos);
-  // Removing what is gone (an expired element) is not an error.
+  // Removing what is gone (an expired element) is not an error, nor does it keep the rest.
   EXPECT_TRUE((*fp)->remove({call_}));
+  ASSERT_TRUE((*fp)->add({call_}));
+  FastPathCall other = call_;
+  other.outside_call_id = 0x2000;
+  other.server_call_id = 300;
+  ASSERT_TRUE((*fp)->add({other}));
+  ASSERT_TRUE((*fp)->remove({call_}));
+  EXPECT_TRUE((*fp)->remove({call_, other}));  // call_ is gone already; other still goes
+  for (auto set : {kFastInPlain, kFastInAddress, kFastInCallId, kFastOut}) {
+    EXPECT_EQ(list_set(set).find("elements"), std::string::npos) << set;
+  }
   EXPECT_EQ((*fp)->stats().errors, 0u);
+}
+
+TEST_F(KernelFastPath, ACallThatKeptItsCallIdNeedsOneInboundElement) {
+  auto fp = FastPath::open(60);
+  ASSERT_TRUE(fp) << fp.error();
+  FastPathCall kept = call_;
+  kept.outside_call_id = kept.inside_call_id;
+  kept.server_call_id = 257;
+  ASSERT_TRUE((*fp)->add({kept, call_}));
+  const std::string plain = list_set(kFastInPlain);
+  EXPECT_NE(plain.find("198.51.100.2 . 198.51.100.1 . 0x7"), std::string::npos) << plain;
+  EXPECT_EQ(list_set(kFastInAddress).find("0x7 "), std::string::npos);
+  auto counts = (*fp)->read_counters();
+  ASSERT_TRUE(counts) << counts.error();
+  EXPECT_EQ(counts->size(), 4u);  // two inbound, two outbound
+  ASSERT_TRUE((*fp)->remove({kept, call_}));
+  for (auto set : {kFastInPlain, kFastInAddress, kFastInCallId, kFastOut}) {
+    EXPECT_EQ(list_set(set).find("elements"), std::string::npos) << set;
+  }
 }
 
 TEST_F(KernelFastPath, WithoutTheSetsItSaysWhatToDo) {

@@ -44,6 +44,7 @@ class Lab:
         self.pid_file = os.path.join(self.tmp, "pptp-alg.pid")
         self.policy_file = os.path.join(self.tmp, "rules.yaml")
         self.daemon_log = os.path.join(self.tmp, "pptp-alg.log")
+        self.log_level = "debug"
 
     # -- set-up and tear-down ----------------------------------------------------------
     def __enter__(self):
@@ -151,7 +152,7 @@ class Lab:
         if self.mode != "pptp-alg":
             return
         cmd = ["ip", "netns", "exec", self.ns["rtr"], self.daemon_binary, "--install-rules", "--status-file",
-               self.status_file, "--pid-file", self.pid_file, "--log-level", "debug"] + list(extra)
+               self.status_file, "--pid-file", self.pid_file, "--log-level", self.log_level] + list(extra)
         with open(self.daemon_log, "ab") as log:
             self.daemon_proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 15

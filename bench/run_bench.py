@@ -1,0 +1,222 @@
+#!/usr/bin/python3
+"""GRE forwarding through a masquerading router, side by side in one run (docs/performance.md):
+
+  routing         plain routing, no NAT for the GRE (the machine's limit)
+  kernel-helper   the kernel's nf_conntrack_pptp with its NAT module
+  pptp-alg-queue  pptp-alg with every GRE packet through the queue (--no-fast-path)
+  pptp-alg-fast   pptp-alg with the fast path (nftables maps once a call is up)
+
+For each, a lab of network namespaces (RFC 5737 addresses) is built, control connections
+are set up through the router (bench/control_peer.py, the calls' Call IDs as the server was
+told them), and a C++ sender (gre_flood, sendmmsg on a raw socket) floods the server's GRE
+for those calls toward the clients for --seconds. The clients' namespace counts what
+arrives. Busy time of all cores comes from /proc/stat over the run: on a 2-core machine the
+sender is the bottleneck, so packets forwarded per CPU-second is the figure to compare.
+
+    bench/run_bench.py --pptp-alg build/alg/pptp-alg --gre-flood build/bench/gre_flood
+
+Needs root. Every namespace, process and rule it makes is removed, also on failure.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "e2e"))
+from pptplab.lab import CLIENTS, PUBLIC, SERVER2, Lab  # noqa: E402
+
+PYTHON = "/usr/bin/python3"
+MODES = ["routing", "kernel-helper", "pptp-alg-queue", "pptp-alg-fast"]
+MAX_CALLS_PER_CONNECTION = 1000  # pptp-alg follows up to 1024 per connection
+COUNTER = """table ip bench {
+ chain pre {
+  type filter hook prerouting priority -400; policy accept;
+  ip protocol gre counter drop
+ }
+}
+"""
+
+
+def cpu_busy_seconds():
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def received(lab):
+    out = lab.netns("lan", "nft", "list", "table", "ip", "bench").stdout
+    found = re.search(r"counter packets (\d+)", out)
+    return int(found.group(1)) if found else 0
+
+
+def daemon_rss_kib(lab):
+    try:
+        with open("/proc/%d/status" % lab.daemon_proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, AttributeError):
+        pass
+    return None
+
+
+def progress(text):
+    print(text, file=sys.stderr, flush=True)
+
+
+def set_up_calls(lab, calls):
+    """Control connections through the router, one call each as pptp-linux places them;
+    returns the Call IDs the server was told and the PNS's timings."""
+    pac = subprocess.Popen(["ip", "netns", "exec", lab.ns["srv"], PYTHON, os.path.join(HERE, "control_peer.py"),
+                            "pac", "--local", SERVER2, "--call-id", "300"],
+                           stdout=subprocess.PIPE, text=True, start_new_session=True)
+    lab.procs.append(pac)
+    pac.stdout.readline()  # listening
+    told = []
+    # Read as it comes: a full pipe would stall the PAC.
+    reader = threading.Thread(target=lambda: told.extend(json.loads(line)["peer_call_id"] for line in pac.stdout),
+                              daemon=True)
+    reader.start()
+    pns = subprocess.Popen(["ip", "netns", "exec", lab.ns["lan"], PYTHON, os.path.join(HERE, "control_peer.py"),
+                            "pns", "--server", SERVER2, "--local", CLIENTS[0], "--call-id", "1000",
+                            "--connections", str(calls), "--calls", "1"],
+                           stdout=subprocess.PIPE, text=True, start_new_session=True)
+    lab.procs.append(pns)
+    line = pns.stdout.readline()
+    if not line:
+        raise RuntimeError("the control connections could not be set up")
+    placed = json.loads(line)
+    deadline = time.monotonic() + 10
+    while len(told) < placed["calls"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return sorted(told), placed
+
+
+def flood(lab, args, key_file, payload, seconds, target):
+    out = lab.netns("srv", args.gre_flood, "--source", SERVER2, "--destination", target, "--key-file", key_file,
+                    "--payload", str(payload), "--seconds", str(seconds)).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def run_mode(args, mode, calls):
+    lab_mode = {"routing": "none", "kernel-helper": "kernel-helper"}.get(mode, "pptp-alg")
+    rows = []
+    with Lab(daemon=os.path.abspath(args.pptp_alg), mode=lab_mode) as lab:
+        lab.log_level = "info"  # the lab waits for the "ready" line
+        subprocess.run(["ip", "netns", "exec", lab.ns["lan"], "nft", "-f", "-"], input=COUNTER, text=True, check=True)
+        if mode.startswith("pptp-alg"):
+            lab.start_daemon(["--no-fast-path"] if mode == "pptp-alg-queue" else [])
+        told, placed = set_up_calls(lab, calls)
+        if mode == "routing":
+            # The control connections only time the control path; the GRE goes to the client
+            # directly, no NAT.
+            lab.netns("srv", "ip", "route", "add", "192.0.2.0/24", "via", PUBLIC)
+            target, keys = CLIENTS[0], list(range(1000, 1000 + calls))
+        else:
+            target, keys = PUBLIC, told
+        key_file = os.path.join(lab.tmp, "keys")
+        with open(key_file, "w") as f:
+            f.write("\n".join(str(k) for k in keys) + "\n")
+        # Warm-up: every call's first packets (pptp-alg reads them before the fast path).
+        flood(lab, args, key_file, 64, max(1.0, len(keys) * 64 / 50000.0), target)
+        time.sleep(1.5)
+        rss = daemon_rss_kib(lab) if mode.startswith("pptp-alg") else None
+        for payload in args.payloads:
+            before, cpu_before = received(lab), cpu_busy_seconds()
+            sent = flood(lab, args, key_file, payload, args.seconds, target)
+            time.sleep(0.3)  # the last packets in flight
+            got, busy = received(lab) - before, cpu_busy_seconds() - cpu_before
+            rows.append({"mode": mode, "calls": calls, "payload": payload, "sent": sent["sent"], "received": got,
+                         "seconds": sent["seconds"], "busy_cpu_seconds": round(busy, 3),
+                         "setup_seconds": placed["seconds"], "rtt_median_ms": placed["rtt_median_ms"],
+                         "rtt_p99_ms": placed["rtt_p99_ms"], "daemon_rss_kib": rss})
+            progress("  %-15s %5d calls %5d bytes: sent %d, received %d, busy %.2f CPU-s"
+                     % (mode, calls, payload, sent["sent"], got, busy))
+        if mode.startswith("pptp-alg"):
+            status = lab.status(wait=1.2)
+            rows[-1]["daemon"] = {"fast_path": status.get("fast_path"), "queue": status.get("queue")}
+    return rows
+
+
+def table(rows, markdown):
+    by = {(r["mode"], r["calls"], r["payload"]): r for r in rows}
+    head = ["mode", "calls", "payload", "received pps", "lost", "pkts per CPU-s", "vs kernel helper", "vs routing"]
+    lines = []
+    for r in rows:
+        per_cpu = r["received"] / r["busy_cpu_seconds"] if r["busy_cpu_seconds"] > 0 else 0
+        r["per_cpu_second"] = per_cpu
+
+    def ratio(r, mode):
+        other = by.get((mode, r["calls"], r["payload"]))
+        if other is None or not other.get("per_cpu_second"):
+            return "-"
+        return "%.2f" % (r["per_cpu_second"] / other["per_cpu_second"])
+
+    for r in rows:
+        lost = 1 - r["received"] / r["sent"] if r["sent"] else 0
+        lines.append([r["mode"], str(r["calls"]), str(r["payload"]), "%.0f" % (r["received"] / r["seconds"]),
+                      "%.1f%%" % (100 * lost), "%.0f" % r["per_cpu_second"], ratio(r, "kernel-helper"),
+                      ratio(r, "routing")])
+    if markdown:
+        out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        out += ["| " + " | ".join(line) + " |" for line in lines]
+    else:
+        widths = [max(len(x) for x in col) for col in zip(head, *lines)]
+        out = ["  ".join(x.ljust(w) for x, w in zip(line, widths)) for line in [head] + lines]
+    return "\n".join(out)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pptp-alg", default=os.path.join(os.path.dirname(HERE), "build", "alg", "pptp-alg"))
+    p.add_argument("--gre-flood", default=os.path.join(os.path.dirname(HERE), "build", "bench", "gre_flood"))
+    p.add_argument("--seconds", type=float, default=5.0, help="per measurement (default 5)")
+    p.add_argument("--payloads", type=lambda s: [int(x) for x in s.split(",")], default=[64, 1400])
+    p.add_argument("--calls", type=lambda s: [int(x) for x in s.split(",")], default=[1],
+                   help="calls up at once, comma-separated (e.g. 1,1000)")
+    p.add_argument("--modes", type=lambda s: s.split(","), default=MODES)
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    p.add_argument("--json", help="also write every measurement here")
+    a = p.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("run_bench: needs root (network namespaces)")
+    for binary in (a.pptp_alg, a.gre_flood):
+        if not os.access(binary, os.X_OK):
+            sys.exit("run_bench: %s is not built (cmake --build build)" % binary)
+    rows, failed = [], []
+    for calls in a.calls:
+        for mode in a.modes:
+            progress("%s, %d call(s)" % (mode, calls))
+            try:
+                rows += run_mode(a, mode, calls)
+            except (RuntimeError, OSError, ValueError, subprocess.CalledProcessError) as e:
+                progress("  failed: %s" % e)
+                failed.append("%s with %d calls: %s" % (mode, calls, str(e).splitlines()[0] if str(e) else e))
+    print(table(rows, a.markdown))
+    setups = [r for r in rows if r.get("setup_seconds") and r["payload"] == a.payloads[0]]
+    if setups:
+        print("\ncall set-up through the router (one control connection per call, one after another):")
+        for r in setups:
+            print("  %-15s %6d calls in %6.2f s: %6.0f calls/s; Outgoing-Call-Request to reply: median %.3f ms,"
+                  " p99 %.3f ms" % (r["mode"], r["calls"], r["setup_seconds"], r["calls"] / r["setup_seconds"],
+                                   r["rtt_median_ms"], r["rtt_p99_ms"]))
+    memory = [r for r in rows if r.get("daemon_rss_kib") and r["payload"] == a.payloads[0]]
+    if memory:
+        print("\npptp-alg resident memory with the calls up:")
+        for r in memory:
+            print("  %-15s %6d calls: %d KiB" % (r["mode"], r["calls"], r["daemon_rss_kib"]))
+    for f in failed:
+        print("not measured: " + f)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
