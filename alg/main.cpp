@@ -128,6 +128,10 @@ int main(int argc, char** argv) {
   app.add_flag("--no-fast-path", no_fast_path,
                "keep every GRE packet in user space (default: once a call is up and authorised, its GRE "
                "is forwarded by nftables without reaching the queue)");
+  app.add_flag("--keep-fast-path", d.keep_fast_path,
+               "with --install-rules: at exit, leave the fast path (its chains and the offloaded calls' "
+               "elements) in the kernel, so that a restarted daemon adopts those calls and their GRE keeps "
+               "flowing; without a new daemon the elements expire within 90 s");
   app.add_flag("--allow-unknown-gre", d.gateway.allow_unknown_gre,
                "pass GRE that belongs to no known call instead of dropping it (for migration)");
   app.add_option("--status-file", d.status_file,

@@ -6,6 +6,7 @@ std::string_view name_of(NatError e) {
   switch (e) {
     case NatError::Exhausted: return "call_id_exhausted";
     case NatError::AlreadyMapped: return "call_already_mapped";
+    case NatError::OutsideInUse: return "outside_call_id_in_use";
   }
   return "unknown";
 }
@@ -15,8 +16,7 @@ Result<const CallMapping*, NatError> CallIdTranslator::map_call(std::uint64_t co
                                                                 wire::Ipv4Address outside,
                                                                 wire::Ipv4Address server,
                                                                 std::uint16_t inside_call_id) {
-  const std::uint64_t ck = call_key(connection_id, inside_call_id);
-  if (by_inside_.contains(ck)) return unexpected(NatError::AlreadyMapped);
+  if (by_inside_.contains(call_key(connection_id, inside_call_id))) return unexpected(NatError::AlreadyMapped);
   Space& space = spaces_[pair_key(outside.value, server.value)];
   std::uint16_t chosen = inside_call_id;
   if (space.used.test(chosen)) {
@@ -31,14 +31,27 @@ Result<const CallMapping*, NatError> CallIdTranslator::map_call(std::uint64_t co
     chosen = candidate;
     space.cursor = static_cast<std::uint16_t>(candidate + 1);
   }
-  space.used.set(chosen);
+  return insert(space, CallMapping{connection_id, inside, outside, server, inside_call_id, chosen});
+}
+
+Result<const CallMapping*, NatError> CallIdTranslator::adopt(std::uint64_t connection_id, wire::Ipv4Address inside,
+                                                             wire::Ipv4Address outside, wire::Ipv4Address server,
+                                                             std::uint16_t inside_call_id,
+                                                             std::uint16_t outside_call_id) {
+  if (by_inside_.contains(call_key(connection_id, inside_call_id))) return unexpected(NatError::AlreadyMapped);
+  Space& space = spaces_[pair_key(outside.value, server.value)];
+  if (space.used.test(outside_call_id)) return unexpected(NatError::OutsideInUse);
+  return insert(space, CallMapping{connection_id, inside, outside, server, inside_call_id, outside_call_id});
+}
+
+const CallMapping* CallIdTranslator::insert(Space& space, const CallMapping& mapping) {
+  space.used.set(mapping.outside_call_id);
   ++space.count;
-  auto mapping = std::make_unique<CallMapping>(
-      CallMapping{connection_id, inside, outside, server, inside_call_id, chosen});
-  CallMapping* m = mapping.get();
-  by_inside_.emplace(ck, std::move(mapping));
+  auto owned = std::make_unique<CallMapping>(mapping);
+  CallMapping* m = owned.get();
+  by_inside_.emplace(call_key(m->connection_id, m->inside_call_id), std::move(owned));
   by_outside_[outside_key(*m)] = m;
-  by_connection_outside_[call_key(connection_id, chosen)] = m;
+  by_connection_outside_[call_key(m->connection_id, m->outside_call_id)] = m;
   ++counters_.calls_mapped;
   if (m->translated()) ++counters_.calls_translated;
   return m;

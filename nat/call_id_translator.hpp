@@ -38,6 +38,7 @@ struct CallMapping {
 enum class NatError : std::uint8_t {
   Exhausted,         // every Call ID toward this server from this public address is taken
   AlreadyMapped,     // the call already has a mapping (a duplicate request)
+  OutsideInUse,      // adopt(): that outside Call ID is taken
 };
 std::string_view name_of(NatError e);
 
@@ -54,6 +55,11 @@ class CallIdTranslator {
   Result<const CallMapping*, NatError> map_call(std::uint64_t connection_id, wire::Ipv4Address inside,
                                                 wire::Ipv4Address outside, wire::Ipv4Address server,
                                                 std::uint16_t inside_call_id);
+  // A call found already running (the kernel's fast-path elements after a daemon restart):
+  // its outside Call ID is given, not chosen, and reserved like any other.
+  Result<const CallMapping*, NatError> adopt(std::uint64_t connection_id, wire::Ipv4Address inside,
+                                             wire::Ipv4Address outside, wire::Ipv4Address server,
+                                             std::uint16_t inside_call_id, std::uint16_t outside_call_id);
   // GRE from the server: (server, public address, key) -> the call.
   const CallMapping* find_outside(wire::Ipv4Address server, wire::Ipv4Address outside,
                                   std::uint16_t outside_call_id) const;
@@ -87,6 +93,8 @@ class CallIdTranslator {
     return {m.server.value, m.outside.value, m.outside_call_id};
   }
   void erase(std::unordered_map<std::uint64_t, std::unique_ptr<CallMapping>>::iterator it);
+  struct Space;
+  const CallMapping* insert(Space& space, const CallMapping& m);
 
   // Call IDs taken toward one server from one public address; a cursor spreads new ones.
   struct Space {

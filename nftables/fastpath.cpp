@@ -68,9 +68,47 @@ SetPtr make_set(std::string_view name) {
   return s;
 }
 
+// The call's whole binding in 18 bytes, network order, kept by the kernel with the element.
+constexpr std::size_t kBindingLength = 18;
+using Binding = std::array<std::uint8_t, kBindingLength>;
+
+Binding binding_of(const FastPathCall& c) {
+  Binding b{};
+  std::size_t at = 0;
+  for (std::uint32_t v : {c.server.value, c.outside.value, c.inside.value}) {
+    const std::uint32_t n = htonl(v);
+    std::memcpy(b.data() + at, &n, 4);
+    at += 4;
+  }
+  for (std::uint16_t v : {c.outside_call_id, c.inside_call_id, c.server_call_id}) {
+    const std::uint16_t n = htons(v);
+    std::memcpy(b.data() + at, &n, 2);
+    at += 2;
+  }
+  return b;
+}
+
+std::optional<FastPathCall> parse_binding(const void* data, std::uint32_t length) {
+  if (data == nullptr || length != kBindingLength) return std::nullopt;
+  const auto* p = static_cast<const std::uint8_t*>(data);
+  FastPathCall c;
+  std::uint32_t a[3];
+  std::uint16_t k[3];
+  std::memcpy(a, p, 12);
+  std::memcpy(k, p + 12, 6);
+  c.server.value = ntohl(a[0]);
+  c.outside.value = ntohl(a[1]);
+  c.inside.value = ntohl(a[2]);
+  c.outside_call_id = ntohs(k[0]);
+  c.inside_call_id = ntohs(k[1]);
+  c.server_call_id = ntohs(k[2]);
+  return c;
+}
+
 void add_element(nftnl_set* s, const Key& key, const void* data, std::uint32_t data_length, std::uint64_t timeout_ms,
-                 bool with_timeout, bool refresh) {
+                 bool with_timeout, bool refresh, const Binding* binding = nullptr) {
   nftnl_set_elem* e = nftnl_set_elem_alloc();
+  if (binding != nullptr) nftnl_set_elem_set(e, NFTNL_SET_ELEM_USERDATA, binding->data(), kBindingLength);
   nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key.data(), static_cast<std::uint32_t>(key.size()));
   if (data != nullptr) nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, data, data_length);
   if (with_timeout) {
@@ -108,6 +146,9 @@ int on_element(nftnl_set_elem* e, void* data) {
   nftnl_set_elem_expr_foreach(e, on_expression, &counter);
   FastPathCount n;
   n.to_client = c->inbound;
+  std::uint32_t user_length = 0;
+  const void* user = nftnl_set_elem_get(e, NFTNL_SET_ELEM_USERDATA, &user_length);
+  n.binding = parse_binding(user, user_length);
   if (c->inbound) {
     parse_key(key, length, n.call.server, n.call.outside, n.call.outside_call_id);
     n.to_client_packets = counter.packets;
@@ -209,18 +250,20 @@ Result<bool, std::string> FastPath::change(Op op, const std::vector<FastPathCall
       std::array<std::uint8_t, 2> inside_call_id{static_cast<std::uint8_t>(c.inside_call_id >> 8),
                                                  static_cast<std::uint8_t>(c.inside_call_id & 0xff)};
       const bool put = op != Op::Remove;
+      const bool refresh = op == Op::Refresh;
+      const Binding binding = binding_of(c);
+      const Binding* b = put ? &binding : nullptr;
       const Key in_key = key_of(c.server, c.outside, c.outside_call_id);
       if (c.translated()) {
         any_translated = true;
-        add_element(in_address.get(), in_key, put ? &inside : nullptr, 4, timeout_ms, put, op == Op::Refresh);
+        add_element(in_address.get(), in_key, put ? &inside : nullptr, 4, timeout_ms, put, refresh, b);
         add_element(in_call_id.get(), key_of(c.server, c.inside, c.outside_call_id),
-                    put ? inside_call_id.data() : nullptr, 2, timeout_ms, put, op == Op::Refresh);
+                    put ? inside_call_id.data() : nullptr, 2, timeout_ms, put, refresh);
       } else {
         any_plain = true;
-        add_element(in_plain.get(), in_key, put ? &inside : nullptr, 4, timeout_ms, put, op == Op::Refresh);
+        add_element(in_plain.get(), in_key, put ? &inside : nullptr, 4, timeout_ms, put, refresh, b);
       }
-      add_element(out.get(), key_of(c.inside, c.server, c.server_call_id), nullptr, 0, timeout_ms, put,
-                  op == Op::Refresh);
+      add_element(out.get(), key_of(c.inside, c.server, c.server_call_id), nullptr, 0, timeout_ms, put, refresh, b);
     }
     mnl_nlmsg_batch* batch = mnl_nlmsg_batch_start(buffer.data(), buffer.size());
     nftnl_batch_begin(static_cast<char*>(mnl_nlmsg_batch_current(batch)), sequence_++);

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,7 +52,10 @@ struct FastPathCall {
 // Packets the kernel forwarded for one call, since its elements were added.
 struct FastPathCount {
   bool to_client = true;  // from fast_in_plain or fast_in_address; false: from fast_out
-  FastPathCall call;      // only the key fields are filled (see read_counters)
+  FastPathCall call;      // the key fields (see read_counters)
+  // The whole binding, stored with each element (its userdata) by the daemon that added it:
+  // what a restarted daemon adopts.
+  std::optional<FastPathCall> binding;
   std::uint64_t to_client_packets = 0, to_client_bytes = 0;
   std::uint64_t to_server_packets = 0, to_server_bytes = 0;
 };

@@ -245,10 +245,35 @@ Backend detect_backend() {
   return run_command({"nft", "--check", "-f", "-"}, probe, output) == 0 ? Backend::Nft : Backend::Xtables;
 }
 
-Result<bool, std::string> install_rules(Backend backend, const RuleOptions& options) {
-  remove_rules();  // whatever an earlier run left
-  std::string output;
-  const int rc = run_command({"nft", "-f", "-"}, nft_table(backend, options), output);
+Result<bool, std::string> install_rules(Backend backend, const RuleOptions& options, bool* kept) {
+  if (kept != nullptr) *kept = false;
+  std::string listing, output;
+  const bool exists =
+      run_command({"nft", "list", "table", "ip", std::string(kTableName)}, {}, listing) == 0 && !listing.empty();
+  const bool keep = exists && options.fast_path && listing.find(std::string("map ") + std::string(kFastInPlain)) !=
+                                                       std::string::npos;
+  for (const auto& c : xtables_remove()) {
+    output.clear();
+    run_command(c, {}, output);  // absent chains are fine
+  }
+  int rc = -1;
+  if (keep) {
+    // One transaction: every chain's rules replaced, the sets (declared the same) untouched.
+    std::string script;
+    for (const char* chain : {"fast_in", "fast_out", "prerouting", "forward"}) {
+      if (listing.find(std::string("chain ") + chain + " {") != std::string::npos) {
+        script += "flush chain ip " + std::string(kTableName) + " " + chain + "\n";
+      }
+    }
+    output.clear();
+    rc = run_command({"nft", "-f", "-"}, script + nft_table(backend, options), output);
+    if (rc == 0 && kept != nullptr) *kept = true;
+  }
+  if (rc != 0) {
+    if (exists) run_command({"nft", "delete", "table", "ip", std::string(kTableName)}, {}, output);
+    output.clear();
+    rc = run_command({"nft", "-f", "-"}, nft_table(backend, options), output);
+  }
   if (rc != 0) {
     return unexpected("nft could not load table " + std::string(kTableName) + " (exit " +
                       std::to_string(rc) + "): " + output +
@@ -266,9 +291,15 @@ Result<bool, std::string> install_rules(Backend backend, const RuleOptions& opti
   return true;
 }
 
-void remove_rules() {
+void remove_rules(bool keep_fast_path) {
   std::string output;
-  run_command({"nft", "delete", "table", "ip", std::string(kTableName)}, {}, output);
+  if (keep_fast_path) {
+    for (const char* chain : {"prerouting", "forward"}) {
+      run_command({"nft", "delete", "chain", "ip", std::string(kTableName), chain}, {}, output);
+    }
+  } else {
+    run_command({"nft", "delete", "table", "ip", std::string(kTableName)}, {}, output);
+  }
   for (const auto& c : xtables_remove()) {
     output.clear();
     run_command(c, {}, output);  // absent chains are fine

@@ -63,9 +63,13 @@ int run_command(const Command& argv, std::string_view input, std::string& output
 
 // Asks the kernel (nft --check) whether the native queue statement works here.
 Backend detect_backend();
-// Installs the rules, replacing any left by an earlier run. The error says what to do.
-Result<bool, std::string> install_rules(Backend backend, const RuleOptions& options);
-// Removes whatever of our rules exist; never touches anything else.
-void remove_rules();
+// Installs the rules, replacing any left by an earlier run, but keeping the fast-path sets
+// and their elements where they are there and fit (a restart: the calls keep flowing and the
+// new daemon adopts them). The error says what to do. `kept` says whether elements were kept.
+Result<bool, std::string> install_rules(Backend backend, const RuleOptions& options, bool* kept = nullptr);
+// Removes whatever of our rules exist; never touches anything else. With keep_fast_path,
+// the fast-path chains and sets stay (their elements expire on their own) and only the
+// queue rules go.
+void remove_rules(bool keep_fast_path = false);
 
 }  // namespace pptp::nft

@@ -75,13 +75,15 @@ int run_daemon(const DaemonOptions& o) {
   nft::NetlinkQueue& q = **queue;
   bool rules_installed = false;
   if (o.install_rules) {
-    auto ok = nft::install_rules(backend, nft::RuleOptions{o.queue, o.fail_open, o.fast_path});
+    bool kept = false;
+    auto ok = nft::install_rules(backend, nft::RuleOptions{o.queue, o.fail_open, o.fast_path}, &kept);
     if (!ok) {
       log->error("rules_install_failed error=\"{}\"", ok.error());
       return 1;
     }
     rules_installed = true;
-    log->info("rules_installed backend={} table={}", nft::name_of(backend), nft::kTableName);
+    log->info("rules_installed backend={} table={} fast_path_elements_kept={}", nft::name_of(backend),
+              nft::kTableName, kept);
   }
 
   // Without conntrack data on queued packets, ask ctnetlink once per control connection.
@@ -117,6 +119,29 @@ int run_daemon(const DaemonOptions& o) {
   }
   Gateway gateway(gateway_options, log, &resolver);
   gateway.set_policy(rules);
+  const auto to_offload_counts = [](const std::vector<nft::FastPathCount>& counts) {
+    std::vector<OffloadCount> n;
+    n.reserve(counts.size());
+    for (const nft::FastPathCount& c : counts) {
+      const OffloadedCall key{c.call.server, c.call.outside, c.call.inside, c.call.outside_call_id, 0,
+                              c.call.server_call_id};
+      OffloadCount x{c.to_client, key, c.to_client ? c.to_client_packets : c.to_server_packets,
+                     c.to_client ? c.to_client_bytes : c.to_server_bytes, std::nullopt};
+      if (c.binding) {
+        const nft::FastPathCall& b = *c.binding;
+        x.binding = OffloadedCall{b.server, b.outside, b.inside, b.outside_call_id, b.inside_call_id, b.server_call_id};
+      }
+      n.push_back(x);
+    }
+    return n;
+  };
+  // A restart: calls the previous run handed to the kernel are still there; keep them.
+  if (fast_path) {
+    if (auto counts = fast_path->read_counters(); counts && !counts->empty()) {
+      const std::size_t adopted = gateway.adopt_offloaded(to_offload_counts(*counts), 0);
+      log->info("fast_path_adopted calls={} note=\"their GRE keeps flowing; they end when it stops\"", adopted);
+    }
+  }
   const auto to_fast_path_call = [](const OffloadedCall& c) {
     return nft::FastPathCall{c.server, c.outside, c.inside, c.outside_call_id, c.inside_call_id, c.server_call_id};
   };
@@ -145,16 +170,7 @@ int run_daemon(const DaemonOptions& o) {
     if (now - last_count >= count_every) {
       last_count = now;
       if (auto counts = fast_path->read_counters(); counts) {
-        std::vector<OffloadCount> n;
-        n.reserve(counts->size());
-        for (const nft::FastPathCount& c : *counts) {
-          const bool to_client = c.to_client;
-          const OffloadedCall key{c.call.server, c.call.outside, c.call.inside, c.call.outside_call_id, 0,
-                                  c.call.server_call_id};
-          n.push_back(OffloadCount{to_client, key, to_client ? c.to_client_packets : c.to_server_packets,
-                                   to_client ? c.to_client_bytes : c.to_server_bytes});
-        }
-        gateway.note_offload_counts(n, now);
+        gateway.note_offload_counts(to_offload_counts(*counts), now);
       } else {
         log->warn("fast_path_counters_failed error=\"{}\"", counts.error());
       }
@@ -271,13 +287,17 @@ int run_daemon(const DaemonOptions& o) {
   socket.release();  // the queue object owns the descriptor
   gateway.shutdown(seconds_since(start));
   verdict_released();
-  apply_offload();  // the calls ended: their elements go
+  if (o.keep_fast_path && rules_installed) {
+    (void)gateway.take_offload_changes();  // the elements stay for the next start
+  } else {
+    apply_offload();  // the calls ended: their elements go
+  }
   q.flush();
   if (!o.status_file.empty()) write_status(o.status_file, status());
   if (!o.pid_file.empty()) std::remove(o.pid_file.c_str());
   if (rules_installed) {
-    nft::remove_rules();
-    log->info("rules_removed table={}", nft::kTableName);
+    nft::remove_rules(o.keep_fast_path);
+    log->info("rules_removed table={} fast_path_kept={}", nft::kTableName, o.keep_fast_path);
   }
   const auto& s = q.stats();
   log->info("stopped packets={} verdicts={} verdict_sends={} socket_overruns={}", s.packets, s.verdicts,

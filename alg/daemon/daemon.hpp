@@ -29,6 +29,9 @@ struct DaemonOptions {
   std::optional<nft::Backend> backend;  // empty: detect
   bool fail_open = false;
   bool fast_path = true;  // hand established calls' GRE to the kernel where it can
+  // At exit, leave the fast path in the kernel for the next start to adopt (a restart that
+  // keeps offloaded calls up); only the queue rules go.
+  bool keep_fast_path = false;
   GatewayOptions gateway;
 };
 

@@ -407,12 +407,70 @@ std::vector<OffloadChange> Gateway::take_offload_changes() {
 
 std::vector<OffloadedCall> Gateway::offloaded_calls() const {
   std::vector<OffloadedCall> out;
-  out.reserve(offloaded_.size());
+  out.reserve(offloaded_.size() + adopted_.size());
   for (const auto& [id, o] : offloaded_) out.push_back(o.call);
+  for (const Adopted& a : adopted_) out.push_back(a.call);
   return out;
 }
 
+std::size_t Gateway::adopt_offloaded(const std::vector<OffloadCount>& counts, double now) {
+  std::map<std::tuple<std::uint32_t, std::uint32_t, std::uint16_t>, std::size_t> seen;  // by inbound key
+  std::size_t adopted = 0;
+  for (const OffloadCount& n : counts) {
+    if (!n.binding) continue;
+    const OffloadedCall& c = *n.binding;
+    const auto key = std::tuple{c.server.value, c.outside.value, c.outside_call_id};
+    auto it = seen.find(key);
+    if (it == seen.end()) {
+      const std::uint64_t connection = kAdoptedConnectionBase + adopted_total_;
+      if (!translator_.adopt(connection, c.inside, c.outside, c.server, c.inside_call_id, c.outside_call_id)) {
+        log_anomaly("fast_path_adopt_conflict",
+                    fmt::format("server={} outside={} outside_call_id={} note=\"left to expire\"", to_string(c.server),
+                                to_string(c.outside), c.outside_call_id),
+                    now);
+        continue;
+      }
+      ++adopted_total_;
+      ++adopted;
+      adopted_.push_back(Adopted{c, connection, now, 0, 0});
+      it = seen.emplace(key, adopted_.size() - 1).first;
+      log_->info("call_adopted server={} outside={} outside_call_id={} inside={} inside_call_id={} "
+                 "server_call_id={} note=\"offloaded by the previous run; kept while its GRE flows\"",
+                 to_string(c.server), to_string(c.outside), c.outside_call_id, to_string(c.inside), c.inside_call_id,
+                 c.server_call_id);
+    }
+    Adopted& a = adopted_[it->second];
+    (n.to_client ? a.to_client_seen : a.to_server_seen) = n.packets;  // counts from here on
+  }
+  return adopted;
+}
+
+void Gateway::expire_adopted(double now) {
+  std::erase_if(adopted_, [&](const Adopted& a) {
+    if (now - a.last_activity <= options_.timeouts.call_idle) return false;
+    offload_changes_.push_back(OffloadChange{false, a.call});
+    translator_.release(a.connection_id, a.call.inside_call_id);
+    log_->info("adopted_call_ended server={} outside_call_id={} inside={} reason=\"idle timeout\"",
+               to_string(a.call.server), a.call.outside_call_id, to_string(a.call.inside));
+    return true;
+  });
+}
+
 void Gateway::note_offload_counts(const std::vector<OffloadCount>& counts, double now) {
+  if (!adopted_.empty()) {
+    for (const OffloadCount& n : counts) {
+      for (Adopted& a : adopted_) {
+        const bool match = n.to_client ? (n.key.server == a.call.server && n.key.outside == a.call.outside &&
+                                          n.key.outside_call_id == a.call.outside_call_id)
+                                       : (n.key.inside == a.call.inside && n.key.server == a.call.server &&
+                                          n.key.server_call_id == a.call.server_call_id);
+        if (!match) continue;
+        std::uint64_t& seen = n.to_client ? a.to_client_seen : a.to_server_seen;
+        if (n.packets != seen) a.last_activity = now;
+        seen = n.packets;
+      }
+    }
+  }
   if (offloaded_.empty()) return;
   // Keys as the kernel's elements have them, to the call they belong to.
   const auto pack = [](wire::Ipv4Address a, wire::Ipv4Address b, std::uint16_t k) {
@@ -577,6 +635,7 @@ void Gateway::expire(double now) {
   current_ = &meta;
   tracker_.expire(now);
   current_ = nullptr;
+  expire_adopted(now);
   for (auto& [id, n] : nat_) {
     for (std::size_t d = 0; d < 2; ++d) {
       if (!n.held[d].empty() && (n.closed_at || now - n.held[d].front().since > kMaxHoldSeconds)) {
@@ -663,6 +722,7 @@ nlohmann::json Gateway::status() const {
                            {"calls_refused", g.calls_refused}}},
               {"fast_path", {{"enabled", options_.fast_path},
                              {"calls", offloaded_.size()},
+                             {"adopted", adopted_.size()},
                              {"calls_offloaded", g.calls_offloaded},
                              {"gre_to_pns", g.gre_offloaded_to_pns},
                              {"gre_to_pac", g.gre_offloaded_to_pac}}},

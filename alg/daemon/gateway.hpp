@@ -108,7 +108,11 @@ struct OffloadCount {
   bool to_client = true;
   OffloadedCall key;
   std::uint64_t packets = 0, bytes = 0;
+  std::optional<OffloadedCall> binding;  // the whole call, as stored with the element
 };
+
+// Connection ids for adopted calls (no control connection known): far above the tracker's.
+inline constexpr std::uint64_t kAdoptedConnectionBase = std::uint64_t{1} << 40;
 
 // What happened to packets, beyond the tracker's anomaly counters.
 struct GatewayCounters {
@@ -161,6 +165,11 @@ class Gateway final : private track::TrackerObserver {
   std::vector<OffloadChange> take_offload_changes();
   std::vector<OffloadedCall> offloaded_calls() const;
   void note_offload_counts(const std::vector<OffloadCount>& counts, double now);
+  // After a restart: calls whose elements the previous daemon left in the kernel (their
+  // bindings in `counts`). Their Call IDs are reserved and their GRE keeps flowing; they
+  // stay while the kernel's counters move and end at the call idle timeout. Returns how
+  // many were adopted.
+  std::size_t adopt_offloaded(const std::vector<OffloadCount>& counts, double now);
   // The kernel refused the elements: stop offloading (GRE keeps flowing through the queue).
   void disable_fast_path(std::string_view reason);
   const policy::Policy* policy() const { return policy_.get(); }
@@ -254,6 +263,15 @@ class Gateway final : private track::TrackerObserver {
     std::uint64_t to_client_seen = 0, to_server_seen = 0;  // the kernel's counters, last read
   };
   std::unordered_map<std::uint64_t, Offload> offloaded_;  // by call id
+  struct Adopted {
+    OffloadedCall call;
+    std::uint64_t connection_id = 0;  // kAdoptedConnectionBase + n
+    double last_activity = 0;
+    std::uint64_t to_client_seen = 0, to_server_seen = 0;
+  };
+  std::vector<Adopted> adopted_;
+  std::uint64_t adopted_total_ = 0;
+  void expire_adopted(double now);
   std::vector<OffloadChange> offload_changes_;
 };
 

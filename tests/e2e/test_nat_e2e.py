@@ -332,6 +332,39 @@ class FastPath(LabTest):
         self.assertEqual(status["fast_path"]["elements"]["errors"], 0, status["fast_path"])
 
 
+class Restart(LabTest):
+    daemon_args = ("--keep-fast-path", "--idle-timeout", "3")
+
+    def fast_elements(self):
+        text = self.lab.netns("rtr", "nft", "list", "map", "ip", "pptp_alg", "fast_in_plain", check=False).stdout
+        return text.count(" timeout ")
+
+    def test_a_restart_keeps_an_offloaded_call_flowing_and_adopts_it(self):
+        self.lab.start_server()
+        call = self.lab.start_client("pptp-linux", local=CLIENTS[0], tag="r", user="alice", duration=10)
+        time.sleep(3.5)  # up, its name seen, offloaded
+        self.assertEqual(self.lab.status(wait=0)["fast_path"]["calls"], 1)
+        self.assertEqual(self.lab.stop_daemon(), 0)
+        # No daemon: the call's elements are still in the kernel, and so is its GRE path.
+        self.assertEqual(self.fast_elements(), 1)
+        time.sleep(1.5)
+        self.lab.start_daemon(self.daemon_arguments())
+        result = self.lab.result(call)
+        self.assertEchoed(result, minimum=60)  # nothing lost across the restart
+        log = self.lab.read_daemon_log()
+        self.assertIn("fast_path_adopted calls=1", log)
+        self.assertIn("call_adopted server=198.51.100.2", log)
+        # The call ended (its GRE stopped): the adopted call idles out and its elements go.
+        deadline = time.monotonic() + 15
+        while self.fast_elements() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        self.assertEqual(self.fast_elements(), 0)
+        self.assertIn("adopted_call_ended", self.lab.read_daemon_log())
+        # The last stop removes everything (tearDown checks that no rule is left).
+        self.lab.stop_daemon()
+        self.lab.start_daemon([])
+
+
 class WithoutFastPath(LabTest):
     daemon_args = ("--no-fast-path",)
 

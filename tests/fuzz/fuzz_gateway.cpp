@@ -69,10 +69,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       // The kernel's counters for what has been handed over (and a stale one).
       std::vector<daemon::OffloadCount> counts;
       for (const auto& c : gateway.offloaded_calls()) {
-        counts.push_back({true, c, static_cast<std::uint64_t>(n), 0});
-        counts.push_back({false, c, static_cast<std::uint64_t>(n) / 2, 0});
+        counts.push_back({true, c, static_cast<std::uint64_t>(n), 0, std::nullopt});
+        counts.push_back({false, c, static_cast<std::uint64_t>(n) / 2, 0, c});
       }
-      counts.push_back({true, daemon::OffloadedCall{}, 7, 0});
+      counts.push_back({true, daemon::OffloadedCall{}, 7, 0, std::nullopt});
+      // A restart's leftovers, adopted mid-run: they must idle out like the rest.
+      if (n == 64 && !counts.empty()) gateway.adopt_offloaded(counts, time);
       gateway.note_offload_counts(counts, time);
       (void)gateway.take_offload_changes();
     }

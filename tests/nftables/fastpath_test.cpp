@@ -73,6 +73,8 @@ TEST_F(KernelFastPath, ElementsAreAddedCountedReArmedAndRemoved) {
       EXPECT_EQ(c.call.server_call_id, call_.server_call_id);
     }
     EXPECT_EQ(c.to_client ? c.to_client_packets : c.to_server_packets, 0u);
+    ASSERT_TRUE(c.binding) << "the element carries its call";
+    EXPECT_EQ(*c.binding, call_);
   }
 
   // Re-arming puts the expiry back to the full timeout.
@@ -118,6 +120,34 @@ TEST_F(KernelFastPath, ACallThatKeptItsCallIdNeedsOneInboundElement) {
   for (auto set : {kFastInPlain, kFastInAddress, kFastInCallId, kFastOut}) {
     EXPECT_EQ(list_set(set).find("elements"), std::string::npos) << set;
   }
+}
+
+TEST_F(KernelFastPath, ARestartKeepsTheElementsAndTheirCalls) {
+  auto fp = FastPath::open(60);
+  ASSERT_TRUE(fp) << fp.error();
+  ASSERT_TRUE((*fp)->add({call_}));
+  // The daemon stops keeping the fast path: the queue rules go, the elements stay.
+  remove_rules(true);
+  EXPECT_NE(list_set(kFastInAddress).find("198.51.100.2 . 198.51.100.1 . 0x1234"), std::string::npos);
+  std::string chains;
+  run_command({"nft", "list", "table", "ip", std::string(kTableName)}, {}, chains);
+  EXPECT_EQ(chains.find("chain prerouting"), std::string::npos) << chains;
+  EXPECT_NE(chains.find("chain fast_in"), std::string::npos) << chains;
+  // The next start installs its rules around them.
+  bool kept = false;
+  ASSERT_TRUE(install_rules(Backend::Xtables, RuleOptions{}, &kept));
+  EXPECT_TRUE(kept);
+  auto again = FastPath::open(60);
+  ASSERT_TRUE(again) << again.error();
+  auto counts = (*again)->read_counters();
+  ASSERT_TRUE(counts) << counts.error();
+  ASSERT_EQ(counts->size(), 2u);
+  EXPECT_EQ(*(*counts)[0].binding, call_);
+  chains.clear();
+  run_command({"nft", "list", "table", "ip", std::string(kTableName)}, {}, chains);
+  EXPECT_NE(chains.find("chain prerouting"), std::string::npos) << chains;
+  // Rules are replaced, not added twice.
+  EXPECT_EQ(chains.find("map @fast_in_plain"), chains.rfind("map @fast_in_plain")) << chains;
 }
 
 TEST_F(KernelFastPath, WithoutTheSetsItSaysWhatToDo) {

@@ -94,8 +94,8 @@ TEST_F(FastPath, TheKernelsCountersKeepAnOffloadedCallAlive) {
   double t = idle.now;
   for (std::uint64_t n = 1; n <= 5; ++n) {
     t += 3;
-    idle.gw.note_offload_counts({OffloadCount{true, OffloadedCall{kServer, kPublic, {}, 7, 0, 0}, n * 10, n * 500},
-                                 OffloadCount{false, OffloadedCall{kServer, {}, a.pns.address, 0, 0, 100}, n * 9, 0}},
+    idle.gw.note_offload_counts({OffloadCount{true, OffloadedCall{kServer, kPublic, {}, 7, 0, 0}, n * 10, n * 500, std::nullopt},
+                                 OffloadCount{false, OffloadedCall{kServer, {}, a.pns.address, 0, 0, 100}, n * 9, 0, std::nullopt}},
                                 t);
     idle.gw.expire(t);
     ASSERT_EQ(idle.gw.tracker().call_count(), 1u) << "an offloaded call with traffic was ended at " << t;
@@ -103,7 +103,7 @@ TEST_F(FastPath, TheKernelsCountersKeepAnOffloadedCallAlive) {
   EXPECT_EQ(idle.gw.counters().gre_offloaded_to_pns, 50u);
   EXPECT_EQ(idle.gw.counters().gre_offloaded_to_pac, 45u);
   // Then the counters stop moving: the call is idle, ends, and its elements go.
-  idle.gw.note_offload_counts({OffloadCount{true, OffloadedCall{kServer, kPublic, {}, 7, 0, 0}, 50, 2500}}, t + 3);
+  idle.gw.note_offload_counts({OffloadCount{true, OffloadedCall{kServer, kPublic, {}, 7, 0, 0}, 50, 2500, std::nullopt}}, t + 3);
   idle.gw.expire(t + 6);
   EXPECT_EQ(idle.gw.tracker().call_count(), 0u);
   const auto gone = idle.gw.take_offload_changes();
@@ -130,6 +130,42 @@ TEST_F(FastPath, UnderAPolicyOnlyAllowedCallsGoAndARevokedOneComesBack) {
   ASSERT_EQ(gone.size(), 1u);
   EXPECT_FALSE(gone[0].add);
   EXPECT_EQ(server_gre(7), Action::Drop);  // back in user space, and cut
+}
+
+TEST_F(FastPath, ARestartAdoptsTheKernelsCallsReservesTheirCallIdsAndLetsThemIdleOut) {
+  Harness after{with_fast_path(5)};
+  // What the previous run left: client .11 Call ID 7 kept; client .12 Call ID 7 seen as 8.
+  const OffloadedCall kept{kServer, kPublic, addr("192.0.2.11"), 7, 7, 100};
+  const OffloadedCall moved{kServer, kPublic, addr("192.0.2.12"), 8, 7, 101};
+  std::vector<OffloadCount> left;
+  for (const auto& c : {kept, moved}) {
+    left.push_back({true, c, 40, 0, c});
+    left.push_back({false, c, 30, 0, c});
+  }
+  ASSERT_EQ(after.gw.adopt_offloaded(left, 1.0), 2u);
+  EXPECT_EQ(after.gw.offloaded_calls().size(), 2u);
+  EXPECT_EQ(after.gw.status()["fast_path"]["adopted"], 2);
+  // A new client asking for Call ID 7 (and then 8) gets neither: they are still in use.
+  Client c{{addr("192.0.2.13"), 40003}};
+  after.start(c);
+  Packet p = c.to_pac(test::bytes_of(ocrq(7)));
+  ASSERT_TRUE(after.run(p).modified);
+  const std::uint16_t given = load_u16(&p[40 + 12]);
+  EXPECT_NE(given, 7);
+  EXPECT_NE(given, 8);
+  // The kernel's counters move for one of them only: the other idles out and its elements go.
+  after.gw.note_offload_counts({{true, kept, 90, 0, std::nullopt}}, 4.0);
+  after.gw.expire(7.0);
+  auto changes = after.gw.take_offload_changes();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_FALSE(changes[0].add);
+  EXPECT_EQ(changes[0].call, moved);
+  EXPECT_EQ(after.gw.offloaded_calls(), std::vector<OffloadedCall>{kept});
+  after.gw.expire(10.0);
+  changes = after.gw.take_offload_changes();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].call, kept);
+  EXPECT_TRUE(after.gw.offloaded_calls().empty());
 }
 
 TEST_F(FastPath, DisabledNothingIsOffloaded) {

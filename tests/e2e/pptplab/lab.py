@@ -153,13 +153,15 @@ class Lab:
             return
         cmd = ["ip", "netns", "exec", self.ns["rtr"], self.daemon_binary, "--install-rules", "--status-file",
                self.status_file, "--pid-file", self.pid_file, "--log-level", self.log_level] + list(extra)
+        # The log is appended to across restarts: look for this start's "ready" only.
+        offset = os.path.getsize(self.daemon_log) if os.path.exists(self.daemon_log) else 0
         with open(self.daemon_log, "ab") as log:
             self.daemon_proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.daemon_proc.poll() is not None:
                 raise RuntimeError("pptp-alg exited at start:\n" + self.read_daemon_log())
-            if " ready " in self.read_daemon_log():
+            if " ready " in self.read_daemon_log()[offset:]:
                 return
             time.sleep(0.1)
         raise RuntimeError("pptp-alg not ready within 15 s:\n" + self.read_daemon_log())
