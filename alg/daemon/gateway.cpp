@@ -457,25 +457,27 @@ void Gateway::expire_adopted(double now) {
 }
 
 void Gateway::note_offload_counts(const std::vector<OffloadCount>& counts, double now) {
-  if (!adopted_.empty()) {
-    for (const OffloadCount& n : counts) {
-      for (Adopted& a : adopted_) {
-        const bool match = n.to_client ? (n.key.server == a.call.server && n.key.outside == a.call.outside &&
-                                          n.key.outside_call_id == a.call.outside_call_id)
-                                       : (n.key.inside == a.call.inside && n.key.server == a.call.server &&
-                                          n.key.server_call_id == a.call.server_call_id);
-        if (!match) continue;
-        std::uint64_t& seen = n.to_client ? a.to_client_seen : a.to_server_seen;
-        if (n.packets != seen) a.last_activity = now;
-        seen = n.packets;
-      }
-    }
-  }
-  if (offloaded_.empty()) return;
   // Keys as the kernel's elements have them, to the call they belong to.
   const auto pack = [](wire::Ipv4Address a, wire::Ipv4Address b, std::uint16_t k) {
     return std::tuple{a.value, b.value, k};
   };
+  if (!adopted_.empty()) {
+    std::map<std::tuple<std::uint32_t, std::uint32_t, std::uint16_t>, Adopted*> in, out;
+    for (Adopted& a : adopted_) {
+      in[pack(a.call.server, a.call.outside, a.call.outside_call_id)] = &a;
+      out[pack(a.call.inside, a.call.server, a.call.server_call_id)] = &a;
+    }
+    for (const OffloadCount& n : counts) {
+      const auto it = n.to_client ? in.find(pack(n.key.server, n.key.outside, n.key.outside_call_id))
+                                  : out.find(pack(n.key.inside, n.key.server, n.key.server_call_id));
+      if (it == (n.to_client ? in.end() : out.end())) continue;
+      Adopted& a = *it->second;
+      std::uint64_t& seen = n.to_client ? a.to_client_seen : a.to_server_seen;
+      if (n.packets != seen) a.last_activity = now;
+      seen = n.packets;
+    }
+  }
+  if (offloaded_.empty()) return;
   std::map<std::tuple<std::uint32_t, std::uint32_t, std::uint16_t>, Offload*> to_client, to_server;
   for (auto& [id, o] : offloaded_) {
     to_client[pack(o.call.server, o.call.outside, o.call.outside_call_id)] = &o;
