@@ -96,9 +96,11 @@ int main(int argc, char** argv) {
       "pptp-alg " PPTP_ALG_VERSION
       ": PPTP application-level gateway for Linux edge firewalls (RFC 2637).\n"
       "Without a subcommand, runs the daemon: reads TCP/1723 and GRE from an NFQUEUE, tracks every\n"
-      "control connection and call, translates colliding client Call IDs, and sends each call's GRE\n"
-      "to the right client. Run as root on the router that masquerades the clients.\n"
-      "Example: pptp-alg --install-rules --status-file /run/pptp-alg/status.json"};
+      "control connection and call, translates colliding client Call IDs, sends each call's GRE to\n"
+      "the right client, polices tunnels per user (--policy), and hands each established call's GRE\n"
+      "to nftables maps (the fast path). Run as root on the router that masquerades the clients.\n"
+      "Example: pptp-alg --install-rules --policy /etc/pptp-alg/rules.yaml --pid-file /run/pptp-alg.pid\n"
+      "         --status-file /run/pptp-alg/status.json"};
   app.set_version_flag("--version", "pptp-alg " PPTP_ALG_VERSION);
   app.require_subcommand(0, 1);
 
@@ -153,8 +155,9 @@ int main(int argc, char** argv) {
   inspect->add_flag("--json", as_json, "print the report as JSON (stable keys, for scripts)");
 
   CLI::App* rules = app.add_subcommand(
-      "rules", "Print the rules that send PPTP to the queue (as a shell script), for the backend "
-               "this kernel supports, so that they can be added to a firewall by hand.");
+      "rules", "Print the rules that send PPTP to the queue and the fast-path sets and chains (as a "
+               "shell script), for the backend this kernel supports, so that they can be added to a "
+               "firewall by hand.");
   rules->add_option("--queue", d.queue, "NFQUEUE number (default 0)");
   rules->add_option("--backend", backend, "nft, xtables or auto")->check(CLI::IsMember({"auto", "nft", "xtables"}));
   rules->add_flag("--fail-open", d.fail_open, "add the queue bypass flag");

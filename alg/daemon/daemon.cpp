@@ -324,20 +324,22 @@ std::string render_status(const nlohmann::json& s) {
     for (const auto& call : c["calls"]) {
       std::snprintf(line, sizeof line,
                     "      call %-4s %-8s %-11s client Call ID %-5s -> server sees %-5s  server Call ID %-5s"
-                    "  GRE to server %-6s to client %-6s user %s%s\n",
+                    "  GRE to server %-6s to client %-6s user %s%s%s\n",
                     text(call["id"]).c_str(), text(call["origin"]).c_str(), text(call["state"]).c_str(),
                     text(call["pns_call_id"]).c_str(), text(call["outside_call_id"]).c_str(),
                     text(call["pac_call_id"]).c_str(), text(call["gre_to_pac"]["packets"]).c_str(),
                     text(call["gre_to_pns"]["packets"]).c_str(), text(call["user"]).c_str(),
                     call.contains("policy") ? ("  policy " + text(call["policy"]["verdict"]) + " (rule " +
                                                text(call["policy"]["rule"]) + ")").c_str()
-                                            : "");
+                                            : "",
+                    call.value("fast_path", false) ? "  [fast path]" : "");
       out << line;
     }
   }
   if (s.contains("packets")) out << "packets: " << s["packets"].dump() << "\n";
   if (s.contains("nat")) out << "nat: " << s["nat"].dump() << "\n";
   if (s.contains("policy") && !s["policy"].is_null()) out << "policy: " << s["policy"].dump() << "\n";
+  if (s.contains("fast_path")) out << "fast_path: " << s["fast_path"].dump() << "\n";
   if (s.contains("anomalies")) out << "anomalies: " << s["anomalies"].dump() << "\n";
   if (s.contains("queue")) out << "queue: " << s["queue"].dump() << "\n";
   return out.str();

@@ -66,7 +66,7 @@ def main():
         print("  -> %d of 5 clients work.\n" % ok)
         print("What pptp-alg logged (grep-able key=value lines):")
         for line in lab.read_daemon_log().splitlines():
-            if any(k in line for k in ("call_id_translated", "call_established", "rules_")):
+            if any(k in line for k in ("call_id_translated", "call_established", "call_offloaded", "rules_")):
                 print("  " + line)
         lab.stop_daemon()
     print("\nLab removed (namespaces, processes, rules).")
