@@ -18,6 +18,32 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from pptplab import hdlc  # noqa: E402
 
 
+def stop_group(pgid, a):
+    """The call manager pptp forked stays in our process group; it may linger on SIGTERM
+    (waiting for a TCP connect the test's router refuses), and a lingering one would take the
+    next client's call on the same (local, server) through its unix socket. So: SIGTERM, a
+    bounded wait, SIGKILL, and its socket removed."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    try:  # pptp-linux's call manager socket, left behind by the SIGKILL
+        os.unlink("/var/run/pptp/%s:%s" % (a.local, a.server))
+    except OSError:
+        pass
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--local", required=True)
@@ -83,10 +109,7 @@ def main():
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=5)
             result["exit"] = "killed"
-        try:  # the call manager pptp forked, if it is still there
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+        stop_group(proc.pid, a)
     print(json.dumps(result), flush=True)
     return 0 if result["ok"] else 1
 
