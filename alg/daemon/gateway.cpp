@@ -104,12 +104,14 @@ Verdict Gateway::process_control(std::span<std::uint8_t> packet, const PacketMet
   const bool to_pac = load_u16(packet.data() + ihl + 2) == wire::kPptpPort;
   const Direction dir = to_pac ? Direction::PnsToPac : Direction::PacToPns;
   if (dir == Direction::PnsToPac && n.refused_sequence) {
-    // The set-up we could not map, or its retransmission: it must not reach the server with
-    // a Call ID that collides.
+    // The set-up we could not map, its retransmission, and any data after it: the request
+    // must not reach the server with a Call ID that collides, and the server could not
+    // deliver what follows it anyway. Segments without data (the PNS's ACKs) still pass.
     const std::uint32_t seq = load_u32(packet.data() + ihl + 4);
     const std::size_t th = static_cast<std::size_t>(packet[ihl + 12] >> 4) * 4;
     const std::size_t len = packet.size() > ihl + th ? packet.size() - ihl - th : 0;
-    if (*n.refused_sequence - seq < len) drop_current_ = true;  // serial arithmetic
+    const auto end = static_cast<std::uint32_t>(seq + len);
+    if (len > 0 && static_cast<std::int32_t>(end - *n.refused_sequence) > 0) drop_current_ = true;  // serial
   }
   if (drop_current_) {
     ++counters_.control_dropped;
@@ -318,7 +320,11 @@ void Gateway::refuse_call(ConnectionNat& n, std::uint32_t sequence) {
   // The request and its retransmissions are dropped (process_control): the server never
   // sees it. RFC 2637 has no way to refuse a call from the middle of the stream; the proxy
   // mode can answer with a result code instead.
-  n.refused_sequence = sequence;
+  // The server cannot take anything past the first dropped request (TCP delivers in
+  // order), so the first one is what must stay out; a later refusal does not replace it.
+  if (!n.refused_sequence || static_cast<std::int32_t>(sequence - *n.refused_sequence) < 0) {
+    n.refused_sequence = sequence;
+  }
   drop_current_ = true;
 }
 

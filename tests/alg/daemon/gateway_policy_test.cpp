@@ -110,6 +110,24 @@ TEST_F(WithPolicy, ASetUpRateStopsABurst) {
   EXPECT_EQ(send(third), Action::Drop);  // its retransmission too
 }
 
+TEST_F(WithPolicy, TheFirstRefusedSetUpStaysRefusedWhenLaterOnesAreRefusedToo) {
+  // The server cannot deliver past the first dropped request, so that one must never reach
+  // it with its colliding Call ID, whatever is refused after it; the PNS's ACKs still pass.
+  use("default: allow\nlimits: {per_source: {setup_rate: 1, setup_burst: 1}}\n");
+  h.start(a);
+  EXPECT_EQ(send(a.to_pac(test::bytes_of(ocrq(1)))), Action::Accept);
+  Packet second = a.to_pac(test::bytes_of(ocrq(2)));
+  Packet third = a.to_pac(test::bytes_of(ocrq(3)));
+  EXPECT_EQ(send(second), Action::Drop);
+  EXPECT_EQ(send(third), Action::Drop);
+  EXPECT_EQ(send(second), Action::Drop);
+  EXPECT_EQ(send(third), Action::Drop);
+  EXPECT_EQ(send(a.to_pns(test::bytes_of(wire::EchoRequest{}))), Action::Accept);
+  EXPECT_EQ(send(a.to_pac({}, flags::kAck)), Action::Accept);
+  EXPECT_EQ(h.gw.status()["packets"]["calls_refused"], 0);  // refused by the policy, not by NAT
+  EXPECT_EQ(policy_status()["calls_denied"], 2);
+}
+
 const char* const kAliceByName = R"(
 users: {alice: {names: [alice]}}
 rules: [{name: alice-only, from: {user: alice}, action: allow}]
