@@ -80,7 +80,12 @@ class FastPath {
   Result<bool, std::string> remove(const std::vector<FastPathCall>& calls);
   // Counters of every element: to_client from fast_in_plain and fast_in_address (server, outside,
   // outside_call_id filled), to_server from fast_out (inside, server, server_call_id).
+  // A dump of every set: what a restarted daemon adopts. Its cost grows with the square of
+  // the number of elements (the kernel restarts its walk for each part), so the running
+  // daemon reads its own calls' elements by key instead:
   Result<std::vector<FastPathCount>, std::string> read_counters();
+  // Counters of these calls' elements (an element that expired is left out).
+  Result<std::vector<FastPathCount>, std::string> read_counters(const std::vector<FastPathCall>& calls);
 
   const FastPathStats& stats() const { return stats_; }
 

@@ -1,5 +1,7 @@
 #include "alg/daemon/daemon.hpp"
 
+#include "alg/daemon/pacing.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio.hpp>
@@ -163,25 +165,33 @@ int run_daemon(const DaemonOptions& o) {
       }
     }
   };
-  double last_refresh = 0, last_count = 0;
-  const double count_every = std::clamp(o.gateway.timeouts.call_idle / 4, kTickSeconds, kFastPathCountSeconds);
+  const auto start = std::chrono::steady_clock::now();
+  double last_refresh = 0;
+  // An offloaded call is idle when its counters stop: they must be read within half the
+  // idle timeout, whatever it costs.
+  Paced counting(std::clamp(o.gateway.timeouts.call_idle / 4, kTickSeconds, kFastPathCountSeconds),
+                 o.gateway.timeouts.call_idle / 2);
+  double refresh_cost = 0;
   const auto fast_path_tick = [&](double now) {
     if (!fast_path) return;
-    if (now - last_count >= count_every) {
-      last_count = now;
-      if (auto counts = fast_path->read_counters(); counts) {
+    const bool count = counting.due(now), refresh = now - last_refresh >= kFastPathRefreshSeconds;
+    if (!count && !refresh) return;
+    std::vector<nft::FastPathCall> live;
+    for (const OffloadedCall& c : gateway.offloaded_calls()) live.push_back(to_fast_path_call(c));
+    if (count) {
+      if (auto counts = fast_path->read_counters(live); counts) {
         gateway.note_offload_counts(to_offload_counts(*counts), now);
       } else {
         log->warn("fast_path_counters_failed error=\"{}\"", counts.error());
       }
+      counting.ran(now, seconds_since(start));
     }
-    if (now - last_refresh >= kFastPathRefreshSeconds) {
+    if (refresh) {
       last_refresh = now;
-      std::vector<nft::FastPathCall> live;
-      for (const OffloadedCall& c : gateway.offloaded_calls()) live.push_back(to_fast_path_call(c));
       if (!live.empty()) {
         if (auto r = fast_path->refresh(live); !r) log->warn("fast_path_refresh_failed error=\"{}\"", r.error());
       }
+      refresh_cost = seconds_since(start) - now;
     }
   };
   if (!o.pid_file.empty()) {
@@ -189,7 +199,6 @@ int run_daemon(const DaemonOptions& o) {
     pid << ::getpid() << "\n";
     if (!pid) log->warn("pid_file_unwritable file={}", o.pid_file);
   }
-  const auto start = std::chrono::steady_clock::now();
   boost::asio::io_context io;
   boost::asio::posix::stream_descriptor socket(io, q.fd());
   boost::asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
@@ -222,11 +231,19 @@ int run_daemon(const DaemonOptions& o) {
       wait_packets();
     });
   };
+  Paced status_writes(kTickSeconds, kStatusAtMostSeconds);  // 60,000 calls take a while to write
   const auto status = [&] {
     nlohmann::json s = gateway.status();
     s["daemon"] = {{"version", PPTP_ALG_VERSION}, {"queue", o.queue}, {"backend", nft::name_of(backend)},
                    {"uptime_seconds", seconds_since(start)}};
     s["queue"] = queue_json(q.stats());
+    // Work that grows with the calls, and how often it runs (docs/daemon.md).
+    s["housekeeping"] = {{"status_seconds", status_writes.last_cost()},
+                         {"status_every_seconds", status_writes.interval()},
+                         {"counters_seconds", counting.last_cost()},
+                         {"counters_every_seconds", counting.interval()},
+                         {"refresh_seconds", refresh_cost},
+                         {"refresh_every_seconds", kFastPathRefreshSeconds}};
     if (fast_path) {
       const auto& f = fast_path->stats();
       s["fast_path"]["elements"] = {{"added", f.added}, {"removed", f.removed}, {"refreshed", f.refreshed},
@@ -245,7 +262,10 @@ int run_daemon(const DaemonOptions& o) {
       apply_offload();
       q.flush();
       q.refresh_kernel_stats();
-      if (!o.status_file.empty()) write_status(o.status_file, status());
+      if (!o.status_file.empty() && status_writes.due(now)) {
+        write_status(o.status_file, status());
+        status_writes.ran(now, seconds_since(start));
+      }
       if (now - last_summary >= kSummaryEverySeconds) {
         last_summary = now;
         const auto& s = q.stats();

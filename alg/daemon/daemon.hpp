@@ -19,6 +19,9 @@ inline constexpr double kSummaryEverySeconds = 60.0;
 // read their counters at most this often (and at least four times per call idle timeout).
 inline constexpr double kFastPathRefreshSeconds = 30.0;
 inline constexpr double kFastPathCountSeconds = 5.0;
+// The status file is rewritten every tick, less often when that is costly, never less
+// often than this (alg/daemon/pacing.hpp).
+inline constexpr double kStatusAtMostSeconds = 60.0;
 
 struct DaemonOptions {
   std::uint16_t queue = 0;

@@ -122,6 +122,48 @@ TEST_F(KernelFastPath, ACallThatKeptItsCallIdNeedsOneInboundElement) {
   }
 }
 
+TEST_F(KernelFastPath, CountersReadByKeyMatchTheDumpAndLeaveOutWhatIsGone) {
+  auto fp = FastPath::open(60);
+  ASSERT_TRUE(fp) << fp.error();
+  // More calls than one round of reads, half of them translated.
+  std::vector<FastPathCall> calls;
+  for (std::uint16_t i = 0; i < 700; ++i) {
+    FastPathCall c = call_;
+    c.inside_call_id = static_cast<std::uint16_t>(1000 + i);
+    c.outside_call_id = i % 2 == 0 ? c.inside_call_id : static_cast<std::uint16_t>(5000 + i);
+    c.server_call_id = static_cast<std::uint16_t>(20000 + i);
+    calls.push_back(c);
+  }
+  ASSERT_TRUE((*fp)->add(calls));
+  FastPathCall never_added = call_;
+  never_added.outside_call_id = 0x7777;
+  never_added.server_call_id = 0x7777;
+  std::vector<FastPathCall> asked = calls;
+  asked.push_back(never_added);
+  auto by_key = (*fp)->read_counters(asked);
+  ASSERT_TRUE(by_key) << by_key.error();
+  auto dumped = (*fp)->read_counters();
+  ASSERT_TRUE(dumped) << dumped.error();
+  EXPECT_EQ(by_key->size(), 2 * calls.size());
+  EXPECT_EQ(dumped->size(), 2 * calls.size());
+  std::size_t inbound = 0;
+  for (const FastPathCount& c : *by_key) {
+    ASSERT_TRUE(c.binding);
+    EXPECT_NE(c.binding->outside_call_id, 0x7777);
+    inbound += c.to_client ? 1 : 0;
+    if (c.to_client) {
+      EXPECT_EQ(c.call.outside_call_id, c.binding->outside_call_id);
+    } else {
+      EXPECT_EQ(c.call.server_call_id, c.binding->server_call_id);
+    }
+  }
+  EXPECT_EQ(inbound, calls.size());
+  ASSERT_TRUE((*fp)->remove(calls));
+  auto none = (*fp)->read_counters(calls);
+  ASSERT_TRUE(none) << none.error();
+  EXPECT_TRUE(none->empty());
+}
+
 TEST_F(KernelFastPath, ARestartKeepsTheElementsAndTheirCalls) {
   auto fp = FastPath::open(60);
   ASSERT_TRUE(fp) << fp.error();

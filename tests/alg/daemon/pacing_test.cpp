@@ -1,0 +1,35 @@
+#include "alg/daemon/pacing.hpp"
+
+#include <gtest/gtest.h>
+
+namespace pptp::daemon {
+namespace {
+
+TEST(Paced, CheapWorkRunsAtItsInterval) {
+  Paced p(5.0);
+  EXPECT_TRUE(p.due(0));
+  p.ran(0, 0.01);  // 10 ms: 0.5 s at 50x, under the interval
+  EXPECT_FALSE(p.due(4.9));
+  EXPECT_TRUE(p.due(5.0));
+  EXPECT_DOUBLE_EQ(p.interval(), 5.0);
+}
+
+TEST(Paced, CostlyWorkBacksOffToABoundedShareOfACore) {
+  Paced p(1.0);
+  p.ran(10, 10.5);  // 0.5 s of work: next run 25 s after this one started
+  EXPECT_FALSE(p.due(34.9));
+  EXPECT_TRUE(p.due(35.0));
+  EXPECT_LE(p.last_cost() / p.interval(), 1.0 / kHousekeepingCostFactor + 1e-9);
+  p.ran(35, 35.001);  // cheap again: back to its interval
+  EXPECT_TRUE(p.due(36.0));
+}
+
+TEST(Paced, NeverWaitsLongerThanItsBound) {
+  Paced p(5.0, 150.0);  // e.g. counters within half a 300 s idle timeout
+  p.ran(0, 10);         // 10 s of work would mean 500 s
+  EXPECT_DOUBLE_EQ(p.interval(), 150.0);
+  EXPECT_TRUE(p.due(150.0));
+}
+
+}  // namespace
+}  // namespace pptp::daemon
