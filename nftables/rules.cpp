@@ -101,12 +101,10 @@ std::string nft_table(Backend backend, const RuleOptions& o) {
       << "    " << gre << "ip daddr set " << key << " map @" << kFastInPlain << " notrack " << mark << " accept\n"
       << "    # a translated one: the destination, then (by the new destination) the Key\n"
       << "    " << gre << "ip daddr set " << key << " map @" << kFastInAddress << " @th,48,16 set " << key
-      << " map @" << kFastInCallId << " notrack " << mark << "\n"
-      << "  }\n"
-      << "  chain fast_out {\n"
-      << "    type filter hook forward priority mangle - 10; policy accept;\n"
-      << "    meta mark & " << hex(o.fast_path_mark) << " == 0 " << gre << key << " @" << kFastOut << " " << mark
-      << "\n"
+      << " map @" << kFastInCallId << " notrack " << mark << " accept\n"
+      << "    # the client's GRE: marked here, before routing, so that no forward-hook chain of\n"
+      << "    # ours costs the router's other traffic anything (its masquerade translates it)\n"
+      << "    " << gre << key << " @" << kFastOut << " " << mark << "\n"
       << "  }\n";
   }
   s << "  # The server's GRE to this router's own address: untracked (conntrack cannot match\n"
@@ -260,10 +258,14 @@ Result<bool, std::string> install_rules(Backend backend, const RuleOptions& opti
   if (keep) {
     // One transaction: every chain's rules replaced, the sets (declared the same) untouched.
     std::string script;
-    for (const char* chain : {"fast_in", "fast_out", "prerouting", "forward"}) {
+    for (const char* chain : {"fast_in", "prerouting", "forward"}) {
       if (listing.find(std::string("chain ") + chain + " {") != std::string::npos) {
         script += "flush chain ip " + std::string(kTableName) + " " + chain + "\n";
       }
+    }
+    // Earlier versions marked the client's GRE in a chain of its own in the forward hook.
+    if (listing.find("chain fast_out {") != std::string::npos) {
+      script += "delete chain ip " + std::string(kTableName) + " fast_out\n";
     }
     output.clear();
     rc = run_command({"nft", "-f", "-"}, script + nft_table(backend, options), output);
