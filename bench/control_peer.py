@@ -6,8 +6,10 @@
        ({"peer_call_id": the Call ID the PAC was told, "call_id": its own}), and holds the
        connections until it is killed.
   pns: opens --connections control connections to --server from --local, places --calls
-       calls on each (Call IDs from --call-id on), prints {"calls": n, "seconds": s}, and
-       holds the connections until it is killed.
+       calls on each (Call IDs from --call-id on), prints {"calls": n, "seconds": s, ...}, and
+       holds the connections until it is killed. With --answer-wait S, a connection whose
+       replies stop for S seconds counts its remaining calls as unanswered and the next
+       connection is placed (how Call-ID exhaustion shows at the PNS).
 """
 import argparse
 import json
@@ -22,7 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 from pptplab import messages as m  # noqa: E402
 
 
-def read_message(sock, buffer):
+def read_message(sock, buffer, deadline=None):
     while True:
         if len(buffer) >= 2:
             length = int.from_bytes(buffer[:2], "big")
@@ -30,7 +32,18 @@ def read_message(sock, buffer):
                 msg = bytes(buffer[:length])
                 del buffer[:length]
                 return msg
-        data = sock.recv(65536)
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no answer")
+            sock.settimeout(left)
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            raise TimeoutError("no answer") from None
+        finally:
+            if deadline is not None:
+                sock.settimeout(30)
         if not data:
             raise EOFError("connection closed")
         buffer.extend(data)
@@ -86,7 +99,7 @@ def run_pac(a):
 def run_pns(a):
     start = time.monotonic()
     sockets = []
-    placed = 0
+    placed = unanswered = 0
     rtts = []  # Outgoing-Call-Request to its reply, per connection (one call each)
     for c in range(a.connections):
         s = socket.create_connection((a.server, 1723), timeout=30, source_address=(a.local, 0))
@@ -97,14 +110,33 @@ def run_pns(a):
         # Pipelined: every request first, then every reply.
         first = a.call_id + c * a.calls
         sent_at = time.monotonic()
-        s.sendall(b"".join(m.ocrq((first + i) & 0xFFFF, i) for i in range(a.calls)))
-        for _ in range(a.calls):
-            read_message(s, buffer)
-            placed += 1
-        rtts.append(time.monotonic() - sent_at)
+        requests = b"".join(m.ocrq((first + i) & 0xFFFF, i) for i in range(a.calls))
+        if a.answer_wait:
+            # A stalled connection stops taking data: what is not sent counts as unanswered.
+            s.settimeout(a.answer_wait)
+            try:
+                s.sendall(requests)
+            except socket.timeout:
+                pass
+            s.settimeout(30)
+        else:
+            s.sendall(requests)
+        answered = 0
+        try:
+            for _ in range(a.calls):
+                deadline = time.monotonic() + a.answer_wait if a.answer_wait else None
+                read_message(s, buffer, deadline)
+                answered += 1
+        except TimeoutError:
+            if not a.answer_wait:
+                raise
+        placed += answered
+        unanswered += a.calls - answered
+        if answered == a.calls:
+            rtts.append(time.monotonic() - sent_at)
         sockets.append(s)
-    rtts.sort()
-    print(json.dumps({"calls": placed, "seconds": round(time.monotonic() - start, 3),
+    rtts = sorted(rtts) or [0.0]
+    print(json.dumps({"calls": placed, "unanswered": unanswered, "seconds": round(time.monotonic() - start, 3),
                       "rtt_median_ms": round(1000 * rtts[len(rtts) // 2], 3),
                       "rtt_p99_ms": round(1000 * rtts[min(len(rtts) - 1, len(rtts) * 99 // 100)], 3)}), flush=True)
     while True:
@@ -119,6 +151,8 @@ def main():
     p.add_argument("--call-id", type=int, default=1)
     p.add_argument("--connections", type=int, default=1)
     p.add_argument("--calls", type=int, default=1, help="calls per connection")
+    p.add_argument("--answer-wait", type=float, default=0,
+                   help="seconds without a reply after which a connection's remaining calls count as unanswered")
     a = p.parse_args()
     # One descriptor per control connection: the kernel helper's runs need thousands.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

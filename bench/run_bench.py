@@ -43,10 +43,22 @@ COUNTER = """table ip bench {
 
 
 def cpu_busy_seconds():
+    """Busy seconds of all cores, and of those the time in softirq (where forwarding runs)."""
     with open("/proc/stat") as f:
         fields = [int(x) for x in f.readline().split()[1:]]
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields[:8]) - idle) / tick, fields[6] / tick
+
+
+def process_cpu_seconds(proc):
+    """User plus system time of one process (the daemon), 0 when it is not running."""
+    try:
+        with open("/proc/%d/stat" % proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, AttributeError, IndexError, ValueError):
+        return 0.0
 
 
 def received(lab):
@@ -66,13 +78,43 @@ def daemon_rss_kib(lab):
     return None
 
 
+def fresh_status(lab, seconds=70):
+    """The daemon's status written after this call: with many calls the daemon writes it
+    less often (up to once a minute, docs/daemon.md), so wait for the next one."""
+    asked = time.time()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if os.path.getmtime(lab.status_file) > asked:
+                return lab.status(wait=0)
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("pptp-alg wrote no status for %d s" % seconds)
+
+
 def progress(text):
     print(text, file=sys.stderr, flush=True)
 
 
-def set_up_calls(lab, calls, per_connection=1):
-    """Control connections through the router, one call each as pptp-linux places them (or
-    `per_connection` each); returns the Call IDs the server was told and the PNS's timings."""
+def start_pns(lab, connections, per_connection, first_call_id=1000, answer_wait=0.0):
+    """The PNS side: control connections from the first client; returns the process and its
+    report ({"calls": answered, "unanswered": n, "seconds": s, ...})."""
+    cmd = [PYTHON, os.path.join(HERE, "control_peer.py"), "pns", "--server", SERVER2, "--local", CLIENTS[0],
+           "--call-id", str(first_call_id), "--connections", str(connections), "--calls", str(per_connection)]
+    if answer_wait:
+        cmd += ["--answer-wait", str(answer_wait)]
+    pns = subprocess.Popen(["ip", "netns", "exec", lab.ns["lan"]] + cmd, stdout=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    lab.procs.append(pns)
+    line = pns.stdout.readline()
+    if not line:
+        raise RuntimeError("the control connections could not be set up")
+    return pns, json.loads(line)
+
+
+def start_pac(lab):
+    """The PAC side; returns the list that fills with the Call IDs the server was told."""
     pac = subprocess.Popen(["ip", "netns", "exec", lab.ns["srv"], PYTHON, os.path.join(HERE, "control_peer.py"),
                             "pac", "--local", SERVER2, "--call-id", "300"],
                            stdout=subprocess.PIPE, text=True, start_new_session=True)
@@ -83,19 +125,21 @@ def set_up_calls(lab, calls, per_connection=1):
     reader = threading.Thread(target=lambda: told.extend(json.loads(line)["peer_call_id"] for line in pac.stdout),
                               daemon=True)
     reader.start()
-    pns = subprocess.Popen(["ip", "netns", "exec", lab.ns["lan"], PYTHON, os.path.join(HERE, "control_peer.py"),
-                            "pns", "--server", SERVER2, "--local", CLIENTS[0], "--call-id", "1000",
-                            "--connections", str((calls + per_connection - 1) // per_connection),
-                            "--calls", str(per_connection)],
-                           stdout=subprocess.PIPE, text=True, start_new_session=True)
-    lab.procs.append(pns)
-    line = pns.stdout.readline()
-    if not line:
-        raise RuntimeError("the control connections could not be set up")
-    placed = json.loads(line)
-    deadline = time.monotonic() + 10
-    while len(told) < placed["calls"] and time.monotonic() < deadline:
+    return told
+
+
+def wait_for(told, count, seconds=10):
+    deadline = time.monotonic() + seconds
+    while len(told) < count and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def set_up_calls(lab, calls, per_connection=1):
+    """Control connections through the router, one call each as pptp-linux places them (or
+    `per_connection` each); returns the Call IDs the server was told and the PNS's timings."""
+    told = start_pac(lab)
+    _, placed = start_pns(lab, (calls + per_connection - 1) // per_connection, per_connection)
+    wait_for(told, placed["calls"])
     return sorted(told), placed
 
 
@@ -131,25 +175,114 @@ def run_mode(args, mode, calls):
         time.sleep(1.5)
         rss = daemon_rss_kib(lab) if mode.startswith("pptp-alg") else None
         for payload in args.payloads:
-            before, cpu_before = received(lab), cpu_busy_seconds()
+            daemon = getattr(lab, "daemon_proc", None)
+            before, (cpu_before, softirq_before) = received(lab), cpu_busy_seconds()
+            daemon_before = process_cpu_seconds(daemon)
             sent = flood(lab, args, key_file, payload, args.seconds, target)
             time.sleep(0.3)  # the last packets in flight
-            got, busy = received(lab) - before, cpu_busy_seconds() - cpu_before
+            cpu_after, softirq_after = cpu_busy_seconds()
+            got, busy = received(lab) - before, cpu_after - cpu_before
+            daemon_cpu = process_cpu_seconds(daemon) - daemon_before
             rows.append({"mode": mode, "calls": calls, "payload": payload, "sent": sent["sent"], "received": got,
                          "seconds": sent["seconds"], "busy_cpu_seconds": round(busy, 3),
+                         "softirq_cpu_seconds": round(softirq_after - softirq_before, 3),
+                         "daemon_cpu_seconds": round(daemon_cpu, 3),
                          "setup_seconds": placed["seconds"], "rtt_median_ms": placed["rtt_median_ms"],
                          "rtt_p99_ms": placed["rtt_p99_ms"], "daemon_rss_kib": rss})
-            progress("  %-15s %5d calls %5d bytes: sent %d, received %d, busy %.2f CPU-s"
-                     % (mode, calls, payload, sent["sent"], got, busy))
+            progress("  %-15s %5d calls %5d bytes: sent %d, received %d, busy %.2f CPU-s (softirq %.2f, "
+                     "pptp-alg %.2f)" % (mode, calls, payload, sent["sent"], got, busy,
+                                         softirq_after - softirq_before, daemon_cpu))
         if mode.startswith("pptp-alg"):
-            status = lab.status(wait=1.2)
-            rows[-1]["daemon"] = {"fast_path": status.get("fast_path"), "queue": status.get("queue")}
+            status = fresh_status(lab)
+            rows[-1]["daemon"] = {"fast_path": status.get("fast_path"), "queue": status.get("queue"),
+                                  "housekeeping": status.get("housekeeping"),
+                                  "status_file_bytes": os.path.getsize(lab.status_file)}
     return rows
+
+
+CALL_ID_SPACE = 65536  # Call IDs toward one server from one public address (nat/call_id_translator.hpp)
+
+
+def exhaustion(args):
+    """Every Call ID toward the server from the router's public address taken, then more
+    set-ups: what the PNS sees, what the daemon counts, whether the calls that are up keep
+    their GRE, and how soon set-ups work again once calls end."""
+    report = {}
+    with Lab(daemon=os.path.abspath(args.pptp_alg), mode="pptp-alg") as lab:
+        lab.log_level = "info"
+        subprocess.run(["ip", "netns", "exec", lab.ns["lan"], "nft", "-f", "-"], input=COUNTER, text=True, check=True)
+        lab.start_daemon([])
+        told = start_pac(lab)
+        # 1,000 calls per connection, 1,000 more than there are Call IDs: Call IDs from 1000
+        # on wrap past 65535, so the last ones collide and need a translation that cannot be.
+        per = MAX_CALLS_PER_CONNECTION
+        connections = (CALL_ID_SPACE + per) // per + 1
+        progress("exhaustion: %d calls on %d control connections (waiting 3 s for an answer)"
+                 % (connections * per, connections))
+        full, placed = start_pns(lab, connections, per, answer_wait=3)
+        wait_for(told, placed["calls"])
+        status = fresh_status(lab)
+        report["attempted"] = connections * per
+        report["answered"] = placed["calls"]
+        report["unanswered"] = placed["unanswered"]
+        report["setup_seconds"] = placed["seconds"]
+        report["nat"] = status.get("nat")
+        report["calls_refused"] = status.get("packets", {}).get("calls_refused")
+        report["daemon_rss_kib"] = daemon_rss_kib(lab)
+        # The calls that are up keep their GRE (fast path once their first packets are seen):
+        # 1,000 of them, spread over all.
+        sample = sorted(told)[::max(1, len(told) // 1000)]
+        report["gre_calls"] = len(sample)
+        key_file = os.path.join(lab.tmp, "keys")
+        with open(key_file, "w") as f:
+            f.write("\n".join(str(k) for k in sample) + "\n")
+        flood(lab, args, key_file, 64, max(1.0, len(sample) * 64 / 50000.0), PUBLIC)
+        time.sleep(1.5)
+        before = received(lab)
+        sent = flood(lab, args, key_file, 64, 2, PUBLIC)
+        time.sleep(0.3)
+        report["gre_sent"], report["gre_received"] = sent["sent"], received(lab) - before
+        # One more client connection while every Call ID is taken.
+        _, late = start_pns(lab, 1, 10, first_call_id=20000, answer_wait=3)
+        report["while_full"] = {"answered": late["calls"], "unanswered": late["unanswered"]}
+        # End the first PNS's control connections; their calls end with them (FIN) and free
+        # their Call IDs. How soon does a new set-up get through?
+        ended = time.monotonic()
+        lab._stop(full)
+        progress("exhaustion: the first client's connections closed; placing 10 calls again")
+        again = None
+        for _ in range(20):
+            _, attempt = start_pns(lab, 1, 10, first_call_id=30000, answer_wait=2)
+            if attempt["calls"] == 10:
+                again = time.monotonic() - ended
+                break
+        report["after_close"] = {"seconds_to_first_working_setup": round(again, 2) if again is not None else None}
+        report["status_after"] = fresh_status(lab).get("nat")
+    return report
+
+
+def print_exhaustion(r):
+    nat = r.get("nat") or {}
+    print("\nCall-ID exhaustion (one public address, one server, %d Call IDs):" % CALL_ID_SPACE)
+    print("  %d call set-ups attempted in %.1f s: %d answered, %d unanswered (nat.exhausted %s, calls_refused %s)"
+          % (r["attempted"], r["setup_seconds"], r["answered"], r["unanswered"], nat.get("exhausted"),
+             r["calls_refused"]))
+    print("  pptp-alg resident memory with %s calls mapped: %s KiB" % (nat.get("mapped"), r["daemon_rss_kib"]))
+    lost = 1 - r["gre_received"] / r["gre_sent"] if r["gre_sent"] else 0
+    print("  GRE of %d of the calls that are up, while full: sent %d, received %d (%.1f%% lost)"
+          % (r["gre_calls"], r["gre_sent"], r["gre_received"], 100 * lost))
+    print("  a new control connection's 10 set-ups while full: %d answered, %d unanswered"
+          % (r["while_full"]["answered"], r["while_full"]["unanswered"]))
+    after = r["after_close"]["seconds_to_first_working_setup"]
+    print("  after the first client closed its connections: %s; then %s Call IDs mapped"
+          % ("10 of 10 set-ups answered %.1f s later" % after if after is not None else "no set-up answered",
+             (r.get("status_after") or {}).get("mapped")))
 
 
 def table(rows, markdown):
     by = {(r["mode"], r["calls"], r["payload"]): r for r in rows}
-    head = ["mode", "calls", "payload", "received pps", "lost", "pkts per CPU-s", "vs kernel helper", "vs routing"]
+    head = ["mode", "calls", "payload", "received pps", "lost", "pkts per CPU-s", "vs kernel helper", "vs routing",
+            "busy CPU-s", "softirq", "pptp-alg"]
     lines = []
     for r in rows:
         per_cpu = r["received"] / r["busy_cpu_seconds"] if r["busy_cpu_seconds"] > 0 else 0
@@ -165,7 +298,8 @@ def table(rows, markdown):
         lost = 1 - r["received"] / r["sent"] if r["sent"] else 0
         lines.append([r["mode"], str(r["calls"]), str(r["payload"]), "%.0f" % (r["received"] / r["seconds"]),
                       "%.1f%%" % (100 * lost), "%.0f" % r["per_cpu_second"], ratio(r, "kernel-helper"),
-                      ratio(r, "routing")])
+                      ratio(r, "routing"), "%.2f" % r["busy_cpu_seconds"], "%.2f" % r["softirq_cpu_seconds"],
+                      "%.2f" % r["daemon_cpu_seconds"] if r["mode"].startswith("pptp-alg") else "-"])
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         out += ["| " + " | ".join(line) + " |" for line in lines]
@@ -183,10 +317,13 @@ def main():
     p.add_argument("--payloads", type=lambda s: [int(x) for x in s.split(",")], default=[64, 1400])
     p.add_argument("--calls", type=lambda s: [int(x) for x in s.split(",")], default=[1],
                    help="calls up at once, comma-separated (e.g. 1,1000)")
-    p.add_argument("--modes", type=lambda s: s.split(","), default=MODES)
+    p.add_argument("--modes", type=lambda s: [m for m in s.split(",") if m], default=MODES,
+                   help="comma-separated, of: %s (empty: none, e.g. with --exhaustion)" % ",".join(MODES))
     p.add_argument("--calls-per-connection", type=int, default=1,
                    help="calls on each control connection for the modes other than kernel-helper (up to 1000; "
                         "one client address has about 28,000 source ports, so 60,000 calls need 3 or more)")
+    p.add_argument("--exhaustion", action="store_true",
+                   help="also take every Call ID toward the server (65,536 calls) and report what happens")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     p.add_argument("--json", help="also write every measurement here")
     a = p.parse_args()
@@ -195,6 +332,9 @@ def main():
     for binary in (a.pptp_alg, a.gre_flood):
         if not os.access(binary, os.X_OK):
             sys.exit("run_bench: %s is not built (cmake --build build)" % binary)
+    unknown = [m for m in a.modes if m not in MODES]
+    if unknown:
+        sys.exit("run_bench: unknown mode(s) %s; choose from %s" % (",".join(unknown), ",".join(MODES)))
     rows, failed = [], []
     for calls in a.calls:
         for mode in a.modes:
@@ -204,7 +344,8 @@ def main():
             except (RuntimeError, OSError, ValueError, subprocess.CalledProcessError) as e:
                 progress("  failed: %s" % e)
                 failed.append("%s with %d calls: %s" % (mode, calls, str(e).splitlines()[0] if str(e) else e))
-    print(table(rows, a.markdown))
+    if rows:
+        print(table(rows, a.markdown))
     setups = [r for r in rows if r.get("setup_seconds") and r["payload"] == a.payloads[0]]
     if setups:
         print("\ncall set-up through the router (control connections one after another, %d call(s) each"
@@ -218,6 +359,13 @@ def main():
         print("\npptp-alg resident memory with the calls up:")
         for r in memory:
             print("  %-15s %6d calls: %d KiB" % (r["mode"], r["calls"], r["daemon_rss_kib"]))
+    if a.exhaustion:
+        try:
+            ex = exhaustion(a)
+            print_exhaustion(ex)
+            rows.append({"exhaustion": ex})
+        except (RuntimeError, OSError, ValueError, subprocess.CalledProcessError) as e:
+            failed.append("Call-ID exhaustion: %s" % (str(e).splitlines()[0] if str(e) else e))
     for f in failed:
         print("not measured: " + f)
     if a.json:
