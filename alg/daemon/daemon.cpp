@@ -147,6 +147,9 @@ int run_daemon(const DaemonOptions& o) {
   const auto to_fast_path_call = [](const OffloadedCall& c) {
     return nft::FastPathCall{c.server, c.outside, c.inside, c.outside_call_id, c.inside_call_id, c.server_call_id};
   };
+  bool counting_busy = false, status_busy = false, refresh_busy = false;  // worker jobs in flight
+  std::uint64_t refreshed_elsewhere = 0;  // calls the worker re-armed (its socket's own stats are its own)
+  std::vector<nft::FastPathCall> removed_while_refreshing;
   // Elements follow the calls: added when a call is handed over, removed when it ends.
   const auto apply_offload = [&] {
     if (!fast_path) return;
@@ -156,6 +159,8 @@ int run_daemon(const DaemonOptions& o) {
     }
     if (!remove.empty()) {
       if (auto r = fast_path->remove(remove); !r) log->warn("fast_path_remove_failed error=\"{}\"", r.error());
+      // A re-arm in flight on the worker may put these back: removed again when it is done.
+      if (refresh_busy) removed_while_refreshing.insert(removed_while_refreshing.end(), remove.begin(), remove.end());
     }
     if (!add.empty()) {
       if (auto r = fast_path->add(add); !r) {
@@ -172,21 +177,74 @@ int run_daemon(const DaemonOptions& o) {
   Paced counting(std::clamp(o.gateway.timeouts.call_idle / 4, kTickSeconds, kFastPathCountSeconds),
                  o.gateway.timeouts.call_idle / 2);
   double refresh_cost = 0;
+  // Work that grows with the calls (reading the fast path's counters, writing the status
+  // file) runs beside the packet loop on one worker thread, so that the loop never waits
+  // for it; the worker has its own netlink socket, and its results come back to the loop,
+  // the only thread that touches the gateway. Declared after everything it uses, joined
+  // before any of it goes.
+  std::unique_ptr<nft::FastPath> counter_reader;
+  if (fast_path) {
+    if (auto r = nft::FastPath::open(); r) {
+      counter_reader = std::move(*r);
+    } else {
+      log->warn("fast_path_counter_socket_failed error=\"{}\" note=\"counters are read on the packet loop\"",
+                r.error());
+    }
+  }
+  boost::asio::io_context io;
+  boost::asio::thread_pool background(1);
+  const auto apply_counts = [&](const Result<std::vector<nft::FastPathCount>, std::string>& counts, double now) {
+    if (counts) {
+      gateway.note_offload_counts(to_offload_counts(*counts), now);
+    } else {
+      log->warn("fast_path_counters_failed error=\"{}\"", counts.error());
+    }
+  };
   const auto fast_path_tick = [&](double now) {
     if (!fast_path) return;
-    const bool count = counting.due(now), refresh = now - last_refresh >= kFastPathRefreshSeconds;
+    const bool count = counting.due(now) && !counting_busy, refresh = now - last_refresh >= kFastPathRefreshSeconds;
     if (!count && !refresh) return;
     std::vector<nft::FastPathCall> live;
     for (const OffloadedCall& c : gateway.offloaded_calls()) live.push_back(to_fast_path_call(c));
-    if (count) {
-      if (auto counts = fast_path->read_counters(live); counts) {
-        gateway.note_offload_counts(to_offload_counts(*counts), now);
-      } else {
-        log->warn("fast_path_counters_failed error=\"{}\"", counts.error());
-      }
+    if (count && counter_reader) {
+      counting_busy = true;
+      boost::asio::post(background, [&, live, now] {
+        const auto began = std::chrono::steady_clock::now();
+        auto counts = counter_reader->read_counters(live);
+        const double cost = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+        boost::asio::post(io, [&, counts = std::move(counts), now, cost] {
+          counting_busy = false;
+          const double applied = seconds_since(start);
+          apply_counts(counts, applied);
+          counting.ran(now, now + cost + (seconds_since(start) - applied));
+        });
+      });
+    } else if (count) {
+      apply_counts(fast_path->read_counters(live), now);
       counting.ran(now, seconds_since(start));
     }
-    if (refresh) {
+    if (refresh && !refresh_busy && !live.empty() && counter_reader) {
+      last_refresh = now;
+      refresh_busy = true;
+      boost::asio::post(background, [&, live = std::move(live)] {
+        const auto began = std::chrono::steady_clock::now();
+        auto r = counter_reader->refresh(live);
+        const double cost = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+        boost::asio::post(io, [&, r = std::move(r), cost, calls = live.size()] {
+          refresh_busy = false;
+          refresh_cost = cost;
+          if (!removed_while_refreshing.empty() && fast_path) {
+            (void)fast_path->remove(removed_while_refreshing);
+          }
+          removed_while_refreshing.clear();
+          if (r) {
+            refreshed_elsewhere += calls;
+          } else {
+            log->warn("fast_path_refresh_failed error=\"{}\"", r.error());
+          }
+        });
+      });
+    } else if (refresh && !refresh_busy) {
       last_refresh = now;
       if (!live.empty()) {
         if (auto r = fast_path->refresh(live); !r) log->warn("fast_path_refresh_failed error=\"{}\"", r.error());
@@ -199,7 +257,6 @@ int run_daemon(const DaemonOptions& o) {
     pid << ::getpid() << "\n";
     if (!pid) log->warn("pid_file_unwritable file={}", o.pid_file);
   }
-  boost::asio::io_context io;
   boost::asio::posix::stream_descriptor socket(io, q.fd());
   boost::asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   boost::asio::steady_timer tick(io);
@@ -232,6 +289,7 @@ int run_daemon(const DaemonOptions& o) {
     });
   };
   Paced status_writes(kTickSeconds, kStatusAtMostSeconds);  // 60,000 calls take a while to write
+  double status_build_cost = 0;  // the part of it on the packet loop
   const auto status = [&] {
     nlohmann::json s = gateway.status();
     s["daemon"] = {{"version", PPTP_ALG_VERSION}, {"queue", o.queue}, {"backend", nft::name_of(backend)},
@@ -239,6 +297,7 @@ int run_daemon(const DaemonOptions& o) {
     s["queue"] = queue_json(q.stats());
     // Work that grows with the calls, and how often it runs (docs/daemon.md).
     s["housekeeping"] = {{"status_seconds", status_writes.last_cost()},
+                         {"status_build_seconds", status_build_cost},
                          {"status_every_seconds", status_writes.interval()},
                          {"counters_seconds", counting.last_cost()},
                          {"counters_every_seconds", counting.interval()},
@@ -246,7 +305,7 @@ int run_daemon(const DaemonOptions& o) {
                          {"refresh_every_seconds", kFastPathRefreshSeconds}};
     if (fast_path) {
       const auto& f = fast_path->stats();
-      s["fast_path"]["elements"] = {{"added", f.added}, {"removed", f.removed}, {"refreshed", f.refreshed},
+      s["fast_path"]["elements"] = {{"added", f.added}, {"removed", f.removed}, {"refreshed", f.refreshed + refreshed_elsewhere},
                                     {"errors", f.errors}};
     }
     return s;
@@ -262,9 +321,21 @@ int run_daemon(const DaemonOptions& o) {
       apply_offload();
       q.flush();
       q.refresh_kernel_stats();
-      if (!o.status_file.empty() && status_writes.due(now)) {
-        write_status(o.status_file, status());
-        status_writes.ran(now, seconds_since(start));
+      if (!o.status_file.empty() && !status_busy && status_writes.due(now)) {
+        // Built here (it reads the gateway), written by the worker.
+        status_busy = true;
+        auto snapshot = status();
+        const double built = seconds_since(start) - now;
+        status_build_cost = built;
+        boost::asio::post(background, [&, snapshot = std::move(snapshot), now, built] {
+          const auto began = std::chrono::steady_clock::now();
+          write_status(o.status_file, snapshot);
+          const double written = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+          boost::asio::post(io, [&, now, built, written] {
+            status_busy = false;
+            status_writes.ran(now, now + built + written);
+          });
+        });
       }
       if (now - last_summary >= kSummaryEverySeconds) {
         last_summary = now;
@@ -303,6 +374,7 @@ int run_daemon(const DaemonOptions& o) {
   wait_signal();
   log->info("ready queue={} status_file={}", o.queue, o.status_file.empty() ? "-" : o.status_file);
   io.run();
+  background.join();  // its last status write must not race the one below
 
   socket.release();  // the queue object owns the descriptor
   gateway.shutdown(seconds_since(start));

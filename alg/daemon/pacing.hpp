@@ -14,14 +14,17 @@ class Paced {
  public:
   // `at_most`: the longest wait whatever the cost (e.g. idle detection needs the counters
   // within half the idle timeout).
-  explicit Paced(double every, double at_most = 1e9) : every_(every), at_most_(std::max(every, at_most)) {}
+  explicit Paced(double every, double at_most = 1e9)
+      : every_(every), at_most_(std::max(every, at_most)) {}
   bool due(double now) const { return now >= next_; }
   // A run that started at `started` (seconds) and ended at `finished`.
   void ran(double started, double finished) {
     last_cost_ = std::max(0.0, finished - started);
     next_ = started + interval();
   }
-  double interval() const { return std::min(at_most_, std::max(every_, last_cost_ * kHousekeepingCostFactor)); }
+  double interval() const {
+    return std::min(at_most_, std::max(every_, last_cost_ * kHousekeepingCostFactor));
+  }
   double last_cost() const { return last_cost_; }
 
  private:
