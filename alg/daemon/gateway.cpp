@@ -38,7 +38,9 @@ nlohmann::json gre_json(const track::GreFlowStats& s) {
 }  // namespace
 
 Gateway::Gateway(GatewayOptions options, std::shared_ptr<spdlog::logger> log, OutsideResolver* resolver)
-    : options_(options), log_(std::move(log)), resolver_(resolver), tracker_(*this, options.timeouts) {}
+    : options_(options), log_(std::move(log)), resolver_(resolver), tracker_(*this, options.timeouts) {
+  tracker_.set_inline(true);
+}
 
 Verdict Gateway::process(std::span<std::uint8_t> packet, const PacketMeta& meta) {
   current_ = &meta;
@@ -99,6 +101,12 @@ Verdict Gateway::process_control(std::span<std::uint8_t> packet, const PacketMet
   ++counters_.control_segments;
   track::ControlConnection* c = out.segment.connection;
   if (c == nullptr) return {};
+  if (out.segment.refused) {
+    // Too far ahead of a gap to keep: not forwarded, so the client or server sends it again
+    // in order (a segment lost before the queue, then a burst behind it).
+    ++counters_.control_refused;
+    return {Action::Drop, false};
+  }
   ConnectionNat& n = nat_of(*c);
   const std::size_t ihl = static_cast<std::size_t>(packet[0] & 0x0f) * 4;
   const bool to_pac = load_u16(packet.data() + ihl + 2) == wire::kPptpPort;
@@ -718,6 +726,7 @@ nlohmann::json Gateway::status() const {
                            {"control_rewritten", g.control_rewritten},
                            {"control_dropped", g.control_dropped},
                            {"control_held", g.control_held},
+                           {"control_refused", g.control_refused},
                            {"hold_expired", g.hold_expired},
                            {"gre_to_pns", g.gre_to_pns},
                            {"gre_to_pac", g.gre_to_pac},

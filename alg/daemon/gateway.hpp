@@ -129,6 +129,7 @@ struct GatewayCounters {
   std::uint64_t calls_refused = 0;       // no Call ID left toward the server
   std::uint64_t control_dropped = 0;     // segments of a refused call set-up
   std::uint64_t control_held = 0;        // segments held until their message was whole
+  std::uint64_t control_refused = 0;     // too far ahead of a gap: dropped, sent again in order
   std::uint64_t hold_expired = 0;        // released by the time bound, not by the message
   // Policy (docs/policy.md).
   std::uint64_t connections_denied = 0;      // control connections the policy or a limit refused

@@ -46,14 +46,14 @@ void Reassembler::lose_sync(StreamAnomaly why, const wire::ParseError* error, Me
   sink.on_stream_anomaly(why, error);
 }
 
-void Reassembler::feed(std::uint32_t sequence, Bytes payload, MessageSink& sink) {
-  if (state_ == StreamState::LostSync || payload.empty()) return;
+bool Reassembler::feed(std::uint32_t sequence, Bytes payload, MessageSink& sink) {
+  if (state_ == StreamState::LostSync || payload.empty()) return true;
   if (state_ == StreamState::AwaitingStart) {
     // Picked up mid-stream: only a segment that starts with a valid header is a start.
     const wire::Frame f = wire::frame_control_message(payload);
     if (f.status == wire::Frame::Status::Invalid) {
       lose_sync(StreamAnomaly::FramingError, &f.error, sink);
-      return;
+      return true;
     }
     next_sequence_ = sequence;
     state_ = StreamState::Synced;
@@ -64,7 +64,7 @@ void Reassembler::feed(std::uint32_t sequence, Bytes payload, MessageSink& sink)
   const auto length = static_cast<std::int64_t>(payload.size());
   if (offset + length <= 0) {
     sink.on_stream_anomaly(StreamAnomaly::Retransmission, nullptr);
-    return;
+    return true;
   }
   if (offset < 0) {
     sink.on_stream_anomaly(StreamAnomaly::Overlap, nullptr);
@@ -76,20 +76,22 @@ void Reassembler::feed(std::uint32_t sequence, Bytes payload, MessageSink& sink)
     if (static_cast<std::uint32_t>(offset) > kReorderWindow ||
         pending_bytes_ - replaced + payload.size() > kMaxPendingBytes ||
         (replaced == 0 && pending_.size() >= kMaxPendingSegments)) {
+      if (refuse_when_full_) return false;  // dropped; TCP sends it again once the gap fills
       lose_sync(StreamAnomaly::WindowExceeded, nullptr, sink);
-      return;
+      return true;
     }
     if (replaced >= payload.size()) {
       sink.on_stream_anomaly(StreamAnomaly::Retransmission, nullptr);
-      return;
+      return true;
     }
     pending_bytes_ = pending_bytes_ - replaced + payload.size();
     pending_[sequence].assign(payload.begin(), payload.end());
     sink.on_stream_anomaly(StreamAnomaly::OutOfOrder, nullptr);
-    return;
+    return true;
   }
   consume(payload, sink);
   drain_pending(sink);
+  return true;
 }
 
 void Reassembler::drain_pending(MessageSink& sink) {

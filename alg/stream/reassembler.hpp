@@ -52,7 +52,12 @@ class Reassembler {
  public:
   // The SYN's sequence number: data starts one after it.
   void on_syn(std::uint32_t initial_sequence);
-  void feed(std::uint32_t sequence, Bytes payload, MessageSink& sink);
+  // Inline (the daemon, which can drop a segment and have TCP send it again): a segment
+  // ahead of a gap that does not fit the bounds is refused (feed returns false) instead of
+  // losing sync; the caller drops it. Offline (inspect) the direction loses sync.
+  void refuse_when_full(bool refuse) { refuse_when_full_ = refuse; }
+  // False: refused, nothing of it was taken.
+  bool feed(std::uint32_t sequence, Bytes payload, MessageSink& sink);
 
   StreamState state() const { return state_; }
   // Bytes held: a partial message plus out-of-order segments.
@@ -73,6 +78,7 @@ class Reassembler {
   std::size_t pending_bytes_ = 0;
   std::uint64_t delivered_bytes_ = 0;
   std::optional<wire::ParseError> framing_error_;
+  bool refuse_when_full_ = false;
 };
 
 }  // namespace pptp::stream

@@ -162,6 +162,7 @@ SegmentOutcome Tracker::on_tcp_segment(double time, const wire::Ipv4Packet& ip,
     c->pns = key.pns;
     c->pac = key.pac;
     c->opened_at = time;
+    for (auto& stream : c->streams) stream.refuse_when_full(inline_);
     it = connections_.emplace(key, std::move(c)).first;
   }
   ControlConnection& c = *it->second;
@@ -174,7 +175,10 @@ SegmentOutcome Tracker::on_tcp_segment(double time, const wire::Ipv4Packet& ip,
   const std::uint32_t data_seq = syn ? tcp.sequence + 1 : tcp.sequence;
   if (!tcp.payload.empty()) {
     StreamSink sink(*this, c, dir, time, outcome);
-    s.feed(data_seq, tcp.payload, sink);
+    if (!s.feed(data_seq, tcp.payload, sink)) {
+      outcome.refused = true;  // its FIN or RST, if any, comes again with it
+      return outcome;
+    }
   }
   if (tcp.has(wire::tcp_flags::kRst)) {
     close_connection(time, c, "tcp_reset");

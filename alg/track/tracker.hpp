@@ -149,6 +149,9 @@ struct SegmentOutcome {
   ControlConnection* connection = nullptr;
   std::size_t messages = 0;
   std::size_t anomalies = 0;
+  // Inline only (Tracker::set_inline): the segment lies ahead of a gap that does not fit the
+  // reassembly bounds; nothing of it was taken, and the caller should drop it.
+  bool refused = false;
 };
 
 enum class GreVerdict : std::uint8_t { Matched, NotPptp, Malformed, UnknownCall };
@@ -168,6 +171,9 @@ class Tracker {
   Tracker& operator=(const Tracker&) = delete;
   ~Tracker();
 
+  // The daemon sits in the path and can drop a segment: then a stream whose out-of-order
+  // buffer is full refuses segments (SegmentOutcome::refused) instead of losing sync.
+  void set_inline(bool in_path) { inline_ = in_path; }
   SegmentOutcome on_tcp_segment(double time, const wire::Ipv4Packet& ip, const wire::TcpSegment& tcp);
   GreOutcome on_gre(double time, const wire::Ipv4Packet& ip);
   // GRE of a call that the kernel forwarded without showing it to us (the fast path): its
@@ -235,6 +241,7 @@ class Tracker {
 
   TrackerObserver& observer_;
   Timeouts timeouts_;
+  bool inline_ = false;
   std::map<ConnectionKey, std::unique_ptr<ControlConnection>> connections_;
   std::unordered_map<GreKey, GreRoute, GreKeyHash> gre_routes_;
   AnomalyCounters counters_{};

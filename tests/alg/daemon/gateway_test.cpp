@@ -230,6 +230,34 @@ TEST(Gateway, NonPptpGrePassesAndGarbageIsDropped) {
   EXPECT_EQ(h.gw.counters().malformed_dropped, 2u);
 }
 
+TEST(Gateway, ABurstBehindALostSegmentIsRefusedAndTakenAgainInOrder) {
+  // A client pipelines 400 Outgoing-Call-Requests, one per segment; the first is lost
+  // before the queue. What fits the reassembly bounds waits, the rest is dropped (TCP sends
+  // it again) instead of the connection losing sync and its calls their GRE.
+  Harness h;
+  Client a{{addr("192.0.2.11"), 40001}};
+  h.start(a);
+  std::vector<Packet> burst;
+  for (std::uint16_t i = 0; i < 400; ++i) burst.push_back(a.to_pac(test::bytes_of(ocrq(static_cast<std::uint16_t>(100 + i)))));
+  std::vector<std::size_t> refused;
+  for (std::size_t i = 1; i < burst.size(); ++i) {
+    Packet p = burst[i];
+    const Action act = h.run(p).action;
+    if (act == Action::Drop) refused.push_back(i);
+  }
+  EXPECT_FALSE(refused.empty());
+  EXPECT_EQ(h.gw.status()["packets"]["control_refused"], refused.size());
+  EXPECT_EQ(h.gw.tracker().call_count(), 0u);
+  Packet first = burst[0];
+  EXPECT_NE(h.run(first).action, Action::Drop);
+  for (std::size_t i : refused) {
+    Packet again = burst[i];
+    EXPECT_NE(h.run(again).action, Action::Drop) << i;
+  }
+  EXPECT_EQ(h.gw.tracker().call_count(), 400u);
+  EXPECT_EQ(h.gw.translator().size(), 400u);
+}
+
 TEST(Gateway, IdleCallsExpireAndFreeTheirCallId) {
   GatewayOptions o;
   o.timeouts.call_idle = 5;

@@ -261,6 +261,39 @@ TEST(Reassembler, AGapBeyondTheWindowLosesSync) {
   EXPECT_EQ(c.count(StreamAnomaly::WindowExceeded), 1u);
 }
 
+TEST(Reassembler, InlineItRefusesWhatDoesNotFitAndKeepsTheStream) {
+  // A long run of Echo-Requests (16 bytes each) in segments of 1,600 bytes; the first
+  // segment is lost, the rest arrive. What fits waits; the rest is refused; once the lost
+  // one comes, the refused ones (sent again by TCP) are taken in order.
+  Message stream;
+  std::vector<Message> expected;
+  for (std::uint32_t i = 0; i < 4000; ++i) {
+    expected.push_back(test::bytes_of(wire::EchoRequest{i}));
+    stream.insert(stream.end(), expected.back().begin(), expected.back().end());
+  }
+  constexpr std::size_t kSegment = 1600;
+  Reassembler r;
+  r.refuse_when_full(true);
+  Collector c;
+  r.on_syn(kIsn);
+  const auto segment = [&](std::size_t i) {
+    return Bytes(stream).subspan(i * kSegment, std::min(kSegment, stream.size() - i * kSegment));
+  };
+  const std::size_t segments = (stream.size() + kSegment - 1) / kSegment;
+  std::vector<std::size_t> refused;
+  for (std::size_t i = 1; i < segments; ++i) {
+    if (!r.feed(kIsn + 1 + static_cast<std::uint32_t>(i * kSegment), segment(i), c)) refused.push_back(i);
+    EXPECT_LE(r.buffered_bytes(), kMaxPendingBytes);
+  }
+  EXPECT_EQ(r.state(), StreamState::Synced);
+  EXPECT_FALSE(refused.empty());
+  EXPECT_TRUE(c.messages.empty());
+  EXPECT_TRUE(r.feed(kIsn + 1, segment(0), c));  // the lost one
+  for (std::size_t i : refused) EXPECT_TRUE(r.feed(kIsn + 1 + static_cast<std::uint32_t>(i * kSegment), segment(i), c));
+  EXPECT_EQ(c.messages, expected);
+  EXPECT_EQ(c.count(StreamAnomaly::WindowExceeded), 0u);
+}
+
 TEST(Reassembler, PendingMemoryIsBounded) {
   Reassembler r;
   Collector c;
