@@ -294,19 +294,25 @@ void Gateway::audit(std::string_view scope, policy::Outcome outcome, const std::
   }
 }
 
-std::optional<policy::Charge> Gateway::admit_connection(const wire::Endpoint& pns, const wire::Endpoint& pac,
-                                                        double now) {
-  const policy::Subject s{pns.address, pac.address, std::nullopt, false};
-  const policy::Decision d = policy::decide(*policy_, s, wall_time());
-  const policy::Charge who{pns.address, d.user ? policy_->users[*d.user].name : std::string(), pac.address};
-  std::string reason = d.reason;
-  policy::Outcome outcome = d.outcome;
-  if (outcome != policy::Outcome::Deny) {
-    if (auto hit = admission_.admit_connection(*policy_, who, d.user)) {
-      outcome = policy::Outcome::Deny;
-      reason = "limit " + *hit;
+template <typename Limit>
+Gateway::Judgement Gateway::judge_new(wire::Ipv4Address pns, wire::Ipv4Address pac, Limit&& limit) const {
+  // The rules first (by address: no PPP name yet), then the limits of whom they name.
+  const policy::Decision d = policy::decide(*policy_, policy::Subject{pns, pac, std::nullopt, false}, wall_time());
+  Judgement j{d, policy::Charge{pns, d.user ? policy_->users[*d.user].name : std::string(), pac}, d.outcome, d.reason};
+  if (j.outcome != policy::Outcome::Deny) {
+    if (auto hit = limit(j.who, d.user)) {
+      j.outcome = policy::Outcome::Deny;
+      j.reason = "limit " + *hit;
     }
   }
+  return j;
+}
+
+std::optional<policy::Charge> Gateway::admit_connection(const wire::Endpoint& pns, const wire::Endpoint& pac,
+                                                        double now) {
+  auto [d, who, outcome, reason] = judge_new(pns.address, pac.address, [&](const policy::Charge& w, auto user) {
+    return admission_.admit_connection(*policy_, w, user);
+  });
   const std::string where = fmt::format("pns={} pac={}", to_string(pns), to_string(pac));
   if (outcome != policy::Outcome::Deny) {
     audit("connection", outcome, policy::rule_name(*policy_, d.rule), who, "", reason, where);
@@ -325,11 +331,10 @@ std::optional<policy::Charge> Gateway::admit_connection(const wire::Endpoint& pn
 }
 
 void Gateway::refuse_call(ConnectionNat& n, std::uint32_t sequence) {
-  // The request and its retransmissions are dropped (process_control): the server never
-  // sees it. RFC 2637 has no way to refuse a call from the middle of the stream; the proxy
-  // mode can answer with a result code instead.
-  // The server cannot take anything past the first dropped request (TCP delivers in
-  // order), so the first one is what must stay out; a later refusal does not replace it.
+  // The request, its retransmissions and what follows it are dropped (process_control): the
+  // server never sees it, and cannot take anything past it (TCP delivers in order), so a
+  // later refusal does not replace the first. RFC 2637 has no way to refuse a call from the
+  // middle of the stream; the proxy mode can answer with a result code instead.
   if (!n.refused_sequence || static_cast<std::int32_t>(sequence - *n.refused_sequence) < 0) {
     n.refused_sequence = sequence;
   }
@@ -338,17 +343,9 @@ void Gateway::refuse_call(ConnectionNat& n, std::uint32_t sequence) {
 
 bool Gateway::admit_call(const track::ControlConnection& c, const track::Call& call, const PendingAllocation& p) {
   const double now = current_ != nullptr ? current_->time : 0;
-  const policy::Subject s{c.pns.address, c.pac.address, std::nullopt, false};
-  const policy::Decision d = policy::decide(*policy_, s, wall_time());
-  policy::Charge who{c.pns.address, d.user ? policy_->users[*d.user].name : std::string(), c.pac.address};
-  std::string reason = d.reason;
-  policy::Outcome outcome = d.outcome;
-  if (outcome != policy::Outcome::Deny) {
-    if (auto hit = admission_.admit_call(*policy_, who, d.user, now)) {
-      outcome = policy::Outcome::Deny;
-      reason = "limit " + *hit;
-    }
-  }
+  auto [d, who, outcome, reason] = judge_new(c.pns.address, c.pac.address, [&](const policy::Charge& w, auto user) {
+    return admission_.admit_call(*policy_, w, user, now);
+  });
   audit("call", outcome, policy::rule_name(*policy_, d.rule), who, "", reason,
         fmt::format("{} {}", describe(c), call_ids(call)));
   if (outcome == policy::Outcome::Deny) {
@@ -471,46 +468,44 @@ void Gateway::expire_adopted(double now) {
 }
 
 void Gateway::note_offload_counts(const std::vector<OffloadCount>& counts, double now) {
-  // Keys as the kernel's elements have them, to the call they belong to.
-  const auto pack = [](wire::Ipv4Address a, wire::Ipv4Address b, std::uint16_t k) {
-    return std::tuple{a.value, b.value, k};
+  // One index of the kernel's element keys (direction, two addresses, Key) to the call they
+  // count, offloaded here or adopted from the previous run.
+  struct Target {
+    Offload* offload = nullptr;
+    Adopted* adopted = nullptr;
   };
-  if (!adopted_.empty()) {
-    std::map<std::tuple<std::uint32_t, std::uint32_t, std::uint16_t>, Adopted*> in, out;
-    for (Adopted& a : adopted_) {
-      in[pack(a.call.server, a.call.outside, a.call.outside_call_id)] = &a;
-      out[pack(a.call.inside, a.call.server, a.call.server_call_id)] = &a;
+  const auto key = [](bool to_client, wire::Ipv4Address a, wire::Ipv4Address b, std::uint16_t k) {
+    return std::pair{(std::uint64_t{a.value} << 32) | b.value, (std::uint32_t{k} << 1) | (to_client ? 1u : 0u)};
+  };
+  const auto in_key = [&](const OffloadedCall& c) { return key(true, c.server, c.outside, c.outside_call_id); };
+  const auto out_key = [&](const OffloadedCall& c) { return key(false, c.inside, c.server, c.server_call_id); };
+  struct Hash {
+    std::size_t operator()(const std::pair<std::uint64_t, std::uint32_t>& k) const {
+      return std::hash<std::uint64_t>{}(k.first * 0x9e3779b97f4a7c15ULL ^ k.second);
     }
-    for (const OffloadCount& n : counts) {
-      const auto it = n.to_client ? in.find(pack(n.key.server, n.key.outside, n.key.outside_call_id))
-                                  : out.find(pack(n.key.inside, n.key.server, n.key.server_call_id));
-      if (it == (n.to_client ? in.end() : out.end())) continue;
-      Adopted& a = *it->second;
-      std::uint64_t& seen = n.to_client ? a.to_client_seen : a.to_server_seen;
-      if (n.packets != seen) a.last_activity = now;
+  };
+  std::unordered_map<std::pair<std::uint64_t, std::uint32_t>, Target, Hash> index;
+  index.reserve(2 * (offloaded_.size() + adopted_.size()));
+  for (auto& [id, o] : offloaded_) index[in_key(o.call)].offload = index[out_key(o.call)].offload = &o;
+  for (Adopted& a : adopted_) index[in_key(a.call)].adopted = index[out_key(a.call)].adopted = &a;
+  for (const OffloadCount& n : counts) {
+    const auto it = index.find(n.to_client ? in_key(n.key) : out_key(n.key));
+    if (it == index.end()) continue;
+    if (Adopted* a = it->second.adopted) {
+      std::uint64_t& seen = n.to_client ? a->to_client_seen : a->to_server_seen;
+      if (n.packets != seen) a->last_activity = now;
       seen = n.packets;
     }
-  }
-  if (offloaded_.empty()) return;
-  std::map<std::tuple<std::uint32_t, std::uint32_t, std::uint16_t>, Offload*> to_client, to_server;
-  for (auto& [id, o] : offloaded_) {
-    to_client[pack(o.call.server, o.call.outside, o.call.outside_call_id)] = &o;
-    to_server[pack(o.call.inside, o.call.server, o.call.server_call_id)] = &o;
-  }
-  for (const OffloadCount& n : counts) {
-    const auto& index = n.to_client ? to_client : to_server;
-    const auto it = n.to_client ? index.find(pack(n.key.server, n.key.outside, n.key.outside_call_id))
-                                : index.find(pack(n.key.inside, n.key.server, n.key.server_call_id));
-    if (it == index.end()) continue;
-    Offload& o = *it->second;
-    std::uint64_t& seen = n.to_client ? o.to_client_seen : o.to_server_seen;
-    // An element re-added after it expired starts counting from zero again.
-    const std::uint64_t packets = n.packets >= seen ? n.packets - seen : n.packets;
-    seen = n.packets;
-    if (packets == 0) continue;
-    (n.to_client ? counters_.gre_offloaded_to_pns : counters_.gre_offloaded_to_pac) += packets;
-    tracker_.note_offloaded_gre(o.pns, o.pac, o.pns_call_id, n.to_client ? Direction::PacToPns : Direction::PnsToPac,
-                                packets, 0, now);
+    if (Offload* o = it->second.offload) {
+      std::uint64_t& seen = n.to_client ? o->to_client_seen : o->to_server_seen;
+      // An element re-added after it expired starts counting from zero again.
+      const std::uint64_t packets = n.packets >= seen ? n.packets - seen : n.packets;
+      seen = n.packets;
+      if (packets == 0) continue;
+      (n.to_client ? counters_.gre_offloaded_to_pns : counters_.gre_offloaded_to_pac) += packets;
+      tracker_.note_offloaded_gre(o->pns, o->pac, o->pns_call_id,
+                                  n.to_client ? Direction::PacToPns : Direction::PnsToPac, packets, 0, now);
+    }
   }
 }
 

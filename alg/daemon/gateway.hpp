@@ -211,6 +211,15 @@ class Gateway final : private track::TrackerObserver {
     track::Direction direction;
   };
   void allocate(const track::ControlConnection& c, const track::Call& call, const PendingAllocation& p);
+  // A decision for a new connection or call: the rule's, or a limit's deny.
+  struct Judgement {
+    policy::Decision decision;
+    policy::Charge who;
+    policy::Outcome outcome;
+    std::string reason;
+  };
+  template <typename Limit>
+  Judgement judge_new(wire::Ipv4Address pns, wire::Ipv4Address pac, Limit&& limit) const;
   bool admit_call(const track::ControlConnection& c, const track::Call& call, const PendingAllocation& p);
   // Judges a new control connection; admitted, it is counted against the limits (the Charge).
   std::optional<policy::Charge> admit_connection(const wire::Endpoint& pns, const wire::Endpoint& pac, double now);

@@ -261,25 +261,17 @@ TEST(Gateway, ABurstBehindALostSegmentIsRefusedAndTakenAgainInOrder) {
 TEST(Gateway, IdleCallsExpireAndFreeTheirCallId) {
   GatewayOptions o;
   o.timeouts.call_idle = 5;
-  Gateway gw(o, quiet());
+  Harness h(o);
   Client a{{addr("192.0.2.11"), 40001}};
-  double t = 1;
-  const auto send = [&](Packet p) {
-    PacketMeta m{t += 0.01, 0, kPublic};
-    return gw.process(p, m);
-  };
-  send(a.to_pac({}, flags::kSyn));
-  send(a.to_pns({}, flags::kSyn | flags::kAck));
-  send(a.to_pac(test::bytes_of(wire::StartControlConnectionRequest{})));
-  wire::StartControlConnectionReply r;
-  r.result_code = 1;
-  send(a.to_pns(test::bytes_of(r)));
-  send(a.to_pac(test::bytes_of(ocrq(7))));
-  send(a.to_pns(test::bytes_of(ocrp(100, 7))));
-  ASSERT_EQ(gw.translator().size(), 1u);
-  gw.expire(t + 10);
-  EXPECT_EQ(gw.tracker().call_count(), 0u);
-  EXPECT_EQ(gw.translator().size(), 0u);
+  h.start(a);
+  Packet request = a.to_pac(test::bytes_of(ocrq(7)));
+  h.run(request);
+  Packet reply = a.to_pns(test::bytes_of(ocrp(100, 7)));
+  h.run(reply);
+  ASSERT_EQ(h.gw.translator().size(), 1u);
+  h.gw.expire(h.now + 10);
+  EXPECT_EQ(h.gw.tracker().call_count(), 0u);
+  EXPECT_EQ(h.gw.translator().size(), 0u);
 }
 
 }  // namespace
