@@ -154,14 +154,12 @@ int on_element(nftnl_set_elem* e, void* data) {
   const void* user = nftnl_set_elem_get(e, NFTNL_SET_ELEM_USERDATA, &user_length);
   n.binding = parse_binding(user, user_length);
   if (c->inbound) {
-    parse_key(key, length, n.call.server, n.call.outside, n.call.outside_call_id);
-    n.to_client_packets = counter.packets;
-    n.to_client_bytes = counter.bytes;
+    parse_key(key, length, n.key.server, n.key.outside, n.key.outside_call_id);
   } else {
-    parse_key(key, length, n.call.inside, n.call.server, n.call.server_call_id);
-    n.to_server_packets = counter.packets;
-    n.to_server_bytes = counter.bytes;
+    parse_key(key, length, n.key.inside, n.key.server, n.key.server_call_id);
   }
+  n.packets = counter.packets;
+  n.bytes = counter.bytes;
   c->out->push_back(n);
   return 0;
 }

@@ -26,6 +26,7 @@
 
 #include "alg/core/result.hpp"
 #include "alg/wire/ip.hpp"
+#include "nat/binding.hpp"
 
 struct mnl_socket;
 
@@ -37,28 +38,13 @@ inline constexpr std::string_view kFastInCallId = "fast_in_call_id";
 inline constexpr std::string_view kFastOut = "fast_out";
 inline constexpr std::uint32_t kFastPathTimeoutSeconds = 90;  // an element not re-armed expires
 
-// One call's GRE binding, both ways.
-struct FastPathCall {
-  wire::Ipv4Address server;
-  wire::Ipv4Address outside;         // the public address the server sends to
-  wire::Ipv4Address inside;          // the client
-  std::uint16_t outside_call_id = 0;  // the Key of the server's GRE as it arrives
-  std::uint16_t inside_call_id = 0;   // the Key the client expects
-  std::uint16_t server_call_id = 0;   // the Key of the client's GRE (the PAC's Call ID)
-  bool translated() const { return outside_call_id != inside_call_id; }
-  bool operator==(const FastPathCall&) const = default;
-};
-
-// Packets the kernel forwarded for one call, since its elements were added.
-struct FastPathCount {
-  bool to_client = true;  // from fast_in_plain or fast_in_address; false: from fast_out
-  FastPathCall call;      // the key fields (see read_counters)
-  // The whole binding, stored with each element (its userdata) by the daemon that added it:
-  // what a restarted daemon adopts.
-  std::optional<FastPathCall> binding;
-  std::uint64_t to_client_packets = 0, to_client_bytes = 0;
-  std::uint64_t to_server_packets = 0, to_server_bytes = 0;
-};
+// One call's GRE binding, both ways, and the packets the kernel forwarded for one of its
+// elements: the same types the gateway uses (nat/binding.hpp). read_counters() fills a
+// count's key fields (to_client: server, outside, outside_call_id; else inside, server,
+// server_call_id) and its binding, stored with each element (its userdata) by the daemon
+// that added it: what a restarted daemon adopts.
+using FastPathCall = nat::CallBinding;
+using FastPathCount = nat::BindingCount;
 
 struct FastPathStats {
   std::uint64_t added = 0, removed = 0, refreshed = 0, errors = 0;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "alg/core/counter_list.hpp"
 #include "alg/core/result.hpp"
 #include "alg/wire/ip.hpp"
 
@@ -39,18 +40,26 @@ struct QueuedPacket {
   std::uint32_t mark = 0;
 };
 
+// Declared once (alg/core/counter_list.hpp): the fields and the status file's "queue" keys.
+#define PPTP_QUEUE_COUNTERS(X)                                                                   \
+  X(packets, "packets", "packets received from the queue")                                     \
+  X(verdicts, "verdicts", "verdicts sent")                                                     \
+  X(verdict_sends, "verdict_sends", "sendmsg calls: verdicts / this = batching")               \
+  X(socket_overruns, "socket_overruns", "ENOBUFS: the kernel dropped messages for us")         \
+  X(receive_errors, "receive_errors", "receive errors")                                        \
+  X(send_errors, "send_errors", "send errors")                                                 \
+  X(kernel_queue_dropped, "kernel_queue_dropped", "queue full (/proc/net/netfilter/nfnetlink_queue)") \
+  X(kernel_user_dropped, "kernel_user_dropped", "netlink could not deliver (the same file)")
+
 struct QueueStats {
-  std::uint64_t packets = 0;
-  std::uint64_t verdicts = 0;
-  std::uint64_t verdict_sends = 0;    // sendmsg calls: verdicts / this = batching
-  std::uint64_t socket_overruns = 0;  // ENOBUFS: the kernel dropped messages for us
-  std::uint64_t receive_errors = 0;
-  std::uint64_t send_errors = 0;
+  PPTP_QUEUE_COUNTERS(PPTP_COUNTER_FIELD)
   int last_errno = 0;  // of the last receive error
-  // From /proc/net/netfilter/nfnetlink_queue.
-  std::uint64_t kernel_queue_dropped = 0;  // queue full
-  std::uint64_t kernel_user_dropped = 0;   // netlink could not deliver
 };
+
+template <class F>
+void visit_queue_counters(const QueueStats& c, F&& f) {
+  PPTP_QUEUE_COUNTERS(PPTP_COUNTER_VISIT)
+}
 
 enum class VerdictKind : std::uint8_t { Accept, Drop };
 

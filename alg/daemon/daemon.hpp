@@ -1,14 +1,16 @@
 // The running daemon: a Boost.Asio event loop around the netlink queue and the gateway,
 // signals (SIGINT/SIGTERM stop, SIGHUP reloads the policy file; an invalid file is rejected
-// and the old policy keeps running), a once-a-second tick
-// (expiry, status file, queue statistics) and the optional kernel rules.
+// and the old policy keeps running), a once-a-second tick (expiry, status file, queue
+// statistics, fast-path counters) and the optional kernel rules.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 
-#include "alg/daemon/gateway.hpp"
+#include <nlohmann/json.hpp>
+
+#include "gateway/types.hpp"
 #include "nftables/rules.hpp"
 
 namespace pptp::daemon {
@@ -35,7 +37,7 @@ struct DaemonOptions {
   // At exit, leave the fast path in the kernel for the next start to adopt (a restart that
   // keeps offloaded calls up); only the queue rules go.
   bool keep_fast_path = false;
-  GatewayOptions gateway;
+  gateway::GatewayOptions gateway;
 };
 
 // Runs until SIGINT or SIGTERM. Returns the process exit status.

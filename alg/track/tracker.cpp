@@ -96,7 +96,7 @@ class Tracker::StreamSink final : public stream::MessageSink {
       : tracker_(t), connection_(c), direction_(d), time_(time), outcome_(out) {}
   void on_message(Bytes message, std::uint32_t sequence) override {
     ++outcome_.messages;
-    tracker_.handle_message(time_, connection_, direction_, message, sequence);
+    tracker_.handle_message(time_, connection_, direction_, message, sequence, outcome_);
   }
   void on_stream_anomaly(stream::StreamAnomaly a, const wire::ParseError* error) override {
     ++outcome_.anomalies;
@@ -192,7 +192,7 @@ SegmentOutcome Tracker::on_tcp_segment(double time, const wire::Ipv4Packet& ip,
 }
 
 void Tracker::handle_message(double time, ControlConnection& c, Direction dir, Bytes bytes,
-                             std::uint32_t sequence) {
+                             std::uint32_t sequence, SegmentOutcome& outcome) {
   // Framing bounds every message to kMaxControlMessageLength; the copy lets the observer
   // rewrite Call IDs (NAT) before the message is read, so the tracker keeps the inside view.
   std::array<std::uint8_t, wire::kMaxControlMessageLength> copy{};
@@ -289,11 +289,19 @@ void Tracker::handle_message(double time, ControlConnection& c, Direction dir, B
     raise(Anomaly::NotEstablished, &c, dir, name + " in state " + std::string(name_of(c.state)));
     return;
   }
-  handle_call_message(time, c, dir, m);
+  handle_call_message(time, c, dir, m, sequence, outcome);
+}
+
+bool Tracker::admit_pns_call_id(double time, ControlConnection& c, Call& call, std::uint32_t sequence,
+                                SegmentOutcome& outcome) {
+  if (observer_.on_pns_call_id(c, call, sequence) == CallIdVerdict::Accept) return true;
+  outcome.drop = true;
+  close_call(time, c, call, "refused by the gateway");
+  return false;
 }
 
 void Tracker::handle_call_message(double time, ControlConnection& c, Direction dir,
-                                  const ControlMessage& m) {
+                                  const ControlMessage& m, std::uint32_t sequence, SegmentOutcome& outcome) {
   const std::string name(m.spec().name);
   const auto unknown = [&](std::uint16_t id) {
     raise(Anomaly::UnknownCall, &c, dir, fmt("%s names Call ID %u", name.c_str(), id));
@@ -310,6 +318,7 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
       call->pns_call_id = r.call_id;
       call->call_serial_number = r.call_serial_number;
       index_gre(c, *call, Direction::PacToPns);
+      if (!admit_pns_call_id(time, c, *call, sequence, outcome)) return;
       observer_.on_call_changed(c, *call);
       return;
     }
@@ -356,6 +365,7 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
       }
       call->pns_call_id = r.call_id;
       index_gre(c, *call, Direction::PacToPns);
+      if (!admit_pns_call_id(time, c, *call, sequence, outcome)) return;
       return set_call_state(time, c, *call, CallState::WaitConnect);
     }
     case ControlMessageType::IncomingCallConnected: {
@@ -453,6 +463,7 @@ void Tracker::close_connection(double time, ControlConnection& c, std::string re
   }
   while (!c.calls.empty()) close_call(time, c, *c.calls.back(), "control connection ended: " + reason);
   c.state = ConnectionState::Closed;
+  c.closed_at = time;
   c.close_reason = std::move(reason);
   observer_.on_connection_closed(c);
   // The entry stays until a new SYN on the same ports or expiry, so that late segments of

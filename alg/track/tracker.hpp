@@ -114,6 +114,7 @@ struct ControlConnection {
   std::vector<std::unique_ptr<Call>> calls;  // live calls
   double opened_at = 0;
   double last_activity = 0;
+  double closed_at = 0;
   std::string close_reason;
 
   Call* find_by_pns_call_id(std::uint16_t id, CallOrigin origin) const;
@@ -128,6 +129,9 @@ struct AnomalyEvent {
   std::string detail;
 };
 
+// What the observer answers when the PNS names its Call ID for a call.
+enum class CallIdVerdict : std::uint8_t { Accept, Refuse };
+
 class TrackerObserver {
  public:
   virtual ~TrackerObserver() = default;
@@ -138,6 +142,14 @@ class TrackerObserver {
   virtual void on_message_bytes(const ControlConnection&, Direction, std::span<std::uint8_t> /*message*/,
                                 std::uint32_t /*sequence*/) {}
   virtual void on_message(const ControlConnection&, Direction, const wire::ControlMessage&) {}
+  // The PNS has named its Call ID for `call`: an Outgoing-Call-Request opened it (RFC 2637
+  // 2.7) or an Incoming-Call-Reply answered it (2.10), in the message whose first byte has
+  // TCP sequence number `message_sequence`. Refuse (no Call ID left toward the server, the
+  // policy denies it): the tracker ends the call at once and the segment's outcome says to
+  // drop it, as the kernel helper's hooks return NF_DROP.
+  virtual CallIdVerdict on_pns_call_id(const ControlConnection&, const Call&, std::uint32_t /*message_sequence*/) {
+    return CallIdVerdict::Accept;
+  }
   virtual void on_call_changed(const ControlConnection&, const Call&) {}
   virtual void on_call_closed(const ControlConnection&, const Call&) {}
   virtual void on_connection_closed(const ControlConnection&) {}
@@ -152,6 +164,8 @@ struct SegmentOutcome {
   // Inline only (Tracker::set_inline): the segment lies ahead of a gap that does not fit the
   // reassembly bounds; nothing of it was taken, and the caller should drop it.
   bool refused = false;
+  // An observer refused a message of this segment (on_pns_call_id): the caller drops it.
+  bool drop = false;
 };
 
 enum class GreVerdict : std::uint8_t { Matched, NotPptp, Malformed, UnknownCall };
@@ -226,9 +240,12 @@ class Tracker {
   class StreamSink;
 
   void handle_message(double time, ControlConnection& c, Direction dir, Bytes bytes,
-                      std::uint32_t sequence);
+                      std::uint32_t sequence, SegmentOutcome& outcome);
   void handle_call_message(double time, ControlConnection& c, Direction dir,
-                           const wire::ControlMessage& m);
+                           const wire::ControlMessage& m, std::uint32_t sequence, SegmentOutcome& outcome);
+  // Asks the observer about the PNS's Call ID; on Refuse ends the call and marks the outcome.
+  bool admit_pns_call_id(double time, ControlConnection& c, Call& call, std::uint32_t sequence,
+                         SegmentOutcome& outcome);
   Call* open_call(double time, ControlConnection& c, CallOrigin origin);
   void set_call_state(double time, ControlConnection& c, Call& call, CallState s);
   void close_call(double time, ControlConnection& c, Call& call, std::string reason);

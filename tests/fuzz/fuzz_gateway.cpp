@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <vector>
 
-#include "alg/daemon/gateway.hpp"
+#include "gateway/gateway.hpp"
 #include "nat/checksum.hpp"
 
 namespace {
@@ -37,17 +37,17 @@ std::shared_ptr<const pptp::policy::Policy> make_policy(bool second) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace pptp;
   static auto log = std::make_shared<spdlog::logger>("fuzz", std::make_shared<spdlog::sinks::null_sink_mt>());
-  daemon::GatewayOptions options;
+  gateway::GatewayOptions options;
   options.wall_clock = [] { return policy::WallTime{2, 600}; };
   options.fast_path = size % 3 != 0;
-  daemon::Gateway gateway(options, log);
+  gateway::Gateway gw(options, log);
   const bool with_policy = size % 2 == 1;
-  if (with_policy) gateway.set_policy(make_policy(false));
+  if (with_policy) gw.set_policy(make_policy(false));
   double time = 0;
   std::size_t pos = 0;
   std::vector<std::uint8_t> packet;
   const auto check_released = [&] {
-    for (const auto& r : gateway.take_released()) {
+    for (const auto& r : gw.take_released()) {
       const auto ip = wire::parse_ipv4(r.bytes);
       if (!ip || (r.modified && !nat::tcp_checksum_ok(r.bytes, ip->header_length))) std::abort();
     }
@@ -56,27 +56,27 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::uint8_t flags = data[pos];
     const std::size_t len = std::min<std::size_t>((std::size_t{data[pos + 1]} << 8) | data[pos + 2], size - pos - 3);
     packet.assign(data + pos + 3, data + pos + 3 + len);
-    if (with_policy && n == 8) gateway.set_policy(make_policy(true));
+    if (with_policy && n == 8) gw.set_policy(make_policy(true));
     pos += 3 + len;
-    daemon::PacketMeta meta{time += 1, static_cast<std::uint64_t>(n), std::nullopt};
+    gateway::PacketMeta meta{time += 1, static_cast<std::uint64_t>(n), std::nullopt};
     if (flags & 1) meta.outside_address = wire::Ipv4Address{0xC6336401};  // 198.51.100.1
     // A rewrite keeps a right IPv4 checksum right (captures may hold offloaded ones).
     const auto before = wire::parse_ipv4(packet);
     const bool ip_ok = before && nat::ipv4_header_checksum_ok(packet, before->header_length);
-    const daemon::Verdict v = gateway.process(packet, meta);
+    const gateway::Verdict v = gw.process(packet, meta);
     if (n % 16 == 0) check_released();
     if (n % 8 == 0) {
       // The kernel's counters for what has been handed over (and a stale one).
-      std::vector<daemon::OffloadCount> counts;
-      for (const auto& c : gateway.offloaded_calls()) {
+      std::vector<gateway::OffloadCount> counts;
+      for (const auto& c : gw.offloaded_calls()) {
         counts.push_back({true, c, static_cast<std::uint64_t>(n), 0, std::nullopt});
         counts.push_back({false, c, static_cast<std::uint64_t>(n) / 2, 0, c});
       }
-      counts.push_back({true, daemon::OffloadedCall{}, 7, 0, std::nullopt});
+      counts.push_back({true, gateway::OffloadedCall{}, 7, 0, std::nullopt});
       // A restart's leftovers, adopted mid-run: they must idle out like the rest.
-      if (n == 64 && !counts.empty()) gateway.adopt_offloaded(counts, time);
-      gateway.note_offload_counts(counts, time);
-      (void)gateway.take_offload_changes();
+      if (n == 64 && !counts.empty()) gw.adopt_offloaded(counts, time);
+      gw.note_offload_counts(counts, time);
+      (void)gw.take_offload_changes();
     }
     if (v.modified) {
       const auto ip = wire::parse_ipv4(packet);
@@ -85,11 +85,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
   check_released();
-  gateway.expire(time + 100000);
-  gateway.expire(time + 200000);
+  gw.expire(time + 100000);
+  gw.expire(time + 200000);
   check_released();
-  if (gateway.tracker().call_count() != 0 || gateway.translator().size() != 0) std::abort();
-  if (!gateway.admission().empty()) std::abort();
-  if (!gateway.offloaded_calls().empty()) std::abort();
+  if (gw.tracker().call_count() != 0 || gw.translator().size() != 0) std::abort();
+  if (!gw.admission().empty()) std::abort();
+  if (!gw.offloaded_calls().empty()) std::abort();
   return 0;
 }

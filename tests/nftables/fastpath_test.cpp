@@ -65,14 +65,14 @@ TEST_F(KernelFastPath, ElementsAreAddedCountedReArmedAndRemoved) {
   ASSERT_EQ(counts->size(), 2u);
   for (const FastPathCount& c : *counts) {
     if (c.to_client) {
-      EXPECT_EQ(c.call.server, call_.server);
-      EXPECT_EQ(c.call.outside, call_.outside);
-      EXPECT_EQ(c.call.outside_call_id, call_.outside_call_id);
+      EXPECT_EQ(c.key.server, call_.server);
+      EXPECT_EQ(c.key.outside, call_.outside);
+      EXPECT_EQ(c.key.outside_call_id, call_.outside_call_id);
     } else {
-      EXPECT_EQ(c.call.inside, call_.inside);
-      EXPECT_EQ(c.call.server_call_id, call_.server_call_id);
+      EXPECT_EQ(c.key.inside, call_.inside);
+      EXPECT_EQ(c.key.server_call_id, call_.server_call_id);
     }
-    EXPECT_EQ(c.to_client ? c.to_client_packets : c.to_server_packets, 0u);
+    EXPECT_EQ(c.packets, 0u);
     ASSERT_TRUE(c.binding) << "the element carries its call";
     EXPECT_EQ(*c.binding, call_);
   }
@@ -152,9 +152,9 @@ TEST_F(KernelFastPath, CountersReadByKeyMatchTheDumpAndLeaveOutWhatIsGone) {
     EXPECT_NE(c.binding->outside_call_id, 0x7777);
     inbound += c.to_client ? 1 : 0;
     if (c.to_client) {
-      EXPECT_EQ(c.call.outside_call_id, c.binding->outside_call_id);
+      EXPECT_EQ(c.key.outside_call_id, c.binding->outside_call_id);
     } else {
-      EXPECT_EQ(c.call.server_call_id, c.binding->server_call_id);
+      EXPECT_EQ(c.key.server_call_id, c.binding->server_call_id);
     }
   }
   EXPECT_EQ(inbound, calls.size());

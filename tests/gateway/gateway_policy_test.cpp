@@ -4,12 +4,12 @@
 #include <gtest/gtest.h>
 
 #include "policy/loader.hpp"
-#include "tests/alg/daemon/gateway_harness.hpp"
+#include "tests/gateway/harness.hpp"
 
-namespace pptp::daemon {
+namespace pptp::gateway {
 namespace {
 
-using namespace gateway_test;  // NOLINT: the harness is this file's vocabulary
+using namespace harness;  // NOLINT: the harness is this file's vocabulary
 
 std::shared_ptr<const policy::Policy> rules(const char* yaml) {
   auto p = policy::parse_policy(yaml);
@@ -227,4 +227,4 @@ TEST_F(WithPolicy, ClosedCallsAndConnectionsGiveTheirLimitsBack) {
 }
 
 }  // namespace
-}  // namespace pptp::daemon
+}  // namespace pptp::gateway

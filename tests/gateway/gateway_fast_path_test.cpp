@@ -4,12 +4,12 @@
 #include <gtest/gtest.h>
 
 #include "policy/loader.hpp"
-#include "tests/alg/daemon/gateway_harness.hpp"
+#include "tests/gateway/harness.hpp"
 
-namespace pptp::daemon {
+namespace pptp::gateway {
 namespace {
 
-using namespace gateway_test;  // NOLINT: the harness is this file's vocabulary
+using namespace harness;  // NOLINT: the harness is this file's vocabulary
 
 GatewayOptions with_fast_path(double call_idle = 300) {
   GatewayOptions o;
@@ -184,4 +184,4 @@ TEST_F(FastPath, DisabledNothingIsOffloaded) {
 }
 
 }  // namespace
-}  // namespace pptp::daemon
+}  // namespace pptp::gateway

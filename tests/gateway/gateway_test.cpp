@@ -1,16 +1,16 @@
 // The gateway as the router sees it: two clients behind one public address call the same
 // server with the same Call ID; every rewrite is checked on the bytes that leave.
-#include "alg/daemon/gateway.hpp"
+#include "gateway/gateway.hpp"
 
 #include <gtest/gtest.h>
 
 #include "nat/checksum.hpp"
-#include "tests/alg/daemon/gateway_harness.hpp"
+#include "tests/gateway/harness.hpp"
 
-namespace pptp::daemon {
+namespace pptp::gateway {
 namespace {
 
-using namespace gateway_test;  // NOLINT: the harness is this file's vocabulary
+using namespace harness;  // NOLINT: the harness is this file's vocabulary
 
 // Two control connections from one public address; client A has placed a call with Call
 // ID 7, so client B's Call ID 7 collides.
@@ -275,4 +275,4 @@ TEST(Gateway, IdleCallsExpireAndFreeTheirCallId) {
 }
 
 }  // namespace
-}  // namespace pptp::daemon
+}  // namespace pptp::gateway

@@ -5,11 +5,11 @@
 #include <gtest/gtest.h>
 #include <spdlog/sinks/null_sink.h>
 
-#include "alg/daemon/gateway.hpp"
+#include "gateway/gateway.hpp"
 #include "nat/checksum.hpp"
 #include "tests/support/packets.hpp"
 
-namespace pptp::daemon::gateway_test {
+namespace pptp::gateway::harness {
 
 using test::addr;
 using Packet = std::vector<std::uint8_t>;
@@ -89,4 +89,4 @@ inline wire::OutgoingCallReply ocrp(std::uint16_t call_id, std::uint16_t peer) {
   return r;
 }
 
-}  // namespace pptp::daemon::gateway_test
+}  // namespace pptp::gateway::harness

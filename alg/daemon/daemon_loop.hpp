@@ -1,0 +1,114 @@
+// The daemon as one object with named steps (as conntrack-tools' cthelper.c: pkt_get,
+// helper_run, pkt_verdict_issue). Setup: start(). The packet loop: on_readable ->
+// handle_packet (gateway) -> verdicts, then apply_offload. The tick: on_tick -> expiry,
+// fast-path counters and re-arming, status file, summary. Signals: on_signal -> reload or
+// stop. Work that grows with the calls runs on one worker thread (counter reads, re-arming,
+// status writes); its results come back to the loop, the only thread that touches the
+// gateway. Private to the daemon library.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>  // before Boost.Asio: its awaitable.hpp uses std::exchange
+#include <vector>
+
+#include <boost/asio.hpp>
+#include <spdlog/logger.h>
+
+#include "alg/daemon/daemon.hpp"
+#include "alg/daemon/pacing.hpp"
+#include "gateway/gateway.hpp"
+#include "nftables/conntrack.hpp"
+#include "nftables/fastpath.hpp"
+#include "nftables/queue.hpp"
+
+namespace pptp::daemon {
+
+// Without conntrack data on queued packets, ask ctnetlink once per control connection.
+class ConntrackResolver final : public gateway::OutsideResolver {
+ public:
+  std::unique_ptr<nft::ConntrackLookup> lookup;
+  std::optional<wire::Ipv4Address> outside_address(const wire::Endpoint& pns, const wire::Endpoint& pac) override {
+    return lookup ? lookup->reply_destination(pns, pac) : std::nullopt;
+  }
+};
+
+// Writes the status JSON to `path` through a temporary file, so readers see a whole file.
+void write_status_file(const std::string& path, const nlohmann::json& status);
+
+class Daemon {
+ public:
+  explicit Daemon(DaemonOptions options);
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Loads the policy, opens the queue, installs the rules, opens the fast path. Returns 0,
+  // or the exit status to end with.
+  int start();
+  // Runs the loop until SIGINT or SIGTERM, then shuts down in order.
+  void run();
+
+ private:
+  // Setup.
+  int load_policy();
+  int open_queue();
+  int install_rules();
+  void open_resolver();
+  void open_fast_path();
+  void adopt_offloaded();
+  void write_pid_file();
+  // The packet loop.
+  void wait_readable();
+  void on_readable(const boost::system::error_code& ec);
+  void handle_packet(nft::QueuedPacket& p);
+  void issue_released();
+  void apply_offload();
+  // The tick.
+  void schedule_tick();
+  void on_tick(const boost::system::error_code& ec);
+  void fast_path_tick(double now);
+  void read_counters(std::vector<nft::FastPathCall> live, double now);
+  void on_counters(const Result<std::vector<nft::FastPathCount>, std::string>& counts, double now);
+  void refresh_elements(std::vector<nft::FastPathCall> live, double now);
+  void on_refreshed(const Result<bool, std::string>& r, double cost, std::size_t calls);
+  void write_status(double now);
+  nlohmann::json status_json() const;
+  void log_summary(double now);
+  // Signals and the end.
+  void wait_signal();
+  void on_signal(const boost::system::error_code& ec, int signal);
+  void reload_policy();
+  void shut_down();
+  double now() const;
+
+  DaemonOptions options_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::chrono::steady_clock::time_point started_;
+  std::shared_ptr<const policy::Policy> policy_;
+  nft::Backend backend_ = nft::Backend::Nft;
+  std::unique_ptr<nft::NetlinkQueue> queue_;
+  bool rules_installed_ = false;
+  ConntrackResolver resolver_;
+  std::unique_ptr<nft::FastPath> fast_path_;       // the loop's netlink socket
+  std::unique_ptr<nft::FastPath> counter_reader_;  // the worker's
+  std::unique_ptr<gateway::Gateway> gateway_;
+
+  // Housekeeping state: what runs on the worker, and how often.
+  Paced counting_;
+  Paced status_writes_{kTickSeconds, kStatusAtMostSeconds};  // 60,000 calls take a while to write
+  bool counting_busy_ = false, status_busy_ = false, refresh_busy_ = false;
+  double last_refresh_ = 0, refresh_cost_ = 0, status_build_cost_ = 0, last_summary_ = 0;
+  std::uint64_t refreshed_elsewhere_ = 0;  // calls the worker re-armed (its socket's stats are its own)
+  std::vector<nft::FastPathCall> removed_while_refreshing_;
+
+  // Declared after everything the worker's jobs use, so that it is joined before they go.
+  boost::asio::io_context io_;
+  boost::asio::thread_pool worker_{1};
+  std::optional<boost::asio::posix::stream_descriptor> socket_;
+  boost::asio::signal_set signals_{io_, SIGINT, SIGTERM, SIGHUP};
+  boost::asio::steady_timer tick_{io_};
+};
+
+}  // namespace pptp::daemon

@@ -1,0 +1,172 @@
+// The daemon's tick and the worker's jobs (daemon_loop.hpp): expiry, the fast path's
+// counters and re-arming, the status file and the summary line. Work that grows with the
+// calls is paced by its cost (pacing.hpp) and runs on the worker thread; its results come
+// back to the loop.
+#include <cstdio>
+#include <fstream>
+
+#include "alg/daemon/daemon_loop.hpp"
+#include "alg/version.hpp"
+
+namespace pptp::daemon {
+
+namespace {
+double seconds_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+}  // namespace
+
+void write_status_file(const std::string& path, const nlohmann::json& status) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) return;
+    out << status.dump(1) << "\n";
+  }
+  std::rename(tmp.c_str(), path.c_str());  // readers see a whole file
+}
+
+void Daemon::schedule_tick() {
+  tick_.expires_after(std::chrono::milliseconds(static_cast<int>(kTickSeconds * 1000)));
+  tick_.async_wait([this](const boost::system::error_code& ec) { on_tick(ec); });
+}
+
+void Daemon::on_tick(const boost::system::error_code& ec) {
+  if (ec) return;
+  const double t = now();
+  fast_path_tick(t);
+  gateway_->expire(t);
+  issue_released();
+  apply_offload();
+  queue_->flush();
+  queue_->refresh_kernel_stats();
+  write_status(t);
+  log_summary(t);
+  schedule_tick();
+}
+
+void Daemon::fast_path_tick(double t) {
+  if (!fast_path_) return;
+  const bool count = counting_.due(t) && !counting_busy_;
+  const bool refresh = t - last_refresh_ >= kFastPathRefreshSeconds && !refresh_busy_;
+  if (!count && !refresh) return;
+  std::vector<nft::FastPathCall> live = gateway_->offloaded_calls();
+  if (count) read_counters(live, t);
+  if (refresh) refresh_elements(std::move(live), t);
+}
+
+void Daemon::read_counters(std::vector<nft::FastPathCall> live, double t) {
+  if (!counter_reader_) {
+    on_counters(fast_path_->read_counters(live), t);
+    counting_.ran(t, now());
+    return;
+  }
+  counting_busy_ = true;
+  boost::asio::post(worker_, [this, live = std::move(live), t] {
+    const auto began = std::chrono::steady_clock::now();
+    auto counts = counter_reader_->read_counters(live);
+    const double cost = seconds_between(began, std::chrono::steady_clock::now());
+    boost::asio::post(io_, [this, counts = std::move(counts), t, cost] {
+      counting_busy_ = false;
+      const double applied = now();
+      on_counters(counts, applied);
+      counting_.ran(t, t + cost + (now() - applied));
+    });
+  });
+}
+
+void Daemon::on_counters(const Result<std::vector<nft::FastPathCount>, std::string>& counts, double t) {
+  if (counts) {
+    gateway_->note_offload_counts(*counts, t);
+  } else {
+    log_->warn("fast_path_counters_failed error=\"{}\"", counts.error());
+  }
+}
+
+void Daemon::refresh_elements(std::vector<nft::FastPathCall> live, double t) {
+  last_refresh_ = t;
+  if (live.empty()) return;
+  if (!counter_reader_) {
+    if (auto r = fast_path_->refresh(live); !r) log_->warn("fast_path_refresh_failed error=\"{}\"", r.error());
+    refresh_cost_ = now() - t;
+    return;
+  }
+  refresh_busy_ = true;
+  boost::asio::post(worker_, [this, live = std::move(live)] {
+    const auto began = std::chrono::steady_clock::now();
+    auto r = counter_reader_->refresh(live);
+    const double cost = seconds_between(began, std::chrono::steady_clock::now());
+    boost::asio::post(io_, [this, r = std::move(r), cost, calls = live.size()] { on_refreshed(r, cost, calls); });
+  });
+}
+
+void Daemon::on_refreshed(const Result<bool, std::string>& r, double cost, std::size_t calls) {
+  refresh_busy_ = false;
+  refresh_cost_ = cost;
+  // Calls that ended while the re-arm was in flight: their elements may be back.
+  if (!removed_while_refreshing_.empty() && fast_path_) (void)fast_path_->remove(removed_while_refreshing_);
+  removed_while_refreshing_.clear();
+  if (r) {
+    refreshed_elsewhere_ += calls;
+  } else {
+    log_->warn("fast_path_refresh_failed error=\"{}\"", r.error());
+  }
+}
+
+nlohmann::json Daemon::status_json() const {
+  nlohmann::json s = gateway_->status();
+  s["daemon"] = {{"version", PPTP_ALG_VERSION},
+                 {"queue", options_.queue},
+                 {"backend", nft::name_of(backend_)},
+                 {"uptime_seconds", now()}};
+  nlohmann::json queue = counters_json(queue_->stats(), [](const nft::QueueStats& c, auto&& f) {
+    nft::visit_queue_counters(c, f);
+  });
+  queue["last_errno"] = queue_->stats().last_errno;
+  s["queue"] = std::move(queue);
+  // Work that grows with the calls, and how often it runs (docs/daemon.md).
+  s["housekeeping"] = {{"status_seconds", status_writes_.last_cost()},
+                       {"status_build_seconds", status_build_cost_},
+                       {"status_every_seconds", status_writes_.interval()},
+                       {"counters_seconds", counting_.last_cost()},
+                       {"counters_every_seconds", counting_.interval()},
+                       {"refresh_seconds", refresh_cost_},
+                       {"refresh_every_seconds", kFastPathRefreshSeconds}};
+  if (fast_path_) {
+    const auto& f = fast_path_->stats();
+    s["fast_path"]["elements"] = {{"added", f.added},
+                                  {"removed", f.removed},
+                                  {"refreshed", f.refreshed + refreshed_elsewhere_},
+                                  {"errors", f.errors}};
+  }
+  return s;
+}
+
+void Daemon::write_status(double t) {
+  if (options_.status_file.empty() || status_busy_ || !status_writes_.due(t)) return;
+  // Built here (it reads the gateway), written by the worker.
+  status_busy_ = true;
+  auto snapshot = status_json();
+  const double built = now() - t;
+  status_build_cost_ = built;
+  boost::asio::post(worker_, [this, snapshot = std::move(snapshot), t, built] {
+    const auto began = std::chrono::steady_clock::now();
+    write_status_file(options_.status_file, snapshot);
+    const double written = seconds_between(began, std::chrono::steady_clock::now());
+    boost::asio::post(io_, [this, t, built, written] {
+      status_busy_ = false;
+      status_writes_.ran(t, t + built + written);
+    });
+  });
+}
+
+void Daemon::log_summary(double t) {
+  if (t - last_summary_ < kSummaryEverySeconds) return;
+  last_summary_ = t;
+  const auto& s = queue_->stats();
+  log_->info("summary connections={} calls={} packets={} socket_overruns={} kernel_queue_dropped={}",
+             gateway_->tracker().connection_count(), gateway_->tracker().call_count(), s.packets, s.socket_overruns,
+             s.kernel_queue_dropped);
+}
+
+}  // namespace pptp::daemon

@@ -1,0 +1,225 @@
+// The tracker's hooks: Call-ID NAT in control messages, a call's admission and mapping, its
+// lifecycle lines, and the one place its gateway state ends. Also the housekeeping that the
+// daemon's tick drives (expiry, shutdown, reload).
+#include "gateway/describe.hpp"
+#include "gateway/gateway.hpp"
+#include "nat/rewrite.hpp"
+
+namespace pptp::gateway {
+
+using track::Direction;
+using wire::to_string;
+
+void Gateway::on_anomaly(const track::AnomalyEvent& e) {
+  warnings_.warn(track::name_of(e.anomaly), packet_.time, [&] {
+    std::string where = e.connection != nullptr ? describe(*e.connection) : std::string("connection=-");
+    if (e.direction) where += fmt::format(" direction={}", track::name_of(*e.direction));
+    return fmt::format("{} detail=\"{}\"", where, e.detail);
+  });
+}
+
+void Gateway::on_message_bytes(const track::ControlConnection& c, Direction d, std::span<std::uint8_t> message,
+                               std::uint32_t sequence) {
+  const auto type = static_cast<wire::ControlMessageType>(load_u16(message.data() + 8));
+  if (wire::find_spec(static_cast<std::uint16_t>(type)) == nullptr) return;
+  const nat::CallIdField field = nat::call_id_field(type, d == Direction::PnsToPac);
+  if (field.rewrite == nat::CallIdRewrite::None || field.offset + 2u > message.size()) return;
+  ConnectionRecord& r = record_of(c);
+  std::uint8_t* at = message.data() + field.offset;
+  const std::uint16_t id = load_u16(at);
+  const nat::CallMapping* m = nullptr;
+  switch (field.rewrite) {
+    case nat::CallIdRewrite::Allocate:  // once the tracker has accepted the call: on_pns_call_id
+    case nat::CallIdRewrite::None:
+      return;
+    case nat::CallIdRewrite::ToOutside:
+      m = translator_.find_inside(c.id, id);
+      if (m != nullptr && m->translated()) r.patches[index_of(d)].add(sequence + field.offset, m->outside_call_id);
+      return;
+    case nat::CallIdRewrite::ToInside:
+      m = translator_.find_outside_on_connection(c.id, id);
+      if (m != nullptr && m->translated()) {
+        store_u16(at, m->inside_call_id);  // the tracker reads the inside view
+        r.patches[index_of(d)].add(sequence + field.offset, m->inside_call_id);
+      }
+      return;
+  }
+}
+
+track::CallIdVerdict Gateway::on_pns_call_id(const track::ControlConnection& c, const track::Call& call,
+                                             std::uint32_t message_sequence) {
+  ConnectionRecord& r = record_of(c);
+  const auto type = call.origin == track::CallOrigin::Outgoing ? wire::ControlMessageType::OutgoingCallRequest
+                                                                : wire::ControlMessageType::IncomingCallReply;
+  const std::uint32_t field_sequence = message_sequence + nat::call_id_field(type, true).offset;
+  CallRecord& record = calls_[call.id];
+  if (gate_.policy()) {
+    record.policy = gate_.admit_call(c, call, packet_.time);
+    if (!record.policy) {
+      calls_.erase(call.id);
+      refuse(r, field_sequence);
+      return track::CallIdVerdict::Refuse;
+    }
+  }
+  if (!map_call_id(c, call, r, field_sequence)) {
+    refuse(r, field_sequence);
+    return track::CallIdVerdict::Refuse;  // on_call_closed gives back what admit_call charged
+  }
+  return track::CallIdVerdict::Accept;
+}
+
+void Gateway::refuse(ConnectionRecord& r, std::uint32_t field_sequence) {
+  // The request, its retransmissions and what follows it are dropped (after_refusal): the
+  // server never sees it, and cannot take anything past it (TCP delivers in order), so a
+  // later refusal does not replace the first. RFC 2637 has no way to refuse a call from the
+  // middle of the stream; the proxy mode can answer with a result code instead.
+  if (!r.refused_sequence || static_cast<std::int32_t>(field_sequence - *r.refused_sequence) < 0) {
+    r.refused_sequence = field_sequence;
+  }
+}
+
+bool Gateway::map_call_id(const track::ControlConnection& c, const track::Call& call, ConnectionRecord& r,
+                          std::uint32_t field_sequence) {
+  if (!r.outside_known && resolver_ != nullptr) {
+    if (const auto a = resolver_->outside_address(c.pns, c.pac)) {
+      r.outside = *a;
+      r.outside_known = true;
+    } else {
+      warnings_.warn("nat_binding_unknown", packet_.time, [&] {
+        return fmt::format("{} note=\"no conntrack entry; using the client's own address\"", describe(c));
+      });
+    }
+  }
+  const std::uint16_t inside_call_id = *call.pns_call_id;
+  auto mapped = translator_.map_call(c.id, c.pns.address, r.outside, c.pac.address, inside_call_id);
+  if (!mapped) {
+    if (mapped.error() == nat::NatError::Exhausted) {
+      ++counters_.calls_refused;
+      warnings_.warn(nat::name_of(mapped.error()), packet_.time, [&] {
+        return fmt::format("call refused: no Call ID left toward {} from {} {} pns_call_id={}",
+                           to_string(c.pac.address), to_string(r.outside), describe(c), inside_call_id);
+      });
+    }
+    return false;
+  }
+  const nat::CallMapping* m = *mapped;
+  if (m->translated()) {
+    log_->info("call_id_translated {} pns_call_id={} outside_call_id={} outside={}", describe(c), inside_call_id,
+               m->outside_call_id, to_string(r.outside));
+    r.patches[index_of(Direction::PnsToPac)].add(field_sequence, m->outside_call_id);
+  }
+  return true;
+}
+
+void Gateway::on_call_changed(const track::ControlConnection& c, const track::Call& call) {
+  CallRecord& r = calls_[call.id];
+  log_call_events(c, call, r);
+  maybe_offload(c, call, r);
+  if (call.auth_succeeded && (r.logged & kLoggedVerdict) == 0) {
+    r.logged |= kLoggedVerdict;
+    log_->info("call_auth {} {} success={}", describe(c), call_ids(call), *call.auth_succeeded);
+  }
+}
+
+void Gateway::log_call_events(const track::ControlConnection& c, const track::Call& call, CallRecord& r) {
+  // One line per event of a call: established, user name seen, authentication verdict.
+  if (call.state == track::CallState::Established && (r.logged & kLoggedEstablished) == 0) {
+    r.logged |= kLoggedEstablished;
+    const nat::CallMapping* m = call.pns_call_id ? translator_.find_inside(c.id, *call.pns_call_id) : nullptr;
+    log_->info("call_established {} {} outside_call_id={} origin={}", describe(c), call_ids(call),
+               m != nullptr ? std::to_string(m->outside_call_id) : std::string("-"), track::name_of(call.origin));
+  }
+  if (call.user && (r.logged & kLoggedUser) == 0) {
+    r.logged |= kLoggedUser;
+    log_->info("call_user {} {} user=\"{}\" method={}", describe(c), call_ids(call), printable_name(call.user->name),
+               wire::name_of(call.user->method));
+    // The PPP authentication name is who the call is: judge it again by name.
+    if (r.policy && gate_.judge_again(c, call, *r.policy, "call_user")) offloader_.withdraw(r);
+  }
+}
+
+void Gateway::maybe_offload(const track::ControlConnection& c, const track::Call& call, CallRecord& r) {
+  if (!offloader_.enabled() || r.offload) return;
+  if (call.state != track::CallState::Established || !call.pns_call_id || !call.pac_call_id) return;
+  if (gate_.policy() && (!r.policy || r.policy->outcome != policy::Outcome::Allow)) return;
+  // The first packets (LCP, authentication) stay here, so the PPP name is read.
+  if (!call.user && call.gre[0].packets + call.gre[1].packets < track::kAuthScanPackets) return;
+  if (const nat::CallMapping* m = translator_.find_inside(c.id, *call.pns_call_id)) offloader_.offer(c, call, r, *m);
+}
+
+void Gateway::on_call_closed(const track::ControlConnection& c, const track::Call& call) {
+  log_->info("call_closed {} {} reason=\"{}\" gre_to_pac={} gre_to_pns={}", describe(c), call_ids(call),
+             call.close_reason, call.gre[0].packets, call.gre[1].packets);
+  end_call(c, call);
+}
+
+void Gateway::end_call(const track::ControlConnection& c, const track::Call& call) {
+  if (call.pns_call_id) translator_.release(c.id, *call.pns_call_id);
+  const auto it = calls_.find(call.id);
+  if (it == calls_.end()) return;
+  offloader_.withdraw(it->second);
+  if (it->second.policy) gate_.release_call(*it->second.policy);
+  calls_.erase(it);
+}
+
+void Gateway::on_connection_closed(const track::ControlConnection& c) {
+  log_->info("connection_closed {} reason=\"{}\"", describe(c), c.close_reason);
+  translator_.release_connection(c.id);
+  if (auto it = connections_.find(c.id); it != connections_.end()) {
+    it->second.closed_at = c.closed_at;
+    if (it->second.charge) gate_.release_connection(*it->second.charge);
+    it->second.charge.reset();
+  }
+}
+
+// ---- Housekeeping ---------------------------------------------------------------------------
+
+std::vector<ReleasedPacket> Gateway::take_released() {
+  std::vector<ReleasedPacket> out;
+  out.swap(released_);
+  return out;
+}
+
+void Gateway::expire(double now) {
+  packet_ = PacketContext{now, std::nullopt};
+  tracker_.expire(now);
+  offloader_.expire_adopted(now, translator_);
+  for (auto& [id, r] : connections_) {
+    for (std::size_t d = 0; d < 2; ++d) {
+      if (!r.held[d].empty() && (r.closed_at || r.held[d].overdue(now))) {
+        r.held[d].release(r.patches[d], true, counters_, released_);
+      }
+    }
+  }
+  // Patches outlive their connection for one idle period: late retransmissions need them.
+  std::erase_if(connections_, [&](const auto& kv) {
+    return kv.second.closed_at && now - *kv.second.closed_at > options_.timeouts.connection_idle;
+  });
+}
+
+void Gateway::shutdown(double now) {
+  packet_ = PacketContext{now, std::nullopt};
+  tracker_.close_all(now, "daemon stopped");
+  for (auto& [id, r] : connections_) {
+    for (std::size_t d = 0; d < 2; ++d) r.held[d].release(r.patches[d], false, counters_, released_);
+  }
+}
+
+void Gateway::set_policy(std::shared_ptr<const policy::Policy> p) {
+  const bool reload = gate_.policy() != nullptr;
+  gate_.set(std::move(p));
+  if (!gate_.policy()) {
+    for (auto& [id, r] : calls_) r.policy.reset();
+    return;
+  }
+  if (!reload || gate_.policy()->on_reload != policy::OnReload::Rejudge) return;
+  tracker_.for_each_connection([&](const track::ControlConnection& c) {
+    for (const auto& call : c.calls) {
+      const auto it = calls_.find(call->id);
+      if (it == calls_.end() || !it->second.policy) continue;
+      if (gate_.judge_again(c, *call, *it->second.policy, "reload")) offloader_.withdraw(it->second);
+    }
+  });
+}
+
+}  // namespace pptp::gateway

@@ -1,0 +1,58 @@
+// What happened to packets, beyond the tracker's anomaly counters: declared once here, in
+// three lists that are the three sections of the status file ("packets", "policy",
+// "fast_path"). Each entry: X(member, key in the status JSON, what it counts).
+#pragma once
+
+#include "alg/core/counter_list.hpp"
+
+#define PPTP_GATEWAY_PACKET_COUNTERS(X)                                                           \
+  X(control_segments, "control_segments", "TCP/1723 segments seen")                              \
+  X(control_rewritten, "control_rewritten", "control segments whose Call ID was rewritten")     \
+  X(control_dropped, "control_dropped", "segments of a refused call set-up, dropped")           \
+  X(control_held, "control_held", "segments held until their message was whole")                \
+  X(control_refused, "control_refused", "segments too far ahead of a gap: dropped, sent again") \
+  X(hold_expired, "hold_expired", "held segments released by the time bound")                   \
+  X(gre_to_pns, "gre_to_pns", "GRE packets from the server to a client")                        \
+  X(gre_to_pac, "gre_to_pac", "GRE packets from a client to the server")                        \
+  X(gre_rewritten, "gre_rewritten", "GRE packets whose destination or Key was rewritten")       \
+  X(gre_unknown_dropped, "gre_unknown_dropped", "GRE of no call, dropped")                      \
+  X(gre_unknown_passed, "gre_unknown_passed", "GRE of no call, passed (--allow-unknown-gre)")   \
+  X(gre_not_pptp_passed, "gre_not_pptp_passed", "GRE that is not PPTP's, passed")               \
+  X(malformed_dropped, "malformed_dropped", "packets that do not decode, dropped")              \
+  X(other_passed, "other_passed", "queued packets that are not PPTP, passed")                   \
+  X(calls_refused, "calls_refused", "call set-ups refused: no Call ID left toward the server")
+
+#define PPTP_GATEWAY_POLICY_COUNTERS(X)                                                           \
+  X(connections_denied, "connections_denied", "control connections the policy or a limit refused") \
+  X(control_policy_dropped, "control_dropped", "TCP segments of refused connections")            \
+  X(calls_denied, "calls_denied", "call set-ups refused by rules or limits")                     \
+  X(calls_cut, "calls_cut", "calls denied after set-up: by PPP name or on reload")               \
+  X(gre_policy_dropped, "gre_dropped", "GRE packets of denied calls")
+
+#define PPTP_GATEWAY_FAST_PATH_COUNTERS(X)                                                        \
+  X(calls_offloaded, "calls_offloaded", "calls handed to the kernel")                           \
+  X(gre_offloaded_to_pns, "gre_to_pns", "GRE packets the kernel forwarded to clients")          \
+  X(gre_offloaded_to_pac, "gre_to_pac", "GRE packets the kernel forwarded to servers")
+
+namespace pptp::gateway {
+
+struct GatewayCounters {
+  PPTP_GATEWAY_PACKET_COUNTERS(PPTP_COUNTER_FIELD)
+  PPTP_GATEWAY_POLICY_COUNTERS(PPTP_COUNTER_FIELD)
+  PPTP_GATEWAY_FAST_PATH_COUNTERS(PPTP_COUNTER_FIELD)
+};
+
+template <class F>
+void visit_packet_counters(const GatewayCounters& c, F&& f) {
+  PPTP_GATEWAY_PACKET_COUNTERS(PPTP_COUNTER_VISIT)
+}
+template <class F>
+void visit_policy_counters(const GatewayCounters& c, F&& f) {
+  PPTP_GATEWAY_POLICY_COUNTERS(PPTP_COUNTER_VISIT)
+}
+template <class F>
+void visit_fast_path_counters(const GatewayCounters& c, F&& f) {
+  PPTP_GATEWAY_FAST_PATH_COUNTERS(PPTP_COUNTER_VISIT)
+}
+
+}  // namespace pptp::gateway

@@ -1,0 +1,208 @@
+#include "gateway/gateway.hpp"
+
+#include "gateway/describe.hpp"
+#include "nat/rewrite.hpp"
+
+namespace pptp::gateway {
+
+using track::Direction;
+using wire::to_string;
+
+Gateway::Gateway(GatewayOptions options, std::shared_ptr<spdlog::logger> log, OutsideResolver* resolver)
+    : options_(options),
+      log_(std::move(log)),
+      resolver_(resolver),
+      warnings_(log_),
+      gate_(log_, options_.wall_clock, counters_),
+      offloader_(options_.fast_path, options_.timeouts.call_idle, log_, warnings_, counters_),
+      tracker_(*this, options_.timeouts) {
+  tracker_.set_inline(true);
+}
+
+const ConnectionRecord* Gateway::connection_record(std::uint64_t connection_id) const {
+  const auto it = connections_.find(connection_id);
+  return it != connections_.end() ? &it->second : nullptr;
+}
+
+const CallRecord* Gateway::call_record(std::uint64_t call_id) const {
+  const auto it = calls_.find(call_id);
+  return it != calls_.end() ? &it->second : nullptr;
+}
+
+// ---- The packet path: parse once, then control or GRE -------------------------------------
+
+Verdict Gateway::process(std::span<std::uint8_t> packet, const PacketMeta& meta) {
+  packet_ = PacketContext{meta.time, meta.outside_address};
+  const track::ParsedPacket parsed = track::parse_packet(packet);
+  switch (parsed.kind) {
+    case track::PacketKind::Gre:
+      return process_gre(packet, parsed.ip, meta);
+    case track::PacketKind::Control:
+      return process_control(packet, parsed, meta);
+    case track::PacketKind::Malformed:
+      tracker_.report(parsed.anomaly, parsed.detail);
+      ++counters_.malformed_dropped;
+      return {Action::Drop, false};
+    case track::PacketKind::Other:
+      break;
+  }
+  ++counters_.other_passed;
+  return {};
+}
+
+Verdict Gateway::process_control(std::span<std::uint8_t> packet, const track::ParsedPacket& parsed,
+                                 const PacketMeta& meta) {
+  const wire::TcpSegment& tcp = parsed.tcp;
+  const bool to_pac = tcp.destination_port == wire::kPptpPort;
+  const Direction dir = to_pac ? Direction::PnsToPac : Direction::PacToPns;
+  // Under a policy, a control connection is judged before the tracker opens it: a client the
+  // rules or limits refuse gets nothing through, not even its SYN.
+  std::optional<policy::Charge> admitted;
+  if (gate_.policy() && to_pac) {
+    const wire::Endpoint pns{parsed.ip.source, tcp.source_port}, pac{parsed.ip.destination, tcp.destination_port};
+    if (opens_connection(pns, pac, tcp)) {
+      admitted = gate_.admit_connection(pns, pac, meta.time);
+      if (!admitted) {
+        ++counters_.control_policy_dropped;
+        return {Action::Drop, false};
+      }
+    }
+  }
+  const track::SegmentOutcome out = tracker_.on_tcp_segment(meta.time, parsed.ip, tcp);
+  keep_charge(out, admitted);
+  ++counters_.control_segments;
+  if (out.connection == nullptr) return {};
+  if (out.refused) {
+    // Too far ahead of a gap to keep: not forwarded, so the client or server sends it again
+    // in order (a segment lost before the queue, then a burst behind it).
+    ++counters_.control_refused;
+    return {Action::Drop, false};
+  }
+  ConnectionRecord& r = record_of(*out.connection);
+  if (out.drop || (dir == Direction::PnsToPac && after_refusal(r, tcp))) {
+    ++counters_.control_dropped;
+    return {Action::Drop, false};
+  }
+  return hold_or_patch(packet, tcp, *out.connection, r, dir, meta);
+}
+
+bool Gateway::opens_connection(const wire::Endpoint& pns, const wire::Endpoint& pac,
+                               const wire::TcpSegment& tcp) const {
+  const track::ControlConnection* known = tracker_.find_connection(pns, pac);
+  const bool new_syn = tcp.has(wire::tcp_flags::kSyn) && !tcp.has(wire::tcp_flags::kAck);
+  return known == nullptr || (known->state == track::ConnectionState::Closed && new_syn);
+}
+
+void Gateway::keep_charge(const track::SegmentOutcome& out, const std::optional<policy::Charge>& admitted) {
+  if (!admitted) return;
+  // The connection holds its share of the limits until it closes; a segment that opened
+  // nothing (a bare ACK) gives it back at once.
+  track::ControlConnection* opened = out.connection;
+  if (opened != nullptr && opened->state != track::ConnectionState::Closed && !record_of(*opened).charge) {
+    record_of(*opened).charge = *admitted;
+  } else {
+    gate_.release_connection(*admitted);
+  }
+}
+
+bool Gateway::after_refusal(const ConnectionRecord& r, const wire::TcpSegment& tcp) const {
+  // The set-up we refused, its retransmission, and any data after it: the request must not
+  // reach the server with a Call ID that collides, and the server could not deliver what
+  // follows it anyway. Segments without data (the PNS's ACKs) still pass.
+  if (!r.refused_sequence || tcp.payload.empty()) return false;
+  const auto end = static_cast<std::uint32_t>(tcp.sequence + tcp.payload.size());
+  return static_cast<std::int32_t>(end - *r.refused_sequence) > 0;  // serial arithmetic
+}
+
+Verdict Gateway::hold_or_patch(std::span<std::uint8_t> packet, const wire::TcpSegment& tcp,
+                               const track::ControlConnection& c, ConnectionRecord& r, Direction dir,
+                               const PacketMeta& meta) {
+  // Segments held for this direction go once the message they cut is whole (or the stream
+  // can no longer complete it); this one is held if it ends inside a message.
+  const std::size_t d = index_of(dir);
+  const stream::Reassembler& stream = c.streams[d];
+  const bool open = stream.state() == stream::StreamState::Synced && c.state != track::ConnectionState::Closed;
+  const bool cut = open && stream.buffered_bytes() > 0 && !stream.has_gap();
+  if (!cut) r.held[d].release(r.patches[d], false, counters_, released_);
+  if (cut && !tcp.payload.empty() && r.held[d].hold(meta, packet)) {
+    ++counters_.control_held;
+    return {Action::Hold, false};
+  }
+  if (nat::patch_tcp_payload(packet, r.patches[d])) {
+    ++counters_.control_rewritten;
+    return {Action::Accept, true};
+  }
+  return {};
+}
+
+Verdict Gateway::process_gre(std::span<std::uint8_t> packet, wire::Ipv4Packet ip, const PacketMeta& meta) {
+  const bool modified = rewrite_toward_client(packet, ip);
+  return judge_gre(tracker_.on_gre(meta.time, ip), modified);
+}
+
+bool Gateway::rewrite_toward_client(std::span<std::uint8_t> packet, wire::Ipv4Packet& ip) {
+  // Server to client: the key is the Call ID the server was told; find the client.
+  const auto gre = wire::parse_gre(ip.payload);
+  if (!gre) return false;
+  const nat::CallMapping* m = translator_.find_outside(ip.source, ip.destination, gre->header.call_id);
+  if (m == nullptr || (m->inside == m->outside && !m->translated())) return false;
+  if (m->inside != ip.destination) {
+    nat::set_ipv4_destination(packet, m->inside);
+    ip.destination = m->inside;  // the parsed view follows the bytes (its payload is the same span)
+  }
+  if (m->translated()) nat::set_gre_call_id(packet, m->inside_call_id);
+  return true;
+}
+
+Verdict Gateway::judge_gre(const track::GreOutcome& out, bool modified) {
+  switch (out.verdict) {
+    case track::GreVerdict::NotPptp:
+      ++counters_.gre_not_pptp_passed;  // another GRE tunnel: not ours to judge
+      return {Action::Accept, modified};
+    case track::GreVerdict::Malformed:
+      ++counters_.malformed_dropped;
+      return {Action::Drop, false};
+    case track::GreVerdict::UnknownCall:
+      if (options_.allow_unknown_gre) {
+        ++counters_.gre_unknown_passed;
+        return {Action::Accept, modified};
+      }
+      ++counters_.gre_unknown_dropped;
+      return {Action::Drop, false};
+    case track::GreVerdict::Matched:
+      break;
+  }
+  CallRecord* r = out.call != nullptr ? &calls_[out.call->id] : nullptr;
+  if (r != nullptr && r->policy) {
+    // The name had its chance: judge the call with what was seen (docs/policy.md).
+    if (r->policy->outcome == policy::Outcome::Pending && gate_.name_final(*out.call) &&
+        gate_.judge_again(*out.connection, *out.call, *r->policy, "call_authentication")) {
+      offloader_.withdraw(*r);
+    }
+    if (r->policy->outcome == policy::Outcome::Deny) {
+      ++counters_.gre_policy_dropped;
+      return {Action::Drop, false};
+    }
+  }
+  // Once its first packets have been seen here, a call's GRE can go to the kernel.
+  if (r != nullptr) maybe_offload(*out.connection, *out.call, *r);
+  // Client to server GRE is tracked by conntrack, so the operator's masquerade rule
+  // translates its source like any other packet; it passes here as it is.
+  ++(out.direction == Direction::PacToPns ? counters_.gre_to_pns : counters_.gre_to_pac);
+  if (modified) ++counters_.gre_rewritten;
+  return {Action::Accept, modified};
+}
+
+ConnectionRecord& Gateway::record_of(const track::ControlConnection& c) {
+  auto [it, inserted] = connections_.try_emplace(c.id);
+  ConnectionRecord& r = it->second;
+  if (inserted) r.outside = c.pns.address;
+  // The conntrack binding is there from the first packet after the SYN left the router.
+  if (packet_.outside) {
+    r.outside = *packet_.outside;
+    r.outside_known = true;
+  }
+  return r;
+}
+
+}  // namespace pptp::gateway

@@ -1,0 +1,137 @@
+// The gateway: what the daemon does with each queued packet, without any I/O. It parses the
+// packet once, runs it through the tracker (the inside view of every control connection and
+// call), keeps the Call-ID translation table, rewrites control messages and GRE, and returns
+// a verdict. The netlink queue (nftables/) hands packets in and verdicts out; tests and the
+// fuzzer drive it directly.
+//
+// Its parts, one job each: the tracker's hooks here (NAT of Call IDs, the end of a call);
+// SegmentHold (segments held until their message is whole); PolicyGate (the policy and its
+// audit); Offloader (the fast path's bookkeeping); LogLimiter (warnings at a bounded rate);
+// status_view.cpp (the status JSON). Per-connection and per-call state: records.hpp.
+//
+// Where packets come from (docs/packet-path.md): TCP/1723 in the forward hook, so both
+// directions show the inside addresses; GRE from the server to the router's own address in
+// prerouting, before routing (untracked: conntrack cannot tell whose it is, so its
+// destination and key are translated here); GRE from a client in the forward hook (tracked:
+// the masquerade rule translates its source as for any packet).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/logger.h>
+
+#include "alg/track/packet_path.hpp"
+#include "gateway/counters.hpp"
+#include "gateway/log_limiter.hpp"
+#include "gateway/offloader.hpp"
+#include "gateway/policy_gate.hpp"
+#include "gateway/records.hpp"
+#include "gateway/types.hpp"
+#include "nat/call_id_translator.hpp"
+
+namespace pptp::gateway {
+
+class Gateway final : private track::TrackerObserver {
+ public:
+  Gateway(GatewayOptions options, std::shared_ptr<spdlog::logger> log, OutsideResolver* resolver = nullptr);
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // `packet` starts at the IPv4 header and may be rewritten in place (same length).
+  Verdict process(std::span<std::uint8_t> packet, const PacketMeta& meta);
+  void expire(double now);
+  void shutdown(double now);
+  // Held packets whose verdict is now known (after process(), expire() and shutdown()).
+  std::vector<ReleasedPacket> take_released();
+
+  // Installs a policy (at start and on reload); nullptr: no policy, everything passes as
+  // before. On reload, live calls keep their verdicts unless the policy says on_reload:
+  // rejudge, in which case each is judged again and those now denied lose their GRE.
+  void set_policy(std::shared_ptr<const policy::Policy> p);
+  const policy::Policy* policy() const { return gate_.policy(); }
+
+  // Fast path: elements to add and remove since the last call; every offloaded call (to
+  // re-arm its elements); and the kernel's counters, which keep offloaded calls alive.
+  std::vector<OffloadChange> take_offload_changes() { return offloader_.take_changes(); }
+  std::vector<OffloadedCall> offloaded_calls() const { return offloader_.calls(calls_); }
+  void note_offload_counts(const std::vector<OffloadCount>& counts, double now) {
+    offloader_.note_counts(counts, now, calls_, tracker_);
+  }
+  // After a restart: calls whose elements the previous daemon left in the kernel (their
+  // bindings in `counts`). Their Call IDs are reserved and their GRE keeps flowing; they
+  // stay while the kernel's counters move and end at the call idle timeout. Returns how
+  // many were adopted.
+  std::size_t adopt_offloaded(const std::vector<OffloadCount>& counts, double now) {
+    return offloader_.adopt(counts, now, translator_);
+  }
+  // The kernel refused the elements: stop offloading (GRE keeps flowing through the queue).
+  void disable_fast_path(std::string_view reason) { offloader_.disable(reason, calls_); }
+
+  nlohmann::json status() const;  // status_view.cpp
+  const GatewayCounters& counters() const { return counters_; }
+  const track::Tracker& tracker() const { return tracker_; }
+  const nat::CallIdTranslator& translator() const { return translator_; }
+  const policy::Admission& admission() const { return gate_.admission(); }
+  const Offloader& offloader() const { return offloader_; }
+  const ConnectionRecord* connection_record(std::uint64_t connection_id) const;
+  const CallRecord* call_record(std::uint64_t call_id) const;
+
+ private:
+  // The packet path, top to bottom.
+  Verdict process_control(std::span<std::uint8_t> packet, const track::ParsedPacket& parsed, const PacketMeta& meta);
+  bool opens_connection(const wire::Endpoint& pns, const wire::Endpoint& pac, const wire::TcpSegment& tcp) const;
+  void keep_charge(const track::SegmentOutcome& out, const std::optional<policy::Charge>& admitted);
+  bool after_refusal(const ConnectionRecord& r, const wire::TcpSegment& tcp) const;
+  Verdict hold_or_patch(std::span<std::uint8_t> packet, const wire::TcpSegment& tcp,
+                        const track::ControlConnection& c, ConnectionRecord& r, track::Direction dir,
+                        const PacketMeta& meta);
+  Verdict process_gre(std::span<std::uint8_t> packet, wire::Ipv4Packet ip, const PacketMeta& meta);
+  bool rewrite_toward_client(std::span<std::uint8_t> packet, wire::Ipv4Packet& ip);
+  Verdict judge_gre(const track::GreOutcome& out, bool modified);
+
+  ConnectionRecord& record_of(const track::ControlConnection& c);
+  void refuse(ConnectionRecord& r, std::uint32_t field_sequence);
+  bool map_call_id(const track::ControlConnection& c, const track::Call& call, ConnectionRecord& r,
+                   std::uint32_t field_sequence);
+  void maybe_offload(const track::ControlConnection& c, const track::Call& call, CallRecord& r);
+  void log_call_events(const track::ControlConnection& c, const track::Call& call, CallRecord& r);
+  // The one place a call's gateway state ends: its Call ID, its elements, its limits.
+  void end_call(const track::ControlConnection& c, const track::Call& call);
+
+  // TrackerObserver: the tracker's hooks.
+  void on_anomaly(const track::AnomalyEvent& e) override;
+  void on_message_bytes(const track::ControlConnection& c, track::Direction d, std::span<std::uint8_t> message,
+                        std::uint32_t sequence) override;
+  track::CallIdVerdict on_pns_call_id(const track::ControlConnection& c, const track::Call& call,
+                                      std::uint32_t message_sequence) override;
+  void on_call_changed(const track::ControlConnection& c, const track::Call& call) override;
+  void on_call_closed(const track::ControlConnection& c, const track::Call& call) override;
+  void on_connection_closed(const track::ControlConnection& c) override;
+
+  GatewayOptions options_;
+  std::shared_ptr<spdlog::logger> log_;
+  OutsideResolver* resolver_;
+  GatewayCounters counters_;
+  LogLimiter warnings_;
+  PolicyGate gate_;
+  Offloader offloader_;
+  track::Tracker tracker_;
+  nat::CallIdTranslator translator_;
+  std::unordered_map<std::uint64_t, ConnectionRecord> connections_;  // by the tracker's connection id
+  CallTable calls_;
+  std::vector<ReleasedPacket> released_;
+  // What the hooks read of the packet (or tick) being handled: its time and the public
+  // address conntrack gave its connection. Input only: decisions come back as return values.
+  struct PacketContext {
+    double time = 0;
+    std::optional<wire::Ipv4Address> outside;
+  } packet_;
+};
+
+}  // namespace pptp::gateway

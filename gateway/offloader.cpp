@@ -1,0 +1,146 @@
+#include "gateway/offloader.hpp"
+
+#include <map>
+#include <tuple>
+
+#include "gateway/describe.hpp"
+
+namespace pptp::gateway {
+
+using track::Direction;
+using wire::to_string;
+
+void Offloader::offer(const track::ControlConnection& c, const track::Call& call, CallRecord& r,
+                      const nat::CallMapping& m) {
+  if (!enabled_ || r.offload || !call.pns_call_id || !call.pac_call_id) return;
+  const OffloadedCall o{m.server, m.outside, m.inside, m.outside_call_id, m.inside_call_id, *call.pac_call_id};
+  r.offload = Offload{o, c.pns, c.pac, *call.pns_call_id, 0, 0};
+  ++offloaded_;
+  changes_.push_back(OffloadChange{true, o});
+  ++counters_.calls_offloaded;
+  log_->info("call_offloaded {} {} outside_call_id={} note=\"its GRE is forwarded by the kernel\"", describe(c),
+             call_ids(call), m.outside_call_id);
+}
+
+void Offloader::withdraw(CallRecord& r) {
+  if (!r.offload) return;
+  changes_.push_back(OffloadChange{false, r.offload->call});
+  r.offload.reset();
+  --offloaded_;
+}
+
+std::vector<OffloadChange> Offloader::take_changes() {
+  std::vector<OffloadChange> out;
+  out.swap(changes_);
+  return out;
+}
+
+std::vector<OffloadedCall> Offloader::calls(const CallTable& table) const {
+  std::vector<OffloadedCall> out;
+  out.reserve(offloaded_ + adopted_.size());
+  for (const auto& [id, r] : table) {
+    if (r.offload) out.push_back(r.offload->call);
+  }
+  for (const Adopted& a : adopted_) out.push_back(a.call);
+  return out;
+}
+
+void Offloader::note_counts(const std::vector<OffloadCount>& counts, double now, CallTable& table,
+                            track::Tracker& tracker) {
+  // One index of the kernel's element keys (direction, two addresses, Key) to the call they
+  // count, offloaded here or adopted from the previous run.
+  struct Target {
+    Offload* offload = nullptr;
+    Adopted* adopted = nullptr;
+  };
+  const auto key = [](bool to_client, wire::Ipv4Address a, wire::Ipv4Address b, std::uint16_t k) {
+    return std::pair{(std::uint64_t{a.value} << 32) | b.value, (std::uint32_t{k} << 1) | (to_client ? 1u : 0u)};
+  };
+  const auto in_key = [&](const OffloadedCall& c) { return key(true, c.server, c.outside, c.outside_call_id); };
+  const auto out_key = [&](const OffloadedCall& c) { return key(false, c.inside, c.server, c.server_call_id); };
+  struct Hash {
+    std::size_t operator()(const std::pair<std::uint64_t, std::uint32_t>& k) const {
+      return std::hash<std::uint64_t>{}(k.first * 0x9e3779b97f4a7c15ULL ^ k.second);
+    }
+  };
+  std::unordered_map<std::pair<std::uint64_t, std::uint32_t>, Target, Hash> index;
+  index.reserve(2 * (offloaded_ + adopted_.size()));
+  for (auto& [id, r] : table) {
+    if (Offload* o = r.offload ? &*r.offload : nullptr) index[in_key(o->call)].offload = index[out_key(o->call)].offload = o;
+  }
+  for (Adopted& a : adopted_) index[in_key(a.call)].adopted = index[out_key(a.call)].adopted = &a;
+  for (const OffloadCount& n : counts) {
+    const auto it = index.find(n.to_client ? in_key(n.key) : out_key(n.key));
+    if (it == index.end()) continue;
+    if (Adopted* a = it->second.adopted) {
+      std::uint64_t& seen = n.to_client ? a->to_client_seen : a->to_server_seen;
+      if (n.packets != seen) a->last_activity = now;
+      seen = n.packets;
+    }
+    if (Offload* o = it->second.offload) {
+      std::uint64_t& seen = n.to_client ? o->to_client_seen : o->to_server_seen;
+      // An element re-added after it expired starts counting from zero again.
+      const std::uint64_t packets = n.packets >= seen ? n.packets - seen : n.packets;
+      seen = n.packets;
+      if (packets == 0) continue;
+      (n.to_client ? counters_.gre_offloaded_to_pns : counters_.gre_offloaded_to_pac) += packets;
+      tracker.note_offloaded_gre(o->pns, o->pac, o->pns_call_id,
+                                 n.to_client ? Direction::PacToPns : Direction::PnsToPac, packets, 0, now);
+    }
+  }
+}
+
+std::size_t Offloader::adopt(const std::vector<OffloadCount>& counts, double now,
+                             nat::CallIdTranslator& translator) {
+  std::map<std::tuple<std::uint32_t, std::uint32_t, std::uint16_t>, std::size_t> seen;  // by inbound key
+  std::size_t adopted = 0;
+  for (const OffloadCount& n : counts) {
+    if (!n.binding) continue;
+    const OffloadedCall& c = *n.binding;
+    const auto key = std::tuple{c.server.value, c.outside.value, c.outside_call_id};
+    auto it = seen.find(key);
+    if (it == seen.end()) {
+      const std::uint64_t connection = kAdoptedConnectionBase + adopted_total_;
+      if (!translator.adopt(connection, c.inside, c.outside, c.server, c.inside_call_id, c.outside_call_id)) {
+        warnings_.warn("fast_path_adopt_conflict", now, [&] {
+          return fmt::format("server={} outside={} outside_call_id={} note=\"left to expire\"", to_string(c.server),
+                             to_string(c.outside), c.outside_call_id);
+        });
+        continue;
+      }
+      ++adopted_total_;
+      ++adopted;
+      adopted_.push_back(Adopted{c, connection, now, 0, 0});
+      it = seen.emplace(key, adopted_.size() - 1).first;
+      log_->info("call_adopted server={} outside={} outside_call_id={} inside={} inside_call_id={} "
+                 "server_call_id={} note=\"offloaded by the previous run; kept while its GRE flows\"",
+                 to_string(c.server), to_string(c.outside), c.outside_call_id, to_string(c.inside), c.inside_call_id,
+                 c.server_call_id);
+    }
+    Adopted& a = adopted_[it->second];
+    (n.to_client ? a.to_client_seen : a.to_server_seen) = n.packets;  // counts from here on
+  }
+  return adopted;
+}
+
+void Offloader::expire_adopted(double now, nat::CallIdTranslator& translator) {
+  std::erase_if(adopted_, [&](const Adopted& a) {
+    if (now - a.last_activity <= call_idle_) return false;
+    changes_.push_back(OffloadChange{false, a.call});
+    translator.release(a.connection_id, a.call.inside_call_id);
+    log_->info("adopted_call_ended server={} outside_call_id={} inside={} reason=\"idle timeout\"",
+               to_string(a.call.server), a.call.outside_call_id, to_string(a.call.inside));
+    return true;
+  });
+}
+
+void Offloader::disable(std::string_view reason, CallTable& table) {
+  if (!enabled_) return;
+  enabled_ = false;
+  log_->warn("fast_path_disabled reason=\"{}\" note=\"GRE goes through the queue\"", reason);
+  for (auto& [id, r] : table) r.offload.reset();
+  offloaded_ = 0;
+  changes_.clear();
+}
+
+}  // namespace pptp::gateway

@@ -1,0 +1,67 @@
+// The fast path's bookkeeping (docs/packet-path.md, "Fast path"): which calls the kernel
+// forwards, the element changes the daemon must make, the kernel's counters fed back into
+// the tracker (so that a busy offloaded call is not idle), and the calls a previous run left
+// in the kernel (adopted at a restart). No netlink here: the daemon applies the changes.
+#pragma once
+
+#include <memory>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <spdlog/logger.h>
+
+#include "gateway/counters.hpp"
+#include "gateway/log_limiter.hpp"
+#include "gateway/records.hpp"
+#include "nat/call_id_translator.hpp"
+
+namespace pptp::gateway {
+
+using CallTable = std::unordered_map<std::uint64_t, CallRecord>;  // by the tracker's call id
+
+class Offloader {
+ public:
+  Offloader(bool enabled, double call_idle, std::shared_ptr<spdlog::logger> log, LogLimiter& warnings,
+            GatewayCounters& counters)
+      : enabled_(enabled), call_idle_(call_idle), log_(std::move(log)), warnings_(warnings), counters_(counters) {}
+
+  bool enabled() const { return enabled_; }
+  // Hands the call to the kernel: its elements are added.
+  void offer(const track::ControlConnection& c, const track::Call& call, CallRecord& r, const nat::CallMapping& m);
+  // Takes the call back (it ended, or the policy cut it): its elements are removed.
+  void withdraw(CallRecord& r);
+  std::vector<OffloadChange> take_changes();
+  // Every call whose elements are in the kernel (to re-arm them).
+  std::vector<OffloadedCall> calls(const CallTable& table) const;
+  std::size_t offloaded() const { return offloaded_; }
+  std::size_t adopted() const { return adopted_.size(); }
+  // The kernel's counters: packets forwarded since the last read go to the tracker.
+  void note_counts(const std::vector<OffloadCount>& counts, double now, CallTable& table, track::Tracker& tracker);
+  // After a restart: calls whose elements the previous daemon left in the kernel.
+  std::size_t adopt(const std::vector<OffloadCount>& counts, double now, nat::CallIdTranslator& translator);
+  // Adopted calls whose counters stopped for the call idle timeout end.
+  void expire_adopted(double now, nat::CallIdTranslator& translator);
+  // The kernel refused the elements: GRE goes through the queue from now on.
+  void disable(std::string_view reason, CallTable& table);
+
+ private:
+  struct Adopted {
+    OffloadedCall call;
+    std::uint64_t connection_id = 0;  // kAdoptedConnectionBase + n
+    double last_activity = 0;
+    std::uint64_t to_client_seen = 0, to_server_seen = 0;
+  };
+
+  bool enabled_;
+  double call_idle_;
+  std::shared_ptr<spdlog::logger> log_;
+  LogLimiter& warnings_;
+  GatewayCounters& counters_;
+  std::size_t offloaded_ = 0;  // records with an Offload
+  std::vector<Adopted> adopted_;
+  std::uint64_t adopted_total_ = 0;
+  std::vector<OffloadChange> changes_;
+};
+
+}  // namespace pptp::gateway
