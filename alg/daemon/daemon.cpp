@@ -4,11 +4,12 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 
 #include <unistd.h>
 
 #include "alg/daemon/daemon_loop.hpp"
+#include "alg/daemon/files.hpp"
+#include "alg/daemon/privileges.hpp"
 #include "alg/version.hpp"
 #include "policy/loader.hpp"
 
@@ -44,7 +45,29 @@ int Daemon::start() {
   gateway_->set_policy(policy_);
   adopt_offloaded();
   write_pid_file();
+  if (const int status = drop_privileges(); status != 0) return status;
   socket_.emplace(io_, queue_->fd());
+  return 0;
+}
+
+int Daemon::drop_privileges() {
+  // Every socket is open and the rules are in: what is left needs CAP_NET_ADMIN only.
+  std::optional<Account> account;
+  if (!options_.user.empty()) {
+    auto found = find_account(options_.user);
+    if (!found) {
+      log_->error("privileges_user_unknown user={} error=\"{}\"", options_.user, found.error());
+      return 1;
+    }
+    account = *found;
+  }
+  auto dropped = daemon::drop_privileges(account ? &*account : nullptr);
+  if (!dropped) {
+    log_->error("privileges_drop_failed error=\"{}\" note=\"run as root, or under systemd with "
+                "AmbientCapabilities=CAP_NET_ADMIN\"", dropped.error());
+    return 1;
+  }
+  log_->info("privileges_dropped user={} {}", options_.user.empty() ? "-" : options_.user, *dropped);
   return 0;
 }
 
@@ -129,9 +152,10 @@ void Daemon::adopt_offloaded() {
 
 void Daemon::write_pid_file() {
   if (options_.pid_file.empty()) return;
-  std::ofstream pid(options_.pid_file, std::ios::trunc);
-  pid << ::getpid() << "\n";
-  if (!pid) log_->warn("pid_file_unwritable file={}", options_.pid_file);
+  if (auto r = write_private_file(options_.pid_file, std::to_string(::getpid()) + "\n"); !r) {
+    log_->warn("pid_file_unwritable file={} error=\"{}\" note=\"pptp-alg reload needs it; signal the daemon "
+               "with SIGHUP instead\"", options_.pid_file, r.error());
+  }
 }
 
 // ---- The packet loop: receive, gateway, verdict ----------------------------------------------
@@ -246,7 +270,7 @@ void Daemon::shut_down() {
     apply_offload();  // the calls ended: their elements go
   }
   queue_->flush();
-  if (!options_.status_file.empty()) write_status_file(options_.status_file, status_json());
+  if (!options_.status_file.empty()) on_status_written(write_status_file(options_.status_file, status_json()));
   if (!options_.pid_file.empty()) std::remove(options_.pid_file.c_str());
   if (rules_installed_) {
     nft::remove_rules(options_.keep_fast_path);

@@ -37,6 +37,9 @@ struct DaemonOptions {
   // At exit, leave the fast path in the kernel for the next start to adopt (a restart that
   // keeps offloaded calls up); only the queue rules go.
   bool keep_fast_path = false;
+  // After setup, run as this user (started as root); empty: stay who we were started as.
+  // Either way every capability but CAP_NET_ADMIN goes (alg/daemon/privileges.hpp).
+  std::string user;
   gateway::GatewayOptions gateway;
 };
 

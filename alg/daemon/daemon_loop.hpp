@@ -35,8 +35,8 @@ class ConntrackResolver final : public gateway::OutsideResolver {
   }
 };
 
-// Writes the status JSON to `path` through a temporary file, so readers see a whole file.
-void write_status_file(const std::string& path, const nlohmann::json& status);
+// Writes the status JSON to `path` (alg/daemon/files.hpp); the error, if it could not.
+std::optional<std::string> write_status_file(const std::string& path, const nlohmann::json& status);
 
 class Daemon {
  public:
@@ -59,6 +59,7 @@ class Daemon {
   void open_fast_path();
   void adopt_offloaded();
   void write_pid_file();
+  int drop_privileges();
   // The packet loop.
   void wait_readable();
   void on_readable(const boost::system::error_code& ec);
@@ -74,6 +75,7 @@ class Daemon {
   void refresh_elements(std::vector<nft::FastPathCall> live, double now);
   void on_refreshed(const Result<bool, std::string>& r, double cost, std::size_t calls);
   void write_status(double now);
+  void on_status_written(const std::optional<std::string>& error);
   nlohmann::json status_json() const;
   void log_summary(double now);
   // Signals and the end.
@@ -102,6 +104,7 @@ class Daemon {
   double last_refresh_ = 0, refresh_cost_ = 0, status_build_cost_ = 0, last_summary_ = 0;
   std::uint64_t refreshed_elsewhere_ = 0;  // calls the worker re-armed (its socket's stats are its own)
   std::vector<nft::FastPathCall> removed_while_refreshing_;
+  std::string status_error_;  // the last failure to write the status file, logged once
 
   // Declared after everything the worker's jobs use, so that it is joined before they go.
   boost::asio::io_context io_;

@@ -2,10 +2,9 @@
 // counters and re-arming, the status file and the summary line. Work that grows with the
 // calls is paced by its cost (pacing.hpp) and runs on the worker thread; its results come
 // back to the loop.
-#include <cstdio>
-#include <fstream>
 
 #include "alg/daemon/daemon_loop.hpp"
+#include "alg/daemon/files.hpp"
 #include "alg/version.hpp"
 
 namespace pptp::daemon {
@@ -16,14 +15,23 @@ double seconds_between(std::chrono::steady_clock::time_point a, std::chrono::ste
 }
 }  // namespace
 
-void write_status_file(const std::string& path, const nlohmann::json& status) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) return;
-    out << status.dump(1) << "\n";
+std::optional<std::string> write_status_file(const std::string& path, const nlohmann::json& status) {
+  auto r = write_private_file(path, status.dump(1) + "\n");
+  if (r) return std::nullopt;
+  return r.error();
+}
+
+void Daemon::on_status_written(const std::optional<std::string>& error) {
+  // A failure is logged when it starts or changes, and its end too: not once a second.
+  const std::string now_error = error.value_or("");
+  if (now_error == status_error_) return;
+  if (error) {
+    log_->error("status_file_unwritable file={} error=\"{}\" note=\"create its directory, writable by the "
+                "daemon's user, or name another --status-file\"", options_.status_file, *error);
+  } else {
+    log_->info("status_file_written file={} note=\"writable again\"", options_.status_file);
   }
-  std::rename(tmp.c_str(), path.c_str());  // readers see a whole file
+  status_error_ = now_error;
 }
 
 void Daemon::schedule_tick() {
@@ -151,10 +159,11 @@ void Daemon::write_status(double t) {
   status_build_cost_ = built;
   boost::asio::post(worker_, [this, snapshot = std::move(snapshot), t, built] {
     const auto began = std::chrono::steady_clock::now();
-    write_status_file(options_.status_file, snapshot);
+    auto error = write_status_file(options_.status_file, snapshot);
     const double written = seconds_between(began, std::chrono::steady_clock::now());
-    boost::asio::post(io_, [this, t, built, written] {
+    boost::asio::post(io_, [this, t, built, written, error = std::move(error)] {
       status_busy_ = false;
+      on_status_written(error);
       status_writes_.ran(t, t + built + written);
     });
   });
