@@ -199,6 +199,7 @@ void Tracker::handle_message(double time, ControlConnection& c, Direction dir, B
   const std::size_t n = std::min(bytes.size(), copy.size());
   std::copy_n(bytes.begin(), n, copy.begin());
   observer_.on_message_bytes(c, dir, std::span<std::uint8_t>(copy.data(), n), sequence);
+  const bool renamed = !std::equal(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n), copy.begin());
   auto parsed = wire::parse_control_message(Bytes(copy.data(), n));
   if (!parsed) {
     // Framing already validated the header, so this is unreachable; keep it defined.
@@ -289,11 +290,11 @@ void Tracker::handle_message(double time, ControlConnection& c, Direction dir, B
     raise(Anomaly::NotEstablished, &c, dir, name + " in state " + std::string(name_of(c.state)));
     return;
   }
-  handle_call_message(time, c, dir, m);
+  handle_call_message(time, c, dir, m, renamed);
 }
 
 void Tracker::handle_call_message(double time, ControlConnection& c, Direction dir,
-                                  const ControlMessage& m) {
+                                  const ControlMessage& m, bool renamed) {
   const std::string name(m.spec().name);
   const auto unknown = [&](std::uint16_t id) {
     raise(Anomaly::UnknownCall, &c, dir, fmt("%s names Call ID %u", name.c_str(), id));
@@ -372,10 +373,12 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
     }
     case ControlMessageType::CallDisconnectNotify: {
       const auto& r = *m.as<wire::CallDisconnectNotify>();
-      Call* call = c.find_by_pac_call_id(r.call_id);
+      // RFC 2637 2.13: the Call ID is the PAC's. Windows servers put the PNS's there; end
+      // that call all the same, so that its GRE stops passing, and flag it. The PAC's reading
+      // wins where both name a call, unless NAT renamed the field: it does so only after
+      // deciding, on the server's own view, that it is the PNS's (docs/protocol-notes.md).
+      Call* call = renamed ? nullptr : c.find_by_pac_call_id(r.call_id);
       if (call == nullptr) {
-        // RFC 2637 2.13: the Call ID is the PAC's. Windows servers put the PNS's there; end
-        // that call all the same, so that its GRE stops passing, and flag it.
         call = c.find_by_pns_call_id(r.call_id);
         if (call == nullptr) return unknown(r.call_id);
         raise(Anomaly::DisconnectNamesPnsCallId, &c, dir, fmt("Call ID %u", r.call_id));

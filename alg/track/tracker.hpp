@@ -227,8 +227,9 @@ class Tracker {
 
   void handle_message(double time, ControlConnection& c, Direction dir, Bytes bytes,
                       std::uint32_t sequence);
+  // `renamed`: the observer rewrote the message's bytes (NAT: the PNS's outside Call ID).
   void handle_call_message(double time, ControlConnection& c, Direction dir,
-                           const wire::ControlMessage& m);
+                           const wire::ControlMessage& m, bool renamed);
   Call* open_call(double time, ControlConnection& c, CallOrigin origin);
   void set_call_state(double time, ControlConnection& c, Call& call, CallState s);
   void close_call(double time, ControlConnection& c, Call& call, std::string reason);
