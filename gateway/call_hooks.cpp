@@ -36,6 +36,11 @@ void Gateway::on_message_bytes(const track::ControlConnection& c, Direction d, s
       m = translator_.find_inside(c.id, id);
       if (m != nullptr && m->translated()) r.patches[index_of(d)].add(sequence + field.offset, m->outside_call_id);
       return;
+    case nat::CallIdRewrite::DisconnectCallId:
+      // RFC 2637 2.13: the PAC's own Call ID, passed as it is when it names a call here.
+      // Otherwise it is the PNS's outside Call ID (Windows servers), translated back.
+      if (c.find_by_pac_call_id(id) != nullptr) return;
+      [[fallthrough]];
     case nat::CallIdRewrite::ToInside:
       m = translator_.find_outside_on_connection(c.id, id);
       if (m != nullptr && m->translated()) {

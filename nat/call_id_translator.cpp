@@ -106,4 +106,10 @@ std::size_t CallIdTranslator::in_use(wire::Ipv4Address outside, wire::Ipv4Addres
   return it == spaces_.end() ? 0 : it->second.count;
 }
 
+bool CallIdTranslator::outside_in_use(wire::Ipv4Address outside, wire::Ipv4Address server,
+                                      std::uint16_t outside_call_id) const {
+  const auto it = spaces_.find(pair_key(outside.value, server.value));
+  return it != spaces_.end() && it->second.used.test(outside_call_id);
+}
+
 }  // namespace pptp::nat

@@ -72,6 +72,8 @@ class CallIdTranslator {
   std::size_t size() const { return by_inside_.size(); }
   // Call IDs in use toward `server` from `outside` (for status and tests).
   std::size_t in_use(wire::Ipv4Address outside, wire::Ipv4Address server) const;
+  // Whether that outside Call ID is taken toward `server` from `outside` (status and tests).
+  bool outside_in_use(wire::Ipv4Address outside, wire::Ipv4Address server, std::uint16_t outside_call_id) const;
   const NatCounters& counters() const { return counters_; }
 
  private:

@@ -37,6 +37,7 @@ CallIdField call_id_field(wire::ControlMessageType type, bool from_pns) {
     case T::OutgoingCallReply:
     case T::IncomingCallConnected:
     case T::WanErrorNotify: return {CallIdRewrite::ToInside, spec.peer_call_id_offset};
+    case T::CallDisconnectNotify: return {CallIdRewrite::DisconnectCallId, spec.call_id_offset};
     default: return {};
   }
 }

@@ -21,9 +21,12 @@ namespace pptp::nat {
 //  - PNS -> PAC, its own "Call ID": Outgoing-Call-Request and Incoming-Call-Reply allocate
 //    the outside Call ID, Call-Clear-Request uses it;
 //  - PAC -> PNS, the "Peer's Call ID": Outgoing-Call-Reply, Incoming-Call-Connected and
-//    WAN-Error-Notify are translated back.
-// Call-Disconnect-Notify (2.13) and Set-Link-Info carry the PAC's Call ID and stay as they are.
-enum class CallIdRewrite : std::uint8_t { None, Allocate, ToOutside, ToInside };
+//    WAN-Error-Notify are translated back;
+//  - PAC -> PNS, Call-Disconnect-Notify's "Call ID": the PAC's own per 2.13, left as it is,
+//    but Windows servers put the PNS's (outside) Call ID there; that one is translated back
+//    (DisconnectCallId: the caller decides which reading names a call, docs/protocol-notes.md).
+// Set-Link-Info carries the PAC's Call ID and stays as it is.
+enum class CallIdRewrite : std::uint8_t { None, Allocate, ToOutside, ToInside, DisconnectCallId };
 
 struct CallIdField {
   CallIdRewrite rewrite = CallIdRewrite::None;

@@ -18,6 +18,7 @@ extern "C" {
 #include <libnftnl/set.h>
 }
 
+#include "nftables/fastpath_keys.hpp"
 #include "nftables/rules.hpp"
 
 namespace pptp::nft {
@@ -32,33 +33,6 @@ constexpr int kAckTimeoutMs = 2000;
 
 std::string errno_text(const char* what, int e) { return std::string(what) + ": " + std::strerror(e); }
 
-// Concatenated keys: each field in its own 32-bit register, in network byte order; the GRE
-// Key (16 bits) is padded with zeros (nftables' layout for `ip saddr . ip daddr . @th,48,16`).
-using Key = std::array<std::uint8_t, 12>;
-
-Key key_of(wire::Ipv4Address a, wire::Ipv4Address b, std::uint16_t call_id) {
-  Key k{};
-  const std::uint32_t na = htonl(a.value), nb = htonl(b.value);
-  const std::uint16_t nk = htons(call_id);
-  std::memcpy(k.data(), &na, 4);
-  std::memcpy(k.data() + 4, &nb, 4);
-  std::memcpy(k.data() + 8, &nk, 2);
-  return k;
-}
-
-void parse_key(const void* data, std::uint32_t length, wire::Ipv4Address& a, wire::Ipv4Address& b,
-               std::uint16_t& call_id) {
-  if (length < 10) return;
-  std::uint32_t na = 0, nb = 0;
-  std::uint16_t nk = 0;
-  std::memcpy(&na, data, 4);
-  std::memcpy(&nb, static_cast<const std::uint8_t*>(data) + 4, 4);
-  std::memcpy(&nk, static_cast<const std::uint8_t*>(data) + 8, 2);
-  a.value = ntohl(na);
-  b.value = ntohl(nb);
-  call_id = ntohs(nk);
-}
-
 struct SetDeleter {
   void operator()(nftnl_set* s) const { nftnl_set_free(s); }
 };
@@ -70,43 +44,6 @@ SetPtr make_set(std::string_view name) {
   nftnl_set_set_str(s.get(), NFTNL_SET_NAME, std::string(name).c_str());
   nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, NFPROTO_IPV4);
   return s;
-}
-
-// The call's whole binding in 18 bytes, network order, kept by the kernel with the element.
-constexpr std::size_t kBindingLength = 18;
-using Binding = std::array<std::uint8_t, kBindingLength>;
-
-Binding binding_of(const FastPathCall& c) {
-  Binding b{};
-  std::size_t at = 0;
-  for (std::uint32_t v : {c.server.value, c.outside.value, c.inside.value}) {
-    const std::uint32_t n = htonl(v);
-    std::memcpy(b.data() + at, &n, 4);
-    at += 4;
-  }
-  for (std::uint16_t v : {c.outside_call_id, c.inside_call_id, c.server_call_id}) {
-    const std::uint16_t n = htons(v);
-    std::memcpy(b.data() + at, &n, 2);
-    at += 2;
-  }
-  return b;
-}
-
-std::optional<FastPathCall> parse_binding(const void* data, std::uint32_t length) {
-  if (data == nullptr || length != kBindingLength) return std::nullopt;
-  const auto* p = static_cast<const std::uint8_t*>(data);
-  FastPathCall c;
-  std::uint32_t a[3];
-  std::uint16_t k[3];
-  std::memcpy(a, p, 12);
-  std::memcpy(k, p + 12, 6);
-  c.server.value = ntohl(a[0]);
-  c.outside.value = ntohl(a[1]);
-  c.inside.value = ntohl(a[2]);
-  c.outside_call_id = ntohs(k[0]);
-  c.inside_call_id = ntohs(k[1]);
-  c.server_call_id = ntohs(k[2]);
-  return c;
 }
 
 void add_element(nftnl_set* s, const Key& key, const void* data, std::uint32_t data_length, std::uint64_t timeout_ms,
@@ -294,9 +231,8 @@ Result<bool, std::string> FastPath::change(Op op, const std::vector<FastPathCall
     bool any_plain = false, any_translated = false;
     for (std::size_t i = first; i < last; ++i) {
       const FastPathCall& c = calls[i];
-      const std::uint32_t inside = htonl(c.inside.value);
-      std::array<std::uint8_t, 2> inside_call_id{static_cast<std::uint8_t>(c.inside_call_id >> 8),
-                                                 static_cast<std::uint8_t>(c.inside_call_id & 0xff)};
+      const auto inside = address_value(c.inside);
+      const auto inside_call_id = call_id_value(c.inside_call_id);
       const bool put = op != Op::Remove;
       const bool refresh = op == Op::Refresh;
       const Binding binding = binding_of(c);
@@ -304,12 +240,12 @@ Result<bool, std::string> FastPath::change(Op op, const std::vector<FastPathCall
       const Key in_key = key_of(c.server, c.outside, c.outside_call_id);
       if (c.translated()) {
         any_translated = true;
-        add_element(in_address.get(), in_key, put ? &inside : nullptr, 4, timeout_ms, put, refresh, b);
+        add_element(in_address.get(), in_key, put ? inside.data() : nullptr, 4, timeout_ms, put, refresh, b);
         add_element(in_call_id.get(), key_of(c.server, c.inside, c.outside_call_id),
                     put ? inside_call_id.data() : nullptr, 2, timeout_ms, put, refresh);
       } else {
         any_plain = true;
-        add_element(in_plain.get(), in_key, put ? &inside : nullptr, 4, timeout_ms, put, refresh, b);
+        add_element(in_plain.get(), in_key, put ? inside.data() : nullptr, 4, timeout_ms, put, refresh, b);
       }
       add_element(out.get(), key_of(c.inside, c.server, c.server_call_id), nullptr, 0, timeout_ms, put, refresh, b);
     }

@@ -199,6 +199,7 @@ void Tracker::handle_message(double time, ControlConnection& c, Direction dir, B
   const std::size_t n = std::min(bytes.size(), copy.size());
   std::copy_n(bytes.begin(), n, copy.begin());
   observer_.on_message_bytes(c, dir, std::span<std::uint8_t>(copy.data(), n), sequence);
+  const bool renamed = !std::equal(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n), copy.begin());
   auto parsed = wire::parse_control_message(Bytes(copy.data(), n));
   if (!parsed) {
     // Framing already validated the header, so this is unreachable; keep it defined.
@@ -289,7 +290,8 @@ void Tracker::handle_message(double time, ControlConnection& c, Direction dir, B
     raise(Anomaly::NotEstablished, &c, dir, name + " in state " + std::string(name_of(c.state)));
     return;
   }
-  handle_call_message(time, c, dir, m, sequence, outcome);
+  MessageArrival arrival{sequence, renamed, outcome};
+  handle_call_message(time, c, dir, m, arrival);
 }
 
 bool Tracker::admit_pns_call_id(double time, ControlConnection& c, Call& call, std::uint32_t sequence,
@@ -300,8 +302,8 @@ bool Tracker::admit_pns_call_id(double time, ControlConnection& c, Call& call, s
   return false;
 }
 
-void Tracker::handle_call_message(double time, ControlConnection& c, Direction dir,
-                                  const ControlMessage& m, std::uint32_t sequence, SegmentOutcome& outcome) {
+void Tracker::handle_call_message(double time, ControlConnection& c, Direction dir, const ControlMessage& m,
+                                  MessageArrival& arrival) {
   const std::string name(m.spec().name);
   const auto unknown = [&](std::uint16_t id) {
     raise(Anomaly::UnknownCall, &c, dir, fmt("%s names Call ID %u", name.c_str(), id));
@@ -318,7 +320,7 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
       call->pns_call_id = r.call_id;
       call->call_serial_number = r.call_serial_number;
       index_gre(c, *call, Direction::PacToPns);
-      if (!admit_pns_call_id(time, c, *call, sequence, outcome)) return;
+      if (!admit_pns_call_id(time, c, *call, arrival.sequence, arrival.outcome)) return;
       observer_.on_call_changed(c, *call);
       return;
     }
@@ -365,7 +367,7 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
       }
       call->pns_call_id = r.call_id;
       index_gre(c, *call, Direction::PacToPns);
-      if (!admit_pns_call_id(time, c, *call, sequence, outcome)) return;
+      if (!admit_pns_call_id(time, c, *call, arrival.sequence, arrival.outcome)) return;
       return set_call_state(time, c, *call, CallState::WaitConnect);
     }
     case ControlMessageType::IncomingCallConnected: {
@@ -382,10 +384,12 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
     }
     case ControlMessageType::CallDisconnectNotify: {
       const auto& r = *m.as<wire::CallDisconnectNotify>();
-      Call* call = c.find_by_pac_call_id(r.call_id);
+      // RFC 2637 2.13: the Call ID is the PAC's. Windows servers put the PNS's there; end
+      // that call all the same, so that its GRE stops passing, and flag it. The PAC's reading
+      // wins where both name a call, unless NAT renamed the field: it does so only after
+      // deciding, on the server's own view, that it is the PNS's (docs/protocol-notes.md).
+      Call* call = arrival.renamed ? nullptr : c.find_by_pac_call_id(r.call_id);
       if (call == nullptr) {
-        // RFC 2637 2.13: the Call ID is the PAC's. Windows servers put the PNS's there; end
-        // that call all the same, so that its GRE stops passing, and flag it.
         call = c.find_by_pns_call_id(r.call_id);
         if (call == nullptr) return unknown(r.call_id);
         raise(Anomaly::DisconnectNamesPnsCallId, &c, dir, fmt("Call ID %u", r.call_id));

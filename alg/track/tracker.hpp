@@ -241,8 +241,15 @@ class Tracker {
 
   void handle_message(double time, ControlConnection& c, Direction dir, Bytes bytes,
                       std::uint32_t sequence, SegmentOutcome& outcome);
-  void handle_call_message(double time, ControlConnection& c, Direction dir,
-                           const wire::ControlMessage& m, std::uint32_t sequence, SegmentOutcome& outcome);
+  // How a whole message arrived: where it starts in the stream, whether the observer
+  // rewrote its bytes (NAT: the PNS's outside Call ID), and the segment's outcome to mark.
+  struct MessageArrival {
+    std::uint32_t sequence;
+    bool renamed;
+    SegmentOutcome& outcome;
+  };
+  void handle_call_message(double time, ControlConnection& c, Direction dir, const wire::ControlMessage& m,
+                           MessageArrival& arrival);
   // Asks the observer about the PNS's Call ID; on Refuse ends the call and marks the outcome.
   bool admit_pns_call_id(double time, ControlConnection& c, Call& call, std::uint32_t sequence,
                          SegmentOutcome& outcome);

@@ -139,6 +139,37 @@ class CallLifecycle(LabTest):
         self.assertEqual(status["calls"], 0)
         self.assertEqual(status["nat"]["mapped"], 0)
 
+    def test_windows_style_disconnect_clears_both_colliding_calls(self):
+        # A Windows-like PAC names the client's Call ID (as it knows it: the outside one) in
+        # Call-Disconnect-Notify. Both clients use Call ID 7, so one is translated; each
+        # must get a notify naming its OWN Call ID, and the router must end both calls and
+        # free their outside Call IDs while the control connections stay up.
+        pac = self.lab.start_pac(connections=2, duration=12, windows_cdn=True)
+        first = self.lab.start_client("pns", local=CLIENTS[0], server=SERVER2, tag="win1", call_ids=[7],
+                                      duration=2, hangup="server", after_hangup=6)
+        time.sleep(0.5)  # Call ID 7 is taken by then: the second client's is translated
+        second = self.lab.start_client("pns", local=CLIENTS[1], server=SERVER2, tag="win2", call_ids=[7],
+                                       duration=1.5, hangup="server", after_hangup=6)
+        time.sleep(3.5)  # both calls have been cleared; both connections are still up
+        status = self.lab.status()
+        results = [self.lab.result(p) for p in (first, second)]
+        for r in results:
+            self.assertEchoed(r)
+            c = r["calls"][0]
+            self.assertEqual(c["my_call_id"], 7, r)
+            self.assertEqual(c["ended_by"], "call_disconnect_notify", r)
+            self.assertEqual(c["disconnect_call_id"], 7, "the notify must name the client's own Call ID: %s" % r)
+        self.assertEqual(len(status["connections"]), 2, status)
+        for conn in status["connections"]:
+            self.assertEqual(conn["state"], "established", status)
+            self.assertEqual(conn["calls"], [], status)
+        self.assertEqual(status["calls"], 0, status)
+        self.assertEqual(status["nat"]["calls_translated"], 1, status["nat"])
+        self.assertEqual(status["nat"]["mapped"], 0, status["nat"])
+        self.assertEqual(status["anomalies"].get("disconnect_names_pns_call_id"), 2, status["anomalies"])
+        self.assertNotIn("unknown_call", status["anomalies"])
+        self.assertEqual(self.lab.result(pac)["disconnects_sent"], 2)
+
     def test_connection_closed_without_stop_control_connection(self):
         self.lab.start_server()
         r = self.lab.run_clients([("pns", dict(local=CLIENTS[0], tag="abrupt", call_ids=[7], hangup="none"))])[0]

@@ -5,9 +5,14 @@
 // and no policy charge is left. Inputs of odd length run under a policy (names, limits, a
 // set-up rate, required authentication) that is reloaded half-way with on_reload: rejudge;
 // two in three with the fast path on, fed counters for what was offloaded (none may remain).
+// A Call-Disconnect-Notify from the server taken whole and in order (RFC 2637 2.13) leaves
+// toward the client with the Call ID the client knows: as it is where it names the
+// server's own Call ID of a call, or no call; the client's inside Call ID where it names
+// (Windows) a translated call's outside one, and that call and its outside Call ID are gone.
 #include <spdlog/sinks/null_sink.h>
 
 #include <cstdlib>
+#include <optional>
 #include <vector>
 
 #include "gateway/gateway.hpp"
@@ -30,6 +35,58 @@ std::shared_ptr<const pptp::policy::Policy> make_policy(bool second) {
   p->authentication_packets = 8;
   p->on_reload = OnReload::Rejudge;
   return p;
+}
+
+// A server's Call-Disconnect-Notify alone in a segment, on a connection whose stream sits
+// at a message boundary: what must leave, judged on the state before the packet.
+struct DisconnectCheck {
+  const pptp::track::ControlConnection* connection = nullptr;
+  std::size_t call_id_at = 0;  // in the packet
+  std::uint16_t named = 0, expected = 0;
+  bool windows_translated = false;
+  std::uint64_t delivered = 0;
+};
+
+std::optional<DisconnectCheck> disconnect_check(const pptp::gateway::Gateway& gateway, pptp::Bytes packet) {
+  using namespace pptp;
+  const auto ip = wire::parse_ipv4(packet);
+  if (!ip || ip->protocol != wire::kIpProtocolTcp) return std::nullopt;
+  const auto tcp = wire::parse_tcp(ip->payload);
+  if (!tcp || tcp->source_port != wire::kPptpPort || tcp->has(wire::tcp_flags::kSyn)) return std::nullopt;
+  const auto m = wire::parse_control_message(tcp->payload);
+  if (!m || m->type() != wire::ControlMessageType::CallDisconnectNotify || tcp->payload.size() != m->spec().length) {
+    return std::nullopt;
+  }
+  const auto* c = gateway.tracker().find_connection({ip->destination, tcp->destination_port}, {ip->source, wire::kPptpPort});
+  if (c == nullptr || c->state != track::ConnectionState::Established) return std::nullopt;
+  const stream::Reassembler& s = c->streams[static_cast<std::size_t>(track::Direction::PacToPns)];
+  if (s.state() != stream::StreamState::Synced || s.buffered_bytes() != 0) return std::nullopt;
+  DisconnectCheck d{c, ip->header_length + tcp->header_length + m->spec().call_id_offset, 0, 0, false,
+                    s.delivered_bytes()};
+  d.named = d.expected = load_u16(packet.data() + d.call_id_at);
+  if (c->find_by_pac_call_id(d.named) == nullptr) {
+    const nat::CallMapping* map = gateway.translator().find_outside_on_connection(c->id, d.named);
+    if (map != nullptr && map->translated()) {
+      d.expected = map->inside_call_id;
+      d.windows_translated = true;
+    }
+  }
+  return d;
+}
+
+// Only where this segment's message was the one the tracker read (whole, in order).
+void verify_disconnect(const pptp::gateway::Gateway& gateway, const DisconnectCheck& d, pptp::Bytes packet) {
+  using namespace pptp;
+  const stream::Reassembler& s = d.connection->streams[static_cast<std::size_t>(track::Direction::PacToPns)];
+  if (s.delivered_bytes() != d.delivered + wire::spec_of(wire::ControlMessageType::CallDisconnectNotify).length ||
+      s.buffered_bytes() != 0) {
+    return;
+  }
+  if (load_u16(packet.data() + d.call_id_at) != d.expected) std::abort();
+  if (d.windows_translated) {
+    if (gateway.translator().find_outside_on_connection(d.connection->id, d.named) != nullptr) std::abort();
+    if (d.connection->find_by_pns_call_id(d.expected) != nullptr) std::abort();
+  }
 }
 
 }  // namespace
@@ -63,7 +120,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // A rewrite keeps a right IPv4 checksum right (captures may hold offloaded ones).
     const auto before = wire::parse_ipv4(packet);
     const bool ip_ok = before && nat::ipv4_header_checksum_ok(packet, before->header_length);
+    const auto disconnect = disconnect_check(gw, packet);
     const gateway::Verdict v = gw.process(packet, meta);
+    if (disconnect && v.action == gateway::Action::Accept) verify_disconnect(gw, *disconnect, packet);
     if (n % 16 == 0) check_released();
     if (n % 8 == 0) {
       // The kernel's counters for what has been handed over (and a stale one).

@@ -93,8 +93,48 @@ TEST(CallIdTranslator, EveryCallIdIsUsedOnceThenExhaustionIsAnErrorAndReleaseRec
   EXPECT_EQ(t.counters().exhausted, 1u);
   // Another server still has room.
   EXPECT_TRUE(t.map_call(999999, addr("192.0.2.12"), kPublic, kOtherServer, 7));
+  const std::uint16_t freed = t.find_inside(5, 7)->outside_call_id;
   t.release(5, 7);
-  EXPECT_TRUE(t.map_call(1000000, addr("192.0.2.12"), kPublic, kServer, 7));
+  // Checked before mapping again: a release that left the ID taken would send the
+  // allocator round a full space.
+  ASSERT_FALSE(t.outside_in_use(kPublic, kServer, freed));
+  ASSERT_EQ(t.in_use(kPublic, kServer), kCallIdSpace - 1);
+  const auto again = t.map_call(1000000, addr("192.0.2.12"), kPublic, kServer, 7);
+  ASSERT_TRUE(again);
+  EXPECT_EQ((*again)->outside_call_id, freed);  // the only free one
+}
+
+TEST(CallIdTranslator, ReleasedCallIdIsFreeAndTheSameCallGetsItBack) {
+  CallIdTranslator t;
+  ASSERT_TRUE(t.map_call(9, addr("192.0.2.19"), kPublic, kServer, 100));  // keeps the space in use
+  const auto first = t.map_call(1, addr("192.0.2.11"), kPublic, kServer, 7);
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(t.outside_in_use(kPublic, kServer, 7));
+  t.release(1, 7);
+  EXPECT_FALSE(t.outside_in_use(kPublic, kServer, 7));
+  EXPECT_EQ(t.in_use(kPublic, kServer), 1u);
+  EXPECT_EQ(t.find_outside(kServer, kPublic, 7), nullptr);
+  EXPECT_EQ(t.find_inside(1, 7), nullptr);
+  // Free again: the next call asking for 7 keeps it (no translation).
+  const auto second = t.map_call(2, addr("192.0.2.12"), kPublic, kServer, 7);
+  ASSERT_TRUE(second);
+  EXPECT_EQ((*second)->outside_call_id, 7);
+  EXPECT_FALSE((*second)->translated());
+  EXPECT_EQ(t.counters().released, 1u);
+}
+
+TEST(CallIdTranslator, ReleasingAConnectionFreesEveryOutsideCallIdOfIt) {
+  CallIdTranslator t;
+  ASSERT_TRUE(t.map_call(1, addr("192.0.2.11"), kPublic, kServer, 7));
+  const auto b = t.map_call(2, addr("192.0.2.12"), kPublic, kServer, 7);
+  const auto b2 = t.map_call(2, addr("192.0.2.12"), kPublic, kServer, 8);
+  ASSERT_TRUE(b && b2);
+  const std::uint16_t b_outside = (*b)->outside_call_id, b2_outside = (*b2)->outside_call_id;
+  t.release_connection(2);
+  EXPECT_FALSE(t.outside_in_use(kPublic, kServer, b_outside));
+  EXPECT_FALSE(t.outside_in_use(kPublic, kServer, b2_outside));
+  EXPECT_TRUE(t.outside_in_use(kPublic, kServer, 7));  // connection 1's stays
+  EXPECT_EQ(t.in_use(kPublic, kServer), 1u);
 }
 
 }  // namespace

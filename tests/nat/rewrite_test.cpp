@@ -32,8 +32,11 @@ TEST(CallIdField, TheTableRewritesOnlyThePnsCallId) {
   EXPECT_EQ(call_id_field(T::OutgoingCallReply, false).offset, 14);  // Peer's Call ID
   EXPECT_EQ(call_id_field(T::IncomingCallConnected, false).rewrite, CallIdRewrite::ToInside);
   EXPECT_EQ(call_id_field(T::WanErrorNotify, false).rewrite, CallIdRewrite::ToInside);
-  // RFC 2637 2.13: Call-Disconnect-Notify carries the PAC's Call ID; Set-Link-Info too.
-  EXPECT_EQ(call_id_field(T::CallDisconnectNotify, false).rewrite, CallIdRewrite::None);
+  // RFC 2637 2.13: Call-Disconnect-Notify carries the PAC's Call ID, Windows servers the
+  // PNS's: the Call ID field, translated back only in the second reading.
+  EXPECT_EQ(call_id_field(T::CallDisconnectNotify, false).rewrite, CallIdRewrite::DisconnectCallId);
+  EXPECT_EQ(call_id_field(T::CallDisconnectNotify, false).offset, 12);
+  EXPECT_EQ(call_id_field(T::CallDisconnectNotify, true).rewrite, CallIdRewrite::None);
   EXPECT_EQ(call_id_field(T::SetLinkInfo, true).rewrite, CallIdRewrite::None);
   EXPECT_EQ(call_id_field(T::SetLinkInfo, false).rewrite, CallIdRewrite::None);
   EXPECT_EQ(call_id_field(T::IncomingCallRequest, false).rewrite, CallIdRewrite::None);

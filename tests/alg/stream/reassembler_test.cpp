@@ -327,5 +327,59 @@ TEST(Reassembler, MidStreamPickupOnlyAtAMessageStart) {
   }
 }
 
+
+// The segment-count bound, on its own: one-byte segments ahead of a lost first byte hold
+// far fewer bytes than kMaxPendingBytes, so only the count can stop them.
+class SegmentCountLimit : public ::testing::TestWithParam<bool> {
+ protected:
+  // Feeds bytes 1..kMaxPendingSegments of the stream one by one (byte 0 is lost).
+  void fill() {
+    r.refuse_when_full(GetParam());
+    r.on_syn(kIsn);
+    for (std::uint32_t i = 1; i <= kMaxPendingSegments; ++i) {
+      ASSERT_TRUE(r.feed(kIsn + 1 + i, Bytes(stream).subspan(i, 1), c)) << "segment " << i << " fits";
+    }
+    ASSERT_EQ(r.state(), StreamState::Synced);
+    ASSERT_EQ(c.count(StreamAnomaly::OutOfOrder), kMaxPendingSegments);
+    ASSERT_EQ(r.buffered_bytes(), kMaxPendingSegments);
+  }
+  // The next one, one segment too many.
+  bool feed_one_more() { return r.feed(kIsn + 2 + kMaxPendingSegments, Bytes(stream).subspan(kMaxPendingSegments + 1, 1), c); }
+
+  const std::vector<Message> expected = pns_messages();
+  const Message stream = joined(expected);
+  Reassembler r;
+  Collector c;
+};
+
+TEST_P(SegmentCountLimit, OneSegmentTooMany) {
+  fill();
+  const bool taken = feed_one_more();
+  if (GetParam()) {
+    // Inline: refused, nothing taken, the stream stays in sync.
+    EXPECT_FALSE(taken);
+    EXPECT_EQ(r.state(), StreamState::Synced);
+    EXPECT_EQ(r.buffered_bytes(), kMaxPendingSegments);
+    EXPECT_EQ(c.count(StreamAnomaly::WindowExceeded), 0u);
+    // A segment already held may come again at the bound.
+    EXPECT_TRUE(r.feed(kIsn + 2, Bytes(stream).subspan(1, 1), c));
+    // The lost byte, then everything from the refused one on: the whole stream, in order.
+    EXPECT_TRUE(r.feed(kIsn + 1, Bytes(stream).first(1), c));
+    EXPECT_TRUE(r.feed(kIsn + 2 + kMaxPendingSegments, Bytes(stream).subspan(kMaxPendingSegments + 1), c));
+    EXPECT_EQ(c.messages, expected);
+  } else {
+    // Offline: the direction loses sync, once, and delivers nothing more.
+    EXPECT_TRUE(taken);
+    EXPECT_EQ(r.state(), StreamState::LostSync);
+    EXPECT_EQ(c.count(StreamAnomaly::WindowExceeded), 1u);
+    EXPECT_EQ(r.buffered_bytes(), 0u);
+    r.feed(kIsn + 1, Bytes(stream).first(1), c);
+    EXPECT_TRUE(c.messages.empty());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Reassembler, SegmentCountLimit, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Inline" : "Offline"; });
+
 }  // namespace
 }  // namespace pptp::stream

@@ -2,90 +2,14 @@
 
 #include <gtest/gtest.h>
 
-#include "alg/track/packet_path.hpp"
-#include "tests/support/packets.hpp"
+#include "tests/alg/track/tracker_harness.hpp"
 
 namespace pptp::track {
 namespace {
 
 using namespace pptp::wire;
+using namespace tracker_test;  // NOLINT: the harness is this file's vocabulary
 using test::addr;
-
-struct Recorder : TrackerObserver {
-  std::vector<AnomalyEvent> anomalies;
-  std::vector<std::string> closed_calls;  // close reasons
-  std::vector<std::string> closed_connections;
-  void on_anomaly(const AnomalyEvent& e) override { anomalies.push_back(e); }
-  void on_call_closed(const ControlConnection&, const Call& c) override {
-    closed_calls.push_back(c.close_reason);
-  }
-  void on_connection_closed(const ControlConnection& c) override {
-    closed_connections.push_back(c.close_reason);
-  }
-  std::size_t count(Anomaly a) const {
-    return std::count_if(anomalies.begin(), anomalies.end(), [&](const auto& e) { return e.anomaly == a; });
-  }
-};
-
-// One TCP control connection between a PNS and a PAC, driven message by message.
-struct Link {
-  Tracker& tracker;
-  Endpoint pns, pac;
-  std::uint32_t seq[2] = {1000, 50000};
-  double time = 0;
-
-  PacketOutcome packet(const std::vector<std::uint8_t>& p) { return handle_ipv4(tracker, time += 0.01, p); }
-  void handshake() {
-    packet(test::tcp(pns, pac, seq[0]++, tcp_flags::kSyn));
-    packet(test::tcp(pac, pns, seq[1]++, tcp_flags::kSyn | tcp_flags::kAck));
-  }
-  PacketOutcome send(Direction d, const ControlMessageBody& body) {
-    const auto data = test::bytes_of(body);
-    const int i = static_cast<int>(d);
-    const auto out = d == Direction::PnsToPac
-                         ? packet(test::tcp(pns, pac, seq[i], tcp_flags::kAck | tcp_flags::kPsh, data))
-                         : packet(test::tcp(pac, pns, seq[i], tcp_flags::kAck | tcp_flags::kPsh, data));
-    seq[i] += static_cast<std::uint32_t>(data.size());
-    return out;
-  }
-  void start() {
-    handshake();
-    send(Direction::PnsToPac, StartControlConnectionRequest{});
-    StartControlConnectionReply rp;
-    rp.result_code = 1;
-    send(Direction::PacToPns, rp);
-  }
-  void outgoing_call(std::uint16_t pns_id, std::uint16_t pac_id, std::uint8_t result = 1) {
-    OutgoingCallRequest rq;
-    rq.call_id = pns_id;
-    send(Direction::PnsToPac, rq);
-    OutgoingCallReply rp;
-    rp.call_id = pac_id;
-    rp.peer_call_id = pns_id;
-    rp.result_code = result;
-    send(Direction::PacToPns, rp);
-  }
-  GreOutcome gre_to_pac(std::uint16_t key, std::vector<std::uint8_t> ppp = {0xff, 0x03, 0x00, 0x21, 0x45}) {
-    return packet(test::gre(pns.address, pac.address, key, 1, ppp)).gre;
-  }
-  GreOutcome gre_to_pns(std::uint16_t key) {
-    return packet(test::gre(pac.address, pns.address, key, 1, {0xff, 0x03, 0x00, 0x21, 0x45})).gre;
-  }
-  ControlConnection* connection() {
-    ControlConnection* found = nullptr;
-    tracker.for_each_connection([&](const ControlConnection& c) {
-      if (c.pns == pns && c.pac == pac) found = const_cast<ControlConnection*>(&c);
-    });
-    return found;
-  }
-};
-
-class TrackerTest : public ::testing::Test {
- protected:
-  Recorder rec;
-  Tracker tracker{rec};
-  Link link{tracker, {addr("192.0.2.11"), 40001}, {addr("198.51.100.2"), 1723}};
-};
 
 TEST_F(TrackerTest, OutgoingCallLifecycleAndGreInBothDirections) {
   link.start();
@@ -124,14 +48,7 @@ TEST_F(TrackerTest, OutgoingCallLifecycleAndGreInBothDirections) {
 
 TEST_F(TrackerTest, IncomingCallPlacedByThePac) {
   link.start();
-  IncomingCallRequest icrq;
-  icrq.call_id = 5;
-  link.send(Direction::PacToPns, icrq);
-  IncomingCallReply icrp;
-  icrp.call_id = 9;
-  icrp.peer_call_id = 5;
-  icrp.result_code = 1;
-  link.send(Direction::PnsToPac, icrp);
+  link.incoming_call(5, 9);
   const Call& call = *link.connection()->calls[0];
   EXPECT_EQ(call.origin, CallOrigin::Incoming);
   EXPECT_EQ(call.state, CallState::WaitConnect);

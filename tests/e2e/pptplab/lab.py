@@ -219,13 +219,16 @@ class Lab:
         self.wait_listening("srv", SERVER)
         return p
 
-    def start_pac(self, connections=1, incoming=False, first_call_id=300, duration=3.0):
+    def start_pac(self, connections=1, incoming=False, first_call_id=300, duration=3.0, windows_cdn=False):
         """The scripted PAC on SERVER2: several calls per connection, incoming calls, and
-        Call-Disconnect-Notify on request (pptpd does none of these)."""
+        Call-Disconnect-Notify on request (pptpd does none of these); with windows_cdn, the
+        notify names the client's Call ID as a Windows server does."""
         cmd = [PYTHON, os.path.join(HERE, "scripted_peer.py"), "pac", "--local", SERVER2, "--call-id",
                str(first_call_id), "--connections", str(connections), "--duration", str(duration), "--tag", "pac"]
         if incoming:
             cmd.append("--incoming")
+        if windows_cdn:
+            cmd.append("--windows-cdn")
         p = subprocess.Popen(["ip", "netns", "exec", self.ns["srv"]] + cmd, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, start_new_session=True)
         self.procs.append(p)
@@ -257,7 +260,8 @@ class Lab:
             cmd = [PYTHON, os.path.join(HERE, "scripted_peer.py"), kind]
             if kind == "pns":
                 cmd += ["--server", kw.get("server", SERVER), "--hangup", kw.get("hangup", "client"),
-                        "--linger", str(kw.get("linger", 0.0)), "--split", str(kw.get("split", 0))]
+                        "--linger", str(kw.get("linger", 0.0)), "--split", str(kw.get("split", 0)),
+                        "--after-hangup", str(kw.get("after_hangup", 0.0))]
                 if kw.get("incoming"):
                     cmd.append("--incoming")
             for cid in kw.get("call_ids", [7]):

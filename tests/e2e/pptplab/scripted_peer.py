@@ -6,7 +6,9 @@
        --incoming answers one call the server places. It sends tagged IP frames in GRE for
        --duration seconds and counts the echoes: its own, and any that are not its own.
   pac: listens, places one incoming call (Incoming-Call-Request/Reply/Connected), and
-       echoes the GRE it receives, as ppp_echo_server does for pptpd.
+       echoes the GRE it receives, as ppp_echo_server does for pptpd. With --windows-cdn
+       its Call-Disconnect-Notify carries the client's Call ID (as this PAC knows it)
+       instead of its own, as Windows servers do.
 Every wait is bounded."""
 import argparse
 import json
@@ -182,6 +184,10 @@ def run_pns(a):
             except EOFError:
                 c["ended_by"] = "connection_closed"
                 closed = True
+        hold_end = time.monotonic() + a.after_hangup  # calls ended, control connection up
+        while not closed and time.monotonic() < hold_end:
+            ctl.poll()
+            time.sleep(0.1)
         if a.hangup != "none" and not closed:
             ctl.send(m.stopccrq())
             try:
@@ -274,8 +280,10 @@ class Pac:
             c = self.calls.pop(my_id, None)
         if c is None:
             return
+        # RFC 2637 2.13: the PAC's own Call ID; a Windows server names the client's.
+        named = c["peer_call_id"] if self.a.windows_cdn else my_id
         with c["ctl"].send_lock:
-            c["ctl"].send(m.cdn(my_id))
+            c["ctl"].send(m.cdn(named))
         self.stats["disconnects_sent"] += 1
 
     def echo_loop(self, stop):
@@ -355,6 +363,10 @@ def main():
     p.add_argument("--tag", default="scripted")
     p.add_argument("--split", type=int, default=0, help="pns: cut every control message at this byte")
     p.add_argument("--linger", type=float, default=0.0, help="pns: seconds with no GRE before hanging up")
+    p.add_argument("--after-hangup", type=float, default=0.0,
+                   help="pns: seconds the control connection stays up after the calls ended")
+    p.add_argument("--windows-cdn", action="store_true",
+                   help="pac: Call-Disconnect-Notify names the client's Call ID, as Windows servers do")
     a = p.parse_args()
     result = run_pns(a) if a.role == "pns" else run_pac(a)
     print(json.dumps(result), flush=True)
