@@ -36,6 +36,12 @@ enum class Anomaly : std::uint8_t {
   GreBeforeEstablished,
   GreKeyCollision,
   PppMalformed,
+  // PPP authentication (auth_follower.hpp)
+  AuthWrongSide,
+  AuthUnsolicitedResponse,
+  AuthUnmatchedVerdict,
+  AuthConflictingClaim,
+  AuthPapAfterAck,
   // IP
   IpMalformed,
   IpFragment,
@@ -76,6 +82,11 @@ inline constexpr std::array<AnomalyInfo, kAnomalyCount> kAnomalyTable{{
     {Anomaly::GreBeforeEstablished, "gre_before_established", "GRE of a call not yet established"},
     {Anomaly::GreKeyCollision, "gre_key_collision", "two calls would receive GRE on the same addresses and Call ID"},
     {Anomaly::PppMalformed, "ppp_malformed", "a malformed PPP frame or authentication packet in GRE"},
+    {Anomaly::AuthWrongSide, "auth_wrong_side", "an authentication packet only the other side may send (a name from the PAC, a verdict from the PNS): ignored"},
+    {Anomaly::AuthUnsolicitedResponse, "auth_unsolicited_response", "a CHAP or EAP Response answering no open Challenge or Request Identifier: its name counts for nothing"},
+    {Anomaly::AuthUnmatchedVerdict, "auth_unmatched_verdict", "an Ack, Nak, Success or Failure answering no open request with a name: credited to nobody"},
+    {Anomaly::AuthConflictingClaim, "auth_conflicting_claim", "two names answer the same Identifier: the server's verdict is credited to neither"},
+    {Anomaly::AuthPapAfterAck, "auth_pap_after_ack", "a PAP request naming another user after the server acked one: servers answer repeats as the first (RFC 1334 2.2.1), so it counts for nothing"},
     {Anomaly::IpMalformed, "ip_malformed", "an IPv4 or TCP header that does not parse"},
     {Anomaly::IpFragment, "ip_fragment", "an IP fragment (not reassembled here)"},
 }};

@@ -20,6 +20,8 @@
 
 #include "alg/stream/reassembler.hpp"
 #include "alg/track/anomaly.hpp"
+#include "alg/track/auth_follower.hpp"
+#include "alg/track/direction.hpp"
 #include "alg/wire/control_message.hpp"
 #include "alg/wire/gre.hpp"
 #include "alg/wire/ip.hpp"
@@ -40,12 +42,6 @@ struct Timeouts {
   double call_setup = kCallSetupTimeout;
   double call_idle = kCallIdleTimeout;
 };
-
-enum class Direction : std::uint8_t { PnsToPac = 0, PacToPns = 1 };
-std::string_view name_of(Direction d);
-inline Direction reverse(Direction d) {
-  return d == Direction::PnsToPac ? Direction::PacToPns : Direction::PnsToPac;
-}
 
 enum class ConnectionState : std::uint8_t {
   TcpOpening,      // TCP seen, no Start-Control-Connection-Request yet
