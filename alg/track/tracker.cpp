@@ -554,36 +554,43 @@ GreOutcome Tracker::on_gre(double time, const wire::Ipv4Packet& ip) {
           fmt("call %llu in state %s", static_cast<unsigned long long>(call.id),
               std::string(name_of(call.state)).c_str()));
   }
-  if (!gre.payload.empty() && st.packets <= kAuthScanPackets) {
-    scan_ppp(*route.connection, call, route.direction, gre.payload);
-  }
+  if (!gre.payload.empty()) out.ppp = scan_ppp(*route.connection, call, route.direction, gre.payload);
   observer_.on_gre(route.connection, &call, route.direction, ip, &gre.header);
   return out;
 }
 
-void Tracker::scan_ppp(ControlConnection& c, Call& call, Direction dir, Bytes payload) {
+std::optional<PppFrameClass> Tracker::scan_ppp(ControlConnection& c, Call& call, Direction dir, Bytes payload) {
   auto frame = wire::parse_ppp_frame(payload);
   if (!frame) {
     raise(Anomaly::PppMalformed, &c, dir, wire::describe(frame.error()));
-    return;
+    return std::nullopt;
   }
-  if (const auto outcome = wire::find_auth_outcome(*frame)) {
-    // The verdict travels opposite to the name.
-    if (call.user_sent && *call.user_sent != dir) {
-      call.auth_succeeded = *outcome;
-      observer_.on_call_changed(c, call);
+  AuthStep step = call.auth.on_frame(dir, *frame);
+  if (step.event.kind != AuthEventKind::None) apply_auth_event(c, call, dir, std::move(step.event));
+  return step.frame_class;
+}
+
+void Tracker::apply_auth_event(ControlConnection& c, Call& call, Direction dir, AuthEvent event) {
+  if (event.name && !call.first_claim) call.first_claim = event.name;
+  switch (event.kind) {
+    case AuthEventKind::Anomaly:
+      raise(*event.anomaly, &c, dir, std::move(event.detail));
+      break;
+    case AuthEventKind::Accepted: {
+      ++call.authentications;
+      call.auth_succeeded = true;
+      const bool changed = !call.user || call.user->name != event.name->name;
+      call.user = std::move(event.name);
+      if (changed) observer_.on_call_changed(c, call);
+      break;
     }
-    return;
-  }
-  auto identity = wire::find_auth_identity(*frame);
-  if (!identity) {
-    raise(Anomaly::PppMalformed, &c, dir, wire::describe(identity.error()));
-    return;
-  }
-  if (identity->has_value() && !call.user) {
-    call.user = **identity;
-    call.user_sent = dir;
-    observer_.on_call_changed(c, call);
+    case AuthEventKind::Rejected:
+      call.auth_succeeded = false;
+      call.rejected = std::move(event.name);
+      observer_.on_call_changed(c, call);
+      break;
+    default:
+      break;
   }
 }
 

@@ -31,7 +31,10 @@ namespace pptp::track {
 
 inline constexpr std::size_t kMaxControlConnections = 65536;
 inline constexpr std::size_t kMaxCallsPerConnection = 1024;
-inline constexpr std::size_t kAuthScanPackets = 64;  // GRE packets per call searched for a user name
+// The tracker follows the PPP authentication in every GRE frame it sees (re-authentication
+// may come at any time). This bound is only the gateway's: how long a call without a user
+// stays off the fast path.
+inline constexpr std::size_t kAuthScanPackets = 64;
 inline constexpr double kConnectionIdleTimeout = 300.0;  // seconds; RFC 2637 Echo runs every 60 s
 inline constexpr double kCallSetupTimeout = 60.0;        // a call stuck before Established
 inline constexpr double kCallIdleTimeout = 300.0;        // an established call with no GRE
@@ -83,9 +86,16 @@ struct Call {
   std::optional<std::uint8_t> disconnect_result_code;
   std::uint64_t wan_errors_reported = 0;
   std::uint64_t set_link_info_count = 0;
-  std::optional<wire::AuthIdentity> user;
-  std::optional<Direction> user_sent;   // which way the authentication name travelled
-  std::optional<bool> auth_succeeded;
+  // PPP authentication, followed by `auth` (auth_follower.hpp) in every GRE frame the tracker
+  // sees. `user` is the name whose request the PAC's Ack/Success answered, with its method
+  // and Identifier; a later successful exchange with another name replaces it (the observer
+  // hears on_call_changed). `first_claim` is the first name anyone sent: a claim only.
+  std::optional<AuthName> user;
+  std::optional<AuthName> first_claim;
+  std::optional<AuthName> rejected;     // the latest name the PAC refused
+  std::optional<bool> auth_succeeded;   // the verdict of the latest complete exchange
+  std::uint32_t authentications = 0;    // successful exchanges, re-authentication included
+  AuthFollower auth;
   std::array<GreFlowStats, 2> gre;      // by Direction
   double opened_at = 0;
   double established_at = 0;
@@ -157,6 +167,9 @@ struct GreOutcome {
   ControlConnection* connection = nullptr;
   Call* call = nullptr;
   Direction direction = Direction::PnsToPac;
+  // Matched GRE with a PPP frame: link control and authentication, or network-layer data
+  // (which should not pass while the call's user is undecided).
+  std::optional<PppFrameClass> ppp;
 };
 
 class Tracker {
@@ -232,7 +245,8 @@ class Tracker {
   static std::optional<GreKey> gre_key(const ControlConnection& c, const Call& call, Direction toward);
   void index_gre(ControlConnection& c, Call& call, Direction toward);
   void unindex_gre(const ControlConnection& c, const Call& call);
-  void scan_ppp(ControlConnection& c, Call& call, Direction dir, Bytes payload);
+  std::optional<PppFrameClass> scan_ppp(ControlConnection& c, Call& call, Direction dir, Bytes payload);
+  void apply_auth_event(ControlConnection& c, Call& call, Direction dir, AuthEvent event);
   void raise(Anomaly a, const ControlConnection* c, std::optional<Direction> d, std::string detail);
 
   TrackerObserver& observer_;

@@ -68,8 +68,8 @@ struct Link {
   GreOutcome gre_to_pac(std::uint16_t key, std::vector<std::uint8_t> ppp = {0xff, 0x03, 0x00, 0x21, 0x45}) {
     return packet(test::gre(pns.address, pac.address, key, 1, ppp)).gre;
   }
-  GreOutcome gre_to_pns(std::uint16_t key) {
-    return packet(test::gre(pac.address, pns.address, key, 1, {0xff, 0x03, 0x00, 0x21, 0x45})).gre;
+  GreOutcome gre_to_pns(std::uint16_t key, std::vector<std::uint8_t> ppp = {0xff, 0x03, 0x00, 0x21, 0x45}) {
+    return packet(test::gre(pac.address, pns.address, key, 1, ppp)).gre;
   }
   ControlConnection* connection() {
     ControlConnection* found = nullptr;
@@ -287,18 +287,61 @@ TEST_F(TrackerTest, EchoRepliesMatchTheirRequests) {
   EXPECT_EQ(rec.count(Anomaly::EchoReplyUnmatched), 1u);
 }
 
-TEST_F(TrackerTest, UserNameComesFromTheCallsPppAuthentication) {
+// RFC 1334: the name counts once the PAC's Authenticate-Ack answers its request.
+TEST_F(TrackerTest, UserIsTheNameThePacAccepted) {
   link.start();
   link.outgoing_call(7, 0);
   link.gre_to_pac(0, test::ppp(kPppLcp, {1, 1, 0, 4}));
   link.gre_to_pac(0, test::ppp(kPppPap, test::pap_request("alice", "secret")));
   const Call& call = *link.connection()->calls[0];
+  EXPECT_FALSE(call.user);  // a claim, not yet accepted
+  ASSERT_TRUE(call.first_claim);
+  EXPECT_EQ(call.first_claim->name, "alice");
+  const GreOutcome ack = link.gre_to_pns(7, test::ppp(kPppPap, {2, 1, 0, 5, 0}));
+  EXPECT_EQ(ack.ppp, PppFrameClass::Authentication);
   ASSERT_TRUE(call.user);
   EXPECT_EQ(call.user->name, "alice");
   EXPECT_EQ(call.user->method, AuthMethod::Pap);
-  EXPECT_EQ(call.user_sent, Direction::PnsToPac);
-  link.packet(test::gre(link.pac.address, link.pns.address, 7, 2, test::ppp(kPppPap, {2, 1, 0, 5, 0})));
+  EXPECT_EQ(call.user->sent, Direction::PnsToPac);
   EXPECT_EQ(call.auth_succeeded, true);
+  EXPECT_EQ(link.gre_to_pac(0).ppp, PppFrameClass::NetworkLayer);
+}
+
+// Issue 12: a forged CHAP Response naming an allowed user, then PAP as the user the server
+// acks; then the same client re-authenticates as a third name, after the GRE has run long.
+TEST_F(TrackerTest, ForgedClaimIsKeptApartAndReauthenticationIsReported) {
+  struct Changes : Recorder {
+    std::vector<std::string> users;
+    void on_call_changed(const ControlConnection&, const Call& c) override {
+      if (c.user) users.push_back(c.user->name);
+    }
+  } changes;
+  Tracker t(changes);
+  Link l{t, link.pns, link.pac};
+  l.start();
+  l.outgoing_call(7, 0);
+  std::vector<std::uint8_t> forged{2, 1, 0, 0, 16};
+  forged.resize(21, 0xaa);
+  forged.insert(forged.end(), {'b', 'o', 's', 's'});
+  forged[3] = static_cast<std::uint8_t>(forged.size());
+  l.gre_to_pac(0, test::ppp(kPppChap, forged));
+  l.gre_to_pac(0, test::ppp(kPppPap, test::pap_request("mallory", "pw")));
+  l.gre_to_pns(7, test::ppp(kPppPap, {2, 1, 0, 5, 0}));
+  const Call& call = *l.connection()->calls[0];
+  ASSERT_TRUE(call.user);
+  EXPECT_EQ(call.user->name, "mallory");
+  EXPECT_EQ(call.first_claim->name, "boss");
+  EXPECT_EQ(changes.count(Anomaly::AuthUnsolicitedResponse), 1u);
+  for (int i = 0; i < 100; ++i) l.gre_to_pac(0);
+  // The server's new link establishment, then PAP again as someone else.
+  l.gre_to_pns(7, test::ppp(kPppLcp, {1, 9, 0, 4}));
+  auto again = test::pap_request("trent", "pw");
+  again[1] = 2;  // Identifier
+  l.gre_to_pac(0, test::ppp(kPppPap, again));
+  l.gre_to_pns(7, test::ppp(kPppPap, {2, 2, 0, 5, 0}));
+  EXPECT_EQ(call.user->name, "trent");
+  EXPECT_EQ(call.authentications, 2u);
+  EXPECT_EQ(changes.users, (std::vector<std::string>{"mallory", "trent"}));
 }
 
 TEST_F(TrackerTest, StuckSetUpAndIdleConnectionsExpire) {
