@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "alg/stream/reassembler.hpp"
+#include "alg/stream/tcp_window.hpp"
 #include "alg/track/anomaly.hpp"
 #include "alg/track/auth_follower.hpp"
 #include "alg/track/direction.hpp"
@@ -110,6 +111,7 @@ struct ControlConnection {
   wire::Endpoint pac;
   ConnectionState state = ConnectionState::TcpOpening;
   std::array<stream::Reassembler, 2> streams;  // by Direction
+  stream::TcpWindow tcp;                       // sequence windows: which RST, FIN, SYN act
   std::array<std::uint64_t, 2> messages{};     // by Direction
   std::array<bool, 2> fin{};
   std::array<std::optional<std::uint32_t>, 2> echo_outstanding{};  // Identifier, by sender
@@ -158,6 +160,11 @@ struct SegmentOutcome {
   // Inline only (Tracker::set_inline): the segment lies ahead of a gap that does not fit the
   // reassembly bounds; nothing of it was taken, and the caller should drop it.
   bool refused = false;
+  // The segment changed nothing: a bad checksum (tcp_bad_checksum), outside the window, a
+  // SYN on a live connection, or a RST not at the expected sequence number. The endpoints
+  // judge it the same way; a RST inside the window should still reach them (RFC 5961 3.2:
+  // the receiver answers with a challenge ACK).
+  std::optional<Anomaly> ignored;
 };
 
 enum class GreVerdict : std::uint8_t { Matched, NotPptp, Malformed, UnknownCall };
@@ -183,6 +190,10 @@ class Tracker {
   // The daemon sits in the path and can drop a segment: then a stream whose out-of-order
   // buffer is full refuses segments (SegmentOutcome::refused) instead of losing sync.
   void set_inline(bool in_path) { inline_ = in_path; }
+  // Verify TCP checksums of control segments and ignore those that are wrong. The daemon
+  // sees packets from the wire and turns this on; captures may hold checksums that the
+  // sender's NIC had yet to compute (offload), so the inspector leaves it off.
+  void set_verify_checksums(bool verify) { verify_checksums_ = verify; }
   SegmentOutcome on_tcp_segment(double time, const wire::Ipv4Packet& ip, const wire::TcpSegment& tcp);
   GreOutcome on_gre(double time, const wire::Ipv4Packet& ip);
   // GRE of a call that the kernel forwarded without showing it to us (the fast path): its
@@ -234,6 +245,8 @@ class Tracker {
   };
   class StreamSink;
 
+  ControlConnection* connection_for(double time, Direction dir, const wire::Ipv4Packet& ip,
+                                    const wire::TcpSegment& tcp, SegmentOutcome& outcome);
   void handle_message(double time, ControlConnection& c, Direction dir, Bytes bytes,
                       std::uint32_t sequence);
   void handle_call_message(double time, ControlConnection& c, Direction dir,
@@ -252,6 +265,7 @@ class Tracker {
   TrackerObserver& observer_;
   Timeouts timeouts_;
   bool inline_ = false;
+  bool verify_checksums_ = false;
   std::map<ConnectionKey, std::unique_ptr<ControlConnection>> connections_;
   std::unordered_map<GreKey, GreRoute, GreKeyHash> gre_routes_;
   AnomalyCounters counters_{};

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "alg/track/packet_path.hpp"
+#include "nat/checksum.hpp"
 #include "tests/support/packets.hpp"
 
 namespace pptp::track {
@@ -264,6 +265,74 @@ TEST_F(TrackerTest, ResetOrBothFinsCloseTheConnectionWithoutStop) {
   other.packet(test::tcp(other.pac, other.pns, other.seq[1], tcp_flags::kRst));
   EXPECT_EQ(rec.closed_connections.back(), "tcp_reset");
   EXPECT_EQ(tracker.call_count(), 0u);
+}
+
+// A TCP segment of `l` with an acknowledgment number and a window, and a right checksum.
+std::vector<std::uint8_t> segment(const Link& l, Direction d, std::uint32_t seq, std::uint8_t flags,
+                                  std::uint32_t ack, const std::vector<std::uint8_t>& data = {}) {
+  auto p = d == Direction::PnsToPac ? test::tcp(l.pns, l.pac, seq, flags, data) : test::tcp(l.pac, l.pns, seq, flags, data);
+  store_u32(&p[28], ack);
+  store_u16(&p[34], 8192);
+  nat::update_tcp_checksum(p, 20);
+  return p;
+}
+
+// Issue 12: RST, FIN and SYN with wrong sequence numbers, sent with the client's address and
+// port, leave the connection and its call alone; the real close still ends them.
+TEST_F(TrackerTest, OffPathRstFinAndSynDoNotEndACall) {
+  link.start();
+  link.outgoing_call(7, 0);
+  const auto live = [&] { return link.connection()->state == ConnectionState::Established && tracker.call_count() == 1; };
+  link.packet(test::tcp(link.pns, link.pac, link.seq[0] + 3000, tcp_flags::kRst));
+  link.packet(test::tcp(link.pac, link.pns, link.seq[1] - 1, tcp_flags::kRst | tcp_flags::kAck));
+  EXPECT_TRUE(live());
+  EXPECT_EQ(rec.count(Anomaly::TcpRstInWindow), 2u);  // no window known yet: every RST is "in" it
+  link.packet(test::tcp(link.pns, link.pac, link.seq[0] + 77, tcp_flags::kFin | tcp_flags::kAck));
+  link.packet(test::tcp(link.pac, link.pns, link.seq[1] + 77, tcp_flags::kFin | tcp_flags::kAck));
+  EXPECT_TRUE(live());
+  EXPECT_EQ(rec.count(Anomaly::TcpFinOutOfSequence), 2u);
+  const PacketOutcome syn = link.packet(test::tcp(link.pns, link.pac, 123, tcp_flags::kSyn));
+  EXPECT_EQ(syn.segment.ignored, Anomaly::TcpSynOnLiveConnection);
+  EXPECT_TRUE(live());
+  EXPECT_EQ(link.gre_to_pac(0).verdict, GreVerdict::Matched);
+  // The stream still runs at the old numbers, and the real FINs close it.
+  link.send(Direction::PnsToPac, EchoRequest{1});
+  EXPECT_EQ(link.connection()->messages[0], 3u);
+  link.packet(test::tcp(link.pns, link.pac, link.seq[0], tcp_flags::kAck | tcp_flags::kFin));
+  link.packet(test::tcp(link.pac, link.pns, link.seq[1], tcp_flags::kAck | tcp_flags::kFin));
+  EXPECT_EQ(link.connection()->state, ConnectionState::Closed);
+  EXPECT_EQ(tracker.call_count(), 0u);
+}
+
+// With real acknowledgments the window is known: a RST far from it is out of window, one at
+// the expected number ends the connection.
+TEST_F(TrackerTest, RealResetAtTheExpectedNumberEndsTheCall) {
+  Link& l = link;
+  l.packet(segment(l, Direction::PnsToPac, 1000, tcp_flags::kSyn, 0));
+  l.packet(segment(l, Direction::PacToPns, 50000, tcp_flags::kSyn | tcp_flags::kAck, 1001));
+  const auto start = test::bytes_of(StartControlConnectionRequest{});
+  l.packet(segment(l, Direction::PnsToPac, 1001, tcp_flags::kAck, 50001, start));
+  const std::uint32_t pns_next = 1001 + static_cast<std::uint32_t>(start.size());
+  l.packet(segment(l, Direction::PacToPns, 50001, tcp_flags::kAck, pns_next));
+  const PacketOutcome far = l.packet(segment(l, Direction::PnsToPac, pns_next + 1000000, tcp_flags::kRst, 0));
+  EXPECT_EQ(far.segment.ignored, Anomaly::TcpRstOutOfWindow);
+  EXPECT_EQ(l.connection()->state, ConnectionState::WaitStartReply);
+  l.packet(segment(l, Direction::PnsToPac, pns_next, tcp_flags::kRst, 0));
+  EXPECT_EQ(l.connection()->state, ConnectionState::Closed);
+  EXPECT_EQ(rec.closed_connections.back(), "tcp_reset");
+}
+
+TEST_F(TrackerTest, SegmentsWithABadChecksumAreNotParsedWhenChecksumsAreVerified) {
+  tracker.set_verify_checksums(true);
+  auto syn = segment(link, Direction::PnsToPac, 1000, tcp_flags::kSyn, 0);
+  syn[36] ^= 0xff;  // the checksum
+  const PacketOutcome bad = link.packet(syn);
+  EXPECT_EQ(bad.segment.ignored, Anomaly::TcpBadChecksum);
+  EXPECT_EQ(tracker.connection_count(), 0u);
+  EXPECT_EQ(tracker.counters()[static_cast<std::size_t>(Anomaly::TcpBadChecksum)], 1u);
+  syn[36] ^= 0xff;
+  EXPECT_FALSE(link.packet(syn).segment.ignored);
+  EXPECT_EQ(tracker.connection_count(), 1u);
 }
 
 TEST_F(TrackerTest, MessageCutByTheCloseIsReported) {
