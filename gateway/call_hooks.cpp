@@ -134,11 +134,13 @@ void Gateway::log_call_events(const track::ControlConnection& c, const track::Ca
     log_->info("call_established {} {} outside_call_id={} origin={}", describe(c), call_ids(call),
                m != nullptr ? std::to_string(m->outside_call_id) : std::string("-"), track::name_of(call.origin));
   }
-  if (call.user && (r.logged & kLoggedUser) == 0) {
-    r.logged |= kLoggedUser;
-    log_->info("call_user {} {} user=\"{}\" method={}", describe(c), call_ids(call), printable_name(call.user->name),
-               wire::name_of(call.user->method));
-    // The PPP authentication name is who the call is: judge it again by name.
+  // The name the PAC accepted is who the call is (a re-authentication may change it): judge
+  // the call again by that name.
+  if (call.user && r.judged_user != call.user->name) {
+    r.judged_user = call.user->name;
+    log_->info("call_user {} {} user=\"{}\" method={} established=accepted_by_pac authentications={}", describe(c),
+               call_ids(call), printable_name(call.user->name), wire::name_of(call.user->method),
+               call.authentications);
     if (r.policy && gate_.judge_again(c, call, *r.policy, "call_user")) offloader_.withdraw(r);
   }
 }

@@ -27,7 +27,8 @@
   X(control_policy_dropped, "control_dropped", "TCP segments of refused connections")            \
   X(calls_denied, "calls_denied", "call set-ups refused by rules or limits")                     \
   X(calls_cut, "calls_cut", "calls denied after set-up: by PPP name or on reload")               \
-  X(gre_policy_dropped, "gre_dropped", "GRE packets of denied calls")
+  X(gre_policy_dropped, "gre_dropped", "GRE packets of denied calls")                           \
+  X(gre_before_user, "gre_before_user", "network-layer GRE dropped before the call's user was decided")
 
 #define PPTP_GATEWAY_FAST_PATH_COUNTERS(X)                                                        \
   X(calls_offloaded, "calls_offloaded", "calls handed to the kernel")                           \

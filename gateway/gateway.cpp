@@ -17,6 +17,7 @@ Gateway::Gateway(GatewayOptions options, std::shared_ptr<spdlog::logger> log, Ou
       offloader_(options_.fast_path, options_.timeouts.call_idle, log_, warnings_, counters_),
       tracker_(*this, options_.timeouts) {
   tracker_.set_inline(true);
+  tracker_.set_verify_checksums(options_.verify_checksums);
 }
 
 const ConnectionRecord* Gateway::connection_record(std::uint64_t connection_id) const {
@@ -181,6 +182,13 @@ Verdict Gateway::judge_gre(const track::GreOutcome& out, bool modified) {
     }
     if (r->policy->outcome == policy::Outcome::Deny) {
       ++counters_.gre_policy_dropped;
+      return {Action::Drop, false};
+    }
+    // Until the call's user is decided only link control and authentication pass (RFC 1661
+    // 3.5: the network phase follows authentication): a tunnel whose user may yet be denied
+    // carries none of its data.
+    if (r->policy->outcome == policy::Outcome::Pending && out.ppp == track::PppFrameClass::NetworkLayer) {
+      ++counters_.gre_before_user;
       return {Action::Drop, false};
     }
   }

@@ -46,7 +46,10 @@ struct CallRecord {
   std::optional<CallPolicy> policy;  // under a policy
   std::optional<Offload> offload;    // while the kernel forwards its GRE
   std::uint8_t logged = 0;           // which lifecycle lines were written (kLogged*)
+  // The name the PAC accepted that was last logged and judged: a re-authentication under
+  // another name is judged again (issue "Integrity").
+  std::optional<std::string> judged_user;
 };
-inline constexpr std::uint8_t kLoggedEstablished = 1, kLoggedUser = 2, kLoggedVerdict = 4;
+inline constexpr std::uint8_t kLoggedEstablished = 1, kLoggedVerdict = 4;
 
 }  // namespace pptp::gateway

@@ -58,6 +58,10 @@ struct GatewayOptions {
   // sets it once the fast-path sets are usable.
   bool fast_path = false;
   track::Timeouts timeouts;
+  // Segments with a bad TCP checksum are not parsed, rewritten or repaired. The queue hands
+  // over complete checksums (nfnetlink_queue resolves partial ones without the GSO flag);
+  // the fuzzer turns this off to reach the rest of the path.
+  bool verify_checksums = true;
   // The wall time rules with a time window are judged at; empty: the local clock.
   std::function<policy::WallTime()> wall_clock;
 };

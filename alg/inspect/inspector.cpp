@@ -50,6 +50,14 @@ json optional_json(const std::optional<T>& v) {
   return v ? json(*v) : json(nullptr);
 }
 
+json auth_name_json(const std::optional<track::AuthName>& n) {
+  if (!n) return nullptr;
+  return json{{"name", printable_text(n->name)},
+              {"method", std::string(wire::name_of(n->method))},
+              {"identifier", n->identifier},
+              {"sent", std::string(track::name_of(n->sent))}};
+}
+
 }  // namespace
 
 Inspector::Inspector() : tracker_(*this) {}
@@ -148,13 +156,14 @@ void Inspector::snapshot(const track::ControlConnection& c) {
 }
 
 void Inspector::snapshot(const track::ControlConnection& c, const track::Call& call) {
-  json user = nullptr;
-  if (call.user) {
-    user = json{{"name", printable_text(call.user->name)},
-                {"method", std::string(wire::name_of(call.user->method))},
-                {"sent", std::string(track::name_of(*call.user_sent))},
-                {"succeeded", optional_json(call.auth_succeeded)}};
-  }
+  // `user` is only ever a name the PAC accepted; what was merely claimed or refused is
+  // reported beside it (docs/inspect.md).
+  json user = auth_name_json(call.user);
+  if (call.user) user["established"] = "accepted_by_pac";
+  const json authentication{{"succeeded", optional_json(call.auth_succeeded)},
+                            {"accepted_exchanges", call.authentications},
+                            {"first_claim", auth_name_json(call.first_claim)},
+                            {"rejected", auth_name_json(call.rejected)}};
   connections_[c.id].calls[call.id] = json{
       {"id", call.id},
       {"origin", std::string(track::name_of(call.origin))},
@@ -168,6 +177,7 @@ void Inspector::snapshot(const track::ControlConnection& c, const track::Call& c
       {"wan_errors_reported", call.wan_errors_reported},
       {"set_link_info", call.set_link_info_count},
       {"user", user},
+      {"authentication", authentication},
       {"gre", json{{"pns_to_pac", gre_stats(call.gre[0])}, {"pac_to_pns", gre_stats(call.gre[1])}}},
   };
 }

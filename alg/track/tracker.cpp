@@ -19,6 +19,17 @@ std::string fmt(const char* format, auto... args) {
   return buf;
 }
 
+Anomaly window_anomaly(stream::TcpWindowAnomaly a) {
+  switch (a) {
+    case stream::TcpWindowAnomaly::OutOfWindow: return Anomaly::TcpOutOfWindow;
+    case stream::TcpWindowAnomaly::RstInWindow: return Anomaly::TcpRstInWindow;
+    case stream::TcpWindowAnomaly::RstOutOfWindow: return Anomaly::TcpRstOutOfWindow;
+    case stream::TcpWindowAnomaly::FinOutOfSequence: return Anomaly::TcpFinOutOfSequence;
+    case stream::TcpWindowAnomaly::SynOnLive: return Anomaly::TcpSynOnLiveConnection;
+  }
+  return Anomaly::TcpOutOfWindow;
+}
+
 Anomaly stream_anomaly(stream::StreamAnomaly a) {
   switch (a) {
     case stream::StreamAnomaly::Retransmission: return Anomaly::TcpRetransmission;
@@ -129,62 +140,82 @@ std::size_t Tracker::call_count() const {
   return n;
 }
 
-SegmentOutcome Tracker::on_tcp_segment(double time, const wire::Ipv4Packet& ip,
-                                       const wire::TcpSegment& tcp) {
-  SegmentOutcome outcome;
+ControlConnection* Tracker::connection_for(double time, Direction dir, const wire::Ipv4Packet& ip,
+                                           const wire::TcpSegment& tcp, SegmentOutcome& outcome) {
   const wire::Endpoint src{ip.source, tcp.source_port};
   const wire::Endpoint dst{ip.destination, tcp.destination_port};
-  // The side that listens on 1723 is the PAC.
-  const bool to_pac = tcp.destination_port == wire::kPptpPort;
-  if (!to_pac && tcp.source_port != wire::kPptpPort) return outcome;
-  const Direction dir = to_pac ? Direction::PnsToPac : Direction::PacToPns;
-  const ConnectionKey key = to_pac ? ConnectionKey{src, dst} : ConnectionKey{dst, src};
-
+  const ConnectionKey key = dir == Direction::PnsToPac ? ConnectionKey{src, dst} : ConnectionKey{dst, src};
   auto it = connections_.find(key);
   const bool syn = tcp.has(wire::tcp_flags::kSyn);
+  // A closed connection's 4-tuple may be used again: a new SYN starts afresh. A SYN on a
+  // live one is judged by its TCP window (and ignored).
   if (it != connections_.end() && syn && dir == Direction::PnsToPac && !tcp.has(wire::tcp_flags::kAck) &&
       it->second->state == ConnectionState::Closed) {
     connections_.erase(it);
     it = connections_.end();
   }
-  if (it == connections_.end()) {
-    if (tcp.has(wire::tcp_flags::kRst)) return outcome;  // nothing to reset
-    if (!syn && tcp.payload.empty()) return outcome;      // a bare ACK or FIN of an unknown connection
-    if (connections_.size() >= kMaxControlConnections) {
-      raise(Anomaly::TooManyConnections, nullptr, dir,
-            fmt("%s -> %s: limit %zu", wire::to_string(src).c_str(), wire::to_string(dst).c_str(),
-                kMaxControlConnections));
-      ++outcome.anomalies;
-      return outcome;
-    }
-    auto c = std::make_unique<ControlConnection>();
-    c->id = next_connection_id_++;
-    c->pns = key.pns;
-    c->pac = key.pac;
-    c->opened_at = time;
-    for (auto& stream : c->streams) stream.refuse_when_full(inline_);
-    it = connections_.emplace(key, std::move(c)).first;
+  if (it != connections_.end()) return it->second.get();
+  if (tcp.has(wire::tcp_flags::kRst)) return nullptr;  // nothing to reset
+  if (!syn && tcp.payload.empty()) return nullptr;      // a bare ACK or FIN of an unknown connection
+  if (connections_.size() >= kMaxControlConnections) {
+    raise(Anomaly::TooManyConnections, nullptr, dir,
+          fmt("%s -> %s: limit %zu", wire::to_string(src).c_str(), wire::to_string(dst).c_str(),
+              kMaxControlConnections));
+    ++outcome.anomalies;
+    return nullptr;
   }
-  ControlConnection& c = *it->second;
-  outcome.connection = &c;
-  c.last_activity = time;
-  stream::Reassembler& s = c.streams[index_of(dir)];
+  auto c = std::make_unique<ControlConnection>();
+  c->id = next_connection_id_++;
+  c->pns = key.pns;
+  c->pac = key.pac;
+  c->opened_at = time;
+  for (auto& stream : c->streams) stream.refuse_when_full(inline_);
+  return connections_.emplace(key, std::move(c)).first->second.get();
+}
 
-  if (syn) s.on_syn(tcp.sequence);
-  // Data rides after the SYN's own sequence number.
-  const std::uint32_t data_seq = syn ? tcp.sequence + 1 : tcp.sequence;
-  if (!tcp.payload.empty()) {
-    StreamSink sink(*this, c, dir, time, outcome);
-    if (!s.feed(data_seq, tcp.payload, sink)) {
-      outcome.refused = true;  // its FIN or RST, if any, comes again with it
-      return outcome;
-    }
-  }
-  if (tcp.has(wire::tcp_flags::kRst)) {
-    close_connection(time, c, "tcp_reset");
+SegmentOutcome Tracker::on_tcp_segment(double time, const wire::Ipv4Packet& ip,
+                                       const wire::TcpSegment& tcp) {
+  SegmentOutcome outcome;
+  // The side that listens on 1723 is the PAC.
+  const bool to_pac = tcp.destination_port == wire::kPptpPort;
+  if (!to_pac && tcp.source_port != wire::kPptpPort) return outcome;
+  const Direction dir = to_pac ? Direction::PnsToPac : Direction::PacToPns;
+  if (verify_checksums_ && !wire::tcp_checksum_ok(ip)) {
+    // The receiver drops it too: never parsed, rewritten or repaired.
+    outcome.ignored = Anomaly::TcpBadChecksum;
+    raise(Anomaly::TcpBadChecksum, nullptr, dir,
+          fmt("%s:%u -> %s:%u sequence %u", wire::to_string(ip.source).c_str(), tcp.source_port,
+              wire::to_string(ip.destination).c_str(), tcp.destination_port, tcp.sequence));
+    ++outcome.anomalies;
     return outcome;
   }
-  if (tcp.has(wire::tcp_flags::kFin)) {
+  ControlConnection* found = connection_for(time, dir, ip, tcp, outcome);
+  if (found == nullptr) return outcome;
+  ControlConnection& c = *found;
+  outcome.connection = &c;
+  const stream::TcpVerdict v = c.tcp.judge(index_of(dir), tcp);
+  if (v.anomaly) {
+    const Anomaly a = window_anomaly(*v.anomaly);
+    if (!v.take) outcome.ignored = a;
+    raise(a, &c, dir, fmt("sequence %u flags 0x%02x", tcp.sequence, tcp.flags));
+    ++outcome.anomalies;
+  }
+  if (!v.take && !v.rst_acts) return outcome;
+  c.last_activity = time;
+  stream::Reassembler& s = c.streams[index_of(dir)];
+  if (v.take && tcp.has(wire::tcp_flags::kSyn)) s.on_syn(tcp.sequence);
+  // Data rides after the SYN's own sequence number.
+  const std::uint32_t data_seq = tcp.has(wire::tcp_flags::kSyn) ? tcp.sequence + 1 : tcp.sequence;
+  if (v.take && !tcp.payload.empty()) {
+    StreamSink sink(*this, c, dir, time, outcome);
+    if (!s.feed(data_seq, tcp.payload, sink)) {
+      outcome.refused = true;  // its FIN, if any, comes again with it
+      return outcome;
+    }
+  }
+  if (v.rst_acts) {
+    close_connection(time, c, "tcp_reset");
+  } else if (v.fin_acts) {
     c.fin[index_of(dir)] = true;
     if (c.fin[0] && c.fin[1]) close_connection(time, c, "tcp_closed");
   }
@@ -569,36 +600,43 @@ GreOutcome Tracker::on_gre(double time, const wire::Ipv4Packet& ip) {
           fmt("call %llu in state %s", static_cast<unsigned long long>(call.id),
               std::string(name_of(call.state)).c_str()));
   }
-  if (!gre.payload.empty() && st.packets <= kAuthScanPackets) {
-    scan_ppp(*route.connection, call, route.direction, gre.payload);
-  }
+  if (!gre.payload.empty()) out.ppp = scan_ppp(*route.connection, call, route.direction, gre.payload);
   observer_.on_gre(route.connection, &call, route.direction, ip, &gre.header);
   return out;
 }
 
-void Tracker::scan_ppp(ControlConnection& c, Call& call, Direction dir, Bytes payload) {
+std::optional<PppFrameClass> Tracker::scan_ppp(ControlConnection& c, Call& call, Direction dir, Bytes payload) {
   auto frame = wire::parse_ppp_frame(payload);
   if (!frame) {
     raise(Anomaly::PppMalformed, &c, dir, wire::describe(frame.error()));
-    return;
+    return std::nullopt;
   }
-  if (const auto outcome = wire::find_auth_outcome(*frame)) {
-    // The verdict travels opposite to the name.
-    if (call.user_sent && *call.user_sent != dir) {
-      call.auth_succeeded = *outcome;
-      observer_.on_call_changed(c, call);
+  AuthStep step = call.auth.on_frame(dir, *frame);
+  if (step.event.kind != AuthEventKind::None) apply_auth_event(c, call, dir, std::move(step.event));
+  return step.frame_class;
+}
+
+void Tracker::apply_auth_event(ControlConnection& c, Call& call, Direction dir, AuthEvent event) {
+  if (event.name && !call.first_claim) call.first_claim = event.name;
+  switch (event.kind) {
+    case AuthEventKind::Anomaly:
+      raise(*event.anomaly, &c, dir, std::move(event.detail));
+      break;
+    case AuthEventKind::Accepted: {
+      ++call.authentications;
+      call.auth_succeeded = true;
+      const bool changed = !call.user || call.user->name != event.name->name;
+      call.user = std::move(event.name);
+      if (changed) observer_.on_call_changed(c, call);
+      break;
     }
-    return;
-  }
-  auto identity = wire::find_auth_identity(*frame);
-  if (!identity) {
-    raise(Anomaly::PppMalformed, &c, dir, wire::describe(identity.error()));
-    return;
-  }
-  if (identity->has_value() && !call.user) {
-    call.user = **identity;
-    call.user_sent = dir;
-    observer_.on_call_changed(c, call);
+    case AuthEventKind::Rejected:
+      call.auth_succeeded = false;
+      call.rejected = std::move(event.name);
+      observer_.on_call_changed(c, call);
+      break;
+    default:
+      break;
   }
 }
 

@@ -19,7 +19,10 @@
 #include <vector>
 
 #include "alg/stream/reassembler.hpp"
+#include "alg/stream/tcp_window.hpp"
 #include "alg/track/anomaly.hpp"
+#include "alg/track/auth_follower.hpp"
+#include "alg/track/direction.hpp"
 #include "alg/wire/control_message.hpp"
 #include "alg/wire/gre.hpp"
 #include "alg/wire/ip.hpp"
@@ -29,7 +32,10 @@ namespace pptp::track {
 
 inline constexpr std::size_t kMaxControlConnections = 65536;
 inline constexpr std::size_t kMaxCallsPerConnection = 1024;
-inline constexpr std::size_t kAuthScanPackets = 64;  // GRE packets per call searched for a user name
+// The tracker follows the PPP authentication in every GRE frame it sees (re-authentication
+// may come at any time). This bound is only the gateway's: how long a call without a user
+// stays off the fast path.
+inline constexpr std::size_t kAuthScanPackets = 64;
 inline constexpr double kConnectionIdleTimeout = 300.0;  // seconds; RFC 2637 Echo runs every 60 s
 inline constexpr double kCallSetupTimeout = 60.0;        // a call stuck before Established
 inline constexpr double kCallIdleTimeout = 300.0;        // an established call with no GRE
@@ -40,12 +46,6 @@ struct Timeouts {
   double call_setup = kCallSetupTimeout;
   double call_idle = kCallIdleTimeout;
 };
-
-enum class Direction : std::uint8_t { PnsToPac = 0, PacToPns = 1 };
-std::string_view name_of(Direction d);
-inline Direction reverse(Direction d) {
-  return d == Direction::PnsToPac ? Direction::PacToPns : Direction::PnsToPac;
-}
 
 enum class ConnectionState : std::uint8_t {
   TcpOpening,      // TCP seen, no Start-Control-Connection-Request yet
@@ -87,9 +87,16 @@ struct Call {
   std::optional<std::uint8_t> disconnect_result_code;
   std::uint64_t wan_errors_reported = 0;
   std::uint64_t set_link_info_count = 0;
-  std::optional<wire::AuthIdentity> user;
-  std::optional<Direction> user_sent;   // which way the authentication name travelled
-  std::optional<bool> auth_succeeded;
+  // PPP authentication, followed by `auth` (auth_follower.hpp) in every GRE frame the tracker
+  // sees. `user` is the name whose request the PAC's Ack/Success answered, with its method
+  // and Identifier; a later successful exchange with another name replaces it (the observer
+  // hears on_call_changed). `first_claim` is the first name anyone sent: a claim only.
+  std::optional<AuthName> user;
+  std::optional<AuthName> first_claim;
+  std::optional<AuthName> rejected;     // the latest name the PAC refused
+  std::optional<bool> auth_succeeded;   // the verdict of the latest complete exchange
+  std::uint32_t authentications = 0;    // successful exchanges, re-authentication included
+  AuthFollower auth;
   std::array<GreFlowStats, 2> gre;      // by Direction
   double opened_at = 0;
   double established_at = 0;
@@ -104,6 +111,7 @@ struct ControlConnection {
   wire::Endpoint pac;
   ConnectionState state = ConnectionState::TcpOpening;
   std::array<stream::Reassembler, 2> streams;  // by Direction
+  stream::TcpWindow tcp;                       // sequence windows: which RST, FIN, SYN act
   std::array<std::uint64_t, 2> messages{};     // by Direction
   std::array<bool, 2> fin{};
   std::array<std::optional<std::uint32_t>, 2> echo_outstanding{};  // Identifier, by sender
@@ -166,6 +174,11 @@ struct SegmentOutcome {
   bool refused = false;
   // An observer refused a message of this segment (on_pns_call_id): the caller drops it.
   bool drop = false;
+  // The segment changed nothing: a bad checksum (tcp_bad_checksum), outside the window, a
+  // SYN on a live connection, or a RST not at the expected sequence number. The endpoints
+  // judge it the same way; a RST inside the window should still reach them (RFC 5961 3.2:
+  // the receiver answers with a challenge ACK).
+  std::optional<Anomaly> ignored;
 };
 
 enum class GreVerdict : std::uint8_t { Matched, NotPptp, Malformed, UnknownCall };
@@ -175,6 +188,9 @@ struct GreOutcome {
   ControlConnection* connection = nullptr;
   Call* call = nullptr;
   Direction direction = Direction::PnsToPac;
+  // Matched GRE with a PPP frame: link control and authentication, or network-layer data
+  // (which should not pass while the call's user is undecided).
+  std::optional<PppFrameClass> ppp;
 };
 
 class Tracker {
@@ -188,6 +204,10 @@ class Tracker {
   // The daemon sits in the path and can drop a segment: then a stream whose out-of-order
   // buffer is full refuses segments (SegmentOutcome::refused) instead of losing sync.
   void set_inline(bool in_path) { inline_ = in_path; }
+  // Verify TCP checksums of control segments and ignore those that are wrong. The daemon
+  // sees packets from the wire and turns this on; captures may hold checksums that the
+  // sender's NIC had yet to compute (offload), so the inspector leaves it off.
+  void set_verify_checksums(bool verify) { verify_checksums_ = verify; }
   SegmentOutcome on_tcp_segment(double time, const wire::Ipv4Packet& ip, const wire::TcpSegment& tcp);
   GreOutcome on_gre(double time, const wire::Ipv4Packet& ip);
   // GRE of a call that the kernel forwarded without showing it to us (the fast path): its
@@ -239,6 +259,8 @@ class Tracker {
   };
   class StreamSink;
 
+  ControlConnection* connection_for(double time, Direction dir, const wire::Ipv4Packet& ip,
+                                    const wire::TcpSegment& tcp, SegmentOutcome& outcome);
   void handle_message(double time, ControlConnection& c, Direction dir, Bytes bytes,
                       std::uint32_t sequence, SegmentOutcome& outcome);
   // How a whole message arrived: where it starts in the stream, whether the observer
@@ -260,12 +282,14 @@ class Tracker {
   static std::optional<GreKey> gre_key(const ControlConnection& c, const Call& call, Direction toward);
   void index_gre(ControlConnection& c, Call& call, Direction toward);
   void unindex_gre(const ControlConnection& c, const Call& call);
-  void scan_ppp(ControlConnection& c, Call& call, Direction dir, Bytes payload);
+  std::optional<PppFrameClass> scan_ppp(ControlConnection& c, Call& call, Direction dir, Bytes payload);
+  void apply_auth_event(ControlConnection& c, Call& call, Direction dir, AuthEvent event);
   void raise(Anomaly a, const ControlConnection* c, std::optional<Direction> d, std::string detail);
 
   TrackerObserver& observer_;
   Timeouts timeouts_;
   bool inline_ = false;
+  bool verify_checksums_ = false;
   std::map<ConnectionKey, std::unique_ptr<ControlConnection>> connections_;
   std::unordered_map<GreKey, GreRoute, GreKeyHash> gre_routes_;
   AnomalyCounters counters_{};

@@ -79,6 +79,30 @@ Result<Ipv4Packet, IpError> parse_ipv4(Bytes data) {
   return p;
 }
 
+namespace {
+constexpr std::uint8_t kTcpOptionEnd = 0;
+constexpr std::uint8_t kTcpOptionNop = 1;
+constexpr std::uint8_t kTcpOptionWindowScale = 3;  // RFC 7323 2.2: kind 3, length 3, shift
+
+std::optional<std::uint8_t> window_scale_option(Bytes options) {
+  std::size_t pos = 0;
+  while (pos < options.size()) {
+    const std::uint8_t kind = options[pos];
+    if (kind == kTcpOptionEnd) break;
+    if (kind == kTcpOptionNop) {
+      ++pos;
+      continue;
+    }
+    if (pos + 1 >= options.size()) break;
+    const std::size_t length = options[pos + 1];
+    if (length < 2 || pos + length > options.size()) break;
+    if (kind == kTcpOptionWindowScale && length == 3) return options[pos + 2];
+    pos += length;
+  }
+  return std::nullopt;
+}
+}  // namespace
+
 Result<TcpSegment, IpError> parse_tcp(Bytes data) {
   if (data.size() < 20) {
     return unexpected(IpError{IpErrorCode::Truncated, static_cast<std::uint32_t>(data.size()), 20});
@@ -93,8 +117,22 @@ Result<TcpSegment, IpError> parse_tcp(Bytes data) {
   if (s.header_length < 20 || s.header_length > data.size()) {
     return unexpected(IpError{IpErrorCode::BadHeaderLength, static_cast<std::uint32_t>(s.header_length), 20});
   }
+  s.window = load_u16(data.data() + 14);
+  s.window_scale = window_scale_option(data.subspan(20, s.header_length - 20));
   s.payload = data.subspan(s.header_length);
   return s;
+}
+
+bool tcp_checksum_ok(const Ipv4Packet& ip) {
+  const Bytes t = ip.payload;
+  // RFC 1071: the one's complement sum over the pseudo header (addresses, protocol, TCP
+  // length) and the segment, checksum field included, is all ones.
+  std::uint64_t sum = (ip.source.value >> 16) + (ip.source.value & 0xffff) + (ip.destination.value >> 16) +
+                      (ip.destination.value & 0xffff) + kIpProtocolTcp + t.size();
+  for (std::size_t i = 0; i + 1 < t.size(); i += 2) sum += load_u16(t.data() + i);
+  if (t.size() % 2 != 0) sum += static_cast<std::uint64_t>(t.back()) << 8;
+  while ((sum >> 16) != 0) sum = (sum & 0xffff) + (sum >> 16);
+  return sum == 0xffff;
 }
 
 }  // namespace pptp::wire

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -67,10 +68,19 @@ struct TcpSegment {
   std::uint32_t sequence = 0;
   std::uint32_t acknowledgment = 0;
   std::uint8_t flags = 0;
+  std::uint16_t window = 0;  // as sent: unscaled
+  std::optional<std::uint8_t> window_scale;  // the Window Scale option's shift (RFC 7323 2.2)
   std::size_t header_length = 0;
   Bytes payload;
   bool has(std::uint8_t flag) const { return (flags & flag) != 0; }
 };
+// Options that do not parse end the option list (as Linux's tcp_parse_options does): they
+// are not an error.
 Result<TcpSegment, IpError> parse_tcp(Bytes data);
+
+// The TCP checksum (RFC 9293 3.1) over the pseudo header and ip.payload is right. Captures
+// taken on the sender's host hold checksums the NIC had yet to fill in (offload): only
+// trust this on packets that came from a wire.
+bool tcp_checksum_ok(const Ipv4Packet& ip);
 
 }  // namespace pptp::wire

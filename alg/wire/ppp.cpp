@@ -5,10 +5,6 @@
 namespace pptp::wire {
 
 namespace {
-constexpr std::uint8_t kPapAuthenticateRequest = 1;
-constexpr std::uint8_t kChapResponse = 2;
-constexpr std::uint8_t kEapResponse = 2;
-constexpr std::uint8_t kEapTypeIdentity = 1;
 constexpr std::size_t kChapMd5ValueSize = 16;
 constexpr std::size_t kMsChapValueSize = 49;  // MS-CHAP v1 and v2 responses are both 49 octets
 
@@ -108,39 +104,51 @@ Result<PppFrame, PppError> parse_ppp_frame(Bytes data) {
   return f;
 }
 
-Result<std::optional<AuthIdentity>, PppError> find_auth_identity(const PppFrame& frame) {
+Result<std::optional<AuthPacket>, PppError> parse_auth_packet(const PppFrame& frame) {
   const Bytes info = frame.information;
   if (frame.protocol != kPppPap && frame.protocol != kPppChap && frame.protocol != kPppEap) {
-    return std::optional<AuthIdentity>{};
+    return std::optional<AuthPacket>{};
   }
   if (info.size() < 4) return unexpected(auth_truncated(info.size(), 4));
-  const std::uint8_t code = info[0];
+  AuthPacket p{frame.protocol, info[0], info[1], std::nullopt, std::nullopt};
   const std::size_t length = load_u16(info.data() + 2);
   if (length < 4 || length > info.size()) return unexpected(auth_truncated(info.size(), length));
   const Bytes packet = info.first(length);
+  Result<std::optional<AuthIdentity>, PppError> identity = std::optional<AuthIdentity>{};
 
   if (frame.protocol == kPppPap) {
-    if (code != kPapAuthenticateRequest) return std::optional<AuthIdentity>{};
-    if (packet.size() < 5) return unexpected(auth_truncated(packet.size(), 5));
-    const std::size_t peer_id_length = packet[4];
-    // Peer-ID, then Passwd-Length and Password: the Peer-ID and the password length must fit.
-    if (5 + peer_id_length + 1 > packet.size()) {
-      return unexpected(auth_truncated(packet.size(), 5 + peer_id_length + 1));
+    if (p.code == auth_code::kPapRequest) {
+      if (packet.size() < 5) return unexpected(auth_truncated(packet.size(), 5));
+      const std::size_t peer_id_length = packet[4];
+      // Peer-ID, then Passwd-Length and Password: the Peer-ID and the password length must fit.
+      if (5 + peer_id_length + 1 > packet.size()) {
+        return unexpected(auth_truncated(packet.size(), 5 + peer_id_length + 1));
+      }
+      identity = make_identity(AuthMethod::Pap, packet.subspan(5, peer_id_length));
     }
-    return make_identity(AuthMethod::Pap, packet.subspan(5, peer_id_length));
+  } else if (frame.protocol == kPppChap) {
+    if (p.code == auth_code::kChapResponse) {
+      if (packet.size() < 5) return unexpected(auth_truncated(packet.size(), 5));
+      const std::size_t value_size = packet[4];
+      if (5 + value_size > packet.size()) return unexpected(auth_truncated(packet.size(), 5 + value_size));
+      identity = make_identity(chap_method(packet.subspan(5, value_size)), packet.subspan(5 + value_size));
+    }
+  } else if ((p.code == auth_code::kEapRequest || p.code == auth_code::kEapResponse) && packet.size() >= 5) {
+    p.eap_type = packet[4];
+    if (p.code == auth_code::kEapResponse && packet[4] == auth_code::kEapTypeIdentity) {
+      identity = make_identity(AuthMethod::EapIdentity, packet.subspan(5));
+    }
   }
-  if (frame.protocol == kPppChap) {
-    if (code != kChapResponse) return std::optional<AuthIdentity>{};
-    if (packet.size() < 5) return unexpected(auth_truncated(packet.size(), 5));
-    const std::size_t value_size = packet[4];
-    if (5 + value_size > packet.size()) return unexpected(auth_truncated(packet.size(), 5 + value_size));
-    return make_identity(chap_method(packet.subspan(5, value_size)), packet.subspan(5 + value_size));
-  }
-  // EAP
-  if (code != kEapResponse || packet.size() < 5 || packet[4] != kEapTypeIdentity) {
-    return std::optional<AuthIdentity>{};
-  }
-  return make_identity(AuthMethod::EapIdentity, packet.subspan(5));
+  if (!identity) return unexpected(identity.error());
+  p.identity = std::move(*identity);
+  return std::optional<AuthPacket>(std::move(p));
+}
+
+Result<std::optional<AuthIdentity>, PppError> find_auth_identity(const PppFrame& frame) {
+  auto packet = parse_auth_packet(frame);
+  if (!packet) return unexpected(packet.error());
+  if (!*packet) return std::optional<AuthIdentity>{};
+  return std::move((*packet)->identity);
 }
 
 std::optional<bool> find_auth_outcome(const PppFrame& frame) {

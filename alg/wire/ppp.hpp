@@ -57,6 +57,36 @@ struct AuthIdentity {
   bool operator==(const AuthIdentity&) const = default;
 };
 
+// Codes of the authentication protocols (RFC 1334 2.2, RFC 1994 4, RFC 3748 4).
+namespace auth_code {
+inline constexpr std::uint8_t kPapRequest = 1;
+inline constexpr std::uint8_t kPapAck = 2;
+inline constexpr std::uint8_t kPapNak = 3;
+inline constexpr std::uint8_t kChapChallenge = 1;
+inline constexpr std::uint8_t kChapResponse = 2;
+inline constexpr std::uint8_t kChapSuccess = 3;
+inline constexpr std::uint8_t kChapFailure = 4;
+inline constexpr std::uint8_t kEapRequest = 1;
+inline constexpr std::uint8_t kEapResponse = 2;
+inline constexpr std::uint8_t kEapSuccess = 3;
+inline constexpr std::uint8_t kEapFailure = 4;
+inline constexpr std::uint8_t kEapTypeIdentity = 1;  // RFC 3748 5.1
+}  // namespace auth_code
+
+// One PAP, CHAP or EAP packet: its Code and Identifier, which tie answers to requests, and
+// the user name where the packet carries one.
+struct AuthPacket {
+  std::uint16_t protocol = 0;  // kPppPap, kPppChap or kPppEap
+  std::uint8_t code = 0;
+  std::uint8_t identifier = 0;
+  std::optional<std::uint8_t> eap_type;  // EAP Request and Response only (RFC 3748 4.1)
+  std::optional<AuthIdentity> identity;  // PAP Request, CHAP Response, EAP Response/Identity
+};
+
+// nullopt for a frame of any other protocol; an error for an authentication packet whose
+// Length lies or whose name is too long.
+Result<std::optional<AuthPacket>, PppError> parse_auth_packet(const PppFrame& frame);
+
 // The user name in a PAP Authenticate-Request, a CHAP Response or an EAP Response/Identity;
 // nullopt for any other frame; an error for an authentication packet that is malformed.
 // Never returns the password or the CHAP value.

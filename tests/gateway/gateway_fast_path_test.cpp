@@ -77,6 +77,7 @@ TEST_F(FastPath, TheNameShownEndsTheWaitAtOnce) {
   h.start(a);
   call(a, 7, 100);
   ASSERT_EQ(client_gre(a, 100, test::ppp(0xc023, test::pap_request("alice", "pw"))), Action::Accept);
+  ASSERT_EQ(server_gre(7, test::pap_ack()), Action::Accept);  // the name the server accepted
   EXPECT_EQ(h.gw.take_offload_changes().size(), 1u);
 }
 
@@ -89,6 +90,8 @@ TEST_F(FastPath, TheKernelsCountersKeepAnOffloadedCallAlive) {
   idle.run(reply);
   Packet pap = checksummed(test::gre(a.pns.address, kServer, 100, 1, test::ppp(0xc023, test::pap_request("x", "y"))));
   idle.run(pap);
+  Packet ack = checksummed(test::gre(kServer, kPublic, 7, 1, test::pap_ack()));
+  idle.run(ack);
   ASSERT_EQ(idle.gw.take_offload_changes().size(), 1u);
   // The kernel forwards the call's GRE: the daemon reads the counters every few seconds.
   double t = idle.now;
@@ -119,9 +122,10 @@ TEST_F(FastPath, UnderAPolicyOnlyAllowedCallsGoAndARevokedOneComesBack) {
   h.start(a);
   call(a, 7, 100);
   // Pending (anyone could be alice): its packets stay here.
-  for (int i = 0; i < 20; ++i) ASSERT_EQ(server_gre(7), Action::Accept);
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(server_gre(7, test::lcp_echo()), Action::Accept);
   EXPECT_TRUE(h.gw.take_offload_changes().empty());
   ASSERT_EQ(client_gre(a, 100, test::ppp(0xc023, test::pap_request("alice", "pw"))), Action::Accept);
+  ASSERT_EQ(server_gre(7, test::pap_ack()), Action::Accept);
   ASSERT_EQ(h.gw.take_offload_changes().size(), 1u);
   auto deny = policy::parse_policy("default: deny\non_reload: rejudge\n");
   ASSERT_TRUE(deny);

@@ -32,8 +32,8 @@ class WithPolicy : public ::testing::Test {
     ASSERT_EQ(send(c.to_pac(test::bytes_of(ocrq(id)))), Action::Accept);
     ASSERT_EQ(send(c.to_pns(test::bytes_of(ocrp(server_id, id)))), Action::Accept);
   }
-  Action server_gre(std::uint16_t key) {
-    return send(checksummed(test::gre(kServer, kPublic, key, seq_++, test::ppp(0x0021, {1, 2}))));
+  Action server_gre(std::uint16_t key, const Packet& ppp = test::lcp_echo()) {
+    return send(checksummed(test::gre(kServer, kPublic, key, seq_++, ppp)));
   }
   Action client_gre(const Client& c, std::uint16_t server_id, const Packet& ppp) {
     return send(checksummed(test::gre(c.pns.address, kServer, server_id, seq_++, ppp)));
@@ -138,7 +138,10 @@ TEST_F(WithPolicy, ACallWhosePppNameIsNotAllowedLosesItsGre) {
   h.start(a);  // pending: anyone could be alice
   call(a, 7, 100);
   EXPECT_EQ(server_gre(7), Action::Accept);  // LCP before authentication passes
-  EXPECT_EQ(client_gre(a, 100, test::ppp(0xc023, test::pap_request("mallory", "pw"))), Action::Drop);
+  // The request is a claim; the server's Ack makes it the call's user (issue 12): then it is
+  // judged, denied, and the Ack itself does not reach the client.
+  EXPECT_EQ(client_gre(a, 100, test::ppp(0xc023, test::pap_request("mallory", "pw"))), Action::Accept);
+  EXPECT_EQ(server_gre(7, test::pap_ack()), Action::Drop);
   EXPECT_EQ(server_gre(7), Action::Drop);
   EXPECT_EQ(client_gre(a, 100, test::ppp(0x0021, {1})), Action::Drop);
   const auto s = policy_status();
@@ -152,7 +155,8 @@ TEST_F(WithPolicy, ACallWhosePppNameIsAllowedKeepsItsGre) {
   h.start(a);
   call(a, 7, 100);
   EXPECT_EQ(client_gre(a, 100, test::ppp(0xc023, test::pap_request("alice", "pw"))), Action::Accept);
-  for (int i = 0; i < 50; ++i) ASSERT_EQ(server_gre(7), Action::Accept);
+  EXPECT_EQ(server_gre(7, test::pap_ack()), Action::Accept);
+  for (int i = 0; i < 50; ++i) ASSERT_EQ(server_gre(7, test::ppp(0x0021, {1, 2})), Action::Accept);
   const auto call_status = h.gw.status()["connections"][0]["calls"][0]["policy"];
   EXPECT_EQ(call_status["verdict"], "allow");
   EXPECT_EQ(call_status["user"], "alice");
@@ -175,8 +179,10 @@ TEST_F(WithPolicy, AUsersCallLimitCountsCallsByTheirPppName) {
   call(a, 7, 100);
   call(b, 8, 101);
   EXPECT_EQ(client_gre(a, 100, test::ppp(0xc023, test::pap_request("carol", "pw"))), Action::Accept);
-  // carol again, from another host: over her limit, that call is cut.
-  EXPECT_EQ(client_gre(b, 101, test::ppp(0xc023, test::pap_request("carol", "pw"))), Action::Drop);
+  EXPECT_EQ(server_gre(7, test::pap_ack()), Action::Accept);
+  // carol again, from another host: over her limit, that call is cut when the server accepts her.
+  EXPECT_EQ(client_gre(b, 101, test::ppp(0xc023, test::pap_request("carol", "pw"))), Action::Accept);
+  EXPECT_EQ(server_gre(8, test::pap_ack()), Action::Drop);
   EXPECT_EQ(server_gre(7), Action::Accept);
 }
 

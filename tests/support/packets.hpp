@@ -85,4 +85,9 @@ inline std::vector<std::uint8_t> pap_request(const std::string& user, const std:
   return p;
 }
 
+// The PAC's PAP Authenticate-Ack (RFC 1334 2.2.2) answering Identifier `id` (pap_request uses 1).
+inline std::vector<std::uint8_t> pap_ack(std::uint8_t id = 1) { return ppp(0xc023, {2, id, 0, 5, 0}); }
+// An LCP Echo-Request (RFC 1661 5.8): link control, which passes before authentication.
+inline std::vector<std::uint8_t> lcp_echo() { return ppp(0xc021, {9, 1, 0, 8, 0, 0, 0, 0}); }
+
 }  // namespace pptp::test

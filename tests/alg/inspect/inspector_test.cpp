@@ -58,8 +58,11 @@ TEST(Inspect, CraftedLifecycleFollowsThreeCallsOnOneConnection) {
   EXPECT_EQ(calls[0]["user"]["name"], "alice");
   EXPECT_EQ(calls[0]["user"]["method"], "pap");
   EXPECT_EQ(calls[0]["disconnect_result_code"], 3);
-  EXPECT_EQ(calls[1]["user"]["name"], "bob");
-  EXPECT_EQ(calls[1]["user"]["method"], "ms-chap-v2");
+  // The crafted MS-CHAPv2 Response of bob's call answers no Challenge: a claim, never the user.
+  EXPECT_EQ(calls[1]["user"], nullptr);
+  EXPECT_EQ(calls[1]["authentication"]["first_claim"]["name"], "bob");
+  EXPECT_EQ(calls[1]["authentication"]["first_claim"]["method"], "ms-chap-v2");
+  EXPECT_EQ(j["anomaly_counters"]["auth_unsolicited_response"], 1);
   EXPECT_EQ(calls[2]["origin"], "incoming");
   EXPECT_EQ(calls[2]["pac_call_id"], 256);
   EXPECT_EQ(calls[0]["wan_errors_reported"], 1);
@@ -115,13 +118,40 @@ TEST(Inspect, SharedGplCapturesUserNameAndWindowsQuirks) {
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0]["user"]["name"], "moxie");
   EXPECT_EQ(calls[0]["user"]["method"], "ms-chap-v2");
-  EXPECT_EQ(calls[0]["user"]["succeeded"], true);
+  EXPECT_EQ(calls[0]["authentication"]["succeeded"], true);
   j = inspect(shared("ndpi-pptp.pcap"));
   EXPECT_EQ(j["anomaly_counters"]["set_link_info_from_pac"], 2);
   EXPECT_EQ(j["anomaly_counters"]["disconnect_names_pns_call_id"], 1);
   calls = all_calls(j);
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0]["state"], "closed");
+}
+
+// The MS-CHAPv2 exchanges of two real sessions (RFC 2759): Challenge, Response and Success
+// share one Identifier, and the name in the Response is the one the server accepted.
+TEST(Inspect, MsChapV2NameIsTheOneTheServerAccepted) {
+  if (!std::filesystem::exists(shared("chapcrack-pptp-session.pcap"))) {
+    GTEST_SKIP() << "../shared/pcaps is not beside the repository";
+  }
+  const struct {
+    const char* file;
+    const char* user;
+    int identifier;
+  } cases[] = {{"chapcrack-pptp-session.pcap", "moxie", 6}, {"pptp-vpn-sniffer-connect.pcapng", "jm", 146}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.file);
+    const auto calls = all_calls(inspect(shared(c.file)));
+    ASSERT_EQ(calls.size(), 1u);
+    const json& user = calls[0]["user"];
+    EXPECT_EQ(user["name"], c.user);
+    EXPECT_EQ(user["method"], "ms-chap-v2");
+    EXPECT_EQ(user["identifier"], c.identifier);
+    EXPECT_EQ(user["sent"], "pns_to_pac");
+    EXPECT_EQ(user["established"], "accepted_by_pac");
+    EXPECT_EQ(calls[0]["authentication"]["accepted_exchanges"], 1);
+    EXPECT_EQ(calls[0]["authentication"]["first_claim"]["name"], c.user);
+    EXPECT_EQ(calls[0]["authentication"]["rejected"], nullptr);
+  }
 }
 
 TEST(CaptureFile, DamagedFilesAreErrorsThatSayWhere) {

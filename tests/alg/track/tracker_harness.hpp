@@ -93,8 +93,8 @@ struct Link {
   GreOutcome gre_to_pac(std::uint16_t key, std::vector<std::uint8_t> ppp = {0xff, 0x03, 0x00, 0x21, 0x45}) {
     return packet(test::gre(pns.address, pac.address, key, 1, ppp)).gre;
   }
-  GreOutcome gre_to_pns(std::uint16_t key) {
-    return packet(test::gre(pac.address, pns.address, key, 1, {0xff, 0x03, 0x00, 0x21, 0x45})).gre;
+  GreOutcome gre_to_pns(std::uint16_t key, std::vector<std::uint8_t> ppp = {0xff, 0x03, 0x00, 0x21, 0x45}) {
+    return packet(test::gre(pac.address, pns.address, key, 1, ppp)).gre;
   }
   ControlConnection* connection() {
     ControlConnection* found = nullptr;

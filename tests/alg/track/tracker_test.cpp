@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/alg/track/tracker_harness.hpp"
+#include "nat/checksum.hpp"
 
 namespace pptp::track {
 namespace {
@@ -183,6 +184,74 @@ TEST_F(TrackerTest, ResetOrBothFinsCloseTheConnectionWithoutStop) {
   EXPECT_EQ(tracker.call_count(), 0u);
 }
 
+// A TCP segment of `l` with an acknowledgment number and a window, and a right checksum.
+std::vector<std::uint8_t> segment(const Link& l, Direction d, std::uint32_t seq, std::uint8_t flags,
+                                  std::uint32_t ack, const std::vector<std::uint8_t>& data = {}) {
+  auto p = d == Direction::PnsToPac ? test::tcp(l.pns, l.pac, seq, flags, data) : test::tcp(l.pac, l.pns, seq, flags, data);
+  store_u32(&p[28], ack);
+  store_u16(&p[34], 8192);
+  nat::update_tcp_checksum(p, 20);
+  return p;
+}
+
+// Issue 12: RST, FIN and SYN with wrong sequence numbers, sent with the client's address and
+// port, leave the connection and its call alone; the real close still ends them.
+TEST_F(TrackerTest, OffPathRstFinAndSynDoNotEndACall) {
+  link.start();
+  link.outgoing_call(7, 0);
+  const auto live = [&] { return link.connection()->state == ConnectionState::Established && tracker.call_count() == 1; };
+  link.packet(test::tcp(link.pns, link.pac, link.seq[0] + 3000, tcp_flags::kRst));
+  link.packet(test::tcp(link.pac, link.pns, link.seq[1] - 1, tcp_flags::kRst | tcp_flags::kAck));
+  EXPECT_TRUE(live());
+  EXPECT_EQ(rec.count(Anomaly::TcpRstInWindow), 2u);  // no window known yet: every RST is "in" it
+  link.packet(test::tcp(link.pns, link.pac, link.seq[0] + 77, tcp_flags::kFin | tcp_flags::kAck));
+  link.packet(test::tcp(link.pac, link.pns, link.seq[1] + 77, tcp_flags::kFin | tcp_flags::kAck));
+  EXPECT_TRUE(live());
+  EXPECT_EQ(rec.count(Anomaly::TcpFinOutOfSequence), 2u);
+  const PacketOutcome syn = link.packet(test::tcp(link.pns, link.pac, 123, tcp_flags::kSyn));
+  EXPECT_EQ(syn.segment.ignored, Anomaly::TcpSynOnLiveConnection);
+  EXPECT_TRUE(live());
+  EXPECT_EQ(link.gre_to_pac(0).verdict, GreVerdict::Matched);
+  // The stream still runs at the old numbers, and the real FINs close it.
+  link.send(Direction::PnsToPac, EchoRequest{1});
+  EXPECT_EQ(link.connection()->messages[0], 3u);
+  link.packet(test::tcp(link.pns, link.pac, link.seq[0], tcp_flags::kAck | tcp_flags::kFin));
+  link.packet(test::tcp(link.pac, link.pns, link.seq[1], tcp_flags::kAck | tcp_flags::kFin));
+  EXPECT_EQ(link.connection()->state, ConnectionState::Closed);
+  EXPECT_EQ(tracker.call_count(), 0u);
+}
+
+// With real acknowledgments the window is known: a RST far from it is out of window, one at
+// the expected number ends the connection.
+TEST_F(TrackerTest, RealResetAtTheExpectedNumberEndsTheCall) {
+  Link& l = link;
+  l.packet(segment(l, Direction::PnsToPac, 1000, tcp_flags::kSyn, 0));
+  l.packet(segment(l, Direction::PacToPns, 50000, tcp_flags::kSyn | tcp_flags::kAck, 1001));
+  const auto start = test::bytes_of(StartControlConnectionRequest{});
+  l.packet(segment(l, Direction::PnsToPac, 1001, tcp_flags::kAck, 50001, start));
+  const std::uint32_t pns_next = 1001 + static_cast<std::uint32_t>(start.size());
+  l.packet(segment(l, Direction::PacToPns, 50001, tcp_flags::kAck, pns_next));
+  const PacketOutcome far = l.packet(segment(l, Direction::PnsToPac, pns_next + 1000000, tcp_flags::kRst, 0));
+  EXPECT_EQ(far.segment.ignored, Anomaly::TcpRstOutOfWindow);
+  EXPECT_EQ(l.connection()->state, ConnectionState::WaitStartReply);
+  l.packet(segment(l, Direction::PnsToPac, pns_next, tcp_flags::kRst, 0));
+  EXPECT_EQ(l.connection()->state, ConnectionState::Closed);
+  EXPECT_EQ(rec.closed_connections.back(), "tcp_reset");
+}
+
+TEST_F(TrackerTest, SegmentsWithABadChecksumAreNotParsedWhenChecksumsAreVerified) {
+  tracker.set_verify_checksums(true);
+  auto syn = segment(link, Direction::PnsToPac, 1000, tcp_flags::kSyn, 0);
+  syn[36] ^= 0xff;  // the checksum
+  const PacketOutcome bad = link.packet(syn);
+  EXPECT_EQ(bad.segment.ignored, Anomaly::TcpBadChecksum);
+  EXPECT_EQ(tracker.connection_count(), 0u);
+  EXPECT_EQ(tracker.counters()[static_cast<std::size_t>(Anomaly::TcpBadChecksum)], 1u);
+  syn[36] ^= 0xff;
+  EXPECT_FALSE(link.packet(syn).segment.ignored);
+  EXPECT_EQ(tracker.connection_count(), 1u);
+}
+
 TEST_F(TrackerTest, MessageCutByTheCloseIsReported) {
   link.start();
   const auto m = test::bytes_of(EchoRequest{5});
@@ -204,18 +273,61 @@ TEST_F(TrackerTest, EchoRepliesMatchTheirRequests) {
   EXPECT_EQ(rec.count(Anomaly::EchoReplyUnmatched), 1u);
 }
 
-TEST_F(TrackerTest, UserNameComesFromTheCallsPppAuthentication) {
+// RFC 1334: the name counts once the PAC's Authenticate-Ack answers its request.
+TEST_F(TrackerTest, UserIsTheNameThePacAccepted) {
   link.start();
   link.outgoing_call(7, 0);
   link.gre_to_pac(0, test::ppp(kPppLcp, {1, 1, 0, 4}));
   link.gre_to_pac(0, test::ppp(kPppPap, test::pap_request("alice", "secret")));
   const Call& call = *link.connection()->calls[0];
+  EXPECT_FALSE(call.user);  // a claim, not yet accepted
+  ASSERT_TRUE(call.first_claim);
+  EXPECT_EQ(call.first_claim->name, "alice");
+  const GreOutcome ack = link.gre_to_pns(7, test::ppp(kPppPap, {2, 1, 0, 5, 0}));
+  EXPECT_EQ(ack.ppp, PppFrameClass::Authentication);
   ASSERT_TRUE(call.user);
   EXPECT_EQ(call.user->name, "alice");
   EXPECT_EQ(call.user->method, AuthMethod::Pap);
-  EXPECT_EQ(call.user_sent, Direction::PnsToPac);
-  link.packet(test::gre(link.pac.address, link.pns.address, 7, 2, test::ppp(kPppPap, {2, 1, 0, 5, 0})));
+  EXPECT_EQ(call.user->sent, Direction::PnsToPac);
   EXPECT_EQ(call.auth_succeeded, true);
+  EXPECT_EQ(link.gre_to_pac(0).ppp, PppFrameClass::NetworkLayer);
+}
+
+// Issue 12: a forged CHAP Response naming an allowed user, then PAP as the user the server
+// acks; then the same client re-authenticates as a third name, after the GRE has run long.
+TEST_F(TrackerTest, ForgedClaimIsKeptApartAndReauthenticationIsReported) {
+  struct Changes : Recorder {
+    std::vector<std::string> users;
+    void on_call_changed(const ControlConnection&, const Call& c) override {
+      if (c.user) users.push_back(c.user->name);
+    }
+  } changes;
+  Tracker t(changes);
+  Link l{t, link.pns, link.pac};
+  l.start();
+  l.outgoing_call(7, 0);
+  std::vector<std::uint8_t> forged{2, 1, 0, 0, 16};
+  forged.resize(21, 0xaa);
+  forged.insert(forged.end(), {'b', 'o', 's', 's'});
+  forged[3] = static_cast<std::uint8_t>(forged.size());
+  l.gre_to_pac(0, test::ppp(kPppChap, forged));
+  l.gre_to_pac(0, test::ppp(kPppPap, test::pap_request("mallory", "pw")));
+  l.gre_to_pns(7, test::ppp(kPppPap, {2, 1, 0, 5, 0}));
+  const Call& call = *l.connection()->calls[0];
+  ASSERT_TRUE(call.user);
+  EXPECT_EQ(call.user->name, "mallory");
+  EXPECT_EQ(call.first_claim->name, "boss");
+  EXPECT_EQ(changes.count(Anomaly::AuthUnsolicitedResponse), 1u);
+  for (int i = 0; i < 100; ++i) l.gre_to_pac(0);
+  // The server's new link establishment, then PAP again as someone else.
+  l.gre_to_pns(7, test::ppp(kPppLcp, {1, 9, 0, 4}));
+  auto again = test::pap_request("trent", "pw");
+  again[1] = 2;  // Identifier
+  l.gre_to_pac(0, test::ppp(kPppPap, again));
+  l.gre_to_pns(7, test::ppp(kPppPap, {2, 2, 0, 5, 0}));
+  EXPECT_EQ(call.user->name, "trent");
+  EXPECT_EQ(call.authentications, 2u);
+  EXPECT_EQ(changes.users, (std::vector<std::string>{"mallory", "trent"}));
 }
 
 TEST_F(TrackerTest, StuckSetUpAndIdleConnectionsExpire) {

@@ -57,3 +57,55 @@ TEST(Ip, FragmentsAreReported) {
 
 }  // namespace
 }  // namespace pptp::wire
+
+namespace pptp::wire {
+namespace {
+
+std::vector<std::uint8_t> tcp_with_options(const std::vector<std::uint8_t>& options) {
+  std::vector<std::uint8_t> t(20);
+  t[12] = static_cast<std::uint8_t>((20 + options.size()) / 4) << 4;
+  t[13] = tcp_flags::kSyn;
+  store_u16(&t[14], 29200);
+  t.insert(t.end(), options.begin(), options.end());
+  return t;
+}
+
+TEST(Ip, WindowAndWindowScaleOption) {
+  // MSS, SACK-permitted, timestamps, NOP, window scale 7: what Linux sends in a SYN.
+  auto tcp = parse_tcp(tcp_with_options({2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7}));
+  ASSERT_TRUE(tcp);
+  EXPECT_EQ(tcp->window, 29200);
+  EXPECT_EQ(tcp->window_scale, 7);
+  tcp = parse_tcp(tcp_with_options({2, 4, 5, 0xb4}));
+  ASSERT_TRUE(tcp);
+  EXPECT_FALSE(tcp->window_scale);
+  // A malformed option ends the list; the segment still parses.
+  tcp = parse_tcp(tcp_with_options({2, 0, 3, 3, 7, 0, 0, 0}));
+  ASSERT_TRUE(tcp);
+  EXPECT_FALSE(tcp->window_scale);
+  tcp = parse_tcp(tcp_with_options({1, 1, 1, 3}));  // the length octet is missing
+  ASSERT_TRUE(tcp);
+  EXPECT_FALSE(tcp->window_scale);
+}
+
+TEST(Ip, TcpChecksum) {
+  auto pkt = test::tcp({test::addr("192.0.2.10"), 40000}, {test::addr("198.51.100.2"), 1723}, 1000,
+                       tcp_flags::kAck | tcp_flags::kPsh, {1, 2, 3});
+  auto ip = parse_ipv4(pkt);
+  ASSERT_TRUE(ip);
+  EXPECT_FALSE(tcp_checksum_ok(*ip));  // test::tcp leaves it zero
+  // The sum of the segment with its checksum field zero, folded and complemented, fills it.
+  std::uint32_t sum = 0xc000 + 0x020a + 0xc633 + 0x6402 + kIpProtocolTcp + 23;
+  for (std::size_t i = 20; i + 1 < pkt.size(); i += 2) sum += load_u16(&pkt[i]);
+  sum += std::uint32_t{pkt.back()} << 8;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  store_u16(&pkt[36], static_cast<std::uint16_t>(~sum));
+  ip = parse_ipv4(pkt);
+  EXPECT_TRUE(tcp_checksum_ok(*ip));
+  pkt[42] ^= 1;  // a payload bit flipped
+  ip = parse_ipv4(pkt);
+  EXPECT_FALSE(tcp_checksum_ok(*ip));
+}
+
+}  // namespace
+}  // namespace pptp::wire

@@ -1,0 +1,125 @@
+#include "alg/stream/tcp_window.hpp"
+
+#include <algorithm>
+
+namespace pptp::stream {
+
+namespace f = wire::tcp_flags;
+
+namespace {
+// Sequence numbers compare modulo 2^32 (RFC 9293 3.4).
+bool before(std::uint32_t a, std::uint32_t b) { return static_cast<std::int32_t>(a - b) < 0; }
+bool after(std::uint32_t a, std::uint32_t b) { return before(b, a); }
+std::uint32_t later(std::uint32_t a, std::uint32_t b) { return before(a, b) ? b : a; }
+
+std::uint32_t payload_length(const wire::TcpSegment& s) { return static_cast<std::uint32_t>(s.payload.size()); }
+
+// `a` lies in [from, to] modulo 2^32.
+bool between(std::uint32_t a, std::uint32_t from, std::uint32_t to) { return a - from <= to - from; }
+}  // namespace
+
+std::string_view name_of(TcpWindowAnomaly a) {
+  switch (a) {
+    case TcpWindowAnomaly::OutOfWindow: return "out_of_window";
+    case TcpWindowAnomaly::RstInWindow: return "rst_in_window";
+    case TcpWindowAnomaly::RstOutOfWindow: return "rst_out_of_window";
+    case TcpWindowAnomaly::FinOutOfSequence: return "fin_out_of_sequence";
+    case TcpWindowAnomaly::SynOnLive: return "syn_on_live";
+  }
+  return "unknown";
+}
+
+TcpVerdict TcpWindow::judge(std::size_t sender, const wire::TcpSegment& seg) {
+  Side& s = sides_[sender & 1U];
+  Side& r = sides_[(sender & 1U) ^ 1U];
+  if (seg.has(f::kSyn)) return judge_syn(s, r, seg);
+  if (!s.seen) {
+    if (seg.has(f::kRst)) {
+      // The answer to a SYN from a side not seen yet: acceptable when it acknowledges the
+      // SYN (RFC 9293 3.10.7.3, SYN-SENT).
+      const bool acks_syn = seg.has(f::kAck) && r.syn_seen && seg.acknowledgment == r.end;
+      return TcpVerdict{false, acks_syn, false,
+                        acks_syn ? std::nullopt : std::optional(TcpWindowAnomaly::RstOutOfWindow)};
+    }
+    s.seen = true;  // picked up without its SYN
+    s.start = s.end = seg.sequence;
+  }
+  const std::uint32_t length = payload_length(seg);
+  const bool inside = in_window(s, r, seg.sequence, length + (seg.has(f::kFin) ? 1 : 0));
+  if (seg.has(f::kRst)) {
+    // RFC 5961 3.2: only a RST at RCV.NXT resets. We see RCV.NXT as the end of what the
+    // sender sent, or as the receiver's latest acknowledgment.
+    const bool exact = seg.sequence == s.end || (r.highest_ack && seg.sequence == *r.highest_ack);
+    if (exact) return TcpVerdict{false, true, false, std::nullopt};
+    return TcpVerdict{false, false, false,
+                      inside ? TcpWindowAnomaly::RstInWindow : TcpWindowAnomaly::RstOutOfWindow};
+  }
+  if (!inside || !ack_acceptable(s, r, seg)) return TcpVerdict{false, false, false, TcpWindowAnomaly::OutOfWindow};
+  TcpVerdict v{true, false, false, std::nullopt};
+  if (seg.has(f::kFin)) {
+    // In sequence: right after everything sent before it (with its own data, if any), or
+    // a retransmission of the FIN already taken.
+    const std::uint32_t fin_sequence = seg.sequence + length;
+    v.fin_acts = seg.sequence == s.end || (s.fin && *s.fin == fin_sequence);
+    if (v.fin_acts) {
+      s.fin = fin_sequence;
+    } else {
+      v.anomaly = TcpWindowAnomaly::FinOutOfSequence;
+    }
+  }
+  take(s, r, seg, length + (v.fin_acts ? 1 : 0));
+  return v;
+}
+
+TcpVerdict TcpWindow::judge_syn(Side& s, Side& r, const wire::TcpSegment& seg) {
+  if (s.syn_seen && seg.sequence == s.start) return TcpVerdict{false, false, false, std::nullopt};  // retransmitted
+  if (s.seen) return TcpVerdict{false, false, false, TcpWindowAnomaly::SynOnLive};
+  s.seen = s.syn_seen = true;
+  s.start = seg.sequence;
+  s.end = seg.sequence;
+  if (seg.window_scale) s.syn_scale = std::min(*seg.window_scale, kMaxWindowScale);
+  // RFC 7323 2.2: scaling is in effect when both SYNs carry the option, else in neither
+  // direction; the window of a SYN itself is never scaled.
+  if (r.syn_seen) {
+    const bool both = s.syn_scale && r.syn_scale;
+    s.scale = both ? *s.syn_scale : 0;
+    r.scale = both ? *r.syn_scale : 0;
+  }
+  const std::uint8_t scale = s.scale;
+  s.scale = 0;
+  take(s, r, seg, payload_length(seg) + 1);
+  s.scale = scale;
+  return TcpVerdict{true, false, false, std::nullopt};
+}
+
+bool TcpWindow::in_window(const Side& s, const Side& r, std::uint32_t seq, std::uint32_t length) {
+  if (!r.highest_ack) return true;  // the receiver's window is not known yet
+  // Not beyond what the receiver allowed, and not older than one window behind what the
+  // sender already sent (conntrack's two sequence bounds).
+  if (after(seq, r.right_edge)) return false;
+  return !before(seq + length, s.end - std::max<std::uint32_t>(r.max_window, 1));
+}
+
+// RFC 5961 5.2: SND.UNA - MAX.SND.WND <= SEG.ACK <= SND.NXT, in the receiver's terms; a
+// blind injection must then guess the acknowledgment too.
+bool TcpWindow::ack_acceptable(const Side& s, const Side& r, const wire::TcpSegment& seg) {
+  if (!seg.has(f::kAck) || !s.highest_ack) return true;
+  return between(seg.acknowledgment, *s.highest_ack - std::max<std::uint32_t>(s.max_window, 1), r.end);
+}
+
+void TcpWindow::take(Side& s, const Side& r, const wire::TcpSegment& seg, std::uint32_t length) {
+  // A segment without data says nothing of what was sent: it must not move the number a
+  // RST or FIN has to match.
+  if (length > 0) s.end = later(s.end, seg.sequence + length);
+  if (!seg.has(f::kAck)) return;
+  // Only an acknowledgment of what the receiver really sent moves the window: an ACK from
+  // nowhere (zero, or beyond everything sent) would open it for an attacker.
+  if (!r.seen || !between(seg.acknowledgment, r.start, r.end)) return;
+  const std::uint32_t window = static_cast<std::uint32_t>(seg.window) << s.scale;
+  const bool first = !s.highest_ack;
+  s.highest_ack = first ? seg.acknowledgment : later(*s.highest_ack, seg.acknowledgment);
+  s.right_edge = first ? seg.acknowledgment + window : later(s.right_edge, seg.acknowledgment + window);
+  s.max_window = std::max(s.max_window, window);
+}
+
+}  // namespace pptp::stream

@@ -1,0 +1,66 @@
+// Sequence windows of one TCP connection, seen from the middle (RFC 9293 3.10.7, RFC 5961,
+// in the spirit of Linux conntrack's tcp_in_window): which segments an endpoint would accept
+// and which RST, FIN or SYN would really change its state. A middlebox that acts on a
+// segment the endpoints ignore lets an off-path host tear down or reset what it cannot see.
+//
+// Per sender: the next sequence number after everything it sent (what the receiver expects,
+// RCV.NXT, once all has arrived), the highest acknowledgment it sent, and its advertised
+// window, scaled as its SYN said (RFC 7323 2.2). Until the receiver's window is known (the
+// connection picked up without its handshake, no plausible ACK yet) segments are judged in
+// window: liberal, as conntrack is on pick-up. Pure: no clock, no I/O.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "alg/wire/ip.hpp"
+
+namespace pptp::stream {
+
+inline constexpr std::uint8_t kMaxWindowScale = 14;  // RFC 7323 2.3
+
+enum class TcpWindowAnomaly : std::uint8_t {
+  OutOfWindow,       // data or a FIN outside the receiver's window: not taken
+  RstInWindow,       // RST in the window, not at the expected number (RFC 5961 3.2): no effect
+  RstOutOfWindow,    // RST outside the window: no effect
+  FinOutOfSequence,  // FIN not at the next expected number: no effect
+  SynOnLive,         // SYN on a connection with state: no reset
+};
+std::string_view name_of(TcpWindowAnomaly a);
+
+struct TcpVerdict {
+  bool take = false;      // parse the segment: its data, SYN and ACK
+  bool rst_acts = false;  // a RST at the expected number: the connection ends
+  bool fin_acts = false;  // a FIN in sequence: the sender is done
+  std::optional<TcpWindowAnomaly> anomaly;
+};
+
+class TcpWindow {
+ public:
+  // `sender` is 0 or 1 (the caller's direction). Updates the state only for a segment taken.
+  TcpVerdict judge(std::size_t sender, const wire::TcpSegment& segment);
+
+ private:
+  struct Side {
+    bool seen = false;
+    bool syn_seen = false;
+    std::uint32_t start = 0;  // first sequence number seen (the ISN after a SYN)
+    std::uint32_t end = 0;    // one past the highest sequence number sent (SYN and FIN count)
+    std::optional<std::uint32_t> fin;          // sequence number of its FIN
+    std::optional<std::uint32_t> highest_ack;  // plausible acknowledgments only
+    std::uint32_t right_edge = 0;              // highest ack + window it advertised
+    std::uint32_t max_window = 0;              // largest window it advertised, scaled
+    std::optional<std::uint8_t> syn_scale;     // Window Scale in its SYN
+    std::uint8_t scale = kMaxWindowScale;      // in effect: unknown until both SYNs are seen
+  };
+  TcpVerdict judge_syn(Side& s, Side& r, const wire::TcpSegment& segment);
+  static bool in_window(const Side& s, const Side& r, std::uint32_t seq, std::uint32_t length);
+  static bool ack_acceptable(const Side& s, const Side& r, const wire::TcpSegment& segment);
+  static void take(Side& s, const Side& r, const wire::TcpSegment& segment, std::uint32_t length);
+
+  std::array<Side, 2> sides_{};
+};
+
+}  // namespace pptp::stream

@@ -1,0 +1,154 @@
+#include "alg/stream/tcp_window.hpp"
+
+#include <gtest/gtest.h>
+
+namespace pptp::stream {
+namespace {
+
+namespace f = wire::tcp_flags;
+constexpr std::size_t kPns = 0, kPac = 1;
+
+wire::TcpSegment segment(std::uint32_t seq, std::uint8_t flags, std::uint32_t ack = 0, std::uint16_t window = 0,
+                         std::size_t data = 0) {
+  static const std::uint8_t bytes[2048] = {};
+  wire::TcpSegment s;
+  s.sequence = seq;
+  s.acknowledgment = ack;
+  s.flags = flags;
+  s.window = window;
+  s.payload = Bytes(bytes, data);
+  return s;
+}
+wire::TcpSegment syn(std::uint32_t seq, std::optional<std::uint8_t> scale, std::uint16_t window,
+                     std::optional<std::uint32_t> ack = std::nullopt) {
+  wire::TcpSegment s = segment(seq, ack ? f::kSyn | f::kAck : f::kSyn, ack.value_or(0), window);
+  s.window_scale = scale;
+  return s;
+}
+
+// A connection after its handshake and one exchange: the PNS sent 100 bytes from `pns`+1,
+// the PAC acknowledged them and opened a window of 1000; the PAC's next is `pac`+1.
+struct Connection {
+  TcpWindow w;
+  std::uint32_t pns, pac;
+  Connection(std::uint32_t pns_isn, std::uint32_t pac_isn) : pns(pns_isn), pac(pac_isn) {
+    EXPECT_TRUE(w.judge(kPns, syn(pns, std::nullopt, 1000)).take);
+    EXPECT_TRUE(w.judge(kPac, syn(pac, std::nullopt, 1000, pns + 1)).take);
+    EXPECT_TRUE(w.judge(kPns, segment(pns + 1, f::kAck, pac + 1, 1000, 100)).take);
+    EXPECT_TRUE(w.judge(kPac, segment(pac + 1, f::kAck, pns + 101, 1000)).take);
+  }
+  std::uint32_t pns_next() const { return pns + 101; }
+};
+
+TEST(TcpWindow, DataInsideTheWindowIsTakenAndBeyondItIsNot) {
+  Connection c(1000, 50000);
+  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next(), f::kAck, 50001, 1000, 100)).take);
+  const TcpVerdict far = c.w.judge(kPns, segment(c.pns_next() + 5000, f::kAck, 50001, 1000, 10));
+  EXPECT_FALSE(far.take);
+  EXPECT_EQ(far.anomaly, TcpWindowAnomaly::OutOfWindow);
+  // A retransmission of data already sent is inside (one window back).
+  EXPECT_TRUE(c.w.judge(kPns, segment(1001, f::kAck, 50001, 1000, 100)).take);
+}
+
+TEST(TcpWindow, ARstActsOnlyAtTheExpectedSequenceNumber) {
+  Connection c(1000, 50000);
+  const TcpVerdict near = c.w.judge(kPns, segment(c.pns_next() + 10, f::kRst));
+  EXPECT_FALSE(near.rst_acts);
+  EXPECT_EQ(near.anomaly, TcpWindowAnomaly::RstInWindow);
+  const TcpVerdict far = c.w.judge(kPns, segment(c.pns_next() + 900000, f::kRst));
+  EXPECT_FALSE(far.rst_acts);
+  EXPECT_EQ(far.anomaly, TcpWindowAnomaly::RstOutOfWindow);
+  const TcpVerdict exact = c.w.judge(kPns, segment(c.pns_next(), f::kRst | f::kAck, 50001));
+  EXPECT_TRUE(exact.rst_acts);
+  EXPECT_FALSE(exact.anomaly);
+  // From the PAC: at its next sequence number, which the PNS acknowledged.
+  EXPECT_TRUE(c.w.judge(kPac, segment(50001, f::kRst)).rst_acts);
+}
+
+TEST(TcpWindow, ARstAnsweringASynActsWhenItAcknowledgesTheSyn) {
+  TcpWindow w;
+  w.judge(kPns, syn(7000, std::nullopt, 1000));
+  EXPECT_FALSE(w.judge(kPac, segment(0, f::kRst | f::kAck, 1234)).rst_acts);
+  EXPECT_TRUE(w.judge(kPac, segment(0, f::kRst | f::kAck, 7001)).rst_acts);
+}
+
+TEST(TcpWindow, AFinActsOnlyInSequence) {
+  Connection c(1000, 50000);
+  const TcpVerdict ahead = c.w.judge(kPns, segment(c.pns_next() + 50, f::kFin | f::kAck, 50001, 1000));
+  EXPECT_FALSE(ahead.fin_acts);
+  EXPECT_EQ(ahead.anomaly, TcpWindowAnomaly::FinOutOfSequence);
+  const TcpVerdict behind = c.w.judge(kPns, segment(c.pns_next() - 50, f::kFin | f::kAck, 50001, 1000));
+  EXPECT_FALSE(behind.fin_acts);
+  // With data of its own, right at the next number: acts; its retransmission acts again.
+  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next(), f::kFin | f::kAck, 50001, 1000, 20)).fin_acts);
+  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next(), f::kFin | f::kAck, 50001, 1000, 20)).fin_acts);
+  // A RST after the FIN is expected one past it.
+  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next() + 21, f::kRst)).rst_acts);
+}
+
+TEST(TcpWindow, ASynNeverResetsALiveConnection) {
+  Connection c(1000, 50000);
+  const TcpVerdict again = c.w.judge(kPns, syn(777, std::nullopt, 1000));
+  EXPECT_FALSE(again.take);
+  EXPECT_EQ(again.anomaly, TcpWindowAnomaly::SynOnLive);
+  EXPECT_EQ(c.w.judge(kPac, syn(9, std::nullopt, 1000, 778)).anomaly, TcpWindowAnomaly::SynOnLive);
+  // The old numbers still hold.
+  EXPECT_FALSE(c.w.judge(kPns, segment(778, f::kRst)).rst_acts);
+  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next(), f::kRst)).rst_acts);
+  // The SYN retransmitted with its own number changes nothing and is no anomaly.
+  const TcpVerdict retransmitted = c.w.judge(kPns, syn(1000, std::nullopt, 1000));
+  EXPECT_FALSE(retransmitted.take);
+  EXPECT_FALSE(retransmitted.anomaly);
+}
+
+TEST(TcpWindow, SequenceNumbersWrapAround) {
+  Connection c(0xFFFFFFC0u, 0xFFFFFFF0u);  // the PNS's data and the PAC's ACK cross 2^32
+  EXPECT_EQ(c.pns_next(), 0x25u);
+  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next(), f::kAck, 0xFFFFFFF1u, 1000, 500)).take);
+  EXPECT_FALSE(c.w.judge(kPns, segment(0x25u + 5000, f::kAck, 0xFFFFFFF1u, 1000, 10)).take);
+  EXPECT_EQ(c.w.judge(kPns, segment(0xFFFFFFF0u, f::kRst)).anomaly, TcpWindowAnomaly::RstInWindow);
+  EXPECT_TRUE(c.w.judge(kPns, segment(0x25u + 500, f::kFin | f::kAck, 0xFFFFFFF1u, 1000)).fin_acts);
+}
+
+TEST(TcpWindow, WindowScaleFromBothSynsWidensTheWindow) {
+  // RFC 7323: both SYNs carry the option, the PAC's window of 512 << 7 is 65536 octets.
+  TcpWindow scaled;
+  scaled.judge(kPns, syn(1000, 7, 512));
+  scaled.judge(kPac, syn(5000, 7, 512, 1001));
+  scaled.judge(kPac, segment(5001, f::kAck, 1001, 512));
+  EXPECT_TRUE(scaled.judge(kPns, segment(1001 + 60000, f::kAck, 5001, 512, 10)).take);
+  EXPECT_FALSE(scaled.judge(kPns, segment(1001 + 70000, f::kAck, 5001, 512, 10)).take);
+  // Only one SYN with the option: no scaling in either direction.
+  TcpWindow plain;
+  plain.judge(kPns, syn(1000, std::nullopt, 512));
+  plain.judge(kPac, syn(5000, 7, 512, 1001));
+  plain.judge(kPac, segment(5001, f::kAck, 1001, 512));
+  EXPECT_TRUE(plain.judge(kPns, segment(1001 + 500, f::kAck, 5001, 512, 10)).take);
+  EXPECT_FALSE(plain.judge(kPns, segment(1001 + 600, f::kAck, 5001, 512, 10)).take);
+}
+
+TEST(TcpWindow, AnAckFromNowhereDoesNotSetTheWindow) {
+  TcpWindow w;
+  w.judge(kPns, syn(1000, std::nullopt, 1000));
+  w.judge(kPac, syn(5000, std::nullopt, 1000, 1001));
+  w.judge(kPac, segment(5001, f::kAck, 0, 0));  // acknowledges nothing the PNS sent
+  // The window is still the SYN/ACK's 1000, not 0 + 0.
+  EXPECT_TRUE(w.judge(kPns, segment(1001, f::kAck, 5001, 1000, 10)).take);
+  // RFC 5961 5.2: nor is data whose ACK lies beyond what the PAC sent taken.
+  EXPECT_EQ(w.judge(kPns, segment(1011, f::kAck, 9000, 1000, 10)).anomaly, TcpWindowAnomaly::OutOfWindow);
+  EXPECT_FALSE(w.judge(kPns, segment(1001 + 2000, f::kAck, 5001, 1000, 10)).take);
+}
+
+TEST(TcpWindow, PickedUpWithoutTheHandshakeIsLiberalUntilTheWindowIsKnown) {
+  TcpWindow w;
+  EXPECT_TRUE(w.judge(kPns, segment(123456, f::kAck, 999, 1000, 10)).take);
+  EXPECT_TRUE(w.judge(kPns, segment(923456, f::kAck, 999, 1000, 10)).take);
+  EXPECT_TRUE(w.judge(kPac, segment(999, f::kAck, 923466, 1000)).take);
+  // Scale unknown (no SYNs seen): the largest scale is assumed, a wide window.
+  EXPECT_TRUE(w.judge(kPns, segment(923466 + 1000000, f::kAck, 999, 1000, 10)).take);
+  EXPECT_EQ(w.judge(kPns, segment(923476, f::kRst)).anomaly, TcpWindowAnomaly::RstInWindow);
+  EXPECT_TRUE(w.judge(kPns, segment(923466 + 1000000 + 10, f::kRst)).rst_acts);
+}
+
+}  // namespace
+}  // namespace pptp::stream
