@@ -18,7 +18,7 @@ record() {  # name, status
 }
 
 step "release build"
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPPTP_ALG_WERROR=ON >/dev/null
 cmake --build build/release -j "$jobs"
 step "tests (release)"
 set +e
@@ -26,7 +26,7 @@ set +e
 set -e
 
 step "sanitizer build (ASan + UBSan)"
-cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=Debug -DPPTP_ALG_SANITIZE=ON >/dev/null
+cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=Debug -DPPTP_ALG_SANITIZE=ON -DPPTP_ALG_WERROR=ON >/dev/null
 cmake --build build/sanitize -j "$jobs"
 step "tests (ASan + UBSan)"
 set +e
@@ -35,7 +35,8 @@ set +e
 set -e
 
 step "fuzz build (clang, libFuzzer + ASan + UBSan)"
-cmake -S . -B build/fuzz -DCMAKE_CXX_COMPILER=clang++ -DPPTP_ALG_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build/fuzz -DCMAKE_CXX_COMPILER=clang++ -DPPTP_ALG_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DPPTP_ALG_WERROR=ON >/dev/null
 cmake --build build/fuzz -j "$jobs"
 seeds=build/fuzz/seeds
 rm -rf "$seeds"
