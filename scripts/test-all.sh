@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Every test of pptp-alg: release build with unit, golden and tshark tests; the same tests
-# under AddressSanitizer + UndefinedBehaviorSanitizer; every libFuzzer target for a bounded
-# time (FUZZ_SECONDS each, default 30) from a seed corpus cut from the captures.
+# Every test of pptp-alg: release build with unit, golden and tshark tests; the Debian
+# package built, installed, verified and purged; the same tests under AddressSanitizer +
+# UndefinedBehaviorSanitizer; every libFuzzer target for a bounded time (FUZZ_SECONDS each,
+# default 30) from a seed corpus cut from the captures. Warnings are errors here
+# (PPTP_ALG_WERROR), not in users' builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -23,6 +25,11 @@ cmake --build build/release -j "$jobs"
 step "tests (release)"
 set +e
 (cd build/release && ctest --output-on-failure -j "$jobs"); record "ctest release" $?
+set -e
+
+step "Debian package: build (cpack), install (dpkg -i), verify, run, purge"
+set +e
+bash packaging/check-package.sh build/release; record "package" $?
 set -e
 
 step "sanitizer build (ASan + UBSan)"
