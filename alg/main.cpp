@@ -2,12 +2,16 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <vector>
 
+#include "alg/config/config.hpp"
 #include "alg/daemon/daemon.hpp"
 #include "alg/inspect/inspector.hpp"
 #include "alg/version.hpp"
@@ -36,8 +40,10 @@ int run_inspect(const std::string& capture, bool as_json) {
 int run_status(const std::string& file, bool as_json) {
   std::ifstream in(file);
   if (!in) {
-    std::fprintf(stderr, "pptp-alg status: cannot read %s (start the daemon with --status-file %s)\n",
-                 file.c_str(), file.c_str());
+    std::fprintf(stderr,
+                 "pptp-alg status: cannot read %s (is the daemon running, with status-file %s in its "
+                 "configuration or --status-file %s?)\n",
+                 file.c_str(), file.c_str(), file.c_str());
     return 2;
   }
   const nlohmann::json status = nlohmann::json::parse(in, nullptr, false);
@@ -59,6 +65,64 @@ int run_check(const std::string& file) {
   return 0;
 }
 
+// The configuration file, and the policy file it names.
+int run_check_config(const std::string& file) {
+  auto settings = pptp::config::load_config_file(file);
+  if (!settings) {
+    std::fprintf(stderr, "pptp-alg check: %s\n", settings.error().c_str());
+    return 2;
+  }
+  std::cout << file << ": valid\n";
+  return settings->policy ? run_check(*settings->policy) : 0;
+}
+
+// --config FILE when given (on any of `flags`), else the default file if it exists; empty:
+// no configuration file.
+std::string config_path(const std::vector<CLI::Option*>& flags, const std::string& given) {
+  for (const CLI::Option* f : flags) {
+    if (f->count() > 0) return given;
+  }
+  std::error_code ec;
+  const std::string fallback(pptp::config::kDefaultConfigFile);
+  return std::filesystem::exists(fallback, ec) ? fallback : std::string();
+}
+
+pptp::Result<pptp::config::Settings, std::string> read_config(const std::string& path) {
+  if (path.empty()) return pptp::config::Settings{};
+  return pptp::config::load_config_file(path);
+}
+
+// `check FILE` (a policy), `check --config FILE`, or `check` (the default configuration).
+int run_check_command(const std::string& policy_file, const std::vector<CLI::Option*>& config_flags,
+                      const std::string& config_file) {
+  const bool config_given =
+      std::any_of(config_flags.begin(), config_flags.end(), [](const CLI::Option* o) { return o->count() > 0; });
+  if (!policy_file.empty() && config_given) {
+    std::fprintf(stderr, "pptp-alg check: give either a policy FILE or --config FILE, not both\n");
+    return 2;
+  }
+  if (!policy_file.empty()) return run_check(policy_file);
+  const std::string path = config_path(config_flags, config_file);
+  if (path.empty()) {
+    std::fprintf(stderr, "pptp-alg check: give a policy FILE or --config FILE (%s does not exist)\n",
+                 std::string(pptp::config::kDefaultConfigFile).c_str());
+    return 2;
+  }
+  return run_check_config(path);
+}
+
+// A flag given on the command line wins over the file's key.
+template <class T, class U>
+void take(const std::optional<T>& key, const CLI::Option* flag, U& into) {
+  if (key && flag->count() == 0) into = *key;
+}
+
+std::string chosen_file(const CLI::Option* flag, const std::string& given, const std::optional<std::string>& key,
+                        std::string_view fallback) {
+  if (flag->count() > 0) return given;
+  return key ? *key : std::string(fallback);
+}
+
 int run_reload(const std::string& pid_file, const std::string& policy_file) {
   // Check first: a file the daemon would reject is reported here, where the operator looks.
   if (!policy_file.empty()) {
@@ -70,8 +134,10 @@ int run_reload(const std::string& pid_file, const std::string& policy_file) {
   std::ifstream in(pid_file);
   long pid = 0;
   if (!(in >> pid) || pid <= 1) {
-    std::fprintf(stderr, "pptp-alg reload: no daemon PID in %s (start the daemon with --pid-file %s)\n",
-                 pid_file.c_str(), pid_file.c_str());
+    std::fprintf(stderr,
+                 "pptp-alg reload: no daemon PID in %s (is the daemon running, with pid-file %s in its "
+                 "configuration or --pid-file %s?)\n",
+                 pid_file.c_str(), pid_file.c_str(), pid_file.c_str());
     return 2;
   }
   if (::kill(static_cast<pid_t>(pid), SIGHUP) != 0) {
@@ -85,8 +151,117 @@ int run_reload(const std::string& pid_file, const std::string& policy_file) {
 std::optional<pptp::nft::Backend> backend_of(const std::string& text) {
   if (text == "auto") return std::nullopt;
   pptp::nft::Backend b;
-  pptp::nft::parse_backend(text, b);  // CLI11 already checked the choice
+  pptp::nft::parse_backend(text, b);  // CLI11 or the config loader already checked the choice
   return b;
+}
+
+// The daemon's settings: flags, each with its key in the configuration file.
+struct DaemonFlags {
+  pptp::daemon::DaemonOptions d;
+  std::string log_level = "info";
+  std::string backend = "auto";
+  bool no_fast_path = false;
+  double idle_timeout = pptp::track::kCallIdleTimeout;
+  std::string config_file;
+  CLI::Option *config = nullptr, *queue = nullptr, *policy = nullptr, *pid_file = nullptr,
+              *status_file = nullptr, *log = nullptr, *backend_flag = nullptr, *install_rules = nullptr,
+              *fail_open = nullptr, *no_fast_path_flag = nullptr, *keep_fast_path = nullptr,
+              *allow_unknown_gre = nullptr, *idle = nullptr, *user = nullptr;
+
+  void add_to(CLI::App& app);
+  void take_keys(const pptp::config::Settings& k);
+};
+
+void DaemonFlags::add_to(CLI::App& app) {
+  config = app.add_option("--config", config_file,
+                          "daemon configuration file (YAML, one key per flag: docs/daemon.md); default " +
+                              std::string(pptp::config::kDefaultConfigFile) +
+                              " if it exists. Flags given here override its keys");
+  queue = app.add_option("--queue", d.queue, "NFQUEUE number to read (default 0)")->capture_default_str();
+  policy = app.add_option("--policy", d.policy_file,
+                          "per-user policy (rules.yaml, see docs/policy.md): who may open tunnels to which "
+                          "servers, limits, PPP names. Loaded at start (an invalid file stops the daemon) and "
+                          "again on SIGHUP or 'pptp-alg reload' (an invalid file is rejected, the old policy "
+                          "stays). Without it every tunnel passes");
+  pid_file = app.add_option("--pid-file", d.pid_file, "write the daemon's PID here (for 'pptp-alg reload')");
+  log = app.add_option("--log-level", log_level, "trace, debug, info, warn, error (default info)")
+            ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  install_rules = app.add_flag("--install-rules", d.install_rules,
+                               "install the queue rules (table ip pptp_alg) at start and remove them at exit");
+  backend_flag = app.add_option("--backend", backend,
+                                "how packets reach the queue: nft (queue statement), xtables (iptables NFQUEUE), "
+                                "or auto (detect: nft where the kernel has it)")
+                     ->check(CLI::IsMember({"auto", "nft", "xtables"}));
+  fail_open = app.add_flag("--fail-open", d.fail_open,
+                           "let packets pass unqueued when the daemon is not running or its queue is full "
+                           "(default: fail closed, packets are dropped)");
+  no_fast_path_flag = app.add_flag("--no-fast-path", no_fast_path,
+                                   "keep every GRE packet in user space (default: once a call is up and "
+                                   "authorised, its GRE is forwarded by nftables without reaching the queue)");
+  keep_fast_path = app.add_flag("--keep-fast-path", d.keep_fast_path,
+                                "with --install-rules: at exit, leave the fast path (its chains and the offloaded "
+                                "calls' elements) in the kernel, so that a restarted daemon adopts those calls and "
+                                "their GRE keeps flowing; without a new daemon the elements expire within 90 s");
+  allow_unknown_gre = app.add_flag("--allow-unknown-gre", d.gateway.allow_unknown_gre,
+                                   "pass GRE that belongs to no known call instead of dropping it (for migration)");
+  status_file = app.add_option("--status-file", d.status_file,
+                               "write the live table of connections, calls and counters here (JSON, every "
+                               "second); read it with 'pptp-alg status'");
+  idle = app.add_option("--idle-timeout", idle_timeout,
+                        "seconds without GRE after which an established call is ended and its Call ID freed "
+                        "(default 300)")
+             ->check(CLI::PositiveNumber);
+  user = app.add_option("--user", d.user,
+                        "after setup (queue, rules, sockets), run as this user with CAP_NET_ADMIN alone; "
+                        "without it the daemon stays who it was started as, still with CAP_NET_ADMIN alone "
+                        "(under the packaged systemd unit it already is user pptp-alg)");
+}
+
+void DaemonFlags::take_keys(const pptp::config::Settings& k) {
+  take(k.queue, queue, d.queue);
+  take(k.policy, policy, d.policy_file);
+  take(k.pid_file, pid_file, d.pid_file);
+  take(k.status_file, status_file, d.status_file);
+  take(k.log_level, log, log_level);
+  take(k.backend, backend_flag, backend);
+  take(k.install_rules, install_rules, d.install_rules);
+  take(k.fail_open, fail_open, d.fail_open);
+  take(k.no_fast_path, no_fast_path_flag, no_fast_path);
+  take(k.keep_fast_path, keep_fast_path, d.keep_fast_path);
+  take(k.allow_unknown_gre, allow_unknown_gre, d.gateway.allow_unknown_gre);
+  take(k.idle_timeout, idle, idle_timeout);
+  take(k.user, user, d.user);
+}
+
+int run_daemon_with(DaemonFlags& f) {
+  const std::string path = config_path({f.config}, f.config_file);
+  auto keys = read_config(path);
+  if (!keys) {
+    std::fprintf(stderr, "pptp-alg: %s\n", keys.error().c_str());
+    return 2;
+  }
+  f.take_keys(*keys);
+  spdlog::set_level(spdlog::level::from_str(f.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
+  if (!path.empty()) spdlog::info("config_loaded file={}", path);
+  f.d.backend = backend_of(f.backend);
+  f.d.fast_path = !f.no_fast_path;
+  f.d.gateway.timeouts.call_idle = f.idle_timeout;
+  return pptp::daemon::run_daemon(f.d);
+}
+
+int run_rules(const DaemonFlags& f) {
+  const auto chosen = backend_of(f.backend);
+  const auto b = chosen ? *chosen : pptp::nft::detect_backend();
+  std::cout << pptp::nft::describe_rules(b, pptp::nft::RuleOptions{f.d.queue, f.d.fail_open, !f.no_fast_path});
+  return 0;
+}
+
+// Usage errors exit 2 (docs/daemon.md), whatever CLI11's own code for the kind of mistake;
+// --help and --version exit 0.
+int usage_exit(const CLI::App& app, const CLI::ParseError& e) {
+  const int cli_status = app.exit(e);  // prints the message, or the help
+  return cli_status == 0 ? 0 : 2;
 }
 
 }  // namespace
@@ -98,51 +273,14 @@ int main(int argc, char** argv) {
       "Without a subcommand, runs the daemon: reads TCP/1723 and GRE from an NFQUEUE, tracks every\n"
       "control connection and call, translates colliding client Call IDs, sends each call's GRE to\n"
       "the right client, polices tunnels per user (--policy), and hands each established call's GRE\n"
-      "to nftables maps (the fast path). Run as root on the router that masquerades the clients.\n"
-      "Example: pptp-alg --install-rules --policy /etc/pptp-alg/rules.yaml --pid-file /run/pptp-alg.pid\n"
-      "         --status-file /run/pptp-alg/status.json"};
+      "to nftables maps (the fast path). Run as root (or with CAP_NET_ADMIN) on the router that\n"
+      "masquerades the clients. Settings come from the configuration file, then the flags.\n"
+      "Example: pptp-alg --config /etc/pptp-alg/pptp-alg.conf (what the packaged service runs)"};
   app.set_version_flag("--version", "pptp-alg " PPTP_ALG_VERSION);
   app.require_subcommand(0, 1);
 
-  pptp::daemon::DaemonOptions d;
-  std::string log_level = "info";
-  std::string backend = "auto";
-  double idle_timeout = pptp::track::kCallIdleTimeout;
-  app.add_option("--queue", d.queue, "NFQUEUE number to read (default 0)")->capture_default_str();
-  app.add_option("--policy", d.policy_file,
-                 "per-user policy (rules.yaml, see docs/policy.md): who may open tunnels to which servers, "
-                 "limits, PPP names. Loaded at start (an invalid file stops the daemon) and again on SIGHUP "
-                 "or 'pptp-alg reload' (an invalid file is rejected, the old policy stays). Without it "
-                 "every tunnel passes");
-  app.add_option("--pid-file", d.pid_file, "write the daemon's PID here (for 'pptp-alg reload')");
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error (default info)")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
-  app.add_flag("--install-rules", d.install_rules,
-               "install the queue rules (table ip pptp_alg) at start and remove them at exit");
-  app.add_option("--backend", backend,
-                 "how packets reach the queue: nft (queue statement), xtables (iptables NFQUEUE), or auto "
-                 "(detect: nft where the kernel has it)")
-      ->check(CLI::IsMember({"auto", "nft", "xtables"}));
-  app.add_flag("--fail-open", d.fail_open,
-               "let packets pass unqueued when the daemon is not running or its queue is full "
-               "(default: fail closed, packets are dropped)");
-  bool no_fast_path = false;
-  app.add_flag("--no-fast-path", no_fast_path,
-               "keep every GRE packet in user space (default: once a call is up and authorised, its GRE "
-               "is forwarded by nftables without reaching the queue)");
-  app.add_flag("--keep-fast-path", d.keep_fast_path,
-               "with --install-rules: at exit, leave the fast path (its chains and the offloaded calls' "
-               "elements) in the kernel, so that a restarted daemon adopts those calls and their GRE keeps "
-               "flowing; without a new daemon the elements expire within 90 s");
-  app.add_flag("--allow-unknown-gre", d.gateway.allow_unknown_gre,
-               "pass GRE that belongs to no known call instead of dropping it (for migration)");
-  app.add_option("--status-file", d.status_file,
-                 "write the live table of connections, calls and counters here (JSON, every second); "
-                 "read it with 'pptp-alg status --file'");
-  app.add_option("--idle-timeout", idle_timeout,
-                 "seconds without GRE after which an established call is ended and its Call ID freed "
-                 "(default 300)")
-      ->check(CLI::PositiveNumber);
+  DaemonFlags f;
+  f.add_to(app);
 
   std::string capture;
   bool as_json = false;
@@ -154,49 +292,72 @@ int main(int argc, char** argv) {
   inspect->add_option("capture", capture, "capture file (pcap or pcapng)")->required();
   inspect->add_flag("--json", as_json, "print the report as JSON (stable keys, for scripts)");
 
+  pptp::daemon::DaemonOptions& d = f.d;
   CLI::App* rules = app.add_subcommand(
       "rules", "Print the rules that send PPTP to the queue and the fast-path sets and chains (as a "
                "shell script), for the backend this kernel supports, so that they can be added to a "
                "firewall by hand.");
   rules->add_option("--queue", d.queue, "NFQUEUE number (default 0)");
-  rules->add_option("--backend", backend, "nft, xtables or auto")->check(CLI::IsMember({"auto", "nft", "xtables"}));
+  rules->add_option("--backend", f.backend, "nft, xtables or auto")->check(CLI::IsMember({"auto", "nft", "xtables"}));
   rules->add_flag("--fail-open", d.fail_open, "add the queue bypass flag");
-  rules->add_flag("--no-fast-path", no_fast_path, "leave out the fast-path sets and chains");
+  rules->add_flag("--no-fast-path", f.no_fast_path, "leave out the fast-path sets and chains");
+
+  // --config before or after the subcommand: one file.
+  std::string& config_file = f.config_file;
+  std::vector<CLI::Option*> config_flags{f.config};
+  const std::string config_help = "the daemon's configuration file (default " +
+                                  std::string(pptp::config::kDefaultConfigFile) + " if it exists)";
 
   std::string status_file;
-  CLI::App* status = app.add_subcommand("status", "Show what a running daemon tracks (its --status-file).");
-  status->add_option("--file", status_file, "the daemon's --status-file")->required();
+  CLI::App* status = app.add_subcommand(
+      "status", "Show what a running daemon tracks (its status file: --file, else the configuration's "
+                "status-file, else " + std::string(pptp::config::kDefaultStatusFile) + ").");
+  CLI::Option* status_flag = status->add_option("--file", status_file, "the daemon's status file");
+  config_flags.push_back(status->add_option("--config", config_file, config_help));
   status->add_flag("--json", as_json, "print the raw JSON");
 
   std::string check_file;
   CLI::App* check = app.add_subcommand(
-      "check", "Validate a policy file offline and print what it means: users, groups, rules in "
-               "order, limits. Exit status: 0 valid, 2 invalid (the error names line and column).");
-  check->add_option("file", check_file, "policy file (YAML)")->required();
+      "check", "Validate offline and print what it means. FILE: a policy file (users, groups, rules in "
+               "order, limits). --config FILE: a daemon configuration file, and the policy file it names. "
+               "Neither: the default configuration file. Exit status: 0 valid, 2 invalid (the error names "
+               "FILE:LINE:COLUMN).");
+  check->add_option("file", check_file, "policy file (YAML)");
+  config_flags.push_back(check->add_option("--config", config_file, config_help));
 
-  std::string pid_file = "/run/pptp-alg.pid";
+  std::string pid_file;
   std::string reload_policy;
   CLI::App* reload = app.add_subcommand(
-      "reload", "Make a running daemon re-read its policy file (sends SIGHUP to the PID in "
-                "--pid-file). With --policy, checks that file first and does not signal if it is invalid.");
-  reload->add_option("--pid-file", pid_file, "the daemon's --pid-file")->capture_default_str();
-  reload->add_option("--policy", reload_policy, "the daemon's policy file, to check before reloading");
+      "reload", "Make a running daemon re-read its policy file (sends SIGHUP to the PID in its pid file: "
+                "--pid-file, else the configuration's pid-file, else " +
+                    std::string(pptp::config::kDefaultPidFile) +
+                    "). Checks the policy file (--policy, else the configuration's) first and does not "
+                    "signal if it is invalid.");
+  CLI::Option* pid_flag = reload->add_option("--pid-file", pid_file, "the daemon's pid file");
+  CLI::Option* policy_flag =
+      reload->add_option("--policy", reload_policy, "the daemon's policy file, to check before reloading");
+  config_flags.push_back(reload->add_option("--config", config_file, config_help));
 
-  CLI11_PARSE(app, argc, argv);
-  if (inspect->parsed()) return run_inspect(capture, as_json);
-  if (status->parsed()) return run_status(status_file, as_json);
-  if (check->parsed()) return run_check(check_file);
-  if (reload->parsed()) return run_reload(pid_file, reload_policy);
-  const auto chosen = backend_of(backend);
-  if (rules->parsed()) {
-    const auto b = chosen ? *chosen : pptp::nft::detect_backend();
-    std::cout << pptp::nft::describe_rules(b, pptp::nft::RuleOptions{d.queue, d.fail_open, !no_fast_path});
-    return 0;
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return usage_exit(app, e);
   }
-  spdlog::set_level(spdlog::level::from_str(log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
-  d.backend = chosen;
-  d.fast_path = !no_fast_path;
-  d.gateway.timeouts.call_idle = idle_timeout;
-  return pptp::daemon::run_daemon(d);
+  if (inspect->parsed()) return run_inspect(capture, as_json);
+  if (check->parsed()) return run_check_command(check_file, config_flags, config_file);
+  if (status->parsed() || reload->parsed()) {
+    // The daemon's files: the flag, else the configuration's key, else the packaged default.
+    auto keys = read_config(config_path(config_flags, config_file));
+    if (!keys) {
+      std::fprintf(stderr, "pptp-alg: %s\n", keys.error().c_str());
+      return 2;
+    }
+    namespace cfg = pptp::config;
+    if (status->parsed()) {
+      return run_status(chosen_file(status_flag, status_file, keys->status_file, cfg::kDefaultStatusFile), as_json);
+    }
+    return run_reload(chosen_file(pid_flag, pid_file, keys->pid_file, cfg::kDefaultPidFile),
+                      chosen_file(policy_flag, reload_policy, keys->policy, ""));
+  }
+  return rules->parsed() ? run_rules(f) : run_daemon_with(f);
 }

@@ -286,8 +286,14 @@ Result<bool, std::string> install_rules(Backend backend, const RuleOptions& opti
     output.clear();
     if (run_command(c, {}, output) != 0) {
       remove_rules();
-      return unexpected("'" + shell_line(c) + "' failed: " + output +
-                        " -- install iptables (iptables-nft) or use a kernel with nft queue");
+      // Appended piece by piece: GCC 12 at -O2 reports a false -Wrestrict on
+      // `"literal" + std::string` (GCC bug 105329).
+      std::string message = "'";
+      message += shell_line(c);
+      message += "' failed: ";
+      message += output;
+      message += " -- install iptables (iptables-nft) or use a kernel with nft queue";
+      return unexpected(message);
     }
   }
   return true;

@@ -8,6 +8,8 @@ packages=(
   nlohmann-json3-dev libcli11-dev                     # inspect's JSON and the command line
   libnetfilter-queue-dev libmnl-dev libnftnl-dev libboost-dev libspdlog-dev libyaml-cpp-dev  # daemon layers
   libcap-ng-dev                                       # the daemon drops to CAP_NET_ADMIN
+  libsystemd-dev                                      # the service manager's notify protocol (sd_notify)
+  dpkg-dev systemd adduser man-db                     # the package: cpack's shlibdeps, systemd-analyze, its user, man
   tshark python3 python3-scapy                        # golden/tshark checks, crafted captures
   pkg-config nftables iptables conntrack iproute2     # the router's rules, the lab's namespaces
   pptpd pptp-linux                                    # real PPTP peers for the lab and E2E tests

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Every test of pptp-alg: release build with unit, golden and tshark tests; the same tests
-# under AddressSanitizer + UndefinedBehaviorSanitizer; every libFuzzer target for a bounded
-# time (FUZZ_SECONDS each, default 30) from a seed corpus cut from the captures.
+# Every test of pptp-alg: release build with unit, golden and tshark tests; the Debian
+# package built, installed, verified and purged; the same tests under AddressSanitizer +
+# UndefinedBehaviorSanitizer; every libFuzzer target for a bounded time (FUZZ_SECONDS each,
+# default 30) from a seed corpus cut from the captures. Warnings are errors here
+# (PPTP_ALG_WERROR), not in users' builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -18,15 +20,20 @@ record() {  # name, status
 }
 
 step "release build"
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPPTP_ALG_WERROR=ON >/dev/null
 cmake --build build/release -j "$jobs"
 step "tests (release)"
 set +e
 (cd build/release && ctest --output-on-failure -j "$jobs"); record "ctest release" $?
 set -e
 
+step "Debian package: build (cpack), install (dpkg -i), verify, run, purge"
+set +e
+bash packaging/check-package.sh build/release; record "package" $?
+set -e
+
 step "sanitizer build (ASan + UBSan)"
-cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=Debug -DPPTP_ALG_SANITIZE=ON >/dev/null
+cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=Debug -DPPTP_ALG_SANITIZE=ON -DPPTP_ALG_WERROR=ON >/dev/null
 cmake --build build/sanitize -j "$jobs"
 step "tests (ASan + UBSan)"
 set +e
@@ -35,14 +42,15 @@ set +e
 set -e
 
 step "fuzz build (clang, libFuzzer + ASan + UBSan)"
-cmake -S . -B build/fuzz -DCMAKE_CXX_COMPILER=clang++ -DPPTP_ALG_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build/fuzz -DCMAKE_CXX_COMPILER=clang++ -DPPTP_ALG_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DPPTP_ALG_WERROR=ON >/dev/null
 cmake --build build/fuzz -j "$jobs"
 seeds=build/fuzz/seeds
 rm -rf "$seeds"
 captures=(tests/data/pcaps/*.pcap*)
 [ -d ../shared/pcaps ] && captures+=(../shared/pcaps/*)
 /usr/bin/python3 tests/tools/make_seed_corpus.py "$seeds" "${captures[@]}" 2>/dev/null
-for target in control_message gre_ppp reassembler tracker gateway capture; do
+for target in control_message gre_ppp reassembler tracker gateway capture auth_follower; do
   step "fuzz_$target for ${fuzz_seconds}s"
   corpus=build/fuzz/corpus/$target
   mkdir -p "$corpus" "$seeds/$target"

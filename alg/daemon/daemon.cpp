@@ -10,6 +10,7 @@
 #include "alg/daemon/daemon_loop.hpp"
 #include "alg/daemon/files.hpp"
 #include "alg/daemon/privileges.hpp"
+#include "alg/service/systemd.hpp"
 #include "alg/version.hpp"
 #include "policy/loader.hpp"
 
@@ -47,6 +48,7 @@ int Daemon::start() {
   write_pid_file();
   if (const int status = drop_privileges(); status != 0) return status;
   socket_.emplace(io_, queue_->fd());
+  watchdog_every_ = service::watchdog_interval();
   return 0;
 }
 
@@ -224,29 +226,32 @@ void Daemon::wait_signal() {
 void Daemon::on_signal(const boost::system::error_code& ec, int signal) {
   if (ec) return;
   if (signal == SIGHUP) {
-    reload_policy();
+    service::notify_reloading();
+    service::notify_ready(reload_policy());
     wait_signal();
     return;
   }
   log_->info("stopping signal={}", signal);
+  service::notify_stopping();
   io_.stop();
 }
 
-void Daemon::reload_policy() {
+std::string Daemon::reload_policy() {
   if (options_.policy_file.empty()) {
     log_->info("reload_skipped reason=\"no --policy file\"");
-    return;
+    return "reload skipped: no policy file";
   }
   auto loaded = policy::load_policy_file(options_.policy_file);
   if (!loaded) {
     log_->error("policy_reload_rejected error=\"{}\" note=\"the old policy keeps running\"", loaded.error());
-    return;
+    return "reload rejected, the old policy keeps running: " + loaded.error();
   }
   auto next = std::make_shared<const policy::Policy>(std::move(*loaded));
   log_->info("policy_reloaded file={} users={} rules={} on_reload={}", options_.policy_file, next->users.size(),
              next->rules.size(), policy::name_of(next->on_reload));
   gateway_->set_policy(std::move(next));
   issue_released();
+  return "policy reloaded: " + options_.policy_file;
 }
 
 void Daemon::run() {
@@ -255,6 +260,7 @@ void Daemon::run() {
   wait_signal();
   log_->info("ready queue={} status_file={}", options_.queue,
              options_.status_file.empty() ? "-" : options_.status_file);
+  service::notify_ready(fmt::format("queue {} backend {}", options_.queue, nft::name_of(backend_)));
   io_.run();
   worker_.join();  // its last status write must not race the one below
   shut_down();

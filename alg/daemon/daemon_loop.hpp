@@ -81,7 +81,7 @@ class Daemon {
   // Signals and the end.
   void wait_signal();
   void on_signal(const boost::system::error_code& ec, int signal);
-  void reload_policy();
+  std::string reload_policy();  // its result, for the service manager
   void shut_down();
   double now() const;
 
@@ -104,6 +104,8 @@ class Daemon {
   double last_refresh_ = 0, refresh_cost_ = 0, status_build_cost_ = 0, last_summary_ = 0;
   std::uint64_t refreshed_elsewhere_ = 0;  // calls the worker re-armed (its socket's stats are its own)
   std::vector<nft::FastPathCall> removed_while_refreshing_;
+  std::optional<double> watchdog_every_;  // the service manager's watchdog, halved
+  double last_watchdog_ = 0;
   std::string status_error_;  // the last failure to write the status file, logged once
 
   // Declared after everything the worker's jobs use, so that it is joined before they go.

@@ -5,6 +5,7 @@
 
 #include "alg/daemon/daemon_loop.hpp"
 #include "alg/daemon/files.hpp"
+#include "alg/service/systemd.hpp"
 #include "alg/version.hpp"
 
 namespace pptp::daemon {
@@ -50,6 +51,11 @@ void Daemon::on_tick(const boost::system::error_code& ec) {
   queue_->refresh_kernel_stats();
   write_status(t);
   log_summary(t);
+  // From the packet loop itself: a loop that hangs stops the pings, and systemd restarts it.
+  if (watchdog_every_ && t - last_watchdog_ >= *watchdog_every_) {
+    last_watchdog_ = t;
+    service::notify_watchdog();
+  }
   schedule_tick();
 }
 
@@ -176,6 +182,8 @@ void Daemon::log_summary(double t) {
   log_->info("summary connections={} calls={} packets={} socket_overruns={} kernel_queue_dropped={}",
              gateway_->tracker().connection_count(), gateway_->tracker().call_count(), s.packets, s.socket_overruns,
              s.kernel_queue_dropped);
+  service::notify_status(fmt::format("{} connections, {} calls, {} offloaded", gateway_->tracker().connection_count(),
+                                     gateway_->tracker().call_count(), gateway_->offloader().offloaded()));
 }
 
 }  // namespace pptp::daemon

@@ -1,0 +1,178 @@
+#include "alg/config/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+
+namespace pptp::config {
+
+namespace {
+
+// Every reader returns the value or the error at the node's position: no exceptions here.
+template <class T>
+using Read = Result<T, ConfigError>;
+
+ConfigError error_at(const YAML::Node& at, std::string message) {
+  const YAML::Mark m = at.Mark();
+  return ConfigError{m.line >= 0 ? m.line + 1 : 0, m.column >= 0 ? m.column + 1 : 0, std::move(message)};
+}
+
+std::string joined(std::span<const std::string_view> words) {
+  std::string list;
+  for (std::string_view w : words) {
+    if (!list.empty()) list += ", ";
+    list += w;
+  }
+  return list;
+}
+
+// The value's text, or the error "expected WHAT, not TEXT".
+Read<std::string> text(const YAML::Node& v, std::string_view expected) {
+  if (!v.IsScalar() || v.Scalar().empty()) return unexpected(error_at(v, "expected " + std::string(expected)));
+  return v.Scalar();
+}
+
+ConfigError not_a(const YAML::Node& v, std::string_view expected) {
+  return error_at(v, "expected " + std::string(expected) + ", not '" + v.Scalar() + "'");
+}
+
+// YAML 1.2 booleans only: `yes`/`on` are YAML 1.1 and read differently by other tools.
+Read<bool> boolean(const YAML::Node& v) {
+  auto s = text(v, "true or false");
+  if (!s) return unexpected(s.error());
+  if (*s == "true" || *s == "false") return *s == "true";
+  return unexpected(not_a(v, "true or false"));
+}
+
+Read<std::uint16_t> queue_number(const YAML::Node& v) {
+  constexpr std::string_view kExpected = "a queue number (0 to 65535)";
+  auto s = text(v, kExpected);
+  if (!s) return unexpected(s.error());
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(s->data(), s->data() + s->size(), value);
+  if (ec != std::errc{} || end != s->data() + s->size() || value > std::numeric_limits<std::uint16_t>::max()) {
+    return unexpected(not_a(v, kExpected));
+  }
+  return static_cast<std::uint16_t>(value);
+}
+
+Read<double> positive_seconds(const YAML::Node& v) {
+  constexpr std::string_view kExpected = "a positive number of seconds";
+  auto s = text(v, kExpected);
+  if (!s) return unexpected(s.error());
+  double value = 0;
+  const auto [end, ec] = std::from_chars(s->data(), s->data() + s->size(), value);
+  if (ec != std::errc{} || end != s->data() + s->size() || !std::isfinite(value) || value <= 0) {
+    return unexpected(not_a(v, kExpected));
+  }
+  return value;
+}
+
+// The service runs with / as its working directory: a relative path would be a surprise.
+Read<std::string> absolute_path(const YAML::Node& v) {
+  constexpr std::string_view kExpected = "an absolute path (starting with /)";
+  auto s = text(v, kExpected);
+  if (s && s->front() != '/') return unexpected(not_a(v, kExpected));
+  return s;
+}
+
+constexpr std::array<std::string_view, 3> kBackends{"auto", "nft", "xtables"};
+constexpr std::array<std::string_view, 5> kLogLevels{"trace", "debug", "info", "warn", "error"};
+
+Read<std::string> one_of(const YAML::Node& v, std::span<const std::string_view> choices) {
+  const std::string expected = "one of " + joined(choices);
+  auto s = text(v, expected);
+  if (s && std::find(choices.begin(), choices.end(), *s) == choices.end()) return unexpected(not_a(v, expected));
+  return s;
+}
+
+// Reads the value into its field; empty, or the error.
+template <class T, class U>
+std::optional<ConfigError> store(Read<T> read, std::optional<U>& into) {
+  if (!read) return read.error();
+  into = std::move(*read);
+  return std::nullopt;
+}
+
+using Apply = std::optional<ConfigError> (*)(const YAML::Node& value, Settings& s);
+struct Key {
+  std::string_view name;
+  Apply apply;
+};
+
+// One row per daemon flag (alg/main.cpp); the key is the flag without its dashes.
+constexpr std::array kKeys{
+    Key{"queue", [](const YAML::Node& v, Settings& s) { return store(queue_number(v), s.queue); }},
+    Key{"install-rules", [](const YAML::Node& v, Settings& s) { return store(boolean(v), s.install_rules); }},
+    Key{"backend", [](const YAML::Node& v, Settings& s) { return store(one_of(v, kBackends), s.backend); }},
+    Key{"fail-open", [](const YAML::Node& v, Settings& s) { return store(boolean(v), s.fail_open); }},
+    Key{"no-fast-path", [](const YAML::Node& v, Settings& s) { return store(boolean(v), s.no_fast_path); }},
+    Key{"keep-fast-path", [](const YAML::Node& v, Settings& s) { return store(boolean(v), s.keep_fast_path); }},
+    Key{"allow-unknown-gre", [](const YAML::Node& v, Settings& s) { return store(boolean(v), s.allow_unknown_gre); }},
+    Key{"idle-timeout", [](const YAML::Node& v, Settings& s) { return store(positive_seconds(v), s.idle_timeout); }},
+    Key{"status-file", [](const YAML::Node& v, Settings& s) { return store(absolute_path(v), s.status_file); }},
+    Key{"policy", [](const YAML::Node& v, Settings& s) { return store(absolute_path(v), s.policy); }},
+    Key{"pid-file", [](const YAML::Node& v, Settings& s) { return store(absolute_path(v), s.pid_file); }},
+    Key{"log-level", [](const YAML::Node& v, Settings& s) { return store(one_of(v, kLogLevels), s.log_level); }},
+    Key{"user", [](const YAML::Node& v, Settings& s) { return store(text(v, "a user name"), s.user); }},
+};
+
+constexpr auto kKeyNames = [] {
+  std::array<std::string_view, kKeys.size()> names{};
+  std::transform(kKeys.begin(), kKeys.end(), names.begin(), [](const Key& k) { return k.name; });
+  return names;
+}();
+
+// One `key: value` of the file into `s`; `seen` catches a key given twice.
+std::optional<ConfigError> apply(const YAML::Node& name, const YAML::Node& value, std::set<std::string_view>& seen,
+                                 Settings& s) {
+  const std::string text = name.IsScalar() ? name.Scalar() : std::string();
+  const auto* k = std::find_if(kKeys.begin(), kKeys.end(), [&](const Key& row) { return row.name == text; });
+  if (k == kKeys.end()) return error_at(name, "unknown key '" + text + "' (keys: " + joined(kKeyNames) + ")");
+  if (!seen.insert(k->name).second) return error_at(name, "key '" + text + "' is given twice");
+  // An empty value's position is wherever the next token is: point at the key instead.
+  if (value.IsNull()) return error_at(name, "key '" + text + "' has no value");
+  return k->apply(value, s);
+}
+
+Read<Settings> load(const YAML::Node& root) {
+  Settings s;
+  if (root.IsNull()) return s;  // an empty file: every flag keeps its default
+  if (!root.IsMap()) return unexpected(error_at(root, "the configuration must be a mapping (key: value)"));
+  std::set<std::string_view> seen;
+  for (auto it = root.begin(); it != root.end(); ++it) {
+    if (auto e = apply(it->first, it->second, seen, s)) return unexpected(std::move(*e));
+  }
+  return s;
+}
+
+}  // namespace
+
+std::span<const std::string_view> key_names() { return kKeyNames; }
+
+Result<Settings, ConfigError> parse_config(std::string_view yaml) {
+  try {
+    return load(YAML::Load(std::string(yaml)));  // yaml-cpp reports syntax errors by throwing
+  } catch (const YAML::Exception& e) {
+    return unexpected(ConfigError{e.mark.line + 1, e.mark.column + 1, "not valid YAML: " + e.msg});
+  }
+}
+
+Result<Settings, std::string> load_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return unexpected(path + ": cannot read the file (does it exist, and may this user read it?)");
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto s = parse_config(text.str());
+  if (!s) return unexpected(to_string(s.error(), path));
+  return *s;
+}
+
+}  // namespace pptp::config

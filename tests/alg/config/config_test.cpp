@@ -1,0 +1,110 @@
+#include "alg/config/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+
+namespace pptp::config {
+namespace {
+
+ConfigError error_of(std::string_view yaml) {
+  auto s = parse_config(yaml);
+  EXPECT_FALSE(s.has_value()) << yaml;
+  return s ? ConfigError{} : s.error();
+}
+
+TEST(Config, EmptyFileSetsNothing) {
+  auto s = parse_config("# only comments\n");
+  ASSERT_TRUE(s);
+  EXPECT_FALSE(s->queue);
+  EXPECT_FALSE(s->install_rules);
+  EXPECT_FALSE(s->pid_file);
+}
+
+TEST(Config, EveryKeyReadsItsValue) {
+  auto s = parse_config(
+      "queue: 7\ninstall-rules: true\nbackend: xtables\nfail-open: true\nno-fast-path: true\n"
+      "keep-fast-path: false\nallow-unknown-gre: true\nidle-timeout: 12.5\n"
+      "status-file: /run/x/status.json\npolicy: /etc/x/rules.yaml\npid-file: /run/x/x.pid\nlog-level: debug\n");
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->queue, 7);
+  EXPECT_EQ(s->install_rules, true);
+  EXPECT_EQ(s->backend, "xtables");
+  EXPECT_EQ(s->fail_open, true);
+  EXPECT_EQ(s->no_fast_path, true);
+  EXPECT_EQ(s->keep_fast_path, false);
+  EXPECT_EQ(s->allow_unknown_gre, true);
+  EXPECT_EQ(s->idle_timeout, 12.5);
+  EXPECT_EQ(s->status_file, "/run/x/status.json");
+  EXPECT_EQ(s->policy, "/etc/x/rules.yaml");
+  EXPECT_EQ(s->pid_file, "/run/x/x.pid");
+  EXPECT_EQ(s->log_level, "debug");
+  EXPECT_EQ(key_names().size(), 12u);
+}
+
+TEST(Config, TheShippedFileIsValidAndRunsTheService) {
+  auto s = load_config_file(PPTP_SOURCE_DIR "/packaging/etc/pptp-alg.conf");
+  ASSERT_TRUE(s) << s.error();
+  EXPECT_EQ(s->install_rules, true);
+  EXPECT_EQ(s->pid_file, std::string(kDefaultPidFile));
+  EXPECT_EQ(s->status_file, std::string(kDefaultStatusFile));
+  EXPECT_FALSE(s->policy) << "the example policy denies by default: the admin enables it";
+}
+
+TEST(Config, UnknownKeyIsAnErrorAtItsPosition) {
+  const auto e = error_of("queue: 1\n  \ninstal-rules: true\n");
+  EXPECT_EQ(e.line, 3);
+  EXPECT_EQ(e.column, 1);
+  EXPECT_NE(e.message.find("unknown key 'instal-rules'"), std::string::npos) << e.message;
+  EXPECT_NE(e.message.find("install-rules"), std::string::npos) << "lists the keys: " << e.message;
+}
+
+TEST(Config, WrongValuesNameTheValue) {
+  struct Case {
+    const char* yaml;
+    const char* says;
+  };
+  for (const Case& c : {Case{"queue: 65536", "queue number"}, Case{"queue: -1", "queue number"},
+                        Case{"queue: 3x", "queue number"}, Case{"install-rules: yes", "true or false"},
+                        Case{"fail-open: ''", "true or false"}, Case{"idle-timeout: 0", "positive"},
+                        Case{"idle-timeout: nan", "positive"}, Case{"status-file: run/status.json", "absolute"},
+                        Case{"log-level: verbose", "trace, debug"}, Case{"backend: [nft]", "one of auto"}}) {
+    const auto e = error_of(c.yaml);
+    EXPECT_EQ(e.line, 1) << c.yaml;
+    EXPECT_GT(e.column, 1) << c.yaml << ": points at the value";
+    EXPECT_NE(e.message.find(c.says), std::string::npos) << c.yaml << ": " << e.message;
+  }
+}
+
+TEST(Config, MissingValueIsAnError) {
+  const auto e = error_of("queue: 0\nfail-open:\n");
+  EXPECT_EQ(e.line, 2);
+  EXPECT_EQ(e.column, 1);
+  EXPECT_NE(e.message.find("'fail-open' has no value"), std::string::npos) << e.message;
+}
+
+TEST(Config, KeyGivenTwiceIsAnError) {
+  const auto e = error_of("queue: 1\nqueue: 2\n");
+  EXPECT_EQ(e.line, 2);
+  EXPECT_NE(e.message.find("twice"), std::string::npos);
+}
+
+TEST(Config, NotAMappingOrNotYaml) {
+  EXPECT_NE(error_of("- queue\n").message.find("mapping"), std::string::npos);
+  const auto e = error_of("queue: 1\npolicy: [unclosed\n");
+  EXPECT_GE(e.line, 2);
+  EXPECT_NE(e.message.find("not valid YAML"), std::string::npos);
+}
+
+TEST(Config, FileErrorsReadFileLineColumn) {
+  EXPECT_EQ(to_string(ConfigError{4, 9, "expected true or false"}, "/etc/pptp-alg/pptp-alg.conf"),
+            "/etc/pptp-alg/pptp-alg.conf:4:9: expected true or false");
+  EXPECT_EQ(to_string(ConfigError{0, 0, "empty"}, "f.conf"), "f.conf: empty");
+  auto missing = load_config_file("/nonexistent/pptp-alg.conf");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().rfind("/nonexistent/pptp-alg.conf: cannot read", 0), 0u) << missing.error();
+}
+
+}  // namespace
+}  // namespace pptp::config
