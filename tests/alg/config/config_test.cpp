@@ -26,7 +26,8 @@ TEST(Config, EveryKeyReadsItsValue) {
   auto s = parse_config(
       "queue: 7\ninstall-rules: true\nbackend: xtables\nfail-open: true\nno-fast-path: true\n"
       "keep-fast-path: false\nallow-unknown-gre: true\nidle-timeout: 12.5\n"
-      "status-file: /run/x/status.json\npolicy: /etc/x/rules.yaml\npid-file: /run/x/x.pid\nlog-level: debug\n");
+      "status-file: /run/x/status.json\npolicy: /etc/x/rules.yaml\npid-file: /run/x/x.pid\nlog-level: debug\n"
+      "user: pptp-alg\n");
   ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(s->queue, 7);
   EXPECT_EQ(s->install_rules, true);
@@ -40,7 +41,8 @@ TEST(Config, EveryKeyReadsItsValue) {
   EXPECT_EQ(s->policy, "/etc/x/rules.yaml");
   EXPECT_EQ(s->pid_file, "/run/x/x.pid");
   EXPECT_EQ(s->log_level, "debug");
-  EXPECT_EQ(key_names().size(), 12u);
+  EXPECT_EQ(s->user, "pptp-alg");
+  EXPECT_EQ(key_names().size(), 13u);
 }
 
 TEST(Config, TheShippedFileIsValidAndRunsTheService) {
