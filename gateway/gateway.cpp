@@ -84,7 +84,7 @@ Verdict Gateway::process_control(std::span<std::uint8_t> packet, const track::Pa
     ++counters_.control_dropped;
     return {Action::Drop, false};
   }
-  return hold_or_patch(packet, tcp, *out.connection, r, dir, meta);
+  return hold_or_patch(packet, parsed, *out.connection, r, dir, meta);
 }
 
 bool Gateway::opens_connection(const wire::Endpoint& pns, const wire::Endpoint& pac,
@@ -115,7 +115,7 @@ bool Gateway::after_refusal(const ConnectionRecord& r, const wire::TcpSegment& t
   return static_cast<std::int32_t>(end - *r.refused_sequence) > 0;  // serial arithmetic
 }
 
-Verdict Gateway::hold_or_patch(std::span<std::uint8_t> packet, const wire::TcpSegment& tcp,
+Verdict Gateway::hold_or_patch(std::span<std::uint8_t> packet, const track::ParsedPacket& parsed,
                                const track::ControlConnection& c, ConnectionRecord& r, Direction dir,
                                const PacketMeta& meta) {
   // Segments held for this direction go once the message they cut is whole (or the stream
@@ -125,11 +125,12 @@ Verdict Gateway::hold_or_patch(std::span<std::uint8_t> packet, const wire::TcpSe
   const bool open = stream.state() == stream::StreamState::Synced && c.state != track::ConnectionState::Closed;
   const bool cut = open && stream.buffered_bytes() > 0 && !stream.has_gap();
   if (!cut) r.held[d].release(r.patches[d], false, counters_, released_);
-  if (cut && !tcp.payload.empty() && r.held[d].hold(meta, packet)) {
+  const nat::TcpPayload at = nat::tcp_payload_of(packet, parsed.ip, parsed.tcp);
+  if (cut && at.length > 0 && r.held[d].hold(meta, packet, at)) {
     ++counters_.control_held;
     return {Action::Hold, false};
   }
-  if (nat::patch_tcp_payload(packet, r.patches[d])) {
+  if (nat::patch_tcp_payload(packet, at, r.patches[d])) {
     ++counters_.control_rewritten;
     return {Action::Accept, true};
   }

@@ -88,7 +88,7 @@ class Gateway final : private track::TrackerObserver {
   bool opens_connection(const wire::Endpoint& pns, const wire::Endpoint& pac, const wire::TcpSegment& tcp) const;
   void keep_charge(const track::SegmentOutcome& out, const std::optional<policy::Charge>& admitted);
   bool after_refusal(const ConnectionRecord& r, const wire::TcpSegment& tcp) const;
-  Verdict hold_or_patch(std::span<std::uint8_t> packet, const wire::TcpSegment& tcp,
+  Verdict hold_or_patch(std::span<std::uint8_t> packet, const track::ParsedPacket& parsed,
                         const track::ControlConnection& c, ConnectionRecord& r, track::Direction dir,
                         const PacketMeta& meta);
   Verdict process_gre(std::span<std::uint8_t> packet, wire::Ipv4Packet ip, const PacketMeta& meta);

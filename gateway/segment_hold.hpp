@@ -20,7 +20,7 @@ inline constexpr double kMaxHoldSeconds = 0.5;
 class SegmentHold {
  public:
   // Keeps a copy of the packet; false when the bound is reached (the caller decides now).
-  bool hold(const PacketMeta& meta, std::span<const std::uint8_t> packet);
+  bool hold(const PacketMeta& meta, std::span<const std::uint8_t> packet, const nat::TcpPayload& at);
   bool empty() const { return held_.empty(); }
   // Held longer than kMaxHoldSeconds at `now`.
   bool overdue(double now) const { return !held_.empty() && now - held_.front().since > kMaxHoldSeconds; }
@@ -33,6 +33,7 @@ class SegmentHold {
     std::uint64_t packet_id;
     double since;
     std::vector<std::uint8_t> bytes;
+    nat::TcpPayload at;  // where its payload lies, from the parse on arrival
   };
   std::vector<Held> held_;
 };

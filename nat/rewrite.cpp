@@ -7,12 +7,8 @@ namespace pptp::nat {
 namespace {
 constexpr std::size_t kIpSourceOffset = 12;
 constexpr std::size_t kIpDestinationOffset = 16;
-constexpr std::size_t kTcpSequenceOffset = 4;
-constexpr std::size_t kTcpDataOffset = 12;
 
-std::size_t ip_header_length(std::span<const std::uint8_t> packet) {
-  return static_cast<std::size_t>(packet[0] & 0x0f) * 4;
-}
+std::size_t ip_header_length(std::span<const std::uint8_t> packet) { return wire::ipv4_header_length(packet[0]); }
 
 void after_address_change(std::span<std::uint8_t> packet) {
   const std::size_t ihl = ip_header_length(packet);
@@ -36,7 +32,9 @@ CallIdField call_id_field(wire::ControlMessageType type, bool from_pns) {
   switch (type) {
     case T::OutgoingCallReply:
     case T::IncomingCallConnected:
-    case T::WanErrorNotify: return {CallIdRewrite::ToInside, spec.peer_call_id_offset};
+    case T::WanErrorNotify:
+    case T::SetLinkInfo:  // from the PAC only Windows sends it: its Peer's Call ID is the PNS's
+      return {CallIdRewrite::ToInside, spec.peer_call_id_offset};
     case T::CallDisconnectNotify: return {CallIdRewrite::DisconnectCallId, spec.call_id_offset};
     default: return {};
   }
@@ -82,18 +80,27 @@ void set_gre_call_id(std::span<std::uint8_t> packet, std::uint16_t call_id) {
   store_u16(packet.data() + ip_header_length(packet) + wire::kGreCallIdOffset, call_id);
 }
 
-bool patch_tcp_payload(std::span<std::uint8_t> packet, const StreamPatches& patches) {
-  if (patches.size() == 0) return false;
-  const std::size_t ihl = ip_header_length(packet);
-  const std::size_t total = std::min<std::size_t>(load_u16(packet.data() + 2), packet.size());
-  std::uint8_t* tcp = packet.data() + ihl;
-  const std::size_t tcp_header = static_cast<std::size_t>(tcp[kTcpDataOffset] >> 4) * 4;
-  if (ihl + tcp_header >= total) return false;
-  std::uint32_t sequence = load_u32(tcp + kTcpSequenceOffset);
-  if ((tcp[13] & wire::tcp_flags::kSyn) != 0) ++sequence;  // data after the SYN
-  const std::span<std::uint8_t> payload = packet.subspan(ihl + tcp_header, total - ihl - tcp_header);
-  if (!patches.apply(sequence, payload)) return false;
-  update_tcp_checksum(packet, ihl);
+TcpPayload tcp_payload_of(Bytes packet, const wire::Ipv4Packet& ip, const wire::TcpSegment& tcp) {
+  TcpPayload at;
+  at.ip_header_length = ip.header_length;
+  at.offset = static_cast<std::size_t>(tcp.payload.data() - packet.data());
+  at.length = tcp.payload.size();
+  at.sequence = tcp.sequence + (tcp.has(wire::tcp_flags::kSyn) ? 1 : 0);  // data after the SYN
+  return at;
+}
+
+std::optional<TcpPayload> tcp_payload_of(Bytes packet) {
+  const auto ip = wire::parse_ipv4(packet);
+  if (!ip || ip->protocol != wire::kIpProtocolTcp) return std::nullopt;
+  const auto tcp = wire::parse_tcp(ip->payload);
+  if (!tcp) return std::nullopt;
+  return tcp_payload_of(packet, *ip, *tcp);
+}
+
+bool patch_tcp_payload(std::span<std::uint8_t> packet, const TcpPayload& at, const StreamPatches& patches) {
+  if (patches.size() == 0 || at.length == 0 || at.offset + at.length > packet.size()) return false;
+  if (!patches.apply(at.sequence, packet.subspan(at.offset, at.length))) return false;
+  update_tcp_checksum(packet, at.ip_header_length);
   return true;
 }
 

@@ -20,12 +20,13 @@ namespace pptp::nat {
 // (RFC 2637 sections 2.7 to 2.15). Only fields holding the PNS's Call ID are touched:
 //  - PNS -> PAC, its own "Call ID": Outgoing-Call-Request and Incoming-Call-Reply allocate
 //    the outside Call ID, Call-Clear-Request uses it;
-//  - PAC -> PNS, the "Peer's Call ID": Outgoing-Call-Reply, Incoming-Call-Connected and
-//    WAN-Error-Notify are translated back;
+//  - PAC -> PNS, the "Peer's Call ID": Outgoing-Call-Reply, Incoming-Call-Connected,
+//    WAN-Error-Notify and Set-Link-Info (which only Windows servers send this way) are
+//    translated back;
 //  - PAC -> PNS, Call-Disconnect-Notify's "Call ID": the PAC's own per 2.13, left as it is,
 //    but Windows servers put the PNS's (outside) Call ID there; that one is translated back
 //    (DisconnectCallId: the caller decides which reading names a call, docs/protocol-notes.md).
-// Set-Link-Info carries the PAC's Call ID and stays as it is.
+// Set-Link-Info from the PNS carries the PAC's Call ID and stays as it is.
 enum class CallIdRewrite : std::uint8_t { None, Allocate, ToOutside, ToInside, DisconnectCallId };
 
 struct CallIdField {
@@ -66,7 +67,19 @@ void set_ipv4_source(std::span<std::uint8_t> packet, wire::Ipv4Address address);
 void set_ipv4_destination(std::span<std::uint8_t> packet, wire::Ipv4Address address);
 // GRE key (the receiver's Call ID) of a PPTP GRE packet.
 void set_gre_call_id(std::span<std::uint8_t> packet, std::uint16_t call_id);
+// Where a TCP segment's payload lies in its IPv4 packet, from the headers parsed once
+// (alg/wire/ip): a held copy of the packet keeps it beside its bytes.
+struct TcpPayload {
+  std::size_t ip_header_length = 0;
+  std::size_t offset = 0;  // from the start of the packet
+  std::size_t length = 0;
+  std::uint32_t sequence = 0;  // of its first byte (after a SYN: the SYN's number + 1)
+};
+TcpPayload tcp_payload_of(Bytes packet, const wire::Ipv4Packet& ip, const wire::TcpSegment& tcp);
+// The same from the bytes alone (parsed with alg/wire/ip), where no view is at hand; empty
+// if the packet is not IPv4/TCP.
+std::optional<TcpPayload> tcp_payload_of(Bytes packet);
 // Applies stream patches to a TCP segment's payload and fixes the TCP checksum.
-bool patch_tcp_payload(std::span<std::uint8_t> packet, const StreamPatches& patches);
+bool patch_tcp_payload(std::span<std::uint8_t> packet, const TcpPayload& at, const StreamPatches& patches);
 
 }  // namespace pptp::nat

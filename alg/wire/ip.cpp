@@ -58,7 +58,7 @@ Result<Ipv4Packet, IpError> parse_ipv4(Bytes data) {
   }
   const unsigned version = data[0] >> 4;
   if (version != 4) return unexpected(IpError{IpErrorCode::NotIpv4, version, 4});
-  const std::size_t ihl = static_cast<std::size_t>(data[0] & 0x0f) * 4;
+  const std::size_t ihl = ipv4_header_length(data[0]);
   if (ihl < 20 || ihl > data.size()) {
     return unexpected(IpError{IpErrorCode::BadHeaderLength, static_cast<std::uint32_t>(ihl), 20});
   }

@@ -53,6 +53,9 @@ struct Ipv4Packet {
   Bytes payload;  // up to the Total Length (link-layer padding cut off)
 };
 Result<Ipv4Packet, IpError> parse_ipv4(Bytes data);
+// The header length an IPv4 header's first byte states (IHL x 4): the one place it is
+// decoded. The caller has checked that the byte is there.
+inline std::size_t ipv4_header_length(std::uint8_t first_byte) { return static_cast<std::size_t>(first_byte & 0x0f) * 4; }
 
 namespace tcp_flags {
 inline constexpr std::uint8_t kFin = 0x01;

@@ -169,5 +169,21 @@ TEST_F(WindowsDisconnect, AnotherConnectionsOutsideCallIdIsNotTaken) {
   EXPECT_TRUE(h.gw.translator().outside_in_use(kPublic, kServer, b_outside));
 }
 
+// Windows servers also send Set-Link-Info to the client, naming the client's Call ID as
+// they know it (docs/protocol-notes.md): the translated client gets its own back.
+TEST_F(WindowsDisconnect, WindowsSetLinkInfoNamesTheClientsOwnCallId) {
+  wire::SetLinkInfo sli;
+  sli.peer_call_id = b_outside;
+  Packet p = b.to_pns(test::bytes_of(sli));
+  const Verdict v = h.run(p);
+  EXPECT_EQ(v.action, Action::Accept);
+  EXPECT_TRUE(v.modified);
+  EXPECT_EQ(tcp_u16(p, 12), 7);
+  EXPECT_TRUE(nat::tcp_checksum_ok(p, 20));
+  EXPECT_EQ(anomalies(track::Anomaly::UnknownCall), 0u);
+  Packet untranslated = a.to_pns(test::bytes_of(sli = wire::SetLinkInfo{}));  // Peer's Call ID 0: no call
+  EXPECT_FALSE(h.run(untranslated).modified);
+}
+
 }  // namespace
 }  // namespace pptp::gateway

@@ -70,7 +70,7 @@ TEST(ChecksumOddLength, RewrittenOddSegmentsCarryTheReferenceTcpChecksum) {
     ASSERT_EQ(load_u16(&packet[36]), reference_tcp_checksum(packet)) << "length " << n;
     StreamPatches patches;
     patches.add(7000 + static_cast<std::uint32_t>(n) - 1, 0x0007);  // the last octet and beyond
-    ASSERT_TRUE(patch_tcp_payload(packet, patches));
+    ASSERT_TRUE(patch_tcp_payload(packet, *tcp_payload_of(packet), patches));
     EXPECT_EQ(packet.back(), 0x00);
     EXPECT_EQ(load_u16(&packet[36]), reference_tcp_checksum(packet)) << "length " << n;
   }

@@ -38,7 +38,8 @@ TEST(CallIdField, TheTableRewritesOnlyThePnsCallId) {
   EXPECT_EQ(call_id_field(T::CallDisconnectNotify, false).offset, 12);
   EXPECT_EQ(call_id_field(T::CallDisconnectNotify, true).rewrite, CallIdRewrite::None);
   EXPECT_EQ(call_id_field(T::SetLinkInfo, true).rewrite, CallIdRewrite::None);
-  EXPECT_EQ(call_id_field(T::SetLinkInfo, false).rewrite, CallIdRewrite::None);
+  // From the PAC only Windows servers send it, naming the PNS's Call ID (docs/protocol-notes.md).
+  EXPECT_EQ(call_id_field(T::SetLinkInfo, false).rewrite, CallIdRewrite::ToInside);
   EXPECT_EQ(call_id_field(T::IncomingCallRequest, false).rewrite, CallIdRewrite::None);
   for (const auto& spec : wire::kMessageSpecs) {
     if (!spec.call_scoped) {
@@ -99,11 +100,11 @@ TEST(StreamPatches, TcpPayloadPatchFixesTheChecksumAndIgnoresOtherSegments) {
   auto miss = with_checksums(test::tcp({addr("192.0.2.11"), 40000}, {addr("198.51.100.2"), 1723}, 1020,
                                        wire::tcp_flags::kAck, std::vector<std::uint8_t>(20, 0)));
   const auto miss_before = miss;
-  EXPECT_TRUE(patch_tcp_payload(hit, patches));
+  EXPECT_TRUE(patch_tcp_payload(hit, *tcp_payload_of(hit), patches));
   EXPECT_EQ(hit[40 + 12], 0x00);
   EXPECT_EQ(hit[40 + 13], 0x42);
   EXPECT_TRUE(tcp_checksum_ok(hit, 20));
-  EXPECT_FALSE(patch_tcp_payload(miss, patches));
+  EXPECT_FALSE(patch_tcp_payload(miss, *tcp_payload_of(miss), patches));
   EXPECT_EQ(miss, miss_before);
 }
 

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """The program pptpd runs on each call's pty instead of pppd (pptpd --ppp). It speaks
 first (an LCP Configure-Request, as pppd would: Poptop reads the call's GRE only after the
-pty has spoken), acknowledges LCP, answers LCP Echo, and echoes every IP-protocol frame
+pty has spoken), acknowledges LCP, answers LCP Echo, accepts every PAP Authenticate-Request
+(RFC 1334 2.2.2: an Ack with the request's Identifier, as pppd does for a known user: the
+gateway takes a name only once the server has accepted it), and echoes every IP-protocol frame
 back with the prefix b"echo:". A frame starting with b"hangup" makes it exit, so that the
 server clears the call. It exits on end of input and after a bounded lifetime."""
 import os
@@ -47,6 +49,8 @@ def main():
                 elif code == 5:  # Terminate-Request -> Terminate-Ack, then go
                     os.write(fd_out, hdlc.encode(proto, bytes([6, ident, 0, 4])))
                     return
+            elif proto == hdlc.PROTO_PAP and len(info) >= 4 and info[0] == 1:  # Authenticate-Request
+                os.write(fd_out, hdlc.encode(proto, bytes([2, info[1], 0, 5, 0])))
             elif proto == hdlc.PROTO_IP:
                 if info.startswith(b"hangup"):
                     return

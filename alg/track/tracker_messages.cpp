@@ -1,0 +1,266 @@
+// The control messages of a connection (RFC 2637 sections 2.1 to 2.16): who may send what in
+// which state, and the calls they open, answer and end.
+#include <algorithm>
+
+#include "alg/track/tracker.hpp"
+#include "alg/track/tracker_internal.hpp"
+
+namespace pptp::track {
+
+using detail::fmt;
+using detail::index_of;
+using wire::ControlMessage;
+using wire::ControlMessageType;
+
+namespace {
+constexpr std::uint8_t kResultSuccess = 1;  // RFC 2637: 1 = success/Connected/Connect for these replies
+
+void remember_host(ControlConnection& c, Direction dir, const wire::Text64& host,
+                   const wire::Text64& vendor) {
+  const bool pns = dir == Direction::PnsToPac;
+  (pns ? c.pns_host_name : c.pac_host_name) = std::string(host.text());
+  (pns ? c.pns_vendor : c.pac_vendor) = std::string(vendor.text());
+}
+
+bool sender_allowed(wire::Sender s, Direction d) {
+  return s == wire::Sender::Either || (s == wire::Sender::Pns && d == Direction::PnsToPac) ||
+         (s == wire::Sender::Pac && d == Direction::PacToPns);
+}
+}  // namespace
+
+void Tracker::handle_message(double time, ControlConnection& c, Direction dir, Bytes bytes,
+                             std::uint32_t sequence, SegmentOutcome& outcome) {
+  // Framing bounds every message to kMaxControlMessageLength; the copy lets the observer
+  // rewrite Call IDs (NAT) before the message is read, so the tracker keeps the inside view.
+  std::array<std::uint8_t, wire::kMaxControlMessageLength> copy{};
+  const std::size_t n = std::min(bytes.size(), copy.size());
+  std::copy_n(bytes.begin(), n, copy.begin());
+  observer_.on_message_bytes(c, dir, std::span<std::uint8_t>(copy.data(), n), sequence);
+  const bool renamed = !std::equal(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n), copy.begin());
+  auto parsed = wire::parse_control_message(Bytes(copy.data(), n));
+  if (!parsed) {
+    // Framing already validated the header, so this is unreachable; keep it defined.
+    raise(Anomaly::StreamFramingError, &c, dir, wire::describe(parsed.error()));
+    return;
+  }
+  const ControlMessage& m = *parsed;
+  ++c.messages[index_of(dir)];
+  observer_.on_message(c, dir, m);
+  if (m.has_defect(wire::MessageDefect::ReservedNonZero)) {
+    raise(Anomaly::MessageReservedNonZero, &c, dir,
+          fmt("%s: field %s", std::string(m.spec().name).c_str(), std::string(m.first_defect_field).c_str()));
+  }
+  if (m.has_defect(wire::MessageDefect::NumberLengthTooLong)) {
+    raise(Anomaly::MessageNumberLengthTooLong, &c, dir, std::string(m.spec().name));
+  }
+  const wire::MessageSpec& spec = m.spec();
+  if (!sender_allowed(spec.sender, dir) && spec.type != ControlMessageType::SetLinkInfo) {
+    raise(Anomaly::WrongSender, &c, dir,
+          fmt("%s sent by the %s", std::string(spec.name).c_str(),
+              dir == Direction::PnsToPac ? "PNS" : "PAC"));
+    return;
+  }
+  const std::string name(spec.name);
+
+  switch (m.type()) {
+    case ControlMessageType::StartControlConnectionRequest: {
+      if (c.state == ConnectionState::TcpOpening) {
+        c.state = ConnectionState::WaitStartReply;
+        c.start_requester = dir;
+      } else if (!(c.state == ConnectionState::WaitStartReply && c.start_requester != dir)) {
+        // Both sides sending a request is the collision of RFC 2637 3.1.3 and is allowed.
+        raise(Anomaly::UnexpectedMessage, &c, dir, name + " in state " + std::string(name_of(c.state)));
+      }
+      const auto* r = m.as<wire::StartControlConnectionRequest>();
+      remember_host(c, dir, r->host_name, r->vendor_string);
+      return;
+    }
+    case ControlMessageType::StartControlConnectionReply: {
+      const auto* r = m.as<wire::StartControlConnectionReply>();
+      if (c.state != ConnectionState::WaitStartReply || c.start_requester == dir) {
+        raise(Anomaly::UnexpectedMessage, &c, dir, name + " with no request outstanding");
+        return;
+      }
+      remember_host(c, dir, r->host_name, r->vendor_string);
+      c.start_result_code = r->result_code;
+      if (r->result_code == kResultSuccess) {
+        c.state = ConnectionState::Established;
+      } else {
+        close_connection(time, c, fmt("start refused: result %u error %u", r->result_code, r->error_code));
+      }
+      return;
+    }
+    case ControlMessageType::StopControlConnectionRequest:
+      if (c.state == ConnectionState::Closed) {
+        raise(Anomaly::UnexpectedMessage, &c, dir, name + " on a closed connection");
+        return;
+      }
+      c.state = ConnectionState::Stopping;
+      c.stop_requester = dir;
+      return;
+    case ControlMessageType::StopControlConnectionReply:
+      if (c.state != ConnectionState::Stopping || c.stop_requester == dir) {
+        raise(Anomaly::UnexpectedMessage, &c, dir, name + " with no request outstanding");
+        return;
+      }
+      close_connection(time, c, "stop_control_connection");
+      return;
+    case ControlMessageType::EchoRequest:
+      if (c.state != ConnectionState::Established) {
+        raise(Anomaly::NotEstablished, &c, dir, name + " in state " + std::string(name_of(c.state)));
+      }
+      c.echo_outstanding[index_of(dir)] = m.as<wire::EchoRequest>()->identifier;
+      return;
+    case ControlMessageType::EchoReply: {
+      auto& outstanding = c.echo_outstanding[index_of(reverse(dir))];
+      const std::uint32_t id = m.as<wire::EchoReply>()->identifier;
+      if (outstanding != id) {
+        raise(Anomaly::EchoReplyUnmatched, &c, dir, fmt("Identifier %u", id));
+      }
+      outstanding.reset();
+      return;
+    }
+    default:
+      break;
+  }
+  if (c.state != ConnectionState::Established) {
+    raise(Anomaly::NotEstablished, &c, dir, name + " in state " + std::string(name_of(c.state)));
+    return;
+  }
+  MessageArrival arrival{sequence, renamed, outcome};
+  handle_call_message(time, c, dir, m, arrival);
+}
+
+bool Tracker::admit_pns_call_id(double time, ControlConnection& c, Call& call, std::uint32_t sequence,
+                                SegmentOutcome& outcome) {
+  if (observer_.on_pns_call_id(c, call, sequence) == CallIdVerdict::Accept) return true;
+  outcome.drop = true;
+  close_call(time, c, call, "refused by the gateway");
+  return false;
+}
+
+void Tracker::handle_call_message(double time, ControlConnection& c, Direction dir, const ControlMessage& m,
+                                  MessageArrival& arrival) {
+  const std::string name(m.spec().name);
+  const auto unknown = [&](std::uint16_t id) {
+    raise(Anomaly::UnknownCall, &c, dir, fmt("%s names Call ID %u", name.c_str(), id));
+  };
+  switch (m.type()) {
+    case ControlMessageType::OutgoingCallRequest: {
+      const auto& r = *m.as<wire::OutgoingCallRequest>();
+      if (c.find_by_pns_call_id(r.call_id) != nullptr) {
+        raise(Anomaly::DuplicateCallId, &c, dir, fmt("%s reuses Call ID %u", name.c_str(), r.call_id));
+        return;
+      }
+      Call* call = open_call(time, c, CallOrigin::Outgoing);
+      if (call == nullptr) return;
+      call->pns_call_id = r.call_id;
+      call->call_serial_number = r.call_serial_number;
+      index_gre(c, *call, Direction::PacToPns);
+      if (!admit_pns_call_id(time, c, *call, arrival.sequence, arrival.outcome)) return;
+      observer_.on_call_changed(c, *call);
+      return;
+    }
+    case ControlMessageType::OutgoingCallReply: {
+      const auto& r = *m.as<wire::OutgoingCallReply>();
+      Call* call = c.find_by_pns_call_id(r.peer_call_id, CallOrigin::Outgoing);
+      if (call == nullptr || call->state != CallState::WaitReply) return unknown(r.peer_call_id);
+      call->reply_result_code = r.result_code;
+      if (r.result_code != kResultSuccess) {
+        return close_call(time, c, *call,
+                          fmt("refused: result %u error %u cause %u", r.result_code, r.error_code,
+                              r.cause_code));
+      }
+      if (c.find_by_pac_call_id(r.call_id) != nullptr) {
+        raise(Anomaly::DuplicateCallId, &c, dir, fmt("%s reuses Call ID %u", name.c_str(), r.call_id));
+      }
+      call->pac_call_id = r.call_id;
+      index_gre(c, *call, Direction::PnsToPac);
+      return set_call_state(time, c, *call, CallState::Established);
+    }
+    case ControlMessageType::IncomingCallRequest: {
+      const auto& r = *m.as<wire::IncomingCallRequest>();
+      if (c.find_by_pac_call_id(r.call_id) != nullptr) {
+        raise(Anomaly::DuplicateCallId, &c, dir, fmt("%s reuses Call ID %u", name.c_str(), r.call_id));
+        return;
+      }
+      Call* call = open_call(time, c, CallOrigin::Incoming);
+      if (call == nullptr) return;
+      call->pac_call_id = r.call_id;
+      call->call_serial_number = r.call_serial_number;
+      index_gre(c, *call, Direction::PnsToPac);
+      observer_.on_call_changed(c, *call);
+      return;
+    }
+    case ControlMessageType::IncomingCallReply: {
+      const auto& r = *m.as<wire::IncomingCallReply>();
+      Call* call = c.find_by_pac_call_id(r.peer_call_id);
+      if (call == nullptr || call->origin != CallOrigin::Incoming || call->state != CallState::WaitReply) {
+        return unknown(r.peer_call_id);
+      }
+      call->reply_result_code = r.result_code;
+      if (r.result_code != kResultSuccess) {
+        return close_call(time, c, *call, fmt("refused: result %u error %u", r.result_code, r.error_code));
+      }
+      call->pns_call_id = r.call_id;
+      index_gre(c, *call, Direction::PacToPns);
+      if (!admit_pns_call_id(time, c, *call, arrival.sequence, arrival.outcome)) return;
+      return set_call_state(time, c, *call, CallState::WaitConnect);
+    }
+    case ControlMessageType::IncomingCallConnected: {
+      const auto& r = *m.as<wire::IncomingCallConnected>();
+      Call* call = c.find_by_pns_call_id(r.peer_call_id, CallOrigin::Incoming);
+      if (call == nullptr || call->state != CallState::WaitConnect) return unknown(r.peer_call_id);
+      return set_call_state(time, c, *call, CallState::Established);
+    }
+    case ControlMessageType::CallClearRequest: {
+      const auto& r = *m.as<wire::CallClearRequest>();
+      Call* call = c.find_by_pns_call_id(r.call_id);
+      if (call == nullptr) return unknown(r.call_id);
+      return set_call_state(time, c, *call, CallState::Clearing);
+    }
+    case ControlMessageType::CallDisconnectNotify: {
+      const auto& r = *m.as<wire::CallDisconnectNotify>();
+      // RFC 2637 2.13: the Call ID is the PAC's. Windows servers put the PNS's there; end
+      // that call all the same, so that its GRE stops passing, and flag it. The PAC's reading
+      // wins where both name a call, unless NAT renamed the field: it does so only after
+      // deciding, on the server's own view, that it is the PNS's (docs/protocol-notes.md).
+      Call* call = arrival.renamed ? nullptr : c.find_by_pac_call_id(r.call_id);
+      if (call == nullptr) {
+        call = c.find_by_pns_call_id(r.call_id);
+        if (call == nullptr) return unknown(r.call_id);
+        raise(Anomaly::DisconnectNamesPnsCallId, &c, dir, fmt("Call ID %u", r.call_id));
+      }
+      call->disconnect_result_code = r.result_code;
+      return close_call(time, c, *call,
+                        fmt("call_disconnect_notify: result %u error %u cause %u", r.result_code,
+                            r.error_code, r.cause_code));
+    }
+    case ControlMessageType::WanErrorNotify: {
+      const auto& r = *m.as<wire::WanErrorNotify>();
+      Call* call = c.find_by_pns_call_id(r.peer_call_id);
+      if (call == nullptr) return unknown(r.peer_call_id);
+      ++call->wan_errors_reported;
+      return;
+    }
+    case ControlMessageType::SetLinkInfo: {
+      const auto& r = *m.as<wire::SetLinkInfo>();
+      // RFC 2637 2.15: the PNS sends it, naming the PAC's Call ID. Windows servers also send
+      // it to the client, naming the client's: accept both, flag the second.
+      Call* call = nullptr;
+      if (dir == Direction::PnsToPac) {
+        call = c.find_by_pac_call_id(r.peer_call_id);
+      } else {
+        raise(Anomaly::SetLinkInfoFromPac, &c, dir, fmt("Peer's Call ID %u", r.peer_call_id));
+        call = c.find_by_pns_call_id(r.peer_call_id);
+      }
+      if (call == nullptr) return unknown(r.peer_call_id);
+      ++call->set_link_info_count;
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+}  // namespace pptp::track
