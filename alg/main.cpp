@@ -264,6 +264,97 @@ int usage_exit(const CLI::App& app, const CLI::ParseError& e) {
   return cli_status == 0 ? 0 : 2;
 }
 
+// The subcommands and what they read: one place for each, so that main only parses and
+// dispatches.
+struct Commands {
+  DaemonFlags f;
+  std::string capture, status_file, check_file, pid_file, reload_policy;
+  bool as_json = false;
+  std::vector<CLI::Option*> config_flags;  // --config before or after the subcommand: one file
+  CLI::App *inspect = nullptr, *rules = nullptr, *status = nullptr, *check = nullptr, *reload = nullptr;
+  CLI::Option *status_flag = nullptr, *pid_flag = nullptr, *policy_flag = nullptr;
+
+  void add_to(CLI::App& app);
+  void add_daemon_files(CLI::App& app, const std::string& config_help);
+  int run_files_command();
+  int dispatch();
+};
+
+void Commands::add_to(CLI::App& app) {
+  f.add_to(app);
+  inspect = app.add_subcommand(
+      "inspect",
+      "Read a capture (pcap or pcapng) and report the PPTP control connections, calls (Call IDs "
+      "on both sides, state, GRE packets per direction, user names) and every protocol "
+      "violation with its packet number. Exit status: 0 report printed, 2 capture unreadable.");
+  inspect->add_option("capture", capture, "capture file (pcap or pcapng)")->required();
+  inspect->add_flag("--json", as_json, "print the report as JSON (stable keys, for scripts)");
+
+  pptp::daemon::DaemonOptions& d = f.d;
+  rules = app.add_subcommand(
+      "rules", "Print the rules that send PPTP to the queue and the fast-path sets and chains (as a "
+               "shell script), for the backend this kernel supports, so that they can be added to a "
+               "firewall by hand.");
+  rules->add_option("--queue", d.queue, "NFQUEUE number (default 0)");
+  rules->add_option("--backend", f.backend, "nft, xtables or auto")->check(CLI::IsMember({"auto", "nft", "xtables"}));
+  rules->add_flag("--fail-open", d.fail_open, "add the queue bypass flag");
+  rules->add_flag("--no-fast-path", f.no_fast_path, "leave out the fast-path sets and chains");
+
+  config_flags = {f.config};
+  const std::string config_help = "the daemon's configuration file (default " +
+                                  std::string(pptp::config::kDefaultConfigFile) + " if it exists)";
+  check = app.add_subcommand(
+      "check", "Validate offline and print what it means. FILE: a policy file (users, groups, rules in "
+               "order, limits). --config FILE: a daemon configuration file, and the policy file it names. "
+               "Neither: the default configuration file. Exit status: 0 valid, 2 invalid (the error names "
+               "FILE:LINE:COLUMN).");
+  check->add_option("file", check_file, "policy file (YAML)");
+  config_flags.push_back(check->add_option("--config", f.config_file, config_help));
+  add_daemon_files(app, config_help);
+}
+
+// status and reload: they find the running daemon's files.
+void Commands::add_daemon_files(CLI::App& app, const std::string& config_help) {
+  status = app.add_subcommand(
+      "status", "Show what a running daemon tracks (its status file: --file, else the configuration's "
+                "status-file, else " + std::string(pptp::config::kDefaultStatusFile) + ").");
+  status_flag = status->add_option("--file", status_file, "the daemon's status file");
+  config_flags.push_back(status->add_option("--config", f.config_file, config_help));
+  status->add_flag("--json", as_json, "print the raw JSON");
+
+  reload = app.add_subcommand(
+      "reload", "Make a running daemon re-read its policy file (sends SIGHUP to the PID in its pid file: "
+                "--pid-file, else the configuration's pid-file, else " +
+                    std::string(pptp::config::kDefaultPidFile) +
+                    "). Checks the policy file (--policy, else the configuration's) first and does not "
+                    "signal if it is invalid.");
+  pid_flag = reload->add_option("--pid-file", pid_file, "the daemon's pid file");
+  policy_flag = reload->add_option("--policy", reload_policy, "the daemon's policy file, to check before reloading");
+  config_flags.push_back(reload->add_option("--config", f.config_file, config_help));
+}
+
+int Commands::run_files_command() {
+  // The daemon's files: the flag, else the configuration's key, else the packaged default.
+  auto keys = read_config(config_path(config_flags, f.config_file));
+  if (!keys) {
+    std::fprintf(stderr, "pptp-alg: %s\n", keys.error().c_str());
+    return 2;
+  }
+  namespace cfg = pptp::config;
+  if (status->parsed()) {
+    return run_status(chosen_file(status_flag, status_file, keys->status_file, cfg::kDefaultStatusFile), as_json);
+  }
+  return run_reload(chosen_file(pid_flag, pid_file, keys->pid_file, cfg::kDefaultPidFile),
+                    chosen_file(policy_flag, reload_policy, keys->policy, ""));
+}
+
+int Commands::dispatch() {
+  if (inspect->parsed()) return run_inspect(capture, as_json);
+  if (check->parsed()) return run_check_command(check_file, config_flags, f.config_file);
+  if (status->parsed() || reload->parsed()) return run_files_command();
+  return rules->parsed() ? run_rules(f) : run_daemon_with(f);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -278,86 +369,12 @@ int main(int argc, char** argv) {
       "Example: pptp-alg --config /etc/pptp-alg/pptp-alg.conf (what the packaged service runs)"};
   app.set_version_flag("--version", "pptp-alg " PPTP_ALG_VERSION);
   app.require_subcommand(0, 1);
-
-  DaemonFlags f;
-  f.add_to(app);
-
-  std::string capture;
-  bool as_json = false;
-  CLI::App* inspect = app.add_subcommand(
-      "inspect",
-      "Read a capture (pcap or pcapng) and report the PPTP control connections, calls (Call IDs "
-      "on both sides, state, GRE packets per direction, user names) and every protocol "
-      "violation with its packet number. Exit status: 0 report printed, 2 capture unreadable.");
-  inspect->add_option("capture", capture, "capture file (pcap or pcapng)")->required();
-  inspect->add_flag("--json", as_json, "print the report as JSON (stable keys, for scripts)");
-
-  pptp::daemon::DaemonOptions& d = f.d;
-  CLI::App* rules = app.add_subcommand(
-      "rules", "Print the rules that send PPTP to the queue and the fast-path sets and chains (as a "
-               "shell script), for the backend this kernel supports, so that they can be added to a "
-               "firewall by hand.");
-  rules->add_option("--queue", d.queue, "NFQUEUE number (default 0)");
-  rules->add_option("--backend", f.backend, "nft, xtables or auto")->check(CLI::IsMember({"auto", "nft", "xtables"}));
-  rules->add_flag("--fail-open", d.fail_open, "add the queue bypass flag");
-  rules->add_flag("--no-fast-path", f.no_fast_path, "leave out the fast-path sets and chains");
-
-  // --config before or after the subcommand: one file.
-  std::string& config_file = f.config_file;
-  std::vector<CLI::Option*> config_flags{f.config};
-  const std::string config_help = "the daemon's configuration file (default " +
-                                  std::string(pptp::config::kDefaultConfigFile) + " if it exists)";
-
-  std::string status_file;
-  CLI::App* status = app.add_subcommand(
-      "status", "Show what a running daemon tracks (its status file: --file, else the configuration's "
-                "status-file, else " + std::string(pptp::config::kDefaultStatusFile) + ").");
-  CLI::Option* status_flag = status->add_option("--file", status_file, "the daemon's status file");
-  config_flags.push_back(status->add_option("--config", config_file, config_help));
-  status->add_flag("--json", as_json, "print the raw JSON");
-
-  std::string check_file;
-  CLI::App* check = app.add_subcommand(
-      "check", "Validate offline and print what it means. FILE: a policy file (users, groups, rules in "
-               "order, limits). --config FILE: a daemon configuration file, and the policy file it names. "
-               "Neither: the default configuration file. Exit status: 0 valid, 2 invalid (the error names "
-               "FILE:LINE:COLUMN).");
-  check->add_option("file", check_file, "policy file (YAML)");
-  config_flags.push_back(check->add_option("--config", config_file, config_help));
-
-  std::string pid_file;
-  std::string reload_policy;
-  CLI::App* reload = app.add_subcommand(
-      "reload", "Make a running daemon re-read its policy file (sends SIGHUP to the PID in its pid file: "
-                "--pid-file, else the configuration's pid-file, else " +
-                    std::string(pptp::config::kDefaultPidFile) +
-                    "). Checks the policy file (--policy, else the configuration's) first and does not "
-                    "signal if it is invalid.");
-  CLI::Option* pid_flag = reload->add_option("--pid-file", pid_file, "the daemon's pid file");
-  CLI::Option* policy_flag =
-      reload->add_option("--policy", reload_policy, "the daemon's policy file, to check before reloading");
-  config_flags.push_back(reload->add_option("--config", config_file, config_help));
-
+  Commands commands;
+  commands.add_to(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return usage_exit(app, e);
   }
-  if (inspect->parsed()) return run_inspect(capture, as_json);
-  if (check->parsed()) return run_check_command(check_file, config_flags, config_file);
-  if (status->parsed() || reload->parsed()) {
-    // The daemon's files: the flag, else the configuration's key, else the packaged default.
-    auto keys = read_config(config_path(config_flags, config_file));
-    if (!keys) {
-      std::fprintf(stderr, "pptp-alg: %s\n", keys.error().c_str());
-      return 2;
-    }
-    namespace cfg = pptp::config;
-    if (status->parsed()) {
-      return run_status(chosen_file(status_flag, status_file, keys->status_file, cfg::kDefaultStatusFile), as_json);
-    }
-    return run_reload(chosen_file(pid_flag, pid_file, keys->pid_file, cfg::kDefaultPidFile),
-                      chosen_file(policy_flag, reload_policy, keys->policy, ""));
-  }
-  return rules->parsed() ? run_rules(f) : run_daemon_with(f);
+  return commands.dispatch();
 }
