@@ -16,8 +16,14 @@ DIRECTIONS = {"s2c": "server to client (the PAC's GRE toward the public address)
               "c2s": "client to server (the PNS's GRE through the masquerade)"}
 
 
-def per_cpu_second(sample):
-    return sample["received"] / sample["busy_cpu_seconds"] if sample["busy_cpu_seconds"] > 0 else 0.0
+# What "CPU-seconds" means: all cores' busy time (the machine's cost, but a shared machine's
+# other work counts too), or the time of what moves the packets (bench_lab.OwnCpu).
+CPU_BASES = {"machine": "busy_cpu_seconds", "own": "own_cpu_seconds"}
+
+
+def per_cpu_second(sample, basis):
+    spent = sample.get(CPU_BASES[basis]) or 0
+    return sample["received"] / spent if spent > 0 else 0.0
 
 
 def group(samples):
@@ -33,9 +39,9 @@ def median(values):
     return statistics.median(values) if values else None
 
 
-def summarise(key, samples):
+def summarise(key, samples, basis):
     label, calls, payload, direction = key
-    rates = [per_cpu_second(s) for s in samples]
+    rates = [per_cpu_second(s, basis) for s in samples]
     lost = [1 - s["received"] / s["sent"] if s["sent"] else 0.0 for s in samples]
     return {"label": label, "calls": calls, "payload": payload, "direction": direction, "repeats": len(samples),
             "per_cpu_second": median(rates), "per_cpu_second_min": min(rates), "per_cpu_second_max": max(rates),
@@ -43,6 +49,7 @@ def summarise(key, samples):
             "received_pps": median(s["received"] / s["seconds"] for s in samples if s["seconds"]),
             "lost": median(lost), "lost_max": max(lost),
             "busy_cpu_seconds": median(s["busy_cpu_seconds"] for s in samples),
+            "own_cpu_seconds": median(s.get("own_cpu_seconds") for s in samples),
             "softirq_cpu_seconds": median(s["softirq_cpu_seconds"] for s in samples),
             "daemon_cpu_seconds": median(s["daemon_cpu_seconds"] for s in samples),
             "kib_per_call": median(s.get("kib_per_call") for s in samples),
@@ -65,10 +72,10 @@ def baseline_of(label):
     return None if label.endswith(BASELINE_SUFFIX) else label + BASELINE_SUFFIX
 
 
-def summary_rows(samples):
+def summary_rows(samples, basis="machine"):
     """Every row with its ratios against the kernel helper, routing and the baseline build;
     ordered by calls, payload, direction, then the order the modes ran in."""
-    rows = {key: summarise(key, group_samples) for key, group_samples in group(samples).items()}
+    rows = {key: summarise(key, group_samples, basis) for key, group_samples in group(samples).items()}
     order = {label: i for i, label in enumerate(dict.fromkeys(k[0] for k in rows))}
     for (label, calls, payload, direction), row in rows.items():
         def against(other_label):
@@ -94,7 +101,8 @@ def show(value, fmt, none="-"):
 
 
 HEAD = ["mode", "calls", "payload", "direction", "repeats", "pkts per CPU-s", "min-max", "vs kernel helper",
-        "vs baseline", "vs routing", "lost", "received pps", "busy CPU-s", "softirq", "pptp-alg", "KiB/call"]
+        "vs baseline", "vs routing", "lost", "received pps", "busy CPU-s", "softirq", "own CPU-s", "pptp-alg",
+        "KiB/call"]
 
 
 def table_lines(rows):
@@ -106,7 +114,8 @@ def table_lines(rows):
                       show_ratio(r["vs_kernel_helper"]), show_ratio(r["vs_baseline"]),
                       show_ratio(r["vs_routing"], spread=False),
                       "%.1f%%" % (100 * r["lost"]), show(r["received_pps"], "%.0f"), "%.2f" % r["busy_cpu_seconds"],
-                      "%.2f" % r["softirq_cpu_seconds"], "%.2f" % r["daemon_cpu_seconds"] if daemon else "-",
+                      "%.2f" % r["softirq_cpu_seconds"], show(r["own_cpu_seconds"], "%.2f"),
+                      "%.2f" % r["daemon_cpu_seconds"] if daemon else "-",
                       show(r["kib_per_call"], "%.2f") if daemon else "-"])
     return lines
 
@@ -122,12 +131,17 @@ def table(rows, markdown):
     return "\n".join(out)
 
 
-def legend(repeats):
-    return ("pkts per CPU-s: median over %d interleaved repeat(s) of packets received per busy CPU-second of the "
-            "whole machine; min-max: its spread.\nvs ...: ratio of the medians, in brackets min-max of the "
+BASIS_TEXT = {"machine": "busy CPU-second of the whole machine (busy CPU-s)",
+              "own": "CPU-second of the sender, the softirq threads and pptp-alg (own CPU-s; not other work on the "
+                     "machine)"}
+
+
+def legend(repeats, basis):
+    return ("pkts per CPU-s: median over %d interleaved repeat(s) of packets received per %s; min-max: its spread."
+            "\nvs ...: ratio of the medians, in brackets min-max of the "
             "per-repeat ratios (each repeat against the other mode's same repeat).\ndirection: s2c = %s; c2s = %s.\n"
             "KiB/call: the daemon's resident memory (VmRSS) with the calls up minus before the set-up, per call."
-            % (repeats, DIRECTIONS["s2c"], DIRECTIONS["c2s"]))
+            % (repeats, BASIS_TEXT[basis], DIRECTIONS["s2c"], DIRECTIONS["c2s"]))
 
 
 def setup_lines(samples, first_payload):

@@ -36,9 +36,8 @@ from pptplab.lab import CLIENTS, PUBLIC, SERVER2, Lab  # noqa: E402
 
 import bench_report  # noqa: E402
 import bench_svg  # noqa: E402
-from bench_lab import (COUNTER, MAX_CALLS_PER_CONNECTION, daemon_rss_kib, flood, fresh_status,  # noqa: E402
-                       process_cpu_seconds, progress, received, set_up_calls, start_pac, start_pns, wait_for,
-                       cpu_busy_seconds)
+from bench_lab import (COUNTER, MAX_CALLS_PER_CONNECTION, OwnCpu, cpu_busy_seconds, daemon_rss_kib,  # noqa: E402
+                       flood, fresh_status, progress, received, set_up_calls, start_pac, start_pns, wait_for)
 
 MODES = ["routing", "kernel-helper", "pptp-alg-queue", "pptp-alg-fast"]
 BASELINE_MODES = ["pptp-alg-queue", "pptp-alg-fast"]  # run with --baseline-pptp-alg too
@@ -65,16 +64,19 @@ def write_keys(lab, direction, keys):
 
 
 def measure(lab, args, side, source, target, key_file, payload, counter, daemon):
-    """One flood of --seconds: what arrived and what the machine and the daemon spent on it."""
+    """One flood of --seconds: what arrived, what the whole machine spent, and what the
+    sender, the softirq threads and the daemon spent (bench_lab.OwnCpu)."""
     before, (cpu_before, softirq_before) = received(lab, counter), cpu_busy_seconds()
-    daemon_before = process_cpu_seconds(daemon)
+    own = OwnCpu(daemon)
     sent = flood(lab, args, side, source, target, key_file, payload, args.seconds)
     time.sleep(0.3)  # the last packets in flight
+    sender, softirq_threads, daemon_cpu = own.spent()
     cpu_after, softirq_after = cpu_busy_seconds()
     return {"sent": sent["sent"], "received": received(lab, counter) - before, "seconds": sent["seconds"],
             "busy_cpu_seconds": round(cpu_after - cpu_before, 3),
             "softirq_cpu_seconds": round(softirq_after - softirq_before, 3),
-            "daemon_cpu_seconds": round(process_cpu_seconds(daemon) - daemon_before, 3)}
+            "daemon_cpu_seconds": daemon_cpu, "sender_cpu_seconds": sender, "ksoftirqd_cpu_seconds": softirq_threads,
+            "own_cpu_seconds": round(sender + softirq_threads + daemon_cpu, 3)}
 
 
 def start_lab(instance):
@@ -117,10 +119,11 @@ def run_trial(args, instance, calls, repeat):
                                "rtt_p99_ms": placed["rtt_p99_ms"], "daemon_rss_kib": rss,
                                "kib_per_call": round(per_call, 3) if per_call is not None else None})
                 samples.append(sample)
-                progress("  %-24s %5d calls %5d bytes %s: sent %d, received %d, busy %.2f CPU-s (softirq %.2f, "
-                         "pptp-alg %.2f)" % (label, calls, payload, d, sample["sent"], sample["received"],
-                                             sample["busy_cpu_seconds"], sample["softirq_cpu_seconds"],
-                                             sample["daemon_cpu_seconds"]))
+                progress("  %-24s %5d calls %5d bytes %s: sent %d, received %d, busy %.2f CPU-s (softirq %.2f); "
+                         "own %.2f CPU-s (sender %.2f, ksoftirqd %.2f, pptp-alg %.2f)"
+                         % (label, calls, payload, d, sample["sent"], sample["received"], sample["busy_cpu_seconds"],
+                            sample["softirq_cpu_seconds"], sample["own_cpu_seconds"], sample["sender_cpu_seconds"],
+                            sample["ksoftirqd_cpu_seconds"], sample["daemon_cpu_seconds"]))
         if mode.startswith("pptp-alg") and repeat == 0:
             status = fresh_status(lab)
             samples[-1]["daemon"] = {"fast_path": status.get("fast_path"), "queue": status.get("queue"),
@@ -239,9 +242,10 @@ def run_all(args):
 
 
 def report(args, samples):
-    rows = bench_report.summary_rows(samples)
+    rows = bench_report.summary_rows(samples, args.cpu_basis)
+    repeats = max(r["repeats"] for r in rows)
     print(bench_report.table(rows, args.markdown))
-    print("\n" + bench_report.legend(args.repeats))
+    print("\n" + bench_report.legend(repeats, args.cpu_basis))
     setups = bench_report.setup_lines(samples, args.payloads[0])
     if setups:
         print("\ncall set-up through the router (control connections one after another, %d call(s) each"
@@ -252,7 +256,8 @@ def report(args, samples):
         print("\npptp-alg resident memory with the calls up (medians over the repeats):")
         print("\n".join(memory))
     if args.svg:
-        title = "GRE forwarded per CPU-second (median, min-max of %d repeats); solid: s2c, dashed: c2s" % args.repeats
+        title = ("GRE forwarded per %s CPU-second (median, min-max of %d repeats); solid: s2c, dashed: c2s"
+                 % (args.cpu_basis, repeats))
         with open(args.svg, "w") as f:
             f.write(bench_svg.chart(rows, title))
     return rows
@@ -286,7 +291,13 @@ def parse_args():
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     p.add_argument("--json", help="also write every measurement and every row here")
     p.add_argument("--svg", help="draw the scaling chart (per CPU-second against calls up) into this SVG file")
+    p.add_argument("--cpu-basis", choices=sorted(bench_report.CPU_BASES), default="machine",
+                   help="what a CPU-second is in the table and chart: machine (all cores' busy time, default) or "
+                        "own (the sender, the softirq threads and pptp-alg only: for a machine shared with other work)")
+    p.add_argument("--from-json", help="measure nothing: print the table (and --svg) of a run's --json file")
     a = p.parse_args()
+    if a.from_json:
+        return a
     if os.geteuid() != 0:
         sys.exit("run_bench: needs root (network namespaces)")
     for binary in (a.pptp_alg, a.gre_flood, a.baseline_pptp_alg):
@@ -303,6 +314,10 @@ def parse_args():
 
 def main():
     a = parse_args()
+    if a.from_json:
+        with open(a.from_json) as f:
+            report(a, json.load(f)["samples"])
+        return
     samples, failed = run_all(a)
     rows = report(a, samples) if samples else []
     out = {"samples": samples, "rows": rows}
