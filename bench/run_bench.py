@@ -6,198 +6,130 @@
   pptp-alg-queue  pptp-alg with every GRE packet through the queue (--no-fast-path)
   pptp-alg-fast   pptp-alg with the fast path (nftables maps once a call is up)
 
-For each, a lab of network namespaces (RFC 5737 addresses) is built, control connections
-are set up through the router (bench/control_peer.py, the calls' Call IDs as the server was
-told them), and a C++ sender (gre_flood, sendmmsg on a raw socket) floods the server's GRE
-for those calls toward the clients for --seconds. The clients' namespace counts what
-arrives. Busy time of all cores comes from /proc/stat over the run: on a 2-core machine the
-sender is the bottleneck, so packets forwarded per CPU-second is the figure to compare.
+With --baseline-pptp-alg B, pptp-alg-queue and pptp-alg-fast also run with binary B (rows
+"pptp-alg-fast@baseline"), and the table gives current/baseline.
 
-    bench/run_bench.py --pptp-alg build/alg/pptp-alg --gre-flood build/bench/gre_flood
+For each, a lab of network namespaces (RFC 5737 addresses) is built, control connections
+are set up through the router (bench/control_peer.py), and a C++ sender (gre_flood,
+sendmmsg on a raw socket) floods the calls' GRE for --seconds, in both directions one after
+the other: the server's toward the public address (s2c, the Keys the server was told) and
+the client's toward the server (c2s, the Keys the server gave). The receiving namespace
+counts what arrives. Busy time of all cores comes from /proc/stat over the run: on a 2-core
+machine the sender is the bottleneck, so packets forwarded per CPU-second is the figure to
+compare. Every mode runs --repeats times, interleaved (A, B, A, B, ...), and the table gives
+the median with its min-max, so that a ratio near 1.0 can be told from noise.
+
+    bench/run_bench.py --pptp-alg build/alg/pptp-alg --gre-flood build/bench/gre_flood [--svg chart.svg]
 
 Needs root. Every namespace, process and rule it makes is removed, also on failure.
 """
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "e2e"))
 from pptplab.lab import CLIENTS, PUBLIC, SERVER2, Lab  # noqa: E402
 
-PYTHON = "/usr/bin/python3"
+import bench_report  # noqa: E402
+import bench_svg  # noqa: E402
+from bench_lab import (COUNTER, MAX_CALLS_PER_CONNECTION, OwnCpu, cpu_busy_seconds, daemon_rss_kib,  # noqa: E402
+                       flood, fresh_status, progress, received, set_up_calls, start_pac, start_pns, wait_for)
+
 MODES = ["routing", "kernel-helper", "pptp-alg-queue", "pptp-alg-fast"]
-MAX_CALLS_PER_CONNECTION = 1000  # pptp-alg follows up to 1024 per connection
-COUNTER = """table ip bench {
- chain pre {
-  type filter hook prerouting priority -400; policy accept;
-  ip protocol gre counter drop
- }
-}
-"""
+BASELINE_MODES = ["pptp-alg-queue", "pptp-alg-fast"]  # run with --baseline-pptp-alg too
+def directions(lab, mode, calls, told):
+    """Per GRE direction: the namespace that sends, its address, where to, the Keys, and the
+    namespace that counts. Routing sends without NAT in both directions (the client's GRE
+    is kept out of the masquerade); every other mode goes through the public address."""
+    if mode == "routing":
+        lab.netns("srv", "ip", "route", "add", "192.0.2.0/24", "via", PUBLIC)
+        lab.netns("rtr", "nft", "insert", "rule", "ip", "pptplab_nat", "postrouting", "ip", "protocol", "gre", "accept")
+        s2c = (CLIENTS[0], list(range(1000, 1000 + calls)))
+    else:
+        s2c = (PUBLIC, [pns for pns, _ in told])
+    # The client's GRE carries the PAC's Call ID as its Key (RFC 2637 section 4.1).
+    return {"s2c": ("srv", SERVER2, s2c[0], s2c[1], "lan"),
+            "c2s": ("lan", CLIENTS[0], SERVER2, [pac for _, pac in told], "srv")}
 
 
-def cpu_busy_seconds():
-    """Busy seconds of all cores, and of those the time in softirq (where forwarding runs)."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    tick = os.sysconf("SC_CLK_TCK")
-    return (sum(fields[:8]) - idle) / tick, fields[6] / tick
+def write_keys(lab, direction, keys):
+    key_file = os.path.join(lab.tmp, "keys-" + direction)
+    with open(key_file, "w") as f:
+        f.write("\n".join(str(k) for k in keys) + "\n")
+    return key_file
 
 
-def process_cpu_seconds(proc):
-    """User plus system time of one process (the daemon), 0 when it is not running."""
-    try:
-        with open("/proc/%d/stat" % proc.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, AttributeError, IndexError, ValueError):
-        return 0.0
+def measure(lab, args, side, source, target, key_file, payload, counter, daemon):
+    """One flood of --seconds: what arrived, what the whole machine spent, and what the
+    sender, the softirq threads and the daemon spent (bench_lab.OwnCpu)."""
+    before, (cpu_before, softirq_before) = received(lab, counter), cpu_busy_seconds()
+    own = OwnCpu(daemon)
+    sent = flood(lab, args, side, source, target, key_file, payload, args.seconds)
+    time.sleep(0.3)  # the last packets in flight
+    sender, softirq_threads, daemon_cpu = own.spent()
+    cpu_after, softirq_after = cpu_busy_seconds()
+    return {"sent": sent["sent"], "received": received(lab, counter) - before, "seconds": sent["seconds"],
+            "busy_cpu_seconds": round(cpu_after - cpu_before, 3),
+            "softirq_cpu_seconds": round(softirq_after - softirq_before, 3),
+            "daemon_cpu_seconds": daemon_cpu, "sender_cpu_seconds": sender, "ksoftirqd_cpu_seconds": softirq_threads,
+            "own_cpu_seconds": round(sender + softirq_threads + daemon_cpu, 3)}
 
 
-def received(lab):
-    out = lab.netns("lan", "nft", "list", "table", "ip", "bench").stdout
-    found = re.search(r"counter packets (\d+)", out)
-    return int(found.group(1)) if found else 0
+def start_lab(instance):
+    mode = instance["mode"]
+    lab = Lab(daemon=os.path.abspath(instance["binary"]),
+              mode={"routing": "none", "kernel-helper": "kernel-helper"}.get(mode, "pptp-alg"))
+    lab.log_level = "info"  # the lab waits for the "ready" line
+    return lab
 
 
-def daemon_rss_kib(lab):
-    try:
-        with open("/proc/%d/status" % lab.daemon_proc.pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except (OSError, AttributeError):
-        pass
-    return None
-
-
-def fresh_status(lab, seconds=70):
-    """The daemon's status written after this call: with many calls the daemon writes it
-    less often (up to once a minute, docs/daemon.md), so wait for the next one."""
-    asked = time.time()
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if os.path.getmtime(lab.status_file) > asked:
-                return lab.status(wait=0)
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("pptp-alg wrote no status for %d s" % seconds)
-
-
-def progress(text):
-    print(text, file=sys.stderr, flush=True)
-
-
-def start_pns(lab, connections, per_connection, first_call_id=1000, answer_wait=0.0):
-    """The PNS side: control connections from the first client; returns the process and its
-    report ({"calls": answered, "unanswered": n, "seconds": s, ...})."""
-    cmd = [PYTHON, os.path.join(HERE, "control_peer.py"), "pns", "--server", SERVER2, "--local", CLIENTS[0],
-           "--call-id", str(first_call_id), "--connections", str(connections), "--calls", str(per_connection)]
-    if answer_wait:
-        cmd += ["--answer-wait", str(answer_wait)]
-    pns = subprocess.Popen(["ip", "netns", "exec", lab.ns["lan"]] + cmd, stdout=subprocess.PIPE, text=True,
-                           start_new_session=True)
-    lab.procs.append(pns)
-    line = pns.stdout.readline()
-    if not line:
-        raise RuntimeError("the control connections could not be set up")
-    return pns, json.loads(line)
-
-
-def start_pac(lab):
-    """The PAC side; returns the list that fills with the Call IDs the server was told."""
-    pac = subprocess.Popen(["ip", "netns", "exec", lab.ns["srv"], PYTHON, os.path.join(HERE, "control_peer.py"),
-                            "pac", "--local", SERVER2, "--call-id", "300"],
-                           stdout=subprocess.PIPE, text=True, start_new_session=True)
-    lab.procs.append(pac)
-    pac.stdout.readline()  # listening
-    told = []
-    # Read as it comes: a full pipe would stall the PAC.
-    reader = threading.Thread(target=lambda: told.extend(json.loads(line)["peer_call_id"] for line in pac.stdout),
-                              daemon=True)
-    reader.start()
-    return told
-
-
-def wait_for(told, count, seconds=10):
-    deadline = time.monotonic() + seconds
-    while len(told) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-def set_up_calls(lab, calls, per_connection=1):
-    """Control connections through the router, one call each as pptp-linux places them (or
-    `per_connection` each); returns the Call IDs the server was told and the PNS's timings."""
-    told = start_pac(lab)
-    _, placed = start_pns(lab, (calls + per_connection - 1) // per_connection, per_connection)
-    wait_for(told, placed["calls"])
-    return sorted(told), placed
-
-
-def flood(lab, args, key_file, payload, seconds, target):
-    out = lab.netns("srv", args.gre_flood, "--source", SERVER2, "--destination", target, "--key-file", key_file,
-                    "--payload", str(payload), "--seconds", str(seconds)).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def run_mode(args, mode, calls):
-    lab_mode = {"routing": "none", "kernel-helper": "kernel-helper"}.get(mode, "pptp-alg")
-    rows = []
-    with Lab(daemon=os.path.abspath(args.pptp_alg), mode=lab_mode) as lab:
-        lab.log_level = "info"  # the lab waits for the "ready" line
-        subprocess.run(["ip", "netns", "exec", lab.ns["lan"], "nft", "-f", "-"], input=COUNTER, text=True, check=True)
+def run_trial(args, instance, calls, repeat):
+    """One lab for one mode and number of calls: set the calls up, warm both directions up,
+    then measure every payload in both directions. Returns one sample per measurement."""
+    mode, label = instance["mode"], instance["label"]
+    samples = []
+    with start_lab(instance) as lab:
+        for ns in ("lan", "srv"):
+            subprocess.run(["ip", "netns", "exec", lab.ns[ns], "nft", "-f", "-"], input=COUNTER, text=True,
+                           check=True)
         if mode.startswith("pptp-alg"):
             lab.start_daemon(["--no-fast-path"] if mode == "pptp-alg-queue" else [])
+        rss_before = daemon_rss_kib(lab)
         # The kernel helper follows one call per control connection.
-        per = 1 if mode == "kernel-helper" else args.calls_per_connection
-        told, placed = set_up_calls(lab, calls, per)
-        if mode == "routing":
-            # The control connections only time the control path; the GRE goes to the client
-            # directly, no NAT.
-            lab.netns("srv", "ip", "route", "add", "192.0.2.0/24", "via", PUBLIC)
-            target, keys = CLIENTS[0], list(range(1000, 1000 + calls))
-        else:
-            target, keys = PUBLIC, told
-        key_file = os.path.join(lab.tmp, "keys")
-        with open(key_file, "w") as f:
-            f.write("\n".join(str(k) for k in keys) + "\n")
+        told, placed = set_up_calls(lab, calls, 1 if mode == "kernel-helper" else args.calls_per_connection)
+        paths = {d: p for d, p in directions(lab, mode, calls, told).items() if d in args.directions}
+        keys = {d: write_keys(lab, d, p[3]) for d, p in paths.items()}
         # Warm-up: every call's first packets (pptp-alg reads them before the fast path).
-        flood(lab, args, key_file, 64, max(1.0, len(keys) * 64 / 50000.0), target)
+        for d, (side, source, target, _, _) in paths.items():
+            flood(lab, args, side, source, target, keys[d], 64, max(1.0, calls * 64 / 50000.0))
         time.sleep(1.5)
-        rss = daemon_rss_kib(lab) if mode.startswith("pptp-alg") else None
+        rss = daemon_rss_kib(lab)
+        per_call = (rss - rss_before) / calls if rss is not None and rss_before is not None else None
+        daemon = getattr(lab, "daemon_proc", None)
         for payload in args.payloads:
-            daemon = getattr(lab, "daemon_proc", None)
-            before, (cpu_before, softirq_before) = received(lab), cpu_busy_seconds()
-            daemon_before = process_cpu_seconds(daemon)
-            sent = flood(lab, args, key_file, payload, args.seconds, target)
-            time.sleep(0.3)  # the last packets in flight
-            cpu_after, softirq_after = cpu_busy_seconds()
-            got, busy = received(lab) - before, cpu_after - cpu_before
-            daemon_cpu = process_cpu_seconds(daemon) - daemon_before
-            rows.append({"mode": mode, "calls": calls, "payload": payload, "sent": sent["sent"], "received": got,
-                         "seconds": sent["seconds"], "busy_cpu_seconds": round(busy, 3),
-                         "softirq_cpu_seconds": round(softirq_after - softirq_before, 3),
-                         "daemon_cpu_seconds": round(daemon_cpu, 3),
-                         "setup_seconds": placed["seconds"], "rtt_median_ms": placed["rtt_median_ms"],
-                         "rtt_p99_ms": placed["rtt_p99_ms"], "daemon_rss_kib": rss})
-            progress("  %-15s %5d calls %5d bytes: sent %d, received %d, busy %.2f CPU-s (softirq %.2f, "
-                     "pptp-alg %.2f)" % (mode, calls, payload, sent["sent"], got, busy,
-                                         softirq_after - softirq_before, daemon_cpu))
-        if mode.startswith("pptp-alg"):
+            for d, (side, source, target, _, counter) in paths.items():
+                sample = measure(lab, args, side, source, target, keys[d], payload, counter, daemon)
+                sample.update({"label": label, "mode": mode, "build": instance["build"], "calls": calls,
+                               "payload": payload, "direction": d, "repeat": repeat,
+                               "setup_seconds": placed["seconds"], "rtt_median_ms": placed["rtt_median_ms"],
+                               "rtt_p99_ms": placed["rtt_p99_ms"], "daemon_rss_kib": rss,
+                               "kib_per_call": round(per_call, 3) if per_call is not None else None})
+                samples.append(sample)
+                progress("  %-24s %5d calls %5d bytes %s: sent %d, received %d, busy %.2f CPU-s (softirq %.2f); "
+                         "own %.2f CPU-s (sender %.2f, ksoftirqd %.2f, pptp-alg %.2f)"
+                         % (label, calls, payload, d, sample["sent"], sample["received"], sample["busy_cpu_seconds"],
+                            sample["softirq_cpu_seconds"], sample["own_cpu_seconds"], sample["sender_cpu_seconds"],
+                            sample["ksoftirqd_cpu_seconds"], sample["daemon_cpu_seconds"]))
+        if mode.startswith("pptp-alg") and repeat == 0:
             status = fresh_status(lab)
-            rows[-1]["daemon"] = {"fast_path": status.get("fast_path"), "queue": status.get("queue"),
-                                  "housekeeping": status.get("housekeeping"),
-                                  "status_file_bytes": os.path.getsize(lab.status_file)}
-    return rows
+            samples[-1]["daemon"] = {"fast_path": status.get("fast_path"), "queue": status.get("queue"),
+                                     "housekeeping": status.get("housekeeping"),
+                                     "status_file_bytes": os.path.getsize(lab.status_file)}
+    return samples
 
 
 CALL_ID_SPACE = 65536  # Call IDs toward one server from one public address (nat/call_id_translator.hpp)
@@ -231,15 +163,15 @@ def exhaustion(args):
         report["daemon_rss_kib"] = daemon_rss_kib(lab)
         # The calls that are up keep their GRE (fast path once their first packets are seen):
         # 1,000 of them, spread over all.
-        sample = sorted(told)[::max(1, len(told) // 1000)]
+        sample = sorted(pns for pns, _ in told)[::max(1, len(told) // 1000)]
         report["gre_calls"] = len(sample)
         key_file = os.path.join(lab.tmp, "keys")
         with open(key_file, "w") as f:
             f.write("\n".join(str(k) for k in sample) + "\n")
-        flood(lab, args, key_file, 64, max(1.0, len(sample) * 64 / 50000.0), PUBLIC)
+        flood(lab, args, "srv", SERVER2, PUBLIC, key_file, 64, max(1.0, len(sample) * 64 / 50000.0))
         time.sleep(1.5)
         before = received(lab)
-        sent = flood(lab, args, key_file, 64, 2, PUBLIC)
+        sent = flood(lab, args, "srv", SERVER2, PUBLIC, key_file, 64, 2)
         time.sleep(0.3)
         report["gre_sent"], report["gre_received"] = sent["sent"], received(lab) - before
         # One more client connection while every Call ID is taken.
@@ -279,45 +211,77 @@ def print_exhaustion(r):
              (r.get("status_after") or {}).get("mapped")))
 
 
-def table(rows, markdown):
-    by = {(r["mode"], r["calls"], r["payload"]): r for r in rows}
-    head = ["mode", "calls", "payload", "received pps", "lost", "pkts per CPU-s", "vs kernel helper", "vs routing",
-            "busy CPU-s", "softirq", "pptp-alg"]
-    lines = []
-    for r in rows:
-        per_cpu = r["received"] / r["busy_cpu_seconds"] if r["busy_cpu_seconds"] > 0 else 0
-        r["per_cpu_second"] = per_cpu
-
-    def ratio(r, mode):
-        other = by.get((mode, r["calls"], r["payload"]))
-        if other is None or not other.get("per_cpu_second"):
-            return "-"
-        return "%.2f" % (r["per_cpu_second"] / other["per_cpu_second"])
-
-    for r in rows:
-        lost = 1 - r["received"] / r["sent"] if r["sent"] else 0
-        lines.append([r["mode"], str(r["calls"]), str(r["payload"]), "%.0f" % (r["received"] / r["seconds"]),
-                      "%.1f%%" % (100 * lost), "%.0f" % r["per_cpu_second"], ratio(r, "kernel-helper"),
-                      ratio(r, "routing"), "%.2f" % r["busy_cpu_seconds"], "%.2f" % r["softirq_cpu_seconds"],
-                      "%.2f" % r["daemon_cpu_seconds"] if r["mode"].startswith("pptp-alg") else "-"])
-    if markdown:
-        out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        out += ["| " + " | ".join(line) + " |" for line in lines]
-    else:
-        widths = [max(len(x) for x in col) for col in zip(head, *lines)]
-        out = ["  ".join(x.ljust(w) for x, w in zip(line, widths)) for line in [head] + lines]
-    return "\n".join(out)
+def instances(args):
+    """What runs in each repeat, in order: every mode, each pptp-alg mode followed by the
+    same mode with the baseline binary when there is one (A, B, A, B, ...)."""
+    out = []
+    for mode in args.modes:
+        out.append({"mode": mode, "label": mode, "build": "current", "binary": args.pptp_alg})
+        if args.baseline_pptp_alg and mode in BASELINE_MODES:
+            out.append({"mode": mode, "label": mode + bench_report.BASELINE_SUFFIX, "build": "baseline",
+                        "binary": args.baseline_pptp_alg})
+    return out
 
 
-def main():
+def run_all(args):
+    """Every repeat of every mode, interleaved: per number of calls, repeat 1 of every mode,
+    then repeat 2 of every mode, and so on, so that a slow minute of the machine hits all
+    modes alike rather than one."""
+    samples, failed = [], []
+    for calls in args.calls:
+        for repeat in range(args.repeats):
+            for instance in instances(args):
+                progress("%s, %d call(s), repeat %d of %d" % (instance["label"], calls, repeat + 1, args.repeats))
+                try:
+                    samples += run_trial(args, instance, calls, repeat)
+                except (RuntimeError, OSError, ValueError, subprocess.CalledProcessError) as e:
+                    progress("  failed: %s" % e)
+                    failed.append("%s with %d calls, repeat %d: %s" % (instance["label"], calls, repeat + 1,
+                                                                       str(e).splitlines()[0] if str(e) else e))
+    return samples, failed
+
+
+def report(args, samples):
+    rows = bench_report.summary_rows(samples, args.cpu_basis)
+    repeats = max(r["repeats"] for r in rows)
+    print(bench_report.table(rows, args.markdown))
+    print("\n" + bench_report.legend(repeats, args.cpu_basis))
+    setups = bench_report.setup_lines(samples, args.payloads[0])
+    if setups:
+        print("\ncall set-up through the router (control connections one after another, %d call(s) each"
+              " except the kernel helper's 1; medians over the repeats):" % args.calls_per_connection)
+        print("\n".join(setups))
+    memory = bench_report.memory_lines(rows)
+    if memory:
+        print("\npptp-alg resident memory with the calls up (medians over the repeats):")
+        print("\n".join(memory))
+    if args.svg:
+        title = ("GRE forwarded per %s CPU-second (median, min-max of %d repeats); solid: s2c, dashed: c2s"
+                 % (args.cpu_basis, repeats))
+        with open(args.svg, "w") as f:
+            f.write(bench_svg.chart(rows, title))
+    return rows
+
+
+def comma_list(kind):
+    return lambda s: [kind(x) for x in s.split(",") if x]
+
+
+def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pptp-alg", default=os.path.join(os.path.dirname(HERE), "build", "alg", "pptp-alg"))
+    p.add_argument("--baseline-pptp-alg",
+                   help="a second pptp-alg binary: %s also run with it, interleaved with the first, and the "
+                        "table shows current/baseline" % " and ".join(BASELINE_MODES))
     p.add_argument("--gre-flood", default=os.path.join(os.path.dirname(HERE), "build", "bench", "gre_flood"))
     p.add_argument("--seconds", type=float, default=5.0, help="per measurement (default 5)")
-    p.add_argument("--payloads", type=lambda s: [int(x) for x in s.split(",")], default=[64, 1400])
-    p.add_argument("--calls", type=lambda s: [int(x) for x in s.split(",")], default=[1],
-                   help="calls up at once, comma-separated (e.g. 1,1000)")
-    p.add_argument("--modes", type=lambda s: [m for m in s.split(",") if m], default=MODES,
+    p.add_argument("--repeats", type=int, default=5, help="interleaved repeats of every mode (default 5)")
+    p.add_argument("--payloads", type=comma_list(int), default=[64, 1400])
+    p.add_argument("--directions", type=comma_list(str), default=list(bench_report.DIRECTIONS),
+                   help="GRE directions, comma-separated: s2c (server to client), c2s (client to server); "
+                        "default both")
+    p.add_argument("--calls", type=comma_list(int), default=[1], help="calls up at once, comma-separated (e.g. 1,1000)")
+    p.add_argument("--modes", type=comma_list(str), default=MODES,
                    help="comma-separated, of: %s (empty: none, e.g. with --exhaustion)" % ",".join(MODES))
     p.add_argument("--calls-per-connection", type=int, default=1,
                    help="calls on each control connection for the modes other than kernel-helper (up to 1000; "
@@ -325,52 +289,50 @@ def main():
     p.add_argument("--exhaustion", action="store_true",
                    help="also take every Call ID toward the server (65,536 calls) and report what happens")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
-    p.add_argument("--json", help="also write every measurement here")
+    p.add_argument("--json", help="also write every measurement and every row here")
+    p.add_argument("--svg", help="draw the scaling chart (per CPU-second against calls up) into this SVG file")
+    p.add_argument("--cpu-basis", choices=sorted(bench_report.CPU_BASES), default="machine",
+                   help="what a CPU-second is in the table and chart: machine (all cores' busy time, default) or "
+                        "own (the sender, the softirq threads and pptp-alg only: for a machine shared with other work)")
+    p.add_argument("--from-json", help="measure nothing: print the table (and --svg) of a run's --json file")
     a = p.parse_args()
+    if a.from_json:
+        return a
     if os.geteuid() != 0:
         sys.exit("run_bench: needs root (network namespaces)")
-    for binary in (a.pptp_alg, a.gre_flood):
-        if not os.access(binary, os.X_OK):
+    for binary in (a.pptp_alg, a.gre_flood, a.baseline_pptp_alg):
+        if binary is not None and not os.access(binary, os.X_OK):
             sys.exit("run_bench: %s is not built (cmake --build build)" % binary)
-    unknown = [m for m in a.modes if m not in MODES]
+    unknown = [m for m in a.modes if m not in MODES] + [d for d in a.directions if d not in bench_report.DIRECTIONS]
     if unknown:
-        sys.exit("run_bench: unknown mode(s) %s; choose from %s" % (",".join(unknown), ",".join(MODES)))
-    rows, failed = [], []
-    for calls in a.calls:
-        for mode in a.modes:
-            progress("%s, %d call(s)" % (mode, calls))
-            try:
-                rows += run_mode(a, mode, calls)
-            except (RuntimeError, OSError, ValueError, subprocess.CalledProcessError) as e:
-                progress("  failed: %s" % e)
-                failed.append("%s with %d calls: %s" % (mode, calls, str(e).splitlines()[0] if str(e) else e))
-    if rows:
-        print(table(rows, a.markdown))
-    setups = [r for r in rows if r.get("setup_seconds") and r["payload"] == a.payloads[0]]
-    if setups:
-        print("\ncall set-up through the router (control connections one after another, %d call(s) each"
-              " except the kernel helper's 1):" % a.calls_per_connection)
-        for r in setups:
-            print("  %-15s %6d calls in %6.2f s: %6.0f calls/s; Outgoing-Call-Request to reply: median %.3f ms,"
-                  " p99 %.3f ms" % (r["mode"], r["calls"], r["setup_seconds"], r["calls"] / r["setup_seconds"],
-                                   r["rtt_median_ms"], r["rtt_p99_ms"]))
-    memory = [r for r in rows if r.get("daemon_rss_kib") and r["payload"] == a.payloads[0]]
-    if memory:
-        print("\npptp-alg resident memory with the calls up:")
-        for r in memory:
-            print("  %-15s %6d calls: %d KiB" % (r["mode"], r["calls"], r["daemon_rss_kib"]))
+        sys.exit("run_bench: unknown mode(s) or direction(s) %s; modes: %s; directions: %s"
+                 % (",".join(unknown), ",".join(MODES), ",".join(bench_report.DIRECTIONS)))
+    if a.repeats < 1:
+        sys.exit("run_bench: --repeats must be 1 or more")
+    return a
+
+
+def main():
+    a = parse_args()
+    if a.from_json:
+        with open(a.from_json) as f:
+            report(a, json.load(f)["samples"])
+        return
+    samples, failed = run_all(a)
+    rows = report(a, samples) if samples else []
+    out = {"samples": samples, "rows": rows}
     if a.exhaustion:
         try:
             ex = exhaustion(a)
             print_exhaustion(ex)
-            rows.append({"exhaustion": ex})
+            out["exhaustion"] = ex
         except (RuntimeError, OSError, ValueError, subprocess.CalledProcessError) as e:
             failed.append("Call-ID exhaustion: %s" % (str(e).splitlines()[0] if str(e) else e))
     for f in failed:
         print("not measured: " + f)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump(rows, f, indent=1)
+            json.dump(out, f, indent=1)
 
 
 if __name__ == "__main__":
