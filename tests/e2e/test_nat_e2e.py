@@ -335,9 +335,10 @@ class FastPath(LabTest):
         self.lab.start_server()
         # pptp-linux sends its PAP name at once; the scripted clients (colliding Call IDs)
         # show none, so theirs go after the first 64 packets.
-        procs = [self.lab.start_client("pptp-linux", local=CLIENTS[0], tag="p", user="alice", duration=9),
-                 self.lab.start_client("pns", local=CLIENTS[1], tag="a", call_ids=[7], duration=9),
-                 self.lab.start_client("pns", local=CLIENTS[2], tag="b", call_ids=[7], duration=9)]
+        # The calls outlast the two reads below by a margin (a loaded machine is slow to start them).
+        procs = [self.lab.start_client("pptp-linux", local=CLIENTS[0], tag="p", user="alice", duration=12),
+                 self.lab.start_client("pns", local=CLIENTS[1], tag="a", call_ids=[7], duration=12),
+                 self.lab.start_client("pns", local=CLIENTS[2], tag="b", call_ids=[7], duration=12)]
         time.sleep(6)  # all three up and past their first packets
         first = self.lab.status(wait=0)
         self.assertEqual(first["fast_path"]["calls"], 3, first["fast_path"])
