@@ -97,6 +97,7 @@ def main():
                     if proto == hdlc.PROTO_IP and info.startswith(b"echo:"):
                         if info[5:].startswith((a.tag + "/").encode()):
                             result["echoed"] += 1
+                            result["last_echo"] = time.monotonic()  # CLOCK_MONOTONIC: comparable across processes
                         else:
                             result["foreign"] += 1
             result["ok"] = True
