@@ -55,6 +55,7 @@ class ForgedIdentity(PolicyTest):
         self.assertGreater(call["sent"], 20, mallory)
         self.assertEqual(call["echoed"], 0, "mallory's data passed under a forged name: %s" % mallory)
         self.assertEqual(call["foreign"], 0, mallory)
+        self.assertIsNone(call["pap"], mallory)  # the server's Ack that made mallory the user was dropped too
         [cut] = calls_of(status, MALLORY)
         self.assertEqual(cut["policy"]["verdict"], "deny", cut)
         [good] = calls_of(status, ALICE)
@@ -152,6 +153,8 @@ class OffPathTcp(LabTest):
         anomalies = status["anomalies"]
         self.assertGreaterEqual(anomalies.get("tcp_rst_in_window", 0) + anomalies.get("tcp_rst_out_of_window", 0), 1,
                                 anomalies)
+        self.assertGreaterEqual(anomalies.get("tcp_fin_out_of_sequence", 0) + anomalies.get("tcp_out_of_window", 0), 1,
+                                anomalies)  # a FIN outside the window is counted as any such segment
         self.assertGreaterEqual(anomalies.get("tcp_syn_on_live_connection", 0), 1, anomalies)
         # The client hung up (Call-Clear-Request; pptpd closes the connection): that ends it.
         self.assertTrue(result.get("ok"), result)
