@@ -6,6 +6,7 @@ ESCAPE = 0x7D
 PROTO_LCP = 0xC021
 PROTO_IP = 0x0021
 PROTO_PAP = 0xC023
+PROTO_CHAP = 0xC223
 
 
 def _fcs_table():

@@ -235,9 +235,9 @@ class Lab:
         self.wait_listening("srv", SERVER2)
         return p
 
-    def hostile(self, kind, local, target, count=50, ns="lan"):
+    def hostile(self, kind, local, target, count=50, ns="lan", extra=()):
         cmd = [PYTHON, os.path.join(HERE, "hostile.py"), kind, "--local", local, "--target", target,
-               "--count", str(count)]
+               "--count", str(count)] + list(extra)
         return json.loads(self.netns(ns, *cmd).stdout.strip().splitlines()[-1])
 
     def wait_listening(self, name, address, port=1723, timeout=10):
@@ -264,6 +264,9 @@ class Lab:
                         "--after-hangup", str(kw.get("after_hangup", 0.0))]
                 if kw.get("incoming"):
                     cmd.append("--incoming")
+                for option in ("pap", "forge_chap", "reauth"):  # PPP authentication (names)
+                    if kw.get(option):
+                        cmd += ["--" + option.replace("_", "-"), kw[option]]
             for cid in kw.get("call_ids", [7]):
                 cmd += ["--call-id", str(cid)]
         cmd += ["--local", kw["local"], "--duration", str(kw.get("duration", 2.0)), "--tag", kw["tag"]]

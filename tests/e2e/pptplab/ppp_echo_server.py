@@ -5,7 +5,8 @@ pty has spoken), acknowledges LCP, answers LCP Echo, accepts every PAP Authentic
 (RFC 1334 2.2.2: an Ack with the request's Identifier, as pppd does for a known user: the
 gateway takes a name only once the server has accepted it), and echoes every IP-protocol frame
 back with the prefix b"echo:". A frame starting with b"hangup" makes it exit, so that the
-server clears the call. It exits on end of input and after a bounded lifetime."""
+server clears the call; one starting with b"reauth" makes it send a new LCP Configure-Request
+(as a server restarting the link does: RFC 1661 3.5, authentication follows again). It exits on end of input and after a bounded lifetime."""
 import os
 import select
 import sys
@@ -54,6 +55,9 @@ def main():
             elif proto == hdlc.PROTO_IP:
                 if info.startswith(b"hangup"):
                     return
+                if info.startswith(b"reauth"):  # start the link again: authentication follows anew
+                    os.write(fd_out, hdlc.encode(hdlc.PROTO_LCP, bytes([1, 2, 0, 4])))
+                    continue
                 os.write(fd_out, hdlc.encode(proto, b"echo:" + info))
 
 

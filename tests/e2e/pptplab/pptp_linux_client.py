@@ -5,6 +5,7 @@ one end of a socketpair. Waits for the server's LCP (the call is up and GRE flow
 server), sends tagged IP frames for --duration seconds, counts the echoes, then closes the
 stream so that pptp hangs up. Prints one JSON result line."""
 import argparse
+import ctypes
 import json
 import os
 import select
@@ -38,10 +39,22 @@ def stop_group(pgid, a):
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:
         return
-    try:  # pptp-linux's call manager socket, left behind by the SIGKILL
+    try:  # pptp-linux's call manager socket, left behind by the SIGKILL (in our tmpfs)
         os.unlink("/var/run/pptp/%s:%s" % (a.local, a.server))
     except OSError:
         pass
+
+
+def private_socket_dir():
+    """pptp-linux's call manager listens on /var/run/pptp/LOCAL:SERVER, a path every lab on
+    the machine shares: a client of another lab run at the same time (same addresses) would
+    place its call through ours. So this process and its children get their own mount
+    namespace, private, with a tmpfs there that only our pptp sees."""
+    clone_newns = 0x00020000
+    if ctypes.CDLL(None, use_errno=True).unshare(clone_newns) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+    subprocess.run(["mount", "--make-rprivate", "/"], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0750", "pptplab", "/var/run/pptp"], check=True)
 
 
 def main():
@@ -55,6 +68,7 @@ def main():
     a = p.parse_args()
     result = {"role": "pptp-linux", "tag": a.tag, "local": a.local, "ok": False,
               "sent": 0, "echoed": 0, "foreign": 0, "lcp": 0}
+    private_socket_dir()
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     with open(a.log, "ab") as log:
         proc = subprocess.Popen(
@@ -97,6 +111,7 @@ def main():
                     if proto == hdlc.PROTO_IP and info.startswith(b"echo:"):
                         if info[5:].startswith((a.tag + "/").encode()):
                             result["echoed"] += 1
+                            result["last_echo"] = time.monotonic()  # CLOCK_MONOTONIC: comparable across processes
                         else:
                             result["foreign"] += 1
             result["ok"] = True

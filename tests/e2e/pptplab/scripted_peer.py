@@ -85,13 +85,14 @@ class Control:
         return out
 
 
-def exchange(raw, local, peer, calls, tag, duration, echo_mode=False):
+def exchange(raw, local, peer, calls, tag, duration, echo_mode=False, seq=0):
     """Sends tagged frames on every call for `duration` seconds and counts what returns.
-    calls: list of dicts with my_call_id (receive key) and peer_call_id (send key)."""
+    calls: list of dicts with my_call_id (receive key) and peer_call_id (send key). GRE
+    sequence numbers start at `seq` (servers discard old ones); the next is left in each
+    call's "next_seq"."""
     by_key = {c["my_call_id"]: c for c in calls}
     for c in calls:
         c.update(sent=0, echoed=0, foreign=0, lcp=0, received=0)
-    seq = 0
     deadline = time.monotonic() + duration
     next_send = 0.0
     while time.monotonic() < deadline:
@@ -133,7 +134,86 @@ def exchange(raw, local, peer, calls, tag, duration, echo_mode=False):
                 c["echoed"] += 1
             else:
                 c["foreign"] += 1
+    for c in calls:
+        c["next_seq"] = seq
     return calls
+
+
+def ppp(protocol, info):
+    return bytes([0xFF, 0x03, protocol >> 8, protocol & 0xFF]) + bytes(info)
+
+
+def pap_request(identifier, name, password=b"secret"):
+    """RFC 1334 2.2.1: Authenticate-Request, Peer-ID and Password in the clear."""
+    body = bytes([len(name)]) + name + bytes([len(password)]) + password
+    return ppp(hdlc.PROTO_PAP, bytes([1, identifier]) + (4 + len(body)).to_bytes(2, "big") + body)
+
+
+def chap_response(identifier, name):
+    """RFC 1994 4.1: a CHAP Response (code 2) with a 16-byte Value and the Name."""
+    body = bytes([16]) + b"\x5a" * 16 + name
+    return ppp(hdlc.PROTO_CHAP, bytes([2, identifier]) + (4 + len(body)).to_bytes(2, "big") + body)
+
+
+def await_ppp(raw, local, peer, call, want, timeout):
+    """The first PPP frame of `call` from the peer for which want(protocol, info) holds, or
+    None after `timeout` seconds; other frames are discarded (LCP counted)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([raw], [], [], 0.05)
+        if not r:
+            continue
+        parsed = gre.parse(raw.recv(65535))
+        if parsed is None or parsed[0] != peer or parsed[1] != local or parsed[2] != call["my_call_id"]:
+            continue
+        body = parsed[3][2:] if parsed[3][:2] == b"\xff\x03" else parsed[3]
+        if len(body) < 2:
+            continue
+        proto, info = (body[0] << 8) | body[1], body[2:]
+        call["lcp_seen"] = call.get("lcp_seen", 0) + (proto == hdlc.PROTO_LCP)
+        if want(proto, info):
+            return proto, info
+    return None
+
+
+def send_ppp(raw, a, call, frame):
+    """One PPP frame on `call`, with the call's next GRE sequence number."""
+    seq = call.get("next_seq", 0)
+    raw.sendto(gre.build(call["peer_call_id"], frame, seq=seq), (a.server, 0))
+    call["next_seq"] = seq + 1
+
+
+def pap(raw, a, call, identifier, name):
+    """Sends a PAP Authenticate-Request and waits (bounded) for the server's answer with
+    its Identifier: "ack", "nak" or None (the gateway may drop a denied user's Ack)."""
+    send_ppp(raw, a, call, pap_request(identifier, name.encode()))
+    got = await_ppp(raw, a.local, a.server, call,
+                    lambda p, i: p == hdlc.PROTO_PAP and len(i) >= 2 and i[0] in (2, 3) and i[1] == identifier,
+                    a.auth_timeout)
+    return None if got is None else ("ack" if got[1][0] == 2 else "nak")
+
+
+def authenticate(raw, a, call):
+    """The PPP authentication options of a PNS (--forge-chap, --pap) on its first call,
+    after the server's LCP showed the call is up."""
+    call["server_lcp"] = await_ppp(raw, a.local, a.server, call, lambda p, i: p == hdlc.PROTO_LCP,
+                                   STEP_TIMEOUT) is not None
+    if a.forge_chap:  # unsolicited: no Challenge asked for it (RFC 1994 4.1)
+        send_ppp(raw, a, call, chap_response(1, a.forge_chap.encode()))
+    if a.pap:
+        call["pap"] = pap(raw, a, call, 1, a.pap)
+
+
+def reauthenticate(raw, a, call):
+    """--reauth NAME: asks the server (ppp_echo_server) for a new LCP Configure-Request, as a
+    server starting the link again sends, then authenticates by PAP as NAME."""
+    send_ppp(raw, a, call, ppp(hdlc.PROTO_IP, b"reauth"))
+    got = await_ppp(raw, a.local, a.server, call, lambda p, i: p == hdlc.PROTO_LCP and i[:1] == b"\x01",
+                    STEP_TIMEOUT)
+    call["reauth_lcp"] = got is not None
+    if got is not None:  # Configure-Ack, as a client does
+        send_ppp(raw, a, call, ppp(hdlc.PROTO_LCP, b"\x02" + got[1][1:]))
+    call["reauth_pap"] = pap(raw, a, call, 2, a.reauth)
 
 
 def run_pns(a):
@@ -159,7 +239,14 @@ def run_pns(a):
                 calls.append({"my_call_id": m.u16(reply, 14), "peer_call_id": m.u16(reply, 12),
                               "result": reply[16], "asked_call_id": cid})
         up = [c for c in calls if c["result"] == 1]
-        exchange(raw, a.local, a.server, up, a.tag, a.duration)
+        if up and (a.pap or a.forge_chap):
+            authenticate(raw, a, up[0])
+        exchange(raw, a.local, a.server, up, a.tag, a.duration, seq=up[0].get("next_seq", 0) if up else 0)
+        if up and a.reauth:
+            # Counted apart: what came back before the second name, and after it.
+            up[0]["before_reauth"] = {k: up[0][k] for k in ("sent", "echoed", "foreign")}
+            reauthenticate(raw, a, up[0])
+            exchange(raw, a.local, a.server, up[:1], a.tag + "-after", a.duration, seq=up[0]["next_seq"])
         linger_end = time.monotonic() + a.linger  # control connection up, no GRE
         while time.monotonic() < linger_end:
             ctl.poll()
@@ -365,6 +452,13 @@ def main():
     p.add_argument("--linger", type=float, default=0.0, help="pns: seconds with no GRE before hanging up")
     p.add_argument("--after-hangup", type=float, default=0.0,
                    help="pns: seconds the control connection stays up after the calls ended")
+    p.add_argument("--pap", metavar="NAME", help="pns: authenticate by PAP as NAME before sending data")
+    p.add_argument("--forge-chap", metavar="NAME",
+                   help="pns: first send an unsolicited CHAP Response naming NAME (a forged identity)")
+    p.add_argument("--reauth", metavar="NAME",
+                   help="pns: after --duration, have the server restart LCP, authenticate by PAP as NAME and "
+                        "send for --duration again")
+    p.add_argument("--auth-timeout", type=float, default=2.0, help="pns: seconds to wait for a PAP answer")
     p.add_argument("--windows-cdn", action="store_true",
                    help="pac: Call-Disconnect-Notify names the client's Call ID, as Windows servers do")
     a = p.parse_args()

@@ -1,0 +1,167 @@
+#!/usr/bin/python3
+"""End-to-end tests of what holds against a hostile client and a hostile neighbour (issue 12;
+docs/policy.md "Which name is the user's", docs/packet-path.md "Integrity"), with real peers
+(Poptop's pptpd, pptp-linux) and scripted ones, good tunnels beside the attacks. Run as root;
+each test builds and removes its own namespaces (RFC 5737 addresses only), processes and rules.
+
+    PPTP_ALG=build/alg/pptp-alg /usr/bin/python3 tests/e2e/test_integrity_e2e.py -v
+"""
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pptplab.lab import CLIENTS, SERVER  # noqa: E402
+from test_nat_e2e import LabTest  # noqa: E402
+from test_policy_e2e import PolicyTest, decisions  # noqa: E402
+
+ALICE, MALLORY = CLIENTS[0], CLIENTS[1]
+
+# alice by her PPP name only; everyone else falls to the default, deny.
+ALICE_BY_NAME = """
+users:
+  alice: {names: [alice]}
+rules:
+  - {name: alice-only, from: {user: alice}, action: allow}
+"""
+
+
+def connections_of(status, address):
+    return [c for c in status["connections"] if c["pns"].startswith(address + ":")]
+
+
+def calls_of(status, address):
+    return [call for c in connections_of(status, address) for call in c["calls"]]
+
+
+class ForgedIdentity(PolicyTest):
+    policy = ALICE_BY_NAME
+
+    def test_a_forged_chap_name_then_a_denied_pap_user_gets_none_of_its_data_through(self):
+        self.lab.start_server()
+        alice = self.lab.start_client("pptp-linux", local=ALICE, tag="alice", user="alice", duration=5)
+        # mallory's first GRE frames: a CHAP Response naming alice that no Challenge asked
+        # for, then PAP as mallory (the server acks every PAP request), then IP frames.
+        mallory = self.lab.start_client("pns", local=MALLORY, tag="mallory", call_ids=[7], duration=5,
+                                        forge_chap="alice", pap="mallory")
+        time.sleep(3)
+        status = self.lab.status()  # both calls up
+        alice, mallory = self.lab.result(alice), self.lab.result(mallory)
+        self.assertWorks(alice)
+        self.assertTrue(mallory.get("ok"), mallory)
+        call = mallory["calls"][0]
+        self.assertTrue(call["server_lcp"], mallory)  # the call was up: the server's PPP reached mallory
+        self.assertGreater(call["sent"], 20, mallory)
+        self.assertEqual(call["echoed"], 0, "mallory's data passed under a forged name: %s" % mallory)
+        self.assertEqual(call["foreign"], 0, mallory)
+        self.assertIsNone(call["pap"], mallory)  # the server's Ack that made mallory the user was dropped too
+        [cut] = calls_of(status, MALLORY)
+        self.assertEqual(cut["policy"]["verdict"], "deny", cut)
+        [good] = calls_of(status, ALICE)
+        self.assertEqual(good["policy"]["verdict"], "allow", good)
+        self.assertGreaterEqual(status["policy"]["calls_cut"], 1, status["policy"])
+        self.assertGreaterEqual(status["anomalies"].get("auth_unsolicited_response", 0), 1, status["anomalies"])
+        log = self.lab.read_daemon_log()
+        # Decided by the server's Ack of mallory's request; the forged alice never counted.
+        self.assertTrue(decisions(log, scope="call_user", verdict="deny", ppp_name='"mallory"', source=MALLORY),
+                        log[-2000:])
+        self.assertFalse(decisions(log, scope="call_user", verdict="allow", source=MALLORY), log[-2000:])
+        self.assertTrue(decisions(log, scope="call_user", verdict="allow", user="alice", source=ALICE), log[-2000:])
+
+
+class Reauthentication(PolicyTest):
+    """With the fast path, an allowed call's GRE goes to the kernel and the daemon no longer
+    sees its PPP: a later re-authentication passes unjudged (the fast-path test below, an
+    expected failure until LCP and authentication frames of offloaded calls are queued).
+    Without it, the daemon sees every frame and judges the new name."""
+    policy = ALICE_BY_NAME
+    fast_path = False
+
+    def daemon_arguments(self):
+        return super().daemon_arguments() + ([] if self.fast_path else ["--no-fast-path"])
+
+    def test_reauthenticating_as_a_denied_user_cuts_a_call_that_worked(self):
+        self.reauthenticate_as_mallory()
+
+    def reauthenticate_as_mallory(self):
+        self.lab.start_server()
+        # PAP as alice, 3 s of data; then the server starts LCP again, PAP as mallory (acked),
+        # 3 s of data again.
+        client = self.lab.start_client("pns", local=ALICE, tag="switch", call_ids=[7], duration=3, pap="alice",
+                                       reauth="mallory")
+        time.sleep(6)
+        status = self.lab.status()  # in the second 3 s
+        result = self.lab.result(client)
+        self.assertTrue(result.get("ok"), result)
+        call = result["calls"][0]
+        self.assertEqual(call["pap"], "ack", result)
+        before = call["before_reauth"]
+        self.assertGreaterEqual(before["echoed"], 20, result)
+        self.assertGreaterEqual(before["echoed"], before["sent"] - 3, result)
+        self.assertEqual(before["foreign"], 0, result)
+        self.assertTrue(call["reauth_lcp"], result)  # the re-authentication was a real one
+        self.assertGreater(call["sent"], 20, result)
+        self.assertEqual(call["echoed"], 0, "data passed after re-authenticating as mallory: %s" % result)
+        [judged] = calls_of(status, ALICE)
+        self.assertEqual(judged["policy"]["verdict"], "deny", judged)
+        self.assertGreaterEqual(status["policy"]["calls_cut"], 1, status["policy"])
+        log = self.lab.read_daemon_log()
+        self.assertTrue(decisions(log, scope="call_user", verdict="allow", user="alice"), log[-2000:])
+        self.assertTrue(decisions(log, scope="call_user", verdict="deny", ppp_name='"mallory"'), log[-2000:])
+
+
+class ReauthenticationOnTheFastPath(Reauthentication):
+    fast_path = True
+
+    @unittest.expectedFailure  # known gap, see Reauthentication: offloaded calls' PPP is unseen
+    def test_reauthenticating_as_a_denied_user_cuts_a_call_that_worked(self):
+        self.reauthenticate_as_mallory()
+
+
+class OffPathTcp(LabTest):
+    def wait_for_call(self, address, timeout=15):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                status = self.lab.status(wait=0.5)
+            except FileNotFoundError:  # not written yet
+                continue
+            for c in connections_of(status, address):
+                if c["calls"] and c["calls"][0]["gre_to_pns"]["packets"] > 0:
+                    return c
+        self.fail("no call from %s within %d s" % (address, timeout))
+
+    def test_spoofed_rst_fin_and_syn_leave_a_live_call_and_a_real_close_still_ends_it(self):
+        self.lab.start_server()
+        client = self.lab.start_client("pptp-linux", local=ALICE, tag="alice", duration=9)
+        before = self.wait_for_call(ALICE)
+        port = int(before["pns"].rsplit(":", 1)[1])
+        # A neighbour on the LAN, off the path: the client's address and port, wrong numbers.
+        attack = self.lab.hostile("tcp-spoof", ALICE, SERVER, count=2, extra=["--sport", str(port)])
+        attacked_at = time.monotonic()
+        self.assertEqual(attack.get("sent"), ["rst", "fin", "syn"] * 2, attack)
+        status = self.lab.status()
+        [after] = connections_of(status, ALICE)
+        self.assertEqual(after["pns"], before["pns"], status)
+        self.assertEqual([c["id"] for c in after["calls"]], [c["id"] for c in before["calls"]], status)
+        result = self.lab.result(client)
+        self.assertGreaterEqual(result["echoed"], result["sent"] - 3, result)
+        self.assertEqual(result["foreign"], 0, result)
+        self.assertGreater(result.get("last_echo", 0), attacked_at + 3, "echoes stopped after the spoofed segments")
+        # The segments did reach the gateway, which counted them and did not act on them.
+        anomalies = status["anomalies"]
+        self.assertGreaterEqual(anomalies.get("tcp_rst_in_window", 0) + anomalies.get("tcp_rst_out_of_window", 0), 1,
+                                anomalies)
+        self.assertGreaterEqual(anomalies.get("tcp_fin_out_of_sequence", 0) + anomalies.get("tcp_out_of_window", 0), 1,
+                                anomalies)  # a FIN outside the window is counted as any such segment
+        self.assertGreaterEqual(anomalies.get("tcp_syn_on_live_connection", 0), 1, anomalies)
+        # The client hung up (Call-Clear-Request; pptpd closes the connection): that ends it.
+        self.assertTrue(result.get("ok"), result)
+        status = self.lab.status()
+        self.assertEqual(status["calls"], 0, status)
+        self.assertEqual(connections_of(status, ALICE), [], status)
+
+
+if __name__ == "__main__":
+    unittest.main()
