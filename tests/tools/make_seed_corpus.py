@@ -18,8 +18,38 @@ def put(d, data):
         f.write(data)
 
 
+def windows_cdn_seed():
+    """The gateway's Windows-CDN property, which random inputs rarely reach: two clients behind
+    one public address with the same Call ID, the second translated (the translator walks from
+    its cursor, 0); the server's Call-Disconnect-Notify names the first call by its own Call ID
+    (RFC 2637 2.13) and the second by the outside Call ID, as Windows servers do
+    (docs/protocol-notes.md)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import craft_pcaps as cp
+
+    cap = cp.Capture()
+    first, second = cp.Conn(cap, cp.PNS, 40001), cp.Conn(cap, cp.PNS2, 40002)
+    for conn, pac_call_id, outside in ((first, 100, 5), (second, 200, 0)):
+        conn.handshake()
+        conn.send("pns", cp.sccrq("windows-cdn"))
+        conn.send("pac", cp.sccrp())
+        conn.send("pns", cp.ocrq(5, 1))
+        conn.send("pac", cp.ocrp(pac_call_id, outside))
+        conn.gre("pns", pac_call_id, seq=0, payload=cp.ppp(0x0021, bytes(8)))
+        conn.gre("pac", outside, seq=0, payload=cp.ppp(0x0021, bytes(8)))
+    first.send("pac", cp.cdn(100))
+    second.send("pac", cp.cdn(0))
+    second.gre("pac", 0, seq=1, payload=cp.ppp(0x0021, bytes(8)))  # its call is gone
+    seed = b""
+    for p in cap.packets:
+        ip = bytes(p[IP])[: p[IP].len]
+        seed += struct.pack("!BH", 1, len(ip)) + ip
+    return seed
+
+
 def main():
     out, captures = sys.argv[1], sys.argv[2:]
+    put(os.path.join(out, "gateway"), windows_cdn_seed())
     for cap in captures:
         put(os.path.join(out, "capture"), open(cap, "rb").read()[:65536])
         try:
