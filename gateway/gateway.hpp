@@ -5,7 +5,7 @@
 // fuzzer drive it directly.
 //
 // Its parts, one job each: the tracker's hooks here (NAT of Call IDs, the end of a call);
-// SegmentHold (segments held until their message is whole); PolicyGate (the policy and its
+// SegmentHold (segments held while a Call ID field in them is undecided); PolicyGate (the policy and its
 // audit); Offloader (the fast path's bookkeeping); LogLimiter (warnings at a bounded rate);
 // status_view.cpp (the status JSON). Per-connection and per-call state: records.hpp.
 //
