@@ -24,31 +24,20 @@ void Gateway::on_message_bytes(const track::ControlConnection& c, Direction d, s
   if (wire::find_spec(static_cast<std::uint16_t>(type)) == nullptr) return;
   const nat::CallIdField field = nat::call_id_field(type, d == Direction::PnsToPac);
   if (field.rewrite == nat::CallIdRewrite::None || field.offset + 2u > message.size()) return;
-  ConnectionRecord& r = record_of(c);
+  nat::StreamPatches& patches = record_of(c).patches[index_of(d)];
+  const std::uint32_t field_sequence = sequence + field.offset;
   std::uint8_t* at = message.data() + field.offset;
-  const std::uint16_t id = load_u16(at);
-  const nat::CallMapping* m = nullptr;
-  switch (field.rewrite) {
-    case nat::CallIdRewrite::Allocate:  // once the tracker has accepted the call: on_pns_call_id
-    case nat::CallIdRewrite::None:
-      return;
-    case nat::CallIdRewrite::ToOutside:
-      m = translator_.find_inside(c.id, id);
-      if (m != nullptr && m->translated()) r.patches[index_of(d)].add(sequence + field.offset, m->outside_call_id);
-      return;
-    case nat::CallIdRewrite::DisconnectCallId:
-      // RFC 2637 2.13: the PAC's own Call ID, passed as it is when it names a call here.
-      // Otherwise it is the PNS's outside Call ID (Windows servers), translated back.
-      if (c.find_by_pac_call_id(id) != nullptr) return;
-      [[fallthrough]];
-    case nat::CallIdRewrite::ToInside:
-      m = translator_.find_outside_on_connection(c.id, id);
-      if (m != nullptr && m->translated()) {
-        store_u16(at, m->inside_call_id);  // the tracker reads the inside view
-        r.patches[index_of(d)].add(sequence + field.offset, m->inside_call_id);
-      }
-      return;
+  // A field decided when it became whole keeps that decision (its bytes may have left).
+  std::optional<std::uint16_t> value = patches.find(field_sequence);
+  if (!value && field.rewrite != nat::CallIdRewrite::Allocate) {
+    value = translated_value(c, field, load_u16(at));
+    if (value) patches.add(field_sequence, *value);
   }
+  // The tracker reads the inside view: the PAC's names for the PNS's calls are translated
+  // back (the PNS's own Call IDs are read as the PNS wrote them).
+  const bool to_inside = field.rewrite == nat::CallIdRewrite::ToInside ||
+                         field.rewrite == nat::CallIdRewrite::DisconnectCallId;
+  if (value && to_inside) store_u16(at, *value);
 }
 
 track::CallIdVerdict Gateway::on_pns_call_id(const track::ControlConnection& c, const track::Call& call,
@@ -62,6 +51,7 @@ track::CallIdVerdict Gateway::on_pns_call_id(const track::ControlConnection& c, 
     record.policy = gate_.admit_call(c, call, packet_.time);
     if (!record.policy) {
       calls_.erase(call.id);
+      translator_.give_back(c.id, field_sequence);
       refuse(r, field_sequence);
       return track::CallIdVerdict::Refuse;
     }
@@ -85,18 +75,13 @@ void Gateway::refuse(ConnectionRecord& r, std::uint32_t field_sequence) {
 
 bool Gateway::map_call_id(const track::ControlConnection& c, const track::Call& call, ConnectionRecord& r,
                           std::uint32_t field_sequence) {
-  if (!r.outside_known && resolver_ != nullptr) {
-    if (const auto a = resolver_->outside_address(c.pns, c.pac)) {
-      r.outside = *a;
-      r.outside_known = true;
-    } else {
-      warnings_.warn("nat_binding_unknown", packet_.time, [&] {
-        return fmt::format("{} note=\"no conntrack entry; using the client's own address\"", describe(c));
-      });
-    }
-  }
+  resolve_outside(c, r);
   const std::uint16_t inside_call_id = *call.pns_call_id;
-  auto mapped = translator_.map_call(c.id, c.pns.address, r.outside, c.pac.address, inside_call_id);
+  // The outside Call ID reserved when the field came in (a split request) is the one the
+  // server has seen, or part of it: the call keeps it.
+  auto mapped = translator_.reserved(c.id, field_sequence)
+                    ? translator_.confirm(c.id, field_sequence, c.pns.address, inside_call_id)
+                    : translator_.map_call(c.id, c.pns.address, r.outside, c.pac.address, inside_call_id);
   if (!mapped) {
     if (mapped.error() == nat::NatError::Exhausted) {
       ++counters_.calls_refused;
@@ -110,7 +95,7 @@ bool Gateway::map_call_id(const track::ControlConnection& c, const track::Call& 
   const nat::CallMapping* m = *mapped;
   if (m->translated()) {
     log_->info("call_id_translated {} pns_call_id={} outside_call_id={} outside={}", describe(c), inside_call_id,
-               m->outside_call_id, to_string(r.outside));
+               m->outside_call_id, to_string(m->outside));
     r.patches[index_of(Direction::PnsToPac)].add(field_sequence, m->outside_call_id);
   }
   return true;
@@ -174,6 +159,8 @@ void Gateway::on_connection_closed(const track::ControlConnection& c) {
   translator_.release_connection(c.id);
   if (auto it = connections_.find(c.id); it != connections_.end()) {
     it->second.closed_at = c.closed_at;
+    // Held segments wait for a field that will never be decided now.
+    for (SegmentHold& h : it->second.held) h.drop(held_overall_, counters_, released_);
     if (it->second.charge) gate_.release_connection(*it->second.charge);
     it->second.charge.reset();
   }
@@ -191,13 +178,6 @@ void Gateway::expire(double now) {
   packet_ = PacketContext{now, std::nullopt};
   tracker_.expire(now);
   offloader_.expire_adopted(now, translator_);
-  for (auto& [id, r] : connections_) {
-    for (std::size_t d = 0; d < 2; ++d) {
-      if (!r.held[d].empty() && (r.closed_at || r.held[d].overdue(now))) {
-        r.held[d].release(r.patches[d], true, counters_, released_);
-      }
-    }
-  }
   // Patches outlive their connection for one idle period: late retransmissions need them.
   std::erase_if(connections_, [&](const auto& kv) {
     return kv.second.closed_at && now - *kv.second.closed_at > options_.timeouts.connection_idle;
@@ -207,9 +187,7 @@ void Gateway::expire(double now) {
 void Gateway::shutdown(double now) {
   packet_ = PacketContext{now, std::nullopt};
   tracker_.close_all(now, "daemon stopped");
-  for (auto& [id, r] : connections_) {
-    for (std::size_t d = 0; d < 2; ++d) r.held[d].release(r.patches[d], false, counters_, released_);
-  }
+  // close_all dropped every held segment (on_connection_closed): none leaves untranslated.
 }
 
 void Gateway::set_policy(std::shared_ptr<const policy::Policy> p) {

@@ -9,9 +9,8 @@
   X(control_segments, "control_segments", "TCP/1723 segments seen")                              \
   X(control_rewritten, "control_rewritten", "control segments whose Call ID was rewritten")     \
   X(control_dropped, "control_dropped", "segments of a refused call set-up, dropped")           \
-  X(control_held, "control_held", "segments held until their message was whole")                \
+  X(control_held, "control_held", "segments held until their Call ID field was whole")          \
   X(control_refused, "control_refused", "segments too far ahead of a gap: dropped, sent again") \
-  X(hold_expired, "hold_expired", "held segments released by the time bound")                   \
   X(gre_to_pns, "gre_to_pns", "GRE packets from the server to a client")                        \
   X(gre_to_pac, "gre_to_pac", "GRE packets from a client to the server")                        \
   X(gre_rewritten, "gre_rewritten", "GRE packets whose destination or Key was rewritten")       \
@@ -20,7 +19,14 @@
   X(gre_not_pptp_passed, "gre_not_pptp_passed", "GRE that is not PPTP's, passed")               \
   X(malformed_dropped, "malformed_dropped", "packets that do not decode, dropped")              \
   X(other_passed, "other_passed", "queued packets that are not PPTP, passed")                   \
-  X(calls_refused, "calls_refused", "call set-ups refused: no Call ID left toward the server")
+  X(calls_refused, "calls_refused", "call set-ups refused: no Call ID left toward the server")   \
+  X(control_hold_bound_dropped, "control_hold_bound_dropped", "segments to hold past a hold bound: dropped, sent again") \
+  X(control_held_dropped, "control_held_dropped", "held segments dropped: their connection closed or lost sync") \
+  X(control_gap_dropped, "control_gap_dropped", "segments ahead of a gap in the stream: dropped, sent again") \
+  X(control_patch_lost_dropped, "control_patch_lost_dropped", "segments whose Call ID rewrite left the patch bound: dropped") \
+  X(control_desync_dropped, "control_desync_dropped", "data segments of a connection that lost sync, dropped") \
+  X(connections_desynced, "connections_desynced", "control connections closed because their stream lost sync") \
+  X(gre_unanswered_dropped, "gre_unanswered_dropped", "server GRE toward a call the server has not answered, dropped")
 
 #define PPTP_GATEWAY_POLICY_COUNTERS(X)                                                           \
   X(connections_denied, "connections_denied", "control connections the policy or a limit refused") \

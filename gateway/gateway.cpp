@@ -118,17 +118,39 @@ bool Gateway::after_refusal(const ConnectionRecord& r, const wire::TcpSegment& t
 Verdict Gateway::hold_or_patch(std::span<std::uint8_t> packet, const track::ParsedPacket& parsed,
                                const track::ControlConnection& c, ConnectionRecord& r, Direction dir,
                                const PacketMeta& meta) {
-  // Segments held for this direction go once the message they cut is whole (or the stream
-  // can no longer complete it); this one is held if it ends inside a message.
+  // No byte of a Call ID field that must be translated leaves untranslated (docs/packet-path.md,
+  // "Held segments"): a segment goes with the patches once every field it touches is decided,
+  // is held while one is not, and is dropped where that cannot be known (TCP sends it again).
   const std::size_t d = index_of(dir);
-  const stream::Reassembler& stream = c.streams[d];
-  const bool open = stream.state() == stream::StreamState::Synced && c.state != track::ConnectionState::Closed;
-  const bool cut = open && stream.buffered_bytes() > 0 && !stream.has_gap();
-  if (!cut) r.held[d].release(r.patches[d], false, counters_, released_);
   const nat::TcpPayload at = nat::tcp_payload_of(packet, parsed.ip, parsed.tcp);
-  if (cut && at.length > 0 && r.held[d].hold(meta, packet, at)) {
-    ++counters_.control_held;
-    return {Action::Hold, false};
+  if (desynced(c, r)) {
+    if (at.length == 0) return {};  // ACKs, FIN and RST still pass: the peers close
+    ++counters_.control_desync_dropped;
+    return {Action::Drop, false};
+  }
+  const PartialField field = decide_partial_field(c, r, dir);
+  if (!field.undecided) r.held[d].release(r.patches[d], held_overall_, counters_, released_);
+  if (at.length == 0) return {};
+  if (dir == Direction::PnsToPac && after_refusal(r, parsed.tcp)) {  // refused just now: no Call ID left
+    ++counters_.control_dropped;
+    return {Action::Drop, false};
+  }
+  switch (segment_fate(c.streams[d], r.patches[d], at, field)) {
+    case SegmentFate::DropPatchLost:
+      ++counters_.control_patch_lost_dropped;
+      return {Action::Drop, false};
+    case SegmentFate::DropUnframed:
+      ++counters_.control_gap_dropped;
+      return {Action::Drop, false};
+    case SegmentFate::Hold:
+      if (!r.held[d].hold(meta, packet, at, held_overall_)) {
+        ++counters_.control_hold_bound_dropped;
+        return {Action::Drop, false};
+      }
+      ++counters_.control_held;
+      return {Action::Hold, false};
+    case SegmentFate::Forward:
+      break;
   }
   if (nat::patch_tcp_payload(packet, at, r.patches[d])) {
     ++counters_.control_rewritten;
@@ -165,6 +187,12 @@ Verdict Gateway::judge_gre(const track::GreOutcome& out, bool modified) {
       ++counters_.malformed_dropped;
       return {Action::Drop, false};
     case track::GreVerdict::UnknownCall:
+      if (modified) {
+        // The server's GRE for a call we mapped but that has no route (not answered yet, or
+        // refused): it must not reach the client, whatever --allow-unknown-gre says.
+        ++counters_.gre_unanswered_dropped;
+        return {Action::Drop, false};
+      }
       if (options_.allow_unknown_gre) {
         ++counters_.gre_unknown_passed;
         return {Action::Accept, modified};

@@ -5,7 +5,7 @@
 // fuzzer drive it directly.
 //
 // Its parts, one job each: the tracker's hooks here (NAT of Call IDs, the end of a call);
-// SegmentHold (segments held until their message is whole); PolicyGate (the policy and its
+// SegmentHold (segments held while a Call ID field in them is undecided); PolicyGate (the policy and its
 // audit); Offloader (the fast path's bookkeeping); LogLimiter (warnings at a bounded rate);
 // status_view.cpp (the status JSON). Per-connection and per-call state: records.hpp.
 //
@@ -97,6 +97,14 @@ class Gateway final : private track::TrackerObserver {
 
   ConnectionRecord& record_of(const track::ControlConnection& c);
   void refuse(ConnectionRecord& r, std::uint32_t field_sequence);
+  // Call ID fields as soon as they are whole (call_id_fields.cpp).
+  PartialField decide_partial_field(const track::ControlConnection& c, ConnectionRecord& r, track::Direction dir);
+  void reserve_call_id(const track::ControlConnection& c, ConnectionRecord& r, std::uint32_t field_sequence,
+                       std::optional<std::uint16_t> inside_call_id);
+  std::optional<std::uint16_t> translated_value(const track::ControlConnection& c, nat::CallIdField field,
+                                                std::uint16_t id) const;
+  bool desynced(const track::ControlConnection& c, ConnectionRecord& r);
+  void resolve_outside(const track::ControlConnection& c, ConnectionRecord& r);
   bool map_call_id(const track::ControlConnection& c, const track::Call& call, ConnectionRecord& r,
                    std::uint32_t field_sequence);
   void maybe_offload(const track::ControlConnection& c, const track::Call& call, CallRecord& r);
@@ -126,6 +134,7 @@ class Gateway final : private track::TrackerObserver {
   std::unordered_map<std::uint64_t, ConnectionRecord> connections_;  // by the tracker's connection id
   CallTable calls_;
   std::vector<ReleasedPacket> released_;
+  HoldBudget held_overall_;  // what every connection's SegmentHold holds together
   // What the hooks read of the packet (or tick) being handled: its time and the public
   // address conntrack gave its connection. Input only: decisions come back as return values.
   struct PacketContext {

@@ -25,7 +25,25 @@ struct ConnectionRecord {
   std::optional<std::uint32_t> refused_sequence;  // the first call set-up we refused
   std::optional<double> closed_at;
   std::optional<policy::Charge> charge;         // what the connection holds of the limits
+  bool desynced = false;                        // a stream lost sync: closed, its data dropped
 };
+
+// The Call ID field of the message at the end of a direction's stream, not yet whole: its
+// translation is decided as soon as its bytes allow (docs/packet-path.md, "Held segments").
+struct PartialField {
+  bool undecided = false;      // some of its bytes are in, its rewrite is not known yet
+  std::uint32_t sequence = 0;  // of its first byte
+};
+
+// What becomes of a control segment with data (hold_or_patch).
+enum class SegmentFate : std::uint8_t {
+  Forward,        // every Call ID byte in it is decided: it goes with the patches
+  Hold,           // it carries part of an undecided field
+  DropUnframed,   // ahead of a gap: where its fields lie is not known yet (TCP sends it again)
+  DropPatchLost,  // it may carry a field whose patch the bound pushed out
+};
+SegmentFate segment_fate(const stream::Reassembler& s, const nat::StreamPatches& patches, const nat::TcpPayload& at,
+                         const PartialField& field);
 
 // A call's standing with the policy, from its set-up on.
 struct CallPolicy {

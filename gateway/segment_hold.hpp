@@ -1,7 +1,8 @@
-// Control segments held until the message they cut is whole, so that a Call ID rewrite
-// reaches the bytes it belongs to (docs/packet-path.md, "Held segments"). One per direction
-// of a control connection. Bounded in count and time: a sender that waits for the ACK of
-// the held part (Nagle) gets it released after kMaxHoldSeconds.
+// Control segments held while they carry part of a Call ID field that cannot be translated
+// yet (docs/packet-path.md, "Held segments"). One per direction of a control connection.
+// Nothing leaves by wall-clock time or raw at a bound: a held segment goes with its field's
+// rewrite once the field is whole, or is dropped (the connection closed or lost sync). At a
+// bound the new segment is dropped instead of held; TCP sends it again.
 #pragma once
 
 #include <cstdint>
@@ -14,28 +15,38 @@
 
 namespace pptp::gateway {
 
-inline constexpr std::size_t kMaxHeldSegments = 8;  // per connection and direction
-inline constexpr double kMaxHoldSeconds = 0.5;
+inline constexpr std::size_t kMaxHeldSegments = 8;                   // per connection and direction
+inline constexpr std::size_t kMaxHeldBytes = 16 * 1024;              // per connection and direction
+inline constexpr std::size_t kMaxHeldSegmentsOverall = 4096;         // all connections together
+inline constexpr std::size_t kMaxHeldBytesOverall = 4 * 1024 * 1024;  // all connections together
+
+// What every SegmentHold holds together, against the overall bounds.
+struct HoldBudget {
+  std::size_t segments = 0;
+  std::size_t bytes = 0;
+};
 
 class SegmentHold {
  public:
-  // Keeps a copy of the packet; false when the bound is reached (the caller decides now).
-  bool hold(const PacketMeta& meta, std::span<const std::uint8_t> packet, const nat::TcpPayload& at);
+  // Keeps a copy of the packet; false when a bound is reached (the caller drops it).
+  bool hold(const PacketMeta& meta, std::span<const std::uint8_t> packet, const nat::TcpPayload& at,
+            HoldBudget& overall);
   bool empty() const { return held_.empty(); }
-  // Held longer than kMaxHoldSeconds at `now`.
-  bool overdue(double now) const { return !held_.empty() && now - held_.front().since > kMaxHoldSeconds; }
   // Every held packet goes, with the direction's patches applied, as accepted.
-  void release(const nat::StreamPatches& patches, bool expired, GatewayCounters& counters,
+  void release(const nat::StreamPatches& patches, HoldBudget& overall, GatewayCounters& counters,
                std::vector<ReleasedPacket>& out);
+  // Every held packet is dropped: its field will never be translated.
+  void drop(HoldBudget& overall, GatewayCounters& counters, std::vector<ReleasedPacket>& out);
 
  private:
   struct Held {
     std::uint64_t packet_id;
-    double since;
     std::vector<std::uint8_t> bytes;
     nat::TcpPayload at;  // where its payload lies, from the parse on arrival
   };
+  void give_back(HoldBudget& overall);
   std::vector<Held> held_;
+  std::size_t bytes_ = 0;
 };
 
 }  // namespace pptp::gateway

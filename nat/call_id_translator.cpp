@@ -18,20 +18,87 @@ Result<const CallMapping*, NatError> CallIdTranslator::map_call(std::uint64_t co
                                                                 std::uint16_t inside_call_id) {
   if (by_inside_.contains(call_key(connection_id, inside_call_id))) return unexpected(NatError::AlreadyMapped);
   Space& space = spaces_[pair_key(outside.value, server.value)];
-  std::uint16_t chosen = inside_call_id;
-  if (space.used.test(chosen)) {
-    if (space.count >= kCallIdSpace) {
-      ++counters_.exhausted;
-      return unexpected(NatError::Exhausted);
-    }
-    // Walk from the cursor so that a freed ID is not handed out again at once (a late GRE
-    // packet of the old call would reach the new one).
-    std::uint16_t candidate = space.cursor;
-    while (space.used.test(candidate)) ++candidate;  // terminates: count < kCallIdSpace
-    chosen = candidate;
-    space.cursor = static_cast<std::uint16_t>(candidate + 1);
+  const std::optional<std::uint16_t> chosen = choose(space, inside_call_id);
+  if (!chosen) return unexpected(NatError::Exhausted);
+  return insert(space, CallMapping{connection_id, inside, outside, server, inside_call_id, *chosen});
+}
+
+std::optional<std::uint16_t> CallIdTranslator::choose(Space& space, std::optional<std::uint16_t> preferred) {
+  if (preferred && !space.used.test(*preferred)) return preferred;
+  if (space.count >= kCallIdSpace) {
+    ++counters_.exhausted;
+    return std::nullopt;
   }
-  return insert(space, CallMapping{connection_id, inside, outside, server, inside_call_id, chosen});
+  // Walk from the cursor so that a freed ID is not handed out again at once (a late GRE
+  // packet of the old call would reach the new one).
+  std::uint16_t candidate = space.cursor;
+  while (space.used.test(candidate)) ++candidate;  // terminates: count < kCallIdSpace
+  space.cursor = static_cast<std::uint16_t>(candidate + 1);
+  return candidate;
+}
+
+Result<std::uint16_t, NatError> CallIdTranslator::reserve(std::uint64_t connection_id, wire::Ipv4Address outside,
+                                                         wire::Ipv4Address server, std::uint32_t field_sequence,
+                                                         std::optional<std::uint16_t> inside_call_id) {
+  if (const auto it = reservations_.find({connection_id, field_sequence}); it != reservations_.end()) {
+    return it->second.outside_call_id;
+  }
+  // A Call ID the connection already maps is a duplicate request; it gets a Call ID of its
+  // own all the same (the server must not see one that may collide).
+  Space& space = spaces_[pair_key(outside.value, server.value)];
+  const std::optional<std::uint16_t> chosen = choose(space, inside_call_id);
+  if (!chosen) {
+    if (space.count == 0) spaces_.erase(pair_key(outside.value, server.value));
+    return unexpected(NatError::Exhausted);
+  }
+  space.used.set(*chosen);
+  ++space.count;
+  reservations_.emplace(std::pair{connection_id, field_sequence}, Reservation{outside, server, *chosen});
+  return *chosen;
+}
+
+std::optional<std::uint16_t> CallIdTranslator::reserved(std::uint64_t connection_id,
+                                                        std::uint32_t field_sequence) const {
+  const auto it = reservations_.find({connection_id, field_sequence});
+  if (it == reservations_.end()) return std::nullopt;
+  return it->second.outside_call_id;
+}
+
+Result<const CallMapping*, NatError> CallIdTranslator::confirm(std::uint64_t connection_id,
+                                                               std::uint32_t field_sequence,
+                                                               wire::Ipv4Address inside,
+                                                               std::uint16_t inside_call_id) {
+  const auto it = reservations_.find({connection_id, field_sequence});
+  if (it == reservations_.end() || by_inside_.contains(call_key(connection_id, inside_call_id))) {
+    if (it != reservations_.end()) unreserve(it);
+    return unexpected(NatError::AlreadyMapped);
+  }
+  const Reservation rv = it->second;
+  unreserve(it);
+  Space& space = spaces_[pair_key(rv.outside.value, rv.server.value)];
+  return insert(space, CallMapping{connection_id, inside, rv.outside, rv.server, inside_call_id, rv.outside_call_id});
+}
+
+CallIdTranslator::Reservations::iterator CallIdTranslator::unreserve(Reservations::iterator it) {
+  const Reservation& rv = it->second;
+  const std::uint64_t sk = pair_key(rv.outside.value, rv.server.value);
+  if (auto s = spaces_.find(sk); s != spaces_.end()) {
+    s->second.used.reset(rv.outside_call_id);
+    if (--s->second.count == 0) spaces_.erase(s);
+  }
+  return reservations_.erase(it);
+}
+
+void CallIdTranslator::give_back(std::uint64_t connection_id, std::uint32_t field_sequence) {
+  const auto it = reservations_.find({connection_id, field_sequence});
+  if (it != reservations_.end()) unreserve(it);
+}
+
+void CallIdTranslator::give_back_before(std::uint64_t connection_id, std::uint32_t sequence) {
+  auto it = reservations_.lower_bound({connection_id, 0});
+  while (it != reservations_.end() && it->first.first == connection_id) {
+    it = static_cast<std::int32_t>(it->first.second - sequence) < 0 ? unreserve(it) : std::next(it);
+  }
 }
 
 Result<const CallMapping*, NatError> CallIdTranslator::adopt(std::uint64_t connection_id, wire::Ipv4Address inside,
@@ -94,6 +161,8 @@ void CallIdTranslator::release(std::uint64_t connection_id, std::uint16_t inside
 }
 
 void CallIdTranslator::release_connection(std::uint64_t connection_id) {
+  auto r = reservations_.lower_bound({connection_id, 0});
+  while (r != reservations_.end() && r->first.first == connection_id) r = unreserve(r);
   for (auto it = by_inside_.begin(); it != by_inside_.end();) {
     auto next = std::next(it);
     if (it->second->connection_id == connection_id) erase(it);

@@ -14,7 +14,10 @@
 
 #include <bitset>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
+#include <utility>
 #include <string_view>
 #include <unordered_map>
 
@@ -55,6 +58,26 @@ class CallIdTranslator {
   Result<const CallMapping*, NatError> map_call(std::uint64_t connection_id, wire::Ipv4Address inside,
                                                 wire::Ipv4Address outside, wire::Ipv4Address server,
                                                 std::uint16_t inside_call_id);
+  // A Call ID field seen before its message is whole (a split Outgoing-Call-Request or
+  // Incoming-Call-Reply): its outside Call ID is chosen and reserved at once, so that no
+  // byte of the field leaves untranslated (docs/packet-path.md, "Held segments"). With the
+  // inside Call ID known it is kept where free, as map_call does; with only part of the
+  // field seen, any free one is taken. Keyed by the field's TCP sequence number; a second
+  // call for the same field returns the same Call ID. The reservation routes no GRE.
+  Result<std::uint16_t, NatError> reserve(std::uint64_t connection_id, wire::Ipv4Address outside,
+                                          wire::Ipv4Address server, std::uint32_t field_sequence,
+                                          std::optional<std::uint16_t> inside_call_id);
+  std::optional<std::uint16_t> reserved(std::uint64_t connection_id, std::uint32_t field_sequence) const;
+  // The whole message confirmed the call: the reservation becomes its mapping.
+  Result<const CallMapping*, NatError> confirm(std::uint64_t connection_id, std::uint32_t field_sequence,
+                                               wire::Ipv4Address inside, std::uint16_t inside_call_id);
+  // The message was invalid or refused: the Call ID is free again.
+  void give_back(std::uint64_t connection_id, std::uint32_t field_sequence);
+  // Gives back the connection's reservations for fields before `sequence` (serial
+  // arithmetic): their messages were whole and none confirmed them.
+  void give_back_before(std::uint64_t connection_id, std::uint32_t sequence);
+  std::size_t reservations() const { return reservations_.size(); }
+
   // A call found already running (the kernel's fast-path elements after a daemon restart):
   // its outside Call ID is given, not chosen, and reserved like any other.
   Result<const CallMapping*, NatError> adopt(std::uint64_t connection_id, wire::Ipv4Address inside,
@@ -97,6 +120,14 @@ class CallIdTranslator {
   void erase(std::unordered_map<std::uint64_t, std::unique_ptr<CallMapping>>::iterator it);
   struct Space;
   const CallMapping* insert(Space& space, const CallMapping& m);
+  // A free outside Call ID: `preferred` where free, else the next free from the cursor.
+  std::optional<std::uint16_t> choose(Space& space, std::optional<std::uint16_t> preferred);
+  struct Reservation {
+    wire::Ipv4Address outside, server;
+    std::uint16_t outside_call_id = 0;
+  };
+  using Reservations = std::map<std::pair<std::uint64_t, std::uint32_t>, Reservation>;  // (connection, field sequence)
+  Reservations::iterator unreserve(Reservations::iterator it);
 
   // Call IDs taken toward one server from one public address; a cursor spreads new ones.
   struct Space {
@@ -108,6 +139,7 @@ class CallIdTranslator {
   std::unordered_map<std::uint64_t, std::unique_ptr<CallMapping>> by_inside_;  // (connection, inside id)
   std::unordered_map<OutsideKey, CallMapping*, OutsideKeyHash> by_outside_;
   std::unordered_map<std::uint64_t, CallMapping*> by_connection_outside_;  // (connection, outside id)
+  Reservations reservations_;
   NatCounters counters_;
 };
 

@@ -41,9 +41,27 @@ CallIdField call_id_field(wire::ControlMessageType type, bool from_pns) {
 }
 
 void StreamPatches::add(std::uint32_t sequence, std::uint16_t value) {
+  for (std::size_t i = 0; i < count_; ++i) {
+    if (ring_[i].sequence == sequence) {
+      ring_[i].value = value;
+      return;
+    }
+  }
+  if (count_ == ring_.size()) {
+    // Serial arithmetic: remember the furthest byte a dropped patch covered.
+    const std::uint32_t end = ring_[next_].sequence + 2;
+    if (!evicted_end_ || static_cast<std::int32_t>(end - *evicted_end_) > 0) evicted_end_ = end;
+  }
   ring_[next_] = StreamPatch{sequence, value};
   next_ = (next_ + 1) % ring_.size();
   count_ = std::min(count_ + 1, ring_.size());
+}
+
+std::optional<std::uint16_t> StreamPatches::find(std::uint32_t sequence) const {
+  for (std::size_t i = 0; i < count_; ++i) {
+    if (ring_[i].sequence == sequence) return ring_[i].value;
+  }
+  return std::nullopt;
 }
 
 bool StreamPatches::apply(std::uint32_t sequence, std::span<std::uint8_t> payload) const {

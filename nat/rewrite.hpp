@@ -49,16 +49,25 @@ inline constexpr std::size_t kMaxStreamPatches = 32;  // per direction; oldest d
 
 class StreamPatches {
  public:
+  // A second patch at the same sequence number replaces the first (a field decided when it
+  // was whole, then seen again in its whole message).
   void add(std::uint32_t sequence, std::uint16_t value);
+  std::optional<std::uint16_t> find(std::uint32_t sequence) const;
   // Applies every patch that falls (even partly) in [sequence, sequence + payload.size()).
   // Returns true if a byte changed.
   bool apply(std::uint32_t sequence, std::span<std::uint8_t> payload) const;
+  // A segment starting at `sequence` may hold a field whose patch the bound pushed out: it
+  // must not leave (the caller drops it; docs/packet-path.md, "Held segments").
+  bool lost_before(std::uint32_t sequence) const {
+    return evicted_end_ && static_cast<std::int32_t>(sequence - *evicted_end_) < 0;
+  }
   std::size_t size() const { return count_; }
 
  private:
   std::array<StreamPatch, kMaxStreamPatches> ring_{};
   std::size_t next_ = 0;
   std::size_t count_ = 0;
+  std::optional<std::uint32_t> evicted_end_;  // one past the latest byte of an evicted patch
 };
 
 // In-place rewrites of a whole IPv4 packet whose headers the caller parsed. Each fixes the

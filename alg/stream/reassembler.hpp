@@ -63,6 +63,12 @@ class Reassembler {
   // Bytes held: a partial message plus out-of-order segments.
   std::size_t buffered_bytes() const { return partial_.size() + pending_bytes_; }
   bool has_gap() const { return !pending_.empty(); }
+  // The start of the message not yet whole (empty if none), and the sequence number of its
+  // first byte; the next byte expected in order follows it. The gateway reads a Call ID
+  // field there as soon as it is in (docs/packet-path.md, "Held segments").
+  Bytes partial() const { return partial_; }
+  std::uint32_t partial_sequence() const { return next_sequence_ - static_cast<std::uint32_t>(partial_.size()); }
+  std::uint32_t next_sequence() const { return next_sequence_; }
   std::uint64_t delivered_bytes() const { return delivered_bytes_; }
   const std::optional<wire::ParseError>& framing_error() const { return framing_error_; }
 

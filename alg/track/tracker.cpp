@@ -197,6 +197,12 @@ SegmentOutcome Tracker::on_tcp_segment(double time, const wire::Ipv4Packet& ip,
       outcome.refused = true;  // its FIN, if any, comes again with it
       return outcome;
     }
+    // In the path, a stream whose message boundaries are lost ends its connection both ways
+    // (calls and routes go): the gateway can no longer tell where a Call ID lies.
+    if (inline_ && s.state() == stream::StreamState::LostSync) {
+      close_connection(time, c, "lost_sync");
+      return outcome;
+    }
   }
   if (v.rst_acts) {
     close_connection(time, c, "tcp_reset");

@@ -156,7 +156,8 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
       if (call == nullptr) return;
       call->pns_call_id = r.call_id;
       call->call_serial_number = r.call_serial_number;
-      index_gre(c, *call, Direction::PacToPns);
+      // GRE toward the PNS is routed once the PAC accepts the call (Outgoing-Call-Reply):
+      // a denied or unanswered request leaves no route (issue "Integrity").
       if (!admit_pns_call_id(time, c, *call, arrival.sequence, arrival.outcome)) return;
       observer_.on_call_changed(c, *call);
       return;
@@ -176,6 +177,7 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
       }
       call->pac_call_id = r.call_id;
       index_gre(c, *call, Direction::PnsToPac);
+      index_gre(c, *call, Direction::PacToPns);
       return set_call_state(time, c, *call, CallState::Established);
     }
     case ControlMessageType::IncomingCallRequest: {

@@ -9,10 +9,14 @@
 // toward the client with the Call ID the client knows: as it is where it names the
 // server's own Call ID of a call, or no call; the client's inside Call ID where it names
 // (Windows) a translated call's outside one, and that call and its outside Call ID are gone.
+// Held segments (docs/packet-path.md, "Held segments"): every packet held is handed back
+// exactly once, accepted or dropped, by the time everything has expired (no time release,
+// none lost), and no Call ID reservation is left.
 #include <spdlog/sinks/null_sink.h>
 
 #include <cstdlib>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "gateway/gateway.hpp"
@@ -104,8 +108,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   double time = 0;
   std::size_t pos = 0;
   std::vector<std::uint8_t> packet;
+  std::set<std::uint64_t> held;
   const auto check_released = [&] {
     for (const auto& r : gw.take_released()) {
+      if (held.erase(r.packet_id) != 1) std::abort();
       const auto ip = wire::parse_ipv4(r.bytes);
       if (!ip || (r.modified && !nat::tcp_checksum_ok(r.bytes, ip->header_length))) std::abort();
     }
@@ -123,6 +129,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const bool ip_ok = before && nat::ipv4_header_checksum_ok(packet, before->header_length);
     const auto disconnect = disconnect_check(gw, packet);
     const gateway::Verdict v = gw.process(packet, meta);
+    if (v.action == gateway::Action::Hold) held.insert(meta.packet_id);
     if (disconnect && v.action == gateway::Action::Accept) verify_disconnect(gw, *disconnect, packet);
     if (n % 16 == 0) check_released();
     if (n % 8 == 0) {
@@ -149,6 +156,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   gw.expire(time + 200000);
   check_released();
   if (gw.tracker().call_count() != 0 || gw.translator().size() != 0) std::abort();
+  if (!held.empty() || gw.translator().reservations() != 0) std::abort();
   if (!gw.admission().empty()) std::abort();
   if (!gw.offloaded_calls().empty()) std::abort();
   return 0;

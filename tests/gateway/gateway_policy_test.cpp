@@ -128,6 +128,24 @@ TEST_F(WithPolicy, TheFirstRefusedSetUpStaysRefusedWhenLaterOnesAreRefusedToo) {
   EXPECT_EQ(policy_status()["calls_denied"], 2);
 }
 
+TEST_F(WithPolicy, ASplitSetUpIsAdmittedWhenWholeAndARefusalKeepsItsRestFromTheServer) {
+  // The outside Call ID is reserved when the field is in (the first part leaves), admission
+  // waits for the whole message (docs/packet-path.md, "Held segments"): a refused request
+  // loses its rest and retransmissions, so the server never gets it whole.
+  use("default: allow\nlimits: {per_source: {setup_rate: 1, setup_burst: 1}}\n");
+  h.start(a);
+  EXPECT_EQ(send(a.to_pac(test::bytes_of(ocrq(1)))), Action::Accept);
+  const Packet message = test::bytes_of(ocrq(2));
+  const std::uint32_t start = a.pns_seq;
+  EXPECT_EQ(send(a.to_pac(Packet(message.begin(), message.begin() + 20))), Action::Accept);
+  EXPECT_EQ(h.gw.translator().reservations(), 1u);
+  EXPECT_EQ(send(a.to_pac(Packet(message.begin() + 20, message.end()))), Action::Drop);
+  EXPECT_EQ(send(checksummed(test::tcp(a.pns, a.pac, start, flags::kAck, message))), Action::Drop);
+  EXPECT_EQ(h.gw.translator().reservations(), 0u);
+  EXPECT_EQ(h.gw.translator().size(), 1u);
+  EXPECT_EQ(policy_status()["calls_denied"], 1);
+}
+
 const char* const kAliceByName = R"(
 users: {alice: {names: [alice]}}
 rules: [{name: alice-only, from: {user: alice}, action: allow}]

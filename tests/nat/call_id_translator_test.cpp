@@ -137,5 +137,46 @@ TEST(CallIdTranslator, ReleasingAConnectionFreesEveryOutsideCallIdOfIt) {
   EXPECT_EQ(t.in_use(kPublic, kServer), 1u);
 }
 
+TEST(CallIdTranslator, AReservationTakesAnOutsideCallIdBeforeItsCallIsWhole) {
+  CallIdTranslator t;
+  ASSERT_TRUE(t.map_call(1, addr("192.0.2.11"), kPublic, kServer, 7));
+  // Only half of connection 2's field is in: any free Call ID, and the same one again.
+  const auto half = t.reserve(2, kPublic, kServer, 1012, std::nullopt);
+  ASSERT_TRUE(half);
+  EXPECT_TRUE(t.outside_in_use(kPublic, kServer, *half));
+  EXPECT_EQ(*t.reserve(2, kPublic, kServer, 1012, 7), *half);
+  EXPECT_EQ(t.find_outside(kServer, kPublic, *half), nullptr);  // no GRE route from a reservation
+  // A whole field keeps its Call ID where free.
+  EXPECT_EQ(*t.reserve(2, kPublic, kServer, 2012, 9), 9);
+  const auto m = t.confirm(2, 1012, addr("192.0.2.12"), 7);
+  ASSERT_TRUE(m);
+  EXPECT_EQ((*m)->outside_call_id, *half);
+  EXPECT_EQ((*m)->inside_call_id, 7);
+  EXPECT_EQ(t.find_outside(kServer, kPublic, *half), *m);
+  EXPECT_EQ(t.reservations(), 1u);
+  t.give_back_before(2, 3000);
+  EXPECT_EQ(t.reservations(), 0u);
+  EXPECT_FALSE(t.outside_in_use(kPublic, kServer, 9));
+  EXPECT_EQ(t.in_use(kPublic, kServer), 2u);
+}
+
+TEST(CallIdTranslator, ReservationsGoBackWithTheirConnectionAndOnAFailedConfirm) {
+  CallIdTranslator t;
+  ASSERT_TRUE(t.map_call(2, addr("192.0.2.12"), kPublic, kServer, 7));
+  const auto dup = t.reserve(2, kPublic, kServer, 500, 7);
+  ASSERT_TRUE(dup);
+  EXPECT_NE(*dup, 7);
+  EXPECT_FALSE(t.confirm(2, 500, addr("192.0.2.12"), 7));  // connection 2 maps 7 already
+  EXPECT_FALSE(t.outside_in_use(kPublic, kServer, *dup));
+  ASSERT_TRUE(t.reserve(2, kPublic, kServer, 600, 8));
+  ASSERT_TRUE(t.reserve(3, kPublic, kServer, 600, 9));
+  t.release_connection(2);
+  EXPECT_EQ(t.reservations(), 1u);
+  EXPECT_EQ(t.in_use(kPublic, kServer), 1u);
+  EXPECT_TRUE(t.reserved(3, 600));
+  t.give_back(3, 600);
+  EXPECT_EQ(t.in_use(kPublic, kServer), 0u);
+}
+
 }  // namespace
 }  // namespace pptp::nat

@@ -115,6 +115,20 @@ TEST(StreamPatches, TheRingKeepsTheNewest) {
   std::vector<std::uint8_t> oldest(2, 0), newest(2, 0);
   EXPECT_FALSE(patches.apply(0, oldest));
   EXPECT_TRUE(patches.apply((kMaxStreamPatches + 4) * 100, newest));
+  // A segment that may hold a pushed-out field is known as such; a newer one is not.
+  EXPECT_TRUE(patches.lost_before(0));
+  EXPECT_TRUE(patches.lost_before(4 * 100 + 1));
+  EXPECT_FALSE(patches.lost_before(4 * 100 + 2));
+}
+
+TEST(StreamPatches, ASecondPatchAtTheSameSequenceReplacesTheFirst) {
+  StreamPatches patches;
+  patches.add(100, 0x1111);
+  patches.add(100, 0x2222);
+  EXPECT_EQ(patches.size(), 1u);
+  EXPECT_EQ(patches.find(100), 0x2222);
+  EXPECT_EQ(patches.find(101), std::nullopt);
+  EXPECT_FALSE(patches.lost_before(0));
 }
 
 }  // namespace

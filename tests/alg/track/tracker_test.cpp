@@ -115,6 +115,37 @@ TEST_F(TrackerTest, RefusedCallIsClosedWithItsResult) {
   EXPECT_NE(rec.closed_calls[0].find("refused: result 4"), std::string::npos);
 }
 
+TEST_F(TrackerTest, ServerGreRoutesToTheClientOnlyOnceTheServerAcceptedTheCall) {
+  // Issue "Integrity": a denied or unanswered set-up leaves no route toward the PNS.
+  link.start();
+  OutgoingCallRequest rq;
+  rq.call_id = 7;
+  link.send(Direction::PnsToPac, rq);
+  ASSERT_EQ(tracker.call_count(), 1u);
+  EXPECT_EQ(link.gre_to_pns(7).verdict, GreVerdict::UnknownCall);
+  OutgoingCallReply refused;
+  refused.peer_call_id = 7;
+  refused.result_code = 4;
+  link.send(Direction::PacToPns, refused);
+  EXPECT_EQ(link.gre_to_pns(7).verdict, GreVerdict::UnknownCall);
+  link.outgoing_call(7, 128);
+  EXPECT_EQ(link.gre_to_pns(7).verdict, GreVerdict::Matched);
+}
+
+TEST_F(TrackerTest, InThePathLostSyncClosesTheConnectionBothWays) {
+  tracker.set_inline(true);
+  link.start();
+  link.outgoing_call(7, 128);
+  ASSERT_EQ(link.gre_to_pns(7).verdict, GreVerdict::Matched);
+  // Bytes that frame as no PPTP message: where a Call ID lies is no longer known.
+  link.packet(test::tcp(link.pns, link.pac, link.seq[0], tcp_flags::kAck, std::vector<std::uint8_t>(16, 0xee)));
+  EXPECT_EQ(tracker.call_count(), 0u);
+  ASSERT_EQ(rec.closed_connections.size(), 1u);
+  EXPECT_EQ(rec.closed_connections[0], "lost_sync");
+  EXPECT_EQ(link.gre_to_pns(7).verdict, GreVerdict::UnknownCall);
+  EXPECT_EQ(link.gre_to_pac(128).verdict, GreVerdict::UnknownCall);
+}
+
 TEST_F(TrackerTest, WrongSenderAndNotEstablishedAreReported) {
   link.handshake();
   OutgoingCallRequest rq;

@@ -264,6 +264,8 @@ class Lab:
                         "--after-hangup", str(kw.get("after_hangup", 0.0))]
                 if kw.get("incoming"):
                     cmd.append("--incoming")
+                if kw.get("split_pause") is not None:
+                    cmd += ["--split-pause", str(kw["split_pause"])]
                 for option in ("pap", "forge_chap", "reauth"):  # PPP authentication (names)
                     if kw.get(option):
                         cmd += ["--" + option.replace("_", "-"), kw[option]]

@@ -25,10 +25,17 @@ from pptplab import gre, hdlc, messages as m  # noqa: E402
 STEP_TIMEOUT = 10.0
 
 
+def split_pause(msg, pause):
+    """--split-pause: the time between the two parts of an Outgoing-Call-Request (a slow or
+    lossy link); every other message keeps a short one."""
+    return pause if pause is not None and m.u16(msg, 8) == m.OCRQ else 0.02
+
+
 class Control:
     def __init__(self, sock, split=0):
         self.sock = sock
         self.split = split  # send each message in two TCP segments, cut at this byte
+        self.split_pause = None  # seconds between an Outgoing-Call-Request's two parts (--split-pause)
         self.reader = m.Reader()
         self.pending = []
         self.log = []
@@ -37,7 +44,7 @@ class Control:
         if 0 < self.split < len(msg):
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.sock.sendall(msg[:self.split])
-            time.sleep(0.02)
+            time.sleep(split_pause(msg, self.split_pause))
             self.sock.sendall(msg[self.split:])
         else:
             self.sock.sendall(msg)
@@ -221,6 +228,7 @@ def run_pns(a):
     raw = gre.open_socket(a.local)
     sock = socket.create_connection((a.server, 1723), timeout=STEP_TIMEOUT, source_address=(a.local, 0))
     ctl = Control(sock, a.split)
+    ctl.split_pause = a.split_pause
     try:
         ctl.send(m.sccrq(a.tag))
         _, reply = ctl.expect([m.SCCRP])
@@ -461,6 +469,8 @@ def main():
     p.add_argument("--auth-timeout", type=float, default=2.0, help="pns: seconds to wait for a PAP answer")
     p.add_argument("--windows-cdn", action="store_true",
                    help="pac: Call-Disconnect-Notify names the client's Call ID, as Windows servers do")
+    p.add_argument("--split-pause", type=float, default=None,
+                   help="pns: with --split, seconds between the two parts of an Outgoing-Call-Request")
     a = p.parse_args()
     result = run_pns(a) if a.role == "pns" else run_pac(a)
     print(json.dumps(result), flush=True)

@@ -1,0 +1,127 @@
+// Call ID fields decided as soon as they are whole, not when their message is (issue
+// "Integrity", docs/packet-path.md "Held segments"): no byte of a field that must be
+// translated ever leaves untranslated, whatever the segmentation, loss, reordering,
+// retransmission or delay, and no segment waits on a timer.
+#include "gateway/describe.hpp"
+#include "gateway/gateway.hpp"
+
+namespace pptp::gateway {
+
+using track::Direction;
+
+namespace {
+// Serial arithmetic (RFC 9293 3.4): a is after b.
+bool after(std::uint32_t a, std::uint32_t b) { return static_cast<std::int32_t>(a - b) > 0; }
+constexpr std::size_t kTypeEnd = 10;  // the Control Message Type is at bytes 8-9 (RFC 2637 2.1)
+constexpr std::uint32_t kCallIdLength = 2;
+}  // namespace
+
+SegmentFate segment_fate(const stream::Reassembler& s, const nat::StreamPatches& patches, const nat::TcpPayload& at,
+                         const PartialField& field) {
+  const auto end = static_cast<std::uint32_t>(at.sequence + at.length);
+  if (patches.lost_before(at.sequence)) return SegmentFate::DropPatchLost;
+  // Past the next byte in order the reassembler has not framed it: which of its bytes are
+  // Call ID fields is not known yet.
+  if (s.state() == stream::StreamState::Synced && after(end, s.next_sequence())) return SegmentFate::DropUnframed;
+  if (field.undecided && after(field.sequence + kCallIdLength, at.sequence) && after(end, field.sequence)) {
+    return SegmentFate::Hold;
+  }
+  return SegmentFate::Forward;
+}
+
+PartialField Gateway::decide_partial_field(const track::ControlConnection& c, ConnectionRecord& r, Direction dir) {
+  const stream::Reassembler& s = c.streams[index_of(dir)];
+  if (s.state() != stream::StreamState::Synced || c.state == track::ConnectionState::Closed) return {};
+  const bool from_pns = dir == Direction::PnsToPac;
+  // Reservations for messages that were whole and opened no call (invalid, a duplicate):
+  // given back. Those that did were confirmed in on_pns_call_id.
+  if (from_pns) translator_.give_back_before(c.id, s.partial_sequence());
+  const Bytes partial = s.partial();
+  if (partial.size() < kTypeEnd) return {};  // framing checked the type once it was in
+  const auto type = static_cast<wire::ControlMessageType>(load_u16(partial.data() + 8));
+  const nat::CallIdField field = nat::call_id_field(type, from_pns);
+  if (field.rewrite == nat::CallIdRewrite::None || partial.size() <= field.offset) return {};
+  const std::uint32_t sequence = s.partial_sequence() + field.offset;
+  const bool whole = partial.size() >= field.offset + kCallIdLength;
+  const std::optional<std::uint16_t> id =
+      whole ? std::optional<std::uint16_t>(load_u16(partial.data() + field.offset)) : std::nullopt;
+  if (field.rewrite == nat::CallIdRewrite::Allocate) {
+    // The PNS's own Call ID: an outside one is reserved now, even from half the field (the
+    // other byte may come much later: a sender under Nagle waits for the ACK of the first).
+    reserve_call_id(c, r, sequence, id);
+    return {};
+  }
+  if (!id) return {true, sequence};  // a lookup needs the whole value: held until it is in
+  if (const auto v = translated_value(c, field, *id)) r.patches[index_of(dir)].add(sequence, *v);
+  return {};
+}
+
+void Gateway::reserve_call_id(const track::ControlConnection& c, ConnectionRecord& r, std::uint32_t field_sequence,
+                              std::optional<std::uint16_t> inside_call_id) {
+  if (translator_.reserved(c.id, field_sequence)) return;
+  resolve_outside(c, r);
+  const auto outside = translator_.reserve(c.id, r.outside, c.pac.address, field_sequence, inside_call_id);
+  if (!outside) {
+    // No Call ID left: the field must not leave as it is, so the request is refused here
+    // (after_refusal drops it and what follows).
+    ++counters_.calls_refused;
+    refuse(r, field_sequence);
+    return;
+  }
+  if (!inside_call_id || *outside != *inside_call_id) r.patches[index_of(Direction::PnsToPac)].add(field_sequence, *outside);
+}
+
+std::optional<std::uint16_t> Gateway::translated_value(const track::ControlConnection& c, nat::CallIdField field,
+                                                       std::uint16_t id) const {
+  const nat::CallMapping* m = nullptr;
+  switch (field.rewrite) {
+    case nat::CallIdRewrite::Allocate:  // reserve_call_id, then on_pns_call_id
+    case nat::CallIdRewrite::None:
+      return std::nullopt;
+    case nat::CallIdRewrite::ToOutside:
+      m = translator_.find_inside(c.id, id);
+      if (m != nullptr && m->translated()) return m->outside_call_id;
+      return std::nullopt;
+    case nat::CallIdRewrite::DisconnectCallId:
+      // RFC 2637 2.13: the PAC's own Call ID, passed as it is when it names a call here.
+      // Otherwise it is the PNS's outside Call ID (Windows servers), translated back.
+      if (c.find_by_pac_call_id(id) != nullptr) return std::nullopt;
+      [[fallthrough]];
+    case nat::CallIdRewrite::ToInside:
+      m = translator_.find_outside_on_connection(c.id, id);
+      if (m != nullptr && m->translated()) return m->inside_call_id;
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+bool Gateway::desynced(const track::ControlConnection& c, ConnectionRecord& r) {
+  if (r.desynced) return true;
+  for (std::size_t d = 0; d < 2; ++d) {
+    if (c.streams[d].state() != stream::StreamState::LostSync) continue;
+    // Where its messages start is no longer known, so neither is where a Call ID lies: the
+    // tracker has closed the connection (its calls and routes are gone) and nothing more of
+    // its data passes either way.
+    r.desynced = true;
+    ++counters_.connections_desynced;
+    log_->warn("connection_desynced {} direction={} note=\"closed both ways; its data is dropped\"", describe(c),
+               track::name_of(static_cast<Direction>(d)));
+    for (SegmentHold& h : r.held) h.drop(held_overall_, counters_, released_);
+    return true;
+  }
+  return false;
+}
+
+void Gateway::resolve_outside(const track::ControlConnection& c, ConnectionRecord& r) {
+  if (r.outside_known || resolver_ == nullptr) return;
+  if (const auto a = resolver_->outside_address(c.pns, c.pac)) {
+    r.outside = *a;
+    r.outside_known = true;
+  } else {
+    warnings_.warn("nat_binding_unknown", packet_.time, [&] {
+      return fmt::format("{} note=\"no conntrack entry; using the client's own address\"", describe(c));
+    });
+  }
+}
+
+}  // namespace pptp::gateway
