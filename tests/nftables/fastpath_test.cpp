@@ -20,10 +20,10 @@ using test::addr;
 
 std::string list_set(std::string_view name) {
   std::string out;
-  run_command({"nft", "list", "set", "ip", std::string(kTableName), std::string(name)}, {}, out);
+  run_command({tool_path(Tool::Nft), "list", "set", "ip", std::string(kTableName), std::string(name)}, {}, out);
   if (out.find("Error") != std::string::npos || out.empty()) {
     out.clear();
-    run_command({"nft", "list", "map", "ip", std::string(kTableName), std::string(name)}, {}, out);
+    run_command({tool_path(Tool::Nft), "list", "map", "ip", std::string(kTableName), std::string(name)}, {}, out);
   }
   return out;
 }
@@ -172,7 +172,7 @@ TEST_F(KernelFastPath, ARestartKeepsTheElementsAndTheirCalls) {
   remove_rules(true);
   EXPECT_NE(list_set(kFastInAddress).find("198.51.100.2 . 198.51.100.1 . 0x1234"), std::string::npos);
   std::string chains;
-  run_command({"nft", "list", "table", "ip", std::string(kTableName)}, {}, chains);
+  run_command({tool_path(Tool::Nft), "list", "table", "ip", std::string(kTableName)}, {}, chains);
   EXPECT_EQ(chains.find("chain prerouting"), std::string::npos) << chains;
   EXPECT_NE(chains.find("chain fast_in"), std::string::npos) << chains;
   // The next start installs its rules around them.
@@ -186,7 +186,7 @@ TEST_F(KernelFastPath, ARestartKeepsTheElementsAndTheirCalls) {
   ASSERT_EQ(counts->size(), 2u);
   EXPECT_EQ(*(*counts)[0].binding, call_);
   chains.clear();
-  run_command({"nft", "list", "table", "ip", std::string(kTableName)}, {}, chains);
+  run_command({tool_path(Tool::Nft), "list", "table", "ip", std::string(kTableName)}, {}, chains);
   EXPECT_NE(chains.find("chain prerouting"), std::string::npos) << chains;
   // Rules are replaced, not added twice.
   EXPECT_EQ(chains.find("map @fast_in_plain"), chains.rfind("map @fast_in_plain")) << chains;
