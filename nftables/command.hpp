@@ -14,7 +14,8 @@
 namespace pptp::nft {
 
 // Where nft and iptables are looked for, in this order.
-inline constexpr std::array<std::string_view, 4> kToolDirectories{"/usr/sbin", "/sbin", "/usr/bin", "/bin"};
+inline constexpr std::array<std::string_view, 4> kToolDirectories{"/usr/sbin", "/sbin", "/usr/bin",
+                                                                  "/bin"};
 
 enum class Tool : std::uint8_t { Nft, Iptables };
 

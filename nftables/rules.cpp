@@ -12,18 +12,10 @@ std::string queue_statement(const RuleOptions& o) {
   return "queue num " + std::to_string(o.queue) + (o.fail_open ? " bypass" : "");
 }
 
-std::string hex(std::uint32_t v) {
-  char out[16];
-  std::snprintf(out, sizeof out, "0x%08x", v);
-  return out;
-}
-
 // GRE that the fast path did not take.
 std::string unmarked(const RuleOptions& o) {
-  return o.fast_path ? "meta mark & " + hex(o.fast_path_mark) + " != " + hex(o.fast_path_mark) + " " : std::string();
+  return o.fast_path ? "meta mark & " + hex32(o.fast_path_mark) + " != " + hex32(o.fast_path_mark) + " " : std::string();
 }
-
-std::uint32_t gre_limit(const RuleOptions& o) { return o.fast_path ? o.queued_gre_per_second : 0; }
 
 // Matches when the source (ip saddr) exceeds `per_second` (burst kRateLimitBurstFactor
 // times that), counted in `counter`.
@@ -44,7 +36,7 @@ constexpr std::string_view kSynSources = "syn_sources", kGreSources = "gre_sourc
 constexpr std::string_view kNewControl = "tcp dport 1723 tcp flags & (syn | ack) == syn ";
 
 void fast_in_chain(std::ostringstream& s, const RuleOptions& o) {
-  const std::string mark = "meta mark set meta mark | " + hex(o.fast_path_mark);
+  const std::string mark = "meta mark set meta mark | " + hex32(o.fast_path_mark);
   const std::string key = "ip saddr . ip daddr . @th,48,16";
   s << "  chain fast_in {\n"
     << "    type filter hook prerouting priority raw - 20; policy accept;\n"
@@ -96,13 +88,19 @@ void forward_chain(std::ostringstream& s, const RuleOptions& o) {
     << "    type filter hook forward priority mangle; policy accept;\n"
     << "    ct state invalid jump " << kChainDropInvalid << "\n";
   if (o.syn_per_second > 0) s << "    " << kNewControl << over_rate(kSynSources, o.syn_per_second, kCounterSynLimited) << "\n";
-  if (gre_limit(o) > 0) s << "    " << client_gre << over_rate(kGreSources, gre_limit(o), kCounterGreLimited) << "\n";
+  if (queued_gre_limit(o) > 0) s << "    " << client_gre << over_rate(kGreSources, queued_gre_limit(o), kCounterGreLimited) << "\n";
   s << "    tcp dport 1723 " << q << "\n"
     << "    tcp sport 1723 " << q << "\n"
     << "    " << client_gre << q << "\n"
     << "  }\n";
 }
 }  // namespace
+
+std::string hex32(std::uint32_t v) {
+  char out[16];
+  std::snprintf(out, sizeof out, "0x%08x", v);
+  return out;
+}
 
 std::string_view name_of(Backend b) { return b == Backend::Nft ? "nft" : "xtables"; }
 
@@ -136,8 +134,8 @@ std::string nft_table(Backend backend, const RuleOptions& o) {
     << "  # it to the client) and handed to pptp-alg before routing.\n"
     << "  chain prerouting {\n"
     << "    type filter hook prerouting priority raw - 10; policy accept;\n";
-  if (nft_queue && gre_limit(o) > 0) {
-    s << "    " << server_gre << over_rate(kGreSources, gre_limit(o), kCounterGreLimited) << "\n";
+  if (nft_queue && queued_gre_limit(o) > 0) {
+    s << "    " << server_gre << over_rate(kGreSources, queued_gre_limit(o), kCounterGreLimited) << "\n";
   }
   s << "    " << server_gre << "notrack" << (nft_queue ? " " + queue_statement(o) : std::string()) << "\n"
     << "  }\n";

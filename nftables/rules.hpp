@@ -71,6 +71,11 @@ struct RuleOptions {
   std::uint32_t queued_gre_per_second = kDefaultQueuedGrePerSecond;
 };
 
+// The queued-GRE limit in force: none without the fast path (see RuleOptions).
+inline std::uint32_t queued_gre_limit(const RuleOptions& o) { return o.fast_path ? o.queued_gre_per_second : 0; }
+// A mark or mask as the rules write it (0x00100000).
+std::string hex32(std::uint32_t v);
+
 // The nft script for the table (`nft -f`): with the queue rules for Backend::Nft, the
 // notrack rule only for Backend::Xtables.
 std::string nft_table(Backend backend, const RuleOptions& options);

@@ -1,23 +1,15 @@
 // The xtables fallback's chains (rules.hpp): PPTP_ALG_PREROUTING in raw, PPTP_ALG_FORWARD in
 // mangle, fed by one jump each from the built-in chains.
-#include <cstdio>
-
 #include "nftables/rules.hpp"
 
 namespace pptp::nft {
 
 namespace {
-std::string hex(std::uint32_t v) {
-  char out[16];
-  std::snprintf(out, sizeof out, "0x%08x", v);
-  return out;
-}
-
 using Args = std::vector<std::string>;
 
 Args not_marked(const RuleOptions& o) {
   if (!o.fast_path) return {};
-  return {"-m", "mark", "!", "--mark", hex(o.fast_path_mark) + "/" + hex(o.fast_path_mark)};
+  return {"-m", "mark", "!", "--mark", hex32(o.fast_path_mark) + "/" + hex32(o.fast_path_mark)};
 }
 
 Args joined(Args a, const Args& b) {
@@ -64,8 +56,6 @@ Command iptables(std::initializer_list<std::string> head, const Args& tail = {})
   return c;
 }
 
-std::uint32_t gre_limit(const RuleOptions& o) { return o.fast_path ? o.queued_gre_per_second : 0; }
-
 std::vector<Command> forward_rules(const RuleOptions& o) {
   const std::string fwd(kChainForward);
   const auto target = nfqueue_target(o);
@@ -81,12 +71,14 @@ std::vector<Command> forward_rules(const RuleOptions& o) {
     r.push_back(iptables({"-t", "mangle", "-A", fwd, "-p", "tcp", "--dport", "1723", "--syn"},
                          over_rate("pptp_alg_syn", o.syn_per_second)));
   }
-  if (gre_limit(o) > 0) {
-    r.push_back(iptables({"-t", "mangle", "-A", fwd}, joined(tracked_gre, over_rate("pptp_alg_gre_out", gre_limit(o)))));
+  if (queued_gre_limit(o) > 0) {
+    r.push_back(iptables({"-t", "mangle", "-A", fwd},
+                         joined(tracked_gre, over_rate("pptp_alg_gre_out", queued_gre_limit(o)))));
   }
   r.push_back(iptables({"-t", "mangle", "-A", fwd, "-p", "tcp", "--dport", "1723"}, target));
   r.push_back(iptables({"-t", "mangle", "-A", fwd, "-p", "tcp", "--sport", "1723"}, target));
-  r.push_back(iptables({"-t", "mangle", "-A", fwd}, joined(joined(tracked_gre, not_marked(o)), target)));
+  r.push_back(
+      iptables({"-t", "mangle", "-A", fwd}, joined(joined(tracked_gre, not_marked(o)), target)));
   return r;
 }
 }  // namespace
@@ -95,10 +87,12 @@ std::vector<Command> xtables_install(const RuleOptions& o) {
   const std::string pre(kChainPrerouting), fwd(kChainForward);
   const Args local_gre{"-p", "gre", "-m", "addrtype", "--dst-type", "LOCAL"};
   std::vector<Command> r{iptables({"-t", "raw", "-N", pre})};
-  if (gre_limit(o) > 0) {
-    r.push_back(iptables({"-t", "raw", "-A", pre}, joined(local_gre, over_rate("pptp_alg_gre_in", gre_limit(o)))));
+  if (queued_gre_limit(o) > 0) {
+    r.push_back(iptables({"-t", "raw", "-A", pre},
+                         joined(local_gre, over_rate("pptp_alg_gre_in", queued_gre_limit(o)))));
   }
-  r.push_back(iptables({"-t", "raw", "-A", pre}, joined(joined(local_gre, not_marked(o)), nfqueue_target(o))));
+  r.push_back(iptables({"-t", "raw", "-A", pre},
+                       joined(joined(local_gre, not_marked(o)), nfqueue_target(o))));
   r.push_back(iptables({"-t", "raw", "-I", "PREROUTING"}, jump_gre(o, pre)));
   for (auto& c : forward_rules(o)) r.push_back(std::move(c));
   // Only TCP and GRE not on the fast path enter our chains: the rest of the router's

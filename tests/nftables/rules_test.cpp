@@ -18,10 +18,17 @@ using Bytes = std::vector<std::uint8_t>;
 // An enhanced GRE packet (RFC 2637 4.1) with the S and A bits as asked and this PPP frame.
 Bytes gre(bool seq, bool ack, const Bytes& ppp) {
   const std::uint16_t flags = 0x2001 | (seq ? 0x1000 : 0) | (ack ? 0x0080 : 0);
-  Bytes b{static_cast<std::uint8_t>(flags >> 8), static_cast<std::uint8_t>(flags & 0xff), 0x88, 0x0b,
-          static_cast<std::uint8_t>(ppp.size() >> 8), static_cast<std::uint8_t>(ppp.size() & 0xff), 0x12, 0x34};
+  Bytes b{static_cast<std::uint8_t>(flags >> 8),
+          static_cast<std::uint8_t>(flags & 0xff),
+          0x88,
+          0x0b,
+          static_cast<std::uint8_t>(ppp.size() >> 8),
+          static_cast<std::uint8_t>(ppp.size() & 0xff),
+          0x12,
+          0x34};
   if (seq) b.insert(b.end(), {0, 0, 0, 9});
-  if (ack) b.insert(b.end(), {0xc0, 0x21, 0xff, 0x03});  // an Ack number that looks like a PPP header
+  if (ack)
+    b.insert(b.end(), {0xc0, 0x21, 0xff, 0x03});  // an Ack number that looks like a PPP header
   b.insert(b.end(), ppp.begin(), ppp.end());
   return b;
 }
@@ -43,13 +50,15 @@ bool skips_fast_path(const std::string& table, const Bytes& packet) {
   const std::regex term(R"(@th,(\d+),(\d+) & (0x[0-9a-f]+) == (0x[0-9a-f]+))");
   std::string line;
   while (std::getline(lines, line)) {
-    if (line.find(" return") == std::string::npos || line.find(" == ") == std::string::npos) continue;
+    if (line.find(" return") == std::string::npos || line.find(" == ") == std::string::npos)
+      continue;
     bool all = true;
     int terms = 0;
     for (std::sregex_iterator it(line.begin(), line.end(), term), end; it != end; ++it, ++terms) {
       bool present = false;
       const auto v = field(packet, std::stoul((*it)[1]), std::stoul((*it)[2]), present);
-      all = all && present && (v & std::stoull((*it)[3], nullptr, 16)) == std::stoull((*it)[4], nullptr, 16);
+      all = all && present &&
+            (v & std::stoull((*it)[3], nullptr, 16)) == std::stoull((*it)[4], nullptr, 16);
     }
     if (terms > 0 && all) return true;
   }
@@ -114,7 +123,8 @@ std::vector<std::string> xtables_lines(const RuleOptions& o) {
   return out;
 }
 
-std::size_t index_of(const std::vector<std::string>& lines, const std::string& a, const std::string& b = {}) {
+std::size_t index_of(const std::vector<std::string>& lines, const std::string& a,
+                     const std::string& b = {}) {
   const auto it = std::find_if(lines.begin(), lines.end(), [&](const std::string& l) {
     return l.find(a) != std::string::npos && l.find(b) != std::string::npos;
   });
@@ -125,11 +135,12 @@ TEST(QueueRules, XtablesDropsInvalidAndLimitsBeforeItsQueueRules) {
   const auto lines = xtables_lines(RuleOptions{});
   const auto first_queue = index_of(lines, "PPTP_ALG_FORWARD", "NFQUEUE");
   ASSERT_LT(first_queue, lines.size());
-  for (const char* what : {"--dport 1723 -m conntrack --ctstate INVALID -j DROP",
-                           "--sport 1723 -m conntrack --ctstate INVALID -j DROP",
-                           "-p gre -m conntrack --ctstate INVALID -j DROP",
-                           "--syn -m hashlimit --hashlimit-above 20/sec --hashlimit-burst 40",
-                           "--hashlimit-above 4000/sec --hashlimit-burst 8000 --hashlimit-mode srcip"}) {
+  for (const char* what :
+       {"--dport 1723 -m conntrack --ctstate INVALID -j DROP",
+        "--sport 1723 -m conntrack --ctstate INVALID -j DROP",
+        "-p gre -m conntrack --ctstate INVALID -j DROP",
+        "--syn -m hashlimit --hashlimit-above 20/sec --hashlimit-burst 40",
+        "--hashlimit-above 4000/sec --hashlimit-burst 8000 --hashlimit-mode srcip"}) {
     EXPECT_LT(index_of(lines, what), first_queue) << what;
   }
   const auto server_limit = index_of(lines, "pptp_alg_gre_in");
@@ -141,13 +152,16 @@ TEST(QueueRules, RateLimitsFollowTheOptionsAndZeroTurnsThemOff) {
   o.syn_per_second = 5;
   o.queued_gre_per_second = 300;
   const std::string t = nft_table(Backend::Nft, o);
-  EXPECT_NE(t.find("tcp dport 1723 tcp flags & (syn | ack) == syn update @syn_sources { ip saddr limit rate over "
+  EXPECT_NE(t.find("tcp dport 1723 tcp flags & (syn | ack) == syn update @syn_sources { ip saddr "
+                   "limit rate over "
                    "5/second burst 10 packets } counter name \"syn_limited\" drop"),
             std::string::npos)
       << t;
-  EXPECT_NE(t.find("limit rate over 300/second burst 600 packets } counter name \"gre_limited\" drop\n"
-                   "    meta l4proto gre meta mark & 0x00100000 != 0x00100000 fib daddr type local notrack queue"),
-            std::string::npos)
+  EXPECT_NE(
+      t.find("limit rate over 300/second burst 600 packets } counter name \"gre_limited\" drop\n"
+             "    meta l4proto gre meta mark & 0x00100000 != 0x00100000 fib daddr type local "
+             "notrack queue"),
+      std::string::npos)
       << t;
   o.syn_per_second = 0;
   o.queued_gre_per_second = 0;
@@ -169,8 +183,9 @@ TEST(Tools, FoundByAbsolutePathOrNamedForInstallation) {
     const auto found = require_tool(tool);
     if (found) {
       EXPECT_EQ(found->front(), '/');
-      EXPECT_TRUE(std::any_of(kToolDirectories.begin(), kToolDirectories.end(),
-                              [&](std::string_view dir) { return found->rfind(std::string(dir) + "/", 0) == 0; }));
+      EXPECT_TRUE(std::any_of(
+          kToolDirectories.begin(), kToolDirectories.end(),
+          [&](std::string_view dir) { return found->rfind(std::string(dir) + "/", 0) == 0; }));
     } else {
       EXPECT_NE(found.error().find("install the"), std::string::npos) << found.error();
     }
