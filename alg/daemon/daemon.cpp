@@ -157,7 +157,9 @@ void Daemon::adopt_offloaded() {
   // A restart: calls the previous run handed to the kernel are still there; keep them.
   if (!fast_path_) return;
   if (auto counts = fast_path_->read_counters(); counts && !counts->empty()) {
-    const std::size_t adopted = gateway_->adopt_offloaded(*counts, 0);
+    // Idle from now, not from the daemon's start: installing the rules may take longer
+    // than the idle timeout on a loaded machine.
+    const std::size_t adopted = gateway_->adopt_offloaded(*counts, now());
     log_->info("fast_path_adopted calls={} note=\"their GRE keeps flowing; they end when it stops\"", adopted);
   }
 }
