@@ -166,10 +166,12 @@ struct DaemonFlags {
   CLI::Option *config = nullptr, *queue = nullptr, *policy = nullptr, *pid_file = nullptr,
               *status_file = nullptr, *log = nullptr, *backend_flag = nullptr, *install_rules = nullptr,
               *fail_open = nullptr, *no_fast_path_flag = nullptr, *keep_fast_path = nullptr,
-              *allow_unknown_gre = nullptr, *idle = nullptr, *user = nullptr;
+              *allow_unknown_gre = nullptr, *idle = nullptr, *user = nullptr, *syn_limit = nullptr,
+              *queued_gre_limit = nullptr;
 
   void add_to(CLI::App& app);
   void take_keys(const pptp::config::Settings& k);
+  void add_rate_limits(CLI::App& app);
 };
 
 void DaemonFlags::add_to(CLI::App& app) {
@@ -215,6 +217,19 @@ void DaemonFlags::add_to(CLI::App& app) {
                         "after setup (queue, rules, sockets), run as this user with CAP_NET_ADMIN alone; "
                         "without it the daemon stays who it was started as, still with CAP_NET_ADMIN alone "
                         "(under the packaged systemd unit it already is user pptp-alg)");
+  add_rate_limits(app);
+}
+
+void DaemonFlags::add_rate_limits(CLI::App& app) {
+  syn_limit = app.add_option("--syn-limit", d.syn_limit,
+                             "new TCP/1723 connections (SYN) per second one source may open, dropped in the "
+                             "kernel above that, burst twice as many; 0 = no limit")
+                  ->capture_default_str();
+  queued_gre_limit = app.add_option("--queued-gre-limit", d.queued_gre_limit,
+                                    "GRE packets per second one source may send to the queue (calls not on the "
+                                    "fast path), dropped in the kernel above that, burst twice as many; 0 = no "
+                                    "limit; with --no-fast-path there is none")
+                         ->capture_default_str();
 }
 
 void DaemonFlags::take_keys(const pptp::config::Settings& k) {
@@ -231,6 +246,8 @@ void DaemonFlags::take_keys(const pptp::config::Settings& k) {
   take(k.allow_unknown_gre, allow_unknown_gre, d.gateway.allow_unknown_gre);
   take(k.idle_timeout, idle, idle_timeout);
   take(k.user, user, d.user);
+  take(k.syn_limit, syn_limit, d.syn_limit);
+  take(k.queued_gre_limit, queued_gre_limit, d.queued_gre_limit);
 }
 
 int run_daemon_with(DaemonFlags& f) {
@@ -253,7 +270,7 @@ int run_daemon_with(DaemonFlags& f) {
 int run_rules(const DaemonFlags& f) {
   const auto chosen = backend_of(f.backend);
   const auto b = chosen ? *chosen : pptp::nft::detect_backend();
-  std::cout << pptp::nft::describe_rules(b, pptp::nft::RuleOptions{f.d.queue, f.d.fail_open, !f.no_fast_path});
+  std::cout << pptp::nft::describe_rules(b, pptp::daemon::rule_options(f.d, !f.no_fast_path));
   return 0;
 }
 
@@ -299,6 +316,8 @@ void Commands::add_to(CLI::App& app) {
   rules->add_option("--backend", f.backend, "nft, xtables or auto")->check(CLI::IsMember({"auto", "nft", "xtables"}));
   rules->add_flag("--fail-open", d.fail_open, "add the queue bypass flag");
   rules->add_flag("--no-fast-path", f.no_fast_path, "leave out the fast-path sets and chains");
+  rules->add_option("--syn-limit", d.syn_limit, "new TCP/1723 connections per second per source (0 = off)");
+  rules->add_option("--queued-gre-limit", d.queued_gre_limit, "queued GRE packets per second per source (0 = off)");
 
   config_flags = {f.config};
   const std::string config_help = "the daemon's configuration file (default " +

@@ -8,10 +8,17 @@
 //                              directions) and tracked GRE (client to server) are queued.
 //   the operator's masquerade: translates TCP/1723 and the client's GRE source as usual.
 //
-// The fast path (fastpath.hpp) adds two chains that run first: prerouting at raw - 20
-// rewrites the server's GRE of an offloaded call (destination, key) and untracks it;
-// forward at mangle - 10 lets the client's GRE of an offloaded call pass. Both set the
-// fast-path mark bit, and the queue rules skip marked packets.
+// The fast path (fastpath.hpp) adds a chain that runs first, prerouting at raw - 20: it
+// rewrites the server's GRE of an offloaded call (destination, key) and untracks it, and
+// marks the client's GRE of an offloaded call. Both set the fast-path mark bit, and the
+// queue rules skip marked packets. PPP link-control and authentication frames (protocols
+// 0xC0xx, 0xC2xx) of offloaded calls skip the fast path and reach the queue, so that a
+// re-authentication is seen and judged (issue 12).
+//
+// Before the queue: TCP/1723 and the clients' GRE that conntrack finds invalid (out of the
+// TCP window, for one) are dropped, and each source's new TCP/1723 connections and queued
+// GRE packets are rate-limited (nft dynamic sets with a limit; xtables hashlimit), so that
+// one host cannot fill the queue (issue 13). Both are counted in the kernel.
 //
 // The native nft `queue` statement is used where the kernel has it; where it does not
 // (CONFIG_NFT_QUEUE unset), the queue rules go through iptables' NFQUEUE target instead,
@@ -24,12 +31,26 @@
 #include <vector>
 
 #include "alg/core/result.hpp"
+#include "nftables/command.hpp"
 
 namespace pptp::nft {
 
 inline constexpr std::string_view kTableName = "pptp_alg";
 inline constexpr std::string_view kChainPrerouting = "PPTP_ALG_PREROUTING";  // xtables chains
 inline constexpr std::string_view kChainForward = "PPTP_ALG_FORWARD";
+// Named counters in the table (`nft list counters table ip pptp_alg`).
+inline constexpr std::string_view kCounterInvalid = "invalid_dropped";  // ct state invalid
+inline constexpr std::string_view kCounterSynLimited = "syn_limited";   // over the SYN rate
+inline constexpr std::string_view kCounterGreLimited = "gre_limited";   // over the queued-GRE rate
+// Per-source rate limits before the queue (0 = off). A host opens a few control
+// connections a minute and, with the fast path, queues only its calls' first packets
+// (until the user is known) and their PPP control frames: the defaults leave that alone and
+// stop one host from filling the queue (8,192 packets) by itself.
+inline constexpr std::uint32_t kDefaultSynPerSecond = 20;           // new TCP/1723 connections
+inline constexpr std::uint32_t kDefaultQueuedGrePerSecond = 4000;   // GRE packets to the queue
+inline constexpr std::uint32_t kRateLimitBurstFactor = 2;           // burst = rate x this
+inline constexpr std::uint32_t kRateLimitSources = 65536;           // sources remembered at once
+inline constexpr std::uint32_t kRateLimitForgetSeconds = 60;        // a quiet source is forgotten
 
 enum class Backend : std::uint8_t { Nft, Xtables };
 std::string_view name_of(Backend b);
@@ -44,9 +65,16 @@ struct RuleOptions {
   bool fail_open = false;  // packets pass unqueued when no daemon listens (queue bypass)
   bool fast_path = true;   // the fast-path sets and chains (fastpath.hpp)
   std::uint32_t fast_path_mark = kFastPathMark;
+  std::uint32_t syn_per_second = kDefaultSynPerSecond;  // per source, 0 = off
+  // Per source, 0 = off. Only with the fast path: without it every GRE packet of every call
+  // is queued, and a limit would cap the calls' throughput.
+  std::uint32_t queued_gre_per_second = kDefaultQueuedGrePerSecond;
 };
 
-using Command = std::vector<std::string>;  // argv
+// The queued-GRE limit in force: none without the fast path (see RuleOptions).
+inline std::uint32_t queued_gre_limit(const RuleOptions& o) { return o.fast_path ? o.queued_gre_per_second : 0; }
+// A mark or mask as the rules write it (0x00100000).
+std::string hex32(std::uint32_t v);
 
 // The nft script for the table (`nft -f`): with the queue rules for Backend::Nft, the
 // notrack rule only for Backend::Xtables.
@@ -57,15 +85,12 @@ std::vector<Command> xtables_remove();
 // Everything an operator would type, as a shell script.
 std::string describe_rules(Backend backend, const RuleOptions& options);
 
-// Runs `argv` with `input` on its standard input; returns its exit status, or -1 when it
-// could not be started. Output goes to `output` (stdout and stderr together).
-int run_command(const Command& argv, std::string_view input, std::string& output);
-
 // Asks the kernel (nft --check) whether the native queue statement works here.
 Backend detect_backend();
 // Installs the rules, replacing any left by an earlier run, but keeping the fast-path sets
 // and their elements where they are there and fit (a restart: the calls keep flowing and the
-// new daemon adopts them). The error says what to do. `kept` says whether elements were kept.
+// new daemon adopts them). nft and, for Backend::Xtables, iptables are found by absolute
+// path (command.hpp) first. The error says what to do. `kept` says whether elements were kept.
 Result<bool, std::string> install_rules(Backend backend, const RuleOptions& options, bool* kept = nullptr);
 // Removes whatever of our rules exist; never touches anything else. With keep_fast_path,
 // the fast-path chains and sets stay (their elements expire on their own) and only the

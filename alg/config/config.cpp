@@ -63,6 +63,18 @@ Read<std::uint16_t> queue_number(const YAML::Node& v) {
   return static_cast<std::uint16_t>(value);
 }
 
+// Packets per second per source; 0 turns the limit off.
+Read<std::uint32_t> rate_per_second(const YAML::Node& v) {
+  constexpr std::string_view kExpected = "packets per second (0 = off, at most 1000000)";
+  constexpr std::uint32_t kMaxRate = 1'000'000;
+  auto s = text(v, kExpected);
+  if (!s) return unexpected(s.error());
+  std::uint32_t value = 0;
+  const auto [end, ec] = std::from_chars(s->data(), s->data() + s->size(), value);
+  if (ec != std::errc{} || end != s->data() + s->size() || value > kMaxRate) return unexpected(not_a(v, kExpected));
+  return value;
+}
+
 Read<double> positive_seconds(const YAML::Node& v) {
   constexpr std::string_view kExpected = "a positive number of seconds";
   auto s = text(v, kExpected);
@@ -122,6 +134,9 @@ constexpr std::array kKeys{
     Key{"pid-file", [](const YAML::Node& v, Settings& s) { return store(absolute_path(v), s.pid_file); }},
     Key{"log-level", [](const YAML::Node& v, Settings& s) { return store(one_of(v, kLogLevels), s.log_level); }},
     Key{"user", [](const YAML::Node& v, Settings& s) { return store(text(v, "a user name"), s.user); }},
+    Key{"syn-limit", [](const YAML::Node& v, Settings& s) { return store(rate_per_second(v), s.syn_limit); }},
+    Key{"queued-gre-limit",
+        [](const YAML::Node& v, Settings& s) { return store(rate_per_second(v), s.queued_gre_limit); }},
 };
 
 constexpr auto kKeyNames = [] {

@@ -97,10 +97,20 @@ int Daemon::open_queue() {
   return 0;
 }
 
+nft::RuleOptions rule_options(const DaemonOptions& options, bool fast_path) {
+  nft::RuleOptions r;
+  r.queue = options.queue;
+  r.fail_open = options.fail_open;
+  r.fast_path = fast_path;
+  r.syn_per_second = options.syn_limit;
+  r.queued_gre_per_second = options.queued_gre_limit;
+  return r;
+}
+
 int Daemon::install_rules() {
   if (!options_.install_rules) return 0;
   bool kept = false;
-  auto ok = nft::install_rules(backend_, nft::RuleOptions{options_.queue, options_.fail_open, options_.fast_path}, &kept);
+  auto ok = nft::install_rules(backend_, rule_options(options_, options_.fast_path), &kept);
   if (!ok) {
     log_->error("rules_install_failed error=\"{}\"", ok.error());
     return 1;
@@ -147,7 +157,9 @@ void Daemon::adopt_offloaded() {
   // A restart: calls the previous run handed to the kernel are still there; keep them.
   if (!fast_path_) return;
   if (auto counts = fast_path_->read_counters(); counts && !counts->empty()) {
-    const std::size_t adopted = gateway_->adopt_offloaded(*counts, 0);
+    // Idle from now, not from the daemon's start: installing the rules may take longer
+    // than the idle timeout on a loaded machine.
+    const std::size_t adopted = gateway_->adopt_offloaded(*counts, now());
     log_->info("fast_path_adopted calls={} note=\"their GRE keeps flowing; they end when it stops\"", adopted);
   }
 }

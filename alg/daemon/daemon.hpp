@@ -41,7 +41,13 @@ struct DaemonOptions {
   // Either way every capability but CAP_NET_ADMIN goes (alg/daemon/privileges.hpp).
   std::string user;
   gateway::GatewayOptions gateway;
+  // Per-source rate limits before the queue (nft::RuleOptions), 0 = off.
+  std::uint32_t syn_limit = nft::kDefaultSynPerSecond;
+  std::uint32_t queued_gre_limit = nft::kDefaultQueuedGrePerSecond;
 };
+
+// The kernel rules these options ask for (`pptp-alg rules` prints them with fast_path as given).
+nft::RuleOptions rule_options(const DaemonOptions& options, bool fast_path);
 
 // Runs until SIGINT or SIGTERM. Returns the process exit status.
 int run_daemon(const DaemonOptions& options);

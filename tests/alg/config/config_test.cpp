@@ -27,7 +27,7 @@ TEST(Config, EveryKeyReadsItsValue) {
       "queue: 7\ninstall-rules: true\nbackend: xtables\nfail-open: true\nno-fast-path: true\n"
       "keep-fast-path: false\nallow-unknown-gre: true\nidle-timeout: 12.5\n"
       "status-file: /run/x/status.json\npolicy: /etc/x/rules.yaml\npid-file: /run/x/x.pid\nlog-level: debug\n"
-      "user: pptp-alg\n");
+      "user: pptp-alg\nsyn-limit: 0\nqueued-gre-limit: 250\n");
   ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(s->queue, 7);
   EXPECT_EQ(s->install_rules, true);
@@ -42,7 +42,15 @@ TEST(Config, EveryKeyReadsItsValue) {
   EXPECT_EQ(s->pid_file, "/run/x/x.pid");
   EXPECT_EQ(s->log_level, "debug");
   EXPECT_EQ(s->user, "pptp-alg");
-  EXPECT_EQ(key_names().size(), 13u);
+  EXPECT_EQ(s->syn_limit, 0u);
+  EXPECT_EQ(s->queued_gre_limit, 250u);
+  EXPECT_EQ(key_names().size(), 15u);
+}
+
+TEST(Config, ARateLimitIsAWholeNumberOfPacketsPerSecond) {
+  for (const char* bad : {"syn-limit: -1\n", "syn-limit: 2.5\n", "queued-gre-limit: 1000001\n", "syn-limit: many\n"}) {
+    EXPECT_FALSE(parse_config(bad)) << bad;
+  }
 }
 
 TEST(Config, TheShippedFileIsValidAndRunsTheService) {

@@ -200,11 +200,31 @@ def pap(raw, a, call, identifier, name):
     return None if got is None else ("ack" if got[1][0] == 2 else "nak")
 
 
+PROTO_EAP = 0xC227  # RFC 2284
+
+
+def eap_identity_response(identifier, name):
+    """RFC 3748 5.1: an EAP Response (code 2), type 1 (Identity) naming `name`."""
+    body = bytes([2, identifier]) + (5 + len(name)).to_bytes(2, "big") + b"\x01" + name
+    return ppp(PROTO_EAP, body)
+
+
+def before_authentication(raw, a, call):
+    """--empty-gre N: N GRE packets without payload (sequence numbers only); --forge-eap
+    NAME: an unsolicited EAP Response/Identity naming NAME (a claim the server never
+    confirms)."""
+    for _ in range(a.empty_gre):
+        send_ppp(raw, a, call, b"")
+    if a.forge_eap:
+        send_ppp(raw, a, call, eap_identity_response(1, a.forge_eap.encode()))
+
+
 def authenticate(raw, a, call):
     """The PPP authentication options of a PNS (--forge-chap, --pap) on its first call,
     after the server's LCP showed the call is up."""
     call["server_lcp"] = await_ppp(raw, a.local, a.server, call, lambda p, i: p == hdlc.PROTO_LCP,
                                    STEP_TIMEOUT) is not None
+    before_authentication(raw, a, call)
     if a.forge_chap:  # unsolicited: no Challenge asked for it (RFC 1994 4.1)
         send_ppp(raw, a, call, chap_response(1, a.forge_chap.encode()))
     if a.pap:
@@ -471,6 +491,10 @@ def main():
                    help="pac: Call-Disconnect-Notify names the client's Call ID, as Windows servers do")
     p.add_argument("--split-pause", type=float, default=None,
                    help="pns: with --split, seconds between the two parts of an Outgoing-Call-Request")
+    p.add_argument("--forge-eap", metavar="NAME",
+                   help="pns: first send an unsolicited EAP Response/Identity naming NAME (a forged identity)")
+    p.add_argument("--empty-gre", type=int, default=0, metavar="N",
+                   help="pns: first send N GRE packets without payload")
     a = p.parse_args()
     result = run_pns(a) if a.role == "pns" else run_pac(a)
     print(json.dumps(result), flush=True)

@@ -1,0 +1,202 @@
+// The generated rules (no kernel needed): which GRE skips the fast path, what is dropped and
+// rate-limited before the queue, and that nft and iptables are run by absolute path.
+#include "nftables/rules.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <regex>
+#include <sstream>
+#include <vector>
+
+namespace pptp::nft {
+namespace {
+
+using Bytes = std::vector<std::uint8_t>;
+
+// An enhanced GRE packet (RFC 2637 4.1) with the S and A bits as asked and this PPP frame.
+Bytes gre(bool seq, bool ack, const Bytes& ppp) {
+  const std::uint16_t flags = 0x2001 | (seq ? 0x1000 : 0) | (ack ? 0x0080 : 0);
+  Bytes b{static_cast<std::uint8_t>(flags >> 8),
+          static_cast<std::uint8_t>(flags & 0xff),
+          0x88,
+          0x0b,
+          static_cast<std::uint8_t>(ppp.size() >> 8),
+          static_cast<std::uint8_t>(ppp.size() & 0xff),
+          0x12,
+          0x34};
+  if (seq) b.insert(b.end(), {0, 0, 0, 9});
+  if (ack)
+    b.insert(b.end(), {0xc0, 0x21, 0xff, 0x03});  // an Ack number that looks like a PPP header
+  b.insert(b.end(), ppp.begin(), ppp.end());
+  return b;
+}
+
+std::uint64_t field(const Bytes& packet, unsigned bit_offset, unsigned bits, bool& present) {
+  const unsigned first = bit_offset / 8, count = bits / 8;
+  present = first + count <= packet.size();
+  std::uint64_t v = 0;
+  for (unsigned i = 0; present && i < count; ++i) v = (v << 8) | packet[first + i];
+  return v;
+}
+
+// Evaluates the fast_in rules that end in `return` after the GRE guards, term by term
+// (`@th,OFF,LEN & MASK == VALUE`), as the kernel would on `packet`: true when one matches,
+// i.e. the packet skips the fast path and goes to the queue.
+bool skips_fast_path(const std::string& table, const Bytes& packet) {
+  const std::string chain = table.substr(table.find("chain fast_in {"));
+  std::istringstream lines(chain.substr(0, chain.find("\n  }\n")));
+  const std::regex term(R"(@th,(\d+),(\d+) & (0x[0-9a-f]+) == (0x[0-9a-f]+))");
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.find(" return") == std::string::npos || line.find(" == ") == std::string::npos)
+      continue;
+    bool all = true;
+    int terms = 0;
+    for (std::sregex_iterator it(line.begin(), line.end(), term), end; it != end; ++it, ++terms) {
+      bool present = false;
+      const auto v = field(packet, std::stoul((*it)[1]), std::stoul((*it)[2]), present);
+      all = all && present &&
+            (v & std::stoull((*it)[3], nullptr, 16)) == std::stoull((*it)[4], nullptr, 16);
+    }
+    if (terms > 0 && all) return true;
+  }
+  return false;
+}
+
+const Bytes kLcp{0xff, 0x03, 0xc0, 0x21, 1, 1, 0, 4};
+const Bytes kPapCompressed{0xc0, 0x23, 1, 1, 0, 4};  // ACFC: no FF 03 (RFC 1661 6.6)
+const Bytes kChap{0xff, 0x03, 0xc2, 0x23, 1, 1, 0, 4};
+const Bytes kEapCompressed{0xc2, 0x27, 1, 1, 0, 4};
+const Bytes kIp{0xff, 0x03, 0x00, 0x21, 0x45, 0};
+const Bytes kIpcp{0xff, 0x03, 0x80, 0x21, 1, 1, 0, 4};
+const Bytes kCompressed{0x00, 0xfd, 0xc0, 0x21};  // CCP data (0x00FD) whose bytes look like LCP
+
+TEST(FastPathRules, LinkControlAndAuthenticationFramesGoToTheQueueWhateverTheHeader) {
+  const std::string t = nft_table(Backend::Nft, RuleOptions{});
+  for (const Bytes& ppp : {kLcp, kPapCompressed, kChap, kEapCompressed}) {
+    EXPECT_TRUE(skips_fast_path(t, gre(true, false, ppp)));
+    EXPECT_TRUE(skips_fast_path(t, gre(true, true, ppp)));
+  }
+}
+
+TEST(FastPathRules, DataStaysOnTheFastPath) {
+  const std::string t = nft_table(Backend::Xtables, RuleOptions{});
+  for (const Bytes& ppp : {kIp, kIpcp, kCompressed}) {
+    EXPECT_FALSE(skips_fast_path(t, gre(true, false, ppp)));
+    EXPECT_FALSE(skips_fast_path(t, gre(true, true, ppp)));  // the Ack number is not read as PPP
+  }
+  EXPECT_FALSE(skips_fast_path(t, gre(false, true, {})));  // an acknowledgment alone
+}
+
+TEST(FastPathRules, TheSkipComesBeforeTheMapsAndOnlyForEnhancedGre) {
+  const std::string t = nft_table(Backend::Nft, RuleOptions{});
+  const auto skip = t.find("0xfd00 == 0xc000 return");
+  ASSERT_NE(skip, std::string::npos) << t;
+  EXPECT_LT(t.find("ip protocol != gre return"), skip);
+  EXPECT_LT(t.find("@th,0,16 & 0x2007 != 0x2001 return"), skip);
+  EXPECT_LT(skip, t.find("map @fast_in_plain"));
+  EXPECT_LT(skip, t.find("@fast_out meta mark set"));
+}
+
+TEST(QueueRules, InvalidConnectionTrackingStateIsDroppedBeforeTheQueue) {
+  const std::string t = nft_table(Backend::Nft, RuleOptions{});
+  const auto forward = t.find("chain forward {");
+  ASSERT_NE(forward, std::string::npos);
+  const auto jump = t.find("ct state invalid jump drop_invalid", forward);
+  ASSERT_NE(jump, std::string::npos) << t;
+  EXPECT_LT(jump, t.find("queue num", forward));
+  for (const char* what : {"tcp dport 1723 counter name \"invalid_dropped\" drop",
+                           "tcp sport 1723 counter name \"invalid_dropped\" drop",
+                           "meta l4proto gre counter name \"invalid_dropped\" drop"}) {
+    EXPECT_NE(t.find(what), std::string::npos) << what;
+  }
+}
+
+std::vector<std::string> xtables_lines(const RuleOptions& o) {
+  std::vector<std::string> out;
+  for (const auto& c : xtables_install(o)) {
+    EXPECT_FALSE(c[0].empty() || c[0][0] != '/') << "not by absolute path: " << shell_line(c);
+    out.push_back(shell_line(c));
+  }
+  return out;
+}
+
+std::size_t index_of(const std::vector<std::string>& lines, const std::string& a,
+                     const std::string& b = {}) {
+  const auto it = std::find_if(lines.begin(), lines.end(), [&](const std::string& l) {
+    return l.find(a) != std::string::npos && l.find(b) != std::string::npos;
+  });
+  return static_cast<std::size_t>(it - lines.begin());
+}
+
+TEST(QueueRules, XtablesDropsInvalidAndLimitsBeforeItsQueueRules) {
+  const auto lines = xtables_lines(RuleOptions{});
+  const auto first_queue = index_of(lines, "PPTP_ALG_FORWARD", "NFQUEUE");
+  ASSERT_LT(first_queue, lines.size());
+  for (const char* what :
+       {"--dport 1723 -m conntrack --ctstate INVALID -j DROP",
+        "--sport 1723 -m conntrack --ctstate INVALID -j DROP",
+        "-p gre -m conntrack --ctstate INVALID -j DROP",
+        "--syn -m hashlimit --hashlimit-above 20/sec --hashlimit-burst 40",
+        "--hashlimit-above 4000/sec --hashlimit-burst 8000 --hashlimit-mode srcip"}) {
+    EXPECT_LT(index_of(lines, what), first_queue) << what;
+  }
+  const auto server_limit = index_of(lines, "pptp_alg_gre_in");
+  EXPECT_LT(server_limit, index_of(lines, "PPTP_ALG_PREROUTING", "NFQUEUE"));
+}
+
+TEST(QueueRules, RateLimitsFollowTheOptionsAndZeroTurnsThemOff) {
+  RuleOptions o;
+  o.syn_per_second = 5;
+  o.queued_gre_per_second = 300;
+  const std::string t = nft_table(Backend::Nft, o);
+  EXPECT_NE(t.find("tcp dport 1723 tcp flags & (syn | ack) == syn update @syn_sources { ip saddr "
+                   "limit rate over "
+                   "5/second burst 10 packets } counter name \"syn_limited\" drop"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(
+      t.find("limit rate over 300/second burst 600 packets } counter name \"gre_limited\" drop\n"
+             "    meta l4proto gre meta mark & 0x00100000 != 0x00100000 fib daddr type local "
+             "notrack queue"),
+      std::string::npos)
+      << t;
+  o.syn_per_second = 0;
+  o.queued_gre_per_second = 0;
+  EXPECT_EQ(nft_table(Backend::Nft, o).find("limit rate"), std::string::npos);
+  for (const auto& l : xtables_lines(o)) EXPECT_EQ(l.find("hashlimit"), std::string::npos) << l;
+}
+
+TEST(QueueRules, WithoutTheFastPathQueuedGreIsNotLimited) {
+  RuleOptions o;
+  o.fast_path = false;  // every GRE packet is queued: a limit would cap the calls
+  const std::string t = nft_table(Backend::Nft, o);
+  EXPECT_EQ(t.find("gre_limited\" drop"), std::string::npos) << t;
+  EXPECT_NE(t.find("syn_limited\" drop"), std::string::npos) << t;
+  for (const auto& l : xtables_lines(o)) EXPECT_EQ(l.find("pptp_alg_gre"), std::string::npos) << l;
+}
+
+TEST(Tools, FoundByAbsolutePathOrNamedForInstallation) {
+  for (const Tool tool : {Tool::Nft, Tool::Iptables}) {
+    const auto found = require_tool(tool);
+    if (found) {
+      EXPECT_EQ(found->front(), '/');
+      EXPECT_TRUE(std::any_of(
+          kToolDirectories.begin(), kToolDirectories.end(),
+          [&](std::string_view dir) { return found->rfind(std::string(dir) + "/", 0) == 0; }));
+    } else {
+      EXPECT_NE(found.error().find("install the"), std::string::npos) << found.error();
+    }
+  }
+}
+
+TEST(Tools, ARelativeProgramIsNeverRun) {
+  std::string out;
+  EXPECT_EQ(run_command({"true"}, {}, out), -1);  // would be found through PATH
+  EXPECT_EQ(run_command({}, {}, out), -1);
+}
+
+}  // namespace
+}  // namespace pptp::nft
