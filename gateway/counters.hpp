@@ -20,7 +20,8 @@
   X(gre_not_pptp_passed, "gre_not_pptp_passed", "GRE that is not PPTP's, passed")               \
   X(malformed_dropped, "malformed_dropped", "packets that do not decode, dropped")              \
   X(other_passed, "other_passed", "queued packets that are not PPTP, passed")                   \
-  X(calls_refused, "calls_refused", "call set-ups refused: no Call ID left toward the server")
+  X(calls_refused, "calls_refused", "call set-ups refused: no Call ID left toward the server")   \
+  X(killed_dropped, "killed_dropped", "control data and GRE of calls ended by the operator, dropped")
 
 #define PPTP_GATEWAY_POLICY_COUNTERS(X)                                                           \
   X(connections_denied, "connections_denied", "control connections the policy or a limit refused") \

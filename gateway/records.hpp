@@ -25,6 +25,7 @@ struct ConnectionRecord {
   std::optional<std::uint32_t> refused_sequence;  // the first call set-up we refused
   std::optional<double> closed_at;
   std::optional<policy::Charge> charge;         // what the connection holds of the limits
+  bool killed = false;                          // ended by the operator (control_api.hpp)
 };
 
 // A call's standing with the policy, from its set-up on.
