@@ -37,6 +37,9 @@ struct Settings {
   std::optional<bool> allow_unknown_gre;
   std::optional<double> idle_timeout;
   std::optional<std::string> user;
+  std::optional<std::string> control_socket;
+  std::optional<std::string> metrics_listen;
+  std::optional<std::string> log_format;
 };
 
 // The same positioned error as rules.yaml's (line and column 1-based, 0 for the whole

@@ -41,6 +41,10 @@ struct DaemonOptions {
   // Either way every capability but CAP_NET_ADMIN goes (alg/daemon/privileges.hpp).
   std::string user;
   gateway::GatewayOptions gateway;
+  // The control socket for `pptp-alg ctl` (empty: none); the metrics HTTP listener
+  // ADDR:PORT (empty: none).
+  std::string control_socket;
+  std::string metrics_listen;
 };
 
 // Runs until SIGINT or SIGTERM. Returns the process exit status.

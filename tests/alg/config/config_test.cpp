@@ -27,7 +27,7 @@ TEST(Config, EveryKeyReadsItsValue) {
       "queue: 7\ninstall-rules: true\nbackend: xtables\nfail-open: true\nno-fast-path: true\n"
       "keep-fast-path: false\nallow-unknown-gre: true\nidle-timeout: 12.5\n"
       "status-file: /run/x/status.json\npolicy: /etc/x/rules.yaml\npid-file: /run/x/x.pid\nlog-level: debug\n"
-      "user: pptp-alg\n");
+      "user: pptp-alg\ncontrol-socket: /run/x/control\nmetrics-listen: 127.0.0.1:9816\nlog-format: json\n");
   ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(s->queue, 7);
   EXPECT_EQ(s->install_rules, true);
@@ -42,7 +42,10 @@ TEST(Config, EveryKeyReadsItsValue) {
   EXPECT_EQ(s->pid_file, "/run/x/x.pid");
   EXPECT_EQ(s->log_level, "debug");
   EXPECT_EQ(s->user, "pptp-alg");
-  EXPECT_EQ(key_names().size(), 13u);
+  EXPECT_EQ(s->control_socket, "/run/x/control");
+  EXPECT_EQ(s->metrics_listen, "127.0.0.1:9816");
+  EXPECT_EQ(s->log_format, "json");
+  EXPECT_EQ(key_names().size(), 16u);
 }
 
 TEST(Config, TheShippedFileIsValidAndRunsTheService) {
@@ -52,6 +55,15 @@ TEST(Config, TheShippedFileIsValidAndRunsTheService) {
   EXPECT_EQ(s->pid_file, std::string(kDefaultPidFile));
   EXPECT_EQ(s->status_file, std::string(kDefaultStatusFile));
   EXPECT_FALSE(s->policy) << "the example policy denies by default: the admin enables it";
+  EXPECT_EQ(s->control_socket, "/run/pptp-alg/control");
+  EXPECT_FALSE(s->metrics_listen) << "metrics over HTTP are off unless the admin turns them on";
+}
+
+TEST(Config, NoControlSocketIsSaidWithNone) {
+  auto s = parse_config("control-socket: none\n");
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->control_socket, "none");
+  EXPECT_FALSE(parse_config("control-socket: relative/control\n"));
 }
 
 TEST(Config, UnknownKeyIsAnErrorAtItsPosition) {
