@@ -12,8 +12,10 @@
 #include <vector>
 
 #include "alg/config/config.hpp"
+#include "alg/control/ctl_command.hpp"
 #include "alg/daemon/daemon.hpp"
 #include "alg/inspect/inspector.hpp"
+#include "alg/service/logging.hpp"
 #include "alg/version.hpp"
 #include "policy/loader.hpp"
 
@@ -159,6 +161,7 @@ std::optional<pptp::nft::Backend> backend_of(const std::string& text) {
 struct DaemonFlags {
   pptp::daemon::DaemonOptions d;
   std::string log_level = "info";
+  std::string log_format = "text";
   std::string backend = "auto";
   bool no_fast_path = false;
   double idle_timeout = pptp::track::kCallIdleTimeout;
@@ -167,7 +170,8 @@ struct DaemonFlags {
               *status_file = nullptr, *log = nullptr, *backend_flag = nullptr, *install_rules = nullptr,
               *fail_open = nullptr, *no_fast_path_flag = nullptr, *keep_fast_path = nullptr,
               *allow_unknown_gre = nullptr, *idle = nullptr, *user = nullptr, *syn_limit = nullptr,
-              *queued_gre_limit = nullptr;
+              *queued_gre_limit = nullptr, *control_socket = nullptr, *metrics_listen = nullptr,
+              *log_format_flag = nullptr;
 
   void add_to(CLI::App& app);
   void take_keys(const pptp::config::Settings& k);
@@ -217,6 +221,17 @@ void DaemonFlags::add_to(CLI::App& app) {
                         "after setup (queue, rules, sockets), run as this user with CAP_NET_ADMIN alone; "
                         "without it the daemon stays who it was started as, still with CAP_NET_ADMIN alone "
                         "(under the packaged systemd unit it already is user pptp-alg)");
+  d.control_socket = std::string(pptp::control::kDefaultSocket);
+  control_socket = app.add_option("--control-socket", d.control_socket,
+                                  "the control socket for 'pptp-alg ctl' (mode 0660; \"none\": no socket)")
+                       ->capture_default_str();
+  log_format_flag = app.add_option("--log-format", log_format,
+                                   "text (under systemd: with journal priorities) or json (one object per "
+                                   "line: time, level, event, fields)")
+                        ->check(CLI::IsMember({"text", "json"}));
+  metrics_listen = app.add_option("--metrics-listen", d.metrics_listen,
+                                  "serve Prometheus metrics over HTTP at ADDR:PORT/metrics (default: off; "
+                                  "'pptp-alg ctl metrics' prints them without a port)");
   add_rate_limits(app);
 }
 
@@ -248,6 +263,10 @@ void DaemonFlags::take_keys(const pptp::config::Settings& k) {
   take(k.user, user, d.user);
   take(k.syn_limit, syn_limit, d.syn_limit);
   take(k.queued_gre_limit, queued_gre_limit, d.queued_gre_limit);
+  take(k.control_socket, control_socket, d.control_socket);
+  take(k.metrics_listen, metrics_listen, d.metrics_listen);
+  take(k.log_format, log_format_flag, log_format);
+  if (d.control_socket == "none") d.control_socket.clear();
 }
 
 int run_daemon_with(DaemonFlags& f) {
@@ -258,8 +277,9 @@ int run_daemon_with(DaemonFlags& f) {
     return 2;
   }
   f.take_keys(*keys);
-  spdlog::set_level(spdlog::level::from_str(f.log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
+  pptp::service::LogFormat format = pptp::service::LogFormat::Text;
+  pptp::service::parse_log_format(f.log_format, format);  // CLI11 or the config loader checked it
+  pptp::service::configure_logging(format, spdlog::level::from_str(f.log_level));
   if (!path.empty()) spdlog::info("config_loaded file={}", path);
   f.d.backend = backend_of(f.backend);
   f.d.fast_path = !f.no_fast_path;
@@ -267,10 +287,24 @@ int run_daemon_with(DaemonFlags& f) {
   return pptp::daemon::run_daemon(f.d);
 }
 
-int run_rules(const DaemonFlags& f) {
+// --format nft: an include for /etc/nftables.conf (docs/packaging.md): the table alone, with
+// the queue rules, so that `flush ruleset` at the top of that file and its include put it back.
+std::string nft_include(const pptp::nft::RuleOptions& o) {
+  return "# pptp-alg " PPTP_ALG_VERSION " rules: include this file from /etc/nftables.conf, after\n"
+         "# 'flush ruleset'. Chains: fast_in (prerouting, priority raw - 20), prerouting (raw - 10),\n"
+         "# forward (mangle). Regenerate with: pptp-alg rules --format nft > FILE\n" +
+         pptp::nft::nft_table(pptp::nft::Backend::Nft, o);
+}
+
+int run_rules(const DaemonFlags& f, const std::string& format) {
+  const pptp::nft::RuleOptions options = pptp::daemon::rule_options(f.d, !f.no_fast_path);
+  if (format == "nft") {
+    std::cout << nft_include(options);
+    return 0;
+  }
   const auto chosen = backend_of(f.backend);
   const auto b = chosen ? *chosen : pptp::nft::detect_backend();
-  std::cout << pptp::nft::describe_rules(b, pptp::daemon::rule_options(f.d, !f.no_fast_path));
+  std::cout << pptp::nft::describe_rules(b, options);
   return 0;
 }
 
@@ -285,8 +319,9 @@ int usage_exit(const CLI::App& app, const CLI::ParseError& e) {
 // dispatches.
 struct Commands {
   DaemonFlags f;
-  std::string capture, status_file, check_file, pid_file, reload_policy;
+  std::string capture, status_file, check_file, pid_file, reload_policy, rules_format = "shell";
   bool as_json = false;
+  pptp::control::CtlCommand ctl;
   std::vector<CLI::Option*> config_flags;  // --config before or after the subcommand: one file
   CLI::App *inspect = nullptr, *rules = nullptr, *status = nullptr, *check = nullptr, *reload = nullptr;
   CLI::Option *status_flag = nullptr, *pid_flag = nullptr, *policy_flag = nullptr;
@@ -318,6 +353,9 @@ void Commands::add_to(CLI::App& app) {
   rules->add_flag("--no-fast-path", f.no_fast_path, "leave out the fast-path sets and chains");
   rules->add_option("--syn-limit", d.syn_limit, "new TCP/1723 connections per second per source (0 = off)");
   rules->add_option("--queued-gre-limit", d.queued_gre_limit, "queued GRE packets per second per source (0 = off)");
+  rules->add_option("--format", rules_format,
+                    "shell (a script for this kernel's backend) or nft (an include file for /etc/nftables.conf)")
+      ->check(CLI::IsMember({"shell", "nft"}));
 
   config_flags = {f.config};
   const std::string config_help = "the daemon's configuration file (default " +
@@ -350,6 +388,8 @@ void Commands::add_daemon_files(CLI::App& app, const std::string& config_help) {
   pid_flag = reload->add_option("--pid-file", pid_file, "the daemon's pid file");
   policy_flag = reload->add_option("--policy", reload_policy, "the daemon's policy file, to check before reloading");
   config_flags.push_back(reload->add_option("--config", f.config_file, config_help));
+  ctl.add_to(app, f.config_file, config_help);
+  config_flags.push_back(ctl.config_flag);
 }
 
 int Commands::run_files_command() {
@@ -360,6 +400,9 @@ int Commands::run_files_command() {
     return 2;
   }
   namespace cfg = pptp::config;
+  if (ctl.ctl->parsed()) {
+    return ctl.run(chosen_file(ctl.socket_flag, ctl.socket, keys->control_socket, pptp::control::kDefaultSocket));
+  }
   if (status->parsed()) {
     return run_status(chosen_file(status_flag, status_file, keys->status_file, cfg::kDefaultStatusFile), as_json);
   }
@@ -370,8 +413,8 @@ int Commands::run_files_command() {
 int Commands::dispatch() {
   if (inspect->parsed()) return run_inspect(capture, as_json);
   if (check->parsed()) return run_check_command(check_file, config_flags, f.config_file);
-  if (status->parsed() || reload->parsed()) return run_files_command();
-  return rules->parsed() ? run_rules(f) : run_daemon_with(f);
+  if (status->parsed() || reload->parsed() || ctl.ctl->parsed()) return run_files_command();
+  return rules->parsed() ? run_rules(f, rules_format) : run_daemon_with(f);
 }
 
 }  // namespace

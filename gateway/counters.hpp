@@ -26,7 +26,8 @@
   X(control_patch_lost_dropped, "control_patch_lost_dropped", "segments whose Call ID rewrite left the patch bound: dropped") \
   X(control_desync_dropped, "control_desync_dropped", "data segments of a connection that lost sync, dropped") \
   X(connections_desynced, "connections_desynced", "control connections closed because their stream lost sync") \
-  X(gre_unanswered_dropped, "gre_unanswered_dropped", "server GRE toward a call the server has not answered, dropped")
+  X(gre_unanswered_dropped, "gre_unanswered_dropped", "server GRE toward a call the server has not answered, dropped") \
+  X(killed_dropped, "killed_dropped", "control data and GRE of calls ended by the operator, dropped")
 
 #define PPTP_GATEWAY_POLICY_COUNTERS(X)                                                           \
   X(connections_denied, "connections_denied", "control connections the policy or a limit refused") \

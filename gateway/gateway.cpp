@@ -80,6 +80,10 @@ Verdict Gateway::process_control(std::span<std::uint8_t> packet, const track::Pa
     return {Action::Drop, false};
   }
   ConnectionRecord& r = record_of(*out.connection);
+  if (r.killed && !tcp.payload.empty()) {  // ended by the operator: only the TCP close passes
+    ++counters_.killed_dropped;
+    return {Action::Drop, false};
+  }
   if (out.drop || (dir == Direction::PnsToPac && after_refusal(r, tcp))) {
     ++counters_.control_dropped;
     return {Action::Drop, false};
@@ -201,6 +205,10 @@ Verdict Gateway::judge_gre(const track::GreOutcome& out, bool modified) {
       return {Action::Drop, false};
     case track::GreVerdict::Matched:
       break;
+  }
+  if (out.connection != nullptr && killed(out.connection->id)) {
+    ++counters_.killed_dropped;
+    return {Action::Drop, false};
   }
   CallRecord* r = out.call != nullptr ? &calls_[out.call->id] : nullptr;
   if (r != nullptr && r->policy) {

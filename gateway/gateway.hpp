@@ -27,6 +27,7 @@
 #include <spdlog/logger.h>
 
 #include "alg/track/packet_path.hpp"
+#include "gateway/control_api.hpp"
 #include "gateway/counters.hpp"
 #include "gateway/log_limiter.hpp"
 #include "gateway/offloader.hpp"
@@ -81,6 +82,11 @@ class Gateway final : private track::TrackerObserver {
   const Offloader& offloader() const { return offloader_; }
   const ConnectionRecord* connection_record(std::uint64_t connection_id) const;
   const CallRecord* call_record(std::uint64_t call_id) const;
+
+  // Ends the calls `which` selects, with their control connections (control_api.hpp,
+  // control_api.cpp); their fast-path removals come out of take_offload_changes().
+  KillResult kill_calls(const KillRequest& which, double now);
+  bool killed(std::uint64_t connection_id) const;
 
  private:
   // The packet path, top to bottom.

@@ -26,6 +26,7 @@ struct ConnectionRecord {
   std::optional<double> closed_at;
   std::optional<policy::Charge> charge;         // what the connection holds of the limits
   bool desynced = false;                        // a stream lost sync: closed, its data dropped
+  bool killed = false;                          // ended by the operator (control_api.hpp)
 };
 
 // The Call ID field of the message at the end of a direction's stream, not yet whole: its

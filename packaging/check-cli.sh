@@ -24,6 +24,17 @@ for usage in "--no-such-flag" "--queue" "--log-level loud" "inspect" "no-such-co
   [ "$status" -eq 2 ] || { echo "FAIL: 'pptp-alg $usage' exited $status, not 2"; fail=1; }
 done
 "$alg" --version >/dev/null || { echo "FAIL: --version"; fail=1; }
+# ctl: a subcommand is required, kill takes exactly one selector, no daemon is exit 1.
+for usage in "ctl" "ctl kill" "ctl kill --user a --call 3" "ctl frobnicate" "rules --format xml"; do
+  # shellcheck disable=SC2086
+  "$alg" $usage >/dev/null 2>&1
+  status=$?
+  [ "$status" -eq 2 ] || { echo "FAIL: 'pptp-alg $usage' exited $status, not 2"; fail=1; }
+done
+"$alg" ctl --socket /nonexistent/control calls >/dev/null 2>&1
+[ $? -eq 1 ] || { echo "FAIL: ctl without a daemon did not exit 1"; fail=1; }
+"$alg" rules --format nft | grep -q "^table ip pptp_alg {" || { echo "FAIL: rules --format nft"; fail=1; }
+if "$alg" rules --format nft | grep -qE "^(flush|delete)"; then echo "FAIL: the include flushes"; fail=1; fi
 bad=$("$alg" check --config <(printf 'queue: 0\nfail-open: maybe\n') 2>&1)
 [[ "$bad" == *":2:12: expected true or false"* ]] || { echo "FAIL: error position: $bad"; fail=1; }
 # Flags win over keys, keys over defaults: a daemon in a network namespace of its own (root).

@@ -51,8 +51,9 @@ man --warnings -l /usr/share/man/man8/pptp-alg.8.gz /usr/share/man/man5/rules.ya
 
 # What the unit does, without systemd as PID 1: the runtime directory, the user, the one
 # capability, the config file; in a new network namespace so this host's rules stay as
-# they are. `status` and `reload` find the daemon with no flags.
-install -d -m 0700 -o pptp-alg -g pptp-alg /run/pptp-alg
+# they are. `status`, `reload` and `ctl` find the daemon with no flags; the control socket
+# refuses a user outside the daemon's group.
+install -d -m 0750 -o pptp-alg -g pptp-alg /run/pptp-alg
 unshare --net bash -euo pipefail -c '
   log=$(mktemp)
   setpriv --reuid=pptp-alg --regid=pptp-alg --init-groups --inh-caps=-all,+net_admin \
@@ -65,6 +66,14 @@ unshare --net bash -euo pipefail -c '
   nft list table ip pptp_alg >/dev/null || { echo "no table ip pptp_alg"; ok=0; }
   /usr/sbin/pptp-alg status >/dev/null || { echo "pptp-alg status (no flags) failed"; ok=0; }
   /usr/sbin/pptp-alg reload >/dev/null || { echo "pptp-alg reload (no flags) failed"; ok=0; }
+  /usr/sbin/pptp-alg ctl calls >/dev/null || { echo "pptp-alg ctl calls (no flags) failed"; ok=0; }
+  /usr/sbin/pptp-alg ctl reload | grep -q "reload" || { echo "pptp-alg ctl reload failed"; ok=0; }
+  /usr/sbin/pptp-alg ctl metrics | grep -q "^pptp_alg_queue_packets_total " \
+    || { echo "pptp-alg ctl metrics: no queue counter"; ok=0; }
+  [ "$(stat -c %a /run/pptp-alg/control)" = 660 ] || { echo "control socket mode not 0660"; ok=0; }
+  if setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/sbin/pptp-alg ctl calls >/dev/null 2>&1; then
+    echo "the control socket answered user nobody"; ok=0
+  fi
   sleep 0.3
   kill -TERM "$daemon"
   wait "$daemon" || { echo "daemon exit status $?"; ok=0; }
@@ -73,7 +82,7 @@ unshare --net bash -euo pipefail -c '
   [ "$ok" = 1 ]
 ' || fail "the installed daemon, run as the unit runs it"
 rm -rf /run/pptp-alg  # systemd removes the RuntimeDirectory when the service stops
-say "installed daemon ran as user pptp-alg with CAP_NET_ADMIN through $conf; status and reload found it"
+say "installed daemon ran as user pptp-alg with CAP_NET_ADMIN through $conf; status, reload and ctl found it"
 
 dpkg --purge pptp-alg >/dev/null
 installed=0

@@ -95,8 +95,15 @@ Read<std::string> absolute_path(const YAML::Node& v) {
   return s;
 }
 
+// An absolute path, or "none" (no control socket).
+Read<std::string> socket_path(const YAML::Node& v) {
+  if (v.IsScalar() && v.Scalar() == "none") return std::string("none");
+  return absolute_path(v);
+}
+
 constexpr std::array<std::string_view, 3> kBackends{"auto", "nft", "xtables"};
 constexpr std::array<std::string_view, 5> kLogLevels{"trace", "debug", "info", "warn", "error"};
+constexpr std::array<std::string_view, 2> kLogFormats{"text", "json"};
 
 Read<std::string> one_of(const YAML::Node& v, std::span<const std::string_view> choices) {
   const std::string expected = "one of " + joined(choices);
@@ -137,6 +144,10 @@ constexpr std::array kKeys{
     Key{"syn-limit", [](const YAML::Node& v, Settings& s) { return store(rate_per_second(v), s.syn_limit); }},
     Key{"queued-gre-limit",
         [](const YAML::Node& v, Settings& s) { return store(rate_per_second(v), s.queued_gre_limit); }},
+    Key{"control-socket", [](const YAML::Node& v, Settings& s) { return store(socket_path(v), s.control_socket); }},
+    Key{"metrics-listen",
+        [](const YAML::Node& v, Settings& s) { return store(text(v, "ADDRESS:PORT"), s.metrics_listen); }},
+    Key{"log-format", [](const YAML::Node& v, Settings& s) { return store(one_of(v, kLogFormats), s.log_format); }},
 };
 
 constexpr auto kKeyNames = [] {

@@ -39,6 +39,9 @@ struct Settings {
   std::optional<std::string> user;
   std::optional<std::uint32_t> syn_limit;
   std::optional<std::uint32_t> queued_gre_limit;
+  std::optional<std::string> control_socket;
+  std::optional<std::string> metrics_listen;
+  std::optional<std::string> log_format;
 };
 
 // The same positioned error as rules.yaml's (line and column 1-based, 0 for the whole

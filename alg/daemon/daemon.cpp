@@ -45,7 +45,9 @@ int Daemon::start() {
   gateway_ = std::make_unique<gateway::Gateway>(g, log_, &resolver_);
   gateway_->set_policy(policy_);
   adopt_offloaded();
+  open_table_watch();
   write_pid_file();
+  if (const int status = open_listeners(); status != 0) return status;
   if (const int status = drop_privileges(); status != 0) return status;
   socket_.emplace(io_, queue_->fd());
   watchdog_every_ = service::watchdog_interval();
@@ -110,7 +112,7 @@ nft::RuleOptions rule_options(const DaemonOptions& options, bool fast_path) {
 int Daemon::install_rules() {
   if (!options_.install_rules) return 0;
   bool kept = false;
-  auto ok = nft::install_rules(backend_, rule_options(options_, options_.fast_path), &kept);
+  auto ok = nft::install_rules(backend_, rule_options(), &kept);
   if (!ok) {
     log_->error("rules_install_failed error=\"{}\"", ok.error());
     return 1;
@@ -196,6 +198,7 @@ nft::VerdictKind kind_of(gateway::Action a) {
 void Daemon::handle_packet(nft::QueuedPacket& p) {
   const gateway::PacketMeta meta{now(), p.id, p.conntrack_reply_destination};
   const gateway::Verdict v = gateway_->process(p.payload, meta);
+  if (log_->should_log(spdlog::level::debug)) log_packet(p, v, meta.time);
   issue_released();
   if (v.action == gateway::Action::Hold) return;
   queue_->verdict(p.id, kind_of(v.action),
@@ -239,31 +242,13 @@ void Daemon::on_signal(const boost::system::error_code& ec, int signal) {
   if (ec) return;
   if (signal == SIGHUP) {
     service::notify_reloading();
-    service::notify_ready(reload_policy());
+    reload_policy([](bool, const std::string& text) { service::notify_ready(text); });
     wait_signal();
     return;
   }
   log_->info("stopping signal={}", signal);
   service::notify_stopping();
   io_.stop();
-}
-
-std::string Daemon::reload_policy() {
-  if (options_.policy_file.empty()) {
-    log_->info("reload_skipped reason=\"no --policy file\"");
-    return "reload skipped: no policy file";
-  }
-  auto loaded = policy::load_policy_file(options_.policy_file);
-  if (!loaded) {
-    log_->error("policy_reload_rejected error=\"{}\" note=\"the old policy keeps running\"", loaded.error());
-    return "reload rejected, the old policy keeps running: " + loaded.error();
-  }
-  auto next = std::make_shared<const policy::Policy>(std::move(*loaded));
-  log_->info("policy_reloaded file={} users={} rules={} on_reload={}", options_.policy_file, next->users.size(),
-             next->rules.size(), policy::name_of(next->on_reload));
-  gateway_->set_policy(std::move(next));
-  issue_released();
-  return "policy reloaded: " + options_.policy_file;
 }
 
 void Daemon::run() {
@@ -290,6 +275,7 @@ void Daemon::shut_down() {
   queue_->flush();
   if (!options_.status_file.empty()) on_status_written(write_status_file(options_.status_file, status_json()));
   if (!options_.pid_file.empty()) std::remove(options_.pid_file.c_str());
+  if (control_) std::remove(options_.control_socket.c_str());
   if (rules_installed_) {
     nft::remove_rules(options_.keep_fast_path);
     log_->info("rules_removed table={} fast_path_kept={}", nft::kTableName, options_.keep_fast_path);

@@ -44,6 +44,10 @@ struct DaemonOptions {
   // Per-source rate limits before the queue (nft::RuleOptions), 0 = off.
   std::uint32_t syn_limit = nft::kDefaultSynPerSecond;
   std::uint32_t queued_gre_limit = nft::kDefaultQueuedGrePerSecond;
+  // The control socket for `pptp-alg ctl` (empty: none); the metrics HTTP listener
+  // ADDR:PORT (empty: none).
+  std::string control_socket;
+  std::string metrics_listen;
 };
 
 // The kernel rules these options ask for (`pptp-alg rules` prints them with fast_path as given).

@@ -17,14 +17,18 @@
 #include <boost/asio.hpp>
 #include <spdlog/logger.h>
 
+#include "alg/daemon/control_server.hpp"
 #include "alg/daemon/daemon.hpp"
 #include "alg/daemon/pacing.hpp"
 #include "gateway/gateway.hpp"
 #include "nftables/conntrack.hpp"
 #include "nftables/fastpath.hpp"
 #include "nftables/queue.hpp"
+#include "nftables/table_watch.hpp"
 
 namespace pptp::daemon {
+
+inline constexpr std::uint64_t kPacketLogsPerSecond = 20;  // --log-level debug
 
 // Without conntrack data on queued packets, ask ctnetlink once per control connection.
 class ConntrackResolver final : public gateway::OutsideResolver {
@@ -64,6 +68,13 @@ class Daemon {
   void wait_readable();
   void on_readable(const boost::system::error_code& ec);
   void handle_packet(nft::QueuedPacket& p);
+  void log_packet(const nft::QueuedPacket& p, const gateway::Verdict& v, double t);  // packet_log.cpp
+  void report_packet_logs();
+  // The firewall's reloads (rules_watch.cpp).
+  void open_table_watch();
+  nft::RuleOptions rule_options() const;
+  void watch_rules();
+  void repair_rules(bool reinstall);
   void issue_released();
   void apply_offload();
   // The tick.
@@ -81,9 +92,16 @@ class Daemon {
   // Signals and the end.
   void wait_signal();
   void on_signal(const boost::system::error_code& ec, int signal);
-  std::string reload_policy();  // its result, for the service manager
+  // Reads the policy file on the worker, installs it on the loop; `done` hears the result
+  // (SIGHUP: the service manager; `ctl reload`: the client).
+  void reload_policy(std::function<void(bool ok, const std::string& text)> done);
   void shut_down();
   double now() const;
+  // Operations (control_requests.cpp): the control socket, the metrics.
+  int open_listeners();
+  void on_control(std::string_view line, Reply reply);
+  nlohmann::json calls_json() const;
+  std::string metrics_text() const;
 
   DaemonOptions options_;
   std::shared_ptr<spdlog::logger> log_;
@@ -114,6 +132,14 @@ class Daemon {
   std::optional<boost::asio::posix::stream_descriptor> socket_;
   boost::asio::signal_set signals_{io_, SIGINT, SIGTERM, SIGHUP};
   boost::asio::steady_timer tick_{io_};
+  std::unique_ptr<ControlListener> control_;
+  std::unique_ptr<MetricsListener> metrics_;
+  std::uint64_t rules_repaired_ = 0;  // the table put back after the firewall's reload
+  std::unique_ptr<nft::TableWatch> table_watch_;
+  std::vector<std::string_view> watched_chains_;
+  std::optional<std::uint64_t> table_handle_;  // of the table as last seen whole
+  double packet_log_window_ = 0;  // --log-level debug: this second's packet lines
+  std::uint64_t packet_logs_ = 0, packet_logs_suppressed_ = 0;
 };
 
 }  // namespace pptp::daemon

@@ -43,6 +43,7 @@ void Daemon::schedule_tick() {
 void Daemon::on_tick(const boost::system::error_code& ec) {
   if (ec) return;
   const double t = now();
+  watch_rules();
   fast_path_tick(t);
   gateway_->expire(t);
   issue_released();
@@ -51,6 +52,7 @@ void Daemon::on_tick(const boost::system::error_code& ec) {
   queue_->refresh_kernel_stats();
   write_status(t);
   log_summary(t);
+  report_packet_logs();
   // From the packet loop itself: a loop that hangs stops the pings, and systemd restarts it.
   if (watchdog_every_ && t - last_watchdog_ >= *watchdog_every_) {
     last_watchdog_ = t;

@@ -27,7 +27,8 @@ TEST(Config, EveryKeyReadsItsValue) {
       "queue: 7\ninstall-rules: true\nbackend: xtables\nfail-open: true\nno-fast-path: true\n"
       "keep-fast-path: false\nallow-unknown-gre: true\nidle-timeout: 12.5\n"
       "status-file: /run/x/status.json\npolicy: /etc/x/rules.yaml\npid-file: /run/x/x.pid\nlog-level: debug\n"
-      "user: pptp-alg\nsyn-limit: 0\nqueued-gre-limit: 250\n");
+      "user: pptp-alg\nsyn-limit: 0\nqueued-gre-limit: 250\ncontrol-socket: /run/x/control\n"
+      "metrics-listen: 127.0.0.1:9816\nlog-format: json\n");
   ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(s->queue, 7);
   EXPECT_EQ(s->install_rules, true);
@@ -44,7 +45,10 @@ TEST(Config, EveryKeyReadsItsValue) {
   EXPECT_EQ(s->user, "pptp-alg");
   EXPECT_EQ(s->syn_limit, 0u);
   EXPECT_EQ(s->queued_gre_limit, 250u);
-  EXPECT_EQ(key_names().size(), 15u);
+  EXPECT_EQ(s->control_socket, "/run/x/control");
+  EXPECT_EQ(s->metrics_listen, "127.0.0.1:9816");
+  EXPECT_EQ(s->log_format, "json");
+  EXPECT_EQ(key_names().size(), 18u);
 }
 
 TEST(Config, ARateLimitIsAWholeNumberOfPacketsPerSecond) {
@@ -60,6 +64,15 @@ TEST(Config, TheShippedFileIsValidAndRunsTheService) {
   EXPECT_EQ(s->pid_file, std::string(kDefaultPidFile));
   EXPECT_EQ(s->status_file, std::string(kDefaultStatusFile));
   EXPECT_FALSE(s->policy) << "the example policy denies by default: the admin enables it";
+  EXPECT_EQ(s->control_socket, "/run/pptp-alg/control");
+  EXPECT_FALSE(s->metrics_listen) << "metrics over HTTP are off unless the admin turns them on";
+}
+
+TEST(Config, NoControlSocketIsSaidWithNone) {
+  auto s = parse_config("control-socket: none\n");
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->control_socket, "none");
+  EXPECT_FALSE(parse_config("control-socket: relative/control\n"));
 }
 
 TEST(Config, UnknownKeyIsAnErrorAtItsPosition) {

@@ -1,0 +1,61 @@
+#include "alg/control/metrics.hpp"
+
+#include <cmath>
+#include <cstdio>
+
+namespace pptp::control {
+
+namespace {
+// HELP text escapes backslash and newline (the exposition format).
+std::string help_text(std::string_view help) {
+  std::string out;
+  out.reserve(help.size());
+  for (const char ch : help) {
+    if (ch == '\\') {
+      out += "\\\\";
+    } else if (ch == '\n') {
+      out += "\\n";
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+std::string number(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.17g", v);
+  return text;
+}
+}  // namespace
+
+std::string metric_name_part(std::string_view text) {
+  std::string out(text);
+  for (char& ch : out) {
+    const bool keep = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_';
+    if (!keep) ch = '_';
+  }
+  return out;
+}
+
+void MetricsText::family(const std::string& name, std::string_view help, std::string_view type) {
+  out_ += "# HELP " + name + " " + help_text(help) + "\n";
+  out_ += "# TYPE " + name + " " + std::string(type) + "\n";
+}
+
+void MetricsText::counter(std::string_view group, std::string_view key, std::string_view help, std::uint64_t value) {
+  const std::string name =
+      std::string(kMetricsPrefix) + metric_name_part(group) + "_" + metric_name_part(key) + "_total";
+  family(name, help, "counter");
+  out_ += name + " " + std::to_string(value) + "\n";
+}
+
+void MetricsText::gauge(std::string_view name, std::string_view help, double value) {
+  const std::string full = std::string(kMetricsPrefix) + metric_name_part(name);
+  family(full, help, "gauge");
+  out_ += full + " " + number(value) + "\n";
+}
+
+}  // namespace pptp::control

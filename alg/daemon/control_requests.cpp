@@ -1,0 +1,173 @@
+// The daemon's operations (daemon_loop.hpp): the control socket's requests, the metrics,
+// and the policy reload that both SIGHUP and `pptp-alg ctl reload` start. Requests are
+// answered on the loop from what the gateway holds; the reload's file is read and parsed by
+// the worker, and only the new policy is installed on the loop.
+#include "alg/control/metrics.hpp"
+#include "alg/control/protocol.hpp"
+#include "alg/daemon/control_server.hpp"
+#include "alg/daemon/daemon_loop.hpp"
+#include "alg/version.hpp"
+#include "gateway/describe.hpp"
+#include "policy/loader.hpp"
+
+namespace pptp::daemon {
+
+namespace {
+using nlohmann::json;
+
+json flow(const track::GreFlowStats& s) { return {{"packets", s.packets}, {"bytes", s.payload_bytes}}; }
+
+template <class T>
+json maybe(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+}  // namespace
+
+int Daemon::open_listeners() {
+  std::optional<Account> owner;
+  if (!options_.user.empty()) {
+    if (auto found = find_account(options_.user); found) owner = *found;
+  }
+  if (!options_.control_socket.empty()) {
+    auto opened = open_control_socket(io_, options_.control_socket, owner ? &*owner : nullptr,
+                                      [this](std::string_view line, Reply reply) { on_control(line, std::move(reply)); });
+    // The packets matter more than the operator's socket: the daemon runs on without it.
+    if (!opened) {
+      log_->warn("control_socket_unavailable error=\"{}\" note=\"pptp-alg ctl will not reach this daemon; create "
+                 "the runtime directory or set control-socket\"", opened.error());
+    } else {
+      control_ = std::move(*opened);
+      control_->start();
+      log_->info("control_socket_listening path={}", options_.control_socket);
+    }
+  }
+  if (!options_.metrics_listen.empty()) {
+    auto at = parse_listen_address(options_.metrics_listen);
+    auto opened = at ? open_metrics_listener(io_, *at, [this] { return metrics_text(); })
+                     : Result<std::unique_ptr<MetricsListener>, std::string>(unexpected(at.error()));
+    if (!opened) {
+      log_->error("metrics_listen_failed error=\"{}\"", opened.error());
+      return 1;
+    }
+    metrics_ = std::move(*opened);
+    metrics_->start();
+    log_->info("metrics_listening address={} path=/metrics", options_.metrics_listen);
+  }
+  return 0;
+}
+
+void Daemon::on_control(std::string_view line, Reply reply) {
+  auto request = control::parse_request(line.substr(0, line.find('\n')));
+  if (!request) {
+    reply(control::error_answer(request.error()) + "\n", false);
+    return;
+  }
+  switch (request->command) {
+    case control::Command::Calls:
+      reply(control::ok_answer({{"calls", calls_json()}}) + "\n", false);
+      return;
+    case control::Command::Status:
+      reply(control::ok_answer({{"status", status_json()}}) + "\n", false);
+      return;
+    case control::Command::Metrics:
+      reply(control::ok_answer({{"metrics", metrics_text()}}) + "\n", false);
+      return;
+    case control::Command::Kill: {
+      const control::KillSelector& k = request->kill;
+      const gateway::KillResult r = gateway_->kill_calls(gateway::KillRequest{k.call, k.user, k.client}, now());
+      apply_offload();  // their elements go now, not at the next packet
+      log_->warn("ctl_kill calls={} connections={} request={}", r.calls, r.connections, control::request_line(*request));
+      reply(control::ok_answer({{"calls", r.calls}, {"connections", r.connections}}) + "\n", false);
+      return;
+    }
+    case control::Command::Reload:
+      reload_policy([reply = std::move(reply)](bool ok, const std::string& text) {
+        reply((ok ? control::ok_answer({{"message", text}}) : control::error_answer(text)) + "\n", false);
+      });
+      return;
+  }
+}
+
+nlohmann::json Daemon::calls_json() const {
+  json calls = json::array();
+  const double t = now();
+  gateway_->tracker().for_each_connection([&](const track::ControlConnection& c) {
+    if (c.state == track::ConnectionState::Closed) return;
+    for (const auto& call : c.calls) {
+      const nat::CallMapping* m =
+          call->pns_call_id ? gateway_->translator().find_inside(c.id, *call->pns_call_id) : nullptr;
+      const gateway::CallRecord* r = gateway_->call_record(call->id);
+      calls.push_back(json{{"id", call->id},
+                           {"connection", c.id},
+                           {"client", wire::to_string(c.pns)},
+                           {"server", wire::to_string(c.pac)},
+                           {"user", call->user ? json(gateway::printable_name(call->user->name)) : json(nullptr)},
+                           {"state", track::name_of(call->state)},
+                           {"pns_call_id", maybe(call->pns_call_id)},
+                           {"outside_call_id", m != nullptr ? json(m->outside_call_id) : json(nullptr)},
+                           {"pac_call_id", maybe(call->pac_call_id)},
+                           {"age_seconds", t - call->opened_at},
+                           {"to_server", flow(call->gre[0])},
+                           {"to_client", flow(call->gre[1])},
+                           {"path", r != nullptr && r->offload ? "fast" : "queue"},
+                           {"killed", gateway_->killed(c.id)}});
+    }
+  });
+  return calls;
+}
+
+std::string Daemon::metrics_text() const {
+  control::MetricsText m;
+  const gateway::GatewayCounters& g = gateway_->counters();
+  m.counters("packets", g, [](const auto& c, auto&& f) { gateway::visit_packet_counters(c, f); });
+  m.counters("policy", g, [](const auto& c, auto&& f) { gateway::visit_policy_counters(c, f); });
+  m.counters("fast_path", g, [](const auto& c, auto&& f) { gateway::visit_fast_path_counters(c, f); });
+  m.counters("queue", queue_->stats(), [](const auto& c, auto&& f) { nft::visit_queue_counters(c, f); });
+  for (const auto& info : track::kAnomalyTable) {
+    m.counter("anomaly", info.name, info.meaning, gateway_->tracker().counters()[static_cast<std::size_t>(info.anomaly)]);
+  }
+  const nat::NatCounters& n = gateway_->translator().counters();
+  m.counter("nat", "calls_mapped", "calls given an outside Call ID", n.calls_mapped);
+  m.counter("nat", "calls_translated", "calls whose Call ID had to change (it collided)", n.calls_translated);
+  m.counter("nat", "exhausted", "call set-ups with no Call ID left toward their server", n.exhausted);
+  if (fast_path_) {
+    const auto& f = fast_path_->stats();
+    m.counter("fast_path_elements", "added", "fast-path elements added", f.added);
+    m.counter("fast_path_elements", "removed", "fast-path elements removed", f.removed);
+    m.counter("fast_path_elements", "errors", "fast-path netlink errors", f.errors);
+  }
+  m.counter("daemon", "rules_repaired", "times the daemon put back its vanished nftables table", rules_repaired_);
+  m.gauge("connections", "live control connections", static_cast<double>(gateway_->tracker().connection_count()));
+  m.gauge("calls", "live calls", static_cast<double>(gateway_->tracker().call_count()));
+  m.gauge("offloaded_calls", "calls whose GRE the kernel forwards", static_cast<double>(gateway_->offloader().offloaded()));
+  m.gauge("uptime_seconds", "seconds since the daemon started", now());
+  return m.text();
+}
+
+void Daemon::reload_policy(std::function<void(bool ok, const std::string& text)> done) {
+  if (options_.policy_file.empty()) {
+    log_->info("reload_skipped reason=\"no --policy file\"");
+    done(true, "reload skipped: no policy file");
+    return;
+  }
+  // Read and parse on the worker: a large file never stalls the packet loop.
+  boost::asio::post(worker_, [this, done = std::move(done)]() mutable {
+    auto loaded = policy::load_policy_file(options_.policy_file);
+    boost::asio::post(io_, [this, loaded = std::move(loaded), done = std::move(done)]() mutable {
+      if (!loaded) {
+        log_->error("policy_reload_rejected error=\"{}\" note=\"the old policy keeps running\"", loaded.error());
+        done(false, "reload rejected, the old policy keeps running: " + loaded.error());
+        return;
+      }
+      auto next = std::make_shared<const policy::Policy>(std::move(*loaded));
+      log_->info("policy_reloaded file={} users={} rules={} on_reload={}", options_.policy_file, next->users.size(),
+                 next->rules.size(), policy::name_of(next->on_reload));
+      gateway_->set_policy(std::move(next));
+      issue_released();
+      apply_offload();
+      done(true, "policy reloaded: " + options_.policy_file);
+    });
+  });
+}
+
+}  // namespace pptp::daemon

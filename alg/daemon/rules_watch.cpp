@@ -1,0 +1,70 @@
+// Surviving the firewall's own reloads (issue 15): every tick the daemon asks the kernel
+// whether its table and chains are there and are still the table it saw (nftables/
+// table_watch.hpp). Gone, with rules it installed itself: it installs them again, re-arms
+// the fast path's elements, logs a warning and counts it (metrics: daemon_rules_repaired).
+// Re-created by someone else (an nftables.conf include from `pptp-alg rules --format nft`):
+// the chains are back but the elements are not, so it re-arms them.
+#include "alg/daemon/daemon_loop.hpp"
+
+namespace pptp::daemon {
+
+void Daemon::open_table_watch() {
+  auto w = nft::TableWatch::open();
+  if (!w) {
+    log_->warn("rules_watch_unavailable error=\"{}\" note=\"a flushed ruleset is not repaired\"", w.error());
+    return;
+  }
+  table_watch_ = std::move(*w);
+  watched_chains_ = nft::table_chains(backend_, rule_options());
+  if (auto state = table_watch_->look(watched_chains_); state && state->chains_complete) table_handle_ = state->handle;
+}
+
+nft::RuleOptions Daemon::rule_options() const {
+  return pptp::daemon::rule_options(options_, options_.fast_path);
+}
+
+void Daemon::watch_rules() {
+  if (!table_watch_) return;
+  auto state = table_watch_->look(watched_chains_);
+  if (!state) {
+    log_->warn("rules_watch_failed error=\"{}\"", state.error());
+    return;
+  }
+  const bool whole = state->handle && state->chains_complete;
+  if (whole && state->handle == table_handle_) return;
+  if (!whole && !rules_installed_) {
+    // Not ours to install: said once, until they are back.
+    if (table_handle_) log_->warn("rules_missing table={} note=\"PPTP is not queued; load the rules from "
+                                  "'pptp-alg rules' again\"", nft::kTableName);
+    table_handle_.reset();
+    return;
+  }
+  repair_rules(!whole);
+}
+
+void Daemon::repair_rules(bool reinstall) {
+  if (reinstall) {
+    bool kept = false;
+    if (auto ok = nft::install_rules(backend_, rule_options(), &kept); !ok) {
+      log_->error("rules_repair_failed error=\"{}\"", ok.error());
+      return;
+    }
+  }
+  std::size_t rearmed = 0;
+  if (fast_path_) {
+    const std::vector<nft::FastPathCall> live = gateway_->offloaded_calls();
+    if (auto r = live.empty() ? Result<bool, std::string>(true) : fast_path_->add(live); !r) {
+      log_->warn("fast_path_rearm_failed error=\"{}\"", r.error());
+    } else {
+      rearmed = live.size();
+    }
+  }
+  ++rules_repaired_;
+  auto state = table_watch_->look(watched_chains_);
+  table_handle_ = state && state->chains_complete ? state->handle : std::nullopt;
+  log_->warn("rules_repaired table={} reinstalled={} fast_path_rearmed={} times={} note=\"the table or its chains "
+             "vanished (nft flush ruleset, a firewall reload?)\"",
+             nft::kTableName, reinstall, rearmed, rules_repaired_);
+}
+
+}  // namespace pptp::daemon

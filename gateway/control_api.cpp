@@ -1,0 +1,44 @@
+// The operator's requests (control_api.hpp): `pptp-alg ctl kill`.
+#include <algorithm>
+
+#include "gateway/describe.hpp"
+#include "gateway/gateway.hpp"
+
+namespace pptp::gateway {
+
+namespace {
+bool selected(const KillRequest& which, const track::ControlConnection& c, const track::Call& call) {
+  if (which.call && call.id != *which.call) return false;
+  if (which.user && (!call.user || call.user->name != *which.user)) return false;
+  if (which.client && c.pns.address != *which.client) return false;
+  return which.call || which.user || which.client;  // an empty request ends nothing
+}
+}  // namespace
+
+bool Gateway::killed(std::uint64_t connection_id) const {
+  const ConnectionRecord* r = connection_record(connection_id);
+  return r != nullptr && r->killed;
+}
+
+KillResult Gateway::kill_calls(const KillRequest& which, double now) {
+  packet_ = PacketContext{now, std::nullopt};
+  KillResult result;
+  tracker_.for_each_connection([&](const track::ControlConnection& c) {
+    if (c.state == track::ConnectionState::Closed || killed(c.id)) return;
+    const bool any = std::any_of(c.calls.begin(), c.calls.end(), [&](const auto& call) {
+      return selected(which, c, *call);
+    });
+    if (!any) return;
+    record_of(c).killed = true;
+    ++result.connections;
+    for (const auto& call : c.calls) {
+      ++result.calls;
+      // Its GRE comes back to the queue, where it is dropped.
+      if (auto it = calls_.find(call->id); it != calls_.end()) offloader_.withdraw(it->second);
+      log_->warn("call_killed {} {} reason=\"operator request\"", describe(c), call_ids(*call));
+    }
+  });
+  return result;
+}
+
+}  // namespace pptp::gateway
