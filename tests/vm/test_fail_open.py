@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -37,6 +38,13 @@ class QueueWithoutDaemon(unittest.TestCase):
         self.addCleanup(self.lab.__exit__, None, None, None)
         self.lab.start_server()
 
+    def status(self, limit=20.0):
+        """The first status file, which a daemon under emulation may write late (bounded)."""
+        deadline = time.monotonic() + limit
+        while not os.path.exists(self.lab.status_file) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return self.lab.status(wait=0.2)
+
     def handshake(self, local):
         out = self.lab.netns("lan", PYTHON, os.path.join(HERE, "sccrq_probe.py"), "--local", local,
                              "--server", SERVER).stdout
@@ -53,7 +61,7 @@ class QueueWithoutDaemon(unittest.TestCase):
 
     def start(self, *extra):
         self.lab.start_daemon(["--backend", "nft"] + list(extra))
-        self.assertEqual(self.lab.status()["daemon"]["backend"], "nft")
+        self.assertEqual(self.status()["daemon"]["backend"], "nft")
         self.assertEqual(self.handshake(CLIENTS[0]), "reply", "no control connection through a running daemon")
 
     def test_fail_open_passes_control_connections_when_the_daemon_is_gone(self):
