@@ -2,8 +2,9 @@
 # Every test of pptp-alg: release build with unit, golden and tshark tests; the Debian
 # package built, installed, verified and purged; the same tests under AddressSanitizer +
 # UndefinedBehaviorSanitizer; every libFuzzer target for a bounded time (FUZZ_SECONDS each,
-# default 30) from a seed corpus cut from the captures. Warnings are errors here
-# (PPTP_ALG_WERROR), not in users' builds.
+# default 30) from a seed corpus cut from the captures. With PPTP_ALG_VM=1, also the VM
+# tests (scripts/vm/test.sh: Debian 12's stock kernel under qemu, the nft backend).
+# Warnings are errors here (PPTP_ALG_WERROR), not in users' builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -26,6 +27,13 @@ step "tests (release)"
 set +e
 (cd build/release && ctest --output-on-failure -j "$jobs"); record "ctest release" $?
 set -e
+
+if [ "${PPTP_ALG_VM:-0}" = 1 ]; then  # opt-in: Debian 12's stock kernel in qemu (docs/e2e.md)
+  step "VM: Debian 12's stock kernel, nft backend (scripts/vm/test.sh)"
+  set +e
+  bash scripts/vm/test.sh build/release; record "vm" $?
+  set -e
+fi
 
 step "Debian package: build (cpack), install (dpkg -i), verify, run, purge"
 set +e

@@ -1,0 +1,81 @@
+#!/usr/bin/python3
+"""The nft backend's queue when no daemon reads it (docs/packet-path.md, "Verdicts,
+overload and failure"): with --fail-open the rules carry `bypass` and PPTP passes
+unjudged; without it, packets are dropped. The daemon is killed (SIGKILL), so its rules
+stay in the kernel with nobody on the queue. Needs a kernel with the nft `queue`
+statement (Debian 12's 6.1: run it in the test VM, scripts/vm/run.sh).
+
+    PPTP_ALG=build/release/alg/pptp-alg /usr/bin/python3 tests/vm/test_fail_open.py -v
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+from pptplab.lab import CLIENTS, PYTHON, SERVER, Lab  # noqa: E402
+
+DAEMON = os.path.abspath(os.environ.get("PPTP_ALG", os.path.join(HERE, "../../build/release/alg/pptp-alg")))
+
+
+def kernel_has_nft_queue():
+    """The daemon's own probe (`pptp-alg rules` picks the backend this kernel supports)."""
+    out = subprocess.run([DAEMON, "rules"], stdout=subprocess.PIPE, text=True, check=True).stdout
+    return "backend nft" in out.splitlines()[1]
+
+
+class QueueWithoutDaemon(unittest.TestCase):
+    def setUp(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root (network namespaces)")
+        if not kernel_has_nft_queue():
+            self.skipTest("this kernel has no nft queue statement (run it in the VM: scripts/vm/run.sh)")
+        self.lab = Lab(daemon=DAEMON)
+        self.lab.__enter__()
+        self.addCleanup(self.lab.__exit__, None, None, None)
+        self.lab.start_server()
+
+    def status(self, limit=20.0):
+        """The first status file, which a daemon under emulation may write late (bounded)."""
+        deadline = time.monotonic() + limit
+        while not os.path.exists(self.lab.status_file) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return self.lab.status(wait=0.2)
+
+    def handshake(self, local):
+        out = self.lab.netns("lan", PYTHON, os.path.join(HERE, "sccrq_probe.py"), "--local", local,
+                             "--server", SERVER).stdout
+        return out.strip().splitlines()[-1]
+
+    def kill_daemon(self):
+        """SIGKILL: no clean-up, the rules stay and nobody reads the queue."""
+        proc = self.lab.daemon_proc
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        self.lab.daemon_proc = None
+        # (nft 1.0.6 lists the statement as "queue to 0" or "queue flags bypass to 0")
+        self.assertRegex(self.lab.netns("rtr", "nft", "list", "table", "ip", "pptp_alg").stdout, r"\squeue (flags|to)")
+
+    def start(self, *extra):
+        self.lab.start_daemon(["--backend", "nft"] + list(extra))
+        self.assertEqual(self.status()["daemon"]["backend"], "nft")
+        self.assertEqual(self.handshake(CLIENTS[0]), "reply", "no control connection through a running daemon")
+
+    def test_fail_open_passes_control_connections_when_the_daemon_is_gone(self):
+        self.start("--fail-open")
+        self.assertIn("bypass", self.lab.netns("rtr", "nft", "list", "chain", "ip", "pptp_alg", "forward").stdout)
+        self.kill_daemon()
+        self.assertEqual(self.handshake(CLIENTS[1]), "reply")
+
+    def test_fail_closed_drops_them(self):
+        self.start()
+        self.assertNotIn("bypass", self.lab.netns("rtr", "nft", "list", "table", "ip", "pptp_alg").stdout)
+        self.kill_daemon()
+        self.assertEqual(self.handshake(CLIENTS[1]), "no reply")
+
+
+if __name__ == "__main__":
+    unittest.main()
