@@ -15,6 +15,7 @@
 #include "alg/daemon/daemon.hpp"
 #include "alg/inspect/inspector.hpp"
 #include "alg/version.hpp"
+#include "proxy/proxy_server.hpp"
 #include "policy/loader.hpp"
 
 #include <csignal>
@@ -166,7 +167,8 @@ struct DaemonFlags {
   CLI::Option *config = nullptr, *queue = nullptr, *policy = nullptr, *pid_file = nullptr,
               *status_file = nullptr, *log = nullptr, *backend_flag = nullptr, *install_rules = nullptr,
               *fail_open = nullptr, *no_fast_path_flag = nullptr, *keep_fast_path = nullptr,
-              *allow_unknown_gre = nullptr, *idle = nullptr, *user = nullptr;
+              *allow_unknown_gre = nullptr, *idle = nullptr, *user = nullptr, *proxy_flag = nullptr;
+  bool proxy = false;
 
   void add_to(CLI::App& app);
   void take_keys(const pptp::config::Settings& k);
@@ -215,6 +217,10 @@ void DaemonFlags::add_to(CLI::App& app) {
                         "after setup (queue, rules, sockets), run as this user with CAP_NET_ADMIN alone; "
                         "without it the daemon stays who it was started as, still with CAP_NET_ADMIN alone "
                         "(under the packaged systemd unit it already is user pptp-alg)");
+  proxy_flag = app.add_flag("--proxy", proxy,
+                            "proxy mode (docs/proxy.md): terminate each forwarded TCP/1723 connection here and "
+                            "place the call to its server from the router (two control connections, GRE relayed); "
+                            "with --install-rules, the REDIRECT and GRE policy-route rules");
 }
 
 void DaemonFlags::take_keys(const pptp::config::Settings& k) {
@@ -231,6 +237,7 @@ void DaemonFlags::take_keys(const pptp::config::Settings& k) {
   take(k.allow_unknown_gre, allow_unknown_gre, d.gateway.allow_unknown_gre);
   take(k.idle_timeout, idle, idle_timeout);
   take(k.user, user, d.user);
+  take(k.proxy, proxy_flag, proxy);
 }
 
 int run_daemon_with(DaemonFlags& f) {
@@ -247,6 +254,15 @@ int run_daemon_with(DaemonFlags& f) {
   f.d.backend = backend_of(f.backend);
   f.d.fast_path = !f.no_fast_path;
   f.d.gateway.timeouts.call_idle = f.idle_timeout;
+  if (f.proxy && (!f.d.policy_file.empty() || !f.d.user.empty())) {
+    // Not silently ignored: an operator must not believe a policy guards the proxy.
+    std::fprintf(stderr, "pptp-alg: --policy and --user are not supported with --proxy yet (docs/proxy.md)\n");
+    return 2;
+  }
+  if (f.proxy) {
+    return pptp::proxy::run_proxy(pptp::proxy::ProxyOptions{f.d.install_rules, pptp::proxy::kListenPort,
+                                                            f.d.pid_file, f.d.status_file});
+  }
   return pptp::daemon::run_daemon(f.d);
 }
 

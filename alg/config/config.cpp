@@ -122,6 +122,7 @@ constexpr std::array kKeys{
     Key{"pid-file", [](const YAML::Node& v, Settings& s) { return store(absolute_path(v), s.pid_file); }},
     Key{"log-level", [](const YAML::Node& v, Settings& s) { return store(one_of(v, kLogLevels), s.log_level); }},
     Key{"user", [](const YAML::Node& v, Settings& s) { return store(text(v, "a user name"), s.user); }},
+    Key{"proxy", [](const YAML::Node& v, Settings& s) { return store(boolean(v), s.proxy); }},
 };
 
 constexpr auto kKeyNames = [] {

@@ -37,6 +37,7 @@ struct Settings {
   std::optional<bool> allow_unknown_gre;
   std::optional<double> idle_timeout;
   std::optional<std::string> user;
+  std::optional<bool> proxy;
 };
 
 // The same positioned error as rules.yaml's (line and column 1-based, 0 for the whole

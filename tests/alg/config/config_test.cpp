@@ -42,7 +42,7 @@ TEST(Config, EveryKeyReadsItsValue) {
   EXPECT_EQ(s->pid_file, "/run/x/x.pid");
   EXPECT_EQ(s->log_level, "debug");
   EXPECT_EQ(s->user, "pptp-alg");
-  EXPECT_EQ(key_names().size(), 13u);
+  EXPECT_EQ(key_names().size(), 14u);
 }
 
 TEST(Config, TheShippedFileIsValidAndRunsTheService) {
