@@ -7,6 +7,7 @@ the server itself; GRE is relayed between the legs. Run as root:
     PPTP_ALG=build/release/alg/pptp-alg /usr/bin/python3 tests/e2e/test_proxy_e2e.py -v
 """
 import os
+import signal
 import sys
 import time
 import unittest
@@ -33,6 +34,19 @@ class ProxyTest(nat.LabTest):
             peers |= self.server_peers()
             time.sleep(0.2)
         return [self.lab.result(p) for p in procs], peers
+
+    def wait_status(self, predicate, timeout=15):
+        """The status file once `predicate` holds for it (it is rewritten every second)."""
+        deadline = time.monotonic() + timeout
+        status = {}
+        while time.monotonic() < deadline:
+            try:
+                status = self.lab.status(wait=0.3)
+            except (OSError, ValueError):
+                continue
+            if predicate(status):
+                return status
+        self.fail("status never got there: %s" % status)
 
     def tearDown(self):
         super().tearDown()
@@ -78,6 +92,37 @@ class Proxy(ProxyTest):
         self.assertEqual(c["ended_by"], "call_disconnect_notify", cleared_r)
         self.assertEqual(c["disconnect_call_id"], c["peer_call_id"], cleared_r)
         self.assertTrue(self.lab.result(pac)["ok"])
+
+
+class LegFailures(ProxyTest):
+    def test_a_server_that_dies_clears_the_clients_call(self):
+        pac = self.lab.start_pac(connections=1, duration=20)
+        client = self.lab.start_client("pns", local=CLIENTS[0], server=SERVER2, tag="orphan", call_ids=[7],
+                                       duration=6)
+        self.wait_status(lambda s: s["relay"]["calls_connected"] == 1 and s["gre"]["to_client"] > 0)
+        self.lab._stop(pac, signal.SIGKILL)
+        # The client hears Call-Disconnect-Notify for its call (RFC 2637 2.13) from the proxy,
+        # the PAC it knows, instead of GRE that silently stops.
+        r = self.lab.result(client)
+        self.assertIn(13, r.get("messages_seen", []), r)
+        status = self.wait_status(lambda s: s["call_ids_in_use"] == 0)
+        self.assertEqual(status["relay"]["calls_ended"], 1, status)
+        self.assertIn("proxy_leg_ended leg=server", self.lab.read_daemon_log())
+
+    def test_a_client_that_vanishes_clears_the_servers_side(self):
+        self.lab.start_pac(connections=1, duration=20)
+        client = self.lab.start_client("pns", local=CLIENTS[0], server=SERVER2, tag="vanishes", call_ids=[7],
+                                       duration=15)
+        self.wait_status(lambda s: s["relay"]["calls_connected"] == 1 and s["gre"]["to_client"] > 0)
+        self.assertEqual(self.server_peers(), {PUBLIC})
+        self.lab._stop(client, signal.SIGKILL)
+        # The proxy stops the server's control connection (Stop-Control-Connection-Request,
+        # RFC 2637 2.3, then closes it): the server holds nothing for a client that is gone.
+        deadline = time.monotonic() + 15
+        while self.server_peers() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(self.server_peers(), set(), "the server still holds the proxied connection")
+        self.wait_status(lambda s: s["call_ids_in_use"] == 0)
 
 
 if __name__ == "__main__":
