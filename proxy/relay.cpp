@@ -93,9 +93,10 @@ RelayOutput Relay::on_client(const wire::ControlMessage& message) {
       return clear_request(*message.as<wire::CallClearRequest>());
     case ControlMessageType::SetLinkInfo:
       return set_link_info(*message.as<wire::SetLinkInfo>());
+    case ControlMessageType::IncomingCallReply:
+      return incoming_reply(*message.as<wire::IncomingCallReply>());
     default:
-      // PAC messages, and Incoming-Call-Reply/Connected: we place no incoming calls.
-      return ignored(&RelayCounters::wrong_sender);
+      return ignored(&RelayCounters::wrong_sender);  // PAC messages
   }
 }
 
@@ -113,19 +114,66 @@ RelayOutput Relay::on_server(const wire::ControlMessage& message) {
     case ControlMessageType::WanErrorNotify:
       return wan_error(*message.as<wire::WanErrorNotify>());
     case ControlMessageType::IncomingCallRequest:
-      return refuse_incoming(*message.as<wire::IncomingCallRequest>());
+      return incoming_request(*message.as<wire::IncomingCallRequest>());
+    case ControlMessageType::IncomingCallConnected:
+      return incoming_connected(*message.as<wire::IncomingCallConnected>());
     default:
       return ignored(&RelayCounters::wrong_sender);
   }
 }
 
-// Incoming calls are not relayed yet: refused with a real answer (RFC 2637 2.10).
-RelayOutput Relay::refuse_incoming(const wire::IncomingCallRequest& m) {
+// An incoming call the proxy cannot take (RFC 2637 2.10: "do not accept").
+RelayOutput Relay::refuse_incoming(std::uint16_t server_call_id) {
   ++counters_.incoming_refused;
   wire::IncomingCallReply r;
-  r.peer_call_id = m.call_id;
+  r.peer_call_id = server_call_id;
   r.result_code = result::kIncomingDoNotAccept;
   return one(Leg::Server, r);
+}
+
+// The server places a call (2.9): the client gets it from the proxy, with our Call ID A.
+RelayOutput Relay::incoming_request(const wire::IncomingCallRequest& m) {
+  if (by_server_id(m.call_id) != nullptr || calls_.size() >= kMaxCallsPerConnection) {
+    return refuse_incoming(m.call_id);
+  }
+  const auto ids = allocate_pair();
+  if (!ids) return refuse_incoming(m.call_id);
+  calls_.push_back(ProxyCall{0, ids->first, ids->second, m.call_id, false});
+  ++counters_.incoming_placed;
+  wire::IncomingCallRequest theirs = m;  // bearer, channel, numbers: the server's
+  theirs.call_id = ids->first;
+  theirs.call_serial_number = serial_++;
+  return one(Leg::Client, theirs);
+}
+
+// The client's answer (2.10) names its own Call ID and ours (A); the server gets B and its own.
+RelayOutput Relay::incoming_reply(const wire::IncomingCallReply& m) {
+  ProxyCall* call = find_call(m.peer_call_id, &ProxyCall::pac_call_id);
+  if (call == nullptr || call->client_known) return ignored(&RelayCounters::unknown_call);
+  ++counters_.messages_relayed;
+  wire::IncomingCallReply ours = m;
+  ours.call_id = call->pns_call_id;
+  ours.peer_call_id = *call->server_call_id;
+  RelayOutput out = one(Leg::Server, ours);
+  if (m.result_code == result::kCallConnected) {
+    call->client_call_id = m.call_id;
+    call->client_known = true;
+    ++counters_.calls_connected;
+    route_call(*call);
+  } else {
+    end_call(call);
+  }
+  return out;
+}
+
+// Incoming-Call-Connected names the PNS's Call ID (2.11): ours (B) here, the client's onward.
+RelayOutput Relay::incoming_connected(const wire::IncomingCallConnected& m) {
+  ProxyCall* call = find_call(m.peer_call_id, &ProxyCall::pns_call_id);
+  if (call == nullptr || !call->client_known) return ignored(&RelayCounters::unknown_call);
+  ++counters_.messages_relayed;
+  wire::IncomingCallConnected theirs = m;
+  theirs.peer_call_id = call->client_call_id;
+  return one(Leg::Client, theirs);
 }
 
 // The client's start: ours goes to the server (a connection of its own, from the router);
@@ -157,21 +205,16 @@ RelayOutput Relay::server_start(const wire::StartControlConnectionReply& m) {
 }
 
 RelayOutput Relay::outgoing_request(const wire::OutgoingCallRequest& m) {
-  if (find_call(m.call_id, &ProxyCall::client_call_id) != nullptr) {
+  if (by_client_id(m.call_id) != nullptr) {
     return one(Leg::Client, refused_call(m.call_id, result::kCallGeneralError));  // already in use
   }
   if (calls_.size() >= kMaxCallsPerConnection) return one(Leg::Client, refused_call(m.call_id, result::kCallBusy));
-  const auto pac_id = book_.allocate();
-  const auto pns_id = pac_id ? book_.allocate() : std::nullopt;
-  if (!pns_id) {
-    if (pac_id) book_.release(*pac_id);
-    ++counters_.call_ids_exhausted;
-    return one(Leg::Client, refused_call(m.call_id, result::kCallBusy));
-  }
-  calls_.push_back(ProxyCall{m.call_id, *pac_id, *pns_id, std::nullopt});
+  const auto ids = allocate_pair();
+  if (!ids) return one(Leg::Client, refused_call(m.call_id, result::kCallBusy));
+  calls_.push_back(ProxyCall{m.call_id, ids->first, ids->second, std::nullopt, true});
   ++counters_.calls_placed;
   wire::OutgoingCallRequest ours = m;  // speeds, bearer, framing, window, number: the client's
-  ours.call_id = *pns_id;
+  ours.call_id = ids->second;
   ours.call_serial_number = serial_++;
   return one(Leg::Server, ours);
 }
@@ -196,7 +239,7 @@ RelayOutput Relay::outgoing_reply(const wire::OutgoingCallReply& m) {
 
 // Call-Clear-Request carries the PNS's own Call ID (RFC 2637 2.12).
 RelayOutput Relay::clear_request(const wire::CallClearRequest& m) {
-  ProxyCall* call = find_call(m.call_id, &ProxyCall::client_call_id);
+  ProxyCall* call = by_client_id(m.call_id);
   if (call == nullptr) return ignored(&RelayCounters::unknown_call);
   ++counters_.messages_relayed;
   wire::CallClearRequest ours = m;
@@ -320,6 +363,23 @@ RelayOutput Relay::ignored(std::uint64_t RelayCounters::*counter) {
 
 ProxyCall* Relay::find_call(std::uint16_t id, std::uint16_t ProxyCall::*field) {
   auto it = std::find_if(calls_.begin(), calls_.end(), [&](const ProxyCall& c) { return c.*field == id; });
+  return it == calls_.end() ? nullptr : &*it;
+}
+
+// Our two Call IDs for a new call: A toward the client, B toward the server.
+std::optional<std::pair<std::uint16_t, std::uint16_t>> Relay::allocate_pair() {
+  const auto pac_id = book_.allocate();
+  const auto pns_id = pac_id ? book_.allocate() : std::nullopt;
+  if (pns_id) return std::pair{*pac_id, *pns_id};
+  if (pac_id) book_.release(*pac_id);
+  ++counters_.call_ids_exhausted;
+  return std::nullopt;
+}
+
+// Only calls whose client Call ID is known: an unanswered incoming call has none yet.
+ProxyCall* Relay::by_client_id(std::uint16_t id) {
+  auto it = std::find_if(calls_.begin(), calls_.end(),
+                         [&](const ProxyCall& c) { return c.client_known && c.client_call_id == id; });
   return it == calls_.end() ? nullptr : &*it;
 }
 

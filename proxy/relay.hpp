@@ -43,7 +43,8 @@ inline constexpr std::uint8_t kDisconnectLostCarrier = 1;  // CDN 2.13
   X(calls_ended, "calls_ended", "calls cleared (either side) or refused")                           \
   X(messages_relayed, "messages_relayed", "call messages relayed between legs")                     \
   X(echoes_answered, "echoes_answered", "Echo-Requests answered (either leg)")                      \
-  X(incoming_refused, "incoming_refused", "Incoming-Call-Requests answered 'do not accept'")        \
+  X(incoming_placed, "incoming_placed", "Incoming-Call-Requests relayed to a client")              \
+  X(incoming_refused, "incoming_refused", "Incoming-Call-Requests refused (no Call ID, too many)")  \
   X(unknown_call, "unknown_call", "a message naming a Call ID of no call on its leg (ignored)")     \
   X(wrong_sender, "wrong_sender", "a message the sending leg may not send, or not now (ignored)")   \
   X(call_ids_exhausted, "call_ids_exhausted", "no free Call ID: the call was refused as busy")
@@ -72,9 +73,12 @@ struct RelayOutput {
 // One call: four Call IDs, two of them the proxy's.
 struct ProxyCall {
   std::uint16_t client_call_id = 0;  // the client's (PNS) own: the Key of GRE toward it
+                                     // (an incoming call's: once the client has answered)
   std::uint16_t pac_call_id = 0;     // ours toward the client: the Key of the client's GRE
   std::uint16_t pns_call_id = 0;     // ours toward the server: the Key of the server's GRE
   std::optional<std::uint16_t> server_call_id;  // the server's, from its Outgoing-Call-Reply
+                                                // or Incoming-Call-Request
+  bool client_known = true;  // false: an incoming call the client has not answered yet
 };
 
 enum class RelayState : std::uint8_t { Idle, StartingServer, Established, Stopping, Closed };
@@ -97,7 +101,11 @@ class Relay {
 
  private:
   std::optional<RelayOutput> on_either(Leg from, const wire::ControlMessage& message);
-  RelayOutput refuse_incoming(const wire::IncomingCallRequest& m);
+  RelayOutput incoming_request(const wire::IncomingCallRequest& m);
+  RelayOutput incoming_reply(const wire::IncomingCallReply& m);
+  RelayOutput incoming_connected(const wire::IncomingCallConnected& m);
+  RelayOutput refuse_incoming(std::uint16_t server_call_id);
+  std::optional<std::pair<std::uint16_t, std::uint16_t>> allocate_pair();
   RelayOutput client_start(const wire::StartControlConnectionRequest& m);
   RelayOutput server_start(const wire::StartControlConnectionReply& m);
   RelayOutput outgoing_request(const wire::OutgoingCallRequest& m);
@@ -110,6 +118,7 @@ class Relay {
   RelayOutput stop_reply(Leg from);
 
   ProxyCall* find_call(std::uint16_t id, std::uint16_t ProxyCall::*field);
+  ProxyCall* by_client_id(std::uint16_t id);
   ProxyCall* by_server_id(std::uint16_t id);
   void route_call(const ProxyCall& call);
   void end_call(const ProxyCall* call);

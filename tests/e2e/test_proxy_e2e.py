@@ -93,6 +93,10 @@ class Proxy(ProxyTest):
         self.assertEqual(c["disconnect_call_id"], c["peer_call_id"], cleared_r)
         self.assertTrue(self.lab.result(pac)["ok"])
 
+    def test_incoming_calls_placed_by_the_server_reach_colliding_clients(self):
+        for r in nat.scenario_incoming_calls(self.lab):  # the scripted PAC places one per connection
+            self.assertEchoed(r)
+        self.assertEqual(self.lab.status()["relay"]["incoming_placed"], 2)
 
 class LegFailures(ProxyTest):
     def test_a_server_that_dies_clears_the_clients_call(self):

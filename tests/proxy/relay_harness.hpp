@@ -64,6 +64,24 @@ struct RelayFixture : ::testing::Test {
     return onward.empty() ? 0 : onward[0].call_id;
   }
 
+  // The server places a call with its Call ID; what the relay answered (on either leg).
+  static RelayOutput server_places(Relay& r, std::uint16_t server_id) {
+    wire::IncomingCallRequest icrq;
+    icrq.call_id = server_id;
+    icrq.dialing_number = wire::Text64::from_text("5551234");
+    return r.on_server(msg(icrq));
+  }
+
+  // The client (Call ID 7) answers the incoming call the proxy placed with `ours`; what the
+  // server got.
+  static std::vector<wire::IncomingCallReply> client_answers(Relay& r, std::uint16_t ours, std::uint8_t code) {
+    wire::IncomingCallReply icrp;
+    icrp.call_id = 7;
+    icrp.peer_call_id = ours;
+    icrp.result_code = code;
+    return sent<wire::IncomingCallReply>(r.on_client(msg(icrp)), Leg::Server);
+  }
+
   // A whole call set-up; returns the Outgoing-Call-Reply the client got.
   static wire::OutgoingCallReply connect_call(Relay& r, std::uint16_t client_id, std::uint16_t server_id) {
     const std::uint16_t ours = ask_call(r, client_id);

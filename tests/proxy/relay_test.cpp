@@ -201,16 +201,64 @@ TEST_F(RelayFixture, AVanishedClientStopsTheServersConnection) {
   EXPECT_EQ(book.used(), 0u);
 }
 
-TEST_F(RelayFixture, AnIncomingCallIsRefusedWithDoNotAccept) {
+TEST_F(RelayFixture, AnIncomingCallReachesTheClientAndItsAnswerTheServerWithEachLegsCallIds) {
   auto r = started(kClient);
-  wire::IncomingCallRequest icrq;
-  icrq.call_id = 55;
-  const auto out = r->on_server(msg(icrq));
+  const auto placed = sent<wire::IncomingCallRequest>(server_places(*r, 55), Leg::Client);
+  ASSERT_EQ(placed.size(), 1u);
+  EXPECT_NE(placed[0].call_id, 55) << "the client never learns the server's Call ID";
+  EXPECT_EQ(placed[0].dialing_number.text(), "5551234");
+
+  const auto answered = client_answers(*r, placed[0].call_id, 1);
+  ASSERT_EQ(answered.size(), 1u);
+  EXPECT_EQ(answered[0].peer_call_id, 55);
+  const std::uint16_t ours_to_server = answered[0].call_id;
+  EXPECT_EQ(ours_to_server, r->calls().at(0).pns_call_id);
+
+  wire::IncomingCallConnected iccn;
+  iccn.peer_call_id = ours_to_server;
+  iccn.connect_speed = 64000;
+  const auto connected = sent<wire::IncomingCallConnected>(r->on_server(msg(iccn)), Leg::Client);
+  ASSERT_EQ(connected.size(), 1u);
+  EXPECT_EQ(connected[0].peer_call_id, 7);
+  EXPECT_EQ(connected[0].connect_speed, 64000u);
+  // GRE both ways, as for an outgoing call.
+  ASSERT_NE(book.route(placed[0].call_id), nullptr);
+  EXPECT_EQ(book.route(placed[0].call_id)->key, 55);
+  ASSERT_NE(book.route(ours_to_server), nullptr);
+  EXPECT_EQ(book.route(ours_to_server)->key, 7);
+}
+
+TEST_F(RelayFixture, AnIncomingCallTheClientRefusesIsRefusedToTheServer) {
+  auto r = started(kClient);
+  const auto placed = sent<wire::IncomingCallRequest>(server_places(*r, 55), Leg::Client);
+  ASSERT_EQ(placed.size(), 1u);
+  const auto answered = client_answers(*r, placed[0].call_id, 3);
+  ASSERT_EQ(answered.size(), 1u);
+  EXPECT_EQ(answered[0].result_code, 3);
+  EXPECT_EQ(answered[0].peer_call_id, 55);
+  EXPECT_TRUE(r->calls().empty());
+  EXPECT_EQ(book.used(), 0u);
+}
+
+TEST_F(RelayFixture, AnUnansweredIncomingCallDoesNotBlockTheClientsOwnCallId0) {
+  auto r = started(kClient);
+  server_places(*r, 55);
+  const auto reply = connect_call(*r, 0, 128);  // Call ID 0 is valid (Poptop hands it out)
+  EXPECT_EQ(reply.result_code, 1);
+  EXPECT_EQ(reply.peer_call_id, 0);
+}
+
+TEST_F(RelayFixture, WithoutAFreeCallIdAnIncomingCallIsRefusedWithDoNotAccept) {
+  auto r = started(kClient);
+  while (book.allocate()) {
+  }
+  const auto out = server_places(*r, 55);
   const auto reply = sent<wire::IncomingCallReply>(out, Leg::Server);
   ASSERT_EQ(reply.size(), 1u);
   EXPECT_EQ(reply[0].peer_call_id, 55);
   EXPECT_EQ(reply[0].result_code, 3);
   EXPECT_TRUE(sent<wire::IncomingCallRequest>(out, Leg::Client).empty());
+  EXPECT_EQ(counters.incoming_refused, 1u);
 }
 
 TEST_F(RelayFixture, WithEveryCallIdTakenTheCallIsRefusedAsBusy) {
