@@ -20,11 +20,15 @@ Session::Session(tcp::socket client, tcp::endpoint server, CallBook& book, Relay
     : client_(std::move(client)),
       server_(tcp::socket(client_.socket.get_executor())),
       server_endpoint_(server),
-      relay_(book, counters, peer_of(client_.socket), address_of(server)) {
+      relay_(book, counters, peer_of(client_.socket), address_of(server)),
+      keepalive_timer_(client_.socket.get_executor()) {
   client_.connected = true;
 }
 
-void Session::start() { read(Leg::Client); }
+void Session::start() {
+  read(Leg::Client);
+  arm_keepalive();
+}
 
 void Session::read(Leg leg) {
   LegIo& l = io(leg);
@@ -43,6 +47,7 @@ void Session::on_read(Leg leg, const boost::system::error_code& ec, std::size_t 
     lost(leg);
     return;
   }
+  l.keepalive.heard(Clock::now());
   std::vector<wire::ControlMessage> messages;
   const bool ok = l.stream.feed(Bytes(l.buffer.data(), n), messages);
   for (const wire::ControlMessage& m : messages) {
@@ -68,6 +73,7 @@ void Session::connect_server() {
       return;
     }
     self->server_.connected = true;
+    self->server_.keepalive.heard(Clock::now());
     self->read(Leg::Server);
     self->write_next(Leg::Server);
   });
@@ -139,6 +145,39 @@ void Session::close(Leg leg) {
 void Session::lost(Leg leg) {
   close(leg);
   apply(relay_.on_closed(leg));
+}
+
+void Session::arm_keepalive() {
+  keepalive_timer_.expires_after(kKeepaliveTick);
+  keepalive_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->check_keepalive();
+  });
+}
+
+// Echo per leg (RFC 2637 2.5, keepalive.hpp); the timer stops once no leg is left.
+void Session::check_keepalive() {
+  const auto now = Clock::now();
+  for (Leg leg : {Leg::Client, Leg::Server}) {
+    LegIo& l = io(leg);
+    if (!l.connected || l.closed) continue;
+    switch (l.keepalive.tick(now)) {
+      case KeepaliveStep::SendEcho: {
+        wire::EchoRequest echo;
+        echo.identifier = ++echo_identifier_;
+        enqueue(leg, wire::make_control_message(echo));
+        break;
+      }
+      case KeepaliveStep::PeerGone:
+        spdlog::info("proxy_leg_ended leg={} server={} why=no_echo_reply", name_of(leg),
+                     server_endpoint_.address().to_string());
+        lost(leg);
+        break;
+      case KeepaliveStep::Nothing:
+        break;
+    }
+  }
+  const bool done = client_.closed && (server_.closed || !server_.connected);
+  if (!done) arm_keepalive();
 }
 
 }  // namespace pptp::proxy

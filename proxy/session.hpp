@@ -15,6 +15,7 @@
 #include <boost/asio.hpp>
 
 #include "proxy/control_stream.hpp"
+#include "proxy/keepalive.hpp"
 #include "proxy/relay.hpp"
 
 namespace pptp::proxy {
@@ -40,6 +41,7 @@ class Session : public std::enable_shared_from_this<Session> {
     bool close_after = false;
     bool closed = false;
     std::array<std::uint8_t, kReadChunk> buffer{};
+    Keepalive keepalive{Clock::now()};
   };
 
   LegIo& io(Leg leg) { return leg == Leg::Client ? client_ : server_; }
@@ -52,11 +54,15 @@ class Session : public std::enable_shared_from_this<Session> {
   void close_when_written(Leg leg);
   void close(Leg leg);
   void lost(Leg leg);
+  void arm_keepalive();
+  void check_keepalive();
 
   LegIo client_;
   LegIo server_;
   tcp::endpoint server_endpoint_;
   Relay relay_;
+  boost::asio::steady_timer keepalive_timer_;
+  std::uint32_t echo_identifier_ = 0;
 };
 
 }  // namespace pptp::proxy
