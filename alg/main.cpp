@@ -17,6 +17,7 @@
 #include "alg/inspect/inspector.hpp"
 #include "alg/service/logging.hpp"
 #include "alg/version.hpp"
+#include "proxy/proxy_server.hpp"
 #include "policy/loader.hpp"
 
 #include <csignal>
@@ -171,7 +172,8 @@ struct DaemonFlags {
               *fail_open = nullptr, *no_fast_path_flag = nullptr, *keep_fast_path = nullptr,
               *allow_unknown_gre = nullptr, *idle = nullptr, *user = nullptr, *syn_limit = nullptr,
               *queued_gre_limit = nullptr, *control_socket = nullptr, *metrics_listen = nullptr,
-              *log_format_flag = nullptr;
+              *log_format_flag = nullptr, *proxy_flag = nullptr;
+  bool proxy = false;
 
   void add_to(CLI::App& app);
   void take_keys(const pptp::config::Settings& k);
@@ -232,6 +234,10 @@ void DaemonFlags::add_to(CLI::App& app) {
   metrics_listen = app.add_option("--metrics-listen", d.metrics_listen,
                                   "serve Prometheus metrics over HTTP at ADDR:PORT/metrics (default: off; "
                                   "'pptp-alg ctl metrics' prints them without a port)");
+  proxy_flag = app.add_flag("--proxy", proxy,
+                            "proxy mode (docs/proxy.md): terminate each forwarded TCP/1723 connection here and "
+                            "place the call to its server from the router (two control connections, GRE relayed); "
+                            "with --install-rules, the REDIRECT and GRE policy-route rules");
   add_rate_limits(app);
 }
 
@@ -267,6 +273,7 @@ void DaemonFlags::take_keys(const pptp::config::Settings& k) {
   take(k.metrics_listen, metrics_listen, d.metrics_listen);
   take(k.log_format, log_format_flag, log_format);
   if (d.control_socket == "none") d.control_socket.clear();
+  take(k.proxy, proxy_flag, proxy);
 }
 
 int run_daemon_with(DaemonFlags& f) {
@@ -284,6 +291,15 @@ int run_daemon_with(DaemonFlags& f) {
   f.d.backend = backend_of(f.backend);
   f.d.fast_path = !f.no_fast_path;
   f.d.gateway.timeouts.call_idle = f.idle_timeout;
+  if (f.proxy && (!f.d.policy_file.empty() || !f.d.user.empty())) {
+    // Not silently ignored: an operator must not believe a policy guards the proxy.
+    std::fprintf(stderr, "pptp-alg: --policy and --user are not supported with --proxy yet (docs/proxy.md)\n");
+    return 2;
+  }
+  if (f.proxy) {
+    return pptp::proxy::run_proxy(pptp::proxy::ProxyOptions{f.d.install_rules, pptp::proxy::kListenPort,
+                                                            f.d.pid_file, f.d.status_file});
+  }
   return pptp::daemon::run_daemon(f.d);
 }
 

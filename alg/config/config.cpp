@@ -148,6 +148,7 @@ constexpr std::array kKeys{
     Key{"metrics-listen",
         [](const YAML::Node& v, Settings& s) { return store(text(v, "ADDRESS:PORT"), s.metrics_listen); }},
     Key{"log-format", [](const YAML::Node& v, Settings& s) { return store(one_of(v, kLogFormats), s.log_format); }},
+    Key{"proxy", [](const YAML::Node& v, Settings& s) { return store(boolean(v), s.proxy); }},
 };
 
 constexpr auto kKeyNames = [] {

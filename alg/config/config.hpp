@@ -42,6 +42,7 @@ struct Settings {
   std::optional<std::string> control_socket;
   std::optional<std::string> metrics_listen;
   std::optional<std::string> log_format;
+  std::optional<bool> proxy;
 };
 
 // The same positioned error as rules.yaml's (line and column 1-based, 0 for the whole

@@ -48,7 +48,7 @@ TEST(Config, EveryKeyReadsItsValue) {
   EXPECT_EQ(s->control_socket, "/run/x/control");
   EXPECT_EQ(s->metrics_listen, "127.0.0.1:9816");
   EXPECT_EQ(s->log_format, "json");
-  EXPECT_EQ(key_names().size(), 18u);
+  EXPECT_EQ(key_names().size(), 19u);
 }
 
 TEST(Config, ARateLimitIsAWholeNumberOfPacketsPerSecond) {

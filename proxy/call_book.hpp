@@ -1,0 +1,56 @@
+// The proxy's Call IDs and GRE routes, shared by every relayed control connection.
+//
+// In proxy mode pptp-alg is the PAC toward each client and the PNS toward each server, so
+// it picks the Call IDs the peers put in their GRE Key (RFC 2637 4.1: the Key holds the
+// receiver's Call ID). All of them come from this one pool: a Call ID names exactly one
+// leg of one call in the whole proxy, so GRE from any peer finds its call by the Key alone
+// and two clients can never collide, whatever Call IDs they chose themselves.
+#pragma once
+
+#include <array>
+#include <bitset>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "alg/wire/ip.hpp"
+
+namespace pptp::proxy {
+
+inline constexpr std::size_t kCallIdSpace = 65536;
+
+enum class Leg : std::uint8_t { Client, Server };
+
+// Where GRE that arrives with one of our Call IDs in its Key goes next.
+struct GreRoute {
+  wire::Ipv4Address expected_source;  // only this peer may send with the Key
+  wire::Ipv4Address destination;      // the other leg's peer
+  wire::Ipv4Address source;           // toward the client: the server's address (it expects
+                                      // GRE from there); toward the server: 0, the router's
+  std::uint16_t key = 0;              // the other peer's Call ID
+  Leg toward = Leg::Server;
+  bool operator==(const GreRoute&) const = default;
+};
+
+class CallBook {
+ public:
+  explicit CallBook(std::uint16_t first = 1) : next_(first) {}
+
+  // A Call ID no leg of any call uses, or nothing when all 65536 are taken.
+  std::optional<std::uint16_t> allocate();
+  void release(std::uint16_t call_id);
+  bool in_use(std::uint16_t call_id) const { return used_.test(call_id); }
+  std::size_t used() const { return used_.count(); }
+
+  // Routes exist only for allocated Call IDs; release() removes the route too.
+  void set_route(std::uint16_t call_id, const GreRoute& route);
+  const GreRoute* route(std::uint16_t call_id) const;
+
+ private:
+  std::bitset<kCallIdSpace> used_;
+  std::bitset<kCallIdSpace> routed_;
+  std::unique_ptr<std::array<GreRoute, kCallIdSpace>> routes_ = std::make_unique<std::array<GreRoute, kCallIdSpace>>();
+  std::uint16_t next_;  // round robin: a freed Call ID is reused last (stale GRE finds nothing)
+};
+
+}  // namespace pptp::proxy

@@ -1,0 +1,36 @@
+// GRE between the legs of proxied calls (RFC 2637 4.1), without I/O: an IPv4 packet in,
+// where it goes and its new GRE out. The Key is rewritten to the other peer's Call ID;
+// sequence and acknowledgement numbers are carried unchanged, end to end, so each PPP peer
+// keeps its own window and the proxy keeps no per-packet state. (The kernel fast path for
+// proxied calls is not built yet: every packet passes here.)
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "alg/core/bytes.hpp"
+#include "alg/core/result.hpp"
+#include "alg/wire/ip.hpp"
+#include "proxy/call_book.hpp"
+
+namespace pptp::proxy {
+
+enum class GreDrop : std::uint8_t {
+  Malformed,    // not IPv4, not enhanced GRE
+  UnknownCall,  // no routed call has this Key
+  WrongSource,  // the Key is a call's, the sender is not that call's peer (spoofed or stale)
+};
+inline constexpr std::size_t kGreDropCount = 3;
+std::string_view name_of(GreDrop d);
+
+struct GreForward {
+  Leg toward = Leg::Server;
+  wire::Ipv4Address source;       // 0: the router's own address (the kernel picks it)
+  wire::Ipv4Address destination;
+  std::vector<std::uint8_t> gre;  // the GRE header and payload, Key rewritten
+};
+
+Result<GreForward, GreDrop> relay_gre(const CallBook& book, Bytes ipv4_packet);
+
+}  // namespace pptp::proxy

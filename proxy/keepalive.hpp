@@ -1,0 +1,43 @@
+// Each leg of a proxied control connection is checked on its own (RFC 2637 2.5): after
+// kEchoIdle of silence the proxy sends an Echo-Request; if the peer then stays silent for
+// kEchoWait, it is taken as gone and its leg ends, which clears the other leg at once (the
+// relay's on_closed). Pure: the caller passes the time in.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+namespace pptp::proxy {
+
+using Clock = std::chrono::steady_clock;
+inline constexpr std::chrono::seconds kEchoIdle{60};  // the RFC's keep-alive interval
+inline constexpr std::chrono::seconds kEchoWait{60};  // then the peer is gone
+inline constexpr std::chrono::seconds kKeepaliveTick{5};
+
+enum class KeepaliveStep : std::uint8_t { Nothing, SendEcho, PeerGone };
+
+class Keepalive {
+ public:
+  explicit Keepalive(Clock::time_point now) : last_heard_(now) {}
+  // Anything arrived on the leg (any message proves the peer alive, not only Echo-Reply).
+  void heard(Clock::time_point now) {
+    last_heard_ = now;
+    echo_sent_ = false;
+  }
+  KeepaliveStep tick(Clock::time_point now) {
+    if (!echo_sent_) {
+      if (now - last_heard_ < kEchoIdle) return KeepaliveStep::Nothing;
+      echo_sent_ = true;
+      echo_at_ = now;
+      return KeepaliveStep::SendEcho;
+    }
+    return now - echo_at_ >= kEchoWait ? KeepaliveStep::PeerGone : KeepaliveStep::Nothing;
+  }
+
+ private:
+  Clock::time_point last_heard_;
+  Clock::time_point echo_at_{};
+  bool echo_sent_ = false;
+};
+
+}  // namespace pptp::proxy

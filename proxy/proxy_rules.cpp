@@ -1,0 +1,72 @@
+#include "proxy/proxy_rules.hpp"
+
+#include <cstdio>
+
+namespace pptp::proxy {
+
+namespace {
+std::string hex(std::uint32_t v) {
+  char out[16];
+  std::snprintf(out, sizeof out, "0x%x", v);
+  return out;
+}
+
+nft::Command iptables(std::string_view table, std::initializer_list<std::string> rest) {
+  nft::Command c{"iptables", "-w", "-t", std::string(table)};
+  c.insert(c.end(), rest.begin(), rest.end());
+  return c;
+}
+
+std::string mark_match(const ProxyRuleOptions& o) { return hex(o.mark) + "/" + hex(o.mark); }
+}  // namespace
+
+std::vector<nft::Command> proxy_install_commands(const ProxyRuleOptions& o) {
+  const std::string nat(kNatChain), gre(kGreChain), table = std::to_string(o.table);
+  return {
+      iptables("nat", {"-N", nat}),
+      iptables("nat", {"-A", nat, "-p", "tcp", "--dport", "1723", "-m", "addrtype", "!", "--dst-type", "LOCAL",
+                       "-j", "REDIRECT", "--to-ports", std::to_string(o.listen_port)}),
+      iptables("nat", {"-I", "PREROUTING", "-j", nat}),
+      iptables("mangle", {"-N", gre}),
+      iptables("mangle", {"-A", gre, "-p", "gre", "-m", "addrtype", "!", "--dst-type", "LOCAL", "-j", "MARK",
+                          "--set-xmark", mark_match(o)}),
+      iptables("mangle", {"-I", "PREROUTING", "-j", gre}),
+      {"ip", "rule", "add", "fwmark", mark_match(o), "lookup", table},
+      {"ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", table},
+  };
+}
+
+std::vector<nft::Command> proxy_remove_commands(const ProxyRuleOptions& o) {
+  const std::string nat(kNatChain), gre(kGreChain), table = std::to_string(o.table);
+  return {
+      iptables("nat", {"-D", "PREROUTING", "-j", nat}),   iptables("nat", {"-F", nat}),
+      iptables("nat", {"-X", nat}),                       iptables("mangle", {"-D", "PREROUTING", "-j", gre}),
+      iptables("mangle", {"-F", gre}),                    iptables("mangle", {"-X", gre}),
+      {"ip", "rule", "del", "fwmark", mark_match(o), "lookup", table},
+      {"ip", "route", "flush", "table", table},
+  };
+}
+
+Result<bool, std::string> install_proxy_rules(const ProxyRuleOptions& o) {
+  remove_proxy_rules(o);
+  for (const nft::Command& c : proxy_install_commands(o)) {
+    std::string output;
+    if (nft::run_command(c, "", output) != 0) {
+      std::string line;
+      for (const auto& a : c) line += (line.empty() ? "" : " ") + a;
+      remove_proxy_rules(o);
+      return unexpected("'" + line + "' failed: " + output);
+    }
+  }
+  return true;
+}
+
+// Each command may fail (nothing of it there): all are tried.
+void remove_proxy_rules(const ProxyRuleOptions& o) {
+  for (const nft::Command& c : proxy_remove_commands(o)) {
+    std::string output;
+    nft::run_command(c, "", output);
+  }
+}
+
+}  // namespace pptp::proxy

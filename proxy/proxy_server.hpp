@@ -1,0 +1,26 @@
+// Proxy mode's event loop (`pptp-alg --proxy`, docs/proxy.md): the listener that REDIRECTed
+// TCP/1723 reaches, one Session per client control connection, and the GRE relay between
+// the legs: one raw IPPROTO_GRE socket reads both peers' GRE (the server's to the router's
+// address; the client's to the server's, delivered here by the policy route) and sends
+// toward servers; an IPPROTO_RAW socket (IP_HDRINCL) sends toward clients with the
+// server's address as source, the peer the client's PPTP stack expects GRE from.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "proxy/proxy_rules.hpp"
+
+namespace pptp::proxy {
+
+struct ProxyOptions {
+  bool install_rules = false;
+  std::uint16_t listen_port = kListenPort;
+  std::string pid_file;
+  std::string status_file;
+};
+
+// Runs until SIGINT/SIGTERM; returns the exit status.
+int run_proxy(const ProxyOptions& options);
+
+}  // namespace pptp::proxy

@@ -1,0 +1,137 @@
+// One relayed PPTP control connection (RFC 2637 section 2), both legs, without I/O.
+//
+// Toward the client pptp-alg is the PAC, toward the server it is the PNS. Start-Control-
+// Connection and Echo are answered on each leg by the proxy itself; call messages are
+// relayed with each leg's own Call IDs, which the proxy allocates from the shared CallBook
+// (so they never collide); the calls' GRE routes are written there once a call is up.
+// Every input returns what to send on which leg and whether a leg is to be closed (after
+// what was queued for it has been written): the session (proxy_server.cpp) does the I/O.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "alg/core/counter_list.hpp"
+#include "alg/wire/control_message.hpp"
+#include "alg/wire/ip.hpp"
+#include "proxy/call_book.hpp"
+
+namespace pptp::proxy {
+
+inline constexpr std::size_t kMaxCallsPerConnection = 256;  // beyond: Outgoing-Call-Reply "busy"
+inline constexpr std::string_view kProxyHostName = "pptp-alg";
+
+// RFC 2637 result codes the proxy itself answers with.
+namespace result {
+inline constexpr std::uint8_t kStartOk = 1;           // SCCRP 2.2
+inline constexpr std::uint8_t kStartGeneralError = 2;
+inline constexpr std::uint8_t kEchoOk = 1;            // Echo-Reply 2.6
+inline constexpr std::uint8_t kStopOk = 1;            // StopCCRP 2.4
+inline constexpr std::uint8_t kStopGeneral = 1;       // StopCCRQ reason 2.3: "General request"
+inline constexpr std::uint8_t kCallConnected = 1;     // OCRP 2.8
+inline constexpr std::uint8_t kCallGeneralError = 2;
+inline constexpr std::uint8_t kCallBusy = 4;
+inline constexpr std::uint8_t kIncomingDoNotAccept = 3;  // ICRP 2.10
+inline constexpr std::uint8_t kDisconnectLostCarrier = 1;  // CDN 2.13
+}  // namespace result
+
+#define PPTP_RELAY_COUNTERS(X)                                                                      \
+  X(connections, "connections", "client control connections relayed")                              \
+  X(calls_placed, "calls_placed", "Outgoing-Call-Requests relayed to a server")                     \
+  X(calls_connected, "calls_connected", "calls the server connected (both legs up)")                \
+  X(calls_ended, "calls_ended", "calls cleared (either side) or refused")                           \
+  X(messages_relayed, "messages_relayed", "call messages relayed between legs")                     \
+  X(echoes_answered, "echoes_answered", "Echo-Requests answered (either leg)")                      \
+  X(incoming_placed, "incoming_placed", "Incoming-Call-Requests relayed to a client")              \
+  X(incoming_refused, "incoming_refused", "Incoming-Call-Requests refused (no Call ID, too many)")  \
+  X(unknown_call, "unknown_call", "a message naming a Call ID of no call on its leg (ignored)")     \
+  X(wrong_sender, "wrong_sender", "a message the sending leg may not send, or not now (ignored)")   \
+  X(call_ids_exhausted, "call_ids_exhausted", "no free Call ID: the call was refused as busy")
+
+struct RelayCounters {
+  PPTP_RELAY_COUNTERS(PPTP_COUNTER_FIELD)
+};
+
+template <class F>
+void visit_relay_counters(const RelayCounters& c, F&& f) {
+  PPTP_RELAY_COUNTERS(PPTP_COUNTER_VISIT)
+}
+
+struct Send {
+  Leg leg = Leg::Client;
+  wire::ControlMessage message;
+};
+
+struct RelayOutput {
+  std::vector<Send> sends;
+  bool open_server = false;   // connect the server leg (the client asked to start)
+  bool close_client = false;  // once its queued messages are written
+  bool close_server = false;
+};
+
+// One call: four Call IDs, two of them the proxy's.
+struct ProxyCall {
+  std::uint16_t client_call_id = 0;  // the client's (PNS) own: the Key of GRE toward it
+                                     // (an incoming call's: once the client has answered)
+  std::uint16_t pac_call_id = 0;     // ours toward the client: the Key of the client's GRE
+  std::uint16_t pns_call_id = 0;     // ours toward the server: the Key of the server's GRE
+  std::optional<std::uint16_t> server_call_id;  // the server's, from its Outgoing-Call-Reply
+                                                // or Incoming-Call-Request
+  bool client_known = true;  // false: an incoming call the client has not answered yet
+};
+
+enum class RelayState : std::uint8_t { Idle, StartingServer, Established, Stopping, Closed };
+
+class Relay {
+ public:
+  // client, server: the peers' addresses (the server's is the client's original destination).
+  Relay(CallBook& book, RelayCounters& counters, wire::Ipv4Address client, wire::Ipv4Address server);
+  ~Relay();
+  Relay(const Relay&) = delete;
+  Relay& operator=(const Relay&) = delete;
+
+  RelayOutput on_client(const wire::ControlMessage& message);
+  RelayOutput on_server(const wire::ControlMessage& message);
+  // The leg's TCP connection ended or failed (or could not be opened).
+  RelayOutput on_closed(Leg leg);
+
+  RelayState state() const { return state_; }
+  const std::vector<ProxyCall>& calls() const { return calls_; }
+
+ private:
+  std::optional<RelayOutput> on_either(Leg from, const wire::ControlMessage& message);
+  RelayOutput incoming_request(const wire::IncomingCallRequest& m);
+  RelayOutput incoming_reply(const wire::IncomingCallReply& m);
+  RelayOutput incoming_connected(const wire::IncomingCallConnected& m);
+  RelayOutput refuse_incoming(std::uint16_t server_call_id);
+  std::optional<std::pair<std::uint16_t, std::uint16_t>> allocate_pair();
+  RelayOutput client_start(const wire::StartControlConnectionRequest& m);
+  RelayOutput server_start(const wire::StartControlConnectionReply& m);
+  RelayOutput outgoing_request(const wire::OutgoingCallRequest& m);
+  RelayOutput outgoing_reply(const wire::OutgoingCallReply& m);
+  RelayOutput clear_request(const wire::CallClearRequest& m);
+  RelayOutput disconnect_notify(const wire::CallDisconnectNotify& m);
+  RelayOutput set_link_info(const wire::SetLinkInfo& m);
+  RelayOutput wan_error(const wire::WanErrorNotify& m);
+  RelayOutput stop_request(Leg from, const wire::StopControlConnectionRequest& m);
+  RelayOutput stop_reply(Leg from);
+
+  ProxyCall* find_call(std::uint16_t id, std::uint16_t ProxyCall::*field);
+  ProxyCall* by_client_id(std::uint16_t id);
+  ProxyCall* by_server_id(std::uint16_t id);
+  void route_call(const ProxyCall& call);
+  void end_call(const ProxyCall* call);
+  void end_all_calls();
+  RelayOutput ignored(std::uint64_t RelayCounters::*counter);
+
+  CallBook& book_;
+  RelayCounters& counters_;
+  wire::Ipv4Address client_;
+  wire::Ipv4Address server_;
+  RelayState state_ = RelayState::Idle;
+  std::vector<ProxyCall> calls_;
+  std::uint16_t serial_ = 0;  // Call Serial Number of our Outgoing-Call-Requests
+};
+
+}  // namespace pptp::proxy

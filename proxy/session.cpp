@@ -1,0 +1,183 @@
+#include "proxy/session.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace pptp::proxy {
+
+namespace {
+wire::Ipv4Address address_of(const boost::asio::ip::tcp::endpoint& e) {
+  return wire::Ipv4Address{e.address().to_v4().to_uint()};
+}
+wire::Ipv4Address peer_of(const boost::asio::ip::tcp::socket& s) {
+  boost::system::error_code ec;
+  const auto e = s.remote_endpoint(ec);
+  return ec ? wire::Ipv4Address{} : address_of(e);
+}
+const char* name_of(Leg leg) { return leg == Leg::Client ? "client" : "server"; }
+}  // namespace
+
+Session::Session(tcp::socket client, tcp::endpoint server, CallBook& book, RelayCounters& counters)
+    : client_(std::move(client)),
+      server_(tcp::socket(client_.socket.get_executor())),
+      server_endpoint_(server),
+      relay_(book, counters, peer_of(client_.socket), address_of(server)),
+      keepalive_timer_(client_.socket.get_executor()) {
+  client_.connected = true;
+}
+
+void Session::start() {
+  read(Leg::Client);
+  arm_keepalive();
+}
+
+void Session::read(Leg leg) {
+  LegIo& l = io(leg);
+  l.socket.async_read_some(boost::asio::buffer(l.buffer),
+                           [self = shared_from_this(), leg](const boost::system::error_code& ec, std::size_t n) {
+                             self->on_read(leg, ec, n);
+                           });
+}
+
+void Session::on_read(Leg leg, const boost::system::error_code& ec, std::size_t n) {
+  LegIo& l = io(leg);
+  if (l.closed) return;  // we closed it: the relay knows
+  if (ec) {
+    spdlog::info("proxy_leg_ended leg={} server={} why={}", name_of(leg), server_endpoint_.address().to_string(),
+                 ec == boost::asio::error::eof ? "closed" : ec.message());
+    lost(leg);
+    return;
+  }
+  l.keepalive.heard(Clock::now());
+  std::vector<wire::ControlMessage> messages;
+  const bool ok = l.stream.feed(Bytes(l.buffer.data(), n), messages);
+  for (const wire::ControlMessage& m : messages) {
+    apply(leg == Leg::Client ? relay_.on_client(m) : relay_.on_server(m));
+    if (l.closed) return;
+  }
+  if (!ok) {
+    spdlog::warn("proxy_stream_broken leg={} error={}", name_of(leg),
+                 l.stream.error() ? wire::describe(*l.stream.error()) : std::string("lost sync"));
+    lost(leg);
+    return;
+  }
+  read(leg);
+}
+
+void Session::connect_server() {
+  server_.socket.async_connect(server_endpoint_, [self = shared_from_this()](const boost::system::error_code& ec) {
+    if (self->server_.closed) return;
+    if (ec) {
+      spdlog::warn("proxy_connect_failed server={} error={}", self->server_endpoint_.address().to_string(),
+                   ec.message());
+      self->lost(Leg::Server);
+      return;
+    }
+    self->server_.connected = true;
+    self->server_.keepalive.heard(Clock::now());
+    self->read(Leg::Server);
+    self->write_next(Leg::Server);
+  });
+}
+
+void Session::apply(const RelayOutput& out) {
+  for (const Send& s : out.sends) enqueue(s.leg, s.message);
+  if (out.open_server) connect_server();
+  if (out.close_client) close_when_written(Leg::Client);
+  if (out.close_server) close_when_written(Leg::Server);
+}
+
+void Session::enqueue(Leg leg, const wire::ControlMessage& message) {
+  LegIo& l = io(leg);
+  if (l.closed || l.close_after) return;
+  l.queue.push_back(wire::serialize(message));
+  l.queued_bytes += l.queue.back().size();
+  if (l.queued_bytes > kMaxQueuedBytes) {
+    spdlog::warn("proxy_peer_not_reading leg={}", name_of(leg));
+    lost(leg);
+    return;
+  }
+  write_next(leg);
+}
+
+void Session::write_next(Leg leg) {
+  LegIo& l = io(leg);
+  if (l.writing || !l.connected || l.closed) return;
+  if (l.queue.empty()) {
+    if (l.close_after) close(leg);
+    return;
+  }
+  l.writing = true;
+  boost::asio::async_write(l.socket, boost::asio::buffer(l.queue.front()),
+                           [self = shared_from_this(), leg](const boost::system::error_code& ec, std::size_t) {
+                             LegIo& w = self->io(leg);
+                             w.writing = false;
+                             if (w.closed) return;
+                             if (ec) {
+                               self->lost(leg);
+                               return;
+                             }
+                             w.queued_bytes -= w.queue.front().size();
+                             w.queue.pop_front();
+                             self->write_next(leg);
+                           });
+}
+
+void Session::close_when_written(Leg leg) {
+  LegIo& l = io(leg);
+  l.close_after = true;
+  if (!l.connected) {
+    close(leg);  // never opened (or still connecting): nothing to flush
+    return;
+  }
+  write_next(leg);
+}
+
+void Session::close(Leg leg) {
+  LegIo& l = io(leg);
+  if (l.closed) return;
+  l.closed = true;
+  boost::system::error_code ignored;
+  l.socket.shutdown(tcp::socket::shutdown_both, ignored);
+  l.socket.close(ignored);
+}
+
+// The leg failed or its peer closed it: the relay tells the other leg, this one is gone.
+void Session::lost(Leg leg) {
+  close(leg);
+  apply(relay_.on_closed(leg));
+}
+
+void Session::arm_keepalive() {
+  keepalive_timer_.expires_after(kKeepaliveTick);
+  keepalive_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->check_keepalive();
+  });
+}
+
+// Echo per leg (RFC 2637 2.5, keepalive.hpp); the timer stops once no leg is left.
+void Session::check_keepalive() {
+  const auto now = Clock::now();
+  for (Leg leg : {Leg::Client, Leg::Server}) {
+    LegIo& l = io(leg);
+    if (!l.connected || l.closed) continue;
+    switch (l.keepalive.tick(now)) {
+      case KeepaliveStep::SendEcho: {
+        wire::EchoRequest echo;
+        echo.identifier = ++echo_identifier_;
+        enqueue(leg, wire::make_control_message(echo));
+        break;
+      }
+      case KeepaliveStep::PeerGone:
+        spdlog::info("proxy_leg_ended leg={} server={} why=no_echo_reply", name_of(leg),
+                     server_endpoint_.address().to_string());
+        lost(leg);
+        break;
+      case KeepaliveStep::Nothing:
+        break;
+    }
+  }
+  const bool done = client_.closed && (server_.closed || !server_.connected);
+  if (!done) arm_keepalive();
+}
+
+}  // namespace pptp::proxy

@@ -1,0 +1,68 @@
+// One proxied control connection's I/O: the client's TCP connection (accepted after the
+// REDIRECT), the server's (opened from the router when the client starts), and the Relay
+// between them. Messages out are queued per leg and written in order; a leg the relay
+// closes is closed once its queue is written. The session lives as long as a handler holds
+// it (shared_from_this).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <utility>  // before Asio: its awaitable.hpp uses std::exchange
+#include <vector>
+
+#include <boost/asio.hpp>
+
+#include "proxy/control_stream.hpp"
+#include "proxy/keepalive.hpp"
+#include "proxy/relay.hpp"
+
+namespace pptp::proxy {
+
+inline constexpr std::size_t kReadChunk = 4096;
+inline constexpr std::size_t kMaxQueuedBytes = 64 * 1024;  // a peer that does not read is cut
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  using tcp = boost::asio::ip::tcp;
+  Session(tcp::socket client, tcp::endpoint server, CallBook& book, RelayCounters& counters);
+  void start();
+
+ private:
+  struct LegIo {
+    explicit LegIo(tcp::socket s) : socket(std::move(s)) {}
+    tcp::socket socket;
+    ControlStream stream;
+    std::deque<std::vector<std::uint8_t>> queue;
+    std::size_t queued_bytes = 0;
+    bool connected = false;
+    bool writing = false;
+    bool close_after = false;
+    bool closed = false;
+    std::array<std::uint8_t, kReadChunk> buffer{};
+    Keepalive keepalive{Clock::now()};
+  };
+
+  LegIo& io(Leg leg) { return leg == Leg::Client ? client_ : server_; }
+  void read(Leg leg);
+  void on_read(Leg leg, const boost::system::error_code& ec, std::size_t n);
+  void connect_server();
+  void apply(const RelayOutput& out);
+  void enqueue(Leg leg, const wire::ControlMessage& message);
+  void write_next(Leg leg);
+  void close_when_written(Leg leg);
+  void close(Leg leg);
+  void lost(Leg leg);
+  void arm_keepalive();
+  void check_keepalive();
+
+  LegIo client_;
+  LegIo server_;
+  tcp::endpoint server_endpoint_;
+  Relay relay_;
+  boost::asio::steady_timer keepalive_timer_;
+  std::uint32_t echo_identifier_ = 0;
+};
+
+}  // namespace pptp::proxy

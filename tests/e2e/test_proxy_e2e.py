@@ -1,0 +1,133 @@
+#!/usr/bin/python3
+"""End-to-end tests of proxy mode (`pptp-alg --proxy`, docs/proxy.md) with real peers:
+pptp-linux and scripted clients behind the router, Poptop's pptpd and a scripted PAC
+behind it. The router terminates each client's control connection and places the call to
+the server itself; GRE is relayed between the legs. Run as root:
+
+    PPTP_ALG=build/release/alg/pptp-alg /usr/bin/python3 tests/e2e/test_proxy_e2e.py -v
+"""
+import os
+import signal
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_nat_e2e as nat  # noqa: E402  (its LabTest: set-up, tear-down, the checks after each test)
+from pptplab.lab import CLIENTS, PUBLIC, SERVER, SERVER2  # noqa: E402
+
+
+class ProxyTest(nat.LabTest):
+    daemon_args = ("--proxy",)
+
+    def server_peers(self):
+        """Addresses of the control connections the server side has established."""
+        out = self.lab.netns("srv", "ss", "-Htn", "state", "established", "( sport = :1723 )", check=False).stdout
+        return {line.split()[-1].rsplit(":", 1)[0] for line in out.splitlines() if line.strip()}
+
+    def run_watching_server(self, specs, timeout=60):
+        """Runs the clients at once; returns their results and every peer the server saw."""
+        procs = [self.lab.start_client(kind, **kw) for kind, kw in specs]
+        peers = set()
+        deadline = time.monotonic() + timeout
+        while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+            peers |= self.server_peers()
+            time.sleep(0.2)
+        return [self.lab.result(p) for p in procs], peers
+
+    def wait_status(self, predicate, timeout=15):
+        """The status file once `predicate` holds for it (it is rewritten every second)."""
+        deadline = time.monotonic() + timeout
+        status = {}
+        while time.monotonic() < deadline:
+            try:
+                status = self.lab.status(wait=0.3)
+            except (OSError, ValueError):
+                continue
+            if predicate(status):
+                return status
+        self.fail("status never got there: %s" % status)
+
+    def tearDown(self):
+        super().tearDown()
+        rules = self.lab.netns("rtr", "ip", "rule", check=False).stdout
+        self.assertNotIn("lookup 1723", rules, "the policy route was left behind")
+
+
+class Proxy(ProxyTest):
+    def test_colliding_clients_and_pptp_linux_each_get_their_own_echoes(self):
+        self.lab.start_server()
+        results, peers = self.run_watching_server([
+            ("pns", dict(local=CLIENTS[0], tag="alice", call_ids=[7], duration=3)),
+            ("pns", dict(local=CLIENTS[1], tag="bob", call_ids=[7], duration=3)),
+            ("pptp-linux", dict(local=CLIENTS[2], tag="carol", duration=3)),
+        ])
+        for r in results:
+            self.assertEchoed(r)
+        for r in results[:2]:  # each scripted client saw its own Call ID in the reply
+            self.assertEqual(r["calls"][0]["my_call_id"], 7, r)
+        # The two colliding clients got different Call IDs from the proxy (the PAC they see).
+        self.assertNotEqual(results[0]["calls"][0]["peer_call_id"], results[1]["calls"][0]["peer_call_id"])
+        self.assertEqual(peers, {PUBLIC}, "the server saw other addresses than the router's")
+        status = self.lab.status()
+        self.assertEqual(status["mode"], "proxy")
+        self.assertGreaterEqual(status["relay"]["calls_connected"], 3, status)
+        self.assertGreater(status["gre"]["to_server"], 0, status)
+        self.assertGreater(status["gre"]["to_client"], 0, status)
+        self.assertEqual(status["call_ids_in_use"], 0, "every call's Call IDs came back")
+
+    def test_several_calls_on_one_connection_and_a_server_that_clears_one(self):
+        pac = self.lab.start_pac(connections=2, duration=4)
+        multi = self.lab.start_client("pns", local=CLIENTS[0], server=SERVER2, tag="multi", call_ids=[7, 8],
+                                      duration=3)
+        cleared = self.lab.start_client("pns", local=CLIENTS[1], server=SERVER2, tag="cleared", call_ids=[7],
+                                        duration=1.5, hangup="server")
+        multi_r, cleared_r = self.lab.result(multi), self.lab.result(cleared)
+        for r in (multi_r, cleared_r):
+            self.assertEchoed(r)
+        self.assertEqual(len(multi_r["calls"]), 2, multi_r)
+        # The server's Call-Disconnect-Notify reached the client with the Call ID the client
+        # knows the call by (the proxy's, RFC 2637 2.13), not the server's.
+        c = cleared_r["calls"][0]
+        self.assertEqual(c["ended_by"], "call_disconnect_notify", cleared_r)
+        self.assertEqual(c["disconnect_call_id"], c["peer_call_id"], cleared_r)
+        self.assertTrue(self.lab.result(pac)["ok"])
+
+    def test_incoming_calls_placed_by_the_server_reach_colliding_clients(self):
+        for r in nat.scenario_incoming_calls(self.lab):  # the scripted PAC places one per connection
+            self.assertEchoed(r)
+        self.assertEqual(self.lab.status()["relay"]["incoming_placed"], 2)
+
+class LegFailures(ProxyTest):
+    def test_a_server_that_dies_clears_the_clients_call(self):
+        pac = self.lab.start_pac(connections=1, duration=20)
+        client = self.lab.start_client("pns", local=CLIENTS[0], server=SERVER2, tag="orphan", call_ids=[7],
+                                       duration=6)
+        self.wait_status(lambda s: s["relay"]["calls_connected"] == 1 and s["gre"]["to_client"] > 0)
+        self.lab._stop(pac, signal.SIGKILL)
+        # The client hears Call-Disconnect-Notify for its call (RFC 2637 2.13) from the proxy,
+        # the PAC it knows, instead of GRE that silently stops.
+        r = self.lab.result(client)
+        self.assertIn(13, r.get("messages_seen", []), r)
+        status = self.wait_status(lambda s: s["call_ids_in_use"] == 0)
+        self.assertEqual(status["relay"]["calls_ended"], 1, status)
+        self.assertIn("proxy_leg_ended leg=server", self.lab.read_daemon_log())
+
+    def test_a_client_that_vanishes_clears_the_servers_side(self):
+        self.lab.start_pac(connections=1, duration=20)
+        client = self.lab.start_client("pns", local=CLIENTS[0], server=SERVER2, tag="vanishes", call_ids=[7],
+                                       duration=15)
+        self.wait_status(lambda s: s["relay"]["calls_connected"] == 1 and s["gre"]["to_client"] > 0)
+        self.assertEqual(self.server_peers(), {PUBLIC})
+        self.lab._stop(client, signal.SIGKILL)
+        # The proxy stops the server's control connection (Stop-Control-Connection-Request,
+        # RFC 2637 2.3, then closes it): the server holds nothing for a client that is gone.
+        deadline = time.monotonic() + 15
+        while self.server_peers() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(self.server_peers(), set(), "the server still holds the proxied connection")
+        self.wait_status(lambda s: s["call_ids_in_use"] == 0)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,89 @@
+// GRE between the legs (proxy/gre_relay.hpp): Key rewritten per leg, sequence and
+// acknowledgement numbers carried end to end (RFC 2637 4.1), strangers dropped.
+#include "proxy/gre_relay.hpp"
+
+#include "alg/wire/gre.hpp"
+#include "tests/proxy/relay_harness.hpp"
+
+namespace pptp::proxy::relay_test {
+namespace {
+
+std::vector<std::uint8_t> gre_with_ack(wire::Ipv4Address src, wire::Ipv4Address dst, std::uint16_t key,
+                                       std::uint32_t seq, std::uint32_t ack, const std::vector<std::uint8_t>& ppp) {
+  std::vector<std::uint8_t> g;
+  wire::GreHeader h;
+  h.call_id = key;
+  h.sequence = seq;
+  h.acknowledgment = ack;
+  wire::build_gre(h, ppp, g);
+  return test::ipv4(src, dst, wire::kIpProtocolGre, g);
+}
+
+TEST_F(RelayFixture, EachDirectionGetsTheOtherPeersCallIdAndKeepsItsNumbers) {
+  auto r = started(kClient);
+  const auto reply = connect_call(*r, 7, 128);
+  const std::uint16_t ours_to_server = r->calls().at(0).pns_call_id;
+  const std::vector<std::uint8_t> ppp = test::lcp_echo();
+
+  auto up = relay_gre(book, gre_with_ack(kClient, kServer, reply.call_id, 10, 20, ppp));
+  ASSERT_TRUE(up);
+  EXPECT_EQ(up->toward, Leg::Server);
+  EXPECT_EQ(up->destination, kServer);
+  EXPECT_EQ(up->source, wire::Ipv4Address{}) << "from the router's own address";
+  auto g = wire::parse_gre(up->gre);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->header.call_id, 128);
+  EXPECT_EQ(g->header.sequence, 10u);
+  EXPECT_EQ(g->header.acknowledgment, 20u);
+  EXPECT_TRUE(std::equal(ppp.begin(), ppp.end(), g->payload.begin(), g->payload.end()));
+
+  auto down = relay_gre(book, test::gre(kServer, test::addr("198.51.100.1"), ours_to_server, 5, ppp));
+  ASSERT_TRUE(down);
+  EXPECT_EQ(down->toward, Leg::Client);
+  EXPECT_EQ(down->destination, kClient);
+  EXPECT_EQ(down->source, kServer) << "the client expects its GRE from the server";
+  g = wire::parse_gre(down->gre);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->header.call_id, 7);
+  EXPECT_EQ(g->header.sequence, 5u);
+  EXPECT_FALSE(g->header.acknowledgment);
+}
+
+TEST_F(RelayFixture, GreFromAnotherSenderOrForNoCallIsDropped) {
+  auto r = started(kClient);
+  const auto reply = connect_call(*r, 7, 128);
+  auto spoofed = relay_gre(book, test::gre(kClient2, kServer, reply.call_id, 1));
+  ASSERT_FALSE(spoofed);
+  EXPECT_EQ(spoofed.error(), GreDrop::WrongSource) << "a neighbour cannot inject into alice's call";
+  auto unknown = relay_gre(book, test::gre(kClient, kServer, static_cast<std::uint16_t>(reply.call_id + 100), 1));
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error(), GreDrop::UnknownCall);
+  auto garbage = relay_gre(book, test::ipv4(kClient, kServer, wire::kIpProtocolGre, {0x00, 0x00, 0x08, 0x00}));
+  ASSERT_FALSE(garbage);
+  EXPECT_EQ(garbage.error(), GreDrop::Malformed);
+}
+
+TEST_F(RelayFixture, AClearedCallsGreFindsNothing) {
+  auto r = started(kClient);
+  const auto reply = connect_call(*r, 7, 128);
+  wire::CallDisconnectNotify cdn;
+  cdn.call_id = 128;
+  r->on_server(msg(cdn));
+  auto after = relay_gre(book, test::gre(kClient, kServer, reply.call_id, 1));
+  ASSERT_FALSE(after);
+  EXPECT_EQ(after.error(), GreDrop::UnknownCall);
+}
+
+TEST(CallBook, CallIdsAreNotReusedUntilTheRestAreUsed) {
+  CallBook book(65535);
+  const auto a = book.allocate();
+  ASSERT_TRUE(a);
+  EXPECT_EQ(*a, 65535);
+  book.release(*a);
+  const auto b = book.allocate();
+  ASSERT_TRUE(b);
+  EXPECT_EQ(*b, 0) << "round robin: Call ID 0 is valid, 65535 waits its turn";
+}
+
+}  // namespace
+}  // namespace pptp::proxy::relay_test

@@ -1,0 +1,46 @@
+// Proxy mode's rules (proxy/proxy_rules.hpp): what is installed, and that removal undoes it.
+#include "proxy/proxy_rules.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace pptp::proxy {
+namespace {
+
+std::string joined(const nft::Command& c) {
+  std::string s;
+  for (const auto& a : c) s += (s.empty() ? "" : " ") + a;
+  return s;
+}
+
+TEST(ProxyRules, ForwardedPptpIsRedirectedToTheListenerAndForwardedGreRoutedHere) {
+  std::vector<std::string> lines;
+  for (const auto& c : proxy_install_commands(ProxyRuleOptions{})) lines.push_back(joined(c));
+  auto has = [&](const std::string& text) {
+    return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l == text; });
+  };
+  EXPECT_TRUE(has("iptables -w -t nat -A PPTP_ALG_PROXY -p tcp --dport 1723 -m addrtype ! --dst-type LOCAL "
+                  "-j REDIRECT --to-ports 17230"));
+  EXPECT_TRUE(has("iptables -w -t mangle -A PPTP_ALG_PROXY_GRE -p gre -m addrtype ! --dst-type LOCAL "
+                  "-j MARK --set-xmark 0x200000/0x200000"));
+  EXPECT_TRUE(has("ip rule add fwmark 0x200000/0x200000 lookup 1723"));
+  EXPECT_TRUE(has("ip route add local 0.0.0.0/0 dev lo table 1723"));
+}
+
+TEST(ProxyRules, EveryJumpChainAndRouteInstalledHasItsRemoval) {
+  std::vector<std::string> removals;
+  for (const auto& c : proxy_remove_commands(ProxyRuleOptions{})) removals.push_back(joined(c));
+  for (const auto& c : proxy_install_commands(ProxyRuleOptions{})) {
+    std::string undo = joined(c);
+    if (undo.find(" -A ") != std::string::npos) continue;  // rules go with their chain's flush
+    for (auto [from, to] : {std::pair{" -N ", " -X "}, {" -I ", " -D "}, {"rule add", "rule del"}}) {
+      if (auto at = undo.find(from); at != std::string::npos) undo.replace(at, std::string(from).size(), to);
+    }
+    if (undo.rfind("ip route add", 0) == 0) undo = "ip route flush table 1723";
+    EXPECT_NE(std::find(removals.begin(), removals.end(), undo), removals.end()) << "nothing removes: " << joined(c);
+  }
+}
+
+}  // namespace
+}  // namespace pptp::proxy
