@@ -63,6 +63,8 @@ class Reassembler {
   // Bytes held: a partial message plus out-of-order segments.
   std::size_t buffered_bytes() const { return partial_.size() + pending_bytes_; }
   bool has_gap() const { return !pending_.empty(); }
+  // The next byte expected in order (Synced): a segment starting past it would be buffered.
+  std::uint32_t next_sequence() const { return next_sequence_; }
   std::uint64_t delivered_bytes() const { return delivered_bytes_; }
   const std::optional<wire::ParseError>& framing_error() const { return framing_error_; }
 
