@@ -20,7 +20,12 @@
   X(gre_not_pptp_passed, "gre_not_pptp_passed", "GRE that is not PPTP's, passed")               \
   X(malformed_dropped, "malformed_dropped", "packets that do not decode, dropped")              \
   X(other_passed, "other_passed", "queued packets that are not PPTP, passed")                   \
-  X(calls_refused, "calls_refused", "call set-ups refused: no Call ID left toward the server")
+  X(calls_refused, "calls_refused", "call set-ups refused: no Call ID left toward the server")             \
+  X(budget_connections_refused, "budget_connections_refused", "new connections over the source's connection budget") \
+  X(budget_half_open_refused, "budget_half_open_refused", "new connections over the source's half-open budget") \
+  X(budget_calls_refused, "budget_calls_refused", "call set-ups over the source's call budget")        \
+  X(budget_reassembly_refused, "budget_reassembly_refused", "out-of-order segments not buffered: the source's budget") \
+  X(budget_memory_refused, "budget_memory_refused", "connections, calls or out-of-order segments over the memory budget")
 
 #define PPTP_GATEWAY_POLICY_COUNTERS(X)                                                           \
   X(connections_denied, "connections_denied", "control connections the policy or a limit refused") \

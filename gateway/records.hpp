@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "gateway/budgets.hpp"
 #include "gateway/segment_hold.hpp"
 #include "gateway/types.hpp"
 #include "nat/rewrite.hpp"
@@ -25,6 +26,7 @@ struct ConnectionRecord {
   std::optional<std::uint32_t> refused_sequence;  // the first call set-up we refused
   std::optional<double> closed_at;
   std::optional<policy::Charge> charge;         // what the connection holds of the limits
+  BudgetShare budget;                           // what it holds of the budgets (budgets.hpp)
 };
 
 // A call's standing with the policy, from its set-up on.
@@ -49,6 +51,7 @@ struct CallRecord {
   // The name the PAC accepted that was last logged and judged: a re-authentication under
   // another name is judged again (issue "Integrity").
   std::optional<std::string> judged_user;
+  std::optional<wire::Ipv4Address> budget_source;  // the source whose call budget it holds
 };
 inline constexpr std::uint8_t kLoggedEstablished = 1, kLoggedVerdict = 4;
 
