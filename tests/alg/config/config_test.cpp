@@ -42,7 +42,21 @@ TEST(Config, EveryKeyReadsItsValue) {
   EXPECT_EQ(s->pid_file, "/run/x/x.pid");
   EXPECT_EQ(s->log_level, "debug");
   EXPECT_EQ(s->user, "pptp-alg");
-  EXPECT_EQ(key_names().size(), 13u);
+  EXPECT_EQ(key_names().size(), 18u);
+}
+
+TEST(Config, BudgetsAreWholePositiveNumbers) {
+  auto s = parse_config("memory-budget: 32\nsource-connections: 10\nsource-half-open: 4\nsource-calls: 20\n"
+                        "source-reassembly: 64\n");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->memory_budget, 32u);
+  EXPECT_EQ(s->source_connections, 10u);
+  EXPECT_EQ(s->source_half_open, 4u);
+  EXPECT_EQ(s->source_calls, 20u);
+  EXPECT_EQ(s->source_reassembly, 64u);
+  for (const char* bad : {"memory-budget: 0\n", "source-calls: -1\n", "source-half-open: 2.5\n"}) {
+    EXPECT_FALSE(parse_config(bad)) << bad;
+  }
 }
 
 TEST(Config, TheShippedFileIsValidAndRunsTheService) {
