@@ -19,10 +19,14 @@
 namespace pptp::gateway {
 
 inline constexpr std::size_t kMiB = 1024 * 1024;
-inline constexpr std::size_t kDefaultMemoryBudgetMiB = 64;          // the whole daemon's tracked state
-inline constexpr std::uint32_t kDefaultSourceConnections = 256;     // live control connections per source
-inline constexpr std::uint32_t kDefaultSourceHalfOpen = 32;         // before Start-Control-Connection-Request
-inline constexpr std::uint32_t kDefaultSourceCalls = 512;           // calls set up per source
+// Defaults: generous enough for the documented loads (bench/: 10,000 connections of one
+// call each, or 60 connections of 1,000 calls, from one client address; docs/performance.md),
+// small enough that four hosts cannot take the tracker's 65,536 connections, one host not
+// a quarter of the Call IDs toward a server, and a SYN flood not more than ~1.5 MiB.
+inline constexpr std::size_t kDefaultMemoryBudgetMiB = 256;         // the whole daemon's tracked state
+inline constexpr std::uint32_t kDefaultSourceConnections = 16384;   // live control connections per source
+inline constexpr std::uint32_t kDefaultSourceHalfOpen = 1024;       // before Start-Control-Connection-Request
+inline constexpr std::uint32_t kDefaultSourceCalls = 16384;         // calls set up per source
 inline constexpr std::size_t kDefaultSourceReassemblyKiB = 256;     // out-of-order bytes buffered per source
 
 struct BudgetLimits {

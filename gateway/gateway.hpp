@@ -45,9 +45,12 @@ inline constexpr std::size_t kNodeBytes = 64;
 // A live control connection: the tracker's entry and the gateway's record.
 inline constexpr std::size_t kConnectionBytes =
     sizeof(track::ControlConnection) + sizeof(ConnectionRecord) + 3 * kNodeBytes;
-// A call: the tracker's, the gateway's record, its Call-ID mapping (two indexes), its GRE routes.
+// A call: the tracker's, the gateway's record, its Call-ID mapping and, at a node each, the
+// indexes that find it (the translator's, the GRE routes both ways, the fast path's): 16
+// nodes brings it to the ~2 KiB per call the benchmark measured (docs/performance.md,
+// 153 MiB resident with 65,536 calls).
 inline constexpr std::size_t kCallBytes =
-    sizeof(track::Call) + sizeof(CallRecord) + sizeof(nat::CallMapping) + 5 * kNodeBytes;
+    sizeof(track::Call) + sizeof(CallRecord) + sizeof(nat::CallMapping) + 16 * kNodeBytes;
 // A closed connection kept for its late segments (tracker), and a record kept for its patches.
 inline constexpr std::size_t kClosedConnectionBytes = sizeof(track::ControlConnection) + 2 * kNodeBytes;
 inline constexpr std::size_t kLingeringRecordBytes = sizeof(ConnectionRecord) + kNodeBytes;

@@ -15,7 +15,7 @@ BudgetUsage usage_of(const track::ControlConnection& c) {
   if (c.state == track::ConnectionState::Closed) return BudgetUsage{false, false, 0, kLingeringRecordBytes};
   BudgetUsage u;
   u.live = true;
-  u.half_open = c.state == track::ConnectionState::TcpOpening;
+  u.half_open = c.half_open();
   for (const auto& s : c.streams) u.reassembly_bytes += s.buffered_bytes();
   // A call being closed is still listed while its hooks run.
   const auto calls = std::count_if(c.calls.begin(), c.calls.end(),

@@ -323,8 +323,11 @@ void Tracker::expire(double now) {
           ++i;
         }
       }
-      if (now - c.last_activity > timeouts_.connection_idle) {
-        close_connection(now, c, "idle timeout");
+      // A connection that never said anything (a SYN flood's) goes sooner than an idle one.
+      const double idle_limit = c.half_open() ? std::min(kHalfOpenTimeout, timeouts_.connection_idle)
+                                              : timeouts_.connection_idle;
+      if (now - c.last_activity > idle_limit) {
+        close_connection(now, c, c.half_open() ? "half-open timeout" : "idle timeout");
         drop_streams(c);
       }
     }

@@ -43,6 +43,7 @@ inline constexpr std::size_t kMaxCallsPerConnection = 1024;
 inline constexpr std::size_t kAuthScanPackets = 64;
 inline constexpr double kConnectionIdleTimeout = 300.0;  // seconds; RFC 2637 Echo runs every 60 s
 inline constexpr double kCallSetupTimeout = 60.0;        // a call stuck before Established
+inline constexpr double kHalfOpenTimeout = 60.0;         // a connection that never sent a message
 inline constexpr double kCallIdleTimeout = 300.0;        // an established call with no GRE
 
 // Operators may shorten these (the daemon's --idle-timeout); tests do.
@@ -131,6 +132,10 @@ struct ControlConnection {
   double closed_at = 0;
   std::string close_reason;
 
+  // Opened (a SYN) and nothing said yet: no message either way, no call.
+  bool half_open() const {
+    return state == ConnectionState::TcpOpening && messages[0] + messages[1] == 0 && calls.empty();
+  }
   Call* find_by_pns_call_id(std::uint16_t id, CallOrigin origin) const;
   Call* find_by_pns_call_id(std::uint16_t id) const;
   Call* find_by_pac_call_id(std::uint16_t id) const;

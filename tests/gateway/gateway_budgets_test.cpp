@@ -58,17 +58,32 @@ TEST_F(Budgeted, ClosedConnectionsFromManyPortsStayWithinTheirBound) {
 }
 
 TEST_F(Budgeted, ASynFloodFromManyPortsStopsAtTheHalfOpenBudgetAndOthersStillConnect) {
-  for (std::uint16_t port = 1; port <= 100; ++port) {
+  const std::uint16_t syns = kDefaultSourceHalfOpen + 100;
+  for (std::uint16_t port = 1; port <= syns; ++port) {
     Client c{{addr("192.0.2.66"), port}};
     const Action a = send(c.to_pac({}, flags::kSyn));
     EXPECT_EQ(a, port <= kDefaultSourceHalfOpen ? Action::Accept : Action::Drop) << port;
   }
-  EXPECT_EQ(counter("budget_half_open_refused"), 100 - kDefaultSourceHalfOpen);
+  EXPECT_EQ(counter("budget_half_open_refused"), 100u);
   EXPECT_EQ(h.gw.tracker().connection_count(), kDefaultSourceHalfOpen);
   h.start(good);
   ASSERT_EQ(send(good.to_pac(test::bytes_of(ocrq(7)))), Action::Accept);
   EXPECT_EQ(send(good.to_pns(test::bytes_of(ocrp(100, 7)))), Action::Accept);
   EXPECT_EQ(h.gw.tracker().call_count(), 1u);
+}
+
+TEST_F(Budgeted, HalfOpenConnectionsTimeOutAndTheSourceMayConnectAgain) {
+  for (std::uint16_t port = 1; port <= kDefaultSourceHalfOpen; ++port) {
+    Client c{{addr("192.0.2.66"), port}};
+    ASSERT_EQ(send(c.to_pac({}, flags::kSyn)), Action::Accept);
+  }
+  Client next{{addr("192.0.2.66"), 60000}};
+  EXPECT_EQ(send(next.to_pac({}, flags::kSyn)), Action::Drop);
+  h.gw.expire(h.now + track::kHalfOpenTimeout + 1);
+  h.now += track::kHalfOpenTimeout + 1;
+  next.pns_seq -= 1;
+  EXPECT_EQ(send(next.to_pac({}, flags::kSyn)), Action::Accept);
+  EXPECT_EQ(h.gw.tracker().closed_connection_count(), kDefaultSourceHalfOpen);
 }
 
 class SmallBudgets : public Budgeted {
