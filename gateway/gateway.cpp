@@ -92,8 +92,13 @@ std::optional<Verdict> Gateway::admit_opening(const track::ParsedPacket& parsed,
   // The host that opens the connection is judged and charged as its client, whichever side
   // uses port 1723 (a host connecting from 1723 is the tracker's PAC, and no less a client
   // of the router). A refused opening gets nothing through, not even its SYN.
-  const wire::Endpoint opener{parsed.ip.source, parsed.tcp.source_port};
-  const wire::Endpoint peer{parsed.ip.destination, parsed.tcp.destination_port};
+  // Picked up mid-stream (no SYN: a restart), the opener is unknown: the side that does not
+  // use port 1723 is taken as the client, as the tracker takes it.
+  const wire::Endpoint src{parsed.ip.source, parsed.tcp.source_port};
+  const wire::Endpoint dst{parsed.ip.destination, parsed.tcp.destination_port};
+  const bool src_opens = parsed.tcp.has(wire::tcp_flags::kSyn) || dst.port == wire::kPptpPort;
+  const wire::Endpoint& opener = src_opens ? src : dst;
+  const wire::Endpoint& peer = src_opens ? dst : src;
   if (const auto hit = budgets_.refuse_connection(opener.address, lingering_bytes())) {
     note_refusal(*hit, opener.address, "connection");
     return Verdict{Action::Drop, false};

@@ -184,7 +184,8 @@ ControlConnection* Tracker::connection_for(double time, Direction dir, const wir
   c->id = next_connection_id_++;
   c->pns = key.pns;
   c->pac = key.pac;
-  c->opener = ip.source;
+  // A SYN's sender opened it; picked up mid-stream, the PNS is taken for the opener.
+  c->opener = tcp.has(wire::tcp_flags::kSyn) ? ip.source : key.pns.address;
   c->opened_at = time;
   for (auto& stream : c->streams) stream.refuse_when_full(inline_);
   return connections_.emplace(key, std::move(c)).first->second.get();

@@ -184,6 +184,21 @@ TEST(PolicyEitherSide, AConnectionOpenedFromPort1723IsJudged) {
   EXPECT_EQ(h.gw.tracker().connection_count(), 0u);
 }
 
+TEST(PolicyEitherSide, AConnectionPickedUpMidStreamFromTheServerSideIsNotJudgedAsTheServers) {
+  GatewayOptions o;
+  o.wall_clock = [] { return policy::WallTime{1, 12 * 60}; };
+  Harness h{o};
+  auto p = policy::parse_policy("users: {alice: {addresses: 192.0.2.11}}\nrules: [{from: {user: alice}, action: allow}]\n");
+  ASSERT_TRUE(p);
+  h.gw.set_policy(std::make_shared<const policy::Policy>(std::move(*p)));
+  // After a restart the server speaks first on alice's connection: alice is its client.
+  Client alice{{addr("192.0.2.11"), 40001}};
+  wire::EchoRequest echo;
+  Packet from_server = alice.to_pns(test::bytes_of(echo));
+  EXPECT_EQ(h.run(from_server).action, Action::Accept);
+  EXPECT_EQ(h.gw.status()["policy"]["connections_denied"], 0);
+}
+
 TEST_F(Budgeted, ARecordWithPatchesOutlivesItsConnectionThenGoes) {
   Client a{{addr("192.0.2.11"), 40001}}, b{{addr("192.0.2.12"), 40002}};
   h.start(a);
