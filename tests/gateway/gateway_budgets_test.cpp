@@ -169,13 +169,23 @@ TEST_F(SmallBudgets, AHostConnectingFromPort1723IsChargedAsAClient) {
   EXPECT_EQ(counter("budget_connections_refused"), 1u);
 }
 
-TEST(PolicyEitherSide, AConnectionOpenedFromPort1723IsJudged) {
-  GatewayOptions o;
-  o.wall_clock = [] { return policy::WallTime{1, 12 * 60}; };
-  Harness h{o};
-  auto p = policy::parse_policy("users: {alice: {addresses: 192.0.2.11}}\nrules: [{from: {user: alice}, action: allow}]\n");
-  ASSERT_TRUE(p);
-  h.gw.set_policy(std::make_shared<const policy::Policy>(std::move(*p)));
+// Only alice (192.0.2.11) may open control connections.
+class PolicyEitherSide : public ::testing::Test {
+ protected:
+  static GatewayOptions at_noon() {
+    GatewayOptions o;
+    o.wall_clock = [] { return policy::WallTime{1, 12 * 60}; };
+    return o;
+  }
+  void SetUp() override {
+    auto p = policy::parse_policy("users: {alice: {addresses: 192.0.2.11}}\nrules: [{from: {user: alice}, action: allow}]\n");
+    ASSERT_TRUE(p);
+    h.gw.set_policy(std::make_shared<const policy::Policy>(std::move(*p)));
+  }
+  Harness h{at_noon()};
+};
+
+TEST_F(PolicyEitherSide, AConnectionOpenedFromPort1723IsJudged) {
   // 192.0.2.66 is no user: its connection from port 1723 is refused like any other.
   Client c{{addr("192.0.2.30"), 40000}, {addr("192.0.2.66"), wire::kPptpPort}};
   Packet syn = c.to_pns({}, flags::kSyn);
@@ -184,13 +194,7 @@ TEST(PolicyEitherSide, AConnectionOpenedFromPort1723IsJudged) {
   EXPECT_EQ(h.gw.tracker().connection_count(), 0u);
 }
 
-TEST(PolicyEitherSide, AConnectionPickedUpMidStreamFromTheServerSideIsNotJudgedAsTheServers) {
-  GatewayOptions o;
-  o.wall_clock = [] { return policy::WallTime{1, 12 * 60}; };
-  Harness h{o};
-  auto p = policy::parse_policy("users: {alice: {addresses: 192.0.2.11}}\nrules: [{from: {user: alice}, action: allow}]\n");
-  ASSERT_TRUE(p);
-  h.gw.set_policy(std::make_shared<const policy::Policy>(std::move(*p)));
+TEST_F(PolicyEitherSide, AConnectionPickedUpMidStreamFromTheServerSideIsNotJudgedAsTheServers) {
   // After a restart the server speaks first on alice's connection: alice is its client.
   Client alice{{addr("192.0.2.11"), 40001}};
   wire::EchoRequest echo;
