@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <vector>
 
 #include "alg/config/config.hpp"
@@ -174,6 +175,12 @@ struct DaemonFlags {
               *queued_gre_limit = nullptr, *control_socket = nullptr, *metrics_listen = nullptr,
               *log_format_flag = nullptr, *proxy_flag = nullptr;
   bool proxy = false;
+  // Budgets (docs/reliability.md): MiB and KiB as the flags take them.
+  std::uint32_t memory_budget = pptp::gateway::kDefaultMemoryBudgetMiB;
+  std::uint32_t source_reassembly = pptp::gateway::kDefaultSourceReassemblyKiB;
+  CLI::Option *memory_budget_flag = nullptr, *source_connections = nullptr, *source_half_open = nullptr,
+              *source_calls = nullptr, *source_reassembly_flag = nullptr;
+  void add_budgets_to(CLI::App& app);
 
   void add_to(CLI::App& app);
   void take_keys(const pptp::config::Settings& k);
@@ -239,6 +246,7 @@ void DaemonFlags::add_to(CLI::App& app) {
                             "place the call to its server from the router (two control connections, GRE relayed); "
                             "with --install-rules, the REDIRECT and GRE policy-route rules");
   add_rate_limits(app);
+  add_budgets_to(app);
 }
 
 void DaemonFlags::add_rate_limits(CLI::App& app) {
@@ -251,6 +259,31 @@ void DaemonFlags::add_rate_limits(CLI::App& app) {
                                     "fast path), dropped in the kernel above that, burst twice as many; 0 = no "
                                     "limit; with --no-fast-path there is none")
                          ->capture_default_str();
+}
+
+void DaemonFlags::add_budgets_to(CLI::App& app) {
+  pptp::gateway::BudgetLimits& b = d.gateway.budgets;
+  const auto positive = CLI::Range(1u, std::numeric_limits<std::uint32_t>::max());
+  memory_budget_flag = app.add_option("--memory-budget", memory_budget,
+                                      "MiB of per-connection state the daemon keeps at most (connections, calls, "
+                                      "reassembly buffers); past it new connections and calls are refused")
+                           ->capture_default_str()
+                           ->check(positive);
+  source_connections = app.add_option("--source-connections", b.source_connections,
+                                      "control connections one host may hold")
+                           ->capture_default_str()
+                           ->check(positive);
+  source_half_open = app.add_option("--source-half-open", b.source_half_open,
+                                    "connections one host may hold before their Start-Control-Connection-Request")
+                         ->capture_default_str()
+                         ->check(positive);
+  source_calls = app.add_option("--source-calls", b.source_calls, "calls one host may set up")
+                     ->capture_default_str()
+                     ->check(positive);
+  source_reassembly_flag = app.add_option("--source-reassembly", source_reassembly,
+                                          "KiB of out-of-order control data buffered for one host")
+                               ->capture_default_str()
+                               ->check(positive);
 }
 
 void DaemonFlags::take_keys(const pptp::config::Settings& k) {
@@ -274,6 +307,11 @@ void DaemonFlags::take_keys(const pptp::config::Settings& k) {
   take(k.log_format, log_format_flag, log_format);
   if (d.control_socket == "none") d.control_socket.clear();
   take(k.proxy, proxy_flag, proxy);
+  take(k.memory_budget, memory_budget_flag, memory_budget);
+  take(k.source_connections, source_connections, d.gateway.budgets.source_connections);
+  take(k.source_half_open, source_half_open, d.gateway.budgets.source_half_open);
+  take(k.source_calls, source_calls, d.gateway.budgets.source_calls);
+  take(k.source_reassembly, source_reassembly_flag, source_reassembly);
 }
 
 int run_daemon_with(DaemonFlags& f) {
@@ -291,6 +329,8 @@ int run_daemon_with(DaemonFlags& f) {
   f.d.backend = backend_of(f.backend);
   f.d.fast_path = !f.no_fast_path;
   f.d.gateway.timeouts.call_idle = f.idle_timeout;
+  f.d.gateway.budgets.memory_bytes = std::size_t{f.memory_budget} * pptp::gateway::kMiB;
+  f.d.gateway.budgets.source_reassembly_bytes = std::size_t{f.source_reassembly} * 1024;
   if (f.proxy && (!f.d.policy_file.empty() || !f.d.user.empty())) {
     // Not silently ignored: an operator must not believe a policy guards the proxy.
     std::fprintf(stderr, "pptp-alg: --policy and --user are not supported with --proxy yet (docs/proxy.md)\n");

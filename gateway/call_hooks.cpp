@@ -47,10 +47,17 @@ track::CallIdVerdict Gateway::on_pns_call_id(const track::ControlConnection& c, 
                                                                 : wire::ControlMessageType::IncomingCallReply;
   const std::uint32_t field_sequence = message_sequence + nat::call_id_field(type, true).offset;
   CallRecord& record = calls_[call.id];
+  // Refused set-ups end at once: the tracker closes the call and end_call forgets its record.
+  if (const auto hit = budgets_.refuse_call(r.budget.source, kCallBytes, lingering_bytes())) {
+    note_refusal(*hit, r.budget.source, "call");
+    refuse(r, field_sequence);
+    return track::CallIdVerdict::Refuse;
+  }
+  budgets_.charge_call(r.budget.source);
+  record.budget_source = r.budget.source;
   if (gate_.policy()) {
     record.policy = gate_.admit_call(c, call, packet_.time);
     if (!record.policy) {
-      calls_.erase(call.id);
       translator_.give_back(c.id, field_sequence);
       refuse(r, field_sequence);
       return track::CallIdVerdict::Refuse;
@@ -143,6 +150,7 @@ void Gateway::on_call_closed(const track::ControlConnection& c, const track::Cal
   log_->info("call_closed {} {} reason=\"{}\" gre_to_pac={} gre_to_pns={}", describe(c), call_ids(call),
              call.close_reason, call.gre[0].packets, call.gre[1].packets);
   end_call(c, call);
+  if (auto it = connections_.find(c.id); it != connections_.end()) settle(it->second, c);
 }
 
 void Gateway::end_call(const track::ControlConnection& c, const track::Call& call) {
@@ -151,19 +159,8 @@ void Gateway::end_call(const track::ControlConnection& c, const track::Call& cal
   if (it == calls_.end()) return;
   offloader_.withdraw(it->second);
   if (it->second.policy) gate_.release_call(*it->second.policy);
+  if (it->second.budget_source) budgets_.release_call(*it->second.budget_source);
   calls_.erase(it);
-}
-
-void Gateway::on_connection_closed(const track::ControlConnection& c) {
-  log_->info("connection_closed {} reason=\"{}\"", describe(c), c.close_reason);
-  translator_.release_connection(c.id);
-  if (auto it = connections_.find(c.id); it != connections_.end()) {
-    it->second.closed_at = c.closed_at;
-    // Held segments wait for a field that will never be decided now.
-    for (SegmentHold& h : it->second.held) h.drop(held_overall_, counters_, released_);
-    if (it->second.charge) gate_.release_connection(*it->second.charge);
-    it->second.charge.reset();
-  }
 }
 
 // ---- Housekeeping ---------------------------------------------------------------------------
@@ -179,9 +176,13 @@ void Gateway::expire(double now) {
   tracker_.expire(now);
   offloader_.expire_adopted(now, translator_);
   // Patches outlive their connection for one idle period: late retransmissions need them.
-  std::erase_if(connections_, [&](const auto& kv) {
-    return kv.second.closed_at && now - *kv.second.closed_at > options_.timeouts.connection_idle;
-  });
+  // A closed connection's held segments have gone above; without patches it goes too.
+  std::vector<std::uint64_t> gone;
+  for (const auto& [id, r] : connections_) {
+    const bool patched = r.patches[0].size() + r.patches[1].size() > 0;
+    if (r.closed_at && (!patched || now - *r.closed_at > options_.timeouts.connection_idle)) gone.push_back(id);
+  }
+  for (const std::uint64_t id : gone) forget_record(id);
 }
 
 void Gateway::shutdown(double now) {

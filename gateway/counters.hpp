@@ -27,7 +27,12 @@
   X(control_desync_dropped, "control_desync_dropped", "data segments of a connection that lost sync, dropped") \
   X(connections_desynced, "connections_desynced", "control connections closed because their stream lost sync") \
   X(gre_unanswered_dropped, "gre_unanswered_dropped", "server GRE toward a call the server has not answered, dropped") \
-  X(killed_dropped, "killed_dropped", "control data and GRE of calls ended by the operator, dropped")
+  X(killed_dropped, "killed_dropped", "control data and GRE of calls ended by the operator, dropped") \
+  X(budget_connections_refused, "budget_connections_refused", "new connections over the source's connection budget") \
+  X(budget_half_open_refused, "budget_half_open_refused", "new connections over the source's half-open budget") \
+  X(budget_calls_refused, "budget_calls_refused", "call set-ups over the source's call budget")        \
+  X(budget_reassembly_refused, "budget_reassembly_refused", "out-of-order segments not buffered: the source's budget") \
+  X(budget_memory_refused, "budget_memory_refused", "connections, calls or out-of-order segments over the memory budget")
 
 #define PPTP_GATEWAY_POLICY_COUNTERS(X)                                                           \
   X(connections_denied, "connections_denied", "control connections the policy or a limit refused") \

@@ -15,7 +15,8 @@ Gateway::Gateway(GatewayOptions options, std::shared_ptr<spdlog::logger> log, Ou
       warnings_(log_),
       gate_(log_, options_.wall_clock, counters_),
       offloader_(options_.fast_path, options_.timeouts.call_idle, log_, warnings_, counters_),
-      tracker_(*this, options_.timeouts) {
+      tracker_(*this, options_.timeouts),
+      budgets_(options_.budgets) {
   tracker_.set_inline(true);
   tracker_.set_verify_checksums(options_.verify_checksums);
 }
@@ -54,20 +55,14 @@ Verdict Gateway::process(std::span<std::uint8_t> packet, const PacketMeta& meta)
 Verdict Gateway::process_control(std::span<std::uint8_t> packet, const track::ParsedPacket& parsed,
                                  const PacketMeta& meta) {
   const wire::TcpSegment& tcp = parsed.tcp;
-  const bool to_pac = tcp.destination_port == wire::kPptpPort;
-  const Direction dir = to_pac ? Direction::PnsToPac : Direction::PacToPns;
-  // Under a policy, a control connection is judged before the tracker opens it: a client the
-  // rules or limits refuse gets nothing through, not even its SYN.
+  const Direction dir = tcp.destination_port == wire::kPptpPort ? Direction::PnsToPac : Direction::PacToPns;
   std::optional<policy::Charge> admitted;
-  if (gate_.policy() && to_pac) {
-    const wire::Endpoint pns{parsed.ip.source, tcp.source_port}, pac{parsed.ip.destination, tcp.destination_port};
-    if (opens_connection(pns, pac, tcp)) {
-      admitted = gate_.admit_connection(pns, pac, meta.time);
-      if (!admitted) {
-        ++counters_.control_policy_dropped;
-        return {Action::Drop, false};
-      }
-    }
+  if (tracker_.opens_connection(parsed.ip, tcp)) {
+    if (const auto refused = admit_opening(parsed, admitted)) return *refused;
+  } else if (const auto hit = refuse_buffering(parsed, dir)) {
+    // Not buffered: dropped, so TCP sends it again once the gap before it is filled.
+    note_refusal(*hit, parsed.ip.source, "out_of_order_segment");
+    return {Action::Drop, false};
   }
   const track::SegmentOutcome out = tracker_.on_tcp_segment(meta.time, parsed.ip, tcp);
   keep_charge(out, admitted);
@@ -79,11 +74,16 @@ Verdict Gateway::process_control(std::span<std::uint8_t> packet, const track::Pa
     ++counters_.control_refused;
     return {Action::Drop, false};
   }
+  // A closed connection without a record: it had nothing to patch or hold (on_connection_closed).
+  if (out.connection->state == track::ConnectionState::Closed && connection_record(out.connection->id) == nullptr) {
+    return out.drop ? Verdict{Action::Drop, false} : Verdict{};
+  }
   ConnectionRecord& r = record_of(*out.connection);
   if (r.killed && !tcp.payload.empty()) {  // ended by the operator: only the TCP close passes
     ++counters_.killed_dropped;
     return {Action::Drop, false};
   }
+  settle(r, *out.connection);
   if (out.drop || (dir == Direction::PnsToPac && after_refusal(r, tcp))) {
     ++counters_.control_dropped;
     return {Action::Drop, false};
@@ -91,11 +91,44 @@ Verdict Gateway::process_control(std::span<std::uint8_t> packet, const track::Pa
   return hold_or_patch(packet, parsed, *out.connection, r, dir, meta);
 }
 
-bool Gateway::opens_connection(const wire::Endpoint& pns, const wire::Endpoint& pac,
-                               const wire::TcpSegment& tcp) const {
-  const track::ControlConnection* known = tracker_.find_connection(pns, pac);
-  const bool new_syn = tcp.has(wire::tcp_flags::kSyn) && !tcp.has(wire::tcp_flags::kAck);
-  return known == nullptr || (known->state == track::ConnectionState::Closed && new_syn);
+std::optional<Verdict> Gateway::admit_opening(const track::ParsedPacket& parsed,
+                                              std::optional<policy::Charge>& admitted) {
+  // The host that opens the connection is judged and charged as its client, whichever side
+  // uses port 1723 (a host connecting from 1723 is the tracker's PAC, and no less a client
+  // of the router). A refused opening gets nothing through, not even its SYN.
+  // Picked up mid-stream (no SYN: a restart), the opener is unknown: the side that does not
+  // use port 1723 is taken as the client, as the tracker takes it.
+  const wire::Endpoint src{parsed.ip.source, parsed.tcp.source_port};
+  const wire::Endpoint dst{parsed.ip.destination, parsed.tcp.destination_port};
+  const bool src_opens = parsed.tcp.has(wire::tcp_flags::kSyn) || dst.port == wire::kPptpPort;
+  const wire::Endpoint& opener = src_opens ? src : dst;
+  const wire::Endpoint& peer = src_opens ? dst : src;
+  if (const auto hit = budgets_.refuse_connection(opener.address, lingering_bytes())) {
+    note_refusal(*hit, opener.address, "connection");
+    return Verdict{Action::Drop, false};
+  }
+  if (!gate_.policy()) return std::nullopt;
+  admitted = gate_.admit_connection(opener, peer, packet_.time);
+  if (admitted) return std::nullopt;
+  ++counters_.control_policy_dropped;
+  return Verdict{Action::Drop, false};
+}
+
+std::optional<BudgetHit> Gateway::refuse_buffering(const track::ParsedPacket& parsed, Direction dir) const {
+  const wire::TcpSegment& tcp = parsed.tcp;
+  if (tcp.payload.empty()) return std::nullopt;
+  const wire::Endpoint src{parsed.ip.source, tcp.source_port}, dst{parsed.ip.destination, tcp.destination_port};
+  const bool to_pac = dir == Direction::PnsToPac;
+  const track::ControlConnection* c = tracker_.find_connection(to_pac ? src : dst, to_pac ? dst : src);
+  if (c == nullptr || c->state == track::ConnectionState::Closed) return std::nullopt;
+  const stream::Reassembler& s = c->streams[index_of(dir)];
+  const std::uint32_t data_sequence = tcp.sequence + (tcp.has(wire::tcp_flags::kSyn) ? 1u : 0u);
+  // Only a segment ahead of the next expected byte is buffered (serial arithmetic).
+  if (s.state() != stream::StreamState::Synced || static_cast<std::int32_t>(data_sequence - s.next_sequence()) <= 0) {
+    return std::nullopt;
+  }
+  const ConnectionRecord* r = connection_record(c->id);
+  return budgets_.refuse_buffering(r != nullptr ? r->budget.source : c->opener, tcp.payload.size(), lingering_bytes());
 }
 
 void Gateway::keep_charge(const track::SegmentOutcome& out, const std::optional<policy::Charge>& admitted) {
@@ -241,7 +274,10 @@ Verdict Gateway::judge_gre(const track::GreOutcome& out, bool modified) {
 ConnectionRecord& Gateway::record_of(const track::ControlConnection& c) {
   auto [it, inserted] = connections_.try_emplace(c.id);
   ConnectionRecord& r = it->second;
-  if (inserted) r.outside = c.pns.address;
+  if (inserted) {
+    r.outside = c.pns.address;
+    r.budget.source = c.opener;
+  }
   // The conntrack binding is there from the first packet after the SYN left the router.
   if (packet_.outside) {
     r.outside = *packet_.outside;

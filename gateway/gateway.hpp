@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -28,6 +29,7 @@
 
 #include "alg/track/packet_path.hpp"
 #include "gateway/control_api.hpp"
+#include "gateway/budgets.hpp"
 #include "gateway/counters.hpp"
 #include "gateway/log_limiter.hpp"
 #include "gateway/offloader.hpp"
@@ -37,6 +39,24 @@
 #include "nat/call_id_translator.hpp"
 
 namespace pptp::gateway {
+
+// Honest estimates of what the daemon keeps (docs/reliability.md, "Budgets"): the structures
+// themselves and, for each allocation, a tree or hash node's overhead.
+inline constexpr std::size_t kNodeBytes = 64;
+// A live control connection: the tracker's entry and the gateway's record.
+inline constexpr std::size_t kConnectionBytes =
+    sizeof(track::ControlConnection) + sizeof(ConnectionRecord) + 3 * kNodeBytes;
+// A call: the tracker's, the gateway's record, its Call-ID mapping and, at a node each, the
+// indexes that find it (the translator's, the GRE routes both ways, the fast path's): 16
+// nodes brings it to the ~2 KiB per call the benchmark measured (docs/performance.md,
+// 153 MiB resident with 65,536 calls).
+inline constexpr std::size_t kCallBytes =
+    sizeof(track::Call) + sizeof(CallRecord) + sizeof(nat::CallMapping) + 16 * kNodeBytes;
+// A closed connection kept for its late segments (tracker), and a record kept for its patches.
+inline constexpr std::size_t kClosedConnectionBytes = sizeof(track::ControlConnection) + 2 * kNodeBytes;
+inline constexpr std::size_t kLingeringRecordBytes = sizeof(ConnectionRecord) + kNodeBytes;
+// Closed connections whose records stay for their Call-ID patches (late retransmissions).
+inline constexpr std::size_t kMaxLingeringRecords = 4096;
 
 class Gateway final : private track::TrackerObserver {
  public:
@@ -80,6 +100,9 @@ class Gateway final : private track::TrackerObserver {
   const nat::CallIdTranslator& translator() const { return translator_; }
   const policy::Admission& admission() const { return gate_.admission(); }
   const Offloader& offloader() const { return offloader_; }
+  const Budgets& budgets() const { return budgets_; }
+  // What the budgets count: the connections' and calls' shares and the closed entries.
+  std::size_t memory_bytes() const { return budgets_.memory_bytes() + lingering_bytes(); }
   const ConnectionRecord* connection_record(std::uint64_t connection_id) const;
   const CallRecord* call_record(std::uint64_t call_id) const;
 
@@ -91,8 +114,15 @@ class Gateway final : private track::TrackerObserver {
  private:
   // The packet path, top to bottom.
   Verdict process_control(std::span<std::uint8_t> packet, const track::ParsedPacket& parsed, const PacketMeta& meta);
-  bool opens_connection(const wire::Endpoint& pns, const wire::Endpoint& pac, const wire::TcpSegment& tcp) const;
+  std::optional<Verdict> admit_opening(const track::ParsedPacket& parsed, std::optional<policy::Charge>& admitted);
+  std::optional<BudgetHit> refuse_buffering(const track::ParsedPacket& parsed, track::Direction dir) const;
   void keep_charge(const track::SegmentOutcome& out, const std::optional<policy::Charge>& admitted);
+  // Budgets: a refusal counted and logged per source; a connection's share brought up to
+  // date; a record forgotten with what it held.
+  void note_refusal(BudgetHit hit, wire::Ipv4Address source, std::string_view work);
+  void settle(ConnectionRecord& r, const track::ControlConnection& c);
+  void forget_record(std::uint64_t connection_id);
+  std::size_t lingering_bytes() const;
   bool after_refusal(const ConnectionRecord& r, const wire::TcpSegment& tcp) const;
   Verdict hold_or_patch(std::span<std::uint8_t> packet, const track::ParsedPacket& parsed,
                         const track::ControlConnection& c, ConnectionRecord& r, track::Direction dir,
@@ -139,6 +169,8 @@ class Gateway final : private track::TrackerObserver {
   nat::CallIdTranslator translator_;
   std::unordered_map<std::uint64_t, ConnectionRecord> connections_;  // by the tracker's connection id
   CallTable calls_;
+  Budgets budgets_;
+  std::deque<std::uint64_t> lingering_;  // closed connections whose records stay, oldest first
   std::vector<ReleasedPacket> released_;
   HoldBudget held_overall_;  // what every connection's SegmentHold holds together
   // What the hooks read of the packet (or tick) being handled: its time and the public

@@ -1,6 +1,26 @@
 #include "gateway/log_limiter.hpp"
 
+#include <iterator>
+
 namespace pptp::gateway {
+
+bool LogLimiter::spend(Bucket& b, std::size_t burst, std::string_view kind, const wire::Ipv4Address* source,
+                       double now) {
+  if (now - b.window_start > kLogWindow) {
+    if (b.suppressed > 0 && source != nullptr) {
+      log_->warn("anomaly_suppressed kind={} source={} lines={}", kind, wire::to_string(*source), b.suppressed);
+    } else if (b.suppressed > 0) {
+      log_->warn("anomaly_suppressed kind={} lines={}", kind, b.suppressed);
+    }
+    b = Bucket{now, 0, 0};
+  }
+  if (b.lines >= burst) {
+    ++b.suppressed;
+    return false;
+  }
+  ++b.lines;
+  return true;
+}
 
 bool LogLimiter::admit(std::string_view kind, double now) {
   auto it = buckets_.find(std::string(kind));
@@ -8,17 +28,24 @@ bool LogLimiter::admit(std::string_view kind, double now) {
     if (buckets_.size() >= kMaxLogKinds) return false;  // cannot happen with fixed names
     it = buckets_.emplace(std::string(kind), Bucket{now, 0, 0}).first;
   }
-  Bucket& b = it->second;
-  if (now - b.window_start > kLogWindow) {
-    if (b.suppressed > 0) log_->warn("anomaly_suppressed kind={} lines={}", kind, b.suppressed);
-    b = Bucket{now, 0, 0};
+  return spend(it->second, kLogBurst, kind, nullptr, now);
+}
+
+bool LogLimiter::admit_source(std::string_view kind, wire::Ipv4Address source, double now) {
+  auto key = std::make_pair(std::string(kind), source.value);
+  auto it = source_buckets_.find(key);
+  if (it == source_buckets_.end()) {
+    if (source_buckets_.size() >= kMaxLogSources) {
+      // Forget the budgets whose window has passed with nothing suppressed: as if new.
+      for (auto b = source_buckets_.begin(); b != source_buckets_.end();) {
+        const bool idle = now - b->second.window_start > kLogWindow && b->second.suppressed == 0;
+        b = idle ? source_buckets_.erase(b) : std::next(b);
+      }
+    }
+    if (source_buckets_.size() >= kMaxLogSources) return admit(kind, now);
+    it = source_buckets_.emplace(std::move(key), Bucket{now, 0, 0}).first;
   }
-  if (b.lines >= kLogBurst) {
-    ++b.suppressed;
-    return false;
-  }
-  ++b.lines;
-  return true;
+  return spend(it->second, kSourceLogBurst, kind, &source, now);
 }
 
 }  // namespace pptp::gateway

@@ -1,21 +1,29 @@
 // Warnings at a bounded rate, one budget per kind: a stream of hostile packets costs a
-// counter, not a log line, and a flood of one kind does not silence the others. The text
-// of a suppressed line is never built.
+// counter, not a log line, and a flood of one kind does not silence the others. Warnings
+// about what one source did (a budget it hit) have a budget per kind and source, so one
+// flooding host does not silence the lines about the others. The text of a suppressed line
+// is never built.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include <spdlog/logger.h>
+
+#include "alg/wire/ip.hpp"
 
 namespace pptp::gateway {
 
 inline constexpr std::size_t kLogBurst = 20;   // log lines per kind per window
 inline constexpr double kLogWindow = 10.0;     // seconds
 inline constexpr std::size_t kMaxLogKinds = 256;  // kinds are names from fixed tables
+inline constexpr std::size_t kSourceLogBurst = 5;    // lines per kind and source per window
+inline constexpr std::size_t kMaxLogSources = 4096;  // (kind, source) budgets kept at once
 
 class LogLimiter {
  public:
@@ -26,6 +34,12 @@ class LogLimiter {
   void warn(std::string_view kind, double now, MakeText&& make_text) {
     if (admit(kind, now)) log_->warn("anomaly kind={} {}", kind, make_text());
   }
+  // The same with a budget per kind and source. Past kMaxLogSources budgets at once, the
+  // sources not yet seen share the kind's own.
+  template <class MakeText>
+  void warn_source(std::string_view kind, wire::Ipv4Address source, double now, MakeText&& make_text) {
+    if (admit_source(kind, source, now)) log_->warn("anomaly kind={} source={} {}", kind, wire::to_string(source), make_text());
+  }
 
  private:
   struct Bucket {
@@ -34,9 +48,13 @@ class LogLimiter {
     std::uint64_t suppressed = 0;
   };
   bool admit(std::string_view kind, double now);
+  bool admit_source(std::string_view kind, wire::Ipv4Address source, double now);
+  // Spends one line of `b`'s budget; a new window first reports what the last suppressed.
+  bool spend(Bucket& b, std::size_t burst, std::string_view kind, const wire::Ipv4Address* source, double now);
 
   std::shared_ptr<spdlog::logger> log_;
   std::unordered_map<std::string, Bucket> buckets_;
+  std::map<std::pair<std::string, std::uint32_t>, Bucket, std::less<>> source_buckets_;
 };
 
 }  // namespace pptp::gateway

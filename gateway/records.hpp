@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "gateway/budgets.hpp"
 #include "gateway/segment_hold.hpp"
 #include "gateway/types.hpp"
 #include "nat/rewrite.hpp"
@@ -27,6 +28,7 @@ struct ConnectionRecord {
   std::optional<policy::Charge> charge;         // what the connection holds of the limits
   bool desynced = false;                        // a stream lost sync: closed, its data dropped
   bool killed = false;                          // ended by the operator (control_api.hpp)
+  BudgetShare budget;                           // what it holds of the budgets (budgets.hpp)
 };
 
 // The Call ID field of the message at the end of a direction's stream, not yet whole: its
@@ -68,6 +70,7 @@ struct CallRecord {
   // The name the PAC accepted that was last logged and judged: a re-authentication under
   // another name is judged again (issue "Integrity").
   std::optional<std::string> judged_user;
+  std::optional<wire::Ipv4Address> budget_source;  // the source whose call budget it holds
 };
 inline constexpr std::uint8_t kLoggedEstablished = 1, kLoggedVerdict = 4;
 

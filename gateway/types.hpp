@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "alg/track/tracker.hpp"
+#include "gateway/budgets.hpp"
 #include "nat/binding.hpp"
 #include "policy/policy.hpp"
 
@@ -64,6 +65,8 @@ struct GatewayOptions {
   bool verify_checksums = true;
   // The wall time rules with a time window are judged at; empty: the local clock.
   std::function<policy::WallTime()> wall_clock;
+  // The memory budget and the per-source budgets (docs/reliability.md).
+  BudgetLimits budgets;
 };
 
 // Where the packets carry no conntrack data, the daemon asks conntrack once per control

@@ -87,6 +87,17 @@ Read<double> positive_seconds(const YAML::Node& v) {
   return value;
 }
 
+// A budget: a whole number from 1 up.
+Read<std::uint32_t> positive_count(const YAML::Node& v) {
+  constexpr std::string_view kExpected = "a whole number, at least 1";
+  auto s = text(v, kExpected);
+  if (!s) return unexpected(s.error());
+  std::uint32_t value = 0;
+  const auto [end, ec] = std::from_chars(s->data(), s->data() + s->size(), value);
+  if (ec != std::errc{} || end != s->data() + s->size() || value == 0) return unexpected(not_a(v, kExpected));
+  return value;
+}
+
 // The service runs with / as its working directory: a relative path would be a surprise.
 Read<std::string> absolute_path(const YAML::Node& v) {
   constexpr std::string_view kExpected = "an absolute path (starting with /)";
@@ -149,6 +160,13 @@ constexpr std::array kKeys{
         [](const YAML::Node& v, Settings& s) { return store(text(v, "ADDRESS:PORT"), s.metrics_listen); }},
     Key{"log-format", [](const YAML::Node& v, Settings& s) { return store(one_of(v, kLogFormats), s.log_format); }},
     Key{"proxy", [](const YAML::Node& v, Settings& s) { return store(boolean(v), s.proxy); }},
+    Key{"memory-budget", [](const YAML::Node& v, Settings& s) { return store(positive_count(v), s.memory_budget); }},
+    Key{"source-connections",
+        [](const YAML::Node& v, Settings& s) { return store(positive_count(v), s.source_connections); }},
+    Key{"source-half-open", [](const YAML::Node& v, Settings& s) { return store(positive_count(v), s.source_half_open); }},
+    Key{"source-calls", [](const YAML::Node& v, Settings& s) { return store(positive_count(v), s.source_calls); }},
+    Key{"source-reassembly",
+        [](const YAML::Node& v, Settings& s) { return store(positive_count(v), s.source_reassembly); }},
 };
 
 constexpr auto kKeyNames = [] {

@@ -43,6 +43,12 @@ struct Settings {
   std::optional<std::string> metrics_listen;
   std::optional<std::string> log_format;
   std::optional<bool> proxy;
+  // Budgets (docs/reliability.md): MiB for the daemon, and per source.
+  std::optional<std::uint32_t> memory_budget;
+  std::optional<std::uint32_t> source_connections;
+  std::optional<std::uint32_t> source_half_open;
+  std::optional<std::uint32_t> source_calls;
+  std::optional<std::uint32_t> source_reassembly;  // KiB
 };
 
 // The same positioned error as rules.yaml's (line and column 1-based, 0 for the whole

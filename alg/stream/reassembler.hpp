@@ -68,6 +68,7 @@ class Reassembler {
   // field there as soon as it is in (docs/packet-path.md, "Held segments").
   Bytes partial() const { return partial_; }
   std::uint32_t partial_sequence() const { return next_sequence_ - static_cast<std::uint32_t>(partial_.size()); }
+  // The next byte expected in order (Synced): a segment starting past it would be buffered.
   std::uint32_t next_sequence() const { return next_sequence_; }
   std::uint64_t delivered_bytes() const { return delivered_bytes_; }
   const std::optional<wire::ParseError>& framing_error() const { return framing_error_; }

@@ -125,26 +125,57 @@ std::size_t Tracker::call_count() const {
   return n;
 }
 
-ControlConnection* Tracker::connection_for(double time, Direction dir, const wire::Ipv4Packet& ip,
-                                           const wire::TcpSegment& tcp, SegmentOutcome& outcome) {
+std::optional<Tracker::ConnectionKey> Tracker::key_of(const wire::Ipv4Packet& ip, const wire::TcpSegment& tcp) const {
+  // The side that listens on 1723 is the PAC.
   const wire::Endpoint src{ip.source, tcp.source_port};
   const wire::Endpoint dst{ip.destination, tcp.destination_port};
-  const ConnectionKey key = dir == Direction::PnsToPac ? ConnectionKey{src, dst} : ConnectionKey{dst, src};
+  if (tcp.destination_port == wire::kPptpPort) return ConnectionKey{src, dst};
+  if (tcp.source_port == wire::kPptpPort) return ConnectionKey{dst, src};
+  return std::nullopt;
+}
+
+namespace {
+// A SYN from the PNS on a closed connection's ports starts afresh; a SYN on a live one is
+// judged by its TCP window (and ignored).
+bool restarts(const ControlConnection& c, const wire::TcpSegment& tcp) {
+  return c.state == ConnectionState::Closed && tcp.destination_port == wire::kPptpPort &&
+         tcp.has(wire::tcp_flags::kSyn) && !tcp.has(wire::tcp_flags::kAck);
+}
+// What may open a connection: a SYN, or data (picked up mid-stream); never a RST, a bare
+// ACK or FIN.
+bool may_open(const wire::TcpSegment& tcp) {
+  return !tcp.has(wire::tcp_flags::kRst) && (tcp.has(wire::tcp_flags::kSyn) || !tcp.payload.empty());
+}
+}  // namespace
+
+bool Tracker::opens_connection(const wire::Ipv4Packet& ip, const wire::TcpSegment& tcp) const {
+  const auto key = key_of(ip, tcp);
+  if (!key || !may_open(tcp)) return false;
+  const auto it = connections_.find(*key);
+  return it == connections_.end() || restarts(*it->second, tcp);
+}
+
+void Tracker::forget_oldest_closed() {
+  while (!closed_.empty() && !forget(closed_.front())) {
+  }
+}
+
+ControlConnection* Tracker::connection_for(double time, Direction dir, const wire::Ipv4Packet& ip,
+                                           const wire::TcpSegment& tcp, SegmentOutcome& outcome) {
+  const ConnectionKey key = *key_of(ip, tcp);
   auto it = connections_.find(key);
-  const bool syn = tcp.has(wire::tcp_flags::kSyn);
-  // A closed connection's 4-tuple may be used again: a new SYN starts afresh. A SYN on a
-  // live one is judged by its TCP window (and ignored).
-  if (it != connections_.end() && syn && dir == Direction::PnsToPac && !tcp.has(wire::tcp_flags::kAck) &&
-      it->second->state == ConnectionState::Closed) {
+  if (it != connections_.end() && restarts(*it->second, tcp)) {
     connections_.erase(it);
+    --closed_count_;
     it = connections_.end();
   }
   if (it != connections_.end()) return it->second.get();
-  if (tcp.has(wire::tcp_flags::kRst)) return nullptr;  // nothing to reset
-  if (!syn && tcp.payload.empty()) return nullptr;      // a bare ACK or FIN of an unknown connection
+  if (!may_open(tcp)) return nullptr;  // nothing to reset; a bare ACK or FIN of an unknown connection
+  // The dead make room for the living.
+  if (connections_.size() >= kMaxControlConnections && closed_count_ > 0) forget_oldest_closed();
   if (connections_.size() >= kMaxControlConnections) {
     raise(Anomaly::TooManyConnections, nullptr, dir,
-          fmt("%s -> %s: limit %zu", wire::to_string(src).c_str(), wire::to_string(dst).c_str(),
+          fmt("%s -> %s: limit %zu", wire::to_string(key.pns).c_str(), wire::to_string(key.pac).c_str(),
               kMaxControlConnections));
     ++outcome.anomalies;
     return nullptr;
@@ -153,6 +184,8 @@ ControlConnection* Tracker::connection_for(double time, Direction dir, const wir
   c->id = next_connection_id_++;
   c->pns = key.pns;
   c->pac = key.pac;
+  // A SYN's sender opened it; picked up mid-stream, the PNS is taken for the opener.
+  c->opener = tcp.has(wire::tcp_flags::kSyn) ? ip.source : key.pns.address;
   c->opened_at = time;
   for (auto& stream : c->streams) stream.refuse_when_full(inline_);
   return connections_.emplace(key, std::move(c)).first->second.get();
@@ -161,7 +194,6 @@ ControlConnection* Tracker::connection_for(double time, Direction dir, const wir
 SegmentOutcome Tracker::on_tcp_segment(double time, const wire::Ipv4Packet& ip,
                                        const wire::TcpSegment& tcp) {
   SegmentOutcome outcome;
-  // The side that listens on 1723 is the PAC.
   const bool to_pac = tcp.destination_port == wire::kPptpPort;
   if (!to_pac && tcp.source_port != wire::kPptpPort) return outcome;
   const Direction dir = to_pac ? Direction::PnsToPac : Direction::PacToPns;
@@ -191,7 +223,8 @@ SegmentOutcome Tracker::on_tcp_segment(double time, const wire::Ipv4Packet& ip,
   if (v.take && tcp.has(wire::tcp_flags::kSyn)) s.on_syn(tcp.sequence);
   // Data rides after the SYN's own sequence number.
   const std::uint32_t data_seq = tcp.has(wire::tcp_flags::kSyn) ? tcp.sequence + 1 : tcp.sequence;
-  if (v.take && !tcp.payload.empty()) {
+  // A closed connection's data goes nowhere: its streams are gone (close_connection).
+  if (v.take && !tcp.payload.empty() && c.state != ConnectionState::Closed) {
     StreamSink sink(*this, c, dir, time, outcome);
     if (!s.feed(data_seq, tcp.payload, sink)) {
       outcome.refused = true;  // its FIN, if any, comes again with it
@@ -210,6 +243,7 @@ SegmentOutcome Tracker::on_tcp_segment(double time, const wire::Ipv4Packet& ip,
     c.fin[index_of(dir)] = true;
     if (c.fin[0] && c.fin[1]) close_connection(time, c, "tcp_closed");
   }
+  if (c.state == ConnectionState::Closed) drop_streams(c);
   return outcome;
 }
 
@@ -258,7 +292,27 @@ void Tracker::close_connection(double time, ControlConnection& c, std::string re
   c.close_reason = std::move(reason);
   observer_.on_connection_closed(c);
   // The entry stays until a new SYN on the same ports or expiry, so that late segments of
-  // the closed connection do not open a new one.
+  // the closed connection do not open a new one; the oldest go first past the bound.
+  ++closed_count_;
+  closed_.emplace_back(ConnectionKey{c.pns, c.pac}, c.id);
+  while (closed_.size() > kMaxClosedConnections) forget(closed_.front());  // never `c`: it is the newest
+}
+
+bool Tracker::forget(ClosedEntry entry) {
+  closed_.pop_front();
+  const auto it = connections_.find(entry.first);
+  if (it == connections_.end() || it->second->id != entry.second || it->second->state != ConnectionState::Closed) {
+    return false;  // stale: that connection went otherwise
+  }
+  connections_.erase(it);
+  --closed_count_;
+  return true;
+}
+
+void Tracker::drop_streams(ControlConnection& c) {
+  // What was buffered can never be delivered now: give its memory back. Not from
+  // close_connection, which a message handler may call while its stream is delivering.
+  for (auto& stream : c.streams) stream = stream::Reassembler{};
 }
 void Tracker::expire(double now) {
   for (auto it = connections_.begin(); it != connections_.end();) {
@@ -276,11 +330,18 @@ void Tracker::expire(double now) {
           ++i;
         }
       }
-      if (now - c.last_activity > timeouts_.connection_idle) close_connection(now, c, "idle timeout");
+      // A connection that never said anything (a SYN flood's) goes sooner than an idle one.
+      const double idle_limit = c.half_open() ? std::min(kHalfOpenTimeout, timeouts_.connection_idle)
+                                              : timeouts_.connection_idle;
+      if (now - c.last_activity > idle_limit) {
+        close_connection(now, c, c.half_open() ? "half-open timeout" : "idle timeout");
+        drop_streams(c);
+      }
     }
     // Closed connections linger one idle period for their late segments, then go.
     if (c.state == ConnectionState::Closed && now - c.last_activity > timeouts_.connection_idle) {
       it = connections_.erase(it);
+      --closed_count_;
     } else {
       ++it;
     }

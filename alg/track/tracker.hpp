@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -31,6 +32,10 @@
 namespace pptp::track {
 
 inline constexpr std::size_t kMaxControlConnections = 65536;
+// Closed connections kept for their late segments (until a new SYN on their ports or the
+// idle timeout): at most this many, the oldest forgotten first. Without the bound a host
+// cycling SYN and RST over many ports would fill the table with the dead (issue 13).
+inline constexpr std::size_t kMaxClosedConnections = 4096;
 inline constexpr std::size_t kMaxCallsPerConnection = 1024;
 // The tracker follows the PPP authentication in every GRE frame it sees (re-authentication
 // may come at any time). This bound is only the gateway's: how long a call without a user
@@ -38,6 +43,7 @@ inline constexpr std::size_t kMaxCallsPerConnection = 1024;
 inline constexpr std::size_t kAuthScanPackets = 64;
 inline constexpr double kConnectionIdleTimeout = 300.0;  // seconds; RFC 2637 Echo runs every 60 s
 inline constexpr double kCallSetupTimeout = 60.0;        // a call stuck before Established
+inline constexpr double kHalfOpenTimeout = 60.0;         // a connection that never sent a message
 inline constexpr double kCallIdleTimeout = 300.0;        // an established call with no GRE
 
 // Operators may shorten these (the daemon's --idle-timeout); tests do.
@@ -109,6 +115,7 @@ struct ControlConnection {
   std::uint64_t id = 0;
   wire::Endpoint pns;
   wire::Endpoint pac;
+  wire::Ipv4Address opener;  // who sent its first segment: the PNS, or the PAC if it connected from 1723
   ConnectionState state = ConnectionState::TcpOpening;
   std::array<stream::Reassembler, 2> streams;  // by Direction
   stream::TcpWindow tcp;                       // sequence windows: which RST, FIN, SYN act
@@ -125,6 +132,10 @@ struct ControlConnection {
   double closed_at = 0;
   std::string close_reason;
 
+  // Opened (a SYN) and nothing said yet: no message either way, no call.
+  bool half_open() const {
+    return state == ConnectionState::TcpOpening && messages[0] + messages[1] == 0 && calls.empty();
+  }
   Call* find_by_pns_call_id(std::uint16_t id, CallOrigin origin) const;
   Call* find_by_pns_call_id(std::uint16_t id) const;
   Call* find_by_pac_call_id(std::uint16_t id) const;
@@ -224,6 +235,11 @@ class Tracker {
 
   const AnomalyCounters& counters() const { return counters_; }
   std::size_t connection_count() const { return connections_.size(); }
+  // Closed connections still kept for their late segments (at most kMaxClosedConnections).
+  std::size_t closed_connection_count() const { return closed_count_; }
+  // Whether this segment would open a new connection (a SYN, a first segment with data,
+  // a SYN on a closed connection's ports): the same test on_tcp_segment makes.
+  bool opens_connection(const wire::Ipv4Packet& ip, const wire::TcpSegment& tcp) const;
   // The connection between these endpoints, live or closed; nullptr if none is tracked.
   const ControlConnection* find_connection(const wire::Endpoint& pns, const wire::Endpoint& pac) const {
     const auto it = connections_.find(ConnectionKey{pns, pac});
@@ -259,6 +275,11 @@ class Tracker {
   };
   class StreamSink;
 
+  std::optional<ConnectionKey> key_of(const wire::Ipv4Packet& ip, const wire::TcpSegment& tcp) const;
+  using ClosedEntry = std::pair<ConnectionKey, std::uint64_t>;
+  bool forget(ClosedEntry entry);  // the oldest closed entry goes; true if it was still closed
+  void forget_oldest_closed();
+  static void drop_streams(ControlConnection& c);
   ControlConnection* connection_for(double time, Direction dir, const wire::Ipv4Packet& ip,
                                     const wire::TcpSegment& tcp, SegmentOutcome& outcome);
   void handle_message(double time, ControlConnection& c, Direction dir, Bytes bytes,
@@ -292,6 +313,9 @@ class Tracker {
   bool verify_checksums_ = false;
   std::map<ConnectionKey, std::unique_ptr<ControlConnection>> connections_;
   std::unordered_map<GreKey, GreRoute, GreKeyHash> gre_routes_;
+  // Closed connections by age (key and id; an entry whose connection went otherwise is stale).
+  std::deque<ClosedEntry> closed_;
+  std::size_t closed_count_ = 0;
   AnomalyCounters counters_{};
   std::uint64_t next_connection_id_ = 1;
   std::uint64_t next_call_id_ = 1;

@@ -9,13 +9,25 @@
                 --local and port --sport of another host's control connection toward
                 --target:1723, with random sequence and acknowledgement numbers (a RST acts
                 only at the one expected number, RFC 5961 3.2: a random one misses it with
-                probability 1 - 2**-32)."""
+                probability 1 - 2**-32);
+  syn-rst-churn: --count cycles of a SYN and the RST that ends it, all on one 4-tuple
+                (--local:--sport to --target:1723), each with a new initial sequence number;
+  syn-flood:    a SYN from each of --count source ports toward --target:1723;
+  ooo-data:     --count connections to a listener on --target:1723 (`sink`), each with its
+                handshake done and then --segments segments of 1,000 bytes sent ahead of a
+                gap that is never filled (our kernel's RSTs held back by a table of its own
+                in this namespace, removed at the end);
+  sink:         listens on --local:1723 for --count seconds, answers each connection's
+                Start-Control-Connection-Request and reads nothing more.
+Floods are paced (a pause every few packets) so that the kernel queue is not what refuses
+them: the daemon's budgets are."""
 import argparse
 import json
 import os
 import random
 import socket
 import struct
+import subprocess
 import sys
 import time
 
@@ -83,10 +95,10 @@ def tcp_checksum(src, dst, segment):
     return ~total & 0xFFFF
 
 
-def tcp_segment(src, sport, dst, dport, flags, seq, ack):
-    """An IPv4 packet carrying a bare TCP header with a correct checksum (the gateway
-    ignores segments with a bad one, which would prove nothing)."""
-    header = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0)
+def tcp_segment(src, sport, dst, dport, flags, seq, ack, data=b""):
+    """An IPv4 packet carrying a TCP header (and `data`) with a correct checksum (the
+    gateway ignores segments with a bad one, which would prove nothing)."""
+    header = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0) + data
     header = header[:16] + struct.pack("!H", tcp_checksum(src, dst, header)) + header[18:]
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(header), random.getrandbits(16), 0, 64,
                      socket.IPPROTO_TCP, 0, socket.inet_aton(src), socket.inet_aton(dst))
@@ -109,19 +121,133 @@ def tcp_spoof(a):
     return {"sent": sent}
 
 
+SYN, RST, ACK, PSH = 0x02, 0x04, 0x10, 0x08
+
+
+def raw_socket():
+    return socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)  # we write the IP header
+
+
+def paced(i, every=20):
+    if i % every == every - 1:
+        time.sleep(0.002)
+
+
+def syn_rst_churn(a):
+    s = raw_socket()
+    try:
+        for i in range(a.count):
+            isn = random.getrandbits(32)
+            s.sendto(tcp_segment(a.local, a.sport, a.target, 1723, SYN, isn, 0), (a.target, 0))
+            s.sendto(tcp_segment(a.local, a.sport, a.target, 1723, RST, (isn + 1) & 0xFFFFFFFF, 0), (a.target, 0))
+            paced(i)
+    finally:
+        s.close()
+    return {"cycles": a.count}
+
+
+def syn_flood(a):
+    s = raw_socket()
+    try:
+        for i in range(a.count):
+            port = 20000 + i
+            s.sendto(tcp_segment(a.local, port, a.target, 1723, SYN, random.getrandbits(32), 0), (a.target, 0))
+            paced(i)
+    finally:
+        s.close()
+    return {"syns": a.count}
+
+
+def handshake(s, sniff, a, port, isn):
+    """SYN, the listener's SYN-ACK (read from a raw socket), ACK: the sequence numbers on."""
+    s.sendto(tcp_segment(a.local, port, a.target, 1723, SYN, isn, 0), (a.target, 0))
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        try:
+            packet = sniff.recv(2048)
+        except socket.timeout:
+            break
+        ihl = (packet[0] & 0x0F) * 4
+        sport, dport, seq, ack, _, flags = struct.unpack("!HHIIBB", packet[ihl:ihl + 14])
+        if sport == 1723 and dport == port and flags & SYN and flags & ACK:
+            theirs = (seq + 1) & 0xFFFFFFFF
+            s.sendto(tcp_segment(a.local, port, a.target, 1723, ACK, (isn + 1) & 0xFFFFFFFF, theirs), (a.target, 0))
+            return theirs
+    return None
+
+
+def ooo_data(a):
+    table = "table ip pptplab_hostile {\n chain out {\n  type filter hook output priority 0;\n" \
+            "  ip saddr %s tcp flags rst drop\n }\n}\n" % a.local
+    subprocess.run(["nft", "-f", "-"], input=table, text=True, check=True)
+    s, sniff = raw_socket(), socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    sniff.settimeout(0.5)
+    opened = sent = 0
+    try:
+        for c in range(a.count):
+            port, isn = 30000 + c, random.getrandbits(32)
+            theirs = handshake(s, sniff, a, port, isn)
+            if theirs is None:
+                continue
+            opened += 1
+            for k in range(a.segments):  # a 100-byte gap first, never filled
+                seq = (isn + 1 + 100 + k * 1000) & 0xFFFFFFFF
+                s.sendto(tcp_segment(a.local, port, a.target, 1723, ACK | PSH, seq, theirs, b"\x55" * 1000),
+                         (a.target, 0))
+                sent += 1
+                paced(sent)
+    finally:
+        s.close()
+        sniff.close()
+        subprocess.run(["nft", "delete", "table", "ip", "pptplab_hostile"], check=False)
+    return {"connections": opened, "segments": sent}
+
+
+def sink(a):
+    """Answers each connection's Start-Control-Connection-Request, then reads nothing more:
+    its calls stay in set-up and its out-of-order data is never made whole."""
+    listener = socket.create_server((a.local, 1723), backlog=1024)
+    listener.settimeout(0.05)
+    waiting, answered = [], []
+    deadline = time.monotonic() + a.count
+    while time.monotonic() < deadline:
+        try:
+            conn = listener.accept()[0]
+            conn.setblocking(False)
+            waiting.append(conn)
+        except socket.timeout:
+            pass
+        for conn in list(waiting):
+            try:
+                head = conn.recv(156, socket.MSG_PEEK)
+            except BlockingIOError:
+                continue
+            if len(head) >= 156:
+                conn.recv(156)
+                conn.send(m.sccrp())
+                waiting.remove(conn)
+                answered.append(conn)
+            elif not head:
+                waiting.remove(conn)
+    return {"answered": len(answered)}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("kind", choices=["control-junk", "gre-junk", "ocrq-flood", "tcp-spoof"])
+    kinds = {"control-junk": control_junk, "gre-junk": gre_junk, "ocrq-flood": ocrq_flood, "tcp-spoof": tcp_spoof,
+             "syn-rst-churn": syn_rst_churn, "syn-flood": syn_flood, "ooo-data": ooo_data, "sink": sink}
+    p.add_argument("kind", choices=sorted(kinds))
     p.add_argument("--local", required=True)
     p.add_argument("--target", required=True)
     p.add_argument("--count", type=int, default=50)
-    p.add_argument("--sport", type=int, help="tcp-spoof: the victim's TCP source port")
+    p.add_argument("--sport", type=int, default=40999, help="tcp-spoof: the victim's TCP source port; syn-rst-churn: ours")
+    p.add_argument("--segments", type=int, default=30, help="ooo-data: segments per connection")
     a = p.parse_args()
-    fn = {"control-junk": control_junk, "gre-junk": gre_junk, "ocrq-flood": ocrq_flood, "tcp-spoof": tcp_spoof}[a.kind]
+    fn = kinds[a.kind]
     try:
         result = fn(a)
         result["ok"] = True
-    except OSError as e:
+    except (OSError, subprocess.SubprocessError) as e:
         result = {"ok": False, "error": str(e)}
     print(json.dumps(result), flush=True)
 

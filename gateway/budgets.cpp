@@ -1,0 +1,86 @@
+#include "gateway/budgets.hpp"
+
+namespace pptp::gateway {
+
+std::string_view name_of(BudgetHit h) {
+  switch (h) {
+    case BudgetHit::SourceConnections: return "source_connections";
+    case BudgetHit::SourceHalfOpen: return "source_half_open";
+    case BudgetHit::SourceCalls: return "source_calls";
+    case BudgetHit::SourceReassembly: return "source_reassembly";
+    case BudgetHit::Memory: return "memory";
+  }
+  return "unknown";
+}
+
+const Budgets::SourceUse* Budgets::find(wire::Ipv4Address source) const {
+  const auto it = sources_.find(source.value);
+  return it != sources_.end() ? &it->second : nullptr;
+}
+
+std::uint32_t Budgets::source_connections(wire::Ipv4Address source) const {
+  const SourceUse* s = find(source);
+  return s != nullptr ? s->connections : 0;
+}
+
+std::optional<BudgetHit> Budgets::refuse_connection(wire::Ipv4Address source, std::size_t lingering) const {
+  if (const SourceUse* s = find(source)) {
+    if (s->connections >= limits_.source_connections) return BudgetHit::SourceConnections;
+    if (s->half_open >= limits_.source_half_open) return BudgetHit::SourceHalfOpen;
+  }
+  if (memory_ + lingering >= limits_.memory_bytes) return BudgetHit::Memory;
+  return std::nullopt;
+}
+
+std::optional<BudgetHit> Budgets::refuse_call(wire::Ipv4Address source, std::size_t call_bytes,
+                                              std::size_t lingering) const {
+  const SourceUse* s = find(source);
+  if (s != nullptr && s->calls >= limits_.source_calls) return BudgetHit::SourceCalls;
+  if (memory_ + lingering + call_bytes > limits_.memory_bytes) return BudgetHit::Memory;
+  return std::nullopt;
+}
+
+std::optional<BudgetHit> Budgets::refuse_buffering(wire::Ipv4Address source, std::size_t bytes,
+                                                   std::size_t lingering) const {
+  const SourceUse* s = find(source);
+  if ((s != nullptr ? s->reassembly_bytes : 0) + bytes > limits_.source_reassembly_bytes) {
+    return BudgetHit::SourceReassembly;
+  }
+  if (memory_ + lingering + bytes > limits_.memory_bytes) return BudgetHit::Memory;
+  return std::nullopt;
+}
+
+void Budgets::charge(BudgetShare& share, const BudgetUsage& now) {
+  const BudgetUsage& was = share.charged;
+  memory_ = memory_ - was.memory_bytes + now.memory_bytes;
+  const bool holds = now.live || now.half_open || now.reassembly_bytes > 0;
+  const bool held = was.live || was.half_open || was.reassembly_bytes > 0;
+  if (holds || held) {
+    SourceUse& s = sources_[share.source.value];
+    s.connections = s.connections - (was.live ? 1 : 0) + (now.live ? 1 : 0);
+    s.half_open = s.half_open - (was.half_open ? 1 : 0) + (now.half_open ? 1 : 0);
+    s.reassembly_bytes = s.reassembly_bytes - was.reassembly_bytes + now.reassembly_bytes;
+    share.charged = now;
+    forget_if_idle(share.source);
+    return;
+  }
+  share.charged = now;
+}
+
+void Budgets::charge_call(wire::Ipv4Address source) { ++sources_[source.value].calls; }
+
+void Budgets::release_call(wire::Ipv4Address source) {
+  const auto it = sources_.find(source.value);
+  if (it == sources_.end() || it->second.calls == 0) return;
+  --it->second.calls;
+  forget_if_idle(source);
+}
+
+void Budgets::forget_if_idle(wire::Ipv4Address source) {
+  const auto it = sources_.find(source.value);
+  if (it == sources_.end()) return;
+  const SourceUse& s = it->second;
+  if (s.connections == 0 && s.half_open == 0 && s.calls == 0 && s.reassembly_bytes == 0) sources_.erase(it);
+}
+
+}  // namespace pptp::gateway

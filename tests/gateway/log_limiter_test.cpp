@@ -1,0 +1,45 @@
+// Warnings at a bounded rate: per kind, and per kind and source, so that one flooding host
+// does not silence the lines about the others.
+#include "gateway/log_limiter.hpp"
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+
+#include <sstream>
+
+#include "tests/support/packets.hpp"
+
+namespace pptp::gateway {
+namespace {
+
+struct Captured {
+  std::ostringstream text;
+  std::shared_ptr<spdlog::logger> log =
+      std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(text));
+  std::size_t lines_with(const std::string& needle) const {
+    std::size_t n = 0;
+    std::istringstream in(text.str());
+    for (std::string line; std::getline(in, line);) n += line.find(needle) != std::string::npos ? 1 : 0;
+    return n;
+  }
+};
+
+TEST(LogLimiter, OneFloodingSourceDoesNotSilenceAnother) {
+  Captured c;
+  LogLimiter limiter(c.log);
+  const auto flooder = test::addr("192.0.2.66"), other = test::addr("192.0.2.20");
+  std::size_t built = 0;
+  for (int i = 0; i < 1000; ++i) {
+    limiter.warn_source("budget_refused", flooder, 1.0, [&] { return std::to_string(++built); });
+  }
+  limiter.warn_source("budget_refused", other, 1.5, [] { return std::string("x"); });
+  EXPECT_EQ(c.lines_with("source=192.0.2.66"), kSourceLogBurst);
+  EXPECT_EQ(built, kSourceLogBurst);  // a suppressed line's text is never built
+  EXPECT_EQ(c.lines_with("source=192.0.2.20"), 1u);
+  // The next window says how many lines the last one suppressed, for that source.
+  limiter.warn_source("budget_refused", flooder, 1.0 + kLogWindow + 1, [] { return std::string("y"); });
+  EXPECT_EQ(c.lines_with("anomaly_suppressed kind=budget_refused source=192.0.2.66 lines=995"), 1u);
+}
+
+}  // namespace
+}  // namespace pptp::gateway
