@@ -71,12 +71,17 @@ void Gateway::on_connection_closed(const track::ControlConnection& c) {
   if (it == connections_.end()) return;
   ConnectionRecord& r = it->second;
   r.closed_at = c.closed_at;
+  // Held segments wait for a field that will never be decided now (docs/packet-path.md).
+  for (SegmentHold& h : r.held) h.drop(held_overall_, counters_, released_);
   if (r.charge) gate_.release_connection(*r.charge);
   r.charge.reset();
   // Records die with their connection; only one whose Call IDs were rewritten stays, for
   // the late retransmissions its patches fix, and only the newest kMaxLingeringRecords.
+  // A stream that lost sync keeps its record too: its data stays dropped both ways (desynced).
   const bool patched = r.patches[0].size() + r.patches[1].size() > 0;
-  if (!patched && r.held[0].empty() && r.held[1].empty()) {
+  const bool lost_sync = c.streams[0].state() == stream::StreamState::LostSync ||
+                         c.streams[1].state() == stream::StreamState::LostSync;
+  if (!patched && !lost_sync && r.held[0].empty() && r.held[1].empty()) {
     forget_record(c.id);
     return;
   }
