@@ -15,8 +15,8 @@ struct ToolName {
   std::string_view package;  // Debian's name for what provides it
 };
 
-constexpr std::array<ToolName, 2> kTools{ToolName{"nft", "nftables"},
-                                         ToolName{"iptables", "iptables"}};
+constexpr std::array<ToolName, 3> kTools{ToolName{"nft", "nftables"}, ToolName{"iptables", "iptables"},
+                                         ToolName{"ip", "iproute2"}};
 
 std::string find_in_directories(std::string_view program) {
   for (const std::string_view dir : kToolDirectories) {
@@ -33,7 +33,8 @@ std::string find_in_directories(std::string_view program) {
 
 const std::string& tool_path(Tool tool) {
   static const std::array<std::string, kTools.size()> paths{find_in_directories(kTools[0].program),
-                                                            find_in_directories(kTools[1].program)};
+                                                            find_in_directories(kTools[1].program),
+                                                            find_in_directories(kTools[2].program)};
   return paths[static_cast<std::size_t>(tool)];
 }
 

@@ -17,7 +17,7 @@ namespace pptp::nft {
 inline constexpr std::array<std::string_view, 4> kToolDirectories{"/usr/sbin", "/sbin", "/usr/bin",
                                                                   "/bin"};
 
-enum class Tool : std::uint8_t { Nft, Iptables };
+enum class Tool : std::uint8_t { Nft, Iptables, Ip };  // ip: iproute2 (proxy mode's policy route)
 
 // The tool's absolute path (the first executable file of that name in kToolDirectories),
 // looked up on the first call and kept; empty when there is none.

@@ -18,6 +18,14 @@ nft::Command iptables(std::string_view table, std::initializer_list<std::string>
 }
 
 std::string mark_match(const ProxyRuleOptions& o) { return hex(o.mark) + "/" + hex(o.mark); }
+
+// The command with its program by absolute path (nftables/command.hpp: never through PATH).
+Result<nft::Command, std::string> resolved(nft::Command c) {
+  auto path = nft::require_tool(c.front() == "ip" ? nft::Tool::Ip : nft::Tool::Iptables);
+  if (!path) return unexpected(path.error());
+  c.front() = *path;
+  return c;
+}
 }  // namespace
 
 std::vector<nft::Command> proxy_install_commands(const ProxyRuleOptions& o) {
@@ -50,8 +58,10 @@ std::vector<nft::Command> proxy_remove_commands(const ProxyRuleOptions& o) {
 Result<bool, std::string> install_proxy_rules(const ProxyRuleOptions& o) {
   remove_proxy_rules(o);
   for (const nft::Command& c : proxy_install_commands(o)) {
+    const auto runnable = resolved(c);
+    if (!runnable) return unexpected(runnable.error());
     std::string output;
-    if (nft::run_command(c, "", output) != 0) {
+    if (nft::run_command(*runnable, "", output) != 0) {
       std::string line;
       for (const auto& a : c) line += (line.empty() ? "" : " ") + a;
       remove_proxy_rules(o);
@@ -65,7 +75,7 @@ Result<bool, std::string> install_proxy_rules(const ProxyRuleOptions& o) {
 void remove_proxy_rules(const ProxyRuleOptions& o) {
   for (const nft::Command& c : proxy_remove_commands(o)) {
     std::string output;
-    nft::run_command(c, "", output);
+    if (const auto runnable = resolved(c)) nft::run_command(*runnable, "", output);
   }
 }
 

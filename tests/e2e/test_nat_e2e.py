@@ -103,8 +103,11 @@ class CollidingCallIds(LabTest):
         # first part lost three times so that the kernel retransmits it (cut differently once the
         # rest is queued: tcp_retrans_collapse). Each client must receive only its own server's frames.
         part = "tcp dport 1723 @ih,64,16 %d" % 7  # a segment that starts an Outgoing-Call-Request
+        # The counter sees every segment that starts the request and carries more than its first
+        # part (14 bytes: IPv4 length over 20 + 60 + 14): a retransmission cut differently.
         rules = ("table ip lossy {\n chain out {\n type filter hook output priority 0;\n"
-                 "  ip saddr %s %s quota until 200 bytes drop\n }\n}\n" % (CLIENTS[1], part))
+                 "  ip saddr %s %s ip length > 94 counter\n"
+                 "  ip saddr %s %s quota until 200 bytes drop\n }\n}\n" % (CLIENTS[1], part, CLIENTS[1], part))
         subprocess.run(["ip", "netns", "exec", self.lab.ns["lan"], "nft", "-f", "-"], input=rules, text=True,
                        check=True)
         self.lab.start_server()
@@ -122,6 +125,7 @@ class CollidingCallIds(LabTest):
         dropped = subprocess.run(["ip", "netns", "exec", self.lab.ns["lan"], "nft", "list", "table", "ip", "lossy"],
                                  capture_output=True, text=True, check=True).stdout
         self.assertRegex(dropped, r"quota 200 bytes used [1-9]", dropped)
+        self.assertRegex(dropped, r"ip length > 94 counter packets [1-9]", dropped)  # re-cut, and it went
 
     def test_five_clients_behind_one_address(self):
         self.lab.start_server()

@@ -1,0 +1,159 @@
+#include "alg/daemon_flags.hpp"
+
+#include <filesystem>
+#include <limits>
+
+#include "alg/control/protocol.hpp"
+
+namespace pptp::cli {
+
+std::string config_path(const std::vector<CLI::Option*>& flags, const std::string& given) {
+  for (const CLI::Option* f : flags) {
+    if (f->count() > 0) return given;
+  }
+  std::error_code ec;
+  const std::string fallback(pptp::config::kDefaultConfigFile);
+  return std::filesystem::exists(fallback, ec) ? fallback : std::string();
+}
+
+pptp::Result<pptp::config::Settings, std::string> read_config(const std::string& path) {
+  if (path.empty()) return pptp::config::Settings{};
+  return pptp::config::load_config_file(path);
+}
+
+std::optional<pptp::nft::Backend> backend_of(const std::string& text) {
+  if (text == "auto") return std::nullopt;
+  pptp::nft::Backend b;
+  pptp::nft::parse_backend(text, b);  // CLI11 or the config loader already checked the choice
+  return b;
+}
+
+
+void DaemonFlags::add_to(CLI::App& app) {
+  config = app.add_option("--config", config_file,
+                          "daemon configuration file (YAML, one key per flag: docs/daemon.md); default " +
+                              std::string(pptp::config::kDefaultConfigFile) +
+                              " if it exists. Flags given here override its keys");
+  queue = app.add_option("--queue", d.queue, "NFQUEUE number to read (default 0)")->capture_default_str();
+  policy = app.add_option("--policy", d.policy_file,
+                          "per-user policy (rules.yaml, see docs/policy.md): who may open tunnels to which "
+                          "servers, limits, PPP names. Loaded at start (an invalid file stops the daemon) and "
+                          "again on SIGHUP or 'pptp-alg reload' (an invalid file is rejected, the old policy "
+                          "stays). Without it every tunnel passes");
+  pid_file = app.add_option("--pid-file", d.pid_file, "write the daemon's PID here (for 'pptp-alg reload')");
+  log = app.add_option("--log-level", log_level, "trace, debug, info, warn, error (default info)")
+            ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  install_rules = app.add_flag("--install-rules", d.install_rules,
+                               "install the queue rules (table ip pptp_alg) at start and remove them at exit");
+  backend_flag = app.add_option("--backend", backend,
+                                "how packets reach the queue: nft (queue statement), xtables (iptables NFQUEUE), "
+                                "or auto (detect: nft where the kernel has it)")
+                     ->check(CLI::IsMember({"auto", "nft", "xtables"}));
+  fail_open = app.add_flag("--fail-open", d.fail_open,
+                           "let packets pass unqueued when the daemon is not running or its queue is full "
+                           "(default: fail closed, packets are dropped)");
+  no_fast_path_flag = app.add_flag("--no-fast-path", no_fast_path,
+                                   "keep every GRE packet in user space (default: once a call is up and "
+                                   "authorised, its GRE is forwarded by nftables without reaching the queue)");
+  keep_fast_path = app.add_flag("--keep-fast-path", d.keep_fast_path,
+                                "with --install-rules: at exit, leave the fast path (its chains and the offloaded "
+                                "calls' elements) in the kernel, so that a restarted daemon adopts those calls and "
+                                "their GRE keeps flowing; without a new daemon the elements expire within 90 s");
+  allow_unknown_gre = app.add_flag("--allow-unknown-gre", d.gateway.allow_unknown_gre,
+                                   "pass GRE that belongs to no known call instead of dropping it (for migration)");
+  status_file = app.add_option("--status-file", d.status_file,
+                               "write the live table of connections, calls and counters here (JSON, every "
+                               "second); read it with 'pptp-alg status'");
+  idle = app.add_option("--idle-timeout", idle_timeout,
+                        "seconds without GRE after which an established call is ended and its Call ID freed "
+                        "(default 300)")
+             ->check(CLI::PositiveNumber);
+  user = app.add_option("--user", d.user,
+                        "after setup (queue, rules, sockets), run as this user with CAP_NET_ADMIN alone; "
+                        "without it the daemon stays who it was started as, still with CAP_NET_ADMIN alone "
+                        "(under the packaged systemd unit it already is user pptp-alg)");
+  d.control_socket = std::string(pptp::control::kDefaultSocket);
+  control_socket = app.add_option("--control-socket", d.control_socket,
+                                  "the control socket for 'pptp-alg ctl' (mode 0660; \"none\": no socket)")
+                       ->capture_default_str();
+  log_format_flag = app.add_option("--log-format", log_format,
+                                   "text (under systemd: with journal priorities) or json (one object per "
+                                   "line: time, level, event, fields)")
+                        ->check(CLI::IsMember({"text", "json"}));
+  metrics_listen = app.add_option("--metrics-listen", d.metrics_listen,
+                                  "serve Prometheus metrics over HTTP at ADDR:PORT/metrics (default: off; "
+                                  "'pptp-alg ctl metrics' prints them without a port)");
+  proxy_flag = app.add_flag("--proxy", proxy,
+                            "proxy mode (docs/proxy.md): terminate each forwarded TCP/1723 connection here and "
+                            "place the call to its server from the router (two control connections, GRE relayed); "
+                            "with --install-rules, the REDIRECT and GRE policy-route rules");
+  add_rate_limits(app);
+  add_budgets_to(app);
+}
+
+void DaemonFlags::add_rate_limits(CLI::App& app) {
+  syn_limit = app.add_option("--syn-limit", d.syn_limit,
+                             "new TCP/1723 connections (SYN) per second one source may open, dropped in the "
+                             "kernel above that, burst twice as many; 0 = no limit")
+                  ->capture_default_str();
+  queued_gre_limit = app.add_option("--queued-gre-limit", d.queued_gre_limit,
+                                    "GRE packets per second one source may send to the queue (calls not on the "
+                                    "fast path), dropped in the kernel above that, burst twice as many; 0 = no "
+                                    "limit; with --no-fast-path there is none")
+                         ->capture_default_str();
+}
+
+void DaemonFlags::add_budgets_to(CLI::App& app) {
+  pptp::gateway::BudgetLimits& b = d.gateway.budgets;
+  const auto positive = CLI::Range(1u, std::numeric_limits<std::uint32_t>::max());
+  memory_budget_flag = app.add_option("--memory-budget", memory_budget,
+                                      "MiB of per-connection state the daemon keeps at most (connections, calls, "
+                                      "reassembly buffers); past it new connections and calls are refused")
+                           ->capture_default_str()
+                           ->check(positive);
+  source_connections = app.add_option("--source-connections", b.source_connections,
+                                      "control connections one host may hold")
+                           ->capture_default_str()
+                           ->check(positive);
+  source_half_open = app.add_option("--source-half-open", b.source_half_open,
+                                    "connections one host may hold before their Start-Control-Connection-Request")
+                         ->capture_default_str()
+                         ->check(positive);
+  source_calls = app.add_option("--source-calls", b.source_calls, "calls one host may set up")
+                     ->capture_default_str()
+                     ->check(positive);
+  source_reassembly_flag = app.add_option("--source-reassembly", source_reassembly,
+                                          "KiB of out-of-order control data buffered for one host")
+                               ->capture_default_str()
+                               ->check(positive);
+}
+
+void DaemonFlags::take_keys(const pptp::config::Settings& k) {
+  take(k.queue, queue, d.queue);
+  take(k.policy, policy, d.policy_file);
+  take(k.pid_file, pid_file, d.pid_file);
+  take(k.status_file, status_file, d.status_file);
+  take(k.log_level, log, log_level);
+  take(k.backend, backend_flag, backend);
+  take(k.install_rules, install_rules, d.install_rules);
+  take(k.fail_open, fail_open, d.fail_open);
+  take(k.no_fast_path, no_fast_path_flag, no_fast_path);
+  take(k.keep_fast_path, keep_fast_path, d.keep_fast_path);
+  take(k.allow_unknown_gre, allow_unknown_gre, d.gateway.allow_unknown_gre);
+  take(k.idle_timeout, idle, idle_timeout);
+  take(k.user, user, d.user);
+  take(k.syn_limit, syn_limit, d.syn_limit);
+  take(k.queued_gre_limit, queued_gre_limit, d.queued_gre_limit);
+  take(k.control_socket, control_socket, d.control_socket);
+  take(k.metrics_listen, metrics_listen, d.metrics_listen);
+  take(k.log_format, log_format_flag, log_format);
+  if (d.control_socket == "none") d.control_socket.clear();
+  take(k.proxy, proxy_flag, proxy);
+  take(k.memory_budget, memory_budget_flag, memory_budget);
+  take(k.source_connections, source_connections, d.gateway.budgets.source_connections);
+  take(k.source_half_open, source_half_open, d.gateway.budgets.source_half_open);
+  take(k.source_calls, source_calls, d.gateway.budgets.source_calls);
+  take(k.source_reassembly, source_reassembly_flag, source_reassembly);
+}
+
+}  // namespace pptp::cli

@@ -1,0 +1,59 @@
+// The daemon's command-line flags, each with its key in the configuration file
+// (alg/config): declared here, read by main.cpp.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "alg/config/config.hpp"
+#include "alg/daemon/daemon.hpp"
+#include "gateway/budgets.hpp"
+#include "nftables/rules.hpp"
+
+namespace pptp::cli {
+
+// --config FILE when given (on any of `flags`), else the default file if it exists; empty:
+// no configuration file.
+std::string config_path(const std::vector<CLI::Option*>& flags, const std::string& given);
+pptp::Result<pptp::config::Settings, std::string> read_config(const std::string& path);
+std::optional<pptp::nft::Backend> backend_of(const std::string& text);
+
+// A flag given on the command line wins over the file's key.
+template <class T, class U>
+void take(const std::optional<T>& key, const CLI::Option* flag, U& into) {
+  if (key && flag->count() == 0) into = *key;
+}
+
+// The daemon's settings: flags, each with its key in the configuration file.
+struct DaemonFlags {
+  pptp::daemon::DaemonOptions d;
+  std::string log_level = "info";
+  std::string log_format = "text";
+  std::string backend = "auto";
+  bool no_fast_path = false;
+  double idle_timeout = pptp::track::kCallIdleTimeout;
+  std::string config_file;
+  CLI::Option *config = nullptr, *queue = nullptr, *policy = nullptr, *pid_file = nullptr,
+              *status_file = nullptr, *log = nullptr, *backend_flag = nullptr, *install_rules = nullptr,
+              *fail_open = nullptr, *no_fast_path_flag = nullptr, *keep_fast_path = nullptr,
+              *allow_unknown_gre = nullptr, *idle = nullptr, *user = nullptr, *syn_limit = nullptr,
+              *queued_gre_limit = nullptr, *control_socket = nullptr, *metrics_listen = nullptr,
+              *log_format_flag = nullptr, *proxy_flag = nullptr;
+  bool proxy = false;
+  // Budgets (docs/reliability.md): MiB and KiB as the flags take them.
+  std::uint32_t memory_budget = pptp::gateway::kDefaultMemoryBudgetMiB;
+  std::uint32_t source_reassembly = pptp::gateway::kDefaultSourceReassemblyKiB;
+  CLI::Option *memory_budget_flag = nullptr, *source_connections = nullptr, *source_half_open = nullptr,
+              *source_calls = nullptr, *source_reassembly_flag = nullptr;
+  void add_budgets_to(CLI::App& app);
+
+  void add_to(CLI::App& app);
+  void take_keys(const pptp::config::Settings& k);
+  void add_rate_limits(CLI::App& app);
+};
+
+}  // namespace pptp::cli
