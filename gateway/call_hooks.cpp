@@ -50,6 +50,7 @@ track::CallIdVerdict Gateway::on_pns_call_id(const track::ControlConnection& c, 
   // Refused set-ups end at once: the tracker closes the call and end_call forgets its record.
   if (const auto hit = budgets_.refuse_call(r.budget.source, kCallBytes, lingering_bytes())) {
     note_refusal(*hit, r.budget.source, "call");
+    translator_.give_back(c.id, field_sequence);  // the Call ID reserved when the field came
     refuse(r, field_sequence);
     return track::CallIdVerdict::Refuse;
   }

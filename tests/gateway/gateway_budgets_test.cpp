@@ -119,6 +119,23 @@ TEST_F(SmallBudgets, AtItsCallBudgetASourcesSetUpIsRefusedAndItsCallsKeepWorking
   EXPECT_EQ(send(back), Action::Accept);
 }
 
+TEST_F(SmallBudgets, ASplitSetUpRefusedAtTheCallBudgetGivesItsReservedCallIdBack) {
+  // The first part leaves with an outside Call ID reserved for it (docs/packet-path.md, "Held
+  // segments"); the whole request is then over the source's call budget: the reservation
+  // goes back at once, not when the connection closes.
+  h.start(good);
+  ASSERT_EQ(send(good.to_pac(test::bytes_of(ocrq(1)))), Action::Accept);
+  ASSERT_EQ(send(good.to_pns(test::bytes_of(ocrp(101, 1)))), Action::Accept);
+  ASSERT_EQ(send(good.to_pac(test::bytes_of(ocrq(2)))), Action::Accept);
+  ASSERT_EQ(send(good.to_pns(test::bytes_of(ocrp(102, 2)))), Action::Accept);
+  const Packet message = test::bytes_of(ocrq(3));
+  EXPECT_EQ(send(good.to_pac(Packet(message.begin(), message.begin() + 20))), Action::Accept);
+  EXPECT_EQ(h.gw.translator().reservations(), 1u);
+  EXPECT_EQ(send(good.to_pac(Packet(message.begin() + 20, message.end()))), Action::Drop);
+  EXPECT_EQ(counter("budget_calls_refused"), 1u);
+  EXPECT_EQ(h.gw.translator().reservations(), 0u);
+}
+
 class ReassemblyBudget : public Budgeted {
  protected:
   ReassemblyBudget() : Budgeted(BudgetLimits{kDefaultMemoryBudgetMiB * kMiB, 64, 64, 64, 2000}) {}
