@@ -67,9 +67,11 @@ unshare --net bash -euo pipefail -c '
   /usr/sbin/pptp-alg status >/dev/null || { echo "pptp-alg status (no flags) failed"; ok=0; }
   /usr/sbin/pptp-alg reload >/dev/null || { echo "pptp-alg reload (no flags) failed"; ok=0; }
   /usr/sbin/pptp-alg ctl calls >/dev/null || { echo "pptp-alg ctl calls (no flags) failed"; ok=0; }
-  /usr/sbin/pptp-alg ctl reload | grep -q "reload" || { echo "pptp-alg ctl reload failed"; ok=0; }
-  /usr/sbin/pptp-alg ctl metrics | grep -q "^pptp_alg_queue_packets_total " \
-    || { echo "pptp-alg ctl metrics: no queue counter"; ok=0; }
+  # Captured first: `cmd | grep -q` under pipefail fails when the writer gets SIGPIPE.
+  answer=$(/usr/sbin/pptp-alg ctl reload) || true
+  grep -q "reload" <<<"$answer" || { echo "pptp-alg ctl reload failed"; ok=0; }
+  metrics=$(/usr/sbin/pptp-alg ctl metrics) || true
+  grep -q "^pptp_alg_queue_packets_total " <<<"$metrics" || { echo "pptp-alg ctl metrics: no queue counter"; ok=0; }
   [ "$(stat -c %a /run/pptp-alg/control)" = 660 ] || { echo "control socket mode not 0660"; ok=0; }
   if setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/sbin/pptp-alg ctl calls >/dev/null 2>&1; then
     echo "the control socket answered user nobody"; ok=0

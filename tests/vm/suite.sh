@@ -28,7 +28,8 @@ libraries() {
   ! ldd "$daemon" | grep "not found"
 }
 auto_backend() {  # the daemon's own probe finds the nft queue statement on this kernel
-  "$daemon" rules | grep -q "^# pptp-alg rules, backend nft" &&
+  local rules  # captured first: grep -q's early exit would give the writer SIGPIPE (pipefail)
+  rules=$("$daemon" rules) && grep -q "^# pptp-alg rules, backend nft" <<<"$rules" &&
     ! command -v iptables  # and it could use no other
 }
 echo "vm: kernel $(uname -r), $(nproc) CPUs, nft $(nft --version | awk '{print $2}'), $(python3 --version)"
