@@ -37,6 +37,13 @@ def rss_kib(pid):
     raise RuntimeError("no VmRSS for pid %d" % pid)
 
 
+def sanitized(binary):
+    """An AddressSanitizer build: its shadow memory and quarantine of freed blocks make the
+    resident size say nothing about the daemon's own state (CI runs this test in both)."""
+    with open(binary, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def kernel_limits_off():
     """The flags that switch off rate limits before the queue, if this binary has them."""
     help_text = subprocess.run([DAEMON, "--help"], stdout=subprocess.PIPE, text=True).stdout
@@ -78,7 +85,15 @@ class Floods(LabTest):
         # The churner's connections are all closed: it may still open one, and flood it.
         ocrq = self.lab.hostile("ocrq-flood", CHURNER, SERVER2, count=300)
         rss["ocrq_flood"] = self.rss()
+        # The status file is written once a second (and a sanitized daemon is slow): wait,
+        # bounded, until what the floods did is in it.
+        deadline = time.monotonic() + 20
         counters = self.packets()
+        while time.monotonic() < deadline and not all(
+                counters.get(k, 0) > 0 for k in ("budget_half_open_refused", "budget_calls_refused",
+                                                 "budget_reassembly_refused")):
+            time.sleep(0.5)
+            counters = self.packets()
         print("\nflood results: rss_kib=%s syn_flood=%s ooo=%s ocrq=%s budget counters=%s" % (
             rss, flood, ooo, ocrq, {k: v for k, v in counters.items() if k.startswith("budget_")}), file=sys.stderr)
 
@@ -87,8 +102,9 @@ class Floods(LabTest):
         self.assertEchoed(self.lab.result(late))
         for p in good:
             self.assertEchoed(self.lab.result(p, timeout=60), minimum=50)
-        self.assertLess(max(rss.values()), RSS_BOUND_KIB, rss)
-        self.assertLess(rss["churn_20000"] - rss["churn_2000"], CHURN_GROWTH_KIB, rss)
+        if not sanitized(DAEMON):
+            self.assertLess(max(rss.values()), RSS_BOUND_KIB, rss)
+            self.assertLess(rss["churn_20000"] - rss["churn_2000"], CHURN_GROWTH_KIB, rss)
         self.assertGreater(counters["budget_half_open_refused"], 0, counters)
         self.assertGreater(counters["budget_calls_refused"], 0, counters)
         self.assertTrue(ooo["ok"] and ooo["connections"] == 20, ooo)
