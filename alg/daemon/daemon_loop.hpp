@@ -23,6 +23,7 @@
 #include "gateway/gateway.hpp"
 #include "nftables/conntrack.hpp"
 #include "nftables/fastpath.hpp"
+#include "nftables/gre_sink.hpp"
 #include "nftables/queue.hpp"
 #include "nftables/table_watch.hpp"
 
@@ -72,6 +73,7 @@ class Daemon {
   void report_packet_logs();
   // The firewall's reloads (rules_watch.cpp).
   void open_table_watch();
+  void open_gre_sink();
   nft::RuleOptions rule_options() const;
   void watch_rules();
   void repair_rules(bool reinstall);
@@ -138,6 +140,7 @@ class Daemon {
   std::unique_ptr<nft::TableWatch> table_watch_;
   std::vector<std::string_view> watched_chains_;
   std::optional<std::uint64_t> table_handle_;  // of the table as last seen whole
+  std::optional<nft::GreSink> gre_sink_;        // no ICMP for the server's GRE while the table is gone
   double packet_log_window_ = 0;  // --log-level debug: this second's packet lines
   std::uint64_t packet_logs_ = 0, packet_logs_suppressed_ = 0;
 };

@@ -19,6 +19,19 @@ void Daemon::open_table_watch() {
   if (auto state = table_watch_->look(watched_chains_); state && state->chains_complete) table_handle_ = state->handle;
 }
 
+// Before the privileges go: the raw socket needs CAP_NET_RAW, which the daemon then drops.
+void Daemon::open_gre_sink() {
+  if (!rules_installed_) return;  // rules from the firewall's own file come back in its transaction
+  auto sink = nft::GreSink::open();
+  if (!sink) {
+    log_->warn("gre_sink_unavailable error=\"{}\" note=\"give CAP_NET_RAW at start: without it a flushed ruleset "
+               "makes this router answer the servers' GRE with ICMP protocol unreachable, which ends their calls\"",
+               sink.error());
+    return;
+  }
+  gre_sink_ = std::move(*sink);
+}
+
 nft::RuleOptions Daemon::rule_options() const {
   return pptp::daemon::rule_options(options_, options_.fast_path);
 }
