@@ -137,6 +137,8 @@ class FirewallReload(OpsTest):
     def test_flush_ruleset_puts_the_table_and_the_elements_back(self):
         client = self.reload_firewall_during_a_call()
         self.assertTrue(poll(lambda: "rules_repaired" in self.lab.read_daemon_log()), "no repair logged")
+        # Heard from nf_tables at once, not found by the backstop check ten seconds later.
+        self.assertIn("noticed_by=netlink_monitor", self.lab.read_daemon_log())
         listed = self.lab.netns("rtr", "nft", "list", "table", "ip", "pptp_alg").stdout
         self.assertIn("chain prerouting", listed)  # (forward too with the nft backend)
         # The offloaded call's elements are armed again.
@@ -154,8 +156,10 @@ class FirewallReload(OpsTest):
         result = self.lab.result(client)
         calls = result.get("calls") or [result]
         self.assertTrue(result.get("ok"), result)
-        # Frames lost while the rules were gone (10 a second: at most two seconds), none after.
-        self.assertGreaterEqual(calls[0]["echoed"], calls[0]["sent"] - 20, result)
+        # Frames lost while the rules were gone, none after: 10 a second, so 11 to 17 frames
+        # in the lab (repair_ms 1400-2200 at a load average of 10 on 2 cores); the bound is
+        # generous for a loaded machine, a call that ended loses over a hundred.
+        self.assertGreaterEqual(calls[0]["echoed"], calls[0]["sent"] - 30, result)
 
 
 if __name__ == "__main__":
