@@ -2,8 +2,9 @@
 # The Debian package on this machine, as an administrator would meet it (run as root):
 # build it from BUILD_DIR (cpack), install it with dpkg, verify the unit, run the installed
 # binary through the installed configuration file the way the unit runs it (user pptp-alg,
-# CAP_NET_ADMIN and CAP_NET_RAW, /run/pptp-alg) in a network namespace of its own, then purge it and
-# find nothing left: no file, no user, no nft table or iptables rule.
+# CAP_NET_ADMIN and CAP_NET_RAW, /run/pptp-alg) in a network namespace of its own and in the
+# demo lab (check-lab.py), then purge it and find nothing left: no file, no user, no nft
+# table or iptables rule.
 # Usage: check-package.sh BUILD_DIR
 set -euo pipefail
 build=$1
@@ -85,8 +86,12 @@ unshare --net bash -euo pipefail -c '
   rm -f "$log"
   [ "$ok" = 1 ]
 ' || fail "the installed daemon, run as the unit runs it"
-rm -rf /run/pptp-alg  # systemd removes the RuntimeDirectory when the service stops
 say "installed daemon ran as user pptp-alg with CAP_NET_ADMIN through $conf; status, reload and ctl found it"
+# The demo lab, trimmed, with the installed binary and only its configuration file: two
+# calls through it, and through a firewall reload (`flush ruleset`) meanwhile.
+/usr/bin/python3 "$(dirname "$0")/check-lab.py" "$(dirname "$0")/.." || fail "the demo lab with the installed daemon"
+rm -rf /run/pptp-alg  # systemd removes the RuntimeDirectory when the service stops
+say "demo lab: two calls through the installed daemon survived a firewall reload"
 
 dpkg --purge pptp-alg >/dev/null
 installed=0
