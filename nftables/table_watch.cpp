@@ -1,5 +1,7 @@
 #include "nftables/table_watch.hpp"
 
+#include "nftables/command.hpp"
+
 #include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
@@ -35,6 +37,14 @@ std::vector<std::string_view> table_chains(Backend backend, const RuleOptions& o
   if (options.fast_path) chains.push_back("fast_in");
   if (backend == Backend::Nft) chains.push_back("forward");
   return chains;
+}
+
+Result<bool, std::string> reload_vanished_table(const RuleOptions& options) {
+  if (auto nft = require_tool(Tool::Nft); !nft) return unexpected(nft.error());
+  std::string output;
+  const int rc = run_command({tool_path(Tool::Nft), "-f", "-"}, nft_table(Backend::Nft, options), output);
+  if (rc != 0) return unexpected("nft could not load table " + std::string(kTableName) + ": " + output);
+  return true;
 }
 
 Result<std::unique_ptr<TableWatch>, std::string> TableWatch::open() {

@@ -2,8 +2,9 @@
 # The Debian package on this machine, as an administrator would meet it (run as root):
 # build it from BUILD_DIR (cpack), install it with dpkg, verify the unit, run the installed
 # binary through the installed configuration file the way the unit runs it (user pptp-alg,
-# CAP_NET_ADMIN only, /run/pptp-alg) in a network namespace of its own, then purge it and
-# find nothing left: no file, no user, no nft table or iptables rule.
+# CAP_NET_ADMIN and CAP_NET_RAW, /run/pptp-alg) in a network namespace of its own and in the
+# demo lab (check-lab.py), then purge it and find nothing left: no file, no user, no nft
+# table or iptables rule.
 # Usage: check-package.sh BUILD_DIR
 set -euo pipefail
 build=$1
@@ -56,13 +57,15 @@ man --warnings -l /usr/share/man/man8/pptp-alg.8.gz /usr/share/man/man5/rules.ya
 install -d -m 0750 -o pptp-alg -g pptp-alg /run/pptp-alg
 unshare --net bash -euo pipefail -c '
   log=$(mktemp)
-  setpriv --reuid=pptp-alg --regid=pptp-alg --init-groups --inh-caps=-all,+net_admin \
-    --ambient-caps=-all,+net_admin --bounding-set=-all,+net_admin -- \
+  setpriv --reuid=pptp-alg --regid=pptp-alg --init-groups --inh-caps=-all,+net_admin,+net_raw \
+    --ambient-caps=-all,+net_admin,+net_raw --bounding-set=-all,+net_admin,+net_raw -- \
     /usr/sbin/pptp-alg --config /etc/pptp-alg/pptp-alg.conf >"$log" 2>&1 &
   daemon=$!
   for _ in $(seq 50); do [ -s /run/pptp-alg/status.json ] && break; sleep 0.1; done
   ok=1
   grep -q " ready " "$log" || { echo "no ready line"; ok=0; }
+  # The raw GRE socket that keeps calls alive across `nft flush ruleset` needs CAP_NET_RAW.
+  grep -q "gre_sink_unavailable" "$log" && { echo "no raw GRE socket"; ok=0; }
   nft list table ip pptp_alg >/dev/null || { echo "no table ip pptp_alg"; ok=0; }
   /usr/sbin/pptp-alg status >/dev/null || { echo "pptp-alg status (no flags) failed"; ok=0; }
   /usr/sbin/pptp-alg reload >/dev/null || { echo "pptp-alg reload (no flags) failed"; ok=0; }
@@ -83,8 +86,12 @@ unshare --net bash -euo pipefail -c '
   rm -f "$log"
   [ "$ok" = 1 ]
 ' || fail "the installed daemon, run as the unit runs it"
-rm -rf /run/pptp-alg  # systemd removes the RuntimeDirectory when the service stops
 say "installed daemon ran as user pptp-alg with CAP_NET_ADMIN through $conf; status, reload and ctl found it"
+# The demo lab, trimmed, with the installed binary and only its configuration file: two
+# calls through it, and through a firewall reload (`flush ruleset`) meanwhile.
+/usr/bin/python3 "$(dirname "$0")/check-lab.py" "$(dirname "$0")/.." || fail "the demo lab with the installed daemon"
+rm -rf /run/pptp-alg  # systemd removes the RuntimeDirectory when the service stops
+say "demo lab: two calls through the installed daemon survived a firewall reload"
 
 dpkg --purge pptp-alg >/dev/null
 installed=0

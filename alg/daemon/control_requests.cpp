@@ -137,6 +137,8 @@ std::string Daemon::metrics_text() const {
     m.counter("fast_path_elements", "errors", "fast-path netlink errors", f.errors);
   }
   m.counter("daemon", "rules_repaired", "times the daemon put back its vanished nftables table", rules_repaired_);
+  m.counter("daemon", "rules_monitor_overruns", "nf_tables notifications the kernel dropped before the daemon read them",
+            rules_monitor_overruns_);
   m.gauge("connections", "live control connections", static_cast<double>(gateway_->tracker().connection_count()));
   m.gauge("calls", "live calls", static_cast<double>(gateway_->tracker().call_count()));
   m.gauge("offloaded_calls", "calls whose GRE the kernel forwards", static_cast<double>(gateway_->offloader().offloaded()));

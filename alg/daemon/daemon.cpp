@@ -46,6 +46,7 @@ int Daemon::start() {
   gateway_->set_policy(policy_);
   adopt_offloaded();
   open_table_watch();
+  open_gre_sink();
   write_pid_file();
   if (const int status = open_listeners(); status != 0) return status;
   if (const int status = drop_privileges(); status != 0) return status;

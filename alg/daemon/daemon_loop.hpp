@@ -23,12 +23,16 @@
 #include "gateway/gateway.hpp"
 #include "nftables/conntrack.hpp"
 #include "nftables/fastpath.hpp"
+#include "nftables/gre_sink.hpp"
+#include "nftables/monitor.hpp"
 #include "nftables/queue.hpp"
 #include "nftables/table_watch.hpp"
 
 namespace pptp::daemon {
 
 inline constexpr std::uint64_t kPacketLogsPerSecond = 20;  // --log-level debug
+// With the nf_tables monitor, the tick's own table check is a backstop (lost notifications).
+inline constexpr double kRulesBackstopSeconds = 10.0;
 
 // Without conntrack data on queued packets, ask ctnetlink once per control connection.
 class ConntrackResolver final : public gateway::OutsideResolver {
@@ -72,9 +76,13 @@ class Daemon {
   void report_packet_logs();
   // The firewall's reloads (rules_watch.cpp).
   void open_table_watch();
+  void open_gre_sink();
   nft::RuleOptions rule_options() const;
-  void watch_rules();
-  void repair_rules(bool reinstall);
+  void watch_rules(std::string_view noticed_by);
+  void repair_rules(bool reinstall, bool table_gone, std::string_view noticed_by);
+  void open_table_monitor();
+  void wait_table_news();
+  void on_table_news(const boost::system::error_code& ec);
   void issue_released();
   void apply_offload();
   // The tick.
@@ -138,6 +146,11 @@ class Daemon {
   std::unique_ptr<nft::TableWatch> table_watch_;
   std::vector<std::string_view> watched_chains_;
   std::optional<std::uint64_t> table_handle_;  // of the table as last seen whole
+  std::optional<nft::GreSink> gre_sink_;        // no ICMP for the server's GRE while the table is gone
+  std::unique_ptr<nft::TableMonitor> table_monitor_;  // nf_tables notifications (rules_watch.cpp)
+  std::optional<boost::asio::posix::stream_descriptor> monitor_stream_;
+  std::uint64_t rules_monitor_overruns_ = 0;  // notifications the kernel dropped (ENOBUFS)
+  double last_rules_check_ = 0;
   double packet_log_window_ = 0;  // --log-level debug: this second's packet lines
   std::uint64_t packet_logs_ = 0, packet_logs_suppressed_ = 0;
 };

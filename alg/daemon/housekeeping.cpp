@@ -43,7 +43,7 @@ void Daemon::schedule_tick() {
 void Daemon::on_tick(const boost::system::error_code& ec) {
   if (ec) return;
   const double t = now();
-  watch_rules();
+  if (!table_monitor_ || t - last_rules_check_ >= kRulesBackstopSeconds) watch_rules("tick");
   fast_path_tick(t);
   gateway_->expire(t);
   issue_released();

@@ -1,10 +1,17 @@
-// Surviving the firewall's own reloads (issue 15): every tick the daemon asks the kernel
-// whether its table and chains are there and are still the table it saw (nftables/
-// table_watch.hpp). Gone, with rules it installed itself: it installs them again, re-arms
+// Surviving the firewall's own reloads (issue 15): when nf_tables announces that our table,
+// a chain or a set of it went, or that the table was created again (nftables/monitor.hpp),
+// and as a backstop every kRulesBackstopSeconds (every tick without the monitor), the daemon
+// asks the kernel whether its table and chains are there and are still the table it saw
+// (nftables/table_watch.hpp). Gone, with rules it installed itself: it installs them again, re-arms
 // the fast path's elements, logs a warning and counts it (metrics: daemon_rules_repaired).
 // Re-created by someone else (an nftables.conf include from `pptp-alg rules --format nft`):
 // the chains are back but the elements are not, so it re-arms them.
 #include "alg/daemon/daemon_loop.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 namespace pptp::daemon {
 
@@ -17,14 +24,64 @@ void Daemon::open_table_watch() {
   table_watch_ = std::move(*w);
   watched_chains_ = nft::table_chains(backend_, rule_options());
   if (auto state = table_watch_->look(watched_chains_); state && state->chains_complete) table_handle_ = state->handle;
+  open_table_monitor();
+}
+
+void Daemon::open_table_monitor() {
+  auto m = nft::TableMonitor::open();
+  const int fd = m ? ::dup((*m)->fd()) : -1;  // asio closes its own descriptor
+  if (!m || fd < 0) {
+    log_->warn("rules_monitor_unavailable error=\"{}\" note=\"the table is checked every {} s instead\"",
+               m ? std::string(std::strerror(errno)) : m.error(), kTickSeconds);
+    return;
+  }
+  table_monitor_ = std::move(*m);
+  monitor_stream_.emplace(io_, fd);
+  wait_table_news();
+}
+
+void Daemon::wait_table_news() {
+  monitor_stream_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                              [this](const boost::system::error_code& ec) { on_table_news(ec); });
+}
+
+void Daemon::on_table_news(const boost::system::error_code& ec) {
+  if (ec) return;
+  auto drained = table_monitor_->drain(nft::kTableName);
+  if (!drained) {
+    log_->warn("rules_monitor_failed error=\"{}\" note=\"the table is checked every {} s instead\"", drained.error(),
+               kTickSeconds);
+    monitor_stream_.reset();
+    table_monitor_.reset();
+    return;
+  }
+  // Lost or unreadable notifications may have been ours: look.
+  if (drained->overrun) ++rules_monitor_overruns_;
+  const nft::TableNews& news = drained->news;
+  if (news.removed || news.created || news.malformed || drained->overrun) watch_rules("netlink_monitor");
+  wait_table_news();
+}
+
+// Before the privileges go: the raw socket needs CAP_NET_RAW, which the daemon then drops.
+void Daemon::open_gre_sink() {
+  if (!rules_installed_) return;  // rules from the firewall's own file come back in its transaction
+  auto sink = nft::GreSink::open();
+  if (!sink) {
+    log_->warn("gre_sink_unavailable error=\"{}\" note=\"give CAP_NET_RAW at start: without it a flushed ruleset "
+               "makes this router answer the servers' GRE with ICMP protocol unreachable, which ends their calls\"",
+               sink.error());
+    return;
+  }
+  gre_sink_ = std::move(*sink);
 }
 
 nft::RuleOptions Daemon::rule_options() const {
   return pptp::daemon::rule_options(options_, options_.fast_path);
 }
 
-void Daemon::watch_rules() {
+void Daemon::watch_rules(std::string_view noticed_by) {
   if (!table_watch_) return;
+  last_rules_check_ = now();
   auto state = table_watch_->look(watched_chains_);
   if (!state) {
     log_->warn("rules_watch_failed error=\"{}\"", state.error());
@@ -39,13 +96,16 @@ void Daemon::watch_rules() {
     table_handle_.reset();
     return;
   }
-  repair_rules(!whole);
+  repair_rules(!whole, !state->handle, noticed_by);
 }
 
-void Daemon::repair_rules(bool reinstall) {
+void Daemon::repair_rules(bool reinstall, bool table_gone, std::string_view noticed_by) {
+  const double started = now();
   if (reinstall) {
     bool kept = false;
-    if (auto ok = nft::install_rules(backend_, rule_options(), &kept); !ok) {
+    auto ok = table_gone && backend_ == nft::Backend::Nft ? nft::reload_vanished_table(rule_options())
+                                                           : nft::install_rules(backend_, rule_options(), &kept);
+    if (!ok) {
       log_->error("rules_repair_failed error=\"{}\"", ok.error());
       return;
     }
@@ -62,9 +122,9 @@ void Daemon::repair_rules(bool reinstall) {
   ++rules_repaired_;
   auto state = table_watch_->look(watched_chains_);
   table_handle_ = state && state->chains_complete ? state->handle : std::nullopt;
-  log_->warn("rules_repaired table={} reinstalled={} fast_path_rearmed={} times={} note=\"the table or its chains "
-             "vanished (nft flush ruleset, a firewall reload?)\"",
-             nft::kTableName, reinstall, rearmed, rules_repaired_);
+  log_->warn("rules_repaired table={} reinstalled={} fast_path_rearmed={} times={} noticed_by={} repair_ms={:.0f} "
+             "note=\"the table or its chains vanished (nft flush ruleset, a firewall reload?)\"",
+             nft::kTableName, reinstall, rearmed, rules_repaired_, noticed_by, (now() - started) * 1000);
 }
 
 }  // namespace pptp::daemon

@@ -137,6 +137,8 @@ class FirewallReload(OpsTest):
     def test_flush_ruleset_puts_the_table_and_the_elements_back(self):
         client = self.reload_firewall_during_a_call()
         self.assertTrue(poll(lambda: "rules_repaired" in self.lab.read_daemon_log()), "no repair logged")
+        # Heard from nf_tables at once, not found by the backstop check ten seconds later.
+        self.assertIn("noticed_by=netlink_monitor", self.lab.read_daemon_log())
         listed = self.lab.netns("rtr", "nft", "list", "table", "ip", "pptp_alg").stdout
         self.assertIn("chain prerouting", listed)  # (forward too with the nft backend)
         # The offloaded call's elements are armed again.
@@ -146,20 +148,18 @@ class FirewallReload(OpsTest):
         self.assertGreaterEqual(self.metric(text, "pptp_alg_daemon_rules_repaired_total") or 0, 1, text)
         self.lab.result(client)
 
-    @unittest.expectedFailure
     def test_the_call_keeps_working_after_the_repair(self):
-        # NOT YET: in the lab the call does not come back. The table and elements are back
-        # within about two seconds (the test above), but the re-armed fast_in_plain element
-        # never counts a packet and the control connection closes (CLOSE_WAIT) shortly after
-        # the flush. Suspected: while our table is gone the server's GRE to the router's own
-        # address is delivered locally, the router answers ICMP protocol-unreachable, and the
-        # peer gives the call up. Unverified; a netlink monitor would shorten the gap.
+        # While the table is gone the server's GRE is addressed to the router itself; without
+        # the daemon's raw GRE socket (nftables/gre_sink.hpp) the router answered ICMP
+        # protocol unreachable and pptpd closed the call at once.
         client = self.reload_firewall_during_a_call()
         result = self.lab.result(client)
         calls = result.get("calls") or [result]
         self.assertTrue(result.get("ok"), result)
-        # Frames lost while the rules were gone (a second or two), none after.
-        self.assertGreaterEqual(calls[0]["echoed"], calls[0]["sent"] - 40, result)
+        # Frames lost while the rules were gone, none after: 10 a second, so 11 to 17 frames
+        # in the lab (repair_ms 1400-2200 at a load average of 10 on 2 cores); the bound is
+        # generous for a loaded machine, a call that ended loses over a hundred.
+        self.assertGreaterEqual(calls[0]["echoed"], calls[0]["sent"] - 30, result)
 
 
 if __name__ == "__main__":
