@@ -66,7 +66,7 @@ int run_status(const std::string& file, bool as_json) {
 }
 
 int run_check(const std::string& file) {
-  auto p = pptp::policy::load_policy_file(file);
+  auto p = pptp::policy::load_policy_file(file, pptp::policy::PolicyMode::Any);
   if (!p) {
     std::fprintf(stderr, "pptp-alg check: %s\n", p.error().c_str());
     return 2;
