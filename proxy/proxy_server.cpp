@@ -16,9 +16,15 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "alg/control/protocol.hpp"
+#include "alg/daemon/control_server.hpp"
 #include "alg/daemon/files.hpp"
+#include "alg/service/systemd.hpp"
 #include "alg/wire/gre.hpp"
+#include "policy/loader.hpp"
 #include "proxy/gre_relay.hpp"
+#include "proxy/proxy_control.hpp"
+#include "proxy/proxy_policy.hpp"
 #include "proxy/session.hpp"
 
 namespace pptp::proxy {
@@ -38,7 +44,8 @@ inline constexpr std::uint8_t kTtl = 64;
   X(malformed, "malformed", "not enhanced GRE (dropped)")                                \
   X(unknown_call, "unknown_call", "a Key that is no routed call's (dropped)")            \
   X(wrong_source, "wrong_source", "a call's Key from another sender (dropped)")          \
-  X(send_errors, "send_errors", "sendto failed")
+  X(send_errors, "send_errors", "sendto failed")                                         \
+  X(policy_dropped, "policy_dropped", "GRE of a call the policy cut, or before its user was decided")
 
 struct GreCounters {
   PPTP_PROXY_GRE_COUNTERS(PPTP_COUNTER_FIELD)
@@ -53,6 +60,10 @@ sockaddr_in socket_address(wire::Ipv4Address a) {
   s.sin_family = AF_INET;
   s.sin_addr.s_addr = htonl(a.value);
   return s;
+}
+
+wire::Endpoint endpoint_of(const tcp::endpoint& e) {
+  return wire::Endpoint{wire::Ipv4Address{e.address().to_v4().to_uint()}, e.port()};
 }
 
 // Where the client meant to go before the REDIRECT (netfilter's SO_ORIGINAL_DST).
@@ -70,6 +81,7 @@ class ProxyServer {
     if (gre_fd_ >= 0) ::close(gre_fd_);
     if (raw_fd_ >= 0) ::close(raw_fd_);
   }
+  Result<bool, std::string> load_policy();
   Result<bool, std::string> open();
   void run();
 
@@ -80,20 +92,29 @@ class ProxyServer {
   void read_gre();
   void forward(const GreForward& f);
   void tick();
+  nlohmann::json status_json() const;
   void write_status();
+  void wait_hangup();
+  Result<std::string, std::string> reload();
+  void open_control();
+  void on_control(std::string_view line, const daemon::Reply& reply);
 
   ProxyOptions options_;
   CallBook book_;  // before io_: sessions (destroyed with io_'s handlers) release Call IDs here
   RelayCounters counters_;
   GreCounters gre_;
+  ProxyPolicy policy_{spdlog::default_logger()};  // before io_: sessions' judges report to it
   asio::io_context io_;
   tcp::acceptor acceptor_{io_};
   asio::signal_set signals_{io_, SIGINT, SIGTERM};
+  asio::signal_set hangup_{io_, SIGHUP};
   asio::steady_timer tick_{io_};
   int gre_fd_ = -1;  // IPPROTO_GRE: receives both peers' GRE, sends toward servers
   int raw_fd_ = -1;  // IPPROTO_RAW (IP_HDRINCL): sends toward clients as the server
   std::optional<asio::posix::stream_descriptor> gre_in_;
   std::array<std::uint8_t, kMaxGrePacket> packet_{};
+  std::vector<std::weak_ptr<Session>> sessions_;  // for `ctl calls`; the gone ones pruned each tick
+  std::unique_ptr<daemon::ControlListener> control_;
 };
 
 Result<bool, std::string> ProxyServer::open() {
@@ -123,9 +144,89 @@ void ProxyServer::run() {
     spdlog::info("stopping signal={}", signal);
     io_.stop();
   });
-  spdlog::info("ready mode=proxy listen_port={} rules={}", options_.listen_port, options_.install_rules);
+  wait_hangup();
+  open_control();
+  spdlog::info("ready mode=proxy listen_port={} rules={} policy={}", options_.listen_port, options_.install_rules,
+               options_.policy_file.empty() ? "-" : options_.policy_file);
+  service::notify_ready("proxy mode");
   io_.run();
+  service::notify_stopping();
   if (options_.install_rules) remove_proxy_rules(ProxyRuleOptions{options_.listen_port, kGreMark, kRouteTable});
+}
+
+// The policy as the proxy reads it: `on_deny: refuse` is allowed here (docs/proxy.md).
+Result<bool, std::string> ProxyServer::load_policy() {
+  if (options_.policy_file.empty()) return true;
+  auto loaded = policy::load_policy_file(options_.policy_file, policy::PolicyMode::Proxy);
+  if (!loaded) return unexpected(loaded.error());
+  auto p = std::make_shared<const policy::Policy>(std::move(*loaded));
+  spdlog::info("policy_loaded file={} users={} rules={} default={} on_deny={}", options_.policy_file, p->users.size(),
+               p->rules.size(), policy::name_of(p->default_action), policy::name_of(p->on_deny));
+  policy_.set(std::move(p));
+  return true;
+}
+
+// The policy file again; an invalid one leaves the old running.
+Result<std::string, std::string> ProxyServer::reload() {
+  if (options_.policy_file.empty()) {
+    spdlog::info("reload_skipped reason=\"no --policy file\"");
+    return std::string("reload skipped: no policy file");
+  }
+  service::notify_reloading();
+  auto r = load_policy();
+  service::notify_ready("proxy mode");
+  if (!r) {
+    spdlog::error("policy_reload_rejected error=\"{}\" note=\"the old policy keeps running\"", r.error());
+    return unexpected("reload rejected, the old policy keeps running: " + r.error());
+  }
+  spdlog::info("policy_reloaded file={}", options_.policy_file);
+  return "policy reloaded: " + options_.policy_file;
+}
+
+// SIGHUP (`pptp-alg reload`).
+void ProxyServer::wait_hangup() {
+  hangup_.async_wait([this](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    (void)reload();  // logged there
+    wait_hangup();
+  });
+}
+
+// The operator's socket matters less than the calls: the proxy runs on without it.
+void ProxyServer::open_control() {
+  if (options_.control_socket.empty()) return;
+  auto opened = daemon::open_control_socket(io_, options_.control_socket, nullptr,
+                                            [this](std::string_view line, daemon::Reply reply) { on_control(line, reply); });
+  if (!opened) {
+    spdlog::warn("control_socket_unavailable error=\"{}\"", opened.error());
+    return;
+  }
+  control_ = std::move(*opened);
+  control_->start();
+  spdlog::info("control_socket_listening path={}", options_.control_socket);
+}
+
+void ProxyServer::on_control(std::string_view line, const daemon::Reply& reply) {
+  auto request = control::parse_request(line.substr(0, line.find('\n')));
+  if (!request) return reply(control::error_answer(request.error()) + "\n", false);
+  switch (request->command) {
+    case control::Command::Calls:
+      return reply(control::ok_answer({{"calls", proxy_calls_json(sessions_, policy_)}}) + "\n", false);
+    case control::Command::Status:
+      return reply(control::ok_answer({{"status", status_json()}}) + "\n", false);
+    case control::Command::Metrics:
+      return reply(control::error_answer("metrics are not served in proxy mode yet (docs/proxy.md)") + "\n", false);
+    case control::Command::Kill: {
+      const control::KillSelector& k = request->kill;
+      const std::size_t n = policy_.kill(ProxyPolicy::KillMatch{k.call, k.user, k.client});
+      spdlog::warn("ctl_kill calls={} request={}", n, control::request_line(*request));
+      return reply(control::ok_answer({{"calls", n}, {"connections", 0}}) + "\n", false);
+    }
+    case control::Command::Reload: {
+      const auto r = reload();
+      return reply((r ? control::ok_answer({{"message", *r}}) : control::error_answer(r.error())) + "\n", false);
+    }
+  }
 }
 
 void ProxyServer::accept() {
@@ -148,7 +249,14 @@ void ProxyServer::on_accept(tcp::socket socket) {
   socket.set_option(tcp::no_delay(true), ec);
   spdlog::info("proxy_connection client={} server={}", socket.remote_endpoint(ec).address().to_string(),
                target->address().to_string());
-  std::make_shared<Session>(std::move(socket), *target, book_, counters_)->start();
+  auto judge = policy_.judge_for(endpoint_of(socket.remote_endpoint(ec)), endpoint_of(*target));
+  SessionJudge& j = *judge;
+  auto session = std::make_shared<Session>(std::move(socket), *target, book_, counters_, std::move(judge));
+  j.on_cut([weak = std::weak_ptr<Session>(session)](std::uint16_t id, std::uint8_t code, const std::string& why) {
+    if (auto s = weak.lock()) s->cut(id, code, why);
+  });
+  session->start();
+  sessions_.push_back(session);
 }
 
 void ProxyServer::wait_gre() {
@@ -164,6 +272,10 @@ void ProxyServer::read_gre() {
     const ssize_t n = ::recv(gre_fd_, packet_.data(), packet_.size(), 0);
     if (n <= 0) return;
     auto f = relay_gre(book_, Bytes(packet_.data(), static_cast<std::size_t>(n)));
+    if (f && !policy_.on_gre(f->call, f->toward, Bytes(f->gre).subspan(f->payload_offset))) {
+      ++gre_.policy_dropped;
+      continue;
+    }
     if (f) {
       forward(*f);
       continue;
@@ -198,6 +310,7 @@ void ProxyServer::forward(const GreForward& f) {
 }
 
 void ProxyServer::tick() {
+  policy_.end_idle(options_.call_idle);
   write_status();
   tick_.expires_after(std::chrono::seconds(1));
   tick_.async_wait([this](const boost::system::error_code& ec) {
@@ -205,13 +318,23 @@ void ProxyServer::tick() {
   });
 }
 
-void ProxyServer::write_status() {
-  if (options_.status_file.empty()) return;
+nlohmann::json ProxyServer::status_json() const {
   nlohmann::json s;
   s["mode"] = "proxy";
   s["relay"] = counters_json(counters_, [](const auto& c, auto&& f) { visit_relay_counters(c, f); });
   s["gre"] = counters_json(gre_, [](const auto& c, auto&& f) { visit_gre_counters(c, f); });
   s["call_ids_in_use"] = book_.used();
+  s["policy"] = counters_json(policy_.counters(), [](const auto& c, auto&& f) { gateway::visit_policy_counters(c, f); });
+  s["limits"] = counters_json(policy_.limit_counters(), [](const auto& c, auto&& f) { visit_limit_counters(c, f); });
+  s["calls_judged"] = policy_.calls();
+  s["calls_idle_ended"] = policy_.idle_ended();
+  return s;
+}
+
+void ProxyServer::write_status() {
+  std::erase_if(sessions_, [](const std::weak_ptr<Session>& w) { return w.expired(); });
+  if (options_.status_file.empty()) return;
+  const nlohmann::json s = status_json();
   if (auto r = daemon::write_private_file(options_.status_file, s.dump(2) + "\n"); !r) {
     spdlog::warn("status_write_failed error={}", r.error());
   }
@@ -221,6 +344,11 @@ void ProxyServer::write_status() {
 
 int run_proxy(const ProxyOptions& options) {
   ProxyServer server(options);
+  if (auto r = server.load_policy(); !r) {
+    spdlog::error("policy_invalid error=\"{}\" note=\"fix the file; 'pptp-alg check FILE' shows what it means\"",
+                  r.error());
+    return 2;
+  }
   if (auto r = server.open(); !r) {
     spdlog::error("proxy_start_failed error={}", r.error());
     return 1;
