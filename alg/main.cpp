@@ -176,6 +176,10 @@ std::string nft_include(const pptp::nft::RuleOptions& o) {
 }
 
 int run_rules(const DaemonFlags& f, const std::string& format) {
+  if (f.proxy) {  // proxy mode's rules are xtables and iproute2 whatever the backend (docs/proxy.md)
+    std::cout << pptp::proxy::describe_proxy_rules(pptp::proxy::ProxyRuleOptions{});
+    return 0;
+  }
   const pptp::nft::RuleOptions options = pptp::daemon::rule_options(f.d, !f.no_fast_path);
   if (format == "nft") {
     std::cout << nft_include(options);
@@ -232,6 +236,7 @@ void Commands::add_to(CLI::App& app) {
   rules->add_flag("--no-fast-path", f.no_fast_path, "leave out the fast-path sets and chains");
   rules->add_option("--syn-limit", d.syn_limit, "new TCP/1723 connections per second per source (0 = off)");
   rules->add_option("--queued-gre-limit", d.queued_gre_limit, "queued GRE packets per second per source (0 = off)");
+  rules->add_flag("--proxy", f.proxy, "the proxy mode's rules instead (REDIRECT, GRE mark, policy route)");
   rules->add_option("--format", rules_format,
                     "shell (a script for this kernel's backend) or nft (an include file for /etc/nftables.conf)")
       ->check(CLI::IsMember({"shell", "nft"}));
