@@ -113,8 +113,10 @@ std::string chosen_file(const CLI::Option* flag, const std::string& given, const
 
 int run_reload(const std::string& pid_file, const std::string& policy_file) {
   // Check first: a file the daemon would reject is reported here, where the operator looks.
+  // Any mode: this command does not know whether the daemon is a proxy (which accepts
+  // on_deny: refuse); a transparent daemon rejects that itself and keeps its policy.
   if (!policy_file.empty()) {
-    if (auto p = pptp::policy::load_policy_file(policy_file); !p) {
+    if (auto p = pptp::policy::load_policy_file(policy_file, pptp::policy::PolicyMode::Any); !p) {
       std::fprintf(stderr, "pptp-alg reload: not reloading, the file is invalid: %s\n", p.error().c_str());
       return 2;
     }
