@@ -155,15 +155,10 @@ int run_daemon_with(DaemonFlags& f) {
   f.d.gateway.timeouts.call_idle = f.idle_timeout;
   f.d.gateway.budgets.memory_bytes = std::size_t{f.memory_budget} * pptp::gateway::kMiB;
   f.d.gateway.budgets.source_reassembly_bytes = std::size_t{f.source_reassembly} * 1024;
-  if (f.proxy && !f.d.user.empty()) {
-    // Not silently ignored: an operator must not believe the proxy dropped its privileges.
-    std::fprintf(stderr, "pptp-alg: --user is not supported with --proxy yet (docs/proxy.md)\n");
-    return 2;
-  }
   if (f.proxy) {
     return pptp::proxy::run_proxy(pptp::proxy::ProxyOptions{f.d.install_rules, pptp::proxy::kListenPort,
                                                             f.d.pid_file, f.d.status_file, f.d.policy_file,
-                                                            f.d.control_socket, f.idle_timeout});
+                                                            f.d.control_socket, f.idle_timeout, f.d.user});
   }
   return pptp::daemon::run_daemon(f.d);
 }

@@ -19,6 +19,7 @@
 #include "alg/control/protocol.hpp"
 #include "alg/daemon/control_server.hpp"
 #include "alg/daemon/files.hpp"
+#include "alg/daemon/privileges.hpp"
 #include "alg/service/systemd.hpp"
 #include "alg/wire/gre.hpp"
 #include "policy/loader.hpp"
@@ -78,11 +79,13 @@ class ProxyServer {
  public:
   explicit ProxyServer(const ProxyOptions& o) : options_(o) {}
   ~ProxyServer() {
+    if (rules_installed_) remove_proxy_rules(ProxyRuleOptions{options_.listen_port, kGreMark, kRouteTable});
     if (gre_fd_ >= 0) ::close(gre_fd_);
     if (raw_fd_ >= 0) ::close(raw_fd_);
   }
   Result<bool, std::string> load_policy();
   Result<bool, std::string> open();
+  Result<std::string, std::string> drop_privileges();
   void run();
 
  private:
@@ -115,6 +118,8 @@ class ProxyServer {
   std::array<std::uint8_t, kMaxGrePacket> packet_{};
   std::vector<std::weak_ptr<Session>> sessions_;  // for `ctl calls`; the gone ones pruned each tick
   std::unique_ptr<daemon::ControlListener> control_;
+  std::optional<daemon::Account> account_;  // --user
+  bool rules_installed_ = false;
 };
 
 Result<bool, std::string> ProxyServer::open() {
@@ -129,10 +134,17 @@ Result<bool, std::string> ProxyServer::open() {
   raw_fd_ = ::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
   if (gre_fd_ < 0 || raw_fd_ < 0) return unexpected(std::string("cannot open raw GRE sockets: ") + std::strerror(errno));
   gre_in_.emplace(io_, gre_fd_);
+  if (!options_.user.empty()) {
+    auto found = daemon::find_account(options_.user);
+    if (!found) return unexpected("--user " + options_.user + ": " + found.error());
+    account_ = *found;
+  }
   if (options_.install_rules) {
     auto r = install_proxy_rules(ProxyRuleOptions{options_.listen_port, kGreMark, kRouteTable});
     if (!r) return unexpected(r.error());
+    rules_installed_ = true;
   }
+  open_control();
   return true;
 }
 
@@ -145,13 +157,18 @@ void ProxyServer::run() {
     io_.stop();
   });
   wait_hangup();
-  open_control();
   spdlog::info("ready mode=proxy listen_port={} rules={} policy={}", options_.listen_port, options_.install_rules,
                options_.policy_file.empty() ? "-" : options_.policy_file);
   service::notify_ready("proxy mode");
   io_.run();
   service::notify_stopping();
-  if (options_.install_rules) remove_proxy_rules(ProxyRuleOptions{options_.listen_port, kGreMark, kRouteTable});
+}
+
+// Every socket is open and the rules are in: what is left needs CAP_NET_ADMIN only (the
+// iptables and ip run at exit to remove the rules), as the transparent daemon keeps; with
+// --user the proxy becomes that user (alg/daemon/privileges.hpp).
+Result<std::string, std::string> ProxyServer::drop_privileges() {
+  return daemon::drop_privileges(account_ ? &*account_ : nullptr);
 }
 
 // The policy as the proxy reads it: `on_deny: refuse` is allowed here (docs/proxy.md).
@@ -195,7 +212,7 @@ void ProxyServer::wait_hangup() {
 // The operator's socket matters less than the calls: the proxy runs on without it.
 void ProxyServer::open_control() {
   if (options_.control_socket.empty()) return;
-  auto opened = daemon::open_control_socket(io_, options_.control_socket, nullptr,
+  auto opened = daemon::open_control_socket(io_, options_.control_socket, account_ ? &*account_ : nullptr,
                                             [this](std::string_view line, daemon::Reply reply) { on_control(line, reply); });
   if (!opened) {
     spdlog::warn("control_socket_unavailable error=\"{}\"", opened.error());
@@ -358,6 +375,12 @@ int run_proxy(const ProxyOptions& options) {
       spdlog::warn("pid_file_failed error={}", r.error());
     }
   }
+  auto dropped = server.drop_privileges();
+  if (!dropped) {
+    spdlog::error("privileges_drop_failed error=\"{}\"", dropped.error());
+    return 1;
+  }
+  spdlog::info("privileges_dropped user={} {}", options.user.empty() ? "-" : options.user, *dropped);
   server.run();
   return 0;
 }

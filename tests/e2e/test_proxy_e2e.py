@@ -267,5 +267,22 @@ class OperatorKill(ProxyPolicyTest):
         self.assertIn("ctl_kill calls=1", self.lab.read_daemon_log())
 
 
+class PrivilegeDrop(ProxyTest):
+    def daemon_arguments(self):
+        return ["--proxy", "--user", "nobody"]
+
+    def test_the_proxy_runs_as_the_user_relays_calls_and_still_removes_its_rules(self):
+        with open("/proc/%d/status" % self.lab.daemon_proc.pid) as f:
+            ids = dict(line.split(":", 1) for line in f if line.startswith(("Uid", "CapEff")))
+        self.assertEqual(ids["Uid"].split()[0], "65534", ids)
+        self.assertEqual(int(ids["CapEff"].strip(), 16), 1 << 12, "CAP_NET_ADMIN alone: %s" % ids)
+        self.lab.start_pac(connections=1, duration=4)
+        r = self.lab.result(self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7],
+                                                  duration=3))
+        self.assertEchoed(r)
+        self.assertIn("privileges_dropped user=nobody", self.lab.read_daemon_log())
+        # tearDown: the rules and the policy route are gone after the proxy (as nobody) exits.
+
+
 if __name__ == "__main__":
     unittest.main()
