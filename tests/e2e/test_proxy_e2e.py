@@ -267,6 +267,45 @@ class OperatorKill(ProxyPolicyTest):
         self.assertIn("ctl_kill calls=1", self.lab.read_daemon_log())
 
 
+class ReloadRejudge(ProxyPolicyTest):
+    policy = """
+on_deny: refuse
+on_reload: rejudge
+users:
+  alice: {addresses: %s}
+  bob: {addresses: %s}
+rules:
+  - {name: alice, from: {user: alice}, action: allow}
+  - {name: bob, from: {user: bob}, action: allow}
+""" % (ALICE, BOB)
+
+    def test_a_reload_that_revokes_bob_ends_his_live_call_with_a_reason_and_keeps_alices(self):
+        pac = self.lab.start_pac(connections=2, duration=12)
+        alice = self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7], duration=8)
+        bob = self.lab.start_client("pns", local=BOB, server=SERVER2, tag="bob", call_ids=[7], duration=8)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            rc, out = self.ctl("calls", "--json")
+            if rc == 0 and len([c for c in json.loads(out) if c["state"] == "established"]) == 2:
+                break
+            time.sleep(0.3)
+        time.sleep(1)
+        self.lab.write_policy(self.policy.replace("  - {name: bob, from: {user: bob}, action: allow}\n", ""))
+        rc, out = self.lab.reload()
+        self.assertEqual(rc, 0, out)
+        alice, bob = self.lab.result(alice), self.lab.result(bob)
+        self.assertEchoed(alice)
+        call = bob["calls"][0]
+        self.assertEqual(call.get("ended_by"), "call_disconnect_notify", bob)
+        self.assertEqual(call["disconnect_result"], 3, bob)
+        self.assertIn("not authorized", call["disconnect_text"], bob)
+        self.assertLess(call["echoed"], call["sent"] - 10, bob)
+        self.assertTrue(self.lab.result(pac)["ok"])
+        log = self.lab.read_daemon_log()
+        self.assertIn("policy_reloaded", log)
+        self.assertIn("scope=reload verdict=deny", log)
+
+
 class PrivilegeDrop(ProxyTest):
     def daemon_arguments(self):
         return ["--proxy", "--user", "nobody"]
