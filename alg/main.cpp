@@ -66,7 +66,7 @@ int run_status(const std::string& file, bool as_json) {
 }
 
 int run_check(const std::string& file) {
-  auto p = pptp::policy::load_policy_file(file);
+  auto p = pptp::policy::load_policy_file(file, pptp::policy::PolicyMode::Any);
   if (!p) {
     std::fprintf(stderr, "pptp-alg check: %s\n", p.error().c_str());
     return 2;
@@ -113,8 +113,10 @@ std::string chosen_file(const CLI::Option* flag, const std::string& given, const
 
 int run_reload(const std::string& pid_file, const std::string& policy_file) {
   // Check first: a file the daemon would reject is reported here, where the operator looks.
+  // Any mode: this command does not know whether the daemon is a proxy (which accepts
+  // on_deny: refuse); a transparent daemon rejects that itself and keeps its policy.
   if (!policy_file.empty()) {
-    if (auto p = pptp::policy::load_policy_file(policy_file); !p) {
+    if (auto p = pptp::policy::load_policy_file(policy_file, pptp::policy::PolicyMode::Any); !p) {
       std::fprintf(stderr, "pptp-alg reload: not reloading, the file is invalid: %s\n", p.error().c_str());
       return 2;
     }
@@ -153,14 +155,10 @@ int run_daemon_with(DaemonFlags& f) {
   f.d.gateway.timeouts.call_idle = f.idle_timeout;
   f.d.gateway.budgets.memory_bytes = std::size_t{f.memory_budget} * pptp::gateway::kMiB;
   f.d.gateway.budgets.source_reassembly_bytes = std::size_t{f.source_reassembly} * 1024;
-  if (f.proxy && (!f.d.policy_file.empty() || !f.d.user.empty())) {
-    // Not silently ignored: an operator must not believe a policy guards the proxy.
-    std::fprintf(stderr, "pptp-alg: --policy and --user are not supported with --proxy yet (docs/proxy.md)\n");
-    return 2;
-  }
   if (f.proxy) {
     return pptp::proxy::run_proxy(pptp::proxy::ProxyOptions{f.d.install_rules, pptp::proxy::kListenPort,
-                                                            f.d.pid_file, f.d.status_file});
+                                                            f.d.pid_file, f.d.status_file, f.d.policy_file,
+                                                            f.d.control_socket, f.idle_timeout, f.d.user});
   }
   return pptp::daemon::run_daemon(f.d);
 }
@@ -175,6 +173,10 @@ std::string nft_include(const pptp::nft::RuleOptions& o) {
 }
 
 int run_rules(const DaemonFlags& f, const std::string& format) {
+  if (f.proxy) {  // proxy mode's rules are xtables and iproute2 whatever the backend (docs/proxy.md)
+    std::cout << pptp::proxy::describe_proxy_rules(pptp::proxy::ProxyRuleOptions{});
+    return 0;
+  }
   const pptp::nft::RuleOptions options = pptp::daemon::rule_options(f.d, !f.no_fast_path);
   if (format == "nft") {
     std::cout << nft_include(options);
@@ -231,6 +233,7 @@ void Commands::add_to(CLI::App& app) {
   rules->add_flag("--no-fast-path", f.no_fast_path, "leave out the fast-path sets and chains");
   rules->add_option("--syn-limit", d.syn_limit, "new TCP/1723 connections per second per source (0 = off)");
   rules->add_option("--queued-gre-limit", d.queued_gre_limit, "queued GRE packets per second per source (0 = off)");
+  rules->add_flag("--proxy", f.proxy, "the proxy mode's rules instead (REDIRECT, GRE mark, policy route)");
   rules->add_option("--format", rules_format,
                     "shell (a script for this kernel's backend) or nft (an include file for /etc/nftables.conf)")
       ->check(CLI::IsMember({"shell", "nft"}));

@@ -80,6 +80,7 @@ TimeWindow window(const YAML::Node& n) {
 
 class Loader {
  public:
+  explicit Loader(PolicyMode mode) : mode_(mode) {}
   Policy load(const YAML::Node& doc) {
     if (doc.IsNull()) return std::move(p_);  // an empty file: deny everything
     only_keys(doc, "the top level",
@@ -93,14 +94,7 @@ class Loader {
     if (doc["rules"]) rules(doc["rules"]);
     if (doc["limits"]) global_limits(doc["limits"]);
     if (doc["authentication"]) authentication(doc["authentication"]);
-    if (doc["on_deny"]) {
-      const std::string v = scalar(doc["on_deny"], "on_deny");
-      if (v == "refuse") {
-        fail(doc["on_deny"], "on_deny: refuse (answering with an RFC 2637 result code) needs the proxy mode, "
-                             "which is not built yet; write on_deny: drop");
-      }
-      if (v != "drop") fail(doc["on_deny"], "on_deny must be drop, not '" + v + "'");
-    }
+    if (doc["on_deny"]) on_deny(doc["on_deny"]);
     if (doc["on_reload"]) {
       const std::string v = scalar(doc["on_reload"], "on_reload");
       if (v == "new_calls") {
@@ -115,6 +109,16 @@ class Loader {
   }
 
  private:
+  void on_deny(const YAML::Node& n) {
+    const std::string v = scalar(n, "on_deny");
+    if (v == "refuse" && mode_ == PolicyMode::Transparent) {
+      fail(n, "on_deny: refuse (answering with an RFC 2637 result code) needs the proxy mode (--proxy): "
+              "the transparent gateway cannot answer inside a stream it forwards; write on_deny: drop");
+    }
+    if (v != "drop" && v != "refuse") fail(n, "on_deny must be drop or refuse, not '" + v + "'");
+    p_.on_deny = v == "refuse" ? OnDeny::Refuse : OnDeny::Drop;
+  }
+
   static Action action(const YAML::Node& n) {
     const std::string v = scalar(n, "an action");
     if (v == "allow") return Action::Allow;
@@ -289,6 +293,7 @@ class Loader {
     }
   }
 
+  PolicyMode mode_;
   Policy p_;
   std::map<std::string, std::size_t> user_index_, group_index_;
   std::map<std::string, std::vector<Prefix>> server_sets_;
@@ -311,9 +316,9 @@ std::string to_string(const PolicyError& e, std::string_view origin) {
   return out;
 }
 
-Result<Policy, PolicyError> parse_policy(std::string_view yaml, std::string origin) {
+Result<Policy, PolicyError> parse_policy(std::string_view yaml, std::string origin, PolicyMode mode) {
   try {
-    Policy p = Loader().load(YAML::Load(std::string(yaml)));
+    Policy p = Loader(mode).load(YAML::Load(std::string(yaml)));
     p.origin = std::move(origin);
     return p;
   } catch (const Failure& f) {
@@ -325,12 +330,12 @@ Result<Policy, PolicyError> parse_policy(std::string_view yaml, std::string orig
   }
 }
 
-Result<Policy, std::string> load_policy_file(const std::string& path) {
+Result<Policy, std::string> load_policy_file(const std::string& path, PolicyMode mode) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return unexpected(path + ": cannot read the file (does it exist, and may this user read it?)");
   std::ostringstream text;
   text << in.rdbuf();
-  auto p = parse_policy(text.str(), path);
+  auto p = parse_policy(text.str(), path, mode);
   if (!p) return unexpected(to_string(p.error(), path));
   return std::move(*p);
 }

@@ -19,8 +19,14 @@ struct PolicyError {
 };
 std::string to_string(const PolicyError& e, std::string_view origin);
 
-Result<Policy, PolicyError> parse_policy(std::string_view yaml, std::string origin = "rules.yaml");
+// Which mode reads the policy: `on_deny: refuse` needs the proxy (it answers with RFC 2637
+// result codes, docs/proxy.md); the transparent gateway rejects it rather than silently drop.
+// Any: `pptp-alg check`, which does not know the daemon's mode.
+enum class PolicyMode : std::uint8_t { Transparent, Proxy, Any };
+
+Result<Policy, PolicyError> parse_policy(std::string_view yaml, std::string origin = "rules.yaml",
+                                         PolicyMode mode = PolicyMode::Transparent);
 // Reads and parses a file; the error is ready to print ("FILE:LINE:COLUMN: what").
-Result<Policy, std::string> load_policy_file(const std::string& path);
+Result<Policy, std::string> load_policy_file(const std::string& path, PolicyMode mode = PolicyMode::Transparent);
 
 }  // namespace pptp::policy

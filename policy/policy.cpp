@@ -105,6 +105,7 @@ bool in_window(const TimeWindow& w, WallTime t) {
 std::string_view name_of(Action a) { return a == Action::Allow ? "allow" : "deny"; }
 
 std::string_view name_of(OnReload r) { return r == OnReload::NewCalls ? "new_calls" : "rejudge"; }
+std::string_view name_of(OnDeny d) { return d == OnDeny::Drop ? "drop" : "refuse"; }
 
 std::string_view name_of(Outcome o) {
   switch (o) {
@@ -238,7 +239,10 @@ std::string describe(const Policy& p) {
       << (p.require_authentication ? "required: a call whose PPP authentication name does not show within "
                                    : "not required; a name that shows within ")
       << p.authentication_packets << " GRE packets" << (p.require_authentication ? " loses its GRE\n" : " is judged by the rules\n");
-  out << "denied call set-ups: dropped (the Outgoing-Call-Request never reaches the server)\n";
+  out << (p.on_deny == OnDeny::Drop
+              ? "denied call set-ups: dropped (the Outgoing-Call-Request never reaches the server)\n"
+              : "denied hosts and call set-ups: refused with RFC 2637 result codes (proxy mode only: "
+                "Start-Control-Connection-Reply 4, Outgoing-Call-Reply 7)\n");
   out << "on reload: "
       << (p.on_reload == OnReload::Rejudge ? "live calls are judged again; those now denied lose their GRE\n"
                                            : "the new rules apply to new calls; live calls keep running\n");

@@ -94,6 +94,12 @@ struct Rule {
 enum class OnReload : std::uint8_t { NewCalls, Rejudge };
 std::string_view name_of(OnReload r);
 
+// What a denied host or call is told. Drop: nothing (the transparent gateway cannot answer
+// inside a TCP stream it forwards); Refuse: an RFC 2637 result code, which only the proxy
+// mode (it terminates the control connection) can send.
+enum class OnDeny : std::uint8_t { Drop, Refuse };
+std::string_view name_of(OnDeny d);
+
 struct Policy {
   std::vector<User> users;
   std::vector<Group> groups;
@@ -106,6 +112,7 @@ struct Policy {
   bool require_authentication = false;
   std::uint32_t authentication_packets = kDefaultAuthenticationPackets;
   OnReload on_reload = OnReload::NewCalls;
+  OnDeny on_deny = OnDeny::Drop;
   std::string origin;  // the file it came from, for logs
 
   Limits limits_of(std::size_t user) const;

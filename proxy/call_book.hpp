@@ -29,6 +29,7 @@ struct GreRoute {
                                       // GRE from there); toward the server: 0, the router's
   std::uint16_t key = 0;              // the other peer's Call ID
   Leg toward = Leg::Server;
+  std::uint16_t call = 0;             // names the call: our Call ID toward the client
   bool operator==(const GreRoute&) const = default;
 };
 

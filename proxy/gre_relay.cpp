@@ -21,7 +21,7 @@ Result<GreForward, GreDrop> relay_gre(const CallBook& book, Bytes ipv4_packet) {
   const GreRoute* route = book.route(gre->header.call_id);
   if (route == nullptr) return unexpected(GreDrop::UnknownCall);
   if (route->expected_source != ip->source) return unexpected(GreDrop::WrongSource);
-  GreForward out{route->toward, route->source, route->destination, {}};
+  GreForward out{route->toward, route->source, route->destination, {}, route->call, gre->header.header_length()};
   // Only the GRE the header and its payload length cover: trailing bytes are not relayed.
   const std::size_t length = gre->header.header_length() + gre->payload.size();
   out.gre.assign(ip->payload.begin(), ip->payload.begin() + static_cast<std::ptrdiff_t>(length));

@@ -29,6 +29,8 @@ struct GreForward {
   wire::Ipv4Address source;       // 0: the router's own address (the kernel picks it)
   wire::Ipv4Address destination;
   std::vector<std::uint8_t> gre;  // the GRE header and payload, Key rewritten
+  std::uint16_t call = 0;         // the call (GreRoute::call), for its policy
+  std::size_t payload_offset = 0;  // where the PPP payload starts in `gre`
 };
 
 Result<GreForward, GreDrop> relay_gre(const CallBook& book, Bytes ipv4_packet);

@@ -55,6 +55,23 @@ std::vector<nft::Command> proxy_remove_commands(const ProxyRuleOptions& o) {
   };
 }
 
+std::string describe_proxy_rules(const ProxyRuleOptions& o) {
+  const auto line = [](const nft::Command& c) {
+    std::string s;
+    for (const std::string& a : c) {
+      if (!s.empty()) s += ' ';
+      s += a;
+    }
+    return s + "\n";
+  };
+  std::string out = "#!/bin/sh\n# pptp-alg --proxy rules (docs/proxy.md): forwarded TCP/1723 to the listener on port " +
+                    std::to_string(o.listen_port) + ", forwarded GRE delivered here.\nset -e\n";
+  for (const nft::Command& c : proxy_install_commands(o)) out += line(c);
+  out += "# To remove them:\n";
+  for (const nft::Command& c : proxy_remove_commands(o)) out += "#   " + line(c);
+  return out;
+}
+
 Result<bool, std::string> install_proxy_rules(const ProxyRuleOptions& o) {
   remove_proxy_rules(o);
   for (const nft::Command& c : proxy_install_commands(o)) {

@@ -36,6 +36,9 @@ struct ProxyRuleOptions {
 
 std::vector<nft::Command> proxy_install_commands(const ProxyRuleOptions& o);
 std::vector<nft::Command> proxy_remove_commands(const ProxyRuleOptions& o);
+// `pptp-alg rules --proxy`: the install commands as a shell script, with the removal in a
+// comment, for a firewall kept by hand (then run the proxy without --install-rules).
+std::string describe_proxy_rules(const ProxyRuleOptions& o);
 // Installs (after removing what an earlier run left); the error names the failed command.
 Result<bool, std::string> install_proxy_rules(const ProxyRuleOptions& o);
 void remove_proxy_rules(const ProxyRuleOptions& o);

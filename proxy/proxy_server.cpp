@@ -16,9 +16,16 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "alg/control/protocol.hpp"
+#include "alg/daemon/control_server.hpp"
 #include "alg/daemon/files.hpp"
+#include "alg/daemon/privileges.hpp"
+#include "alg/service/systemd.hpp"
 #include "alg/wire/gre.hpp"
+#include "policy/loader.hpp"
 #include "proxy/gre_relay.hpp"
+#include "proxy/proxy_control.hpp"
+#include "proxy/proxy_policy.hpp"
 #include "proxy/session.hpp"
 
 namespace pptp::proxy {
@@ -38,7 +45,8 @@ inline constexpr std::uint8_t kTtl = 64;
   X(malformed, "malformed", "not enhanced GRE (dropped)")                                \
   X(unknown_call, "unknown_call", "a Key that is no routed call's (dropped)")            \
   X(wrong_source, "wrong_source", "a call's Key from another sender (dropped)")          \
-  X(send_errors, "send_errors", "sendto failed")
+  X(send_errors, "send_errors", "sendto failed")                                         \
+  X(policy_dropped, "policy_dropped", "GRE of a call the policy cut, or before its user was decided")
 
 struct GreCounters {
   PPTP_PROXY_GRE_COUNTERS(PPTP_COUNTER_FIELD)
@@ -55,6 +63,10 @@ sockaddr_in socket_address(wire::Ipv4Address a) {
   return s;
 }
 
+wire::Endpoint endpoint_of(const tcp::endpoint& e) {
+  return wire::Endpoint{wire::Ipv4Address{e.address().to_v4().to_uint()}, e.port()};
+}
+
 // Where the client meant to go before the REDIRECT (netfilter's SO_ORIGINAL_DST).
 std::optional<tcp::endpoint> original_destination(tcp::socket& s) {
   sockaddr_in dst{};
@@ -67,10 +79,13 @@ class ProxyServer {
  public:
   explicit ProxyServer(const ProxyOptions& o) : options_(o) {}
   ~ProxyServer() {
+    if (rules_installed_) remove_proxy_rules(ProxyRuleOptions{options_.listen_port, kGreMark, kRouteTable});
     if (gre_fd_ >= 0) ::close(gre_fd_);
     if (raw_fd_ >= 0) ::close(raw_fd_);
   }
+  Result<bool, std::string> load_policy();
   Result<bool, std::string> open();
+  Result<std::string, std::string> drop_privileges();
   void run();
 
  private:
@@ -80,20 +95,31 @@ class ProxyServer {
   void read_gre();
   void forward(const GreForward& f);
   void tick();
+  nlohmann::json status_json() const;
   void write_status();
+  void wait_hangup();
+  Result<std::string, std::string> reload();
+  void open_control();
+  void on_control(std::string_view line, const daemon::Reply& reply);
 
   ProxyOptions options_;
   CallBook book_;  // before io_: sessions (destroyed with io_'s handlers) release Call IDs here
   RelayCounters counters_;
   GreCounters gre_;
+  ProxyPolicy policy_{spdlog::default_logger()};  // before io_: sessions' judges report to it
   asio::io_context io_;
   tcp::acceptor acceptor_{io_};
   asio::signal_set signals_{io_, SIGINT, SIGTERM};
+  asio::signal_set hangup_{io_, SIGHUP};
   asio::steady_timer tick_{io_};
   int gre_fd_ = -1;  // IPPROTO_GRE: receives both peers' GRE, sends toward servers
   int raw_fd_ = -1;  // IPPROTO_RAW (IP_HDRINCL): sends toward clients as the server
   std::optional<asio::posix::stream_descriptor> gre_in_;
   std::array<std::uint8_t, kMaxGrePacket> packet_{};
+  std::vector<std::weak_ptr<Session>> sessions_;  // for `ctl calls`; the gone ones pruned each tick
+  std::unique_ptr<daemon::ControlListener> control_;
+  std::optional<daemon::Account> account_;  // --user
+  bool rules_installed_ = false;
 };
 
 Result<bool, std::string> ProxyServer::open() {
@@ -108,10 +134,17 @@ Result<bool, std::string> ProxyServer::open() {
   raw_fd_ = ::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
   if (gre_fd_ < 0 || raw_fd_ < 0) return unexpected(std::string("cannot open raw GRE sockets: ") + std::strerror(errno));
   gre_in_.emplace(io_, gre_fd_);
+  if (!options_.user.empty()) {
+    auto found = daemon::find_account(options_.user);
+    if (!found) return unexpected("--user " + options_.user + ": " + found.error());
+    account_ = *found;
+  }
   if (options_.install_rules) {
     auto r = install_proxy_rules(ProxyRuleOptions{options_.listen_port, kGreMark, kRouteTable});
     if (!r) return unexpected(r.error());
+    rules_installed_ = true;
   }
+  open_control();
   return true;
 }
 
@@ -123,9 +156,94 @@ void ProxyServer::run() {
     spdlog::info("stopping signal={}", signal);
     io_.stop();
   });
-  spdlog::info("ready mode=proxy listen_port={} rules={}", options_.listen_port, options_.install_rules);
+  wait_hangup();
+  spdlog::info("ready mode=proxy listen_port={} rules={} policy={}", options_.listen_port, options_.install_rules,
+               options_.policy_file.empty() ? "-" : options_.policy_file);
+  service::notify_ready("proxy mode");
   io_.run();
-  if (options_.install_rules) remove_proxy_rules(ProxyRuleOptions{options_.listen_port, kGreMark, kRouteTable});
+  service::notify_stopping();
+}
+
+// Every socket is open and the rules are in: what is left needs CAP_NET_ADMIN only (the
+// iptables and ip run at exit to remove the rules), as the transparent daemon keeps; with
+// --user the proxy becomes that user (alg/daemon/privileges.hpp).
+Result<std::string, std::string> ProxyServer::drop_privileges() {
+  return daemon::drop_privileges(account_ ? &*account_ : nullptr);
+}
+
+// The policy as the proxy reads it: `on_deny: refuse` is allowed here (docs/proxy.md).
+Result<bool, std::string> ProxyServer::load_policy() {
+  if (options_.policy_file.empty()) return true;
+  auto loaded = policy::load_policy_file(options_.policy_file, policy::PolicyMode::Proxy);
+  if (!loaded) return unexpected(loaded.error());
+  auto p = std::make_shared<const policy::Policy>(std::move(*loaded));
+  spdlog::info("policy_loaded file={} users={} rules={} default={} on_deny={}", options_.policy_file, p->users.size(),
+               p->rules.size(), policy::name_of(p->default_action), policy::name_of(p->on_deny));
+  policy_.set(std::move(p));
+  return true;
+}
+
+// The policy file again; an invalid one leaves the old running.
+Result<std::string, std::string> ProxyServer::reload() {
+  if (options_.policy_file.empty()) {
+    spdlog::info("reload_skipped reason=\"no --policy file\"");
+    return std::string("reload skipped: no policy file");
+  }
+  service::notify_reloading();
+  auto r = load_policy();
+  service::notify_ready("proxy mode");
+  if (!r) {
+    spdlog::error("policy_reload_rejected error=\"{}\" note=\"the old policy keeps running\"", r.error());
+    return unexpected("reload rejected, the old policy keeps running: " + r.error());
+  }
+  spdlog::info("policy_reloaded file={}", options_.policy_file);
+  return "policy reloaded: " + options_.policy_file;
+}
+
+// SIGHUP (`pptp-alg reload`).
+void ProxyServer::wait_hangup() {
+  hangup_.async_wait([this](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    (void)reload();  // logged there
+    wait_hangup();
+  });
+}
+
+// The operator's socket matters less than the calls: the proxy runs on without it.
+void ProxyServer::open_control() {
+  if (options_.control_socket.empty()) return;
+  auto opened = daemon::open_control_socket(io_, options_.control_socket, account_ ? &*account_ : nullptr,
+                                            [this](std::string_view line, daemon::Reply reply) { on_control(line, reply); });
+  if (!opened) {
+    spdlog::warn("control_socket_unavailable error=\"{}\"", opened.error());
+    return;
+  }
+  control_ = std::move(*opened);
+  control_->start();
+  spdlog::info("control_socket_listening path={}", options_.control_socket);
+}
+
+void ProxyServer::on_control(std::string_view line, const daemon::Reply& reply) {
+  auto request = control::parse_request(line.substr(0, line.find('\n')));
+  if (!request) return reply(control::error_answer(request.error()) + "\n", false);
+  switch (request->command) {
+    case control::Command::Calls:
+      return reply(control::ok_answer({{"calls", proxy_calls_json(sessions_, policy_)}}) + "\n", false);
+    case control::Command::Status:
+      return reply(control::ok_answer({{"status", status_json()}}) + "\n", false);
+    case control::Command::Metrics:
+      return reply(control::error_answer("metrics are not served in proxy mode yet (docs/proxy.md)") + "\n", false);
+    case control::Command::Kill: {
+      const control::KillSelector& k = request->kill;
+      const std::size_t n = policy_.kill(ProxyPolicy::KillMatch{k.call, k.user, k.client});
+      spdlog::warn("ctl_kill calls={} request={}", n, control::request_line(*request));
+      return reply(control::ok_answer({{"calls", n}, {"connections", 0}}) + "\n", false);
+    }
+    case control::Command::Reload: {
+      const auto r = reload();
+      return reply((r ? control::ok_answer({{"message", *r}}) : control::error_answer(r.error())) + "\n", false);
+    }
+  }
 }
 
 void ProxyServer::accept() {
@@ -148,7 +266,14 @@ void ProxyServer::on_accept(tcp::socket socket) {
   socket.set_option(tcp::no_delay(true), ec);
   spdlog::info("proxy_connection client={} server={}", socket.remote_endpoint(ec).address().to_string(),
                target->address().to_string());
-  std::make_shared<Session>(std::move(socket), *target, book_, counters_)->start();
+  auto judge = policy_.judge_for(endpoint_of(socket.remote_endpoint(ec)), endpoint_of(*target));
+  SessionJudge& j = *judge;
+  auto session = std::make_shared<Session>(std::move(socket), *target, book_, counters_, std::move(judge));
+  j.on_cut([weak = std::weak_ptr<Session>(session)](std::uint16_t id, std::uint8_t code, const std::string& why) {
+    if (auto s = weak.lock()) s->cut(id, code, why);
+  });
+  session->start();
+  sessions_.push_back(session);
 }
 
 void ProxyServer::wait_gre() {
@@ -164,6 +289,10 @@ void ProxyServer::read_gre() {
     const ssize_t n = ::recv(gre_fd_, packet_.data(), packet_.size(), 0);
     if (n <= 0) return;
     auto f = relay_gre(book_, Bytes(packet_.data(), static_cast<std::size_t>(n)));
+    if (f && !policy_.on_gre(f->call, f->toward, Bytes(f->gre).subspan(f->payload_offset))) {
+      ++gre_.policy_dropped;
+      continue;
+    }
     if (f) {
       forward(*f);
       continue;
@@ -198,6 +327,7 @@ void ProxyServer::forward(const GreForward& f) {
 }
 
 void ProxyServer::tick() {
+  policy_.end_idle(options_.call_idle);
   write_status();
   tick_.expires_after(std::chrono::seconds(1));
   tick_.async_wait([this](const boost::system::error_code& ec) {
@@ -205,13 +335,23 @@ void ProxyServer::tick() {
   });
 }
 
-void ProxyServer::write_status() {
-  if (options_.status_file.empty()) return;
+nlohmann::json ProxyServer::status_json() const {
   nlohmann::json s;
   s["mode"] = "proxy";
   s["relay"] = counters_json(counters_, [](const auto& c, auto&& f) { visit_relay_counters(c, f); });
   s["gre"] = counters_json(gre_, [](const auto& c, auto&& f) { visit_gre_counters(c, f); });
   s["call_ids_in_use"] = book_.used();
+  s["policy"] = counters_json(policy_.counters(), [](const auto& c, auto&& f) { gateway::visit_policy_counters(c, f); });
+  s["limits"] = counters_json(policy_.limit_counters(), [](const auto& c, auto&& f) { visit_limit_counters(c, f); });
+  s["calls_judged"] = policy_.calls();
+  s["calls_idle_ended"] = policy_.idle_ended();
+  return s;
+}
+
+void ProxyServer::write_status() {
+  std::erase_if(sessions_, [](const std::weak_ptr<Session>& w) { return w.expired(); });
+  if (options_.status_file.empty()) return;
+  const nlohmann::json s = status_json();
   if (auto r = daemon::write_private_file(options_.status_file, s.dump(2) + "\n"); !r) {
     spdlog::warn("status_write_failed error={}", r.error());
   }
@@ -221,6 +361,11 @@ void ProxyServer::write_status() {
 
 int run_proxy(const ProxyOptions& options) {
   ProxyServer server(options);
+  if (auto r = server.load_policy(); !r) {
+    spdlog::error("policy_invalid error=\"{}\" note=\"fix the file; 'pptp-alg check FILE' shows what it means\"",
+                  r.error());
+    return 2;
+  }
   if (auto r = server.open(); !r) {
     spdlog::error("proxy_start_failed error={}", r.error());
     return 1;
@@ -230,6 +375,12 @@ int run_proxy(const ProxyOptions& options) {
       spdlog::warn("pid_file_failed error={}", r.error());
     }
   }
+  auto dropped = server.drop_privileges();
+  if (!dropped) {
+    spdlog::error("privileges_drop_failed error=\"{}\"", dropped.error());
+    return 1;
+  }
+  spdlog::info("privileges_dropped user={} {}", options.user.empty() ? "-" : options.user, *dropped);
   server.run();
   return 0;
 }

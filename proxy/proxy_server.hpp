@@ -18,9 +18,13 @@ struct ProxyOptions {
   std::uint16_t listen_port = kListenPort;
   std::string pid_file;
   std::string status_file;
+  std::string policy_file;  // rules.yaml (docs/policy.md); read again on SIGHUP
+  std::string control_socket;  // `pptp-alg ctl` (proxy_control.hpp); empty: none
+  double call_idle = 300;       // seconds without GRE, then the call is ended (--idle-timeout)
+  std::string user;             // --user: run as this user once set up (CAP_NET_ADMIN kept)
 };
 
-// Runs until SIGINT/SIGTERM; returns the exit status.
+// Runs until SIGINT/SIGTERM (SIGHUP reloads the policy); returns the exit status.
 int run_proxy(const ProxyOptions& options);
 
 }  // namespace pptp::proxy

@@ -2,19 +2,11 @@
 
 #include <algorithm>
 
+#include "proxy/relay_messages.hpp"
+
 namespace pptp::proxy {
 
 namespace {
-
-using wire::ControlMessageType;
-
-Send to(Leg leg, wire::ControlMessageBody body) { return Send{leg, wire::make_control_message(std::move(body))}; }
-
-RelayOutput one(Leg leg, wire::ControlMessageBody body) {
-  RelayOutput out;
-  out.sends.push_back(to(leg, std::move(body)));
-  return out;
-}
 
 wire::EchoReply echo_reply(const wire::EchoRequest& m) {
   wire::EchoReply r;
@@ -29,35 +21,13 @@ wire::StopControlConnectionReply stop_ok() {
   return r;
 }
 
-// Our Start-Control-Connection-Reply toward the client: the server's capabilities as it
-// announced them (the client dials through it), our own name (the client never learns the
-// server's host name from us, RFC 2637 2.2 makes it informational).
-wire::StartControlConnectionReply start_reply(std::uint8_t result_code, std::uint8_t error_code,
-                                              const wire::StartControlConnectionReply* server) {
-  wire::StartControlConnectionReply r;
-  r.result_code = result_code;
-  r.error_code = error_code;
-  if (server != nullptr) {
-    r.framing_capabilities = server->framing_capabilities;
-    r.bearer_capabilities = server->bearer_capabilities;
-    r.maximum_channels = server->maximum_channels;
-  }
-  r.host_name = wire::Text64::from_text(kProxyHostName);
-  r.vendor_string = wire::Text64::from_text(kProxyHostName);
-  return r;
-}
-
-wire::OutgoingCallReply refused_call(std::uint16_t client_call_id, std::uint8_t result_code) {
-  wire::OutgoingCallReply r;
-  r.peer_call_id = client_call_id;
-  r.result_code = result_code;
-  return r;
-}
-
 }  // namespace
 
-Relay::Relay(CallBook& book, RelayCounters& counters, wire::Ipv4Address client, wire::Ipv4Address server)
-    : book_(book), counters_(counters), client_(client), server_(server) {
+using namespace relay_detail;
+
+Relay::Relay(CallBook& book, RelayCounters& counters, wire::Ipv4Address client, wire::Ipv4Address server,
+             CallJudge* judge)
+    : book_(book), counters_(counters), client_(client), server_(server), judge_(judge) {
   ++counters_.connections;
 }
 
@@ -122,64 +92,19 @@ RelayOutput Relay::on_server(const wire::ControlMessage& message) {
   }
 }
 
-// An incoming call the proxy cannot take (RFC 2637 2.10: "do not accept").
-RelayOutput Relay::refuse_incoming(std::uint16_t server_call_id) {
-  ++counters_.incoming_refused;
-  wire::IncomingCallReply r;
-  r.peer_call_id = server_call_id;
-  r.result_code = result::kIncomingDoNotAccept;
-  return one(Leg::Server, r);
-}
-
-// The server places a call (2.9): the client gets it from the proxy, with our Call ID A.
-RelayOutput Relay::incoming_request(const wire::IncomingCallRequest& m) {
-  if (by_server_id(m.call_id) != nullptr || calls_.size() >= kMaxCallsPerConnection) {
-    return refuse_incoming(m.call_id);
-  }
-  const auto ids = allocate_pair();
-  if (!ids) return refuse_incoming(m.call_id);
-  calls_.push_back(ProxyCall{0, ids->first, ids->second, m.call_id, false});
-  ++counters_.incoming_placed;
-  wire::IncomingCallRequest theirs = m;  // bearer, channel, numbers: the server's
-  theirs.call_id = ids->first;
-  theirs.call_serial_number = serial_++;
-  return one(Leg::Client, theirs);
-}
-
-// The client's answer (2.10) names its own Call ID and ours (A); the server gets B and its own.
-RelayOutput Relay::incoming_reply(const wire::IncomingCallReply& m) {
-  ProxyCall* call = find_call(m.peer_call_id, &ProxyCall::pac_call_id);
-  if (call == nullptr || call->client_known) return ignored(&RelayCounters::unknown_call);
-  ++counters_.messages_relayed;
-  wire::IncomingCallReply ours = m;
-  ours.call_id = call->pns_call_id;
-  ours.peer_call_id = *call->server_call_id;
-  RelayOutput out = one(Leg::Server, ours);
-  if (m.result_code == result::kCallConnected) {
-    call->client_call_id = m.call_id;
-    call->client_known = true;
-    ++counters_.calls_connected;
-    route_call(*call);
-  } else {
-    end_call(call);
-  }
-  return out;
-}
-
-// Incoming-Call-Connected names the PNS's Call ID (2.11): ours (B) here, the client's onward.
-RelayOutput Relay::incoming_connected(const wire::IncomingCallConnected& m) {
-  ProxyCall* call = find_call(m.peer_call_id, &ProxyCall::pns_call_id);
-  if (call == nullptr || !call->client_known) return ignored(&RelayCounters::unknown_call);
-  ++counters_.messages_relayed;
-  wire::IncomingCallConnected theirs = m;
-  theirs.peer_call_id = call->client_call_id;
-  return one(Leg::Client, theirs);
-}
-
 // The client's start: ours goes to the server (a connection of its own, from the router);
 // the client's answer waits for the server's (server_start).
 RelayOutput Relay::client_start(const wire::StartControlConnectionRequest& m) {
   if (state_ != RelayState::Idle) return ignored(&RelayCounters::wrong_sender);
+  if (auto refusal = judge_ ? judge_->admit_connection() : std::nullopt) {
+    // Refused before the server hears of it (RFC 2637 2.2: "requester not authorized").
+    state_ = RelayState::Closed;
+    ++counters_.connections_refused;
+    RelayOutput out;
+    if (refusal->answer) out = one(Leg::Client, start_reply(result::kStartNotAuthorized, 0, nullptr));
+    out.close_client = true;
+    return out;
+  }
   state_ = RelayState::StartingServer;
   wire::StartControlConnectionRequest ours;
   ours.framing_capabilities = m.framing_capabilities;
@@ -211,7 +136,9 @@ RelayOutput Relay::outgoing_request(const wire::OutgoingCallRequest& m) {
   if (calls_.size() >= kMaxCallsPerConnection) return one(Leg::Client, refused_call(m.call_id, result::kCallBusy));
   const auto ids = allocate_pair();
   if (!ids) return one(Leg::Client, refused_call(m.call_id, result::kCallBusy));
-  calls_.push_back(ProxyCall{m.call_id, ids->first, ids->second, std::nullopt, true});
+  const ProxyCall call{m.call_id, ids->first, ids->second, std::nullopt, true};
+  if (auto refused = judge_refused(call, false)) return *refused;
+  calls_.push_back(call);
   ++counters_.calls_placed;
   wire::OutgoingCallRequest ours = m;  // speeds, bearer, framing, window, number: the client's
   ours.call_id = ids->second;
@@ -252,7 +179,7 @@ RelayOutput Relay::clear_request(const wire::CallClearRequest& m) {
 RelayOutput Relay::disconnect_notify(const wire::CallDisconnectNotify& m) {
   ProxyCall* call = by_server_id(m.call_id);
   if (call == nullptr) call = find_call(m.call_id, &ProxyCall::pns_call_id);
-  if (call == nullptr) return ignored(&RelayCounters::unknown_call);
+  if (call == nullptr) return was_cut(m.call_id) ? RelayOutput{} : ignored(&RelayCounters::unknown_call);
   ++counters_.messages_relayed;
   wire::CallDisconnectNotify theirs = m;
   theirs.call_id = call->pac_call_id;
@@ -341,11 +268,14 @@ RelayOutput Relay::on_closed(Leg leg) {
 // Both directions of the call's GRE (RFC 2637 4.1): the client sends with our PAC Call ID
 // to the server's address, the server with our PNS Call ID to the router's.
 void Relay::route_call(const ProxyCall& call) {
-  book_.set_route(call.pac_call_id, GreRoute{client_, server_, {}, *call.server_call_id, Leg::Server});
-  book_.set_route(call.pns_call_id, GreRoute{server_, client_, server_, call.client_call_id, Leg::Client});
+  book_.set_route(call.pac_call_id,
+                  GreRoute{client_, server_, {}, *call.server_call_id, Leg::Server, call.pac_call_id});
+  book_.set_route(call.pns_call_id,
+                  GreRoute{server_, client_, server_, call.client_call_id, Leg::Client, call.pac_call_id});
 }
 
 void Relay::end_call(const ProxyCall* call) {
+  if (judge_ != nullptr) judge_->call_ended(*call);
   book_.release(call->pac_call_id);
   book_.release(call->pns_call_id);
   ++counters_.calls_ended;

@@ -10,6 +10,8 @@
 
 #include <cstdint>
 #include <optional>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "alg/core/counter_list.hpp"
@@ -32,6 +34,9 @@ inline constexpr std::uint8_t kStopGeneral = 1;       // StopCCRQ reason 2.3: "G
 inline constexpr std::uint8_t kCallConnected = 1;     // OCRP 2.8
 inline constexpr std::uint8_t kCallGeneralError = 2;
 inline constexpr std::uint8_t kCallBusy = 4;
+inline constexpr std::uint8_t kCallDoNotAccept = 7;     // OCRP 2.8: refused by policy
+inline constexpr std::uint8_t kStartNotAuthorized = 4;  // SCCRP 2.2: "requester not authorized"
+inline constexpr std::uint8_t kDisconnectAdminShutdown = 3;  // CDN 2.13: cut by policy or operator
 inline constexpr std::uint8_t kIncomingDoNotAccept = 3;  // ICRP 2.10
 inline constexpr std::uint8_t kDisconnectLostCarrier = 1;  // CDN 2.13
 }  // namespace result
@@ -47,7 +52,10 @@ inline constexpr std::uint8_t kDisconnectLostCarrier = 1;  // CDN 2.13
   X(incoming_refused, "incoming_refused", "Incoming-Call-Requests refused (no Call ID, too many)")  \
   X(unknown_call, "unknown_call", "a message naming a Call ID of no call on its leg (ignored)")     \
   X(wrong_sender, "wrong_sender", "a message the sending leg may not send, or not now (ignored)")   \
-  X(call_ids_exhausted, "call_ids_exhausted", "no free Call ID: the call was refused as busy")
+  X(call_ids_exhausted, "call_ids_exhausted", "no free Call ID: the call was refused as busy")       \
+  X(connections_refused, "connections_refused", "client starts refused (policy, limit): SCCRP 4 or silence") \
+  X(calls_refused, "calls_refused", "calls refused by the judge (policy, limit): OCRP 4/7, ICRP 3 or silence") \
+  X(calls_cut, "calls_cut", "live calls the proxy ended: CDN to the client, Call-Clear-Request to the server")
 
 struct RelayCounters {
   PPTP_RELAY_COUNTERS(PPTP_COUNTER_FIELD)
@@ -81,12 +89,33 @@ struct ProxyCall {
   bool client_known = true;  // false: an incoming call the client has not answered yet
 };
 
+// A start or call the judge refuses: answered with a result code (on_deny: refuse, and the
+// proxy's own limits), or not at all (on_deny: drop: the peer times out, as through the
+// transparent gateway).
+struct Refusal {
+  bool answer = true;
+  std::uint8_t result_code = 0;  // for a call: result::kCallDoNotAccept or kCallBusy
+};
+
+// Who may start a control connection and place calls (the policy and the limits:
+// proxy_policy.hpp). Asked by the relay before anything reaches the server.
+class CallJudge {
+ public:
+  virtual ~CallJudge() = default;
+  virtual std::optional<Refusal> admit_connection() = 0;
+  // The call's Call IDs are allocated; nothing: admitted (and charged until call_ended).
+  virtual std::optional<Refusal> admit_call(const ProxyCall& call) = 0;
+  virtual void call_ended(const ProxyCall& call) = 0;
+};
+
 enum class RelayState : std::uint8_t { Idle, StartingServer, Established, Stopping, Closed };
 
 class Relay {
  public:
   // client, server: the peers' addresses (the server's is the client's original destination).
-  Relay(CallBook& book, RelayCounters& counters, wire::Ipv4Address client, wire::Ipv4Address server);
+  // judge: nothing admits everything.
+  Relay(CallBook& book, RelayCounters& counters, wire::Ipv4Address client, wire::Ipv4Address server,
+        CallJudge* judge = nullptr);
   ~Relay();
   Relay(const Relay&) = delete;
   Relay& operator=(const Relay&) = delete;
@@ -95,9 +124,15 @@ class Relay {
   RelayOutput on_server(const wire::ControlMessage& message);
   // The leg's TCP connection ended or failed (or could not be opened).
   RelayOutput on_closed(Leg leg);
+  // Ends a live call from here (policy, operator: relay_cut.cpp): Call-Disconnect-Notify with
+  // `result_code` and `why` as its Call Statistics to the client, Call-Clear-Request to the
+  // server. pac_call_id: our Call ID toward the client. Nothing when no such call.
+  RelayOutput cut_call(std::uint16_t pac_call_id, std::uint8_t result_code, std::string_view why);
 
   RelayState state() const { return state_; }
   const std::vector<ProxyCall>& calls() const { return calls_; }
+  wire::Ipv4Address client() const { return client_; }
+  wire::Ipv4Address server() const { return server_; }
 
  private:
   std::optional<RelayOutput> on_either(Leg from, const wire::ControlMessage& message);
@@ -124,6 +159,8 @@ class Relay {
   void end_call(const ProxyCall* call);
   void end_all_calls();
   RelayOutput ignored(std::uint64_t RelayCounters::*counter);
+  std::optional<RelayOutput> judge_refused(const ProxyCall& call, bool incoming);
+  bool was_cut(std::uint16_t server_says);
 
   CallBook& book_;
   RelayCounters& counters_;
@@ -132,6 +169,10 @@ class Relay {
   RelayState state_ = RelayState::Idle;
   std::vector<ProxyCall> calls_;
   std::uint16_t serial_ = 0;  // Call Serial Number of our Outgoing-Call-Requests
+  CallJudge* judge_ = nullptr;
+  // Calls cut here whose Call-Disconnect-Notify the server still owes (by our PNS Call ID and
+  // the server's): its answer is expected, not an unknown call. At most one per call slot.
+  std::vector<std::pair<std::uint16_t, std::optional<std::uint16_t>>> clearing_;
 };
 
 }  // namespace pptp::proxy

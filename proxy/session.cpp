@@ -16,11 +16,13 @@ wire::Ipv4Address peer_of(const boost::asio::ip::tcp::socket& s) {
 const char* name_of(Leg leg) { return leg == Leg::Client ? "client" : "server"; }
 }  // namespace
 
-Session::Session(tcp::socket client, tcp::endpoint server, CallBook& book, RelayCounters& counters)
+Session::Session(tcp::socket client, tcp::endpoint server, CallBook& book, RelayCounters& counters,
+                 std::unique_ptr<CallJudge> judge)
     : client_(std::move(client)),
       server_(tcp::socket(client_.socket.get_executor())),
       server_endpoint_(server),
-      relay_(book, counters, peer_of(client_.socket), address_of(server)),
+      judge_(std::move(judge)),
+      relay_(book, counters, peer_of(client_.socket), address_of(server), judge_.get()),
       keepalive_timer_(client_.socket.get_executor()) {
   client_.connected = true;
 }
@@ -28,6 +30,10 @@ Session::Session(tcp::socket client, tcp::endpoint server, CallBook& book, Relay
 void Session::start() {
   read(Leg::Client);
   arm_keepalive();
+}
+
+void Session::cut(std::uint16_t pac_call_id, std::uint8_t result_code, const std::string& why) {
+  apply(relay_.cut_call(pac_call_id, result_code, why));
 }
 
 void Session::read(Leg leg) {

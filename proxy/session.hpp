@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <string>
 #include <utility>  // before Asio: its awaitable.hpp uses std::exchange
 #include <vector>
 
@@ -26,8 +27,13 @@ inline constexpr std::size_t kMaxQueuedBytes = 64 * 1024;  // a peer that does n
 class Session : public std::enable_shared_from_this<Session> {
  public:
   using tcp = boost::asio::ip::tcp;
-  Session(tcp::socket client, tcp::endpoint server, CallBook& book, RelayCounters& counters);
+  // judge: the policy and limits (proxy_policy.hpp); nothing admits everything.
+  Session(tcp::socket client, tcp::endpoint server, CallBook& book, RelayCounters& counters,
+          std::unique_ptr<CallJudge> judge = nullptr);
   void start();
+  // Ends one live call (Relay::cut_call): the policy re-judged it, or the operator.
+  void cut(std::uint16_t pac_call_id, std::uint8_t result_code, const std::string& why);
+  const Relay& relay() const { return relay_; }
 
  private:
   struct LegIo {
@@ -60,6 +66,7 @@ class Session : public std::enable_shared_from_this<Session> {
   LegIo client_;
   LegIo server_;
   tcp::endpoint server_endpoint_;
+  std::unique_ptr<CallJudge> judge_;  // before relay_: the relay reports to it until its end
   Relay relay_;
   boost::asio::steady_timer keepalive_timer_;
   std::uint32_t echo_identifier_ = 0;

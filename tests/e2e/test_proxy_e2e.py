@@ -6,8 +6,10 @@ the server itself; GRE is relayed between the legs. Run as root:
 
     PPTP_ALG=build/release/alg/pptp-alg /usr/bin/python3 tests/e2e/test_proxy_e2e.py -v
 """
+import json
 import os
 import signal
+import subprocess
 import sys
 import time
 import unittest
@@ -15,6 +17,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_nat_e2e as nat  # noqa: E402  (its LabTest: set-up, tear-down, the checks after each test)
 from pptplab.lab import CLIENTS, PUBLIC, SERVER, SERVER2  # noqa: E402
+
+ALICE, BOB, CAROL = CLIENTS[0], CLIENTS[1], CLIENTS[2]
 
 
 class ProxyTest(nat.LabTest):
@@ -127,6 +131,196 @@ class LegFailures(ProxyTest):
             time.sleep(0.2)
         self.assertEqual(self.server_peers(), set(), "the server still holds the proxied connection")
         self.wait_status(lambda s: s["call_ids_in_use"] == 0)
+
+
+class ProxyPolicyTest(ProxyTest):
+    """The per-user policy in proxy mode (docs/proxy.md, "Policy"): real RFC 2637 answers."""
+    policy = "default: allow\n"
+
+    def daemon_arguments(self):
+        self.socket = os.path.join(self.lab.tmp, "control")
+        return ["--proxy", "--policy", self.lab.write_policy(self.policy), "--control-socket", self.socket]
+
+    def ctl(self, *args):
+        r = subprocess.run([self.lab.daemon_binary, "ctl", "--socket", self.socket] + list(args),
+                           capture_output=True, text=True, check=False)
+        return r.returncode, r.stdout + r.stderr
+
+    def assertCallEchoed(self, call, minimum=5):
+        self.assertEqual(call["result"], 1, call)
+        self.assertGreaterEqual(call["echoed"], minimum, call)
+        self.assertEqual(call["foreign"], 0, call)
+
+
+class Refusals(ProxyPolicyTest):
+    policy = """
+on_deny: refuse
+users:
+  alice: {addresses: %s}
+  bob: {addresses: %s, limits: {calls: 1}}
+groups:
+  staff: [alice, bob]
+rules:
+  - {name: staff, from: {group: staff}, action: allow}
+""" % (ALICE, BOB)
+
+    def test_a_denied_host_and_a_denied_call_get_their_result_codes_and_the_server_never_sees_them(self):
+        pac = self.lab.start_pac(connections=2, duration=4)
+        alice, bob, carol = self.lab.run_clients([
+            ("pns", dict(local=ALICE, server=SERVER2, tag="alice", call_ids=[7], duration=3)),
+            ("pns", dict(local=BOB, server=SERVER2, tag="bob", call_ids=[7, 8], duration=3)),
+            ("pns", dict(local=CAROL, server=SERVER2, tag="carol", call_ids=[7], duration=1)),
+        ])
+        # carol's host is outside the rules: Start-Control-Connection-Reply result 4
+        # ("requester not authorized", RFC 2637 2.2), then the proxy closes.
+        self.assertEqual(carol.get("start_result"), 4, carol)
+        # bob may hold one call: his second gets Outgoing-Call-Reply result 7 ("do not
+        # accept", 2.8); his first, and alice's, work.
+        self.assertEchoed(alice)
+        self.assertCallEchoed(bob["calls"][0])
+        self.assertEqual(bob["calls"][1]["result"], 7, bob)
+        served = self.lab.result(pac)
+        self.assertEqual((served["connections"], served["outgoing"]), (2, 2),
+                         "the server saw a refused host or call: %s" % served)
+        status = self.lab.status()
+        self.assertEqual(status["relay"]["connections_refused"], 1, status)
+        self.assertEqual(status["relay"]["calls_refused"], 1, status)
+        self.assertEqual(status["policy"]["connections_denied"], 1, status)
+        self.assertEqual(status["call_ids_in_use"], 0, status)
+        log = self.lab.read_daemon_log()
+        self.assertIn("proxy_answered scope=connection client=%s" % CAROL, log)
+        self.assertIn("Start-Control-Connection-Reply result 4", log)
+        self.assertIn("Outgoing-Call-Reply result 7", log)
+
+
+class DeniedPppName(ProxyPolicyTest):
+    policy = """
+on_deny: refuse
+users:
+  alice: {names: [alice]}
+rules:
+  - {name: alice-only, from: {user: alice}, action: allow}
+"""
+
+    def test_a_user_the_server_accepts_but_the_policy_denies_gets_call_disconnect_notify(self):
+        self.lab.start_server()
+        alice, mallory = self.lab.run_clients([
+            ("pns", dict(local=ALICE, tag="alice", call_ids=[7], duration=3, pap="alice")),
+            ("pns", dict(local=BOB, tag="mallory", call_ids=[7], duration=3, pap="mallory")),
+        ])
+        self.assertEchoed(alice)
+        # (Poptop then closes its connection for the cleared call, and the proxy the
+        # client's: mallory's own Stop-Control-Connection-Request finds it closed.)
+        self.assertTrue(mallory.get("calls"), mallory)
+        call = mallory["calls"][0]
+        self.assertEqual(call["echoed"], 0, mallory)
+        # The proxy ended the call itself, as the PAC the client knows (RFC 2637 2.13):
+        # administrative shutdown, with the reason in the Call Statistics field.
+        self.assertEqual(call.get("ended_by"), "call_disconnect_notify", mallory)
+        self.assertEqual(call["disconnect_call_id"], call["peer_call_id"], mallory)
+        self.assertEqual(call["disconnect_result"], 3, mallory)
+        self.assertIn("not authorized", call["disconnect_text"], mallory)
+        status = self.lab.status()
+        self.assertEqual(status["relay"]["calls_cut"], 1, status)
+        self.assertEqual(status["policy"]["calls_cut"], 1, status)
+        log = self.lab.read_daemon_log()
+        self.assertIn('scope=call_user verdict=deny', log)
+        self.assertIn('ppp_name="mallory"', log)
+
+
+class OperatorKill(ProxyPolicyTest):
+    def test_ctl_kill_ends_one_clients_call_on_both_legs_and_ctl_calls_shows_both_legs(self):
+        pac = self.lab.start_pac(connections=2, duration=12)
+        alice = self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7], duration=10)
+        bob = self.lab.start_client("pns", local=BOB, server=SERVER2, tag="bob", call_ids=[7], duration=10)
+        deadline = time.monotonic() + 20
+        calls = []
+        while time.monotonic() < deadline:
+            rc, out = self.ctl("calls", "--json")
+            calls = json.loads(out) if rc == 0 else []
+            if len([c for c in calls if c["state"] == "established"]) == 2:
+                break
+            time.sleep(0.3)
+        self.assertEqual(len(calls), 2, calls)
+        for c in calls:  # both legs: the client's own Call ID, ours on each side, the server's
+            self.assertEqual(c["path"], "proxy")
+            self.assertEqual(c["client_leg"]["client_call_id"], 7, c)
+            self.assertEqual(c["client_leg"]["proxy_call_id"], c["id"], c)
+            self.assertNotEqual(c["server_leg"]["proxy_call_id"], c["id"], c)
+            self.assertGreaterEqual(c["server_leg"]["server_call_id"], 300, c)
+        rc, table = self.ctl("calls")
+        self.assertEqual(rc, 0, table)
+        self.assertIn(ALICE, table)
+        time.sleep(2)
+        rc, out = self.ctl("kill", "--client", ALICE)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("ended 1 call(s)", out)
+        alice, bob = self.lab.result(alice), self.lab.result(bob)
+        self.assertEchoed(bob)
+        call = alice["calls"][0]
+        self.assertLess(call["echoed"], call["sent"] - 10, alice)  # its GRE stopped at the kill
+        self.assertEqual(call.get("ended_by"), "call_disconnect_notify", alice)
+        self.assertEqual(call["disconnect_result"], 3, alice)
+        self.assertIn("operator", call["disconnect_text"], alice)
+        served = self.lab.result(pac)
+        self.assertEqual(served["clears_received"], 2, served)  # the proxy's for alice, bob's own
+        self.assertIn("ctl_kill calls=1", self.lab.read_daemon_log())
+
+
+class ReloadRejudge(ProxyPolicyTest):
+    policy = """
+on_deny: refuse
+on_reload: rejudge
+users:
+  alice: {addresses: %s}
+  bob: {addresses: %s}
+rules:
+  - {name: alice, from: {user: alice}, action: allow}
+  - {name: bob, from: {user: bob}, action: allow}
+""" % (ALICE, BOB)
+
+    def test_a_reload_that_revokes_bob_ends_his_live_call_with_a_reason_and_keeps_alices(self):
+        pac = self.lab.start_pac(connections=2, duration=12)
+        alice = self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7], duration=8)
+        bob = self.lab.start_client("pns", local=BOB, server=SERVER2, tag="bob", call_ids=[7], duration=8)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            rc, out = self.ctl("calls", "--json")
+            if rc == 0 and len([c for c in json.loads(out) if c["state"] == "established"]) == 2:
+                break
+            time.sleep(0.3)
+        time.sleep(1)
+        self.lab.write_policy(self.policy.replace("  - {name: bob, from: {user: bob}, action: allow}\n", ""))
+        rc, out = self.lab.reload()
+        self.assertEqual(rc, 0, out)
+        alice, bob = self.lab.result(alice), self.lab.result(bob)
+        self.assertEchoed(alice)
+        call = bob["calls"][0]
+        self.assertEqual(call.get("ended_by"), "call_disconnect_notify", bob)
+        self.assertEqual(call["disconnect_result"], 3, bob)
+        self.assertIn("not authorized", call["disconnect_text"], bob)
+        self.assertLess(call["echoed"], call["sent"] - 10, bob)
+        self.assertTrue(self.lab.result(pac)["ok"])
+        log = self.lab.read_daemon_log()
+        self.assertIn("policy_reloaded", log)
+        self.assertIn("scope=reload verdict=deny", log)
+
+
+class PrivilegeDrop(ProxyTest):
+    def daemon_arguments(self):
+        return ["--proxy", "--user", "nobody"]
+
+    def test_the_proxy_runs_as_the_user_relays_calls_and_still_removes_its_rules(self):
+        with open("/proc/%d/status" % self.lab.daemon_proc.pid) as f:
+            ids = dict(line.split(":", 1) for line in f if line.startswith(("Uid", "CapEff")))
+        self.assertEqual(ids["Uid"].split()[0], "65534", ids)
+        self.assertEqual(int(ids["CapEff"].strip(), 16), 1 << 12, "CAP_NET_ADMIN alone: %s" % ids)
+        self.lab.start_pac(connections=1, duration=4)
+        r = self.lab.result(self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7],
+                                                  duration=3))
+        self.assertEchoed(r)
+        self.assertIn("privileges_dropped user=nobody", self.lab.read_daemon_log())
+        # tearDown: the rules and the policy route are gone after the proxy (as nobody) exits.
 
 
 if __name__ == "__main__":

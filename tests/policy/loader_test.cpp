@@ -97,5 +97,21 @@ TEST(Loader, ScalarsAndListsAreBothAccepted) {
   EXPECT_EQ(p->rules[0].name, "rule-1");
 }
 
+// on_deny: refuse is the proxy's (it answers with RFC 2637 result codes, docs/proxy.md); the
+// transparent gateway rejects it (above), `check` accepts it whatever the mode.
+TEST(Loader, RefuseIsTheProxysAndCheckAcceptsIt) {
+  for (PolicyMode mode : {PolicyMode::Proxy, PolicyMode::Any}) {
+    const auto p = parse_policy("on_deny: refuse\n", "rules.yaml", mode);
+    ASSERT_TRUE(p) << p.error().message;
+    EXPECT_EQ(p->on_deny, OnDeny::Refuse);
+  }
+  const auto dropped = parse_policy("on_deny: drop\n", "rules.yaml", PolicyMode::Proxy);
+  ASSERT_TRUE(dropped);
+  EXPECT_EQ(dropped->on_deny, OnDeny::Drop);
+  const auto bad = parse_policy("on_deny: ignore\n", "rules.yaml", PolicyMode::Proxy);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("drop or refuse"), std::string::npos) << bad.error().message;
+}
+
 }  // namespace
 }  // namespace pptp::policy

@@ -42,5 +42,18 @@ TEST(ProxyRules, EveryJumpChainAndRouteInstalledHasItsRemoval) {
   }
 }
 
+// `pptp-alg rules --proxy` prints exactly what --install-rules installs, in order.
+TEST(ProxyRules, ThePrintedScriptIsWhatIsInstalled) {
+  const std::string script = describe_proxy_rules(ProxyRuleOptions{});
+  std::size_t at = 0;
+  for (const auto& c : proxy_install_commands(ProxyRuleOptions{})) {
+    const std::string want = "\n" + joined(c) + "\n";
+    const std::size_t found = script.find(want, at);
+    ASSERT_NE(found, std::string::npos) << want << "\nin\n" << script;
+    at = found + 1;
+  }
+  EXPECT_NE(script.find("#   " + joined(proxy_remove_commands(ProxyRuleOptions{}).front())), std::string::npos);
+}
+
 }  // namespace
 }  // namespace pptp::proxy

@@ -254,6 +254,7 @@ def run_pns(a):
         _, reply = ctl.expect([m.SCCRP])
         result["start_result"] = reply[14]
         calls = []
+        result["calls"] = calls  # what happened to each call, even if the connection fails later
         if a.incoming:
             _, req = ctl.expect([m.ICRQ])
             peer = m.u16(req, 12)
@@ -296,6 +297,9 @@ def run_pns(a):
                 _, notify = ctl.expect([m.CDN])
                 c["ended_by"] = "call_disconnect_notify"
                 c["disconnect_call_id"] = m.u16(notify, 12)
+                # RFC 2637 2.13: the Result Code and the Call Statistics text (a proxy's reason).
+                c["disconnect_result"] = notify[14]
+                c["disconnect_text"] = notify[20:148].split(b"\0")[0].decode(errors="replace")
             except EOFError:
                 c["ended_by"] = "connection_closed"
                 closed = True

@@ -1,0 +1,195 @@
+#include "proxy/proxy_policy.hpp"
+
+#include <chrono>
+#include <vector>
+
+#include "alg/wire/ppp.hpp"
+
+namespace pptp::proxy {
+
+namespace {
+
+// What the client was told, for the log line beside the policy's audit line.
+std::string answered(bool answer, std::string_view message) {
+  return answer ? std::string(message) : std::string("nothing (on_deny: drop)");
+}
+
+}  // namespace
+
+ProxyPolicy::ProxyPolicy(std::shared_ptr<spdlog::logger> log, std::uint32_t max_calls_per_source)
+    : log_(log), gate_(std::move(log), {}, counters_), max_calls_per_source_(max_calls_per_source) {}
+
+double ProxyPolicy::now() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::unique_ptr<SessionJudge> ProxyPolicy::judge_for(const wire::Endpoint& client, const wire::Endpoint& server) {
+  return std::make_unique<SessionJudge>(*this, client, server, next_connection_++);
+}
+
+void ProxyPolicy::set(std::shared_ptr<const policy::Policy> p) {
+  const bool reload = gate_.policy() != nullptr;
+  gate_.set(std::move(p));
+  if (!reload || gate_.policy() == nullptr || gate_.policy()->on_reload != policy::OnReload::Rejudge) return;
+  std::vector<std::uint16_t> ids;
+  for (const auto& [id, w] : calls_) {
+    if (w.standing) ids.push_back(id);
+  }
+  for (std::uint16_t id : ids) {  // a cut erases its own call only: find each again
+    if (auto it = calls_.find(id); it != calls_.end()) cut_denied(it->second, "reload");
+  }
+}
+
+// Judges the call again; a call now denied is ended at once (CDN to the client, Call-Clear-
+// Request to the server), whatever on_deny says: a live call the policy refuses must not
+// keep both legs' resources for GRE nobody relays.
+bool ProxyPolicy::cut_denied(Watch& w, std::string_view scope) {
+  if (!gate_.judge_again(*w.connection, w.call, *w.standing, scope)) return false;
+  const std::uint16_t id = static_cast<std::uint16_t>(w.call.id);
+  const CallCutter cut = w.cut;  // the cut ends the call: w is gone after it
+  log_->warn("proxy_answered scope={} client={} call={} answer=\"Call-Disconnect-Notify result {} to the client, "
+             "Call-Clear-Request to the server\"",
+             scope, wire::to_string(w.source), id, result::kDisconnectAdminShutdown);
+  if (cut) cut(id, result::kDisconnectAdminShutdown, "pptp-alg: not authorized by policy");
+  return true;
+}
+
+bool ProxyPolicy::on_gre(std::uint16_t pac_call_id, Leg toward, Bytes ppp) {
+  const auto it = calls_.find(pac_call_id);
+  if (it == calls_.end()) return true;
+  Watch& w = it->second;
+  // Toward the server is the client's (PNS's) GRE: RFC 2637's PNS-to-PAC direction.
+  const track::Direction dir = toward == Leg::Server ? track::Direction::PnsToPac : track::Direction::PacToPns;
+  track::GreFlowStats& flow = w.call.gre[static_cast<std::size_t>(dir)];
+  ++flow.packets;
+  w.call.last_activity = now();
+  flow.payload_bytes += ppp.size();
+  if (!w.standing) return true;
+  std::optional<track::PppFrameClass> frame_class;
+  const char* scope = nullptr;
+  if (auto frame = wire::parse_ppp_frame(ppp); frame && !ppp.empty()) {
+    track::AuthStep step = w.call.auth.on_frame(dir, *frame);
+    frame_class = step.frame_class;
+    const auto& name = step.event.name;
+    if (step.event.kind == track::AuthEventKind::Accepted && name && (!w.call.user || w.call.user->name != name->name)) {
+      w.call.user = name;  // the name the server accepted (or a new one on re-authentication)
+      scope = "call_user";
+    }
+  }
+  if (scope == nullptr && w.standing->outcome == policy::Outcome::Pending && gate_.name_final(w.call)) {
+    scope = "call_authentication";  // the name had its chance (docs/policy.md)
+  }
+  if (scope != nullptr && cut_denied(w, scope)) return false;
+  if (w.standing->outcome == policy::Outcome::Pending && frame_class == track::PppFrameClass::NetworkLayer) {
+    ++counters_.gre_before_user;  // RFC 1661 3.5: only link control and authentication until decided
+    return false;
+  }
+  return true;
+}
+
+const track::Call* ProxyPolicy::call(std::uint16_t pac_call_id) const {
+  const auto it = calls_.find(pac_call_id);
+  return it == calls_.end() ? nullptr : &it->second.call;
+}
+
+std::size_t ProxyPolicy::kill(const KillMatch& match) {
+  std::vector<std::uint16_t> ids;
+  for (const auto& [id, w] : calls_) {
+    const bool hit = (match.call && *match.call == id) || (match.client && *match.client == w.source) ||
+                     (match.user && w.call.user && w.call.user->name == *match.user);
+    if (hit && w.cut) ids.push_back(id);
+  }
+  cut_each(ids, result::kDisconnectAdminShutdown, "pptp-alg: ended by the operator");
+  return ids.size();
+}
+
+std::size_t ProxyPolicy::end_idle(double idle_seconds) {
+  const double t = now();
+  std::vector<std::uint16_t> ids;
+  for (const auto& [id, w] : calls_) {
+    if (w.cut && t - w.call.last_activity >= idle_seconds) ids.push_back(id);
+  }
+  for (std::uint16_t id : ids) log_->info("proxy_call_idle call={} idle_timeout={}", id, idle_seconds);
+  cut_each(ids, result::kDisconnectLostCarrier, "pptp-alg: no GRE for " + std::to_string(static_cast<int>(idle_seconds)) + " s");
+  idle_ended_ += ids.size();
+  return ids.size();
+}
+
+void ProxyPolicy::cut_each(const std::vector<std::uint16_t>& ids, std::uint8_t result_code, const std::string& why) {
+  for (std::uint16_t id : ids) {
+    const auto it = calls_.find(id);
+    if (it == calls_.end()) continue;
+    const CallCutter cut = it->second.cut;  // the cut ends the call: the entry goes with it
+    cut(id, result_code, why);
+  }
+}
+
+SessionJudge::SessionJudge(ProxyPolicy& owner, const wire::Endpoint& client, const wire::Endpoint& server,
+                           std::uint64_t id)
+    : owner_(owner) {
+  connection_.id = id;
+  connection_.pns = client;
+  connection_.pac = server;
+  connection_.opener = client.address;
+}
+
+SessionJudge::~SessionJudge() {
+  if (charge_) owner_.gate_.release_connection(*charge_);
+}
+
+bool SessionJudge::answers() const {
+  const policy::Policy* p = owner_.gate_.policy();
+  return p != nullptr && p->on_deny == policy::OnDeny::Refuse;
+}
+
+std::optional<Refusal> SessionJudge::admit_connection() {
+  if (owner_.gate_.policy() == nullptr) return std::nullopt;
+  charge_ = owner_.gate_.admit_connection(connection_.pns, connection_.pac, owner_.now());
+  if (charge_) return std::nullopt;
+  owner_.log_->warn("proxy_answered scope=connection client={} server={} answer=\"{}\"",
+                    wire::to_string(connection_.pns.address), wire::to_string(connection_.pac.address),
+                    answered(answers(), "Start-Control-Connection-Reply result 4 (not authorized)"));
+  return Refusal{answers(), result::kStartNotAuthorized};
+}
+
+std::optional<Refusal> SessionJudge::admit_call(const ProxyCall& call) {
+  const wire::Ipv4Address source = connection_.pns.address;
+  const auto held = owner_.source_calls_.find(source.value);
+  if (held != owner_.source_calls_.end() && held->second >= owner_.max_calls_per_source_) {
+    ++owner_.limits_.source_calls_refused;  // the proxy's own limit: always answered, "busy"
+    return Refusal{true, result::kCallBusy};
+  }
+  ProxyPolicy::Watch w;
+  w.call.id = call.pac_call_id;
+  w.call.origin = call.client_known ? track::CallOrigin::Outgoing : track::CallOrigin::Incoming;
+  if (call.client_known) w.call.pns_call_id = call.client_call_id;
+  w.call.pac_call_id = call.server_call_id;
+  if (owner_.gate_.policy() != nullptr) {
+    w.standing = owner_.gate_.admit_call(connection_, w.call, owner_.now());
+    if (!w.standing) {
+      owner_.log_->warn("proxy_answered scope=call client={} server={} client_call_id={} answer=\"{}\"",
+                        wire::to_string(source), wire::to_string(connection_.pac.address), call.client_call_id,
+                        answered(answers(), call.client_known ? "Outgoing-Call-Reply result 7 (do not accept)"
+                                                              : "Incoming-Call-Reply result 3 to the server"));
+      return Refusal{answers(), result::kCallDoNotAccept};
+    }
+  }
+  w.connection = &connection_;
+  w.call.opened_at = w.call.last_activity = owner_.now();
+  w.source = source;
+  w.cut = cut_;
+  owner_.calls_.insert_or_assign(call.pac_call_id, std::move(w));
+  ++owner_.source_calls_[source.value];
+  return std::nullopt;
+}
+
+void SessionJudge::call_ended(const ProxyCall& call) {
+  const auto it = owner_.calls_.find(call.pac_call_id);
+  if (it == owner_.calls_.end()) return;
+  if (it->second.standing) owner_.gate_.release_call(*it->second.standing);
+  owner_.calls_.erase(it);
+  const auto held = owner_.source_calls_.find(connection_.pns.address.value);
+  if (held != owner_.source_calls_.end() && --held->second == 0) owner_.source_calls_.erase(held);
+}
+
+}  // namespace pptp::proxy

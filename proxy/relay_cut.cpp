@@ -1,0 +1,64 @@
+// What the proxy answers itself instead of relaying: calls its judge refuses (the policy,
+// the limits) and live calls it ends (a re-judged policy, the operator). Each gets a real
+// RFC 2637 answer, which a transparent gateway cannot give inside a stream it forwards.
+#include <algorithm>
+
+#include "proxy/relay.hpp"
+#include "proxy/relay_messages.hpp"
+
+namespace pptp::proxy {
+
+using namespace relay_detail;
+
+// Asked once the call's Call IDs are allocated; a refused call gives them back at once and
+// the server never hears of it.
+std::optional<RelayOutput> Relay::judge_refused(const ProxyCall& call, bool incoming) {
+  const auto refusal = judge_ != nullptr ? judge_->admit_call(call) : std::nullopt;
+  if (!refusal) return std::nullopt;
+  book_.release(call.pac_call_id);
+  book_.release(call.pns_call_id);
+  ++counters_.calls_refused;
+  if (!refusal->answer) return RelayOutput{};
+  if (incoming) {
+    // Incoming-Call-Reply (2.10) has one refusal, "do not accept".
+    wire::IncomingCallReply r;
+    r.peer_call_id = *call.server_call_id;
+    r.result_code = result::kIncomingDoNotAccept;
+    return one(Leg::Server, r);
+  }
+  return one(Leg::Client, refused_call(call.client_call_id, refusal->result_code));
+}
+
+// RFC 2637 2.12/2.13: the PNS clears a call with Call-Clear-Request (the server then owes us
+// a Call-Disconnect-Notify); toward the client we are the PAC, so we tell it with
+// Call-Disconnect-Notify, whose Call Statistics field carries the reason in words.
+RelayOutput Relay::cut_call(std::uint16_t pac_call_id, std::uint8_t result_code, std::string_view why) {
+  ProxyCall* call = find_call(pac_call_id, &ProxyCall::pac_call_id);
+  if (call == nullptr) return {};
+  RelayOutput out;
+  wire::CallDisconnectNotify cdn;
+  cdn.call_id = call->pac_call_id;
+  cdn.result_code = result_code;
+  cdn.call_statistics = wire::CallStatistics::from_text(why);
+  out.sends.push_back(to(Leg::Client, cdn));
+  wire::CallClearRequest clear;
+  clear.call_id = call->pns_call_id;
+  out.sends.push_back(to(Leg::Server, clear));
+  if (clearing_.size() >= kMaxCallsPerConnection) clearing_.erase(clearing_.begin());
+  clearing_.emplace_back(call->pns_call_id, call->server_call_id);
+  ++counters_.calls_cut;
+  end_call(call);
+  return out;
+}
+
+// The server's Call-Disconnect-Notify for a call we cut: expected, consumed once.
+bool Relay::was_cut(std::uint16_t server_says) {
+  const auto it = std::find_if(clearing_.begin(), clearing_.end(), [&](const auto& c) {
+    return c.first == server_says || c.second == server_says;
+  });
+  if (it == clearing_.end()) return false;
+  clearing_.erase(it);
+  return true;
+}
+
+}  // namespace pptp::proxy

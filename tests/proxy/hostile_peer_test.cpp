@@ -1,0 +1,78 @@
+// Hostile peers (docs/proxy.md, "Threat model"): a client or a server that names another
+// connection's calls, in control messages or in GRE Keys, reaches nothing but its own; a
+// flood of call requests on one connection stops at its limit with "busy".
+#include "proxy/gre_relay.hpp"
+#include "tests/proxy/relay_harness.hpp"
+
+namespace pptp::proxy::relay_test {
+namespace {
+
+struct TwoClients : RelayFixture {
+  std::unique_ptr<Relay> alice = started(kClient);
+  std::unique_ptr<Relay> bob = started(kClient2);
+  wire::OutgoingCallReply alice_call = connect_call(*alice, 7, 128);
+  wire::OutgoingCallReply bob_call = connect_call(*bob, 8, 256);
+  std::uint16_t bob_toward_server = bob->calls().at(0).pns_call_id;
+};
+
+TEST_F(TwoClients, GreWithAnotherCallsKeyNeverReachesThatCall) {
+  // alice uses bob's Key toward the client side (our PAC Call ID of bob's call) ...
+  auto as_bob = relay_gre(book, test::gre(kClient, kServer, bob_call.call_id, 1));
+  ASSERT_FALSE(as_bob);
+  EXPECT_EQ(as_bob.error(), GreDrop::WrongSource);
+  // ... and the Key only the server may send with (our PNS Call ID of bob's call).
+  auto as_server = relay_gre(book, test::gre(kClient, test::addr("198.51.100.1"), bob_toward_server, 1));
+  ASSERT_FALSE(as_server);
+  EXPECT_EQ(as_server.error(), GreDrop::WrongSource) << "alice cannot write into bob's call toward him";
+  // Her own still works.
+  EXPECT_TRUE(relay_gre(book, test::gre(kClient, kServer, alice_call.call_id, 1)));
+}
+
+TEST_F(TwoClients, ControlMessagesNamingAnotherConnectionsCallAreIgnored) {
+  wire::CallClearRequest clear;
+  clear.call_id = 8;  // bob's own Call ID, sent on alice's connection (she has none such)
+  EXPECT_TRUE(alice->on_client(msg(clear)).sends.empty());
+  wire::SetLinkInfo sli;
+  sli.peer_call_id = bob_call.call_id;  // our Call ID of bob's call
+  EXPECT_TRUE(alice->on_client(msg(sli)).sends.empty());
+  EXPECT_EQ(counters.unknown_call, 2u);
+  EXPECT_EQ(bob->calls().size(), 1u);
+  EXPECT_NE(book.route(bob_call.call_id), nullptr) << "bob's call is untouched";
+}
+
+TEST_F(TwoClients, AServerNamingAnotherConnectionsCallIsIgnoredAndCounted) {
+  // A second Outgoing-Call-Reply, or one naming bob's Call ID toward the server, on alice's
+  // server leg: nothing reaches either client.
+  EXPECT_TRUE(alice->on_server(msg(call_reply(999, bob_toward_server))).sends.empty());
+  wire::CallDisconnectNotify cdn;
+  cdn.call_id = 256;  // bob's server Call ID
+  EXPECT_TRUE(alice->on_server(msg(cdn)).sends.empty());
+  wire::WanErrorNotify wen;
+  wen.peer_call_id = bob_toward_server;
+  EXPECT_TRUE(alice->on_server(msg(wen)).sends.empty());
+  EXPECT_EQ(counters.unknown_call, 3u);
+  EXPECT_EQ(alice->calls().size(), 1u);
+  EXPECT_EQ(bob->calls().size(), 1u);
+}
+
+TEST_F(RelayFixture, AnOutgoingCallFloodStopsAtTheConnectionsLimitWithBusy) {
+  auto r = started(kClient);
+  std::size_t relayed = 0, busy = 0;
+  for (std::uint16_t id = 1; id <= kMaxCallsPerConnection + 50; ++id) {
+    wire::OutgoingCallRequest rq;
+    rq.call_id = id;
+    const RelayOutput out = r->on_client(msg(rq));
+    relayed += sent<wire::OutgoingCallRequest>(out, Leg::Server).size();
+    for (const auto& reply : sent<wire::OutgoingCallReply>(out, Leg::Client)) {
+      EXPECT_EQ(reply.result_code, result::kCallBusy);
+      EXPECT_EQ(reply.peer_call_id, id);
+      ++busy;
+    }
+  }
+  EXPECT_EQ(relayed, kMaxCallsPerConnection);
+  EXPECT_EQ(busy, 50u);
+  EXPECT_EQ(book.used(), 2 * kMaxCallsPerConnection) << "refused requests take no Call ID";
+}
+
+}  // namespace
+}  // namespace pptp::proxy::relay_test

@@ -1,0 +1,115 @@
+// The relay's own answers (relay_cut.cpp): what a refused client, a refused call and a cut
+// call are told, on which leg, with which RFC 2637 result code.
+#include <gtest/gtest.h>
+
+#include "tests/proxy/relay_harness.hpp"
+
+namespace pptp::proxy {
+namespace {
+
+using namespace relay_test;
+
+// A judge that refuses what it is told to, and remembers what ended.
+struct ScriptedJudge final : CallJudge {
+  std::optional<Refusal> connection, call;
+  std::vector<std::uint16_t> admitted, ended;
+  std::optional<Refusal> admit_connection() override { return connection; }
+  std::optional<Refusal> admit_call(const ProxyCall& c) override {
+    if (!call) admitted.push_back(c.pac_call_id);
+    return call;
+  }
+  void call_ended(const ProxyCall& c) override { ended.push_back(c.pac_call_id); }
+};
+
+struct JudgedRelay : RelayFixture {
+  ScriptedJudge judge;
+  std::unique_ptr<Relay> relay = std::make_unique<Relay>(book, counters, kClient, kServer, &judge);
+
+  void establish() {
+    relay->on_client(msg(wire::StartControlConnectionRequest{}));
+    wire::StartControlConnectionReply ok;
+    ok.result_code = 1;
+    relay->on_server(msg(ok));
+    ASSERT_EQ(relay->state(), RelayState::Established);
+  }
+};
+
+TEST_F(JudgedRelay, ARefusedHostIsToldNotAuthorizedAndTheServerNeverHearsOfIt) {
+  judge.connection = Refusal{true, result::kStartNotAuthorized};
+  const RelayOutput out = relay->on_client(msg(wire::StartControlConnectionRequest{}));
+  const auto replies = sent<wire::StartControlConnectionReply>(out, Leg::Client);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].result_code, 4) << "RFC 2637 2.2: requester not authorized";
+  EXPECT_FALSE(out.open_server);
+  EXPECT_TRUE(sent<wire::StartControlConnectionRequest>(out, Leg::Server).empty());
+  EXPECT_TRUE(out.close_client);
+  EXPECT_EQ(counters.connections_refused, 1u);
+}
+
+TEST_F(JudgedRelay, OnDenyDropClosesWithoutAnAnswer) {
+  judge.connection = Refusal{false, result::kStartNotAuthorized};
+  const RelayOutput out = relay->on_client(msg(wire::StartControlConnectionRequest{}));
+  EXPECT_TRUE(out.sends.empty());
+  EXPECT_FALSE(out.open_server);
+  EXPECT_TRUE(out.close_client);
+}
+
+TEST_F(JudgedRelay, ARefusedCallGetsDoNotAcceptAndTakesNoCallId) {
+  establish();
+  judge.call = Refusal{true, result::kCallDoNotAccept};
+  wire::OutgoingCallRequest rq;
+  rq.call_id = 7;
+  const RelayOutput out = relay->on_client(msg(rq));
+  const auto replies = sent<wire::OutgoingCallReply>(out, Leg::Client);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].result_code, 7) << "RFC 2637 2.8: do not accept";
+  EXPECT_EQ(replies[0].peer_call_id, 7);
+  EXPECT_TRUE(sent<wire::OutgoingCallRequest>(out, Leg::Server).empty()) << "the server never sees it";
+  EXPECT_EQ(book.used(), 0u);
+  EXPECT_TRUE(relay->calls().empty());
+  EXPECT_EQ(counters.calls_refused, 1u);
+}
+
+TEST_F(JudgedRelay, ARefusedIncomingCallIsAnsweredToTheServer) {
+  establish();
+  judge.call = Refusal{true, result::kCallDoNotAccept};
+  const RelayOutput out = server_places(*relay, 300);
+  const auto replies = sent<wire::IncomingCallReply>(out, Leg::Server);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].peer_call_id, 300);
+  EXPECT_EQ(replies[0].result_code, 3);
+  EXPECT_TRUE(sent<wire::IncomingCallRequest>(out, Leg::Client).empty());
+  EXPECT_EQ(book.used(), 0u);
+}
+
+TEST_F(JudgedRelay, ACutCallTellsTheClientWhyAndClearsTheServersCall) {
+  establish();
+  const wire::OutgoingCallReply reply = connect_call(*relay, 7, 128);
+  ASSERT_EQ(judge.admitted.size(), 1u);
+  const std::uint16_t ours = reply.call_id;
+  const RelayOutput out = relay->cut_call(ours, result::kDisconnectAdminShutdown, "not authorized by policy");
+  const auto cdn = sent<wire::CallDisconnectNotify>(out, Leg::Client);
+  ASSERT_EQ(cdn.size(), 1u);
+  EXPECT_EQ(cdn[0].call_id, ours) << "the client knows the call by our Call ID (2.13)";
+  EXPECT_EQ(cdn[0].result_code, 3);
+  EXPECT_EQ(cdn[0].call_statistics.text(), "not authorized by policy");
+  const auto clear = sent<wire::CallClearRequest>(out, Leg::Server);
+  ASSERT_EQ(clear.size(), 1u);
+  EXPECT_NE(clear[0].call_id, ours);
+  EXPECT_EQ(book.route(ours), nullptr) << "its GRE stops at once";
+  EXPECT_EQ(book.used(), 0u);
+  EXPECT_EQ(judge.ended, judge.admitted);
+  EXPECT_EQ(counters.calls_cut, 1u);
+
+  // The server's answer to our Call-Clear-Request is expected: not relayed, not an anomaly.
+  wire::CallDisconnectNotify theirs;
+  theirs.call_id = 128;
+  EXPECT_TRUE(relay->on_server(msg(theirs)).sends.empty());
+  EXPECT_EQ(counters.unknown_call, 0u);
+  EXPECT_TRUE(relay->on_server(msg(theirs)).sends.empty());
+  EXPECT_EQ(counters.unknown_call, 1u) << "only once";
+  EXPECT_TRUE(relay->cut_call(ours, 3, "again").sends.empty()) << "a call already gone is not cut twice";
+}
+
+}  // namespace
+}  // namespace pptp::proxy
