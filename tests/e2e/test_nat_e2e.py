@@ -424,9 +424,10 @@ class FastPath(LabTest):
         self.wait_offloaded(3)
         # What the server receives: every GRE packet from the public address (the clients'
         # own are not routed there), its IPv4 header checksum verified by tshark.
-        capture = self.lab.netns("srv", "tshark", "-n", "-i", "eth0", "-a", "duration:3", "-f", "ip proto 47",
-                                 "-o", "ip.check_checksum:TRUE", "-T", "fields", "-e", "ip.src", "-e", "ip.dst",
-                                 "-e", "ip.checksum.status", check=False).stdout
+        capture = subprocess.run(["ip", "netns", "exec", self.lab.ns["srv"], "tshark", "-n", "-i", "eth0", "-a",
+                                  "duration:3", "-f", "ip proto 47", "-o", "ip.check_checksum:TRUE", "-T", "fields",
+                                  "-e", "ip.src", "-e", "ip.dst", "-e", "ip.checksum.status"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=False).stdout
         to_server = [line.split("\t") for line in capture.splitlines() if line.split("\t")[1:2] == [SERVER]]
         self.assertGreater(len(to_server), 30, capture[-2000:])
         self.assertEqual({src for src, _, _ in to_server}, {PUBLIC}, capture[-2000:])
