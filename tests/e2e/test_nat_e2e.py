@@ -418,9 +418,10 @@ class FastPath(LabTest):
         # their last packet; an offloaded call's later GRE must make none.
         self.lab.netns("rtr", "sysctl", "-qw", "net.netfilter.nf_conntrack_gre_timeout=3")
         self.lab.start_server()
-        procs = [self.lab.start_client("pptp-linux", local=CLIENTS[0], tag="p", user="alice", duration=25),
-                 self.lab.start_client("pns", local=CLIENTS[1], tag="a", call_ids=[7], duration=25),
-                 self.lab.start_client("pns", local=CLIENTS[2], tag="b", call_ids=[7], duration=25)]
+        # Calls long enough to outlast the checks below on a loaded machine.
+        procs = [self.lab.start_client("pptp-linux", local=CLIENTS[0], tag="p", user="alice", duration=45),
+                 self.lab.start_client("pns", local=CLIENTS[1], tag="a", call_ids=[7], duration=45),
+                 self.lab.start_client("pns", local=CLIENTS[2], tag="b", call_ids=[7], duration=45)]
         self.wait_offloaded(3)
         # What the server receives: every GRE packet from the public address (the clients'
         # own are not routed there), its IPv4 header checksum verified by tshark.
@@ -441,7 +442,7 @@ class FastPath(LabTest):
             time.sleep(0.5)
         self.assertEqual(left, [], "conntrack still tracks the offloaded calls' GRE")
         status = self.lab.status(wait=0)
-        self.assertEqual(status["fast_path"]["calls"], 3, status["fast_path"])
+        self.assertEqual(status["fast_path"]["calls"], 3, "the calls ended before the checks: %s" % status["fast_path"])
         for p in procs:
             self.assertEchoed(self.lab.result(p), minimum=100)
 
