@@ -15,6 +15,7 @@ void Offloader::offer(const track::ControlConnection& c, const track::Call& call
   if (!enabled_ || r.offload || !call.pns_call_id || !call.pac_call_id) return;
   const OffloadedCall o{m.server, m.outside, m.inside, m.outside_call_id, m.inside_call_id, *call.pac_call_id};
   r.offload = Offload{o, c.pns, c.pac, *call.pns_call_id, 0, 0};
+  offloaded_index_[in_key(o)] = offloaded_index_[out_key(o)] = &*r.offload;
   ++offloaded_;
   changes_.push_back(OffloadChange{true, o});
   ++counters_.calls_offloaded;
@@ -25,6 +26,12 @@ void Offloader::offer(const track::ControlConnection& c, const track::Call& call
 void Offloader::withdraw(CallRecord& r) {
   if (!r.offload) return;
   changes_.push_back(OffloadChange{false, r.offload->call});
+  for (const CountKey& k : {in_key(r.offload->call), out_key(r.offload->call)}) {
+    if (auto it = offloaded_index_.find(k);
+        it != offloaded_index_.end() && it->second == &*r.offload) {
+      offloaded_index_.erase(it);
+    }
+  }
   r.offload.reset();
   --offloaded_;
 }
@@ -45,48 +52,47 @@ std::vector<OffloadedCall> Offloader::calls(const CallTable& table) const {
   return out;
 }
 
-void Offloader::note_counts(const std::vector<OffloadCount>& counts, double now, CallTable& table,
-                            track::Tracker& tracker) {
-  // One index of the kernel's element keys (direction, two addresses, Key) to the call they
-  // count, offloaded here or adopted from the previous run.
-  struct Target {
-    Offload* offload = nullptr;
-    Adopted* adopted = nullptr;
-  };
-  const auto key = [](bool to_client, wire::Ipv4Address a, wire::Ipv4Address b, std::uint16_t k) {
-    return std::pair{(std::uint64_t{a.value} << 32) | b.value, (std::uint32_t{k} << 1) | (to_client ? 1u : 0u)};
-  };
-  const auto in_key = [&](const OffloadedCall& c) { return key(true, c.server, c.outside, c.outside_call_id); };
-  const auto out_key = [&](const OffloadedCall& c) { return key(false, c.inside, c.server, c.server_call_id); };
-  struct Hash {
-    std::size_t operator()(const std::pair<std::uint64_t, std::uint32_t>& k) const {
-      return std::hash<std::uint64_t>{}(k.first * 0x9e3779b97f4a7c15ULL ^ k.second);
-    }
-  };
-  std::unordered_map<std::pair<std::uint64_t, std::uint32_t>, Target, Hash> index;
-  index.reserve(2 * (offloaded_ + adopted_.size()));
-  for (auto& [id, r] : table) {
-    if (Offload* o = r.offload ? &*r.offload : nullptr) index[in_key(o->call)].offload = index[out_key(o->call)].offload = o;
+Offloader::CountKey Offloader::in_key(const OffloadedCall& c) {
+  return {(std::uint64_t{c.server.value} << 32) | c.outside.value,
+          (std::uint32_t{c.outside_call_id} << 1) | 1u};
+}
+
+Offloader::CountKey Offloader::out_key(const OffloadedCall& c) {
+  return {(std::uint64_t{c.inside.value} << 32) | c.server.value,
+          std::uint32_t{c.server_call_id} << 1};
+}
+
+void Offloader::index_adopted() {
+  adopted_index_.clear();
+  for (std::size_t i = 0; i < adopted_.size(); ++i) {
+    adopted_index_[in_key(adopted_[i].call)] = adopted_index_[out_key(adopted_[i].call)] = i;
   }
-  for (Adopted& a : adopted_) index[in_key(a.call)].adopted = index[out_key(a.call)].adopted = &a;
+}
+
+void Offloader::note_counts(const std::vector<OffloadCount>& counts, double now,
+                            CallTable& /*table*/, track::Tracker& tracker) {
   for (const OffloadCount& n : counts) {
-    const auto it = index.find(n.to_client ? in_key(n.key) : out_key(n.key));
-    if (it == index.end()) continue;
-    if (Adopted* a = it->second.adopted) {
-      std::uint64_t& seen = n.to_client ? a->to_client_seen : a->to_server_seen;
-      if (n.packets != seen) a->last_activity = now;
-      seen = n.packets;
+    const CountKey k = n.to_client ? in_key(n.key) : out_key(n.key);
+    if (!adopted_index_.empty()) {
+      if (auto it = adopted_index_.find(k); it != adopted_index_.end()) {
+        Adopted& a = adopted_[it->second];
+        std::uint64_t& seen = n.to_client ? a.to_client_seen : a.to_server_seen;
+        if (n.packets != seen) a.last_activity = now;
+        seen = n.packets;
+      }
     }
-    if (Offload* o = it->second.offload) {
-      std::uint64_t& seen = n.to_client ? o->to_client_seen : o->to_server_seen;
-      // An element re-added after it expired starts counting from zero again.
-      const std::uint64_t packets = n.packets >= seen ? n.packets - seen : n.packets;
-      seen = n.packets;
-      if (packets == 0) continue;
-      (n.to_client ? counters_.gre_offloaded_to_pns : counters_.gre_offloaded_to_pac) += packets;
-      tracker.note_offloaded_gre(o->pns, o->pac, o->pns_call_id,
-                                 n.to_client ? Direction::PacToPns : Direction::PnsToPac, packets, 0, now);
-    }
+    const auto it = offloaded_index_.find(k);
+    if (it == offloaded_index_.end()) continue;
+    Offload* o = it->second;
+    std::uint64_t& seen = n.to_client ? o->to_client_seen : o->to_server_seen;
+    // An element re-added after it expired starts counting from zero again.
+    const std::uint64_t packets = n.packets >= seen ? n.packets - seen : n.packets;
+    seen = n.packets;
+    if (packets == 0) continue;
+    (n.to_client ? counters_.gre_offloaded_to_pns : counters_.gre_offloaded_to_pac) += packets;
+    tracker.note_offloaded_gre(o->pns, o->pac, o->pns_call_id,
+                               n.to_client ? Direction::PacToPns : Direction::PnsToPac, packets, 0,
+                               now);
   }
 }
 
@@ -120,10 +126,12 @@ std::size_t Offloader::adopt(const std::vector<OffloadCount>& counts, double now
     Adopted& a = adopted_[it->second];
     (n.to_client ? a.to_client_seen : a.to_server_seen) = n.packets;  // counts from here on
   }
+  index_adopted();
   return adopted;
 }
 
 void Offloader::expire_adopted(double now, nat::CallIdTranslator& translator) {
+  const std::size_t before = adopted_.size();
   std::erase_if(adopted_, [&](const Adopted& a) {
     if (now - a.last_activity <= call_idle_) return false;
     changes_.push_back(OffloadChange{false, a.call});
@@ -132,6 +140,7 @@ void Offloader::expire_adopted(double now, nat::CallIdTranslator& translator) {
                to_string(a.call.server), a.call.outside_call_id, to_string(a.call.inside));
     return true;
   });
+  if (adopted_.size() != before) index_adopted();
 }
 
 void Offloader::disable(std::string_view reason, CallTable& table) {
@@ -139,6 +148,7 @@ void Offloader::disable(std::string_view reason, CallTable& table) {
   enabled_ = false;
   log_->warn("fast_path_disabled reason=\"{}\" note=\"GRE goes through the queue\"", reason);
   for (auto& [id, r] : table) r.offload.reset();
+  offloaded_index_.clear();
   offloaded_ = 0;
   changes_.clear();
 }

@@ -4,12 +4,13 @@
 // in the kernel (adopted at a restart). No netlink here: the daemon applies the changes.
 #pragma once
 
+#include <spdlog/logger.h>
+
 #include <memory>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
-
-#include <spdlog/logger.h>
 
 #include "gateway/counters.hpp"
 #include "gateway/log_limiter.hpp"
@@ -36,7 +37,8 @@ class Offloader {
   std::vector<OffloadedCall> calls(const CallTable& table) const;
   std::size_t offloaded() const { return offloaded_; }
   std::size_t adopted() const { return adopted_.size(); }
-  // The kernel's counters: packets forwarded since the last read go to the tracker.
+  // The kernel's counters: packets forwarded since the last read go to the tracker. One
+  // lookup per count in an index kept as calls come and go (the table is not walked).
   void note_counts(const std::vector<OffloadCount>& counts, double now, CallTable& table, track::Tracker& tracker);
   // After a restart: calls whose elements the previous daemon left in the kernel.
   std::size_t adopt(const std::vector<OffloadCount>& counts, double now, nat::CallIdTranslator& translator);
@@ -53,6 +55,17 @@ class Offloader {
     std::uint64_t to_client_seen = 0, to_server_seen = 0;
   };
 
+  // An element's key as the kernel counts it: direction, two addresses, Key.
+  using CountKey = std::pair<std::uint64_t, std::uint32_t>;
+  struct CountKeyHash {
+    std::size_t operator()(const CountKey& k) const {
+      return std::hash<std::uint64_t>{}(k.first * 0x9e3779b97f4a7c15ULL ^ k.second);
+    }
+  };
+  static CountKey in_key(const OffloadedCall& c);
+  static CountKey out_key(const OffloadedCall& c);
+  void index_adopted();
+
   bool enabled_;
   double call_idle_;
   std::shared_ptr<spdlog::logger> log_;
@@ -62,6 +75,10 @@ class Offloader {
   std::vector<Adopted> adopted_;
   std::uint64_t adopted_total_ = 0;
   std::vector<OffloadChange> changes_;
+  // Both elements' keys of every call offloaded here (records are not moved while they live:
+  // CallTable's nodes are stable) and of every adopted one (into adopted_).
+  std::unordered_map<CountKey, Offload*, CountKeyHash> offloaded_index_;
+  std::unordered_map<CountKey, std::size_t, CountKeyHash> adopted_index_;
 };
 
 }  // namespace pptp::gateway

@@ -186,7 +186,8 @@ Result<bool, std::string> FastPath::remove(const std::vector<FastPathCall>& call
   auto r = change(Op::Remove, calls);
   if (!r) {
     for (const auto& c : calls) {
-      for (std::string_view set : {kFastInPlain, kFastInAddress, kFastInCallId, kFastOut}) {
+      for (std::string_view set :
+           {kFastInPlain, kFastInAddress, kFastInCallId, kFastOut, kFastOutSource}) {
         (void)remove_one(set, c);
       }
     }
@@ -198,7 +199,7 @@ Result<bool, std::string> FastPath::remove(const std::vector<FastPathCall>& call
 
 Result<bool, std::string> FastPath::remove_one(std::string_view set, const FastPathCall& c) {
   SetPtr s = make_set(set);
-  if (set == kFastOut) {
+  if (set == kFastOut || set == kFastOutSource) {
     add_element(s.get(), key_of(c.inside, c.server, c.server_call_id), nullptr, 0, 0, false, false);
   } else if (set == kFastInCallId) {
     add_element(s.get(), key_of(c.server, c.inside, c.outside_call_id), nullptr, 0, 0, false, false);
@@ -227,7 +228,8 @@ Result<bool, std::string> FastPath::change(Op op, const std::vector<FastPathCall
   for (std::size_t first = 0; first < calls.size(); first += kElementsPerBatch) {
     const std::size_t last = std::min(calls.size(), first + kElementsPerBatch);
     SetPtr in_plain = make_set(kFastInPlain), in_address = make_set(kFastInAddress),
-           in_call_id = make_set(kFastInCallId), out = make_set(kFastOut);
+           in_call_id = make_set(kFastInCallId), out = make_set(kFastOut),
+           out_source = make_set(kFastOutSource);
     bool any_plain = false, any_translated = false;
     for (std::size_t i = first; i < last; ++i) {
       const FastPathCall& c = calls[i];
@@ -247,13 +249,17 @@ Result<bool, std::string> FastPath::change(Op op, const std::vector<FastPathCall
         any_plain = true;
         add_element(in_plain.get(), in_key, put ? inside.data() : nullptr, 4, timeout_ms, put, refresh, b);
       }
-      add_element(out.get(), key_of(c.inside, c.server, c.server_call_id), nullptr, 0, timeout_ms, put, refresh, b);
+      const Key out_key = key_of(c.inside, c.server, c.server_call_id);
+      const auto outside = address_value(c.outside);
+      add_element(out.get(), out_key, nullptr, 0, timeout_ms, put, refresh, b);
+      add_element(out_source.get(), out_key, put ? outside.data() : nullptr, 4, timeout_ms, put,
+                  refresh);
     }
     mnl_nlmsg_batch* batch = mnl_nlmsg_batch_start(buffer.data(), buffer.size());
     nftnl_batch_begin(static_cast<char*>(mnl_nlmsg_batch_current(batch)), sequence_++);
     mnl_nlmsg_batch_next(batch);
     const std::uint32_t acked_from = sequence_;
-    std::vector<nftnl_set*> sets{out.get()};
+    std::vector<nftnl_set*> sets{out.get(), out_source.get()};
     if (any_plain) sets.push_back(in_plain.get());
     if (any_translated) {
       sets.push_back(in_address.get());

@@ -8,9 +8,13 @@
 //   fast_in_address  (server . public address . Key) : inside address   of a call whose Call
 //   fast_in_call_id  (server . inside address . Key) : inside Call ID     ID was translated:
 //                                                                       destination and Key
-//   fast_out         (inside address . server . Key)                      the client's GRE
+//   fast_out         (inside address . server . Key)                      the client's GRE:
+//                                                                       untracked before
+//   fast_out_source  (inside address . server . Key) : public address     conntrack, its
+//                                                                       source set after routing
 //
-// Most calls keep their Call ID, so their GRE costs one lookup.
+// Most calls keep their Call ID, so the server's GRE costs one lookup; the client's costs
+// two (one before routing, one after) and no conntrack.
 //
 // A GRE packet that matches is forwarded by nftables rules (rules.cpp) without reaching the
 // queue; one that matches nothing is queued as before. Every element carries a timeout, so
@@ -36,6 +40,7 @@ inline constexpr std::string_view kFastInPlain = "fast_in_plain";
 inline constexpr std::string_view kFastInAddress = "fast_in_address";
 inline constexpr std::string_view kFastInCallId = "fast_in_call_id";
 inline constexpr std::string_view kFastOut = "fast_out";
+inline constexpr std::string_view kFastOutSource = "fast_out_source";
 inline constexpr std::uint32_t kFastPathTimeoutSeconds = 90;  // an element not re-armed expires
 
 // One call's GRE binding, both ways, and the packets the kernel forwarded for one of its

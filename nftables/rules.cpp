@@ -54,11 +54,25 @@ void fast_in_chain(std::ostringstream& s, const RuleOptions& o) {
   s << "    # a call that kept its Call ID: one lookup, the destination\n"
     << "    ip daddr set " << key << " map @" << kFastInPlain << " notrack " << mark << " accept\n"
     << "    # a translated one: the destination, then (by the new destination) the Key\n"
-    << "    ip daddr set " << key << " map @" << kFastInAddress << " @th,48,16 set " << key << " map @"
-    << kFastInCallId << " notrack " << mark << " accept\n"
-    << "    # the client's GRE: marked here, before routing, so that no forward-hook chain of\n"
-    << "    # ours costs the router's other traffic anything (its masquerade translates it)\n"
-    << "    " << key << " @" << kFastOut << " " << mark << "\n"
+    << "    ip daddr set " << key << " map @" << kFastInAddress << " @th,48,16 set " << key
+    << " map @" << kFastInCallId << " notrack " << mark << " accept\n"
+    << "    # the client's GRE: untracked (no conntrack, no masquerade); its source is set after\n"
+    << "    # routing, in fast_source (here the public address would be a martian source)\n"
+    << "    " << key << " @" << kFastOut << " notrack meta mark set meta mark | "
+    << hex32(o.fast_path_mark | o.fast_path_out_mark) << " accept\n"
+    << "  }\n";
+}
+
+// The client's GRE of an offloaded call, routed: the source becomes the public address, as
+// the masquerade would have made it (nft's payload statement fixes the IPv4 checksum; GRE
+// has none over the addresses, RFC 2637 4.1). Its Key is the server's Call ID, never
+// translated. Only packets fast_in marked pay the lookup.
+void fast_source_chain(std::ostringstream& s, const RuleOptions& o) {
+  const std::string key = "ip saddr . ip daddr . @th,48,16";
+  s << "  chain fast_source {\n"
+    << "    type filter hook forward priority mangle - 10; policy accept;\n"
+    << "    meta mark & " << hex32(o.fast_path_out_mark) << " == " << hex32(o.fast_path_out_mark)
+    << " ip saddr set " << key << " map @" << kFastOutSource << "\n"
     << "  }\n";
 }
 
@@ -66,10 +80,15 @@ void fast_path_maps(std::ostringstream& s) {
   const std::string key = "ip saddr . ip daddr . @th,48,16";
   s << "  # Fast path: calls that pptp-alg has handed to the kernel (pptp-alg keeps the\n"
     << "  # elements; each expires unless the daemon re-arms it).\n"
-    << "  map " << kFastInPlain << " {\n    typeof " << key << " : ip daddr\n    flags timeout\n    counter\n  }\n"
-    << "  map " << kFastInAddress << " {\n    typeof " << key << " : ip daddr\n    flags timeout\n    counter\n  }\n"
-    << "  map " << kFastInCallId << " {\n    typeof " << key << " : @th,48,16\n    flags timeout\n  }\n"
-    << "  set " << kFastOut << " {\n    typeof " << key << "\n    flags timeout\n    counter\n  }\n";
+    << "  map " << kFastInPlain << " {\n    typeof " << key
+    << " : ip daddr\n    flags timeout\n    counter\n  }\n"
+    << "  map " << kFastInAddress << " {\n    typeof " << key
+    << " : ip daddr\n    flags timeout\n    counter\n  }\n"
+    << "  map " << kFastInCallId << " {\n    typeof " << key
+    << " : @th,48,16\n    flags timeout\n  }\n"
+    << "  set " << kFastOut << " {\n    typeof " << key << "\n    flags timeout\n    counter\n  }\n"
+    << "  map " << kFastOutSource << " {\n    typeof " << key
+    << " : ip saddr\n    flags timeout\n  }\n";
 }
 
 void forward_chain(std::ostringstream& s, const RuleOptions& o) {
@@ -85,8 +104,12 @@ void forward_chain(std::ostringstream& s, const RuleOptions& o) {
     << "    meta l4proto gre counter name \"" << kCounterInvalid << "\" drop\n"
     << "  }\n"
     << "  chain forward {\n"
-    << "    type filter hook forward priority mangle; policy accept;\n"
-    << "    ct state invalid jump " << kChainDropInvalid << "\n";
+    << "    type filter hook forward priority mangle; policy accept;\n";
+  // Offloaded GRE (untracked, judged) ends here, at its first rule.
+  if (o.fast_path)
+    s << "    meta mark & " << hex32(o.fast_path_mark) << " == " << hex32(o.fast_path_mark)
+      << " accept\n";
+  s << "    ct state invalid jump " << kChainDropInvalid << "\n";
   if (o.syn_per_second > 0) s << "    " << kNewControl << over_rate(kSynSources, o.syn_per_second, kCounterSynLimited) << "\n";
   if (queued_gre_limit(o) > 0) s << "    " << client_gre << over_rate(kGreSources, queued_gre_limit(o), kCounterGreLimited) << "\n";
   s << "    tcp dport 1723 " << q << "\n"
@@ -128,6 +151,7 @@ std::string nft_table(Backend backend, const RuleOptions& o) {
   if (o.fast_path) {
     fast_path_maps(s);
     fast_in_chain(s, o);
+    fast_source_chain(s, o);
   }
   const std::string server_gre = "meta l4proto gre " + unmarked(o) + "fib daddr type local ";
   s << "  # The server's GRE to this router's own address: untracked (conntrack cannot match\n"
@@ -189,7 +213,7 @@ Result<bool, std::string> install_rules(Backend backend, const RuleOptions& opti
   if (keep) {
     // One transaction: every chain's rules replaced, the sets (declared the same) untouched.
     std::string script;
-    for (const char* chain : {"fast_in", "prerouting", "forward", "drop_invalid"}) {
+    for (const char* chain : {"fast_in", "fast_source", "prerouting", "forward", "drop_invalid"}) {
       if (listing.find(std::string("chain ") + chain + " {") != std::string::npos) {
         script += "flush chain ip " + std::string(kTableName) + " " + chain + "\n";
       }

@@ -6,14 +6,18 @@
 //                              rewrites its destination and key before routing.
 //   forward, mangle priority:  TCP/1723 both ways (control messages, inside addresses on both
 //                              directions) and tracked GRE (client to server) are queued.
-//   the operator's masquerade: translates TCP/1723 and the client's GRE source as usual.
+//   the operator's masquerade: translates TCP/1723 and the client's GRE source as usual
+//                              (not an offloaded call's: untracked, below).
 //
 // The fast path (fastpath.hpp) adds a chain that runs first, prerouting at raw - 20: it
 // rewrites the server's GRE of an offloaded call (destination, key) and untracks it, and
-// marks the client's GRE of an offloaded call. Both set the fast-path mark bit, and the
-// queue rules skip marked packets. PPP link-control and authentication frames (protocols
-// 0xC0xx, 0xC2xx) of offloaded calls skip the fast path and reach the queue, so that a
-// re-authentication is seen and judged (issue 12).
+// untracks and marks the client's GRE of an offloaded call. Both set the fast-path mark
+// bit, and the queue rules skip marked packets. The client's GRE gets its source (the public
+// address) after routing, in chain fast_source (forward, mangle - 10): before routing, a
+// source that is one of the router's own addresses is a martian and would be dropped.
+// PPP link-control and authentication frames (protocols 0xC0xx, 0xC2xx) of offloaded calls
+// skip the fast path and reach the queue, so that a re-authentication is seen and judged
+// (issue 12).
 //
 // Before the queue: TCP/1723 and the clients' GRE that conntrack finds invalid (out of the
 // TCP window, for one) are dropped, and each source's new TCP/1723 connections and queued
@@ -59,12 +63,16 @@ bool parse_backend(std::string_view text, Backend& out);
 // The packet mark bit the fast-path rules set, so that the queue rules (nft or xtables,
 // which run in other chains) leave an offloaded packet alone.
 inline constexpr std::uint32_t kFastPathMark = 0x00100000;
+// The bit the fast path sets beside it on the client's GRE only: the packets whose source
+// chain fast_source rewrites (so that the server's GRE costs it no lookup).
+inline constexpr std::uint32_t kFastPathOutMark = 0x00200000;
 
 struct RuleOptions {
   std::uint16_t queue = 0;
   bool fail_open = false;  // packets pass unqueued when no daemon listens (queue bypass)
   bool fast_path = true;   // the fast-path sets and chains (fastpath.hpp)
   std::uint32_t fast_path_mark = kFastPathMark;
+  std::uint32_t fast_path_out_mark = kFastPathOutMark;
   std::uint32_t syn_per_second = kDefaultSynPerSecond;  // per source, 0 = off
   // Per source, 0 = off. Only with the fast path: without it every GRE packet of every call
   // is queued, and a limit would cap the calls' throughput.

@@ -399,6 +399,54 @@ class FastPath(LabTest):
         self.assertEqual(status["fast_path"]["elements"]["errors"], 0, status["fast_path"])
 
 
+    def wait_offloaded(self, calls, timeout=30):
+        deadline, status = time.monotonic() + timeout, {}
+        while time.monotonic() < deadline:
+            try:
+                status = self.lab.status(wait=0.5)
+            except (FileNotFoundError, ValueError):  # not written yet, or being written
+                continue
+            if status["fast_path"]["calls"] >= calls:
+                return status
+        self.fail("not %d calls offloaded within %d s: %s" % (calls, timeout, status.get("fast_path")))
+
+    def tracked_gre(self):
+        return self.lab.netns("rtr", "conntrack", "-L", "-p", "gre", check=False).stdout
+
+    def test_the_clients_gre_of_an_offloaded_call_is_untracked_and_leaves_from_the_public_address(self):
+        # The entries conntrack made for the calls' first (queued) packets expire 3 s after
+        # their last packet; an offloaded call's later GRE must make none.
+        self.lab.netns("rtr", "sysctl", "-qw", "net.netfilter.nf_conntrack_gre_timeout=3")
+        self.lab.start_server()
+        # Calls long enough to outlast the checks below on a loaded machine.
+        procs = [self.lab.start_client("pptp-linux", local=CLIENTS[0], tag="p", user="alice", duration=45),
+                 self.lab.start_client("pns", local=CLIENTS[1], tag="a", call_ids=[7], duration=45),
+                 self.lab.start_client("pns", local=CLIENTS[2], tag="b", call_ids=[7], duration=45)]
+        self.wait_offloaded(3)
+        # What the server receives: every GRE packet from the public address (the clients'
+        # own are not routed there), its IPv4 header checksum verified by tshark.
+        capture = subprocess.run(["ip", "netns", "exec", self.lab.ns["srv"], "tshark", "-n", "-i", "eth0", "-a",
+                                  "duration:3", "-f", "ip proto 47", "-o", "ip.check_checksum:TRUE", "-T", "fields",
+                                  "-e", "ip.src", "-e", "ip.dst", "-e", "ip.checksum.status"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=False).stdout
+        to_server = [line.split("\t") for line in capture.splitlines() if line.split("\t")[1:2] == [SERVER]]
+        self.assertGreater(len(to_server), 30, capture[-2000:])
+        self.assertEqual({src for src, _, _ in to_server}, {PUBLIC}, capture[-2000:])
+        self.assertEqual({checksum for _, _, checksum in to_server}, {"1"}, "1 = good: " + capture[-2000:])
+        # Conntrack: the first packets' entries go and no offloaded packet brings one back.
+        deadline, left = time.monotonic() + 15, None
+        while time.monotonic() < deadline:
+            left = [line for line in self.tracked_gre().splitlines() if "src=192.0.2." in line]
+            if not left:
+                break
+            time.sleep(0.5)
+        self.assertEqual(left, [], "conntrack still tracks the offloaded calls' GRE")
+        status = self.lab.status(wait=0)
+        self.assertEqual(status["fast_path"]["calls"], 3, "the calls ended before the checks: %s" % status["fast_path"])
+        for p in procs:
+            self.assertEchoed(self.lab.result(p), minimum=100)
+
+
 class Restart(LabTest):
     daemon_args = ("--keep-fast-path", "--idle-timeout", "3")
 

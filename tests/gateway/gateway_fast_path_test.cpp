@@ -127,6 +127,9 @@ TEST_F(FastPath, UnderAPolicyOnlyAllowedCallsGoAndARevokedOneComesBack) {
   ASSERT_EQ(client_gre(a, 100, test::ppp(0xc023, test::pap_request("alice", "pw"))), Action::Accept);
   ASSERT_EQ(server_gre(7, test::pap_ack()), Action::Accept);
   ASSERT_EQ(h.gw.take_offload_changes().size(), 1u);
+  const OffloadedCall in_key{kServer, kPublic, {}, 7, 0, 0};
+  h.gw.note_offload_counts({OffloadCount{true, in_key, 10, 500, std::nullopt}}, h.now);
+  EXPECT_EQ(h.gw.counters().gre_offloaded_to_pns, 10u);
   auto deny = policy::parse_policy("default: deny\non_reload: rejudge\n");
   ASSERT_TRUE(deny);
   h.gw.set_policy(std::make_shared<const policy::Policy>(std::move(*deny)));
@@ -134,6 +137,9 @@ TEST_F(FastPath, UnderAPolicyOnlyAllowedCallsGoAndARevokedOneComesBack) {
   ASSERT_EQ(gone.size(), 1u);
   EXPECT_FALSE(gone[0].add);
   EXPECT_EQ(server_gre(7), Action::Drop);  // back in user space, and cut
+  // A read of its elements' counters taken before they went is no longer this call's.
+  h.gw.note_offload_counts({OffloadCount{true, in_key, 30, 1500, std::nullopt}}, h.now);
+  EXPECT_EQ(h.gw.counters().gre_offloaded_to_pns, 10u);
 }
 
 TEST_F(FastPath, ARestartAdoptsTheKernelsCallsReservesTheirCallIdsAndLetsThemIdleOut) {

@@ -64,6 +64,11 @@ TEST_F(KernelFastPath, ElementsAreAddedCountedReArmedAndRemoved) {
   EXPECT_NE(id.find(": 0x7"), std::string::npos) << id;
   const std::string out = list_set(kFastOut);
   EXPECT_NE(out.find("192.0.2.11 . 198.51.100.2 . 0x100"), std::string::npos) << out;
+  // The client's GRE leaves with the public address as its source.
+  const std::string source = list_set(kFastOutSource);
+  EXPECT_NE(source.find("192.0.2.11 . 198.51.100.2 . 0x100 timeout 1m expires"), std::string::npos)
+      << source;
+  EXPECT_NE(source.find(": 198.51.100.1"), std::string::npos) << source;
 
   EXPECT_EQ(list_set(kFastInPlain).find("elements"), std::string::npos);  // it was translated
 
@@ -96,6 +101,7 @@ TEST_F(KernelFastPath, ElementsAreAddedCountedReArmedAndRemoved) {
   ASSERT_TRUE((*fp)->remove({call_}));
   EXPECT_EQ(list_set(kFastInAddress).find("elements"), std::string::npos);
   EXPECT_EQ(list_set(kFastOut).find("elements"), std::string::npos);
+  EXPECT_EQ(list_set(kFastOutSource).find("elements"), std::string::npos);
   // Removing what is gone (an expired element) is not an error, nor does it keep the rest.
   EXPECT_TRUE((*fp)->remove({call_}));
   ASSERT_TRUE((*fp)->add({call_}));
@@ -105,7 +111,7 @@ TEST_F(KernelFastPath, ElementsAreAddedCountedReArmedAndRemoved) {
   ASSERT_TRUE((*fp)->add({other}));
   ASSERT_TRUE((*fp)->remove({call_}));
   EXPECT_TRUE((*fp)->remove({call_, other}));  // call_ is gone already; other still goes
-  for (auto set : {kFastInPlain, kFastInAddress, kFastInCallId, kFastOut}) {
+  for (auto set : {kFastInPlain, kFastInAddress, kFastInCallId, kFastOut, kFastOutSource}) {
     EXPECT_EQ(list_set(set).find("elements"), std::string::npos) << set;
   }
   EXPECT_EQ((*fp)->stats().errors, 0u);
@@ -125,7 +131,7 @@ TEST_F(KernelFastPath, ACallThatKeptItsCallIdNeedsOneInboundElement) {
   ASSERT_TRUE(counts) << counts.error();
   EXPECT_EQ(counts->size(), 4u);  // two inbound, two outbound
   ASSERT_TRUE((*fp)->remove({kept, call_}));
-  for (auto set : {kFastInPlain, kFastInAddress, kFastInCallId, kFastOut}) {
+  for (auto set : {kFastInPlain, kFastInAddress, kFastInCallId, kFastOut, kFastOutSource}) {
     EXPECT_EQ(list_set(set).find("elements"), std::string::npos) << set;
   }
 }

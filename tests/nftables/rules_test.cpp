@@ -97,7 +97,52 @@ TEST(FastPathRules, TheSkipComesBeforeTheMapsAndOnlyForEnhancedGre) {
   EXPECT_LT(t.find("ip protocol != gre return"), skip);
   EXPECT_LT(t.find("@th,0,16 & 0x2007 != 0x2001 return"), skip);
   EXPECT_LT(skip, t.find("map @fast_in_plain"));
-  EXPECT_LT(skip, t.find("@fast_out meta mark set"));
+  EXPECT_LT(skip, t.find("@fast_out notrack meta mark set"));
+}
+
+// The client's GRE of an offloaded call, as the kernel sees it: untracked before conntrack
+// (raw - 20 runs before conntrack's -200), so no entry and no masquerade; its source set
+// to the public address from the map after routing, where a local source is no martian.
+TEST(FastPathRules, TheClientsGreIsUntrackedAndGetsItsSourceFromTheMapAfterRouting) {
+  for (const Backend backend : {Backend::Nft, Backend::Xtables}) {
+    const std::string t = nft_table(backend, RuleOptions{});
+    const auto fast_in = t.find("chain fast_in {");
+    const auto out_rule = t.find(
+        "ip saddr . ip daddr . @th,48,16 @fast_out notrack meta mark set meta mark | 0x00300000 "
+        "accept",
+        fast_in);
+    EXPECT_NE(out_rule, std::string::npos) << t;
+    EXPECT_NE(
+        t.find("map fast_out_source {\n    typeof ip saddr . ip daddr . @th,48,16 : ip saddr\n"),
+        std::string::npos)
+        << t;
+    const auto source =
+        t.find("chain fast_source {\n    type filter hook forward priority mangle - 10;");
+    ASSERT_NE(source, std::string::npos) << t;
+    EXPECT_NE(t.find("    meta mark & 0x00200000 == 0x00200000 ip saddr set ip saddr . ip daddr . "
+                     "@th,48,16 map "
+                     "@fast_out_source\n  }",
+                     source),
+              std::string::npos)
+        << t;
+    // The server's GRE is marked with the fast-path bit only: it costs fast_source no lookup.
+    const auto in_rule =
+        t.find("map @fast_in_plain notrack meta mark set meta mark | 0x00100000 accept", fast_in);
+    EXPECT_NE(in_rule, std::string::npos) << t;
+  }
+  RuleOptions off;
+  off.fast_path = false;
+  EXPECT_EQ(nft_table(Backend::Nft, off).find("fast_source"), std::string::npos);
+}
+
+TEST(QueueRules, OffloadedGreLeavesTheForwardChainAtItsFirstRule) {
+  const std::string t = nft_table(Backend::Nft, RuleOptions{});
+  const auto forward = t.find("chain forward {");
+  ASSERT_NE(forward, std::string::npos) << t;
+  const auto first_rule =
+      t.find("policy accept;\n", forward) + std::string("policy accept;\n").size();
+  EXPECT_EQ(t.compare(first_rule, 47, "    meta mark & 0x00100000 == 0x00100000 accept"), 0)
+      << t.substr(forward);
 }
 
 TEST(QueueRules, InvalidConnectionTrackingStateIsDroppedBeforeTheQueue) {
