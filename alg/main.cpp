@@ -153,6 +153,7 @@ int run_daemon_with(DaemonFlags& f) {
   f.d.gateway.timeouts.call_idle = f.idle_timeout;
   f.d.gateway.budgets.memory_bytes = std::size_t{f.memory_budget} * pptp::gateway::kMiB;
   f.d.gateway.budgets.source_reassembly_bytes = std::size_t{f.source_reassembly} * 1024;
+  f.d.gateway.budgets.source_held_bytes = std::size_t{f.source_held} * 1024;
   if (f.proxy && (!f.d.policy_file.empty() || !f.d.user.empty())) {
     // Not silently ignored: an operator must not believe a policy guards the proxy.
     std::fprintf(stderr, "pptp-alg: --policy and --user are not supported with --proxy yet (docs/proxy.md)\n");
