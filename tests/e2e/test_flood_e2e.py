@@ -206,6 +206,8 @@ class Floods(LabTest):
             while logged + suppressed != anomalies[kind] and time.monotonic() < deadline:
                 anomalies = self.lab.status(wait=0.5)["anomalies"]
                 logged, suppressed = log_lines(self.lab.read_daemon_log(), kind)
+            print("log %s: %d anomalies, %d lines, %d in suppression counts" % (kind, anomalies[kind], logged, suppressed),
+                  file=sys.stderr)
             self.assertLessEqual(logged, LOG_BURST * windows, kind)
             self.assertGreater(suppressed, 0, kind)
             self.assertEqual(logged + suppressed, anomalies[kind], kind)
