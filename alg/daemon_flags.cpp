@@ -126,6 +126,10 @@ void DaemonFlags::add_budgets_to(CLI::App& app) {
                                           "KiB of out-of-order control data buffered for one host")
                                ->capture_default_str()
                                ->check(positive);
+  source_held_flag = app.add_option("--source-held", source_held,
+                                    "KiB of one host's control segments held for a Call ID field's second byte")
+                         ->capture_default_str()
+                         ->check(positive);
 }
 
 void DaemonFlags::take_keys(const pptp::config::Settings& k) {
@@ -154,6 +158,7 @@ void DaemonFlags::take_keys(const pptp::config::Settings& k) {
   take(k.source_half_open, source_half_open, d.gateway.budgets.source_half_open);
   take(k.source_calls, source_calls, d.gateway.budgets.source_calls);
   take(k.source_reassembly, source_reassembly_flag, source_reassembly);
+  take(k.source_held, source_held_flag, source_held);
 }
 
 }  // namespace pptp::cli

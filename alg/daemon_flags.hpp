@@ -49,6 +49,8 @@ struct DaemonFlags {
   std::uint32_t source_reassembly = pptp::gateway::kDefaultSourceReassemblyKiB;
   CLI::Option *memory_budget_flag = nullptr, *source_connections = nullptr, *source_half_open = nullptr,
               *source_calls = nullptr, *source_reassembly_flag = nullptr;
+  std::uint32_t source_held = pptp::gateway::kDefaultSourceHeldKiB;  // KiB
+  CLI::Option* source_held_flag = nullptr;
   void add_budgets_to(CLI::App& app);
 
   void add_to(CLI::App& app);

@@ -9,6 +9,7 @@ std::string_view name_of(BudgetHit h) {
     case BudgetHit::SourceCalls: return "source_calls";
     case BudgetHit::SourceReassembly: return "source_reassembly";
     case BudgetHit::Memory: return "memory";
+    case BudgetHit::SourceHeld: return "source_held";
   }
   return "unknown";
 }
@@ -50,16 +51,25 @@ std::optional<BudgetHit> Budgets::refuse_buffering(wire::Ipv4Address source, std
   return std::nullopt;
 }
 
+std::optional<BudgetHit> Budgets::refuse_holding(wire::Ipv4Address source, std::size_t bytes,
+                                                 std::size_t lingering) const {
+  const SourceUse* s = find(source);
+  if ((s != nullptr ? s->held_bytes : 0) + bytes > limits_.source_held_bytes) return BudgetHit::SourceHeld;
+  if (memory_ + lingering + bytes > limits_.memory_bytes) return BudgetHit::Memory;
+  return std::nullopt;
+}
+
 void Budgets::charge(BudgetShare& share, const BudgetUsage& now) {
   const BudgetUsage& was = share.charged;
   memory_ = memory_ - was.memory_bytes + now.memory_bytes;
-  const bool holds = now.live || now.half_open || now.reassembly_bytes > 0;
-  const bool held = was.live || was.half_open || was.reassembly_bytes > 0;
+  const bool holds = now.live || now.half_open || now.reassembly_bytes > 0 || now.held_bytes > 0;
+  const bool held = was.live || was.half_open || was.reassembly_bytes > 0 || was.held_bytes > 0;
   if (holds || held) {
     SourceUse& s = sources_[share.source.value];
     s.connections = s.connections - (was.live ? 1 : 0) + (now.live ? 1 : 0);
     s.half_open = s.half_open - (was.half_open ? 1 : 0) + (now.half_open ? 1 : 0);
     s.reassembly_bytes = s.reassembly_bytes - was.reassembly_bytes + now.reassembly_bytes;
+    s.held_bytes = s.held_bytes - was.held_bytes + now.held_bytes;
     share.charged = now;
     forget_if_idle(share.source);
     return;
@@ -80,7 +90,9 @@ void Budgets::forget_if_idle(wire::Ipv4Address source) {
   const auto it = sources_.find(source.value);
   if (it == sources_.end()) return;
   const SourceUse& s = it->second;
-  if (s.connections == 0 && s.half_open == 0 && s.calls == 0 && s.reassembly_bytes == 0) sources_.erase(it);
+  if (s.connections == 0 && s.half_open == 0 && s.calls == 0 && s.reassembly_bytes == 0 && s.held_bytes == 0) {
+    sources_.erase(it);
+  }
 }
 
 }  // namespace pptp::gateway

@@ -1,7 +1,8 @@
 // Budgets that hold with or without a policy (docs/reliability.md): one memory budget for
 // the daemon's per-connection state, and per source (the host that opened the control
 // connection, whichever side of it uses port 1723) how many connections, half-open
-// connections and calls it holds and how many out-of-order bytes are buffered for it. At a
+// connections and calls it holds, how many out-of-order bytes are buffered for it and how
+// many bytes of its segments are held for a half-arrived Call ID field. At a
 // budget new work from that source is refused (its SYN dropped, its call set-up refused, its
 // out-of-order segment not buffered: TCP sends it again); what is established keeps working,
 // and one host cannot take what the others need. Pure bookkeeping: the gateway asks before
@@ -28,6 +29,10 @@ inline constexpr std::uint32_t kDefaultSourceConnections = 16384;   // live cont
 inline constexpr std::uint32_t kDefaultSourceHalfOpen = 1024;       // before Start-Control-Connection-Request
 inline constexpr std::uint32_t kDefaultSourceCalls = 16384;         // calls set up per source
 inline constexpr std::size_t kDefaultSourceReassemblyKiB = 256;     // out-of-order bytes buffered per source
+// Segments held for a Call ID field's second byte (segment_hold.hpp) stay in the kernel
+// queue: 64 KiB is at least ~1,600 small segments, so no one host takes all of the 4,096
+// held overall (kMaxHeldSegmentsOverall) and with them the queue's room.
+inline constexpr std::size_t kDefaultSourceHeldKiB = 64;
 
 struct BudgetLimits {
   std::size_t memory_bytes = kDefaultMemoryBudgetMiB * kMiB;
@@ -35,10 +40,18 @@ struct BudgetLimits {
   std::uint32_t source_half_open = kDefaultSourceHalfOpen;
   std::uint32_t source_calls = kDefaultSourceCalls;
   std::size_t source_reassembly_bytes = kDefaultSourceReassemblyKiB * 1024;
+  std::size_t source_held_bytes = kDefaultSourceHeldKiB * 1024;
 };
 
 // Which budget refused new work.
-enum class BudgetHit : std::uint8_t { SourceConnections, SourceHalfOpen, SourceCalls, SourceReassembly, Memory };
+enum class BudgetHit : std::uint8_t {
+  SourceConnections,
+  SourceHalfOpen,
+  SourceCalls,
+  SourceReassembly,
+  Memory,
+  SourceHeld,
+};
 std::string_view name_of(BudgetHit h);
 
 // What one control connection holds now (its estimate in bytes included).
@@ -47,6 +60,7 @@ struct BudgetUsage {
   bool half_open = false;
   std::size_t reassembly_bytes = 0;
   std::size_t memory_bytes = 0;
+  std::size_t held_bytes = 0;  // its segments held for a Call ID field (counted in memory_bytes too)
 };
 
 // What a connection's record last charged, to adjust or give back.
@@ -66,6 +80,7 @@ class Budgets {
                                        std::size_t lingering) const;
   std::optional<BudgetHit> refuse_buffering(wire::Ipv4Address source, std::size_t bytes,
                                             std::size_t lingering) const;
+  std::optional<BudgetHit> refuse_holding(wire::Ipv4Address source, std::size_t bytes, std::size_t lingering) const;
 
   // Moves the totals from what `share` charged to `now` (BudgetUsage{} gives all back).
   void charge(BudgetShare& share, const BudgetUsage& now);
@@ -85,6 +100,7 @@ class Budgets {
     std::uint32_t half_open = 0;
     std::uint32_t calls = 0;
     std::size_t reassembly_bytes = 0;
+    std::size_t held_bytes = 0;
   };
   const SourceUse* find(wire::Ipv4Address source) const;
   void forget_if_idle(wire::Ipv4Address source);

@@ -32,7 +32,8 @@
   X(budget_half_open_refused, "budget_half_open_refused", "new connections over the source's half-open budget") \
   X(budget_calls_refused, "budget_calls_refused", "call set-ups over the source's call budget")        \
   X(budget_reassembly_refused, "budget_reassembly_refused", "out-of-order segments not buffered: the source's budget") \
-  X(budget_memory_refused, "budget_memory_refused", "connections, calls or out-of-order segments over the memory budget")
+  X(budget_memory_refused, "budget_memory_refused", "connections, calls or out-of-order segments over the memory budget") \
+  X(budget_held_refused, "budget_held_refused", "segments not held for a Call ID field: the source's held-bytes budget")
 
 #define PPTP_GATEWAY_POLICY_COUNTERS(X)                                                           \
   X(connections_denied, "connections_denied", "control connections the policy or a limit refused") \

@@ -88,7 +88,9 @@ Verdict Gateway::process_control(std::span<std::uint8_t> packet, const track::Pa
     ++counters_.control_dropped;
     return {Action::Drop, false};
   }
-  return hold_or_patch(packet, parsed, *out.connection, r, dir, meta);
+  const Verdict v = hold_or_patch(packet, parsed, *out.connection, r, dir, meta);
+  settle(r, *out.connection);  // its held segments, taken or released just now
+  return v;
 }
 
 std::optional<Verdict> Gateway::admit_opening(const track::ParsedPacket& parsed,
@@ -180,6 +182,10 @@ Verdict Gateway::hold_or_patch(std::span<std::uint8_t> packet, const track::Pars
       ++counters_.control_gap_dropped;
       return {Action::Drop, false};
     case SegmentFate::Hold:
+      if (const auto hit = budgets_.refuse_holding(r.budget.source, packet.size(), lingering_bytes())) {
+        note_refusal(*hit, r.budget.source, "held_segment");  // dropped: TCP sends it again
+        return {Action::Drop, false};
+      }
       if (!r.held[d].hold(meta, packet, at, held_overall_)) {
         ++counters_.control_hold_bound_dropped;
         return {Action::Drop, false};

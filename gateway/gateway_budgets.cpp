@@ -31,6 +31,7 @@ std::uint64_t GatewayCounters::*counter_of(BudgetHit hit) {
     case BudgetHit::SourceCalls: return &GatewayCounters::budget_calls_refused;
     case BudgetHit::SourceReassembly: return &GatewayCounters::budget_reassembly_refused;
     case BudgetHit::Memory: return &GatewayCounters::budget_memory_refused;
+    case BudgetHit::SourceHeld: return &GatewayCounters::budget_held_refused;
   }
   return &GatewayCounters::budget_memory_refused;
 }
@@ -47,13 +48,19 @@ void Gateway::note_refusal(BudgetHit hit, wire::Ipv4Address source, std::string_
       case BudgetHit::SourceHalfOpen: limit = l.source_half_open; break;
       case BudgetHit::SourceCalls: limit = l.source_calls; break;
       case BudgetHit::SourceReassembly: limit = l.source_reassembly_bytes; break;
+      case BudgetHit::SourceHeld: limit = l.source_held_bytes; break;
       case BudgetHit::Memory: break;
     }
     return fmt::format("budget={} limit={} refused={} memory_bytes={}", name_of(hit), limit, work, memory_bytes());
   });
 }
 
-void Gateway::settle(ConnectionRecord& r, const track::ControlConnection& c) { budgets_.charge(r.budget, usage_of(c)); }
+void Gateway::settle(ConnectionRecord& r, const track::ControlConnection& c) {
+  BudgetUsage u = usage_of(c);
+  u.held_bytes = r.held[0].bytes() + r.held[1].bytes();
+  u.memory_bytes += u.held_bytes;
+  budgets_.charge(r.budget, u);
+}
 
 std::size_t Gateway::lingering_bytes() const { return tracker_.closed_connection_count() * kClosedConnectionBytes; }
 

@@ -32,6 +32,7 @@ class SegmentHold {
   bool hold(const PacketMeta& meta, std::span<const std::uint8_t> packet, const nat::TcpPayload& at,
             HoldBudget& overall);
   bool empty() const { return held_.empty(); }
+  std::size_t bytes() const { return bytes_; }
   // Every held packet goes, with the direction's patches applied, as accepted.
   void release(const nat::StreamPatches& patches, HoldBudget& overall, GatewayCounters& counters,
                std::vector<ReleasedPacket>& out);

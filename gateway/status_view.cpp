@@ -1,5 +1,6 @@
 // The status JSON (docs/daemon.md, "Status"): live connections and calls with their Call IDs
-// on both sides, policy standing and fast path; the counters from their declared lists.
+// on both sides, policy standing and fast path; the counters from their declared lists; the
+// memory budget and what it counts now (docs/reliability.md).
 #include "gateway/describe.hpp"
 #include "gateway/gateway.hpp"
 
@@ -81,7 +82,10 @@ nlohmann::json Gateway::status() const {
               {"packets", counters_json(counters_, visit_packets)},
               {"fast_path", std::move(fast_path)},
               {"policy", std::move(policy)},
-              {"anomalies", std::move(anomalies)}};
+              {"anomalies", std::move(anomalies)},
+              {"memory", {{"budget_bytes", budgets_.limits().memory_bytes},
+                          {"used_bytes", memory_bytes()},
+                          {"sources", budgets_.sources()}}}};
 }
 
 }  // namespace pptp::gateway

@@ -167,6 +167,7 @@ constexpr std::array kKeys{
     Key{"source-calls", [](const YAML::Node& v, Settings& s) { return store(positive_count(v), s.source_calls); }},
     Key{"source-reassembly",
         [](const YAML::Node& v, Settings& s) { return store(positive_count(v), s.source_reassembly); }},
+    Key{"source-held", [](const YAML::Node& v, Settings& s) { return store(positive_count(v), s.source_held); }},
 };
 
 constexpr auto kKeyNames = [] {

@@ -49,6 +49,7 @@ struct Settings {
   std::optional<std::uint32_t> source_half_open;
   std::optional<std::uint32_t> source_calls;
   std::optional<std::uint32_t> source_reassembly;  // KiB
+  std::optional<std::uint32_t> source_held;        // KiB
 };
 
 // The same positioned error as rules.yaml's (line and column 1-based, 0 for the whole

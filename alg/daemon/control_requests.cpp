@@ -143,6 +143,10 @@ std::string Daemon::metrics_text() const {
   m.gauge("calls", "live calls", static_cast<double>(gateway_->tracker().call_count()));
   m.gauge("offloaded_calls", "calls whose GRE the kernel forwards", static_cast<double>(gateway_->offloader().offloaded()));
   m.gauge("uptime_seconds", "seconds since the daemon started", now());
+  const pptp::gateway::Budgets& b = gateway_->budgets();
+  m.gauge("memory_budget_bytes", "the memory budget (--memory-budget)", static_cast<double>(b.limits().memory_bytes));
+  m.gauge("memory_used_bytes", "tracked state the memory budget counts now", static_cast<double>(gateway_->memory_bytes()));
+  m.gauge("budget_sources", "hosts holding a share of the per-source budgets", static_cast<double>(b.sources()));
   return m.text();
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""The flood suite (issue 13, docs/reliability.md "Floods"): one inside host attacks the
-gateway while good tunnels run beside it. What a user would notice is asserted: the good
+"""The flood suite (issue 13, docs/reliability.md "Floods"): inside hosts attack the
+gateway while five good tunnels run beside it. What a user would notice is asserted: the good
 calls keep echoing, a new good call still sets up, the daemon's resident memory stays under
 a stated bound (flat under SYN/RST churn), and the refusals are counted in the status file.
 Run as root; each test builds and removes its own namespaces (RFC 5737 addresses only).
@@ -9,21 +9,29 @@ Run as root; each test builds and removes its own namespaces (RFC 5737 addresses
 
 Rate limits in the kernel before the queue (--syn-limit, --queued-gre-limit, where the
 binary has them) are switched off: this suite measures the daemon's own budgets.
+PPTP_FLOOD_SECONDS sets how long each fixed-time flood lasts (default 3; longer runs for
+docs/reliability.md).
 """
+import math
 import os
+import re
 import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pptplab.lab import CLIENTS, PYTHON, SERVER2  # noqa: E402
+from pptplab.lab import CLIENTS, PYTHON, SERVER, SERVER2  # noqa: E402
 from test_nat_e2e import DAEMON, LabTest  # noqa: E402
 
-GOOD = CLIENTS[:3]
+GOOD = CLIENTS[:5]
+LATE = "192.0.2.16"  # a good client that sets up its call after the floods
 # One attacking host per kind of flood, beside the good clients on the inside network: a
 # host at one budget does not keep another from its own.
 CHURNER, FLOODER, REORDERER = "192.0.2.66", "192.0.2.67", "192.0.2.68"
+GRE_FLOODER, STALLER, MID_STREAMER = "192.0.2.69", "192.0.2.70", "192.0.2.71"
+FLOOD_SECONDS = float(os.environ.get("PPTP_FLOOD_SECONDS", "3"))
+LOG_BURST, SOURCE_LOG_BURST, LOG_WINDOW = 20, 5, 10.0  # gateway/log_limiter.hpp
 NOWHERE = "198.51.100.9"  # routed through the router, answered by no one
 RSS_BOUND_KIB = 48 * 1024  # the daemon's resident memory during every flood (budget 16 MiB)
 CHURN_GROWTH_KIB = 3 * 1024  # from 2,000 to 20,000 SYN/RST cycles on one 4-tuple
@@ -35,6 +43,20 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise RuntimeError("no VmRSS for pid %d" % pid)
+
+
+def cpu_seconds(pid):
+    """User and system CPU time the process has used (proc(5), fields 14 and 15)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def log_lines(log, kind):
+    """The lines logged for an anomaly kind and what the suppression lines say they held back."""
+    logged = len(re.findall(r"anomaly kind=%s " % kind, log))
+    suppressed = sum(int(n) for n in re.findall(r"anomaly_suppressed kind=%s lines=(\d+)" % kind, log))
+    return logged, suppressed
 
 
 def sanitized(binary):
@@ -52,7 +74,7 @@ def kernel_limits_off():
 
 class Floods(LabTest):
     def daemon_arguments(self):
-        return ["--memory-budget", "16", "--source-calls", "100"] + kernel_limits_off()
+        return ["--memory-budget", "16", "--source-calls", "100", "--source-held", "2"] + kernel_limits_off()
 
     def rss(self):
         return rss_kib(self.lab.daemon_proc.pid)
@@ -98,7 +120,8 @@ class Floods(LabTest):
             rss, flood, ooo, ocrq, {k: v for k, v in counters.items() if k.startswith("budget_")}), file=sys.stderr)
 
         # A new good call still sets up and echoes while the attacker's connections are held.
-        late = self.lab.start_client("pns", local=CLIENTS[3], tag="late", call_ids=[40], duration=3)
+        self.lab.netns("lan", "ip", "addr", "add", LATE + "/24", "dev", "eth0")
+        late = self.lab.start_client("pns", local=LATE, tag="late", call_ids=[40], duration=3)
         self.assertEchoed(self.lab.result(late))
         for p in good:
             self.assertEchoed(self.lab.result(p, timeout=60), minimum=50)
@@ -112,6 +135,85 @@ class Floods(LabTest):
         log = self.lab.read_daemon_log()
         for attacker in (FLOODER, REORDERER, CHURNER):  # each has its own lines
             self.assertIn("kind=budget_refused source=%s" % attacker, log)
+        self.lab._stop(sink)
+
+    def flood(self, name, kind, local, target, count=1, ns="lan", extra=()):
+        """Runs one flood; returns what it sent, the daemon's CPU seconds and wall seconds over
+        it, and its resident memory after."""
+        pid = self.lab.daemon_proc.pid
+        cpu, start = cpu_seconds(pid), time.monotonic()
+        sent = self.lab.hostile(kind, local, target, count=count, ns=ns, extra=list(extra))
+        wall = time.monotonic() - start
+        return {"flood": name, "sent": sent, "wall_s": round(wall, 1),
+                "cpu_s": round(cpu_seconds(pid) - cpu, 2), "rss_kib": self.rss()}
+
+    def test_fixed_time_floods_beside_five_good_tunnels(self):
+        for a in (GRE_FLOODER, STALLER, MID_STREAMER, LATE):
+            self.lab.netns("lan", "ip", "addr", "add", a + "/24", "dev", "eth0")
+        self.lab.start_server()
+        seconds = ["--seconds", str(FLOOD_SECONDS)]
+        sink = self.lab.spawn("srv", [PYTHON, os.path.join(os.path.dirname(__file__), "pptplab", "hostile.py"),
+                                      "sink", "--local", SERVER2, "--target", SERVER2,
+                                      "--count", str(int(3 * FLOOD_SECONDS + 40))])
+        self.lab.wait_listening("srv", SERVER2)
+        good = self.good_tunnels(duration=3 * FLOOD_SECONDS + 20)
+        time.sleep(2)
+        began = time.monotonic()
+        runs = [self.flood("unknown GRE", "gre-flood", GRE_FLOODER, SERVER, extra=seconds),
+                self.flood("stalled segments", "stalled", STALLER, SERVER2, count=40, extra=seconds),
+                self.flood("mid-stream connections (log flood)", "mid-stream", MID_STREAMER, NOWHERE,
+                           count=10**9, extra=seconds)]
+        # A call set up after the floods works (it runs while the log window passes).
+        late = self.lab.start_client("pns", local=LATE, tag="late", call_ids=[41], duration=3)
+        # One more of each logged kind once the limiter's window has passed: it reports what
+        # the window before held back, so every event is either a line or in a count.
+        time.sleep(LOG_WINDOW + 1)
+        self.lab.hostile("gre-junk", GRE_FLOODER, SERVER, count=1)
+        # (from another host: the flood's own ports are connections already; the kind's budget
+        # is shared by every source)
+        self.lab.hostile("mid-stream", GRE_FLOODER, NOWHERE, count=1, extra=["--seconds", "1"])
+        windows = math.ceil((time.monotonic() - began) / LOG_WINDOW) + 1
+        status = self.lab.status(wait=2.5)
+        counters, anomalies = status["packets"], status["anomalies"]
+        log = self.lab.read_daemon_log()
+        for r in runs:
+            print("\nflood result: %s" % r, file=sys.stderr)
+        print("counters: %s\nanomalies: %s" % ({k: v for k, v in counters.items() if k.startswith(("budget_", "control_h"))},
+                                                anomalies), file=sys.stderr)
+
+        # None of the good calls' frames lost, and the call set up after the floods worked.
+        self.assertEchoed(self.lab.result(late))
+        for p in good:
+            self.assertEchoed(self.lab.result(p, timeout=90), minimum=50)
+        for r in runs:
+            self.assertTrue(r["sent"]["ok"], r)
+            if not sanitized(DAEMON):
+                self.assertLess(r["rss_kib"], RSS_BOUND_KIB, r)
+                # Generous: less than one core's time over the flood (nothing amplifies).
+                self.assertLess(r["cpu_s"], r["wall_s"] + 1, r)
+        # Stalled segments: held within the source's budget (--source-held), the rest refused,
+        # and every held one dropped once its connection closed.
+        self.assertLessEqual(status["memory"]["used_bytes"], status["memory"]["budget_bytes"], status["memory"])
+        self.assertGreater(counters["control_held"], 0, counters)
+        self.assertGreater(counters["budget_held_refused"], 0, counters)
+        # Log floods: per kind at most LOG_BURST lines a window, per kind and source
+        # SOURCE_LOG_BURST, and every event a line or counted in a suppression line.
+        for kind in ("gre_unknown_call", "tcp_mid_stream_start"):
+            # The status file is written at its own pace: wait (bounded) until it has counted
+            # what the log shows.
+            deadline = time.monotonic() + 15
+            logged, suppressed = log_lines(log, kind)
+            while logged + suppressed != anomalies[kind] and time.monotonic() < deadline:
+                anomalies = self.lab.status(wait=0.5)["anomalies"]
+                logged, suppressed = log_lines(self.lab.read_daemon_log(), kind)
+            print("log %s: %d anomalies, %d lines, %d in suppression counts" % (kind, anomalies[kind], logged, suppressed),
+                  file=sys.stderr)
+            self.assertLessEqual(logged, LOG_BURST * windows, kind)
+            self.assertGreater(suppressed, 0, kind)
+            self.assertEqual(logged + suppressed, anomalies[kind], kind)
+        for source in (STALLER, MID_STREAMER):
+            lines = len(re.findall(r"anomaly kind=budget_refused source=%s " % re.escape(source), log))
+            self.assertLessEqual(lines, SOURCE_LOG_BURST * windows, source)
         self.lab._stop(sink)
 
 

@@ -176,6 +176,19 @@ TEST(MemoryBudget, NewConnectionsAreRefusedAtTheMemoryBudget) {
   EXPECT_LE(h.gw.memory_bytes(), limits.memory_bytes);
 }
 
+TEST(MemoryBudget, TheStatusShowsTheBudgetAndWhatItCountsNow) {
+  BudgetLimits limits;
+  limits.memory_bytes = 3 * kMiB;
+  Harness h{with_budgets(limits)};
+  EXPECT_EQ(h.gw.status()["memory"]["used_bytes"], 0);
+  Client c{{addr("192.0.2.66"), 1}};
+  h.start(c);
+  const nlohmann::json memory = h.gw.status()["memory"];
+  EXPECT_EQ(memory["budget_bytes"], 3 * kMiB);
+  EXPECT_EQ(memory["used_bytes"], kConnectionBytes);
+  EXPECT_EQ(memory["sources"], 1);
+}
+
 TEST_F(SmallBudgets, AHostConnectingFromPort1723IsChargedAsAClient) {
   // 192.0.2.66 opens connections from port 1723 toward other ports: the tracker sees it as
   // the PAC, and it is still the host that the budget counts (issue 12 item 4).
@@ -234,6 +247,54 @@ TEST_F(Budgeted, ARecordWithPatchesOutlivesItsConnectionThenGoes) {
   EXPECT_EQ(h.gw.connection_record(1), nullptr);  // a's: nothing to patch
   h.gw.expire(h.now + track::kConnectionIdleTimeout + 1);
   EXPECT_EQ(h.gw.connection_record(2), nullptr);
+  EXPECT_TRUE(h.gw.budgets().empty());
+}
+
+// The first 13 bytes of a Call-Clear-Request: its Call ID field's first byte (offset 12,
+// RFC 2637 2.11) is in, the second never comes. The segment is held (docs/packet-path.md).
+constexpr std::size_t kStalledBytes = 13;
+constexpr std::size_t kStalledPacketBytes = 40 + kStalledBytes;  // IPv4 and TCP headers
+
+class HeldBudget : public Budgeted {
+ protected:
+  HeldBudget() : Budgeted(limits()) {}
+  static BudgetLimits limits() {
+    BudgetLimits l;
+    l.source_held_bytes = 3 * kStalledPacketBytes;
+    return l;
+  }
+  static Packet clear_request() {
+    wire::CallClearRequest m;
+    m.call_id = 7;
+    return test::bytes_of(m);
+  }
+  Action stall(Client& c) {
+    const Packet m = clear_request();
+    return send(c.to_pac(Packet(m.begin(), m.begin() + kStalledBytes)));
+  }
+};
+
+TEST_F(HeldBudget, ASourcesStalledSegmentsPastItsBudgetAreDroppedAndOthersStillHold) {
+  std::vector<Client> stalled;
+  for (std::uint16_t port = 1; port <= 4; ++port) stalled.push_back(Client{{addr("192.0.2.66"), port}});
+  for (Client& c : stalled) h.start(c);
+  for (std::size_t i = 0; i < stalled.size(); ++i) EXPECT_EQ(stall(stalled[i]), i < 3 ? Action::Hold : Action::Drop) << i;
+  EXPECT_EQ(counter("budget_held_refused"), 1u);
+  EXPECT_EQ(counter("control_held"), 3u);
+  h.start(good);  // another host's segment is still held
+  EXPECT_EQ(stall(good), Action::Hold);
+  EXPECT_EQ(counter("budget_held_refused"), 1u);
+  // One of the source's fields completes: its segment leaves and gives its bytes back, so
+  // the refused segment, sent again by TCP, is held now.
+  const Packet m = clear_request();
+  send(stalled[0].to_pac(Packet(m.begin() + kStalledBytes, m.end())));
+  EXPECT_EQ(h.gw.take_released().size(), 1u);
+  stalled[3].pns_seq -= kStalledBytes;
+  EXPECT_EQ(stall(stalled[3]), Action::Hold);
+  // Held segments go with their connections, and so does every byte charged for them.
+  for (Client& c : stalled) ASSERT_EQ(send(c.to_pac({}, flags::kRst)), Action::Accept);
+  ASSERT_EQ(send(good.to_pac({}, flags::kRst)), Action::Accept);
+  EXPECT_EQ(h.gw.take_released().size(), 4u);  // dropped (three of the source, one of good)
   EXPECT_TRUE(h.gw.budgets().empty());
 }
 

@@ -48,7 +48,7 @@ TEST(Config, EveryKeyReadsItsValue) {
   EXPECT_EQ(s->control_socket, "/run/x/control");
   EXPECT_EQ(s->metrics_listen, "127.0.0.1:9816");
   EXPECT_EQ(s->log_format, "json");
-  EXPECT_EQ(key_names().size(), 24u);
+  EXPECT_EQ(key_names().size(), 25u);
 }
 
 TEST(Config, ARateLimitIsAWholeNumberOfPacketsPerSecond) {
@@ -59,13 +59,14 @@ TEST(Config, ARateLimitIsAWholeNumberOfPacketsPerSecond) {
 
 TEST(Config, BudgetsAreWholePositiveNumbers) {
   auto s = parse_config("memory-budget: 32\nsource-connections: 10\nsource-half-open: 4\nsource-calls: 20\n"
-                        "source-reassembly: 64\n");
+                        "source-reassembly: 64\nsource-held: 16\n");
   ASSERT_TRUE(s);
   EXPECT_EQ(s->memory_budget, 32u);
   EXPECT_EQ(s->source_connections, 10u);
   EXPECT_EQ(s->source_half_open, 4u);
   EXPECT_EQ(s->source_calls, 20u);
   EXPECT_EQ(s->source_reassembly, 64u);
+  EXPECT_EQ(s->source_held, 16u);
   for (const char* bad : {"memory-budget: 0\n", "source-calls: -1\n", "source-half-open: 2.5\n"}) {
     EXPECT_FALSE(parse_config(bad)) << bad;
   }

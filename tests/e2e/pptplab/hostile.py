@@ -18,7 +18,15 @@
                 gap that is never filled (our kernel's RSTs held back by a table of its own
                 in this namespace, removed at the end);
   sink:         listens on --local:1723 for --count seconds, answers each connection's
-                Start-Control-Connection-Request and reads nothing more.
+                Start-Control-Connection-Request and reads nothing more;
+  gre-flood:    enhanced GRE with Call IDs that belong to no call, for --seconds;
+  stalled:      --count control connections to `sink` at --target, each with its
+                Start-Control-Connection-Request answered and then the first 13 bytes of a
+                Call-Clear-Request (its Call ID's first byte in, the second never sent), kept
+                open --seconds (the gateway holds such segments: docs/packet-path.md);
+  mid-stream:   for --seconds (at most --count), data segments (an Echo-Request) with no
+                handshake from ever new source ports toward --target:1723: each is a
+                connection picked up mid-stream.
 Floods are paced (a pause every few packets) so that the kernel queue is not what refuses
 them: the daemon's budgets are."""
 import argparse
@@ -232,16 +240,73 @@ def sink(a):
     return {"answered": len(answered)}
 
 
+def gre_flood(a):
+    raw = gre.open_socket(a.local)
+    n = 0
+    deadline = time.monotonic() + a.seconds
+    try:
+        while time.monotonic() < deadline:
+            raw.sendto(gre.build(40000 + n % 20000, b"\xff\x03\x00\x21junk", seq=n), (a.target, 0))
+            n += 1
+            paced(n)
+    finally:
+        raw.close()
+    return {"packets": n}
+
+
+def stalled(a):
+    conns, held = [], 0
+    head = m.ccrq(4242)[:13]
+    try:
+        for _ in range(a.count):
+            try:
+                s = socket.create_connection((a.target, 1723), timeout=2, source_address=(a.local, 0))
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                s.sendall(m.sccrq("stalled"))
+                if len(s.recv(156, socket.MSG_WAITALL)) != 156:
+                    s.close()
+                    continue
+                s.sendall(head)
+                conns.append(s)
+                held += 1
+            except OSError:
+                continue
+        time.sleep(a.seconds)
+    finally:
+        for s in conns:
+            s.close()
+    return {"connections": held}
+
+
+def mid_stream(a):
+    s = raw_socket()
+    echo = m.message(m.ECHORQ, struct.pack("!I", 1))
+    n = 0
+    deadline = time.monotonic() + a.seconds
+    try:
+        while time.monotonic() < deadline and n < a.count:
+            port = 20000 + n % 40000
+            s.sendto(tcp_segment(a.local, port, a.target, 1723, ACK | PSH, random.getrandbits(32),
+                                 random.getrandbits(32), echo), (a.target, 0))
+            n += 1
+            paced(n, every=10)
+    finally:
+        s.close()
+    return {"segments": n}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     kinds = {"control-junk": control_junk, "gre-junk": gre_junk, "ocrq-flood": ocrq_flood, "tcp-spoof": tcp_spoof,
-             "syn-rst-churn": syn_rst_churn, "syn-flood": syn_flood, "ooo-data": ooo_data, "sink": sink}
+             "syn-rst-churn": syn_rst_churn, "syn-flood": syn_flood, "ooo-data": ooo_data, "sink": sink,
+             "gre-flood": gre_flood, "stalled": stalled, "mid-stream": mid_stream}
     p.add_argument("kind", choices=sorted(kinds))
     p.add_argument("--local", required=True)
     p.add_argument("--target", required=True)
     p.add_argument("--count", type=int, default=50)
     p.add_argument("--sport", type=int, default=40999, help="tcp-spoof: the victim's TCP source port; syn-rst-churn: ours")
     p.add_argument("--segments", type=int, default=30, help="ooo-data: segments per connection")
+    p.add_argument("--seconds", type=float, default=5.0, help="gre-flood, mid-stream: how long; stalled: held open")
     a = p.parse_args()
     fn = kinds[a.kind]
     try:
