@@ -4,7 +4,8 @@
 #   vmlinuz     Debian's stock kernel (linux-image-amd64), from its .deb
 #   initrd.img  busybox-static and the modules that mount the root disk (virtio, ext4)
 #   root.img    ext4: debootstrap --variant=minbase + scripts/vm/packages.txt + the kernel's
-#               modules + scripts/vm/init.sh as /sbin/pptp-alg-vm-init
+#               modules + scripts/vm/init.sh as /sbin/pptp-alg-vm-init (PID 1, or a
+#               systemd service with run.sh --systemd) + iptables as a .deb only
 # Cached in $PPTP_ALG_VM_CACHE (default /var/cache/pptp-alg-vm, outside the clone), keyed
 # by a hash of this recipe; rebuilt when missing. Needs root, debootstrap, e2fsprogs and
 # Debian's mirror. Usage: image.sh [--rebuild]
@@ -17,6 +18,32 @@ mirror=${PPTP_ALG_VM_MIRROR:-http://deb.debian.org/debian}
 key=$(cat "$here/image.sh" "$here/init.sh" "$here/packages.txt" | sha256sum | cut -c1-16)
 image=$cache/$suite-$key
 say() { printf 'vm-image: [%4ds] %s\n' "$SECONDS" "$*" >&2; }
+# What a boot with systemd as PID 1 (run.sh --systemd) needs in the tree: the runner unit
+# (init.sh as a service, enabled), no getty (no udev: its tty devices never appear), pptpd
+# not started on its own (the tests start their own), and iptables as a .deb only: the
+# default suite runs on a system without it, the package's test installs it (its Depends).
+systemd_boot() {  # root
+  cat >"$1/etc/systemd/system/pptp-alg-vm.service" <<'UNIT'
+[Unit]
+Description=pptp-alg test VM: the host's command, then power off
+After=basic.target network.target dbus.service systemd-journald.socket
+[Service]
+Type=exec
+ExecStart=/sbin/pptp-alg-vm-init
+StandardInput=null
+StandardOutput=journal+console
+[Install]
+WantedBy=multi-user.target
+UNIT
+  mkdir -p "$1/etc/systemd/system/multi-user.target.wants"
+  ln -sf /etc/systemd/system/pptp-alg-vm.service "$1/etc/systemd/system/multi-user.target.wants/"
+  for unit in getty@tty1.service serial-getty@ttyS0.service getty.target pptpd.service; do
+    ln -sf /dev/null "$1/etc/systemd/system/$unit"
+  done
+  mkdir -p "$1/var/cache/pptp-alg-vm"
+  cp "$cache"/debs/iptables_*.deb "$1/var/cache/pptp-alg-vm/"
+  chroot "$1" dpkg --purge iptables >/dev/null
+}
 
 if [ "${1:-}" = --rebuild ]; then rm -rf "$image"; fi
 if [ -f "$image/ready" ]; then
@@ -68,6 +95,7 @@ cp -a "$work/kernel/lib/modules/$version" "$root/lib/modules/"
 chroot "$root" depmod "$version"  # the image's own kmod (the host may have none)
 install -m 755 "$here/init.sh" "$root/sbin/pptp-alg-vm-init"
 echo pptp-alg-vm >"$root/etc/hostname"
+systemd_boot "$root"
 
 say "initramfs: busybox and the modules for the root disk"
 initrd=$work/initrd
@@ -87,8 +115,11 @@ done <"$work/initrd-modules"
   cat "$work/insmods"
   echo 'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -b /dev/vda ] && break; sleep 0.25; done'
   echo 'mount -t ext4 -o rw /dev/vda /newroot || { echo "initrd: cannot mount /dev/vda"; sleep 2; echo o >/proc/sysrq-trigger; }'
+  # PID 1 of the root: init.sh, or what pptp_alg_vm.init= names (run.sh --systemd)
+  echo 'init=/sbin/pptp-alg-vm-init'
+  echo 'for arg in $(cat /proc/cmdline); do case $arg in pptp_alg_vm.init=*) init=${arg#*=} ;; esac; done'
   echo 'umount /proc /sys; mount --move /dev /newroot/dev 2>/dev/null || umount /dev'
-  echo 'exec switch_root /newroot /sbin/pptp-alg-vm-init'
+  echo 'exec switch_root /newroot "$init"'
 } >"$initrd/init"
 chmod 755 "$initrd/init"
 (cd "$initrd" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.img"

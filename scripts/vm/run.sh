@@ -1,27 +1,31 @@
 #!/usr/bin/env bash
 # Boots the test VM (Debian 12's stock kernel under qemu, software emulation) and runs a
 # command in it as root; prints its output and exits with its status.
-#   bash scripts/vm/run.sh [--timeout SECONDS] [--share DIR]... [--out DIR] -- COMMAND...
+#   bash scripts/vm/run.sh [--timeout SECONDS] [--share DIR]... [--out DIR] [--systemd] -- COMMAND...
 # The clone (and each --share DIR) is mounted read-only at the same path inside, so paths
 # of the host work there; the command starts in the current directory. /vm-out is
 # writable and is the host's --out DIR (default: a new directory under /tmp, printed),
 # which also gets console.log (the VM's serial console), output.log and rc.
 # Exit status: the command's; 124 when it outlived the timeout (default 900 s); 125 when
 # the VM did not report one. qemu is always ended (trap), also on a signal.
+# PID 1 is scripts/vm/init.sh; with --systemd it is systemd, and init.sh runs as its service
+# pptp-alg-vm.service (journald, dbus and systemctl are real; the boot takes longer).
 set -euo pipefail
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 timeout_s=900
 out=
+init=
 shares=("$repo")
 while (($#)); do
   case "$1" in
     --timeout) timeout_s=$2; shift 2 ;;
     --share) shares+=("$(cd "$2" && pwd)"); shift 2 ;;
     --out) out=$2; shift 2 ;;
+    --systemd) init=/lib/systemd/systemd; shift ;;
     --) shift; break ;;
-    *) echo "run.sh: unknown option $1 (usage: run.sh [--timeout S] [--share DIR]... [--out DIR] -- COMMAND...)" >&2
+    *) echo "run.sh: unknown option $1 (usage: run.sh [--timeout S] [--share DIR]... [--out DIR] [--systemd] -- COMMAND...)" >&2
        exit 2 ;;
   esac
 done
@@ -48,6 +52,7 @@ for i in "${!shares[@]}"; do
   mounts+=("s$i:${shares[$i]}")
 done
 append="console=ttyS0 panic=-1 quiet loglevel=4 pptp_alg_vm.shares=$(IFS=,; echo "${mounts[*]}")"
+[ -z "$init" ] || append+=" pptp_alg_vm.init=$init"
 
 qemu_pid=
 stop_qemu() {

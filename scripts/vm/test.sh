@@ -1,25 +1,41 @@
 #!/usr/bin/env bash
-# The VM tests (tests/vm/suite.sh) against a build of pptp-alg, with timings:
-#   bash scripts/vm/test.sh [BUILD_DIR]        (default build/release; as root)
-# Builds or reuses the cached image, boots Debian 12's stock kernel under qemu, runs the
-# suite inside and copies its output back (to $PPTP_ALG_VM_OUT, default build dir/vm).
+# The VM tests against a build of pptp-alg, with timings (as root):
+#   bash scripts/vm/test.sh [BUILD_DIR]        (default build/release)
+# Builds or reuses the cached image, boots Debian 12's stock kernel under qemu twice and
+# copies the output back (to $PPTP_ALG_VM_OUT, default BUILD_DIR/vm/{suite,package}):
+#   suite    tests/vm/suite.sh with init.sh as PID 1 (nft backend, no iptables)
+#   package  tests/vm/test_package.py with systemd as PID 1: the .deb (cpack -G DEB in
+#            BUILD_DIR; the pptp-alg and man_pages targets built) installed with dpkg
+# PPTP_ALG_VM_ONLY=suite or =package runs one of them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=$(cd "${1:-build/release}" && pwd)
 daemon=$build/alg/pptp-alg
 [ -x "$daemon" ] || { echo "vm-test: no $daemon (build the pptp-alg target first)" >&2; exit 1; }
 out=${PPTP_ALG_VM_OUT:-$build/vm}
+only=${PPTP_ALG_VM_ONLY:-}
 start=$SECONDS
 bash scripts/vm/image.sh >/dev/null
-image_s=$((SECONDS - start))
+echo "vm-test: image $((SECONDS - start))s (cached or built)"
 shares=()
 case "$build/" in "$PWD"/*) ;; *) shares=(--share "$build") ;; esac
-set +e
-bash scripts/vm/run.sh --timeout "${PPTP_ALG_VM_TIMEOUT:-1500}" --out "$out" "${shares[@]}" -- \
-  bash tests/vm/suite.sh "$daemon"
-status=$?
-set -e
-vm_s=$((SECONDS - start - image_s))
-boot=$(sed -n 's/.*vm-init: up after \([0-9.]*\) s.*/\1/p' "$out/console.log" | head -1)
-echo "vm-test: image ${image_s}s (cached or built), VM ${vm_s}s (guest up after ${boot:-?}s), exit $status; logs in $out"
+status=0
+boot() {  # name, run.sh options and command...
+  local name=$1 begin=$SECONDS rc=0 up
+  shift
+  bash scripts/vm/run.sh --timeout "${PPTP_ALG_VM_TIMEOUT:-1500}" --out "$out/$name" "${shares[@]}" "$@" || rc=$?
+  up=$(sed -n 's/.*vm-init: up after \([0-9.]*\) s.*/\1/p' "$out/$name/console.log" | head -1)
+  echo "vm-test: $name: VM $((SECONDS - begin))s (guest up after ${up:-?}s), exit $rc; logs in $out/$name"
+  ((rc == 0)) || status=1
+}
+if [ "$only" != package ]; then
+  boot suite -- bash tests/vm/suite.sh "$daemon"
+fi
+if [ "$only" != suite ]; then
+  rm -f "$build"/pptp-alg_*.deb
+  (cd "$build" && cpack -G DEB >/dev/null)
+  deb=$(ls "$build"/pptp-alg_*.deb)
+  boot package --systemd -- env PPTP_ALG_DEB="$deb" /usr/bin/python3 tests/vm/test_package.py -v
+fi
+echo "vm-test: ${SECONDS}s in all, exit $status"
 exit "$status"

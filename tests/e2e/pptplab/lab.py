@@ -20,6 +20,8 @@ PUBLIC = "198.51.100.1"
 ROUTER_INSIDE = "192.0.2.1"
 CLIENTS = ["192.0.2.%d" % i for i in range(11, 16)]
 PYTHON = "/usr/bin/python3"
+# Slow machines (the test VM's emulated CPUs, tests/vm/suite.sh) stretch the lab's waits.
+TIME_SCALE = float(os.environ.get("PPTPLAB_TIME_SCALE", "1"))
 
 
 def run(cmd, check=True, **kw):
@@ -62,9 +64,13 @@ class Lab:
     def netns(self, name, *cmd, check=True):
         return run(["ip", "netns", "exec", self.ns[name]] + list(cmd), check=check)
 
+    def add_namespace(self, key):
+        """A subclass may give a part an existing namespace (tests/vm: the router is the VM)."""
+        run(["ip", "netns", "add", self.ns[key]])
+
     def build(self):
-        for n in self.ns.values():
-            run(["ip", "netns", "add", n])
+        for key in self.ns:
+            self.add_namespace(key)
         run(["ip", "link", "add", "inside", "netns", self.ns["rtr"], "type", "veth", "peer", "name", "eth0",
              "netns", self.ns["lan"]])
         run(["ip", "link", "add", "outside", "netns", self.ns["rtr"], "type", "veth", "peer", "name", "eth0",
@@ -157,14 +163,14 @@ class Lab:
         offset = os.path.getsize(self.daemon_log) if os.path.exists(self.daemon_log) else 0
         with open(self.daemon_log, "ab") as log:
             self.daemon_proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 15 * TIME_SCALE
         while time.monotonic() < deadline:
             if self.daemon_proc.poll() is not None:
                 raise RuntimeError("pptp-alg exited at start:\n" + self.read_daemon_log())
             if " ready " in self.read_daemon_log()[offset:]:
                 return
             time.sleep(0.1)
-        raise RuntimeError("pptp-alg not ready within 15 s:\n" + self.read_daemon_log())
+        raise RuntimeError("pptp-alg not ready within %g s:\n" % (15 * TIME_SCALE) + self.read_daemon_log())
 
     def stop_daemon(self):
         if self.daemon_proc is None:
@@ -241,7 +247,7 @@ class Lab:
         return json.loads(self.netns(ns, *cmd).stdout.strip().splitlines()[-1])
 
     def wait_listening(self, name, address, port=1723, timeout=10):
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * TIME_SCALE
         while time.monotonic() < deadline:
             out = self.netns(name, "ss", "-Hltn", "src", "%s:%d" % (address, port), check=False).stdout
             if out.strip():
@@ -266,6 +272,9 @@ class Lab:
                     cmd.append("--incoming")
                 if kw.get("split_pause") is not None:
                     cmd += ["--split-pause", str(kw["split_pause"])]
+                # Slow machines (the test VM's emulated CPUs) start pptpd's PPP program late.
+                if os.environ.get("PPTPLAB_AWAIT_SERVER_LCP") == "1" and kw.get("server", SERVER) == SERVER:
+                    cmd.append("--await-server-lcp")
                 for option in ("pap", "forge_chap", "reauth"):  # PPP authentication (names)
                     if kw.get(option):
                         cmd += ["--" + option.replace("_", "-"), kw[option]]

@@ -270,6 +270,10 @@ def run_pns(a):
         up = [c for c in calls if c["result"] == 1]
         if up and (a.pap or a.forge_chap):
             authenticate(raw, a, up[0])
+        elif a.await_server_lcp:  # the data phase starts once the server's PPP program runs
+            for c in up:
+                c["server_lcp"] = await_ppp(raw, a.local, a.server, c, lambda p, i: p == hdlc.PROTO_LCP,
+                                            STEP_TIMEOUT) is not None
         exchange(raw, a.local, a.server, up, a.tag, a.duration, seq=up[0].get("next_seq", 0) if up else 0)
         if up and a.reauth:
             # Counted apart: what came back before the second name, and after it.
@@ -476,6 +480,9 @@ def main():
     p.add_argument("--incoming", action="store_true",
                    help="pns: answer a call the PAC places; pac: place one per connection")
     p.add_argument("--duration", type=float, default=2.0)
+    p.add_argument("--await-server-lcp", action="store_true",
+                   help="pns: count --duration from the server's first LCP frame on each call (a slow "
+                        "machine starts pptpd's PPP program late), not from the Outgoing-Call-Reply")
     p.add_argument("--hangup", choices=["client", "server", "none"], default="client")
     p.add_argument("--accept-timeout", type=float, default=20.0)
     p.add_argument("--connections", type=int, default=1, help="pac: serve this many, then stop")
