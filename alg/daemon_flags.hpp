@@ -50,6 +50,11 @@ struct DaemonFlags {
   CLI::Option *memory_budget_flag = nullptr, *source_connections = nullptr, *source_half_open = nullptr,
               *source_calls = nullptr, *source_reassembly_flag = nullptr;
   void add_budgets_to(CLI::App& app);
+  // High availability (docs/ha.md).
+  std::string ha_node = "0";
+  CLI::Option *ha_peer = nullptr, *ha_listen = nullptr, *ha_key_file = nullptr, *ha_node_flag = nullptr;
+  void add_ha_to(CLI::App& app);
+  void take_ha_keys(const pptp::config::Settings& k);
 
   void add_to(CLI::App& app);
   void take_keys(const pptp::config::Settings& k);
