@@ -89,6 +89,7 @@ void DaemonFlags::add_to(CLI::App& app) {
                             "with --install-rules, the REDIRECT and GRE policy-route rules");
   add_rate_limits(app);
   add_budgets_to(app);
+  add_ha_to(app);
 }
 
 void DaemonFlags::add_rate_limits(CLI::App& app) {
@@ -159,6 +160,30 @@ void DaemonFlags::take_keys(const pptp::config::Settings& k) {
   take(k.source_calls, source_calls, d.gateway.budgets.source_calls);
   take(k.source_reassembly, source_reassembly_flag, source_reassembly);
   take(k.source_held, source_held_flag, source_held);
+  take_ha_keys(k);
+}
+
+void DaemonFlags::add_ha_to(CLI::App& app) {
+  pptp::daemon::HaOptions& h = d.ha;
+  ha_peer = app.add_option("--ha-peer", h.peer,
+                           "high availability (docs/ha.md): the other node's sync address ADDR:PORT; the two "
+                           "daemons replicate their calls over it (default: off)");
+  ha_listen = app.add_option("--ha-listen", h.listen, "this node's sync address ADDR:PORT (with --ha-peer)");
+  ha_key_file = app.add_option("--ha-key-file", h.key_file,
+                               "the pair's shared key (a file of 16 bytes or more, mode 0600) that authenticates "
+                               "every sync message (HMAC-SHA256)");
+  ha_node_flag = app.add_option("--ha-node", ha_node,
+                                "0 or 1: this node's place in the pair; node 0 gives even outside Call IDs, node 1 "
+                                "odd ones, so that the two never give one to two calls")
+                     ->check(CLI::IsMember({"0", "1"}));
+}
+
+void DaemonFlags::take_ha_keys(const pptp::config::Settings& k) {
+  take(k.ha_peer, ha_peer, d.ha.peer);
+  take(k.ha_listen, ha_listen, d.ha.listen);
+  take(k.ha_key_file, ha_key_file, d.ha.key_file);
+  take(k.ha_node, ha_node_flag, ha_node);
+  d.ha.node = ha_node == "1" ? 1 : 0;
 }
 
 }  // namespace pptp::cli

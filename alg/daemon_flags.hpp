@@ -52,6 +52,11 @@ struct DaemonFlags {
   std::uint32_t source_held = pptp::gateway::kDefaultSourceHeldKiB;  // KiB
   CLI::Option* source_held_flag = nullptr;
   void add_budgets_to(CLI::App& app);
+  // High availability (docs/ha.md).
+  std::string ha_node = "0";
+  CLI::Option *ha_peer = nullptr, *ha_listen = nullptr, *ha_key_file = nullptr, *ha_node_flag = nullptr;
+  void add_ha_to(CLI::App& app);
+  void take_ha_keys(const pptp::config::Settings& k);
 
   void add_to(CLI::App& app);
   void take_keys(const pptp::config::Settings& k);

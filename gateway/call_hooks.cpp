@@ -117,6 +117,9 @@ void Gateway::on_call_changed(const track::ControlConnection& c, const track::Ca
     r.logged |= kLoggedVerdict;
     log_->info("call_auth {} {} success={}", describe(c), call_ids(call), *call.auth_succeeded);
   }
+  if (call_observer_ && call.pns_call_id) {
+    call_observer_->call_changed(c, call, r, translator_.find_inside(c.id, *call.pns_call_id));
+  }
 }
 
 void Gateway::log_call_events(const track::ControlConnection& c, const track::Call& call, CallRecord& r) {
@@ -155,6 +158,7 @@ void Gateway::on_call_closed(const track::ControlConnection& c, const track::Cal
 }
 
 void Gateway::end_call(const track::ControlConnection& c, const track::Call& call) {
+  if (call_observer_) call_observer_->call_ended(c, call);
   if (call.pns_call_id) translator_.release(c.id, *call.pns_call_id);
   const auto it = calls_.find(call.id);
   if (it == calls_.end()) return;

@@ -58,6 +58,17 @@ inline constexpr std::size_t kLingeringRecordBytes = sizeof(ConnectionRecord) + 
 // Closed connections whose records stay for their Call-ID patches (late retransmissions).
 inline constexpr std::size_t kMaxLingeringRecords = 4096;
 
+// Hears each call's lifecycle (high availability's sync sender, docs/ha.md): called after
+// the gateway's own work on the call, with what it holds; nothing is decided here.
+class CallObserver {
+ public:
+  virtual ~CallObserver() = default;
+  // The call changed: set up, established, its user or verdict. `m`: its Call-ID mapping.
+  virtual void call_changed(const track::ControlConnection& c, const track::Call& call, const CallRecord& r,
+                            const nat::CallMapping* m) = 0;
+  virtual void call_ended(const track::ControlConnection& c, const track::Call& call) = 0;
+};
+
 class Gateway final : private track::TrackerObserver {
  public:
   Gateway(GatewayOptions options, std::shared_ptr<spdlog::logger> log, OutsideResolver* resolver = nullptr);
@@ -110,6 +121,11 @@ class Gateway final : private track::TrackerObserver {
   // control_api.cpp); their fast-path removals come out of take_offload_changes().
   KillResult kill_calls(const KillRequest& which, double now);
   bool killed(std::uint64_t connection_id) const;
+
+  // High availability (docs/ha.md): who hears the calls' lifecycle (nullptr: nobody), and
+  // the half of the outside Call IDs this node chooses (nat::CallIdTranslator::set_node_half).
+  void set_call_observer(CallObserver* o) { call_observer_ = o; }
+  void set_node_half(std::optional<std::uint8_t> node) { translator_.set_node_half(node); }
 
  private:
   // The packet path, top to bottom.
@@ -179,6 +195,7 @@ class Gateway final : private track::TrackerObserver {
     double time = 0;
     std::optional<wire::Ipv4Address> outside;
   } packet_;
+  CallObserver* call_observer_ = nullptr;
 };
 
 }  // namespace pptp::gateway

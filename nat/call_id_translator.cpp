@@ -24,6 +24,10 @@ Result<const CallMapping*, NatError> CallIdTranslator::map_call(std::uint64_t co
 }
 
 std::optional<std::uint16_t> CallIdTranslator::choose(Space& space, std::optional<std::uint16_t> preferred) {
+  if (half_) {
+    if (preferred && (*preferred & 1u) == *half_ && !space.used.test(*preferred)) return preferred;
+    return choose_in_half(space);
+  }
   if (preferred && !space.used.test(*preferred)) return preferred;
   if (space.count >= kCallIdSpace) {
     ++counters_.exhausted;
@@ -179,6 +183,19 @@ bool CallIdTranslator::outside_in_use(wire::Ipv4Address outside, wire::Ipv4Addre
                                       std::uint16_t outside_call_id) const {
   const auto it = spaces_.find(pair_key(outside.value, server.value));
   return it != spaces_.end() && it->second.used.test(outside_call_id);
+}
+
+std::optional<std::uint16_t> CallIdTranslator::choose_in_half(Space& space) {
+  // As choose(), from the cursor, over this node's half only: at most every ID of the half
+  // is looked at (the other half may hold adopted calls, so the count alone cannot tell).
+  std::uint16_t candidate = static_cast<std::uint16_t>((space.cursor & ~1u) | *half_);
+  for (std::size_t tried = 0; tried < kCallIdSpace / 2; ++tried, candidate = static_cast<std::uint16_t>(candidate + 2)) {
+    if (space.used.test(candidate)) continue;
+    space.cursor = static_cast<std::uint16_t>(candidate + 1);
+    return candidate;
+  }
+  ++counters_.exhausted;
+  return std::nullopt;
 }
 
 }  // namespace pptp::nat

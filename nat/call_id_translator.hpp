@@ -99,6 +99,13 @@ class CallIdTranslator {
   bool outside_in_use(wire::Ipv4Address outside, wire::Ipv4Address server, std::uint16_t outside_call_id) const;
   const NatCounters& counters() const { return counters_; }
 
+  // High availability (docs/ha.md): the outside Call IDs this node chooses are of its half
+  // only, even for node 0 and odd for node 1, so that the two nodes of a pair (even both
+  // active in a split brain) never give one outside Call ID to two calls. A client's Call
+  // ID of the other half is translated. Given IDs (adopt) may be of either half. Empty:
+  // every ID (no pair).
+  void set_node_half(std::optional<std::uint8_t> node) { half_ = node; }
+
  private:
   static std::uint64_t pair_key(std::uint32_t a, std::uint32_t b) { return (std::uint64_t{a} << 32) | b; }
   static std::uint64_t call_key(std::uint64_t connection_id, std::uint16_t call_id) {
@@ -141,6 +148,8 @@ class CallIdTranslator {
   std::unordered_map<std::uint64_t, CallMapping*> by_connection_outside_;  // (connection, outside id)
   Reservations reservations_;
   NatCounters counters_;
+  std::optional<std::uint8_t> half_;  // set_node_half
+  std::optional<std::uint16_t> choose_in_half(Space& space);
 };
 
 }  // namespace pptp::nat

@@ -13,6 +13,7 @@ packages=(
   tshark python3 python3-scapy                        # golden/tshark checks, crafted captures
   pkg-config nftables iptables conntrack iproute2     # the router's rules, the lab's namespaces
   pptpd pptp-linux                                    # real PPTP peers for the lab and E2E tests
+  libssl-dev                                          # HA sync: HMAC-SHA256 from libcrypto (docs/ha.md)
 )
 missing=()
 for p in "${packages[@]}"; do

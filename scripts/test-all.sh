@@ -60,7 +60,7 @@ rm -rf "$seeds"
 captures=(tests/data/pcaps/*.pcap*)
 [ -d ../shared/pcaps ] && captures+=(../shared/pcaps/*)
 /usr/bin/python3 tests/tools/make_seed_corpus.py "$seeds" "${captures[@]}" 2>/dev/null
-for target in control_message gre_ppp reassembler tracker gateway capture auth_follower; do
+for target in control_message gre_ppp reassembler tracker gateway capture auth_follower sync_message; do
   step "fuzz_$target for ${fuzz_seconds}s"
   corpus=build/fuzz/corpus/$target
   mkdir -p "$corpus" "$seeds/$target"

@@ -115,6 +115,7 @@ Read<std::string> socket_path(const YAML::Node& v) {
 constexpr std::array<std::string_view, 3> kBackends{"auto", "nft", "xtables"};
 constexpr std::array<std::string_view, 5> kLogLevels{"trace", "debug", "info", "warn", "error"};
 constexpr std::array<std::string_view, 2> kLogFormats{"text", "json"};
+constexpr std::array<std::string_view, 2> kHaNodes{"0", "1"};
 
 Read<std::string> one_of(const YAML::Node& v, std::span<const std::string_view> choices) {
   const std::string expected = "one of " + joined(choices);
@@ -168,6 +169,10 @@ constexpr std::array kKeys{
     Key{"source-reassembly",
         [](const YAML::Node& v, Settings& s) { return store(positive_count(v), s.source_reassembly); }},
     Key{"source-held", [](const YAML::Node& v, Settings& s) { return store(positive_count(v), s.source_held); }},
+    Key{"ha-peer", [](const YAML::Node& v, Settings& s) { return store(text(v, "ADDRESS:PORT"), s.ha_peer); }},
+    Key{"ha-listen", [](const YAML::Node& v, Settings& s) { return store(text(v, "ADDRESS:PORT"), s.ha_listen); }},
+    Key{"ha-key-file", [](const YAML::Node& v, Settings& s) { return store(absolute_path(v), s.ha_key_file); }},
+    Key{"ha-node", [](const YAML::Node& v, Settings& s) { return store(one_of(v, kHaNodes), s.ha_node); }},
 };
 
 constexpr auto kKeyNames = [] {

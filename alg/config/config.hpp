@@ -50,6 +50,8 @@ struct Settings {
   std::optional<std::uint32_t> source_calls;
   std::optional<std::uint32_t> source_reassembly;  // KiB
   std::optional<std::uint32_t> source_held;        // KiB
+  // High availability (docs/ha.md): the sync link's addresses, the shared key's file, the node.
+  std::optional<std::string> ha_peer, ha_listen, ha_key_file, ha_node;
 };
 
 // The same positioned error as rules.yaml's (line and column 1-based, 0 for the whole

@@ -50,4 +50,23 @@ std::string render_calls(const nlohmann::json& calls) {
   return out;
 }
 
+std::string render_replicated(const nlohmann::json& calls) {
+  if (!calls.is_array() || calls.empty()) return {};
+  std::string out = "\nreplicated from the peer:\n";
+  char line[512];
+  std::snprintf(line, sizeof line, "%-21s %-21s %-16s %-9s %-9s %-9s %-15s %s\n", "CLIENT", "SERVER", "USER",
+                "CLIENT-ID", "SEEN-AS", "SERVER-ID", "OUTSIDE", "VERDICT");
+  out += line;
+  for (const auto& c : calls) {
+    std::snprintf(line, sizeof line, "%-21s %-21s %-16s %-9s %-9s %-9s %-15s %s\n",
+                  text(c.value("client", nlohmann::json())).c_str(), text(c.value("server", nlohmann::json())).c_str(),
+                  text(c.value("user", nlohmann::json())).c_str(), text(c.value("pns_call_id", nlohmann::json())).c_str(),
+                  text(c.value("outside_call_id", nlohmann::json())).c_str(),
+                  text(c.value("pac_call_id", nlohmann::json())).c_str(),
+                  text(c.value("outside", nlohmann::json())).c_str(), text(c.value("verdict", nlohmann::json())).c_str());
+    out += line;
+  }
+  return out;
+}
+
 }  // namespace pptp::control

@@ -32,6 +32,12 @@ void CtlCommand::add_to(CLI::App& app, std::string& config_file, const std::stri
   status->add_flag("--json", as_json, "print the JSON answer");
   metrics = ctl->add_subcommand("metrics", "The counters in Prometheus text format (for node_exporter's "
                                            "textfile collector).");
+  promote = ctl->add_subcommand("promote", "High availability (docs/ha.md): become the active node: the calls "
+                                           "replicated from the peer get their fast-path elements and keep their "
+                                           "outside Call IDs. Refused while the replica is not whole.");
+  promote->add_flag("--force", force, "promote with a replica that is not whole");
+  demote = ctl->add_subcommand("demote", "High availability: become the standby again; the elements promotion "
+                                         "installed are removed, the sync goes on.");
 }
 
 int CtlCommand::run(const std::string& socket_path) const {
@@ -40,6 +46,9 @@ int CtlCommand::run(const std::string& socket_path) const {
   if (status->parsed()) r.command = Command::Status;
   if (metrics->parsed()) r.command = Command::Metrics;
   if (reload->parsed()) r.command = Command::Reload;
+  if (promote->parsed()) r.command = Command::Promote;
+  if (demote->parsed()) r.command = Command::Demote;
+  r.force = force;
   if (kill->parsed()) {
     r.command = Command::Kill;
     if (call_flag->count() > 0) r.kill.call = kill_call;
@@ -71,6 +80,11 @@ int CtlCommand::run(const std::string& socket_path) const {
   switch (r.command) {
     case Command::Calls:
       std::cout << (as_json ? answer["calls"].dump(2) + "\n" : render_calls(answer["calls"]));
+      if (!as_json) std::cout << render_replicated(answer.value("replicated", nlohmann::json()));
+      break;
+    case Command::Promote:
+    case Command::Demote:
+      std::cout << answer.value("message", std::string()) << ": " << answer.value("calls", 0) << " call(s)\n";
       break;
     case Command::Status:
       std::cout << (as_json ? answer["status"].dump(2) + "\n" : daemon::render_status(answer["status"]));

@@ -16,7 +16,8 @@ struct CtlCommand {
   std::string kill_user, kill_client;
   std::uint64_t kill_call = 0;
   CLI::App *ctl = nullptr, *calls = nullptr, *kill = nullptr, *reload = nullptr, *status = nullptr,
-           *metrics = nullptr;
+           *metrics = nullptr, *promote = nullptr, *demote = nullptr;
+  bool force = false;
   CLI::Option *socket_flag = nullptr, *config_flag = nullptr, *call_flag = nullptr, *user_flag = nullptr,
               *client_flag = nullptr;
 

@@ -5,11 +5,13 @@
 namespace pptp::control {
 
 namespace {
-constexpr std::array<std::pair<Command, std::string_view>, 5> kCommands{{{Command::Calls, "calls"},
+constexpr std::array<std::pair<Command, std::string_view>, 7> kCommands{{{Command::Calls, "calls"},
                                                                         {Command::Kill, "kill"},
                                                                         {Command::Reload, "reload"},
                                                                         {Command::Status, "status"},
-                                                                        {Command::Metrics, "metrics"}}};
+                                                                        {Command::Metrics, "metrics"},
+                                                                        {Command::Promote, "promote"},
+                                                                        {Command::Demote, "demote"}}};
 
 Result<KillSelector, std::string> kill_selector(const nlohmann::json& j) {
   KillSelector k;
@@ -59,9 +61,13 @@ Result<Request, std::string> parse_request(std::string_view line) {
       if (!k) return unexpected(k.error());
       r.kill = std::move(*k);
     }
+    if (const auto f = j.find("force"); command == Command::Promote && f != j.end()) {
+      if (!f->is_boolean()) return unexpected(std::string("'force' is true or false"));
+      r.force = f->get<bool>();
+    }
     return r;
   }
-  return unexpected("unknown command '" + name + "' (calls, kill, reload, status, metrics)");
+  return unexpected("unknown command '" + name + "' (calls, kill, reload, status, metrics, promote, demote)");
 }
 
 std::string request_line(const Request& r) {
@@ -71,6 +77,7 @@ std::string request_line(const Request& r) {
     if (r.kill.user) j["user"] = *r.kill.user;
     if (r.kill.client) j["client"] = wire::to_string(*r.kill.client);
   }
+  if (r.command == Command::Promote && r.force) j["force"] = true;
   return j.dump();
 }
 

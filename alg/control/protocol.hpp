@@ -5,6 +5,7 @@
 //   {"command":"kill","user":"alice"} / {"command":"kill","client":"192.0.2.10"}
 //   {"command":"reload"}                     -> {"ok":true,"message":"..."} or "error"
 //   {"command":"status"} / {"command":"metrics"}
+//   {"command":"promote"} / {"command":"promote","force":true} / {"command":"demote"}  (docs/ha.md)
 // Parsing is pure and bounded: a request longer than kMaxRequestBytes is refused before it
 // is read whole.
 #pragma once
@@ -27,7 +28,7 @@ inline constexpr std::size_t kMaxClients = 8;
 inline constexpr double kClientIdleSeconds = 10.0;  // a silent client gives its slot back
 inline constexpr std::string_view kDefaultSocket = "/run/pptp-alg/control";
 
-enum class Command : std::uint8_t { Calls, Kill, Reload, Status, Metrics };
+enum class Command : std::uint8_t { Calls, Kill, Reload, Status, Metrics, Promote, Demote };
 std::string_view name_of(Command c);
 
 // Which calls `kill` ends: exactly one of the three is set.
@@ -40,6 +41,7 @@ struct KillSelector {
 struct Request {
   Command command = Command::Status;
   KillSelector kill;
+  bool force = false;  // promote: take a replica that is not whole (docs/ha.md)
 };
 
 Result<Request, std::string> parse_request(std::string_view line);

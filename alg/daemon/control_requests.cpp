@@ -64,7 +64,11 @@ void Daemon::on_control(std::string_view line, Reply reply) {
   }
   switch (request->command) {
     case control::Command::Calls:
-      reply(control::ok_answer({{"calls", calls_json()}}) + "\n", false);
+      reply(control::ok_answer(ha_calls_answer(calls_json())) + "\n", false);
+      return;
+    case control::Command::Promote:
+    case control::Command::Demote:
+      on_ha_request(request->command == control::Command::Promote, request->force, std::move(reply));
       return;
     case control::Command::Status:
       reply(control::ok_answer({{"status", status_json()}}) + "\n", false);

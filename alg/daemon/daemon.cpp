@@ -45,6 +45,7 @@ int Daemon::start() {
   gateway_ = std::make_unique<gateway::Gateway>(g, log_, &resolver_);
   gateway_->set_policy(policy_);
   adopt_offloaded();
+  if (const int status = open_ha(); status != 0) return status;
   open_table_watch();
   open_gre_sink();
   write_pid_file();

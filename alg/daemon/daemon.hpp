@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "alg/daemon/ha_options.hpp"
 #include "gateway/types.hpp"
 #include "nftables/rules.hpp"
 
@@ -48,6 +49,7 @@ struct DaemonOptions {
   // ADDR:PORT (empty: none).
   std::string control_socket;
   std::string metrics_listen;
+  HaOptions ha;  // high availability (docs/ha.md); off unless ha.peer is set
 };
 
 // The kernel rules these options ask for (`pptp-alg rules` prints them with fast_path as given).

@@ -19,6 +19,7 @@
 
 #include "alg/daemon/control_server.hpp"
 #include "alg/daemon/daemon.hpp"
+#include "alg/daemon/ha_node.hpp"
 #include "alg/daemon/pacing.hpp"
 #include "gateway/gateway.hpp"
 #include "nftables/conntrack.hpp"
@@ -153,6 +154,14 @@ class Daemon {
   double last_rules_check_ = 0;
   double packet_log_window_ = 0;  // --log-level debug: this second's packet lines
   std::uint64_t packet_logs_ = 0, packet_logs_suppressed_ = 0;
+
+  // High availability (ha_daemon.cpp, docs/ha.md): after io_, so that its socket goes first.
+  int open_ha();
+  void on_ha_request(bool promote, bool force, Reply reply);
+  void ha_tick();
+  void ha_status(nlohmann::json& status) const;  // "ha": role, epoch, sync counters
+  nlohmann::json ha_calls_answer(nlohmann::json calls) const;  // `ctl calls`: with the replicated ones
+  std::unique_ptr<HaNode> ha_;
 };
 
 }  // namespace pptp::daemon

@@ -53,6 +53,7 @@ void Daemon::on_tick(const boost::system::error_code& ec) {
   write_status(t);
   log_summary(t);
   report_packet_logs();
+  ha_tick();
   // From the packet loop itself: a loop that hangs stops the pings, and systemd restarts it.
   if (watchdog_every_ && t - last_watchdog_ >= *watchdog_every_) {
     last_watchdog_ = t;
@@ -140,6 +141,7 @@ nlohmann::json Daemon::status_json() const {
   });
   queue["last_errno"] = queue_->stats().last_errno;
   s["queue"] = std::move(queue);
+  ha_status(s);
   // Work that grows with the calls, and how often it runs (docs/daemon.md).
   s["housekeeping"] = {{"status_seconds", status_writes_.last_cost()},
                        {"status_build_seconds", status_build_cost_},

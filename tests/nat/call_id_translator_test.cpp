@@ -178,5 +178,42 @@ TEST(CallIdTranslator, ReservationsGoBackWithTheirConnectionAndOnAFailedConfirm)
   EXPECT_EQ(t.in_use(kPublic, kServer), 0u);
 }
 
+// High availability (docs/ha.md): each node of a pair chooses from its own half.
+TEST(CallIdTranslator, APairsNodesChooseFromDisjointHalvesEvenForTheSameCalls) {
+  CallIdTranslator node0, node1;
+  node0.set_node_half(0);
+  node1.set_node_half(1);
+  std::set<std::uint16_t> chosen;
+  // A split brain: both nodes see the same clients' set-ups toward the same server.
+  for (std::uint16_t id = 1; id <= 200; ++id) {
+    auto a = node0.map_call(id, addr("192.0.2.11"), kPublic, kServer, id);
+    auto b = node1.map_call(id, addr("192.0.2.11"), kPublic, kServer, id);
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ((*a)->outside_call_id % 2, 0);
+    EXPECT_EQ((*b)->outside_call_id % 2, 1);
+    EXPECT_TRUE(chosen.insert((*a)->outside_call_id).second);
+    EXPECT_TRUE(chosen.insert((*b)->outside_call_id).second);
+  }
+  // A client's Call ID of the node's own half is kept where free.
+  auto kept = node1.map_call(999, addr("192.0.2.12"), kPublic, kOtherServer, 7);
+  ASSERT_TRUE(kept);
+  EXPECT_EQ((*kept)->outside_call_id, 7);
+}
+
+TEST(CallIdTranslator, AHalfIsExhaustedAtHalfTheSpaceAndAdoptedIdsOfTheOtherHalfStay) {
+  CallIdTranslator t;
+  t.set_node_half(0);
+  // The peer's calls, adopted at a promotion, hold odd IDs: they do not count against ours.
+  ASSERT_TRUE(t.adopt(1, addr("192.0.2.11"), kPublic, kServer, 1, 1));
+  std::size_t mapped = 0;
+  for (std::uint32_t i = 0; i < kCallIdSpace; ++i) {
+    if (!t.map_call(10 + i, addr("192.0.2.11"), kPublic, kServer, static_cast<std::uint16_t>(i))) break;
+    ++mapped;
+  }
+  EXPECT_EQ(mapped, kCallIdSpace / 2);
+  EXPECT_EQ(t.counters().exhausted, 1u);
+  EXPECT_TRUE(t.outside_in_use(kPublic, kServer, 1));
+}
+
 }  // namespace
 }  // namespace pptp::nat

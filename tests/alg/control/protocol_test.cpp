@@ -89,5 +89,33 @@ TEST(CallsTable, ShowsBothCallIdsUserPathAndKilled) {
   EXPECT_NE(render_calls(nlohmann::json::array()).find("(no calls)"), std::string::npos);
 }
 
+// High availability (docs/ha.md): keepalived's notify scripts promote and demote.
+TEST(ControlProtocol, PromoteWithOrWithoutForceAndDemoteRoundTrip) {
+  auto p = parse_request(R"({"command":"promote","force":true})");
+  ASSERT_TRUE(p) << p.error();
+  EXPECT_EQ(p->command, Command::Promote);
+  EXPECT_TRUE(p->force);
+  auto again = parse_request(request_line(*p));
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->force);
+  auto plain = parse_request(R"({"command":"promote"})");
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->force);
+  auto d = parse_request(R"({"command":"demote"})");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->command, Command::Demote);
+  EXPECT_FALSE(parse_request(R"({"command":"promote","force":"yes"})"));
+}
+
+TEST(ControlProtocol, ReplicatedCallsAreListedOnlyWhenThereAreSome) {
+  EXPECT_EQ(render_replicated(nlohmann::json::array()), "");
+  const nlohmann::json one = nlohmann::json::array(
+      {{{"client", "192.0.2.11:40001"}, {"outside_call_id", 8}, {"verdict", "allow"}}});
+  const std::string text = render_replicated(one);
+  EXPECT_NE(text.find("replicated from the peer"), std::string::npos);
+  EXPECT_NE(text.find("192.0.2.11:40001"), std::string::npos);
+  EXPECT_NE(text.find("allow"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace pptp::control

@@ -1,0 +1,70 @@
+// High availability in the daemon (docs/ha.md): the sync node opened at start, fed by the
+// gateway's call lifecycle, ticked with the loop; promote and demote from the control
+// socket (keepalived's notify scripts call `pptp-alg ctl promote|demote`).
+#include "alg/control/protocol.hpp"
+#include "alg/daemon/daemon_loop.hpp"
+#include "alg/daemon/ha_node.hpp"
+
+namespace pptp::daemon {
+
+int Daemon::open_ha() {
+  const HaOptions& o = options_.ha;
+  if (!o.enabled()) return 0;
+  auto opened = HaNode::open(o, io_, log_, [this] { return now(); });
+  if (!opened) {
+    log_->error("ha_open_failed error=\"{}\"", opened.error());
+    return 1;
+  }
+  ha_ = std::move(*opened);
+  gateway_->set_node_half(o.node);
+  gateway_->set_call_observer(ha_.get());
+  log_->info("ha_listening listen={} peer={} node={} role=standby", o.listen, o.peer, o.node);
+  return 0;
+}
+
+void Daemon::ha_tick() {
+  if (ha_) ha_->tick();
+}
+
+nlohmann::json Daemon::ha_calls_answer(nlohmann::json calls) const {
+  nlohmann::json answer{{"calls", std::move(calls)}};
+  if (ha_) answer["replicated"] = ha_->replicated_json();
+  return answer;
+}
+
+void Daemon::ha_status(nlohmann::json& status) const {
+  if (!ha_) return;
+  status["ha"] = ha_->status_json();  // the calls themselves: `ctl calls`
+}
+
+void Daemon::on_ha_request(bool promote, bool force, Reply reply) {
+  if (!ha_) {
+    reply(control::error_answer("high availability is off (no ha-peer)") + "\n", false);
+    return;
+  }
+  if (!promote) {
+    const std::vector<nat::CallBinding> gone = ha_->demote();
+    if (fast_path_ && !gone.empty()) {
+      if (auto r = fast_path_->remove(gone); !r) log_->warn("ha_demote_remove_failed error=\"{}\"", r.error());
+    }
+    reply(control::ok_answer({{"message", "standby"}, {"calls", gone.size()}}) + "\n", false);
+    return;
+  }
+  auto calls = ha_->promote(force);
+  if (!calls) {
+    reply(control::error_answer(calls.error()) + "\n", false);
+    return;
+  }
+  // One batch for both directions of every replicated call; their outside Call IDs are
+  // reserved by adopting them as a restart adopts the kernel's elements.
+  if (fast_path_ && !calls->empty()) {
+    if (auto r = fast_path_->add(*calls); !r) log_->warn("ha_promote_add_failed error=\"{}\"", r.error());
+  }
+  std::vector<gateway::OffloadCount> counts;
+  counts.reserve(calls->size());
+  for (const nat::CallBinding& b : *calls) counts.push_back(gateway::OffloadCount{true, b, 0, 0, b});
+  const std::size_t adopted = gateway_->adopt_offloaded(counts, now());
+  reply(control::ok_answer({{"message", "active"}, {"calls", calls->size()}, {"adopted", adopted}}) + "\n", false);
+}
+
+}  // namespace pptp::daemon

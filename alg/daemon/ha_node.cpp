@@ -1,0 +1,232 @@
+// High availability on the daemon's side (ha_node.hpp; docs/ha.md).
+#include "alg/daemon/ha_node.hpp"
+
+#include <chrono>
+#include <fstream>
+#include <iterator>
+
+#include "alg/daemon/control_server.hpp"
+#include "gateway/describe.hpp"
+
+namespace pptp::daemon {
+
+namespace {
+
+std::uint64_t incarnation_now() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+std::uint64_t wall_ms_now() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+sync::PolicyVerdict verdict_of(const gateway::CallRecord& r) {
+  if (!r.policy) return sync::PolicyVerdict::NoPolicy;
+  switch (r.policy->outcome) {
+    case policy::Outcome::Allow: return sync::PolicyVerdict::Allow;
+    case policy::Outcome::Deny: return sync::PolicyVerdict::Deny;
+    case policy::Outcome::Pending: return sync::PolicyVerdict::Pending;
+  }
+  return sync::PolicyVerdict::Pending;
+}
+
+sync::CallKey key_of(const track::ControlConnection& c, std::uint16_t pns_call_id) {
+  return sync::CallKey{c.pns, c.pac, pns_call_id};
+}
+
+}  // namespace
+
+std::optional<sync::CallState> call_state(const track::ControlConnection& c, const track::Call& call,
+                                          const gateway::CallRecord& r, const nat::CallMapping* m,
+                                          std::uint64_t wall_ms) {
+  if (m == nullptr || !call.pns_call_id || !call.pac_call_id) return std::nullopt;
+  sync::CallState s;
+  s.key = key_of(c, *call.pns_call_id);
+  s.outside = m->outside;
+  s.pac_call_id = *call.pac_call_id;
+  s.outside_call_id = m->outside_call_id;
+  s.verdict = verdict_of(r);
+  if (call.user) s.user = call.user->name.substr(0, sync::kMaxUserLength);
+  const double age = call.last_activity - call.opened_at;
+  s.updated_ms = wall_ms;
+  s.started_ms = wall_ms - static_cast<std::uint64_t>(age > 0 ? age * 1000 : 0);
+  // Where a promoted node resumes reading: each direction's next byte, if it is at a
+  // message boundary (nothing partial, no gap) of a stream still in sync.
+  s.positions_known = true;
+  for (std::size_t d = 0; d < 2; ++d) {
+    const stream::Reassembler& st = c.streams[d];
+    if (st.state() != stream::StreamState::Synced || !st.partial().empty() || st.has_gap()) s.positions_known = false;
+    s.next_sequence[d] = st.next_sequence();
+  }
+  if (!s.positions_known) s.next_sequence = {};
+  return s;
+}
+
+nat::CallBinding binding_of(const sync::CallState& s) {
+  nat::CallBinding b;
+  b.server = s.key.pac.address;
+  b.outside = s.outside;
+  b.inside = s.key.pns.address;
+  b.outside_call_id = s.outside_call_id;
+  b.inside_call_id = s.key.pns_call_id;
+  b.server_call_id = s.pac_call_id;
+  return b;
+}
+
+Result<wire::Endpoint, std::string> parse_ipv4_endpoint(std::string_view text) {
+  auto at = parse_listen_address(text);
+  if (!at) return unexpected(at.error());
+  if (!at->address().is_v4()) return unexpected("expected an IPv4 ADDRESS:PORT, not '" + std::string(text) + "'");
+  return wire::Endpoint{wire::Ipv4Address{at->address().to_v4().to_uint()}, at->port()};
+}
+
+Result<std::vector<std::uint8_t>, std::string> read_key_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return unexpected("cannot read the key file " + path);
+  std::vector<std::uint8_t> key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
+  if (key.size() < sync::kMinKeyBytes) {
+    return unexpected("the key in " + path + " is shorter than " + std::to_string(sync::kMinKeyBytes) + " bytes");
+  }
+  return key;
+}
+
+HaNode::HaNode(sync::ChannelEnd channel, sync::UdpLink link, boost::asio::io_context& io,
+               std::shared_ptr<spdlog::logger> log, Clock clock)
+    : channel_(std::move(channel)),
+      link_(std::move(link)),
+      socket_(io, link_.fd()),
+      log_(std::move(log)),
+      clock_(std::move(clock)) {}
+
+Result<std::unique_ptr<HaNode>, std::string> HaNode::open(const HaOptions& o, boost::asio::io_context& io,
+                                                         std::shared_ptr<spdlog::logger> log, Clock clock) {
+  auto peer = parse_ipv4_endpoint(o.peer);
+  if (!peer) return unexpected("ha-peer: " + peer.error());
+  auto listen = parse_ipv4_endpoint(o.listen);
+  if (!listen) return unexpected("ha-listen: " + listen.error());
+  auto key = read_key_file(o.key_file);
+  if (!key) return unexpected("ha-key-file: " + key.error());
+  auto link = sync::UdpLink::open(*listen, *peer);
+  if (!link) return unexpected("ha-listen " + o.listen + ": " + link.error());
+  sync::ChannelOptions co;
+  co.node = o.node;
+  co.key = std::move(*key);
+  std::unique_ptr<HaNode> node(
+      new HaNode(sync::ChannelEnd(std::move(co), incarnation_now()), std::move(*link), io, std::move(log), std::move(clock)));
+  node->wait_readable();
+  node->tick();
+  return node;
+}
+
+void HaNode::wait_readable() {
+  socket_.async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled at shutdown
+    const bool was_synced = channel_.synced();
+    link_.receive([&](Bytes d) { channel_.receive(d, clock_()); });
+    if (!was_synced && channel_.synced()) {
+      log_->info("ha_synced calls={} peer_epoch={}", channel_.replica().size(), channel_.peer_epoch());
+    }
+    flush();
+    wait_readable();
+  });
+}
+
+void HaNode::tick() {
+  channel_.tick(clock_());
+  flush();
+}
+
+void HaNode::flush() {
+  for (const auto& d : channel_.take_outgoing()) {
+    if (!link_.send(d)) ++send_failures_;  // the channel sends it again if it mattered
+  }
+}
+
+void HaNode::call_changed(const track::ControlConnection& c, const track::Call& call, const gateway::CallRecord& r,
+                          const nat::CallMapping* m) {
+  auto s = call_state(c, call, r, m, wall_ms_now());
+  if (!s) return;
+  const sync::CallState* known = channel_.published().find(s->key);
+  if (known == nullptr) {
+    channel_.publish_add(*s);
+  } else {
+    s->started_ms = known->started_ms;
+    channel_.publish_update(*s);
+  }
+  flush();
+}
+
+void HaNode::call_ended(const track::ControlConnection& c, const track::Call& call) {
+  if (!call.pns_call_id) return;
+  const sync::CallKey k = key_of(c, *call.pns_call_id);
+  if (channel_.published().find(k) == nullptr) return;
+  channel_.publish_delete(k);
+  flush();
+}
+
+Result<std::vector<nat::CallBinding>, std::string> HaNode::promote(bool force) {
+  if (role_ == HaRole::Active) return unexpected(std::string("already active"));
+  if (!channel_.synced() && !force) {
+    return unexpected(std::string("the replica is not whole (no snapshot from the peer's current run); "
+                                  "promote --force takes it as it is"));
+  }
+  role_ = HaRole::Active;
+  channel_.set_epoch(std::max(channel_.epoch(), channel_.peer_epoch()) + 1);
+  installed_.clear();
+  for (const auto& [key, s] : channel_.replica().calls()) {
+    if (s.verdict == sync::PolicyVerdict::Deny || s.verdict == sync::PolicyVerdict::Pending) continue;
+    installed_.push_back(binding_of(s));
+  }
+  log_->warn("ha_promoted epoch={} calls={} synced={}", channel_.epoch(), installed_.size(), channel_.synced());
+  return installed_;
+}
+
+std::vector<nat::CallBinding> HaNode::demote() {
+  if (role_ == HaRole::Standby) return {};
+  role_ = HaRole::Standby;
+  log_->warn("ha_demoted epoch={} calls={}", channel_.epoch(), installed_.size());
+  return std::exchange(installed_, {});
+}
+
+nlohmann::json HaNode::replicated_json() const {
+  nlohmann::json calls = nlohmann::json::array();
+  for (const auto& [key, s] : channel_.replica().calls()) {
+    calls.push_back({{"client", wire::to_string(key.pns)},
+                     {"server", wire::to_string(key.pac)},
+                     {"pns_call_id", key.pns_call_id},
+                     {"pac_call_id", s.pac_call_id},
+                     {"outside", wire::to_string(s.outside)},
+                     {"outside_call_id", s.outside_call_id},
+                     {"verdict", sync::name_of(s.verdict)},
+                     {"user", gateway::printable_name(s.user)},
+                     {"started_ms", s.started_ms},
+                     {"updated_ms", s.updated_ms}});
+  }
+  return calls;
+}
+
+nlohmann::json HaNode::status_json() const {
+  const sync::ChannelCounters& n = channel_.counters();
+  return {{"role", role_ == HaRole::Active ? "active" : "standby"},
+          {"node", channel_.node()},
+          {"epoch", channel_.epoch()},
+          {"peer_epoch", channel_.peer_epoch()},
+          {"peer_alive", channel_.peer_alive(clock_())},
+          {"synced", channel_.synced()},
+          {"replicated_calls", channel_.replica().size()},
+          {"published_calls", channel_.published().size()},
+          {"unacked", channel_.unacked()},
+          {"sent", n.sent},
+          {"resent", n.resent},
+          {"received", n.received},
+          {"refused", n.refused},
+          {"snapshots_sent", n.snapshots_sent},
+          {"snapshots_received", n.snapshots_received},
+          {"send_failures", send_failures_}};
+}
+
+}  // namespace pptp::daemon

@@ -1,0 +1,81 @@
+// The daemon's side of high availability (docs/ha.md): the gateway's call lifecycle goes
+// to the sync channel (CallObserver), the peer's calls come back into a replica, and
+// promote/demote turn the replica into fast-path elements and back. The socket is read on
+// the daemon's loop; the channel's timers run on its tick. Private to the daemon library.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>  // before Boost.Asio: its awaitable.hpp uses std::exchange
+#include <vector>
+
+#include <boost/asio.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/logger.h>
+
+#include "alg/daemon/ha_options.hpp"
+#include "gateway/gateway.hpp"
+#include "sync/channel.hpp"
+#include "sync/udp_link.hpp"
+
+namespace pptp::daemon {
+
+// The record of a call the gateway holds; empty until both Call IDs and the mapping are
+// known (only such a call can be carried on by the peer).
+std::optional<sync::CallState> call_state(const track::ControlConnection& c, const track::Call& call,
+                                          const gateway::CallRecord& r, const nat::CallMapping* m,
+                                          std::uint64_t wall_ms);
+// The fast path's view of a replicated call.
+nat::CallBinding binding_of(const sync::CallState& s);
+// "192.0.2.1:1724" -> an IPv4 endpoint.
+Result<wire::Endpoint, std::string> parse_ipv4_endpoint(std::string_view text);
+// The shared key: the file's bytes (a trailing newline dropped), at least sync::kMinKeyBytes.
+Result<std::vector<std::uint8_t>, std::string> read_key_file(const std::string& path);
+
+enum class HaRole : std::uint8_t { Standby, Active };
+
+class HaNode final : public gateway::CallObserver {
+ public:
+  using Clock = std::function<double()>;
+  static Result<std::unique_ptr<HaNode>, std::string> open(const HaOptions& o, boost::asio::io_context& io,
+                                                           std::shared_ptr<spdlog::logger> log, Clock clock);
+  HaNode(const HaNode&) = delete;
+  HaNode& operator=(const HaNode&) = delete;
+  ~HaNode() override { socket_.release(); }  // the link closes its socket
+
+  // The channel's resends and Hellos; the datagrams go out.
+  void tick();
+  // CallObserver: the gateway's calls, published to the peer.
+  void call_changed(const track::ControlConnection& c, const track::Call& call, const gateway::CallRecord& r,
+                    const nat::CallMapping* m) override;
+  void call_ended(const track::ControlConnection& c, const track::Call& call) override;
+
+  // Promotion: the replicated calls' bindings, to install and adopt; refused while the
+  // replica is not whole (no snapshot from the peer's current run) unless forced.
+  Result<std::vector<nat::CallBinding>, std::string> promote(bool force);
+  // Demotion: the bindings promotion installed, to remove.
+  std::vector<nat::CallBinding> demote();
+
+  HaRole role() const { return role_; }
+  nlohmann::json replicated_json() const;  // `ctl calls`: the peer's calls
+  nlohmann::json status_json() const;
+
+ private:
+  HaNode(sync::ChannelEnd channel, sync::UdpLink link, boost::asio::io_context& io,
+         std::shared_ptr<spdlog::logger> log, Clock clock);
+  void wait_readable();
+  void flush();
+
+  sync::ChannelEnd channel_;
+  sync::UdpLink link_;
+  boost::asio::posix::stream_descriptor socket_;
+  std::shared_ptr<spdlog::logger> log_;
+  Clock clock_;
+  HaRole role_ = HaRole::Standby;
+  std::vector<nat::CallBinding> installed_;  // by the last promotion
+  std::uint64_t send_failures_ = 0;
+};
+
+}  // namespace pptp::daemon

@@ -1,0 +1,127 @@
+#include "sync/message.hpp"
+
+#include <gtest/gtest.h>
+
+#include "tests/sync/sync_support.hpp"
+
+namespace pptp::sync {
+namespace {
+
+using test::kKey;
+using test::sample_call;
+
+std::vector<std::uint8_t> encoded(const Message& m, Key key = kKey) {
+  std::vector<std::uint8_t> out;
+  auto n = encode(m, key, out);
+  EXPECT_TRUE(n) << name_of(n.error());
+  return out;
+}
+
+Message with_header(Body b) {
+  return Message{Header{1, 7, 0x0102030405060708, 42, 41}, std::move(b)};
+}
+
+void expect_round_trip(const Message& m) {
+  const auto bytes = encoded(m);
+  EXPECT_LE(bytes.size(), kMaxDatagram);
+  auto back = decode(bytes, kKey);
+  ASSERT_TRUE(back) << name_of(back.error());
+  EXPECT_EQ(*back, m);
+}
+
+TEST(SyncMessage, EveryKindOfMessageRoundTrips) {
+  expect_round_trip(with_header(Hello{true}));
+  expect_round_trip(with_header(Hello{false}));
+  expect_round_trip(with_header(Ack{}));
+  expect_round_trip(with_header(AddCall{sample_call(7)}));
+  expect_round_trip(with_header(UpdateCall{sample_call(8, "")}));
+  expect_round_trip(with_header(DeleteCall{sample_call(9).key}));
+  expect_round_trip(with_header(SnapshotPart{99, true, false, {sample_call(1), sample_call(2, "bob")}}));
+  expect_round_trip(with_header(SnapshotPart{99, true, true, {}}));
+}
+
+TEST(SyncMessage, AUserNameRoundTripsAtItsBoundAndIsRefusedBeyond) {
+  CallState c = sample_call(3, std::string(kMaxUserLength, 'u'));
+  c.verdict = PolicyVerdict::Pending;
+  c.positions_known = false;
+  expect_round_trip(with_header(AddCall{c}));
+  c.user.push_back('x');
+  std::vector<std::uint8_t> out;
+  auto n = encode(with_header(AddCall{c}), kKey, out);
+  ASSERT_FALSE(n);
+  EXPECT_EQ(n.error(), SyncError::BadRecord);
+}
+
+TEST(SyncMessage, EveryTamperedByteIsRefused) {
+  const auto good = encoded(with_header(AddCall{sample_call(7)}));
+  for (std::size_t i = 0; i < good.size(); ++i) {
+    auto bad = good;
+    bad[i] ^= 0x01;
+    auto m = decode(bad, kKey);
+    EXPECT_FALSE(m) << "byte " << i << " flipped was accepted";
+  }
+}
+
+TEST(SyncMessage, AnotherKeyIsRefusedAsBadAuth) {
+  const auto bytes = encoded(with_header(DeleteCall{sample_call(7).key}));
+  std::vector<std::uint8_t> other(32, 0x5b);
+  auto m = decode(bytes, other);
+  ASSERT_FALSE(m);
+  EXPECT_EQ(m.error(), SyncError::BadAuth);
+}
+
+TEST(SyncMessage, AShortKeyIsRefusedBothWays) {
+  const std::vector<std::uint8_t> short_key(kMinKeyBytes - 1, 1);
+  std::vector<std::uint8_t> out;
+  auto n = encode(with_header(Ack{}), short_key, out);
+  ASSERT_FALSE(n);
+  EXPECT_EQ(n.error(), SyncError::BadKey);
+  auto m = decode(encoded(with_header(Ack{})), short_key);
+  ASSERT_FALSE(m);
+  EXPECT_EQ(m.error(), SyncError::BadKey);
+}
+
+TEST(SyncMessage, EveryTruncationIsRefusedAndExtraBytesToo) {
+  const auto good = encoded(with_header(SnapshotPart{5, true, true, {sample_call(1)}}));
+  for (std::size_t n = 0; n < good.size(); ++n) {
+    auto m = decode(Bytes(good).first(n), kKey);
+    ASSERT_FALSE(m) << n;
+    EXPECT_EQ(m.error(), SyncError::Truncated) << n;
+  }
+  auto longer = good;
+  longer.push_back(0);
+  auto m = decode(longer, kKey);
+  ASSERT_FALSE(m);
+  EXPECT_EQ(m.error(), SyncError::TrailingBytes);
+}
+
+TEST(SyncMessage, BodiesOutOfRangeAreTypedErrors) {
+  std::vector<std::uint8_t> body;
+  encode_body(AddCall{sample_call(1)}, body);
+  body[14 + 8] = kMaxPolicyVerdict + 1;  // the verdict octet after the key and three fields
+  auto b = decode_body(MessageType::Add, body);
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error(), SyncError::BadRecord);
+
+  auto unknown = decode_body(static_cast<MessageType>(9), {});
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error(), SyncError::UnknownType);
+
+  // A snapshot claiming more records than its bytes could hold.
+  const std::vector<std::uint8_t> liar = {0, 0, 0, 1, 3, 0xff, 0xff};
+  auto s = decode_body(MessageType::Snapshot, liar);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error(), SyncError::Truncated);
+}
+
+TEST(SyncMessage, ANodeOutsideThePairIsRefused) {
+  Message m = with_header(Ack{});
+  m.header.node = kMaxNode + 1;
+  std::vector<std::uint8_t> out;
+  auto n = encode(m, kKey, out);
+  ASSERT_FALSE(n);
+  EXPECT_EQ(n.error(), SyncError::UnknownNode);
+}
+
+}  // namespace
+}  // namespace pptp::sync
