@@ -233,6 +233,10 @@ void ProxyServer::on_control(std::string_view line, const daemon::Reply& reply) 
       return reply(control::ok_answer({{"status", status_json()}}) + "\n", false);
     case control::Command::Metrics:
       return reply(control::error_answer("metrics are not served in proxy mode yet (docs/proxy.md)") + "\n", false);
+    case control::Command::Promote:
+    case control::Command::Demote:
+      return reply(control::error_answer("high availability is not available in proxy mode (docs/ha.md)") + "\n",
+                   false);
     case control::Command::Kill: {
       const control::KillSelector& k = request->kill;
       const std::size_t n = policy_.kill(ProxyPolicy::KillMatch{k.call, k.user, k.client});
