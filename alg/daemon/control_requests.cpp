@@ -161,7 +161,7 @@ void Daemon::reload_policy(std::function<void(bool ok, const std::string& text)>
     return;
   }
   // Read and parse on the worker: a large file never stalls the packet loop.
-  boost::asio::post(worker_, [this, done = std::move(done)]() mutable {
+  boost::asio::post(*worker_, [this, done = std::move(done)]() mutable {
     auto loaded = policy::load_policy_file(options_.policy_file);
     boost::asio::post(io_, [this, loaded = std::move(loaded), done = std::move(done)]() mutable {
       if (!loaded) {

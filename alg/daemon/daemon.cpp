@@ -51,6 +51,7 @@ int Daemon::start() {
   write_pid_file();
   if (const int status = open_listeners(); status != 0) return status;
   if (const int status = drop_privileges(); status != 0) return status;
+  worker_.emplace(1);
   socket_.emplace(io_, queue_->fd());
   watchdog_every_ = service::watchdog_interval();
   return 0;
@@ -261,7 +262,7 @@ void Daemon::run() {
              options_.status_file.empty() ? "-" : options_.status_file);
   service::notify_ready(fmt::format("queue {} backend {}", options_.queue, nft::name_of(backend_)));
   io_.run();
-  worker_.join();  // its last status write must not race the one below
+  if (worker_) worker_->join();  // its last status write must not race the one below
   shut_down();
 }
 

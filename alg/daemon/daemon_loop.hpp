@@ -137,7 +137,9 @@ class Daemon {
 
   // Declared after everything the worker's jobs use, so that it is joined before they go.
   boost::asio::io_context io_;
-  boost::asio::thread_pool worker_{1};
+  // Started once the privileges are dropped (start()): capabilities belong to each thread, and a
+  // thread that exists when the uid changes loses all of them (its netlink reads got EPERM).
+  std::optional<boost::asio::thread_pool> worker_;
   std::optional<boost::asio::posix::stream_descriptor> socket_;
   boost::asio::signal_set signals_{io_, SIGINT, SIGTERM, SIGHUP};
   boost::asio::steady_timer tick_{io_};

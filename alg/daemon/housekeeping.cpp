@@ -79,7 +79,7 @@ void Daemon::read_counters(std::vector<nft::FastPathCall> live, double t) {
     return;
   }
   counting_busy_ = true;
-  boost::asio::post(worker_, [this, live = std::move(live), t] {
+  boost::asio::post(*worker_, [this, live = std::move(live), t] {
     const auto began = std::chrono::steady_clock::now();
     auto counts = counter_reader_->read_counters(live);
     const double cost = seconds_between(began, std::chrono::steady_clock::now());
@@ -109,7 +109,7 @@ void Daemon::refresh_elements(std::vector<nft::FastPathCall> live, double t) {
     return;
   }
   refresh_busy_ = true;
-  boost::asio::post(worker_, [this, live = std::move(live)] {
+  boost::asio::post(*worker_, [this, live = std::move(live)] {
     const auto began = std::chrono::steady_clock::now();
     auto r = counter_reader_->refresh(live);
     const double cost = seconds_between(began, std::chrono::steady_clock::now());
@@ -167,7 +167,7 @@ void Daemon::write_status(double t) {
   auto snapshot = status_json();
   const double built = now() - t;
   status_build_cost_ = built;
-  boost::asio::post(worker_, [this, snapshot = std::move(snapshot), t, built] {
+  boost::asio::post(*worker_, [this, snapshot = std::move(snapshot), t, built] {
     const auto began = std::chrono::steady_clock::now();
     auto error = write_status_file(options_.status_file, snapshot);
     const double written = seconds_between(began, std::chrono::steady_clock::now());
