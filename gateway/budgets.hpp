@@ -33,6 +33,11 @@ inline constexpr std::size_t kDefaultSourceReassemblyKiB = 256;     // out-of-or
 // queue: 64 KiB is at least ~1,600 small segments, so no one host takes all of the 4,096
 // held overall (kMaxHeldSegmentsOverall) and with them the queue's room.
 inline constexpr std::size_t kDefaultSourceHeldKiB = 64;
+// No one host holds more than this part of the memory budget (1/2): a host that floods
+// with connections picked up mid-stream fills its half, and the other half stays for every
+// other host (found by e2e_flood: at 13,000 such segments in 3 s one host took the whole
+// budget and a good client's SYN was refused).
+inline constexpr std::size_t kSourceMemoryShareDivisor = 2;
 
 struct BudgetLimits {
   std::size_t memory_bytes = kDefaultMemoryBudgetMiB * kMiB;
@@ -101,7 +106,10 @@ class Budgets {
     std::uint32_t calls = 0;
     std::size_t reassembly_bytes = 0;
     std::size_t held_bytes = 0;
+    std::size_t memory_bytes = 0;  // of the memory budget, this source's share
   };
+  std::size_t source_memory_limit() const { return limits_.memory_bytes / kSourceMemoryShareDivisor; }
+  bool over_memory(const SourceUse* s, std::size_t more, std::size_t lingering) const;
   const SourceUse* find(wire::Ipv4Address source) const;
   void forget_if_idle(wire::Ipv4Address source);
 

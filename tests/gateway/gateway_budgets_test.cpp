@@ -166,14 +166,32 @@ TEST(MemoryBudget, NewConnectionsAreRefusedAtTheMemoryBudget) {
   limits.memory_bytes = 5 * kConnectionBytes;
   Harness h{with_budgets(limits)};
   std::size_t accepted = 0;
-  for (std::uint16_t port = 1; port <= 10; ++port) {
-    Client c{{addr("192.0.2.66"), port}};
+  for (std::uint16_t port = 1; port <= 10; ++port) {  // ten hosts, one connection each
+    Client c{{addr(("192.0.2." + std::to_string(60 + port)).c_str()), port}};
     Packet syn = c.to_pac({}, flags::kSyn);
     if (h.run(syn).action == Action::Accept) ++accepted;
   }
   EXPECT_EQ(accepted, 5u);
   EXPECT_EQ(h.gw.status()["packets"]["budget_memory_refused"], 5);
   EXPECT_LE(h.gw.memory_bytes(), limits.memory_bytes);
+}
+
+TEST(MemoryBudget, OneHostTakesAtMostHalfTheBudgetAndAnotherStillConnects) {
+  BudgetLimits limits;
+  limits.memory_bytes = 10 * kConnectionBytes;
+  Harness h{with_budgets(limits)};
+  const auto syns = [&h](const char* host, std::uint16_t count) {
+    std::size_t accepted = 0;
+    for (std::uint16_t port = 1; port <= count; ++port) {
+      Client c{{addr(host), port}};
+      Packet syn = c.to_pac({}, flags::kSyn);
+      if (h.run(syn).action == Action::Accept) ++accepted;
+    }
+    return accepted;
+  };
+  EXPECT_EQ(syns("192.0.2.66", 20), 5u);  // the flooding host: its half
+  EXPECT_EQ(syns("192.0.2.67", 3), 3u);   // a good host beside it
+  EXPECT_EQ(h.gw.status()["packets"]["budget_memory_refused"], 15);
 }
 
 TEST(MemoryBudget, TheStatusShowsTheBudgetAndWhatItCountsNow) {
