@@ -47,12 +47,16 @@ TEST(ProxyRules, ThePrintedScriptIsWhatIsInstalled) {
   const std::string script = describe_proxy_rules(ProxyRuleOptions{});
   std::size_t at = 0;
   for (const auto& c : proxy_install_commands(ProxyRuleOptions{})) {
-    const std::string want = "\n" + joined(c) + "\n";
+    std::string want = "\n";  // appended, not `"\n" + ...`: GCC 12's false -Wrestrict
+    want += joined(c);
+    want += '\n';
     const std::size_t found = script.find(want, at);
     ASSERT_NE(found, std::string::npos) << want << "\nin\n" << script;
     at = found + 1;
   }
-  EXPECT_NE(script.find("#   " + joined(proxy_remove_commands(ProxyRuleOptions{}).front())), std::string::npos);
+  std::string removal = "#   ";
+  removal += joined(proxy_remove_commands(ProxyRuleOptions{}).front());
+  EXPECT_NE(script.find(removal), std::string::npos);
 }
 
 }  // namespace
