@@ -111,14 +111,19 @@ class Failover(unittest.TestCase):
     def peer(self, name, ns, *args):
         return Peer(self.lab.stream_peer(name, ns, *args))
 
-    def test_a_call_survives_the_active_routers_links_going_down(self):
-        lab = self.lab
+    def start_call(self):
+        """The server, and a client with a call through the active router (ra): both
+        streaming. Returns the server, the client and the server's "call" event."""
         pac = self.peer("pac", "srv", "pac", "--local", SERVER, "--rate", str(RATE))
-        self.assertIsNotNone(pac.event("listening"), lab.log("pac"))
+        self.assertIsNotNone(pac.event("listening"), self.lab.log("pac"))
         first = self.peer("pns1", "lan", "pns", "--local", CLIENTS[0], "--server", SERVER, "--call-id", "7",
                           "--rate", str(RATE))
-        self.assertIsNotNone(first.event("up"), lab.log("pns1"))
-        call = pac.event("call")
+        self.assertIsNotNone(first.event("up"), self.lab.log("pns1"))
+        return pac, first, pac.event("call")
+
+    def test_a_call_survives_the_active_routers_links_going_down(self):
+        lab = self.lab
+        pac, first, call = self.start_call()
         up_at = time.monotonic()
         lab.wait_for(lambda: lab.ha_status("rb").get("replicated_calls") == 1, 10, "the call replicated to rb")
         lag = time.monotonic() - up_at
@@ -131,6 +136,9 @@ class Failover(unittest.TestCase):
         lab.wait_for(lambda: lab.ha_status("rb").get("role") == "active", 30, "rb promoted")
         promoted_at = time.monotonic()
         time.sleep(4)  # the call streams through rb
+        # The control connection, taken over by rb (conntrackd committed it): an Echo.
+        first.send("echo")
+        echo = first.event("echo_reply", 10)
 
         # A new call after the failover, asking for the Call ID the first one has outside.
         second = self.peer("pns2", "lan", "pns", "--local", CLIENTS[1], "--server", SERVER, "--call-id",
@@ -138,6 +146,10 @@ class Failover(unittest.TestCase):
         self.assertIsNotNone(second.event("up"), lab.log("pns2"))
         second_call = pac.wait(lambda o: o.get("event") == "call" and o is not call, 10)
         time.sleep(3)
+        # The taken-over call hung up by its client: the server must hear its own Call ID
+        # for it (the outside one), and answer with Call-Disconnect-Notify (RFC 2637 2.11, 2.13).
+        first.send("clear")
+        disconnect = first.event("disconnect", 10)
         stopped_at = time.monotonic()
         for p in (first, second):
             p.send("stop")
@@ -158,6 +170,12 @@ class Failover(unittest.TestCase):
         for d in (up, down):
             self.assertGreater(d["after"], RATE, numbers)  # more than a second's worth got through
             self.assertLess(d["gap_s"], GAP_BOUND, numbers)
+
+        print("after the failover: echo %s, clear %s, server heard clears for %s (the call's outside Call ID: %s)"
+              % (echo, disconnect, server["clears"], call["peer_call_id"]), file=sys.stderr)
+        self.assertIsNotNone(echo, "no Echo-Reply after the failover")
+        self.assertEqual(server["clears"], [call["peer_call_id"]], server)
+        self.assertEqual(disconnect and disconnect["call_id"], call["my_call_id"], disconnect)
 
         # The call set up after the failover got its own outside Call ID and its own frames.
         self.assertIsNotNone(second_call)
