@@ -12,6 +12,7 @@ import os
 import queue
 import re
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -184,6 +185,36 @@ class Failover(unittest.TestCase):
         second_up = direction(server["calls"][str(second_call["my_call_id"])]["received"], 0, stopped_at)
         self.assertGreater(second_down["received"], RATE, second_down)
         self.assertGreater(second_up["received"], RATE, second_up)
+
+    def test_the_active_daemon_killed_is_no_failover(self):
+        # The daemon dying on the active node is not a failover (issue 18, "Roles"): the
+        # addresses stay, the kernel's fast path keeps forwarding the call's GRE, and a
+        # restarted daemon adopts the call from the kernel's elements.
+        lab = self.lab
+        pac, first, call = self.start_call()
+        lab.wait_for(lambda: "call_offloaded" in lab.log("pptp-alg-ra"), 20, "the call on ra's fast path")
+        time.sleep(1)
+        killed_at = time.monotonic()
+        lab.stop("pptp-alg-ra", signal.SIGKILL)
+        time.sleep(3)
+        restarted_at = time.monotonic()
+        lab.start_daemon("ra")
+        lab.wait_for(lambda: "call_adopted" in lab.log("pptp-alg-ra"), 20, "the restarted daemon adopting the call")
+        time.sleep(2)
+        stopped_at = time.monotonic()
+        first.send("stop")
+        client = first.result()
+        pac.send("stop")
+        server = pac.result()
+        self.assertTrue(lab.holds_vips("ra"), "the addresses moved")
+        up = direction(server["calls"][str(call["my_call_id"])]["received"], killed_at, stopped_at)
+        down = direction(client["stream"]["received"], killed_at, stopped_at)
+        numbers = {"daemon_dead_s": round(restarted_at - killed_at, 3), "client_to_server": up,
+                   "server_to_client": down}
+        print("\ndaemon killed: " + json.dumps(numbers), file=sys.stderr)
+        for d in (up, down):
+            # Frames came all along: more than the dead daemon's seconds' worth, each way.
+            self.assertGreater(d["after"], RATE * (restarted_at - killed_at), numbers)
 
 
 if __name__ == "__main__":
