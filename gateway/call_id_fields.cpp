@@ -81,6 +81,10 @@ std::optional<std::uint16_t> Gateway::translated_value(const track::ControlConne
     case nat::CallIdRewrite::ToOutside:
       m = translator_.find_inside(c.id, id);
       if (m != nullptr && m->translated()) return m->outside_call_id;
+      if (m == nullptr && call_observer_ != nullptr) {  // a call taken over (HA, docs/ha.md)
+        const auto outside = call_observer_->taken_over_call_id(c, id);
+        if (outside && *outside != id) return outside;
+      }
       return std::nullopt;
     case nat::CallIdRewrite::DisconnectCallId:
       // RFC 2637 2.13: the PAC's own Call ID, passed as it is when it names a call here.

@@ -67,6 +67,12 @@ class CallObserver {
   virtual void call_changed(const track::ControlConnection& c, const track::Call& call, const CallRecord& r,
                             const nat::CallMapping* m) = 0;
   virtual void call_ended(const track::ControlConnection& c, const track::Call& call) = 0;
+  // A call taken over from the HA peer at a promotion, on a control connection picked up
+  // mid-stream (no mapping here): its outside Call ID, for the client's Call-Clear-Request.
+  virtual std::optional<std::uint16_t> taken_over_call_id(const track::ControlConnection& /*c*/,
+                                                          std::uint16_t /*pns_call_id*/) const {
+    return std::nullopt;
+  }
 };
 
 class Gateway final : private track::TrackerObserver {

@@ -14,6 +14,7 @@ packages=(
   pkg-config nftables iptables conntrack iproute2     # the router's rules, the lab's namespaces
   pptpd pptp-linux                                    # real PPTP peers for the lab and E2E tests
   libssl-dev                                          # HA sync: HMAC-SHA256 from libcrypto (docs/ha.md)
+  keepalived conntrackd                               # the HA failover test bed (tests/e2e/test_ha_e2e.py)
 )
 missing=()
 for p in "${packages[@]}"; do

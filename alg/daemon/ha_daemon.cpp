@@ -50,7 +50,11 @@ void Daemon::on_ha_request(bool promote, bool force, Reply reply) {
     reply(control::ok_answer({{"message", "standby"}, {"calls", gone.size()}}) + "\n", false);
     return;
   }
-  auto calls = ha_->promote(force);
+  // After conntrackd's commit (the notify script's order), a control connection that is
+  // still there has a kernel entry; without ctnetlink nothing can be told, all are kept.
+  auto calls = ha_->promote(force, [this](const sync::CallKey& k) {
+    return !resolver_.lookup || resolver_.outside_address(k.pns, k.pac).has_value();
+  });
   if (!calls) {
     reply(control::error_answer(calls.error()) + "\n", false);
     return;

@@ -168,7 +168,36 @@ void HaNode::call_ended(const track::ControlConnection& c, const track::Call& ca
   flush();
 }
 
-Result<std::vector<nat::CallBinding>, std::string> HaNode::promote(bool force) {
+std::vector<sync::CallState> calls_to_take_over(const sync::Replica& replica, const ConnectionAlive& alive) {
+  std::vector<sync::CallState> out;
+  for (const auto& [key, s] : replica.calls()) {
+    if (s.verdict == sync::PolicyVerdict::Deny || s.verdict == sync::PolicyVerdict::Pending) continue;
+    if (alive && !alive(key)) continue;
+    out.push_back(s);
+  }
+  return out;
+}
+
+void TakenOverCalls::take(std::vector<sync::CallState> calls) {
+  calls_.clear();
+  for (sync::CallState& s : calls) calls_.emplace(s.key, std::move(s));
+}
+
+std::optional<std::uint16_t> TakenOverCalls::outside_call_id(const wire::Endpoint& pns, const wire::Endpoint& pac,
+                                                             std::uint16_t pns_call_id) const {
+  const auto it = calls_.find(sync::CallKey{pns, pac, pns_call_id});
+  if (it == calls_.end()) return std::nullopt;
+  return it->second.outside_call_id;
+}
+
+std::vector<nat::CallBinding> TakenOverCalls::bindings() const {
+  std::vector<nat::CallBinding> out;
+  out.reserve(calls_.size());
+  for (const auto& [key, s] : calls_) out.push_back(binding_of(s));
+  return out;
+}
+
+Result<std::vector<nat::CallBinding>, std::string> HaNode::promote(bool force, const ConnectionAlive& alive) {
   if (role_ == HaRole::Active) return unexpected(std::string("already active"));
   if (!channel_.synced() && !force) {
     return unexpected(std::string("the replica is not whole (no snapshot from the peer's current run); "
@@ -176,20 +205,26 @@ Result<std::vector<nat::CallBinding>, std::string> HaNode::promote(bool force) {
   }
   role_ = HaRole::Active;
   channel_.set_epoch(std::max(channel_.epoch(), channel_.peer_epoch()) + 1);
-  installed_.clear();
-  for (const auto& [key, s] : channel_.replica().calls()) {
-    if (s.verdict == sync::PolicyVerdict::Deny || s.verdict == sync::PolicyVerdict::Pending) continue;
-    installed_.push_back(binding_of(s));
-  }
-  log_->warn("ha_promoted epoch={} calls={} synced={}", channel_.epoch(), installed_.size(), channel_.synced());
-  return installed_;
+  taken_over_.take(calls_to_take_over(channel_.replica(), alive));
+  const std::size_t gone = channel_.replica().size() - taken_over_.size();
+  log_->warn("ha_promoted epoch={} calls={} dropped={} synced={}", channel_.epoch(), taken_over_.size(), gone,
+             channel_.synced());
+  return taken_over_.bindings();
+}
+
+std::optional<std::uint16_t> HaNode::taken_over_call_id(const track::ControlConnection& c,
+                                                        std::uint16_t pns_call_id) const {
+  if (role_ != HaRole::Active) return std::nullopt;
+  return taken_over_.outside_call_id(c.pns, c.pac, pns_call_id);
 }
 
 std::vector<nat::CallBinding> HaNode::demote() {
   if (role_ == HaRole::Standby) return {};
   role_ = HaRole::Standby;
-  log_->warn("ha_demoted epoch={} calls={}", channel_.epoch(), installed_.size());
-  return std::exchange(installed_, {});
+  log_->warn("ha_demoted epoch={} calls={}", channel_.epoch(), taken_over_.size());
+  std::vector<nat::CallBinding> out = taken_over_.bindings();
+  taken_over_.clear();
+  return out;
 }
 
 nlohmann::json HaNode::replicated_json() const {

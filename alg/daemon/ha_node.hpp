@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +35,29 @@ Result<wire::Endpoint, std::string> parse_ipv4_endpoint(std::string_view text);
 // The shared key: the file's bytes (a trailing newline dropped), at least sync::kMinKeyBytes.
 Result<std::vector<std::uint8_t>, std::string> read_key_file(const std::string& path);
 
+// Whether a call's control connection is still there at a promotion (after conntrackd's
+// commit: the kernel has an entry for it).
+using ConnectionAlive = std::function<bool(const sync::CallKey&)>;
+// The replicated calls a promotion takes over: not those denied or pending, nor those
+// whose control connection is gone (no one could clear them; issue 18, "Roles").
+std::vector<sync::CallState> calls_to_take_over(const sync::Replica& replica, const ConnectionAlive& alive);
+
+// The calls this node took over at its promotion, by key. Their control connections are
+// picked up mid-stream, so the gateway has no mapping for them: a client's Call-Clear-
+// Request names its own Call ID, which the server knows by the outside one (RFC 2637 2.11).
+class TakenOverCalls {
+ public:
+  void take(std::vector<sync::CallState> calls);
+  std::optional<std::uint16_t> outside_call_id(const wire::Endpoint& pns, const wire::Endpoint& pac,
+                                               std::uint16_t pns_call_id) const;
+  std::vector<nat::CallBinding> bindings() const;
+  std::size_t size() const { return calls_.size(); }
+  void clear() { calls_.clear(); }
+
+ private:
+  std::map<sync::CallKey, sync::CallState> calls_;
+};
+
 enum class HaRole : std::uint8_t { Standby, Active };
 
 class HaNode final : public gateway::CallObserver {
@@ -52,9 +76,13 @@ class HaNode final : public gateway::CallObserver {
                     const nat::CallMapping* m) override;
   void call_ended(const track::ControlConnection& c, const track::Call& call) override;
 
-  // Promotion: the replicated calls' bindings, to install and adopt; refused while the
-  // replica is not whole (no snapshot from the peer's current run) unless forced.
-  Result<std::vector<nat::CallBinding>, std::string> promote(bool force);
+  // Promotion: the replicated calls' bindings, to install and adopt (those whose control
+  // connection is alive); refused while the replica is not whole (no snapshot from the
+  // peer's current run) unless forced.
+  Result<std::vector<nat::CallBinding>, std::string> promote(bool force, const ConnectionAlive& alive);
+  // CallObserver: the outside Call ID of a call taken over at the promotion.
+  std::optional<std::uint16_t> taken_over_call_id(const track::ControlConnection& c,
+                                                  std::uint16_t pns_call_id) const override;
   // Demotion: the bindings promotion installed, to remove.
   std::vector<nat::CallBinding> demote();
 
@@ -74,7 +102,7 @@ class HaNode final : public gateway::CallObserver {
   std::shared_ptr<spdlog::logger> log_;
   Clock clock_;
   HaRole role_ = HaRole::Standby;
-  std::vector<nat::CallBinding> installed_;  // by the last promotion
+  TakenOverCalls taken_over_;  // by the last promotion
   std::uint64_t send_failures_ = 0;
 };
 

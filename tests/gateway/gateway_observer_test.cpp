@@ -2,6 +2,7 @@
 // changes with its mapping, and its end; a node's half of the outside Call IDs holds.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <vector>
 
 #include "gateway/gateway.hpp"
@@ -66,6 +67,41 @@ TEST(GatewayObserver, ANodesHalfTranslatesACallIdOfTheOtherHalf) {
   ASSERT_EQ(v.action, Action::Accept);
   EXPECT_TRUE(v.modified);
   EXPECT_EQ(tcp_u16(p, 12) % 2, 1);
+}
+
+// A node promoted after a failover picks the control connection up mid-stream (no SYN, no
+// call of its own): the client's Call-Clear-Request names its own Call ID, and the server
+// must get the outside one it knows the call by (docs/ha.md).
+struct TakenOver final : CallObserver {
+  wire::Endpoint pns;
+  void call_changed(const track::ControlConnection&, const track::Call&, const CallRecord&,
+                    const nat::CallMapping*) override {}
+  void call_ended(const track::ControlConnection&, const track::Call&) override {}
+  std::optional<std::uint16_t> taken_over_call_id(const track::ControlConnection& c,
+                                                  std::uint16_t pns_call_id) const override {
+    if (c.pns == pns && pns_call_id == 7) return 40;
+    return std::nullopt;
+  }
+};
+
+TEST(GatewayObserver, ACallClearOnAConnectionTakenOverMidStreamNamesTheOutsideCallId) {
+  Harness h;
+  TakenOver taken;
+  taken.pns = {addr("192.0.2.11"), 40001};
+  h.gw.set_call_observer(&taken);
+  Client a{taken.pns};
+  Packet echo = a.to_pac(test::bytes_of(wire::EchoRequest{1}));
+  const Verdict e = h.run(echo);  // picked up mid-stream on a message boundary
+  EXPECT_EQ(e.action, Action::Accept);
+  Packet clear = a.to_pac(test::bytes_of(wire::CallClearRequest{7, 0}));
+  const Verdict v = h.run(clear);
+  ASSERT_EQ(v.action, Action::Accept);
+  EXPECT_TRUE(v.modified);
+  EXPECT_EQ(tcp_u16(clear, 12), 40);
+  // Another client's connection, or another Call ID, is not touched.
+  Client b{{addr("192.0.2.12"), 40002}};
+  h.pass(b.to_pac(test::bytes_of(wire::CallClearRequest{7, 0})));
+  h.pass(a.to_pac(test::bytes_of(wire::CallClearRequest{9, 0})));
 }
 
 }  // namespace

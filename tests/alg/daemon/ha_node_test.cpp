@@ -83,5 +83,45 @@ TEST(HaNode, TheSyncAddressesAreIpv4WithAPort) {
   EXPECT_FALSE(parse_ipv4_endpoint("192.0.2.1"));
 }
 
+sync::CallState replicated(std::uint16_t port, std::uint16_t pns_call_id, std::uint16_t outside_call_id,
+                           sync::PolicyVerdict verdict = sync::PolicyVerdict::NoPolicy) {
+  sync::CallState s;
+  s.key = {{addr("192.0.2.11"), port}, {addr("198.51.100.2"), 1723}, pns_call_id};
+  s.outside = addr("198.51.100.1");
+  s.pac_call_id = 500;
+  s.outside_call_id = outside_call_id;
+  s.verdict = verdict;
+  return s;
+}
+
+TEST(HaNode, APromotionTakesOverTheCallsWhoseControlConnectionIsAliveAndAllowed) {
+  sync::Replica replica;
+  replica.put(replicated(40001, 7, 0));
+  replica.put(replicated(40002, 7, 2));                                  // its connection is gone
+  replica.put(replicated(40003, 7, 4, sync::PolicyVerdict::Deny));       // denied
+  replica.put(replicated(40004, 9, 6, sync::PolicyVerdict::Allow));
+  const auto alive = [](const sync::CallKey& k) { return k.pns.port != 40002; };
+  const std::vector<sync::CallState> taken = calls_to_take_over(replica, alive);
+  ASSERT_EQ(taken.size(), 2u);
+  EXPECT_EQ(taken[0].key.pns.port, 40001);
+  EXPECT_EQ(taken[1].key.pns.port, 40004);
+  // No way to tell (no ctnetlink): every allowed call is taken over.
+  EXPECT_EQ(calls_to_take_over(replica, nullptr).size(), 3u);
+}
+
+TEST(HaNode, ATakenOverCallIsFoundByItsControlConnectionAndTheClientsCallId) {
+  TakenOverCalls t;
+  t.take({replicated(40001, 7, 0), replicated(40004, 9, 6)});
+  const wire::Endpoint pac{addr("198.51.100.2"), 1723};
+  EXPECT_EQ(t.outside_call_id({addr("192.0.2.11"), 40001}, pac, 7), 0);
+  EXPECT_EQ(t.outside_call_id({addr("192.0.2.11"), 40004}, pac, 9), 6);
+  EXPECT_FALSE(t.outside_call_id({addr("192.0.2.11"), 40001}, pac, 9));  // another call
+  EXPECT_FALSE(t.outside_call_id({addr("192.0.2.11"), 40002}, pac, 7));  // another connection
+  ASSERT_EQ(t.bindings().size(), 2u);
+  EXPECT_EQ(t.bindings()[1].outside_call_id, 6);
+  t.clear();
+  EXPECT_FALSE(t.outside_call_id({addr("192.0.2.11"), 40001}, pac, 7));
+}
+
 }  // namespace
 }  // namespace pptp::daemon

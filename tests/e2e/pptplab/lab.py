@@ -28,7 +28,27 @@ def run(cmd, check=True, **kw):
     return subprocess.run(cmd, check=check, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
 
 
-class Lab:
+class Namespaces:
+    """Built on entry, torn down on exit, also when the build fails; self.ns maps a part's
+    name to its network namespace."""
+
+    def __enter__(self):
+        try:
+            self.build()
+        except BaseException:
+            self.teardown()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.teardown()
+        return False
+
+    def netns(self, name, *cmd, check=True):
+        return run(["ip", "netns", "exec", self.ns[name]] + list(cmd), check=check)
+
+
+class Lab(Namespaces):
     def __init__(self, daemon=None, mode="pptp-alg", verbose=False):
         """mode: "pptp-alg" (the daemon on the router), "kernel-helper" (nf_conntrack_pptp),
         or "none" (plain masquerade)."""
@@ -49,21 +69,6 @@ class Lab:
         self.log_level = "debug"
 
     # -- set-up and tear-down ----------------------------------------------------------
-    def __enter__(self):
-        try:
-            self.build()
-        except BaseException:
-            self.teardown()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        self.teardown()
-        return False
-
-    def netns(self, name, *cmd, check=True):
-        return run(["ip", "netns", "exec", self.ns[name]] + list(cmd), check=check)
-
     def add_namespace(self, key):
         """A subclass may give a part an existing namespace (tests/vm: the router is the VM)."""
         run(["ip", "netns", "add", self.ns[key]])

@@ -1,0 +1,221 @@
+#!/usr/bin/python3
+"""The failover of an HA pair (issue 18, docs/ha.md), end to end in network namespaces:
+keepalived moves the virtual addresses, conntrackd commits the control connections,
+pptp-alg's notify script promotes the standby, whose replicated calls get their fast-path
+elements. A call streams sequence-numbered GRE at a fixed rate both ways across the
+failover; what it lost and the gap in each direction are printed (docs/ha.md has them).
+
+    PPTP_ALG=build/release/alg/pptp-alg /usr/bin/python3 tests/e2e/test_ha_e2e.py -v
+"""
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pptplab.ha_lab import HaLab  # noqa: E402
+from pptplab.lab import CLIENTS, SERVER  # noqa: E402
+
+DAEMON = os.environ.get("PPTP_ALG", os.path.join(os.path.dirname(__file__), "../../build/alg/pptp-alg"))
+VERBOSE = bool(os.environ.get("PPTPLAB_VERBOSE"))
+RATE = 50  # frames per second, each way
+GAP_BOUND = 30.0  # s: what a user would still call "the call survived" (keepalived alone: ~3 s)
+
+
+class Peer:
+    """A stream_peer process: its JSON lines read on a thread, commands on its input."""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.lines = queue.Queue()
+        self.seen = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                self.lines.put(json.loads(line))
+            except ValueError:
+                pass
+        self.lines.put(None)
+
+    def wait(self, predicate, timeout):
+        """The first line (seen before or arriving within `timeout` s) for which predicate holds."""
+        for obj in self.seen:
+            if predicate(obj):
+                return obj
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                obj = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if obj is None:
+                break
+            self.seen.append(obj)
+            if predicate(obj):
+                return obj
+        return None
+
+    def event(self, name, timeout=10):
+        return self.wait(lambda o: o.get("event") == name, timeout)
+
+    def send(self, command):
+        self.proc.stdin.write((command + "\n").encode())
+        self.proc.stdin.flush()
+
+    def result(self, timeout=30):
+        return self.wait(lambda o: "role" in o, timeout)
+
+
+def direction(received, since, until):
+    """Frames lost (sequence numbers missing between the first and last received) and the
+    longest time without a frame between `since` and `until` (monotonic), from [seq, sent,
+    received] rows."""
+    seqs = sorted({r[0] for r in received})
+    lost = (seqs[-1] - seqs[0] + 1 - len(seqs)) if seqs else None
+    times = [since] + sorted(r[2] for r in received if since <= r[2] <= until) + [until]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    return {"received": len(seqs), "lost": lost, "gap_s": round(max(gaps), 3) if gaps else None,
+            "after": sum(1 for r in received if r[2] >= since)}
+
+
+@unittest.skipUnless(shutil.which("keepalived") and shutil.which("conntrackd"), "keepalived and conntrackd")
+class Failover(unittest.TestCase):
+    def setUp(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root (network namespaces)")
+        self.lab = HaLab(os.path.abspath(DAEMON), verbose=VERBOSE)
+        self.lab.__enter__()
+        self.addCleanup(self.lab.__exit__, None, None, None)
+        self.addCleanup(self.dump_logs_on_failure)
+        self.lab.start_pair()
+
+    def tearDown(self):
+        # Both daemons lived through the failover and logged no error.
+        for r in ("ra", "rb"):
+            log = self.lab.log("pptp-alg-" + r)
+            self.assertIsNone(self.lab.procs["pptp-alg-" + r].poll(), "pptp-alg in %s died:\n%s" % (r, log[-1500:]))
+            errors = [line for line in log.splitlines() if re.match(r"^\S+ (error|critical) ", line)]
+            self.assertEqual(errors, [], "pptp-alg in %s logged errors" % r)
+
+    def dump_logs_on_failure(self):
+        if VERBOSE:
+            print("lab kept in", self.lab.tmp, file=sys.stderr)
+
+    def peer(self, name, ns, *args):
+        return Peer(self.lab.stream_peer(name, ns, *args))
+
+    def start_call(self):
+        """The server, and a client with a call through the active router (ra): both
+        streaming. Returns the server, the client and the server's "call" event."""
+        pac = self.peer("pac", "srv", "pac", "--local", SERVER, "--rate", str(RATE))
+        self.assertIsNotNone(pac.event("listening"), self.lab.log("pac"))
+        first = self.peer("pns1", "lan", "pns", "--local", CLIENTS[0], "--server", SERVER, "--call-id", "7",
+                          "--rate", str(RATE))
+        self.assertIsNotNone(first.event("up"), self.lab.log("pns1"))
+        return pac, first, pac.event("call")
+
+    def test_a_call_survives_the_active_routers_links_going_down(self):
+        lab = self.lab
+        pac, first, call = self.start_call()
+        up_at = time.monotonic()
+        lab.wait_for(lambda: lab.ha_status("rb").get("replicated_calls") == 1, 10, "the call replicated to rb")
+        lag = time.monotonic() - up_at
+        time.sleep(2)  # the call streams through ra
+
+        failed_at = time.monotonic()
+        lab.fail_links("ra")
+        lab.wait_for(lambda: lab.holds_vips("rb"), 30, "rb holding the virtual addresses")
+        vips_at = time.monotonic()
+        lab.wait_for(lambda: lab.ha_status("rb").get("role") == "active", 30, "rb promoted")
+        promoted_at = time.monotonic()
+        time.sleep(4)  # the call streams through rb
+        # The control connection, taken over by rb (conntrackd committed it): an Echo.
+        first.send("echo")
+        echo = first.event("echo_reply", 10)
+
+        # A new call after the failover, asking for the Call ID the first one has outside.
+        second = self.peer("pns2", "lan", "pns", "--local", CLIENTS[1], "--server", SERVER, "--call-id",
+                           str(call["peer_call_id"]), "--rate", str(RATE))
+        self.assertIsNotNone(second.event("up"), lab.log("pns2"))
+        second_call = pac.wait(lambda o: o.get("event") == "call" and o is not call, 10)
+        time.sleep(3)
+        # The taken-over call hung up by its client: the server must hear its own Call ID
+        # for it (the outside one), and answer with Call-Disconnect-Notify (RFC 2637 2.11, 2.13).
+        first.send("clear")
+        disconnect = first.event("disconnect", 10)
+        stopped_at = time.monotonic()
+        for p in (first, second):
+            p.send("stop")
+        results = [p.result() for p in (first, second)]
+        pac.send("stop")
+        server = pac.result()
+        for r in results + [server]:
+            self.assertIsNotNone(r, lab.log("pac") + lab.log("pns1") + lab.log("pns2"))
+
+        # What the first call's user notices: frames both ways after the failover.
+        pac_side = server["calls"][str(call["my_call_id"])]
+        up = direction(pac_side["received"], failed_at, stopped_at)
+        down = direction(results[0]["stream"]["received"], failed_at, stopped_at)
+        numbers = {"replication_lag_s": round(lag, 3), "vips_moved_s": round(vips_at - failed_at, 3),
+                   "promoted_s": round(promoted_at - failed_at, 3), "client_to_server": up,
+                   "server_to_client": down, "rate_per_s": RATE}
+        print("\nfailover: " + json.dumps(numbers), file=sys.stderr)
+        for d in (up, down):
+            self.assertGreater(d["after"], RATE, numbers)  # more than a second's worth got through
+            self.assertLess(d["gap_s"], GAP_BOUND, numbers)
+
+        print("after the failover: echo %s, clear %s, server heard clears for %s (the call's outside Call ID: %s)"
+              % (echo, disconnect, server["clears"], call["peer_call_id"]), file=sys.stderr)
+        self.assertIsNotNone(echo, "no Echo-Reply after the failover")
+        self.assertEqual(server["clears"], [call["peer_call_id"]], server)
+        self.assertEqual(disconnect and disconnect["call_id"], call["my_call_id"], disconnect)
+
+        # The call set up after the failover got its own outside Call ID and its own frames.
+        self.assertIsNotNone(second_call)
+        self.assertNotEqual(second_call["peer_call_id"], call["peer_call_id"], server)
+        second_down = direction(results[1]["stream"]["received"], 0, stopped_at)
+        second_up = direction(server["calls"][str(second_call["my_call_id"])]["received"], 0, stopped_at)
+        self.assertGreater(second_down["received"], RATE, second_down)
+        self.assertGreater(second_up["received"], RATE, second_up)
+
+    def test_the_active_daemon_killed_is_no_failover(self):
+        # The daemon dying on the active node is not a failover (issue 18, "Roles"): the
+        # addresses stay, the kernel's fast path keeps forwarding the call's GRE, and a
+        # restarted daemon adopts the call from the kernel's elements.
+        lab = self.lab
+        pac, first, call = self.start_call()
+        lab.wait_for(lambda: "call_offloaded" in lab.log("pptp-alg-ra"), 20, "the call on ra's fast path")
+        time.sleep(1)
+        killed_at = time.monotonic()
+        lab.stop("pptp-alg-ra", signal.SIGKILL)
+        time.sleep(3)
+        restarted_at = time.monotonic()
+        lab.start_daemon("ra")
+        lab.wait_for(lambda: "call_adopted" in lab.log("pptp-alg-ra"), 20, "the restarted daemon adopting the call")
+        time.sleep(2)
+        stopped_at = time.monotonic()
+        first.send("stop")
+        client = first.result()
+        pac.send("stop")
+        server = pac.result()
+        self.assertTrue(lab.holds_vips("ra"), "the addresses moved")
+        up = direction(server["calls"][str(call["my_call_id"])]["received"], killed_at, stopped_at)
+        down = direction(client["stream"]["received"], killed_at, stopped_at)
+        numbers = {"daemon_dead_s": round(restarted_at - killed_at, 3), "client_to_server": up,
+                   "server_to_client": down}
+        print("\ndaemon killed: " + json.dumps(numbers), file=sys.stderr)
+        for d in (up, down):
+            # Frames came all along: more than the dead daemon's seconds' worth, each way.
+            self.assertGreater(d["after"], RATE * (restarted_at - killed_at), numbers)
+
+
+if __name__ == "__main__":
+    unittest.main()
