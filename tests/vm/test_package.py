@@ -164,8 +164,11 @@ class Package(unittest.TestCase):
     def test_6_reload_nftables_while_a_call_is_up_and_the_daemon_repairs(self):
         lab = self.router()
         alice = lab.start_client("pptp-linux", local=ALICE, tag="alice", duration=24)
-        time.sleep(8)  # the call is up and offloaded (the fast path)
+        # The call is up and offloaded (the fast path): a bounded wait (the emulated CPUs are slow).
+        offloaded = poll(lambda: '"path": "fast"' in sh("/usr/sbin/pptp-alg", "ctl", "calls", "--json",
+                                                         check=False).stdout, timeout=60, every=1)
         before = self.snapshot()
+        self.assertTrue(offloaded, before)
         reloaded = time.monotonic()
         sh("systemctl", "reload", "nftables")  # flush ruleset, Debian's tables again
         repaired = poll(lambda: "rules_repaired" in journal("-p", "warning"), timeout=30)
