@@ -186,8 +186,8 @@ class Lab:
             return None
         if self.daemon_proc.poll() is None:
             self.daemon_proc.send_signal(signal.SIGTERM)
-            try:
-                self.daemon_proc.wait(timeout=10)
+            try:  # the xtables backend removes its rules one iptables run at a time (slow in the VM)
+                self.daemon_proc.wait(timeout=10 * TIME_SCALE)
             except subprocess.TimeoutExpired:
                 self.daemon_proc.kill()
                 self.daemon_proc.wait(timeout=5)
