@@ -6,7 +6,8 @@
 #   suite    tests/vm/suite.sh with init.sh as PID 1 (nft backend, no iptables)
 #   package  tests/vm/test_package.py with systemd as PID 1: the .deb (cpack -G DEB in
 #            BUILD_DIR; the pptp-alg and man_pages targets built) installed with dpkg
-# PPTP_ALG_VM_ONLY=suite or =package runs one of them.
+# PPTP_ALG_VM_ONLY=suite or =package runs one of them; =smoke runs the short suite only
+# (suite.sh --smoke: the runtime libraries, the backend probe, the daemon's nft table).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=$(cd "${1:-build/release}" && pwd)
@@ -28,10 +29,13 @@ boot() {  # name, run.sh options and command...
   echo "vm-test: $name: VM $((SECONDS - begin))s (guest up after ${up:-?}s), exit $rc; logs in $out/$name"
   ((rc == 0)) || status=1
 }
-if [ "$only" != package ]; then
+if [ "$only" = smoke ]; then
+  boot smoke -- bash tests/vm/suite.sh --smoke "$daemon"
+fi
+if [ "$only" = "" ] || [ "$only" = suite ]; then
   boot suite -- bash tests/vm/suite.sh "$daemon"
 fi
-if [ "$only" != suite ]; then
+if [ "$only" = "" ] || [ "$only" = package ]; then
   rm -f "$build"/pptp-alg_*.deb
   (cd "$build" && cpack -G DEB >/dev/null)
   deb=$(ls "$build"/pptp-alg_*.deb)

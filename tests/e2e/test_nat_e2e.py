@@ -13,7 +13,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pptplab.lab import CLIENTS, PUBLIC, SERVER, SERVER2, Lab  # noqa: E402
+from pptplab.lab import CLIENTS, PUBLIC, SERVER, SERVER2, TIME_SCALE, Lab  # noqa: E402
 
 DAEMON = os.environ.get("PPTP_ALG", os.path.join(os.path.dirname(__file__), "../../build/alg/pptp-alg"))
 VERBOSE = bool(os.environ.get("PPTPLAB_VERBOSE"))
@@ -371,11 +371,11 @@ class FastPath(LabTest):
         # pptp-linux sends its PAP name at once; the scripted clients (colliding Call IDs)
         # show none, so theirs go after the first 64 packets.
         # The calls outlast the two reads below by a margin (a loaded machine is slow to start them).
-        procs = [self.lab.start_client("pptp-linux", local=CLIENTS[0], tag="p", user="alice", duration=12),
-                 self.lab.start_client("pns", local=CLIENTS[1], tag="a", call_ids=[7], duration=12),
-                 self.lab.start_client("pns", local=CLIENTS[2], tag="b", call_ids=[7], duration=12)]
-        time.sleep(6)  # all three up and past their first packets
-        first = self.lab.status(wait=0)
+        duration = 12 * TIME_SCALE
+        procs = [self.lab.start_client("pptp-linux", local=CLIENTS[0], tag="p", user="alice", duration=duration),
+                 self.lab.start_client("pns", local=CLIENTS[1], tag="a", call_ids=[7], duration=duration),
+                 self.lab.start_client("pns", local=CLIENTS[2], tag="b", call_ids=[7], duration=duration)]
+        first = self.wait_offloaded(3, timeout=20 * TIME_SCALE)  # all three up and past their first packets
         self.assertEqual(first["fast_path"]["calls"], 3, first["fast_path"])
         # Two kept their Call ID (one lookup on the way in), one was translated.
         self.assertEqual(self.elements(), {"fast_in_plain": 2, "fast_in_address": 1, "fast_in_call_id": 1,

@@ -6,14 +6,27 @@
 # 3. the scripted E2E of tests/e2e/test_nat_e2e.py with the nft backend (a subset, or the
 #    tests named in PPTP_ALG_VM_E2E, e.g. "CollidingCallIds FastPath");
 # 4. the queue's bypass: fail-open and fail-closed with the daemon killed;
-# 5. real PPP: pppd on both ends, PAP, CHAP-MD5, MS-CHAPv2 with MPPE (test_real_ppp.py).
+# 5. real PPP: pppd on both ends, PAP, CHAP-MD5, MS-CHAPv2 with MPPE, CHAP rechallenges
+#    (test_real_ppp.py);
+# 6. the xtables backend: iptables installed from its .deb (the image keeps it), the daemon
+#    started with --backend xtables (xtables_daemon.sh), the scripted E2E again
+#    (PPTP_ALG_VM_E2E_XTABLES; empty skips it).
+# --smoke (the short run for CI, docs/e2e.md): steps 2 and 3 only, with the E2E "Rules" (the
+# daemon's whole nft table with the queue statement installed on this kernel and removed).
 # Ends with "N passed, N failed".
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+smoke=0
+if [ "${1:-}" = --smoke ]; then smoke=1; shift; fi
 daemon=$(cd "$(dirname "${1:?usage: suite.sh PATH/TO/pptp-alg}")" && pwd)/$(basename "$1")
 # By default the tests that pass in the VM (docs/e2e.md, "In a Debian 12 VM").
-e2e=${PPTP_ALG_VM_E2E:-CallLifecycle.test_several_calls_on_one_connection_with_collisions \
-CallLifecycle.test_incoming_calls_placed_by_the_server Rules}
+e2e=${PPTP_ALG_VM_E2E-CollidingCallIds.test_two_clients_same_call_id_and_a_pptp_linux_client \
+CallLifecycle.test_several_calls_on_one_connection_with_collisions \
+CallLifecycle.test_incoming_calls_placed_by_the_server \
+FastPath.test_an_established_calls_gre_leaves_the_queue_and_its_elements_go_with_it WithoutFastPath Rules}
+e2e_xtables=${PPTP_ALG_VM_E2E_XTABLES-CollidingCallIds.test_two_clients_same_call_id_and_a_pptp_linux_client \
+FastPath.test_an_established_calls_gre_leaves_the_queue_and_its_elements_go_with_it WithoutFastPath Rules}
+if ((smoke)); then e2e=Rules; fi
 # Emulated CPUs start pptpd's PPP program (python3) seconds late: the scripted clients count
 # their calls' data from the server's first LCP frame, not from the call's set-up.
 export PPTPLAB_AWAIT_SERVER_LCP=1 PPTPLAB_TIME_SCALE=3
@@ -36,16 +49,32 @@ auto_backend() {  # the daemon's own probe finds the nft queue statement on this
     ! command -v iptables  # and it could use no other
 }
 echo "vm: kernel $(uname -r), $(nproc) CPUs, nft $(nft --version | awk '{print $2}'), $(python3 --version)"
-step "nft features of $(uname -r)" bash "$here/nft_features.sh" "$daemon"
+((smoke)) || step "nft features of $(uname -r)" bash "$here/nft_features.sh" "$daemon"
 step "runtime libraries" libraries
 step "backend auto-detected: nft" auto_backend
 # shellcheck disable=SC2086 # a list of test names
 step "E2E (test_nat_e2e.py, nft backend): $e2e" env PPTP_ALG="$daemon" /usr/bin/python3 \
   "$here/../e2e/test_nat_e2e.py" -v $e2e
+if ((smoke)); then
+  echo "vm: smoke: $passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+  exit
+fi
 step "queue bypass without a daemon (test_fail_open.py)" env PPTP_ALG="$daemon" /usr/bin/python3 \
   "$here/test_fail_open.py" -v
 step "real PPP: pppd on both ends, PAP, CHAP-MD5, MS-CHAPv2 + MPPE (test_real_ppp.py)" env PPTP_ALG="$daemon" \
   /usr/bin/python3 "$here/test_real_ppp.py" -v
+xtables_e2e() {  # iptables as apt would install it (the package's Depends), then the E2E
+  dpkg -i /var/cache/pptp-alg-vm/iptables_*.deb >/dev/null || return 1
+  local rules
+  rules=$(PPTP_ALG_REAL=$daemon "$here/xtables_daemon.sh" rules) && grep -q "^# pptp-alg rules, backend xtables" <<<"$rules" || return 1
+  # shellcheck disable=SC2086 # a list of test names
+  PPTP_ALG_REAL=$daemon PPTP_ALG=$here/xtables_daemon.sh /usr/bin/python3 "$here/../e2e/test_nat_e2e.py" -v $e2e_xtables
+}
+if [ -n "$e2e_xtables" ]; then
+  step "E2E with the xtables backend (iptables $(dpkg-deb -f /var/cache/pptp-alg-vm/iptables_*.deb Version)): $e2e_xtables" \
+    xtables_e2e
+fi
 echo
 if ((failed)); then printf 'vm: failed: %s\n' "${failures[@]}"; fi
 echo "vm: $passed passed, $failed failed"

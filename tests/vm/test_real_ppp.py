@@ -32,6 +32,7 @@ rules:
   - {name: alice-to-server, from: {user: alice}, to: %s, action: allow}
 authentication: {max_packets: 32}
 """ % SERVER
+RECHALLENGE_SECONDS = 5
 PPP_EXIT_AUTH_REFUSED = (19, 16)  # pppd(8): we failed to authenticate ourselves; the link hung up
 
 
@@ -42,8 +43,8 @@ def kernel_has_ppp():
         return os.path.exists("/dev/ppp")
 
 
-class RealPpp:
-    """One server authentication method; the subclasses are the tests."""
+class PppLab:
+    """The lab with pppd on both ends; the subclasses choose the server's options."""
     require = ()  # pppd options of the server
     client_options = ()  # and of the clients
 
@@ -106,6 +107,14 @@ class RealPpp:
         return [line for line in self.lab.read_daemon_log().splitlines()
                 if " policy_decision " in line and "verdict=" + verdict in line and 'ppp_name="%s"' % name in line]
 
+    def call_status(self):
+        calls = [call for c in self.lab.status(wait=0)["connections"] for call in c["calls"]]
+        return calls[0] if calls else {}
+
+
+class RealPpp(PppLab):
+    """One server authentication method; the subclasses are the tests."""
+
     def test_allowed_user_pings_through_the_tunnel_and_a_denied_one_is_cut(self):
         alice = self.dial("alice", ALICE)
         mallory = self.dial("mallory", MALLORY)
@@ -153,6 +162,38 @@ class MsChapV2WithMppe(RealPpp, unittest.TestCase):
 
     def check_encryption(self):
         self.assertIn("MPPE 128-bit stateless compression enabled", self.pppd_log("alice"))
+
+
+class ChapRechallenge(PppLab, unittest.TestCase):
+    """Re-authentication with real pppd: the server rechallenges every few seconds
+    (pppd's chap-interval; RFC 1994 section 2: CHAP may challenge again at any time) and
+    alice answers each time. Her call is on the fast path by then, whose rules hand
+    authentication frames back to the queue (docs/packet-path.md): every rechallenge must
+    still reach her, her answer the server, and the tunnel keep carrying data."""
+    require = ("require-chap", "chap-interval %d" % RECHALLENGE_SECONDS)
+
+    def successes(self):
+        with open(os.path.join(self.lab.tmp, "pppd-server.log"), errors="replace") as f:
+            return f.read().count("sent [CHAP Success")
+
+    def test_rechallenges_pass_the_gateway_and_the_tunnel_keeps_working(self):
+        alice = self.dial("alice", ALICE)
+        self.assertTrue(self.tunnel_up("alice"), self.pppd_log("alice")[-1500:])
+        deadline = time.monotonic() + 60
+        while not self.call_status().get("fast_path") and time.monotonic() < deadline:
+            time.sleep(0.5)
+        self.assertTrue(self.call_status().get("fast_path"), self.lab.read_daemon_log()[-2000:])
+        first = self.successes()
+        deadline = time.monotonic() + 6 * RECHALLENGE_SECONDS
+        while self.successes() < first + 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        self.assertGreaterEqual(self.successes(), first + 2, self.pppd_log("alice")[-1500:])
+        self.assertTrue(self.ping("alice"), self.pppd_log("alice")[-1500:])
+        self.assertIsNone(alice.poll(), "pppd ended: " + self.pppd_log("alice")[-1500:])
+        call = self.call_status()
+        self.assertEqual((call.get("user"), call.get("policy", {}).get("verdict")), ("alice", "allow"), call)
+        self.assertFalse(self.decisions("deny", "alice"), self.lab.read_daemon_log()[-2000:])
+        self.lab._stop(alice)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ CLIENTS = ["192.0.2.%d" % i for i in range(11, 16)]
 PYTHON = "/usr/bin/python3"
 # Slow machines (the test VM's emulated CPUs, tests/vm/suite.sh) stretch the lab's waits.
 TIME_SCALE = float(os.environ.get("PPTPLAB_TIME_SCALE", "1"))
+# A client that sent its last frame awaits the echoes still in flight this long (the test
+# VM's round trip through the queue reaches a second: four frames were lost at the hang-up).
+ECHO_DRAIN_SECONDS = 1.0 * TIME_SCALE
 
 
 def run(cmd, check=True, **kw):
@@ -62,6 +65,7 @@ class Lab(Namespaces):
         os.makedirs(self.piddir)
         self.procs = []
         self.daemon_proc = None
+        self.control_socket = None  # the daemon's (pptp-alg ctl), when it has one
         self.status_file = os.path.join(self.tmp, "status.json")
         self.pid_file = os.path.join(self.tmp, "pptp-alg.pid")
         self.policy_file = os.path.join(self.tmp, "rules.yaml")
@@ -162,8 +166,13 @@ class Lab(Namespaces):
     def start_daemon(self, extra=()):
         if self.mode != "pptp-alg":
             return
+        extra = list(extra)
+        if "--control-socket" not in extra:
+            extra += ["--control-socket", os.path.join(self.tmp, "control")]
+        socket_path = extra[extra.index("--control-socket") + 1]
+        self.control_socket = None if socket_path == "none" else socket_path
         cmd = ["ip", "netns", "exec", self.ns["rtr"], self.daemon_binary, "--install-rules", "--status-file",
-               self.status_file, "--pid-file", self.pid_file, "--log-level", self.log_level] + list(extra)
+               self.status_file, "--pid-file", self.pid_file, "--log-level", self.log_level] + extra
         # The log is appended to across restarts: look for this start's "ready" only.
         offset = os.path.getsize(self.daemon_log) if os.path.exists(self.daemon_log) else 0
         with open(self.daemon_log, "ab") as log:
@@ -182,8 +191,8 @@ class Lab(Namespaces):
             return None
         if self.daemon_proc.poll() is None:
             self.daemon_proc.send_signal(signal.SIGTERM)
-            try:
-                self.daemon_proc.wait(timeout=10)
+            try:  # the xtables backend removes its rules one iptables run at a time (slow in the VM)
+                self.daemon_proc.wait(timeout=10 * TIME_SCALE)
             except subprocess.TimeoutExpired:
                 self.daemon_proc.kill()
                 self.daemon_proc.wait(timeout=5)
@@ -216,7 +225,15 @@ class Lab(Namespaces):
             return ""
 
     def status(self, wait=1.5):
-        time.sleep(wait)  # the daemon writes its status once a second
+        """The daemon's status: asked over its control socket (built at the request), else
+        read from the status file, which the daemon writes once a second at best: it paces
+        the writes by their cost (a slow one at start-up in the test VM spaced them 38 s)."""
+        time.sleep(wait)  # counters of packets still on their way
+        if self.control_socket and self.daemon_alive():
+            r = subprocess.run([self.daemon_binary, "ctl", "--socket", self.control_socket, "status", "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=False)
+            if r.returncode == 0:
+                return json.loads(r.stdout)
         with open(self.status_file) as f:
             return json.load(f)
 
@@ -295,6 +312,7 @@ class Lab(Namespaces):
         return p
 
     def result(self, p, timeout=60):
+        timeout *= TIME_SCALE
         try:
             out, err = p.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

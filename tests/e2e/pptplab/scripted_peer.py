@@ -21,8 +21,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from pptplab import gre, hdlc, messages as m  # noqa: E402
+from pptplab.lab import ECHO_DRAIN_SECONDS, TIME_SCALE  # noqa: E402
 
-STEP_TIMEOUT = 10.0
+STEP_TIMEOUT = 10.0 * TIME_SCALE  # one message or frame awaited (a slow machine's server is late)
 
 
 def split_pause(msg, pause):
@@ -102,9 +103,12 @@ def exchange(raw, local, peer, calls, tag, duration, echo_mode=False, seq=0):
         c.update(sent=0, echoed=0, foreign=0, lcp=0, received=0)
     deadline = time.monotonic() + duration
     next_send = 0.0
-    while time.monotonic() < deadline:
+    while True:
         now = time.monotonic()
-        if now >= next_send and not echo_mode:
+        if now >= deadline and (echo_mode or now >= deadline + ECHO_DRAIN_SECONDS
+                                or all(c["echoed"] >= c["sent"] for c in calls)):
+            break
+        if now >= next_send and now < deadline and not echo_mode:
             for c in calls:
                 payload = ("%s/%d/%d" % (tag, c["my_call_id"], c["sent"])).encode()
                 frame = bytes([0xFF, 0x03, 0x00, 0x21]) + payload
