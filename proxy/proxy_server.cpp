@@ -23,6 +23,7 @@
 #include "alg/service/systemd.hpp"
 #include "alg/wire/gre.hpp"
 #include "policy/loader.hpp"
+#include "proxy/fast_relay.hpp"
 #include "proxy/gre_relay.hpp"
 #include "proxy/proxy_control.hpp"
 #include "proxy/proxy_policy.hpp"
@@ -79,6 +80,8 @@ class ProxyServer {
  public:
   explicit ProxyServer(const ProxyOptions& o) : options_(o) {}
   ~ProxyServer() {
+    book_.on_release(nullptr);  // the sessions release their Call IDs after the table is gone
+    fast_.close();
     if (rules_installed_) remove_proxy_rules(ProxyRuleOptions{options_.listen_port, kGreMark, kRouteTable});
     if (gre_fd_ >= 0) ::close(gre_fd_);
     if (raw_fd_ >= 0) ::close(raw_fd_);
@@ -103,6 +106,7 @@ class ProxyServer {
   void on_control(std::string_view line, const daemon::Reply& reply);
 
   ProxyOptions options_;
+  FastRelay fast_;
   CallBook book_;  // before io_: sessions (destroyed with io_'s handlers) release Call IDs here
   RelayCounters counters_;
   GreCounters gre_;
@@ -143,6 +147,10 @@ Result<bool, std::string> ProxyServer::open() {
     auto r = install_proxy_rules(ProxyRuleOptions{options_.listen_port, kGreMark, kRouteTable});
     if (!r) return unexpected(r.error());
     rules_installed_ = true;
+  }
+  if (options_.fast_path) {
+    fast_.open(options_.install_rules);
+    book_.on_release([this](std::uint16_t id) { fast_.released(id); });
   }
   open_control();
   return true;
@@ -299,6 +307,7 @@ void ProxyServer::read_gre() {
     }
     if (f) {
       forward(*f);
+      fast_.after_packet(book_, policy_, f->call);
       continue;
     }
     switch (f.error()) {
@@ -331,6 +340,7 @@ void ProxyServer::forward(const GreForward& f) {
 }
 
 void ProxyServer::tick() {
+  fast_.tick(policy_);
   policy_.end_idle(options_.call_idle);
   write_status();
   tick_.expires_after(std::chrono::seconds(1));
@@ -349,6 +359,7 @@ nlohmann::json ProxyServer::status_json() const {
   s["limits"] = counters_json(policy_.limit_counters(), [](const auto& c, auto&& f) { visit_limit_counters(c, f); });
   s["calls_judged"] = policy_.calls();
   s["calls_idle_ended"] = policy_.idle_ended();
+  s["fast_path"] = fast_.status();
   return s;
 }
 

@@ -133,6 +133,51 @@ class LegFailures(ProxyTest):
         self.wait_status(lambda s: s["call_ids_in_use"] == 0)
 
 
+class KernelFastPath(ProxyTest):
+    """Once a call's first packets have been relayed here (64 without a PPP name, as in the
+    transparent mode), the kernel relays its GRE (docs/proxy.md, "Fast path")."""
+
+    def fast_elements(self, name):
+        kind = "set" if name == "fast_out" else "map"
+        return self.lab.netns("rtr", "nft", "list", kind, "ip", "pptp_alg", name, check=False).stdout
+
+    def test_a_proxied_calls_gre_is_relayed_by_the_kernel_and_its_elements_go_with_the_call(self):
+        pac = self.lab.start_pac(connections=1, duration=25)
+        client = self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7], duration=14)
+        first = self.wait_status(lambda s: s["fast_path"]["calls"] == 1 and s["fast_path"]["to_server_packets"] > 0
+                                 and s["fast_path"]["to_client_packets"] > 0, timeout=30)
+        self.assertIn("elements = ", self.fast_elements("proxy_out_key"), "the client's Key rewrite is in the kernel")
+        later = self.wait_status(lambda s: s["fast_path"]["to_server_packets"] >= first["fast_path"]["to_server_packets"] + 20,
+                                 timeout=20)
+        # The kernel counted the call's GRE both ways; user space relayed none of it.
+        self.assertGreater(later["fast_path"]["to_client_packets"], first["fast_path"]["to_client_packets"], later)
+        self.assertEqual(later["gre"]["to_server"], first["gre"]["to_server"], later)
+        self.assertEqual(later["gre"]["to_client"], first["gre"]["to_client"], later)
+        r = self.lab.result(client)
+        self.assertEchoed(r, minimum=100)  # every frame still came back, with the client's own Key
+        self.assertEqual(r["calls"][0]["foreign"], 0, r)
+        self.assertGreaterEqual(r["calls"][0]["echoed"], r["calls"][0]["sent"] - 3, r)
+        self.assertTrue(self.lab.result(pac)["ok"])
+        done = self.wait_status(lambda s: s["fast_path"]["calls"] == 0)
+        self.assertEqual(done["fast_path"]["withdrawn"], 1, done)
+        for name in ("proxy_out_key", "fast_in_address", "fast_out"):
+            self.assertNotIn("elements = ", self.fast_elements(name), "the call's elements outlived it")
+
+
+class WithoutFastPath(ProxyTest):
+    daemon_args = ("--proxy", "--no-fast-path")
+
+    def test_every_gre_packet_is_relayed_in_user_space(self):
+        self.lab.start_pac(connections=1, duration=12)
+        r = self.lab.result(self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7],
+                                                  duration=8))
+        self.assertEchoed(r, minimum=50)
+        status = self.lab.status()
+        self.assertFalse(status["fast_path"]["enabled"], status)
+        self.assertGreaterEqual(status["gre"]["to_server"], r["calls"][0]["sent"], status)
+        self.assertNotIn("pptp_alg", self.lab.netns("rtr", "nft", "list", "tables", check=False).stdout)
+
+
 class ProxyPolicyTest(ProxyTest):
     """The per-user policy in proxy mode (docs/proxy.md, "Policy"): real RFC 2637 answers."""
     policy = "default: allow\n"
@@ -251,7 +296,9 @@ class OperatorKill(ProxyPolicyTest):
         rc, table = self.ctl("calls")
         self.assertEqual(rc, 0, table)
         self.assertIn(ALICE, table)
-        time.sleep(2)
+        # Both calls' GRE runs in the kernel (docs/proxy.md, "Fast path"): the kill must
+        # take alice's elements out.
+        self.wait_status(lambda s: s["fast_path"]["calls"] == 2, timeout=30)
         rc, out = self.ctl("kill", "--client", ALICE)
         self.assertEqual(rc, 0, out)
         self.assertIn("ended 1 call(s)", out)
@@ -289,7 +336,7 @@ rules:
             if rc == 0 and len([c for c in json.loads(out) if c["state"] == "established"]) == 2:
                 break
             time.sleep(0.3)
-        time.sleep(1)
+        self.wait_status(lambda s: s["fast_path"]["calls"] == 2, timeout=30)  # in the kernel
         self.lab.write_policy(self.policy.replace("  - {name: bob, from: {user: bob}, action: allow}\n", ""))
         rc, out = self.lab.reload()
         self.assertEqual(rc, 0, out)
