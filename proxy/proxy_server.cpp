@@ -40,23 +40,6 @@ inline constexpr std::size_t kMaxGrePacket = 65535;
 inline constexpr std::size_t kMaxGrePerWake = 256;  // then other work gets the loop
 inline constexpr std::uint8_t kTtl = 64;
 
-#define PPTP_PROXY_GRE_COUNTERS(X)                                                       \
-  X(to_server, "to_server", "GRE packets relayed client -> server")                      \
-  X(to_client, "to_client", "GRE packets relayed server -> client")                      \
-  X(malformed, "malformed", "not enhanced GRE (dropped)")                                \
-  X(unknown_call, "unknown_call", "a Key that is no routed call's (dropped)")            \
-  X(wrong_source, "wrong_source", "a call's Key from another sender (dropped)")          \
-  X(send_errors, "send_errors", "sendto failed")                                         \
-  X(policy_dropped, "policy_dropped", "GRE of a call the policy cut, or before its user was decided")
-
-struct GreCounters {
-  PPTP_PROXY_GRE_COUNTERS(PPTP_COUNTER_FIELD)
-};
-template <class F>
-void visit_gre_counters(const GreCounters& c, F&& f) {
-  PPTP_PROXY_GRE_COUNTERS(PPTP_COUNTER_VISIT)
-}
-
 sockaddr_in socket_address(wire::Ipv4Address a) {
   sockaddr_in s{};
   s.sin_family = AF_INET;
@@ -239,8 +222,10 @@ void ProxyServer::on_control(std::string_view line, const daemon::Reply& reply) 
       return reply(control::ok_answer({{"calls", proxy_calls_json(sessions_, policy_)}}) + "\n", false);
     case control::Command::Status:
       return reply(control::ok_answer({{"status", status_json()}}) + "\n", false);
-    case control::Command::Metrics:
-      return reply(control::error_answer("metrics are not served in proxy mode yet (docs/proxy.md)") + "\n", false);
+    case control::Command::Metrics: {
+      const ProxyMetrics m{counters_, gre_, policy_, fast_.counts(), book_.used()};
+      return reply(control::ok_answer({{"metrics", proxy_metrics_text(m)}}) + "\n", false);
+    }
     case control::Command::Promote:
     case control::Command::Demote:
       return reply(control::error_answer("high availability is not available in proxy mode (docs/ha.md)") + "\n",
@@ -360,6 +345,8 @@ nlohmann::json ProxyServer::status_json() const {
   s["calls_judged"] = policy_.calls();
   s["calls_idle_ended"] = policy_.idle_ended();
   s["fast_path"] = fast_.status();
+  s["calls"] = proxy_calls_json(sessions_, policy_);  // both legs (`pptp-alg status`)
+  for (auto& c : s["calls"]) c["fast_path"] = fast_.offloaded(c["id"].get<std::uint16_t>());
   return s;
 }
 
