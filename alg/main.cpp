@@ -163,7 +163,7 @@ int run_daemon_with(DaemonFlags& f) {
     return pptp::proxy::run_proxy(pptp::proxy::ProxyOptions{f.d.install_rules, pptp::proxy::kListenPort,
                                                             f.d.pid_file, f.d.status_file, f.d.policy_file,
                                                             f.d.control_socket, f.idle_timeout, f.d.user,
-                                                            !f.no_fast_path});
+                                                            !f.no_fast_path, f.proxy_source_calls});
   }
   return pptp::daemon::run_daemon(f.d);
 }

@@ -81,7 +81,7 @@ std::string render_proxy_status(const json& s) {
   char line[512];
   for (const json& c : s.value("calls", json::array())) {
     std::snprintf(line, sizeof line,
-                  "call %-5s %-11s client %-15s Call ID %-5s <-> ours %-5s | ours %-5s <-> server %-15s Call ID %-5s"
+                  "call %-5s %-11s client %s Call ID %s <-> ours %s | ours %s <-> server %s Call ID %s"
                   "  user %s  GRE to server %s to client %s%s\n",
                   text(c["id"]).c_str(), text(c["state"]).c_str(), text(c["client"]).c_str(),
                   text(c["client_leg"]["client_call_id"]).c_str(), text(c["client_leg"]["proxy_call_id"]).c_str(),

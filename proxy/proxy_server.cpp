@@ -93,7 +93,8 @@ class ProxyServer {
   CallBook book_;  // before io_: sessions (destroyed with io_'s handlers) release Call IDs here
   RelayCounters counters_;
   GreCounters gre_;
-  ProxyPolicy policy_{spdlog::default_logger()};  // before io_: sessions' judges report to it
+  // before io_: sessions' judges report to it
+  ProxyPolicy policy_{spdlog::default_logger(), options_.max_calls_per_source};
   asio::io_context io_;
   tcp::acceptor acceptor_{io_};
   asio::signal_set signals_{io_, SIGINT, SIGTERM};

@@ -296,6 +296,16 @@ class OperatorKill(ProxyPolicyTest):
         rc, table = self.ctl("calls")
         self.assertEqual(rc, 0, table)
         self.assertIn(ALICE, table)
+        # `pptp-alg status`: each call with both legs; `ctl metrics`: the Prometheus text.
+        self.lab.status()
+        shown = subprocess.run([self.lab.daemon_binary, "status", "--file", self.lab.status_file],
+                               capture_output=True, text=True, check=True).stdout
+        for c in calls:
+            self.assertIn("client %s Call ID 7 <-> ours %d | ours %d <-> server %s Call ID " % (
+                c["client"], c["id"], c["server_leg"]["proxy_call_id"], SERVER2), shown)
+        rc, metrics = self.ctl("metrics")
+        self.assertEqual(rc, 0, metrics)
+        self.assertIn("pptp_alg_proxy_relay_calls_connected_total 2", metrics)
         # Both calls' GRE runs in the kernel (docs/proxy.md, "Fast path"): the kill must
         # take alice's elements out.
         self.wait_status(lambda s: s["fast_path"]["calls"] == 2, timeout=30)
@@ -351,6 +361,22 @@ rules:
         log = self.lab.read_daemon_log()
         self.assertIn("policy_reloaded", log)
         self.assertIn("scope=reload verdict=deny", log)
+
+
+class SourceCallLimit(ProxyTest):
+    daemon_args = ("--proxy", "--proxy-source-calls", "1")
+
+    def test_a_client_over_the_per_source_call_limit_is_told_busy(self):
+        pac = self.lab.start_pac(connections=1, duration=5)
+        r = self.lab.result(self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7, 8],
+                                                  duration=3))
+        # One call per address (--proxy-source-calls 1): the second is refused "busy"
+        # (Outgoing-Call-Reply result 4, RFC 2637 2.8) and never reaches the server.
+        self.assertEqual(r["calls"][0]["result"], 1, r)
+        self.assertGreaterEqual(r["calls"][0]["echoed"], 5, r)
+        self.assertEqual(r["calls"][1]["result"], 4, r)
+        self.assertEqual(self.lab.result(pac)["outgoing"], 1)
+        self.assertEqual(self.lab.status()["limits"]["source_calls_refused"], 1)
 
 
 class PrivilegeDrop(ProxyTest):
