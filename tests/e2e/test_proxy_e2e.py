@@ -16,7 +16,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_nat_e2e as nat  # noqa: E402  (its LabTest: set-up, tear-down, the checks after each test)
-from pptplab.lab import CLIENTS, PUBLIC, SERVER, SERVER2  # noqa: E402
+from pptplab.lab import CLIENTS, PUBLIC, PYTHON, SERVER, SERVER2  # noqa: E402
 
 ALICE, BOB, CAROL = CLIENTS[0], CLIENTS[1], CLIENTS[2]
 
@@ -236,6 +236,51 @@ rules:
         self.assertIn("proxy_answered scope=connection client=%s" % CAROL, log)
         self.assertIn("Start-Control-Connection-Reply result 4", log)
         self.assertIn("Outgoing-Call-Reply result 7", log)
+
+
+# pptp-linux says why it was refused only through syslog(3), to /dev/log, which this machine
+# does not have: the client runs in a mount namespace of its own whose /dev is a tmpfs with
+# /dev/null and a /dev/log socket this script reads, and /var/run/pptp private (as
+# pptplab/pptp_linux_client.py does). Prints pptp's syslog lines.
+SYSLOG_PPTP = r"""
+import ctypes, os, socket, subprocess, sys, time
+local, server, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+if ctypes.CDLL(None, use_errno=True).unshare(0x00020000) != 0:
+    raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+subprocess.run(["mount", "--make-rprivate", "/"], check=True)
+subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "pptplab", "/var/run/pptp"], check=True)
+open("/var/run/pptp/null", "w").close()
+subprocess.run(["mount", "--bind", "/dev/null", "/var/run/pptp/null"], check=True)
+subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "pptplabdev", "/dev"], check=True)
+open("/dev/null", "w").close()
+subprocess.run(["mount", "--bind", "/var/run/pptp/null", "/dev/null"], check=True)
+log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+log.bind("/dev/log")
+log.settimeout(0.2)
+pptp = subprocess.Popen(["pptp", server, "--nolaunchpppd", "--localbind", local, "--nohostroute", "--loglevel", "1"],
+                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                        start_new_session=True)
+deadline = time.monotonic() + seconds
+while time.monotonic() < deadline:
+    try:
+        print(log.recv(4096).decode(errors="replace"), flush=True)
+    except socket.timeout:
+        pass
+os.killpg(pptp.pid, 9)
+"""
+
+
+class RefusedPptpLinux(ProxyPolicyTest):
+    """pptp-linux as the refused client (docs/proxy.md, "Policy"): what it logs."""
+    policy = Refusals.policy
+
+    def test_pptp_linux_logs_the_start_refusal_with_result_code_4(self):
+        self.lab.start_server()
+        log = self.lab.netns("lan", PYTHON, "-c", SYSLOG_PPTP, CAROL, SERVER, "8").stdout
+        # RFC 2637 2.2: Start-Control-Connection-Reply result 4, "requester not authorized".
+        self.assertIn("Negative reply received to our Start Control Connection Request", log)
+        self.assertIn("Reply result code is 4 'Requester is not Authorized'", log)
+        self.assertIn("proxy_answered scope=connection client=%s" % CAROL, self.lab.read_daemon_log())
 
 
 class DeniedPppName(ProxyPolicyTest):
