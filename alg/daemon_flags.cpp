@@ -87,6 +87,12 @@ void DaemonFlags::add_to(CLI::App& app) {
                             "proxy mode (docs/proxy.md): terminate each forwarded TCP/1723 connection here and "
                             "place the call to its server from the router (two control connections, GRE relayed); "
                             "with --install-rules, the REDIRECT and GRE policy-route rules");
+  proxy_source_calls_flag = app.add_option("--proxy-source-calls", proxy_source_calls,
+                                           "proxy mode: calls one client address may hold over all its control "
+                                           "connections, with or without a policy; more get Outgoing-Call-Reply "
+                                           "result 4 (busy)")
+                                ->capture_default_str()
+                                ->check(CLI::PositiveNumber);
   add_rate_limits(app);
   add_budgets_to(app);
   add_ha_to(app);
@@ -161,6 +167,7 @@ void DaemonFlags::take_keys(const pptp::config::Settings& k) {
   take(k.source_reassembly, source_reassembly_flag, source_reassembly);
   take(k.source_held, source_held_flag, source_held);
   take_ha_keys(k);
+  take(k.proxy_source_calls, proxy_source_calls_flag, proxy_source_calls);
 }
 
 void DaemonFlags::add_ha_to(CLI::App& app) {

@@ -13,6 +13,7 @@
 #include "alg/daemon/daemon.hpp"
 #include "gateway/budgets.hpp"
 #include "nftables/rules.hpp"
+#include "proxy/proxy_policy.hpp"
 
 namespace pptp::cli {
 
@@ -57,6 +58,9 @@ struct DaemonFlags {
   CLI::Option *ha_peer = nullptr, *ha_listen = nullptr, *ha_key_file = nullptr, *ha_node_flag = nullptr;
   void add_ha_to(CLI::App& app);
   void take_ha_keys(const pptp::config::Settings& k);
+  // Proxy mode (docs/proxy.md): calls per client address over all its connections.
+  std::uint32_t proxy_source_calls = pptp::proxy::kMaxCallsPerSource;
+  CLI::Option* proxy_source_calls_flag = nullptr;
 
   void add_to(CLI::App& app);
   void take_keys(const pptp::config::Settings& k);

@@ -19,6 +19,7 @@
 #include "alg/inspect/inspector.hpp"
 #include "alg/service/logging.hpp"
 #include "alg/version.hpp"
+#include "proxy/proxy_control.hpp"
 #include "proxy/proxy_server.hpp"
 #include "policy/loader.hpp"
 
@@ -61,7 +62,9 @@ int run_status(const std::string& file, bool as_json) {
     std::fprintf(stderr, "pptp-alg status: %s is not a status file\n", file.c_str());
     return 2;
   }
-  std::cout << (as_json ? status.dump(2) + "\n" : pptp::daemon::render_status(status));
+  const bool proxy = status.value("mode", "") == "proxy";  // each call with both legs
+  std::cout << (as_json ? status.dump(2) + "\n"
+                        : proxy ? pptp::proxy::render_proxy_status(status) : pptp::daemon::render_status(status));
   return 0;
 }
 
@@ -159,7 +162,8 @@ int run_daemon_with(DaemonFlags& f) {
   if (f.proxy) {
     return pptp::proxy::run_proxy(pptp::proxy::ProxyOptions{f.d.install_rules, pptp::proxy::kListenPort,
                                                             f.d.pid_file, f.d.status_file, f.d.policy_file,
-                                                            f.d.control_socket, f.idle_timeout, f.d.user});
+                                                            f.d.control_socket, f.idle_timeout, f.d.user,
+                                                            !f.no_fast_path, f.proxy_source_calls});
   }
   return pptp::daemon::run_daemon(f.d);
 }

@@ -14,8 +14,10 @@ std::optional<std::uint16_t> CallBook::allocate() {
 }
 
 void CallBook::release(std::uint16_t call_id) {
+  const bool routed = routed_.test(call_id);
   used_.reset(call_id);
   routed_.reset(call_id);
+  if (routed && on_release_) on_release_(call_id);
 }
 
 void CallBook::set_route(std::uint16_t call_id, const GreRoute& route) {

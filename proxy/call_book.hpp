@@ -10,6 +10,7 @@
 #include <array>
 #include <bitset>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -30,6 +31,7 @@ struct GreRoute {
   std::uint16_t key = 0;              // the other peer's Call ID
   Leg toward = Leg::Server;
   std::uint16_t call = 0;             // names the call: our Call ID toward the client
+  std::uint16_t reverse = 0;          // our Call ID of the call's other leg (its route)
   bool operator==(const GreRoute&) const = default;
 };
 
@@ -40,6 +42,8 @@ class CallBook {
   // A Call ID no leg of any call uses, or nothing when all 65536 are taken.
   std::optional<std::uint16_t> allocate();
   void release(std::uint16_t call_id);
+  // Told of every release (the kernel fast path withdraws the call's elements at once).
+  void on_release(std::function<void(std::uint16_t)> f) { on_release_ = std::move(f); }
   bool in_use(std::uint16_t call_id) const { return used_.test(call_id); }
   std::size_t used() const { return used_.count(); }
 
@@ -51,6 +55,7 @@ class CallBook {
   std::bitset<kCallIdSpace> used_;
   std::bitset<kCallIdSpace> routed_;
   std::unique_ptr<std::array<GreRoute, kCallIdSpace>> routes_ = std::make_unique<std::array<GreRoute, kCallIdSpace>>();
+  std::function<void(std::uint16_t)> on_release_;
   std::uint16_t next_;  // round robin: a freed Call ID is reused last (stale GRE finds nothing)
 };
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "alg/core/bytes.hpp"
+#include "alg/core/counter_list.hpp"
 #include "alg/core/result.hpp"
 #include "alg/wire/ip.hpp"
 #include "proxy/call_book.hpp"
@@ -34,5 +35,23 @@ struct GreForward {
 };
 
 Result<GreForward, GreDrop> relay_gre(const CallBook& book, Bytes ipv4_packet);
+
+// What the proxy's GRE socket did (proxy_server.cpp): the status file's `gre`, the metrics'.
+#define PPTP_PROXY_GRE_COUNTERS(X)                                                       \
+  X(to_server, "to_server", "GRE packets relayed client -> server")                      \
+  X(to_client, "to_client", "GRE packets relayed server -> client")                      \
+  X(malformed, "malformed", "not enhanced GRE (dropped)")                                \
+  X(unknown_call, "unknown_call", "a Key that is no routed call's (dropped)")            \
+  X(wrong_source, "wrong_source", "a call's Key from another sender (dropped)")          \
+  X(send_errors, "send_errors", "sendto failed")                                         \
+  X(policy_dropped, "policy_dropped", "GRE of a call the policy cut, or before its user was decided")
+
+struct GreCounters {
+  PPTP_PROXY_GRE_COUNTERS(PPTP_COUNTER_FIELD)
+};
+template <class F>
+void visit_gre_counters(const GreCounters& c, F&& f) {
+  PPTP_PROXY_GRE_COUNTERS(PPTP_COUNTER_VISIT)
+}
 
 }  // namespace pptp::proxy

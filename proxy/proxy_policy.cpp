@@ -87,6 +87,23 @@ bool ProxyPolicy::on_gre(std::uint16_t pac_call_id, Leg toward, Bytes ppp) {
   return true;
 }
 
+bool ProxyPolicy::ready_for_kernel(std::uint16_t pac_call_id) const {
+  const auto it = calls_.find(pac_call_id);
+  if (it == calls_.end()) return false;
+  const Watch& w = it->second;
+  if (w.standing && w.standing->outcome != policy::Outcome::Allow) return false;
+  return w.call.user || w.call.gre[0].packets + w.call.gre[1].packets >= track::kAuthScanPackets;
+}
+
+void ProxyPolicy::on_kernel_gre(std::uint16_t pac_call_id, std::uint64_t to_server, std::uint64_t to_client) {
+  const auto it = calls_.find(pac_call_id);
+  if (it == calls_.end() || to_server + to_client == 0) return;
+  track::Call& c = it->second.call;
+  c.gre[static_cast<std::size_t>(track::Direction::PnsToPac)].packets += to_server;
+  c.gre[static_cast<std::size_t>(track::Direction::PacToPns)].packets += to_client;
+  c.last_activity = now();
+}
+
 const track::Call* ProxyPolicy::call(std::uint16_t pac_call_id) const {
   const auto it = calls_.find(pac_call_id);
   return it == calls_.end() ? nullptr : &it->second.call;

@@ -60,6 +60,14 @@ class ProxyPolicy {
   // traffic before the user is decided: RFC 1661 3.5).
   bool on_gre(std::uint16_t pac_call_id, Leg toward, Bytes ppp);
 
+  // Whether the call's GRE may be relayed by the kernel from now on (proxy_fastpath.hpp): its
+  // policy allowed it, and its first packets were seen here (the PPP name the server
+  // accepted, or track::kAuthScanPackets without one), as the transparent mode's offload.
+  bool ready_for_kernel(std::uint16_t pac_call_id) const;
+  // Packets the kernel relayed for the call since the last read: the call is busy (idle
+  // timeout) and its counts go on.
+  void on_kernel_gre(std::uint16_t pac_call_id, std::uint64_t to_server, std::uint64_t to_client);
+
   // What is known of an admitted call (the user the server accepted, its GRE), or nothing.
   const track::Call* call(std::uint16_t pac_call_id) const;
   // Ends live calls by operator's order (`pptp-alg ctl kill`, exactly one set): by our Call

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "proxy/proxy_fastpath.hpp"
+
 namespace pptp::proxy {
 
 namespace {
@@ -36,8 +38,9 @@ std::vector<nft::Command> proxy_install_commands(const ProxyRuleOptions& o) {
                        "-j", "REDIRECT", "--to-ports", std::to_string(o.listen_port)}),
       iptables("nat", {"-I", "PREROUTING", "-j", nat}),
       iptables("mangle", {"-N", gre}),
-      iptables("mangle", {"-A", gre, "-p", "gre", "-m", "addrtype", "!", "--dst-type", "LOCAL", "-j", "MARK",
-                          "--set-xmark", mark_match(o)}),
+      // GRE the kernel fast path took (proxy_fastpath.hpp: marked, already rewritten) is forwarded.
+      iptables("mangle", {"-A", gre, "-p", "gre", "-m", "mark", "!", "--mark", hex(o.fast_mark) + "/" + hex(o.fast_mark),
+                          "-m", "addrtype", "!", "--dst-type", "LOCAL", "-j", "MARK", "--set-xmark", mark_match(o)}),
       iptables("mangle", {"-I", "PREROUTING", "-j", gre}),
       {"ip", "rule", "add", "fwmark", mark_match(o), "lookup", table},
       {"ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", table},
@@ -67,8 +70,11 @@ std::string describe_proxy_rules(const ProxyRuleOptions& o) {
   std::string out = "#!/bin/sh\n# pptp-alg --proxy rules (docs/proxy.md): forwarded TCP/1723 to the listener on port " +
                     std::to_string(o.listen_port) + ", forwarded GRE delivered here.\nset -e\n";
   for (const nft::Command& c : proxy_install_commands(o)) out += line(c);
+  out += "# The kernel fast path of established calls' GRE (proxy_fastpath.hpp; leave out for --no-fast-path):\n";
+  out += "nft -f - <<'EOF'\n" + fast_path_script() + "EOF\n";
   out += "# To remove them:\n";
   for (const nft::Command& c : proxy_remove_commands(o)) out += "#   " + line(c);
+  out += "#   nft delete table ip " + std::string(nft::kTableName) + "\n";
   return out;
 }
 

@@ -32,6 +32,7 @@ struct ProxyRuleOptions {
   std::uint16_t listen_port = kListenPort;
   std::uint32_t mark = kGreMark;
   std::uint32_t table = kRouteTable;
+  std::uint32_t fast_mark = nft::kFastPathMark;  // packets the fast path relays: left alone
 };
 
 std::vector<nft::Command> proxy_install_commands(const ProxyRuleOptions& o);

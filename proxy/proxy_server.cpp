@@ -23,6 +23,7 @@
 #include "alg/service/systemd.hpp"
 #include "alg/wire/gre.hpp"
 #include "policy/loader.hpp"
+#include "proxy/fast_relay.hpp"
 #include "proxy/gre_relay.hpp"
 #include "proxy/proxy_control.hpp"
 #include "proxy/proxy_policy.hpp"
@@ -38,23 +39,6 @@ using tcp = asio::ip::tcp;
 inline constexpr std::size_t kMaxGrePacket = 65535;
 inline constexpr std::size_t kMaxGrePerWake = 256;  // then other work gets the loop
 inline constexpr std::uint8_t kTtl = 64;
-
-#define PPTP_PROXY_GRE_COUNTERS(X)                                                       \
-  X(to_server, "to_server", "GRE packets relayed client -> server")                      \
-  X(to_client, "to_client", "GRE packets relayed server -> client")                      \
-  X(malformed, "malformed", "not enhanced GRE (dropped)")                                \
-  X(unknown_call, "unknown_call", "a Key that is no routed call's (dropped)")            \
-  X(wrong_source, "wrong_source", "a call's Key from another sender (dropped)")          \
-  X(send_errors, "send_errors", "sendto failed")                                         \
-  X(policy_dropped, "policy_dropped", "GRE of a call the policy cut, or before its user was decided")
-
-struct GreCounters {
-  PPTP_PROXY_GRE_COUNTERS(PPTP_COUNTER_FIELD)
-};
-template <class F>
-void visit_gre_counters(const GreCounters& c, F&& f) {
-  PPTP_PROXY_GRE_COUNTERS(PPTP_COUNTER_VISIT)
-}
 
 sockaddr_in socket_address(wire::Ipv4Address a) {
   sockaddr_in s{};
@@ -79,6 +63,8 @@ class ProxyServer {
  public:
   explicit ProxyServer(const ProxyOptions& o) : options_(o) {}
   ~ProxyServer() {
+    book_.on_release(nullptr);  // the sessions release their Call IDs after the table is gone
+    fast_.close();
     if (rules_installed_) remove_proxy_rules(ProxyRuleOptions{options_.listen_port, kGreMark, kRouteTable});
     if (gre_fd_ >= 0) ::close(gre_fd_);
     if (raw_fd_ >= 0) ::close(raw_fd_);
@@ -103,10 +89,12 @@ class ProxyServer {
   void on_control(std::string_view line, const daemon::Reply& reply);
 
   ProxyOptions options_;
+  FastRelay fast_;
   CallBook book_;  // before io_: sessions (destroyed with io_'s handlers) release Call IDs here
   RelayCounters counters_;
   GreCounters gre_;
-  ProxyPolicy policy_{spdlog::default_logger()};  // before io_: sessions' judges report to it
+  // before io_: sessions' judges report to it
+  ProxyPolicy policy_{spdlog::default_logger(), options_.max_calls_per_source};
   asio::io_context io_;
   tcp::acceptor acceptor_{io_};
   asio::signal_set signals_{io_, SIGINT, SIGTERM};
@@ -143,6 +131,10 @@ Result<bool, std::string> ProxyServer::open() {
     auto r = install_proxy_rules(ProxyRuleOptions{options_.listen_port, kGreMark, kRouteTable});
     if (!r) return unexpected(r.error());
     rules_installed_ = true;
+  }
+  if (options_.fast_path) {
+    fast_.open(options_.install_rules);
+    book_.on_release([this](std::uint16_t id) { fast_.released(id); });
   }
   open_control();
   return true;
@@ -231,8 +223,10 @@ void ProxyServer::on_control(std::string_view line, const daemon::Reply& reply) 
       return reply(control::ok_answer({{"calls", proxy_calls_json(sessions_, policy_)}}) + "\n", false);
     case control::Command::Status:
       return reply(control::ok_answer({{"status", status_json()}}) + "\n", false);
-    case control::Command::Metrics:
-      return reply(control::error_answer("metrics are not served in proxy mode yet (docs/proxy.md)") + "\n", false);
+    case control::Command::Metrics: {
+      const ProxyMetrics m{counters_, gre_, policy_, fast_.counts(), book_.used()};
+      return reply(control::ok_answer({{"metrics", proxy_metrics_text(m)}}) + "\n", false);
+    }
     case control::Command::Promote:
     case control::Command::Demote:
       return reply(control::error_answer("high availability is not available in proxy mode (docs/ha.md)") + "\n",
@@ -299,6 +293,7 @@ void ProxyServer::read_gre() {
     }
     if (f) {
       forward(*f);
+      fast_.after_packet(book_, policy_, f->call);
       continue;
     }
     switch (f.error()) {
@@ -331,6 +326,7 @@ void ProxyServer::forward(const GreForward& f) {
 }
 
 void ProxyServer::tick() {
+  fast_.tick(policy_);
   policy_.end_idle(options_.call_idle);
   write_status();
   tick_.expires_after(std::chrono::seconds(1));
@@ -349,6 +345,9 @@ nlohmann::json ProxyServer::status_json() const {
   s["limits"] = counters_json(policy_.limit_counters(), [](const auto& c, auto&& f) { visit_limit_counters(c, f); });
   s["calls_judged"] = policy_.calls();
   s["calls_idle_ended"] = policy_.idle_ended();
+  s["fast_path"] = fast_.status();
+  s["calls"] = proxy_calls_json(sessions_, policy_);  // both legs (`pptp-alg status`)
+  for (auto& c : s["calls"]) c["fast_path"] = fast_.offloaded(c["id"].get<std::uint16_t>());
   return s;
 }
 

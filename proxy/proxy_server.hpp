@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "proxy/proxy_policy.hpp"
 #include "proxy/proxy_rules.hpp"
 
 namespace pptp::proxy {
@@ -22,6 +23,8 @@ struct ProxyOptions {
   std::string control_socket;  // `pptp-alg ctl` (proxy_control.hpp); empty: none
   double call_idle = 300;       // seconds without GRE, then the call is ended (--idle-timeout)
   std::string user;             // --user: run as this user once set up (CAP_NET_ADMIN kept)
+  bool fast_path = true;        // the kernel relays established calls' GRE (--no-fast-path: off)
+  std::uint32_t max_calls_per_source = kMaxCallsPerSource;  // --proxy-source-calls
 };
 
 // Runs until SIGINT/SIGTERM (SIGHUP reloads the policy); returns the exit status.

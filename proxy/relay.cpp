@@ -269,9 +269,9 @@ RelayOutput Relay::on_closed(Leg leg) {
 // to the server's address, the server with our PNS Call ID to the router's.
 void Relay::route_call(const ProxyCall& call) {
   book_.set_route(call.pac_call_id,
-                  GreRoute{client_, server_, {}, *call.server_call_id, Leg::Server, call.pac_call_id});
+                  GreRoute{client_, server_, {}, *call.server_call_id, Leg::Server, call.pac_call_id, call.pns_call_id});
   book_.set_route(call.pns_call_id,
-                  GreRoute{server_, client_, server_, call.client_call_id, Leg::Client, call.pac_call_id});
+                  GreRoute{server_, client_, server_, call.client_call_id, Leg::Client, call.pac_call_id, call.pac_call_id});
 }
 
 void Relay::end_call(const ProxyCall* call) {

@@ -52,6 +52,8 @@ struct Settings {
   std::optional<std::uint32_t> source_held;        // KiB
   // High availability (docs/ha.md): the sync link's addresses, the shared key's file, the node.
   std::optional<std::string> ha_peer, ha_listen, ha_key_file, ha_node;
+  // Proxy mode (docs/proxy.md): calls one client address may hold over all its connections.
+  std::optional<std::uint32_t> proxy_source_calls;
 };
 
 // The same positioned error as rules.yaml's (line and column 1-based, 0 for the whole

@@ -16,7 +16,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_nat_e2e as nat  # noqa: E402  (its LabTest: set-up, tear-down, the checks after each test)
-from pptplab.lab import CLIENTS, PUBLIC, SERVER, SERVER2  # noqa: E402
+from pptplab.lab import CLIENTS, PUBLIC, PYTHON, SERVER, SERVER2  # noqa: E402
 
 ALICE, BOB, CAROL = CLIENTS[0], CLIENTS[1], CLIENTS[2]
 
@@ -133,6 +133,51 @@ class LegFailures(ProxyTest):
         self.wait_status(lambda s: s["call_ids_in_use"] == 0)
 
 
+class KernelFastPath(ProxyTest):
+    """Once a call's first packets have been relayed here (64 without a PPP name, as in the
+    transparent mode), the kernel relays its GRE (docs/proxy.md, "Fast path")."""
+
+    def fast_elements(self, name):
+        kind = "set" if name == "fast_out" else "map"
+        return self.lab.netns("rtr", "nft", "list", kind, "ip", "pptp_alg", name, check=False).stdout
+
+    def test_a_proxied_calls_gre_is_relayed_by_the_kernel_and_its_elements_go_with_the_call(self):
+        pac = self.lab.start_pac(connections=1, duration=25)
+        client = self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7], duration=14)
+        first = self.wait_status(lambda s: s["fast_path"]["calls"] == 1 and s["fast_path"]["to_server_packets"] > 0
+                                 and s["fast_path"]["to_client_packets"] > 0, timeout=30)
+        self.assertIn("elements = ", self.fast_elements("proxy_out_key"), "the client's Key rewrite is in the kernel")
+        later = self.wait_status(lambda s: s["fast_path"]["to_server_packets"] >= first["fast_path"]["to_server_packets"] + 20,
+                                 timeout=20)
+        # The kernel counted the call's GRE both ways; user space relayed none of it.
+        self.assertGreater(later["fast_path"]["to_client_packets"], first["fast_path"]["to_client_packets"], later)
+        self.assertEqual(later["gre"]["to_server"], first["gre"]["to_server"], later)
+        self.assertEqual(later["gre"]["to_client"], first["gre"]["to_client"], later)
+        r = self.lab.result(client)
+        self.assertEchoed(r, minimum=100)  # every frame still came back, with the client's own Key
+        self.assertEqual(r["calls"][0]["foreign"], 0, r)
+        self.assertGreaterEqual(r["calls"][0]["echoed"], r["calls"][0]["sent"] - 3, r)
+        self.assertTrue(self.lab.result(pac)["ok"])
+        done = self.wait_status(lambda s: s["fast_path"]["calls"] == 0)
+        self.assertEqual(done["fast_path"]["withdrawn"], 1, done)
+        for name in ("proxy_out_key", "fast_in_address", "fast_out"):
+            self.assertNotIn("elements = ", self.fast_elements(name), "the call's elements outlived it")
+
+
+class WithoutFastPath(ProxyTest):
+    daemon_args = ("--proxy", "--no-fast-path")
+
+    def test_every_gre_packet_is_relayed_in_user_space(self):
+        self.lab.start_pac(connections=1, duration=12)
+        r = self.lab.result(self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7],
+                                                  duration=8))
+        self.assertEchoed(r, minimum=50)
+        status = self.lab.status()
+        self.assertFalse(status["fast_path"]["enabled"], status)
+        self.assertGreaterEqual(status["gre"]["to_server"], r["calls"][0]["sent"], status)
+        self.assertNotIn("pptp_alg", self.lab.netns("rtr", "nft", "list", "tables", check=False).stdout)
+
+
 class ProxyPolicyTest(ProxyTest):
     """The per-user policy in proxy mode (docs/proxy.md, "Policy"): real RFC 2637 answers."""
     policy = "default: allow\n"
@@ -193,6 +238,51 @@ rules:
         self.assertIn("Outgoing-Call-Reply result 7", log)
 
 
+# pptp-linux says why it was refused only through syslog(3), to /dev/log, which this machine
+# does not have: the client runs in a mount namespace of its own whose /dev is a tmpfs with
+# /dev/null and a /dev/log socket this script reads, and /var/run/pptp private (as
+# pptplab/pptp_linux_client.py does). Prints pptp's syslog lines.
+SYSLOG_PPTP = r"""
+import ctypes, os, socket, subprocess, sys, time
+local, server, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+if ctypes.CDLL(None, use_errno=True).unshare(0x00020000) != 0:
+    raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+subprocess.run(["mount", "--make-rprivate", "/"], check=True)
+subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "pptplab", "/var/run/pptp"], check=True)
+open("/var/run/pptp/null", "w").close()
+subprocess.run(["mount", "--bind", "/dev/null", "/var/run/pptp/null"], check=True)
+subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "pptplabdev", "/dev"], check=True)
+open("/dev/null", "w").close()
+subprocess.run(["mount", "--bind", "/var/run/pptp/null", "/dev/null"], check=True)
+log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+log.bind("/dev/log")
+log.settimeout(0.2)
+pptp = subprocess.Popen(["pptp", server, "--nolaunchpppd", "--localbind", local, "--nohostroute", "--loglevel", "1"],
+                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                        start_new_session=True)
+deadline = time.monotonic() + seconds
+while time.monotonic() < deadline:
+    try:
+        print(log.recv(4096).decode(errors="replace"), flush=True)
+    except socket.timeout:
+        pass
+os.killpg(pptp.pid, 9)
+"""
+
+
+class RefusedPptpLinux(ProxyPolicyTest):
+    """pptp-linux as the refused client (docs/proxy.md, "Policy"): what it logs."""
+    policy = Refusals.policy
+
+    def test_pptp_linux_logs_the_start_refusal_with_result_code_4(self):
+        self.lab.start_server()
+        log = self.lab.netns("lan", PYTHON, "-c", SYSLOG_PPTP, CAROL, SERVER, "8").stdout
+        # RFC 2637 2.2: Start-Control-Connection-Reply result 4, "requester not authorized".
+        self.assertIn("Negative reply received to our Start Control Connection Request", log)
+        self.assertIn("Reply result code is 4 'Requester is not Authorized'", log)
+        self.assertIn("proxy_answered scope=connection client=%s" % CAROL, self.lab.read_daemon_log())
+
+
 class DeniedPppName(ProxyPolicyTest):
     policy = """
 on_deny: refuse
@@ -251,7 +341,19 @@ class OperatorKill(ProxyPolicyTest):
         rc, table = self.ctl("calls")
         self.assertEqual(rc, 0, table)
         self.assertIn(ALICE, table)
-        time.sleep(2)
+        # `pptp-alg status`: each call with both legs; `ctl metrics`: the Prometheus text.
+        self.lab.status()
+        shown = subprocess.run([self.lab.daemon_binary, "status", "--file", self.lab.status_file],
+                               capture_output=True, text=True, check=True).stdout
+        for c in calls:
+            self.assertIn("client %s Call ID 7 <-> ours %d | ours %d <-> server %s Call ID " % (
+                c["client"], c["id"], c["server_leg"]["proxy_call_id"], SERVER2), shown)
+        rc, metrics = self.ctl("metrics")
+        self.assertEqual(rc, 0, metrics)
+        self.assertIn("pptp_alg_proxy_relay_calls_connected_total 2", metrics)
+        # Both calls' GRE runs in the kernel (docs/proxy.md, "Fast path"): the kill must
+        # take alice's elements out.
+        self.wait_status(lambda s: s["fast_path"]["calls"] == 2, timeout=30)
         rc, out = self.ctl("kill", "--client", ALICE)
         self.assertEqual(rc, 0, out)
         self.assertIn("ended 1 call(s)", out)
@@ -289,7 +391,7 @@ rules:
             if rc == 0 and len([c for c in json.loads(out) if c["state"] == "established"]) == 2:
                 break
             time.sleep(0.3)
-        time.sleep(1)
+        self.wait_status(lambda s: s["fast_path"]["calls"] == 2, timeout=30)  # in the kernel
         self.lab.write_policy(self.policy.replace("  - {name: bob, from: {user: bob}, action: allow}\n", ""))
         rc, out = self.lab.reload()
         self.assertEqual(rc, 0, out)
@@ -304,6 +406,22 @@ rules:
         log = self.lab.read_daemon_log()
         self.assertIn("policy_reloaded", log)
         self.assertIn("scope=reload verdict=deny", log)
+
+
+class SourceCallLimit(ProxyTest):
+    daemon_args = ("--proxy", "--proxy-source-calls", "1")
+
+    def test_a_client_over_the_per_source_call_limit_is_told_busy(self):
+        pac = self.lab.start_pac(connections=1, duration=5)
+        r = self.lab.result(self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7, 8],
+                                                  duration=3))
+        # One call per address (--proxy-source-calls 1): the second is refused "busy"
+        # (Outgoing-Call-Reply result 4, RFC 2637 2.8) and never reaches the server.
+        self.assertEqual(r["calls"][0]["result"], 1, r)
+        self.assertGreaterEqual(r["calls"][0]["echoed"], 5, r)
+        self.assertEqual(r["calls"][1]["result"], 4, r)
+        self.assertEqual(self.lab.result(pac)["outgoing"], 1)
+        self.assertEqual(self.lab.status()["limits"]["source_calls_refused"], 1)
 
 
 class PrivilegeDrop(ProxyTest):

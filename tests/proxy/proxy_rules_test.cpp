@@ -1,6 +1,8 @@
 // Proxy mode's rules (proxy/proxy_rules.hpp): what is installed, and that removal undoes it.
 #include "proxy/proxy_rules.hpp"
 
+#include "proxy/proxy_fastpath.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -22,7 +24,8 @@ TEST(ProxyRules, ForwardedPptpIsRedirectedToTheListenerAndForwardedGreRoutedHere
   };
   EXPECT_TRUE(has("iptables -w -t nat -A PPTP_ALG_PROXY -p tcp --dport 1723 -m addrtype ! --dst-type LOCAL "
                   "-j REDIRECT --to-ports 17230"));
-  EXPECT_TRUE(has("iptables -w -t mangle -A PPTP_ALG_PROXY_GRE -p gre -m addrtype ! --dst-type LOCAL "
+  EXPECT_TRUE(has("iptables -w -t mangle -A PPTP_ALG_PROXY_GRE -p gre -m mark ! --mark 0x100000/0x100000 "
+                  "-m addrtype ! --dst-type LOCAL "
                   "-j MARK --set-xmark 0x200000/0x200000"));
   EXPECT_TRUE(has("ip rule add fwmark 0x200000/0x200000 lookup 1723"));
   EXPECT_TRUE(has("ip route add local 0.0.0.0/0 dev lo table 1723"));
@@ -57,6 +60,8 @@ TEST(ProxyRules, ThePrintedScriptIsWhatIsInstalled) {
   std::string removal = "#   ";
   removal += joined(proxy_remove_commands(ProxyRuleOptions{}).front());
   EXPECT_NE(script.find(removal), std::string::npos);
+  EXPECT_NE(script.find(fast_path_script()), std::string::npos) << "the fast path's table";
+  EXPECT_NE(script.find("#   nft delete table ip pptp_alg"), std::string::npos);
 }
 
 }  // namespace

@@ -79,10 +79,10 @@ TEST_F(RelayFixture, TwoClientsWithTheSameCallIdGetCallsThatNeverCollide) {
   // server's Call ID; the server's (Key = our PNS Call ID) back to its own client with 7.
   const GreRoute* up = book.route(a[0].call_id);
   ASSERT_NE(up, nullptr);
-  EXPECT_EQ(*up, (GreRoute{kClient, kServer, {}, 128, Leg::Server, a[0].call_id}));
+  EXPECT_EQ(*up, (GreRoute{kClient, kServer, {}, 128, Leg::Server, a[0].call_id, a_out}));
   const GreRoute* down = book.route(b_out);
   ASSERT_NE(down, nullptr);
-  EXPECT_EQ(*down, (GreRoute{kServer, kClient2, kServer, 7, Leg::Client, b[0].call_id}));
+  EXPECT_EQ(*down, (GreRoute{kServer, kClient2, kServer, 7, Leg::Client, b[0].call_id, b[0].call_id}));
   EXPECT_EQ(counters.calls_connected, 2u);
 }
 

@@ -48,7 +48,7 @@ TEST(Config, EveryKeyReadsItsValue) {
   EXPECT_EQ(s->control_socket, "/run/x/control");
   EXPECT_EQ(s->metrics_listen, "127.0.0.1:9816");
   EXPECT_EQ(s->log_format, "json");
-  EXPECT_EQ(key_names().size(), 29u);
+  EXPECT_EQ(key_names().size(), 30u);
 }
 
 TEST(Config, HighAvailabilityKeysAreReadAndANodeIsZeroOrOne) {
@@ -80,6 +80,15 @@ TEST(Config, BudgetsAreWholePositiveNumbers) {
   EXPECT_EQ(s->source_reassembly, 64u);
   EXPECT_EQ(s->source_held, 16u);
   for (const char* bad : {"memory-budget: 0\n", "source-calls: -1\n", "source-half-open: 2.5\n"}) {
+    EXPECT_FALSE(parse_config(bad)) << bad;
+  }
+}
+
+TEST(Config, TheProxysPerSourceCallLimitIsAWholePositiveNumber) {
+  auto s = parse_config("proxy: true\nproxy-source-calls: 8\n");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->proxy_source_calls, 8u);
+  for (const char* bad : {"proxy-source-calls: 0\n", "proxy-source-calls: many\n"}) {
     EXPECT_FALSE(parse_config(bad)) << bad;
   }
 }
