@@ -14,6 +14,7 @@ packages=(
   pkg-config nftables iptables conntrack iproute2     # the router's rules, the lab's namespaces
   pptpd pptp-linux                                    # real PPTP peers for the lab and E2E tests
   libssl-dev                                          # HA sync: HMAC-SHA256 from libcrypto (docs/ha.md)
+  libnftables-dev                                     # the table loaded in-process, no nft process (issue 15)
 )
 missing=()
 for p in "${packages[@]}"; do
