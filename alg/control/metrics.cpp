@@ -58,4 +58,13 @@ void MetricsText::gauge(std::string_view name, std::string_view help, double val
   out_ += full + " " + number(value) + "\n";
 }
 
+void MetricsText::gauges(std::string_view name, std::string_view help, std::string_view label,
+                         const std::vector<std::pair<std::string_view, double>>& samples) {
+  const std::string full = std::string(kMetricsPrefix) + metric_name_part(name);
+  family(full, help, "gauge");
+  for (const auto& [value, sample] : samples) {
+    out_ += full + "{" + metric_name_part(label) + "=\"" + metric_name_part(value) + "\"} " + number(sample) + "\n";
+  }
+}
+
 }  // namespace pptp::control

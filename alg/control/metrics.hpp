@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace pptp::control {
 
@@ -20,6 +22,9 @@ class MetricsText {
   void counter(std::string_view group, std::string_view key, std::string_view help, std::uint64_t value);
   // pptp_alg_<name>.
   void gauge(std::string_view name, std::string_view help, double value);
+  // pptp_alg_<name>{<label>="<value>"}, one sample per pair, one family (calls by state).
+  void gauges(std::string_view name, std::string_view help, std::string_view label,
+              const std::vector<std::pair<std::string_view, double>>& samples);
   // Every counter of a list through its visitor, e.g. nft::visit_queue_counters.
   template <class Counters, class Visit>
   void counters(std::string_view group, const Counters& c, Visit&& visit) {

@@ -73,6 +73,8 @@ class ControlSocket(OpsTest):
             return calls if {"alice", "bob"} <= users else None
         calls = poll(both_up)
         self.assertTrue(calls, self.ctl("calls"))
+        rc, text = self.ctl("metrics")
+        self.assertEqual(self.metric(text, 'pptp_alg_calls_by_state{state="established"}'), 2, text)
         rc, table = self.ctl("calls")
         self.assertEqual(rc, 0, table)
         self.assertIn("alice", table)
@@ -156,10 +158,11 @@ class FirewallReload(OpsTest):
         result = self.lab.result(client)
         calls = result.get("calls") or [result]
         self.assertTrue(result.get("ok"), result)
-        # Frames lost while the rules were gone, none after: 10 a second, so 11 to 17 frames
-        # in the lab (repair_ms 1400-2200 at a load average of 10 on 2 cores); the bound is
-        # generous for a loaded machine, a call that ended loses over a hundred.
-        self.assertGreaterEqual(calls[0]["echoed"], calls[0]["sent"] - 30, result)
+        # Frames lost while the rules were gone, none after: 10 a second, so 2 frames in the
+        # lab (repair_ms 245-278 at load 14 with the table loaded in-process; 16-17 frames
+        # when nft and iptables ran as processes). The bound: working again within
+        # two seconds (20 frames); a call that ended loses over a hundred.
+        self.assertGreaterEqual(calls[0]["echoed"], calls[0]["sent"] - 20, result)
 
 
 if __name__ == "__main__":
