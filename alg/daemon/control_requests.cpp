@@ -146,6 +146,8 @@ std::string Daemon::metrics_text() const {
   m.counter("daemon", "rules_monitor_overruns", "nf_tables notifications the kernel dropped before the daemon read them",
             rules_monitor_overruns_);
   m.gauge("connections", "live control connections", static_cast<double>(gateway_->tracker().connection_count()));
+  m.histogram("verdict_latency_seconds", "from reading a queued packet to its verdict queued (held segments not counted)",
+              verdict_latency_);
   m.gauge("calls", "live calls", static_cast<double>(gateway_->tracker().call_count()));
   std::array<double, static_cast<std::size_t>(track::CallState::Closed) + 1> by_state{};
   gateway_->tracker().for_each_connection([&](const track::ControlConnection& c) {

@@ -95,6 +95,10 @@ class ControlSocket(OpsTest):
         self.assertEqual(rc, 0, text)
         self.assertGreater(self.metric(text, "pptp_alg_packets_killed_dropped_total") or 0, 0, text)
         self.assertIn("# TYPE pptp_alg_calls gauge", text)
+        # Every packet these calls queued got its verdict timed.
+        timed = self.metric(text, "pptp_alg_verdict_latency_seconds_count") or 0
+        self.assertGreater(timed, 0, text)
+        self.assertEqual(self.metric(text, 'pptp_alg_verdict_latency_seconds_bucket{le="+Inf"}'), timed, text)
         fetch = "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:%d/metrics').read().decode())"
         http = self.lab.netns("rtr", sys.executable, "-c", fetch % METRICS_PORT).stdout
         self.assertGreater(self.metric(http, "pptp_alg_packets_gre_to_pns_total") or 0, 0, http)
