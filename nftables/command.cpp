@@ -1,11 +1,13 @@
 #include "nftables/command.hpp"
 
 #include <fcntl.h>
+#include <nftables/libnftables.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <memory>
 
 namespace pptp::nft {
 
@@ -15,8 +17,9 @@ struct ToolName {
   std::string_view package;  // Debian's name for what provides it
 };
 
-constexpr std::array<ToolName, 3> kTools{ToolName{"nft", "nftables"}, ToolName{"iptables", "iptables"},
-                                         ToolName{"ip", "iproute2"}};
+constexpr std::array<ToolName, 5> kTools{ToolName{"nft", "nftables"}, ToolName{"iptables", "iptables"},
+                                         ToolName{"ip", "iproute2"}, ToolName{"iptables-save", "iptables"},
+                                         ToolName{"iptables-restore", "iptables"}};
 
 std::string find_in_directories(std::string_view program) {
   for (const std::string_view dir : kToolDirectories) {
@@ -29,12 +32,46 @@ std::string find_in_directories(std::string_view program) {
   }
   return {};
 }
+
+// nft's "Error: ..." lines, repeats left out, on one line (a log field). The lines that show
+// the script and a caret go: for a script from a buffer libnftables 1.0.6 prints the
+// script's first line under every error, whichever line it was.
+std::string error_lines(std::string_view text) {
+  std::string joined, last;
+  while (!text.empty()) {
+    const std::size_t end = text.find('\n');
+    const std::string_view line = text.substr(0, end);
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+    if (line.rfind("Error:", 0) != 0 || line == last) continue;
+    if (!joined.empty()) joined += "; ";
+    joined += line;
+    last = line;
+  }
+  return joined.empty() ? std::string("nft failed without a message") : joined;
+}
 }  // namespace
 
+Result<std::string, std::string> run_nft(std::string_view script, NftMode mode) {
+  // A context per script: the daemon runs few of them (start, repair, stop), and nothing is
+  // shared between threads. Output and errors are kept in the context's buffers.
+  const std::unique_ptr<nft_ctx, void (*)(nft_ctx*)> ctx(nft_ctx_new(NFT_CTX_DEFAULT), nft_ctx_free);
+  if (!ctx) return unexpected(std::string("libnftables: no context (out of memory)"));
+  if (nft_ctx_buffer_output(ctx.get()) != 0 || nft_ctx_buffer_error(ctx.get()) != 0) {
+    return unexpected(std::string("libnftables: cannot buffer its output"));
+  }
+  nft_ctx_set_dry_run(ctx.get(), mode == NftMode::Check);
+  const std::string text(script);  // the library wants a terminated string
+  const int rc = nft_run_cmd_from_buffer(ctx.get(), text.c_str());
+  if (rc == 0) return std::string(nft_ctx_get_output_buffer(ctx.get()));
+  return unexpected(error_lines(nft_ctx_get_error_buffer(ctx.get())));
+}
+
 const std::string& tool_path(Tool tool) {
-  static const std::array<std::string, kTools.size()> paths{find_in_directories(kTools[0].program),
-                                                            find_in_directories(kTools[1].program),
-                                                            find_in_directories(kTools[2].program)};
+  static const std::array<std::string, kTools.size()> paths = [] {
+    std::array<std::string, kTools.size()> found;
+    for (std::size_t i = 0; i < kTools.size(); ++i) found[i] = find_in_directories(kTools[i].program);
+    return found;
+  }();
   return paths[static_cast<std::size_t>(tool)];
 }
 

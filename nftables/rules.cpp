@@ -190,26 +190,18 @@ Backend detect_backend() {
   const std::string probe =
       "table ip pptp_alg_probe {\n chain c {\n  type filter hook prerouting priority 0;\n"
       "  meta l4proto gre queue num 0 bypass\n }\n}\n";
-  std::string output;
-  return run_command({tool_path(Tool::Nft), "--check", "-f", "-"}, probe, output) == 0 ? Backend::Nft : Backend::Xtables;
+  return run_nft(probe, NftMode::Check) ? Backend::Nft : Backend::Xtables;
 }
 
 Result<bool, std::string> install_rules(Backend backend, const RuleOptions& options, bool* kept) {
   if (kept != nullptr) *kept = false;
-  if (auto nft = require_tool(Tool::Nft); !nft) return unexpected(nft.error());
   if (backend == Backend::Xtables) {
     if (auto ipt = require_tool(Tool::Iptables); !ipt) return unexpected(ipt.error() + " (or use a kernel with nft queue)");
   }
-  std::string listing, output;
-  const bool exists =
-      run_command({tool_path(Tool::Nft), "list", "table", "ip", std::string(kTableName)}, {}, listing) == 0 && !listing.empty();
-  const bool keep = exists && options.fast_path && listing.find(std::string("map ") + std::string(kFastInPlain)) !=
-                                                       std::string::npos;
-  for (const auto& c : xtables_remove()) {
-    output.clear();
-    run_command(c, {}, output);  // absent chains are fine
-  }
-  int rc = -1;
+  const auto listed = run_nft("list table ip " + std::string(kTableName));
+  const std::string listing = listed ? *listed : std::string();
+  const bool keep = options.fast_path && listing.find(std::string("map ") + std::string(kFastInPlain)) != std::string::npos;
+  Result<std::string, std::string> loaded = unexpected(std::string());
   if (keep) {
     // One transaction: every chain's rules replaced, the sets (declared the same) untouched.
     std::string script;
@@ -222,51 +214,44 @@ Result<bool, std::string> install_rules(Backend backend, const RuleOptions& opti
     if (listing.find("chain fast_out {") != std::string::npos) {
       script += "delete chain ip " + std::string(kTableName) + " fast_out\n";
     }
-    output.clear();
-    rc = run_command({tool_path(Tool::Nft), "-f", "-"}, script + nft_table(backend, options), output);
-    if (rc == 0 && kept != nullptr) *kept = true;
+    loaded = run_nft(script + nft_table(backend, options));
+    if (loaded && kept != nullptr) *kept = true;
   }
-  if (rc != 0) {
-    if (exists) run_command({tool_path(Tool::Nft), "delete", "table", "ip", std::string(kTableName)}, {}, output);
-    output.clear();
-    rc = run_command({tool_path(Tool::Nft), "-f", "-"}, nft_table(backend, options), output);
+  if (!loaded) {
+    // Replaced whole. Two transactions: nft 1.0.6 cannot resolve the named counters and sets
+    // of a table deleted and declared again in one (ENOENT).
+    if (!listing.empty()) (void)run_nft("delete table ip " + std::string(kTableName));
+    loaded = run_nft(nft_table(backend, options));
   }
-  if (rc != 0) {
-    return unexpected("nft could not load table " + std::string(kTableName) + " (exit " +
-                      std::to_string(rc) + "): " + output +
-                      " -- is nftables installed and are you root (CAP_NET_ADMIN)?");
+  if (!loaded) {
+    return unexpected("nft could not load table " + std::string(kTableName) + ": " + loaded.error() +
+                      " -- are you root (CAP_NET_ADMIN), and does the kernel have nf_tables?");
   }
-  for (const auto& c : xtables_install(options)) {
-    if (backend != Backend::Xtables) break;
-    output.clear();
-    if (run_command(c, {}, output) != 0) {
-      remove_rules();
-      // Appended piece by piece: GCC 12 at -O2 reports a false -Wrestrict on
-      // `"literal" + std::string` (GCC bug 105329).
-      std::string message = "'";
-      message += shell_line(c);
-      message += "' failed: ";
-      message += output;
-      message += " -- install iptables (iptables-nft) or use a kernel with nft queue";
-      return unexpected(message);
-    }
+  // Our xtables rules replaced (the backend's) or taken out (an earlier run's, with the other
+  // backend): one iptables-restore.
+  if (auto x = apply_xtables(backend == Backend::Xtables ? &options : nullptr); !x) {
+    if (backend != Backend::Xtables) return true;  // leftovers are harmless to the nft backend
+    remove_rules();
+    // Appended piece by piece: GCC 12 at -O2 reports a false -Wrestrict on
+    // `"literal" + std::string` (GCC bug 105329).
+    std::string message = x.error();
+    message += " -- install iptables (iptables-nft) or use a kernel with nft queue";
+    return unexpected(message);
   }
   return true;
 }
 
 void remove_rules(bool keep_fast_path) {
-  std::string output;
+  const std::string table = "ip " + std::string(kTableName);
   if (keep_fast_path) {
+    // One script per chain: a chain already gone must not keep the others.
     for (const char* chain : {"prerouting", "forward", "drop_invalid"}) {
-      run_command({tool_path(Tool::Nft), "delete", "chain", "ip", std::string(kTableName), chain}, {}, output);
+      (void)run_nft("delete chain " + table + " " + chain);
     }
   } else {
-    run_command({tool_path(Tool::Nft), "delete", "table", "ip", std::string(kTableName)}, {}, output);
+    (void)run_nft("delete table " + table);
   }
-  for (const auto& c : xtables_remove()) {
-    output.clear();
-    run_command(c, {}, output);  // absent chains are fine
-  }
+  (void)apply_xtables(nullptr);  // nothing of ours there is no error
 }
 
 }  // namespace pptp::nft

@@ -89,16 +89,23 @@ std::string hex32(std::uint32_t v);
 std::string nft_table(Backend backend, const RuleOptions& options);
 // iptables commands for Backend::Xtables (empty for Nft).
 std::vector<Command> xtables_install(const RuleOptions& options);
-std::vector<Command> xtables_remove();
+// The iptables-restore --noflush input that takes out what `saved` (iptables-save's output)
+// shows of ours and, with `install`, puts in xtables_install(*install): per table one
+// transaction, and one process instead of one per rule (a repair's time on a loaded router).
+std::string xtables_restore_script(std::string_view saved, const RuleOptions* install);
+// Runs iptables-save, then iptables-restore with that script (nothing to do: no restore).
+// Without iptables: nothing to remove, and an install says what to install.
+Result<bool, std::string> apply_xtables(const RuleOptions* install);
 // Everything an operator would type, as a shell script.
 std::string describe_rules(Backend backend, const RuleOptions& options);
 
-// Asks the kernel (nft --check) whether the native queue statement works here.
+// Asks the kernel (a checked transaction, nft --check) whether the native queue statement works here.
 Backend detect_backend();
 // Installs the rules, replacing any left by an earlier run, but keeping the fast-path sets
 // and their elements where they are there and fit (a restart: the calls keep flowing and the
-// new daemon adopts them). nft and, for Backend::Xtables, iptables are found by absolute
-// path (command.hpp) first. The error says what to do. `kept` says whether elements were kept.
+// new daemon adopts them). The table is loaded in-process (run_nft); for Backend::Xtables,
+// iptables is found by absolute path (command.hpp) first. The error says what to do. `kept`
+// says whether elements were kept.
 Result<bool, std::string> install_rules(Backend backend, const RuleOptions& options, bool* kept = nullptr);
 // Removes whatever of our rules exist; never touches anything else. With keep_fast_path,
 // the fast-path chains and sets stay (their elements expire on their own) and only the

@@ -40,10 +40,9 @@ std::vector<std::string_view> table_chains(Backend backend, const RuleOptions& o
 }
 
 Result<bool, std::string> reload_vanished_table(const RuleOptions& options) {
-  if (auto nft = require_tool(Tool::Nft); !nft) return unexpected(nft.error());
-  std::string output;
-  const int rc = run_command({tool_path(Tool::Nft), "-f", "-"}, nft_table(Backend::Nft, options), output);
-  if (rc != 0) return unexpected("nft could not load table " + std::string(kTableName) + ": " + output);
+  if (auto loaded = run_nft(nft_table(Backend::Nft, options)); !loaded) {
+    return unexpected("nft could not load table " + std::string(kTableName) + ": " + loaded.error());
+  }
   return true;
 }
 

@@ -25,8 +25,8 @@ namespace pptp::nft {
 std::vector<std::string_view> table_chains(Backend backend, const RuleOptions& options);
 
 // Puts back a table that vanished whole (`nft flush ruleset`) with the nft backend: one
-// `nft -f`, without install_rules()' listing and its eleven iptables clean-ups (two seconds
-// on a loaded router, while the calls' GRE is lost). The xtables backend's jumps went with
+// transaction through libnftables (run_nft), without install_rules()' listing and its eleven
+// iptables clean-ups (two seconds on a loaded router, while the calls' GRE is lost). The xtables backend's jumps went with
 // the flush too: that backend needs install_rules().
 Result<bool, std::string> reload_vanished_table(const RuleOptions& options);
 

@@ -2,6 +2,8 @@
 // mangle, fed by one jump each from the built-in chains.
 #include "nftables/rules.hpp"
 
+#include <map>
+
 namespace pptp::nft {
 
 namespace {
@@ -102,25 +104,87 @@ std::vector<Command> xtables_install(const RuleOptions& o) {
   return r;
 }
 
-std::vector<Command> xtables_remove() {
-  // Every form of jump an install may have left (with or without the fast path, and the
-  // unconditional ones of earlier versions); a missing one is no error.
-  const std::string pre(kChainPrerouting), fwd(kChainForward);
-  RuleOptions fast, slow;
-  slow.fast_path = false;
-  return {
-      iptables({"-t", "raw", "-D", "PREROUTING"}, jump_gre(fast, pre)),
-      iptables({"-t", "raw", "-D", "PREROUTING"}, jump_gre(slow, pre)),
-      iptables({"-t", "raw", "-D", "PREROUTING", "-j", pre}),
-      iptables({"-t", "raw", "-F", pre}),
-      iptables({"-t", "raw", "-X", pre}),
-      iptables({"-t", "mangle", "-D", "FORWARD", "-p", "tcp", "-j", fwd}),
-      iptables({"-t", "mangle", "-D", "FORWARD"}, jump_gre(fast, fwd)),
-      iptables({"-t", "mangle", "-D", "FORWARD"}, jump_gre(slow, fwd)),
-      iptables({"-t", "mangle", "-D", "FORWARD", "-j", fwd}),
-      iptables({"-t", "mangle", "-F", fwd}),
-      iptables({"-t", "mangle", "-X", fwd}),
-  };
+namespace {
+// The commands of xtables_install() as iptables-restore lines, by table. `-N CHAIN` becomes
+// the declaration `:CHAIN - [0:0]`, which with --noflush creates the chain or empties it.
+struct Section {
+  std::vector<std::string> declare, remove, add;
+};
+
+void add_installed(std::map<std::string, Section>& tables, const RuleOptions& o) {
+  for (const Command& c : xtables_install(o)) {
+    // {iptables, -w, -t, TABLE, command...}
+    Section& section = tables[c[3]];
+    if (c[4] == "-N") {
+      section.declare.push_back(":" + c[5] + " - [0:0]");
+      continue;
+    }
+    std::string line;
+    for (std::size_t i = 4; i < c.size(); ++i) line += (i > 4 ? " " : "") + c[i];
+    section.add.push_back(std::move(line));
+  }
+}
+
+bool ours(std::string_view chain) { return chain == kChainPrerouting || chain == kChainForward; }
+
+// What iptables-save shows of ours: the jumps to our chains (deleted by their saved
+// specification, whatever version added them) and, when nothing is installed after, the
+// chains themselves.
+void add_removed(std::map<std::string, Section>& tables, std::string_view saved, bool installing) {
+  std::string table;
+  std::vector<std::string> chains;
+  while (!saved.empty()) {
+    const std::size_t end = saved.find('\n');
+    const std::string_view line = saved.substr(0, end);
+    saved = end == std::string_view::npos ? std::string_view() : saved.substr(end + 1);
+    if (line.rfind('*', 0) == 0) {
+      table = std::string(line.substr(1));
+    } else if (line.rfind(':', 0) == 0 && ours(line.substr(1, line.find(' ') - 1)) && !installing) {
+      chains.push_back(table + " " + std::string(line.substr(1, line.find(' ') - 1)));
+    } else if (line.rfind("-A ", 0) == 0 && !ours(line.substr(3, line.find(' ', 3) - 3))) {
+      const std::size_t jump = line.rfind(" -j ");
+      if (jump != std::string_view::npos && ours(line.substr(jump + 4))) {
+        tables[table].remove.push_back("-D" + std::string(line.substr(2)));
+      }
+    }
+  }
+  for (const std::string& c : chains) {  // after the jumps: a chain in use cannot go
+    Section& section = tables[c.substr(0, c.find(' '))];
+    section.remove.push_back("-F " + c.substr(c.find(' ') + 1));
+    section.remove.push_back("-X " + c.substr(c.find(' ') + 1));
+  }
+}
+}  // namespace
+
+std::string xtables_restore_script(std::string_view saved, const RuleOptions* install) {
+  std::map<std::string, Section> tables;
+  if (install != nullptr) add_installed(tables, *install);
+  add_removed(tables, saved, install != nullptr);
+  std::string script;
+  for (const auto& [name, section] : tables) {
+    script += "*" + name + "\n";
+    for (const auto* lines : {&section.declare, &section.remove, &section.add}) {
+      for (const std::string& line : *lines) script += line + "\n";
+    }
+    script += "COMMIT\n";
+  }
+  return script;
+}
+
+Result<bool, std::string> apply_xtables(const RuleOptions* install) {
+  const std::string &save = tool_path(Tool::IptablesSave), &restore = tool_path(Tool::IptablesRestore);
+  if (save.empty() || restore.empty()) {
+    if (install == nullptr) return true;  // no iptables: none of our rules either
+    return unexpected((save.empty() ? require_tool(Tool::IptablesSave) : require_tool(Tool::IptablesRestore)).error());
+  }
+  std::string saved, output;
+  if (run_command({save}, {}, saved) != 0) return unexpected(save + " failed: " + saved);
+  const std::string script = xtables_restore_script(saved, install);
+  if (script.empty()) return true;
+  if (run_command({restore, "-w", "--noflush"}, script, output) != 0) {
+    return unexpected(restore + " -w --noflush failed: " + output);
+  }
+  return true;
 }
 
 }  // namespace pptp::nft

@@ -26,6 +26,10 @@ say "Depends: $depends"
 if grep -qE -- '-dev\b|gtest|gmock|cmake|tshark|python|clang|g\+\+' <<<"$depends"; then
   fail "a build or test package in Depends"
 fi
+# The table is loaded through libnftables; iptables only for the xtables backend and proxy mode.
+grep -q 'libnftables1' <<<"$depends" || fail "libnftables1 not in Depends"
+grep -qw 'iptables' <<<"$depends" && fail "iptables in Depends (nft-backend routers do not need it)"
+[ "$(dpkg-deb -f "$deb" Recommends)" = iptables ] || fail "iptables not recommended"
 
 ruleset_before=$(nft list tables; iptables-save 2>/dev/null | grep -c PPTP_ALG || true)
 installed=0

@@ -15,6 +15,7 @@ packages=(
   pptpd pptp-linux                                    # real PPTP peers for the lab and E2E tests
   libssl-dev                                          # HA sync: HMAC-SHA256 from libcrypto (docs/ha.md)
   keepalived conntrackd                               # the HA failover test bed (tests/e2e/test_ha_e2e.py)
+  libnftables-dev                                     # the table loaded in-process, no nft process (issue 15)
 )
 missing=()
 for p in "${packages[@]}"; do

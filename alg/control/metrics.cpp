@@ -58,4 +58,35 @@ void MetricsText::gauge(std::string_view name, std::string_view help, double val
   out_ += full + " " + number(value) + "\n";
 }
 
+void MetricsText::gauges(std::string_view name, std::string_view help, std::string_view label,
+                         const std::vector<std::pair<std::string_view, double>>& samples) {
+  const std::string full = std::string(kMetricsPrefix) + metric_name_part(name);
+  family(full, help, "gauge");
+  for (const auto& [value, sample] : samples) {
+    out_ += full + "{" + metric_name_part(label) + "=\"" + metric_name_part(value) + "\"} " + number(sample) + "\n";
+  }
+}
+
+void LatencyHistogram::observe(double seconds) {
+  std::size_t i = 0;
+  while (i < kLatencyBoundsSeconds.size() && seconds > kLatencyBoundsSeconds[i]) ++i;
+  ++buckets[i];
+  ++count;
+  sum_seconds += seconds;
+}
+
+void MetricsText::histogram(std::string_view name, std::string_view help, const LatencyHistogram& h) {
+  const std::string full = std::string(kMetricsPrefix) + metric_name_part(name);
+  family(full, help, "histogram");
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < h.buckets.size(); ++i) {
+    cumulative += h.buckets[i];
+    char le[32] = "+Inf";  // the bounds as written (%g: 5e-05, not 5.0000000000000002e-05)
+    if (i < kLatencyBoundsSeconds.size()) std::snprintf(le, sizeof le, "%g", kLatencyBoundsSeconds[i]);
+    out_ += full + "_bucket{le=\"" + std::string(le) + "\"} " + std::to_string(cumulative) + "\n";
+  }
+  out_ += full + "_sum " + number(h.sum_seconds) + "\n";
+  out_ += full + "_count " + std::to_string(h.count) + "\n";
+}
+
 }  // namespace pptp::control

@@ -10,6 +10,8 @@
 #include "gateway/describe.hpp"
 #include "policy/loader.hpp"
 
+#include <array>
+
 namespace pptp::daemon {
 
 namespace {
@@ -144,7 +146,18 @@ std::string Daemon::metrics_text() const {
   m.counter("daemon", "rules_monitor_overruns", "nf_tables notifications the kernel dropped before the daemon read them",
             rules_monitor_overruns_);
   m.gauge("connections", "live control connections", static_cast<double>(gateway_->tracker().connection_count()));
+  m.histogram("verdict_latency_seconds", "from reading a queued packet to its verdict queued (held segments not counted)",
+              verdict_latency_);
   m.gauge("calls", "live calls", static_cast<double>(gateway_->tracker().call_count()));
+  std::array<double, static_cast<std::size_t>(track::CallState::Closed) + 1> by_state{};
+  gateway_->tracker().for_each_connection([&](const track::ControlConnection& c) {
+    for (const auto& call : c.calls) ++by_state[static_cast<std::size_t>(call->state)];
+  });
+  std::vector<std::pair<std::string_view, double>> states;
+  for (std::size_t s = 0; s < by_state.size(); ++s) {
+    states.emplace_back(track::name_of(static_cast<track::CallState>(s)), by_state[s]);
+  }
+  m.gauges("calls_by_state", "live calls by state (RFC 2637 3.1: set-up, established, clearing)", "state", states);
   m.gauge("offloaded_calls", "calls whose GRE the kernel forwards", static_cast<double>(gateway_->offloader().offloaded()));
   m.gauge("uptime_seconds", "seconds since the daemon started", now());
   const pptp::gateway::Budgets& b = gateway_->budgets();

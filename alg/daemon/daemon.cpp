@@ -199,6 +199,7 @@ nft::VerdictKind kind_of(gateway::Action a) {
 }  // namespace
 
 void Daemon::handle_packet(nft::QueuedPacket& p) {
+  const auto read_at = std::chrono::steady_clock::now();
   const gateway::PacketMeta meta{now(), p.id, p.conntrack_reply_destination};
   const gateway::Verdict v = gateway_->process(p.payload, meta);
   if (log_->should_log(spdlog::level::debug)) log_packet(p, v, meta.time);
@@ -206,6 +207,7 @@ void Daemon::handle_packet(nft::QueuedPacket& p) {
   if (v.action == gateway::Action::Hold) return;
   queue_->verdict(p.id, kind_of(v.action),
                   v.modified ? std::span<const std::uint8_t>(p.payload) : std::span<const std::uint8_t>());
+  verdict_latency_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - read_at).count());
 }
 
 void Daemon::issue_released() {

@@ -17,6 +17,7 @@
 #include <boost/asio.hpp>
 #include <spdlog/logger.h>
 
+#include "alg/control/metrics.hpp"
 #include "alg/daemon/control_server.hpp"
 #include "alg/daemon/daemon.hpp"
 #include "alg/daemon/ha_node.hpp"
@@ -146,6 +147,7 @@ class Daemon {
   std::unique_ptr<ControlListener> control_;
   std::unique_ptr<MetricsListener> metrics_;
   std::uint64_t rules_repaired_ = 0;  // the table put back after the firewall's reload
+  control::LatencyHistogram verdict_latency_;  // read to verdict queued (held segments: not counted)
   std::unique_ptr<nft::TableWatch> table_watch_;
   std::vector<std::string_view> watched_chains_;
   std::optional<std::uint64_t> table_handle_;  // of the table as last seen whole

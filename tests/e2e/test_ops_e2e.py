@@ -73,6 +73,8 @@ class ControlSocket(OpsTest):
             return calls if {"alice", "bob"} <= users else None
         calls = poll(both_up)
         self.assertTrue(calls, self.ctl("calls"))
+        rc, text = self.ctl("metrics")
+        self.assertEqual(self.metric(text, 'pptp_alg_calls_by_state{state="established"}'), 2, text)
         rc, table = self.ctl("calls")
         self.assertEqual(rc, 0, table)
         self.assertIn("alice", table)
@@ -93,6 +95,10 @@ class ControlSocket(OpsTest):
         self.assertEqual(rc, 0, text)
         self.assertGreater(self.metric(text, "pptp_alg_packets_killed_dropped_total") or 0, 0, text)
         self.assertIn("# TYPE pptp_alg_calls gauge", text)
+        # Every packet these calls queued got its verdict timed.
+        timed = self.metric(text, "pptp_alg_verdict_latency_seconds_count") or 0
+        self.assertGreater(timed, 0, text)
+        self.assertEqual(self.metric(text, 'pptp_alg_verdict_latency_seconds_bucket{le="+Inf"}'), timed, text)
         fetch = "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:%d/metrics').read().decode())"
         http = self.lab.netns("rtr", sys.executable, "-c", fetch % METRICS_PORT).stdout
         self.assertGreater(self.metric(http, "pptp_alg_packets_gre_to_pns_total") or 0, 0, http)
@@ -156,10 +162,11 @@ class FirewallReload(OpsTest):
         result = self.lab.result(client)
         calls = result.get("calls") or [result]
         self.assertTrue(result.get("ok"), result)
-        # Frames lost while the rules were gone, none after: 10 a second, so 11 to 17 frames
-        # in the lab (repair_ms 1400-2200 at a load average of 10 on 2 cores); the bound is
-        # generous for a loaded machine, a call that ended loses over a hundred.
-        self.assertGreaterEqual(calls[0]["echoed"], calls[0]["sent"] - 30, result)
+        # Frames lost while the rules were gone, none after: 10 a second, so 2 frames in the
+        # lab (repair_ms 245-278 at load 14 with the table loaded in-process; 16-17 frames
+        # when nft and iptables ran as processes). The bound: working again within
+        # two seconds (20 frames); a call that ended loses over a hundred.
+        self.assertGreaterEqual(calls[0]["echoed"], calls[0]["sent"] - 20, result)
 
 
 if __name__ == "__main__":
