@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from pptplab import gre, hdlc, messages as m  # noqa: E402
 
 STEP_TIMEOUT = 10.0
+DRAIN_SECONDS = 1.0  # exchange(): how long echoes in flight are awaited after the last frame
 
 
 def split_pause(msg, pause):
@@ -102,10 +103,15 @@ def exchange(raw, local, peer, calls, tag, duration, echo_mode=False, seq=0):
         c.update(sent=0, echoed=0, foreign=0, lcp=0, received=0)
     started = time.monotonic()
     deadline = started + duration
+    # After the last frame, listen a little longer for the echoes still on their way (a
+    # loaded machine's server answers late): they are not lost.
+    drain_end = deadline + (0 if echo_mode else DRAIN_SECONDS)
     next_send = 0.0
-    while time.monotonic() < deadline:
+    while time.monotonic() < drain_end:
         now = time.monotonic()
-        if now >= next_send and not echo_mode:
+        if now >= deadline and all(c["echoed"] >= c["sent"] for c in calls):
+            break
+        if now >= next_send and now < deadline and not echo_mode:
             for c in calls:
                 payload = ("%s/%d/%d" % (tag, c["my_call_id"], c["sent"])).encode()
                 frame = bytes([0xFF, 0x03, 0x00, 0x21]) + payload
