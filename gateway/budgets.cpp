@@ -31,14 +31,11 @@ bool Budgets::over_memory(const SourceUse* s, std::size_t more, std::size_t ling
 }
 
 std::optional<BudgetHit> Budgets::refuse_connection(wire::Ipv4Address source, std::size_t lingering) const {
-  if (const SourceUse* s = find(source)) {
-    if (s->connections >= limits_.source_connections) return BudgetHit::SourceConnections;
-    if (s->half_open >= limits_.source_half_open) return BudgetHit::SourceHalfOpen;
-  }
+  const SourceUse* s = find(source);  // once: this runs for every SYN
+  if (s != nullptr && s->connections >= limits_.source_connections) return BudgetHit::SourceConnections;
+  if (s != nullptr && s->half_open >= limits_.source_half_open) return BudgetHit::SourceHalfOpen;
   if (memory_ + lingering >= limits_.memory_bytes) return BudgetHit::Memory;
-  if (const SourceUse* s = find(source); s != nullptr && s->memory_bytes >= source_memory_limit()) {
-    return BudgetHit::Memory;
-  }
+  if (s != nullptr && s->memory_bytes >= source_memory_limit()) return BudgetHit::Memory;
   return std::nullopt;
 }
 

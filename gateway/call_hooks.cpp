@@ -194,6 +194,7 @@ void Gateway::shutdown(double now) {
   packet_ = PacketContext{now, std::nullopt};
   tracker_.close_all(now, "daemon stopped");
   // close_all dropped every held segment (on_connection_closed): none leaves untranslated.
+  warnings_.report_suppressed();  // the last window's counts: every event a line or counted
 }
 
 void Gateway::set_policy(std::shared_ptr<const policy::Policy> p) {

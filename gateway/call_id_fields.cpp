@@ -108,8 +108,10 @@ bool Gateway::desynced(const track::ControlConnection& c, ConnectionRecord& r) {
     // its data passes either way.
     r.desynced = true;
     ++counters_.connections_desynced;
-    log_->warn("connection_desynced {} direction={} note=\"closed both ways; its data is dropped\"", describe(c),
-               track::name_of(static_cast<Direction>(d)));
+    warnings_.limit_source("connection_desynced", c.opener, packet_.time, [&] {
+      log_->warn("connection_desynced {} direction={} note=\"closed both ways; its data is dropped\"", describe(c),
+                 track::name_of(static_cast<Direction>(d)));
+    });
     for (SegmentHold& h : r.held) h.drop(held_overall_, counters_, released_);
     return true;
   }

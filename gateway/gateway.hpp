@@ -35,6 +35,7 @@
 #include "gateway/offloader.hpp"
 #include "gateway/policy_gate.hpp"
 #include "gateway/records.hpp"
+#include "gateway/status_snapshot.hpp"
 #include "gateway/types.hpp"
 #include "nat/call_id_translator.hpp"
 
@@ -111,7 +112,10 @@ class Gateway final : private track::TrackerObserver {
   // The kernel refused the elements: stop offloading (GRE keeps flowing through the queue).
   void disable_fast_path(std::string_view reason) { offloader_.disable(reason, calls_); }
 
-  nlohmann::json status() const;  // status_view.cpp
+  nlohmann::json status() const;  // status_view.cpp: status_json(status_snapshot())
+  // The status as plain values, cheap to copy on the packet loop; status_json() formats it
+  // on any thread (the daemon's worker).
+  StatusSnapshot status_snapshot() const;
   const GatewayCounters& counters() const { return counters_; }
   const track::Tracker& tracker() const { return tracker_; }
   const nat::CallIdTranslator& translator() const { return translator_; }

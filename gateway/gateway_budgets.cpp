@@ -72,7 +72,11 @@ void Gateway::forget_record(std::uint64_t connection_id) {
 }
 
 void Gateway::on_connection_closed(const track::ControlConnection& c) {
-  log_->info("connection_closed {} reason=\"{}\"", describe(c), c.close_reason);
+  // One line per connection, but a host opens connections as fast as it likes: the line has
+  // a budget per source (docs/reliability.md, "Floods").
+  warnings_.limit_source("connection_closed", c.opener, packet_.time, [&] {
+    log_->info("connection_closed {} reason=\"{}\"", describe(c), c.close_reason);
+  });
   translator_.release_connection(c.id);
   const auto it = connections_.find(c.id);
   if (it == connections_.end()) return;

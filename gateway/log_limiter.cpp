@@ -7,11 +7,7 @@ namespace pptp::gateway {
 bool LogLimiter::spend(Bucket& b, std::size_t burst, std::string_view kind, const wire::Ipv4Address* source,
                        double now) {
   if (now - b.window_start > kLogWindow) {
-    if (b.suppressed > 0 && source != nullptr) {
-      log_->warn("anomaly_suppressed kind={} source={} lines={}", kind, wire::to_string(*source), b.suppressed);
-    } else if (b.suppressed > 0) {
-      log_->warn("anomaly_suppressed kind={} lines={}", kind, b.suppressed);
-    }
+    report(b, kind, source);
     b = Bucket{now, 0, 0};
   }
   if (b.lines >= burst) {
@@ -20,6 +16,23 @@ bool LogLimiter::spend(Bucket& b, std::size_t burst, std::string_view kind, cons
   }
   ++b.lines;
   return true;
+}
+
+void LogLimiter::report(Bucket& b, std::string_view kind, const wire::Ipv4Address* source) {
+  if (b.suppressed > 0 && source != nullptr) {
+    log_->warn("anomaly_suppressed kind={} source={} lines={}", kind, wire::to_string(*source), b.suppressed);
+  } else if (b.suppressed > 0) {
+    log_->warn("anomaly_suppressed kind={} lines={}", kind, b.suppressed);
+  }
+  b.suppressed = 0;
+}
+
+void LogLimiter::report_suppressed() {
+  for (auto& [kind, b] : buckets_) report(b, kind, nullptr);
+  for (auto& [key, b] : source_buckets_) {
+    const wire::Ipv4Address source{key.second};
+    report(b, key.first, &source);
+  }
 }
 
 bool LogLimiter::admit(std::string_view kind, double now) {

@@ -40,6 +40,15 @@ class LogLimiter {
   void warn_source(std::string_view kind, wire::Ipv4Address source, double now, MakeText&& make_text) {
     if (admit_source(kind, source, now)) log_->warn("anomaly kind={} source={} {}", kind, wire::to_string(source), make_text());
   }
+  // A line of its own text and level (one per connection: connection_closed, ...) under the
+  // same budget per kind and source: `emit()` writes it, only if admitted.
+  template <class Emit>
+  void limit_source(std::string_view kind, wire::Ipv4Address source, double now, Emit&& emit) {
+    if (admit_source(kind, source, now)) emit();
+  }
+  // At the end (the daemon stops): the lines each budget's current window held back, so
+  // that every event is a line or counted in one.
+  void report_suppressed();
 
  private:
   struct Bucket {
@@ -51,6 +60,7 @@ class LogLimiter {
   bool admit_source(std::string_view kind, wire::Ipv4Address source, double now);
   // Spends one line of `b`'s budget; a new window first reports what the last suppressed.
   bool spend(Bucket& b, std::size_t burst, std::string_view kind, const wire::Ipv4Address* source, double now);
+  void report(Bucket& b, std::string_view kind, const wire::Ipv4Address* source);
 
   std::shared_ptr<spdlog::logger> log_;
   std::unordered_map<std::string, Bucket> buckets_;

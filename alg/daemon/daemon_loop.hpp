@@ -98,6 +98,9 @@ class Daemon {
   void write_status(double now);
   void on_status_written(const std::optional<std::string>& error);
   nlohmann::json status_json() const;
+  // The daemon's own parts of the status (daemon, queue, ha, housekeeping, fast-path
+  // elements): fixed in size, built on the loop beside the gateway's snapshot.
+  nlohmann::json daemon_status() const;
   void log_summary(double now);
   // Signals and the end.
   void wait_signal();

@@ -130,8 +130,25 @@ void Daemon::on_refreshed(const Result<bool, std::string>& r, double cost, std::
   }
 }
 
-nlohmann::json Daemon::status_json() const {
-  nlohmann::json s = gateway_->status();
+namespace {
+// The gateway's status with the daemon's parts added; the fast path's element counters go
+// into the gateway's fast_path section.
+nlohmann::json with_daemon_status(nlohmann::json s, const nlohmann::json& daemon) {
+  for (const auto& [key, value] : daemon.items()) {
+    if (key == "fast_path") {
+      s["fast_path"].update(value);
+    } else {
+      s[key] = value;
+    }
+  }
+  return s;
+}
+}  // namespace
+
+nlohmann::json Daemon::status_json() const { return with_daemon_status(gateway_->status(), daemon_status()); }
+
+nlohmann::json Daemon::daemon_status() const {
+  nlohmann::json s = nlohmann::json::object();
   s["daemon"] = {{"version", PPTP_ALG_VERSION},
                  {"queue", options_.queue},
                  {"backend", nft::name_of(backend_)},
@@ -162,14 +179,16 @@ nlohmann::json Daemon::status_json() const {
 
 void Daemon::write_status(double t) {
   if (options_.status_file.empty() || status_busy_ || !status_writes_.due(t)) return;
-  // Built here (it reads the gateway), written by the worker.
+  // Copied here as plain values (the loop owns the gateway); formatted and written by the
+  // worker, so a status with many calls costs the loop a copy, not its JSON.
   status_busy_ = true;
-  auto snapshot = status_json();
+  auto snapshot = gateway_->status_snapshot();
+  auto daemon = daemon_status();
   const double built = now() - t;
   status_build_cost_ = built;
-  boost::asio::post(*worker_, [this, snapshot = std::move(snapshot), t, built] {
+  boost::asio::post(*worker_, [this, snapshot = std::move(snapshot), daemon = std::move(daemon), t, built] {
     const auto began = std::chrono::steady_clock::now();
-    auto error = write_status_file(options_.status_file, snapshot);
+    auto error = write_status_file(options_.status_file, with_daemon_status(gateway::status_json(snapshot), daemon));
     const double written = seconds_between(began, std::chrono::steady_clock::now());
     boost::asio::post(io_, [this, t, built, written, error = std::move(error)] {
       status_busy_ = false;

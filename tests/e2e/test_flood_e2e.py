@@ -12,6 +12,7 @@ binary has them) are switched off: this suite measures the daemon's own budgets.
 PPTP_FLOOD_SECONDS sets how long each fixed-time flood lasts (default 3; longer runs for
 docs/reliability.md).
 """
+import json
 import math
 import os
 import re
@@ -56,6 +57,15 @@ def log_lines(log, kind):
     """The lines logged for an anomaly kind and what the suppression lines say they held back."""
     logged = len(re.findall(r"anomaly kind=%s " % kind, log))
     suppressed = sum(int(n) for n in re.findall(r"anomaly_suppressed kind=%s lines=(\d+)" % kind, log))
+    return logged, suppressed
+
+
+def source_lines(log, kind, source):
+    """connection_closed lines about connections `source` opened, and what the suppression
+    lines for that kind and source say they held back."""
+    logged = len(re.findall(r"%s connection=\d+ pns=%s:" % (kind, re.escape(source)), log))
+    suppressed = sum(int(n) for n in re.findall(
+        r"anomaly_suppressed kind=%s source=%s lines=(\d+)" % (kind, re.escape(source)), log))
     return logged, suppressed
 
 
@@ -215,6 +225,36 @@ class Floods(LabTest):
             lines = len(re.findall(r"anomaly kind=budget_refused source=%s " % re.escape(source), log))
             self.assertLessEqual(lines, SOURCE_LOG_BURST * windows, source)
         self.lab._stop(sink)
+        self.check_the_end(windows)
+
+    def check_the_end(self, windows):
+        """The daemon stops (every connection closes): held segments are all dropped, none
+        released raw, and each connection's closing line is within its host's budget, the
+        rest counted (the last window's count is written at the stop)."""
+        self.assertTrue(self.lab.daemon_alive())
+        self.assertEqual(self.lab.stop_daemon(), 0)
+        with open(self.lab.status_file) as f:
+            final = json.load(f)
+        self.lab.start_daemon(self.daemon_arguments())  # tearDown stops it and reads the whole log
+        counters, anomalies = final["packets"], final["anomalies"]
+        log = self.lab.read_daemon_log()
+        windows += 1  # the stop's own
+        print("at the end: control_held=%d control_held_dropped=%d" % (
+            counters["control_held"], counters["control_held_dropped"]), file=sys.stderr)
+        # Only the staller's segments were held, and its Call ID fields never became whole.
+        self.assertGreater(counters["control_held"], 0, counters)
+        self.assertEqual(counters["control_held_dropped"], counters["control_held"], counters)
+        # The mid-streamer opened one connection per segment (tcp_mid_stream_start; one more
+        # came from GRE_FLOODER): each closed at the latest at the stop.
+        logged, suppressed = source_lines(log, "connection_closed", MID_STREAMER)
+        print("connection_closed from %s: %d lines, %d in suppression counts, %d connections" % (
+            MID_STREAMER, logged, suppressed, anomalies["tcp_mid_stream_start"] - 1), file=sys.stderr)
+        self.assertLessEqual(logged, SOURCE_LOG_BURST * windows)
+        self.assertGreater(suppressed, 0)
+        self.assertEqual(logged + suppressed, anomalies["tcp_mid_stream_start"] - 1)
+        # The good clients' lines were not held back by the flood.
+        for a in GOOD:
+            self.assertGreater(source_lines(log, "connection_closed", a)[0], 0, a)
 
 
 if __name__ == "__main__":

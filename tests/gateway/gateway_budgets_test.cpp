@@ -316,5 +316,31 @@ TEST_F(HeldBudget, ASourcesStalledSegmentsPastItsBudgetAreDroppedAndOthersStillH
   EXPECT_TRUE(h.gw.budgets().empty());
 }
 
+// One line per connection is still a line per SYN/RST from a host that churns: the
+// connection_closed lines have a budget per source, and what they hold back is counted.
+TEST(ConnectionLines, AChurningHostGetsItsBudgetOfLinesTheRestCountedAndOthersTheirOwn) {
+  CapturedLog captured;
+  Harness h({}, captured.log);
+  const auto syn_rst = [&h](Client& c) {
+    c.pns_seq += 100000;  // a new connection: a new ISN
+    h.pass(c.to_pac({}, flags::kSyn));
+    h.pass(c.to_pac({}, flags::kRst));
+  };
+  Client churn{{addr("192.0.2.66"), 50000}}, other{{addr("192.0.2.20"), 40000}};
+  for (int i = 0; i < 30; ++i) syn_rst(churn);
+  syn_rst(other);
+  EXPECT_EQ(captured.lines_with("connection_closed connection="), kSourceLogBurst + 1);
+  EXPECT_EQ(captured.lines_with("pns=192.0.2.20:40000"), 1u);  // the flood did not silence it
+  // The next window reports what the last held back, then logs again.
+  h.now += kLogWindow + 1;
+  syn_rst(churn);
+  EXPECT_EQ(captured.lines_with("anomaly_suppressed kind=connection_closed source=192.0.2.66 lines=25"), 1u);
+  EXPECT_EQ(captured.lines_with("connection_closed connection="), kSourceLogBurst + 2);
+  // At the end, the window in progress reports too: every connection a line or counted.
+  for (int i = 0; i < 10; ++i) syn_rst(churn);
+  h.gw.shutdown(h.now + 1);
+  EXPECT_EQ(captured.lines_with("anomaly_suppressed kind=connection_closed source=192.0.2.66 lines=6"), 1u);
+}
+
 }  // namespace
 }  // namespace pptp::gateway

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 #include <spdlog/sinks/null_sink.h>
+#include <spdlog/sinks/ostream_sink.h>
+
+#include <sstream>
 
 #include "gateway/gateway.hpp"
 #include "nat/checksum.hpp"
@@ -21,6 +24,19 @@ inline const wire::Ipv4Address kServer = addr("198.51.100.2");
 inline std::shared_ptr<spdlog::logger> quiet() {
   return std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
 }
+
+// A logger whose lines a test reads back.
+struct CapturedLog {
+  std::ostringstream text;
+  std::shared_ptr<spdlog::logger> log =
+      std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(text));
+  std::size_t lines_with(const std::string& needle) const {
+    std::size_t n = 0;
+    std::istringstream in(text.str());
+    for (std::string line; std::getline(in, line);) n += line.find(needle) != std::string::npos ? 1 : 0;
+    return n;
+  }
+};
 
 inline Packet checksummed(Packet p) {
   nat::update_ipv4_header_checksum(p, 20);
@@ -47,7 +63,8 @@ struct Client {
 };
 
 struct Harness {
-  explicit Harness(GatewayOptions o = {}) : gw(std::move(o), quiet()) {}
+  explicit Harness(GatewayOptions o = {}, std::shared_ptr<spdlog::logger> log = quiet())
+      : gw(std::move(o), std::move(log)) {}
   Gateway gw;
   double now = 1;
   std::uint64_t next_id = 1;

@@ -3,29 +3,14 @@
 #include "gateway/log_limiter.hpp"
 
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
 
-#include <sstream>
-
-#include "tests/support/packets.hpp"
+#include "tests/gateway/harness.hpp"
 
 namespace pptp::gateway {
 namespace {
 
-struct Captured {
-  std::ostringstream text;
-  std::shared_ptr<spdlog::logger> log =
-      std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(text));
-  std::size_t lines_with(const std::string& needle) const {
-    std::size_t n = 0;
-    std::istringstream in(text.str());
-    for (std::string line; std::getline(in, line);) n += line.find(needle) != std::string::npos ? 1 : 0;
-    return n;
-  }
-};
-
 TEST(LogLimiter, OneFloodingSourceDoesNotSilenceAnother) {
-  Captured c;
+  harness::CapturedLog c;
   LogLimiter limiter(c.log);
   const auto flooder = test::addr("192.0.2.66"), other = test::addr("192.0.2.20");
   std::size_t built = 0;

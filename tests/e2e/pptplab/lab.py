@@ -295,7 +295,8 @@ class Lab(Namespaces):
                 if kw.get("split_pause") is not None:
                     cmd += ["--split-pause", str(kw["split_pause"])]
                 # Slow machines (the test VM's emulated CPUs) start pptpd's PPP program late.
-                if os.environ.get("PPTPLAB_AWAIT_SERVER_LCP") == "1" and kw.get("server", SERVER) == SERVER:
+                await_lcp = kw.get("await_server_lcp") or os.environ.get("PPTPLAB_AWAIT_SERVER_LCP") == "1"
+                if await_lcp and kw.get("server", SERVER) == SERVER:
                     cmd.append("--await-server-lcp")
                 for option in ("pap", "forge_chap", "reauth"):  # PPP authentication (names)
                     if kw.get(option):

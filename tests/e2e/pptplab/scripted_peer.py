@@ -143,6 +143,7 @@ def exchange(raw, local, peer, calls, tag, duration, echo_mode=False, seq=0):
             mine = ("%s/%d/" % (tag, c["my_call_id"])).encode()
             if info[5:].startswith(mine):
                 c["echoed"] += 1
+                c.setdefault("first_echo_after", round(time.monotonic() - started, 2))
             else:
                 c["foreign"] += 1
     for c in calls:
@@ -272,12 +273,15 @@ def run_pns(a):
                 calls.append({"my_call_id": m.u16(reply, 14), "peer_call_id": m.u16(reply, 12),
                               "result": reply[16], "asked_call_id": cid})
         up = [c for c in calls if c["result"] == 1]
+        set_up = time.monotonic()
         if up and (a.pap or a.forge_chap):
             authenticate(raw, a, up[0])
         elif a.await_server_lcp:  # the data phase starts once the server's PPP program runs
             for c in up:
                 c["server_lcp"] = await_ppp(raw, a.local, a.server, c, lambda p, i: p == hdlc.PROTO_LCP,
                                             STEP_TIMEOUT) is not None
+                c["server_lcp_after"] = round(time.monotonic() - set_up, 2)  # seconds after the reply
+                c["lcp_wait_ended_at"] = time.time()  # wall clock, to compare with the server's programs
         exchange(raw, a.local, a.server, up, a.tag, a.duration, seq=up[0].get("next_seq", 0) if up else 0)
         if up and a.reauth:
             # Counted apart: what came back before the second name, and after it.
