@@ -101,7 +101,8 @@ def exchange(raw, local, peer, calls, tag, duration, echo_mode=False, seq=0):
     by_key = {c["my_call_id"]: c for c in calls}
     for c in calls:
         c.update(sent=0, echoed=0, foreign=0, lcp=0, received=0)
-    deadline = time.monotonic() + duration
+    started = time.monotonic()
+    deadline = started + duration
     next_send = 0.0
     while True:
         now = time.monotonic()
