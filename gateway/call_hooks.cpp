@@ -24,14 +24,14 @@ void Gateway::on_message_bytes(const track::ControlConnection& c, Direction d, s
   if (wire::find_spec(static_cast<std::uint16_t>(type)) == nullptr) return;
   const nat::CallIdField field = nat::call_id_field(type, d == Direction::PnsToPac);
   if (field.rewrite == nat::CallIdRewrite::None || field.offset + 2u > message.size()) return;
-  nat::StreamPatches& patches = record_of(c).patches[index_of(d)];
+  LazyPatches& patches = record_of(c).patches[index_of(d)];
   const std::uint32_t field_sequence = sequence + field.offset;
   std::uint8_t* at = message.data() + field.offset;
   // A field decided when it became whole keeps that decision (its bytes may have left).
-  std::optional<std::uint16_t> value = patches.find(field_sequence);
+  std::optional<std::uint16_t> value = patches.view().find(field_sequence);
   if (!value && field.rewrite != nat::CallIdRewrite::Allocate) {
     value = translated_value(c, field, load_u16(at));
-    if (value) patches.add(field_sequence, *value);
+    if (value) patches.edit().add(field_sequence, *value);
   }
   // The tracker reads the inside view: the PAC's names for the PNS's calls are translated
   // back (the PNS's own Call IDs are read as the PNS wrote them).
@@ -104,7 +104,7 @@ bool Gateway::map_call_id(const track::ControlConnection& c, const track::Call& 
   if (m->translated()) {
     log_->info("call_id_translated {} pns_call_id={} outside_call_id={} outside={}", describe(c), inside_call_id,
                m->outside_call_id, to_string(m->outside));
-    r.patches[index_of(Direction::PnsToPac)].add(field_sequence, m->outside_call_id);
+    r.patches[index_of(Direction::PnsToPac)].edit().add(field_sequence, m->outside_call_id);
   }
   return true;
 }
@@ -148,6 +148,7 @@ void Gateway::maybe_offload(const track::ControlConnection& c, const track::Call
   // The first packets (LCP, authentication) stay here, so the PPP name is read.
   if (!call.user && call.gre[0].packets + call.gre[1].packets < track::kAuthScanPackets) return;
   if (const nat::CallMapping* m = translator_.find_inside(c.id, *call.pns_call_id)) offloader_.offer(c, call, r, *m);
+  if (r.offload) tracker_.forget_auth_state(c, call);  // no frame of it comes here now
 }
 
 void Gateway::on_call_closed(const track::ControlConnection& c, const track::Call& call) {

@@ -52,7 +52,7 @@ PartialField Gateway::decide_partial_field(const track::ControlConnection& c, Co
     return {};
   }
   if (!id) return {true, sequence};  // a lookup needs the whole value: held until it is in
-  if (const auto v = translated_value(c, field, *id)) r.patches[index_of(dir)].add(sequence, *v);
+  if (const auto v = translated_value(c, field, *id)) r.patches[index_of(dir)].edit().add(sequence, *v);
   return {};
 }
 
@@ -68,7 +68,7 @@ void Gateway::reserve_call_id(const track::ControlConnection& c, ConnectionRecor
     refuse(r, field_sequence);
     return;
   }
-  if (!inside_call_id || *outside != *inside_call_id) r.patches[index_of(Direction::PnsToPac)].add(field_sequence, *outside);
+  if (!inside_call_id || *outside != *inside_call_id) r.patches[index_of(Direction::PnsToPac)].edit().add(field_sequence, *outside);
 }
 
 std::optional<std::uint16_t> Gateway::translated_value(const track::ControlConnection& c, nat::CallIdField field,

@@ -168,13 +168,13 @@ Verdict Gateway::hold_or_patch(std::span<std::uint8_t> packet, const track::Pars
     return {Action::Drop, false};
   }
   const PartialField field = decide_partial_field(c, r, dir);
-  if (!field.undecided) r.held[d].release(r.patches[d], held_overall_, counters_, released_);
+  if (!field.undecided) r.held[d].release(r.patches[d].view(), held_overall_, counters_, released_);
   if (at.length == 0) return {};
   if (dir == Direction::PnsToPac && after_refusal(r, parsed.tcp)) {  // refused just now: no Call ID left
     ++counters_.control_dropped;
     return {Action::Drop, false};
   }
-  switch (segment_fate(c.streams[d], r.patches[d], at, field)) {
+  switch (segment_fate(c.streams[d], r.patches[d].view(), at, field)) {
     case SegmentFate::DropPatchLost:
       ++counters_.control_patch_lost_dropped;
       return {Action::Drop, false};
@@ -195,7 +195,7 @@ Verdict Gateway::hold_or_patch(std::span<std::uint8_t> packet, const track::Pars
     case SegmentFate::Forward:
       break;
   }
-  if (nat::patch_tcp_payload(packet, at, r.patches[d])) {
+  if (nat::patch_tcp_payload(packet, at, r.patches[d].view())) {
     ++counters_.control_rewritten;
     return {Action::Accept, true};
   }

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -18,10 +19,29 @@ namespace pptp::gateway {
 // Per-direction arrays are indexed by track::Direction.
 inline std::size_t index_of(track::Direction d) { return static_cast<std::size_t>(d); }
 
+// One direction's Call-ID patches (nat::StreamPatches, 280 bytes), allocated at the first
+// patch: most connections never have a Call ID translated (issue 17, memory per call).
+class LazyPatches {
+ public:
+  const nat::StreamPatches& view() const { return patches_ ? *patches_ : none(); }
+  nat::StreamPatches& edit() {
+    if (!patches_) patches_ = std::make_unique<nat::StreamPatches>();
+    return *patches_;
+  }
+  std::size_t size() const { return patches_ ? patches_->size() : 0; }
+
+ private:
+  static const nat::StreamPatches& none() {
+    static const nat::StreamPatches empty;
+    return empty;
+  }
+  std::unique_ptr<nat::StreamPatches> patches_;
+};
+
 struct ConnectionRecord {
   wire::Ipv4Address outside;
   bool outside_known = false;                   // from conntrack; until then the PNS's own address
-  std::array<nat::StreamPatches, 2> patches;    // by track::Direction
+  std::array<LazyPatches, 2> patches;           // by track::Direction
   std::array<SegmentHold, 2> held;              // by track::Direction
   std::optional<std::uint32_t> refused_sequence;  // the first call set-up we refused
   std::optional<double> closed_at;

@@ -36,13 +36,21 @@ void Reassembler::on_syn(std::uint32_t initial_sequence) {
   state_ = StreamState::Synced;
 }
 
+std::size_t Reassembler::allocated_bytes() const {
+  if (!buffers_) return 0;
+  std::size_t bytes = sizeof(Buffers) + buffers_->partial.capacity();
+  for (const auto& [sequence, data] : buffers_->pending) bytes += data.capacity();
+  return bytes;
+}
+
+void Reassembler::free_buffers_if_empty() {
+  if (buffers_ && buffers_->partial.empty() && buffers_->pending.empty()) buffers_.reset();
+}
+
 void Reassembler::lose_sync(StreamAnomaly why, const wire::ParseError* error, MessageSink& sink) {
   state_ = StreamState::LostSync;
   if (error != nullptr) framing_error_ = *error;
-  partial_.clear();
-  partial_.shrink_to_fit();
-  pending_.clear();
-  pending_bytes_ = 0;
+  buffers_.reset();
   sink.on_stream_anomaly(why, error);
 }
 
@@ -66,44 +74,51 @@ bool Reassembler::feed(std::uint32_t sequence, Bytes payload, MessageSink& sink)
     sink.on_stream_anomaly(StreamAnomaly::Retransmission, nullptr);
     return true;
   }
+  if (offset > 0) return buffer_ahead(sequence, static_cast<std::uint32_t>(offset), payload, sink);
   if (offset < 0) {
     sink.on_stream_anomaly(StreamAnomaly::Overlap, nullptr);
     payload = payload.subspan(static_cast<std::size_t>(-offset));
-    sequence = next_sequence_;
-  } else if (offset > 0) {
-    auto existing = pending_.find(sequence);
-    const std::size_t replaced = existing == pending_.end() ? 0 : existing->second.size();
-    if (static_cast<std::uint32_t>(offset) > kReorderWindow ||
-        pending_bytes_ - replaced + payload.size() > kMaxPendingBytes ||
-        (replaced == 0 && pending_.size() >= kMaxPendingSegments)) {
-      if (refuse_when_full_) return false;  // dropped; TCP sends it again once the gap fills
-      lose_sync(StreamAnomaly::WindowExceeded, nullptr, sink);
-      return true;
-    }
-    if (replaced >= payload.size()) {
-      sink.on_stream_anomaly(StreamAnomaly::Retransmission, nullptr);
-      return true;
-    }
-    pending_bytes_ = pending_bytes_ - replaced + payload.size();
-    pending_[sequence].assign(payload.begin(), payload.end());
-    sink.on_stream_anomaly(StreamAnomaly::OutOfOrder, nullptr);
-    return true;
   }
   consume(payload, sink);
   drain_pending(sink);
+  free_buffers_if_empty();
+  return true;
+}
+
+// A segment `offset` bytes past the next expected byte: kept until the gap fills.
+bool Reassembler::buffer_ahead(std::uint32_t sequence, std::uint32_t offset, Bytes payload, MessageSink& sink) {
+  if (!buffers_) buffers_ = std::make_unique<Buffers>();
+  auto& pending = buffers_->pending;
+  auto existing = pending.find(sequence);
+  const std::size_t replaced = existing == pending.end() ? 0 : existing->second.size();
+  if (offset > kReorderWindow || buffers_->pending_bytes - replaced + payload.size() > kMaxPendingBytes ||
+      (replaced == 0 && pending.size() >= kMaxPendingSegments)) {
+    free_buffers_if_empty();
+    if (refuse_when_full_) return false;  // dropped; TCP sends it again once the gap fills
+    lose_sync(StreamAnomaly::WindowExceeded, nullptr, sink);
+    return true;
+  }
+  if (replaced >= payload.size()) {
+    sink.on_stream_anomaly(StreamAnomaly::Retransmission, nullptr);
+    return true;
+  }
+  buffers_->pending_bytes = buffers_->pending_bytes - replaced + payload.size();
+  pending[sequence].assign(payload.begin(), payload.end());
+  sink.on_stream_anomaly(StreamAnomaly::OutOfOrder, nullptr);
   return true;
 }
 
 void Reassembler::drain_pending(MessageSink& sink) {
   bool progressed = true;
-  while (progressed && state_ == StreamState::Synced && !pending_.empty()) {
+  while (progressed && state_ == StreamState::Synced && buffers_ && !buffers_->pending.empty()) {
     progressed = false;
-    for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+    auto& pending = buffers_->pending;
+    for (auto it = pending.begin(); it != pending.end(); ++it) {
       const std::int32_t offset = distance(next_sequence_, it->first);
       if (offset > 0) continue;
       std::vector<std::uint8_t> data = std::move(it->second);
-      pending_bytes_ -= data.size();
-      pending_.erase(it);
+      buffers_->pending_bytes -= data.size();
+      pending.erase(it);
       const auto skip = static_cast<std::size_t>(-static_cast<std::int64_t>(offset));
       if (skip < data.size()) consume(Bytes(data).subspan(skip), sink);
       progressed = true;
@@ -114,12 +129,13 @@ void Reassembler::drain_pending(MessageSink& sink) {
 
 void Reassembler::consume(Bytes data, MessageSink& sink) {
   // The window starts at the first byte of the partial message, if any.
-  const std::uint32_t window_sequence = next_sequence_ - static_cast<std::uint32_t>(partial_.size());
+  const std::uint32_t window_sequence = partial_sequence();
   next_sequence_ += static_cast<std::uint32_t>(data.size());
   Bytes window = data;
-  if (!partial_.empty()) {
-    partial_.insert(partial_.end(), data.begin(), data.end());
-    window = partial_;
+  const bool cut_before = buffers_ && !buffers_->partial.empty();
+  if (cut_before) {
+    buffers_->partial.insert(buffers_->partial.end(), data.begin(), data.end());
+    window = buffers_->partial;
   }
   std::size_t used = 0;
   while (used < window.size()) {
@@ -134,10 +150,16 @@ void Reassembler::consume(Bytes data, MessageSink& sink) {
     sink.on_message(rest.first(f.length), window_sequence + static_cast<std::uint32_t>(used));
     used += f.length;
   }
-  if (window.data() == partial_.data()) {
-    partial_.erase(partial_.begin(), partial_.begin() + static_cast<std::ptrdiff_t>(used));
-  } else {
-    partial_.assign(window.begin() + static_cast<std::ptrdiff_t>(used), window.end());
+  const Bytes rest = window.subspan(used);
+  if (cut_before) {
+    if (rest.empty()) {
+      buffers_->partial = {};  // the capacity goes too
+    } else {
+      buffers_->partial.erase(buffers_->partial.begin(), buffers_->partial.begin() + static_cast<std::ptrdiff_t>(used));
+    }
+  } else if (!rest.empty()) {
+    if (!buffers_) buffers_ = std::make_unique<Buffers>();
+    buffers_->partial.assign(rest.begin(), rest.end());
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -61,13 +62,18 @@ class Reassembler {
 
   StreamState state() const { return state_; }
   // Bytes held: a partial message plus out-of-order segments.
-  std::size_t buffered_bytes() const { return partial_.size() + pending_bytes_; }
-  bool has_gap() const { return !pending_.empty(); }
+  std::size_t buffered_bytes() const { return buffers_ ? buffers_->partial.size() + buffers_->pending_bytes : 0; }
+  // Heap the buffers take (capacity, not just the bytes held): none at a message boundary
+  // with no gap, as most of the time on most connections (issue 17, memory per call).
+  std::size_t allocated_bytes() const;
+  bool has_gap() const { return buffers_ && !buffers_->pending.empty(); }
   // The start of the message not yet whole (empty if none), and the sequence number of its
   // first byte; the next byte expected in order follows it. The gateway reads a Call ID
   // field there as soon as it is in (docs/packet-path.md, "Held segments").
-  Bytes partial() const { return partial_; }
-  std::uint32_t partial_sequence() const { return next_sequence_ - static_cast<std::uint32_t>(partial_.size()); }
+  Bytes partial() const { return buffers_ ? Bytes(buffers_->partial) : Bytes(); }
+  std::uint32_t partial_sequence() const {
+    return next_sequence_ - static_cast<std::uint32_t>(buffers_ ? buffers_->partial.size() : 0);
+  }
   // The next byte expected in order (Synced): a segment starting past it would be buffered.
   std::uint32_t next_sequence() const { return next_sequence_; }
   std::uint64_t delivered_bytes() const { return delivered_bytes_; }
@@ -77,12 +83,20 @@ class Reassembler {
   void consume(Bytes data, MessageSink& sink);
   void drain_pending(MessageSink& sink);
   void lose_sync(StreamAnomaly why, const wire::ParseError* error, MessageSink& sink);
+  bool buffer_ahead(std::uint32_t sequence, std::uint32_t offset, Bytes payload, MessageSink& sink);
+  void free_buffers_if_empty();
+
+  // What is held between segments; allocated only while something is (a message cut
+  // between segments, a segment past a gap) and freed as soon as nothing is.
+  struct Buffers {
+    std::vector<std::uint8_t> partial;  // start of a message not yet complete
+    std::map<std::uint32_t, std::vector<std::uint8_t>> pending;  // by sequence number
+    std::size_t pending_bytes = 0;
+  };
 
   StreamState state_ = StreamState::AwaitingStart;
   std::uint32_t next_sequence_ = 0;
-  std::vector<std::uint8_t> partial_;  // start of a message not yet complete
-  std::map<std::uint32_t, std::vector<std::uint8_t>> pending_;  // by sequence number
-  std::size_t pending_bytes_ = 0;
+  std::unique_ptr<Buffers> buffers_;
   std::uint64_t delivered_bytes_ = 0;
   std::optional<wire::ParseError> framing_error_;
   bool refuse_when_full_ = false;

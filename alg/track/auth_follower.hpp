@@ -12,6 +12,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -95,6 +96,32 @@ class AuthFollower {
   std::optional<std::uint8_t> chap_challenge_;
   std::optional<Pending> chap_response_;
   EapExchange eap_;
+};
+
+// A call's AuthFollower (400 bytes), made at its first PPP frame. A call whose GRE the
+// kernel forwards shows no frames: the gateway lets its follower go then (forget()), and a
+// call that comes back through the queue starts a new one (issue 17, memory per call).
+class CallAuth {
+ public:
+  CallAuth() = default;
+  CallAuth(CallAuth&&) noexcept = default;
+  CallAuth& operator=(CallAuth&&) noexcept = default;
+  // A copy (a call's snapshot: the proxy's and the sync's) follows from the same state.
+  CallAuth(const CallAuth& other)
+      : follower_(other.follower_ ? std::make_unique<AuthFollower>(*other.follower_) : nullptr) {}
+  CallAuth& operator=(const CallAuth& other) {
+    if (this != &other) follower_ = other.follower_ ? std::make_unique<AuthFollower>(*other.follower_) : nullptr;
+    return *this;
+  }
+  AuthStep on_frame(Direction dir, const wire::PppFrame& frame) {
+    if (!follower_) follower_ = std::make_unique<AuthFollower>();
+    return follower_->on_frame(dir, frame);
+  }
+  void forget() { follower_.reset(); }
+  bool following() const { return follower_ != nullptr; }
+
+ private:
+  std::unique_ptr<AuthFollower> follower_;
 };
 
 }  // namespace pptp::track

@@ -102,7 +102,7 @@ struct Call {
   std::optional<AuthName> rejected;     // the latest name the PAC refused
   std::optional<bool> auth_succeeded;   // the verdict of the latest complete exchange
   std::uint32_t authentications = 0;    // successful exchanges, re-authentication included
-  AuthFollower auth;
+  CallAuth auth;                        // made at the first PPP frame, gone while offloaded
   std::array<GreFlowStats, 2> gre;      // by Direction
   double opened_at = 0;
   double established_at = 0;
@@ -225,6 +225,9 @@ class Tracker {
   // counts and its activity, so that idle timeouts see a busy call as busy.
   void note_offloaded_gre(const wire::Endpoint& pns, const wire::Endpoint& pac, std::uint16_t pns_call_id,
                           Direction d, std::uint64_t packets, std::uint64_t bytes, double time);
+  // The kernel forwards this call's GRE (the fast path): no frame of it comes here, so its
+  // authentication state goes (CallAuth); frames seen again later start a new follower.
+  void forget_auth_state(const ControlConnection& c, const Call& call);
   // Reports an anomaly found outside the tracker (a packet that did not decode).
   void report(Anomaly anomaly, std::string detail);
   // Ends connections idle past their timeouts, calls stuck in set-up and established calls

@@ -58,6 +58,14 @@ void Tracker::note_offloaded_gre(const wire::Endpoint& pns, const wire::Endpoint
   c.last_activity = std::max(c.last_activity, time);
 }
 
+void Tracker::forget_auth_state(const ControlConnection& c, const Call& call) {
+  const auto it = connections_.find(ConnectionKey{c.pns, c.pac});
+  if (it == connections_.end() || it->second.get() != &c) return;
+  for (const auto& owned : it->second->calls) {
+    if (owned.get() == &call) owned->auth.forget();
+  }
+}
+
 GreOutcome Tracker::on_gre(double time, const wire::Ipv4Packet& ip) {
   GreOutcome out;
   auto parsed = wire::parse_gre(ip.payload);

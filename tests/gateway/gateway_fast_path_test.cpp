@@ -81,6 +81,27 @@ TEST_F(FastPath, TheNameShownEndsTheWaitAtOnce) {
   EXPECT_EQ(h.gw.take_offload_changes().size(), 1u);
 }
 
+// Issue 17 (memory per call): an offloaded call keeps no PPP authentication state (its frames
+// go through the kernel), and a connection between messages holds no stream buffer and, with
+// no Call ID translated, no patches.
+TEST_F(FastPath, AnOffloadedCallAndAQuietConnectionHoldNoBuffers) {
+  h.start(a);
+  call(a, 7, 100);
+  ASSERT_EQ(client_gre(a, 100, test::ppp(0xc023, test::pap_request("alice", "pw"))), Action::Accept);
+  const track::ControlConnection* c = h.gw.tracker().find_connection(a.pns, a.pac);
+  ASSERT_NE(c, nullptr);
+  ASSERT_EQ(c->calls.size(), 1u);
+  EXPECT_TRUE(c->calls[0]->auth.following());  // a PAP request is open
+  ASSERT_EQ(server_gre(7, test::pap_ack()), Action::Accept);
+  ASSERT_EQ(h.gw.take_offload_changes().size(), 1u);
+  ASSERT_TRUE(c->calls[0]->user);
+  EXPECT_FALSE(c->calls[0]->auth.following());
+  for (const auto& s : c->streams) EXPECT_EQ(s.allocated_bytes(), 0u);
+  const ConnectionRecord* r = h.gw.connection_record(c->id);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->patches[0].size() + r->patches[1].size(), 0u);
+}
+
 TEST_F(FastPath, TheKernelsCountersKeepAnOffloadedCallAlive) {
   Harness idle{with_fast_path(5)};
   idle.start(a);

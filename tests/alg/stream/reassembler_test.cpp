@@ -72,6 +72,33 @@ TEST(Reassembler, EverySplitPointGivesTheSameMessages) {
   }
 }
 
+// Issue 17 (memory per call): a direction at a message boundary with no gap holds no
+// buffer at all; one is taken while a message is cut or a segment waits past a gap, and
+// given back as soon as it is whole.
+TEST(Reassembler, HoldsNoBufferAtAMessageBoundary) {
+  const auto expected = pns_messages();
+  const auto stream = joined(expected);
+  const Bytes s(stream);
+  Reassembler r;
+  Collector c;
+  r.on_syn(kIsn);
+  EXPECT_EQ(r.allocated_bytes(), 0u);
+  const std::size_t first = expected[0].size();
+  r.feed(kIsn + 1, s.first(first), c);  // one whole message
+  EXPECT_EQ(r.allocated_bytes(), 0u);
+  r.feed(kIsn + 1 + static_cast<std::uint32_t>(first), s.subspan(first, 10), c);  // a message cut
+  EXPECT_GT(r.allocated_bytes(), 0u);
+  EXPECT_EQ(r.buffered_bytes(), 10u);
+  const std::size_t rest_at = first + expected[1].size();
+  r.feed(kIsn + 1 + static_cast<std::uint32_t>(rest_at), s.subspan(rest_at), c);  // past a gap
+  EXPECT_TRUE(r.has_gap());
+  r.feed(kIsn + 1 + static_cast<std::uint32_t>(first + 10), s.subspan(first + 10, rest_at - first - 10), c);
+  EXPECT_EQ(c.messages, expected);
+  EXPECT_EQ(r.buffered_bytes(), 0u);
+  EXPECT_FALSE(r.has_gap());
+  EXPECT_EQ(r.allocated_bytes(), 0u);
+}
+
 // Each message is reported with the TCP sequence number of its first byte, however the
 // stream was cut: NAT rewrites Call IDs at those positions.
 std::vector<std::uint32_t> expected_sequences(const std::vector<Message>& ms, std::uint32_t first) {
