@@ -10,12 +10,6 @@
 
 namespace pptp::daemon {
 
-namespace {
-double seconds_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
-}  // namespace
-
 std::optional<std::string> write_status_file(const std::string& path, const nlohmann::json& status) {
   auto r = write_private_file(path, status.dump(1) + "\n");
   if (r) return std::nullopt;
@@ -74,20 +68,21 @@ void Daemon::fast_path_tick(double t) {
 
 void Daemon::read_counters(std::vector<nft::FastPathCall> live, double t) {
   if (!counter_reader_) {
+    const double began = thread_cpu_seconds();
     on_counters(fast_path_->read_counters(live), t);
-    counting_.ran(t, now());
+    counting_.ran(t, thread_cpu_seconds() - began);
     return;
   }
   counting_busy_ = true;
   boost::asio::post(*worker_, [this, live = std::move(live), t] {
-    const auto began = std::chrono::steady_clock::now();
+    const double began = thread_cpu_seconds();
     auto counts = counter_reader_->read_counters(live);
-    const double cost = seconds_between(began, std::chrono::steady_clock::now());
+    const double cost = thread_cpu_seconds() - began;
     boost::asio::post(io_, [this, counts = std::move(counts), t, cost] {
       counting_busy_ = false;
-      const double applied = now();
-      on_counters(counts, applied);
-      counting_.ran(t, t + cost + (now() - applied));
+      const double applied = thread_cpu_seconds();
+      on_counters(counts, now());
+      counting_.ran(t, cost + (thread_cpu_seconds() - applied));
     });
   });
 }
@@ -104,15 +99,16 @@ void Daemon::refresh_elements(std::vector<nft::FastPathCall> live, double t) {
   last_refresh_ = t;
   if (live.empty()) return;
   if (!counter_reader_) {
+    const double began = thread_cpu_seconds();
     if (auto r = fast_path_->refresh(live); !r) log_->warn("fast_path_refresh_failed error=\"{}\"", r.error());
-    refresh_cost_ = now() - t;
+    refresh_cost_ = thread_cpu_seconds() - began;
     return;
   }
   refresh_busy_ = true;
   boost::asio::post(*worker_, [this, live = std::move(live)] {
-    const auto began = std::chrono::steady_clock::now();
+    const double began = thread_cpu_seconds();
     auto r = counter_reader_->refresh(live);
-    const double cost = seconds_between(began, std::chrono::steady_clock::now());
+    const double cost = thread_cpu_seconds() - began;
     boost::asio::post(io_, [this, r = std::move(r), cost, calls = live.size()] { on_refreshed(r, cost, calls); });
   });
 }
@@ -182,18 +178,19 @@ void Daemon::write_status(double t) {
   // Copied here as plain values (the loop owns the gateway); formatted and written by the
   // worker, so a status with many calls costs the loop a copy, not its JSON.
   status_busy_ = true;
+  const double began = thread_cpu_seconds();
   auto snapshot = gateway_->status_snapshot();
   auto daemon = daemon_status();
-  const double built = now() - t;
+  const double built = thread_cpu_seconds() - began;
   status_build_cost_ = built;
   boost::asio::post(*worker_, [this, snapshot = std::move(snapshot), daemon = std::move(daemon), t, built] {
-    const auto began = std::chrono::steady_clock::now();
+    const double writing = thread_cpu_seconds();
     auto error = write_status_file(options_.status_file, with_daemon_status(gateway::status_json(snapshot), daemon));
-    const double written = seconds_between(began, std::chrono::steady_clock::now());
+    const double written = thread_cpu_seconds() - writing;
     boost::asio::post(io_, [this, t, built, written, error = std::move(error)] {
       status_busy_ = false;
       on_status_written(error);
-      status_writes_.ran(t, t + built + written);
+      status_writes_.ran(t, built + written);
     });
   });
 }

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 namespace pptp::daemon {
 namespace {
 
@@ -16,11 +19,11 @@ TEST(Paced, CheapWorkRunsAtItsInterval) {
 
 TEST(Paced, CostlyWorkBacksOffToABoundedShareOfACore) {
   Paced p(1.0);
-  p.ran(10, 10.5);  // 0.5 s of work: next run 25 s after this one started
+  p.ran(10, 0.5);  // 0.5 s of work: next run 25 s after this one started
   EXPECT_FALSE(p.due(34.9));
   EXPECT_TRUE(p.due(35.0));
   EXPECT_LE(p.last_cost() / p.interval(), 1.0 / kHousekeepingCostFactor + 1e-9);
-  p.ran(35, 35.001);  // cheap again: back to its interval
+  p.ran(35, 0.001);  // cheap again: back to its interval
   EXPECT_TRUE(p.due(36.0));
 }
 
@@ -29,6 +32,14 @@ TEST(Paced, NeverWaitsLongerThanItsBound) {
   p.ran(0, 10);         // 10 s of work would mean 500 s
   EXPECT_DOUBLE_EQ(p.interval(), 150.0);
   EXPECT_TRUE(p.due(150.0));
+}
+
+// The cost is the thread's CPU time: a run that waited (for a core, for the disk) is not
+// paced as if it had worked all that time.
+TEST(Paced, CostIsCpuTimeNotTimeWaited) {
+  const double before = thread_cpu_seconds();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_LT(thread_cpu_seconds() - before, 0.15);  // 300 ms of wall time passed
 }
 
 }  // namespace
