@@ -9,7 +9,7 @@ Run as root; each test builds and removes its own namespaces (RFC 5737 addresses
 
 Rate limits in the kernel before the queue (--syn-limit, --queued-gre-limit, where the
 binary has them) are switched off: this suite measures the daemon's own budgets.
-PPTP_FLOOD_SECONDS sets how long each fixed-time flood lasts (default 3; longer runs for
+PPTP_FLOOD_SECONDS sets how long each flood lasts (default 3; longer runs for
 docs/reliability.md).
 """
 import json
@@ -35,7 +35,7 @@ FLOOD_SECONDS = float(os.environ.get("PPTP_FLOOD_SECONDS", "3"))
 LOG_BURST, SOURCE_LOG_BURST, LOG_WINDOW = 20, 5, 10.0  # gateway/log_limiter.hpp
 NOWHERE = "198.51.100.9"  # routed through the router, answered by no one
 RSS_BOUND_KIB = 48 * 1024  # the daemon's resident memory during every flood (budget 16 MiB)
-CHURN_GROWTH_KIB = 3 * 1024  # from 2,000 to 20,000 SYN/RST cycles on one 4-tuple
+CHURN_GROWTH_KIB = 3 * 1024  # over FLOOD_SECONDS of SYN/RST cycles on one 4-tuple, after a warm-up
 
 
 def rss_kib(pid):
@@ -101,22 +101,23 @@ class Floods(LabTest):
             self.lab.netns("lan", "ip", "addr", "add", a + "/24", "dev", "eth0")
         self.lab.start_server()
         sink = self.lab.spawn("srv", [PYTHON, os.path.join(os.path.dirname(__file__), "pptplab", "hostile.py"),
-                                      "sink", "--local", SERVER2, "--target", SERVER2, "--count", "40"])
+                                      "sink", "--local", SERVER2, "--target", SERVER2,
+                                      "--count", str(int(5 * FLOOD_SECONDS + 30))])
         self.lab.wait_listening("srv", SERVER2)
-        good = self.good_tunnels(duration=22)
+        good = self.good_tunnels(duration=5 * FLOOD_SECONDS + 12)
         time.sleep(2)
-        rss = {"start": self.rss()}
-        self.lab.hostile("syn-rst-churn", CHURNER, NOWHERE, count=2000)
-        rss["churn_2000"] = self.rss()
-        self.lab.hostile("syn-rst-churn", CHURNER, NOWHERE, count=18000)
-        rss["churn_20000"] = self.rss()
-        flood = self.lab.hostile("syn-flood", FLOODER, NOWHERE, count=2000)
-        rss["syn_flood"] = self.rss()
-        ooo = self.lab.hostile("ooo-data", REORDERER, SERVER2, count=20, extra=["--segments", "30"])
-        rss["ooo_data"] = self.rss()
-        # The churner's connections are all closed: it may still open one, and flood it.
-        ocrq = self.lab.hostile("ocrq-flood", CHURNER, SERVER2, count=300)
-        rss["ocrq_flood"] = self.rss()
+        # Each flood runs for a fixed time (FLOOD_SECONDS; the churn a second first, to warm
+        # up) while the five good tunnels run.
+        timed = ["--duration", str(FLOOD_SECONDS)]
+        warm = self.flood("SYN/RST churn, warm-up", "syn-rst-churn", CHURNER, NOWHERE, count=10**9,
+                          extra=["--duration", "1"])
+        runs = [self.flood("SYN/RST churn", "syn-rst-churn", CHURNER, NOWHERE, count=10**9, extra=timed),
+                self.flood("SYN flood", "syn-flood", FLOODER, NOWHERE, count=10**9, extra=timed),
+                self.flood("out-of-order data", "ooo-data", REORDERER, SERVER2, count=10**9,
+                           extra=timed + ["--segments", "30"]),
+                # The churner's connections are all closed: it may still open one, and flood it.
+                self.flood("Outgoing-Call-Requests", "ocrq-flood", CHURNER, SERVER2, count=10**9, extra=timed)]
+        churn, ooo = runs[0], runs[2]["sent"]
         # The status file is written once a second (and a sanitized daemon is slow): wait,
         # bounded, until what the floods did is in it.
         deadline = time.monotonic() + 20
@@ -126,8 +127,9 @@ class Floods(LabTest):
                                                  "budget_reassembly_refused")):
             time.sleep(0.5)
             counters = self.packets()
-        print("\nflood results: rss_kib=%s syn_flood=%s ooo=%s ocrq=%s budget counters=%s" % (
-            rss, flood, ooo, ocrq, {k: v for k, v in counters.items() if k.startswith("budget_")}), file=sys.stderr)
+        for r in [warm] + runs:
+            print("\nflood result: %s" % r, file=sys.stderr)
+        print("budget counters: %s" % {k: v for k, v in counters.items() if k.startswith("budget_")}, file=sys.stderr)
 
         # A new good call still sets up and echoes while the attacker's connections are held.
         self.lab.netns("lan", "ip", "addr", "add", LATE + "/24", "dev", "eth0")
@@ -135,12 +137,18 @@ class Floods(LabTest):
         self.assertEchoed(self.lab.result(late))
         for p in good:
             self.assertEchoed(self.lab.result(p, timeout=60), minimum=50)
+        for r in runs:
+            self.assertTrue(r["sent"]["ok"], r)
+            if not sanitized(DAEMON):
+                self.assertLess(r["rss_kib"], RSS_BOUND_KIB, r)
+                self.assertLess(r["cpu_s"], r["wall_s"] + 1, r)  # generous: nothing amplifies
         if not sanitized(DAEMON):
-            self.assertLess(max(rss.values()), RSS_BOUND_KIB, rss)
-            self.assertLess(rss["churn_20000"] - rss["churn_2000"], CHURN_GROWTH_KIB, rss)
+            # Flat under churn: thousands of cycles on one 4-tuple leave no records behind.
+            self.assertGreater(churn["sent"]["cycles"], 1000, churn)
+            self.assertLess(churn["rss_kib"] - warm["rss_kib"], CHURN_GROWTH_KIB, (warm, churn))
         self.assertGreater(counters["budget_half_open_refused"], 0, counters)
         self.assertGreater(counters["budget_calls_refused"], 0, counters)
-        self.assertTrue(ooo["ok"] and ooo["connections"] == 20, ooo)
+        self.assertGreater(ooo["connections"], 0, ooo)
         self.assertGreater(counters["budget_reassembly_refused"], 0, counters)
         log = self.lab.read_daemon_log()
         for attacker in (FLOODER, REORDERER, CHURNER):  # each has its own lines

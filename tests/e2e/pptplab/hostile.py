@@ -27,6 +27,8 @@
   mid-stream:   for --seconds (at most --count), data segments (an Echo-Request) with no
                 handshake from ever new source ports toward --target:1723: each is a
                 connection picked up mid-stream.
+syn-rst-churn, syn-flood, ooo-data and ocrq-flood stop at --count or, with --duration, after
+that many seconds, whichever comes first (a fixed-time flood).
 Floods are paced (a pause every few packets) so that the kernel queue is not what refuses
 them: the daemon's budgets are."""
 import argparse
@@ -67,6 +69,15 @@ def control_junk(a):
     return {"connections": sent}
 
 
+def rounds(a):
+    """0, 1, ... below --count; with --duration, only until that many seconds have passed."""
+    deadline = time.monotonic() + a.duration if a.duration > 0 else None
+    for i in range(a.count):
+        if deadline is not None and time.monotonic() >= deadline:
+            return
+        yield i
+
+
 def gre_junk(a):
     raw = gre.open_socket(a.local)
     n = 0
@@ -84,8 +95,8 @@ def ocrq_flood(a):
     time.sleep(0.2)
     sent = 0
     try:
-        for i in range(a.count):
-            s.sendall(m.ocrq(1000 + i, i))
+        for i in rounds(a):
+            s.sendall(m.ocrq(1000 + i % 60000, i % 60000))
             sent += 1
     except OSError:
         pass
@@ -143,27 +154,31 @@ def paced(i, every=20):
 
 def syn_rst_churn(a):
     s = raw_socket()
+    n = 0
     try:
-        for i in range(a.count):
+        for i in rounds(a):
             isn = random.getrandbits(32)
             s.sendto(tcp_segment(a.local, a.sport, a.target, 1723, SYN, isn, 0), (a.target, 0))
             s.sendto(tcp_segment(a.local, a.sport, a.target, 1723, RST, (isn + 1) & 0xFFFFFFFF, 0), (a.target, 0))
+            n += 1
             paced(i)
     finally:
         s.close()
-    return {"cycles": a.count}
+    return {"cycles": n}
 
 
 def syn_flood(a):
     s = raw_socket()
+    n = 0
     try:
-        for i in range(a.count):
-            port = 20000 + i
+        for i in rounds(a):
+            port = 20000 + i % 40000
             s.sendto(tcp_segment(a.local, port, a.target, 1723, SYN, random.getrandbits(32), 0), (a.target, 0))
+            n += 1
             paced(i)
     finally:
         s.close()
-    return {"syns": a.count}
+    return {"syns": n}
 
 
 def handshake(s, sniff, a, port, isn):
@@ -192,8 +207,8 @@ def ooo_data(a):
     sniff.settimeout(0.5)
     opened = sent = 0
     try:
-        for c in range(a.count):
-            port, isn = 30000 + c, random.getrandbits(32)
+        for c in rounds(a):
+            port, isn = 30000 + c % 30000, random.getrandbits(32)
             theirs = handshake(s, sniff, a, port, isn)
             if theirs is None:
                 continue
@@ -307,6 +322,8 @@ def main():
     p.add_argument("--sport", type=int, default=40999, help="tcp-spoof: the victim's TCP source port; syn-rst-churn: ours")
     p.add_argument("--segments", type=int, default=30, help="ooo-data: segments per connection")
     p.add_argument("--seconds", type=float, default=5.0, help="gre-flood, mid-stream: how long; stalled: held open")
+    p.add_argument("--duration", type=float, default=0.0,
+                   help="syn-rst-churn, syn-flood, ooo-data, ocrq-flood: stop after this many seconds (0: at --count)")
     a = p.parse_args()
     fn = kinds[a.kind]
     try:
