@@ -24,6 +24,7 @@
 #include "gateway/gateway.hpp"
 #include "nat/checksum.hpp"
 #include "tests/support/packets.hpp"
+#include "tests/support/router_view.hpp"
 
 namespace {
 
@@ -69,8 +70,8 @@ using namespace pptp;
 using Packet = std::vector<std::uint8_t>;
 namespace flags = wire::tcp_flags;
 
-const wire::Ipv4Address kPublic = test::addr("198.51.100.1");
-const wire::Ipv4Address kServer = test::addr("198.51.100.2");
+using test::router::kPublic;
+using test::router::kServer;
 constexpr std::uint16_t kFirstPnsCallId = 1000;
 constexpr std::uint16_t kFirstPacCallId = 300;
 
@@ -85,11 +86,6 @@ struct Totals {
   std::uint64_t allocations = 0;
 };
 
-Packet checksummed(Packet p) {
-  nat::update_ipv4_header_checksum(p, 20);
-  if (p[9] == wire::kIpProtocolTcp) nat::update_tcp_checksum(p, 20);
-  return p;
-}
 
 // The gateway's work on one packet, and nothing else (callgrind's --toggle-collect names it:
 // C linkage keeps the name plain; the verdict comes back through a pointer because a C
@@ -101,21 +97,7 @@ extern "C" __attribute__((noinline)) void pptp_bench_feed(gateway::Gateway& gw, 
 }
 
 // One control connection seen from the router: both endpoints' sequence numbers.
-struct Connection {
-  wire::Endpoint pns, pac{kServer, wire::kPptpPort};
-  std::uint32_t pns_seq = 1000, pac_seq = 5000;
-
-  Packet to_pac(const Packet& data, std::uint8_t f = flags::kAck | flags::kPsh) {
-    Packet p = checksummed(test::tcp(pns, pac, pns_seq, f, data));
-    pns_seq += static_cast<std::uint32_t>(data.size()) + ((f & flags::kSyn) ? 1 : 0);
-    return p;
-  }
-  Packet to_pns(const Packet& data, std::uint8_t f = flags::kAck | flags::kPsh) {
-    Packet p = checksummed(test::tcp(pac, pns, pac_seq, f, data));
-    pac_seq += static_cast<std::uint32_t>(data.size()) + ((f & flags::kSyn) ? 1 : 0);
-    return p;
-  }
-};
+using Connection = test::router::Client;
 
 class Bench {
  public:

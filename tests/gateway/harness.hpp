@@ -11,6 +11,7 @@
 #include "gateway/gateway.hpp"
 #include "nat/checksum.hpp"
 #include "tests/support/packets.hpp"
+#include "tests/support/router_view.hpp"
 
 namespace pptp::gateway::harness {
 
@@ -18,8 +19,10 @@ using test::addr;
 using Packet = std::vector<std::uint8_t>;
 namespace flags = wire::tcp_flags;
 
-inline const wire::Ipv4Address kPublic = addr("198.51.100.1");
-inline const wire::Ipv4Address kServer = addr("198.51.100.2");
+using test::router::kPublic;
+using test::router::kServer;
+using test::router::checksummed;
+using test::router::Client;
 
 inline std::shared_ptr<spdlog::logger> quiet() {
   return std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
@@ -35,30 +38,6 @@ struct CapturedLog {
     std::istringstream in(text.str());
     for (std::string line; std::getline(in, line);) n += line.find(needle) != std::string::npos ? 1 : 0;
     return n;
-  }
-};
-
-inline Packet checksummed(Packet p) {
-  nat::update_ipv4_header_checksum(p, 20);
-  if (p[9] == wire::kIpProtocolTcp) nat::update_tcp_checksum(p, 20);
-  return p;
-}
-
-// One client's control connection as seen in the router's forward hook.
-struct Client {
-  wire::Endpoint pns;
-  wire::Endpoint pac{kServer, wire::kPptpPort};
-  std::uint32_t pns_seq = 1000, pac_seq = 5000;
-
-  Packet to_pac(const Packet& data, std::uint8_t f = flags::kAck | flags::kPsh) {
-    Packet p = checksummed(test::tcp(pns, pac, pns_seq, f, data));
-    pns_seq += static_cast<std::uint32_t>(data.size()) + ((f & flags::kSyn) ? 1 : 0);
-    return p;
-  }
-  Packet to_pns(const Packet& data, std::uint8_t f = flags::kAck | flags::kPsh) {
-    Packet p = checksummed(test::tcp(pac, pns, pac_seq, f, data));
-    pac_seq += static_cast<std::uint32_t>(data.size()) + ((f & flags::kSyn) ? 1 : 0);
-    return p;
   }
 };
 
