@@ -23,7 +23,9 @@ int Daemon::open_ha() {
 }
 
 void Daemon::ha_tick() {
-  if (ha_) ha_->tick();
+  if (!ha_) return;
+  if (ha_->republishing()) ha_->retire_ended(gateway_->offloaded_calls());
+  ha_->tick();
 }
 
 nlohmann::json Daemon::ha_calls_answer(nlohmann::json calls) const {

@@ -1,6 +1,7 @@
 // High availability on the daemon's side (ha_node.hpp; docs/ha.md).
 #include "alg/daemon/ha_node.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <iterator>
@@ -197,6 +198,25 @@ std::vector<nat::CallBinding> TakenOverCalls::bindings() const {
   return out;
 }
 
+void Republished::publish(sync::ChannelEnd& channel, const std::vector<sync::CallState>& calls) {
+  for (const sync::CallState& s : calls) {
+    if (channel.published().find(s.key) == nullptr) {
+      channel.publish_add(s);
+    } else {
+      channel.publish_update(s);
+    }
+    calls_[s.key] = binding_of(s);
+  }
+}
+
+std::size_t Republished::retire(sync::ChannelEnd& channel, const std::vector<nat::CallBinding>& offloaded) {
+  return std::erase_if(calls_, [&](const auto& entry) {
+    if (std::find(offloaded.begin(), offloaded.end(), entry.second) != offloaded.end()) return false;
+    if (channel.published().find(entry.first) != nullptr) channel.publish_delete(entry.first);
+    return true;
+  });
+}
+
 Result<std::vector<nat::CallBinding>, std::string> HaNode::promote(bool force, const ConnectionAlive& alive) {
   if (role_ == HaRole::Active) return unexpected(std::string("already active"));
   if (!channel_.synced() && !force) {
@@ -205,7 +225,10 @@ Result<std::vector<nat::CallBinding>, std::string> HaNode::promote(bool force, c
   }
   role_ = HaRole::Active;
   channel_.set_epoch(std::max(channel_.epoch(), channel_.peer_epoch()) + 1);
-  taken_over_.take(calls_to_take_over(channel_.replica(), alive));
+  std::vector<sync::CallState> taken = calls_to_take_over(channel_.replica(), alive);
+  republished_.publish(channel_, taken);
+  flush();
+  taken_over_.take(std::move(taken));
   const std::size_t gone = channel_.replica().size() - taken_over_.size();
   log_->warn("ha_promoted epoch={} calls={} dropped={} synced={}", channel_.epoch(), taken_over_.size(), gone,
              channel_.synced());
@@ -225,6 +248,13 @@ std::vector<nat::CallBinding> HaNode::demote() {
   std::vector<nat::CallBinding> out = taken_over_.bindings();
   taken_over_.clear();
   return out;
+}
+
+void HaNode::retire_ended(const std::vector<nat::CallBinding>& offloaded) {
+  if (const std::size_t n = republished_.retire(channel_, offloaded); n > 0) {
+    log_->info("ha_retired calls={} note=\"taken-over calls ended here; deleted on the sync link\"", n);
+    flush();
+  }
 }
 
 nlohmann::json HaNode::replicated_json() const {

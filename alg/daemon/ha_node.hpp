@@ -58,6 +58,22 @@ class TakenOverCalls {
   std::map<sync::CallKey, sync::CallState> calls_;
 };
 
+// The calls this node took over, published on the channel as its own: the peer, back as
+// standby after a failover, gets them in its snapshot and can take them back at a second
+// failover. Published until the gateway no longer keeps their elements (the call ended or
+// idled out); a demotion does not delete them (the peer may be promoting from them).
+class Republished {
+ public:
+  void publish(sync::ChannelEnd& channel, const std::vector<sync::CallState>& calls);
+  // Deletes those whose binding is not among `offloaded` (every call whose elements the
+  // gateway keeps); returns how many.
+  std::size_t retire(sync::ChannelEnd& channel, const std::vector<nat::CallBinding>& offloaded);
+  bool empty() const { return calls_.empty(); }
+
+ private:
+  std::map<sync::CallKey, nat::CallBinding> calls_;
+};
+
 enum class HaRole : std::uint8_t { Standby, Active };
 
 class HaNode final : public gateway::CallObserver {
@@ -85,6 +101,9 @@ class HaNode final : public gateway::CallObserver {
                                                   std::uint16_t pns_call_id) const override;
   // Demotion: the bindings promotion installed, to remove.
   std::vector<nat::CallBinding> demote();
+  // Republished's retirement, from the daemon's tick (only while there are some).
+  bool republishing() const { return !republished_.empty(); }
+  void retire_ended(const std::vector<nat::CallBinding>& offloaded);
 
   HaRole role() const { return role_; }
   nlohmann::json replicated_json() const;  // `ctl calls`: the peer's calls
@@ -103,6 +122,7 @@ class HaNode final : public gateway::CallObserver {
   Clock clock_;
   HaRole role_ = HaRole::Standby;
   TakenOverCalls taken_over_;  // by the last promotion
+  Republished republished_;
   std::uint64_t send_failures_ = 0;
 };
 

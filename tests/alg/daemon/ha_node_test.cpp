@@ -123,5 +123,51 @@ TEST(HaNode, ATakenOverCallIsFoundByItsControlConnectionAndTheClientsCallId) {
   EXPECT_FALSE(t.outside_call_id({addr("192.0.2.11"), 40001}, pac, 7));
 }
 
+// Two channel ends in one process: what each sends, the other receives, until quiet.
+void exchange(sync::ChannelEnd& a, sync::ChannelEnd& b, double now) {
+  for (int round = 0; round < 8; ++round) {
+    a.tick(now);
+    b.tick(now);
+    for (const auto& d : a.take_outgoing()) b.receive(d, now);
+    for (const auto& d : b.take_outgoing()) a.receive(d, now);
+  }
+}
+
+sync::ChannelOptions node_options(std::uint8_t node) {
+  sync::ChannelOptions o;
+  o.node = node;
+  o.key.assign(32, 0x5a);
+  return o;
+}
+
+TEST(HaNode, ACallTakenOverIsInTheSnapshotOfTheFirstNodeBackAsStandbyUntilItEnds) {
+  // ra publishes its call; rb takes it over at a failover; ra's daemon comes back (a new
+  // incarnation): its snapshot from rb must hold the call, or a second failover (back to
+  // ra) would lose it.
+  sync::ChannelEnd ra(node_options(0), 1), rb(node_options(1), 1);
+  exchange(ra, rb, 1);
+  ra.publish_add(replicated(40001, 7, 0));
+  exchange(ra, rb, 2);
+  ASSERT_EQ(rb.replica().size(), 1u);
+
+  Republished republished;
+  const std::vector<sync::CallState> taken = calls_to_take_over(rb.replica(), nullptr);
+  republished.publish(rb, taken);
+  sync::ChannelEnd ra_again(node_options(0), 2);
+  exchange(ra_again, rb, 3);
+  ASSERT_TRUE(ra_again.synced());
+  ASSERT_EQ(ra_again.replica().size(), 1u);
+  EXPECT_EQ(ra_again.replica().find(taken[0].key)->outside_call_id, 0);
+
+  // Still offloaded on rb: kept. Gone from rb's gateway (ended, idled out): deleted.
+  EXPECT_EQ(republished.retire(rb, {binding_of(taken[0])}), 0u);
+  exchange(ra_again, rb, 4);
+  EXPECT_EQ(ra_again.replica().size(), 1u);
+  EXPECT_EQ(republished.retire(rb, {}), 1u);
+  EXPECT_TRUE(republished.empty());
+  exchange(ra_again, rb, 5);
+  EXPECT_EQ(ra_again.replica().size(), 0u);
+}
+
 }  // namespace
 }  // namespace pptp::daemon
