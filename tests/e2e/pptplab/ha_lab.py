@@ -10,6 +10,7 @@ started, also when a test fails.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -40,6 +41,13 @@ vrrp_sync_group PPTP {{
   notify_backup "{notify} backup {args}"
   notify_fault "{notify} fault {args}"
 }}
+vrrp_script PPTP_READY {{
+  script "{notify} check {args}"
+  interval 1
+  timeout 3
+  fall 3
+  rise 1
+}}
 vrrp_instance VI_IN {{
   state BACKUP
   nopreempt
@@ -47,6 +55,9 @@ vrrp_instance VI_IN {{
   virtual_router_id 51
   priority {prio}
   advert_int {advert}
+  track_script {{
+    PPTP_READY
+  }}
   virtual_ipaddress {{
     {vip_in}/24 dev inside
   }}
@@ -58,6 +69,9 @@ vrrp_instance VI_OUT {{
   virtual_router_id 52
   priority {prio}
   advert_int {advert}
+  track_script {{
+    PPTP_READY
+  }}
   virtual_ipaddress {{
     {vip_out}/24 dev outside
   }}
@@ -254,6 +268,34 @@ class HaLab(Namespaces):
         keepalived goes to FAULT, the other's stops hearing adverts."""
         for dev in ("inside", "outside"):
             self.netns(r, "ip", "link", "set", dev, "down")
+
+    def restore_links(self, r):
+        for dev in ("inside", "outside"):
+            self.netns(r, "ip", "link", "set", dev, "up")
+
+    def drop_input(self, r, table, match, dropped=True):
+        """A table of its own in router r dropping what it receives that matches (or, with
+        dropped=False, that table removed)."""
+        if dropped:
+            rule = "table inet %s {\n chain input {\n  type filter hook input priority -10; " \
+                   "policy accept;\n  %s drop\n }\n}\n" % (table, match)
+            run(["ip", "netns", "exec", self.ns[r], "nft", "-f", "-"], input=rule)
+        else:
+            self.netns(r, "nft", "delete", "table", "inet", table, check=False)
+
+    def block_sync(self, r, blocked=True):
+        """The pptp-alg sync datagrams to router r dropped: its daemon gets no snapshot
+        (conntrackd's sync and VRRP are untouched)."""
+        self.drop_input(r, "ha_block", "udp dport %d" % SYNC_PORT, blocked)
+
+    def block_vrrp(self, r, blocked=True):
+        """VRRP adverts to router r dropped: blocked on both, each router thinks the other
+        gone and both become master (a split brain)."""
+        self.drop_input(r, "vrrp_block", "ip protocol vrrp", blocked)
+
+    def vrrp_states(self, r):
+        """keepalived's state changes so far, in order (from its log)."""
+        return re.findall(r"VI_IN\) Entering (\w+) STATE", self.log("keepalived-" + r))
 
     # -- peers -----------------------------------------------------------------------------
     def stream_peer(self, name, ns, *args):

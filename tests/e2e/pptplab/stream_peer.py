@@ -3,7 +3,7 @@
 failover (tests/e2e/test_ha_e2e.py). Run inside a lab namespace; one select loop, every
 wait bounded; prints JSON lines: {"event": ...} as things happen, the result last.
 
-  pns: one control connection, one outgoing call with the Call ID it is told. Commands on
+  pns: one control connection, --calls outgoing calls (1) from the Call ID it is told. Commands on
        standard input, one a line: "echo" (an Echo-Request, RFC 2637 2.4), "clear" (a
        Call-Clear-Request, 2.11: the PAC answers with Call-Disconnect-Notify), "stop".
   pac: answers any number of control connections and outgoing calls; answers Echo-Request
@@ -104,6 +104,24 @@ def take_gre(raw, streams, local):
             s.take(parsed[3])
 
 
+def open_calls(ctl, sock, a):
+    """Outgoing calls with Call IDs call_id, call_id + 1, ... once the control connection is
+    up (RFC 2637 2.2); an "up" event (with its time) for each as its reply comes."""
+    streams = []
+    deadline = time.monotonic() + 15 + a.calls * 0.2
+    while len(streams) < a.calls and time.monotonic() < deadline and not ctl.closed:
+        if select.select([sock], [], [], 0.5)[0]:
+            for kind, msg in ctl.messages():
+                if kind == m.SCCRP:
+                    for n in range(a.calls):
+                        ctl.send(m.ocrq(a.call_id + n))
+                elif kind == m.OCRP:
+                    streams.append(Stream(m.u16(msg, 12), m.u16(msg, 14), a.server))
+                    emit({"event": "up", "my_call_id": m.u16(msg, 14), "peer_call_id": m.u16(msg, 12),
+                          "result_code": msg[16], "at": round(time.monotonic(), 4)})
+    return streams
+
+
 def run_pns(a):
     raw = gre.open_socket(a.local)
     sock = socket.create_connection((a.server, 1723), timeout=10, source_address=(a.local, 0))
@@ -111,29 +129,20 @@ def run_pns(a):
     ctl = Connection(sock)
     ctl.send(m.sccrq("stream"))
     result = {"role": "pns", "ok": False, "echo_replies": [], "disconnect": None, "events": []}
-    stream = None
-    deadline = time.monotonic() + 15
-    while stream is None and time.monotonic() < deadline and not ctl.closed:
-        if select.select([sock], [], [], 0.5)[0]:
-            for kind, msg in ctl.messages():
-                if kind == m.SCCRP:  # RFC 2637 2.2: calls only once the connection is up
-                    ctl.send(m.ocrq(a.call_id))
-                elif kind == m.OCRP:
-                    stream = Stream(m.u16(msg, 12), m.u16(msg, 14), a.server)
-                    result["result_code"] = msg[16]
-    if stream is None:
+    streams = open_calls(ctl, sock, a)
+    if len(streams) < a.calls:
         result["error"] = "no Outgoing-Call-Reply"
         emit(result)
         return 1
-    emit({"event": "up", "my_call_id": stream.recv_key, "peer_call_id": stream.send_key})
+    stream = streams[0]  # the one "clear" hangs up
     period, next_send, echo_id = 1.0 / a.rate, 0.0, 0
     stdin_open, end = True, time.monotonic() + a.max_duration
     while time.monotonic() < end:
-        next_send = pump(raw, [stream], a.local, period, next_send)
+        next_send = pump(raw, streams, a.local, period, next_send)
         wait = [raw] + ([sock] if not ctl.closed else []) + ([sys.stdin] if stdin_open else [])
         for r in select.select(wait, [], [], max(0.0, min(period, next_send - time.monotonic())))[0]:
             if r is raw:
-                take_gre(raw, [stream], a.local)
+                take_gre(raw, streams, a.local)
             elif r is sock:
                 for kind, msg in ctl.messages():
                     if kind == m.ECHORQ:
@@ -157,7 +166,8 @@ def run_pns(a):
                 elif line == "stop":
                     end = 0
     ctl.send(m.stopccrq())
-    result.update(ok=True, connection_closed=ctl.closed, stream=stream.summary())
+    result.update(ok=True, connection_closed=ctl.closed, stream=stream.summary(),
+                  streams=[s.summary() for s in streams])
     emit(result)
     sock.close()
     raw.close()
@@ -228,7 +238,8 @@ def main():
     p.add_argument("role", choices=["pns", "pac"])
     p.add_argument("--local", required=True)
     p.add_argument("--server", help="pns: the PAC's address")
-    p.add_argument("--call-id", type=int, default=7, help="pns: the Call ID of its call")
+    p.add_argument("--call-id", type=int, default=7, help="pns: the Call ID of its (first) call")
+    p.add_argument("--calls", type=int, default=1, help="pns: how many calls on its control connection")
     p.add_argument("--first-call-id", type=int, default=500, help="pac: its first Call ID")
     p.add_argument("--rate", type=float, default=50.0, help="frames per second per call and direction")
     p.add_argument("--max-duration", type=float, default=120.0)

@@ -1,0 +1,245 @@
+#!/usr/bin/python3
+"""The HA pair's longer cases (issue 18, docs/ha.md), beside test_ha_e2e.py's failover:
+a second failover back to the first node, whose daemon came back as standby; a node
+without its snapshot kept from becoming master.
+
+    PPTP_ALG=build/release/alg/pptp-alg /usr/bin/python3 tests/e2e/test_ha_more_e2e.py -v
+"""
+import json
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pptplab.lab import CLIENTS, SERVER  # noqa: E402
+from test_ha_e2e import RATE, GAP_BOUND, HaCase, direction  # noqa: E402
+
+
+class SecondFailover(HaCase):
+    def failover(self, away, to):
+        """`away`'s links go down; `to` takes the addresses and is promoted; the call
+        streams through it for 4 s. Returns when the links went and the times taken."""
+        lab = self.lab
+        failed_at = time.monotonic()
+        lab.fail_links(away)
+        lab.wait_for(lambda: lab.holds_vips(to), 30, to + " holding the virtual addresses")
+        vips_at = time.monotonic()
+        lab.wait_for(lambda: lab.ha_status(to).get("role") == "active", 30, to + " promoted")
+        promoted_at = time.monotonic()
+        time.sleep(4)
+        return {"failed_at": failed_at, "vips_moved_s": round(vips_at - failed_at, 3),
+                "promoted_s": round(promoted_at - failed_at, 3)}
+
+    def test_a_call_survives_a_second_failover_back_to_the_first_node(self):
+        lab = self.lab
+        pac, first, call = self.start_call()
+        lab.wait_for(lambda: lab.ha_status("rb").get("replicated_calls") == 1, 10, "the call replicated to rb")
+        time.sleep(2)
+        one = self.failover("ra", "rb")
+
+        # ra's daemon comes back (a new run) as standby while ra is cut off; the sync
+        # datagrams to ra are dropped, so it has no snapshot of rb's calls.
+        lab.block_sync("ra")
+        lab.stop("pptp-alg-ra")
+        failed_checks = lab.log("keepalived-ra").count("PPTP_READY) failed")
+        lab.start_daemon("ra")
+        # Its keepalived's check has counted it out (`fall 3`: about 3 s after the start).
+        lab.wait_for(lambda: lab.log("keepalived-ra").count("PPTP_READY) failed") > failed_checks, 30,
+                     "ra's check failing")
+        before = len(lab.vrrp_states("ra"))
+        lab.restore_links("ra")
+        time.sleep(6)  # keepalived would have gone to BACKUP within a second or two
+        self.assertFalse(lab.ha_status("ra").get("synced"), lab.ha_status("ra"))
+        self.assertNotIn("BACKUP", lab.vrrp_states("ra")[before:], "ra ready to become master without its snapshot")
+        self.assertTrue(lab.holds_vips("rb"))
+        # Its snapshot in, ra may become master again: backup, with rb's calls (rb publishes
+        # the call it took over as its own).
+        lab.block_sync("ra", False)
+        lab.wait_for(lambda: lab.ha_status("ra").get("synced"), 20, "ra synced")
+        lab.wait_for(lambda: "BACKUP" in lab.vrrp_states("ra")[before:], 20, "ra backup")
+        self.assertEqual(lab.ha_status("ra").get("replicated_calls"), 1, lab.ha_status("ra"))
+
+        two = self.failover("rb", "ra")
+        first.send("echo")
+        echo = first.event("echo_reply", 10)
+        first.send("clear")
+        disconnect = first.event("disconnect", 10)
+        stopped_at = time.monotonic()
+        first.send("stop")
+        client = first.result()
+        pac.send("stop")
+        server = pac.result()
+        for r in (client, server):
+            self.assertIsNotNone(r, lab.log("pac") + lab.log("pns1"))
+
+        received_up = server["calls"][str(call["my_call_id"])]["received"]
+        received_down = client["stream"]["received"]
+        numbers = {"rate_per_s": RATE}
+        for name, f, until in (("first", one, two["failed_at"]), ("second", two, stopped_at)):
+            numbers[name] = {"vips_moved_s": f["vips_moved_s"], "promoted_s": f["promoted_s"],
+                             "client_to_server": direction(received_up, f["failed_at"], until),
+                             "server_to_client": direction(received_down, f["failed_at"], until)}
+        print("\nsecond failover: " + json.dumps(numbers), file=sys.stderr)
+        for name in ("first", "second"):
+            for way in ("client_to_server", "server_to_client"):
+                d = numbers[name][way]
+                self.assertGreater(d["after"], RATE, numbers)  # more than a second's worth got through
+                self.assertLess(d["gap_s"], GAP_BOUND, numbers)
+        # The control connection, on its third router: Echo and a Call-Clear with the
+        # outside Call ID (RFC 2637 2.11), answered.
+        self.assertIsNotNone(echo, "no Echo-Reply after the second failover")
+        self.assertEqual(server["clears"], [call["peer_call_id"]], server)
+        self.assertEqual(disconnect and disconnect["call_id"], call["my_call_id"], disconnect)
+
+
+LOAD_CALLS = 50  # set up at once on one control connection, replicated while they come
+SLOW_RATE = 5    # frames per second per call and direction for the many calls
+
+
+def all_up(peer, n, timeout=40):
+    """Waits for a stream_peer's n "up" events; None if they did not all come."""
+    return peer.wait(lambda o: sum(1 for x in peer.seen if x.get("event") == "up") >= n, timeout)
+
+
+class SetUpsAroundAFailover(HaCase):
+    def replication_lag(self, load):
+        """Each call's set-up on ra (its Outgoing-Call-Reply at the client) to its record on
+        rb (rb's replicated count reaching it, polled every 0.05 s)."""
+        lab, seen = self.lab, {}
+        deadline = time.monotonic() + 60
+        while len(seen) < LOAD_CALLS and time.monotonic() < deadline:
+            n = lab.ha_status("rb").get("replicated_calls", 0)
+            for i in range(len(seen) + 1, n + 1):
+                seen[i] = time.monotonic()
+            time.sleep(0.05)
+        all_up(load, LOAD_CALLS)
+        ups = sorted(o["at"] for o in load.seen if o.get("event") == "up")
+        lags = sorted(seen[i + 1] - at for i, at in enumerate(ups) if i + 1 in seen)
+        return {"calls": len(ups), "replicated": len(seen),
+                "median_s": round(lags[len(lags) // 2], 3) if lags else None,
+                "max_s": round(lags[-1], 3) if lags else None}
+
+    def test_calls_set_up_during_and_after_a_failover_collide_with_none(self):
+        lab = self.lab
+        pac = self.peer("pac", "srv", "pac", "--local", SERVER, "--rate", str(SLOW_RATE))
+        self.assertIsNotNone(pac.event("listening"), lab.log("pac"))
+        # 50 calls set up at once through ra (Call IDs 100-149); their lag to rb.
+        load = self.peer("load", "lan", "pns", "--local", CLIENTS[0], "--server", SERVER, "--call-id", "100",
+                         "--calls", str(LOAD_CALLS), "--rate", str(SLOW_RATE))
+        lag = self.replication_lag(load)
+        self.assertEqual(lag["replicated"], LOAD_CALLS, lag)
+        # ra goes; a client sets up 10 calls while nobody holds the addresses (its SYN is
+        # retried until rb does), another right after rb's promotion; both ask for the
+        # Call IDs ra's calls have (100-109), so rb must translate them away from those.
+        lab.fail_links("ra")
+        during = self.peer("during", "lan", "pns", "--local", CLIENTS[1], "--server", SERVER, "--call-id", "100",
+                           "--calls", "10", "--rate", str(SLOW_RATE))
+        lab.wait_for(lambda: lab.ha_status("rb").get("role") == "active", 30, "rb promoted")
+        after = self.peer("after", "lan", "pns", "--local", CLIENTS[2], "--server", SERVER, "--call-id", "100",
+                          "--calls", "10", "--rate", str(SLOW_RATE))
+        for p in (during, after):
+            self.assertIsNotNone(all_up(p, 10), lab.log("pptp-alg-rb")[-3000:])
+        time.sleep(4)
+        stopped_at = time.monotonic()
+        for p in (load, during, after):
+            p.send("stop")
+        clients = {name: p.result() for name, p in (("load", load), ("during", during), ("after", after))}
+        pac.send("stop")
+        server = pac.result()
+        self.assertIsNotNone(server)
+
+        # No outside Call ID handed to two calls: the server saw 70 distinct ones.
+        outside_ids = [c["send_key"] for c in server["calls"].values()]
+        print("\nset-ups around a failover: " + json.dumps({"replication_lag": lag, "calls_at_server":
+              len(outside_ids), "distinct_outside_call_ids": len(set(outside_ids))}), file=sys.stderr)
+        self.assertEqual(len(outside_ids), LOAD_CALLS + 20, server.keys())
+        self.assertEqual(len(set(outside_ids)), len(outside_ids), sorted(outside_ids))
+        # Each new call's GRE reached its own client, and the client's reached the server.
+        for name in ("during", "after"):
+            self.assertIsNotNone(clients[name], lab.log(name))
+            for st in clients[name]["streams"]:
+                down = direction(st["received"], 0, stopped_at)
+                self.assertGreater(down["received"], SLOW_RATE, (name, st["recv_key"], down))
+                up = direction(server["calls"][str(st["send_key"])]["received"], 0, stopped_at)
+                self.assertGreater(up["received"], SLOW_RATE, (name, st["send_key"], up))
+        # ra's calls went on through rb.
+        for st in clients["load"]["streams"]:
+            after_failover = direction(st["received"], stopped_at - 3, stopped_at)
+            self.assertGreater(after_failover["received"], 0, st["recv_key"])
+
+
+
+class SplitBrain(HaCase):
+    def calls_on(self, r):
+        out = self.lab.ctl(r, "calls", "--json")
+        return json.loads(out.stdout) if out.returncode == 0 else []
+
+    def test_a_split_brain_hands_no_outside_call_id_twice_and_heals_to_one_master(self):
+        lab = self.lab
+        pac, first, call = self.start_call()
+        lab.wait_for(lambda: lab.ha_status("rb").get("replicated_calls") == 1, 10, "the call replicated to rb")
+        # VRRP blocked both ways: rb hears no adverts, becomes master and is promoted
+        # while ra stays master and active (the sync link still works).
+        split_at = time.monotonic()
+        for r in ("ra", "rb"):
+            lab.block_vrrp(r)
+        lab.wait_for(lambda: lab.ha_status("rb").get("role") == "active", 30, "rb promoted in the split")
+        promoted_at = time.monotonic()
+        self.assertEqual(lab.ha_status("ra").get("role"), "active")
+        self.assertTrue(lab.holds_vips("ra") and lab.holds_vips("rb"), "both hold the addresses")
+        # Clients set up calls in the split, asking for the Call ID the first call has
+        # outside and the next ones: whichever router their packets reach chooses.
+        split = [self.peer("split%d" % i, "lan", "pns", "--local", CLIENTS[i], "--server", SERVER, "--call-id",
+                           str(call["peer_call_id"]), "--calls", "5", "--rate", str(SLOW_RATE)) for i in (1, 2)]
+        for p in split:
+            all_up(p, 5, 20)
+        time.sleep(3)
+        during = {r: self.calls_on(r) for r in ("ra", "rb")}
+        healed_at = time.monotonic()
+        for r in ("ra", "rb"):
+            lab.block_vrrp(r, False)
+        # ra's priority is higher: rb goes back to backup and is demoted.
+        lab.wait_for(lambda: lab.ha_status("rb").get("role") == "standby", 30, "rb demoted after the healing")
+        lab.wait_for(lambda: not lab.holds_vips("rb"), 30, "rb without the addresses")
+        standby_at = time.monotonic()
+        self.assertTrue(lab.holds_vips("ra"))
+        time.sleep(8)
+        stopped_at = time.monotonic()
+        for p in [first] + split:
+            p.send("stop")
+        client = first.result()
+        results = {p: p.result() for p in split}
+        pac.send("stop")
+        server = pac.result()
+        self.assertIsNotNone(server)
+
+        outside_ids = [c["send_key"] for c in server["calls"].values()]
+        up = direction(server["calls"][str(call["my_call_id"])]["received"], split_at, stopped_at)
+        down = direction(client["stream"]["received"], split_at, stopped_at)
+        tail = {way: direction(rows, stopped_at - 3, stopped_at)["after"] for way, rows in (
+            ("client_to_server", server["calls"][str(call["my_call_id"])]["received"]),
+            ("server_to_client", client["stream"]["received"]))}
+        split_calls = []
+        for p, res in results.items():
+            for st in (res or {}).get("streams", []):
+                split_calls.append({"client_call_id": st["recv_key"], "server_call_id": st["send_key"],
+                                    "received_last_3s": direction(st["received"], stopped_at - 3,
+                                                                  stopped_at)["after"],
+                                    "received": len(st["received"])})
+        numbers = {"split_to_rb_promoted_s": round(promoted_at - split_at, 3), "healed_to_rb_standby_s": round(standby_at - healed_at, 3),
+                   "first_call": {"client_to_server": up, "server_to_client": down, "last_3s": tail},
+                   "calls_at_server": len(outside_ids), "distinct_outside_call_ids": len(set(outside_ids)),
+                   "live_calls_in_split": {r: len(c) for r, c in during.items()}, "split_calls": split_calls}
+        print("\nsplit brain: " + json.dumps(numbers), file=sys.stderr)
+        # No outside Call ID handed to two calls, though both nodes chose in the split.
+        self.assertEqual(len(set(outside_ids)), len(outside_ids), sorted(outside_ids))
+        # One master after the healing, and the surviving side's call intact: its frames
+        # flow both ways in the last 3 s.
+        self.assertFalse(lab.holds_vips("rb"))
+        for way, n in tail.items():
+            self.assertGreater(n, RATE, (way, numbers))
+
+
+if __name__ == "__main__":
+    unittest.main()
