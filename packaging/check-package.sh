@@ -43,6 +43,11 @@ for f in /usr/sbin/pptp-alg $unit $conf /etc/pptp-alg/rules.yaml /usr/share/man/
   /usr/share/man/man5/rules.yaml.5.gz /usr/share/bash-completion/completions/pptp-alg; do
   [ -e "$f" ] || fail "$f not installed"
 done
+# keepalived's notify script for an HA pair (docs/ha.md), run by keepalived as it is: its
+# `check` (a vrrp_script) passes while no daemon answers (a dead daemon is no failover).
+notify=/usr/lib/pptp-alg/pptp-alg-ha-notify
+[ -x "$notify" ] || fail "$notify not installed executable"
+"$notify" check --socket /nonexistent/control || fail "$notify check with no daemon answering"
 getent passwd pptp-alg >/dev/null || fail "no system user pptp-alg"
 [ "$(stat -c %U:%G:%a /etc/pptp-alg/pptp-alg.conf)" = root:pptp-alg:640 ] || fail "config file owner/mode"
 
