@@ -15,9 +15,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache=${PPTP_ALG_VM_CACHE:-/var/cache/pptp-alg-vm}
 suite=bookworm
 mirror=${PPTP_ALG_VM_MIRROR:-http://deb.debian.org/debian}
-key=$(cat "$here/image.sh" "$here/init.sh" "$here/packages.txt" | sha256sum | cut -c1-16)
+key=$(cat "$here/image.sh" "$here/cache.sh" "$here/init.sh" "$here/packages.txt" | sha256sum | cut -c1-16)
 image=$cache/$suite-$key
 say() { printf 'vm-image: [%4ds] %s\n' "$SECONDS" "$*" >&2; }
+# shellcheck source=scripts/vm/cache.sh
+. "$here/cache.sh"
 # What a boot with systemd as PID 1 (run.sh --systemd) needs in the tree: the runner unit
 # (init.sh as a service, enabled), no getty (no udev: its tty devices never appear), pptpd
 # not started on its own (the tests start their own), and iptables as a .deb only: the
@@ -46,20 +48,11 @@ UNIT
 }
 
 if [ "${1:-}" = --rebuild ]; then rm -rf "$image"; fi
-if [ -f "$image/ready" ]; then
-  say "cached: $image"
-  echo "$image"
-  exit 0
-fi
+ready_or_continue "$image"
 [ "$(id -u)" -eq 0 ] || { echo "vm-image: needs root (debootstrap, device nodes)" >&2; exit 1; }
 bash "$here/host-deps.sh"
-mkdir -p "$cache"
-exec 9>"$cache/.lock"
-flock 9  # one build at a time; another may have finished it meanwhile
-if [ -f "$image/ready" ]; then echo "$image"; exit 0; fi
-
-work=$(mktemp -d "$cache/build.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+lock_cache_and_work
+ready_or_continue "$image"
 root=$work/root
 # Stage 1, cached on its own (keyed by the suite and the package list): the debootstrapped
 # tree, the slow part (about 10 minutes on a busy 2-core machine).
@@ -80,14 +73,8 @@ else
 fi
 
 say "downloading the kernel (linux-image-amd64) and busybox-static"
-mkdir -p "$work/debs" "$work/kernel" "$work/busybox"
-kernel_package=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-[ -n "$kernel_package" ] || { echo "vm-image: apt-cache knows no linux-image-amd64 (apt-get update?)" >&2; exit 1; }
-(cd "$work/debs" && apt-get download "$kernel_package" busybox-static >/dev/null 2>&1) \
-  || { echo "vm-image: apt-get download $kernel_package busybox-static failed" >&2; exit 1; }
-dpkg-deb -x "$work"/debs/linux-image-*.deb "$work/kernel"
-dpkg-deb -x "$work"/debs/busybox-static_*.deb "$work/busybox"
-version=$(basename "$work"/kernel/lib/modules/*)
+download_kernel
+version=$kernel_version
 say "kernel $version ($kernel_package)"
 
 mkdir -p "$root/lib/modules"

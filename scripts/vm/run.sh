@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Boots the test VM (Debian 12's stock kernel under qemu, software emulation) and runs a
 # command in it as root; prints its output and exits with its status.
-#   bash scripts/vm/run.sh [--timeout SECONDS] [--share DIR]... [--out DIR] [--systemd] -- COMMAND...
+#   bash scripts/vm/run.sh [--timeout SECONDS] [--share DIR]... [--out DIR] [--systemd | --host-root [--iptables]] -- COMMAND...
 # The clone (and each --share DIR) is mounted read-only at the same path inside, so paths
 # of the host work there; the command starts in the current directory. /vm-out is
 # writable and is the host's --out DIR (default: a new directory under /tmp, printed),
@@ -10,6 +10,10 @@
 # the VM did not report one. qemu is always ended (trap), also on a signal.
 # PID 1 is scripts/vm/init.sh; with --systemd it is systemd, and init.sh runs as its service
 # pptp-alg-vm.service (journald, dbus and systemctl are real; the boot takes longer).
+# With --host-root there is no disk image: the kernel boots into the host's own / (read-only
+# over 9p, a tmpfs overlay for writes, iptables hidden; kernel.sh), so the host's paths are
+# all there and --share is not needed; the host must be Debian 12 (the CI smoke); with
+# --iptables the host's iptables stays visible (the xtables backend).
 set -euo pipefail
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,6 +21,8 @@ repo=$(cd "$here/../.." && pwd)
 timeout_s=900
 out=
 init=
+host_root=0
+keep_iptables=0
 shares=("$repo")
 while (($#)); do
   case "$1" in
@@ -24,13 +30,23 @@ while (($#)); do
     --share) shares+=("$(cd "$2" && pwd)"); shift 2 ;;
     --out) out=$2; shift 2 ;;
     --systemd) init=/lib/systemd/systemd; shift ;;
+    --host-root) host_root=1; shift ;;
+    --iptables) keep_iptables=1; shift ;;
     --) shift; break ;;
-    *) echo "run.sh: unknown option $1 (usage: run.sh [--timeout S] [--share DIR]... [--out DIR] [--systemd] -- COMMAND...)" >&2
+    *) echo "run.sh: unknown option $1 (usage: run.sh [--timeout S] [--share DIR]... [--out DIR] [--systemd | --host-root [--iptables]] -- COMMAND...)" >&2
        exit 2 ;;
   esac
 done
 (($#)) || { echo "run.sh: no command (run.sh -- COMMAND...)" >&2; exit 2; }
-image=$(bash "$here/image.sh" | tail -1)
+if ((host_root)); then
+  image=$(bash "$here/kernel.sh" | tail -1)
+  shares=()
+  init=$here/init.sh
+  disk=(-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap")
+else
+  image=$(bash "$here/image.sh" | tail -1)
+  disk=(-drive "file=$image/root.img,if=virtio,format=raw,snapshot=on")
+fi
 if [ -z "$out" ]; then out=$(mktemp -d /tmp/pptp-alg-vm.XXXXXX); fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -53,6 +69,7 @@ for i in "${!shares[@]}"; do
 done
 append="console=ttyS0 panic=-1 quiet loglevel=4 pptp_alg_vm.shares=$(IFS=,; echo "${mounts[*]}")"
 [ -z "$init" ] || append+=" pptp_alg_vm.init=$init"
+((keep_iptables == 0)) || append+=" pptp_alg_vm.iptables=1"
 
 qemu_pid=
 stop_qemu() {
@@ -71,7 +88,7 @@ echo "vm: booting $(sed -n 's/^kernel=//p' "$image/ready") (image $image, output
 nice -n 10 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1024 -nodefaults -no-reboot \
   -display none -monitor none -serial "file:$out/console.log" -nic none \
   -kernel "$image/vmlinuz" -initrd "$image/initrd.img" -append "$append" \
-  -drive "file=$image/root.img,if=virtio,format=raw,snapshot=on" "${virtfs[@]}" </dev/null &
+  "${disk[@]}" "${virtfs[@]}" </dev/null &
 qemu_pid=$!
 touch "$out/console.log"
 tail -n +1 -f --pid="$qemu_pid" "$out/console.log" &

@@ -16,8 +16,13 @@ daemon=$build/alg/pptp-alg
 out=${PPTP_ALG_VM_OUT:-$build/vm}
 only=${PPTP_ALG_VM_ONLY:-}
 start=$SECONDS
-bash scripts/vm/image.sh >/dev/null
-echo "vm-test: image $((SECONDS - start))s (cached or built)"
+if [ "$only" = smoke ]; then
+  bash scripts/vm/kernel.sh >/dev/null
+  echo "vm-test: kernel and initramfs $((SECONDS - start))s (cached or built)"
+else
+  bash scripts/vm/image.sh >/dev/null
+  echo "vm-test: image $((SECONDS - start))s (cached or built)"
+fi
 shares=()
 case "$build/" in "$PWD"/*) ;; *) shares=(--share "$build") ;; esac
 status=0
@@ -29,8 +34,8 @@ boot() {  # name, run.sh options and command...
   echo "vm-test: $name: VM $((SECONDS - begin))s (guest up after ${up:-?}s), exit $rc; logs in $out/$name"
   ((rc == 0)) || status=1
 }
-if [ "$only" = smoke ]; then
-  boot smoke -- bash tests/vm/suite.sh --smoke "$daemon"
+if [ "$only" = smoke ]; then  # no disk image: the host's / over 9p (run.sh --host-root)
+  boot smoke --host-root -- bash tests/vm/suite.sh --smoke "$daemon"
 fi
 if [ "$only" = "" ] || [ "$only" = suite ]; then
   boot suite -- bash tests/vm/suite.sh "$daemon"

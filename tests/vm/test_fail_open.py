@@ -1,13 +1,15 @@
 #!/usr/bin/python3
-"""The nft backend's queue when no daemon reads it (docs/packet-path.md, "Verdicts,
-overload and failure"): with --fail-open the rules carry `bypass` and PPTP passes
-unjudged; without it, packets are dropped. The daemon is killed (SIGKILL), so its rules
-stay in the kernel with nobody on the queue. Needs a kernel with the nft `queue`
-statement (Debian 12's 6.1: run it in the test VM, scripts/vm/run.sh).
+"""The queue when no daemon reads it (docs/packet-path.md, "Verdicts, overload and
+failure"): with --fail-open the rules carry `bypass` (nft) or `--queue-bypass` (xtables'
+NFQUEUE) and PPTP passes unjudged; without it, packets are dropped. The daemon is killed
+(SIGKILL), so its rules stay in the kernel with nobody on the queue. The backend is
+PPTP_ALG_BACKEND (default nft, which needs a kernel with the nft `queue` statement:
+Debian 12's 6.1, run it in the test VM, scripts/vm/run.sh; xtables needs iptables).
 
     PPTP_ALG=build/release/alg/pptp-alg /usr/bin/python3 tests/vm/test_fail_open.py -v
 """
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +21,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 from pptplab.lab import CLIENTS, PYTHON, SERVER, Lab  # noqa: E402
 
 DAEMON = os.path.abspath(os.environ.get("PPTP_ALG", os.path.join(HERE, "../../build/release/alg/pptp-alg")))
+BACKEND = os.environ.get("PPTP_ALG_BACKEND", "nft")
 
 
 def kernel_has_nft_queue():
@@ -31,8 +34,10 @@ class QueueWithoutDaemon(unittest.TestCase):
     def setUp(self):
         if os.geteuid() != 0:
             self.skipTest("needs root (network namespaces)")
-        if not kernel_has_nft_queue():
+        if BACKEND == "nft" and not kernel_has_nft_queue():
             self.skipTest("this kernel has no nft queue statement (run it in the VM: scripts/vm/run.sh)")
+        if BACKEND == "xtables" and shutil.which("iptables") is None:
+            self.skipTest("no iptables for the xtables backend")
         self.lab = Lab(daemon=DAEMON)
         self.lab.__enter__()
         self.addCleanup(self.lab.__exit__, None, None, None)
@@ -50,6 +55,13 @@ class QueueWithoutDaemon(unittest.TestCase):
                              "--server", SERVER).stdout
         return out.strip().splitlines()[-1]
 
+    def queue_rules(self):
+        """The rules that send packets to the queue, in the backend's own listing."""
+        if BACKEND == "xtables":
+            return "\n".join(line for line in self.lab.netns("rtr", "iptables-save").stdout.splitlines()
+                             if "NFQUEUE" in line)
+        return self.lab.netns("rtr", "nft", "list", "table", "ip", "pptp_alg").stdout
+
     def kill_daemon(self):
         """SIGKILL: no clean-up, the rules stay and nobody reads the queue."""
         proc = self.lab.daemon_proc
@@ -57,22 +69,22 @@ class QueueWithoutDaemon(unittest.TestCase):
         proc.wait(timeout=10)
         self.lab.daemon_proc = None
         # (nft 1.0.6 lists the statement as "queue to 0" or "queue flags bypass to 0")
-        self.assertRegex(self.lab.netns("rtr", "nft", "list", "table", "ip", "pptp_alg").stdout, r"\squeue (flags|to)")
+        self.assertRegex(self.queue_rules(), r"\squeue (flags|to)" if BACKEND == "nft" else r"-j NFQUEUE")
 
     def start(self, *extra):
-        self.lab.start_daemon(["--backend", "nft"] + list(extra))
-        self.assertEqual(self.status()["daemon"]["backend"], "nft")
+        self.lab.start_daemon(["--backend", BACKEND] + list(extra))
+        self.assertEqual(self.status()["daemon"]["backend"], BACKEND)
         self.assertEqual(self.handshake(CLIENTS[0]), "reply", "no control connection through a running daemon")
 
     def test_fail_open_passes_control_connections_when_the_daemon_is_gone(self):
         self.start("--fail-open")
-        self.assertIn("bypass", self.lab.netns("rtr", "nft", "list", "chain", "ip", "pptp_alg", "forward").stdout)
+        self.assertIn("bypass", self.queue_rules())
         self.kill_daemon()
         self.assertEqual(self.handshake(CLIENTS[1]), "reply")
 
     def test_fail_closed_drops_them(self):
         self.start()
-        self.assertNotIn("bypass", self.lab.netns("rtr", "nft", "list", "table", "ip", "pptp_alg").stdout)
+        self.assertNotIn("bypass", self.queue_rules())
         self.kill_daemon()
         self.assertEqual(self.handshake(CLIENTS[1]), "no reply")
 

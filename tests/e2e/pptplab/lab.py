@@ -105,6 +105,11 @@ class Lab(Namespaces):
                " }",
                "}"]
         if self.mode == "kernel-helper":
+            # `ct helper "pptp"` loads nf_conntrack_pptp, not its NAT half: on Debian's 6.1
+            # nf_nat_pptp stays out (the helper then carries no call behind masquerade) until
+            # the router's admin loads it, as this does (6.18 here has it built in).
+            if shutil.which("modprobe"):
+                subprocess.run(["modprobe", "nf_nat_pptp"], check=False)
             nat += ["table ip pptplab_helper {",
                     ' ct helper pptp { type "pptp" protocol tcp; }',
                     " chain prerouting {",
