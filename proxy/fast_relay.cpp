@@ -9,9 +9,9 @@
 
 namespace pptp::proxy {
 
-void FastRelay::open(bool install) {
+void FastRelay::open(bool install, const std::vector<policy::Prefix>& servers) {
   if (install) {
-    if (auto r = install_fast_path_table(); !r) {
+    if (auto r = install_fast_path_table(servers); !r) {
       spdlog::warn("fast_path_unavailable error=\"{}\" note=\"GRE is relayed in user space\"", r.error());
       return;
     }

@@ -65,7 +65,7 @@ class ProxyServer {
   ~ProxyServer() {
     book_.on_release(nullptr);  // the sessions release their Call IDs after the table is gone
     fast_.close();
-    if (rules_installed_) remove_proxy_rules(ProxyRuleOptions{options_.listen_port, kGreMark, kRouteTable});
+    if (rules_installed_) remove_proxy_rules(rule_options());
     if (gre_fd_ >= 0) ::close(gre_fd_);
     if (raw_fd_ >= 0) ::close(raw_fd_);
   }
@@ -75,6 +75,9 @@ class ProxyServer {
   void run();
 
  private:
+  ProxyRuleOptions rule_options() const {
+    return ProxyRuleOptions{options_.listen_port, kGreMark, kRouteTable, nft::kFastPathMark, options_.servers};
+  }
   void accept();
   void on_accept(tcp::socket socket);
   void wait_gre();
@@ -128,12 +131,12 @@ Result<bool, std::string> ProxyServer::open() {
     account_ = *found;
   }
   if (options_.install_rules) {
-    auto r = install_proxy_rules(ProxyRuleOptions{options_.listen_port, kGreMark, kRouteTable});
+    auto r = install_proxy_rules(rule_options());
     if (!r) return unexpected(r.error());
     rules_installed_ = true;
   }
   if (options_.fast_path) {
-    fast_.open(options_.install_rules);
+    fast_.open(options_.install_rules, options_.servers);
     book_.on_release([this](std::uint16_t id) { fast_.released(id); });
   }
   open_control();

@@ -8,6 +8,7 @@ the server itself; GRE is relayed between the legs. Run as root:
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -51,6 +52,10 @@ class ProxyTest(nat.LabTest):
             if predicate(status):
                 return status
         self.fail("status never got there: %s" % status)
+
+    def fast_elements(self, name):
+        kind = "set" if name == "fast_out" else "map"
+        return self.lab.netns("rtr", "nft", "list", kind, "ip", "pptp_alg_proxy", name, check=False).stdout
 
     def tearDown(self):
         super().tearDown()
@@ -137,10 +142,6 @@ class KernelFastPath(ProxyTest):
     """Once a call's first packets have been relayed here (64 without a PPP name, as in the
     transparent mode), the kernel relays its GRE (docs/proxy.md, "Fast path")."""
 
-    def fast_elements(self, name):
-        kind = "set" if name == "fast_out" else "map"
-        return self.lab.netns("rtr", "nft", "list", kind, "ip", "pptp_alg", name, check=False).stdout
-
     def test_a_proxied_calls_gre_is_relayed_by_the_kernel_and_its_elements_go_with_the_call(self):
         pac = self.lab.start_pac(connections=1, duration=25)
         client = self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7], duration=14)
@@ -162,6 +163,77 @@ class KernelFastPath(ProxyTest):
         self.assertEqual(done["fast_path"]["withdrawn"], 1, done)
         for name in ("proxy_out_key", "fast_in_address", "fast_out"):
             self.assertNotIn("elements = ", self.fast_elements(name), "the call's elements outlived it")
+
+
+class BesideTransparent(nat.LabTest):
+    """A transparent daemon (the lab's) and a proxy for SERVER2 only (--proxy-servers) on one
+    router (docs/proxy.md, "Beside the transparent mode"): each has its own table, and
+    stopping one leaves the other's table and calls alone."""
+
+    def setUp(self):
+        super().setUp()
+        self.proxy_status = os.path.join(self.lab.tmp, "proxy-status.json")
+        self.proxy_log = os.path.join(self.lab.tmp, "proxy.log")
+        self.proxy = self.lab.spawn("rtr", [self.lab.daemon_binary, "--proxy", "--install-rules", "--proxy-servers",
+                                            SERVER2, "--status-file", self.proxy_status, "--pid-file",
+                                            os.path.join(self.lab.tmp, "proxy.pid"), "--control-socket", "none",
+                                            "--log-level", "debug"], log=self.proxy_log)
+        deadline = time.monotonic() + 15
+        while " ready " not in self.read_proxy_log() and time.monotonic() < deadline:
+            self.assertIsNone(self.proxy.poll(), self.read_proxy_log())
+            time.sleep(0.1)
+
+    def tearDown(self):
+        self.lab._stop(self.proxy)  # first: LabTest's tearDown finds no rule of ours left
+        super().tearDown()
+        self.assertNotIn("lookup 1723", self.lab.netns("rtr", "ip", "rule", check=False).stdout)
+
+    def read_proxy_log(self):
+        with open(self.proxy_log, errors="replace") as f:
+            return f.read()
+
+    def tables(self):
+        return set(re.findall(r"table ip (\S+)", self.lab.netns("rtr", "nft", "list", "tables").stdout))
+
+    def wait_both_offloaded(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with open(self.proxy_status) as f:
+                    proxied = json.load(f)["fast_path"]["calls"]
+                if proxied == 1 and self.lab.status(wait=0.5)["fast_path"]["calls"] == 1:
+                    return
+            except (OSError, ValueError):
+                time.sleep(0.3)
+        self.fail("the two calls were not both in the kernel within %d s" % timeout)
+
+    def test_a_transparent_and_a_proxied_call_run_side_by_side_and_each_daemon_stops_alone(self):
+        self.assertEqual(self.tables() & {"pptp_alg", "pptp_alg_proxy"}, {"pptp_alg", "pptp_alg_proxy"})
+        self.lab.start_server()
+        self.lab.start_pac(connections=2, duration=20)
+        # One call each way through the router, both in the kernel; then the transparent
+        # daemon stops: the proxied call goes on to its end, every frame echoed.
+        transparent = self.lab.start_client("pns", local=ALICE, tag="transparent", call_ids=[7], duration=8)
+        proxied = self.lab.start_client("pns", local=BOB, server=SERVER2, tag="proxied", call_ids=[7], duration=16)
+        self.wait_both_offloaded()
+        self.assertEchoed(self.lab.result(transparent), minimum=50)
+        self.assertEqual(self.lab.stop_daemon(), 0)
+        self.assertEqual(self.tables() & {"pptp_alg", "pptp_alg_proxy"}, {"pptp_alg_proxy"})
+        r = self.lab.result(proxied)
+        self.assertEchoed(r, minimum=100)
+        self.assertGreaterEqual(r["calls"][0]["echoed"], r["calls"][0]["sent"] - 3, r)
+        # The transparent daemon again, a call through it, and the proxy stops under it.
+        self.lab.start_daemon(self.daemon_arguments())
+        transparent = self.lab.start_client("pns", local=ALICE, tag="again", call_ids=[7], duration=10)
+        proxied = self.lab.start_client("pns", local=BOB, server=SERVER2, tag="proxied2", call_ids=[7], duration=10)
+        self.wait_both_offloaded()
+        self.lab._stop(self.proxy)
+        self.assertEqual(self.proxy.returncode, 0, self.read_proxy_log()[-1500:])
+        self.assertEqual(self.tables() & {"pptp_alg", "pptp_alg_proxy"}, {"pptp_alg"})
+        self.assertEchoed(self.lab.result(transparent), minimum=60)
+        self.assertEqual(self.lab.status()["fast_path"]["calls"], 0)
+        self.lab.result(proxied)  # cut with the proxy: its end is not this test's
+        self.assertEqual(self.read_proxy_log().count("call_offloaded mode=proxy"), 2)
 
 
 class WithoutFastPath(ProxyTest):
