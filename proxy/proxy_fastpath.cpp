@@ -175,6 +175,18 @@ Result<bool, std::string> install_fast_path_table(const std::vector<policy::Pref
   return true;
 }
 
+std::size_t leftover_calls() {
+  std::string output;
+  if (nft::run_command({nft::tool_path(nft::Tool::Nft), "list", "map", "ip", std::string(kTableName),
+                        std::string(kOutKeyMap)},
+                       {}, output) != 0) {
+    return 0;
+  }
+  std::size_t n = 0;  // every element carries a timeout, listed as "expires"
+  for (std::size_t at = output.find(" expires "); at != std::string::npos; at = output.find(" expires ", at + 1)) ++n;
+  return n;
+}
+
 void remove_fast_path_table() {
   std::string output;
   nft::run_command({nft::tool_path(nft::Tool::Nft), "delete", "table", "ip", std::string(kTableName)}, {}, output);

@@ -128,5 +128,7 @@ class ProxyFastPath {
 // Loads the table (replacing an earlier run's); the error names what failed.
 Result<bool, std::string> install_fast_path_table(const std::vector<policy::Prefix>& servers = {});
 void remove_fast_path_table();
+// Calls an earlier proxy left in the kernel (its Key map's elements; 0 without the table).
+std::size_t leftover_calls();
 
 }  // namespace pptp::proxy

@@ -89,6 +89,10 @@ class ProxyServer {
   void wait_hangup();
   Result<std::string, std::string> reload();
   void open_control();
+  Result<bool, std::string> open_metrics();
+  std::string metrics_text() const {
+    return proxy_metrics_text(ProxyMetrics{counters_, gre_, policy_, fast_.counts(), book_.used()});
+  }
   void on_control(std::string_view line, const daemon::Reply& reply);
 
   ProxyOptions options_;
@@ -109,6 +113,7 @@ class ProxyServer {
   std::array<std::uint8_t, kMaxGrePacket> packet_{};
   std::vector<std::weak_ptr<Session>> sessions_;  // for `ctl calls`; the gone ones pruned each tick
   std::unique_ptr<daemon::ControlListener> control_;
+  std::unique_ptr<daemon::MetricsListener> metrics_;  // --metrics-listen
   std::optional<daemon::Account> account_;  // --user
   bool rules_installed_ = false;
 };
@@ -136,11 +141,11 @@ Result<bool, std::string> ProxyServer::open() {
     rules_installed_ = true;
   }
   if (options_.fast_path) {
-    fast_.open(options_.install_rules, options_.servers);
+    fast_.open(options_.install_rules, options_.servers, options_.keep_fast_path);
     book_.on_release([this](std::uint16_t id) { fast_.released(id); });
   }
   open_control();
-  return true;
+  return open_metrics();
 }
 
 void ProxyServer::run() {
@@ -218,6 +223,20 @@ void ProxyServer::open_control() {
   spdlog::info("control_socket_listening path={}", options_.control_socket);
 }
 
+// --metrics-listen: GET /metrics answers what `ctl metrics` does; a port that cannot be had
+// stops the start, as in the transparent mode.
+Result<bool, std::string> ProxyServer::open_metrics() {
+  if (options_.metrics_listen.empty()) return true;
+  auto at = daemon::parse_listen_address(options_.metrics_listen);
+  auto opened = at ? daemon::open_metrics_listener(io_, *at, [this] { return metrics_text(); })
+                   : Result<std::unique_ptr<daemon::MetricsListener>, std::string>(unexpected(at.error()));
+  if (!opened) return unexpected("--metrics-listen " + options_.metrics_listen + ": " + opened.error());
+  metrics_ = std::move(*opened);
+  metrics_->start();
+  spdlog::info("metrics_listening address={} path=/metrics", options_.metrics_listen);
+  return true;
+}
+
 void ProxyServer::on_control(std::string_view line, const daemon::Reply& reply) {
   auto request = control::parse_request(line.substr(0, line.find('\n')));
   if (!request) return reply(control::error_answer(request.error()) + "\n", false);
@@ -226,10 +245,8 @@ void ProxyServer::on_control(std::string_view line, const daemon::Reply& reply) 
       return reply(control::ok_answer({{"calls", proxy_calls_json(sessions_, policy_)}}) + "\n", false);
     case control::Command::Status:
       return reply(control::ok_answer({{"status", status_json()}}) + "\n", false);
-    case control::Command::Metrics: {
-      const ProxyMetrics m{counters_, gre_, policy_, fast_.counts(), book_.used()};
-      return reply(control::ok_answer({{"metrics", proxy_metrics_text(m)}}) + "\n", false);
-    }
+    case control::Command::Metrics:
+      return reply(control::ok_answer({{"metrics", metrics_text()}}) + "\n", false);
     case control::Command::Promote:
     case control::Command::Demote:
       return reply(control::error_answer("high availability is not available in proxy mode (docs/ha.md)") + "\n",

@@ -20,6 +20,7 @@ import test_nat_e2e as nat  # noqa: E402  (its LabTest: set-up, tear-down, the c
 from pptplab.lab import CLIENTS, PUBLIC, PYTHON, SERVER, SERVER2  # noqa: E402
 
 ALICE, BOB, CAROL = CLIENTS[0], CLIENTS[1], CLIENTS[2]
+METRICS_PORT = 9817  # --metrics-listen, inside the router's namespace
 
 
 class ProxyTest(nat.LabTest):
@@ -236,6 +237,27 @@ class BesideTransparent(nat.LabTest):
         self.assertEqual(self.read_proxy_log().count("call_offloaded mode=proxy"), 2)
 
 
+class RestartAfterCrash(ProxyTest):
+    """--keep-fast-path does not apply to proxy mode: a proxied call lives in the proxy's
+    control connections. A proxy that crashed leaves its elements; the next one removes
+    them at start and says so (docs/proxy.md, "Fast path")."""
+    daemon_args = ("--proxy", "--keep-fast-path")
+
+    def test_a_restarted_proxy_removes_what_the_crashed_one_left_in_the_kernel_and_says_so(self):
+        self.assertIn("keep_fast_path_not_applied mode=proxy", self.lab.read_daemon_log())
+        self.lab.start_pac(connections=1, duration=20)
+        client = self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7], duration=15)
+        self.wait_status(lambda s: s["fast_path"]["calls"] == 1, timeout=30)
+        self.lab.daemon_proc.kill()  # no clean-up: the elements stay (90 s timeout)
+        self.lab.daemon_proc.wait(timeout=10)
+        self.assertIn("elements = ", self.fast_elements("proxy_out_key"))
+        self.lab.start_daemon(self.daemon_arguments())
+        self.assertIn("fast_path_leftover_removed mode=proxy calls=1", self.lab.read_daemon_log())
+        for name in ("proxy_out_key", "fast_in_address", "fast_out"):
+            self.assertNotIn("elements = ", self.fast_elements(name), "the crashed proxy's call is still relayed")
+        self.lab._stop(client)
+
+
 class WithoutFastPath(ProxyTest):
     daemon_args = ("--proxy", "--no-fast-path")
 
@@ -391,6 +413,9 @@ rules:
 
 
 class OperatorKill(ProxyPolicyTest):
+    def daemon_arguments(self):
+        return super().daemon_arguments() + ["--metrics-listen", "127.0.0.1:%d" % METRICS_PORT]
+
     def test_ctl_kill_ends_one_clients_call_on_both_legs_and_ctl_calls_shows_both_legs(self):
         pac = self.lab.start_pac(connections=2, duration=12)
         alice = self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7], duration=10)
@@ -423,6 +448,11 @@ class OperatorKill(ProxyPolicyTest):
         rc, metrics = self.ctl("metrics")
         self.assertEqual(rc, 0, metrics)
         self.assertIn("pptp_alg_proxy_relay_calls_connected_total 2", metrics)
+        # --metrics-listen: the same text over HTTP, as a Prometheus server scrapes it.
+        fetch = "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:%d/metrics').read().decode())"
+        scraped = self.lab.netns("rtr", PYTHON, "-c", fetch % METRICS_PORT).stdout
+        self.assertIn("pptp_alg_proxy_relay_calls_connected_total 2", scraped)
+        self.assertIn("pptp_alg_proxy_fast_path_calls ", scraped)
         # Both calls' GRE runs in the kernel (docs/proxy.md, "Fast path"): the kill must
         # take alice's elements out.
         self.wait_status(lambda s: s["fast_path"]["calls"] == 2, timeout=30)
