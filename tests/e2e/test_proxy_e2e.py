@@ -377,6 +377,33 @@ class RefusedPptpLinux(ProxyPolicyTest):
         self.assertIn("proxy_answered scope=connection client=%s" % CAROL, self.lab.read_daemon_log())
 
 
+class RefusedCallPptpLinux(ProxyPolicyTest):
+    """pptp-linux's call refused (Outgoing-Call-Reply result 7) while its host is allowed:
+    what pptp-linux itself logs (docs/proxy.md, "What pptp-linux says when refused")."""
+    policy = """
+on_deny: refuse
+users:
+  carol: {addresses: %s, limits: {calls: 1}}
+rules:
+  - {name: carol, from: {user: carol}, action: allow}
+""" % CAROL
+
+    def test_pptp_linux_logs_the_call_refusal_with_result_code_7(self):
+        self.lab.start_server()
+        holder = self.lab.start_client("pns", local=CAROL, tag="holder", call_ids=[7], duration=12)
+        self.wait_status(lambda s: s["relay"]["calls_connected"] == 1)  # carol's one call is taken
+        log = self.lab.netns("lan", PYTHON, "-c", SYSLOG_PPTP, CAROL, SERVER, "6").stdout
+        # RFC 2637 2.8: Outgoing-Call-Reply result 7, "do not accept", to a host that may start.
+        self.assertNotIn("Negative reply received to our Start Control Connection Request", log)
+        self.assertIn("has not been accepted", log)
+        self.assertIn("Result code is 7 'Not Accepted, Call is administratively prohibited'", log)
+        self.assertEchoed(self.lab.result(holder))
+        status = self.lab.status()
+        self.assertGreaterEqual(status["relay"]["calls_refused"], 1, status)
+        self.assertEqual(status["relay"]["calls_connected"], 1, "the refused call never reached the server")
+        self.assertIn("Outgoing-Call-Reply result 7", self.lab.read_daemon_log())
+
+
 class DeniedPppName(ProxyPolicyTest):
     policy = """
 on_deny: refuse
@@ -530,16 +557,26 @@ class PrivilegeDrop(ProxyTest):
     def daemon_arguments(self):
         return ["--proxy", "--user", "nobody"]
 
-    def test_the_proxy_runs_as_the_user_relays_calls_and_still_removes_its_rules(self):
+    def test_the_proxy_runs_as_the_user_offloads_its_call_to_the_kernel_and_still_removes_its_rules(self):
         with open("/proc/%d/status" % self.lab.daemon_proc.pid) as f:
             ids = dict(line.split(":", 1) for line in f if line.startswith(("Uid", "CapEff")))
         self.assertEqual(ids["Uid"].split()[0], "65534", ids)
         self.assertEqual(int(ids["CapEff"].strip(), 16), 1 << 12, "CAP_NET_ADMIN alone: %s" % ids)
-        self.lab.start_pac(connections=1, duration=4)
-        r = self.lab.result(self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7],
-                                                  duration=3))
-        self.assertEchoed(r)
-        self.assertIn("privileges_dropped user=nobody", self.lab.read_daemon_log())
+        self.lab.start_pac(connections=1, duration=12)
+        client = self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7], duration=10)
+        # The call goes to the kernel with CAP_NET_ADMIN alone (the netlink writes of the
+        # fast path, docs/proxy.md), and the kernel relays it from then on.
+        first = self.wait_status(lambda s: s["fast_path"]["calls"] == 1 and s["fast_path"]["to_server_packets"] > 0
+                                 and s["fast_path"]["to_client_packets"] > 0, timeout=30)
+        r = self.lab.result(client)
+        self.assertEchoed(r, minimum=60)
+        done = self.wait_status(lambda s: s["fast_path"]["calls"] == 0)
+        self.assertGreater(done["fast_path"]["to_server_packets"], first["fast_path"]["to_server_packets"], done)
+        self.assertEqual((done["fast_path"]["offloaded"], done["fast_path"]["withdrawn"]), (1, 1), done)
+        self.assertEqual(done["fast_path"]["add_failed"], 0, done)
+        log = self.lab.read_daemon_log()
+        self.assertIn("privileges_dropped user=nobody", log)
+        self.assertIn("call_offloaded mode=proxy", log)
         # tearDown: the rules and the policy route are gone after the proxy (as nobody) exits.
 
 
