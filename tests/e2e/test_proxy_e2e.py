@@ -108,6 +108,33 @@ class Proxy(ProxyTest):
             self.assertEchoed(r)
         self.assertEqual(self.lab.status()["relay"]["incoming_placed"], 2)
 
+class ReframedControlMessages(ProxyTest):
+    def test_split_and_coalesced_control_messages_on_both_legs_still_make_working_calls(self):
+        # The proxy reads each leg as a byte stream (RFC 2637 2: messages over TCP, no
+        # boundaries): the PAC cuts every message at byte 9 and sends an Echo-Request in each
+        # Outgoing-Call-Reply's segment; one client cuts its messages inside the Call ID,
+        # the other sends its three Outgoing-Call-Requests, and later its three
+        # Call-Clear-Requests, in one segment each.
+        pac = self.lab.start_pac(connections=2, duration=5, split=9, coalesce=True)
+        split = self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="split", call_ids=[7], duration=3,
+                                      split=13)
+        coalesced = self.lab.start_client("pns", local=BOB, server=SERVER2, tag="coalesced", call_ids=[7, 8, 9],
+                                          duration=3, coalesce=True)
+        split_r, coalesced_r = self.lab.result(split), self.lab.result(coalesced)
+        for r in (split_r, coalesced_r):
+            self.assertEchoed(r)  # each frame went client -> server and its echo server -> client
+        self.assertEqual([c["asked_call_id"] for c in coalesced_r["calls"]], [7, 8, 9], coalesced_r)
+        self.assertEqual(len({c["peer_call_id"] for c in coalesced_r["calls"]}), 3, coalesced_r)
+        for c in split_r["calls"] + coalesced_r["calls"]:  # every clear answered for its own call
+            self.assertEqual(c["ended_by"], "call_disconnect_notify", c)
+            self.assertEqual(c["disconnect_call_id"], c["peer_call_id"], c)
+        p = self.lab.result(pac)
+        self.assertEqual((p["outgoing"], p["clears_received"]), (4, 4), p)
+        self.assertEqual(p["echo_replies"], 4, "the Echo-Requests coalesced into the replies: %s" % p)
+        status = self.wait_status(lambda s: s["call_ids_in_use"] == 0)
+        self.assertEqual(status["relay"]["calls_connected"], 4, status)
+
+
 class LegFailures(ProxyTest):
     def test_a_server_that_dies_clears_the_clients_call(self):
         pac = self.lab.start_pac(connections=1, duration=20)
@@ -122,6 +149,28 @@ class LegFailures(ProxyTest):
         status = self.wait_status(lambda s: s["call_ids_in_use"] == 0)
         self.assertEqual(status["relay"]["calls_ended"], 1, status)
         self.assertIn("proxy_leg_ended leg=server", self.lab.read_daemon_log())
+
+    def test_a_server_that_resets_its_connection_clears_the_clients_call_and_control_connection(self):
+        # A TCP RST from the server (SO_LINGER 0), not a process that exits: the server leg's
+        # read fails with a reset. RFC 2637 2.13 and 2.3: the client hears
+        # Call-Disconnect-Notify (lost carrier) for its call, then its control connection ends.
+        pac = self.lab.start_pac(connections=1, duration=20, reset_after=2)
+        client = self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="reset", call_ids=[7],
+                                       duration=15)
+        status = self.wait_status(lambda s: s["relay"]["calls_ended"] == 1 and s["call_ids_in_use"] == 0, 30)
+        self.assertEqual(status["relay"]["calls_connected"], 1, status)
+        self.assertEqual(self.lab.result(pac)["resets_sent"], 1)
+        self.assertIn("proxy_leg_ended leg=server server=%s why=Connection reset by peer" % SERVER2,
+                      self.lab.read_daemon_log())
+        # The proxy closed the client's control connection while the client still runs.
+        self.assertIsNone(client.poll(), "the client ended before the check")
+        lan = self.lab.netns("lan", "ss", "-Htn", "state", "close-wait", "( dport = :1723 )", check=False).stdout
+        self.assertIn(ALICE, lan, "the client's control connection was not closed by the proxy")
+        r = self.lab.result(client)
+        c = r["calls"][0]
+        self.assertEqual(c["ended_by"], "call_disconnect_notify", r)
+        self.assertEqual(c["disconnect_call_id"], c["peer_call_id"], r)
+        self.assertEqual(c["disconnect_result"], 1, "not lost carrier (RFC 2637 2.13): %s" % r)
 
     def test_a_client_that_vanishes_clears_the_servers_side(self):
         self.lab.start_pac(connections=1, duration=20)
