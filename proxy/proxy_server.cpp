@@ -6,10 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <array>
-#include <cerrno>
 #include <csignal>
-#include <cstring>
 #include <utility>  // before Asio (std::exchange)
 
 #include <boost/asio.hpp>
@@ -27,6 +24,7 @@
 #include "policy/loader.hpp"
 #include "proxy/fast_relay.hpp"
 #include "proxy/gre_relay.hpp"
+#include "proxy/gre_sockets.hpp"
 #include "proxy/proxy_control.hpp"
 #include "proxy/proxy_policy.hpp"
 #include "proxy/session.hpp"
@@ -38,16 +36,7 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-inline constexpr std::size_t kMaxGrePacket = 65535;
 inline constexpr std::size_t kMaxGrePerWake = 256;  // then other work gets the loop
-inline constexpr std::uint8_t kTtl = 64;
-
-sockaddr_in socket_address(wire::Ipv4Address a) {
-  sockaddr_in s{};
-  s.sin_family = AF_INET;
-  s.sin_addr.s_addr = htonl(a.value);
-  return s;
-}
 
 wire::Endpoint endpoint_of(const tcp::endpoint& e) {
   return wire::Endpoint{wire::Ipv4Address{e.address().to_v4().to_uint()}, e.port()};
@@ -68,8 +57,6 @@ class ProxyServer {
     book_.on_release(nullptr);  // the sessions release their Call IDs after the table is gone
     fast_.close();
     if (rules_installed_) remove_proxy_rules(rule_options());
-    if (gre_fd_ >= 0) ::close(gre_fd_);
-    if (raw_fd_ >= 0) ::close(raw_fd_);
   }
   Result<bool, std::string> load_policy();
   Result<bool, std::string> open();
@@ -84,7 +71,6 @@ class ProxyServer {
   void on_accept(tcp::socket socket);
   void wait_gre();
   void read_gre();
-  void forward(const GreForward& f);
   void tick();
   nlohmann::json status_json() const;
   void write_status();
@@ -109,10 +95,8 @@ class ProxyServer {
   asio::signal_set signals_{io_, SIGINT, SIGTERM};
   asio::signal_set hangup_{io_, SIGHUP};
   asio::steady_timer tick_{io_};
-  int gre_fd_ = -1;  // IPPROTO_GRE: receives both peers' GRE, sends toward servers
-  int raw_fd_ = -1;  // IPPROTO_RAW (IP_HDRINCL): sends toward clients as the server
-  std::optional<asio::posix::stream_descriptor> gre_in_;
-  std::array<std::uint8_t, kMaxGrePacket> packet_{};
+  GreSockets gre_sockets_;
+  std::optional<asio::posix::stream_descriptor> gre_in_;  // waits on gre_sockets_'s receiving socket
   std::vector<std::weak_ptr<Session>> sessions_;  // for `ctl calls`; the gone ones pruned each tick
   std::unique_ptr<daemon::ControlListener> control_;
   std::unique_ptr<daemon::MetricsListener> metrics_;  // --metrics-listen
@@ -132,10 +116,8 @@ Result<bool, std::string> ProxyServer::open() {
   if (!ec) acceptor_.bind(listen, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return unexpected("cannot listen on port " + std::to_string(options_.listen_port) + ": " + ec.message());
-  gre_fd_ = ::socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_GRE);
-  raw_fd_ = ::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
-  if (gre_fd_ < 0 || raw_fd_ < 0) return unexpected(std::string("cannot open raw GRE sockets: ") + std::strerror(errno));
-  gre_in_.emplace(io_, gre_fd_);
+  if (auto r = gre_sockets_.open(); !r) return r;
+  gre_in_.emplace(io_, gre_sockets_.receive_fd());
   if (!options_.user.empty()) {
     auto found = daemon::find_account(options_.user);
     if (!found) return unexpected("--user " + options_.user + ": " + found.error());
@@ -310,15 +292,15 @@ void ProxyServer::wait_gre() {
 
 void ProxyServer::read_gre() {
   for (std::size_t i = 0; i < kMaxGrePerWake; ++i) {
-    const ssize_t n = ::recv(gre_fd_, packet_.data(), packet_.size(), 0);
-    if (n <= 0) return;
-    auto f = relay_gre(book_, Bytes(packet_.data(), static_cast<std::size_t>(n)));
+    const std::optional<Bytes> packet = gre_sockets_.receive();
+    if (!packet) return;
+    auto f = relay_gre(book_, *packet);
     if (f && !policy_.on_gre(f->call, f->toward, Bytes(f->gre).subspan(f->payload_offset))) {
       ++gre_.policy_dropped;
       continue;
     }
     if (f) {
-      forward(*f);
+      gre_sockets_.send(*f, gre_);
       fast_.after_packet(book_, policy_, f->call);
       continue;
     }
@@ -328,27 +310,6 @@ void ProxyServer::read_gre() {
       case GreDrop::WrongSource: ++gre_.wrong_source; break;
     }
   }
-}
-
-void ProxyServer::forward(const GreForward& f) {
-  const sockaddr_in to = socket_address(f.destination);
-  ssize_t sent = 0;
-  if (f.toward == Leg::Server) {
-    sent = ::sendto(gre_fd_, f.gre.data(), f.gre.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
-    ++gre_.to_server;
-  } else {
-    // IPv4 header by hand (IP_HDRINCL): the kernel fills in length, identification, checksum.
-    std::vector<std::uint8_t> packet(20, 0);
-    packet[0] = 0x45;
-    packet[8] = kTtl;
-    packet[9] = wire::kIpProtocolGre;
-    store_u32(packet.data() + 12, f.source.value);
-    store_u32(packet.data() + 16, f.destination.value);
-    packet.insert(packet.end(), f.gre.begin(), f.gre.end());
-    sent = ::sendto(raw_fd_, packet.data(), packet.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
-    ++gre_.to_client;
-  }
-  if (sent < 0) ++gre_.send_errors;
 }
 
 void ProxyServer::tick() {
