@@ -93,6 +93,10 @@ void DaemonFlags::add_to(CLI::App& app) {
                                            "result 4 (busy)")
                                 ->capture_default_str()
                                 ->check(CLI::PositiveNumber);
+  proxy_servers_flag = app.add_option("--proxy-servers", proxy_servers,
+                                      "proxy mode: only the control connections and GRE to these servers "
+                                      "(PREFIX[,PREFIX...]) are proxied; the rest is forwarded, e.g. to a transparent "
+                                      "pptp-alg on the same router (default: every server)");
   add_rate_limits(app);
   add_budgets_to(app);
   add_ha_to(app);
@@ -168,6 +172,7 @@ void DaemonFlags::take_keys(const pptp::config::Settings& k) {
   take(k.source_held, source_held_flag, source_held);
   take_ha_keys(k);
   take(k.proxy_source_calls, proxy_source_calls_flag, proxy_source_calls);
+  take(k.proxy_servers, proxy_servers_flag, proxy_servers);
 }
 
 void DaemonFlags::add_ha_to(CLI::App& app) {

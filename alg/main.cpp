@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include "alg/config/config.hpp"
@@ -141,6 +142,20 @@ int run_reload(const std::string& pid_file, const std::string& policy_file) {
   return 0;
 }
 
+// --proxy-servers as prefixes; nothing (after saying why) when it is invalid or without --proxy.
+std::optional<std::vector<pptp::policy::Prefix>> proxy_servers_of(const DaemonFlags& f) {
+  if (!f.proxy && !f.proxy_servers.empty()) {
+    std::fprintf(stderr, "pptp-alg: --proxy-servers (proxy-servers) needs --proxy\n");
+    return std::nullopt;
+  }
+  auto servers = pptp::proxy::parse_servers(f.proxy_servers);
+  if (!servers) {
+    std::fprintf(stderr, "pptp-alg: --proxy-servers: %s\n", servers.error().c_str());
+    return std::nullopt;
+  }
+  return *servers;
+}
+
 int run_daemon_with(DaemonFlags& f) {
   const std::string path = config_path({f.config}, f.config_file);
   auto keys = read_config(path);
@@ -159,11 +174,14 @@ int run_daemon_with(DaemonFlags& f) {
   f.d.gateway.budgets.memory_bytes = std::size_t{f.memory_budget} * pptp::gateway::kMiB;
   f.d.gateway.budgets.source_reassembly_bytes = std::size_t{f.source_reassembly} * 1024;
   f.d.gateway.budgets.source_held_bytes = std::size_t{f.source_held} * 1024;
+  const auto servers = proxy_servers_of(f);
+  if (!servers) return 2;
   if (f.proxy) {
     return pptp::proxy::run_proxy(pptp::proxy::ProxyOptions{f.d.install_rules, pptp::proxy::kListenPort,
                                                             f.d.pid_file, f.d.status_file, f.d.policy_file,
                                                             f.d.control_socket, f.idle_timeout, f.d.user,
-                                                            !f.no_fast_path, f.proxy_source_calls});
+                                                            !f.no_fast_path, f.proxy_source_calls, *servers,
+                                                            f.d.metrics_listen, f.d.keep_fast_path});
   }
   return pptp::daemon::run_daemon(f.d);
 }
@@ -179,7 +197,11 @@ std::string nft_include(const pptp::nft::RuleOptions& o) {
 
 int run_rules(const DaemonFlags& f, const std::string& format) {
   if (f.proxy) {  // proxy mode's rules are xtables and iproute2 whatever the backend (docs/proxy.md)
-    std::cout << pptp::proxy::describe_proxy_rules(pptp::proxy::ProxyRuleOptions{});
+    const auto servers = proxy_servers_of(f);
+    if (!servers) return 2;
+    pptp::proxy::ProxyRuleOptions o;
+    o.servers = *servers;
+    std::cout << pptp::proxy::describe_proxy_rules(o);
     return 0;
   }
   const pptp::nft::RuleOptions options = pptp::daemon::rule_options(f.d, !f.no_fast_path);
@@ -239,6 +261,7 @@ void Commands::add_to(CLI::App& app) {
   rules->add_option("--syn-limit", d.syn_limit, "new TCP/1723 connections per second per source (0 = off)");
   rules->add_option("--queued-gre-limit", d.queued_gre_limit, "queued GRE packets per second per source (0 = off)");
   rules->add_flag("--proxy", f.proxy, "the proxy mode's rules instead (REDIRECT, GRE mark, policy route)");
+  rules->add_option("--proxy-servers", f.proxy_servers, "with --proxy: only these servers (PREFIX[,PREFIX...])");
   rules->add_option("--format", rules_format,
                     "shell (a script for this kernel's backend) or nft (an include file for /etc/nftables.conf)")
       ->check(CLI::IsMember({"shell", "nft"}));

@@ -38,9 +38,9 @@ struct SetDeleter {
 };
 using SetPtr = std::unique_ptr<nftnl_set, SetDeleter>;
 
-SetPtr make_set(std::string_view name) {
+SetPtr make_set(const std::string& table, std::string_view name) {
   SetPtr s(nftnl_set_alloc());
-  nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, std::string(kTableName).c_str());
+  nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
   nftnl_set_set_str(s.get(), NFTNL_SET_NAME, std::string(name).c_str());
   nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, NFPROTO_IPV4);
   return s;
@@ -143,8 +143,8 @@ int error_of(const nlmsghdr* m) { return static_cast<const nlmsgerr*>(mnl_nlmsg_
 
 }  // namespace
 
-Result<std::unique_ptr<FastPath>, std::string> FastPath::open(std::uint32_t timeout_seconds) {
-  std::unique_ptr<FastPath> f(new FastPath(timeout_seconds));
+Result<std::unique_ptr<FastPath>, std::string> FastPath::open(std::uint32_t timeout_seconds, std::string_view table) {
+  std::unique_ptr<FastPath> f(new FastPath(timeout_seconds, table));
   f->socket_ = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
   if (f->socket_ == nullptr || mnl_socket_bind(f->socket_, 0, MNL_SOCKET_AUTOPID) < 0) {
     return unexpected(errno_text("netlink socket for nftables", errno) + " (are you root?)");
@@ -158,7 +158,7 @@ Result<std::unique_ptr<FastPath>, std::string> FastPath::open(std::uint32_t time
   }
   // The sets must be there: reading them is the check.
   if (auto r = f->read_counters(); !r) {
-    return unexpected("the fast-path sets of table ip " + std::string(kTableName) + " are not usable (" + r.error() +
+    return unexpected("the fast-path sets of table ip " + f->table_ + " are not usable (" + r.error() +
                       "); install the rules with --install-rules or 'pptp-alg rules'");
   }
   return f;
@@ -198,7 +198,7 @@ Result<bool, std::string> FastPath::remove(const std::vector<FastPathCall>& call
 }
 
 Result<bool, std::string> FastPath::remove_one(std::string_view set, const FastPathCall& c) {
-  SetPtr s = make_set(set);
+  SetPtr s = make_set(table_, set);
   if (set == kFastOut || set == kFastOutSource) {
     add_element(s.get(), key_of(c.inside, c.server, c.server_call_id), nullptr, 0, 0, false, false);
   } else if (set == kFastInCallId) {
@@ -227,9 +227,9 @@ Result<bool, std::string> FastPath::change(Op op, const std::vector<FastPathCall
   std::vector<char> buffer(1u << 20);
   for (std::size_t first = 0; first < calls.size(); first += kElementsPerBatch) {
     const std::size_t last = std::min(calls.size(), first + kElementsPerBatch);
-    SetPtr in_plain = make_set(kFastInPlain), in_address = make_set(kFastInAddress),
-           in_call_id = make_set(kFastInCallId), out = make_set(kFastOut),
-           out_source = make_set(kFastOutSource);
+    SetPtr in_plain = make_set(table_, kFastInPlain), in_address = make_set(table_, kFastInAddress),
+           in_call_id = make_set(table_, kFastInCallId), out = make_set(table_, kFastOut),
+           out_source = make_set(table_, kFastOutSource);
     bool any_plain = false, any_translated = false;
     for (std::size_t i = first; i < last; ++i) {
       const FastPathCall& c = calls[i];
@@ -313,7 +313,7 @@ Result<std::vector<FastPathCount>, std::string> FastPath::read_counters() {
   std::vector<FastPathCount> out;
   std::vector<char> buffer(kReceiveBufferBytes);
   for (std::string_view name : {kFastInPlain, kFastInAddress, kFastOut}) {
-    SetPtr query = make_set(name);
+    SetPtr query = make_set(table_, name);
     const std::uint32_t seq = sequence_++;
     nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buffer.data(), NFT_MSG_GETSETELEM, NFPROTO_IPV4, NLM_F_DUMP | NLM_F_ACK, seq);
     nftnl_set_elems_nlmsg_build_payload(nlh, query.get());
@@ -356,7 +356,7 @@ Result<std::vector<FastPathCount>, std::string> FastPath::read_counters(const st
     for (std::size_t i = first; i < last; ++i) {
       const FastPathCall& c = calls[i / 2];
       const bool inbound = i % 2 == 0;
-      SetPtr s = make_set(inbound ? (c.translated() ? kFastInAddress : kFastInPlain) : kFastOut);
+      SetPtr s = make_set(table_, inbound ? (c.translated() ? kFastInAddress : kFastInPlain) : kFastOut);
       add_element(s.get(),
                   inbound ? key_of(c.server, c.outside, c.outside_call_id) : key_of(c.inside, c.server, c.server_call_id),
                   nullptr, 0, 0, false, false);

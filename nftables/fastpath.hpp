@@ -26,11 +26,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "alg/core/result.hpp"
 #include "alg/wire/ip.hpp"
 #include "nat/binding.hpp"
+#include "nftables/rules.hpp"
 
 struct mnl_socket;
 
@@ -59,7 +61,9 @@ struct FastPathStats {
 class FastPath {
  public:
   // Opens the netlink socket and checks that the sets exist (the rules were installed).
-  static Result<std::unique_ptr<FastPath>, std::string> open(std::uint32_t timeout_seconds = kFastPathTimeoutSeconds);
+  // table: the sets' table (proxy mode has its own, proxy/proxy_fastpath.hpp).
+  static Result<std::unique_ptr<FastPath>, std::string> open(std::uint32_t timeout_seconds = kFastPathTimeoutSeconds,
+                                                             std::string_view table = kTableName);
   ~FastPath();
   FastPath(const FastPath&) = delete;
   FastPath& operator=(const FastPath&) = delete;
@@ -81,7 +85,7 @@ class FastPath {
   const FastPathStats& stats() const { return stats_; }
 
  private:
-  explicit FastPath(std::uint32_t timeout_seconds) : timeout_seconds_(timeout_seconds) {}
+  FastPath(std::uint32_t timeout_seconds, std::string_view table) : timeout_seconds_(timeout_seconds), table_(table) {}
   enum class Op : std::uint8_t { Add, Refresh, Remove };
   Result<bool, std::string> change(Op op, const std::vector<FastPathCall>& calls);
   Result<bool, std::string> remove_one(std::string_view set, const FastPathCall& call);
@@ -92,6 +96,7 @@ class FastPath {
   std::uint32_t port_id_ = 0;
   std::uint32_t sequence_ = 1;
   std::uint32_t timeout_seconds_;
+  std::string table_;
   FastPathStats stats_;
 };
 

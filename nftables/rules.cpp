@@ -140,7 +140,7 @@ bool parse_backend(std::string_view text, Backend& out) {
 
 std::string nft_table(Backend backend, const RuleOptions& o) {
   std::ostringstream s;
-  s << "table ip " << kTableName << " {\n";
+  s << "table ip " << o.table << " {\n";
   const bool nft_queue = backend == Backend::Nft;  // else the drops and limits are xtables rules
   if (nft_queue) {
     for (const auto name : {kCounterInvalid, kCounterSynLimited, kCounterGreLimited}) {

@@ -77,6 +77,9 @@ struct RuleOptions {
   // Per source, 0 = off. Only with the fast path: without it every GRE packet of every call
   // is queued, and a limit would cap the calls' throughput.
   std::uint32_t queued_gre_per_second = kDefaultQueuedGrePerSecond;
+  // The table nft_table() writes (proxy mode loads its fast path into a table of its own,
+  // so that it runs beside the transparent mode's: proxy/proxy_fastpath.hpp).
+  std::string_view table = kTableName;
 };
 
 // The queued-GRE limit in force: none without the fast path (see RuleOptions).

@@ -9,9 +9,19 @@
 
 namespace pptp::proxy {
 
-void FastRelay::open(bool install) {
+void FastRelay::open(bool install, const std::vector<policy::Prefix>& servers, bool keep) {
+  if (keep) {
+    spdlog::warn("keep_fast_path_not_applied mode=proxy note=\"a proxied call ends with the proxy's control "
+                 "connections: its elements are removed at exit, and an earlier proxy's at start\"");
+  }
   if (install) {
-    if (auto r = install_fast_path_table(); !r) {
+    // An earlier proxy's calls ended with its control connections (they lived in that
+    // process): what it left in the kernel is removed, not adopted.
+    if (const std::size_t left = leftover_calls(); left > 0) {
+      spdlog::warn("fast_path_leftover_removed mode=proxy calls={} note=\"their control connections ended with the "
+                   "earlier proxy\"", left);
+    }
+    if (auto r = install_fast_path_table(servers); !r) {
       spdlog::warn("fast_path_unavailable error=\"{}\" note=\"GRE is relayed in user space\"", r.error());
       return;
     }

@@ -33,7 +33,9 @@ class FastRelay {
 
   // install: load the table first (--install-rules); else it must be there (loaded by hand).
   // A failure leaves every packet in user space, as with --no-fast-path (logged).
-  void open(bool install);
+  // servers: --proxy-servers (proxy_fastpath.hpp, chain proxy_server_gre).
+  // keep: --keep-fast-path, which proxy mode does not apply (logged why).
+  void open(bool install, const std::vector<policy::Prefix>& servers = {}, bool keep = false);
   bool enabled() const { return path_ != nullptr; }
   // After one of the call's packets was relayed here: the call goes to the kernel once ready.
   void after_packet(const CallBook& book, const ProxyPolicy& policy, std::uint16_t pac_call_id);

@@ -62,7 +62,7 @@ Result<bool, std::string> KeyMap::remove(const ProxyFastCall& call) {
 Result<bool, std::string> KeyMap::send(std::uint16_t type, std::uint16_t flags, const std::vector<ProxyFastCall>& calls,
                                        bool refresh) {
   nftnl_set* set = nftnl_set_alloc();
-  nftnl_set_set_str(set, NFTNL_SET_TABLE, std::string(nft::kTableName).c_str());
+  nftnl_set_set_str(set, NFTNL_SET_TABLE, std::string(kTableName).c_str());
   nftnl_set_set_str(set, NFTNL_SET_NAME, std::string(kOutKeyMap).c_str());
   nftnl_set_set_u32(set, NFTNL_SET_FAMILY, NFPROTO_IPV4);
   const std::uint64_t timeout_ms = std::uint64_t{nft::kFastPathTimeoutSeconds} * 1000;

@@ -20,12 +20,26 @@ std::optional<ProxyFastCall> fast_call_of(const CallBook& book, std::uint16_t pa
   return ProxyFastCall{up->expected_source, up->destination, router, down->key, pac_call_id, up->reverse, up->key};
 }
 
-std::string fast_path_script() {
+namespace {
+// `ip saddr { ... } ` for the servers, nothing for every server.
+std::string from_servers(const std::vector<policy::Prefix>& servers) {
+  if (servers.empty()) return {};
+  std::string out = "ip saddr { ";
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += policy::to_string(servers[i]);
+  }
+  return out + " } ";
+}
+}  // namespace
+
+std::string fast_path_script(const std::vector<policy::Prefix>& servers) {
   nft::RuleOptions o;
   o.fast_path_out_mark = kFastOutMark;
+  o.table = kTableName;
   // Backend::Xtables: the fast-path sets and chains without the transparent mode's queue rules.
   std::ostringstream s;
-  s << nft::nft_table(nft::Backend::Xtables, o) << "table ip " << nft::kTableName << " {\n"
+  s << nft::nft_table(nft::Backend::Xtables, o) << "table ip " << kTableName << " {\n"
     << "  # Proxy mode: the client's GRE reaches the server with the server's Call ID as its Key,\n"
     << "  # looked up once fast_source has made its source the router's (RFC 2637 4.1).\n"
     << "  map " << kOutKeyMap << " {\n    typeof ip saddr . ip daddr . @th,48,16 : @th,48,16\n"
@@ -34,6 +48,13 @@ std::string fast_path_script() {
     << "    type filter hook forward priority mangle - 5; policy accept;\n"
     << "    meta mark & " << nft::hex32(kFastOutMark) << " == " << nft::hex32(kFastOutMark)
     << " @th,48,16 set ip saddr . ip daddr . @th,48,16 map @" << kOutKeyMap << "\n"
+    << "  }\n"
+    << "  # The servers' GRE to this router is the proxy's: a transparent daemon's queue rules\n"
+    << "  # (table ip " << nft::kTableName << ") leave packets with this bit alone.\n"
+    << "  chain " << kServerGreChain << " {\n"
+    << "    type filter hook prerouting priority raw - 15; policy accept;\n"
+    << "    ip protocol gre fib daddr type local " << from_servers(servers) << "meta mark set meta mark | "
+    << nft::hex32(o.fast_path_mark) << "\n"
     << "  }\n}\n";
   return s.str();
 }
@@ -97,7 +118,7 @@ ProxyFastPath::ProxyFastPath(std::unique_ptr<nft::FastPath> fast, std::unique_pt
 ProxyFastPath::~ProxyFastPath() = default;
 
 Result<std::unique_ptr<ProxyFastPath>, std::string> ProxyFastPath::open() {
-  auto fast = nft::FastPath::open();
+  auto fast = nft::FastPath::open(nft::kFastPathTimeoutSeconds, kTableName);
   if (!fast) return unexpected(fast.error());
   auto keys = KeyMap::open();
   if (!keys) return unexpected(keys.error());
@@ -144,19 +165,31 @@ void ProxyFastPath::refresh() {
   if (!keys_->put(calls, true)) ++key_errors_;
 }
 
-Result<bool, std::string> install_fast_path_table() {
+Result<bool, std::string> install_fast_path_table(const std::vector<policy::Prefix>& servers) {
   if (auto nft = nft::require_tool(nft::Tool::Nft); !nft) return unexpected(nft.error());
   remove_fast_path_table();
   std::string output;
-  if (nft::run_command({nft::tool_path(nft::Tool::Nft), "-f", "-"}, fast_path_script(), output) != 0) {
-    return unexpected("nft could not load table ip " + std::string(nft::kTableName) + ": " + output);
+  if (nft::run_command({nft::tool_path(nft::Tool::Nft), "-f", "-"}, fast_path_script(servers), output) != 0) {
+    return unexpected("nft could not load table ip " + std::string(kTableName) + ": " + output);
   }
   return true;
 }
 
+std::size_t leftover_calls() {
+  std::string output;
+  if (nft::run_command({nft::tool_path(nft::Tool::Nft), "list", "map", "ip", std::string(kTableName),
+                        std::string(kOutKeyMap)},
+                       {}, output) != 0) {
+    return 0;
+  }
+  std::size_t n = 0;  // every element carries a timeout, listed as "expires"
+  for (std::size_t at = output.find(" expires "); at != std::string::npos; at = output.find(" expires ", at + 1)) ++n;
+  return n;
+}
+
 void remove_fast_path_table() {
   std::string output;
-  nft::run_command({nft::tool_path(nft::Tool::Nft), "delete", "table", "ip", std::string(nft::kTableName)}, {}, output);
+  nft::run_command({nft::tool_path(nft::Tool::Nft), "delete", "table", "ip", std::string(kTableName)}, {}, output);
 }
 
 }  // namespace pptp::proxy

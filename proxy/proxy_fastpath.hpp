@@ -1,7 +1,9 @@
 // The kernel fast path for proxied calls' GRE (docs/proxy.md, "Fast path"). Once both legs
 // of a call are up and the policy has decided, the relay of its GRE runs in nftables, not
-// through the proxy's raw sockets. The transparent mode's sets and chains (table ip
-// pptp_alg, nftables/fastpath.hpp) do most of it with the router as the "public address":
+// through the proxy's raw sockets. The transparent mode's sets and chains (nftables/
+// fastpath.hpp), in a table of the proxy's own (ip pptp_alg_proxy, so that a transparent
+// daemon's ip pptp_alg can run beside it), do most of it with the router as the "public
+// address":
 //
 //   server -> client  server . router . B  : client   fast_in_plain / fast_in_address, then
 //                     server . client . B  : C        fast_in_call_id (when B != C);
@@ -17,6 +19,11 @@
 // writes an address, and GRE has no checksum over the Key. PPP link control and
 // authentication frames skip the fast path (fast_in), so the policy still sees a
 // re-authentication in user space.
+//
+// Beside a transparent daemon (docs/proxy.md, "Beside the transparent mode"): the proxied
+// servers' GRE to the router is the proxy's (its raw socket reads it), so chain
+// proxy_server_gre (prerouting, raw - 15, after fast_in, before the transparent mode's queue
+// rule at raw - 10) sets the fast-path bit on it, which the transparent queue rules skip.
 #pragma once
 
 #include <cstdint>
@@ -29,11 +36,14 @@
 #include "alg/core/result.hpp"
 #include "nat/binding.hpp"
 #include "nftables/fastpath.hpp"
+#include "policy/policy.hpp"
 #include "proxy/call_book.hpp"
 
 namespace pptp::proxy {
 
+inline constexpr std::string_view kTableName = "pptp_alg_proxy";  // not the transparent mode's
 inline constexpr std::string_view kOutKeyMap = "proxy_out_key";
+inline constexpr std::string_view kServerGreChain = "proxy_server_gre";
 // The transparent mode's "client's GRE" bit moved off the proxy's own GRE mark (kGreMark).
 inline constexpr std::uint32_t kFastOutMark = 0x00400000;
 inline constexpr double kCountSeconds = 5;     // the kernel's counters read back this often
@@ -56,8 +66,9 @@ nat::CallBinding binding_of(const ProxyFastCall& c);
 std::optional<ProxyFastCall> fast_call_of(const CallBook& book, std::uint16_t pac_call_id, wire::Ipv4Address router);
 
 // The nft script of the fast path's table (`nft -f`): the transparent mode's fast-path sets
-// and chains, and the proxy's Key map and chain.
-std::string fast_path_script();
+// and chains, the proxy's Key map and chain, and chain proxy_server_gre for the GRE of
+// `servers` (--proxy-servers; empty: every server).
+std::string fast_path_script(const std::vector<policy::Prefix>& servers = {});
 
 // Packets the kernel relayed for one call since the last read.
 struct KernelGre {
@@ -115,7 +126,9 @@ class ProxyFastPath {
 };
 
 // Loads the table (replacing an earlier run's); the error names what failed.
-Result<bool, std::string> install_fast_path_table();
+Result<bool, std::string> install_fast_path_table(const std::vector<policy::Prefix>& servers = {});
 void remove_fast_path_table();
+// Calls an earlier proxy left in the kernel (its Key map's elements; 0 without the table).
+std::size_t leftover_calls();
 
 }  // namespace pptp::proxy

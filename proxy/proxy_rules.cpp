@@ -20,6 +20,21 @@ nft::Command iptables(std::string_view table, std::initializer_list<std::string>
 }
 
 std::string mark_match(const ProxyRuleOptions& o) { return hex(o.mark) + "/" + hex(o.mark); }
+// Our mark without the fast-path bit: GRE offloaded by either mode is routed on.
+std::string route_match(const ProxyRuleOptions& o) { return hex(o.mark) + "/" + hex(o.mark | o.fast_mark); }
+
+// One rule per proxied server prefix (`-d PREFIX`), or one for every server.
+std::vector<std::vector<std::string>> destinations(const ProxyRuleOptions& o) {
+  if (o.servers.empty()) return {{}};
+  std::vector<std::vector<std::string>> out;
+  for (const policy::Prefix& p : o.servers) out.push_back({"-d", policy::to_string(p)});
+  return out;
+}
+
+nft::Command with(nft::Command c, const std::vector<std::string>& args, std::size_t at) {
+  c.insert(c.begin() + static_cast<std::ptrdiff_t>(at), args.begin(), args.end());
+  return c;
+}
 
 // The command with its program by absolute path (nftables/command.hpp: never through PATH).
 Result<nft::Command, std::string> resolved(nft::Command c) {
@@ -32,19 +47,40 @@ Result<nft::Command, std::string> resolved(nft::Command c) {
 
 std::vector<nft::Command> proxy_install_commands(const ProxyRuleOptions& o) {
   const std::string nat(kNatChain), gre(kGreChain), table = std::to_string(o.table);
-  return {
-      iptables("nat", {"-N", nat}),
-      iptables("nat", {"-A", nat, "-p", "tcp", "--dport", "1723", "-m", "addrtype", "!", "--dst-type", "LOCAL",
-                       "-j", "REDIRECT", "--to-ports", std::to_string(o.listen_port)}),
-      iptables("nat", {"-I", "PREROUTING", "-j", nat}),
-      iptables("mangle", {"-N", gre}),
-      // GRE the kernel fast path took (proxy_fastpath.hpp: marked, already rewritten) is forwarded.
-      iptables("mangle", {"-A", gre, "-p", "gre", "-m", "mark", "!", "--mark", hex(o.fast_mark) + "/" + hex(o.fast_mark),
-                          "-m", "addrtype", "!", "--dst-type", "LOCAL", "-j", "MARK", "--set-xmark", mark_match(o)}),
-      iptables("mangle", {"-I", "PREROUTING", "-j", gre}),
-      {"ip", "rule", "add", "fwmark", mark_match(o), "lookup", table},
-      {"ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", table},
-  };
+  constexpr std::size_t kAfterChain = 6;  // iptables -w -t TABLE -A CHAIN | the match
+  std::vector<nft::Command> out{iptables("nat", {"-N", nat})};
+  for (const auto& d : destinations(o)) {
+    out.push_back(with(iptables("nat", {"-A", nat, "-p", "tcp", "--dport", "1723", "-m", "addrtype", "!", "--dst-type",
+                                        "LOCAL", "-j", "REDIRECT", "--to-ports", std::to_string(o.listen_port)}),
+                       d, kAfterChain));
+  }
+  out.push_back(iptables("nat", {"-I", "PREROUTING", "-j", nat}));
+  out.push_back(iptables("mangle", {"-N", gre}));
+  // GRE the kernel fast path took (proxy_fastpath.hpp: marked, already rewritten) is forwarded.
+  for (const auto& d : destinations(o)) {
+    out.push_back(with(iptables("mangle", {"-A", gre, "-p", "gre", "-m", "mark", "!", "--mark",
+                                           hex(o.fast_mark) + "/" + hex(o.fast_mark), "-m", "addrtype", "!",
+                                           "--dst-type", "LOCAL", "-j", "MARK", "--set-xmark", mark_match(o)}),
+                       d, kAfterChain));
+  }
+  out.push_back(iptables("mangle", {"-I", "PREROUTING", "-j", gre}));
+  out.push_back({"ip", "rule", "add", "fwmark", route_match(o), "lookup", table});
+  out.push_back({"ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", table});
+  return out;
+}
+
+Result<std::vector<policy::Prefix>, std::string> parse_servers(std::string_view text) {
+  std::vector<policy::Prefix> out;
+  while (!text.empty()) {
+    const std::size_t comma = text.find(',');
+    const std::string_view item = text.substr(0, comma);
+    policy::Prefix p;
+    std::string why;
+    if (!policy::parse_prefix(item, p, why)) return unexpected("'" + std::string(item) + "': " + why);
+    out.push_back(p);
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+  }
+  return out;
 }
 
 std::vector<nft::Command> proxy_remove_commands(const ProxyRuleOptions& o) {
@@ -53,7 +89,7 @@ std::vector<nft::Command> proxy_remove_commands(const ProxyRuleOptions& o) {
       iptables("nat", {"-D", "PREROUTING", "-j", nat}),   iptables("nat", {"-F", nat}),
       iptables("nat", {"-X", nat}),                       iptables("mangle", {"-D", "PREROUTING", "-j", gre}),
       iptables("mangle", {"-F", gre}),                    iptables("mangle", {"-X", gre}),
-      {"ip", "rule", "del", "fwmark", mark_match(o), "lookup", table},
+      {"ip", "rule", "del", "fwmark", route_match(o), "lookup", table},
       {"ip", "route", "flush", "table", table},
   };
 }
@@ -71,10 +107,10 @@ std::string describe_proxy_rules(const ProxyRuleOptions& o) {
                     std::to_string(o.listen_port) + ", forwarded GRE delivered here.\nset -e\n";
   for (const nft::Command& c : proxy_install_commands(o)) out += line(c);
   out += "# The kernel fast path of established calls' GRE (proxy_fastpath.hpp; leave out for --no-fast-path):\n";
-  out += "nft -f - <<'EOF'\n" + fast_path_script() + "EOF\n";
+  out += "nft -f - <<'EOF'\n" + fast_path_script(o.servers) + "EOF\n";
   out += "# To remove them:\n";
   for (const nft::Command& c : proxy_remove_commands(o)) out += "#   " + line(c);
-  out += "#   nft delete table ip " + std::string(nft::kTableName) + "\n";
+  out += "#   nft delete table ip " + std::string(kTableName) + "\n";
   return out;
 }
 

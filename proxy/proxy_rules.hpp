@@ -8,6 +8,11 @@
 //                                       default route, the TPROXY recipe) delivers it to this
 //                                       host, where the proxy's raw GRE socket reads it.
 //
+// With --proxy-servers both rules are limited to those servers (one rule per prefix), so that
+// a transparent daemon on the same router keeps the rest. The policy route's mask takes the
+// fast-path bit in too: GRE a transparent daemon offloaded carries it (beside its own
+// 0x00200000, the value of our mark) and is routed on, not delivered here.
+//
 // The server's GRE is addressed to the router already. Only iptables (xtables) and iproute2
 // are used: REDIRECT and MARK need no queue, so the nft `queue` question does not arise.
 #pragma once
@@ -19,6 +24,7 @@
 
 #include "alg/core/result.hpp"
 #include "nftables/rules.hpp"
+#include "policy/policy.hpp"
 
 namespace pptp::proxy {
 
@@ -33,7 +39,11 @@ struct ProxyRuleOptions {
   std::uint32_t mark = kGreMark;
   std::uint32_t table = kRouteTable;
   std::uint32_t fast_mark = nft::kFastPathMark;  // packets the fast path relays: left alone
+  std::vector<policy::Prefix> servers;            // --proxy-servers; empty: every server
 };
+
+// "198.51.100.2,203.0.113.0/24" (--proxy-servers) as prefixes; the error names the bad one.
+Result<std::vector<policy::Prefix>, std::string> parse_servers(std::string_view text);
 
 std::vector<nft::Command> proxy_install_commands(const ProxyRuleOptions& o);
 std::vector<nft::Command> proxy_remove_commands(const ProxyRuleOptions& o);

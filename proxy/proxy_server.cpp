@@ -6,10 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <array>
-#include <cerrno>
 #include <csignal>
-#include <cstring>
 #include <utility>  // before Asio (std::exchange)
 
 #include <boost/asio.hpp>
@@ -18,13 +15,16 @@
 
 #include "alg/control/protocol.hpp"
 #include "alg/daemon/control_server.hpp"
+#include "alg/daemon/daemon.hpp"
 #include "alg/daemon/files.hpp"
+#include "alg/daemon/pacing.hpp"
 #include "alg/daemon/privileges.hpp"
 #include "alg/service/systemd.hpp"
 #include "alg/wire/gre.hpp"
 #include "policy/loader.hpp"
 #include "proxy/fast_relay.hpp"
 #include "proxy/gre_relay.hpp"
+#include "proxy/gre_sockets.hpp"
 #include "proxy/proxy_control.hpp"
 #include "proxy/proxy_policy.hpp"
 #include "proxy/session.hpp"
@@ -36,16 +36,7 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-inline constexpr std::size_t kMaxGrePacket = 65535;
 inline constexpr std::size_t kMaxGrePerWake = 256;  // then other work gets the loop
-inline constexpr std::uint8_t kTtl = 64;
-
-sockaddr_in socket_address(wire::Ipv4Address a) {
-  sockaddr_in s{};
-  s.sin_family = AF_INET;
-  s.sin_addr.s_addr = htonl(a.value);
-  return s;
-}
 
 wire::Endpoint endpoint_of(const tcp::endpoint& e) {
   return wire::Endpoint{wire::Ipv4Address{e.address().to_v4().to_uint()}, e.port()};
@@ -65,9 +56,7 @@ class ProxyServer {
   ~ProxyServer() {
     book_.on_release(nullptr);  // the sessions release their Call IDs after the table is gone
     fast_.close();
-    if (rules_installed_) remove_proxy_rules(ProxyRuleOptions{options_.listen_port, kGreMark, kRouteTable});
-    if (gre_fd_ >= 0) ::close(gre_fd_);
-    if (raw_fd_ >= 0) ::close(raw_fd_);
+    if (rules_installed_) remove_proxy_rules(rule_options());
   }
   Result<bool, std::string> load_policy();
   Result<bool, std::string> open();
@@ -75,17 +64,23 @@ class ProxyServer {
   void run();
 
  private:
+  ProxyRuleOptions rule_options() const {
+    return ProxyRuleOptions{options_.listen_port, kGreMark, kRouteTable, nft::kFastPathMark, options_.servers};
+  }
   void accept();
   void on_accept(tcp::socket socket);
   void wait_gre();
   void read_gre();
-  void forward(const GreForward& f);
   void tick();
   nlohmann::json status_json() const;
   void write_status();
   void wait_hangup();
   Result<std::string, std::string> reload();
   void open_control();
+  Result<bool, std::string> open_metrics();
+  std::string metrics_text() const {
+    return proxy_metrics_text(ProxyMetrics{counters_, gre_, policy_, fast_.counts(), book_.used()});
+  }
   void on_control(std::string_view line, const daemon::Reply& reply);
 
   ProxyOptions options_;
@@ -100,13 +95,16 @@ class ProxyServer {
   asio::signal_set signals_{io_, SIGINT, SIGTERM};
   asio::signal_set hangup_{io_, SIGHUP};
   asio::steady_timer tick_{io_};
-  int gre_fd_ = -1;  // IPPROTO_GRE: receives both peers' GRE, sends toward servers
-  int raw_fd_ = -1;  // IPPROTO_RAW (IP_HDRINCL): sends toward clients as the server
-  std::optional<asio::posix::stream_descriptor> gre_in_;
-  std::array<std::uint8_t, kMaxGrePacket> packet_{};
+  GreSockets gre_sockets_;
+  std::optional<asio::posix::stream_descriptor> gre_in_;  // waits on gre_sockets_'s receiving socket
   std::vector<std::weak_ptr<Session>> sessions_;  // for `ctl calls`; the gone ones pruned each tick
   std::unique_ptr<daemon::ControlListener> control_;
+  std::unique_ptr<daemon::MetricsListener> metrics_;  // --metrics-listen
   std::optional<daemon::Account> account_;  // --user
+  // Every second at most, less often when a write costs more than 2 % of a core (every call's
+  // two legs: most of the proxy's CPU at 1,000 idle calls), as the transparent daemon does.
+  daemon::Paced status_writes_{1.0, daemon::kStatusAtMostSeconds};
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   bool rules_installed_ = false;
 };
 
@@ -118,26 +116,24 @@ Result<bool, std::string> ProxyServer::open() {
   if (!ec) acceptor_.bind(listen, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return unexpected("cannot listen on port " + std::to_string(options_.listen_port) + ": " + ec.message());
-  gre_fd_ = ::socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_GRE);
-  raw_fd_ = ::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
-  if (gre_fd_ < 0 || raw_fd_ < 0) return unexpected(std::string("cannot open raw GRE sockets: ") + std::strerror(errno));
-  gre_in_.emplace(io_, gre_fd_);
+  if (auto r = gre_sockets_.open(); !r) return r;
+  gre_in_.emplace(io_, gre_sockets_.receive_fd());
   if (!options_.user.empty()) {
     auto found = daemon::find_account(options_.user);
     if (!found) return unexpected("--user " + options_.user + ": " + found.error());
     account_ = *found;
   }
   if (options_.install_rules) {
-    auto r = install_proxy_rules(ProxyRuleOptions{options_.listen_port, kGreMark, kRouteTable});
+    auto r = install_proxy_rules(rule_options());
     if (!r) return unexpected(r.error());
     rules_installed_ = true;
   }
   if (options_.fast_path) {
-    fast_.open(options_.install_rules);
+    fast_.open(options_.install_rules, options_.servers, options_.keep_fast_path);
     book_.on_release([this](std::uint16_t id) { fast_.released(id); });
   }
   open_control();
-  return true;
+  return open_metrics();
 }
 
 void ProxyServer::run() {
@@ -215,6 +211,20 @@ void ProxyServer::open_control() {
   spdlog::info("control_socket_listening path={}", options_.control_socket);
 }
 
+// --metrics-listen: GET /metrics answers what `ctl metrics` does; a port that cannot be had
+// stops the start, as in the transparent mode.
+Result<bool, std::string> ProxyServer::open_metrics() {
+  if (options_.metrics_listen.empty()) return true;
+  auto at = daemon::parse_listen_address(options_.metrics_listen);
+  auto opened = at ? daemon::open_metrics_listener(io_, *at, [this] { return metrics_text(); })
+                   : Result<std::unique_ptr<daemon::MetricsListener>, std::string>(unexpected(at.error()));
+  if (!opened) return unexpected("--metrics-listen " + options_.metrics_listen + ": " + opened.error());
+  metrics_ = std::move(*opened);
+  metrics_->start();
+  spdlog::info("metrics_listening address={} path=/metrics", options_.metrics_listen);
+  return true;
+}
+
 void ProxyServer::on_control(std::string_view line, const daemon::Reply& reply) {
   auto request = control::parse_request(line.substr(0, line.find('\n')));
   if (!request) return reply(control::error_answer(request.error()) + "\n", false);
@@ -223,10 +233,8 @@ void ProxyServer::on_control(std::string_view line, const daemon::Reply& reply) 
       return reply(control::ok_answer({{"calls", proxy_calls_json(sessions_, policy_)}}) + "\n", false);
     case control::Command::Status:
       return reply(control::ok_answer({{"status", status_json()}}) + "\n", false);
-    case control::Command::Metrics: {
-      const ProxyMetrics m{counters_, gre_, policy_, fast_.counts(), book_.used()};
-      return reply(control::ok_answer({{"metrics", proxy_metrics_text(m)}}) + "\n", false);
-    }
+    case control::Command::Metrics:
+      return reply(control::ok_answer({{"metrics", metrics_text()}}) + "\n", false);
     case control::Command::Promote:
     case control::Command::Demote:
       return reply(control::error_answer("high availability is not available in proxy mode (docs/ha.md)") + "\n",
@@ -284,15 +292,15 @@ void ProxyServer::wait_gre() {
 
 void ProxyServer::read_gre() {
   for (std::size_t i = 0; i < kMaxGrePerWake; ++i) {
-    const ssize_t n = ::recv(gre_fd_, packet_.data(), packet_.size(), 0);
-    if (n <= 0) return;
-    auto f = relay_gre(book_, Bytes(packet_.data(), static_cast<std::size_t>(n)));
+    const std::optional<Bytes> packet = gre_sockets_.receive();
+    if (!packet) return;
+    auto f = relay_gre(book_, *packet);
     if (f && !policy_.on_gre(f->call, f->toward, Bytes(f->gre).subspan(f->payload_offset))) {
       ++gre_.policy_dropped;
       continue;
     }
     if (f) {
-      forward(*f);
+      gre_sockets_.send(*f, gre_);
       fast_.after_packet(book_, policy_, f->call);
       continue;
     }
@@ -302,27 +310,6 @@ void ProxyServer::read_gre() {
       case GreDrop::WrongSource: ++gre_.wrong_source; break;
     }
   }
-}
-
-void ProxyServer::forward(const GreForward& f) {
-  const sockaddr_in to = socket_address(f.destination);
-  ssize_t sent = 0;
-  if (f.toward == Leg::Server) {
-    sent = ::sendto(gre_fd_, f.gre.data(), f.gre.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
-    ++gre_.to_server;
-  } else {
-    // IPv4 header by hand (IP_HDRINCL): the kernel fills in length, identification, checksum.
-    std::vector<std::uint8_t> packet(20, 0);
-    packet[0] = 0x45;
-    packet[8] = kTtl;
-    packet[9] = wire::kIpProtocolGre;
-    store_u32(packet.data() + 12, f.source.value);
-    store_u32(packet.data() + 16, f.destination.value);
-    packet.insert(packet.end(), f.gre.begin(), f.gre.end());
-    sent = ::sendto(raw_fd_, packet.data(), packet.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
-    ++gre_.to_client;
-  }
-  if (sent < 0) ++gre_.send_errors;
 }
 
 void ProxyServer::tick() {
@@ -348,16 +335,22 @@ nlohmann::json ProxyServer::status_json() const {
   s["fast_path"] = fast_.status();
   s["calls"] = proxy_calls_json(sessions_, policy_);  // both legs (`pptp-alg status`)
   for (auto& c : s["calls"]) c["fast_path"] = fast_.offloaded(c["id"].get<std::uint16_t>());
+  // What the last status write cost and how often it runs (docs/daemon.md, as the transparent daemon's).
+  s["housekeeping"] = {{"status_seconds", status_writes_.last_cost()},
+                       {"status_every_seconds", status_writes_.interval()}};
   return s;
 }
 
 void ProxyServer::write_status() {
   std::erase_if(sessions_, [](const std::weak_ptr<Session>& w) { return w.expired(); });
-  if (options_.status_file.empty()) return;
+  const double now = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  if (options_.status_file.empty() || !status_writes_.due(now)) return;
+  const double cpu = daemon::thread_cpu_seconds();
   const nlohmann::json s = status_json();
-  if (auto r = daemon::write_private_file(options_.status_file, s.dump(2) + "\n"); !r) {
+  if (auto r = daemon::write_private_file(options_.status_file, s.dump(1) + "\n"); !r) {
     spdlog::warn("status_write_failed error={}", r.error());
   }
+  status_writes_.ran(now, daemon::thread_cpu_seconds() - cpu);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "proxy/proxy_policy.hpp"
 #include "proxy/proxy_rules.hpp"
@@ -25,6 +26,9 @@ struct ProxyOptions {
   std::string user;             // --user: run as this user once set up (CAP_NET_ADMIN kept)
   bool fast_path = true;        // the kernel relays established calls' GRE (--no-fast-path: off)
   std::uint32_t max_calls_per_source = kMaxCallsPerSource;  // --proxy-source-calls
+  std::vector<policy::Prefix> servers;  // --proxy-servers: the servers proxied (empty: every one)
+  std::string metrics_listen;           // --metrics-listen ADDR:PORT (GET /metrics); empty: none
+  bool keep_fast_path = false;          // --keep-fast-path: not applied in proxy mode (logged why)
 };
 
 // Runs until SIGINT/SIGTERM (SIGHUP reloads the policy); returns the exit status.

@@ -54,6 +54,7 @@ struct Settings {
   std::optional<std::string> ha_peer, ha_listen, ha_key_file, ha_node;
   // Proxy mode (docs/proxy.md): calls one client address may hold over all its connections.
   std::optional<std::uint32_t> proxy_source_calls;
+  std::optional<std::string> proxy_servers;  // "PREFIX[,PREFIX...]": the servers proxied
 };
 
 // The same positioned error as rules.yaml's (line and column 1-based, 0 for the whole

@@ -8,6 +8,7 @@ the server itself; GRE is relayed between the legs. Run as root:
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import test_nat_e2e as nat  # noqa: E402  (its LabTest: set-up, tear-down, the c
 from pptplab.lab import CLIENTS, PUBLIC, PYTHON, SERVER, SERVER2  # noqa: E402
 
 ALICE, BOB, CAROL = CLIENTS[0], CLIENTS[1], CLIENTS[2]
+METRICS_PORT = 9817  # --metrics-listen, inside the router's namespace
 
 
 class ProxyTest(nat.LabTest):
@@ -51,6 +53,10 @@ class ProxyTest(nat.LabTest):
             if predicate(status):
                 return status
         self.fail("status never got there: %s" % status)
+
+    def fast_elements(self, name):
+        kind = "set" if name == "fast_out" else "map"
+        return self.lab.netns("rtr", "nft", "list", kind, "ip", "pptp_alg_proxy", name, check=False).stdout
 
     def tearDown(self):
         super().tearDown()
@@ -102,6 +108,33 @@ class Proxy(ProxyTest):
             self.assertEchoed(r)
         self.assertEqual(self.lab.status()["relay"]["incoming_placed"], 2)
 
+class ReframedControlMessages(ProxyTest):
+    def test_split_and_coalesced_control_messages_on_both_legs_still_make_working_calls(self):
+        # The proxy reads each leg as a byte stream (RFC 2637 2: messages over TCP, no
+        # boundaries): the PAC cuts every message at byte 9 and sends an Echo-Request in each
+        # Outgoing-Call-Reply's segment; one client cuts its messages inside the Call ID,
+        # the other sends its three Outgoing-Call-Requests, and later its three
+        # Call-Clear-Requests, in one segment each.
+        pac = self.lab.start_pac(connections=2, duration=5, split=9, coalesce=True)
+        split = self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="split", call_ids=[7], duration=3,
+                                      split=13)
+        coalesced = self.lab.start_client("pns", local=BOB, server=SERVER2, tag="coalesced", call_ids=[7, 8, 9],
+                                          duration=3, coalesce=True)
+        split_r, coalesced_r = self.lab.result(split), self.lab.result(coalesced)
+        for r in (split_r, coalesced_r):
+            self.assertEchoed(r)  # each frame went client -> server and its echo server -> client
+        self.assertEqual([c["asked_call_id"] for c in coalesced_r["calls"]], [7, 8, 9], coalesced_r)
+        self.assertEqual(len({c["peer_call_id"] for c in coalesced_r["calls"]}), 3, coalesced_r)
+        for c in split_r["calls"] + coalesced_r["calls"]:  # every clear answered for its own call
+            self.assertEqual(c["ended_by"], "call_disconnect_notify", c)
+            self.assertEqual(c["disconnect_call_id"], c["peer_call_id"], c)
+        p = self.lab.result(pac)
+        self.assertEqual((p["outgoing"], p["clears_received"]), (4, 4), p)
+        self.assertEqual(p["echo_replies"], 4, "the Echo-Requests coalesced into the replies: %s" % p)
+        status = self.wait_status(lambda s: s["call_ids_in_use"] == 0)
+        self.assertEqual(status["relay"]["calls_connected"], 4, status)
+
+
 class LegFailures(ProxyTest):
     def test_a_server_that_dies_clears_the_clients_call(self):
         pac = self.lab.start_pac(connections=1, duration=20)
@@ -116,6 +149,28 @@ class LegFailures(ProxyTest):
         status = self.wait_status(lambda s: s["call_ids_in_use"] == 0)
         self.assertEqual(status["relay"]["calls_ended"], 1, status)
         self.assertIn("proxy_leg_ended leg=server", self.lab.read_daemon_log())
+
+    def test_a_server_that_resets_its_connection_clears_the_clients_call_and_control_connection(self):
+        # A TCP RST from the server (SO_LINGER 0), not a process that exits: the server leg's
+        # read fails with a reset. RFC 2637 2.13 and 2.3: the client hears
+        # Call-Disconnect-Notify (lost carrier) for its call, then its control connection ends.
+        pac = self.lab.start_pac(connections=1, duration=20, reset_after=2)
+        client = self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="reset", call_ids=[7],
+                                       duration=15)
+        status = self.wait_status(lambda s: s["relay"]["calls_ended"] == 1 and s["call_ids_in_use"] == 0, 30)
+        self.assertEqual(status["relay"]["calls_connected"], 1, status)
+        self.assertEqual(self.lab.result(pac)["resets_sent"], 1)
+        self.assertIn("proxy_leg_ended leg=server server=%s why=Connection reset by peer" % SERVER2,
+                      self.lab.read_daemon_log())
+        # The proxy closed the client's control connection while the client still runs.
+        self.assertIsNone(client.poll(), "the client ended before the check")
+        lan = self.lab.netns("lan", "ss", "-Htn", "state", "close-wait", "( dport = :1723 )", check=False).stdout
+        self.assertIn(ALICE, lan, "the client's control connection was not closed by the proxy")
+        r = self.lab.result(client)
+        c = r["calls"][0]
+        self.assertEqual(c["ended_by"], "call_disconnect_notify", r)
+        self.assertEqual(c["disconnect_call_id"], c["peer_call_id"], r)
+        self.assertEqual(c["disconnect_result"], 1, "not lost carrier (RFC 2637 2.13): %s" % r)
 
     def test_a_client_that_vanishes_clears_the_servers_side(self):
         self.lab.start_pac(connections=1, duration=20)
@@ -136,10 +191,6 @@ class LegFailures(ProxyTest):
 class KernelFastPath(ProxyTest):
     """Once a call's first packets have been relayed here (64 without a PPP name, as in the
     transparent mode), the kernel relays its GRE (docs/proxy.md, "Fast path")."""
-
-    def fast_elements(self, name):
-        kind = "set" if name == "fast_out" else "map"
-        return self.lab.netns("rtr", "nft", "list", kind, "ip", "pptp_alg", name, check=False).stdout
 
     def test_a_proxied_calls_gre_is_relayed_by_the_kernel_and_its_elements_go_with_the_call(self):
         pac = self.lab.start_pac(connections=1, duration=25)
@@ -162,6 +213,98 @@ class KernelFastPath(ProxyTest):
         self.assertEqual(done["fast_path"]["withdrawn"], 1, done)
         for name in ("proxy_out_key", "fast_in_address", "fast_out"):
             self.assertNotIn("elements = ", self.fast_elements(name), "the call's elements outlived it")
+
+
+class BesideTransparent(nat.LabTest):
+    """A transparent daemon (the lab's) and a proxy for SERVER2 only (--proxy-servers) on one
+    router (docs/proxy.md, "Beside the transparent mode"): each has its own table, and
+    stopping one leaves the other's table and calls alone."""
+
+    def setUp(self):
+        super().setUp()
+        self.proxy_status = os.path.join(self.lab.tmp, "proxy-status.json")
+        self.proxy_log = os.path.join(self.lab.tmp, "proxy.log")
+        self.proxy = self.lab.spawn("rtr", [self.lab.daemon_binary, "--proxy", "--install-rules", "--proxy-servers",
+                                            SERVER2, "--status-file", self.proxy_status, "--pid-file",
+                                            os.path.join(self.lab.tmp, "proxy.pid"), "--control-socket", "none",
+                                            "--log-level", "debug"], log=self.proxy_log)
+        deadline = time.monotonic() + 15
+        while " ready " not in self.read_proxy_log() and time.monotonic() < deadline:
+            self.assertIsNone(self.proxy.poll(), self.read_proxy_log())
+            time.sleep(0.1)
+
+    def tearDown(self):
+        self.lab._stop(self.proxy)  # first: LabTest's tearDown finds no rule of ours left
+        super().tearDown()
+        self.assertNotIn("lookup 1723", self.lab.netns("rtr", "ip", "rule", check=False).stdout)
+
+    def read_proxy_log(self):
+        with open(self.proxy_log, errors="replace") as f:
+            return f.read()
+
+    def tables(self):
+        return set(re.findall(r"table ip (\S+)", self.lab.netns("rtr", "nft", "list", "tables").stdout))
+
+    def wait_both_offloaded(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with open(self.proxy_status) as f:
+                    proxied = json.load(f)["fast_path"]["calls"]
+                if proxied == 1 and self.lab.status(wait=0.5)["fast_path"]["calls"] == 1:
+                    return
+            except (OSError, ValueError):
+                time.sleep(0.3)
+        self.fail("the two calls were not both in the kernel within %d s" % timeout)
+
+    def test_a_transparent_and_a_proxied_call_run_side_by_side_and_each_daemon_stops_alone(self):
+        self.assertEqual(self.tables() & {"pptp_alg", "pptp_alg_proxy"}, {"pptp_alg", "pptp_alg_proxy"})
+        self.lab.start_server()
+        self.lab.start_pac(connections=2, duration=20)
+        # One call each way through the router, both in the kernel; then the transparent
+        # daemon stops: the proxied call goes on to its end, every frame echoed.
+        transparent = self.lab.start_client("pns", local=ALICE, tag="transparent", call_ids=[7], duration=8)
+        proxied = self.lab.start_client("pns", local=BOB, server=SERVER2, tag="proxied", call_ids=[7], duration=16)
+        self.wait_both_offloaded()
+        self.assertEchoed(self.lab.result(transparent), minimum=50)
+        self.assertEqual(self.lab.stop_daemon(), 0)
+        self.assertEqual(self.tables() & {"pptp_alg", "pptp_alg_proxy"}, {"pptp_alg_proxy"})
+        r = self.lab.result(proxied)
+        self.assertEchoed(r, minimum=100)
+        self.assertGreaterEqual(r["calls"][0]["echoed"], r["calls"][0]["sent"] - 3, r)
+        # The transparent daemon again, a call through it, and the proxy stops under it.
+        self.lab.start_daemon(self.daemon_arguments())
+        transparent = self.lab.start_client("pns", local=ALICE, tag="again", call_ids=[7], duration=10)
+        proxied = self.lab.start_client("pns", local=BOB, server=SERVER2, tag="proxied2", call_ids=[7], duration=10)
+        self.wait_both_offloaded()
+        self.lab._stop(self.proxy)
+        self.assertEqual(self.proxy.returncode, 0, self.read_proxy_log()[-1500:])
+        self.assertEqual(self.tables() & {"pptp_alg", "pptp_alg_proxy"}, {"pptp_alg"})
+        self.assertEchoed(self.lab.result(transparent), minimum=60)
+        self.assertEqual(self.lab.status()["fast_path"]["calls"], 0)
+        self.lab.result(proxied)  # cut with the proxy: its end is not this test's
+        self.assertEqual(self.read_proxy_log().count("call_offloaded mode=proxy"), 2)
+
+
+class RestartAfterCrash(ProxyTest):
+    """--keep-fast-path does not apply to proxy mode: a proxied call lives in the proxy's
+    control connections. A proxy that crashed leaves its elements; the next one removes
+    them at start and says so (docs/proxy.md, "Fast path")."""
+    daemon_args = ("--proxy", "--keep-fast-path")
+
+    def test_a_restarted_proxy_removes_what_the_crashed_one_left_in_the_kernel_and_says_so(self):
+        self.assertIn("keep_fast_path_not_applied mode=proxy", self.lab.read_daemon_log())
+        self.lab.start_pac(connections=1, duration=20)
+        client = self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7], duration=15)
+        self.wait_status(lambda s: s["fast_path"]["calls"] == 1, timeout=30)
+        self.lab.daemon_proc.kill()  # no clean-up: the elements stay (90 s timeout)
+        self.lab.daemon_proc.wait(timeout=10)
+        self.assertIn("elements = ", self.fast_elements("proxy_out_key"))
+        self.lab.start_daemon(self.daemon_arguments())
+        self.assertIn("fast_path_leftover_removed mode=proxy calls=1", self.lab.read_daemon_log())
+        for name in ("proxy_out_key", "fast_in_address", "fast_out"):
+            self.assertNotIn("elements = ", self.fast_elements(name), "the crashed proxy's call is still relayed")
+        self.lab._stop(client)
 
 
 class WithoutFastPath(ProxyTest):
@@ -283,6 +426,33 @@ class RefusedPptpLinux(ProxyPolicyTest):
         self.assertIn("proxy_answered scope=connection client=%s" % CAROL, self.lab.read_daemon_log())
 
 
+class RefusedCallPptpLinux(ProxyPolicyTest):
+    """pptp-linux's call refused (Outgoing-Call-Reply result 7) while its host is allowed:
+    what pptp-linux itself logs (docs/proxy.md, "What pptp-linux says when refused")."""
+    policy = """
+on_deny: refuse
+users:
+  carol: {addresses: %s, limits: {calls: 1}}
+rules:
+  - {name: carol, from: {user: carol}, action: allow}
+""" % CAROL
+
+    def test_pptp_linux_logs_the_call_refusal_with_result_code_7(self):
+        self.lab.start_server()
+        holder = self.lab.start_client("pns", local=CAROL, tag="holder", call_ids=[7], duration=12)
+        self.wait_status(lambda s: s["relay"]["calls_connected"] == 1)  # carol's one call is taken
+        log = self.lab.netns("lan", PYTHON, "-c", SYSLOG_PPTP, CAROL, SERVER, "6").stdout
+        # RFC 2637 2.8: Outgoing-Call-Reply result 7, "do not accept", to a host that may start.
+        self.assertNotIn("Negative reply received to our Start Control Connection Request", log)
+        self.assertIn("has not been accepted", log)
+        self.assertIn("Result code is 7 'Not Accepted, Call is administratively prohibited'", log)
+        self.assertEchoed(self.lab.result(holder))
+        status = self.lab.status()
+        self.assertGreaterEqual(status["relay"]["calls_refused"], 1, status)
+        self.assertEqual(status["relay"]["calls_connected"], 1, "the refused call never reached the server")
+        self.assertIn("Outgoing-Call-Reply result 7", self.lab.read_daemon_log())
+
+
 class DeniedPppName(ProxyPolicyTest):
     policy = """
 on_deny: refuse
@@ -319,6 +489,9 @@ rules:
 
 
 class OperatorKill(ProxyPolicyTest):
+    def daemon_arguments(self):
+        return super().daemon_arguments() + ["--metrics-listen", "127.0.0.1:%d" % METRICS_PORT]
+
     def test_ctl_kill_ends_one_clients_call_on_both_legs_and_ctl_calls_shows_both_legs(self):
         pac = self.lab.start_pac(connections=2, duration=12)
         alice = self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7], duration=10)
@@ -351,6 +524,11 @@ class OperatorKill(ProxyPolicyTest):
         rc, metrics = self.ctl("metrics")
         self.assertEqual(rc, 0, metrics)
         self.assertIn("pptp_alg_proxy_relay_calls_connected_total 2", metrics)
+        # --metrics-listen: the same text over HTTP, as a Prometheus server scrapes it.
+        fetch = "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:%d/metrics').read().decode())"
+        scraped = self.lab.netns("rtr", PYTHON, "-c", fetch % METRICS_PORT).stdout
+        self.assertIn("pptp_alg_proxy_relay_calls_connected_total 2", scraped)
+        self.assertIn("pptp_alg_proxy_fast_path_calls ", scraped)
         # Both calls' GRE runs in the kernel (docs/proxy.md, "Fast path"): the kill must
         # take alice's elements out.
         self.wait_status(lambda s: s["fast_path"]["calls"] == 2, timeout=30)
@@ -428,16 +606,26 @@ class PrivilegeDrop(ProxyTest):
     def daemon_arguments(self):
         return ["--proxy", "--user", "nobody"]
 
-    def test_the_proxy_runs_as_the_user_relays_calls_and_still_removes_its_rules(self):
+    def test_the_proxy_runs_as_the_user_offloads_its_call_to_the_kernel_and_still_removes_its_rules(self):
         with open("/proc/%d/status" % self.lab.daemon_proc.pid) as f:
             ids = dict(line.split(":", 1) for line in f if line.startswith(("Uid", "CapEff")))
         self.assertEqual(ids["Uid"].split()[0], "65534", ids)
         self.assertEqual(int(ids["CapEff"].strip(), 16), 1 << 12, "CAP_NET_ADMIN alone: %s" % ids)
-        self.lab.start_pac(connections=1, duration=4)
-        r = self.lab.result(self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7],
-                                                  duration=3))
-        self.assertEchoed(r)
-        self.assertIn("privileges_dropped user=nobody", self.lab.read_daemon_log())
+        self.lab.start_pac(connections=1, duration=12)
+        client = self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7], duration=10)
+        # The call goes to the kernel with CAP_NET_ADMIN alone (the netlink writes of the
+        # fast path, docs/proxy.md), and the kernel relays it from then on.
+        first = self.wait_status(lambda s: s["fast_path"]["calls"] == 1 and s["fast_path"]["to_server_packets"] > 0
+                                 and s["fast_path"]["to_client_packets"] > 0, timeout=30)
+        r = self.lab.result(client)
+        self.assertEchoed(r, minimum=60)
+        done = self.wait_status(lambda s: s["fast_path"]["calls"] == 0)
+        self.assertGreater(done["fast_path"]["to_server_packets"], first["fast_path"]["to_server_packets"], done)
+        self.assertEqual((done["fast_path"]["offloaded"], done["fast_path"]["withdrawn"]), (1, 1), done)
+        self.assertEqual(done["fast_path"]["add_failed"], 0, done)
+        log = self.lab.read_daemon_log()
+        self.assertIn("privileges_dropped user=nobody", log)
+        self.assertIn("call_offloaded mode=proxy", log)
         # tearDown: the rules and the policy route are gone after the proxy (as nobody) exits.
 
 

@@ -78,6 +78,24 @@ TEST(ProxyFastPathTable, TheTransparentChainsUseTheProxysOutBitAndTheKeyMapRunsA
   EXPECT_EQ(s.find("queue num"), std::string::npos) << "no queue rules in proxy mode";
 }
 
+// Beside a transparent daemon (docs/proxy.md): the proxy's own table, and its servers' GRE
+// to the router marked before the transparent mode's queue rule (raw - 10) sees it.
+TEST(ProxyFastPathTable, LivesInATableOfItsOwnAndKeepsItsServersGreFromTheTransparentQueue) {
+  const std::string s = fast_path_script();
+  EXPECT_EQ(s.find("table ip pptp_alg {"), std::string::npos) << "the transparent mode's table\n" << s;
+  EXPECT_NE(s.find("table ip pptp_alg_proxy {"), std::string::npos) << s;
+  const std::size_t chain = s.find("chain proxy_server_gre {");
+  ASSERT_NE(chain, std::string::npos) << s;
+  const std::string body = s.substr(chain, s.find("  }", chain) - chain);
+  EXPECT_NE(body.find("priority raw - 15;"), std::string::npos) << body;
+  EXPECT_NE(body.find("ip protocol gre fib daddr type local meta mark set meta mark | 0x00100000"), std::string::npos)
+      << body;
+  const std::string scoped = fast_path_script({policy::Prefix{kServer, 32}, policy::Prefix{test::addr("192.0.2.0"), 24}});
+  EXPECT_NE(scoped.find("fib daddr type local ip saddr { 198.51.100.2, 192.0.2.0/24 } meta mark set"),
+            std::string::npos)
+      << scoped;
+}
+
 TEST(OffloadBook, KernelCountsAreReadBackPerCallAsWhatCameSinceTheLastRead) {
   OffloadBook book;
   const ProxyFastCall c{kClient, kServer, kRouter, 7, 10, 11, 128};

@@ -27,8 +27,34 @@ TEST(ProxyRules, ForwardedPptpIsRedirectedToTheListenerAndForwardedGreRoutedHere
   EXPECT_TRUE(has("iptables -w -t mangle -A PPTP_ALG_PROXY_GRE -p gre -m mark ! --mark 0x100000/0x100000 "
                   "-m addrtype ! --dst-type LOCAL "
                   "-j MARK --set-xmark 0x200000/0x200000"));
-  EXPECT_TRUE(has("ip rule add fwmark 0x200000/0x200000 lookup 1723"));
+  // The fast-path bit in the mask: GRE a transparent daemon offloaded (0x300000) is routed on.
+  EXPECT_TRUE(has("ip rule add fwmark 0x200000/0x300000 lookup 1723"));
   EXPECT_TRUE(has("ip route add local 0.0.0.0/0 dev lo table 1723"));
+}
+
+// --proxy-servers: the REDIRECT and the GRE mark only toward those servers, so that a
+// transparent daemon on the router keeps the control connections and GRE of the others.
+TEST(ProxyRules, ProxiedServersLimitTheRedirectAndTheGreMark) {
+  ProxyRuleOptions o;
+  auto servers = parse_servers("198.51.100.3,203.0.113.0/24");
+  ASSERT_TRUE(servers) << servers.error();
+  o.servers = *servers;
+  std::vector<std::string> redirects, marks;
+  for (const auto& c : proxy_install_commands(o)) {
+    const std::string line = joined(c);
+    if (line.find("REDIRECT") != std::string::npos) redirects.push_back(line);
+    if (line.find("--set-xmark") != std::string::npos) marks.push_back(line);
+  }
+  for (const auto* rules : {&redirects, &marks}) {
+    ASSERT_EQ(rules->size(), 2u);
+    EXPECT_NE((*rules)[0].find(" -A PPTP_ALG_PROXY"), std::string::npos) << (*rules)[0];
+    EXPECT_NE((*rules)[0].find(" -d 198.51.100.3 -p "), std::string::npos) << (*rules)[0];
+    EXPECT_NE((*rules)[1].find(" -d 203.0.113.0/24 -p "), std::string::npos) << (*rules)[1];
+  }
+  EXPECT_NE(describe_proxy_rules(o).find("ip saddr { 198.51.100.3, 203.0.113.0/24 }"), std::string::npos);
+  EXPECT_FALSE(parse_servers("198.51.100.3,nowhere"));
+  EXPECT_FALSE(parse_servers("198.51.100.3/24")) << "host bits set";
+  EXPECT_TRUE(parse_servers("")->empty()) << "every server";
 }
 
 TEST(ProxyRules, EveryJumpChainAndRouteInstalledHasItsRemoval) {
@@ -61,7 +87,7 @@ TEST(ProxyRules, ThePrintedScriptIsWhatIsInstalled) {
   removal += joined(proxy_remove_commands(ProxyRuleOptions{}).front());
   EXPECT_NE(script.find(removal), std::string::npos);
   EXPECT_NE(script.find(fast_path_script()), std::string::npos) << "the fast path's table";
-  EXPECT_NE(script.find("#   nft delete table ip pptp_alg"), std::string::npos);
+  EXPECT_NE(script.find("#   nft delete table ip pptp_alg_proxy\n"), std::string::npos);
 }
 
 }  // namespace

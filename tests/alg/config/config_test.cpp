@@ -48,7 +48,7 @@ TEST(Config, EveryKeyReadsItsValue) {
   EXPECT_EQ(s->control_socket, "/run/x/control");
   EXPECT_EQ(s->metrics_listen, "127.0.0.1:9816");
   EXPECT_EQ(s->log_format, "json");
-  EXPECT_EQ(key_names().size(), 30u);
+  EXPECT_EQ(key_names().size(), 31u);
 }
 
 TEST(Config, HighAvailabilityKeysAreReadAndANodeIsZeroOrOne) {
@@ -91,6 +91,14 @@ TEST(Config, TheProxysPerSourceCallLimitIsAWholePositiveNumber) {
   for (const char* bad : {"proxy-source-calls: 0\n", "proxy-source-calls: many\n"}) {
     EXPECT_FALSE(parse_config(bad)) << bad;
   }
+}
+
+// proxy-servers is read as written; the proxy parses the prefixes at start (main.cpp).
+TEST(Config, TheProxysServersAreOneTextOfPrefixes) {
+  auto s = parse_config("proxy: true\nproxy-servers: 198.51.100.3,203.0.113.0/24\n");
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->proxy_servers, "198.51.100.3,203.0.113.0/24");
+  EXPECT_FALSE(parse_config("proxy-servers: [198.51.100.3]\n")) << "a list is not the flag's text";
 }
 
 TEST(Config, TheShippedFileIsValidAndRunsTheService) {

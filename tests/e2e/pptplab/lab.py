@@ -252,7 +252,8 @@ class Lab(Namespaces):
         self.wait_listening("srv", SERVER)
         return p
 
-    def start_pac(self, connections=1, incoming=False, first_call_id=300, duration=3.0, windows_cdn=False):
+    def start_pac(self, connections=1, incoming=False, first_call_id=300, duration=3.0, windows_cdn=False,
+                  split=0, coalesce=False, reset_after=0.0):
         """The scripted PAC on SERVER2: several calls per connection, incoming calls, and
         Call-Disconnect-Notify on request (pptpd does none of these); with windows_cdn, the
         notify names the client's Call ID as a Windows server does."""
@@ -262,6 +263,9 @@ class Lab(Namespaces):
             cmd.append("--incoming")
         if windows_cdn:
             cmd.append("--windows-cdn")
+        if coalesce:
+            cmd.append("--coalesce")
+        cmd += ["--split", str(split), "--reset-after", str(reset_after)]
         p = subprocess.Popen(["ip", "netns", "exec", self.ns["srv"]] + cmd, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, start_new_session=True)
         self.procs.append(p)
@@ -297,6 +301,8 @@ class Lab(Namespaces):
                         "--after-hangup", str(kw.get("after_hangup", 0.0))]
                 if kw.get("incoming"):
                     cmd.append("--incoming")
+                if kw.get("coalesce"):
+                    cmd.append("--coalesce")
                 if kw.get("split_pause") is not None:
                     cmd += ["--split-pause", str(kw["split_pause"])]
                 # Slow machines (the test VM's emulated CPUs) start pptpd's PPP program late.

@@ -62,6 +62,10 @@ def stopccrp():
     return message(STOPCCRP, struct.pack("!BBH", 1, 0, 0))
 
 
+def echorq(identifier):
+    return message(ECHORQ, struct.pack("!I", identifier))
+
+
 def echorp(identifier):
     return message(ECHORP, struct.pack("!IBBH", identifier, 1, 0, 0))
 

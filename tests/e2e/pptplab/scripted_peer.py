@@ -15,6 +15,7 @@ import json
 import os
 import select
 import socket
+import struct
 import sys
 import threading
 import time
@@ -268,8 +269,11 @@ def run_pns(a):
             ctl.expect([m.ICCN])
             calls.append({"my_call_id": a.call_ids[0], "peer_call_id": peer, "result": 1})
         else:
+            if a.coalesce:  # every Outgoing-Call-Request in one TCP segment
+                sock.sendall(b"".join(m.ocrq(cid) for cid in a.call_ids))
             for cid in a.call_ids:
-                ctl.send(m.ocrq(cid))
+                if not a.coalesce:
+                    ctl.send(m.ocrq(cid))
                 _, reply = ctl.expect([m.OCRP])
                 calls.append({"my_call_id": m.u16(reply, 14), "peer_call_id": m.u16(reply, 12),
                               "result": reply[16], "asked_call_id": cid})
@@ -294,10 +298,14 @@ def run_pns(a):
             ctl.poll()
             time.sleep(0.1)
         closed = False
+        if a.coalesce and a.hangup == "client" and up:  # every Call-Clear-Request in one segment
+            sock.sendall(b"".join(m.ccrq(c["my_call_id"]) for c in up))
         for c in up:
             if closed:
                 break
-            if a.hangup == "client":
+            if a.hangup == "client" and a.coalesce:
+                pass  # sent above
+            elif a.hangup == "client":
                 ctl.send(m.ccrq(c["my_call_id"]))
             elif a.hangup == "server":
                 frame = bytes([0xFF, 0x03, 0x00, 0x21]) + b"hangup"
@@ -350,7 +358,8 @@ class Pac:
         self.next_id = a.call_ids[0]
         self.connections = 0
         self.raw = gre.open_socket(a.local)
-        self.stats = {"echoed": 0, "disconnects_sent": 0, "clears_received": 0, "outgoing": 0, "incoming": 0}
+        self.stats = {"echoed": 0, "disconnects_sent": 0, "clears_received": 0, "outgoing": 0, "incoming": 0,
+                      "resets_sent": 0, "echo_replies": 0}
 
     def new_call(self, ctl, peer_address, peer_call_id):
         with self.lock:
@@ -359,9 +368,29 @@ class Pac:
             self.calls[my_id] = {"ctl": ctl, "peer": peer_address, "peer_call_id": peer_call_id}
         return my_id
 
+    def next_message(self, ctl, kinds, deadline, reset_at):
+        """The next control message, or None once --reset-after's time has come."""
+        while True:
+            step = deadline - time.monotonic()
+            if reset_at is not None:
+                step = min(step, max(0.0, reset_at - time.monotonic()) + 0.05)
+            try:
+                return ctl.expect(kinds, timeout=step)
+            except TimeoutError:
+                if reset_at is None or time.monotonic() >= deadline:
+                    raise
+                if time.monotonic() >= reset_at:
+                    return None
+
+    def reset(self, sock):
+        """--reset-after: SO_LINGER 0, so that the close sends a TCP RST (not a FIN)."""
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.stats["resets_sent"] += 1
+
     def serve(self, sock, peer):
-        ctl = Control(sock)
+        ctl = Control(sock, self.a.split)
         ctl.send_lock = threading.Lock()
+        reset_at = None
         try:
             ctl.expect([m.SCCRQ])
             ctl.send(m.sccrp())
@@ -370,14 +399,24 @@ class Pac:
                 ctl.send(m.icrq(my_id))
             deadline = time.monotonic() + self.a.duration + 30
             while time.monotonic() < deadline:
-                kind, msg = ctl.expect([m.OCRQ, m.ICRP, m.CCRQ, m.STOPCCRQ, m.SLI, m.ICCN],
-                                       timeout=deadline - time.monotonic())
+                got = self.next_message(ctl, [m.OCRQ, m.ICRP, m.CCRQ, m.STOPCCRQ, m.SLI, m.ICCN], deadline,
+                                        reset_at)
+                if got is None:
+                    self.reset(sock)
+                    break
+                kind, msg = got
                 if kind == m.OCRQ:
                     my_id = self.new_call(ctl, peer[0], m.u16(msg, 12))
-                    with ctl.send_lock:
-                        ctl.send(m.ocrp(my_id, m.u16(msg, 12)))
+                    reply = m.ocrp(my_id, m.u16(msg, 12))
+                    with ctl.send_lock:  # --coalesce: an Echo-Request in the reply's segment
+                        if self.a.coalesce:
+                            sock.sendall(reply + m.echorq(my_id))
+                        else:
+                            ctl.send(reply)
                     self.stats["outgoing"] += 1
                     self.speak_first(my_id)
+                    if self.a.reset_after and reset_at is None:
+                        reset_at = time.monotonic() + self.a.reset_after
                 elif kind == m.ICRP:
                     my_id = m.u16(msg, 14)
                     with self.lock:
@@ -400,6 +439,7 @@ class Pac:
         except (OSError, TimeoutError, EOFError, ValueError):
             pass
         finally:
+            self.stats["echo_replies"] += ctl.log.count(m.ECHORP)
             sock.close()
 
     def speak_first(self, my_id):
@@ -496,7 +536,12 @@ def main():
     p.add_argument("--accept-timeout", type=float, default=20.0)
     p.add_argument("--connections", type=int, default=1, help="pac: serve this many, then stop")
     p.add_argument("--tag", default="scripted")
-    p.add_argument("--split", type=int, default=0, help="pns: cut every control message at this byte")
+    p.add_argument("--split", type=int, default=0, help="cut every control message at this byte")
+    p.add_argument("--coalesce", action="store_true",
+                   help="pns: all Outgoing- and Call-Clear-Requests in one segment each; pac: an "
+                        "Echo-Request in each Outgoing-Call-Reply's segment")
+    p.add_argument("--reset-after", type=float, default=0.0,
+                   help="pac: seconds after a connection's first call, reset it (TCP RST, SO_LINGER 0)")
     p.add_argument("--linger", type=float, default=0.0, help="pns: seconds with no GRE before hanging up")
     p.add_argument("--after-hangup", type=float, default=0.0,
                    help="pns: seconds the control connection stays up after the calls ended")
