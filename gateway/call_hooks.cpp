@@ -12,7 +12,7 @@ using wire::to_string;
 
 void Gateway::on_anomaly(const track::AnomalyEvent& e) {
   warnings_.warn(track::name_of(e.anomaly), packet_.time, [&] {
-    std::string where = e.connection != nullptr ? describe(*e.connection) : std::string("connection=-");
+    std::string where = e.connection != nullptr ? fmt::format("{}", describe(*e.connection)) : "connection=-";
     if (e.direction) where += fmt::format(" direction={}", track::name_of(*e.direction));
     return fmt::format("{} detail=\"{}\"", where, e.detail);
   });
@@ -128,7 +128,7 @@ void Gateway::log_call_events(const track::ControlConnection& c, const track::Ca
     r.logged |= kLoggedEstablished;
     const nat::CallMapping* m = call.pns_call_id ? translator_.find_inside(c.id, *call.pns_call_id) : nullptr;
     log_->info("call_established {} {} outside_call_id={} origin={}", describe(c), call_ids(call),
-               m != nullptr ? std::to_string(m->outside_call_id) : std::string("-"), track::name_of(call.origin));
+               CallIdWord{m != nullptr ? std::optional{m->outside_call_id} : std::nullopt}, track::name_of(call.origin));
   }
   // The name the PAC accepted is who the call is (a re-authentication may change it): judge
   // the call again by that name.

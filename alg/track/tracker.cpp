@@ -66,25 +66,6 @@ std::string_view name_of(CallState s) {
   return "unknown";
 }
 
-Call* ControlConnection::find_by_pns_call_id(std::uint16_t id, CallOrigin origin) const {
-  for (const auto& c : calls) {
-    if (c->pns_call_id == id && c->origin == origin) return c.get();
-  }
-  return nullptr;
-}
-Call* ControlConnection::find_by_pns_call_id(std::uint16_t id) const {
-  for (const auto& c : calls) {
-    if (c->pns_call_id == id) return c.get();
-  }
-  return nullptr;
-}
-Call* ControlConnection::find_by_pac_call_id(std::uint16_t id) const {
-  for (const auto& c : calls) {
-    if (c->pac_call_id == id) return c.get();
-  }
-  return nullptr;
-}
-
 // Bridges one direction's reassembler to the tracker.
 class Tracker::StreamSink final : public stream::MessageSink {
  public:
@@ -257,8 +238,7 @@ Call* Tracker::open_call(double time, ControlConnection& c, CallOrigin origin) {
   call->origin = origin;
   call->opened_at = time;
   call->last_activity = time;
-  c.calls.push_back(std::move(call));
-  return c.calls.back().get();
+  return &c.calls.add(std::move(call));
 }
 
 void Tracker::set_call_state(double time, ControlConnection& c, Call& call, CallState s) {
@@ -269,12 +249,12 @@ void Tracker::set_call_state(double time, ControlConnection& c, Call& call, Call
 }
 
 void Tracker::close_call(double time, ControlConnection& c, Call& call, std::string reason) {
-  call.state = CallState::Closed;
+  c.calls.close(call);
   call.closed_at = time;
   call.close_reason = std::move(reason);
   unindex_gre(c, call);
   observer_.on_call_closed(c, call);
-  std::erase_if(c.calls, [&](const std::unique_ptr<Call>& p) { return p.get() == &call; });
+  c.calls.remove(call);
 }
 
 void Tracker::close_connection(double time, ControlConnection& c, std::string reason) {

@@ -23,6 +23,7 @@
 #include "alg/stream/tcp_window.hpp"
 #include "alg/track/anomaly.hpp"
 #include "alg/track/auth_follower.hpp"
+#include "alg/track/call_list.hpp"
 #include "alg/track/direction.hpp"
 #include "alg/wire/control_message.hpp"
 #include "alg/wire/gre.hpp"
@@ -126,7 +127,7 @@ struct ControlConnection {
   std::optional<Direction> stop_requester;
   std::optional<std::uint8_t> start_result_code;
   std::string pns_host_name, pac_host_name, pns_vendor, pac_vendor;
-  std::vector<std::unique_ptr<Call>> calls;  // live calls
+  CallList calls;  // live calls, found by Call ID (call_list.hpp)
   double opened_at = 0;
   double last_activity = 0;
   double closed_at = 0;
@@ -136,9 +137,9 @@ struct ControlConnection {
   bool half_open() const {
     return state == ConnectionState::TcpOpening && messages[0] + messages[1] == 0 && calls.empty();
   }
-  Call* find_by_pns_call_id(std::uint16_t id, CallOrigin origin) const;
-  Call* find_by_pns_call_id(std::uint16_t id) const;
-  Call* find_by_pac_call_id(std::uint16_t id) const;
+  Call* find_by_pns_call_id(std::uint16_t id, CallOrigin origin) const { return calls.find_by_pns_call_id(id, origin); }
+  Call* find_by_pns_call_id(std::uint16_t id) const { return calls.find_by_pns_call_id(id); }
+  Call* find_by_pac_call_id(std::uint16_t id) const { return calls.find_by_pac_call_id(id); }
 };
 
 struct AnomalyEvent {

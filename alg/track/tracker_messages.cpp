@@ -154,7 +154,7 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
       }
       Call* call = open_call(time, c, CallOrigin::Outgoing);
       if (call == nullptr) return;
-      call->pns_call_id = r.call_id;
+      c.calls.name_pns_call_id(*call, r.call_id);
       call->call_serial_number = r.call_serial_number;
       // GRE toward the PNS is routed once the PAC accepts the call (Outgoing-Call-Reply):
       // a denied or unanswered request leaves no route (issue "Integrity").
@@ -175,7 +175,7 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
       if (c.find_by_pac_call_id(r.call_id) != nullptr) {
         raise(Anomaly::DuplicateCallId, &c, dir, fmt("%s reuses Call ID %u", name.c_str(), r.call_id));
       }
-      call->pac_call_id = r.call_id;
+      c.calls.name_pac_call_id(*call, r.call_id);
       index_gre(c, *call, Direction::PnsToPac);
       index_gre(c, *call, Direction::PacToPns);
       return set_call_state(time, c, *call, CallState::Established);
@@ -188,7 +188,7 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
       }
       Call* call = open_call(time, c, CallOrigin::Incoming);
       if (call == nullptr) return;
-      call->pac_call_id = r.call_id;
+      c.calls.name_pac_call_id(*call, r.call_id);
       call->call_serial_number = r.call_serial_number;
       index_gre(c, *call, Direction::PnsToPac);
       observer_.on_call_changed(c, *call);
@@ -204,7 +204,7 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
       if (r.result_code != kResultSuccess) {
         return close_call(time, c, *call, fmt("refused: result %u error %u", r.result_code, r.error_code));
       }
-      call->pns_call_id = r.call_id;
+      c.calls.name_pns_call_id(*call, r.call_id);
       index_gre(c, *call, Direction::PacToPns);
       if (!admit_pns_call_id(time, c, *call, arrival.sequence, arrival.outcome)) return;
       return set_call_state(time, c, *call, CallState::WaitConnect);

@@ -271,5 +271,20 @@ TEST(Gateway, IdleCallsExpireAndFreeTheirCallId) {
   EXPECT_EQ(h.gw.translator().size(), 0u);
 }
 
+// The lifecycle lines name the connection and the call in the words operators grep for
+// (describe.hpp writes them into the line without building strings).
+TEST(LifecycleLines, NameTheConnectionAndTheCall) {
+  CapturedLog captured;
+  Harness h({}, captured.log);
+  Client a{{addr("192.0.2.11"), 40001}};
+  h.start(a);
+  h.pass(a.to_pac(test::bytes_of(ocrq(7))));
+  h.pass(a.to_pns(test::bytes_of(ocrp(100, 7))));
+  EXPECT_EQ(captured.lines_with("call_established connection=1 pns=192.0.2.11:40001 pac=198.51.100.2:1723 "
+                                "call=1 pns_call_id=7 pac_call_id=100 outside_call_id=7 origin=outgoing"),
+            1u)
+      << captured.text.str();
+}
+
 }  // namespace
 }  // namespace pptp::gateway

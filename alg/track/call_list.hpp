@@ -1,0 +1,74 @@
+// A control connection's live calls, in the order they were opened, and the index that
+// finds them by Call ID (issue 17: a linear walk of up to kMaxCallsPerConnection calls for
+// every call message cost 17 % of a set-up at 500 calls on a connection). The index is part
+// of the list, not a second record: the list is the only way a call comes, is named and goes,
+// so the two cannot disagree. A connection with few calls (most carry one) has no index: a
+// walk of a few calls costs less than keeping it, in time and in memory per call.
+//
+// RFC 2637 names a call by the Call ID its PNS chose (2.7, 2.10) or by the one its PAC chose
+// (2.8, 2.9); both are indexed. Two calls may carry the same Call ID (a peer reusing one:
+// the tracker flags DuplicateCallId and keeps both); a find then answers the oldest call, as
+// the walk in opening order did.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace pptp::track {
+
+// From this many calls on a connection its calls are found through the index.
+inline constexpr std::size_t kCallIndexFrom = 8;
+
+struct Call;
+enum class CallOrigin : std::uint8_t;
+
+class CallList {
+ public:
+  using Owned = std::unique_ptr<Call>;
+
+  // Reading: the calls in opening order (each a const std::unique_ptr<Call>&).
+  auto begin() const { return calls_.begin(); }
+  auto end() const { return calls_.end(); }
+  std::size_t size() const { return calls_.size(); }
+  bool empty() const { return calls_.empty(); }
+  const Owned& operator[](std::size_t i) const { return calls_[i]; }
+  const Owned& at(std::size_t i) const { return calls_.at(i); }
+  const Owned& back() const { return calls_.back(); }
+  // Calls not closed: a closing call stays listed while the observer hears it (close()).
+  std::size_t open_count() const { return calls_.size() - closing_; }
+  bool indexed() const { return indexed_; }
+
+  // The tracker's changes; each keeps the index true.
+  Call& add(Owned call);
+  void name_pns_call_id(Call& call, std::uint16_t id);
+  void name_pac_call_id(Call& call, std::uint16_t id);
+  void close(Call& call);   // marks it closed (CallState::Closed), still listed
+  void remove(Call& call);  // a closed call leaves the list
+
+  Call* find_by_pns_call_id(std::uint16_t id) const;
+  Call* find_by_pns_call_id(std::uint16_t id, CallOrigin origin) const;
+  Call* find_by_pac_call_id(std::uint16_t id) const;
+
+ private:
+  // One entry per Call ID a call carries, sorted by (side, Call ID): 16 bytes a name, no
+  // node per entry (memory per call, issue 17).
+  enum class Side : std::uint8_t { Pns, Pac };
+  struct Entry {
+    std::uint32_t key;  // side << 16 | Call ID
+    Call* call;
+  };
+  static std::uint32_t key_of(Side side, std::uint16_t id) { return std::uint32_t{static_cast<std::uint8_t>(side)} << 16 | id; }
+  void build_index();
+  void index(Side side, Call& call, std::uint16_t id);
+  void unindex(Side side, const Call& call, std::uint16_t id);
+  template <class Accept>
+  Call* oldest(Side side, std::uint16_t id, Accept&& accept) const;
+
+  std::vector<Owned> calls_;
+  std::vector<Entry> index_;  // empty while the list is short (!indexed_)
+  std::uint32_t closing_ = 0;
+  bool indexed_ = false;
+};
+
+}  // namespace pptp::track
