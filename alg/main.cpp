@@ -20,6 +20,7 @@
 #include "alg/inspect/inspector.hpp"
 #include "alg/service/logging.hpp"
 #include "alg/version.hpp"
+#include "proxy/coexistence.hpp"
 #include "proxy/proxy_control.hpp"
 #include "proxy/proxy_server.hpp"
 #include "policy/loader.hpp"
@@ -176,6 +177,13 @@ int run_daemon_with(DaemonFlags& f) {
   f.d.gateway.budgets.source_held_bytes = std::size_t{f.source_held} * 1024;
   const auto servers = proxy_servers_of(f);
   if (!servers) return 2;
+  const pptp::proxy::OtherMode other = pptp::proxy::read_other_mode();
+  if (const auto why = f.proxy ? pptp::proxy::proxy_conflict(other, !servers->empty(), !f.no_fast_path)
+                               : pptp::proxy::transparent_conflict(other)) {
+    spdlog::error("start_refused why=beside_other_mode");
+    std::fprintf(stderr, "pptp-alg: %s\n", why->c_str());
+    return 2;
+  }
   if (f.proxy) {
     return pptp::proxy::run_proxy(pptp::proxy::ProxyOptions{f.d.install_rules, pptp::proxy::kListenPort,
                                                             f.d.pid_file, f.d.status_file, f.d.policy_file,

@@ -286,6 +286,53 @@ class BesideTransparent(nat.LabTest):
         self.assertEqual(self.read_proxy_log().count("call_offloaded mode=proxy"), 2)
 
 
+class RefusedBesideTransparent(nat.LabTest):
+    """A proxy for every server (no --proxy-servers) would mark every server's GRE to the
+    router, the transparent calls' too, and a proxy without its fast path has no such chain at
+    all: neither starts beside a transparent daemon, and a transparent daemon does not start
+    beside the first (proxy/coexistence.hpp; docs/proxy.md, "Beside the transparent mode")."""
+
+    def run_daemon(self, *args):
+        """The daemon run to its exit (a refusal is immediate): (exit status, output)."""
+        r = self.lab.netns("rtr", "timeout", "20", self.lab.daemon_binary, *args, "--control-socket", "none",
+                           "--pid-file", os.path.join(self.lab.tmp, "other.pid"), check=False)
+        return r.returncode, r.stdout
+
+    def tables(self):
+        return set(re.findall(r"table ip (\S+)", self.lab.netns("rtr", "nft", "list", "tables").stdout))
+
+    def test_neither_daemon_starts_into_a_router_where_the_other_would_take_its_gre(self):
+        status, out = self.run_daemon("--proxy", "--install-rules")
+        self.assertEqual(status, 2, out)
+        self.assertIn("needs --proxy-servers", out)
+        status, out = self.run_daemon("--proxy", "--install-rules", "--proxy-servers", SERVER2, "--no-fast-path")
+        self.assertEqual(status, 2, out)
+        self.assertIn("leave out --no-fast-path", out)
+        self.assertNotIn("pptp_alg_proxy", self.tables())
+        # The transparent daemon's call is unharmed by the refused starts.
+        self.lab.start_server()
+        self.assertEchoed(self.lab.result(self.lab.start_client("pns", local=ALICE, tag="alice", call_ids=[7],
+                                                                duration=4)), minimum=20)
+        # The reverse: a proxy for every server up first, then a transparent daemon.
+        self.assertEqual(self.lab.stop_daemon(), 0)
+        log = os.path.join(self.lab.tmp, "proxy.log")
+        proxy = self.lab.spawn("rtr", [self.lab.daemon_binary, "--proxy", "--install-rules", "--control-socket",
+                                       "none", "--status-file", os.path.join(self.lab.tmp, "proxy-status.json"),
+                                       "--pid-file", os.path.join(self.lab.tmp, "proxy.pid")], log=log)
+        try:
+            deadline = time.monotonic() + 15
+            while "pptp_alg_proxy" not in self.tables() and time.monotonic() < deadline:
+                self.assertIsNone(proxy.poll())
+                time.sleep(0.1)
+            status, out = self.run_daemon("--install-rules", "--status-file", os.path.join(self.lab.tmp, "t.json"))
+            self.assertEqual(status, 2, out)
+            self.assertIn("nft delete table ip pptp_alg_proxy", out)
+            self.assertNotIn("pptp_alg", self.tables())
+        finally:
+            self.lab._stop(proxy)
+        self.lab.start_daemon(self.daemon_arguments())  # with the proxy gone it starts
+
+
 class RestartAfterCrash(ProxyTest):
     """--keep-fast-path does not apply to proxy mode: a proxied call lives in the proxy's
     control connections. A proxy that crashed leaves its elements; the next one removes
@@ -332,7 +379,7 @@ class ProxyPolicyTest(ProxyTest):
     def ctl(self, *args):
         r = subprocess.run([self.lab.daemon_binary, "ctl", "--socket", self.socket] + list(args),
                            capture_output=True, text=True, check=False)
-        return r.returncode, r.stdout + r.stderr
+        return r.returncode, r.stdout
 
     def assertCallEchoed(self, call, minimum=5):
         self.assertEqual(call["result"], 1, call)
