@@ -23,8 +23,12 @@ record() {  # name, status
   if [ "$2" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("$1"); fi
 }
 
+# The release build as users build it (RelWithDebInfo's -O2 -DNDEBUG) without its debug
+# information: a fifth less compile time (alg/daemon/daemon.cpp 59.6 s with -g, 44.9 s
+# without, at load 8), and the package strips it anyway (CPACK_STRIP_FILES).
 step "release build"
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPPTP_ALG_WERROR=ON >/dev/null
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -DNDEBUG" \
+  -DPPTP_ALG_WERROR=ON >/dev/null
 cmake --build build/release -j "$jobs"
 step "unit, golden and tshark tests (release)"
 set +e
