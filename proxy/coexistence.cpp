@@ -8,14 +8,19 @@ namespace pptp::proxy {
 
 bool marks_every_server(std::string_view listing) {
   const std::string head = "chain " + std::string(kServerGreChain) + " {";
-  const std::size_t chain = listing.find(head);
-  if (chain == std::string_view::npos) return false;
-  const std::string_view body = listing.substr(chain, listing.find('}', chain) - chain);
-  const std::size_t rule = body.find("meta mark set");
-  if (rule == std::string_view::npos) return false;  // no marking rule: marks nothing
-  std::size_t line = body.rfind('\n', rule);
-  if (line == std::string_view::npos) line = 0;
-  return body.substr(line, rule - line).find("ip saddr") == std::string_view::npos;
+  std::size_t at = listing.find(head);
+  if (at == std::string_view::npos) return false;
+  // The chain's rules, a line each, up to the line that closes it (a set's braces are inside
+  // a rule's line).
+  for (at = listing.find('\n', at); at != std::string_view::npos && at + 1 < listing.size();) {
+    const std::size_t next = listing.find('\n', at + 1);
+    const std::string_view line = listing.substr(at + 1, next == std::string_view::npos ? next : next - at - 1);
+    const std::size_t text = line.find_first_not_of(" \t");
+    if (text != std::string_view::npos && line[text] == '}') return false;  // no marking rule: marks nothing
+    if (line.find("meta mark set") != std::string_view::npos) return line.find("ip saddr") == std::string_view::npos;
+    at = next;
+  }
+  return false;
 }
 
 std::optional<std::string> proxy_conflict(const OtherMode& other, bool servers_given, bool fast_path) {

@@ -22,6 +22,7 @@
 #include "alg/service/systemd.hpp"
 #include "alg/wire/gre.hpp"
 #include "policy/loader.hpp"
+#include "proxy/coexistence.hpp"
 #include "proxy/fast_relay.hpp"
 #include "proxy/gre_relay.hpp"
 #include "proxy/gre_sockets.hpp"
@@ -130,6 +131,12 @@ Result<bool, std::string> ProxyServer::open() {
   }
   if (options_.fast_path) {
     fast_.open(options_.install_rules, options_.servers, options_.keep_fast_path);
+    // Without its table (chain proxy_server_gre) a transparent daemon beside it would queue
+    // and drop the proxied servers' GRE (proxy/coexistence.hpp): not a state to run in.
+    if (!fast_.enabled() && read_other_mode().transparent_table) {
+      return unexpected(std::string("the fast path could not be set up (log: fast_path_unavailable) and a transparent "
+                                    "pptp-alg runs on this router: its queue would drop the proxied calls' GRE"));
+    }
     book_.on_release([this](std::uint16_t id) { fast_.released(id); });
   }
   open_control();

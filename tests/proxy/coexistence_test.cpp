@@ -25,9 +25,13 @@ TEST(Coexistence, AChainWithoutASourceMatchMarksEveryServersGre) {
   EXPECT_FALSE(marks_every_server(listed(
       "ip protocol gre fib daddr type local ip saddr { 192.0.2.0/24, 198.51.100.2 } meta mark set meta mark | 0x00100000")));
   EXPECT_FALSE(marks_every_server(listed("")));  // no marking rule: marks nothing
+  // The chain ends at its own closing line: another chain's rule is not its rule.
+  EXPECT_FALSE(marks_every_server(listed("") + "\tchain other {\n\t\tmeta mark set 0x1\n\t}\n"));
   // What the proxy loads says the same of itself.
   EXPECT_TRUE(marks_every_server(fast_path_script()));
   EXPECT_FALSE(marks_every_server(fast_path_script({policy::Prefix{relay_test::kServer, 32}})));
+  EXPECT_FALSE(marks_every_server(
+      fast_path_script({policy::Prefix{relay_test::kServer, 32}, policy::Prefix{test::addr("192.0.2.0"), 24}})));
 }
 
 TEST(Coexistence, AProxyBesideATransparentDaemonNeedsItsServersAndItsFastPath) {
