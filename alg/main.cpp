@@ -198,8 +198,9 @@ int run_daemon_with(DaemonFlags& f) {
 // the queue rules, so that `flush ruleset` at the top of that file and its include put it back.
 std::string nft_include(const pptp::nft::RuleOptions& o) {
   return "# pptp-alg " PPTP_ALG_VERSION " rules: include this file from /etc/nftables.conf, after\n"
-         "# 'flush ruleset'. Chains: fast_in (prerouting, priority raw - 20), prerouting (raw - 10),\n"
-         "# forward (mangle). Regenerate with: pptp-alg rules --format nft > FILE\n" +
+         "# 'flush ruleset'. Chains: fast_in (prerouting, priority raw - 10; prerouting without the\n"
+         "# fast path), fast_lookup (jumped to), fast_source (forward, mangle - 10), forward (mangle).\n"
+         "# Regenerate with: pptp-alg rules --format nft > FILE\n" +
          pptp::nft::nft_table(pptp::nft::Backend::Nft, o);
 }
 

@@ -31,27 +31,32 @@ std::string source_set(std::string_view name) {
 }
 
 constexpr std::string_view kChainDropInvalid = "drop_invalid";  // named in install_rules too
+constexpr std::string_view kChainFastIn = "fast_in", kChainFastLookup = "fast_lookup";
+constexpr std::string_view kChainFastPpp = "fast_ppp", kChainFastPppAck = "fast_ppp_ack";
+constexpr std::string_view kChainPreroutingNft = "prerouting";  // without the fast path
 constexpr std::string_view kSynSources = "syn_sources", kGreSources = "gre_sources";
 // A TCP segment opening a connection (SYN without ACK) toward port 1723.
 constexpr std::string_view kNewControl = "tcp dport 1723 tcp flags & (syn | ack) == syn ";
 
-void fast_in_chain(std::ostringstream& s, const RuleOptions& o) {
+// PPP link control and authentication (0xC0xx: LCP, PAP; 0xC2xx: CHAP, EAP) go to the
+// queue, where a re-authentication is judged (issue 12): per place of the PPP frame (8-byte
+// header, + 4 with S, + 4 with A, RFC 2637 4.1) a chain of two tests, with FF 03 and without
+// it (ACFC, RFC 1661 6.6), that returns them; the rest go on to the lookups. A data frame
+// costs two tests, not the four of every layout.
+void fast_ppp_chain(std::ostringstream& s, std::string_view chain, int offset) {
+  s << "  chain " << chain << " {\n"
+    << "    @th," << offset << ",16 & 0xfd00 == 0xc000 return\n"
+    << "    @th," << offset << ",32 & 0xfffffd00 == 0xff03c000 return\n"
+    << "    goto " << kChainFastLookup << "\n"
+    << "  }\n";
+}
+
+// The lookups: what one of them takes ends here (accept); what none takes returns to fast_in.
+void fast_lookup_chain(std::ostringstream& s, const RuleOptions& o) {
   const std::string mark = "meta mark set meta mark | " + hex32(o.fast_path_mark);
   const std::string key = "ip saddr . ip daddr . @th,48,16";
-  s << "  chain fast_in {\n"
-    << "    type filter hook prerouting priority raw - 20; policy accept;\n"
-    << "    # Enhanced GRE only (K bit, version 1): the Key, the receiver's Call ID, is at bytes 6-7.\n"
-    << "    # (`ip protocol`, not `meta l4proto`: nft 1.0.6 aborts listing the latter with @th.)\n"
-    << "    ip protocol != gre return\n"
-    << "    @th,0,16 & 0x2007 != 0x2001 return\n"
-    << "    # PPP link control and authentication (0xC0xx: LCP, PAP; 0xC2xx: CHAP, EAP) go to the\n"
-    << "    # queue, where a re-authentication is judged. The PPP frame follows the 8-byte header,\n"
-    << "    # + 4 with S, + 4 with A (RFC 2637 4.1); FF 03 may be left out (ACFC, RFC 1661 6.6).\n";
-  for (const auto& [flags, offset] : {std::pair{"0x1000", 96}, std::pair{"0x1080", 128}}) {
-    s << "    @th,0,16 & 0x1080 == " << flags << " @th," << offset << ",16 & 0xfd00 == 0xc000 return\n"
-      << "    @th,0,16 & 0x1080 == " << flags << " @th," << offset << ",32 & 0xfffffd00 == 0xff03c000 return\n";
-  }
-  s << "    # a call that kept its Call ID: one lookup, the destination\n"
+  s << "  chain " << kChainFastLookup << " {\n"
+    << "    # a call that kept its Call ID: one lookup, the destination\n"
     << "    ip daddr set " << key << " map @" << kFastInPlain << " notrack " << mark << " accept\n"
     << "    # a translated one: the destination, then (by the new destination) the Key\n"
     << "    ip daddr set " << key << " map @" << kFastInAddress << " @th,48,16 set " << key
@@ -61,6 +66,8 @@ void fast_in_chain(std::ostringstream& s, const RuleOptions& o) {
     << "    " << key << " @" << kFastOut << " notrack meta mark set meta mark | "
     << hex32(o.fast_path_mark | o.fast_path_out_mark) << " accept\n"
     << "  }\n";
+  fast_ppp_chain(s, kChainFastPpp, 96);  // after the chain they go to
+  fast_ppp_chain(s, kChainFastPppAck, 128);
 }
 
 // The client's GRE of an offloaded call, routed: the source becomes the public address, as
@@ -89,6 +96,41 @@ void fast_path_maps(std::ostringstream& s) {
     << "  set " << kFastOut << " {\n    typeof " << key << "\n    flags timeout\n    counter\n  }\n"
     << "  map " << kFastOutSource << " {\n    typeof " << key
     << " : ip saddr\n    flags timeout\n  }\n";
+}
+
+// The one base chain of ours in prerouting (with the fast path, fast_in; without it,
+// prerouting). Every packet the router receives passes it, so the fast path's lookups and
+// the server's GRE to this router share it: one hook, not two (issue 17). At raw - 10:
+// before conntrack (-200), and after proxy mode's chain (raw - 15) has marked the proxied
+// servers' GRE, which the last rule leaves alone (proxy/proxy_fastpath.hpp).
+void prerouting_chain(std::ostringstream& s, Backend backend, const RuleOptions& o, bool local_gre) {
+  const bool nft_queue = backend == Backend::Nft;
+  s << "  chain " << (o.fast_path ? kChainFastIn : kChainPreroutingNft) << " {\n"
+    << "    type filter hook prerouting priority raw - 10; policy accept;\n";
+  if (o.fast_path) {
+    s << "    # (`ip protocol`, not `meta l4proto`: nft 1.0.6 aborts listing the latter with @th.)\n"
+      << "    ip protocol != gre return\n"
+      << "    # Enhanced GRE only (K bit, version 1): the Key, the receiver's Call ID, is at bytes\n"
+      << "    # 6-7. By the S and A bits (each adds 4 bytes before the PPP frame), one of three:\n"
+      << "    @th,0,16 & 0x3087 == 0x3001 jump " << kChainFastPpp << "\n"
+      << "    @th,0,16 & 0x3087 == 0x3081 jump " << kChainFastPppAck << "\n"
+      << "    # without S, no payload (RFC 2637 4.1): an acknowledgment alone\n"
+      << "    @th,0,16 & 0x3007 == 0x2001 jump " << kChainFastLookup << "\n";
+  }
+  if (local_gre) {
+    const std::string server_gre = "meta l4proto gre " + unmarked(o) + "fib daddr type local ";
+    s << "    # The server's GRE to this router's own address: untracked (conntrack cannot match\n"
+      << "    # it to the client) and handed to pptp-alg before routing.\n";
+    if (nft_queue && queued_gre_limit(o) > 0) {
+      s << "    " << server_gre << over_rate(kGreSources, queued_gre_limit(o), kCounterGreLimited) << "\n";
+    }
+    // Streamed piece by piece: GCC 12 -O3 reports a false -Wrestrict on `" " + std::string`
+    // (GCC bug 105329), which fails Release builds with warnings as errors.
+    s << "    " << server_gre << "notrack";
+    if (nft_queue) s << ' ' << queue_statement(o);
+    s << "\n";
+  }
+  s << "  }\n";
 }
 
 void forward_chain(std::ostringstream& s, const RuleOptions& o) {
@@ -150,23 +192,10 @@ std::string nft_table(Backend backend, const RuleOptions& o) {
   }
   if (o.fast_path) {
     fast_path_maps(s);
-    fast_in_chain(s, o);
+    fast_lookup_chain(s, o);
     fast_source_chain(s, o);
   }
-  const std::string server_gre = "meta l4proto gre " + unmarked(o) + "fib daddr type local ";
-  s << "  # The server's GRE to this router's own address: untracked (conntrack cannot match\n"
-    << "  # it to the client) and handed to pptp-alg before routing.\n"
-    << "  chain prerouting {\n"
-    << "    type filter hook prerouting priority raw - 10; policy accept;\n";
-  if (nft_queue && queued_gre_limit(o) > 0) {
-    s << "    " << server_gre << over_rate(kGreSources, queued_gre_limit(o), kCounterGreLimited) << "\n";
-  }
-  // Streamed piece by piece: GCC 12 -O3 reports a false -Wrestrict on `" " + std::string`
-  // (GCC bug 105329), which fails Release builds with warnings as errors.
-  s << "    " << server_gre << "notrack";
-  if (nft_queue) s << ' ' << queue_statement(o);
-  s << "\n"
-    << "  }\n";
+  prerouting_chain(s, backend, o, true);
   if (nft_queue) forward_chain(s, o);
   s << "}\n";
   return s.str();
@@ -205,14 +234,23 @@ Result<bool, std::string> install_rules(Backend backend, const RuleOptions& opti
   if (keep) {
     // One transaction: every chain's rules replaced, the sets (declared the same) untouched.
     std::string script;
-    for (const char* chain : {"fast_in", "fast_source", "prerouting", "forward", "drop_invalid"}) {
-      if (listing.find(std::string("chain ") + chain + " {") != std::string::npos) {
-        script += "flush chain ip " + std::string(kTableName) + " " + chain + "\n";
-      }
+    const auto has = [&](std::string_view chain) {
+      return listing.find("chain " + std::string(chain) + " {") != std::string::npos;
+    };
+    for (std::string_view chain :
+         {kChainFastIn, kChainFastPpp, kChainFastPppAck, kChainFastLookup, std::string_view("fast_source"),
+          kChainPreroutingNft, std::string_view("forward"), kChainDropInvalid}) {
+      if (has(chain)) script += "flush chain ip " + std::string(kTableName) + " " + std::string(chain) + "\n";
     }
-    // Earlier versions marked the client's GRE in a chain of its own in the forward hook.
-    if (listing.find("chain fast_out {") != std::string::npos) {
-      script += "delete chain ip " + std::string(kTableName) + " fast_out\n";
+    // Earlier versions marked the client's GRE in a chain of its own in the forward hook,
+    // and had fast_in at raw - 20 beside chain prerouting (a hook's priority cannot be
+    // changed in place: the chain goes and comes back in this transaction).
+    for (std::string_view old : {std::string_view("fast_out"), kChainPreroutingNft}) {
+      if (!has(old)) continue;
+      script += "delete chain ip " + std::string(kTableName) + " " + std::string(old) + "\n";
+      if (old == kChainPreroutingNft && has(kChainFastIn)) {
+        script += "delete chain ip " + std::string(kTableName) + " " + std::string(kChainFastIn) + "\n";
+      }
     }
     loaded = run_nft(script + nft_table(backend, options));
     if (loaded && kept != nullptr) *kept = true;
@@ -245,9 +283,15 @@ void remove_rules(bool keep_fast_path) {
   const std::string table = "ip " + std::string(kTableName);
   if (keep_fast_path) {
     // One script per chain: a chain already gone must not keep the others.
-    for (const char* chain : {"prerouting", "forward", "drop_invalid"}) {
-      (void)run_nft("delete chain " + table + " " + chain);
+    for (std::string_view chain : {kChainPreroutingNft, std::string_view("forward"), kChainDropInvalid}) {
+      (void)run_nft("delete chain " + table + " " + std::string(chain));
     }
+    // fast_in keeps its lookups and loses the server's GRE rule (untracked and queued).
+    std::ostringstream lookups;
+    lookups << "flush chain " << table << " " << kChainFastIn << "\ntable " << table << " {\n";
+    prerouting_chain(lookups, Backend::Xtables, RuleOptions{}, false);
+    lookups << "}\n";
+    (void)run_nft(lookups.str());
   } else {
     (void)run_nft("delete table " + table);
   }

@@ -1,7 +1,7 @@
 // The kernel rules that send PPTP to pptp-alg's queue, in their own table (and, for the
 // xtables fallback, their own chains), so that they never touch the operator's ruleset.
 //
-//   prerouting, raw priority:  GRE to one of the router's own addresses (the server's GRE to
+//   prerouting, raw - 10:      GRE to one of the router's own addresses (the server's GRE to
 //                              the public address) is untracked and queued; the daemon
 //                              rewrites its destination and key before routing.
 //   forward, mangle priority:  TCP/1723 both ways (control messages, inside addresses on both
@@ -9,15 +9,17 @@
 //   the operator's masquerade: translates TCP/1723 and the client's GRE source as usual
 //                              (not an offloaded call's: untracked, below).
 //
-// The fast path (fastpath.hpp) adds a chain that runs first, prerouting at raw - 20: it
-// rewrites the server's GRE of an offloaded call (destination, key) and untracks it, and
-// untracks and marks the client's GRE of an offloaded call. Both set the fast-path mark
-// bit, and the queue rules skip marked packets. The client's GRE gets its source (the public
-// address) after routing, in chain fast_source (forward, mangle - 10): before routing, a
-// source that is one of the router's own addresses is a martian and would be dropped.
-// PPP link-control and authentication frames (protocols 0xC0xx, 0xC2xx) of offloaded calls
-// skip the fast path and reach the queue, so that a re-authentication is seen and judged
-// (issue 12).
+// With the fast path (fastpath.hpp) the prerouting chain is fast_in, and every enhanced GRE
+// packet first jumps to fast_lookup: it rewrites the server's GRE of an offloaded call
+// (destination, key) and untracks it, and untracks and marks the client's GRE of an
+// offloaded call; either ends there (accept). One base chain for both, because every packet
+// the router receives pays each hook (issue 17). Both set the fast-path mark bit, and the
+// queue rules in other chains skip marked packets. The client's GRE gets its source (the
+// public address) after routing, in chain fast_source (forward, mangle - 10): before
+// routing, a source that is one of the router's own addresses is a martian and would be
+// dropped. PPP link-control and authentication frames (protocols 0xC0xx, 0xC2xx) of
+// offloaded calls return from fast_lookup and reach the queue, so that a re-authentication
+// is seen and judged (issue 12).
 //
 // Before the queue: TCP/1723 and the clients' GRE that conntrack finds invalid (out of the
 // TCP window, for one) are dropped, and each source's new TCP/1723 connections and queued

@@ -33,8 +33,8 @@ int on_chain(const nlmsghdr*, void*) { return MNL_CB_OK; }
 }  // namespace
 
 std::vector<std::string_view> table_chains(Backend backend, const RuleOptions& options) {
-  std::vector<std::string_view> chains{"prerouting"};
-  if (options.fast_path) chains.push_back("fast_in");
+  // With the fast path, fast_in carries the server's GRE rule too (rules.cpp).
+  std::vector<std::string_view> chains{options.fast_path ? "fast_in" : "prerouting"};
   if (backend == Backend::Nft) chains.push_back("forward");
   return chains;
 }

@@ -22,8 +22,9 @@
 //
 // Beside a transparent daemon (docs/proxy.md, "Beside the transparent mode"): the proxied
 // servers' GRE to the router is the proxy's (its raw socket reads it), so chain
-// proxy_server_gre (prerouting, raw - 15, after fast_in, before the transparent mode's queue
-// rule at raw - 10) sets the fast-path bit on it, which the transparent queue rules skip.
+// proxy_server_gre (prerouting, raw - 15, before the transparent mode's fast_in at raw - 10,
+// whose last rule queues the servers' GRE) sets the fast-path bit on it, which the
+// transparent queue rules skip.
 #pragma once
 
 #include <cstdint>

@@ -146,7 +146,9 @@ class FirewallReload(OpsTest):
         # Heard from nf_tables at once, not found by the backstop check ten seconds later.
         self.assertIn("noticed_by=netlink_monitor", self.lab.read_daemon_log())
         listed = self.lab.netns("rtr", "nft", "list", "table", "ip", "pptp_alg").stdout
-        self.assertIn("chain prerouting", listed)  # (forward too with the nft backend)
+        # fast_in carries the server's GRE rule too (forward too with the nft backend).
+        self.assertIn("chain fast_in", listed)
+        self.assertIn("fib daddr type local notrack", listed)
         # The offloaded call's elements are armed again.
         self.assertIn("192.0.2.11 . 198.51.100.2", self.lab.netns("rtr", "nft", "list", "set", "ip", "pptp_alg",
                                                                    "fast_out").stdout)

@@ -187,8 +187,10 @@ TEST_F(KernelFastPath, ARestartKeepsTheElementsAndTheirCalls) {
   EXPECT_NE(list_set(kFastInAddress).find("198.51.100.2 . 198.51.100.1 . 0x1234"), std::string::npos);
   std::string chains;
   run_command({tool_path(Tool::Nft), "list", "table", "ip", std::string(kTableName)}, {}, chains);
-  EXPECT_EQ(chains.find("chain prerouting"), std::string::npos) << chains;
+  // fast_in keeps the lookups; the server's GRE rule goes with the other queue rules.
+  EXPECT_EQ(chains.find("fib daddr type local"), std::string::npos) << chains;
   EXPECT_NE(chains.find("chain fast_in"), std::string::npos) << chains;
+  EXPECT_NE(chains.find("jump fast_ppp"), std::string::npos) << chains;
   // The next start installs its rules around them.
   bool kept = false;
   ASSERT_TRUE(install_rules(Backend::Xtables, RuleOptions{}, &kept));
@@ -201,9 +203,31 @@ TEST_F(KernelFastPath, ARestartKeepsTheElementsAndTheirCalls) {
   EXPECT_EQ(*(*counts)[0].binding, call_);
   chains.clear();
   run_command({tool_path(Tool::Nft), "list", "table", "ip", std::string(kTableName)}, {}, chains);
-  EXPECT_NE(chains.find("chain prerouting"), std::string::npos) << chains;
+  EXPECT_NE(chains.find("fib daddr type local"), std::string::npos) << chains;
   // Rules are replaced, not added twice.
   EXPECT_EQ(chains.find("map @fast_in_plain"), chains.rfind("map @fast_in_plain")) << chains;
+}
+
+// An earlier version's layout (fast_in at raw - 20 beside chain prerouting at raw - 10): the
+// next start moves fast_in and keeps the elements, so the calls keep flowing.
+TEST_F(KernelFastPath, AnUpgradeFromTwoPreroutingChainsKeepsTheElements) {
+  auto fp = FastPath::open(60);
+  ASSERT_TRUE(fp) << fp.error();
+  ASSERT_TRUE((*fp)->add({call_}));
+  const std::string table = "ip " + std::string(kTableName);
+  ASSERT_TRUE(run_nft("flush chain " + table + " fast_in\ndelete chain " + table + " fast_in\ntable " + table +
+                      " {\n chain fast_in {\n  type filter hook prerouting priority raw - 20; policy accept;\n"
+                      "  ip protocol != gre return\n }\n chain prerouting {\n"
+                      "  type filter hook prerouting priority raw - 10; policy accept;\n"
+                      "  meta l4proto gre fib daddr type local notrack\n }\n}\n"));
+  bool kept = false;
+  ASSERT_TRUE(install_rules(Backend::Xtables, RuleOptions{}, &kept));
+  EXPECT_TRUE(kept);
+  std::string chains;
+  run_command({tool_path(Tool::Nft), "list", "table", "ip", std::string(kTableName)}, {}, chains);
+  EXPECT_EQ(chains.find("chain prerouting"), std::string::npos) << chains;
+  EXPECT_NE(chains.find("hook prerouting priority raw - 10"), std::string::npos) << chains;
+  EXPECT_NE(list_set(kFastInAddress).find("198.51.100.2 . 198.51.100.1 . 0x1234"), std::string::npos);
 }
 
 TEST_F(KernelFastPath, WithoutTheSetsItSaysWhatToDo) {

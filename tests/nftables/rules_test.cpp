@@ -42,28 +42,56 @@ std::uint64_t field(const Bytes& packet, unsigned bit_offset, unsigned bits, boo
   return v;
 }
 
-// Evaluates the fast_in rules that end in `return` after the GRE guards, term by term
-// (`@th,OFF,LEN & MASK == VALUE`), as the kernel would on `packet`: true when one matches,
-// i.e. the packet skips the fast path and goes to the queue.
-bool skips_fast_path(const std::string& table, const Bytes& packet) {
-  const std::string chain = table.substr(table.find("chain fast_in {"));
-  std::istringstream lines(chain.substr(0, chain.find("\n  }\n")));
-  const std::regex term(R"(@th,(\d+),(\d+) & (0x[0-9a-f]+) == (0x[0-9a-f]+))");
+// The rules of one chain of the table, comments left out.
+std::vector<std::string> chain_rules(const std::string& table, const std::string& name) {
+  const std::size_t at = table.find("chain " + name + " {\n");
+  std::vector<std::string> rules;
+  if (at == std::string::npos) return rules;
+  std::istringstream lines(table.substr(at, table.find("\n  }\n", at) - at));
   std::string line;
+  std::getline(lines, line);  // the chain's name
   while (std::getline(lines, line)) {
-    if (line.find(" return") == std::string::npos || line.find(" == ") == std::string::npos)
-      continue;
+    const auto text = line.find_first_not_of(' ');
+    if (text != std::string::npos && line[text] != '#' && line.find("type filter hook") == std::string::npos)
+      rules.push_back(line.substr(text));
+  }
+  return rules;
+}
+
+enum class Outcome : std::uint8_t { Lookup, Returned };
+
+// Runs `packet` (GRE) through chain `name` as the kernel would, term by term
+// (`@th,OFF,LEN & MASK == VALUE`; a rule of none, such as `ip protocol != gre`, does not
+// match): Lookup when it reaches the fast path's maps, Returned when the chain ends or
+// returns. `jump` comes back to the next rule, `goto` does not.
+Outcome run_chain(const std::string& table, const std::string& name, const Bytes& packet, int depth = 0) {
+  const std::regex term(R"(@th,(\d+),(\d+) & (0x[0-9a-f]+) == (0x[0-9a-f]+))");
+  if (depth > 8) return Outcome::Returned;
+  for (const std::string& rule : chain_rules(table, name)) {
+    if (rule.find("map @fast_in_plain") != std::string::npos) return Outcome::Lookup;
     bool all = true;
     int terms = 0;
-    for (std::sregex_iterator it(line.begin(), line.end(), term), end; it != end; ++it, ++terms) {
+    for (std::sregex_iterator it(rule.begin(), rule.end(), term), end; it != end; ++it, ++terms) {
       bool present = false;
       const auto v = field(packet, std::stoul((*it)[1]), std::stoul((*it)[2]), present);
-      all = all && present &&
-            (v & std::stoull((*it)[3], nullptr, 16)) == std::stoull((*it)[4], nullptr, 16);
+      all = all && present && (v & std::stoull((*it)[3], nullptr, 16)) == std::stoull((*it)[4], nullptr, 16);
     }
-    if (terms > 0 && all) return true;
+    const bool bare_goto = rule.rfind("goto ", 0) == 0;
+    if (!bare_goto && (terms == 0 || !all)) continue;
+    if (rule.find(" return") != std::string::npos) return Outcome::Returned;
+    for (const char* verb : {"jump ", "goto "}) {
+      const auto at = rule.find(verb);
+      if (at == std::string::npos) continue;
+      const Outcome o = run_chain(table, rule.substr(at + 5), packet, depth + 1);
+      if (o == Outcome::Lookup || verb[0] == 'g') return o;
+    }
   }
-  return false;
+  return Outcome::Returned;
+}
+
+// True when the packet skips the fast path and goes to the queue.
+bool skips_fast_path(const std::string& table, const Bytes& packet) {
+  return run_chain(table, "fast_in", packet) != Outcome::Lookup;
 }
 
 const Bytes kLcp{0xff, 0x03, 0xc0, 0x21, 1, 1, 0, 4};
@@ -91,23 +119,45 @@ TEST(FastPathRules, DataStaysOnTheFastPath) {
   EXPECT_FALSE(skips_fast_path(t, gre(false, true, {})));  // an acknowledgment alone
 }
 
-TEST(FastPathRules, TheSkipComesBeforeTheMapsAndOnlyForEnhancedGre) {
+TEST(FastPathRules, OnlyEnhancedGreIsLookedUp) {
   const std::string t = nft_table(Backend::Nft, RuleOptions{});
-  const auto skip = t.find("0xfd00 == 0xc000 return");
-  ASSERT_NE(skip, std::string::npos) << t;
-  EXPECT_LT(t.find("ip protocol != gre return"), skip);
-  EXPECT_LT(t.find("@th,0,16 & 0x2007 != 0x2001 return"), skip);
-  EXPECT_LT(skip, t.find("map @fast_in_plain"));
-  EXPECT_LT(skip, t.find("@fast_out notrack meta mark set"));
+  Bytes original = gre(true, false, kIp);
+  original[1] = 0x00;  // version 0 (RFC 1701), no Key
+  EXPECT_TRUE(skips_fast_path(t, original));
+  Bytes keyless = gre(true, false, kIp);
+  keyless[0] &= 0xdf;  // K bit clear
+  EXPECT_TRUE(skips_fast_path(t, keyless));
+  EXPECT_EQ(chain_rules(t, "fast_in").front(), "ip protocol != gre return");
+}
+
+// One base chain in prerouting: the lookups and the server's GRE rule share fast_in, whose
+// last rule only GRE that no lookup took reaches (every hook costs every packet; issue 17).
+TEST(FastPathRules, OneBaseChainBeforeRoutingWithTheServersGreRuleLast) {
+  for (const Backend backend : {Backend::Nft, Backend::Xtables}) {
+    const std::string t = nft_table(backend, RuleOptions{});
+    std::size_t hooks = 0;
+    for (auto at = t.find("hook prerouting"); at != std::string::npos; at = t.find("hook prerouting", at + 1)) ++hooks;
+    EXPECT_EQ(hooks, 1u) << t;
+    EXPECT_NE(t.find("chain fast_in {\n    type filter hook prerouting priority raw - 10;"), std::string::npos) << t;
+    const auto rules = chain_rules(t, "fast_in");
+    ASSERT_FALSE(rules.empty());
+    EXPECT_NE(rules.back().find("fib daddr type local notrack"), std::string::npos) << rules.back();
+    EXPECT_NE(rules.back().find("meta mark & 0x00100000 != 0x00100000"), std::string::npos) << "proxy mode's mark";
+  }
+  RuleOptions off;
+  off.fast_path = false;
+  const std::string t = nft_table(Backend::Xtables, off);
+  EXPECT_EQ(t.find("fast_in"), std::string::npos) << t;
+  EXPECT_NE(t.find("chain prerouting {\n    type filter hook prerouting priority raw - 10;"), std::string::npos) << t;
 }
 
 // The client's GRE of an offloaded call, as the kernel sees it: untracked before conntrack
-// (raw - 20 runs before conntrack's -200), so no entry and no masquerade; its source set
+// (raw - 10 runs before conntrack's -200), so no entry and no masquerade; its source set
 // to the public address from the map after routing, where a local source is no martian.
 TEST(FastPathRules, TheClientsGreIsUntrackedAndGetsItsSourceFromTheMapAfterRouting) {
   for (const Backend backend : {Backend::Nft, Backend::Xtables}) {
     const std::string t = nft_table(backend, RuleOptions{});
-    const auto fast_in = t.find("chain fast_in {");
+    const auto fast_in = t.find("chain fast_lookup {");
     const auto out_rule = t.find(
         "ip saddr . ip daddr . @th,48,16 @fast_out notrack meta mark set meta mark | 0x00300000 "
         "accept",
