@@ -99,6 +99,10 @@ class Gateway final : private track::TrackerObserver {
   // re-arm its elements); and the kernel's counters, which keep offloaded calls alive.
   std::vector<OffloadChange> take_offload_changes() { return offloader_.take_changes(); }
   std::vector<OffloadedCall> offloaded_calls() const { return offloader_.calls(calls_); }
+  // Offloaded calls whose elements were armed `every` seconds ago or more (offloader.hpp).
+  std::vector<OffloadedCall> calls_due_for_rearm(double now, double every) {
+    return offloader_.due_for_rearm(now, every);
+  }
   void note_offload_counts(const std::vector<OffloadCount>& counts, double now) {
     offloader_.note_counts(counts, now, calls_, tracker_);
   }
