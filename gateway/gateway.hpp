@@ -180,6 +180,9 @@ class Gateway final : private track::TrackerObserver {
 
   // TrackerObserver: the tracker's hooks.
   void on_anomaly(const track::AnomalyEvent& e) override;
+  bool wants_anomaly_detail(track::Anomaly a) const override {
+    return warnings_.would_admit(track::name_of(a), packet_.time);
+  }
   void on_message_bytes(const track::ControlConnection& c, track::Direction d, std::span<std::uint8_t> message,
                         std::uint32_t sequence) override;
   track::CallIdVerdict on_pns_call_id(const track::ControlConnection& c, const track::Call& call,
