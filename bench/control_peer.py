@@ -10,6 +10,12 @@
        holds the connections until it is killed. With --answer-wait S, a connection whose
        replies stop for S seconds counts its remaining calls as unanswered and the next
        connection is placed (how Call-ID exhaustion shows at the PNS).
+       With --sequential, each call waits for its reply before the next is placed (one
+       after another, as a busy PNS places them when users dial in): it prints the set-up
+       rate and every Outgoing-Call-Request to Outgoing-Call-Reply round trip's median,
+       p90 and p99 (bench/setup_bench.py).
+  --quiet (pac): no line per call (the set-up benchmark does not need the Call IDs, and a
+       line per call is work on the PAC's side of every round trip).
 """
 import argparse
 import json
@@ -54,7 +60,7 @@ def run_pac(a):
     # per call) cost no threads.
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((a.local, 1723))
+    listener.bind((a.local, a.port))
     listener.listen(4096)
     listener.setblocking(False)
     sel = selectors.DefaultSelector()
@@ -90,19 +96,63 @@ def run_pac(a):
                 elif kind == m.OCRQ:
                     peer = m.u16(msg, 12)
                     sock.sendall(m.ocrp(next_id & 0xFFFF, peer))
-                    print(json.dumps({"peer_call_id": peer, "call_id": next_id & 0xFFFF}), flush=True)
+                    if not a.quiet:
+                        print(json.dumps({"peer_call_id": peer, "call_id": next_id & 0xFFFF}), flush=True)
                     next_id += 1
                 elif kind == m.ECHORQ:
                     sock.sendall(m.echorp(m.u32(msg, 12)))
 
 
+def percentile(ordered, fraction):
+    """The value below which `fraction` of the sorted samples lie (nearest rank)."""
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] if ordered else 0.0
+
+
+def round_trip_summary(rtts, calls, seconds):
+    ordered = sorted(rtts)
+    return {"calls": calls, "seconds": round(seconds, 3), "calls_per_second": round(calls / seconds, 1) if seconds else 0,
+            "rtt_median_ms": round(1000 * percentile(ordered, 0.5), 4),
+            "rtt_p90_ms": round(1000 * percentile(ordered, 0.9), 4),
+            "rtt_p99_ms": round(1000 * percentile(ordered, 0.99), 4)}
+
+
+def run_pns_sequential(a):
+    """Calls one after another: a request, its reply, the next request. The rate counts the
+    calls only (the control connections are opened before the clock starts). Exits when done."""
+    sockets = []
+    for _ in range(a.connections):
+        s = socket.create_connection((a.server, a.port), timeout=30, source_address=(a.local, 0))
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(m.sccrq("bench"))
+        buffer = bytearray()
+        read_message(s, buffer)
+        sockets.append((s, buffer))
+    rtts = []
+    start = time.perf_counter()
+    for i in range(a.connections * a.calls):
+        s, buffer = sockets[i % a.connections]  # round robin: every connection keeps calls
+        request = m.ocrq((a.call_id + i) & 0xFFFF, i & 0xFFFF)
+        sent_at = time.perf_counter()
+        s.sendall(request)
+        reply = read_message(s, buffer)
+        rtts.append(time.perf_counter() - sent_at)
+        if m.u16(reply, 8) != m.OCRP:
+            raise RuntimeError("expected an Outgoing-Call-Reply, got message type %d" % m.u16(reply, 8))
+    seconds = time.perf_counter() - start
+    print(json.dumps(round_trip_summary(rtts, len(rtts), seconds)), flush=True)
+    for s, _ in sockets:
+        s.close()
+
+
 def run_pns(a):
+    if a.sequential:
+        return run_pns_sequential(a)
     start = time.monotonic()
     sockets = []
     placed = unanswered = 0
     rtts = []  # Outgoing-Call-Request to its reply, per connection (one call each)
     for c in range(a.connections):
-        s = socket.create_connection((a.server, 1723), timeout=30, source_address=(a.local, 0))
+        s = socket.create_connection((a.server, a.port), timeout=30, source_address=(a.local, 0))
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         buffer = bytearray()
         s.sendall(m.sccrq("bench"))
@@ -135,10 +185,10 @@ def run_pns(a):
         if answered == a.calls:
             rtts.append(time.monotonic() - sent_at)
         sockets.append(s)
-    rtts = sorted(rtts) or [0.0]
+    rtts = sorted(rtts)
     print(json.dumps({"calls": placed, "unanswered": unanswered, "seconds": round(time.monotonic() - start, 3),
-                      "rtt_median_ms": round(1000 * rtts[len(rtts) // 2], 3),
-                      "rtt_p99_ms": round(1000 * rtts[min(len(rtts) - 1, len(rtts) * 99 // 100)], 3)}), flush=True)
+                      "rtt_median_ms": round(1000 * percentile(rtts, 0.5), 3),
+                      "rtt_p99_ms": round(1000 * percentile(rtts, 0.99), 3)}), flush=True)
     while True:
         time.sleep(3600)
 
@@ -153,6 +203,9 @@ def main():
     p.add_argument("--calls", type=int, default=1, help="calls per connection")
     p.add_argument("--answer-wait", type=float, default=0,
                    help="seconds without a reply after which a connection's remaining calls count as unanswered")
+    p.add_argument("--port", type=int, default=1723, help="the PAC's port (another one for a test on loopback)")
+    p.add_argument("--sequential", action="store_true", help="pns: each call waits for its reply")
+    p.add_argument("--quiet", action="store_true", help="pac: no line per call")
     a = p.parse_args()
     # One descriptor per control connection: the kernel helper's runs need thousands.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

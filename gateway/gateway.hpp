@@ -99,6 +99,10 @@ class Gateway final : private track::TrackerObserver {
   // re-arm its elements); and the kernel's counters, which keep offloaded calls alive.
   std::vector<OffloadChange> take_offload_changes() { return offloader_.take_changes(); }
   std::vector<OffloadedCall> offloaded_calls() const { return offloader_.calls(calls_); }
+  // Offloaded calls whose elements were armed `every` seconds ago or more (offloader.hpp).
+  std::vector<OffloadedCall> calls_due_for_rearm(double now, double every) {
+    return offloader_.due_for_rearm(now, every);
+  }
   void note_offload_counts(const std::vector<OffloadCount>& counts, double now) {
     offloader_.note_counts(counts, now, calls_, tracker_);
   }
@@ -176,6 +180,9 @@ class Gateway final : private track::TrackerObserver {
 
   // TrackerObserver: the tracker's hooks.
   void on_anomaly(const track::AnomalyEvent& e) override;
+  bool wants_anomaly_detail(track::Anomaly a) const override {
+    return warnings_.would_admit(track::name_of(a), packet_.time);
+  }
   void on_message_bytes(const track::ControlConnection& c, track::Direction d, std::span<std::uint8_t> message,
                         std::uint32_t sequence) override;
   track::CallIdVerdict on_pns_call_id(const track::ControlConnection& c, const track::Call& call,

@@ -35,6 +35,13 @@ void LogLimiter::report_suppressed() {
   }
 }
 
+bool LogLimiter::would_admit(std::string_view kind, double now) const {
+  if (!log_->should_log(spdlog::level::warn)) return false;
+  const auto it = buckets_.find(std::string(kind));
+  if (it == buckets_.end()) return buckets_.size() < kMaxLogKinds;
+  return now - it->second.window_start > kLogWindow || it->second.lines < kLogBurst;
+}
+
 bool LogLimiter::admit(std::string_view kind, double now) {
   auto it = buckets_.find(std::string(kind));
   if (it == buckets_.end()) {

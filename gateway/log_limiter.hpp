@@ -46,6 +46,9 @@ class LogLimiter {
   void limit_source(std::string_view kind, wire::Ipv4Address source, double now, Emit&& emit) {
     if (admit_source(kind, source, now)) emit();
   }
+  // Whether warn(kind, now, ...) would write its line now (the level on, the kind's budget
+  // not spent), without spending it: the caller skips making a text that would be dropped.
+  bool would_admit(std::string_view kind, double now) const;
   // At the end (the daemon stops): the lines each budget's current window held back, so
   // that every event is a line or counted in one.
   void report_suppressed();

@@ -14,10 +14,12 @@ void Offloader::offer(const track::ControlConnection& c, const track::Call& call
                       const nat::CallMapping& m) {
   if (!enabled_ || r.offload || !call.pns_call_id || !call.pac_call_id) return;
   const OffloadedCall o{m.server, m.outside, m.inside, m.outside_call_id, m.inside_call_id, *call.pac_call_id};
-  r.offload = Offload{o, c.pns, c.pac, *call.pns_call_id, 0, 0};
+  // Armed by the packet that brought the offload.
+  r.offload = Offload{o, c.pns, c.pac, *call.pns_call_id, 0, 0, call.last_activity};
   offloaded_index_[in_key(o)] = offloaded_index_[out_key(o)] = &*r.offload;
   ++offloaded_;
   changes_.push_back(OffloadChange{true, o});
+  armed_.push_back(Armed{o, call.last_activity});
   ++counters_.calls_offloaded;
   log_->info("call_offloaded {} {} outside_call_id={} note=\"its GRE is forwarded by the kernel\"", describe(c),
              call_ids(call), m.outside_call_id);
@@ -50,6 +52,29 @@ std::vector<OffloadedCall> Offloader::calls(const CallTable& table) const {
   }
   for (const Adopted& a : adopted_) out.push_back(a.call);
   return out;
+}
+
+std::vector<OffloadedCall> Offloader::due_for_rearm(double now, double every) {
+  std::vector<OffloadedCall> due;
+  while (!armed_.empty() && now - armed_.front().at >= every) {
+    const Armed front = armed_.front();
+    armed_.pop_front();
+    double* at = armed_at(front.call);
+    if (at == nullptr || *at != front.at) continue;
+    *at = now;
+    due.push_back(front.call);
+    armed_.push_back(Armed{front.call, now});
+  }
+  return due;
+}
+
+double* Offloader::armed_at(const OffloadedCall& c) {
+  const CountKey k = in_key(c);
+  if (auto it = offloaded_index_.find(k); it != offloaded_index_.end() && it->second->call == c) {
+    return &it->second->armed_at;
+  }
+  const auto it = adopted_index_.find(k);
+  return it != adopted_index_.end() && adopted_[it->second].call == c ? &adopted_[it->second].armed_at : nullptr;
 }
 
 Offloader::CountKey Offloader::in_key(const OffloadedCall& c) {
@@ -116,7 +141,8 @@ std::size_t Offloader::adopt(const std::vector<OffloadCount>& counts, double now
       }
       ++adopted_total_;
       ++adopted;
-      adopted_.push_back(Adopted{c, connection, now, 0, 0});
+      adopted_.push_back(Adopted{c, connection, now, 0, 0, now});
+      armed_.push_back(Armed{c, now});  // the daemon re-arms adopted calls at once
       it = seen.emplace(key, adopted_.size() - 1).first;
       log_->info("call_adopted server={} outside={} outside_call_id={} inside={} inside_call_id={} "
                  "server_call_id={} note=\"offloaded by the previous run; kept while its GRE flows\"",
@@ -151,6 +177,7 @@ void Offloader::disable(std::string_view reason, CallTable& table) {
   offloaded_index_.clear();
   offloaded_ = 0;
   changes_.clear();
+  armed_.clear();
 }
 
 }  // namespace pptp::gateway

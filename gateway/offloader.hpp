@@ -6,6 +6,7 @@
 
 #include <spdlog/logger.h>
 
+#include <deque>
 #include <memory>
 #include <string_view>
 #include <unordered_map>
@@ -33,8 +34,12 @@ class Offloader {
   // Takes the call back (it ended, or the policy cut it): its elements are removed.
   void withdraw(CallRecord& r);
   std::vector<OffloadChange> take_changes();
-  // Every call whose elements are in the kernel (to re-arm them).
+  // Every call whose elements are in the kernel (their counters are read).
   std::vector<OffloadedCall> calls(const CallTable& table) const;
+  // The calls whose elements were last armed (added, adopted or re-armed) `every` seconds
+  // ago or more, oldest first; they count as re-armed at `now`. Only those are looked at:
+  // not every call, not every offloaded one.
+  std::vector<OffloadedCall> due_for_rearm(double now, double every);
   std::size_t offloaded() const { return offloaded_; }
   std::size_t adopted() const { return adopted_.size(); }
   // The kernel's counters: packets forwarded since the last read go to the tracker. One
@@ -53,6 +58,7 @@ class Offloader {
     std::uint64_t connection_id = 0;  // kAdoptedConnectionBase + n
     double last_activity = 0;
     std::uint64_t to_client_seen = 0, to_server_seen = 0;
+    double armed_at = 0;
   };
 
   // An element's key as the kernel counts it: direction, two addresses, Key.
@@ -65,6 +71,12 @@ class Offloader {
   static CountKey in_key(const OffloadedCall& c);
   static CountKey out_key(const OffloadedCall& c);
   void index_adopted();
+  // When a call offloaded here or adopted was last armed; null for a call that left.
+  double* armed_at(const OffloadedCall& c);
+  struct Armed {
+    OffloadedCall call;
+    double at = 0;
+  };
 
   bool enabled_;
   double call_idle_;
@@ -79,6 +91,9 @@ class Offloader {
   // CallTable's nodes are stable) and of every adopted one (into adopted_).
   std::unordered_map<CountKey, Offload*, CountKeyHash> offloaded_index_;
   std::unordered_map<CountKey, std::size_t, CountKeyHash> adopted_index_;
+  // Calls in the order their elements were armed; an entry whose call left, or was armed
+  // again since (offloaded anew), is dropped when it reaches the front.
+  std::deque<Armed> armed_;
 };
 
 }  // namespace pptp::gateway

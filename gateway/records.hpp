@@ -81,6 +81,7 @@ struct Offload {
   wire::Endpoint pns, pac;
   std::uint16_t pns_call_id = 0;
   std::uint64_t to_client_seen = 0, to_server_seen = 0;  // the kernel's counters, last read
+  double armed_at = 0;  // its elements last added or re-armed (Offloader::due_for_rearm)
 };
 
 struct CallRecord {

@@ -49,9 +49,26 @@ ConntrackLookup::~ConntrackLookup() {
 std::optional<wire::Ipv4Address> ConntrackLookup::reply_destination(const wire::Endpoint& source,
                                                                     const wire::Endpoint& destination) {
   ++lookups_;
+  std::optional<wire::Ipv4Address> address;
+  exchange(IPCTNL_MSG_CT_GET, IPPROTO_TCP, source, destination, &address);
+  if (!address) ++failures_;
+  return address;
+}
+
+bool ConntrackLookup::delete_gre(wire::Ipv4Address source, wire::Ipv4Address destination, std::uint16_t key) {
+  // GRE's tuple in ctnetlink: the Keys in the port attributes (nf_conntrack_proto_gre).
+  const int error = exchange(IPCTNL_MSG_CT_DELETE, IPPROTO_GRE, wire::Endpoint{source, 0},
+                             wire::Endpoint{destination, key}, nullptr);
+  if (error != 0) return false;
+  ++deleted_;
+  return true;
+}
+
+int ConntrackLookup::exchange(std::uint16_t type, std::uint8_t protocol, const wire::Endpoint& source,
+                              const wire::Endpoint& destination, std::optional<wire::Ipv4Address>* reply_destination) {
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
-  nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
+  nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | type;
   nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
   nlh->nlmsg_seq = ++sequence_;
   auto* nfg = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
@@ -64,27 +81,28 @@ std::optional<wire::Ipv4Address> ConntrackLookup::reply_destination(const wire::
   mnl_attr_put_u32(nlh, CTA_IP_V4_DST, htonl(destination.address.value));
   mnl_attr_nest_end(nlh, ip);
   nlattr* proto = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
-  mnl_attr_put_u8(nlh, CTA_PROTO_NUM, IPPROTO_TCP);
+  mnl_attr_put_u8(nlh, CTA_PROTO_NUM, protocol);
   mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(source.port));
   mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(destination.port));
   mnl_attr_nest_end(nlh, proto);
   mnl_attr_nest_end(nlh, tuple);
-  if (mnl_socket_sendto(socket_, nlh, nlh->nlmsg_len) < 0) {
-    ++failures_;
-    return std::nullopt;
-  }
+  if (mnl_socket_sendto(socket_, nlh, nlh->nlmsg_len) < 0) return errno;
   Answer answer;
-  // The entry, then the acknowledgment; both are waited for, each for a bounded time.
+  int error = ETIMEDOUT;
+  // The entry (for a get), then the acknowledgment; each waited for a bounded time.
   for (int i = 0; i < 2; ++i) {
     pollfd p{mnl_socket_get_fd(socket_), POLLIN, 0};
     if (poll(&p, 1, kReplyTimeoutMs) != 1) break;
     const ssize_t n = recv(mnl_socket_get_fd(socket_), buf.data(), buf.size(), MSG_DONTWAIT);
     if (n <= 0) break;
     const int rc = mnl_cb_run(buf.data(), static_cast<std::size_t>(n), sequence_, port_id_, on_answer, &answer);
-    if (rc <= MNL_CB_STOP) break;  // the acknowledgment (or an error) ends the exchange
+    if (rc <= MNL_CB_STOP) {  // the acknowledgment (or an error) ends the exchange
+      error = rc == MNL_CB_ERROR ? errno : 0;
+      break;
+    }
   }
-  if (!answer.address) ++failures_;
-  return answer.address;
+  if (reply_destination != nullptr) *reply_destination = answer.address;
+  return error;
 }
 
 }  // namespace pptp::nft

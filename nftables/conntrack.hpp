@@ -1,7 +1,9 @@
 // Asks conntrack (ctnetlink, through libmnl) for the NAT binding of one connection: the
 // reply tuple's destination of a masqueraded control connection is the public address the
 // server sees. Used once per control connection, where the kernel cannot attach conntrack
-// data to queued packets (CONFIG_NETFILTER_NETLINK_GLUE_CT unset).
+// data to queued packets (CONFIG_NETFILTER_NETLINK_GLUE_CT unset). Also deletes the entry
+// conntrack made for an offloaded call's first (queued) client GRE: from the offload on,
+// that GRE is untracked, and the entry would only wait for its timeout.
 #pragma once
 
 #include <cstdint>
@@ -25,16 +27,26 @@ class ConntrackLookup {
 
   // The original-direction TCP tuple -> the reply tuple's destination address.
   std::optional<wire::Ipv4Address> reply_destination(const wire::Endpoint& source, const wire::Endpoint& destination);
+  // Deletes the entry of the client's GRE toward the server carrying `key` (the PAC's Call
+  // ID, RFC 2637 section 4.1): conntrack's GRE tuple is the addresses and, for PPTP's
+  // enhanced GRE, the Key as destination "port" with a source key of 0 (no helper keymap).
+  // True when an entry went; false when there was none (or no answer).
+  bool delete_gre(wire::Ipv4Address source, wire::Ipv4Address destination, std::uint16_t key);
   std::uint64_t lookups() const { return lookups_; }
+  std::uint64_t deleted() const { return deleted_; }
   std::uint64_t failures() const { return failures_; }
 
  private:
   ConntrackLookup() = default;
+  // Sends one request for the original tuple and reads its answers (bounded).
+  int exchange(std::uint16_t type, std::uint8_t protocol, const wire::Endpoint& source,
+               const wire::Endpoint& destination, std::optional<wire::Ipv4Address>* reply_destination);
   mnl_socket* socket_ = nullptr;
   std::uint32_t port_id_ = 0;
   std::uint32_t sequence_ = 0;
   std::uint64_t lookups_ = 0;
   std::uint64_t failures_ = 0;
+  std::uint64_t deleted_ = 0;
 };
 
 }  // namespace pptp::nft

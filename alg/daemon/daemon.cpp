@@ -149,6 +149,14 @@ void Daemon::open_fast_path() {
   }
   fast_path_ = std::move(*fp);
   log_->info("fast_path_enabled timeout_seconds={}", nft::kFastPathTimeoutSeconds);
+  // An offloaded call's client GRE is untracked from then on: the entry its first (queued)
+  // packets made is deleted at once instead of lingering for conntrack's GRE timeout.
+  if (auto c = nft::ConntrackLookup::open(); c) {
+    conntrack_cleanup_ = std::move(*c);
+  } else {
+    log_->warn("conntrack_cleanup_unavailable error=\"{}\" note=\"offloaded calls' first GRE entries expire "
+               "by themselves\"", c.error());
+  }
   // The worker reads counters and re-arms elements on a socket of its own.
   if (auto r = nft::FastPath::open(); r) {
     counter_reader_ = std::move(*r);
@@ -166,6 +174,13 @@ void Daemon::adopt_offloaded() {
     // than the idle timeout on a loaded machine.
     const std::size_t adopted = gateway_->adopt_offloaded(*counts, now());
     log_->info("fast_path_adopted calls={} note=\"their GRE keeps flowing; they end when it stops\"", adopted);
+    // Re-armed now, every map of them: the previous run's elements may lack one this run
+    // uses (fast_out_source, the client's GRE source) and their timeouts ran while no
+    // daemon was there; the next re-arm may be kFastPathRefreshSeconds away.
+    if (adopted == 0) return;
+    if (auto r = fast_path_->refresh(gateway_->offloaded_calls()); !r) {
+      log_->warn("fast_path_refresh_failed error=\"{}\" note=\"adopted calls re-armed at the next tick\"", r.error());
+    }
   }
 }
 
@@ -233,7 +248,18 @@ void Daemon::apply_offload() {
       log_->error("fast_path_add_failed error=\"{}\"", r.error());
       gateway_->disable_fast_path(r.error());
       fast_path_.reset();
+      return;
     }
+    forget_queued_gre(add);
+  }
+}
+
+void Daemon::forget_queued_gre(const std::vector<nft::FastPathCall>& offloaded) {
+  // The client's GRE went through conntrack (and the masquerade) while it was queued: the
+  // orig tuple is the client's inside address to the server, Key = the PAC's Call ID.
+  if (!conntrack_cleanup_) return;
+  for (const nft::FastPathCall& c : offloaded) {
+    if (!conntrack_cleanup_->delete_gre(c.inside, c.server, c.server_call_id)) ++conntrack_cleanup_missed_;
   }
 }
 

@@ -87,13 +87,14 @@ class Daemon {
   void on_table_news(const boost::system::error_code& ec);
   void issue_released();
   void apply_offload();
+  void forget_queued_gre(const std::vector<nft::FastPathCall>& offloaded);  // their conntrack entries
   // The tick.
   void schedule_tick();
   void on_tick(const boost::system::error_code& ec);
   void fast_path_tick(double now);
   void read_counters(std::vector<nft::FastPathCall> live, double now);
   void on_counters(const Result<std::vector<nft::FastPathCount>, std::string>& counts, double now);
-  void refresh_elements(std::vector<nft::FastPathCall> live, double now);
+  void refresh_elements(std::vector<nft::FastPathCall> live);  // on the worker
   void on_refreshed(const Result<bool, std::string>& r, double cost, std::size_t calls);
   void write_status(double now);
   void on_status_written(const std::optional<std::string>& error);
@@ -126,13 +127,16 @@ class Daemon {
   ConntrackResolver resolver_;
   std::unique_ptr<nft::FastPath> fast_path_;       // the loop's netlink socket
   std::unique_ptr<nft::FastPath> counter_reader_;  // the worker's
+  // Deletes the conntrack entry of an offloaded call's first (queued) client GRE.
+  std::unique_ptr<nft::ConntrackLookup> conntrack_cleanup_;
+  std::uint64_t conntrack_cleanup_missed_ = 0;  // offloaded calls whose GRE had no entry to delete
   std::unique_ptr<gateway::Gateway> gateway_;
 
   // Housekeeping state: what runs on the worker, and how often.
   Paced counting_;
   Paced status_writes_{kTickSeconds, kStatusAtMostSeconds};  // 60,000 calls take a while to write
   bool counting_busy_ = false, status_busy_ = false, refresh_busy_ = false;
-  double last_refresh_ = 0, refresh_cost_ = 0, status_build_cost_ = 0, last_summary_ = 0;
+  double refresh_cost_ = 0, status_build_cost_ = 0, last_summary_ = 0;
   std::uint64_t refreshed_elsewhere_ = 0;  // calls the worker re-armed (its socket's stats are its own)
   std::vector<nft::FastPathCall> removed_while_refreshing_;
   std::optional<double> watchdog_every_;  // the service manager's watchdog, halved

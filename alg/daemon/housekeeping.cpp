@@ -58,12 +58,13 @@ void Daemon::on_tick(const boost::system::error_code& ec) {
 
 void Daemon::fast_path_tick(double t) {
   if (!fast_path_) return;
-  const bool count = counting_.due(t) && !counting_busy_;
-  const bool refresh = t - last_refresh_ >= kFastPathRefreshSeconds && !refresh_busy_;
-  if (!count && !refresh) return;
-  std::vector<nft::FastPathCall> live = gateway_->offloaded_calls();
-  if (count) read_counters(live, t);
-  if (refresh) refresh_elements(std::move(live), t);
+  if (counting_.due(t) && !counting_busy_) read_counters(gateway_->offloaded_calls(), t);
+  // Each call's elements re-armed kFastPathRefreshSeconds after they were last armed (their
+  // timeout is kFastPathTimeoutSeconds): every tick takes the calls due, no walk of the rest.
+  if (!refresh_busy_) {
+    std::vector<nft::FastPathCall> due = gateway_->calls_due_for_rearm(t, kFastPathRefreshSeconds);
+    if (!due.empty()) refresh_elements(std::move(due));
+  }
 }
 
 void Daemon::read_counters(std::vector<nft::FastPathCall> live, double t) {
@@ -95,9 +96,7 @@ void Daemon::on_counters(const Result<std::vector<nft::FastPathCount>, std::stri
   }
 }
 
-void Daemon::refresh_elements(std::vector<nft::FastPathCall> live, double t) {
-  last_refresh_ = t;
-  if (live.empty()) return;
+void Daemon::refresh_elements(std::vector<nft::FastPathCall> live) {
   if (!counter_reader_) {
     const double began = thread_cpu_seconds();
     if (auto r = fast_path_->refresh(live); !r) log_->warn("fast_path_refresh_failed error=\"{}\"", r.error());
@@ -169,6 +168,11 @@ nlohmann::json Daemon::daemon_status() const {
                                   {"removed", f.removed},
                                   {"refreshed", f.refreshed + refreshed_elsewhere_},
                                   {"errors", f.errors}};
+    // The conntrack entries of offloaded calls' first (queued) client GRE, deleted at the
+    // offload; missed: none was there (or ctnetlink did not answer).
+    s["fast_path"]["conntrack"] = {
+        {"deleted", conntrack_cleanup_ ? conntrack_cleanup_->deleted() : 0},
+        {"missed", conntrack_cleanup_missed_}};
   }
   return s;
 }

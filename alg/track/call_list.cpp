@@ -7,16 +7,12 @@
 namespace pptp::track {
 
 namespace {
-struct KeyLess {
-  template <class A, class B>
-  bool operator()(const A& a, const B& b) const {
-    return key(a) < key(b);
-  }
-  static std::uint32_t key(std::uint32_t k) { return k; }
-  template <class E>
-  static std::uint32_t key(const E& e) {
-    return e.key;
-  }
+// Orders calls by one side's Call ID, read from the call (an index holds named calls only).
+struct ById {
+  bool pns;
+  std::uint16_t of(const Call& c) const { return pns ? *c.pns_call_id : *c.pac_call_id; }
+  bool operator()(const Call* a, std::uint16_t id) const { return of(*a) < id; }
+  bool operator()(std::uint16_t id, const Call* b) const { return id < of(*b); }
 };
 }  // namespace
 
@@ -25,35 +21,54 @@ Call& CallList::add(Owned call) {
   Call& c = *calls_.back();
   if (c.state == CallState::Closed) ++closing_;
   if (indexed_) {
-    if (c.pns_call_id) index(Side::Pns, c, *c.pns_call_id);
-    if (c.pac_call_id) index(Side::Pac, c, *c.pac_call_id);
+    if (c.pns_call_id) index(Side::Pns, c);
+    if (c.pac_call_id) index(Side::Pac, c);
   } else if (calls_.size() >= kCallIndexFrom) {
     build_index();
   }
   return c;
 }
 
+const std::optional<std::uint16_t>& CallList::named(Side side, const Call& call) {
+  return side == Side::Pns ? call.pns_call_id : call.pac_call_id;
+}
+
+std::pair<CallList::Entries::iterator, CallList::Entries::iterator> CallList::part(Side side) {
+  const auto split = index_.begin() + pac_from_;
+  return side == Side::Pns ? std::pair{index_.begin(), split} : std::pair{split, index_.end()};
+}
+
+std::pair<CallList::Entries::const_iterator, CallList::Entries::const_iterator> CallList::part(Side side) const {
+  const auto split = index_.begin() + pac_from_;
+  return side == Side::Pns ? std::pair{index_.begin(), split} : std::pair{split, index_.end()};
+}
+
 void CallList::build_index() {
   indexed_ = true;
   index_.reserve(2 * calls_.size());
-  for (const Owned& c : calls_) {
-    if (c->pns_call_id) index_.push_back(Entry{key_of(Side::Pns, *c->pns_call_id), c.get()});
-    if (c->pac_call_id) index_.push_back(Entry{key_of(Side::Pac, *c->pac_call_id), c.get()});
+  for (const Side side : {Side::Pns, Side::Pac}) {
+    const auto from = static_cast<std::ptrdiff_t>(index_.size());
+    for (const Owned& c : calls_) {
+      if (named(side, *c)) index_.push_back(c.get());
+    }
+    if (side == Side::Pns) pac_from_ = static_cast<std::uint32_t>(index_.size());
+    // Stable: equal Call IDs stay in opening order.
+    const ById key{side == Side::Pns};
+    std::stable_sort(index_.begin() + from, index_.end(),
+                     [key](const Call* a, const Call* b) { return key.of(*a) < key.of(*b); });
   }
-  // Stable: equal Call IDs stay in opening order.
-  std::stable_sort(index_.begin(), index_.end(), [](const Entry& a, const Entry& b) { return a.key < b.key; });
 }
 
 void CallList::name_pns_call_id(Call& call, std::uint16_t id) {
-  if (call.pns_call_id) unindex(Side::Pns, call, *call.pns_call_id);
+  if (call.pns_call_id) unindex(Side::Pns, call);
   call.pns_call_id = id;
-  index(Side::Pns, call, id);
+  index(Side::Pns, call);
 }
 
 void CallList::name_pac_call_id(Call& call, std::uint16_t id) {
-  if (call.pac_call_id) unindex(Side::Pac, call, *call.pac_call_id);
+  if (call.pac_call_id) unindex(Side::Pac, call);
   call.pac_call_id = id;
-  index(Side::Pac, call, id);
+  index(Side::Pac, call);
 }
 
 void CallList::close(Call& call) {
@@ -64,44 +79,49 @@ void CallList::close(Call& call) {
 void CallList::remove(Call& call) {
   const auto it = std::find_if(calls_.begin(), calls_.end(), [&](const Owned& p) { return p.get() == &call; });
   if (it == calls_.end()) return;
-  if (call.pns_call_id) unindex(Side::Pns, call, *call.pns_call_id);
-  if (call.pac_call_id) unindex(Side::Pac, call, *call.pac_call_id);
+  if (call.pns_call_id) unindex(Side::Pns, call);
+  if (call.pac_call_id) unindex(Side::Pac, call);
   if (call.state == CallState::Closed) --closing_;
   calls_.erase(it);
   if (calls_.empty()) {  // the index's memory goes with the last call; it comes back at kCallIndexFrom
     index_ = {};
+    pac_from_ = 0;
     indexed_ = false;
   }
 }
 
-void CallList::index(Side side, Call& call, std::uint16_t id) {
+void CallList::index(Side side, Call& call) {
   if (!indexed_) return;
-  const std::uint32_t key = key_of(side, id);
-  // After any entry of the same Call ID: equal entries stay in the order they were named.
-  index_.insert(std::upper_bound(index_.begin(), index_.end(), key, KeyLess{}), Entry{key, &call});
+  const auto [first, last] = part(side);
+  // After any call of the same Call ID: equal entries stay in the order they were named.
+  index_.insert(std::upper_bound(first, last, *named(side, call), ById{side == Side::Pns}), &call);
+  if (side == Side::Pns) ++pac_from_;
 }
 
-void CallList::unindex(Side side, const Call& call, std::uint16_t id) {
+void CallList::unindex(Side side, const Call& call) {
   if (!indexed_) return;
-  const auto [first, last] = std::equal_range(index_.begin(), index_.end(), key_of(side, id), KeyLess{});
-  const auto it = std::find_if(first, last, [&](const Entry& e) { return e.call == &call; });
-  if (it != last) index_.erase(it);
+  const auto [first, last] = part(side);
+  const auto [same, beyond] = std::equal_range(first, last, *named(side, call), ById{side == Side::Pns});
+  const auto it = std::find(same, beyond, &call);
+  if (it == beyond) return;
+  index_.erase(it);
+  if (side == Side::Pns) --pac_from_;
 }
 
 template <class Accept>
 Call* CallList::oldest(Side side, std::uint16_t id, Accept&& accept) const {
   if (!indexed_) {  // a short list: the first in opening order is the oldest
     for (const Owned& c : calls_) {
-      const std::optional<std::uint16_t>& named = side == Side::Pns ? c->pns_call_id : c->pac_call_id;
-      if (named == id && accept(*c)) return c.get();
+      if (named(side, *c) == id && accept(*c)) return c.get();
     }
     return nullptr;
   }
   // Call ids grow as calls open: the smallest is the first in opening order.
   Call* found = nullptr;
-  const auto [first, last] = std::equal_range(index_.begin(), index_.end(), key_of(side, id), KeyLess{});
+  const auto [begin, end] = part(side);
+  const auto [first, last] = std::equal_range(begin, end, id, ById{side == Side::Pns});
   for (auto it = first; it != last; ++it) {
-    if (accept(*it->call) && (found == nullptr || it->call->id < found->id)) found = it->call;
+    if (accept(**it) && (found == nullptr || (*it)->id < found->id)) found = *it;
   }
   return found;
 }

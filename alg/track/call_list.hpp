@@ -13,6 +13,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <utility>
 #include <vector>
 
 namespace pptp::track {
@@ -51,22 +53,25 @@ class CallList {
   Call* find_by_pac_call_id(std::uint16_t id) const;
 
  private:
-  // One entry per Call ID a call carries, sorted by (side, Call ID): 16 bytes a name, no
-  // node per entry (memory per call, issue 17).
+  // Per side, the calls that carry a Call ID on it, sorted by that Call ID (equal ones in the
+  // order they were named), both sides in one vector, the PNS's first: 8 bytes a name, no
+  // node per entry, one vector's header per connection (memory per call, issue 17). The key
+  // is read from the call itself, which only this list names (name_*_call_id).
   enum class Side : std::uint8_t { Pns, Pac };
-  struct Entry {
-    std::uint32_t key;  // side << 16 | Call ID
-    Call* call;
-  };
-  static std::uint32_t key_of(Side side, std::uint16_t id) { return std::uint32_t{static_cast<std::uint8_t>(side)} << 16 | id; }
+  using Entries = std::vector<Call*>;
+  static const std::optional<std::uint16_t>& named(Side side, const Call& call);
+  // One side's part of index_, as iterators.
+  std::pair<Entries::iterator, Entries::iterator> part(Side side);
+  std::pair<Entries::const_iterator, Entries::const_iterator> part(Side side) const;
   void build_index();
-  void index(Side side, Call& call, std::uint16_t id);
-  void unindex(Side side, const Call& call, std::uint16_t id);
+  void index(Side side, Call& call);
+  void unindex(Side side, const Call& call);
   template <class Accept>
   Call* oldest(Side side, std::uint16_t id, Accept&& accept) const;
 
   std::vector<Owned> calls_;
-  std::vector<Entry> index_;  // empty while the list is short (!indexed_)
+  Entries index_;               // empty while the list is short (!indexed_)
+  std::uint32_t pac_from_ = 0;  // where the PAC side's part of index_ starts
   std::uint32_t closing_ = 0;
   bool indexed_ = false;
 };

@@ -195,7 +195,7 @@ SegmentOutcome Tracker::on_tcp_segment(double time, const wire::Ipv4Packet& ip,
   if (v.anomaly) {
     const Anomaly a = window_anomaly(*v.anomaly);
     if (!v.take) outcome.ignored = a;
-    raise(a, &c, dir, fmt("sequence %u flags 0x%02x", tcp.sequence, tcp.flags));
+    raise(a, &c, dir, [&] { return fmt("sequence %u flags 0x%02x", tcp.sequence, tcp.flags); });
     ++outcome.anomalies;
   }
   if (!v.take && !v.rst_acts) return outcome;
@@ -230,7 +230,7 @@ SegmentOutcome Tracker::on_tcp_segment(double time, const wire::Ipv4Packet& ip,
 
 Call* Tracker::open_call(double time, ControlConnection& c, CallOrigin origin) {
   if (c.calls.size() >= kMaxCallsPerConnection) {
-    raise(Anomaly::TooManyCalls, &c, std::nullopt, fmt("limit %zu", kMaxCallsPerConnection));
+    raise(Anomaly::TooManyCalls, &c, std::nullopt, [&] { return fmt("limit %zu", kMaxCallsPerConnection); });
     return nullptr;
   }
   auto call = std::make_unique<Call>();

@@ -8,6 +8,8 @@
 // calls (placed by the PAC) are both followed.
 #pragma once
 
+#include <concepts>
+
 #include <array>
 #include <cstdint>
 #include <deque>
@@ -156,6 +158,9 @@ class TrackerObserver {
  public:
   virtual ~TrackerObserver() = default;
   virtual void on_anomaly(const AnomalyEvent&) {}
+  // Whether on_anomaly will use the next `a`'s detail text (an observer that logs under a
+  // limiter says no while the limiter would hold the line back); the text is not made then.
+  virtual bool wants_anomaly_detail(Anomaly /*a*/) const { return true; }
   // A whole message before the tracker reads it, with the TCP sequence number of its first
   // byte. The NAT layer rewrites Call IDs here (same length) so that the tracker sees the
   // inside view; nothing else should change the bytes.
@@ -310,6 +315,13 @@ class Tracker {
   std::optional<PppFrameClass> scan_ppp(ControlConnection& c, Call& call, Direction dir, Bytes payload);
   void apply_auth_event(ControlConnection& c, Call& call, Direction dir, AuthEvent event);
   void raise(Anomaly a, const ControlConnection* c, std::optional<Direction> d, std::string detail);
+  // The same with the detail made only when the observer will use it (a log line its
+  // limiter admits): a flood of one anomaly costs a counter, not a formatted string.
+  template <class MakeDetail>
+    requires std::invocable<MakeDetail>
+  void raise(Anomaly a, const ControlConnection* c, std::optional<Direction> d, MakeDetail&& make_detail) {
+    raise(a, c, d, observer_.wants_anomaly_detail(a) ? std::string(make_detail()) : std::string());
+  }
 
   TrackerObserver& observer_;
   Timeouts timeouts_;

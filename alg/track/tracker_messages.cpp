@@ -69,7 +69,7 @@ void Tracker::handle_message(double time, ControlConnection& c, Direction dir, B
         c.start_requester = dir;
       } else if (!(c.state == ConnectionState::WaitStartReply && c.start_requester != dir)) {
         // Both sides sending a request is the collision of RFC 2637 3.1.3 and is allowed.
-        raise(Anomaly::UnexpectedMessage, &c, dir, name + " in state " + std::string(name_of(c.state)));
+        raise(Anomaly::UnexpectedMessage, &c, dir, [&] { return name + " in state " + std::string(name_of(c.state)); });
       }
       const auto* r = m.as<wire::StartControlConnectionRequest>();
       remember_host(c, dir, r->host_name, r->vendor_string);
@@ -78,7 +78,7 @@ void Tracker::handle_message(double time, ControlConnection& c, Direction dir, B
     case ControlMessageType::StartControlConnectionReply: {
       const auto* r = m.as<wire::StartControlConnectionReply>();
       if (c.state != ConnectionState::WaitStartReply || c.start_requester == dir) {
-        raise(Anomaly::UnexpectedMessage, &c, dir, name + " with no request outstanding");
+        raise(Anomaly::UnexpectedMessage, &c, dir, [&] { return name + " with no request outstanding"; });
         return;
       }
       remember_host(c, dir, r->host_name, r->vendor_string);
@@ -92,7 +92,7 @@ void Tracker::handle_message(double time, ControlConnection& c, Direction dir, B
     }
     case ControlMessageType::StopControlConnectionRequest:
       if (c.state == ConnectionState::Closed) {
-        raise(Anomaly::UnexpectedMessage, &c, dir, name + " on a closed connection");
+        raise(Anomaly::UnexpectedMessage, &c, dir, [&] { return name + " on a closed connection"; });
         return;
       }
       c.state = ConnectionState::Stopping;
@@ -100,14 +100,14 @@ void Tracker::handle_message(double time, ControlConnection& c, Direction dir, B
       return;
     case ControlMessageType::StopControlConnectionReply:
       if (c.state != ConnectionState::Stopping || c.stop_requester == dir) {
-        raise(Anomaly::UnexpectedMessage, &c, dir, name + " with no request outstanding");
+        raise(Anomaly::UnexpectedMessage, &c, dir, [&] { return name + " with no request outstanding"; });
         return;
       }
       close_connection(time, c, "stop_control_connection");
       return;
     case ControlMessageType::EchoRequest:
       if (c.state != ConnectionState::Established) {
-        raise(Anomaly::NotEstablished, &c, dir, name + " in state " + std::string(name_of(c.state)));
+        raise(Anomaly::NotEstablished, &c, dir, [&] { return name + " in state " + std::string(name_of(c.state)); });
       }
       c.echo_outstanding[index_of(dir)] = m.as<wire::EchoRequest>()->identifier;
       return;
@@ -115,7 +115,7 @@ void Tracker::handle_message(double time, ControlConnection& c, Direction dir, B
       auto& outstanding = c.echo_outstanding[index_of(reverse(dir))];
       const std::uint32_t id = m.as<wire::EchoReply>()->identifier;
       if (outstanding != id) {
-        raise(Anomaly::EchoReplyUnmatched, &c, dir, fmt("Identifier %u", id));
+        raise(Anomaly::EchoReplyUnmatched, &c, dir, [&] { return fmt("Identifier %u", id); });
       }
       outstanding.reset();
       return;
@@ -124,7 +124,7 @@ void Tracker::handle_message(double time, ControlConnection& c, Direction dir, B
       break;
   }
   if (c.state != ConnectionState::Established) {
-    raise(Anomaly::NotEstablished, &c, dir, name + " in state " + std::string(name_of(c.state)));
+    raise(Anomaly::NotEstablished, &c, dir, [&] { return name + " in state " + std::string(name_of(c.state)); });
     return;
   }
   MessageArrival arrival{sequence, renamed, outcome};
@@ -143,13 +143,13 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
                                   MessageArrival& arrival) {
   const std::string name(m.spec().name);
   const auto unknown = [&](std::uint16_t id) {
-    raise(Anomaly::UnknownCall, &c, dir, fmt("%s names Call ID %u", name.c_str(), id));
+    raise(Anomaly::UnknownCall, &c, dir, [&] { return fmt("%s names Call ID %u", name.c_str(), id); });
   };
   switch (m.type()) {
     case ControlMessageType::OutgoingCallRequest: {
       const auto& r = *m.as<wire::OutgoingCallRequest>();
       if (c.find_by_pns_call_id(r.call_id) != nullptr) {
-        raise(Anomaly::DuplicateCallId, &c, dir, fmt("%s reuses Call ID %u", name.c_str(), r.call_id));
+        raise(Anomaly::DuplicateCallId, &c, dir, [&] { return fmt("%s reuses Call ID %u", name.c_str(), r.call_id); });
         return;
       }
       Call* call = open_call(time, c, CallOrigin::Outgoing);
@@ -173,7 +173,7 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
                               r.cause_code));
       }
       if (c.find_by_pac_call_id(r.call_id) != nullptr) {
-        raise(Anomaly::DuplicateCallId, &c, dir, fmt("%s reuses Call ID %u", name.c_str(), r.call_id));
+        raise(Anomaly::DuplicateCallId, &c, dir, [&] { return fmt("%s reuses Call ID %u", name.c_str(), r.call_id); });
       }
       c.calls.name_pac_call_id(*call, r.call_id);
       index_gre(c, *call, Direction::PnsToPac);
@@ -183,7 +183,7 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
     case ControlMessageType::IncomingCallRequest: {
       const auto& r = *m.as<wire::IncomingCallRequest>();
       if (c.find_by_pac_call_id(r.call_id) != nullptr) {
-        raise(Anomaly::DuplicateCallId, &c, dir, fmt("%s reuses Call ID %u", name.c_str(), r.call_id));
+        raise(Anomaly::DuplicateCallId, &c, dir, [&] { return fmt("%s reuses Call ID %u", name.c_str(), r.call_id); });
         return;
       }
       Call* call = open_call(time, c, CallOrigin::Incoming);
@@ -231,7 +231,7 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
       if (call == nullptr) {
         call = c.find_by_pns_call_id(r.call_id);
         if (call == nullptr) return unknown(r.call_id);
-        raise(Anomaly::DisconnectNamesPnsCallId, &c, dir, fmt("Call ID %u", r.call_id));
+        raise(Anomaly::DisconnectNamesPnsCallId, &c, dir, [&] { return fmt("Call ID %u", r.call_id); });
       }
       call->disconnect_result_code = r.result_code;
       return close_call(time, c, *call,
@@ -253,7 +253,7 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
       if (dir == Direction::PnsToPac) {
         call = c.find_by_pac_call_id(r.peer_call_id);
       } else {
-        raise(Anomaly::SetLinkInfoFromPac, &c, dir, fmt("Peer's Call ID %u", r.peer_call_id));
+        raise(Anomaly::SetLinkInfoFromPac, &c, dir, [&] { return fmt("Peer's Call ID %u", r.peer_call_id); });
         call = c.find_by_pns_call_id(r.peer_call_id);
       }
       if (call == nullptr) return unknown(r.peer_call_id);

@@ -445,9 +445,10 @@ class FastPath(LabTest):
         return self.lab.netns("rtr", "conntrack", "-L", "-p", "gre", check=False).stdout
 
     def test_the_clients_gre_of_an_offloaded_call_is_untracked_and_leaves_from_the_public_address(self):
-        # The entries conntrack made for the calls' first (queued) packets expire 3 s after
-        # their last packet; an offloaded call's later GRE must make none.
-        self.lab.netns("rtr", "sysctl", "-qw", "net.netfilter.nf_conntrack_gre_timeout=3")
+        # The entries conntrack made for the calls' first (queued) packets are deleted at the
+        # offload (they would wait for the GRE timeout, 30 s unreplied, longer than the poll
+        # below); an offloaded call's later GRE must make none.
+        self.lab.netns("rtr", "sysctl", "-qw", "net.netfilter.nf_conntrack_gre_timeout=30")
         self.lab.start_server()
         # Calls long enough to outlast the checks below on a loaded machine.
         procs = [self.lab.start_client("pptp-linux", local=CLIENTS[0], tag="p", user="alice", duration=45),
@@ -473,6 +474,7 @@ class FastPath(LabTest):
             time.sleep(0.5)
         self.assertEqual(left, [], "conntrack still tracks the offloaded calls' GRE")
         status = self.lab.status(wait=0)
+        self.assertGreaterEqual(status["fast_path"]["conntrack"]["deleted"], 3, status["fast_path"])
         self.assertEqual(status["fast_path"]["calls"], 3, "the calls ended before the checks: %s" % status["fast_path"])
         for p in procs:
             self.assertEchoed(self.lab.result(p), minimum=100)
@@ -481,8 +483,8 @@ class FastPath(LabTest):
 class Restart(LabTest):
     daemon_args = ("--keep-fast-path", "--idle-timeout", "3")
 
-    def fast_elements(self):
-        text = self.lab.netns("rtr", "nft", "list", "map", "ip", "pptp_alg", "fast_in_plain", check=False).stdout
+    def fast_elements(self, name="fast_in_plain"):
+        text = self.lab.netns("rtr", "nft", "list", "map", "ip", "pptp_alg", name, check=False).stdout
         return text.count(" timeout ")
 
     def test_a_restart_keeps_an_offloaded_call_flowing_and_adopts_it(self):
@@ -494,7 +496,12 @@ class Restart(LabTest):
         # No daemon: the call's elements are still in the kernel, and so is its GRE path.
         self.assertEqual(self.fast_elements(), 1)
         time.sleep(1.5)
+        # As a previous run without the client's source map left them (or with its element
+        # expired): the starting daemon re-arms every map of an adopted call at once, not at
+        # the next re-arm (30 s later, after this call ended).
+        self.lab.netns("rtr", "nft", "flush", "map", "ip", "pptp_alg", "fast_out_source")
         self.lab.start_daemon(self.daemon_arguments())
+        self.assertEqual(self.fast_elements("fast_out_source"), 1)
         result = self.lab.result(call)
         self.assertEchoed(result, minimum=60)  # nothing lost across the restart
         log = self.lab.read_daemon_log()

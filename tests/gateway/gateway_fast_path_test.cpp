@@ -199,6 +199,50 @@ TEST_F(FastPath, ARestartAdoptsTheKernelsCallsReservesTheirCallIdsAndLetsThemIdl
   EXPECT_TRUE(after.gw.offloaded_calls().empty());
 }
 
+TEST_F(FastPath, OnlyTheCallsArmedAPeriodAgoAreReArmedAndEachOnce) {
+  // Elements carry a timeout (the daemon's kFastPathTimeoutSeconds): each call is re-armed a
+  // period after it was last armed, and a tick looks at those calls only.
+  constexpr double kEvery = 30;
+  const auto offload = [&](Client& c, std::uint16_t id, std::uint16_t server_id) {
+    call(c, id, server_id);
+    for (std::size_t i = 0; i < track::kAuthScanPackets; ++i) ASSERT_EQ(server_gre(outside_id), Action::Accept);
+    ASSERT_EQ(h.gw.take_offload_changes().size(), 1u);
+  };
+  h.start(a);
+  h.start(b);
+  h.now = 1;
+  offload(a, 7, 100);
+  const OffloadedCall first = h.gw.offloaded_calls().at(0);
+  h.now = 11;
+  offload(b, 8, 101);
+  OffloadedCall second{};
+  for (const OffloadedCall& c : h.gw.offloaded_calls()) {
+    if (!(c == first)) second = c;
+  }
+  // Each packet moves the harness's clock by 10 ms: the calls were offloaded at about 1.7 s
+  // and 11.7 s.
+  EXPECT_TRUE(h.gw.calls_due_for_rearm(31.5, kEvery).empty());
+  EXPECT_EQ(h.gw.calls_due_for_rearm(32.5, kEvery), std::vector<OffloadedCall>{first});
+  EXPECT_TRUE(h.gw.calls_due_for_rearm(33, kEvery).empty());  // re-armed at 32.5
+  EXPECT_EQ(h.gw.calls_due_for_rearm(42.5, kEvery), std::vector<OffloadedCall>{second});
+  // The second call ends: it is not re-armed again; the first still is, a period apart.
+  wire::CallDisconnectNotify cdn;
+  cdn.call_id = 101;
+  h.pass(b.to_pns(test::bytes_of(cdn)));
+  EXPECT_EQ(h.gw.calls_due_for_rearm(72.5, kEvery), std::vector<OffloadedCall>{first});
+  EXPECT_TRUE(h.gw.calls_due_for_rearm(102, kEvery).empty());
+  EXPECT_EQ(h.gw.calls_due_for_rearm(102.5, kEvery), std::vector<OffloadedCall>{first});
+}
+
+TEST_F(FastPath, AdoptedCallsAreReArmedAPeriodAfterTheAdoption) {
+  Harness after{with_fast_path()};
+  const OffloadedCall kept{kServer, kPublic, addr("192.0.2.11"), 7, 7, 100};
+  ASSERT_EQ(after.gw.adopt_offloaded({{true, kept, 40, 0, kept}, {false, kept, 30, 0, kept}}, 1.0), 1u);
+  // The daemon re-arms them at the adoption itself (daemon.cpp): the next one is due later.
+  EXPECT_TRUE(after.gw.calls_due_for_rearm(30, 30).empty());
+  EXPECT_EQ(after.gw.calls_due_for_rearm(31, 30), std::vector<OffloadedCall>{kept});
+}
+
 TEST_F(FastPath, DisabledNothingIsOffloaded) {
   Harness off;  // fast_path defaults to false
   off.start(a);

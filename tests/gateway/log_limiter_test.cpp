@@ -26,5 +26,16 @@ TEST(LogLimiter, OneFloodingSourceDoesNotSilenceAnother) {
   EXPECT_EQ(c.lines_with("anomaly_suppressed kind=budget_refused source=192.0.2.66 lines=995"), 1u);
 }
 
+TEST(LogLimiter, AskingWhetherALineWouldBeWrittenSpendsNothing) {
+  harness::CapturedLog c;
+  LogLimiter limiter(c.log);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(limiter.would_admit("unknown_call", 1.0));
+  for (std::size_t i = 0; i < kLogBurst; ++i) limiter.warn("unknown_call", 1.0, [] { return std::string("x"); });
+  EXPECT_EQ(c.lines_with("kind=unknown_call"), kLogBurst);  // the questions spent none of it
+  EXPECT_FALSE(limiter.would_admit("unknown_call", 2.0));   // now it is spent
+  EXPECT_TRUE(limiter.would_admit("another_kind", 2.0));    // a budget per kind
+  EXPECT_TRUE(limiter.would_admit("unknown_call", 1.0 + kLogWindow + 1));  // the next window
+}
+
 }  // namespace
 }  // namespace pptp::gateway

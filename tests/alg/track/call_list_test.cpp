@@ -92,6 +92,26 @@ TEST_P(CallListSizes, FindsByOriginWhenAskedFor) {
   EXPECT_EQ(calls.list.find_by_pns_call_id(100)->id, 1u);
 }
 
+TEST_P(CallListSizes, EachSideKeepsItsOwnCallIdsWhenTheValuesInterleave) {
+  // Both sides' Call IDs from the same numbers (PNS even, PAC odd), named in mixed order and
+  // some calls named on the PAC's side first: every find still answers its own side.
+  Calls calls(0);
+  const std::size_t n = GetParam();
+  std::vector<Call*> opened;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto even = static_cast<std::uint16_t>(2 * i), odd = static_cast<std::uint16_t>(2 * i + 1);
+    opened.push_back(i % 2 == 0 ? &calls.open(even, odd) : &calls.open(std::nullopt, odd));
+  }
+  for (std::size_t i = 1; i < n; i += 2) calls.list.name_pns_call_id(*opened[i], static_cast<std::uint16_t>(2 * i));
+  calls.list.remove(*opened[0]);
+  for (std::size_t i = 1; i < n; ++i) {
+    EXPECT_EQ(calls.list.find_by_pns_call_id(static_cast<std::uint16_t>(2 * i)), opened[i]) << i;
+    EXPECT_EQ(calls.list.find_by_pac_call_id(static_cast<std::uint16_t>(2 * i + 1)), opened[i]) << i;
+    EXPECT_EQ(calls.list.find_by_pns_call_id(static_cast<std::uint16_t>(2 * i + 1)), nullptr) << i;
+    EXPECT_EQ(calls.list.find_by_pac_call_id(static_cast<std::uint16_t>(2 * i)), nullptr) << i;
+  }
+}
+
 TEST(CallList, TheIndexGoesWithTheLastCall) {
   Calls calls(kCallIndexFrom);
   ASSERT_TRUE(calls.list.indexed());

@@ -37,7 +37,9 @@ struct Recorder : TrackerObserver {
   std::vector<AnomalyEvent> anomalies;
   std::vector<std::string> closed_calls;  // close reasons
   std::vector<std::string> closed_connections;
+  bool detail_wanted = true;  // what wants_anomaly_detail answers
   void on_anomaly(const AnomalyEvent& e) override { anomalies.push_back(e); }
+  bool wants_anomaly_detail(Anomaly) const override { return detail_wanted; }
   void on_call_closed(const ControlConnection&, const Call& c) override {
     closed_calls.push_back(c.close_reason);
   }

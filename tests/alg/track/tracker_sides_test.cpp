@@ -176,6 +176,17 @@ TEST_F(DisconnectReadings, WhenNeitherNamesACallNothingEnds) {
   EXPECT_EQ(rec.count(Anomaly::UnknownCall), 1u);
 }
 
+TEST_F(DisconnectReadings, TheAnomalysDetailIsMadeOnlyWhenTheObserverWantsIt) {
+  disconnect(4242);
+  ASSERT_EQ(rec.count(Anomaly::UnknownCall), 1u);
+  EXPECT_EQ(rec.anomalies.back().detail, "Call-Disconnect-Notify names Call ID 4242");
+  // An observer whose log limiter would drop the line: counted, no text made.
+  rec.detail_wanted = false;
+  disconnect(4343);
+  ASSERT_EQ(rec.count(Anomaly::UnknownCall), 2u);
+  EXPECT_EQ(rec.anomalies.back().detail, "");
+}
+
 // NAT (the gateway) rewrites the Call ID of a Windows-style disconnect from the PNS's
 // outside Call ID to its inside one before the tracker reads it: the rewritten field is the
 // PNS's, even where a PAC Call ID has the same value.

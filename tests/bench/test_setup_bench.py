@@ -1,0 +1,70 @@
+#!/usr/bin/python3
+"""bench/control_peer.py's sequential set-ups and bench/setup_bench.py's table, without
+root and without judging any timing: a PAC and a PNS on loopback, and the table's ratios
+from made-up samples."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PEER = os.path.join(ROOT, "bench", "control_peer.py")
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import setup_bench  # noqa: E402
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SequentialSetUps(unittest.TestCase):
+    def test_every_call_is_answered_and_timed(self):
+        port = free_port()
+        pac = subprocess.Popen([sys.executable, PEER, "pac", "--local", "127.0.0.1", "--port", str(port), "--quiet"],
+                               stdout=subprocess.PIPE, text=True)
+        try:
+            self.assertEqual(json.loads(pac.stdout.readline()), {"listening": True})
+            out = subprocess.run([sys.executable, PEER, "pns", "--sequential", "--local", "127.0.0.1", "--server",
+                                  "127.0.0.1", "--port", str(port), "--connections", "3", "--calls", "7"],
+                                 stdout=subprocess.PIPE, text=True, timeout=60, check=True).stdout
+        finally:
+            pac.kill()
+            rest = pac.communicate()[0]
+        result = json.loads(out.strip().splitlines()[-1])
+        self.assertEqual(result["calls"], 21)
+        self.assertGreater(result["calls_per_second"], 0)
+        self.assertLessEqual(result["rtt_median_ms"], result["rtt_p90_ms"])
+        self.assertLessEqual(result["rtt_p90_ms"], result["rtt_p99_ms"])
+        self.assertEqual(rest, "", "--quiet: the PAC prints no line per call")
+
+
+class Table(unittest.TestCase):
+    SAMPLES = [
+        {"repeat": 0, "mode": "kernel-helper", "calls_per_second": 1000.0, "rtt_median_ms": 0.05, "rtt_p90_ms": 0.06,
+         "rtt_p99_ms": 0.2},
+        {"repeat": 0, "mode": "pptp-alg", "calls_per_second": 800.0, "rtt_median_ms": 0.08, "rtt_p90_ms": 0.09,
+         "rtt_p99_ms": 0.3},
+        {"repeat": 1, "mode": "kernel-helper", "calls_per_second": 500.0, "rtt_median_ms": 0.1, "rtt_p90_ms": 0.1,
+         "rtt_p99_ms": 0.4},
+        {"repeat": 1, "mode": "pptp-alg", "calls_per_second": 450.0, "rtt_median_ms": 0.12, "rtt_p90_ms": 0.2,
+         "rtt_p99_ms": 0.5},
+    ]
+
+    def test_ratios_pair_the_modes_of_one_repeat(self):
+        self.assertEqual(sorted(setup_bench.ratios(self.SAMPLES, "pptp-alg", "calls_per_second")), [0.8, 0.9])
+
+    def test_the_table_gives_the_rate_ratio_and_the_added_round_trip(self):
+        lines = setup_bench.table(self.SAMPLES, ["kernel-helper", "pptp-alg"])
+        rate = [l for l in lines if l.startswith("| pptp-alg | calls_per_second")]
+        self.assertEqual(rate, ["| pptp-alg | calls_per_second | 625.0 | 450.0-800.0 | 0.85 (0.80-0.90) |"])
+        added = [l for l in lines if "added ms" in l]
+        self.assertEqual(len(added), 1)
+        self.assertIn("0.0250; 0.1000", added[0])  # medians of (0.03, 0.02) and (0.1, 0.1)
+
+
+if __name__ == "__main__":
+    unittest.main()
