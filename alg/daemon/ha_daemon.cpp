@@ -66,10 +66,7 @@ void Daemon::on_ha_request(bool promote, bool force, Reply reply) {
   if (fast_path_ && !calls->empty()) {
     if (auto r = fast_path_->add(*calls); !r) log_->warn("ha_promote_add_failed error=\"{}\"", r.error());
   }
-  std::vector<gateway::OffloadCount> counts;
-  counts.reserve(calls->size());
-  for (const nat::CallBinding& b : *calls) counts.push_back(gateway::OffloadCount{true, b, 0, 0, b});
-  const std::size_t adopted = gateway_->adopt_offloaded(counts, now());
+  const std::size_t adopted = gateway_->adopt_offloaded(adoption_counts(*calls), now());
   reply(control::ok_answer({{"message", "active"}, {"calls", calls->size()}, {"adopted", adopted}}) + "\n", false);
 }
 

@@ -79,6 +79,13 @@ nat::CallBinding binding_of(const sync::CallState& s) {
   return b;
 }
 
+std::vector<gateway::OffloadCount> adoption_counts(const std::vector<nat::CallBinding>& calls) {
+  std::vector<gateway::OffloadCount> counts;
+  counts.reserve(calls.size());
+  for (const nat::CallBinding& b : calls) counts.push_back(gateway::OffloadCount{true, b, 0, 0, b});
+  return counts;
+}
+
 Result<wire::Endpoint, std::string> parse_ipv4_endpoint(std::string_view text) {
   auto at = parse_listen_address(text);
   if (!at) return unexpected(at.error());

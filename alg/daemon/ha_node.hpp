@@ -30,6 +30,9 @@ std::optional<sync::CallState> call_state(const track::ControlConnection& c, con
                                           std::uint64_t wall_ms);
 // The fast path's view of a replicated call.
 nat::CallBinding binding_of(const sync::CallState& s);
+// Promoted calls as the gateway adopts them (as a restart adopts the kernel's elements):
+// their outside Call IDs reserved, nothing counted yet.
+std::vector<gateway::OffloadCount> adoption_counts(const std::vector<nat::CallBinding>& calls);
 // "192.0.2.1:1724" -> an IPv4 endpoint.
 Result<wire::Endpoint, std::string> parse_ipv4_endpoint(std::string_view text);
 // The shared key: the file's bytes (a trailing newline dropped), at least sync::kMinKeyBytes.

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "tests/gateway/harness.hpp"
 #include "tests/support/packets.hpp"
 
 namespace pptp::daemon {
@@ -167,6 +168,31 @@ TEST(HaNode, ACallTakenOverIsInTheSnapshotOfTheFirstNodeBackAsStandbyUntilItEnds
   EXPECT_TRUE(republished.empty());
   exchange(ra_again, rb, 5);
   EXPECT_EQ(ra_again.replica().size(), 0u);
+}
+
+TEST(HaNode, APromotedNodeGivesNoNewCallTheOutsideCallIdOfACallItTookOver) {
+  // Node 0 takes back, at a second failover, a call it had set up itself (outside Call ID
+  // 8, of its own half: the even/odd split does not keep it apart). Another client then
+  // asks the same server for Call ID 8: the server would hear one ID for two calls.
+  gateway::harness::Harness h;
+  h.gw.set_node_half(0);
+  sync::CallState s = replicated(40001, 9, 8);
+  s.key.pac.address = gateway::harness::kServer;
+  s.outside = gateway::harness::kPublic;
+  sync::Replica replica;
+  replica.put(s);
+  std::vector<nat::CallBinding> bindings;
+  for (const sync::CallState& t : calls_to_take_over(replica, nullptr)) bindings.push_back(binding_of(t));
+  ASSERT_EQ(h.gw.adopt_offloaded(adoption_counts(bindings), h.now), 1u);
+
+  gateway::harness::Client b{{addr("192.0.2.12"), 40002}};
+  h.start(b);
+  gateway::harness::Packet p = b.to_pac(test::bytes_of(gateway::harness::ocrq(8)));
+  const gateway::Verdict v = h.run(p);
+  ASSERT_EQ(v.action, gateway::Action::Accept);
+  EXPECT_TRUE(v.modified);
+  EXPECT_NE(gateway::harness::tcp_u16(p, 12), 8);
+  EXPECT_EQ(gateway::harness::tcp_u16(p, 12) % 2, 0);  // still of node 0's half
 }
 
 }  // namespace
