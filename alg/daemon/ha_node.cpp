@@ -5,7 +5,6 @@
 #include <chrono>
 #include <fstream>
 #include <iterator>
-#include <set>
 #include <tuple>
 
 #include "alg/daemon/control_server.hpp"
@@ -220,14 +219,17 @@ void Republished::publish(sync::ChannelEnd& channel, const std::vector<sync::Cal
 
 std::size_t Republished::retire(sync::ChannelEnd& channel, const std::vector<nat::CallBinding>& offloaded) {
   // A call is known to the kernel by its inbound element's key (server, outside address,
-  // outside Call ID): one set of those, not a search per call (every tick, 10,000 calls).
+  // outside Call ID): those keys sorted in one vector, one allocation and a binary search
+  // per republished call (every tick, with 10,000 calls offloaded).
   const auto inbound = [](const nat::CallBinding& b) {
     return std::tuple{b.server.value, b.outside.value, b.outside_call_id};
   };
-  std::set<decltype(inbound(offloaded.front()))> live;
-  for (const nat::CallBinding& b : offloaded) live.insert(inbound(b));
+  std::vector<decltype(inbound(nat::CallBinding{}))> live;
+  live.reserve(offloaded.size());
+  for (const nat::CallBinding& b : offloaded) live.push_back(inbound(b));
+  std::ranges::sort(live);
   return std::erase_if(calls_, [&](const auto& entry) {
-    if (live.contains(inbound(entry.second))) return false;
+    if (std::ranges::binary_search(live, inbound(entry.second))) return false;
     if (channel.published().find(entry.first) != nullptr) channel.publish_delete(entry.first);
     return true;
   });
