@@ -206,6 +206,33 @@ std::vector<nat::CallBinding> TakenOverCalls::bindings() const {
   return out;
 }
 
+std::vector<sync::CallState> TakenOverCalls::end(const wire::Endpoint& pns, const wire::Endpoint& pac,
+                                                  const gateway::TakenOverEnd& e) {
+  using Kind = gateway::TakenOverEnd::Kind;
+  // The connection's calls are one range of the map (keyed by PNS, PAC, then Call ID).
+  const auto first = calls_.lower_bound(sync::CallKey{pns, pac, 0});
+  auto last = first;
+  while (last != calls_.end() && last->first.pns == pns && last->first.pac == pac) ++last;
+  const auto named = [&](const sync::CallState& s) {
+    switch (e.kind) {
+      case Kind::CallClear: return s.key.pns_call_id == e.call_id;
+      case Kind::CallDisconnect: return s.pac_call_id == e.call_id;
+      case Kind::Connection: return true;
+    }
+    return false;
+  };
+  std::vector<sync::CallState> out;
+  for (auto it = first; it != last;) {
+    if (named(it->second)) {
+      out.push_back(std::move(it->second));
+      it = calls_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return out;
+}
+
 void Republished::publish(sync::ChannelEnd& channel, const std::vector<sync::CallState>& calls) {
   for (const sync::CallState& s : calls) {
     if (channel.published().find(s.key) == nullptr) {
@@ -257,6 +284,18 @@ std::optional<std::uint16_t> HaNode::taken_over_call_id(const track::ControlConn
                                                         std::uint16_t pns_call_id) const {
   if (role_ != HaRole::Active) return std::nullopt;
   return taken_over_.outside_call_id(c.pns, c.pac, pns_call_id);
+}
+
+std::vector<nat::CallBinding> HaNode::end_taken_over(const track::ControlConnection& c,
+                                                     const gateway::TakenOverEnd& e) {
+  if (role_ != HaRole::Active) return {};
+  std::vector<nat::CallBinding> out;
+  for (const sync::CallState& s : taken_over_.end(c.pns, c.pac, e)) {
+    log_->info("ha_taken_over_call_ended {} outside_call_id={} pac_call_id={}", sync::to_string(s.key),
+               s.outside_call_id, s.pac_call_id);
+    out.push_back(binding_of(s));
+  }
+  return out;
 }
 
 std::vector<nat::CallBinding> HaNode::demote() {

@@ -124,6 +124,31 @@ TEST(HaNode, ATakenOverCallIsFoundByItsControlConnectionAndTheClientsCallId) {
   EXPECT_FALSE(t.outside_call_id({addr("192.0.2.11"), 40001}, pac, 7));
 }
 
+TEST(HaNode, WhatEndsATakenOverCallOnItsControlConnectionTakesOnlyThatCallOut) {
+  using Kind = gateway::TakenOverEnd::Kind;
+  TakenOverCalls t;
+  sync::CallState second = replicated(40001, 9, 2);
+  second.pac_call_id = 501;
+  t.take({replicated(40001, 7, 0), second, replicated(40004, 7, 6)});
+  const wire::Endpoint pac{addr("198.51.100.2"), 1723};
+  const wire::Endpoint a{addr("192.0.2.11"), 40001}, b{addr("192.0.2.11"), 40004};
+  // The server's Call-Disconnect-Notify names its own Call ID: 501 is the second call only.
+  auto ended = t.end(a, pac, {Kind::CallDisconnect, 501});
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0].key.pns_call_id, 9);
+  EXPECT_TRUE(t.end(a, pac, {Kind::CallDisconnect, 501}).empty());  // ended once
+  // The client's Call-Clear-Request names the client's: only on its own connection.
+  EXPECT_TRUE(t.end({addr("192.0.2.11"), 40002}, pac, {Kind::CallClear, 7}).empty());
+  ended = t.end(a, pac, {Kind::CallClear, 7});
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0].outside_call_id, 0);
+  EXPECT_EQ(t.size(), 1u);
+  // The connection's end: every call of it, none of another.
+  EXPECT_TRUE(t.end(a, pac, {Kind::Connection, 0}).empty());
+  EXPECT_EQ(t.end(b, pac, {Kind::Connection, 0}).size(), 1u);
+  EXPECT_EQ(t.size(), 0u);
+}
+
 // Two channel ends in one process: what each sends, the other receives, until quiet.
 void exchange(sync::ChannelEnd& a, sync::ChannelEnd& b, double now) {
   for (int round = 0; round < 8; ++round) {
