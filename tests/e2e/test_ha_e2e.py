@@ -159,8 +159,15 @@ class Failover(HaCase):
         time.sleep(3)
         # The taken-over call hung up by its client: the server must hear its own Call ID
         # for it (the outside one), and answer with Call-Disconnect-Notify (RFC 2637 2.11, 2.13).
+        offloaded = lab.fast_path_calls("rb")
         first.send("clear")
         disconnect = first.event("disconnect", 10)
+        cleared_at = time.monotonic()
+        # The taken-over call ends on rb at once: its elements go within seconds, not at the
+        # call idle timeout (60 s); the second call's stay.
+        lab.wait_for(lambda: lab.fast_path_calls("rb") == offloaded - 1, 10,
+                     "the cleared call's elements removed on rb (%d calls offloaded before)" % offloaded)
+        removed_s = time.monotonic() - cleared_at
         stopped_at = time.monotonic()
         for p in (first, second):
             p.send("stop")
@@ -176,7 +183,8 @@ class Failover(HaCase):
         down = direction(results[0]["stream"]["received"], failed_at, stopped_at)
         numbers = {"replication_lag_s": round(lag, 3), "vips_moved_s": round(vips_at - failed_at, 3),
                    "promoted_s": round(promoted_at - failed_at, 3), "client_to_server": up,
-                   "server_to_client": down, "rate_per_s": RATE}
+                   "server_to_client": down, "rate_per_s": RATE, "cleared_call_removed_s": round(removed_s, 2),
+                   "offloaded_on_rb_before_the_clear": offloaded}
         print("\nfailover: " + json.dumps(numbers), file=sys.stderr)
         for d in (up, down):
             self.assertGreater(d["after"], RATE, numbers)  # more than a second's worth got through
