@@ -3,12 +3,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <tuple>
 
 #include "alg/daemon/control_server.hpp"
 #include "gateway/describe.hpp"
+#include "sync/table_file.hpp"
 
 namespace pptp::daemon {
 
@@ -126,6 +128,7 @@ Result<std::unique_ptr<HaNode>, std::string> HaNode::open(const HaOptions& o, bo
   co.key = std::move(*key);
   std::unique_ptr<HaNode> node(
       new HaNode(sync::ChannelEnd(std::move(co), incarnation_now()), std::move(*link), io, std::move(log), std::move(clock)));
+  node->state_file_ = o.state_file;
   node->wait_readable();
   node->tick();
   return node;
@@ -147,6 +150,48 @@ void HaNode::wait_readable() {
 void HaNode::tick() {
   channel_.tick(clock_());
   flush();
+  save_table();
+}
+
+void HaNode::save_table() {
+  if (!table_changed_ || state_file_.empty()) return;
+  std::vector<sync::CallState> calls;
+  calls.reserve(channel_.published().size());
+  for (const auto& [key, s] : channel_.published().calls()) calls.push_back(s);
+  const std::vector<std::uint8_t> bytes = sync::encode_table(calls);
+  // Written aside and renamed: a daemon killed meanwhile leaves the previous table whole.
+  const std::string aside = state_file_ + ".new";
+  std::ofstream out(aside, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.close();
+  const bool saved = out && std::rename(aside.c_str(), state_file_.c_str()) == 0;
+  if (!saved && !save_failing_) {
+    log_->warn("ha_state_save_failed file={} note=\"a restart cannot publish its adopted calls again\"", state_file_);
+  }
+  save_failing_ = !saved;
+  table_changed_ = !saved;
+}
+
+std::size_t HaNode::republish_adopted(const std::vector<nat::CallBinding>& offloaded) {
+  table_changed_ = true;  // this run's table replaces the previous one from here on
+  if (state_file_.empty() || offloaded.empty()) return 0;
+  std::ifstream in(state_file_, std::ios::binary);
+  if (!in) return 0;
+  const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto previous = sync::decode_table(bytes);
+  if (!previous) {
+    log_->warn("ha_state_unreadable file={} error={}", state_file_, sync::name_of(previous.error()));
+    return 0;
+  }
+  const OffloadedKeys live(offloaded);
+  std::vector<sync::CallState> adopted;
+  for (sync::CallState& s : *previous) {
+    if (live.contains(binding_of(s))) adopted.push_back(std::move(s));
+  }
+  republished_.publish(channel_, adopted);
+  flush();
+  log_->info("ha_republished_adopted calls={} previous_run={}", adopted.size(), previous->size());
+  return adopted.size();
 }
 
 void HaNode::flush() {
@@ -166,6 +211,7 @@ void HaNode::call_changed(const track::ControlConnection& c, const track::Call& 
     s->started_ms = known->started_ms;
     channel_.publish_update(*s);
   }
+  table_changed_ = true;
   flush();
 }
 
@@ -174,6 +220,7 @@ void HaNode::call_ended(const track::ControlConnection& c, const track::Call& ca
   const sync::CallKey k = key_of(c, *call.pns_call_id);
   if (channel_.published().find(k) == nullptr) return;
   channel_.publish_delete(k);
+  table_changed_ = true;
   flush();
 }
 
@@ -244,19 +291,20 @@ void Republished::publish(sync::ChannelEnd& channel, const std::vector<sync::Cal
   }
 }
 
+OffloadedKeys::OffloadedKeys(const std::vector<nat::CallBinding>& offloaded) {
+  keys_.reserve(offloaded.size());
+  for (const nat::CallBinding& b : offloaded) keys_.push_back(key_of(b));
+  std::ranges::sort(keys_);
+}
+
+bool OffloadedKeys::contains(const nat::CallBinding& b) const { return std::ranges::binary_search(keys_, key_of(b)); }
+
 std::size_t Republished::retire(sync::ChannelEnd& channel, const std::vector<nat::CallBinding>& offloaded) {
-  // A call is known to the kernel by its inbound element's key (server, outside address,
-  // outside Call ID): those keys sorted in one vector, one allocation and a binary search
-  // per republished call (every tick, with 10,000 calls offloaded).
-  const auto inbound = [](const nat::CallBinding& b) {
-    return std::tuple{b.server.value, b.outside.value, b.outside_call_id};
-  };
-  std::vector<decltype(inbound(nat::CallBinding{}))> live;
-  live.reserve(offloaded.size());
-  for (const nat::CallBinding& b : offloaded) live.push_back(inbound(b));
-  std::ranges::sort(live);
+  // One sorted vector of keys and a binary search per republished call (every tick, with
+  // 10,000 calls offloaded), not a search of the offloaded calls per call.
+  const OffloadedKeys live(offloaded);
   return std::erase_if(calls_, [&](const auto& entry) {
-    if (std::ranges::binary_search(live, inbound(entry.second))) return false;
+    if (live.contains(entry.second)) return false;
     if (channel.published().find(entry.first) != nullptr) channel.publish_delete(entry.first);
     return true;
   });
@@ -272,6 +320,7 @@ Result<std::vector<nat::CallBinding>, std::string> HaNode::promote(bool force, c
   channel_.set_epoch(std::max(channel_.epoch(), channel_.peer_epoch()) + 1);
   std::vector<sync::CallState> taken = calls_to_take_over(channel_.replica(), alive);
   republished_.publish(channel_, taken);
+  table_changed_ = true;
   flush();
   taken_over_.take(std::move(taken));
   const std::size_t gone = channel_.replica().size() - taken_over_.size();
@@ -310,6 +359,7 @@ std::vector<nat::CallBinding> HaNode::demote() {
 void HaNode::retire_ended(const std::vector<nat::CallBinding>& offloaded) {
   if (const std::size_t n = republished_.retire(channel_, offloaded); n > 0) {
     log_->info("ha_retired calls={} note=\"taken-over calls ended here; deleted on the sync link\"", n);
+    table_changed_ = true;
     flush();
   }
 }

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>  // before Boost.Asio: its awaitable.hpp uses std::exchange
 #include <vector>
 
@@ -68,6 +69,19 @@ class TakenOverCalls {
 // standby after a failover, gets them in its snapshot and can take them back at a second
 // failover. Published until the gateway no longer keeps their elements (the call ended or
 // idled out); a demotion does not delete them (the peer may be promoting from them).
+// The offloaded calls by their inbound element's key (server, outside address, outside
+// Call ID), sorted once for many lookups.
+class OffloadedKeys {
+ public:
+  explicit OffloadedKeys(const std::vector<nat::CallBinding>& offloaded);
+  bool contains(const nat::CallBinding& b) const;
+
+ private:
+  using Key = std::tuple<std::uint32_t, std::uint32_t, std::uint16_t>;
+  static Key key_of(const nat::CallBinding& b) { return {b.server.value, b.outside.value, b.outside_call_id}; }
+  std::vector<Key> keys_;
+};
+
 class Republished {
  public:
   void publish(sync::ChannelEnd& channel, const std::vector<sync::CallState>& calls);
@@ -110,6 +124,10 @@ class HaNode final : public gateway::CallObserver {
                                                const gateway::TakenOverEnd& e) override;
   // Demotion: the bindings promotion installed, to remove.
   std::vector<nat::CallBinding> demote();
+  // After a restart, with the calls adopted from the kernel's elements: those of the
+  // previous run's published table (the state file) still offloaded are published again,
+  // as the promoted node's taken-over calls are; returns how many.
+  std::size_t republish_adopted(const std::vector<nat::CallBinding>& offloaded);
   // Republished's retirement, from the daemon's tick (only while there are some).
   bool republishing() const { return !republished_.empty(); }
   void retire_ended(const std::vector<nat::CallBinding>& offloaded);
@@ -123,6 +141,7 @@ class HaNode final : public gateway::CallObserver {
          std::shared_ptr<spdlog::logger> log, Clock clock);
   void wait_readable();
   void flush();
+  void save_table();  // the published calls to the state file, when they changed
 
   sync::ChannelEnd channel_;
   sync::UdpLink link_;
@@ -133,6 +152,11 @@ class HaNode final : public gateway::CallObserver {
   TakenOverCalls taken_over_;  // by the last promotion
   Republished republished_;
   std::uint64_t send_failures_ = 0;
+  std::string state_file_;
+  // Nothing to write until the previous run's table was read (republish_adopted) or a call
+  // changed: the first tick must not overwrite it.
+  bool table_changed_ = false;
+  bool save_failing_ = false;
 };
 
 }  // namespace pptp::daemon

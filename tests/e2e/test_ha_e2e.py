@@ -218,21 +218,35 @@ class Failover(HaCase):
         restarted_at = time.monotonic()
         lab.start_daemon("ra")
         lab.wait_for(lambda: "call_adopted" in lab.log("pptp-alg-ra"), 20, "the restarted daemon adopting the call")
-        time.sleep(2)
+        # rb dropped ra's records at its new run; the restarted daemon publishes the call it
+        # adopted again (its previous run's table, beside its control socket).
+        lab.wait_for(lambda: lab.ha_status("rb").get("replicated_calls") == 1, 10,
+                     "the adopted call published to rb again")
+        republished_s = time.monotonic() - restarted_at
+        time.sleep(1)
+        self.assertTrue(lab.holds_vips("ra"), "the addresses moved")
+        # Then a failover after all: rb takes the call over from the republished record.
+        failed_at = time.monotonic()
+        lab.fail_links("ra")
+        lab.wait_for(lambda: lab.ha_status("rb").get("role") == "active", 30, "rb promoted")
+        time.sleep(3)
         stopped_at = time.monotonic()
         first.send("stop")
         client = first.result()
         pac.send("stop")
         server = pac.result()
-        self.assertTrue(lab.holds_vips("ra"), "the addresses moved")
-        up = direction(server["calls"][str(call["my_call_id"])]["received"], killed_at, stopped_at)
-        down = direction(client["stream"]["received"], killed_at, stopped_at)
+        received = (server["calls"][str(call["my_call_id"])]["received"], client["stream"]["received"])
+        up, down = (direction(r, killed_at, failed_at) for r in received)
+        up_after, down_after = (direction(r, failed_at, stopped_at) for r in received)
         numbers = {"daemon_dead_s": round(restarted_at - killed_at, 3), "client_to_server": up,
-                   "server_to_client": down}
+                   "server_to_client": down, "republished_s": round(republished_s, 2),
+                   "after_the_failover": {"client_to_server": up_after, "server_to_client": down_after}}
         print("\ndaemon killed: " + json.dumps(numbers), file=sys.stderr)
         for d in (up, down):
             # Frames came all along: more than the dead daemon's seconds' worth, each way.
             self.assertGreater(d["after"], RATE * (restarted_at - killed_at), numbers)
+        for d in (up_after, down_after):
+            self.assertGreater(d["after"], RATE, numbers)  # the call survived the failover
 
 
 if __name__ == "__main__":
