@@ -6,6 +6,9 @@
 
 #include <cstdio>
 #include <fstream>
+#include <memory>
+
+#include <unistd.h>
 
 #include "tests/gateway/harness.hpp"
 #include "tests/support/packets.hpp"
@@ -218,6 +221,47 @@ TEST(HaNode, APromotedNodeGivesNoNewCallTheOutsideCallIdOfACallItTookOver) {
   EXPECT_TRUE(v.modified);
   EXPECT_NE(gateway::harness::tcp_u16(p, 12), 8);
   EXPECT_EQ(gateway::harness::tcp_u16(p, 12) % 2, 0);  // still of node 0's half
+}
+
+// One run of a node on the loopback (its peer never answers), keeping its calls in
+// `state_file`.
+std::unique_ptr<HaNode> open_node(boost::asio::io_context& io, const std::string& state_file) {
+  const std::string key = ::testing::TempDir() + "/ha_state_test_key";
+  { std::ofstream(key) << "0123456789abcdef\n"; }
+  HaOptions o;
+  const int port = 20000 + static_cast<int>(::getpid() % 20000);
+  o.listen = "127.0.0.1:" + std::to_string(port);
+  o.peer = "127.0.0.1:" + std::to_string(port + 1);
+  o.key_file = key;
+  o.state_file = state_file;
+  auto node = HaNode::open(o, io, gateway::harness::quiet(), [] { return 1.0; });
+  EXPECT_TRUE(node) << (node ? "" : node.error());
+  return node ? std::move(*node) : nullptr;
+}
+
+TEST(HaNode, ARestartedNodePublishesAgainTheCallsOfItsPreviousRunThatItAdopted) {
+  const std::string state = ::testing::TempDir() + "/ha_state_test_calls";
+  std::remove(state.c_str());
+  OneCall o;
+  boost::asio::io_context io;
+  {
+    auto first = open_node(io, state);
+    ASSERT_TRUE(first);
+    first->call_changed(o.c, o.call, o.record, &o.m);
+    first->tick();  // the table goes to the state file
+  }  // killed
+  auto second = open_node(io, state);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->status_json()["published_calls"], 0);
+  const nat::CallBinding adopted = binding_of(*call_state(o.c, o.call, o.record, &o.m, 1));
+  nat::CallBinding other = adopted;
+  other.outside_call_id = 10;
+  EXPECT_EQ(second->republish_adopted({other}), 0u);  // not a call of the previous run
+  EXPECT_EQ(second->republish_adopted({adopted, other}), 1u);
+  EXPECT_EQ(second->status_json()["published_calls"], 1);
+  EXPECT_TRUE(second->republishing());  // retired once its elements go
+  second.reset();
+  std::remove(state.c_str());
 }
 
 }  // namespace
