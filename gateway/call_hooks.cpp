@@ -22,6 +22,14 @@ void Gateway::on_message_bytes(const track::ControlConnection& c, Direction d, s
                                std::uint32_t sequence) {
   const auto type = static_cast<wire::ControlMessageType>(load_u16(message.data() + 8));
   if (wire::find_spec(static_cast<std::uint16_t>(type)) == nullptr) return;
+  patch_call_id_field(c, d, type, message, sequence);
+  // After the field's translation: a taken-over call's Call-Clear-Request still names the
+  // outside Call ID (taken_over_call_id) before the call ends (taken_over.cpp).
+  if (call_observer_ != nullptr) end_taken_over(c, d, type, message);
+}
+
+void Gateway::patch_call_id_field(const track::ControlConnection& c, Direction d, wire::ControlMessageType type,
+                                  std::span<std::uint8_t> message, std::uint32_t sequence) {
   const nat::CallIdField field = nat::call_id_field(type, d == Direction::PnsToPac);
   if (field.rewrite == nat::CallIdRewrite::None || field.offset + 2u > message.size()) return;
   LazyPatches& patches = record_of(c).patches[index_of(d)];

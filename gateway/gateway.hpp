@@ -59,6 +59,18 @@ inline constexpr std::size_t kLingeringRecordBytes = sizeof(ConnectionRecord) + 
 // Closed connections whose records stay for their Call-ID patches (late retransmissions).
 inline constexpr std::size_t kMaxLingeringRecords = 4096;
 
+// What ends calls taken over from the HA peer at a promotion (docs/ha.md): their control
+// connection was picked up mid-stream, so the tracker holds none of them.
+struct TakenOverEnd {
+  enum class Kind : std::uint8_t {
+    CallClear,       // the PNS's Call-Clear-Request (RFC 2637 2.12): call_id is the PNS's
+    CallDisconnect,  // the PAC's Call-Disconnect-Notify (2.13): call_id is the PAC's
+    Connection,      // Stop-Control-Connection-Request (2.4) or the connection's end: all
+  };
+  Kind kind = Kind::Connection;
+  std::uint16_t call_id = 0;
+};
+
 // Hears each call's lifecycle (high availability's sync sender, docs/ha.md): called after
 // the gateway's own work on the call, with what it holds; nothing is decided here.
 class CallObserver {
@@ -73,6 +85,12 @@ class CallObserver {
   virtual std::optional<std::uint16_t> taken_over_call_id(const track::ControlConnection& /*c*/,
                                                           std::uint16_t /*pns_call_id*/) const {
     return std::nullopt;
+  }
+  // Taken-over calls that `e` on `c` ends, out of the observer's table: the gateway ends
+  // their adopted entries (elements removed, outside Call ID freed).
+  virtual std::vector<OffloadedCall> end_taken_over(const track::ControlConnection& /*c*/,
+                                                    const TakenOverEnd& /*e*/) {
+    return {};
   }
 };
 
@@ -175,6 +193,12 @@ class Gateway final : private track::TrackerObserver {
                    std::uint32_t field_sequence);
   void maybe_offload(const track::ControlConnection& c, const track::Call& call, CallRecord& r);
   void log_call_events(const track::ControlConnection& c, const track::Call& call, CallRecord& r);
+  void patch_call_id_field(const track::ControlConnection& c, track::Direction d, wire::ControlMessageType type,
+                           std::span<std::uint8_t> message, std::uint32_t sequence);
+  // HA (taken_over.cpp): a message, or the connection's end, ends calls taken over.
+  void end_taken_over(const track::ControlConnection& c, track::Direction d, wire::ControlMessageType type,
+                      std::span<const std::uint8_t> message);
+  void end_taken_over(const track::ControlConnection& c);
   // The one place a call's gateway state ends: its Call ID, its elements, its limits.
   void end_call(const track::ControlConnection& c, const track::Call& call);
 

@@ -75,6 +75,7 @@ void Gateway::on_connection_closed(const track::ControlConnection& c) {
     log_->info("connection_closed {} reason=\"{}\"", describe(c), c.close_reason);
   });
   translator_.release_connection(c.id);
+  if (call_observer_ != nullptr) end_taken_over(c);
   const auto it = connections_.find(c.id);
   if (it == connections_.end()) return;
   ConnectionRecord& r = it->second;

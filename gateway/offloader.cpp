@@ -169,6 +169,19 @@ void Offloader::expire_adopted(double now, nat::CallIdTranslator& translator) {
   if (adopted_.size() != before) index_adopted();
 }
 
+bool Offloader::end_adopted(const OffloadedCall& call, std::string_view reason, nat::CallIdTranslator& translator) {
+  const auto it = adopted_index_.find(in_key(call));
+  if (it == adopted_index_.end() || !(adopted_[it->second].call == call)) return false;
+  const Adopted& a = adopted_[it->second];
+  changes_.push_back(OffloadChange{false, a.call});
+  translator.release(a.connection_id, a.call.inside_call_id);
+  log_->info("adopted_call_ended server={} outside_call_id={} inside={} reason=\"{}\"", to_string(a.call.server),
+             a.call.outside_call_id, to_string(a.call.inside), reason);
+  adopted_.erase(adopted_.begin() + static_cast<std::ptrdiff_t>(it->second));
+  index_adopted();
+  return true;
+}
+
 void Offloader::disable(std::string_view reason, CallTable& table) {
   if (!enabled_) return;
   enabled_ = false;

@@ -49,6 +49,10 @@ class Offloader {
   std::size_t adopt(const std::vector<OffloadCount>& counts, double now, nat::CallIdTranslator& translator);
   // Adopted calls whose counters stopped for the call idle timeout end.
   void expire_adopted(double now, nat::CallIdTranslator& translator);
+  // An adopted call ends now (a call taken over at an HA promotion was cleared on its
+  // control connection, docs/ha.md): its elements go and are no longer re-armed, its
+  // outside Call ID is free. False when no adopted call has that binding.
+  bool end_adopted(const OffloadedCall& call, std::string_view reason, nat::CallIdTranslator& translator);
   // The kernel refused the elements: GRE goes through the queue from now on.
   void disable(std::string_view reason, CallTable& table);
 

@@ -8,8 +8,9 @@
 namespace pptp::daemon {
 
 int Daemon::open_ha() {
-  const HaOptions& o = options_.ha;
+  HaOptions o = options_.ha;
   if (!o.enabled()) return 0;
+  if (!options_.control_socket.empty()) o.state_file = options_.control_socket + ".ha-calls";
   auto opened = HaNode::open(o, io_, log_, [this] { return now(); });
   if (!opened) {
     log_->error("ha_open_failed error=\"{}\"", opened.error());
@@ -18,6 +19,9 @@ int Daemon::open_ha() {
   ha_ = std::move(*opened);
   gateway_->set_node_half(o.node);
   gateway_->set_call_observer(ha_.get());
+  // Calls adopted from the kernel's elements at this start (a restart of the active
+  // daemon): the peer dropped their records at our new run; they go out again.
+  ha_->republish_adopted(gateway_->offloaded_calls());
   log_->info("ha_listening listen={} peer={} node={} role=standby", o.listen, o.peer, o.node);
   return 0;
 }
@@ -66,10 +70,7 @@ void Daemon::on_ha_request(bool promote, bool force, Reply reply) {
   if (fast_path_ && !calls->empty()) {
     if (auto r = fast_path_->add(*calls); !r) log_->warn("ha_promote_add_failed error=\"{}\"", r.error());
   }
-  std::vector<gateway::OffloadCount> counts;
-  counts.reserve(calls->size());
-  for (const nat::CallBinding& b : *calls) counts.push_back(gateway::OffloadCount{true, b, 0, 0, b});
-  const std::size_t adopted = gateway_->adopt_offloaded(counts, now());
+  const std::size_t adopted = gateway_->adopt_offloaded(adoption_counts(*calls), now());
   reply(control::ok_answer({{"message", "active"}, {"calls", calls->size()}, {"adopted", adopted}}) + "\n", false);
 }
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>  // before Boost.Asio: its awaitable.hpp uses std::exchange
 #include <vector>
 
@@ -30,6 +31,9 @@ std::optional<sync::CallState> call_state(const track::ControlConnection& c, con
                                           std::uint64_t wall_ms);
 // The fast path's view of a replicated call.
 nat::CallBinding binding_of(const sync::CallState& s);
+// Promoted calls as the gateway adopts them (as a restart adopts the kernel's elements):
+// their outside Call IDs reserved, nothing counted yet.
+std::vector<gateway::OffloadCount> adoption_counts(const std::vector<nat::CallBinding>& calls);
 // "192.0.2.1:1724" -> an IPv4 endpoint.
 Result<wire::Endpoint, std::string> parse_ipv4_endpoint(std::string_view text);
 // The shared key: the file's bytes (a trailing newline dropped), at least sync::kMinKeyBytes.
@@ -51,6 +55,9 @@ class TakenOverCalls {
   std::optional<std::uint16_t> outside_call_id(const wire::Endpoint& pns, const wire::Endpoint& pac,
                                                std::uint16_t pns_call_id) const;
   std::vector<nat::CallBinding> bindings() const;
+  // Those `e` ends on the control connection pns-pac, taken out.
+  std::vector<sync::CallState> end(const wire::Endpoint& pns, const wire::Endpoint& pac,
+                                   const gateway::TakenOverEnd& e);
   std::size_t size() const { return calls_.size(); }
   void clear() { calls_.clear(); }
 
@@ -62,6 +69,19 @@ class TakenOverCalls {
 // standby after a failover, gets them in its snapshot and can take them back at a second
 // failover. Published until the gateway no longer keeps their elements (the call ended or
 // idled out); a demotion does not delete them (the peer may be promoting from them).
+// The offloaded calls by their inbound element's key (server, outside address, outside
+// Call ID), sorted once for many lookups.
+class OffloadedKeys {
+ public:
+  explicit OffloadedKeys(const std::vector<nat::CallBinding>& offloaded);
+  bool contains(const nat::CallBinding& b) const;
+
+ private:
+  using Key = std::tuple<std::uint32_t, std::uint32_t, std::uint16_t>;
+  static Key key_of(const nat::CallBinding& b) { return {b.server.value, b.outside.value, b.outside_call_id}; }
+  std::vector<Key> keys_;
+};
+
 class Republished {
  public:
   void publish(sync::ChannelEnd& channel, const std::vector<sync::CallState>& calls);
@@ -99,8 +119,15 @@ class HaNode final : public gateway::CallObserver {
   // CallObserver: the outside Call ID of a call taken over at the promotion.
   std::optional<std::uint16_t> taken_over_call_id(const track::ControlConnection& c,
                                                   std::uint16_t pns_call_id) const override;
+  // CallObserver: taken-over calls cleared on their control connection (docs/ha.md).
+  std::vector<nat::CallBinding> end_taken_over(const track::ControlConnection& c,
+                                               const gateway::TakenOverEnd& e) override;
   // Demotion: the bindings promotion installed, to remove.
   std::vector<nat::CallBinding> demote();
+  // After a restart, with the calls adopted from the kernel's elements: those of the
+  // previous run's published table (the state file) still offloaded are published again,
+  // as the promoted node's taken-over calls are; returns how many.
+  std::size_t republish_adopted(const std::vector<nat::CallBinding>& offloaded);
   // Republished's retirement, from the daemon's tick (only while there are some).
   bool republishing() const { return !republished_.empty(); }
   void retire_ended(const std::vector<nat::CallBinding>& offloaded);
@@ -114,6 +141,7 @@ class HaNode final : public gateway::CallObserver {
          std::shared_ptr<spdlog::logger> log, Clock clock);
   void wait_readable();
   void flush();
+  void save_table();  // the published calls to the state file, when they changed
 
   sync::ChannelEnd channel_;
   sync::UdpLink link_;
@@ -124,6 +152,11 @@ class HaNode final : public gateway::CallObserver {
   TakenOverCalls taken_over_;  // by the last promotion
   Republished republished_;
   std::uint64_t send_failures_ = 0;
+  std::string state_file_;
+  // Nothing to write until the previous run's table was read (republish_adopted) or a call
+  // changed: the first tick must not overwrite it.
+  bool table_changed_ = false;
+  bool save_failing_ = false;
 };
 
 }  // namespace pptp::daemon

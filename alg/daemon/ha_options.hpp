@@ -11,6 +11,9 @@ struct HaOptions {
   std::string listen;    // ADDRESS:PORT of ours
   std::string key_file;  // the pair's shared key (kMinKeyBytes or more, the file's bytes)
   std::uint8_t node = 0; // 0 or 1: which half of the outside Call IDs this node chooses
+  // Where the node keeps its published calls for its next run (empty: nowhere); the daemon
+  // puts it beside its control socket.
+  std::string state_file;
   bool enabled() const { return !peer.empty(); }
 };
 

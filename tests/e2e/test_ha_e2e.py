@@ -159,8 +159,15 @@ class Failover(HaCase):
         time.sleep(3)
         # The taken-over call hung up by its client: the server must hear its own Call ID
         # for it (the outside one), and answer with Call-Disconnect-Notify (RFC 2637 2.11, 2.13).
+        offloaded = lab.fast_path_calls("rb")
         first.send("clear")
         disconnect = first.event("disconnect", 10)
+        cleared_at = time.monotonic()
+        # The taken-over call ends on rb at once: its elements go within seconds, not at the
+        # call idle timeout (60 s); the second call's stay.
+        lab.wait_for(lambda: lab.fast_path_calls("rb") == offloaded - 1, 10,
+                     "the cleared call's elements removed on rb (%d calls offloaded before)" % offloaded)
+        removed_s = time.monotonic() - cleared_at
         stopped_at = time.monotonic()
         for p in (first, second):
             p.send("stop")
@@ -176,7 +183,8 @@ class Failover(HaCase):
         down = direction(results[0]["stream"]["received"], failed_at, stopped_at)
         numbers = {"replication_lag_s": round(lag, 3), "vips_moved_s": round(vips_at - failed_at, 3),
                    "promoted_s": round(promoted_at - failed_at, 3), "client_to_server": up,
-                   "server_to_client": down, "rate_per_s": RATE}
+                   "server_to_client": down, "rate_per_s": RATE, "cleared_call_removed_s": round(removed_s, 2),
+                   "offloaded_on_rb_before_the_clear": offloaded}
         print("\nfailover: " + json.dumps(numbers), file=sys.stderr)
         for d in (up, down):
             self.assertGreater(d["after"], RATE, numbers)  # more than a second's worth got through
@@ -210,21 +218,35 @@ class Failover(HaCase):
         restarted_at = time.monotonic()
         lab.start_daemon("ra")
         lab.wait_for(lambda: "call_adopted" in lab.log("pptp-alg-ra"), 20, "the restarted daemon adopting the call")
-        time.sleep(2)
+        # rb dropped ra's records at its new run; the restarted daemon publishes the call it
+        # adopted again (its previous run's table, beside its control socket).
+        lab.wait_for(lambda: lab.ha_status("rb").get("replicated_calls") == 1, 10,
+                     "the adopted call published to rb again")
+        republished_s = time.monotonic() - restarted_at
+        time.sleep(1)
+        self.assertTrue(lab.holds_vips("ra"), "the addresses moved")
+        # Then a failover after all: rb takes the call over from the republished record.
+        failed_at = time.monotonic()
+        lab.fail_links("ra")
+        lab.wait_for(lambda: lab.ha_status("rb").get("role") == "active", 30, "rb promoted")
+        time.sleep(3)
         stopped_at = time.monotonic()
         first.send("stop")
         client = first.result()
         pac.send("stop")
         server = pac.result()
-        self.assertTrue(lab.holds_vips("ra"), "the addresses moved")
-        up = direction(server["calls"][str(call["my_call_id"])]["received"], killed_at, stopped_at)
-        down = direction(client["stream"]["received"], killed_at, stopped_at)
+        received = (server["calls"][str(call["my_call_id"])]["received"], client["stream"]["received"])
+        up, down = (direction(r, killed_at, failed_at) for r in received)
+        up_after, down_after = (direction(r, failed_at, stopped_at) for r in received)
         numbers = {"daemon_dead_s": round(restarted_at - killed_at, 3), "client_to_server": up,
-                   "server_to_client": down}
+                   "server_to_client": down, "republished_s": round(republished_s, 2),
+                   "after_the_failover": {"client_to_server": up_after, "server_to_client": down_after}}
         print("\ndaemon killed: " + json.dumps(numbers), file=sys.stderr)
         for d in (up, down):
             # Frames came all along: more than the dead daemon's seconds' worth, each way.
             self.assertGreater(d["after"], RATE * (restarted_at - killed_at), numbers)
+        for d in (up_after, down_after):
+            self.assertGreater(d["after"], RATE, numbers)  # the call survived the failover
 
 
 if __name__ == "__main__":

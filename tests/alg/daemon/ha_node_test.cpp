@@ -6,7 +6,11 @@
 
 #include <cstdio>
 #include <fstream>
+#include <memory>
 
+#include <unistd.h>
+
+#include "tests/gateway/harness.hpp"
 #include "tests/support/packets.hpp"
 
 namespace pptp::daemon {
@@ -123,6 +127,31 @@ TEST(HaNode, ATakenOverCallIsFoundByItsControlConnectionAndTheClientsCallId) {
   EXPECT_FALSE(t.outside_call_id({addr("192.0.2.11"), 40001}, pac, 7));
 }
 
+TEST(HaNode, WhatEndsATakenOverCallOnItsControlConnectionTakesOnlyThatCallOut) {
+  using Kind = gateway::TakenOverEnd::Kind;
+  TakenOverCalls t;
+  sync::CallState second = replicated(40001, 9, 2);
+  second.pac_call_id = 501;
+  t.take({replicated(40001, 7, 0), second, replicated(40004, 7, 6)});
+  const wire::Endpoint pac{addr("198.51.100.2"), 1723};
+  const wire::Endpoint a{addr("192.0.2.11"), 40001}, b{addr("192.0.2.11"), 40004};
+  // The server's Call-Disconnect-Notify names its own Call ID: 501 is the second call only.
+  auto ended = t.end(a, pac, {Kind::CallDisconnect, 501});
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0].key.pns_call_id, 9);
+  EXPECT_TRUE(t.end(a, pac, {Kind::CallDisconnect, 501}).empty());  // ended once
+  // The client's Call-Clear-Request names the client's: only on its own connection.
+  EXPECT_TRUE(t.end({addr("192.0.2.11"), 40002}, pac, {Kind::CallClear, 7}).empty());
+  ended = t.end(a, pac, {Kind::CallClear, 7});
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0].outside_call_id, 0);
+  EXPECT_EQ(t.size(), 1u);
+  // The connection's end: every call of it, none of another.
+  EXPECT_TRUE(t.end(a, pac, {Kind::Connection, 0}).empty());
+  EXPECT_EQ(t.end(b, pac, {Kind::Connection, 0}).size(), 1u);
+  EXPECT_EQ(t.size(), 0u);
+}
+
 // Two channel ends in one process: what each sends, the other receives, until quiet.
 void exchange(sync::ChannelEnd& a, sync::ChannelEnd& b, double now) {
   for (int round = 0; round < 8; ++round) {
@@ -167,6 +196,72 @@ TEST(HaNode, ACallTakenOverIsInTheSnapshotOfTheFirstNodeBackAsStandbyUntilItEnds
   EXPECT_TRUE(republished.empty());
   exchange(ra_again, rb, 5);
   EXPECT_EQ(ra_again.replica().size(), 0u);
+}
+
+TEST(HaNode, APromotedNodeGivesNoNewCallTheOutsideCallIdOfACallItTookOver) {
+  // Node 0 takes back, at a second failover, a call it had set up itself (outside Call ID
+  // 8, of its own half: the even/odd split does not keep it apart). Another client then
+  // asks the same server for Call ID 8: the server would hear one ID for two calls.
+  gateway::harness::Harness h;
+  h.gw.set_node_half(0);
+  sync::CallState s = replicated(40001, 9, 8);
+  s.key.pac.address = gateway::harness::kServer;
+  s.outside = gateway::harness::kPublic;
+  sync::Replica replica;
+  replica.put(s);
+  std::vector<nat::CallBinding> bindings;
+  for (const sync::CallState& t : calls_to_take_over(replica, nullptr)) bindings.push_back(binding_of(t));
+  ASSERT_EQ(h.gw.adopt_offloaded(adoption_counts(bindings), h.now), 1u);
+
+  gateway::harness::Client b{{addr("192.0.2.12"), 40002}};
+  h.start(b);
+  gateway::harness::Packet p = b.to_pac(test::bytes_of(gateway::harness::ocrq(8)));
+  const gateway::Verdict v = h.run(p);
+  ASSERT_EQ(v.action, gateway::Action::Accept);
+  EXPECT_TRUE(v.modified);
+  EXPECT_NE(gateway::harness::tcp_u16(p, 12), 8);
+  EXPECT_EQ(gateway::harness::tcp_u16(p, 12) % 2, 0);  // still of node 0's half
+}
+
+// One run of a node on the loopback (its peer never answers), keeping its calls in
+// `state_file`.
+std::unique_ptr<HaNode> open_node(boost::asio::io_context& io, const std::string& state_file) {
+  const std::string key = ::testing::TempDir() + "/ha_state_test_key";
+  { std::ofstream(key) << "0123456789abcdef\n"; }
+  HaOptions o;
+  const int port = 20000 + static_cast<int>(::getpid() % 20000);
+  o.listen = "127.0.0.1:" + std::to_string(port);
+  o.peer = "127.0.0.1:" + std::to_string(port + 1);
+  o.key_file = key;
+  o.state_file = state_file;
+  auto node = HaNode::open(o, io, gateway::harness::quiet(), [] { return 1.0; });
+  EXPECT_TRUE(node) << (node ? "" : node.error());
+  return node ? std::move(*node) : nullptr;
+}
+
+TEST(HaNode, ARestartedNodePublishesAgainTheCallsOfItsPreviousRunThatItAdopted) {
+  const std::string state = ::testing::TempDir() + "/ha_state_test_calls";
+  std::remove(state.c_str());
+  OneCall o;
+  boost::asio::io_context io;
+  {
+    auto first = open_node(io, state);
+    ASSERT_TRUE(first);
+    first->call_changed(o.c, o.call, o.record, &o.m);
+    first->tick();  // the table goes to the state file
+  }  // killed
+  auto second = open_node(io, state);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->status_json()["published_calls"], 0);
+  const nat::CallBinding adopted = binding_of(*call_state(o.c, o.call, o.record, &o.m, 1));
+  nat::CallBinding other = adopted;
+  other.outside_call_id = 10;
+  EXPECT_EQ(second->republish_adopted({other}), 0u);  // not a call of the previous run
+  EXPECT_EQ(second->republish_adopted({adopted, other}), 1u);
+  EXPECT_EQ(second->status_json()["published_calls"], 1);
+  EXPECT_TRUE(second->republishing());  // retired once its elements go
+  second.reset();
+  std::remove(state.c_str());
 }
 
 }  // namespace

@@ -263,6 +263,12 @@ class HaLab(Namespaces):
         out = self.netns(r, "ip", "-4", "-o", "addr", "show", check=False).stdout
         return VIP_INSIDE + "/" in out and VIP_OUTSIDE + "/" in out
 
+    def fast_path_calls(self, r):
+        """How many calls router r's kernel forwards: the elements of the fast path's
+        outbound set (one per call, the client's GRE toward the server)."""
+        out = self.netns(r, "nft", "list", "set", "ip", "pptp_alg", "fast_out", check=False).stdout
+        return out.count(" timeout ")
+
     def fail_links(self, r):
         """The router's inside and outside links go down (a crashed or unplugged node): its
         keepalived goes to FAULT, the other's stops hearing adverts."""

@@ -1,0 +1,143 @@
+// Calls taken over from the HA peer at a promotion (gateway/taken_over.cpp, docs/ha.md):
+// adopted with their elements and outside Call IDs, on a control connection picked up
+// mid-stream. What ends one on that connection ends it at once: its elements are removed
+// (not re-armed) and its outside Call ID is free for another call.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "gateway/gateway.hpp"
+#include "tests/gateway/harness.hpp"
+
+namespace pptp::gateway {
+namespace {
+
+using namespace harness;  // NOLINT: the harness is this file's vocabulary
+
+// The HA node's part, as a fake: one call taken over on `pns`'s connection (the client's
+// Call ID 7, the server's 500, outside 8), handed back once something ends it.
+struct OneTakenOver final : CallObserver {
+  wire::Endpoint pns;
+  OffloadedCall call;
+  std::vector<TakenOverEnd> heard;
+  bool ended = false;
+  void call_changed(const track::ControlConnection&, const track::Call&, const CallRecord&,
+                    const nat::CallMapping*) override {}
+  void call_ended(const track::ControlConnection&, const track::Call&) override {}
+  std::optional<std::uint16_t> taken_over_call_id(const track::ControlConnection& c,
+                                                  std::uint16_t pns_call_id) const override {
+    if (!ended && c.pns == pns && pns_call_id == call.inside_call_id) return call.outside_call_id;
+    return std::nullopt;
+  }
+  std::vector<OffloadedCall> end_taken_over(const track::ControlConnection& c, const TakenOverEnd& e) override {
+    heard.push_back(e);
+    if (ended || c.pns != pns) return {};
+    const bool named = e.kind == TakenOverEnd::Kind::Connection ||
+                       (e.kind == TakenOverEnd::Kind::CallClear && e.call_id == call.inside_call_id) ||
+                       (e.kind == TakenOverEnd::Kind::CallDisconnect && e.call_id == call.server_call_id);
+    if (!named) return {};
+    ended = true;
+    return {call};
+  }
+};
+
+GatewayOptions fast_path_on() {
+  GatewayOptions o;
+  o.fast_path = true;
+  return o;
+}
+
+struct Promoted {
+  Harness h{fast_path_on()};
+  OneTakenOver taken;
+  Client a{{addr("192.0.2.11"), 40001}};
+  Promoted() {
+    taken.pns = a.pns;
+    taken.call = OffloadedCall{kServer, kPublic, a.pns.address, 8, 7, 500};
+    h.gw.set_call_observer(&taken);
+    h.gw.adopt_offloaded({OffloadCount{true, taken.call, 0, 0, taken.call}}, h.now);
+    (void)h.gw.take_offload_changes();
+    // The connection picked up mid-stream, on a message boundary; Echo passes and ends nothing.
+    h.pass(a.to_pac(test::bytes_of(wire::EchoRequest{1})));
+    wire::EchoReply reply;
+    reply.identifier = 1;
+    reply.result_code = 1;
+    h.pass(a.to_pns(test::bytes_of(reply)));
+  }
+  bool offloaded() const {
+    const auto calls = h.gw.offloaded_calls();
+    return std::ranges::find(calls, taken.call) != calls.end();
+  }
+  // The removal the daemon applies: exactly the taken-over call's elements.
+  bool removed() {
+    const auto changes = h.gw.take_offload_changes();
+    return changes.size() == 1 && !changes[0].add && changes[0].call == taken.call;
+  }
+  // Another client asks the same server for the outside Call ID the call had: it keeps
+  // it only once that ID is free.
+  std::uint16_t next_port = 40100;
+  bool outside_call_id_free() {
+    Client b{{addr("192.0.2.12"), next_port++}};
+    h.start(b);
+    Packet p = b.to_pac(test::bytes_of(ocrq(8)));
+    const Verdict v = h.run(p);
+    return v.action == Action::Accept && tcp_u16(p, 12) == 8;
+  }
+};
+
+TEST(TakenOver, TheServersCallDisconnectNotifyEndsTheCallAtOnce) {
+  Promoted p;
+  ASSERT_TRUE(p.offloaded());
+  ASSERT_FALSE(p.outside_call_id_free());
+  wire::CallDisconnectNotify cdn;
+  cdn.call_id = 400;  // another call of the server's: nothing ends
+  cdn.result_code = 3;
+  p.h.pass(p.a.to_pns(test::bytes_of(cdn)));
+  EXPECT_TRUE(p.offloaded());
+  cdn.call_id = 500;
+  p.h.pass(p.a.to_pns(test::bytes_of(cdn)));
+  EXPECT_FALSE(p.offloaded());
+  EXPECT_TRUE(p.removed());
+  EXPECT_TRUE(p.outside_call_id_free());
+}
+
+TEST(TakenOver, TheClientsCallClearRequestNamesTheOutsideCallIdAndEndsTheCall) {
+  Promoted p;
+  Packet clear = p.a.to_pac(test::bytes_of(wire::CallClearRequest{7, 0}));
+  const Verdict v = p.h.run(clear);
+  ASSERT_EQ(v.action, Action::Accept);
+  EXPECT_EQ(tcp_u16(clear, 12), 8);  // the server knows the call by its outside Call ID
+  EXPECT_FALSE(p.offloaded());
+  EXPECT_TRUE(p.removed());
+}
+
+TEST(TakenOver, AStopControlConnectionRequestEndsTheConnectionsCalls) {
+  Promoted p;
+  p.h.pass(p.a.to_pns(test::bytes_of(wire::StopControlConnectionRequest{})));
+  EXPECT_FALSE(p.offloaded());
+  EXPECT_TRUE(p.removed());
+  EXPECT_TRUE(p.outside_call_id_free());
+}
+
+TEST(TakenOver, TheConnectionsResetEndsItsCalls) {
+  Promoted p;
+  p.h.pass(p.a.to_pac({}, flags::kRst));
+  EXPECT_FALSE(p.offloaded());
+  EXPECT_TRUE(p.removed());
+}
+
+TEST(TakenOver, AnotherConnectionsMessagesEndNothing) {
+  Promoted p;
+  Client b{{addr("192.0.2.12"), 40002}};
+  p.h.pass(b.to_pac(test::bytes_of(wire::EchoRequest{1})));
+  wire::CallDisconnectNotify cdn;
+  cdn.call_id = 500;
+  p.h.pass(b.to_pns(test::bytes_of(cdn)));
+  p.h.pass(b.to_pac({}, flags::kRst));
+  EXPECT_TRUE(p.offloaded());
+  EXPECT_TRUE(p.h.gw.take_offload_changes().empty());
+}
+
+}  // namespace
+}  // namespace pptp::gateway
