@@ -45,6 +45,7 @@
 
 #define PPTP_GATEWAY_FAST_PATH_COUNTERS(X)                                                        \
   X(calls_offloaded, "calls_offloaded", "calls handed to the kernel")                           \
+  X(taken_over_ends_unproven, "taken_over_ends_unproven", "ends of taken-over calls ignored: the connection's window not proven both ways") \
   X(gre_offloaded_to_pns, "gre_to_pns", "GRE packets the kernel forwarded to clients")          \
   X(gre_offloaded_to_pac, "gre_to_pac", "GRE packets the kernel forwarded to servers")
 

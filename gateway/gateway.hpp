@@ -86,6 +86,8 @@ class CallObserver {
                                                           std::uint16_t /*pns_call_id*/) const {
     return std::nullopt;
   }
+  // Whether `c` carries calls taken over (the gateway counts the ends it ignores on it).
+  virtual bool holds_taken_over(const track::ControlConnection& /*c*/) const { return false; }
   // Taken-over calls that `e` on `c` ends, out of the observer's table: the gateway ends
   // their adopted entries (elements removed, outside Call ID freed).
   virtual std::vector<OffloadedCall> end_taken_over(const track::ControlConnection& /*c*/,
@@ -199,6 +201,7 @@ class Gateway final : private track::TrackerObserver {
   void end_taken_over(const track::ControlConnection& c, track::Direction d, wire::ControlMessageType type,
                       std::span<const std::uint8_t> message);
   void end_taken_over(const track::ControlConnection& c);
+  bool taken_over_end_proven(const track::ControlConnection& c);
   // The one place a call's gateway state ends: its Call ID, its elements, its limits.
   void end_call(const track::ControlConnection& c, const track::Call& call);
 

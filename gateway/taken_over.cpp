@@ -32,19 +32,33 @@ std::optional<TakenOverEnd> end_named_by(Direction d, wire::ControlMessageType t
 
 }  // namespace
 
+// The connection was picked up mid-stream, so its window takes any first segment (the
+// tracker's pick-up is liberal): only once each side acknowledged the other's data can a
+// message or a FIN/RST be trusted to come from the connection, not from a host that knows
+// its addresses and ports. Until then an end is ignored (the calls idle out by their GRE).
+bool Gateway::taken_over_end_proven(const track::ControlConnection& c) {
+  if (c.tcp.established_both_ways()) return true;
+  if (call_observer_->holds_taken_over(c)) ++counters_.taken_over_ends_unproven;
+  return false;
+}
+
 void Gateway::end_taken_over(const track::ControlConnection& c, Direction d, wire::ControlMessageType type,
                              std::span<const std::uint8_t> message) {
   const auto e = end_named_by(d, type, message);
-  if (!e) return;
+  if (!e || !taken_over_end_proven(c)) return;
   for (const OffloadedCall& call : call_observer_->end_taken_over(c, *e)) {
     offloader_.end_adopted(call, wire::find_spec(static_cast<std::uint16_t>(type))->key, translator_);
   }
 }
 
 void Gateway::end_taken_over(const track::ControlConnection& c) {
-  // A control connection that lost sync was closed by the gateway, not by its peers: its
-  // taken-over calls' GRE may go on; they end at the call idle timeout.
-  if (c.close_reason == "lost_sync") return;
+  // Only the peers' own end of the connection: a RST or both FINs the window accepted
+  // (tracker.cpp), or the Stop-Control-Connection-Reply. The gateway's own closes (lost
+  // sync, timeouts, the daemon's stop, budget evictions) say nothing of the calls, whose
+  // GRE may go on: they end at the call idle timeout, or stay in the kernel (--keep-fast-path).
+  const std::string& r = c.close_reason;
+  if (r != "tcp_reset" && r != "tcp_closed" && r != "stop_control_connection") return;
+  if (!taken_over_end_proven(c)) return;
   for (const OffloadedCall& call : call_observer_->end_taken_over(c, TakenOverEnd{})) {
     offloader_.end_adopted(call, c.close_reason, translator_);
   }

@@ -15,6 +15,12 @@ std::vector<std::uint8_t> encode_table(const std::vector<CallState>& calls) {
   return out;
 }
 
+std::uint64_t max_table_bytes() {
+  constexpr std::uint64_t kHeaderBytes = 4 + 1 + 4;
+  constexpr std::uint64_t kLargestRecord = kKeyBytes + kRecordFixedBytes + 255;  // a user name of 255 octets
+  return kHeaderBytes + std::uint64_t{kMaxTableRecords} * kLargestRecord;
+}
+
 Result<std::vector<CallState>, SyncError> decode_table(Bytes file) {
   ByteReader r(file);
   const std::uint32_t magic = r.u32();

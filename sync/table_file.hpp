@@ -21,6 +21,9 @@ inline constexpr std::uint32_t kMaxTableRecords = 1u << 20;
 
 // Magic (4), version (1), record count (4), then the records as on the sync link.
 std::vector<std::uint8_t> encode_table(const std::vector<CallState>& calls);
+// The largest file decode_table can accept (kMaxTableRecords records of the largest size):
+// a reader checks a file's size against it before reading it whole.
+std::uint64_t max_table_bytes();
 Result<std::vector<CallState>, SyncError> decode_table(Bytes file);
 
 }  // namespace pptp::sync

@@ -203,6 +203,11 @@ std::optional<std::uint16_t> TakenOverCalls::outside_call_id(const wire::Endpoin
   return it->second.outside_call_id;
 }
 
+bool TakenOverCalls::holds(const wire::Endpoint& pns, const wire::Endpoint& pac) const {
+  const auto it = calls_.lower_bound(sync::CallKey{pns, pac, 0});
+  return it != calls_.end() && it->first.pns == pns && it->first.pac == pac;
+}
+
 std::vector<nat::CallBinding> TakenOverCalls::bindings() const {
   std::vector<nat::CallBinding> out;
   out.reserve(calls_.size());
@@ -290,6 +295,10 @@ std::optional<std::uint16_t> HaNode::taken_over_call_id(const track::ControlConn
                                                         std::uint16_t pns_call_id) const {
   if (role_ != HaRole::Active) return std::nullopt;
   return taken_over_.outside_call_id(c.pns, c.pac, pns_call_id);
+}
+
+bool HaNode::holds_taken_over(const track::ControlConnection& c) const {
+  return role_ == HaRole::Active && taken_over_.holds(c.pns, c.pac);
 }
 
 std::vector<nat::CallBinding> HaNode::end_taken_over(const track::ControlConnection& c,

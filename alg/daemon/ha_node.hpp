@@ -55,6 +55,7 @@ class TakenOverCalls {
   std::optional<std::uint16_t> outside_call_id(const wire::Endpoint& pns, const wire::Endpoint& pac,
                                                std::uint16_t pns_call_id) const;
   std::vector<nat::CallBinding> bindings() const;
+  bool holds(const wire::Endpoint& pns, const wire::Endpoint& pac) const;
   // Those `e` ends on the control connection pns-pac, taken out.
   std::vector<sync::CallState> end(const wire::Endpoint& pns, const wire::Endpoint& pac,
                                    const gateway::TakenOverEnd& e);
@@ -119,6 +120,8 @@ class HaNode final : public gateway::CallObserver {
   // CallObserver: the outside Call ID of a call taken over at the promotion.
   std::optional<std::uint16_t> taken_over_call_id(const track::ControlConnection& c,
                                                   std::uint16_t pns_call_id) const override;
+  // CallObserver: whether `c` carries calls taken over (still held: not ended yet).
+  bool holds_taken_over(const track::ControlConnection& c) const override;
   // CallObserver: taken-over calls cleared on their control connection (docs/ha.md).
   std::vector<nat::CallBinding> end_taken_over(const track::ControlConnection& c,
                                                const gateway::TakenOverEnd& e) override;

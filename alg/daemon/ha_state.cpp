@@ -1,14 +1,52 @@
 // A node's published calls kept for its next run (docs/ha.md, "A restarted active
 // daemon"): written to the state file on the tick, read back at start to publish again the
 // calls the restarted daemon adopted from the kernel's elements.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
-#include <iterator>
 
 #include "alg/daemon/ha_node.hpp"
 #include "sync/table_file.hpp"
 
 namespace pptp::daemon {
+
+namespace {
+
+// `bytes` to a new file `path`, owner-only (it holds user names); a link there is not
+// followed. False on any error.
+bool write_private_file(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  bool ok = ::fchmod(fd, 0600) == 0;  // a file left by an older run may have another mode
+  for (std::size_t at = 0; ok && at < bytes.size();) {
+    const ssize_t n = ::write(fd, bytes.data() + at, bytes.size() - at);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) at += static_cast<std::size_t>(n);
+  }
+  return ::close(fd) == 0 && ok;
+}
+
+// The whole file, if it is no larger than any table decode_table accepts.
+enum class ReadTable : std::uint8_t { Read, Missing, TooLarge };
+ReadTable read_table_file(const std::string& path, std::vector<std::uint8_t>& bytes) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return ReadTable::Missing;
+  const std::streamoff size = in.tellg();
+  if (size < 0) return ReadTable::Missing;
+  if (static_cast<std::uint64_t>(size) > sync::max_table_bytes()) return ReadTable::TooLarge;
+  bytes.resize(static_cast<std::size_t>(size));
+  in.seekg(0);
+  in.read(reinterpret_cast<char*>(bytes.data()), size);
+  bytes.resize(static_cast<std::size_t>(in.gcount()));  // a file cut meanwhile: decode refuses it
+  return ReadTable::Read;
+}
+
+}  // namespace
 
 void HaNode::save_table() {
   if (!table_changed_ || state_file_.empty()) return;
@@ -18,10 +56,7 @@ void HaNode::save_table() {
   const std::vector<std::uint8_t> bytes = sync::encode_table(calls);
   // Written aside and renamed: a daemon killed meanwhile leaves the previous table whole.
   const std::string aside = state_file_ + ".new";
-  std::ofstream out(aside, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  const bool saved = out && std::rename(aside.c_str(), state_file_.c_str()) == 0;
+  const bool saved = write_private_file(aside, bytes) && std::rename(aside.c_str(), state_file_.c_str()) == 0;
   if (!saved && !save_failing_) {
     log_->warn("ha_state_save_failed file={} note=\"a restart cannot publish its adopted calls again\"", state_file_);
   }
@@ -32,9 +67,13 @@ void HaNode::save_table() {
 std::size_t HaNode::republish_adopted(const std::vector<nat::CallBinding>& offloaded) {
   table_changed_ = true;  // this run's table replaces the previous one from here on
   if (state_file_.empty() || offloaded.empty()) return 0;
-  std::ifstream in(state_file_, std::ios::binary);
-  if (!in) return 0;
-  const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::uint8_t> bytes;
+  const ReadTable read = read_table_file(state_file_, bytes);
+  if (read == ReadTable::Missing) return 0;
+  if (read == ReadTable::TooLarge) {
+    log_->warn("ha_state_unreadable file={} error=too_large limit_bytes={}", state_file_, sync::max_table_bytes());
+    return 0;
+  }
   auto previous = sync::decode_table(bytes);
   if (!previous) {
     log_->warn("ha_state_unreadable file={} error={}", state_file_, sync::name_of(previous.error()));

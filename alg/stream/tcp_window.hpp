@@ -41,6 +41,10 @@ class TcpWindow {
  public:
   // `sender` is 0 or 1 (the caller's direction). Updates the state only for a segment taken.
   TcpVerdict judge(std::size_t sender, const wire::TcpSegment& segment);
+  // Each side acknowledged what the other really sent: both proved they are in the
+  // connection, not only that they know its addresses and ports (a pick-up mid-stream takes
+  // any first segment).
+  bool established_both_ways() const { return sides_[0].highest_ack && sides_[1].highest_ack; }
 
  private:
   struct Side {

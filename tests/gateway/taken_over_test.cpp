@@ -30,6 +30,7 @@ struct OneTakenOver final : CallObserver {
     if (!ended && c.pns == pns && pns_call_id == call.inside_call_id) return call.outside_call_id;
     return std::nullopt;
   }
+  bool holds_taken_over(const track::ControlConnection& c) const override { return !ended && c.pns == pns; }
   std::vector<OffloadedCall> end_taken_over(const track::ControlConnection& c, const TakenOverEnd& e) override {
     heard.push_back(e);
     if (ended || c.pns != pns) return {};
@@ -45,26 +46,45 @@ struct OneTakenOver final : CallObserver {
 GatewayOptions fast_path_on() {
   GatewayOptions o;
   o.fast_path = true;
+  o.timeouts.connection_idle = 100;  // the connection idles out long before the call would
+  o.timeouts.call_idle = 1000;
   return o;
+}
+
+// A segment that acknowledges `ack` (the harness's segments acknowledge nothing).
+Packet acking(Packet p, std::uint32_t ack) {
+  store_u32(&p[28], ack);
+  return checksummed(std::move(p));
 }
 
 struct Promoted {
   Harness h{fast_path_on()};
   OneTakenOver taken;
   Client a{{addr("192.0.2.11"), 40001}};
-  Promoted() {
+  explicit Promoted(bool exchange = true) {
     taken.pns = a.pns;
     taken.call = OffloadedCall{kServer, kPublic, a.pns.address, 8, 7, 500};
     h.gw.set_call_observer(&taken);
     h.gw.adopt_offloaded({OffloadCount{true, taken.call, 0, 0, taken.call}}, h.now);
     (void)h.gw.take_offload_changes();
-    // The connection picked up mid-stream, on a message boundary; Echo passes and ends nothing.
-    h.pass(a.to_pac(test::bytes_of(wire::EchoRequest{1})));
+    if (!exchange) return;
+    // The connection picked up mid-stream, on a message boundary; Echo passes and ends
+    // nothing. Each side acknowledges the other's data: the window is proven both ways.
+    h.pass(to_pac(test::bytes_of(wire::EchoRequest{1})));
     wire::EchoReply reply;
     reply.identifier = 1;
     reply.result_code = 1;
-    h.pass(a.to_pns(test::bytes_of(reply)));
+    h.pass(to_pns(test::bytes_of(reply)));
+    h.pass(to_pac({}, flags::kAck));
   }
+  // The client's segments with the acknowledgments its TCP sends.
+  Packet to_pac(const Packet& data, std::uint8_t f = flags::kAck | flags::kPsh) {
+    return acking(a.to_pac(data, f), a.pac_seq);
+  }
+  Packet to_pns(const Packet& data, std::uint8_t f = flags::kAck | flags::kPsh) {
+    return acking(a.to_pns(data, f), a.pns_seq);
+  }
+  bool untouched() { return offloaded() && h.gw.take_offload_changes().empty(); }
   bool offloaded() const {
     const auto calls = h.gw.offloaded_calls();
     return std::ranges::find(calls, taken.call) != calls.end();
@@ -93,10 +113,10 @@ TEST(TakenOver, TheServersCallDisconnectNotifyEndsTheCallAtOnce) {
   wire::CallDisconnectNotify cdn;
   cdn.call_id = 400;  // another call of the server's: nothing ends
   cdn.result_code = 3;
-  p.h.pass(p.a.to_pns(test::bytes_of(cdn)));
+  p.h.pass(p.to_pns(test::bytes_of(cdn)));
   EXPECT_TRUE(p.offloaded());
   cdn.call_id = 500;
-  p.h.pass(p.a.to_pns(test::bytes_of(cdn)));
+  p.h.pass(p.to_pns(test::bytes_of(cdn)));
   EXPECT_FALSE(p.offloaded());
   EXPECT_TRUE(p.removed());
   EXPECT_TRUE(p.outside_call_id_free());
@@ -104,7 +124,7 @@ TEST(TakenOver, TheServersCallDisconnectNotifyEndsTheCallAtOnce) {
 
 TEST(TakenOver, TheClientsCallClearRequestNamesTheOutsideCallIdAndEndsTheCall) {
   Promoted p;
-  Packet clear = p.a.to_pac(test::bytes_of(wire::CallClearRequest{7, 0}));
+  Packet clear = p.to_pac(test::bytes_of(wire::CallClearRequest{7, 0}));
   const Verdict v = p.h.run(clear);
   ASSERT_EQ(v.action, Action::Accept);
   EXPECT_EQ(tcp_u16(clear, 12), 8);  // the server knows the call by its outside Call ID
@@ -114,7 +134,7 @@ TEST(TakenOver, TheClientsCallClearRequestNamesTheOutsideCallIdAndEndsTheCall) {
 
 TEST(TakenOver, AStopControlConnectionRequestEndsTheConnectionsCalls) {
   Promoted p;
-  p.h.pass(p.a.to_pns(test::bytes_of(wire::StopControlConnectionRequest{})));
+  p.h.pass(p.to_pns(test::bytes_of(wire::StopControlConnectionRequest{})));
   EXPECT_FALSE(p.offloaded());
   EXPECT_TRUE(p.removed());
   EXPECT_TRUE(p.outside_call_id_free());
@@ -122,7 +142,7 @@ TEST(TakenOver, AStopControlConnectionRequestEndsTheConnectionsCalls) {
 
 TEST(TakenOver, TheConnectionsResetEndsItsCalls) {
   Promoted p;
-  p.h.pass(p.a.to_pac({}, flags::kRst));
+  p.h.pass(p.to_pac({}, flags::kRst | flags::kAck));
   EXPECT_FALSE(p.offloaded());
   EXPECT_TRUE(p.removed());
 }
@@ -135,8 +155,45 @@ TEST(TakenOver, AnotherConnectionsMessagesEndNothing) {
   cdn.call_id = 500;
   p.h.pass(b.to_pns(test::bytes_of(cdn)));
   p.h.pass(b.to_pac({}, flags::kRst));
-  EXPECT_TRUE(p.offloaded());
-  EXPECT_TRUE(p.h.gw.take_offload_changes().empty());
+  EXPECT_TRUE(p.untouched());
+}
+
+// Reviewer's case: a host that knows the client's addresses and ports, not the
+// connection's sequence numbers, sends the first segment the gateway sees on it.
+TEST(TakenOver, ASpoofedStopControlConnectionRequestBeforeAnyRealExchangeEndsNothing) {
+  Promoted p(false);
+  Client spoofer = p.a;
+  spoofer.pac_seq = 0x9e3779b9;  // any number: nothing was seen to compare it with
+  Packet stop = spoofer.to_pns(test::bytes_of(wire::StopControlConnectionRequest{}));
+  (void)p.h.run(stop);
+  EXPECT_TRUE(p.untouched());
+  EXPECT_EQ(p.h.gw.counters().taken_over_ends_unproven, 1u);
+  EXPECT_FALSE(p.outside_call_id_free());
+}
+
+// Reviewer's case: 10 bytes of a message, then nothing: the gateway closes the connection
+// at the half-open timeout, which says nothing of the call.
+TEST(TakenOver, APartialMessageThenTheHalfOpenTimeoutEndsNothing) {
+  Promoted p(false);
+  Packet part = test::bytes_of(wire::EchoRequest{1});
+  part.resize(10);
+  Packet first = p.a.to_pac(part);
+  (void)p.h.run(first);
+  p.h.gw.expire(p.h.now += track::kHalfOpenTimeout + 1);
+  ASSERT_EQ(p.h.gw.tracker().closed_connection_count(), 1u);  // closed ("half-open timeout")
+  EXPECT_TRUE(p.untouched());
+}
+
+// The gateway's own closes of a proven connection leave its taken-over calls to their GRE.
+TEST(TakenOver, TheGatewaysIdleTimeoutAndStopEndNothing) {
+  Promoted p;
+  p.h.gw.expire(p.h.now += 150);  // past the connection's idle timeout, not the call's
+  ASSERT_EQ(p.h.gw.tracker().connection_count(), 0u);
+  EXPECT_TRUE(p.untouched());
+  Promoted q;
+  q.h.gw.shutdown(q.h.now);
+  ASSERT_EQ(q.h.gw.tracker().closed_connection_count(), 1u);
+  EXPECT_TRUE(q.untouched());
 }
 
 }  // namespace

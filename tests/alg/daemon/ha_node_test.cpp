@@ -8,8 +8,10 @@
 #include <fstream>
 #include <memory>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "sync/table_file.hpp"
 #include "tests/gateway/harness.hpp"
 #include "tests/support/packets.hpp"
 
@@ -225,7 +227,8 @@ TEST(HaNode, APromotedNodeGivesNoNewCallTheOutsideCallIdOfACallItTookOver) {
 
 // One run of a node on the loopback (its peer never answers), keeping its calls in
 // `state_file`.
-std::unique_ptr<HaNode> open_node(boost::asio::io_context& io, const std::string& state_file) {
+std::unique_ptr<HaNode> open_node(boost::asio::io_context& io, const std::string& state_file,
+                                  std::shared_ptr<spdlog::logger> log = gateway::harness::quiet()) {
   const std::string key = ::testing::TempDir() + "/ha_state_test_key";
   { std::ofstream(key) << "0123456789abcdef\n"; }
   HaOptions o;
@@ -234,7 +237,7 @@ std::unique_ptr<HaNode> open_node(boost::asio::io_context& io, const std::string
   o.peer = "127.0.0.1:" + std::to_string(port + 1);
   o.key_file = key;
   o.state_file = state_file;
-  auto node = HaNode::open(o, io, gateway::harness::quiet(), [] { return 1.0; });
+  auto node = HaNode::open(o, io, std::move(log), [] { return 1.0; });
   EXPECT_TRUE(node) << (node ? "" : node.error());
   return node ? std::move(*node) : nullptr;
 }
@@ -261,6 +264,57 @@ TEST(HaNode, ARestartedNodePublishesAgainTheCallsOfItsPreviousRunThatItAdopted) 
   EXPECT_EQ(second->status_json()["published_calls"], 1);
   EXPECT_TRUE(second->republishing());  // retired once its elements go
   second.reset();
+  std::remove(state.c_str());
+}
+
+// The state file holds user names: owner-only, and a link put where it is written aside is
+// not followed (the table is not saved instead).
+TEST(HaNode, TheStateFileIsTheOwnersOnlyAndALinkInItsPlaceIsNotFollowed) {
+  const std::string state = ::testing::TempDir() + "/ha_state_test_mode";
+  const std::string target = ::testing::TempDir() + "/ha_state_test_target";
+  std::remove(state.c_str());
+  std::remove((state + ".new").c_str());
+  OneCall o;
+  boost::asio::io_context io;
+  {
+    auto node = open_node(io, state);
+    ASSERT_TRUE(node);
+    node->call_changed(o.c, o.call, o.record, &o.m);
+    node->tick();
+  }
+  struct stat st{};
+  ASSERT_EQ(::stat(state.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::remove(state.c_str());
+  { std::ofstream(target) << "x"; }
+  ASSERT_EQ(::symlink(target.c_str(), (state + ".new").c_str()), 0);
+  {
+    auto node = open_node(io, state);
+    ASSERT_TRUE(node);
+    node->call_changed(o.c, o.call, o.record, &o.m);
+    node->tick();
+  }
+  ASSERT_EQ(::stat(target.c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 1);                          // the link's target untouched
+  EXPECT_NE(::access(state.c_str(), F_OK), 0);       // nothing saved
+  std::remove((state + ".new").c_str());
+  std::remove(target.c_str());
+}
+
+// A file larger than any table is refused by its size, before it is read.
+TEST(HaNode, AStateFileLargerThanAnyTableIsNotRead) {
+  const std::string state = ::testing::TempDir() + "/ha_state_test_large";
+  { std::ofstream(state) << "PHT1"; }
+  ASSERT_EQ(::truncate(state.c_str(), static_cast<off_t>(sync::max_table_bytes() + 1)), 0);  // sparse
+  OneCall o;
+  gateway::harness::CapturedLog log;
+  boost::asio::io_context io;
+  auto node = open_node(io, state, log.log);
+  ASSERT_TRUE(node);
+  EXPECT_EQ(node->republish_adopted({binding_of(*call_state(o.c, o.call, o.record, &o.m, 1))}), 0u);
+  log.log->flush();
+  EXPECT_EQ(log.lines_with("ha_state_unreadable file=" + state + " error=too_large"), 1u);
+  node.reset();
   std::remove(state.c_str());
 }
 
