@@ -31,6 +31,12 @@ KEEPALIVED_CONF = """global_defs {{
   router_id {name}
   vrrp_garp_master_delay 1
   vrrp_garp_master_repeat 3
+  # A split brain's healing: the master that stays sends gratuitous ARPs again when it hears
+  # the other master (which, going back to backup, first sends an advert), else the
+  # neighbours keep the other's MAC, the last they heard, and its calls' frames go there.
+  vrrp_garp_lower_prio_repeat 3
+  vrrp_garp_lower_prio_delay 0
+  vrrp_higher_prio_send_advert true
 }}
 vrrp_sync_group PPTP {{
   group {{
