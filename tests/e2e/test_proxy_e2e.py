@@ -438,6 +438,7 @@ local, server, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
 if ctypes.CDLL(None, use_errno=True).unshare(0x00020000) != 0:
     raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
 subprocess.run(["mount", "--make-rprivate", "/"], check=True)
+os.makedirs("/var/run/pptp", mode=0o750, exist_ok=True)  # made by pptp's first run otherwise
 subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "pptplab", "/var/run/pptp"], check=True)
 open("/var/run/pptp/null", "w").close()
 subprocess.run(["mount", "--bind", "/dev/null", "/var/run/pptp/null"], check=True)

@@ -59,6 +59,8 @@ def private_socket_dir():
     if ctypes.CDLL(None, use_errno=True).unshare(clone_newns) != 0:
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
     subprocess.run(["mount", "--make-rprivate", "/"], check=True)
+    # pptp creates the directory on its first run; on a fresh machine it is not there yet.
+    os.makedirs("/var/run/pptp", mode=0o750, exist_ok=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0750", "pptplab", "/var/run/pptp"], check=True)
 
 
