@@ -21,6 +21,14 @@ inline double thread_cpu_seconds() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
+// Runs `work` on this thread and returns the CPU seconds it took (what Paced::ran takes).
+template <class Work>
+double cpu_seconds_of(Work&& work) {
+  const double began = thread_cpu_seconds();
+  work();
+  return thread_cpu_seconds() - began;
+}
+
 class Paced {
  public:
   // `at_most`: the longest wait whatever the cost (e.g. idle detection needs the counters
