@@ -194,10 +194,11 @@ void Daemon::write_status(double t) {
     daemon = daemon_status();
   });
   status_build_cost_ = built;
-  boost::asio::post(*worker_, [this, snapshot = std::move(snapshot), daemon = std::move(daemon), t, built] {
+  boost::asio::post(*worker_, [this, snapshot = std::move(snapshot), daemon = std::move(daemon), t, built]() mutable {
     std::optional<std::string> error;
     const double written = cpu_seconds_of([&] {
       error = write_status_file(options_.status_file, with_daemon_status(gateway::status_json(snapshot), daemon));
+      snapshot = {};  // freed before the trim (its blocks are in the loop's arena)
       release_freed_heap();
     });
     boost::asio::post(io_, [this, t, built, written, error = std::move(error)] {
