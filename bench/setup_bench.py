@@ -120,6 +120,12 @@ def syscalls_per_packet(strace_summary, packets):
                                                for name, (calls, errors) in sorted(counts.items())}}
 
 
+def daemon_cpu_seconds(lab):
+    with open("/proc/%d/stat" % lab.daemon_proc.pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 3)
+
+
 def trial_order(modes, repeat):
     """The modes of one repeat, rotated by the repeat: no mode always runs first (or just
     after another that leaves the machine busy)."""
