@@ -23,6 +23,10 @@ extern "C" {
 namespace pptp::nft {
 
 namespace {
+// The largest message: a copied 64 KiB packet and its attributes (MNL_SOCKET_BUFFER_SIZE / 2
+// at most, as the receive buffer was before).
+constexpr std::size_t kSlotBytes = 0xffff + 4096;
+
 std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
 struct Dispatch {
@@ -67,7 +71,14 @@ Result<bool, std::string> NetlinkQueue::configure() {
   if (setsockopt(mnl_socket_get_fd(socket_), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0) {
     setsockopt(mnl_socket_get_fd(socket_), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
   }
-  receive_buffer_.resize(0xffff + (MNL_SOCKET_BUFFER_SIZE / 2));
+  receive_buffer_.resize(kSlotBytes * kReceiveSlots);
+  messages_.assign(kReceiveSlots, mmsghdr{});
+  vectors_.resize(kReceiveSlots);
+  for (std::size_t i = 0; i < kReceiveSlots; ++i) {
+    vectors_[i] = iovec{receive_buffer_.data() + i * kSlotBytes, kSlotBytes};
+    messages_[i].msg_hdr.msg_iov = &vectors_[i];
+    messages_[i].msg_hdr.msg_iovlen = 1;
+  }
   batch_buffer_.resize(kVerdictBatchBytes);
 
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
@@ -107,7 +118,7 @@ Result<bool, std::string> NetlinkQueue::request(nlmsghdr* nlh) {
   if (mnl_socket_sendto(socket_, nlh, nlh->nlmsg_len) < 0) return unexpected(errno_text("send"));
   pollfd p{mnl_socket_get_fd(socket_), POLLIN, 0};
   if (poll(&p, 1, 2000) != 1) return unexpected(std::string("no answer from the kernel within 2 s"));
-  const ssize_t n = mnl_socket_recvfrom(socket_, receive_buffer_.data(), receive_buffer_.size());
+  const ssize_t n = mnl_socket_recvfrom(socket_, receive_buffer_.data(), kSlotBytes);
   if (n < 0) return unexpected(errno_text("receive"));
   if (mnl_cb_run(receive_buffer_.data(), static_cast<std::size_t>(n), sequence_, port_id_, nullptr, nullptr) < 0) {
     request_errno_ = errno;
@@ -129,11 +140,16 @@ NetlinkQueue::~NetlinkQueue() {
 
 int NetlinkQueue::fd() const { return mnl_socket_get_fd(socket_); }
 
+int NetlinkQueue::receive_slots() {
+  for (mmsghdr& m : messages_) m.msg_len = 0;
+  return ::recvmmsg(fd(), messages_.data(), static_cast<unsigned>(messages_.size()), MSG_DONTWAIT, nullptr);
+}
+
 std::size_t NetlinkQueue::receive(const std::function<void(QueuedPacket&)>& handler) {
   std::size_t before = stats_.packets;
   Dispatch d{&handler, &stats_};
   while (stats_.packets - before < kMaxPacketsPerWake) {
-    const ssize_t n = mnl_socket_recvfrom(socket_, receive_buffer_.data(), receive_buffer_.size());
+    const int n = receive_slots();
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
       if (errno == ENOBUFS) {
@@ -144,10 +160,16 @@ std::size_t NetlinkQueue::receive(const std::function<void(QueuedPacket&)>& hand
       stats_.last_errno = errno;
       break;
     }
-    if (mnl_cb_run(receive_buffer_.data(), static_cast<std::size_t>(n), 0, port_id_, on_message, &d) < 0) {
-      ++stats_.receive_errors;
-      stats_.last_errno = errno;
+    for (int i = 0; i < n; ++i) {
+      const mmsghdr& m = messages_[static_cast<std::size_t>(i)];
+      // A truncated message is no packet to decide on (mnl_socket_recvfrom's ENOSPC).
+      if ((m.msg_hdr.msg_flags & MSG_TRUNC) != 0 ||
+          mnl_cb_run(vectors_[static_cast<std::size_t>(i)].iov_base, m.msg_len, 0, port_id_, on_message, &d) < 0) {
+        ++stats_.receive_errors;
+        stats_.last_errno = errno;
+      }
     }
+    if (static_cast<std::size_t>(n) < kReceiveSlots) break;  // the socket had no more
   }
   return stats_.packets - before;
 }

@@ -11,6 +11,9 @@
 #include <string>
 #include <vector>
 
+#include <sys/socket.h>  // mmsghdr
+#include <sys/uio.h>
+
 #include "alg/core/counter_list.hpp"
 #include "alg/core/result.hpp"
 #include "alg/wire/ip.hpp"
@@ -24,6 +27,9 @@ namespace pptp::nft {
 inline constexpr std::uint32_t kQueueMaxLength = 8192;          // packets the kernel holds for us
 inline constexpr int kSocketBufferBytes = 8 * 1024 * 1024;      // receive buffer (SO_RCVBUFFORCE)
 inline constexpr std::size_t kMaxPacketsPerWake = 256;          // then verdicts go out
+// Messages per recvmmsg: fewer than this back means the socket is empty, so a wake costs no
+// extra receive that returns EAGAIN. Each slot holds the largest message (a 64 KiB packet).
+inline constexpr std::size_t kReceiveSlots = 8;
 inline constexpr std::size_t kVerdictBatchBytes = 256 * 1024;
 
 struct QueueOptions {
@@ -87,13 +93,17 @@ class NetlinkQueue {
   explicit NetlinkQueue(const QueueOptions& options) : options_(options) {}
   Result<bool, std::string> configure();
   Result<bool, std::string> request(struct nlmsghdr* nlh);
+  // One recvmmsg into the slots: the messages read, or -1 (errno).
+  int receive_slots();
 
   QueueOptions options_;
   mnl_socket* socket_ = nullptr;
   std::uint32_t port_id_ = 0;
   std::uint32_t sequence_ = 0;
   int request_errno_ = 0;
-  std::vector<char> receive_buffer_;
+  std::vector<char> receive_buffer_;  // kReceiveSlots slots; the first also for request()
+  std::vector<mmsghdr> messages_;
+  std::vector<iovec> vectors_;
   std::vector<char> batch_buffer_;
   mnl_nlmsg_batch* batch_ = nullptr;
   QueueStats stats_;

@@ -10,6 +10,7 @@
 #include "alg/daemon/daemon_loop.hpp"
 #include "alg/daemon/files.hpp"
 #include "alg/daemon/privileges.hpp"
+#include "alg/service/logging.hpp"
 #include "alg/service/systemd.hpp"
 #include "alg/version.hpp"
 #include "policy/loader.hpp"
@@ -201,8 +202,13 @@ void Daemon::wait_readable() {
 
 void Daemon::on_readable(const boost::system::error_code& ec) {
   if (ec) return;
-  queue_->receive([this](nft::QueuedPacket& p) { handle_packet(p); });
-  queue_->flush();
+  {
+    // The verdicts go out before the lines this wake's packets produced are written
+    // (a write() each, when written at once); the lines keep their order.
+    const service::LogDeferral deferral;
+    queue_->receive([this](nft::QueuedPacket& p) { handle_packet(p); });
+    queue_->flush();
+  }
   apply_offload();
   wait_readable();
 }

@@ -1,10 +1,11 @@
 #include "alg/service/logging.hpp"
 
 #include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -44,6 +45,20 @@ class JsonFormatter final : public spdlog::formatter {
   }
   std::unique_ptr<formatter> clone() const override { return std::make_unique<JsonFormatter>(); }
 };
+
+std::shared_ptr<DeferredSink>& default_sink() {
+  static std::shared_ptr<DeferredSink> sink;  // configure_logging's
+  return sink;
+}
+
+void write_stderr(std::string_view text) {
+  while (!text.empty()) {
+    const ssize_t n = ::write(2, text.data(), text.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // nowhere to report it
+    text.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
 
 // One value: quoted ("..." with \" and \\ inside) or up to the next space.
 std::string take_value(std::string_view& rest) {
@@ -132,8 +147,46 @@ std::string json_log_line(std::string_view time, std::string_view level, std::st
   return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+void DeferredSink::begin_deferral() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  deferring_ = true;
+}
+
+void DeferredSink::end_deferral() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  deferring_ = false;
+  write_held();
+}
+
+void DeferredSink::sink_it_(const spdlog::details::log_msg& msg) {
+  spdlog::memory_buf_t line;
+  formatter_->format(msg, line);
+  held_.append(line.data(), line.size());
+  if (!deferring_) {
+    write_held();
+  } else if (held_.size() >= kDeferredLogBytes) {
+    ++early_writes_;
+    write_held();
+  }
+}
+
+void DeferredSink::write_held() {
+  if (held_.empty()) return;
+  writer_(held_);
+  held_.clear();  // keeps its capacity: no allocation per line
+}
+
+LogDeferral::LogDeferral() : sink_(default_sink()) {
+  if (sink_) sink_->begin_deferral();
+}
+
+LogDeferral::~LogDeferral() {
+  if (sink_) sink_->end_deferral();
+}
+
 void configure_logging(LogFormat format, spdlog::level::level_enum level) {
-  auto logger = std::make_shared<spdlog::logger>("pptp-alg", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  default_sink() = std::make_shared<DeferredSink>(write_stderr);
+  auto logger = std::make_shared<spdlog::logger>("pptp-alg", default_sink());
   if (format == LogFormat::Json) {
     logger->set_formatter(std::make_unique<JsonFormatter>());
   } else if (is_journal_stream(2, std::getenv("JOURNAL_STREAM"))) {
@@ -144,7 +197,7 @@ void configure_logging(LogFormat format, spdlog::level::level_enum level) {
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
   }
   logger->set_level(level);
-  logger->flush_on(spdlog::level::warn);
+  // No flush_on: the sink writes every line itself (at once, or at the end of a deferral).
   spdlog::set_default_logger(std::move(logger));
 }
 

@@ -11,12 +11,16 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include <spdlog/common.h>
+#include <spdlog/sinks/base_sink.h>
 
 namespace pptp::service {
 
@@ -39,6 +43,47 @@ LogEvent parse_log_message(std::string_view message);
 
 // One JSON line (without newline) for a message.
 std::string json_log_line(std::string_view time, std::string_view level, std::string_view message);
+
+// Log bytes held while the packet loop sends its verdicts (a wake of at most
+// nft::kMaxPacketsPerWake packets); past it the held lines are written at once.
+inline constexpr std::size_t kDeferredLogBytes = 64 * 1024;
+
+// The logger's sink: each formatted line is written at once, or, between begin_deferral()
+// and end_deferral(), held in order and written by end_deferral() (so that a queued packet's
+// verdict does not wait for the write() of the line its handling produced). Lines of other
+// threads in that time are held too: the order stays that of the calls to the logger.
+class DeferredSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  using Writer = std::function<void(std::string_view)>;
+  explicit DeferredSink(Writer writer) : writer_(std::move(writer)) {}
+  void begin_deferral();
+  void end_deferral();
+  // Deferrals that reached kDeferredLogBytes and wrote before their end.
+  std::uint64_t early_writes() const { return early_writes_; }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override;
+  void flush_() override {}  // every line is written by sink_it_ or end_deferral
+
+ private:
+  void write_held();
+  Writer writer_;
+  std::string held_;
+  bool deferring_ = false;
+  std::uint64_t early_writes_ = 0;
+};
+
+// Holds the default logger's lines for its lifetime (a no-op before configure_logging).
+class LogDeferral {
+ public:
+  LogDeferral();
+  ~LogDeferral();
+  LogDeferral(const LogDeferral&) = delete;
+  LogDeferral& operator=(const LogDeferral&) = delete;
+
+ private:
+  std::shared_ptr<DeferredSink> sink_;
+};
 
 // Replaces the default logger: stderr, in `format`, at `level`.
 void configure_logging(LogFormat format, spdlog::level::level_enum level);

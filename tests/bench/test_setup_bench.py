@@ -65,6 +65,41 @@ class Table(unittest.TestCase):
         self.assertEqual(len(added), 1)
         self.assertIn("0.0250; 0.1000", added[0])  # medians of (0.03, 0.02) and (0.1, 0.1)
 
+    def test_a_baseline_binary_is_compared_per_repeat(self):
+        samples = self.SAMPLES + [
+            {"repeat": 0, "mode": "baseline", "calls_per_second": 400.0, "rtt_median_ms": 0.1, "rtt_p90_ms": 0.1,
+             "rtt_p99_ms": 0.3},
+            {"repeat": 1, "mode": "baseline", "calls_per_second": 300.0, "rtt_median_ms": 0.1, "rtt_p90_ms": 0.1,
+             "rtt_p99_ms": 0.5}]
+        lines = setup_bench.table(samples, ["kernel-helper", "baseline", "pptp-alg"])
+        vs = [l for l in lines if l.startswith("| pptp-alg | calls_per_second vs baseline")]
+        self.assertEqual(vs, ["| pptp-alg | calls_per_second vs baseline (median, min-max) | 1.75 | 1.50-2.00 | |"])
+        self.assertEqual(len([l for l in lines if "added ms" in l]), 2)  # baseline's and pptp-alg's
+
+
+class Order(unittest.TestCase):
+    def test_each_repeat_starts_with_another_mode(self):
+        modes = ["kernel-helper", "baseline", "pptp-alg"]
+        self.assertEqual([setup_bench.trial_order(modes, r)[0] for r in range(4)],
+                         ["kernel-helper", "baseline", "pptp-alg", "kernel-helper"])
+        self.assertEqual(sorted(setup_bench.trial_order(modes, 2)), sorted(modes))
+
+
+class Syscalls(unittest.TestCase):
+    SUMMARY = """% time     seconds  usecs/call     calls    errors syscall
+------ ----------- ----------- --------- --------- ----------------
+ 40.00    0.004000           4      1000           sendto
+ 30.00    0.003000           1      2000      1000 recvmsg
+ 30.00    0.003000           3      1000           epoll_wait
+------ ----------- ----------- --------- --------- ----------------
+100.00    0.010000           2      4000      1000 total
+"""
+
+    def test_strace_counts_per_queued_packet(self):
+        r = setup_bench.syscalls_per_packet(self.SUMMARY, 1000)
+        self.assertEqual(r["packets"], 1000)
+        self.assertEqual(r["per_packet"], {"epoll_wait": [1.0, 0.0], "recvmsg": [2.0, 1.0], "sendto": [1.0, 0.0]})
+
 
 if __name__ == "__main__":
     unittest.main()

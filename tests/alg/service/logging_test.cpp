@@ -5,6 +5,12 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fcntl.h>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 namespace pptp::service {
@@ -60,6 +66,80 @@ TEST(Logging, FormatNames) {
   EXPECT_TRUE(parse_log_format("json", f));
   EXPECT_EQ(f, LogFormat::Json);
   EXPECT_FALSE(parse_log_format("xml", f));
+}
+
+// A logger on a DeferredSink whose writes land in `writes`, one entry per write().
+class DeferredLog : public ::testing::Test {
+ protected:
+  std::vector<std::string> writes;
+  std::shared_ptr<DeferredSink> sink =
+      std::make_shared<DeferredSink>([this](std::string_view text) { writes.emplace_back(text); });
+  std::shared_ptr<spdlog::logger> log = std::make_shared<spdlog::logger>("test", sink);
+  void SetUp() override { log->set_pattern("%v"); }
+};
+
+TEST_F(DeferredLog, OutsideADeferralEveryLineIsWrittenAtOnce) {
+  log->info("call_established call=1");
+  ASSERT_EQ(writes.size(), 1u);
+  EXPECT_EQ(writes[0], "call_established call=1\n");
+}
+
+TEST_F(DeferredLog, ADeferralHoldsItsLinesInOrderUntilItEnds) {
+  sink->begin_deferral();
+  log->info("one");
+  log->warn("two");  // a warning is held too: the verdict goes first
+  log->info("three");
+  EXPECT_TRUE(writes.empty());
+  sink->end_deferral();
+  ASSERT_EQ(writes.size(), 1u);
+  EXPECT_EQ(writes[0], "one\ntwo\nthree\n");
+  log->info("four");
+  ASSERT_EQ(writes.size(), 2u);
+  EXPECT_EQ(writes[1], "four\n");
+}
+
+TEST_F(DeferredLog, HeldLinesAreWrittenOnceTheLimitIsReached) {
+  const std::string word(1000, 'x');
+  const std::size_t lines = kDeferredLogBytes / (word.size() + 1) + 1;  // the one that reaches the limit
+  sink->begin_deferral();
+  for (std::size_t i = 0; i < lines - 1; ++i) log->info("{}", word);
+  EXPECT_TRUE(writes.empty());
+  log->info("{}", word);
+  ASSERT_EQ(writes.size(), 1u);
+  EXPECT_EQ(writes[0].size(), lines * (word.size() + 1));
+  EXPECT_EQ(sink->early_writes(), 1u);
+  log->info("after");
+  sink->end_deferral();
+  ASSERT_EQ(writes.size(), 2u);
+  EXPECT_EQ(writes[1], "after\n");
+}
+
+TEST(DefaultLogDeferral, TheDefaultLoggersLinesWaitForTheScope) {
+  // configure_logging's sink writes to stderr; captured through a pipe on fd 2.
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const int saved = ::dup(2);
+  ::dup2(fds[1], 2);
+  configure_logging(LogFormat::Text, spdlog::level::info);
+  std::string before_end;
+  {
+    const LogDeferral deferral;
+    spdlog::info("held_line");
+    char buf[256];
+    ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    const ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n > 0) before_end.assign(buf, static_cast<std::size_t>(n));
+  }
+  char buf[256];
+  const ssize_t n = ::read(fds[0], buf, sizeof buf);
+  ::dup2(saved, 2);
+  ::close(saved);
+  ::close(fds[0]);
+  ::close(fds[1]);
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test"));
+  EXPECT_EQ(before_end, "");
+  ASSERT_GT(n, 0);
+  EXPECT_NE(std::string(buf, static_cast<std::size_t>(n)).find("info held_line\n"), std::string::npos);
 }
 
 }  // namespace
