@@ -208,6 +208,21 @@ bool TakenOverCalls::holds(const wire::Endpoint& pns, const wire::Endpoint& pac)
   return it != calls_.end() && it->first.pns == pns && it->first.pac == pac;
 }
 
+std::optional<track::ResumePositions> TakenOverCalls::positions(const wire::Endpoint& pns,
+                                                               const wire::Endpoint& pac) const {
+  if (!holds(pns, pac)) return std::nullopt;
+  const sync::CallState* latest = nullptr;
+  for (auto it = calls_.lower_bound(sync::CallKey{pns, pac, 0});
+       it != calls_.end() && it->first.pns == pns && it->first.pac == pac; ++it) {
+    if (it->second.positions_known && (latest == nullptr || it->second.updated_ms > latest->updated_ms)) {
+      latest = &it->second;
+    }
+  }
+  track::ResumePositions out;
+  if (latest != nullptr) out = {latest->next_sequence[0], latest->next_sequence[1]};
+  return out;
+}
+
 std::vector<nat::CallBinding> TakenOverCalls::bindings() const {
   std::vector<nat::CallBinding> out;
   out.reserve(calls_.size());
@@ -299,6 +314,11 @@ std::optional<std::uint16_t> HaNode::taken_over_call_id(const track::ControlConn
 
 bool HaNode::holds_taken_over(const track::ControlConnection& c) const {
   return role_ == HaRole::Active && taken_over_.holds(c.pns, c.pac);
+}
+
+std::optional<track::ResumePositions> HaNode::resume_positions(const track::ControlConnection& c) const {
+  if (role_ != HaRole::Active) return std::nullopt;
+  return taken_over_.positions(c.pns, c.pac);
 }
 
 std::vector<nat::CallBinding> HaNode::end_taken_over(const track::ControlConnection& c,

@@ -56,6 +56,9 @@ class TakenOverCalls {
                                                std::uint16_t pns_call_id) const;
   std::vector<nat::CallBinding> bindings() const;
   bool holds(const wire::Endpoint& pns, const wire::Endpoint& pac) const;
+  // Where the control connection pns-pac resumes: the positions of its most recently
+  // changed call that has them (the latest boundaries known); none known, if none has.
+  std::optional<track::ResumePositions> positions(const wire::Endpoint& pns, const wire::Endpoint& pac) const;
   // Those `e` ends on the control connection pns-pac, taken out.
   std::vector<sync::CallState> end(const wire::Endpoint& pns, const wire::Endpoint& pac,
                                    const gateway::TakenOverEnd& e);
@@ -122,6 +125,7 @@ class HaNode final : public gateway::CallObserver {
                                                   std::uint16_t pns_call_id) const override;
   // CallObserver: whether `c` carries calls taken over (still held: not ended yet).
   bool holds_taken_over(const track::ControlConnection& c) const override;
+  std::optional<track::ResumePositions> resume_positions(const track::ControlConnection& c) const override;
   // CallObserver: taken-over calls cleared on their control connection (docs/ha.md).
   std::vector<nat::CallBinding> end_taken_over(const track::ControlConnection& c,
                                                const gateway::TakenOverEnd& e) override;
