@@ -368,8 +368,7 @@ nlohmann::json HaNode::replicated_json() const {
 }
 
 nlohmann::json HaNode::status_json() const {
-  const sync::ChannelCounters& n = channel_.counters();
-  return {{"role", role_ == HaRole::Active ? "active" : "standby"},
+  nlohmann::json status = {{"role", role_ == HaRole::Active ? "active" : "standby"},
           {"node", channel_.node()},
           {"epoch", channel_.epoch()},
           {"peer_epoch", channel_.peer_epoch()},
@@ -377,14 +376,9 @@ nlohmann::json HaNode::status_json() const {
           {"synced", channel_.synced()},
           {"replicated_calls", channel_.replica().size()},
           {"published_calls", channel_.published().size()},
-          {"unacked", channel_.unacked()},
-          {"sent", n.sent},
-          {"resent", n.resent},
-          {"received", n.received},
-          {"refused", n.refused},
-          {"snapshots_sent", n.snapshots_sent},
-          {"snapshots_received", n.snapshots_received},
-          {"send_failures", send_failures_}};
+          {"unacked", channel_.unacked()}};
+  visit_counters([&](std::string_view key, std::uint64_t value, std::string_view) { status[std::string(key)] = value; });
+  return status;
 }
 
 }  // namespace pptp::daemon
