@@ -86,6 +86,10 @@ class CallObserver {
                                                           std::uint16_t /*pns_call_id*/) const {
     return std::nullopt;
   }
+  // Where `c`'s directions resume if it carries calls taken over (Tracker's resume_positions).
+  virtual std::optional<track::ResumePositions> resume_positions(const track::ControlConnection& /*c*/) const {
+    return std::nullopt;
+  }
   // Whether `c` carries calls taken over (the gateway counts the ends it ignores on it).
   virtual bool holds_taken_over(const track::ControlConnection& /*c*/) const { return false; }
   // Taken-over calls that `e` on `c` ends, out of the observer's table: the gateway ends
@@ -215,6 +219,9 @@ class Gateway final : private track::TrackerObserver {
   track::CallIdVerdict on_pns_call_id(const track::ControlConnection& c, const track::Call& call,
                                       std::uint32_t message_sequence) override;
   void on_call_changed(const track::ControlConnection& c, const track::Call& call) override;
+  std::optional<track::ResumePositions> resume_positions(const track::ControlConnection& c) override {
+    return call_observer_ != nullptr ? call_observer_->resume_positions(c) : std::nullopt;
+  }
   void on_call_closed(const track::ControlConnection& c, const track::Call& call) override;
   void on_connection_closed(const track::ControlConnection& c) override;
 

@@ -109,7 +109,7 @@ fuzz_one() {  # target (run in the background: its own shell)
   return "${PIPESTATUS[0]}"
 }
 # Two at a time: each fuzzer is one process, the machine has $jobs cores.
-fuzzers=(control_message gre_ppp reassembler tracker gateway capture auth_follower sync_message)
+fuzzers=(control_message gre_ppp reassembler tracker gateway capture auth_follower sync_message table_file)
 for ((i = 0; i < ${#fuzzers[@]}; i += jobs)); do
   batch=("${fuzzers[@]:i:jobs}")
   step "fuzz ${batch[*]} for ${fuzz_seconds}s"

@@ -208,6 +208,21 @@ bool TakenOverCalls::holds(const wire::Endpoint& pns, const wire::Endpoint& pac)
   return it != calls_.end() && it->first.pns == pns && it->first.pac == pac;
 }
 
+std::optional<track::ResumePositions> TakenOverCalls::positions(const wire::Endpoint& pns,
+                                                               const wire::Endpoint& pac) const {
+  if (!holds(pns, pac)) return std::nullopt;
+  const sync::CallState* latest = nullptr;
+  for (auto it = calls_.lower_bound(sync::CallKey{pns, pac, 0});
+       it != calls_.end() && it->first.pns == pns && it->first.pac == pac; ++it) {
+    if (it->second.positions_known && (latest == nullptr || it->second.updated_ms > latest->updated_ms)) {
+      latest = &it->second;
+    }
+  }
+  track::ResumePositions out;
+  if (latest != nullptr) out = {latest->next_sequence[0], latest->next_sequence[1]};
+  return out;
+}
+
 std::vector<nat::CallBinding> TakenOverCalls::bindings() const {
   std::vector<nat::CallBinding> out;
   out.reserve(calls_.size());
@@ -301,6 +316,11 @@ bool HaNode::holds_taken_over(const track::ControlConnection& c) const {
   return role_ == HaRole::Active && taken_over_.holds(c.pns, c.pac);
 }
 
+std::optional<track::ResumePositions> HaNode::resume_positions(const track::ControlConnection& c) const {
+  if (role_ != HaRole::Active) return std::nullopt;
+  return taken_over_.positions(c.pns, c.pac);
+}
+
 std::vector<nat::CallBinding> HaNode::end_taken_over(const track::ControlConnection& c,
                                                      const gateway::TakenOverEnd& e) {
   if (role_ != HaRole::Active) return {};
@@ -348,8 +368,7 @@ nlohmann::json HaNode::replicated_json() const {
 }
 
 nlohmann::json HaNode::status_json() const {
-  const sync::ChannelCounters& n = channel_.counters();
-  return {{"role", role_ == HaRole::Active ? "active" : "standby"},
+  nlohmann::json status = {{"role", role_ == HaRole::Active ? "active" : "standby"},
           {"node", channel_.node()},
           {"epoch", channel_.epoch()},
           {"peer_epoch", channel_.peer_epoch()},
@@ -357,14 +376,9 @@ nlohmann::json HaNode::status_json() const {
           {"synced", channel_.synced()},
           {"replicated_calls", channel_.replica().size()},
           {"published_calls", channel_.published().size()},
-          {"unacked", channel_.unacked()},
-          {"sent", n.sent},
-          {"resent", n.resent},
-          {"received", n.received},
-          {"refused", n.refused},
-          {"snapshots_sent", n.snapshots_sent},
-          {"snapshots_received", n.snapshots_received},
-          {"send_failures", send_failures_}};
+          {"unacked", channel_.unacked()}};
+  visit_counters([&](std::string_view key, std::uint64_t value, std::string_view) { status[std::string(key)] = value; });
+  return status;
 }
 
 }  // namespace pptp::daemon

@@ -56,6 +56,9 @@ class TakenOverCalls {
                                                std::uint16_t pns_call_id) const;
   std::vector<nat::CallBinding> bindings() const;
   bool holds(const wire::Endpoint& pns, const wire::Endpoint& pac) const;
+  // Where the control connection pns-pac resumes: the positions of its most recently
+  // changed call that has them (the latest boundaries known); none known, if none has.
+  std::optional<track::ResumePositions> positions(const wire::Endpoint& pns, const wire::Endpoint& pac) const;
   // Those `e` ends on the control connection pns-pac, taken out.
   std::vector<sync::CallState> end(const wire::Endpoint& pns, const wire::Endpoint& pac,
                                    const gateway::TakenOverEnd& e);
@@ -122,6 +125,7 @@ class HaNode final : public gateway::CallObserver {
                                                   std::uint16_t pns_call_id) const override;
   // CallObserver: whether `c` carries calls taken over (still held: not ended yet).
   bool holds_taken_over(const track::ControlConnection& c) const override;
+  std::optional<track::ResumePositions> resume_positions(const track::ControlConnection& c) const override;
   // CallObserver: taken-over calls cleared on their control connection (docs/ha.md).
   std::vector<nat::CallBinding> end_taken_over(const track::ControlConnection& c,
                                                const gateway::TakenOverEnd& e) override;
@@ -138,6 +142,19 @@ class HaNode final : public gateway::CallObserver {
   HaRole role() const { return role_; }
   nlohmann::json replicated_json() const;  // `ctl calls`: the peer's calls
   nlohmann::json status_json() const;
+  // The node's counters, each once (key, value, help): the status file's `ha` object and the
+  // metrics endpoint (pptp_alg_ha_<key>_total) are both made from this list.
+  template <typename F>
+  void visit_counters(F&& f) const {
+    const sync::ChannelCounters& n = channel_.counters();
+    f("sent", n.sent, "sync messages sent (resends not counted)");
+    f("resent", n.resent, "sync messages sent again, unacknowledged");
+    f("received", n.received, "sync messages received and authenticated");
+    f("refused", n.refused, "sync datagrams that did not decode (bad tag, truncated, ...)");
+    f("snapshots_sent", n.snapshots_sent, "full snapshots sent to the peer");
+    f("snapshots_received", n.snapshots_received, "full snapshots received from the peer");
+    f("send_failures", send_failures_, "sync datagrams the socket did not send");
+  }
 
  private:
   HaNode(sync::ChannelEnd channel, sync::UdpLink link, boost::asio::io_context& io,

@@ -1,5 +1,7 @@
 #include "alg/stream/reassembler.hpp"
 
+#include <algorithm>
+
 namespace pptp::stream {
 
 namespace {
@@ -26,6 +28,8 @@ std::string_view name_of(StreamAnomaly a) {
     case StreamAnomaly::MidStreamStart: return "tcp_mid_stream_start";
     case StreamAnomaly::WindowExceeded: return "stream_window_exceeded";
     case StreamAnomaly::FramingError: return "stream_framing_error";
+    case StreamAnomaly::ResumedAtPosition: return "tcp_resumed_at_position";
+    case StreamAnomaly::ResyncSkipped: return "stream_resync_skipped";
   }
   return "unknown";
 }
@@ -51,21 +55,24 @@ void Reassembler::lose_sync(StreamAnomaly why, const wire::ParseError* error, Me
   state_ = StreamState::LostSync;
   if (error != nullptr) framing_error_ = *error;
   buffers_.reset();
+  resume_.reset();
   sink.on_stream_anomaly(why, error);
 }
 
 bool Reassembler::feed(std::uint32_t sequence, Bytes payload, MessageSink& sink) {
   if (state_ == StreamState::LostSync || payload.empty()) return true;
   if (state_ == StreamState::AwaitingStart) {
-    // Picked up mid-stream: only a segment that starts with a valid header is a start.
-    const wire::Frame f = wire::frame_control_message(payload);
-    if (f.status == wire::Frame::Status::Invalid) {
-      lose_sync(StreamAnomaly::FramingError, &f.error, sink);
-      return true;
-    }
-    next_sequence_ = sequence;
+    const std::optional<std::uint32_t> start = find_start(sequence, payload, sink);
+    if (!start) return true;  // skipped, or lost sync
+    resume_.reset();
+    next_sequence_ = *start;
     state_ = StreamState::Synced;
-    sink.on_stream_anomaly(StreamAnomaly::MidStreamStart, nullptr);
+    // Bytes before a start found inside the segment were skipped (counted in resync).
+    const std::int32_t skipped = distance(sequence, *start);
+    if (skipped > 0) {
+      payload = payload.subspan(static_cast<std::size_t>(skipped));
+      sequence = *start;
+    }
   }
 
   const std::int32_t offset = distance(next_sequence_, sequence);
@@ -83,6 +90,63 @@ bool Reassembler::feed(std::uint32_t sequence, Bytes payload, MessageSink& sink)
   drain_pending(sink);
   free_buffers_if_empty();
   return true;
+}
+
+void Reassembler::resume(std::optional<std::uint32_t> boundary) {
+  if (state_ != StreamState::AwaitingStart) return;
+  resume_ = std::make_unique<Resume>();
+  resume_->boundary = boundary;
+}
+
+// Where a direction picked up without its SYN starts; none: the segment was skipped or the
+// direction lost sync.
+std::optional<std::uint32_t> Reassembler::find_start(std::uint32_t sequence, Bytes payload, MessageSink& sink) {
+  // The replicated boundary first: it cannot be framed wrongly by bytes a client chose.
+  // Bytes before it were delivered by the node that carried the connection.
+  if (resume_ && resume_->boundary && distance(*resume_->boundary, sequence) <= 0) {
+    sink.on_stream_anomaly(StreamAnomaly::ResumedAtPosition, nullptr);
+    return resume_->boundary;
+  }
+  const wire::Frame f = wire::frame_control_message(payload);
+  if (f.status != wire::Frame::Status::Invalid) {
+    sink.on_stream_anomaly(StreamAnomaly::MidStreamStart, nullptr);
+    return sequence;
+  }
+  if (!resume_) {  // picked up mid-stream, not taken over: only a message start starts it
+    lose_sync(StreamAnomaly::FramingError, &f.error, sink);
+    return std::nullopt;
+  }
+  const std::optional<std::uint32_t> start = resync(sequence, payload, sink);
+  if (!start && past_resync_limits()) {
+    lose_sync(StreamAnomaly::FramingError, &f.error, sink);
+  }
+  return start;
+}
+
+bool Reassembler::past_resync_limits() const {
+  return resume_->segments_skipped > kMaxResyncSegments || resume_->bytes_skipped > kMaxResyncBytes;
+}
+
+// A taken-over direction whose segment starts inside a message: the first offset where a
+// whole header frames (RFC 2637 1.4, 2.x: length, type 1, magic cookie, a known control
+// message type of that length) starts the stream; with none the whole segment is skipped.
+// Skipped bytes pass as they are; nothing is decided from them (docs/packet-path.md).
+std::optional<std::uint32_t> Reassembler::resync(std::uint32_t sequence, Bytes payload, MessageSink& sink) {
+  // No scan past what may be skipped: the work per segment is bounded too.
+  const std::size_t end = std::min<std::size_t>(payload.size(), kMaxResyncBytes + wire::kControlHeaderLength + 1);
+  std::size_t at = 1;
+  while (at + wire::kControlHeaderLength <= end &&
+         wire::frame_control_message(payload.subspan(at)).status == wire::Frame::Status::Invalid) {
+    ++at;
+  }
+  const bool found = at + wire::kControlHeaderLength <= end;
+  const std::size_t skipped = found ? at : payload.size();
+  resume_->segments_skipped += found ? 0 : 1;
+  resume_->bytes_skipped += static_cast<std::uint32_t>(std::min<std::size_t>(skipped, kMaxResyncBytes + 1));
+  if (past_resync_limits()) return std::nullopt;  // find_start loses sync
+  sink.on_stream_anomaly(StreamAnomaly::ResyncSkipped, nullptr);
+  if (!found) return std::nullopt;
+  return sequence + static_cast<std::uint32_t>(at);
 }
 
 // A segment `offset` bytes past the next expected byte: kept until the gap fills.

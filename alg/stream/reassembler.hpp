@@ -20,6 +20,10 @@ namespace pptp::stream {
 inline constexpr std::size_t kMaxPendingSegments = 32;        // out-of-order segments kept
 inline constexpr std::size_t kMaxPendingBytes = 32 * 1024;    // and their bytes
 inline constexpr std::uint32_t kReorderWindow = 64 * 1024;    // how far ahead a segment may start
+// A taken-over direction (resume()) that finds no message start may skip this many segments
+// or bytes looking for one before it loses sync (docs/ha.md, "Resuming a control connection").
+inline constexpr std::uint32_t kMaxResyncSegments = 8;
+inline constexpr std::uint32_t kMaxResyncBytes = 8 * 1024;
 
 enum class StreamState : std::uint8_t {
   AwaitingStart,  // no SYN seen and no data yet
@@ -35,8 +39,10 @@ enum class StreamAnomaly : std::uint8_t {
   MidStreamStart,   // no SYN seen: the first segment was taken as a message start
   WindowExceeded,   // the gap could not be filled within the bounds: lost sync
   FramingError,     // bytes that are no PPTP message: lost sync
+  ResumedAtPosition,  // taken over: started at the replicated boundary, bytes before it skipped
+  ResyncSkipped,      // taken over: bytes with no message start skipped (they pass unparsed)
 };
-inline constexpr std::size_t kStreamAnomalyCount = 6;
+inline constexpr std::size_t kStreamAnomalyCount = 8;
 std::string_view name_of(StreamAnomaly a);
 
 class MessageSink {
@@ -57,6 +63,11 @@ class Reassembler {
   // ahead of a gap that does not fit the bounds is refused (feed returns false) instead of
   // losing sync; the caller drops it. Offline (inspect) the direction loses sync.
   void refuse_when_full(bool refuse) { refuse_when_full_ = refuse; }
+  // A direction taken over from another node (docs/ha.md) and not yet started: it starts at
+  // `boundary` (the replica's next expected sequence number at a message boundary) when a
+  // segment covers it, else on a valid header at or inside a segment, skipping what comes
+  // before within kMaxResyncSegments / kMaxResyncBytes; past them it loses sync as before.
+  void resume(std::optional<std::uint32_t> boundary);
   // False: refused, nothing of it was taken.
   bool feed(std::uint32_t sequence, Bytes payload, MessageSink& sink);
 
@@ -85,6 +96,9 @@ class Reassembler {
   void lose_sync(StreamAnomaly why, const wire::ParseError* error, MessageSink& sink);
   bool buffer_ahead(std::uint32_t sequence, std::uint32_t offset, Bytes payload, MessageSink& sink);
   void free_buffers_if_empty();
+  std::optional<std::uint32_t> find_start(std::uint32_t sequence, Bytes payload, MessageSink& sink);
+  bool past_resync_limits() const;
+  std::optional<std::uint32_t> resync(std::uint32_t sequence, Bytes payload, MessageSink& sink);
 
   // What is held between segments; allocated only while something is (a message cut
   // between segments, a segment past a gap) and freed as soon as nothing is.
@@ -100,6 +114,13 @@ class Reassembler {
   std::uint64_t delivered_bytes_ = 0;
   std::optional<wire::ParseError> framing_error_;
   bool refuse_when_full_ = false;
+  // Set by resume() until the direction starts: what it may still skip.
+  struct Resume {
+    std::optional<std::uint32_t> boundary;
+    std::uint32_t segments_skipped = 0;
+    std::uint32_t bytes_skipped = 0;
+  };
+  std::unique_ptr<Resume> resume_;
 };
 
 }  // namespace pptp::stream

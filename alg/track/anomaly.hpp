@@ -22,6 +22,8 @@ enum class Anomaly : std::uint8_t {
   StreamWindowExceeded,
   StreamFramingError,
   StreamGapAtClose,
+  TcpResumedAtPosition,
+  StreamResyncSkipped,
   // control messages
   MessageReservedNonZero,
   MessageNumberLengthTooLong,
@@ -76,6 +78,8 @@ inline constexpr std::array<AnomalyInfo, kAnomalyCount> kAnomalyTable{{
     {Anomaly::StreamWindowExceeded, "stream_window_exceeded", "gap not filled within the reassembly bounds: lost sync"},
     {Anomaly::StreamFramingError, "stream_framing_error", "bytes that are no PPTP control message: lost sync"},
     {Anomaly::StreamGapAtClose, "stream_gap_at_close", "control connection ended with bytes missing or a message cut"},
+    {Anomaly::TcpResumedAtPosition, "tcp_resumed_at_position", "a taken-over control connection resumed at the replicated message boundary; bytes before it were delivered by the other node"},
+    {Anomaly::StreamResyncSkipped, "stream_resync_skipped", "a taken-over control connection skipped bytes before a message start: they pass unparsed"},
     {Anomaly::MessageReservedNonZero, "reserved_nonzero", "a Reserved field is not zero (RFC 2637: MUST be 0)"},
     {Anomaly::MessageNumberLengthTooLong, "number_length_too_long", "a number length field above 64"},
     {Anomaly::WrongSender, "wrong_sender", "a message the RFC lets only the other role send"},

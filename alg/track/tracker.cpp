@@ -34,6 +34,8 @@ Anomaly stream_anomaly(stream::StreamAnomaly a) {
     case stream::StreamAnomaly::MidStreamStart: return Anomaly::TcpMidStreamStart;
     case stream::StreamAnomaly::WindowExceeded: return Anomaly::StreamWindowExceeded;
     case stream::StreamAnomaly::FramingError: return Anomaly::StreamFramingError;
+    case stream::StreamAnomaly::ResumedAtPosition: return Anomaly::TcpResumedAtPosition;
+    case stream::StreamAnomaly::ResyncSkipped: return Anomaly::StreamResyncSkipped;
   }
   return Anomaly::StreamFramingError;
 }
@@ -169,6 +171,11 @@ ControlConnection* Tracker::connection_for(double time, Direction dir, const wir
   c->opener = tcp.has(wire::tcp_flags::kSyn) ? ip.source : key.pns.address;
   c->opened_at = time;
   for (auto& stream : c->streams) stream.refuse_when_full(inline_);
+  if (!tcp.has(wire::tcp_flags::kSyn)) {
+    if (const auto resume = observer_.resume_positions(*c)) {
+      for (std::size_t i = 0; i < c->streams.size(); ++i) c->streams[i].resume((*resume)[i]);
+    }
+  }
   return connections_.emplace(key, std::move(c)).first->second.get();
 }
 

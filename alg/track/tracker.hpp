@@ -151,6 +151,10 @@ struct AnomalyEvent {
   std::string detail;
 };
 
+// Where each direction (by Direction) of a taken-over control connection resumes: the
+// replicated next sequence number at a message boundary, or none known.
+using ResumePositions = std::array<std::optional<std::uint32_t>, 2>;
+
 // What the observer answers when the PNS names its Call ID for a call.
 enum class CallIdVerdict : std::uint8_t { Accept, Refuse };
 
@@ -175,6 +179,10 @@ class TrackerObserver {
   virtual CallIdVerdict on_pns_call_id(const ControlConnection&, const Call&, std::uint32_t /*message_sequence*/) {
     return CallIdVerdict::Accept;
   }
+  // A connection picked up without its SYN: if it was taken over from another node, where
+  // its directions resume (docs/ha.md, "Resuming a control connection"); none: an ordinary
+  // pick-up, which starts only on a segment that starts with a message.
+  virtual std::optional<ResumePositions> resume_positions(const ControlConnection&) { return std::nullopt; }
   virtual void on_call_changed(const ControlConnection&, const Call&) {}
   virtual void on_call_closed(const ControlConnection&, const Call&) {}
   virtual void on_connection_closed(const ControlConnection&) {}

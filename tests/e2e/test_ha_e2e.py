@@ -147,6 +147,9 @@ class Failover(HaCase):
         lab.wait_for(lambda: lab.ha_status("rb").get("role") == "active", 30, "rb promoted")
         promoted_at = time.monotonic()
         time.sleep(4)  # the call streams through rb
+        # The sync counters on the metrics endpoint too, from the list the status file has.
+        metrics = lab.ctl("rb", "metrics").stdout
+        self.assertRegex(metrics, r"(?m)^pptp_alg_ha_received_total [1-9]", metrics[-2000:])
         # The control connection, taken over by rb (conntrackd committed it): an Echo.
         first.send("echo")
         echo = first.event("echo_reply", 10)

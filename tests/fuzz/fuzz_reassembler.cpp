@@ -1,7 +1,10 @@
 // Stream reassembly under arbitrary segments: bounded memory, and every message delivered is
 // a message the parser accepts. Input: [u8 isn; bit 0: refuse when full, as the daemon runs
-// it] then records of [u16 sequence offset][u8 length][bytes]. Refusing, a full buffer never
-// loses sync (only bytes that are no message do), and a refused segment changes nothing.
+// it; bits 1-2: the start, a SYN, a plain mid-stream pick-up, or a taken-over direction
+// resumed at a boundary (bits 3-7 place it) or with none] then records of [u16 sequence
+// offset][u8 length][bytes]. Refusing, a full buffer never loses sync (only bytes that are no
+// message do), and a refused segment changes nothing. A resumed direction skips no more
+// segments than its bound; a plain pick-up never resumes or skips.
 #include <cstdlib>
 
 #include "alg/stream/reassembler.hpp"
@@ -9,11 +12,16 @@
 namespace {
 struct Checker : pptp::stream::MessageSink {
   bool refusing = false;
+  bool resuming = false;
+  std::size_t skips = 0;
   void on_message(pptp::Bytes m, std::uint32_t) override {
     if (!pptp::wire::parse_control_message(m)) std::abort();
   }
   void on_stream_anomaly(pptp::stream::StreamAnomaly a, const pptp::wire::ParseError*) override {
-    if (refusing && a == pptp::stream::StreamAnomaly::WindowExceeded) std::abort();
+    using pptp::stream::StreamAnomaly;
+    if (refusing && a == StreamAnomaly::WindowExceeded) std::abort();
+    if (a == StreamAnomaly::ResyncSkipped && ++skips > pptp::stream::kMaxResyncSegments + 1) std::abort();
+    if (!resuming && (a == StreamAnomaly::ResyncSkipped || a == StreamAnomaly::ResumedAtPosition)) std::abort();
   }
 };
 }  // namespace
@@ -25,7 +33,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   c.refusing = size > 0 && (data[0] & 1) != 0;
   r.refuse_when_full(c.refusing);
   const std::uint32_t isn = size > 0 ? 0xfffff000u + data[0] : 0;  // exercise wrap-around
-  r.on_syn(isn);
+  const int start = size > 0 ? (data[0] >> 1) & 3 : 0;
+  c.resuming = start >= 2;
+  if (start == 0) r.on_syn(isn);
+  if (start == 2) r.resume(isn + 1 + (std::uint32_t{data[0]} >> 3) * 64u);
+  if (start == 3) r.resume(std::nullopt);
   std::size_t pos = size > 0 ? 1 : 0;
   while (pos + 3 <= size) {
     const std::uint32_t offset = (std::uint32_t{data[pos]} << 8) | data[pos + 1];

@@ -1,7 +1,8 @@
 // Calls taken over from the HA peer at a promotion (gateway/taken_over.cpp, docs/ha.md):
 // adopted with their elements and outside Call IDs, on a control connection picked up
-// mid-stream. What ends one on that connection ends it at once: its elements are removed
-// (not re-armed) and its outside Call ID is free for another call.
+// mid-stream (resumed at the replicated boundaries, or on a header found in a segment).
+// What ends one on that connection ends it at once: its elements are removed (not
+// re-armed) and its outside Call ID is free for another call.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -31,6 +32,11 @@ struct OneTakenOver final : CallObserver {
     return std::nullopt;
   }
   bool holds_taken_over(const track::ControlConnection& c) const override { return !ended && c.pns == pns; }
+  std::optional<track::ResumePositions> positions;  // the replica's, if the test gives them
+  std::optional<track::ResumePositions> resume_positions(const track::ControlConnection& c) const override {
+    if (ended || c.pns != pns) return std::nullopt;
+    return positions;
+  }
   std::vector<OffloadedCall> end_taken_over(const track::ControlConnection& c, const TakenOverEnd& e) override {
     heard.push_back(e);
     if (ended || c.pns != pns) return {};
@@ -195,6 +201,41 @@ TEST(TakenOver, TheGatewaysIdleTimeoutAndStopEndNothing) {
   ASSERT_EQ(q.h.gw.tracker().closed_connection_count(), 1u);
   EXPECT_TRUE(q.untouched());
 }
+
+// After a failover the first segment seen from the client starts inside a message (the old
+// node passed its head): the connection resumes at the replicated boundary (true) or, with
+// none known (false), on the header the segment holds after the tail; the client's
+// Call-Clear-Request then ends the taken-over call. Without either the connection lost sync
+// and closed both ways, and the call waited for its idle timeout.
+class TakenOverResume : public ::testing::TestWithParam<bool> {};
+
+TEST_P(TakenOverResume, FirstSegmentMidMessageThenTheCallClearRequestEndsTheCall) {
+  Promoted p(false);
+  const Packet sli = test::bytes_of(wire::SetLinkInfo{});
+  Packet first(sli.end() - 10, sli.end());  // the tail of a message the old node passed
+  const Packet echo = test::bytes_of(wire::EchoRequest{1});
+  first.insert(first.end(), echo.begin(), echo.end());
+  p.taken.positions = GetParam() ? track::ResumePositions{p.a.pns_seq + 10, p.a.pac_seq} : track::ResumePositions{};
+  p.h.pass(p.to_pac(first));
+  wire::EchoReply reply;
+  reply.identifier = 1;
+  reply.result_code = 1;
+  p.h.pass(p.to_pns(test::bytes_of(reply)));
+  p.h.pass(p.to_pac({}, flags::kAck));
+  Packet clear = p.to_pac(test::bytes_of(wire::CallClearRequest{7, 0}));
+  const Verdict v = p.h.run(clear);
+  ASSERT_EQ(v.action, Action::Accept);
+  EXPECT_EQ(tcp_u16(clear, 12), 8);  // translated: the stream was framed
+  EXPECT_FALSE(p.offloaded());
+  EXPECT_TRUE(p.removed());
+  const auto& anomalies = p.h.gw.tracker().counters();
+  const auto count = [&](track::Anomaly a) { return anomalies[static_cast<std::size_t>(a)]; };
+  EXPECT_EQ(count(track::Anomaly::TcpResumedAtPosition), GetParam() ? 2u : 0u);
+  EXPECT_EQ(count(track::Anomaly::StreamResyncSkipped), GetParam() ? 0u : 1u);
+  EXPECT_EQ(count(track::Anomaly::StreamFramingError), 0u);
+}
+INSTANTIATE_TEST_SUITE_P(TakenOver, TakenOverResume, ::testing::Values(true, false),
+                         [](const auto& info) { return info.param ? "AtTheReplicatedBoundary" : "OnAScannedHeader"; });
 
 }  // namespace
 }  // namespace pptp::gateway

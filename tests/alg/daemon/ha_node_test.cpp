@@ -129,6 +129,28 @@ TEST(HaNode, ATakenOverCallIsFoundByItsControlConnectionAndTheClientsCallId) {
   EXPECT_FALSE(t.outside_call_id({addr("192.0.2.11"), 40001}, pac, 7));
 }
 
+// A connection resumes at the latest boundaries replicated for any of its calls; a
+// connection none of whose calls has them is resumed by a scan; an unknown one is not resumed.
+TEST(HaNode, ATakenOverConnectionResumesAtItsLatestReplicatedPositions) {
+  sync::CallState older = replicated(40001, 7, 0), newer = replicated(40001, 9, 2);
+  older.positions_known = newer.positions_known = true;
+  older.updated_ms = 100;
+  older.next_sequence = {1000, 5000};
+  newer.updated_ms = 200;
+  newer.next_sequence = {1168, 5032};
+  sync::CallState unknown = replicated(40002, 7, 4);
+  TakenOverCalls t;
+  t.take({older, newer, unknown});
+  const wire::Endpoint pac{addr("198.51.100.2"), 1723};
+  const auto latest = t.positions({addr("192.0.2.11"), 40001}, pac);
+  ASSERT_TRUE(latest);
+  EXPECT_EQ(*latest, (track::ResumePositions{1168, 5032}));
+  const auto none_known = t.positions({addr("192.0.2.11"), 40002}, pac);
+  ASSERT_TRUE(none_known);
+  EXPECT_EQ(*none_known, track::ResumePositions{});
+  EXPECT_FALSE(t.positions({addr("192.0.2.11"), 40003}, pac));
+}
+
 TEST(HaNode, WhatEndsATakenOverCallOnItsControlConnectionTakesOnlyThatCallOut) {
   using Kind = gateway::TakenOverEnd::Kind;
   TakenOverCalls t;

@@ -5,44 +5,15 @@
 #include <algorithm>
 #include <random>
 
-#include "tests/support/packets.hpp"
+#include "tests/alg/stream/stream_support.hpp"
 
 namespace pptp::stream {
 namespace {
 
-using Message = std::vector<std::uint8_t>;
-
-struct Collector : MessageSink {
-  std::vector<Message> messages;
-  std::vector<StreamAnomaly> anomalies;
-  std::optional<wire::ParseError> error;
-  void on_message(Bytes m, std::uint32_t seq) override {
-    messages.emplace_back(m.begin(), m.end());
-    sequences.push_back(seq);
-  }
-  std::vector<std::uint32_t> sequences;
-  void on_stream_anomaly(StreamAnomaly a, const wire::ParseError* e) override {
-    anomalies.push_back(a);
-    if (e != nullptr) error = *e;
-  }
-  std::size_t count(StreamAnomaly a) const { return std::count(anomalies.begin(), anomalies.end(), a); }
-};
-
-// A PNS's side of a control connection: every kind of message it sends, 380 bytes.
-std::vector<Message> pns_messages() {
-  wire::OutgoingCallRequest ocrq;
-  ocrq.call_id = 7;
-  ocrq.phone_number = wire::Text64::from_text("555");
-  return {test::bytes_of(wire::StartControlConnectionRequest{}), test::bytes_of(ocrq),
-          test::bytes_of(wire::EchoRequest{99}), test::bytes_of(wire::SetLinkInfo{}),
-          test::bytes_of(wire::CallClearRequest{7, 0})};
-}
-
-Message joined(const std::vector<Message>& ms) {
-  Message s;
-  for (const auto& m : ms) s.insert(s.end(), m.begin(), m.end());
-  return s;
-}
+using test::Collector;
+using test::joined;
+using test::Message;
+using test::pns_messages;
 
 constexpr std::uint32_t kIsn = 1000;
 
