@@ -162,7 +162,9 @@ void DeferredSink::sink_it_(const spdlog::details::log_msg& msg) {
   spdlog::memory_buf_t line;
   formatter_->format(msg, line);
   held_.append(line.data(), line.size());
-  if (!deferring_) {
+  // Warnings and errors are written at once (with what is held before them, in order), as
+  // flush_on(warn) did: a daemon that dies right after one still leaves it in the log.
+  if (!deferring_ || msg.level >= spdlog::level::warn) {
     write_held();
   } else if (held_.size() >= kDeferredLogBytes) {
     ++early_writes_;

@@ -49,8 +49,9 @@ std::string json_log_line(std::string_view time, std::string_view level, std::st
 inline constexpr std::size_t kDeferredLogBytes = 64 * 1024;
 
 // The logger's sink: each formatted line is written at once, or, between begin_deferral()
-// and end_deferral(), held in order and written by end_deferral() (so that a queued packet's
-// verdict does not wait for the write() of the line its handling produced). Lines of other
+// and end_deferral(), held in order and written by end_deferral() (so that a queued
+// packet's verdict does not wait for the write() of the line its handling produced); a
+// warning or an error is written at once, with the lines held before it. Lines of other
 // threads in that time are held too: the order stays that of the calls to the logger.
 class DeferredSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:

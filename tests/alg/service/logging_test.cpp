@@ -87,15 +87,27 @@ TEST_F(DeferredLog, OutsideADeferralEveryLineIsWrittenAtOnce) {
 TEST_F(DeferredLog, ADeferralHoldsItsLinesInOrderUntilItEnds) {
   sink->begin_deferral();
   log->info("one");
-  log->warn("two");  // a warning is held too: the verdict goes first
-  log->info("three");
+  log->info("two");
   EXPECT_TRUE(writes.empty());
   sink->end_deferral();
   ASSERT_EQ(writes.size(), 1u);
-  EXPECT_EQ(writes[0], "one\ntwo\nthree\n");
-  log->info("four");
+  EXPECT_EQ(writes[0], "one\ntwo\n");
+  log->info("three");
   ASSERT_EQ(writes.size(), 2u);
-  EXPECT_EQ(writes[1], "four\n");
+  EXPECT_EQ(writes[1], "three\n");
+}
+
+TEST_F(DeferredLog, AWarningIsWrittenAtOnceWithTheLinesBeforeIt) {
+  // A daemon that dies right after a warning or an error must still leave it in the log.
+  sink->begin_deferral();
+  log->info("one");
+  log->warn("two");
+  ASSERT_EQ(writes.size(), 1u);
+  EXPECT_EQ(writes[0], "one\ntwo\n");
+  log->info("three");
+  sink->end_deferral();
+  ASSERT_EQ(writes.size(), 2u);
+  EXPECT_EQ(writes[1], "three\n");
 }
 
 TEST_F(DeferredLog, HeldLinesAreWrittenOnceTheLimitIsReached) {
