@@ -28,6 +28,10 @@ std::optional<pptp::nft::Backend> backend_of(const std::string& text) {
   return b;
 }
 
+CLI::IsMember backend_choice() {
+  return CLI::IsMember(std::vector<std::string>(pptp::nft::kBackendChoices.begin(), pptp::nft::kBackendChoices.end()));
+}
+
 
 void DaemonFlags::add_to(CLI::App& app) {
   config = app.add_option("--config", config_file,
@@ -46,9 +50,10 @@ void DaemonFlags::add_to(CLI::App& app) {
   install_rules = app.add_flag("--install-rules", d.install_rules,
                                "install the queue rules (table ip pptp_alg) at start and remove them at exit");
   backend_flag = app.add_option("--backend", backend,
-                                "how packets reach the queue: nft (queue statement), xtables (iptables NFQUEUE), "
-                                "or auto (detect: nft where the kernel has it)")
-                     ->check(CLI::IsMember({"auto", "nft", "xtables"}));
+                                "how packets reach the queue: nft (queue statement), compat (iptables' NFQUEUE "
+                                "target in pptp-alg's nft table, through nft_compat), xtables (iptables NFQUEUE "
+                                "rules), or auto (detect, in that order)")
+                     ->check(backend_choice());
   fail_open = app.add_flag("--fail-open", d.fail_open,
                            "let packets pass unqueued when the daemon is not running or its queue is full "
                            "(default: fail closed, packets are dropped)");

@@ -22,6 +22,8 @@ namespace pptp::cli {
 std::string config_path(const std::vector<CLI::Option*>& flags, const std::string& given);
 pptp::Result<pptp::config::Settings, std::string> read_config(const std::string& path);
 std::optional<pptp::nft::Backend> backend_of(const std::string& text);
+// The check of a --backend flag: one of nft::kBackendChoices.
+CLI::IsMember backend_choice();
 
 // A flag given on the command line wins over the file's key.
 template <class T, class U>

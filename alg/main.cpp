@@ -196,12 +196,17 @@ int run_daemon_with(DaemonFlags& f) {
 
 // --format nft: an include for /etc/nftables.conf (docs/packaging.md): the table alone, with
 // the queue rules, so that `flush ruleset` at the top of that file and its include put it back.
-std::string nft_include(const pptp::nft::RuleOptions& o) {
-  return "# pptp-alg " PPTP_ALG_VERSION " rules: include this file from /etc/nftables.conf, after\n"
-         "# 'flush ruleset'. Chains: fast_in (prerouting, priority raw - 10; prerouting without the\n"
-         "# fast path), fast_lookup (jumped to), fast_source (forward, mangle - 10), forward (mangle).\n"
-         "# Regenerate with: pptp-alg rules --format nft > FILE\n" +
-         pptp::nft::nft_table(pptp::nft::Backend::Nft, o);
+// Backend::Compat's queue rule is armed by the daemon (its start and its table watch).
+std::string nft_include(pptp::nft::Backend backend, const pptp::nft::RuleOptions& o) {
+  std::string head = "# pptp-alg " PPTP_ALG_VERSION " rules: include this file from /etc/nftables.conf, after\n"
+                     "# 'flush ruleset'. Chains: fast_in (prerouting, priority raw - 10; prerouting without the\n"
+                     "# fast path), fast_lookup (jumped to), forward (mangle).\n";
+  if (backend == pptp::nft::Backend::Compat) {
+    head += "# Backend compat: the daemon puts the NFQUEUE target at the head of chain to_queue\n"
+            "# (nft_compat; nft cannot write it on this kernel) at start and whenever the table comes back.\n";
+  }
+  head += "# Regenerate with: pptp-alg rules --format nft > FILE\n";
+  return head + pptp::nft::nft_table(backend, o);
 }
 
 int run_rules(const DaemonFlags& f, const std::string& format) {
@@ -214,12 +219,12 @@ int run_rules(const DaemonFlags& f, const std::string& format) {
     return 0;
   }
   const pptp::nft::RuleOptions options = pptp::daemon::rule_options(f.d, !f.no_fast_path);
-  if (format == "nft") {
-    std::cout << nft_include(options);
-    return 0;
-  }
   const auto chosen = backend_of(f.backend);
   const auto b = chosen ? *chosen : pptp::nft::detect_backend();
+  if (format == "nft") {  // an include holds the table only: the xtables rules are not in it
+    std::cout << nft_include(b == pptp::nft::Backend::Compat ? b : pptp::nft::Backend::Nft, options);
+    return 0;
+  }
   std::cout << pptp::nft::describe_rules(b, options);
   return 0;
 }
@@ -264,7 +269,7 @@ void Commands::add_to(CLI::App& app) {
                "shell script), for the backend this kernel supports, so that they can be added to a "
                "firewall by hand.");
   rules->add_option("--queue", d.queue, "NFQUEUE number (default 0)");
-  rules->add_option("--backend", f.backend, "nft, xtables or auto")->check(CLI::IsMember({"auto", "nft", "xtables"}));
+  rules->add_option("--backend", f.backend, "nft, compat, xtables or auto")->check(pptp::cli::backend_choice());
   rules->add_flag("--fail-open", d.fail_open, "add the queue bypass flag");
   rules->add_flag("--no-fast-path", f.no_fast_path, "leave out the fast-path sets and chains");
   rules->add_option("--syn-limit", d.syn_limit, "new TCP/1723 connections per second per source (0 = off)");

@@ -5,7 +5,6 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
-#include <poll.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -19,6 +18,7 @@ extern "C" {
 }
 
 #include "nftables/fastpath_keys.hpp"
+#include "nftables/netlink_batch.hpp"
 #include "nftables/rules.hpp"
 
 namespace pptp::nft {
@@ -29,9 +29,6 @@ constexpr std::size_t kElementsPerBatch = 256;  // keeps each netlink message we
 constexpr std::size_t kGetsPerSend = 128;       // element reads in flight: their answers fit the socket
 constexpr std::size_t kReceiveBufferBytes = 1u << 16;  // lets the kernel fill 32 KiB dump parts
 constexpr int kSocketBufferBytes = 4 << 20;
-constexpr int kAckTimeoutMs = 2000;
-
-std::string errno_text(const char* what, int e) { return std::string(what) + ": " + std::strerror(e); }
 
 struct SetDeleter {
   void operator()(nftnl_set* s) const { nftnl_set_free(s); }
@@ -115,31 +112,6 @@ void collect_elements(const nlmsghdr* m, std::vector<FastPathCount>& out) {
 bool is_set_element_message(const nlmsghdr* m) {
   return m->nlmsg_type == ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM);
 }
-
-// Waits for the next datagram from nftables and hands each message in it with a sequence
-// number in [first_seq, last_seq] to `each`, which returns an error text to stop.
-template <typename Each>
-Result<bool, std::string> receive_round(mnl_socket* socket, std::vector<char>& buffer, std::uint32_t first_seq,
-                                        std::uint32_t last_seq, int& last_errno, Each&& each) {
-  for (;;) {
-    pollfd p{mnl_socket_get_fd(socket), POLLIN, 0};
-    if (poll(&p, 1, kAckTimeoutMs) <= 0) return unexpected(std::string("no answer from nftables"));
-    const ssize_t n = recv(mnl_socket_get_fd(socket), buffer.data(), buffer.size(), MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      last_errno = errno;
-      return unexpected(errno_text("receiving from nftables", errno));
-    }
-    int size = static_cast<int>(n);
-    for (auto* m = reinterpret_cast<nlmsghdr*>(buffer.data()); mnl_nlmsg_ok(m, size); m = mnl_nlmsg_next(m, &size)) {
-      if (m->nlmsg_seq < first_seq || m->nlmsg_seq > last_seq) continue;
-      if (std::optional<std::string> error = each(m)) return unexpected(std::move(*error));
-    }
-    return true;
-  }
-}
-
-int error_of(const nlmsghdr* m) { return static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m))->error; }
 
 }  // namespace
 
@@ -285,28 +257,7 @@ Result<bool, std::string> FastPath::change(Op op, const std::vector<FastPathCall
 
 Result<bool, std::string> FastPath::send_and_ack(const void* buffer, std::size_t length, std::uint32_t first_seq,
                                                  std::uint32_t last_seq) {
-  if (mnl_socket_sendto(socket_, buffer, length) < 0) {
-    stats_.last_errno = errno;
-    return unexpected(errno_text("sending to nftables", errno));
-  }
-  // One ack per message, or an error that ends the transaction.
-  std::vector<char> receive(MNL_SOCKET_BUFFER_SIZE);
-  std::uint32_t acks = 0;
-  const std::uint32_t expected = last_seq - first_seq + 1;
-  while (acks < expected) {
-    auto r = receive_round(socket_, receive, first_seq, last_seq, stats_.last_errno,
-                           [&](const nlmsghdr* m) -> std::optional<std::string> {
-                             if (m->nlmsg_type != NLMSG_ERROR) return std::nullopt;
-                             if (error_of(m) != 0) {
-                               stats_.last_errno = -error_of(m);
-                               return errno_text("nftables refused the change", -error_of(m));
-                             }
-                             ++acks;
-                             return std::nullopt;
-                           });
-    if (!r) return r;
-  }
-  return true;
+  return nft::send_and_ack(socket_, buffer, length, first_seq, last_seq, stats_.last_errno);
 }
 
 Result<std::vector<FastPathCount>, std::string> FastPath::read_counters() {

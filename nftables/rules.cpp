@@ -1,15 +1,37 @@
 #include "nftables/rules.hpp"
 
 #include "nftables/fastpath.hpp"
+#include "nftables/queue_target.hpp"
 
+#include <array>
 #include <cstdio>
 #include <sstream>
 
 namespace pptp::nft {
 
 namespace {
-std::string queue_statement(const RuleOptions& o) {
-  return "queue num " + std::to_string(o.queue) + (o.fail_open ? " bypass" : "");
+// The end of a rule that hands the packet to the queue.
+std::string queue_verdict(Backend backend, const RuleOptions& o) {
+  std::string v;
+  if (backend == Backend::Compat) {
+    v = "goto ";
+    v += kChainToQueue;
+  } else {
+    v = "queue num " + std::to_string(o.queue);
+    if (o.fail_open) v += " bypass";
+  }
+  return v;
+}
+
+// Backend::Compat's queue rule: the script writes the placeholder, what the queue does with
+// no daemon listening (drop, or accept when fail-open); arm_queue_target() puts the NFQUEUE
+// target before it (queue_target.hpp).
+void to_queue_chain(std::ostringstream& s, const RuleOptions& o) {
+  s << "  chain " << kChainToQueue << " {\n"
+    << "    # pptp-alg puts iptables' NFQUEUE target (nft_compat) at the head: nft cannot write\n"
+    << "    # it on a kernel without nft queue. Until then, what the queue does unheard:\n"
+    << "    " << (o.fail_open ? "accept" : "drop") << "\n"
+    << "  }\n";
 }
 
 // GRE that the fast path did not take.
@@ -62,7 +84,7 @@ void fast_lookup_chain(std::ostringstream& s, const RuleOptions& o) {
     << "    ip daddr set " << key << " map @" << kFastInAddress << " @th,48,16 set " << key
     << " map @" << kFastInCallId << " notrack " << mark << " accept\n"
     << "    # the client's GRE: untracked (no conntrack, no masquerade); its source is set after\n"
-    << "    # routing, in fast_source (here the public address would be a martian source)\n"
+    << "    # routing, in the forward hook (here the public address would be a martian source)\n"
     << "    " << key << " @" << kFastOut << " notrack meta mark set meta mark | "
     << hex32(o.fast_path_mark | o.fast_path_out_mark) << " accept\n"
     << "  }\n";
@@ -74,14 +96,30 @@ void fast_lookup_chain(std::ostringstream& s, const RuleOptions& o) {
 // the masquerade would have made it (nft's payload statement fixes the IPv4 checksum; GRE
 // has none over the addresses, RFC 2637 4.1). Its Key is the server's Call ID, never
 // translated. Only packets fast_in marked pay the lookup.
-void fast_source_chain(std::ostringstream& s, const RuleOptions& o) {
-  const std::string key = "ip saddr . ip daddr . @th,48,16";
-  s << "  chain fast_source {\n"
-    << "    type filter hook forward priority mangle - 10; policy accept;\n"
-    << "    meta mark & " << hex32(o.fast_path_out_mark) << " == " << hex32(o.fast_path_out_mark)
-    << " ip saddr set " << key << " map @" << kFastOutSource << "\n"
-    << "  }\n";
+void client_source_rule(std::ostringstream& s, const RuleOptions& o) {
+  s << "    meta mark & " << hex32(o.fast_path_out_mark) << " == " << hex32(o.fast_path_out_mark)
+    << " ip saddr set ip saddr . ip daddr . @th,48,16 map @" << kFastOutSource;
 }
+
+// Backend::Xtables (and proxy mode's table): the client's source in a chain of its own,
+// since that table has no forward chain.
+void fast_source_chain(std::ostringstream& s, const RuleOptions& o) {
+  s << "  chain fast_source {\n"
+    << "    type filter hook forward priority mangle - 10; policy accept;\n";
+  client_source_rule(s, o);
+  s << "\n  }\n";
+}
+
+// The forward chain's head with the fast path: offloaded GRE (untracked, judged) ends here,
+// the client's at the first rule (its source set), the server's at the second.
+void forward_fast_rules(std::ostringstream& s, const RuleOptions& o) {
+  s << "    # offloaded GRE ends here: the client's with the public address as its source\n";
+  client_source_rule(s, o);
+  s << " accept\n"
+    << "    meta mark & " << hex32(o.fast_path_mark) << " == " << hex32(o.fast_path_mark) << " accept\n";
+}
+
+constexpr std::string_view kForwardHook = "    type filter hook forward priority mangle; policy accept;\n";
 
 void fast_path_maps(std::ostringstream& s) {
   const std::string key = "ip saddr . ip daddr . @th,48,16";
@@ -104,7 +142,7 @@ void fast_path_maps(std::ostringstream& s) {
 // before conntrack (-200), and after proxy mode's chain (raw - 15) has marked the proxied
 // servers' GRE, which the last rule leaves alone (proxy/proxy_fastpath.hpp).
 void prerouting_chain(std::ostringstream& s, Backend backend, const RuleOptions& o, bool local_gre) {
-  const bool nft_queue = backend == Backend::Nft;
+  const bool nft_queue = queues_in_table(backend);
   s << "  chain " << (o.fast_path ? kChainFastIn : kChainPreroutingNft) << " {\n"
     << "    type filter hook prerouting priority raw - 10; policy accept;\n";
   if (o.fast_path) {
@@ -127,14 +165,14 @@ void prerouting_chain(std::ostringstream& s, Backend backend, const RuleOptions&
     // Streamed piece by piece: GCC 12 -O3 reports a false -Wrestrict on `" " + std::string`
     // (GCC bug 105329), which fails Release builds with warnings as errors.
     s << "    " << server_gre << "notrack";
-    if (nft_queue) s << ' ' << queue_statement(o);
+    if (nft_queue) s << ' ' << queue_verdict(backend, o);
     s << "\n";
   }
   s << "  }\n";
 }
 
-void forward_chain(std::ostringstream& s, const RuleOptions& o) {
-  const std::string q = queue_statement(o);
+void forward_chain(std::ostringstream& s, Backend backend, const RuleOptions& o) {
+  const std::string q = queue_verdict(backend, o);
   const std::string client_gre = "meta l4proto gre " + unmarked(o) + "ct state != untracked ";
   s << "  # Control connections (both directions show inside addresses here) and the\n"
     << "  # clients' GRE on its way out (tracked: the masquerade rule translates its source).\n"
@@ -146,11 +184,8 @@ void forward_chain(std::ostringstream& s, const RuleOptions& o) {
     << "    meta l4proto gre counter name \"" << kCounterInvalid << "\" drop\n"
     << "  }\n"
     << "  chain forward {\n"
-    << "    type filter hook forward priority mangle; policy accept;\n";
-  // Offloaded GRE (untracked, judged) ends here, at its first rule.
-  if (o.fast_path)
-    s << "    meta mark & " << hex32(o.fast_path_mark) << " == " << hex32(o.fast_path_mark)
-      << " accept\n";
+    << kForwardHook;
+  if (o.fast_path) forward_fast_rules(s, o);
   s << "    ct state invalid jump " << kChainDropInvalid << "\n";
   if (o.syn_per_second > 0) s << "    " << kNewControl << over_rate(kSynSources, o.syn_per_second, kCounterSynLimited) << "\n";
   if (queued_gre_limit(o) > 0) s << "    " << client_gre << over_rate(kGreSources, queued_gre_limit(o), kCounterGreLimited) << "\n";
@@ -167,11 +202,23 @@ std::string hex32(std::uint32_t v) {
   return out;
 }
 
-std::string_view name_of(Backend b) { return b == Backend::Nft ? "nft" : "xtables"; }
+std::string_view name_of(Backend b) {
+  switch (b) {
+    case Backend::Nft:
+      return "nft";
+    case Backend::Compat:
+      return "compat";
+    case Backend::Xtables:
+      break;
+  }
+  return "xtables";
+}
 
 bool parse_backend(std::string_view text, Backend& out) {
   if (text == "nft") {
     out = Backend::Nft;
+  } else if (text == "compat") {
+    out = Backend::Compat;
   } else if (text == "xtables" || text == "iptables") {
     out = Backend::Xtables;
   } else {
@@ -183,20 +230,21 @@ bool parse_backend(std::string_view text, Backend& out) {
 std::string nft_table(Backend backend, const RuleOptions& o) {
   std::ostringstream s;
   s << "table ip " << o.table << " {\n";
-  const bool nft_queue = backend == Backend::Nft;  // else the drops and limits are xtables rules
+  const bool nft_queue = queues_in_table(backend);  // else the drops and limits are xtables rules
   if (nft_queue) {
     for (const auto name : {kCounterInvalid, kCounterSynLimited, kCounterGreLimited}) {
       s << "  counter " << name << " {\n  }\n";
     }
     s << source_set(kSynSources) << source_set(kGreSources);
   }
+  if (backend == Backend::Compat) to_queue_chain(s, o);  // before the chains that go to it
   if (o.fast_path) {
     fast_path_maps(s);
     fast_lookup_chain(s, o);
-    fast_source_chain(s, o);
+    if (!nft_queue) fast_source_chain(s, o);
   }
   prerouting_chain(s, backend, o, true);
-  if (nft_queue) forward_chain(s, o);
+  if (nft_queue) forward_chain(s, backend, o);
   s << "}\n";
   return s.str();
 }
@@ -206,8 +254,13 @@ std::string describe_rules(Backend backend, const RuleOptions& o) {
   s << "#!/bin/sh\n# pptp-alg rules, backend " << name_of(backend) << ", queue " << o.queue
     << (o.fail_open ? ", fail open" : ", fail closed") << "\n"
     << "# GRE from the server is untracked before conntrack; make sure the forward policy\n"
-    << "# accepts it (e.g. nft: meta l4proto gre ct state untracked accept).\n"
-    << (tool_path(Tool::Nft).empty() ? std::string("nft") : tool_path(Tool::Nft)) << " -f - <<'EOF'\n"
+    << "# accepts it (e.g. nft: meta l4proto gre ct state untracked accept).\n";
+  if (backend == Backend::Compat) {
+    s << "# Chain to_queue's first rule, iptables' NFQUEUE target through nft_compat, is added by\n"
+      << "# the pptp-alg daemon at start (nft cannot write it on a kernel without nft queue);\n"
+      << "# until then the chain's placeholder " << (o.fail_open ? "accepts" : "drops") << " what would be queued.\n";
+  }
+  s << (tool_path(Tool::Nft).empty() ? std::string("nft") : tool_path(Tool::Nft)) << " -f - <<'EOF'\n"
     << nft_table(backend, o) << "EOF\n";
   for (const auto& c : xtables_install(o)) {
     if (backend == Backend::Xtables) s << shell_line(c) << "\n";
@@ -219,8 +272,38 @@ Backend detect_backend() {
   const std::string probe =
       "table ip pptp_alg_probe {\n chain c {\n  type filter hook prerouting priority 0;\n"
       "  meta l4proto gre queue num 0 bypass\n }\n}\n";
-  return run_nft(probe, NftMode::Check) ? Backend::Nft : Backend::Xtables;
+  if (run_nft(probe, NftMode::Check)) return Backend::Nft;
+  return queue_target_works() ? Backend::Compat : Backend::Xtables;
 }
+
+namespace {
+// Every chain any version of ours had in the table (fast_out and a prerouting beside
+// fast_in: earlier layouts).
+constexpr std::array<std::string_view, 10> kOurChains{
+    kChainFastIn,       kChainFastPpp,     kChainFastPppAck, kChainFastLookup,  "fast_source",
+    kChainPreroutingNft, "forward",        kChainDropInvalid, kChainToQueue,    "fast_out"};
+
+bool has_chain(std::string_view text, std::string_view chain) {
+  return text.find("chain " + std::string(chain) + " {") != std::string_view::npos;
+}
+
+// A restart's reload in one transaction: every chain of ours flushed, those the new layout
+// does not declare deleted (a backend or layout change), the table declared again; the
+// sets (declared the same) keep their elements.
+std::string keep_script(std::string_view listing, const std::string& table) {
+  const std::string prefix = " chain ip " + std::string(kTableName) + " ";
+  std::string flush, remove;
+  for (std::string_view chain : kOurChains) {
+    if (!has_chain(listing, chain)) continue;
+    flush += "flush" + prefix + std::string(chain) + "\n";
+    // A hook's priority cannot change in place: fast_in of the layout with chain prerouting
+    // beside it (raw - 20) goes and comes back.
+    const bool moved = chain == kChainFastIn && has_chain(listing, kChainPreroutingNft);
+    if (!has_chain(table, chain) || moved) remove += "delete" + prefix + std::string(chain) + "\n";
+  }
+  return flush + remove + table;
+}
+}  // namespace
 
 Result<bool, std::string> install_rules(Backend backend, const RuleOptions& options, bool* kept) {
   if (kept != nullptr) *kept = false;
@@ -230,45 +313,29 @@ Result<bool, std::string> install_rules(Backend backend, const RuleOptions& opti
   const auto listed = run_nft("list table ip " + std::string(kTableName));
   const std::string listing = listed ? *listed : std::string();
   const bool keep = options.fast_path && listing.find(std::string("map ") + std::string(kFastInPlain)) != std::string::npos;
+  const std::string table = nft_table(backend, options);
   Result<std::string, std::string> loaded = unexpected(std::string());
   if (keep) {
-    // One transaction: every chain's rules replaced, the sets (declared the same) untouched.
-    std::string script;
-    const auto has = [&](std::string_view chain) {
-      return listing.find("chain " + std::string(chain) + " {") != std::string::npos;
-    };
-    for (std::string_view chain :
-         {kChainFastIn, kChainFastPpp, kChainFastPppAck, kChainFastLookup, std::string_view("fast_source"),
-          kChainPreroutingNft, std::string_view("forward"), kChainDropInvalid}) {
-      if (has(chain)) script += "flush chain ip " + std::string(kTableName) + " " + std::string(chain) + "\n";
-    }
-    // Earlier versions marked the client's GRE in a chain of its own in the forward hook,
-    // and had fast_in at raw - 20 beside chain prerouting (a hook's priority cannot be
-    // changed in place: the chain goes and comes back in this transaction).
-    for (std::string_view old : {std::string_view("fast_out"), kChainPreroutingNft}) {
-      if (!has(old)) continue;
-      script += "delete chain ip " + std::string(kTableName) + " " + std::string(old) + "\n";
-      if (old == kChainPreroutingNft && has(kChainFastIn)) {
-        script += "delete chain ip " + std::string(kTableName) + " " + std::string(kChainFastIn) + "\n";
-      }
-    }
-    loaded = run_nft(script + nft_table(backend, options));
+    loaded = run_nft(keep_script(listing, table));
     if (loaded && kept != nullptr) *kept = true;
   }
   if (!loaded) {
     // Replaced whole. Two transactions: nft 1.0.6 cannot resolve the named counters and sets
     // of a table deleted and declared again in one (ENOENT).
     if (!listing.empty()) (void)run_nft("delete table ip " + std::string(kTableName));
-    loaded = run_nft(nft_table(backend, options));
+    loaded = run_nft(table);
   }
   if (!loaded) {
     return unexpected("nft could not load table " + std::string(kTableName) + ": " + loaded.error() +
                       " -- are you root (CAP_NET_ADMIN), and does the kernel have nf_tables?");
   }
+  if (backend == Backend::Compat) {
+    if (auto armed = arm_queue_target(kTableName, options); !armed) return unexpected(armed.error());
+  }
   // Our xtables rules replaced (the backend's) or taken out (an earlier run's, with the other
   // backend): one iptables-restore.
   if (auto x = apply_xtables(backend == Backend::Xtables ? &options : nullptr); !x) {
-    if (backend != Backend::Xtables) return true;  // leftovers are harmless to the nft backend
+    if (backend != Backend::Xtables) return true;  // leftovers are harmless to the nft table's backends
     remove_rules();
     // Appended piece by piece: GCC 12 at -O2 reports a false -Wrestrict on
     // `"literal" + std::string` (GCC bug 105329).
@@ -282,16 +349,22 @@ Result<bool, std::string> install_rules(Backend backend, const RuleOptions& opti
 void remove_rules(bool keep_fast_path) {
   const std::string table = "ip " + std::string(kTableName);
   if (keep_fast_path) {
-    // One script per chain: a chain already gone must not keep the others.
-    for (std::string_view chain : {kChainPreroutingNft, std::string_view("forward"), kChainDropInvalid}) {
+    // fast_in keeps its lookups and loses the server's GRE rule (untracked and queued);
+    // forward (the nft table's backends) keeps its fast-path rules. Then the chains only
+    // the queue rules used go. One script each: a chain already gone must not keep the others.
+    const RuleOptions defaults;
+    std::ostringstream lookups, forward;
+    lookups << "flush chain " << table << " " << kChainFastIn << "\ntable " << table << " {\n";
+    prerouting_chain(lookups, Backend::Xtables, defaults, false);
+    lookups << "}\n";
+    forward << "flush chain " << table << " forward\ntable " << table << " {\n  chain forward {\n" << kForwardHook;
+    forward_fast_rules(forward, defaults);
+    forward << "  }\n}\n";
+    (void)run_nft(lookups.str());
+    (void)run_nft(forward.str());
+    for (std::string_view chain : {kChainPreroutingNft, kChainDropInvalid, kChainToQueue}) {
       (void)run_nft("delete chain " + table + " " + std::string(chain));
     }
-    // fast_in keeps its lookups and loses the server's GRE rule (untracked and queued).
-    std::ostringstream lookups;
-    lookups << "flush chain " << table << " " << kChainFastIn << "\ntable " << table << " {\n";
-    prerouting_chain(lookups, Backend::Xtables, RuleOptions{}, false);
-    lookups << "}\n";
-    (void)run_nft(lookups.str());
   } else {
     (void)run_nft("delete table " + table);
   }

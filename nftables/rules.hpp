@@ -26,11 +26,19 @@
 // GRE packets are rate-limited (nft dynamic sets with a limit; xtables hashlimit), so that
 // one host cannot fill the queue (issue 13). Both are counted in the kernel.
 //
-// The native nft `queue` statement is used where the kernel has it; where it does not
-// (CONFIG_NFT_QUEUE unset), the queue rules go through iptables' NFQUEUE target instead,
-// and only the notrack rule stays in the nft table. detect_backend() tells which at start.
+// The native nft `queue` statement is used where the kernel has it (Backend::Nft). Where it
+// does not (CONFIG_NFT_QUEUE unset), the same table's queue rules jump to chain to_queue,
+// whose head is iptables' NFQUEUE target added through nft_compat (Backend::Compat,
+// queue_target.hpp): no iptables base chain is passed. Where that fails too (no nft_compat),
+// the queue rules are iptables rules in chains of their own (Backend::Xtables) and only the
+// notrack rule stays in the nft table. detect_backend() tells which at start.
+//
+// With the nft table's queue rules (Nft, Compat), the client's GRE gets its source in the
+// first rule of chain forward (one base chain in the forward hook); with Xtables, in chain
+// fast_source (forward, mangle - 10), since that backend's table has no forward chain.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -58,7 +66,12 @@ inline constexpr std::uint32_t kRateLimitBurstFactor = 2;           // burst = r
 inline constexpr std::uint32_t kRateLimitSources = 65536;           // sources remembered at once
 inline constexpr std::uint32_t kRateLimitForgetSeconds = 60;        // a quiet source is forgotten
 
-enum class Backend : std::uint8_t { Nft, Xtables };
+enum class Backend : std::uint8_t { Nft, Compat, Xtables };
+// Whether the queue rules, the invalid drops and the rate limits are in our nft table.
+inline bool queues_in_table(Backend b) { return b != Backend::Xtables; }
+// What --backend and the config's `backend` accept ("iptables" is read as xtables too).
+inline constexpr std::array<std::string_view, 4> kBackendChoices{"auto", "nft", "compat", "xtables"};
+inline constexpr std::string_view kChainToQueue = "to_queue";  // Backend::Compat's queue rule
 std::string_view name_of(Backend b);
 bool parse_backend(std::string_view text, Backend& out);
 
@@ -89,8 +102,9 @@ inline std::uint32_t queued_gre_limit(const RuleOptions& o) { return o.fast_path
 // A mark or mask as the rules write it (0x00100000).
 std::string hex32(std::uint32_t v);
 
-// The nft script for the table (`nft -f`): with the queue rules for Backend::Nft, the
-// notrack rule only for Backend::Xtables.
+// The nft script for the table (`nft -f`): with the queue rules for Backend::Nft (the queue
+// statement) and Backend::Compat (jumps to chain to_queue, whose placeholder verdict
+// arm_queue_target() puts the target before), the notrack rule only for Backend::Xtables.
 std::string nft_table(Backend backend, const RuleOptions& options);
 // iptables commands for Backend::Xtables (empty for Nft).
 std::vector<Command> xtables_install(const RuleOptions& options);
@@ -104,17 +118,20 @@ Result<bool, std::string> apply_xtables(const RuleOptions* install);
 // Everything an operator would type, as a shell script.
 std::string describe_rules(Backend backend, const RuleOptions& options);
 
-// Asks the kernel (a checked transaction, nft --check) whether the native queue statement works here.
+// Asks the kernel which backend works here: the native queue statement (a checked
+// transaction, nft --check), else the NFQUEUE target through nft_compat (a probe table,
+// queue_target.hpp), else iptables.
 Backend detect_backend();
 // Installs the rules, replacing any left by an earlier run, but keeping the fast-path sets
 // and their elements where they are there and fit (a restart: the calls keep flowing and the
 // new daemon adopts them). The table is loaded in-process (run_nft); for Backend::Xtables,
-// iptables is found by absolute path (command.hpp) first. The error says what to do. `kept`
-// says whether elements were kept.
+// iptables is found by absolute path (command.hpp) first; for Backend::Compat, the target is
+// armed after the table is loaded. The error says what to do. `kept` says whether elements
+// were kept.
 Result<bool, std::string> install_rules(Backend backend, const RuleOptions& options, bool* kept = nullptr);
 // Removes whatever of our rules exist; never touches anything else. With keep_fast_path,
 // the fast-path chains and sets stay (their elements expire on their own) and only the
-// queue rules go.
+// queue rules go (the forward chain keeps its fast-path rules: the client's source).
 void remove_rules(bool keep_fast_path = false);
 
 }  // namespace pptp::nft

@@ -1,6 +1,7 @@
 #include "nftables/table_watch.hpp"
 
 #include "nftables/command.hpp"
+#include "nftables/queue_target.hpp"
 
 #include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
@@ -35,14 +36,16 @@ int on_chain(const nlmsghdr*, void*) { return MNL_CB_OK; }
 std::vector<std::string_view> table_chains(Backend backend, const RuleOptions& options) {
   // With the fast path, fast_in carries the server's GRE rule too (rules.cpp).
   std::vector<std::string_view> chains{options.fast_path ? "fast_in" : "prerouting"};
-  if (backend == Backend::Nft) chains.push_back("forward");
+  if (queues_in_table(backend)) chains.push_back("forward");
+  if (backend == Backend::Compat) chains.push_back(kChainToQueue);
   return chains;
 }
 
-Result<bool, std::string> reload_vanished_table(const RuleOptions& options) {
-  if (auto loaded = run_nft(nft_table(Backend::Nft, options)); !loaded) {
+Result<bool, std::string> reload_vanished_table(Backend backend, const RuleOptions& options) {
+  if (auto loaded = run_nft(nft_table(backend, options)); !loaded) {
     return unexpected("nft could not load table " + std::string(kTableName) + ": " + loaded.error());
   }
+  if (backend == Backend::Compat) return arm_queue_target(kTableName, options);
   return true;
 }
 

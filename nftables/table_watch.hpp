@@ -24,11 +24,12 @@ namespace pptp::nft {
 // The chains of our table for these options (nft_table() in rules.cpp writes them).
 std::vector<std::string_view> table_chains(Backend backend, const RuleOptions& options);
 
-// Puts back a table that vanished whole (`nft flush ruleset`) with the nft backend: one
-// transaction through libnftables (run_nft), without install_rules()' listing and its eleven
-// iptables clean-ups (two seconds on a loaded router, while the calls' GRE is lost). The xtables backend's jumps went with
-// the flush too: that backend needs install_rules().
-Result<bool, std::string> reload_vanished_table(const RuleOptions& options);
+// Puts back a table that vanished whole (`nft flush ruleset`) with the nft table's backends
+// (Nft, Compat: then the queue target is armed in a second transaction): through
+// libnftables (run_nft), without install_rules()' listing and its iptables clean-ups (two
+// seconds on a loaded router, while the calls' GRE is lost). The xtables backend's jumps
+// went with the flush too: that backend needs install_rules().
+Result<bool, std::string> reload_vanished_table(Backend backend, const RuleOptions& options);
 
 struct TableState {
   std::optional<std::uint64_t> handle;  // empty: the table is gone

@@ -1,4 +1,5 @@
 #include "alg/config/config.hpp"
+#include "nftables/rules.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -112,7 +113,6 @@ Read<std::string> socket_path(const YAML::Node& v) {
   return absolute_path(v);
 }
 
-constexpr std::array<std::string_view, 3> kBackends{"auto", "nft", "xtables"};
 constexpr std::array<std::string_view, 5> kLogLevels{"trace", "debug", "info", "warn", "error"};
 constexpr std::array<std::string_view, 2> kLogFormats{"text", "json"};
 constexpr std::array<std::string_view, 2> kHaNodes{"0", "1"};
@@ -142,7 +142,7 @@ struct Key {
 constexpr std::array kKeys{
     Key{"queue", [](const YAML::Node& v, Settings& s) { return store(queue_number(v), s.queue); }},
     Key{"install-rules", [](const YAML::Node& v, Settings& s) { return store(boolean(v), s.install_rules); }},
-    Key{"backend", [](const YAML::Node& v, Settings& s) { return store(one_of(v, kBackends), s.backend); }},
+    Key{"backend", [](const YAML::Node& v, Settings& s) { return store(one_of(v, pptp::nft::kBackendChoices), s.backend); }},
     Key{"fail-open", [](const YAML::Node& v, Settings& s) { return store(boolean(v), s.fail_open); }},
     Key{"no-fast-path", [](const YAML::Node& v, Settings& s) { return store(boolean(v), s.no_fast_path); }},
     Key{"keep-fast-path", [](const YAML::Node& v, Settings& s) { return store(boolean(v), s.keep_fast_path); }},

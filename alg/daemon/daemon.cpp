@@ -114,7 +114,10 @@ nft::RuleOptions rule_options(const DaemonOptions& options, bool fast_path) {
 }
 
 int Daemon::install_rules() {
-  if (!options_.install_rules) return 0;
+  if (!options_.install_rules) {
+    arm_queue_target();  // Backend::Compat: the queue rule is the daemon's (queue_target.hpp)
+    return 0;
+  }
   bool kept = false;
   auto ok = nft::install_rules(backend_, rule_options(), &kept);
   if (!ok) {

@@ -28,6 +28,7 @@
 #include "nftables/gre_sink.hpp"
 #include "nftables/monitor.hpp"
 #include "nftables/queue.hpp"
+#include "nftables/queue_target.hpp"
 #include "nftables/table_watch.hpp"
 
 namespace pptp::daemon {
@@ -82,6 +83,8 @@ class Daemon {
   nft::RuleOptions rule_options() const;
   void watch_rules(std::string_view noticed_by);
   void repair_rules(bool reinstall, bool table_gone, std::string_view noticed_by);
+  // Backend::Compat: puts the NFQUEUE target at the head of chain to_queue (an error is logged).
+  void arm_queue_target();
   void open_table_monitor();
   void wait_table_news();
   void on_table_news(const boost::system::error_code& ec);

@@ -75,6 +75,14 @@ void Daemon::open_gre_sink() {
   gre_sink_ = std::move(*sink);
 }
 
+void Daemon::arm_queue_target() {
+  if (backend_ != nft::Backend::Compat) return;
+  if (auto armed = nft::arm_queue_target(nft::kTableName, rule_options()); !armed) {
+    log_->error("queue_target_failed error=\"{}\" note=\"PPTP is not queued ({}); load the table from 'pptp-alg rules' "
+                "or run with --install-rules\"", armed.error(), options_.fail_open ? "it passes unjudged" : "it is dropped");
+  }
+}
+
 nft::RuleOptions Daemon::rule_options() const {
   return pptp::daemon::rule_options(options_, options_.fast_path);
 }
@@ -103,12 +111,14 @@ void Daemon::repair_rules(bool reinstall, bool table_gone, std::string_view noti
   const double started = now();
   if (reinstall) {
     bool kept = false;
-    auto ok = table_gone && backend_ == nft::Backend::Nft ? nft::reload_vanished_table(rule_options())
-                                                           : nft::install_rules(backend_, rule_options(), &kept);
+    auto ok = table_gone && nft::queues_in_table(backend_) ? nft::reload_vanished_table(backend_, rule_options())
+                                                            : nft::install_rules(backend_, rule_options(), &kept);
     if (!ok) {
       log_->error("rules_repair_failed error=\"{}\"", ok.error());
       return;
     }
+  } else {
+    arm_queue_target();  // a table re-created from the operator's include: its placeholder only
   }
   std::size_t rearmed = 0;
   if (fast_path_) {

@@ -3,6 +3,7 @@
 // their timeouts re-armed, their counters read and they are removed. Needs root; skipped
 // without.
 #include "nftables/fastpath.hpp"
+#include "nftables/queue_target.hpp"
 
 #include <gtest/gtest.h>
 #include <sched.h>
@@ -227,6 +228,55 @@ TEST_F(KernelFastPath, AnUpgradeFromTwoPreroutingChainsKeepsTheElements) {
   run_command({tool_path(Tool::Nft), "list", "table", "ip", std::string(kTableName)}, {}, chains);
   EXPECT_EQ(chains.find("chain prerouting"), std::string::npos) << chains;
   EXPECT_NE(chains.find("hook prerouting priority raw - 10"), std::string::npos) << chains;
+  EXPECT_NE(list_set(kFastInAddress).find("198.51.100.2 . 198.51.100.1 . 0x1234"), std::string::npos);
+}
+
+std::string listed_table() {
+  std::string chains;
+  run_command({tool_path(Tool::Nft), "list", "table", "ip", std::string(kTableName)}, {}, chains);
+  return chains;
+}
+
+std::size_t occurrences(const std::string& text, std::string_view what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// A restart that moves from the xtables backend to compat (the queue rules into our table,
+// the NFQUEUE target at to_queue's head): the elements stay, iptables loses every rule of
+// ours, fast_source folds into forward, and installing again arms one target, not two.
+// Stopping with the fast path kept leaves forward's source rule (the client's GRE still
+// leaves with the public address) and takes to_queue away.
+TEST_F(KernelFastPath, ACompatRestartArmsOneTargetKeepsTheElementsAndNoIptablesRule) {
+  if (!queue_target_works()) GTEST_SKIP() << "the kernel takes no NFQUEUE target through nft_compat";
+  auto fp = FastPath::open(60);
+  ASSERT_TRUE(fp) << fp.error();
+  ASSERT_TRUE((*fp)->add({call_}));
+  RuleOptions o;
+  o.queue = 7;
+  for (int start = 0; start < 2; ++start) {
+    bool kept = false;
+    auto ok = install_rules(Backend::Compat, o, &kept);
+    ASSERT_TRUE(ok) << ok.error();
+    EXPECT_TRUE(kept);
+  }
+  const std::string t = listed_table();
+  EXPECT_EQ(occurrences(t, "queue num 7"), 1u) << t;
+  const auto to_queue = t.find("chain to_queue {");
+  ASSERT_NE(to_queue, std::string::npos) << t;
+  EXPECT_LT(t.find("queue num 7", to_queue), t.find("drop", to_queue)) << "the target first";
+  EXPECT_EQ(t.find("fast_source"), std::string::npos) << t;
+  EXPECT_NE(t.find("ip saddr set ip saddr . ip daddr . @th,48,16 map @fast_out_source accept"), std::string::npos) << t;
+  EXPECT_NE(list_set(kFastInAddress).find("198.51.100.2 . 198.51.100.1 . 0x1234"), std::string::npos);
+  std::string saved;
+  if (!tool_path(Tool::IptablesSave).empty()) run_command({tool_path(Tool::IptablesSave)}, {}, saved);
+  EXPECT_EQ(saved.find("PPTP_ALG"), std::string::npos) << saved;
+  remove_rules(true);
+  const std::string stopped = listed_table();
+  EXPECT_EQ(stopped.find("to_queue"), std::string::npos) << stopped;
+  EXPECT_EQ(stopped.find("queue num"), std::string::npos) << stopped;
+  EXPECT_NE(stopped.find("map @fast_out_source accept"), std::string::npos) << stopped;
   EXPECT_NE(list_set(kFastInAddress).find("198.51.100.2 . 198.51.100.1 . 0x1234"), std::string::npos);
 }
 

@@ -133,7 +133,7 @@ TEST(FastPathRules, OnlyEnhancedGreIsLookedUp) {
 // One base chain in prerouting: the lookups and the server's GRE rule share fast_in, whose
 // last rule only GRE that no lookup took reaches (every hook costs every packet; issue 17).
 TEST(FastPathRules, OneBaseChainBeforeRoutingWithTheServersGreRuleLast) {
-  for (const Backend backend : {Backend::Nft, Backend::Xtables}) {
+  for (const Backend backend : {Backend::Nft, Backend::Compat, Backend::Xtables}) {
     const std::string t = nft_table(backend, RuleOptions{});
     std::size_t hooks = 0;
     for (auto at = t.find("hook prerouting"); at != std::string::npos; at = t.find("hook prerouting", at + 1)) ++hooks;
@@ -151,11 +151,20 @@ TEST(FastPathRules, OneBaseChainBeforeRoutingWithTheServersGreRuleLast) {
   EXPECT_NE(t.find("chain prerouting {\n    type filter hook prerouting priority raw - 10;"), std::string::npos) << t;
 }
 
+std::size_t occurrences(const std::string& text, std::string_view what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+constexpr std::string_view kSourceRule =
+    "meta mark & 0x00200000 == 0x00200000 ip saddr set ip saddr . ip daddr . @th,48,16 map @fast_out_source";
+
 // The client's GRE of an offloaded call, as the kernel sees it: untracked before conntrack
 // (raw - 10 runs before conntrack's -200), so no entry and no masquerade; its source set
 // to the public address from the map after routing, where a local source is no martian.
 TEST(FastPathRules, TheClientsGreIsUntrackedAndGetsItsSourceFromTheMapAfterRouting) {
-  for (const Backend backend : {Backend::Nft, Backend::Xtables}) {
+  for (const Backend backend : {Backend::Nft, Backend::Compat, Backend::Xtables}) {
     const std::string t = nft_table(backend, RuleOptions{});
     const auto fast_in = t.find("chain fast_lookup {");
     const auto out_rule = t.find(
@@ -167,33 +176,54 @@ TEST(FastPathRules, TheClientsGreIsUntrackedAndGetsItsSourceFromTheMapAfterRouti
         t.find("map fast_out_source {\n    typeof ip saddr . ip daddr . @th,48,16 : ip saddr\n"),
         std::string::npos)
         << t;
-    const auto source =
-        t.find("chain fast_source {\n    type filter hook forward priority mangle - 10;");
-    ASSERT_NE(source, std::string::npos) << t;
-    EXPECT_NE(t.find("    meta mark & 0x00200000 == 0x00200000 ip saddr set ip saddr . ip daddr . "
-                     "@th,48,16 map "
-                     "@fast_out_source\n  }",
-                     source),
-              std::string::npos)
-        << t;
-    // The server's GRE is marked with the fast-path bit only: it costs fast_source no lookup.
+    // One base chain of ours in the forward hook whatever the backend: with the queue rules
+    // in the table, its first rule; with xtables, chain fast_source's only one.
+    EXPECT_EQ(occurrences(t, "hook forward"), 1u) << t;
+    EXPECT_EQ(occurrences(t, kSourceRule), 1u) << t;
+    const std::string chain = queues_in_table(backend) ? "forward" : "fast_source";
+    ASSERT_FALSE(chain_rules(t, chain).empty()) << t;
+    EXPECT_EQ(chain_rules(t, chain).front().find(kSourceRule), 0u) << chain << "\n" << t;
+    EXPECT_EQ(t.find("fast_source") == std::string::npos, queues_in_table(backend)) << t;
+    // The server's GRE is marked with the fast-path bit only: it costs no source lookup.
     const auto in_rule =
         t.find("map @fast_in_plain notrack meta mark set meta mark | 0x00100000 accept", fast_in);
     EXPECT_NE(in_rule, std::string::npos) << t;
   }
   RuleOptions off;
   off.fast_path = false;
-  EXPECT_EQ(nft_table(Backend::Nft, off).find("fast_source"), std::string::npos);
+  EXPECT_EQ(nft_table(Backend::Nft, off).find("fast_out_source"), std::string::npos);
 }
 
-TEST(QueueRules, OffloadedGreLeavesTheForwardChainAtItsFirstRule) {
-  const std::string t = nft_table(Backend::Nft, RuleOptions{});
-  const auto forward = t.find("chain forward {");
-  ASSERT_NE(forward, std::string::npos) << t;
-  const auto first_rule =
-      t.find("policy accept;\n", forward) + std::string("policy accept;\n").size();
-  EXPECT_EQ(t.compare(first_rule, 47, "    meta mark & 0x00100000 == 0x00100000 accept"), 0)
-      << t.substr(forward);
+TEST(QueueRules, OffloadedGreLeavesTheForwardChainAtItsFirstRules) {
+  for (const Backend backend : {Backend::Nft, Backend::Compat}) {
+    const auto rules = chain_rules(nft_table(backend, RuleOptions{}), "forward");
+    ASSERT_GE(rules.size(), 3u);
+    EXPECT_EQ(rules[0], std::string(kSourceRule) + " accept");  // the client's GRE
+    EXPECT_EQ(rules[1], "meta mark & 0x00100000 == 0x00100000 accept");  // the server's
+  }
+}
+
+// Without nft's queue statement in the kernel: every rule that would queue goes to chain
+// to_queue, declared before them, whose placeholder is the queue's own verdict with no
+// daemon listening (the target is put before it by arm_queue_target()).
+TEST(QueueRules, CompatQueuesThroughOneChainWhosePlaceholderFollowsTheFailMode) {
+  for (const bool fail_open : {false, true}) {
+    RuleOptions o;
+    o.fail_open = fail_open;
+    const std::string t = nft_table(Backend::Compat, o);
+    EXPECT_EQ(t.find("queue num"), std::string::npos) << t;
+    EXPECT_EQ(occurrences(t, "goto to_queue"), occurrences(nft_table(Backend::Nft, o), "queue num")) << t;
+    EXPECT_EQ(occurrences(t, "goto to_queue"), 4u) << t;  // the server's GRE, TCP both ways, the client's GRE
+    const auto declared = t.find("chain to_queue {");
+    ASSERT_NE(declared, std::string::npos) << t;
+    EXPECT_LT(declared, t.find("goto to_queue")) << t;
+    EXPECT_EQ(chain_rules(t, "to_queue"), std::vector<std::string>{fail_open ? "accept" : "drop"}) << t;
+  }
+  EXPECT_EQ(nft_table(Backend::Nft, RuleOptions{}).find("to_queue"), std::string::npos);
+  Backend parsed = Backend::Nft;
+  ASSERT_TRUE(parse_backend("compat", parsed));
+  EXPECT_EQ(parsed, Backend::Compat);
+  EXPECT_EQ(name_of(Backend::Compat), "compat");
 }
 
 TEST(QueueRules, InvalidConnectionTrackingStateIsDroppedBeforeTheQueue) {
