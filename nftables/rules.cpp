@@ -148,12 +148,13 @@ void prerouting_chain(std::ostringstream& s, Backend backend, const RuleOptions&
   if (o.fast_path) {
     s << "    # (`ip protocol`, not `meta l4proto`: nft 1.0.6 aborts listing the latter with @th.)\n"
       << "    ip protocol != gre return\n"
-      << "    # Enhanced GRE only (K bit, version 1): the Key, the receiver's Call ID, is at bytes\n"
-      << "    # 6-7. By the S and A bits (each adds 4 bytes before the PPP frame), one of three:\n"
-      << "    @th,0,16 & 0x3087 == 0x3001 jump " << kChainFastPpp << "\n"
-      << "    @th,0,16 & 0x3087 == 0x3081 jump " << kChainFastPppAck << "\n"
+      << "    # Enhanced GRE only (RFC 2637 4.1: C, R, s, Recur and Flags 0, K 1, version 1): the\n"
+      << "    # Key, the receiver's Call ID, is at bytes 6-7 (a C or R bit would put fields before\n"
+      << "    # it). By the S and A bits (each adds 4 bytes before the PPP frame), one of three:\n"
+      << "    @th,0,16 & 0xffff == 0x3001 jump " << kChainFastPpp << "\n"
+      << "    @th,0,16 & 0xffff == 0x3081 jump " << kChainFastPppAck << "\n"
       << "    # without S, no payload (RFC 2637 4.1): an acknowledgment alone\n"
-      << "    @th,0,16 & 0x3007 == 0x2001 jump " << kChainFastLookup << "\n";
+      << "    @th,0,16 & 0xff7f == 0x2001 jump " << kChainFastLookup << "\n";
   }
   if (local_gre) {
     const std::string server_gre = "meta l4proto gre " + unmarked(o) + "fib daddr type local ";

@@ -533,7 +533,29 @@ class WithoutFastPath(LabTest):
 class Rules(LabTest):
     def test_rules_are_installed_while_running_and_removed_at_exit(self):
         self.assertNotEqual(self.lab.rules_left(), [], "no pptp_alg rules while the daemon runs")
+        # With the queue rules in the nft table (nft, or compat: the NFQUEUE target through
+        # nft_compat), no iptables rule of ours: no iptables base chain for every packet.
+        backend = re.search(r"starting .*backend=(\w+)", self.lab.read_daemon_log()).group(1)
+        saved = self.lab.netns("rtr", "iptables-save", check=False).stdout
+        if backend in ("nft", "compat"):
+            self.assertNotIn("PPTP_ALG", saved)
+            table = self.lab.netns("rtr", "nft", "list", "table", "ip", "pptp_alg").stdout
+            self.assertNotIn("fast_source", table)  # folded into forward
         # tearDown checks that stopping removes them all.
+
+
+class XtablesBackend(FastPath):
+    """The iptables fallback (kernels without nft_compat) where the probe picks another: the
+    fast path's tests again, with the queue rules in iptables' raw and mangle chains."""
+    daemon_args = ("--backend", "xtables")
+
+    def test_the_queue_rules_are_iptables_chains(self):
+        saved = self.lab.netns("rtr", "iptables-save").stdout
+        self.assertIn("-j PPTP_ALG_PREROUTING", saved)
+        self.assertIn("-j PPTP_ALG_FORWARD", saved)
+        self.lab.start_server()
+        result = self.lab.run_clients([("pptp-linux", dict(local=CLIENTS[0], tag="x", duration=3))])[0]
+        self.assertEchoed(result, minimum=10)
 
 
 if __name__ == "__main__":

@@ -127,6 +127,18 @@ TEST(FastPathRules, OnlyEnhancedGreIsLookedUp) {
   Bytes keyless = gre(true, false, kIp);
   keyless[0] &= 0xdf;  // K bit clear
   EXPECT_TRUE(skips_fast_path(t, keyless));
+  // A checksum or routing bit (RFC 1701) puts 4 bytes before the Key: bytes 6-7 are not it.
+  for (const std::uint8_t bit : {0x80, 0x40, 0x08}) {  // C, R, strict source route
+    for (const bool seq : {false, true}) {
+      Bytes odd = gre(seq, !seq, seq ? kIp : Bytes{});
+      odd[0] |= bit;
+      EXPECT_TRUE(skips_fast_path(t, odd)) << int(bit) << " " << seq;
+    }
+  }
+  Bytes flagged = gre(false, true, {});
+  flagged[1] |= 0x08;  // a Flags bit (RFC 2637: must be 0)
+  EXPECT_TRUE(skips_fast_path(t, flagged));
+  EXPECT_FALSE(skips_fast_path(t, gre(false, true, {})));
   EXPECT_EQ(chain_rules(t, "fast_in").front(), "ip protocol != gre return");
 }
 
