@@ -64,5 +64,8 @@ struct StatusSnapshot {
 
 // The status file's gateway part, from a snapshot (status_view.cpp).
 nlohmann::json status_json(const StatusSnapshot& s);
+// The same without "connections": small whatever the calls, the part stream_status
+// (status_stream.hpp) dumps as it is.
+nlohmann::json status_summary_json(const StatusSnapshot& s);
 
 }  // namespace pptp::gateway

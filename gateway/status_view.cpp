@@ -2,7 +2,8 @@
 // on both sides, policy standing and fast path; the counters from their declared lists; the
 // memory budget and what it counts now (docs/reliability.md). Copied as plain values on the
 // packet loop (status_snapshot), formatted as JSON from those values on any thread
-// (status_json): a status with many calls costs the loop a copy, not its text.
+// (status_json): a status with many calls costs the loop a copy, not its text. The status
+// file streams the connections instead (status_stream.cpp), with the same bytes.
 #include "gateway/describe.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/status_snapshot.hpp"
@@ -108,6 +109,12 @@ StatusSnapshot Gateway::status_snapshot() const {
 nlohmann::json Gateway::status() const { return status_json(status_snapshot()); }
 
 nlohmann::json status_json(const StatusSnapshot& s) {
+  json out = status_summary_json(s);
+  out["connections"] = connections_json(s.connections);
+  return out;
+}
+
+nlohmann::json status_summary_json(const StatusSnapshot& s) {
   json anomalies = json::object();
   for (const auto& [name, value] : s.anomalies) anomalies[std::string(name)] = value;
   const auto visit_packets = [](const GatewayCounters& c, auto&& f) { visit_packet_counters(c, f); };
@@ -124,8 +131,7 @@ nlohmann::json status_json(const StatusSnapshot& s) {
     policy["rules"] = s.policy->rules;
     policy["users"] = s.policy->users;
   }
-  return json{{"connections", connections_json(s.connections)},
-              {"calls", s.calls},
+  return json{{"calls", s.calls},
               {"nat", {{"mapped", s.nat_mapped},
                        {"calls_mapped", s.nat.calls_mapped},
                        {"calls_translated", s.nat.calls_translated},

@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -162,9 +163,12 @@ std::size_t NetlinkQueue::receive(const std::function<void(QueuedPacket&)>& hand
     }
     for (int i = 0; i < n; ++i) {
       const mmsghdr& m = messages_[static_cast<std::size_t>(i)];
-      // A truncated message is no packet to decide on (mnl_socket_recvfrom's ENOSPC).
-      if ((m.msg_hdr.msg_flags & MSG_TRUNC) != 0 ||
-          mnl_cb_run(vectors_[static_cast<std::size_t>(i)].iov_base, m.msg_len, 0, port_id_, on_message, &d) < 0) {
+      const iovec& slot = vectors_[static_cast<std::size_t>(i)];
+      if ((m.msg_hdr.msg_flags & MSG_TRUNC) != 0) {
+        answer_truncated({static_cast<const std::uint8_t*>(slot.iov_base), std::min<std::size_t>(m.msg_len, kSlotBytes)});
+        continue;
+      }
+      if (mnl_cb_run(slot.iov_base, m.msg_len, 0, port_id_, on_message, &d) < 0) {
         ++stats_.receive_errors;
         stats_.last_errno = errno;
       }
@@ -172,6 +176,38 @@ std::size_t NetlinkQueue::receive(const std::function<void(QueuedPacket&)>& hand
     if (static_cast<std::size_t>(n) < kReceiveSlots) break;  // the socket had no more
   }
   return stats_.packets - before;
+}
+
+void NetlinkQueue::answer_truncated(std::span<const std::uint8_t> received) {
+  ++stats_.truncated;
+  if (const std::optional<std::uint32_t> id = truncated_packet_id(received)) {
+    verdict(*id, unread_verdict(options_.fail_open));
+  } else {
+    ++stats_.truncated_unanswered;
+  }
+}
+
+std::optional<std::uint32_t> truncated_packet_id(std::span<const std::uint8_t> received) {
+  const auto u16_at = [&](std::size_t at) {
+    std::uint16_t v;
+    std::memcpy(&v, received.data() + at, sizeof v);
+    return v;  // netlink's own fields are in host order
+  };
+  if (received.size() < NLMSG_HDRLEN + sizeof(nfgenmsg)) return std::nullopt;
+  if (u16_at(4) != ((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET)) return std::nullopt;
+  std::size_t at = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg));
+  while (at + NLA_HDRLEN <= received.size()) {
+    const std::size_t length = u16_at(at);
+    if (length < NLA_HDRLEN) return std::nullopt;
+    if ((u16_at(at + 2) & NLA_TYPE_MASK) == NFQA_PACKET_HDR) {
+      std::uint32_t id;  // nfqnl_msg_packet_hdr.packet_id, big-endian
+      if (length < NLA_HDRLEN + sizeof id || at + NLA_HDRLEN + sizeof id > received.size()) return std::nullopt;
+      std::memcpy(&id, received.data() + at + NLA_HDRLEN, sizeof id);
+      return ntohl(id);
+    }
+    at += NLA_ALIGN(length);
+  }
+  return std::nullopt;
 }
 
 void NetlinkQueue::verdict(std::uint32_t id, VerdictKind kind, std::span<const std::uint8_t> rewritten) {

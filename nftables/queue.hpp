@@ -53,6 +53,8 @@ struct QueuedPacket {
   X(verdict_sends, "verdict_sends", "sendmsg calls: verdicts / this = batching")               \
   X(socket_overruns, "socket_overruns", "ENOBUFS: the kernel dropped messages for us")         \
   X(receive_errors, "receive_errors", "receive errors")                                        \
+  X(truncated, "truncated", "messages larger than a slot: their packet's verdict given unread")  \
+  X(truncated_unanswered, "truncated_unanswered", "truncated before the packet id: left queued") \
   X(send_errors, "send_errors", "send errors")                                                 \
   X(kernel_queue_dropped, "kernel_queue_dropped", "queue full (/proc/net/netfilter/nfnetlink_queue)") \
   X(kernel_user_dropped, "kernel_user_dropped", "netlink could not deliver (the same file)")
@@ -68,6 +70,15 @@ void visit_queue_counters(const QueueStats& c, F&& f) {
 }
 
 enum class VerdictKind : std::uint8_t { Accept, Drop };
+
+// A message longer than its receive slot (MSG_TRUNC) still needs its verdict, or its packet
+// waits in the kernel's queue, holding a place of kQueueMaxLength, until the queue overflows.
+// Its packet id is in NFQA_PACKET_HDR, the first attribute the kernel puts (nfnetlink_queue's
+// nfqnl_build_packet_message): read from the bytes that came, none if they stop before it.
+std::optional<std::uint32_t> truncated_packet_id(std::span<const std::uint8_t> received);
+// The verdict of a packet that could not be read whole: what the operator chose for packets
+// the daemon cannot judge (--fail-open: accept; otherwise drop, as with the queue full).
+inline VerdictKind unread_verdict(bool fail_open) { return fail_open ? VerdictKind::Accept : VerdictKind::Drop; }
 
 class NetlinkQueue {
  public:
@@ -95,6 +106,8 @@ class NetlinkQueue {
   Result<bool, std::string> request(struct nlmsghdr* nlh);
   // One recvmmsg into the slots: the messages read, or -1 (errno).
   int receive_slots();
+  // A message cut short (MSG_TRUNC): its packet's verdict, given unread.
+  void answer_truncated(std::span<const std::uint8_t> received);
 
   QueueOptions options_;
   mnl_socket* socket_ = nullptr;

@@ -313,7 +313,9 @@ void Daemon::shut_down() {
     apply_offload();  // the calls ended: their elements go
   }
   queue_->flush();
-  if (!options_.status_file.empty()) on_status_written(write_status_file(options_.status_file, status_json()));
+  if (!options_.status_file.empty()) {
+    on_status_written(write_status_file(options_.status_file, gateway_->status_snapshot(), daemon_status()));
+  }
   if (!options_.pid_file.empty()) std::remove(options_.pid_file.c_str());
   if (control_) std::remove(options_.control_socket.c_str());
   if (rules_installed_) {

@@ -46,8 +46,10 @@ class ConntrackResolver final : public gateway::OutsideResolver {
   }
 };
 
-// Writes the status JSON to `path` (alg/daemon/files.hpp); the error, if it could not.
-std::optional<std::string> write_status_file(const std::string& path, const nlohmann::json& status);
+// Writes the status to `path` (alg/daemon/files.hpp), streamed from the gateway's snapshot
+// with the daemon's parts added (gateway/status_stream.hpp); the error, if it could not.
+std::optional<std::string> write_status_file(const std::string& path, const gateway::StatusSnapshot& snapshot,
+                                             const nlohmann::json& daemon);
 
 class Daemon {
  public:

@@ -9,23 +9,42 @@
 #include "alg/daemon/files.hpp"
 #include "alg/service/systemd.hpp"
 #include "alg/version.hpp"
+#include "gateway/status_stream.hpp"
 
 namespace pptp::daemon {
 
-std::optional<std::string> write_status_file(const std::string& path, const nlohmann::json& status) {
-  auto r = write_private_file(path, status.dump(1) + "\n");
+namespace {
+// The gateway's status with the daemon's parts added; the fast path's element counters go
+// into the gateway's fast_path section.
+nlohmann::json with_daemon_status(nlohmann::json s, const nlohmann::json& daemon) {
+  for (const auto& [key, value] : daemon.items()) {
+    if (key == "fast_path") {
+      s["fast_path"].update(value);
+    } else {
+      s[key] = value;
+    }
+  }
+  return s;
+}
+
+// glibc keeps freed chunks in its arenas: the loop's transient allocations between the
+// calls' records, and (before the status was streamed) the worker's JSON tree. The free
+// pages go back to the kernel after each status write; the time it takes is part of the
+// write's cost, which paces the writes (docs/performance.md, "Resident memory per call").
+void release_freed_heap() { malloc_trim(0); }
+}  // namespace
+
+std::optional<std::string> write_status_file(const std::string& path, const gateway::StatusSnapshot& snapshot,
+                                             const nlohmann::json& daemon) {
+  const nlohmann::json summary = with_daemon_status(gateway::status_summary_json(snapshot), daemon);
+  auto r = write_private_file(path, [&](const PutPiece& put) {
+    gateway::StatusOut out(put);
+    gateway::stream_status(summary, snapshot.connections, out);
+    return out.finish();
+  });
   if (r) return std::nullopt;
   return r.error();
 }
-
-namespace {
-// The status of many calls is a JSON tree of many small nodes, built and freed on the
-// worker: glibc keeps the freed chunks in the worker's arena, so the daemon's resident
-// memory stayed 3.4 KiB per call higher at 10,000 calls than what the calls hold
-// (docs/performance.md, "Resident memory per call"). The free pages go back to the kernel
-// after each write; the time it takes is part of the write's cost, which paces the writes.
-void release_freed_heap() { malloc_trim(0); }
-}  // namespace
 
 void Daemon::on_status_written(const std::optional<std::string>& error) {
   // A failure is logged when it starts or changes, and its end too: not once a second.
@@ -130,21 +149,6 @@ void Daemon::on_refreshed(const Result<bool, std::string>& r, double cost, std::
   }
 }
 
-namespace {
-// The gateway's status with the daemon's parts added; the fast path's element counters go
-// into the gateway's fast_path section.
-nlohmann::json with_daemon_status(nlohmann::json s, const nlohmann::json& daemon) {
-  for (const auto& [key, value] : daemon.items()) {
-    if (key == "fast_path") {
-      s["fast_path"].update(value);
-    } else {
-      s[key] = value;
-    }
-  }
-  return s;
-}
-}  // namespace
-
 nlohmann::json Daemon::status_json() const { return with_daemon_status(gateway_->status(), daemon_status()); }
 
 nlohmann::json Daemon::daemon_status() const {
@@ -197,7 +201,7 @@ void Daemon::write_status(double t) {
   boost::asio::post(*worker_, [this, snapshot = std::move(snapshot), daemon = std::move(daemon), t, built]() mutable {
     std::optional<std::string> error;
     const double written = cpu_seconds_of([&] {
-      error = write_status_file(options_.status_file, with_daemon_status(gateway::status_json(snapshot), daemon));
+      error = write_status_file(options_.status_file, snapshot, daemon);
       snapshot = {};  // freed before the trim (its blocks are in the loop's arena)
       release_freed_heap();
     });

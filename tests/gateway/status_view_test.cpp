@@ -3,6 +3,7 @@
 // that the worker thread can format it while the loop goes on.
 #include <gtest/gtest.h>
 
+#include "gateway/status_stream.hpp"
 #include "policy/loader.hpp"
 #include "tests/gateway/harness.hpp"
 
@@ -90,6 +91,32 @@ TEST_F(Status, ASnapshotKeepsWhatItCopiedWhileTheGatewayGoesOn) {
   EXPECT_EQ(later["connections"][0]["calls"][0]["gre_to_pns"]["packets"], 1);
   EXPECT_EQ(later["packets"]["gre_unknown_dropped"], 1);
   EXPECT_EQ(later["policy"]["file"], before["policy"]["file"]);
+}
+
+// The status file is streamed (status_stream.cpp); its bytes are the tree's dump, with the
+// daemon's keys around "connections" (before and after it in the sorted order).
+TEST_F(Status, TheStreamedFileIsTheTreeDumpedByteForByte) {
+  const StatusSnapshot snapshot = h.gw.status_snapshot();
+  nlohmann::json summary = status_summary_json(snapshot);
+  EXPECT_FALSE(summary.contains("connections"));
+  summary["daemon"] = {{"version", "x\\\"y"}, {"uptime_seconds", 1.25}};
+  summary["fast_path"]["elements"] = {{"added", 3}};
+  summary["ha"] = nullptr;
+  summary["queue"] = {{"packets", 12}, {"last_errno", 0}};
+  std::string text;
+  StatusOut out([&](std::string_view piece) {
+    text.append(piece);
+    return true;
+  });
+  stream_status(summary, snapshot.connections, out);
+  ASSERT_TRUE(out.finish());
+  nlohmann::json tree = status_json(snapshot);
+  for (const auto& [key, value] : summary.items()) tree[key] = value;
+  EXPECT_EQ(text, tree.dump(1) + "\n");
+  // What the file says of the calls, read back.
+  const nlohmann::json read = nlohmann::json::parse(text);
+  EXPECT_EQ(read["connections"][1]["calls"][0]["pac_call_id"], 200);
+  EXPECT_EQ(read["connections"][0]["calls"][0]["policy"]["user"], "alice");
 }
 
 }  // namespace
