@@ -171,5 +171,49 @@ class FirewallReload(OpsTest):
         self.assertGreaterEqual(calls[0]["echoed"], calls[0]["sent"] - 20, result)
 
 
+class FirewallOwnsTheTable(FirewallReload):
+    """The table loaded from the firewall's own file (`pptp-alg rules --format nft`, included
+    after `flush ruleset`), the daemon without --install-rules. With the compat backend the
+    file's chain to_queue holds only its placeholder (drop): the daemon puts the NFQUEUE
+    target before it at start, and again when a reload of that file brings the table back."""
+
+    def daemon_arguments(self):
+        include = run([self.lab.daemon_binary, "rules", "--format", "nft"]).stdout
+        self.firewall = "flush ruleset\n" + MASQUERADE + include
+        run(["ip", "netns", "exec", self.lab.ns["rtr"], "nft", "-f", "-"], input=self.firewall)
+        self.lab.install_rules = False
+        return super().daemon_arguments()
+
+    def queue_rules(self):
+        listed = self.lab.netns("rtr", "nft", "list", "chain", "ip", "pptp_alg", "to_queue", check=False).stdout
+        return listed.count("queue num 0")
+
+    def test_the_daemon_arms_the_files_queue_rule_and_again_after_the_files_reload(self):
+        if "backend=compat" not in self.lab.read_daemon_log():
+            self.skipTest("the compat backend only (this kernel's probe chose another)")
+        self.assertEqual(self.queue_rules(), 1)
+        self.lab.start_server()
+        client = self.lab.start_client("pns", local=ALICE, tag="a", call_ids=[7], duration=16)
+        self.assertTrue(poll(self.offloaded_calls), "never offloaded: the control connection was not queued")
+        # systemctl reload nftables: the same file again, the table comes back with the placeholder.
+        run(["ip", "netns", "exec", self.lab.ns["rtr"], "nft", "-f", "-"], input=self.firewall)
+        self.assertTrue(poll(lambda: "reinstalled=false" in self.lab.read_daemon_log()), "no repair logged")
+        self.assertEqual(self.queue_rules(), 1)
+        result = self.lab.result(client)
+        calls = result.get("calls") or [result]
+        self.assertTrue(result.get("ok"), result)
+        self.assertGreaterEqual(calls[0]["echoed"], calls[0]["sent"] - 20, result)
+
+    def tearDown(self):
+        # The firewall's table is the firewall's: the daemon leaves it; the test takes it out.
+        self.lab.netns("rtr", "nft", "delete", "table", "ip", "pptp_alg", check=False)
+        super().tearDown()
+
+    # The inherited tests reload with `flush ruleset` and the masquerade only: without
+    # --install-rules nothing puts the table back, as documented.
+    test_flush_ruleset_puts_the_table_and_the_elements_back = None
+    test_the_call_keeps_working_after_the_repair = None
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -176,7 +176,9 @@ class Lab(Namespaces):
             extra += ["--control-socket", os.path.join(self.tmp, "control")]
         socket_path = extra[extra.index("--control-socket") + 1]
         self.control_socket = None if socket_path == "none" else socket_path
-        cmd = ["ip", "netns", "exec", self.ns["rtr"], self.daemon_binary, "--install-rules", "--status-file",
+        # install_rules False: the rules are the firewall's own (`pptp-alg rules --format nft`).
+        install = ["--install-rules"] if getattr(self, "install_rules", True) else []
+        cmd = ["ip", "netns", "exec", self.ns["rtr"], self.daemon_binary] + install + ["--status-file",
                self.status_file, "--pid-file", self.pid_file, "--log-level", self.log_level] + extra
         # The log is appended to across restarts: look for this start's "ready" only.
         offset = os.path.getsize(self.daemon_log) if os.path.exists(self.daemon_log) else 0
