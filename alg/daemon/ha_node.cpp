@@ -5,6 +5,7 @@
 #include <chrono>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <tuple>
 
 #include "alg/daemon/control_server.hpp"
@@ -182,11 +183,20 @@ void HaNode::call_ended(const track::ControlConnection& c, const track::Call& ca
 }
 
 std::vector<sync::CallState> calls_to_take_over(const sync::Replica& replica, const ConnectionAlive& alive) {
+  // One call per inbound element (server, outside address, outside Call ID): a clear not
+  // replicated before the peer gave that outside Call ID to a new call leaves two records;
+  // the older is stale, and one outside Call ID never names two calls.
+  std::map<std::tuple<wire::Ipv4Address, wire::Ipv4Address, std::uint16_t>, std::size_t> element_of;
   std::vector<sync::CallState> out;
   for (const auto& [key, s] : replica.calls()) {
     if (s.verdict == sync::PolicyVerdict::Deny || s.verdict == sync::PolicyVerdict::Pending) continue;
     if (alive && !alive(key)) continue;
-    out.push_back(s);
+    const auto [at, first] = element_of.try_emplace({s.key.pac.address, s.outside, s.outside_call_id}, out.size());
+    if (first) {
+      out.push_back(s);
+    } else if (s.updated_ms > out[at->second].updated_ms) {
+      out[at->second] = s;
+    }
   }
   return out;
 }

@@ -43,7 +43,8 @@ Result<std::vector<std::uint8_t>, std::string> read_key_file(const std::string& 
 // commit: the kernel has an entry for it).
 using ConnectionAlive = std::function<bool(const sync::CallKey&)>;
 // The replicated calls a promotion takes over: not those denied or pending, nor those
-// whose control connection is gone (no one could clear them; issue 18, "Roles").
+// whose control connection is gone (no one could clear them; issue 18, "Roles"), and of
+// two records naming one outside Call ID toward one server, the newer only.
 std::vector<sync::CallState> calls_to_take_over(const sync::Replica& replica, const ConnectionAlive& alive);
 
 // The calls this node took over at its promotion, by key. Their control connections are

@@ -115,6 +115,29 @@ TEST(HaNode, APromotionTakesOverTheCallsWhoseControlConnectionIsAliveAndAllowed)
   EXPECT_EQ(calls_to_take_over(replica, nullptr).size(), 3u);
 }
 
+// The peer cleared a call, the delete was not replicated before the failover, and it gave
+// that outside Call ID to a new call: the replica holds both. The newer is taken over; the
+// stale one gets no element (its client's GRE meets no call) and no second claim on the ID.
+TEST(HaNode, OfTwoRecordsNamingOneOutsideCallIdThePromotionTakesTheNewer) {
+  sync::Replica replica;
+  sync::CallState stale = replicated(40001, 7, 8);
+  stale.updated_ms = 1000;
+  sync::CallState newer = replicated(40009, 5, 8);
+  newer.updated_ms = 2000;
+  replica.put(newer);
+  replica.put(stale);
+  replica.put(replicated(40002, 7, 10));
+  const std::vector<sync::CallState> taken = calls_to_take_over(replica, nullptr);
+  ASSERT_EQ(taken.size(), 2u);
+  EXPECT_EQ(taken[0], newer);
+  EXPECT_EQ(taken[1].outside_call_id, 10);
+  // The same ID toward another server is another element: both stay.
+  sync::CallState elsewhere = replicated(40003, 7, 8);
+  elsewhere.key.pac.address = addr("198.51.100.3");
+  replica.put(elsewhere);
+  EXPECT_EQ(calls_to_take_over(replica, nullptr).size(), 3u);
+}
+
 TEST(HaNode, ATakenOverCallIsFoundByItsControlConnectionAndTheClientsCallId) {
   TakenOverCalls t;
   t.take({replicated(40001, 7, 0), replicated(40004, 9, 6)});
@@ -251,7 +274,9 @@ TEST(HaNode, APromotedNodeGivesNoNewCallTheOutsideCallIdOfACallItTookOver) {
 // `state_file`.
 std::unique_ptr<HaNode> open_node(boost::asio::io_context& io, const std::string& state_file,
                                   std::shared_ptr<spdlog::logger> log = gateway::harness::quiet()) {
-  const std::string key = ::testing::TempDir() + "/ha_state_test_key";
+  // Per process: ctest runs the tests of this file in parallel processes, and one writing
+  // the key while another reads it made the reader see a short key.
+  const std::string key = ::testing::TempDir() + "/ha_state_test_key_" + std::to_string(::getpid());
   { std::ofstream(key) << "0123456789abcdef\n"; }
   HaOptions o;
   const int port = 20000 + static_cast<int>(::getpid() % 20000);
@@ -260,6 +285,7 @@ std::unique_ptr<HaNode> open_node(boost::asio::io_context& io, const std::string
   o.key_file = key;
   o.state_file = state_file;
   auto node = HaNode::open(o, io, std::move(log), [] { return 1.0; });
+  std::remove(key.c_str());  // read at the open
   EXPECT_TRUE(node) << (node ? "" : node.error());
   return node ? std::move(*node) : nullptr;
 }
