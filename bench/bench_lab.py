@@ -16,6 +16,7 @@ from pptplab.lab import CLIENTS, SERVER2  # noqa: E402
 
 PYTHON = "/usr/bin/python3"
 MAX_CALLS_PER_CONNECTION = 1000  # pptp-alg follows up to 1024 per connection
+FIRST_CALL_ID = 1000  # the PNS's first Call ID (its own, before any translation)
 COUNTER = """table ip bench {
  chain pre {
   type filter hook prerouting priority -400; policy accept;
@@ -118,7 +119,7 @@ def progress(text):
     print(text, file=sys.stderr, flush=True)
 
 
-def start_pns(lab, connections, per_connection, first_call_id=1000, answer_wait=0.0):
+def start_pns(lab, connections, per_connection, first_call_id=FIRST_CALL_ID, answer_wait=0.0):
     """The PNS side: control connections from the first client; returns the process and its
     report ({"calls": answered, "unanswered": n, "seconds": s, ...})."""
     cmd = [PYTHON, os.path.join(HERE, "control_peer.py"), "pns", "--server", SERVER2, "--local", CLIENTS[0],

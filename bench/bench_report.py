@@ -108,7 +108,7 @@ HEAD = ["mode", "calls", "payload", "direction", "repeats", "pkts per CPU-s", "m
 def table_lines(rows):
     lines = []
     for r in rows:
-        daemon = r["label"].startswith("pptp-alg")
+        daemon = r["label"].startswith(("pptp-alg", "netdev-prototype"))  # both run the daemon
         lines.append([r["label"], str(r["calls"]), str(r["payload"]), r["direction"], str(r["repeats"]),
                       "%.0f" % r["per_cpu_second"], "%.0f-%.0f" % (r["per_cpu_second_min"], r["per_cpu_second_max"]),
                       show_ratio(r["vs_kernel_helper"]), show_ratio(r["vs_baseline"]),

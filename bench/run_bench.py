@@ -5,6 +5,10 @@
   kernel-helper   the kernel's nf_conntrack_pptp with its NAT module
   pptp-alg-queue  pptp-alg with every GRE packet through the queue (--no-fast-path)
   pptp-alg-fast   pptp-alg with the fast path (nftables maps once a call is up)
+  netdev-prototype  a measurement prototype, not the product: pptp-alg-fast, then a netdev
+                  ingress table built by the bench from the daemon's elements rewrites the
+                  offloaded GRE and `fwd`s it past the IP hooks (bench/netdev_prototype.py,
+                  docs/performance.md "s9"); --check-prototype also checks what arrives
 
 With --baseline-pptp-alg B, pptp-alg-queue and pptp-alg-fast also run with binary B (rows
 "pptp-alg-fast@baseline"), and the table gives current/baseline.
@@ -36,10 +40,12 @@ from pptplab.lab import CLIENTS, PUBLIC, SERVER2, Lab  # noqa: E402
 
 import bench_report  # noqa: E402
 import bench_svg  # noqa: E402
-from bench_lab import (COUNTER, MAX_CALLS_PER_CONNECTION, OwnCpu, cpu_busy_seconds, daemon_rss_kib,  # noqa: E402
-                       flood, fresh_status, progress, received, set_up_calls, start_pac, start_pns, wait_for)
+import netdev_prototype  # noqa: E402
+from bench_lab import (COUNTER, FIRST_CALL_ID, MAX_CALLS_PER_CONNECTION, OwnCpu, cpu_busy_seconds,  # noqa: E402
+                       daemon_rss_kib, flood, fresh_status, progress, received, set_up_calls, start_pac, start_pns, wait_for)
 
-MODES = ["routing", "kernel-helper", "pptp-alg-queue", "pptp-alg-fast"]
+PRODUCT_MODES = ["routing", "kernel-helper", "pptp-alg-queue", "pptp-alg-fast"]  # the default
+MODES = PRODUCT_MODES + ["netdev-prototype"]  # a measurement prototype: only when asked for
 BASELINE_MODES = ["pptp-alg-queue", "pptp-alg-fast"]  # run with --baseline-pptp-alg too
 def directions(lab, mode, calls, told):
     """Per GRE direction: the namespace that sends, its address, where to, the Keys, and the
@@ -54,6 +60,10 @@ def directions(lab, mode, calls, told):
     # The client's GRE carries the PAC's Call ID as its Key (RFC 2637 section 4.1).
     return {"s2c": ("srv", SERVER2, s2c[0], s2c[1], "lan"),
             "c2s": ("lan", CLIENTS[0], SERVER2, [pac for _, pac in told], "srv")}
+
+
+def with_daemon(mode):
+    return mode.startswith("pptp-alg") or mode == "netdev-prototype"
 
 
 def write_keys(lab, direction, keys):
@@ -101,6 +111,26 @@ def start_lab(instance):
     return lab
 
 
+def set_up_prototype(lab, args, paths, keys, told):
+    """The netdev prototype's table from the daemon's elements; with --check-prototype, what
+    arrives is checked first (bench/netdev_prototype.py) and any fault ends the trial."""
+    netdev_prototype.install(lab)
+    if not args.check_prototype:
+        return
+    expected = {"s2c": (SERVER2, CLIENTS[0], FIRST_CALL_ID), "c2s": (PUBLIC, SERVER2, told[0][1])}
+    problems = netdev_prototype.check(
+        lab, lambda d: flood(lab, args, paths[d][0], paths[d][1], paths[d][2], keys[d], 64, CHECK_FLOOD_SECONDS),
+        paths, expected, lambda ns: received(lab, ns))
+    for p in problems:
+        progress("  netdev-prototype check: " + p)
+    if problems:
+        raise RuntimeError("netdev-prototype check failed: %s" % problems[0])
+    progress("  netdev-prototype check: both directions rewritten, TTL -1, checksums good; LCP the normal way")
+
+
+CHECK_FLOOD_SECONDS = 0.2  # a short burst while tshark captures
+
+
 def run_trial(args, instance, calls, repeat):
     """One lab for one mode and number of calls: set the calls up, warm both directions up,
     then measure every payload in both directions. Returns one sample per measurement."""
@@ -110,7 +140,7 @@ def run_trial(args, instance, calls, repeat):
         for ns in ("lan", "srv"):
             subprocess.run(["ip", "netns", "exec", lab.ns[ns], "nft", "-f", "-"], input=COUNTER, text=True,
                            check=True)
-        if mode.startswith("pptp-alg"):
+        if with_daemon(mode):
             lab.start_daemon(bench_daemon_flags(instance["binary"],
                                                 ["--no-fast-path"] if mode == "pptp-alg-queue" else []))
         rss_before = daemon_rss_kib(lab)
@@ -122,6 +152,8 @@ def run_trial(args, instance, calls, repeat):
         for d, (side, source, target, _, _) in paths.items():
             flood(lab, args, side, source, target, keys[d], 64, max(1.0, calls * 64 / 50000.0))
         time.sleep(1.5)
+        if mode == "netdev-prototype":
+            set_up_prototype(lab, args, paths, keys, told)
         rss = daemon_rss_kib(lab)
         per_call = (rss - rss_before) / calls if rss is not None and rss_before is not None else None
         daemon = getattr(lab, "daemon_proc", None)
@@ -133,13 +165,15 @@ def run_trial(args, instance, calls, repeat):
                                "setup_seconds": placed["seconds"], "rtt_median_ms": placed["rtt_median_ms"],
                                "rtt_p99_ms": placed["rtt_p99_ms"], "daemon_rss_kib": rss,
                                "kib_per_call": round(per_call, 3) if per_call is not None else None})
+                if mode == "netdev-prototype":
+                    sample["prototype_forwarded"] = netdev_prototype.forwarded(lab)
                 samples.append(sample)
                 progress("  %-24s %5d calls %5d bytes %s: sent %d, received %d, busy %.2f CPU-s (softirq %.2f); "
                          "own %.2f CPU-s (sender %.2f, ksoftirqd %.2f, pptp-alg %.2f)"
                          % (label, calls, payload, d, sample["sent"], sample["received"], sample["busy_cpu_seconds"],
                             sample["softirq_cpu_seconds"], sample["own_cpu_seconds"], sample["sender_cpu_seconds"],
                             sample["ksoftirqd_cpu_seconds"], sample["daemon_cpu_seconds"]))
-        if mode.startswith("pptp-alg") and repeat == 0:
+        if with_daemon(mode) and repeat == 0:
             status = fresh_status(lab)
             samples[-1]["daemon"] = {"fast_path": status.get("fast_path"), "queue": status.get("queue"),
                                      "housekeeping": status.get("housekeeping"),
@@ -296,13 +330,17 @@ def parse_args():
                    help="GRE directions, comma-separated: s2c (server to client), c2s (client to server); "
                         "default both")
     p.add_argument("--calls", type=comma_list(int), default=[1], help="calls up at once, comma-separated (e.g. 1,1000)")
-    p.add_argument("--modes", type=comma_list(str), default=MODES,
-                   help="comma-separated, of: %s (empty: none, e.g. with --exhaustion)" % ",".join(MODES))
+    p.add_argument("--modes", type=comma_list(str), default=PRODUCT_MODES,
+                   help="comma-separated, of: %s (default: all but netdev-prototype; empty: none, e.g. with "
+                        "--exhaustion)" % ",".join(MODES))
     p.add_argument("--calls-per-connection", type=int, default=1,
                    help="calls on each control connection for the modes other than kernel-helper (up to 1000; "
                         "one client address has about 28,000 source ports, so 60,000 calls need 3 or more)")
     p.add_argument("--exhaustion", action="store_true",
                    help="also take every Call ID toward the server (65,536 calls) and report what happens")
+    p.add_argument("--check-prototype", action="store_true",
+                   help="netdev-prototype: before measuring, capture what arrives (tshark) and check addresses, "
+                        "Key, checksum, TTL, and that an LCP frame goes the normal way")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     p.add_argument("--json", help="also write every measurement and every row here")
     p.add_argument("--svg", help="draw the scaling chart (per CPU-second against calls up) into this SVG file")
