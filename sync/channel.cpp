@@ -100,6 +100,7 @@ void ChannelEnd::receive(Bytes datagram, double now) {
   take_ack(m->header.ack);
   if (stream_broken_) queue_snapshot();
   if (const auto* hello = std::get_if<Hello>(&m->body)) {
+    peer_active_ = hello->active;
     if (hello->want_snapshot && snapshot_end_ == 0) queue_snapshot();
   } else if (!std::holds_alternative<Ack>(m->body)) {
     take_sequenced(m->header.sequence, m->body);
@@ -165,7 +166,7 @@ void ChannelEnd::tick(double now) {
     front_sent_at_ = now;
   }
   if (now - last_hello_ >= options_.hello_every) {
-    unsequenced_.push_back(Hello{!synced_});
+    unsequenced_.push_back(Hello{!synced_, active_});
     last_hello_ = now;
   }
 }

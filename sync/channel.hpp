@@ -68,6 +68,10 @@ class ChannelEnd {
   std::uint32_t epoch() const { return epoch_; }
   void set_epoch(std::uint32_t e) { epoch_ = e; }  // a promotion increments it
   std::uint32_t peer_epoch() const { return peer_epoch_; }
+  // Our role, carried in every Hello; the peer's, from its last Hello (standby until one
+  // came; an older build's Hellos always read as standby).
+  void set_active(bool active) { active_ = active; }
+  bool peer_active() const { return peer_active_; }
   std::size_t unacked() const { return unacked_.size(); }
   const ChannelCounters& counters() const { return counters_; }
   std::uint8_t node() const { return options_.node; }
@@ -103,6 +107,8 @@ class ChannelEnd {
   std::uint32_t snapshot_id_ = 0;
   bool stream_broken_ = false;         // the backlog overflowed: a snapshot when the peer speaks
   std::vector<Body> unsequenced_;      // Hellos and Acks to send
+  bool active_ = false;
+  bool peer_active_ = false;
   // Inbound: the peer's stream and its calls.
   Replica replica_;
   std::uint64_t peer_incarnation_ = 0;

@@ -29,13 +29,15 @@ MessageType type_of(const Body& b) {
 
 namespace {
 
-constexpr std::uint8_t kWantSnapshot = 1;
+constexpr std::uint8_t kWantSnapshot = 1, kSenderActive = 2;
 constexpr std::uint8_t kFirstPart = 1, kLastPart = 2;
 constexpr std::uint8_t kMaxType = static_cast<std::uint8_t>(MessageType::Snapshot);
 
 struct BodyWriter {
   ByteWriter& w;
-  void operator()(const Hello& h) const { w.u8(h.want_snapshot ? kWantSnapshot : 0); }
+  void operator()(const Hello& h) const {
+    w.u8(static_cast<std::uint8_t>((h.want_snapshot ? kWantSnapshot : 0) | (h.active ? kSenderActive : 0)));
+  }
   void operator()(const Ack&) const {}
   void operator()(const AddCall& a) const { write_record(w, a.call); }
   void operator()(const UpdateCall& u) const { write_record(w, u.call); }
@@ -86,8 +88,8 @@ Result<Body, SyncError> read_body(MessageType type, ByteReader& r) {
     case MessageType::Hello: {
       const std::uint8_t flags = r.u8();
       if (r.failed()) return unexpected(SyncError::Truncated);
-      if ((flags & ~kWantSnapshot) != 0) return unexpected(SyncError::BadRecord);
-      return Body{Hello{(flags & kWantSnapshot) != 0}};
+      if ((flags & ~(kWantSnapshot | kSenderActive)) != 0) return unexpected(SyncError::BadRecord);
+      return Body{Hello{(flags & kWantSnapshot) != 0, (flags & kSenderActive) != 0}};
     }
     case MessageType::Ack: return Body{Ack{}};
     case MessageType::Add:

@@ -48,6 +48,9 @@ struct Header {
 
 struct Hello {
   bool want_snapshot = false;
+  // The sender's role (flag bit 2); an older build never sets it, so it reads as standby
+  // (the healing watch then never fires for it: docs/ha.md).
+  bool active = false;
   bool operator==(const Hello&) const = default;
 };
 struct Ack {

@@ -107,6 +107,19 @@ TEST(SyncChannel, LosingEveryNthDatagramIsRepairedByResends) {
   }
 }
 
+TEST(SyncChannel, EachEndLearnsThePeersRoleFromItsHellos) {
+  ChannelEnd a(options(0), 100), b(options(1), 200);
+  Pipe p{a, b};
+  EXPECT_FALSE(b.peer_active());  // no Hello yet
+  a.set_active(true);
+  p.round(1.1);
+  EXPECT_TRUE(b.peer_active());
+  EXPECT_FALSE(a.peer_active());
+  a.set_active(false);
+  p.round(1.1);
+  EXPECT_FALSE(b.peer_active());
+}
+
 TEST(SyncChannel, AFirstSnapshotNotWholeLeavesTheStandbyUnsynced) {
   ChannelEnd a(options(0), 100), b(options(1), 200);
   publish_churn(a, 600);

@@ -32,6 +32,8 @@ void expect_round_trip(const Message& m) {
 TEST(SyncMessage, EveryKindOfMessageRoundTrips) {
   expect_round_trip(with_header(Hello{true}));
   expect_round_trip(with_header(Hello{false}));
+  expect_round_trip(with_header(Hello{false, true}));
+  expect_round_trip(with_header(Hello{true, true}));
   expect_round_trip(with_header(Ack{}));
   expect_round_trip(with_header(AddCall{sample_call(7)}));
   expect_round_trip(with_header(UpdateCall{sample_call(8, "")}));
@@ -121,6 +123,22 @@ TEST(SyncMessage, ANodeOutsideThePairIsRefused) {
   auto n = encode(m, kKey, out);
   ASSERT_FALSE(n);
   EXPECT_EQ(n.error(), SyncError::UnknownNode);
+}
+
+TEST(SyncMessage, AHelloCarriesTheSendersRoleInBitTwoAndAnOlderBuildsReadsAsStandby) {
+  // An older build's Hello has only bit 1 (want_snapshot): its role reads as standby.
+  const std::vector<std::uint8_t> old_hello{1};
+  auto b = decode_body(MessageType::Hello, Bytes(old_hello));
+  ASSERT_TRUE(b);
+  EXPECT_EQ(std::get<Hello>(*b), (Hello{true, false}));
+  const std::vector<std::uint8_t> active{2};
+  b = decode_body(MessageType::Hello, Bytes(active));
+  ASSERT_TRUE(b);
+  EXPECT_EQ(std::get<Hello>(*b), (Hello{false, true}));
+  const std::vector<std::uint8_t> unknown{4};
+  b = decode_body(MessageType::Hello, Bytes(unknown));
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error(), SyncError::BadRecord);
 }
 
 }  // namespace
