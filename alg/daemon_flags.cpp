@@ -193,6 +193,10 @@ void DaemonFlags::add_ha_to(CLI::App& app) {
                                 "0 or 1: this node's place in the pair; node 0 gives even outside Call IDs, node 1 "
                                 "odd ones, so that the two never give one to two calls")
                      ->check(CLI::IsMember({"0", "1"}));
+  ha_commit_command = app.add_option("--ha-commit-command", h.commit_command,
+                                     "run at a split brain's healing, before the peer's calls are taken over "
+                                     "(split on spaces, no shell); none: nothing")
+                          ->capture_default_str();
 }
 
 void DaemonFlags::take_ha_keys(const pptp::config::Settings& k) {
@@ -200,6 +204,7 @@ void DaemonFlags::take_ha_keys(const pptp::config::Settings& k) {
   take(k.ha_listen, ha_listen, d.ha.listen);
   take(k.ha_key_file, ha_key_file, d.ha.key_file);
   take(k.ha_node, ha_node_flag, ha_node);
+  take(k.ha_commit_command, ha_commit_command, d.ha.commit_command);
   d.ha.node = ha_node == "1" ? 1 : 0;
 }
 

@@ -57,7 +57,8 @@ struct DaemonFlags {
   void add_budgets_to(CLI::App& app);
   // High availability (docs/ha.md).
   std::string ha_node = "0";
-  CLI::Option *ha_peer = nullptr, *ha_listen = nullptr, *ha_key_file = nullptr, *ha_node_flag = nullptr;
+  CLI::Option *ha_peer = nullptr, *ha_listen = nullptr, *ha_key_file = nullptr, *ha_node_flag = nullptr,
+              *ha_commit_command = nullptr;
   void add_ha_to(CLI::App& app);
   void take_ha_keys(const pptp::config::Settings& k);
   // Proxy mode (docs/proxy.md): calls per client address over all its connections.

@@ -175,6 +175,8 @@ constexpr std::array kKeys{
     Key{"ha-listen", [](const YAML::Node& v, Settings& s) { return store(text(v, "ADDRESS:PORT"), s.ha_listen); }},
     Key{"ha-key-file", [](const YAML::Node& v, Settings& s) { return store(absolute_path(v), s.ha_key_file); }},
     Key{"ha-node", [](const YAML::Node& v, Settings& s) { return store(one_of(v, kHaNodes), s.ha_node); }},
+    Key{"ha-commit-command",
+        [](const YAML::Node& v, Settings& s) { return store(text(v, "COMMAND or none"), s.ha_commit_command); }},
     Key{"proxy-servers",
         [](const YAML::Node& v, Settings& s) { return store(text(v, "PREFIX[,PREFIX...]"), s.proxy_servers); }},
 };

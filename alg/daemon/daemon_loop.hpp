@@ -175,6 +175,9 @@ class Daemon {
   int open_ha();
   void on_ha_request(bool promote, bool force, Reply reply);
   void ha_tick();
+  void on_ha_healing();  // a split brain healed: commit, then take the peer's calls over
+  bool ha_connection_alive(const sync::CallKey& k);
+  std::size_t ha_install(const std::vector<nat::CallBinding>& calls);  // one batch, adopted
   void ha_status(nlohmann::json& status) const;  // "ha": role, epoch, sync counters
   nlohmann::json ha_calls_answer(nlohmann::json calls) const;  // `ctl calls`: with the replicated ones
   std::unique_ptr<HaNode> ha_;

@@ -1,11 +1,47 @@
 // High availability in the daemon (docs/ha.md): the sync node opened at start, fed by the
 // gateway's call lifecycle, ticked with the loop; promote and demote from the control
 // socket (keepalived's notify scripts call `pptp-alg ctl promote|demote`).
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+
 #include "alg/control/protocol.hpp"
 #include "alg/daemon/daemon_loop.hpp"
 #include "alg/daemon/ha_node.hpp"
 
+extern char** environ;
+
 namespace pptp::daemon {
+
+namespace {
+
+// The commit command at a healing, split on spaces (no shell), run and waited for: it is
+// short (conntrackd -c), and the adoption must come after it (docs/ha.md).
+Result<int, std::string> run_command(const std::string& command) {
+  std::istringstream words(command);
+  std::vector<std::string> args;
+  for (std::string w; words >> w;) args.push_back(w);
+  if (args.empty()) return unexpected(std::string("empty command"));
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  if (const int e = posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ); e != 0) {
+    return unexpected(std::string(std::strerror(e)));
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return unexpected(std::string(std::strerror(errno)));
+  }
+  if (!WIFEXITED(status)) return unexpected(std::string("killed by a signal"));
+  if (WEXITSTATUS(status) != 0) return unexpected("exit status " + std::to_string(WEXITSTATUS(status)));
+  return 0;
+}
+
+}  // namespace
 
 int Daemon::open_ha() {
   HaOptions o = options_.ha;
@@ -17,6 +53,7 @@ int Daemon::open_ha() {
     return 1;
   }
   ha_ = std::move(*opened);
+  ha_->set_healing_handler([this] { on_ha_healing(); });
   gateway_->set_node_half(o.node);
   gateway_->set_call_observer(ha_.get());
   // Calls adopted from the kernel's elements at this start (a restart of the active
@@ -56,22 +93,50 @@ void Daemon::on_ha_request(bool promote, bool force, Reply reply) {
     reply(control::ok_answer({{"message", "standby"}, {"calls", gone.size()}}) + "\n", false);
     return;
   }
-  // After conntrackd's commit (the notify script's order), a control connection that is
-  // still there has a kernel entry; without ctnetlink nothing can be told, all are kept.
-  auto calls = ha_->promote(force, [this](const sync::CallKey& k) {
-    return !resolver_.lookup || resolver_.outside_address(k.pns, k.pac).has_value();
-  });
+  auto calls = ha_->promote(force, [this](const sync::CallKey& k) { return ha_connection_alive(k); });
   if (!calls) {
     reply(control::error_answer(calls.error()) + "\n", false);
     return;
   }
-  // One batch for both directions of every replicated call; their outside Call IDs are
-  // reserved by adopting them as a restart adopts the kernel's elements.
-  if (fast_path_ && !calls->empty()) {
-    if (auto r = fast_path_->add(*calls); !r) log_->warn("ha_promote_add_failed error=\"{}\"", r.error());
-  }
-  const std::size_t adopted = gateway_->adopt_offloaded(adoption_counts(*calls), now());
+  const std::size_t adopted = ha_install(*calls);
   reply(control::ok_answer({{"message", "active"}, {"calls", calls->size()}, {"adopted", adopted}}) + "\n", false);
+}
+
+
+bool Daemon::ha_connection_alive(const sync::CallKey& k) {
+  // After conntrackd's commit (the notify script's order, or the commit command at a
+  // healing), a control connection that is still there has a kernel entry; without
+  // ctnetlink nothing can be told, all are kept.
+  return !resolver_.lookup || resolver_.outside_address(k.pns, k.pac).has_value();
+}
+
+std::size_t Daemon::ha_install(const std::vector<nat::CallBinding>& calls) {
+  // One batch for both directions of every call; their outside Call IDs are reserved by
+  // adopting them as a restart adopts the kernel's elements.
+  if (fast_path_ && !calls.empty()) {
+    if (auto r = fast_path_->add(calls); !r) log_->warn("ha_install_add_failed error=\"{}\"", r.error());
+  }
+  return gateway_->adopt_offloaded(adoption_counts(calls), now());
+}
+
+void Daemon::on_ha_healing() {
+  // The control connections' snat must exist before any element (docs/ha.md); a failure
+  // is counted and the takeover goes on (the calls whose connection has no entry are left).
+  const std::string& command = options_.ha.commit_command;
+  if (!command.empty() && command != "none") {
+    const double started = now();
+    if (auto r = run_command(command); !r) {
+      ha_->note_commit_failure();
+      log_->warn("ha_healing_commit_failed command=\"{}\" error=\"{}\"", command, r.error());
+    } else {
+      log_->info("ha_healing_committed seconds={:.3f}", now() - started);
+    }
+  }
+  const std::vector<nat::CallBinding> calls =
+      ha_->take_over_at_healing([this](const sync::CallKey& k) { return ha_connection_alive(k); },
+                                gateway_->offloaded_calls());
+  const std::size_t adopted = ha_install(calls);
+  log_->warn("ha_healing_installed calls={} adopted={}", calls.size(), adopted);
 }
 
 }  // namespace pptp::daemon

@@ -141,6 +141,12 @@ void HaNode::wait_readable() {
     if (!was_synced && channel_.synced()) {
       log_->info("ha_synced calls={} peer_epoch={}", channel_.replica().size(), channel_.peer_epoch());
     }
+    if (healing_.observe(role_ == HaRole::Active, channel_.peer_active())) {
+      ++healings_;
+      log_->warn("ha_split_brain_healed epoch={} peer_epoch={} replicated_calls={}", channel_.epoch(),
+                 channel_.peer_epoch(), channel_.replica().size());
+      if (on_healing_) on_healing_();
+    }
     flush();
     wait_readable();
   });
@@ -201,102 +207,6 @@ std::vector<sync::CallState> calls_to_take_over(const sync::Replica& replica, co
   return out;
 }
 
-void TakenOverCalls::take(std::vector<sync::CallState> calls) {
-  calls_.clear();
-  for (sync::CallState& s : calls) calls_.emplace(s.key, std::move(s));
-}
-
-std::optional<std::uint16_t> TakenOverCalls::outside_call_id(const wire::Endpoint& pns, const wire::Endpoint& pac,
-                                                             std::uint16_t pns_call_id) const {
-  const auto it = calls_.find(sync::CallKey{pns, pac, pns_call_id});
-  if (it == calls_.end()) return std::nullopt;
-  return it->second.outside_call_id;
-}
-
-bool TakenOverCalls::holds(const wire::Endpoint& pns, const wire::Endpoint& pac) const {
-  const auto it = calls_.lower_bound(sync::CallKey{pns, pac, 0});
-  return it != calls_.end() && it->first.pns == pns && it->first.pac == pac;
-}
-
-std::optional<track::ResumePositions> TakenOverCalls::positions(const wire::Endpoint& pns,
-                                                               const wire::Endpoint& pac) const {
-  if (!holds(pns, pac)) return std::nullopt;
-  const sync::CallState* latest = nullptr;
-  for (auto it = calls_.lower_bound(sync::CallKey{pns, pac, 0});
-       it != calls_.end() && it->first.pns == pns && it->first.pac == pac; ++it) {
-    if (it->second.positions_known && (latest == nullptr || it->second.updated_ms > latest->updated_ms)) {
-      latest = &it->second;
-    }
-  }
-  track::ResumePositions out;
-  if (latest != nullptr) out = {latest->next_sequence[0], latest->next_sequence[1]};
-  return out;
-}
-
-std::vector<nat::CallBinding> TakenOverCalls::bindings() const {
-  std::vector<nat::CallBinding> out;
-  out.reserve(calls_.size());
-  for (const auto& [key, s] : calls_) out.push_back(binding_of(s));
-  return out;
-}
-
-std::vector<sync::CallState> TakenOverCalls::end(const wire::Endpoint& pns, const wire::Endpoint& pac,
-                                                  const gateway::TakenOverEnd& e) {
-  using Kind = gateway::TakenOverEnd::Kind;
-  // The connection's calls are one range of the map (keyed by PNS, PAC, then Call ID).
-  const auto first = calls_.lower_bound(sync::CallKey{pns, pac, 0});
-  auto last = first;
-  while (last != calls_.end() && last->first.pns == pns && last->first.pac == pac) ++last;
-  const auto named = [&](const sync::CallState& s) {
-    switch (e.kind) {
-      case Kind::CallClear: return s.key.pns_call_id == e.call_id;
-      case Kind::CallDisconnect: return s.pac_call_id == e.call_id;
-      case Kind::Connection: return true;
-    }
-    return false;
-  };
-  std::vector<sync::CallState> out;
-  for (auto it = first; it != last;) {
-    if (named(it->second)) {
-      out.push_back(std::move(it->second));
-      it = calls_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  return out;
-}
-
-void Republished::publish(sync::ChannelEnd& channel, const std::vector<sync::CallState>& calls) {
-  for (const sync::CallState& s : calls) {
-    if (channel.published().find(s.key) == nullptr) {
-      channel.publish_add(s);
-    } else {
-      channel.publish_update(s);
-    }
-    calls_[s.key] = binding_of(s);
-  }
-}
-
-OffloadedKeys::OffloadedKeys(const std::vector<nat::CallBinding>& offloaded) {
-  keys_.reserve(offloaded.size());
-  for (const nat::CallBinding& b : offloaded) keys_.push_back(key_of(b));
-  std::ranges::sort(keys_);
-}
-
-bool OffloadedKeys::contains(const nat::CallBinding& b) const { return std::ranges::binary_search(keys_, key_of(b)); }
-
-std::size_t Republished::retire(sync::ChannelEnd& channel, const std::vector<nat::CallBinding>& offloaded) {
-  // One sorted vector of keys and a binary search per republished call (every tick, with
-  // 10,000 calls offloaded), not a search of the offloaded calls per call.
-  const OffloadedKeys live(offloaded);
-  return std::erase_if(calls_, [&](const auto& entry) {
-    if (live.contains(entry.second)) return false;
-    if (channel.published().find(entry.first) != nullptr) channel.publish_delete(entry.first);
-    return true;
-  });
-}
-
 Result<std::vector<nat::CallBinding>, std::string> HaNode::promote(bool force, const ConnectionAlive& alive) {
   if (role_ == HaRole::Active) return unexpected(std::string("already active"));
   if (!channel_.synced() && !force) {
@@ -304,6 +214,7 @@ Result<std::vector<nat::CallBinding>, std::string> HaNode::promote(bool force, c
                                   "promote --force takes it as it is"));
   }
   role_ = HaRole::Active;
+  channel_.set_active(true);
   channel_.set_epoch(std::max(channel_.epoch(), channel_.peer_epoch()) + 1);
   std::vector<sync::CallState> taken = calls_to_take_over(channel_.replica(), alive);
   republished_.publish(channel_, taken);
@@ -314,6 +225,26 @@ Result<std::vector<nat::CallBinding>, std::string> HaNode::promote(bool force, c
   log_->warn("ha_promoted epoch={} calls={} dropped={} synced={}", channel_.epoch(), taken_over_.size(), gone,
              channel_.synced());
   return taken_over_.bindings();
+}
+
+std::vector<nat::CallBinding> HaNode::take_over_at_healing(const ConnectionAlive& alive,
+                                                           const std::vector<nat::CallBinding>& offloaded) {
+  if (role_ != HaRole::Active) return {};
+  std::vector<sync::CallState> taken = calls_to_take_over_at_healing(
+      channel_.replica(), alive, static_cast<std::uint8_t>(1 - channel_.node()), channel_.published(), offloaded,
+      taken_over_);
+  std::vector<nat::CallBinding> out;
+  out.reserve(taken.size());
+  for (const sync::CallState& s : taken) out.push_back(binding_of(s));
+  // Published as a promotion's are: the peer gets them back at a later failover.
+  republished_.publish(channel_, taken);
+  table_changed_ = true;
+  flush();
+  healing_calls_ += taken.size();
+  taken_over_.add(std::move(taken));
+  log_->warn("ha_healing_takeover calls={} taken_over={} replicated_calls={}", out.size(), taken_over_.size(),
+             channel_.replica().size());
+  return out;
 }
 
 std::optional<std::uint16_t> HaNode::taken_over_call_id(const track::ControlConnection& c,
@@ -346,6 +277,7 @@ std::vector<nat::CallBinding> HaNode::end_taken_over(const track::ControlConnect
 std::vector<nat::CallBinding> HaNode::demote() {
   if (role_ == HaRole::Standby) return {};
   role_ = HaRole::Standby;
+  channel_.set_active(false);
   log_->warn("ha_demoted epoch={} calls={}", channel_.epoch(), taken_over_.size());
   std::vector<nat::CallBinding> out = taken_over_.bindings();
   taken_over_.clear();

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/logger.h>
 
+#include "alg/daemon/ha_healing.hpp"
 #include "alg/daemon/ha_options.hpp"
 #include "gateway/gateway.hpp"
 #include "sync/channel.hpp"
@@ -39,9 +40,6 @@ Result<wire::Endpoint, std::string> parse_ipv4_endpoint(std::string_view text);
 // The shared key: the file's bytes (a trailing newline dropped), at least sync::kMinKeyBytes.
 Result<std::vector<std::uint8_t>, std::string> read_key_file(const std::string& path);
 
-// Whether a call's control connection is still there at a promotion (after conntrackd's
-// commit: the kernel has an entry for it).
-using ConnectionAlive = std::function<bool(const sync::CallKey&)>;
 // The replicated calls a promotion takes over: not those denied or pending, nor those
 // whose control connection is gone (no one could clear them; issue 18, "Roles"), and of
 // two records naming one outside Call ID toward one server, the newer only.
@@ -52,7 +50,9 @@ std::vector<sync::CallState> calls_to_take_over(const sync::Replica& replica, co
 // Request names its own Call ID, which the server knows by the outside one (RFC 2637 2.11).
 class TakenOverCalls {
  public:
-  void take(std::vector<sync::CallState> calls);
+  void take(std::vector<sync::CallState> calls);  // replaces them (a promotion)
+  void add(std::vector<sync::CallState> calls);   // beside them (a split brain's healing)
+  bool contains(const sync::CallKey& k) const { return calls_.contains(k); }
   std::optional<std::uint16_t> outside_call_id(const wire::Endpoint& pns, const wire::Endpoint& pac,
                                                std::uint16_t pns_call_id) const;
   std::vector<nat::CallBinding> bindings() const;
@@ -130,6 +130,13 @@ class HaNode final : public gateway::CallObserver {
   // CallObserver: taken-over calls cleared on their control connection (docs/ha.md).
   std::vector<nat::CallBinding> end_taken_over(const track::ControlConnection& c,
                                                const gateway::TakenOverEnd& e) override;
+  // A split brain's healing (docs/ha.md): the handler runs when the watch fires, from the
+  // socket's read (the daemon commits conntrackd's cache, then adopts what
+  // take_over_at_healing gives, in one batch); the calls are added to the taken-over ones.
+  void set_healing_handler(std::function<void()> h) { on_healing_ = std::move(h); }
+  std::vector<nat::CallBinding> take_over_at_healing(const ConnectionAlive& alive,
+                                                     const std::vector<nat::CallBinding>& offloaded);
+  void note_commit_failure() { ++healing_commit_failures_; }
   // Demotion: the bindings promotion installed, to remove.
   std::vector<nat::CallBinding> demote();
   // After a restart, with the calls adopted from the kernel's elements: those of the
@@ -155,6 +162,9 @@ class HaNode final : public gateway::CallObserver {
     f("snapshots_sent", n.snapshots_sent, "full snapshots sent to the peer");
     f("snapshots_received", n.snapshots_received, "full snapshots received from the peer");
     f("send_failures", send_failures_, "sync datagrams the socket did not send");
+    f("healings", healings_, "split brains healed while active (the peer went from active to standby)");
+    f("healing_calls", healing_calls_, "the peer's calls taken over at a split brain's healing");
+    f("healing_commit_failures", healing_commit_failures_, "the commit command at a healing failed");
   }
 
  private:
@@ -173,6 +183,9 @@ class HaNode final : public gateway::CallObserver {
   TakenOverCalls taken_over_;  // by the last promotion
   Republished republished_;
   std::uint64_t send_failures_ = 0;
+  HealingWatch healing_;
+  std::function<void()> on_healing_;
+  std::uint64_t healings_ = 0, healing_calls_ = 0, healing_commit_failures_ = 0;
   std::string state_file_;
   // Nothing to write until the previous run's table was read (republish_adopted) or a call
   // changed: the first tick must not overwrite it.

@@ -14,6 +14,9 @@ struct HaOptions {
   // Where the node keeps its published calls for its next run (empty: nowhere); the daemon
   // puts it beside its control socket.
   std::string state_file;
+  // Run at a split brain's healing before the peer's calls are adopted (docs/ha.md), split
+  // on spaces (no shell); "none": nothing.
+  std::string commit_command = "/usr/sbin/conntrackd -C /etc/conntrackd/conntrackd.conf -c";
   bool enabled() const { return !peer.empty(); }
 };
 

@@ -43,6 +43,7 @@ std::string render_status(const nlohmann::json& s) {
   if (s.contains("fast_path")) out << "fast_path: " << s["fast_path"].dump() << "\n";
   if (s.contains("anomalies")) out << "anomalies: " << s["anomalies"].dump() << "\n";
   if (s.contains("queue")) out << "queue: " << s["queue"].dump() << "\n";
+  if (s.contains("ha")) out << "ha: " << s["ha"].dump() << "\n";  // with healings, healing_calls, ...
   return out.str();
 }
 

@@ -48,17 +48,18 @@ TEST(Config, EveryKeyReadsItsValue) {
   EXPECT_EQ(s->control_socket, "/run/x/control");
   EXPECT_EQ(s->metrics_listen, "127.0.0.1:9816");
   EXPECT_EQ(s->log_format, "json");
-  EXPECT_EQ(key_names().size(), 31u);
+  EXPECT_EQ(key_names().size(), 32u);
 }
 
 TEST(Config, HighAvailabilityKeysAreReadAndANodeIsZeroOrOne) {
   auto s = parse_config("ha-peer: 192.0.2.2:1724\nha-listen: 192.0.2.1:1724\nha-key-file: /etc/x/ha.key\n"
-                        "ha-node: 1\n");
+                        "ha-node: 1\nha-commit-command: none\n");
   ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(s->ha_peer, "192.0.2.2:1724");
   EXPECT_EQ(s->ha_listen, "192.0.2.1:1724");
   EXPECT_EQ(s->ha_key_file, "/etc/x/ha.key");
   EXPECT_EQ(s->ha_node, "1");
+  EXPECT_EQ(s->ha_commit_command, "none");
   EXPECT_FALSE(parse_config("ha-node: 2\n"));
   EXPECT_FALSE(parse_config("ha-key-file: relative/ha.key\n"));
 }

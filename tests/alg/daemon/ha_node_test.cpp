@@ -12,13 +12,15 @@
 #include <unistd.h>
 
 #include "sync/table_file.hpp"
+#include "tests/alg/daemon/ha_support.hpp"
 #include "tests/gateway/harness.hpp"
 #include "tests/support/packets.hpp"
 
 namespace pptp::daemon {
 namespace {
 
-using test::addr;
+using pptp::test::addr;
+using test::replicated;
 
 struct OneCall {
   track::ControlConnection c;
@@ -87,17 +89,6 @@ TEST(HaNode, TheSyncAddressesAreIpv4WithAPort) {
   EXPECT_EQ(e->port, 1724);
   EXPECT_FALSE(parse_ipv4_endpoint("[::1]:1724"));
   EXPECT_FALSE(parse_ipv4_endpoint("192.0.2.1"));
-}
-
-sync::CallState replicated(std::uint16_t port, std::uint16_t pns_call_id, std::uint16_t outside_call_id,
-                           sync::PolicyVerdict verdict = sync::PolicyVerdict::NoPolicy) {
-  sync::CallState s;
-  s.key = {{addr("192.0.2.11"), port}, {addr("198.51.100.2"), 1723}, pns_call_id};
-  s.outside = addr("198.51.100.1");
-  s.pac_call_id = 500;
-  s.outside_call_id = outside_call_id;
-  s.verdict = verdict;
-  return s;
 }
 
 TEST(HaNode, APromotionTakesOverTheCallsWhoseControlConnectionIsAliveAndAllowed) {
@@ -262,7 +253,7 @@ TEST(HaNode, APromotedNodeGivesNoNewCallTheOutsideCallIdOfACallItTookOver) {
 
   gateway::harness::Client b{{addr("192.0.2.12"), 40002}};
   h.start(b);
-  gateway::harness::Packet p = b.to_pac(test::bytes_of(gateway::harness::ocrq(8)));
+  gateway::harness::Packet p = b.to_pac(pptp::test::bytes_of(gateway::harness::ocrq(8)));
   const gateway::Verdict v = h.run(p);
   ASSERT_EQ(v.action, gateway::Action::Accept);
   EXPECT_TRUE(v.modified);

@@ -1,0 +1,78 @@
+// A split brain's healing on the node that stays active (docs/ha.md): when it fires and
+// which of the peer's replicated calls it takes over.
+#include "alg/daemon/ha_healing.hpp"
+
+#include <gtest/gtest.h>
+
+#include "alg/daemon/ha_node.hpp"
+#include "tests/alg/daemon/ha_support.hpp"
+
+namespace pptp::daemon {
+namespace {
+
+using pptp::test::addr;
+
+TEST(HealingWatch, FiresOnceWhenThePeerGoesFromActiveToStandbyWhileWeAreActive) {
+  HealingWatch w;
+  EXPECT_FALSE(w.observe(true, false));  // the peer was never seen active: no split
+  EXPECT_FALSE(w.observe(true, true));   // the split: both active
+  EXPECT_FALSE(w.observe(true, true));
+  EXPECT_TRUE(w.observe(true, false));   // the peer gave up: healed
+  EXPECT_FALSE(w.observe(true, false));  // once per healing
+  EXPECT_FALSE(w.observe(true, true));   // a second split
+  EXPECT_TRUE(w.observe(true, false));   // and its healing
+}
+
+TEST(HealingWatch, DoesNotFireWhileWeAreStandby) {
+  HealingWatch w;
+  EXPECT_FALSE(w.observe(false, true));
+  EXPECT_FALSE(w.observe(false, false));  // a failover back to us is a promotion, not this
+  EXPECT_FALSE(w.observe(true, false));
+}
+
+// The peer is node 1 (odd outside Call IDs); we are node 0.
+sync::CallState peer_call(std::uint16_t port, std::uint16_t outside_call_id,
+                          sync::PolicyVerdict verdict = sync::PolicyVerdict::Allow) {
+  return test::replicated(port, 3, outside_call_id, verdict);
+}
+
+TEST(HealingTakeover, TakesThePeersLiveCallsLessOwnAdoptedTakenAndDenied) {
+  sync::Replica replica;
+  replica.put(peer_call(41001, 1));                                   // taken over
+  replica.put(peer_call(41002, 3, sync::PolicyVerdict::Deny));        // denied
+  replica.put(peer_call(41003, 5));                                   // its connection is gone
+  replica.put(peer_call(41004, 7));                                   // the tracker's own
+  replica.put(peer_call(41005, 9));                                   // already adopted here
+  replica.put(peer_call(41006, 11));                                  // taken over before
+  replica.put(peer_call(41007, 4));                                   // of our half
+  replica.put(peer_call(41008, 13, sync::PolicyVerdict::NoPolicy));   // taken over
+  sync::Replica own;
+  own.put(peer_call(41004, 7));
+  const std::vector<nat::CallBinding> offloaded{binding_of(peer_call(41005, 9))};
+  TakenOverCalls taken;
+  taken.take({peer_call(41006, 11)});
+  const auto alive = [](const sync::CallKey& k) { return k.pns.port != 41003; };
+  const std::vector<sync::CallState> out = calls_to_take_over_at_healing(replica, alive, 1, own, offloaded, taken);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].key.pns.port, 41001);
+  EXPECT_EQ(out[1].key.pns.port, 41008);
+  // Were the peer node 0, only its half (even IDs): the one call of ours above.
+  const std::vector<sync::CallState> even = calls_to_take_over_at_healing(replica, alive, 0, own, offloaded, taken);
+  ASSERT_EQ(even.size(), 1u);
+  EXPECT_EQ(even[0].key.pns.port, 41007);
+}
+
+TEST(HealingTakeover, AddKeepsTheCallsAPromotionTookAndTakeReplacesThem) {
+  TakenOverCalls taken;
+  taken.take({peer_call(41001, 1)});
+  taken.add({peer_call(41002, 3), peer_call(41003, 5)});
+  EXPECT_EQ(taken.size(), 3u);
+  EXPECT_TRUE(taken.contains(peer_call(41001, 1).key));
+  EXPECT_EQ(taken.outside_call_id({addr("192.0.2.11"), 41003}, {addr("198.51.100.2"), 1723}, 3), 5);
+  taken.take({peer_call(41004, 7)});
+  EXPECT_EQ(taken.size(), 1u);
+  EXPECT_FALSE(taken.contains(peer_call(41001, 1).key));
+}
+
+}  // namespace
+}  // namespace pptp::daemon
