@@ -220,7 +220,15 @@ class SplitBrain(HaCase):
         lab.wait_for(lambda: not lab.holds_vips("rb"), 30, "rb without the addresses")
         standby_at = time.monotonic()
         self.assertTrue(lab.holds_vips("ra"))
-        time.sleep(8)
+        # ra, still active, sees rb's Hellos say standby and takes rb's calls of the split
+        # over (docs/ha.md); not waited for with a failure, so that the frames decide.
+        taken_at = None
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and taken_at is None:
+            if lab.ha_status("ra").get("healings", 0) >= 1:
+                taken_at = time.monotonic()
+            time.sleep(0.05)
+        time.sleep(max(0.0, 8 - (time.monotonic() - standby_at)))
         stopped_at = time.monotonic()
         for p in [first] + split:
             p.send("stop")
@@ -239,14 +247,25 @@ class SplitBrain(HaCase):
         split_calls = []
         for p, res in results.items():
             for st in (res or {}).get("streams", []):
-                split_calls.append({"client_call_id": st["recv_key"], "server_call_id": st["send_key"],
-                                    "received_last_3s": direction(st["received"], stopped_at - 3,
-                                                                  stopped_at)["after"],
-                                    "received": len(st["received"])})
+                to_server = server["calls"].get(str(st["send_key"]), {}).get("received", [])
+                split_calls.append({"through": "rb" if p is split[1] else "ra",
+                                    "client_call_id": st["recv_key"], "server_call_id": st["send_key"],
+                                    "last_3s": {"server_to_client": direction(st["received"], stopped_at - 3,
+                                                                              stopped_at)["after"],
+                                                "client_to_server": direction(to_server, stopped_at - 3,
+                                                                              stopped_at)["after"]},
+                                    "gap_after_heal_s": {"server_to_client": direction(st["received"], healed_at,
+                                                                                       stopped_at)["gap_s"],
+                                                         "client_to_server": direction(to_server, healed_at,
+                                                                                       stopped_at)["gap_s"]}})
+        ra_status = lab.ha_status("ra")
         numbers = {"split_to_rb_promoted_s": round(promoted_at - split_at, 3), "healed_to_rb_standby_s": round(standby_at - healed_at, 3),
                    "first_call": {"client_to_server": up, "server_to_client": down, "last_3s": tail},
                    "calls_at_server": len(outside_ids), "outside_call_ids": sorted(outside_ids),
-                   "live_calls_in_split": {r: len(c) for r, c in during.items()}, "split_calls": split_calls}
+                   "live_calls_in_split": {r: len(c) for r, c in during.items()}, "split_calls": split_calls,
+                   "heal_to_takeover_s": round(taken_at - healed_at, 3) if taken_at else None,
+                   "rb_standby_to_takeover_s": round(taken_at - standby_at, 3) if taken_at else None,
+                   "ra": {k: ra_status.get(k) for k in ("healings", "healing_calls", "healing_commit_failures")}}
         print("\nsplit brain: " + json.dumps(numbers), file=sys.stderr)
         # Each node set up calls in the split (the pinning held), and no outside Call ID was
         # handed to two calls, though both nodes chose.
@@ -257,6 +276,15 @@ class SplitBrain(HaCase):
         self.assertFalse(lab.holds_vips("rb"))
         for way, n in tail.items():
             self.assertGreater(n, RATE, (way, numbers))
+        # The calls set up through rb in the split: ra took them over at the healing, so
+        # their frames flow both ways in the last 3 s (before: 0 each).
+        through_rb = [c for c in split_calls if c["through"] == "rb"]
+        self.assertEqual(len(through_rb), 5, numbers)
+        for c in through_rb:
+            for way, n in c["last_3s"].items():
+                self.assertGreater(n, SLOW_RATE, (c["client_call_id"], way, numbers))
+        self.assertEqual(ra_status.get("healings"), 1, numbers)
+        self.assertEqual(ra_status.get("healing_calls"), 5, numbers)
 
 
 if __name__ == "__main__":

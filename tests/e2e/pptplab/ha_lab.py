@@ -221,7 +221,11 @@ class HaLab(Namespaces):
                "--pid-file", self.path("pid", r), "--control-socket", self.socket(r),
                "--idle-timeout", str(self.idle_timeout),
                "--ha-listen", "%s:%d" % (a["sync"], SYNC_PORT), "--ha-peer", "%s:%d" % (peer["sync"], SYNC_PORT),
-               "--ha-key-file", self.key_file, "--ha-node", str(a["node"])]
+               "--ha-key-file", self.key_file, "--ha-node", str(a["node"]),
+               # At a split brain's healing (docs/ha.md); PPTP_HA_COMMIT_COMMAND=none for the
+               # break-check.
+               "--ha-commit-command", os.environ.get("PPTP_HA_COMMIT_COMMAND",
+                                                     "conntrackd -C %s -c" % self.path("conntrackd.conf", r))]
         self.spawn("pptp-alg-" + r, r, cmd)
         self.wait_for(lambda: " ready " in self.log("pptp-alg-" + r), 60, "pptp-alg in %s ready" % r)
 
