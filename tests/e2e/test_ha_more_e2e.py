@@ -230,6 +230,13 @@ class SplitBrain(HaCase):
             time.sleep(0.05)
         time.sleep(max(0.0, 8 - (time.monotonic() - standby_at)))
         stopped_at = time.monotonic()
+        # The control connection of rb's split calls, taken over by ra at the healing: an
+        # Echo, then a Call-Clear-Request for its first call (ra must name the outside Call
+        # ID to the server, RFC 2637 2.11), answered with Call-Disconnect-Notify.
+        split[1].send("echo")
+        echo = split[1].event("echo_reply", 10)
+        split[1].send("clear")
+        disconnect = split[1].event("disconnect", 10)
         for p in [first] + split:
             p.send("stop")
         client = first.result()
@@ -259,13 +266,17 @@ class SplitBrain(HaCase):
                                                          "client_to_server": direction(to_server, healed_at,
                                                                                        stopped_at)["gap_s"]}})
         ra_status = lab.ha_status("ra")
+        cleared = (results[split[1]] or {}).get("stream", {})
+        cleared_at_server = server["calls"].get(str(cleared.get("send_key")), {})
         numbers = {"split_to_rb_promoted_s": round(promoted_at - split_at, 3), "healed_to_rb_standby_s": round(standby_at - healed_at, 3),
                    "first_call": {"client_to_server": up, "server_to_client": down, "last_3s": tail},
                    "calls_at_server": len(outside_ids), "outside_call_ids": sorted(outside_ids),
                    "live_calls_in_split": {r: len(c) for r, c in during.items()}, "split_calls": split_calls,
                    "heal_to_takeover_s": round(taken_at - healed_at, 3) if taken_at else None,
                    "rb_standby_to_takeover_s": round(taken_at - standby_at, 3) if taken_at else None,
-                   "ra": {k: ra_status.get(k) for k in ("healings", "healing_calls", "healing_commit_failures")}}
+                   "ra": {k: ra_status.get(k) for k in ("healings", "healing_calls", "healing_commit_failures")},
+                   "rb_split_echo": echo, "rb_split_clear": {"disconnect": disconnect, "server_clears": server["clears"],
+                                                             "outside_call_id": cleared_at_server.get("send_key")}}
         print("\nsplit brain: " + json.dumps(numbers), file=sys.stderr)
         # Each node set up calls in the split (the pinning held), and no outside Call ID was
         # handed to two calls, though both nodes chose.
@@ -285,6 +296,9 @@ class SplitBrain(HaCase):
                 self.assertGreater(n, SLOW_RATE, (c["client_call_id"], way, numbers))
         self.assertEqual(ra_status.get("healings"), 1, numbers)
         self.assertEqual(ra_status.get("healing_calls"), 5, numbers)
+        self.assertIsNotNone(echo, numbers)
+        self.assertEqual(server["clears"], [cleared_at_server.get("send_key")], numbers)
+        self.assertEqual(disconnect and disconnect["call_id"], cleared.get("send_key"), numbers)
 
 
 if __name__ == "__main__":
