@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "alg/daemon/daemon.hpp"
 #include "alg/daemon/ha_node.hpp"
 #include "tests/alg/daemon/ha_support.hpp"
 
@@ -72,6 +73,16 @@ TEST(HealingTakeover, AddKeepsTheCallsAPromotionTookAndTakeReplacesThem) {
   taken.take({peer_call(41004, 7)});
   EXPECT_EQ(taken.size(), 1u);
   EXPECT_FALSE(taken.contains(peer_call(41001, 1).key));
+}
+
+// `pptp-alg ctl status` (text) prints the status's ha object, the healing's counters in it.
+TEST(HealingStatus, TheStatusTextShowsTheHaCounters) {
+  const nlohmann::json status = {{"ha", {{"role", "active"}, {"healings", 1}, {"healing_calls", 5},
+                                         {"healing_commit_failures", 0}}}};
+  const std::string text = render_status(status);
+  EXPECT_NE(text.find("ha: {"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"healing_calls\":5"), std::string::npos) << text;
+  EXPECT_EQ(render_status(nlohmann::json::object()).find("ha: "), std::string::npos);
 }
 
 }  // namespace
