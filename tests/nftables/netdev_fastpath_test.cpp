@@ -1,6 +1,7 @@
 // The netdev fast path's table (nftables/netdev_fastpath.hpp): its script, and the kernel
 // taking it in a namespace of the test's own.
 #include "nftables/netdev_fastpath.hpp"
+#include "nftables/netdev_elements.hpp"
 
 #include <gtest/gtest.h>
 #include <sched.h>
@@ -76,6 +77,52 @@ TEST(NetdevFastPath, KernelTakesTheTableAndAHop) {
   ASSERT_TRUE(listing) << listing.error();
   EXPECT_NE(listing->find("ip ttl <= 1 return"), std::string::npos) << *listing;
   EXPECT_NE(listing->find("fwd ip to ip daddr device \"lo\""), std::string::npos) << *listing;
+}
+
+}  // namespace
+}  // namespace pptp::nft
+
+namespace pptp::nft {
+namespace {
+
+// The elements through libnftnl (netdev_elements.hpp), in a namespace of the test's own,
+// both hops on lo (ifindex 1).
+TEST(NetdevElements, AddedRefreshedAndRemovedInTheKernel) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (a network namespace and nftables)";
+  ASSERT_EQ(unshare(CLONE_NEWNET), 0);
+  ASSERT_TRUE(run_nft(netdev_table_script({"lo"})));
+  auto elements = NetdevElements::open(60);
+  ASSERT_TRUE(elements) << elements.error();
+  const NetdevHop lo{1, "lo", std::nullopt};
+  const NetdevHop via{1, "lo", addr("127.0.0.2")};
+  // Translated (outside Call ID 0x1234, inside 7) and plain (both 0x0200).
+  const NetdevCall translated{{addr("198.51.100.3"), addr("198.51.100.1"), addr("192.0.2.11"), 0x1234, 7, 256}, lo, via};
+  const NetdevCall plain{{addr("198.51.100.3"), addr("198.51.100.1"), addr("192.0.2.12"), 0x0200, 0x0200, 257}, lo, via};
+  auto added = (*elements)->add({translated, plain});
+  ASSERT_TRUE(added) << added.error();
+  auto listing = run_nft("list table netdev " + std::string(kNetdevTable));
+  ASSERT_TRUE(listing) << listing.error();
+  const std::string& l = *listing;
+  EXPECT_NE(l.find("\"lo\" . 198.51.100.3 . 198.51.100.1 . 0x1234 counter packets 0 bytes 0 timeout 1m"), std::string::npos) << l;
+  EXPECT_NE(l.find(": 192.0.2.11"), std::string::npos) << l;
+  EXPECT_NE(l.find("\"lo\" . 198.51.100.3 . 192.0.2.11 . 0x1234 timeout 1m"), std::string::npos) << l;
+  EXPECT_NE(l.find("\"lo\" . 198.51.100.3 . 198.51.100.1 . 0x200 counter"), std::string::npos) << l;
+  EXPECT_NE(l.find("\"lo\" . 192.0.2.11 . 198.51.100.3 . 0x100 counter"), std::string::npos) << l;
+  EXPECT_NE(l.find("192.0.2.11 timeout 1m expires"), std::string::npos) << l;
+  EXPECT_NE(l.find(": goto hop_1_connected"), std::string::npos) << l;
+  EXPECT_NE(l.find("198.51.100.3 timeout 1m expires"), std::string::npos) << l;
+  EXPECT_NE(l.find(": goto hop_1_127_0_0_2"), std::string::npos) << l;
+  EXPECT_NE(l.find("fwd ip to 127.0.0.2 device \"lo\""), std::string::npos) << l;
+  ASSERT_TRUE((*elements)->refresh({translated, plain}));
+  // Removed: the keyed elements go (one of them twice: gone is not an error); the egress
+  // verdicts stay to their timeout.
+  ASSERT_TRUE((*elements)->remove({translated}));
+  auto removed = (*elements)->remove({translated, plain});
+  ASSERT_TRUE(removed) << removed.error();
+  listing = run_nft("list table netdev " + std::string(kNetdevTable));
+  ASSERT_TRUE(listing);
+  EXPECT_EQ(listing->find("\"lo\" ."), std::string::npos) << *listing;
+  EXPECT_NE(listing->find(": goto hop_1_connected"), std::string::npos) << *listing;
 }
 
 }  // namespace
