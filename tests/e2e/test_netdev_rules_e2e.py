@@ -1,9 +1,10 @@
 """The netdev fast path's rules alone (issue 17, nftables/netdev_fastpath.hpp): the daemon
 does not create table netdev pptp_alg_fast yet, so this loads the script its code writes
-(tests/tools/netdev_script) in a router namespace, adds one translated call's elements and
-its hops by hand, and sends GRE with raw sockets: a client (192.0.2.11), a router (inside
-192.0.2.1, outside 198.51.100.1, the public address) and a server (198.51.100.3).
-Addresses from RFC 5737; namespaces named by this process's PID."""
+(tests/tools/netdev_script) in a router namespace, adds one translated call's routes, hops
+and elements through the same tool (route_lookup.hpp, netdev_elements.hpp), and sends GRE
+with raw sockets: a client (192.0.2.11), a router (inside 192.0.2.1, outside 198.51.100.1,
+the public address) and a server (198.51.100.3). Addresses from RFC 5737; namespaces
+named by this process's PID."""
 import os
 import struct
 import subprocess
@@ -71,22 +72,13 @@ class NetdevRules(unittest.TestCase):
         run("cl", "ip", "route", "add", "default", "via", "192.0.2.1")
         run("srv", "ip", "route", "add", "default", "via", "198.51.100.1")
         run("rtr", "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        script = subprocess.run([SCRIPT, "inside", "outside"], check=True, text=True, capture_output=True).stdout
+        script = subprocess.run([SCRIPT, "table", "inside", "outside"], check=True, text=True,
+                                capture_output=True).stdout
         run("rtr", "nft", "-f", "-", stdin=script)
-        index = {d: int(run("rtr", "cat", "/sys/class/net/%s/ifindex" % d)) for d in ("inside", "outside")}
-        hops = "".join('  chain hop_%d_connected {\n    fwd ip to ip daddr device "%s"\n  }\n' % (index[d], d)
-                       for d in index)
-        run("rtr", "nft", "-f", "-", stdin="table netdev pptp_alg_fast {\n%s}\n" % hops)
-        t = "netdev pptp_alg_fast"
-        for cmd in ("add element %s egress { 192.0.2.11 timeout 90s : goto hop_%d_connected, "
-                    "198.51.100.3 timeout 90s : goto hop_%d_connected }" % (t, index["inside"], index["outside"]),
-                    'add element %s in_address { "outside" . 198.51.100.3 . 198.51.100.1 . %d timeout 90s : '
-                    '192.0.2.11 }' % (t, OUTSIDE_CALL_ID),
-                    'add element %s in_call_id { "outside" . 198.51.100.3 . 192.0.2.11 . %d timeout 90s : %d }'
-                    % (t, OUTSIDE_CALL_ID, INSIDE_CALL_ID),
-                    'add element %s out_source { "inside" . 192.0.2.11 . 198.51.100.3 . %d timeout 90s : '
-                    '198.51.100.1 }' % (t, SERVER_CALL_ID)):
-            run("rtr", "nft", cmd)
+        # The call's routes, hops and elements, by the daemon's code (route_lookup,
+        # netdev_elements).
+        run("rtr", SCRIPT, "add", "198.51.100.3", "198.51.100.1", "192.0.2.11", str(OUTSIDE_CALL_ID),
+            str(INSIDE_CALL_ID), str(SERVER_CALL_ID))
 
     @classmethod
     def tearDownClass(cls):
