@@ -56,20 +56,6 @@ void add_element(nftnl_set* s, const Key& key, const void* data, std::uint32_t d
   nftnl_set_elem_add(s, e);
 }
 
-struct Counter {
-  std::uint64_t packets = 0, bytes = 0;
-};
-
-int on_expression(nftnl_expr* e, void* data) {
-  const char* name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
-  if (name != nullptr && std::strcmp(name, "counter") == 0) {
-    auto* c = static_cast<Counter*>(data);
-    c->packets = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
-    c->bytes = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
-  }
-  return 0;
-}
-
 struct Collect {
   std::vector<FastPathCount>* out;
   bool inbound;
@@ -80,8 +66,7 @@ int on_element(nftnl_set_elem* e, void* data) {
   std::uint32_t length = 0;
   const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &length);
   if (key == nullptr) return 0;
-  Counter counter;
-  nftnl_set_elem_expr_foreach(e, on_expression, &counter);
+  const ElementCounter counter = counter_of(e);
   FastPathCount n;
   n.to_client = c->inbound;
   std::uint32_t user_length = 0;

@@ -3,6 +3,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -23,6 +24,7 @@ namespace {
 
 constexpr std::size_t kCallsPerBatch = 128;  // 6 elements each: well under 64 KiB a message
 constexpr std::size_t kBatchBufferBytes = 1u << 20;
+constexpr std::size_t kAnswerBufferBytes = 1u << 16;  // one element's answer
 
 struct SetFree {
   void operator()(nftnl_set* s) const { nftnl_set_free(s); }
@@ -156,6 +158,51 @@ Result<bool, std::string> NetdevElements::change(Op op, const std::vector<Netdev
     }
   }
   return true;
+}
+
+Result<std::vector<std::uint64_t>, std::string> NetdevElements::read_packets(const std::vector<NetdevCall>& calls) {
+  std::vector<std::uint64_t> out;
+  out.reserve(calls.size());
+  for (const NetdevCall& n : calls) {
+    const FastPathCall& c = n.call;
+    auto in = read_one(c.translated() ? kNetdevInAddress : kNetdevInPlain,
+                       netdev_key_of(n.to_server.ifindex, c.server, c.outside, c.outside_call_id));
+    if (!in) return unexpected(in.error());
+    auto source = read_one(kNetdevOutSource, netdev_key_of(n.to_client.ifindex, c.inside, c.server, c.server_call_id));
+    if (!source) return unexpected(source.error());
+    out.push_back(*in + *source);
+  }
+  return out;
+}
+
+Result<std::uint64_t, std::string> NetdevElements::read_one(std::string_view set, const NetdevKey& key) {
+  NetdevSet query = netdev_set(set);
+  keyed(query.get(), Put{false, false, 0}, key, nullptr, 0);
+  std::vector<char> buffer(kAnswerBufferBytes);
+  const std::uint32_t seq = sequence_++;
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buffer.data(), NFT_MSG_GETSETELEM, NFPROTO_NETDEV, NLM_F_ACK, seq);
+  nftnl_set_elems_nlmsg_build_payload(nlh, query.get());
+  if (mnl_socket_sendto(socket_, nlh, nlh->nlmsg_len) < 0) return unexpected(errno_text("sending to nftables", errno));
+  std::uint64_t packets = 0;
+  bool answered = false;
+  while (!answered) {
+    auto r = receive_round(socket_, buffer, seq, seq, last_errno_, [&](const nlmsghdr* m) -> std::optional<std::string> {
+      if (m->nlmsg_type == NLMSG_ERROR) {
+        answered = true;  // the acknowledgment after the element, or ENOENT: expired
+        if (error_of(m) != 0 && error_of(m) != -ENOENT) return errno_text("reading an element", -error_of(m));
+      } else if (m->nlmsg_type == ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM)) {
+        NetdevSet answer(nftnl_set_alloc());
+        if (nftnl_set_elems_nlmsg_parse(m, answer.get()) < 0) return std::nullopt;
+        nftnl_set_elem_foreach(answer.get(), [](nftnl_set_elem* e, void* sum) {
+          *static_cast<std::uint64_t*>(sum) += counter_of(e).packets;
+          return 0;
+        }, &packets);
+      }
+      return std::nullopt;
+    });
+    if (!r) return unexpected(r.error());
+  }
+  return packets;
 }
 
 Result<bool, std::string> NetdevElements::send_batch(const std::vector<nftnl_set*>& sets, std::uint16_t type,

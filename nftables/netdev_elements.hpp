@@ -6,8 +6,7 @@
 // use). Egress elements may be shared by calls to one destination: remove() leaves them to
 // their timeout (they are only reached after a key matched) and refresh() re-arms them.
 //
-// Not done yet: the daemon does not call this (no --fast-path netdev), and the counters are
-// not read back.
+// Not done yet: the daemon does not call this (no --fast-path netdev).
 #pragma once
 
 #include <cstdint>
@@ -42,12 +41,17 @@ class NetdevElements {
   Result<bool, std::string> add(const std::vector<NetdevCall>& calls);
   Result<bool, std::string> refresh(const std::vector<NetdevCall>& calls);
   Result<bool, std::string> remove(const std::vector<NetdevCall>& calls);
+  // Per call, the packets its counted elements (in_plain or in_address, and out_source) have
+  // taken; an element that expired counts 0. One read per element (a dump's cost grows with
+  // the square of the elements, fastpath.hpp).
+  Result<std::vector<std::uint64_t>, std::string> read_packets(const std::vector<NetdevCall>& calls);
 
  private:
   explicit NetdevElements(std::uint32_t timeout_seconds) : timeout_seconds_(timeout_seconds) {}
   enum class Op : std::uint8_t { Add, Refresh, Remove };
   Result<bool, std::string> change(Op op, const std::vector<NetdevCall>& calls);
   Result<bool, std::string> ensure_hop(const NetdevHop& hop);
+  Result<std::uint64_t, std::string> read_one(std::string_view set, const NetdevKey& key);
   Result<bool, std::string> send_batch(const std::vector<nftnl_set*>& sets, std::uint16_t type,
                                        std::vector<char>& buffer);
 

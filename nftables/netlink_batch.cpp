@@ -6,6 +6,7 @@
 
 extern "C" {
 #include <libnftnl/common.h>
+#include <libnftnl/expr.h>
 #include <libnftnl/set.h>
 }
 
@@ -39,6 +40,26 @@ Result<bool, std::string> send_and_ack(mnl_socket* socket, const void* buffer, s
     if (!r) return r;
   }
   return true;
+}
+
+namespace {
+
+int on_expression(nftnl_expr* e, void* data) {
+  const char* name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+  if (name != nullptr && std::strcmp(name, "counter") == 0) {
+    auto* c = static_cast<ElementCounter*>(data);
+    c->packets = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
+    c->bytes = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
+  }
+  return 0;
+}
+
+}  // namespace
+
+ElementCounter counter_of(nftnl_set_elem* e) {
+  ElementCounter c;
+  nftnl_set_elem_expr_foreach(e, on_expression, &c);
+  return c;
 }
 
 Result<bool, std::string> send_set_elements(mnl_socket* socket, std::vector<char>& buffer,

@@ -16,6 +16,7 @@ SCRIPT = os.environ.get("NETDEV_SCRIPT", "")
 PREFIX = "ndr%d" % os.getpid()
 NS = {n: "%s_%s" % (PREFIX, n) for n in ("cl", "rtr", "srv")}
 OUTSIDE_CALL_ID, INSIDE_CALL_ID, SERVER_CALL_ID = 2000, 1000, 500
+CALL = ("198.51.100.3", "198.51.100.1", "192.0.2.11", str(OUTSIDE_CALL_ID), str(INSIDE_CALL_ID), str(SERVER_CALL_ID))
 DATA = b"\xff\x03\x00\x21" + bytes(40)       # PPP, IPv4 (0x0021)
 LCP = b"\xff\x03\xc0\x21\x01\x01\x00\x04"     # PPP LCP Configure-Request (RFC 1661)
 # Sends one GRE payload (argv: destination, TTL, hex) or prints each GRE packet received for
@@ -77,8 +78,7 @@ class NetdevRules(unittest.TestCase):
         run("rtr", "nft", "-f", "-", stdin=script)
         # The call's routes, hops and elements, by the daemon's code (route_lookup,
         # netdev_elements).
-        run("rtr", SCRIPT, "add", "198.51.100.3", "198.51.100.1", "192.0.2.11", str(OUTSIDE_CALL_ID),
-            str(INSIDE_CALL_ID), str(SERVER_CALL_ID))
+        run("rtr", SCRIPT, "add", *CALL)
 
     @classmethod
     def tearDownClass(cls):
@@ -131,6 +131,13 @@ class NetdevRules(unittest.TestCase):
             gre(SERVER_CALL_ID, DATA).hex())
         time.sleep(0.3)
         self.assertEqual(self.packets("out_source"), before)
+
+    def test_6_the_counters_read_back_are_the_kernels(self):
+        # What the daemon's idle reads would see (NetdevElements::read_packets): the
+        # server's and the client's GRE counted so far, as nft lists them.
+        expected = self.packets("in_address") + self.packets("out_source")
+        self.assertGreaterEqual(expected, 3)
+        self.assertEqual(int(run("rtr", SCRIPT, "packets", *CALL)), expected)
 
 
 if __name__ == "__main__":

@@ -114,6 +114,9 @@ TEST(NetdevElements, AddedRefreshedAndRemovedInTheKernel) {
   EXPECT_NE(l.find(": goto hop_1_127_0_0_2"), std::string::npos) << l;
   EXPECT_NE(l.find("fwd ip to 127.0.0.2 device \"lo\""), std::string::npos) << l;
   ASSERT_TRUE((*elements)->refresh({translated, plain}));
+  auto none_yet = (*elements)->read_packets({translated, plain});
+  ASSERT_TRUE(none_yet) << none_yet.error();
+  EXPECT_EQ(*none_yet, (std::vector<std::uint64_t>{0, 0}));
   // Removed: the keyed elements go (one of them twice: gone is not an error); the egress
   // verdicts stay to their timeout.
   ASSERT_TRUE((*elements)->remove({translated}));
@@ -123,6 +126,9 @@ TEST(NetdevElements, AddedRefreshedAndRemovedInTheKernel) {
   ASSERT_TRUE(listing);
   EXPECT_EQ(listing->find("\"lo\" ."), std::string::npos) << *listing;
   EXPECT_NE(listing->find(": goto hop_1_connected"), std::string::npos) << *listing;
+  auto gone = (*elements)->read_packets({translated});  // gone counts 0, not an error
+  ASSERT_TRUE(gone) << gone.error();
+  EXPECT_EQ(gone->front(), 0u);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 //   netdev_script add SERVER PUBLIC CLIENT OUTSIDE_ID INSIDE_ID SERVER_ID
 //                                       resolves both routes (route_lookup.hpp) and adds the
 //                                       call's elements (netdev_elements.hpp)
+//   netdev_script packets (the same)     prints the packets the call's elements counted
 #include <net/if.h>
 
 #include <cstdlib>
@@ -47,7 +48,7 @@ bool hop_to(const char* text, wire::Ipv4Address& address, NetdevHop& hop) {
   return true;
 }
 
-int add_call(char** argv) {
+int add_call(char** argv, bool read) {
   NetdevCall c;
   if (!hop_to(argv[2], c.call.server, c.to_server) || !wire::parse_ipv4_address(argv[3], c.call.outside) ||
       !hop_to(argv[4], c.call.inside, c.to_client)) {
@@ -61,6 +62,12 @@ int add_call(char** argv) {
     std::cerr << elements.error() << "\n";
     return 1;
   }
+  if (read) {
+    auto packets = (*elements)->read_packets({c});
+    if (!packets) std::cerr << packets.error() << "\n";
+    if (packets) std::cout << packets->front() << "\n";
+    return packets ? 0 : 1;
+  }
   auto added = (*elements)->add({c});
   if (!added) std::cerr << added.error() << "\n";
   return added ? 0 : 1;
@@ -71,7 +78,7 @@ int add_call(char** argv) {
 int main(int argc, char** argv) {
   const std::string_view mode = argc > 1 ? argv[1] : "";
   if (mode == "table") return print_table(argc, argv);
-  if (mode == "add" && argc == 8) return add_call(argv);
-  std::cerr << "usage: netdev_script table DEVICE... | add SERVER PUBLIC CLIENT OUTSIDE_ID INSIDE_ID SERVER_ID\n";
+  if ((mode == "add" || mode == "packets") && argc == 8) return add_call(argv, mode == "packets");
+  std::cerr << "usage: netdev_script table DEVICE... | add|packets SERVER PUBLIC CLIENT OUTSIDE_ID INSIDE_ID SERVER_ID\n";
   return 2;
 }
