@@ -109,4 +109,16 @@ NetdevKey netdev_key_of(int ingress_ifindex, wire::Ipv4Address a, wire::Ipv4Addr
   return k;
 }
 
+std::string_view name_of(NetdevRefusal r) { return r == NetdevRefusal::MtuDiffers ? "mtu_differs" : "device_name"; }
+
+Result<std::pair<NetdevHop, NetdevHop>, NetdevRefusal> netdev_hops(const NetdevRoute& to_client,
+                                                                   const NetdevRoute& to_server) {
+  if (!valid_device_name(to_client.device) || !valid_device_name(to_server.device)) {
+    return unexpected(NetdevRefusal::DeviceName);
+  }
+  if (to_client.route.mtu != to_server.route.mtu) return unexpected(NetdevRefusal::MtuDiffers);
+  return std::pair{NetdevHop{to_client.route.output_ifindex, to_client.device, to_client.route.gateway},
+                   NetdevHop{to_server.route.output_ifindex, to_server.device, to_server.route.gateway}};
+}
+
 }  // namespace pptp::nft

@@ -16,8 +16,8 @@
 //   egress        rewritten destination : goto hop_<ifindex>_<next hop>, whose one rule is
 //                 `fwd ip to <next hop> device <device>` (a connected destination: to ip daddr)
 //
-// This file: the table's script (pure) and the elements' bytes. What it does not do yet:
-// the daemon does not use it (no --fast-path netdev).
+// This file: the table's script, the elements' bytes and the per-call choice (all pure).
+// What it does not do yet: the daemon does not use it (no --fast-path netdev).
 #pragma once
 
 #include <array>
@@ -25,9 +25,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "alg/core/result.hpp"
 #include "alg/wire/ip.hpp"
+#include "nftables/route_lookup.hpp"
 
 namespace pptp::nft {
 
@@ -68,5 +71,24 @@ std::string netdev_hop_script(const NetdevHop& hop);
 // table's key (fastpath_keys.hpp): two addresses and the Key, network order.
 using NetdevKey = std::array<std::uint8_t, 16>;
 NetdevKey netdev_key_of(int ingress_ifindex, wire::Ipv4Address a, wire::Ipv4Address b, std::uint16_t call_id);
+
+// Why a call whose routes were found stays on the ip fast path (route_lookup.hpp names the
+// reasons a route is refused): counted by name.
+enum class NetdevRefusal : std::uint8_t {
+  MtuDiffers,  // `fwd` checks no MTU: a packet that fits the ingress must fit the egress
+  DeviceName   // a device name nft could not quote
+};
+std::string_view name_of(NetdevRefusal r);
+
+// One direction's way out, from its route and the name of its device.
+struct NetdevRoute {
+  Route route;
+  std::string device;
+};
+
+// The two hops of a call whose GRE may take the netdev path: both devices' MTUs equal (each
+// direction's ingress is the other's egress), both names usable.
+Result<std::pair<NetdevHop, NetdevHop>, NetdevRefusal> netdev_hops(const NetdevRoute& to_client,
+                                                                   const NetdevRoute& to_server);
 
 }  // namespace pptp::nft

@@ -139,6 +139,16 @@ class NetdevRules(unittest.TestCase):
         self.assertGreaterEqual(expected, 3)
         self.assertEqual(int(run("rtr", SCRIPT, "packets", *CALL)), expected)
 
+    def test_7_different_mtus_keep_a_call_off_the_netdev_path(self):
+        run("rtr", "ip", "link", "set", "outside", "mtu", "1400")
+        try:
+            added = subprocess.run(["ip", "netns", "exec", NS["rtr"], SCRIPT, "add", *CALL], text=True,
+                                   capture_output=True)
+        finally:
+            run("rtr", "ip", "link", "set", "outside", "mtu", "1500")
+        self.assertEqual(added.returncode, 3, added.stderr)
+        self.assertIn("mtu_differs", added.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()

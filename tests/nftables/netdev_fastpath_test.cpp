@@ -66,6 +66,21 @@ TEST(NetdevFastPath, KeyIsTheIfindexInHostOrderThenTheIpTablesKey) {
   EXPECT_TRUE(std::equal(k.begin() + 4, k.end(), rest.begin() + 4));
 }
 
+TEST(NetdevFastPath, ACallTakesTheNetdevPathOnlyWithEqualMtusAndUsableNames) {
+  const NetdevRoute client{Route{3, std::nullopt, 1500}, "inside"};
+  const NetdevRoute server{Route{4, addr("198.51.100.254"), 1500}, "outside"};
+  auto hops = netdev_hops(client, server);
+  ASSERT_TRUE(hops);
+  EXPECT_EQ(hops->first, (NetdevHop{3, "inside", std::nullopt}));
+  EXPECT_EQ(hops->second, (NetdevHop{4, "outside", addr("198.51.100.254")}));
+  NetdevRoute small = server;
+  small.route.mtu = 1400;  // a 1500-byte packet from the client would not fit
+  EXPECT_EQ(netdev_hops(client, small).error(), NetdevRefusal::MtuDiffers);
+  EXPECT_EQ(netdev_hops(small, server).error(), NetdevRefusal::MtuDiffers);
+  EXPECT_EQ(netdev_hops(NetdevRoute{client.route, "a\"b"}, server).error(), NetdevRefusal::DeviceName);
+  EXPECT_EQ(name_of(NetdevRefusal::MtuDiffers), "mtu_differs");
+}
+
 TEST(NetdevFastPath, KernelTakesTheTableAndAHop) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root (a network namespace and nftables)";
   ASSERT_EQ(unshare(CLONE_NEWNET), 0);

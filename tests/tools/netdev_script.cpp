@@ -35,7 +35,7 @@ int print_table(int argc, char** argv) {
   return 0;
 }
 
-bool hop_to(const char* text, wire::Ipv4Address& address, NetdevHop& hop) {
+bool route_to(const char* text, wire::Ipv4Address& address, NetdevRoute& out) {
   if (!wire::parse_ipv4_address(text, address)) return false;
   auto route = lookup_route(address);
   if (!route) {
@@ -44,16 +44,24 @@ bool hop_to(const char* text, wire::Ipv4Address& address, NetdevHop& hop) {
   }
   char name[IF_NAMESIZE] = {};
   if (if_indextoname(static_cast<unsigned>(route->output_ifindex), name) == nullptr) return false;
-  hop = NetdevHop{route->output_ifindex, name, route->gateway};
+  out = NetdevRoute{*route, name};
   return true;
 }
 
 int add_call(char** argv, bool read) {
   NetdevCall c;
-  if (!hop_to(argv[2], c.call.server, c.to_server) || !wire::parse_ipv4_address(argv[3], c.call.outside) ||
-      !hop_to(argv[4], c.call.inside, c.to_client)) {
+  NetdevRoute to_server, to_client;
+  if (!route_to(argv[2], c.call.server, to_server) || !wire::parse_ipv4_address(argv[3], c.call.outside) ||
+      !route_to(argv[4], c.call.inside, to_client)) {
     return 2;
   }
+  auto hops = netdev_hops(to_client, to_server);
+  if (!hops) {
+    std::cerr << "stays on the ip fast path: " << name_of(hops.error()) << "\n";
+    return 3;
+  }
+  c.to_client = hops->first;
+  c.to_server = hops->second;
   c.call.outside_call_id = static_cast<std::uint16_t>(std::atoi(argv[5]));
   c.call.inside_call_id = static_cast<std::uint16_t>(std::atoi(argv[6]));
   c.call.server_call_id = static_cast<std::uint16_t>(std::atoi(argv[7]));
