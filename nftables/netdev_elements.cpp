@@ -89,9 +89,12 @@ NetdevElements::~NetdevElements() {
 Result<bool, std::string> NetdevElements::ensure_hop(const NetdevHop& hop) {
   if (hops_.count(hop) != 0) return true;
   if (!valid_device_name(hop.device)) return unexpected("not a device name: " + hop.device);
-  auto r = run_nft(netdev_hop_script(hop));
+  // A hop's device is where the other direction's GRE arrives: its ingress chain too.
+  const bool new_ingress = ingress_.count(hop.device) == 0;
+  auto r = run_nft(netdev_hop_script(hop) + (new_ingress ? netdev_ingress_script(hop.device) : std::string()));
   if (!r) return unexpected(r.error());
   hops_.insert(hop);
+  ingress_.insert(hop.device);
   return true;
 }
 

@@ -3,7 +3,7 @@
 // (fastpath.hpp). Per call: its key elements (in_plain, or in_address and in_call_id; and
 // out_source), each bound to the ingress interface its route points to, and the egress
 // verdicts of both of its destinations (a goto to the hop's chain, created here on first
-// use). Egress elements may be shared by calls to one destination: remove() leaves them to
+// use, as is each device's ingress chain: the table may start with none). Egress elements may be shared by calls to one destination: remove() leaves them to
 // their timeout (they are only reached after a key matched) and refresh() re-arms them.
 //
 // Not done yet: the daemon does not call this (no --fast-path netdev).
@@ -58,7 +58,8 @@ class NetdevElements {
   mnl_socket* socket_ = nullptr;
   std::uint32_t sequence_ = 1;
   std::uint32_t timeout_seconds_;
-  std::set<NetdevHop> hops_;  // hop chains made
+  std::set<NetdevHop> hops_;            // hop chains made
+  std::set<std::string> ingress_;       // ingress chains made
   int last_errno_ = 0;
 };
 

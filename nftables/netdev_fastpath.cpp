@@ -99,6 +99,14 @@ std::string netdev_hop_script(const NetdevHop& hop) {
   return s.str();
 }
 
+std::string netdev_ingress_script(const std::string& device) {
+  std::ostringstream s;
+  s << "table netdev " << kNetdevTable << " {\n";
+  ingress_chain(s, device);
+  s << "}\n";
+  return s.str();
+}
+
 NetdevKey netdev_key_of(int ingress_ifindex, wire::Ipv4Address a, wire::Ipv4Address b, std::uint16_t call_id) {
   NetdevKey k{};
   const auto index = static_cast<std::uint32_t>(ingress_ifindex);

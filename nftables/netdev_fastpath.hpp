@@ -67,6 +67,10 @@ std::string netdev_table_script(const std::vector<std::string>& ingress_devices)
 // One hop's chain, added to the existing table.
 std::string netdev_hop_script(const NetdevHop& hop);
 
+// One ingress chain (with its guards), added to the existing table: for the first call
+// whose GRE arrives on that device.
+std::string netdev_ingress_script(const std::string& device);
+
 // Element keys: the ingress ifindex (meta iif: host byte order, one register), then the ip
 // table's key (fastpath_keys.hpp): two addresses and the Key, network order.
 using NetdevKey = std::array<std::uint8_t, 16>;
