@@ -61,6 +61,14 @@ def gre(key, ppp):
 class NetdevRules(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        try:
+            cls.make_lab()
+        except BaseException:
+            cls.tearDownClass()  # unittest does not, when setUpClass fails
+            raise
+
+    @classmethod
+    def make_lab(cls):
         for n in NS.values():
             subprocess.run(["ip", "netns", "add", n], check=True)
         for dev, peer in (("inside", "cl"), ("outside", "srv")):
@@ -83,7 +91,7 @@ class NetdevRules(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         for n in NS.values():
-            subprocess.run(["ip", "netns", "del", n])
+            subprocess.run(["ip", "netns", "del", n], stderr=subprocess.DEVNULL)
 
     def exchange(self, receiver, sender, destination, ttl, packet):
         """What `receiver` gets while `sender` sends one packet (one line per packet)."""
