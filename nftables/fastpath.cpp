@@ -56,20 +56,6 @@ void add_element(nftnl_set* s, const Key& key, const void* data, std::uint32_t d
   nftnl_set_elem_add(s, e);
 }
 
-struct Counter {
-  std::uint64_t packets = 0, bytes = 0;
-};
-
-int on_expression(nftnl_expr* e, void* data) {
-  const char* name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
-  if (name != nullptr && std::strcmp(name, "counter") == 0) {
-    auto* c = static_cast<Counter*>(data);
-    c->packets = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
-    c->bytes = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
-  }
-  return 0;
-}
-
 struct Collect {
   std::vector<FastPathCount>* out;
   bool inbound;
@@ -80,8 +66,7 @@ int on_element(nftnl_set_elem* e, void* data) {
   std::uint32_t length = 0;
   const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &length);
   if (key == nullptr) return 0;
-  Counter counter;
-  nftnl_set_elem_expr_foreach(e, on_expression, &counter);
+  const ElementCounter counter = counter_of(e);
   FastPathCount n;
   n.to_client = c->inbound;
   std::uint32_t user_length = 0;
@@ -227,29 +212,14 @@ Result<bool, std::string> FastPath::change(Op op, const std::vector<FastPathCall
       add_element(out_source.get(), out_key, put ? outside.data() : nullptr, 4, timeout_ms, put,
                   refresh);
     }
-    mnl_nlmsg_batch* batch = mnl_nlmsg_batch_start(buffer.data(), buffer.size());
-    nftnl_batch_begin(static_cast<char*>(mnl_nlmsg_batch_current(batch)), sequence_++);
-    mnl_nlmsg_batch_next(batch);
-    const std::uint32_t acked_from = sequence_;
     std::vector<nftnl_set*> sets{out.get(), out_source.get()};
     if (any_plain) sets.push_back(in_plain.get());
     if (any_translated) {
       sets.push_back(in_address.get());
       sets.push_back(in_call_id.get());
     }
-    for (nftnl_set* s : sets) {
-      const std::uint16_t type = op == Op::Remove ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM;
-      const std::uint16_t flags = op == Op::Remove ? NLM_F_ACK : NLM_F_CREATE | NLM_F_ACK;
-      nlmsghdr* nlh = nftnl_nlmsg_build_hdr(static_cast<char*>(mnl_nlmsg_batch_current(batch)), type, NFPROTO_IPV4,
-                                            flags, sequence_++);
-      nftnl_set_elems_nlmsg_build_payload(nlh, s);
-      mnl_nlmsg_batch_next(batch);
-    }
-    const std::uint32_t acked_to = sequence_ - 1;
-    nftnl_batch_end(static_cast<char*>(mnl_nlmsg_batch_current(batch)), sequence_++);
-    mnl_nlmsg_batch_next(batch);
-    auto r = send_and_ack(mnl_nlmsg_batch_head(batch), mnl_nlmsg_batch_size(batch), acked_from, acked_to);
-    mnl_nlmsg_batch_stop(batch);
+    auto r = send_set_elements(socket_, buffer, sets, op == Op::Remove ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM,
+                               NFPROTO_IPV4, sequence_, stats_.last_errno);
     if (!r) return r;
   }
   return true;

@@ -1,6 +1,14 @@
 #include "nftables/netlink_batch.hpp"
 
+#include <linux/netfilter/nf_tables.h>
+
 #include <cstring>
+
+extern "C" {
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/set.h>
+}
 
 namespace pptp::nft {
 
@@ -32,6 +40,49 @@ Result<bool, std::string> send_and_ack(mnl_socket* socket, const void* buffer, s
     if (!r) return r;
   }
   return true;
+}
+
+namespace {
+
+int on_expression(nftnl_expr* e, void* data) {
+  const char* name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+  if (name != nullptr && std::strcmp(name, "counter") == 0) {
+    auto* c = static_cast<ElementCounter*>(data);
+    c->packets = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
+    c->bytes = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
+  }
+  return 0;
+}
+
+}  // namespace
+
+ElementCounter counter_of(nftnl_set_elem* e) {
+  ElementCounter c;
+  nftnl_set_elem_expr_foreach(e, on_expression, &c);
+  return c;
+}
+
+Result<bool, std::string> send_set_elements(mnl_socket* socket, std::vector<char>& buffer,
+                                            const std::vector<nftnl_set*>& sets, std::uint16_t type,
+                                            std::uint16_t family, std::uint32_t& sequence, int& last_errno) {
+  const std::uint16_t flags = type == NFT_MSG_DELSETELEM ? NLM_F_ACK : NLM_F_CREATE | NLM_F_ACK;
+  mnl_nlmsg_batch* batch = mnl_nlmsg_batch_start(buffer.data(), buffer.size());
+  nftnl_batch_begin(static_cast<char*>(mnl_nlmsg_batch_current(batch)), sequence++);
+  mnl_nlmsg_batch_next(batch);
+  const std::uint32_t acked_from = sequence;
+  for (nftnl_set* s : sets) {
+    nlmsghdr* nlh = nftnl_nlmsg_build_hdr(static_cast<char*>(mnl_nlmsg_batch_current(batch)), type, family, flags,
+                                          sequence++);
+    nftnl_set_elems_nlmsg_build_payload(nlh, s);
+    mnl_nlmsg_batch_next(batch);
+  }
+  const std::uint32_t acked_to = sequence - 1;
+  nftnl_batch_end(static_cast<char*>(mnl_nlmsg_batch_current(batch)), sequence++);
+  mnl_nlmsg_batch_next(batch);
+  auto r = send_and_ack(socket, mnl_nlmsg_batch_head(batch), mnl_nlmsg_batch_size(batch), acked_from, acked_to,
+                        last_errno);
+  mnl_nlmsg_batch_stop(batch);
+  return r;
 }
 
 }  // namespace pptp::nft

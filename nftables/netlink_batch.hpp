@@ -15,6 +15,9 @@
 
 #include "alg/core/result.hpp"
 
+struct nftnl_set;
+struct nftnl_set_elem;
+
 namespace pptp::nft {
 
 inline constexpr int kNetlinkAnswerTimeoutMs = 2000;
@@ -52,5 +55,18 @@ Result<bool, std::string> receive_round(mnl_socket* socket, std::vector<char>& b
 // (`last_errno` keeps its code).
 Result<bool, std::string> send_and_ack(mnl_socket* socket, const void* buffer, std::size_t length,
                                        std::uint32_t first_seq, std::uint32_t last_seq, int& last_errno);
+
+// The packets and bytes of an element's counter (0 without one).
+struct ElementCounter {
+  std::uint64_t packets = 0, bytes = 0;
+};
+ElementCounter counter_of(nftnl_set_elem* e);
+
+// One transaction of set-element messages (NFT_MSG_NEWSETELEM with NLM_F_CREATE, or
+// NFT_MSG_DELSETELEM), one per set, built in `buffer`; `sequence` moves past it. The fast
+// paths' element changes (fastpath.cpp, netdev_elements.cpp).
+Result<bool, std::string> send_set_elements(mnl_socket* socket, std::vector<char>& buffer,
+                                            const std::vector<nftnl_set*>& sets, std::uint16_t type,
+                                            std::uint16_t family, std::uint32_t& sequence, int& last_errno);
 
 }  // namespace pptp::nft

@@ -66,12 +66,34 @@ constexpr std::string_view kNewControl = "tcp dport 1723 tcp flags & (syn | ack)
 // it (ACFC, RFC 1661 6.6), that returns them; the rest go on to the lookups. A data frame
 // costs two tests, not the four of every layout.
 void fast_ppp_chain(std::ostringstream& s, std::string_view chain, int offset) {
+  s << ppp_return_chain(chain, offset, kChainFastLookup);
+}
+
+}  // namespace
+
+std::string ppp_return_chain(std::string_view chain, int offset, std::string_view then) {
+  std::ostringstream s;
   s << "  chain " << chain << " {\n"
     << "    @th," << offset << ",16 & 0xfd00 == 0xc000 return\n"
     << "    @th," << offset << ",32 & 0xfffffd00 == 0xff03c000 return\n"
-    << "    goto " << kChainFastLookup << "\n"
+    << "    goto " << then << "\n"
     << "  }\n";
+  return s.str();
 }
+
+std::string enhanced_gre_jumps(std::string_view ppp, std::string_view ppp_ack, std::string_view lookup) {
+  std::ostringstream s;
+  s << "    # Enhanced GRE only (RFC 2637 4.1: C, R, s, Recur and Flags 0, K 1, version 1): the\n"
+    << "    # Key, the receiver's Call ID, is at bytes 6-7 (a C or R bit would put fields before\n"
+    << "    # it). By the S and A bits (each adds 4 bytes before the PPP frame), one of three:\n"
+    << "    @th,0,16 & 0xffff == 0x3001 jump " << ppp << "\n"
+    << "    @th,0,16 & 0xffff == 0x3081 jump " << ppp_ack << "\n"
+    << "    # without S, no payload (RFC 2637 4.1): an acknowledgment alone\n"
+    << "    @th,0,16 & 0xff7f == 0x2001 jump " << lookup << "\n";
+  return s.str();
+}
+
+namespace {
 
 // The lookups: what one of them takes ends here (accept); what none takes returns to fast_in.
 void fast_lookup_chain(std::ostringstream& s, const RuleOptions& o) {
@@ -148,13 +170,7 @@ void prerouting_chain(std::ostringstream& s, Backend backend, const RuleOptions&
   if (o.fast_path) {
     s << "    # (`ip protocol`, not `meta l4proto`: nft 1.0.6 aborts listing the latter with @th.)\n"
       << "    ip protocol != gre return\n"
-      << "    # Enhanced GRE only (RFC 2637 4.1: C, R, s, Recur and Flags 0, K 1, version 1): the\n"
-      << "    # Key, the receiver's Call ID, is at bytes 6-7 (a C or R bit would put fields before\n"
-      << "    # it). By the S and A bits (each adds 4 bytes before the PPP frame), one of three:\n"
-      << "    @th,0,16 & 0xffff == 0x3001 jump " << kChainFastPpp << "\n"
-      << "    @th,0,16 & 0xffff == 0x3081 jump " << kChainFastPppAck << "\n"
-      << "    # without S, no payload (RFC 2637 4.1): an acknowledgment alone\n"
-      << "    @th,0,16 & 0xff7f == 0x2001 jump " << kChainFastLookup << "\n";
+      << enhanced_gre_jumps(kChainFastPpp, kChainFastPppAck, kChainFastLookup);
   }
   if (local_gre) {
     const std::string server_gre = "meta l4proto gre " + unmarked(o) + "fib daddr type local ";

@@ -78,6 +78,15 @@ bool parse_backend(std::string_view text, Backend& out);
 // The packet mark bit the fast-path rules set, so that the queue rules (nft or xtables,
 // which run in other chains) leave an offloaded packet alone.
 inline constexpr std::uint32_t kFastPathMark = 0x00100000;
+
+// A chain that returns PPP link control and authentication frames (0xC0xx: LCP, PAP;
+// 0xC2xx: CHAP, EAP; with FF 03 and without it, RFC 1661 6.6) whose PPP frame starts at bit
+// `offset` of the GRE header, and goes to chain `then` with the rest (issue 12): the fast
+// paths' test, in the ip table (fast_ppp) and the netdev one (netdev_fastpath.hpp).
+std::string ppp_return_chain(std::string_view chain, int offset, std::string_view then);
+// The fast paths' dispatch of enhanced GRE by its S and A bits to the chains above (ppp,
+// ppp_ack) or, for an acknowledgment alone, straight to `lookup`.
+std::string enhanced_gre_jumps(std::string_view ppp, std::string_view ppp_ack, std::string_view lookup);
 // The bit the fast path sets beside it on the client's GRE only: the packets whose source
 // chain fast_source rewrites (so that the server's GRE costs it no lookup).
 inline constexpr std::uint32_t kFastPathOutMark = 0x00200000;

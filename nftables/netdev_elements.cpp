@@ -1,0 +1,217 @@
+#include "nftables/netdev_elements.hpp"
+
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cerrno>
+
+extern "C" {
+#include <libnftnl/common.h>
+#include <libnftnl/set.h>
+}
+
+#include "nftables/command.hpp"
+#include "nftables/fastpath_keys.hpp"
+#include "nftables/netlink_batch.hpp"
+
+namespace pptp::nft {
+
+namespace {
+
+constexpr std::size_t kCallsPerBatch = 128;  // 6 elements each: well under 64 KiB a message
+constexpr std::size_t kBatchBufferBytes = 1u << 20;
+constexpr std::size_t kAnswerBufferBytes = 1u << 16;  // one element's answer
+
+struct SetFree {
+  void operator()(nftnl_set* s) const { nftnl_set_free(s); }
+};
+using NetdevSet = std::unique_ptr<nftnl_set, SetFree>;
+
+NetdevSet netdev_set(std::string_view name) {
+  NetdevSet s(nftnl_set_alloc());
+  nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, std::string(kNetdevTable).c_str());
+  nftnl_set_set_str(s.get(), NFTNL_SET_NAME, std::string(name).c_str());
+  nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, NFPROTO_NETDEV);
+  return s;
+}
+
+// What one change writes per element: on Add and Refresh the value and the timeout (Refresh
+// also the expiration: Linux 6.10+ re-arms in place); on Remove the key alone.
+struct Put {
+  bool put;
+  bool refresh;
+  std::uint64_t timeout_ms;
+};
+
+nftnl_set_elem* element(const Put& p, const void* key, std::uint32_t key_length) {
+  nftnl_set_elem* e = nftnl_set_elem_alloc();
+  nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, key_length);
+  if (p.put) {
+    nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, p.timeout_ms);
+    if (p.refresh) nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_EXPIRATION, p.timeout_ms);
+  }
+  return e;
+}
+
+void keyed(nftnl_set* s, const Put& p, const NetdevKey& key, const void* value, std::uint32_t value_length) {
+  nftnl_set_elem* e = element(p, key.data(), static_cast<std::uint32_t>(key.size()));
+  if (p.put) nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, value, value_length);
+  nftnl_set_elem_add(s, e);
+}
+
+void egress(nftnl_set* s, const Put& p, wire::Ipv4Address destination, const NetdevHop& hop) {
+  const auto address = address_value(destination);
+  nftnl_set_elem* e = element(p, address.data(), static_cast<std::uint32_t>(address.size()));
+  nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, static_cast<std::uint32_t>(NFT_GOTO));
+  nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, hop_chain_name(hop).c_str());
+  nftnl_set_elem_add(s, e);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<NetdevElements>, std::string> NetdevElements::open(std::uint32_t timeout_seconds) {
+  std::unique_ptr<NetdevElements> n(new NetdevElements(timeout_seconds));
+  n->socket_ = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+  if (n->socket_ == nullptr || mnl_socket_bind(n->socket_, 0, MNL_SOCKET_AUTOPID) < 0) {
+    return unexpected(errno_text("netlink socket for nftables", errno) + " (are you root?)");
+  }
+  return n;
+}
+
+NetdevElements::~NetdevElements() {
+  if (socket_ != nullptr) mnl_socket_close(socket_);
+}
+
+Result<bool, std::string> NetdevElements::ensure_hop(const NetdevHop& hop) {
+  if (hops_.count(hop) != 0) return true;
+  if (!valid_device_name(hop.device)) return unexpected("not a device name: " + hop.device);
+  // A hop's device is where the other direction's GRE arrives: its ingress chain too.
+  const bool new_ingress = ingress_.count(hop.device) == 0;
+  auto r = run_nft(netdev_hop_script(hop) + (new_ingress ? netdev_ingress_script(hop.device) : std::string()));
+  if (!r) return unexpected(r.error());
+  hops_.insert(hop);
+  ingress_.insert(hop.device);
+  return true;
+}
+
+Result<bool, std::string> NetdevElements::add(const std::vector<NetdevCall>& calls) {
+  for (const NetdevCall& c : calls) {
+    for (const NetdevHop* hop : {&c.to_client, &c.to_server}) {
+      if (auto r = ensure_hop(*hop); !r) return r;
+    }
+  }
+  return change(Op::Add, calls);
+}
+
+Result<bool, std::string> NetdevElements::refresh(const std::vector<NetdevCall>& calls) {
+  return change(Op::Refresh, calls);
+}
+
+Result<bool, std::string> NetdevElements::remove(const std::vector<NetdevCall>& calls) {
+  return change(Op::Remove, calls);
+}
+
+Result<bool, std::string> NetdevElements::change(Op op, const std::vector<NetdevCall>& calls) {
+  const Put p{op != Op::Remove, op == Op::Refresh, std::uint64_t{timeout_seconds_} * 1000};
+  std::vector<char> buffer(kBatchBufferBytes);
+  // A removal goes call by call, each set's element on its own (below).
+  const std::size_t per_batch = op == Op::Remove ? 1 : kCallsPerBatch;
+  for (std::size_t first = 0; first < calls.size(); first += per_batch) {
+    const std::size_t last = std::min(calls.size(), first + per_batch);
+    NetdevSet plain = netdev_set(kNetdevInPlain), address = netdev_set(kNetdevInAddress),
+              call_id = netdev_set(kNetdevInCallId), source = netdev_set(kNetdevOutSource),
+              out = netdev_set(kNetdevEgress);
+    bool any_plain = false, any_translated = false;
+    for (std::size_t i = first; i < last; ++i) {
+      const FastPathCall& c = calls[i].call;
+      const int from_server = calls[i].to_server.ifindex, from_client = calls[i].to_client.ifindex;
+      const auto inside = address_value(c.inside), outside = address_value(c.outside);
+      const auto inside_call_id = call_id_value(c.inside_call_id);
+      const NetdevKey in_key = netdev_key_of(from_server, c.server, c.outside, c.outside_call_id);
+      (c.translated() ? any_translated : any_plain) = true;
+      if (c.translated()) {
+        keyed(address.get(), p, in_key, inside.data(), 4);
+        keyed(call_id.get(), p, netdev_key_of(from_server, c.server, c.inside, c.outside_call_id),
+              inside_call_id.data(), 2);
+      } else {
+        keyed(plain.get(), p, in_key, inside.data(), 4);
+      }
+      keyed(source.get(), p, netdev_key_of(from_client, c.inside, c.server, c.server_call_id), outside.data(), 4);
+      if (p.put) {
+        egress(out.get(), p, c.inside, calls[i].to_client);
+        egress(out.get(), p, c.server, calls[i].to_server);
+      }
+    }
+    std::vector<nftnl_set*> sets{source.get()};
+    if (any_plain) sets.push_back(plain.get());
+    if (any_translated) sets.insert(sets.end(), {address.get(), call_id.get()});
+    if (p.put) sets.push_back(out.get());
+    if (op != Op::Remove) {
+      if (auto r = send_batch(sets, NFT_MSG_NEWSETELEM, buffer); !r) return r;
+      continue;
+    }
+    // One transaction fails as a whole, and an element may have expired already: each
+    // element's removal is its own, and one that finds nothing (ENOENT) is not an error.
+    for (nftnl_set* s : sets) {
+      if (auto r = send_batch({s}, NFT_MSG_DELSETELEM, buffer); !r && last_errno_ != ENOENT) return r;
+    }
+  }
+  return true;
+}
+
+Result<std::vector<std::uint64_t>, std::string> NetdevElements::read_packets(const std::vector<NetdevCall>& calls) {
+  std::vector<std::uint64_t> out;
+  out.reserve(calls.size());
+  for (const NetdevCall& n : calls) {
+    const FastPathCall& c = n.call;
+    auto in = read_one(c.translated() ? kNetdevInAddress : kNetdevInPlain,
+                       netdev_key_of(n.to_server.ifindex, c.server, c.outside, c.outside_call_id));
+    if (!in) return unexpected(in.error());
+    auto source = read_one(kNetdevOutSource, netdev_key_of(n.to_client.ifindex, c.inside, c.server, c.server_call_id));
+    if (!source) return unexpected(source.error());
+    out.push_back(*in + *source);
+  }
+  return out;
+}
+
+Result<std::uint64_t, std::string> NetdevElements::read_one(std::string_view set, const NetdevKey& key) {
+  NetdevSet query = netdev_set(set);
+  keyed(query.get(), Put{false, false, 0}, key, nullptr, 0);
+  std::vector<char> buffer(kAnswerBufferBytes);
+  const std::uint32_t seq = sequence_++;
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buffer.data(), NFT_MSG_GETSETELEM, NFPROTO_NETDEV, NLM_F_ACK, seq);
+  nftnl_set_elems_nlmsg_build_payload(nlh, query.get());
+  if (mnl_socket_sendto(socket_, nlh, nlh->nlmsg_len) < 0) return unexpected(errno_text("sending to nftables", errno));
+  std::uint64_t packets = 0;
+  bool answered = false;
+  while (!answered) {
+    auto r = receive_round(socket_, buffer, seq, seq, last_errno_, [&](const nlmsghdr* m) -> std::optional<std::string> {
+      if (m->nlmsg_type == NLMSG_ERROR) {
+        answered = true;  // the acknowledgment after the element, or ENOENT: expired
+        if (error_of(m) != 0 && error_of(m) != -ENOENT) return errno_text("reading an element", -error_of(m));
+      } else if (m->nlmsg_type == ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM)) {
+        NetdevSet answer(nftnl_set_alloc());
+        if (nftnl_set_elems_nlmsg_parse(m, answer.get()) < 0) return std::nullopt;
+        nftnl_set_elem_foreach(answer.get(), [](nftnl_set_elem* e, void* sum) {
+          *static_cast<std::uint64_t*>(sum) += counter_of(e).packets;
+          return 0;
+        }, &packets);
+      }
+      return std::nullopt;
+    });
+    if (!r) return unexpected(r.error());
+  }
+  return packets;
+}
+
+Result<bool, std::string> NetdevElements::send_batch(const std::vector<nftnl_set*>& sets, std::uint16_t type,
+                                                     std::vector<char>& buffer) {
+  last_errno_ = 0;
+  return send_set_elements(socket_, buffer, sets, type, NFPROTO_NETDEV, sequence_, last_errno_);
+}
+
+}  // namespace pptp::nft
