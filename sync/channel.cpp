@@ -101,6 +101,7 @@ void ChannelEnd::receive(Bytes datagram, double now) {
   if (stream_broken_) queue_snapshot();
   if (const auto* hello = std::get_if<Hello>(&m->body)) {
     peer_active_ = hello->active;
+    ++counters_.hellos;
     if (hello->want_snapshot && snapshot_end_ == 0) queue_snapshot();
   } else if (!std::holds_alternative<Ack>(m->body)) {
     take_sequenced(m->header.sequence, m->body);

@@ -41,6 +41,7 @@ struct ChannelCounters {
   std::uint64_t duplicates = 0, out_of_order = 0, before_snapshot = 0, beyond_window = 0;
   std::uint64_t snapshots_sent = 0, snapshots_received = 0, backlog_overflows = 0;
   std::uint64_t peer_restarts = 0;
+  std::uint64_t hellos = 0;          // Hellos received (the peer's role is as fresh as the last)
   std::uint64_t unencodable = 0;     // a record the codec refused (a name beyond its bound)
 };
 

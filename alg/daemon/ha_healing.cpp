@@ -7,9 +7,15 @@
 
 namespace pptp::daemon {
 
-bool HealingWatch::observe(bool we_active, bool peer_active) {
-  const bool healed = we_active && peer_was_active_ && !peer_active;
+bool HealingWatch::observe(bool we_active, bool peer_active, std::uint32_t peer_epoch, std::uint64_t hellos) {
+  // A restarted peer starts at epoch 0: only a rise counts.
+  if (peer_epoch_ && peer_epoch > *peer_epoch_) rose_at_ = hellos;
+  peer_epoch_ = peer_epoch;
+  if (peer_active) rose_at_.reset();  // seen active: its standby Hello will tell
+  const bool rose_and_heard = rose_at_ && hellos > *rose_at_;
+  const bool healed = we_active && !peer_active && (peer_was_active_ || rose_and_heard);
   peer_was_active_ = peer_active;
+  if (healed || (rose_and_heard && !we_active)) rose_at_.reset();
   return healed;
 }
 

@@ -141,7 +141,8 @@ void HaNode::wait_readable() {
     if (!was_synced && channel_.synced()) {
       log_->info("ha_synced calls={} peer_epoch={}", channel_.replica().size(), channel_.peer_epoch());
     }
-    if (healing_.observe(role_ == HaRole::Active, channel_.peer_active())) {
+    if (healing_.observe(role_ == HaRole::Active, channel_.peer_active(), channel_.peer_epoch(),
+                         channel_.counters().hellos)) {
       ++healings_;
       log_->warn("ha_split_brain_healed epoch={} peer_epoch={} replicated_calls={}", channel_.epoch(),
                  channel_.peer_epoch(), channel_.replica().size());

@@ -300,6 +300,64 @@ class SplitBrain(HaCase):
         self.assertEqual(server["clears"], [cleared_at_server.get("send_key")], numbers)
         self.assertEqual(disconnect and disconnect["call_id"], cleared.get("send_key"), numbers)
 
+    def test_after_a_split_with_the_sync_link_cut_the_active_node_takes_the_peers_calls_over(self):
+        """The adverts and pptp-alg's sync cut both ways (conntrackd's sync works): rb is
+        promoted unseen by ra, sets up 5 calls, gives up when the adverts come back, and only
+        then does the sync come back: ra sees rb's epoch risen and takes its calls over."""
+        lab = self.lab
+        pac, first, call = self.start_call()
+        lab.wait_for(lambda: lab.ha_status("rb").get("replicated_calls") == 1, 10, "the call replicated to rb")
+        for r in ("ra", "rb"):
+            lab.block_sync(r)
+            lab.block_vrrp(r)
+        lab.wait_for(lambda: lab.ha_status("rb").get("role") == "active", 30, "rb promoted in the split")
+        self.pin("rb")
+        split = self.peer("split", "lan", "pns", "--local", CLIENTS[2], "--server", SERVER,
+                          "--call-id", "20", "--calls", "5", "--rate", str(SLOW_RATE))
+        self.assertIsNotNone(all_up(split, 5, 20), lab.log("split"))
+        self.pin(None)
+        time.sleep(2)
+        for r in ("ra", "rb"):
+            lab.block_vrrp(r, False)
+        lab.wait_for(lambda: lab.ha_status("rb").get("role") == "standby", 30, "rb demoted after the healing")
+        lab.wait_for(lambda: not lab.holds_vips("rb"), 30, "rb without the addresses")
+        self.assertEqual(lab.ha_status("ra").get("healings"), 0)  # ra never heard rb active
+        sync_at = time.monotonic()
+        for r in ("ra", "rb"):
+            lab.block_sync(r, False)
+        taken_at = None
+        while time.monotonic() < sync_at + 8 and taken_at is None:
+            if lab.ha_status("ra").get("healings", 0) >= 1:
+                taken_at = time.monotonic()
+            time.sleep(0.05)
+        time.sleep(max(0.0, 8 - (time.monotonic() - sync_at)))
+        stopped_at = time.monotonic()
+        for p in (first, split):
+            p.send("stop")
+        res = split.result()
+        first.result()
+        pac.send("stop")
+        server = pac.result()
+        self.assertIsNotNone(server)
+        ra_status = lab.ha_status("ra")
+        calls = []
+        for st in (res or {}).get("streams", []):
+            to_server = server["calls"].get(str(st["send_key"]), {}).get("received", [])
+            calls.append({"client_call_id": st["recv_key"],
+                          "last_3s": {"server_to_client": direction(st["received"], stopped_at - 3, stopped_at)["after"],
+                                      "client_to_server": direction(to_server, stopped_at - 3, stopped_at)["after"]},
+                          "gap_after_sync_s": {"server_to_client": direction(st["received"], sync_at, stopped_at)["gap_s"],
+                                               "client_to_server": direction(to_server, sync_at, stopped_at)["gap_s"]}})
+        numbers = {"sync_back_to_takeover_s": round(taken_at - sync_at, 3) if taken_at else None, "calls": calls,
+                   "ra": {k: ra_status.get(k) for k in ("healings", "healing_calls", "healing_commit_failures")}}
+        print("\nsplit brain, sync cut: " + json.dumps(numbers), file=sys.stderr)
+        self.assertEqual(len(calls), 5, numbers)
+        for c in calls:
+            for way, n in c["last_3s"].items():
+                self.assertGreater(n, SLOW_RATE, (c["client_call_id"], way, numbers))
+        self.assertEqual(ra_status.get("healings"), 1, numbers)
+        self.assertEqual(ra_status.get("healing_calls"), 5, numbers)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -15,20 +15,38 @@ using pptp::test::addr;
 
 TEST(HealingWatch, FiresOnceWhenThePeerGoesFromActiveToStandbyWhileWeAreActive) {
   HealingWatch w;
-  EXPECT_FALSE(w.observe(true, false));  // the peer was never seen active: no split
-  EXPECT_FALSE(w.observe(true, true));   // the split: both active
-  EXPECT_FALSE(w.observe(true, true));
-  EXPECT_TRUE(w.observe(true, false));   // the peer gave up: healed
-  EXPECT_FALSE(w.observe(true, false));  // once per healing
-  EXPECT_FALSE(w.observe(true, true));   // a second split
-  EXPECT_TRUE(w.observe(true, false));   // and its healing
+  EXPECT_FALSE(w.observe(true, false, 0, 1));  // the peer was never seen active: no split
+  EXPECT_FALSE(w.observe(true, true, 2, 2));   // the split: both active (its promotion raised its epoch)
+  EXPECT_FALSE(w.observe(true, true, 2, 3));
+  EXPECT_TRUE(w.observe(true, false, 2, 4));   // the peer gave up: healed
+  EXPECT_FALSE(w.observe(true, false, 2, 5));  // once per healing
+  EXPECT_FALSE(w.observe(true, true, 3, 6));   // a second split
+  EXPECT_TRUE(w.observe(true, false, 3, 7));   // and its healing
 }
 
 TEST(HealingWatch, DoesNotFireWhileWeAreStandby) {
   HealingWatch w;
-  EXPECT_FALSE(w.observe(false, true));
-  EXPECT_FALSE(w.observe(false, false));  // a failover back to us is a promotion, not this
-  EXPECT_FALSE(w.observe(true, false));
+  EXPECT_FALSE(w.observe(false, true, 1, 1));
+  EXPECT_FALSE(w.observe(false, false, 1, 2));  // a failover back to us is a promotion, not this
+  EXPECT_FALSE(w.observe(true, false, 1, 3));
+  EXPECT_FALSE(w.observe(false, false, 4, 4));  // a rise while we are standby
+  EXPECT_FALSE(w.observe(false, false, 4, 5));
+  EXPECT_FALSE(w.observe(true, false, 4, 6));
+}
+
+// The sync link was cut with the adverts: the peer was promoted and demoted unseen; its
+// first datagrams after the cut show its epoch risen, and a Hello after them its role.
+TEST(HealingWatch, FiresOnceWhenThePeersEpochRoseWhileItWasUnheardAtTheNextHello) {
+  HealingWatch w;
+  EXPECT_FALSE(w.observe(true, false, 0, 1));
+  EXPECT_FALSE(w.observe(true, false, 2, 1));  // risen, but the role we hold is from before the cut
+  EXPECT_TRUE(w.observe(true, false, 2, 2));   // a Hello since: standby
+  EXPECT_FALSE(w.observe(true, false, 2, 3));
+  EXPECT_FALSE(w.observe(true, false, 0, 4));  // the peer restarted: its epoch starts again
+  // A plain failover away from us: the promoted peer's first datagram has its risen epoch
+  // while the role we hold still says standby; its next Hello says active: no healing.
+  EXPECT_FALSE(w.observe(true, false, 5, 4));
+  EXPECT_FALSE(w.observe(true, true, 5, 5));
 }
 
 // The peer is node 1 (odd outside Call IDs); we are node 0.
