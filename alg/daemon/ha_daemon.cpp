@@ -1,47 +1,11 @@
 // High availability in the daemon (docs/ha.md): the sync node opened at start, fed by the
 // gateway's call lifecycle, ticked with the loop; promote and demote from the control
 // socket (keepalived's notify scripts call `pptp-alg ctl promote|demote`).
-#include <spawn.h>
-#include <sys/wait.h>
-
-#include <cerrno>
-#include <cstring>
-#include <sstream>
-
 #include "alg/control/protocol.hpp"
 #include "alg/daemon/daemon_loop.hpp"
 #include "alg/daemon/ha_node.hpp"
 
-extern char** environ;
-
 namespace pptp::daemon {
-
-namespace {
-
-// The commit command at a healing, split on spaces (no shell), run and waited for: it is
-// short (conntrackd -c), and the adoption must come after it (docs/ha.md).
-Result<int, std::string> run_command(const std::string& command) {
-  std::istringstream words(command);
-  std::vector<std::string> args;
-  for (std::string w; words >> w;) args.push_back(w);
-  if (args.empty()) return unexpected(std::string("empty command"));
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  if (const int e = posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ); e != 0) {
-    return unexpected(std::string(std::strerror(e)));
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return unexpected(std::string(std::strerror(errno)));
-  }
-  if (!WIFEXITED(status)) return unexpected(std::string("killed by a signal"));
-  if (WEXITSTATUS(status) != 0) return unexpected("exit status " + std::to_string(WEXITSTATUS(status)));
-  return 0;
-}
-
-}  // namespace
 
 int Daemon::open_ha() {
   HaOptions o = options_.ha;
@@ -120,23 +84,16 @@ std::size_t Daemon::ha_install(const std::vector<nat::CallBinding>& calls) {
 }
 
 void Daemon::on_ha_healing() {
-  // The control connections' snat must exist before any element (docs/ha.md); a failure
-  // is counted and the takeover goes on (the calls whose connection has no entry are left).
-  const std::string& command = options_.ha.commit_command;
-  if (!command.empty() && command != "none") {
-    const double started = now();
-    if (auto r = run_command(command); !r) {
-      ha_->note_commit_failure();
-      log_->warn("ha_healing_commit_failed command=\"{}\" error=\"{}\"", command, r.error());
-    } else {
-      log_->info("ha_healing_committed seconds={:.3f}", now() - started);
-    }
-  }
-  const std::vector<nat::CallBinding> calls =
-      ha_->take_over_at_healing([this](const sync::CallKey& k) { return ha_connection_alive(k); },
-                                gateway_->offloaded_calls());
-  const std::size_t adopted = ha_install(calls);
-  log_->warn("ha_healing_installed calls={} adopted={}", calls.size(), adopted);
+  // The control connections' snat must exist before any element (docs/ha.md): the commit
+  // command runs beside the loop, the adoption on the loop after it; a failure is counted
+  // and the takeover goes on (the calls whose connection has no entry are left).
+  ha_->commit_then(options_.ha.commit_command, [this] {
+    const std::vector<nat::CallBinding> calls =
+        ha_->take_over_at_healing([this](const sync::CallKey& k) { return ha_connection_alive(k); },
+                                  gateway_->offloaded_calls());
+    const std::size_t adopted = ha_install(calls);
+    log_->warn("ha_healing_installed calls={} adopted={}", calls.size(), adopted);
+  });
 }
 
 }  // namespace pptp::daemon

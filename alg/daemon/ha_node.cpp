@@ -110,7 +110,8 @@ HaNode::HaNode(sync::ChannelEnd channel, sync::UdpLink link, boost::asio::io_con
       link_(std::move(link)),
       socket_(io, link_.fd()),
       log_(std::move(log)),
-      clock_(std::move(clock)) {}
+      clock_(std::move(clock)),
+      commit_(io) {}
 
 Result<std::unique_ptr<HaNode>, std::string> HaNode::open(const HaOptions& o, boost::asio::io_context& io,
                                                          std::shared_ptr<spdlog::logger> log, Clock clock) {
@@ -246,6 +247,31 @@ std::vector<nat::CallBinding> HaNode::take_over_at_healing(const ConnectionAlive
   log_->warn("ha_healing_takeover calls={} taken_over={} replicated_calls={}", out.size(), taken_over_.size(),
              channel_.replica().size());
   return out;
+}
+
+void HaNode::commit_then(const std::string& command, std::function<void()> adopt) {
+  if (command.empty() || command == "none") {
+    adopt();
+    return;
+  }
+  if (commit_.running()) {
+    heal_again_ = true;
+    log_->warn("ha_healing_while_committing note=\"committed and taken over again after the running commit\"");
+    return;
+  }
+  commit_.start(command_words(command), kHealingCommitLimit,
+                [this, command, adopt = std::move(adopt)](const CommandResult& r) {
+                  if (r.outcome == CommandOutcome::Succeeded) {
+                    log_->info("ha_healing_committed seconds={:.3f}", r.seconds);
+                  } else {
+                    ++healing_commit_failures_;
+                    if (r.outcome == CommandOutcome::TimedOut) ++healing_commit_timeouts_;
+                    log_->warn("ha_healing_commit_failed command=\"{}\" error=\"{}\" seconds={:.3f}", command,
+                               r.error, r.seconds);
+                  }
+                  adopt();
+                  if (std::exchange(heal_again_, false) && on_healing_) on_healing_();
+                });
 }
 
 std::optional<std::uint16_t> HaNode::taken_over_call_id(const track::ControlConnection& c,

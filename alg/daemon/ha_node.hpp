@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/logger.h>
 
+#include "alg/daemon/child_command.hpp"
 #include "alg/daemon/ha_healing.hpp"
 #include "alg/daemon/ha_options.hpp"
 #include "gateway/gateway.hpp"
@@ -101,6 +102,10 @@ class Republished {
 
 enum class HaRole : std::uint8_t { Standby, Active };
 
+// The commit command at a healing is killed after this (conntrackd -c takes well under a
+// second); the adoption goes on without it, counted (docs/ha.md).
+inline constexpr std::chrono::milliseconds kHealingCommitLimit{10000};
+
 class HaNode final : public gateway::CallObserver {
  public:
   using Clock = std::function<double()>;
@@ -134,9 +139,12 @@ class HaNode final : public gateway::CallObserver {
   // socket's read (the daemon commits conntrackd's cache, then adopts what
   // take_over_at_healing gives, in one batch); the calls are added to the taken-over ones.
   void set_healing_handler(std::function<void()> h) { on_healing_ = std::move(h); }
+  // Runs the commit command beside the loop (killed after kHealingCommitLimit), then
+  // `adopt` on the loop, whatever its outcome (a failure counted); "none" or empty: `adopt`
+  // at once. A healing while one commits runs the handler again after it.
+  void commit_then(const std::string& command, std::function<void()> adopt);
   std::vector<nat::CallBinding> take_over_at_healing(const ConnectionAlive& alive,
                                                      const std::vector<nat::CallBinding>& offloaded);
-  void note_commit_failure() { ++healing_commit_failures_; }
   // Demotion: the bindings promotion installed, to remove.
   std::vector<nat::CallBinding> demote();
   // After a restart, with the calls adopted from the kernel's elements: those of the
@@ -162,9 +170,11 @@ class HaNode final : public gateway::CallObserver {
     f("snapshots_sent", n.snapshots_sent, "full snapshots sent to the peer");
     f("snapshots_received", n.snapshots_received, "full snapshots received from the peer");
     f("send_failures", send_failures_, "sync datagrams the socket did not send");
-    f("healings", healings_, "split brains healed while active (the peer went from active to standby)");
+    f("healings", healings_,
+      "split brains healed while active (the peer went from active to standby, or its epoch rose unseen)");
     f("healing_calls", healing_calls_, "the peer's calls taken over at a split brain's healing");
-    f("healing_commit_failures", healing_commit_failures_, "the commit command at a healing failed");
+    f("healing_commit_failures", healing_commit_failures_, "the commit command at a healing failed (timeouts too)");
+    f("healing_commit_timeouts", healing_commit_timeouts_, "the commit command at a healing killed at its time limit");
   }
 
  private:
@@ -185,7 +195,9 @@ class HaNode final : public gateway::CallObserver {
   std::uint64_t send_failures_ = 0;
   HealingWatch healing_;
   std::function<void()> on_healing_;
-  std::uint64_t healings_ = 0, healing_calls_ = 0, healing_commit_failures_ = 0;
+  std::uint64_t healings_ = 0, healing_calls_ = 0, healing_commit_failures_ = 0, healing_commit_timeouts_ = 0;
+  ChildCommand commit_;     // the commit command at a healing, while it runs
+  bool heal_again_ = false; // a healing came while it ran
   std::string state_file_;
   // Nothing to write until the previous run's table was read (republish_adopted) or a call
   // changed: the first tick must not overwrite it.

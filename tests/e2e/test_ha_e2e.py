@@ -95,12 +95,14 @@ def direction(received, since, until):
 class HaCase(unittest.TestCase):
     """The pair up (ra active, rb standby, both synced); both daemons alive without errors at
     the end. No tests of its own (test_ha_more_e2e.py has more)."""
+    commit_delay = 0  # the lab's commit command sleeps this long first (HaLab.commit_delay)
 
     def setUp(self):
         if os.geteuid() != 0:
             self.skipTest("needs root (network namespaces)")
         self.lab = HaLab(os.path.abspath(DAEMON), verbose=VERBOSE)
         self.lab.__enter__()
+        self.lab.commit_delay = self.commit_delay
         self.addCleanup(self.lab.__exit__, None, None, None)
         self.addCleanup(self.dump_logs_on_failure)
         self.lab.start_pair()

@@ -7,6 +7,7 @@ without its snapshot kept from becoming master.
 """
 import json
 import os
+import re
 import sys
 import time
 import unittest
@@ -171,7 +172,9 @@ class SetUpsAroundAFailover(HaCase):
 
 
 
-class SplitBrain(HaCase):
+class SplitCase(HaCase):
+    """A split brain's tools (no tests of its own)."""
+
     def calls_on(self, r):
         out = self.lab.ctl(r, "calls", "--json")
         return json.loads(out.stdout) if out.returncode == 0 else []
@@ -185,6 +188,59 @@ class SplitBrain(HaCase):
                 continue
             mac = json.loads(self.lab.netns(r, "ip", "-j", "link", "show", dev).stdout)[0]["address"]
             self.lab.netns(host, "ip", "neigh", "replace", vip, "lladdr", mac, "dev", "br0", "nud", "permanent")
+
+    def split_through_rb(self, calls, cut_sync=False):
+        """ra's call up; the adverts cut both ways (and pptp-alg's sync if cut_sync): rb is
+        promoted, `calls` calls are set up through it (pinned), then the adverts come back.
+        Returns the server, ra's client, the split client."""
+        lab = self.lab
+        pac, first, call = self.start_call()
+        lab.wait_for(lambda: lab.ha_status("rb").get("replicated_calls") == 1, 10, "the call replicated to rb")
+        for r in ("ra", "rb"):
+            if cut_sync:
+                lab.block_sync(r)
+            lab.block_vrrp(r)
+        lab.wait_for(lambda: lab.ha_status("rb").get("role") == "active", 30, "rb promoted in the split")
+        self.pin("rb")
+        split = self.peer("split", "lan", "pns", "--local", CLIENTS[2], "--server", SERVER,
+                          "--call-id", "20", "--calls", str(calls), "--rate", str(SLOW_RATE))
+        self.assertIsNotNone(all_up(split, calls, 20), lab.log("split"))
+        self.pin(None)
+        time.sleep(2)
+        for r in ("ra", "rb"):
+            lab.block_vrrp(r, False)
+        return pac, first, split
+
+    def stop_split(self, pac, first, split, since):
+        """All stopped; each split call's frames in the last 3 s and its longest gap since
+        `since` (each way), and ra's healing counters."""
+        stopped_at = time.monotonic()
+        for p in (first, split):
+            p.send("stop")
+        res = split.result()
+        first.result()
+        pac.send("stop")
+        server = pac.result()
+        self.assertIsNotNone(server)
+        calls = []
+        for st in (res or {}).get("streams", []):
+            to_server = server["calls"].get(str(st["send_key"]), {}).get("received", [])
+            ways = {"server_to_client": st["received"], "client_to_server": to_server}
+            calls.append({"client_call_id": st["recv_key"],
+                          "last_3s": {w: direction(r, stopped_at - 3, stopped_at)["after"] for w, r in ways.items()},
+                          "gap_s": {w: direction(r, since, stopped_at)["gap_s"] for w, r in ways.items()}})
+        ra_status = self.lab.ha_status("ra")
+        return calls, {k: ra_status.get(k) for k in ("healings", "healing_calls", "healing_commit_failures",
+                                                      "healing_commit_timeouts")}
+
+    def assert_carried(self, calls, n, numbers):
+        self.assertEqual(len(calls), n, numbers)
+        for c in calls:
+            for way, frames in c["last_3s"].items():
+                self.assertGreater(frames, SLOW_RATE, (c["client_call_id"], way, numbers))
+
+
+class SplitBrain(SplitCase):
 
     def test_a_split_brain_hands_no_outside_call_id_twice_and_heals_to_one_master(self):
         lab = self.lab
@@ -305,20 +361,7 @@ class SplitBrain(HaCase):
         promoted unseen by ra, sets up 5 calls, gives up when the adverts come back, and only
         then does the sync come back: ra sees rb's epoch risen and takes its calls over."""
         lab = self.lab
-        pac, first, call = self.start_call()
-        lab.wait_for(lambda: lab.ha_status("rb").get("replicated_calls") == 1, 10, "the call replicated to rb")
-        for r in ("ra", "rb"):
-            lab.block_sync(r)
-            lab.block_vrrp(r)
-        lab.wait_for(lambda: lab.ha_status("rb").get("role") == "active", 30, "rb promoted in the split")
-        self.pin("rb")
-        split = self.peer("split", "lan", "pns", "--local", CLIENTS[2], "--server", SERVER,
-                          "--call-id", "20", "--calls", "5", "--rate", str(SLOW_RATE))
-        self.assertIsNotNone(all_up(split, 5, 20), lab.log("split"))
-        self.pin(None)
-        time.sleep(2)
-        for r in ("ra", "rb"):
-            lab.block_vrrp(r, False)
+        pac, first, split = self.split_through_rb(5, cut_sync=True)
         lab.wait_for(lambda: lab.ha_status("rb").get("role") == "standby", 30, "rb demoted after the healing")
         lab.wait_for(lambda: not lab.holds_vips("rb"), 30, "rb without the addresses")
         self.assertEqual(lab.ha_status("ra").get("healings"), 0)  # ra never heard rb active
@@ -331,32 +374,62 @@ class SplitBrain(HaCase):
                 taken_at = time.monotonic()
             time.sleep(0.05)
         time.sleep(max(0.0, 8 - (time.monotonic() - sync_at)))
-        stopped_at = time.monotonic()
-        for p in (first, split):
-            p.send("stop")
-        res = split.result()
-        first.result()
-        pac.send("stop")
-        server = pac.result()
-        self.assertIsNotNone(server)
-        ra_status = lab.ha_status("ra")
-        calls = []
-        for st in (res or {}).get("streams", []):
-            to_server = server["calls"].get(str(st["send_key"]), {}).get("received", [])
-            calls.append({"client_call_id": st["recv_key"],
-                          "last_3s": {"server_to_client": direction(st["received"], stopped_at - 3, stopped_at)["after"],
-                                      "client_to_server": direction(to_server, stopped_at - 3, stopped_at)["after"]},
-                          "gap_after_sync_s": {"server_to_client": direction(st["received"], sync_at, stopped_at)["gap_s"],
-                                               "client_to_server": direction(to_server, sync_at, stopped_at)["gap_s"]}})
+        calls, ra = self.stop_split(pac, first, split, sync_at)
         numbers = {"sync_back_to_takeover_s": round(taken_at - sync_at, 3) if taken_at else None, "calls": calls,
-                   "ra": {k: ra_status.get(k) for k in ("healings", "healing_calls", "healing_commit_failures")}}
+                   "ra": ra}
         print("\nsplit brain, sync cut: " + json.dumps(numbers), file=sys.stderr)
-        self.assertEqual(len(calls), 5, numbers)
-        for c in calls:
-            for way, n in c["last_3s"].items():
-                self.assertGreater(n, SLOW_RATE, (c["client_call_id"], way, numbers))
-        self.assertEqual(ra_status.get("healings"), 1, numbers)
-        self.assertEqual(ra_status.get("healing_calls"), 5, numbers)
+        self.assert_carried(calls, 5, numbers)
+        self.assertEqual(ra["healings"], 1, numbers)
+        self.assertEqual(ra["healing_calls"], 5, numbers)
+
+
+class SlowCommit(SplitCase):
+    """The commit command slowed down (delayed.sh: 2 s before conntrackd's commit): ra's
+    loop goes on while it runs (docs/ha.md)."""
+    commit_delay = 2
+
+    def test_the_loop_goes_on_while_a_slow_commit_command_runs(self):
+        """A split brain healed as in SplitBrain (rb sets up 2 calls in it): while ra's
+        commit command sleeps, Echoes on ra's own call's control connection are answered at
+        once; rb's calls are adopted after the command and carry frames."""
+        lab = self.lab
+        pac, first, split = self.split_through_rb(2)
+        lab.wait_for(lambda: "ha_split_brain_healed" in lab.log("pptp-alg-ra"), 30, "ra's healing")
+        healed_at = time.monotonic()
+        # The command sleeps 2 s: Echoes (each waited for) and `ctl status` in its first 1.5 s.
+        echoes, statuses, echo_id = [], [], 0
+        while time.monotonic() < healed_at + 1.5:
+            sent = time.monotonic()
+            first.send("echo")
+            echo_id += 1
+            reply = first.wait(lambda o, n=echo_id: o.get("event") == "echo_reply" and o.get("id") == n, 5)
+            echoes.append(round(time.monotonic() - sent, 3) if reply else None)
+            asked = time.monotonic()
+            lab.ha_status("ra")
+            statuses.append(round(time.monotonic() - asked, 3))
+            time.sleep(0.1)
+        committing = "ha_healing_installed" not in lab.log("pptp-alg-ra")
+        lab.wait_for(lambda: "ha_healing_installed" in lab.log("pptp-alg-ra"), 15, "ra's adoption after the commit")
+        installed_at = time.monotonic()
+        time.sleep(4)
+        calls, ra = self.stop_split(pac, first, split, healed_at)
+        committed = re.findall(r"ha_healing_committed seconds=([0-9.]+)", lab.log("pptp-alg-ra"))
+        numbers = {"echo_round_trips_s": echoes, "ctl_status_s": statuses, "still_committing_after": committing,
+                   "healed_to_installed_s": round(installed_at - healed_at, 3), "committed_s": committed,
+                   "rb_split_calls": calls, "ra": ra}
+        print("\nslow commit: " + json.dumps(numbers), file=sys.stderr)
+        self.assertGreaterEqual(len(echoes), 3, numbers)
+        for s in echoes:
+            self.assertIsNotNone(s, numbers)
+            self.assertLess(s, 0.5, numbers)
+        for s in statuses:
+            self.assertLess(s, 0.5, numbers)
+        self.assertTrue(committing, numbers)  # the Echoes went while the command ran
+        self.assertEqual(len(committed), 1, numbers)
+        self.assertGreaterEqual(float(committed[0]), 2.0, numbers)
+        self.assertEqual(ra["healing_calls"], 2, numbers)
+        self.assertEqual(ra["healing_commit_failures"], 0, numbers)
+        self.assert_carried(calls, 2, numbers)
 
 
 if __name__ == "__main__":

@@ -142,6 +142,7 @@ class HaLab(Namespaces):
         self.tmp = tempfile.mkdtemp(prefix="pptpha-")
         self.procs = {}  # name -> Popen
         self.key_file = os.path.join(self.tmp, "ha.key")
+        self.commit_delay = 0  # s the commit command sleeps first (delayed.sh), 0: none
 
     def path(self, what, name):
         return os.path.join(self.tmp, "%s-%s" % (what, name))
@@ -224,10 +225,17 @@ class HaLab(Namespaces):
                "--ha-key-file", self.key_file, "--ha-node", str(a["node"]),
                # At a split brain's healing (docs/ha.md); PPTP_HA_COMMIT_COMMAND=none for the
                # break-check.
-               "--ha-commit-command", os.environ.get("PPTP_HA_COMMIT_COMMAND",
-                                                     "conntrackd -C %s -c" % self.path("conntrackd.conf", r))]
+               "--ha-commit-command", self.commit_command(r)]
         self.spawn("pptp-alg-" + r, r, cmd)
         self.wait_for(lambda: " ready " in self.log("pptp-alg-" + r), 60, "pptp-alg in %s ready" % r)
+
+    def commit_command(self, r):
+        """Run at a split brain's healing (docs/ha.md): conntrackd's commit;
+        PPTP_HA_COMMIT_COMMAND=none for the break-check; after commit_delay s if set."""
+        command = os.environ.get("PPTP_HA_COMMIT_COMMAND", "conntrackd -C %s -c" % self.path("conntrackd.conf", r))
+        if self.commit_delay:
+            command = "%s %s %s" % (os.path.join(HERE, "delayed.sh"), self.commit_delay, command)
+        return command
 
     def start_conntrackd(self, r):
         me, peer = ROUTERS[r]["sync"], ROUTERS["rb" if r == "ra" else "ra"]["sync"]
