@@ -62,10 +62,13 @@ bool ChannelEnd::note_peer(const Header& h, double now) {
     expected_ = 0;
     ahead_.clear();
     queue_snapshot();
+    peer_epoch_ = 0;  // a new run counts its epoch anew
   }
   heard_ = true;
   last_heard_ = now;
-  peer_epoch_ = h.epoch;
+  // A promotion only raises the epoch: a datagram held back from before it does not lower
+  // it (nor would the next one then read as a second rise, HealingWatch).
+  peer_epoch_ = std::max(peer_epoch_, h.epoch);
   return true;
 }
 

@@ -120,6 +120,25 @@ TEST(SyncChannel, EachEndLearnsThePeersRoleFromItsHellos) {
   EXPECT_FALSE(b.peer_active());
 }
 
+TEST(SyncChannel, ADatagramFromBeforeThePeersPromotionDoesNotLowerItsEpoch) {
+  ChannelEnd a(options(0), 100), b(options(1), 200);
+  Pipe p{a, b};
+  ASSERT_TRUE(p.converge());
+  a.tick(p.now + 1.1);  // a Hello at epoch 0, held back
+  const auto held = a.take_outgoing();
+  ASSERT_FALSE(held.empty());
+  a.set_epoch(3);
+  p.round(2.5);
+  EXPECT_EQ(b.peer_epoch(), 3u);
+  for (const auto& d : held) b.receive(d, p.now);
+  EXPECT_EQ(b.counters().stale, 0u);  // the same run: taken, but the epoch stays
+  EXPECT_EQ(b.peer_epoch(), 3u);
+  ChannelEnd restarted(options(0), 300);  // a new run of the peer starts again at 0
+  restarted.tick(p.now);
+  for (const auto& d : restarted.take_outgoing()) b.receive(d, p.now);
+  EXPECT_EQ(b.peer_epoch(), 0u);
+}
+
 TEST(SyncChannel, AFirstSnapshotNotWholeLeavesTheStandbyUnsynced) {
   ChannelEnd a(options(0), 100), b(options(1), 200);
   publish_churn(a, 600);
