@@ -8,14 +8,25 @@
 namespace pptp::daemon {
 
 bool HealingWatch::observe(bool we_active, bool peer_active, std::uint32_t peer_epoch, std::uint64_t hellos) {
+  if (!we_active) {  // a failover (either way), not a split's end
+    active_since_.reset();
+    split_ = false;
+    rose_at_.reset();
+  } else if (!active_since_) {
+    active_since_ = hellos;
+  }
+  const bool fresh = active_since_ && hellos > *active_since_;  // a Hello since we are active
   // A restarted peer starts at epoch 0: only a rise counts.
-  if (peer_epoch_ && peer_epoch > *peer_epoch_) rose_at_ = hellos;
+  if (peer_epoch_ && peer_epoch > *peer_epoch_ && we_active) rose_at_ = hellos;
   peer_epoch_ = peer_epoch;
   if (peer_active) rose_at_.reset();  // seen active: its standby Hello will tell
+  if (fresh && peer_active) split_ = true;
   const bool rose_and_heard = rose_at_ && hellos > *rose_at_;
-  const bool healed = we_active && !peer_active && (peer_was_active_ || rose_and_heard);
-  peer_was_active_ = peer_active;
-  if (healed || (rose_and_heard && !we_active)) rose_at_.reset();
+  const bool healed = fresh && !peer_active && (split_ || rose_and_heard);
+  if (healed) {
+    split_ = false;
+    rose_at_.reset();
+  }
   return healed;
 }
 

@@ -19,12 +19,14 @@ class TakenOverCalls;
 // commit: the kernel has an entry for it).
 using ConnectionAlive = std::function<bool(const sync::CallKey&)>;
 
-// Fires once per healing, while we are active and the peer is standby: its role (from its
-// Hellos) went from active to standby, or its epoch rose since the last datagram we had
-// (it was promoted and demoted while the sync link was cut, so we never saw it active).
-// After a rise it waits for a Hello received after it: the role we hold may be from before
-// the cut (a promotion's first datagram need not be a Hello), and the peer's backlog comes
-// in the meantime. Re-armed when the peer is active again (the next split).
+// Fires once per healing, while we are active and the peer is standby, after a split brain:
+// the peer was seen active while we were active too, or its epoch rose since the last
+// datagram we had (it was promoted and demoted while the sync link was cut, so we never saw
+// it active). The peer's role is as fresh as its last Hello, so only Hellos received since
+// we became active count (the role we hold at our promotion may be from before the peer's
+// demotion: a failover to us is no split), and after a rise only those received after it
+// (the role we hold may be from before the cut; the peer's backlog comes meanwhile).
+// Disarmed while we are standby; re-armed by the next split.
 class HealingWatch {
  public:
   // One observation (after each read of the socket); `hellos`: Hellos received so far.
@@ -32,9 +34,10 @@ class HealingWatch {
   bool observe(bool we_active, bool peer_active, std::uint32_t peer_epoch, std::uint64_t hellos);
 
  private:
-  bool peer_was_active_ = false;
-  std::optional<std::uint32_t> peer_epoch_;  // none before the first datagram
-  std::optional<std::uint64_t> rose_at_;     // the Hellos received when the epoch rose
+  std::optional<std::uint64_t> active_since_;  // the Hellos received when we were first seen active
+  bool split_ = false;                         // both active (a Hello since then said so)
+  std::optional<std::uint32_t> peer_epoch_;    // none before the first datagram
+  std::optional<std::uint64_t> rose_at_;       // the Hellos received when the epoch rose
 };
 
 // The replicated calls to adopt at a healing: those `calls_to_take_over` picks (alive,

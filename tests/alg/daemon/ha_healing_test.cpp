@@ -49,6 +49,31 @@ TEST(HealingWatch, FiresOnceWhenThePeersEpochRoseWhileItWasUnheardAtTheNextHello
   EXPECT_FALSE(w.observe(true, true, 5, 5));
 }
 
+// The peer's role we hold at our promotion is from its last Hello: a failover to us (the
+// peer demoted, its standby Hello not yet here) is no split, only a Hello since tells.
+TEST(HealingWatch, ARoleHeardBeforeWeWereActiveIsNoSplit) {
+  HealingWatch w;
+  EXPECT_FALSE(w.observe(false, true, 1, 1));  // the peer active, we standby
+  EXPECT_FALSE(w.observe(true, true, 1, 1));   // we were promoted; no Hello since
+  EXPECT_FALSE(w.observe(true, false, 1, 2));  // its Hello says standby: no healing
+  EXPECT_FALSE(w.observe(true, true, 2, 3));   // then a real split: it is active again
+  EXPECT_TRUE(w.observe(true, false, 2, 4));   // and its end
+}
+
+// A rise seen while we were standby is a promotion of the peer, not a split: a failover to
+// us before its next Hello (which then says standby) is no healing.
+TEST(HealingWatch, ARiseSeenWhileWeWereStandbyIsNoHealingAfterOurPromotion) {
+  HealingWatch w;
+  EXPECT_FALSE(w.observe(false, false, 0, 1));
+  EXPECT_FALSE(w.observe(false, false, 1, 1));  // the peer promoted; its Hello not yet here
+  EXPECT_FALSE(w.observe(true, false, 1, 2));   // we were promoted (a failover back), it says standby
+  EXPECT_FALSE(w.observe(true, false, 1, 3));
+  // And a rise while we are active, followed by our demotion before its Hello: none either.
+  EXPECT_FALSE(w.observe(true, false, 2, 3));
+  EXPECT_FALSE(w.observe(false, false, 2, 3));
+  EXPECT_FALSE(w.observe(true, false, 2, 4));
+}
+
 // The peer is node 1 (odd outside Call IDs); we are node 0.
 sync::CallState peer_call(std::uint16_t port, std::uint16_t outside_call_id,
                           sync::PolicyVerdict verdict = sync::PolicyVerdict::Allow) {
