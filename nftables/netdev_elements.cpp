@@ -73,8 +73,9 @@ void egress(nftnl_set* s, const Put& p, wire::Ipv4Address destination, const Net
 
 }  // namespace
 
-Result<std::unique_ptr<NetdevElements>, std::string> NetdevElements::open(std::uint32_t timeout_seconds) {
-  std::unique_ptr<NetdevElements> n(new NetdevElements(timeout_seconds));
+Result<std::unique_ptr<NetdevElements>, std::string> NetdevElements::open(std::uint32_t timeout_seconds,
+                                                                         std::shared_ptr<NetdevChains> chains) {
+  std::unique_ptr<NetdevElements> n(new NetdevElements(timeout_seconds, std::move(chains)));
   n->socket_ = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
   if (n->socket_ == nullptr || mnl_socket_bind(n->socket_, 0, MNL_SOCKET_AUTOPID) < 0) {
     return unexpected(errno_text("netlink socket for nftables", errno) + " (are you root?)");
@@ -86,10 +87,10 @@ NetdevElements::~NetdevElements() {
   if (socket_ != nullptr) mnl_socket_close(socket_);
 }
 
-Result<bool, std::string> NetdevElements::ensure_hop(const NetdevHop& hop) {
+Result<bool, std::string> NetdevChains::ensure(const NetdevHop& hop) {
+  const std::lock_guard lock(mutex_);
   if (hops_.count(hop) != 0) return true;
   if (!valid_device_name(hop.device)) return unexpected("not a device name: " + hop.device);
-  // A hop's device is where the other direction's GRE arrives: its ingress chain too.
   const bool new_ingress = ingress_.count(hop.device) == 0;
   auto r = run_nft(netdev_hop_script(hop) + (new_ingress ? netdev_ingress_script(hop.device) : std::string()));
   if (!r) return unexpected(r.error());
@@ -98,16 +99,28 @@ Result<bool, std::string> NetdevElements::ensure_hop(const NetdevHop& hop) {
   return true;
 }
 
-Result<bool, std::string> NetdevElements::add(const std::vector<NetdevCall>& calls) {
+void NetdevChains::forget() {
+  const std::lock_guard lock(mutex_);
+  hops_.clear();
+  ingress_.clear();
+}
+
+Result<bool, std::string> NetdevElements::ensure_hops(const std::vector<NetdevCall>& calls) {
   for (const NetdevCall& c : calls) {
     for (const NetdevHop* hop : {&c.to_client, &c.to_server}) {
-      if (auto r = ensure_hop(*hop); !r) return r;
+      if (auto r = chains_->ensure(*hop); !r) return r;
     }
   }
+  return true;
+}
+
+Result<bool, std::string> NetdevElements::add(const std::vector<NetdevCall>& calls) {
+  if (auto r = ensure_hops(calls); !r) return r;
   return change(Op::Add, calls);
 }
 
 Result<bool, std::string> NetdevElements::refresh(const std::vector<NetdevCall>& calls) {
+  if (auto r = ensure_hops(calls); !r) return r;
   return change(Op::Refresh, calls);
 }
 
@@ -163,8 +176,8 @@ Result<bool, std::string> NetdevElements::change(Op op, const std::vector<Netdev
   return true;
 }
 
-Result<std::vector<std::uint64_t>, std::string> NetdevElements::read_packets(const std::vector<NetdevCall>& calls) {
-  std::vector<std::uint64_t> out;
+Result<std::vector<NetdevPackets>, std::string> NetdevElements::read_packets(const std::vector<NetdevCall>& calls) {
+  std::vector<NetdevPackets> out;
   out.reserve(calls.size());
   for (const NetdevCall& n : calls) {
     const FastPathCall& c = n.call;
@@ -173,7 +186,7 @@ Result<std::vector<std::uint64_t>, std::string> NetdevElements::read_packets(con
     if (!in) return unexpected(in.error());
     auto source = read_one(kNetdevOutSource, netdev_key_of(n.to_client.ifindex, c.inside, c.server, c.server_call_id));
     if (!source) return unexpected(source.error());
-    out.push_back(*in + *source);
+    out.push_back(NetdevPackets{*in, *source});
   }
   return out;
 }

@@ -131,7 +131,7 @@ TEST(NetdevElements, AddedRefreshedAndRemovedInTheKernel) {
   ASSERT_TRUE((*elements)->refresh({translated, plain}));
   auto none_yet = (*elements)->read_packets({translated, plain});
   ASSERT_TRUE(none_yet) << none_yet.error();
-  EXPECT_EQ(*none_yet, (std::vector<std::uint64_t>{0, 0}));
+  EXPECT_EQ(*none_yet, (std::vector<NetdevPackets>{{0, 0}, {0, 0}}));
   // Removed: the keyed elements go (one of them twice: gone is not an error); the egress
   // verdicts stay to their timeout.
   ASSERT_TRUE((*elements)->remove({translated}));
@@ -143,7 +143,7 @@ TEST(NetdevElements, AddedRefreshedAndRemovedInTheKernel) {
   EXPECT_NE(listing->find(": goto hop_1_connected"), std::string::npos) << *listing;
   auto gone = (*elements)->read_packets({translated});  // gone counts 0, not an error
   ASSERT_TRUE(gone) << gone.error();
-  EXPECT_EQ(gone->front(), 0u);
+  EXPECT_EQ(gone->front(), (NetdevPackets{0, 0}));
 }
 
 }  // namespace
