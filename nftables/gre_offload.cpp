@@ -78,9 +78,7 @@ std::vector<NetdevCall> GreOffload::on_netdev(const std::vector<FastPathCall>& c
     }
     NetdevCall n{c, hops->first, hops->second};
     if (chains) {
-      auto made = shared_->chains->ensure(n.to_client);
-      if (made) made = shared_->chains->ensure(n.to_server);
-      if (!made) {
+      if (auto made = ensure_call_chains(*shared_->chains, n); !made) {
         if (fallbacks != nullptr) fallbacks->count(NetdevFallback::ChainFailed);
         netdev_failed(made.error());
         continue;

@@ -38,17 +38,22 @@ struct NetdevCall {
 // The hop and ingress chains made in table netdev pptp_alg_fast (thread-safe).
 class NetdevChains {
  public:
-  // Makes the hop's chain, and its device's ingress chain if it has none (a hop's device
-  // is where the other direction's GRE arrives), unless made before.
-  Result<bool, std::string> ensure(const NetdevHop& hop);
+  // Makes the hop's chain, its device's ingress chain if it has none, and the jumps to the
+  // lookups of `role` there (a hop's device is where the other direction's GRE arrives:
+  // the hop toward the client receives the client's GRE), each unless made before.
+  Result<bool, std::string> ensure(const NetdevHop& hop, NetdevRole role);
   // The table was made again (empty): every chain is to be made again.
   void forget();
 
  private:
   std::mutex mutex_;
-  std::set<NetdevHop> hops_;       // hop chains made
-  std::set<std::string> ingress_;  // ingress chains made
+  std::set<NetdevHop> hops_;                               // hop chains made
+  std::set<std::string> ingress_;                          // ingress chains made
+  std::set<std::pair<std::string, NetdevRole>> roles_;     // lookups jumped to, per device
 };
+
+// Both hops' chains of a call, each with the role its device has for the call.
+Result<bool, std::string> ensure_call_chains(NetdevChains& chains, const NetdevCall& call);
 
 // Packets the kernel forwarded for one call on the netdev path, per direction.
 struct NetdevPackets {
@@ -71,8 +76,8 @@ class NetdevElements {
   Result<bool, std::string> refresh(const std::vector<NetdevCall>& calls);
   Result<bool, std::string> remove(const std::vector<NetdevCall>& calls);
   // Per call, the packets its counted elements have taken: in_plain or in_address (to the
-  // client), out_source (to the server); an element that expired counts 0. One read per
-  // element (a dump's cost grows with the square of the elements, fastpath.hpp).
+  // client), out_source (to the server); an element that expired counts 0. Read by key,
+  // many in flight (netlink_batch.hpp read_set_elements).
   Result<std::vector<NetdevPackets>, std::string> read_packets(const std::vector<NetdevCall>& calls);
 
  private:
@@ -81,7 +86,6 @@ class NetdevElements {
   enum class Op : std::uint8_t { Add, Refresh, Remove };
   Result<bool, std::string> change(Op op, const std::vector<NetdevCall>& calls);
   Result<bool, std::string> ensure_hops(const std::vector<NetdevCall>& calls);
-  Result<std::uint64_t, std::string> read_one(std::string_view set, const NetdevKey& key);
   Result<bool, std::string> send_batch(const std::vector<nftnl_set*>& sets, std::uint16_t type,
                                        std::vector<char>& buffer);
 

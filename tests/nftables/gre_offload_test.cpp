@@ -140,7 +140,14 @@ TEST(NetdevChains, TwoWritersMakeEachHopsChainOnce) {
   const auto first = l.find("fwd ip to ip daddr device \"lo\"");
   ASSERT_NE(first, std::string::npos) << l;
   EXPECT_EQ(l.find("fwd ip to ip daddr device \"lo\"", first + 1), std::string::npos) << l;
-  EXPECT_NE(l.find("chain in_lo"), std::string::npos) << l;
+  // lo is both hops here: its ingress chain has both roles' lookups, once each.
+  const auto ingress = l.find("chain in_lo");
+  ASSERT_NE(ingress, std::string::npos) << l;
+  for (const char* jump : {"jump lookup_from_server", "jump lookup_from_client"}) {
+    const auto at = l.find(jump, ingress);
+    EXPECT_NE(at, std::string::npos) << jump << "\n" << l;
+    EXPECT_EQ(l.find(jump, at + 1), std::string::npos) << jump << " twice\n" << l;
+  }
   // The table made anew: forgotten chains are made again by the next write.
   ASSERT_TRUE(run_nft("delete table netdev " + std::string(kNetdevTable) + "\n" + netdev_table_script({})));
   chains->forget();
