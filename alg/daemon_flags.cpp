@@ -60,6 +60,13 @@ void DaemonFlags::add_to(CLI::App& app) {
   no_fast_path_flag = app.add_flag("--no-fast-path", no_fast_path,
                                    "keep every GRE packet in user space (default: once a call is up and "
                                    "authorised, its GRE is forwarded by nftables without reaching the queue)");
+  fast_path_mode_flag =
+      app.add_option("--fast-path", fast_path_mode,
+                     "where offloaded GRE is forwarded: ip (table ip pptp_alg, after routing) or netdev (also "
+                     "table netdev pptp_alg_fast at the interface's ingress, for calls whose routes are plain "
+                     "unicast routes of the main table with equal MTUs; the others stay ip; docs/packet-path.md)")
+          ->capture_default_str()
+          ->check(CLI::IsMember({"ip", "netdev"}));
   keep_fast_path = app.add_flag("--keep-fast-path", d.keep_fast_path,
                                 "with --install-rules: at exit, leave the fast path (its chains and the offloaded "
                                 "calls' elements) in the kernel, so that a restarted daemon adopts those calls and "
@@ -159,6 +166,7 @@ void DaemonFlags::take_keys(const pptp::config::Settings& k) {
   take(k.fail_open, fail_open, d.fail_open);
   take(k.no_fast_path, no_fast_path_flag, no_fast_path);
   take(k.keep_fast_path, keep_fast_path, d.keep_fast_path);
+  take(k.fast_path_mode, fast_path_mode_flag, fast_path_mode);
   take(k.allow_unknown_gre, allow_unknown_gre, d.gateway.allow_unknown_gre);
   take(k.idle_timeout, idle, idle_timeout);
   take(k.user, user, d.user);

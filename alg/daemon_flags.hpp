@@ -38,6 +38,8 @@ struct DaemonFlags {
   std::string log_format = "text";
   std::string backend = "auto";
   bool no_fast_path = false;
+  std::string fast_path_mode = "ip";
+  CLI::Option* fast_path_mode_flag = nullptr;
   double idle_timeout = pptp::track::kCallIdleTimeout;
   std::string config_file;
   CLI::Option *config = nullptr, *queue = nullptr, *policy = nullptr, *pid_file = nullptr,

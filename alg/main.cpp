@@ -171,6 +171,12 @@ int run_daemon_with(DaemonFlags& f) {
   if (!path.empty()) spdlog::info("config_loaded file={}", path);
   f.d.backend = backend_of(f.backend);
   f.d.fast_path = !f.no_fast_path;
+  f.d.fast_path_mode = f.fast_path_mode == "netdev" ? pptp::nft::FastPathMode::Netdev : pptp::nft::FastPathMode::Ip;
+  if (f.d.fast_path_mode == pptp::nft::FastPathMode::Netdev && (f.proxy || f.no_fast_path)) {
+    std::fprintf(stderr, "pptp-alg: --fast-path netdev (fast-path: netdev) needs the transparent gateway's fast "
+                         "path: leave out %s\n", f.proxy ? "--proxy or --fast-path netdev" : "--no-fast-path or --fast-path netdev");
+    return 2;
+  }
   f.d.gateway.timeouts.call_idle = f.idle_timeout;
   f.d.gateway.budgets.memory_bytes = std::size_t{f.memory_budget} * pptp::gateway::kMiB;
   f.d.gateway.budgets.source_reassembly_bytes = std::size_t{f.source_reassembly} * 1024;

@@ -5,6 +5,8 @@
   kernel-helper   the kernel's nf_conntrack_pptp with its NAT module
   pptp-alg-queue  pptp-alg with every GRE packet through the queue (--no-fast-path)
   pptp-alg-fast   pptp-alg with the fast path (nftables maps once a call is up)
+  pptp-alg-netdev pptp-alg with --fast-path netdev (the calls' GRE taken at ingress by table
+                  netdev pptp_alg_fast, the daemon's own; docs/packet-path.md)
   netdev-prototype  a measurement prototype, not the product: pptp-alg-fast, then a netdev
                   ingress table built by the bench from the daemon's elements rewrites the
                   offloaded GRE and `fwd`s it past the IP hooks (bench/netdev_prototype.py,
@@ -44,9 +46,10 @@ import netdev_prototype  # noqa: E402
 from bench_lab import (COUNTER, FIRST_CALL_ID, MAX_CALLS_PER_CONNECTION, OwnCpu, cpu_busy_seconds,  # noqa: E402
                        daemon_rss_kib, flood, fresh_status, progress, received, set_up_calls, start_pac, start_pns, wait_for)
 
-PRODUCT_MODES = ["routing", "kernel-helper", "pptp-alg-queue", "pptp-alg-fast"]  # the default
+PRODUCT_MODES = ["routing", "kernel-helper", "pptp-alg-queue", "pptp-alg-fast", "pptp-alg-netdev"]  # the default
 MODES = PRODUCT_MODES + ["netdev-prototype"]  # a measurement prototype: only when asked for
-BASELINE_MODES = ["pptp-alg-queue", "pptp-alg-fast"]  # run with --baseline-pptp-alg too
+BASELINE_MODES = ["pptp-alg-queue", "pptp-alg-fast"]  # run with --baseline-pptp-alg too (older builds lack netdev)
+MODE_FLAGS = {"pptp-alg-queue": ["--no-fast-path"], "pptp-alg-netdev": ["--fast-path", "netdev"]}
 def directions(lab, mode, calls, told):
     """Per GRE direction: the namespace that sends, its address, where to, the Keys, and the
     namespace that counts. Routing sends without NAT in both directions (the client's GRE
@@ -141,8 +144,7 @@ def run_trial(args, instance, calls, repeat):
             subprocess.run(["ip", "netns", "exec", lab.ns[ns], "nft", "-f", "-"], input=COUNTER, text=True,
                            check=True)
         if with_daemon(mode):
-            lab.start_daemon(bench_daemon_flags(instance["binary"],
-                                                ["--no-fast-path"] if mode == "pptp-alg-queue" else []))
+            lab.start_daemon(bench_daemon_flags(instance["binary"], MODE_FLAGS.get(mode, [])))
         rss_before = daemon_rss_kib(lab)
         # The kernel helper follows one call per control connection.
         told, placed = set_up_calls(lab, calls, 1 if mode == "kernel-helper" else args.calls_per_connection)

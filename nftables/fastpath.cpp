@@ -26,9 +26,7 @@ namespace pptp::nft {
 namespace {
 
 constexpr std::size_t kElementsPerBatch = 256;  // keeps each netlink message well under 64 KiB
-constexpr std::size_t kGetsPerSend = 128;       // element reads in flight: their answers fit the socket
 constexpr std::size_t kReceiveBufferBytes = 1u << 16;  // lets the kernel fill 32 KiB dump parts
-constexpr int kSocketBufferBytes = 4 << 20;
 
 struct SetDeleter {
   void operator()(nftnl_set* s) const { nftnl_set_free(s); }
@@ -109,10 +107,7 @@ Result<std::unique_ptr<FastPath>, std::string> FastPath::open(std::uint32_t time
   f->port_id_ = mnl_socket_get_portid(f->socket_);
   // Room for the answers to a round of element reads; the forced size needs CAP_NET_ADMIN,
   // which the daemon has, and the plain one is the fallback.
-  const int fd = mnl_socket_get_fd(f->socket_);
-  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &kSocketBufferBytes, sizeof kSocketBufferBytes) != 0) {
-    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kSocketBufferBytes, sizeof kSocketBufferBytes);
-  }
+  set_read_buffer(f->socket_);
   // The sets must be there: reading them is the check.
   if (auto r = f->read_counters(); !r) {
     return unexpected("the fast-path sets of table ip " + f->table_ + " are not usable (" + r.error() +
@@ -262,51 +257,27 @@ Result<std::vector<FastPathCount>, std::string> FastPath::read_counters() {
 }
 
 Result<std::vector<FastPathCount>, std::string> FastPath::read_counters(const std::vector<FastPathCall>& calls) {
-  // One read per element, by its key: a dump of a set resumes its walk from the start for
-  // every part it sends, which costs quadratic time in the number of elements (Linux
-  // 6.18 still does; at 60,000 calls that took most of a core).
+  // One read per element, by its key (a dump's cost is quadratic: at 60,000 calls that took
+  // most of a core on Linux 6.18); each call: its inbound and its outbound element.
   std::vector<FastPathCount> out;
   out.reserve(calls.size() * 2);
-  std::vector<char> request(kGetsPerSend * 512);
-  std::vector<char> receive(kReceiveBufferBytes);
-  const std::size_t total = calls.size() * 2;  // each call: its inbound and its outbound element
-  for (std::size_t first = 0; first < total; first += kGetsPerSend) {
-    const std::size_t last = std::min(total, first + kGetsPerSend);
-    mnl_nlmsg_batch* batch = mnl_nlmsg_batch_start(request.data(), request.size());
-    const std::uint32_t first_seq = sequence_;
-    for (std::size_t i = first; i < last; ++i) {
-      const FastPathCall& c = calls[i / 2];
-      const bool inbound = i % 2 == 0;
+  std::vector<SetPtr> queries;
+  std::vector<nftnl_set*> raw;
+  queries.reserve(calls.size() * 2);
+  raw.reserve(calls.size() * 2);
+  for (const FastPathCall& c : calls) {
+    for (const bool inbound : {true, false}) {
       SetPtr s = make_set(table_, inbound ? (c.translated() ? kFastInAddress : kFastInPlain) : kFastOut);
       add_element(s.get(),
                   inbound ? key_of(c.server, c.outside, c.outside_call_id) : key_of(c.inside, c.server, c.server_call_id),
                   nullptr, 0, 0, false, false);
-      nlmsghdr* nlh = nftnl_nlmsg_build_hdr(static_cast<char*>(mnl_nlmsg_batch_current(batch)), NFT_MSG_GETSETELEM,
-                                            NFPROTO_IPV4, 0, sequence_++);
-      nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
-      mnl_nlmsg_batch_next(batch);
-    }
-    const std::uint32_t last_seq = sequence_ - 1;
-    const ssize_t sent = mnl_socket_sendto(socket_, mnl_nlmsg_batch_head(batch), mnl_nlmsg_batch_size(batch));
-    mnl_nlmsg_batch_stop(batch);
-    if (sent < 0) return unexpected(errno_text("sending to nftables", errno));
-    // Each read has one answer: the element, or an error (ENOENT: it expired).
-    std::size_t answered = 0;
-    while (answered < last - first) {
-      auto r = receive_round(socket_, receive, first_seq, last_seq, stats_.last_errno,
-                             [&](const nlmsghdr* m) -> std::optional<std::string> {
-                               if (m->nlmsg_type == NLMSG_ERROR) {
-                                 if (error_of(m) != 0 && error_of(m) != -ENOENT) stats_.last_errno = -error_of(m);
-                                 ++answered;
-                               } else if (is_set_element_message(m)) {
-                                 collect_elements(m, out);
-                                 ++answered;
-                               }
-                               return std::nullopt;
-                             });
-      if (!r) return unexpected(r.error());
+      raw.push_back(s.get());
+      queries.push_back(std::move(s));
     }
   }
+  auto r = read_set_elements(socket_, raw, NFPROTO_IPV4, sequence_, stats_.last_errno,
+                             [&](std::size_t, const nlmsghdr* m) { collect_elements(m, out); });
+  if (!r) return unexpected(r.error());
   return out;
 }
 

@@ -24,7 +24,6 @@ namespace {
 
 constexpr std::size_t kCallsPerBatch = 128;  // 6 elements each: well under 64 KiB a message
 constexpr std::size_t kBatchBufferBytes = 1u << 20;
-constexpr std::size_t kAnswerBufferBytes = 1u << 16;  // one element's answer
 
 struct SetFree {
   void operator()(nftnl_set* s) const { nftnl_set_free(s); }
@@ -73,12 +72,14 @@ void egress(nftnl_set* s, const Put& p, wire::Ipv4Address destination, const Net
 
 }  // namespace
 
-Result<std::unique_ptr<NetdevElements>, std::string> NetdevElements::open(std::uint32_t timeout_seconds) {
-  std::unique_ptr<NetdevElements> n(new NetdevElements(timeout_seconds));
+Result<std::unique_ptr<NetdevElements>, std::string> NetdevElements::open(std::uint32_t timeout_seconds,
+                                                                         std::shared_ptr<NetdevChains> chains) {
+  std::unique_ptr<NetdevElements> n(new NetdevElements(timeout_seconds, std::move(chains)));
   n->socket_ = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
   if (n->socket_ == nullptr || mnl_socket_bind(n->socket_, 0, MNL_SOCKET_AUTOPID) < 0) {
     return unexpected(errno_text("netlink socket for nftables", errno) + " (are you root?)");
   }
+  set_read_buffer(n->socket_);
   return n;
 }
 
@@ -86,28 +87,51 @@ NetdevElements::~NetdevElements() {
   if (socket_ != nullptr) mnl_socket_close(socket_);
 }
 
-Result<bool, std::string> NetdevElements::ensure_hop(const NetdevHop& hop) {
-  if (hops_.count(hop) != 0) return true;
+Result<bool, std::string> NetdevChains::ensure(const NetdevHop& hop, NetdevRole role) {
+  const std::lock_guard lock(mutex_);
+  const bool new_hop = hops_.count(hop) == 0, new_ingress = ingress_.count(hop.device) == 0,
+             new_role = roles_.count({hop.device, role}) == 0;
+  if (!new_hop && !new_role) return true;
   if (!valid_device_name(hop.device)) return unexpected("not a device name: " + hop.device);
-  // A hop's device is where the other direction's GRE arrives: its ingress chain too.
-  const bool new_ingress = ingress_.count(hop.device) == 0;
-  auto r = run_nft(netdev_hop_script(hop) + (new_ingress ? netdev_ingress_script(hop.device) : std::string()));
+  // One script: the chain's guards come before the role's jumps.
+  std::string script = new_hop ? netdev_hop_script(hop) : std::string();
+  if (new_ingress) script += netdev_ingress_script(hop.device);
+  if (new_role) script += netdev_role_script(hop.device, role);
+  auto r = run_nft(script);
   if (!r) return unexpected(r.error());
   hops_.insert(hop);
   ingress_.insert(hop.device);
+  roles_.insert({hop.device, role});
+  return true;
+}
+
+void NetdevChains::forget() {
+  const std::lock_guard lock(mutex_);
+  hops_.clear();
+  ingress_.clear();
+  roles_.clear();
+}
+
+Result<bool, std::string> ensure_call_chains(NetdevChains& chains, const NetdevCall& call) {
+  // The route toward the client is the client's GRE's way in; toward the server, the server's.
+  if (auto r = chains.ensure(call.to_client, NetdevRole::FromClient); !r) return r;
+  return chains.ensure(call.to_server, NetdevRole::FromServer);
+}
+
+Result<bool, std::string> NetdevElements::ensure_hops(const std::vector<NetdevCall>& calls) {
+  for (const NetdevCall& c : calls) {
+    if (auto r = ensure_call_chains(*chains_, c); !r) return r;
+  }
   return true;
 }
 
 Result<bool, std::string> NetdevElements::add(const std::vector<NetdevCall>& calls) {
-  for (const NetdevCall& c : calls) {
-    for (const NetdevHop* hop : {&c.to_client, &c.to_server}) {
-      if (auto r = ensure_hop(*hop); !r) return r;
-    }
-  }
+  if (auto r = ensure_hops(calls); !r) return r;
   return change(Op::Add, calls);
 }
 
 Result<bool, std::string> NetdevElements::refresh(const std::vector<NetdevCall>& calls) {
+  if (auto r = ensure_hops(calls); !r) return r;
   return change(Op::Refresh, calls);
 }
 
@@ -163,49 +187,38 @@ Result<bool, std::string> NetdevElements::change(Op op, const std::vector<Netdev
   return true;
 }
 
-Result<std::vector<std::uint64_t>, std::string> NetdevElements::read_packets(const std::vector<NetdevCall>& calls) {
-  std::vector<std::uint64_t> out;
-  out.reserve(calls.size());
+Result<std::vector<NetdevPackets>, std::string> NetdevElements::read_packets(const std::vector<NetdevCall>& calls) {
+  // Per call two reads: its to-client element (query 2i), its to-server one (2i + 1).
+  std::vector<NetdevSet> queries;
+  std::vector<nftnl_set*> raw;
+  queries.reserve(calls.size() * 2);
+  raw.reserve(calls.size() * 2);
   for (const NetdevCall& n : calls) {
     const FastPathCall& c = n.call;
-    auto in = read_one(c.translated() ? kNetdevInAddress : kNetdevInPlain,
-                       netdev_key_of(n.to_server.ifindex, c.server, c.outside, c.outside_call_id));
-    if (!in) return unexpected(in.error());
-    auto source = read_one(kNetdevOutSource, netdev_key_of(n.to_client.ifindex, c.inside, c.server, c.server_call_id));
-    if (!source) return unexpected(source.error());
-    out.push_back(*in + *source);
+    NetdevSet in = netdev_set(c.translated() ? kNetdevInAddress : kNetdevInPlain);
+    keyed(in.get(), Put{false, false, 0}, netdev_key_of(n.to_server.ifindex, c.server, c.outside, c.outside_call_id),
+          nullptr, 0);
+    NetdevSet source = netdev_set(kNetdevOutSource);
+    keyed(source.get(), Put{false, false, 0}, netdev_key_of(n.to_client.ifindex, c.inside, c.server, c.server_call_id),
+          nullptr, 0);
+    for (NetdevSet* s : {&in, &source}) {
+      raw.push_back(s->get());
+      queries.push_back(std::move(*s));
+    }
   }
+  std::vector<NetdevPackets> out(calls.size());
+  auto r = read_set_elements(socket_, raw, NFPROTO_NETDEV, sequence_, last_errno_, [&](std::size_t i, const nlmsghdr* m) {
+    NetdevSet answer(nftnl_set_alloc());
+    if (nftnl_set_elems_nlmsg_parse(m, answer.get()) < 0) return;
+    std::uint64_t packets = 0;
+    nftnl_set_elem_foreach(answer.get(), [](nftnl_set_elem* e, void* sum) {
+      *static_cast<std::uint64_t*>(sum) += counter_of(e).packets;
+      return 0;
+    }, &packets);
+    (i % 2 == 0 ? out[i / 2].to_client : out[i / 2].to_server) += packets;
+  });
+  if (!r) return unexpected(r.error());
   return out;
-}
-
-Result<std::uint64_t, std::string> NetdevElements::read_one(std::string_view set, const NetdevKey& key) {
-  NetdevSet query = netdev_set(set);
-  keyed(query.get(), Put{false, false, 0}, key, nullptr, 0);
-  std::vector<char> buffer(kAnswerBufferBytes);
-  const std::uint32_t seq = sequence_++;
-  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buffer.data(), NFT_MSG_GETSETELEM, NFPROTO_NETDEV, NLM_F_ACK, seq);
-  nftnl_set_elems_nlmsg_build_payload(nlh, query.get());
-  if (mnl_socket_sendto(socket_, nlh, nlh->nlmsg_len) < 0) return unexpected(errno_text("sending to nftables", errno));
-  std::uint64_t packets = 0;
-  bool answered = false;
-  while (!answered) {
-    auto r = receive_round(socket_, buffer, seq, seq, last_errno_, [&](const nlmsghdr* m) -> std::optional<std::string> {
-      if (m->nlmsg_type == NLMSG_ERROR) {
-        answered = true;  // the acknowledgment after the element, or ENOENT: expired
-        if (error_of(m) != 0 && error_of(m) != -ENOENT) return errno_text("reading an element", -error_of(m));
-      } else if (m->nlmsg_type == ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM)) {
-        NetdevSet answer(nftnl_set_alloc());
-        if (nftnl_set_elems_nlmsg_parse(m, answer.get()) < 0) return std::nullopt;
-        nftnl_set_elem_foreach(answer.get(), [](nftnl_set_elem* e, void* sum) {
-          *static_cast<std::uint64_t*>(sum) += counter_of(e).packets;
-          return 0;
-        }, &packets);
-      }
-      return std::nullopt;
-    });
-    if (!r) return unexpected(r.error());
-  }
-  return packets;
 }
 
 Result<bool, std::string> NetdevElements::send_batch(const std::vector<nftnl_set*>& sets, std::uint16_t type,

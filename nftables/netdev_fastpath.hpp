@@ -8,7 +8,8 @@
 //                 guards send the normal way (return: the ip table's fast_in, the queue)
 //                 whatever is not enhanced GRE (RFC 2637 4.1), fragments, TTL 1 or less
 //                 (`fwd` drops those silently; routing sends ICMP Time Exceeded), and PPP
-//                 link control and authentication (issue 12), as fast_ppp does
+//                 link control and authentication (issue 12), as fast_ppp does; then the
+//                 lookups of the device's roles (lookup_from_server, lookup_from_client)
 //   in_plain, in_address, in_call_id, out_source
 //                 the ip table's maps with the ingress ifindex first in the key: a call's
 //                 key is only looked up on the interface its route points to (the check
@@ -17,7 +18,7 @@
 //                 `fwd ip to <next hop> device <device>` (a connected destination: to ip daddr)
 //
 // This file: the table's script, the elements' bytes and the per-call choice (all pure).
-// What it does not do yet: the daemon does not use it (no --fast-path netdev).
+// The daemon uses it with --fast-path netdev (gre_offload.hpp).
 #pragma once
 
 #include <array>
@@ -60,16 +61,24 @@ bool valid_device_name(std::string_view name);
 // The chain a hop's packets go to (unique per ifindex and next hop).
 std::string hop_chain_name(const NetdevHop& hop);
 
-// The whole table for these ingress devices (each named by valid_device_name), created
-// from nothing: `table netdev pptp_alg_fast` is deleted first by the caller (or absent).
+// The whole table for these ingress devices (each named by valid_device_name, each with
+// both roles), created from nothing: `table netdev pptp_alg_fast` is deleted first by the caller (or absent).
 std::string netdev_table_script(const std::vector<std::string>& ingress_devices);
 
 // One hop's chain, added to the existing table.
 std::string netdev_hop_script(const NetdevHop& hop);
 
-// One ingress chain (with its guards), added to the existing table: for the first call
-// whose GRE arrives on that device.
+// Which GRE a device receives for a call: the server's (its lookups: in_plain, in_address)
+// or the client's (out_source). A device may have both (a one-armed router).
+enum class NetdevRole : std::uint8_t { FromServer, FromClient };
+
+// One ingress chain with its guards and no lookups, added to the existing table: for the
+// first call whose GRE arrives on that device.
 std::string netdev_ingress_script(const std::string& device);
+
+// The jumps to one role's lookups, appended to the device's ingress chain: a packet pays
+// only the lookups of the roles its device has (the client's GRE, three map misses fewer).
+std::string netdev_role_script(const std::string& device, NetdevRole role);
 
 // Element keys: the ingress ifindex (meta iif: host byte order, one register), then the ip
 // table's key (fastpath_keys.hpp): two addresses and the Key, network order.

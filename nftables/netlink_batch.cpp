@@ -1,7 +1,9 @@
 #include "nftables/netlink_batch.hpp"
 
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
 
+#include <algorithm>
 #include <cstring>
 
 extern "C" {
@@ -83,6 +85,56 @@ Result<bool, std::string> send_set_elements(mnl_socket* socket, std::vector<char
                         last_errno);
   mnl_nlmsg_batch_stop(batch);
   return r;
+}
+
+namespace {
+constexpr std::size_t kReadAnswerBufferBytes = 1u << 16;
+constexpr int kReadSocketBufferBytes = 4 << 20;
+}  // namespace
+
+void set_read_buffer(mnl_socket* socket) {
+  const int fd = mnl_socket_get_fd(socket);
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &kReadSocketBufferBytes, sizeof kReadSocketBufferBytes) != 0) {
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kReadSocketBufferBytes, sizeof kReadSocketBufferBytes);
+  }
+}
+
+Result<bool, std::string> read_set_elements(mnl_socket* socket, const std::vector<nftnl_set*>& queries,
+                                            std::uint16_t family, std::uint32_t& sequence, int& last_errno,
+                                            const ElementAnswer& each) {
+  std::vector<char> request(kElementReadsInFlight * 512);
+  std::vector<char> receive(kReadAnswerBufferBytes);
+  for (std::size_t first = 0; first < queries.size(); first += kElementReadsInFlight) {
+    const std::size_t last = std::min(queries.size(), first + kElementReadsInFlight);
+    mnl_nlmsg_batch* batch = mnl_nlmsg_batch_start(request.data(), request.size());
+    const std::uint32_t first_seq = sequence;
+    for (std::size_t i = first; i < last; ++i) {
+      nlmsghdr* nlh = nftnl_nlmsg_build_hdr(static_cast<char*>(mnl_nlmsg_batch_current(batch)), NFT_MSG_GETSETELEM,
+                                            family, 0, sequence++);
+      nftnl_set_elems_nlmsg_build_payload(nlh, queries[i]);
+      mnl_nlmsg_batch_next(batch);
+    }
+    const std::uint32_t last_seq = sequence - 1;
+    const ssize_t sent = mnl_socket_sendto(socket, mnl_nlmsg_batch_head(batch), mnl_nlmsg_batch_size(batch));
+    mnl_nlmsg_batch_stop(batch);
+    if (sent < 0) return unexpected(errno_text("sending to nftables", errno));
+    // Each read has one answer: the element, or an error (ENOENT: it expired).
+    std::size_t answered = 0;
+    while (answered < last - first) {
+      auto r = receive_round(socket, receive, first_seq, last_seq, last_errno, [&](const nlmsghdr* m) -> std::optional<std::string> {
+        if (m->nlmsg_type == NLMSG_ERROR) {
+          if (error_of(m) != 0 && error_of(m) != -ENOENT) last_errno = -error_of(m);
+          ++answered;
+        } else if (m->nlmsg_type == ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM)) {
+          each(first + (m->nlmsg_seq - first_seq), m);
+          ++answered;
+        }
+        return std::nullopt;
+      });
+      if (!r) return unexpected(r.error());
+    }
+  }
+  return true;
 }
 
 }  // namespace pptp::nft

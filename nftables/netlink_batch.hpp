@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -68,5 +69,20 @@ ElementCounter counter_of(nftnl_set_elem* e);
 Result<bool, std::string> send_set_elements(mnl_socket* socket, std::vector<char>& buffer,
                                             const std::vector<nftnl_set*>& sets, std::uint16_t type,
                                             std::uint16_t family, std::uint32_t& sequence, int& last_errno);
+
+// Element reads by key (NFT_MSG_GETSETELEM), kElementReadsInFlight at a time (their answers
+// must fit the socket's receive buffer: set_read_buffer): queries[i] is a set holding one
+// element's key. `each(i, m)` hears the answer to query i, a NEWSETELEM message; an element
+// that is gone (ENOENT: it expired) has none. One read per element, not a dump: a dump
+// resumes its walk from the start for every part it sends (quadratic in the elements).
+inline constexpr std::size_t kElementReadsInFlight = 128;
+using ElementAnswer = std::function<void(std::size_t query, const nlmsghdr* m)>;
+Result<bool, std::string> read_set_elements(mnl_socket* socket, const std::vector<nftnl_set*>& queries,
+                                            std::uint16_t family, std::uint32_t& sequence, int& last_errno,
+                                            const ElementAnswer& each);
+
+// Room for a round of element reads' answers (SO_RCVBUFFORCE with CAP_NET_ADMIN, else the
+// plain size).
+void set_read_buffer(mnl_socket* socket);
 
 }  // namespace pptp::nft

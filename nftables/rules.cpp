@@ -166,7 +166,11 @@ void fast_path_maps(std::ostringstream& s) {
 void prerouting_chain(std::ostringstream& s, Backend backend, const RuleOptions& o, bool local_gre) {
   const bool nft_queue = queues_in_table(backend);
   s << "  chain " << (o.fast_path ? kChainFastIn : kChainPreroutingNft) << " {\n"
-    << "    type filter hook prerouting priority raw - 10; policy accept;\n";
+    << "    type filter hook prerouting priority raw - 10; policy accept;\n"
+    << "    # A GRE source is a claim, its interface is not: GRE only from where its source routes\n"
+    << "    # (strict reverse path, RFC 3704 2.2), else a client could forge its server's GRE from\n"
+    << "    # the inside and have it rewritten to another client (the Key is all it must guess).\n"
+    << "    ip protocol gre fib saddr . iif oif missing counter name \"" << kCounterGreSpoofed << "\" drop\n";
   if (o.fast_path) {
     s << "    # (`ip protocol`, not `meta l4proto`: nft 1.0.6 aborts listing the latter with @th.)\n"
       << "    ip protocol != gre return\n"
@@ -254,6 +258,7 @@ std::string nft_table(Backend backend, const RuleOptions& o) {
     }
     s << source_set(kSynSources) << source_set(kGreSources);
   }
+  s << "  counter " << kCounterGreSpoofed << " {\n  }\n";  // every backend: prerouting_chain's
   if (backend == Backend::Compat) to_queue_chain(s, o);  // before the chains that go to it
   if (o.fast_path) {
     fast_path_maps(s);

@@ -56,6 +56,9 @@ inline constexpr std::string_view kChainForward = "PPTP_ALG_FORWARD";
 inline constexpr std::string_view kCounterInvalid = "invalid_dropped";  // ct state invalid
 inline constexpr std::string_view kCounterSynLimited = "syn_limited";   // over the SYN rate
 inline constexpr std::string_view kCounterGreLimited = "gre_limited";   // over the queued-GRE rate
+// GRE whose source does not route back through the interface it came in on: a host forging
+// another's address (a client sending a server's GRE from the inside), every backend.
+inline constexpr std::string_view kCounterGreSpoofed = "gre_spoofed";
 // Per-source rate limits before the queue (0 = off). A host opens a few control
 // connections a minute and, with the fast path, queues only its calls' first packets
 // (until the user is known) and their PPP control frames: the defaults leave that alone and

@@ -115,6 +115,7 @@ Read<std::string> socket_path(const YAML::Node& v) {
 
 constexpr std::array<std::string_view, 5> kLogLevels{"trace", "debug", "info", "warn", "error"};
 constexpr std::array<std::string_view, 2> kLogFormats{"text", "json"};
+constexpr std::array<std::string_view, 2> kFastPathModes{"ip", "netdev"};
 constexpr std::array<std::string_view, 2> kHaNodes{"0", "1"};
 
 Read<std::string> one_of(const YAML::Node& v, std::span<const std::string_view> choices) {
@@ -146,6 +147,7 @@ constexpr std::array kKeys{
     Key{"fail-open", [](const YAML::Node& v, Settings& s) { return store(boolean(v), s.fail_open); }},
     Key{"no-fast-path", [](const YAML::Node& v, Settings& s) { return store(boolean(v), s.no_fast_path); }},
     Key{"keep-fast-path", [](const YAML::Node& v, Settings& s) { return store(boolean(v), s.keep_fast_path); }},
+    Key{"fast-path", [](const YAML::Node& v, Settings& s) { return store(one_of(v, kFastPathModes), s.fast_path_mode); }},
     Key{"allow-unknown-gre", [](const YAML::Node& v, Settings& s) { return store(boolean(v), s.allow_unknown_gre); }},
     Key{"idle-timeout", [](const YAML::Node& v, Settings& s) { return store(positive_seconds(v), s.idle_timeout); }},
     Key{"status-file", [](const YAML::Node& v, Settings& s) { return store(absolute_path(v), s.status_file); }},

@@ -34,6 +34,7 @@ struct Settings {
   std::optional<bool> fail_open;
   std::optional<bool> no_fast_path;
   std::optional<bool> keep_fast_path;
+  std::optional<std::string> fast_path_mode;  // key fast-path: ip or netdev
   std::optional<bool> allow_unknown_gre;
   std::optional<double> idle_timeout;
   std::optional<std::string> user;

@@ -141,6 +141,7 @@ std::string Daemon::metrics_text() const {
     m.counter("fast_path_elements", "added", "fast-path elements added", f.added);
     m.counter("fast_path_elements", "removed", "fast-path elements removed", f.removed);
     m.counter("fast_path_elements", "errors", "fast-path netlink errors", f.errors);
+    netdev_metrics(m);
   }
   if (ha_) m.counters("ha", *ha_, [](const HaNode& h, auto&& f) { h.visit_counters(f); });
   m.counter("daemon", "rules_repaired", "times the daemon put back its vanished nftables table", rules_repaired_);

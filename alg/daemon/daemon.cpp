@@ -146,13 +146,14 @@ void Daemon::open_fast_path() {
   // The fast path needs its sets in the kernel (ours with --install-rules, or the
   // operator's from `pptp-alg rules`); without them GRE goes through the queue.
   if (!options_.fast_path) return;
-  auto fp = nft::FastPath::open();
+  const std::optional<nft::NetdevShared> netdev = open_netdev_table();
+  auto fp = nft::GreOffload::open(netdev);
   if (!fp) {
     log_->warn("fast_path_unavailable error=\"{}\" note=\"GRE goes through the queue\"", fp.error());
     return;
   }
   fast_path_ = std::move(*fp);
-  log_->info("fast_path_enabled timeout_seconds={}", nft::kFastPathTimeoutSeconds);
+  log_->info("fast_path_enabled mode={} timeout_seconds={}", netdev ? "netdev" : "ip", nft::kFastPathTimeoutSeconds);
   // An offloaded call's client GRE is untracked from then on: the entry its first (queued)
   // packets made is deleted at once instead of lingering for conntrack's GRE timeout.
   if (auto c = nft::ConntrackLookup::open(); c) {
@@ -162,7 +163,7 @@ void Daemon::open_fast_path() {
                "by themselves\"", c.error());
   }
   // The worker reads counters and re-arms elements on a socket of its own.
-  if (auto r = nft::FastPath::open(); r) {
+  if (auto r = nft::GreOffload::open(netdev); r) {
     counter_reader_ = std::move(*r);
   } else {
     log_->warn("fast_path_counter_socket_failed error=\"{}\" note=\"counters are read on the packet loop\"",
@@ -185,6 +186,7 @@ void Daemon::adopt_offloaded() {
     if (auto r = fast_path_->refresh(gateway_->offloaded_calls()); !r) {
       log_->warn("fast_path_refresh_failed error=\"{}\" note=\"adopted calls re-armed at the next tick\"", r.error());
     }
+    log_netdev_error(fast_path_->take_netdev_error(), "adoption", false);
   }
 }
 
@@ -261,6 +263,7 @@ void Daemon::apply_offload() {
     }
     forget_queued_gre(add);
   }
+  log_netdev_error(fast_path_->take_netdev_error(), "offload", false);
 }
 
 void Daemon::forget_queued_gre(const std::vector<nft::FastPathCall>& offloaded) {
@@ -318,6 +321,7 @@ void Daemon::shut_down() {
   }
   if (!options_.pid_file.empty()) std::remove(options_.pid_file.c_str());
   if (control_) std::remove(options_.control_socket.c_str());
+  remove_netdev_table();
   if (rules_installed_) {
     nft::remove_rules(options_.keep_fast_path);
     log_->info("rules_removed table={} fast_path_kept={}", nft::kTableName, options_.keep_fast_path);

@@ -12,6 +12,7 @@
 
 #include "alg/daemon/ha_options.hpp"
 #include "gateway/types.hpp"
+#include "nftables/gre_offload.hpp"
 #include "nftables/rules.hpp"
 
 namespace pptp::daemon {
@@ -35,6 +36,9 @@ struct DaemonOptions {
   std::optional<nft::Backend> backend;  // empty: detect
   bool fail_open = false;
   bool fast_path = true;  // hand established calls' GRE to the kernel where it can
+  // Ip: table ip pptp_alg's rules forward it after routing; Netdev: also table netdev
+  // pptp_alg_fast at ingress, for calls whose routes allow it (nftables/gre_offload.hpp).
+  nft::FastPathMode fast_path_mode = nft::FastPathMode::Ip;
   // At exit, leave the fast path in the kernel for the next start to adopt (a restart that
   // keeps offloaded calls up); only the queue rules go.
   bool keep_fast_path = false;

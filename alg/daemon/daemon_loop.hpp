@@ -25,6 +25,7 @@
 #include "gateway/gateway.hpp"
 #include "nftables/conntrack.hpp"
 #include "nftables/fastpath.hpp"
+#include "nftables/gre_offload.hpp"
 #include "nftables/gre_sink.hpp"
 #include "nftables/monitor.hpp"
 #include "nftables/queue.hpp"
@@ -70,6 +71,12 @@ class Daemon {
   int install_rules();
   void open_resolver();
   void open_fast_path();
+  // --fast-path netdev (netdev_path.cpp): its table, the writers' shared routes and chains.
+  std::optional<nft::NetdevShared> open_netdev_table();
+  void remove_netdev_table();
+  void log_netdev_error(const std::optional<std::string>& error, std::string_view where, bool on_worker);
+  void netdev_status(nlohmann::json& s) const;
+  void netdev_metrics(control::MetricsText& m) const;
   void adopt_offloaded();
   void write_pid_file();
   int drop_privileges();
@@ -130,8 +137,10 @@ class Daemon {
   std::unique_ptr<nft::NetlinkQueue> queue_;
   bool rules_installed_ = false;
   ConntrackResolver resolver_;
-  std::unique_ptr<nft::FastPath> fast_path_;       // the loop's netlink socket
-  std::unique_ptr<nft::FastPath> counter_reader_;  // the worker's
+  std::unique_ptr<nft::GreOffload> fast_path_;       // the loop's netlink sockets
+  std::unique_ptr<nft::GreOffload> counter_reader_;  // the worker's
+  bool netdev_table_made_ = false;
+  std::uint64_t netdev_worker_errors_ = 0;  // the worker's writer's failures (the loop's counts its own)
   // Deletes the conntrack entry of an offloaded call's first (queued) client GRE.
   std::unique_ptr<nft::ConntrackLookup> conntrack_cleanup_;
   std::uint64_t conntrack_cleanup_missed_ = 0;  // offloaded calls whose GRE had no entry to delete

@@ -106,7 +106,8 @@ void Daemon::read_counters(std::vector<nft::FastPathCall> live, double t) {
   boost::asio::post(*worker_, [this, live = std::move(live), t] {
     Result<std::vector<nft::FastPathCount>, std::string> counts = unexpected(std::string("not read"));
     const double cost = cpu_seconds_of([&] { counts = counter_reader_->read_counters(live); });
-    boost::asio::post(io_, [this, counts = std::move(counts), t, cost] {
+    boost::asio::post(io_, [this, counts = std::move(counts), t, cost, error = counter_reader_->take_netdev_error()] {
+      log_netdev_error(error, "counters", true);
       counting_busy_ = false;
       counting_.ran(t, cost + cpu_seconds_of([&] { on_counters(counts, now()); }));
     });
@@ -132,7 +133,10 @@ void Daemon::refresh_elements(std::vector<nft::FastPathCall> live) {
   boost::asio::post(*worker_, [this, live = std::move(live)] {
     Result<bool, std::string> r = false;
     const double cost = cpu_seconds_of([&] { r = counter_reader_->refresh(live); });
-    boost::asio::post(io_, [this, r = std::move(r), cost, calls = live.size()] { on_refreshed(r, cost, calls); });
+    boost::asio::post(io_, [this, r = std::move(r), cost, calls = live.size(), error = counter_reader_->take_netdev_error()] {
+      log_netdev_error(error, "refresh", true);
+      on_refreshed(r, cost, calls);
+    });
   });
 }
 
@@ -173,6 +177,7 @@ nlohmann::json Daemon::daemon_status() const {
                        {"refresh_every_seconds", kFastPathRefreshSeconds}};
   if (fast_path_) {
     const auto& f = fast_path_->stats();
+    s["fast_path"]["mode"] = fast_path_->netdev_stats() != nullptr ? "netdev" : "ip";
     s["fast_path"]["elements"] = {{"added", f.added},
                                   {"removed", f.removed},
                                   {"refreshed", f.refreshed + refreshed_elsewhere_},
@@ -182,6 +187,7 @@ nlohmann::json Daemon::daemon_status() const {
     s["fast_path"]["conntrack"] = {
         {"deleted", conntrack_cleanup_ ? conntrack_cleanup_->deleted() : 0},
         {"missed", conntrack_cleanup_missed_}};
+    netdev_status(s);
   }
   return s;
 }

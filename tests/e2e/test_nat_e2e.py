@@ -367,10 +367,10 @@ class FastPath(LabTest):
             out[name] = text.count(" timeout ")
         return out
 
-    def kernel_packets(self, name, kind):
+    def kernel_packets(self, name, kind, table=("ip", "pptp_alg")):
         """What the kernel forwarded for offloaded calls, by the elements' own counters:
         {element's key: packets}."""
-        text = self.lab.netns("rtr", "nft", "list", kind, "ip", "pptp_alg", name).stdout
+        text = self.lab.netns("rtr", "nft", "list", kind, *table, name).stdout
         listed = re.search(r"elements = \{(.*?)\}", text, re.S)
         counts = {}
         for element in re.split(r",\s+", listed.group(1).strip()) if listed else []:

@@ -23,21 +23,44 @@ TEST(NetdevFastPath, EveryIngressChainHasItsGuardsBeforeTheLookups) {
   for (const std::string device : {"outside", "inside"}) {
     const auto chain = s.find("chain in_" + device + " {\n    type filter hook ingress device \"" + device + "\"");
     ASSERT_NE(chain, std::string::npos) << device;
-    const auto lookup = s.find("jump lookup", chain);
+    const auto lookup = s.find("jump lookup_from_server", chain);
     ASSERT_NE(lookup, std::string::npos);
+    EXPECT_NE(s.find("jump lookup_from_client", chain), std::string::npos);
     for (const char* guard : {"meta protocol != ip return", "ip protocol != gre return",
-                              "ip frag-off & 0x3fff != 0 return", "ip ttl <= 1 return", "jump ppp\n"}) {
+                              "ip frag-off & 0x3fff != 0 return", "ip ttl <= 1 return"}) {
       const auto at = s.find(guard, chain);
       EXPECT_TRUE(at != std::string::npos && at < lookup) << device << ": " << guard;
     }
   }
   // LCP and authentication return before the lookups, with and without FF 03.
-  EXPECT_NE(s.find("chain ppp {\n    @th,96,16 & 0xfd00 == 0xc000 return\n    @th,96,32 & 0xfffffd00 == "
-                   "0xff03c000 return\n    goto lookup"),
-            std::string::npos);
+  for (const char* role : {"server", "client"}) {
+    EXPECT_NE(s.find(std::string("chain ppp_from_") + role + " {\n    @th,96,16 & 0xfd00 == 0xc000 return\n    "
+                     "@th,96,32 & 0xfffffd00 == 0xff03c000 return\n    goto lookup_from_" + role),
+              std::string::npos) << role;
+  }
   EXPECT_NE(s.find("@th,128,16 & 0xfd00 == 0xc000 return"), std::string::npos);
   // A rewritten packet with no way out is dropped and counted, never sent on half-rewritten.
   EXPECT_NE(s.find("ip daddr vmap @egress\n    counter name \"no_egress\" drop"), std::string::npos);
+}
+
+// A device's lookups are only its roles': the client's GRE pays out_source alone, the
+// server's in_plain and in_address alone.
+TEST(NetdevFastPath, EachRoleJumpsToItsOwnLookupsOnly) {
+  const std::string client = netdev_role_script("inside", NetdevRole::FromClient);
+  EXPECT_NE(client.find("chain in_inside {"), std::string::npos) << client;
+  for (const char* jump : {"jump ppp_from_client\n", "jump ppp_ack_from_client\n", "jump lookup_from_client\n"}) {
+    EXPECT_NE(client.find(jump), std::string::npos) << jump;
+  }
+  EXPECT_EQ(client.find("server"), std::string::npos) << client;
+  const std::string server = netdev_role_script("outside", NetdevRole::FromServer);
+  EXPECT_NE(server.find("jump lookup_from_server\n"), std::string::npos) << server;
+  EXPECT_EQ(server.find("client"), std::string::npos) << server;
+  const std::string table = netdev_table_script({});
+  const auto from_client = table.find("chain lookup_from_client {");
+  ASSERT_NE(from_client, std::string::npos);
+  const auto end = table.find("}", from_client);
+  EXPECT_EQ(table.substr(from_client, end - from_client).find("in_plain"), std::string::npos);
+  EXPECT_NE(table.substr(from_client, end - from_client).find("@out_source"), std::string::npos);
 }
 
 TEST(NetdevFastPath, HopChainsForwardToTheNextHopOrTheDestination) {
@@ -131,7 +154,7 @@ TEST(NetdevElements, AddedRefreshedAndRemovedInTheKernel) {
   ASSERT_TRUE((*elements)->refresh({translated, plain}));
   auto none_yet = (*elements)->read_packets({translated, plain});
   ASSERT_TRUE(none_yet) << none_yet.error();
-  EXPECT_EQ(*none_yet, (std::vector<std::uint64_t>{0, 0}));
+  EXPECT_EQ(*none_yet, (std::vector<NetdevPackets>{{0, 0}, {0, 0}}));
   // Removed: the keyed elements go (one of them twice: gone is not an error); the egress
   // verdicts stay to their timeout.
   ASSERT_TRUE((*elements)->remove({translated}));
@@ -143,7 +166,7 @@ TEST(NetdevElements, AddedRefreshedAndRemovedInTheKernel) {
   EXPECT_NE(listing->find(": goto hop_1_connected"), std::string::npos) << *listing;
   auto gone = (*elements)->read_packets({translated});  // gone counts 0, not an error
   ASSERT_TRUE(gone) << gone.error();
-  EXPECT_EQ(gone->front(), 0u);
+  EXPECT_EQ(gone->front(), (NetdevPackets{0, 0}));
 }
 
 }  // namespace

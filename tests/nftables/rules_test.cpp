@@ -139,7 +139,27 @@ TEST(FastPathRules, OnlyEnhancedGreIsLookedUp) {
   flagged[1] |= 0x08;  // a Flags bit (RFC 2637: must be 0)
   EXPECT_TRUE(skips_fast_path(t, flagged));
   EXPECT_FALSE(skips_fast_path(t, gre(false, true, {})));
-  EXPECT_EQ(chain_rules(t, "fast_in").front(), "ip protocol != gre return");
+  // First the forged sources go (strict reverse path), then whatever is not GRE leaves.
+  const auto rules = chain_rules(t, "fast_in");
+  ASSERT_GE(rules.size(), 2u);
+  EXPECT_EQ(rules[0], "ip protocol gre fib saddr . iif oif missing counter name \"gre_spoofed\" drop");
+  EXPECT_EQ(rules[1], "ip protocol != gre return");
+}
+
+// Every backend, with the fast path or without: GRE from a source that does not route back
+// through its interface is dropped before anything else of ours sees it.
+TEST(FastPathRules, ForgedGreSourcesAreDroppedFirstInEveryBackend) {
+  for (const Backend backend : {Backend::Nft, Backend::Compat, Backend::Xtables}) {
+    for (const bool fast_path : {true, false}) {
+      RuleOptions o;
+      o.fast_path = fast_path;
+      const std::string t = nft_table(backend, o);
+      const auto rules = chain_rules(t, fast_path ? "fast_in" : "prerouting");
+      ASSERT_FALSE(rules.empty()) << t;
+      EXPECT_EQ(rules.front(), "ip protocol gre fib saddr . iif oif missing counter name \"gre_spoofed\" drop") << t;
+      EXPECT_NE(t.find("  counter gre_spoofed {"), std::string::npos) << t;
+    }
+  }
 }
 
 // One base chain in prerouting: the lookups and the server's GRE rule share fast_in, whose

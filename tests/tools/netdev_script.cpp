@@ -73,7 +73,7 @@ int add_call(char** argv, bool read) {
   if (read) {
     auto packets = (*elements)->read_packets({c});
     if (!packets) std::cerr << packets.error() << "\n";
-    if (packets) std::cout << packets->front() << "\n";
+    if (packets) std::cout << packets->front().to_client + packets->front().to_server << "\n";
     return packets ? 0 : 1;
   }
   auto added = (*elements)->add({c});

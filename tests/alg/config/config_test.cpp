@@ -25,7 +25,7 @@ TEST(Config, EmptyFileSetsNothing) {
 TEST(Config, EveryKeyReadsItsValue) {
   auto s = parse_config(
       "queue: 7\ninstall-rules: true\nbackend: xtables\nfail-open: true\nno-fast-path: true\n"
-      "keep-fast-path: false\nallow-unknown-gre: true\nidle-timeout: 12.5\n"
+      "keep-fast-path: false\nfast-path: netdev\nallow-unknown-gre: true\nidle-timeout: 12.5\n"
       "status-file: /run/x/status.json\npolicy: /etc/x/rules.yaml\npid-file: /run/x/x.pid\nlog-level: debug\n"
       "user: pptp-alg\nsyn-limit: 0\nqueued-gre-limit: 250\ncontrol-socket: /run/x/control\n"
       "metrics-listen: 127.0.0.1:9816\nlog-format: json\n");
@@ -36,6 +36,7 @@ TEST(Config, EveryKeyReadsItsValue) {
   EXPECT_EQ(s->fail_open, true);
   EXPECT_EQ(s->no_fast_path, true);
   EXPECT_EQ(s->keep_fast_path, false);
+  EXPECT_EQ(s->fast_path_mode, "netdev");
   EXPECT_EQ(s->allow_unknown_gre, true);
   EXPECT_EQ(s->idle_timeout, 12.5);
   EXPECT_EQ(s->status_file, "/run/x/status.json");
@@ -48,7 +49,8 @@ TEST(Config, EveryKeyReadsItsValue) {
   EXPECT_EQ(s->control_socket, "/run/x/control");
   EXPECT_EQ(s->metrics_listen, "127.0.0.1:9816");
   EXPECT_EQ(s->log_format, "json");
-  EXPECT_EQ(key_names().size(), 32u);
+  EXPECT_EQ(key_names().size(), 33u);
+  EXPECT_FALSE(parse_config("fast-path: flowtable\n"));
 }
 
 TEST(Config, HighAvailabilityKeysAreReadAndANodeIsZeroOrOne) {

@@ -20,6 +20,8 @@
   sink:         listens on --local:1723 for --count seconds, answers each connection's
                 Start-Control-Connection-Request and reads nothing more;
   gre-flood:    enhanced GRE with Call IDs that belong to no call, for --seconds;
+  gre-spoof:    --count GRE packets from a forged --spoof-source (a server's address) with
+                the Key --key: a server's GRE sent from the wrong side;
   stalled:      --count control connections to `sink` at --target, each with its
                 Start-Control-Connection-Request answered and then the first 13 bytes of a
                 Call-Clear-Request (its Call ID's first byte in, the second never sent), kept
@@ -269,6 +271,23 @@ def gre_flood(a):
     return {"packets": n}
 
 
+def gre_spoof(a):
+    """--count GRE packets with the Key --key from the spoofed source --spoof-source (a
+    server's address, sent from the client side): a frame a client counts as foreign."""
+    s = raw_socket()
+    frame = b"\xff\x03\x00\x21echo:spoofed/0/"
+    try:
+        for n in range(a.count):
+            g = gre.build(a.key, frame, seq=n)
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(g), random.getrandbits(16), 0, 64, gre.IPPROTO_GRE, 0,
+                             socket.inet_aton(a.spoof_source), socket.inet_aton(a.target))
+            s.sendto(ip + g, (a.target, 0))
+            time.sleep(0.01)
+    finally:
+        s.close()
+    return {"packets": a.count}
+
+
 def stalled(a):
     conns, held = [], 0
     head = m.ccrq(4242)[:13]
@@ -314,12 +333,14 @@ def main():
     p = argparse.ArgumentParser(description=__doc__)
     kinds = {"control-junk": control_junk, "gre-junk": gre_junk, "ocrq-flood": ocrq_flood, "tcp-spoof": tcp_spoof,
              "syn-rst-churn": syn_rst_churn, "syn-flood": syn_flood, "ooo-data": ooo_data, "sink": sink,
-             "gre-flood": gre_flood, "stalled": stalled, "mid-stream": mid_stream}
+             "gre-flood": gre_flood, "gre-spoof": gre_spoof, "stalled": stalled, "mid-stream": mid_stream}
     p.add_argument("kind", choices=sorted(kinds))
     p.add_argument("--local", required=True)
     p.add_argument("--target", required=True)
     p.add_argument("--count", type=int, default=50)
     p.add_argument("--sport", type=int, default=40999, help="tcp-spoof: the victim's TCP source port; syn-rst-churn: ours")
+    p.add_argument("--spoof-source", default="198.51.100.2", help="gre-spoof: the source address written")
+    p.add_argument("--key", type=int, default=0, help="gre-spoof: the GRE Key (a call's outside Call ID)")
     p.add_argument("--segments", type=int, default=30, help="ooo-data: segments per connection")
     p.add_argument("--seconds", type=float, default=5.0, help="gre-flood, mid-stream: how long; stalled: held open")
     p.add_argument("--duration", type=float, default=0.0,

@@ -1,0 +1,65 @@
+// The netdev fast path's table (--fast-path netdev; nftables/gre_offload.hpp): made anew at
+// start, removed at exit, and its part of the status and metrics.
+#include <fmt/format.h>
+
+#include "alg/daemon/daemon_loop.hpp"
+#include "nftables/command.hpp"
+
+namespace pptp::daemon {
+
+std::optional<nft::NetdevShared> Daemon::open_netdev_table() {
+  if (options_.fast_path_mode != nft::FastPathMode::Netdev) return std::nullopt;
+  // A previous run's table (its chains name its hops) goes: the calls it carried keep
+  // their ip elements, and are put on the new table at their adoption's re-arm.
+  (void)nft::run_nft(fmt::format("delete table netdev {}\n", nft::kNetdevTable));
+  if (auto r = nft::run_nft(nft::netdev_table_script({})); !r) {
+    log_->warn("fast_path_netdev_unavailable error=\"{}\" note=\"offloaded GRE takes the ip fast path\"", r.error());
+    return std::nullopt;
+  }
+  netdev_table_made_ = true;
+  log_->info("fast_path_netdev_enabled table={} retry_seconds={:.0f}", nft::kNetdevTable, nft::kNetdevRetrySeconds);
+  return nft::NetdevShared{std::make_shared<nft::NetdevRoutes>(nft::NetdevRoutes::kernel_lookup()),
+                           std::make_shared<nft::NetdevChains>()};
+}
+
+void Daemon::remove_netdev_table() {
+  // Always, also with --keep-fast-path: the ip elements carry kept calls until a new
+  // daemon makes its own netdev table (whose hops may differ).
+  if (!netdev_table_made_) return;
+  if (auto r = nft::run_nft(fmt::format("delete table netdev {}\n", nft::kNetdevTable)); !r) {
+    log_->warn("fast_path_netdev_remove_failed error=\"{}\"", r.error());
+    return;
+  }
+  log_->info("fast_path_netdev_removed table={}", nft::kNetdevTable);
+}
+
+void Daemon::log_netdev_error(const std::optional<std::string>& error, std::string_view where, bool on_worker) {
+  if (!error) return;
+  if (on_worker) ++netdev_worker_errors_;  // the loop's writer counts its own
+  log_->warn("fast_path_netdev_failed during={} error=\"{}\" note=\"those calls' GRE takes the ip fast path\"",
+             where, *error);
+}
+
+void Daemon::netdev_status(nlohmann::json& s) const {
+  const nft::NetdevOffloadStats* n = fast_path_ ? fast_path_->netdev_stats() : nullptr;
+  if (n == nullptr) return;
+  nlohmann::json j = {{"calls_added", n->calls_added},
+                      {"calls_removed", n->calls_removed},
+                      {"errors", n->errors + netdev_worker_errors_},
+                      {"destinations", fast_path_->netdev_destinations()}};
+  j["fallbacks"] = counters_json(n->fallbacks, [](const auto& c, auto&& f) { nft::visit_netdev_fallback_counters(c, f); });
+  s["fast_path_netdev"] = std::move(j);
+}
+
+void Daemon::netdev_metrics(control::MetricsText& m) const {
+  const nft::NetdevOffloadStats* n = fast_path_ ? fast_path_->netdev_stats() : nullptr;
+  if (n == nullptr) return;
+  m.counter("fast_path_netdev", "calls_added", "offloaded calls put on the netdev path", n->calls_added);
+  m.counter("fast_path_netdev", "calls_removed", "calls taken off the netdev path", n->calls_removed);
+  m.counter("fast_path_netdev", "errors", "netdev fast-path writes and reads that failed",
+            n->errors + netdev_worker_errors_);
+  m.counters("fast_path_netdev_fallback", n->fallbacks,
+             [](const auto& c, auto&& f) { nft::visit_netdev_fallback_counters(c, f); });
+}
+
+}  // namespace pptp::daemon

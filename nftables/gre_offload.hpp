@@ -1,0 +1,85 @@
+// What the daemon writes for its offloaded calls (docs/packet-path.md, "Fast path" and
+// "Netdev fast path"): always table ip pptp_alg's elements (FastPath); with --fast-path
+// netdev also, for each call whose two routes allow it (netdev_routes.hpp), table netdev
+// pptp_alg_fast's (NetdevElements), which take the call's GRE at ingress, before the ip
+// table sees it. The ip elements stay: what the netdev path leaves (a fragment, TTL 1, a
+// call that fell back, a netdev write that failed) still takes the ip fast path.
+//
+// A call is on the netdev path when its routes are found and its hops' chains made; every
+// change recomputes that from the call alone (the routes are shared, netdev_routes.hpp), so
+// that the loop's writer and the worker's agree. The two tables are written one after the
+// other, not in one transaction: ip first when adding (a packet the netdev path has not
+// taken yet finds the ip path ready), netdev first when removing.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "alg/core/result.hpp"
+#include "nftables/fastpath.hpp"
+#include "nftables/netdev_elements.hpp"
+#include "nftables/netdev_routes.hpp"
+
+namespace pptp::nft {
+
+enum class FastPathMode : std::uint8_t { Ip, Netdev };
+std::string_view name_of(FastPathMode m);
+
+struct NetdevOffloadStats {
+  std::uint64_t calls_added = 0, calls_removed = 0, errors = 0;
+  NetdevFallbackCounters fallbacks;
+  std::string last_error;
+};
+
+// What both writers share in netdev mode.
+struct NetdevShared {
+  std::shared_ptr<NetdevRoutes> routes;
+  std::shared_ptr<NetdevChains> chains;
+};
+
+// The netdev path's packets added to the ip elements' counts of the same call and
+// direction (a count the ip read left out, its element expired, is appended): the daemon's
+// idle test sees a call busy whichever path its GRE took. Pure.
+void merge_netdev_counts(const std::vector<NetdevCall>& calls, const std::vector<NetdevPackets>& packets,
+                         std::vector<FastPathCount>& counts);
+
+class GreOffload {
+ public:
+  // netdev: nullopt for the ip fast path alone.
+  static Result<std::unique_ptr<GreOffload>, std::string> open(const std::optional<NetdevShared>& netdev);
+  GreOffload(const GreOffload&) = delete;
+  GreOffload& operator=(const GreOffload&) = delete;
+
+  // Each returns the ip table's result (the daemon's fast path depends on it); a netdev
+  // write that fails is counted (netdev_stats) and its calls keep the ip path.
+  Result<bool, std::string> add(const std::vector<FastPathCall>& calls);
+  Result<bool, std::string> refresh(const std::vector<FastPathCall>& calls);
+  Result<bool, std::string> remove(const std::vector<FastPathCall>& calls);
+  Result<std::vector<FastPathCount>, std::string> read_counters(const std::vector<FastPathCall>& calls);
+  // Every ip element (a restart's adoption; the netdev table is made anew at start).
+  Result<std::vector<FastPathCount>, std::string> read_counters() { return ip_->read_counters(); }
+
+  const FastPathStats& stats() const { return ip_->stats(); }
+  const NetdevOffloadStats* netdev_stats() const { return netdev_ ? &netdev_stats_ : nullptr; }
+  std::size_t netdev_destinations() const { return shared_ ? shared_->routes->destinations() : 0; }
+  // The last netdev failure since the previous call, for the daemon's log.
+  std::optional<std::string> take_netdev_error();
+
+ private:
+  GreOffload() = default;
+  // The calls on the netdev path; with `chains`, their hops' chains made (a call whose
+  // chain cannot be made is left out); with `fallbacks`, the others counted.
+  std::vector<NetdevCall> on_netdev(const std::vector<FastPathCall>& calls, bool chains,
+                                    NetdevFallbackCounters* fallbacks);
+  void netdev_failed(const std::string& error);
+
+  std::unique_ptr<FastPath> ip_;
+  std::unique_ptr<NetdevElements> netdev_;
+  std::optional<NetdevShared> shared_;
+  NetdevOffloadStats netdev_stats_;
+  bool error_pending_ = false;
+};
+
+}  // namespace pptp::nft
