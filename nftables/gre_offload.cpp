@@ -50,6 +50,48 @@ void merge_netdev_counts(const std::vector<NetdevCall>& calls, const std::vector
   }
 }
 
+ReroutePlan plan_reroute(const std::vector<NetdevCall>& before, const std::vector<NetdevCall>& after) {
+  ReroutePlan plan;
+  const auto key = [](const FastPathCall& c) {
+    return std::tuple{c.server.value, c.outside.value, c.inside.value, c.outside_call_id, c.inside_call_id,
+                      c.server_call_id};
+  };
+  std::map<decltype(key(FastPathCall{})), const NetdevCall*> was, is;
+  std::map<std::uint32_t, NetdevHop> hop_was, hop_is;  // by destination
+  for (const NetdevCall& n : before) {
+    was[key(n.call)] = &n;
+    hop_was[n.call.inside.value] = n.to_client;
+    hop_was[n.call.server.value] = n.to_server;
+  }
+  for (const NetdevCall& n : after) {
+    is[key(n.call)] = &n;
+    hop_is[n.call.inside.value] = n.to_client;
+    hop_is[n.call.server.value] = n.to_server;
+  }
+  for (const auto& [k, old] : was) {
+    const auto now = is.find(k);
+    if (now == is.end()) {
+      plan.stale.push_back(*old);
+      ++plan.fell_back;
+    } else if (now->second->to_client != old->to_client || now->second->to_server != old->to_server) {
+      plan.stale.push_back(*old);
+      plan.fresh.push_back(*now->second);
+      ++plan.moved_calls;
+    }
+  }
+  for (const auto& [k, now] : is) {
+    if (was.count(k) == 0) {
+      plan.fresh.push_back(*now);
+      ++plan.joined;
+    }
+  }
+  for (const auto& [destination, hop] : hop_was) {
+    const auto now = hop_is.find(destination);
+    if (now != hop_is.end() && now->second != hop) plan.moved.push_back(wire::Ipv4Address{destination});
+  }
+  return plan;
+}
+
 Result<std::unique_ptr<GreOffload>, std::string> GreOffload::open(const std::optional<NetdevShared>& netdev) {
   std::unique_ptr<GreOffload> o(new GreOffload());
   auto ip = FastPath::open();
@@ -151,6 +193,27 @@ Result<std::vector<FastPathCount>, std::string> GreOffload::read_counters(const 
   }
   merge_netdev_counts(n, *packets, *counts);
   return counts;
+}
+
+Result<bool, std::string> GreOffload::reroute(const std::vector<FastPathCall>& calls) {
+  if (!netdev_) return true;
+  const std::vector<NetdevCall> before = on_netdev(calls, false, nullptr);
+  shared_->routes->forget();
+  const ReroutePlan plan = plan_reroute(before, on_netdev(calls, true, nullptr));
+  ++netdev_stats_.reroutes;
+  netdev_stats_.calls_moved += plan.moved_calls;
+  netdev_stats_.calls_fell_back += plan.fell_back;
+  netdev_stats_.calls_joined += plan.joined;
+  // The old keys go first (their packets take the ip path meanwhile), then the egress
+  // verdicts that name an old hop (a verdict is not replaced in place), then the new.
+  if (!plan.stale.empty()) {
+    if (auto r = netdev_->remove(plan.stale); !r) return r;
+  }
+  if (!plan.moved.empty()) {
+    if (auto r = netdev_->remove_egress(plan.moved); !r) return r;
+  }
+  if (!plan.fresh.empty()) return netdev_->refresh(plan.fresh);
+  return true;
 }
 
 }  // namespace pptp::nft

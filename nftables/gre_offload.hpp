@@ -29,6 +29,9 @@ std::string_view name_of(FastPathMode m);
 
 struct NetdevOffloadStats {
   std::uint64_t calls_added = 0, calls_removed = 0, errors = 0;
+  // Route or link changes handled; calls moved to new hops, gone back to the ip path, or
+  // put on the netdev path by them.
+  std::uint64_t reroutes = 0, calls_moved = 0, calls_fell_back = 0, calls_joined = 0;
   NetdevFallbackCounters fallbacks;
   std::string last_error;
 };
@@ -45,6 +48,17 @@ struct NetdevShared {
 void merge_netdev_counts(const std::vector<NetdevCall>& calls, const std::vector<NetdevPackets>& packets,
                          std::vector<FastPathCount>& counts);
 
+// What a change of routes does to the netdev path's calls: `before` and `after` are the
+// calls on it with their hops as they were and as they are now. Stale: elements to remove
+// (a call whose hops changed, or that left); fresh: to put (whose hops changed, or that
+// joined); moved: destinations whose egress element names an old hop. Pure.
+struct ReroutePlan {
+  std::vector<NetdevCall> stale, fresh;
+  std::vector<wire::Ipv4Address> moved;
+  std::size_t moved_calls = 0, fell_back = 0, joined = 0;
+};
+ReroutePlan plan_reroute(const std::vector<NetdevCall>& before, const std::vector<NetdevCall>& after);
+
 class GreOffload {
  public:
   // netdev: nullopt for the ip fast path alone.
@@ -58,6 +72,10 @@ class GreOffload {
   Result<bool, std::string> refresh(const std::vector<FastPathCall>& calls);
   Result<bool, std::string> remove(const std::vector<FastPathCall>& calls);
   Result<std::vector<FastPathCount>, std::string> read_counters(const std::vector<FastPathCall>& calls);
+  // Routes or links changed: these calls' routes are asked again and the netdev elements
+  // of those whose ways changed are moved (netdev_stats counts them). Not while another
+  // writer may put elements with the old ways (the daemon waits for its worker's re-arm).
+  Result<bool, std::string> reroute(const std::vector<FastPathCall>& calls);
   // Every ip element (a restart's adoption; the netdev table is made anew at start).
   Result<std::vector<FastPathCount>, std::string> read_counters() { return ip_->read_counters(); }
 

@@ -139,6 +139,17 @@ Result<bool, std::string> NetdevElements::remove(const std::vector<NetdevCall>& 
   return change(Op::Remove, calls);
 }
 
+Result<bool, std::string> NetdevElements::remove_egress(const std::vector<wire::Ipv4Address>& destinations) {
+  std::vector<char> buffer(kBatchBufferBytes);
+  for (const wire::Ipv4Address d : destinations) {
+    NetdevSet out = netdev_set(kNetdevEgress);
+    const auto address = address_value(d);
+    nftnl_set_elem_add(out.get(), element(Put{false, false, 0}, address.data(), static_cast<std::uint32_t>(address.size())));
+    if (auto r = send_batch({out.get()}, NFT_MSG_DELSETELEM, buffer); !r && last_errno_ != ENOENT) return r;
+  }
+  return true;
+}
+
 Result<bool, std::string> NetdevElements::change(Op op, const std::vector<NetdevCall>& calls) {
   const Put p{op != Op::Remove, op == Op::Refresh, std::uint64_t{timeout_seconds_} * 1000};
   std::vector<char> buffer(kBatchBufferBytes);

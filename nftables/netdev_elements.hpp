@@ -75,6 +75,9 @@ class NetdevElements {
   // calls), their chains made first where missing.
   Result<bool, std::string> refresh(const std::vector<NetdevCall>& calls);
   Result<bool, std::string> remove(const std::vector<NetdevCall>& calls);
+  // The egress verdicts of these destinations (their hop changed: an element is only
+  // replaced by a removal first; one that is gone is not an error).
+  Result<bool, std::string> remove_egress(const std::vector<wire::Ipv4Address>& destinations);
   // Per call, the packets its counted elements have taken: in_plain or in_address (to the
   // client), out_source (to the server); an element that expired counts 0. Read by key,
   // many in flight (netlink_batch.hpp read_set_elements).

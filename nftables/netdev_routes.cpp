@@ -69,6 +69,11 @@ Result<std::pair<NetdevHop, NetdevHop>, NetdevFallback> NetdevRoutes::hops_of(co
   return *hops;
 }
 
+void NetdevRoutes::forget() {
+  const std::lock_guard lock(mutex_);
+  routes_.clear();
+}
+
 std::size_t NetdevRoutes::destinations() const {
   const std::lock_guard lock(mutex_);
   return routes_.size();

@@ -7,8 +7,9 @@
 //
 // A destination whose lookup refused (no route yet, a blackhole, policy routing, ...) is
 // asked again after kNetdevRetrySeconds: a call found later to have a usable way is put on
-// the netdev path at its next re-arm. A route that changes once found is not followed
-// (not done: the call keeps the way found first; a restart picks up the new one).
+// the netdev path at its next re-arm. When routes or links change (route_watch.hpp) the
+// daemon forgets every answer and moves the calls whose ways changed
+// (GreOffload::reroute).
 #pragma once
 
 #include <cstdint>
@@ -67,6 +68,8 @@ class NetdevRoutes {
   // seconds (a refusal is asked again kNetdevRetrySeconds after it was found).
   Result<std::pair<NetdevHop, NetdevHop>, NetdevFallback> hops_of(const FastPathCall& call, double now);
   std::size_t destinations() const;
+  // Routes or links changed: every destination is asked again at its next use.
+  void forget();
 
  private:
   struct Entry {

@@ -48,6 +48,7 @@ int Daemon::start() {
   adopt_offloaded();
   if (const int status = open_ha(); status != 0) return status;
   open_table_watch();
+  open_route_watch();
   open_gre_sink();
   write_pid_file();
   if (const int status = open_listeners(); status != 0) return status;

@@ -30,6 +30,7 @@
 #include "nftables/monitor.hpp"
 #include "nftables/queue.hpp"
 #include "nftables/queue_target.hpp"
+#include "nftables/route_watch.hpp"
 #include "nftables/table_watch.hpp"
 
 namespace pptp::daemon {
@@ -77,6 +78,10 @@ class Daemon {
   void log_netdev_error(const std::optional<std::string>& error, std::string_view where, bool on_worker);
   void netdev_status(nlohmann::json& s) const;
   void netdev_metrics(control::MetricsText& m) const;
+  void open_route_watch();
+  void wait_route_news();
+  void on_route_news(const boost::system::error_code& ec);
+  void reroute_netdev();  // at the tick, after route news
   void adopt_offloaded();
   void write_pid_file();
   int drop_privileges();
@@ -175,6 +180,10 @@ class Daemon {
   std::optional<nft::GreSink> gre_sink_;        // no ICMP for the server's GRE while the table is gone
   std::unique_ptr<nft::TableMonitor> table_monitor_;  // nf_tables notifications (rules_watch.cpp)
   std::optional<boost::asio::posix::stream_descriptor> monitor_stream_;
+  // --fast-path netdev: route and link news (after io_: its stream is destroyed before it).
+  std::unique_ptr<nft::RouteWatch> route_watch_;
+  std::optional<boost::asio::posix::stream_descriptor> route_stream_;
+  bool routes_changed_ = false;  // route news since the last reroute
   std::uint64_t rules_monitor_overruns_ = 0;  // notifications the kernel dropped (ENOBUFS)
   double last_rules_check_ = 0;
   double packet_log_window_ = 0;  // --log-level debug: this second's packet lines

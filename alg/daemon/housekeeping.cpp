@@ -69,6 +69,7 @@ void Daemon::on_tick(const boost::system::error_code& ec) {
   const double t = now();
   if (!table_monitor_ || t - last_rules_check_ >= kRulesBackstopSeconds) watch_rules("tick");
   fast_path_tick(t);
+  reroute_netdev();
   gateway_->expire(t);
   issue_released();
   apply_offload();

@@ -1,5 +1,10 @@
 // The netdev fast path's table (--fast-path netdev; nftables/gre_offload.hpp): made anew at
 // start, removed at exit, and its part of the status and metrics.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <fmt/format.h>
 
 #include "alg/daemon/daemon_loop.hpp"
@@ -20,6 +25,51 @@ std::optional<nft::NetdevShared> Daemon::open_netdev_table() {
   log_->info("fast_path_netdev_enabled table={} retry_seconds={:.0f}", nft::kNetdevTable, nft::kNetdevRetrySeconds);
   return nft::NetdevShared{std::make_shared<nft::NetdevRoutes>(nft::NetdevRoutes::kernel_lookup()),
                            std::make_shared<nft::NetdevChains>()};
+}
+
+void Daemon::open_route_watch() {
+  if (!netdev_table_made_ || !fast_path_) return;
+  auto w = nft::RouteWatch::open();
+  const int fd = w ? ::dup((*w)->fd()) : -1;  // asio closes its own descriptor
+  if (!w || fd < 0) {
+    log_->warn("route_watch_unavailable error=\"{}\" note=\"calls on the netdev path keep the ways found at their "
+               "offload\"", w ? std::string(std::strerror(errno)) : w.error());
+    return;
+  }
+  route_watch_ = std::move(*w);
+  route_stream_.emplace(io_, fd);
+  wait_route_news();
+}
+
+void Daemon::wait_route_news() {
+  route_stream_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                            [this](const boost::system::error_code& ec) { on_route_news(ec); });
+}
+
+void Daemon::on_route_news(const boost::system::error_code& ec) {
+  if (ec) return;
+  auto changed = route_watch_->drain();
+  if (!changed) {
+    log_->warn("route_watch_failed error=\"{}\" note=\"calls on the netdev path keep their ways\"", changed.error());
+    route_stream_.reset();
+    route_watch_.reset();
+    return;
+  }
+  // A burst of news (a link going down takes its routes with it) is handled once, at the tick.
+  routes_changed_ = routes_changed_ || *changed;
+  wait_route_news();
+}
+
+void Daemon::reroute_netdev() {
+  // The worker's re-arm may be putting elements with the old ways: after it.
+  if (!routes_changed_ || !fast_path_ || refresh_busy_) return;
+  routes_changed_ = false;
+  const nft::NetdevOffloadStats* n = fast_path_->netdev_stats();
+  if (n == nullptr) return;
+  const auto moved = n->calls_moved, fell_back = n->calls_fell_back, joined = n->calls_joined;
+  if (auto r = fast_path_->reroute(gateway_->offloaded_calls()); !r) log_netdev_error(r.error(), "reroute", false);
+  log_->info("fast_path_netdev_rerouted calls_moved={} calls_fell_back={} calls_joined={}", n->calls_moved - moved,
+             n->calls_fell_back - fell_back, n->calls_joined - joined);
 }
 
 void Daemon::remove_netdev_table() {
@@ -46,7 +96,11 @@ void Daemon::netdev_status(nlohmann::json& s) const {
   nlohmann::json j = {{"calls_added", n->calls_added},
                       {"calls_removed", n->calls_removed},
                       {"errors", n->errors + netdev_worker_errors_},
-                      {"destinations", fast_path_->netdev_destinations()}};
+                      {"destinations", fast_path_->netdev_destinations()},
+                      {"reroutes", n->reroutes},
+                      {"calls_moved", n->calls_moved},
+                      {"calls_fell_back", n->calls_fell_back},
+                      {"calls_joined", n->calls_joined}};
   j["fallbacks"] = counters_json(n->fallbacks, [](const auto& c, auto&& f) { nft::visit_netdev_fallback_counters(c, f); });
   s["fast_path_netdev"] = std::move(j);
 }
@@ -58,6 +112,10 @@ void Daemon::netdev_metrics(control::MetricsText& m) const {
   m.counter("fast_path_netdev", "calls_removed", "calls taken off the netdev path", n->calls_removed);
   m.counter("fast_path_netdev", "errors", "netdev fast-path writes and reads that failed",
             n->errors + netdev_worker_errors_);
+  m.counter("fast_path_netdev", "reroutes", "route or link changes the netdev path followed", n->reroutes);
+  m.counter("fast_path_netdev", "calls_moved", "calls moved to new hops by route changes", n->calls_moved);
+  m.counter("fast_path_netdev", "calls_fell_back", "calls sent back to the ip path by route changes", n->calls_fell_back);
+  m.counter("fast_path_netdev", "calls_joined", "calls put on the netdev path by route changes", n->calls_joined);
   m.counters("fast_path_netdev_fallback", n->fallbacks,
              [](const auto& c, auto&& f) { nft::visit_netdev_fallback_counters(c, f); });
 }

@@ -20,6 +20,18 @@ from pptplab.lab import CLIENTS, PUBLIC, SERVER, TIME_SCALE  # noqa: E402
 NETDEV_KEYED = ("in_plain", "in_address", "in_call_id", "out_source")
 
 
+def ip_path_counts(test, timeout=5):
+    """Until the ip table's element of the client's GRE has counted a packet (the call is on
+    the ip fast path), else the test fails."""
+    deadline, ip = time.monotonic() + timeout * TIME_SCALE, ""
+    while time.monotonic() < deadline:
+        ip = test.lab.netns("rtr", "nft", "list", "set", "ip", "pptp_alg", "fast_out").stdout
+        if re.search(r"counter packets [1-9]", ip):
+            return
+        time.sleep(0.3)
+    test.fail("the ip fast path carried none of it: " + ip)
+
+
 class ForgedServerGre:
     """A client forges the server's GRE (the server's source address, the router's public
     address, another client's outside Call ID) and sends it from the inside. The netdev
@@ -119,14 +131,46 @@ class NetdevFallback(nat.LabTest):
         text = self.lab.netns("rtr", "nft", "list", "map", "netdev", "pptp_alg_fast", "out_source").stdout
         self.assertEqual(text.count(" timeout "), 0, text)
         # While the call is up, the ip fast path's element of its client's GRE counts it.
-        deadline, ip = time.monotonic() + 5 * TIME_SCALE, ""
-        while time.monotonic() < deadline:
-            ip = self.lab.netns("rtr", "nft", "list", "set", "ip", "pptp_alg", "fast_out").stdout
-            if re.search(r"counter packets [1-9]", ip):
-                break
-            time.sleep(0.5)
-        self.assertRegex(ip, r"counter packets [1-9]", "the ip fast path carried none of it: " + ip)
+        ip_path_counts(self)
         self.assertEchoed(self.lab.result(p), minimum=40)
+
+
+class NetdevFollowsLinks(nat.LabTest):
+    """A device that changes under a call on the netdev path (its MTU here: a link going down
+    or a new next hop are the same news): the call's elements follow at the next tick, back
+    to the ip fast path while the MTUs differ and onto the netdev path again after. The call
+    works throughout."""
+    daemon_args = ("--fast-path", "netdev")
+
+    def out_source_elements(self):
+        text = self.lab.netns("rtr", "nft", "list", "map", "netdev", "pptp_alg_fast", "out_source").stdout
+        return text.count(" timeout ")
+
+    def wait_for(self, what, predicate, timeout):
+        deadline, status = time.monotonic() + timeout, {}
+        while time.monotonic() < deadline:
+            status = self.lab.status(wait=0.3)
+            if predicate(status):
+                return status
+        self.fail("%s not within %g s: %s" % (what, timeout, status.get("fast_path_netdev")))
+
+    def test_an_mtu_change_moves_the_call_off_the_netdev_path_and_back(self):
+        self.lab.start_server()
+        p = self.lab.start_client("pptp-linux", local=CLIENTS[0], tag="l", user="alice", duration=16 * TIME_SCALE)
+        self.wait_for("the call on the netdev path", lambda s: s["fast_path_netdev"]["calls_added"] == 1,
+                      15 * TIME_SCALE)
+        self.assertEqual(self.out_source_elements(), 1)
+        self.lab.netns("rtr", "ip", "link", "set", "inside", "mtu", "1400")
+        status = self.wait_for("the fall-back", lambda s: s["fast_path_netdev"]["calls_fell_back"] == 1, 5 * TIME_SCALE)
+        self.assertEqual(self.out_source_elements(), 0)
+        self.assertGreaterEqual(status["fast_path_netdev"]["reroutes"], 1)
+        # Meanwhile the ip fast path carries it (its element of the client's GRE counts).
+        ip_path_counts(self)
+        self.lab.netns("rtr", "ip", "link", "set", "inside", "mtu", "1500")
+        status = self.wait_for("the return", lambda s: s["fast_path_netdev"]["calls_joined"] == 1, 5 * TIME_SCALE)
+        self.assertEqual(self.out_source_elements(), 1)
+        self.assertEqual(status["fast_path_netdev"]["errors"], 0, status["fast_path_netdev"])
+        self.assertEchoed(self.lab.result(p), minimum=100)
 
 
 if __name__ == "__main__":

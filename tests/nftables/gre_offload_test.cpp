@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <map>
+#include <tuple>
 
 #include "nftables/command.hpp"
 #include "tests/support/packets.hpp"
@@ -118,6 +119,32 @@ TEST(GreOffload, NetdevPacketsAreAddedToTheSameCallsIpCountsPerDirection) {
   EXPECT_EQ(counts[2].key, kCall);
   EXPECT_EQ(counts[2].packets, 40u);
   // The other call's to-client direction forwarded nothing: no count made for it.
+}
+
+// A route change: the call whose client moved to another device is moved (old keys out,
+// new in, the moved destination's egress verdict removed first), the call that lost its
+// netdev way falls back, the one that found one joins, the unchanged one is left alone.
+TEST(GreOffload, ARouteChangeMovesOnlyTheCallsWhoseWaysChanged) {
+  const NetdevHop inside{3, "inside", std::nullopt}, inside2{5, "inside2", std::nullopt},
+      outside{2, "outside", addr("198.51.100.254")};
+  const FastPathCall moved{addr("198.51.100.3"), addr("198.51.100.1"), addr("192.0.2.11"), 7, 7, 256};
+  const FastPathCall kept{addr("198.51.100.3"), addr("198.51.100.1"), addr("192.0.2.12"), 8, 8, 257};
+  const FastPathCall left{addr("198.51.100.4"), addr("198.51.100.1"), addr("192.0.2.13"), 9, 9, 258};
+  const FastPathCall joined{addr("198.51.100.4"), addr("198.51.100.1"), addr("192.0.2.14"), 10, 10, 259};
+  const ReroutePlan plan = plan_reroute({{moved, inside, outside}, {kept, inside, outside}, {left, inside, outside}},
+                                        {{moved, inside2, outside}, {kept, inside, outside}, {joined, inside, outside}});
+  ASSERT_EQ(plan.stale.size(), 2u);  // moved's old elements, left's
+  EXPECT_EQ(plan.stale[0].call, moved);
+  EXPECT_EQ(plan.stale[0].to_client, inside);
+  EXPECT_EQ(plan.stale[1].call, left);
+  ASSERT_EQ(plan.fresh.size(), 2u);
+  EXPECT_EQ(plan.fresh[0].call, moved);
+  EXPECT_EQ(plan.fresh[0].to_client, inside2);
+  EXPECT_EQ(plan.fresh[1].call, joined);
+  EXPECT_EQ(plan.moved, (std::vector<wire::Ipv4Address>{addr("192.0.2.11")}));  // the server's hop stayed
+  EXPECT_EQ((std::tuple{plan.moved_calls, plan.fell_back, plan.joined}), (std::tuple{1u, 1u, 1u}));
+  const ReroutePlan none = plan_reroute({{kept, inside, outside}}, {{kept, inside, outside}});
+  EXPECT_TRUE(none.stale.empty() && none.fresh.empty() && none.moved.empty());
 }
 
 // Two writers (the daemon's loop and worker) share their chains: each hop's chain is made
