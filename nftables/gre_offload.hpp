@@ -82,6 +82,11 @@ class GreOffload {
   const FastPathStats& stats() const { return ip_->stats(); }
   const NetdevOffloadStats* netdev_stats() const { return netdev_ ? &netdev_stats_ : nullptr; }
   std::size_t netdev_destinations() const { return shared_ ? shared_->routes->destinations() : 0; }
+  // The netdev table was made again (empty, a flushed ruleset): its chains are made anew
+  // by the next writes.
+  void netdev_table_made_again() {
+    if (shared_) shared_->chains->forget();
+  }
   // The last netdev failure since the previous call, for the daemon's log.
   std::optional<std::string> take_netdev_error();
 

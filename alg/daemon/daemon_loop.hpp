@@ -82,6 +82,7 @@ class Daemon {
   void wait_route_news();
   void on_route_news(const boost::system::error_code& ec);
   void reroute_netdev();  // at the tick, after route news
+  void restore_netdev_table();  // a flushed ruleset took it: before the calls are re-armed
   void adopt_offloaded();
   void write_pid_file();
   int drop_privileges();

@@ -72,6 +72,19 @@ void Daemon::reroute_netdev() {
              n->calls_fell_back - fell_back, n->calls_joined - joined);
 }
 
+void Daemon::restore_netdev_table() {
+  if (!netdev_table_made_ || !fast_path_) return;
+  if (nft::run_nft(fmt::format("list table netdev {}\n", nft::kNetdevTable))) return;  // still there
+  if (auto r = nft::run_nft(nft::netdev_table_script({})); !r) {
+    log_netdev_error(r.error(), "restore", false);
+    return;
+  }
+  // Its chains went with it: made again as the re-armed calls need them.
+  fast_path_->netdev_table_made_again();
+  log_->warn("fast_path_netdev_restored table={} note=\"the ruleset was flushed; the calls are put back\"",
+             nft::kNetdevTable);
+}
+
 void Daemon::remove_netdev_table() {
   // Always, also with --keep-fast-path: the ip elements carry kept calls until a new
   // daemon makes its own netdev table (whose hops may differ).

@@ -121,6 +121,7 @@ void Daemon::repair_rules(bool reinstall, bool table_gone, std::string_view noti
     arm_queue_target();  // a table re-created from the operator's include: its placeholder only
   }
   std::size_t rearmed = 0;
+  restore_netdev_table();
   if (fast_path_) {
     const std::vector<nft::FastPathCall> live = gateway_->offloaded_calls();
     if (auto r = live.empty() ? Result<bool, std::string>(true) : fast_path_->add(live); !r) {

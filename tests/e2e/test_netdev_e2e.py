@@ -15,6 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_nat_e2e as nat  # noqa: E402
+import test_ops_e2e as ops  # noqa: E402
 from pptplab.lab import CLIENTS, PUBLIC, SERVER, TIME_SCALE  # noqa: E402
 
 NETDEV_KEYED = ("in_plain", "in_address", "in_call_id", "out_source")
@@ -110,6 +111,31 @@ class NetdevFastPath(ForgedServerGre, nat.FastPath):
         self.assertEqual(status["fast_path"]["calls"], 0, status["fast_path"])
         self.assertEqual(self.netdev_elements(), {name: 0 for name in NETDEV_KEYED})
         self.assertEqual(status["fast_path_netdev"]["calls_removed"], 3, status["fast_path_netdev"])
+
+class NetdevFirewallReload(nat.LabTest):
+    """`nft flush ruleset` (a firewall reload) takes the netdev table with the ip table: the
+    daemon makes both again and puts the offloaded call back on the netdev path."""
+    daemon_args = ("--fast-path", "netdev")
+
+    def test_a_flushed_ruleset_brings_the_netdev_table_and_the_call_back(self):
+        self.lab.start_server()
+        client = self.lab.start_client("pns", local=CLIENTS[0], tag="f", call_ids=[7], duration=16 * TIME_SCALE)
+        self.assertTrue(ops.poll(lambda: self.lab.status(wait=0.3)["fast_path_netdev"]["calls_added"] == 1),
+                        "never on the netdev path")
+        ops.run(["ip", "netns", "exec", self.lab.ns["rtr"], "nft", "-f", "-"],
+                input="flush ruleset\n" + ops.MASQUERADE)
+        self.assertTrue(ops.poll(lambda: "fast_path_netdev_restored" in self.lab.read_daemon_log()),
+                        "the netdev table was not made again")
+        counted = lambda: sum(NetdevFastPath.netdev_packets(self, "out_source").values())  # noqa: E731
+        self.assertTrue(ops.poll(lambda: counted() > 10), "the netdev path does not carry the call again")
+        result = self.lab.result(client)
+        calls = result.get("calls") or [result]
+        self.assertTrue(result.get("ok"), result)
+        self.assertGreaterEqual(calls[0]["echoed"], calls[0]["sent"] - 20, result)  # the ip repair's bound
+
+    def kernel_packets(self, name, kind, table):
+        return nat.FastPath.kernel_packets(self, name, kind, table)
+
 
 class NetdevFallback(nat.LabTest):
     """A call whose routes the netdev path cannot use (here the devices' MTUs differ: `fwd`
