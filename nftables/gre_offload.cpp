@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <map>
+#include <set>
 #include <tuple>
 
 namespace pptp::nft {
@@ -195,24 +196,60 @@ Result<std::vector<FastPathCount>, std::string> GreOffload::read_counters(const 
   return counts;
 }
 
-Result<bool, std::string> GreOffload::reroute(const std::vector<FastPathCall>& calls) {
-  if (!netdev_) return true;
-  const std::vector<NetdevCall> before = on_netdev(calls, false, nullptr);
-  shared_->routes->forget();
-  const ReroutePlan plan = plan_reroute(before, on_netdev(calls, true, nullptr));
+Result<bool, std::string> GreOffload::restore(const std::vector<FastPathCall>& calls) {
+  auto r = ip_->add(calls);
+  if (!r || !netdev_) return r;
+  const std::vector<NetdevCall> n = on_netdev(calls, true, nullptr);
+  if (!n.empty()) {
+    if (auto put = netdev_->refresh(n); !put) netdev_failed(put.error());
+  }
+  return r;
+}
+
+GreOffload::RerouteStart GreOffload::begin_reroute(const std::vector<FastPathCall>& calls,
+                                                   const RouteChanges& changes) {
+  RerouteStart start;
+  if (!netdev_) return start;
+  const std::set<std::uint32_t> gone = shared_->routes->affected(changes);
+  start.destinations = gone.size();
+  if (gone.empty()) return start;
+  for (const FastPathCall& c : calls) {
+    if (gone.count(c.inside.value) != 0 || gone.count(c.server.value) != 0) start.calls.push_back(c);
+  }
+  start.before = on_netdev(start.calls, false, nullptr);
+  shared_->routes->forget(gone);
+  return start;
+}
+
+Result<ReroutePlan, std::string> GreOffload::finish_reroute(const RerouteStart& start) {
+  ReroutePlan plan;
+  if (!netdev_ || start.calls.empty()) return plan;
+  plan = plan_reroute(start.before, on_netdev(start.calls, true, nullptr));
+  // The old keys go first (their packets take the ip path meanwhile), then the egress
+  // verdicts that name an old hop (a verdict is not replaced in place), then the new.
+  Result<bool, std::string> r = true;
+  if (!plan.stale.empty()) r = netdev_->remove(plan.stale);
+  if (r && !plan.moved.empty()) r = netdev_->remove_egress(plan.moved);
+  if (r && !plan.fresh.empty()) r = netdev_->refresh(plan.fresh);
+  if (!r) {
+    netdev_failed(r.error());
+    return unexpected(r.error());
+  }
+  return plan;
+}
+
+void GreOffload::count_reroute(const ReroutePlan& plan) {
   ++netdev_stats_.reroutes;
   netdev_stats_.calls_moved += plan.moved_calls;
   netdev_stats_.calls_fell_back += plan.fell_back;
   netdev_stats_.calls_joined += plan.joined;
-  // The old keys go first (their packets take the ip path meanwhile), then the egress
-  // verdicts that name an old hop (a verdict is not replaced in place), then the new.
-  if (!plan.stale.empty()) {
-    if (auto r = netdev_->remove(plan.stale); !r) return r;
-  }
-  if (!plan.moved.empty()) {
-    if (auto r = netdev_->remove_egress(plan.moved); !r) return r;
-  }
-  if (!plan.fresh.empty()) return netdev_->refresh(plan.fresh);
+}
+
+Result<bool, std::string> GreOffload::reroute(const std::vector<FastPathCall>& calls, const RouteChanges& changes) {
+  if (!netdev_) return true;
+  auto plan = finish_reroute(begin_reroute(calls, changes));
+  if (!plan) return unexpected(plan.error());
+  count_reroute(*plan);
   return true;
 }
 

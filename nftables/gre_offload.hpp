@@ -72,16 +72,34 @@ class GreOffload {
   Result<bool, std::string> refresh(const std::vector<FastPathCall>& calls);
   Result<bool, std::string> remove(const std::vector<FastPathCall>& calls);
   Result<std::vector<FastPathCount>, std::string> read_counters(const std::vector<FastPathCall>& calls);
-  // Routes or links changed: these calls' routes are asked again and the netdev elements
-  // of those whose ways changed are moved (netdev_stats counts them). Not while another
-  // writer may put elements with the old ways (the daemon waits for its worker's re-arm).
-  Result<bool, std::string> reroute(const std::vector<FastPathCall>& calls);
+  // The ip elements put back and the netdev ones re-armed or put back (a flushed ruleset's
+  // repair): not counted as calls added again.
+  Result<bool, std::string> restore(const std::vector<FastPathCall>& calls);
+
+  // Routes or links changed, in two steps. begin_reroute (where the calls are written, at
+  // once: a call offloaded after it asks the new routes) notes, of these calls, those
+  // that use a destination the changes may alter, with their hops as they are, and forgets
+  // those destinations' answers. finish_reroute (on any writer of the same shared routes:
+  // the daemon's worker) asks them again and moves the netdev elements of the calls whose
+  // ways changed; count_reroute adds its plan to this writer's netdev_stats. Not while
+  // another writer may put elements with the old ways (the daemon waits for its re-arm).
+  struct RerouteStart {
+    std::vector<FastPathCall> calls;  // those that may move
+    std::vector<NetdevCall> before;   // of them, those on the netdev path, as they were
+    std::size_t destinations = 0;     // answers forgotten
+  };
+  RerouteStart begin_reroute(const std::vector<FastPathCall>& calls, const RouteChanges& changes);
+  Result<ReroutePlan, std::string> finish_reroute(const RerouteStart& start);
+  void count_reroute(const ReroutePlan& plan);
+  // The three on this writer (tests, and a daemon without its worker).
+  Result<bool, std::string> reroute(const std::vector<FastPathCall>& calls, const RouteChanges& changes);
   // Every ip element (a restart's adoption; the netdev table is made anew at start).
   Result<std::vector<FastPathCount>, std::string> read_counters() { return ip_->read_counters(); }
 
   const FastPathStats& stats() const { return ip_->stats(); }
   const NetdevOffloadStats* netdev_stats() const { return netdev_ ? &netdev_stats_ : nullptr; }
   std::size_t netdev_destinations() const { return shared_ ? shared_->routes->destinations() : 0; }
+  std::uint64_t netdev_route_lookups() const { return shared_ ? shared_->routes->lookups() : 0; }
   // The netdev table was made again (empty, a flushed ruleset): its chains are made anew
   // by the next writes.
   void netdev_table_made_again() {

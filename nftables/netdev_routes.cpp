@@ -2,6 +2,9 @@
 
 #include <net/if.h>
 
+#include <algorithm>
+#include <memory>
+
 namespace pptp::nft {
 
 void NetdevFallbackCounters::count(NetdevFallback f) {
@@ -35,9 +38,26 @@ NetdevFallback fallback_of(NetdevRefusal r) {
   return r == NetdevRefusal::MtuDiffers ? NetdevFallback::MtuDiffers : NetdevFallback::DeviceName;
 }
 
+bool answer_affected(const RouteChanges& changes, std::uint32_t destination,
+                     const Result<NetdevRoute, RouteError>& answer) {
+  if (changes.everything) return true;
+  for (const RoutePrefix& p : changes.prefixes) {
+    if (p.contains(destination)) return true;
+    if (answer && answer->route.gateway && p.contains(answer->route.gateway->value)) return true;
+  }
+  if (!answer) return false;  // a refusal's device is unknown: its prefix's news covers it
+  return std::find(changes.links.begin(), changes.links.end(), answer->route.output_ifindex) != changes.links.end();
+}
+
 NetdevRoutes::Lookup NetdevRoutes::kernel_lookup() {
-  return [](wire::Ipv4Address destination) -> Result<NetdevRoute, RouteError> {
-    auto route = lookup_route(destination);
+  struct Kernel {
+    std::mutex mutex;  // one question at a time on the one socket
+    RouteAsker asker;
+  };
+  auto kernel = std::make_shared<Kernel>();
+  return [kernel](wire::Ipv4Address destination) -> Result<NetdevRoute, RouteError> {
+    const std::lock_guard lock(kernel->mutex);
+    auto route = kernel->asker.lookup(destination);
     if (!route) return unexpected(route.error().reason);
     char name[IF_NAMESIZE] = {};
     // A device gone between the two answers: the lookup is asked again later.
@@ -49,17 +69,24 @@ NetdevRoutes::Lookup NetdevRoutes::kernel_lookup() {
 }
 
 Result<NetdevRoute, RouteError> NetdevRoutes::route_to(wire::Ipv4Address destination, double now) {
-  auto it = routes_.find(destination.value);
-  if (it != routes_.end() && (it->second.route || now - it->second.found_at < kNetdevRetrySeconds)) {
-    return it->second.route;
+  std::uint64_t asked_in = 0;
+  {
+    const std::lock_guard lock(mutex_);
+    auto it = routes_.find(destination.value);
+    if (it != routes_.end() && (it->second.route || now - it->second.found_at < kNetdevRetrySeconds)) {
+      return it->second.route;
+    }
+    asked_in = generation_;
+    ++lookups_;
   }
   Entry e{lookup_(destination), now};
-  routes_.insert_or_assign(destination.value, e);
+  const std::lock_guard lock(mutex_);
+  // Forgotten meanwhile: this answer may be from before the change, not kept (asked again).
+  if (generation_ == asked_in) routes_.insert_or_assign(destination.value, e);
   return e.route;
 }
 
 Result<std::pair<NetdevHop, NetdevHop>, NetdevFallback> NetdevRoutes::hops_of(const FastPathCall& call, double now) {
-  const std::lock_guard lock(mutex_);
   auto to_client = route_to(call.inside, now);
   if (!to_client) return unexpected(fallback_of(to_client.error()));
   auto to_server = route_to(call.server, now);
@@ -69,9 +96,30 @@ Result<std::pair<NetdevHop, NetdevHop>, NetdevFallback> NetdevRoutes::hops_of(co
   return *hops;
 }
 
+std::set<std::uint32_t> NetdevRoutes::affected(const RouteChanges& changes) const {
+  std::set<std::uint32_t> out;
+  const std::lock_guard lock(mutex_);
+  for (const auto& [destination, entry] : routes_) {
+    if (answer_affected(changes, destination, entry.route)) out.insert(destination);
+  }
+  return out;
+}
+
+void NetdevRoutes::forget(const std::set<std::uint32_t>& destinations) {
+  const std::lock_guard lock(mutex_);
+  ++generation_;
+  for (std::uint32_t d : destinations) routes_.erase(d);
+}
+
 void NetdevRoutes::forget() {
   const std::lock_guard lock(mutex_);
+  ++generation_;
   routes_.clear();
+}
+
+std::uint64_t NetdevRoutes::lookups() const {
+  const std::lock_guard lock(mutex_);
+  return lookups_;
 }
 
 std::size_t NetdevRoutes::destinations() const {

@@ -3,19 +3,21 @@
 // pptp_alg_fast name the device and next hop its routes use (route_lookup.hpp). Each
 // destination is looked up the first time a call needs it and the answer kept, so that
 // every writer of the call's elements (the daemon's loop and its worker, gre_offload.hpp)
-// computes the same keys from the call alone: shared, guarded by a mutex.
+// computes the same keys from the call alone: shared, the answers guarded by a mutex that
+// is never held across a question to the kernel (the loop does not wait on the worker's).
 //
 // A destination whose lookup refused (no route yet, a blackhole, policy routing, ...) is
 // asked again after kNetdevRetrySeconds: a call found later to have a usable way is put on
 // the netdev path at its next re-arm. When routes or links change (route_watch.hpp) the
-// daemon forgets every answer and moves the calls whose ways changed
-// (GreOffload::reroute).
+// daemon forgets the answers those changes may alter (affected()), and moves the calls
+// whose ways changed (GreOffload::begin_reroute).
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string_view>
 #include <utility>
 
@@ -24,6 +26,7 @@
 #include "nftables/fastpath.hpp"
 #include "nftables/netdev_fastpath.hpp"
 #include "nftables/route_lookup.hpp"
+#include "nftables/route_watch.hpp"
 
 namespace pptp::nft {
 
@@ -57,9 +60,16 @@ void visit_netdev_fallback_counters(const NetdevFallbackCounters& c, F&& f) {
 NetdevFallback fallback_of(RouteError e);
 NetdevFallback fallback_of(NetdevRefusal r);
 
+// Whether `changes` may alter the kernel's answer for `destination`: a changed prefix
+// holding the destination or the answer's gateway (the gateway's own route), or a changed
+// device the answer goes out of. Pure.
+bool answer_affected(const RouteChanges& changes, std::uint32_t destination,
+                     const Result<NetdevRoute, RouteError>& answer);
+
 class NetdevRoutes {
  public:
-  // The route to a destination and its device's name (the kernel's: kernel_lookup()).
+  // The route to a destination and its device's name (the kernel's: kernel_lookup(), one
+  // rtnetlink socket, questions one at a time). Called without the answers' mutex.
   using Lookup = std::function<Result<NetdevRoute, RouteError>(wire::Ipv4Address)>;
   static Lookup kernel_lookup();
   explicit NetdevRoutes(Lookup lookup) : lookup_(std::move(lookup)) {}
@@ -68,8 +78,12 @@ class NetdevRoutes {
   // seconds (a refusal is asked again kNetdevRetrySeconds after it was found).
   Result<std::pair<NetdevHop, NetdevHop>, NetdevFallback> hops_of(const FastPathCall& call, double now);
   std::size_t destinations() const;
-  // Routes or links changed: every destination is asked again at its next use.
-  void forget();
+  std::uint64_t lookups() const;  // questions asked of the kernel
+  // The destinations whose answers `changes` may alter (answer_affected).
+  std::set<std::uint32_t> affected(const RouteChanges& changes) const;
+  // Those destinations are asked again at their next use.
+  void forget(const std::set<std::uint32_t>& destinations);
+  void forget();  // every one
 
  private:
   struct Entry {
@@ -81,6 +95,9 @@ class NetdevRoutes {
   Lookup lookup_;
   mutable std::mutex mutex_;
   std::map<std::uint32_t, Entry> routes_;  // by destination
+  // Raised by every forget: an answer asked before it is not kept (it may be the old one).
+  std::uint64_t generation_ = 0;
+  std::uint64_t lookups_ = 0;
 };
 
 }  // namespace pptp::nft

@@ -5,6 +5,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include <array>
 #include <cerrno>
@@ -119,11 +120,12 @@ Result<std::uint32_t, RouteError> parse_link_mtu_reply(Bytes message) {
 
 namespace {
 
-struct SocketCloser {
-  void operator()(mnl_socket* s) const { mnl_socket_close(s); }
-};
+// A question not answered within this long (the kernel answers route questions at once)
+// fails rather than stalling its thread.
+constexpr int kAnswerWaitSeconds = 1;
 
-// Sends one request and returns the first answer with its sequence number.
+// Sends one request and returns the answer with its sequence number (earlier answers,
+// left by a question that failed, are skipped).
 Result<std::vector<std::uint8_t>, RouteLookupError> ask(mnl_socket* socket, nlmsghdr* request) {
   if (mnl_socket_sendto(socket, request, request->nlmsg_len) < 0) {
     return unexpected(RouteLookupError{RouteError::KernelError, errno});
@@ -144,18 +146,39 @@ int kernel_errno_of(Bytes answer) {
   return -native_at<std::int32_t>(answer, kNetlinkHeaderLength);
 }
 
+mnl_socket* open_route_socket() {
+  mnl_socket* s = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+  if (s == nullptr) return nullptr;
+  const timeval wait{kAnswerWaitSeconds, 0};
+  if (mnl_socket_bind(s, 0, MNL_SOCKET_AUTOPID) < 0 ||
+      setsockopt(mnl_socket_get_fd(s), SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait) < 0) {
+    const int e = errno;
+    mnl_socket_close(s);
+    errno = e;
+    return nullptr;
+  }
+  return s;
+}
+
 }  // namespace
 
-Result<Route, RouteLookupError> lookup_route(wire::Ipv4Address destination) {
-  std::unique_ptr<mnl_socket, SocketCloser> socket(mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC));
-  if (!socket || mnl_socket_bind(socket.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
-    return unexpected(RouteLookupError{RouteError::KernelError, errno});
+RouteAsker::RouteAsker() = default;
+
+RouteAsker::~RouteAsker() {
+  if (socket_ != nullptr) mnl_socket_close(socket_);
+}
+
+Result<Route, RouteLookupError> RouteAsker::lookup(wire::Ipv4Address destination) {
+  if (socket_ == nullptr) {
+    socket_ = open_route_socket();
+    if (socket_ == nullptr) return unexpected(RouteLookupError{RouteError::KernelError, errno});
+    ++sockets_opened_;
   }
   alignas(nlmsghdr) std::array<char, kRequestBytes> request{};
   nlmsghdr* nlh = mnl_nlmsg_put_header(request.data());
   nlh->nlmsg_type = RTM_GETROUTE;
   nlh->nlmsg_flags = NLM_F_REQUEST;
-  nlh->nlmsg_seq = 1;
+  nlh->nlmsg_seq = ++sequence_;
   auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtmsg)));
   rtm->rtm_family = AF_INET;
   rtm->rtm_dst_len = 32;
@@ -163,8 +186,14 @@ Result<Route, RouteLookupError> lookup_route(wire::Ipv4Address destination) {
   std::array<std::uint8_t, 4> dst{};
   store_u32(dst.data(), destination.value);
   mnl_attr_put(nlh, RTA_DST, dst.size(), dst.data());
-  auto answer = ask(socket.get(), nlh);
-  if (!answer) return unexpected(answer.error());
+  // A socket that failed (a timeout, an overrun) may hold a late answer: a new one.
+  const auto failed = [this](RouteLookupError e) -> Result<Route, RouteLookupError> {
+    mnl_socket_close(socket_);
+    socket_ = nullptr;
+    return unexpected(e);
+  };
+  auto answer = ask(socket_, nlh);
+  if (!answer) return failed(answer.error());
   auto route = parse_route_reply(Bytes(*answer));
   if (!route) return unexpected(RouteLookupError{route.error(), kernel_errno_of(Bytes(*answer))});
   if (route->mtu != 0) return *route;
@@ -172,16 +201,21 @@ Result<Route, RouteLookupError> lookup_route(wire::Ipv4Address destination) {
   nlh = mnl_nlmsg_put_header(request.data());
   nlh->nlmsg_type = RTM_GETLINK;
   nlh->nlmsg_flags = NLM_F_REQUEST;
-  nlh->nlmsg_seq = 2;
+  nlh->nlmsg_seq = ++sequence_;
   auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
   ifi->ifi_family = AF_UNSPEC;
   ifi->ifi_index = route->output_ifindex;
-  auto link = ask(socket.get(), nlh);
-  if (!link) return unexpected(link.error());
+  auto link = ask(socket_, nlh);
+  if (!link) return failed(link.error());
   auto mtu = parse_link_mtu_reply(Bytes(*link));
   if (!mtu) return unexpected(RouteLookupError{mtu.error(), kernel_errno_of(Bytes(*link))});
   route->mtu = *mtu;
   return *route;
+}
+
+Result<Route, RouteLookupError> lookup_route(wire::Ipv4Address destination) {
+  RouteAsker asker;
+  return asker.lookup(destination);
 }
 
 }  // namespace pptp::nft

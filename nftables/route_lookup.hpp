@@ -4,17 +4,20 @@
 // must leave on the ip fast path any call whose route is not a plain unicast route.
 //
 // parse_route_reply() is pure over the bytes of one rtnetlink answer (RTM_NEWROUTE or
-// NLMSG_ERROR), so that every refusal is tested without a kernel; lookup_route() asks the
-// kernel (RTM_GETROUTE through libmnl) and hands the answer to it.
+// NLMSG_ERROR), so that every refusal is tested without a kernel; RouteAsker asks the
+// kernel (RTM_GETROUTE through libmnl, one socket kept open) and hands the answer to it.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string_view>
 
 #include "alg/core/bytes.hpp"
 #include "alg/core/result.hpp"
 #include "alg/wire/ip.hpp"
+
+struct mnl_socket;
 
 namespace pptp::nft {
 
@@ -49,8 +52,29 @@ struct RouteLookupError {
   int kernel_errno = 0;  // socket errors and NLMSG_ERROR codes
 };
 
-// Asks the kernel for the route to `destination` (RTM_GETROUTE with RTM_F_LOOKUP_TABLE, so
-// that the answer names the table), then the egress device's MTU where the route has none.
+// Asks the kernel for routes on one rtnetlink socket kept open (a route change makes the
+// daemon ask again for many destinations: one socket, not one per question). Not
+// thread-safe: its user serialises the questions (netdev_routes.hpp).
+class RouteAsker {
+ public:
+  RouteAsker();
+  ~RouteAsker();
+  RouteAsker(const RouteAsker&) = delete;
+  RouteAsker& operator=(const RouteAsker&) = delete;
+
+  // The route to `destination` (RTM_GETROUTE with RTM_F_LOOKUP_TABLE, so that the answer
+  // names the table), then the egress device's MTU where the route has none. A socket that
+  // failed is closed and opened again at the next question.
+  Result<Route, RouteLookupError> lookup(wire::Ipv4Address destination);
+  std::uint64_t sockets_opened() const { return sockets_opened_; }
+
+ private:
+  mnl_socket* socket_ = nullptr;
+  std::uint32_t sequence_ = 0;
+  std::uint64_t sockets_opened_ = 0;
+};
+
+// One question on a socket of its own (tools and tests).
 Result<Route, RouteLookupError> lookup_route(wire::Ipv4Address destination);
 
 }  // namespace pptp::nft

@@ -4,9 +4,13 @@
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <vector>
+
+#include "alg/core/bytes.hpp"
 
 #include "nftables/netlink_batch.hpp"
 
@@ -16,22 +20,95 @@ namespace {
 constexpr std::size_t kDatagramBytes = 1u << 16;
 }  // namespace
 
-RouteNews classify_route_news(std::span<const std::uint8_t> datagram) {
-  RouteNews news;
+bool RoutePrefix::contains(std::uint32_t destination) const {
+  if (length == 0) return true;
+  const std::uint32_t mask = length >= 32 ? ~std::uint32_t{0} : ~((std::uint32_t{1} << (32 - length)) - 1);
+  return (destination & mask) == (address & mask);
+}
+
+void RouteChanges::add(const RouteChanges& more) {
+  messages += more.messages;
+  everything = everything || more.everything;
+  for (const RoutePrefix& p : more.prefixes) {
+    if (std::find(prefixes.begin(), prefixes.end(), p) == prefixes.end()) prefixes.push_back(p);
+  }
+  for (int l : more.links) {
+    if (std::find(links.begin(), links.end(), l) == links.end()) links.push_back(l);
+  }
+  if (prefixes.size() > kRouteChangesListed || links.size() > kRouteChangesListed) everything = true;
+  if (everything) {
+    prefixes.clear();
+    links.clear();
+  }
+}
+
+namespace {
+
+// The prefix of one route message's payload (rtmsg, then RTA_DST when not the default);
+// nullopt when it is not IPv4 (the group is IPv4's: not expected) or runs past its end.
+std::optional<RoutePrefix> prefix_of(std::span<const std::uint8_t> payload, bool& malformed) {
+  if (payload.size() < sizeof(rtmsg)) {
+    malformed = true;
+    return std::nullopt;
+  }
+  rtmsg r;
+  std::memcpy(&r, payload.data(), sizeof r);
+  if (r.rtm_family != AF_INET) return std::nullopt;
+  RoutePrefix p{0, static_cast<std::uint8_t>(r.rtm_dst_len > 32 ? 32 : r.rtm_dst_len)};
+  std::size_t at = NLMSG_ALIGN(sizeof(rtmsg));
+  while (payload.size() >= at + sizeof(rtattr)) {
+    rtattr a;
+    std::memcpy(&a, payload.data() + at, sizeof a);
+    if (a.rta_len < sizeof(rtattr) || a.rta_len > payload.size() - at) {
+      malformed = true;
+      return std::nullopt;
+    }
+    if (a.rta_type == RTA_DST && a.rta_len >= sizeof(rtattr) + 4) p.address = load_u32(payload.data() + at + sizeof(rtattr));
+    at += RTA_ALIGN(a.rta_len);
+  }
+  return p;
+}
+
+std::optional<int> link_of(std::span<const std::uint8_t> payload, bool& malformed) {
+  if (payload.size() < sizeof(ifinfomsg)) {
+    malformed = true;
+    return std::nullopt;
+  }
+  ifinfomsg i;
+  std::memcpy(&i, payload.data(), sizeof i);
+  return i.ifi_index;
+}
+
+}  // namespace
+
+RouteChanges classify_route_news(std::span<const std::uint8_t> datagram) {
+  RouteChanges news;
   std::size_t at = 0;
-  while (datagram.size() - at >= sizeof(nlmsghdr)) {
+  bool malformed = false;
+  while (!malformed && datagram.size() - at >= sizeof(nlmsghdr)) {
     nlmsghdr h;
     std::memcpy(&h, datagram.data() + at, sizeof h);
     if (h.nlmsg_len < sizeof(nlmsghdr) || h.nlmsg_len > datagram.size() - at) {
-      news.malformed = true;
-      return news;
+      malformed = true;
+      break;
     }
-    if (h.nlmsg_type == RTM_NEWROUTE || h.nlmsg_type == RTM_DELROUTE || h.nlmsg_type == RTM_NEWLINK ||
-        h.nlmsg_type == RTM_DELLINK) {
-      ++news.changes;
+    const auto payload = datagram.subspan(at + sizeof(nlmsghdr), h.nlmsg_len - sizeof(nlmsghdr));
+    RouteChanges one;
+    if (h.nlmsg_type == RTM_NEWROUTE || h.nlmsg_type == RTM_DELROUTE) {
+      ++one.messages;
+      if (auto p = prefix_of(payload, malformed)) one.prefixes.push_back(*p);
+    } else if (h.nlmsg_type == RTM_NEWLINK || h.nlmsg_type == RTM_DELLINK) {
+      ++one.messages;
+      if (auto l = link_of(payload, malformed)) one.links.push_back(*l);
     }
+    news.add(one);
     at += NLMSG_ALIGN(h.nlmsg_len);
     if (at > datagram.size()) break;
+  }
+  if (malformed) {
+    RouteChanges lost;
+    lost.everything = true;
+    news.add(lost);
   }
   return news;
 }
@@ -51,22 +128,23 @@ RouteWatch::~RouteWatch() {
 
 int RouteWatch::fd() const { return mnl_socket_get_fd(socket_); }
 
-Result<bool, std::string> RouteWatch::drain() {
+Result<RouteChanges, std::string> RouteWatch::drain() {
   std::vector<std::uint8_t> buffer(kDatagramBytes);
-  bool changed = false;
+  RouteChanges changed;
   for (;;) {
     const ssize_t n = recv(fd(), buffer.data(), buffer.size(), MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return changed;
       if (errno == EINTR) continue;
-      if (errno == ENOBUFS) {  // notifications dropped: a change may be among them
-        changed = true;
+      if (errno == ENOBUFS) {  // notifications dropped: any change may be among them
+        RouteChanges lost;
+        lost.everything = true;
+        changed.add(lost);
         continue;
       }
       return unexpected(errno_text("reading route changes", errno));
     }
-    const RouteNews news = classify_route_news(std::span(buffer.data(), static_cast<std::size_t>(n)));
-    changed = changed || news.changes > 0 || news.malformed;
+    changed.add(classify_route_news(std::span(buffer.data(), static_cast<std::size_t>(n))));
   }
 }
 

@@ -50,6 +50,10 @@ class ConntrackResolver final : public gateway::OutsideResolver {
 
 // Writes the status to `path` (alg/daemon/files.hpp), streamed from the gateway's snapshot
 // with the daemon's parts added (gateway/status_stream.hpp); the error, if it could not.
+// A netlink socket the loop waits on (the nf_tables monitor, the route watch): asio's
+// descriptor gets a duplicate (it closes its own), the watch keeps the original.
+Result<boost::asio::posix::stream_descriptor, std::string> watch_descriptor(boost::asio::io_context& io, int fd);
+
 std::optional<std::string> write_status_file(const std::string& path, const gateway::StatusSnapshot& snapshot,
                                              const nlohmann::json& daemon);
 
@@ -82,6 +86,11 @@ class Daemon {
   void wait_route_news();
   void on_route_news(const boost::system::error_code& ec);
   void reroute_netdev();  // at the tick, after route news
+  struct Rerouted {
+    std::size_t destinations = 0, calls = 0;  // answers forgotten, calls that may move
+    double started = 0;
+  };
+  void on_rerouted(const Result<nft::ReroutePlan, std::string>& plan, const Rerouted& what);
   void restore_netdev_table();  // a flushed ruleset took it: before the calls are re-armed
   void adopt_offloaded();
   void write_pid_file();
@@ -113,6 +122,7 @@ class Daemon {
   void read_counters(std::vector<nft::FastPathCall> live, double now);
   void on_counters(const Result<std::vector<nft::FastPathCount>, std::string>& counts, double now);
   void refresh_elements(std::vector<nft::FastPathCall> live);  // on the worker
+  void worker_writes_done();  // a re-arm or reroute on the worker ended: removals done again
   void on_refreshed(const Result<bool, std::string>& r, double cost, std::size_t calls);
   void write_status(double now);
   void on_status_written(const std::optional<std::string>& error);
@@ -184,7 +194,7 @@ class Daemon {
   // --fast-path netdev: route and link news (after io_: its stream is destroyed before it).
   std::unique_ptr<nft::RouteWatch> route_watch_;
   std::optional<boost::asio::posix::stream_descriptor> route_stream_;
-  bool routes_changed_ = false;  // route news since the last reroute
+  nft::RouteChanges route_changes_;  // route news since the last reroute
   std::uint64_t rules_monitor_overruns_ = 0;  // notifications the kernel dropped (ENOBUFS)
   double last_rules_check_ = 0;
   double packet_log_window_ = 0;  // --log-level debug: this second's packet lines

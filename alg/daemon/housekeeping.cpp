@@ -141,12 +141,16 @@ void Daemon::refresh_elements(std::vector<nft::FastPathCall> live) {
   });
 }
 
-void Daemon::on_refreshed(const Result<bool, std::string>& r, double cost, std::size_t calls) {
+void Daemon::worker_writes_done() {
   refresh_busy_ = false;
-  refresh_cost_ = cost;
-  // Calls that ended while the re-arm was in flight: their elements may be back.
+  // Calls that ended while the worker wrote: their elements may be back.
   if (!removed_while_refreshing_.empty() && fast_path_) (void)fast_path_->remove(removed_while_refreshing_);
   removed_while_refreshing_.clear();
+}
+
+void Daemon::on_refreshed(const Result<bool, std::string>& r, double cost, std::size_t calls) {
+  worker_writes_done();
+  refresh_cost_ = cost;
   if (r) {
     refreshed_elsewhere_ += calls;
   } else {

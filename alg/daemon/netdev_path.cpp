@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -30,14 +31,14 @@ std::optional<nft::NetdevShared> Daemon::open_netdev_table() {
 void Daemon::open_route_watch() {
   if (!netdev_table_made_ || !fast_path_) return;
   auto w = nft::RouteWatch::open();
-  const int fd = w ? ::dup((*w)->fd()) : -1;  // asio closes its own descriptor
-  if (!w || fd < 0) {
+  auto stream = w ? watch_descriptor(io_, (*w)->fd()) : unexpected(w.error());
+  if (!stream) {
     log_->warn("route_watch_unavailable error=\"{}\" note=\"calls on the netdev path keep the ways found at their "
-               "offload\"", w ? std::string(std::strerror(errno)) : w.error());
+               "offload\"", stream.error());
     return;
   }
   route_watch_ = std::move(*w);
-  route_stream_.emplace(io_, fd);
+  route_stream_.emplace(std::move(*stream));
   wait_route_news();
 }
 
@@ -56,20 +57,47 @@ void Daemon::on_route_news(const boost::system::error_code& ec) {
     return;
   }
   // A burst of news (a link going down takes its routes with it) is handled once, at the tick.
-  routes_changed_ = routes_changed_ || *changed;
+  route_changes_.add(*changed);
   wait_route_news();
 }
 
 void Daemon::reroute_netdev() {
   // The worker's re-arm may be putting elements with the old ways: after it.
-  if (!routes_changed_ || !fast_path_ || refresh_busy_) return;
-  routes_changed_ = false;
-  const nft::NetdevOffloadStats* n = fast_path_->netdev_stats();
-  if (n == nullptr) return;
-  const auto moved = n->calls_moved, fell_back = n->calls_fell_back, joined = n->calls_joined;
-  if (auto r = fast_path_->reroute(gateway_->offloaded_calls()); !r) log_netdev_error(r.error(), "reroute", false);
-  log_->info("fast_path_netdev_rerouted calls_moved={} calls_fell_back={} calls_joined={}", n->calls_moved - moved,
-             n->calls_fell_back - fell_back, n->calls_joined - joined);
+  if (!route_changes_.any() || !fast_path_ || refresh_busy_ || fast_path_->netdev_stats() == nullptr) return;
+  const nft::RouteChanges changes = std::exchange(route_changes_, nft::RouteChanges{});
+  // On the loop, at once: the calls that may move, and their routes' answers forgotten (a
+  // call offloaded from now on asks the new routes). The questions and writes, which grow
+  // with the calls, on the worker.
+  nft::GreOffload::RerouteStart start = fast_path_->begin_reroute(gateway_->offloaded_calls(), changes);
+  const Rerouted what{start.destinations, start.calls.size(), now()};
+  if (!counter_reader_ || start.calls.empty()) {
+    auto plan = fast_path_->finish_reroute(start);
+    log_netdev_error(fast_path_->take_netdev_error(), "reroute", false);
+    on_rerouted(plan, what);
+    return;
+  }
+  refresh_busy_ = true;  // ends the worker's re-arms meanwhile; removals wait for it
+  boost::asio::post(*worker_, [this, start = std::move(start), what] {
+    auto plan = counter_reader_->finish_reroute(start);
+    boost::asio::post(io_, [this, plan = std::move(plan), what, error = counter_reader_->take_netdev_error()] {
+      log_netdev_error(error, "reroute", true);
+      worker_writes_done();
+      on_rerouted(plan, what);
+    });
+  });
+}
+
+void Daemon::on_rerouted(const Result<nft::ReroutePlan, std::string>& plan, const Rerouted& what) {
+  if (!plan || !fast_path_) return;  // logged and counted by its writer
+  fast_path_->count_reroute(*plan);
+  if (what.calls == 0) {
+    log_->debug("fast_path_netdev_rerouted destinations={} calls_checked=0", what.destinations);
+    return;
+  }
+  log_->info("fast_path_netdev_rerouted destinations={} calls_checked={} calls_moved={} calls_fell_back={} "
+             "calls_joined={} reroute_ms={:.1f}",
+             what.destinations, what.calls, plan->moved_calls, plan->fell_back, plan->joined,
+             (now() - what.started) * 1000);
 }
 
 void Daemon::restore_netdev_table() {
@@ -79,7 +107,7 @@ void Daemon::restore_netdev_table() {
     log_netdev_error(r.error(), "restore", false);
     return;
   }
-  // Its chains went with it: made again as the re-armed calls need them.
+  // Its chains went with it: made again as the calls put back need them (repair_rules).
   fast_path_->netdev_table_made_again();
   log_->warn("fast_path_netdev_restored table={} note=\"the ruleset was flushed; the calls are put back\"",
              nft::kNetdevTable);
@@ -110,6 +138,7 @@ void Daemon::netdev_status(nlohmann::json& s) const {
                       {"calls_removed", n->calls_removed},
                       {"errors", n->errors + netdev_worker_errors_},
                       {"destinations", fast_path_->netdev_destinations()},
+                      {"route_lookups", fast_path_->netdev_route_lookups()},
                       {"reroutes", n->reroutes},
                       {"calls_moved", n->calls_moved},
                       {"calls_fell_back", n->calls_fell_back},
@@ -125,6 +154,8 @@ void Daemon::netdev_metrics(control::MetricsText& m) const {
   m.counter("fast_path_netdev", "calls_removed", "calls taken off the netdev path", n->calls_removed);
   m.counter("fast_path_netdev", "errors", "netdev fast-path writes and reads that failed",
             n->errors + netdev_worker_errors_);
+  m.counter("fast_path_netdev", "route_lookups", "routes asked of the kernel for the netdev path",
+            fast_path_->netdev_route_lookups());
   m.counter("fast_path_netdev", "reroutes", "route or link changes the netdev path followed", n->reroutes);
   m.counter("fast_path_netdev", "calls_moved", "calls moved to new hops by route changes", n->calls_moved);
   m.counter("fast_path_netdev", "calls_fell_back", "calls sent back to the ip path by route changes", n->calls_fell_back);

@@ -27,16 +27,22 @@ void Daemon::open_table_watch() {
   open_table_monitor();
 }
 
+Result<boost::asio::posix::stream_descriptor, std::string> watch_descriptor(boost::asio::io_context& io, int fd) {
+  const int own = ::dup(fd);
+  if (own < 0) return unexpected(std::string(std::strerror(errno)));
+  return boost::asio::posix::stream_descriptor(io, own);
+}
+
 void Daemon::open_table_monitor() {
   auto m = nft::TableMonitor::open();
-  const int fd = m ? ::dup((*m)->fd()) : -1;  // asio closes its own descriptor
-  if (!m || fd < 0) {
+  auto stream = m ? watch_descriptor(io_, (*m)->fd()) : unexpected(m.error());
+  if (!stream) {
     log_->warn("rules_monitor_unavailable error=\"{}\" note=\"the table is checked every {} s instead\"",
-               m ? std::string(std::strerror(errno)) : m.error(), kTickSeconds);
+               stream.error(), kTickSeconds);
     return;
   }
   table_monitor_ = std::move(*m);
-  monitor_stream_.emplace(io_, fd);
+  monitor_stream_.emplace(std::move(*stream));
   wait_table_news();
 }
 
@@ -124,7 +130,7 @@ void Daemon::repair_rules(bool reinstall, bool table_gone, std::string_view noti
   restore_netdev_table();
   if (fast_path_) {
     const std::vector<nft::FastPathCall> live = gateway_->offloaded_calls();
-    if (auto r = live.empty() ? Result<bool, std::string>(true) : fast_path_->add(live); !r) {
+    if (auto r = live.empty() ? Result<bool, std::string>(true) : fast_path_->restore(live); !r) {
       log_->warn("fast_path_rearm_failed error=\"{}\"", r.error());
     } else {
       rearmed = live.size();

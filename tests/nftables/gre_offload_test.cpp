@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <map>
+#include <set>
 #include <tuple>
 
 #include "nftables/command.hpp"
@@ -95,6 +96,84 @@ TEST(NetdevRoutes, EachRefusalHasItsOwnCounter) {
   const nlohmann::json j = counters_json(counters, [](const auto& c, auto&& f) { visit_netdev_fallback_counters(c, f); });
   EXPECT_EQ(j, (nlohmann::json{{"no_route", 0}, {"not_unicast", 1}, {"not_main_table", 1}, {"multipath", 1},
                                {"mtu_differs", 1}, {"device_name", 1}, {"lookup_failed", 1}, {"chain_failed", 1}}));
+}
+
+// A route change alters an answer when its prefix holds the destination or the answer's
+// gateway, or its device is the answer's; other changes leave the answer alone.
+TEST(NetdevRoutes, AChangeAffectsTheAnswersOfItsPrefixItsGatewayAndItsDevice) {
+  const std::uint32_t client = addr("192.0.2.11").value, server = addr("198.51.100.3").value;
+  const Result<NetdevRoute, RouteError> direct = route(3, "inside", 1500);
+  const Result<NetdevRoute, RouteError> via = route(2, "outside", 1500, "203.0.113.254");
+  const Result<NetdevRoute, RouteError> none = unexpected(RouteError::KernelError);
+  const auto prefix = [](const char* a, std::uint8_t l) {
+    RouteChanges c;
+    c.prefixes.push_back({addr(a).value, l});
+    return c;
+  };
+  RouteChanges link2;
+  link2.links.push_back(2);
+  RouteChanges all;
+  all.everything = true;
+  EXPECT_TRUE(answer_affected(prefix("192.0.2.0", 24), client, direct));
+  EXPECT_FALSE(answer_affected(prefix("192.0.2.0", 24), server, via));
+  EXPECT_TRUE(answer_affected(prefix("203.0.113.0", 24), server, via));  // the gateway's own route
+  EXPECT_TRUE(answer_affected(prefix("0.0.0.0", 0), server, via));       // a new default route
+  EXPECT_TRUE(answer_affected(link2, server, via));
+  EXPECT_FALSE(answer_affected(link2, client, direct));
+  EXPECT_TRUE(answer_affected(prefix("198.51.100.0", 24), server, none));  // a route that may now exist
+  EXPECT_FALSE(answer_affected(link2, server, none));
+  EXPECT_TRUE(answer_affected(all, client, direct));
+  EXPECT_FALSE(answer_affected(RouteChanges{}, client, direct));
+}
+
+// After route news only the answers it may alter are asked again; the others are kept.
+TEST(NetdevRoutes, OnlyTheAffectedDestinationsAreAskedAgain) {
+  FakeRoutes fake;
+  const FastPathCall other{addr("198.51.100.3"), addr("198.51.100.1"), addr("192.0.2.77"), 9, 9, 300};
+  fake.by_destination.insert_or_assign(addr("192.0.2.11").value, route(3, "inside", 1500));
+  fake.by_destination.insert_or_assign(addr("192.0.2.77").value, route(3, "inside", 1500));
+  fake.by_destination.insert_or_assign(addr("198.51.100.3").value, route(2, "outside", 1500, "203.0.113.254"));
+  NetdevRoutes routes(fake.lookup());
+  ASSERT_TRUE(routes.hops_of(kCall, 0));
+  ASSERT_TRUE(routes.hops_of(other, 0));
+  RouteChanges news;
+  news.prefixes.push_back({addr("192.0.2.11").value, 32});
+  const std::set<std::uint32_t> gone = routes.affected(news);
+  EXPECT_EQ(gone, (std::set<std::uint32_t>{addr("192.0.2.11").value}));
+  fake.by_destination.insert_or_assign(addr("192.0.2.11").value, route(5, "inside2", 1500));
+  routes.forget(gone);
+  auto moved = routes.hops_of(kCall, 1);
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(moved->first.device, "inside2");
+  ASSERT_TRUE(routes.hops_of(other, 1));
+  EXPECT_EQ(fake.asked[addr("192.0.2.11").value], 2);
+  EXPECT_EQ(fake.asked[addr("192.0.2.77").value], 1);
+  EXPECT_EQ(fake.asked[addr("198.51.100.3").value], 1);
+  EXPECT_EQ(routes.lookups(), 4u);
+}
+
+// The answers' lock is not held while the kernel is asked (a change forgets answers
+// meanwhile: here from inside the question), and an answer asked before a forget is not
+// kept: it may be the old route.
+TEST(NetdevRoutes, AnAnswerAskedBeforeAForgetIsNotKept) {
+  FakeRoutes fake;
+  fake.by_destination.insert_or_assign(addr("192.0.2.11").value, route(3, "inside", 1500));
+  fake.by_destination.insert_or_assign(addr("198.51.100.3").value, route(2, "outside", 1500));
+  NetdevRoutes* self = nullptr;
+  bool forget_once = true;
+  NetdevRoutes routes([&](wire::Ipv4Address d) {
+    if (forget_once && self != nullptr) {
+      forget_once = false;
+      self->forget();  // would deadlock if the question held the answers' lock
+    }
+    return fake.lookup()(d);
+  });
+  self = &routes;
+  ASSERT_TRUE(routes.hops_of(kCall, 0));
+  EXPECT_EQ(routes.destinations(), 1u);  // the first answer, asked across the forget, dropped
+  ASSERT_TRUE(routes.hops_of(kCall, 0));
+  EXPECT_EQ(routes.destinations(), 2u);
+  EXPECT_EQ(fake.asked[addr("192.0.2.11").value], 2);
 }
 
 TEST(GreOffload, NetdevPacketsAreAddedToTheSameCallsIpCountsPerDirection) {

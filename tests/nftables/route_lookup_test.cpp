@@ -6,9 +6,12 @@
 #include <linux/if_link.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <sched.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -140,6 +143,30 @@ TEST(RouteLookup, KernelAnswersForLoopbackAreNotUnicast) {
   auto r = lookup_route(addr("127.0.0.1"));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().reason, RouteError::NotUnicast);
+}
+
+// One socket serves every question (a route change asks again for many destinations), and
+// the answers follow the kernel's routes: in a namespace of the test's own.
+TEST(RouteLookup, OneSocketAnswersManyQuestionsAndFollowsTheRoutes) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (a network namespace)";
+  ASSERT_EQ(unshare(CLONE_NEWNET), 0);
+  ASSERT_EQ(std::system("ip link add pa0 type veth peer name pb0 && ip link add pa1 type veth peer name pb1 && "
+                        "ip link set pa1 mtu 1400 && for d in pa0 pb0 pa1 pb1; do ip link set $d up; done && "
+                        "ip addr add 192.0.2.1/24 dev pa0 && ip addr add 198.51.100.1/24 dev pa1"), 0);
+  RouteAsker asker;
+  for (int i = 0; i < 100; ++i) {
+    auto r = asker.lookup(addr("192.0.2.77"));
+    ASSERT_TRUE(r);
+    EXPECT_FALSE(r->gateway);
+    EXPECT_EQ(r->mtu, 1500u);  // the device's, asked on the same socket
+  }
+  EXPECT_FALSE(asker.lookup(addr("203.0.113.9")));  // no route yet
+  ASSERT_EQ(std::system("ip route add 203.0.113.0/24 via 198.51.100.254"), 0);
+  auto via = asker.lookup(addr("203.0.113.9"));
+  ASSERT_TRUE(via);
+  EXPECT_EQ(via->gateway, addr("198.51.100.254"));
+  EXPECT_EQ(via->mtu, 1400u);
+  EXPECT_EQ(asker.sockets_opened(), 1u);
 }
 
 }  // namespace
