@@ -143,6 +143,7 @@ std::string Daemon::metrics_text() const {
     m.counter("fast_path_elements", "errors", "fast-path netlink errors", f.errors);
     netdev_metrics(m);
   }
+  nft_counters_metrics(m);
   if (ha_) m.counters("ha", *ha_, [](const HaNode& h, auto&& f) { h.visit_counters(f); });
   m.counter("daemon", "rules_repaired", "times the daemon put back its vanished nftables table", rules_repaired_);
   m.counter("daemon", "rules_monitor_overruns", "nf_tables notifications the kernel dropped before the daemon read them",

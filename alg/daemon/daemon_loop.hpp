@@ -28,6 +28,7 @@
 #include "nftables/gre_offload.hpp"
 #include "nftables/gre_sink.hpp"
 #include "nftables/monitor.hpp"
+#include "nftables/named_counter.hpp"
 #include "nftables/queue.hpp"
 #include "nftables/queue_target.hpp"
 #include "nftables/route_watch.hpp"
@@ -85,6 +86,11 @@ class Daemon {
   void open_route_watch();
   void wait_route_news();
   void on_route_news(const boost::system::error_code& ec);
+  // The kernel's named counters of our tables, in the status and metrics (rules_watch.cpp).
+  std::optional<nft::NamedCount> read_named_counter(nft::TableFamily family, std::string_view table,
+                                                    std::string_view name) const;
+  void nft_counters_status(nlohmann::json& s) const;
+  void nft_counters_metrics(control::MetricsText& m) const;
   void reroute_netdev();  // at the tick, after route news
   struct Rerouted {
     std::size_t destinations = 0, calls = 0;  // answers forgotten, calls that may move
@@ -190,6 +196,7 @@ class Daemon {
   std::optional<std::uint64_t> table_handle_;  // of the table as last seen whole
   std::optional<nft::GreSink> gre_sink_;        // no ICMP for the server's GRE while the table is gone
   std::unique_ptr<nft::TableMonitor> table_monitor_;  // nf_tables notifications (rules_watch.cpp)
+  std::unique_ptr<nft::NamedCounters> named_counters_;  // gre_spoofed, no_egress (rules_watch.cpp)
   std::optional<boost::asio::posix::stream_descriptor> monitor_stream_;
   // --fast-path netdev: route and link news (after io_: its stream is destroyed before it).
   std::unique_ptr<nft::RouteWatch> route_watch_;

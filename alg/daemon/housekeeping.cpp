@@ -194,6 +194,7 @@ nlohmann::json Daemon::daemon_status() const {
         {"missed", conntrack_cleanup_missed_}};
     netdev_status(s);
   }
+  nft_counters_status(s);
   return s;
 }
 

@@ -25,6 +25,42 @@ void Daemon::open_table_watch() {
   watched_chains_ = nft::table_chains(backend_, rule_options());
   if (auto state = table_watch_->look(watched_chains_); state && state->chains_complete) table_handle_ = state->handle;
   open_table_monitor();
+  if (auto c = nft::NamedCounters::open(); c) {
+    named_counters_ = std::move(*c);
+  } else {
+    log_->warn("nft_counters_unavailable error=\"{}\" note=\"gre_spoofed and no_egress are not in the status\"",
+               c.error());
+  }
+}
+
+std::optional<nft::NamedCount> Daemon::read_named_counter(nft::TableFamily family, std::string_view table,
+                                                          std::string_view name) const {
+  if (!named_counters_) return std::nullopt;
+  auto c = named_counters_->read(family, table, name);
+  if (!c) return std::nullopt;  // not ours to install, or the table is being repaired
+  return *c;
+}
+
+void Daemon::nft_counters_status(nlohmann::json& s) const {
+  if (auto c = read_named_counter(nft::TableFamily::Ip, nft::kTableName, nft::kCounterGreSpoofed)) {
+    s["rules"]["gre_spoofed"] = {{"packets", c->packets}, {"bytes", c->bytes}};
+  }
+  if (!netdev_table_made_) return;
+  if (auto c = read_named_counter(nft::TableFamily::Netdev, nft::kNetdevTable, nft::kNetdevCounterNoEgress)) {
+    s["fast_path_netdev"]["no_egress"] = {{"packets", c->packets}, {"bytes", c->bytes}};
+  }
+}
+
+void Daemon::nft_counters_metrics(control::MetricsText& m) const {
+  if (auto c = read_named_counter(nft::TableFamily::Ip, nft::kTableName, nft::kCounterGreSpoofed)) {
+    m.counter("rules", "gre_spoofed_packets",
+              "GRE dropped first: its source does not route back through its interface (forged)", c->packets);
+  }
+  if (!netdev_table_made_) return;
+  if (auto c = read_named_counter(nft::TableFamily::Netdev, nft::kNetdevTable, nft::kNetdevCounterNoEgress)) {
+    m.counter("fast_path_netdev", "no_egress_packets", "rewritten GRE dropped on the netdev path: no way out",
+              c->packets);
+  }
 }
 
 Result<boost::asio::posix::stream_descriptor, std::string> watch_descriptor(boost::asio::io_context& io, int fd) {
