@@ -274,10 +274,10 @@ void HaNode::commit_then(const std::string& command, std::function<void()> adopt
                 });
 }
 
-std::optional<std::uint16_t> HaNode::taken_over_call_id(const track::ControlConnection& c,
-                                                        std::uint16_t pns_call_id) const {
+std::optional<gateway::TakenOverIds> HaNode::taken_over_call(const track::ControlConnection& c,
+                                                             gateway::CallIdSide by, std::uint16_t id) const {
   if (role_ != HaRole::Active) return std::nullopt;
-  return taken_over_.outside_call_id(c.pns, c.pac, pns_call_id);
+  return taken_over_.find(c.pns, c.pac, by, id);
 }
 
 bool HaNode::holds_taken_over(const track::ControlConnection& c) const {

@@ -112,7 +112,9 @@ TEST(HealingTakeover, AddKeepsTheCallsAPromotionTookAndTakeReplacesThem) {
   taken.add({peer_call(41002, 3), peer_call(41003, 5)});
   EXPECT_EQ(taken.size(), 3u);
   EXPECT_TRUE(taken.contains(peer_call(41001, 1).key));
-  EXPECT_EQ(taken.outside_call_id({addr("192.0.2.11"), 41003}, {addr("198.51.100.2"), 1723}, 3), 5);
+  const auto added = taken.find({addr("192.0.2.11"), 41003}, {addr("198.51.100.2"), 1723}, gateway::CallIdSide::Pns, 3);
+  ASSERT_TRUE(added);
+  EXPECT_EQ(added->outside_call_id, 5);
   taken.take({peer_call(41004, 7)});
   EXPECT_EQ(taken.size(), 1u);
   EXPECT_FALSE(taken.contains(peer_call(41001, 1).key));
