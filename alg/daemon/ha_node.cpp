@@ -249,7 +249,7 @@ std::vector<nat::CallBinding> HaNode::take_over_at_healing(const ConnectionAlive
   return out;
 }
 
-void HaNode::commit_then(const std::string& command, std::function<void()> adopt) {
+void HaNode::commit_then(const std::string& command, std::chrono::milliseconds limit, std::function<void()> adopt) {
   if (command.empty() || command == "none") {
     adopt();
     return;
@@ -259,7 +259,7 @@ void HaNode::commit_then(const std::string& command, std::function<void()> adopt
     log_->warn("ha_healing_while_committing note=\"committed and taken over again after the running commit\"");
     return;
   }
-  commit_.start(command_words(command), kHealingCommitLimit,
+  commit_.start(command_words(command), limit,
                 [this, command, adopt = std::move(adopt)](const CommandResult& r) {
                   if (r.outcome == CommandOutcome::Succeeded) {
                     log_->info("ha_healing_committed seconds={:.3f}", r.seconds);

@@ -112,10 +112,6 @@ class Republished {
 
 enum class HaRole : std::uint8_t { Standby, Active };
 
-// The commit command at a healing is killed after this (conntrackd -c takes well under a
-// second); the adoption goes on without it, counted (docs/ha.md).
-inline constexpr std::chrono::milliseconds kHealingCommitLimit{10000};
-
 class HaNode final : public gateway::CallObserver {
  public:
   using Clock = std::function<double()>;
@@ -149,10 +145,10 @@ class HaNode final : public gateway::CallObserver {
   // socket's read (the daemon commits conntrackd's cache, then adopts what
   // take_over_at_healing gives, in one batch); the calls are added to the taken-over ones.
   void set_healing_handler(std::function<void()> h) { on_healing_ = std::move(h); }
-  // Runs the commit command beside the loop (killed after kHealingCommitLimit), then
-  // `adopt` on the loop, whatever its outcome (a failure counted); "none" or empty: `adopt`
-  // at once. A healing while one commits runs the handler again after it.
-  void commit_then(const std::string& command, std::function<void()> adopt);
+  // Runs the commit command beside the loop (killed after `limit`: --ha-commit-timeout),
+  // then `adopt` on the loop, whatever its outcome (a failure counted); "none" or empty:
+  // `adopt` at once. A healing while one commits runs the handler again after it.
+  void commit_then(const std::string& command, std::chrono::milliseconds limit, std::function<void()> adopt);
   std::vector<nat::CallBinding> take_over_at_healing(const ConnectionAlive& alive,
                                                      const std::vector<nat::CallBinding>& offloaded);
   // Demotion: the bindings promotion installed, to remove.

@@ -20,6 +20,7 @@ namespace pptp::daemon {
 namespace {
 
 using pptp::test::addr;
+using test::open_node;
 using test::replicated;
 
 struct OneCall {
@@ -275,26 +276,6 @@ TEST(HaNode, APromotedNodeGivesNoNewCallTheOutsideCallIdOfACallItTookOver) {
   EXPECT_TRUE(v.modified);
   EXPECT_NE(gateway::harness::tcp_u16(p, 12), 8);
   EXPECT_EQ(gateway::harness::tcp_u16(p, 12) % 2, 0);  // still of node 0's half
-}
-
-// One run of a node on the loopback (its peer never answers), keeping its calls in
-// `state_file`.
-std::unique_ptr<HaNode> open_node(boost::asio::io_context& io, const std::string& state_file,
-                                  std::shared_ptr<spdlog::logger> log = gateway::harness::quiet()) {
-  // Per process: ctest runs the tests of this file in parallel processes, and one writing
-  // the key while another reads it made the reader see a short key.
-  const std::string key = ::testing::TempDir() + "/ha_state_test_key_" + std::to_string(::getpid());
-  { std::ofstream(key) << "0123456789abcdef\n"; }
-  HaOptions o;
-  const int port = 20000 + static_cast<int>(::getpid() % 20000);
-  o.listen = "127.0.0.1:" + std::to_string(port);
-  o.peer = "127.0.0.1:" + std::to_string(port + 1);
-  o.key_file = key;
-  o.state_file = state_file;
-  auto node = HaNode::open(o, io, std::move(log), [] { return 1.0; });
-  std::remove(key.c_str());  // read at the open
-  EXPECT_TRUE(node) << (node ? "" : node.error());
-  return node ? std::move(*node) : nullptr;
 }
 
 TEST(HaNode, ARestartedNodePublishesAgainTheCallsOfItsPreviousRunThatItAdopted) {
