@@ -21,16 +21,15 @@ std::optional<TakenOverEnd> Gateway::taken_over_end_named(const track::ControlCo
   using Type = wire::ControlMessageType;
   const bool from_pns = d == Direction::PnsToPac;
   if (type == Type::StopControlConnectionRequest) return TakenOverEnd{};  // RFC 2637 2.4: its calls go with it
-  std::optional<TakenOverIds> call;
-  if (type == Type::CallClearRequest && from_pns) {
-    // 2.12: the client's own Call ID (translated to the outside one on its way).
-    call = call_observer_->taken_over_call(c, CallIdSide::Pns, call_id_at(type, message));
-  } else if (type == Type::CallDisconnectNotify && !from_pns) {
-    // 2.13: the PAC's Call ID, or a Windows server's PNS (outside) one: the reading the
-    // field's translation takes (names_pac_call), whatever call of `c` it names.
-    const std::uint16_t id = call_id_at(type, message);
-    call = call_observer_->taken_over_call(c, names_pac_call(c, id) ? CallIdSide::Pac : CallIdSide::Outside, id);
-  }
+  // A client's Call-Clear-Request (2.12) ends nothing yet, as for a call of the tracker's
+  // (Clearing): the server's answer, its Call-Disconnect-Notify, still names the call and is
+  // translated by it (a Windows server's names the client's outside Call ID).
+  if (type != Type::CallDisconnectNotify || from_pns) return std::nullopt;
+  // 2.13: the PAC's Call ID, or a Windows server's PNS (outside) one: the reading the
+  // field's translation takes (names_pac_call), whatever call of `c` it names.
+  const std::uint16_t id = call_id_at(type, message);
+  const auto call =
+      call_observer_->taken_over_call(c, names_pac_call(c, id) ? CallIdSide::Pac : CallIdSide::Outside, id);
   if (!call) return std::nullopt;
   return TakenOverEnd{call->pns_call_id};
 }

@@ -175,12 +175,26 @@ TEST(TakenOver, TheServersMessagesReachTheClientWithItsOwnCallId) {
   EXPECT_TRUE(p.untouched());
 }
 
-TEST(TakenOver, TheClientsCallClearRequestNamesTheOutsideCallIdAndEndsTheCall) {
+// The client's Call-Clear-Request names the outside Call ID the server knows the call by
+// (RFC 2637 2.12) and, as for a call of the tracker's, ends nothing yet: the server's answer
+// still names the call. A Windows server's (a WAN-Error-Notify, then the
+// Call-Disconnect-Notify, both naming the outside Call ID 8) reaches the client as 7 and
+// ends the call (seen in the HA bed when the clear ended it: both reached the client as 8).
+TEST(TakenOver, TheClientsCallClearRequestNamesTheOutsideCallIdAndTheServersAnswerEndsTheCall) {
   Promoted p;
   Packet clear = p.to_pac(test::bytes_of(wire::CallClearRequest{7, 0}));
   const Verdict v = p.h.run(clear);
   ASSERT_EQ(v.action, Action::Accept);
-  EXPECT_EQ(tcp_u16(clear, 12), 8);  // the server knows the call by its outside Call ID
+  EXPECT_EQ(tcp_u16(clear, 12), 8);
+  EXPECT_TRUE(p.untouched());
+  wire::WanErrorNotify wen;
+  wen.peer_call_id = 8;
+  for (const Packet& answer : {test::bytes_of(wen), disconnect_notify(8)}) {
+    Packet out = p.to_pns(answer);
+    ASSERT_EQ(p.h.run(out).action, Action::Accept);
+    EXPECT_EQ(tcp_u16(out, 12), 7);
+    EXPECT_TRUE(nat::tcp_checksum_ok(out, 20));
+  }
   EXPECT_FALSE(p.offloaded());
   EXPECT_TRUE(p.removed());
 }
@@ -263,8 +277,9 @@ TEST(TakenOver, TheGatewaysIdleTimeoutAndStopEndNothing) {
 // After a failover the first segment seen from the client starts inside a message (the old
 // node passed its head): the connection resumes at the replicated boundary (true) or, with
 // none known (false), on the header the segment holds after the tail; the client's
-// Call-Clear-Request then ends the taken-over call. Without either the connection lost sync
-// and closed both ways, and the call waited for its idle timeout.
+// Call-Clear-Request then names the outside Call ID and the server's answer ends the
+// taken-over call. Without either the connection lost sync and closed both ways, and the
+// call waited for its idle timeout.
 class TakenOverResume : public ::testing::TestWithParam<bool> {};
 
 TEST_P(TakenOverResume, FirstSegmentMidMessageThenTheCallClearRequestEndsTheCall) {
@@ -284,6 +299,7 @@ TEST_P(TakenOverResume, FirstSegmentMidMessageThenTheCallClearRequestEndsTheCall
   const Verdict v = p.h.run(clear);
   ASSERT_EQ(v.action, Action::Accept);
   EXPECT_EQ(tcp_u16(clear, 12), 8);  // translated: the stream was framed
+  p.h.pass(p.to_pns(disconnect_notify(500)));
   EXPECT_FALSE(p.offloaded());
   EXPECT_TRUE(p.removed());
   const auto& anomalies = p.h.gw.tracker().counters();
