@@ -1,5 +1,7 @@
 #include "alg/daemon_flags.hpp"
 
+#include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <limits>
 
@@ -32,6 +34,19 @@ CLI::IsMember backend_choice() {
   return CLI::IsMember(std::vector<std::string>(pptp::nft::kBackendChoices.begin(), pptp::nft::kBackendChoices.end()));
 }
 
+// --ha-commit-timeout: a number of seconds within the bounds; the error says what to give.
+CLI::Validator commit_timeout_range() {
+  using namespace pptp::daemon;
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        double seconds = 0;
+        const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+        const bool number = ec == std::errc{} && end == value.data() + value.size() && std::isfinite(seconds);
+        if (number && seconds >= kMinCommitTimeout && seconds <= kMaxCommitTimeout) return {};
+        return "'" + value + "': give " + commit_timeout_expected();
+      },
+      "SECONDS");
+}
 
 void DaemonFlags::add_to(CLI::App& app) {
   config = app.add_option("--config", config_file,
@@ -205,6 +220,11 @@ void DaemonFlags::add_ha_to(CLI::App& app) {
                                      "run at a split brain's healing, before the peer's calls are taken over "
                                      "(split on spaces, no shell); none: nothing")
                           ->capture_default_str();
+  ha_commit_timeout = app.add_option("--ha-commit-timeout", h.commit_timeout,
+                                     "seconds after which the commit command at a healing is killed (the calls "
+                                     "are taken over without it)")
+                          ->capture_default_str()
+                          ->check(commit_timeout_range());
 }
 
 void DaemonFlags::take_ha_keys(const pptp::config::Settings& k) {
@@ -213,6 +233,7 @@ void DaemonFlags::take_ha_keys(const pptp::config::Settings& k) {
   take(k.ha_key_file, ha_key_file, d.ha.key_file);
   take(k.ha_node, ha_node_flag, ha_node);
   take(k.ha_commit_command, ha_commit_command, d.ha.commit_command);
+  take(k.ha_commit_timeout, ha_commit_timeout, d.ha.commit_timeout);
   d.ha.node = ha_node == "1" ? 1 : 0;
 }
 

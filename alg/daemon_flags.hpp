@@ -24,6 +24,8 @@ pptp::Result<pptp::config::Settings, std::string> read_config(const std::string&
 std::optional<pptp::nft::Backend> backend_of(const std::string& text);
 // The check of a --backend flag: one of nft::kBackendChoices.
 CLI::IsMember backend_choice();
+// The check of --ha-commit-timeout: seconds within daemon::kMinCommitTimeout..kMaxCommitTimeout.
+CLI::Validator commit_timeout_range();
 
 // A flag given on the command line wins over the file's key.
 template <class T, class U>
@@ -60,7 +62,7 @@ struct DaemonFlags {
   // High availability (docs/ha.md).
   std::string ha_node = "0";
   CLI::Option *ha_peer = nullptr, *ha_listen = nullptr, *ha_key_file = nullptr, *ha_node_flag = nullptr,
-              *ha_commit_command = nullptr;
+              *ha_commit_command = nullptr, *ha_commit_timeout = nullptr;
   void add_ha_to(CLI::App& app);
   void take_ha_keys(const pptp::config::Settings& k);
   // Proxy mode (docs/proxy.md): calls per client address over all its connections.

@@ -21,11 +21,13 @@ void Gateway::on_anomaly(const track::AnomalyEvent& e) {
 void Gateway::on_message_bytes(const track::ControlConnection& c, Direction d, std::span<std::uint8_t> message,
                                std::uint32_t sequence) {
   const auto type = static_cast<wire::ControlMessageType>(load_u16(message.data() + 8));
-  if (wire::find_spec(static_cast<std::uint16_t>(type)) == nullptr) return;
+  const wire::MessageSpec* spec = wire::find_spec(static_cast<std::uint16_t>(type));
+  if (spec == nullptr) return;
+  // What it ends of the calls taken over is read as its sender wrote it, and ended after the
+  // field's translation, which needs the call (taken_over.cpp).
+  const auto ends = call_observer_ != nullptr ? taken_over_end_named(c, d, type, message) : std::nullopt;
   patch_call_id_field(c, d, type, message, sequence);
-  // After the field's translation: a taken-over call's Call-Clear-Request still names the
-  // outside Call ID (taken_over_call_id) before the call ends (taken_over.cpp).
-  if (call_observer_ != nullptr) end_taken_over(c, d, type, message);
+  if (ends) end_taken_over(c, *ends, spec->key);
 }
 
 void Gateway::patch_call_id_field(const track::ControlConnection& c, Direction d, wire::ControlMessageType type,

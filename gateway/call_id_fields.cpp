@@ -73,30 +73,43 @@ void Gateway::reserve_call_id(const track::ControlConnection& c, ConnectionRecor
 
 std::optional<std::uint16_t> Gateway::translated_value(const track::ControlConnection& c, nat::CallIdField field,
                                                        std::uint16_t id) const {
-  const nat::CallMapping* m = nullptr;
+  std::optional<CallIdPair> pair;
   switch (field.rewrite) {
     case nat::CallIdRewrite::Allocate:  // reserve_call_id, then on_pns_call_id
     case nat::CallIdRewrite::None:
       return std::nullopt;
     case nat::CallIdRewrite::ToOutside:
-      m = translator_.find_inside(c.id, id);
-      if (m != nullptr && m->translated()) return m->outside_call_id;
-      if (m == nullptr && call_observer_ != nullptr) {  // a call taken over (HA, docs/ha.md)
-        const auto outside = call_observer_->taken_over_call_id(c, id);
-        if (outside && *outside != id) return outside;
-      }
+      pair = call_id_pair(c, CallIdSide::Pns, id);
+      if (pair && pair->outside != id) return pair->outside;
       return std::nullopt;
     case nat::CallIdRewrite::DisconnectCallId:
       // RFC 2637 2.13: the PAC's own Call ID, passed as it is when it names a call here.
       // Otherwise it is the PNS's outside Call ID (Windows servers), translated back.
-      if (c.find_by_pac_call_id(id) != nullptr) return std::nullopt;
+      if (names_pac_call(c, id)) return std::nullopt;
       [[fallthrough]];
     case nat::CallIdRewrite::ToInside:
-      m = translator_.find_outside_on_connection(c.id, id);
-      if (m != nullptr && m->translated()) return m->inside_call_id;
+      pair = call_id_pair(c, CallIdSide::Outside, id);
+      if (pair && pair->inside != id) return pair->inside;
       return std::nullopt;
   }
   return std::nullopt;
+}
+
+std::optional<Gateway::CallIdPair> Gateway::call_id_pair(const track::ControlConnection& c, CallIdSide by,
+                                                         std::uint16_t id) const {
+  const nat::CallMapping* m =
+      by == CallIdSide::Pns ? translator_.find_inside(c.id, id) : translator_.find_outside_on_connection(c.id, id);
+  if (m != nullptr) return CallIdPair{m->inside_call_id, m->outside_call_id};
+  if (call_observer_ == nullptr) return std::nullopt;
+  // A call taken over from the HA peer (docs/ha.md): the connection's own, by its endpoints.
+  const auto t = call_observer_->taken_over_call(c, by, id);
+  if (!t) return std::nullopt;
+  return CallIdPair{t->pns_call_id, t->outside_call_id};
+}
+
+bool Gateway::names_pac_call(const track::ControlConnection& c, std::uint16_t id) const {
+  if (c.find_by_pac_call_id(id) != nullptr) return true;
+  return call_observer_ != nullptr && call_observer_->taken_over_call(c, CallIdSide::Pac, id).has_value();
 }
 
 bool Gateway::desynced(const track::ControlConnection& c, ConnectionRecord& r) {

@@ -59,16 +59,20 @@ inline constexpr std::size_t kLingeringRecordBytes = sizeof(ConnectionRecord) + 
 // Closed connections whose records stay for their Call-ID patches (late retransmissions).
 inline constexpr std::size_t kMaxLingeringRecords = 4096;
 
-// What ends calls taken over from the HA peer at a promotion (docs/ha.md): their control
-// connection was picked up mid-stream, so the tracker holds none of them.
+// A call taken over from the HA peer at a promotion or a healing (docs/ha.md), by its Call
+// IDs: its control connection was picked up mid-stream, so the tracker holds none of them.
+struct TakenOverIds {
+  std::uint16_t pns_call_id = 0;      // the client's own (RFC 2637 2.7, 2.10)
+  std::uint16_t pac_call_id = 0;      // the server's (2.8, 2.9)
+  std::uint16_t outside_call_id = 0;  // the client's as the server knows it (translated or not)
+};
+// Which of a call's Call IDs names it.
+enum class CallIdSide : std::uint8_t { Pns, Pac, Outside };
+
+// What ends calls taken over: one of them by the client's own Call ID, or all of the
+// connection's (Stop-Control-Connection-Request, RFC 2637 2.4, or the connection's end).
 struct TakenOverEnd {
-  enum class Kind : std::uint8_t {
-    CallClear,       // the PNS's Call-Clear-Request (RFC 2637 2.12): call_id is the PNS's
-    CallDisconnect,  // the PAC's Call-Disconnect-Notify (2.13): call_id is the PAC's
-    Connection,      // Stop-Control-Connection-Request (2.4) or the connection's end: all
-  };
-  Kind kind = Kind::Connection;
-  std::uint16_t call_id = 0;
+  std::optional<std::uint16_t> pns_call_id;  // empty: all of the connection's
 };
 
 // Hears each call's lifecycle (high availability's sync sender, docs/ha.md): called after
@@ -80,10 +84,11 @@ class CallObserver {
   virtual void call_changed(const track::ControlConnection& c, const track::Call& call, const CallRecord& r,
                             const nat::CallMapping* m) = 0;
   virtual void call_ended(const track::ControlConnection& c, const track::Call& call) = 0;
-  // A call taken over from the HA peer at a promotion, on a control connection picked up
-  // mid-stream (no mapping here): its outside Call ID, for the client's Call-Clear-Request.
-  virtual std::optional<std::uint16_t> taken_over_call_id(const track::ControlConnection& /*c*/,
-                                                          std::uint16_t /*pns_call_id*/) const {
+  // A call taken over from the HA peer on `c` (no mapping here), found by one of its Call
+  // IDs: the gateway translates its Call-ID fields and reads what ends it by its IDs
+  // (call_id_fields.cpp, taken_over.cpp).
+  virtual std::optional<TakenOverIds> taken_over_call(const track::ControlConnection& /*c*/, CallIdSide /*by*/,
+                                                      std::uint16_t /*id*/) const {
     return std::nullopt;
   }
   // Where `c`'s directions resume if it carries calls taken over (Tracker's resume_positions).
@@ -193,6 +198,16 @@ class Gateway final : private track::TrackerObserver {
                        std::optional<std::uint16_t> inside_call_id);
   std::optional<std::uint16_t> translated_value(const track::ControlConnection& c, nat::CallIdField field,
                                                 std::uint16_t id) const;
+  // A call on `c` by the client's inside Call ID (Pns) or its outside one (Outside), as that
+  // pair: the gateway's own mapping, else a call taken over from the HA peer.
+  struct CallIdPair {
+    std::uint16_t inside = 0, outside = 0;
+  };
+  std::optional<CallIdPair> call_id_pair(const track::ControlConnection& c, CallIdSide by, std::uint16_t id) const;
+  // Whether a Call-Disconnect-Notify's Call ID is the PAC's reading (RFC 2637 2.13), not the
+  // PNS's outside one that Windows servers put there: a call on `c`, the tracker's or one
+  // taken over, carries it as its PAC's Call ID.
+  bool names_pac_call(const track::ControlConnection& c, std::uint16_t id) const;
   bool desynced(const track::ControlConnection& c, ConnectionRecord& r);
   void resolve_outside(const track::ControlConnection& c, ConnectionRecord& r);
   bool map_call_id(const track::ControlConnection& c, const track::Call& call, ConnectionRecord& r,
@@ -201,9 +216,13 @@ class Gateway final : private track::TrackerObserver {
   void log_call_events(const track::ControlConnection& c, const track::Call& call, CallRecord& r);
   void patch_call_id_field(const track::ControlConnection& c, track::Direction d, wire::ControlMessageType type,
                            std::span<std::uint8_t> message, std::uint32_t sequence);
-  // HA (taken_over.cpp): a message, or the connection's end, ends calls taken over.
-  void end_taken_over(const track::ControlConnection& c, track::Direction d, wire::ControlMessageType type,
-                      std::span<const std::uint8_t> message);
+  // HA (taken_over.cpp): what a message ends of the calls taken over, read as its sender
+  // wrote it (before its Call ID field is translated); the end itself comes after that, and
+  // after the connection's end.
+  std::optional<TakenOverEnd> taken_over_end_named(const track::ControlConnection& c, track::Direction d,
+                                                   wire::ControlMessageType type,
+                                                   std::span<const std::uint8_t> message) const;
+  void end_taken_over(const track::ControlConnection& c, const TakenOverEnd& e, std::string_view reason);
   void end_taken_over(const track::ControlConnection& c);
   bool taken_over_end_proven(const track::ControlConnection& c);
   // The one place a call's gateway state ends: its Call ID, its elements, its limits.

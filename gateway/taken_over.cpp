@@ -1,7 +1,7 @@
-// Calls taken over from the HA peer at a promotion (docs/ha.md): the gateway adopted them
-// (their elements and outside Call IDs) but their control connection was picked up
-// mid-stream, so the tracker has none of them. Their ends are read here, on that
-// connection, and the observer (the HA node) names the calls they end.
+// Calls taken over from the HA peer at a promotion or a healing (docs/ha.md): the gateway
+// adopted them (their elements and outside Call IDs) but their control connection was picked
+// up mid-stream, so the tracker has none of them. Their ends are read here, on that
+// connection, by the Call IDs the observer (the HA node) holds for them.
 #include "gateway/gateway.hpp"
 
 namespace pptp::gateway {
@@ -9,28 +9,30 @@ namespace pptp::gateway {
 using track::Direction;
 
 namespace {
+std::uint16_t call_id_at(wire::ControlMessageType type, std::span<const std::uint8_t> message) {
+  const std::size_t at = wire::find_spec(static_cast<std::uint16_t>(type))->call_id_offset;
+  return message.size() >= at + 2 ? load_u16(message.data() + at) : 0;  // framing checked the length
+}
+}  // namespace
 
-// What a whole message on a taken-over connection ends, if anything.
-std::optional<TakenOverEnd> end_named_by(Direction d, wire::ControlMessageType type,
-                                         std::span<const std::uint8_t> message) {
+std::optional<TakenOverEnd> Gateway::taken_over_end_named(const track::ControlConnection& c, Direction d,
+                                                          wire::ControlMessageType type,
+                                                          std::span<const std::uint8_t> message) const {
   using Type = wire::ControlMessageType;
   const bool from_pns = d == Direction::PnsToPac;
-  TakenOverEnd e;
-  if (type == Type::StopControlConnectionRequest) return e;  // RFC 2637 2.4: its calls go with it
-  if (type == Type::CallClearRequest && from_pns) {
-    e.kind = TakenOverEnd::Kind::CallClear;
-  } else if (type == Type::CallDisconnectNotify && !from_pns) {
-    e.kind = TakenOverEnd::Kind::CallDisconnect;
-  } else {
-    return std::nullopt;
-  }
-  const std::size_t at = wire::find_spec(static_cast<std::uint16_t>(type))->call_id_offset;
-  if (message.size() < at + 2) return std::nullopt;  // framing checked the length: not reached
-  e.call_id = load_u16(message.data() + at);
-  return e;
+  if (type == Type::StopControlConnectionRequest) return TakenOverEnd{};  // RFC 2637 2.4: its calls go with it
+  // A client's Call-Clear-Request (2.12) ends nothing yet, as for a call of the tracker's
+  // (Clearing): the server's answer, its Call-Disconnect-Notify, still names the call and is
+  // translated by it (a Windows server's names the client's outside Call ID).
+  if (type != Type::CallDisconnectNotify || from_pns) return std::nullopt;
+  // 2.13: the PAC's Call ID, or a Windows server's PNS (outside) one: the reading the
+  // field's translation takes (names_pac_call), whatever call of `c` it names.
+  const std::uint16_t id = call_id_at(type, message);
+  const auto call =
+      call_observer_->taken_over_call(c, names_pac_call(c, id) ? CallIdSide::Pac : CallIdSide::Outside, id);
+  if (!call) return std::nullopt;
+  return TakenOverEnd{call->pns_call_id};
 }
-
-}  // namespace
 
 // The connection was picked up mid-stream, so its window takes any first segment (the
 // tracker's pick-up is liberal): only once each side acknowledged the other's data can a
@@ -42,12 +44,10 @@ bool Gateway::taken_over_end_proven(const track::ControlConnection& c) {
   return false;
 }
 
-void Gateway::end_taken_over(const track::ControlConnection& c, Direction d, wire::ControlMessageType type,
-                             std::span<const std::uint8_t> message) {
-  const auto e = end_named_by(d, type, message);
-  if (!e || !taken_over_end_proven(c)) return;
-  for (const OffloadedCall& call : call_observer_->end_taken_over(c, *e)) {
-    offloader_.end_adopted(call, wire::find_spec(static_cast<std::uint16_t>(type))->key, translator_);
+void Gateway::end_taken_over(const track::ControlConnection& c, const TakenOverEnd& e, std::string_view reason) {
+  if (!taken_over_end_proven(c)) return;
+  for (const OffloadedCall& call : call_observer_->end_taken_over(c, e)) {
+    offloader_.end_adopted(call, reason, translator_);
   }
 }
 
@@ -58,10 +58,7 @@ void Gateway::end_taken_over(const track::ControlConnection& c) {
   // GRE may go on: they end at the call idle timeout, or stay in the kernel (--keep-fast-path).
   const std::string& r = c.close_reason;
   if (r != "tcp_reset" && r != "tcp_closed" && r != "stop_control_connection") return;
-  if (!taken_over_end_proven(c)) return;
-  for (const OffloadedCall& call : call_observer_->end_taken_over(c, TakenOverEnd{})) {
-    offloader_.end_adopted(call, c.close_reason, translator_);
-  }
+  end_taken_over(c, TakenOverEnd{}, r);
 }
 
 }  // namespace pptp::gateway

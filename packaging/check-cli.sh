@@ -17,12 +17,16 @@ for flag in $flags; do
   out=$("$alg" check --config <(echo "${flag#--}: [x]") 2>&1)
   [[ "$out" == *":1:"*"expected"* ]] || { echo "FAIL: key ${flag#--} not read: $out"; fail=1; }
 done
-for usage in "--no-such-flag" "--queue" "--log-level loud" "inspect" "no-such-command"; do
+for usage in "--no-such-flag" "--queue" "--log-level loud" "inspect" "no-such-command" "--ha-commit-timeout 0" \
+  "--ha-commit-timeout 601"; do
   # shellcheck disable=SC2086
   "$alg" $usage >/dev/null 2>&1
   status=$?
   [ "$status" -eq 2 ] || { echo "FAIL: 'pptp-alg $usage' exited $status, not 2"; fail=1; }
 done
+# A value out of range says what to give.
+out=$("$alg" --ha-commit-timeout 0 2>&1)
+[[ "$out" == *"give seconds from 1 to 600"* ]] || { echo "FAIL: --ha-commit-timeout 0 said: $out"; fail=1; }
 "$alg" --version >/dev/null || { echo "FAIL: --version"; fail=1; }
 # ctl: a subcommand is required, kill takes exactly one selector, no daemon is exit 1.
 for usage in "ctl" "ctl kill" "ctl kill --user a --call 3" "ctl frobnicate" "rules --format xml"; do

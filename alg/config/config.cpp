@@ -1,4 +1,5 @@
 #include "alg/config/config.hpp"
+#include "alg/daemon/ha_options.hpp"
 #include "nftables/rules.hpp"
 
 #include <yaml-cpp/yaml.h>
@@ -76,16 +77,27 @@ Read<std::uint32_t> rate_per_second(const YAML::Node& v) {
   return value;
 }
 
-Read<double> positive_seconds(const YAML::Node& v) {
-  constexpr std::string_view kExpected = "a positive number of seconds";
-  auto s = text(v, kExpected);
+// Seconds in (above, at_most]: a finite number.
+Read<double> seconds(const YAML::Node& v, std::string_view expected, double above, double at_most) {
+  auto s = text(v, expected);
   if (!s) return unexpected(s.error());
   double value = 0;
   const auto [end, ec] = std::from_chars(s->data(), s->data() + s->size(), value);
-  if (ec != std::errc{} || end != s->data() + s->size() || !std::isfinite(value) || value <= 0) {
-    return unexpected(not_a(v, kExpected));
+  if (ec != std::errc{} || end != s->data() + s->size() || !std::isfinite(value) || value <= above ||
+      value > at_most) {
+    return unexpected(not_a(v, expected));
   }
   return value;
+}
+
+Read<double> positive_seconds(const YAML::Node& v) {
+  return seconds(v, "a positive number of seconds", 0, std::numeric_limits<double>::infinity());
+}
+
+// ha-commit-timeout: the error says what the number is for and its bounds.
+Read<double> commit_timeout(const YAML::Node& v) {
+  static const std::string kExpected = daemon::commit_timeout_expected();
+  return seconds(v, kExpected, std::nextafter(double{daemon::kMinCommitTimeout}, 0.0), daemon::kMaxCommitTimeout);
 }
 
 // A budget: a whole number from 1 up.
@@ -179,6 +191,8 @@ constexpr std::array kKeys{
     Key{"ha-node", [](const YAML::Node& v, Settings& s) { return store(one_of(v, kHaNodes), s.ha_node); }},
     Key{"ha-commit-command",
         [](const YAML::Node& v, Settings& s) { return store(text(v, "COMMAND or none"), s.ha_commit_command); }},
+    Key{"ha-commit-timeout",
+        [](const YAML::Node& v, Settings& s) { return store(commit_timeout(v), s.ha_commit_timeout); }},
     Key{"proxy-servers",
         [](const YAML::Node& v, Settings& s) { return store(text(v, "PREFIX[,PREFIX...]"), s.proxy_servers); }},
 };

@@ -1,6 +1,9 @@
 // High availability in the daemon (docs/ha.md): the sync node opened at start, fed by the
 // gateway's call lifecycle, ticked with the loop; promote and demote from the control
 // socket (keepalived's notify scripts call `pptp-alg ctl promote|demote`).
+#include <chrono>
+#include <cmath>
+
 #include "alg/control/protocol.hpp"
 #include "alg/daemon/daemon_loop.hpp"
 #include "alg/daemon/ha_node.hpp"
@@ -87,7 +90,8 @@ void Daemon::on_ha_healing() {
   // The control connections' snat must exist before any element (docs/ha.md): the commit
   // command runs beside the loop, the adoption on the loop after it; a failure is counted
   // and the takeover goes on (the calls whose connection has no entry are left).
-  ha_->commit_then(options_.ha.commit_command, [this] {
+  const auto limit = std::chrono::milliseconds(std::llround(options_.ha.commit_timeout * 1000));
+  ha_->commit_then(options_.ha.commit_command, limit, [this] {
     const std::vector<nat::CallBinding> calls =
         ha_->take_over_at_healing([this](const sync::CallKey& k) { return ha_connection_alive(k); },
                                   gateway_->offloaded_calls());

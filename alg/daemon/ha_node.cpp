@@ -249,7 +249,7 @@ std::vector<nat::CallBinding> HaNode::take_over_at_healing(const ConnectionAlive
   return out;
 }
 
-void HaNode::commit_then(const std::string& command, std::function<void()> adopt) {
+void HaNode::commit_then(const std::string& command, std::chrono::milliseconds limit, std::function<void()> adopt) {
   if (command.empty() || command == "none") {
     adopt();
     return;
@@ -259,7 +259,7 @@ void HaNode::commit_then(const std::string& command, std::function<void()> adopt
     log_->warn("ha_healing_while_committing note=\"committed and taken over again after the running commit\"");
     return;
   }
-  commit_.start(command_words(command), kHealingCommitLimit,
+  commit_.start(command_words(command), limit,
                 [this, command, adopt = std::move(adopt)](const CommandResult& r) {
                   if (r.outcome == CommandOutcome::Succeeded) {
                     log_->info("ha_healing_committed seconds={:.3f}", r.seconds);
@@ -274,10 +274,10 @@ void HaNode::commit_then(const std::string& command, std::function<void()> adopt
                 });
 }
 
-std::optional<std::uint16_t> HaNode::taken_over_call_id(const track::ControlConnection& c,
-                                                        std::uint16_t pns_call_id) const {
+std::optional<gateway::TakenOverIds> HaNode::taken_over_call(const track::ControlConnection& c,
+                                                             gateway::CallIdSide by, std::uint16_t id) const {
   if (role_ != HaRole::Active) return std::nullopt;
-  return taken_over_.outside_call_id(c.pns, c.pac, pns_call_id);
+  return taken_over_.find(c.pns, c.pac, by, id);
 }
 
 bool HaNode::holds_taken_over(const track::ControlConnection& c) const {

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <ranges>
 #include <string>
 #include <tuple>
 #include <utility>  // before Boost.Asio: its awaitable.hpp uses std::exchange
@@ -46,16 +47,19 @@ Result<std::vector<std::uint8_t>, std::string> read_key_file(const std::string& 
 // two records naming one outside Call ID toward one server, the newer only.
 std::vector<sync::CallState> calls_to_take_over(const sync::Replica& replica, const ConnectionAlive& alive);
 
-// The calls this node took over at its promotion, by key. Their control connections are
-// picked up mid-stream, so the gateway has no mapping for them: a client's Call-Clear-
-// Request names its own Call ID, which the server knows by the outside one (RFC 2637 2.11).
+// The calls this node took over at its promotion or a healing, by key. Their control
+// connections are picked up mid-stream, so the gateway has no mapping for them: it finds
+// them here by any of their Call IDs to translate their messages' Call-ID fields (a
+// client's Call-Clear-Request names its own Call ID, which the server knows by the outside
+// one, RFC 2637 2.12) and to end them.
 class TakenOverCalls {
  public:
   void take(std::vector<sync::CallState> calls);  // replaces them (a promotion)
   void add(std::vector<sync::CallState> calls);   // beside them (a split brain's healing)
   bool contains(const sync::CallKey& k) const { return calls_.contains(k); }
-  std::optional<std::uint16_t> outside_call_id(const wire::Endpoint& pns, const wire::Endpoint& pac,
-                                               std::uint16_t pns_call_id) const;
+  // The call of the control connection pns-pac that `id` names on side `by`.
+  std::optional<gateway::TakenOverIds> find(const wire::Endpoint& pns, const wire::Endpoint& pac,
+                                            gateway::CallIdSide by, std::uint16_t id) const;
   std::vector<nat::CallBinding> bindings() const;
   bool holds(const wire::Endpoint& pns, const wire::Endpoint& pac) const;
   // Where the control connection pns-pac resumes: the positions of its most recently
@@ -68,6 +72,12 @@ class TakenOverCalls {
   void clear() { calls_.clear(); }
 
  private:
+  // The connection pns-pac's calls: one range of the map (keyed by PNS, PAC, then Call ID).
+  template <class Map>
+  static auto range_of(Map& calls, const wire::Endpoint& pns, const wire::Endpoint& pac) {
+    return std::ranges::subrange(calls.lower_bound(sync::CallKey{pns, pac, 0}),
+                                 calls.upper_bound(sync::CallKey{pns, pac, 0xFFFF}));
+  }
   std::map<sync::CallKey, sync::CallState> calls_;
 };
 
@@ -102,10 +112,6 @@ class Republished {
 
 enum class HaRole : std::uint8_t { Standby, Active };
 
-// The commit command at a healing is killed after this (conntrackd -c takes well under a
-// second); the adoption goes on without it, counted (docs/ha.md).
-inline constexpr std::chrono::milliseconds kHealingCommitLimit{10000};
-
 class HaNode final : public gateway::CallObserver {
  public:
   using Clock = std::function<double()>;
@@ -126,9 +132,9 @@ class HaNode final : public gateway::CallObserver {
   // connection is alive); refused while the replica is not whole (no snapshot from the
   // peer's current run) unless forced.
   Result<std::vector<nat::CallBinding>, std::string> promote(bool force, const ConnectionAlive& alive);
-  // CallObserver: the outside Call ID of a call taken over at the promotion.
-  std::optional<std::uint16_t> taken_over_call_id(const track::ControlConnection& c,
-                                                  std::uint16_t pns_call_id) const override;
+  // CallObserver: a call taken over, on its control connection, by one of its Call IDs.
+  std::optional<gateway::TakenOverIds> taken_over_call(const track::ControlConnection& c, gateway::CallIdSide by,
+                                                       std::uint16_t id) const override;
   // CallObserver: whether `c` carries calls taken over (still held: not ended yet).
   bool holds_taken_over(const track::ControlConnection& c) const override;
   std::optional<track::ResumePositions> resume_positions(const track::ControlConnection& c) const override;
@@ -139,10 +145,10 @@ class HaNode final : public gateway::CallObserver {
   // socket's read (the daemon commits conntrackd's cache, then adopts what
   // take_over_at_healing gives, in one batch); the calls are added to the taken-over ones.
   void set_healing_handler(std::function<void()> h) { on_healing_ = std::move(h); }
-  // Runs the commit command beside the loop (killed after kHealingCommitLimit), then
-  // `adopt` on the loop, whatever its outcome (a failure counted); "none" or empty: `adopt`
-  // at once. A healing while one commits runs the handler again after it.
-  void commit_then(const std::string& command, std::function<void()> adopt);
+  // Runs the commit command beside the loop (killed after `limit`: --ha-commit-timeout),
+  // then `adopt` on the loop, whatever its outcome (a failure counted); "none" or empty:
+  // `adopt` at once. A healing while one commits runs the handler again after it.
+  void commit_then(const std::string& command, std::chrono::milliseconds limit, std::function<void()> adopt);
   std::vector<nat::CallBinding> take_over_at_healing(const ConnectionAlive& alive,
                                                      const std::vector<nat::CallBinding>& offloaded);
   // Demotion: the bindings promotion installed, to remove.

@@ -15,27 +15,32 @@ void TakenOverCalls::add(std::vector<sync::CallState> calls) {
   for (sync::CallState& s : calls) calls_.insert_or_assign(s.key, std::move(s));
 }
 
-std::optional<std::uint16_t> TakenOverCalls::outside_call_id(const wire::Endpoint& pns, const wire::Endpoint& pac,
-                                                             std::uint16_t pns_call_id) const {
-  const auto it = calls_.find(sync::CallKey{pns, pac, pns_call_id});
-  if (it == calls_.end()) return std::nullopt;
-  return it->second.outside_call_id;
+std::optional<gateway::TakenOverIds> TakenOverCalls::find(const wire::Endpoint& pns, const wire::Endpoint& pac,
+                                                          gateway::CallIdSide by, std::uint16_t id) const {
+  using Side = gateway::CallIdSide;
+  const auto ids = [](const sync::CallState& s) {
+    return gateway::TakenOverIds{s.key.pns_call_id, s.pac_call_id, s.outside_call_id};
+  };
+  if (by == Side::Pns) {
+    const auto it = calls_.find(sync::CallKey{pns, pac, id});
+    return it != calls_.end() ? std::optional(ids(it->second)) : std::nullopt;
+  }
+  for (const auto& [key, s] : range_of(calls_, pns, pac)) {
+    if ((by == Side::Pac ? s.pac_call_id : s.outside_call_id) == id) return ids(s);
+  }
+  return std::nullopt;
 }
 
 bool TakenOverCalls::holds(const wire::Endpoint& pns, const wire::Endpoint& pac) const {
-  const auto it = calls_.lower_bound(sync::CallKey{pns, pac, 0});
-  return it != calls_.end() && it->first.pns == pns && it->first.pac == pac;
+  return !range_of(calls_, pns, pac).empty();
 }
 
 std::optional<track::ResumePositions> TakenOverCalls::positions(const wire::Endpoint& pns,
                                                                const wire::Endpoint& pac) const {
   if (!holds(pns, pac)) return std::nullopt;
   const sync::CallState* latest = nullptr;
-  for (auto it = calls_.lower_bound(sync::CallKey{pns, pac, 0});
-       it != calls_.end() && it->first.pns == pns && it->first.pac == pac; ++it) {
-    if (it->second.positions_known && (latest == nullptr || it->second.updated_ms > latest->updated_ms)) {
-      latest = &it->second;
-    }
+  for (const auto& [key, s] : range_of(calls_, pns, pac)) {
+    if (s.positions_known && (latest == nullptr || s.updated_ms > latest->updated_ms)) latest = &s;
   }
   track::ResumePositions out;
   if (latest != nullptr) out = {latest->next_sequence[0], latest->next_sequence[1]};
@@ -51,28 +56,14 @@ std::vector<nat::CallBinding> TakenOverCalls::bindings() const {
 
 std::vector<sync::CallState> TakenOverCalls::end(const wire::Endpoint& pns, const wire::Endpoint& pac,
                                                   const gateway::TakenOverEnd& e) {
-  using Kind = gateway::TakenOverEnd::Kind;
-  // The connection's calls are one range of the map (keyed by PNS, PAC, then Call ID).
-  const auto first = calls_.lower_bound(sync::CallKey{pns, pac, 0});
-  auto last = first;
-  while (last != calls_.end() && last->first.pns == pns && last->first.pac == pac) ++last;
-  const auto named = [&](const sync::CallState& s) {
-    switch (e.kind) {
-      case Kind::CallClear: return s.key.pns_call_id == e.call_id;
-      case Kind::CallDisconnect: return s.pac_call_id == e.call_id;
-      case Kind::Connection: return true;
-    }
-    return false;
-  };
   std::vector<sync::CallState> out;
-  for (auto it = first; it != last;) {
-    if (named(it->second)) {
-      out.push_back(std::move(it->second));
-      it = calls_.erase(it);
-    } else {
-      ++it;
-    }
+  if (e.pns_call_id) {
+    if (auto node = calls_.extract(sync::CallKey{pns, pac, *e.pns_call_id})) out.push_back(std::move(node.mapped()));
+    return out;
   }
+  const auto all = range_of(calls_, pns, pac);
+  for (auto& [key, s] : all) out.push_back(std::move(s));
+  calls_.erase(all.begin(), all.end());
   return out;
 }
 

@@ -96,6 +96,7 @@ class HaCase(unittest.TestCase):
     """The pair up (ra active, rb standby, both synced); both daemons alive without errors at
     the end. No tests of its own (test_ha_more_e2e.py has more)."""
     commit_delay = 0  # the lab's commit command sleeps this long first (HaLab.commit_delay)
+    pac_args = ()     # more arguments for the server (stream_peer.py pac), e.g. --windows
 
     def setUp(self):
         if os.geteuid() != 0:
@@ -125,7 +126,7 @@ class HaCase(unittest.TestCase):
     def start_call(self):
         """The server, and a client with a call through the active router (ra): both
         streaming. Returns the server, the client and the server's "call" event."""
-        pac = self.peer("pac", "srv", "pac", "--local", SERVER, "--rate", str(RATE))
+        pac = self.peer("pac", "srv", "pac", "--local", SERVER, "--rate", str(RATE), *self.pac_args)
         self.assertIsNotNone(pac.event("listening"), self.lab.log("pac"))
         first = self.peer("pns1", "lan", "pns", "--local", CLIENTS[0], "--server", SERVER, "--call-id", "7",
                           "--rate", str(RATE))

@@ -241,6 +241,9 @@ class SplitCase(HaCase):
 
 
 class SplitBrain(SplitCase):
+    # The server answers a Call-Clear-Request as Windows servers do: a WAN-Error-Notify and
+    # a Call-Disconnect-Notify naming the client's outside Call ID (only the first test clears).
+    pac_args = ("--windows",)
 
     def test_a_split_brain_hands_no_outside_call_id_twice_and_heals_to_one_master(self):
         lab = self.lab
@@ -288,11 +291,20 @@ class SplitBrain(SplitCase):
         stopped_at = time.monotonic()
         # The control connection of rb's split calls, taken over by ra at the healing: an
         # Echo, then a Call-Clear-Request for its first call (ra must name the outside Call
-        # ID to the server, RFC 2637 2.11), answered with Call-Disconnect-Notify.
+        # ID to the server, RFC 2637 2.12), answered Windows-style: a WAN-Error-Notify and a
+        # Call-Disconnect-Notify naming that outside Call ID, which ra translates back to the
+        # client's own; the call ends on ra at once (its elements go, not at the idle timeout).
         split[1].send("echo")
         echo = split[1].event("echo_reply", 10)
+        offloaded = lab.fast_path_calls("ra")
         split[1].send("clear")
         disconnect = split[1].event("disconnect", 10)
+        cleared_at = time.monotonic()
+        removed_s = None
+        while removed_s is None and time.monotonic() - cleared_at < 10:
+            if lab.fast_path_calls("ra") == offloaded - 1:
+                removed_s = round(time.monotonic() - cleared_at, 3)
+            time.sleep(0.05)
         for p in [first] + split:
             p.send("stop")
         client = first.result()
@@ -332,7 +344,10 @@ class SplitBrain(SplitCase):
                    "rb_standby_to_takeover_s": round(taken_at - standby_at, 3) if taken_at else None,
                    "ra": {k: ra_status.get(k) for k in ("healings", "healing_calls", "healing_commit_failures")},
                    "rb_split_echo": echo, "rb_split_clear": {"disconnect": disconnect, "server_clears": server["clears"],
-                                                             "outside_call_id": cleared_at_server.get("send_key")}}
+                                                             "wan_errors": (results[split[1]] or {}).get("wan_errors"),
+                                                             "outside_call_id": cleared_at_server.get("send_key"),
+                                                             "elements_removed_s": removed_s,
+                                                             "offloaded_before": offloaded}}
         print("\nsplit brain: " + json.dumps(numbers), file=sys.stderr)
         # Each node set up calls in the split (the pinning held), and no outside Call ID was
         # handed to two calls, though both nodes chose.
@@ -354,7 +369,11 @@ class SplitBrain(SplitCase):
         self.assertEqual(ra_status.get("healing_calls"), 5, numbers)
         self.assertIsNotNone(echo, numbers)
         self.assertEqual(server["clears"], [cleared_at_server.get("send_key")], numbers)
-        self.assertEqual(disconnect and disconnect["call_id"], cleared.get("send_key"), numbers)
+        # Its outside Call ID is not its own (rb chose odd ones): the translation shows.
+        self.assertNotEqual(cleared.get("recv_key"), cleared_at_server.get("send_key"), numbers)
+        self.assertEqual(disconnect and disconnect["call_id"], cleared.get("recv_key"), numbers)
+        self.assertEqual((results[split[1]] or {}).get("wan_errors"), [cleared.get("recv_key")], numbers)
+        self.assertIsNotNone(removed_s, numbers)
 
     def test_after_a_split_with_the_sync_link_cut_the_active_node_takes_the_peers_calls_over(self):
         """The adverts and pptp-alg's sync cut both ways (conntrackd's sync works): rb is

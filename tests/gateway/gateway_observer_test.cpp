@@ -77,9 +77,9 @@ struct TakenOver final : CallObserver {
   void call_changed(const track::ControlConnection&, const track::Call&, const CallRecord&,
                     const nat::CallMapping*) override {}
   void call_ended(const track::ControlConnection&, const track::Call&) override {}
-  std::optional<std::uint16_t> taken_over_call_id(const track::ControlConnection& c,
-                                                  std::uint16_t pns_call_id) const override {
-    if (c.pns == pns && pns_call_id == 7) return 40;
+  std::optional<TakenOverIds> taken_over_call(const track::ControlConnection& c, CallIdSide by,
+                                              std::uint16_t id) const override {
+    if (c.pns == pns && by == CallIdSide::Pns && id == 7) return TakenOverIds{7, 500, 40};
     return std::nullopt;
   }
 };

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gateway/gateway.hpp"
+#include "nat/checksum.hpp"
 #include "tests/gateway/harness.hpp"
 
 namespace pptp::gateway {
@@ -17,7 +18,8 @@ namespace {
 using namespace harness;  // NOLINT: the harness is this file's vocabulary
 
 // The HA node's part, as a fake: one call taken over on `pns`'s connection (the client's
-// Call ID 7, the server's 500, outside 8), handed back once something ends it.
+// Call ID 7, the server's 500, outside 8), found by any of its Call IDs and handed back once
+// something names it.
 struct OneTakenOver final : CallObserver {
   wire::Endpoint pns;
   OffloadedCall call;
@@ -26,10 +28,14 @@ struct OneTakenOver final : CallObserver {
   void call_changed(const track::ControlConnection&, const track::Call&, const CallRecord&,
                     const nat::CallMapping*) override {}
   void call_ended(const track::ControlConnection&, const track::Call&) override {}
-  std::optional<std::uint16_t> taken_over_call_id(const track::ControlConnection& c,
-                                                  std::uint16_t pns_call_id) const override {
-    if (!ended && c.pns == pns && pns_call_id == call.inside_call_id) return call.outside_call_id;
-    return std::nullopt;
+  std::optional<TakenOverIds> taken_over_call(const track::ControlConnection& c, CallIdSide by,
+                                              std::uint16_t id) const override {
+    if (ended || c.pns != pns) return std::nullopt;
+    const std::uint16_t own = by == CallIdSide::Pns   ? call.inside_call_id
+                              : by == CallIdSide::Pac ? call.server_call_id
+                                                      : call.outside_call_id;
+    if (id != own) return std::nullopt;
+    return TakenOverIds{call.inside_call_id, call.server_call_id, call.outside_call_id};
   }
   bool holds_taken_over(const track::ControlConnection& c) const override { return !ended && c.pns == pns; }
   std::optional<track::ResumePositions> positions;  // the replica's, if the test gives them
@@ -39,11 +45,7 @@ struct OneTakenOver final : CallObserver {
   }
   std::vector<OffloadedCall> end_taken_over(const track::ControlConnection& c, const TakenOverEnd& e) override {
     heard.push_back(e);
-    if (ended || c.pns != pns) return {};
-    const bool named = e.kind == TakenOverEnd::Kind::Connection ||
-                       (e.kind == TakenOverEnd::Kind::CallClear && e.call_id == call.inside_call_id) ||
-                       (e.kind == TakenOverEnd::Kind::CallDisconnect && e.call_id == call.server_call_id);
-    if (!named) return {};
+    if (ended || c.pns != pns || (e.pns_call_id && *e.pns_call_id != call.inside_call_id)) return {};
     ended = true;
     return {call};
   }
@@ -112,28 +114,87 @@ struct Promoted {
   }
 };
 
+Packet disconnect_notify(std::uint16_t call_id) {
+  wire::CallDisconnectNotify cdn;
+  cdn.call_id = call_id;
+  cdn.result_code = 3;
+  return test::bytes_of(cdn);
+}
+
 TEST(TakenOver, TheServersCallDisconnectNotifyEndsTheCallAtOnce) {
   Promoted p;
   ASSERT_TRUE(p.offloaded());
   ASSERT_FALSE(p.outside_call_id_free());
-  wire::CallDisconnectNotify cdn;
-  cdn.call_id = 400;  // another call of the server's: nothing ends
-  cdn.result_code = 3;
-  p.h.pass(p.to_pns(test::bytes_of(cdn)));
+  p.h.pass(p.to_pns(disconnect_notify(400)));  // another call of the server's: nothing ends
   EXPECT_TRUE(p.offloaded());
-  cdn.call_id = 500;
-  p.h.pass(p.to_pns(test::bytes_of(cdn)));
+  p.h.pass(p.to_pns(disconnect_notify(500)));  // its own Call ID (RFC 2637 2.13): passes as it is
   EXPECT_FALSE(p.offloaded());
   EXPECT_TRUE(p.removed());
   EXPECT_TRUE(p.outside_call_id_free());
 }
 
-TEST(TakenOver, TheClientsCallClearRequestNamesTheOutsideCallIdAndEndsTheCall) {
+// A Windows server names the call by the client's Call ID as it knows it (the outside one,
+// 8), not by its own (docs/protocol-notes.md): the taken-over call ends as an ordinary call
+// does (the same reading decides, Gateway::names_pac_call), and the client reads its own (7).
+TEST(TakenOver, AWindowsServersCallDisconnectNotifyNamingTheOutsideCallIdEndsTheCall) {
+  Promoted p;
+  Packet cdn = p.to_pns(disconnect_notify(8));
+  const Verdict v = p.h.run(cdn);
+  ASSERT_EQ(v.action, Action::Accept);
+  EXPECT_TRUE(v.modified);
+  EXPECT_EQ(tcp_u16(cdn, 12), 7);
+  EXPECT_TRUE(nat::tcp_checksum_ok(cdn, 20));
+  EXPECT_FALSE(p.offloaded());
+  EXPECT_TRUE(p.removed());
+  EXPECT_TRUE(p.outside_call_id_free());
+}
+
+// The server's messages that name the client's Call ID as the server knows it (outside, 8):
+// WAN-Error-Notify (RFC 2637 2.14), Incoming-Call-Connected (2.10) and a Windows server's
+// Set-Link-Info (2.15 has the PNS send it) leave with the client's own (7), their TCP
+// checksum right. The client's Set-Link-Info names the server's Call ID and passes as it is.
+// None of them ends the call.
+TEST(TakenOver, TheServersMessagesReachTheClientWithItsOwnCallId) {
+  Promoted p;
+  wire::WanErrorNotify wen;
+  wen.peer_call_id = 8;
+  wire::IncomingCallConnected iccn;
+  iccn.peer_call_id = 8;
+  wire::SetLinkInfo sli;
+  sli.peer_call_id = 8;
+  for (const Packet& message : {test::bytes_of(wen), test::bytes_of(iccn), test::bytes_of(sli)}) {
+    Packet out = p.to_pns(message);
+    const Verdict v = p.h.run(out);
+    ASSERT_EQ(v.action, Action::Accept);
+    EXPECT_TRUE(v.modified);
+    EXPECT_EQ(tcp_u16(out, 12), 7);
+    EXPECT_TRUE(nat::tcp_checksum_ok(out, 20));
+  }
+  sli.peer_call_id = 500;
+  p.h.pass(p.to_pac(test::bytes_of(sli)));
+  EXPECT_TRUE(p.untouched());
+}
+
+// The client's Call-Clear-Request names the outside Call ID the server knows the call by
+// (RFC 2637 2.12) and, as for a call of the tracker's, ends nothing yet: the server's answer
+// still names the call. A Windows server's (a WAN-Error-Notify, then the
+// Call-Disconnect-Notify, both naming the outside Call ID 8) reaches the client as 7 and
+// ends the call (seen in the HA bed when the clear ended it: both reached the client as 8).
+TEST(TakenOver, TheClientsCallClearRequestNamesTheOutsideCallIdAndTheServersAnswerEndsTheCall) {
   Promoted p;
   Packet clear = p.to_pac(test::bytes_of(wire::CallClearRequest{7, 0}));
   const Verdict v = p.h.run(clear);
   ASSERT_EQ(v.action, Action::Accept);
-  EXPECT_EQ(tcp_u16(clear, 12), 8);  // the server knows the call by its outside Call ID
+  EXPECT_EQ(tcp_u16(clear, 12), 8);
+  EXPECT_TRUE(p.untouched());
+  wire::WanErrorNotify wen;
+  wen.peer_call_id = 8;
+  for (const Packet& answer : {test::bytes_of(wen), disconnect_notify(8)}) {
+    Packet out = p.to_pns(answer);
+    ASSERT_EQ(p.h.run(out).action, Action::Accept);
+    EXPECT_EQ(tcp_u16(out, 12), 7);
+    EXPECT_TRUE(nat::tcp_checksum_ok(out, 20));
+  }
   EXPECT_FALSE(p.offloaded());
   EXPECT_TRUE(p.removed());
 }
@@ -153,29 +214,40 @@ TEST(TakenOver, TheConnectionsResetEndsItsCalls) {
   EXPECT_TRUE(p.removed());
 }
 
+// Another client's connection to the same server names the call's Call IDs (the server's,
+// the outside one, the client's own): nothing of it ends, nothing is translated to it.
 TEST(TakenOver, AnotherConnectionsMessagesEndNothing) {
   Promoted p;
   Client b{{addr("192.0.2.12"), 40002}};
   p.h.pass(b.to_pac(test::bytes_of(wire::EchoRequest{1})));
-  wire::CallDisconnectNotify cdn;
-  cdn.call_id = 500;
-  p.h.pass(b.to_pns(test::bytes_of(cdn)));
+  wire::WanErrorNotify wen;
+  wen.peer_call_id = 8;
+  for (const Packet& message : {disconnect_notify(500), disconnect_notify(8), test::bytes_of(wen)}) {
+    p.h.pass(b.to_pns(message));
+  }
+  p.h.pass(b.to_pac(test::bytes_of(wire::CallClearRequest{7, 0})));
   p.h.pass(b.to_pac({}, flags::kRst));
   EXPECT_TRUE(p.untouched());
 }
 
 // Reviewer's case: a host that knows the client's addresses and ports, not the
-// connection's sequence numbers, sends the first segment the gateway sees on it.
-TEST(TakenOver, ASpoofedStopControlConnectionRequestBeforeAnyRealExchangeEndsNothing) {
+// connection's sequence numbers, sends the first segment the gateway sees on it: a
+// Stop-Control-Connection-Request, or a Windows-style Call-Disconnect-Notify naming the
+// call's outside Call ID.
+class TakenOverSpoofed : public ::testing::TestWithParam<bool> {};
+
+TEST_P(TakenOverSpoofed, BeforeAnyRealExchangeItEndsNothing) {
   Promoted p(false);
   Client spoofer = p.a;
   spoofer.pac_seq = 0x9e3779b9;  // any number: nothing was seen to compare it with
-  Packet stop = spoofer.to_pns(test::bytes_of(wire::StopControlConnectionRequest{}));
-  (void)p.h.run(stop);
+  Packet m = spoofer.to_pns(GetParam() ? test::bytes_of(wire::StopControlConnectionRequest{}) : disconnect_notify(8));
+  (void)p.h.run(m);
   EXPECT_TRUE(p.untouched());
   EXPECT_EQ(p.h.gw.counters().taken_over_ends_unproven, 1u);
   EXPECT_FALSE(p.outside_call_id_free());
 }
+INSTANTIATE_TEST_SUITE_P(TakenOver, TakenOverSpoofed, ::testing::Values(true, false),
+                         [](const auto& info) { return info.param ? "StopControlConnectionRequest" : "WindowsCallDisconnectNotify"; });
 
 // Reviewer's case: 10 bytes of a message, then nothing: the gateway closes the connection
 // at the half-open timeout, which says nothing of the call.
@@ -205,8 +277,9 @@ TEST(TakenOver, TheGatewaysIdleTimeoutAndStopEndNothing) {
 // After a failover the first segment seen from the client starts inside a message (the old
 // node passed its head): the connection resumes at the replicated boundary (true) or, with
 // none known (false), on the header the segment holds after the tail; the client's
-// Call-Clear-Request then ends the taken-over call. Without either the connection lost sync
-// and closed both ways, and the call waited for its idle timeout.
+// Call-Clear-Request then names the outside Call ID and the server's answer ends the
+// taken-over call. Without either the connection lost sync and closed both ways, and the
+// call waited for its idle timeout.
 class TakenOverResume : public ::testing::TestWithParam<bool> {};
 
 TEST_P(TakenOverResume, FirstSegmentMidMessageThenTheCallClearRequestEndsTheCall) {
@@ -226,6 +299,7 @@ TEST_P(TakenOverResume, FirstSegmentMidMessageThenTheCallClearRequestEndsTheCall
   const Verdict v = p.h.run(clear);
   ASSERT_EQ(v.action, Action::Accept);
   EXPECT_EQ(tcp_u16(clear, 12), 8);  // translated: the stream was framed
+  p.h.pass(p.to_pns(disconnect_notify(500)));
   EXPECT_FALSE(p.offloaded());
   EXPECT_TRUE(p.removed());
   const auto& anomalies = p.h.gw.tracker().counters();

@@ -49,7 +49,7 @@ TEST(Config, EveryKeyReadsItsValue) {
   EXPECT_EQ(s->control_socket, "/run/x/control");
   EXPECT_EQ(s->metrics_listen, "127.0.0.1:9816");
   EXPECT_EQ(s->log_format, "json");
-  EXPECT_EQ(key_names().size(), 33u);
+  EXPECT_EQ(key_names().size(), 34u);
   EXPECT_FALSE(parse_config("fast-path: flowtable\n"));
 }
 
@@ -64,6 +64,23 @@ TEST(Config, HighAvailabilityKeysAreReadAndANodeIsZeroOrOne) {
   EXPECT_EQ(s->ha_commit_command, "none");
   EXPECT_FALSE(parse_config("ha-node: 2\n"));
   EXPECT_FALSE(parse_config("ha-key-file: relative/ha.key\n"));
+}
+
+// The commit command's time limit at a healing: seconds from 1 to 600; out of that, the
+// error says what the number is for and what to give.
+TEST(Config, TheHealingCommitTimeoutIsSecondsFromOneToSixHundred) {
+  for (const char* good : {"ha-commit-timeout: 1\n", "ha-commit-timeout: 2.5\n", "ha-commit-timeout: 600\n"}) {
+    EXPECT_TRUE(parse_config(good)) << good;
+  }
+  EXPECT_EQ(parse_config("ha-commit-timeout: 30\n")->ha_commit_timeout, 30.0);
+  EXPECT_FALSE(parse_config("ha-peer: 192.0.2.2:1724\n")->ha_commit_timeout);  // the default stays
+  for (const char* bad : {"ha-commit-timeout: 0\n", "ha-commit-timeout: 0.5\n", "ha-commit-timeout: 601\n",
+                          "ha-commit-timeout: -3\n", "ha-commit-timeout: soon\n", "ha-commit-timeout: nan\n"}) {
+    const auto s = parse_config(bad);
+    ASSERT_FALSE(s) << bad;
+    EXPECT_NE(s.error().message.find("expected seconds from 1 to 600 that the commit command"), std::string::npos)
+        << s.error().message;
+  }
 }
 
 TEST(Config, ARateLimitIsAWholeNumberOfPacketsPerSecond) {

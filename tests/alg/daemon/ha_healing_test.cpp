@@ -12,6 +12,7 @@ namespace pptp::daemon {
 namespace {
 
 using pptp::test::addr;
+using test::open_node;
 
 TEST(HealingWatch, FiresOnceWhenThePeerGoesFromActiveToStandbyWhileWeAreActive) {
   HealingWatch w;
@@ -112,13 +113,35 @@ TEST(HealingTakeover, AddKeepsTheCallsAPromotionTookAndTakeReplacesThem) {
   taken.add({peer_call(41002, 3), peer_call(41003, 5)});
   EXPECT_EQ(taken.size(), 3u);
   EXPECT_TRUE(taken.contains(peer_call(41001, 1).key));
-  EXPECT_EQ(taken.outside_call_id({addr("192.0.2.11"), 41003}, {addr("198.51.100.2"), 1723}, 3), 5);
+  const auto added = taken.find({addr("192.0.2.11"), 41003}, {addr("198.51.100.2"), 1723}, gateway::CallIdSide::Pns, 3);
+  ASSERT_TRUE(added);
+  EXPECT_EQ(added->outside_call_id, 5);
   taken.take({peer_call(41004, 7)});
   EXPECT_EQ(taken.size(), 1u);
   EXPECT_FALSE(taken.contains(peer_call(41001, 1).key));
 }
 
 // `pptp-alg ctl status` (text) prints the status's ha object, the healing's counters in it.
+// The commit command's time limit is the daemon's setting (--ha-commit-timeout), not a
+// constant: `sleep 10` under 0.3 s is killed, counted, and the adoption runs after it.
+TEST(HealingCommit, TheCommandIsKilledAtTheGivenLimitAndTheAdoptionGoesOn) {
+  boost::asio::io_context io;
+  auto node = open_node(io, "");
+  ASSERT_TRUE(node);
+  bool adopted = false;
+  const auto start = std::chrono::steady_clock::now();
+  node->commit_then("sleep 10", std::chrono::milliseconds(300), [&] {
+    adopted = true;
+    io.stop();
+  });
+  io.run_for(std::chrono::seconds(5));
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(adopted);
+  EXPECT_LT(took.count(), 3.0);
+  EXPECT_EQ(node->status_json()["healing_commit_timeouts"], 1);
+  EXPECT_EQ(node->status_json()["healing_commit_failures"], 1);
+}
+
 TEST(HealingStatus, TheStatusTextShowsTheHaCounters) {
   const nlohmann::json status = {{"ha", {{"role", "active"}, {"healings", 1}, {"healing_calls", 5},
                                          {"healing_commit_failures", 0}}}};

@@ -20,6 +20,7 @@ namespace pptp::daemon {
 namespace {
 
 using pptp::test::addr;
+using test::open_node;
 using test::replicated;
 
 struct OneCall {
@@ -129,18 +130,37 @@ TEST(HaNode, OfTwoRecordsNamingOneOutsideCallIdThePromotionTakesTheNewer) {
   EXPECT_EQ(calls_to_take_over(replica, nullptr).size(), 3u);
 }
 
-TEST(HaNode, ATakenOverCallIsFoundByItsControlConnectionAndTheClientsCallId) {
+TEST(HaNode, ATakenOverCallIsFoundOnItsControlConnectionByEachOfItsCallIds) {
+  using Side = gateway::CallIdSide;
   TakenOverCalls t;
-  t.take({replicated(40001, 7, 0), replicated(40004, 9, 6)});
+  sync::CallState second = replicated(40001, 9, 2);
+  second.pac_call_id = 501;
+  t.take({replicated(40001, 7, 0), second, replicated(40004, 9, 6)});
   const wire::Endpoint pac{addr("198.51.100.2"), 1723};
-  EXPECT_EQ(t.outside_call_id({addr("192.0.2.11"), 40001}, pac, 7), 0);
-  EXPECT_EQ(t.outside_call_id({addr("192.0.2.11"), 40004}, pac, 9), 6);
-  EXPECT_FALSE(t.outside_call_id({addr("192.0.2.11"), 40001}, pac, 9));  // another call
-  EXPECT_FALSE(t.outside_call_id({addr("192.0.2.11"), 40002}, pac, 7));  // another connection
-  ASSERT_EQ(t.bindings().size(), 2u);
-  EXPECT_EQ(t.bindings()[1].outside_call_id, 6);
+  const wire::Endpoint a{addr("192.0.2.11"), 40001}, b{addr("192.0.2.11"), 40004};
+  const auto outside_of = [](const std::optional<gateway::TakenOverIds>& ids) {
+    return ids ? std::optional(ids->outside_call_id) : std::nullopt;
+  };
+  EXPECT_EQ(outside_of(t.find(a, pac, Side::Pns, 7)), 0);
+  EXPECT_EQ(outside_of(t.find(b, pac, Side::Pns, 9)), 6);
+  EXPECT_EQ(outside_of(t.find(a, pac, Side::Pns, 9)), 2);  // the connection's other call
+  EXPECT_FALSE(t.find(a, pac, Side::Pns, 8));
+  EXPECT_FALSE(t.find({addr("192.0.2.11"), 40002}, pac, Side::Pns, 7));  // another connection
+  // By the server's Call ID and by the outside one: the connection's own calls only.
+  const auto by_pac = t.find(a, pac, Side::Pac, 501);
+  ASSERT_TRUE(by_pac);
+  EXPECT_EQ(by_pac->pns_call_id, 9);
+  EXPECT_EQ(by_pac->outside_call_id, 2);
+  const auto by_outside = t.find(b, pac, Side::Outside, 6);
+  ASSERT_TRUE(by_outside);
+  EXPECT_EQ(by_outside->pns_call_id, 9);
+  EXPECT_EQ(by_outside->pac_call_id, 500);
+  EXPECT_FALSE(t.find(a, pac, Side::Outside, 6));  // b's outside Call ID, not a's
+  EXPECT_FALSE(t.find(a, {addr("198.51.100.3"), 1723}, Side::Pac, 500));  // another server
+  ASSERT_EQ(t.bindings().size(), 3u);
+  EXPECT_EQ(t.bindings()[2].outside_call_id, 6);
   t.clear();
-  EXPECT_FALSE(t.outside_call_id({addr("192.0.2.11"), 40001}, pac, 7));
+  EXPECT_FALSE(t.find(a, pac, Side::Pns, 7));
 }
 
 // A connection resumes at the latest boundaries replicated for any of its calls; a
@@ -166,27 +186,24 @@ TEST(HaNode, ATakenOverConnectionResumesAtItsLatestReplicatedPositions) {
 }
 
 TEST(HaNode, WhatEndsATakenOverCallOnItsControlConnectionTakesOnlyThatCallOut) {
-  using Kind = gateway::TakenOverEnd::Kind;
   TakenOverCalls t;
-  sync::CallState second = replicated(40001, 9, 2);
-  second.pac_call_id = 501;
-  t.take({replicated(40001, 7, 0), second, replicated(40004, 7, 6)});
+  t.take({replicated(40001, 7, 0), replicated(40001, 9, 2), replicated(40004, 7, 6)});
   const wire::Endpoint pac{addr("198.51.100.2"), 1723};
   const wire::Endpoint a{addr("192.0.2.11"), 40001}, b{addr("192.0.2.11"), 40004};
-  // The server's Call-Disconnect-Notify names its own Call ID: 501 is the second call only.
-  auto ended = t.end(a, pac, {Kind::CallDisconnect, 501});
+  // The gateway names the call by the client's Call ID (whichever Call ID its message held).
+  auto ended = t.end(a, pac, {9});
   ASSERT_EQ(ended.size(), 1u);
-  EXPECT_EQ(ended[0].key.pns_call_id, 9);
-  EXPECT_TRUE(t.end(a, pac, {Kind::CallDisconnect, 501}).empty());  // ended once
-  // The client's Call-Clear-Request names the client's: only on its own connection.
-  EXPECT_TRUE(t.end({addr("192.0.2.11"), 40002}, pac, {Kind::CallClear, 7}).empty());
-  ended = t.end(a, pac, {Kind::CallClear, 7});
+  EXPECT_EQ(ended[0].outside_call_id, 2);
+  EXPECT_TRUE(t.end(a, pac, {9}).empty());  // ended once
+  // Only on its own connection.
+  EXPECT_TRUE(t.end({addr("192.0.2.11"), 40002}, pac, {7}).empty());
+  ended = t.end(a, pac, {7});
   ASSERT_EQ(ended.size(), 1u);
   EXPECT_EQ(ended[0].outside_call_id, 0);
   EXPECT_EQ(t.size(), 1u);
   // The connection's end: every call of it, none of another.
-  EXPECT_TRUE(t.end(a, pac, {Kind::Connection, 0}).empty());
-  EXPECT_EQ(t.end(b, pac, {Kind::Connection, 0}).size(), 1u);
+  EXPECT_TRUE(t.end(a, pac, {}).empty());
+  EXPECT_EQ(t.end(b, pac, {}).size(), 1u);
   EXPECT_EQ(t.size(), 0u);
 }
 
@@ -259,26 +276,6 @@ TEST(HaNode, APromotedNodeGivesNoNewCallTheOutsideCallIdOfACallItTookOver) {
   EXPECT_TRUE(v.modified);
   EXPECT_NE(gateway::harness::tcp_u16(p, 12), 8);
   EXPECT_EQ(gateway::harness::tcp_u16(p, 12) % 2, 0);  // still of node 0's half
-}
-
-// One run of a node on the loopback (its peer never answers), keeping its calls in
-// `state_file`.
-std::unique_ptr<HaNode> open_node(boost::asio::io_context& io, const std::string& state_file,
-                                  std::shared_ptr<spdlog::logger> log = gateway::harness::quiet()) {
-  // Per process: ctest runs the tests of this file in parallel processes, and one writing
-  // the key while another reads it made the reader see a short key.
-  const std::string key = ::testing::TempDir() + "/ha_state_test_key_" + std::to_string(::getpid());
-  { std::ofstream(key) << "0123456789abcdef\n"; }
-  HaOptions o;
-  const int port = 20000 + static_cast<int>(::getpid() % 20000);
-  o.listen = "127.0.0.1:" + std::to_string(port);
-  o.peer = "127.0.0.1:" + std::to_string(port + 1);
-  o.key_file = key;
-  o.state_file = state_file;
-  auto node = HaNode::open(o, io, std::move(log), [] { return 1.0; });
-  std::remove(key.c_str());  // read at the open
-  EXPECT_TRUE(node) << (node ? "" : node.error());
-  return node ? std::move(*node) : nullptr;
 }
 
 TEST(HaNode, ARestartedNodePublishesAgainTheCallsOfItsPreviousRunThatItAdopted) {

@@ -1,7 +1,18 @@
-// A replicated call for the HA daemon tests (ha_node_test.cpp, ha_healing_test.cpp).
+// A replicated call and a node on the loopback for the HA daemon tests (ha_node_test.cpp,
+// ha_healing_test.cpp).
 #pragma once
 
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "alg/daemon/ha_node.hpp"
 #include "sync/record.hpp"
+#include "tests/gateway/harness.hpp"
 #include "tests/support/packets.hpp"
 
 namespace pptp::daemon::test {
@@ -15,6 +26,26 @@ inline sync::CallState replicated(std::uint16_t port, std::uint16_t pns_call_id,
   s.outside_call_id = outside_call_id;
   s.verdict = verdict;
   return s;
+}
+
+// One run of a node on the loopback (its peer never answers), keeping its calls in
+// `state_file`.
+inline std::unique_ptr<HaNode> open_node(boost::asio::io_context& io, const std::string& state_file,
+                                         std::shared_ptr<spdlog::logger> log = gateway::harness::quiet()) {
+  // Per process: ctest runs the tests of this file in parallel processes, and one writing
+  // the key while another reads it made the reader see a short key.
+  const std::string key = ::testing::TempDir() + "/ha_state_test_key_" + std::to_string(::getpid());
+  { std::ofstream(key) << "0123456789abcdef\n"; }
+  HaOptions o;
+  const int port = 20000 + static_cast<int>(::getpid() % 20000);
+  o.listen = "127.0.0.1:" + std::to_string(port);
+  o.peer = "127.0.0.1:" + std::to_string(port + 1);
+  o.key_file = key;
+  o.state_file = state_file;
+  auto node = HaNode::open(o, io, std::move(log), [] { return 1.0; });
+  std::remove(key.c_str());  // read at the open
+  EXPECT_TRUE(node) << (node ? "" : node.error());
+  return node ? std::move(*node) : nullptr;
 }
 
 }  // namespace pptp::daemon::test

@@ -54,6 +54,11 @@ def cdn(call_id, result=3):
     return message(CDN, struct.pack("!HBBHH", call_id, result, 0, 0, 0))
 
 
+def wen(peer_call_id, crc_errors=1):
+    """WAN-Error-Notify (RFC 2637 2.14): the PAC names the PNS's Call ID."""
+    return message(WEN, struct.pack("!HHIIIIII", peer_call_id, 0, crc_errors, 0, 0, 0, 0, 0))
+
+
 def stopccrq():
     return message(STOPCCRQ, struct.pack("!BBH", 1, 0, 0))
 

@@ -7,7 +7,10 @@ wait bounded; prints JSON lines: {"event": ...} as things happen, the result las
        standard input, one a line: "echo" (an Echo-Request, RFC 2637 2.4), "clear" (a
        Call-Clear-Request, 2.11: the PAC answers with Call-Disconnect-Notify), "stop".
   pac: answers any number of control connections and outgoing calls; answers Echo-Request
-       and Call-Clear-Request; "stop" on standard input (or its end) ends it.
+       and Call-Clear-Request; "stop" on standard input (or its end) ends it. --windows: a
+       Call-Clear-Request is answered as Windows servers do, naming the client's Call ID as
+       the PAC knows it (docs/protocol-notes.md): a WAN-Error-Notify, then the
+       Call-Disconnect-Notify (not the PAC's own Call ID, RFC 2637 2.13).
 Both stream on every call: payload b"seq:" + sequence (4 bytes) + send time (monotonic, 8
 bytes, a double: the namespaces share the host's clock), and keep what they received as
 [sequence, send time, receive time], so the test reads frames lost and gaps per direction."""
@@ -150,6 +153,9 @@ def run_pns(a):
                     elif kind == m.ECHORP:
                         result["echo_replies"].append([m.u32(msg, 12), round(time.monotonic(), 4)])
                         emit({"event": "echo_reply", "id": m.u32(msg, 12)})
+                    elif kind == m.WEN:
+                        result.setdefault("wan_errors", []).append(m.u16(msg, 12))
+                        emit({"event": "wan_error", "call_id": m.u16(msg, 12)})
                     elif kind == m.CDN:
                         stream.active = False
                         result["disconnect"] = {"call_id": m.u16(msg, 12), "at": round(time.monotonic(), 4)}
@@ -193,7 +199,9 @@ def pac_message(pac, conn, kind, msg, peer):
         for my_id, (c, s) in pac["calls"].items():
             if c is conn and s.send_key == named and s.active:
                 s.active = False
-                conn.send(m.cdn(my_id))
+                if pac["windows"]:
+                    conn.send(m.wen(named))
+                conn.send(m.cdn(named if pac["windows"] else my_id))
     elif kind == m.STOPCCRQ:
         conn.send(m.stopccrp())
 
@@ -205,7 +213,7 @@ def run_pac(a):
     listener.bind((a.local, 1723))
     listener.listen(16)
     emit({"event": "listening"})
-    pac = {"next_id": a.first_call_id, "calls": {}, "echo_requests": 0, "clears": []}
+    pac = {"next_id": a.first_call_id, "calls": {}, "echo_requests": 0, "clears": [], "windows": a.windows}
     conns = {}
     period, next_send = 1.0 / a.rate, 0.0
     stdin_open, end = True, time.monotonic() + a.max_duration
@@ -241,6 +249,7 @@ def main():
     p.add_argument("--call-id", type=int, default=7, help="pns: the Call ID of its (first) call")
     p.add_argument("--calls", type=int, default=1, help="pns: how many calls on its control connection")
     p.add_argument("--first-call-id", type=int, default=500, help="pac: its first Call ID")
+    p.add_argument("--windows", action="store_true", help="pac: clears answered as Windows servers do")
     p.add_argument("--rate", type=float, default=50.0, help="frames per second per call and direction")
     p.add_argument("--max-duration", type=float, default=120.0)
     a = p.parse_args()
