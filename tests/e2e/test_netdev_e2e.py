@@ -420,6 +420,10 @@ class NetdevLossyLink(NetdevHostile):
               " (offloaded calls, netdev packets grown) %s; queued GRE %d -> %d; netdev elements expire in %s s"
               " %.0f s into the loss" % (dropped, frames, reads, nat.queued_gre(first), nat.queued_gre(last),
                                         expiries, armed_for))
+        for offloaded, more in reads:
+            self.assertEqual(offloaded, 2, reads)  # neither idled out nor withdrawn
+            for name in ("in_plain", "in_address", "out_source"):
+                self.assertGreater(more.get(name, 0), 0, reads)  # each second, on the netdev path
         self.assertGreater(dropped, 20, "the link lost nothing")
         for r in results:
             self.assertTrue(r.get("ok"), r)
@@ -429,10 +433,6 @@ class NetdevLossyLink(NetdevHostile):
                 # About 0.9 * 0.9 of the frames come back; the bound leaves room for chance.
                 self.assertGreaterEqual(c["echoed"], c["sent"] * 0.6, r)
                 self.assertLess(c["echoed"], c["sent"], "no frame lost: the loss did not apply: %s" % r)
-        for offloaded, more in reads:
-            self.assertEqual(offloaded, 2, reads)  # neither idled out nor withdrawn
-            for name in ("in_plain", "in_address", "out_source"):
-                self.assertGreater(more.get(name, 0), 0, reads)  # each second, on the netdev path
         self.assertEqual(nat.queued_gre(last), nat.queued_gre(first), "GRE went to the queue")
         self.assertNotIn('reason="idle timeout"', log)
         self.assertEqual(len(expiries), 5, expiries)  # in_plain, in_address, in_call_id, 2 out_source
