@@ -272,6 +272,7 @@ class NetdevHostile(nat.LabTest):
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                              start_new_session=True)
         self.lab.procs.append(p)  # stopped at tear-down if still running
+        self.addCleanup(p.stdout.close)
         return p
 
     def hostile_result(self, p):
