@@ -20,6 +20,10 @@
   sink:         listens on --local:1723 for --count seconds, answers each connection's
                 Start-Control-Connection-Request and reads nothing more;
   gre-flood:    enhanced GRE with Call IDs that belong to no call, for --seconds;
+  gre-key-flood: for --seconds (at most --count packets), enhanced GRE with the one Key
+                --key from --local's own address (no spoofing) toward --target, each carrying
+                an IP frame that starts b"FLOOD" (a watcher can match it): a call's Key sent
+                by a host that is not its peer;
   gre-spoof:    --count GRE packets from a forged --spoof-source (a server's address) with
                 the Key --key: a server's GRE sent from the wrong side;
   stalled:      --count control connections to `sink` at --target, each with its
@@ -271,6 +275,24 @@ def gre_flood(a):
     return {"packets": n}
 
 
+FLOOD_MARK = b"FLOOD"  # the first bytes of a gre-key-flood frame's IP payload
+
+
+def gre_key_flood(a):
+    raw = gre.open_socket(a.local)
+    n = 0
+    deadline = time.monotonic() + a.seconds
+    try:
+        while time.monotonic() < deadline and n < a.count:
+            frame = b"\xff\x03\x00\x21" + FLOOD_MARK + b"/%d/%d" % (a.key, n)
+            raw.sendto(gre.build(a.key, frame, seq=0x40000000 + n), (a.target, 0))
+            n += 1
+            paced(n)
+    finally:
+        raw.close()
+    return {"packets": n}
+
+
 def gre_spoof(a):
     """--count GRE packets with the Key --key from the spoofed source --spoof-source (a
     server's address, sent from the client side): a frame a client counts as foreign."""
@@ -333,16 +355,16 @@ def main():
     p = argparse.ArgumentParser(description=__doc__)
     kinds = {"control-junk": control_junk, "gre-junk": gre_junk, "ocrq-flood": ocrq_flood, "tcp-spoof": tcp_spoof,
              "syn-rst-churn": syn_rst_churn, "syn-flood": syn_flood, "ooo-data": ooo_data, "sink": sink,
-             "gre-flood": gre_flood, "gre-spoof": gre_spoof, "stalled": stalled, "mid-stream": mid_stream}
+             "gre-flood": gre_flood, "gre-key-flood": gre_key_flood, "gre-spoof": gre_spoof, "stalled": stalled, "mid-stream": mid_stream}
     p.add_argument("kind", choices=sorted(kinds))
     p.add_argument("--local", required=True)
     p.add_argument("--target", required=True)
     p.add_argument("--count", type=int, default=50)
     p.add_argument("--sport", type=int, default=40999, help="tcp-spoof: the victim's TCP source port; syn-rst-churn: ours")
     p.add_argument("--spoof-source", default="198.51.100.2", help="gre-spoof: the source address written")
-    p.add_argument("--key", type=int, default=0, help="gre-spoof: the GRE Key (a call's outside Call ID)")
+    p.add_argument("--key", type=int, default=0, help="gre-spoof, gre-key-flood: the GRE Key (a call's Call ID)")
     p.add_argument("--segments", type=int, default=30, help="ooo-data: segments per connection")
-    p.add_argument("--seconds", type=float, default=5.0, help="gre-flood, mid-stream: how long; stalled: held open")
+    p.add_argument("--seconds", type=float, default=5.0, help="gre-flood, gre-key-flood, mid-stream: how long; stalled: held open")
     p.add_argument("--duration", type=float, default=0.0,
                    help="syn-rst-churn, syn-flood, ooo-data, ocrq-flood: stop after this many seconds (0: at --count)")
     a = p.parse_args()
