@@ -10,6 +10,7 @@
 
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -41,9 +42,28 @@ std::optional<nft::NamedCount> Daemon::read_named_counter(nft::TableFamily famil
   return *c;
 }
 
+namespace {
+
+// The ip table's named counters (nftables/rules.hpp), in the status as rules.<name> and on
+// the metrics endpoint as pptp_alg_rules_<name>_packets_total. The first three are the nft
+// and compat backends' (the xtables backend counts in its iptables rules instead).
+struct RulesCounter {
+  std::string_view name, help;
+};
+constexpr std::array<RulesCounter, 4> kRulesCounters{{
+    {nft::kCounterInvalid, "TCP/1723 and client GRE conntrack found invalid (out of window), dropped before the queue"},
+    {nft::kCounterSynLimited, "TCP/1723 SYNs over a source's rate, dropped before the queue"},
+    {nft::kCounterGreLimited, "client GRE over a source's queued rate, dropped before the queue"},
+    {nft::kCounterGreSpoofed, "GRE whose source does not route back through its interface (forged), dropped first"},
+}};
+
+}  // namespace
+
 void Daemon::nft_counters_status(nlohmann::json& s) const {
-  if (auto c = read_named_counter(nft::TableFamily::Ip, nft::kTableName, nft::kCounterGreSpoofed)) {
-    s["rules"]["gre_spoofed"] = {{"packets", c->packets}, {"bytes", c->bytes}};
+  for (const RulesCounter& r : kRulesCounters) {
+    if (auto c = read_named_counter(nft::TableFamily::Ip, nft::kTableName, r.name)) {
+      s["rules"][std::string(r.name)] = {{"packets", c->packets}, {"bytes", c->bytes}};
+    }
   }
   if (!netdev_table_made_) return;
   if (auto c = read_named_counter(nft::TableFamily::Netdev, nft::kNetdevTable, nft::kNetdevCounterNoEgress)) {
@@ -52,9 +72,10 @@ void Daemon::nft_counters_status(nlohmann::json& s) const {
 }
 
 void Daemon::nft_counters_metrics(control::MetricsText& m) const {
-  if (auto c = read_named_counter(nft::TableFamily::Ip, nft::kTableName, nft::kCounterGreSpoofed)) {
-    m.counter("rules", "gre_spoofed_packets",
-              "GRE dropped first: its source does not route back through its interface (forged)", c->packets);
+  for (const RulesCounter& r : kRulesCounters) {
+    if (auto c = read_named_counter(nft::TableFamily::Ip, nft::kTableName, r.name)) {
+      m.counter("rules", std::string(r.name) + "_packets", r.help, c->packets);
+    }
   }
   if (!netdev_table_made_) return;
   if (auto c = read_named_counter(nft::TableFamily::Netdev, nft::kNetdevTable, nft::kNetdevCounterNoEgress)) {

@@ -58,6 +58,8 @@ class ForgedServerGre:
                                   extra=["--spoof-source", SERVER, "--key", str(calls[0]["outside_call_id"])])
         self.assertTrue(attack.get("ok"), attack)
         self.assertEqual(self.spoofed_dropped() - dropped, 100)
+        # The daemon's status reads the same kernel counter (rules.gre_spoofed).
+        self.assertEqual(self.lab.status(wait=0)["rules"]["gre_spoofed"]["packets"], self.spoofed_dropped())
         self.assertEchoed(self.lab.result(victim), minimum=60)  # "foreign" 0: no forged frame arrived
 
 

@@ -102,13 +102,14 @@ class ControlSocket(OpsTest):
         fetch = "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:%d/metrics').read().decode())"
         http = self.lab.netns("rtr", sys.executable, "-c", fetch % METRICS_PORT).stdout
         self.assertGreater(self.metric(http, "pptp_alg_packets_gre_to_pns_total") or 0, 0, http)
-        # The kernel's named counter of forged GRE, as nft counts it.
-        listed = json.loads(self.lab.netns("rtr", "nft", "-j", "list", "counter", "ip", "pptp_alg",
-                                           "gre_spoofed").stdout)
-        kernel = [o["counter"]["packets"] for o in listed["nftables"] if "counter" in o]
-        self.assertEqual(self.metric(http, "pptp_alg_rules_gre_spoofed_packets_total"), kernel[0], http)
+        # The table's named counters (drops before the queue, forged GRE), as nft counts them.
         rc, status = self.ctl("status", "--json")
-        self.assertEqual(json.loads(status)["rules"]["gre_spoofed"]["packets"], kernel[0], status)
+        for name in ("invalid_dropped", "syn_limited", "gre_limited", "gre_spoofed"):
+            listed = json.loads(self.lab.netns("rtr", "nft", "-j", "list", "counter", "ip", "pptp_alg",
+                                               name).stdout)
+            kernel = [o["counter"]["packets"] for o in listed["nftables"] if "counter" in o]
+            self.assertEqual(self.metric(http, "pptp_alg_rules_%s_packets_total" % name), kernel[0], http)
+            self.assertEqual(json.loads(status)["rules"][name]["packets"], kernel[0], status)
 
     def test_reload_answers_with_the_result_or_the_error_position(self):
         self.expected_errors = ("policy_reload_rejected",)
