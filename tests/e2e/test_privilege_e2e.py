@@ -2,7 +2,8 @@
 """Least privilege (issue 13, docs/reliability.md "Least privilege"): the daemon, started as
 root with `--user nobody`, ends with CAP_NET_ADMIN only and no id 0, and still does all of
 its work while calls are live: its rules installed, fast-path elements added for a call,
-a policy reload (SIGHUP) applied, its files in its private runtime directory mode 0600.
+a policy reload (SIGHUP) applied, its files in its private runtime directory mode 0600;
+with the ip fast path and with --fast-path netdev.
 Run as root; builds and removes its own namespaces (RFC 5737 addresses only).
 
     PPTP_ALG=build/release/alg/pptp-alg /usr/bin/python3 tests/e2e/test_privilege_e2e.py -v
@@ -82,8 +83,26 @@ class Unprivileged(LabTest):
         # The kernel's counters are read (and elements re-armed) on the worker thread: it must
         # hold CAP_NET_ADMIN too (a thread that existed at the uid change lost it: EPERM).
         log = self.lab.read_daemon_log()
-        for failure in ("fast_path_counters_failed", "fast_path_refresh_failed", "fast_path_add_failed"):
+        for failure in ("fast_path_counters_failed", "fast_path_refresh_failed", "fast_path_add_failed",
+                        "fast_path_netdev_failed", "nft_counters_unavailable"):
             self.assertNotIn(failure, log)
+        # The table's named counters are read as nobody too (CAP_NET_ADMIN).
+        self.assertIn("gre_spoofed", self.lab.status(wait=0).get("rules", {}), self.lab.status(wait=0).get("rules"))
+
+
+class UnprivilegedNetdev(Unprivileged):
+    """The same with --fast-path netdev: the route questions, the netdev table's writes and
+    reads, on the loop and the worker, as nobody with CAP_NET_ADMIN only."""
+
+    def daemon_arguments(self):
+        return super().daemon_arguments() + ["--fast-path", "netdev"]
+
+    def test_only_cap_net_admin_and_all_the_work_still_done(self):
+        super().test_only_cap_net_admin_and_all_the_work_still_done()
+        netdev = self.lab.status(wait=0)["fast_path_netdev"]
+        self.assertEqual((netdev["calls_added"], netdev["errors"]), (1, 0), netdev)
+        self.assertGreaterEqual(netdev["route_lookups"], 2, netdev)
+        self.assertIn("no_egress", netdev, netdev)
 
 
 if __name__ == "__main__":
