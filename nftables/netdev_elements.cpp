@@ -70,6 +70,45 @@ void egress(nftnl_set* s, const Put& p, wire::Ipv4Address destination, const Net
   nftnl_set_elem_add(s, e);
 }
 
+// The sets of one change of calls [first, last): each set's elements in one message.
+struct Batch {
+  NetdevSet plain = netdev_set(kNetdevInPlain), address = netdev_set(kNetdevInAddress),
+            call_id = netdev_set(kNetdevInCallId), source = netdev_set(kNetdevOutSource),
+            out = netdev_set(kNetdevEgress);
+  bool any_plain = false, any_translated = false, put = false;
+  std::vector<nftnl_set*> sets() const {
+    std::vector<nftnl_set*> v{source.get()};
+    if (any_plain) v.push_back(plain.get());
+    if (any_translated) v.insert(v.end(), {address.get(), call_id.get()});
+    if (put) v.push_back(out.get());
+    return v;
+  }
+};
+
+void fill(Batch& b, const Put& p, const std::vector<NetdevCall>& calls, std::size_t first, std::size_t last) {
+  b.put = p.put;
+  for (std::size_t i = first; i < last; ++i) {
+    const FastPathCall& c = calls[i].call;
+    const int from_server = calls[i].to_server.ifindex, from_client = calls[i].to_client.ifindex;
+    const auto inside = address_value(c.inside), outside = address_value(c.outside);
+    const auto inside_call_id = call_id_value(c.inside_call_id);
+    const NetdevKey in_key = netdev_key_of(from_server, c.server, c.outside, c.outside_call_id);
+    (c.translated() ? b.any_translated : b.any_plain) = true;
+    if (c.translated()) {
+      keyed(b.address.get(), p, in_key, inside.data(), 4);
+      keyed(b.call_id.get(), p, netdev_key_of(from_server, c.server, c.inside, c.outside_call_id),
+            inside_call_id.data(), 2);
+    } else {
+      keyed(b.plain.get(), p, in_key, inside.data(), 4);
+    }
+    keyed(b.source.get(), p, netdev_key_of(from_client, c.inside, c.server, c.server_call_id), outside.data(), 4);
+    if (p.put) {
+      egress(b.out.get(), p, c.inside, calls[i].to_client);
+      egress(b.out.get(), p, c.server, calls[i].to_server);
+    }
+  }
+}
+
 }  // namespace
 
 Result<std::unique_ptr<NetdevElements>, std::string> NetdevElements::open(std::uint32_t timeout_seconds,
@@ -153,46 +192,21 @@ Result<bool, std::string> NetdevElements::remove_egress(const std::vector<wire::
 Result<bool, std::string> NetdevElements::change(Op op, const std::vector<NetdevCall>& calls) {
   const Put p{op != Op::Remove, op == Op::Refresh, std::uint64_t{timeout_seconds_} * 1000};
   std::vector<char> buffer(kBatchBufferBytes);
-  // A removal goes call by call, each set's element on its own (below).
-  const std::size_t per_batch = op == Op::Remove ? 1 : kCallsPerBatch;
-  for (std::size_t first = 0; first < calls.size(); first += per_batch) {
-    const std::size_t last = std::min(calls.size(), first + per_batch);
-    NetdevSet plain = netdev_set(kNetdevInPlain), address = netdev_set(kNetdevInAddress),
-              call_id = netdev_set(kNetdevInCallId), source = netdev_set(kNetdevOutSource),
-              out = netdev_set(kNetdevEgress);
-    bool any_plain = false, any_translated = false;
+  for (std::size_t first = 0; first < calls.size(); first += kCallsPerBatch) {
+    const std::size_t last = std::min(calls.size(), first + kCallsPerBatch);
+    Batch batch;
+    fill(batch, p, calls, first, last);
+    const auto r = send_batch(batch.sets(), op == Op::Remove ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM, buffer);
+    if (r) continue;
+    if (op != Op::Remove || last_errno_ != ENOENT) return r;
+    // One transaction fails as a whole, and an element may have expired already: this
+    // batch's removals again one element at a time, what is gone (ENOENT) not an error.
     for (std::size_t i = first; i < last; ++i) {
-      const FastPathCall& c = calls[i].call;
-      const int from_server = calls[i].to_server.ifindex, from_client = calls[i].to_client.ifindex;
-      const auto inside = address_value(c.inside), outside = address_value(c.outside);
-      const auto inside_call_id = call_id_value(c.inside_call_id);
-      const NetdevKey in_key = netdev_key_of(from_server, c.server, c.outside, c.outside_call_id);
-      (c.translated() ? any_translated : any_plain) = true;
-      if (c.translated()) {
-        keyed(address.get(), p, in_key, inside.data(), 4);
-        keyed(call_id.get(), p, netdev_key_of(from_server, c.server, c.inside, c.outside_call_id),
-              inside_call_id.data(), 2);
-      } else {
-        keyed(plain.get(), p, in_key, inside.data(), 4);
+      Batch one;
+      fill(one, p, calls, i, i + 1);
+      for (nftnl_set* s : one.sets()) {
+        if (auto e = send_batch({s}, NFT_MSG_DELSETELEM, buffer); !e && last_errno_ != ENOENT) return e;
       }
-      keyed(source.get(), p, netdev_key_of(from_client, c.inside, c.server, c.server_call_id), outside.data(), 4);
-      if (p.put) {
-        egress(out.get(), p, c.inside, calls[i].to_client);
-        egress(out.get(), p, c.server, calls[i].to_server);
-      }
-    }
-    std::vector<nftnl_set*> sets{source.get()};
-    if (any_plain) sets.push_back(plain.get());
-    if (any_translated) sets.insert(sets.end(), {address.get(), call_id.get()});
-    if (p.put) sets.push_back(out.get());
-    if (op != Op::Remove) {
-      if (auto r = send_batch(sets, NFT_MSG_NEWSETELEM, buffer); !r) return r;
-      continue;
-    }
-    // One transaction fails as a whole, and an element may have expired already: each
-    // element's removal is its own, and one that finds nothing (ENOENT) is not an error.
-    for (nftnl_set* s : sets) {
-      if (auto r = send_batch({s}, NFT_MSG_DELSETELEM, buffer); !r && last_errno_ != ENOENT) return r;
     }
   }
   return true;
@@ -235,6 +249,7 @@ Result<std::vector<NetdevPackets>, std::string> NetdevElements::read_packets(con
 Result<bool, std::string> NetdevElements::send_batch(const std::vector<nftnl_set*>& sets, std::uint16_t type,
                                                      std::vector<char>& buffer) {
   last_errno_ = 0;
+  ++transactions_;
   return send_set_elements(socket_, buffer, sets, type, NFPROTO_NETDEV, sequence_, last_errno_);
 }
 

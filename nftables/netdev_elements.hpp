@@ -82,6 +82,9 @@ class NetdevElements {
   // client), out_source (to the server); an element that expired counts 0. Read by key,
   // many in flight (netlink_batch.hpp read_set_elements).
   Result<std::vector<NetdevPackets>, std::string> read_packets(const std::vector<NetdevCall>& calls);
+  // Netlink transactions sent for element changes (a removal of many calls is a few, not
+  // one per element: unless one of them was gone already).
+  std::uint64_t transactions() const { return transactions_; }
 
  private:
   NetdevElements(std::uint32_t timeout_seconds, std::shared_ptr<NetdevChains> chains)
@@ -97,6 +100,7 @@ class NetdevElements {
   std::uint32_t timeout_seconds_;
   std::shared_ptr<NetdevChains> chains_;
   int last_errno_ = 0;
+  std::uint64_t transactions_ = 0;
 };
 
 }  // namespace pptp::nft

@@ -123,13 +123,18 @@ TEST(NetdevFastPath, KernelTakesTheTableAndAHop) {
 namespace pptp::nft {
 namespace {
 
+// A namespace of the test's own with the netdev table on lo, and a writer of its elements.
+Result<std::unique_ptr<NetdevElements>, std::string> elements_in_own_namespace() {
+  if (unshare(CLONE_NEWNET) != 0) return unexpected(std::string("unshare failed"));
+  if (auto r = run_nft(netdev_table_script({"lo"})); !r) return unexpected(r.error());
+  return NetdevElements::open(60);
+}
+
 // The elements through libnftnl (netdev_elements.hpp), in a namespace of the test's own,
 // both hops on lo (ifindex 1).
 TEST(NetdevElements, AddedRefreshedAndRemovedInTheKernel) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root (a network namespace and nftables)";
-  ASSERT_EQ(unshare(CLONE_NEWNET), 0);
-  ASSERT_TRUE(run_nft(netdev_table_script({"lo"})));
-  auto elements = NetdevElements::open(60);
+  auto elements = elements_in_own_namespace();
   ASSERT_TRUE(elements) << elements.error();
   const NetdevHop lo{1, "lo", std::nullopt};
   const NetdevHop via{1, "lo", addr("127.0.0.2")};
@@ -167,6 +172,44 @@ TEST(NetdevElements, AddedRefreshedAndRemovedInTheKernel) {
   auto gone = (*elements)->read_packets({translated});  // gone counts 0, not an error
   ASSERT_TRUE(gone) << gone.error();
   EXPECT_EQ(gone->front(), (NetdevPackets{0, 0}));
+}
+
+// Many calls' removal (a connection's calls ending together, a demotion) is one
+// transaction per batch, not one per element; a batch with an element gone already (it
+// expired) falls back to one at a time for that batch only, and removes the others.
+TEST(NetdevElements, ManyCallsGoInFewTransactionsAndAGoneOneDoesNotKeepTheOthers) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (a network namespace and nftables)";
+  auto elements = elements_in_own_namespace();
+  ASSERT_TRUE(elements) << elements.error();
+  const NetdevHop lo{1, "lo", std::nullopt};
+  std::vector<NetdevCall> calls;
+  for (std::uint16_t i = 0; i < 200; ++i) {
+    wire::Ipv4Address client = addr("192.0.2.0");
+    client.value += 1 + i % 200;
+    calls.push_back({{addr("198.51.100.3"), addr("198.51.100.1"), client, static_cast<std::uint16_t>(0x100 + i),
+                      static_cast<std::uint16_t>(0x100 + i), static_cast<std::uint16_t>(0x800 + i)},
+                     lo, lo});
+  }
+  ASSERT_TRUE((*elements)->add(calls));
+  const auto count_keyed = [] {
+    auto l = run_nft("list table netdev " + std::string(kNetdevTable));
+    std::size_t n = 0;
+    for (std::size_t at = l ? l->find("\"lo\" .") : std::string::npos; at != std::string::npos;
+         at = l->find("\"lo\" .", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  EXPECT_EQ(count_keyed(), 400u);  // in_plain and out_source per call
+  const std::uint64_t before = (*elements)->transactions();
+  ASSERT_TRUE((*elements)->remove(std::vector<NetdevCall>(calls.begin(), calls.begin() + 100)));
+  EXPECT_LE((*elements)->transactions() - before, 2u);  // 100 calls: one batch (was 200 removals)
+  EXPECT_EQ(count_keyed(), 200u);
+  // calls[0] is gone already: its batch is done again one element at a time.
+  std::vector<NetdevCall> rest(calls.begin() + 100, calls.end());
+  rest.insert(rest.begin(), calls[0]);
+  ASSERT_TRUE((*elements)->remove(rest));
+  EXPECT_EQ(count_keyed(), 0u);
 }
 
 }  // namespace
