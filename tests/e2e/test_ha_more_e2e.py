@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The HA pair's longer cases (issue 18, docs/ha.md), beside test_ha_e2e.py's failover:
 a second failover back to the first node, whose daemon came back as standby; a node
-without its snapshot kept from becoming master.
+without its snapshot kept from becoming master; a control message split across a failover;
+a split brain, its healing and a failover after it.
 
     PPTP_ALG=build/release/alg/pptp-alg /usr/bin/python3 tests/e2e/test_ha_more_e2e.py -v
 """
@@ -16,6 +17,37 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pptplab.lab import CLIENTS, SERVER  # noqa: E402
 from pptplab.ha_lab import VIP_INSIDE, VIP_OUTSIDE  # noqa: E402
 from test_ha_e2e import RATE, GAP_BOUND, HaCase, direction  # noqa: E402
+
+
+def stop_both(test, pac, first):
+    """The client, then the server stopped; their results (asserted present)."""
+    first.send("stop")
+    client = first.result()
+    pac.send("stop")
+    server = pac.result()
+    for r in (client, server):
+        test.assertIsNotNone(r, test.lab.log("pac") + test.lab.log("pns1"))
+    return client, server
+
+
+def fail_over(lab, away, to):
+    """`away`'s links go down; returns once `to` holds the addresses and is promoted: when
+    the links went and when it was promoted (monotonic)."""
+    failed_at = time.monotonic()
+    lab.fail_links(away)
+    lab.wait_for(lambda: lab.holds_vips(to), 30, to + " holding the virtual addresses")
+    lab.wait_for(lambda: lab.ha_status(to).get("role") == "active", 30, to + " promoted")
+    return failed_at, time.monotonic()
+
+
+def elements_gone_s(lab, r, before, since, timeout=10):
+    """Seconds from `since` until router r's fast path forwards fewer calls than `before`
+    (polled every 0.05 s); None if not within `timeout`."""
+    while time.monotonic() - since < timeout:
+        if lab.fast_path_calls(r) < before:
+            return round(time.monotonic() - since, 3)
+        time.sleep(0.05)
+    return None
 
 
 class SecondFailover(HaCase):
@@ -68,12 +100,7 @@ class SecondFailover(HaCase):
         first.send("clear")
         disconnect = first.event("disconnect", 10)
         stopped_at = time.monotonic()
-        first.send("stop")
-        client = first.result()
-        pac.send("stop")
-        server = pac.result()
-        for r in (client, server):
-            self.assertIsNotNone(r, lab.log("pac") + lab.log("pns1"))
+        client, server = stop_both(self, pac, first)
 
         received_up = server["calls"][str(call["my_call_id"])]["received"]
         received_down = client["stream"]["received"]
@@ -93,6 +120,92 @@ class SecondFailover(HaCase):
         self.assertIsNotNone(echo, "no Echo-Reply after the second failover")
         self.assertEqual(server["clears"], [call["peer_call_id"]], server)
         self.assertEqual(disconnect and disconnect["call_id"], call["my_call_id"], disconnect)
+
+
+# Bytes of the split message written before the failover. 20: past its Call ID field (bytes
+# 12-13), which ra translates; rb skips the tail and resumes at the next message. Before the
+# field (PPTP_HA_SPLIT_AT=6) the tail reaches the client untranslated: a known gap (docs/ha.md,
+# "Not done yet"), so the test fails there.
+SPLIT_AT = int(os.environ.get("PPTP_HA_SPLIT_AT", "20"))
+
+
+class SplitAcrossAFailover(HaCase):
+    def test_a_message_split_across_a_failover_arrives_whole_and_the_call_clears_on_the_new_node(self):
+        """The server writes the first SPLIT_AT bytes of a WAN-Error-Notify (RFC 2637 2.14,
+        naming the client's outside Call ID) through ra, ra's links go down, and the rest goes
+        through rb once promoted: rb resumes the control connection from the replicated
+        positions (docs/ha.md, "Resuming a control connection"). Then an Echo, and the
+        client's Call-Clear-Request, whose Call-Disconnect-Notify ends the call on rb."""
+        lab = self.lab
+        pac, first, call = self.start_call()
+        lab.wait_for(lambda: lab.ha_status("rb").get("replicated_calls") == 1, 10, "the call replicated to rb")
+        time.sleep(1)
+        pac.send("wen-head %d" % SPLIT_AT)
+        self.assertIsNotNone(pac.event("wen-head", 5), lab.log("pac"))
+        time.sleep(0.5)  # the head passes ra and is acknowledged
+        failed_at, promoted_at = fail_over(lab, "ra", "rb")
+        time.sleep(1)
+        pac.send("wen-tail")
+        self.assertIsNotNone(pac.event("wen-tail", 5), lab.log("pac"))
+        wen = first.event("wan_error", 10)
+        first.send("echo")
+        echo = first.event("echo_reply", 10)
+        time.sleep(2)  # the call streams through rb
+        offloaded = lab.fast_path_calls("rb")
+        first.send("clear")
+        disconnect = first.event("disconnect", 10)
+        removed_s = elements_gone_s(lab, "rb", offloaded, time.monotonic())
+        stopped_at = time.monotonic()
+        client, server = stop_both(self, pac, first)
+
+        outside = call["peer_call_id"]
+        ended = re.findall(r"adopted_call_ended .*outside_call_id=(\d+) .*reason=\"(\w+)\"", lab.log("pptp-alg-rb"))
+        status = json.loads(lab.ctl("rb", "status", "--json").stdout or "{}")
+        numbers = {"split_at": SPLIT_AT, "promoted_s": round(promoted_at - failed_at, 3),
+                   "client_call_id": 7, "outside_call_id": outside, "wan_error": wen, "echo": echo,
+                   "server_clears": server["clears"], "disconnect": disconnect, "elements_removed_s": removed_s,
+                   "offloaded_before": offloaded, "adopted_call_ended": ended,
+                   "rb_anomalies": _anomalies(status),
+                   "client_to_server": direction(server["calls"][str(call["my_call_id"])]["received"], failed_at,
+                                                 stopped_at),
+                   "server_to_client": direction(client["stream"]["received"], failed_at, stopped_at)}
+        print("\nsplit across a failover: " + json.dumps(numbers), file=sys.stderr)
+        # The split message reached the client whole, naming its own Call ID, not the
+        # outside one the server knows it by (the translation shows: ra chose an even one).
+        self.assertNotEqual(outside, 7, numbers)
+        self.assertEqual(wen and wen["call_id"], 7, numbers)
+        self.assertEqual(client.get("wan_errors"), [7], numbers)
+        # The control connection survived: Echo answered, the clear named the outside Call
+        # ID and was answered (the server's own Call ID, RFC 2637 2.13).
+        self.assertIsNotNone(echo, numbers)
+        self.assertEqual(server["clears"], [outside], numbers)
+        self.assertEqual(disconnect and disconnect["call_id"], call["my_call_id"], numbers)
+        # The clear ended the call on rb: its elements gone, its outside Call ID given back.
+        self.assertIsNotNone(removed_s, numbers)
+        self.assertIn((str(outside), "CDN"), ended, numbers)
+        # Its GRE flowed across the failover, both ways.
+        for way in ("client_to_server", "server_to_client"):
+            self.assertGreater(numbers[way]["after"], RATE, numbers)
+            self.assertLess(numbers[way]["gap_s"], GAP_BOUND, numbers)
+
+
+def _anomalies(status):
+    """The stream counters that say how a taken-over connection resumed."""
+    names = ("tcp_resumed_at_position", "tcp_mid_stream_start", "stream_resync_skipped", "stream_framing_error")
+    found = {}
+
+    def walk(o):
+        if isinstance(o, dict):
+            for k, v in o.items():
+                if k in names and isinstance(v, int):
+                    found[k] = v
+                else:
+                    walk(v)
+        elif isinstance(o, list):
+            for v in o:
+                walk(v)
+    walk(status)
+    return found
 
 
 LOAD_CALLS = 50  # set up at once on one control connection, replicated while they come
@@ -172,6 +285,11 @@ class SetUpsAroundAFailover(HaCase):
 
 
 
+def frames_between(received, since, until):
+    """Frames received between two times (monotonic), from [seq, sent, received] rows."""
+    return sum(1 for r in received if since <= r[2] <= until)
+
+
 class SplitCase(HaCase):
     """A split brain's tools (no tests of its own)."""
 
@@ -246,6 +364,8 @@ class SplitBrain(SplitCase):
     pac_args = ("--windows",)
 
     def test_a_split_brain_hands_no_outside_call_id_twice_and_heals_to_one_master(self):
+        """...and, after the healing, a second failover (ra's links down) hands the calls ra
+        took over at the healing back to rb."""
         lab = self.lab
         pac, first, call = self.start_call()
         lab.wait_for(lambda: lab.ha_status("rb").get("replicated_calls") == 1, 10, "the call replicated to rb")
@@ -299,12 +419,9 @@ class SplitBrain(SplitCase):
         offloaded = lab.fast_path_calls("ra")
         split[1].send("clear")
         disconnect = split[1].event("disconnect", 10)
-        cleared_at = time.monotonic()
-        removed_s = None
-        while removed_s is None and time.monotonic() - cleared_at < 10:
-            if lab.fast_path_calls("ra") == offloaded - 1:
-                removed_s = round(time.monotonic() - cleared_at, 3)
-            time.sleep(0.05)
+        removed_s = elements_gone_s(lab, "ra", offloaded, time.monotonic())
+        rb_held_after_heal = lab.holds_vips("rb")
+        again = self.failover_after_the_healing(split[1], disconnect)
         for p in [first] + split:
             p.send("stop")
         client = first.result()
@@ -316,7 +433,7 @@ class SplitBrain(SplitCase):
         outside_ids = [c["send_key"] for c in server["calls"].values()]
         up = direction(server["calls"][str(call["my_call_id"])]["received"], split_at, stopped_at)
         down = direction(client["stream"]["received"], split_at, stopped_at)
-        tail = {way: direction(rows, stopped_at - 3, stopped_at)["after"] for way, rows in (
+        tail = {way: frames_between(rows, stopped_at - 3, stopped_at) for way, rows in (
             ("client_to_server", server["calls"][str(call["my_call_id"])]["received"]),
             ("server_to_client", client["stream"]["received"]))}
         split_calls = []
@@ -325,10 +442,10 @@ class SplitBrain(SplitCase):
                 to_server = server["calls"].get(str(st["send_key"]), {}).get("received", [])
                 split_calls.append({"through": "rb" if p is split[1] else "ra",
                                     "client_call_id": st["recv_key"], "server_call_id": st["send_key"],
-                                    "last_3s": {"server_to_client": direction(st["received"], stopped_at - 3,
-                                                                              stopped_at)["after"],
-                                                "client_to_server": direction(to_server, stopped_at - 3,
-                                                                              stopped_at)["after"]},
+                                    "last_3s": {"server_to_client": frames_between(st["received"], stopped_at - 3,
+                                                                                   stopped_at),
+                                                "client_to_server": frames_between(to_server, stopped_at - 3,
+                                                                                   stopped_at)},
                                     "gap_after_heal_s": {"server_to_client": direction(st["received"], healed_at,
                                                                                        stopped_at)["gap_s"],
                                                          "client_to_server": direction(to_server, healed_at,
@@ -348,6 +465,7 @@ class SplitBrain(SplitCase):
                                                              "outside_call_id": cleared_at_server.get("send_key"),
                                                              "elements_removed_s": removed_s,
                                                              "offloaded_before": offloaded}}
+        numbers["second_failover"] = self.second_failover_numbers(again, results[split[1]], server)
         print("\nsplit brain: " + json.dumps(numbers), file=sys.stderr)
         # Each node set up calls in the split (the pinning held), and no outside Call ID was
         # handed to two calls, though both nodes chose.
@@ -355,7 +473,7 @@ class SplitBrain(SplitCase):
         self.assertEqual(len(set(outside_ids)), len(outside_ids), sorted(outside_ids))
         # One master after the healing, and the surviving side's call intact: its frames
         # flow both ways in the last 3 s.
-        self.assertFalse(lab.holds_vips("rb"))
+        self.assertFalse(rb_held_after_heal)
         for way, n in tail.items():
             self.assertGreater(n, RATE, (way, numbers))
         # The calls set up through rb in the split: ra took them over at the healing, so
@@ -368,12 +486,68 @@ class SplitBrain(SplitCase):
         self.assertEqual(ra_status.get("healings"), 1, numbers)
         self.assertEqual(ra_status.get("healing_calls"), 5, numbers)
         self.assertIsNotNone(echo, numbers)
-        self.assertEqual(server["clears"], [cleared_at_server.get("send_key")], numbers)
+        self.assertEqual(server["clears"][:1], [cleared_at_server.get("send_key")], numbers)
         # Its outside Call ID is not its own (rb chose odd ones): the translation shows.
         self.assertNotEqual(cleared.get("recv_key"), cleared_at_server.get("send_key"), numbers)
         self.assertEqual(disconnect and disconnect["call_id"], cleared.get("recv_key"), numbers)
         self.assertEqual((results[split[1]] or {}).get("wan_errors"), [cleared.get("recv_key")], numbers)
         self.assertIsNotNone(removed_s, numbers)
+        self.assert_second_failover(numbers["second_failover"], numbers)
+
+    def failover_after_the_healing(self, client, first_disconnect):
+        """ra's links go down after the healing: rb, standby again, takes back the calls ra
+        took over at the healing (ra republished them) and carries them 4 s; then an Echo
+        and a Call-Clear-Request (the connection's next call) through rb."""
+        lab = self.lab
+        # ra's own call, its 5 split calls and the 4 it took over and did not clear.
+        lab.wait_for(lambda: lab.ha_status("rb").get("replicated_calls") == 10, 10,
+                     "ra's calls in rb's replica: %s" % lab.ha_status("rb"))
+        failed_at, promoted_at = fail_over(lab, "ra", "rb")
+        time.sleep(4)
+        stopped_at = time.monotonic()
+        client.send("echo")
+        echo = client.wait(lambda o: o.get("event") == "echo_reply" and o.get("id") == 2, 5)
+        offloaded = lab.fast_path_calls("rb")
+        client.send("clear")
+        disconnect = client.wait(lambda o: o.get("event") == "disconnect" and o is not first_disconnect, 5)
+        removed_s = elements_gone_s(lab, "rb", offloaded, time.monotonic()) if disconnect else None
+        return {"failed_at": failed_at, "stopped_at": stopped_at, "promoted_s": round(promoted_at - failed_at, 3),
+                "echo": echo, "disconnect": disconnect, "offloaded_before": offloaded, "elements_removed_s": removed_s,
+                "rb": {k: lab.ha_status("rb").get(k) for k in ("role", "replicated_calls")},
+                "rb_invalid_dropped": json.loads(lab.ctl("rb", "status", "--json").stdout or "{}").get(
+                    "rules", {}).get("invalid_dropped")}
+
+    def second_failover_numbers(self, again, res, server):
+        """rb's split calls (taken over by ra at the healing, back on rb): frames in the 3 s
+        before the Echo and their longest gap since ra's links went (each way)."""
+        t0, t1 = again.pop("failed_at"), again.pop("stopped_at")
+        calls = []
+        for st in (res or {}).get("streams", [])[1:]:  # the first was cleared through ra
+            at_server = server["calls"].get(str(st["send_key"]), {})  # by the server's Call ID
+            ways = {"server_to_client": st["received"], "client_to_server": at_server.get("received", [])}
+            calls.append({"client_call_id": st["recv_key"], "outside_call_id": at_server.get("send_key"),
+                          "last_3s": {w: frames_between(r, t1 - 3, t1) for w, r in ways.items()},
+                          "gap_s": {w: direction(r, t0, t1)["gap_s"] for w, r in ways.items()}})
+        return dict(again, calls=calls, server_clears=server["clears"])
+
+    def assert_second_failover(self, second, numbers):
+        self.assertEqual(len(second["calls"]), 4, numbers)
+        for c in second["calls"]:
+            for way, frames in c["last_3s"].items():
+                self.assertGreater(frames, SLOW_RATE, (c["client_call_id"], way, numbers))
+        # KNOWN DEFECT (docs/ha.md, "Not done yet"), pinned so that its fix shows: rb set this
+        # control connection up in the split and still has it as it was when it gave up at the
+        # healing: its kernel's conntrack entry (the control segments, far past that entry's
+        # TCP window, are INVALID and dropped by the ruleset: rules.invalid_dropped) and its
+        # tracker's connection and calls (the taken-over records conflict with them at the
+        # adoption, fast_path_adopt_conflict). So no Echo-Reply, the Call-Clear-Request never
+        # reaches the server, the call does not end; the frames flow on rb's own leftover
+        # elements. When fixed, assert instead: the Echo answered, server_clears[1:] == [the
+        # call's outside Call ID], the disconnect naming the client's Call ID, its elements
+        # removed on rb.
+        self.assertIsNone(second["echo"], ("fixed? assert the Echo and the clear", numbers))
+        self.assertEqual(second["server_clears"][1:], [], numbers)
+        self.assertIsNone(second["disconnect"], numbers)
 
     def test_after_a_split_with_the_sync_link_cut_the_active_node_takes_the_peers_calls_over(self):
         """The adverts and pptp-alg's sync cut both ways (conntrackd's sync works): rb is

@@ -5,12 +5,16 @@ wait bounded; prints JSON lines: {"event": ...} as things happen, the result las
 
   pns: one control connection, --calls outgoing calls (1) from the Call ID it is told. Commands on
        standard input, one a line: "echo" (an Echo-Request, RFC 2637 2.4), "clear" (a
-       Call-Clear-Request, 2.11: the PAC answers with Call-Disconnect-Notify), "stop".
+       Call-Clear-Request, 2.11, for the first call not cleared yet: the PAC answers with
+       Call-Disconnect-Notify), "stop".
   pac: answers any number of control connections and outgoing calls; answers Echo-Request
        and Call-Clear-Request; "stop" on standard input (or its end) ends it. --windows: a
        Call-Clear-Request is answered as Windows servers do, naming the client's Call ID as
        the PAC knows it (docs/protocol-notes.md): a WAN-Error-Notify, then the
        Call-Disconnect-Notify (not the PAC's own Call ID, RFC 2637 2.13).
+       "wen-head N" writes only the first N bytes of a WAN-Error-Notify (2.14) naming its
+       first call's PNS Call ID, "wen-tail" the rest: one message split across two TCP
+       segments at a time the test chooses (a failover between them).
 Both stream on every call: payload b"seq:" + sequence (4 bytes) + send time (monotonic, 8
 bytes, a double: the namespaces share the host's clock), and keep what they received as
 [sequence, send time, receive time], so the test reads frames lost and gaps per direction."""
@@ -137,8 +141,8 @@ def run_pns(a):
         result["error"] = "no Outgoing-Call-Reply"
         emit(result)
         return 1
-    stream = streams[0]  # the one "clear" hangs up
-    period, next_send, echo_id = 1.0 / a.rate, 0.0, 0
+    stream = streams[0]  # the result's "stream" (the one a single "clear" hangs up)
+    period, next_send, echo_id, cleared = 1.0 / a.rate, 0.0, 0, []
     stdin_open, end = True, time.monotonic() + a.max_duration
     while time.monotonic() < end:
         next_send = pump(raw, streams, a.local, period, next_send)
@@ -157,7 +161,9 @@ def run_pns(a):
                         result.setdefault("wan_errors", []).append(m.u16(msg, 12))
                         emit({"event": "wan_error", "call_id": m.u16(msg, 12)})
                     elif kind == m.CDN:
-                        stream.active = False
+                        for s in streams:  # named by the client's or (RFC 2637 2.13) the server's Call ID
+                            if m.u16(msg, 12) in (s.recv_key, s.send_key):
+                                s.active = False
                         result["disconnect"] = {"call_id": m.u16(msg, 12), "at": round(time.monotonic(), 4)}
                         emit({"event": "disconnect", "call_id": m.u16(msg, 12)})
             else:
@@ -167,8 +173,11 @@ def run_pns(a):
                 if line == "echo":
                     echo_id += 1
                     ctl.send(echorq(echo_id))
-                elif line == "clear":
-                    ctl.send(m.ccrq(stream.recv_key))
+                elif line == "clear":  # the first call not cleared yet
+                    live = [s for s in streams if s.active and s.recv_key not in cleared]
+                    if live:
+                        cleared.append(live[0].recv_key)
+                        ctl.send(m.ccrq(live[0].recv_key))
                 elif line == "stop":
                     end = 0
     ctl.send(m.stopccrq())
@@ -206,6 +215,24 @@ def pac_message(pac, conn, kind, msg, peer):
         conn.send(m.stopccrp())
 
 
+def split_message(pac, line):
+    """"wen-head N" / "wen-tail": a WAN-Error-Notify on the first call, written in two parts
+    (TCP_NODELAY: each part leaves as its own segment when written)."""
+    words = line.split()
+    if not words or words[0] not in ("wen-head", "wen-tail") or not pac["calls"]:
+        return
+    conn, s = pac["calls"][min(pac["calls"])]
+    if words[0] == "wen-head":
+        pac["split"] = m.wen(s.send_key)
+        at = int(words[1])
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        part, pac["split"] = pac["split"][:at], pac["split"][at:]
+    else:
+        part, pac["split"] = pac.get("split", b""), b""
+    conn.send(part)
+    emit({"event": words[0], "bytes": len(part), "call_id": s.send_key, "at": round(time.monotonic(), 4)})
+
+
 def run_pac(a):
     raw = gre.open_socket(a.local)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -229,7 +256,9 @@ def run_pac(a):
                 conns[sock] = Connection(sock)
                 conns[sock].peer = peer[0]
             elif r is sys.stdin:
-                stdin_open = sys.stdin.readline().strip() not in ("stop", "")
+                line = sys.stdin.readline().strip()
+                stdin_open = line not in ("stop", "")
+                split_message(pac, line)
             else:
                 conn = conns[r]
                 for kind, msg in conn.messages():
