@@ -67,8 +67,9 @@ track::CallIdVerdict Gateway::on_pns_call_id(const track::ControlConnection& c, 
   budgets_.charge_call(r.budget.source);
   record.budget_source = r.budget.source;
   if (gate_.policy()) {
-    record.policy = gate_.admit_call(c, call, packet_.time);
-    if (!record.policy) {
+    std::optional<CallPolicy> admitted = gate_.admit_call(c, call, packet_.time);
+    if (admitted) record.policy = std::make_unique<CallPolicy>(std::move(*admitted));
+    if (!admitted) {
       translator_.give_back(c.id, field_sequence);
       refuse(r, field_sequence);
       return track::CallIdVerdict::Refuse;

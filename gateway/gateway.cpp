@@ -139,7 +139,7 @@ void Gateway::keep_charge(const track::SegmentOutcome& out, const std::optional<
   // nothing (a bare ACK) gives it back at once.
   track::ControlConnection* opened = out.connection;
   if (opened != nullptr && opened->state != track::ConnectionState::Closed && !record_of(*opened).charge) {
-    record_of(*opened).charge = *admitted;
+    record_of(*opened).charge = std::make_unique<policy::Charge>(*admitted);
   } else {
     gate_.release_connection(*admitted);
   }

@@ -16,7 +16,12 @@ void Offloader::offer(const track::ControlConnection& c, const track::Call& call
   const OffloadedCall o{m.server, m.outside, m.inside, m.outside_call_id, m.inside_call_id, *call.pac_call_id};
   // Armed by the packet that brought the offload.
   r.offload = Offload{o, c.pns, c.pac, *call.pns_call_id, 0, 0, call.last_activity};
-  offloaded_index_[in_key(o)] = offloaded_index_[out_key(o)] = &*r.offload;
+  // One entry per key, as a map's assignment: a later call with the same key replaces it.
+  for (const bool inbound : {true, false}) {
+    const OffloadRef ref = ref_of(*r.offload, inbound);
+    const CountKey k = key_of(ref);
+    offloaded_index_.assign(hash_of(k), ref, [&](OffloadRef x) { return key_of(x) == k; }, ref_hash);
+  }
   ++offloaded_;
   changes_.push_back(OffloadChange{true, o});
   armed_.push_back(Armed{o, call.last_activity});
@@ -28,11 +33,9 @@ void Offloader::offer(const track::ControlConnection& c, const track::Call& call
 void Offloader::withdraw(CallRecord& r) {
   if (!r.offload) return;
   changes_.push_back(OffloadChange{false, r.offload->call});
-  for (const CountKey& k : {in_key(r.offload->call), out_key(r.offload->call)}) {
-    if (auto it = offloaded_index_.find(k);
-        it != offloaded_index_.end() && it->second == &*r.offload) {
-      offloaded_index_.erase(it);
-    }
+  for (const bool inbound : {true, false}) {
+    const OffloadRef ref = ref_of(*r.offload, inbound);
+    offloaded_index_.erase(hash_of(key_of(ref)), [ref](OffloadRef x) { return x == ref; }, ref_hash);
   }
   r.offload.reset();
   --offloaded_;
@@ -70,9 +73,7 @@ std::vector<OffloadedCall> Offloader::due_for_rearm(double now, double every) {
 
 double* Offloader::armed_at(const OffloadedCall& c) {
   const CountKey k = in_key(c);
-  if (auto it = offloaded_index_.find(k); it != offloaded_index_.end() && it->second->call == c) {
-    return &it->second->armed_at;
-  }
+  if (Offload* o = find_offloaded(k); o != nullptr && o->call == c) return &o->armed_at;
   const auto it = adopted_index_.find(k);
   return it != adopted_index_.end() && adopted_[it->second].call == c ? &adopted_[it->second].armed_at : nullptr;
 }
@@ -85,6 +86,11 @@ Offloader::CountKey Offloader::in_key(const OffloadedCall& c) {
 Offloader::CountKey Offloader::out_key(const OffloadedCall& c) {
   return {(std::uint64_t{c.inside.value} << 32) | c.server.value,
           std::uint32_t{c.server_call_id} << 1};
+}
+
+Offload* Offloader::find_offloaded(const CountKey& k) const {
+  const OffloadRef r = offloaded_index_.find(hash_of(k), [&](OffloadRef x) { return key_of(x) == k; });
+  return r == 0 ? nullptr : &offload_of(r);
 }
 
 void Offloader::index_adopted() {
@@ -106,9 +112,8 @@ void Offloader::note_counts(const std::vector<OffloadCount>& counts, double now,
         seen = n.packets;
       }
     }
-    const auto it = offloaded_index_.find(k);
-    if (it == offloaded_index_.end()) continue;
-    Offload* o = it->second;
+    Offload* o = find_offloaded(k);
+    if (o == nullptr) continue;
     std::uint64_t& seen = n.to_client ? o->to_client_seen : o->to_server_seen;
     // An element re-added after it expired starts counting from zero again.
     const std::uint64_t packets = n.packets >= seen ? n.packets - seen : n.packets;

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "alg/core/flat_index.hpp"
 #include "gateway/counters.hpp"
 #include "gateway/log_limiter.hpp"
 #include "gateway/records.hpp"
@@ -74,6 +75,15 @@ class Offloader {
   };
   static CountKey in_key(const OffloadedCall& c);
   static CountKey out_key(const OffloadedCall& c);
+  static std::size_t hash_of(const CountKey& k) { return mix_hash(k.first ^ (std::uint64_t{k.second} << 47) ^ k.second); }
+  // An entry of offloaded_index_: the call's Offload, its low bit set for its inbound key
+  // (Offload is 8-aligned); 0 is an empty slot.
+  using OffloadRef = std::uintptr_t;
+  static OffloadRef ref_of(Offload& o, bool inbound) { return reinterpret_cast<std::uintptr_t>(&o) | (inbound ? 1u : 0u); }
+  static Offload& offload_of(OffloadRef r) { return *reinterpret_cast<Offload*>(r & ~std::uintptr_t{1}); }
+  static CountKey key_of(OffloadRef r) { return (r & 1u) ? in_key(offload_of(r).call) : out_key(offload_of(r).call); }
+  static std::size_t ref_hash(OffloadRef r) { return hash_of(key_of(r)); }
+  Offload* find_offloaded(const CountKey& k) const;
   void index_adopted();
   // When a call offloaded here or adopted was last armed; null for a call that left.
   double* armed_at(const OffloadedCall& c);
@@ -92,8 +102,9 @@ class Offloader {
   std::uint64_t adopted_total_ = 0;
   std::vector<OffloadChange> changes_;
   // Both elements' keys of every call offloaded here (records are not moved while they live:
-  // CallTable's nodes are stable) and of every adopted one (into adopted_).
-  std::unordered_map<CountKey, Offload*, CountKeyHash> offloaded_index_;
+  // CallTable's nodes are stable), 8 bytes an entry (issue 17), and of every adopted one
+  // (into adopted_; few).
+  FlatIndex<OffloadRef> offloaded_index_;
   std::unordered_map<CountKey, std::size_t, CountKeyHash> adopted_index_;
   // Calls in the order their elements were armed; an entry whose call left, or was armed
   // again since (offloaded anew), is dropped when it reaches the front.

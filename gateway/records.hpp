@@ -45,7 +45,7 @@ struct ConnectionRecord {
   std::array<SegmentHold, 2> held;              // by track::Direction
   std::optional<std::uint32_t> refused_sequence;  // the first call set-up we refused
   std::optional<double> closed_at;
-  std::optional<policy::Charge> charge;         // what the connection holds of the limits
+  std::unique_ptr<policy::Charge> charge;       // what it holds of the policy's limits, under one
   bool desynced = false;                        // a stream lost sync: closed, its data dropped
   bool killed = false;                          // ended by the operator (control_api.hpp)
   BudgetShare budget;                           // what it holds of the budgets (budgets.hpp)
@@ -85,7 +85,8 @@ struct Offload {
 };
 
 struct CallRecord {
-  std::optional<CallPolicy> policy;  // under a policy
+  // Under a policy only: allocated when the policy admits the call (issue 17, memory per call).
+  std::unique_ptr<CallPolicy> policy;
   std::optional<Offload> offload;    // while the kernel forwards its GRE
   std::uint8_t logged = 0;           // which lifecycle lines were written (kLogged*)
   // The name the PAC accepted that was last logged and judged: a re-authentication under

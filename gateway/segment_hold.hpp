@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -31,8 +32,8 @@ class SegmentHold {
   // Keeps a copy of the packet; false when a bound is reached (the caller drops it).
   bool hold(const PacketMeta& meta, std::span<const std::uint8_t> packet, const nat::TcpPayload& at,
             HoldBudget& overall);
-  bool empty() const { return held_.empty(); }
-  std::size_t bytes() const { return bytes_; }
+  bool empty() const { return !segments_; }
+  std::size_t bytes() const { return segments_ ? segments_->bytes : 0; }
   // Every held packet goes, with the direction's patches applied, as accepted.
   void release(const nat::StreamPatches& patches, HoldBudget& overall, GatewayCounters& counters,
                std::vector<ReleasedPacket>& out);
@@ -45,9 +46,14 @@ class SegmentHold {
     std::vector<std::uint8_t> bytes;
     nat::TcpPayload at;  // where its payload lies, from the parse on arrival
   };
+  // Allocated only while a segment is held: most connections never hold one (issue 17,
+  // memory per call).
+  struct Segments {
+    std::vector<Held> held;
+    std::size_t bytes = 0;
+  };
   void give_back(HoldBudget& overall);
-  std::vector<Held> held_;
-  std::size_t bytes_ = 0;
+  std::unique_ptr<Segments> segments_;
 };
 
 }  // namespace pptp::gateway

@@ -16,7 +16,7 @@ Result<const CallMapping*, NatError> CallIdTranslator::map_call(std::uint64_t co
                                                                 wire::Ipv4Address outside,
                                                                 wire::Ipv4Address server,
                                                                 std::uint16_t inside_call_id) {
-  if (by_inside_.contains(call_key(connection_id, inside_call_id))) return unexpected(NatError::AlreadyMapped);
+  if (find_inside_slot(connection_id, inside_call_id) != 0) return unexpected(NatError::AlreadyMapped);
   Space& space = spaces_[pair_key(outside.value, server.value)];
   const std::optional<std::uint16_t> chosen = choose(space, inside_call_id);
   if (!chosen) return unexpected(NatError::Exhausted);
@@ -73,7 +73,7 @@ Result<const CallMapping*, NatError> CallIdTranslator::confirm(std::uint64_t con
                                                                wire::Ipv4Address inside,
                                                                std::uint16_t inside_call_id) {
   const auto it = reservations_.find({connection_id, field_sequence});
-  if (it == reservations_.end() || by_inside_.contains(call_key(connection_id, inside_call_id))) {
+  if (it == reservations_.end() || find_inside_slot(connection_id, inside_call_id) != 0) {
     if (it != reservations_.end()) unreserve(it);
     return unexpected(NatError::AlreadyMapped);
   }
@@ -109,7 +109,7 @@ Result<const CallMapping*, NatError> CallIdTranslator::adopt(std::uint64_t conne
                                                              wire::Ipv4Address outside, wire::Ipv4Address server,
                                                              std::uint16_t inside_call_id,
                                                              std::uint16_t outside_call_id) {
-  if (by_inside_.contains(call_key(connection_id, inside_call_id))) return unexpected(NatError::AlreadyMapped);
+  if (find_inside_slot(connection_id, inside_call_id) != 0) return unexpected(NatError::AlreadyMapped);
   Space& space = spaces_[pair_key(outside.value, server.value)];
   if (space.used.test(outside_call_id)) return unexpected(NatError::OutsideInUse);
   return insert(space, CallMapping{connection_id, inside, outside, server, inside_call_id, outside_call_id});
@@ -118,60 +118,99 @@ Result<const CallMapping*, NatError> CallIdTranslator::adopt(std::uint64_t conne
 const CallMapping* CallIdTranslator::insert(Space& space, const CallMapping& mapping) {
   space.used.set(mapping.outside_call_id);
   ++space.count;
-  auto owned = std::make_unique<CallMapping>(mapping);
-  CallMapping* m = owned.get();
-  by_inside_.emplace(call_key(m->connection_id, m->inside_call_id), std::move(owned));
-  by_outside_[outside_key(*m)] = m;
-  by_connection_outside_[call_key(m->connection_id, m->outside_call_id)] = m;
+  Slot s = 0;
+  if (!free_.empty()) {
+    s = free_.back();
+    free_.pop_back();
+    at(s) = mapping;
+  } else {
+    mappings_.push_back(mapping);
+    s = static_cast<Slot>(mappings_.size());
+  }
+  const CallMapping& m = at(s);
+  const auto slot_hash = [this](auto hash) { return [this, hash](Slot x) { return hash(at(x)); }; };
+  const auto same = [s](Slot x) { return x == s; };
+  by_inside_.assign(inside_hash(m.connection_id, m.inside_call_id), s, same,
+                    slot_hash([](const CallMapping& x) { return inside_hash(x.connection_id, x.inside_call_id); }));
+  // One entry per key in the other two, as a map's assignment: a later mapping with the same
+  // key replaces the earlier one there.
+  by_outside_.assign(
+      outside_hash(m.server.value, m.outside.value, m.outside_call_id), s,
+      [&](Slot x) {
+        return at(x).server == m.server && at(x).outside == m.outside && at(x).outside_call_id == m.outside_call_id;
+      },
+      slot_hash([](const CallMapping& x) { return outside_hash(x.server.value, x.outside.value, x.outside_call_id); }));
+  by_connection_outside_.assign(
+      connection_outside_hash(m.connection_id, m.outside_call_id), s,
+      [&](Slot x) { return at(x).connection_id == m.connection_id && at(x).outside_call_id == m.outside_call_id; },
+      slot_hash([](const CallMapping& x) { return connection_outside_hash(x.connection_id, x.outside_call_id); }));
   ++counters_.calls_mapped;
-  if (m->translated()) ++counters_.calls_translated;
-  return m;
+  if (m.translated()) ++counters_.calls_translated;
+  return &m;
+}
+
+CallIdTranslator::Slot CallIdTranslator::find_inside_slot(std::uint64_t connection_id,
+                                                          std::uint16_t inside_call_id) const {
+  return by_inside_.find(inside_hash(connection_id, inside_call_id), [&](Slot x) {
+    return at(x).connection_id == connection_id && at(x).inside_call_id == inside_call_id;
+  });
 }
 
 const CallMapping* CallIdTranslator::find_outside(wire::Ipv4Address server, wire::Ipv4Address outside,
                                                   std::uint16_t outside_call_id) const {
-  const auto it = by_outside_.find(OutsideKey{server.value, outside.value, outside_call_id});
-  return it == by_outside_.end() ? nullptr : it->second;
+  const Slot s = by_outside_.find(outside_hash(server.value, outside.value, outside_call_id), [&](Slot x) {
+    const CallMapping& m = at(x);
+    return m.server == server && m.outside == outside && m.outside_call_id == outside_call_id;
+  });
+  return s == 0 ? nullptr : &at(s);
 }
 
 const CallMapping* CallIdTranslator::find_inside(std::uint64_t connection_id,
                                                  std::uint16_t inside_call_id) const {
-  const auto it = by_inside_.find(call_key(connection_id, inside_call_id));
-  return it == by_inside_.end() ? nullptr : it->second.get();
+  const Slot s = find_inside_slot(connection_id, inside_call_id);
+  return s == 0 ? nullptr : &at(s);
 }
 
 const CallMapping* CallIdTranslator::find_outside_on_connection(std::uint64_t connection_id,
                                                                 std::uint16_t outside_call_id) const {
-  const auto it = by_connection_outside_.find(call_key(connection_id, outside_call_id));
-  return it == by_connection_outside_.end() ? nullptr : it->second;
+  const Slot s = by_connection_outside_.find(connection_outside_hash(connection_id, outside_call_id), [&](Slot x) {
+    return at(x).connection_id == connection_id && at(x).outside_call_id == outside_call_id;
+  });
+  return s == 0 ? nullptr : &at(s);
 }
 
-void CallIdTranslator::erase(std::unordered_map<std::uint64_t, std::unique_ptr<CallMapping>>::iterator it) {
-  const CallMapping& m = *it->second;
+void CallIdTranslator::erase(Slot s) {
+  const CallMapping m = at(s);
   const std::uint64_t sk = pair_key(m.outside.value, m.server.value);
-  if (auto s = spaces_.find(sk); s != spaces_.end()) {
-    s->second.used.reset(m.outside_call_id);
-    if (--s->second.count == 0) spaces_.erase(s);
+  if (auto sp = spaces_.find(sk); sp != spaces_.end()) {
+    sp->second.used.reset(m.outside_call_id);
+    if (--sp->second.count == 0) spaces_.erase(sp);
   }
-  by_outside_.erase(outside_key(m));
-  by_connection_outside_.erase(call_key(m.connection_id, m.outside_call_id));
-  by_inside_.erase(it);
+  const auto same = [s](Slot x) { return x == s; };
+  by_outside_.erase(outside_hash(m.server.value, m.outside.value, m.outside_call_id), same, [this](Slot x) {
+    return outside_hash(at(x).server.value, at(x).outside.value, at(x).outside_call_id);
+  });
+  by_connection_outside_.erase(connection_outside_hash(m.connection_id, m.outside_call_id), same, [this](Slot x) {
+    return connection_outside_hash(at(x).connection_id, at(x).outside_call_id);
+  });
+  by_inside_.erase(inside_hash(m.connection_id, m.inside_call_id), same,
+                   [this](Slot x) { return inside_hash(at(x).connection_id, at(x).inside_call_id); });
+  free_.push_back(s);
   ++counters_.released;
 }
 
 void CallIdTranslator::release(std::uint64_t connection_id, std::uint16_t inside_call_id) {
-  const auto it = by_inside_.find(call_key(connection_id, inside_call_id));
-  if (it != by_inside_.end()) erase(it);
+  if (const Slot s = find_inside_slot(connection_id, inside_call_id); s != 0) erase(s);
 }
 
 void CallIdTranslator::release_connection(std::uint64_t connection_id) {
   auto r = reservations_.lower_bound({connection_id, 0});
   while (r != reservations_.end() && r->first.first == connection_id) r = unreserve(r);
-  for (auto it = by_inside_.begin(); it != by_inside_.end();) {
-    auto next = std::next(it);
-    if (it->second->connection_id == connection_id) erase(it);
-    it = next;
-  }
+  std::vector<Slot> gone;
+  by_inside_.for_each([&](Slot x) {
+    if (at(x).connection_id == connection_id) gone.push_back(x);
+  });
+  for (const Slot s : gone) erase(s);
 }
 
 std::size_t CallIdTranslator::in_use(wire::Ipv4Address outside, wire::Ipv4Address server) const {

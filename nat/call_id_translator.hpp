@@ -14,13 +14,15 @@
 
 #include <bitset>
 #include <cstdint>
+#include <deque>
 #include <map>
-#include <memory>
 #include <optional>
 #include <utility>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
+#include "alg/core/flat_index.hpp"
 #include "alg/core/result.hpp"
 #include "alg/wire/ip.hpp"
 
@@ -111,20 +113,22 @@ class CallIdTranslator {
   static std::uint64_t call_key(std::uint64_t connection_id, std::uint16_t call_id) {
     return (connection_id << 16) | call_id;
   }
-  struct OutsideKey {
-    std::uint32_t server, outside;
-    std::uint16_t call_id;
-    bool operator==(const OutsideKey&) const = default;
-  };
-  struct OutsideKeyHash {
-    std::size_t operator()(const OutsideKey& k) const {
-      return std::hash<std::uint64_t>{}(pair_key(k.server, k.outside) ^ (std::uint64_t{k.call_id} << 20));
-    }
-  };
-  static OutsideKey outside_key(const CallMapping& m) {
-    return {m.server.value, m.outside.value, m.outside_call_id};
+  // Each mapping is kept once, in a pool (stable addresses: find_* hand out pointers), and
+  // named in three flat indexes by its slot (4 bytes an entry, no node; issue 17).
+  using Slot = std::uint32_t;  // pool index + 1; 0 is an empty index slot
+  CallMapping& at(Slot s) { return mappings_[s - 1]; }
+  const CallMapping& at(Slot s) const { return mappings_[s - 1]; }
+  static std::size_t inside_hash(std::uint64_t connection_id, std::uint16_t call_id) {
+    return mix_hash(call_key(connection_id, call_id));
   }
-  void erase(std::unordered_map<std::uint64_t, std::unique_ptr<CallMapping>>::iterator it);
+  static std::size_t outside_hash(std::uint32_t server, std::uint32_t outside, std::uint16_t call_id) {
+    return mix_hash(pair_key(server, outside) ^ (std::uint64_t{call_id} * 0x9e3779b97f4a7c15ULL));
+  }
+  static std::size_t connection_outside_hash(std::uint64_t connection_id, std::uint16_t call_id) {
+    return mix_hash(~call_key(connection_id, call_id));
+  }
+  Slot find_inside_slot(std::uint64_t connection_id, std::uint16_t inside_call_id) const;
+  void erase(Slot s);
   struct Space;
   const CallMapping* insert(Space& space, const CallMapping& m);
   // A free outside Call ID: `preferred` where free, else the next free from the cursor.
@@ -143,9 +147,11 @@ class CallIdTranslator {
     std::uint16_t cursor = 0;
   };
   std::unordered_map<std::uint64_t, Space> spaces_;  // by (outside, server)
-  std::unordered_map<std::uint64_t, std::unique_ptr<CallMapping>> by_inside_;  // (connection, inside id)
-  std::unordered_map<OutsideKey, CallMapping*, OutsideKeyHash> by_outside_;
-  std::unordered_map<std::uint64_t, CallMapping*> by_connection_outside_;  // (connection, outside id)
+  std::deque<CallMapping> mappings_;  // the pool; a released slot waits in free_ for reuse
+  std::vector<Slot> free_;
+  FlatIndex<Slot> by_inside_;              // (connection, inside id)
+  FlatIndex<Slot> by_outside_;             // (server, outside, outside id)
+  FlatIndex<Slot> by_connection_outside_;  // (connection, outside id)
   Reservations reservations_;
   NatCounters counters_;
   std::optional<std::uint8_t> half_;  // set_node_half

@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "alg/core/flat_index.hpp"
 #include "alg/stream/reassembler.hpp"
 #include "alg/stream/tcp_window.hpp"
 #include "alg/track/anomaly.hpp"
@@ -279,17 +280,19 @@ class Tracker {
     std::uint16_t call_id;
     bool operator==(const GreKey&) const = default;
   };
-  struct GreKeyHash {
-    std::size_t operator()(const GreKey& k) const {
-      return std::hash<std::uint64_t>{}((std::uint64_t{k.source} << 32) ^ k.destination ^
-                                        (std::uint64_t{k.call_id} << 16));
-    }
-  };
+  // Where a call's GRE in one direction goes. Routes are kept in a pool (gre_routes_) and
+  // found through a flat index of their slots, 4 bytes an entry and no node (issue 17).
   struct GreRoute {
+    GreKey key;
+    Direction direction;
     ControlConnection* connection;
     Call* call;
-    Direction direction;
   };
+  using RouteSlot = std::uint32_t;  // pool index + 1; 0 is an empty index slot
+  static std::size_t gre_hash(const GreKey& k) {
+    return mix_hash(((std::uint64_t{k.source} << 32) | k.destination) ^ (std::uint64_t{k.call_id} * 0x9e3779b97f4a7c15ULL));
+  }
+  RouteSlot find_gre_route(const GreKey& k) const;
   class StreamSink;
 
   std::optional<ConnectionKey> key_of(const wire::Ipv4Packet& ip, const wire::TcpSegment& tcp) const;
@@ -336,7 +339,9 @@ class Tracker {
   bool inline_ = false;
   bool verify_checksums_ = false;
   std::map<ConnectionKey, std::unique_ptr<ControlConnection>> connections_;
-  std::unordered_map<GreKey, GreRoute, GreKeyHash> gre_routes_;
+  std::deque<GreRoute> gre_routes_;  // the pool; a freed slot waits in free_gre_routes_
+  std::vector<RouteSlot> free_gre_routes_;
+  FlatIndex<RouteSlot> gre_index_;  // by GreKey
   // Closed connections by age (key and id; an entry whose connection went otherwise is stale).
   std::deque<ClosedEntry> closed_;
   std::size_t closed_count_ = 0;

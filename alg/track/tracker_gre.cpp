@@ -20,17 +20,33 @@ std::optional<Tracker::GreKey> Tracker::gre_key(const ControlConnection& c, cons
                 : GreKey{c.pac.address.value, c.pns.address.value, *id};
 }
 
+Tracker::RouteSlot Tracker::find_gre_route(const GreKey& k) const {
+  return gre_index_.find(gre_hash(k), [&](RouteSlot x) { return gre_routes_[x - 1].key == k; });
+}
+
 void Tracker::index_gre(ControlConnection& c, Call& call, Direction toward) {
   const std::optional<GreKey> key = gre_key(c, call, toward);
   if (!key) return;
-  const bool to_pac = toward == Direction::PnsToPac;
-  const std::uint16_t id = key->call_id;
-  auto [it, inserted] = gre_routes_.try_emplace(*key, GreRoute{&c, &call, toward});
-  if (!inserted && it->second.call != &call) {
-    raise(Anomaly::GreKeyCollision, &c, toward,
-          fmt("Call ID %u toward the %s is already used by connection %llu", id,
-              to_pac ? "PAC" : "PNS", static_cast<unsigned long long>(it->second.connection->id)));
+  if (const RouteSlot s = find_gre_route(*key); s != 0) {  // the first call keeps the key
+    const GreRoute& other = gre_routes_[s - 1];
+    if (other.call != &call) {
+      raise(Anomaly::GreKeyCollision, &c, toward,
+            fmt("Call ID %u toward the %s is already used by connection %llu", key->call_id,
+                toward == Direction::PnsToPac ? "PAC" : "PNS", static_cast<unsigned long long>(other.connection->id)));
+    }
+    return;
   }
+  RouteSlot s = 0;
+  if (!free_gre_routes_.empty()) {
+    s = free_gre_routes_.back();
+    free_gre_routes_.pop_back();
+    gre_routes_[s - 1] = GreRoute{*key, toward, &c, &call};
+  } else {
+    gre_routes_.push_back(GreRoute{*key, toward, &c, &call});
+    s = static_cast<RouteSlot>(gre_routes_.size());
+  }
+  gre_index_.assign(gre_hash(*key), s, [](RouteSlot) { return false; },
+                    [this](RouteSlot x) { return gre_hash(gre_routes_[x - 1].key); });
 }
 
 void Tracker::unindex_gre(const ControlConnection& c, const Call& call) {
@@ -39,8 +55,11 @@ void Tracker::unindex_gre(const ControlConnection& c, const Call& call) {
   for (const Direction d : {Direction::PnsToPac, Direction::PacToPns}) {
     const std::optional<GreKey> key = gre_key(c, call, d);
     if (!key) continue;
-    const auto it = gre_routes_.find(*key);
-    if (it != gre_routes_.end() && it->second.call == &call) gre_routes_.erase(it);
+    const RouteSlot s = find_gre_route(*key);
+    if (s == 0 || gre_routes_[s - 1].call != &call) continue;
+    gre_index_.erase(gre_hash(*key), [s](RouteSlot x) { return x == s; },
+                     [this](RouteSlot x) { return gre_hash(gre_routes_[x - 1].key); });
+    free_gre_routes_.push_back(s);
   }
 }
 
@@ -79,8 +98,8 @@ GreOutcome Tracker::on_gre(double time, const wire::Ipv4Packet& ip) {
     return out;
   }
   const wire::GrePacket& gre = *parsed;
-  auto it = gre_routes_.find(GreKey{ip.source.value, ip.destination.value, gre.header.call_id});
-  if (it == gre_routes_.end()) {
+  const RouteSlot slot = find_gre_route(GreKey{ip.source.value, ip.destination.value, gre.header.call_id});
+  if (slot == 0) {
     out.verdict = GreVerdict::UnknownCall;
     raise(Anomaly::GreUnknownCall, nullptr, std::nullopt,
           fmt("%s -> %s Call ID %u", wire::to_string(ip.source).c_str(),
@@ -88,7 +107,7 @@ GreOutcome Tracker::on_gre(double time, const wire::Ipv4Packet& ip) {
     observer_.on_gre(nullptr, nullptr, Direction::PnsToPac, ip, &gre.header);
     return out;
   }
-  GreRoute& route = it->second;
+  const GreRoute& route = gre_routes_[slot - 1];
   Call& call = *route.call;
   out.verdict = GreVerdict::Matched;
   out.connection = route.connection;
