@@ -8,7 +8,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <ranges>
 #include <string>
 #include <tuple>
 #include <utility>  // before Boost.Asio: its awaitable.hpp uses std::exchange
@@ -73,10 +72,19 @@ class TakenOverCalls {
 
  private:
   // The connection pns-pac's calls: one range of the map (keyed by PNS, PAC, then Call ID).
+  // A plain pair of iterators: clang 14's std::ranges::subrange over libstdc++ 12's map
+  // iterators does not compile.
+  template <class It>
+  struct Range {
+    It first, last;
+    It begin() const { return first; }
+    It end() const { return last; }
+    bool empty() const { return first == last; }
+  };
   template <class Map>
   static auto range_of(Map& calls, const wire::Endpoint& pns, const wire::Endpoint& pac) {
-    return std::ranges::subrange(calls.lower_bound(sync::CallKey{pns, pac, 0}),
-                                 calls.upper_bound(sync::CallKey{pns, pac, 0xFFFF}));
+    return Range<decltype(calls.begin())>{calls.lower_bound(sync::CallKey{pns, pac, 0}),
+                                          calls.upper_bound(sync::CallKey{pns, pac, 0xFFFF})};
   }
   std::map<sync::CallKey, sync::CallState> calls_;
 };
