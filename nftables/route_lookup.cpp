@@ -13,38 +13,15 @@
 #include <memory>
 #include <vector>
 
+#include "nftables/netlink_walk.hpp"
+
 namespace pptp::nft {
 
 namespace {
 
 constexpr std::size_t kNetlinkHeaderLength = sizeof(nlmsghdr);  // 16
-constexpr std::size_t kAttributeHeaderLength = 4;               // rtattr / nlattr: length, type
 constexpr std::size_t kAnswerBufferBytes = 8192;                // one route or link answer
 constexpr std::size_t kRequestBytes = 256;                      // a header, rtmsg and RTA_DST
-
-// Netlink's own fields are in the host's byte order (unlike the addresses in them).
-template <typename T>
-T native_at(Bytes b, std::size_t at) {
-  T v{};
-  std::memcpy(&v, b.data() + at, sizeof v);
-  return v;
-}
-
-std::size_t align4(std::size_t n) { return (n + 3) & ~std::size_t{3}; }
-
-// Calls each(type, payload) for every attribute in `area`; false when one overruns it.
-template <typename Each>
-bool for_each_attribute(Bytes area, Each&& each) {
-  std::size_t at = 0;
-  while (at + kAttributeHeaderLength <= area.size()) {
-    const auto length = native_at<std::uint16_t>(area, at);
-    const auto type = static_cast<std::uint16_t>(native_at<std::uint16_t>(area, at + 2) & NLA_TYPE_MASK);
-    if (length < kAttributeHeaderLength || at + length > area.size()) return false;
-    each(type, area.subspan(at + kAttributeHeaderLength, length - kAttributeHeaderLength));
-    at += align4(length);
-  }
-  return true;
-}
 
 // The message's payload after its nlmsghdr, or the error its header already tells.
 Result<Bytes, RouteError> payload_of(Bytes message, std::uint16_t expected_type) {

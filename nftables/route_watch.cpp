@@ -13,6 +13,7 @@
 #include "alg/core/bytes.hpp"
 
 #include "nftables/netlink_batch.hpp"
+#include "nftables/netlink_walk.hpp"
 
 namespace pptp::nft {
 
@@ -46,37 +47,30 @@ namespace {
 
 // The prefix of one route message's payload (rtmsg, then RTA_DST when not the default);
 // nullopt when it is not IPv4 (the group is IPv4's: not expected) or runs past its end.
-std::optional<RoutePrefix> prefix_of(std::span<const std::uint8_t> payload, bool& malformed) {
-  if (payload.size() < sizeof(rtmsg)) {
+std::optional<RoutePrefix> prefix_of(Bytes payload, bool& malformed) {
+  if (payload.size() < NLMSG_ALIGN(sizeof(rtmsg))) {
     malformed = true;
     return std::nullopt;
   }
-  rtmsg r;
-  std::memcpy(&r, payload.data(), sizeof r);
+  const auto r = native_at<rtmsg>(payload, 0);
   if (r.rtm_family != AF_INET) return std::nullopt;
   RoutePrefix p{0, static_cast<std::uint8_t>(r.rtm_dst_len > 32 ? 32 : r.rtm_dst_len)};
-  std::size_t at = NLMSG_ALIGN(sizeof(rtmsg));
-  while (payload.size() >= at + sizeof(rtattr)) {
-    rtattr a;
-    std::memcpy(&a, payload.data() + at, sizeof a);
-    if (a.rta_len < sizeof(rtattr) || a.rta_len > payload.size() - at) {
-      malformed = true;
-      return std::nullopt;
-    }
-    if (a.rta_type == RTA_DST && a.rta_len >= sizeof(rtattr) + 4) p.address = load_u32(payload.data() + at + sizeof(rtattr));
-    at += RTA_ALIGN(a.rta_len);
+  const bool whole = for_each_attribute(payload.subspan(NLMSG_ALIGN(sizeof(rtmsg))), [&](std::uint16_t type, Bytes v) {
+    if (type == RTA_DST && v.size() >= 4) p.address = load_u32(v.data());
+  });
+  if (!whole) {
+    malformed = true;
+    return std::nullopt;
   }
   return p;
 }
 
-std::optional<int> link_of(std::span<const std::uint8_t> payload, bool& malformed) {
+std::optional<int> link_of(Bytes payload, bool& malformed) {
   if (payload.size() < sizeof(ifinfomsg)) {
     malformed = true;
     return std::nullopt;
   }
-  ifinfomsg i;
-  std::memcpy(&i, payload.data(), sizeof i);
-  return i.ifi_index;
+  return native_at<ifinfomsg>(payload, 0).ifi_index;
 }
 
 }  // namespace
