@@ -11,12 +11,16 @@
 // Not a test: numbers for a person to compare. Addresses are RFC 5737.
 #include <malloc.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <spdlog/sinks/null_sink.h>
@@ -121,16 +125,42 @@ class Bench {
     for (std::size_t k = 0; k < options_.calls_per_connection; ++k) place_call(c);
   }
 
+  // The loop's part of a route change with every call up (--fast-path netdev): selecting the
+  // calls to one client address, against listing every call (what it did before s13). Median
+  // of kSelectRepeats, in microseconds.
+  std::pair<double, double> select_costs() const {
+    constexpr int kSelectRepeats = 21;
+    const std::set<std::uint32_t> one{test::addr("192.0.2.1").value + 1};  // a client's, or none
+    std::vector<double> selected, listed;
+    for (int i = 0; i < kSelectRepeats; ++i) {
+      selected.push_back(micros([&] { return gw_.offloaded_calls_to(one).size(); }));
+      listed.push_back(micros([&] { return gw_.offloaded_calls().size(); }));
+    }
+    std::sort(selected.begin(), selected.end());
+    std::sort(listed.begin(), listed.end());
+    return {selected[kSelectRepeats / 2], listed[kSelectRepeats / 2]};
+  }
+
+  template <typename Work>
+  static double micros(Work&& work) {
+    const auto start = std::chrono::steady_clock::now();
+    volatile std::size_t keep = work();
+    (void)keep;
+    return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+  }
+
   void report() {
     gw_.take_offload_changes();
+    const auto [selected_us, listed_us] = select_costs();
     const std::size_t calls = options_.connections * options_.calls_per_connection;
     const double heap = static_cast<double>(g_live_bytes.load() - heap_before_);
     std::printf(
         "{\"connections\": %zu, \"calls\": %zu, \"offloaded\": %zu, \"heap_bytes_per_call\": %.1f, "
         "\"setup_packets\": %zu, \"allocations_per_setup_packet\": %.2f, \"gre_packets\": %zu, "
-        "\"allocations_per_gre_packet\": %.2f, \"dropped\": %zu}\n",
+        "\"allocations_per_gre_packet\": %.2f, \"dropped\": %zu, \"reroute_select_us\": %.1f, "
+        "\"all_calls_listed_us\": %.1f}\n",
         options_.connections, calls, gw_.offloader().offloaded(), heap / static_cast<double>(calls), setup_.packets,
-        ratio(setup_.allocations, setup_.packets), gre_.packets, ratio(gre_.allocations, gre_.packets), dropped_);
+        ratio(setup_.allocations, setup_.packets), gre_.packets, ratio(gre_.allocations, gre_.packets), dropped_, selected_us, listed_us);
   }
 
   void start() { heap_before_ = g_live_bytes.load(); }

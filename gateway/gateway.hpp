@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <set>
 #include <span>
 #include <string_view>
 #include <unordered_map>
@@ -128,6 +129,10 @@ class Gateway final : private track::TrackerObserver {
   // re-arm its elements); and the kernel's counters, which keep offloaded calls alive.
   std::vector<OffloadChange> take_offload_changes() { return offloader_.take_changes(); }
   std::vector<OffloadedCall> offloaded_calls() const { return offloader_.calls(calls_); }
+  // Those to or from these addresses (a route change's destinations; offloader.hpp).
+  std::vector<OffloadedCall> offloaded_calls_to(const std::set<std::uint32_t>& addresses) const {
+    return offloader_.calls_to(calls_, addresses);
+  }
   // Offloaded calls whose elements were armed `every` seconds ago or more (offloader.hpp).
   std::vector<OffloadedCall> calls_due_for_rearm(double now, double every) {
     return offloader_.due_for_rearm(now, every);

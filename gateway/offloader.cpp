@@ -57,6 +57,21 @@ std::vector<OffloadedCall> Offloader::calls(const CallTable& table) const {
   return out;
 }
 
+std::vector<OffloadedCall> Offloader::calls_to(const CallTable& table, const std::set<std::uint32_t>& addresses) const {
+  std::vector<OffloadedCall> out;
+  if (addresses.empty()) return out;
+  const auto wanted = [&](const OffloadedCall& c) {
+    return addresses.count(c.inside.value) != 0 || addresses.count(c.server.value) != 0;
+  };
+  for (const auto& [id, r] : table) {
+    if (r.offload && wanted(r.offload->call)) out.push_back(r.offload->call);
+  }
+  for (const Adopted& a : adopted_) {
+    if (wanted(a.call)) out.push_back(a.call);
+  }
+  return out;
+}
+
 std::vector<OffloadedCall> Offloader::due_for_rearm(double now, double every) {
   std::vector<OffloadedCall> due;
   while (!armed_.empty() && now - armed_.front().at >= every) {

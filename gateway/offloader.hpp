@@ -8,6 +8,7 @@
 
 #include <deque>
 #include <memory>
+#include <set>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -37,6 +38,9 @@ class Offloader {
   std::vector<OffloadChange> take_changes();
   // Every call whose elements are in the kernel (their counters are read).
   std::vector<OffloadedCall> calls(const CallTable& table) const;
+  // Of them, those whose client (inside) or server address is in `addresses`: the calls a
+  // route change may move (--fast-path netdev), without a list of every call.
+  std::vector<OffloadedCall> calls_to(const CallTable& table, const std::set<std::uint32_t>& addresses) const;
   // The calls whose elements were last armed (added, adopted or re-armed) `every` seconds
   // ago or more, oldest first; they count as re-armed at `now`. Only those are looked at:
   // not every call, not every offloaded one.

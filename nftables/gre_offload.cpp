@@ -206,13 +206,16 @@ Result<bool, std::string> GreOffload::restore(const std::vector<FastPathCall>& c
   return r;
 }
 
+std::set<std::uint32_t> GreOffload::reroute_destinations(const RouteChanges& changes) const {
+  if (!netdev_) return {};
+  return shared_->routes->affected(changes);
+}
+
 GreOffload::RerouteStart GreOffload::begin_reroute(const std::vector<FastPathCall>& calls,
-                                                   const RouteChanges& changes) {
+                                                   const std::set<std::uint32_t>& gone) {
   RerouteStart start;
-  if (!netdev_) return start;
-  const std::set<std::uint32_t> gone = shared_->routes->affected(changes);
+  if (!netdev_ || gone.empty()) return start;
   start.destinations = gone.size();
-  if (gone.empty()) return start;
   for (const FastPathCall& c : calls) {
     if (gone.count(c.inside.value) != 0 || gone.count(c.server.value) != 0) start.calls.push_back(c);
   }
@@ -247,7 +250,7 @@ void GreOffload::count_reroute(const ReroutePlan& plan) {
 
 Result<bool, std::string> GreOffload::reroute(const std::vector<FastPathCall>& calls, const RouteChanges& changes) {
   if (!netdev_) return true;
-  auto plan = finish_reroute(begin_reroute(calls, changes));
+  auto plan = finish_reroute(begin_reroute(calls, reroute_destinations(changes)));
   if (!plan) return unexpected(plan.error());
   count_reroute(*plan);
   return true;

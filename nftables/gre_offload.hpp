@@ -14,6 +14,7 @@
 
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -88,7 +89,10 @@ class GreOffload {
     std::vector<NetdevCall> before;   // of them, those on the netdev path, as they were
     std::size_t destinations = 0;     // answers forgotten
   };
-  RerouteStart begin_reroute(const std::vector<FastPathCall>& calls, const RouteChanges& changes);
+  // The destinations whose route answers the changes may alter: only calls to these are
+  // looked at (the daemon selects them without a list of every call).
+  std::set<std::uint32_t> reroute_destinations(const RouteChanges& changes) const;
+  RerouteStart begin_reroute(const std::vector<FastPathCall>& calls, const std::set<std::uint32_t>& gone);
   Result<ReroutePlan, std::string> finish_reroute(const RerouteStart& start);
   void count_reroute(const ReroutePlan& plan);
   // The three on this writer (tests, and a daemon without its worker).

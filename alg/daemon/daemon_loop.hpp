@@ -7,6 +7,7 @@
 // gateway. Private to the daemon library.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -39,6 +40,8 @@ namespace pptp::daemon {
 inline constexpr std::uint64_t kPacketLogsPerSecond = 20;  // --log-level debug
 // With the nf_tables monitor, the tick's own table check is a backstop (lost notifications).
 inline constexpr double kRulesBackstopSeconds = 10.0;
+// The ip table's named counters shown in the status (rules_watch.cpp kRulesCounters).
+inline constexpr std::size_t kRulesCounterCount = 4;
 
 // Without conntrack data on queued packets, ask ctnetlink once per control connection.
 class ConntrackResolver final : public gateway::OutsideResolver {
@@ -86,15 +89,22 @@ class Daemon {
   void open_route_watch();
   void wait_route_news();
   void on_route_news(const boost::system::error_code& ec);
-  // The kernel's named counters of our tables, in the status and metrics (rules_watch.cpp).
+  // The kernel's named counters of our tables, in the status and metrics (rules_watch.cpp):
+  // read by the worker at each tick (a netlink question each), shown as last read.
+  struct KernelCounters {
+    std::array<std::optional<nft::NamedCount>, kRulesCounterCount> rules;  // kRulesCounters' order
+    std::optional<nft::NamedCount> no_egress;                            // --fast-path netdev
+  };
   std::optional<nft::NamedCount> read_named_counter(nft::TableFamily family, std::string_view table,
                                                     std::string_view name) const;
+  KernelCounters read_kernel_counters(bool netdev) const;  // on the worker (at start: the loop)
+  void refresh_kernel_counters();                          // the tick's step
   void nft_counters_status(nlohmann::json& s) const;
   void nft_counters_metrics(control::MetricsText& m) const;
   void reroute_netdev();  // at the tick, after route news
   struct Rerouted {
     std::size_t destinations = 0, calls = 0;  // answers forgotten, calls that may move
-    double started = 0;
+    double started = 0, select = 0;            // the loop's part: selecting the calls (s)
   };
   void on_rerouted(const Result<nft::ReroutePlan, std::string>& plan, const Rerouted& what);
   void restore_netdev_table();  // a flushed ruleset took it: before the calls are re-armed
@@ -171,7 +181,9 @@ class Daemon {
   // Housekeeping state: what runs on the worker, and how often.
   Paced counting_;
   Paced status_writes_{kTickSeconds, kStatusAtMostSeconds};  // 60,000 calls take a while to write
-  bool counting_busy_ = false, status_busy_ = false, refresh_busy_ = false;
+  bool counting_busy_ = false, status_busy_ = false, refresh_busy_ = false, kernel_counters_busy_ = false;
+  KernelCounters kernel_counters_;
+  std::unique_ptr<nft::NamedCounters> named_counters_;  // the worker's, once it runs (rules_watch.cpp)
   double refresh_cost_ = 0, status_build_cost_ = 0, last_summary_ = 0;
   std::uint64_t refreshed_elsewhere_ = 0;  // calls the worker re-armed (its socket's stats are its own)
   std::vector<nft::FastPathCall> removed_while_refreshing_;
@@ -196,7 +208,6 @@ class Daemon {
   std::optional<std::uint64_t> table_handle_;  // of the table as last seen whole
   std::optional<nft::GreSink> gre_sink_;        // no ICMP for the server's GRE while the table is gone
   std::unique_ptr<nft::TableMonitor> table_monitor_;  // nf_tables notifications (rules_watch.cpp)
-  std::unique_ptr<nft::NamedCounters> named_counters_;  // gre_spoofed, no_egress (rules_watch.cpp)
   std::optional<boost::asio::posix::stream_descriptor> monitor_stream_;
   // --fast-path netdev: route and link news (after io_: its stream is destroyed before it).
   std::unique_ptr<nft::RouteWatch> route_watch_;

@@ -75,6 +75,7 @@ void Daemon::on_tick(const boost::system::error_code& ec) {
   apply_offload();
   queue_->flush();
   queue_->refresh_kernel_stats();
+  refresh_kernel_counters();
   write_status(t);
   log_summary(t);
   report_packet_logs();

@@ -68,8 +68,10 @@ void Daemon::reroute_netdev() {
   // On the loop, at once: the calls that may move, and their routes' answers forgotten (a
   // call offloaded from now on asks the new routes). The questions and writes, which grow
   // with the calls, on the worker.
-  nft::GreOffload::RerouteStart start = fast_path_->begin_reroute(gateway_->offloaded_calls(), changes);
-  const Rerouted what{start.destinations, start.calls.size(), now()};
+  const double started = now();
+  const std::set<std::uint32_t> gone = fast_path_->reroute_destinations(changes);
+  nft::GreOffload::RerouteStart start = fast_path_->begin_reroute(gateway_->offloaded_calls_to(gone), gone);
+  const Rerouted what{start.destinations, start.calls.size(), started, now() - started};
   if (!counter_reader_ || start.calls.empty()) {
     auto plan = fast_path_->finish_reroute(start);
     log_netdev_error(fast_path_->take_netdev_error(), "reroute", false);
@@ -95,8 +97,8 @@ void Daemon::on_rerouted(const Result<nft::ReroutePlan, std::string>& plan, cons
     return;
   }
   log_->info("fast_path_netdev_rerouted destinations={} calls_checked={} calls_moved={} calls_fell_back={} "
-             "calls_joined={} reroute_ms={:.1f}",
-             what.destinations, what.calls, plan->moved_calls, plan->fell_back, plan->joined,
+             "calls_joined={} select_ms={:.2f} reroute_ms={:.1f}",
+             what.destinations, what.calls, plan->moved_calls, plan->fell_back, plan->joined, what.select * 1000,
              (now() - what.started) * 1000);
 }
 

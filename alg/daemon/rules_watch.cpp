@@ -28,6 +28,7 @@ void Daemon::open_table_watch() {
   open_table_monitor();
   if (auto c = nft::NamedCounters::open(); c) {
     named_counters_ = std::move(*c);
+    refresh_kernel_counters();
   } else {
     log_->warn("nft_counters_unavailable error=\"{}\" note=\"gre_spoofed and no_egress are not in the status\"",
                c.error());
@@ -59,26 +60,52 @@ constexpr std::array<RulesCounter, 4> kRulesCounters{{
 
 }  // namespace
 
+static_assert(kRulesCounters.size() == kRulesCounterCount);
+
+Daemon::KernelCounters Daemon::read_kernel_counters(bool netdev) const {
+  KernelCounters k;
+  for (std::size_t i = 0; i < kRulesCounters.size(); ++i) {
+    k.rules[i] = read_named_counter(nft::TableFamily::Ip, nft::kTableName, kRulesCounters[i].name);
+  }
+  if (netdev) k.no_egress = read_named_counter(nft::TableFamily::Netdev, nft::kNetdevTable, nft::kNetdevCounterNoEgress);
+  return k;
+}
+
+void Daemon::refresh_kernel_counters() {
+  if (!named_counters_ || kernel_counters_busy_) return;
+  if (!worker_) {  // at start, before the worker: the first status has them
+    kernel_counters_ = read_kernel_counters(netdev_table_made_);
+    return;
+  }
+  // Five netlink questions: on the worker, the only user of named_counters_ from then on.
+  kernel_counters_busy_ = true;
+  boost::asio::post(*worker_, [this, netdev = netdev_table_made_] {
+    KernelCounters k = read_kernel_counters(netdev);
+    boost::asio::post(io_, [this, k] {
+      kernel_counters_ = k;
+      kernel_counters_busy_ = false;
+    });
+  });
+}
+
 void Daemon::nft_counters_status(nlohmann::json& s) const {
-  for (const RulesCounter& r : kRulesCounters) {
-    if (auto c = read_named_counter(nft::TableFamily::Ip, nft::kTableName, r.name)) {
-      s["rules"][std::string(r.name)] = {{"packets", c->packets}, {"bytes", c->bytes}};
+  for (std::size_t i = 0; i < kRulesCounters.size(); ++i) {
+    if (const auto& c = kernel_counters_.rules[i]) {
+      s["rules"][std::string(kRulesCounters[i].name)] = {{"packets", c->packets}, {"bytes", c->bytes}};
     }
   }
-  if (!netdev_table_made_) return;
-  if (auto c = read_named_counter(nft::TableFamily::Netdev, nft::kNetdevTable, nft::kNetdevCounterNoEgress)) {
+  if (const auto& c = kernel_counters_.no_egress) {
     s["fast_path_netdev"]["no_egress"] = {{"packets", c->packets}, {"bytes", c->bytes}};
   }
 }
 
 void Daemon::nft_counters_metrics(control::MetricsText& m) const {
-  for (const RulesCounter& r : kRulesCounters) {
-    if (auto c = read_named_counter(nft::TableFamily::Ip, nft::kTableName, r.name)) {
-      m.counter("rules", std::string(r.name) + "_packets", r.help, c->packets);
+  for (std::size_t i = 0; i < kRulesCounters.size(); ++i) {
+    if (const auto& c = kernel_counters_.rules[i]) {
+      m.counter("rules", std::string(kRulesCounters[i].name) + "_packets", kRulesCounters[i].help, c->packets);
     }
   }
-  if (!netdev_table_made_) return;
-  if (auto c = read_named_counter(nft::TableFamily::Netdev, nft::kNetdevTable, nft::kNetdevCounterNoEgress)) {
+  if (const auto& c = kernel_counters_.no_egress) {
     m.counter("fast_path_netdev", "no_egress_packets", "rewritten GRE dropped on the netdev path: no way out",
               c->packets);
   }

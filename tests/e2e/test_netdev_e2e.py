@@ -58,8 +58,12 @@ class ForgedServerGre:
                                   extra=["--spoof-source", SERVER, "--key", str(calls[0]["outside_call_id"])])
         self.assertTrue(attack.get("ok"), attack)
         self.assertEqual(self.spoofed_dropped() - dropped, 100)
-        # The daemon's status reads the same kernel counter (rules.gre_spoofed).
-        self.assertEqual(self.lab.status(wait=0)["rules"]["gre_spoofed"]["packets"], self.spoofed_dropped())
+        # The daemon's status shows the same kernel counter (rules.gre_spoofed), as its worker
+        # read it at the last tick (once a second).
+        deadline, shown = time.monotonic() + 5, None
+        while time.monotonic() < deadline and shown != self.spoofed_dropped():
+            shown = self.lab.status(wait=0.2)["rules"]["gre_spoofed"]["packets"]
+        self.assertEqual(shown, self.spoofed_dropped())
         self.assertEchoed(self.lab.result(victim), minimum=60)  # "foreign" 0: no forged frame arrived
 
 

@@ -102,14 +102,25 @@ class ControlSocket(OpsTest):
         fetch = "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:%d/metrics').read().decode())"
         http = self.lab.netns("rtr", sys.executable, "-c", fetch % METRICS_PORT).stdout
         self.assertGreater(self.metric(http, "pptp_alg_packets_gre_to_pns_total") or 0, 0, http)
-        # The table's named counters (drops before the queue, forged GRE), as nft counts them.
-        rc, status = self.ctl("status", "--json")
-        for name in ("invalid_dropped", "syn_limited", "gre_limited", "gre_spoofed"):
-            listed = json.loads(self.lab.netns("rtr", "nft", "-j", "list", "counter", "ip", "pptp_alg",
-                                               name).stdout)
-            kernel = [o["counter"]["packets"] for o in listed["nftables"] if "counter" in o]
-            self.assertEqual(self.metric(http, "pptp_alg_rules_%s_packets_total" % name), kernel[0], http)
-            self.assertEqual(json.loads(status)["rules"][name]["packets"], kernel[0], status)
+        # The table's named counters (drops before the queue, forged GRE), as nft counts them
+        # (the daemon's worker reads them at each tick: equal within a few seconds).
+        names = ("invalid_dropped", "syn_limited", "gre_limited", "gre_spoofed")
+        deadline = time.monotonic() + 5
+        while True:
+            kernel, shown = {}, {}
+            rc, status = self.ctl("status", "--json")
+            http = self.lab.netns("rtr", sys.executable, "-c", fetch % METRICS_PORT).stdout
+            for name in names:
+                listed = json.loads(self.lab.netns("rtr", "nft", "-j", "list", "counter", "ip", "pptp_alg",
+                                                   name).stdout)
+                kernel[name] = [o["counter"]["packets"] for o in listed["nftables"] if "counter" in o][0]
+                shown[name] = (json.loads(status)["rules"][name]["packets"],
+                               self.metric(http, "pptp_alg_rules_%s_packets_total" % name))
+            if all(shown[n] == (kernel[n], kernel[n]) for n in names) or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        for name in names:
+            self.assertEqual(shown[name], (kernel[name], kernel[name]), (name, status, http))
 
     def test_reload_answers_with_the_result_or_the_error_position(self):
         self.expected_errors = ("policy_reload_rejected",)

@@ -199,6 +199,32 @@ TEST_F(FastPath, ARestartAdoptsTheKernelsCallsReservesTheirCallIdsAndLetsThemIdl
   EXPECT_TRUE(after.gw.offloaded_calls().empty());
 }
 
+TEST_F(FastPath, ARouteChangeSelectsOnlyTheCallsToOrFromItsAddressesAdoptedOnesToo) {
+  // --fast-path netdev: a route change names destinations; only the calls with one as their
+  // client's or the server's address are looked at (the loop lists no other call).
+  const OffloadedCall left{kServer, kPublic, addr("192.0.2.13"), 9, 9, 102};
+  ASSERT_EQ(h.gw.adopt_offloaded({{true, left, 40, 0, left}, {false, left, 30, 0, left}}, 1.0), 1u);
+  h.start(a);
+  h.start(b);
+  for (Client* c : {&a, &b}) {
+    call(*c, 7, c == &a ? 100 : 101);
+    for (std::size_t i = 0; i < track::kAuthScanPackets; ++i) ASSERT_EQ(server_gre(outside_id), Action::Accept);
+  }
+  ASSERT_EQ(h.gw.offloaded_calls().size(), 3u);
+  const auto to = [&](std::initializer_list<const char*> addresses) {
+    std::set<std::uint32_t> s;
+    for (const char* x : addresses) s.insert(addr(x).value);
+    std::set<std::uint32_t> clients;
+    for (const OffloadedCall& c : h.gw.offloaded_calls_to(s)) clients.insert(c.inside.value);
+    return clients;
+  };
+  EXPECT_EQ(to({"192.0.2.12"}), (std::set<std::uint32_t>{addr("192.0.2.12").value}));
+  EXPECT_EQ(to({"192.0.2.13", "203.0.113.99"}), (std::set<std::uint32_t>{addr("192.0.2.13").value}));
+  EXPECT_EQ(to({"198.51.100.2"}).size(), 3u) << "the server's address: every call";
+  EXPECT_TRUE(to({"192.0.2.99"}).empty());
+  EXPECT_TRUE(to({}).empty());
+}
+
 TEST_F(FastPath, OnlyTheCallsArmedAPeriodAgoAreReArmedAndEachOnce) {
   // Elements carry a timeout (the daemon's kFastPathTimeoutSeconds): each call is re-armed a
   // period after it was last armed, and a tick looks at those calls only.
