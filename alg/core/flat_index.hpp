@@ -2,7 +2,8 @@
 // they name: one slot of sizeof(Handle) per entry and no node, no key copy, no bucket array
 // (issue 17, memory per call: a std::unordered_map entry costs a 40-64 byte node plus its
 // bucket). Linear probing; an erase shifts the entries after it back (no tombstones); the
-// table doubles above 3/4 full. Handle{} marks an empty slot: no real handle may equal it.
+// table doubles above 3/4 full and halves below 1/8 (a peak of calls is not kept for good;
+// after a halving it is under 1/4 full, so adds and erases at one size do not flap). Handle{} marks an empty slot: no real handle may equal it.
 //
 // The caller hashes keys (mix_hash) and says which handle matches; `hash_of(handle)` gives a
 // stored handle's hash again, for moves at a growth or an erase.
@@ -73,6 +74,7 @@ class FlatIndex {
     }
     slots_[hole] = Handle{};
     --size_;
+    if (slots_.size() > kSmallest && size_ * 8 < slots_.size()) rehash(slots_.size() / 2, hash_of);
     return true;
   }
 
@@ -85,6 +87,7 @@ class FlatIndex {
 
  private:
   static constexpr std::size_t kNone = ~std::size_t{0};
+  static constexpr std::size_t kSmallest = 16;  // slots of a table that has held an entry
   std::size_t mask() const { return slots_.size() - 1; }
 
   template <class Match>
@@ -98,7 +101,12 @@ class FlatIndex {
 
   template <class HashOf>
   void grow(HashOf& hash_of) {
-    std::vector<Handle> old(slots_.empty() ? 16 : slots_.size() * 2, Handle{});
+    rehash(slots_.empty() ? kSmallest : slots_.size() * 2, hash_of);
+  }
+
+  template <class HashOf>
+  void rehash(std::size_t slots, HashOf& hash_of) {
+    std::vector<Handle> old(slots, Handle{});
     old.swap(slots_);
     for (const Handle& h : old) {
       if (h == Handle{}) continue;

@@ -36,6 +36,24 @@ TEST(FlatIndex, AssignReplacesTheEntryItsMatchAccepts) {
   EXPECT_EQ(index.find(3, [](std::uint32_t x) { return x % 10 == 3; }), 13u);
 }
 
+TEST(FlatIndex, APeakIsGivenBackAsEntriesGoAndWhatStaysIsStillFound) {
+  FlatIndex<std::uint32_t> index;
+  const auto hash = [](std::uint32_t k) { return mix_hash(k); };
+  const auto same = [](std::uint32_t k) { return [k](std::uint32_t x) { return x == k; }; };
+  for (std::uint32_t k = 1; k <= 60000; ++k) index.assign(hash(k), k, same(k), hash);
+  const std::size_t peak = index.allocated_bytes();
+  EXPECT_GE(peak, 60000 * 4 * sizeof(std::uint32_t) / 3);
+  for (std::uint32_t k = 1; k <= 60000; ++k) {
+    if (k % 1000 != 0) {
+      ASSERT_TRUE(index.erase(hash(k), same(k), hash)) << k;
+    }
+  }
+  EXPECT_EQ(index.size(), 60u);
+  EXPECT_LE(index.allocated_bytes(), 60 * 8 * sizeof(std::uint32_t)) << "at most 1/8 full again: " << peak;
+  for (std::uint32_t k = 1000; k <= 60000; k += 1000) EXPECT_EQ(index.find(hash(k), same(k)), k);
+  EXPECT_EQ(index.find(hash(999), same(999)), 0u);
+}
+
 TEST(FlatIndex, AgreesWithASetUnderRandomChurn) {
   FlatIndex<std::uint32_t> index;
   std::set<std::uint32_t> model;
