@@ -490,9 +490,12 @@ class SplitBrain(SplitCase):
         # Its outside Call ID is not its own (rb chose odd ones): the translation shows.
         self.assertNotEqual(cleared.get("recv_key"), cleared_at_server.get("send_key"), numbers)
         self.assertEqual(disconnect and disconnect["call_id"], cleared.get("recv_key"), numbers)
-        self.assertEqual((results[split[1]] or {}).get("wan_errors"), [cleared.get("recv_key")], numbers)
+        wan_errors = (results[split[1]] or {}).get("wan_errors") or []
+        self.assertEqual(wan_errors[:1], [cleared.get("recv_key")], numbers)
         self.assertIsNotNone(removed_s, numbers)
         self.assert_second_failover(numbers["second_failover"], numbers)
+        # The second clear's Windows-style answer too reaches the client with its own Call ID.
+        self.assertEqual(wan_errors[1:], [numbers["second_failover"]["calls"][0]["client_call_id"]], numbers)
 
     def failover_after_the_healing(self, client, first_disconnect):
         """ra's links go down after the healing: rb, standby again, takes back the calls ra
@@ -513,7 +516,8 @@ class SplitBrain(SplitCase):
         removed_s = elements_gone_s(lab, "rb", offloaded, time.monotonic()) if disconnect else None
         return {"failed_at": failed_at, "stopped_at": stopped_at, "promoted_s": round(promoted_at - failed_at, 3),
                 "echo": echo, "disconnect": disconnect, "offloaded_before": offloaded, "elements_removed_s": removed_s,
-                "rb": {k: lab.ha_status("rb").get(k) for k in ("role", "replicated_calls")},
+                "rb": {k: lab.ha_status("rb").get(k) for k in ("role", "replicated_calls", "released_connections",
+                                                               "released_calls", "released_conntrack_missed")},
                 "rb_invalid_dropped": json.loads(lab.ctl("rb", "status", "--json").stdout or "{}").get(
                     "rules", {}).get("invalid_dropped")}
 
@@ -535,19 +539,22 @@ class SplitBrain(SplitCase):
         for c in second["calls"]:
             for way, frames in c["last_3s"].items():
                 self.assertGreater(frames, SLOW_RATE, (c["client_call_id"], way, numbers))
-        # KNOWN DEFECT (docs/ha.md, "Not done yet"), pinned so that its fix shows: rb set this
-        # control connection up in the split and still has it as it was when it gave up at the
-        # healing: its kernel's conntrack entry (the control segments, far past that entry's
-        # TCP window, are INVALID and dropped by the ruleset: rules.invalid_dropped) and its
-        # tracker's connection and calls (the taken-over records conflict with them at the
-        # adoption, fast_path_adopt_conflict). So no Echo-Reply, the Call-Clear-Request never
-        # reaches the server, the call does not end; the frames flow on rb's own leftover
-        # elements. When fixed, assert instead: the Echo answered, server_clears[1:] == [the
-        # call's outside Call ID], the disconnect naming the client's Call ID, its elements
-        # removed on rb.
-        self.assertIsNone(second["echo"], ("fixed? assert the Echo and the clear", numbers))
-        self.assertEqual(second["server_clears"][1:], [], numbers)
-        self.assertIsNone(second["disconnect"], numbers)
+        # rb set this control connection up in the split; once ra carried it (taken over at the
+        # healing), rb, standby, let go of it (docs/ha.md, "Letting go of what the peer
+        # carries"): its tracker's connection and calls, their elements and its kernel's
+        # conntrack entry. Before (s12), the stale entry made the segments INVALID and the
+        # tracker's calls conflicted with the takeover: no Echo-Reply, no clear at the server.
+        # Now the takeover carries the connection: the Echo is answered, the Call-Clear-Request
+        # (the connection's next call) reaches the server with the call's outside Call ID
+        # (RFC 2637 2.12), its Windows-style answer reaches the client with its own, and the
+        # call's elements leave rb's fast path at once.
+        cleared = second["calls"][0]
+        self.assertGreaterEqual(second["rb"].get("released_connections") or 0, 1, numbers)
+        self.assertIsNotNone(second["echo"], numbers)
+        self.assertEqual(second["server_clears"][1:], [cleared["outside_call_id"]], numbers)
+        self.assertIsNotNone(second["disconnect"], numbers)
+        self.assertEqual(second["disconnect"]["call_id"], cleared["client_call_id"], numbers)
+        self.assertIsNotNone(second["elements_removed_s"], numbers)
 
     def test_after_a_split_with_the_sync_link_cut_the_active_node_takes_the_peers_calls_over(self):
         """The adverts and pptp-alg's sync cut both ways (conntrackd's sync works): rb is
