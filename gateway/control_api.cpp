@@ -1,4 +1,5 @@
-// The operator's requests (control_api.hpp): `pptp-alg ctl kill`.
+// The operator's requests (control_api.hpp): `pptp-alg ctl kill`; an HA node letting go of a
+// connection its peer carries.
 #include <algorithm>
 
 #include "gateway/describe.hpp"
@@ -39,6 +40,16 @@ KillResult Gateway::kill_calls(const KillRequest& which, double now) {
     }
   });
   return result;
+}
+
+std::optional<std::size_t> Gateway::release_connection(const wire::Endpoint& pns, const wire::Endpoint& pac,
+                                                       double now) {
+  packet_ = PacketContext{now, std::nullopt};
+  const track::ControlConnection* c = tracker_.find_connection(pns, pac);
+  if (c == nullptr || c->state == track::ConnectionState::Closed) return std::nullopt;
+  const std::size_t calls = c->calls.size();
+  tracker_.release_connection(now, pns, pac, "released: the HA peer carries it");
+  return calls;
 }
 
 }  // namespace pptp::gateway

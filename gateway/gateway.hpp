@@ -169,6 +169,12 @@ class Gateway final : private track::TrackerObserver {
   // control_api.cpp); their fast-path removals come out of take_offload_changes().
   KillResult kill_calls(const KillRequest& which, double now);
   bool killed(std::uint64_t connection_id) const;
+  // High availability: the control connection pns-pac, which the HA peer carries now, let go
+  // of (docs/ha.md, "Letting go of what the peer carries"): its calls end here as at any end
+  // (their Call IDs freed, their elements' removals out of take_offload_changes()) and the
+  // tracker forgets it, so that its next segment picks it up afresh. Nothing is sent.
+  // Returns how many calls it had; nullopt when no live connection has those endpoints.
+  std::optional<std::size_t> release_connection(const wire::Endpoint& pns, const wire::Endpoint& pac, double now);
 
   // High availability (docs/ha.md): who hears the calls' lifecycle (nullptr: nobody), and
   // the half of the outside Call IDs this node chooses (nat::CallIdTranslator::set_node_half).

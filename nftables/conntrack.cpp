@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_conntrack_tcp.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -64,8 +65,14 @@ bool ConntrackLookup::delete_gre(wire::Ipv4Address source, wire::Ipv4Address des
   return true;
 }
 
+bool ConntrackLookup::make_tcp_liberal(const wire::Endpoint& source, const wire::Endpoint& destination) {
+  // IPCTNL_MSG_CT_NEW without NLM_F_CREATE changes an existing entry (ENOENT if none).
+  return exchange(IPCTNL_MSG_CT_NEW, IPPROTO_TCP, source, destination, nullptr, true) == 0;
+}
+
 int ConntrackLookup::exchange(std::uint16_t type, std::uint8_t protocol, const wire::Endpoint& source,
-                              const wire::Endpoint& destination, std::optional<wire::Ipv4Address>* reply_destination) {
+                              const wire::Endpoint& destination, std::optional<wire::Ipv4Address>* reply_destination,
+                              bool tcp_liberal) {
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
   nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | type;
@@ -86,6 +93,15 @@ int ConntrackLookup::exchange(std::uint16_t type, std::uint8_t protocol, const w
   mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(destination.port));
   mnl_attr_nest_end(nlh, proto);
   mnl_attr_nest_end(nlh, tuple);
+  if (tcp_liberal) {
+    const nf_ct_tcp_flags liberal{IP_CT_TCP_FLAG_BE_LIBERAL, IP_CT_TCP_FLAG_BE_LIBERAL};
+    nlattr* info = mnl_attr_nest_start(nlh, CTA_PROTOINFO);
+    nlattr* tcp = mnl_attr_nest_start(nlh, CTA_PROTOINFO_TCP);
+    mnl_attr_put(nlh, CTA_PROTOINFO_TCP_FLAGS_ORIGINAL, sizeof liberal, &liberal);
+    mnl_attr_put(nlh, CTA_PROTOINFO_TCP_FLAGS_REPLY, sizeof liberal, &liberal);
+    mnl_attr_nest_end(nlh, tcp);
+    mnl_attr_nest_end(nlh, info);
+  }
   if (mnl_socket_sendto(socket_, nlh, nlh->nlmsg_len) < 0) return errno;
   Answer answer;
   int error = ETIMEDOUT;

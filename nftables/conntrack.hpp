@@ -32,6 +32,12 @@ class ConntrackLookup {
   // enhanced GRE, the Key as destination "port" with a source key of 0 (no helper keymap).
   // True when an entry went; false when there was none (or no answer).
   bool delete_gre(wire::Ipv4Address source, wire::Ipv4Address destination, std::uint16_t key);
+  // Marks the entry of the TCP connection whose original tuple is source -> destination
+  // liberal both ways (IP_CT_TCP_FLAG_BE_LIBERAL: conntrack no longer judges its segments by
+  // the TCP window it last saw). An HA node's entry of a control connection its peer carries
+  // now (docs/ha.md): the window is stale by the time the connection comes back, and
+  // conntrackd's commit does not replace an entry that exists. True when the entry was there.
+  bool make_tcp_liberal(const wire::Endpoint& source, const wire::Endpoint& destination);
   std::uint64_t lookups() const { return lookups_; }
   std::uint64_t deleted() const { return deleted_; }
   std::uint64_t failures() const { return failures_; }
@@ -40,7 +46,8 @@ class ConntrackLookup {
   ConntrackLookup() = default;
   // Sends one request for the original tuple and reads its answers (bounded).
   int exchange(std::uint16_t type, std::uint8_t protocol, const wire::Endpoint& source,
-               const wire::Endpoint& destination, std::optional<wire::Ipv4Address>* reply_destination);
+               const wire::Endpoint& destination, std::optional<wire::Ipv4Address>* reply_destination,
+               bool tcp_liberal = false);
   mnl_socket* socket_ = nullptr;
   std::uint32_t port_id_ = 0;
   std::uint32_t sequence_ = 0;

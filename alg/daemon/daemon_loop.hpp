@@ -225,9 +225,12 @@ class Daemon {
   void on_ha_healing();  // a split brain healed: commit, then take the peer's calls over
   bool ha_connection_alive(const sync::CallKey& k);
   std::size_t ha_install(const std::vector<nat::CallBinding>& calls);  // one batch, adopted
+  // Standby: lets go of the control connections the active peer carries now (docs/ha.md).
+  void ha_release_stale();
   void ha_status(nlohmann::json& status) const;  // "ha": role, epoch, sync counters
   nlohmann::json ha_calls_answer(nlohmann::json calls) const;  // `ctl calls`: with the replicated ones
   std::unique_ptr<HaNode> ha_;
+  std::unique_ptr<nft::ConntrackLookup> ha_conntrack_;  // deletes the entries of connections let go of
 };
 
 }  // namespace pptp::daemon

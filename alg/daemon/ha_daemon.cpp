@@ -20,6 +20,12 @@ int Daemon::open_ha() {
     return 1;
   }
   ha_ = std::move(*opened);
+  if (auto c = nft::ConntrackLookup::open(); c) {
+    ha_conntrack_ = std::move(*c);
+  } else {
+    log_->warn("ha_conntrack_unavailable error=\"{}\" note=\"the entries of connections let go of stay\"",
+               c.error());
+  }
   ha_->set_healing_handler([this] { on_ha_healing(); });
   gateway_->set_node_half(o.node);
   gateway_->set_call_observer(ha_.get());
@@ -32,8 +38,37 @@ int Daemon::open_ha() {
 
 void Daemon::ha_tick() {
   if (!ha_) return;
+  ha_release_stale();
   if (ha_->republishing()) ha_->retire_ended(gateway_->offloaded_calls());
   ha_->tick();
+}
+
+void Daemon::ha_release_stale() {
+  // The peer took over calls this node set up (at a split brain's healing, or a failover
+  // away from us) and publishes them: our tracker's state of their control connection, its
+  // calls' Call IDs and elements, and our kernel's conntrack entry of it are as they were
+  // when we gave up. Kept, they are in the way at our next promotion: the entry's TCP window
+  // makes the segments INVALID (conntrackd's commit does not replace an existing entry) and
+  // the tracker's calls hold the outside Call IDs the takeover needs. Let go of them now,
+  // sending nothing: the tracker's state goes, the entry stays (its NAT binding is the
+  // connection's, and a promotion takes over only calls whose connection has an entry) but
+  // liberal, no longer judged by its stale window. Once a second: few or none.
+  if (ha_->role() != HaRole::Standby) return;
+  std::vector<std::pair<wire::Endpoint, wire::Endpoint>> stale;
+  gateway_->tracker().for_each_connection([&](const track::ControlConnection& c) {
+    if (c.state != track::ConnectionState::Closed && ha_->peer_carries(c.pns, c.pac)) {
+      stale.emplace_back(c.pns, c.pac);
+    }
+  });
+  for (const auto& [pns, pac] : stale) {
+    const std::optional<std::size_t> calls = gateway_->release_connection(pns, pac, now());
+    if (!calls) continue;
+    const bool liberal = ha_conntrack_ && ha_conntrack_->make_tcp_liberal(pns, pac);
+    ha_->note_released(*calls, liberal);
+    log_->warn("ha_released_to_peer client={} server={} calls={} conntrack_liberal={}", wire::to_string(pns),
+               wire::to_string(pac), *calls, liberal);
+  }
+  if (!stale.empty()) apply_offload();  // their elements go now
 }
 
 nlohmann::json Daemon::ha_calls_answer(nlohmann::json calls) const {

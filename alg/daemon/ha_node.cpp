@@ -311,6 +311,20 @@ std::vector<nat::CallBinding> HaNode::demote() {
   return out;
 }
 
+bool peer_carries(const sync::Replica& replica, HaRole role, bool peer_active, const wire::Endpoint& pns,
+                  const wire::Endpoint& pac) {
+  if (role != HaRole::Standby || !peer_active) return false;
+  const auto& calls = replica.calls();
+  const auto it = calls.lower_bound(sync::CallKey{pns, pac, 0});
+  return it != calls.end() && it->first.pns == pns && it->first.pac == pac;
+}
+
+void HaNode::note_released(std::size_t calls, bool conntrack_liberal) {
+  ++released_connections_;
+  released_calls_ += calls;
+  if (!conntrack_liberal) ++released_conntrack_missed_;
+}
+
 void HaNode::retire_ended(const std::vector<nat::CallBinding>& offloaded) {
   if (const std::size_t n = republished_.retire(channel_, offloaded); n > 0) {
     log_->info("ha_retired calls={} note=\"taken-over calls ended here; deleted on the sync link\"", n);

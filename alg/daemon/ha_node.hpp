@@ -26,6 +26,8 @@
 
 namespace pptp::daemon {
 
+enum class HaRole : std::uint8_t { Standby, Active };
+
 // The record of a call the gateway holds; empty until both Call IDs and the mapping are
 // known (only such a call can be carried on by the peer).
 std::optional<sync::CallState> call_state(const track::ControlConnection& c, const track::Call& call,
@@ -45,6 +47,15 @@ Result<std::vector<std::uint8_t>, std::string> read_key_file(const std::string& 
 // whose control connection is gone (no one could clear them; issue 18, "Roles"), and of
 // two records naming one outside Call ID toward one server, the newer only.
 std::vector<sync::CallState> calls_to_take_over(const sync::Replica& replica, const ConnectionAlive& alive);
+
+// Whether the peer carries the control connection pns-pac now: we are standby, the peer
+// says active (its Hellos), and it publishes calls on that connection (it took them over at
+// a healing or a failover). Then our own state of that connection is stale (docs/ha.md,
+// "Letting go of what the peer carries"). Decided from the authenticated sync channel and
+// our role only, nothing a packet says. Both standby (a restarted active daemon that holds
+// the addresses) decides nothing.
+bool peer_carries(const sync::Replica& replica, HaRole role, bool peer_active, const wire::Endpoint& pns,
+                  const wire::Endpoint& pac);
 
 // The calls this node took over at its promotion or a healing, by key. Their control
 // connections are picked up mid-stream, so the gateway has no mapping for them: it finds
@@ -118,8 +129,6 @@ class Republished {
   std::map<sync::CallKey, nat::CallBinding> calls_;
 };
 
-enum class HaRole : std::uint8_t { Standby, Active };
-
 class HaNode final : public gateway::CallObserver {
  public:
   using Clock = std::function<double()>;
@@ -161,6 +170,11 @@ class HaNode final : public gateway::CallObserver {
                                                      const std::vector<nat::CallBinding>& offloaded);
   // Demotion: the bindings promotion installed, to remove.
   std::vector<nat::CallBinding> demote();
+  // The free peer_carries() on this node's replica, role and the peer's last Hello.
+  bool peer_carries(const wire::Endpoint& pns, const wire::Endpoint& pac) const {
+    return daemon::peer_carries(channel_.replica(), role_, channel_.peer_active(), pns, pac);
+  }
+  void note_released(std::size_t calls, bool conntrack_liberal);
   // After a restart, with the calls adopted from the kernel's elements: those of the
   // previous run's published table (the state file) still offloaded are published again,
   // as the promoted node's taken-over calls are; returns how many.
@@ -189,6 +203,11 @@ class HaNode final : public gateway::CallObserver {
     f("healing_calls", healing_calls_, "the peer's calls taken over at a split brain's healing");
     f("healing_commit_failures", healing_commit_failures_, "the commit command at a healing failed (timeouts too)");
     f("healing_commit_timeouts", healing_commit_timeouts_, "the commit command at a healing killed at its time limit");
+    f("released_connections", released_connections_,
+      "control connections let go of while standby: the active peer carries their calls now");
+    f("released_calls", released_calls_, "calls ended with the control connections let go of");
+    f("released_conntrack_missed", released_conntrack_missed_,
+      "connections let go of whose kernel conntrack entry could not be made liberal (none, or no ctnetlink)");
   }
 
  private:
@@ -210,6 +229,7 @@ class HaNode final : public gateway::CallObserver {
   HealingWatch healing_;
   std::function<void()> on_healing_;
   std::uint64_t healings_ = 0, healing_calls_ = 0, healing_commit_failures_ = 0, healing_commit_timeouts_ = 0;
+  std::uint64_t released_connections_ = 0, released_calls_ = 0, released_conntrack_missed_ = 0;
   ChildCommand commit_;     // the commit command at a healing, while it runs
   bool heal_again_ = false; // a healing came while it ran
   std::string state_file_;

@@ -339,4 +339,16 @@ void Tracker::close_all(double now, std::string_view reason) {
   for (auto& [k, c] : connections_) close_connection(now, *c, std::string(reason));
 }
 
+bool Tracker::release_connection(double time, const wire::Endpoint& pns, const wire::Endpoint& pac,
+                                 std::string reason) {
+  const auto it = connections_.find(ConnectionKey{pns, pac});
+  if (it == connections_.end() || it->second->state == ConnectionState::Closed) return false;
+  close_connection(time, *it->second, std::move(reason));
+  drop_streams(*it->second);
+  // Its entry in closed_ is stale now (forget() skips it by id).
+  connections_.erase(it);
+  --closed_count_;
+  return true;
+}
+
 }  // namespace pptp::track

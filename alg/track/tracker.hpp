@@ -250,6 +250,11 @@ class Tracker {
   void expire(double now);
   // Ends everything (end of a capture, daemon shutdown).
   void close_all(double now, std::string_view reason);
+  // Ends the connection pns-pac and its calls as any end does (the observer hears them), then
+  // forgets it at once instead of keeping it for late segments: its next segment picks it up
+  // afresh (an HA node letting go of a connection its peer carries now, docs/ha.md). Sends
+  // nothing. False when no live connection has those endpoints.
+  bool release_connection(double time, const wire::Endpoint& pns, const wire::Endpoint& pac, std::string reason);
 
   const AnomalyCounters& counters() const { return counters_; }
   std::size_t connection_count() const { return connections_.size(); }

@@ -94,7 +94,7 @@ def direction(received, since, until):
 @unittest.skipUnless(shutil.which("keepalived") and shutil.which("conntrackd"), "keepalived and conntrackd")
 class HaCase(unittest.TestCase):
     """The pair up (ra active, rb standby, both synced); both daemons alive without errors at
-    the end. No tests of its own (test_ha_more_e2e.py has more)."""
+    the end. No tests of its own (test_ha_more_e2e.py and test_ha_split_e2e.py have more)."""
     commit_delay = 0  # the lab's commit command sleeps this long first (HaLab.commit_delay)
     pac_args = ()     # more arguments for the server (stream_peer.py pac), e.g. --windows
 

@@ -121,6 +121,31 @@ TEST(HealingTakeover, AddKeepsTheCallsAPromotionTookAndTakeReplacesThem) {
   EXPECT_FALSE(taken.contains(peer_call(41001, 1).key));
 }
 
+TEST(LettingGo, ThePeerCarriesAConnectionItPublishesCallsOnWhileActiveAndWeAreStandby) {
+  // rb set a call up on 40001 in a split; ra took it over at the healing and publishes it
+  // (as it republishes what it takes over). rb, standby, lets go of that connection only.
+  sync::ChannelEnd ra(test::node_options(0), 1), rb(test::node_options(1), 1);
+  ra.set_active(true);
+  ra.publish_add(test::replicated(40001, 7, 1));
+  test::exchange(ra, rb, 1);
+  test::exchange(ra, rb, 3);  // a Hello after the first: the role is in each one
+  ASSERT_EQ(rb.replica().size(), 1u);
+  ASSERT_TRUE(rb.peer_active());
+  const wire::Endpoint pac{addr("198.51.100.2"), 1723};
+  EXPECT_TRUE(peer_carries(rb.replica(), HaRole::Standby, rb.peer_active(), {addr("192.0.2.11"), 40001}, pac));
+  EXPECT_FALSE(peer_carries(rb.replica(), HaRole::Standby, rb.peer_active(), {addr("192.0.2.11"), 40002}, pac));
+  EXPECT_FALSE(peer_carries(rb.replica(), HaRole::Standby, rb.peer_active(), {addr("192.0.2.12"), 40001}, pac));
+  EXPECT_FALSE(peer_carries(rb.replica(), HaRole::Standby, rb.peer_active(), {addr("192.0.2.11"), 40001},
+                            {addr("198.51.100.3"), 1723}));
+  // Active ourselves (a split, or promoted): ours is live, nothing is let go of.
+  EXPECT_FALSE(peer_carries(rb.replica(), HaRole::Active, rb.peer_active(), {addr("192.0.2.11"), 40001}, pac));
+  // The peer standby too (a restarted active daemon holds the addresses as standby): nothing.
+  ra.set_active(false);
+  test::exchange(ra, rb, 5);
+  ASSERT_FALSE(rb.peer_active());
+  EXPECT_FALSE(peer_carries(rb.replica(), HaRole::Standby, rb.peer_active(), {addr("192.0.2.11"), 40001}, pac));
+}
+
 // `pptp-alg ctl status` (text) prints the status's ha object, the healing's counters in it.
 // The commit command's time limit is the daemon's setting (--ha-commit-timeout), not a
 // constant: `sleep 10` under 0.3 s is killed, counted, and the adoption runs after it.

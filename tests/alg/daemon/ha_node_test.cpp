@@ -21,6 +21,8 @@ namespace {
 
 using pptp::test::addr;
 using test::open_node;
+using test::exchange;
+using test::node_options;
 using test::replicated;
 
 struct OneCall {
@@ -205,23 +207,6 @@ TEST(HaNode, WhatEndsATakenOverCallOnItsControlConnectionTakesOnlyThatCallOut) {
   EXPECT_TRUE(t.end(a, pac, {}).empty());
   EXPECT_EQ(t.end(b, pac, {}).size(), 1u);
   EXPECT_EQ(t.size(), 0u);
-}
-
-// Two channel ends in one process: what each sends, the other receives, until quiet.
-void exchange(sync::ChannelEnd& a, sync::ChannelEnd& b, double now) {
-  for (int round = 0; round < 8; ++round) {
-    a.tick(now);
-    b.tick(now);
-    for (const auto& d : a.take_outgoing()) b.receive(d, now);
-    for (const auto& d : b.take_outgoing()) a.receive(d, now);
-  }
-}
-
-sync::ChannelOptions node_options(std::uint8_t node) {
-  sync::ChannelOptions o;
-  o.node = node;
-  o.key.assign(32, 0x5a);
-  return o;
 }
 
 TEST(HaNode, ACallTakenOverIsInTheSnapshotOfTheFirstNodeBackAsStandbyUntilItEnds) {

@@ -28,6 +28,23 @@ inline sync::CallState replicated(std::uint16_t port, std::uint16_t pns_call_id,
   return s;
 }
 
+// Two channel ends in one process: what each sends, the other receives, until quiet.
+inline void exchange(sync::ChannelEnd& a, sync::ChannelEnd& b, double now) {
+  for (int round = 0; round < 8; ++round) {
+    a.tick(now);
+    b.tick(now);
+    for (const auto& d : a.take_outgoing()) b.receive(d, now);
+    for (const auto& d : b.take_outgoing()) a.receive(d, now);
+  }
+}
+
+inline sync::ChannelOptions node_options(std::uint8_t node) {
+  sync::ChannelOptions o;
+  o.node = node;
+  o.key.assign(32, 0x5a);
+  return o;
+}
+
 // One run of a node on the loopback (its peer never answers), keeping its calls in
 // `state_file`.
 inline std::unique_ptr<HaNode> open_node(boost::asio::io_context& io, const std::string& state_file,
