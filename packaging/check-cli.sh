@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
-# The command line against the packaged configuration file: the file is valid, it has a key
-# for every daemon flag that `--help` lists, and usage errors exit 2 (docs/daemon.md).
-# Usage: check-cli.sh PPTP_ALG CONFIG_FILE
+# The command line against the packaged configuration file, bash completion and man page:
+# the file is valid and has a key for every daemon flag that `--help` lists; the completion
+# offers every flag and subcommand of `--help` and of each subcommand's `--help` (and the
+# values of a flag with a fixed set); the man page has an entry for every daemon flag and
+# subcommand, every subcommand's flags in its synopsis, and every key; usage errors exit 2
+# (docs/daemon.md).
+# Usage: check-cli.sh PPTP_ALG CONFIG_FILE [COMPLETION [MAN_PAGE]]
+# (default: packaging/bash-completion/pptp-alg and packaging/man/pptp-alg.8 beside this script)
 set -uo pipefail
 alg=$1
 conf=$2
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+completion=${3:-$here/bash-completion/pptp-alg}
+manpage=${4:-$here/man/pptp-alg.8}
 fail=0
 "$alg" check --config "$conf" >/dev/null || { echo "FAIL: check --config $conf"; fail=1; }
 # The daemon's own flags: the options section of --help, without --help/--version/--config.
@@ -53,5 +61,97 @@ if [ "$(id -u)" -eq 0 ] && unshare --net true 2>/dev/null; then
   [[ "$log" == *"starting "*"queue=9 "*"allow_unknown_gre=true"* && "$log" == *"status_file=-"* ]] \
     || { echo "FAIL: flags over keys: $log"; fail=1; }
 fi
-[ "$fail" -eq 0 ] && echo "check-cli: $(echo "$flags" | wc -w) flags, each with a key; usage errors exit 2"
+
+# --help, the completion and the man page: every flag and subcommand of `pptp-alg [SUB [SUB]]
+# --help` is offered by the completion and written in the man page.
+# The long flags of a --help text's Options section (-h,--help starts with -h: left out) and
+# the names in its Subcommands section.
+options_of() { sed -n '/^Options:/,/^[A-Z][A-Za-z]*:/p' <<<"$1" | grep -oE '^ +--[a-z][a-z-]*' | tr -d ' '; }
+subcommands_of() { sed -n '/^Subcommands:/,/^[A-Z][A-Za-z]*:/p' <<<"$1" | grep -oE '^ +[a-z][a-z-]*' | tr -d ' '; }
+# A flag's fixed set of values, as CLI11 prints it: "--log-level TEXT:{trace,debug,...}".
+choices_of() {
+  sed -n '/^Options:/,/^[A-Z][A-Za-z]*:/p' <<<"$1" | grep -E "^ +$2 [A-Z]+:\{" | sed -E 's/.*:\{([^}]*)\}.*/\1/' \
+    | tr ',' ' '
+}
+# What the completion offers for the last of WORDS (pptp-alg ... CUR), one a line, run the way
+# bash runs it for `complete -F`.
+complete_fn=$(sed -nE 's/^complete -F ([A-Za-z_][A-Za-z0-9_]*) pptp-alg$/\1/p' "$completion")
+[ -n "$complete_fn" ] || { echo "FAIL: completion $completion: no 'complete -F FUNCTION pptp-alg'"; fail=1; }
+offered() {
+  bash --norc --noprofile -c 'source "$1" || exit 1; fn=$2; shift 2; COMP_WORDS=("$@")
+    COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}; "$fn" 2>/dev/null
+    printf "%s\n" "${COMPREPLY[@]}"' _ "$completion" "$complete_fn" "$@"
+}
+# Roff made plain: \- is -, font changes and quotes go.
+plain_man=$(sed -E -e 's/\\-/-/g' -e 's/\\f[BIRP]//g' -e 's/"//g' "$manpage")
+# A section's .TP tags (the line after each .TP), and a subcommand's SYNOPSIS lines (from
+# ".B pptp-alg SUB" to the next .br).
+man_section() { awk -v s="$1" '/^\.SH /{on = ($0 == ".SH " s)} on' <<<"$plain_man"; }
+man_tags() { man_section "$1" | awk 'tag {print; tag = 0} /^\.TP/ {tag = 1}'; }
+man_synopsis_of() { man_section SYNOPSIS | awk -v s=".B pptp-alg $1" '$0 == s {on = 1} on && /^\.br/ {on = 0} on'; }
+mentions() { grep -qE -- "(^|[^a-z-])$1([^a-z-]|\$)" <<<"$2"; }
+
+checked_flags=0 checked_commands=0
+# check_command WORD...: `pptp-alg WORD... --help` against the completion (and its subcommands).
+check_command() {
+  local help words offer flag sub choices c got
+  help=$("$alg" "$@" --help 2>&1)
+  words="pptp-alg${*:+ $*}"
+  offer=$(offered pptp-alg "$@" --)
+  for flag in $(options_of "$help"); do
+    checked_flags=$((checked_flags + 1))
+    grep -qxF -- "$flag" <<<"$offer" \
+      || { echo "FAIL: completion $completion: '$words --<TAB>' does not offer $flag"; fail=1; }
+    choices=$(choices_of "$help" "$flag")
+    [ -n "$choices" ] || continue
+    got=$(offered pptp-alg "$@" "$flag" '')
+    for c in $choices; do
+      grep -qxF -- "$c" <<<"$got" \
+        || { echo "FAIL: completion $completion: '$words $flag <TAB>' does not offer $c"; fail=1; }
+    done
+  done
+  offer=$(offered pptp-alg "$@" '')
+  for sub in $(subcommands_of "$help"); do
+    checked_commands=$((checked_commands + 1))
+    grep -qxF -- "$sub" <<<"$offer" \
+      || { echo "FAIL: completion $completion: '$words <TAB>' does not offer subcommand $sub"; fail=1; }
+    check_command "$@" "$sub"
+  done
+}
+check_command
+
+# The man page: OPTIONS has an entry for every daemon flag (but --help), COMMANDS one for
+# every subcommand, each subcommand's SYNOPSIS its flags and subcommands, CONFIGURATION FILE
+# every key.
+help=$("$alg" --help)
+options_tags=$(man_tags OPTIONS)
+for flag in $(options_of "$help" | grep -vxF -- --help); do
+  mentions "$flag" "$options_tags" || { echo "FAIL: man page $manpage: OPTIONS has no entry for $flag"; fail=1; }
+done
+commands_tags=$(man_tags COMMANDS)
+keys_section=$(man_section "CONFIGURATION FILE")
+for flag in $flags; do
+  mentions "${flag#--}" "$keys_section" \
+    || { echo "FAIL: man page $manpage: CONFIGURATION FILE does not list key ${flag#--}"; fail=1; }
+done
+for sub in $(subcommands_of "$help"); do
+  mentions "$sub" "$commands_tags" || { echo "FAIL: man page $manpage: COMMANDS has no entry for $sub"; fail=1; }
+  synopsis=$(man_synopsis_of "$sub")
+  [ -n "$synopsis" ] || { echo "FAIL: man page $manpage: SYNOPSIS has no line '.B pptp-alg $sub'"; fail=1; }
+  sub_help=$("$alg" "$sub" --help)
+  for flag in $(options_of "$sub_help"); do
+    mentions "$flag" "$synopsis" || { echo "FAIL: man page $manpage: SYNOPSIS of $sub lacks $flag"; fail=1; }
+  done
+  for nested in $(subcommands_of "$sub_help"); do
+    mentions "$nested" "$synopsis" \
+      || { echo "FAIL: man page $manpage: SYNOPSIS of $sub lacks subcommand $nested"; fail=1; }
+    for flag in $(options_of "$("$alg" "$sub" "$nested" --help)"); do
+      mentions "$flag" "$synopsis" \
+        || { echo "FAIL: man page $manpage: SYNOPSIS of $sub lacks $nested's $flag"; fail=1; }
+    done
+  done
+done
+
+[ "$fail" -eq 0 ] && echo "check-cli: $(echo "$flags" | wc -w) flags, each with a key and in the man page;" \
+  "$checked_flags flags and $checked_commands subcommands of every --help completed; usage errors exit 2"
 exit "$fail"
