@@ -230,7 +230,7 @@ class Daemon {
   void ha_status(nlohmann::json& status) const;  // "ha": role, epoch, sync counters
   nlohmann::json ha_calls_answer(nlohmann::json calls) const;  // `ctl calls`: with the replicated ones
   std::unique_ptr<HaNode> ha_;
-  std::unique_ptr<nft::ConntrackLookup> ha_conntrack_;  // deletes the entries of connections let go of
+  std::unique_ptr<nft::ConntrackLookup> ha_conntrack_;  // makes the entries of connections let go of liberal
 };
 
 }  // namespace pptp::daemon
