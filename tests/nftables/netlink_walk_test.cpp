@@ -17,6 +17,7 @@ void put_attribute(std::vector<std::uint8_t>& area, std::uint16_t length, std::u
   area.resize(at + align4(std::max<std::size_t>(length, kAttributeHeaderLength)));
   std::memcpy(area.data() + at, &length, 2);
   std::memcpy(area.data() + at + 2, &type, 2);
+  if (value.empty()) return;  // memcpy from an empty vector's null data() is undefined (UBSan)
   std::memcpy(area.data() + at + kAttributeHeaderLength, value.data(), std::min(value.size(), area.size() - at - 4));
 }
 
