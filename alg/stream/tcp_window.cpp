@@ -63,12 +63,30 @@ TcpVerdict TcpWindow::judge(std::size_t sender, const wire::TcpSegment& seg) {
     v.fin_acts = seg.sequence == s.end || (s.fin && *s.fin == fin_sequence);
     if (v.fin_acts) {
       s.fin = fin_sequence;
+      s.fin_ahead.reset();
     } else {
       v.anomaly = TcpWindowAnomaly::FinOutOfSequence;
+      // It may have overtaken the data before it on a reordering link: the receiver keeps
+      // it and takes it when that data has come (RFC 9293 3.10.7.4), and it is not sent
+      // again. Kept, it acts once the sender's data reaches it exactly.
+      if (after(fin_sequence, s.end)) s.fin_ahead = fin_sequence;
     }
   }
   take(s, r, seg, length + (v.fin_acts ? 1 : 0));
+  if (!seg.has(f::kFin) && length > 0) v.fin_acts = fin_ahead_reached(s);
   return v;
+}
+
+bool TcpWindow::fin_ahead_reached(Side& s) {
+  if (!s.fin_ahead) return false;
+  if (s.end == *s.fin_ahead) {
+    s.fin = *s.fin_ahead;
+    s.end += 1;  // the FIN's own number
+    s.fin_ahead.reset();
+    return true;
+  }
+  if (after(s.end, *s.fin_ahead)) s.fin_ahead.reset();  // data past it: not the sender's FIN
+  return false;
 }
 
 TcpVerdict TcpWindow::judge_syn(Side& s, Side& r, const wire::TcpSegment& seg) {

@@ -33,7 +33,7 @@ std::string_view name_of(TcpWindowAnomaly a);
 struct TcpVerdict {
   bool take = false;      // parse the segment: its data, SYN and ACK
   bool rst_acts = false;  // a RST at the expected number: the connection ends
-  bool fin_acts = false;  // a FIN in sequence: the sender is done
+  bool fin_acts = false;  // a FIN in sequence (or one that came ahead of this data): the sender is done
   std::optional<TcpWindowAnomaly> anomaly;
 };
 
@@ -53,6 +53,7 @@ class TcpWindow {
     std::uint32_t start = 0;  // first sequence number seen (the ISN after a SYN)
     std::uint32_t end = 0;    // one past the highest sequence number sent (SYN and FIN count)
     std::optional<std::uint32_t> fin;          // sequence number of its FIN
+    std::optional<std::uint32_t> fin_ahead;    // a FIN in the window ahead of the data before it
     std::optional<std::uint32_t> highest_ack;  // plausible acknowledgments only
     std::uint32_t right_edge = 0;              // highest ack + window it advertised
     std::uint32_t max_window = 0;              // largest window it advertised, scaled
@@ -63,6 +64,8 @@ class TcpWindow {
   static bool in_window(const Side& s, const Side& r, std::uint32_t seq, std::uint32_t length);
   static bool ack_acceptable(const Side& s, const Side& r, const wire::TcpSegment& segment);
   static void take(Side& s, const Side& r, const wire::TcpSegment& segment, std::uint32_t length);
+  // The sender's data has reached its FIN that came ahead of it: the FIN acts now.
+  static bool fin_ahead_reached(Side& s);
 
   std::array<Side, 2> sides_{};
 };

@@ -86,6 +86,40 @@ TEST(TcpWindow, AFinActsOnlyInSequence) {
   EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next() + 21, f::kRst)).rst_acts);
 }
 
+TEST(TcpWindow, AFinThatOvertookTheDataBeforeItActsWhenThatDataComes) {
+  // A reordering link: the PNS's last 30 bytes and its FIN right after them leave swapped.
+  Connection c(1000, 50000);
+  const std::uint32_t fin_at = c.pns_next() + 30;
+  const TcpVerdict early = c.w.judge(kPns, segment(fin_at, f::kFin | f::kAck, 50001, 1000));
+  EXPECT_FALSE(early.fin_acts);
+  EXPECT_EQ(early.anomaly, TcpWindowAnomaly::FinOutOfSequence);
+  const TcpVerdict data = c.w.judge(kPns, segment(c.pns_next(), f::kAck, 50001, 1000, 30));
+  EXPECT_TRUE(data.take);
+  EXPECT_TRUE(data.fin_acts);
+  EXPECT_FALSE(data.anomaly);
+  // The PAC acknowledges the FIN (one past it) and closes its side: both in the window.
+  const TcpVerdict answer = c.w.judge(kPac, segment(50001, f::kFin | f::kAck, fin_at + 1, 1000));
+  EXPECT_TRUE(answer.take);
+  EXPECT_TRUE(answer.fin_acts);
+  EXPECT_TRUE(c.w.judge(kPns, segment(fin_at + 1, f::kAck, 50002, 1000)).take);
+  // A RST after the FIN is expected one past it.
+  EXPECT_TRUE(c.w.judge(kPns, segment(fin_at + 1, f::kRst)).rst_acts);
+}
+
+TEST(TcpWindow, AFinAheadWhoseNumberTheDataPassesNeverActs) {
+  // A FIN in the window but not where the sender's data ends (a guess, or forged): the data
+  // goes past its number, and it is forgotten.
+  Connection c(1000, 50000);
+  EXPECT_FALSE(c.w.judge(kPns, segment(c.pns_next() + 10, f::kFin | f::kAck, 50001, 1000)).fin_acts);
+  EXPECT_FALSE(c.w.judge(kPns, segment(c.pns_next(), f::kAck, 50001, 1000, 5)).fin_acts);    // short of it
+  EXPECT_FALSE(c.w.judge(kPns, segment(c.pns_next() + 5, f::kAck, 50001, 1000, 20)).fin_acts);  // past it
+  EXPECT_FALSE(c.w.judge(kPns, segment(c.pns_next() + 25, f::kAck, 50001, 1000, 10)).fin_acts);
+  // Data that came ahead of a gap with its FIN: the FIN acts when the gap fills.
+  const std::uint32_t next = c.pns_next() + 35;
+  EXPECT_FALSE(c.w.judge(kPns, segment(next + 10, f::kFin | f::kAck, 50001, 1000, 10)).fin_acts);
+  EXPECT_TRUE(c.w.judge(kPns, segment(next, f::kAck, 50001, 1000, 10)).fin_acts);
+}
+
 TEST(TcpWindow, ASynNeverResetsALiveConnection) {
   Connection c(1000, 50000);
   const TcpVerdict again = c.w.judge(kPns, syn(777, std::nullopt, 1000));
