@@ -34,9 +34,12 @@ void Gateway::patch_call_id_field(const track::ControlConnection& c, Direction d
                                   std::span<std::uint8_t> message, std::uint32_t sequence) {
   const nat::CallIdField field = nat::call_id_field(type, d == Direction::PnsToPac);
   if (field.rewrite == nat::CallIdRewrite::None || field.offset + 2u > message.size()) return;
-  LazyPatches& patches = record_of(c).patches[index_of(d)];
+  ConnectionRecord& r = record_of(c);
+  LazyPatches& patches = r.patches[index_of(d)];
   const std::uint32_t field_sequence = sequence + field.offset;
   std::uint8_t* at = message.data() + field.offset;
+  // Its first byte was decided alone (call_id_fields.cpp): the second is decided now.
+  if (r.first_byte_field == field_sequence) decide_whole_field(c, r, field, d, field_sequence, load_u16(at));
   // A field decided when it became whole keeps that decision (its bytes may have left).
   std::optional<std::uint16_t> value = patches.view().find(field_sequence);
   if (!value && field.rewrite != nat::CallIdRewrite::Allocate) {

@@ -51,9 +51,52 @@ PartialField Gateway::decide_partial_field(const track::ControlConnection& c, Co
     reserve_call_id(c, r, sequence, id);
     return {};
   }
-  if (!id) return {true, sequence};  // a lookup needs the whole value: held until it is in
-  if (const auto v = translated_value(c, field, *id)) r.patches[index_of(dir)].edit().add(sequence, *v);
+  if (!id) {
+    if (field.rewrite == nat::CallIdRewrite::ToOutside) {
+      if (const auto high = outside_high_byte(c, partial[field.offset])) {
+        r.first_byte_field = sequence;
+        r.patches[index_of(dir)].edit().add(sequence, static_cast<std::uint16_t>(*high << 8));
+        return {};
+      }
+    }
+    return {true, sequence};  // a lookup needs the whole value: held until it is in
+  }
+  decide_whole_field(c, r, field, dir, sequence, *id);
   return {};
+}
+
+void Gateway::decide_whole_field(const track::ControlConnection& c, ConnectionRecord& r, nat::CallIdField field,
+                                 Direction dir, std::uint32_t sequence, std::uint16_t id) {
+  LazyPatches& patches = r.patches[index_of(dir)];
+  const std::optional<std::uint16_t> v = translated_value(c, field, id);
+  if (r.first_byte_field == sequence) {
+    // Its first byte left as decided then; the second is the translation's, or as written.
+    const std::uint16_t first = patches.view().find(sequence).value_or(id) & 0xff00U;
+    patches.edit().add(sequence, static_cast<std::uint16_t>(first | (v.value_or(id) & 0x00ffU)));
+    r.first_byte_field.reset();
+    return;
+  }
+  if (v) patches.edit().add(sequence, *v);
+}
+
+// A client's Call-Clear-Request (RFC 2637 2.11: its own Call ID) cut inside the field by a
+// TCP that then waits for the ACK of the first part (Nagle, or a congestion window of one
+// after a loss): held, its second byte would never come. So the first byte alone decides,
+// when every call of the connection whose Call ID starts with it has an outside Call ID
+// starting with the same byte; where none does, no call can be named and the byte is as
+// written. Calls taken over from the HA peer are not all in the list: held as before.
+std::optional<std::uint8_t> Gateway::outside_high_byte(const track::ControlConnection& c,
+                                                       std::uint8_t inside_high) const {
+  if (call_observer_ != nullptr && call_observer_->resume_positions(c)) return std::nullopt;
+  std::optional<std::uint8_t> decided;
+  for (const track::CallList::Owned& call : c.calls) {
+    if (!call->pns_call_id || (*call->pns_call_id >> 8) != inside_high) continue;
+    const nat::CallMapping* m = translator_.find_inside(c.id, *call->pns_call_id);
+    const auto high = static_cast<std::uint8_t>((m != nullptr ? m->outside_call_id : *call->pns_call_id) >> 8);
+    if (decided && *decided != high) return std::nullopt;  // two calls disagree: the second byte decides
+    decided = high;
+  }
+  return decided.value_or(inside_high);
 }
 
 void Gateway::reserve_call_id(const track::ControlConnection& c, ConnectionRecord& r, std::uint32_t field_sequence,

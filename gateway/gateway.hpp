@@ -209,6 +209,12 @@ class Gateway final : private track::TrackerObserver {
                        std::optional<std::uint16_t> inside_call_id);
   std::optional<std::uint16_t> translated_value(const track::ControlConnection& c, nat::CallIdField field,
                                                 std::uint16_t id) const;
+  // The outside Call ID's first byte for a client's Call ID that starts with `inside_high`,
+  // when the connection's calls agree on it (call_id_fields.cpp).
+  std::optional<std::uint8_t> outside_high_byte(const track::ControlConnection& c, std::uint8_t inside_high) const;
+  // A whole field's patch; after a decision from its first byte, only its second byte's.
+  void decide_whole_field(const track::ControlConnection& c, ConnectionRecord& r, nat::CallIdField field,
+                          track::Direction dir, std::uint32_t sequence, std::uint16_t id);
   // A call on `c` by the client's inside Call ID (Pns) or its outside one (Outside), as that
   // pair: the gateway's own mapping, else a call taken over from the HA peer.
   struct CallIdPair {

@@ -48,6 +48,9 @@ struct ConnectionRecord {
   std::unique_ptr<policy::Charge> charge;       // what it holds of the policy's limits, under one
   bool desynced = false;                        // a stream lost sync: closed, its data dropped
   bool killed = false;                          // ended by the operator (control_api.hpp)
+  // A Call-Clear-Request's Call ID decided from its first byte alone (call_id_fields.cpp):
+  // the sequence number of that field, until its second byte decides the rest.
+  std::optional<std::uint32_t> first_byte_field;
   BudgetShare budget;                           // what it holds of the budgets (budgets.hpp)
 };
 

@@ -268,9 +268,10 @@ TEST_F(Budgeted, ARecordWithPatchesOutlivesItsConnectionThenGoes) {
   EXPECT_TRUE(h.gw.budgets().empty());
 }
 
-// The first 13 bytes of a Call-Clear-Request: its Call ID field's first byte (offset 12,
-// RFC 2637 2.11) is in, the second never comes. The segment is held (docs/packet-path.md).
-constexpr std::size_t kStalledBytes = 13;
+// The first 15 bytes of an Outgoing-Call-Reply: its Peer's Call ID field's first byte
+// (offset 14, RFC 2637 2.8) is in, the second never comes. The segment is held
+// (docs/packet-path.md).
+constexpr std::size_t kStalledBytes = 15;
 constexpr std::size_t kStalledPacketBytes = 40 + kStalledBytes;  // IPv4 and TCP headers
 
 class HeldBudget : public Budgeted {
@@ -281,14 +282,10 @@ class HeldBudget : public Budgeted {
     l.source_held_bytes = 3 * kStalledPacketBytes;
     return l;
   }
-  static Packet clear_request() {
-    wire::CallClearRequest m;
-    m.call_id = 7;
-    return test::bytes_of(m);
-  }
+  static Packet reply() { return test::bytes_of(ocrp(9, 7)); }
   Action stall(Client& c) {
-    const Packet m = clear_request();
-    return send(c.to_pac(Packet(m.begin(), m.begin() + kStalledBytes)));
+    const Packet m = reply();
+    return send(c.to_pns(Packet(m.begin(), m.begin() + kStalledBytes)));
   }
 };
 
@@ -304,10 +301,10 @@ TEST_F(HeldBudget, ASourcesStalledSegmentsPastItsBudgetAreDroppedAndOthersStillH
   EXPECT_EQ(counter("budget_held_refused"), 1u);
   // One of the source's fields completes: its segment leaves and gives its bytes back, so
   // the refused segment, sent again by TCP, is held now.
-  const Packet m = clear_request();
-  send(stalled[0].to_pac(Packet(m.begin() + kStalledBytes, m.end())));
+  const Packet m = reply();
+  send(stalled[0].to_pns(Packet(m.begin() + kStalledBytes, m.end())));
   EXPECT_EQ(h.gw.take_released().size(), 1u);
-  stalled[3].pns_seq -= kStalledBytes;
+  stalled[3].pac_seq -= kStalledBytes;
   EXPECT_EQ(stall(stalled[3]), Action::Hold);
   // Held segments go with their connections, and so does every byte charged for them.
   for (Client& c : stalled) ASSERT_EQ(send(c.to_pac({}, flags::kRst)), Action::Accept);

@@ -117,6 +117,58 @@ TEST_F(Hold, AServerFieldSplitIsHeldWithNoTimeLimitThenLeavesTranslatedBack) {
   EXPECT_EQ(h->gw.counters().control_held, 1u);
 }
 
+// B's call: placed, answered; its outside Call ID (kColliding was A's: another first byte).
+std::uint16_t place_b_call(Harness& h, Client& b, std::uint16_t inside, std::uint16_t pac_call_id) {
+  Packet request = b.to_pac(test::bytes_of(ocrq(inside)));
+  h.run(request);
+  const track::ControlConnection* c = h.gw.tracker().find_connection(b.pns, b.pac);
+  const nat::CallMapping* m = h.gw.translator().find_inside(c->id, inside);
+  Packet reply = b.to_pns(test::bytes_of(ocrp(pac_call_id, m->outside_call_id)));
+  h.run(reply);
+  return m->outside_call_id;
+}
+
+Packet ccrq(std::uint16_t call_id) {
+  wire::CallClearRequest r;
+  r.call_id = call_id;
+  return test::bytes_of(r);
+}
+
+TEST_F(Hold, AClientsCallClearRequestCutInsideItsCallIdLeavesAtOnceTranslated) {
+  // A client whose TCP waits for the ACK of the first part (Nagle, or a congestion window of
+  // one after a loss) never sends the rest while the first part is held: it must leave now.
+  const std::uint16_t outside = place_b_call(*h, b, kColliding, 101);
+  ASSERT_NE(outside >> 8, kColliding >> 8);
+  const Packet message = ccrq(kColliding);
+  const std::uint32_t start = b.pns_seq;
+  EXPECT_EQ(send(b.to_pac(slice(message, 0, 13))), Action::Accept);
+  EXPECT_EQ(send(b_segment(start, slice(message, 0, 13))), Action::Accept);  // retransmitted
+  EXPECT_EQ(send(b.to_pac(slice(message, 13, message.size()))), Action::Accept);
+  EXPECT_EQ(send(b_segment(start, message)), Action::Accept);  // and whole
+  EXPECT_EQ(expect_field(start + 12, outside), 5u);
+  EXPECT_EQ(h->gw.counters().control_held, 0u);
+}
+
+TEST_F(Hold, ACallClearRequestsFirstByteNamingNoCallLeavesAsWrittenAndOneNamingTwoIsHeld) {
+  place_b_call(*h, b, kColliding, 101);
+  // 0x0101 is free toward the server: B keeps it. B's two calls starting with 0x01 disagree
+  // on their outside first byte: the second byte decides, so the first part waits for it.
+  ASSERT_EQ(place_b_call(*h, b, kColliding + 1, 102), kColliding + 1);
+  Packet message = ccrq(kColliding + 1);
+  std::uint32_t start = b.pns_seq;
+  EXPECT_EQ(send(b.to_pac(slice(message, 0, 13))), Action::Hold);
+  EXPECT_EQ(send(b.to_pac(slice(message, 13, message.size()))), Action::Accept);
+  EXPECT_EQ(expect_field(start + 12, kColliding + 1), 2u);
+  // A first byte no call of B's starts with: the field can name none, and is as written.
+  left.clear();
+  message = ccrq(0x4242);
+  start = b.pns_seq;
+  EXPECT_EQ(send(b.to_pac(slice(message, 0, 13))), Action::Accept);
+  EXPECT_EQ(send(b.to_pac(slice(message, 13, message.size()))), Action::Accept);
+  EXPECT_EQ(expect_field(start + 12, 0x4242), 2u);
+  EXPECT_EQ(h->gw.counters().control_held, 1u);
+}
+
 TEST_F(Hold, PastTheHoldBoundTheNewSegmentIsDroppedNotReleased) {
   Packet request = b.to_pac(test::bytes_of(ocrq(kColliding)));
   ASSERT_TRUE(h->run(request).modified);

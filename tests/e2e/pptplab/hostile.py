@@ -29,7 +29,8 @@
   stalled:      --count control connections to `sink` at --target, each with its
                 Start-Control-Connection-Request answered and then the first 13 bytes of a
                 Call-Clear-Request (its Call ID's first byte in, the second never sent), kept
-                open --seconds (the gateway holds such segments: docs/packet-path.md);
+                open --seconds (the gateway decides such a field from its first byte and
+                holds nothing: docs/packet-path.md, "Held segments");
   mid-stream:   for --seconds (at most --count), data segments (an Echo-Request) with no
                 handshake from ever new source ports toward --target:1723: each is a
                 connection picked up mid-stream.
