@@ -16,6 +16,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from pptplab import hdlc  # noqa: E402
 
 LIFETIME_SECONDS = 600
+RESTART_SECONDS = 3.0
+MAX_CONFIGURE = 10
 
 
 def main():
@@ -30,12 +32,20 @@ def main():
     if os.isatty(fd_in):
         import tty
         tty.setraw(fd_in)
-    os.write(fd_out, hdlc.encode(hdlc.PROTO_LCP, bytes([1, 1, 0, 4])))
+    configure_request = hdlc.encode(hdlc.PROTO_LCP, bytes([1, 1, 0, 4]))
+    os.write(fd_out, configure_request)
+    # pppd's Restart timer (RFC 1661 4.6: 3 s, Max-Configure 10): the request again until
+    # the peer is heard, as when a reordering link let the first one reach the router
+    # before the call's Outgoing-Call-Reply (tests/e2e/test_link_e2e.py).
+    sent, heard, resend_at = 1, False, time.monotonic() + RESTART_SECONDS
     decoder = hdlc.Decoder()
     deadline = time.monotonic() + LIFETIME_SECONDS
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd_in], [], [], 1.0)
+        ready, _, _ = select.select([fd_in], [], [], 0.5)
         if not ready:
+            if not heard and sent < MAX_CONFIGURE and time.monotonic() >= resend_at:
+                os.write(fd_out, configure_request)
+                sent, resend_at = sent + 1, time.monotonic() + RESTART_SECONDS
             continue
         try:
             data = os.read(fd_in, 4096)
@@ -43,7 +53,9 @@ def main():
             return
         if not data:
             return
-        for proto, info in decoder.feed(data):
+        frames = decoder.feed(data)
+        heard = heard or bool(frames)
+        for proto, info in frames:
             if proto == hdlc.PROTO_LCP and len(info) >= 4:
                 code, ident = info[0], info[1]
                 if code == 1:  # Configure-Request -> Configure-Ack
