@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>  // before Boost.Asio: its awaitable.hpp uses std::exchange
 #include <vector>
 
@@ -227,6 +228,9 @@ class Daemon {
   std::size_t ha_install(const std::vector<nat::CallBinding>& calls);  // one batch, adopted
   // Standby: lets go of the control connections the active peer carries now (docs/ha.md).
   void ha_release_stale();
+  // Lets go of our live state of those control connections (tracker, elements, the conntrack
+  // entry made liberal): at the tick, and at a takeover before it installs (`at`).
+  void ha_let_go(const std::vector<ControlEnds>& connections, std::string_view at);
   void ha_status(nlohmann::json& status) const;  // "ha": role, epoch, sync counters
   nlohmann::json ha_calls_answer(nlohmann::json calls) const;  // `ctl calls`: with the replicated ones
   std::unique_ptr<HaNode> ha_;

@@ -54,21 +54,30 @@ void Daemon::ha_release_stale() {
   // connection's, and a promotion takes over only calls whose connection has an entry) but
   // liberal, no longer judged by its stale window. Once a second: few or none.
   if (ha_->role() != HaRole::Standby) return;
-  std::vector<std::pair<wire::Endpoint, wire::Endpoint>> stale;
+  std::vector<ControlEnds> stale;
   gateway_->tracker().for_each_connection([&](const track::ControlConnection& c) {
     if (c.state != track::ConnectionState::Closed && ha_->peer_carries(c.pns, c.pac)) {
       stale.emplace_back(c.pns, c.pac);
     }
   });
-  for (const auto& [pns, pac] : stale) {
+  ha_let_go(stale, "tick");
+}
+
+void Daemon::ha_let_go(const std::vector<ControlEnds>& connections, std::string_view at) {
+  // Only what our tracker holds live: the rest has nothing of ours in the way.
+  std::size_t released = 0;
+  for (const auto& [pns, pac] : connections) {
     const std::optional<std::size_t> calls = gateway_->release_connection(pns, pac, now());
     if (!calls) continue;
+    ++released;
     const bool liberal = ha_conntrack_ && ha_conntrack_->make_tcp_liberal(pns, pac);
     ha_->note_released(*calls, liberal);
-    log_->warn("ha_released_to_peer client={} server={} calls={} conntrack_liberal={}", wire::to_string(pns),
-               wire::to_string(pac), *calls, liberal);
+    log_->warn("ha_released_to_peer client={} server={} calls={} conntrack_liberal={} at={}", wire::to_string(pns),
+               wire::to_string(pac), *calls, liberal, at);
   }
-  if (!stale.empty()) apply_offload();  // their elements go now
+  // Their elements go now, before a takeover installs the replicated calls' (the same
+  // elements, for our own calls the peer carried: removed after, they would be gone).
+  if (released > 0) apply_offload();
 }
 
 nlohmann::json Daemon::ha_calls_answer(nlohmann::json calls) const {
@@ -91,11 +100,18 @@ void Daemon::on_ha_request(bool promote, bool force, Reply reply) {
     const std::vector<nat::CallBinding> gone = ha_->demote();
     if (fast_path_ && !gone.empty()) {
       if (auto r = fast_path_->remove(gone); !r) log_->warn("ha_demote_remove_failed error=\"{}\"", r.error());
+      // A re-arm in flight on the worker may put these back: removed again when it is done.
+      if (refresh_busy_) removed_while_refreshing_.insert(removed_while_refreshing_.end(), gone.begin(), gone.end());
     }
+    // Not out of the adopted calls: forgotten, they would no longer be offloaded here, and the
+    // next tick's retire_ended would delete their records on the sync link, the very records
+    // the peer takes over at its promotion (docs/ha.md, "Letting go of what the peer carries").
     reply(control::ok_answer({{"message", "standby"}, {"calls", gone.size()}}) + "\n", false);
     return;
   }
-  auto calls = ha_->promote(force, [this](const sync::CallKey& k) { return ha_connection_alive(k); });
+  auto calls = ha_->promote(
+      force, [this](const sync::CallKey& k) { return ha_connection_alive(k); },
+      [this](const std::vector<ControlEnds>& ends) { ha_let_go(ends, "promotion"); });
   if (!calls) {
     reply(control::error_answer(calls.error()) + "\n", false);
     return;
@@ -129,7 +145,8 @@ void Daemon::on_ha_healing() {
   ha_->commit_then(options_.ha.commit_command, limit, [this] {
     const std::vector<nat::CallBinding> calls =
         ha_->take_over_at_healing([this](const sync::CallKey& k) { return ha_connection_alive(k); },
-                                  gateway_->offloaded_calls());
+                                  gateway_->offloaded_calls(),
+                                  [this](const std::vector<ControlEnds>& ends) { ha_let_go(ends, "healing"); });
     const std::size_t adopted = ha_install(calls);
     log_->warn("ha_healing_installed calls={} adopted={}", calls.size(), adopted);
   });

@@ -209,16 +209,20 @@ std::vector<sync::CallState> calls_to_take_over(const sync::Replica& replica, co
   return out;
 }
 
-Result<std::vector<nat::CallBinding>, std::string> HaNode::promote(bool force, const ConnectionAlive& alive) {
+Result<std::vector<nat::CallBinding>, std::string> HaNode::promote(bool force, const ConnectionAlive& alive,
+                                                                   const LetGo& let_go) {
   if (role_ == HaRole::Active) return unexpected(std::string("already active"));
   if (!channel_.synced() && !force) {
     return unexpected(std::string("the replica is not whole (no snapshot from the peer's current run); "
                                   "promote --force takes it as it is"));
   }
+  std::vector<sync::CallState> taken = calls_to_take_over(channel_.replica(), alive);
+  // Our own state of their connections (kept from before we gave up, if the tick has not
+  // let go of it yet) would be in the way: gone before anything is installed.
+  if (let_go) let_go(connections_of(taken));
   role_ = HaRole::Active;
   channel_.set_active(true);
   channel_.set_epoch(std::max(channel_.epoch(), channel_.peer_epoch()) + 1);
-  std::vector<sync::CallState> taken = calls_to_take_over(channel_.replica(), alive);
   republished_.publish(channel_, taken);
   table_changed_ = true;
   flush();
@@ -230,11 +234,17 @@ Result<std::vector<nat::CallBinding>, std::string> HaNode::promote(bool force, c
 }
 
 std::vector<nat::CallBinding> HaNode::take_over_at_healing(const ConnectionAlive& alive,
-                                                           const std::vector<nat::CallBinding>& offloaded) {
+                                                           const std::vector<nat::CallBinding>& offloaded,
+                                                           const LetGo& let_go) {
   if (role_ != HaRole::Active) return {};
   std::vector<sync::CallState> taken = calls_to_take_over_at_healing(
       channel_.replica(), alive, static_cast<std::uint8_t>(1 - channel_.node()), channel_.published(), offloaded,
       taken_over_);
+  if (let_go) {
+    std::vector<ControlEnds> ends = connections_of(taken);
+    std::erase_if(ends, [&](const ControlEnds& e) { return taken_over_.holds(e.first, e.second); });
+    let_go(ends);
+  }
   std::vector<nat::CallBinding> out;
   out.reserve(taken.size());
   for (const sync::CallState& s : taken) out.push_back(binding_of(s));
@@ -317,6 +327,15 @@ bool peer_carries(const sync::Replica& replica, HaRole role, bool peer_active, c
   const auto& calls = replica.calls();
   const auto it = calls.lower_bound(sync::CallKey{pns, pac, 0});
   return it != calls.end() && it->first.pns == pns && it->first.pac == pac;
+}
+
+std::vector<ControlEnds> connections_of(const std::vector<sync::CallState>& calls) {
+  std::vector<ControlEnds> out;
+  for (const sync::CallState& s : calls) {
+    const ControlEnds e{s.key.pns, s.key.pac};
+    if (std::ranges::find(out, e) == out.end()) out.push_back(e);
+  }
+  return out;
 }
 
 void HaNode::note_released(std::size_t calls, bool conntrack_liberal) {

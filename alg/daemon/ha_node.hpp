@@ -57,6 +57,14 @@ std::vector<sync::CallState> calls_to_take_over(const sync::Replica& replica, co
 bool peer_carries(const sync::Replica& replica, HaRole role, bool peer_active, const wire::Endpoint& pns,
                   const wire::Endpoint& pac);
 
+// A control connection: the client's (PNS) end, the server's (PAC) end.
+using ControlEnds = std::pair<wire::Endpoint, wire::Endpoint>;
+// The control connections of `calls`, each once, in order.
+std::vector<ControlEnds> connections_of(const std::vector<sync::CallState>& calls);
+// What a takeover runs before it installs the replicated calls: the daemon lets go of its
+// own state of their control connections (docs/ha.md, "Letting go of what the peer carries").
+using LetGo = std::function<void(const std::vector<ControlEnds>&)>;
+
 // The calls this node took over at its promotion or a healing, by key. Their control
 // connections are picked up mid-stream, so the gateway has no mapping for them: it finds
 // them here by any of their Call IDs to translate their messages' Call-ID fields (a
@@ -148,7 +156,10 @@ class HaNode final : public gateway::CallObserver {
   // Promotion: the replicated calls' bindings, to install and adopt (those whose control
   // connection is alive); refused while the replica is not whole (no snapshot from the
   // peer's current run) unless forced.
-  Result<std::vector<nat::CallBinding>, std::string> promote(bool force, const ConnectionAlive& alive);
+  // `let_go` runs first, still standby, with the control connections of the calls it takes
+  // over (nothing published yet: our stale records of them are deleted before theirs go out).
+  Result<std::vector<nat::CallBinding>, std::string> promote(bool force, const ConnectionAlive& alive,
+                                                             const LetGo& let_go = nullptr);
   // CallObserver: a call taken over, on its control connection, by one of its Call IDs.
   std::optional<gateway::TakenOverIds> taken_over_call(const track::ControlConnection& c, gateway::CallIdSide by,
                                                        std::uint16_t id) const override;
@@ -166,8 +177,10 @@ class HaNode final : public gateway::CallObserver {
   // then `adopt` on the loop, whatever its outcome (a failure counted); "none" or empty:
   // `adopt` at once. A healing while one commits runs the handler again after it.
   void commit_then(const std::string& command, std::chrono::milliseconds limit, std::function<void()> adopt);
+  // `let_go` as at promote(), with those of their connections that hold no call taken over.
   std::vector<nat::CallBinding> take_over_at_healing(const ConnectionAlive& alive,
-                                                     const std::vector<nat::CallBinding>& offloaded);
+                                                     const std::vector<nat::CallBinding>& offloaded,
+                                                     const LetGo& let_go = nullptr);
   // Demotion: the bindings promotion installed, to remove.
   std::vector<nat::CallBinding> demote();
   // The free peer_carries() on this node's replica, role and the peer's last Hello.

@@ -146,6 +146,47 @@ TEST(LettingGo, ThePeerCarriesAConnectionItPublishesCallsOnWhileActiveAndWeAreSt
   EXPECT_FALSE(peer_carries(rb.replica(), HaRole::Standby, rb.peer_active(), {addr("192.0.2.11"), 40001}, pac));
 }
 
+// A promotion within the second before the tick lets go: promote() itself has the daemon
+// let go of the connections it takes calls over on, still standby and before it publishes
+// (our stale records' deletes go out before the taken-over ones).
+TEST(LettingGo, APromotionLetsGoOfTheConnectionsItTakesOverBeforeItPublishes) {
+  boost::asio::io_context io;
+  // Ports apart from the other tests' (20000-40000): the peer's is bound here too.
+  const int port = 45000 + static_cast<int>(::getpid() % 15000);
+  auto node = open_node(io, "", gateway::harness::quiet(), port);
+  ASSERT_TRUE(node);
+  const wire::Endpoint here{addr("127.0.0.1"), static_cast<std::uint16_t>(port + 1)};
+  auto link = sync::UdpLink::open(here, {addr("127.0.0.1"), static_cast<std::uint16_t>(port)});
+  ASSERT_TRUE(link);
+  sync::ChannelOptions o = test::node_options(1);
+  const std::string key = "0123456789abcdef";
+  o.key.assign(key.begin(), key.end());
+  sync::ChannelEnd peer(o, 1);
+  peer.set_active(true);
+  peer.publish_add(test::replicated(40001, 7, 1));
+  peer.publish_add(test::replicated(40001, 9, 3));
+  peer.publish_add(test::replicated(40002, 7, 5));
+  for (int round = 0; round < 10; ++round) {
+    peer.tick(1 + round);
+    for (const auto& d : peer.take_outgoing()) link->send(d);
+    io.run_for(std::chrono::milliseconds(20));
+    link->receive([&](pptp::Bytes d) { peer.receive(d, 1 + round); });
+  }
+  ASSERT_EQ(node->status_json()["replicated_calls"], 3);
+  std::vector<ControlEnds> heard;
+  const auto calls = node->promote(true, nullptr, [&](const std::vector<ControlEnds>& ends) {
+    EXPECT_EQ(node->role(), HaRole::Standby);
+    EXPECT_EQ(node->status_json()["published_calls"], 0);
+    heard = ends;
+  });
+  ASSERT_TRUE(calls);
+  EXPECT_EQ(calls->size(), 3u);
+  ASSERT_EQ(heard.size(), 2u);  // each connection once
+  EXPECT_EQ(heard[0].first.port, 40001);
+  EXPECT_EQ(heard[1].first.port, 40002);
+  EXPECT_EQ(node->status_json()["published_calls"], 3);
+}
+
 // `pptp-alg ctl status` (text) prints the status's ha object, the healing's counters in it.
 // The commit command's time limit is the daemon's setting (--ha-commit-timeout), not a
 // constant: `sleep 10` under 0.3 s is killed, counted, and the adoption runs after it.

@@ -45,16 +45,16 @@ inline sync::ChannelOptions node_options(std::uint8_t node) {
   return o;
 }
 
-// One run of a node on the loopback (its peer never answers), keeping its calls in
-// `state_file`.
+// One run of a node on the loopback (its peer, at port + 1, never answers unless the test
+// plays it), keeping its calls in `state_file`.
 inline std::unique_ptr<HaNode> open_node(boost::asio::io_context& io, const std::string& state_file,
-                                         std::shared_ptr<spdlog::logger> log = gateway::harness::quiet()) {
+                                         std::shared_ptr<spdlog::logger> log = gateway::harness::quiet(),
+                                         int port = 20000 + static_cast<int>(::getpid() % 20000)) {
   // Per process: ctest runs the tests of this file in parallel processes, and one writing
   // the key while another reads it made the reader see a short key.
   const std::string key = ::testing::TempDir() + "/ha_state_test_key_" + std::to_string(::getpid());
   { std::ofstream(key) << "0123456789abcdef\n"; }
   HaOptions o;
-  const int port = 20000 + static_cast<int>(::getpid() % 20000);
   o.listen = "127.0.0.1:" + std::to_string(port);
   o.peer = "127.0.0.1:" + std::to_string(port + 1);
   o.key_file = key;
