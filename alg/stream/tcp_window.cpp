@@ -57,10 +57,13 @@ TcpVerdict TcpWindow::judge(std::size_t sender, const wire::TcpSegment& seg) {
   if (!inside || !ack_acceptable(s, r, seg)) return TcpVerdict{false, false, false, TcpWindowAnomaly::OutOfWindow};
   TcpVerdict v{true, false, false, std::nullopt};
   if (seg.has(f::kFin)) {
-    // In sequence: right after everything sent before it (with its own data, if any), or
-    // a retransmission of the FIN already taken.
+    // In sequence: its data (if any) starts with no gap and the FIN comes at or after the
+    // end of what was sent (new data, or a retransmission of the last data with the FIN
+    // appended, as a sender whose data was lost sends it), or a retransmission of the FIN
+    // already taken.
     const std::uint32_t fin_sequence = seg.sequence + length;
-    v.fin_acts = seg.sequence == s.end || (s.fin && *s.fin == fin_sequence);
+    const bool in_order = !after(seg.sequence, s.end) && !before(fin_sequence, s.end);
+    v.fin_acts = in_order || (s.fin && *s.fin == fin_sequence);
     if (v.fin_acts) {
       s.fin = fin_sequence;
       s.fin_ahead.reset();

@@ -10,7 +10,9 @@
 //                    other protocol's packet) waits for the next of its flow (addresses,
 //                    protocol, TCP ports) that carries data: the two leave swapped (after
 //                    at most kMaxSwapWaitMs it leaves alone)
-//   --drop-every M   every M-th packet is dropped (TCP sends it again)
+//   --drop-every M   every M-th packet is dropped (TCP sends it again), RSTs excepted: TCP
+//                    never sends a RST again, and a lost one leaves every middlebox (and
+//                    the peer) to its timers
 //
 // Prints "ready" once bound. On SIGTERM or SIGINT, or after S seconds: accepts what it holds,
 // prints one JSON line {"packets", "delayed", "swapped", "dropped"} and exits 0.
@@ -65,10 +67,10 @@ struct Shaper {
   std::optional<Pending> swapped;  // waits for the next packet to leave first
   unsigned long packets = 0, data_packets = 0, delayed = 0, swaps = 0, dropped = 0;
 
-  void take(NetlinkQueue& q, std::uint32_t id, bool data, std::uint64_t flow, Clock::time_point now) {
+  void take(NetlinkQueue& q, std::uint32_t id, bool data, bool rst, std::uint64_t flow, Clock::time_point now) {
     ++packets;
     if (data) ++data_packets;
-    if (options.drop_every != 0 && packets % options.drop_every == 0) {
+    if (options.drop_every != 0 && packets % options.drop_every == 0 && !rst) {
       ++dropped;
       q.verdict(id, VerdictKind::Drop);
       return;
@@ -118,6 +120,12 @@ bool carries_data(std::span<const std::uint8_t> p) {
   if (p.size() < ip_header + 13) return false;
   const std::size_t tcp_header = (p[ip_header + 12] >> 4) * 4U;
   return total > ip_header + tcp_header;
+}
+
+bool is_rst(std::span<const std::uint8_t> p) {
+  if (p.size() < 20 || p[9] != 6) return false;
+  const std::size_t flags_at = (p[0] & 0x0fU) * 4U + 13;
+  return flags_at < p.size() && (p[flags_at] & 0x04U) != 0;
 }
 
 // The packet's flow: its addresses and protocol, and its ports for TCP.
@@ -171,7 +179,10 @@ int main(int argc, char** argv) {
     pollfd p{q.fd(), POLLIN, 0};
     ::poll(&p, 1, shaper.wait_ms(Clock::now()));
     const Clock::time_point now = Clock::now();
-    q.receive([&](pptp::nft::QueuedPacket& packet) { shaper.take(q, packet.id, carries_data(packet.payload), flow_of(packet.payload), now); });
+    q.receive([&](pptp::nft::QueuedPacket& packet) {
+      const std::span<const std::uint8_t> p = packet.payload;
+      shaper.take(q, packet.id, carries_data(p), is_rst(p), flow_of(p), now);
+    });
     shaper.release_due(q, Clock::now(), false);
   }
   shaper.release_due(q, Clock::now(), true);

@@ -106,6 +106,20 @@ TEST(TcpWindow, AFinThatOvertookTheDataBeforeItActsWhenThatDataComes) {
   EXPECT_TRUE(c.w.judge(kPns, segment(fin_at + 1, f::kRst)).rst_acts);
 }
 
+TEST(TcpWindow, ALastDataSegmentSentAgainWithTheFinAppendedActs) {
+  // On a lossy link the sender's last 16 bytes went (the router took them) but were lost
+  // after it; the sender sends them again with its FIN: the FIN is at the end of the data.
+  Connection c(1000, 50000);
+  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next(), f::kAck | f::kPsh, 50001, 1000, 16)).take);
+  const TcpVerdict again = c.w.judge(kPns, segment(c.pns_next(), f::kFin | f::kAck, 50001, 1000, 16));
+  EXPECT_TRUE(again.take);
+  EXPECT_TRUE(again.fin_acts);
+  EXPECT_FALSE(again.anomaly);
+  // The PAC's ACK of the FIN is in the window; a FIN inside data already sent is not.
+  EXPECT_TRUE(c.w.judge(kPac, segment(50001, f::kAck, c.pns_next() + 17, 1000)).take);
+  EXPECT_FALSE(c.w.judge(kPns, segment(c.pns_next(), f::kFin | f::kAck, 50001, 1000, 8)).fin_acts);
+}
+
 TEST(TcpWindow, AFinAheadWhoseNumberTheDataPassesNeverActs) {
   // A FIN in the window but not where the sender's data ends (a guess, or forged): the data
   // goes past its number, and it is forgotten.
