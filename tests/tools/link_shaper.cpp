@@ -30,6 +30,7 @@
 #include <string>
 #include <string_view>
 
+#include "alg/wire/ip.hpp"
 #include "nftables/queue.hpp"
 
 namespace {
@@ -58,7 +59,7 @@ struct Pending {
   Clock::time_point due;
   unsigned long number;  // in arrival order
   bool data;
-  std::uint64_t flow;  // flow_of()
+  std::uint64_t flow;  // PacketView::flow
 };
 
 struct Shaper {
@@ -110,35 +111,37 @@ struct Shaper {
   }
 };
 
-// Whether an IPv4 packet carries data: a TCP segment with payload (not a bare ACK, SYN or
-// FIN), or a packet of any other protocol (GRE).
-bool carries_data(std::span<const std::uint8_t> p) {
-  if (p.size() < 20) return false;
-  const std::size_t ip_header = (p[0] & 0x0fU) * 4U;
-  const std::size_t total = (static_cast<std::size_t>(p[2]) << 8) | p[3];
-  if (p[9] != 6) return true;
-  if (p.size() < ip_header + 13) return false;
-  const std::size_t tcp_header = (p[ip_header + 12] >> 4) * 4U;
-  return total > ip_header + tcp_header;
-}
+// What the shaper needs of a packet, from the project's own parsers (alg/wire): whether it
+// carries data (a TCP segment with payload, not a bare ACK, SYN or FIN; or a packet of any
+// other protocol: GRE), whether it is a RST, and its flow (addresses and protocol, and the
+// ports for TCP). A packet that does not parse is shaped as data of flow 0.
+struct PacketView {
+  bool data = true;
+  bool rst = false;
+  std::uint64_t flow = 0;
+};
 
-bool is_rst(std::span<const std::uint8_t> p) {
-  if (p.size() < 20 || p[9] != 6) return false;
-  const std::size_t flags_at = (p[0] & 0x0fU) * 4U + 13;
-  return flags_at < p.size() && (p[flags_at] & 0x04U) != 0;
-}
-
-// The packet's flow: its addresses and protocol, and its ports for TCP.
-std::uint64_t flow_of(std::span<const std::uint8_t> p) {
-  if (p.size() < 20) return 0;
+PacketView view_of(std::span<const std::uint8_t> bytes) {
+  PacketView v;
+  const auto ip = pptp::wire::parse_ipv4(bytes);
+  if (!ip) return v;
   std::uint64_t h = 1469598103934665603ULL;  // FNV-1a
-  auto mix = [&](std::size_t from, std::size_t n) {
-    for (std::size_t i = from; i < from + n && i < p.size(); ++i) h = (h ^ p[i]) * 1099511628211ULL;
+  auto mix = [&h](std::uint64_t value, int octets) {
+    for (int i = 0; i < octets; ++i) h = (h ^ ((value >> (8 * i)) & 0xffU)) * 1099511628211ULL;
   };
-  mix(9, 1);
-  mix(12, 8);
-  if (p[9] == 6) mix((p[0] & 0x0fU) * 4U, 4);
-  return h;
+  mix(ip->protocol, 1);
+  mix(ip->source.value, 4);
+  mix(ip->destination.value, 4);
+  if (ip->protocol == pptp::wire::kIpProtocolTcp) {
+    const auto tcp = pptp::wire::parse_tcp(ip->payload);
+    if (!tcp) return v;
+    v.data = !tcp->payload.empty();
+    v.rst = tcp->has(pptp::wire::tcp_flags::kRst);
+    mix(tcp->source_port, 2);
+    mix(tcp->destination_port, 2);
+  }
+  v.flow = h;
+  return v;
 }
 
 bool parse_options(int argc, char** argv, Options& o) {
@@ -180,8 +183,8 @@ int main(int argc, char** argv) {
     ::poll(&p, 1, shaper.wait_ms(Clock::now()));
     const Clock::time_point now = Clock::now();
     q.receive([&](pptp::nft::QueuedPacket& packet) {
-      const std::span<const std::uint8_t> p = packet.payload;
-      shaper.take(q, packet.id, carries_data(p), is_rst(p), flow_of(p), now);
+      const PacketView v = view_of(packet.payload);
+      shaper.take(q, packet.id, v.data, v.rst, v.flow, now);
     });
     shaper.release_due(q, Clock::now(), false);
   }
