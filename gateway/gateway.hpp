@@ -147,6 +147,16 @@ class Gateway final : private track::TrackerObserver {
   std::size_t adopt_offloaded(const std::vector<OffloadCount>& counts, double now) {
     return offloader_.adopt(counts, now, translator_);
   }
+  // High availability: a demotion's taken-over calls (their elements removed by the daemon)
+  // leave the adopted ones: no longer re-armed (the standby would put the elements back),
+  // their outside Call IDs free, so that a later promotion adopts them again without a
+  // conflict (docs/ha.md). Their records stay published (Republished::hand_over). Returns
+  // how many were adopted here.
+  std::size_t forget_adopted(const std::vector<OffloadedCall>& calls, std::string_view reason) {
+    std::size_t n = 0;
+    for (const OffloadedCall& c : calls) n += offloader_.forget_adopted(c, reason, translator_) ? 1 : 0;
+    return n;
+  }
   // The kernel refused the elements: stop offloading (GRE keeps flowing through the queue).
   void disable_fast_path(std::string_view reason) { offloader_.disable(reason, calls_); }
 

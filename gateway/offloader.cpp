@@ -190,10 +190,15 @@ void Offloader::expire_adopted(double now, nat::CallIdTranslator& translator) {
 }
 
 bool Offloader::end_adopted(const OffloadedCall& call, std::string_view reason, nat::CallIdTranslator& translator) {
+  if (!forget_adopted(call, reason, translator)) return false;
+  changes_.push_back(OffloadChange{false, call});
+  return true;
+}
+
+bool Offloader::forget_adopted(const OffloadedCall& call, std::string_view reason, nat::CallIdTranslator& translator) {
   const auto it = adopted_index_.find(in_key(call));
   if (it == adopted_index_.end() || !(adopted_[it->second].call == call)) return false;
   const Adopted& a = adopted_[it->second];
-  changes_.push_back(OffloadChange{false, a.call});
   translator.release(a.connection_id, a.call.inside_call_id);
   log_->info("adopted_call_ended server={} outside_call_id={} inside={} reason=\"{}\"", to_string(a.call.server),
              a.call.outside_call_id, to_string(a.call.inside), reason);

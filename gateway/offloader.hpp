@@ -58,6 +58,9 @@ class Offloader {
   // control connection, docs/ha.md): its elements go and are no longer re-armed, its
   // outside Call ID is free. False when no adopted call has that binding.
   bool end_adopted(const OffloadedCall& call, std::string_view reason, nat::CallIdTranslator& translator);
+  // As end_adopted(), but its elements are the caller's to remove (no change queued): an HA
+  // demotion removes the taken-over calls' elements itself.
+  bool forget_adopted(const OffloadedCall& call, std::string_view reason, nat::CallIdTranslator& translator);
   // The kernel refused the elements: GRE goes through the queue from now on.
   void disable(std::string_view reason, CallTable& table);
 

@@ -39,7 +39,7 @@ int Daemon::open_ha() {
 void Daemon::ha_tick() {
   if (!ha_) return;
   ha_release_stale();
-  if (ha_->republishing()) ha_->retire_ended(gateway_->offloaded_calls());
+  if (ha_->republishing()) ha_->retire_ended(gateway_->offloaded_calls(), options_.gateway.timeouts.call_idle);
   ha_->tick();
 }
 
@@ -103,9 +103,11 @@ void Daemon::on_ha_request(bool promote, bool force, Reply reply) {
       // A re-arm in flight on the worker may put these back: removed again when it is done.
       if (refresh_busy_) removed_while_refreshing_.insert(removed_while_refreshing_.end(), gone.begin(), gone.end());
     }
-    // Not out of the adopted calls: forgotten, they would no longer be offloaded here, and the
-    // next tick's retire_ended would delete their records on the sync link, the very records
-    // the peer takes over at its promotion (docs/ha.md, "Letting go of what the peer carries").
+    // Out of the adopted calls too: kept, they would be re-armed (their elements back on a
+    // standby) and the next promotion's adoption of the same calls would conflict. Their
+    // records stay published, handed over (HaNode::demote): the peer takes them over.
+    const std::size_t forgotten = gateway_->forget_adopted(gone, "demoted");
+    if (!gone.empty()) log_->info("ha_demote_forgot adopted={} of={}", forgotten, gone.size());
     reply(control::ok_answer({{"message", "standby"}, {"calls", gone.size()}}) + "\n", false);
     return;
   }

@@ -315,8 +315,12 @@ std::vector<nat::CallBinding> HaNode::demote() {
   if (role_ == HaRole::Standby) return {};
   role_ = HaRole::Standby;
   channel_.set_active(false);
-  log_->warn("ha_demoted epoch={} calls={}", channel_.epoch(), taken_over_.size());
   std::vector<nat::CallBinding> out = taken_over_.bindings();
+  // The highest epoch either node had: only a promotion after this one bumps the peer's above it
+  // (a split brain's peer, active already, takes at its healing without a new epoch).
+  const std::uint32_t epoch = std::max(channel_.epoch(), channel_.peer_epoch());
+  const std::size_t handed = republished_.hand_over(out, epoch, clock_());
+  log_->warn("ha_demoted epoch={} calls={} handed_over={}", channel_.epoch(), taken_over_.size(), handed);
   taken_over_.clear();
   return out;
 }
@@ -344,8 +348,8 @@ void HaNode::note_released(std::size_t calls, bool conntrack_liberal) {
   if (!conntrack_liberal) ++released_conntrack_missed_;
 }
 
-void HaNode::retire_ended(const std::vector<nat::CallBinding>& offloaded) {
-  if (const std::size_t n = republished_.retire(channel_, offloaded); n > 0) {
+void HaNode::retire_ended(const std::vector<nat::CallBinding>& offloaded, double hold) {
+  if (const std::size_t n = republished_.retire(channel_, offloaded, clock_(), hold); n > 0) {
     log_->info("ha_retired calls={} note=\"taken-over calls ended here; deleted on the sync link\"", n);
     table_changed_ = true;
     flush();

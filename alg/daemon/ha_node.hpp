@@ -111,7 +111,10 @@ class TakenOverCalls {
 // The calls this node took over, published on the channel as its own: the peer, back as
 // standby after a failover, gets them in its snapshot and can take them back at a second
 // failover. Published until the gateway no longer keeps their elements (the call ended or
-// idled out); a demotion does not delete them (the peer may be promoting from them).
+// idled out). A demotion hands them over: their records stay (the peer may be promoting
+// from them) until the peer has promoted since (its epoch above both nodes' at the
+// demotion: it took what it wanted and publishes it as its own) or, failing that, for
+// `hold` seconds (a split brain's healing takes them without a new epoch).
 // The offloaded calls by their inbound element's key (server, outside address, outside
 // Call ID), sorted once for many lookups.
 class OffloadedKeys {
@@ -128,13 +131,22 @@ class OffloadedKeys {
 class Republished {
  public:
   void publish(sync::ChannelEnd& channel, const std::vector<sync::CallState>& calls);
+  // A demotion: those of `calls` published here are handed over at `now` (seconds), the
+  // highest epoch then `epoch`; returns how many.
+  std::size_t hand_over(const std::vector<nat::CallBinding>& calls, std::uint32_t epoch, double now);
   // Deletes those whose binding is not among `offloaded` (every call whose elements the
-  // gateway keeps); returns how many.
-  std::size_t retire(sync::ChannelEnd& channel, const std::vector<nat::CallBinding>& offloaded);
+  // gateway keeps), and the handed-over ones whose time is up (above); returns how many.
+  std::size_t retire(sync::ChannelEnd& channel, const std::vector<nat::CallBinding>& offloaded, double now,
+                     double hold);
   bool empty() const { return calls_.empty(); }
 
  private:
-  std::map<sync::CallKey, nat::CallBinding> calls_;
+  struct Entry {
+    nat::CallBinding binding;
+    std::optional<double> handed_over_at;  // a demotion's time; none while carried here
+    std::uint32_t epoch = 0;               // the highest at that demotion
+  };
+  std::map<sync::CallKey, Entry> calls_;
 };
 
 class HaNode final : public gateway::CallObserver {
@@ -194,7 +206,9 @@ class HaNode final : public gateway::CallObserver {
   std::size_t republish_adopted(const std::vector<nat::CallBinding>& offloaded);
   // Republished's retirement, from the daemon's tick (only while there are some).
   bool republishing() const { return !republished_.empty(); }
-  void retire_ended(const std::vector<nat::CallBinding>& offloaded);
+  // `hold`: how long a demotion's handed-over records stay without the peer's promotion
+  // (the call idle timeout: a call nobody forwarded that long is gone).
+  void retire_ended(const std::vector<nat::CallBinding>& offloaded, double hold);
 
   HaRole role() const { return role_; }
   nlohmann::json replicated_json() const;  // `ctl calls`: the peer's calls

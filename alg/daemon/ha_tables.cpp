@@ -74,8 +74,20 @@ void Republished::publish(sync::ChannelEnd& channel, const std::vector<sync::Cal
     } else {
       channel.publish_update(s);
     }
-    calls_[s.key] = binding_of(s);
+    calls_[s.key] = Entry{binding_of(s), std::nullopt, 0};  // carried here (again)
   }
+}
+
+std::size_t Republished::hand_over(const std::vector<nat::CallBinding>& calls, std::uint32_t epoch, double now) {
+  const OffloadedKeys gone(calls);
+  std::size_t n = 0;
+  for (auto& [key, e] : calls_) {
+    if (e.handed_over_at || !gone.contains(e.binding)) continue;
+    e.handed_over_at = now;
+    e.epoch = epoch;
+    ++n;
+  }
+  return n;
 }
 
 OffloadedKeys::OffloadedKeys(const std::vector<nat::CallBinding>& offloaded) {
@@ -86,12 +98,22 @@ OffloadedKeys::OffloadedKeys(const std::vector<nat::CallBinding>& offloaded) {
 
 bool OffloadedKeys::contains(const nat::CallBinding& b) const { return std::ranges::binary_search(keys_, key_of(b)); }
 
-std::size_t Republished::retire(sync::ChannelEnd& channel, const std::vector<nat::CallBinding>& offloaded) {
+std::size_t Republished::retire(sync::ChannelEnd& channel, const std::vector<nat::CallBinding>& offloaded,
+                                double now, double hold) {
   // One sorted vector of keys and a binary search per republished call (every tick, with
   // 10,000 calls offloaded), not a search of the offloaded calls per call.
   const OffloadedKeys live(offloaded);
+  const bool peer_active = channel.peer_active();
   return std::erase_if(calls_, [&](const auto& entry) {
-    if (live.contains(entry.second)) return false;
+    const Entry& e = entry.second;
+    if (e.handed_over_at) {
+      // Not judged by our elements (removed at the demotion): the peer's promotion since
+      // (its epoch above the highest then) took them; without it, they stay `hold` seconds.
+      const bool taken = peer_active && channel.peer_epoch() > e.epoch;
+      if (!taken && now - *e.handed_over_at < hold) return false;
+    } else if (live.contains(e.binding)) {
+      return false;
+    }
     if (channel.published().find(entry.first) != nullptr) channel.publish_delete(entry.first);
     return true;
   });

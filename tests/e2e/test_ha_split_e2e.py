@@ -156,6 +156,12 @@ class SplitBrain(SplitCase):
         self.assertEqual(wan_errors[:1], [cleared.get("recv_key")], numbers)
         self.assertIsNotNone(removed_s, numbers)
         self.assert_second_failover(numbers["second_failover"], numbers)
+        # rb's demotion at the healing forgot the call it had taken over in the split (ra's
+        # first), so its second promotion adopts it again cleanly (before: one
+        # fast_path_adopt_conflict, the call left to the old adoption).
+        rb_log = lab.log("pptp-alg-rb")
+        self.assertIn("ha_demote_forgot adopted=1", rb_log)
+        self.assertNotIn("fast_path_adopt_conflict", rb_log)
         # The second clear's Windows-style answer too reaches the client with its own Call ID.
         self.assertEqual(wan_errors[1:], [numbers["second_failover"]["calls"][0]["client_call_id"]], numbers)
 

@@ -71,5 +71,27 @@ TEST(ReleaseConnection, EndsItsCallsFreesTheirCallIdsAndForgetsTheConnection) {
   EXPECT_NE(fresh->state, track::ConnectionState::Closed);
 }
 
+// An HA demotion: the calls it took over leave the adopted ones (their outside Call IDs
+// free, no removal queued: the daemon removes their elements), so that the next promotion
+// adopts the same calls again without a conflict (issue 18: fast_path_adopt_conflict).
+TEST(ForgetAdopted, ADemotionsTakenOverCallsAreAdoptedAgainAtTheNextPromotion) {
+  Harness h{fast_path_on()};
+  const OffloadedCall call{kServer, kPublic, addr("192.0.2.11"), 7, 1, 107};
+  const OffloadedCall other{kServer, kPublic, addr("192.0.2.12"), 9, 3, 109};
+  ASSERT_EQ(h.gw.adopt_offloaded({OffloadCount{true, call, 0, 0, call}, OffloadCount{true, other, 0, 0, other}}, h.now),
+            2u);
+  EXPECT_EQ(h.gw.forget_adopted({call}, "demoted"), 1u);
+  EXPECT_TRUE(h.gw.take_offload_changes().empty());
+  const auto offloaded = h.gw.offloaded_calls();
+  ASSERT_EQ(offloaded.size(), 1u);
+  EXPECT_EQ(offloaded[0], other);  // the other stays
+  // Not re-armed: a standby would put the removed elements back (they expire in 90 s).
+  const auto due = h.gw.calls_due_for_rearm(h.now + 31, 30);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0], other);
+  EXPECT_EQ(h.gw.adopt_offloaded({OffloadCount{true, call, 0, 0, call}}, h.now + 31), 1u);
+  EXPECT_EQ(h.gw.forget_adopted({call, call}, "demoted"), 1u);  // once
+}
+
 }  // namespace
 }  // namespace pptp::gateway

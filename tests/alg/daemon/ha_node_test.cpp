@@ -209,19 +209,27 @@ TEST(HaNode, WhatEndsATakenOverCallOnItsControlConnectionTakesOnlyThatCallOut) {
   EXPECT_EQ(t.size(), 0u);
 }
 
+// ra publishes a call; rb takes it over (a failover) and republishes it as its own.
+struct TakenOverByRb {
+  sync::ChannelEnd ra{node_options(0), 1}, rb{node_options(1), 1};
+  Republished republished;
+  std::vector<sync::CallState> taken;
+  TakenOverByRb() {
+    exchange(ra, rb, 1);
+    ra.publish_add(replicated(40001, 7, 0));
+    exchange(ra, rb, 2);
+    taken = calls_to_take_over(rb.replica(), nullptr);
+    republished.publish(rb, taken);
+  }
+};
+
 TEST(HaNode, ACallTakenOverIsInTheSnapshotOfTheFirstNodeBackAsStandbyUntilItEnds) {
   // ra publishes its call; rb takes it over at a failover; ra's daemon comes back (a new
   // incarnation): its snapshot from rb must hold the call, or a second failover (back to
   // ra) would lose it.
-  sync::ChannelEnd ra(node_options(0), 1), rb(node_options(1), 1);
-  exchange(ra, rb, 1);
-  ra.publish_add(replicated(40001, 7, 0));
-  exchange(ra, rb, 2);
-  ASSERT_EQ(rb.replica().size(), 1u);
-
-  Republished republished;
-  const std::vector<sync::CallState> taken = calls_to_take_over(rb.replica(), nullptr);
-  republished.publish(rb, taken);
+  TakenOverByRb t;
+  auto& [ra, rb, republished, taken] = t;
+  ASSERT_EQ(taken.size(), 1u);
   sync::ChannelEnd ra_again(node_options(0), 2);
   exchange(ra_again, rb, 3);
   ASSERT_TRUE(ra_again.synced());
@@ -229,13 +237,65 @@ TEST(HaNode, ACallTakenOverIsInTheSnapshotOfTheFirstNodeBackAsStandbyUntilItEnds
   EXPECT_EQ(ra_again.replica().find(taken[0].key)->outside_call_id, 0);
 
   // Still offloaded on rb: kept. Gone from rb's gateway (ended, idled out): deleted.
-  EXPECT_EQ(republished.retire(rb, {binding_of(taken[0])}), 0u);
+  EXPECT_EQ(republished.retire(rb, {binding_of(taken[0])}, 0, 60), 0u);
   exchange(ra_again, rb, 4);
   EXPECT_EQ(ra_again.replica().size(), 1u);
-  EXPECT_EQ(republished.retire(rb, {}), 1u);
+  EXPECT_EQ(republished.retire(rb, {}, 0, 60), 1u);
   EXPECT_TRUE(republished.empty());
   exchange(ra_again, rb, 5);
   EXPECT_EQ(ra_again.replica().size(), 0u);
+}
+
+// A demotion hands its taken-over calls over (their elements removed, no longer adopted:
+// the gateway no longer offloads them): their records stay published for the peer to take
+// over, until the peer's promotion since or the hold time; never deleted at the demotion
+// itself, which lost the calls at the failover back (s14: ha_retired before ha_promoted).
+TEST(HaNode, ADemotionsTakenOverRecordsStayUntilThePeerPromotesOrTheHoldEnds) {
+  TakenOverByRb t;
+  auto& [ra, rb, republished, taken] = t;
+  ASSERT_EQ(taken.size(), 1u);
+  rb.set_active(true);
+  rb.set_epoch(1);
+  sync::ChannelEnd ra_again(node_options(0), 2);  // ra back as standby
+  exchange(ra_again, rb, 3);
+  ASSERT_EQ(ra_again.replica().size(), 1u);
+
+  // rb demotes at t=100: no longer offloaded there, the record stays.
+  rb.set_active(false);
+  EXPECT_EQ(republished.hand_over({binding_of(taken[0])}, std::max(rb.epoch(), rb.peer_epoch()), 100), 1u);
+  EXPECT_EQ(republished.retire(rb, {}, 100.5, 60), 0u);
+  exchange(ra_again, rb, 4);
+  EXPECT_EQ(ra_again.replica().size(), 1u);
+  // ra promotes (a higher epoch): it took the call; rb's record goes.
+  ra_again.set_active(true);
+  ra_again.set_epoch(2);
+  exchange(ra_again, rb, 5);
+  EXPECT_EQ(republished.retire(rb, {}, 101, 60), 1u);
+  EXPECT_TRUE(republished.empty());
+  exchange(ra_again, rb, 6);
+  EXPECT_EQ(ra_again.replica().size(), 0u);
+}
+
+TEST(HaNode, AHandedOverRecordWithoutANewPromotionStaysForTheHoldOnly) {
+  // A split brain's healing: the peer was active already, at the highest epoch; it takes
+  // the calls without a new epoch. The records stay the hold time, then go.
+  TakenOverByRb t;
+  auto& [ra, rb, republished, taken] = t;
+  ASSERT_EQ(taken.size(), 1u);
+  ra.set_active(true);
+  ra.set_epoch(5);
+  exchange(ra, rb, 3);
+  ASSERT_TRUE(rb.peer_active());
+  EXPECT_EQ(republished.hand_over({binding_of(taken[0])}, std::max(rb.epoch(), rb.peer_epoch()), 100), 1u);
+  EXPECT_EQ(republished.hand_over({binding_of(taken[0])}, 5, 130), 0u);  // once: the first time counts
+  EXPECT_EQ(republished.retire(rb, {}, 159.9, 60), 0u);
+  EXPECT_EQ(republished.retire(rb, {}, 160, 60), 1u);
+  // Taken again before the hold ends (a failover back): carried here, judged by the elements.
+  republished.publish(rb, taken);
+  EXPECT_EQ(republished.hand_over({binding_of(taken[0])}, 5, 200), 1u);
+  republished.publish(rb, taken);
+  EXPECT_EQ(republished.retire(rb, {binding_of(taken[0])}, 1000, 60), 0u);
+  EXPECT_EQ(republished.retire(rb, {}, 1000, 60), 1u);
 }
 
 TEST(HaNode, APromotedNodeGivesNoNewCallTheOutsideCallIdOfACallItTookOver) {
