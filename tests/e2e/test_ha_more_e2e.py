@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """The HA pair's longer failover cases (issue 18, docs/ha.md), beside test_ha_e2e.py's
-failover: a second failover back to the first node, whose daemon came back as standby; a node
+failover: a second failover back to the first node, whose daemon came back as standby, and a
+plain failover and back with no restart (two calls); a node
 without its snapshot kept from becoming master; a control message split across a failover;
 calls set up around a failover and the replication lag. The split brains:
 test_ha_split_e2e.py.
@@ -90,6 +91,61 @@ class SecondFailover(HaCase):
         # The control connection, on its third router: Echo and a Call-Clear with the
         # outside Call ID (RFC 2637 2.11), answered.
         self.assertIsNotNone(echo, "no Echo-Reply after the second failover")
+        self.assertEqual(server["clears"], [call["peer_call_id"]], server)
+        self.assertEqual(disconnect and disconnect["call_id"], call["my_call_id"], disconnect)
+
+    def test_a_plain_failover_and_back_keeps_both_calls_without_a_restart(self):
+        """ra -> rb -> ra, no daemon restarted: ra's call and one set up through rb after the
+        first failover both stream after the second. rb, demoted, hands the call it took over
+        to ra (forgotten there: not re-armed; its record kept until ra's promotion, then
+        deleted); ra adopts both calls without a conflict; the first call clears through ra."""
+        lab = self.lab
+        pac, first, call = self.start_call()
+        lab.wait_for(lambda: lab.ha_status("rb").get("replicated_calls") == 1, 10, "the call replicated to rb")
+        time.sleep(2)
+        one = self.failover("ra", "rb")
+        second = self.peer("pns2", "lan", "pns", "--local", CLIENTS[1], "--server", SERVER,
+                           "--call-id", str(call["peer_call_id"]), "--rate", str(RATE))
+        self.assertIsNotNone(second.event("up"), lab.log("pns2"))
+        second_call = pac.wait(lambda o: o.get("event") == "call" and o is not call, 10)
+        self.assertIsNotNone(second_call, lab.log("pac"))
+        before = len(lab.vrrp_states("ra"))
+        lab.restore_links("ra")  # nopreempt: ra comes back as backup
+        lab.wait_for(lambda: "BACKUP" in lab.vrrp_states("ra")[before:], 20, "ra backup")
+        lab.wait_for(lambda: lab.ha_status("ra").get("replicated_calls") == 2, 10,
+                     "both calls in ra's replica: %s" % lab.ha_status("ra"))
+        two = self.failover("rb", "ra")
+        # rb's record of the call it had taken over goes once it sees ra promoted (its tick).
+        lab.wait_for(lambda: "ha_retired calls=1" in lab.log("pptp-alg-rb"), 10, "rb's handed-over record deleted")
+        first.send("echo")
+        echo = first.event("echo_reply", 10)
+        first.send("clear")
+        disconnect = first.event("disconnect", 10)
+        stopped_at = time.monotonic()
+        second.send("stop")
+        second_result = second.result()
+        client, server = stop_both(self, pac, first)
+        self.assertIsNotNone(second_result, lab.log("pns2"))
+
+        streams = {"first": (server["calls"][str(call["my_call_id"])]["received"], client["stream"]["received"]),
+                   "second": (server["calls"][str(second_call["my_call_id"])]["received"],
+                              second_result["stream"]["received"])}
+        numbers = {"rate_per_s": RATE, "first_failover": {k: one[k] for k in ("vips_moved_s", "promoted_s")},
+                   "second_failover": {k: two[k] for k in ("vips_moved_s", "promoted_s")}}
+        for name, (up, down) in streams.items():
+            numbers[name] = {"client_to_server": direction(up, two["failed_at"], stopped_at),
+                             "server_to_client": direction(down, two["failed_at"], stopped_at)}
+        rb_log, ra_log = lab.log("pptp-alg-rb"), lab.log("pptp-alg-ra")
+        print("\nfailover and back: " + json.dumps(numbers), file=sys.stderr)
+        for name in streams:
+            for way in ("client_to_server", "server_to_client"):
+                d = numbers[name][way]
+                self.assertGreater(d["after"], RATE, (name, way, numbers))
+                self.assertLess(d["gap_s"], GAP_BOUND, (name, way, numbers))
+        self.assertIn("ha_demote_forgot adopted=1 of=1", rb_log)
+        self.assertNotIn("fast_path_adopt_conflict", ra_log)
+        self.assertNotIn("fast_path_adopt_conflict", rb_log)
+        self.assertIsNotNone(echo, "no Echo-Reply after the failover back")
         self.assertEqual(server["clears"], [call["peer_call_id"]], server)
         self.assertEqual(disconnect and disconnect["call_id"], call["my_call_id"], disconnect)
 
