@@ -134,6 +134,8 @@ class Republished {
   // A demotion: those of `calls` published here are handed over at `now` (seconds), the
   // highest epoch then `epoch`; returns how many.
   std::size_t hand_over(const std::vector<nat::CallBinding>& calls, std::uint32_t epoch, double now);
+  // The bindings of those carried here (not handed over): taken over, or adopted at a restart.
+  std::vector<nat::CallBinding> carried() const;
   // Deletes those whose binding is not among `offloaded` (every call whose elements the
   // gateway keeps), and the handed-over ones whose time is up (above); returns how many.
   std::size_t retire(sync::ChannelEnd& channel, const std::vector<nat::CallBinding>& offloaded, double now,
@@ -193,7 +195,10 @@ class HaNode final : public gateway::CallObserver {
   std::vector<nat::CallBinding> take_over_at_healing(const ConnectionAlive& alive,
                                                      const std::vector<nat::CallBinding>& offloaded,
                                                      const LetGo& let_go = nullptr);
-  // Demotion: the bindings promotion installed, to remove.
+  // Demotion: the bindings of the calls this node carries for the pair (taken over at a
+  // promotion or a healing, or adopted at a restart and published again), to remove; even
+  // while standby, which a restarted active daemon is (its adopted calls' elements would
+  // stay on the node that gave the addresses up).
   std::vector<nat::CallBinding> demote();
   // The free peer_carries() on this node's replica, role and the peer's last Hello.
   bool peer_carries(const wire::Endpoint& pns, const wire::Endpoint& pac) const {

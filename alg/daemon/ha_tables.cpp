@@ -90,6 +90,14 @@ std::size_t Republished::hand_over(const std::vector<nat::CallBinding>& calls, s
   return n;
 }
 
+std::vector<nat::CallBinding> Republished::carried() const {
+  std::vector<nat::CallBinding> out;
+  for (const auto& [key, e] : calls_) {
+    if (!e.handed_over_at) out.push_back(e.binding);
+  }
+  return out;
+}
+
 OffloadedKeys::OffloadedKeys(const std::vector<nat::CallBinding>& offloaded) {
   keys_.reserve(offloaded.size());
   for (const nat::CallBinding& b : offloaded) keys_.push_back(key_of(b));

@@ -237,6 +237,9 @@ class Failover(HaCase):
         lab.wait_for(lambda: lab.ha_status("rb").get("role") == "active", 30, "rb promoted")
         time.sleep(3)
         stopped_at = time.monotonic()
+        # ra (its daemon restarted: standby by role) was demoted by its notify script: the call
+        # it adopted left its fast path and its adopted calls (not re-armed there).
+        ra_log, ra_elements = lab.log("pptp-alg-ra"), lab.fast_path_calls("ra")
         first.send("stop")
         client = first.result()
         pac.send("stop")
@@ -253,6 +256,8 @@ class Failover(HaCase):
             self.assertGreater(d["after"], RATE * (restarted_at - killed_at), numbers)
         for d in (up_after, down_after):
             self.assertGreater(d["after"], RATE, numbers)  # the call survived the failover
+        self.assertIn("ha_demote_forgot adopted=1 of=1", ra_log)
+        self.assertEqual(ra_elements, 0, ra_log[-3000:])
 
 
 if __name__ == "__main__":

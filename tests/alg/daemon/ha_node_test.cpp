@@ -344,6 +344,13 @@ TEST(HaNode, ARestartedNodePublishesAgainTheCallsOfItsPreviousRunThatItAdopted) 
   EXPECT_EQ(second->republish_adopted({adopted, other}), 1u);
   EXPECT_EQ(second->status_json()["published_calls"], 1);
   EXPECT_TRUE(second->republishing());  // retired once its elements go
+  // A failover away from the restarted node (standby by role: the notify script's demote):
+  // its adopted call's elements go and it is handed over, as a taken-over call's would.
+  const std::vector<nat::CallBinding> gone = second->demote();
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(gone[0], adopted);
+  EXPECT_TRUE(second->demote().empty());  // once
+  EXPECT_EQ(second->status_json()["published_calls"], 1);  // kept for the peer
   second.reset();
   std::remove(state.c_str());
 }
