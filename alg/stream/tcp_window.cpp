@@ -60,10 +60,13 @@ TcpVerdict TcpWindow::judge(std::size_t sender, const wire::TcpSegment& seg) {
     // In sequence: its data (if any) starts with no gap and the FIN comes at or after the
     // end of what was sent (new data, or a retransmission of the last data with the FIN
     // appended, as a sender whose data was lost sends it), or a retransmission of the FIN
-    // already taken.
+    // already taken. A FIN inside data already sent is old to the receiver; one past the
+    // right edge of its window is trimmed off (RFC 9293 3.10.7.4: SEG.SEQ + SEG.LEN - 1
+    // below RCV.NXT + RCV.WND); window unknown: liberal.
     const std::uint32_t fin_sequence = seg.sequence + length;
     const bool in_order = !after(seg.sequence, s.end) && !before(fin_sequence, s.end);
-    v.fin_acts = in_order || (s.fin && *s.fin == fin_sequence);
+    const bool fits = !r.highest_ack || !after(fin_sequence, r.right_edge);
+    v.fin_acts = fits && (in_order || (s.fin && *s.fin == fin_sequence));
     if (v.fin_acts) {
       s.fin = fin_sequence;
       s.fin_ahead.reset();
@@ -72,7 +75,7 @@ TcpVerdict TcpWindow::judge(std::size_t sender, const wire::TcpSegment& seg) {
       // It may have overtaken the data before it on a reordering link: the receiver keeps
       // it and takes it when that data has come (RFC 9293 3.10.7.4), and it is not sent
       // again. Kept, it acts once the sender's data reaches it exactly.
-      if (after(fin_sequence, s.end)) s.fin_ahead = fin_sequence;
+      if (fits && after(fin_sequence, s.end)) s.fin_ahead = fin_sequence;
     }
   }
   take(s, r, seg, length + (v.fin_acts ? 1 : 0));

@@ -134,6 +134,52 @@ TEST(TcpWindow, AFinAheadWhoseNumberTheDataPassesNeverActs) {
   EXPECT_TRUE(c.w.judge(kPns, segment(next, f::kAck, 50001, 1000, 10)).fin_acts);
 }
 
+TEST(TcpWindow, AFinInsideDataAlreadySentNeverActs) {
+  // The PNS sent 40 more bytes; a FIN whose number lies inside them, its data starting at
+  // or before them, is old to the receiver (RFC 9293 3.10.7.4): no effect, and it is not
+  // kept for later either.
+  Connection c(1000, 50000);
+  const std::uint32_t next = c.pns_next();
+  EXPECT_TRUE(c.w.judge(kPns, segment(next, f::kAck, 50001, 1000, 40)).take);
+  const TcpVerdict inside = c.w.judge(kPns, segment(next, f::kFin | f::kAck, 50001, 1000, 16));
+  EXPECT_FALSE(inside.fin_acts);
+  EXPECT_EQ(inside.anomaly, TcpWindowAnomaly::FinOutOfSequence);
+  EXPECT_FALSE(c.w.judge(kPns, segment(next - 50, f::kFin | f::kAck, 50001, 1000, 60)).fin_acts);
+  EXPECT_FALSE(c.w.judge(kPns, segment(next + 10, f::kFin | f::kAck, 50001, 1000)).fin_acts);
+  EXPECT_FALSE(c.w.judge(kPns, segment(next, f::kAck, 50001, 1000, 16)).fin_acts);  // sent again
+  // The real FIN, at the end of the 40 bytes, acts.
+  EXPECT_TRUE(c.w.judge(kPns, segment(next + 40, f::kFin | f::kAck, 50001, 1000)).fin_acts);
+}
+
+TEST(TcpWindow, AFinOutsideTheReceiversWindowNeverActs) {
+  // The PAC allowed 1000 octets past what it acknowledged (its window's right edge is the
+  // PNS's next + 1000).
+  Connection c(1000, 50000);
+  const std::uint32_t next = c.pns_next();
+  // Data from the expected number whose FIN lies past the right edge: the receiver trims
+  // the segment to its window and the FIN with it (RFC 9293 3.10.7.4).
+  const TcpVerdict past = c.w.judge(kPns, segment(next, f::kFin | f::kAck, 50001, 1000, 1001));
+  EXPECT_FALSE(past.fin_acts);
+  EXPECT_EQ(past.anomaly, TcpWindowAnomaly::FinOutOfSequence);
+  Connection d(1000, 50000);
+  // Far ahead, far behind, with or without data: out of the window, not taken, not kept.
+  for (const std::uint32_t seq : {next + 1500, next + 0x80000000u, next - 900000, next - 3000}) {
+    for (const std::size_t data : {std::size_t{0}, std::size_t{1400}}) {
+      const TcpVerdict far = d.w.judge(kPns, segment(seq, f::kFin | f::kAck, 50001, 1000, data));
+      EXPECT_FALSE(far.fin_acts) << seq << " " << data;
+      EXPECT_FALSE(far.take) << seq << " " << data;
+      EXPECT_EQ(far.anomaly, TcpWindowAnomaly::OutOfWindow) << seq << " " << data;
+    }
+  }
+  // When the window has moved on and the data reaches the far FIN's number, it still does
+  // not act: it was never kept.
+  EXPECT_FALSE(d.w.judge(kPns, segment(next, f::kAck, 50001, 1000, 1000)).fin_acts);
+  EXPECT_TRUE(d.w.judge(kPac, segment(50001, f::kAck, next + 1000, 1000)).take);
+  const TcpVerdict reaches = d.w.judge(kPns, segment(next + 1000, f::kAck, 50001, 1000, 500));
+  EXPECT_TRUE(reaches.take);
+  EXPECT_FALSE(reaches.fin_acts);
+}
+
 TEST(TcpWindow, ASynNeverResetsALiveConnection) {
   Connection c(1000, 50000);
   const TcpVerdict again = c.w.judge(kPns, syn(777, std::nullopt, 1000));
