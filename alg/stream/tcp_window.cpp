@@ -69,30 +69,70 @@ TcpVerdict TcpWindow::judge(std::size_t sender, const wire::TcpSegment& seg) {
     v.fin_acts = fits && (in_order || (s.fin && *s.fin == fin_sequence));
     if (v.fin_acts) {
       s.fin = fin_sequence;
-      s.fin_ahead.reset();
+      s.fins_ahead_count = 0;
     } else {
       v.anomaly = TcpWindowAnomaly::FinOutOfSequence;
       // It may have overtaken the data before it on a reordering link: the receiver keeps
       // it and takes it when that data has come (RFC 9293 3.10.7.4), and it is not sent
-      // again. Kept, it acts once the sender's data reaches it exactly.
-      if (fits && after(fin_sequence, s.end)) s.fin_ahead = fin_sequence;
+      // again. Kept, it acts once a data segment of the sender reaches it.
+      if (fits && after(fin_sequence, s.end)) keep_fin_ahead(s, FinAhead{seg.sequence, fin_sequence});
     }
   }
   take(s, r, seg, length + (v.fin_acts ? 1 : 0));
-  if (!seg.has(f::kFin) && length > 0) v.fin_acts = fin_ahead_reached(s);
+  if (!seg.has(f::kFin) && length > 0) v.fin_acts = fin_ahead_reached(s, seg.sequence, seg.sequence + length);
   return v;
 }
 
-bool TcpWindow::fin_ahead_reached(Side& s) {
-  if (!s.fin_ahead) return false;
-  if (s.end == *s.fin_ahead) {
-    s.fin = *s.fin_ahead;
-    s.end += 1;  // the FIN's own number
-    s.fin_ahead.reset();
-    return true;
+// Each FIN ahead is kept, as the receiver's out-of-order queue keeps each segment: one
+// forged in the window must not replace the real one. When full, the farthest goes (the
+// real FIN overtook only the data in flight, near the end).
+void TcpWindow::keep_fin_ahead(Side& s, FinAhead ahead) {
+  forget_fins_passed(s, ahead.from, ahead.fin);
+  auto* const kept = s.fins_ahead.data();
+  auto* const kept_end = kept + s.fins_ahead_count;
+  auto* same = std::find_if(kept, kept_end, [&](const FinAhead& k) { return k.fin == ahead.fin; });
+  if (same != kept_end) {
+    if (before(ahead.from, same->from)) same->from = ahead.from;  // sent again with more data
+    return;
   }
-  if (after(s.end, *s.fin_ahead)) s.fin_ahead.reset();  // data past it: not the sender's FIN
-  return false;
+  if (s.fins_ahead_count < kMaxFinsAhead) {
+    s.fins_ahead[s.fins_ahead_count++] = ahead;
+    return;
+  }
+  const auto distance = [&](const FinAhead& k) { return k.fin - s.end; };
+  auto* farthest = std::max_element(kept, kept_end, [&](const FinAhead& a, const FinAhead& b) {
+    return distance(a) < distance(b);
+  });
+  if (distance(ahead) < distance(*farthest)) *farthest = ahead;
+}
+
+// Data [seq, data_end) of the sender over a kept FIN's number: not the sender's FIN (it
+// sends nothing after it). Only the segment's own numbers count, not the highest number
+// sent, which data forged ahead moves too.
+void TcpWindow::forget_fins_passed(Side& s, std::uint32_t seq, std::uint32_t data_end) {
+  auto* const kept = s.fins_ahead.data();
+  auto* const kept_end = std::remove_if(kept, kept + s.fins_ahead_count, [&](const FinAhead& k) {
+    return !before(k.fin, seq) && before(k.fin, data_end);
+  });
+  s.fins_ahead_count = static_cast<std::size_t>(kept_end - kept);
+}
+
+// The data segment [seq, data_end) reaches a kept FIN's segment from below, without gap and
+// without going past the FIN (the same rule as a FIN in sequence): the receiver now takes
+// that FIN from its out-of-order queue. Where the sender's highest number went says
+// nothing: a forged segment ahead moves it too.
+bool TcpWindow::fin_ahead_reached(Side& s, std::uint32_t seq, std::uint32_t data_end) {
+  forget_fins_passed(s, seq, data_end);
+  const auto* const kept = s.fins_ahead.data();
+  const auto* const kept_end = kept + s.fins_ahead_count;
+  const auto* reached = std::find_if(kept, kept_end, [&](const FinAhead& k) {
+    return !after(seq, k.from) && !before(data_end, k.from) && !after(data_end, k.fin);
+  });
+  if (reached == kept_end) return false;
+  s.fin = reached->fin;
+  s.end = later(s.end, reached->fin + 1);  // the FIN's own number
+  s.fins_ahead_count = 0;
+  return true;
 }
 
 TcpVerdict TcpWindow::judge_syn(Side& s, Side& r, const wire::TcpSegment& seg) {

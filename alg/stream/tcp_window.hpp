@@ -11,6 +11,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -20,6 +21,9 @@
 namespace pptp::stream {
 
 inline constexpr std::uint8_t kMaxWindowScale = 14;  // RFC 7323 2.3
+// FINs kept per sender ahead of its data (the receiver's out-of-order queue holds each): a
+// forged one beside the real one must not push it out.
+inline constexpr std::size_t kMaxFinsAhead = 4;
 
 enum class TcpWindowAnomaly : std::uint8_t {
   OutOfWindow,       // data or a FIN outside the receiver's window: not taken
@@ -47,13 +51,20 @@ class TcpWindow {
   bool established_both_ways() const { return sides_[0].highest_ack && sides_[1].highest_ack; }
 
  private:
+  // A FIN that came ahead of the data before it: its segment's first number (its data, if
+  // any, starts there) and the FIN's own number.
+  struct FinAhead {
+    std::uint32_t from = 0;
+    std::uint32_t fin = 0;
+  };
   struct Side {
     bool seen = false;
     bool syn_seen = false;
     std::uint32_t start = 0;  // first sequence number seen (the ISN after a SYN)
     std::uint32_t end = 0;    // one past the highest sequence number sent (SYN and FIN count)
     std::optional<std::uint32_t> fin;          // sequence number of its FIN
-    std::optional<std::uint32_t> fin_ahead;    // a FIN in the window ahead of the data before it
+    std::array<FinAhead, kMaxFinsAhead> fins_ahead{};  // in the window, ahead of the data before them
+    std::size_t fins_ahead_count = 0;
     std::optional<std::uint32_t> highest_ack;  // plausible acknowledgments only
     std::uint32_t right_edge = 0;              // highest ack + window it advertised
     std::uint32_t max_window = 0;              // largest window it advertised, scaled
@@ -64,8 +75,11 @@ class TcpWindow {
   static bool in_window(const Side& s, const Side& r, std::uint32_t seq, std::uint32_t length);
   static bool ack_acceptable(const Side& s, const Side& r, const wire::TcpSegment& segment);
   static void take(Side& s, const Side& r, const wire::TcpSegment& segment, std::uint32_t length);
-  // The sender's data has reached its FIN that came ahead of it: the FIN acts now.
-  static bool fin_ahead_reached(Side& s);
+  static void keep_fin_ahead(Side& s, FinAhead ahead);
+  static void forget_fins_passed(Side& s, std::uint32_t seq, std::uint32_t data_end);
+  // A data segment of the sender [seq, data_end) reached a FIN that came ahead of it: that
+  // FIN acts now.
+  static bool fin_ahead_reached(Side& s, std::uint32_t seq, std::uint32_t data_end);
 
   std::array<Side, 2> sides_{};
 };

@@ -134,6 +134,64 @@ TEST(TcpWindow, AFinAheadWhoseNumberTheDataPassesNeverActs) {
   EXPECT_TRUE(c.w.judge(kPns, segment(next, f::kAck, 50001, 1000, 10)).fin_acts);
 }
 
+TEST(TcpWindow, AForgedFinAheadDoesNotReplaceTheRealOne) {
+  // The PNS's FIN overtook its last 30 bytes; an off-path host lands a FIN in the window
+  // after it (or before it): when the 30 bytes come, the real FIN acts, and the PAC's ACK
+  // of it is in the window. One FIN kept per side lost the real one: the connection and
+  // its calls stayed until the idle timeout.
+  for (const bool forged_first : {false, true}) {
+    SCOPED_TRACE(forged_first ? "forged first" : "real first");
+    Connection c(1000, 50000);
+    const std::uint32_t fin_at = c.pns_next() + 30;
+    const wire::TcpSegment real = segment(fin_at, f::kFin | f::kAck, 50001, 1000);
+    const wire::TcpSegment forged = segment(fin_at + 300, f::kFin | f::kAck, 50001, 1000);
+    EXPECT_FALSE(c.w.judge(kPns, forged_first ? forged : real).fin_acts);
+    EXPECT_FALSE(c.w.judge(kPns, forged_first ? real : forged).fin_acts);
+    EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next(), f::kAck, 50001, 1000, 30)).fin_acts);
+    EXPECT_TRUE(c.w.judge(kPac, segment(50001, f::kAck, fin_at + 1, 1000)).take);
+  }
+}
+
+TEST(TcpWindow, AFlockOfForgedFinsAheadDoesNotCrowdOutTheRealOne) {
+  // More forged FINs than the window keeps, far ahead, and one the data passes: the real
+  // FIN, nearer than the farthest, still takes a place and acts when its data comes.
+  Connection c(1000, 50000);
+  for (std::uint32_t i = 0; i < 6; ++i) {  // more than a side keeps (kMaxFinsAhead)
+    EXPECT_FALSE(c.w.judge(kPns, segment(c.pns_next() + 500 + 50 * i, f::kFin | f::kAck, 50001, 1000)).fin_acts);
+  }
+  EXPECT_FALSE(c.w.judge(kPns, segment(c.pns_next() + 10, f::kFin | f::kAck, 50001, 1000)).fin_acts);
+  const std::uint32_t fin_at = c.pns_next() + 30;
+  EXPECT_FALSE(c.w.judge(kPns, segment(fin_at, f::kFin | f::kAck, 50001, 1000)).fin_acts);
+  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next(), f::kAck, 50001, 1000, 30)).fin_acts);
+  EXPECT_TRUE(c.w.judge(kPac, segment(50001, f::kAck, fin_at + 1, 1000)).take);
+}
+
+TEST(TcpWindow, ForgedDataAheadDoesNotEraseTheRealFinAhead) {
+  // The PNS's FIN overtook its last 30 bytes; an off-path host lands 10 bytes of data in the
+  // window past that FIN. The receiver still takes the real FIN when the 30 bytes come;
+  // the highest number sent moved past it, yet no data of the PNS went over it.
+  Connection c(1000, 50000);
+  const std::uint32_t fin_at = c.pns_next() + 30;
+  EXPECT_FALSE(c.w.judge(kPns, segment(fin_at, f::kFin | f::kAck, 50001, 1000)).fin_acts);
+  EXPECT_FALSE(c.w.judge(kPns, segment(fin_at + 70, f::kAck, 50001, 1000, 10)).fin_acts);
+  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next(), f::kAck, 50001, 1000, 30)).fin_acts);
+  EXPECT_TRUE(c.w.judge(kPac, segment(50001, f::kAck, fin_at + 1, 1000)).take);
+}
+
+TEST(TcpWindow, AForgedFinWithDataAheadDoesNotCloseOnTheNextRealData) {
+  // An off-path host's guess lands in the window: 10 bytes and a FIN 200 ahead of the PNS's
+  // data. The PNS's next segments do not reach that segment; its FIN must not act on them
+  // (it did: the forged data had moved the end of what was sent up to the forged FIN).
+  Connection c(1000, 50000);
+  const TcpVerdict forged = c.w.judge(kPns, segment(c.pns_next() + 200, f::kFin | f::kAck, 50001, 1000, 10));
+  EXPECT_FALSE(forged.fin_acts);
+  EXPECT_EQ(forged.anomaly, TcpWindowAnomaly::FinOutOfSequence);
+  EXPECT_FALSE(c.w.judge(kPns, segment(c.pns_next(), f::kAck, 50001, 1000, 20)).fin_acts);
+  EXPECT_FALSE(c.w.judge(kPns, segment(c.pns_next() + 20, f::kAck, 50001, 1000, 20)).fin_acts);
+  // Data that starts inside the forged segment does not reach it from below either.
+  EXPECT_FALSE(c.w.judge(kPns, segment(c.pns_next() + 205, f::kAck, 50001, 1000, 5)).fin_acts);
+}
+
 TEST(TcpWindow, AFinInsideDataAlreadySentNeverActs) {
   // The PNS sent 40 more bytes; a FIN whose number lies inside them, its data starting at
   // or before them, is old to the receiver (RFC 9293 3.10.7.4): no effect, and it is not
