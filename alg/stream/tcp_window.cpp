@@ -42,14 +42,16 @@ TcpVerdict TcpWindow::judge(std::size_t sender, const wire::TcpSegment& seg) {
                         acks_syn ? std::nullopt : std::optional(TcpWindowAnomaly::RstOutOfWindow)};
     }
     s.seen = true;  // picked up without its SYN
-    s.start = s.end = seg.sequence;
+    s.start = s.end = s.in_order_end = seg.sequence;
   }
   const std::uint32_t length = payload_length(seg);
   const bool inside = in_window(s, r, seg.sequence, length + (seg.has(f::kFin) ? 1 : 0));
   if (seg.has(f::kRst)) {
-    // RFC 5961 3.2: only a RST at RCV.NXT resets. We see RCV.NXT as the end of what the
-    // sender sent, or as the receiver's latest acknowledgment.
-    const bool exact = seg.sequence == s.end || (r.highest_ack && seg.sequence == *r.highest_ack);
+    // RFC 5961 3.2: only a RST at RCV.NXT resets. We see RCV.NXT as the end of the sender's
+    // data with no gap, or as the receiver's latest acknowledgment; not as the highest number
+    // sent, which one blind data segment landed in the window would move to where the
+    // attacker knows (the receiver holds such data out of order and challenges the RST).
+    const bool exact = seg.sequence == s.in_order_end || (r.highest_ack && seg.sequence == *r.highest_ack);
     if (exact) return TcpVerdict{false, true, false, std::nullopt};
     return TcpVerdict{false, false, false,
                       inside ? TcpWindowAnomaly::RstInWindow : TcpWindowAnomaly::RstOutOfWindow};
@@ -64,7 +66,10 @@ TcpVerdict TcpWindow::judge(std::size_t sender, const wire::TcpSegment& seg) {
     // right edge of its window is trimmed off (RFC 9293 3.10.7.4: SEG.SEQ + SEG.LEN - 1
     // below RCV.NXT + RCV.WND); window unknown: liberal.
     const std::uint32_t fin_sequence = seg.sequence + length;
-    const bool in_order = !after(seg.sequence, s.end) && !before(fin_sequence, s.end);
+    const auto reaches = [&](std::uint32_t at) { return !after(seg.sequence, at) && !before(fin_sequence, at); };
+    // At the end of the sender's data with no gap (data forged ahead does not move it), or
+    // at the highest number sent (real data reordered, the gap filled unseen).
+    const bool in_order = reaches(s.in_order_end) || reaches(s.end);
     const bool fits = !r.highest_ack || !after(fin_sequence, r.right_edge);
     v.fin_acts = fits && (in_order || (s.fin && *s.fin == fin_sequence));
     if (v.fin_acts) {
@@ -75,7 +80,7 @@ TcpVerdict TcpWindow::judge(std::size_t sender, const wire::TcpSegment& seg) {
       // It may have overtaken the data before it on a reordering link: the receiver keeps
       // it and takes it when that data has come (RFC 9293 3.10.7.4), and it is not sent
       // again. Kept, it acts once a data segment of the sender reaches it.
-      if (fits && after(fin_sequence, s.end)) keep_fin_ahead(s, FinAhead{seg.sequence, fin_sequence});
+      if (fits && after(fin_sequence, s.in_order_end)) keep_fin_ahead(s, FinAhead{seg.sequence, fin_sequence});
     }
   }
   take(s, r, seg, length + (v.fin_acts ? 1 : 0));
@@ -131,6 +136,7 @@ bool TcpWindow::fin_ahead_reached(Side& s, std::uint32_t seq, std::uint32_t data
   if (reached == kept_end) return false;
   s.fin = reached->fin;
   s.end = later(s.end, reached->fin + 1);  // the FIN's own number
+  s.in_order_end = later(s.in_order_end, reached->fin + 1);
   s.fins_ahead_count = 0;
   return true;
 }
@@ -140,7 +146,7 @@ TcpVerdict TcpWindow::judge_syn(Side& s, Side& r, const wire::TcpSegment& seg) {
   if (s.seen) return TcpVerdict{false, false, false, TcpWindowAnomaly::SynOnLive};
   s.seen = s.syn_seen = true;
   s.start = seg.sequence;
-  s.end = seg.sequence;
+  s.end = s.in_order_end = seg.sequence;
   if (seg.window_scale) s.syn_scale = std::min(*seg.window_scale, kMaxWindowScale);
   // RFC 7323 2.2: scaling is in effect when both SYNs carry the option, else in neither
   // direction; the window of a SYN itself is never scaled.
@@ -171,10 +177,13 @@ bool TcpWindow::ack_acceptable(const Side& s, const Side& r, const wire::TcpSegm
   return between(seg.acknowledgment, *s.highest_ack - std::max<std::uint32_t>(s.max_window, 1), r.end);
 }
 
-void TcpWindow::take(Side& s, const Side& r, const wire::TcpSegment& seg, std::uint32_t length) {
+void TcpWindow::take(Side& s, Side& r, const wire::TcpSegment& seg, std::uint32_t length) {
   // A segment without data says nothing of what was sent: it must not move the number a
   // RST or FIN has to match.
-  if (length > 0) s.end = later(s.end, seg.sequence + length);
+  if (length > 0) {
+    s.end = later(s.end, seg.sequence + length);
+    if (!after(seg.sequence, s.in_order_end)) s.in_order_end = later(s.in_order_end, seg.sequence + length);
+  }
   if (!seg.has(f::kAck)) return;
   // Only an acknowledgment of what the receiver really sent moves the window: an ACK from
   // nowhere (zero, or beyond everything sent) would open it for an attacker.
@@ -182,6 +191,8 @@ void TcpWindow::take(Side& s, const Side& r, const wire::TcpSegment& seg, std::u
   const std::uint32_t window = static_cast<std::uint32_t>(seg.window) << s.scale;
   const bool first = !s.highest_ack;
   s.highest_ack = first ? seg.acknowledgment : later(*s.highest_ack, seg.acknowledgment);
+  // The receiver has all of it: a gap there was filled (reordered data seen late or not at all).
+  r.in_order_end = later(r.in_order_end, seg.acknowledgment);
   s.right_edge = first ? seg.acknowledgment + window : later(s.right_edge, seg.acknowledgment + window);
   s.max_window = std::max(s.max_window, window);
 }

@@ -62,6 +62,10 @@ class TcpWindow {
     bool syn_seen = false;
     std::uint32_t start = 0;  // first sequence number seen (the ISN after a SYN)
     std::uint32_t end = 0;    // one past the highest sequence number sent (SYN and FIN count)
+    // One past the sender's data with no gap before it, or what the receiver acknowledged if
+    // more: the receiver's RCV.NXT as far as can be told. Data forged ahead (a gap before it)
+    // moves `end`, never this.
+    std::uint32_t in_order_end = 0;
     std::optional<std::uint32_t> fin;          // sequence number of its FIN
     std::array<FinAhead, kMaxFinsAhead> fins_ahead{};  // in the window, ahead of the data before them
     std::size_t fins_ahead_count = 0;
@@ -74,7 +78,7 @@ class TcpWindow {
   TcpVerdict judge_syn(Side& s, Side& r, const wire::TcpSegment& segment);
   static bool in_window(const Side& s, const Side& r, std::uint32_t seq, std::uint32_t length);
   static bool ack_acceptable(const Side& s, const Side& r, const wire::TcpSegment& segment);
-  static void take(Side& s, const Side& r, const wire::TcpSegment& segment, std::uint32_t length);
+  static void take(Side& s, Side& r, const wire::TcpSegment& segment, std::uint32_t length);
   static void keep_fin_ahead(Side& s, FinAhead ahead);
   static void forget_fins_passed(Side& s, std::uint32_t seq, std::uint32_t data_end);
   // A data segment of the sender [seq, data_end) reached a FIN that came ahead of it: that

@@ -65,6 +65,44 @@ TEST(TcpWindow, ARstActsOnlyAtTheExpectedSequenceNumber) {
   EXPECT_TRUE(c.w.judge(kPac, segment(50001, f::kRst)).rst_acts);
 }
 
+// A blind attacker who lands one data segment in the window (a guess among window-sized
+// slots, not among 2^32 numbers) knows where it ends: a RST there must not act, since the
+// receiver holds that data out of order and its RCV.NXT did not move (RFC 5961 3.2: it
+// answers such a RST with a challenge ACK). Otherwise the gateway would end the connection
+// and its calls while the real one goes on.
+TEST(TcpWindow, ARstAtTheEndOfDataForgedAheadDoesNotAct) {
+  Connection c(1000, 50000);
+  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next() + 300, f::kAck, 50001, 1000, 10)).take);  // forged, a gap before it
+  const TcpVerdict forged = c.w.judge(kPns, segment(c.pns_next() + 310, f::kRst));
+  EXPECT_FALSE(forged.rst_acts);
+  EXPECT_EQ(forged.anomaly, TcpWindowAnomaly::RstInWindow);
+  // The real sender's RST, at what the receiver expects next, still acts.
+  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next(), f::kRst)).rst_acts);
+}
+
+// Real data reordered (the second segment first): once the receiver acknowledged both, a
+// RST at their end acts, as the receiver's RCV.NXT is there.
+TEST(TcpWindow, ARstAfterReorderedDataActsAtWhatTheReceiverAcknowledged) {
+  Connection c(1000, 50000);
+  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next() + 50, f::kAck, 50001, 1000, 50)).take);
+  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next(), f::kAck, 50001, 1000, 50)).take);
+  EXPECT_FALSE(c.w.judge(kPns, segment(c.pns_next() + 100, f::kRst)).rst_acts);  // not yet acknowledged
+  EXPECT_TRUE(c.w.judge(kPac, segment(50001, f::kAck, c.pns_next() + 100, 1000)).take);
+  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next() + 100, f::kRst)).rst_acts);
+}
+
+// Forged data ahead moves the highest number seen; the sender's real FIN, at the end of
+// its own data with no gap, still acts (before: the connection stayed until its idle
+// timeout).
+TEST(TcpWindow, TheRealFinActsAfterDataForgedAhead) {
+  Connection c(1000, 50000);
+  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next() + 300, f::kAck, 50001, 1000, 10)).take);  // forged
+  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next(), f::kAck, 50001, 1000, 20)).take);
+  const TcpVerdict fin = c.w.judge(kPns, segment(c.pns_next() + 20, f::kFin | f::kAck, 50001, 1000));
+  EXPECT_TRUE(fin.fin_acts);
+  EXPECT_FALSE(fin.anomaly);
+}
+
 TEST(TcpWindow, ARstAnsweringASynActsWhenItAcknowledgesTheSyn) {
   TcpWindow w;
   w.judge(kPns, syn(7000, std::nullopt, 1000));
@@ -299,6 +337,10 @@ TEST(TcpWindow, PickedUpWithoutTheHandshakeIsLiberalUntilTheWindowIsKnown) {
   // Scale unknown (no SYNs seen): the largest scale is assumed, a wide window.
   EXPECT_TRUE(w.judge(kPns, segment(923466 + 1000000, f::kAck, 999, 1000, 10)).take);
   EXPECT_EQ(w.judge(kPns, segment(923476, f::kRst)).anomaly, TcpWindowAnomaly::RstInWindow);
+  // That data came after a gap: a RST at its end acts once the receiver acknowledged it
+  // (its RCV.NXT is there), not before (RFC 5961 3.2).
+  EXPECT_FALSE(w.judge(kPns, segment(923466 + 1000000 + 10, f::kRst)).rst_acts);
+  EXPECT_TRUE(w.judge(kPac, segment(999, f::kAck, 923466 + 1000000 + 10, 1000)).take);
   EXPECT_TRUE(w.judge(kPns, segment(923466 + 1000000 + 10, f::kRst)).rst_acts);
 }
 
