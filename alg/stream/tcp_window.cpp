@@ -66,10 +66,9 @@ TcpVerdict TcpWindow::judge(std::size_t sender, const wire::TcpSegment& seg) {
     // right edge of its window is trimmed off (RFC 9293 3.10.7.4: SEG.SEQ + SEG.LEN - 1
     // below RCV.NXT + RCV.WND); window unknown: liberal.
     const std::uint32_t fin_sequence = seg.sequence + length;
-    const auto reaches = [&](std::uint32_t at) { return !after(seg.sequence, at) && !before(fin_sequence, at); };
-    // At the end of the sender's data with no gap (data forged ahead does not move it), or
-    // at the highest number sent (real data reordered, the gap filled unseen).
-    const bool in_order = reaches(s.in_order_end) || reaches(s.end);
+    // At the end of the sender's data with no gap (data forged ahead does not move it;
+    // reordered real data does once its gap fills, as the receiver's RCV.NXT).
+    const bool in_order = !after(seg.sequence, s.in_order_end) && !before(fin_sequence, s.in_order_end);
     const bool fits = !r.highest_ack || !after(fin_sequence, r.right_edge);
     v.fin_acts = fits && (in_order || (s.fin && *s.fin == fin_sequence));
     if (v.fin_acts) {
@@ -136,9 +135,53 @@ bool TcpWindow::fin_ahead_reached(Side& s, std::uint32_t seq, std::uint32_t data
   if (reached == kept_end) return false;
   s.fin = reached->fin;
   s.end = later(s.end, reached->fin + 1);  // the FIN's own number
-  s.in_order_end = later(s.in_order_end, reached->fin + 1);
+  advance_in_order(s, reached->fin + 1);
   s.fins_ahead_count = 0;
   return true;
+}
+
+void TcpWindow::note_data(Side& s, std::uint32_t from, std::uint32_t to) {
+  if (!after(from, s.in_order_end)) {
+    advance_in_order(s, to);
+    return;
+  }
+  auto* const held = s.held.data();
+  auto* const held_end = held + s.held_count;
+  // Overlapping or touching a held range: one range (a retransmission, or the next segment).
+  for (auto* h = held; h != held_end; ++h) {
+    if (!after(from, h->to) && !before(to, h->from)) {
+      if (before(from, h->from)) h->from = from;
+      if (after(to, h->to)) h->to = to;
+      return;
+    }
+  }
+  if (s.held_count < kMaxHeldRanges) {
+    s.held[s.held_count++] = Range{from, to};
+    return;
+  }
+  // Full: the farthest goes (real data reordered lies just past the gap; a forged range far
+  // ahead is what a flock would crowd in).
+  const auto distance = [&](const Range& h) { return h.from - s.in_order_end; };
+  auto* farthest = std::max_element(held, held_end, [&](const Range& a, const Range& b) { return distance(a) < distance(b); });
+  if (distance(Range{from, to}) < distance(*farthest)) *farthest = Range{from, to};
+}
+
+void TcpWindow::advance_in_order(Side& s, std::uint32_t to) {
+  s.in_order_end = later(s.in_order_end, to);
+  // Each pass takes every range it reaches; at most kMaxHeldRanges passes.
+  for (bool taken = true; taken && s.held_count > 0;) {
+    taken = false;
+    auto* const held = s.held.data();
+    auto* const kept = std::remove_if(held, held + s.held_count, [&](const Range& h) {
+      if (after(h.from, s.in_order_end)) return false;
+      if (after(h.to, s.in_order_end)) {
+        s.in_order_end = h.to;
+        taken = true;
+      }
+      return true;
+    });
+    s.held_count = static_cast<std::size_t>(kept - held);
+  }
 }
 
 TcpVerdict TcpWindow::judge_syn(Side& s, Side& r, const wire::TcpSegment& seg) {
@@ -182,7 +225,7 @@ void TcpWindow::take(Side& s, Side& r, const wire::TcpSegment& seg, std::uint32_
   // RST or FIN has to match.
   if (length > 0) {
     s.end = later(s.end, seg.sequence + length);
-    if (!after(seg.sequence, s.in_order_end)) s.in_order_end = later(s.in_order_end, seg.sequence + length);
+    note_data(s, seg.sequence, seg.sequence + length);
   }
   if (!seg.has(f::kAck)) return;
   // Only an acknowledgment of what the receiver really sent moves the window: an ACK from
@@ -192,7 +235,7 @@ void TcpWindow::take(Side& s, Side& r, const wire::TcpSegment& seg, std::uint32_
   const bool first = !s.highest_ack;
   s.highest_ack = first ? seg.acknowledgment : later(*s.highest_ack, seg.acknowledgment);
   // The receiver has all of it: a gap there was filled (reordered data seen late or not at all).
-  r.in_order_end = later(r.in_order_end, seg.acknowledgment);
+  advance_in_order(r, seg.acknowledgment);
   s.right_edge = first ? seg.acknowledgment + window : later(s.right_edge, seg.acknowledgment + window);
   s.max_window = std::max(s.max_window, window);
 }

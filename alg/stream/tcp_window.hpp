@@ -24,6 +24,9 @@ inline constexpr std::uint8_t kMaxWindowScale = 14;  // RFC 7323 2.3
 // FINs kept per sender ahead of its data (the receiver's out-of-order queue holds each): a
 // forged one beside the real one must not push it out.
 inline constexpr std::size_t kMaxFinsAhead = 4;
+// Ranges of data kept per sender past a gap (the receiver's out-of-order queue): when the gap
+// fills, the end of the data with no gap jumps over them, as the receiver's RCV.NXT does.
+inline constexpr std::size_t kMaxHeldRanges = 4;
 
 enum class TcpWindowAnomaly : std::uint8_t {
   OutOfWindow,       // data or a FIN outside the receiver's window: not taken
@@ -57,6 +60,9 @@ class TcpWindow {
     std::uint32_t from = 0;
     std::uint32_t fin = 0;
   };
+  struct Range {
+    std::uint32_t from = 0, to = 0;  // [from, to)
+  };
   struct Side {
     bool seen = false;
     bool syn_seen = false;
@@ -66,6 +72,8 @@ class TcpWindow {
     // more: the receiver's RCV.NXT as far as can be told. Data forged ahead (a gap before it)
     // moves `end`, never this.
     std::uint32_t in_order_end = 0;
+    std::array<Range, kMaxHeldRanges> held{};  // data past a gap, not yet reached
+    std::size_t held_count = 0;
     std::optional<std::uint32_t> fin;          // sequence number of its FIN
     std::array<FinAhead, kMaxFinsAhead> fins_ahead{};  // in the window, ahead of the data before them
     std::size_t fins_ahead_count = 0;
@@ -80,6 +88,10 @@ class TcpWindow {
   static bool ack_acceptable(const Side& s, const Side& r, const wire::TcpSegment& segment);
   static void take(Side& s, Side& r, const wire::TcpSegment& segment, std::uint32_t length);
   static void keep_fin_ahead(Side& s, FinAhead ahead);
+  // Data [from, to) of the sender: the end with no gap moves, or the range is held.
+  static void note_data(Side& s, std::uint32_t from, std::uint32_t to);
+  // The end with no gap moved to (at least) `to`: the held ranges it reaches are taken.
+  static void advance_in_order(Side& s, std::uint32_t to);
   static void forget_fins_passed(Side& s, std::uint32_t seq, std::uint32_t data_end);
   // A data segment of the sender [seq, data_end) reached a FIN that came ahead of it: that
   // FIN acts now.

@@ -80,15 +80,33 @@ TEST(TcpWindow, ARstAtTheEndOfDataForgedAheadDoesNotAct) {
   EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next(), f::kRst)).rst_acts);
 }
 
-// Real data reordered (the second segment first): once the receiver acknowledged both, a
-// RST at their end acts, as the receiver's RCV.NXT is there.
-TEST(TcpWindow, ARstAfterReorderedDataActsAtWhatTheReceiverAcknowledged) {
+// Real data reordered (the second segment first): when the first fills the gap, the end
+// with no gap jumps over the second, as the receiver's RCV.NXT does: a RST and a FIN at
+// their end act at once. One past a gap still held does not.
+TEST(TcpWindow, AfterReorderedDataARstOrFinAtTheEndOfBothActs) {
+  for (const bool rst : {true, false}) {
+    Connection c(1000, 50000);
+    EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next() + 50, f::kAck, 50001, 1000, 50)).take);
+    const std::uint8_t end_flags = rst ? f::kRst : f::kFin | f::kAck;
+    const auto acts = [&](const TcpVerdict& v) { return rst ? v.rst_acts : v.fin_acts; };
+    EXPECT_FALSE(acts(c.w.judge(kPns, segment(c.pns_next() + 100, end_flags, 50001, 1000))));  // the gap
+    EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next(), f::kAck, 50001, 1000, 50)).take);
+    EXPECT_TRUE(acts(c.w.judge(kPns, segment(c.pns_next() + 100, end_flags, 50001, 1000)))) << rst;
+  }
+}
+
+// A forged FIN at the end of data forged ahead (a gap before it) does not act, nor does a
+// flock of forged ranges push the real reordered data out of what is held.
+TEST(TcpWindow, AForgedFinAtTheEndOfForgedDataDoesNotAct) {
   Connection c(1000, 50000);
-  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next() + 50, f::kAck, 50001, 1000, 50)).take);
-  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next(), f::kAck, 50001, 1000, 50)).take);
-  EXPECT_FALSE(c.w.judge(kPns, segment(c.pns_next() + 100, f::kRst)).rst_acts);  // not yet acknowledged
-  EXPECT_TRUE(c.w.judge(kPac, segment(50001, f::kAck, c.pns_next() + 100, 1000)).take);
-  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next() + 100, f::kRst)).rst_acts);
+  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next() + 300, f::kAck, 50001, 1000, 10)).take);  // forged
+  EXPECT_FALSE(c.w.judge(kPns, segment(c.pns_next() + 310, f::kFin | f::kAck, 50001, 1000)).fin_acts);
+  for (std::uint32_t i = 0; i < 6; ++i) {  // more forged ranges than are held
+    EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next() + 400 + 40 * i, f::kAck, 50001, 1000, 10)).take);
+  }
+  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next() + 20, f::kAck, 50001, 1000, 20)).take);  // real, reordered
+  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next(), f::kAck, 50001, 1000, 20)).take);       // real, fills the gap
+  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next() + 40, f::kFin | f::kAck, 50001, 1000)).fin_acts);
 }
 
 // Forged data ahead moves the highest number seen; the sender's real FIN, at the end of
