@@ -252,18 +252,43 @@ TEST_F(TrackerTest, OffPathRstFinAndSynDoNotEndACall) {
   EXPECT_EQ(tracker.call_count(), 0u);
 }
 
-// With real acknowledgments the window is known: a RST far from it is out of window, one at
-// the expected number ends the connection.
-TEST_F(TrackerTest, RealResetAtTheExpectedNumberEndsTheCall) {
-  Link& l = link;
+// The handshake and a Start-Control-Connection-Request the PAC acknowledged: both windows
+// known. Returns the PNS's next sequence number.
+std::uint32_t open_with_known_window(Link& l) {
   l.packet(segment(l, Direction::PnsToPac, 1000, tcp_flags::kSyn, 0));
   l.packet(segment(l, Direction::PacToPns, 50000, tcp_flags::kSyn | tcp_flags::kAck, 1001));
   const auto start = test::bytes_of(StartControlConnectionRequest{});
   l.packet(segment(l, Direction::PnsToPac, 1001, tcp_flags::kAck, 50001, start));
   const std::uint32_t pns_next = 1001 + static_cast<std::uint32_t>(start.size());
   l.packet(segment(l, Direction::PacToPns, 50001, tcp_flags::kAck, pns_next));
+  return pns_next;
+}
+
+// With real acknowledgments the window is known: a RST far from it is out of window, one at
+// the expected number ends the connection.
+TEST_F(TrackerTest, RealResetAtTheExpectedNumberEndsTheCall) {
+  Link& l = link;
+  const std::uint32_t pns_next = open_with_known_window(l);
   const PacketOutcome far = l.packet(segment(l, Direction::PnsToPac, pns_next + 1000000, tcp_flags::kRst, 0));
   EXPECT_EQ(far.segment.ignored, Anomaly::TcpRstOutOfWindow);
+  EXPECT_EQ(l.connection()->state, ConnectionState::WaitStartReply);
+  l.packet(segment(l, Direction::PnsToPac, pns_next, tcp_flags::kRst, 0));
+  EXPECT_EQ(l.connection()->state, ConnectionState::Closed);
+  EXPECT_EQ(rec.closed_connections.back(), "tcp_reset");
+}
+
+// A blind neighbour whose data segment landed in the window (past a gap: the receiver holds
+// it out of order) knows where it ends; its RST there must not end the connection (RFC
+// 5961 3.2: the receiver's RCV.NXT did not move), nor its FIN. The real RST still does.
+TEST_F(TrackerTest, ARstOrFinAtTheEndOfDataForgedInTheWindowEndsNothing) {
+  Link& l = link;
+  const std::uint32_t pns_next = open_with_known_window(l);
+  const std::vector<std::uint8_t> junk(20, 0x41);
+  l.packet(segment(l, Direction::PnsToPac, pns_next + 200, tcp_flags::kAck, 50001, junk));  // forged, in the window
+  const PacketOutcome rst = l.packet(segment(l, Direction::PnsToPac, pns_next + 220, tcp_flags::kRst, 0));
+  EXPECT_EQ(rst.segment.ignored, Anomaly::TcpRstInWindow);
+  l.packet(segment(l, Direction::PnsToPac, pns_next + 220, tcp_flags::kFin | tcp_flags::kAck, 50001));
+  l.packet(segment(l, Direction::PacToPns, 50001, tcp_flags::kFin | tcp_flags::kAck, pns_next));
   EXPECT_EQ(l.connection()->state, ConnectionState::WaitStartReply);
   l.packet(segment(l, Direction::PnsToPac, pns_next, tcp_flags::kRst, 0));
   EXPECT_EQ(l.connection()->state, ConnectionState::Closed);
