@@ -73,7 +73,7 @@ TcpVerdict TcpWindow::judge(std::size_t sender, const wire::TcpSegment& seg) {
     v.fin_acts = fits && (in_order || (s.fin && *s.fin == fin_sequence));
     if (v.fin_acts) {
       s.fin = fin_sequence;
-      s.fins_ahead_count = 0;
+      s.fins_ahead.count = 0;
     } else {
       v.anomaly = TcpWindowAnomaly::FinOutOfSequence;
       // It may have overtaken the data before it on a reordering link: the receiver keeps
@@ -88,37 +88,24 @@ TcpVerdict TcpWindow::judge(std::size_t sender, const wire::TcpSegment& seg) {
 }
 
 // Each FIN ahead is kept, as the receiver's out-of-order queue keeps each segment: one
-// forged in the window must not replace the real one. When full, the farthest goes (the
-// real FIN overtook only the data in flight, near the end).
+// forged in the window must not replace the real one (the real FIN overtook only the data
+// in flight, just past the gap).
 void TcpWindow::keep_fin_ahead(Side& s, FinAhead ahead) {
   forget_fins_passed(s, ahead.from, ahead.fin);
-  auto* const kept = s.fins_ahead.data();
-  auto* const kept_end = kept + s.fins_ahead_count;
-  auto* same = std::find_if(kept, kept_end, [&](const FinAhead& k) { return k.fin == ahead.fin; });
-  if (same != kept_end) {
+  FinAhead* same =
+      std::find_if(s.fins_ahead.begin(), s.fins_ahead.end(), [&](const FinAhead& k) { return k.fin == ahead.fin; });
+  if (same != s.fins_ahead.end()) {
     if (before(ahead.from, same->from)) same->from = ahead.from;  // sent again with more data
     return;
   }
-  if (s.fins_ahead_count < kMaxFinsAhead) {
-    s.fins_ahead[s.fins_ahead_count++] = ahead;
-    return;
-  }
-  const auto distance = [&](const FinAhead& k) { return k.fin - s.end; };
-  auto* farthest = std::max_element(kept, kept_end, [&](const FinAhead& a, const FinAhead& b) {
-    return distance(a) < distance(b);
-  });
-  if (distance(ahead) < distance(*farthest)) *farthest = ahead;
+  s.fins_ahead.keep(ahead, s.in_order_end);
 }
 
 // Data [seq, data_end) of the sender over a kept FIN's number: not the sender's FIN (it
 // sends nothing after it). Only the segment's own numbers count, not the highest number
 // sent, which data forged ahead moves too.
 void TcpWindow::forget_fins_passed(Side& s, std::uint32_t seq, std::uint32_t data_end) {
-  auto* const kept = s.fins_ahead.data();
-  auto* const kept_end = std::remove_if(kept, kept + s.fins_ahead_count, [&](const FinAhead& k) {
-    return !before(k.fin, seq) && before(k.fin, data_end);
-  });
-  s.fins_ahead_count = static_cast<std::size_t>(kept_end - kept);
+  s.fins_ahead.erase_if([&](const FinAhead& k) { return !before(k.fin, seq) && before(k.fin, data_end); });
 }
 
 // The data segment [seq, data_end) reaches a kept FIN's segment from below, without gap and
@@ -127,16 +114,14 @@ void TcpWindow::forget_fins_passed(Side& s, std::uint32_t seq, std::uint32_t dat
 // nothing: a forged segment ahead moves it too.
 bool TcpWindow::fin_ahead_reached(Side& s, std::uint32_t seq, std::uint32_t data_end) {
   forget_fins_passed(s, seq, data_end);
-  const auto* const kept = s.fins_ahead.data();
-  const auto* const kept_end = kept + s.fins_ahead_count;
-  const auto* reached = std::find_if(kept, kept_end, [&](const FinAhead& k) {
+  const FinAhead* reached = std::find_if(s.fins_ahead.begin(), s.fins_ahead.end(), [&](const FinAhead& k) {
     return !after(seq, k.from) && !before(data_end, k.from) && !after(data_end, k.fin);
   });
-  if (reached == kept_end) return false;
+  if (reached == s.fins_ahead.end()) return false;
   s.fin = reached->fin;
   s.end = later(s.end, reached->fin + 1);  // the FIN's own number
   advance_in_order(s, reached->fin + 1);
-  s.fins_ahead_count = 0;
+  s.fins_ahead.count = 0;
   return true;
 }
 
@@ -145,34 +130,23 @@ void TcpWindow::note_data(Side& s, std::uint32_t from, std::uint32_t to) {
     advance_in_order(s, to);
     return;
   }
-  auto* const held = s.held.data();
-  auto* const held_end = held + s.held_count;
   // Overlapping or touching a held range: one range (a retransmission, or the next segment).
-  for (auto* h = held; h != held_end; ++h) {
-    if (!after(from, h->to) && !before(to, h->from)) {
-      if (before(from, h->from)) h->from = from;
-      if (after(to, h->to)) h->to = to;
+  for (Range& h : s.held) {
+    if (!after(from, h.to) && !before(to, h.from)) {
+      if (before(from, h.from)) h.from = from;
+      if (after(to, h.to)) h.to = to;
       return;
     }
   }
-  if (s.held_count < kMaxHeldRanges) {
-    s.held[s.held_count++] = Range{from, to};
-    return;
-  }
-  // Full: the farthest goes (real data reordered lies just past the gap; a forged range far
-  // ahead is what a flock would crowd in).
-  const auto distance = [&](const Range& h) { return h.from - s.in_order_end; };
-  auto* farthest = std::max_element(held, held_end, [&](const Range& a, const Range& b) { return distance(a) < distance(b); });
-  if (distance(Range{from, to}) < distance(*farthest)) *farthest = Range{from, to};
+  s.held.keep(Range{from, to}, s.in_order_end);
 }
 
 void TcpWindow::advance_in_order(Side& s, std::uint32_t to) {
   s.in_order_end = later(s.in_order_end, to);
   // Each pass takes every range it reaches; at most kMaxHeldRanges passes.
-  for (bool taken = true; taken && s.held_count > 0;) {
+  for (bool taken = true; taken && s.held.count > 0;) {
     taken = false;
-    auto* const held = s.held.data();
-    auto* const kept = std::remove_if(held, held + s.held_count, [&](const Range& h) {
+    s.held.erase_if([&](const Range& h) {
       if (after(h.from, s.in_order_end)) return false;
       if (after(h.to, s.in_order_end)) {
         s.in_order_end = h.to;
@@ -180,7 +154,6 @@ void TcpWindow::advance_in_order(Side& s, std::uint32_t to) {
       }
       return true;
     });
-    s.held_count = static_cast<std::size_t>(kept - held);
   }
 }
 

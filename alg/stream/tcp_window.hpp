@@ -10,6 +10,7 @@
 // window: liberal, as conntrack is on pick-up. Pure: no clock, no I/O.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -63,6 +64,29 @@ class TcpWindow {
   struct Range {
     std::uint32_t from = 0, to = 0;  // [from, to)
   };
+  // What a receiver's out-of-order queue holds past the end of the data with no gap, up to
+  // N items (each with its first number, `from`): when full, the one farthest past that end
+  // goes, so a flock forged far ahead does not push out what lies just past the gap.
+  template <class T, std::size_t N>
+  struct Ahead {
+    std::array<T, N> items{};
+    std::size_t count = 0;
+    T* begin() { return items.data(); }
+    T* end() { return items.data() + count; }
+    template <class Pred>
+    void erase_if(Pred pred) {
+      count = static_cast<std::size_t>(std::remove_if(begin(), end(), pred) - begin());
+    }
+    void keep(const T& item, std::uint32_t in_order_end) {
+      if (count < N) {
+        items[count++] = item;
+        return;
+      }
+      const auto past = [&](const T& t) { return t.from - in_order_end; };
+      T* farthest = std::max_element(begin(), end(), [&](const T& a, const T& b) { return past(a) < past(b); });
+      if (past(item) < past(*farthest)) *farthest = item;
+    }
+  };
   struct Side {
     bool seen = false;
     bool syn_seen = false;
@@ -72,11 +96,9 @@ class TcpWindow {
     // more: the receiver's RCV.NXT as far as can be told. Data forged ahead (a gap before it)
     // moves `end`, never this.
     std::uint32_t in_order_end = 0;
-    std::array<Range, kMaxHeldRanges> held{};  // data past a gap, not yet reached
-    std::size_t held_count = 0;
-    std::optional<std::uint32_t> fin;          // sequence number of its FIN
-    std::array<FinAhead, kMaxFinsAhead> fins_ahead{};  // in the window, ahead of the data before them
-    std::size_t fins_ahead_count = 0;
+    Ahead<Range, kMaxHeldRanges> held;  // data past a gap, not yet reached
+    std::optional<std::uint32_t> fin;   // sequence number of its FIN
+    Ahead<FinAhead, kMaxFinsAhead> fins_ahead;  // in the window, ahead of the data before them
     std::optional<std::uint32_t> highest_ack;  // plausible acknowledgments only
     std::uint32_t right_edge = 0;              // highest ack + window it advertised
     std::uint32_t max_window = 0;              // largest window it advertised, scaled

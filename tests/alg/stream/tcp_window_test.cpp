@@ -222,6 +222,19 @@ TEST(TcpWindow, AFlockOfForgedFinsAheadDoesNotCrowdOutTheRealOne) {
   EXPECT_TRUE(c.w.judge(kPac, segment(50001, f::kAck, fin_at + 1, 1000)).take);
 }
 
+// Forged data far ahead moves the highest number seen; the FINs kept ahead are still
+// weighed by how far they lie past the end of the sender's data with no gap, so when forged
+// FINs fill the list it is one of them that goes, not the real FIN just past the gap.
+TEST(TcpWindow, ForgedDataFarAheadDoesNotMakeTheRealFinAheadTheOneThatGoes) {
+  Connection c(1000, 50000);
+  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next() + 900, f::kAck, 50001, 1000, 10)).take);  // forged
+  c.w.judge(kPns, segment(c.pns_next() + 30, f::kFin | f::kAck, 50001, 1000));              // real, ahead
+  for (std::uint32_t i = 0; i < kMaxFinsAhead; ++i) {
+    c.w.judge(kPns, segment(c.pns_next() + 920 + 10 * i, f::kFin | f::kAck, 50001, 1000));  // forged, past it
+  }
+  EXPECT_TRUE(c.w.judge(kPns, segment(c.pns_next(), f::kAck, 50001, 1000, 30)).fin_acts);
+}
+
 TEST(TcpWindow, ForgedDataAheadDoesNotEraseTheRealFinAhead) {
   // The PNS's FIN overtook its last 30 bytes; an off-path host lands 10 bytes of data in the
   // window past that FIN. The receiver still takes the real FIN when the 30 bytes come;
