@@ -313,17 +313,16 @@ std::vector<nat::CallBinding> HaNode::end_taken_over(const track::ControlConnect
 
 std::vector<nat::CallBinding> HaNode::demote() {
   // Every taken-over call is republished (promote, take_over_at_healing), as every call
-  // adopted at a restart is (republish_adopted): the carried ones are all of them.
-  std::vector<nat::CallBinding> out = republished_.carried();
+  // adopted at a restart is (republish_adopted): the carried ones are all of them. The
+  // highest epoch either node had: only a promotion after this one bumps the peer's above
+  // it (a split brain's peer, active already, takes at its healing without a new epoch).
+  std::vector<nat::CallBinding> out =
+      republished_.hand_over(std::max(channel_.epoch(), channel_.peer_epoch()), clock_());
   if (role_ == HaRole::Standby && out.empty()) return {};
   role_ = HaRole::Standby;
   channel_.set_active(false);
-  // The highest epoch either node had: only a promotion after this one bumps the peer's above it
-  // (a split brain's peer, active already, takes at its healing without a new epoch).
-  const std::uint32_t epoch = std::max(channel_.epoch(), channel_.peer_epoch());
-  const std::size_t handed = republished_.hand_over(out, epoch, clock_());
   log_->warn("ha_demoted epoch={} calls={} taken_over={} handed_over={}", channel_.epoch(), out.size(),
-             taken_over_.size(), handed);
+             taken_over_.size(), out.size());
   taken_over_.clear();
   return out;
 }

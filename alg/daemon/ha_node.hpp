@@ -131,11 +131,10 @@ class OffloadedKeys {
 class Republished {
  public:
   void publish(sync::ChannelEnd& channel, const std::vector<sync::CallState>& calls);
-  // A demotion: those of `calls` published here are handed over at `now` (seconds), the
-  // highest epoch then `epoch`; returns how many.
-  std::size_t hand_over(const std::vector<nat::CallBinding>& calls, std::uint32_t epoch, double now);
-  // The bindings of those carried here (not handed over): taken over, or adopted at a restart.
-  std::vector<nat::CallBinding> carried() const;
+  // A demotion: every call carried here (taken over, or adopted at a restart; not handed
+  // over yet) is handed over at `now` (seconds), the highest epoch then `epoch`; returns
+  // their bindings.
+  std::vector<nat::CallBinding> hand_over(std::uint32_t epoch, double now);
   // Deletes those whose binding is not among `offloaded` (every call whose elements the
   // gateway keeps), and the handed-over ones whose time is up (above); returns how many.
   std::size_t retire(sync::ChannelEnd& channel, const std::vector<nat::CallBinding>& offloaded, double now,

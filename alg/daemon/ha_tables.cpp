@@ -78,22 +78,13 @@ void Republished::publish(sync::ChannelEnd& channel, const std::vector<sync::Cal
   }
 }
 
-std::size_t Republished::hand_over(const std::vector<nat::CallBinding>& calls, std::uint32_t epoch, double now) {
-  const OffloadedKeys gone(calls);
-  std::size_t n = 0;
+std::vector<nat::CallBinding> Republished::hand_over(std::uint32_t epoch, double now) {
+  std::vector<nat::CallBinding> out;
   for (auto& [key, e] : calls_) {
-    if (e.handed_over_at || !gone.contains(e.binding)) continue;
+    if (e.handed_over_at) continue;
     e.handed_over_at = now;
     e.epoch = epoch;
-    ++n;
-  }
-  return n;
-}
-
-std::vector<nat::CallBinding> Republished::carried() const {
-  std::vector<nat::CallBinding> out;
-  for (const auto& [key, e] : calls_) {
-    if (!e.handed_over_at) out.push_back(e.binding);
+    out.push_back(e.binding);
   }
   return out;
 }
