@@ -85,6 +85,13 @@ track::CallIdVerdict Gateway::on_pns_call_id(const track::ControlConnection& c, 
   return track::CallIdVerdict::Accept;
 }
 
+void Gateway::on_request_refused(const track::ControlConnection& c, wire::ControlMessageType type,
+                                 std::uint32_t message_sequence) {
+  const std::uint32_t field_sequence = message_sequence + nat::call_id_field(type, true).offset;
+  translator_.give_back(c.id, field_sequence);  // reserved if the field came before the message was whole
+  refuse(record_of(c), field_sequence);
+}
+
 void Gateway::refuse(ConnectionRecord& r, std::uint32_t field_sequence) {
   // The request, its retransmissions and what follows it are dropped (after_refusal): the
   // server never sees it, and cannot take anything past it (TCP delivers in order), so a

@@ -264,6 +264,11 @@ class Gateway final : private track::TrackerObserver {
                         std::uint32_t sequence) override;
   track::CallIdVerdict on_pns_call_id(const track::ControlConnection& c, const track::Call& call,
                                       std::uint32_t message_sequence) override;
+  bool holds_pns_call_id(const track::ControlConnection& c, std::uint16_t id) const override {
+    return call_observer_ != nullptr && call_observer_->taken_over_call(c, CallIdSide::Pns, id).has_value();
+  }
+  void on_request_refused(const track::ControlConnection& c, wire::ControlMessageType type,
+                          std::uint32_t message_sequence) override;
   void on_call_changed(const track::ControlConnection& c, const track::Call& call) override;
   std::optional<track::ResumePositions> resume_positions(const track::ControlConnection& c) override {
     return call_observer_ != nullptr ? call_observer_->resume_positions(c) : std::nullopt;

@@ -24,6 +24,7 @@ enum class Anomaly : std::uint8_t {
   StreamGapAtClose,
   TcpResumedAtPosition,
   StreamResyncSkipped,
+  TakenOverEstablished,
   // control messages
   MessageReservedNonZero,
   MessageNumberLengthTooLong,
@@ -80,6 +81,7 @@ inline constexpr std::array<AnomalyInfo, kAnomalyCount> kAnomalyTable{{
     {Anomaly::StreamGapAtClose, "stream_gap_at_close", "control connection ended with bytes missing or a message cut"},
     {Anomaly::TcpResumedAtPosition, "tcp_resumed_at_position", "a taken-over control connection resumed at the replicated message boundary; bytes before it were delivered by the other node"},
     {Anomaly::StreamResyncSkipped, "stream_resync_skipped", "a taken-over control connection skipped bytes before a message start: they pass unparsed"},
+    {Anomaly::TakenOverEstablished, "taken_over_established", "a taken-over control connection's window was proven both ways: its new calls are followed"},
     {Anomaly::MessageReservedNonZero, "reserved_nonzero", "a Reserved field is not zero (RFC 2637: MUST be 0)"},
     {Anomaly::MessageNumberLengthTooLong, "number_length_too_long", "a number length field above 64"},
     {Anomaly::WrongSender, "wrong_sender", "a message the RFC lets only the other role send"},

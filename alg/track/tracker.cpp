@@ -173,6 +173,7 @@ ControlConnection* Tracker::connection_for(double time, Direction dir, const wir
   for (auto& stream : c->streams) stream.refuse_when_full(inline_);
   if (!tcp.has(wire::tcp_flags::kSyn)) {
     if (const auto resume = observer_.resume_positions(*c)) {
+      c->taken_over = true;
       for (std::size_t i = 0; i < c->streams.size(); ++i) c->streams[i].resume((*resume)[i]);
     }
   }

@@ -129,6 +129,8 @@ struct ControlConnection {
   std::optional<Direction> start_requester;
   std::optional<Direction> stop_requester;
   std::optional<std::uint8_t> start_result_code;
+  // Picked up mid-stream with calls taken over from the HA peer (resume_positions).
+  bool taken_over = false;
   std::string pns_host_name, pac_host_name, pns_vendor, pac_vendor;
   CallList calls;  // live calls, found by Call ID (call_list.hpp)
   double opened_at = 0;
@@ -184,6 +186,13 @@ class TrackerObserver {
   // its directions resume (docs/ha.md, "Resuming a control connection"); none: an ordinary
   // pick-up, which starts only on a segment that starts with a message.
   virtual std::optional<ResumePositions> resume_positions(const ControlConnection&) { return std::nullopt; }
+  // Whether a call the tracker does not hold (taken over from the HA peer) has this PNS Call
+  // ID on the connection: a new call may not take it.
+  virtual bool holds_pns_call_id(const ControlConnection&, std::uint16_t /*id*/) const { return false; }
+  // The tracker refused the PNS's message at `message_sequence` (a duplicate Call ID): the
+  // segment's outcome says to drop it; the observer drops what follows it and gives back what
+  // it reserved for the message.
+  virtual void on_request_refused(const ControlConnection&, wire::ControlMessageType, std::uint32_t /*message_sequence*/) {}
   virtual void on_call_changed(const ControlConnection&, const Call&) {}
   virtual void on_call_closed(const ControlConnection&, const Call&) {}
   virtual void on_connection_closed(const ControlConnection&) {}
@@ -318,6 +327,10 @@ class Tracker {
   };
   void handle_call_message(double time, ControlConnection& c, Direction dir, const wire::ControlMessage& m,
                            MessageArrival& arrival);
+  void establish_if_taken_over(ControlConnection& c, Direction dir);
+  // A PNS's Call ID already live on `c`: refused (the outcome says drop); false if it is free.
+  bool refuse_duplicate_pns_call_id(ControlConnection& c, Direction dir, const wire::ControlMessage& m,
+                                    std::uint16_t id, MessageArrival& arrival);
   // Asks the observer about the PNS's Call ID; on Refuse ends the call and marks the outcome.
   bool admit_pns_call_id(double time, ControlConnection& c, Call& call, std::uint32_t sequence,
                          SegmentOutcome& outcome);

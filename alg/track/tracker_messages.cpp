@@ -123,12 +123,38 @@ void Tracker::handle_message(double time, ControlConnection& c, Direction dir, B
     default:
       break;
   }
+  establish_if_taken_over(c, dir);
   if (c.state != ConnectionState::Established) {
     raise(Anomaly::NotEstablished, &c, dir, [&] { return name + " in state " + std::string(name_of(c.state)); });
     return;
   }
   MessageArrival arrival{sequence, renamed, outcome};
   handle_call_message(time, c, dir, m, arrival);
+}
+
+// A connection taken over from the HA peer was picked up mid-stream (TcpOpening): the peer
+// replicated calls the server accepted on it, so its Start-Control-Connection exchange
+// (RFC 2637 2.1) succeeded there. Once each side has acknowledged the other's data the
+// window shows both are in the connection, not a host that knows its ports only: its new
+// calls are followed from then on (docs/ha.md, "New calls on a taken-over connection").
+void Tracker::establish_if_taken_over(ControlConnection& c, Direction dir) {
+  if (!c.taken_over || c.state != ConnectionState::TcpOpening || !c.tcp.established_both_ways()) return;
+  c.state = ConnectionState::Established;
+  raise(Anomaly::TakenOverEstablished, &c, dir, "its window proven both ways");
+}
+
+// RFC 2637 2.7, 2.10: a PNS's Call ID names one call of the connection. A second live one
+// (of the tracker's, or a call taken over from the HA peer) opens nothing and the message is
+// dropped: passed on, it would reach the server untranslated, as an ID that another client
+// may hold outside, and the server's GRE for it would reach that client.
+bool Tracker::refuse_duplicate_pns_call_id(ControlConnection& c, Direction dir, const ControlMessage& m,
+                                           std::uint16_t id, MessageArrival& arrival) {
+  if (c.find_by_pns_call_id(id) == nullptr && !observer_.holds_pns_call_id(c, id)) return false;
+  raise(Anomaly::DuplicateCallId, &c, dir,
+        [&] { return fmt("%s reuses Call ID %u", std::string(m.spec().name).c_str(), id); });
+  observer_.on_request_refused(c, m.type(), arrival.sequence);
+  arrival.outcome.drop = true;
+  return true;
 }
 
 bool Tracker::admit_pns_call_id(double time, ControlConnection& c, Call& call, std::uint32_t sequence,
@@ -148,10 +174,7 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
   switch (m.type()) {
     case ControlMessageType::OutgoingCallRequest: {
       const auto& r = *m.as<wire::OutgoingCallRequest>();
-      if (c.find_by_pns_call_id(r.call_id) != nullptr) {
-        raise(Anomaly::DuplicateCallId, &c, dir, [&] { return fmt("%s reuses Call ID %u", name.c_str(), r.call_id); });
-        return;
-      }
+      if (refuse_duplicate_pns_call_id(c, dir, m, r.call_id, arrival)) return;
       Call* call = open_call(time, c, CallOrigin::Outgoing);
       if (call == nullptr) return;
       c.calls.name_pns_call_id(*call, r.call_id);
@@ -204,6 +227,7 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
       if (r.result_code != kResultSuccess) {
         return close_call(time, c, *call, fmt("refused: result %u error %u", r.result_code, r.error_code));
       }
+      if (refuse_duplicate_pns_call_id(c, dir, m, r.call_id, arrival)) return;
       c.calls.name_pns_call_id(*call, r.call_id);
       index_gre(c, *call, Direction::PacToPns);
       if (!admit_pns_call_id(time, c, *call, arrival.sequence, arrival.outcome)) return;

@@ -117,6 +117,28 @@ TEST_F(TwoClientsOneCallId, ClearRequestIsTranslatedDisconnectIsNotAndTheMapping
   EXPECT_EQ(h.run(g).action, Action::Accept);
 }
 
+// Client B's call 7 is known to the server as b_outside; client A's as 7. B's second request
+// naming its live Call ID 7 would reach the server as 7, A's outside Call ID, if passed: the
+// server's GRE for that call (Key 7, RFC 2637 4.1) would reach A. It is dropped, and so is
+// what B sends after it, its retransmission included.
+TEST_F(TwoClientsOneCallId, ADuplicateCallIdIsDroppedNotPassedUntranslated) {
+  ASSERT_NE(b_outside, 7);
+  const std::size_t mappings = h.gw.translator().size();
+  Packet duplicate = b.to_pac(test::bytes_of(ocrq(7)));
+  const Packet again = duplicate;
+  EXPECT_EQ(h.run(duplicate).action, Action::Drop);
+  Packet retransmitted = again;
+  EXPECT_EQ(h.run(retransmitted).action, Action::Drop);
+  Packet echo = b.to_pac(test::bytes_of(wire::EchoRequest{}));
+  EXPECT_EQ(h.run(echo).action, Action::Drop);
+  EXPECT_EQ(h.gw.translator().size(), mappings);
+  EXPECT_EQ(h.gw.tracker().call_count(), 2u);
+  // A's call is untouched: the server's GRE with Key 7 still reaches A alone.
+  Packet g = checksummed(test::gre(kServer, kPublic, 7, 1, test::ppp(0x0021, {1, 2, 3})));
+  ASSERT_EQ(h.run(g).action, Action::Accept);
+  EXPECT_EQ(wire::parse_ipv4(g)->destination, addr("192.0.2.11"));
+}
+
 TEST_F(TwoClientsOneCallId, WanErrorNotifyIsTranslatedBack) {
   wire::WanErrorNotify wen;
   wen.peer_call_id = b_outside;
@@ -198,13 +220,15 @@ TEST(Gateway, RequestsTheTrackerRefusesTakeNoCallId) {
   h.pass(a.to_pns({}, flags::kSyn | flags::kAck));
   for (std::uint16_t id = 1; id <= 50; ++id) h.pass(a.to_pac(test::bytes_of(ocrq(id))));
   EXPECT_EQ(h.gw.translator().size(), 0u);
-  // Once up, a duplicate of a live Call ID on the same connection takes none either.
+  // Once up, a duplicate of a live Call ID on the same connection takes none either: it is
+  // dropped (TwoClientsOneCallId.ADuplicateCallIdIsDroppedNotPassedUntranslated).
   h.pass(a.to_pac(test::bytes_of(wire::StartControlConnectionRequest{})));
   wire::StartControlConnectionReply reply;
   reply.result_code = 1;
   h.pass(a.to_pns(test::bytes_of(reply)));
   h.pass(a.to_pac(test::bytes_of(ocrq(7))));
-  h.pass(a.to_pac(test::bytes_of(ocrq(7))));
+  Packet duplicate = a.to_pac(test::bytes_of(ocrq(7)));
+  EXPECT_EQ(h.run(duplicate).action, Action::Drop);
   EXPECT_EQ(h.gw.translator().size(), 1u);
   EXPECT_EQ(h.gw.tracker().call_count(), 1u);
 }

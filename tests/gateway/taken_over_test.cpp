@@ -75,9 +75,11 @@ struct Promoted {
     h.gw.set_call_observer(&taken);
     h.gw.adopt_offloaded({OffloadCount{true, taken.call, 0, 0, taken.call}}, h.now);
     (void)h.gw.take_offload_changes();
-    if (!exchange) return;
-    // The connection picked up mid-stream, on a message boundary; Echo passes and ends
-    // nothing. Each side acknowledges the other's data: the window is proven both ways.
+    if (exchange) prove_window();
+  }
+  // The connection picked up mid-stream, on a message boundary; Echo passes and ends
+  // nothing. Each side acknowledges the other's data: the window is proven both ways.
+  void prove_window() {
     h.pass(to_pac(test::bytes_of(wire::EchoRequest{1})));
     wire::EchoReply reply;
     reply.identifier = 1;
@@ -228,6 +230,33 @@ TEST(TakenOver, AnotherConnectionsMessagesEndNothing) {
   p.h.pass(b.to_pac(test::bytes_of(wire::CallClearRequest{7, 0})));
   p.h.pass(b.to_pac({}, flags::kRst));
   EXPECT_TRUE(p.untouched());
+}
+
+// After the window's proof the connection's new calls are followed (docs/ha.md, "New calls
+// on a taken-over connection"): the client's Call ID 8, the taken-over call's outside one,
+// leaves translated, the server's GRE for the new call reaches the client with its own Call
+// ID, and a request naming the taken-over call's Call ID 7 is dropped.
+TEST(TakenOver, ANewCallOnTheConnectionIsFollowedAndCannotTakeATakenOverCallId) {
+  Promoted p(false);
+  p.taken.positions = track::ResumePositions{};  // taken over, no positions known
+  p.prove_window();
+  Packet request = p.to_pac(test::bytes_of(ocrq(8)));
+  ASSERT_EQ(p.h.run(request).action, Action::Accept);
+  const std::uint16_t outside = tcp_u16(request, 12);
+  EXPECT_NE(outside, 8);
+  Packet reply = p.to_pns(test::bytes_of(ocrp(501, outside)));
+  ASSERT_EQ(p.h.run(reply).action, Action::Accept);
+  EXPECT_EQ(tcp_u16(reply, 14), 8);
+  EXPECT_EQ(p.h.gw.tracker().call_count(), 1u);
+  // The taken-over call's GRE goes by its adopted elements, in the kernel (offloaded below).
+  Packet g = checksummed(test::gre(kServer, kPublic, outside, 1, test::ppp(0x0021, {1, 2, 3})));
+  ASSERT_EQ(p.h.run(g).action, Action::Accept);
+  EXPECT_EQ(wire::parse_ipv4(g)->destination, p.a.pns.address);
+  EXPECT_EQ(wire::parse_gre(wire::parse_ipv4(g)->payload)->header.call_id, 8);
+  Packet duplicate = p.to_pac(test::bytes_of(ocrq(7)));
+  EXPECT_EQ(p.h.run(duplicate).action, Action::Drop);
+  EXPECT_EQ(p.h.gw.tracker().call_count(), 1u);
+  EXPECT_TRUE(p.offloaded());
 }
 
 // Reviewer's case: a host that knows the client's addresses and ports, not the

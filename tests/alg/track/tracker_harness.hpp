@@ -8,8 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "alg/core/bytes.hpp"
 #include "alg/track/packet_path.hpp"
 #include "alg/track/tracker.hpp"
+#include "nat/checksum.hpp"
 #include "tests/support/packets.hpp"
 
 namespace pptp::track::tracker_test {
@@ -106,6 +108,16 @@ struct Link {
     return found;
   }
 };
+
+// A TCP segment of `l` with an acknowledgment number and a window, and a right checksum.
+inline std::vector<std::uint8_t> segment(const Link& l, Direction d, std::uint32_t seq, std::uint8_t flags,
+                                         std::uint32_t ack, const std::vector<std::uint8_t>& data = {}) {
+  auto p = d == Direction::PnsToPac ? test::tcp(l.pns, l.pac, seq, flags, data) : test::tcp(l.pac, l.pns, seq, flags, data);
+  store_u32(&p[28], ack);
+  store_u16(&p[34], 8192);
+  nat::update_tcp_checksum(p, 20);
+  return p;
+}
 
 class TrackerTest : public ::testing::Test {
  protected:

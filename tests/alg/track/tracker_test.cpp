@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include "tests/alg/track/tracker_harness.hpp"
-#include "nat/checksum.hpp"
 
 namespace pptp::track {
 namespace {
@@ -164,16 +163,6 @@ TEST_F(TrackerTest, WrongSenderAndNotEstablishedAreReported) {
   ASSERT_NE(rec.anomalies.back().connection, nullptr);
 }
 
-TEST_F(TrackerTest, DuplicateCallIdOnOneConnectionIsRefused) {
-  link.start();
-  link.outgoing_call(7, 1);
-  OutgoingCallRequest rq;
-  rq.call_id = 7;
-  link.send(Direction::PnsToPac, rq);
-  EXPECT_EQ(rec.count(Anomaly::DuplicateCallId), 1u);
-  EXPECT_EQ(tracker.call_count(), 1u);
-}
-
 TEST_F(TrackerTest, SetLinkInfoFromThePacIsAcceptedAndFlagged) {
   link.start();
   link.outgoing_call(0, 11755);
@@ -213,16 +202,6 @@ TEST_F(TrackerTest, ResetOrBothFinsCloseTheConnectionWithoutStop) {
   other.packet(test::tcp(other.pac, other.pns, other.seq[1], tcp_flags::kRst));
   EXPECT_EQ(rec.closed_connections.back(), "tcp_reset");
   EXPECT_EQ(tracker.call_count(), 0u);
-}
-
-// A TCP segment of `l` with an acknowledgment number and a window, and a right checksum.
-std::vector<std::uint8_t> segment(const Link& l, Direction d, std::uint32_t seq, std::uint8_t flags,
-                                  std::uint32_t ack, const std::vector<std::uint8_t>& data = {}) {
-  auto p = d == Direction::PnsToPac ? test::tcp(l.pns, l.pac, seq, flags, data) : test::tcp(l.pac, l.pns, seq, flags, data);
-  store_u32(&p[28], ack);
-  store_u16(&p[34], 8192);
-  nat::update_tcp_checksum(p, 20);
-  return p;
 }
 
 // Issue 12: RST, FIN and SYN with wrong sequence numbers, sent with the client's address and
