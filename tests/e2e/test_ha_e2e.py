@@ -156,12 +156,17 @@ class Failover(HaCase):
         # The control connection, taken over by rb (conntrackd committed it): an Echo.
         first.send("echo")
         echo = first.event("echo_reply", 10)
+        # A new call on the taken-over connection (Call ID 8): followed once each side has
+        # acknowledged the other's data (docs/ha.md, "New calls on a taken-over connection").
+        first.send("call")
+        added = first.wait(lambda o: o.get("event") == "up" and o.get("my_call_id") == 8, 10)
+        added_call = pac.wait(lambda o: o.get("event") == "call" and o is not call, 10)
 
         # A new call after the failover, asking for the Call ID the first one has outside.
         second = self.peer("pns2", "lan", "pns", "--local", CLIENTS[1], "--server", SERVER, "--call-id",
                            str(call["peer_call_id"]), "--rate", str(RATE))
         self.assertIsNotNone(second.event("up"), lab.log("pns2"))
-        second_call = pac.wait(lambda o: o.get("event") == "call" and o is not call, 10)
+        second_call = pac.wait(lambda o: o.get("event") == "call" and o not in (call, added_call), 10)
         time.sleep(3)
         # The taken-over call hung up by its client: the server must hear its own Call ID
         # for it (the outside one), and answer with Call-Disconnect-Notify (RFC 2637 2.11, 2.13).
@@ -201,6 +206,21 @@ class Failover(HaCase):
         self.assertIsNotNone(echo, "no Echo-Reply after the failover")
         self.assertEqual(server["clears"], [call["peer_call_id"]], server)
         self.assertEqual(disconnect and disconnect["call_id"], call["my_call_id"], disconnect)
+
+        # The call added on the taken-over connection: its own outside Call ID, frames both
+        # ways through rb (the tracker follows it: taken_over_established on rb).
+        self.assertIsNotNone(added, lab.log("pns1"))
+        self.assertIsNotNone(added_call, server)
+        self.assertNotIn(added_call["peer_call_id"], (call["peer_call_id"],), server)
+        added_stream = [s for s in results[0]["streams"] if s["recv_key"] == 8]
+        self.assertEqual(len(added_stream), 1, results[0]["streams"])
+        added_down = direction(added_stream[0]["received"], added["at"], stopped_at)
+        added_up = direction(server["calls"][str(added_call["my_call_id"])]["received"], added["at"], stopped_at)
+        print("call added on the taken-over connection: %s, down %s, up %s"
+              % (added_call, added_down, added_up), file=sys.stderr)
+        self.assertGreater(added_down["received"], RATE, added_down)
+        self.assertGreater(added_up["received"], RATE, added_up)
+        self.assertRegex(lab.log("pptp-alg-rb"), r"taken_over_established", "rb held the connection established")
 
         # The call set up after the failover got its own outside Call ID and its own frames.
         self.assertIsNotNone(second_call)

@@ -4,7 +4,8 @@ failover (tests/e2e/test_ha_e2e.py). Run inside a lab namespace; one select loop
 wait bounded; prints JSON lines: {"event": ...} as things happen, the result last.
 
   pns: one control connection, --calls outgoing calls (1) from the Call ID it is told. Commands on
-       standard input, one a line: "echo" (an Echo-Request, RFC 2637 2.4), "clear" (a
+       standard input, one a line: "echo" (an Echo-Request, RFC 2637 2.4), "call" (one more
+       Outgoing-Call-Request, 2.7, with the next Call ID; an "up" event when answered), "clear" (a
        Call-Clear-Request, 2.11, for the first call not cleared yet: the PAC answers with
        Call-Disconnect-Notify), "stop".
   pac: answers any number of control connections and outgoing calls; answers Echo-Request
@@ -142,7 +143,7 @@ def run_pns(a):
         emit(result)
         return 1
     stream = streams[0]  # the result's "stream" (the one a single "clear" hangs up)
-    period, next_send, echo_id, cleared = 1.0 / a.rate, 0.0, 0, []
+    period, next_send, echo_id, cleared, placed = 1.0 / a.rate, 0.0, 0, [], 0
     stdin_open, end = True, time.monotonic() + a.max_duration
     while time.monotonic() < end:
         next_send = pump(raw, streams, a.local, period, next_send)
@@ -157,6 +158,10 @@ def run_pns(a):
                     elif kind == m.ECHORP:
                         result["echo_replies"].append([m.u32(msg, 12), round(time.monotonic(), 4)])
                         emit({"event": "echo_reply", "id": m.u32(msg, 12)})
+                    elif kind == m.OCRP:  # a call placed with "call"
+                        streams.append(Stream(m.u16(msg, 12), m.u16(msg, 14), a.server))
+                        emit({"event": "up", "my_call_id": m.u16(msg, 14), "peer_call_id": m.u16(msg, 12),
+                              "result_code": msg[16], "at": round(time.monotonic(), 4)})
                     elif kind == m.WEN:
                         result.setdefault("wan_errors", []).append(m.u16(msg, 12))
                         emit({"event": "wan_error", "call_id": m.u16(msg, 12)})
@@ -173,6 +178,9 @@ def run_pns(a):
                 if line == "echo":
                     echo_id += 1
                     ctl.send(echorq(echo_id))
+                elif line == "call":  # one more outgoing call on this connection
+                    placed += 1
+                    ctl.send(m.ocrq(a.call_id + a.calls + placed - 1))
                 elif line == "clear":  # the first call not cleared yet
                     live = [s for s in streams if s.active and s.recv_key not in cleared]
                     if live:
