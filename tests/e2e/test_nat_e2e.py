@@ -245,6 +245,30 @@ class IdleGre(LabTest):
 
 
 class Hostile(LabTest):
+    def test_a_duplicate_call_id_never_reaches_the_server_and_crosses_no_tunnel(self):
+        """alice's call holds Call ID 7 outside. mallory places a call with Call ID 7 (given
+        another outside), then a second request naming 7 again on the same connection (RFC
+        2637 2.7: unique per connection). Passed on, it reached the server as 7, alice's
+        outside Call ID, and the server's first frame for that call (an LCP
+        Configure-Request, Key 7) reached alice. It is dropped (docs/packet-path.md)."""
+        pac = self.lab.start_pac(connections=2, duration=8)
+        alice = self.lab.start_client("pns", local=CLIENTS[0], server=SERVER2, tag="alice", call_ids=[7],
+                                      duration=8)
+        deadline = time.monotonic() + 15 * TIME_SCALE
+        while time.monotonic() < deadline and not all_calls(self.lab.status(wait=0.5)):
+            pass
+        mallory = self.lab.start_client("pns", local=CLIENTS[1], server=SERVER2, tag="mallory", call_ids=[7, 7],
+                                        duration=1)
+        alice_result, mallory_result, server = (self.lab.result(p) for p in (alice, mallory, pac))
+        self.assertEchoed(alice_result, minimum=20)
+        # alice heard one LCP Configure-Request: her own call's, none of another call's.
+        self.assertEqual(alice_result["calls"][0]["lcp"], 1, alice_result)
+        # mallory's first call was set up (outside another ID); the duplicate never reached
+        # the server, so it answered two requests, not three.
+        self.assertEqual(len(mallory_result.get("calls", [])), 1, mallory_result)
+        self.assertEqual(server["outgoing"], 2, server)
+        self.assertGreaterEqual(self.lab.status()["anomalies"].get("duplicate_call_id", 0), 1)
+
     def test_hostile_traffic_is_counted_and_good_tunnels_keep_working(self):
         self.lab.start_server()
         good = self.lab.start_client("pptp-linux", local=CLIENTS[0], tag="good", duration=5)
