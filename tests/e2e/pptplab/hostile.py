@@ -31,6 +31,13 @@
                 Call-Clear-Request (its Call ID's first byte in, the second never sent), kept
                 open --seconds (the gateway decides such a field from its first byte and
                 holds nothing: docs/packet-path.md, "Held segments");
+  tcp-window-forge: one who guessed (or was told) another host's control connection's
+                numbers: --size bytes forged --ahead bytes past that host's next byte --seq
+                (address --local, port --sport, toward --target:1723, acknowledging --ack, with
+                the TCP timestamps --tsval/--tsecr if given), then at the end of that forged
+                data what --ends lists (rst, fin), --pause seconds apart. Data past a gap
+                does not move the end of that host's data with no gap (the receiver's
+                RCV.NXT), so neither a RST nor a FIN there may act (RFC 5961 3.2);
   mid-stream:   for --seconds (at most --count), data segments (an Echo-Request) with no
                 handshake from ever new source ports toward --target:1723: each is a
                 connection picked up mid-stream.
@@ -121,10 +128,12 @@ def tcp_checksum(src, dst, segment):
     return ~total & 0xFFFF
 
 
-def tcp_segment(src, sport, dst, dport, flags, seq, ack, data=b""):
-    """An IPv4 packet carrying a TCP header (and `data`) with a correct checksum (the
-    gateway ignores segments with a bad one, which would prove nothing)."""
-    header = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0) + data
+def tcp_segment(src, sport, dst, dport, flags, seq, ack, data=b"", options=b"", window=65535):
+    """An IPv4 packet carrying a TCP header (with `options`, a multiple of 4 bytes, and
+    `data`) with a correct checksum (the gateway ignores segments with a bad one, which would
+    prove nothing)."""
+    offset = (20 + len(options)) // 4
+    header = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, offset << 4, flags, window, 0, 0) + options + data
     header = header[:16] + struct.pack("!H", tcp_checksum(src, dst, header)) + header[18:]
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(header), random.getrandbits(16), 0, 64,
                      socket.IPPROTO_TCP, 0, socket.inet_aton(src), socket.inet_aton(dst))
@@ -147,7 +156,35 @@ def tcp_spoof(a):
     return {"sent": sent}
 
 
-SYN, RST, ACK, PSH = 0x02, 0x04, 0x10, 0x08
+SYN, RST, ACK, PSH, FIN = 0x02, 0x04, 0x10, 0x08, 0x01
+FORGED_MARK = b"FORGED"  # the forged data of tcp-window-forge, repeated
+
+
+def tcp_window_forge(a):
+    """Data forged --ahead bytes past the victim's next byte --seq (in the receiver's window,
+    acknowledging --ack, the receiver's next byte), then what --ends names at the end of that
+    data, --pause seconds after each segment."""
+    s = raw_socket()
+    options = b"" if a.tsval < 0 else b"\x01\x01\x08\x0a" + struct.pack("!II", a.tsval, a.tsecr)  # RFC 7323 3.2
+    start = (a.seq + a.ahead) & 0xFFFFFFFF
+    data = (FORGED_MARK * (a.size // len(FORGED_MARK) + 1))[:a.size]
+    end = (start + len(data)) & 0xFFFFFFFF
+    sent = []
+
+    def send(name, flags, seq, payload=b""):
+        s.sendto(tcp_segment(a.local, a.sport, a.target, 1723, flags, seq, a.ack, payload, options, a.window),
+                 (a.target, 0))
+        sent.append(name)
+        time.sleep(a.pause)
+
+    try:
+        send("data", ACK | PSH, start, data)
+        for name in a.ends.split(","):
+            if name:
+                send(name, {"rst": RST | ACK, "fin": FIN | ACK}[name], end)
+    finally:
+        s.close()
+    return {"sent": sent, "data": [start, end]}
 
 
 def raw_socket():
@@ -356,7 +393,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__)
     kinds = {"control-junk": control_junk, "gre-junk": gre_junk, "ocrq-flood": ocrq_flood, "tcp-spoof": tcp_spoof,
              "syn-rst-churn": syn_rst_churn, "syn-flood": syn_flood, "ooo-data": ooo_data, "sink": sink,
-             "gre-flood": gre_flood, "gre-key-flood": gre_key_flood, "gre-spoof": gre_spoof, "stalled": stalled, "mid-stream": mid_stream}
+             "gre-flood": gre_flood, "gre-key-flood": gre_key_flood, "gre-spoof": gre_spoof, "stalled": stalled, "mid-stream": mid_stream,
+             "tcp-window-forge": tcp_window_forge}
     p.add_argument("kind", choices=sorted(kinds))
     p.add_argument("--local", required=True)
     p.add_argument("--target", required=True)
@@ -365,6 +403,16 @@ def main():
     p.add_argument("--spoof-source", default="198.51.100.2", help="gre-spoof: the source address written")
     p.add_argument("--key", type=int, default=0, help="gre-spoof, gre-key-flood: the GRE Key (a call's Call ID)")
     p.add_argument("--segments", type=int, default=30, help="ooo-data: segments per connection")
+    p.add_argument("--seq", type=int, default=0, help="tcp-window-forge: the victim's next sequence number")
+    p.add_argument("--ack", type=int, default=0, help="tcp-window-forge: the receiver's next sequence number")
+    p.add_argument("--ahead", type=int, default=8192, help="tcp-window-forge: bytes between --seq and the forged data")
+    p.add_argument("--size", type=int, default=120, help="tcp-window-forge: bytes of forged data")
+    p.add_argument("--ends", default="rst,fin", help="tcp-window-forge: sent at the end of the forged data, in order")
+    p.add_argument("--tsval", type=int, default=-1,
+                   help="tcp-window-forge: the victim's TCP timestamp (with --tsecr; -1: no option)")
+    p.add_argument("--tsecr", type=int, default=0, help="tcp-window-forge: the receiver's TCP timestamp")
+    p.add_argument("--window", type=int, default=65535, help="tcp-window-forge: the window field written")
+    p.add_argument("--pause", type=float, default=0.5, help="tcp-window-forge: seconds after each segment")
     p.add_argument("--seconds", type=float, default=5.0, help="gre-flood, gre-key-flood, mid-stream: how long; stalled: held open")
     p.add_argument("--duration", type=float, default=0.0,
                    help="syn-rst-churn, syn-flood, ooo-data, ocrq-flood: stop after this many seconds (0: at --count)")
