@@ -25,6 +25,7 @@
   X(control_gap_dropped, "control_gap_dropped", "segments ahead of a gap in the stream: dropped, sent again") \
   X(control_patch_lost_dropped, "control_patch_lost_dropped", "segments whose Call ID rewrite left the patch bound: dropped") \
   X(control_desync_dropped, "control_desync_dropped", "data segments of a connection that lost sync, dropped") \
+  X(conntrack_keeps, "conntrack_keeps", "RSTs and FINs the tracker did not act on: the connection's conntrack entry put back in ESTABLISHED") \
   X(connections_desynced, "connections_desynced", "control connections closed because their stream lost sync") \
   X(gre_unanswered_dropped, "gre_unanswered_dropped", "server GRE toward a call the server has not answered, dropped") \
   X(killed_dropped, "killed_dropped", "control data and GRE of calls ended by the operator, dropped") \

@@ -68,6 +68,7 @@ Verdict Gateway::process_control(std::span<std::uint8_t> packet, const track::Pa
   keep_charge(out, admitted);
   ++counters_.control_segments;
   if (out.connection == nullptr) return {};
+  if (out.close_ignored) keep_conntrack(*out.connection);
   if (out.refused) {
     // Too far ahead of a gap to keep: not forwarded, so the client or server sends it again
     // in order (a segment lost before the queue, then a burst behind it).
@@ -91,6 +92,19 @@ Verdict Gateway::process_control(std::span<std::uint8_t> packet, const track::Pa
   const Verdict v = hold_or_patch(packet, parsed, *out.connection, r, dir, meta);
   settle(r, *out.connection);  // its held segments, taken or released just now
   return v;
+}
+
+// A RST in the window not at the receiver's next number, or a FIN out of sequence: the
+// endpoints take neither (RFC 5961 3.2, RFC 9293 3.10.7.4), nor does the tracker. Conntrack,
+// before the queue, takes a RST at the end of the sender's last data as the end of a "RST
+// train", and a FIN in its window, and the entry would then die in seconds while the
+// connection lives: put it back, so that a decision rests on what the tracker judged.
+void Gateway::keep_conntrack(const track::ControlConnection& c) {
+  if (c.state == track::ConnectionState::Closed || c.fin[0] || c.fin[1]) return;
+  ++counters_.conntrack_keeps;
+  if (conntrack_keeps_.size() >= kMaxConntrackKeeps) return;
+  const bool pac_opened = c.opener == c.pac.address && c.opener != c.pns.address;
+  conntrack_keeps_.push_back(pac_opened ? ConntrackKeep{c.pac, c.pns} : ConntrackKeep{c.pns, c.pac});
 }
 
 std::optional<Verdict> Gateway::admit_opening(const track::ParsedPacket& parsed,

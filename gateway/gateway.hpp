@@ -57,6 +57,9 @@ inline constexpr std::size_t kCallBytes =
 // A closed connection kept for its late segments (tracker), and a record kept for its patches.
 inline constexpr std::size_t kClosedConnectionBytes = sizeof(track::ControlConnection) + 2 * kNodeBytes;
 inline constexpr std::size_t kLingeringRecordBytes = sizeof(ConnectionRecord) + kNodeBytes;
+// Conntrack entries to put back in ESTABLISHED between two takes (the daemon takes them after
+// each packet): a flood of such RSTs costs at most this many ctnetlink requests per packet.
+inline constexpr std::size_t kMaxConntrackKeeps = 16;
 // Closed connections whose records stay for their Call-ID patches (late retransmissions).
 inline constexpr std::size_t kMaxLingeringRecords = 4096;
 
@@ -118,6 +121,13 @@ class Gateway final : private track::TrackerObserver {
   void shutdown(double now);
   // Held packets whose verdict is now known (after process(), expire() and shutdown()).
   std::vector<ReleasedPacket> take_released();
+  // Conntrack entries to put back in ESTABLISHED (after process(); at most
+  // kMaxConntrackKeeps between two takes, the rest counted and left).
+  std::vector<ConntrackKeep> take_conntrack_keeps() {
+    std::vector<ConntrackKeep> out;
+    out.swap(conntrack_keeps_);
+    return out;
+  }
 
   // Installs a policy (at start and on reload); nullptr: no policy, everything passes as
   // before. On reload, live calls keep their verdicts unless the policy says on_reload:
@@ -195,6 +205,7 @@ class Gateway final : private track::TrackerObserver {
   // The packet path, top to bottom.
   Verdict process_control(std::span<std::uint8_t> packet, const track::ParsedPacket& parsed, const PacketMeta& meta);
   std::optional<Verdict> admit_opening(const track::ParsedPacket& parsed, std::optional<policy::Charge>& admitted);
+  void keep_conntrack(const track::ControlConnection& c);
   std::optional<BudgetHit> refuse_buffering(const track::ParsedPacket& parsed, track::Direction dir) const;
   void keep_charge(const track::SegmentOutcome& out, const std::optional<policy::Charge>& admitted);
   // Budgets: a refusal counted and logged per source; a connection's share brought up to
@@ -290,6 +301,7 @@ class Gateway final : private track::TrackerObserver {
   Budgets budgets_;
   std::deque<std::uint64_t> lingering_;  // closed connections whose records stay, oldest first
   std::vector<ReleasedPacket> released_;
+  std::vector<ConntrackKeep> conntrack_keeps_;
   HoldBudget held_overall_;  // what every connection's SegmentHold holds together
   // What the hooks read of the packet (or tick) being handled: its time and the public
   // address conntrack gave its connection. Input only: decisions come back as return values.

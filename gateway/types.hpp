@@ -41,6 +41,15 @@ struct ReleasedPacket {
   std::vector<std::uint8_t> bytes;
 };
 
+// A control connection whose conntrack entry the daemon puts back in ESTABLISHED, by its
+// original tuple (the side that opened it first): a RST or FIN of it came in the window but
+// not where the receiver takes it, and conntrack, before the queue, may have taken it
+// (docs/packet-path.md, "Conntrack after a RST the tracker ignored").
+struct ConntrackKeep {
+  wire::Endpoint source;
+  wire::Endpoint destination;
+};
+
 // The fast path's view of a call and of the kernel's counters: one type with nftables/.
 using OffloadedCall = nat::CallBinding;
 using OffloadCount = nat::BindingCount;

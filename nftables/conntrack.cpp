@@ -51,7 +51,7 @@ std::optional<wire::Ipv4Address> ConntrackLookup::reply_destination(const wire::
                                                                     const wire::Endpoint& destination) {
   ++lookups_;
   std::optional<wire::Ipv4Address> address;
-  exchange(IPCTNL_MSG_CT_GET, IPPROTO_TCP, source, destination, &address);
+  exchange(IPCTNL_MSG_CT_GET, IPPROTO_TCP, source, destination, &address, TcpChange{});
   if (!address) ++failures_;
   return address;
 }
@@ -59,7 +59,7 @@ std::optional<wire::Ipv4Address> ConntrackLookup::reply_destination(const wire::
 bool ConntrackLookup::delete_gre(wire::Ipv4Address source, wire::Ipv4Address destination, std::uint16_t key) {
   // GRE's tuple in ctnetlink: the Keys in the port attributes (nf_conntrack_proto_gre).
   const int error = exchange(IPCTNL_MSG_CT_DELETE, IPPROTO_GRE, wire::Endpoint{source, 0},
-                             wire::Endpoint{destination, key}, nullptr);
+                             wire::Endpoint{destination, key}, nullptr, TcpChange{});
   if (error != 0) return false;
   ++deleted_;
   return true;
@@ -67,12 +67,33 @@ bool ConntrackLookup::delete_gre(wire::Ipv4Address source, wire::Ipv4Address des
 
 bool ConntrackLookup::make_tcp_liberal(const wire::Endpoint& source, const wire::Endpoint& destination) {
   // IPCTNL_MSG_CT_NEW without NLM_F_CREATE changes an existing entry (ENOENT if none).
-  return exchange(IPCTNL_MSG_CT_NEW, IPPROTO_TCP, source, destination, nullptr, true) == 0;
+  return exchange(IPCTNL_MSG_CT_NEW, IPPROTO_TCP, source, destination, nullptr, TcpChange{true, std::nullopt}) == 0;
+}
+
+bool ConntrackLookup::keep_tcp_established(const wire::Endpoint& source, const wire::Endpoint& destination,
+                                           std::uint32_t timeout_s) {
+  return exchange(IPCTNL_MSG_CT_NEW, IPPROTO_TCP, source, destination, nullptr, TcpChange{false, timeout_s}) == 0;
+}
+
+void ConntrackLookup::put_tcp_change(nlmsghdr* nlh, const TcpChange& change) {
+  if (!change.liberal && !change.established) return;
+  // ctnetlink's TCP protoinfo (nlattr_to_tcp): the state, and flags under a mask.
+  nlattr* info = mnl_attr_nest_start(nlh, CTA_PROTOINFO);
+  nlattr* tcp = mnl_attr_nest_start(nlh, CTA_PROTOINFO_TCP);
+  if (change.established) mnl_attr_put_u8(nlh, CTA_PROTOINFO_TCP_STATE, TCP_CONNTRACK_ESTABLISHED);
+  if (change.liberal) {
+    const nf_ct_tcp_flags liberal{IP_CT_TCP_FLAG_BE_LIBERAL, IP_CT_TCP_FLAG_BE_LIBERAL};
+    mnl_attr_put(nlh, CTA_PROTOINFO_TCP_FLAGS_ORIGINAL, sizeof liberal, &liberal);
+    mnl_attr_put(nlh, CTA_PROTOINFO_TCP_FLAGS_REPLY, sizeof liberal, &liberal);
+  }
+  mnl_attr_nest_end(nlh, tcp);
+  mnl_attr_nest_end(nlh, info);
+  if (change.established) mnl_attr_put_u32(nlh, CTA_TIMEOUT, htonl(*change.established));
 }
 
 int ConntrackLookup::exchange(std::uint16_t type, std::uint8_t protocol, const wire::Endpoint& source,
                               const wire::Endpoint& destination, std::optional<wire::Ipv4Address>* reply_destination,
-                              bool tcp_liberal) {
+                              TcpChange change) {
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
   nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | type;
@@ -93,15 +114,7 @@ int ConntrackLookup::exchange(std::uint16_t type, std::uint8_t protocol, const w
   mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(destination.port));
   mnl_attr_nest_end(nlh, proto);
   mnl_attr_nest_end(nlh, tuple);
-  if (tcp_liberal) {
-    const nf_ct_tcp_flags liberal{IP_CT_TCP_FLAG_BE_LIBERAL, IP_CT_TCP_FLAG_BE_LIBERAL};
-    nlattr* info = mnl_attr_nest_start(nlh, CTA_PROTOINFO);
-    nlattr* tcp = mnl_attr_nest_start(nlh, CTA_PROTOINFO_TCP);
-    mnl_attr_put(nlh, CTA_PROTOINFO_TCP_FLAGS_ORIGINAL, sizeof liberal, &liberal);
-    mnl_attr_put(nlh, CTA_PROTOINFO_TCP_FLAGS_REPLY, sizeof liberal, &liberal);
-    mnl_attr_nest_end(nlh, tcp);
-    mnl_attr_nest_end(nlh, info);
-  }
+  put_tcp_change(nlh, change);
   if (mnl_socket_sendto(socket_, nlh, nlh->nlmsg_len) < 0) return errno;
   Answer answer;
   int error = ETIMEDOUT;

@@ -15,6 +15,7 @@
 #include "alg/wire/ip.hpp"
 
 struct mnl_socket;
+struct nlmsghdr;
 
 namespace pptp::nft {
 
@@ -38,6 +39,13 @@ class ConntrackLookup {
   // now (docs/ha.md): the window is stale by the time the connection comes back, and
   // conntrackd's commit does not replace an entry that exists. True when the entry was there.
   bool make_tcp_liberal(const wire::Endpoint& source, const wire::Endpoint& destination);
+  // Puts the entry of that TCP connection back in ESTABLISHED with `timeout_s` to live. The
+  // tracker found a RST or FIN of it in the window but not where the receiver would take it
+  // (RFC 5961 3.2, RFC 9293 3.10.7.4): conntrack, before the queue, may have taken it (its
+  // "RST train": a RST at the end of the sender's last data, data forged ahead of a gap that
+  // the gateway then dropped) and left the entry to die in 10 s (docs/packet-path.md,
+  // "Conntrack after a RST the tracker ignored"). True when the entry was there.
+  bool keep_tcp_established(const wire::Endpoint& source, const wire::Endpoint& destination, std::uint32_t timeout_s);
   std::uint64_t lookups() const { return lookups_; }
   std::uint64_t deleted() const { return deleted_; }
   std::uint64_t failures() const { return failures_; }
@@ -45,9 +53,15 @@ class ConntrackLookup {
  private:
   ConntrackLookup() = default;
   // Sends one request for the original tuple and reads its answers (bounded).
+  // What a CT_NEW update changes of an existing TCP entry (nothing for other messages).
+  struct TcpChange {
+    bool liberal = false;                     // IP_CT_TCP_FLAG_BE_LIBERAL both ways
+    std::optional<std::uint32_t> established;  // state ESTABLISHED, with this timeout (s)
+  };
   int exchange(std::uint16_t type, std::uint8_t protocol, const wire::Endpoint& source,
                const wire::Endpoint& destination, std::optional<wire::Ipv4Address>* reply_destination,
-               bool tcp_liberal = false);
+               TcpChange change);
+  static void put_tcp_change(nlmsghdr* nlh, const TcpChange& change);
   mnl_socket* socket_ = nullptr;
   std::uint32_t port_id_ = 0;
   std::uint32_t sequence_ = 0;

@@ -143,6 +143,25 @@ void Daemon::open_resolver() {
   log_->info("nat_binding_source source=ctnetlink reason=\"the kernel attaches no conntrack data to queued packets\"");
 }
 
+// Before the packet's verdict goes (the RST or FIN that made conntrack close the entry, and
+// the answers to it, find the entry ESTABLISHED again).
+void Daemon::keep_conntrack_established() {
+  for (const gateway::ConntrackKeep& k : gateway_->take_conntrack_keeps()) {
+    if (!conntrack_keeper_) {
+      auto c = nft::ConntrackLookup::open();
+      if (!c) {
+        ++conntrack_keep_missed_;
+        continue;
+      }
+      conntrack_keeper_ = std::move(*c);
+    }
+    const bool kept = conntrack_keeper_->keep_tcp_established(k.source, k.destination, kConntrackKeptTimeoutSeconds);
+    ++(kept ? conntrack_kept_ : conntrack_keep_missed_);
+    log_->info("conntrack_kept_established client={} server={} kept={}", wire::to_string(k.source),
+               wire::to_string(k.destination), kept);
+  }
+}
+
 void Daemon::open_fast_path() {
   // The fast path needs its sets in the kernel (ours with --install-rules, or the
   // operator's from `pptp-alg rules`); without them GRE goes through the queue.
@@ -229,6 +248,7 @@ void Daemon::handle_packet(nft::QueuedPacket& p) {
   const auto read_at = std::chrono::steady_clock::now();
   const gateway::PacketMeta meta{now(), p.id, p.conntrack_reply_destination};
   const gateway::Verdict v = gateway_->process(p.payload, meta);
+  keep_conntrack_established();
   if (log_->should_log(spdlog::level::debug)) log_packet(p, v, meta.time);
   issue_released();
   if (v.action == gateway::Action::Hold) return;

@@ -39,6 +39,9 @@
 namespace pptp::daemon {
 
 inline constexpr std::uint64_t kPacketLogsPerSecond = 20;  // --log-level debug
+// A control connection's conntrack entry put back in ESTABLISHED lives this long without
+// traffic (RFC 5382 REQ-5: at least 2 h 4 min); its next segment sets conntrack's own timeout.
+inline constexpr std::uint32_t kConntrackKeptTimeoutSeconds = 7440;
 // With the nf_tables monitor, the tick's own table check is a backstop (lost notifications).
 inline constexpr double kRulesBackstopSeconds = 10.0;
 // The ip table's named counters shown in the status (rules_watch.cpp kRulesCounters).
@@ -80,6 +83,7 @@ class Daemon {
   int open_queue();
   int install_rules();
   void open_resolver();
+  void keep_conntrack_established();
   void open_fast_path();
   // --fast-path netdev (netdev_path.cpp): its table, the writers' shared routes and chains.
   std::optional<nft::NetdevShared> open_netdev_table();
@@ -177,6 +181,10 @@ class Daemon {
   // Deletes the conntrack entry of an offloaded call's first (queued) client GRE.
   std::unique_ptr<nft::ConntrackLookup> conntrack_cleanup_;
   std::uint64_t conntrack_cleanup_missed_ = 0;  // offloaded calls whose GRE had no entry to delete
+  // Puts a control connection's entry back in ESTABLISHED after a RST or FIN the tracker
+  // ignored (gateway.cpp keep_conntrack); kept or missed (no entry, no answer).
+  std::unique_ptr<nft::ConntrackLookup> conntrack_keeper_;
+  std::uint64_t conntrack_kept_ = 0, conntrack_keep_missed_ = 0;
   std::unique_ptr<gateway::Gateway> gateway_;
 
   // Housekeeping state: what runs on the worker, and how often.

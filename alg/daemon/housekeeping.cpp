@@ -195,6 +195,8 @@ nlohmann::json Daemon::daemon_status() const {
         {"missed", conntrack_cleanup_missed_}};
     netdev_status(s);
   }
+  // Control connections' entries put back in ESTABLISHED (gateway counter conntrack_keeps).
+  s["conntrack_keeps"] = {{"kept", conntrack_kept_}, {"missed", conntrack_keep_missed_}};
   nft_counters_status(s);
   return s;
 }

@@ -203,6 +203,7 @@ SegmentOutcome Tracker::on_tcp_segment(double time, const wire::Ipv4Packet& ip,
   if (v.anomaly) {
     const Anomaly a = window_anomaly(*v.anomaly);
     if (!v.take) outcome.ignored = a;
+    outcome.close_ignored = a == Anomaly::TcpRstInWindow || a == Anomaly::TcpFinOutOfSequence;
     raise(a, &c, dir, [&] { return fmt("sequence %u flags 0x%02x", tcp.sequence, tcp.flags); });
     ++outcome.anomalies;
   }

@@ -214,6 +214,10 @@ struct SegmentOutcome {
   // judge it the same way; a RST inside the window should still reach them (RFC 5961 3.2:
   // the receiver answers with a challenge ACK).
   std::optional<Anomaly> ignored;
+  // A RST in the window not at the expected number, or a FIN out of sequence: the receiver
+  // does not take it (its data, if any, may still be taken). Conntrack before the queue may
+  // have (gateway.cpp keep_conntrack).
+  bool close_ignored = false;
 };
 
 enum class GreVerdict : std::uint8_t { Matched, NotPptp, Malformed, UnknownCall };
