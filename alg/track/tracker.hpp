@@ -332,9 +332,10 @@ class Tracker {
   void handle_call_message(double time, ControlConnection& c, Direction dir, const wire::ControlMessage& m,
                            MessageArrival& arrival);
   void establish_if_taken_over(ControlConnection& c, Direction dir);
-  // A PNS's Call ID already live on `c`: refused (the outcome says drop); false if it is free.
-  bool refuse_duplicate_pns_call_id(ControlConnection& c, Direction dir, const wire::ControlMessage& m,
-                                    std::uint16_t id, MessageArrival& arrival);
+  // A PNS's Call ID already live on `c`: refused (the outcome says drop); false if it is free
+  // (a call the PNS is clearing under that ID ends first).
+  bool refuse_duplicate_pns_call_id(double time, ControlConnection& c, Direction dir,
+                                    const wire::ControlMessage& m, std::uint16_t id, MessageArrival& arrival);
   // Asks the observer about the PNS's Call ID; on Refuse ends the call and marks the outcome.
   bool admit_pns_call_id(double time, ControlConnection& c, Call& call, std::uint32_t sequence,
                          SegmentOutcome& outcome);

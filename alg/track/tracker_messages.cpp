@@ -147,8 +147,16 @@ void Tracker::establish_if_taken_over(ControlConnection& c, Direction dir) {
 // (of the tracker's, or a call taken over from the HA peer) opens nothing and the message is
 // dropped: passed on, it would reach the server untranslated, as an ID that another client
 // may hold outside, and the server's GRE for it would reach that client.
-bool Tracker::refuse_duplicate_pns_call_id(ControlConnection& c, Direction dir, const ControlMessage& m,
-                                           std::uint16_t id, MessageArrival& arrival) {
+// A call the PNS itself asked to clear (Call-Clear-Request, 2.12) is over for the PNS even
+// before the PAC's Call-Disconnect-Notify (2.13): a PNS naming its Call ID again ends it
+// there and the new call opens. Both are the same client's: nothing crosses to another.
+bool Tracker::refuse_duplicate_pns_call_id(double time, ControlConnection& c, Direction dir,
+                                           const ControlMessage& m, std::uint16_t id,
+                                           MessageArrival& arrival) {
+  if (Call* old = c.find_by_pns_call_id(id); old != nullptr && old->state == CallState::Clearing) {
+    raise(Anomaly::CallIdReusedWhileClearing, &c, dir, [&] { return fmt("Call ID %u", id); });
+    close_call(time, c, *old, "its Call ID reused by the PNS before the Call-Disconnect-Notify");
+  }
   if (c.find_by_pns_call_id(id) == nullptr && !observer_.holds_pns_call_id(c, id)) return false;
   raise(Anomaly::DuplicateCallId, &c, dir,
         [&] { return fmt("%s reuses Call ID %u", std::string(m.spec().name).c_str(), id); });
@@ -174,7 +182,7 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
   switch (m.type()) {
     case ControlMessageType::OutgoingCallRequest: {
       const auto& r = *m.as<wire::OutgoingCallRequest>();
-      if (refuse_duplicate_pns_call_id(c, dir, m, r.call_id, arrival)) return;
+      if (refuse_duplicate_pns_call_id(time, c, dir, m, r.call_id, arrival)) return;
       Call* call = open_call(time, c, CallOrigin::Outgoing);
       if (call == nullptr) return;
       c.calls.name_pns_call_id(*call, r.call_id);
@@ -227,7 +235,7 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
       if (r.result_code != kResultSuccess) {
         return close_call(time, c, *call, fmt("refused: result %u error %u", r.result_code, r.error_code));
       }
-      if (refuse_duplicate_pns_call_id(c, dir, m, r.call_id, arrival)) return;
+      if (refuse_duplicate_pns_call_id(time, c, dir, m, r.call_id, arrival)) return;
       c.calls.name_pns_call_id(*call, r.call_id);
       index_gre(c, *call, Direction::PacToPns);
       if (!admit_pns_call_id(time, c, *call, arrival.sequence, arrival.outcome)) return;

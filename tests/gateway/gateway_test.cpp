@@ -139,6 +139,29 @@ TEST_F(TwoClientsOneCallId, ADuplicateCallIdIsDroppedNotPassedUntranslated) {
   EXPECT_EQ(wire::parse_ipv4(g)->destination, addr("192.0.2.11"));
 }
 
+// A client reusing the Call ID of a call it is clearing (before the server's
+// Call-Disconnect-Notify) places a new call: it is translated again, not refused, and the
+// server's GRE with Key 7 still reaches A alone.
+TEST_F(TwoClientsOneCallId, ACallIdReusedWhileClearingIsANewCallTranslatedAgain) {
+  Packet clear = b.to_pac(test::bytes_of(wire::CallClearRequest{7, 0}));
+  ASSERT_EQ(h.run(clear).action, Action::Accept);
+  Packet request = b.to_pac(test::bytes_of(ocrq(7)));
+  const Verdict v = h.run(request);
+  ASSERT_EQ(v.action, Action::Accept);
+  ASSERT_TRUE(v.modified);
+  const std::uint16_t outside = tcp_u16(request, 12);
+  EXPECT_NE(outside, 7);
+  Packet echo = b.to_pac(test::bytes_of(wire::EchoRequest{}));
+  EXPECT_EQ(h.run(echo).action, Action::Accept);
+  EXPECT_EQ(h.gw.translator().size(), 2u);
+  const nat::CallMapping* m = h.gw.translator().find_outside(kServer, kPublic, outside);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->inside, addr("192.0.2.12"));
+  Packet g = checksummed(test::gre(kServer, kPublic, 7, 1, test::ppp(0x0021, {1, 2, 3})));
+  ASSERT_EQ(h.run(g).action, Action::Accept);
+  EXPECT_EQ(wire::parse_ipv4(g)->destination, addr("192.0.2.11"));
+}
+
 TEST_F(TwoClientsOneCallId, WanErrorNotifyIsTranslatedBack) {
   wire::WanErrorNotify wen;
   wen.peer_call_id = b_outside;

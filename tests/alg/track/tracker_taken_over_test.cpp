@@ -113,5 +113,32 @@ TEST_F(TrackerTest, DuplicateCallIdOnOneConnectionIsRefused) {
   EXPECT_EQ(incoming->state, CallState::WaitReply);
 }
 
+// RFC 2637 2.12, 2.13: a call the PNS asked to clear is over for the PNS; naming its Call ID
+// again before the PAC's Call-Disconnect-Notify ends the old call and opens the new one.
+TEST_F(TrackerTest, ACallIdTheClientIsClearingMayBeReused) {
+  link.start();
+  link.outgoing_call(7, 1);
+  link.send(Direction::PnsToPac, CallClearRequest{7, 0});
+  OutgoingCallRequest rq;
+  rq.call_id = 7;
+  EXPECT_FALSE(link.send(Direction::PnsToPac, rq).segment.drop);
+  EXPECT_EQ(rec.count(Anomaly::CallIdReusedWhileClearing), 1u);
+  EXPECT_EQ(rec.count(Anomaly::DuplicateCallId), 0u);
+  ASSERT_EQ(tracker.call_count(), 1u);
+  EXPECT_EQ(link.connection()->find_by_pac_call_id(1), nullptr);
+  link.send(Direction::PacToPns, outgoing_reply(2, 7));
+  CallDisconnectNotify cdn;  // the old call's, late: it names no live call
+  cdn.call_id = 1;
+  link.send(Direction::PacToPns, cdn);
+  const Call* call = link.connection()->find_by_pns_call_id(7);
+  ASSERT_NE(call, nullptr);
+  EXPECT_EQ(call->state, CallState::Established);
+  EXPECT_EQ(call->pac_call_id, std::optional<std::uint16_t>{2});
+  EXPECT_EQ(link.gre_to_pns(7).verdict, GreVerdict::Matched);
+  // A call not being cleared still refuses its Call ID.
+  EXPECT_TRUE(link.send(Direction::PnsToPac, rq).segment.drop);
+  EXPECT_EQ(rec.count(Anomaly::DuplicateCallId), 1u);
+}
+
 }  // namespace
 }  // namespace pptp::track
