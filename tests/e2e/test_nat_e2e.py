@@ -269,6 +269,35 @@ class Hostile(LabTest):
         self.assertEqual(server["outgoing"], 2, server)
         self.assertGreaterEqual(self.lab.status()["anomalies"].get("duplicate_call_id", 0), 1)
 
+    def test_a_call_id_reused_while_clearing_is_a_new_call_and_crosses_no_tunnel(self):
+        """The honest reuse beside the duplicate: bob clears his call 7 and, in the same
+        segment, before the server's Call-Disconnect-Notify, places a call with Call ID 7
+        again. The old call ends, the new one is translated (alice holds 7 outside) and
+        works; alice hears only her own call. Refused as a duplicate (before s17), the
+        request and all bob sent after it were dropped."""
+        pac = self.lab.start_pac(connections=2, duration=8)
+        alice = self.lab.start_client("pns", local=CLIENTS[0], server=SERVER2, tag="alice", call_ids=[7],
+                                      duration=8)
+        deadline = time.monotonic() + 15 * TIME_SCALE
+        while time.monotonic() < deadline and not all_calls(self.lab.status(wait=0.5)):
+            pass
+        bob = self.lab.start_client("pns", local=CLIENTS[1], server=SERVER2, tag="bob", call_ids=[7],
+                                    duration=1.5, reuse_after_clear=True)
+        alice_result, bob_result, server = (self.lab.result(p) for p in (alice, bob, pac))
+        self.assertEchoed(alice_result, minimum=20)
+        self.assertEqual(alice_result["calls"][0]["lcp"], 1, alice_result)
+        self.assertEqual(alice_result["calls"][0]["foreign"], 0, alice_result)
+        self.assertTrue(bob_result["ok"], bob_result)
+        first, again = bob_result["calls"]
+        self.assertEqual(first["ended_by"], "call_disconnect_notify", bob_result)
+        self.assertEqual((again["asked_call_id"], again["result"]), (7, 1), bob_result)
+        self.assertTrue(call_works(again), again)
+        self.assertEqual(again["ended_by"], "call_disconnect_notify", bob_result)
+        self.assertEqual(server["outgoing"], 3, server)
+        anomalies = self.lab.status()["anomalies"]
+        self.assertGreaterEqual(anomalies.get("call_id_reused_while_clearing", 0), 1, anomalies)
+        self.assertEqual(anomalies.get("duplicate_call_id", 0), 0, anomalies)
+
     def test_hostile_traffic_is_counted_and_good_tunnels_keep_working(self):
         self.lab.start_server()
         good = self.lab.start_client("pptp-linux", local=CLIENTS[0], tag="good", duration=5)

@@ -305,6 +305,8 @@ class Lab(Namespaces):
                     cmd.append("--incoming")
                 if kw.get("coalesce"):
                     cmd.append("--coalesce")
+                if kw.get("reuse_after_clear"):
+                    cmd.append("--reuse-after-clear")
                 if kw.get("split_pause") is not None:
                     cmd += ["--split-pause", str(kw["split_pause"])]
                 # Slow machines (the test VM's emulated CPUs) start pptpd's PPP program late.

@@ -250,6 +250,23 @@ def reauthenticate(raw, a, call):
     call["reauth_pap"] = pap(raw, a, call, 2, a.reauth)
 
 
+def reuse_after_clear(ctl, sock, raw, a, first, calls):
+    """--reuse-after-clear: a Call-Clear-Request for the first call and, in the same TCP
+    segment (before the PAC's Call-Disconnect-Notify), an Outgoing-Call-Request naming its
+    Call ID again (RFC 2637 2.12, 2.13); then frames on the new call. Returns it."""
+    sock.sendall(m.ccrq(first["my_call_id"]) + m.ocrq(first["my_call_id"]))
+    _, notify = ctl.expect([m.CDN])
+    first["ended_by"] = "call_disconnect_notify"
+    first["disconnect_call_id"] = m.u16(notify, 12)
+    _, reply = ctl.expect([m.OCRP])
+    again = {"my_call_id": m.u16(reply, 14), "peer_call_id": m.u16(reply, 12), "result": reply[16],
+             "asked_call_id": first["my_call_id"], "reused": True}
+    calls.append(again)
+    if again["result"] == 1:
+        exchange(raw, a.local, a.server, [again], a.tag + "-again", a.duration, seq=first.get("next_seq", 0))
+    return again
+
+
 def run_pns(a):
     result = {"role": "pns", "tag": a.tag, "local": a.local, "ok": False}
     raw = gre.open_socket(a.local)
@@ -293,6 +310,8 @@ def run_pns(a):
             up[0]["before_reauth"] = {k: up[0][k] for k in ("sent", "echoed", "foreign")}
             reauthenticate(raw, a, up[0])
             exchange(raw, a.local, a.server, up[:1], a.tag + "-after", a.duration, seq=up[0]["next_seq"])
+        if up and a.reuse_after_clear:
+            up = [c for c in [reuse_after_clear(ctl, sock, raw, a, up[0], calls)] if c["result"] == 1]
         linger_end = time.monotonic() + a.linger  # control connection up, no GRE
         while time.monotonic() < linger_end:
             ctl.poll()
@@ -537,6 +556,8 @@ def main():
     p.add_argument("--connections", type=int, default=1, help="pac: serve this many, then stop")
     p.add_argument("--tag", default="scripted")
     p.add_argument("--split", type=int, default=0, help="cut every control message at this byte")
+    p.add_argument("--reuse-after-clear", action="store_true",
+                   help="pns: clear the first call and place one with its Call ID in the same segment")
     p.add_argument("--coalesce", action="store_true",
                    help="pns: all Outgoing- and Call-Clear-Requests in one segment each; pac: an "
                         "Echo-Request in each Outgoing-Call-Reply's segment")
