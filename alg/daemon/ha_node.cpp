@@ -351,6 +351,12 @@ void HaNode::note_released(std::size_t calls, bool conntrack_liberal) {
 }
 
 void HaNode::retire_ended(const std::vector<nat::CallBinding>& offloaded, double hold) {
+  // A taken-over call whose elements idled out (no GRE for the call idle timeout; or an end
+  // ignored before its connection's window was proven) is over here: kept, its client Call
+  // ID would refuse a new call on its connection (duplicate_call_id) until a demotion.
+  if (const std::size_t n = taken_over_.retire(offloaded); n > 0) {
+    log_->info("ha_taken_over_retired calls={} taken_over={} note=\"no longer offloaded\"", n, taken_over_.size());
+  }
   if (const std::size_t n = republished_.retire(channel_, offloaded, clock_(), hold); n > 0) {
     log_->info("ha_retired calls={} note=\"taken-over calls ended here; deleted on the sync link\"", n);
     table_changed_ = true;

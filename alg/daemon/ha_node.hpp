@@ -86,7 +86,11 @@ class TakenOverCalls {
   // Those `e` ends on the control connection pns-pac, taken out.
   std::vector<sync::CallState> end(const wire::Endpoint& pns, const wire::Endpoint& pac,
                                    const gateway::TakenOverEnd& e);
+  // Those no longer offloaded (idled out, or never adopted) taken out: their Call IDs name
+  // nothing any more, and a new call on the connection may take them; returns how many.
+  std::size_t retire(const std::vector<nat::CallBinding>& offloaded);
   std::size_t size() const { return calls_.size(); }
+  bool empty() const { return calls_.empty(); }
   void clear() { calls_.clear(); }
 
  private:
@@ -208,8 +212,9 @@ class HaNode final : public gateway::CallObserver {
   // previous run's published table (the state file) still offloaded are published again,
   // as the promoted node's taken-over calls are; returns how many.
   std::size_t republish_adopted(const std::vector<nat::CallBinding>& offloaded);
-  // Republished's retirement, from the daemon's tick (only while there are some).
-  bool republishing() const { return !republished_.empty(); }
+  // Republished's and the taken-over calls' retirement, from the daemon's tick (only while
+  // there are some).
+  bool republishing() const { return !republished_.empty() || !taken_over_.empty(); }
   // `hold`: how long a demotion's handed-over records stay without the peer's promotion
   // (the call idle timeout: a call nobody forwarded that long is gone).
   void retire_ended(const std::vector<nat::CallBinding>& offloaded, double hold);

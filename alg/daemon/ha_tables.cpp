@@ -67,6 +67,12 @@ std::vector<sync::CallState> TakenOverCalls::end(const wire::Endpoint& pns, cons
   return out;
 }
 
+std::size_t TakenOverCalls::retire(const std::vector<nat::CallBinding>& offloaded) {
+  if (calls_.empty()) return 0;
+  const OffloadedKeys live(offloaded);
+  return std::erase_if(calls_, [&](const auto& entry) { return !live.contains(binding_of(entry.second)); });
+}
+
 void Republished::publish(sync::ChannelEnd& channel, const std::vector<sync::CallState>& calls) {
   for (const sync::CallState& s : calls) {
     if (channel.published().find(s.key) == nullptr) {

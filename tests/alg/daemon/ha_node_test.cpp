@@ -187,28 +187,6 @@ TEST(HaNode, ATakenOverConnectionResumesAtItsLatestReplicatedPositions) {
   EXPECT_FALSE(t.positions({addr("192.0.2.11"), 40003}, pac));
 }
 
-TEST(HaNode, WhatEndsATakenOverCallOnItsControlConnectionTakesOnlyThatCallOut) {
-  TakenOverCalls t;
-  t.take({replicated(40001, 7, 0), replicated(40001, 9, 2), replicated(40004, 7, 6)});
-  const wire::Endpoint pac{addr("198.51.100.2"), 1723};
-  const wire::Endpoint a{addr("192.0.2.11"), 40001}, b{addr("192.0.2.11"), 40004};
-  // The gateway names the call by the client's Call ID (whichever Call ID its message held).
-  auto ended = t.end(a, pac, {9});
-  ASSERT_EQ(ended.size(), 1u);
-  EXPECT_EQ(ended[0].outside_call_id, 2);
-  EXPECT_TRUE(t.end(a, pac, {9}).empty());  // ended once
-  // Only on its own connection.
-  EXPECT_TRUE(t.end({addr("192.0.2.11"), 40002}, pac, {7}).empty());
-  ended = t.end(a, pac, {7});
-  ASSERT_EQ(ended.size(), 1u);
-  EXPECT_EQ(ended[0].outside_call_id, 0);
-  EXPECT_EQ(t.size(), 1u);
-  // The connection's end: every call of it, none of another.
-  EXPECT_TRUE(t.end(a, pac, {}).empty());
-  EXPECT_EQ(t.end(b, pac, {}).size(), 1u);
-  EXPECT_EQ(t.size(), 0u);
-}
-
 // ra publishes a call; rb takes it over (a failover) and republishes it as its own.
 struct TakenOverByRb {
   sync::ChannelEnd ra{node_options(0), 1}, rb{node_options(1), 1};
