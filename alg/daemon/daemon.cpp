@@ -157,8 +157,10 @@ void Daemon::keep_conntrack_established() {
     }
     const bool kept = conntrack_keeper_->keep_tcp_established(k.source, k.destination, kConntrackKeptTimeoutSeconds);
     ++(kept ? conntrack_kept_ : conntrack_keep_missed_);
-    log_->info("conntrack_kept_established client={} server={} kept={}", wire::to_string(k.source),
-               wire::to_string(k.destination), kept);
+    conntrack_keep_log_.limit_source("conntrack_kept_established", k.source.address, now(), [&] {
+      log_->info("conntrack_kept_established client={} server={} kept={}", wire::to_string(k.source),
+                 wire::to_string(k.destination), kept);
+    });
   }
 }
 

@@ -18,6 +18,7 @@
 
 #include <boost/asio.hpp>
 #include <spdlog/logger.h>
+#include <spdlog/spdlog.h>  // default_logger: conntrack_keep_log_
 
 #include "alg/control/metrics.hpp"
 #include "alg/daemon/control_server.hpp"
@@ -185,6 +186,9 @@ class Daemon {
   // ignored (gateway.cpp keep_conntrack); kept or missed (no entry, no answer).
   std::unique_ptr<nft::ConntrackLookup> conntrack_keeper_;
   std::uint64_t conntrack_kept_ = 0, conntrack_keep_missed_ = 0;
+  // Its log lines, at a bounded rate per client: a peer sending RSTs in the window costs
+  // a counter, not a line each.
+  gateway::LogLimiter conntrack_keep_log_{spdlog::default_logger()};
   std::unique_ptr<gateway::Gateway> gateway_;
 
   // Housekeeping state: what runs on the worker, and how often.
