@@ -27,7 +27,7 @@ void Gateway::on_message_bytes(const track::ControlConnection& c, Direction d, s
   // field's translation, which needs the call (taken_over.cpp).
   const auto ends = call_observer_ != nullptr ? taken_over_end_named(c, d, type, message) : std::nullopt;
   patch_call_id_field(c, d, type, message, sequence);
-  if (ends) end_taken_over(c, *ends, spec->key);
+  if (ends) end_or_hold_taken_over(c, d, *ends, spec->key, sequence + static_cast<std::uint32_t>(message.size()));
 }
 
 void Gateway::patch_call_id_field(const track::ControlConnection& c, Direction d, wire::ControlMessageType type,

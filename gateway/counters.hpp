@@ -46,7 +46,8 @@
 
 #define PPTP_GATEWAY_FAST_PATH_COUNTERS(X)                                                        \
   X(calls_offloaded, "calls_offloaded", "calls handed to the kernel")                           \
-  X(taken_over_ends_unproven, "taken_over_ends_unproven", "ends of taken-over calls ignored: the connection's window not proven both ways") \
+  X(taken_over_ends_unproven, "taken_over_ends_unproven", "ends of taken-over calls read before the connection's window was proven both ways: held until their receiver acknowledges them") \
+  X(taken_over_ends_acknowledged, "taken_over_ends_acknowledged", "held ends of taken-over calls applied: their receiver acknowledged the message and the window is proven") \
   X(gre_offloaded_to_pns, "gre_to_pns", "GRE packets the kernel forwarded to clients")          \
   X(gre_offloaded_to_pac, "gre_to_pac", "GRE packets the kernel forwarded to servers")
 

@@ -85,6 +85,7 @@ Verdict Gateway::process_control(std::span<std::uint8_t> packet, const track::Pa
     return {Action::Drop, false};
   }
   settle(r, *out.connection);
+  settle_unproven_ends(*out.connection, r);
   if (out.drop || (dir == Direction::PnsToPac && after_refusal(r, tcp))) {
     ++counters_.control_dropped;
     return {Action::Drop, false};

@@ -73,12 +73,6 @@ struct TakenOverIds {
 // Which of a call's Call IDs names it.
 enum class CallIdSide : std::uint8_t { Pns, Pac, Outside };
 
-// What ends calls taken over: one of them by the client's own Call ID, or all of the
-// connection's (Stop-Control-Connection-Request, RFC 2637 2.4, or the connection's end).
-struct TakenOverEnd {
-  std::optional<std::uint16_t> pns_call_id;  // empty: all of the connection's
-};
-
 // Hears each call's lifecycle (high availability's sync sender, docs/ha.md): called after
 // the gateway's own work on the call, with what it holds; nothing is decided here.
 class CallObserver {
@@ -261,6 +255,11 @@ class Gateway final : private track::TrackerObserver {
                                                    wire::ControlMessageType type,
                                                    std::span<const std::uint8_t> message) const;
   void end_taken_over(const track::ControlConnection& c, const TakenOverEnd& e, std::string_view reason);
+  // A message's end of taken-over calls: now if the window is proven, else held in the
+  // connection's record until the message's receiver acknowledges it (settle_unproven_ends).
+  void end_or_hold_taken_over(const track::ControlConnection& c, track::Direction d, const TakenOverEnd& e,
+                              std::string_view reason, std::uint32_t through);
+  void settle_unproven_ends(const track::ControlConnection& c, ConnectionRecord& r);
   void end_taken_over(const track::ControlConnection& c);
   bool taken_over_end_proven(const track::ControlConnection& c);
   // The one place a call's gateway state ends: its Call ID, its elements, its limits.

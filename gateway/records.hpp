@@ -7,6 +7,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "gateway/budgets.hpp"
 #include "gateway/segment_hold.hpp"
@@ -38,6 +40,26 @@ class LazyPatches {
   std::unique_ptr<nat::StreamPatches> patches_;
 };
 
+// What ends calls taken over: one of them by the client's own Call ID, or all of the
+// connection's (Stop-Control-Connection-Request, RFC 2637 2.4, or the connection's end).
+struct TakenOverEnd {
+  std::optional<std::uint16_t> pns_call_id;  // empty: all of the connection's
+};
+
+// An end of a taken-over call (its Call-Disconnect-Notify, a Stop-Control-Connection-Request)
+// read before the connection's window was proven both ways, waiting for the message's
+// receiver to acknowledge it (docs/ha.md, "After the promotion").
+struct UnprovenEnd {
+  TakenOverEnd end;
+  std::string_view reason;   // the message's key (a static table's)
+  std::size_t receiver = 0;  // track::Direction index of the side that must acknowledge it
+  std::uint32_t through = 0; // the sequence number after the message
+};
+inline constexpr std::size_t kMaxUnprovenEnds = 8;  // per connection; a client has a few calls
+// How far past a held end's message the receiver's acknowledgment may be for it to take
+// the end (what a receiver acknowledges promptly; a pick-up's range can span 2^31).
+inline constexpr std::uint32_t kUnprovenEndAckSpan = 65535;
+
 struct ConnectionRecord {
   wire::Ipv4Address outside;
   bool outside_known = false;                   // from conntrack; until then the PNS's own address
@@ -52,6 +74,9 @@ struct ConnectionRecord {
   // the sequence number of that field, until its second byte decides the rest.
   std::optional<std::uint32_t> first_byte_field;
   BudgetShare budget;                           // what it holds of the budgets (budgets.hpp)
+  // Ends of taken-over calls read before the window was proven (taken_over.cpp), each
+  // until the message's receiver acknowledges it; at most kMaxUnprovenEnds.
+  std::vector<UnprovenEnd> unproven_ends;
 };
 
 // The Call ID field of the message at the end of a direction's stream, not yet whole: its

@@ -37,15 +37,42 @@ std::optional<TakenOverEnd> Gateway::taken_over_end_named(const track::ControlCo
 // The connection was picked up mid-stream, so its window takes any first segment (the
 // tracker's pick-up is liberal): only once each side acknowledged the other's data can a
 // message or a FIN/RST be trusted to come from the connection, not from a host that knows
-// its addresses and ports. Until then an end is ignored (the calls idle out by their GRE).
+// its addresses and ports. A message's end read before then is held until its receiver
+// acknowledges the message, in a window proven both ways: the receiver took those bytes
+// (a Call-Clear answered at once after a failover, before any Echo, ends the call then).
 bool Gateway::taken_over_end_proven(const track::ControlConnection& c) {
   if (c.tcp.established_both_ways()) return true;
   if (call_observer_->holds_taken_over(c)) ++counters_.taken_over_ends_unproven;
   return false;
 }
 
+void Gateway::end_or_hold_taken_over(const track::ControlConnection& c, Direction d, const TakenOverEnd& e,
+                                     std::string_view reason, std::uint32_t through) {
+  if (taken_over_end_proven(c)) return end_taken_over(c, e, reason);
+  if (!call_observer_->holds_taken_over(c)) return;
+  ConnectionRecord& r = record_of(c);
+  if (r.unproven_ends.size() >= kMaxUnprovenEnds) return;  // counted: those calls idle out
+  r.unproven_ends.push_back(UnprovenEnd{e, reason, index_of(track::reverse(d)), through});
+}
+
+// The receiver acknowledged the message: its acknowledgment at or just past the message's
+// end (kUnprovenEndAckSpan). A pick-up takes any first segment, so a side's range can span
+// a forged message and the real data 2^31 apart: an acknowledgment far past the message
+// says nothing of it, and the end is let go (it would never be taken).
+void Gateway::settle_unproven_ends(const track::ControlConnection& c, ConnectionRecord& r) {
+  if (r.unproven_ends.empty() || !c.tcp.established_both_ways()) return;
+  std::erase_if(r.unproven_ends, [&](const UnprovenEnd& u) {
+    const std::optional<std::uint32_t> ack = c.tcp.highest_ack(u.receiver);
+    const std::uint32_t past = ack ? *ack - u.through : 0;
+    if (!ack || past >= 0x80000000u) return false;  // not yet acknowledged
+    if (past > kUnprovenEndAckSpan) return true;
+    ++counters_.taken_over_ends_acknowledged;
+    end_taken_over(c, u.end, u.reason);
+    return true;
+  });
+}
+
 void Gateway::end_taken_over(const track::ControlConnection& c, const TakenOverEnd& e, std::string_view reason) {
-  if (!taken_over_end_proven(c)) return;
   for (const OffloadedCall& call : call_observer_->end_taken_over(c, e)) {
     offloader_.end_adopted(call, reason, translator_);
   }
@@ -58,7 +85,7 @@ void Gateway::end_taken_over(const track::ControlConnection& c) {
   // GRE may go on: they end at the call idle timeout, or stay in the kernel (--keep-fast-path).
   const std::string& r = c.close_reason;
   if (r != "tcp_reset" && r != "tcp_closed" && r != "stop_control_connection") return;
-  end_taken_over(c, TakenOverEnd{}, r);
+  if (taken_over_end_proven(c)) end_taken_over(c, TakenOverEnd{}, r);
 }
 
 }  // namespace pptp::gateway

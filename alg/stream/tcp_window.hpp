@@ -53,6 +53,8 @@ class TcpWindow {
   // connection, not only that they know its addresses and ports (a pick-up mid-stream takes
   // any first segment).
   bool established_both_ways() const { return sides_[0].highest_ack && sides_[1].highest_ack; }
+  // The highest acknowledgment side `side` sent of the other's data, if any was taken.
+  std::optional<std::uint32_t> highest_ack(std::size_t side) const { return sides_[side].highest_ack; }
 
  private:
   // A FIN that came ahead of the data before it: its segment's first number (its data, if

@@ -122,10 +122,21 @@ class SecondFailover(HaCase):
         first.send("clear")
         disconnect = first.event("disconnect", 10)
         stopped_at = time.monotonic()
+        # The second call's connection carried no control message since ra took it over:
+        # its Call-Clear is answered before ra's window of it is proven, held until the
+        # client acknowledges the answer, and ends the call on ra then (s17; before, it was
+        # ignored and the call kept its elements until its idle timeout).
+        second.send("clear")
+        second_disconnect = second.event("disconnect", 10)
+        lab.wait_for(lambda: lab.status_part("ra", "fast_path").get("taken_over_ends_acknowledged", 0) >= 1, 5,
+                     "the held end applied on ra: %s" % lab.status_part("ra", "fast_path"))
         second.send("stop")
         second_result = second.result()
         client, server = stop_both(self, pac, first)
         self.assertIsNotNone(second_result, lab.log("pns2"))
+        self.assertIsNotNone(second_disconnect, lab.log("pns2"))
+        self.assertIn("outside_call_id=%d inside=%s reason=\"CDN\"" % (second_call["peer_call_id"], CLIENTS[1]),
+                      lab.log("pptp-alg-ra"))
 
         streams = {"first": (server["calls"][str(call["my_call_id"])]["received"], client["stream"]["received"]),
                    "second": (server["calls"][str(second_call["my_call_id"])]["received"],
@@ -146,7 +157,7 @@ class SecondFailover(HaCase):
         self.assertNotIn("fast_path_adopt_conflict", ra_log)
         self.assertNotIn("fast_path_adopt_conflict", rb_log)
         self.assertIsNotNone(echo, "no Echo-Reply after the failover back")
-        self.assertEqual(server["clears"], [call["peer_call_id"]], server)
+        self.assertEqual(server["clears"], [call["peer_call_id"], second_call["peer_call_id"]], server)
         self.assertEqual(disconnect and disconnect["call_id"], call["my_call_id"], disconnect)
 
 

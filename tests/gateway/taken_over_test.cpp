@@ -273,10 +273,42 @@ TEST_P(TakenOverSpoofed, BeforeAnyRealExchangeItEndsNothing) {
   (void)p.h.run(m);
   EXPECT_TRUE(p.untouched());
   EXPECT_EQ(p.h.gw.counters().taken_over_ends_unproven, 1u);
+  // Held, it waits for the client's acknowledgment of those bytes, which never comes: the
+  // real peers' Echo, each side acknowledging the other 2^31 away from the forged numbers,
+  // proves the window, and the call stays (whatever the gateway made of their segments).
+  wire::EchoReply reply;
+  reply.identifier = 1;
+  reply.result_code = 1;
+  for (Packet real : {p.to_pac(test::bytes_of(wire::EchoRequest{1})), p.to_pns(test::bytes_of(reply)),
+                      p.to_pac({}, flags::kAck)}) {
+    (void)p.h.run(real);
+  }
+  EXPECT_TRUE(p.h.gw.tracker().find_connection(p.a.pns, p.a.pac)->tcp.established_both_ways());
+  EXPECT_TRUE(p.untouched());
+  EXPECT_EQ(p.h.gw.counters().taken_over_ends_acknowledged, 0u);
   EXPECT_FALSE(p.outside_call_id_free());
 }
 INSTANTIATE_TEST_SUITE_P(TakenOver, TakenOverSpoofed, ::testing::Values(true, false),
                          [](const auto& info) { return info.param ? "StopControlConnectionRequest" : "WindowsCallDisconnectNotify"; });
+
+// A Call-Clear at once after a failover, before any Echo: the server's answer comes before
+// the window is proven (the client has acknowledged nothing of the server's yet). Held, it
+// ends the call once the client acknowledges it; before s17 it was ignored and the call
+// kept its elements (and its Call IDs) until its idle timeout.
+TEST(TakenOver, AnAnswerBeforeTheWindowIsProvenEndsTheCallOnceItsReceiverAcknowledgesIt) {
+  Promoted p(false);
+  Packet clear = p.to_pac(test::bytes_of(wire::CallClearRequest{7, 0}));
+  ASSERT_EQ(p.h.run(clear).action, Action::Accept);
+  EXPECT_EQ(tcp_u16(clear, 12), 8);
+  p.h.pass(p.to_pns(disconnect_notify(500)));
+  EXPECT_TRUE(p.untouched());
+  EXPECT_EQ(p.h.gw.counters().taken_over_ends_unproven, 1u);
+  p.h.pass(p.to_pac({}, flags::kAck));  // the client's TCP acknowledges the answer
+  EXPECT_EQ(p.h.gw.counters().taken_over_ends_acknowledged, 1u);
+  EXPECT_FALSE(p.offloaded());
+  EXPECT_TRUE(p.removed());
+  EXPECT_TRUE(p.outside_call_id_free());
+}
 
 // Reviewer's case: 10 bytes of a message, then nothing: the gateway closes the connection
 // at the half-open timeout, which says nothing of the call.

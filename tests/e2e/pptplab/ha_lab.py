@@ -272,10 +272,13 @@ class HaLab(Namespaces):
         return run([self.daemon, "ctl", "--socket", self.socket(r)] + list(args), check=False)
 
     def ha_status(self, r):
+        return self.status_part(r, "ha")
+
+    def status_part(self, r, part):
         out = self.ctl(r, "status", "--json")
         if out.returncode != 0:
             return {}
-        return json.loads(out.stdout).get("ha", {})
+        return json.loads(out.stdout).get(part, {})
 
     def holds_vips(self, r):
         out = self.netns(r, "ip", "-4", "-o", "addr", "show", check=False).stdout
