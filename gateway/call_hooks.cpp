@@ -100,6 +100,8 @@ void Gateway::refuse(ConnectionRecord& r, std::uint32_t field_sequence) {
   if (!r.refused_sequence || static_cast<std::int32_t>(field_sequence - *r.refused_sequence) < 0) {
     r.refused_sequence = field_sequence;
   }
+  // What was held for an undecided field goes too: nothing of the PNS's is decided after this.
+  r.held[index_of(Direction::PnsToPac)].drop(held_overall_, counters_, released_);
 }
 
 bool Gateway::map_call_id(const track::ControlConnection& c, const track::Call& call, ConnectionRecord& r,

@@ -48,6 +48,10 @@ PartialField Gateway::decide_partial_field(const track::ControlConnection& c, Co
   if (field.rewrite == nat::CallIdRewrite::Allocate) {
     // The PNS's own Call ID: an outside one is reserved now, even from half the field (the
     // other byte may come much later: a sender under Nagle waits for the ACK of the first).
+    // Not on a connection that is not established: such a request is refused once whole
+    // (Tracker::refuse_request), unless the connection is established by then; until it is
+    // whole its bytes are held, so no byte leaves that a reservation given back would free.
+    if (c.state != track::ConnectionState::Established || c.pns_refused) return {true, sequence};
     reserve_call_id(c, r, sequence, id);
     return {};
   }

@@ -25,6 +25,9 @@
   X(control_gap_dropped, "control_gap_dropped", "segments ahead of a gap in the stream: dropped, sent again") \
   X(control_patch_lost_dropped, "control_patch_lost_dropped", "segments whose Call ID rewrite left the patch bound: dropped") \
   X(control_desync_dropped, "control_desync_dropped", "data segments of a connection that lost sync, dropped") \
+  X(control_differs_dropped, "control_differs_dropped", "control segments whose bytes differ from those read at their sequence numbers, dropped") \
+  X(control_deferred_dropped, "control_deferred_dropped", "segments with a client's call set-up before its connection was established: dropped, read again when sent again") \
+  X(control_after_close_dropped, "control_after_close_dropped", "client data on a control connection the tracker closed, dropped") \
   X(conntrack_keeps, "conntrack_keeps", "RSTs and FINs the tracker did not act on: the connection's conntrack entry put back in ESTABLISHED") \
   X(connections_desynced, "connections_desynced", "control connections closed because their stream lost sync") \
   X(gre_unanswered_dropped, "gre_unanswered_dropped", "server GRE toward a call the server has not answered, dropped") \

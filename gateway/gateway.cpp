@@ -63,18 +63,17 @@ Verdict Gateway::process_control(std::span<std::uint8_t> packet, const track::Pa
     // Not buffered: dropped, so TCP sends it again once the gap before it is filled.
     note_refusal(*hit, parsed.ip.source, "out_of_order_segment");
     return {Action::Drop, false};
+  } else if (dir == Direction::PnsToPac && refused_unread(parsed)) {
+    ++counters_.control_segments;
+    ++counters_.control_dropped;
+    return {Action::Drop, false};
   }
   const track::SegmentOutcome out = tracker_.on_tcp_segment(meta.time, parsed.ip, tcp);
   keep_charge(out, admitted);
   ++counters_.control_segments;
   if (out.connection == nullptr) return {};
   if (out.close_ignored) keep_conntrack(*out.connection);
-  if (out.refused) {
-    // Too far ahead of a gap to keep: not forwarded, so the client or server sends it again
-    // in order (a segment lost before the queue, then a burst behind it).
-    ++counters_.control_refused;
-    return {Action::Drop, false};
-  }
+  if (const auto dropped = drop_unread(out, dir, tcp)) return *dropped;
   // A closed connection without a record: it had nothing to patch or hold (on_connection_closed).
   if (out.connection->state == track::ConnectionState::Closed && connection_record(out.connection->id) == nullptr) {
     return out.drop ? Verdict{Action::Drop, false} : Verdict{};
@@ -93,6 +92,60 @@ Verdict Gateway::process_control(std::span<std::uint8_t> packet, const track::Pa
   const Verdict v = hold_or_patch(packet, parsed, *out.connection, r, dir, meta);
   settle(r, *out.connection);  // its held segments, taken or released just now
   return v;
+}
+
+// A segment the tracker did not take in, or that must not reach the receiver as written.
+std::optional<Verdict> Gateway::drop_unread(const track::SegmentOutcome& out, Direction dir,
+                                            const wire::TcpSegment& tcp) {
+  if (out.refused) {
+    // Too far ahead of a gap to keep, or past what may be read and not yet acknowledged: not
+    // forwarded, so the client or server sends it again in order.
+    ++counters_.control_refused;
+    return Verdict{Action::Drop, false};
+  }
+  if (out.deferred) {
+    // A call set-up before the connection is established, left unread: read again when TCP
+    // sends it again, once the server has answered the start (or the window is proven).
+    ++counters_.control_deferred_dropped;
+    return Verdict{Action::Drop, false};
+  }
+  if (out.differs) {
+    // Bytes read at these sequence numbers (and dropped) come back as other bytes: the
+    // receiver gets what the Call IDs were decided from, or nothing (docs/packet-path.md,
+    // "What was read is what leaves").
+    ++counters_.control_differs_dropped;
+    return Verdict{Action::Drop, false};
+  }
+  const track::ControlConnection& c = *out.connection;
+  if (dir == Direction::PnsToPac && !tcp.payload.empty() && c.state == track::ConnectionState::Closed &&
+      !lost_sync(c)) {
+    // Its calls are gone, so a Call ID in it could not be translated: a client has nothing
+    // left to say on a connection the tracker closed (a stop, a timeout, a refused start).
+    ++counters_.control_after_close_dropped;
+    return Verdict{Action::Drop, false};
+  }
+  return std::nullopt;
+}
+
+// Closed for lost sync, now or before: desynced() drops its data both ways.
+bool Gateway::lost_sync(const track::ControlConnection& c) const {
+  for (const stream::Reassembler& s : c.streams) {
+    if (s.state() == stream::StreamState::LostSync) return true;
+  }
+  const ConnectionRecord* r = connection_record(c.id);
+  return r != nullptr && r->desynced;
+}
+
+// After a refused call set-up nothing more of the client's reaches the server
+// (after_refusal), and the tracker reads none of it: no call opens and no Call ID is
+// reserved for a request that never leaves.
+bool Gateway::refused_unread(const track::ParsedPacket& parsed) const {
+  const wire::TcpSegment& tcp = parsed.tcp;
+  const track::ControlConnection* c = tracker_.find_connection({parsed.ip.source, tcp.source_port},
+                                                               {parsed.ip.destination, tcp.destination_port});
+  if (c == nullptr || c->state == track::ConnectionState::Closed) return false;
+  const ConnectionRecord* r = connection_record(c->id);
+  return r != nullptr && after_refusal(*r, tcp);
 }
 
 // A RST in the window not at the receiver's next number, or a FIN out of sequence: the

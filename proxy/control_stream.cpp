@@ -8,14 +8,15 @@ struct Collect final : stream::MessageSink {
   std::optional<wire::ParseError>& error;
   Collect(std::vector<wire::ControlMessage>& o, std::optional<wire::ParseError>& e) : out(o), error(e) {}
 
-  void on_message(Bytes message, std::uint32_t) override {
-    if (error) return;
+  bool on_message(Bytes message, std::uint32_t) override {
+    if (error) return true;
     auto parsed = wire::parse_control_message(message);
     if (parsed) {
       out.push_back(std::move(*parsed));
     } else {
       error = parsed.error();
     }
+    return true;
   }
   void on_stream_anomaly(stream::StreamAnomaly, const wire::ParseError* e) override {
     if (!error) error = e != nullptr ? *e : wire::ParseError{};

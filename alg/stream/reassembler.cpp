@@ -42,13 +42,38 @@ void Reassembler::on_syn(std::uint32_t initial_sequence) {
 
 std::size_t Reassembler::allocated_bytes() const {
   if (!buffers_) return 0;
-  std::size_t bytes = sizeof(Buffers) + buffers_->partial.capacity();
+  std::size_t bytes = sizeof(Buffers) + buffers_->partial.capacity() + buffers_->read.capacity();
   for (const auto& [sequence, data] : buffers_->pending) bytes += data.capacity();
   return bytes;
 }
 
 void Reassembler::free_buffers_if_empty() {
-  if (buffers_ && buffers_->partial.empty() && buffers_->pending.empty()) buffers_.reset();
+  if (buffers_ && buffers_->partial.empty() && buffers_->pending.empty() && buffers_->read.empty()) buffers_.reset();
+}
+
+void Reassembler::acknowledged(std::uint32_t ack) {
+  if (!buffers_ || buffers_->read.empty()) return;
+  std::vector<std::uint8_t>& read = buffers_->read;
+  const std::int32_t acked = distance(next_sequence_ - static_cast<std::uint32_t>(read.size()), ack);
+  if (acked <= 0) return;
+  if (static_cast<std::size_t>(acked) >= read.size()) {
+    read = {};  // the capacity goes too
+  } else {
+    read.erase(read.begin(), read.begin() + acked);
+  }
+  free_buffers_if_empty();
+}
+
+bool Reassembler::agrees_with_read(std::uint32_t sequence, Bytes payload) const {
+  if (state_ != StreamState::Synced || !buffers_ || buffers_->read.empty()) return true;
+  const std::vector<std::uint8_t>& read = buffers_->read;
+  // Where the segment starts in the kept bytes (negative: before them, acknowledged).
+  const std::int64_t at = distance(next_sequence_ - static_cast<std::uint32_t>(read.size()), sequence);
+  const std::int64_t from = std::max<std::int64_t>(at, 0);
+  const std::int64_t to = std::min<std::int64_t>(at + static_cast<std::int64_t>(payload.size()),
+                                                 static_cast<std::int64_t>(read.size()));
+  if (from >= to) return true;
+  return std::equal(read.begin() + from, read.begin() + to, payload.begin() + (from - at));
 }
 
 void Reassembler::lose_sync(StreamAnomaly why, const wire::ParseError* error, MessageSink& sink) {
@@ -82,14 +107,16 @@ bool Reassembler::feed(std::uint32_t sequence, Bytes payload, MessageSink& sink)
     return true;
   }
   if (offset > 0) return buffer_ahead(sequence, static_cast<std::uint32_t>(offset), payload, sink);
+  if (keep_read_ && refuse_when_full_ && unacknowledged_bytes() + static_cast<std::size_t>(offset + length) > kMaxUnacknowledgedBytes) {
+    return false;  // dropped; TCP sends it again once the receiver has acknowledged more
+  }
   if (offset < 0) {
     sink.on_stream_anomaly(StreamAnomaly::Overlap, nullptr);
     payload = payload.subspan(static_cast<std::size_t>(-offset));
   }
-  consume(payload, sink);
-  drain_pending(sink);
+  const bool read = consume(payload, sink) && drain_pending(sink);
   free_buffers_if_empty();
-  return true;
+  return read;
 }
 
 void Reassembler::resume(std::optional<std::uint32_t> boundary) {
@@ -172,7 +199,7 @@ bool Reassembler::buffer_ahead(std::uint32_t sequence, std::uint32_t offset, Byt
   return true;
 }
 
-void Reassembler::drain_pending(MessageSink& sink) {
+bool Reassembler::drain_pending(MessageSink& sink) {
   bool progressed = true;
   while (progressed && state_ == StreamState::Synced && buffers_ && !buffers_->pending.empty()) {
     progressed = false;
@@ -184,17 +211,35 @@ void Reassembler::drain_pending(MessageSink& sink) {
       buffers_->pending_bytes -= data.size();
       pending.erase(it);
       const auto skip = static_cast<std::size_t>(-static_cast<std::int64_t>(offset));
-      if (skip < data.size()) consume(Bytes(data).subspan(skip), sink);
+      if (skip < data.size() && !consume(Bytes(data).subspan(skip), sink)) return false;
       progressed = true;
       break;  // the map changed: start the walk again
     }
   }
+  return true;
 }
 
-void Reassembler::consume(Bytes data, MessageSink& sink) {
+// The stream ends before `sequence` (a message the sink left unread): what was read from
+// there, the partial message and every segment past a gap go; the sender sends them again.
+void Reassembler::leave_unread_from(std::uint32_t sequence) {
+  const std::int32_t back = distance(sequence, next_sequence_);
+  next_sequence_ = sequence;
+  if (!buffers_) return;
+  buffers_->partial = {};
+  buffers_->pending.clear();
+  buffers_->pending_bytes = 0;
+  std::vector<std::uint8_t>& read = buffers_->read;
+  read.resize(read.size() - std::min(read.size(), static_cast<std::size_t>(std::max(back, 0))));
+}
+
+bool Reassembler::consume(Bytes data, MessageSink& sink) {
   // The window starts at the first byte of the partial message, if any.
   const std::uint32_t window_sequence = partial_sequence();
   next_sequence_ += static_cast<std::uint32_t>(data.size());
+  if (keep_read_) {
+    if (!buffers_) buffers_ = std::make_unique<Buffers>();
+    buffers_->read.insert(buffers_->read.end(), data.begin(), data.end());
+  }
   Bytes window = data;
   const bool cut_before = buffers_ && !buffers_->partial.empty();
   if (cut_before) {
@@ -207,11 +252,15 @@ void Reassembler::consume(Bytes data, MessageSink& sink) {
     const wire::Frame f = wire::frame_control_message(rest);
     if (f.status == wire::Frame::Status::Invalid) {
       lose_sync(StreamAnomaly::FramingError, &f.error, sink);
-      return;
+      return true;
     }
     if (f.status == wire::Frame::Status::NeedMore) break;
+    const std::uint32_t at = window_sequence + static_cast<std::uint32_t>(used);
+    if (!sink.on_message(rest.first(f.length), at)) {
+      leave_unread_from(at);
+      return false;
+    }
     delivered_bytes_ += f.length;
-    sink.on_message(rest.first(f.length), window_sequence + static_cast<std::uint32_t>(used));
     used += f.length;
   }
   const Bytes rest = window.subspan(used);
@@ -225,6 +274,7 @@ void Reassembler::consume(Bytes data, MessageSink& sink) {
     if (!buffers_) buffers_ = std::make_unique<Buffers>();
     buffers_->partial.assign(rest.begin(), rest.end());
   }
+  return true;
 }
 
 }  // namespace pptp::stream

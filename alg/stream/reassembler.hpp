@@ -24,6 +24,11 @@ inline constexpr std::uint32_t kReorderWindow = 64 * 1024;    // how far ahead a
 // or bytes looking for one before it loses sync (docs/ha.md, "Resuming a control connection").
 inline constexpr std::uint32_t kMaxResyncSegments = 8;
 inline constexpr std::uint32_t kMaxResyncBytes = 8 * 1024;
+// Bytes read in order and kept until their receiver acknowledges them (keep_read): past
+// this an in-order segment is refused (inline) until the receiver catches up. A PPTP
+// control message is at most 220 bytes; a sender with more than this unacknowledged is
+// flooding or its receiver is gone.
+inline constexpr std::size_t kMaxUnacknowledgedBytes = 16 * 1024;
 
 enum class StreamState : std::uint8_t {
   AwaitingStart,  // no SYN seen and no data yet
@@ -49,8 +54,10 @@ class MessageSink {
  public:
   virtual ~MessageSink() = default;
   // A whole control message, framed (header valid, length as the type requires);
-  // `sequence` is the TCP sequence number of its first byte.
-  virtual void on_message(Bytes message, std::uint32_t sequence) = 0;
+  // `sequence` is the TCP sequence number of its first byte. False leaves it unread: the
+  // stream stops before it (what was buffered past it goes) and feed refuses the segment,
+  // so the message is read again when the sender sends it again.
+  virtual bool on_message(Bytes message, std::uint32_t sequence) = 0;
   // `error` is set for FramingError.
   virtual void on_stream_anomaly(StreamAnomaly anomaly, const wire::ParseError* error) = 0;
 };
@@ -63,17 +70,32 @@ class Reassembler {
   // ahead of a gap that does not fit the bounds is refused (feed returns false) instead of
   // losing sync; the caller drops it. Offline (inspect) the direction loses sync.
   void refuse_when_full(bool refuse) { refuse_when_full_ = refuse; }
+  // Inline: the bytes read in order are kept until the receiver acknowledges them, so that a
+  // retransmission of bytes the gateway dropped after they were read (ahead of a gap, with a
+  // refused request, at a bound) can be checked against what was read: the receiver must
+  // never take other bytes than those the Call IDs were decided from (docs/packet-path.md,
+  // "What was read is what leaves").
+  void keep_read(bool keep) { keep_read_ = keep; }
+  // The receiver acknowledged everything before `ack`: what is kept of it goes.
+  void acknowledged(std::uint32_t ack);
+  // The bytes of a segment at `sequence` that were read and are still kept are the same.
+  bool agrees_with_read(std::uint32_t sequence, Bytes payload) const;
+  std::size_t unacknowledged_bytes() const { return buffers_ ? buffers_->read.size() : 0; }
   // A direction taken over from another node (docs/ha.md) and not yet started: it starts at
   // `boundary` (the replica's next expected sequence number at a message boundary) when a
   // segment covers it, else on a valid header at or inside a segment, skipping what comes
   // before within kMaxResyncSegments / kMaxResyncBytes; past them it loses sync as before.
   void resume(std::optional<std::uint32_t> boundary);
-  // False: refused, nothing of it was taken.
+  // False: refused; nothing of it was taken, or the sink left a message unread (the stream
+  // ends before that message).
   bool feed(std::uint32_t sequence, Bytes payload, MessageSink& sink);
 
   StreamState state() const { return state_; }
-  // Bytes held: a partial message plus out-of-order segments.
-  std::size_t buffered_bytes() const { return buffers_ ? buffers_->partial.size() + buffers_->pending_bytes : 0; }
+  // Bytes held: a partial message, out-of-order segments and what was read and is not yet
+  // acknowledged (keep_read).
+  std::size_t buffered_bytes() const {
+    return buffers_ ? buffers_->partial.size() + buffers_->pending_bytes + buffers_->read.size() : 0;
+  }
   // Heap the buffers take (capacity, not just the bytes held): none at a message boundary
   // with no gap, as most of the time on most connections (issue 17, memory per call).
   std::size_t allocated_bytes() const;
@@ -91,8 +113,10 @@ class Reassembler {
   const std::optional<wire::ParseError>& framing_error() const { return framing_error_; }
 
  private:
-  void consume(Bytes data, MessageSink& sink);
-  void drain_pending(MessageSink& sink);
+  // False: the sink left a message unread (leave_unread_from).
+  bool consume(Bytes data, MessageSink& sink);
+  void leave_unread_from(std::uint32_t sequence);
+  bool drain_pending(MessageSink& sink);
   void lose_sync(StreamAnomaly why, const wire::ParseError* error, MessageSink& sink);
   bool buffer_ahead(std::uint32_t sequence, std::uint32_t offset, Bytes payload, MessageSink& sink);
   void free_buffers_if_empty();
@@ -106,6 +130,8 @@ class Reassembler {
     std::vector<std::uint8_t> partial;  // start of a message not yet complete
     std::map<std::uint32_t, std::vector<std::uint8_t>> pending;  // by sequence number
     std::size_t pending_bytes = 0;
+    // keep_read: the bytes read in order, [next_sequence_ - read.size(), next_sequence_).
+    std::vector<std::uint8_t> read;
   };
 
   StreamState state_ = StreamState::AwaitingStart;
@@ -114,6 +140,7 @@ class Reassembler {
   std::uint64_t delivered_bytes_ = 0;
   std::optional<wire::ParseError> framing_error_;
   bool refuse_when_full_ = false;
+  bool keep_read_ = false;
   // Set by resume() until the direction starts: what it may still skip.
   struct Resume {
     std::optional<std::uint32_t> boundary;

@@ -71,11 +71,17 @@ std::string_view name_of(CallState s) {
 // Bridges one direction's reassembler to the tracker.
 class Tracker::StreamSink final : public stream::MessageSink {
  public:
-  StreamSink(Tracker& t, ControlConnection& c, Direction d, double time, SegmentOutcome& out)
-      : tracker_(t), connection_(c), direction_(d), time_(time), outcome_(out) {}
-  void on_message(Bytes message, std::uint32_t sequence) override {
+  StreamSink(Tracker& t, ControlConnection& c, Direction d, double time, SegmentOutcome& out,
+             std::uint32_t segment_start)
+      : tracker_(t), connection_(c), direction_(d), time_(time), outcome_(out), segment_start_(segment_start) {}
+  bool on_message(Bytes message, std::uint32_t sequence) override {
+    if (tracker_.defers_call_set_up(connection_, direction_, message, sequence, segment_start_)) {
+      outcome_.deferred = true;
+      return false;
+    }
     ++outcome_.messages;
     tracker_.handle_message(time_, connection_, direction_, message, sequence, outcome_);
+    return true;
   }
   void on_stream_anomaly(stream::StreamAnomaly a, const wire::ParseError* error) override {
     ++outcome_.anomalies;
@@ -89,6 +95,7 @@ class Tracker::StreamSink final : public stream::MessageSink {
   Direction direction_;
   double time_;
   SegmentOutcome& outcome_;
+  std::uint32_t segment_start_;  // the sequence number of the segment's first data byte
 };
 
 Tracker::~Tracker() = default;
@@ -170,7 +177,10 @@ ControlConnection* Tracker::connection_for(double time, Direction dir, const wir
   // A SYN's sender opened it; picked up mid-stream, the PNS is taken for the opener.
   c->opener = tcp.has(wire::tcp_flags::kSyn) ? ip.source : key.pns.address;
   c->opened_at = time;
-  for (auto& stream : c->streams) stream.refuse_when_full(inline_);
+  for (auto& stream : c->streams) {
+    stream.refuse_when_full(inline_);
+    stream.keep_read(inline_);
+  }
   if (!tcp.has(wire::tcp_flags::kSyn)) {
     if (const auto resume = observer_.resume_positions(*c)) {
       c->taken_over = true;
@@ -211,13 +221,23 @@ SegmentOutcome Tracker::on_tcp_segment(double time, const wire::Ipv4Packet& ip,
   c.last_activity = time;
   stream::Reassembler& s = c.streams[index_of(dir)];
   if (v.take && tcp.has(wire::tcp_flags::kSyn)) s.on_syn(tcp.sequence);
+  // What the receiver of the other direction has, it no longer needs checked.
+  if (const auto ack = c.tcp.highest_ack(index_of(dir))) c.streams[index_of(reverse(dir))].acknowledged(*ack);
   // Data rides after the SYN's own sequence number.
   const std::uint32_t data_seq = tcp.has(wire::tcp_flags::kSyn) ? tcp.sequence + 1 : tcp.sequence;
+  if (v.take && !s.agrees_with_read(data_seq, tcp.payload)) {
+    // The gateway dropped it after reading it, and the sender now writes other bytes there
+    // (docs/packet-path.md, "What was read is what leaves").
+    outcome.differs = true;
+    raise(Anomaly::TcpRetransmissionDiffers, &c, dir, [&] { return fmt("sequence %u length %zu", data_seq, tcp.payload.size()); });
+    ++outcome.anomalies;
+    return outcome;
+  }
   // A closed connection's data goes nowhere: its streams are gone (close_connection).
   if (v.take && !tcp.payload.empty() && c.state != ConnectionState::Closed) {
-    StreamSink sink(*this, c, dir, time, outcome);
+    StreamSink sink(*this, c, dir, time, outcome, data_seq);
     if (!s.feed(data_seq, tcp.payload, sink)) {
-      outcome.refused = true;  // its FIN, if any, comes again with it
+      outcome.refused = !outcome.deferred;  // its FIN, if any, comes again with it
       return outcome;
     }
     // In the path, a stream whose message boundaries are lost ends its connection both ways

@@ -131,6 +131,10 @@ struct ControlConnection {
   std::optional<std::uint8_t> start_result_code;
   // Picked up mid-stream with calls taken over from the HA peer (resume_positions).
   bool taken_over = false;
+  // Inline: the gateway refused a call set-up of the PNS (on_request_refused, or on_pns_call_id
+  // refused). The server never gets it nor anything after it, so nothing more of the PNS's
+  // is read: no call opens and no Call ID is reserved for requests that never leave.
+  bool pns_refused = false;
   std::string pns_host_name, pac_host_name, pns_vendor, pac_vendor;
   CallList calls;  // live calls, found by Call ID (call_list.hpp)
   double opened_at = 0;
@@ -209,6 +213,12 @@ struct SegmentOutcome {
   bool refused = false;
   // An observer refused a message of this segment (on_pns_call_id): the caller drops it.
   bool drop = false;
+  // Inline: bytes of the segment already read carry other values now
+  // (tcp_retransmission_differs); nothing of it was taken, and the caller drops it.
+  bool differs = false;
+  // Inline: a call set-up in it was left unread (defers_call_set_up): the stream ends before
+  // it, and the caller drops the segment; TCP sends it again.
+  bool deferred = false;
   // The segment changed nothing: a bad checksum (tcp_bad_checksum), outside the window, a
   // SYN on a live connection, or a RST not at the expected sequence number. The endpoints
   // judge it the same way; a RST inside the window should still reach them (RFC 5961 3.2:
@@ -320,6 +330,12 @@ class Tracker {
   static void drop_streams(ControlConnection& c);
   ControlConnection* connection_for(double time, Direction dir, const wire::Ipv4Packet& ip,
                                     const wire::TcpSegment& tcp, SegmentOutcome& outcome);
+  // Inline: a call set-up of the PNS on a connection that is not established yet but may
+  // be (its start requested, or taken over with its window not proven), wholly in the
+  // segment's new bytes: left unread (tcp_call_set_up_deferred), read again when TCP sends
+  // it again. Otherwise handle_message refuses it (refuse_request).
+  bool defers_call_set_up(ControlConnection& c, Direction dir, Bytes message, std::uint32_t sequence,
+                          std::uint32_t segment_start);
   void handle_message(double time, ControlConnection& c, Direction dir, Bytes bytes,
                       std::uint32_t sequence, SegmentOutcome& outcome);
   // How a whole message arrived: where it starts in the stream, whether the observer
@@ -339,6 +355,10 @@ class Tracker {
   // Asks the observer about the PNS's Call ID; on Refuse ends the call and marks the outcome.
   bool admit_pns_call_id(double time, ControlConnection& c, Call& call, std::uint32_t sequence,
                          SegmentOutcome& outcome);
+  // A call set-up of the PNS that must not reach the server: the observer refuses it (the
+  // gateway drops it and what follows), and inline nothing more of the PNS's is read.
+  void refuse_request(ControlConnection& c, wire::ControlMessageType type, std::uint32_t sequence,
+                      SegmentOutcome& outcome);
   Call* open_call(double time, ControlConnection& c, CallOrigin origin);
   void set_call_state(double time, ControlConnection& c, Call& call, CallState s);
   void close_call(double time, ControlConnection& c, Call& call, std::string reason);

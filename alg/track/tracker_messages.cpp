@@ -28,8 +28,34 @@ bool sender_allowed(wire::Sender s, Direction d) {
 }
 }  // namespace
 
+namespace {
+bool sets_up_pns_call_id(ControlMessageType t) {
+  return t == ControlMessageType::OutgoingCallRequest || t == ControlMessageType::IncomingCallReply;
+}
+}  // namespace
+
+bool Tracker::defers_call_set_up(ControlConnection& c, Direction dir, Bytes message, std::uint32_t sequence,
+                                 std::uint32_t segment_start) {
+  if (!inline_ || dir != Direction::PnsToPac || c.pns_refused) return false;
+  // Framing checked the header: the type is at bytes 8-9 (RFC 2637 2.1).
+  if (!sets_up_pns_call_id(static_cast<ControlMessageType>(load_u16(message.data() + 8)))) return false;
+  establish_if_taken_over(c, dir);
+  const bool may_be_established = c.state == ConnectionState::WaitStartReply ||
+                                  (c.state == ConnectionState::TcpOpening && c.taken_over);
+  // Bytes of it in an earlier segment may have reached the server: it cannot be read again.
+  const bool in_this_segment = static_cast<std::int32_t>(sequence - segment_start) >= 0;
+  if (c.state == ConnectionState::Established || !may_be_established || !in_this_segment) return false;
+  raise(Anomaly::CallSetUpDeferred, &c, dir, [&] { return fmt("sequence %u in state %s", sequence, std::string(name_of(c.state)).c_str()); });
+  return true;
+}
+
 void Tracker::handle_message(double time, ControlConnection& c, Direction dir, Bytes bytes,
                              std::uint32_t sequence, SegmentOutcome& outcome) {
+  if (c.pns_refused && dir == Direction::PnsToPac) {
+    // Dropped with the refused request it follows (gateway.cpp after_refusal).
+    raise(Anomaly::AfterRefusal, &c, dir, [&] { return fmt("sequence %u", sequence); });
+    return;
+  }
   // Framing bounds every message to kMaxControlMessageLength; the copy lets the observer
   // rewrite Call IDs (NAT) before the message is read, so the tracker keeps the inside view.
   std::array<std::uint8_t, wire::kMaxControlMessageLength> copy{};
@@ -126,6 +152,9 @@ void Tracker::handle_message(double time, ControlConnection& c, Direction dir, B
   establish_if_taken_over(c, dir);
   if (c.state != ConnectionState::Established) {
     raise(Anomaly::NotEstablished, &c, dir, [&] { return name + " in state " + std::string(name_of(c.state)); });
+    // The PNS's own Call ID with no call to translate it for: passed on, the server (pptpd
+    // answers in any state) would send the call's GRE with a Key another client may hold.
+    if (sets_up_pns_call_id(m.type())) refuse_request(c, m.type(), sequence, outcome);
     return;
   }
   MessageArrival arrival{sequence, renamed, outcome};
@@ -160,15 +189,22 @@ bool Tracker::refuse_duplicate_pns_call_id(double time, ControlConnection& c, Di
   if (c.find_by_pns_call_id(id) == nullptr && !observer_.holds_pns_call_id(c, id)) return false;
   raise(Anomaly::DuplicateCallId, &c, dir,
         [&] { return fmt("%s reuses Call ID %u", std::string(m.spec().name).c_str(), id); });
-  observer_.on_request_refused(c, m.type(), arrival.sequence);
-  arrival.outcome.drop = true;
+  refuse_request(c, m.type(), arrival.sequence, arrival.outcome);
   return true;
+}
+
+void Tracker::refuse_request(ControlConnection& c, ControlMessageType type, std::uint32_t sequence,
+                             SegmentOutcome& outcome) {
+  observer_.on_request_refused(c, type, sequence);
+  outcome.drop = true;
+  if (inline_) c.pns_refused = true;
 }
 
 bool Tracker::admit_pns_call_id(double time, ControlConnection& c, Call& call, std::uint32_t sequence,
                                 SegmentOutcome& outcome) {
   if (observer_.on_pns_call_id(c, call, sequence) == CallIdVerdict::Accept) return true;
   outcome.drop = true;
+  if (inline_) c.pns_refused = true;
   close_call(time, c, call, "refused by the gateway");
   return false;
 }

@@ -3,9 +3,13 @@
 // it; bits 1-2: the start, a SYN, a plain mid-stream pick-up, or a taken-over direction
 // resumed at a boundary (bits 3-7 place it) or with none] then records of [u16 sequence
 // offset][u8 length][bytes]. Refusing, a full buffer never loses sync (only bytes that are no
-// message do), and a refused segment changes nothing. A resumed direction skips no more
-// segments than its bound; a plain pick-up never resumes or skips.
+// message do), and a refused segment changes nothing unless the sink left a message unread
+// (the daemon's deferral: here every message at a sequence number = 1 mod 4), after which
+// the stream ends just before it. Refusing also keeps what was read (keep_read), and each
+// record's offset acknowledges it. A resumed direction skips no more segments than its
+// bound; a plain pick-up never resumes or skips.
 #include <cstdlib>
+#include <optional>
 
 #include "alg/stream/reassembler.hpp"
 
@@ -14,8 +18,14 @@ struct Checker : pptp::stream::MessageSink {
   bool refusing = false;
   bool resuming = false;
   std::size_t skips = 0;
-  void on_message(pptp::Bytes m, std::uint32_t) override {
+  std::optional<std::uint32_t> left_unread;
+  bool on_message(pptp::Bytes m, std::uint32_t sequence) override {
     if (!pptp::wire::parse_control_message(m)) std::abort();
+    if (refusing && (sequence & 3) == 1) {
+      left_unread = sequence;
+      return false;
+    }
+    return true;
   }
   void on_stream_anomaly(pptp::stream::StreamAnomaly a, const pptp::wire::ParseError*) override {
     using pptp::stream::StreamAnomaly;
@@ -32,6 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Checker c;
   c.refusing = size > 0 && (data[0] & 1) != 0;
   r.refuse_when_full(c.refusing);
+  r.keep_read(c.refusing);
   const std::uint32_t isn = size > 0 ? 0xfffff000u + data[0] : 0;  // exercise wrap-around
   const int start = size > 0 ? (data[0] >> 1) & 3 : 0;
   c.resuming = start >= 2;
@@ -45,12 +56,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::size_t buffered = r.buffered_bytes();
     const std::uint64_t delivered = r.delivered_bytes();
     const StreamState state = r.state();
+    c.left_unread.reset();
     if (!r.feed(isn + 1 + offset, pptp::Bytes(data + pos + 3, len), c)) {
-      if (!c.refusing || r.buffered_bytes() != buffered || r.delivered_bytes() != delivered || r.state() != state) {
+      if (!c.refusing) std::abort();
+      if (c.left_unread ? r.next_sequence() != *c.left_unread
+                        : r.buffered_bytes() != buffered || r.delivered_bytes() != delivered || r.state() != state) {
         std::abort();
       }
     }
-    if (r.buffered_bytes() > kMaxPendingBytes + 2 * pptp::wire::kMaxControlMessageLength + 255) std::abort();
+    if (c.refusing) r.acknowledged(isn + 1 + offset);
+    if (r.buffered_bytes() > 2 * kMaxPendingBytes + kMaxUnacknowledgedBytes + 2 * pptp::wire::kMaxControlMessageLength + 255) {
+      std::abort();
+    }
     pos += 3 + len;
   }
   return 0;

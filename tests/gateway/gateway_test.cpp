@@ -238,19 +238,25 @@ TEST_F(TwoConnections, IncomingCallReplyAllocatesAndConnectedTranslatesBack) {
 TEST(Gateway, RequestsTheTrackerRefusesTakeNoCallId) {
   Harness h;
   Client a{{addr("192.0.2.11"), 40001}};
-  // Outgoing-Call-Requests before the control connection is up: no call, no Call ID.
+  // Outgoing-Call-Requests before the control connection is up: no call, no Call ID, and
+  // dropped: passed on, a server that answers in any state would send GRE keyed by a Call
+  // ID another client may hold.
   h.pass(a.to_pac({}, flags::kSyn));
   h.pass(a.to_pns({}, flags::kSyn | flags::kAck));
-  for (std::uint16_t id = 1; id <= 50; ++id) h.pass(a.to_pac(test::bytes_of(ocrq(id))));
+  for (std::uint16_t id = 1; id <= 50; ++id) {
+    Packet early = a.to_pac(test::bytes_of(ocrq(id)));
+    EXPECT_EQ(h.run(early).action, Action::Drop) << id;
+  }
   EXPECT_EQ(h.gw.translator().size(), 0u);
+  // The refusal ends what the gateway reads from that client: TCP cannot deliver past it.
+  Packet after = a.to_pac(test::bytes_of(wire::StartControlConnectionRequest{}));
+  EXPECT_EQ(h.run(after).action, Action::Drop);
   // Once up, a duplicate of a live Call ID on the same connection takes none either: it is
   // dropped (TwoClientsOneCallId.ADuplicateCallIdIsDroppedNotPassedUntranslated).
-  h.pass(a.to_pac(test::bytes_of(wire::StartControlConnectionRequest{})));
-  wire::StartControlConnectionReply reply;
-  reply.result_code = 1;
-  h.pass(a.to_pns(test::bytes_of(reply)));
-  h.pass(a.to_pac(test::bytes_of(ocrq(7))));
-  Packet duplicate = a.to_pac(test::bytes_of(ocrq(7)));
+  Client b{{addr("192.0.2.11"), 40002}};
+  h.start(b);
+  h.pass(b.to_pac(test::bytes_of(ocrq(7))));
+  Packet duplicate = b.to_pac(test::bytes_of(ocrq(7)));
   EXPECT_EQ(h.run(duplicate).action, Action::Drop);
   EXPECT_EQ(h.gw.translator().size(), 1u);
   EXPECT_EQ(h.gw.tracker().call_count(), 1u);
@@ -297,6 +303,10 @@ TEST(Gateway, ABurstBehindALostSegmentIsRefusedAndTakenAgainInOrder) {
   for (std::size_t i : refused) {
     Packet again = burst[i];
     EXPECT_NE(h.run(again).action, Action::Drop) << i;
+    // The server acknowledges what reached it: the gateway keeps what it read until then,
+    // to check a retransmission against it (docs/packet-path.md).
+    const std::uint32_t delivered = load_u32(&again[24]) + static_cast<std::uint32_t>(again.size() - 40);
+    h.pass(checksummed(test::tcp(a.pac, a.pns, a.pac_seq, flags::kAck, {}, delivered)));
   }
   EXPECT_EQ(h.gw.tracker().call_count(), 400u);
   EXPECT_EQ(h.gw.translator().size(), 400u);

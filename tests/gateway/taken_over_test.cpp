@@ -59,7 +59,7 @@ GatewayOptions fast_path_on() {
   return o;
 }
 
-// A segment that acknowledges `ack` (the harness's segments acknowledge nothing).
+// A segment that acknowledges `ack` (the harness acknowledges all the other side sent).
 Packet acking(Packet p, std::uint32_t ack) {
   store_u32(&p[28], ack);
   return checksummed(std::move(p));
@@ -371,6 +371,28 @@ TEST_P(TakenOverResume, FirstSegmentMidMessageThenTheCallClearRequestEndsTheCall
 }
 INSTANTIATE_TEST_SUITE_P(TakenOver, TakenOverResume, ::testing::Values(true, false),
                          [](const auto& info) { return info.param ? "AtTheReplicatedBoundary" : "OnAScannedHeader"; });
+
+
+// A new call's request read before the taken-over connection's window is proven: the
+// connection may yet be established, so the request is deferred (dropped unread), and taken
+// when the client sends it again after the proof, translated away from the taken-over
+// call's outside Call ID.
+TEST(TakenOver, ACallSetUpBeforeTheWindowIsProvenWaitsForTheProof) {
+  Promoted p(false);
+  p.taken.positions = track::ResumePositions{};
+  Client retransmits = p.a;
+  Packet early = p.to_pac(test::bytes_of(ocrq(8)));
+  EXPECT_EQ(p.h.run(early).action, Action::Drop);
+  EXPECT_EQ(p.h.gw.status()["packets"]["control_deferred_dropped"], 1);
+  p.a = retransmits;  // the server never had it
+  wire::EchoRequest echo{1};
+  p.h.pass(p.to_pns(test::bytes_of(echo)));  // the server acknowledges the client's data
+  p.h.pass(p.to_pac({}, flags::kAck));       // and the client the server's
+  Packet again = p.to_pac(test::bytes_of(ocrq(8)));
+  ASSERT_EQ(p.h.run(again).action, Action::Accept);
+  EXPECT_NE(tcp_u16(again, 12), 8);
+  EXPECT_EQ(p.h.gw.tracker().call_count(), 1u);
+}
 
 }  // namespace
 }  // namespace pptp::gateway

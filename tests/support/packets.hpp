@@ -34,11 +34,13 @@ inline std::vector<std::uint8_t> ipv4(wire::Ipv4Address src, wire::Ipv4Address d
 }
 
 inline std::vector<std::uint8_t> tcp(wire::Endpoint src, wire::Endpoint dst, std::uint32_t seq,
-                                     std::uint8_t flags, const std::vector<std::uint8_t>& data = {}) {
+                                     std::uint8_t flags, const std::vector<std::uint8_t>& data = {},
+                                     std::uint32_t ack = 0) {
   std::vector<std::uint8_t> t(20 + data.size());
   store_u16(&t[0], src.port);
   store_u16(&t[2], dst.port);
   store_u32(&t[4], seq);
+  store_u32(&t[8], ack);
   t[12] = 5 << 4;
   t[13] = flags;
   store_u16(&t[14], 65535);

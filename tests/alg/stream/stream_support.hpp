@@ -19,9 +19,10 @@ struct Collector : MessageSink {
   std::vector<Message> messages;
   std::vector<StreamAnomaly> anomalies;
   std::optional<wire::ParseError> error;
-  void on_message(Bytes m, std::uint32_t seq) override {
+  bool on_message(Bytes m, std::uint32_t seq) override {
     messages.emplace_back(m.begin(), m.end());
     sequences.push_back(seq);
+    return true;
   }
   std::vector<std::uint32_t> sequences;
   void on_stream_anomaly(StreamAnomaly a, const wire::ParseError* e) override {
