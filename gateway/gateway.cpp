@@ -155,6 +155,11 @@ bool Gateway::refused_unread(const track::ParsedPacket& parsed) const {
 // connection lives: put it back, so that a decision rests on what the tracker judged.
 void Gateway::keep_conntrack(const track::ControlConnection& c) {
   if (c.state == track::ConnectionState::Closed || c.fin[0] || c.fin[1]) return;
+  // Only a connection the server accepted (or one taken over, whose calls the HA peer
+  // replicated) has calls to lose; one not yet up is conntrack's to end as it judges.
+  // Else a client's SYN and its own RST past its next byte made a 2-hour ESTABLISHED entry
+  // where conntrack gives an unanswered SYN 120 s (s17 review).
+  if (c.state != track::ConnectionState::Established && !c.taken_over) return;
   ++counters_.conntrack_keeps;
   if (conntrack_keeps_.size() >= kMaxConntrackKeeps) return;
   const bool pac_opened = c.opener == c.pac.address && c.opener != c.pns.address;

@@ -323,6 +323,48 @@ class Hostile(LabTest):
         self.assertIn("anomaly kind=stream_", log)
 
 
+class EarlyCallSetUp(LabTest):
+    """A client's Outgoing-Call-Request before its control connection is up (docs/packet-path.md,
+    "What was read is what leaves"). pptpd answers one in any state; before s18 it passed as
+    written, and the server's GRE for that call (Key = the client's Call ID, alice's outside
+    one) reached alice (the s17 review's finding, in this lab)."""
+
+    def alice_up(self):
+        self.lab.start_server()
+        alice = self.lab.start_client("pns", local=CLIENTS[0], tag="alice", call_ids=[7], duration=14)
+        deadline = time.monotonic() + 15 * TIME_SCALE
+        while time.monotonic() < deadline and not all_calls(self.lab.status(wait=0.5)):
+            pass
+        return alice
+
+    def assertAliceAlone(self, alice):
+        result = self.lab.result(alice)
+        self.assertEchoed(result, minimum=20)
+        self.assertEqual(result["calls"][0]["lcp"], 1, "alice heard another call's LCP: %s" % result)
+
+    def test_a_request_without_a_start_never_reaches_the_server(self):
+        alice = self.alice_up()
+        mallory = self.lab.start_client("pns", local=CLIENTS[1], tag="mallory", call_ids=[7], duration=1,
+                                        no_start=True)
+        mallory_result = self.lab.result(mallory)
+        self.assertEqual(mallory_result.get("calls", []), [], mallory_result)  # pptpd never answered
+        self.assertAliceAlone(alice)
+        self.assertGreaterEqual(self.lab.status()["anomalies"].get("not_established", 0), 1)
+
+    def test_a_request_pipelined_before_the_start_reply_waits_and_then_works(self):
+        alice = self.alice_up()
+        bob = self.lab.start_client("pns", local=CLIENTS[1], tag="bob", call_ids=[7], duration=3, pipeline=True)
+        bob_result = self.lab.result(bob)
+        self.assertTrue(bob_result.get("ok"), bob_result)
+        (call,) = bob_result["calls"]
+        self.assertEqual((call["asked_call_id"], call["result"]), (7, 1), bob_result)
+        self.assertTrue(call_works(call), call)
+        self.assertAliceAlone(alice)
+        anomalies = self.lab.status()["anomalies"]
+        print("\ncall_set_up_deferred:", anomalies.get("call_set_up_deferred", 0), file=sys.stderr)
+        self.assertGreaterEqual(anomalies.get("call_set_up_deferred", 0), 1, anomalies)
+
+
 def call_works(c):
     return c.get("echoed", 0) > 0 and c["echoed"] >= c.get("sent", 0) - 3 and c.get("foreign", 0) == 0
 

@@ -18,7 +18,7 @@ bool same(const ConntrackKeep& k, const wire::Endpoint& source, const wire::Endp
 }
 
 // A neighbour's RST and FIN with the client's address and port, past the client's next byte
-// (in the window: the harness acknowledges nothing, so the window is not known).
+// (in the window: 8 KiB past it, inside the 64 KiB the server allows).
 TEST(ConntrackKeep, ARstOrFinTheTrackerIgnoredKeepsTheEntryByItsOriginalTuple) {
   Harness h;
   Client a{{addr("192.0.2.11"), 40001}};
@@ -61,6 +61,23 @@ TEST(ConntrackKeep, AFloodAsksForABoundedNumber) {
   }
   EXPECT_EQ(h.gw.take_conntrack_keeps().size(), kMaxConntrackKeeps);
   EXPECT_EQ(h.gw.counters().conntrack_keeps, 3 * kMaxConntrackKeeps);
+}
+
+// A connection not yet up has no calls to lose: a client's own RST past its next byte,
+// after an unanswered SYN or a bare handshake, asks for no keep (else two packets made a
+// 2-hour ESTABLISHED conntrack entry; s17 review).
+TEST(ConntrackKeep, AConnectionNotYetUpIsNeverKept) {
+  Harness h;
+  for (std::uint16_t port = 50000; port < 50004; ++port) {
+    Client c{{addr("192.0.2.66"), port}};
+    h.pass(c.to_pac({}, flags::kSyn));
+    if (port % 2 == 1) h.pass(c.to_pns({}, flags::kSyn | flags::kAck));
+    c.pns_seq += 4000;
+    Packet rst = c.to_pac({}, flags::kRst);
+    (void)h.run(rst);
+  }
+  EXPECT_TRUE(h.gw.take_conntrack_keeps().empty());
+  EXPECT_EQ(h.gw.counters().conntrack_keeps, 0u);
 }
 
 }  // namespace

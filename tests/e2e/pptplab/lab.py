@@ -307,6 +307,9 @@ class Lab(Namespaces):
                     cmd.append("--coalesce")
                 if kw.get("reuse_after_clear"):
                     cmd.append("--reuse-after-clear")
+                for flag in ("pipeline", "no_start"):
+                    if kw.get(flag):
+                        cmd.append("--" + flag.replace("_", "-"))
                 if kw.get("split_pause") is not None:
                     cmd += ["--split-pause", str(kw["split_pause"])]
                 # Slow machines (the test VM's emulated CPUs) start pptpd's PPP program late.

@@ -274,9 +274,16 @@ def run_pns(a):
     ctl = Control(sock, a.split)
     ctl.split_pause = a.split_pause
     try:
-        ctl.send(m.sccrq(a.tag))
-        _, reply = ctl.expect([m.SCCRP])
-        result["start_result"] = reply[14]
+        early = a.no_start or a.pipeline
+        if early:  # the first request in a segment of its own, before any reply (RFC 2637 2.1 has the PNS wait)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if not a.no_start:
+            ctl.send(m.sccrq(a.tag))
+        if early:
+            ctl.send(m.ocrq(a.call_ids[0]))
+        if not a.no_start:
+            _, reply = ctl.expect([m.SCCRP])
+            result["start_result"] = reply[14]
         calls = []
         result["calls"] = calls  # what happened to each call, even if the connection fails later
         if a.incoming:
@@ -288,8 +295,8 @@ def run_pns(a):
         else:
             if a.coalesce:  # every Outgoing-Call-Request in one TCP segment
                 sock.sendall(b"".join(m.ocrq(cid) for cid in a.call_ids))
-            for cid in a.call_ids:
-                if not a.coalesce:
+            for i, cid in enumerate(a.call_ids):
+                if not a.coalesce and not (early and i == 0):
                     ctl.send(m.ocrq(cid))
                 _, reply = ctl.expect([m.OCRP])
                 calls.append({"my_call_id": m.u16(reply, 14), "peer_call_id": m.u16(reply, 12),
@@ -558,6 +565,11 @@ def main():
     p.add_argument("--split", type=int, default=0, help="cut every control message at this byte")
     p.add_argument("--reuse-after-clear", action="store_true",
                    help="pns: clear the first call and place one with its Call ID in the same segment")
+    p.add_argument("--pipeline", action="store_true",
+                   help="pns: send the first Outgoing-Call-Request right after the Start-Control-Connection-"
+                        "Request, in a segment of its own, before the reply")
+    p.add_argument("--no-start", action="store_true",
+                   help="pns: no Start-Control-Connection-Request: the first Outgoing-Call-Request at once")
     p.add_argument("--coalesce", action="store_true",
                    help="pns: all Outgoing- and Call-Clear-Requests in one segment each; pac: an "
                         "Echo-Request in each Outgoing-Call-Reply's segment")
