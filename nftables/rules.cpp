@@ -170,7 +170,10 @@ void prerouting_chain(std::ostringstream& s, Backend backend, const RuleOptions&
     << "    # A GRE source is a claim, its interface is not: GRE only from where its source routes\n"
     << "    # (strict reverse path, RFC 3704 2.2), else a client could forge its server's GRE from\n"
     << "    # the inside and have it rewritten to another client (the Key is all it must guess).\n"
-    << "    ip protocol gre fib saddr . iif oif missing counter name \"" << kCounterGreSpoofed << "\" drop\n";
+    << "    ip protocol gre fib saddr . iif oif missing counter name \"" << kCounterGreSpoofed << "\" drop\n"
+    << "    # The same for control connections: the ACKs the gateway trusts come from their host.\n"
+    << "    tcp sport 1723 fib saddr . iif oif missing counter name \"" << kCounterControlSpoofed << "\" drop\n"
+    << "    tcp dport 1723 fib saddr . iif oif missing counter name \"" << kCounterControlSpoofed << "\" drop\n";
   if (o.fast_path) {
     s << "    # (`ip protocol`, not `meta l4proto`: nft 1.0.6 aborts listing the latter with @th.)\n"
       << "    ip protocol != gre return\n"
@@ -258,7 +261,9 @@ std::string nft_table(Backend backend, const RuleOptions& o) {
     }
     s << source_set(kSynSources) << source_set(kGreSources);
   }
-  s << "  counter " << kCounterGreSpoofed << " {\n  }\n";  // every backend: prerouting_chain's
+  for (const auto name : {kCounterGreSpoofed, kCounterControlSpoofed}) {  // every backend: prerouting_chain's
+    s << "  counter " << name << " {\n  }\n";
+  }
   if (backend == Backend::Compat) to_queue_chain(s, o);  // before the chains that go to it
   if (o.fast_path) {
     fast_path_maps(s);

@@ -59,6 +59,10 @@ inline constexpr std::string_view kCounterGreLimited = "gre_limited";   // over 
 // GRE whose source does not route back through the interface it came in on: a host forging
 // another's address (a client sending a server's GRE from the inside), every backend.
 inline constexpr std::string_view kCounterGreSpoofed = "gre_spoofed";
+// The same for TCP/1723: a client forging its server's ACKs from the inside would free the
+// bytes the gateway keeps to check retransmissions (docs/packet-path.md, "What was read is
+// what leaves"), or a server's messages.
+inline constexpr std::string_view kCounterControlSpoofed = "control_spoofed";
 // Per-source rate limits before the queue (0 = off). A host opens a few control
 // connections a minute and, with the fast path, queues only its calls' first packets
 // (until the user is known) and their PPP control frames: the defaults leave that alone and

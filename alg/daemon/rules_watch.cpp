@@ -51,11 +51,12 @@ namespace {
 struct RulesCounter {
   std::string_view name, help;
 };
-constexpr std::array<RulesCounter, 4> kRulesCounters{{
+constexpr std::array<RulesCounter, 5> kRulesCounters{{
     {nft::kCounterInvalid, "TCP/1723 and client GRE conntrack found invalid (out of window), dropped before the queue"},
     {nft::kCounterSynLimited, "TCP/1723 SYNs over a source's rate, dropped before the queue"},
     {nft::kCounterGreLimited, "client GRE over a source's queued rate, dropped before the queue"},
     {nft::kCounterGreSpoofed, "GRE whose source does not route back through its interface (forged), dropped first"},
+    {nft::kCounterControlSpoofed, "TCP/1723 whose source does not route back through its interface (forged), dropped first"},
 }};
 
 }  // namespace

@@ -15,7 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pptplab.lab import CLIENTS, SERVER  # noqa: E402
+from pptplab.lab import CLIENTS, SERVER, SERVER2  # noqa: E402
 from test_nat_e2e import LabTest  # noqa: E402
 from test_policy_e2e import PolicyTest, decisions  # noqa: E402
 
@@ -32,6 +32,12 @@ rules:
 
 def connections_of(status, address):
     return [c for c in status["connections"] if c["pns"].startswith(address + ":")]
+
+
+def named_counter(lab, name):
+    """Packets the ip table's named counter `name` has counted."""
+    nft = lab.netns("rtr", "nft", "list", "counter", "ip", "pptp_alg", name).stdout
+    return sum(int(n) for n in re.findall(r"packets (\d+)", nft))
 
 
 def invalid_dropped(lab):
@@ -209,6 +215,28 @@ class OffPathTcp(LabTest):
                 if c["calls"] and c["calls"][0]["gre_to_pns"]["packets"] > 0:
                     return c
         self.fail("no call from %s within %d s" % (address, timeout))
+
+    def test_tcp_1723_from_a_forged_source_is_dropped_before_the_gateway(self):
+        """A LAN host sends TCP/1723 segments with an outside host's address, either way round
+        (from its port 1723, as a server's ACK would come, and to it). The gateway trusts a
+        server's ACKs to free what it keeps to check a client's retransmissions
+        (docs/packet-path.md, "What was read is what leaves"); the reverse-path rule drops
+        such segments first (nft counter control_spoofed) and alice's call lives."""
+        self.lab.start_server()
+        client = self.lab.start_client("pptp-linux", local=ALICE, tag="alice", duration=6)
+        self.wait_for_call(ALICE)
+        was = named_counter(self.lab, "control_spoofed")
+        sent = 0
+        for sport, dport in ((1723, 40123), (40123, 1723)):
+            attack = self.lab.hostile("tcp-spoof", SERVER2, SERVER, count=2,
+                                      extra=["--sport", str(sport), "--dport", str(dport)])
+            sent += len(attack.get("sent", []))
+        self.assertEqual(sent, 12)
+        self.assertEqual(named_counter(self.lab, "control_spoofed") - was, sent)
+        self.assertEqual(self.lab.status()["anomalies"].get("tcp_syn_on_live_connection", 0), 0)
+        result = self.lab.result(client)
+        self.assertGreaterEqual(result["echoed"], result["sent"] - 3, result)
+        self.assertEqual(result["foreign"], 0, result)
 
     def test_spoofed_rst_fin_and_syn_leave_a_live_call_and_a_real_close_still_ends_it(self):
         self.lab.start_server()

@@ -141,9 +141,9 @@ TEST(FastPathRules, OnlyEnhancedGreIsLookedUp) {
   EXPECT_FALSE(skips_fast_path(t, gre(false, true, {})));
   // First the forged sources go (strict reverse path), then whatever is not GRE leaves.
   const auto rules = chain_rules(t, "fast_in");
-  ASSERT_GE(rules.size(), 2u);
+  ASSERT_GE(rules.size(), 4u);
   EXPECT_EQ(rules[0], "ip protocol gre fib saddr . iif oif missing counter name \"gre_spoofed\" drop");
-  EXPECT_EQ(rules[1], "ip protocol != gre return");
+  EXPECT_EQ(rules[3], "ip protocol != gre return");
 }
 
 // Every backend, with the fast path or without: GRE from a source that does not route back
@@ -156,8 +156,13 @@ TEST(FastPathRules, ForgedGreSourcesAreDroppedFirstInEveryBackend) {
       const std::string t = nft_table(backend, o);
       const auto rules = chain_rules(t, fast_path ? "fast_in" : "prerouting");
       ASSERT_FALSE(rules.empty()) << t;
-      EXPECT_EQ(rules.front(), "ip protocol gre fib saddr . iif oif missing counter name \"gre_spoofed\" drop") << t;
+      ASSERT_GE(rules.size(), 3u) << t;
+      EXPECT_EQ(rules[0], "ip protocol gre fib saddr . iif oif missing counter name \"gre_spoofed\" drop") << t;
+      // And TCP/1723 either way: the ACKs the gateway trusts come from their own host.
+      EXPECT_EQ(rules[1], "tcp sport 1723 fib saddr . iif oif missing counter name \"control_spoofed\" drop") << t;
+      EXPECT_EQ(rules[2], "tcp dport 1723 fib saddr . iif oif missing counter name \"control_spoofed\" drop") << t;
       EXPECT_NE(t.find("  counter gre_spoofed {"), std::string::npos) << t;
+      EXPECT_NE(t.find("  counter control_spoofed {"), std::string::npos) << t;
     }
   }
 }

