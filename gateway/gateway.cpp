@@ -57,23 +57,29 @@ Verdict Gateway::process_control(std::span<std::uint8_t> packet, const track::Pa
   const wire::TcpSegment& tcp = parsed.tcp;
   const Direction dir = tcp.destination_port == wire::kPptpPort ? Direction::PnsToPac : Direction::PacToPns;
   std::optional<policy::Charge> admitted;
+  bool closed_before = false;  // a client's data after the close; not the segment that closes
   if (tracker_.opens_connection(parsed.ip, tcp)) {
     if (const auto refused = admit_opening(parsed, admitted)) return *refused;
   } else if (const auto hit = refuse_buffering(parsed, dir)) {
     // Not buffered: dropped, so TCP sends it again once the gap before it is filled.
     note_refusal(*hit, parsed.ip.source, "out_of_order_segment");
     return {Action::Drop, false};
-  } else if (dir == Direction::PnsToPac && refused_unread(parsed)) {
-    ++counters_.control_segments;
-    ++counters_.control_dropped;
-    return {Action::Drop, false};
+  } else if (dir == Direction::PnsToPac) {
+    const track::ControlConnection* known = tracker_.find_connection({parsed.ip.source, tcp.source_port},
+                                                                     {parsed.ip.destination, tcp.destination_port});
+    closed_before = known != nullptr && known->state == track::ConnectionState::Closed;
+    if (known != nullptr && !closed_before && refused_unread(*known, tcp)) {
+      ++counters_.control_segments;
+      ++counters_.control_dropped;
+      return {Action::Drop, false};
+    }
   }
   const track::SegmentOutcome out = tracker_.on_tcp_segment(meta.time, parsed.ip, tcp);
   keep_charge(out, admitted);
   ++counters_.control_segments;
   if (out.connection == nullptr) return {};
   if (out.close_ignored) keep_conntrack(*out.connection);
-  if (const auto dropped = drop_unread(out, dir, tcp)) return *dropped;
+  if (const auto dropped = drop_unread(out, tcp, closed_before)) return *dropped;
   // A closed connection without a record: it had nothing to patch or hold (on_connection_closed).
   if (out.connection->state == track::ConnectionState::Closed && connection_record(out.connection->id) == nullptr) {
     return out.drop ? Verdict{Action::Drop, false} : Verdict{};
@@ -95,8 +101,8 @@ Verdict Gateway::process_control(std::span<std::uint8_t> packet, const track::Pa
 }
 
 // A segment the tracker did not take in, or that must not reach the receiver as written.
-std::optional<Verdict> Gateway::drop_unread(const track::SegmentOutcome& out, Direction dir,
-                                            const wire::TcpSegment& tcp) {
+std::optional<Verdict> Gateway::drop_unread(const track::SegmentOutcome& out, const wire::TcpSegment& tcp,
+                                            bool closed_before) {
   if (out.refused) {
     // Too far ahead of a gap to keep, or past what may be read and not yet acknowledged: not
     // forwarded, so the client or server sends it again in order.
@@ -116,11 +122,10 @@ std::optional<Verdict> Gateway::drop_unread(const track::SegmentOutcome& out, Di
     ++counters_.control_differs_dropped;
     return Verdict{Action::Drop, false};
   }
-  const track::ControlConnection& c = *out.connection;
-  if (dir == Direction::PnsToPac && !tcp.payload.empty() && c.state == track::ConnectionState::Closed &&
-      !lost_sync(c)) {
+  if (closed_before && !tcp.payload.empty() && !lost_sync(*out.connection)) {
     // Its calls are gone, so a Call ID in it could not be translated: a client has nothing
     // left to say on a connection the tracker closed (a stop, a timeout, a refused start).
+    // The segment that closes it (a Stop-Control-Connection-Reply) passes: it was open.
     ++counters_.control_after_close_dropped;
     return Verdict{Action::Drop, false};
   }
@@ -139,12 +144,8 @@ bool Gateway::lost_sync(const track::ControlConnection& c) const {
 // After a refused call set-up nothing more of the client's reaches the server
 // (after_refusal), and the tracker reads none of it: no call opens and no Call ID is
 // reserved for a request that never leaves.
-bool Gateway::refused_unread(const track::ParsedPacket& parsed) const {
-  const wire::TcpSegment& tcp = parsed.tcp;
-  const track::ControlConnection* c = tracker_.find_connection({parsed.ip.source, tcp.source_port},
-                                                               {parsed.ip.destination, tcp.destination_port});
-  if (c == nullptr || c->state == track::ConnectionState::Closed) return false;
-  const ConnectionRecord* r = connection_record(c->id);
+bool Gateway::refused_unread(const track::ControlConnection& c, const wire::TcpSegment& tcp) const {
+  const ConnectionRecord* r = connection_record(c.id);
   return r != nullptr && after_refusal(*r, tcp);
 }
 

@@ -201,10 +201,10 @@ class Gateway final : private track::TrackerObserver {
   std::optional<Verdict> admit_opening(const track::ParsedPacket& parsed, std::optional<policy::Charge>& admitted);
   void keep_conntrack(const track::ControlConnection& c);
   std::optional<BudgetHit> refuse_buffering(const track::ParsedPacket& parsed, track::Direction dir) const;
-  bool refused_unread(const track::ParsedPacket& parsed) const;
+  bool refused_unread(const track::ControlConnection& c, const wire::TcpSegment& tcp) const;
   bool lost_sync(const track::ControlConnection& c) const;
-  std::optional<Verdict> drop_unread(const track::SegmentOutcome& out, track::Direction dir,
-                                     const wire::TcpSegment& tcp);
+  std::optional<Verdict> drop_unread(const track::SegmentOutcome& out, const wire::TcpSegment& tcp,
+                                     bool closed_before);
   void keep_charge(const track::SegmentOutcome& out, const std::optional<policy::Charge>& admitted);
   // Budgets: a refusal counted and logged per source; a connection's share brought up to
   // date; a record forgotten with what it held.

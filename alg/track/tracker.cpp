@@ -177,10 +177,10 @@ ControlConnection* Tracker::connection_for(double time, Direction dir, const wir
   // A SYN's sender opened it; picked up mid-stream, the PNS is taken for the opener.
   c->opener = tcp.has(wire::tcp_flags::kSyn) ? ip.source : key.pns.address;
   c->opened_at = time;
-  for (auto& stream : c->streams) {
-    stream.refuse_when_full(inline_);
-    stream.keep_read(inline_);
-  }
+  for (auto& stream : c->streams) stream.refuse_when_full(inline_);
+  // The client's bytes only: the server is not behind the NAT and its retransmissions are
+  // its own, while a client that withheld ACKs would have the gateway keep the server's.
+  c->streams[index_of(Direction::PnsToPac)].keep_read(inline_);
   if (!tcp.has(wire::tcp_flags::kSyn)) {
     if (const auto resume = observer_.resume_positions(*c)) {
       c->taken_over = true;
@@ -235,7 +235,12 @@ SegmentOutcome Tracker::on_tcp_segment(double time, const wire::Ipv4Packet& ip,
   }
   // A closed connection's data goes nowhere: its streams are gone (close_connection).
   if (v.take && !tcp.payload.empty() && c.state != ConnectionState::Closed) {
-    StreamSink sink(*this, c, dir, time, outcome, data_seq);
+    // Where a message must start to be deferred: in this segment and past what the stream
+    // already read (bytes before that may have reached the server; a request they begin
+    // cannot be left unread, s18 review).
+    const bool overlaps = s.state() == stream::StreamState::Synced &&
+                          static_cast<std::int32_t>(data_seq - s.next_sequence()) < 0;
+    StreamSink sink(*this, c, dir, time, outcome, overlaps ? s.next_sequence() : data_seq);
     if (!s.feed(data_seq, tcp.payload, sink)) {
       outcome.refused = !outcome.deferred;  // its FIN, if any, comes again with it
       return outcome;

@@ -201,7 +201,6 @@ TEST(MemoryBudget, TheStatusShowsTheBudgetAndWhatItCountsNow) {
   EXPECT_EQ(h.gw.status()["memory"]["used_bytes"], 0);
   Client c{{addr("192.0.2.66"), 1}};
   h.start(c);
-  h.pass(c.to_pac({}, flags::kAck));  // the Start-Control-Connection-Reply is no longer kept
   const nlohmann::json memory = h.gw.status()["memory"];
   EXPECT_EQ(memory["budget_bytes"], 3 * kMiB);
   EXPECT_EQ(memory["used_bytes"], kConnectionBytes);

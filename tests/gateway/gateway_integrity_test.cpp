@@ -38,6 +38,15 @@ class Integrity : public ::testing::Test {
     h.pass(c.to_pac({}, flags::kSyn));
     h.pass(c.to_pns({}, flags::kSyn | flags::kAck));
   }
+  void request_start(Client& c) {
+    handshake(c);
+    h.pass(c.to_pac(test::bytes_of(wire::StartControlConnectionRequest{})));
+  }
+  void reply_start(Client& c) {
+    wire::StartControlConnectionReply reply;
+    reply.result_code = 1;
+    h.pass(c.to_pns(test::bytes_of(reply)));
+  }
   Harness h;
   Client a{{addr("192.0.2.11"), 40001}};
   Client b{{addr("192.0.2.12"), 40002}};
@@ -62,17 +71,14 @@ TEST_F(Integrity, ACallSetUpOnAConnectionPickedUpMidStreamIsDropped) {
 // it deferred, not refused: dropped unread, and taken (translated) when TCP sends it again
 // after the reply. The call works.
 TEST_F(Integrity, ACallSetUpPipelinedBehindTheStartWaitsForTheReplyAndThenWorks) {
-  handshake(b);
-  h.pass(b.to_pac(test::bytes_of(wire::StartControlConnectionRequest{})));
+  request_start(b);
   b.pac_received = b.pns_seq;  // the server gets nothing more until the retransmission
   Client retransmits = b;
   Packet early = b.to_pac(test::bytes_of(ocrq(9)));
   EXPECT_EQ(h.run(early).action, Action::Drop);
   EXPECT_EQ(counter("control_deferred_dropped"), 1u);
   EXPECT_EQ(anomaly("call_set_up_deferred"), 1u);
-  wire::StartControlConnectionReply reply;
-  reply.result_code = 1;
-  h.pass(b.to_pns(test::bytes_of(reply)));
+  reply_start(b);
   Packet again = retransmits.to_pac(test::bytes_of(ocrq(9)));
   ASSERT_EQ(h.run(again).action, Action::Accept);
   const std::uint16_t outside = tcp_u16(again, 12);
@@ -153,14 +159,91 @@ TEST_F(Integrity, RequestsAfterARefusalAreNotReadAndTakeNoCallId) {
 
 // A connection the server refused is closed: a client's request on it is dropped.
 TEST_F(Integrity, AClientsDataOnAClosedConnectionIsDropped) {
-  handshake(b);
-  h.pass(b.to_pac(test::bytes_of(wire::StartControlConnectionRequest{})));
+  request_start(b);
   wire::StartControlConnectionReply refused;
   refused.result_code = 2;
   h.pass(b.to_pns(test::bytes_of(refused)));
   EXPECT_FALSE(left_with_call_id(9, b.to_pac(test::bytes_of(ocrq(9)))));
   EXPECT_EQ(counter("control_after_close_dropped"), 1u);
   h.pass(b.to_pac({}, flags::kAck | flags::kFin));  // its close still passes
+}
+
+Packet slice(const Packet& p, std::size_t from, std::size_t to) {
+  return Packet(p.begin() + static_cast<std::ptrdiff_t>(from), p.begin() + static_cast<std::ptrdiff_t>(to));
+}
+
+// 168 bytes the gateway frames as Echo messages (nothing to translate) whose bytes 12-13 are
+// `id`: where an Outgoing-Call-Request has its Call ID.
+Packet echoes_with_id_at_12(std::uint16_t id) {
+  Packet out;
+  for (int i = 0; i < 9; ++i) {
+    wire::EchoRequest e;
+    if (i == 0) e.identifier = static_cast<std::uint32_t>(id) << 16;
+    const Packet m = i < 3 ? test::bytes_of(e) : test::bytes_of(wire::EchoReply{});
+    out.insert(out.end(), m.begin(), m.end());
+  }
+  return out;
+}
+
+// s18 review: pipelined before the start reply, B sends the first 12 bytes of a request
+// (its header: nothing to decide yet, they leave), then the whole request from its first
+// byte. Deferring it would forget the 12 bytes the server has; after the reply B would write
+// Echo messages there, and the server would read a request with A's outside Call ID 9. A
+// request that begins before what the stream already read is refused instead.
+TEST_F(Integrity, ARequestWhoseFirstBytesLeftIsRefusedNotDeferred) {
+  request_start(b);
+  const Packet request = test::bytes_of(ocrq(300));
+  Client at_request = b;
+  h.pass(b.to_pac(slice(request, 0, 12)));
+  Client overlap = at_request;
+  Packet whole = overlap.to_pac(request);
+  EXPECT_EQ(h.run(whole).action, Action::Drop);
+  EXPECT_EQ(counter("control_deferred_dropped"), 0u);
+  reply_start(b);
+  Client again = at_request;
+  Packet lie = again.to_pac(echoes_with_id_at_12(9));
+  EXPECT_EQ(h.run(lie).action, Action::Drop);
+  EXPECT_EQ(gre_to(9), a.pns.address);
+}
+
+// The same with the first part ending inside the Call ID field (held): the whole copy is
+// refused and the held part goes with it; nothing of B's leaves.
+TEST_F(Integrity, AHeldFirstPartGoesWithTheRefusalOfItsOverlappingCopy) {
+  request_start(b);
+  const Packet request = test::bytes_of(ocrq(5));  // the Call ID's first byte is 9's
+  Client at_request = b;
+  Packet first = b.to_pac(slice(request, 0, 13));
+  EXPECT_NE(h.run(first).action, Action::Accept);
+  Client overlap = at_request;
+  Packet whole = overlap.to_pac(request);
+  EXPECT_EQ(h.run(whole).action, Action::Drop);
+  reply_start(b);
+  Client again = at_request;
+  Packet lie = again.to_pac(echoes_with_id_at_12(9));
+  EXPECT_EQ(h.run(lie).action, Action::Drop);
+  for (const ReleasedPacket& r : h.gw.take_released()) EXPECT_NE(r.action, Action::Accept);
+}
+
+// s18 review: the server asks to stop; the client's Stop-Control-Connection-Reply closes the
+// connection in the tracker and must still reach the server (before the fix it was dropped
+// as data after the close).
+TEST_F(Integrity, TheClientsReplyToTheServersStopReachesIt) {
+  h.start(b);
+  h.pass(b.to_pns(test::bytes_of(wire::StopControlConnectionRequest{})));
+  wire::StopControlConnectionReply reply;
+  reply.result_code = 1;
+  h.pass(b.to_pac(test::bytes_of(reply), flags::kAck | flags::kPsh | flags::kFin));
+  EXPECT_EQ(counter("control_after_close_dropped"), 0u);
+}
+
+// s18 review: the gateway keeps the client's bytes until the server acknowledges them, not
+// the server's: a client that withholds its ACKs has nothing kept for it.
+TEST_F(Integrity, AClientWithholdingItsAcksHasNothingOfTheServersKept) {
+  h.start(b);
+  b.pns_received = b.pac_seq;  // acknowledges nothing more of the server's
+  const std::size_t before = h.gw.memory_bytes();
+  for (int i = 0; i < 200; ++i) h.pass(b.to_pns(test::bytes_of(wire::EchoRequest{})));
+  EXPECT_LE(h.gw.memory_bytes(), before + 1024) << "the server's 3,200 unacknowledged bytes kept";
 }
 
 }  // namespace
