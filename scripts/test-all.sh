@@ -98,14 +98,15 @@ rm -rf "$seeds"
 captures=(tests/data/pcaps/*.pcap*)
 [ -d ../shared/pcaps ] && captures+=(../shared/pcaps/*)
 /usr/bin/python3 tests/tools/make_seed_corpus.py "$seeds" "${captures[@]}" 2>/dev/null
-# One fuzzer, its last lines into build/sanitize/fuzz_NAME.log; its exit status.
+# One fuzzer, its last lines into build/sanitize/fuzz_NAME.log (with a crash: the frames in
+# this tree and the input's file, to add to tests/fuzz/regressions/NAME/); its exit status.
 fuzz_one() {  # target (run in the background: its own shell)
   set +e
   local corpus=build/sanitize/corpus/$1
   mkdir -p "$corpus" "$seeds/$1"
   timeout $((fuzz_seconds + 120)) build/sanitize/tests/fuzz/fuzz_$1 -max_total_time="$fuzz_seconds" \
     -max_len=8192 -print_final_stats=0 -artifact_prefix=build/sanitize/ "$corpus" "$seeds/$1" 2>&1 \
-    | grep -E '^(Done|==|SUMMARY)|ERROR' | tail -5 >"build/sanitize/fuzz_$1.log"
+    | grep -E "^(Done|==|SUMMARY)|ERROR|Test unit written|^ +#[0-9]+ .* $PWD/" | tail -16 >"build/sanitize/fuzz_$1.log"
   return "${PIPESTATUS[0]}"
 }
 # Two at a time: each fuzzer is one process, the machine has $jobs cores.
