@@ -183,7 +183,12 @@ void Gateway::on_call_closed(const track::ControlConnection& c, const track::Cal
 
 void Gateway::end_call(const track::ControlConnection& c, const track::Call& call) {
   if (call_observer_) call_observer_->call_ended(c, call);
-  if (call.pns_call_id) translator_.release(c.id, *call.pns_call_id);
+  if (call.pns_call_id && call.pac_may_still_send) {
+    // Its outside Call ID reaches no other call while the server may still use it.
+    translator_.release_held(c.id, *call.pns_call_id, packet_.time + nat::kHeldCallIdSeconds);
+  } else if (call.pns_call_id) {
+    translator_.release(c.id, *call.pns_call_id);
+  }
   const auto it = calls_.find(call.id);
   if (it == calls_.end()) return;
   offloader_.withdraw(it->second);
@@ -203,6 +208,7 @@ std::vector<ReleasedPacket> Gateway::take_released() {
 void Gateway::expire(double now) {
   packet_ = PacketContext{now, std::nullopt};
   tracker_.expire(now);
+  translator_.expire_held(now);
   offloader_.expire_adopted(now, translator_);
   // Patches outlive their connection for one idle period: late retransmissions need them.
   // A closed connection's held segments have gone above; without patches it goes too.

@@ -56,6 +56,7 @@ struct StatusSnapshot {
   GatewayCounters counters;
   nat::NatCounters nat;
   std::size_t nat_mapped = 0;
+  std::size_t nat_held = 0;  // outside Call IDs held after a reuse while clearing
   bool fast_path_enabled = false;
   std::size_t fast_path_calls = 0, fast_path_adopted = 0;
   std::optional<PolicySnapshot> policy;

@@ -96,6 +96,7 @@ StatusSnapshot Gateway::status_snapshot() const {
   s.counters = counters_;
   s.nat = translator_.counters();
   s.nat_mapped = translator_.size();
+  s.nat_held = translator_.held();
   s.fast_path_enabled = offloader_.enabled();
   s.fast_path_calls = offloader_.offloaded();
   s.fast_path_adopted = offloader_.adopted();
@@ -133,6 +134,7 @@ nlohmann::json status_summary_json(const StatusSnapshot& s) {
   }
   return json{{"calls", s.calls},
               {"nat", {{"mapped", s.nat_mapped},
+                       {"held", s.nat_held},
                        {"calls_mapped", s.nat.calls_mapped},
                        {"calls_translated", s.nat.calls_translated},
                        {"exhausted", s.nat.exhausted}}},

@@ -179,13 +179,16 @@ const CallMapping* CallIdTranslator::find_outside_on_connection(std::uint64_t co
   return s == 0 ? nullptr : &at(s);
 }
 
-void CallIdTranslator::erase(Slot s) {
-  const CallMapping m = at(s);
-  const std::uint64_t sk = pair_key(m.outside.value, m.server.value);
-  if (auto sp = spaces_.find(sk); sp != spaces_.end()) {
-    sp->second.used.reset(m.outside_call_id);
+void CallIdTranslator::free_outside(std::uint64_t space_key, std::uint16_t outside_call_id) {
+  if (auto sp = spaces_.find(space_key); sp != spaces_.end()) {
+    sp->second.used.reset(outside_call_id);
     if (--sp->second.count == 0) spaces_.erase(sp);
   }
+}
+
+void CallIdTranslator::erase(Slot s, bool keep_outside) {
+  const CallMapping m = at(s);
+  if (!keep_outside) free_outside(pair_key(m.outside.value, m.server.value), m.outside_call_id);
   const auto same = [s](Slot x) { return x == s; };
   by_outside_.erase(outside_hash(m.server.value, m.outside.value, m.outside_call_id), same, [this](Slot x) {
     return outside_hash(at(x).server.value, at(x).outside.value, at(x).outside_call_id);
@@ -201,6 +204,22 @@ void CallIdTranslator::erase(Slot s) {
 
 void CallIdTranslator::release(std::uint64_t connection_id, std::uint16_t inside_call_id) {
   if (const Slot s = find_inside_slot(connection_id, inside_call_id); s != 0) erase(s);
+}
+
+void CallIdTranslator::release_held(std::uint64_t connection_id, std::uint16_t inside_call_id, double until) {
+  const Slot s = find_inside_slot(connection_id, inside_call_id);
+  if (s == 0) return;
+  const bool hold = held_.size() < kMaxHeldCallIds;
+  if (hold) held_.push_back(Held{pair_key(at(s).outside.value, at(s).server.value), at(s).outside_call_id, until});
+  erase(s, hold);
+}
+
+void CallIdTranslator::expire_held(double now) {
+  std::erase_if(held_, [&](const Held& h) {
+    if (h.until > now) return false;
+    free_outside(h.space_key, h.outside_call_id);
+    return true;
+  });
 }
 
 void CallIdTranslator::release_connection(std::uint64_t connection_id) {

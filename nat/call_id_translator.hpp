@@ -29,6 +29,12 @@
 namespace pptp::nat {
 
 inline constexpr std::size_t kCallIdSpace = 65536;  // a Call ID is 16 bits; 0 is valid
+// A call that ends before the server answered its clear (a Call ID reused while clearing,
+// RFC 2637 2.12-2.13) keeps its outside Call ID this long: the server may still send GRE
+// with it, which must reach no other call. At most this many are held at once (past it one
+// is freed at once, as before).
+inline constexpr double kHeldCallIdSeconds = 10;
+inline constexpr std::size_t kMaxHeldCallIds = 4096;
 
 struct CallMapping {
   std::uint64_t connection_id = 0;  // the control connection (tracker's id)
@@ -92,6 +98,11 @@ class CallIdTranslator {
   const CallMapping* find_outside_on_connection(std::uint64_t connection_id,
                                                 std::uint16_t outside_call_id) const;
   void release(std::uint64_t connection_id, std::uint16_t inside_call_id);
+  // The mapping goes (no GRE is routed by it) but its outside Call ID stays taken until
+  // `until` (expire_held): the server may still send the ended call's GRE with it.
+  void release_held(std::uint64_t connection_id, std::uint16_t inside_call_id, double until);
+  void expire_held(double now);
+  std::size_t held() const { return held_.size(); }
   void release_connection(std::uint64_t connection_id);
 
   std::size_t size() const { return by_inside_.size(); }
@@ -128,7 +139,8 @@ class CallIdTranslator {
     return mix_hash(~call_key(connection_id, call_id));
   }
   Slot find_inside_slot(std::uint64_t connection_id, std::uint16_t inside_call_id) const;
-  void erase(Slot s);
+  void erase(Slot s, bool keep_outside = false);
+  void free_outside(std::uint64_t space_key, std::uint16_t outside_call_id);
   struct Space;
   const CallMapping* insert(Space& space, const CallMapping& m);
   // A free outside Call ID: `preferred` where free, else the next free from the cursor.
@@ -153,6 +165,12 @@ class CallIdTranslator {
   FlatIndex<Slot> by_outside_;             // (server, outside, outside id)
   FlatIndex<Slot> by_connection_outside_;  // (connection, outside id)
   Reservations reservations_;
+  struct Held {
+    std::uint64_t space_key;  // (outside, server)
+    std::uint16_t outside_call_id;
+    double until;
+  };
+  std::vector<Held> held_;  // release_held, at most kMaxHeldCallIds
   NatCounters counters_;
   std::optional<std::uint8_t> half_;  // set_node_half
   std::optional<std::uint16_t> choose_in_half(Space& space);

@@ -90,6 +90,9 @@ struct Call {
   std::uint64_t id = 0;  // unique within the tracker
   CallOrigin origin = CallOrigin::Outgoing;
   CallState state = CallState::WaitReply;
+  // Ended before the PAC answered its clear (its Call ID reused while clearing): the PAC
+  // may still send its GRE for a moment.
+  bool pac_may_still_send = false;
   std::optional<std::uint16_t> pns_call_id;
   std::optional<std::uint16_t> pac_call_id;
   std::uint16_t call_serial_number = 0;

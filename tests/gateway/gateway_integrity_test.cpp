@@ -246,5 +246,34 @@ TEST_F(Integrity, AClientWithholdingItsAcksHasNothingOfTheServersKept) {
   EXPECT_LE(h.gw.memory_bytes(), before + 1024) << "the server's 3,200 unacknowledged bytes kept";
 }
 
+// s17 review: a Call ID reused while clearing ended the old call and freed its outside Call
+// ID at once; a client naming that ID as its own got it while the server could still send
+// the old call's GRE with it. It is held for kHeldCallIdSeconds, and that GRE goes nowhere.
+TEST_F(Integrity, TheOutsideCallIdOfACallReusedWhileClearingGoesToNoOtherCallWhileHeld) {
+  h.start(b);
+  Packet request = b.to_pac(test::bytes_of(ocrq(9)));
+  ASSERT_EQ(h.run(request).action, Action::Accept);
+  const std::uint16_t old_outside = tcp_u16(request, 12);
+  ASSERT_NE(old_outside, 9);  // collides with A's: translated
+  Packet answer = b.to_pns(test::bytes_of(ocrp(101, old_outside)));
+  ASSERT_EQ(h.run(answer).action, Action::Accept);
+  Packet clear = b.to_pac(test::bytes_of(wire::CallClearRequest{9, 0}));
+  ASSERT_EQ(h.run(clear).action, Action::Accept);
+  Packet again = b.to_pac(test::bytes_of(ocrq(9)));  // before the server's Call-Disconnect-Notify
+  ASSERT_EQ(h.run(again).action, Action::Accept);
+  EXPECT_NE(tcp_u16(again, 12), old_outside);
+  EXPECT_EQ(anomaly("call_id_reused_while_clearing"), 1u);
+  Client c{{addr("192.0.2.13"), 40003}};
+  h.start(c);
+  Packet asks = c.to_pac(test::bytes_of(ocrq(old_outside)));
+  ASSERT_EQ(h.run(asks).action, Action::Accept);
+  EXPECT_NE(tcp_u16(asks, 12), old_outside);
+  EXPECT_EQ(gre_to(old_outside), std::nullopt);  // the old call's late GRE reaches nobody
+  EXPECT_EQ(h.gw.status()["nat"]["held"], 1);
+  h.gw.expire(h.now + nat::kHeldCallIdSeconds + 1);
+  EXPECT_FALSE(h.gw.translator().outside_in_use(kPublic, kServer, old_outside));
+  EXPECT_EQ(h.gw.status()["nat"]["held"], 0);
+}
+
 }  // namespace
 }  // namespace pptp::gateway

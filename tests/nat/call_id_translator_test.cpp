@@ -71,6 +71,48 @@ TEST(CallIdTranslator, ReleaseFreesTheCallIdButNotAtOnceForAnother) {
   EXPECT_EQ(t.in_use(kPublic, kServer), 0u);
 }
 
+// A call ended before the server answered its clear: its outside Call ID routes no GRE but
+// is not handed out, even to a client naming it as its own, until the hold expires.
+TEST(CallIdTranslator, AHeldOutsideCallIdIsGivenToNoCallUntilItsHoldEnds) {
+  CallIdTranslator t;
+  ASSERT_TRUE(t.map_call(1, addr("192.0.2.11"), kPublic, kServer, 7));
+  const auto b = t.map_call(2, addr("192.0.2.12"), kPublic, kServer, 7);
+  ASSERT_TRUE(b);
+  const std::uint16_t held = (*b)->outside_call_id;
+  t.release_held(2, 7, 100.0);
+  EXPECT_EQ(t.find_outside(kServer, kPublic, held), nullptr);
+  EXPECT_EQ(t.find_inside(2, 7), nullptr);
+  EXPECT_TRUE(t.outside_in_use(kPublic, kServer, held));
+  EXPECT_EQ(t.held(), 1u);
+  const auto c = t.map_call(3, addr("192.0.2.13"), kPublic, kServer, held);
+  ASSERT_TRUE(c);
+  EXPECT_NE((*c)->outside_call_id, held);
+  t.expire_held(99.0);
+  EXPECT_TRUE(t.outside_in_use(kPublic, kServer, held));
+  t.expire_held(100.0);
+  EXPECT_FALSE(t.outside_in_use(kPublic, kServer, held));
+  EXPECT_EQ(t.held(), 0u);
+  const auto d = t.map_call(4, addr("192.0.2.14"), kPublic, kServer, held);
+  ASSERT_TRUE(d);
+  EXPECT_EQ((*d)->outside_call_id, held);
+  t.release_connection(1);
+  t.release_connection(3);
+  t.release_connection(4);
+  EXPECT_EQ(t.in_use(kPublic, kServer), 0u);
+}
+
+TEST(CallIdTranslator, AtMostKMaxHeldCallIdsAreHeld) {
+  CallIdTranslator t;
+  for (std::uint16_t id = 0; id <= kMaxHeldCallIds; ++id) {
+    ASSERT_TRUE(t.map_call(1, addr("192.0.2.11"), kPublic, kServer, id));
+    t.release_held(1, id, 100.0);
+  }
+  EXPECT_EQ(t.held(), kMaxHeldCallIds);
+  EXPECT_EQ(t.in_use(kPublic, kServer), kMaxHeldCallIds);  // the last one was freed at once
+  t.expire_held(100.0);
+  EXPECT_EQ(t.in_use(kPublic, kServer), 0u);
+}
+
 TEST(CallIdTranslator, ADuplicateRequestOnOneConnectionIsRefused) {
   CallIdTranslator t;
   ASSERT_TRUE(t.map_call(1, addr("192.0.2.11"), kPublic, kServer, 7));
