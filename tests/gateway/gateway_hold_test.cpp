@@ -17,10 +17,6 @@ using namespace harness;  // NOLINT: the harness is this file's vocabulary
 
 constexpr std::uint16_t kColliding = 0x0100;  // A keeps it; B's must change, first byte too
 
-Packet slice(const Packet& message, std::size_t from, std::size_t to) {
-  return Packet(message.begin() + static_cast<std::ptrdiff_t>(from), message.begin() + static_cast<std::ptrdiff_t>(to));
-}
-
 class Hold : public ::testing::Test {
  protected:
   void SetUp() override { reset(); }

@@ -47,6 +47,7 @@ class Integrity : public ::testing::Test {
     reply.result_code = 1;
     h.pass(c.to_pns(test::bytes_of(reply)));
   }
+  void refuses_overlap_then_drops_the_lie(const Packet& set_up);
   Harness h;
   Client a{{addr("192.0.2.11"), 40001}};
   Client b{{addr("192.0.2.12"), 40002}};
@@ -168,42 +169,38 @@ TEST_F(Integrity, AClientsDataOnAClosedConnectionIsDropped) {
   h.pass(b.to_pac({}, flags::kAck | flags::kFin));  // its close still passes
 }
 
-Packet slice(const Packet& p, std::size_t from, std::size_t to) {
-  return Packet(p.begin() + static_cast<std::ptrdiff_t>(from), p.begin() + static_cast<std::ptrdiff_t>(to));
-}
-
-// 168 bytes the gateway frames as Echo messages (nothing to translate) whose bytes 12-13 are
-// `id`: where an Outgoing-Call-Request has its Call ID.
-Packet echoes_with_id_at_12(std::uint16_t id) {
-  Packet out;
-  for (int i = 0; i < 9; ++i) {
-    wire::EchoRequest e;
-    if (i == 0) e.identifier = static_cast<std::uint32_t>(id) << 16;
-    const Packet m = i < 3 ? test::bytes_of(e) : test::bytes_of(wire::EchoReply{});
-    out.insert(out.end(), m.begin(), m.end());
-  }
-  return out;
-}
-
-// s18 review: pipelined before the start reply, B sends the first 12 bytes of a request
-// (its header: nothing to decide yet, they leave), then the whole request from its first
-// byte. Deferring it would forget the 12 bytes the server has; after the reply B would write
-// Echo messages there, and the server would read a request with A's outside Call ID 9. A
-// request that begins before what the stream already read is refused instead.
-TEST_F(Integrity, ARequestWhoseFirstBytesLeftIsRefusedNotDeferred) {
+// s18 review: pipelined before the start reply, B sends the first 12 bytes of a call
+// set-up (its header: nothing to decide yet, they leave), then the whole set-up from its
+// first byte. Deferring it would forget the 12 bytes the server has; after the reply B would
+// write Echo messages there, and the server would read a set-up with A's outside Call ID 9.
+// A set-up that begins before what the stream already read is refused instead.
+void Integrity::refuses_overlap_then_drops_the_lie(const Packet& set_up) {
   request_start(b);
-  const Packet request = test::bytes_of(ocrq(300));
-  Client at_request = b;
-  h.pass(b.to_pac(slice(request, 0, 12)));
-  Client overlap = at_request;
-  Packet whole = overlap.to_pac(request);
+  Client at_set_up = b;
+  h.pass(b.to_pac(slice(set_up, 0, 12)));
+  Client overlap = at_set_up;
+  Packet whole = overlap.to_pac(set_up);
   EXPECT_EQ(h.run(whole).action, Action::Drop);
   EXPECT_EQ(counter("control_deferred_dropped"), 0u);
   reply_start(b);
-  Client again = at_request;
+  Client again = at_set_up;
   Packet lie = again.to_pac(echoes_with_id_at_12(9));
   EXPECT_EQ(h.run(lie).action, Action::Drop);
   EXPECT_EQ(gre_to(9), a.pns.address);
+}
+
+TEST_F(Integrity, ARequestWhoseFirstBytesLeftIsRefusedNotDeferred) {
+  refuses_overlap_then_drops_the_lie(test::bytes_of(ocrq(300)));
+}
+
+// An Incoming-Call-Reply has its Call ID at bytes 12-13 too (RFC 2637 2.9); a client may
+// send one before any request, and before the start reply.
+TEST_F(Integrity, AnIncomingCallReplyWhoseFirstBytesLeftIsRefusedNotDeferred) {
+  wire::IncomingCallReply icrp;
+  icrp.call_id = 300;
+  icrp.peer_call_id = 77;
+  icrp.result_code = 1;
+  refuses_overlap_then_drops_the_lie(test::bytes_of(icrp));
 }
 
 // The same with the first part ending inside the Call ID field (held): the whole copy is

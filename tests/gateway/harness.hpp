@@ -85,4 +85,23 @@ inline wire::OutgoingCallReply ocrp(std::uint16_t call_id, std::uint16_t peer) {
   return r;
 }
 
+// Bytes [from, to) of a message: the part of it one segment carries.
+inline Packet slice(const Packet& message, std::size_t from, std::size_t to) {
+  return Packet(message.begin() + static_cast<std::ptrdiff_t>(from), message.begin() + static_cast<std::ptrdiff_t>(to));
+}
+
+// 168 bytes the gateway frames as Echo messages (nothing to translate) whose bytes 12-13 are
+// `id`: where an Outgoing-Call-Request (or an Incoming-Call-Reply) has its Call ID. A
+// client writes them where it had begun a request, to make the server read one naming `id`.
+inline Packet echoes_with_id_at_12(std::uint16_t id) {
+  Packet out;
+  for (int i = 0; i < 9; ++i) {
+    wire::EchoRequest e;
+    if (i == 0) e.identifier = static_cast<std::uint32_t>(id) << 16;
+    const Packet m = i < 3 ? test::bytes_of(e) : test::bytes_of(wire::EchoReply{});
+    out.insert(out.end(), m.begin(), m.end());
+  }
+  return out;
+}
+
 }  // namespace pptp::gateway::harness

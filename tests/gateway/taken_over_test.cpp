@@ -394,5 +394,35 @@ TEST(TakenOver, ACallSetUpBeforeTheWindowIsProvenWaitsForTheProof) {
   EXPECT_EQ(p.h.gw.tracker().call_count(), 1u);
 }
 
+// The overlap of Integrity.ARequestWhoseFirstBytesLeftIsRefusedNotDeferred on a taken-over
+// connection before its window is proven: the request's first 12 bytes leave, its whole copy
+// begins before what was read and is refused (not deferred), and Echo messages written at its
+// bytes later never make the server read another client's outside Call ID.
+TEST(TakenOver, ARequestWhoseFirstBytesLeftBeforeTheProofIsRefusedNotDeferred) {
+  Promoted p(false);
+  p.taken.positions = track::ResumePositions{};
+  Client c{{addr("192.0.2.13"), 40003}};  // another client's call: outside Call ID 9
+  p.h.start(c);
+  p.h.pass(c.to_pac(test::bytes_of(ocrq(9))));
+  p.h.pass(c.to_pns(test::bytes_of(ocrp(900, 9))));
+  const Packet request = test::bytes_of(ocrq(300));
+  Client at_request = p.a;
+  p.h.pass(p.to_pac(slice(request, 0, 12)));
+  p.a = at_request;
+  Packet whole = p.to_pac(request);
+  EXPECT_EQ(p.h.run(whole).action, Action::Drop);
+  EXPECT_EQ(p.h.gw.status()["packets"]["control_deferred_dropped"], 0);
+  // The server's data and the client's ACK of it (the client's own data, refused, is not
+  // acknowledged: its connection is lost, as any lying client's).
+  p.h.pass(p.to_pns(test::bytes_of(wire::EchoRequest{1})));
+  p.h.pass(p.to_pac({}, flags::kAck));
+  p.a = at_request;
+  Packet lie = p.to_pac(echoes_with_id_at_12(9));
+  EXPECT_EQ(p.h.run(lie).action, Action::Drop);
+  Packet g = checksummed(test::gre(kServer, kPublic, 9, 1, test::ppp(0x0021, {1})));
+  ASSERT_EQ(p.h.run(g).action, Action::Accept);
+  EXPECT_EQ(wire::parse_ipv4(g)->destination, c.pns.address);
+}
+
 }  // namespace
 }  // namespace pptp::gateway
