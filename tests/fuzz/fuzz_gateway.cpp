@@ -12,9 +12,13 @@
 // Held segments (docs/packet-path.md, "Held segments"): every packet held is handed back
 // exactly once, accepted or dropped, by the time everything has expired (no time release,
 // none lost), and no Call ID reservation is left.
+// What left is never read again (docs/packet-path.md, "What was read is what leaves"): a
+// client's stream never rewinds (a deferred call set-up) below a byte of a segment the
+// gateway let through in order.
 #include <spdlog/sinks/null_sink.h>
 
 #include <cstdlib>
+#include <map>
 #include <optional>
 #include <set>
 #include <vector>
@@ -93,6 +97,45 @@ void verify_disconnect(const pptp::gateway::Gateway& gateway, const DisconnectCh
   }
 }
 
+// The end of the client's bytes that left in order, per control connection: a deferral
+// rewinds the stream to the set-up it leaves unread, never below these.
+class LeftInOrder {
+ public:
+  struct Seen {
+    pptp::wire::Endpoint pns, pac;
+    std::uint64_t id = 0;  // the connection's: it may go during process()
+    std::uint32_t data_end = 0;
+  };
+  // The client's connection the packet is data of, before process().
+  static std::optional<Seen> before(const pptp::gateway::Gateway& gateway, pptp::Bytes packet) {
+    using namespace pptp;
+    const auto ip = wire::parse_ipv4(packet);
+    if (!ip || ip->protocol != wire::kIpProtocolTcp) return std::nullopt;
+    const auto tcp = wire::parse_tcp(ip->payload);
+    if (!tcp || tcp->destination_port != wire::kPptpPort || tcp->payload.empty()) return std::nullopt;
+    const auto* c = gateway.tracker().find_connection({ip->source, tcp->source_port}, {ip->destination, wire::kPptpPort});
+    if (c == nullptr) return std::nullopt;
+    const std::uint32_t start = tcp->sequence + (tcp->has(wire::tcp_flags::kSyn) ? 1u : 0u);
+    return Seen{c->pns, c->pac, c->id, start + static_cast<std::uint32_t>(tcp->payload.size())};
+  }
+  void after(const pptp::gateway::Gateway& gateway, const Seen& seen, bool accepted) {
+    using namespace pptp;
+    const track::ControlConnection* c = gateway.tracker().find_connection(seen.pns, seen.pac);
+    if (c == nullptr || c->id != seen.id || c->state == track::ConnectionState::Closed) return;  // gone
+    const stream::Reassembler& s = c->streams[static_cast<std::size_t>(track::Direction::PnsToPac)];
+    if (s.state() != stream::StreamState::Synced) return;
+    auto [it, fresh] = left_.try_emplace(c->id, s.next_sequence());
+    if (static_cast<std::int32_t>(s.next_sequence() - it->second) < 0) std::abort();  // rewound below
+    if (!accepted) return;
+    const std::uint32_t in_order = static_cast<std::int32_t>(seen.data_end - s.next_sequence()) < 0 ? seen.data_end
+                                                                                                    : s.next_sequence();
+    if (static_cast<std::int32_t>(in_order - it->second) > 0) it->second = in_order;
+  }
+
+ private:
+  std::map<std::uint64_t, std::uint32_t> left_;
+};
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -109,6 +152,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::size_t pos = 0;
   std::vector<std::uint8_t> packet;
   std::set<std::uint64_t> held;
+  LeftInOrder left_in_order;
   const auto check_released = [&] {
     for (const auto& r : gw.take_released()) {
       if (held.erase(r.packet_id) != 1) std::abort();
@@ -133,7 +177,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto before = wire::parse_ipv4(packet);
     const bool ip_ok = before && nat::ipv4_header_checksum_ok(packet, before->header_length);
     const auto disconnect = disconnect_check(gw, packet);
+    const auto client_data = LeftInOrder::before(gw, packet);
     const gateway::Verdict v = gw.process(packet, meta);
+    if (client_data) left_in_order.after(gw, *client_data, v.action == gateway::Action::Accept);
     if (v.action == gateway::Action::Hold) held.insert(meta.packet_id);
     if (disconnect && v.action == gateway::Action::Accept) verify_disconnect(gw, *disconnect, packet);
     if (n % 16 == 0) check_released();
