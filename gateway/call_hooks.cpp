@@ -181,6 +181,13 @@ void Gateway::on_call_closed(const track::ControlConnection& c, const track::Cal
   if (auto it = connections_.find(c.id); it != connections_.end()) settle(it->second, c);
 }
 
+bool Gateway::may_end_clearing_call(const track::ControlConnection& c, const track::Call& call) {
+  // Its outside Call ID is held when it ends (end_call); without room for the hold the old
+  // call stays and the reuse is refused: a freed ID could reach another client's call.
+  const nat::CallMapping* m = call.pns_call_id ? translator_.find_inside(c.id, *call.pns_call_id) : nullptr;
+  return m == nullptr || translator_.may_hold(m->inside);
+}
+
 void Gateway::end_call(const track::ControlConnection& c, const track::Call& call) {
   if (call_observer_) call_observer_->call_ended(c, call);
   if (call.pns_call_id && call.pac_may_still_send) {

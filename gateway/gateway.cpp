@@ -60,19 +60,8 @@ Verdict Gateway::process_control(std::span<std::uint8_t> packet, const track::Pa
   bool closed_before = false;  // a client's data after the close; not the segment that closes
   if (tracker_.opens_connection(parsed.ip, tcp)) {
     if (const auto refused = admit_opening(parsed, admitted)) return *refused;
-  } else if (const auto hit = refuse_buffering(parsed, dir)) {
-    // Not buffered: dropped, so TCP sends it again once the gap before it is filled.
-    note_refusal(*hit, parsed.ip.source, "out_of_order_segment");
-    return {Action::Drop, false};
-  } else if (dir == Direction::PnsToPac) {
-    const track::ControlConnection* known = tracker_.find_connection({parsed.ip.source, tcp.source_port},
-                                                                     {parsed.ip.destination, tcp.destination_port});
-    closed_before = known != nullptr && known->state == track::ConnectionState::Closed;
-    if (known != nullptr && !closed_before && refused_unread(*known, tcp)) {
-      ++counters_.control_segments;
-      ++counters_.control_dropped;
-      return {Action::Drop, false};
-    }
+  } else if (const auto dropped = drop_before_reading(parsed, dir, closed_before)) {
+    return *dropped;
   }
   const track::SegmentOutcome out = tracker_.on_tcp_segment(meta.time, parsed.ip, tcp);
   keep_charge(out, admitted);
@@ -141,12 +130,33 @@ bool Gateway::lost_sync(const track::ControlConnection& c) const {
   return r != nullptr && r->desynced;
 }
 
-// After a refused call set-up nothing more of the client's reaches the server
-// (after_refusal), and the tracker reads none of it: no call opens and no Call ID is
-// reserved for a request that never leaves.
-bool Gateway::refused_unread(const track::ControlConnection& c, const wire::TcpSegment& tcp) const {
-  const ConnectionRecord* r = connection_record(c.id);
-  return r != nullptr && after_refusal(*r, tcp);
+// A segment of a known connection the tracker must not read, judged with one lookup of it.
+std::optional<Verdict> Gateway::drop_before_reading(const track::ParsedPacket& parsed, Direction dir,
+                                                    bool& closed_before) {
+  const wire::TcpSegment& tcp = parsed.tcp;
+  const wire::Endpoint src{parsed.ip.source, tcp.source_port}, dst{parsed.ip.destination, tcp.destination_port};
+  const bool to_pac = dir == Direction::PnsToPac;
+  const track::ControlConnection* c = tracker_.find_connection(to_pac ? src : dst, to_pac ? dst : src);
+  if (c == nullptr) return std::nullopt;
+  if (c->state == track::ConnectionState::Closed) {
+    closed_before = to_pac;
+    return std::nullopt;
+  }
+  const ConnectionRecord* r = connection_record(c->id);
+  if (const auto hit = refuse_buffering(*c, r, tcp, dir)) {
+    // Not buffered: dropped, so TCP sends it again once the gap before it is filled.
+    note_refusal(*hit, parsed.ip.source, "out_of_order_segment");
+    return Verdict{Action::Drop, false};
+  }
+  if (to_pac && r != nullptr && after_refusal(*r, tcp)) {
+    // After a refused call set-up nothing more of the client's reaches the server, and the
+    // tracker reads none of it: no call opens and no Call ID is reserved for a request that
+    // never leaves.
+    ++counters_.control_segments;
+    ++counters_.control_dropped;
+    return Verdict{Action::Drop, false};
+  }
+  return std::nullopt;
 }
 
 // A RST in the window not at the receiver's next number, or a FIN out of sequence: the
@@ -190,21 +200,16 @@ std::optional<Verdict> Gateway::admit_opening(const track::ParsedPacket& parsed,
   return Verdict{Action::Drop, false};
 }
 
-std::optional<BudgetHit> Gateway::refuse_buffering(const track::ParsedPacket& parsed, Direction dir) const {
-  const wire::TcpSegment& tcp = parsed.tcp;
+std::optional<BudgetHit> Gateway::refuse_buffering(const track::ControlConnection& c, const ConnectionRecord* r,
+                                                   const wire::TcpSegment& tcp, Direction dir) const {
   if (tcp.payload.empty()) return std::nullopt;
-  const wire::Endpoint src{parsed.ip.source, tcp.source_port}, dst{parsed.ip.destination, tcp.destination_port};
-  const bool to_pac = dir == Direction::PnsToPac;
-  const track::ControlConnection* c = tracker_.find_connection(to_pac ? src : dst, to_pac ? dst : src);
-  if (c == nullptr || c->state == track::ConnectionState::Closed) return std::nullopt;
-  const stream::Reassembler& s = c->streams[index_of(dir)];
+  const stream::Reassembler& s = c.streams[index_of(dir)];
   const std::uint32_t data_sequence = tcp.sequence + (tcp.has(wire::tcp_flags::kSyn) ? 1u : 0u);
   // Only a segment ahead of the next expected byte is buffered (serial arithmetic).
   if (s.state() != stream::StreamState::Synced || static_cast<std::int32_t>(data_sequence - s.next_sequence()) <= 0) {
     return std::nullopt;
   }
-  const ConnectionRecord* r = connection_record(c->id);
-  return budgets_.refuse_buffering(r != nullptr ? r->budget.source : c->opener, tcp.payload.size(), lingering_bytes());
+  return budgets_.refuse_buffering(r != nullptr ? r->budget.source : c.opener, tcp.payload.size(), lingering_bytes());
 }
 
 void Gateway::keep_charge(const track::SegmentOutcome& out, const std::optional<policy::Charge>& admitted) {
@@ -277,25 +282,27 @@ Verdict Gateway::hold_or_patch(std::span<std::uint8_t> packet, const track::Pars
 }
 
 Verdict Gateway::process_gre(std::span<std::uint8_t> packet, wire::Ipv4Packet ip, const PacketMeta& meta) {
-  const bool modified = rewrite_toward_client(packet, ip);
-  return judge_gre(tracker_.on_gre(meta.time, ip), modified);
+  const GreTowardClient toward = rewrite_toward_client(packet, ip);
+  return judge_gre(tracker_.on_gre(meta.time, ip), toward);
 }
 
-bool Gateway::rewrite_toward_client(std::span<std::uint8_t> packet, wire::Ipv4Packet& ip) {
+Gateway::GreTowardClient Gateway::rewrite_toward_client(std::span<std::uint8_t> packet, wire::Ipv4Packet& ip) {
   // Server to client: the key is the Call ID the server was told; find the client.
   const auto gre = wire::parse_gre(ip.payload);
-  if (!gre) return false;
+  if (!gre) return {};
   const nat::CallMapping* m = translator_.find_outside(ip.source, ip.destination, gre->header.call_id);
-  if (m == nullptr || (m->inside == m->outside && !m->translated())) return false;
+  if (m == nullptr) return {false, translator_.outside_in_use(ip.destination, ip.source, gre->header.call_id)};
+  if (m->inside == m->outside && !m->translated()) return {false, true};
   if (m->inside != ip.destination) {
     nat::set_ipv4_destination(packet, m->inside);
     ip.destination = m->inside;  // the parsed view follows the bytes (its payload is the same span)
   }
   if (m->translated()) nat::set_gre_call_id(packet, m->inside_call_id);
-  return true;
+  return {true, true};
 }
 
-Verdict Gateway::judge_gre(const track::GreOutcome& out, bool modified) {
+Verdict Gateway::judge_gre(const track::GreOutcome& out, GreTowardClient toward) {
+  const bool modified = toward.modified;
   switch (out.verdict) {
     case track::GreVerdict::NotPptp:
       ++counters_.gre_not_pptp_passed;  // another GRE tunnel: not ours to judge
@@ -304,9 +311,10 @@ Verdict Gateway::judge_gre(const track::GreOutcome& out, bool modified) {
       ++counters_.malformed_dropped;
       return {Action::Drop, false};
     case track::GreVerdict::UnknownCall:
-      if (modified) {
-        // The server's GRE for a call we mapped but that has no route (not answered yet, or
-        // refused): it must not reach the client, whatever --allow-unknown-gre says.
+      if (toward.key_taken) {
+        // The server's GRE with an outside Call ID the table has taken but routes nowhere (a
+        // call not answered yet or refused, a reserved or held ID): it must not reach a
+        // client, whatever --allow-unknown-gre says.
         ++counters_.gre_unanswered_dropped;
         return {Action::Drop, false};
       }

@@ -200,8 +200,10 @@ class Gateway final : private track::TrackerObserver {
   Verdict process_control(std::span<std::uint8_t> packet, const track::ParsedPacket& parsed, const PacketMeta& meta);
   std::optional<Verdict> admit_opening(const track::ParsedPacket& parsed, std::optional<policy::Charge>& admitted);
   void keep_conntrack(const track::ControlConnection& c);
-  std::optional<BudgetHit> refuse_buffering(const track::ParsedPacket& parsed, track::Direction dir) const;
-  bool refused_unread(const track::ControlConnection& c, const wire::TcpSegment& tcp) const;
+  std::optional<Verdict> drop_before_reading(const track::ParsedPacket& parsed, track::Direction dir,
+                                             bool& closed_before);
+  std::optional<BudgetHit> refuse_buffering(const track::ControlConnection& c, const ConnectionRecord* r,
+                                            const wire::TcpSegment& tcp, track::Direction dir) const;
   bool lost_sync(const track::ControlConnection& c) const;
   std::optional<Verdict> drop_unread(const track::SegmentOutcome& out, const wire::TcpSegment& tcp,
                                      bool closed_before);
@@ -217,8 +219,12 @@ class Gateway final : private track::TrackerObserver {
                         const track::ControlConnection& c, ConnectionRecord& r, track::Direction dir,
                         const PacketMeta& meta);
   Verdict process_gre(std::span<std::uint8_t> packet, wire::Ipv4Packet ip, const PacketMeta& meta);
-  bool rewrite_toward_client(std::span<std::uint8_t> packet, wire::Ipv4Packet& ip);
-  Verdict judge_gre(const track::GreOutcome& out, bool modified);
+  struct GreTowardClient {
+    bool modified = false;   // its destination or Key rewritten for a mapped call
+    bool key_taken = false;  // the table holds its Key toward its server (mapped, reserved or held)
+  };
+  GreTowardClient rewrite_toward_client(std::span<std::uint8_t> packet, wire::Ipv4Packet& ip);
+  Verdict judge_gre(const track::GreOutcome& out, GreTowardClient toward);
 
   ConnectionRecord& record_of(const track::ControlConnection& c);
   void refuse(ConnectionRecord& r, std::uint32_t field_sequence);
@@ -278,6 +284,7 @@ class Gateway final : private track::TrackerObserver {
                         std::uint32_t sequence) override;
   track::CallIdVerdict on_pns_call_id(const track::ControlConnection& c, const track::Call& call,
                                       std::uint32_t message_sequence) override;
+  bool may_end_clearing_call(const track::ControlConnection& c, const track::Call& call) override;
   bool holds_pns_call_id(const track::ControlConnection& c, std::uint16_t id) const override {
     return call_observer_ != nullptr && call_observer_->taken_over_call(c, CallIdSide::Pns, id).has_value();
   }

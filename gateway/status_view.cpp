@@ -132,12 +132,11 @@ nlohmann::json status_summary_json(const StatusSnapshot& s) {
     policy["rules"] = s.policy->rules;
     policy["users"] = s.policy->users;
   }
+  json nat = counters_json(s.nat, [](const auto& c, auto&& f) { nat::visit_nat_counters(c, f); });
+  nat["mapped"] = s.nat_mapped;
+  nat["held"] = s.nat_held;
   return json{{"calls", s.calls},
-              {"nat", {{"mapped", s.nat_mapped},
-                       {"held", s.nat_held},
-                       {"calls_mapped", s.nat.calls_mapped},
-                       {"calls_translated", s.nat.calls_translated},
-                       {"exhausted", s.nat.exhausted}}},
+              {"nat", nat},
               {"packets", counters_json(s.counters, visit_packets)},
               {"fast_path", std::move(fast_path)},
               {"policy", std::move(policy)},

@@ -206,20 +206,40 @@ void CallIdTranslator::release(std::uint64_t connection_id, std::uint16_t inside
   if (const Slot s = find_inside_slot(connection_id, inside_call_id); s != 0) erase(s);
 }
 
+bool CallIdTranslator::may_hold(wire::Ipv4Address inside) {
+  const auto it = held_by_client_.find(inside.value);
+  const bool room = held_.size() < kMaxHeldCallIds &&
+                    (it == held_by_client_.end() || it->second < kMaxHeldCallIdsPerClient);
+  if (!room) ++counters_.holds_refused;
+  return room;
+}
+
 void CallIdTranslator::release_held(std::uint64_t connection_id, std::uint16_t inside_call_id, double until) {
   const Slot s = find_inside_slot(connection_id, inside_call_id);
   if (s == 0) return;
-  const bool hold = held_.size() < kMaxHeldCallIds;
-  if (hold) held_.push_back(Held{pair_key(at(s).outside.value, at(s).server.value), at(s).outside_call_id, until});
+  const CallMapping& m = at(s);
+  std::size_t& of_client = held_by_client_[m.inside.value];
+  const bool hold = held_.size() < kMaxHeldCallIds && of_client < kMaxHeldCallIdsPerClient;
+  if (hold) {
+    held_.push_back(Held{pair_key(m.outside.value, m.server.value), m.outside_call_id, m.inside.value, until});
+    ++of_client;
+    ++counters_.holds;
+  } else if (of_client == 0) {
+    held_by_client_.erase(m.inside.value);
+  }
   erase(s, hold);
 }
 
 void CallIdTranslator::expire_held(double now) {
-  std::erase_if(held_, [&](const Held& h) {
-    if (h.until > now) return false;
+  // Every hold lasts kHeldCallIdSeconds from its call's end: the oldest ends first.
+  while (!held_.empty() && held_.front().until <= now) {
+    const Held& h = held_.front();
     free_outside(h.space_key, h.outside_call_id);
-    return true;
-  });
+    if (const auto it = held_by_client_.find(h.inside); it != held_by_client_.end() && --it->second == 0) {
+      held_by_client_.erase(it);
+    }
+    held_.pop_front();
+  }
 }
 
 void CallIdTranslator::release_connection(std::uint64_t connection_id) {

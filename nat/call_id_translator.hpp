@@ -22,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "alg/core/counter_list.hpp"
 #include "alg/core/flat_index.hpp"
 #include "alg/core/result.hpp"
 #include "alg/wire/ip.hpp"
@@ -31,10 +32,12 @@ namespace pptp::nat {
 inline constexpr std::size_t kCallIdSpace = 65536;  // a Call ID is 16 bits; 0 is valid
 // A call that ends before the server answered its clear (a Call ID reused while clearing,
 // RFC 2637 2.12-2.13) keeps its outside Call ID this long: the server may still send GRE
-// with it, which must reach no other call. At most this many are held at once (past it one
-// is freed at once, as before).
+// with it, which must reach no other call. At most this many are held per client (inside
+// address) and in all; past either no hold is made and the reuse is refused instead
+// (may_hold), so that one client's holds never push out another's (s19 review).
 inline constexpr double kHeldCallIdSeconds = 10;
-inline constexpr std::size_t kMaxHeldCallIds = 4096;
+inline constexpr std::size_t kMaxHeldCallIdsPerClient = 64;
+inline constexpr std::size_t kMaxHeldCallIds = 16384;
 
 struct CallMapping {
   std::uint64_t connection_id = 0;  // the control connection (tracker's id)
@@ -53,12 +56,23 @@ enum class NatError : std::uint8_t {
 };
 std::string_view name_of(NatError e);
 
+// Declared once (alg/core/counter_list.hpp): the status's "nat" object and the metrics.
+#define PPTP_NAT_COUNTERS(X)                                                                     \
+  X(calls_mapped, "calls_mapped", "calls given an outside Call ID")                             \
+  X(calls_translated, "calls_translated", "calls whose Call ID had to change (it collided)")    \
+  X(exhausted, "exhausted", "call set-ups with no Call ID left toward their server")            \
+  X(released, "released", "outside Call IDs given back by calls that ended")                    \
+  X(holds, "holds", "outside Call IDs held after a Call ID reused while clearing")              \
+  X(holds_refused, "holds_refused", "Call IDs reused while clearing refused: no hold was left")
+
 struct NatCounters {
-  std::uint64_t calls_mapped = 0;
-  std::uint64_t calls_translated = 0;  // of those, how many needed a new Call ID
-  std::uint64_t exhausted = 0;
-  std::uint64_t released = 0;
+  PPTP_NAT_COUNTERS(PPTP_COUNTER_FIELD)
 };
+
+template <class F>
+void visit_nat_counters(const NatCounters& c, F&& f) {
+  PPTP_NAT_COUNTERS(PPTP_COUNTER_VISIT)
+}
 
 class CallIdTranslator {
  public:
@@ -99,8 +113,12 @@ class CallIdTranslator {
                                                 std::uint16_t outside_call_id) const;
   void release(std::uint64_t connection_id, std::uint16_t inside_call_id);
   // The mapping goes (no GRE is routed by it) but its outside Call ID stays taken until
-  // `until` (expire_held): the server may still send the ended call's GRE with it.
+  // `until` (expire_held): the server may still send the ended call's GRE with it. Only
+  // where may_hold(its client) said yes; else it is freed at once.
   void release_held(std::uint64_t connection_id, std::uint16_t inside_call_id, double until);
+  // Whether one more outside Call ID of this client's may be held; a no is counted
+  // (holds_refused): the caller refuses the reuse instead.
+  bool may_hold(wire::Ipv4Address inside);
   void expire_held(double now);
   std::size_t held() const { return held_.size(); }
   void release_connection(std::uint64_t connection_id);
@@ -168,9 +186,11 @@ class CallIdTranslator {
   struct Held {
     std::uint64_t space_key;  // (outside, server)
     std::uint16_t outside_call_id;
+    std::uint32_t inside;  // the client's address: its share of kMaxHeldCallIdsPerClient
     double until;
   };
-  std::vector<Held> held_;  // release_held, at most kMaxHeldCallIds
+  std::deque<Held> held_;  // release_held, in the order they end; at most kMaxHeldCallIds
+  std::unordered_map<std::uint32_t, std::size_t> held_by_client_;
   NatCounters counters_;
   std::optional<std::uint8_t> half_;  // set_node_half
   std::optional<std::uint16_t> choose_in_half(Space& space);

@@ -132,10 +132,7 @@ std::string Daemon::metrics_text() const {
   for (const auto& info : track::kAnomalyTable) {
     m.counter("anomaly", info.name, info.meaning, gateway_->tracker().counters()[static_cast<std::size_t>(info.anomaly)]);
   }
-  const nat::NatCounters& n = gateway_->translator().counters();
-  m.counter("nat", "calls_mapped", "calls given an outside Call ID", n.calls_mapped);
-  m.counter("nat", "calls_translated", "calls whose Call ID had to change (it collided)", n.calls_translated);
-  m.counter("nat", "exhausted", "call set-ups with no Call ID left toward their server", n.exhausted);
+  m.counters("nat", gateway_->translator().counters(), [](const auto& c, auto&& f) { nat::visit_nat_counters(c, f); });
   if (fast_path_) {
     const auto& f = fast_path_->stats();
     m.counter("fast_path_elements", "added", "fast-path elements added", f.added);
@@ -152,6 +149,8 @@ std::string Daemon::metrics_text() const {
   m.histogram("verdict_latency_seconds", "from reading a queued packet to its verdict queued (held segments not counted)",
               verdict_latency_);
   m.gauge("calls", "live calls", static_cast<double>(gateway_->tracker().call_count()));
+  m.gauge("nat_held_call_ids", "outside Call IDs held after a Call ID reused while clearing",
+          static_cast<double>(gateway_->translator().held()));
   std::array<double, static_cast<std::size_t>(track::CallState::Closed) + 1> by_state{};
   gateway_->tracker().for_each_connection([&](const track::ControlConnection& c) {
     for (const auto& call : c.calls) ++by_state[static_cast<std::size_t>(call->state)];

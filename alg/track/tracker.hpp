@@ -193,6 +193,9 @@ class TrackerObserver {
   // its directions resume (docs/ha.md, "Resuming a control connection"); none: an ordinary
   // pick-up, which starts only on a segment that starts with a message.
   virtual std::optional<ResumePositions> resume_positions(const ControlConnection&) { return std::nullopt; }
+  // A call the PNS is clearing whose Call ID it names again (RFC 2637 2.12-2.13): whether it
+  // may end there and the new call open. No: the new request is refused as a duplicate.
+  virtual bool may_end_clearing_call(const ControlConnection&, const Call&) { return true; }
   // Whether a call the tracker does not hold (taken over from the HA peer) has this PNS Call
   // ID on the connection: a new call may not take it.
   virtual bool holds_pns_call_id(const ControlConnection&, std::uint16_t /*id*/) const { return false; }

@@ -184,8 +184,10 @@ bool Tracker::refuse_duplicate_pns_call_id(double time, ControlConnection& c, Di
                                            MessageArrival& arrival) {
   if (Call* old = c.find_by_pns_call_id(id); old != nullptr && old->state == CallState::Clearing) {
     raise(Anomaly::CallIdReusedWhileClearing, &c, dir, [&] { return fmt("Call ID %u", id); });
-    old->pac_may_still_send = true;
-    close_call(time, c, *old, "its Call ID reused by the PNS before the Call-Disconnect-Notify");
+    if (observer_.may_end_clearing_call(c, *old)) {
+      old->pac_may_still_send = true;
+      close_call(time, c, *old, "its Call ID reused by the PNS before the Call-Disconnect-Notify");
+    }
   }
   if (c.find_by_pns_call_id(id) == nullptr && !observer_.holds_pns_call_id(c, id)) return false;
   raise(Anomaly::DuplicateCallId, &c, dir,

@@ -101,14 +101,51 @@ TEST(CallIdTranslator, AHeldOutsideCallIdIsGivenToNoCallUntilItsHoldEnds) {
   EXPECT_EQ(t.in_use(kPublic, kServer), 0u);
 }
 
-TEST(CallIdTranslator, AtMostKMaxHeldCallIdsAreHeld) {
+// s19 review: one client's holds must not push out another's. Each client holds at most
+// kMaxHeldCallIdsPerClient; past it may_hold says no (the gateway then refuses the reuse)
+// and another client still may.
+TEST(CallIdTranslator, HoldsAreBoundedPerClientAndOneClientsLeaveRoomForAnothers) {
   CallIdTranslator t;
-  for (std::uint16_t id = 0; id <= kMaxHeldCallIds; ++id) {
-    ASSERT_TRUE(t.map_call(1, addr("192.0.2.11"), kPublic, kServer, id));
-    t.release_held(1, id, 100.0);
+  const wire::Ipv4Address m = addr("192.0.2.11"), b = addr("192.0.2.12");
+  for (std::uint16_t id = 0; id < kMaxHeldCallIdsPerClient; ++id) {
+    ASSERT_TRUE(t.may_hold(m));
+    ASSERT_TRUE(t.map_call(1, m, kPublic, kServer, id));
+    t.release_held(1, id, 100.0 + id);
+  }
+  EXPECT_FALSE(t.may_hold(m));
+  EXPECT_EQ(t.counters().holds_refused, 1u);
+  EXPECT_TRUE(t.may_hold(b));
+  ASSERT_TRUE(t.map_call(2, b, kPublic, kServer, 1000));
+  t.release_held(2, 1000, 200.0);
+  EXPECT_TRUE(t.outside_in_use(kPublic, kServer, 1000));
+  // Unasked past the bound, an ID is freed at once rather than pushing another out.
+  ASSERT_TRUE(t.map_call(1, m, kPublic, kServer, 2000));
+  t.release_held(1, 2000, 300.0);
+  EXPECT_FALSE(t.outside_in_use(kPublic, kServer, 2000));
+  EXPECT_EQ(t.held(), kMaxHeldCallIdsPerClient + 1);
+  EXPECT_EQ(t.counters().holds, kMaxHeldCallIdsPerClient + 1);
+  t.expire_held(100.0);  // the client's oldest ends: room for one more
+  EXPECT_TRUE(t.may_hold(m));
+  t.expire_held(200.0);
+  EXPECT_EQ(t.held(), 0u);
+  EXPECT_EQ(t.in_use(kPublic, kServer), 0u);
+}
+
+TEST(CallIdTranslator, AtMostKMaxHeldCallIdsAreHeldInAll) {
+  CallIdTranslator t;
+  std::uint16_t id = 0;
+  for (std::uint32_t client = 0; client < kMaxHeldCallIds / kMaxHeldCallIdsPerClient; ++client) {
+    const wire::Ipv4Address inside{0xC0000200u + client};  // from 192.0.2.0 on
+    for (std::size_t n = 0; n < kMaxHeldCallIdsPerClient; ++n, ++id) {
+      ASSERT_TRUE(t.map_call(client, inside, kPublic, kServer, id));
+      t.release_held(client, id, 100.0);
+    }
   }
   EXPECT_EQ(t.held(), kMaxHeldCallIds);
-  EXPECT_EQ(t.in_use(kPublic, kServer), kMaxHeldCallIds);  // the last one was freed at once
+  EXPECT_FALSE(t.may_hold(addr("198.51.100.77")));  // a client with none: no room left
+  ASSERT_TRUE(t.map_call(9999, addr("198.51.100.77"), kPublic, kServer, id));
+  t.release_held(9999, id, 100.0);
+  EXPECT_EQ(t.in_use(kPublic, kServer), kMaxHeldCallIds);  // freed at once
   t.expire_held(100.0);
   EXPECT_EQ(t.in_use(kPublic, kServer), 0u);
 }
