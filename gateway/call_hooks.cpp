@@ -183,7 +183,7 @@ void Gateway::on_call_closed(const track::ControlConnection& c, const track::Cal
 
 bool Gateway::may_end_clearing_call(const track::ControlConnection& c, const track::Call& call) {
   // Its outside Call ID is held when it ends (end_call); without room for the hold the old
-  // call stays and the reuse is refused: a freed ID could reach another client's call.
+  // call stays and the reuse waits (deferred): a freed ID could reach another client's call.
   const nat::CallMapping* m = call.pns_call_id ? translator_.find_inside(c.id, *call.pns_call_id) : nullptr;
   return m == nullptr || translator_.may_hold(m->inside);
 }

@@ -210,7 +210,7 @@ bool CallIdTranslator::may_hold(wire::Ipv4Address inside) {
   const auto it = held_by_client_.find(inside.value);
   const bool room = held_.size() < kMaxHeldCallIds &&
                     (it == held_by_client_.end() || it->second < kMaxHeldCallIdsPerClient);
-  if (!room) ++counters_.holds_refused;
+  if (!room) ++counters_.holds_unavailable;
   return room;
 }
 

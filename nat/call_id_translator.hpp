@@ -33,8 +33,9 @@ inline constexpr std::size_t kCallIdSpace = 65536;  // a Call ID is 16 bits; 0 i
 // A call that ends before the server answered its clear (a Call ID reused while clearing,
 // RFC 2637 2.12-2.13) keeps its outside Call ID this long: the server may still send GRE
 // with it, which must reach no other call. At most this many are held per client (inside
-// address) and in all; past either no hold is made and the reuse is refused instead
-// (may_hold), so that one client's holds never push out another's (s19 review).
+// address) and in all; past either no hold is made and the reuse waits instead (may_hold,
+// Tracker::waits_for_clearing_call), so that one client's holds never push out another's
+// (s19 review).
 inline constexpr double kHeldCallIdSeconds = 10;
 inline constexpr std::size_t kMaxHeldCallIdsPerClient = 64;
 inline constexpr std::size_t kMaxHeldCallIds = 16384;
@@ -63,7 +64,7 @@ std::string_view name_of(NatError e);
   X(exhausted, "exhausted", "call set-ups with no Call ID left toward their server")            \
   X(released, "released", "outside Call IDs given back by calls that ended")                    \
   X(holds, "holds", "outside Call IDs held after a Call ID reused while clearing")              \
-  X(holds_refused, "holds_refused", "Call IDs reused while clearing refused: no hold was left")
+  X(holds_unavailable, "holds_unavailable", "Call IDs reused while clearing that found no hold left (deferred)")
 
 struct NatCounters {
   PPTP_NAT_COUNTERS(PPTP_COUNTER_FIELD)
@@ -117,7 +118,7 @@ class CallIdTranslator {
   // where may_hold(its client) said yes; else it is freed at once.
   void release_held(std::uint64_t connection_id, std::uint16_t inside_call_id, double until);
   // Whether one more outside Call ID of this client's may be held; a no is counted
-  // (holds_refused): the caller refuses the reuse instead.
+  // (holds_unavailable): the caller keeps the old call and defers the reuse.
   bool may_hold(wire::Ipv4Address inside);
   void expire_held(double now);
   std::size_t held() const { return held_.size(); }

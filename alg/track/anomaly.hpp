@@ -91,7 +91,7 @@ inline constexpr std::array<AnomalyInfo, kAnomalyCount> kAnomalyTable{{
     {Anomaly::MessageNumberLengthTooLong, "number_length_too_long", "a number length field above 64"},
     {Anomaly::WrongSender, "wrong_sender", "a message the RFC lets only the other role send"},
     {Anomaly::NotEstablished, "not_established", "a call or echo message before the control connection is up (inline: a PNS's Outgoing-Call-Request or Incoming-Call-Reply is refused)"},
-    {Anomaly::CallSetUpDeferred, "call_set_up_deferred", "a PNS's call set-up before the connection is established (start not yet answered, or taken over and its window not yet proven), inline: left unread and its segment dropped, read again when TCP sends it again"},
+    {Anomaly::CallSetUpDeferred, "call_set_up_deferred", "a PNS's call set-up before the connection is established (start not yet answered, or taken over and its window not yet proven), or reusing the Call ID of a call it is clearing while no hold of that call's outside Call ID is left, inline: left unread and its segment dropped, read again when TCP sends it again"},
     {Anomaly::UnexpectedMessage, "unexpected_message", "a message the connection state does not allow"},
     {Anomaly::UnknownCall, "unknown_call", "a message names a Call ID that no call on the connection has"},
     {Anomaly::DuplicateCallId, "duplicate_call_id", "a new call reuses a Call ID still live on the connection"},

@@ -336,12 +336,14 @@ class Tracker {
   static void drop_streams(ControlConnection& c);
   ControlConnection* connection_for(double time, Direction dir, const wire::Ipv4Packet& ip,
                                     const wire::TcpSegment& tcp, SegmentOutcome& outcome);
-  // Inline: a call set-up of the PNS on a connection that is not established yet but may
-  // be (its start requested, or taken over with its window not proven), wholly in the
-  // segment's new bytes: left unread (tcp_call_set_up_deferred), read again when TCP sends
-  // it again. Otherwise handle_message refuses it (refuse_request).
+  // Inline: a call set-up of the PNS wholly in the segment's new bytes on a connection that
+  // is not established yet but may be (its start requested, or taken over with its window
+  // not proven), or reusing the Call ID of a call it is clearing while that call may not end
+  // (waits_for_clearing_call): left unread (call_set_up_deferred), read again when TCP sends
+  // it again. Otherwise handle_message reads it, and refuses it where it must.
   bool defers_call_set_up(ControlConnection& c, Direction dir, Bytes message, std::uint32_t sequence,
                           std::uint32_t segment_start);
+  bool waits_for_clearing_call(ControlConnection& c, Direction dir, std::uint16_t id, std::uint32_t sequence);
   void handle_message(double time, ControlConnection& c, Direction dir, Bytes bytes,
                       std::uint32_t sequence, SegmentOutcome& outcome);
   // How a whole message arrived: where it starts in the stream, whether the observer

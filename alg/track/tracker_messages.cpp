@@ -37,15 +37,30 @@ bool sets_up_pns_call_id(ControlMessageType t) {
 bool Tracker::defers_call_set_up(ControlConnection& c, Direction dir, Bytes message, std::uint32_t sequence,
                                  std::uint32_t segment_start) {
   if (!inline_ || dir != Direction::PnsToPac || c.pns_refused) return false;
-  // Framing checked the header: the type is at bytes 8-9 (RFC 2637 2.1).
-  if (!sets_up_pns_call_id(static_cast<ControlMessageType>(load_u16(message.data() + 8)))) return false;
+  // Framing checked the header and the length: the type is at bytes 8-9, and both set-ups
+  // have the PNS's Call ID at bytes 12-13 (RFC 2637 2.1, 2.7, 2.9).
+  if (!sets_up_pns_call_id(static_cast<ControlMessageType>(load_u16(message.data() + 8))) || message.size() < 14) {
+    return false;
+  }
   establish_if_taken_over(c, dir);
+  // Bytes of it in an earlier segment may have reached the server: it cannot be read again.
+  if (static_cast<std::int32_t>(sequence - segment_start) < 0) return false;
+  if (c.state == ConnectionState::Established) return waits_for_clearing_call(c, dir, load_u16(message.data() + 12), sequence);
   const bool may_be_established = c.state == ConnectionState::WaitStartReply ||
                                   (c.state == ConnectionState::TcpOpening && c.taken_over);
-  // Bytes of it in an earlier segment may have reached the server: it cannot be read again.
-  const bool in_this_segment = static_cast<std::int32_t>(sequence - segment_start) >= 0;
-  if (c.state == ConnectionState::Established || !may_be_established || !in_this_segment) return false;
+  if (!may_be_established) return false;
   raise(Anomaly::CallSetUpDeferred, &c, dir, [&] { return fmt("sequence %u in state %s", sequence, std::string(name_of(c.state)).c_str()); });
+  return true;
+}
+
+// A Call ID reused while clearing whose old call may not end yet (no hold of its outside
+// Call ID is left, may_end_clearing_call): the request waits, as a deferred one, for a hold
+// to end or the PAC's Call-Disconnect-Notify (2.13), instead of costing the client its
+// connection as a refusal would (s19 review).
+bool Tracker::waits_for_clearing_call(ControlConnection& c, Direction dir, std::uint16_t id, std::uint32_t sequence) {
+  const Call* old = c.find_by_pns_call_id(id);
+  if (old == nullptr || old->state != CallState::Clearing || observer_.may_end_clearing_call(c, *old)) return false;
+  raise(Anomaly::CallSetUpDeferred, &c, dir, [&] { return fmt("sequence %u: Call ID %u reused while clearing, no hold left", sequence, id); });
   return true;
 }
 

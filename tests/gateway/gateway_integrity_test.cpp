@@ -272,37 +272,6 @@ TEST_F(Integrity, TheOutsideCallIdOfACallReusedWhileClearingGoesToNoOtherCallWhi
   EXPECT_EQ(h.gw.status()["nat"]["held"], 0);
 }
 
-// s19 review: with one gateway-wide bound on holds, a client reusing its own Call IDs while
-// clearing (no server answer needed) filled it, and then another client's hold was freed at
-// once. Now each client holds at most kMaxHeldCallIdsPerClient; past it its reuse is refused
-// (the old call stays until the server's answer), and the other client's hold is kept.
-TEST_F(Integrity, OneClientsHoldsLeaveAnotherClientsHoldWhole) {
-  Client m{{addr("192.0.2.14"), 40004}};
-  h.start(m);
-  h.pass(m.to_pac(test::bytes_of(ocrq(7))));
-  const auto accepted = [&](Packet p) { return h.run(p).action == Action::Accept; };  // translated or not
-  for (std::size_t n = 0; n < nat::kMaxHeldCallIdsPerClient; ++n) {
-    ASSERT_TRUE(accepted(m.to_pac(test::bytes_of(wire::CallClearRequest{7, 0}))));
-    ASSERT_TRUE(accepted(m.to_pac(test::bytes_of(ocrq(7)))));
-  }
-  EXPECT_EQ(h.gw.status()["nat"]["held"], nat::kMaxHeldCallIdsPerClient);
-  ASSERT_TRUE(accepted(m.to_pac(test::bytes_of(wire::CallClearRequest{7, 0}))));
-  EXPECT_FALSE(accepted(m.to_pac(test::bytes_of(ocrq(7)))));  // refused: the old call stays
-  EXPECT_EQ(h.gw.status()["nat"]["holds_refused"], 1);
-  EXPECT_EQ(anomaly("duplicate_call_id"), 1u);
-  // B's honest reuse while clearing is held all the same.
-  h.start(b);
-  Packet request = b.to_pac(test::bytes_of(ocrq(9)));
-  ASSERT_EQ(h.run(request).action, Action::Accept);
-  const std::uint16_t old_outside = tcp_u16(request, 12);
-  ASSERT_TRUE(accepted(b.to_pns(test::bytes_of(ocrp(101, old_outside)))));
-  ASSERT_TRUE(accepted(b.to_pac(test::bytes_of(wire::CallClearRequest{9, 0}))));
-  ASSERT_TRUE(accepted(b.to_pac(test::bytes_of(ocrq(9)))));
-  EXPECT_EQ(anomaly("call_id_reused_while_clearing"), nat::kMaxHeldCallIdsPerClient + 2);
-  EXPECT_TRUE(h.gw.translator().outside_in_use(kPublic, kServer, old_outside));
-  EXPECT_EQ(gre_to(old_outside), std::nullopt);
-}
-
 // s19 review: the server's GRE with a held (or reserved, or not yet answered) outside Call ID
 // reaches no client, even where --allow-unknown-gre passes GRE of no call.
 TEST(IntegrityUnknownGre, GreWithAHeldKeyIsDroppedEvenWithUnknownGreAllowed) {

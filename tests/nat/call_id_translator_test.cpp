@@ -113,7 +113,7 @@ TEST(CallIdTranslator, HoldsAreBoundedPerClientAndOneClientsLeaveRoomForAnothers
     t.release_held(1, id, 100.0 + id);
   }
   EXPECT_FALSE(t.may_hold(m));
-  EXPECT_EQ(t.counters().holds_refused, 1u);
+  EXPECT_EQ(t.counters().holds_unavailable, 1u);
   EXPECT_TRUE(t.may_hold(b));
   ASSERT_TRUE(t.map_call(2, b, kPublic, kServer, 1000));
   t.release_held(2, 1000, 200.0);
