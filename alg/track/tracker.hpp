@@ -194,7 +194,9 @@ class TrackerObserver {
   // pick-up, which starts only on a segment that starts with a message.
   virtual std::optional<ResumePositions> resume_positions(const ControlConnection&) { return std::nullopt; }
   // A call the PNS is clearing whose Call ID it names again (RFC 2637 2.12-2.13): whether it
-  // may end there and the new call open. No: the new request is refused as a duplicate.
+  // may end there and the new call open. No: the old call stays and the new request waits
+  // (deferred, waits_for_clearing_call), or, where it cannot be deferred, is refused as a
+  // duplicate.
   virtual bool may_end_clearing_call(const ControlConnection&, const Call&) { return true; }
   // Whether a call the tracker does not hold (taken over from the HA peer) has this PNS Call
   // ID on the connection: a new call may not take it.
