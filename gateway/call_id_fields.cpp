@@ -83,6 +83,28 @@ void Gateway::decide_whole_field(const track::ControlConnection& c, ConnectionRe
   if (v) patches.edit().add(sequence, *v);
 }
 
+// A message cut before its Call ID field is whole, its head gone through this node: if the
+// node fails over now, the peer sees the rest first and could not frame it, so the field in
+// it would pass untranslated (a client's own Call ID to the server, the server's name for a
+// client to that client). The HA peer gets the head instead (docs/ha.md, "A message split
+// before its Call ID field"). Only for messages with a field to translate; a client's own
+// Call ID (Allocate) cut inside the field is not: its first byte left as this node reserved
+// it, which the peer cannot know.
+void Gateway::pass_message_head(const track::ControlConnection& c, Direction dir, const nat::TcpPayload& at) const {
+  if (call_observer_ == nullptr) return;
+  const stream::Reassembler& s = c.streams[index_of(dir)];
+  const Bytes head = s.partial();
+  if (s.state() != stream::StreamState::Synced || head.empty() || head.size() > stream::kMaxResumeHeadBytes) return;
+  if (static_cast<std::uint32_t>(at.sequence + at.length) != s.next_sequence()) return;  // not the head's last segment
+  if (head.size() >= kTypeEnd) {
+    const auto type = static_cast<wire::ControlMessageType>(load_u16(head.data() + 8));
+    const nat::CallIdField field = nat::call_id_field(type, dir == Direction::PnsToPac);
+    if (field.rewrite == nat::CallIdRewrite::None || head.size() >= field.offset + kCallIdLength) return;
+    if (field.rewrite == nat::CallIdRewrite::Allocate && head.size() > field.offset) return;
+  }
+  call_observer_->message_head_passed(c, dir, s.partial_sequence(), head);
+}
+
 // A client's Call-Clear-Request (RFC 2637 2.11: its own Call ID) cut inside the field by a
 // TCP that then waits for the ACK of the first part (Nagle, or a congestion window of one
 // after a loss): held, its second byte would never come. So the first byte alone decides,

@@ -93,6 +93,18 @@ class CallObserver {
   virtual std::optional<track::ResumePositions> resume_positions(const track::ControlConnection& /*c*/) const {
     return std::nullopt;
   }
+  // With resume_positions: the head of a message the HA peer passed in part in direction
+  // `d` before the failover, to read that message whole (Tracker's resume_head).
+  virtual std::optional<stream::ResumeHead> resume_head(const track::ControlConnection& /*c*/,
+                                                        track::Direction /*d*/) const {
+    return std::nullopt;
+  }
+  // A segment of `c` left in direction `d` ending inside a message's first bytes, before its
+  // Call ID field is whole: `head` (1 to stream::kMaxResumeHeadBytes, as its sender wrote
+  // them) starts at `sequence`. The HA peer gets it (docs/ha.md, "A message split before
+  // its Call ID field").
+  virtual void message_head_passed(const track::ControlConnection& /*c*/, track::Direction /*d*/,
+                                   std::uint32_t /*sequence*/, Bytes /*head*/) {}
   // Whether `c` carries calls taken over (the gateway counts the ends it ignores on it).
   virtual bool holds_taken_over(const track::ControlConnection& /*c*/) const { return false; }
   // Taken-over calls that `e` on `c` ends, out of the observer's table: the gateway ends
@@ -240,6 +252,9 @@ class Gateway final : private track::TrackerObserver {
   // A whole field's patch; after a decision from its first byte, only its second byte's.
   void decide_whole_field(const track::ControlConnection& c, ConnectionRecord& r, nat::CallIdField field,
                           track::Direction dir, std::uint32_t sequence, std::uint16_t id);
+  // A segment `at` that left ending inside a message's head: the HA peer gets the head
+  // (CallObserver::message_head_passed; call_id_fields.cpp).
+  void pass_message_head(const track::ControlConnection& c, track::Direction dir, const nat::TcpPayload& at) const;
   // A call on `c` by the client's inside Call ID (Pns) or its outside one (Outside), as that
   // pair: the gateway's own mapping, else a call taken over from the HA peer.
   struct CallIdPair {
@@ -293,6 +308,9 @@ class Gateway final : private track::TrackerObserver {
   void on_call_changed(const track::ControlConnection& c, const track::Call& call) override;
   std::optional<track::ResumePositions> resume_positions(const track::ControlConnection& c) override {
     return call_observer_ != nullptr ? call_observer_->resume_positions(c) : std::nullopt;
+  }
+  std::optional<stream::ResumeHead> resume_head(const track::ControlConnection& c, track::Direction d) override {
+    return call_observer_ != nullptr ? call_observer_->resume_head(c, d) : std::nullopt;
   }
   void on_call_closed(const track::ControlConnection& c, const track::Call& call) override;
   void on_connection_closed(const track::ControlConnection& c) override;

@@ -25,6 +25,12 @@ void ChannelEnd::publish(Body b) {
   queue(std::move(b));
 }
 
+void ChannelEnd::publish_head(MessageHead h) {
+  if (peer_incarnation_ == 0) return;  // no peer heard yet
+  ++counters_.heads_sent;
+  unsequenced_.push_back(std::move(h));
+}
+
 void ChannelEnd::queue(Body b) { unacked_.push_back(Pending{next_sequence_++, std::move(b)}); }
 
 void ChannelEnd::queue_snapshot() {
@@ -106,6 +112,8 @@ void ChannelEnd::receive(Bytes datagram, double now) {
     peer_active_ = hello->active;
     ++counters_.hellos;
     if (hello->want_snapshot && snapshot_end_ == 0) queue_snapshot();
+  } else if (auto* head = std::get_if<MessageHead>(&m->body)) {
+    ++(replica_.put_head(std::move(*head)) ? counters_.heads_kept : counters_.heads_unkept);
   } else if (!std::holds_alternative<Ack>(m->body)) {
     take_sequenced(m->header.sequence, m->body);
   }

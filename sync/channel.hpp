@@ -43,6 +43,9 @@ struct ChannelCounters {
   std::uint64_t peer_restarts = 0;
   std::uint64_t hellos = 0;          // Hellos received (the peer's role is as fresh as the last)
   std::uint64_t unencodable = 0;     // a record the codec refused (a name beyond its bound)
+  std::uint64_t heads_sent = 0;      // message heads published (unsequenced, best effort)
+  std::uint64_t heads_kept = 0;      // the peer's heads kept for its connections
+  std::uint64_t heads_unkept = 0;    // the peer's heads for no connection of its calls, or older
 };
 
 class ChannelEnd {
@@ -54,6 +57,9 @@ class ChannelEnd {
   void publish_add(const CallState& c) { publish(AddCall{c}); }
   void publish_update(const CallState& c) { publish(UpdateCall{c}); }
   void publish_delete(const CallKey& k) { publish(DeleteCall{k}); }
+  // The head of a message passed in part on a connection of our calls: sent once, with the
+  // next datagrams, not acknowledged (a head lost costs only what it would have saved).
+  void publish_head(MessageHead h);
 
   void receive(Bytes datagram, double now);
   // Resends and Hellos that are due.

@@ -31,7 +31,7 @@ namespace {
 
 constexpr std::uint8_t kWantSnapshot = 1, kSenderActive = 2;
 constexpr std::uint8_t kFirstPart = 1, kLastPart = 2;
-constexpr std::uint8_t kMaxType = static_cast<std::uint8_t>(MessageType::Snapshot);
+constexpr std::uint8_t kMaxType = static_cast<std::uint8_t>(MessageType::Head);
 
 struct BodyWriter {
   ByteWriter& w;
@@ -48,12 +48,16 @@ struct BodyWriter {
     w.u16(static_cast<std::uint16_t>(s.calls.size()));
     for (const CallState& c : s.calls) write_record(w, c);
   }
+  void operator()(const MessageHead& h) const { write_head(w, h); }
 };
 
 bool records_fit(const Body& b) {
   const auto fits = [](const CallState& c) { return c.user.size() <= kMaxUserLength; };
   if (const auto* a = std::get_if<AddCall>(&b)) return fits(a->call);
   if (const auto* u = std::get_if<UpdateCall>(&b)) return fits(u->call);
+  if (const auto* h = std::get_if<MessageHead>(&b)) {
+    return h->direction <= 1 && !h->bytes.empty() && h->bytes.size() <= kMaxHeadBytes;
+  }
   if (const auto* s = std::get_if<SnapshotPart>(&b)) {
     for (const CallState& c : s->calls)
       if (!fits(c)) return false;
@@ -105,6 +109,11 @@ Result<Body, SyncError> read_body(MessageType type, ByteReader& r) {
       return Body{DeleteCall{k}};
     }
     case MessageType::Snapshot: return read_snapshot(r);
+    case MessageType::Head: {
+      auto h = read_head(r);
+      if (!h) return unexpected(h.error());
+      return Body{std::move(*h)};
+    }
   }
   return unexpected(SyncError::UnknownType);
 }

@@ -35,6 +35,7 @@ enum class MessageType : std::uint8_t {
   Update = 4,    // a call's state changed
   Delete = 5,    // a call ended
   Snapshot = 6,  // one part of the whole table
+  Head = 7,      // unsequenced, best effort: a message head passed in part (record.hpp)
 };
 
 struct Header {
@@ -75,7 +76,7 @@ struct SnapshotPart {
   std::vector<CallState> calls;
   bool operator==(const SnapshotPart&) const = default;
 };
-using Body = std::variant<Hello, Ack, AddCall, UpdateCall, DeleteCall, SnapshotPart>;
+using Body = std::variant<Hello, Ack, AddCall, UpdateCall, DeleteCall, SnapshotPart, MessageHead>;
 MessageType type_of(const Body& b);
 
 struct Message {

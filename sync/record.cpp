@@ -51,6 +51,29 @@ void write_key(ByteWriter& w, const CallKey& k) {
   w.u16(k.pns_call_id);
 }
 
+void write_head(ByteWriter& w, const MessageHead& h) {
+  put_endpoint(w, h.pns);
+  put_endpoint(w, h.pac);
+  w.u8(h.direction);
+  w.u32(h.sequence);
+  w.u8(static_cast<std::uint8_t>(h.bytes.size()));
+  w.bytes(h.bytes);
+}
+
+Result<MessageHead, SyncError> read_head(ByteReader& r) {
+  MessageHead h;
+  h.pns = get_endpoint(r);
+  h.pac = get_endpoint(r);
+  h.direction = r.u8();
+  h.sequence = r.u32();
+  const std::uint8_t length = r.u8();
+  const Bytes bytes = r.bytes(length);
+  if (r.failed()) return unexpected(SyncError::Truncated);
+  if (h.direction > 1 || length == 0 || length > kMaxHeadBytes) return unexpected(SyncError::BadRecord);
+  h.bytes.assign(bytes.begin(), bytes.end());
+  return h;
+}
+
 CallKey read_key(ByteReader& r) {
   CallKey k;
   k.pns = get_endpoint(r);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "alg/wire/ip.hpp"
 
@@ -44,6 +45,19 @@ struct CallState {
   bool positions_known = false;
   std::array<std::uint32_t, 2> next_sequence{};
   bool operator==(const CallState&) const = default;
+};
+
+// The head of a control message that a node passed in part, its Call ID field not whole in
+// it (docs/ha.md, "A message split before its Call ID field"): the peer, taking the control
+// connection over, reads the message whole from it and the rest. Best effort: unsequenced.
+inline constexpr std::size_t kMaxHeadBytes = 15;  // the fields are at bytes 12-13 or 14-15 (RFC 2637 2.x)
+struct MessageHead {
+  wire::Endpoint pns;
+  wire::Endpoint pac;
+  std::uint8_t direction = 0;        // by track::Direction: 0 PNS to PAC, 1 PAC to PNS
+  std::uint32_t sequence = 0;        // TCP sequence number of the message's first byte
+  std::vector<std::uint8_t> bytes;   // 1 to kMaxHeadBytes, as the sender wrote them
+  bool operator==(const MessageHead&) const = default;
 };
 
 }  // namespace pptp::sync

@@ -183,6 +183,11 @@ class HaNode final : public gateway::CallObserver {
   // CallObserver: whether `c` carries calls taken over (still held: not ended yet).
   bool holds_taken_over(const track::ControlConnection& c) const override;
   std::optional<track::ResumePositions> resume_positions(const track::ControlConnection& c) const override;
+  // CallObserver: the peer's head of a message it passed in part on a connection taken over.
+  std::optional<stream::ResumeHead> resume_head(const track::ControlConnection& c, track::Direction d) const override;
+  // CallObserver: a head passed here on a connection of our published calls, to the peer.
+  void message_head_passed(const track::ControlConnection& c, track::Direction d, std::uint32_t sequence,
+                           Bytes head) override;
   // CallObserver: taken-over calls cleared on their control connection (docs/ha.md).
   std::vector<nat::CallBinding> end_taken_over(const track::ControlConnection& c,
                                                const gateway::TakenOverEnd& e) override;
@@ -233,6 +238,9 @@ class HaNode final : public gateway::CallObserver {
     f("refused", n.refused, "sync datagrams that did not decode (bad tag, truncated, ...)");
     f("snapshots_sent", n.snapshots_sent, "full snapshots sent to the peer");
     f("snapshots_received", n.snapshots_received, "full snapshots received from the peer");
+    f("heads_sent", n.heads_sent, "heads of messages passed in part, sent to the peer (docs/ha.md)");
+    f("heads_kept", n.heads_kept, "the peer's heads of messages passed in part, kept for its connections");
+    f("heads_unkept", n.heads_unkept, "the peer's heads not kept: no call of its on that connection, or older");
     f("send_failures", send_failures_, "sync datagrams the socket did not send");
     f("healings", healings_,
       "split brains healed while active (the peer went from active to standby, or its epoch rose unseen)");

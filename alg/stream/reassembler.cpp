@@ -1,6 +1,7 @@
 #include "alg/stream/reassembler.hpp"
 
 #include <algorithm>
+#include <array>
 
 namespace pptp::stream {
 
@@ -30,6 +31,7 @@ std::string_view name_of(StreamAnomaly a) {
     case StreamAnomaly::FramingError: return "stream_framing_error";
     case StreamAnomaly::ResumedAtPosition: return "tcp_resumed_at_position";
     case StreamAnomaly::ResyncSkipped: return "stream_resync_skipped";
+    case StreamAnomaly::ResumedAtHead: return "tcp_resumed_at_head";
   }
   return "unknown";
 }
@@ -119,15 +121,42 @@ bool Reassembler::feed(std::uint32_t sequence, Bytes payload, MessageSink& sink)
   return read;
 }
 
-void Reassembler::resume(std::optional<std::uint32_t> boundary) {
+void Reassembler::resume(std::optional<std::uint32_t> boundary, std::optional<ResumeHead> head) {
   if (state_ != StreamState::AwaitingStart) return;
   resume_ = std::make_unique<Resume>();
   resume_->boundary = boundary;
+  if (head && !head->bytes.empty() && head->bytes.size() <= kMaxResumeHeadBytes &&
+      (!boundary || distance(*boundary, head->sequence) >= 0)) {
+    resume_->head = std::move(head);
+  }
+}
+
+// The first segment starts where the replicated head ends, and the two frame as the start
+// of a message (a retransmission of an earlier segment, or bytes of another message, do not).
+bool Reassembler::continues_head(std::uint32_t sequence, Bytes payload) const {
+  if (!resume_ || !resume_->head) return false;
+  const ResumeHead& head = *resume_->head;
+  if (sequence != head.sequence + static_cast<std::uint32_t>(head.bytes.size())) return false;
+  std::array<std::uint8_t, wire::kControlHeaderLength> start{};
+  const std::size_t from_head = std::min(head.bytes.size(), start.size());
+  std::copy_n(head.bytes.begin(), from_head, start.begin());
+  const std::size_t from_payload = std::min(payload.size(), start.size() - from_head);
+  std::copy_n(payload.begin(), from_payload, start.begin() + static_cast<std::ptrdiff_t>(from_head));
+  return wire::frame_control_message(Bytes(start.data(), from_head + from_payload)).status !=
+         wire::Frame::Status::Invalid;
 }
 
 // Where a direction picked up without its SYN starts; none: the segment was skipped or the
 // direction lost sync.
 std::optional<std::uint32_t> Reassembler::find_start(std::uint32_t sequence, Bytes payload, MessageSink& sink) {
+  // A message cut before the failover: its head was passed by the other node, the rest
+  // starts here. The stream starts at the head, its bytes already in (not delivered yet).
+  if (continues_head(sequence, payload)) {
+    sink.on_stream_anomaly(StreamAnomaly::ResumedAtHead, nullptr);
+    if (!buffers_) buffers_ = std::make_unique<Buffers>();
+    buffers_->partial = std::move(resume_->head->bytes);
+    return sequence;
+  }
   // The replicated boundary first: it cannot be framed wrongly by bytes a client chose.
   // Bytes before it were delivered by the node that carried the connection.
   if (resume_ && resume_->boundary && distance(*resume_->boundary, sequence) <= 0) {

@@ -24,6 +24,11 @@ inline constexpr std::uint32_t kReorderWindow = 64 * 1024;    // how far ahead a
 // or bytes looking for one before it loses sync (docs/ha.md, "Resuming a control connection").
 inline constexpr std::uint32_t kMaxResyncSegments = 8;
 inline constexpr std::uint32_t kMaxResyncBytes = 8 * 1024;
+// The longest message head a node replicates (docs/ha.md, "A message split before its Call
+// ID field"): the Call ID fields translated are at bytes 12-13, or 14-15 for an
+// Outgoing-Call-Reply's Peer's Call ID (RFC 2637 2.x), so a head of 15 bytes or fewer may
+// not have its field whole.
+inline constexpr std::size_t kMaxResumeHeadBytes = 15;
 // Bytes read in order and kept until their receiver acknowledges them (keep_read): past
 // this an in-order segment is refused (inline) until the receiver catches up. A PPTP
 // control message is at most 220 bytes; a sender with more than this unacknowledged is
@@ -46,8 +51,19 @@ enum class StreamAnomaly : std::uint8_t {
   FramingError,     // bytes that are no PPTP message: lost sync
   ResumedAtPosition,  // taken over: started at the replicated boundary, bytes before it skipped
   ResyncSkipped,      // taken over: bytes with no message start skipped (they pass unparsed)
+  ResumedAtHead,      // taken over: started with the replicated head of a message cut there
 };
-inline constexpr std::size_t kStreamAnomalyCount = 8;
+inline constexpr std::size_t kStreamAnomalyCount = 9;
+
+// The first bytes of a message that the node carrying the connection passed before a
+// failover, the rest not yet: the taken-over direction starts with them when its first
+// segment is their continuation, so that the message is read whole (its Call ID field in
+// the rest is translated as the old node would have).
+struct ResumeHead {
+  std::uint32_t sequence = 0;         // of the head's first byte: a message start
+  std::vector<std::uint8_t> bytes;    // 1 to kMaxResumeHeadBytes
+  bool operator==(const ResumeHead&) const = default;
+};
 std::string_view name_of(StreamAnomaly a);
 
 class MessageSink {
@@ -85,7 +101,10 @@ class Reassembler {
   // `boundary` (the replica's next expected sequence number at a message boundary) when a
   // segment covers it, else on a valid header at or inside a segment, skipping what comes
   // before within kMaxResyncSegments / kMaxResyncBytes; past them it loses sync as before.
-  void resume(std::optional<std::uint32_t> boundary);
+  // With `head`: a first segment that starts where the head ends, and frames with it, starts
+  // the stream at the head's first byte, the head's bytes already read; a head before
+  // `boundary` is older than it and not used.
+  void resume(std::optional<std::uint32_t> boundary, std::optional<ResumeHead> head = std::nullopt);
   // False: refused; nothing of it was taken, or the sink left a message unread (the stream
   // ends before that message).
   bool feed(std::uint32_t sequence, Bytes payload, MessageSink& sink);
@@ -121,6 +140,7 @@ class Reassembler {
   bool buffer_ahead(std::uint32_t sequence, std::uint32_t offset, Bytes payload, MessageSink& sink);
   void free_buffers_if_empty();
   std::optional<std::uint32_t> find_start(std::uint32_t sequence, Bytes payload, MessageSink& sink);
+  bool continues_head(std::uint32_t sequence, Bytes payload) const;
   bool past_resync_limits() const;
   std::optional<std::uint32_t> resync(std::uint32_t sequence, Bytes payload, MessageSink& sink);
 
@@ -144,6 +164,7 @@ class Reassembler {
   // Set by resume() until the direction starts: what it may still skip.
   struct Resume {
     std::optional<std::uint32_t> boundary;
+    std::optional<ResumeHead> head;
     std::uint32_t segments_skipped = 0;
     std::uint32_t bytes_skipped = 0;
   };

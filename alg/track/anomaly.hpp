@@ -25,6 +25,7 @@ enum class Anomaly : std::uint8_t {
   StreamGapAtClose,
   TcpResumedAtPosition,
   StreamResyncSkipped,
+  TcpResumedAtHead,
   TakenOverEstablished,
   // control messages
   MessageReservedNonZero,
@@ -86,6 +87,7 @@ inline constexpr std::array<AnomalyInfo, kAnomalyCount> kAnomalyTable{{
     {Anomaly::StreamGapAtClose, "stream_gap_at_close", "control connection ended with bytes missing or a message cut"},
     {Anomaly::TcpResumedAtPosition, "tcp_resumed_at_position", "a taken-over control connection resumed at the replicated message boundary; bytes before it were delivered by the other node"},
     {Anomaly::StreamResyncSkipped, "stream_resync_skipped", "a taken-over control connection skipped bytes before a message start: they pass unparsed"},
+    {Anomaly::TcpResumedAtHead, "tcp_resumed_at_head", "a taken-over control connection resumed with the replicated head of a message the other node passed in part: the message is read whole"},
     {Anomaly::TakenOverEstablished, "taken_over_established", "a taken-over control connection's window was proven both ways: its new calls are followed"},
     {Anomaly::MessageReservedNonZero, "reserved_nonzero", "a Reserved field is not zero (RFC 2637: MUST be 0)"},
     {Anomaly::MessageNumberLengthTooLong, "number_length_too_long", "a number length field above 64"},

@@ -36,6 +36,7 @@ Anomaly stream_anomaly(stream::StreamAnomaly a) {
     case stream::StreamAnomaly::FramingError: return Anomaly::StreamFramingError;
     case stream::StreamAnomaly::ResumedAtPosition: return Anomaly::TcpResumedAtPosition;
     case stream::StreamAnomaly::ResyncSkipped: return Anomaly::StreamResyncSkipped;
+    case stream::StreamAnomaly::ResumedAtHead: return Anomaly::TcpResumedAtHead;
   }
   return Anomaly::StreamFramingError;
 }
@@ -184,7 +185,9 @@ ControlConnection* Tracker::connection_for(double time, Direction dir, const wir
   if (!tcp.has(wire::tcp_flags::kSyn)) {
     if (const auto resume = observer_.resume_positions(*c)) {
       c->taken_over = true;
-      for (std::size_t i = 0; i < c->streams.size(); ++i) c->streams[i].resume((*resume)[i]);
+      for (std::size_t i = 0; i < c->streams.size(); ++i) {
+        c->streams[i].resume((*resume)[i], observer_.resume_head(*c, static_cast<Direction>(i)));
+      }
     }
   }
   return connections_.emplace(key, std::move(c)).first->second.get();

@@ -161,27 +161,36 @@ class SecondFailover(HaCase):
         self.assertEqual(disconnect and disconnect["call_id"], call["my_call_id"], disconnect)
 
 
-# Bytes of the split message written before the failover. 20: past its Call ID field (bytes
-# 12-13), which ra translates; rb skips the tail and resumes at the next message. Before the
-# field (PPTP_HA_SPLIT_AT=6) the tail reaches the client untranslated: a known gap (docs/ha.md,
-# "Not done yet"), so the test fails there.
-SPLIT_AT = int(os.environ.get("PPTP_HA_SPLIT_AT", "20"))
-
-
 class SplitAcrossAFailover(HaCase):
-    def test_a_message_split_across_a_failover_arrives_whole_and_the_call_clears_on_the_new_node(self):
-        """The server writes the first SPLIT_AT bytes of a WAN-Error-Notify (RFC 2637 2.14,
-        naming the client's outside Call ID) through ra, ra's links go down, and the rest goes
-        through rb once promoted: rb resumes the control connection from the replicated
-        positions (docs/ha.md, "Resuming a control connection"). Then an Echo, and the
-        client's Call-Clear-Request, whose Call-Disconnect-Notify ends the call on rb."""
+    """The server writes the first `split_at` bytes of a WAN-Error-Notify (RFC 2637 2.14,
+    naming the client's outside Call ID at bytes 12-13) through ra, ra's links go down, and
+    the rest goes through rb once promoted: rb resumes the control connection from the
+    replicated positions (docs/ha.md, "Resuming a control connection"). Then an Echo, and
+    the client's Call-Clear-Request, whose Call-Disconnect-Notify ends the call on rb."""
+
+    def test_a_message_split_past_its_call_id_field_arrives_whole_and_the_call_clears_on_the_new_node(self):
+        # ra translated the field; rb skips the rest and resumes at the next message.
+        self.split_across(20)
+
+    def test_a_message_split_before_its_call_id_field_arrives_translated_from_the_replicated_head(self):
+        # ra passed the head and replicated it; rb reads the rest with it as one message and
+        # translates the field ("A message split before its Call ID field"). Without the
+        # head the rest reached the client naming its outside Call ID.
+        numbers = self.split_across(6)
+        self.assertGreaterEqual(numbers["ra_heads_sent"], 1, numbers)
+        self.assertGreaterEqual(numbers["rb_heads_kept"], 1, numbers)
+        self.assertEqual(numbers["rb_anomalies"].get("tcp_resumed_at_head"), 1, numbers)
+
+    def split_across(self, split_at):
         lab = self.lab
         pac, first, call = self.start_call()
         lab.wait_for(lambda: lab.ha_status("rb").get("replicated_calls") == 1, 10, "the call replicated to rb")
         time.sleep(1)
-        pac.send("wen-head %d" % SPLIT_AT)
+        pac.send("wen-head %d" % split_at)
         self.assertIsNotNone(pac.event("wen-head", 5), lab.log("pac"))
         time.sleep(0.5)  # the head passes ra and is acknowledged
+        ra_heads_sent = lab.ha_status("ra").get("heads_sent")
+        rb_heads_kept = lab.ha_status("rb").get("heads_kept")
         failed_at, promoted_at = fail_over(lab, "ra", "rb")
         time.sleep(1)
         pac.send("wen-tail")
@@ -200,10 +209,11 @@ class SplitAcrossAFailover(HaCase):
         outside = call["peer_call_id"]
         ended = re.findall(r"adopted_call_ended .*outside_call_id=(\d+) .*reason=\"(\w+)\"", lab.log("pptp-alg-rb"))
         status = json.loads(lab.ctl("rb", "status", "--json").stdout or "{}")
-        numbers = {"split_at": SPLIT_AT, "promoted_s": round(promoted_at - failed_at, 3),
+        numbers = {"split_at": split_at, "promoted_s": round(promoted_at - failed_at, 3),
                    "client_call_id": 7, "outside_call_id": outside, "wan_error": wen, "echo": echo,
                    "server_clears": server["clears"], "disconnect": disconnect, "elements_removed_s": removed_s,
                    "offloaded_before": offloaded, "adopted_call_ended": ended,
+                   "ra_heads_sent": ra_heads_sent, "rb_heads_kept": rb_heads_kept,
                    "rb_anomalies": _anomalies(status),
                    "client_to_server": direction(server["calls"][str(call["my_call_id"])]["received"], failed_at,
                                                  stopped_at),
@@ -226,11 +236,13 @@ class SplitAcrossAFailover(HaCase):
         for way in ("client_to_server", "server_to_client"):
             self.assertGreater(numbers[way]["after"], RATE, numbers)
             self.assertLess(numbers[way]["gap_s"], GAP_BOUND, numbers)
+        return numbers
 
 
 def _anomalies(status):
     """The stream counters that say how a taken-over connection resumed."""
-    names = ("tcp_resumed_at_position", "tcp_mid_stream_start", "stream_resync_skipped", "stream_framing_error")
+    names = ("tcp_resumed_at_position", "tcp_resumed_at_head", "tcp_mid_stream_start", "stream_resync_skipped",
+             "stream_framing_error")
     found = {}
 
     def walk(o):

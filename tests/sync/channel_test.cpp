@@ -82,6 +82,57 @@ TEST(SyncChannel, TheStandbyHoldsTheActivesCallsAfterTheFirstSnapshot) {
   EXPECT_EQ(a.counters().resent, 0u);
 }
 
+// Heads of messages passed in part (docs/ha.md, "A message split before its Call ID field").
+TEST(SyncChannel, AHeadReachesThePeerForAConnectionOfItsCallsAndGoesWithTheLastCall) {
+  ChannelEnd a(options(0), 100), b(options(1), 200);
+  Pipe p{a, b};
+  a.publish_add(sample_call(1));
+  a.publish_add(sample_call(2));
+  ASSERT_TRUE(p.converge());
+  const MessageHead h = test::sample_head(5000);
+  a.publish_head(h);
+  p.round();
+  const MessageHead* kept = b.replica().head(h.pns, h.pac, h.direction);
+  ASSERT_NE(kept, nullptr);
+  EXPECT_EQ(*kept, h);
+  EXPECT_EQ(b.replica().head(h.pns, h.pac, 0), nullptr);  // the other direction has none
+  EXPECT_EQ(a.counters().heads_sent, 1u);
+  EXPECT_EQ(b.counters().heads_kept, 1u);
+  a.publish_delete(sample_call(1).key);
+  ASSERT_TRUE(p.converge());
+  EXPECT_NE(b.replica().head(h.pns, h.pac, h.direction), nullptr);  // a call is left on it
+  a.publish_delete(sample_call(2).key);
+  ASSERT_TRUE(p.converge());
+  EXPECT_EQ(b.replica().head(h.pns, h.pac, h.direction), nullptr);
+  EXPECT_EQ(b.replica().heads(), 0u);
+}
+
+TEST(SyncChannel, AHeadOfNoReplicatedConnectionOrOlderThanTheOneKeptIsNotKept) {
+  ChannelEnd a(options(0), 100), b(options(1), 200);
+  Pipe p{a, b};
+  a.publish_add(sample_call(1));
+  ASSERT_TRUE(p.converge());
+  MessageHead elsewhere = test::sample_head(5000);
+  elsewhere.pns.port = 40002;  // another control connection
+  a.publish_head(elsewhere);
+  const MessageHead newer = test::sample_head(7000);
+  a.publish_head(newer);
+  a.publish_head(test::sample_head(6000));  // came after the newer one: out of order
+  p.round();
+  EXPECT_EQ(b.counters().heads_kept, 1u);
+  EXPECT_EQ(b.counters().heads_unkept, 2u);
+  EXPECT_EQ(b.replica().heads(), 1u);
+  EXPECT_EQ(*b.replica().head(newer.pns, newer.pac, newer.direction), newer);
+}
+
+TEST(SyncChannel, AHeadBeforeThePeerIsHeardIsNotSent) {
+  ChannelEnd a(options(0), 100), b(options(1), 200);
+  a.publish_add(sample_call(1));
+  a.publish_head(test::sample_head(5000));
+  EXPECT_EQ(a.counters().heads_sent, 0u);
+  EXPECT_TRUE(a.take_outgoing().empty());
+}
+
 TEST(SyncChannel, CallsPublishedBeforeThePeerAppearsArriveInItsSnapshot) {
   ChannelEnd a(options(0), 100), b(options(1), 200);
   publish_churn(a, 600);  // several snapshot parts

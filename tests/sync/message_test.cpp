@@ -9,6 +9,7 @@ namespace {
 
 using test::kKey;
 using test::sample_call;
+using test::sample_head;
 
 std::vector<std::uint8_t> encoded(const Message& m, Key key = kKey) {
   std::vector<std::uint8_t> out;
@@ -40,6 +41,35 @@ TEST(SyncMessage, EveryKindOfMessageRoundTrips) {
   expect_round_trip(with_header(DeleteCall{sample_call(9).key}));
   expect_round_trip(with_header(SnapshotPart{99, true, false, {sample_call(1), sample_call(2, "bob")}}));
   expect_round_trip(with_header(SnapshotPart{99, true, true, {}}));
+  expect_round_trip(with_header(sample_head(0xfffffff0)));
+  MessageHead longest = sample_head(1, 0);
+  longest.bytes.resize(kMaxHeadBytes, 0x33);
+  expect_round_trip(with_header(longest));
+}
+
+TEST(SyncMessage, AHeadOfNoByteOrBeyondItsBoundOrOfNoDirectionIsRefused) {
+  MessageHead h = sample_head(1);
+  std::vector<std::uint8_t> out;
+  h.bytes.resize(kMaxHeadBytes + 1, 0);
+  EXPECT_EQ(encode(with_header(h), kKey, out).error(), SyncError::BadRecord);
+  h.bytes.clear();
+  EXPECT_EQ(encode(with_header(h), kKey, out).error(), SyncError::BadRecord);
+  EXPECT_TRUE(out.empty());
+  // Decoded: a length or direction out of range is a typed error, a length past the body
+  // truncated.
+  std::vector<std::uint8_t> body;
+  encode_body(sample_head(1), body);
+  const std::size_t direction = 12, length = 17;
+  for (const auto& [at, value, error] : {std::tuple{direction, 2, SyncError::BadRecord},
+                                         std::tuple{length, 0, SyncError::BadRecord},
+                                         std::tuple{length, int{kMaxHeadBytes} + 1, SyncError::Truncated},
+                                         std::tuple{length, 7, SyncError::Truncated}}) {
+    auto bad = body;
+    bad[at] = static_cast<std::uint8_t>(value);
+    auto b = decode_body(MessageType::Head, bad);
+    ASSERT_FALSE(b) << at << "=" << value;
+    EXPECT_EQ(b.error(), error) << at << "=" << value;
+  }
 }
 
 TEST(SyncMessage, AUserNameRoundTripsAtItsBoundAndIsRefusedBeyond) {

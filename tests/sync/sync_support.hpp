@@ -28,4 +28,11 @@ inline CallState sample_call(std::uint16_t pns_call_id, std::string user = "alic
   return c;
 }
 
+// The first bytes of a message on sample_call's control connection, cut before its Call ID
+// field (a WAN-Error-Notify's first 6 bytes: length 40, type 1, the cookie's first two).
+inline MessageHead sample_head(std::uint32_t sequence, std::uint8_t direction = 1) {
+  const CallState c = sample_call(1);
+  return MessageHead{c.key.pns, c.key.pac, direction, sequence, {0x00, 0x28, 0x00, 0x01, 0x1a, 0x2b}};
+}
+
 }  // namespace pptp::sync::test

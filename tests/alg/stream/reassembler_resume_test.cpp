@@ -121,6 +121,74 @@ TEST(ReassemblerResume, FakeHeaderInAPhoneNumberLosesToTheReplicatedBoundary) {
   EXPECT_EQ(at_boundary.r.state(), StreamState::Synced);
 }
 
+// A message cut before its Call ID field across a failover (docs/ha.md, "A message split
+// before its Call ID field"): the old node replicated the head it passed.
+ResumeHead head_of(const Message& stream, std::size_t begin, std::size_t length) {
+  return ResumeHead{kBase + static_cast<std::uint32_t>(begin),
+                    std::vector<std::uint8_t>(stream.begin() + static_cast<std::ptrdiff_t>(begin),
+                                              stream.begin() + static_cast<std::ptrdiff_t>(begin + length))};
+}
+
+TEST(ReassemblerResume, AHeadContinuedByTheFirstSegmentReadsItsMessageWhole) {
+  for (const std::size_t cut : {std::size_t{1}, std::size_t{6}, std::size_t{12}, kMaxResumeHeadBytes}) {
+    Resumed t(kBase + kSccrqEnd);
+    t.r.resume(kBase + kSccrqEnd, head_of(t.stream, kSccrqEnd, cut));
+    t.feed(kSccrqEnd + cut);
+    EXPECT_EQ(t.c.messages, from(t.expected, 1)) << "cut " << cut;
+    ASSERT_FALSE(t.c.sequences.empty());
+    EXPECT_EQ(t.c.sequences.front(), kBase + kSccrqEnd) << "the message starts at the head's first byte";
+    EXPECT_EQ(t.c.count(StreamAnomaly::ResumedAtHead), 1u);
+    EXPECT_EQ(t.c.count(StreamAnomaly::ResyncSkipped), 0u);
+    EXPECT_EQ(t.r.state(), StreamState::Synced);
+  }
+}
+
+TEST(ReassemblerResume, WithoutTheHeadTheCutMessageIsSkipped) {
+  Resumed t(kBase + kSccrqEnd);
+  t.feed(kSccrqEnd + 6);
+  EXPECT_EQ(t.c.messages, from(t.expected, 2));  // what the head saves
+  EXPECT_EQ(t.c.count(StreamAnomaly::ResumedAtHead), 0u);
+}
+
+TEST(ReassemblerResume, AHeadNotMetByTheFirstSegmentIsNotUsed) {
+  {  // the head's own segment again (the old node's ACK was lost): the boundary starts it
+    Resumed t(kBase + kSccrqEnd);
+    t.r.resume(kBase + kSccrqEnd, head_of(t.stream, kSccrqEnd, 6));
+    t.feed(kSccrqEnd);
+    EXPECT_EQ(t.c.messages, from(t.expected, 1));
+    EXPECT_EQ(t.c.count(StreamAnomaly::ResumedAtHead), 0u);
+    EXPECT_EQ(t.c.count(StreamAnomaly::ResumedAtPosition), 1u);
+  }
+  {  // a later segment: the head's message was finished by the old node
+    Resumed t(kBase + kSccrqEnd);
+    t.r.resume(kBase + kSccrqEnd, head_of(t.stream, kSccrqEnd, 6));
+    t.feed(kOcrqEnd);
+    EXPECT_EQ(t.c.messages, from(t.expected, 2));
+    EXPECT_EQ(t.c.count(StreamAnomaly::ResumedAtHead), 0u);
+  }
+}
+
+TEST(ReassemblerResume, AHeadBeforeTheBoundaryIsOlderAndNotUsed) {
+  Resumed t(std::nullopt);
+  // The boundary is past the Outgoing-Call-Request: a head of the Start-Control-Connection-
+  // Request is stale, though the segment after it would continue it.
+  t.r.resume(kBase + kOcrqEnd, head_of(t.stream, 0, 6));
+  t.feed(6);
+  EXPECT_EQ(t.c.count(StreamAnomaly::ResumedAtHead), 0u);
+  EXPECT_EQ(t.c.messages, from(t.expected, 2));
+}
+
+TEST(ReassemblerResume, AHeadThatDoesNotFrameWithTheSegmentIsNotUsed) {
+  Resumed t(kBase + kSccrqEnd);
+  ResumeHead wrong = head_of(t.stream, kSccrqEnd, 6);
+  wrong.bytes[4] ^= 0xFF;  // not the magic cookie (RFC 2637 1.4)
+  t.r.resume(kBase + kSccrqEnd, wrong);
+  t.feed(kSccrqEnd + 6);
+  EXPECT_EQ(t.c.count(StreamAnomaly::ResumedAtHead), 0u);
+  EXPECT_EQ(t.c.count(StreamAnomaly::FramingError), 0u);
+  EXPECT_EQ(t.c.messages, from(t.expected, 2));  // the present rules: a scan to the next header
+}
+
 TEST(ReassemblerResume, NotTakenOverStillStartsOnlyAtAMessageStart) {
   const auto stream = joined(pns_messages());
   Reassembler r;
