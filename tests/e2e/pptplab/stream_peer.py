@@ -7,7 +7,8 @@ wait bounded; prints JSON lines: {"event": ...} as things happen, the result las
        standard input, one a line: "echo" (an Echo-Request, RFC 2637 2.4), "call" (one more
        Outgoing-Call-Request, 2.7, with the next Call ID; an "up" event when answered), "clear" (a
        Call-Clear-Request, 2.11, for the first call not cleared yet: the PAC answers with
-       Call-Disconnect-Notify), "stop".
+       Call-Disconnect-Notify), "clear-head N" and "clear-tail" (that request in two segments,
+       its first N bytes then the rest), "stop".
   pac: answers any number of control connections and outgoing calls; answers Echo-Request
        and Call-Clear-Request; "stop" on standard input (or its end) ends it. --windows: a
        Call-Clear-Request is answered as Windows servers do, naming the client's Call ID as
@@ -143,7 +144,7 @@ def run_pns(a):
         emit(result)
         return 1
     stream = streams[0]  # the result's "stream" (the one a single "clear" hangs up)
-    period, next_send, echo_id, cleared, placed = 1.0 / a.rate, 0.0, 0, [], 0
+    period, next_send, echo_id, cleared, placed, split = 1.0 / a.rate, 0.0, 0, [], 0, b""
     stdin_open, end = True, time.monotonic() + a.max_duration
     while time.monotonic() < end:
         next_send = pump(raw, streams, a.local, period, next_send)
@@ -181,11 +182,8 @@ def run_pns(a):
                 elif line == "call":  # one more outgoing call on this connection
                     placed += 1
                     ctl.send(m.ocrq(a.call_id + a.calls + placed - 1))
-                elif line == "clear":  # the first call not cleared yet
-                    live = [s for s in streams if s.active and s.recv_key not in cleared]
-                    if live:
-                        cleared.append(live[0].recv_key)
-                        ctl.send(m.ccrq(live[0].recv_key))
+                elif line == "clear" or line.startswith("clear-head ") or line == "clear-tail":
+                    split = clear_call(ctl, streams, cleared, line, split)
                 elif line == "stop":
                     end = 0
     ctl.send(m.stopccrq())
@@ -195,6 +193,26 @@ def run_pns(a):
     sock.close()
     raw.close()
     return 0
+
+
+def clear_call(ctl, streams, cleared, line, split):
+    """"clear": a Call-Clear-Request (RFC 2637 2.11) for the first call not cleared yet;
+    "clear-head N" writes only its first N bytes, "clear-tail" the rest (TCP_NODELAY: each
+    part leaves as its own segment, a failover between them). Returns what is left to write."""
+    if line == "clear-tail":
+        ctl.send(split)
+        emit({"event": "clear-tail", "bytes": len(split), "at": round(time.monotonic(), 4)})
+        return b""
+    live = [s for s in streams if s.active and s.recv_key not in cleared]
+    if not live:
+        return split
+    cleared.append(live[0].recv_key)
+    msg = m.ccrq(live[0].recv_key)
+    at = int(line.split()[1]) if line.startswith("clear-head ") else len(msg)
+    ctl.send(msg[:at])
+    if at < len(msg):
+        emit({"event": "clear-head", "bytes": at, "call_id": live[0].recv_key, "at": round(time.monotonic(), 4)})
+    return msg[at:]
 
 
 def pac_message(pac, conn, kind, msg, peer):
