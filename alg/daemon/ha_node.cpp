@@ -226,11 +226,16 @@ Result<std::vector<nat::CallBinding>, std::string> HaNode::promote(bool force, c
   republished_.publish(channel_, taken);
   table_changed_ = true;
   flush();
-  taken_over_.take(std::move(taken));
-  const std::size_t gone = channel_.replica().size() - taken_over_.size();
-  log_->warn("ha_promoted epoch={} calls={} dropped={} synced={}", channel_.epoch(), taken_over_.size(), gone,
-             channel_.synced());
-  return taken_over_.bindings();
+  std::vector<nat::CallBinding> out;
+  out.reserve(taken.size());
+  for (const sync::CallState& s : taken) out.push_back(binding_of(s));
+  const std::size_t gone = channel_.replica().size() - taken.size();
+  // Beside the calls this run adopted at its start (republish_adopted): after a restart of
+  // the active daemon they are ours to carry as the peer's are, already installed.
+  taken_over_.add(std::move(taken));
+  log_->warn("ha_promoted epoch={} calls={} dropped={} restart_adopted={} synced={}", channel_.epoch(), out.size(),
+             gone, taken_over_.size() - out.size(), channel_.synced());
+  return out;
 }
 
 std::vector<nat::CallBinding> HaNode::take_over_at_healing(const ConnectionAlive& alive,

@@ -86,6 +86,10 @@ std::size_t HaNode::republish_adopted(const std::vector<nat::CallBinding>& offlo
   }
   republished_.publish(channel_, adopted);
   flush();
+  // Carried as taken-over calls once this node is active (docs/ha.md, "A restarted active
+  // daemon"): their Call-ID fields translated, their ends heard, their connections resumed at
+  // their positions. Inert while standby.
+  taken_over_.add(adopted);
   log_->info("ha_republished_adopted calls={} previous_run={}", adopted.size(), previous->size());
   return adopted.size();
 }

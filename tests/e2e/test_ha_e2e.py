@@ -249,6 +249,12 @@ class Failover(HaCase):
         lab.wait_for(lambda: lab.ha_status("rb").get("replicated_calls") == 1, 10,
                      "the adopted call published to rb again")
         republished_s = time.monotonic() - restarted_at
+        # keepalived ran no notify script (its state did not change); its check promotes the
+        # restarted daemon, which the recorded state says runs on the master (docs/ha.md, "A
+        # restarted active daemon"): the adopted call is carried as a taken-over one.
+        lab.wait_for(lambda: lab.ha_status("ra").get("role") == "active", 15, "the restarted daemon active again")
+        active_s = time.monotonic() - restarted_at
+        self.assertRegex(lab.log("pptp-alg-ra"), r"ha_promoted .*restart_adopted=1", lab.log("pptp-alg-ra")[-3000:])
         time.sleep(1)
         self.assertTrue(lab.holds_vips("ra"), "the addresses moved")
         # Then a failover after all: rb takes the call over from the republished record.
@@ -257,8 +263,8 @@ class Failover(HaCase):
         lab.wait_for(lambda: lab.ha_status("rb").get("role") == "active", 30, "rb promoted")
         time.sleep(3)
         stopped_at = time.monotonic()
-        # ra (its daemon restarted: standby by role) was demoted by its notify script: the call
-        # it adopted left its fast path and its adopted calls (not re-armed there).
+        # ra was demoted by its notify script: the call it adopted left its fast path and its
+        # adopted calls (not re-armed there).
         ra_log, ra_elements = lab.log("pptp-alg-ra"), lab.fast_path_calls("ra")
         first.send("stop")
         client = first.result()
@@ -269,6 +275,7 @@ class Failover(HaCase):
         up_after, down_after = (direction(r, failed_at, stopped_at) for r in received)
         numbers = {"daemon_dead_s": round(restarted_at - killed_at, 3), "client_to_server": up,
                    "server_to_client": down, "republished_s": round(republished_s, 2),
+                   "active_again_s": round(active_s, 2),
                    "after_the_failover": {"client_to_server": up_after, "server_to_client": down_after}}
         print("\ndaemon killed: " + json.dumps(numbers), file=sys.stderr)
         for d in (up, down):

@@ -301,18 +301,24 @@ TEST(HaNode, APromotedNodeGivesNoNewCallTheOutsideCallIdOfACallItTookOver) {
   EXPECT_EQ(gateway::harness::tcp_u16(p, 12) % 2, 0);  // still of node 0's half
 }
 
-TEST(HaNode, ARestartedNodePublishesAgainTheCallsOfItsPreviousRunThatItAdopted) {
-  const std::string state = ::testing::TempDir() + "/ha_state_test_calls";
+// A node's first run publishes `o`'s call and is killed (its table in `state`); the second
+// run, as it starts.
+std::unique_ptr<HaNode> restarted(boost::asio::io_context& io, const std::string& state, OneCall& o) {
   std::remove(state.c_str());
-  OneCall o;
-  boost::asio::io_context io;
   {
     auto first = open_node(io, state);
-    ASSERT_TRUE(first);
+    if (!first) return nullptr;
     first->call_changed(o.c, o.call, o.record, &o.m);
     first->tick();  // the table goes to the state file
   }  // killed
-  auto second = open_node(io, state);
+  return open_node(io, state);
+}
+
+TEST(HaNode, ARestartedNodePublishesAgainTheCallsOfItsPreviousRunThatItAdopted) {
+  const std::string state = ::testing::TempDir() + "/ha_state_test_calls";
+  OneCall o;
+  boost::asio::io_context io;
+  auto second = restarted(io, state, o);
   ASSERT_TRUE(second);
   EXPECT_EQ(second->status_json()["published_calls"], 0);
   const nat::CallBinding adopted = binding_of(*call_state(o.c, o.call, o.record, &o.m, 1));
@@ -329,6 +335,33 @@ TEST(HaNode, ARestartedNodePublishesAgainTheCallsOfItsPreviousRunThatItAdopted) 
   EXPECT_EQ(gone[0], adopted);
   EXPECT_TRUE(second->demote().empty());  // once
   EXPECT_EQ(second->status_json()["published_calls"], 1);  // kept for the peer
+  second.reset();
+  std::remove(state.c_str());
+}
+
+// The active daemon restarted while its node stayed master (docs/ha.md, "A restarted active
+// daemon"): once promoted (the notify script's check), the calls it adopted at its start are
+// carried as taken-over ones: their Call-ID fields translated, their ends heard. Standby,
+// they are not (the peer's, if it promotes). The promotion installs only the peer's calls.
+TEST(HaNode, ARestartedNodePromotedCarriesTheCallsItAdoptedAsTakenOver) {
+  const std::string state = ::testing::TempDir() + "/ha_state_test_resume";
+  OneCall o;
+  boost::asio::io_context io;
+  auto second = restarted(io, state, o);
+  ASSERT_TRUE(second);
+  const nat::CallBinding adopted = binding_of(*call_state(o.c, o.call, o.record, &o.m, 1));
+  ASSERT_EQ(second->republish_adopted({adopted}), 1u);
+  EXPECT_FALSE(second->taken_over_call(o.c, gateway::CallIdSide::Pns, 7));  // standby
+  auto installed = second->promote(true, nullptr);
+  ASSERT_TRUE(installed);
+  EXPECT_TRUE(installed->empty());  // already installed and adopted at the start
+  const auto ids = second->taken_over_call(o.c, gateway::CallIdSide::Pns, 7);
+  ASSERT_TRUE(ids);
+  EXPECT_EQ(ids->outside_call_id, 8);  // a Call-Clear-Request naming 7 reaches the server as 8
+  EXPECT_TRUE(second->holds_taken_over(o.c));
+  const auto ended = second->end_taken_over(o.c, gateway::TakenOverEnd{7});
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0], adopted);
   second.reset();
   std::remove(state.c_str());
 }
