@@ -90,7 +90,8 @@ void Gateway::decide_whole_field(const track::ControlConnection& c, ConnectionRe
 // before its Call ID field"). Only for messages with a field to translate; a client's own
 // Call ID (Allocate) cut inside the field is not: its first byte left as this node reserved
 // it, which the peer cannot know.
-void Gateway::pass_message_head(const track::ControlConnection& c, Direction dir, const nat::TcpPayload& at) const {
+void Gateway::pass_message_head(const track::ControlConnection& c, ConnectionRecord& r, Direction dir,
+                                const nat::TcpPayload& at) {
   if (call_observer_ == nullptr) return;
   const stream::Reassembler& s = c.streams[index_of(dir)];
   const Bytes head = s.partial();
@@ -102,6 +103,11 @@ void Gateway::pass_message_head(const track::ControlConnection& c, Direction dir
     if (field.rewrite == nat::CallIdRewrite::None || head.size() >= field.offset + kCallIdLength) return;
     if (field.rewrite == nat::CallIdRewrite::Allocate && head.size() > field.offset) return;
   }
+  // Once per head: a copy of its segment (a retransmission, or a client replaying it to
+  // load the sync link) is not sent again; a longer head of the same message is.
+  ConnectionRecord::HeadPassed& last = r.head_passed[index_of(dir)];
+  if (last.length != 0 && last.sequence == s.partial_sequence() && last.length >= head.size()) return;
+  last = {s.partial_sequence(), static_cast<std::uint8_t>(head.size())};
   call_observer_->message_head_passed(c, dir, s.partial_sequence(), head);
 }
 

@@ -274,7 +274,7 @@ Verdict Gateway::hold_or_patch(std::span<std::uint8_t> packet, const track::Pars
     case SegmentFate::Forward:
       break;
   }
-  pass_message_head(c, dir, at);
+  pass_message_head(c, r, dir, at);
   if (nat::patch_tcp_payload(packet, at, r.patches[d].view())) {
     ++counters_.control_rewritten;
     return {Action::Accept, true};

@@ -254,7 +254,8 @@ class Gateway final : private track::TrackerObserver {
                           track::Direction dir, std::uint32_t sequence, std::uint16_t id);
   // A segment `at` that left ending inside a message's head: the HA peer gets the head
   // (CallObserver::message_head_passed; call_id_fields.cpp).
-  void pass_message_head(const track::ControlConnection& c, track::Direction dir, const nat::TcpPayload& at) const;
+  void pass_message_head(const track::ControlConnection& c, ConnectionRecord& r, track::Direction dir,
+                         const nat::TcpPayload& at);
   // A call on `c` by the client's inside Call ID (Pns) or its outside one (Outside), as that
   // pair: the gateway's own mapping, else a call taken over from the HA peer.
   struct CallIdPair {

@@ -77,6 +77,13 @@ struct ConnectionRecord {
   // Ends of taken-over calls read before the window was proven (taken_over.cpp), each
   // until the message's receiver acknowledges it; at most kMaxUnprovenEnds.
   std::vector<UnprovenEnd> unproven_ends;
+  // The last message head handed to the HA node per direction (call_id_fields.cpp): a copy
+  // of its segment (a retransmission, a replay) hands nothing over again.
+  struct HeadPassed {
+    std::uint32_t sequence = 0;
+    std::uint8_t length = 0;  // 0: none yet
+  };
+  std::array<HeadPassed, 2> head_passed;
 };
 
 // The Call ID field of the message at the end of a direction's stream, not yet whole: its

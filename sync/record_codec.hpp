@@ -15,7 +15,6 @@ void write_key(ByteWriter& w, const CallKey& k);
 CallKey read_key(ByteReader& r);  // r.failed() tells a short read
 void write_record(ByteWriter& w, const CallState& c);
 Result<CallState, SyncError> read_record(ByteReader& r);
-inline constexpr std::size_t kHeadFixedBytes = 18;     // two endpoints, direction, sequence, length
 void write_head(ByteWriter& w, const MessageHead& h);
 Result<MessageHead, SyncError> read_head(ByteReader& r);
 void write_u64(ByteWriter& w, std::uint64_t v);

@@ -40,12 +40,16 @@ class Replica {
 
   // Kept only on a connection with a call here (so at most two per connection of the
   // table), and only the latest of a direction (serial arithmetic: datagrams may come out
-  // of order). False: not kept.
+  // of order), of one message the longest. False: not kept.
   bool put_head(MessageHead h) {
     if (!has_calls(h.pns, h.pac) || h.direction > 1) return false;
     const HeadKey key{h.pns, h.pac, h.direction};
     auto it = heads_.find(key);
-    if (it != heads_.end() && static_cast<std::int32_t>(h.sequence - it->second.sequence) < 0) return false;
+    if (it != heads_.end()) {
+      const auto newer = static_cast<std::int32_t>(h.sequence - it->second.sequence);
+      // Of one message's heads the longer: the shorter came late (its rest would not fit).
+      if (newer < 0 || (newer == 0 && h.bytes.size() < it->second.bytes.size())) return false;
+    }
     heads_[key] = std::move(h);
     return true;
   }

@@ -20,6 +20,7 @@
 #include <spdlog/logger.h>
 #include <spdlog/spdlog.h>  // default_logger: conntrack_keep_log_
 
+#include "alg/core/window_budget.hpp"
 #include "alg/control/metrics.hpp"
 #include "alg/daemon/control_server.hpp"
 #include "alg/daemon/daemon.hpp"
@@ -228,8 +229,7 @@ class Daemon {
   nft::RouteChanges route_changes_;  // route news since the last reroute
   std::uint64_t rules_monitor_overruns_ = 0;  // notifications the kernel dropped (ENOBUFS)
   double last_rules_check_ = 0;
-  double packet_log_window_ = 0;  // --log-level debug: this second's packet lines
-  std::uint64_t packet_logs_ = 0, packet_logs_suppressed_ = 0;
+  WindowBudget packet_logs_{kPacketLogsPerSecond};  // --log-level debug: packet lines
 
   // High availability (ha_daemon.cpp, docs/ha.md): after io_, so that its socket goes first.
   int open_ha();

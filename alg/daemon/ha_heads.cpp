@@ -16,6 +16,10 @@ std::optional<stream::ResumeHead> HaNode::resume_head(const track::ControlConnec
 void HaNode::message_head_passed(const track::ControlConnection& c, track::Direction d, std::uint32_t sequence,
                                  Bytes head) {
   if (!channel_.published().has_calls(c.pns, c.pac)) return;  // the peer could take nothing of it over
+  // A budget that holds without a policy: clients cutting every message into small
+  // segments cannot load the sync link past it (heads are best effort; the call records go
+  // in the same stream).
+  if (!heads_budget_.take(clock_())) return;
   channel_.publish_head(sync::MessageHead{c.pns, c.pac, static_cast<std::uint8_t>(d), sequence,
                                           std::vector<std::uint8_t>(head.begin(), head.end())});
   flush();

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/logger.h>
 
+#include "alg/core/window_budget.hpp"
 #include "alg/daemon/child_command.hpp"
 #include "alg/daemon/ha_healing.hpp"
 #include "alg/daemon/ha_options.hpp"
@@ -27,6 +28,10 @@
 namespace pptp::daemon {
 
 enum class HaRole : std::uint8_t { Standby, Active };
+
+// Message heads sent to the peer per second at most (docs/ha.md, "A message split before its
+// Call ID field"): about 90 bytes each; past it they are counted (heads_limited), not sent.
+inline constexpr std::uint32_t kMaxHeadsPerSecond = 2000;
 
 // The record of a call the gateway holds; empty until both Call IDs and the mapping are
 // known (only such a call can be carried on by the peer).
@@ -241,6 +246,7 @@ class HaNode final : public gateway::CallObserver {
     f("heads_sent", n.heads_sent, "heads of messages passed in part, sent to the peer (docs/ha.md)");
     f("heads_kept", n.heads_kept, "the peer's heads of messages passed in part, kept for its connections");
     f("heads_unkept", n.heads_unkept, "the peer's heads not kept: no call of its on that connection, or older");
+    f("heads_limited", heads_budget_.refused(), "heads not sent: past kMaxHeadsPerSecond");
     f("send_failures", send_failures_, "sync datagrams the socket did not send");
     f("healings", healings_,
       "split brains healed while active (the peer went from active to standby, or its epoch rose unseen)");
@@ -270,6 +276,7 @@ class HaNode final : public gateway::CallObserver {
   TakenOverCalls taken_over_;  // by the last promotion
   Republished republished_;
   std::uint64_t send_failures_ = 0;
+  WindowBudget heads_budget_{kMaxHeadsPerSecond};  // message heads sent to the peer
   HealingWatch healing_;
   std::function<void()> on_healing_;
   std::uint64_t healings_ = 0, healing_calls_ = 0, healing_commit_failures_ = 0, healing_commit_timeouts_ = 0;

@@ -21,15 +21,7 @@ std::string_view action_name(gateway::Action a) {
 }  // namespace
 
 void Daemon::log_packet(const nft::QueuedPacket& p, const gateway::Verdict& v, double t) {
-  if (t - packet_log_window_ >= 1.0) {
-    packet_log_window_ = t;
-    packet_logs_ = 0;
-  }
-  if (packet_logs_ >= kPacketLogsPerSecond) {
-    ++packet_logs_suppressed_;
-    return;
-  }
-  ++packet_logs_;
+  if (!packet_logs_.take(t)) return;
   // Only the IP header, only at this level: the gateway has parsed the packet for its decision.
   const auto ip = wire::parse_ipv4(p.payload);
   if (!ip) {
@@ -44,9 +36,9 @@ void Daemon::log_packet(const nft::QueuedPacket& p, const gateway::Verdict& v, d
 }
 
 void Daemon::report_packet_logs() {
-  if (packet_logs_suppressed_ == 0) return;
-  log_->debug("packet_log_suppressed count={} limit_per_second={}", packet_logs_suppressed_, kPacketLogsPerSecond);
-  packet_logs_suppressed_ = 0;
+  const std::uint64_t suppressed = packet_logs_.take_refused();
+  if (suppressed == 0) return;
+  log_->debug("packet_log_suppressed count={} limit_per_second={}", suppressed, kPacketLogsPerSecond);
 }
 
 }  // namespace pptp::daemon

@@ -193,8 +193,7 @@ class TrackerObserver {
   // its directions resume (docs/ha.md, "Resuming a control connection"); none: an ordinary
   // pick-up, which starts only on a segment that starts with a message.
   virtual std::optional<ResumePositions> resume_positions(const ControlConnection&) { return std::nullopt; }
-  // With resume_positions: the head of a message the other node passed in part in that
-  // direction, if it replicated one (docs/ha.md, "A message split before its Call ID field").
+  // With resume_positions: the head of a message the other node passed in part (docs/ha.md).
   virtual std::optional<stream::ResumeHead> resume_head(const ControlConnection&, Direction) { return std::nullopt; }
   // A call the PNS is clearing whose Call ID it names again (RFC 2637 2.12-2.13): whether it
   // may end there and the new call open. No: the old call stays and the new request waits

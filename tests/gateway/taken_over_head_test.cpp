@@ -82,6 +82,22 @@ TEST(TakenOverHead, TheRestOfACallClearRequestReachesTheServerNamingTheOutsideCa
   EXPECT_EQ(count(p, track::Anomaly::TcpResumedAtHead), 1u);
 }
 
+// A client's set-up cut up to its own Call ID field (docs/ha.md, what the heads do not
+// cover): read whole on a connection whose window is not proven, its first bytes gone, it is
+// refused (its connection is lost), never passed with the client's own Call ID 8, which is
+// the taken-over call's outside Call ID at that server (without the head it was passed so).
+TEST(TakenOverHead, ASetUpCutBeforeItsCallIdFieldIsRefusedNotPassedWithTheClientsOwnCallId) {
+  Promoted p(false);
+  const Packet request = test::bytes_of(ocrq(8));
+  p.taken.positions = track::ResumePositions{p.a.pns_seq, p.a.pac_seq};
+  p.taken.heads[index_of(Direction::PnsToPac)] = stream::ResumeHead{p.a.pns_seq, slice(request, 0, 12)};
+  p.a.pns_seq += 12;
+  Packet rest = p.to_pac(slice(request, 12, request.size()));
+  EXPECT_EQ(p.h.run(rest).action, Action::Drop);
+  EXPECT_EQ(count(p, track::Anomaly::TcpResumedAtHead), 1u);
+  EXPECT_EQ(p.h.gw.status()["packets"]["control_deferred_dropped"], 0);
+}
+
 // A head the promoted node cannot use (the segment is not its rest) changes nothing: the
 // present rules (the replicated boundary, a scan) apply.
 TEST(TakenOverHead, AHeadTheFirstSegmentDoesNotContinueIsNotUsed) {
@@ -139,6 +155,27 @@ TEST(MessageHeadPassed, AHeadBeforeAFieldToTranslateIsHandedOverAsItsSenderWrote
   // node reserved it, which the peer cannot know).
   EXPECT_EQ(c.cut(Direction::PnsToPac, test::bytes_of(ocrq(9)), 12).size(), 1u);
   EXPECT_TRUE(c.cut(Direction::PnsToPac, test::bytes_of(ocrq(10)), 13).empty());
+}
+
+// A copy of a head's segment (a retransmission, or a client replaying it to load the sync
+// link) hands nothing over again; a longer head of the same message does.
+TEST(MessageHeadPassed, ACopyOfAHeadSegmentIsHandedOverOnceALongerHeadAgain) {
+  Carrying c;
+  const Packet clear = test::bytes_of(wire::CallClearRequest{7, 0});
+  const std::uint32_t at = c.a.pns_seq;
+  for (int copy = 0; copy < 20; ++copy) {
+    c.a.pns_seq = at;
+    Packet head = c.a.to_pac(slice(clear, 0, 6));
+    (void)c.h.run(head);
+  }
+  ASSERT_EQ(c.observer.heads.size(), 1u);
+  Packet more = c.a.to_pac(slice(clear, 6, 9));
+  (void)c.h.run(more);
+  ASSERT_EQ(c.observer.heads.size(), 2u);
+  EXPECT_EQ(c.observer.heads[1], std::make_tuple(Direction::PnsToPac, at, slice(clear, 0, 9)));
+  Packet rest = c.a.to_pac(slice(clear, 9, clear.size()));
+  (void)c.h.run(rest);
+  EXPECT_EQ(c.observer.heads.size(), 2u);
 }
 
 TEST(MessageHeadPassed, NoHeadPastTheFieldOrOfAMessageWithNoFieldToTranslate) {

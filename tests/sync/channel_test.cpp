@@ -123,6 +123,14 @@ TEST(SyncChannel, AHeadOfNoReplicatedConnectionOrOlderThanTheOneKeptIsNotKept) {
   EXPECT_EQ(b.counters().heads_unkept, 2u);
   EXPECT_EQ(b.replica().heads(), 1u);
   EXPECT_EQ(*b.replica().head(newer.pns, newer.pac, newer.direction), newer);
+  // Of one message's heads the longer: a shorter one arriving late is not kept.
+  MessageHead longer = test::sample_head(8000);
+  longer.bytes.insert(longer.bytes.end(), {0x3c, 0x4d, 0x00});
+  a.publish_head(longer);
+  a.publish_head(test::sample_head(8000));
+  p.round();
+  EXPECT_EQ(*b.replica().head(longer.pns, longer.pac, longer.direction), longer);
+  EXPECT_EQ(b.counters().heads_unkept, 3u);
 }
 
 TEST(SyncChannel, AHeadBeforeThePeerIsHeardIsNotSent) {

@@ -366,6 +366,25 @@ TEST(HaNode, ARestartedNodePromotedCarriesTheCallsItAdoptedAsTakenOver) {
   std::remove(state.c_str());
 }
 
+// Heads go to the peer only for connections of our published calls, and at most
+// kMaxHeadsPerSecond a second: clients cutting their messages small cannot load the link.
+TEST(HaNode, HeadsAreSentForPublishedConnectionsOnlyAndWithinTheirBudget) {
+  OneCall o;
+  boost::asio::io_context io;
+  auto node = open_node(io, "");
+  ASSERT_TRUE(node);
+  const std::vector<std::uint8_t> head{0x00, 0x10, 0x00, 0x01, 0x1a, 0x2b};
+  for (std::uint32_t i = 0; i <= kMaxHeadsPerSecond; ++i) {  // no call of ours on it: nothing to send
+    node->message_head_passed(o.c, track::Direction::PnsToPac, 1000 + i, head);
+  }
+  EXPECT_EQ(node->status_json()["heads_limited"], 0);
+  node->call_changed(o.c, o.call, o.record, &o.m);
+  for (std::uint32_t i = 0; i <= kMaxHeadsPerSecond; ++i) {  // the node's clock stands still
+    node->message_head_passed(o.c, track::Direction::PnsToPac, 1000 + i, head);
+  }
+  EXPECT_EQ(node->status_json()["heads_limited"], 1);
+}
+
 // The state file holds user names: owner-only, and a link put where it is written aside is
 // not followed (the table is not saved instead).
 TEST(HaNode, TheStateFileIsTheOwnersOnlyAndALinkInItsPlaceIsNotFollowed) {
