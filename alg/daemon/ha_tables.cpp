@@ -12,7 +12,12 @@ void TakenOverCalls::take(std::vector<sync::CallState> calls) {
 }
 
 void TakenOverCalls::add(std::vector<sync::CallState> calls) {
-  for (sync::CallState& s : calls) calls_.insert_or_assign(s.key, std::move(s));
+  for (sync::CallState& s : calls) {
+    auto [it, inserted] = calls_.try_emplace(s.key, s);
+    // Of two records of one call (ours, adopted at a restart, and the peer's, still published
+    // from before) the newer: its positions are the latest.
+    if (!inserted && s.updated_ms >= it->second.updated_ms) it->second = std::move(s);
+  }
 }
 
 std::optional<gateway::TakenOverIds> TakenOverCalls::find(const wire::Endpoint& pns, const wire::Endpoint& pac,

@@ -34,6 +34,24 @@ TEST(HaNode, WhatEndsATakenOverCallOnItsControlConnectionTakesOnlyThatCallOut) {
   EXPECT_EQ(t.size(), 0u);
 }
 
+// Of two records of one call (a restart's adopted one and the peer's older one, added at a
+// promotion) the newer stays, whichever comes last.
+TEST(HaNode, OfTwoRecordsOfOneTakenOverCallTheNewerStays) {
+  sync::CallState newer = replicated(40001, 7, 0), older = replicated(40001, 7, 0);
+  newer.updated_ms = 200;
+  newer.next_sequence = {1168, 5032};
+  newer.positions_known = true;
+  older.updated_ms = 100;
+  TakenOverCalls t;
+  t.add({newer});
+  t.add({older});
+  const wire::Endpoint pns{addr("192.0.2.11"), 40001}, pac{addr("198.51.100.2"), 1723};
+  ASSERT_TRUE(t.positions(pns, pac));
+  EXPECT_EQ(*t.positions(pns, pac), (track::ResumePositions{1168, 5032}));
+  t.add({newer});
+  EXPECT_EQ(t.size(), 1u);
+}
+
 // A taken-over call whose elements idled out (or whose end came before its connection's
 // window was proven) is retired at the tick: its client Call ID no longer names a call, so
 // a new call on the connection may take it (Tracker::refuse_duplicate_pns_call_id).

@@ -46,7 +46,6 @@ vrrp_sync_group PPTP {{
   notify_master "{notify} master {args}"
   notify_backup "{notify} backup {args}"
   notify_fault "{notify} fault {args}"
-  notify_stop "{notify} stop {args}"
 }}
 vrrp_script PPTP_READY {{
   script "{notify} check {args}"
@@ -248,8 +247,8 @@ class HaLab(Namespaces):
 
     def start_keepalived(self, r):
         conf = self.path("keepalived.conf", r)
-        args = "--conntrackd-config %s --socket %s --pptp-alg %s --state-file %s" % (
-            self.path("conntrackd.conf", r), self.socket(r), self.daemon, self.path("vrrp-state", r))
+        args = "--conntrackd-config %s --socket %s --pptp-alg %s" % (
+            self.path("conntrackd.conf", r), self.socket(r), self.daemon)
         with open(conf, "w") as f:
             f.write(KEEPALIVED_CONF.format(name=r, notify=os.path.abspath(NOTIFY), args=args, prio=ROUTERS[r]["prio"],
                                            advert=ADVERT_INT, vip_in=VIP_INSIDE, vip_out=VIP_OUTSIDE))
