@@ -356,17 +356,26 @@ class EarlyCallSetUp(LabTest):
         self.assertGreaterEqual(status["packets"]["control_dropped"], 1, status["packets"])
 
     def test_a_request_pipelined_before_the_start_reply_waits_and_then_works(self):
+        # The request is pipelined only if it reaches the gateway before pptpd's start reply:
+        # the client writes it right after its request, but on a loaded machine it can be
+        # descheduled for longer than the round trip (seen once in CI, s20: nothing deferred,
+        # the call working). So bob tries up to three connections; one must be deferred, and
+        # every one must work.
         alice = self.alice_up()
-        bob = self.lab.start_client("pns", local=CLIENTS[1], tag="bob", call_ids=[7], duration=3, pipeline=True)
-        bob_result = self.lab.result(bob)
-        self.assertTrue(bob_result.get("ok"), bob_result)
-        (call,) = bob_result["calls"]
-        self.assertEqual((call["asked_call_id"], call["result"]), (7, 1), bob_result)
-        self.assertTrue(call_works(call), call)
+        tries = []
+        for _ in range(3):
+            bob = self.lab.start_client("pns", local=CLIENTS[1], tag="bob", call_ids=[7], duration=3, pipeline=True)
+            bob_result = self.lab.result(bob)
+            self.assertTrue(bob_result.get("ok"), bob_result)
+            (call,) = bob_result["calls"]
+            self.assertEqual((call["asked_call_id"], call["result"]), (7, 1), bob_result)
+            self.assertTrue(call_works(call), call)
+            tries.append(self.lab.status()["anomalies"].get("call_set_up_deferred", 0))
+            if tries[-1] >= 1:
+                break
         self.assertAliceAlone(alice)
-        anomalies = self.lab.status()["anomalies"]
-        print("\ncall_set_up_deferred:", anomalies.get("call_set_up_deferred", 0), file=sys.stderr)
-        self.assertGreaterEqual(anomalies.get("call_set_up_deferred", 0), 1, anomalies)
+        print("\ncall_set_up_deferred after each try:", tries, file=sys.stderr)
+        self.assertGreaterEqual(tries[-1], 1, tries)
 
 
 def call_works(c):
