@@ -216,6 +216,12 @@ void DaemonFlags::add_ha_to(CLI::App& app) {
                                 "0 or 1: this node's place in the pair; node 0 gives even outside Call IDs, node 1 "
                                 "odd ones, so that the two never give one to two calls")
                      ->check(CLI::IsMember({"0", "1"}));
+  ha_virtual_address = app.add_option("--ha-virtual-address", h.virtual_address,
+                                      "the outside virtual address keepalived moves (the ruleset's snat to; "
+                                      "never a node's own): a daemon that starts on the node holding it (a "
+                                      "restart on the master) promotes itself; without it a restarted daemon "
+                                      "stays standby until ctl promote")
+                           ->check(CLI::ValidIPV4);
   ha_commit_command = app.add_option("--ha-commit-command", h.commit_command,
                                      "run at a split brain's healing, before the peer's calls are taken over "
                                      "(split on spaces, no shell); none: nothing")
@@ -232,6 +238,7 @@ void DaemonFlags::take_ha_keys(const pptp::config::Settings& k) {
   take(k.ha_listen, ha_listen, d.ha.listen);
   take(k.ha_key_file, ha_key_file, d.ha.key_file);
   take(k.ha_node, ha_node_flag, ha_node);
+  take(k.ha_virtual_address, ha_virtual_address, d.ha.virtual_address);
   take(k.ha_commit_command, ha_commit_command, d.ha.commit_command);
   take(k.ha_commit_timeout, ha_commit_timeout, d.ha.commit_timeout);
   d.ha.node = ha_node == "1" ? 1 : 0;

@@ -62,7 +62,7 @@ struct DaemonFlags {
   // High availability (docs/ha.md).
   std::string ha_node = "0";
   CLI::Option *ha_peer = nullptr, *ha_listen = nullptr, *ha_key_file = nullptr, *ha_node_flag = nullptr,
-              *ha_commit_command = nullptr, *ha_commit_timeout = nullptr;
+              *ha_commit_command = nullptr, *ha_virtual_address = nullptr, *ha_commit_timeout = nullptr;
   void add_ha_to(CLI::App& app);
   void take_ha_keys(const pptp::config::Settings& k);
   // Proxy mode (docs/proxy.md): calls per client address over all its connections.

@@ -2,6 +2,8 @@
 #include "alg/daemon/ha_options.hpp"
 #include "nftables/rules.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -100,6 +102,16 @@ Read<double> commit_timeout(const YAML::Node& v) {
   return seconds(v, kExpected, std::nextafter(double{daemon::kMinCommitTimeout}, 0.0), daemon::kMaxCommitTimeout);
 }
 
+// ha-virtual-address: an IPv4 address in dotted form.
+Read<std::string> ipv4_address(const YAML::Node& v) {
+  constexpr std::string_view kExpected = "an IPv4 ADDRESS (the outside virtual address keepalived moves)";
+  auto s = text(v, kExpected);
+  if (!s) return unexpected(s.error());
+  in_addr a{};
+  if (::inet_pton(AF_INET, s->c_str(), &a) != 1) return unexpected(not_a(v, kExpected));
+  return s;
+}
+
 // A budget: a whole number from 1 up.
 Read<std::uint32_t> positive_count(const YAML::Node& v) {
   constexpr std::string_view kExpected = "a whole number, at least 1";
@@ -189,6 +201,8 @@ constexpr std::array kKeys{
     Key{"ha-listen", [](const YAML::Node& v, Settings& s) { return store(text(v, "ADDRESS:PORT"), s.ha_listen); }},
     Key{"ha-key-file", [](const YAML::Node& v, Settings& s) { return store(absolute_path(v), s.ha_key_file); }},
     Key{"ha-node", [](const YAML::Node& v, Settings& s) { return store(one_of(v, kHaNodes), s.ha_node); }},
+    Key{"ha-virtual-address",
+        [](const YAML::Node& v, Settings& s) { return store(ipv4_address(v), s.ha_virtual_address); }},
     Key{"ha-commit-command",
         [](const YAML::Node& v, Settings& s) { return store(text(v, "COMMAND or none"), s.ha_commit_command); }},
     Key{"ha-commit-timeout",

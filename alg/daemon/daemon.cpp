@@ -53,6 +53,7 @@ int Daemon::start() {
   write_pid_file();
   if (const int status = open_listeners(); status != 0) return status;
   if (const int status = drop_privileges(); status != 0) return status;
+  ha_promote_at_start();  // after the control socket listens, before the loop reads
   worker_.emplace(1);
   socket_.emplace(io_, queue_->fd());
   watchdog_every_ = service::watchdog_interval();

@@ -236,6 +236,9 @@ class Daemon {
   void on_ha_request(bool promote, bool force, Reply reply);
   void ha_tick();
   void on_ha_healing();  // a split brain healed: commit, then take the peer's calls over
+  // A restarted daemon on the node holding --ha-virtual-address promotes itself (ha_daemon.cpp).
+  void ha_promote_at_start();
+  void ha_retake_after_commit();  // the peer's snapshot came after our promotion: commit, take
   bool ha_connection_alive(const sync::CallKey& k);
   std::size_t ha_install(const std::vector<nat::CallBinding>& calls);  // one batch, adopted
   // Standby: lets go of the control connections the active peer carries now (docs/ha.md).
@@ -246,6 +249,7 @@ class Daemon {
   void ha_status(nlohmann::json& status) const;  // "ha": role, epoch, sync counters
   nlohmann::json ha_calls_answer(nlohmann::json calls) const;  // `ctl calls`: with the replicated ones
   std::unique_ptr<HaNode> ha_;
+  std::optional<wire::Ipv4Address> ha_virtual_address_;  // --ha-virtual-address
   std::unique_ptr<nft::ConntrackLookup> ha_conntrack_;  // makes the entries of connections let go of liberal
 };
 

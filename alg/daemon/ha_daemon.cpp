@@ -7,6 +7,7 @@
 #include "alg/control/protocol.hpp"
 #include "alg/daemon/daemon_loop.hpp"
 #include "alg/daemon/ha_node.hpp"
+#include "alg/daemon/local_address.hpp"
 
 namespace pptp::daemon {
 
@@ -18,6 +19,21 @@ int Daemon::open_ha() {
   if (!opened) {
     log_->error("ha_open_failed error=\"{}\"", opened.error());
     return 1;
+  }
+  if (!o.virtual_address.empty()) {
+    wire::Ipv4Address a;
+    if (!wire::parse_ipv4_address(o.virtual_address, a)) {
+      log_->error("ha_open_failed error=\"ha-virtual-address '{}' is not an IPv4 address\" note=\"give the outside "
+                  "virtual address keepalived moves\"", o.virtual_address);
+      return 2;
+    }
+    // The node's own address would promote every restarted daemon, the backup's too.
+    if (const auto listen = parse_ipv4_endpoint(o.listen); listen && listen->address == a) {
+      log_->error("ha_open_failed error=\"ha-virtual-address {} is this node's sync address\" note=\"give the "
+                  "outside virtual address keepalived moves, never a node's own\"", o.virtual_address);
+      return 2;
+    }
+    ha_virtual_address_ = a;
   }
   ha_ = std::move(*opened);
   if (auto c = nft::ConntrackLookup::open(); c) {
@@ -39,8 +55,55 @@ int Daemon::open_ha() {
 void Daemon::ha_tick() {
   if (!ha_) return;
   ha_release_stale();
+  // Promoted without the peer's snapshot: now whole, its calls are taken (after the commit).
+  if (ha_->retake_due()) ha_retake_after_commit();
   if (ha_->republishing()) ha_->retire_ended(gateway_->offloaded_calls(), options_.gateway.timeouts.call_idle);
   ha_->tick();
+}
+
+void Daemon::ha_promote_at_start() {
+  // A restarted daemon on the node that holds the pair's virtual address: keepalived is
+  // master here and runs no notify for a daemon's restart (docs/ha.md, "A restarted active
+  // daemon: promoting it again"). Before the loop reads any packet or control request: no
+  // connection is seen as standby, and a demote that keepalived sends once the address is
+  // gone is answered after this (a demote sent before found no socket, and the address gone).
+  if (!ha_ || !ha_virtual_address_) return;
+  const auto here = local_addresses();
+  if (!here) {
+    log_->warn("ha_start_standby virtual_address={} error=\"{}\" note=\"keepalived's notify promotes\"",
+               wire::to_string(*ha_virtual_address_), here.error());
+    return;
+  }
+  if (!holds_address(*here, *ha_virtual_address_)) {
+    log_->info("ha_start_standby virtual_address={} held=false", wire::to_string(*ha_virtual_address_));
+    return;
+  }
+  // Forced: the peer's snapshot is not here yet (nothing is read before the loop runs); its
+  // calls are taken once it is (retake_due), after the commit command.
+  auto calls = ha_->promote(
+      true, [this](const sync::CallKey& k) { return ha_connection_alive(k); },
+      [this](const std::vector<ControlEnds>& ends) { ha_let_go(ends, "start"); });
+  if (!calls) {
+    log_->warn("ha_start_promote_failed error=\"{}\"", calls.error());
+    return;
+  }
+  const std::size_t adopted = ha_install(*calls);
+  log_->warn("ha_promoted_at_start virtual_address={} calls={} adopted={}", wire::to_string(*ha_virtual_address_),
+             calls->size(), adopted);
+}
+
+void Daemon::ha_retake_after_commit() {
+  const auto limit = std::chrono::milliseconds(std::llround(options_.ha.commit_timeout * 1000));
+  ha_->commit_then(options_.ha.commit_command, limit, [this] {
+    auto calls = ha_->retake([this](const sync::CallKey& k) { return ha_connection_alive(k); },
+                             gateway_->offloaded_calls(),
+                             [this](const std::vector<ControlEnds>& ends) { ha_let_go(ends, "retake"); });
+    if (!calls) {
+      log_->warn("ha_retake_refused error=\"{}\"", calls.error());
+      return;
+    }
+    log_->warn("ha_retake_installed calls={} adopted={}", calls->size(), ha_install(*calls));
+  });
 }
 
 void Daemon::ha_release_stale() {
@@ -94,6 +157,23 @@ void Daemon::ha_status(nlohmann::json& status) const {
 void Daemon::on_ha_request(bool promote, bool force, Reply reply) {
   if (!ha_) {
     reply(control::error_answer("high availability is off (no ha-peer)") + "\n", false);
+    return;
+  }
+  if (promote && ha_->role() == HaRole::Active) {
+    // keepalived's master notify after our own promotion (at our start, or before its
+    // conntrackd commit): the peer's calls nothing here carries yet, their connections now
+    // committed. Refused in a split brain (the healing takes them).
+    auto calls = ha_->retake([this](const sync::CallKey& k) { return ha_connection_alive(k); },
+                             gateway_->offloaded_calls(),
+                             [this](const std::vector<ControlEnds>& ends) { ha_let_go(ends, "retake"); });
+    if (!calls) {
+      reply(control::error_answer(calls.error()) + "\n", false);
+      return;
+    }
+    const std::size_t adopted = ha_install(*calls);
+    reply(control::ok_answer({{"message", "active"}, {"calls", calls->size()}, {"adopted", adopted}, {"again", true}}) +
+              "\n",
+          false);
     return;
   }
   if (!promote) {

@@ -30,17 +30,17 @@ bool HealingWatch::observe(bool we_active, bool peer_active, std::uint32_t peer_
   return healed;
 }
 
-std::vector<sync::CallState> calls_to_take_over_at_healing(const sync::Replica& replica, const ConnectionAlive& alive,
-                                                           std::uint8_t peer_node, const sync::Replica& own,
-                                                           const std::vector<nat::CallBinding>& offloaded,
-                                                           const TakenOverCalls& taken) {
+std::vector<sync::CallState> calls_to_take_over_beside(const sync::Replica& replica, const ConnectionAlive& alive,
+                                                       std::optional<std::uint8_t> peer_node, const sync::Replica& own,
+                                                       const std::vector<nat::CallBinding>& offloaded,
+                                                       const TakenOverCalls& taken) {
   const OffloadedKeys carried(offloaded);
   std::vector<sync::CallState> out = calls_to_take_over(replica, alive);
   std::erase_if(out, [&](const sync::CallState& s) {
-    // The peer's half only: a call of ours it took over and republished is ours to carry
-    // already (offloaded or in the tracker), or gone.
-    return s.outside_call_id % 2 != peer_node || own.find(s.key) != nullptr || carried.contains(binding_of(s)) ||
-           taken.contains(s.key);
+    // At a healing the peer's half only: a call of ours it took over and republished is ours
+    // to carry already (offloaded or in the tracker), or gone.
+    const bool other_half = peer_node && s.outside_call_id % 2 != *peer_node;
+    return other_half || own.find(s.key) != nullptr || carried.contains(binding_of(s)) || taken.contains(s.key);
   });
   return out;
 }

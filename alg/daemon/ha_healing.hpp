@@ -40,14 +40,15 @@ class HealingWatch {
   std::optional<std::uint64_t> rose_at_;       // the Hellos received when the epoch rose
 };
 
-// The replicated calls to adopt at a healing: those `calls_to_take_over` picks (alive,
-// not denied or pending) whose outside Call ID is of the peer's node half, less those our
-// gateway already carries: the tracker's own (our published calls, by key), those already
-// offloaded here (adopted at a promotion or restart, by inbound element) and those taken
-// over before (`taken`, by key).
-std::vector<sync::CallState> calls_to_take_over_at_healing(const sync::Replica& replica, const ConnectionAlive& alive,
-                                                           std::uint8_t peer_node, const sync::Replica& own,
-                                                           const std::vector<nat::CallBinding>& offloaded,
-                                                           const TakenOverCalls& taken);
+// The replicated calls an active node adopts beside its own: those `calls_to_take_over`
+// picks (alive, not denied or pending), at a healing only those whose outside Call ID is of
+// the peer's node half (`peer_node`; none: any, HaNode::retake), less those our gateway
+// already carries: the tracker's own (our published calls, by key), those already offloaded
+// here (adopted at a promotion or restart, by inbound element) and those taken over before
+// (`taken`, by key).
+std::vector<sync::CallState> calls_to_take_over_beside(const sync::Replica& replica, const ConnectionAlive& alive,
+                                                       std::optional<std::uint8_t> peer_node, const sync::Replica& own,
+                                                       const std::vector<nat::CallBinding>& offloaded,
+                                                       const TakenOverCalls& taken);
 
 }  // namespace pptp::daemon

@@ -233,34 +233,10 @@ Result<std::vector<nat::CallBinding>, std::string> HaNode::promote(bool force, c
   // Beside the calls this run adopted at its start (republish_adopted): after a restart of
   // the active daemon they are ours to carry as the peer's are, already installed.
   taken_over_.add(std::move(taken));
+  // Without the peer's whole snapshot (forced, or at a start): its calls come once it is.
+  retake_pending_ = !channel_.synced();
   log_->warn("ha_promoted epoch={} calls={} dropped={} restart_adopted={} synced={}", channel_.epoch(), out.size(),
              gone, taken_over_.size() - out.size(), channel_.synced());
-  return out;
-}
-
-std::vector<nat::CallBinding> HaNode::take_over_at_healing(const ConnectionAlive& alive,
-                                                           const std::vector<nat::CallBinding>& offloaded,
-                                                           const LetGo& let_go) {
-  if (role_ != HaRole::Active) return {};
-  std::vector<sync::CallState> taken = calls_to_take_over_at_healing(
-      channel_.replica(), alive, static_cast<std::uint8_t>(1 - channel_.node()), channel_.published(), offloaded,
-      taken_over_);
-  if (let_go) {
-    std::vector<ControlEnds> ends = connections_of(taken);
-    std::erase_if(ends, [&](const ControlEnds& e) { return taken_over_.holds(e.first, e.second); });
-    let_go(ends);
-  }
-  std::vector<nat::CallBinding> out;
-  out.reserve(taken.size());
-  for (const sync::CallState& s : taken) out.push_back(binding_of(s));
-  // Published as a promotion's are: the peer gets them back at a later failover.
-  republished_.publish(channel_, taken);
-  table_changed_ = true;
-  flush();
-  healing_calls_ += taken.size();
-  taken_over_.add(std::move(taken));
-  log_->warn("ha_healing_takeover calls={} taken_over={} replicated_calls={}", out.size(), taken_over_.size(),
-             channel_.replica().size());
   return out;
 }
 
@@ -329,6 +305,7 @@ std::vector<nat::CallBinding> HaNode::demote() {
   log_->warn("ha_demoted epoch={} calls={} taken_over={} handed_over={}", channel_.epoch(), out.size(),
              taken_over_.size(), out.size());
   taken_over_.clear();
+  retake_pending_ = false;
   return out;
 }
 

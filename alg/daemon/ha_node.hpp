@@ -208,6 +208,16 @@ class HaNode final : public gateway::CallObserver {
   std::vector<nat::CallBinding> take_over_at_healing(const ConnectionAlive& alive,
                                                      const std::vector<nat::CallBinding>& offloaded,
                                                      const LetGo& let_go = nullptr);
+  // Active already (a second `ctl promote`, or retake_due): the peer's replicated calls that
+  // nothing here carries (calls_to_take_over_beside, any half), to install and adopt, let go
+  // of and published as a promotion's. Refused while the peer is active too (a split brain:
+  // its healing takes them). A new epoch when it takes some.
+  Result<std::vector<nat::CallBinding>, std::string> retake(const ConnectionAlive& alive,
+                                                            const std::vector<nat::CallBinding>& offloaded,
+                                                            const LetGo& let_go = nullptr);
+  // True once after a promotion made without the peer's whole snapshot (forced, or a
+  // restarted daemon's at its start), when that snapshot is whole and the peer standby.
+  bool retake_due();
   // Demotion: the bindings of the calls this node carries for the pair (taken over at a
   // promotion or a healing, or adopted at a restart and published again), to remove; even
   // while standby, which a restarted active daemon is (its adopted calls' elements would
@@ -253,6 +263,8 @@ class HaNode final : public gateway::CallObserver {
     f("healing_calls", healing_calls_, "the peer's calls taken over at a split brain's healing");
     f("healing_commit_failures", healing_commit_failures_, "the commit command at a healing failed (timeouts too)");
     f("healing_commit_timeouts", healing_commit_timeouts_, "the commit command at a healing killed at its time limit");
+    f("retaken_calls", retaken_calls_,
+      "the peer's calls taken while active already (its snapshot after a promotion without it, a second promote)");
     f("released_connections", released_connections_,
       "control connections let go of while standby: the active peer carries their calls now");
     f("released_calls", released_calls_, "calls ended with the control connections let go of");
@@ -266,6 +278,8 @@ class HaNode final : public gateway::CallObserver {
   void wait_readable();
   void flush();
   void save_table();  // the published calls to the state file, when they changed
+  // The tail of a takeover beside our calls (a healing, a retake): let go, published, carried.
+  std::vector<nat::CallBinding> take_beside(std::vector<sync::CallState> taken, const LetGo& let_go);
 
   sync::ChannelEnd channel_;
   sync::UdpLink link_;
@@ -280,6 +294,8 @@ class HaNode final : public gateway::CallObserver {
   HealingWatch healing_;
   std::function<void()> on_healing_;
   std::uint64_t healings_ = 0, healing_calls_ = 0, healing_commit_failures_ = 0, healing_commit_timeouts_ = 0;
+  std::uint64_t retaken_calls_ = 0;
+  bool retake_pending_ = false;  // promoted without the peer's whole snapshot (retake_due)
   std::uint64_t released_connections_ = 0, released_calls_ = 0, released_conntrack_missed_ = 0;
   ChildCommand commit_;     // the commit command at a healing, while it runs
   bool heal_again_ = false; // a healing came while it ran

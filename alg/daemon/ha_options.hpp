@@ -30,6 +30,9 @@ struct HaOptions {
   // Seconds after which that command is killed (conntrackd -c takes well under one); the
   // adoption goes on without it, counted. kMinCommitTimeout to kMaxCommitTimeout.
   double commit_timeout = kDefaultCommitTimeout;
+  // The outside virtual address keepalived moves (the ruleset's `snat to`): a daemon that
+  // starts on the node holding it promotes itself (docs/ha.md); empty: never at start.
+  std::string virtual_address;
   bool enabled() const { return !peer.empty(); }
 };
 

@@ -49,7 +49,7 @@ TEST(Config, EveryKeyReadsItsValue) {
   EXPECT_EQ(s->control_socket, "/run/x/control");
   EXPECT_EQ(s->metrics_listen, "127.0.0.1:9816");
   EXPECT_EQ(s->log_format, "json");
-  EXPECT_EQ(key_names().size(), 34u);
+  EXPECT_EQ(key_names().size(), 35u);
   EXPECT_FALSE(parse_config("fast-path: flowtable\n"));
 }
 
@@ -73,6 +73,11 @@ TEST(Config, TheHealingCommitTimeoutIsSecondsFromOneToSixHundred) {
     EXPECT_TRUE(parse_config(good)) << good;
   }
   EXPECT_EQ(parse_config("ha-commit-timeout: 30\n")->ha_commit_timeout, 30.0);
+  EXPECT_EQ(parse_config("ha-virtual-address: 198.51.100.1\n")->ha_virtual_address, "198.51.100.1");
+  for (const char* bad : {"ha-virtual-address: 198.51.100\n", "ha-virtual-address: 198.51.100.1:1723\n",
+                          "ha-virtual-address: vip\n", "ha-virtual-address: 2001:db8::1\n"}) {
+    EXPECT_FALSE(parse_config(bad)) << bad;
+  }
   EXPECT_FALSE(parse_config("ha-peer: 192.0.2.2:1724\n")->ha_commit_timeout);  // the default stays
   for (const char* bad : {"ha-commit-timeout: 0\n", "ha-commit-timeout: 0.5\n", "ha-commit-timeout: 601\n",
                           "ha-commit-timeout: -3\n", "ha-commit-timeout: soon\n", "ha-commit-timeout: nan\n"}) {

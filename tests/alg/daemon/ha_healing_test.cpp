@@ -97,12 +97,12 @@ TEST(HealingTakeover, TakesThePeersLiveCallsLessOwnAdoptedTakenAndDenied) {
   TakenOverCalls taken;
   taken.take({peer_call(41006, 11)});
   const auto alive = [](const sync::CallKey& k) { return k.pns.port != 41003; };
-  const std::vector<sync::CallState> out = calls_to_take_over_at_healing(replica, alive, 1, own, offloaded, taken);
+  const std::vector<sync::CallState> out = calls_to_take_over_beside(replica, alive, 1, own, offloaded, taken);
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[0].key.pns.port, 41001);
   EXPECT_EQ(out[1].key.pns.port, 41008);
   // Were the peer node 0, only its half (even IDs): the one call of ours above.
-  const std::vector<sync::CallState> even = calls_to_take_over_at_healing(replica, alive, 0, own, offloaded, taken);
+  const std::vector<sync::CallState> even = calls_to_take_over_beside(replica, alive, 0, own, offloaded, taken);
   ASSERT_EQ(even.size(), 1u);
   EXPECT_EQ(even[0].key.pns.port, 41007);
 }
@@ -151,27 +151,16 @@ TEST(LettingGo, ThePeerCarriesAConnectionItPublishesCallsOnWhileActiveAndWeAreSt
 // (our stale records' deletes go out before the taken-over ones).
 TEST(LettingGo, APromotionLetsGoOfTheConnectionsItTakesOverBeforeItPublishes) {
   boost::asio::io_context io;
-  // Ports apart from the other tests' (20000-40000): the peer's is bound here too.
-  const int port = 45000 + static_cast<int>(::getpid() % 15000);
+  const int port = test::LoopbackPeer::port_for_test();
   auto node = open_node(io, "", gateway::harness::quiet(), port);
   ASSERT_TRUE(node);
-  const wire::Endpoint here{addr("127.0.0.1"), static_cast<std::uint16_t>(port + 1)};
-  auto link = sync::UdpLink::open(here, {addr("127.0.0.1"), static_cast<std::uint16_t>(port)});
-  ASSERT_TRUE(link);
-  sync::ChannelOptions o = test::node_options(1);
-  const std::string key = "0123456789abcdef";
-  o.key.assign(key.begin(), key.end());
-  sync::ChannelEnd peer(o, 1);
-  peer.set_active(true);
-  peer.publish_add(test::replicated(40001, 7, 1));
-  peer.publish_add(test::replicated(40001, 9, 3));
-  peer.publish_add(test::replicated(40002, 7, 5));
-  for (int round = 0; round < 10; ++round) {
-    peer.tick(1 + round);
-    for (const auto& d : peer.take_outgoing()) link->send(d);
-    io.run_for(std::chrono::milliseconds(20));
-    link->receive([&](pptp::Bytes d) { peer.receive(d, 1 + round); });
-  }
+  test::LoopbackPeer peer(port);
+  ASSERT_TRUE(peer.link);
+  peer.end.set_active(true);
+  peer.end.publish_add(test::replicated(40001, 7, 1));
+  peer.end.publish_add(test::replicated(40001, 9, 3));
+  peer.end.publish_add(test::replicated(40002, 7, 5));
+  peer.exchange_with(io, 1);
   ASSERT_EQ(node->status_json()["replicated_calls"], 3);
   std::vector<ControlEnds> heard;
   const auto calls = node->promote(true, nullptr, [&](const std::vector<ControlEnds>& ends) {

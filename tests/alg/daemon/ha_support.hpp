@@ -12,6 +12,7 @@
 
 #include "alg/daemon/ha_node.hpp"
 #include "sync/record.hpp"
+#include "sync/udp_link.hpp"
 #include "tests/gateway/harness.hpp"
 #include "tests/support/packets.hpp"
 
@@ -64,5 +65,33 @@ inline std::unique_ptr<HaNode> open_node(boost::asio::io_context& io, const std:
   EXPECT_TRUE(node) << (node ? "" : node.error());
   return node ? std::move(*node) : nullptr;
 }
+
+// The peer of a node opened with open_node(io, ..., port): a channel end of node 1 on the
+// node's peer address, played by the test. Ports apart from the other tests' (20000-40000),
+// and a pair per process (ctest runs tests in parallel processes): the peer's is bound too.
+struct LoopbackPeer {
+  static int port_for_test() { return 45000 + 2 * static_cast<int>(::getpid() % 7500); }
+  explicit LoopbackPeer(int port)
+      : link(sync::UdpLink::open({pptp::test::addr("127.0.0.1"), static_cast<std::uint16_t>(port + 1)},
+                                 {pptp::test::addr("127.0.0.1"), static_cast<std::uint16_t>(port)})),
+        end(options(), 1) {}
+  static sync::ChannelOptions options() {
+    sync::ChannelOptions o = node_options(1);
+    const std::string key = "0123456789abcdef";  // open_node's
+    o.key.assign(key.begin(), key.end());
+    return o;
+  }
+  // Rounds of the peer's datagrams to the node and back, the node's loop run between.
+  void exchange_with(boost::asio::io_context& io, double from, int rounds = 10) {
+    for (int round = 0; round < rounds; ++round) {
+      end.tick(from + round);
+      for (const auto& d : end.take_outgoing()) link->send(d);
+      io.run_for(std::chrono::milliseconds(20));
+      link->receive([&](pptp::Bytes d) { end.receive(d, from + round); });
+    }
+  }
+  Result<sync::UdpLink, std::string> link;
+  sync::ChannelEnd end;
+};
 
 }  // namespace pptp::daemon::test

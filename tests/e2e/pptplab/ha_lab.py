@@ -223,11 +223,15 @@ class HaLab(Namespaces):
                "--idle-timeout", str(self.idle_timeout),
                "--ha-listen", "%s:%d" % (a["sync"], SYNC_PORT), "--ha-peer", "%s:%d" % (peer["sync"], SYNC_PORT),
                "--ha-key-file", self.key_file, "--ha-node", str(a["node"]),
+               # A daemon restarted on the node that holds it promotes itself (docs/ha.md).
+               "--ha-virtual-address", VIP_OUTSIDE,
                # At a split brain's healing (docs/ha.md); PPTP_HA_COMMIT_COMMAND=none for the
                # break-check.
                "--ha-commit-command", self.commit_command(r)]
+        # The log is appended to across restarts: this start's "ready".
+        before = self.log("pptp-alg-" + r).count(" ready ")
         self.spawn("pptp-alg-" + r, r, cmd)
-        self.wait_for(lambda: " ready " in self.log("pptp-alg-" + r), 60, "pptp-alg in %s ready" % r)
+        self.wait_for(lambda: self.log("pptp-alg-" + r).count(" ready ") > before, 60, "pptp-alg in %s ready" % r)
 
     def commit_command(self, r):
         """Run at a split brain's healing (docs/ha.md): conntrackd's commit;

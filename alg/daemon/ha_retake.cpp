@@ -1,0 +1,71 @@
+// The peer's calls taken by a node that is active already (docs/ha.md): at a split brain's
+// healing (the peer's half, ha_healing.hpp), and again after a promotion that ran without
+// them (a restarted daemon's promotion at its start, a forced one, or one before conntrackd's
+// commit had the control connections in the kernel).
+#include "alg/daemon/ha_node.hpp"
+
+namespace pptp::daemon {
+
+std::vector<nat::CallBinding> HaNode::take_over_at_healing(const ConnectionAlive& alive,
+                                                           const std::vector<nat::CallBinding>& offloaded,
+                                                           const LetGo& let_go) {
+  if (role_ != HaRole::Active) return {};
+  std::vector<sync::CallState> taken = calls_to_take_over_beside(
+      channel_.replica(), alive, static_cast<std::uint8_t>(1 - channel_.node()), channel_.published(), offloaded,
+      taken_over_);
+  healing_calls_ += taken.size();
+  std::vector<nat::CallBinding> out = take_beside(std::move(taken), let_go);
+  log_->warn("ha_healing_takeover calls={} taken_over={} replicated_calls={}", out.size(), taken_over_.size(),
+             channel_.replica().size());
+  return out;
+}
+
+Result<std::vector<nat::CallBinding>, std::string> HaNode::retake(const ConnectionAlive& alive,
+                                                                  const std::vector<nat::CallBinding>& offloaded,
+                                                                  const LetGo& let_go) {
+  if (role_ != HaRole::Active) return unexpected(std::string("not active: promote first"));
+  // Both active is a split brain: what the peer carries is taken at its healing, only those
+  // of its half (it set up calls of its own meanwhile).
+  if (channel_.peer_active()) {
+    return unexpected(std::string("already active, and the peer is active too (a split brain): its calls are taken "
+                                  "over at the healing"));
+  }
+  // Any half: a call of ours the peer carried and handed back, dropped at our promotion
+  // because its control connection was not committed yet, is taken now.
+  std::vector<sync::CallState> taken =
+      calls_to_take_over_beside(channel_.replica(), alive, std::nullopt, channel_.published(), offloaded, taken_over_);
+  retaken_calls_ += taken.size();
+  // A new epoch when there are some, as a promotion's: the peer then lets go of the records
+  // it handed over (Republished::retire).
+  if (!taken.empty()) channel_.set_epoch(std::max(channel_.epoch(), channel_.peer_epoch()) + 1);
+  std::vector<nat::CallBinding> out = take_beside(std::move(taken), let_go);
+  log_->warn("ha_retaken epoch={} calls={} taken_over={} replicated_calls={} synced={}", channel_.epoch(), out.size(),
+             taken_over_.size(), channel_.replica().size(), channel_.synced());
+  return out;
+}
+
+bool HaNode::retake_due() {
+  // The peer standby: an active peer is a split brain, whose healing takes its calls.
+  if (!retake_pending_ || role_ != HaRole::Active || !channel_.synced() || channel_.peer_active()) return false;
+  retake_pending_ = false;
+  return true;
+}
+
+std::vector<nat::CallBinding> HaNode::take_beside(std::vector<sync::CallState> taken, const LetGo& let_go) {
+  if (let_go) {
+    std::vector<ControlEnds> ends = connections_of(taken);
+    std::erase_if(ends, [&](const ControlEnds& e) { return taken_over_.holds(e.first, e.second); });
+    let_go(ends);
+  }
+  std::vector<nat::CallBinding> out;
+  out.reserve(taken.size());
+  for (const sync::CallState& s : taken) out.push_back(binding_of(s));
+  // Published as a promotion's are: the peer gets them back at a later failover.
+  republished_.publish(channel_, taken);
+  table_changed_ = true;
+  flush();
+  taken_over_.add(std::move(taken));
+  return out;
+}
+
+}  // namespace pptp::daemon

@@ -1,0 +1,141 @@
+// An active node taking the peer's calls again (docs/ha.md, "A restarted active daemon:
+// promoting it again"): after a promotion without the peer's snapshot (a restarted daemon's
+// at its start), and at a second promote (keepalived's master notify after conntrackd's
+// commit); and how a starting daemon tells that its node holds the virtual address.
+#include <gtest/gtest.h>
+
+#include "alg/daemon/ha_node.hpp"
+#include "alg/daemon/local_address.hpp"
+#include "tests/alg/daemon/ha_support.hpp"
+
+namespace pptp::daemon {
+namespace {
+
+using pptp::test::addr;
+using test::LoopbackPeer;
+using test::open_node;
+using test::replicated;
+
+std::vector<std::uint16_t> call_ids_of(const std::vector<nat::CallBinding>& calls) {
+  std::vector<std::uint16_t> out;
+  for (const nat::CallBinding& b : calls) out.push_back(b.inside_call_id);
+  return out;
+}
+
+// A restarted daemon promotes itself at its start, before any datagram: the peer's
+// snapshot comes after. Once it is whole (and the peer standby) its calls are due, once.
+TEST(HaRetake, APromotionWithoutThePeersSnapshotTakesItsCallsOnceItIsWhole) {
+  boost::asio::io_context io;
+  const int port = LoopbackPeer::port_for_test();
+  auto node = open_node(io, "", gateway::harness::quiet(), port);
+  ASSERT_TRUE(node);
+  auto promoted = node->promote(true, nullptr);
+  ASSERT_TRUE(promoted);
+  EXPECT_TRUE(promoted->empty());
+  EXPECT_FALSE(node->retake_due());  // nothing whole yet
+  LoopbackPeer peer(port);
+  ASSERT_TRUE(peer.link);
+  peer.end.publish_add(replicated(40001, 11, 1));
+  peer.end.publish_add(replicated(40002, 12, 3));
+  peer.exchange_with(io, 1);
+  ASSERT_EQ(node->status_json()["synced"], true);
+  const std::uint32_t epoch = node->status_json()["epoch"];
+  ASSERT_TRUE(node->retake_due());
+  EXPECT_FALSE(node->retake_due());  // once
+  auto taken = node->retake(nullptr, {});
+  ASSERT_TRUE(taken);
+  EXPECT_EQ(call_ids_of(*taken), (std::vector<std::uint16_t>{11, 12}));
+  EXPECT_EQ(node->status_json()["retaken_calls"], 2);
+  EXPECT_EQ(node->status_json()["epoch"], epoch + 1);  // the peer lets go of what it handed over
+  EXPECT_EQ(node->status_json()["published_calls"], 2);  // carried for the pair
+  const wire::Endpoint pns{addr("192.0.2.11"), 40002}, pac{addr("198.51.100.2"), 1723};
+  track::ControlConnection c;
+  c.pns = pns;
+  c.pac = pac;
+  EXPECT_TRUE(node->holds_taken_over(c));
+  auto again = node->retake(nullptr, {});
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->empty());  // taken over already: nothing twice
+  EXPECT_EQ(node->status_json()["epoch"], epoch + 1);
+}
+
+// keepalived's master notify promotes after conntrackd's commit; a daemon that promoted
+// itself before (at its start) or earlier took only the calls whose control connection was
+// in the kernel then. A second promote takes the rest, of either half (a call of ours the
+// peer carried and handed back), and nothing already offloaded here.
+TEST(HaRetake, ASecondPromoteTakesTheCallsTheFirstLeftForWantOfTheirConnection) {
+  boost::asio::io_context io;
+  const int port = LoopbackPeer::port_for_test();
+  auto node = open_node(io, "", gateway::harness::quiet(), port);
+  ASSERT_TRUE(node);
+  LoopbackPeer peer(port);
+  ASSERT_TRUE(peer.link);
+  peer.end.publish_add(replicated(40001, 11, 1));
+  peer.end.publish_add(replicated(40002, 12, 3));
+  peer.end.publish_add(replicated(40003, 13, 4));  // of our half: ours, handed back
+  peer.end.publish_add(replicated(40004, 14, 5));  // offloaded here already
+  peer.exchange_with(io, 1);
+  ASSERT_EQ(node->status_json()["synced"], true);
+  const auto not_committed = [](const sync::CallKey& k) { return k.pns.port == 40001 || k.pns.port == 40004; };
+  auto first = node->promote(false, not_committed);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(call_ids_of(*first), (std::vector<std::uint16_t>{11, 14}));
+  EXPECT_FALSE(node->retake_due());  // promoted synced: nothing due by itself
+  const std::vector<nat::CallBinding> offloaded{(*first)[1]};
+  std::vector<ControlEnds> let_go;
+  auto second = node->retake(nullptr, offloaded, [&](const std::vector<ControlEnds>& ends) { let_go = ends; });
+  ASSERT_TRUE(second);
+  EXPECT_EQ(call_ids_of(*second), (std::vector<std::uint16_t>{12, 13}));
+  ASSERT_EQ(let_go.size(), 2u);  // their connections' stale state, before they are carried
+  EXPECT_EQ(let_go[0].first.port, 40002);
+  EXPECT_EQ(let_go[1].first.port, 40003);
+}
+
+// Both active is a split brain: the peer carries what it publishes, and its healing is
+// what takes its calls (only those of its half). A retake is refused, and none is due.
+TEST(HaRetake, IsRefusedWhileThePeerIsActiveToo) {
+  boost::asio::io_context io;
+  const int port = LoopbackPeer::port_for_test();
+  auto node = open_node(io, "", gateway::harness::quiet(), port);
+  ASSERT_TRUE(node);
+  ASSERT_TRUE(node->promote(true, nullptr));
+  LoopbackPeer peer(port);
+  ASSERT_TRUE(peer.link);
+  peer.end.set_active(true);
+  peer.end.publish_add(replicated(40001, 11, 1));
+  peer.exchange_with(io, 1);
+  ASSERT_EQ(node->status_json()["synced"], true);
+  EXPECT_FALSE(node->retake_due());
+  auto refused = node->retake(nullptr, {});
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().find("split brain"), std::string::npos) << refused.error();
+  EXPECT_EQ(node->status_json()["retaken_calls"], 0);
+}
+
+TEST(HaRetake, IsRefusedOnAStandbyNode) {
+  boost::asio::io_context io;
+  auto node = open_node(io, "");
+  ASSERT_TRUE(node);
+  EXPECT_FALSE(node->retake(nullptr, {}));
+  EXPECT_FALSE(node->retake_due());
+}
+
+// keepalived adds the virtual addresses only as master; an address left on a link that is
+// down (FAULT, its removal not yet done) is not held.
+TEST(LocalAddress, AnAddressIsHeldOnlyOnAnInterfaceThatIsUp) {
+  const wire::Ipv4Address vip{addr("198.51.100.1")};
+  EXPECT_TRUE(holds_address({{addr("192.0.2.7"), true}, {vip, true}}, vip));
+  EXPECT_FALSE(holds_address({{vip, false}}, vip));
+  EXPECT_FALSE(holds_address({{addr("198.51.100.2"), true}}, vip));
+  EXPECT_FALSE(holds_address({}, vip));
+}
+
+TEST(LocalAddress, TheLoopbackAddressIsHereAndUp) {
+  const auto here = local_addresses();
+  ASSERT_TRUE(here) << here.error();
+  EXPECT_TRUE(holds_address(*here, addr("127.0.0.1")));
+  EXPECT_FALSE(holds_address(*here, addr("203.0.113.254")));  // RFC 5737: no test host has it
+}
+
+}  // namespace
+}  // namespace pptp::daemon
