@@ -55,9 +55,7 @@ bool records_fit(const Body& b) {
   const auto fits = [](const CallState& c) { return c.user.size() <= kMaxUserLength; };
   if (const auto* a = std::get_if<AddCall>(&b)) return fits(a->call);
   if (const auto* u = std::get_if<UpdateCall>(&b)) return fits(u->call);
-  if (const auto* h = std::get_if<MessageHead>(&b)) {
-    return h->direction <= 1 && !h->bytes.empty() && h->bytes.size() <= kMaxHeadBytes;
-  }
+  if (const auto* h = std::get_if<MessageHead>(&b)) return valid_head(*h);
   if (const auto* s = std::get_if<SnapshotPart>(&b)) {
     for (const CallState& c : s->calls)
       if (!fits(c)) return false;

@@ -51,6 +51,10 @@ void write_key(ByteWriter& w, const CallKey& k) {
   w.u16(k.pns_call_id);
 }
 
+bool valid_head(const MessageHead& h) {
+  return h.direction <= 1 && !h.bytes.empty() && h.bytes.size() <= kMaxHeadBytes;
+}
+
 void write_head(ByteWriter& w, const MessageHead& h) {
   put_endpoint(w, h.pns);
   put_endpoint(w, h.pac);
@@ -69,8 +73,8 @@ Result<MessageHead, SyncError> read_head(ByteReader& r) {
   const std::uint8_t length = r.u8();
   const Bytes bytes = r.bytes(length);
   if (r.failed()) return unexpected(SyncError::Truncated);
-  if (h.direction > 1 || length == 0 || length > kMaxHeadBytes) return unexpected(SyncError::BadRecord);
   h.bytes.assign(bytes.begin(), bytes.end());
+  if (!valid_head(h)) return unexpected(SyncError::BadRecord);
   return h;
 }
 

@@ -59,5 +59,7 @@ struct MessageHead {
   std::vector<std::uint8_t> bytes;   // 1 to kMaxHeadBytes, as the sender wrote them
   bool operator==(const MessageHead&) const = default;
 };
+// The one test of a head's fields, both for encoding and decoding (so the two cannot drift).
+bool valid_head(const MessageHead& h);
 
 }  // namespace pptp::sync

@@ -72,6 +72,32 @@ TEST(SyncMessage, AHeadOfNoByteOrBeyondItsBoundOrOfNoDirectionIsRefused) {
   }
 }
 
+// valid_head is the one test for both ways: each head it refuses, encode refuses and the
+// same head's bytes (encode_body writes them unchecked) do not decode; its bounds pass both.
+TEST(SyncMessage, EncodeAndDecodeRefuseTheHeadsValidHeadRefuses) {
+  MessageHead too_long = sample_head(1), empty = sample_head(1), no_direction = sample_head(1, 2),
+              last_direction = sample_head(1, 0xff);
+  too_long.bytes.resize(kMaxHeadBytes + 1, 0x33);
+  empty.bytes.clear();
+  for (const MessageHead& h : {too_long, empty, no_direction, last_direction}) {
+    EXPECT_FALSE(valid_head(h));
+    std::vector<std::uint8_t> out;
+    EXPECT_EQ(encode(with_header(h), kKey, out).error(), SyncError::BadRecord);
+    std::vector<std::uint8_t> body;
+    encode_body(h, body);
+    auto b = decode_body(MessageType::Head, body);
+    ASSERT_FALSE(b);
+    EXPECT_EQ(b.error(), SyncError::BadRecord);
+  }
+  MessageHead shortest = sample_head(1, 0), longest = sample_head(1, 1);
+  shortest.bytes.resize(1);
+  longest.bytes.resize(kMaxHeadBytes, 0x33);
+  for (const MessageHead& h : {shortest, longest}) {
+    EXPECT_TRUE(valid_head(h));
+    expect_round_trip(with_header(h));
+  }
+}
+
 TEST(SyncMessage, AUserNameRoundTripsAtItsBoundAndIsRefusedBeyond) {
   CallState c = sample_call(3, std::string(kMaxUserLength, 'u'));
   c.verdict = PolicyVerdict::Pending;
