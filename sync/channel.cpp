@@ -26,7 +26,7 @@ void ChannelEnd::publish(Body b) {
 }
 
 void ChannelEnd::publish_head(MessageHead h) {
-  if (peer_incarnation_ == 0) return;  // no peer heard yet
+  if (!peer_heard()) return;
   ++counters_.heads_sent;
   unsequenced_.push_back(std::move(h));
 }

@@ -72,6 +72,8 @@ class ChannelEnd {
   const Replica& published() const { return published_; }    // our own
   bool synced() const { return synced_; }
   bool peer_alive(double now) const { return heard_ && now - last_heard_ < options_.peer_timeout; }
+  // A peer was heard once (any incarnation): until then publish_head drops heads.
+  bool peer_heard() const { return peer_incarnation_ != 0; }
   std::uint32_t epoch() const { return epoch_; }
   void set_epoch(std::uint32_t e) { epoch_ = e; }  // a promotion increments it
   std::uint32_t peer_epoch() const { return peer_epoch_; }

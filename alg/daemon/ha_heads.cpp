@@ -16,6 +16,7 @@ std::optional<stream::ResumeHead> HaNode::resume_head(const track::ControlConnec
 void HaNode::message_head_passed(const track::ControlConnection& c, track::Direction d, std::uint32_t sequence,
                                  Bytes head) {
   if (!channel_.published().has_calls(c.pns, c.pac)) return;  // the peer could take nothing of it over
+  if (!channel_.peer_heard()) return;  // publish_head would drop it: not charged to the budget
   // A budget that holds without a policy: clients cutting every message into small
   // segments cannot load the sync link past it (heads are best effort; the call records go
   // in the same stream).

@@ -151,16 +151,13 @@ TEST(LettingGo, ThePeerCarriesAConnectionItPublishesCallsOnWhileActiveAndWeAreSt
 // (our stale records' deletes go out before the taken-over ones).
 TEST(LettingGo, APromotionLetsGoOfTheConnectionsItTakesOverBeforeItPublishes) {
   boost::asio::io_context io;
-  const int port = test::LoopbackPeer::port_for_test();
-  auto node = open_node(io, "", gateway::harness::quiet(), port);
-  ASSERT_TRUE(node);
-  test::LoopbackPeer peer(port);
-  ASSERT_TRUE(peer.link);
-  peer.end.set_active(true);
-  peer.end.publish_add(test::replicated(40001, 7, 1));
-  peer.end.publish_add(test::replicated(40001, 9, 3));
-  peer.end.publish_add(test::replicated(40002, 7, 5));
-  peer.exchange_with(io, 1);
+  auto [node, peer] = test::open_peered(io);
+  ASSERT_TRUE(node && peer);
+  peer->end.set_active(true);
+  peer->end.publish_add(test::replicated(40001, 7, 1));
+  peer->end.publish_add(test::replicated(40001, 9, 3));
+  peer->end.publish_add(test::replicated(40002, 7, 5));
+  peer->exchange(io, 10);
   ASSERT_EQ(node->status_json()["replicated_calls"], 3);
   std::vector<ControlEnds> heard;
   const auto calls = node->promote(true, nullptr, [&](const std::vector<ControlEnds>& ends) {

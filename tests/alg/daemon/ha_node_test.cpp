@@ -23,24 +23,8 @@ using pptp::test::addr;
 using test::open_node;
 using test::exchange;
 using test::node_options;
+using test::OneCall;
 using test::replicated;
-
-struct OneCall {
-  track::ControlConnection c;
-  track::Call call;
-  gateway::CallRecord record;
-  nat::CallMapping m;
-  OneCall() {
-    c.id = 3;
-    c.pns = {addr("192.0.2.11"), 40001};
-    c.pac = {addr("198.51.100.2"), 1723};
-    call.pns_call_id = 7;
-    call.pac_call_id = 100;
-    call.opened_at = 10;
-    call.last_activity = 12.5;
-    m = nat::CallMapping{3, c.pns.address, addr("203.0.113.1"), c.pac.address, 7, 8};
-  }
-};
 
 TEST(HaNode, AMappedCallBecomesItsRecordAndItsBindingBack) {
   OneCall o;
@@ -364,25 +348,6 @@ TEST(HaNode, ARestartedNodePromotedCarriesTheCallsItAdoptedAsTakenOver) {
   EXPECT_EQ(ended[0], adopted);
   second.reset();
   std::remove(state.c_str());
-}
-
-// Heads go to the peer only for connections of our published calls, and at most
-// kMaxHeadsPerSecond a second: clients cutting their messages small cannot load the link.
-TEST(HaNode, HeadsAreSentForPublishedConnectionsOnlyAndWithinTheirBudget) {
-  OneCall o;
-  boost::asio::io_context io;
-  auto node = open_node(io, "");
-  ASSERT_TRUE(node);
-  const std::vector<std::uint8_t> head{0x00, 0x10, 0x00, 0x01, 0x1a, 0x2b};
-  for (std::uint32_t i = 0; i <= kMaxHeadsPerSecond; ++i) {  // no call of ours on it: nothing to send
-    node->message_head_passed(o.c, track::Direction::PnsToPac, 1000 + i, head);
-  }
-  EXPECT_EQ(node->status_json()["heads_limited"], 0);
-  node->call_changed(o.c, o.call, o.record, &o.m);
-  for (std::uint32_t i = 0; i <= kMaxHeadsPerSecond; ++i) {  // the node's clock stands still
-    node->message_head_passed(o.c, track::Direction::PnsToPac, 1000 + i, head);
-  }
-  EXPECT_EQ(node->status_json()["heads_limited"], 1);
 }
 
 // The state file holds user names: owner-only, and a link put where it is written aside is

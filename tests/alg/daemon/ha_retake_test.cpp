@@ -12,8 +12,8 @@ namespace pptp::daemon {
 namespace {
 
 using pptp::test::addr;
-using test::LoopbackPeer;
 using test::open_node;
+using test::open_peered;
 using test::replicated;
 
 std::vector<std::uint16_t> call_ids_of(const std::vector<nat::CallBinding>& calls) {
@@ -26,18 +26,15 @@ std::vector<std::uint16_t> call_ids_of(const std::vector<nat::CallBinding>& call
 // snapshot comes after. Once it is whole (and the peer standby) its calls are due, once.
 TEST(HaRetake, APromotionWithoutThePeersSnapshotTakesItsCallsOnceItIsWhole) {
   boost::asio::io_context io;
-  const int port = LoopbackPeer::port_for_test();
-  auto node = open_node(io, "", gateway::harness::quiet(), port);
-  ASSERT_TRUE(node);
+  auto [node, peer] = open_peered(io);
+  ASSERT_TRUE(node && peer);
   auto promoted = node->promote(true, nullptr);
   ASSERT_TRUE(promoted);
   EXPECT_TRUE(promoted->empty());
   EXPECT_FALSE(node->retake_due());  // nothing whole yet
-  LoopbackPeer peer(port);
-  ASSERT_TRUE(peer.link);
-  peer.end.publish_add(replicated(40001, 11, 1));
-  peer.end.publish_add(replicated(40002, 12, 3));
-  peer.exchange_with(io, 1);
+  peer->end.publish_add(replicated(40001, 11, 1));
+  peer->end.publish_add(replicated(40002, 12, 3));
+  peer->exchange(io, 10);
   ASSERT_EQ(node->status_json()["synced"], true);
   const std::uint32_t epoch = node->status_json()["epoch"];
   ASSERT_TRUE(node->retake_due());
@@ -65,16 +62,13 @@ TEST(HaRetake, APromotionWithoutThePeersSnapshotTakesItsCallsOnceItIsWhole) {
 // peer carried and handed back), and nothing already offloaded here.
 TEST(HaRetake, ASecondPromoteTakesTheCallsTheFirstLeftForWantOfTheirConnection) {
   boost::asio::io_context io;
-  const int port = LoopbackPeer::port_for_test();
-  auto node = open_node(io, "", gateway::harness::quiet(), port);
-  ASSERT_TRUE(node);
-  LoopbackPeer peer(port);
-  ASSERT_TRUE(peer.link);
-  peer.end.publish_add(replicated(40001, 11, 1));
-  peer.end.publish_add(replicated(40002, 12, 3));
-  peer.end.publish_add(replicated(40003, 13, 4));  // of our half: ours, handed back
-  peer.end.publish_add(replicated(40004, 14, 5));  // offloaded here already
-  peer.exchange_with(io, 1);
+  auto [node, peer] = open_peered(io);
+  ASSERT_TRUE(node && peer);
+  peer->end.publish_add(replicated(40001, 11, 1));
+  peer->end.publish_add(replicated(40002, 12, 3));
+  peer->end.publish_add(replicated(40003, 13, 4));  // of our half: ours, handed back
+  peer->end.publish_add(replicated(40004, 14, 5));  // offloaded here already
+  peer->exchange(io, 10);
   ASSERT_EQ(node->status_json()["synced"], true);
   const auto not_committed = [](const sync::CallKey& k) { return k.pns.port == 40001 || k.pns.port == 40004; };
   auto first = node->promote(false, not_committed);
@@ -95,15 +89,12 @@ TEST(HaRetake, ASecondPromoteTakesTheCallsTheFirstLeftForWantOfTheirConnection) 
 // what takes its calls (only those of its half). A retake is refused, and none is due.
 TEST(HaRetake, IsRefusedWhileThePeerIsActiveToo) {
   boost::asio::io_context io;
-  const int port = LoopbackPeer::port_for_test();
-  auto node = open_node(io, "", gateway::harness::quiet(), port);
-  ASSERT_TRUE(node);
+  auto [node, peer] = open_peered(io);
+  ASSERT_TRUE(node && peer);
   ASSERT_TRUE(node->promote(true, nullptr));
-  LoopbackPeer peer(port);
-  ASSERT_TRUE(peer.link);
-  peer.end.set_active(true);
-  peer.end.publish_add(replicated(40001, 11, 1));
-  peer.exchange_with(io, 1);
+  peer->end.set_active(true);
+  peer->end.publish_add(replicated(40001, 11, 1));
+  peer->exchange(io, 10);
   ASSERT_EQ(node->status_json()["synced"], true);
   EXPECT_FALSE(node->retake_due());
   auto refused = node->retake(nullptr, {});

@@ -1,10 +1,11 @@
-// A replicated call and a node on the loopback for the HA daemon tests (ha_node_test.cpp,
-// ha_healing_test.cpp).
+// A replicated call, a node on the loopback and a peer played beside it for the HA daemon
+// tests (ha_node_test.cpp, ha_healing_test.cpp, ha_heads_test.cpp).
 #pragma once
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -17,6 +18,25 @@
 #include "tests/support/packets.hpp"
 
 namespace pptp::daemon::test {
+
+// One mapped call of ours on one control connection.
+struct OneCall {
+  track::ControlConnection c;
+  track::Call call;
+  gateway::CallRecord record;
+  nat::CallMapping m;
+  OneCall() {
+    using pptp::test::addr;
+    c.id = 3;
+    c.pns = {addr("192.0.2.11"), 40001};
+    c.pac = {addr("198.51.100.2"), 1723};
+    call.pns_call_id = 7;
+    call.pac_call_id = 100;
+    call.opened_at = 10;
+    call.last_activity = 12.5;
+    m = nat::CallMapping{3, c.pns.address, addr("203.0.113.1"), c.pac.address, 7, 8};
+  }
+};
 
 inline sync::CallState replicated(std::uint16_t port, std::uint16_t pns_call_id, std::uint16_t outside_call_id,
                                   sync::PolicyVerdict verdict = sync::PolicyVerdict::NoPolicy) {
@@ -66,32 +86,48 @@ inline std::unique_ptr<HaNode> open_node(boost::asio::io_context& io, const std:
   return node ? std::move(*node) : nullptr;
 }
 
-// The peer of a node opened with open_node(io, ..., port): a channel end of node 1 on the
-// node's peer address, played by the test. Ports apart from the other tests' (20000-40000),
-// and a pair per process (ctest runs tests in parallel processes): the peer's is bound too.
-struct LoopbackPeer {
-  static int port_for_test() { return 45000 + 2 * static_cast<int>(::getpid() % 7500); }
-  explicit LoopbackPeer(int port)
-      : link(sync::UdpLink::open({pptp::test::addr("127.0.0.1"), static_cast<std::uint16_t>(port + 1)},
-                                 {pptp::test::addr("127.0.0.1"), static_cast<std::uint16_t>(port)})),
-        end(options(), 1) {}
-  static sync::ChannelOptions options() {
-    sync::ChannelOptions o = node_options(1);
-    const std::string key = "0123456789abcdef";  // open_node's
-    o.key.assign(key.begin(), key.end());
-    return o;
-  }
-  // Rounds of the peer's datagrams to the node and back, the node's loop run between.
-  void exchange_with(boost::asio::io_context& io, double from, int rounds = 10) {
+// A peer played for a node opened at `port` (open_node): node 1's channel end behind a link
+// at port + 1, with open_node's key.
+struct PlayedPeer {
+  sync::UdpLink link;
+  sync::ChannelEnd end;
+  double now = 0;
+  // Rounds of the peer's datagrams to the node and the node's back, its io run between.
+  void exchange(boost::asio::io_context& io, int rounds) {
     for (int round = 0; round < rounds; ++round) {
-      end.tick(from + round);
-      for (const auto& d : end.take_outgoing()) link->send(d);
+      now += 1;
+      end.tick(now);
+      for (const auto& d : end.take_outgoing()) link.send(d);
       io.run_for(std::chrono::milliseconds(20));
-      link->receive([&](pptp::Bytes d) { end.receive(d, from + round); });
+      link.receive([&](pptp::Bytes d) { end.receive(d, now); });
     }
   }
-  Result<sync::UdpLink, std::string> link;
-  sync::ChannelEnd end;
 };
+
+inline std::unique_ptr<PlayedPeer> play_peer(int port) {
+  const auto loopback = pptp::test::addr("127.0.0.1");
+  auto link = sync::UdpLink::open({loopback, static_cast<std::uint16_t>(port + 1)},
+                                  {loopback, static_cast<std::uint16_t>(port)});
+  EXPECT_TRUE(link) << (link ? "" : link.error());
+  if (!link) return nullptr;
+  sync::ChannelOptions o = node_options(1);
+  const std::string key = "0123456789abcdef";
+  o.key.assign(key.begin(), key.end());
+  return std::make_unique<PlayedPeer>(PlayedPeer{std::move(*link), sync::ChannelEnd(o, 1)});
+}
+
+// A node and its peer played beside it, not heard until an exchange. Ports apart from
+// open_node's default ones (20000-40000), two a process: the peer's is bound here too, and
+// ctest's parallel processes often have consecutive pids.
+struct PeeredNode {
+  std::unique_ptr<HaNode> node;
+  std::unique_ptr<PlayedPeer> peer;
+};
+inline PeeredNode open_peered(boost::asio::io_context& io) {
+  const int port = 45000 + 2 * static_cast<int>(::getpid() % 7500);
+  PeeredNode p{open_node(io, "", gateway::harness::quiet(), port), nullptr};
+  if (p.node) p.peer = play_peer(port);
+  return p;
+}
 
 }  // namespace pptp::daemon::test
