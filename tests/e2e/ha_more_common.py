@@ -25,6 +25,19 @@ def stop_both(test, pac, first):
     return client, server
 
 
+def echo_clear_stop(test, pac, first):
+    """After a failover: an Echo and a Call-Clear from the client, then both peers stopped.
+    Returns the echo reply and the disconnect events (None if missing), when they were
+    done (monotonic), and the client's and server's results."""
+    first.send("echo")
+    echo = first.event("echo_reply", 10)
+    first.send("clear")
+    disconnect = first.event("disconnect", 10)
+    stopped_at = time.monotonic()
+    client, server = stop_both(test, pac, first)
+    return echo, disconnect, stopped_at, client, server
+
+
 def fail_over(lab, away, to):
     """`away`'s links go down; returns once `to` holds the addresses and is promoted: when
     the links went and when it was promoted (monotonic)."""

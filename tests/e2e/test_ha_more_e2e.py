@@ -18,7 +18,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pptplab.lab import CLIENTS, SERVER  # noqa: E402
 from test_ha_e2e import RATE, GAP_BOUND, HaCase, direction  # noqa: E402
-from ha_more_common import SLOW_RATE, all_up, elements_gone_s, fail_over, stop_both  # noqa: E402
+from ha_more_common import SLOW_RATE, all_up, echo_clear_stop, elements_gone_s, fail_over, stop_both  # noqa: E402
 
 LOAD_CALLS = 50  # set up at once on one control connection, replicated while they come
 
@@ -68,12 +68,7 @@ class SecondFailover(HaCase):
         self.assertEqual(lab.ha_status("ra").get("replicated_calls"), 1, lab.ha_status("ra"))
 
         two = self.failover("rb", "ra")
-        first.send("echo")
-        echo = first.event("echo_reply", 10)
-        first.send("clear")
-        disconnect = first.event("disconnect", 10)
-        stopped_at = time.monotonic()
-        client, server = stop_both(self, pac, first)
+        echo, disconnect, stopped_at, client, server = echo_clear_stop(self, pac, first)
 
         received_up = server["calls"][str(call["my_call_id"])]["received"]
         received_down = client["stream"]["received"]

@@ -40,12 +40,16 @@
                 RCV.NXT), so neither a RST nor a FIN there may act (RFC 5961 3.2);
   mid-stream:   for --seconds (at most --count), data segments (an Echo-Request) with no
                 handshake from ever new source ports toward --target:1723: each is a
-                connection picked up mid-stream.
-syn-rst-churn, syn-flood, ooo-data and ocrq-flood stop at --count or, with --duration, after
+                connection picked up mid-stream;
+  head-flood:   one control connection with a call (Call ID --key), then Set-Link-Info
+                messages each cut after --cut bytes (two segments each): every one a head
+                an HA node sends its peer, unpaced.
+syn-rst-churn, syn-flood, ooo-data, ocrq-flood and head-flood stop at --count or, with --duration, after
 that many seconds, whichever comes first (a fixed-time flood).
 Floods are paced (a pause every few packets) so that the kernel queue is not what refuses
 them: the daemon's budgets are."""
 import argparse
+import fcntl
 import json
 import os
 import random
@@ -117,6 +121,60 @@ def ocrq_flood(a):
     time.sleep(0.5)
     s.close()
     return {"ocrq_sent": sent}
+
+
+def read_message(s, kind, timeout=5.0):
+    """The next control message of `kind` from s (others skipped); raises OSError if none
+    comes within `timeout` seconds."""
+    deadline, data = time.monotonic() + timeout, b""
+    while time.monotonic() < deadline:
+        while len(data) >= 12 and len(data) >= struct.unpack("!H", data[:2])[0]:
+            length = max(12, struct.unpack("!H", data[:2])[0])
+            msg, data = data[:length], data[length:]
+            if m.u16(msg, 8) == kind:
+                return msg
+        s.settimeout(max(0.01, deadline - time.monotonic()))
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    raise OSError("no message of type %d within %g s" % (kind, timeout))
+
+
+SIOCOUTQNSD = 0x894B  # linux/sockios.h: bytes in the send queue not yet sent
+
+
+def unsent_bytes(s):
+    return struct.unpack("i", fcntl.ioctl(s.fileno(), SIOCOUTQNSD, b"\0" * 4))[0]
+
+
+def head_flood(a):
+    """One control connection with one call (its Call ID --key), then Set-Link-Info (RFC 2637
+    2.15, which the server does not answer) naming the server's Call ID, each written as its
+    first --cut bytes and then the rest (TCP_NODELAY: two segments each), for --duration
+    seconds or --count messages. Each is a message passed in part: a head an HA node sends
+    its peer (docs/ha.md, "A message split before its Call ID field")."""
+    s = socket.create_connection((a.target, 1723), timeout=5, source_address=(a.local, 0))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.sendall(m.sccrq("heads"))
+    read_message(s, m.SCCRP)
+    s.sendall(m.ocrq(a.key))
+    server_call_id = m.u16(read_message(s, m.OCRP), 12)
+    msg = m.message(m.SLI, struct.pack("!HHII", server_call_id, 0, 0xFFFFFFFF, 0xFFFFFFFF))
+    s.settimeout(5)
+    started, sent = time.monotonic(), 0
+    for _ in rounds(a):
+        for part in (msg[:a.cut], msg[a.cut:]):
+            # Each part its own segment: written once nothing is left unsent (a write behind
+            # unsent data would be coalesced with it).
+            while unsent_bytes(s) > 0 and time.monotonic() - started < a.duration + 5:
+                pass
+            s.sendall(part)
+        sent += 1
+    seconds = time.monotonic() - started
+    time.sleep(0.5)
+    s.close()
+    return {"sli_sent": sent, "seconds": round(seconds, 3), "server_call_id": server_call_id}
 
 
 def tcp_checksum(src, dst, segment):
@@ -394,7 +452,7 @@ def main():
     kinds = {"control-junk": control_junk, "gre-junk": gre_junk, "ocrq-flood": ocrq_flood, "tcp-spoof": tcp_spoof,
              "syn-rst-churn": syn_rst_churn, "syn-flood": syn_flood, "ooo-data": ooo_data, "sink": sink,
              "gre-flood": gre_flood, "gre-key-flood": gre_key_flood, "gre-spoof": gre_spoof, "stalled": stalled, "mid-stream": mid_stream,
-             "tcp-window-forge": tcp_window_forge}
+             "tcp-window-forge": tcp_window_forge, "head-flood": head_flood}
     p.add_argument("kind", choices=sorted(kinds))
     p.add_argument("--local", required=True)
     p.add_argument("--target", required=True)
@@ -404,6 +462,7 @@ def main():
     p.add_argument("--spoof-source", default="198.51.100.2", help="gre-spoof: the source address written")
     p.add_argument("--key", type=int, default=0, help="gre-spoof, gre-key-flood: the GRE Key (a call's Call ID)")
     p.add_argument("--segments", type=int, default=30, help="ooo-data: segments per connection")
+    p.add_argument("--cut", type=int, default=5, help="head-flood: bytes of each message in its first segment")
     p.add_argument("--seq", type=int, default=0, help="tcp-window-forge: the victim's next sequence number")
     p.add_argument("--ack", type=int, default=0, help="tcp-window-forge: the receiver's next sequence number")
     p.add_argument("--ahead", type=int, default=8192, help="tcp-window-forge: bytes between --seq and the forged data")
@@ -416,7 +475,8 @@ def main():
     p.add_argument("--pause", type=float, default=0.5, help="tcp-window-forge: seconds after each segment")
     p.add_argument("--seconds", type=float, default=5.0, help="gre-flood, gre-key-flood, mid-stream: how long; stalled: held open")
     p.add_argument("--duration", type=float, default=0.0,
-                   help="syn-rst-churn, syn-flood, ooo-data, ocrq-flood: stop after this many seconds (0: at --count)")
+                   help="syn-rst-churn, syn-flood, ooo-data, ocrq-flood, head-flood: stop after this many seconds "
+                   "(0: at --count)")
     a = p.parse_args()
     fn = kinds[a.kind]
     try:
