@@ -239,6 +239,8 @@ class Daemon {
   // A restarted daemon on the node holding --ha-virtual-address promotes itself (ha_daemon.cpp).
   void ha_promote_at_start();
   void ha_retake_after_commit();  // the peer's snapshot came after our promotion: commit, take
+  // Active already: the peer's calls not carried here, installed; (calls, adopted).
+  Result<std::pair<std::size_t, std::size_t>, std::string> ha_retake();
   bool ha_connection_alive(const sync::CallKey& k);
   std::size_t ha_install(const std::vector<nat::CallBinding>& calls);  // one batch, adopted
   // Standby: lets go of the control connections the active peer carries now (docs/ha.md).

@@ -13,7 +13,12 @@ namespace pptp::daemon {
 
 int Daemon::open_ha() {
   HaOptions o = options_.ha;
-  if (!o.enabled()) return 0;
+  if (!o.enabled()) {
+    if (o.virtual_address.empty()) return 0;
+    log_->error("ha_open_failed error=\"ha-virtual-address without ha-peer\" note=\"give the pair's sync "
+                "addresses (ha-peer, ha-listen), or drop ha-virtual-address\"");
+    return 2;
+  }
   if (!options_.control_socket.empty()) o.state_file = options_.control_socket + ".ha-calls";
   auto opened = HaNode::open(o, io_, log_, [this] { return now(); });
   if (!opened) {
@@ -92,18 +97,41 @@ void Daemon::ha_promote_at_start() {
              calls->size(), adopted);
 }
 
+Result<std::pair<std::size_t, std::size_t>, std::string> Daemon::ha_retake() {
+  const auto in_use = [this](const nat::CallBinding& b) {
+    return gateway_->translator().outside_in_use(b.outside, b.server, b.outside_call_id);
+  };
+  // Our tracker's state of a connection that carries calls of its own now (set up since our
+  // promotion) is live, not stale: kept (their taken-over calls are found by Call ID anyway).
+  const auto let_go = [this](std::vector<ControlEnds> ends) {
+    std::erase_if(ends, [&](const ControlEnds& e) {
+      const track::ControlConnection* c = gateway_->tracker().find_connection(e.first, e.second);
+      return c != nullptr && !c->calls.empty();
+    });
+    ha_let_go(ends, "retake");
+  };
+  auto calls = ha_->retake([this](const sync::CallKey& k) { return ha_connection_alive(k); },
+                           gateway_->offloaded_calls(), in_use, let_go);
+  if (!calls) return unexpected(calls.error());
+  return std::pair{calls->size(), ha_install(*calls)};
+}
+
 void Daemon::ha_retake_after_commit() {
-  const auto limit = std::chrono::milliseconds(std::llround(options_.ha.commit_timeout * 1000));
-  ha_->commit_then(options_.ha.commit_command, limit, [this] {
-    auto calls = ha_->retake([this](const sync::CallKey& k) { return ha_connection_alive(k); },
-                             gateway_->offloaded_calls(),
-                             [this](const std::vector<ControlEnds>& ends) { ha_let_go(ends, "retake"); });
-    if (!calls) {
-      log_->warn("ha_retake_refused error=\"{}\"", calls.error());
+  const auto retake = [this] {
+    auto done = ha_retake();
+    if (!done) {
+      log_->warn("ha_retake_refused error=\"{}\"", done.error());
       return;
     }
-    log_->warn("ha_retake_installed calls={} adopted={}", calls->size(), ha_install(*calls));
-  });
+    log_->warn("ha_retake_installed calls={} adopted={}", done->first, done->second);
+  };
+  // Nothing of the peer's to take (the usual restart): no commit, only the epoch.
+  if (ha_->retake_candidates(gateway_->offloaded_calls()) == 0) {
+    retake();
+    return;
+  }
+  const auto limit = std::chrono::milliseconds(std::llround(options_.ha.commit_timeout * 1000));
+  ha_->commit_then(options_.ha.commit_command, limit, retake, true);
 }
 
 void Daemon::ha_release_stale() {
@@ -163,16 +191,13 @@ void Daemon::on_ha_request(bool promote, bool force, Reply reply) {
     // keepalived's master notify after our own promotion (at our start, or before its
     // conntrackd commit): the peer's calls nothing here carries yet, their connections now
     // committed. Refused in a split brain (the healing takes them).
-    auto calls = ha_->retake([this](const sync::CallKey& k) { return ha_connection_alive(k); },
-                             gateway_->offloaded_calls(),
-                             [this](const std::vector<ControlEnds>& ends) { ha_let_go(ends, "retake"); });
+    auto calls = ha_retake();
     if (!calls) {
       reply(control::error_answer(calls.error()) + "\n", false);
       return;
     }
-    const std::size_t adopted = ha_install(*calls);
-    reply(control::ok_answer({{"message", "active"}, {"calls", calls->size()}, {"adopted", adopted}, {"again", true}}) +
-              "\n",
+    reply(control::ok_answer({{"message", "active"}, {"calls", calls->first}, {"adopted", calls->second},
+                              {"again", true}}) + "\n",
           false);
     return;
   }

@@ -240,24 +240,30 @@ Result<std::vector<nat::CallBinding>, std::string> HaNode::promote(bool force, c
   return out;
 }
 
-void HaNode::commit_then(const std::string& command, std::chrono::milliseconds limit, std::function<void()> adopt) {
+void HaNode::commit_then(const std::string& command, std::chrono::milliseconds limit, std::function<void()> adopt,
+                         bool for_retake) {
   if (command.empty() || command == "none") {
     adopt();
     return;
   }
   if (commit_.running()) {
+    if (for_retake) {
+      retake_pending_ = true;  // at a later tick, once this commit is done
+      return;
+    }
     heal_again_ = true;
     log_->warn("ha_healing_while_committing note=\"committed and taken over again after the running commit\"");
     return;
   }
+  const std::string_view what = for_retake ? "retake" : "healing";
   commit_.start(command_words(command), limit,
-                [this, command, adopt = std::move(adopt)](const CommandResult& r) {
+                [this, command, what, for_retake, adopt = std::move(adopt)](const CommandResult& r) {
                   if (r.outcome == CommandOutcome::Succeeded) {
-                    log_->info("ha_healing_committed seconds={:.3f}", r.seconds);
+                    log_->info("ha_{}_committed seconds={:.3f}", what, r.seconds);
                   } else {
-                    ++healing_commit_failures_;
-                    if (r.outcome == CommandOutcome::TimedOut) ++healing_commit_timeouts_;
-                    log_->warn("ha_healing_commit_failed command=\"{}\" error=\"{}\" seconds={:.3f}", command,
+                    ++(for_retake ? retake_commit_failures_ : healing_commit_failures_);
+                    if (r.outcome == CommandOutcome::TimedOut && !for_retake) ++healing_commit_timeouts_;
+                    log_->warn("ha_{}_commit_failed command=\"{}\" error=\"{}\" seconds={:.3f}", what, command,
                                r.error, r.seconds);
                   }
                   adopt();

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <utility>  // before Boost.Asio: its awaitable.hpp uses std::exchange
@@ -69,6 +70,8 @@ std::vector<ControlEnds> connections_of(const std::vector<sync::CallState>& call
 // What a takeover runs before it installs the replicated calls: the daemon lets go of its
 // own state of their control connections (docs/ha.md, "Letting go of what the peer carries").
 using LetGo = std::function<void(const std::vector<ControlEnds>&)>;
+// Whether a call of ours holds that binding's outside Call ID toward its server now.
+using OutsideInUse = std::function<bool(const nat::CallBinding&)>;
 
 // The calls this node took over at its promotion or a healing, by key. Their control
 // connections are picked up mid-stream, so the gateway has no mapping for them: it finds
@@ -96,7 +99,13 @@ class TakenOverCalls {
   std::size_t retire(const std::vector<nat::CallBinding>& offloaded);
   std::size_t size() const { return calls_.size(); }
   bool empty() const { return calls_.empty(); }
-  void clear() { calls_.clear(); }
+  // Whether the call was carried here since the last clear(), also once it ended or retired:
+  // the peer's record of a call that ended here must not bring it back (HaNode::retake).
+  bool ever_held(const sync::CallKey& k) const { return ever_.contains(k); }
+  void clear() {
+    calls_.clear();
+    ever_.clear();
+  }
 
  private:
   // The connection pns-pac's calls: one range of the map (keyed by PNS, PAC, then Call ID).
@@ -115,6 +124,7 @@ class TakenOverCalls {
                                           calls.upper_bound(sync::CallKey{pns, pac, 0xFFFF})};
   }
   std::map<sync::CallKey, sync::CallState> calls_;
+  std::set<sync::CallKey> ever_;  // every key added since the last clear()
 };
 
 // The calls this node took over, published on the channel as its own: the peer, back as
@@ -203,7 +213,9 @@ class HaNode final : public gateway::CallObserver {
   // Runs the commit command beside the loop (killed after `limit`: --ha-commit-timeout),
   // then `adopt` on the loop, whatever its outcome (a failure counted); "none" or empty:
   // `adopt` at once. A healing while one commits runs the handler again after it.
-  void commit_then(const std::string& command, std::chrono::milliseconds limit, std::function<void()> adopt);
+  // `for_retake`: a retake's commit, logged and counted as such (retake_commit_failures).
+  void commit_then(const std::string& command, std::chrono::milliseconds limit, std::function<void()> adopt,
+                   bool for_retake = false);
   // `let_go` as at promote(), with those of their connections that hold no call taken over.
   std::vector<nat::CallBinding> take_over_at_healing(const ConnectionAlive& alive,
                                                      const std::vector<nat::CallBinding>& offloaded,
@@ -212,11 +224,20 @@ class HaNode final : public gateway::CallObserver {
   // nothing here carries (calls_to_take_over_beside, any half), to install and adopt, let go
   // of and published as a promotion's. Refused while the peer is active too (a split brain:
   // its healing takes them). A new epoch when it takes some.
+  // Never a call carried here before in this activity (ended since, or retired), nor one
+  // whose outside Call ID `in_use` says a call of ours has now (its elements would take
+  // that call's GRE). The epoch goes past the peer's if it is not yet (a start promotion
+  // read nothing of it).
   Result<std::vector<nat::CallBinding>, std::string> retake(const ConnectionAlive& alive,
                                                             const std::vector<nat::CallBinding>& offloaded,
+                                                            const OutsideInUse& in_use,
                                                             const LetGo& let_go = nullptr);
+  // How many calls a retake would consider now, whether their connections are alive or not
+  // (none: no commit command needed before it).
+  std::size_t retake_candidates(const std::vector<nat::CallBinding>& offloaded) const;
   // True once after a promotion made without the peer's whole snapshot (forced, or a
-  // restarted daemon's at its start), when that snapshot is whole and the peer standby.
+  // restarted daemon's at its start), when that snapshot is whole, the peer standby and no
+  // commit command running (a healing's: the retake comes at a later tick).
   bool retake_due();
   // Demotion: the bindings of the calls this node carries for the pair (taken over at a
   // promotion or a healing, or adopted at a restart and published again), to remove; even
@@ -265,6 +286,7 @@ class HaNode final : public gateway::CallObserver {
     f("healing_commit_timeouts", healing_commit_timeouts_, "the commit command at a healing killed at its time limit");
     f("retaken_calls", retaken_calls_,
       "the peer's calls taken while active already (its snapshot after a promotion without it, a second promote)");
+    f("retake_commit_failures", retake_commit_failures_, "the commit command before a retake failed (timeouts too)");
     f("released_connections", released_connections_,
       "control connections let go of while standby: the active peer carries their calls now");
     f("released_calls", released_calls_, "calls ended with the control connections let go of");
@@ -294,7 +316,7 @@ class HaNode final : public gateway::CallObserver {
   HealingWatch healing_;
   std::function<void()> on_healing_;
   std::uint64_t healings_ = 0, healing_calls_ = 0, healing_commit_failures_ = 0, healing_commit_timeouts_ = 0;
-  std::uint64_t retaken_calls_ = 0;
+  std::uint64_t retaken_calls_ = 0, retake_commit_failures_ = 0;
   bool retake_pending_ = false;  // promoted without the peer's whole snapshot (retake_due)
   std::uint64_t released_connections_ = 0, released_calls_ = 0, released_conntrack_missed_ = 0;
   ChildCommand commit_;     // the commit command at a healing, while it runs

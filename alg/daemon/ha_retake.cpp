@@ -4,6 +4,8 @@
 // commit had the control connections in the kernel).
 #include "alg/daemon/ha_node.hpp"
 
+#include <algorithm>
+
 namespace pptp::daemon {
 
 std::vector<nat::CallBinding> HaNode::take_over_at_healing(const ConnectionAlive& alive,
@@ -20,9 +22,16 @@ std::vector<nat::CallBinding> HaNode::take_over_at_healing(const ConnectionAlive
   return out;
 }
 
+std::size_t HaNode::retake_candidates(const std::vector<nat::CallBinding>& offloaded) const {
+  std::vector<sync::CallState> all =
+      calls_to_take_over_beside(channel_.replica(), nullptr, std::nullopt, channel_.published(), offloaded, taken_over_);
+  return static_cast<std::size_t>(
+      std::ranges::count_if(all, [&](const sync::CallState& s) { return !taken_over_.ever_held(s.key); }));
+}
+
 Result<std::vector<nat::CallBinding>, std::string> HaNode::retake(const ConnectionAlive& alive,
                                                                   const std::vector<nat::CallBinding>& offloaded,
-                                                                  const LetGo& let_go) {
+                                                                  const OutsideInUse& in_use, const LetGo& let_go) {
   if (role_ != HaRole::Active) return unexpected(std::string("not active: promote first"));
   // Both active is a split brain: what the peer carries is taken at its healing, only those
   // of its half (it set up calls of its own meanwhile).
@@ -34,19 +43,31 @@ Result<std::vector<nat::CallBinding>, std::string> HaNode::retake(const Connecti
   // because its control connection was not committed yet, is taken now.
   std::vector<sync::CallState> taken =
       calls_to_take_over_beside(channel_.replica(), alive, std::nullopt, channel_.published(), offloaded, taken_over_);
+  // Not a call that ended here (the peer may still hold its record for the hold), nor one
+  // whose outside Call ID a call set up here since holds: its elements would take that
+  // call's GRE. Counted with the dropped.
+  const std::size_t candidates = taken.size();
+  std::erase_if(taken, [&](const sync::CallState& s) {
+    return taken_over_.ever_held(s.key) || (in_use && in_use(binding_of(s)));
+  });
   retaken_calls_ += taken.size();
-  // A new epoch when there are some, as a promotion's: the peer then lets go of the records
-  // it handed over (Republished::retire).
-  if (!taken.empty()) channel_.set_epoch(std::max(channel_.epoch(), channel_.peer_epoch()) + 1);
+  // Past the peer's epoch, as a promotion's: the peer then lets go of the records it handed
+  // over (Republished::retire). A start promotion had not read the peer's yet.
+  if (!taken.empty() || channel_.epoch() <= channel_.peer_epoch()) {
+    channel_.set_epoch(std::max(channel_.epoch(), channel_.peer_epoch()) + 1);
+  }
   std::vector<nat::CallBinding> out = take_beside(std::move(taken), let_go);
-  log_->warn("ha_retaken epoch={} calls={} taken_over={} replicated_calls={} synced={}", channel_.epoch(), out.size(),
-             taken_over_.size(), channel_.replica().size(), channel_.synced());
+  log_->warn("ha_retaken epoch={} calls={} left={} taken_over={} replicated_calls={} synced={}", channel_.epoch(),
+             out.size(), candidates - out.size(), taken_over_.size(), channel_.replica().size(), channel_.synced());
   return out;
 }
 
 bool HaNode::retake_due() {
   // The peer standby: an active peer is a split brain, whose healing takes its calls.
-  if (!retake_pending_ || role_ != HaRole::Active || !channel_.synced() || channel_.peer_active()) return false;
+  if (!retake_pending_ || role_ != HaRole::Active || !channel_.synced() || channel_.peer_active() ||
+      commit_.running()) {
+    return false;
+  }
   retake_pending_ = false;
   return true;
 }

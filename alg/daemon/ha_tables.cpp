@@ -13,6 +13,7 @@ void TakenOverCalls::take(std::vector<sync::CallState> calls) {
 
 void TakenOverCalls::add(std::vector<sync::CallState> calls) {
   for (sync::CallState& s : calls) {
+    ever_.insert(s.key);
     auto [it, inserted] = calls_.try_emplace(s.key, s);
     // Of two records of one call (ours, adopted at a restart, and the peer's, still published
     // from before) the newer: its positions are the latest.

@@ -20,7 +20,8 @@ Result<std::vector<LocalAddress>, std::string> local_addresses() {
     if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
     sockaddr_in in{};
     std::memcpy(&in, i->ifa_addr, sizeof in);  // sockaddr is not sockaddr_in's alignment
-    out.push_back(LocalAddress{wire::Ipv4Address{ntohl(in.sin_addr.s_addr)}, (i->ifa_flags & IFF_UP) != 0});
+    const bool up = (i->ifa_flags & IFF_UP) != 0 && (i->ifa_flags & IFF_RUNNING) != 0;  // and its carrier
+    out.push_back(LocalAddress{wire::Ipv4Address{ntohl(in.sin_addr.s_addr)}, up});
   }
   ::freeifaddrs(list);
   return out;

@@ -14,14 +14,14 @@ namespace pptp::daemon {
 
 struct LocalAddress {
   wire::Ipv4Address address;
-  bool up = false;  // its interface is administratively up
+  bool up = false;  // its interface is up and has its carrier (IFF_UP, IFF_RUNNING)
 };
 
 // The IPv4 addresses of this network namespace's interfaces (getifaddrs); an error says why not.
 Result<std::vector<LocalAddress>, std::string> local_addresses();
 
-// Pure: whether `a` is among `here` on an interface that is up (an address left on a link
-// that is down is not held: keepalived's FAULT may not have removed it yet).
+// Pure: whether `a` is among `here` on an interface that is up with its carrier (an address
+// left on a link that is down is not held: keepalived's FAULT may not have removed it yet).
 bool holds_address(const std::vector<LocalAddress>& here, wire::Ipv4Address a);
 
 }  // namespace pptp::daemon
