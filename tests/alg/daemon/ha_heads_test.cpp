@@ -24,7 +24,9 @@ void pass_heads(HaNode& node, const OneCall& o, std::uint32_t count) {
 TEST(HaNode, HeadsAreSentForPublishedConnectionsOnlyAndWithinTheirBudget) {
   OneCall o;
   boost::asio::io_context io;
-  auto [node, peer] = test::open_peered(io);
+  auto peered = test::open_peered(io);
+  auto& node = peered.node;
+  auto& peer = peered.peer;
   ASSERT_TRUE(node && peer);
   peer->exchange(io, 10);
   pass_heads(*node, o, kMaxHeadsPerSecond + 1);  // no call of ours on it: nothing to send
@@ -41,7 +43,9 @@ TEST(HaNode, HeadsAreSentForPublishedConnectionsOnlyAndWithinTheirBudget) {
 TEST(HaNode, HeadsWithNoPeerHeardAreNotChargedToTheBudget) {
   OneCall o;
   boost::asio::io_context io;
-  auto [node, peer] = test::open_peered(io);
+  auto peered = test::open_peered(io);
+  auto& node = peered.node;
+  auto& peer = peered.peer;
   ASSERT_TRUE(node && peer);
   node->call_changed(o.c, o.call, o.record, &o.m);
   pass_heads(*node, o, kMaxHeadsPerSecond + 1);

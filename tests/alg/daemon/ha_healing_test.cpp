@@ -151,7 +151,9 @@ TEST(LettingGo, ThePeerCarriesAConnectionItPublishesCallsOnWhileActiveAndWeAreSt
 // (our stale records' deletes go out before the taken-over ones).
 TEST(LettingGo, APromotionLetsGoOfTheConnectionsItTakesOverBeforeItPublishes) {
   boost::asio::io_context io;
-  auto [node, peer] = test::open_peered(io);
+  auto peered = test::open_peered(io);
+  auto& node = peered.node;
+  auto& peer = peered.peer;
   ASSERT_TRUE(node && peer);
   peer->end.set_active(true);
   peer->end.publish_add(test::replicated(40001, 7, 1));

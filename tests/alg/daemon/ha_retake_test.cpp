@@ -26,7 +26,9 @@ std::vector<std::uint16_t> call_ids_of(const std::vector<nat::CallBinding>& call
 // snapshot comes after. Once it is whole (and the peer standby) its calls are due, once.
 TEST(HaRetake, APromotionWithoutThePeersSnapshotTakesItsCallsOnceItIsWhole) {
   boost::asio::io_context io;
-  auto [node, peer] = open_peered(io);
+  auto peered = open_peered(io);
+  auto& node = peered.node;
+  auto& peer = peered.peer;
   ASSERT_TRUE(node && peer);
   auto promoted = node->promote(true, nullptr);
   ASSERT_TRUE(promoted);
@@ -62,7 +64,9 @@ TEST(HaRetake, APromotionWithoutThePeersSnapshotTakesItsCallsOnceItIsWhole) {
 // peer carried and handed back), and nothing already offloaded here.
 TEST(HaRetake, ASecondPromoteTakesTheCallsTheFirstLeftForWantOfTheirConnection) {
   boost::asio::io_context io;
-  auto [node, peer] = open_peered(io);
+  auto peered = open_peered(io);
+  auto& node = peered.node;
+  auto& peer = peered.peer;
   ASSERT_TRUE(node && peer);
   peer->end.publish_add(replicated(40001, 11, 1));
   peer->end.publish_add(replicated(40002, 12, 3));
@@ -89,7 +93,9 @@ TEST(HaRetake, ASecondPromoteTakesTheCallsTheFirstLeftForWantOfTheirConnection) 
 // what takes its calls (only those of its half). A retake is refused, and none is due.
 TEST(HaRetake, IsRefusedWhileThePeerIsActiveToo) {
   boost::asio::io_context io;
-  auto [node, peer] = open_peered(io);
+  auto peered = open_peered(io);
+  auto& node = peered.node;
+  auto& peer = peered.peer;
   ASSERT_TRUE(node && peer);
   ASSERT_TRUE(node->promote(true, nullptr));
   peer->end.set_active(true);
@@ -107,7 +113,9 @@ TEST(HaRetake, IsRefusedWhileThePeerIsActiveToo) {
 // not lost: due again at a later tick, once no commit runs.
 TEST(HaRetake, ARetakeAskedForWhileAHealingCommitRunsComesAfterIt) {
   boost::asio::io_context io;
-  auto [node, peer] = open_peered(io);
+  auto peered = open_peered(io);
+  auto& node = peered.node;
+  auto& peer = peered.peer;
   ASSERT_TRUE(node && peer);
   ASSERT_TRUE(node->promote(true, nullptr));
   peer->end.publish_add(replicated(40001, 11, 1));
@@ -129,7 +137,9 @@ TEST(HaRetake, ARetakeAskedForWhileAHealingCommitRunsComesAfterIt) {
 // the records it handed over.
 TEST(HaRetake, TheEpochGoesPastThePeersAfterAStartPromotionEvenWithNothingTaken) {
   boost::asio::io_context io;
-  auto [node, peer] = open_peered(io);
+  auto peered = open_peered(io);
+  auto& node = peered.node;
+  auto& peer = peered.peer;
   ASSERT_TRUE(node && peer);
   ASSERT_TRUE(node->promote(true, nullptr));
   peer->end.set_epoch(5);
@@ -149,7 +159,9 @@ TEST(HaRetake, TheEpochGoesPastThePeersAfterAStartPromotionEvenWithNothingTaken)
 // peer still holds its record; nor is one whose outside Call ID a call of ours holds now.
 TEST(HaRetake, NeitherACallThatEndedHereNorOneWhoseOutsideCallIdIsInUse) {
   boost::asio::io_context io;
-  auto [node, peer] = open_peered(io);
+  auto peered = open_peered(io);
+  auto& node = peered.node;
+  auto& peer = peered.peer;
   ASSERT_TRUE(node && peer);
   peer->end.publish_add(replicated(40001, 11, 1));
   peer->end.publish_add(replicated(40002, 12, 3));
