@@ -34,7 +34,8 @@ void CtlCommand::add_to(CLI::App& app, std::string& config_file, const std::stri
                                            "textfile collector).");
   promote = ctl->add_subcommand("promote", "High availability (docs/ha.md): become the active node: the calls "
                                            "replicated from the peer get their fast-path elements and keep their "
-                                           "outside Call IDs. Refused while the replica is not whole.");
+                                           "outside Call IDs. Refused while the replica is not whole. On an "
+                                           "active node: takes the peer's calls not carried yet.");
   promote->add_flag("--force", force, "promote with a replica that is not whole");
   demote = ctl->add_subcommand("demote", "High availability: become the standby again; the elements promotion "
                                          "installed are removed, the sync goes on.");
