@@ -184,6 +184,9 @@ void HaNode::call_changed(const track::ControlConnection& c, const track::Call& 
 void HaNode::call_ended(const track::ControlConnection& c, const track::Call& call) {
   if (!call.pns_call_id) return;
   const sync::CallKey k = key_of(c, *call.pns_call_id);
+  // A call of ours that ended while we are active: the peer may still hold a record of it
+  // (it carried it in a split brain), which a retake must not bring back.
+  if (role_ == HaRole::Active) taken_over_.note_ended(k);
   if (channel_.published().find(k) == nullptr) return;
   channel_.publish_delete(k);
   table_changed_ = true;
@@ -220,6 +223,9 @@ Result<std::vector<nat::CallBinding>, std::string> HaNode::promote(bool force, c
   // Our own state of their connections (kept from before we gave up, if the tick has not
   // let go of it yet) would be in the way: gone before anything is installed.
   if (let_go) let_go(connections_of(taken));
+  // A new activity: what this node carried before (adopted at a standby's restart and idled
+  // out since) is no reason to leave a call out of this activity's retake.
+  taken_over_.new_activity();
   role_ = HaRole::Active;
   channel_.set_active(true);
   channel_.set_epoch(std::max(channel_.epoch(), channel_.peer_epoch()) + 1);
@@ -301,8 +307,8 @@ std::vector<nat::CallBinding> HaNode::end_taken_over(const track::ControlConnect
 std::vector<nat::CallBinding> HaNode::demote() {
   // Every taken-over call is republished (promote, take_over_at_healing), as every call
   // adopted at a restart is (republish_adopted): the carried ones are all of them. The
-  // highest epoch either node had: only a promotion after this one bumps the peer's above
-  // it (a split brain's peer, active already, takes at its healing without a new epoch).
+  // highest epoch either node had: only a promotion (or a healing) after this one bumps the
+  // peer's above it.
   std::vector<nat::CallBinding> out =
       republished_.hand_over(std::max(channel_.epoch(), channel_.peer_epoch()), clock_());
   if (role_ == HaRole::Standby && out.empty()) return {};

@@ -102,6 +102,13 @@ class TakenOverCalls {
   // Whether the call was carried here since the last clear(), also once it ended or retired:
   // the peer's record of a call that ended here must not bring it back (HaNode::retake).
   bool ever_held(const sync::CallKey& k) const { return ever_.contains(k); }
+  // A call of ours (set up here) ended while active: left out of retakes as those are.
+  void note_ended(const sync::CallKey& k) { ever_.insert(k); }
+  // A promotion: only the calls still carried count as held before.
+  void new_activity() {
+    ever_.clear();
+    for (const auto& [key, s] : calls_) ever_.insert(key);
+  }
   void clear() {
     calls_.clear();
     ever_.clear();
@@ -133,7 +140,7 @@ class TakenOverCalls {
 // idled out). A demotion hands them over: their records stay (the peer may be promoting
 // from them) until the peer has promoted since (its epoch above both nodes' at the
 // demotion: it took what it wanted and publishes it as its own) or, failing that, for
-// `hold` seconds (a split brain's healing takes them without a new epoch).
+// `hold` seconds (a call nobody forwarded that long is gone).
 // The offloaded calls by their inbound element's key (server, outside address, outside
 // Call ID), sorted once for many lookups.
 class OffloadedKeys {

@@ -16,8 +16,12 @@ std::vector<nat::CallBinding> HaNode::take_over_at_healing(const ConnectionAlive
       channel_.replica(), alive, static_cast<std::uint8_t>(1 - channel_.node()), channel_.published(), offloaded,
       taken_over_);
   healing_calls_ += taken.size();
+  // Past both epochs, as a promotion: the peer lets go of what it handed over at its
+  // demotion (a call of ours it carried in the split, which may end here before its hold).
+  channel_.set_epoch(std::max(channel_.epoch(), channel_.peer_epoch()) + 1);
   std::vector<nat::CallBinding> out = take_beside(std::move(taken), let_go);
-  log_->warn("ha_healing_takeover calls={} taken_over={} replicated_calls={}", out.size(), taken_over_.size(),
+  log_->warn("ha_healing_takeover epoch={} calls={} taken_over={} replicated_calls={}", channel_.epoch(), out.size(),
+             taken_over_.size(),
              channel_.replica().size());
   return out;
 }
@@ -52,8 +56,11 @@ Result<std::vector<nat::CallBinding>, std::string> HaNode::retake(const Connecti
   });
   retaken_calls_ += taken.size();
   // Past the peer's epoch, as a promotion's: the peer then lets go of the records it handed
-  // over (Republished::retire). A start promotion had not read the peer's yet.
-  if (!taken.empty() || channel_.epoch() <= channel_.peer_epoch()) {
+  // over (Republished::retire). A start promotion had not read the peer's yet. Not before
+  // its snapshot is whole: it would delete records not here yet; retake_due comes then.
+  if (!channel_.synced()) {
+    retake_pending_ = true;
+  } else if (!taken.empty() || channel_.epoch() <= channel_.peer_epoch()) {
     channel_.set_epoch(std::max(channel_.epoch(), channel_.peer_epoch()) + 1);
   }
   std::vector<nat::CallBinding> out = take_beside(std::move(taken), let_go);

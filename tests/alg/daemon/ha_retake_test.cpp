@@ -3,6 +3,9 @@
 // at its start), and at a second promote (keepalived's master notify after conntrackd's
 // commit); and how a starting daemon tells that its node holds the virtual address.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include "alg/daemon/ha_node.hpp"
 #include "alg/daemon/local_address.hpp"
@@ -12,8 +15,10 @@ namespace pptp::daemon {
 namespace {
 
 using pptp::test::addr;
+using test::OneCall;
 using test::open_node;
 using test::open_peered;
+using test::play_peer;
 using test::replicated;
 
 std::vector<std::uint16_t> call_ids_of(const std::vector<nat::CallBinding>& calls) {
@@ -22,14 +27,19 @@ std::vector<std::uint16_t> call_ids_of(const std::vector<nat::CallBinding>& call
   return out;
 }
 
+// A node and its peer played beside it, not heard until an exchange.
+class HaRetake : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(node && peer); }
+  boost::asio::io_context io;
+  test::PeeredNode peered = open_peered(io);
+  std::unique_ptr<HaNode>& node = peered.node;
+  std::unique_ptr<test::PlayedPeer>& peer = peered.peer;
+};
+
 // A restarted daemon promotes itself at its start, before any datagram: the peer's
 // snapshot comes after. Once it is whole (and the peer standby) its calls are due, once.
-TEST(HaRetake, APromotionWithoutThePeersSnapshotTakesItsCallsOnceItIsWhole) {
-  boost::asio::io_context io;
-  auto peered = open_peered(io);
-  auto& node = peered.node;
-  auto& peer = peered.peer;
-  ASSERT_TRUE(node && peer);
+TEST_F(HaRetake, APromotionWithoutThePeersSnapshotTakesItsCallsOnceItIsWhole) {
   auto promoted = node->promote(true, nullptr);
   ASSERT_TRUE(promoted);
   EXPECT_TRUE(promoted->empty());
@@ -62,12 +72,7 @@ TEST(HaRetake, APromotionWithoutThePeersSnapshotTakesItsCallsOnceItIsWhole) {
 // itself before (at its start) or earlier took only the calls whose control connection was
 // in the kernel then. A second promote takes the rest, of either half (a call of ours the
 // peer carried and handed back), and nothing already offloaded here.
-TEST(HaRetake, ASecondPromoteTakesTheCallsTheFirstLeftForWantOfTheirConnection) {
-  boost::asio::io_context io;
-  auto peered = open_peered(io);
-  auto& node = peered.node;
-  auto& peer = peered.peer;
-  ASSERT_TRUE(node && peer);
+TEST_F(HaRetake, ASecondPromoteTakesTheCallsTheFirstLeftForWantOfTheirConnection) {
   peer->end.publish_add(replicated(40001, 11, 1));
   peer->end.publish_add(replicated(40002, 12, 3));
   peer->end.publish_add(replicated(40003, 13, 4));  // of our half: ours, handed back
@@ -91,12 +96,7 @@ TEST(HaRetake, ASecondPromoteTakesTheCallsTheFirstLeftForWantOfTheirConnection) 
 
 // Both active is a split brain: the peer carries what it publishes, and its healing is
 // what takes its calls (only those of its half). A retake is refused, and none is due.
-TEST(HaRetake, IsRefusedWhileThePeerIsActiveToo) {
-  boost::asio::io_context io;
-  auto peered = open_peered(io);
-  auto& node = peered.node;
-  auto& peer = peered.peer;
-  ASSERT_TRUE(node && peer);
+TEST_F(HaRetake, IsRefusedWhileThePeerIsActiveToo) {
   ASSERT_TRUE(node->promote(true, nullptr));
   peer->end.set_active(true);
   peer->end.publish_add(replicated(40001, 11, 1));
@@ -111,12 +111,7 @@ TEST(HaRetake, IsRefusedWhileThePeerIsActiveToo) {
 
 // Review s22 (helper), R1: a retake whose commit is asked for while a healing's runs is
 // not lost: due again at a later tick, once no commit runs.
-TEST(HaRetake, ARetakeAskedForWhileAHealingCommitRunsComesAfterIt) {
-  boost::asio::io_context io;
-  auto peered = open_peered(io);
-  auto& node = peered.node;
-  auto& peer = peered.peer;
-  ASSERT_TRUE(node && peer);
+TEST_F(HaRetake, ARetakeAskedForWhileAHealingCommitRunsComesAfterIt) {
   ASSERT_TRUE(node->promote(true, nullptr));
   peer->end.publish_add(replicated(40001, 11, 1));
   bool healing_adopted = false, retake_adopted = false;
@@ -135,12 +130,7 @@ TEST(HaRetake, ARetakeAskedForWhileAHealingCommitRunsComesAfterIt) {
 // R2: a start promotion read nothing of the peer (epoch 1); once its snapshot is whole the
 // retake goes past the peer's epoch even when it takes nothing, so that the peer lets go of
 // the records it handed over.
-TEST(HaRetake, TheEpochGoesPastThePeersAfterAStartPromotionEvenWithNothingTaken) {
-  boost::asio::io_context io;
-  auto peered = open_peered(io);
-  auto& node = peered.node;
-  auto& peer = peered.peer;
-  ASSERT_TRUE(node && peer);
+TEST_F(HaRetake, TheEpochGoesPastThePeersAfterAStartPromotionEvenWithNothingTaken) {
   ASSERT_TRUE(node->promote(true, nullptr));
   peer->end.set_epoch(5);
   peer->end.publish_add(replicated(40001, 11, 1));
@@ -157,12 +147,7 @@ TEST(HaRetake, TheEpochGoesPastThePeersAfterAStartPromotionEvenWithNothingTaken)
 
 // R3: a call taken over and ended here is not brought back by a later promote while the
 // peer still holds its record; nor is one whose outside Call ID a call of ours holds now.
-TEST(HaRetake, NeitherACallThatEndedHereNorOneWhoseOutsideCallIdIsInUse) {
-  boost::asio::io_context io;
-  auto peered = open_peered(io);
-  auto& node = peered.node;
-  auto& peer = peered.peer;
-  ASSERT_TRUE(node && peer);
+TEST_F(HaRetake, NeitherACallThatEndedHereNorOneWhoseOutsideCallIdIsInUse) {
   peer->end.publish_add(replicated(40001, 11, 1));
   peer->end.publish_add(replicated(40002, 12, 3));
   peer->exchange(io, 10);
@@ -185,7 +170,97 @@ TEST(HaRetake, NeitherACallThatEndedHereNorOneWhoseOutsideCallIdIsInUse) {
   EXPECT_EQ(call_ids_of(*free_now), (std::vector<std::uint16_t>{12}));
 }
 
-TEST(HaRetake, IsRefusedOnAStandbyNode) {
+// Review 2 (helper, s22), R2-1: F3 is open for a call set up HERE (never in taken_over_, so not in ever_held).
+// A active with its own call K. Split brain: B promotes (epoch 5) and takes K over (it
+// republishes it). B demotes (hands K over; it keeps the record for `hold`, since A's healing
+// raises no epoch). A's healing leaves K (ours). K ends here. A second promote brings K back.
+TEST_F(HaRetake, ACallSetUpHereAndEndedHereIsNotBroughtBackAfterASplitBrain) {
+  OneCall o;
+  peer->exchange(io, 5);
+  ASSERT_EQ(node->status_json()["synced"], true);
+  ASSERT_TRUE(node->promote(false, nullptr));
+  node->call_changed(o.c, o.call, o.record, &o.m);  // K: set up here
+  ASSERT_EQ(node->status_json()["published_calls"], 1);
+  // Split brain: B promotes and takes K over.
+  peer->end.set_epoch(5);
+  peer->end.set_active(true);
+  sync::CallState k = replicated(40001, 7, 8);
+  k.outside = pptp::test::addr("203.0.113.1");
+  peer->end.publish_add(k);
+  peer->exchange(io, 5);
+  // B demotes; it still publishes K (handed over).
+  peer->end.set_active(false);
+  peer->exchange(io, 5);
+  auto healed = node->take_over_at_healing(nullptr, {});
+  EXPECT_TRUE(healed.empty());  // K is ours
+  // Past both epochs, as a promotion: the peer lets go of what it handed over at once.
+  EXPECT_GT(node->status_json()["epoch"].get<std::uint32_t>(), 5u);
+  node->call_ended(o.c, o.call);  // K ends here
+  ASSERT_EQ(node->status_json()["published_calls"], 0);
+  auto again = node->retake(nullptr, {}, nullptr);
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->empty()) << "the call set up and ended here is installed again: " << again->size()
+                              << " call(s)";
+}
+
+// Review 2, R2-2: ever_held is filled while STANDBY (republish_adopted at a restart) and not reset
+// at a promotion: a call adopted (stale elements) at a standby restart, idled out since,
+// carried by the peer now, is refused by the retake of a LATER activity.
+TEST(HaRetakeAlone, ACallAdoptedAtAStandbyRestartIsNotLeftOutOfALaterActivitysRetake) {
+  const int port = 45000 + 2 * static_cast<int>(::getpid() % 7500);
+  const std::string state = ::testing::TempDir() + "/ha_review2_state_" + std::to_string(::getpid());
+  std::remove(state.c_str());
+  const sync::CallState k = replicated(40001, 11, 1);
+  {
+    boost::asio::io_context io;
+    auto node = open_node(io, state, gateway::harness::quiet(), port);
+    auto peer = play_peer(port);
+    ASSERT_TRUE(node && peer);
+    ASSERT_TRUE(node->promote(true, nullptr));
+    peer->end.publish_add(k);
+    peer->exchange(io, 5);
+    ASSERT_EQ(node->retake(nullptr, {}, nullptr)->size(), 1u);  // K carried (run 1)
+    node->tick();                                                // saved to the state file
+  }
+  boost::asio::io_context io;
+  auto node = open_node(io, state, gateway::harness::quiet(), port);
+  auto peer = play_peer(port);
+  ASSERT_TRUE(node && peer);
+  // Run 2, standby (its demote failed while it was down): K's elements still in the kernel.
+  ASSERT_EQ(node->republish_adopted({binding_of(k)}), 1u);
+  node->retire_ended({}, 300.0);  // idled out later: no longer offloaded
+  // The peer carries K (it took it over); this node promotes, K's connection not committed yet.
+  peer->end.publish_add(k);
+  peer->exchange(io, 5);
+  ASSERT_EQ(node->status_json()["synced"], true);
+  const auto not_committed = [](const sync::CallKey&) { return false; };
+  ASSERT_TRUE(node->promote(false, not_committed));
+  // keepalived's notify after the commit: a second promote takes what the first left.
+  auto again = node->retake(nullptr, {}, nullptr);
+  std::remove(state.c_str());
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->size(), 1u) << "the live call the peer carries is left out (ever_held from the standby restart)";
+}
+
+
+// Review 2, R2-3: a second promote before the peer's snapshot is whole (keepalived's master notify
+// right after a start promotion) raises the epoch past the peer's: the peer then retires
+// the records it handed over, which this node has not received yet (lost; retake_due later
+// finds them deleted).
+TEST_F(HaRetake, ARetakeWithoutThePeersWholeSnapshotDoesNotRaiseTheEpochPastIt) {
+  ASSERT_TRUE(node->promote(true, nullptr));  // at its start
+  peer->end.set_epoch(5);
+  peer->end.publish_add(replicated(40001, 11, 1));
+  peer->exchange(io, 1);  // its Hello heard, its snapshot not yet
+  ASSERT_EQ(node->status_json()["peer_epoch"], 5);
+  ASSERT_EQ(node->status_json()["synced"], false);
+  auto taken = node->retake(nullptr, {}, nullptr);  // ctl promote from the master notify
+  ASSERT_TRUE(taken);
+  EXPECT_LE(node->status_json()["epoch"].get<std::uint32_t>(), 5u)
+      << "epoch raised past the peer's before its snapshot came: it retires the handed-over records";
+}
+
+TEST(HaRetakeAlone, IsRefusedOnAStandbyNode) {
   boost::asio::io_context io;
   auto node = open_node(io, "");
   ASSERT_TRUE(node);
