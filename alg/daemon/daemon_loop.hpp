@@ -241,7 +241,11 @@ class Daemon {
   void ha_retake_after_commit();  // the peer's snapshot came after our promotion: commit, take
   // Active already: the peer's calls not carried here, installed; (calls, adopted).
   Result<std::pair<std::size_t, std::size_t>, std::string> ha_retake();
-  bool ha_connection_alive(const sync::CallKey& k);
+  // Standby: promoted, the peer's calls installed; (calls, adopted). `at` names it in the log.
+  Result<std::pair<std::size_t, std::size_t>, std::string> ha_promote(bool force, std::string_view at);
+  std::size_t ha_demote();  // the calls handed back to the peer
+  ConnectionAlive ha_alive();  // whether a replicated call's control connection is still there
+  LetGo ha_let_go_at(std::string_view at);  // ha_let_go, named for the log
   std::size_t ha_install(const std::vector<nat::CallBinding>& calls);  // one batch, adopted
   // Standby: lets go of the control connections the active peer carries now (docs/ha.md).
   void ha_release_stale();

@@ -85,16 +85,19 @@ void Daemon::ha_promote_at_start() {
   }
   // Forced: the peer's snapshot is not here yet (nothing is read before the loop runs); its
   // calls are taken once it is (retake_due), after the commit command.
-  auto calls = ha_->promote(
-      true, [this](const sync::CallKey& k) { return ha_connection_alive(k); },
-      [this](const std::vector<ControlEnds>& ends) { ha_let_go(ends, "start"); });
-  if (!calls) {
-    log_->warn("ha_start_promote_failed error=\"{}\"", calls.error());
+  const auto done = ha_promote(true, "start");
+  if (!done) {
+    log_->warn("ha_start_promote_failed error=\"{}\"", done.error());
     return;
   }
-  const std::size_t adopted = ha_install(*calls);
   log_->warn("ha_promoted_at_start virtual_address={} calls={} adopted={}", wire::to_string(*ha_virtual_address_),
-             calls->size(), adopted);
+             done->first, done->second);
+}
+
+Result<std::pair<std::size_t, std::size_t>, std::string> Daemon::ha_promote(bool force, std::string_view at) {
+  auto calls = ha_->promote(force, ha_alive(), ha_let_go_at(at));
+  if (!calls) return unexpected(calls.error());
+  return std::pair{calls->size(), ha_install(*calls)};
 }
 
 Result<std::pair<std::size_t, std::size_t>, std::string> Daemon::ha_retake() {
@@ -110,8 +113,7 @@ Result<std::pair<std::size_t, std::size_t>, std::string> Daemon::ha_retake() {
     });
     ha_let_go(ends, "retake");
   };
-  auto calls = ha_->retake([this](const sync::CallKey& k) { return ha_connection_alive(k); },
-                           gateway_->offloaded_calls(), in_use, let_go);
+  auto calls = ha_->retake(ha_alive(), gateway_->offloaded_calls(), in_use, let_go);
   if (!calls) return unexpected(calls.error());
   return std::pair{calls->size(), ha_install(*calls)};
 }
@@ -187,52 +189,51 @@ void Daemon::on_ha_request(bool promote, bool force, Reply reply) {
     reply(control::error_answer("high availability is off (no ha-peer)") + "\n", false);
     return;
   }
-  if (promote && ha_->role() == HaRole::Active) {
-    // keepalived's master notify after our own promotion (at our start, or before its
-    // conntrackd commit): the peer's calls nothing here carries yet, their connections now
-    // committed. Refused in a split brain (the healing takes them).
-    auto calls = ha_retake();
-    if (!calls) {
-      reply(control::error_answer(calls.error()) + "\n", false);
-      return;
-    }
-    reply(control::ok_answer({{"message", "active"}, {"calls", calls->first}, {"adopted", calls->second},
-                              {"again", true}}) + "\n",
-          false);
-    return;
-  }
   if (!promote) {
-    const std::vector<nat::CallBinding> gone = ha_->demote();
-    if (fast_path_ && !gone.empty()) {
-      if (auto r = fast_path_->remove(gone); !r) log_->warn("ha_demote_remove_failed error=\"{}\"", r.error());
-      // A re-arm in flight on the worker may put these back: removed again when it is done.
-      if (refresh_busy_) removed_while_refreshing_.insert(removed_while_refreshing_.end(), gone.begin(), gone.end());
-    }
-    // Out of the adopted calls too: kept, they would be re-armed (their elements back on a
-    // standby) and the next promotion's adoption of the same calls would conflict. Their
-    // records stay published, handed over (HaNode::demote): the peer takes them over.
-    const std::size_t forgotten = gateway_->forget_adopted(gone, "demoted");
-    if (!gone.empty()) log_->info("ha_demote_forgot adopted={} of={}", forgotten, gone.size());
-    reply(control::ok_answer({{"message", "standby"}, {"calls", gone.size()}}) + "\n", false);
+    reply(control::ok_answer({{"message", "standby"}, {"calls", ha_demote()}}) + "\n", false);
     return;
   }
-  auto calls = ha_->promote(
-      force, [this](const sync::CallKey& k) { return ha_connection_alive(k); },
-      [this](const std::vector<ControlEnds>& ends) { ha_let_go(ends, "promotion"); });
-  if (!calls) {
-    reply(control::error_answer(calls.error()) + "\n", false);
+  // Active already: keepalived's master notify after our own promotion (at our start, or
+  // before its conntrackd commit): the peer's calls nothing here carries yet, their
+  // connections now committed. Refused in a split brain (the healing takes them).
+  const bool again = ha_->role() == HaRole::Active;
+  const auto done = again ? ha_retake() : ha_promote(force, "promotion");
+  if (!done) {
+    reply(control::error_answer(done.error()) + "\n", false);
     return;
   }
-  const std::size_t adopted = ha_install(*calls);
-  reply(control::ok_answer({{"message", "active"}, {"calls", calls->size()}, {"adopted", adopted}}) + "\n", false);
+  nlohmann::json answer{{"message", "active"}, {"calls", done->first}, {"adopted", done->second}};
+  if (again) answer["again"] = true;
+  reply(control::ok_answer(answer) + "\n", false);
 }
 
+std::size_t Daemon::ha_demote() {
+  const std::vector<nat::CallBinding> gone = ha_->demote();
+  if (fast_path_ && !gone.empty()) {
+    if (auto r = fast_path_->remove(gone); !r) log_->warn("ha_demote_remove_failed error=\"{}\"", r.error());
+    // A re-arm in flight on the worker may put these back: removed again when it is done.
+    if (refresh_busy_) removed_while_refreshing_.insert(removed_while_refreshing_.end(), gone.begin(), gone.end());
+  }
+  // Out of the adopted calls too: kept, they would be re-armed (their elements back on a
+  // standby) and the next promotion's adoption of the same calls would conflict. Their
+  // records stay published, handed over (HaNode::demote): the peer takes them over.
+  const std::size_t forgotten = gateway_->forget_adopted(gone, "demoted");
+  if (!gone.empty()) log_->info("ha_demote_forgot adopted={} of={}", forgotten, gone.size());
+  return gone.size();
+}
 
-bool Daemon::ha_connection_alive(const sync::CallKey& k) {
+ConnectionAlive Daemon::ha_alive() {
   // After conntrackd's commit (the notify script's order, or the commit command at a
   // healing), a control connection that is still there has a kernel entry; without
   // ctnetlink nothing can be told, all are kept.
-  return !resolver_.lookup || resolver_.outside_address(k.pns, k.pac).has_value();
+  return [this](const sync::CallKey& k) {
+    return !resolver_.lookup || resolver_.outside_address(k.pns, k.pac).has_value();
+  };
+}
+
+LetGo Daemon::ha_let_go_at(std::string_view at) {
+  // `at` names the occasion in the log: a literal, alive as long as the program.
+  return [this, at](const std::vector<ControlEnds>& ends) { ha_let_go(ends, at); };
 }
 
 std::size_t Daemon::ha_install(const std::vector<nat::CallBinding>& calls) {
@@ -251,9 +252,7 @@ void Daemon::on_ha_healing() {
   const auto limit = std::chrono::milliseconds(std::llround(options_.ha.commit_timeout * 1000));
   ha_->commit_then(options_.ha.commit_command, limit, [this] {
     const std::vector<nat::CallBinding> calls =
-        ha_->take_over_at_healing([this](const sync::CallKey& k) { return ha_connection_alive(k); },
-                                  gateway_->offloaded_calls(),
-                                  [this](const std::vector<ControlEnds>& ends) { ha_let_go(ends, "healing"); });
+        ha_->take_over_at_healing(ha_alive(), gateway_->offloaded_calls(), ha_let_go_at("healing"));
     const std::size_t adopted = ha_install(calls);
     log_->warn("ha_healing_installed calls={} adopted={}", calls.size(), adopted);
   });

@@ -307,6 +307,9 @@ class HaNode final : public gateway::CallObserver {
   void wait_readable();
   void flush();
   void save_table();  // the published calls to the state file, when they changed
+  // The calls a retake leaves out: those carried here before in this activity, and (with
+  // `in_use`) those whose outside Call ID a call of ours holds now.
+  void leave_out_of_retake(std::vector<sync::CallState>& calls, const OutsideInUse& in_use) const;
   // The tail of a takeover beside our calls (a healing, a retake): let go, published, carried.
   std::vector<nat::CallBinding> take_beside(std::vector<sync::CallState> taken, const LetGo& let_go);
 

@@ -29,8 +29,17 @@ std::vector<nat::CallBinding> HaNode::take_over_at_healing(const ConnectionAlive
 std::size_t HaNode::retake_candidates(const std::vector<nat::CallBinding>& offloaded) const {
   std::vector<sync::CallState> all =
       calls_to_take_over_beside(channel_.replica(), nullptr, std::nullopt, channel_.published(), offloaded, taken_over_);
-  return static_cast<std::size_t>(
-      std::ranges::count_if(all, [&](const sync::CallState& s) { return !taken_over_.ever_held(s.key); }));
+  leave_out_of_retake(all, nullptr);
+  return all.size();
+}
+
+void HaNode::leave_out_of_retake(std::vector<sync::CallState>& calls, const OutsideInUse& in_use) const {
+  // Not a call that ended here (the peer may still hold its record for the hold), nor one
+  // whose outside Call ID a call set up here since holds: its elements would take that
+  // call's GRE. Counted with the dropped.
+  std::erase_if(calls, [&](const sync::CallState& s) {
+    return taken_over_.ever_held(s.key) || (in_use && in_use(binding_of(s)));
+  });
 }
 
 Result<std::vector<nat::CallBinding>, std::string> HaNode::retake(const ConnectionAlive& alive,
@@ -47,13 +56,8 @@ Result<std::vector<nat::CallBinding>, std::string> HaNode::retake(const Connecti
   // because its control connection was not committed yet, is taken now.
   std::vector<sync::CallState> taken =
       calls_to_take_over_beside(channel_.replica(), alive, std::nullopt, channel_.published(), offloaded, taken_over_);
-  // Not a call that ended here (the peer may still hold its record for the hold), nor one
-  // whose outside Call ID a call set up here since holds: its elements would take that
-  // call's GRE. Counted with the dropped.
   const std::size_t candidates = taken.size();
-  std::erase_if(taken, [&](const sync::CallState& s) {
-    return taken_over_.ever_held(s.key) || (in_use && in_use(binding_of(s)));
-  });
+  leave_out_of_retake(taken, in_use);
   retaken_calls_ += taken.size();
   // Past the peer's epoch, as a promotion's: the peer then lets go of the records it handed
   // over (Republished::retire). A start promotion had not read the peer's yet. Not before

@@ -19,15 +19,14 @@ void pass_heads(HaNode& node, const OneCall& o, std::uint32_t count) {
   }
 }
 
+class HaHeads : public test::PeeredTest {
+ protected:
+  OneCall o;
+};
+
 // Heads go to the peer only for connections of our published calls, and at most
 // kMaxHeadsPerSecond a second: clients cutting their messages small cannot load the link.
-TEST(HaNode, HeadsAreSentForPublishedConnectionsOnlyAndWithinTheirBudget) {
-  OneCall o;
-  boost::asio::io_context io;
-  auto peered = test::open_peered(io);
-  auto& node = peered.node;
-  auto& peer = peered.peer;
-  ASSERT_TRUE(node && peer);
+TEST_F(HaHeads, AreSentForPublishedConnectionsOnlyAndWithinTheirBudget) {
   peer->exchange(io, 10);
   pass_heads(*node, o, kMaxHeadsPerSecond + 1);  // no call of ours on it: nothing to send
   EXPECT_EQ(node->status_json()["heads_limited"], 0);
@@ -40,13 +39,7 @@ TEST(HaNode, HeadsAreSentForPublishedConnectionsOnlyAndWithinTheirBudget) {
 
 // Until a peer is heard the channel drops heads: they take nothing from the budget, which
 // is whole for the first heads after the peer comes.
-TEST(HaNode, HeadsWithNoPeerHeardAreNotChargedToTheBudget) {
-  OneCall o;
-  boost::asio::io_context io;
-  auto peered = test::open_peered(io);
-  auto& node = peered.node;
-  auto& peer = peered.peer;
-  ASSERT_TRUE(node && peer);
+TEST_F(HaHeads, WithNoPeerHeardAreNotChargedToTheBudget) {
   node->call_changed(o.c, o.call, o.record, &o.m);
   pass_heads(*node, o, kMaxHeadsPerSecond + 1);
   EXPECT_EQ(node->status_json()["heads_limited"], 0);

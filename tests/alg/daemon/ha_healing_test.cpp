@@ -149,12 +149,9 @@ TEST(LettingGo, ThePeerCarriesAConnectionItPublishesCallsOnWhileActiveAndWeAreSt
 // A promotion within the second before the tick lets go: promote() itself has the daemon
 // let go of the connections it takes calls over on, still standby and before it publishes
 // (our stale records' deletes go out before the taken-over ones).
-TEST(LettingGo, APromotionLetsGoOfTheConnectionsItTakesOverBeforeItPublishes) {
-  boost::asio::io_context io;
-  auto peered = test::open_peered(io);
-  auto& node = peered.node;
-  auto& peer = peered.peer;
-  ASSERT_TRUE(node && peer);
+class LettingGoAtPromotion : public test::PeeredTest {};
+
+TEST_F(LettingGoAtPromotion, LetsGoOfTheConnectionsItTakesOverBeforeItPublishes) {
   peer->end.set_active(true);
   peer->end.publish_add(test::replicated(40001, 7, 1));
   peer->end.publish_add(test::replicated(40001, 9, 3));

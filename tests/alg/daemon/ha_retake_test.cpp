@@ -17,7 +17,6 @@ namespace {
 using pptp::test::addr;
 using test::OneCall;
 using test::open_node;
-using test::open_peered;
 using test::play_peer;
 using test::replicated;
 
@@ -28,14 +27,7 @@ std::vector<std::uint16_t> call_ids_of(const std::vector<nat::CallBinding>& call
 }
 
 // A node and its peer played beside it, not heard until an exchange.
-class HaRetake : public ::testing::Test {
- protected:
-  void SetUp() override { ASSERT_TRUE(node && peer); }
-  boost::asio::io_context io;
-  test::PeeredNode peered = open_peered(io);
-  std::unique_ptr<HaNode>& node = peered.node;
-  std::unique_ptr<test::PlayedPeer>& peer = peered.peer;
-};
+class HaRetake : public test::PeeredTest {};
 
 // A restarted daemon promotes itself at its start, before any datagram: the peer's
 // snapshot comes after. Once it is whole (and the peer standby) its calls are due, once.

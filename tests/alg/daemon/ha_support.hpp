@@ -1,5 +1,5 @@
 // A replicated call, a node on the loopback and a peer played beside it for the HA daemon
-// tests (ha_node_test.cpp, ha_healing_test.cpp, ha_heads_test.cpp).
+// tests (ha_node_test.cpp, ha_healing_test.cpp, ha_heads_test.cpp, ha_retake_test.cpp).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -129,5 +129,16 @@ inline PeeredNode open_peered(boost::asio::io_context& io) {
   if (p.node) p.peer = play_peer(port);
   return p;
 }
+
+// A node and its played peer, opened for each test (TEST_F); a suite derives its own name
+// (gtest keeps TEST and TEST_F out of one suite).
+class PeeredTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(node && peer); }
+  boost::asio::io_context io;
+  PeeredNode peered = open_peered(io);
+  std::unique_ptr<HaNode>& node = peered.node;
+  std::unique_ptr<PlayedPeer>& peer = peered.peer;
+};
 
 }  // namespace pptp::daemon::test
