@@ -321,6 +321,46 @@ class Failover(HaCase):
         pac.send("stop")
         pac.result()
 
+    def test_a_daemon_dead_at_the_failover_takes_the_call_once_restarted_on_the_new_master(self):
+        # rb's daemon is dead when keepalived makes rb master: the notify's promote finds no
+        # socket. Restarted, it holds the outside virtual address and promotes itself before
+        # it reads a packet, with no snapshot yet; once ra's (standby, demoted by its own
+        # notify) is whole it commits and takes ra's call (docs/ha.md, HaNode::retake).
+        lab = self.lab
+        pac, first, call = self.start_call()
+        lab.wait_for(lambda: lab.ha_status("rb").get("replicated_calls") == 1, 10, "the call replicated to rb")
+        lab.stop("pptp-alg-rb", signal.SIGKILL)
+        failed_at = time.monotonic()
+        lab.fail_links("ra")
+        lab.wait_for(lambda: lab.holds_vips("rb"), 30, "rb holding the virtual addresses")
+        lab.wait_for(lambda: lab.ha_status("ra").get("role") == "standby", 30, "ra demoted by its notify")
+        restarted_at = time.monotonic()
+        lab.start_daemon("rb")
+        lab.wait_for(lambda: "ha_retake_installed calls=1 " in lab.log("pptp-alg-rb"), 30, "rb retaking ra's call")
+        retaken_s = time.monotonic() - restarted_at
+        time.sleep(3)  # the call streams through rb
+        first.send("echo")  # the control connection, carried by rb
+        echo = first.event("echo_reply", 10)
+        stopped_at = time.monotonic()
+        rb_elements = lab.fast_path_calls("rb")
+        first.send("stop")
+        client = first.result()
+        pac.send("stop")
+        server = pac.result()
+        rb_log = lab.log("pptp-alg-rb")
+        received = (server["calls"][str(call["my_call_id"])]["received"], client["stream"]["received"])
+        up, down = (direction(r, restarted_at, stopped_at) for r in received)
+        numbers = {"dead_at_failover_s": round(restarted_at - failed_at, 2), "retaken_s": round(retaken_s, 2),
+                   "client_to_server": up, "server_to_client": down}
+        print("\ndaemon dead at the failover: " + json.dumps(numbers), file=sys.stderr)
+        self.assertIn("ha_promoted_at_start virtual_address=198.51.100.1 calls=0", rb_log)
+        self.assertRegex(rb_log, r"ha_retaken epoch=\d+ calls=1 left=0 ", rb_log[-3000:])
+        self.assertEqual(lab.ha_status("rb").get("role"), "active")
+        self.assertIsNotNone(echo, "no Echo-Reply through rb")
+        for d in (up, down):
+            self.assertGreater(d["after"], RATE, numbers)  # more than a second's worth, each way
+        self.assertEqual(rb_elements, 1, rb_log[-3000:])  # the call's GRE on rb's fast path
+
 
 if __name__ == "__main__":
     unittest.main()
