@@ -48,6 +48,7 @@ int Daemon::open_ha() {
                c.error());
   }
   ha_->set_healing_handler([this] { on_ha_healing(); });
+  ha_->set_retake_handler([this] { ha_retake_after_commit(); });
   gateway_->set_node_half(o.node);
   gateway_->set_call_observer(ha_.get());
   // Calls adopted from the kernel's elements at this start (a restart of the active
@@ -61,6 +62,8 @@ void Daemon::ha_tick() {
   if (!ha_) return;
   ha_release_stale();
   // Promoted without the peer's snapshot: now whole, its calls are taken (after the commit).
+  // Mostly found at the read that completes it (set_retake_handler); here once a commit
+  // that held it back has ended.
   if (ha_->retake_due()) ha_retake_after_commit();
   if (ha_->republishing()) ha_->retire_ended(gateway_->offloaded_calls(), options_.gateway.timeouts.call_idle);
   ha_->tick();

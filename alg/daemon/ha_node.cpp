@@ -149,6 +149,7 @@ void HaNode::wait_readable() {
                  channel_.peer_epoch(), channel_.replica().size());
       if (on_healing_) on_healing_();
     }
+    if (on_retake_ && retake_due()) on_retake_();
     flush();
     wait_readable();
   });

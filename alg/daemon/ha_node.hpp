@@ -217,6 +217,10 @@ class HaNode final : public gateway::CallObserver {
   // socket's read (the daemon commits conntrackd's cache, then adopts what
   // take_over_at_healing gives, in one batch); the calls are added to the taken-over ones.
   void set_healing_handler(std::function<void()> h) { on_healing_ = std::move(h); }
+  // A retake due (retake_due) found at the socket's read that made it so: the peer's
+  // snapshot whole, the peer standby. At once, not at the next tick: the peer's calls have
+  // no GRE forwarded until then (the daemon commits, then retakes).
+  void set_retake_handler(std::function<void()> h) { on_retake_ = std::move(h); }
   // Runs the commit command beside the loop (killed after `limit`: --ha-commit-timeout),
   // then `adopt` on the loop, whatever its outcome (a failure counted); "none" or empty:
   // `adopt` at once. A healing while one commits runs the handler again after it.
@@ -325,6 +329,7 @@ class HaNode final : public gateway::CallObserver {
   WindowBudget heads_budget_{kMaxHeadsPerSecond};  // message heads sent to the peer
   HealingWatch healing_;
   std::function<void()> on_healing_;
+  std::function<void()> on_retake_;
   std::uint64_t healings_ = 0, healing_calls_ = 0, healing_commit_failures_ = 0, healing_commit_timeouts_ = 0;
   std::uint64_t retaken_calls_ = 0, retake_commit_failures_ = 0;
   bool retake_pending_ = false;  // promoted without the peer's whole snapshot (retake_due)

@@ -60,6 +60,25 @@ TEST_F(HaRetake, APromotionWithoutThePeersSnapshotTakesItsCallsOnceItIsWhole) {
   EXPECT_EQ(node->status_json()["epoch"], epoch + 1);
 }
 
+// The retake comes at the read that completes the snapshot, not at the next tick (a
+// second without the peer's calls' GRE): the handler runs then, once, with no tick.
+TEST_F(HaRetake, TheRetakeHandlerRunsAtTheReadThatCompletesTheSnapshot) {
+  int runs = 0;
+  bool synced_then = false;
+  node->set_retake_handler([&] {
+    ++runs;
+    synced_then = node->status_json()["synced"];
+  });
+  ASSERT_TRUE(node->promote(true, nullptr));
+  peer->end.publish_add(replicated(40001, 11, 1));
+  peer->exchange(io, 10);
+  EXPECT_EQ(runs, 1);
+  EXPECT_TRUE(synced_then);
+  EXPECT_FALSE(node->retake_due());  // taken by the handler's run
+  peer->exchange(io, 5);
+  EXPECT_EQ(runs, 1);  // once
+}
+
 // keepalived's master notify promotes after conntrackd's commit; a daemon that promoted
 // itself before (at its start) or earlier took only the calls whose control connection was
 // in the kernel then. A second promote takes the rest, of either half (a call of ours the
