@@ -69,6 +69,7 @@ bool ChannelEnd::note_peer(const Header& h, double now) {
     ahead_.clear();
     queue_snapshot();
     peer_epoch_ = 0;  // a new run counts its epoch anew
+    peer_hello_ = 0;  // and its Hellos
   }
   heard_ = true;
   last_heard_ = now;
@@ -109,6 +110,14 @@ void ChannelEnd::receive(Bytes datagram, double now) {
   take_ack(m->header.ack);
   if (stream_broken_) queue_snapshot();
   if (const auto* hello = std::get_if<Hello>(&m->body)) {
+    // Numbered in the header's sequence (0 from a build before s23): one no newer than a
+    // Hello heard already was held back on the link; its role is stale. Taken, it would
+    // end a split brain or make a retake due while the peer is still active.
+    if (m->header.sequence != 0 && m->header.sequence <= peer_hello_) {
+      ++counters_.stale_hellos;
+      return;
+    }
+    peer_hello_ = m->header.sequence;
     peer_active_ = hello->active;
     ++counters_.hellos;
     if (hello->want_snapshot && snapshot_end_ == 0) queue_snapshot();
@@ -205,7 +214,7 @@ std::vector<std::vector<std::uint8_t>> ChannelEnd::take_outgoing() {
   for (std::size_t i = unsent_from_; i < unacked_.size(); ++i) send(header(unacked_[i].sequence), unacked_[i].body, out);
   resend_count_ = 0;
   unsent_from_ = unacked_.size();
-  for (const Body& b : unsequenced_) send(header(0), b, out);
+  for (const Body& b : unsequenced_) send(header(std::holds_alternative<Hello>(b) ? ++hellos_sent_ : 0), b, out);
   unsequenced_.clear();
   if (out.empty() && ack_due_) send(header(0), Ack{}, out);
   ack_due_ = false;

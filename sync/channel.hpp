@@ -42,6 +42,7 @@ struct ChannelCounters {
   std::uint64_t snapshots_sent = 0, snapshots_received = 0, backlog_overflows = 0;
   std::uint64_t peer_restarts = 0;
   std::uint64_t hellos = 0;          // Hellos received (the peer's role is as fresh as the last)
+  std::uint64_t stale_hellos = 0;    // Hellos older than one heard before: held back, role not taken
   std::uint64_t unencodable = 0;     // a record the codec refused (a name beyond its bound)
   std::uint64_t heads_sent = 0;      // message heads published (unsequenced, best effort)
   std::uint64_t heads_kept = 0;      // the peer's heads kept for its connections
@@ -118,6 +119,8 @@ class ChannelEnd {
   std::vector<Body> unsequenced_;      // Hellos and Acks to send
   bool active_ = false;
   bool peer_active_ = false;
+  std::uint64_t hellos_sent_ = 0;  // our Hellos' numbers (the header's sequence), 1 up
+  std::uint64_t peer_hello_ = 0;   // the newest Hello number heard in the peer's run
   // Inbound: the peer's stream and its calls.
   Replica replica_;
   std::uint64_t peer_incarnation_ = 0;

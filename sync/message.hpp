@@ -42,7 +42,7 @@ struct Header {
   std::uint8_t node = 0;
   std::uint32_t epoch = 0;        // a promotion increments it
   std::uint64_t incarnation = 0;  // the sender's start time (ns): a restart shows a larger one
-  std::uint64_t sequence = 0;     // 0: unsequenced (Hello, Ack)
+  std::uint64_t sequence = 0;     // 0: unsequenced (Ack, Head); a Hello's own number since s23
   std::uint64_t ack = 0;          // the peer's sequence numbers received in order, up to this
   bool operator==(const Header&) const = default;
 };

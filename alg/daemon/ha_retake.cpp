@@ -49,6 +49,9 @@ Result<std::vector<nat::CallBinding>, std::string> HaNode::retake(const Connecti
   // Both active is a split brain: what the peer carries is taken at its healing, only those
   // of its half (it set up calls of its own meanwhile).
   if (channel_.peer_active()) {
+    // Due again once the peer is standby: a retake refused after its commit (the peer
+    // flapped active) would otherwise leave our half's handed-back calls untaken for good.
+    retake_pending_ = true;
     return unexpected(std::string("already active, and the peer is active too (a split brain): its calls are taken "
                                   "over at the healing"));
   }

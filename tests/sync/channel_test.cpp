@@ -179,6 +179,30 @@ TEST(SyncChannel, EachEndLearnsThePeersRoleFromItsHellos) {
   EXPECT_FALSE(b.peer_active());
 }
 
+// Hellos are numbered (the header's sequence): one held back on the link and read after a
+// newer one is stale, its role ignored (it would end a split brain while the peer is
+// active). An older build's Hello, numbered 0, is taken as it comes.
+TEST(SyncChannel, AHelloHeldBackBehindANewerOneIsStaleAndItsRoleIgnored) {
+  ChannelEnd a(options(0), 100), b(options(1), 200);
+  Pipe p{a, b};
+  ASSERT_TRUE(p.converge());
+  a.tick(p.now + 1.1);  // a standby Hello, held back
+  const auto held = a.take_outgoing();
+  ASSERT_FALSE(held.empty());
+  a.set_active(true);
+  p.round(2.5);
+  ASSERT_TRUE(b.peer_active());
+  for (const auto& d : held) b.receive(d, p.now);
+  EXPECT_TRUE(b.peer_active());
+  EXPECT_EQ(b.counters().stale_hellos, 1u);
+  // An older build: its Hello carries 0, never stale.
+  std::vector<std::uint8_t> old_build;
+  ASSERT_TRUE(encode(Message{Header{0, 0, 100, 0, 0}, Hello{false, false}}, kKey, old_build));
+  b.receive(old_build, p.now);
+  EXPECT_FALSE(b.peer_active());
+  EXPECT_EQ(b.counters().stale_hellos, 1u);
+}
+
 TEST(SyncChannel, ADatagramFromBeforeThePeersPromotionDoesNotLowerItsEpoch) {
   ChannelEnd a(options(0), 100), b(options(1), 200);
   Pipe p{a, b};
