@@ -239,6 +239,7 @@ class Daemon {
   // A restarted daemon on the node holding --ha-virtual-address promotes itself (ha_daemon.cpp).
   void ha_promote_at_start();
   void ha_retake_after_commit();  // the peer's snapshot came after our promotion: commit, take
+  void ha_commit_then(std::function<void()> then, bool for_retake);  // the commit command, then `then`
   // Active already: the peer's calls not carried here, installed; (calls, adopted).
   Result<std::pair<std::size_t, std::size_t>, std::string> ha_retake();
   // Standby: promoted, the peer's calls installed; (calls, adopted). `at` names it in the log.

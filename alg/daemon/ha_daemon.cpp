@@ -135,8 +135,13 @@ void Daemon::ha_retake_after_commit() {
     retake();
     return;
   }
+  ha_commit_then(retake, true);
+}
+
+void Daemon::ha_commit_then(std::function<void()> then, bool for_retake) {
+  // --ha-commit-command beside the loop, killed after --ha-commit-timeout; `then` on the loop.
   const auto limit = std::chrono::milliseconds(std::llround(options_.ha.commit_timeout * 1000));
-  ha_->commit_then(options_.ha.commit_command, limit, retake, true);
+  ha_->commit_then(options_.ha.commit_command, limit, std::move(then), for_retake);
 }
 
 void Daemon::ha_release_stale() {
@@ -252,13 +257,12 @@ void Daemon::on_ha_healing() {
   // The control connections' snat must exist before any element (docs/ha.md): the commit
   // command runs beside the loop, the adoption on the loop after it; a failure is counted
   // and the takeover goes on (the calls whose connection has no entry are left).
-  const auto limit = std::chrono::milliseconds(std::llround(options_.ha.commit_timeout * 1000));
-  ha_->commit_then(options_.ha.commit_command, limit, [this] {
+  ha_commit_then([this] {
     const std::vector<nat::CallBinding> calls =
         ha_->take_over_at_healing(ha_alive(), gateway_->offloaded_calls(), ha_let_go_at("healing"));
     const std::size_t adopted = ha_install(calls);
     log_->warn("ha_healing_installed calls={} adopted={}", calls.size(), adopted);
-  });
+  }, false);
 }
 
 }  // namespace pptp::daemon

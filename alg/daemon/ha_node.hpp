@@ -283,7 +283,8 @@ class HaNode final : public gateway::CallObserver {
     f("resent", n.resent, "sync messages sent again, unacknowledged");
     f("received", n.received, "sync messages received and authenticated");
     f("refused", n.refused, "sync datagrams that did not decode (bad tag, truncated, ...)");
-    f("stale_hellos", n.stale_hellos, "the peer's Hellos older than one heard before (held back on the link): role ignored");
+    f("stale_hellos", n.stale_hellos,
+      "the peer's Hellos older than one heard before (held back on the link): role ignored");
     f("snapshots_sent", n.snapshots_sent, "full snapshots sent to the peer");
     f("snapshots_received", n.snapshots_received, "full snapshots received from the peer");
     f("heads_sent", n.heads_sent, "heads of messages passed in part, sent to the peer (docs/ha.md)");
