@@ -93,6 +93,25 @@ Result<wire::Endpoint, std::string> parse_ipv4_endpoint(std::string_view text) {
   return wire::Endpoint{wire::Ipv4Address{at->address().to_v4().to_uint()}, at->port()};
 }
 
+std::optional<std::string> sync_endpoints_error(const wire::Endpoint& listen, const wire::Endpoint& peer) {
+  const auto unicast = [](wire::Ipv4Address a) {
+    const std::uint32_t first = a.value >> 24;
+    return a.value != 0 && first < 224 && a.value != 0xFFFFFFFF;  // not any, multicast, class E, broadcast
+  };
+  if (listen.address.value == 0) {
+    return "ha-listen 0.0.0.0 would take sync datagrams on every interface, the outside too: give this node's "
+           "address on the sync link";
+  }
+  if (!unicast(listen.address)) return "ha-listen " + wire::to_string(listen) + " is not a unicast address";
+  if (!unicast(peer.address)) {
+    return "ha-peer " + wire::to_string(peer) + " is not a unicast address: give the other node's sync address";
+  }
+  if (peer.address == listen.address && peer.port == listen.port) {
+    return "ha-peer " + wire::to_string(peer) + " is ha-listen, this node's own: give the other node's sync address";
+  }
+  return std::nullopt;
+}
+
 Result<std::vector<std::uint8_t>, std::string> read_key_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return unexpected("cannot read the key file " + path);
@@ -119,6 +138,7 @@ Result<std::unique_ptr<HaNode>, std::string> HaNode::open(const HaOptions& o, bo
   if (!peer) return unexpected("ha-peer: " + peer.error());
   auto listen = parse_ipv4_endpoint(o.listen);
   if (!listen) return unexpected("ha-listen: " + listen.error());
+  if (auto bad = sync_endpoints_error(*listen, *peer)) return unexpected(std::move(*bad));
   auto key = read_key_file(o.key_file);
   if (!key) return unexpected("ha-key-file: " + key.error());
   auto link = sync::UdpLink::open(*listen, *peer);

@@ -78,6 +78,35 @@ TEST(HaNode, TheSyncAddressesAreIpv4WithAPort) {
   EXPECT_FALSE(parse_ipv4_endpoint("192.0.2.1"));
 }
 
+TEST(HaNode, TheSyncEndpointsAreOneAddressOfTheLinkAndAnotherUnicastPeer) {
+  const auto error_of = [](const char* listen, const char* peer) {
+    return sync_endpoints_error(*parse_ipv4_endpoint(listen), *parse_ipv4_endpoint(peer));
+  };
+  EXPECT_EQ(error_of("192.0.2.1:1724", "192.0.2.2:1724"), std::nullopt);
+  EXPECT_EQ(error_of("127.0.0.1:1724", "127.0.0.1:1725"), std::nullopt);  // a pair on one host (the tests)
+  const auto refused = [&](const char* listen, const char* peer, const char* why) {
+    const auto e = error_of(listen, peer);
+    ASSERT_TRUE(e) << listen << " " << peer;
+    EXPECT_NE(e->find(why), std::string::npos) << *e;
+  };
+  refused("0.0.0.0:1724", "192.0.2.2:1724", "every interface");
+  refused("224.0.0.18:1724", "192.0.2.2:1724", "ha-listen 224.0.0.18:1724 is not a unicast");
+  refused("192.0.2.1:1724", "0.0.0.0:1724", "ha-peer 0.0.0.0:1724 is not a unicast");
+  refused("192.0.2.1:1724", "255.255.255.255:1724", "is not a unicast");
+  refused("192.0.2.1:1724", "239.1.1.1:1724", "is not a unicast");
+  refused("192.0.2.1:1724", "192.0.2.1:1724", "is ha-listen");
+  // The daemon's open refuses them before it reads the key or binds.
+  boost::asio::io_context io;
+  HaOptions o;
+  o.listen = "0.0.0.0:1724";
+  o.peer = "192.0.2.2:1724";
+  o.key_file = "/nonexistent/ha.key";
+  const auto node = HaNode::open(o, io, gateway::harness::quiet(), [] { return 1.0; });
+  ASSERT_FALSE(node);
+  EXPECT_NE(node.error().find("ha-listen 0.0.0.0 would take sync datagrams on every interface"), std::string::npos)
+      << node.error();
+}
+
 TEST(HaNode, APromotionTakesOverTheCallsWhoseControlConnectionIsAliveAndAllowed) {
   sync::Replica replica;
   replica.put(replicated(40001, 7, 0));
