@@ -246,7 +246,8 @@ class Daemon {
   Result<std::pair<std::size_t, std::size_t>, std::string> ha_promote(bool force, std::string_view at);
   std::size_t ha_demote();  // the calls handed back to the peer
   ConnectionAlive ha_alive();  // whether a replicated call's control connection is still there
-  LetGo ha_let_go_at(std::string_view at);  // ha_let_go, named for the log
+  // ha_let_go, named for the log; `keep_own_calls`: not the connections with calls of ours (a retake).
+  LetGo ha_let_go_at(std::string_view at, bool keep_own_calls = false);
   std::size_t ha_install(const std::vector<nat::CallBinding>& calls);  // one batch, adopted
   // Standby: lets go of the control connections the active peer carries now (docs/ha.md).
   void ha_release_stale();

@@ -107,16 +107,7 @@ Result<std::pair<std::size_t, std::size_t>, std::string> Daemon::ha_retake() {
   const auto in_use = [this](const nat::CallBinding& b) {
     return gateway_->translator().outside_in_use(b.outside, b.server, b.outside_call_id);
   };
-  // Our tracker's state of a connection that carries calls of its own now (set up since our
-  // promotion) is live, not stale: kept (their taken-over calls are found by Call ID anyway).
-  const auto let_go = [this](std::vector<ControlEnds> ends) {
-    std::erase_if(ends, [&](const ControlEnds& e) {
-      const track::ControlConnection* c = gateway_->tracker().find_connection(e.first, e.second);
-      return c != nullptr && !c->calls.empty();
-    });
-    ha_let_go(ends, "retake");
-  };
-  auto calls = ha_->retake(ha_alive(), gateway_->offloaded_calls(), in_use, let_go);
+  auto calls = ha_->retake(ha_alive(), gateway_->offloaded_calls(), in_use, ha_let_go_at("retake", true));
   if (!calls) return unexpected(calls.error());
   return std::pair{calls->size(), ha_install(*calls)};
 }
@@ -239,9 +230,19 @@ ConnectionAlive Daemon::ha_alive() {
   };
 }
 
-LetGo Daemon::ha_let_go_at(std::string_view at) {
+LetGo Daemon::ha_let_go_at(std::string_view at, bool keep_own_calls) {
   // `at` names the occasion in the log: a literal, alive as long as the program.
-  return [this, at](const std::vector<ControlEnds>& ends) { ha_let_go(ends, at); };
+  if (!keep_own_calls) return [this, at](const std::vector<ControlEnds>& ends) { ha_let_go(ends, at); };
+  // A retake while active: our tracker's state of a connection that carries calls of its
+  // own (set up here since our promotion) is live, not stale; let go of, those calls would
+  // end. Kept: the connection's taken-over calls are found by their Call IDs anyway.
+  return [this, at](std::vector<ControlEnds> ends) {
+    std::erase_if(ends, [&](const ControlEnds& e) {
+      const track::ControlConnection* c = gateway_->tracker().find_connection(e.first, e.second);
+      return c != nullptr && !c->calls.empty();
+    });
+    ha_let_go(ends, at);
+  };
 }
 
 std::size_t Daemon::ha_install(const std::vector<nat::CallBinding>& calls) {
