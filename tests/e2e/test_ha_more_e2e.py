@@ -179,6 +179,16 @@ class SplitAcrossAFailover(HaCase):
         self.assertEqual(numbers["rb_heads_kept"], 2, numbers)
         self.assertEqual(numbers["rb_anomalies"].get("tcp_resumed_at_head"), 2, numbers)
 
+    def test_messages_split_at_the_edges_of_their_call_id_fields_arrive_translated(self):
+        # The server's WAN-Error-Notify split at 12 (its head ends where the field starts)
+        # and the client's Call-Clear-Request at 13 (inside its own Call ID field: ra decides
+        # the field from its first byte, docs/packet-path.md): both heads pass ra and are
+        # replicated, and rb reads each rest with its head. (The server's split at 13 is
+        # held for the field's second byte, which its TCP sends only once the held head is
+        # acknowledged: it stalls, failover or not; docs/packet-path.md.)
+        numbers = self.split_across(12, client_split=13)
+        self.assertEqual(numbers["rb_anomalies"].get("tcp_resumed_at_head"), 2, numbers)
+
     def split_across(self, split_at, client_split=None):
         lab = self.lab
         pac, first, call = self.start_call()
