@@ -132,6 +132,17 @@ def set_up_prototype(lab, args, paths, keys, told):
 
 
 CHECK_FLOOD_SECONDS = 0.2  # a short burst while tshark captures
+# Calls below which KiB/call is not given: the daemon's own growth or trimming after its start
+# (status writes, the allocator giving back its start-up pages) is a megabyte either way, more
+# than a hundred calls hold (s24: -996 KiB "per call" with one call).
+MIN_CALLS_FOR_MEMORY = 100
+
+
+def kib_per_call(rss, rss_before, calls):
+    """The daemon's resident KiB per call, or None: not read, or too few calls to tell."""
+    if rss is None or rss_before is None or calls < MIN_CALLS_FOR_MEMORY:
+        return None
+    return (rss - rss_before) / calls
 
 
 def run_trial(args, instance, calls, repeat):
@@ -157,7 +168,7 @@ def run_trial(args, instance, calls, repeat):
         if mode == "netdev-prototype":
             set_up_prototype(lab, args, paths, keys, told)
         rss = daemon_rss_kib(lab)
-        per_call = (rss - rss_before) / calls if rss is not None and rss_before is not None else None
+        per_call = kib_per_call(rss, rss_before, calls)
         daemon = getattr(lab, "daemon_proc", None)
         for payload in args.payloads:
             for d, (side, source, target, _, counter) in paths.items():

@@ -12,6 +12,7 @@ import unittest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PEER = os.path.join(ROOT, "bench", "control_peer.py")
 sys.path.insert(0, os.path.join(ROOT, "bench"))
+import run_bench  # noqa: E402
 import setup_bench  # noqa: E402
 
 
@@ -99,6 +100,14 @@ class Syscalls(unittest.TestCase):
         r = setup_bench.syscalls_per_packet(self.SUMMARY, 1000)
         self.assertEqual(r["packets"], 1000)
         self.assertEqual(r["per_packet"], {"epoll_wait": [1.0, 0.0], "recvmsg": [2.0, 1.0], "sendto": [1.0, 0.0]})
+
+
+class MemoryPerCall(unittest.TestCase):
+    def test_given_only_with_enough_calls_to_outweigh_the_daemons_own_growth(self):
+        self.assertIsNone(run_bench.kib_per_call(12496, 13492, 1))  # s24: one call, RSS fell 996 KiB
+        self.assertIsNone(run_bench.kib_per_call(None, 13492, 10000))
+        self.assertIsNone(run_bench.kib_per_call(12496, None, 10000))
+        self.assertEqual(run_bench.kib_per_call(13000 + 740, 13000, 1000), 0.74)
 
 
 if __name__ == "__main__":
