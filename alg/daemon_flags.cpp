@@ -208,7 +208,8 @@ void DaemonFlags::add_ha_to(CLI::App& app) {
   ha_peer = app.add_option("--ha-peer", h.peer,
                            "high availability (docs/ha.md): the other node's sync address ADDR:PORT; the two "
                            "daemons replicate their calls over it (default: off)");
-  ha_listen = app.add_option("--ha-listen", h.listen, "this node's address on the sync link ADDR:PORT (with --ha-peer; not 0.0.0.0)");
+  ha_listen = app.add_option("--ha-listen", h.listen,
+                             "this node's address on the sync link ADDR:PORT (with --ha-peer; not 0.0.0.0)");
   ha_key_file = app.add_option("--ha-key-file", h.key_file,
                                "the pair's shared key (a file of 16 bytes or more, mode 0600) that authenticates "
                                "every sync message (HMAC-SHA256)");

@@ -94,10 +94,8 @@ Result<wire::Endpoint, std::string> parse_ipv4_endpoint(std::string_view text) {
 }
 
 std::optional<std::string> sync_endpoints_error(const wire::Endpoint& listen, const wire::Endpoint& peer) {
-  const auto unicast = [](wire::Ipv4Address a) {
-    const std::uint32_t first = a.value >> 24;
-    return a.value != 0 && first < 224 && a.value != 0xFFFFFFFF;  // not any, multicast, class E, broadcast
-  };
+  // Not 0.0.0.0, nor multicast (224/4), nor class E and the broadcast address (240/4).
+  const auto unicast = [](wire::Ipv4Address a) { return a.value != 0 && (a.value >> 24) < 224; };
   if (listen.address.value == 0) {
     return "ha-listen 0.0.0.0 would take sync datagrams on every interface, the outside too: give this node's "
            "address on the sync link";
