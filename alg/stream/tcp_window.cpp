@@ -1,6 +1,7 @@
 #include "alg/stream/tcp_window.hpp"
 
 #include <algorithm>
+#include <new>
 
 namespace pptp::stream {
 
@@ -73,7 +74,10 @@ TcpVerdict TcpWindow::judge(std::size_t sender, const wire::TcpSegment& seg) {
     v.fin_acts = fits && (in_order || (s.fin && *s.fin == fin_sequence));
     if (v.fin_acts) {
       s.fin = fin_sequence;
-      s.fins_ahead.count = 0;
+      if (s.ahead) {
+        s.ahead->fins_ahead.count = 0;
+        drop_ahead_if_empty(s);
+      }
     } else {
       v.anomaly = TcpWindowAnomaly::FinOutOfSequence;
       // It may have overtaken the data before it on a reordering link: the receiver keeps
@@ -92,20 +96,33 @@ TcpVerdict TcpWindow::judge(std::size_t sender, const wire::TcpSegment& seg) {
 // in flight, just past the gap).
 void TcpWindow::keep_fin_ahead(Side& s, FinAhead ahead) {
   forget_fins_passed(s, ahead.from, ahead.fin);
-  FinAhead* same =
-      std::find_if(s.fins_ahead.begin(), s.fins_ahead.end(), [&](const FinAhead& k) { return k.fin == ahead.fin; });
-  if (same != s.fins_ahead.end()) {
+  OutOfOrder* lists = ahead_lists(s);
+  if (lists == nullptr) return;
+  auto& fins = lists->fins_ahead;
+  FinAhead* same = std::find_if(fins.begin(), fins.end(), [&](const FinAhead& k) { return k.fin == ahead.fin; });
+  if (same != fins.end()) {
     if (before(ahead.from, same->from)) same->from = ahead.from;  // sent again with more data
     return;
   }
-  s.fins_ahead.keep(ahead, s.in_order_end);
+  fins.keep(ahead, s.in_order_end);
+}
+
+TcpWindow::OutOfOrder* TcpWindow::ahead_lists(Side& s) {
+  if (!s.ahead) s.ahead.reset(new (std::nothrow) OutOfOrder{});
+  return s.ahead.get();
+}
+
+void TcpWindow::drop_ahead_if_empty(Side& s) {
+  if (s.ahead && s.ahead->empty()) s.ahead.reset();
 }
 
 // Data [seq, data_end) of the sender over a kept FIN's number: not the sender's FIN (it
 // sends nothing after it). Only the segment's own numbers count, not the highest number
 // sent, which data forged ahead moves too.
 void TcpWindow::forget_fins_passed(Side& s, std::uint32_t seq, std::uint32_t data_end) {
-  s.fins_ahead.erase_if([&](const FinAhead& k) { return !before(k.fin, seq) && before(k.fin, data_end); });
+  if (!s.ahead) return;
+  s.ahead->fins_ahead.erase_if([&](const FinAhead& k) { return !before(k.fin, seq) && before(k.fin, data_end); });
+  drop_ahead_if_empty(s);
 }
 
 // The data segment [seq, data_end) reaches a kept FIN's segment from below, without gap and
@@ -114,14 +131,18 @@ void TcpWindow::forget_fins_passed(Side& s, std::uint32_t seq, std::uint32_t dat
 // nothing: a forged segment ahead moves it too.
 bool TcpWindow::fin_ahead_reached(Side& s, std::uint32_t seq, std::uint32_t data_end) {
   forget_fins_passed(s, seq, data_end);
-  const FinAhead* reached = std::find_if(s.fins_ahead.begin(), s.fins_ahead.end(), [&](const FinAhead& k) {
+  if (!s.ahead) return false;
+  auto& fins = s.ahead->fins_ahead;
+  const FinAhead* reached = std::find_if(fins.begin(), fins.end(), [&](const FinAhead& k) {
     return !after(seq, k.from) && !before(data_end, k.from) && !after(data_end, k.fin);
   });
-  if (reached == s.fins_ahead.end()) return false;
-  s.fin = reached->fin;
-  s.end = later(s.end, reached->fin + 1);  // the FIN's own number
-  advance_in_order(s, reached->fin + 1);
-  s.fins_ahead.count = 0;
+  if (reached == fins.end()) return false;
+  const std::uint32_t fin = reached->fin;
+  fins.count = 0;
+  s.fin = fin;
+  s.end = later(s.end, fin + 1);  // the FIN's own number
+  advance_in_order(s, fin + 1);
+  drop_ahead_if_empty(s);
   return true;
 }
 
@@ -130,23 +151,27 @@ void TcpWindow::note_data(Side& s, std::uint32_t from, std::uint32_t to) {
     advance_in_order(s, to);
     return;
   }
+  OutOfOrder* lists = ahead_lists(s);
+  if (lists == nullptr) return;
   // Overlapping or touching a held range: one range (a retransmission, or the next segment).
-  for (Range& h : s.held) {
+  for (Range& h : lists->held) {
     if (!after(from, h.to) && !before(to, h.from)) {
       if (before(from, h.from)) h.from = from;
       if (after(to, h.to)) h.to = to;
       return;
     }
   }
-  s.held.keep(Range{from, to}, s.in_order_end);
+  lists->held.keep(Range{from, to}, s.in_order_end);
 }
 
 void TcpWindow::advance_in_order(Side& s, std::uint32_t to) {
   s.in_order_end = later(s.in_order_end, to);
+  if (!s.ahead) return;
+  auto& held = s.ahead->held;
   // Each pass takes every range it reaches; at most kMaxHeldRanges passes.
-  for (bool taken = true; taken && s.held.count > 0;) {
+  for (bool taken = true; taken && held.count > 0;) {
     taken = false;
-    s.held.erase_if([&](const Range& h) {
+    held.erase_if([&](const Range& h) {
       if (after(h.from, s.in_order_end)) return false;
       if (after(h.to, s.in_order_end)) {
         s.in_order_end = h.to;
@@ -155,6 +180,7 @@ void TcpWindow::advance_in_order(Side& s, std::uint32_t to) {
       return true;
     });
   }
+  drop_ahead_if_empty(s);
 }
 
 TcpVerdict TcpWindow::judge_syn(Side& s, Side& r, const wire::TcpSegment& seg) {

@@ -14,6 +14,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string_view>
 
@@ -55,6 +56,8 @@ class TcpWindow {
   bool established_both_ways() const { return sides_[0].highest_ack && sides_[1].highest_ack; }
   // The highest acknowledgment side `side` sent of the other's data, if any was taken.
   std::optional<std::uint32_t> highest_ack(std::size_t side) const { return sides_[side].highest_ack; }
+  // Side `side` has data or a FIN held past a gap (its out-of-order lists are allocated).
+  bool holds_out_of_order(std::size_t side) const { return sides_[side].ahead != nullptr; }
 
  private:
   // A FIN that came ahead of the data before it: its segment's first number (its data, if
@@ -89,29 +92,40 @@ class TcpWindow {
       if (past(item) < past(*farthest)) *farthest = item;
     }
   };
+  // A receiver's out-of-order queue as far as we follow it: allocated only while a sender
+  // has data or a FIN past a gap (rare on a control connection), so that a connection in
+  // order costs two pointers instead of both lists.
+  struct OutOfOrder {
+    Ahead<Range, kMaxHeldRanges> held;          // data past a gap, not yet reached
+    Ahead<FinAhead, kMaxFinsAhead> fins_ahead;  // in the window, ahead of the data before them
+    bool empty() const { return held.count == 0 && fins_ahead.count == 0; }
+  };
   struct Side {
-    bool seen = false;
-    bool syn_seen = false;
+    std::unique_ptr<OutOfOrder> ahead;  // null while nothing is held
     std::uint32_t start = 0;  // first sequence number seen (the ISN after a SYN)
     std::uint32_t end = 0;    // one past the highest sequence number sent (SYN and FIN count)
     // One past the sender's data with no gap before it, or what the receiver acknowledged if
     // more: the receiver's RCV.NXT as far as can be told. Data forged ahead (a gap before it)
     // moves `end`, never this.
     std::uint32_t in_order_end = 0;
-    Ahead<Range, kMaxHeldRanges> held;  // data past a gap, not yet reached
-    std::optional<std::uint32_t> fin;   // sequence number of its FIN
-    Ahead<FinAhead, kMaxFinsAhead> fins_ahead;  // in the window, ahead of the data before them
-    std::optional<std::uint32_t> highest_ack;  // plausible acknowledgments only
     std::uint32_t right_edge = 0;              // highest ack + window it advertised
     std::uint32_t max_window = 0;              // largest window it advertised, scaled
+    std::optional<std::uint32_t> fin;          // sequence number of its FIN
+    std::optional<std::uint32_t> highest_ack;  // plausible acknowledgments only
     std::optional<std::uint8_t> syn_scale;     // Window Scale in its SYN
     std::uint8_t scale = kMaxWindowScale;      // in effect: unknown until both SYNs are seen
+    bool seen = false;
+    bool syn_seen = false;
   };
   TcpVerdict judge_syn(Side& s, Side& r, const wire::TcpSegment& segment);
   static bool in_window(const Side& s, const Side& r, std::uint32_t seq, std::uint32_t length);
   static bool ack_acceptable(const Side& s, const Side& r, const wire::TcpSegment& segment);
   static void take(Side& s, Side& r, const wire::TcpSegment& segment, std::uint32_t length);
   static void keep_fin_ahead(Side& s, FinAhead ahead);
+  // The sender's out-of-order lists, made when first needed (null if memory ran out: then
+  // nothing is held, as when a list is full); dropped once both are empty.
+  static OutOfOrder* ahead_lists(Side& s);
+  static void drop_ahead_if_empty(Side& s);
   // Data [from, to) of the sender: the end with no gap moves, or the range is held.
   static void note_data(Side& s, std::uint32_t from, std::uint32_t to);
   // The end with no gap moved to (at least) `to`: the held ranges it reaches are taken.
