@@ -44,16 +44,6 @@ nat::CallBinding binding_of(const sync::CallState& s);
 // Promoted calls as the gateway adopts them (as a restart adopts the kernel's elements):
 // their outside Call IDs reserved, nothing counted yet.
 std::vector<gateway::OffloadCount> adoption_counts(const std::vector<nat::CallBinding>& calls);
-// "192.0.2.1:1724" -> an IPv4 endpoint.
-Result<wire::Endpoint, std::string> parse_ipv4_endpoint(std::string_view text);
-// Why the sync endpoints cannot serve (none: they can): ha-listen must name one address of
-// the sync link, not 0.0.0.0 (the sync port on every interface, the outside too: a flood of
-// datagrams each to authenticate, and no check that the virtual address is not ours), and
-// ha-peer a unicast ADDRESS:PORT other than ha-listen.
-std::optional<std::string> sync_endpoints_error(const wire::Endpoint& listen, const wire::Endpoint& peer);
-// The shared key: the file's bytes (a trailing newline dropped), at least sync::kMinKeyBytes.
-Result<std::vector<std::uint8_t>, std::string> read_key_file(const std::string& path);
-
 // The replicated calls a promotion takes over: not those denied or pending, nor those
 // whose control connection is gone (no one could clear them; issue 18, "Roles"), and of
 // two records naming one outside Call ID toward one server, the newer only.

@@ -2,7 +2,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
+
+#include "alg/core/result.hpp"
+#include "alg/wire/ip.hpp"
 
 namespace pptp::daemon {
 
@@ -35,5 +41,15 @@ struct HaOptions {
   std::string virtual_address;
   bool enabled() const { return !peer.empty(); }
 };
+
+// "192.0.2.1:1724" -> an IPv4 endpoint.
+Result<wire::Endpoint, std::string> parse_ipv4_endpoint(std::string_view text);
+// Why the sync endpoints cannot serve (none: they can): ha-listen must name one address of
+// the sync link, not 0.0.0.0 (the sync port on every interface, the outside too: a flood of
+// datagrams each to authenticate, and no check that the virtual address is not ours), and
+// ha-peer a unicast ADDRESS:PORT other than ha-listen.
+std::optional<std::string> sync_endpoints_error(const wire::Endpoint& listen, const wire::Endpoint& peer);
+// The shared key: the file's bytes (a trailing newline dropped), at least sync::kMinKeyBytes.
+Result<std::vector<std::uint8_t>, std::string> read_key_file(const std::string& path);
 
 }  // namespace pptp::daemon
