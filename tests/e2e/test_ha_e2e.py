@@ -35,6 +35,7 @@ class Peer:
         self.proc = proc
         self.lines = queue.Queue()
         self.seen = []
+        self.returned = []  # the events event() gave: each once
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self):
@@ -64,7 +65,12 @@ class Peer:
         return None
 
     def event(self, name, timeout=10):
-        return self.wait(lambda o: o.get("event") == name, timeout)
+        """The first `name` event no earlier call returned: a second Echo waits for its own
+        reply, not the first one's (which let a lost command pass unseen)."""
+        obj = self.wait(lambda o: o.get("event") == name and all(o is not r for r in self.returned), timeout)
+        if obj is not None:
+            self.returned.append(obj)
+        return obj
 
     def send(self, command):
         self.proc.stdin.write((command + "\n").encode())

@@ -1,21 +1,22 @@
 #!/usr/bin/python3
 """The HA pair's split brains (issue 18, docs/ha.md): both nodes active, their healing (the
 node that stays active takes the other's split calls over), a failover after it back to the
-node that gave up, the same with the sync link cut, and a slow commit command beside the
-loop. (keepalived killed on the master: test_ha_long_e2e.py, opt-in.)
+node that gave up, the same with the sync link cut, a slow commit command beside the loop,
+and the two active daemons keepalived leaves when it is killed on the master.
 
     PPTP_ALG=build/release/alg/pptp-alg /usr/bin/python3 tests/e2e/test_ha_split_e2e.py -v
 """
 import json
 import os
 import re
+import signal
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pptplab.lab import CLIENTS, SERVER  # noqa: E402
-from test_ha_e2e import RATE, direction  # noqa: E402
+from test_ha_e2e import GAP_BOUND, RATE, HaCase, direction  # noqa: E402
 from ha_more_common import (SLOW_RATE, SplitCase, all_up, elements_gone_s, fail_over,  # noqa: E402
                             frames_between)
 
@@ -299,6 +300,61 @@ class SlowCommit(SplitCase):
         self.assertEqual(ra["healing_commit_failures"], 0, numbers)
         self.assert_carried(calls, 2, numbers)
 
+
+class KeepalivedKilled(HaCase):
+    def nodes(self):
+        """Each router's daemon role, whether it holds the virtual addresses, its elements."""
+        lab = self.lab
+        return {r: {"role": lab.ha_status(r).get("role"), "holds_addresses": lab.holds_vips(r),
+                    "elements": lab.fast_path_calls(r)} for r in ("ra", "rb")}
+
+    def test_keepalived_killed_on_the_master_leaves_two_active_daemons_until_it_runs_again(self):
+        # keepalived dying without releasing its addresses (SIGKILL; docs/ha.md, F4): rb stops
+        # hearing adverts and takes the addresses, ra keeps them and nothing demotes ra's
+        # daemon: both active, each with the call's elements; the call goes on. keepalived
+        # started again on ra removes the stale addresses and enters BACKUP, and its notify
+        # demotes ra's daemon: one active node again, the call on rb.
+        lab = self.lab
+        pac, first, call = self.start_call()
+        lab.wait_for(lambda: lab.ha_status("rb").get("replicated_calls") == 1, 10, "the call replicated to rb")
+        killed_at = time.monotonic()
+        lab.stop("keepalived-ra", signal.SIGKILL)  # its process group: the VRRP child too
+        lab.wait_for(lambda: lab.holds_vips("rb"), 30, "rb holding the virtual addresses")
+        lab.wait_for(lambda: lab.ha_status("rb").get("role") == "active", 30, "rb promoted")
+        promoted_s = time.monotonic() - killed_at
+        time.sleep(2)
+        both = self.nodes()
+        first.send("echo")
+        echo_while_both = first.event("echo_reply", 10)
+        restarted_at = time.monotonic()
+        lab.start_keepalived("ra")
+        lab.wait_for(lambda: lab.ha_status("ra").get("role") == "standby", 30, "ra demoted by its notify")
+        demoted_s = time.monotonic() - restarted_at
+        time.sleep(3)  # the call streams through rb
+        after = self.nodes()
+        first.send("echo")
+        echo_after = first.event("echo_reply", 10)
+        stopped_at = time.monotonic()
+        first.send("stop")
+        client = first.result()
+        pac.send("stop")
+        server = pac.result()
+        self.assertIsNotNone(client, lab.log("pns1"))
+        self.assertIsNotNone(server, lab.log("pac"))
+        received = (server["calls"][str(call["my_call_id"])]["received"], client["stream"]["received"])
+        numbers = {"rb_promoted_s": round(promoted_s, 2), "while_both": both, "ra_demoted_s": round(demoted_s, 2),
+                   "after": after, "client_to_server": direction(received[0], killed_at, stopped_at),
+                   "server_to_client": direction(received[1], killed_at, stopped_at)}
+        print("\nkeepalived killed on the master: " + json.dumps(numbers), file=sys.stderr)
+        self.assertEqual(both, {"ra": {"role": "active", "holds_addresses": True, "elements": 1},
+                                "rb": {"role": "active", "holds_addresses": True, "elements": 1}}, numbers)
+        self.assertEqual(after, {"ra": {"role": "standby", "holds_addresses": False, "elements": 0},
+                                 "rb": {"role": "active", "holds_addresses": True, "elements": 1}}, numbers)
+        self.assertIsNotNone(echo_while_both, numbers)
+        self.assertIsNotNone(echo_after, numbers)
+        for way in ("client_to_server", "server_to_client"):
+            self.assertGreater(numbers[way]["after"], RATE * 3, numbers)
+            self.assertLess(numbers[way]["gap_s"], GAP_BOUND, numbers)
 
 
 if __name__ == "__main__":

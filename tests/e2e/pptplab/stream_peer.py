@@ -40,6 +40,25 @@ def emit(obj):
     print(json.dumps(obj), flush=True)
 
 
+class StdinLines:
+    """Commands on standard input, every complete line one read brought. Not
+    sys.stdin.readline() after select(): two lines written together arrive in one read, and
+    the second would wait in Python's buffer, which select() on the descriptor never
+    reports (an "echo" then "stop" lost its "stop" under load)."""
+
+    def __init__(self):
+        self.partial = b""
+
+    def read(self):
+        """The lines now complete, stripped; an empty one last at the input's end."""
+        data = os.read(sys.stdin.fileno(), 4096)
+        if not data:
+            rest, self.partial = self.partial.strip(), b""
+            return ([rest.decode(errors="replace")] if rest else []) + [""]
+        *lines, self.partial = (self.partial + data).split(b"\n")
+        return [line.decode(errors="replace").strip() for line in lines]
+
+
 def echorq(identifier):
     return m.message(m.ECHORQ, struct.pack("!I", identifier))
 
@@ -146,6 +165,7 @@ def run_pns(a):
     stream = streams[0]  # the result's "stream" (the one a single "clear" hangs up)
     period, next_send, echo_id, cleared, placed, split = 1.0 / a.rate, 0.0, 0, [], 0, b""
     stdin_open, end = True, time.monotonic() + a.max_duration
+    commands = StdinLines()
     while time.monotonic() < end:
         next_send = pump(raw, streams, a.local, period, next_send)
         wait = [raw] + ([sock] if not ctl.closed else []) + ([sys.stdin] if stdin_open else [])
@@ -173,19 +193,21 @@ def run_pns(a):
                         result["disconnect"] = {"call_id": m.u16(msg, 12), "at": round(time.monotonic(), 4)}
                         emit({"event": "disconnect", "call_id": m.u16(msg, 12)})
             else:
-                line = sys.stdin.readline().strip()
-                stdin_open = bool(line)
-                result["events"].append([line, round(time.monotonic(), 4)])
-                if line == "echo":
-                    echo_id += 1
-                    ctl.send(echorq(echo_id))
-                elif line == "call":  # one more outgoing call on this connection
-                    placed += 1
-                    ctl.send(m.ocrq(a.call_id + a.calls + placed - 1))
-                elif line == "clear" or line.startswith("clear-head ") or line == "clear-tail":
-                    split = clear_call(ctl, streams, cleared, line, split)
-                elif line == "stop":
-                    end = 0
+                for line in commands.read():
+                    stdin_open = bool(line)  # an empty line or the input's end
+                    if not stdin_open:
+                        break
+                    result["events"].append([line, round(time.monotonic(), 4)])
+                    if line == "echo":
+                        echo_id += 1
+                        ctl.send(echorq(echo_id))
+                    elif line == "call":  # one more outgoing call on this connection
+                        placed += 1
+                        ctl.send(m.ocrq(a.call_id + a.calls + placed - 1))
+                    elif line == "clear" or line.startswith("clear-head ") or line == "clear-tail":
+                        split = clear_call(ctl, streams, cleared, line, split)
+                    elif line == "stop":
+                        end = 0
     ctl.send(m.stopccrq())
     result.update(ok=True, connection_closed=ctl.closed, stream=stream.summary(),
                   streams=[s.summary() for s in streams])
@@ -270,6 +292,7 @@ def run_pac(a):
     conns = {}
     period, next_send = 1.0 / a.rate, 0.0
     stdin_open, end = True, time.monotonic() + a.max_duration
+    commands = StdinLines()
     while time.monotonic() < end and stdin_open:
         streams = [s for _, s in pac["calls"].values()]
         next_send = pump(raw, streams, a.local, period, next_send)
@@ -282,9 +305,11 @@ def run_pac(a):
                 conns[sock] = Connection(sock)
                 conns[sock].peer = peer[0]
             elif r is sys.stdin:
-                line = sys.stdin.readline().strip()
-                stdin_open = line not in ("stop", "")
-                split_message(pac, line)
+                for line in commands.read():
+                    stdin_open = line not in ("stop", "")
+                    if not stdin_open:
+                        break
+                    split_message(pac, line)
             else:
                 conn = conns[r]
                 for kind, msg in conn.messages():
