@@ -25,6 +25,7 @@
 #include "alg/daemon/control_server.hpp"
 #include "alg/daemon/daemon.hpp"
 #include "alg/daemon/ha_node.hpp"
+#include "alg/daemon/local_address.hpp"
 #include "alg/daemon/pacing.hpp"
 #include "gateway/gateway.hpp"
 #include "nftables/conntrack.hpp"
@@ -239,6 +240,7 @@ class Daemon {
   // A restarted daemon on the node holding --ha-virtual-address promotes itself (ha_daemon.cpp).
   void ha_promote_at_start();
   void ha_retake_after_commit();  // the peer's snapshot came after our promotion: commit, take
+  void ha_check_virtual_address_gone();  // after a demotion, from the tick
   void ha_commit_then(std::function<void()> then, bool for_retake);  // the commit command, then `then`
   // Active already: the peer's calls not carried here, installed; (calls, adopted).
   Result<std::pair<std::size_t, std::size_t>, std::string> ha_retake();
@@ -258,6 +260,7 @@ class Daemon {
   nlohmann::json ha_calls_answer(nlohmann::json calls) const;  // `ctl calls`: with the replicated ones
   std::unique_ptr<HaNode> ha_;
   std::optional<wire::Ipv4Address> ha_virtual_address_;  // --ha-virtual-address
+  VirtualAddressWatch ha_address_watch_;  // a standby still holding it (local_address.hpp)
   std::unique_ptr<nft::ConntrackLookup> ha_conntrack_;  // makes the entries of connections let go of liberal
 };
 

@@ -66,7 +66,22 @@ void Daemon::ha_tick() {
   // that held it back has ended.
   if (ha_->retake_due()) ha_retake_after_commit();
   if (ha_->republishing()) ha_->retire_ended(gateway_->offloaded_calls(), options_.gateway.timeouts.call_idle);
+  ha_check_virtual_address_gone();
   ha_->tick();
+}
+
+void Daemon::ha_check_virtual_address_gone() {
+  if (!ha_virtual_address_ || !ha_address_watch_.due(now())) return;
+  const auto here = local_addresses();
+  if (!ha_address_watch_.stayed(here && holds_address(*here, *ha_virtual_address_))) return;
+  // The neighbours still send to this node, whose daemon no longer follows new calls; and if
+  // keepalived is BACKUP here, the address is not one it moves: a restart promotes us.
+  ha_->note_standby_holds_virtual_address();
+  log_->error("ha_standby_holds_virtual_address virtual_address={} seconds={:.0f} note=\"keepalived removes its "
+              "virtual addresses on leaving MASTER: if it is MASTER here, promote this daemon (pptp-alg ctl "
+              "promote); else give ha-virtual-address the outside address of keepalived's virtual_ipaddress, "
+              "never a node's own\"",
+              wire::to_string(*ha_virtual_address_), kVirtualAddressGoneWithin);
 }
 
 void Daemon::ha_promote_at_start() {
@@ -100,6 +115,7 @@ void Daemon::ha_promote_at_start() {
 Result<std::pair<std::size_t, std::size_t>, std::string> Daemon::ha_promote(bool force, std::string_view at) {
   auto calls = ha_->promote(force, ha_alive(), ha_let_go_at(at));
   if (!calls) return unexpected(calls.error());
+  ha_address_watch_.promoted();
   return std::pair{calls->size(), ha_install(*calls)};
 }
 
@@ -208,6 +224,7 @@ void Daemon::on_ha_request(bool promote, bool force, Reply reply) {
 
 std::size_t Daemon::ha_demote() {
   const std::vector<nat::CallBinding> gone = ha_->demote();
+  ha_address_watch_.demoted(now());
   if (fast_path_ && !gone.empty()) {
     if (auto r = fast_path_->remove(gone); !r) log_->warn("ha_demote_remove_failed error=\"{}\"", r.error());
     // A re-arm in flight on the worker may put these back: removed again when it is done.

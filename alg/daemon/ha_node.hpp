@@ -266,6 +266,7 @@ class HaNode final : public gateway::CallObserver {
   // (the call idle timeout: a call nobody forwarded that long is gone).
   void retire_ended(const std::vector<nat::CallBinding>& offloaded, double hold);
 
+  void note_standby_holds_virtual_address() { ++standby_holds_virtual_address_; }
   HaRole role() const { return role_; }
   nlohmann::json replicated_json() const;  // `ctl calls`: the peer's calls
   nlohmann::json status_json() const;
@@ -300,6 +301,8 @@ class HaNode final : public gateway::CallObserver {
     f("released_calls", released_calls_, "calls ended with the control connections let go of");
     f("released_conntrack_missed", released_conntrack_missed_,
       "connections let go of whose kernel conntrack entry could not be made liberal (none, or no ctnetlink)");
+    f("standby_holds_virtual_address", standby_holds_virtual_address_,
+      "demotions after which this node still held the outside virtual address (kVirtualAddressGoneWithin)");
   }
 
  private:
@@ -331,6 +334,7 @@ class HaNode final : public gateway::CallObserver {
   std::uint64_t retaken_calls_ = 0, retake_commit_failures_ = 0;
   bool retake_pending_ = false;  // promoted without the peer's whole snapshot (retake_due)
   std::uint64_t released_connections_ = 0, released_calls_ = 0, released_conntrack_missed_ = 0;
+  std::uint64_t standby_holds_virtual_address_ = 0;
   ChildCommand commit_;     // the commit command at a healing, while it runs
   bool heal_again_ = false; // a healing came while it ran
   std::string state_file_;

@@ -4,6 +4,7 @@
 // in MASTER state only and removes them at BACKUP and FAULT; no packet can change that.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,5 +24,28 @@ Result<std::vector<LocalAddress>, std::string> local_addresses();
 // Pure: whether `a` is among `here` on an interface that is up with its carrier (an address
 // left on a link that is down is not held: keepalived's FAULT may not have removed it yet).
 bool holds_address(const std::vector<LocalAddress>& here, wire::Ipv4Address a);
+
+// How long after a demotion the virtual address may still be here: keepalived removes it on
+// entering BACKUP or FAULT before it runs the notify that demotes us, so seconds are ample.
+inline constexpr double kVirtualAddressGoneWithin = 5.0;
+// Still held that long after a demotion, ha-virtual-address is not an address keepalived
+// moves (a node's own address given by mistake): every restarted daemon on this node would
+// promote itself (docs/ha.md, "A restarted active daemon"). Said once per demotion.
+class VirtualAddressWatch {
+ public:
+  void demoted(double now) { demoted_at_ = now; }
+  void promoted() { demoted_at_.reset(); }
+  // The address should be looked up now (demoted, the grace over, not said yet).
+  bool due(double now) const { return demoted_at_ && now - *demoted_at_ >= kVirtualAddressGoneWithin; }
+  // What the look-up found: true when the address stayed (say it); either way done until
+  // the next demotion.
+  bool stayed(bool held) {
+    demoted_at_.reset();
+    return held;
+  }
+
+ private:
+  std::optional<double> demoted_at_;
+};
 
 }  // namespace pptp::daemon

@@ -8,7 +8,6 @@
 #include <cstdio>
 
 #include "alg/daemon/ha_node.hpp"
-#include "alg/daemon/local_address.hpp"
 #include "tests/alg/daemon/ha_support.hpp"
 
 namespace pptp::daemon {
@@ -277,23 +276,6 @@ TEST(HaRetakeAlone, IsRefusedOnAStandbyNode) {
   ASSERT_TRUE(node);
   EXPECT_FALSE(node->retake(nullptr, {}, nullptr));
   EXPECT_FALSE(node->retake_due());
-}
-
-// keepalived adds the virtual addresses only as master; an address left on a link that is
-// down (FAULT, its removal not yet done) is not held.
-TEST(LocalAddress, AnAddressIsHeldOnlyOnAnInterfaceThatIsUp) {
-  const wire::Ipv4Address vip{addr("198.51.100.1")};
-  EXPECT_TRUE(holds_address({{addr("192.0.2.7"), true}, {vip, true}}, vip));
-  EXPECT_FALSE(holds_address({{vip, false}}, vip));
-  EXPECT_FALSE(holds_address({{addr("198.51.100.2"), true}}, vip));
-  EXPECT_FALSE(holds_address({}, vip));
-}
-
-TEST(LocalAddress, TheLoopbackAddressIsHereAndUp) {
-  const auto here = local_addresses();
-  ASSERT_TRUE(here) << here.error();
-  EXPECT_TRUE(holds_address(*here, addr("127.0.0.1")));
-  EXPECT_FALSE(holds_address(*here, addr("203.0.113.254")));  // RFC 5737: no test host has it
 }
 
 // A standby Hello of the peer held back on the sync link (no key needed to delay or reorder
