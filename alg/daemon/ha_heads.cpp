@@ -8,7 +8,8 @@ namespace pptp::daemon {
 std::optional<stream::ResumeHead> HaNode::resume_head(const track::ControlConnection& c, track::Direction d) const {
   static_assert(sync::kMaxHeadBytes == stream::kMaxResumeHeadBytes);
   if (role_ != HaRole::Active || !taken_over_.holds(c.pns, c.pac)) return std::nullopt;
-  const sync::MessageHead* h = channel_.replica().head(c.pns, c.pac, static_cast<std::uint8_t>(d));
+  // Kept at the takeover (TakenOverCalls::keep_heads), not read from the replica now.
+  const sync::MessageHead* h = taken_over_.head(c.pns, c.pac, static_cast<std::uint8_t>(d));
   if (h == nullptr) return std::nullopt;
   return stream::ResumeHead{h->sequence, h->bytes};
 }

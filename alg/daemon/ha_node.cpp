@@ -221,6 +221,7 @@ Result<std::vector<nat::CallBinding>, std::string> HaNode::promote(bool force, c
   // Beside the calls this run adopted at its start (republish_adopted): after a restart of
   // the active daemon they are ours to carry as the peer's are, already installed.
   taken_over_.add(std::move(taken));
+  taken_over_.keep_heads(channel_.replica());
   // Without the peer's whole snapshot (forced, or at a start): its calls come once it is.
   retake_pending_ = !channel_.synced();
   log_->warn("ha_promoted epoch={} calls={} dropped={} restart_adopted={} synced={}", channel_.epoch(), out.size(),

@@ -86,6 +86,12 @@ class TakenOverCalls {
   // Where the control connection pns-pac resumes: the positions of its most recently
   // changed call that has them (the latest boundaries known); none known, if none has.
   std::optional<track::ResumePositions> positions(const wire::Endpoint& pns, const wire::Endpoint& pac) const;
+  // The peer's heads of messages it passed in part on the connections of the calls held,
+  // copied from the replica when they are taken: the peer, demoted, lets go of those
+  // connections and deletes their calls from the replica, and their heads with them, before
+  // the rest of such a message may come (docs/ha.md, "A message split before its Call ID field").
+  void keep_heads(const sync::Replica& replica);
+  const sync::MessageHead* head(const wire::Endpoint& pns, const wire::Endpoint& pac, std::uint8_t direction) const;
   // Those `e` ends on the control connection pns-pac, taken out.
   std::vector<sync::CallState> end(const wire::Endpoint& pns, const wire::Endpoint& pac,
                                    const gateway::TakenOverEnd& e);
@@ -107,6 +113,7 @@ class TakenOverCalls {
   void clear() {
     calls_.clear();
     ever_.clear();
+    heads_.clear();
   }
 
  private:
@@ -125,8 +132,11 @@ class TakenOverCalls {
     return Range<decltype(calls.begin())>{calls.lower_bound(sync::CallKey{pns, pac, 0}),
                                           calls.upper_bound(sync::CallKey{pns, pac, 0xFFFF})};
   }
+  void drop_heads_without_calls();  // a connection's heads go with its last call
   std::map<sync::CallKey, sync::CallState> calls_;
   std::set<sync::CallKey> ever_;  // every key added since the last clear()
+  using HeadKey = std::tuple<wire::Endpoint, wire::Endpoint, std::uint8_t>;
+  std::map<HeadKey, sync::MessageHead> heads_;
 };
 
 // The calls this node took over, published on the channel as its own: the peer, back as

@@ -100,6 +100,7 @@ std::vector<nat::CallBinding> HaNode::take_beside(std::vector<sync::CallState> t
   table_changed_ = true;
   flush();
   taken_over_.add(std::move(taken));
+  taken_over_.keep_heads(channel_.replica());
   return out;
 }
 

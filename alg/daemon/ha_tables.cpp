@@ -8,6 +8,7 @@ namespace pptp::daemon {
 
 void TakenOverCalls::take(std::vector<sync::CallState> calls) {
   calls_.clear();
+  heads_.clear();
   add(std::move(calls));
 }
 
@@ -53,6 +54,25 @@ std::optional<track::ResumePositions> TakenOverCalls::positions(const wire::Endp
   return out;
 }
 
+void TakenOverCalls::keep_heads(const sync::Replica& replica) {
+  for (const auto& [key, s] : calls_) {
+    for (std::uint8_t d = 0; d < 2; ++d) {
+      const sync::MessageHead* h = replica.head(key.pns, key.pac, d);
+      if (h != nullptr) heads_.insert_or_assign(HeadKey{key.pns, key.pac, d}, *h);
+    }
+  }
+}
+
+const sync::MessageHead* TakenOverCalls::head(const wire::Endpoint& pns, const wire::Endpoint& pac,
+                                              std::uint8_t direction) const {
+  const auto it = heads_.find(HeadKey{pns, pac, direction});
+  return it == heads_.end() ? nullptr : &it->second;
+}
+
+void TakenOverCalls::drop_heads_without_calls() {
+  std::erase_if(heads_, [&](const auto& e) { return !holds(std::get<0>(e.first), std::get<1>(e.first)); });
+}
+
 std::vector<nat::CallBinding> TakenOverCalls::bindings() const {
   std::vector<nat::CallBinding> out;
   out.reserve(calls_.size());
@@ -65,18 +85,22 @@ std::vector<sync::CallState> TakenOverCalls::end(const wire::Endpoint& pns, cons
   std::vector<sync::CallState> out;
   if (e.pns_call_id) {
     if (auto node = calls_.extract(sync::CallKey{pns, pac, *e.pns_call_id})) out.push_back(std::move(node.mapped()));
-    return out;
+  } else {
+    const auto all = range_of(calls_, pns, pac);
+    for (auto& [key, s] : all) out.push_back(std::move(s));
+    calls_.erase(all.begin(), all.end());
   }
-  const auto all = range_of(calls_, pns, pac);
-  for (auto& [key, s] : all) out.push_back(std::move(s));
-  calls_.erase(all.begin(), all.end());
+  if (!out.empty()) drop_heads_without_calls();
   return out;
 }
 
 std::size_t TakenOverCalls::retire(const std::vector<nat::CallBinding>& offloaded) {
   if (calls_.empty()) return 0;
   const OffloadedKeys live(offloaded);
-  return std::erase_if(calls_, [&](const auto& entry) { return !live.contains(binding_of(entry.second)); });
+  const std::size_t retired =
+      std::erase_if(calls_, [&](const auto& entry) { return !live.contains(binding_of(entry.second)); });
+  if (retired > 0) drop_heads_without_calls();
+  return retired;
 }
 
 void Republished::publish(sync::ChannelEnd& channel, const std::vector<sync::CallState>& calls) {

@@ -203,7 +203,11 @@ class SplitAcrossAFailover(HaCase):
         ra_heads_sent = lab.ha_status("ra").get("heads_sent")
         rb_heads_kept = lab.ha_status("rb").get("heads_kept")
         failed_at, promoted_at = fail_over(lab, "ra", "rb")
-        time.sleep(1)
+        # The rests come once ra, demoted, has let go of the connection and deleted its call
+        # from rb's replica (and the replica's heads with it): rb must start from the heads
+        # it took at its promotion. The order that failed in CI, now in every run.
+        lab.wait_for(lambda: "ha_released_to_peer" in lab.log("pptp-alg-ra"), 10, "ra letting go of the connection")
+        time.sleep(0.2)  # its delete reaches rb
         pac.send("wen-tail")
         self.assertIsNotNone(pac.event("wen-tail", 5), lab.log("pac"))
         wen = first.event("wan_error", 10)

@@ -50,5 +50,32 @@ TEST_F(HaHeads, WithNoPeerHeardAreNotChargedToTheBudget) {
   EXPECT_EQ(node->status_json()["heads_limited"], 0);
 }
 
+// The peer passed a head and was then demoted: once it sees us active it lets go of its
+// connections, deleting their calls, and the replica's heads go with them. The rest of the
+// message may come after that (it did in CI: both directions then resynced mid-message and
+// their Call-ID fields passed untranslated); the head taken at the promotion still starts it.
+TEST_F(HaHeads, TakenAtThePromotionOutliveThePeersDeleteOfTheirCall) {
+  const sync::CallState call = test::replicated(40001, 7, 0);
+  peer->exchange(io, 3);
+  peer->end.publish_add(call);
+  peer->end.publish_head(sync::MessageHead{call.key.pns, call.key.pac, 1, 5000, kHead});
+  peer->exchange(io, 3);
+  ASSERT_EQ(node->status_json()["heads_kept"], 1);
+  ASSERT_TRUE(node->promote(true, nullptr));
+  const auto resumed = [&] { return node->resume_head(o.c, track::Direction::PacToPns); };
+  ASSERT_TRUE(resumed());
+  peer->end.publish_delete(call.key);  // the demoted peer let go of the connection
+  peer->exchange(io, 3);
+  ASSERT_EQ(node->status_json()["replicated_calls"], 0);
+  const auto head = resumed();
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->sequence, 5000u);
+  EXPECT_EQ(head->bytes, kHead);
+  EXPECT_FALSE(node->resume_head(o.c, track::Direction::PnsToPac));  // none passed that way
+  // The connection's end takes its heads with its last call.
+  EXPECT_EQ(node->end_taken_over(o.c, gateway::TakenOverEnd{}).size(), 1u);
+  EXPECT_FALSE(resumed());
+}
+
 }  // namespace
 }  // namespace pptp::daemon
