@@ -72,8 +72,9 @@ void Daemon::ha_tick() {
 
 void Daemon::ha_check_virtual_address_gone() {
   if (!ha_virtual_address_ || !ha_address_watch_.due(now())) return;
+  ha_address_watch_.checked();
   const auto here = local_addresses();
-  if (!ha_address_watch_.stayed(here && holds_address(*here, *ha_virtual_address_))) return;
+  if (!here || !holds_address(*here, *ha_virtual_address_)) return;
   // The neighbours still send to this node, whose daemon no longer follows new calls; and if
   // keepalived is BACKUP here, the address is not one it moves: a restart promotes us.
   ha_->note_standby_holds_virtual_address();

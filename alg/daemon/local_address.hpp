@@ -37,12 +37,8 @@ class VirtualAddressWatch {
   void promoted() { demoted_at_.reset(); }
   // The address should be looked up now (demoted, the grace over, not said yet).
   bool due(double now) const { return demoted_at_ && now - *demoted_at_ >= kVirtualAddressGoneWithin; }
-  // What the look-up found: true when the address stayed (say it); either way done until
-  // the next demotion.
-  bool stayed(bool held) {
-    demoted_at_.reset();
-    return held;
-  }
+  // Looked up: done until the next demotion, whatever it found.
+  void checked() { demoted_at_.reset(); }
 
  private:
   std::optional<double> demoted_at_;
