@@ -16,13 +16,8 @@ SLOW_RATE = 5    # frames per second per call and direction for the many calls
 
 def stop_both(test, pac, first):
     """The client, then the server stopped; their results (asserted present)."""
-    first.send("stop")
-    client = first.result()
-    pac.send("stop")
-    server = pac.result()
-    for r in (client, server):
-        test.assertIsNotNone(r, test.lab.log("pac") + test.lab.log("pns1"))
-    return client, server
+    results, server = test.stop_peers(pac, (first,))
+    return results[0], server
 
 
 def echo_clear_stop(test, pac, first):

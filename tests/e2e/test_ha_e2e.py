@@ -39,11 +39,14 @@ class Peer:
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self):
-        for line in self.proc.stdout:
-            try:
-                self.lines.put(json.loads(line))
-            except ValueError:
-                pass
+        try:
+            for line in self.proc.stdout:
+                try:
+                    self.lines.put(json.loads(line))
+                except ValueError:
+                    pass
+        except (ValueError, OSError):  # the bed closed the pipe at the peer's stop
+            pass
         self.lines.put(None)
 
     def wait(self, predicate, timeout):
@@ -132,6 +135,18 @@ class HaCase(unittest.TestCase):
     def peer(self, name, ns, *args):
         return Peer(self.lab.stream_peer(name, ns, *args))
 
+    def stop_peers(self, pac, clients):
+        """The clients, then the server stopped; their results (asserted present)."""
+        for p in clients:
+            p.send("stop")
+        results = [p.result() for p in clients]
+        pac.send("stop")
+        server = pac.result()
+        logs = ["pac"] + ["pns%d" % (i + 1) for i in range(len(clients))]
+        for r in results + [server]:
+            self.assertIsNotNone(r, "".join(self.lab.log(n) for n in logs))
+        return results, server
+
     def start_call(self):
         """The server, and a client with a call through the active router (ra): both
         streaming. Returns the server, the client and the server's "call" event."""
@@ -189,13 +204,7 @@ class Failover(HaCase):
                      "the cleared call's elements removed on rb (%d calls offloaded before)" % offloaded)
         removed_s = time.monotonic() - cleared_at
         stopped_at = time.monotonic()
-        for p in (first, second):
-            p.send("stop")
-        results = [p.result() for p in (first, second)]
-        pac.send("stop")
-        server = pac.result()
-        for r in results + [server]:
-            self.assertIsNotNone(r, lab.log("pac") + lab.log("pns1") + lab.log("pns2"))
+        results, server = self.stop_peers(pac, (first, second))
 
         # What the first call's user notices: frames both ways after the failover.
         pac_side = server["calls"][str(call["my_call_id"])]

@@ -194,8 +194,22 @@ class HaLab(Namespaces):
 
     def stop(self, name, sig=signal.SIGTERM):
         p = self.procs.pop(name, None)
-        if p is None or p.poll() is not None:
-            return None if p is None else p.returncode
+        if p is None:
+            return None
+        try:
+            return self.end(p, sig)
+        finally:
+            for pipe in (p.stdin, p.stdout):  # a peer's pipes: closed with it, not left to the collector
+                if pipe is not None:
+                    try:
+                        pipe.close()
+                    except OSError:
+                        pass
+
+    @staticmethod
+    def end(p, sig):
+        if p.poll() is not None:
+            return p.returncode
         try:
             os.killpg(p.pid, sig)
             p.wait(timeout=10)
