@@ -72,6 +72,12 @@ struct TakenOverIds {
 };
 // Which of a call's Call IDs names it.
 enum class CallIdSide : std::uint8_t { Pns, Pac, Outside };
+// A taken-over call an operator killed: its control connection's ends, its elements.
+struct TakenOverKill {
+  wire::Endpoint pns;
+  wire::Endpoint pac;
+  OffloadedCall call;
+};
 
 // Hears each call's lifecycle (high availability's sync sender, docs/ha.md): called after
 // the gateway's own work on the call, with what it holds; nothing is decided here.
@@ -113,6 +119,10 @@ class CallObserver {
                                                     const TakenOverEnd& /*e*/) {
     return {};
   }
+  // Taken-over calls an operator's `ctl kill` selects by user or client (they have no
+  // tracker id), out of the observer's table: the gateway ends their adopted entries and
+  // cuts their control connections.
+  virtual std::vector<TakenOverKill> kill_taken_over(const KillRequest& /*which*/) { return {}; }
 };
 
 class Gateway final : private track::TrackerObserver {
@@ -287,6 +297,11 @@ class Gateway final : private track::TrackerObserver {
                               std::string_view reason, std::uint32_t through);
   void settle_unproven_ends(const track::ControlConnection& c, ConnectionRecord& r);
   void end_taken_over(const track::ControlConnection& c);
+  // `ctl kill` (control_api.cpp): a connection cut with all its calls; the calls no tracker
+  // holds (taken over at an HA promotion, adopted at a restart) that `which` selects.
+  void kill_connection(const track::ControlConnection& c, KillResult& result);
+  void kill_taken_over(const KillRequest& which, KillResult& result);
+  void kill_adopted(const KillRequest& which, KillResult& result);
   bool taken_over_end_proven(const track::ControlConnection& c);
   // The one place a call's gateway state ends: its Call ID, its elements, its limits.
   void end_call(const track::ControlConnection& c, const track::Call& call);

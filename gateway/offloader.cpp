@@ -189,6 +189,14 @@ void Offloader::expire_adopted(double now, nat::CallIdTranslator& translator) {
   if (adopted_.size() != before) index_adopted();
 }
 
+std::vector<OffloadedCall> Offloader::adopted_of(wire::Ipv4Address inside) const {
+  std::vector<OffloadedCall> out;
+  for (const Adopted& a : adopted_) {
+    if (a.call.inside == inside) out.push_back(a.call);
+  }
+  return out;
+}
+
 bool Offloader::end_adopted(const OffloadedCall& call, std::string_view reason, nat::CallIdTranslator& translator) {
   if (!forget_adopted(call, reason, translator)) return false;
   changes_.push_back(OffloadChange{false, call});

@@ -50,9 +50,9 @@ std::string render_calls(const nlohmann::json& calls) {
   return out;
 }
 
-std::string render_replicated(const nlohmann::json& calls) {
+std::string render_replicated(const nlohmann::json& calls, const std::string& title) {
   if (!calls.is_array() || calls.empty()) return {};
-  std::string out = "\nreplicated from the peer:\n";
+  std::string out = "\n" + title + ":\n";
   char line[512];
   std::snprintf(line, sizeof line, "%-21s %-21s %-16s %-9s %-9s %-9s %-15s %s\n", "CLIENT", "SERVER", "USER",
                 "CLIENT-ID", "SEEN-AS", "SERVER-ID", "OUTSIDE", "VERDICT");

@@ -23,8 +23,11 @@ void CtlCommand::add_to(CLI::App& app, std::string& config_file, const std::stri
   kill = ctl->add_subcommand("kill", "End calls and their control connections: their GRE is cut (fast path "
                                      "included) and their control data stops. Prints how many.");
   call_flag = kill->add_option("--call", kill_call, "the call's ID (as 'ctl calls' shows it)");
-  user_flag = kill->add_option("--user", kill_user, "every call of this PPP user");
-  client_flag = kill->add_option("--client", kill_client, "every call of this client (inside) address");
+  user_flag = kill->add_option("--user", kill_user, "every call of this PPP user (calls taken over at an HA "
+                                                             "promotion included)");
+  client_flag = kill->add_option("--client", kill_client, "every call of this client (inside) address (calls taken "
+                                                                 "over at an HA promotion, or adopted at a restart, "
+                                                                 "included)");
   kill->require_option(1, 1);
   reload = ctl->add_subcommand("reload", "Re-read the policy file; prints the result, or the error with "
                                          "FILE:LINE:COLUMN (the old policy keeps running).");
@@ -81,7 +84,11 @@ int CtlCommand::run(const std::string& socket_path) const {
   switch (r.command) {
     case Command::Calls:
       std::cout << (as_json ? answer["calls"].dump(2) + "\n" : render_calls(answer["calls"]));
-      if (!as_json) std::cout << render_replicated(answer.value("replicated", nlohmann::json()));
+      if (!as_json) {
+        std::cout << render_replicated(answer.value("replicated", nlohmann::json()));
+        std::cout << render_replicated(answer.value("taken_over", nlohmann::json()),
+                                       "taken over from the peer (ctl kill: by --user or --client)");
+      }
       break;
     case Command::Promote:
     case Command::Demote:

@@ -191,7 +191,10 @@ void Daemon::ha_let_go(const std::vector<ControlEnds>& connections, std::string_
 
 nlohmann::json Daemon::ha_calls_answer(nlohmann::json calls) const {
   nlohmann::json answer{{"calls", std::move(calls)}};
-  if (ha_) answer["replicated"] = ha_->replicated_json();
+  if (ha_) {
+    answer["replicated"] = ha_->replicated_json();
+    answer["taken_over"] = ha_->taken_over_json();
+  }
   return answer;
 }
 

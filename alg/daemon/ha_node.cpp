@@ -287,6 +287,20 @@ std::vector<nat::CallBinding> HaNode::end_taken_over(const track::ControlConnect
   return out;
 }
 
+std::vector<gateway::TakenOverKill> HaNode::kill_taken_over(const gateway::KillRequest& which) {
+  if (role_ != HaRole::Active || which.call || (!which.user && !which.client)) return {};
+  const auto selected = [&](const sync::CallState& s) {
+    if (which.user && (s.user.empty() || s.user != *which.user)) return false;
+    return !which.client || s.key.pns.address == *which.client;
+  };
+  std::vector<gateway::TakenOverKill> out;
+  for (const sync::CallState& s : taken_over_.take_out_if(selected)) {
+    taken_over_.note_ended(s.key);  // a retake must not bring it back
+    out.push_back(gateway::TakenOverKill{s.key.pns, s.key.pac, binding_of(s)});
+  }
+  return out;
+}
+
 std::vector<nat::CallBinding> HaNode::demote() {
   // Every taken-over call is republished (promote, take_over_at_healing), as every call
   // adopted at a restart is (republish_adopted): the carried ones are all of them. The
@@ -339,37 +353,6 @@ void HaNode::retire_ended(const std::vector<nat::CallBinding>& offloaded, double
     table_changed_ = true;
     flush();
   }
-}
-
-nlohmann::json HaNode::replicated_json() const {
-  nlohmann::json calls = nlohmann::json::array();
-  for (const auto& [key, s] : channel_.replica().calls()) {
-    calls.push_back({{"client", wire::to_string(key.pns)},
-                     {"server", wire::to_string(key.pac)},
-                     {"pns_call_id", key.pns_call_id},
-                     {"pac_call_id", s.pac_call_id},
-                     {"outside", wire::to_string(s.outside)},
-                     {"outside_call_id", s.outside_call_id},
-                     {"verdict", sync::name_of(s.verdict)},
-                     {"user", gateway::printable_name(s.user)},
-                     {"started_ms", s.started_ms},
-                     {"updated_ms", s.updated_ms}});
-  }
-  return calls;
-}
-
-nlohmann::json HaNode::status_json() const {
-  nlohmann::json status = {{"role", role_ == HaRole::Active ? "active" : "standby"},
-          {"node", channel_.node()},
-          {"epoch", channel_.epoch()},
-          {"peer_epoch", channel_.peer_epoch()},
-          {"peer_alive", channel_.peer_alive(clock_())},
-          {"synced", channel_.synced()},
-          {"replicated_calls", channel_.replica().size()},
-          {"published_calls", channel_.published().size()},
-          {"unacked", channel_.unacked()}};
-  visit_counters([&](std::string_view key, std::uint64_t value, std::string_view) { status[std::string(key)] = value; });
-  return status;
 }
 
 }  // namespace pptp::daemon

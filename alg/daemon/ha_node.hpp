@@ -95,11 +95,14 @@ class TakenOverCalls {
   // Those `e` ends on the control connection pns-pac, taken out.
   std::vector<sync::CallState> end(const wire::Endpoint& pns, const wire::Endpoint& pac,
                                    const gateway::TakenOverEnd& e);
+  // Those `selected` picks, taken out (an operator's kill).
+  std::vector<sync::CallState> take_out_if(const std::function<bool(const sync::CallState&)>& selected);
   // Those no longer offloaded (idled out, or never adopted) taken out: their Call IDs name
   // nothing any more, and a new call on the connection may take them; returns how many.
   std::size_t retire(const std::vector<nat::CallBinding>& offloaded);
   std::size_t size() const { return calls_.size(); }
   bool empty() const { return calls_.empty(); }
+  const std::map<sync::CallKey, sync::CallState>& calls() const { return calls_; }
   // Whether the call was carried here since the last clear(), also once it ended or retired:
   // the peer's record of a call that ended here must not bring it back (HaNode::retake).
   bool ever_held(const sync::CallKey& k) const { return ever_.contains(k); }
@@ -218,6 +221,10 @@ class HaNode final : public gateway::CallObserver {
   // CallObserver: taken-over calls cleared on their control connection (docs/ha.md).
   std::vector<nat::CallBinding> end_taken_over(const track::ControlConnection& c,
                                                const gateway::TakenOverEnd& e) override;
+  // `ctl kill --user NAME | --client ADDRESS` on the calls taken over (active only; a
+  // call id names tracker calls only). Their records are deleted for the peer once their
+  // elements are gone (retire_ended), as at any end.
+  std::vector<gateway::TakenOverKill> kill_taken_over(const gateway::KillRequest& which) override;
   // A split brain's healing (docs/ha.md): the handler runs when the watch fires, from the
   // socket's read (the daemon commits conntrackd's cache, then adopts what
   // take_over_at_healing gives, in one batch); the calls are added to the taken-over ones.
@@ -279,6 +286,7 @@ class HaNode final : public gateway::CallObserver {
   void note_standby_holds_virtual_address() { ++standby_holds_virtual_address_; }
   HaRole role() const { return role_; }
   nlohmann::json replicated_json() const;  // `ctl calls`: the peer's calls
+  nlohmann::json taken_over_json() const;  // `ctl calls`: those carried here (none while standby)
   nlohmann::json status_json() const;
   // The node's counters, each once (key, value, help): the status file's `ha` object and the
   // metrics endpoint (pptp_alg_ha_<key>_total) are both made from this list.

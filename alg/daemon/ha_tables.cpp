@@ -94,6 +94,17 @@ std::vector<sync::CallState> TakenOverCalls::end(const wire::Endpoint& pns, cons
   return out;
 }
 
+std::vector<sync::CallState> TakenOverCalls::take_out_if(const std::function<bool(const sync::CallState&)>& selected) {
+  std::vector<sync::CallState> out;
+  std::erase_if(calls_, [&](auto& entry) {
+    if (!selected(entry.second)) return false;
+    out.push_back(std::move(entry.second));
+    return true;
+  });
+  if (!out.empty()) drop_heads_without_calls();
+  return out;
+}
+
 std::size_t TakenOverCalls::retire(const std::vector<nat::CallBinding>& offloaded) {
   if (calls_.empty()) return 0;
   const OffloadedKeys live(offloaded);

@@ -345,5 +345,46 @@ class SetUpsAroundAFailover(HaCase):
             self.assertGreater(after_failover["received"], 0, st["recv_key"])
 
 
+class KillAfterAFailover(HaCase):
+    def test_ctl_kill_on_the_new_node_ends_a_taken_over_call_and_no_other(self):
+        # Both calls taken over by rb; `ctl kill --client` there ends the first one's GRE
+        # both ways (before s26 it looked at the tracker's calls only: "ended 0 call(s)") and
+        # leaves the second streaming (docs/ha.md, "Not done yet").
+        lab = self.lab
+        pac, first, call = self.start_call()
+        second = self.peer("pns2", "lan", "pns", "--local", CLIENTS[1], "--server", SERVER, "--call-id", "9",
+                           "--rate", str(RATE))
+        self.assertIsNotNone(second.event("up"), lab.log("pns2"))
+        second_call = pac.wait(lambda o: o.get("event") == "call" and o is not call, 10)
+        lab.wait_for(lambda: lab.ha_status("rb").get("replicated_calls") == 2, 10, "both calls replicated to rb")
+        fail_over(lab, "ra", "rb")
+        time.sleep(2)  # both stream through rb
+        listed = lab.ctl("rb", "calls").stdout  # what an operator sees before the kill
+        answer = lab.ctl("rb", "kill", "--client", CLIENTS[0])
+        killed_at = time.monotonic()
+        time.sleep(3)
+        stopped_at = time.monotonic()
+        elements_left = lab.fast_path_calls("rb")
+        results, server = self.stop_peers(pac, (first, second))
+        after = killed_at + 0.5  # what was in flight at the kill
+        numbers = {
+            "answer": answer.stdout.strip(), "elements_left_on_rb": elements_left,
+            "killed_down": direction(results[0]["stream"]["received"], after, stopped_at),
+            "killed_up": direction(server["calls"][str(call["my_call_id"])]["received"], after, stopped_at),
+            "other_down": direction(results[1]["stream"]["received"], after, stopped_at),
+            "other_up": direction(server["calls"][str(second_call["my_call_id"])]["received"], after, stopped_at)}
+        print("\nkill after a failover: " + json.dumps(numbers), file=sys.stderr)
+        self.assertRegex(listed, r"taken over from the peer", listed)
+        self.assertIn(CLIENTS[0] + ":", listed.split("taken over from the peer")[-1], listed)
+        self.assertEqual(answer.returncode, 0, answer.stdout)
+        self.assertRegex(answer.stdout, r"^ended 1 call\(s\)", numbers)
+        self.assertRegex(lab.log("pptp-alg-rb"), r"call_killed .*taken_over=true", numbers)
+        self.assertEqual(numbers["killed_down"]["after"], 0, numbers)
+        self.assertEqual(numbers["killed_up"]["after"], 0, numbers)
+        self.assertGreater(numbers["other_down"]["after"], 2 * RATE, numbers)
+        self.assertGreater(numbers["other_up"]["after"], 2 * RATE, numbers)
+        self.assertEqual(elements_left, 1, numbers)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "gateway/gateway.hpp"
@@ -50,6 +51,15 @@ struct OneTakenOver final : CallObserver {
     if (ended || c.pns != pns || (e.pns_call_id && *e.pns_call_id != call.inside_call_id)) return {};
     ended = true;
     return {call};
+  }
+  // Its user, as the HA node would match a `ctl kill --user`.
+  std::string user = "alice";
+  wire::Endpoint pac{kServer, wire::kPptpPort};
+  std::vector<TakenOverKill> kill_taken_over(const KillRequest& which) override {
+    if (ended || which.call || (!which.user && !which.client)) return {};
+    if ((which.user && *which.user != user) || (which.client && *which.client != pns.address)) return {};
+    ended = true;
+    return {TakenOverKill{pns, pac, call}};
   }
 };
 

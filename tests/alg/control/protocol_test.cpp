@@ -115,6 +115,8 @@ TEST(ControlProtocol, ReplicatedCallsAreListedOnlyWhenThereAreSome) {
   EXPECT_NE(text.find("replicated from the peer"), std::string::npos);
   EXPECT_NE(text.find("192.0.2.11:40001"), std::string::npos);
   EXPECT_NE(text.find("allow"), std::string::npos);
+  // An active node's taken-over calls, under their own title.
+  EXPECT_NE(render_replicated(one, "taken over from the peer").find("\ntaken over from the peer:\n"), std::string::npos);
 }
 
 }  // namespace

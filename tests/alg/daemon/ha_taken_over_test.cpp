@@ -71,5 +71,40 @@ TEST(HaNode, ATakenOverCallNoLongerOffloadedIsRetired) {
   EXPECT_TRUE(t.empty());
 }
 
+// `ctl kill --user | --client` reaches the calls taken over, once each, only while active
+// and only by user or client (they have no tracker call id).
+class HaKill : public test::PeeredTest {};
+
+TEST_F(HaKill, TakesTheSelectedTakenOverCallsOutOnlyWhileActive) {
+  sync::CallState alice = replicated(40001, 7, 0), bob = replicated(40002, 7, 2);
+  alice.user = "alice";
+  bob.user = "bob";
+  peer->exchange(io, 3);
+  peer->end.publish_add(alice);
+  peer->end.publish_add(bob);
+  peer->exchange(io, 3);
+  const gateway::KillRequest by_alice{std::nullopt, "alice", std::nullopt};
+  EXPECT_TRUE(node->kill_taken_over(by_alice).empty());  // standby: nothing is carried
+  EXPECT_TRUE(node->taken_over_json().empty());
+  ASSERT_TRUE(node->promote(true, nullptr));
+  // `ctl calls` lists them (the tracker does not hold them).
+  ASSERT_EQ(node->taken_over_json().size(), 2u);
+  EXPECT_EQ(node->taken_over_json()[0]["user"], "alice");
+  EXPECT_TRUE(node->kill_taken_over(gateway::KillRequest{}).empty());
+  EXPECT_TRUE(node->kill_taken_over(gateway::KillRequest{1, "alice", std::nullopt}).empty());
+  const auto killed = node->kill_taken_over(by_alice);
+  ASSERT_EQ(killed.size(), 1u);
+  EXPECT_EQ(killed[0].pns, alice.key.pns);
+  EXPECT_EQ(killed[0].pac, alice.key.pac);
+  EXPECT_EQ(killed[0].call, binding_of(alice));
+  EXPECT_TRUE(node->kill_taken_over(by_alice).empty());  // once
+  ASSERT_EQ(node->taken_over_json().size(), 1u);
+  EXPECT_EQ(node->taken_over_json()[0]["user"], "bob");
+  // Both calls are of one client address: Bob's is the one left.
+  const auto by_client = node->kill_taken_over(gateway::KillRequest{std::nullopt, std::nullopt, bob.key.pns.address});
+  ASSERT_EQ(by_client.size(), 1u);
+  EXPECT_EQ(by_client[0].call, binding_of(bob));
+}
+
 }  // namespace
 }  // namespace pptp::daemon
