@@ -197,6 +197,13 @@ std::vector<OffloadedCall> Offloader::adopted_of(wire::Ipv4Address inside) const
   return out;
 }
 
+std::vector<OffloadedCall> Offloader::adopted_calls() const {
+  std::vector<OffloadedCall> out;
+  out.reserve(adopted_.size());
+  for (const Adopted& a : adopted_) out.push_back(a.call);
+  return out;
+}
+
 bool Offloader::end_adopted(const OffloadedCall& call, std::string_view reason, nat::CallIdTranslator& translator) {
   if (!forget_adopted(call, reason, translator)) return false;
   changes_.push_back(OffloadChange{false, call});

@@ -49,6 +49,8 @@ class Offloader {
   std::size_t adopted() const { return adopted_.size(); }
   // The adopted calls of one client (inside address): `ctl kill --client`.
   std::vector<OffloadedCall> adopted_of(wire::Ipv4Address inside) const;
+  // Every adopted call: `ctl calls`.
+  std::vector<OffloadedCall> adopted_calls() const;
   // The kernel's counters: packets forwarded since the last read go to the tracker. One
   // lookup per count in an index kept as calls come and go (the table is not walked).
   void note_counts(const std::vector<OffloadCount>& counts, double now, CallTable& table, track::Tracker& tracker);

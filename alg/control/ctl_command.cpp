@@ -88,6 +88,8 @@ int CtlCommand::run(const std::string& socket_path) const {
         std::cout << render_replicated(answer.value("replicated", nlohmann::json()));
         std::cout << render_replicated(answer.value("taken_over", nlohmann::json()),
                                        "taken over from the peer (ctl kill: by --user or --client)");
+        std::cout << render_replicated(answer.value("adopted", nlohmann::json()),
+                                       "adopted at a restart (ctl kill: by --client)");
       }
       break;
     case Command::Promote:

@@ -66,7 +66,7 @@ void Daemon::on_control(std::string_view line, Reply reply) {
   }
   switch (request->command) {
     case control::Command::Calls:
-      reply(control::ok_answer(ha_calls_answer(calls_json())) + "\n", false);
+      reply(control::ok_answer(ha_calls_answer(calls_json(), adopted_json())) + "\n", false);
       return;
     case control::Command::Promote:
     case control::Command::Demote:
@@ -119,6 +119,23 @@ nlohmann::json Daemon::calls_json() const {
                            {"killed", gateway_->killed(c.id)}});
     }
   });
+  return calls;
+}
+
+nlohmann::json Daemon::adopted_json() const {
+  json calls = json::array();
+  // Those taken over at an HA promotion are adopted entries too: listed with their records.
+  const std::optional<OffloadedKeys> taken =
+      ha_ ? std::optional<OffloadedKeys>(ha_->carried_bindings()) : std::nullopt;
+  for (const nat::CallBinding& b : gateway_->offloader().adopted_calls()) {
+    if (taken && taken->contains(b)) continue;
+    calls.push_back(json{{"client", wire::to_string(b.inside)},
+                         {"server", wire::to_string(b.server)},
+                         {"outside", wire::to_string(b.outside)},
+                         {"pns_call_id", b.inside_call_id},
+                         {"outside_call_id", b.outside_call_id},
+                         {"pac_call_id", b.server_call_id}});
+  }
   return calls;
 }
 

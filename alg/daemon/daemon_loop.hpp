@@ -167,6 +167,9 @@ class Daemon {
   int open_listeners();
   void on_control(std::string_view line, Reply reply);
   nlohmann::json calls_json() const;
+  // `ctl calls`: calls adopted at a restart that no tracker or HA table names (their
+  // elements only: no user, no control connection known).
+  nlohmann::json adopted_json() const;
   std::string metrics_text() const;
 
   DaemonOptions options_;
@@ -257,7 +260,8 @@ class Daemon {
   // entry made liberal): at the tick, and at a takeover before it installs (`at`).
   void ha_let_go(const std::vector<ControlEnds>& connections, std::string_view at);
   void ha_status(nlohmann::json& status) const;  // "ha": role, epoch, sync counters
-  nlohmann::json ha_calls_answer(nlohmann::json calls) const;  // `ctl calls`: with the replicated ones
+  // `ctl calls`: the tracker's and the adopted calls, with the HA node's (replicated, taken over).
+  nlohmann::json ha_calls_answer(nlohmann::json calls, nlohmann::json adopted) const;
   std::unique_ptr<HaNode> ha_;
   std::optional<wire::Ipv4Address> ha_virtual_address_;  // --ha-virtual-address
   VirtualAddressWatch ha_address_watch_;  // a standby still holding it (local_address.hpp)

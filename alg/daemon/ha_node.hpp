@@ -287,6 +287,10 @@ class HaNode final : public gateway::CallObserver {
   HaRole role() const { return role_; }
   nlohmann::json replicated_json() const;  // `ctl calls`: the peer's calls
   nlohmann::json taken_over_json() const;  // `ctl calls`: those carried here (none while standby)
+  // The elements of the calls taken over and carried here (none while standby).
+  std::vector<nat::CallBinding> carried_bindings() const {
+    return role_ == HaRole::Active ? taken_over_.bindings() : std::vector<nat::CallBinding>{};
+  }
   nlohmann::json status_json() const;
   // The node's counters, each once (key, value, help): the status file's `ha` object and the
   // metrics endpoint (pptp_alg_ha_<key>_total) are both made from this list.

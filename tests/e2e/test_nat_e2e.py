@@ -626,6 +626,31 @@ class Restart(LabTest):
         self.lab.stop_daemon()
         self.lab.start_daemon([])
 
+    def test_an_adopted_call_is_listed_and_ended_by_ctl_kill_client(self):
+        # Adopted at the restart, the call has no tracker id and no user here: `ctl calls`
+        # lists it apart, `ctl kill --client` ends it (before s26: not listed, "ended 0").
+        self.lab.start_server()
+        call = self.lab.start_client("pptp-linux", local=CLIENTS[0], tag="k", user="alice", duration=12)
+        time.sleep(3.5)  # up, offloaded
+        self.assertEqual(self.lab.stop_daemon(), 0)
+        self.lab.start_daemon(self.daemon_arguments())
+        listed = self.lab.ctl("calls").stdout
+        answer = self.lab.ctl("kill", "--client", CLIENTS[0])
+        elements = self.fast_elements()
+        result = self.lab.result(call)
+        print("\nkill of an adopted call: %s; elements left %d; the client echoed %s of %s"
+              % (answer.stdout.strip(), elements, result.get("echoed"), result.get("sent")), file=sys.stderr)
+        self.assertIn("adopted at a restart", listed)
+        self.assertIn(CLIENTS[0], listed.split("adopted at a restart")[-1], listed)
+        self.assertRegex(answer.stdout, r"^ended 1 call\(s\)", answer.stdout)
+        self.assertEqual(elements, 0, "the killed call's elements stayed")
+        self.assertIn("call_killed inside=%s" % CLIENTS[0], self.lab.read_daemon_log())
+        # Its GRE stopped: the echoes that the client counted end at the kill, far short of
+        # the 12 s the call was to last (test_a_restart_keeps... counts 60 and more in 10 s).
+        self.assertLess(result.get("echoed", 0), 60, result)
+        self.lab.stop_daemon()
+        self.lab.start_daemon([])
+
 
 class WithoutFastPath(LabTest):
     daemon_args = ("--no-fast-path",)

@@ -70,6 +70,7 @@ TEST(KillAdopted, ByClientEndsACallAdoptedAtARestart) {
       {OffloadCount{true, mine, 0, 0, mine}, OffloadCount{true, theirs, 0, 0, theirs}}, h.now);
   (void)h.gw.take_offload_changes();
   EXPECT_EQ(h.gw.kill_calls(kByAlice, h.now).calls, 0u);
+  EXPECT_EQ(h.gw.offloader().adopted_calls().size(), 2u);  // what `ctl calls` lists
   const KillResult r = h.gw.kill_calls(KillRequest{std::nullopt, std::nullopt, client}, h.now);
   EXPECT_EQ(r.calls, 1u);
   EXPECT_EQ(r.connections, 0u);
@@ -80,6 +81,7 @@ TEST(KillAdopted, ByClientEndsACallAdoptedAtARestart) {
   // The other client's call stays on the fast path (re-armed, counted as before).
   const auto left = h.gw.offloaded_calls();
   EXPECT_EQ(left, std::vector<OffloadedCall>{theirs});
+  EXPECT_EQ(h.gw.offloader().adopted_calls(), std::vector<OffloadedCall>{theirs});
 }
 
 }  // namespace

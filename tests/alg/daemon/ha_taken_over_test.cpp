@@ -86,7 +86,9 @@ TEST_F(HaKill, TakesTheSelectedTakenOverCallsOutOnlyWhileActive) {
   const gateway::KillRequest by_alice{std::nullopt, "alice", std::nullopt};
   EXPECT_TRUE(node->kill_taken_over(by_alice).empty());  // standby: nothing is carried
   EXPECT_TRUE(node->taken_over_json().empty());
+  EXPECT_TRUE(node->carried_bindings().empty());
   ASSERT_TRUE(node->promote(true, nullptr));
+  EXPECT_EQ(node->carried_bindings().size(), 2u);  // not listed again as adopted
   // `ctl calls` lists them (the tracker does not hold them).
   ASSERT_EQ(node->taken_over_json().size(), 2u);
   EXPECT_EQ(node->taken_over_json()[0]["user"], "alice");

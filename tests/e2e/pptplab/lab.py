@@ -231,6 +231,11 @@ class Lab(Namespaces):
         except FileNotFoundError:
             return ""
 
+    def ctl(self, *args):
+        """`pptp-alg ctl ARGS` on the running daemon's control socket (text out, errors in)."""
+        return subprocess.run([self.daemon_binary, "ctl", "--socket", self.control_socket] + list(args),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+
     def status(self, wait=1.5):
         """The daemon's status: asked over its control socket (built at the request), else
         read from the status file, which the daemon writes once a second at best: it paces
