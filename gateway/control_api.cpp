@@ -7,15 +7,6 @@
 
 namespace pptp::gateway {
 
-namespace {
-bool selected(const KillRequest& which, const track::ControlConnection& c, const track::Call& call) {
-  if (which.call && call.id != *which.call) return false;
-  if (which.user && (!call.user || call.user->name != *which.user)) return false;
-  if (which.client && c.pns.address != *which.client) return false;
-  return which.call || which.user || which.client;  // an empty request ends nothing
-}
-}  // namespace
-
 bool Gateway::killed(std::uint64_t connection_id) const {
   const ConnectionRecord* r = connection_record(connection_id);
   return r != nullptr && r->killed;
@@ -27,7 +18,7 @@ KillResult Gateway::kill_calls(const KillRequest& which, double now) {
   tracker_.for_each_connection([&](const track::ControlConnection& c) {
     if (c.state == track::ConnectionState::Closed || killed(c.id)) return;
     const bool any = std::any_of(c.calls.begin(), c.calls.end(), [&](const auto& call) {
-      return selected(which, c, *call);
+      return which.selects(call->id, call->user ? &call->user->name : nullptr, c.pns.address);
     });
     if (any) kill_connection(c, result);
   });
@@ -64,8 +55,8 @@ void Gateway::kill_taken_over(const KillRequest& which, KillResult& result) {
 // Calls adopted at a restart (--keep-fast-path) have neither a tracker id nor a user here:
 // only the client selects them.
 void Gateway::kill_adopted(const KillRequest& which, KillResult& result) {
-  if (!which.client || which.call || which.user) return;
-  for (const OffloadedCall& call : offloader_.adopted_of(*which.client)) {
+  for (const OffloadedCall& call : offloader_.adopted_calls()) {
+    if (!which.selects(std::nullopt, nullptr, call.inside)) continue;
     if (!offloader_.end_adopted(call, "operator request", translator_)) continue;
     ++result.calls;
     log_->warn("call_killed inside={} server={} outside_call_id={} adopted=true reason=\"operator request\"",

@@ -20,6 +20,16 @@ struct KillRequest {
   std::optional<std::uint64_t> call;        // the tracker's call id (status "id")
   std::optional<std::string> user;          // the PPP name the server accepted
   std::optional<wire::Ipv4Address> client;  // the client's (PNS's) inside address
+  // Whether it selects a call with these (an empty request selects nothing). A call the
+  // tracker does not hold (taken over in HA, adopted at a restart) has no id; one adopted
+  // at a restart has no user known either (nullptr).
+  bool selects(std::optional<std::uint64_t> call_id, const std::string* call_user,
+               wire::Ipv4Address call_client) const {
+    if (!call && !user && !client) return false;
+    if (call && call_id != call) return false;
+    if (user && (call_user == nullptr || *call_user != *user)) return false;
+    return !client || call_client == *client;
+  }
 };
 
 struct KillResult {

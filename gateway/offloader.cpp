@@ -189,14 +189,6 @@ void Offloader::expire_adopted(double now, nat::CallIdTranslator& translator) {
   if (adopted_.size() != before) index_adopted();
 }
 
-std::vector<OffloadedCall> Offloader::adopted_of(wire::Ipv4Address inside) const {
-  std::vector<OffloadedCall> out;
-  for (const Adopted& a : adopted_) {
-    if (a.call.inside == inside) out.push_back(a.call);
-  }
-  return out;
-}
-
 std::vector<OffloadedCall> Offloader::adopted_calls() const {
   std::vector<OffloadedCall> out;
   out.reserve(adopted_.size());

@@ -47,9 +47,7 @@ class Offloader {
   std::vector<OffloadedCall> due_for_rearm(double now, double every);
   std::size_t offloaded() const { return offloaded_; }
   std::size_t adopted() const { return adopted_.size(); }
-  // The adopted calls of one client (inside address): `ctl kill --client`.
-  std::vector<OffloadedCall> adopted_of(wire::Ipv4Address inside) const;
-  // Every adopted call: `ctl calls`.
+  // Every adopted call: `ctl calls`, `ctl kill --client`.
   std::vector<OffloadedCall> adopted_calls() const;
   // The kernel's counters: packets forwarded since the last read go to the tracker. One
   // lookup per count in an index kept as calls come and go (the table is not walked).

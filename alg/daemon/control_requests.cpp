@@ -66,7 +66,7 @@ void Daemon::on_control(std::string_view line, Reply reply) {
   }
   switch (request->command) {
     case control::Command::Calls:
-      reply(control::ok_answer(ha_calls_answer(calls_json(), adopted_json())) + "\n", false);
+      reply(control::ok_answer(calls_answer(calls_json(), adopted_json())) + "\n", false);
       return;
     case control::Command::Promote:
     case control::Command::Demote:

@@ -261,7 +261,7 @@ class Daemon {
   void ha_let_go(const std::vector<ControlEnds>& connections, std::string_view at);
   void ha_status(nlohmann::json& status) const;  // "ha": role, epoch, sync counters
   // `ctl calls`: the tracker's and the adopted calls, with the HA node's (replicated, taken over).
-  nlohmann::json ha_calls_answer(nlohmann::json calls, nlohmann::json adopted) const;
+  nlohmann::json calls_answer(nlohmann::json calls, nlohmann::json adopted) const;
   std::unique_ptr<HaNode> ha_;
   std::optional<wire::Ipv4Address> ha_virtual_address_;  // --ha-virtual-address
   VirtualAddressWatch ha_address_watch_;  // a standby still holding it (local_address.hpp)

@@ -189,7 +189,7 @@ void Daemon::ha_let_go(const std::vector<ControlEnds>& connections, std::string_
   if (released > 0) apply_offload();
 }
 
-nlohmann::json Daemon::ha_calls_answer(nlohmann::json calls, nlohmann::json adopted) const {
+nlohmann::json Daemon::calls_answer(nlohmann::json calls, nlohmann::json adopted) const {
   nlohmann::json answer{{"calls", std::move(calls)}, {"adopted", std::move(adopted)}};
   if (ha_) {
     answer["replicated"] = ha_->replicated_json();

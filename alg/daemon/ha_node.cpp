@@ -288,10 +288,9 @@ std::vector<nat::CallBinding> HaNode::end_taken_over(const track::ControlConnect
 }
 
 std::vector<gateway::TakenOverKill> HaNode::kill_taken_over(const gateway::KillRequest& which) {
-  if (role_ != HaRole::Active || which.call || (!which.user && !which.client)) return {};
+  if (role_ != HaRole::Active) return {};
   const auto selected = [&](const sync::CallState& s) {
-    if (which.user && (s.user.empty() || s.user != *which.user)) return false;
-    return !which.client || s.key.pns.address == *which.client;
+    return which.selects(std::nullopt, s.user.empty() ? nullptr : &s.user, s.key.pns.address);
   };
   std::vector<gateway::TakenOverKill> out;
   for (const sync::CallState& s : taken_over_.take_out_if(selected)) {
