@@ -60,7 +60,7 @@ def main():
         while len(calls) < 2 and time.monotonic() < deadline:
             time.sleep(0.3)
             r = run([BINARY, "ctl", "calls", "--json"], check=False)
-            calls = [c for c in json.loads(r.stdout) if c.get("state") == "established"] if r.returncode == 0 else []
+            calls = [c for c in json.loads(r.stdout)["calls"] if c.get("state") == "established"] if r.returncode == 0 else []
         if len(calls) < 2:
             failures.append("pptp-alg ctl calls (no flags) did not show both calls: %s" % calls)
         run(["ip", "netns", "exec", lab.ns["rtr"], "nft", "-f", "-"], input="flush ruleset\n" + MASQUERADE)

@@ -19,7 +19,9 @@ void CtlCommand::add_to(CLI::App& app, std::string& config_file, const std::stri
   config_flag = ctl->add_option("--config", config_file, config_help);
   calls = ctl->add_subcommand("calls", "The live calls: both Call IDs, user, server, age, packets and bytes, "
                                        "queued or fast path.");
-  calls->add_flag("--json", as_json, "print the JSON answer");
+  calls->add_flag("--json", as_json,
+                  "print the JSON answer: an object of lists: calls (the tracker's), adopted (at a restart) "
+                  "and, in an HA pair, replicated and taken_over");
   kill = ctl->add_subcommand("kill", "End calls and their control connections: their GRE is cut (fast path "
                                      "included) and their control data stops. Prints how many.");
   call_flag = kill->add_option("--call", kill_call, "the call's ID (as 'ctl calls' shows it)");
@@ -83,14 +85,18 @@ int CtlCommand::run(const std::string& socket_path) const {
   }
   switch (r.command) {
     case Command::Calls:
-      std::cout << (as_json ? answer["calls"].dump(2) + "\n" : render_calls(answer["calls"]));
-      if (!as_json) {
-        std::cout << render_replicated(answer.value("replicated", nlohmann::json()));
-        std::cout << render_replicated(answer.value("taken_over", nlohmann::json()),
-                                       "taken over from the peer (ctl kill: by --user or --client)");
-        std::cout << render_replicated(answer.value("adopted", nlohmann::json()),
-                                       "adopted at a restart (ctl kill: by --client)");
+      if (as_json) {  // every list the text shows: calls, adopted (and replicated, taken_over in a pair)
+        nlohmann::json lists = answer;
+        lists.erase("ok");
+        std::cout << lists.dump(2) << "\n";
+        break;
       }
+      std::cout << render_calls(answer["calls"]);
+      std::cout << render_replicated(answer.value("replicated", nlohmann::json()));
+      std::cout << render_replicated(answer.value("taken_over", nlohmann::json()),
+                                     "taken over from the peer (ctl kill: by --user or --client)");
+      std::cout << render_replicated(answer.value("adopted", nlohmann::json()),
+                                     "adopted at a restart (ctl kill: by --client)");
       break;
     case Command::Promote:
     case Command::Demote:

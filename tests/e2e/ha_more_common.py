@@ -68,7 +68,7 @@ class SplitCase(HaCase):
 
     def calls_on(self, r):
         out = self.lab.ctl(r, "calls", "--json")
-        return json.loads(out.stdout) if out.returncode == 0 else []
+        return json.loads(out.stdout)["calls"] if out.returncode == 0 else []
 
     def pin(self, r):
         """The clients' and the server's way to the virtual addresses through router r alone

@@ -360,6 +360,7 @@ class KillAfterAFailover(HaCase):
         fail_over(lab, "ra", "rb")
         time.sleep(2)  # both stream through rb
         listed = lab.ctl("rb", "calls").stdout  # what an operator sees before the kill
+        listed_json = json.loads(lab.ctl("rb", "calls", "--json").stdout)  # what a script sees
         answer = lab.ctl("rb", "kill", "--client", CLIENTS[0])
         killed_at = time.monotonic()
         time.sleep(3)
@@ -376,6 +377,8 @@ class KillAfterAFailover(HaCase):
         print("\nkill after a failover: " + json.dumps(numbers), file=sys.stderr)
         self.assertRegex(listed, r"taken over from the peer", listed)
         self.assertIn(CLIENTS[0] + ":", listed.split("taken over from the peer")[-1], listed)
+        self.assertEqual(sorted((c["client"].split(":")[0], c["pns_call_id"]) for c in listed_json["taken_over"]),
+                         [(CLIENTS[0], 7), (CLIENTS[1], 9)], listed_json)
         self.assertEqual(answer.returncode, 0, answer.stdout)
         self.assertRegex(answer.stdout, r"^ended 1 call\(s\)", numbers)
         self.assertRegex(lab.log("pptp-alg-rb"), r"call_killed .*taken_over=true", numbers)

@@ -5,6 +5,7 @@ pptp-linux) and scripted ones. Run as root: each test builds its own namespaces
 
     PPTP_ALG=build/alg/pptp-alg /usr/bin/python3 tests/e2e/test_nat_e2e.py -v
 """
+import json
 import os
 import re
 import subprocess
@@ -635,6 +636,7 @@ class Restart(LabTest):
         self.assertEqual(self.lab.stop_daemon(), 0)
         self.lab.start_daemon(self.daemon_arguments())
         listed = self.lab.ctl("calls").stdout
+        listed_json = json.loads(self.lab.ctl("calls", "--json").stdout)
         answer = self.lab.ctl("kill", "--client", CLIENTS[0])
         elements = self.fast_elements()
         result = self.lab.result(call)
@@ -642,6 +644,7 @@ class Restart(LabTest):
               % (answer.stdout.strip(), elements, result.get("echoed"), result.get("sent")), file=sys.stderr)
         self.assertIn("adopted at a restart", listed)
         self.assertIn(CLIENTS[0], listed.split("adopted at a restart")[-1], listed)
+        self.assertEqual([c["client"] for c in listed_json["adopted"]], [CLIENTS[0]], listed_json)
         self.assertRegex(answer.stdout, r"^ended 1 call\(s\)", answer.stdout)
         self.assertEqual(elements, 0, "the killed call's elements stayed")
         self.assertIn("call_killed inside=%s" % CLIENTS[0], self.lab.read_daemon_log())

@@ -68,7 +68,7 @@ class ControlSocket(OpsTest):
 
         def both_up():
             rc, out = self.ctl("calls", "--json")
-            calls = json.loads(out) if rc == 0 else []
+            calls = json.loads(out)["calls"] if rc == 0 else []
             users = {c["user"] for c in calls if c["state"] == "established"}
             return calls if {"alice", "bob"} <= users else None
         calls = poll(both_up)

@@ -548,7 +548,7 @@ class OperatorKill(ProxyPolicyTest):
         calls = []
         while time.monotonic() < deadline:
             rc, out = self.ctl("calls", "--json")
-            calls = json.loads(out) if rc == 0 else []
+            calls = json.loads(out)["calls"] if rc == 0 else []
             if len([c for c in calls if c["state"] == "established"]) == 2:
                 break
             time.sleep(0.3)
@@ -614,7 +614,7 @@ rules:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             rc, out = self.ctl("calls", "--json")
-            if rc == 0 and len([c for c in json.loads(out) if c["state"] == "established"]) == 2:
+            if rc == 0 and len([c for c in json.loads(out)["calls"] if c["state"] == "established"]) == 2:
                 break
             time.sleep(0.3)
         self.wait_status(lambda s: s["fast_path"]["calls"] == 2, timeout=30)  # in the kernel
