@@ -129,8 +129,21 @@ class HaCase(unittest.TestCase):
             self.assertEqual(errors, [], "pptp-alg in %s logged errors" % r)
 
     def dump_logs_on_failure(self):
+        """On a failure (run before the bed goes): the tails of the daemons', keepalived's and
+        the peers' logs and both routers' conntrack tables, so that a CI run's failure can be
+        read from its output alone."""
         if VERBOSE:
             print("lab kept in", self.lab.tmp, file=sys.stderr)
+        result = getattr(getattr(self, "_outcome", None), "result", None)  # success is reset per cleanup
+        if result is None or not any(t is self for t, _ in result.failures + result.errors):
+            return
+        for name in ("pptp-alg-ra", "pptp-alg-rb", "keepalived-ra", "keepalived-rb", "pac", "pns1"):
+            tail = self.lab.log(name).splitlines()[-40:]
+            if tail:
+                print("\n--- %s (last %d lines)\n%s" % (name, len(tail), "\n".join(tail)), file=sys.stderr)
+        for r in ("ra", "rb"):
+            out = self.lab.netns(r, "conntrack", "-L", "-p", "tcp", check=False)
+            print("\n--- conntrack -L -p tcp in %s\n%s" % (r, out.stdout.strip()), file=sys.stderr)
 
     def peer(self, name, ns, *args):
         return Peer(self.lab.stream_peer(name, ns, *args))
