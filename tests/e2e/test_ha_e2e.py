@@ -413,7 +413,9 @@ class Failover(HaCase):
         self.assertIn("ha_promoted_at_start virtual_address=198.51.100.1 calls=0", rb_log)
         self.assertRegex(rb_log, r"ha_retaken epoch=\d+ calls=1 left=0 ", rb_log[-3000:])
         self.assertEqual(lab.ha_status("rb").get("role"), "active")
-        self.assertIsNotNone(echo, "no Echo-Reply through rb")
+        # Which side lost it: the client's connection closed, or the server never heard it.
+        self.assertIsNotNone(echo, "no Echo-Reply through rb: client connection_closed=%s, server heard %s Echo-Request(s)"
+                             % (client.get("connection_closed"), server.get("echo_requests")))
         for d in (up, down):
             self.assertGreater(d["after"], RATE, numbers)  # more than a second's worth, each way
         self.assertEqual(rb_elements, 1, rb_log[-3000:])  # the call's GRE on rb's fast path
