@@ -72,9 +72,8 @@ void Daemon::ha_tick() {
 
 void Daemon::ha_check_virtual_address_gone() {
   if (!ha_virtual_address_ || !ha_address_watch_.due(now())) return;
-  ha_address_watch_.checked();
   const auto here = local_addresses();
-  if (!here || !holds_address(*here, *ha_virtual_address_)) return;
+  if (!ha_address_watch_.looked(now(), here && holds_address(*here, *ha_virtual_address_))) return;
   // The neighbours still send to this node, whose daemon no longer follows new calls; and if
   // keepalived is BACKUP here, the address is not one it moves: a restart promotes us.
   ha_->note_standby_holds_virtual_address();
@@ -82,7 +81,7 @@ void Daemon::ha_check_virtual_address_gone() {
               "virtual addresses on leaving MASTER: if it is MASTER here, promote this daemon (pptp-alg ctl "
               "promote); else give ha-virtual-address the outside address of keepalived's virtual_ipaddress, "
               "never a node's own\"",
-              wire::to_string(*ha_virtual_address_), kVirtualAddressGoneWithin);
+              wire::to_string(*ha_virtual_address_), VirtualAddressWatch::said_after());
 }
 
 void Daemon::ha_promote_at_start() {

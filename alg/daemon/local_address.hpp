@@ -28,20 +28,40 @@ bool holds_address(const std::vector<LocalAddress>& here, wire::Ipv4Address a);
 // How long after a demotion the virtual address may still be here: keepalived removes it on
 // entering BACKUP or FAULT before it runs the notify that demotes us, so seconds are ample.
 inline constexpr double kVirtualAddressGoneWithin = 5.0;
+// Looks, kVirtualAddressGoneWithin apart, that must all find it held before it is said: one
+// look also finds a node that keepalived is making MASTER between its addresses and the
+// notify that promotes us (a failover soon after this node's BACKUP notify; seen under load).
+inline constexpr int kHeldLooksToSay = 2;
 // Still held that long after a demotion, ha-virtual-address is not an address keepalived
 // moves (a node's own address given by mistake): every restarted daemon on this node would
 // promote itself (docs/ha.md, "A restarted active daemon"). Said once per demotion.
 class VirtualAddressWatch {
  public:
-  void demoted(double now) { demoted_at_ = now; }
-  void promoted() { demoted_at_.reset(); }
-  // The address should be looked up now (demoted, the grace over, not said yet).
-  bool due(double now) const { return demoted_at_ && now - *demoted_at_ >= kVirtualAddressGoneWithin; }
-  // Looked up: done until the next demotion, whatever it found.
-  void checked() { demoted_at_.reset(); }
+  void demoted(double now) {
+    next_look_ = now + kVirtualAddressGoneWithin;
+    held_looks_ = 0;
+  }
+  void promoted() {
+    next_look_.reset();
+    held_looks_ = 0;
+  }
+  // The address should be looked up now (demoted, a grace over, not said yet).
+  bool due(double now) const { return next_look_ && now >= *next_look_; }
+  // Looked up: whether to say it now (held at every look). Gone, or said: done until the
+  // next demotion.
+  bool looked(double now, bool held) {
+    if (!held || ++held_looks_ >= kHeldLooksToSay) {
+      promoted();
+      return held;
+    }
+    next_look_ = now + kVirtualAddressGoneWithin;
+    return false;
+  }
+  // Seconds from the demotion to the look that says it.
+  static constexpr double said_after() { return kVirtualAddressGoneWithin * kHeldLooksToSay; }
 
  private:
-  std::optional<double> demoted_at_;
+  std::optional<double> next_look_;
+  int held_looks_ = 0;
 };
-
 }  // namespace pptp::daemon

@@ -19,7 +19,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pptplab.ha_lab import HaLab  # noqa: E402
+from pptplab.ha_lab import VIP_OUTSIDE, HaLab  # noqa: E402
 from pptplab.lab import CLIENTS, SERVER  # noqa: E402
 
 DAEMON = os.environ.get("PPTP_ALG", os.path.join(os.path.dirname(__file__), "../../build/alg/pptp-alg"))
@@ -354,7 +354,7 @@ class Failover(HaCase):
 
     def test_a_demoted_daemon_whose_node_still_holds_the_virtual_address_says_so(self):
         # keepalived removes its addresses on leaving MASTER, before the notify that demotes
-        # the daemon. Still held kVirtualAddressGoneWithin (5 s) after a demotion: keepalived
+        # the daemon. Still held at two looks 5 s apart after a demotion (10 s): keepalived
         # is MASTER here (an operator's demote: new calls pass unfollowed) or the address is
         # not one it moves (a node's own given as ha-virtual-address: every restart here
         # promotes). Said once per demotion, counted; not after a real failover (tearDown:
@@ -364,7 +364,7 @@ class Failover(HaCase):
         demoted = lab.ctl("ra", "demote")
         self.assertEqual(demoted.returncode, 0, demoted.stdout)
         self.assertTrue(lab.holds_vips("ra"))
-        lab.wait_for(lambda: "ha_standby_holds_virtual_address" in lab.log("pptp-alg-ra"), 15,
+        lab.wait_for(lambda: "ha_standby_holds_virtual_address" in lab.log("pptp-alg-ra"), 25,
                      "ra saying its standby daemon holds the virtual address")
         time.sleep(2)
         ra_log = lab.log("pptp-alg-ra")
@@ -375,8 +375,26 @@ class Failover(HaCase):
         self.assertEqual(lab.ctl("ra", "promote").returncode, 0)
         self.assertEqual(lab.ctl("ra", "demote").returncode, 0)
         self.assertEqual(lab.ctl("ra", "promote").returncode, 0)
-        time.sleep(7)
+        time.sleep(12)
         self.assertEqual(lab.log("pptp-alg-ra").count("ha_standby_holds_virtual_address"), 1)
+
+    def test_the_virtual_address_found_at_one_look_only_is_not_said(self):
+        # keepalived making a node MASTER soon after its BACKUP notify demoted the daemon adds
+        # the address before its master notify promotes the daemon: one look between the two
+        # said it before s27 (a false error, seen under load: rb's daemon, 5 s after its
+        # BACKUP notify, the failover 3 s after that). Now only an address held at every one
+        # of kHeldLooksToSay looks 5 s apart is said (alg/daemon/local_address.hpp). Here
+        # the address is on rb, standby, for the first look only.
+        lab = self.lab
+        self.assertEqual(lab.ctl("rb", "demote").returncode, 0)
+        demoted_at = time.monotonic()
+        time.sleep(2)
+        lab.netns("rb", "ip", "addr", "add", VIP_OUTSIDE + "/24", "dev", "outside")
+        time.sleep(max(0.0, demoted_at + 7.5 - time.monotonic()))  # the first look, at 5 s, found it
+        lab.netns("rb", "ip", "addr", "del", VIP_OUTSIDE + "/24", "dev", "outside")
+        time.sleep(max(0.0, demoted_at + 13 - time.monotonic()))  # past the second look, at 10 s
+        self.assertNotIn("ha_standby_holds_virtual_address", lab.log("pptp-alg-rb"))
+        self.assertEqual(lab.ha_status("rb").get("standby_holds_virtual_address"), 0, lab.ha_status("rb"))
 
     def test_a_daemon_dead_at_the_failover_takes_the_call_once_restarted_on_the_new_master(self):
         # rb's daemon is dead when keepalived makes rb master: the notify's promote finds no
@@ -386,6 +404,12 @@ class Failover(HaCase):
         lab = self.lab
         pac, first, call = self.start_call()
         lab.wait_for(lambda: lab.ha_status("rb").get("replicated_calls") == 1, 10, "the call replicated to rb")
+        # The client's ACK of the Outgoing-Call-Reply through ra first: else the server's
+        # retransmission of it can reach rb after keepalived gave rb the address and before
+        # the notify's conntrackd commit, and rb's own stack resets the server's end (CI of
+        # s26: no Echo-Reply, the client's connection reset; docs/ha.md, "Not done yet").
+        # The other failover tests wait so too.
+        time.sleep(2)
         lab.stop("pptp-alg-rb", signal.SIGKILL)
         failed_at = time.monotonic()
         lab.fail_links("ra")

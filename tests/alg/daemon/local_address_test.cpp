@@ -29,20 +29,43 @@ TEST(LocalAddress, TheLoopbackAddressIsHereAndUp) {
 }
 
 // keepalived removes the address on leaving MASTER, before the notify that demotes us:
-// still here kVirtualAddressGoneWithin later, it is not one keepalived moves, or keepalived
-// is MASTER here. Looked up once per demotion, never while active.
-TEST(VirtualAddressWatch, ALookUpIsDueOnceTheGraceAfterADemotionIsOver) {
+// still here at kHeldLooksToSay looks kVirtualAddressGoneWithin apart, it is not one
+// keepalived moves, or keepalived is MASTER here. Said once per demotion, never while active.
+TEST(VirtualAddressWatch, HeldAtEveryLookIsSaidOnce) {
   VirtualAddressWatch w;
   EXPECT_FALSE(w.due(1000));  // never demoted
   w.demoted(100);
-  EXPECT_FALSE(w.due(100 + kVirtualAddressGoneWithin - 0.5));
-  EXPECT_TRUE(w.due(100 + kVirtualAddressGoneWithin));
-  w.checked();
-  EXPECT_FALSE(w.due(200));  // looked up once
+  double t = 100;
+  for (int look = 1; look <= kHeldLooksToSay; ++look) {
+    EXPECT_FALSE(w.due(t + kVirtualAddressGoneWithin - 0.5)) << look;
+    t += kVirtualAddressGoneWithin;
+    ASSERT_TRUE(w.due(t)) << look;
+    EXPECT_EQ(w.looked(t, true), look == kHeldLooksToSay) << look;
+  }
+  EXPECT_DOUBLE_EQ(t - 100, VirtualAddressWatch::said_after());
+  EXPECT_FALSE(w.due(t + 100));  // said: done until the next demotion
   w.demoted(300);
-  EXPECT_TRUE(w.due(310));
-  w.checked();
-  EXPECT_FALSE(w.due(320));
+  EXPECT_TRUE(w.due(300 + kVirtualAddressGoneWithin));
+}
+
+TEST(VirtualAddressWatch, GoneAtALookEndsTheWatchUnsaid) {
+  VirtualAddressWatch w;
+  w.demoted(100);
+  const double first = 100 + kVirtualAddressGoneWithin;
+  EXPECT_FALSE(w.looked(first, true));
+  EXPECT_FALSE(w.looked(first + kVirtualAddressGoneWithin, false));  // keepalived removed it late
+  EXPECT_FALSE(w.due(first + 10 * kVirtualAddressGoneWithin));
+}
+
+// A failover soon after this node's BACKUP notify: keepalived adds the address, then its
+// master notify promotes us; one look between the two must not say it (seen under load).
+TEST(VirtualAddressWatch, APromotionAfterAHeldLookEndsTheWatchUnsaid) {
+  VirtualAddressWatch w;
+  w.demoted(100);
+  const double first = 100 + kVirtualAddressGoneWithin;
+  EXPECT_FALSE(w.looked(first, true));
+  w.promoted();
+  EXPECT_FALSE(w.due(first + 10 * kVirtualAddressGoneWithin));
 }
 
 TEST(VirtualAddressWatch, APromotionWithinTheGraceEndsTheWatch) {
