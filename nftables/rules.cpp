@@ -56,6 +56,7 @@ constexpr std::string_view kChainDropInvalid = "drop_invalid";  // named in inst
 constexpr std::string_view kChainFastIn = "fast_in", kChainFastLookup = "fast_lookup";
 constexpr std::string_view kChainFastPpp = "fast_ppp", kChainFastPppAck = "fast_ppp_ack";
 constexpr std::string_view kChainPreroutingNft = "prerouting";  // without the fast path
+constexpr std::string_view kChainInput = "input", kChainControlStray = "control_stray";
 constexpr std::string_view kSynSources = "syn_sources", kGreSources = "gre_sources";
 // A TCP segment opening a connection (SYN without ACK) toward port 1723.
 constexpr std::string_view kNewControl = "tcp dport 1723 tcp flags & (syn | ack) == syn ";
@@ -195,6 +196,25 @@ void prerouting_chain(std::ostringstream& s, Backend backend, const RuleOptions&
   s << "  }\n";
 }
 
+// A server's segment to this router that conntrack has no entry for (kCounterControlStray):
+// e.g. a retransmission reaching a pair's new master before conntrackd's commit (docs/ha.md);
+// or one conntrack finds invalid, which no NAT undoes. Reset by the router's stack, the
+// server would drop a connection its client still has; dropped (before conntrack confirms a
+// half-made entry), its next try reaches the client once the entry is back (a FIN or data
+// without an entry is invalid, an ACK is picked up as new). Left alone: SYN and RST (no stream
+// to keep), and what a socket of this router owns (proxy mode, a PNS on the router).
+void input_chain(std::ostringstream& s) {
+  s << "  chain " << kChainControlStray << " {\n"
+    << "    socket wildcard 0 return\n"
+    << "    socket wildcard 1 return\n"
+    << "    counter name \"" << kCounterControlStray << "\" drop\n"
+    << "  }\n"
+    << "  chain " << kChainInput << " {\n"
+    << "    type filter hook input priority filter; policy accept;\n"
+    << "    tcp sport 1723 tcp flags & (syn | rst) == 0 ct state new,invalid jump " << kChainControlStray << "\n"
+    << "  }\n";
+}
+
 void forward_chain(std::ostringstream& s, Backend backend, const RuleOptions& o) {
   const std::string q = queue_verdict(backend, o);
   const std::string client_gre = "meta l4proto gre " + unmarked(o) + "ct state != untracked ";
@@ -261,7 +281,7 @@ std::string nft_table(Backend backend, const RuleOptions& o) {
     }
     s << source_set(kSynSources) << source_set(kGreSources);
   }
-  for (const auto name : {kCounterGreSpoofed, kCounterControlSpoofed}) {  // every backend: prerouting_chain's
+  for (const auto name : {kCounterGreSpoofed, kCounterControlSpoofed, kCounterControlStray}) {  // every backend's
     s << "  counter " << name << " {\n  }\n";
   }
   if (backend == Backend::Compat) to_queue_chain(s, o);  // before the chains that go to it
@@ -271,6 +291,7 @@ std::string nft_table(Backend backend, const RuleOptions& o) {
     if (!nft_queue) fast_source_chain(s, o);
   }
   prerouting_chain(s, backend, o, true);
+  input_chain(s);
   if (nft_queue) forward_chain(s, backend, o);
   s << "}\n";
   return s.str();
@@ -306,9 +327,9 @@ Backend detect_backend() {
 namespace {
 // Every chain any version of ours had in the table (fast_out and a prerouting beside
 // fast_in: earlier layouts).
-constexpr std::array<std::string_view, 10> kOurChains{
-    kChainFastIn,       kChainFastPpp,     kChainFastPppAck, kChainFastLookup,  "fast_source",
-    kChainPreroutingNft, "forward",        kChainDropInvalid, kChainToQueue,    "fast_out"};
+constexpr std::array<std::string_view, 12> kOurChains{
+    kChainFastIn,        kChainFastPpp, kChainFastPppAck,  kChainFastLookup, "fast_source", kChainPreroutingNft,
+    "forward",           kChainDropInvalid, kChainToQueue, "fast_out",       kChainInput,   kChainControlStray};
 
 bool has_chain(std::string_view text, std::string_view chain) {
   return text.find("chain " + std::string(chain) + " {") != std::string_view::npos;

@@ -63,6 +63,11 @@ inline constexpr std::string_view kCounterGreSpoofed = "gre_spoofed";
 // bytes the gateway keeps to check retransmissions (docs/packet-path.md, "What was read is
 // what leaves"), or a server's messages.
 inline constexpr std::string_view kCounterControlSpoofed = "control_spoofed";
+// A segment from TCP port 1723 to this router that conntrack knows no connection of (or finds
+// invalid) and no socket of the router's owns: the router's own stack would answer it with a
+// RST and end the server's side of a connection the client still has (a pair's new master
+// before conntrackd's commit, docs/ha.md). Dropped instead, every backend.
+inline constexpr std::string_view kCounterControlStray = "control_stray";
 // Per-source rate limits before the queue (0 = off). A host opens a few control
 // connections a minute and, with the fast path, queues only its calls' first packets
 // (until the user is known) and their PPP control frames: the defaults leave that alone and

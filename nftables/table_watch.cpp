@@ -35,7 +35,7 @@ int on_chain(const nlmsghdr*, void*) { return MNL_CB_OK; }
 
 std::vector<std::string_view> table_chains(Backend backend, const RuleOptions& options) {
   // With the fast path, fast_in carries the server's GRE rule too (rules.cpp).
-  std::vector<std::string_view> chains{options.fast_path ? "fast_in" : "prerouting"};
+  std::vector<std::string_view> chains{options.fast_path ? "fast_in" : "prerouting", "input"};
   if (queues_in_table(backend)) chains.push_back("forward");
   if (backend == Backend::Compat) chains.push_back(kChainToQueue);
   return chains;

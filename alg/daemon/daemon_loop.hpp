@@ -48,7 +48,7 @@ inline constexpr std::uint32_t kConntrackKeptTimeoutSeconds = 7440;
 // With the nf_tables monitor, the tick's own table check is a backstop (lost notifications).
 inline constexpr double kRulesBackstopSeconds = 10.0;
 // The ip table's named counters shown in the status (rules_watch.cpp kRulesCounters).
-inline constexpr std::size_t kRulesCounterCount = 5;
+inline constexpr std::size_t kRulesCounterCount = 6;
 
 // Without conntrack data on queued packets, ask ctnetlink once per control connection.
 class ConntrackResolver final : public gateway::OutsideResolver {

@@ -41,17 +41,14 @@ class VirtualAddressWatch {
     next_look_ = now + kVirtualAddressGoneWithin;
     held_looks_ = 0;
   }
-  void promoted() {
-    next_look_.reset();
-    held_looks_ = 0;
-  }
+  void promoted() { stop(); }
   // The address should be looked up now (demoted, a grace over, not said yet).
   bool due(double now) const { return next_look_ && now >= *next_look_; }
   // Looked up: whether to say it now (held at every look). Gone, or said: done until the
   // next demotion.
   bool looked(double now, bool held) {
     if (!held || ++held_looks_ >= kHeldLooksToSay) {
-      promoted();
+      stop();
       return held;
     }
     next_look_ = now + kVirtualAddressGoneWithin;
@@ -61,6 +58,11 @@ class VirtualAddressWatch {
   static constexpr double said_after() { return kVirtualAddressGoneWithin * kHeldLooksToSay; }
 
  private:
+  void stop() {
+    next_look_.reset();
+    held_looks_ = 0;
+  }
+
   std::optional<double> next_look_;
   int held_looks_ = 0;
 };

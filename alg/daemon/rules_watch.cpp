@@ -51,12 +51,13 @@ namespace {
 struct RulesCounter {
   std::string_view name, help;
 };
-constexpr std::array<RulesCounter, 5> kRulesCounters{{
+constexpr std::array<RulesCounter, 6> kRulesCounters{{
     {nft::kCounterInvalid, "TCP/1723 and client GRE conntrack found invalid (out of window), dropped before the queue"},
     {nft::kCounterSynLimited, "TCP/1723 SYNs over a source's rate, dropped before the queue"},
     {nft::kCounterGreLimited, "client GRE over a source's queued rate, dropped before the queue"},
     {nft::kCounterGreSpoofed, "GRE whose source does not route back through its interface (forged), dropped first"},
     {nft::kCounterControlSpoofed, "TCP/1723 whose source does not route back through its interface (forged), dropped first"},
+    {nft::kCounterControlStray, "TCP from port 1723 to this router with no connection or socket, dropped, not reset"},
 }};
 
 }  // namespace
@@ -78,7 +79,7 @@ void Daemon::refresh_kernel_counters() {
     kernel_counters_ = read_kernel_counters(netdev_table_made_);
     return;
   }
-  // Five netlink questions: on the worker, the only user of named_counters_ from then on.
+  // A netlink question per counter: on the worker, the only user of named_counters_ from then on.
   kernel_counters_busy_ = true;
   boost::asio::post(*worker_, [this, netdev = netdev_table_made_] {
     KernelCounters k = read_kernel_counters(netdev);

@@ -104,7 +104,7 @@ class ControlSocket(OpsTest):
         self.assertGreater(self.metric(http, "pptp_alg_packets_gre_to_pns_total") or 0, 0, http)
         # The table's named counters (drops before the queue, forged GRE), as nft counts them
         # (the daemon's worker reads them at each tick: equal within a few seconds).
-        names = ("invalid_dropped", "syn_limited", "gre_limited", "gre_spoofed", "control_spoofed")
+        names = ("invalid_dropped", "syn_limited", "gre_limited", "gre_spoofed", "control_spoofed", "control_stray")
         deadline = time.monotonic() + 5
         while True:
             kernel, shown = {}, {}

@@ -1,6 +1,7 @@
 // The generated rules (no kernel needed): which GRE skips the fast path, what is dropped and
 // rate-limited before the queue, and that nft and iptables are run by absolute path.
 #include "nftables/rules.hpp"
+#include "nftables/table_watch.hpp"
 
 #include <gtest/gtest.h>
 
@@ -163,6 +164,30 @@ TEST(FastPathRules, ForgedGreSourcesAreDroppedFirstInEveryBackend) {
       EXPECT_EQ(rules[2], "tcp dport 1723 fib saddr . iif oif missing counter name \"control_spoofed\" drop") << t;
       EXPECT_NE(t.find("  counter gre_spoofed {"), std::string::npos) << t;
       EXPECT_NE(t.find("  counter control_spoofed {"), std::string::npos) << t;
+    }
+  }
+}
+
+// A segment from port 1723 to the router itself with no conntrack entry (a server's
+// retransmission at a pair's new master before conntrackd's commit, docs/ha.md): dropped and
+// counted, never left to the router's stack, which would reset the server's end. SYNs, RSTs
+// and segments a socket of the router owns pass; the table watch misses the chain if it goes.
+TEST(InputRules, AServersSegmentWithNoConnectionIsDroppedNotResetInEveryBackend) {
+  for (const Backend backend : {Backend::Nft, Backend::Compat, Backend::Xtables}) {
+    for (const bool fast_path : {true, false}) {
+      RuleOptions o;
+      o.fast_path = fast_path;
+      const std::string t = nft_table(backend, o);
+      EXPECT_NE(t.find("chain input {\n    type filter hook input priority filter; policy accept;"), std::string::npos) << t;
+      EXPECT_EQ(chain_rules(t, "input"), std::vector<std::string>{"tcp sport 1723 tcp flags & (syn | rst) == 0 ct state "
+                                                                  "new,invalid jump control_stray"}) << t;
+      const std::vector<std::string> stray{"socket wildcard 0 return", "socket wildcard 1 return",
+                                           "counter name \"control_stray\" drop"};
+      EXPECT_EQ(chain_rules(t, "control_stray"), stray) << t;
+      EXPECT_LT(t.find("chain control_stray {"), t.find("chain input {")) << "declared before its jump";
+      EXPECT_NE(t.find("  counter control_stray {"), std::string::npos) << t;
+      const auto watched = table_chains(backend, o);
+      EXPECT_NE(std::find(watched.begin(), watched.end(), "input"), watched.end());
     }
   }
 }

@@ -143,6 +143,7 @@ class HaLab(Namespaces):
         self.procs = {}  # name -> Popen
         self.key_file = os.path.join(self.tmp, "ha.key")
         self.commit_delay = 0  # s the commit command sleeps first (delayed.sh), 0: none
+        self.master_notify_delay = 0  # s keepalived's master notify runs late (late_master.sh), 0: none
 
     def path(self, what, name):
         return os.path.join(self.tmp, "%s-%s" % (what, name))
@@ -267,8 +268,11 @@ class HaLab(Namespaces):
         conf = self.path("keepalived.conf", r)
         args = "--conntrackd-config %s --socket %s --pptp-alg %s" % (
             self.path("conntrackd.conf", r), self.socket(r), self.daemon)
+        notify = os.path.abspath(NOTIFY)
+        if self.master_notify_delay:
+            notify = "%s %s %s" % (os.path.join(HERE, "late_master.sh"), self.master_notify_delay, notify)
         with open(conf, "w") as f:
-            f.write(KEEPALIVED_CONF.format(name=r, notify=os.path.abspath(NOTIFY), args=args, prio=ROUTERS[r]["prio"],
+            f.write(KEEPALIVED_CONF.format(name=r, notify=notify, args=args, prio=ROUTERS[r]["prio"],
                                            advert=ADVERT_INT, vip_in=VIP_INSIDE, vip_out=VIP_OUTSIDE))
         self.spawn("keepalived-" + r, r, ["keepalived", "-n", "-l", "-D", "-P", "-f", conf, "-p",
                                           self.path("keepalived.pid", r), "-r", self.path("vrrp.pid", r)])

@@ -16,7 +16,7 @@ wait bounded; prints JSON lines: {"event": ...} as things happen, the result las
        Call-Disconnect-Notify (not the PAC's own Call ID, RFC 2637 2.13).
        "wen-head N" writes only the first N bytes of a WAN-Error-Notify (2.14) naming its
        first call's PNS Call ID, "wen-tail" the rest: one message split across two TCP
-       segments at a time the test chooses (a failover between them).
+       segments at a time the test chooses (a failover between them); "wen" all of it.
 Both stream on every call: payload b"seq:" + sequence (4 bytes) + send time (monotonic, 8
 bytes, a double: the namespaces share the host's clock), and keep what they received as
 [sequence, send time, receive time], so the test reads frames lost and gaps per direction."""
@@ -265,14 +265,14 @@ def pac_message(pac, conn, kind, msg, peer):
 
 def split_message(pac, line):
     """"wen-head N" / "wen-tail": a WAN-Error-Notify on the first call, written in two parts
-    (TCP_NODELAY: each part leaves as its own segment when written)."""
+    (TCP_NODELAY: each part leaves as its own segment when written); "wen": in one."""
     words = line.split()
-    if not words or words[0] not in ("wen-head", "wen-tail") or not pac["calls"]:
+    if not words or words[0] not in ("wen", "wen-head", "wen-tail") or not pac["calls"]:
         return
     conn, s = pac["calls"][min(pac["calls"])]
-    if words[0] == "wen-head":
+    if words[0] in ("wen", "wen-head"):
         pac["split"] = m.wen(s.send_key)
-        at = int(words[1])
+        at = int(words[1]) if len(words) > 1 else len(pac["split"])
         conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         part, pac["split"] = pac["split"][:at], pac["split"][at:]
     else:
