@@ -1,6 +1,7 @@
 #include "nftables/rules.hpp"
 
 #include "nftables/fastpath.hpp"
+#include "nftables/input_rules.hpp"
 #include "nftables/queue_target.hpp"
 
 #include <array>
@@ -56,7 +57,6 @@ constexpr std::string_view kChainDropInvalid = "drop_invalid";  // named in inst
 constexpr std::string_view kChainFastIn = "fast_in", kChainFastLookup = "fast_lookup";
 constexpr std::string_view kChainFastPpp = "fast_ppp", kChainFastPppAck = "fast_ppp_ack";
 constexpr std::string_view kChainPreroutingNft = "prerouting";  // without the fast path
-constexpr std::string_view kChainInput = "input", kChainControlStray = "control_stray";
 constexpr std::string_view kSynSources = "syn_sources", kGreSources = "gre_sources";
 // A TCP segment opening a connection (SYN without ACK) toward port 1723.
 constexpr std::string_view kNewControl = "tcp dport 1723 tcp flags & (syn | ack) == syn ";
@@ -194,25 +194,6 @@ void prerouting_chain(std::ostringstream& s, Backend backend, const RuleOptions&
     s << "\n";
   }
   s << "  }\n";
-}
-
-// A server's segment to this router that conntrack has no entry for (kCounterControlStray):
-// e.g. a retransmission reaching a pair's new master before conntrackd's commit (docs/ha.md);
-// or one conntrack finds invalid, which no NAT undoes. Reset by the router's stack, the
-// server would drop a connection its client still has; dropped (before conntrack confirms a
-// half-made entry), its next try reaches the client once the entry is back (a FIN or data
-// without an entry is invalid, an ACK is picked up as new). Left alone: SYN and RST (no stream
-// to keep), and what a socket of this router owns (proxy mode, a PNS on the router).
-void input_chain(std::ostringstream& s) {
-  s << "  chain " << kChainControlStray << " {\n"
-    << "    socket wildcard 0 return\n"
-    << "    socket wildcard 1 return\n"
-    << "    counter name \"" << kCounterControlStray << "\" drop\n"
-    << "  }\n"
-    << "  chain " << kChainInput << " {\n"
-    << "    type filter hook input priority filter; policy accept;\n"
-    << "    tcp sport 1723 tcp flags & (syn | rst) == 0 ct state new,invalid jump " << kChainControlStray << "\n"
-    << "  }\n";
 }
 
 void forward_chain(std::ostringstream& s, Backend backend, const RuleOptions& o) {
