@@ -395,6 +395,44 @@ class LateCommit(HaCase):
         self.assertGreater(numbers["server_to_client"]["after"], RATE, numbers)
 
 
+    def test_a_clients_echo_before_the_conntrackd_commit_is_answered(self):
+        # The client's side of the same window: its Echo-Request reaches rb through the inside
+        # virtual address before the commit. Forwarded (conntrack picks the connection up
+        # mid-stream and snats it anew, to the same port when free) and queued to rb's
+        # daemon, still standby. The reply must come back, and the connection stay the
+        # call's after the promotion: a WAN-Error-Notify from the server reaches the client
+        # translated, and its Call-Clear-Request is answered.
+        lab = self.lab
+        pac, first, call = self.start_call()
+        lab.wait_for(lambda: lab.ha_status("rb").get("replicated_calls") == 1, 10, "the call replicated to rb")
+        time.sleep(2)
+        failed_at = time.monotonic()
+        lab.fail_links("ra")
+        lab.wait_for(lambda: lab.holds_vips("rb"), 30, "rb holding the virtual addresses")
+        time.sleep(0.5)
+        first.send("echo")
+        early = lab.ha_status("rb").get("role")
+        echo = first.event("echo_reply", 20)
+        lab.wait_for(lambda: lab.ha_status("rb").get("role") == "active", 30, "rb promoted")
+        time.sleep(1)
+        pac.send("wen")
+        self.assertIsNotNone(pac.event("wen", 5), lab.log("pac"))
+        wen = first.event("wan_error", 20)
+        later_echo, disconnect, stopped_at, client, server = echo_clear_stop(self, pac, first)
+        numbers = {"role_when_sent": early, "echo": echo, "wan_error": wen, "later_echo": later_echo,
+                   "disconnect": disconnect, "server_clears": server.get("clears"),
+                   "client_connection_closed": client.get("connection_closed"),
+                   "server_echo_requests": server.get("echo_requests"),
+                   "rb_control_stray": named_counter(lab, "rb", "control_stray"),
+                   "server_to_client": direction(client["stream"]["received"], failed_at, stopped_at)}
+        print("\nclient segment before the commit: " + json.dumps(numbers), file=sys.stderr)
+        self.assertEqual(early, "standby", numbers)
+        self.assertIsNotNone(echo, numbers)
+        self.assertEqual(wen and wen["call_id"], 7, numbers)
+        self.assertIsNotNone(later_echo, numbers)
+        self.assertEqual(disconnect and disconnect["call_id"], call["my_call_id"], numbers)
+
+
 def named_counter(lab, r, name):
     """Packets router r's ip table's named counter `name` has counted."""
     out = lab.netns(r, "nft", "list", "counter", "ip", "pptp_alg", name, check=False).stdout
