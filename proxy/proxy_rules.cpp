@@ -65,6 +65,14 @@ std::vector<nft::Command> proxy_install_commands(const ProxyRuleOptions& o) {
                        d, kAfterChain));
   }
   out.push_back(iptables("mangle", {"-I", "PREROUTING", "-j", gre}));
+  const std::string invalid(kInvalidChain);
+  out.push_back(iptables("filter", {"-N", invalid}));
+  for (const auto& d : destinations(o)) {
+    out.push_back(with(iptables("filter", {"-A", invalid, "-p", "tcp", "--dport", "1723", "-m", "conntrack",
+                                           "--ctstate", "INVALID", "-j", "DROP"}),
+                       d, kAfterChain));
+  }
+  out.push_back(iptables("filter", {"-I", "FORWARD", "-j", invalid}));
   out.push_back({"ip", "rule", "add", "fwmark", route_match(o), "lookup", table});
   out.push_back({"ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", table});
   return out;
@@ -90,11 +98,13 @@ Result<std::vector<policy::Prefix>, std::string> parse_servers(std::string_view 
 }
 
 std::vector<nft::Command> proxy_remove_commands(const ProxyRuleOptions& o) {
-  const std::string nat(kNatChain), gre(kGreChain), table = std::to_string(o.table);
+  const std::string nat(kNatChain), gre(kGreChain), invalid(kInvalidChain), table = std::to_string(o.table);
   return {
       iptables("nat", {"-D", "PREROUTING", "-j", nat}),   iptables("nat", {"-F", nat}),
       iptables("nat", {"-X", nat}),                       iptables("mangle", {"-D", "PREROUTING", "-j", gre}),
       iptables("mangle", {"-F", gre}),                    iptables("mangle", {"-X", gre}),
+      iptables("filter", {"-D", "FORWARD", "-j", invalid}), iptables("filter", {"-F", invalid}),
+      iptables("filter", {"-X", invalid}),
       {"ip", "rule", "del", "fwmark", route_match(o), "lookup", table},
       {"ip", "route", "flush", "table", table},
   };

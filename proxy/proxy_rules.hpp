@@ -33,6 +33,10 @@ inline constexpr std::uint32_t kGreMark = 0x00200000;     // beside the fast pat
 inline constexpr std::uint32_t kRouteTable = 1723;        // the policy route's table
 inline constexpr std::string_view kNatChain = "PPTP_ALG_PROXY";
 inline constexpr std::string_view kGreChain = "PPTP_ALG_PROXY_GRE";
+// filter FORWARD: a client's TCP/1723 that conntrack finds invalid gets no REDIRECT (NAT
+// skips it) and no masquerade; routed on, it would reach the server with the client's inside
+// address. Dropped here, counted in the rule's counters (docs/proxy.md).
+inline constexpr std::string_view kInvalidChain = "PPTP_ALG_PROXY_INVALID";
 
 struct ProxyRuleOptions {
   std::uint16_t listen_port = kListenPort;

@@ -108,6 +108,40 @@ class Proxy(ProxyTest):
             self.assertEchoed(r)
         self.assertEqual(self.lab.status()["relay"]["incoming_placed"], 2)
 
+    def test_a_clients_segment_conntrack_finds_invalid_never_reaches_the_server_untranslated(self):
+        """A LAN neighbour sends RSTs and FINs with wrong numbers on alice's control connection
+        (her address and port, toward the server). Conntrack finds them invalid, so NAT skips
+        them: no REDIRECT to the proxy, no masquerade. Routed on, they reached the server with
+        alice's inside address (s28 review); the proxy's filter rule (chain
+        PPTP_ALG_PROXY_INVALID) drops them. alice's call echoes."""
+        lab = self.lab
+        lab.start_server()
+        # The server's namespace counts TCP/1723 from inside addresses, before anything else.
+        lab.netns("srv", "nft", "add", "table", "ip", "leak")
+        lab.netns("srv", "nft", "add", "chain", "ip", "leak", "seen", "{ type filter hook prerouting priority -300; }")
+        lab.netns("srv", "nft", "add", "rule", "ip", "leak", "seen", "ip saddr 192.0.2.0/24 tcp dport 1723 counter")
+        client = lab.start_client("pptp-linux", local=ALICE, tag="alice", duration=6)
+        port = None
+        deadline = time.monotonic() + 15
+        while port is None and time.monotonic() < deadline:
+            out = lab.netns("lan", "ss", "-Htn", "state", "established", "( dport = :1723 )", check=False).stdout
+            ports = [line.split()[-2].rsplit(":", 1)[1] for line in out.splitlines() if ALICE + ":" in line]
+            port = int(ports[0]) if ports else None
+            time.sleep(0.2)
+        self.assertIsNotNone(port, "alice's control connection never came up")
+        attack = lab.hostile("tcp-spoof", ALICE, SERVER, count=2, extra=["--sport", str(port)])
+        self.assertEqual(attack.get("sent"), ["rst", "fin", "syn"] * 2, attack)
+        time.sleep(0.5)
+        seen = lab.netns("srv", "nft", "list", "chain", "ip", "leak", "seen").stdout
+        leaked = sum(int(n) for n in re.findall(r"packets (\d+)", seen))
+        rules = lab.netns("rtr", "iptables", "-w", "-t", "filter", "-L", "PPTP_ALG_PROXY_INVALID", "-v", "-x", "-n",
+                          check=False).stdout
+        dropped = sum(int(line.split()[0]) for line in rules.splitlines() if "DROP" in line)
+        result = lab.result(client)
+        self.assertEqual(leaked, 0, seen)
+        self.assertGreaterEqual(dropped, 2, rules)  # the FINs at least (a SYN is ignored by conntrack)
+        self.assertEchoed(result)
+
 class ReframedControlMessages(ProxyTest):
     def test_split_and_coalesced_control_messages_on_both_legs_still_make_working_calls(self):
         # The proxy reads each leg as a byte stream (RFC 2637 2: messages over TCP, no

@@ -27,25 +27,31 @@ TEST(ProxyRules, ForwardedPptpIsRedirectedToTheListenerAndForwardedGreRoutedHere
   EXPECT_TRUE(has("iptables -w -t mangle -A PPTP_ALG_PROXY_GRE -p gre -m mark ! --mark 0x100000/0x100000 "
                   "-m addrtype ! --dst-type LOCAL "
                   "-j MARK --set-xmark 0x200000/0x200000"));
+  // What conntrack finds invalid gets no REDIRECT: dropped before it is routed on, with the
+  // client's inside address, to the server.
+  EXPECT_TRUE(has("iptables -w -t filter -A PPTP_ALG_PROXY_INVALID -p tcp --dport 1723 -m conntrack --ctstate INVALID "
+                  "-j DROP"));
+  EXPECT_TRUE(has("iptables -w -t filter -I FORWARD -j PPTP_ALG_PROXY_INVALID"));
   // The fast-path bit in the mask: GRE a transparent daemon offloaded (0x300000) is routed on.
   EXPECT_TRUE(has("ip rule add fwmark 0x200000/0x300000 lookup 1723"));
   EXPECT_TRUE(has("ip route add local 0.0.0.0/0 dev lo table 1723"));
 }
 
-// --proxy-servers: the REDIRECT and the GRE mark only toward those servers, so that a
-// transparent daemon on the router keeps the control connections and GRE of the others.
+// --proxy-servers: the REDIRECT, the GRE mark and the invalid drop only toward those servers,
+// so that a transparent daemon on the router keeps the control connections and GRE of the others.
 TEST(ProxyRules, ProxiedServersLimitTheRedirectAndTheGreMark) {
   ProxyRuleOptions o;
   auto servers = parse_servers("198.51.100.3,203.0.113.0/24");
   ASSERT_TRUE(servers) << servers.error();
   o.servers = *servers;
-  std::vector<std::string> redirects, marks;
+  std::vector<std::string> redirects, marks, invalid;
   for (const auto& c : proxy_install_commands(o)) {
     const std::string line = joined(c);
     if (line.find("REDIRECT") != std::string::npos) redirects.push_back(line);
     if (line.find("--set-xmark") != std::string::npos) marks.push_back(line);
+    if (line.find("--ctstate INVALID") != std::string::npos) invalid.push_back(line);
   }
-  for (const auto* rules : {&redirects, &marks}) {
+  for (const auto* rules : {&redirects, &marks, &invalid}) {
     ASSERT_EQ(rules->size(), 2u);
     EXPECT_NE((*rules)[0].find(" -A PPTP_ALG_PROXY"), std::string::npos) << (*rules)[0];
     EXPECT_NE((*rules)[0].find(" -d 198.51.100.3 -p "), std::string::npos) << (*rules)[0];
