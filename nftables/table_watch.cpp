@@ -1,6 +1,7 @@
 #include "nftables/table_watch.hpp"
 
 #include "nftables/command.hpp"
+#include "nftables/input_rules.hpp"
 #include "nftables/queue_target.hpp"
 
 #include <libmnl/libmnl.h>
@@ -35,7 +36,7 @@ int on_chain(const nlmsghdr*, void*) { return MNL_CB_OK; }
 
 std::vector<std::string_view> table_chains(Backend backend, const RuleOptions& options) {
   // With the fast path, fast_in carries the server's GRE rule too (rules.cpp).
-  std::vector<std::string_view> chains{options.fast_path ? "fast_in" : "prerouting", "input"};
+  std::vector<std::string_view> chains{options.fast_path ? "fast_in" : "prerouting", kChainInput};
   if (queues_in_table(backend)) chains.push_back("forward");
   if (backend == Backend::Compat) chains.push_back(kChainToQueue);
   return chains;

@@ -24,17 +24,21 @@ std::string mark_match(const ProxyRuleOptions& o) { return hex(o.mark) + "/" + h
 // Our mark without the fast-path bit: GRE offloaded by either mode is routed on.
 std::string route_match(const ProxyRuleOptions& o) { return hex(o.mark) + "/" + hex(o.mark | o.fast_mark); }
 
-// One rule per proxied server prefix (`-d PREFIX`), or one for every server.
-std::vector<std::vector<std::string>> destinations(const ProxyRuleOptions& o) {
-  if (o.servers.empty()) return {{}};
-  std::vector<std::vector<std::string>> out;
-  for (const policy::Prefix& p : o.servers) out.push_back({"-d", policy::to_string(p)});
-  return out;
-}
-
-nft::Command with(nft::Command c, const std::vector<std::string>& args, std::size_t at) {
-  c.insert(c.begin() + static_cast<std::ptrdiff_t>(at), args.begin(), args.end());
-  return c;
+// `rule` (iptables -w -t TABLE -A CHAIN ...) once per proxied server prefix, `-d PREFIX` put
+// right after the chain, or once for every server.
+void append_per_server(std::vector<nft::Command>& out, const ProxyRuleOptions& o, std::string_view table,
+                       std::initializer_list<std::string> rule) {
+  constexpr std::size_t kAfterChain = 6;  // iptables -w -t TABLE -A CHAIN | the match
+  if (o.servers.empty()) {
+    out.push_back(iptables(table, rule));
+    return;
+  }
+  for (const policy::Prefix& p : o.servers) {
+    nft::Command c = iptables(table, rule);
+    const std::string prefix = policy::to_string(p);
+    c.insert(c.begin() + static_cast<std::ptrdiff_t>(kAfterChain), {"-d", prefix});
+    out.push_back(std::move(c));
+  }
 }
 
 // The command with its program by absolute path (nftables/command.hpp: never through PATH).
@@ -48,30 +52,22 @@ Result<nft::Command, std::string> resolved(nft::Command c) {
 
 std::vector<nft::Command> proxy_install_commands(const ProxyRuleOptions& o) {
   const std::string nat(kNatChain), gre(kGreChain), table = std::to_string(o.table);
-  constexpr std::size_t kAfterChain = 6;  // iptables -w -t TABLE -A CHAIN | the match
   std::vector<nft::Command> out{iptables("nat", {"-N", nat})};
-  for (const auto& d : destinations(o)) {
-    out.push_back(with(iptables("nat", {"-A", nat, "-p", "tcp", "--dport", "1723", "-m", "addrtype", "!", "--dst-type",
-                                        "LOCAL", "-j", "REDIRECT", "--to-ports", std::to_string(o.listen_port)}),
-                       d, kAfterChain));
-  }
+  append_per_server(out, o, "nat",
+                    {"-A", nat, "-p", "tcp", "--dport", "1723", "-m", "addrtype", "!", "--dst-type", "LOCAL", "-j",
+                     "REDIRECT", "--to-ports", std::to_string(o.listen_port)});
   out.push_back(iptables("nat", {"-I", "PREROUTING", "-j", nat}));
   out.push_back(iptables("mangle", {"-N", gre}));
   // GRE the kernel fast path took (proxy_fastpath.hpp: marked, already rewritten) is forwarded.
-  for (const auto& d : destinations(o)) {
-    out.push_back(with(iptables("mangle", {"-A", gre, "-p", "gre", "-m", "mark", "!", "--mark",
-                                           hex(o.fast_mark) + "/" + hex(o.fast_mark), "-m", "addrtype", "!",
-                                           "--dst-type", "LOCAL", "-j", "MARK", "--set-xmark", mark_match(o)}),
-                       d, kAfterChain));
-  }
+  append_per_server(out, o, "mangle",
+                    {"-A", gre, "-p", "gre", "-m", "mark", "!", "--mark", hex(o.fast_mark) + "/" + hex(o.fast_mark),
+                     "-m", "addrtype", "!", "--dst-type", "LOCAL", "-j", "MARK", "--set-xmark", mark_match(o)});
   out.push_back(iptables("mangle", {"-I", "PREROUTING", "-j", gre}));
   const std::string invalid(kInvalidChain);
   out.push_back(iptables("filter", {"-N", invalid}));
-  for (const auto& d : destinations(o)) {
-    out.push_back(with(iptables("filter", {"-A", invalid, "-p", "tcp", "--dport", "1723", "-m", "conntrack",
-                                           "--ctstate", "INVALID", "-j", "DROP"}),
-                       d, kAfterChain));
-  }
+  append_per_server(out, o, "filter",
+                    {"-A", invalid, "-p", "tcp", "--dport", "1723", "-m", "conntrack", "--ctstate", "INVALID", "-j",
+                     "DROP"});
   out.push_back(iptables("filter", {"-I", "FORWARD", "-j", invalid}));
   out.push_back({"ip", "rule", "add", "fwmark", route_match(o), "lookup", table});
   out.push_back({"ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", table});
