@@ -68,6 +68,9 @@ inline constexpr std::string_view kCounterControlSpoofed = "control_spoofed";
 // RST and end the server's side of a connection the client still has (a pair's new master
 // before conntrackd's commit, docs/ha.md). Dropped instead, every backend.
 inline constexpr std::string_view kCounterControlStray = "control_stray";
+// Its help line on the metrics endpoints (the transparent daemon's and the proxy's).
+inline constexpr std::string_view kCounterControlStrayHelp =
+    "TCP from port 1723 to this router with no connection or socket, dropped, not reset";
 // Per-source rate limits before the queue (0 = off). A host opens a few control
 // connections a minute and, with the fast path, queues only its calls' first packets
 // (until the user is known) and their PPP control frames: the defaults leave that alone and

@@ -7,6 +7,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "nftables/rules.hpp"
+
 namespace pptp::proxy {
 
 void FastRelay::open(bool install, const std::vector<policy::Prefix>& servers, bool keep) {
@@ -34,6 +36,12 @@ void FastRelay::open(bool install, const std::vector<policy::Prefix>& servers, b
   }
   path_ = std::move(*p);
   spdlog::info("fast_path_enabled mode=proxy timeout_seconds={}", nft::kFastPathTimeoutSeconds);
+  if (auto c = nft::NamedCounters::open(); c) {
+    named_counters_ = std::move(*c);
+  } else {
+    spdlog::warn("nft_counters_unavailable mode=proxy error=\"{}\" note=\"control_stray is not in the status\"",
+                 c.error());
+  }
 }
 
 void FastRelay::close() {
@@ -100,6 +108,10 @@ void FastRelay::tick(ProxyPolicy& policy) {
   if (now - last_count_ >= std::chrono::duration<double>(kCountSeconds)) {
     last_count_ = now;
     for (const KernelGre& k : path_->read_counts()) policy.on_kernel_gre(k.pac_call_id, k.to_server, k.to_client);
+    if (named_counters_) {
+      auto c = named_counters_->read(nft::TableFamily::Ip, kTableName, nft::kCounterControlStray);
+      control_stray_ = c ? std::optional(*c) : std::nullopt;
+    }
   }
   if (now - last_refresh_ >= std::chrono::duration<double>(kRefreshSeconds)) {
     last_refresh_ = now;
@@ -108,7 +120,7 @@ void FastRelay::tick(ProxyPolicy& policy) {
 }
 
 FastRelayCounts FastRelay::counts() const {
-  FastRelayCounts c{0, offloaded_, withdrawn_, failed_, 0, 0, 0};
+  FastRelayCounts c{0, offloaded_, withdrawn_, failed_, 0, 0, 0, control_stray_};
   if (path_) {
     c.calls = path_->book().size();
     c.netlink_errors = path_->stats().errors + path_->key_errors();

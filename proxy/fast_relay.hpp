@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "nftables/named_counter.hpp"
 #include "proxy/proxy_fastpath.hpp"
 #include "proxy/proxy_policy.hpp"
 
@@ -22,6 +23,9 @@ struct FastRelayCounts {
   std::uint64_t calls = 0;  // in the kernel now
   std::uint64_t offloaded = 0, withdrawn = 0, add_failed = 0, netlink_errors = 0;
   std::uint64_t to_server_packets = 0, to_client_packets = 0;  // relayed by the kernel
+  // The table's chain input (nftables/input_rules.hpp): a server's stray TCP/1723 to this
+  // router dropped, not reset. Unknown until read, and without the table.
+  std::optional<nft::NamedCount> control_stray;
 };
 
 class FastRelay {
@@ -53,6 +57,8 @@ class FastRelay {
   wire::Ipv4Address router_toward(wire::Ipv4Address server);
 
   std::unique_ptr<ProxyFastPath> path_;
+  std::unique_ptr<nft::NamedCounters> named_counters_;  // control_stray's, read every kCountSeconds
+  std::optional<nft::NamedCount> control_stray_;
   bool installed_ = false;
   bool stopped_ = false;  // the kernel refused a call: no more are offered (the rest stay)
   std::unordered_map<std::uint32_t, wire::Ipv4Address> routers_;  // by server

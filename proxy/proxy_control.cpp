@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "alg/control/metrics.hpp"
+#include "nftables/rules.hpp"
 
 namespace pptp::proxy {
 
@@ -66,6 +67,10 @@ std::string proxy_metrics_text(const ProxyMetrics& m) {
             f.to_server_packets);
   t.counter("proxy_fast_path", "to_client_packets", "GRE packets the kernel relayed server -> client",
             f.to_client_packets);
+  if (f.control_stray) {
+    t.counter("rules", std::string(nft::kCounterControlStray) + "_packets", nft::kCounterControlStrayHelp,
+              f.control_stray->packets);
+  }
   t.counter("proxy", "calls_idle_ended", "calls ended for want of GRE (--idle-timeout)", m.policy.idle_ended());
   t.gauge("proxy_calls", "calls admitted and not ended", static_cast<double>(m.policy.calls()));
   t.gauge("proxy_fast_path_calls", "calls whose GRE the kernel relays now", static_cast<double>(f.calls));
@@ -92,7 +97,7 @@ std::string render_proxy_status(const json& s) {
                   c.value("fast_path", false) ? "  [fast path]" : "");
     out << line;
   }
-  for (const char* group : {"relay", "gre", "fast_path", "policy", "limits"}) {
+  for (const char* group : {"relay", "gre", "fast_path", "rules", "policy", "limits"}) {
     if (s.contains(group)) out << group << ": " << s[group].dump() << "\n";
   }
   out << "call_ids_in_use: " << text(s.value("call_ids_in_use", json())) << "\n";

@@ -23,6 +23,7 @@
 #include "alg/wire/gre.hpp"
 #include "policy/loader.hpp"
 #include "proxy/coexistence.hpp"
+#include "nftables/rules.hpp"
 #include "proxy/fast_relay.hpp"
 #include "proxy/gre_relay.hpp"
 #include "proxy/gre_sockets.hpp"
@@ -340,6 +341,10 @@ nlohmann::json ProxyServer::status_json() const {
   s["calls_judged"] = policy_.calls();
   s["calls_idle_ended"] = policy_.idle_ended();
   s["fast_path"] = fast_.status();
+  // As the transparent daemon's status names it (rules.control_stray), from the proxy's own table.
+  if (const auto stray = fast_.counts().control_stray) {
+    s["rules"][std::string(nft::kCounterControlStray)] = {{"packets", stray->packets}, {"bytes", stray->bytes}};
+  }
   s["calls"] = proxy_calls_json(sessions_, policy_);  // both legs (`pptp-alg status`)
   for (auto& c : s["calls"]) c["fast_path"] = fast_.offloaded(c["id"].get<std::uint16_t>());
   // What the last status write cost and how often it runs (docs/daemon.md, as the transparent daemon's).

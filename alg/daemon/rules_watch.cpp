@@ -57,7 +57,7 @@ constexpr std::array<RulesCounter, 6> kRulesCounters{{
     {nft::kCounterGreLimited, "client GRE over a source's queued rate, dropped before the queue"},
     {nft::kCounterGreSpoofed, "GRE whose source does not route back through its interface (forged), dropped first"},
     {nft::kCounterControlSpoofed, "TCP/1723 whose source does not route back through its interface (forged), dropped first"},
-    {nft::kCounterControlStray, "TCP from port 1723 to this router with no connection or socket, dropped, not reset"},
+    {nft::kCounterControlStray, nft::kCounterControlStrayHelp},
 }};
 
 }  // namespace

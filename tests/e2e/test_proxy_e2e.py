@@ -627,6 +627,17 @@ class OperatorKill(ProxyPolicyTest):
         served = self.lab.result(pac)
         self.assertEqual(served["clears_received"], 2, served)  # the proxy's for alice, bob's own
         self.assertIn("ctl_kill calls=1", self.lab.read_daemon_log())
+        # A server's FIN from port 1723 to a port of the router no socket has: the proxy's
+        # table drops it (chain input, docs/packet-path.md) and its status and metrics count it
+        # under the transparent daemon's name, read every 5 s (kCountSeconds).
+        attack = self.lab.hostile("tcp-spoof", SERVER, PUBLIC, count=2, ns="srv",
+                                  extra=["--sport", "1723", "--dport", "40123"])
+        self.assertEqual(attack.get("sent"), ["rst", "fin", "syn"] * 2, attack)
+        status = self.wait_status(lambda s: s.get("rules", {}).get("control_stray", {}).get("packets") == 2,
+                                  timeout=20)
+        self.assertEqual(status["rules"]["control_stray"]["packets"], 2, status)
+        rc, metrics = self.ctl("metrics")
+        self.assertIn("pptp_alg_rules_control_stray_packets_total 2\n", metrics)
 
 
 class ReloadRejudge(ProxyPolicyTest):

@@ -43,5 +43,20 @@ TEST(ProxyMetrics, TheProxysCountersAndGaugesAreServedAsPrometheusText) {
   }
 }
 
+TEST(ProxyMetrics, TheStraySegmentsDroppedAreServedUnderTheTransparentDaemonsNameOnceRead) {
+  RelayCounters relay;
+  GreCounters gre;
+  ProxyPolicy policy{std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>())};
+  FastRelayCounts fast;
+  const std::string unread = proxy_metrics_text(ProxyMetrics{relay, gre, policy, fast, 0});
+  EXPECT_EQ(unread.find("control_stray"), std::string::npos) << unread;  // no table, or not read yet
+  fast.control_stray = nft::NamedCount{4, 208};
+  const std::string text = proxy_metrics_text(ProxyMetrics{relay, gre, policy, fast, 0});
+  EXPECT_NE(text.find("pptp_alg_rules_control_stray_packets_total 4\n"), std::string::npos) << text;
+  const std::string status = render_proxy_status(nlohmann::json::parse(
+      R"({"mode": "proxy", "rules": {"control_stray": {"packets": 4, "bytes": 208}}})"));
+  EXPECT_NE(status.find("rules: {\"control_stray\":{\"bytes\":208,\"packets\":4}}"), std::string::npos) << status;
+}
+
 }  // namespace
 }  // namespace pptp::proxy
