@@ -424,9 +424,16 @@ class LateCommit(HaCase):
                    "client_connection_closed": client.get("connection_closed"),
                    "server_echo_requests": server.get("echo_requests"),
                    "rb_control_stray": named_counter(lab, "rb", "control_stray"),
+                   "released_at": re.findall(r"ha_released_to_peer client=%s:\d+ .* at=(\w+)" % CLIENTS[0],
+                                             lab.log("pptp-alg-rb")),
                    "server_to_client": direction(client["stream"]["received"], failed_at, stopped_at)}
         print("\nclient segment before the commit: " + json.dumps(numbers), file=sys.stderr)
         self.assertEqual(early, "standby", numbers)
+        # rb's standby tracker picked the connection up with the Echo (not taken over: no
+        # positions while standby); the promotion let go of it (or the tick, if ra's demotion
+        # came first), so the WAN-Error-Notify's segment picks it up again, taken over. This is
+        # a manual promotion of a daemon that saw the connection while standby (docs/ha.md).
+        self.assertTrue(numbers["released_at"], numbers)
         self.assertIsNotNone(echo, numbers)
         self.assertEqual(wen and wen["call_id"], 7, numbers)
         self.assertIsNotNone(later_echo, numbers)
