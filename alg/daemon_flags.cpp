@@ -120,6 +120,12 @@ void DaemonFlags::add_to(CLI::App& app) {
                                            "result 4 (busy)")
                                 ->capture_default_str()
                                 ->check(CLI::PositiveNumber);
+  proxy_source_connections_flag =
+      app.add_option("--proxy-source-connections", proxy_source_connections,
+                     "proxy mode: control connections one client address may hold open at once, with or without "
+                     "a policy; more are reset at once (the proxy's total is set by the descriptors it may open)")
+          ->capture_default_str()
+          ->check(CLI::PositiveNumber);
   proxy_servers_flag = app.add_option("--proxy-servers", proxy_servers,
                                       "proxy mode: only the control connections and GRE to these servers "
                                       "(PREFIX[,PREFIX...]) are proxied; the rest is forwarded, e.g. to a transparent "
@@ -200,6 +206,7 @@ void DaemonFlags::take_keys(const pptp::config::Settings& k) {
   take(k.source_held, source_held_flag, source_held);
   take_ha_keys(k);
   take(k.proxy_source_calls, proxy_source_calls_flag, proxy_source_calls);
+  take(k.proxy_source_connections, proxy_source_connections_flag, proxy_source_connections);
   take(k.proxy_servers, proxy_servers_flag, proxy_servers);
 }
 

@@ -68,6 +68,9 @@ struct DaemonFlags {
   // Proxy mode (docs/proxy.md): calls per client address over all its connections.
   std::uint32_t proxy_source_calls = pptp::proxy::kMaxCallsPerSource;
   CLI::Option* proxy_source_calls_flag = nullptr;
+  // Proxy mode: control connections per client address open at once.
+  std::uint32_t proxy_source_connections = pptp::proxy::kMaxConnectionsPerSource;
+  CLI::Option* proxy_source_connections_flag = nullptr;
   // Proxy mode: the servers it proxies (--proxy-servers PREFIX[,PREFIX...]; empty: every one).
   std::string proxy_servers;
   CLI::Option* proxy_servers_flag = nullptr;

@@ -197,7 +197,10 @@ int run_daemon_with(DaemonFlags& f) {
     return pptp::proxy::run_proxy(pptp::proxy::ProxyOptions{f.d.install_rules, pptp::proxy::kListenPort,
                                                             f.d.pid_file, f.d.status_file, f.d.policy_file,
                                                             f.d.control_socket, f.idle_timeout, f.d.user,
-                                                            !f.no_fast_path, f.proxy_source_calls, *servers,
+                                                            !f.no_fast_path,
+                                                            pptp::proxy::ProxyLimits{f.proxy_source_calls,
+                                                                                     f.proxy_source_connections},
+                                                            *servers,
                                                             f.d.metrics_listen, f.d.keep_fast_path});
   }
   return pptp::daemon::run_daemon(f.d);

@@ -16,15 +16,33 @@ std::string answered(bool answer, std::string_view message) {
 
 }  // namespace
 
-ProxyPolicy::ProxyPolicy(std::shared_ptr<spdlog::logger> log, std::uint32_t max_calls_per_source)
-    : log_(log), gate_(std::move(log), {}, counters_), max_calls_per_source_(max_calls_per_source) {}
+ProxyPolicy::ProxyPolicy(std::shared_ptr<spdlog::logger> log, const ProxyLimits& limits)
+    : log_(log), gate_(std::move(log), {}, counters_), limits_in_force_(limits) {}
 
 double ProxyPolicy::now() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 std::unique_ptr<SessionJudge> ProxyPolicy::judge_for(const wire::Endpoint& client, const wire::Endpoint& server) {
+  if (connections_ >= limits_in_force_.connections) {
+    ++limits_.connections_refused;
+    return nullptr;
+  }
+  const auto held = sources_.find(client.address.value);
+  if (held != sources_.end() && held->second.connections >= limits_in_force_.connections_per_source) {
+    ++limits_.source_connections_refused;
+    return nullptr;
+  }
   return std::make_unique<SessionJudge>(*this, client, server, next_connection_++);
+}
+
+// One of what `source` held (a call, a connection) is given back; the address goes when it
+// holds nothing.
+void ProxyPolicy::release_source(wire::Ipv4Address source, std::uint32_t SourceHold::*what) {
+  const auto held = sources_.find(source.value);
+  if (held == sources_.end() || held->second.*what == 0) return;
+  --(held->second.*what);
+  if (held->second.calls == 0 && held->second.connections == 0) sources_.erase(held);
 }
 
 void ProxyPolicy::set(std::shared_ptr<const policy::Policy> p) {
@@ -148,10 +166,14 @@ SessionJudge::SessionJudge(ProxyPolicy& owner, const wire::Endpoint& client, con
   connection_.pns = client;
   connection_.pac = server;
   connection_.opener = client.address;
+  ++owner_.connections_;
+  ++owner_.sources_[client.address.value].connections;
 }
 
 SessionJudge::~SessionJudge() {
   if (charge_) owner_.gate_.release_connection(*charge_);
+  --owner_.connections_;
+  owner_.release_source(connection_.pns.address, &ProxyPolicy::SourceHold::connections);
 }
 
 bool SessionJudge::answers() const {
@@ -171,8 +193,8 @@ std::optional<Refusal> SessionJudge::admit_connection() {
 
 std::optional<Refusal> SessionJudge::admit_call(const ProxyCall& call) {
   const wire::Ipv4Address source = connection_.pns.address;
-  const auto held = owner_.source_calls_.find(source.value);
-  if (held != owner_.source_calls_.end() && held->second >= owner_.max_calls_per_source_) {
+  const auto held = owner_.sources_.find(source.value);
+  if (held != owner_.sources_.end() && held->second.calls >= owner_.limits_in_force_.calls_per_source) {
     ++owner_.limits_.source_calls_refused;  // the proxy's own limit: always answered, "busy"
     return Refusal{true, result::kCallBusy};
   }
@@ -196,7 +218,7 @@ std::optional<Refusal> SessionJudge::admit_call(const ProxyCall& call) {
   w.source = source;
   w.cut = cut_;
   owner_.calls_.insert_or_assign(call.pac_call_id, std::move(w));
-  ++owner_.source_calls_[source.value];
+  ++owner_.sources_[source.value].calls;
   return std::nullopt;
 }
 
@@ -205,8 +227,7 @@ void SessionJudge::call_ended(const ProxyCall& call) {
   if (it == owner_.calls_.end()) return;
   if (it->second.standing) owner_.gate_.release_call(*it->second.standing);
   owner_.calls_.erase(it);
-  const auto held = owner_.source_calls_.find(connection_.pns.address.value);
-  if (held != owner_.source_calls_.end() && --held->second == 0) owner_.source_calls_.erase(held);
+  owner_.release_source(connection_.pns.address, &ProxyPolicy::SourceHold::calls);
 }
 
 }  // namespace pptp::proxy

@@ -2,8 +2,8 @@
 // the transparent gateway judges each client's start, each call and each live call again
 // (by the PPP name the server accepted, followed in the relayed GRE by the same
 // AuthFollower, and on reload); what the proxy does about a refusal is the relay's
-// (result codes, relay_cut.cpp). Without a policy only the proxy's own per-source call limit
-// applies.
+// (result codes, relay_cut.cpp). Without a policy the proxy's own limits apply: calls per
+// client address, control connections per client address and in all.
 #pragma once
 
 #include <cstdint>
@@ -24,9 +24,26 @@ namespace pptp::proxy {
 // Calls one client address may hold through the proxy, over all its connections, without a
 // policy limit: one host cannot take the whole Call-ID pool (65536 for the proxy).
 inline constexpr std::uint32_t kMaxCallsPerSource = 1024;
+// Client control connections open at once, per client address and in all, with or without a
+// policy: each holds a descriptor (two once its server leg is up) and a connection from the
+// router to the server, so one host must not take the descriptors every client needs.
+inline constexpr std::uint32_t kMaxConnectionsPerSource = 64;
+inline constexpr std::uint32_t kMaxConnections = 16384;
 
 #define PPTP_PROXY_LIMIT_COUNTERS(X)                                                              \
-  X(source_calls_refused, "source_calls_refused", "calls refused at the per-source call limit (busy)")
+  X(source_calls_refused, "source_calls_refused", "calls refused at the per-source call limit (busy)") \
+  X(source_connections_refused, "source_connections_refused",                                     \
+    "control connections refused at the per-source connection limit (reset at once)")             \
+  X(connections_refused, "connections_refused",                                                   \
+    "control connections refused at the proxy's limit of connections open at once (reset at once)")
+
+// The proxy's own limits (--proxy-source-calls, --proxy-source-connections; the total from
+// the descriptors the process may hold, listener.hpp).
+struct ProxyLimits {
+  std::uint32_t calls_per_source = kMaxCallsPerSource;
+  std::uint32_t connections_per_source = kMaxConnectionsPerSource;
+  std::uint32_t connections = kMaxConnections;
+};
 
 struct LimitCounters {
   PPTP_PROXY_LIMIT_COUNTERS(PPTP_COUNTER_FIELD)
@@ -43,7 +60,7 @@ class SessionJudge;
 
 class ProxyPolicy {
  public:
-  ProxyPolicy(std::shared_ptr<spdlog::logger> log, std::uint32_t max_calls_per_source = kMaxCallsPerSource);
+  ProxyPolicy(std::shared_ptr<spdlog::logger> log, const ProxyLimits& limits = {});
 
   // A new policy (start or reload). Under `on_reload: rejudge` live calls are judged again
   // and those now denied are cut.
@@ -51,8 +68,13 @@ class ProxyPolicy {
   const policy::Policy* policy() const { return gate_.policy(); }
 
   // The judge of one client control connection (its Relay asks it); SessionJudge::on_cut
-  // tells it how to end one of its calls.
+  // tells it how to end one of its calls. Null, and counted, when the connection is over
+  // the proxy's limits (per client address, in all): the caller resets it.
   std::unique_ptr<SessionJudge> judge_for(const wire::Endpoint& client, const wire::Endpoint& server);
+  // At most `n` connections open at once from now on (the descriptors the process has).
+  void limit_connections(std::uint32_t n) { limits_in_force_.connections = n; }
+  const ProxyLimits& limits() const { return limits_in_force_; }
+  std::uint32_t connections() const { return connections_; }
 
   // A relayed GRE packet of call `pac_call_id` toward `toward`, its PPP payload: follows the
   // call's authentication and judges the call again when the server accepts a name, or when
@@ -109,9 +131,16 @@ class ProxyPolicy {
   gateway::GatewayCounters counters_;
   LimitCounters limits_;
   gateway::PolicyGate gate_;
-  std::uint32_t max_calls_per_source_;
+  // What one client address holds of the proxy's limits.
+  struct SourceHold {
+    std::uint32_t calls = 0, connections = 0;
+  };
+  void release_source(wire::Ipv4Address source, std::uint32_t SourceHold::*what);
+
+  ProxyLimits limits_in_force_;
+  std::uint32_t connections_ = 0;                                // client control connections open
   std::unordered_map<std::uint16_t, Watch> calls_;              // by our Call ID toward the client
-  std::unordered_map<std::uint32_t, std::uint32_t> source_calls_;  // by client address
+  std::unordered_map<std::uint32_t, SourceHold> sources_;       // by client address
   std::uint64_t next_connection_ = 1;
   std::uint64_t idle_ended_ = 0;
 };

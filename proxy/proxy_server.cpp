@@ -1,7 +1,6 @@
 #include "proxy/proxy_server.hpp"
 
 #include <arpa/inet.h>
-#include <linux/netfilter_ipv4.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,12 +20,14 @@
 #include "alg/daemon/privileges.hpp"
 #include "alg/service/systemd.hpp"
 #include "alg/wire/gre.hpp"
+#include "gateway/log_limiter.hpp"
 #include "policy/loader.hpp"
 #include "proxy/coexistence.hpp"
 #include "nftables/rules.hpp"
 #include "proxy/fast_relay.hpp"
 #include "proxy/gre_relay.hpp"
 #include "proxy/gre_sockets.hpp"
+#include "proxy/listener.hpp"
 #include "proxy/proxy_control.hpp"
 #include "proxy/proxy_policy.hpp"
 #include "proxy/session.hpp"
@@ -42,14 +43,6 @@ inline constexpr std::size_t kMaxGrePerWake = 256;  // then other work gets the 
 
 wire::Endpoint endpoint_of(const tcp::endpoint& e) {
   return wire::Endpoint{wire::Ipv4Address{e.address().to_v4().to_uint()}, e.port()};
-}
-
-// Where the client meant to go before the REDIRECT (netfilter's SO_ORIGINAL_DST).
-std::optional<tcp::endpoint> original_destination(tcp::socket& s) {
-  sockaddr_in dst{};
-  socklen_t len = sizeof dst;
-  if (::getsockopt(s.native_handle(), SOL_IP, SO_ORIGINAL_DST, &dst, &len) != 0) return std::nullopt;
-  return tcp::endpoint(asio::ip::address_v4(ntohl(dst.sin_addr.s_addr)), ntohs(dst.sin_port));
 }
 
 class ProxyServer {
@@ -69,7 +62,6 @@ class ProxyServer {
   ProxyRuleOptions rule_options() const {
     return ProxyRuleOptions{options_.listen_port, kGreMark, kRouteTable, nft::kFastPathMark, options_.servers};
   }
-  void accept();
   void on_accept(tcp::socket socket);
   void wait_gre();
   void read_gre();
@@ -81,7 +73,8 @@ class ProxyServer {
   void open_control();
   Result<bool, std::string> open_metrics();
   std::string metrics_text() const {
-    return proxy_metrics_text(ProxyMetrics{counters_, gre_, policy_, fast_.counts(), book_.used()});
+    return proxy_metrics_text(
+        ProxyMetrics{counters_, gre_, policy_, fast_.counts(), book_.used(), listener_.accept_failures()});
   }
   void on_control(std::string_view line, const daemon::Reply& reply);
 
@@ -91,9 +84,10 @@ class ProxyServer {
   RelayCounters counters_;
   GreCounters gre_;
   // before io_: sessions' judges report to it
-  ProxyPolicy policy_{spdlog::default_logger(), options_.max_calls_per_source};
+  ProxyPolicy policy_{spdlog::default_logger(), options_.limits};
+  gateway::LogLimiter refusals_{spdlog::default_logger()};  // a refused connection's line, per source
   asio::io_context io_;
-  tcp::acceptor acceptor_{io_};
+  ProxyListener listener_{io_};
   asio::signal_set signals_{io_, SIGINT, SIGTERM};
   asio::signal_set hangup_{io_, SIGHUP};
   asio::steady_timer tick_{io_};
@@ -111,13 +105,8 @@ class ProxyServer {
 };
 
 Result<bool, std::string> ProxyServer::open() {
-  boost::system::error_code ec;
-  const tcp::endpoint listen(asio::ip::address_v4::any(), options_.listen_port);
-  acceptor_.open(listen.protocol(), ec);
-  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(listen, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return unexpected("cannot listen on port " + std::to_string(options_.listen_port) + ": " + ec.message());
+  if (auto r = listener_.open(options_.listen_port); !r) return r;
+  policy_.limit_connections(connections_that_fit(options_.limits.connections));
   if (auto r = gre_sockets_.open(); !r) return r;
   gre_in_.emplace(io_, gre_sockets_.receive_fd());
   if (!options_.user.empty()) {
@@ -145,7 +134,7 @@ Result<bool, std::string> ProxyServer::open() {
 }
 
 void ProxyServer::run() {
-  accept();
+  listener_.start([this](tcp::socket socket) { on_accept(std::move(socket)); });
   wait_gre();
   tick();
   signals_.async_wait([this](const boost::system::error_code&, int signal) {
@@ -260,27 +249,32 @@ void ProxyServer::on_control(std::string_view line, const daemon::Reply& reply) 
   }
 }
 
-void ProxyServer::accept() {
-  acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
-    if (!ec) on_accept(std::move(socket));
-    if (ec != asio::error::operation_aborted) accept();
-  });
-}
-
 // Only REDIRECTed connections to TCP/1723 of another host are proxied: one straight to the
 // listener would make the router connect to itself.
 void ProxyServer::on_accept(tcp::socket socket) {
   boost::system::error_code ec;
   const auto local = socket.local_endpoint(ec);
-  const auto target = original_destination(socket);
+  const auto target = ProxyListener::original_destination(socket);
+  const wire::Endpoint client = endpoint_of(socket.remote_endpoint(ec));
+  const double now = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   if (ec || !target || *target == local || target->port() != wire::kPptpPort) {
-    spdlog::warn("proxy_refused_connection why=not_redirected_to_1723");
+    // One made straight to the listener: logged under the per-source budget (a host that
+    // keeps connecting must not fill the log).
+    refusals_.warn_source("proxy_connection_not_redirected", client.address, now, [] { return std::string(); });
+    ProxyListener::reset(socket);
+    return;
+  }
+  auto judge = policy_.judge_for(client, endpoint_of(*target));
+  if (!judge) {  // over the proxy's limits (counted there): reset before anything is read
+    refusals_.warn_source("proxy_connection_refused", client.address, now, [&] {
+      return "server=" + target->address().to_string() + " open=" + std::to_string(policy_.connections()) +
+             " note=\"over the connections per client address or in all; reset\"";
+    });
+    ProxyListener::reset(socket);
     return;
   }
   socket.set_option(tcp::no_delay(true), ec);
-  spdlog::info("proxy_connection client={} server={}", socket.remote_endpoint(ec).address().to_string(),
-               target->address().to_string());
-  auto judge = policy_.judge_for(endpoint_of(socket.remote_endpoint(ec)), endpoint_of(*target));
+  spdlog::info("proxy_connection client={} server={}", wire::to_string(client.address), target->address().to_string());
   SessionJudge& j = *judge;
   auto session = std::make_shared<Session>(std::move(socket), *target, book_, counters_, std::move(judge));
   j.on_cut([weak = std::weak_ptr<Session>(session)](std::uint16_t id, std::uint8_t code, const std::string& why) {
@@ -338,6 +332,10 @@ nlohmann::json ProxyServer::status_json() const {
   s["call_ids_in_use"] = book_.used();
   s["policy"] = counters_json(policy_.counters(), [](const auto& c, auto&& f) { gateway::visit_policy_counters(c, f); });
   s["limits"] = counters_json(policy_.limit_counters(), [](const auto& c, auto&& f) { visit_limit_counters(c, f); });
+  s["limits"]["accept_failures"] = listener_.accept_failures();
+  s["connections"] = {{"open", policy_.connections()},
+                      {"limit", policy_.limits().connections},
+                      {"per_source_limit", policy_.limits().connections_per_source}};
   s["calls_judged"] = policy_.calls();
   s["calls_idle_ended"] = policy_.idle_ended();
   s["fast_path"] = fast_.status();

@@ -25,7 +25,7 @@ struct ProxyOptions {
   double call_idle = 300;       // seconds without GRE, then the call is ended (--idle-timeout)
   std::string user;             // --user: run as this user once set up (CAP_NET_ADMIN kept)
   bool fast_path = true;        // the kernel relays established calls' GRE (--no-fast-path: off)
-  std::uint32_t max_calls_per_source = kMaxCallsPerSource;  // --proxy-source-calls
+  ProxyLimits limits;  // --proxy-source-calls, --proxy-source-connections (the total: ProxyListener)
   std::vector<policy::Prefix> servers;  // --proxy-servers: the servers proxied (empty: every one)
   std::string metrics_listen;           // --metrics-listen ADDR:PORT (GET /metrics); empty: none
   bool keep_fast_path = false;          // --keep-fast-path: not applied in proxy mode (logged why)

@@ -197,6 +197,8 @@ constexpr std::array kKeys{
     Key{"source-held", [](const YAML::Node& v, Settings& s) { return store(positive_count(v), s.source_held); }},
     Key{"proxy-source-calls",
         [](const YAML::Node& v, Settings& s) { return store(positive_count(v), s.proxy_source_calls); }},
+    Key{"proxy-source-connections",
+        [](const YAML::Node& v, Settings& s) { return store(positive_count(v), s.proxy_source_connections); }},
     Key{"ha-peer", [](const YAML::Node& v, Settings& s) { return store(text(v, "ADDRESS:PORT"), s.ha_peer); }},
     Key{"ha-listen", [](const YAML::Node& v, Settings& s) { return store(text(v, "ADDRESS:PORT"), s.ha_listen); }},
     Key{"ha-key-file", [](const YAML::Node& v, Settings& s) { return store(absolute_path(v), s.ha_key_file); }},

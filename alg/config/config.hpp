@@ -54,8 +54,9 @@ struct Settings {
   // High availability (docs/ha.md): the sync link's addresses, the shared key's file, the node.
   std::optional<std::string> ha_peer, ha_listen, ha_key_file, ha_node, ha_commit_command, ha_virtual_address;
   std::optional<double> ha_commit_timeout;  // seconds
-  // Proxy mode (docs/proxy.md): calls one client address may hold over all its connections.
-  std::optional<std::uint32_t> proxy_source_calls;
+  // Proxy mode (docs/proxy.md): calls one client address may hold over all its connections,
+  // and control connections it may hold open at once.
+  std::optional<std::uint32_t> proxy_source_calls, proxy_source_connections;
   std::optional<std::string> proxy_servers;  // "PREFIX[,PREFIX...]": the servers proxied
 };
 

@@ -1,5 +1,6 @@
 // The policy in proxy mode (proxy_policy.cpp): who is refused with which answer, the
-// per-source call limit, and live calls cut by the PPP name the server accepted or on reload.
+// per-source call and connection limits and the connections in all, and live calls cut by
+// the PPP name the server accepted or on reload.
 #include "proxy/proxy_policy.hpp"
 
 #include <gtest/gtest.h>
@@ -46,7 +47,8 @@ struct Cut {
 };
 
 struct ProxyPolicyTest : ::testing::Test {
-  ProxyPolicy policy{std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>()), 2};
+  ProxyPolicy policy{std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>()),
+                     ProxyLimits{2, 3, 5}};
   std::vector<Cut> cuts;
 
   std::unique_ptr<SessionJudge> judge(const wire::Endpoint& client) {
@@ -56,6 +58,34 @@ struct ProxyPolicyTest : ::testing::Test {
   }
   static ProxyCall outgoing(std::uint16_t ours) { return ProxyCall{7, ours, static_cast<std::uint16_t>(ours + 1), 128}; }
 };
+
+TEST_F(ProxyPolicyTest, WithoutAPolicyOneHostHoldsAtMostItsConnectionsAndAllAtMostTheTotal) {
+  // ProxyLimits{2 calls, 3 connections per source, 5 in all}.
+  std::vector<std::unique_ptr<SessionJudge>> alice, others;
+  for (int i = 0; i < 3; ++i) alice.push_back(policy.judge_for(kAlice, kServer));
+  for (const auto& j : alice) ASSERT_NE(j, nullptr);
+  EXPECT_EQ(policy.judge_for(kAlice, kServer), nullptr) << "a fourth from one host";
+  EXPECT_EQ(policy.limit_counters().source_connections_refused, 1u);
+  others.push_back(policy.judge_for(kMallory, kServer));
+  others.push_back(policy.judge_for(wire::Endpoint{addr("192.0.2.67"), 40002}, kServer));
+  for (const auto& j : others) ASSERT_NE(j, nullptr) << "another host is not held back by alice's";
+  EXPECT_EQ(policy.connections(), 5u);
+  EXPECT_EQ(policy.judge_for(wire::Endpoint{addr("192.0.2.68"), 40003}, kServer), nullptr) << "the sixth in all";
+  EXPECT_EQ(policy.limit_counters().connections_refused, 1u);
+  // A connection that ends gives its place back, to its host and to all.
+  alice.pop_back();
+  EXPECT_EQ(policy.connections(), 4u);
+  auto again = policy.judge_for(kAlice, kServer);
+  EXPECT_NE(again, nullptr);
+  // Its calls count apart from its connections (one hold per host).
+  EXPECT_FALSE(again->admit_call(outgoing(10)));
+  again->call_ended(outgoing(10));
+  again.reset();
+  alice.clear();
+  EXPECT_EQ(policy.connections(), 2u);
+  policy.limit_connections(2);
+  EXPECT_EQ(policy.judge_for(kAlice, kServer), nullptr) << "the total lowered to the descriptors there are";
+}
 
 TEST_F(ProxyPolicyTest, ADeniedHostIsRefusedWithNotAuthorizedAnAllowedOneIsNot) {
   policy.set(load(kByAddress));
