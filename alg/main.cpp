@@ -227,6 +227,7 @@ int run_rules(const DaemonFlags& f, const std::string& format) {
     if (!servers) return 2;
     pptp::proxy::ProxyRuleOptions o;
     o.servers = *servers;
+    o.outside_interfaces = pptp::proxy::default_route_interfaces();  // as --install-rules would
     std::cout << pptp::proxy::describe_proxy_rules(o);
     return 0;
   }

@@ -1,5 +1,6 @@
 #include "proxy/proxy_rules.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <utility>
 
@@ -48,16 +49,44 @@ Result<nft::Command, std::string> resolved(nft::Command c) {
   c.front() = *path;
   return c;
 }
+
+// The outside's packets leave the chain at once (proxy_rules.hpp).
+void append_outside_returns(std::vector<nft::Command>& out, const ProxyRuleOptions& o, std::string_view table,
+                            const std::string& chain) {
+  for (const std::string& i : o.outside_interfaces) out.push_back(iptables(table, {"-A", chain, "-i", i, "-j", "RETURN"}));
+}
 }  // namespace
+
+std::vector<std::string> route_devices(std::string_view ip_output) {
+  std::vector<std::string> out;
+  std::size_t at = 0;
+  while ((at = ip_output.find(" dev ", at)) != std::string_view::npos) {
+    at += 5;
+    const std::size_t end = ip_output.find_first_of(" \n", at);
+    std::string name(ip_output.substr(at, end == std::string_view::npos ? std::string_view::npos : end - at));
+    if (!name.empty() && std::find(out.begin(), out.end(), name) == out.end()) out.push_back(std::move(name));
+  }
+  return out;
+}
+
+std::vector<std::string> default_route_interfaces() {
+  const auto ip = nft::require_tool(nft::Tool::Ip);
+  if (!ip) return {};
+  std::string output;
+  if (nft::run_command({*ip, "-o", "-4", "route", "show", "default"}, "", output) != 0) return {};
+  return route_devices(output);
+}
 
 std::vector<nft::Command> proxy_install_commands(const ProxyRuleOptions& o) {
   const std::string nat(kNatChain), gre(kGreChain), table = std::to_string(o.table);
   std::vector<nft::Command> out{iptables("nat", {"-N", nat})};
+  append_outside_returns(out, o, "nat", nat);
   append_per_server(out, o, "nat",
                     {"-A", nat, "-p", "tcp", "--dport", "1723", "-m", "addrtype", "!", "--dst-type", "LOCAL", "-j",
                      "REDIRECT", "--to-ports", std::to_string(o.listen_port)});
   out.push_back(iptables("nat", {"-I", "PREROUTING", "-j", nat}));
   out.push_back(iptables("mangle", {"-N", gre}));
+  append_outside_returns(out, o, "mangle", gre);
   // GRE the kernel fast path took (proxy_fastpath.hpp: marked, already rewritten) is forwarded.
   append_per_server(out, o, "mangle",
                     {"-A", gre, "-p", "gre", "-m", "mark", "!", "--mark", hex(o.fast_mark) + "/" + hex(o.fast_mark),
@@ -65,6 +94,7 @@ std::vector<nft::Command> proxy_install_commands(const ProxyRuleOptions& o) {
   out.push_back(iptables("mangle", {"-I", "PREROUTING", "-j", gre}));
   const std::string invalid(kInvalidChain);
   out.push_back(iptables("filter", {"-N", invalid}));
+  append_outside_returns(out, o, "filter", invalid);
   append_per_server(out, o, "filter",
                     {"-A", invalid, "-p", "tcp", "--dport", "1723", "-m", "conntrack", "--ctstate", "INVALID", "-j",
                      "DROP"});

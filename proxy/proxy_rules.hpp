@@ -9,7 +9,11 @@
 //                                       host, where the proxy's raw GRE socket reads it.
 //
 // With --proxy-servers both rules are limited to those servers (one rule per prefix), so that
-// a transparent daemon on the same router keeps the rest. The policy route's mask takes the
+// a transparent daemon on the same router keeps the rest. What comes in through an interface
+// of the default route (the outside) is never proxied: each chain starts with `-i IFACE -j
+// RETURN` for it. REDIRECT comes before filter FORWARD, so without that a host outside could
+// reach an inside host's TCP/1723 through the proxy, from the router's own address, past the
+// firewall's forward policy (s29 review). The policy route's mask takes the
 // fast-path bit in too: GRE a transparent daemon offloaded carries it (beside its own
 // 0x00200000, the value of our mark) and is routed on, not delivered here.
 //
@@ -44,7 +48,15 @@ struct ProxyRuleOptions {
   std::uint32_t table = kRouteTable;
   std::uint32_t fast_mark = nft::kFastPathMark;  // packets the fast path relays: left alone
   std::vector<policy::Prefix> servers;            // --proxy-servers; empty: every server
+  std::vector<std::string> outside_interfaces;    // never proxied from (default_route_interfaces)
 };
+
+// The interfaces of the IPv4 default route(s) (`ip -o -4 route show default`): the outside,
+// whose TCP/1723 and GRE the proxy leaves to the forward policy. Empty without one (logged by
+// the caller: then every interface is proxied).
+std::vector<std::string> default_route_interfaces();
+// The `dev NAME` of each route line of `ip -o route` output (pure, for the test).
+std::vector<std::string> route_devices(std::string_view ip_output);
 
 // "198.51.100.2,203.0.113.0/24" (--proxy-servers) as prefixes; the error names the bad one.
 Result<std::vector<policy::Prefix>, std::string> parse_servers(std::string_view text);

@@ -45,6 +45,17 @@ wire::Endpoint endpoint_of(const tcp::endpoint& e) {
   return wire::Endpoint{wire::Ipv4Address{e.address().to_v4().to_uint()}, e.port()};
 }
 
+void log_outside(const std::vector<std::string>& outside) {
+  if (outside.empty()) {
+    spdlog::warn("proxy_outside_unknown note=\"no IPv4 default route: TCP/1723 and GRE from every interface are "
+                 "proxied, the outside's too (docs/proxy.md)\"");
+    return;
+  }
+  std::string names;
+  for (const std::string& i : outside) names += (names.empty() ? "" : ",") + i;
+  spdlog::info("proxy_outside interfaces={} note=\"the default route's: their TCP/1723 and GRE are not proxied\"", names);
+}
+
 class ProxyServer {
  public:
   explicit ProxyServer(const ProxyOptions& o) : options_(o) {}
@@ -60,7 +71,7 @@ class ProxyServer {
 
  private:
   ProxyRuleOptions rule_options() const {
-    return ProxyRuleOptions{options_.listen_port, kGreMark, kRouteTable, nft::kFastPathMark, options_.servers};
+    return ProxyRuleOptions{options_.listen_port, kGreMark, kRouteTable, nft::kFastPathMark, options_.servers, {}};
   }
   void on_accept(tcp::socket socket);
   void wait_gre();
@@ -115,7 +126,10 @@ Result<bool, std::string> ProxyServer::open() {
     account_ = *found;
   }
   if (options_.install_rules) {
-    auto r = install_proxy_rules(rule_options());
+    ProxyRuleOptions o = rule_options();
+    o.outside_interfaces = default_route_interfaces();
+    log_outside(o.outside_interfaces);
+    auto r = install_proxy_rules(o);
     if (!r) return unexpected(r.error());
     rules_installed_ = true;
   }

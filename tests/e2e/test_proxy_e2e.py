@@ -10,13 +10,14 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_nat_e2e as nat  # noqa: E402  (its LabTest: set-up, tear-down, the checks after each test)
-from pptplab.lab import CLIENTS, PUBLIC, SERVER, SERVER2  # noqa: E402
+from pptplab.lab import CLIENTS, PUBLIC, PYTHON, SERVER, SERVER2  # noqa: E402
 
 ALICE, BOB, CAROL = CLIENTS[0], CLIENTS[1], CLIENTS[2]
 METRICS_PORT = 9817  # --metrics-listen, inside the router's namespace
@@ -219,6 +220,84 @@ class LegFailures(ProxyTest):
             time.sleep(0.2)
         self.assertEqual(self.server_peers(), set(), "the server still holds the proxied connection")
         self.wait_status(lambda s: s["call_ids_in_use"] == 0)
+
+
+# In the LAN: listens on ADDRESS:1723 for SECONDS and counts GRE to ADDRESS meanwhile; prints
+# {"connections": n, "gre": n}.
+LAN_WATCH = r"""
+import json, socket, sys, time
+address, seconds = sys.argv[1], float(sys.argv[2])
+lst = socket.socket()
+lst.bind((address, 1723))
+lst.listen(8)
+lst.settimeout(0.2)
+gre = socket.socket(socket.AF_INET, socket.SOCK_RAW, 47)
+gre.setblocking(False)
+connections = packets = 0
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    try:
+        lst.accept()[0].close()
+        connections += 1
+    except OSError:
+        pass
+    while True:
+        try:
+            data = gre.recv(2048)
+        except BlockingIOError:
+            break
+        if socket.inet_ntoa(data[16:20]) == address:
+            packets += 1
+print(json.dumps({"connections": connections, "gre": packets}), flush=True)
+"""
+# From the WAN: one TCP connect to TARGET:1723 (3 s at most), then 20 GRE packets to TARGET.
+WAN_PROBE = r"""
+import json, socket, struct, sys
+local, target = sys.argv[1], sys.argv[2]
+s = socket.socket()
+s.bind((local, 0))
+s.settimeout(3)
+try:
+    s.connect((target, 1723))
+    connected = True
+except OSError:
+    connected = False
+g = socket.socket(socket.AF_INET, socket.SOCK_RAW, 47)
+for i in range(20):
+    g.sendto(struct.pack("!HHHHI", 0x3001, 0x880B, 4, 5, i) + b"data", (target, 0))
+print(json.dumps({"connected": connected}), flush=True)
+"""
+
+
+class FromTheOutside(ProxyTest):
+    def test_a_host_outside_neither_reaches_an_inside_host_through_the_proxy_nor_loses_its_gre(self):
+        # The router's default route is the outside: its TCP/1723 and GRE are left to the
+        # forward policy (s29 review: REDIRECT came first, so a host outside reached an inside
+        # host's TCP/1723 through the proxy from the router's own address, and GRE through the
+        # router was delivered to the proxy and dropped). The admin forbids new TCP from the
+        # outside in; GRE is let through. A client inside still calls through the proxy.
+        lab = self.lab
+        lab.netns("rtr", "ip", "route", "add", "default", "via", "198.51.100.254", "dev", "outside")
+        lab.stop_daemon()
+        lab.start_daemon(self.daemon_arguments())
+        self.assertIn("proxy_outside interfaces=outside", lab.read_daemon_log())
+        lab.netns("rtr", "iptables", "-w", "-A", "FORWARD", "-i", "outside", "-o", "inside", "-p", "tcp",
+                  "-m", "conntrack", "--ctstate", "NEW", "-j", "DROP")
+        lab.netns("srv", "ip", "route", "add", "192.0.2.0/24", "via", PUBLIC)
+        victim = CLIENTS[4]
+        watch = subprocess.Popen(["ip", "netns", "exec", lab.ns["lan"], PYTHON, "-c", LAN_WATCH, victim, "5"],
+                                 stdout=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: (watch.kill(), watch.wait(), watch.stdout.close()))
+        time.sleep(0.5)
+        probe = json.loads(lab.netns("srv", PYTHON, "-c", WAN_PROBE, SERVER, victim).stdout.strip().splitlines()[-1])
+        seen = json.loads(watch.stdout.readline())
+        self.assertEqual((probe["connected"], seen["connections"]), (False, 0), (probe, seen))
+        self.assertEqual(seen["gre"], 20, seen)
+        self.assertNotIn("proxy_connection client=%s" % SERVER, lab.read_daemon_log())
+        pac = lab.start_pac(connections=1, duration=5)
+        self.assertEchoed(lab.result(lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7],
+                                                      duration=3)))
+        self.assertTrue(lab.result(pac)["ok"])
 
 
 class KernelFastPath(ProxyTest):

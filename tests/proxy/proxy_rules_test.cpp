@@ -63,6 +63,40 @@ TEST(ProxyRules, ProxiedServersLimitTheRedirectAndTheGreMark) {
   EXPECT_TRUE(parse_servers("")->empty()) << "every server";
 }
 
+// The outside (the default route's interfaces) is never proxied: each chain returns its
+// packets first, so a host outside cannot reach an inside host's TCP/1723 through the proxy
+// past the forward policy, and GRE through the router is routed as before (s29 review).
+TEST(ProxyRules, WhatComesInFromTheOutsideLeavesEveryChainFirst) {
+  ProxyRuleOptions o;
+  o.outside_interfaces = {"wan0", "wan1"};
+  std::vector<std::string> lines;
+  for (const auto& c : proxy_install_commands(o)) lines.push_back(joined(c));
+  const auto at = [&](const std::string& text) {
+    return std::find(lines.begin(), lines.end(), text) - lines.begin();
+  };
+  const auto count = static_cast<std::ptrdiff_t>(lines.size());
+  for (const char* table_chain : {"nat -A PPTP_ALG_PROXY", "mangle -A PPTP_ALG_PROXY_GRE",
+                                  "filter -A PPTP_ALG_PROXY_INVALID"}) {
+    const std::string prefix = std::string("iptables -w -t ") + table_chain;
+    const auto first_rule = std::find_if(lines.begin(), lines.end(), [&](const std::string& l) {
+                              return l.rfind(prefix + " ", 0) == 0;
+                            }) - lines.begin();
+    ASSERT_LT(first_rule, count) << table_chain;
+    EXPECT_EQ(at(prefix + " -i wan0 -j RETURN"), first_rule) << table_chain;
+    EXPECT_EQ(at(prefix + " -i wan1 -j RETURN"), first_rule + 1) << table_chain;
+  }
+}
+
+TEST(ProxyRules, TheDefaultRoutesDevicesAreReadFromIpsOutput) {
+  EXPECT_EQ(route_devices("default via 198.51.100.254 dev outside proto static \n"),
+            (std::vector<std::string>{"outside"}));
+  // Two default routes, and one with next hops (ECMP): each device once.
+  EXPECT_EQ(route_devices("default via 203.0.113.1 dev wan0 metric 10\ndefault via 203.0.113.9 dev wan1 metric 20\n"
+                          "default proto static metric 30 \\\tnexthop via 203.0.113.1 dev wan0 weight 1"),
+            (std::vector<std::string>{"wan0", "wan1"}));
+  EXPECT_TRUE(route_devices("").empty());
+}
+
 TEST(ProxyRules, EveryJumpChainAndRouteInstalledHasItsRemoval) {
   std::vector<std::string> removals;
   for (const auto& c : proxy_remove_commands(ProxyRuleOptions{})) removals.push_back(joined(c));
