@@ -35,17 +35,26 @@ struct GreRoute {
   bool operator==(const GreRoute&) const = default;
 };
 
+// Sequential: round robin from `first` (tests). Random: each Call ID picked at a random
+// place of the pool (getrandom), then the next free one: a client that learns its own Call
+// IDs cannot tell another call's, which are the Keys its GRE must carry (s29 review). A
+// freed Call ID may come back soon then; GRE with it is still taken only from the new
+// call's own peer (GreRoute::expected_source).
+enum class CallIdOrder : std::uint8_t { Sequential, Random };
+
 class CallBook {
  public:
   explicit CallBook(std::uint16_t first = 1) : next_(first) {}
+  explicit CallBook(CallIdOrder order) : order_(order) {}
 
-  // A Call ID no leg of any call uses, or nothing when all 65536 are taken.
+  // A Call ID no leg of any call uses, or nothing when all 65536 are taken (answered at once,
+  // without a look through the pool).
   std::optional<std::uint16_t> allocate();
   void release(std::uint16_t call_id);
   // Told of every release (the kernel fast path withdraws the call's elements at once).
   void on_release(std::function<void(std::uint16_t)> f) { on_release_ = std::move(f); }
   bool in_use(std::uint16_t call_id) const { return used_.test(call_id); }
-  std::size_t used() const { return used_.count(); }
+  std::size_t used() const { return in_use_; }
 
   // Routes exist only for allocated Call IDs; release() removes the route too.
   void set_route(std::uint16_t call_id, const GreRoute& route);
@@ -56,7 +65,9 @@ class CallBook {
   std::bitset<kCallIdSpace> routed_;
   std::unique_ptr<std::array<GreRoute, kCallIdSpace>> routes_ = std::make_unique<std::array<GreRoute, kCallIdSpace>>();
   std::function<void(std::uint16_t)> on_release_;
-  std::uint16_t next_;  // round robin: a freed Call ID is reused last (stale GRE finds nothing)
+  CallIdOrder order_ = CallIdOrder::Sequential;
+  std::size_t in_use_ = 0;
+  std::uint16_t next_ = 1;  // round robin: a freed Call ID is reused last (stale GRE finds nothing)
 };
 
 }  // namespace pptp::proxy

@@ -13,13 +13,17 @@ using Clock = std::chrono::steady_clock;
 inline constexpr std::chrono::seconds kEchoIdle{60};  // the RFC's keep-alive interval
 inline constexpr std::chrono::seconds kEchoWait{60};  // then the peer is gone
 inline constexpr std::chrono::seconds kKeepaliveTick{5};
+// A client that has not sent its Start-Control-Connection-Request (2.1) by then is gone: an
+// Echo answered before the start would otherwise hold its connection for ever.
+inline constexpr std::chrono::seconds kStartDeadline{60};
 
 enum class KeepaliveStep : std::uint8_t { Nothing, SendEcho, PeerGone };
 
 class Keepalive {
  public:
   explicit Keepalive(Clock::time_point now) : last_heard_(now) {}
-  // Anything arrived on the leg (any message proves the peer alive, not only Echo-Reply).
+  // A whole message arrived on the leg (any message proves the peer alive, not only
+  // Echo-Reply; bytes that make no message do not: a byte now and then would hold it).
   void heard(Clock::time_point now) {
     last_heard_ = now;
     echo_sent_ = false;

@@ -91,7 +91,7 @@ class ProxyServer {
 
   ProxyOptions options_;
   FastRelay fast_;
-  CallBook book_;  // before io_: sessions (destroyed with io_'s handlers) release Call IDs here
+  CallBook book_{CallIdOrder::Random};  // before io_: sessions (destroyed with io_'s handlers) release Call IDs here
   RelayCounters counters_;
   GreCounters gre_;
   // before io_: sessions' judges report to it

@@ -53,9 +53,9 @@ void Session::on_read(Leg leg, const boost::system::error_code& ec, std::size_t 
     lost(leg);
     return;
   }
-  l.keepalive.heard(Clock::now());
   std::vector<wire::ControlMessage> messages;
   const bool ok = l.stream.feed(Bytes(l.buffer.data(), n), messages);
+  if (!messages.empty()) l.keepalive.heard(Clock::now());
   for (const wire::ControlMessage& m : messages) {
     apply(leg == Leg::Client ? relay_.on_client(m) : relay_.on_server(m));
     if (l.closed) return;
@@ -163,6 +163,10 @@ void Session::arm_keepalive() {
 // Echo per leg (RFC 2637 2.5, keepalive.hpp); the timer stops once no leg is left.
 void Session::check_keepalive() {
   const auto now = Clock::now();
+  if (relay_.state() == RelayState::Idle && !client_.closed && now - created_ >= kStartDeadline) {
+    spdlog::info("proxy_leg_ended leg=client server={} why=no_start_request", server_endpoint_.address().to_string());
+    lost(Leg::Client);
+  }
   for (Leg leg : {Leg::Client, Leg::Server}) {
     LegIo& l = io(leg);
     if (!l.connected || l.closed) continue;

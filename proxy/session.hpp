@@ -69,6 +69,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<CallJudge> judge_;  // before relay_: the relay reports to it until its end
   Relay relay_;
   boost::asio::steady_timer keepalive_timer_;
+  Clock::time_point created_ = Clock::now();  // the start must come by kStartDeadline
   std::uint32_t echo_identifier_ = 0;
 };
 

@@ -2,6 +2,9 @@
 // acknowledgement numbers carried end to end (RFC 2637 4.1), strangers dropped.
 #include "proxy/gre_relay.hpp"
 
+#include <algorithm>
+#include <vector>
+
 #include "alg/wire/gre.hpp"
 #include "tests/proxy/relay_harness.hpp"
 
@@ -83,6 +86,25 @@ TEST(CallBook, CallIdsAreNotReusedUntilTheRestAreUsed) {
   const auto b = book.allocate();
   ASSERT_TRUE(b);
   EXPECT_EQ(*b, 0) << "round robin: Call ID 0 is valid, 65535 waits its turn";
+}
+
+TEST(CallBook, RandomCallIdsDoNotTellAnotherCallsAndAFullPoolAnswersAtOnce) {
+  CallBook book(CallIdOrder::Random);
+  std::vector<std::uint16_t> ids;
+  for (int i = 0; i < 64; ++i) ids.push_back(*book.allocate());
+  // In sequence, each would be the one before plus 1: that a client could count on.
+  int next_to_last = 0;
+  for (std::size_t i = 1; i < ids.size(); ++i) next_to_last += ids[i] == static_cast<std::uint16_t>(ids[i - 1] + 1);
+  EXPECT_LT(next_to_last, 4) << "64 random picks of 65536";
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(std::adjacent_find(ids.begin(), ids.end()), ids.end()) << "each Call ID once";
+  while (book.allocate()) {
+  }
+  EXPECT_EQ(book.used(), kCallIdSpace);
+  EXPECT_FALSE(book.allocate());
+  book.release(ids[10]);
+  EXPECT_EQ(book.allocate(), ids[10]) << "the one freed is the one free";
+  EXPECT_EQ(book.used(), kCallIdSpace);
 }
 
 }  // namespace
