@@ -120,6 +120,12 @@ void DaemonFlags::add_to(CLI::App& app) {
                                            "result 4 (busy)")
                                 ->capture_default_str()
                                 ->check(CLI::PositiveNumber);
+  proxy_calls_flag = app.add_option("--proxy-calls", proxy_calls,
+                                    "proxy mode: calls through the proxy in all, with or without a policy; its last "
+                                    "eighth goes only to client addresses holding fewer than 4 calls; more get "
+                                    "Outgoing-Call-Reply result 4 (busy)")
+                         ->capture_default_str()
+                         ->check(CLI::Range(pptp::proxy::kMinCalls, pptp::proxy::kMaxCalls));
   proxy_source_connections_flag =
       app.add_option("--proxy-source-connections", proxy_source_connections,
                      "proxy mode: control connections one client address may hold open at once, with or without "
@@ -207,6 +213,7 @@ void DaemonFlags::take_keys(const pptp::config::Settings& k) {
   take_ha_keys(k);
   take(k.proxy_source_calls, proxy_source_calls_flag, proxy_source_calls);
   take(k.proxy_source_connections, proxy_source_connections_flag, proxy_source_connections);
+  take(k.proxy_calls, proxy_calls_flag, proxy_calls);
   take(k.proxy_servers, proxy_servers_flag, proxy_servers);
 }
 

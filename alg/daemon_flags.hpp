@@ -13,7 +13,7 @@
 #include "alg/daemon/daemon.hpp"
 #include "gateway/budgets.hpp"
 #include "nftables/rules.hpp"
-#include "proxy/proxy_policy.hpp"
+#include "proxy/limits.hpp"
 
 namespace pptp::cli {
 
@@ -68,6 +68,9 @@ struct DaemonFlags {
   // Proxy mode (docs/proxy.md): calls per client address over all its connections.
   std::uint32_t proxy_source_calls = pptp::proxy::kMaxCallsPerSource;
   CLI::Option* proxy_source_calls_flag = nullptr;
+  // Proxy mode: calls in all (at most kMaxCalls: the Call-ID pool).
+  std::uint32_t proxy_calls = pptp::proxy::kMaxCalls;
+  CLI::Option* proxy_calls_flag = nullptr;
   // Proxy mode: control connections per client address open at once.
   std::uint32_t proxy_source_connections = pptp::proxy::kMaxConnectionsPerSource;
   CLI::Option* proxy_source_connections_flag = nullptr;

@@ -199,7 +199,9 @@ int run_daemon_with(DaemonFlags& f) {
                                                             f.d.control_socket, f.idle_timeout, f.d.user,
                                                             !f.no_fast_path,
                                                             pptp::proxy::ProxyLimits{f.proxy_source_calls,
-                                                                                     f.proxy_source_connections},
+                                                                                     f.proxy_source_connections,
+                                                                                     pptp::proxy::kMaxConnections,
+                                                                                     f.proxy_calls},
                                                             *servers,
                                                             f.d.metrics_listen, f.d.keep_fast_path});
   }

@@ -17,7 +17,7 @@ std::string answered(bool answer, std::string_view message) {
 }  // namespace
 
 ProxyPolicy::ProxyPolicy(std::shared_ptr<spdlog::logger> log, const ProxyLimits& limits)
-    : log_(log), gate_(std::move(log), {}, counters_), limits_in_force_(limits) {}
+    : log_(log), gate_(log, {}, counters_), refusals_(std::move(log)), limits_in_force_(limits) {}
 
 double ProxyPolicy::now() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -43,6 +43,27 @@ void ProxyPolicy::release_source(wire::Ipv4Address source, std::uint32_t SourceH
   if (held == sources_.end() || held->second.*what == 0) return;
   --(held->second.*what);
   if (held->second.calls == 0 && held->second.connections == 0) sources_.erase(held);
+}
+
+// The proxy's own limits: always answered, "busy" (RFC 2637 2.8), policy or not.
+std::optional<Refusal> ProxyPolicy::over_call_limits(wire::Ipv4Address source) {
+  const auto held = sources_.find(source.value);
+  const std::uint32_t holding = held == sources_.end() ? 0 : held->second.calls;
+  if (holding >= limits_in_force_.calls_per_source) {
+    ++limits_.source_calls_refused;
+    return Refusal{true, result::kCallBusy};
+  }
+  const std::size_t in_all = calls_.size();
+  const std::size_t reserve = limits_in_force_.calls / kReservedShare;
+  if (in_all >= limits_in_force_.calls || (holding >= kFairShareCalls && in_all + reserve >= limits_in_force_.calls)) {
+    ++limits_.calls_refused;
+    refusals_.warn_source("proxy_call_refused", source, now(), [&] {
+      return "answer=busy calls_held=" + std::to_string(holding) + " calls_in_all=" + std::to_string(in_all) +
+             " limit=" + std::to_string(limits_in_force_.calls) + " reserve=" + std::to_string(reserve);
+    });
+    return Refusal{true, result::kCallBusy};
+  }
+  return std::nullopt;
 }
 
 void ProxyPolicy::set(std::shared_ptr<const policy::Policy> p) {
@@ -193,11 +214,7 @@ std::optional<Refusal> SessionJudge::admit_connection() {
 
 std::optional<Refusal> SessionJudge::admit_call(const ProxyCall& call) {
   const wire::Ipv4Address source = connection_.pns.address;
-  const auto held = owner_.sources_.find(source.value);
-  if (held != owner_.sources_.end() && held->second.calls >= owner_.limits_in_force_.calls_per_source) {
-    ++owner_.limits_.source_calls_refused;  // the proxy's own limit: always answered, "busy"
-    return Refusal{true, result::kCallBusy};
-  }
+  if (auto refusal = owner_.over_call_limits(source)) return refusal;
   ProxyPolicy::Watch w;
   w.call.id = call.pac_call_id;
   w.call.origin = call.client_known ? track::CallOrigin::Outgoing : track::CallOrigin::Incoming;

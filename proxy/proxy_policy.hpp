@@ -16,34 +16,22 @@
 
 #include "alg/core/bytes.hpp"
 #include "alg/track/tracker.hpp"
+#include "gateway/log_limiter.hpp"
 #include "gateway/policy_gate.hpp"
+#include "proxy/limits.hpp"
 #include "proxy/relay.hpp"
 
 namespace pptp::proxy {
-
-// Calls one client address may hold through the proxy, over all its connections, without a
-// policy limit: one host cannot take the whole Call-ID pool (65536 for the proxy).
-inline constexpr std::uint32_t kMaxCallsPerSource = 1024;
-// Client control connections open at once, per client address and in all, with or without a
-// policy: each holds a descriptor (two once its server leg is up) and a connection from the
-// router to the server, so one host must not take the descriptors every client needs.
-inline constexpr std::uint32_t kMaxConnectionsPerSource = 64;
-inline constexpr std::uint32_t kMaxConnections = 16384;
 
 #define PPTP_PROXY_LIMIT_COUNTERS(X)                                                              \
   X(source_calls_refused, "source_calls_refused", "calls refused at the per-source call limit (busy)") \
   X(source_connections_refused, "source_connections_refused",                                     \
     "control connections refused at the per-source connection limit (reset at once)")             \
   X(connections_refused, "connections_refused",                                                   \
-    "control connections refused at the proxy's limit of connections open at once (reset at once)")
-
-// The proxy's own limits (--proxy-source-calls, --proxy-source-connections; the total from
-// the descriptors the process may hold, listener.hpp).
-struct ProxyLimits {
-  std::uint32_t calls_per_source = kMaxCallsPerSource;
-  std::uint32_t connections_per_source = kMaxConnectionsPerSource;
-  std::uint32_t connections = kMaxConnections;
-};
+    "control connections refused at the proxy's limit of connections open at once (reset at once)") \
+  X(calls_refused, "calls_refused",                                                                \
+    "calls refused at the proxy's limit of calls in all, or from a host holding its fair share "  \
+    "once the last eighth of that limit is reached (busy)")
 
 struct LimitCounters {
   PPTP_PROXY_LIMIT_COUNTERS(PPTP_COUNTER_FIELD)
@@ -131,11 +119,15 @@ class ProxyPolicy {
   gateway::GatewayCounters counters_;
   LimitCounters limits_;
   gateway::PolicyGate gate_;
+  gateway::LogLimiter refusals_;  // a call refused at the limits: a line per source under a budget
   // What one client address holds of the proxy's limits.
   struct SourceHold {
     std::uint32_t calls = 0, connections = 0;
   };
   void release_source(wire::Ipv4Address source, std::uint32_t SourceHold::*what);
+  // The proxy's own call limits for a new call from `source` (per source, in all, the fair
+  // share); nothing: within them.
+  std::optional<Refusal> over_call_limits(wire::Ipv4Address source);
 
   ProxyLimits limits_in_force_;
   std::uint32_t connections_ = 0;                                // client control connections open

@@ -350,6 +350,10 @@ nlohmann::json ProxyServer::status_json() const {
   s["connections"] = {{"open", policy_.connections()},
                       {"limit", policy_.limits().connections},
                       {"per_source_limit", policy_.limits().connections_per_source}};
+  s["call_limits"] = {{"in_all", policy_.limits().calls},
+                      {"reserve", policy_.limits().calls / kReservedShare},
+                      {"fair_share", kFairShareCalls},
+                      {"per_source", policy_.limits().calls_per_source}};
   s["calls_judged"] = policy_.calls();
   s["calls_idle_ended"] = policy_.idle_ended();
   s["fast_path"] = fast_.status();

@@ -1,6 +1,7 @@
 #include "alg/config/config.hpp"
 #include "alg/daemon/ha_options.hpp"
 #include "nftables/rules.hpp"
+#include "proxy/limits.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -112,15 +113,24 @@ Read<std::string> ipv4_address(const YAML::Node& v) {
   return s;
 }
 
-// A budget: a whole number from 1 up.
-Read<std::uint32_t> positive_count(const YAML::Node& v) {
-  constexpr std::string_view kExpected = "a whole number, at least 1";
-  auto s = text(v, kExpected);
+// A whole number within [least, most]; the error says which.
+Read<std::uint32_t> count_within(const YAML::Node& v, std::uint32_t least, std::uint32_t most) {
+  const std::string expected = most == std::numeric_limits<std::uint32_t>::max()
+                                   ? "a whole number, at least " + std::to_string(least)
+                                   : "a whole number from " + std::to_string(least) + " to " + std::to_string(most);
+  auto s = text(v, expected);
   if (!s) return unexpected(s.error());
   std::uint32_t value = 0;
   const auto [end, ec] = std::from_chars(s->data(), s->data() + s->size(), value);
-  if (ec != std::errc{} || end != s->data() + s->size() || value == 0) return unexpected(not_a(v, kExpected));
+  if (ec != std::errc{} || end != s->data() + s->size() || value < least || value > most) {
+    return unexpected(not_a(v, expected));
+  }
   return value;
+}
+
+// A budget: a whole number from 1 up.
+Read<std::uint32_t> positive_count(const YAML::Node& v) {
+  return count_within(v, 1, std::numeric_limits<std::uint32_t>::max());
 }
 
 // The service runs with / as its working directory: a relative path would be a surprise.
@@ -197,6 +207,10 @@ constexpr std::array kKeys{
     Key{"source-held", [](const YAML::Node& v, Settings& s) { return store(positive_count(v), s.source_held); }},
     Key{"proxy-source-calls",
         [](const YAML::Node& v, Settings& s) { return store(positive_count(v), s.proxy_source_calls); }},
+    Key{"proxy-calls",
+        [](const YAML::Node& v, Settings& s) {
+          return store(count_within(v, proxy::kMinCalls, proxy::kMaxCalls), s.proxy_calls);
+        }},
     Key{"proxy-source-connections",
         [](const YAML::Node& v, Settings& s) { return store(positive_count(v), s.proxy_source_connections); }},
     Key{"ha-peer", [](const YAML::Node& v, Settings& s) { return store(text(v, "ADDRESS:PORT"), s.ha_peer); }},

@@ -56,7 +56,7 @@ struct Settings {
   std::optional<double> ha_commit_timeout;  // seconds
   // Proxy mode (docs/proxy.md): calls one client address may hold over all its connections,
   // and control connections it may hold open at once.
-  std::optional<std::uint32_t> proxy_source_calls, proxy_source_connections;
+  std::optional<std::uint32_t> proxy_source_calls, proxy_source_connections, proxy_calls;
   std::optional<std::string> proxy_servers;  // "PREFIX[,PREFIX...]": the servers proxied
 };
 

@@ -312,6 +312,33 @@ class SourceCallLimit(ProxyTest):
         self.assertEqual(self.lab.status()["limits"]["source_calls_refused"], 1)
 
 
+class CallsInAll(ProxyTest):
+    daemon_args = ("--proxy", "--proxy-calls", "16")
+
+    def test_one_host_calling_until_busy_leaves_the_reserve_and_a_new_host_still_calls(self):
+        # s29 review, finding 2: one LAN host (33 addresses) took the whole Call-ID pool and
+        # every other client was told busy. 16 calls in all here: the last eighth (2) is kept
+        # for hosts holding fewer than 4, so one host gets 14 and a new one still calls.
+        pac = self.lab.start_pac(connections=2, duration=6)
+        mallory = self.lab.start_client("pns", local=BOB, server=SERVER2, tag="mallory", call_ids=list(range(10, 30)),
+                                        duration=1, linger=12)
+        self.wait_status(lambda s: s.get("calls_judged") == 14 and s["limits"]["calls_refused"] == 6, timeout=30)
+        alice = self.lab.result(self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7],
+                                                      duration=2))
+        self.assertEqual(alice["calls"][0]["result"], 1, alice)
+        self.assertGreaterEqual(alice["calls"][0]["echoed"], 5, alice)
+        status = self.lab.status()
+        self.assertEqual(status["call_limits"], {"in_all": 16, "reserve": 2, "fair_share": 4, "per_source": 1024})
+        r = self.lab.result(mallory)
+        results = [c["result"] for c in r["calls"]]
+        # Outgoing-Call-Reply result 4, busy (RFC 2637 2.8), and never at the server.
+        self.assertEqual((results.count(1), results.count(4)), (14, 6), r)
+        self.assertEqual(self.lab.result(pac)["outgoing"], 15)
+        self.assertEqual(status["limits"]["calls_refused"], 6)
+        self.assertEqual(status["limits"]["source_calls_refused"], 0)
+        self.assertIn("anomaly kind=proxy_call_refused source=%s answer=busy calls_held=14" % BOB, self.lab.read_daemon_log())
+
+
 # Opens N TCP connections from one address to the server's port 1723 (REDIRECTed to the
 # proxy) and holds them, saying nothing; after `report` s prints how many are still open
 # (the rest the proxy reset), then holds them for `hold` s more. Bounded: N connections, one pass, fixed sleeps.

@@ -131,6 +131,36 @@ TEST_F(ProxyPolicyTest, WithoutAPolicyTheSourceLimitAnswersBusy) {
   EXPECT_FALSE(judge(kMallory)->admit_call(outgoing(40))) << "another host is not affected";
 }
 
+// s29 review, finding 2: one host with many addresses took the whole Call-ID pool. The last
+// eighth of the calls in all is kept for hosts holding fewer than kFairShareCalls.
+TEST(ProxyCallLimits, OneHostTakesAtMostAllButTheReserveAndANewHostStillCalls) {
+  ProxyPolicy policy{std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>()),
+                     ProxyLimits{kMaxCallsPerSource, kMaxConnectionsPerSource, kMaxConnections, 16}};
+  static_assert(16 / kReservedShare == 2 && kFairShareCalls == 4);
+  const wire::Endpoint mallory_b{addr("192.0.2.67"), 40002};
+  auto mallory = policy.judge_for(kMallory, kServer);
+  std::uint16_t id = 100;
+  std::vector<std::uint16_t> held;
+  while (!mallory->admit_call(ProxyPolicyTest::outgoing(id)) && held.size() < 100) held.push_back(id++);
+  EXPECT_EQ(held.size(), 14u) << "16 in all less the reserve of 2";
+  EXPECT_EQ(policy.limit_counters().calls_refused, 1u);
+  auto alice = policy.judge_for(kAlice, kServer);
+  EXPECT_FALSE(alice->admit_call(ProxyPolicyTest::outgoing(500))) << "a host holding none takes from the reserve";
+  auto second = policy.judge_for(mallory_b, kServer);
+  EXPECT_FALSE(second->admit_call(ProxyPolicyTest::outgoing(600))) << "the reserve's last call";
+  const auto refused = second->admit_call(ProxyPolicyTest::outgoing(601));
+  ASSERT_TRUE(refused) << "16 in all: nobody gets more";
+  EXPECT_TRUE(refused->answer);
+  EXPECT_EQ(refused->result_code, 4) << "RFC 2637 2.8: busy";
+  alice->call_ended(ProxyPolicyTest::outgoing(500));
+  EXPECT_TRUE(mallory->admit_call(ProxyPolicyTest::outgoing(id))) << "a host over its fair share gets nothing of the reserve";
+  EXPECT_FALSE(second->admit_call(ProxyPolicyTest::outgoing(601))) << "one under it does";
+  EXPECT_EQ(policy.limit_counters().calls_refused, 3u);
+  EXPECT_EQ(policy.limit_counters().source_calls_refused, 0u);
+  for (std::uint16_t h : held) mallory->call_ended(ProxyPolicyTest::outgoing(h));
+  EXPECT_EQ(policy.calls(), 2u);
+}
+
 TEST_F(ProxyPolicyTest, TheNameTheServerAcceptsDecidesAndADeniedOneIsCut) {
   policy.set(load(kByName));
   auto j = judge(kMallory);

@@ -49,7 +49,7 @@ TEST(Config, EveryKeyReadsItsValue) {
   EXPECT_EQ(s->control_socket, "/run/x/control");
   EXPECT_EQ(s->metrics_listen, "127.0.0.1:9816");
   EXPECT_EQ(s->log_format, "json");
-  EXPECT_EQ(key_names().size(), 36u);
+  EXPECT_EQ(key_names().size(), 37u);
   EXPECT_FALSE(parse_config("fast-path: flowtable\n"));
 }
 
@@ -110,11 +110,13 @@ TEST(Config, BudgetsAreWholePositiveNumbers) {
 }
 
 TEST(Config, TheProxysPerSourceLimitsAreWholePositiveNumbers) {
-  auto s = parse_config("proxy: true\nproxy-source-calls: 8\nproxy-source-connections: 3\n");
+  auto s = parse_config("proxy: true\nproxy-source-calls: 8\nproxy-source-connections: 3\nproxy-calls: 100\n");
   ASSERT_TRUE(s);
   EXPECT_EQ(s->proxy_source_calls, 8u);
   EXPECT_EQ(s->proxy_source_connections, 3u);
-  for (const char* bad : {"proxy-source-calls: 0\n", "proxy-source-calls: many\n", "proxy-source-connections: 0\n"}) {
+  EXPECT_EQ(s->proxy_calls, 100u);
+  for (const char* bad : {"proxy-source-calls: 0\n", "proxy-source-calls: many\n", "proxy-source-connections: 0\n",
+                          "proxy-calls: 7\n", "proxy-calls: 30001\n"}) {
     EXPECT_FALSE(parse_config(bad)) << bad;
   }
 }

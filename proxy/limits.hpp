@@ -1,0 +1,37 @@
+// The proxy's own limits, which hold with or without a policy (docs/proxy.md, "Limits"): its
+// defaults and bounds, read by the flags and the configuration file as well.
+#pragma once
+
+#include <cstdint>
+
+namespace pptp::proxy {
+
+// Calls one client address may hold through the proxy, over all its connections, without a
+// policy limit: one host cannot take the whole Call-ID pool (65536 for the proxy).
+inline constexpr std::uint32_t kMaxCallsPerSource = 1024;
+// Client control connections open at once, per client address and in all, with or without a
+// policy: each holds a descriptor (two once its server leg is up) and a connection from the
+// router to the server, so one host must not take the descriptors every client needs.
+inline constexpr std::uint32_t kMaxConnectionsPerSource = 64;
+inline constexpr std::uint32_t kMaxConnections = 16384;
+// Calls through the proxy in all (two Call IDs each, of the pool's 65535): below the pool, so
+// that the limit, not an exhausted pool, answers first.
+inline constexpr std::uint32_t kMaxCalls = 30000;
+inline constexpr std::uint32_t kMinCalls = 8;  // --proxy-calls' least
+// Fairness among hosts (s29 review, finding 2: one LAN host with 33 addresses took the whole
+// pool): the last 1/kReservedShare of the calls in all go only to hosts holding fewer than
+// kFairShareCalls calls. A host with many addresses must then use reserve/kFairShareCalls
+// more of them (938 at the defaults, more than a /24 has) to keep a new host out.
+inline constexpr std::uint32_t kReservedShare = 8;
+inline constexpr std::uint32_t kFairShareCalls = 4;
+
+// The proxy's own limits (--proxy-source-calls, --proxy-source-connections, --proxy-calls;
+// the connections in all from the descriptors the process may hold, listener.hpp).
+struct ProxyLimits {
+  std::uint32_t calls_per_source = kMaxCallsPerSource;
+  std::uint32_t connections_per_source = kMaxConnectionsPerSource;
+  std::uint32_t connections = kMaxConnections;
+  std::uint32_t calls = kMaxCalls;
+};
+
+}  // namespace pptp::proxy
