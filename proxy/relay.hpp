@@ -22,6 +22,11 @@
 namespace pptp::proxy {
 
 inline constexpr std::size_t kMaxCallsPerConnection = 256;  // beyond: Outgoing-Call-Reply "busy"
+// An Outgoing-Call-Request the server has not answered after this many calls of
+// Relay::age_unanswered (one per keepalive tick of 5 s: 55 to 60 s) is answered "time-out".
+// RFC 2637 sets no limit; without one a server that never answers (or one the client
+// owns) holds the call's Call IDs and its place in the limits until the idle timeout.
+inline constexpr std::uint8_t kAnswerTicks = 12;
 inline constexpr std::string_view kProxyHostName = "pptp-alg";
 
 // RFC 2637 result codes the proxy itself answers with.
@@ -34,6 +39,7 @@ inline constexpr std::uint8_t kStopGeneral = 1;       // StopCCRQ reason 2.3: "G
 inline constexpr std::uint8_t kCallConnected = 1;     // OCRP 2.8
 inline constexpr std::uint8_t kCallGeneralError = 2;
 inline constexpr std::uint8_t kCallBusy = 4;
+inline constexpr std::uint8_t kCallTimeout = 6;       // OCRP 2.8: "not established within time allotted"
 inline constexpr std::uint8_t kCallDoNotAccept = 7;     // OCRP 2.8: refused by policy
 inline constexpr std::uint8_t kStartNotAuthorized = 4;  // SCCRP 2.2: "requester not authorized"
 inline constexpr std::uint8_t kDisconnectAdminShutdown = 3;  // CDN 2.13: cut by policy or operator
@@ -55,7 +61,10 @@ inline constexpr std::uint8_t kDisconnectLostCarrier = 1;  // CDN 2.13
   X(call_ids_exhausted, "call_ids_exhausted", "no free Call ID: the call was refused as busy")       \
   X(connections_refused, "connections_refused", "client starts refused (policy, limit): SCCRP 4 or silence") \
   X(calls_refused, "calls_refused", "calls refused by the judge (policy, limit): OCRP 4/7, ICRP 3 or silence") \
-  X(calls_cut, "calls_cut", "live calls the proxy ended: CDN to the client, Call-Clear-Request to the server")
+  X(calls_cut, "calls_cut", "live calls the proxy ended: CDN to the client, Call-Clear-Request to the server") \
+  X(calls_timed_out, "calls_timed_out",                                                             \
+    "Outgoing-Call-Requests the server left unanswered for about 60 s: OCRP 6 to the client, "      \
+    "Call-Clear-Request to the server")
 
 struct RelayCounters {
   PPTP_RELAY_COUNTERS(PPTP_COUNTER_FIELD)
@@ -87,6 +96,7 @@ struct ProxyCall {
   std::optional<std::uint16_t> server_call_id;  // the server's, from its Outgoing-Call-Reply
                                                 // or Incoming-Call-Request
   bool client_known = true;  // false: an incoming call the client has not answered yet
+  std::uint8_t unanswered_ticks = 0;  // an outgoing call the server has not answered: its age
 };
 
 // A start or call the judge refuses: answered with a result code (on_deny: refuse, and the
@@ -128,6 +138,10 @@ class Relay {
   // `result_code` and `why` as its Call Statistics to the client, Call-Clear-Request to the
   // server. pac_call_id: our Call ID toward the client. Nothing when no such call.
   RelayOutput cut_call(std::uint16_t pac_call_id, std::uint8_t result_code, std::string_view why);
+  // Once per keepalive tick: outgoing calls the server has left unanswered for kAnswerTicks
+  // get Outgoing-Call-Reply result 6 "time-out" (2.8) toward the client and
+  // Call-Clear-Request toward the server (2.12); their Call IDs go back.
+  RelayOutput age_unanswered();
 
   RelayState state() const { return state_; }
   const std::vector<ProxyCall>& calls() const { return calls_; }
@@ -161,6 +175,7 @@ class Relay {
   RelayOutput ignored(std::uint64_t RelayCounters::*counter);
   std::optional<RelayOutput> judge_refused(const ProxyCall& call, bool incoming);
   bool was_cut(std::uint16_t server_says);
+  void clear_at_server(RelayOutput& out, const ProxyCall& call);
 
   CallBook& book_;
   RelayCounters& counters_;

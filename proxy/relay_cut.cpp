@@ -41,13 +41,35 @@ RelayOutput Relay::cut_call(std::uint16_t pac_call_id, std::uint8_t result_code,
   cdn.result_code = result_code;
   cdn.call_statistics = wire::CallStatistics::from_text(why);
   out.sends.push_back(to(Leg::Client, cdn));
-  wire::CallClearRequest clear;
-  clear.call_id = call->pns_call_id;
-  out.sends.push_back(to(Leg::Server, clear));
-  if (clearing_.size() >= kMaxCallsPerConnection) clearing_.erase(clearing_.begin());
-  clearing_.emplace_back(call->pns_call_id, call->server_call_id);
+  clear_at_server(out, *call);
   ++counters_.calls_cut;
   end_call(call);
+  return out;
+}
+
+// Call-Clear-Request toward the server; its Call-Disconnect-Notify is then expected.
+void Relay::clear_at_server(RelayOutput& out, const ProxyCall& call) {
+  wire::CallClearRequest clear;
+  clear.call_id = call.pns_call_id;
+  out.sends.push_back(to(Leg::Server, clear));
+  if (clearing_.size() >= kMaxCallsPerConnection) clearing_.erase(clearing_.begin());
+  clearing_.emplace_back(call.pns_call_id, call.server_call_id);
+}
+
+RelayOutput Relay::age_unanswered() {
+  RelayOutput out;
+  std::vector<std::uint16_t> expired;
+  for (ProxyCall& c : calls_) {
+    if (!c.client_known || c.server_call_id) continue;  // answered, or an incoming call
+    if (++c.unanswered_ticks >= kAnswerTicks) expired.push_back(c.pac_call_id);
+  }
+  for (std::uint16_t id : expired) {
+    ProxyCall* call = find_call(id, &ProxyCall::pac_call_id);
+    out.sends.push_back(to(Leg::Client, refused_call(call->client_call_id, result::kCallTimeout)));
+    clear_at_server(out, *call);
+    ++counters_.calls_timed_out;
+    end_call(call);
+  }
   return out;
 }
 

@@ -186,6 +186,11 @@ void Session::check_keepalive() {
         break;
     }
   }
+  if (RelayOutput out = relay_.age_unanswered(); !out.sends.empty()) {
+    spdlog::info("proxy_call_unanswered server={} calls={} answer=\"Outgoing-Call-Reply result 6 (time-out)\"",
+                 server_endpoint_.address().to_string(), out.sends.size() / 2);
+    apply(out);
+  }
   const bool done = client_.closed && (server_.closed || !server_.connected);
   if (!done) arm_keepalive();
 }

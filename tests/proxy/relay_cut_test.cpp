@@ -111,5 +111,35 @@ TEST_F(JudgedRelay, ACutCallTellsTheClientWhyAndClearsTheServersCall) {
   EXPECT_TRUE(relay->cut_call(ours, 3, "again").sends.empty()) << "a call already gone is not cut twice";
 }
 
+// A server that never answers (s29 review: calls held until the idle timeout) gets the
+// call cleared, and the client hears "time-out" (RFC 2637 2.8) instead of waiting for ever.
+TEST_F(JudgedRelay, AnOutgoingCallTheServerLeavesUnansweredTimesOutOnBothLegs) {
+  establish();
+  const std::uint16_t waiting = ask_call(*relay, 7);
+  connect_call(*relay, 9, 128);  // answered: never timed out
+  for (std::uint8_t i = 1; i < kAnswerTicks; ++i) {
+    ASSERT_TRUE(relay->age_unanswered().sends.empty()) << "tick " << int(i);
+  }
+  const std::uint16_t later = ask_call(*relay, 8);  // asked late: its own age
+  const RelayOutput out = relay->age_unanswered();
+  const auto replies = sent<wire::OutgoingCallReply>(out, Leg::Client);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].peer_call_id, 7) << "the client's own Call ID";
+  EXPECT_EQ(replies[0].result_code, 6) << "RFC 2637 2.8: time-out";
+  const auto clear = sent<wire::CallClearRequest>(out, Leg::Server);
+  ASSERT_EQ(clear.size(), 1u);
+  EXPECT_EQ(clear[0].call_id, waiting) << "our Call ID toward the server (2.12)";
+  EXPECT_FALSE(book.in_use(waiting));
+  EXPECT_EQ(relay->calls().size(), 2u);
+  EXPECT_EQ(judge.ended.size(), 1u) << "its place in the limits goes back";
+  EXPECT_EQ(counters.calls_timed_out, 1u);
+  for (std::uint8_t i = 2; i < kAnswerTicks; ++i) ASSERT_TRUE(relay->age_unanswered().sends.empty());
+  EXPECT_EQ(sent<wire::CallClearRequest>(relay->age_unanswered(), Leg::Server).size(), 1u)
+      << "the later one at its own kAnswerTicks-th tick";
+  EXPECT_EQ(counters.calls_timed_out, 2u);
+  EXPECT_FALSE(book.in_use(later));
+  EXPECT_EQ(relay->calls().size(), 1u) << "the answered call stays";
+}
+
 }  // namespace
 }  // namespace pptp::proxy
