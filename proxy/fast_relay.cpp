@@ -130,8 +130,7 @@ FastRelayCounts FastRelay::counts() const {
   return c;
 }
 
-nlohmann::json FastRelay::status() const {
-  const FastRelayCounts c = counts();
+nlohmann::json FastRelay::status(const FastRelayCounts& c) const {
   return {{"enabled", path_ != nullptr},       {"calls", c.calls},
           {"offloaded", c.offloaded},          {"withdrawn", c.withdrawn},
           {"add_failed", c.add_failed},        {"netlink_errors", c.netlink_errors},

@@ -49,7 +49,7 @@ class FastRelay {
   void tick(ProxyPolicy& policy);
   bool offloaded(std::uint16_t pac_call_id) const { return path_ && path_->has(pac_call_id); }
   FastRelayCounts counts() const;
-  nlohmann::json status() const;
+  nlohmann::json status(const FastRelayCounts& c) const;  // of counts()
   // Removes the elements and, if loaded here, the table.
   void close();
 

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "alg/core/counter_list.hpp"
+
 namespace pptp::proxy {
 
 // Calls one client address may hold through the proxy, over all its connections, without a
@@ -33,5 +35,19 @@ struct ProxyLimits {
   std::uint32_t connections = kMaxConnections;
   std::uint32_t calls = kMaxCalls;
 };
+
+// The listener's (listener.hpp): in the status's `limits` and on the metrics endpoint as pptp_alg_proxy_limits_*_total,
+// beside the policy's limit counters (proxy_policy.hpp).
+#define PPTP_PROXY_LISTENER_COUNTERS(X)                                                         \
+  X(accept_failures, "accept_failures",                                                         \
+    "connections the listener could not accept (out of descriptors or memory: tried again after 100 ms)")
+
+struct ListenerCounters {
+  PPTP_PROXY_LISTENER_COUNTERS(PPTP_COUNTER_FIELD)
+};
+template <class F>
+void visit_listener_counters(const ListenerCounters& c, F&& f) {
+  PPTP_PROXY_LISTENER_COUNTERS(PPTP_COUNTER_VISIT)
+}
 
 }  // namespace pptp::proxy

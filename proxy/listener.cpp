@@ -67,13 +67,13 @@ void ProxyListener::accepted(const boost::system::error_code& ec, tcp::socket so
     accept();
     return;
   }
-  ++accept_failures_;
+  ++counters_.accept_failures;
   const bool later = worth_retrying_later(ec);
   // One line a second at most: a client that keeps connecting would otherwise fill the log.
   const auto now = std::chrono::steady_clock::now();
   if (now - last_warned_ >= std::chrono::seconds(1)) {
     last_warned_ = now;
-    spdlog::warn("proxy_accept_failed error=\"{}\" failures={} retry_ms={}", ec.message(), accept_failures_,
+    spdlog::warn("proxy_accept_failed error=\"{}\" failures={} retry_ms={}", ec.message(), counters_.accept_failures,
                  later ? kAcceptRetry.count() : 0);
   }
   if (!later) {

@@ -15,6 +15,7 @@
 #include <boost/asio.hpp>
 
 #include "alg/core/result.hpp"
+#include "proxy/limits.hpp"
 
 namespace pptp::proxy {
 
@@ -43,7 +44,7 @@ class ProxyListener {
   static void reset(boost::asio::ip::tcp::socket& socket);
   // Where the client meant to go before the REDIRECT (netfilter's SO_ORIGINAL_DST).
   static std::optional<boost::asio::ip::tcp::endpoint> original_destination(boost::asio::ip::tcp::socket& socket);
-  std::uint64_t accept_failures() const { return accept_failures_; }
+  const ListenerCounters& counters() const { return counters_; }
   std::uint16_t port() const {
     boost::system::error_code ec;
     return acceptor_.local_endpoint(ec).port();
@@ -56,7 +57,7 @@ class ProxyListener {
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer retry_;
   OnAccept on_accept_;
-  std::uint64_t accept_failures_ = 0;
+  ListenerCounters counters_;
   std::chrono::steady_clock::time_point last_warned_{};
 };
 

@@ -71,8 +71,7 @@ std::string proxy_metrics_text(const ProxyMetrics& m) {
     t.counter("rules", std::string(nft::kCounterControlStray) + "_packets", nft::kCounterControlStrayHelp,
               f.control_stray->packets);
   }
-  t.counter("proxy_limits", "accept_failures", "connections the listener could not accept (out of descriptors or "
-            "memory: tried again after 100 ms)", m.accept_failures);
+  t.counters("proxy_limits", m.listener, [](const auto& c, auto&& f) { visit_listener_counters(c, f); });
   t.counter("proxy", "calls_idle_ended", "calls ended for want of GRE (--idle-timeout)", m.policy.idle_ended());
   t.gauge("proxy_calls", "calls admitted and not ended", static_cast<double>(m.policy.calls()));
   t.gauge("proxy_fast_path_calls", "calls whose GRE the kernel relays now", static_cast<double>(f.calls));

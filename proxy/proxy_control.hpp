@@ -30,7 +30,7 @@ struct ProxyMetrics {
   const ProxyPolicy& policy;
   FastRelayCounts fast;
   std::size_t call_ids_in_use = 0;
-  std::uint64_t accept_failures = 0;  // the listener's (listener.hpp)
+  const ListenerCounters& listener;
 };
 std::string proxy_metrics_text(const ProxyMetrics& m);
 

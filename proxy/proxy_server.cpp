@@ -85,7 +85,7 @@ class ProxyServer {
   Result<bool, std::string> open_metrics();
   std::string metrics_text() const {
     return proxy_metrics_text(
-        ProxyMetrics{counters_, gre_, policy_, fast_.counts(), book_.used(), listener_.accept_failures()});
+        ProxyMetrics{counters_, gre_, policy_, fast_.counts(), book_.used(), listener_.counters()});
   }
   void on_control(std::string_view line, const daemon::Reply& reply);
 
@@ -346,7 +346,7 @@ nlohmann::json ProxyServer::status_json() const {
   s["call_ids_in_use"] = book_.used();
   s["policy"] = counters_json(policy_.counters(), [](const auto& c, auto&& f) { gateway::visit_policy_counters(c, f); });
   s["limits"] = counters_json(policy_.limit_counters(), [](const auto& c, auto&& f) { visit_limit_counters(c, f); });
-  s["limits"]["accept_failures"] = listener_.accept_failures();
+  s["limits"].update(counters_json(listener_.counters(), [](const auto& c, auto&& f) { visit_listener_counters(c, f); }));
   s["connections"] = {{"open", policy_.connections()},
                       {"limit", policy_.limits().connections},
                       {"per_source_limit", policy_.limits().connections_per_source}};
@@ -356,9 +356,10 @@ nlohmann::json ProxyServer::status_json() const {
                       {"per_source", policy_.limits().calls_per_source}};
   s["calls_judged"] = policy_.calls();
   s["calls_idle_ended"] = policy_.idle_ended();
-  s["fast_path"] = fast_.status();
+  const FastRelayCounts fast = fast_.counts();
+  s["fast_path"] = fast_.status(fast);
   // As the transparent daemon's status names it (rules.control_stray), from the proxy's own table.
-  if (const auto stray = fast_.counts().control_stray) {
+  if (const auto& stray = fast.control_stray) {
     s["rules"][std::string(nft::kCounterControlStray)] = {{"packets", stray->packets}, {"bytes", stray->bytes}};
   }
   s["calls"] = proxy_calls_json(sessions_, policy_);  // both legs (`pptp-alg status`)

@@ -55,8 +55,8 @@ TEST(ProxyListener, AnAcceptOutOfDescriptorsIsTriedAgainLaterAndTakesTheConnecti
   EXPECT_TRUE(accepted.empty());
   // Once at first and once per kAcceptRetry (100 ms): a handful in 550 ms, not the
   // thousands a loop that tries again at once makes.
-  EXPECT_GE(listener.accept_failures(), 2u);
-  EXPECT_LE(listener.accept_failures(), 10u);
+  EXPECT_GE(listener.counters().accept_failures, 2u);
+  EXPECT_LE(listener.counters().accept_failures, 10u);
   io.run_for(std::chrono::milliseconds(300));
   EXPECT_EQ(accepted.size(), 3u) << "taken once descriptors are free";
 }

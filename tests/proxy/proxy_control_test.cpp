@@ -33,12 +33,15 @@ TEST(ProxyMetrics, TheProxysCountersAndGaugesAreServedAsPrometheusText) {
   FastRelayCounts fast;
   fast.calls = 1;
   fast.to_client_packets = 5000;
-  const std::string text = proxy_metrics_text(ProxyMetrics{relay, gre, policy, fast, 2});
+  ListenerCounters listener;
+  listener.accept_failures = 7;
+  const std::string text = proxy_metrics_text(ProxyMetrics{relay, gre, policy, fast, 2, listener});
   for (const char* want :
        {"pptp_alg_proxy_relay_calls_connected_total 3\n", "pptp_alg_proxy_gre_to_server_total 64\n",
         "pptp_alg_proxy_fast_path_to_client_packets_total 5000\n", "pptp_alg_proxy_fast_path_calls 1\n",
         "pptp_alg_proxy_call_ids_in_use 2\n", "pptp_alg_policy_calls_cut_total 0\n",
-        "pptp_alg_proxy_limits_source_calls_refused_total 0\n", "# TYPE pptp_alg_proxy_calls gauge\n"}) {
+        "pptp_alg_proxy_limits_source_calls_refused_total 0\n", "pptp_alg_proxy_limits_calls_refused_total 0\n",
+        "pptp_alg_proxy_limits_accept_failures_total 7\n", "# TYPE pptp_alg_proxy_calls gauge\n"}) {
     EXPECT_NE(text.find(want), std::string::npos) << want << "\n" << text;
   }
 }
@@ -48,10 +51,11 @@ TEST(ProxyMetrics, TheStraySegmentsDroppedAreServedUnderTheTransparentDaemonsNam
   GreCounters gre;
   ProxyPolicy policy{std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>())};
   FastRelayCounts fast;
-  const std::string unread = proxy_metrics_text(ProxyMetrics{relay, gre, policy, fast, 0});
+  const ListenerCounters listener;
+  const std::string unread = proxy_metrics_text(ProxyMetrics{relay, gre, policy, fast, 0, listener});
   EXPECT_EQ(unread.find("control_stray"), std::string::npos) << unread;  // no table, or not read yet
   fast.control_stray = nft::NamedCount{4, 208};
-  const std::string text = proxy_metrics_text(ProxyMetrics{relay, gre, policy, fast, 0});
+  const std::string text = proxy_metrics_text(ProxyMetrics{relay, gre, policy, fast, 0, listener});
   EXPECT_NE(text.find("pptp_alg_rules_control_stray_packets_total 4\n"), std::string::npos) << text;
   const std::string status = render_proxy_status(nlohmann::json::parse(
       R"({"mode": "proxy", "rules": {"control_stray": {"packets": 4, "bytes": 208}}})"));
