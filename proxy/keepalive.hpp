@@ -16,6 +16,11 @@ inline constexpr std::chrono::seconds kKeepaliveTick{5};
 // A client that has not sent its Start-Control-Connection-Request (2.1) by then is gone: an
 // Echo answered before the start would otherwise hold its connection for ever.
 inline constexpr std::chrono::seconds kStartDeadline{60};
+// A server that has not accepted the router's connection by then is given up (checked each
+// tick: 10 to 15 s); the client hears Start-Control-Connection-Reply "general error". The
+// kernel alone would try for about 127 s (tcp_syn_retries 6), holding two descriptors and the
+// client's place in the limits (s29 review).
+inline constexpr std::chrono::seconds kConnectDeadline{10};
 
 enum class KeepaliveStep : std::uint8_t { Nothing, SendEcho, PeerGone };
 

@@ -70,6 +70,7 @@ void Session::on_read(Leg leg, const boost::system::error_code& ec, std::size_t 
 }
 
 void Session::connect_server() {
+  connect_started_ = Clock::now();
   server_.socket.async_connect(server_endpoint_, [self = shared_from_this()](const boost::system::error_code& ec) {
     if (self->server_.closed) return;
     if (ec) {
@@ -166,6 +167,11 @@ void Session::check_keepalive() {
   if (relay_.state() == RelayState::Idle && !client_.closed && now - created_ >= kStartDeadline) {
     spdlog::info("proxy_leg_ended leg=client server={} why=no_start_request", server_endpoint_.address().to_string());
     lost(Leg::Client);
+  }
+  if (connect_started_ && !server_.connected && !server_.closed && now - *connect_started_ >= kConnectDeadline) {
+    spdlog::warn("proxy_connect_failed server={} error=\"no answer within {} s\"",
+                 server_endpoint_.address().to_string(), kConnectDeadline.count());
+    lost(Leg::Server);  // closing the socket ends the connect: its handler finds the leg closed
   }
   for (Leg leg : {Leg::Client, Leg::Server}) {
     LegIo& l = io(leg);

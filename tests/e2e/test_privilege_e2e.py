@@ -13,7 +13,6 @@ import pwd
 import signal
 import stat
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -1,0 +1,169 @@
+#!/usr/bin/python3
+"""End-to-end tests of proxy mode's own limits, which hold with or without a policy
+(`pptp-alg --proxy`, docs/proxy.md "Limits"): calls per client address and in all with
+their reserve, control connections per client address and in all (the descriptors), and a
+server that never accepts the router's connection. Split from test_proxy_policy_e2e.py (the
+same ProxyTest lab). Run as root:
+
+    PPTP_ALG=build/release/alg/pptp-alg /usr/bin/python3 tests/e2e/test_proxy_limits_e2e.py -v
+"""
+import json
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pptplab.lab import PUBLIC, PYTHON, SERVER2  # noqa: E402
+from test_proxy_e2e import ALICE, BOB, ProxyTest  # noqa: E402
+
+HOSTILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pptplab", "hostile.py")
+
+
+class ConnectDeadline(ProxyTest):
+    def test_a_server_that_drops_the_routers_syns_is_given_up_and_the_client_hears_general_error(self):
+        # Without a deadline the kernel tries for about 127 s, with two descriptors and the
+        # client's place in the limits held (s29 review). kConnectDeadline: 10 s, checked
+        # every 5 s.
+        self.lab.netns("srv", "iptables", "-w", "-A", "INPUT", "-p", "tcp", "--dport", "1723", "-j", "DROP")
+        r = subprocess.run(["ip", "netns", "exec", self.lab.ns["lan"], PYTHON, HOSTILE, "start-wait", "--local", ALICE,
+                            "--target", SERVER2, "--seconds", "40"], stdout=subprocess.PIPE, text=True, timeout=60)
+        answer = json.loads(r.stdout.strip().splitlines()[-1])
+        # Start-Control-Connection-Reply result 2, general error (RFC 2637 2.2), long before
+        # the kernel would give up.
+        self.assertEqual(answer.get("result"), 2, answer)
+        self.assertLess(answer["after"], 30, answer)
+        self.assertIn('proxy_connect_failed server=%s error="no answer within 10 s"' % SERVER2,
+                      self.lab.read_daemon_log())
+        self.assertEqual(self.wait_status(lambda s: s["connections"]["open"] == 0)["connections"]["open"], 0)
+
+
+class SourceCallLimit(ProxyTest):
+    daemon_args = ("--proxy", "--proxy-source-calls", "1")
+
+    def test_a_client_over_the_per_source_call_limit_is_told_busy(self):
+        pac = self.lab.start_pac(connections=1, duration=5)
+        r = self.lab.result(self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7, 8],
+                                                  duration=3))
+        # One call per address (--proxy-source-calls 1): the second is refused "busy"
+        # (Outgoing-Call-Reply result 4, RFC 2637 2.8) and never reaches the server.
+        self.assertEqual(r["calls"][0]["result"], 1, r)
+        self.assertGreaterEqual(r["calls"][0]["echoed"], 5, r)
+        self.assertEqual(r["calls"][1]["result"], 4, r)
+        self.assertEqual(self.lab.result(pac)["outgoing"], 1)
+        self.assertEqual(self.lab.status()["limits"]["source_calls_refused"], 1)
+
+
+class CallsInAll(ProxyTest):
+    daemon_args = ("--proxy", "--proxy-calls", "16")
+
+    def test_one_host_calling_until_busy_leaves_the_reserve_and_a_new_host_still_calls(self):
+        # s29 review, finding 2: one LAN host (33 addresses) took the whole Call-ID pool and
+        # every other client was told busy. 16 calls in all here: the last eighth (2) is kept
+        # for hosts holding fewer than 4, so one host gets 14 and a new one still calls.
+        pac = self.lab.start_pac(connections=2, duration=6)
+        mallory = self.lab.start_client("pns", local=BOB, server=SERVER2, tag="mallory", call_ids=list(range(10, 30)),
+                                        duration=1, linger=12)
+        self.wait_status(lambda s: s.get("calls_judged") == 14 and s["limits"]["calls_refused"] == 6, timeout=30)
+        alice = self.lab.result(self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7],
+                                                      duration=2))
+        self.assertEqual(alice["calls"][0]["result"], 1, alice)
+        self.assertGreaterEqual(alice["calls"][0]["echoed"], 5, alice)
+        status = self.lab.status()
+        self.assertEqual(status["call_limits"], {"in_all": 16, "reserve": 2, "fair_share": 4, "per_source": 1024})
+        r = self.lab.result(mallory)
+        results = [c["result"] for c in r["calls"]]
+        # Outgoing-Call-Reply result 4, busy (RFC 2637 2.8), and never at the server.
+        self.assertEqual((results.count(1), results.count(4)), (14, 6), r)
+        self.assertEqual(self.lab.result(pac)["outgoing"], 15)
+        self.assertEqual(status["limits"]["calls_refused"], 6)
+        self.assertEqual(status["limits"]["source_calls_refused"], 0)
+        self.assertIn("anomaly kind=proxy_call_refused source=%s answer=busy calls_held=14" % BOB, self.lab.read_daemon_log())
+
+
+# Opens N TCP connections from one address to the server's port 1723 (REDIRECTed to the
+# proxy) and holds them, saying nothing; after `report` s prints how many are still open
+# (the rest the proxy reset), then holds them for `hold` s more. Bounded: N connections, one pass, fixed sleeps.
+HOLDER = r"""
+import json, socket, sys, time
+local, server, n, report, hold = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+held = []
+for _ in range(n):
+    s = socket.socket()
+    s.settimeout(3)
+    s.bind((local, 0))
+    try:  # a connect whose RST came before Python read its result fails here: counted not held
+        s.connect((server, 1723))
+        held.append(s)
+    except OSError:
+        s.close()
+time.sleep(report)
+still = 0
+for s in held:
+    s.setblocking(False)
+    try:
+        still += s.recv(1) != b""
+    except BlockingIOError:
+        still += 1
+    except OSError:
+        pass
+print(json.dumps({"attempts": n, "held": still}), flush=True)
+time.sleep(hold)
+"""
+
+
+class ConnectionLimits(ProxyTest):
+    def test_one_host_holding_connections_is_reset_past_its_limit_and_another_clients_call_works(self):
+        # Without a policy: a host that opens 70 control connections and says nothing on
+        # them keeps 64 (kMaxConnectionsPerSource, --proxy-source-connections); the proxy
+        # resets the rest at once, before it connects to any server. Another client's
+        # connection, made while the 64 are held, is admitted and its call echoes.
+        holder = subprocess.Popen(["ip", "netns", "exec", self.lab.ns["lan"], PYTHON, "-c", HOLDER, BOB, SERVER2,
+                                   "70", "2", "12"], stdout=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: (holder.kill(), holder.wait(), holder.stdout.close()))
+        held = self.wait_status(lambda s: s.get("connections", {}).get("open") == 64, timeout=20)
+        self.assertEqual(held["connections"]["per_source_limit"], 64, held)
+        pac = self.lab.start_pac(connections=1, duration=6)
+        alice = self.lab.result(self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice", call_ids=[7],
+                                                      duration=4))
+        self.assertEchoed(alice)
+        self.assertTrue(self.lab.result(pac)["ok"])
+        report = json.loads(holder.stdout.readline())
+        self.assertEqual(report, {"attempts": 70, "held": 64}, report)
+        status = self.lab.status()
+        self.assertEqual(status["limits"]["source_connections_refused"], 6, status)
+        self.assertEqual(status["limits"]["connections_refused"], 0, status)
+        self.assertEqual(status["limits"]["accept_failures"], 0, status)
+        self.assertEqual(self.server_peers() - {PUBLIC}, set(), "nothing but the router reached the server")
+        self.assertIn("anomaly kind=proxy_connection_refused source=%s" % BOB, self.lab.read_daemon_log())
+
+    def test_the_connections_in_all_follow_the_descriptors_the_proxy_may_open(self):
+        # Started with 160 descriptors at most (soft and hard): (160 - 64 kept) / 2 = 48
+        # connections in all, each with room for its server leg. A host's 50 get 48; the
+        # proxy resets the other 2 and never meets EMFILE (accept_failures 0). Once they go,
+        # another client's call works.
+        self.lab.stop_daemon()
+        wrapper = os.path.join(self.lab.tmp, "pptp-alg-160")
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\nexec prlimit --nofile=160:160 -- %s \"$@\"\n" % self.lab.daemon_binary)
+        os.chmod(wrapper, 0o755)
+        self.lab.daemon_binary = wrapper
+        self.lab.start_daemon(self.daemon_arguments())
+        holder = subprocess.Popen(["ip", "netns", "exec", self.lab.ns["lan"], PYTHON, "-c", HOLDER, BOB, SERVER2,
+                                   "50", "2", "0"], stdout=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: (holder.kill(), holder.wait(), holder.stdout.close()))
+        report = json.loads(holder.stdout.readline())
+        self.assertEqual(report, {"attempts": 50, "held": 48}, report)
+        status = self.wait_status(lambda s: s["connections"]["open"] == 0, timeout=20)
+        self.assertEqual(status["connections"]["limit"], 48, status)
+        self.assertEqual(status["limits"]["connections_refused"], 2, status)
+        self.assertEqual(status["limits"]["source_connections_refused"], 0, status)
+        self.assertEqual(status["limits"]["accept_failures"], 0, status)
+        pac = self.lab.start_pac(connections=1, duration=5)
+        self.assertEchoed(self.lab.result(self.lab.start_client("pns", local=ALICE, server=SERVER2, tag="alice",
+                                                                call_ids=[7], duration=3)))
+        self.assertTrue(self.lab.result(pac)["ok"])
+
+
+if __name__ == "__main__":
+    unittest.main()
