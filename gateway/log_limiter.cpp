@@ -29,6 +29,7 @@ void LogLimiter::report(Bucket& b, std::string_view kind, const wire::Ipv4Addres
 
 void LogLimiter::report_suppressed() {
   for (auto& [kind, b] : buckets_) report(b, kind, nullptr);
+  for (auto& [kind, b] : source_totals_) report(b, kind, nullptr);
   for (auto& [key, b] : source_buckets_) {
     const wire::Ipv4Address source{key.second};
     report(b, key.first, &source);
@@ -65,7 +66,13 @@ bool LogLimiter::admit_source(std::string_view kind, wire::Ipv4Address source, d
     if (source_buckets_.size() >= kMaxLogSources) return admit(kind, now);
     it = source_buckets_.emplace(std::move(key), Bucket{now, 0, 0}).first;
   }
-  return spend(it->second, kSourceLogBurst, kind, &source, now);
+  Bucket& own = it->second;
+  if (!spend(own, kSourceLogBurst, kind, &source, now)) return false;
+  auto all = source_totals_.find(kind);
+  if (all == source_totals_.end()) all = source_totals_.emplace(std::string(kind), Bucket{now, 0, 0}).first;
+  if (spend(all->second, kSourceLogKindBurst, kind, nullptr, now)) return true;
+  --own.lines;  // not written: the total held it back, and counted it
+  return false;
 }
 
 }  // namespace pptp::gateway

@@ -26,6 +26,24 @@ TEST(LogLimiter, OneFloodingSourceDoesNotSilenceAnother) {
   EXPECT_EQ(c.lines_with("anomaly_suppressed kind=budget_refused source=192.0.2.66 lines=995"), 1u);
 }
 
+TEST(LogLimiter, ManySourcesEachWithinItsBudgetWriteAtMostTheKindsTotal) {
+  harness::CapturedLog c;
+  LogLimiter limiter(c.log);
+  for (std::uint32_t host = 0; host < 200; ++host) {
+    const wire::Ipv4Address source{0xC0000200u + host};  // 192.0.2.0 and on
+    for (int i = 0; i < 10; ++i) limiter.warn_source("proxy_call_refused", source, 1.0, [] { return std::string(); });
+  }
+  EXPECT_EQ(c.lines_with("anomaly kind=proxy_call_refused"), kSourceLogKindBurst);
+  limiter.warn_source("another_kind", test::addr("192.0.2.20"), 1.5, [] { return std::string(); });
+  EXPECT_EQ(c.lines_with("anomaly kind=another_kind"), 1u) << "a total per kind";
+  limiter.report_suppressed();
+  // Every line not written is counted in a suppressed line: the first 20 sources spent their
+  // own budgets (5 lines written, 5 held back each), and the total held back all 10 of each
+  // of the other 180.
+  EXPECT_EQ(c.lines_with("anomaly_suppressed kind=proxy_call_refused source="), 20u);
+  EXPECT_EQ(c.lines_with("anomaly_suppressed kind=proxy_call_refused lines=1800"), 1u);
+}
+
 TEST(LogLimiter, AskingWhetherALineWouldBeWrittenSpendsNothing) {
   harness::CapturedLog c;
   LogLimiter limiter(c.log);
