@@ -22,10 +22,10 @@
 namespace pptp::proxy {
 
 inline constexpr std::size_t kMaxCallsPerConnection = 256;  // beyond: Outgoing-Call-Reply "busy"
-// An Outgoing-Call-Request the server has not answered after this many calls of
-// Relay::age_unanswered (one per keepalive tick of 5 s: 55 to 60 s) is answered "time-out".
-// RFC 2637 sets no limit; without one a server that never answers (or one the client
-// owns) holds the call's Call IDs and its place in the limits until the idle timeout.
+// A call not answered after this many calls of Relay::age_unanswered (one per keepalive tick
+// of 5 s: 55 to 60 s) is ended: an Outgoing-Call-Request the server left unanswered, an
+// Incoming-Call-Request the client did. RFC 2637 sets no limit; without one a peer that never
+// answers holds the call's Call IDs and its place in the limits until the idle timeout.
 inline constexpr std::uint8_t kAnswerTicks = 12;
 inline constexpr std::string_view kProxyHostName = "pptp-alg";
 
@@ -45,6 +45,7 @@ inline constexpr std::uint8_t kStartNotAuthorized = 4;  // SCCRP 2.2: "requester
 inline constexpr std::uint8_t kDisconnectAdminShutdown = 3;  // CDN 2.13: cut by policy or operator
 inline constexpr std::uint8_t kIncomingDoNotAccept = 3;  // ICRP 2.10
 inline constexpr std::uint8_t kDisconnectLostCarrier = 1;  // CDN 2.13
+inline constexpr std::uint8_t kDisconnectGeneralError = 2;
 }  // namespace result
 
 #define PPTP_RELAY_COUNTERS(X)                                                                      \
@@ -63,8 +64,8 @@ inline constexpr std::uint8_t kDisconnectLostCarrier = 1;  // CDN 2.13
   X(calls_refused, "calls_refused", "calls refused by the judge (policy, limit): OCRP 4/7, ICRP 3 or silence") \
   X(calls_cut, "calls_cut", "live calls the proxy ended: CDN to the client, Call-Clear-Request to the server") \
   X(calls_timed_out, "calls_timed_out",                                                             \
-    "Outgoing-Call-Requests the server left unanswered for about 60 s: OCRP 6 to the client, "      \
-    "Call-Clear-Request to the server")
+    "calls left unanswered for about 60 s: an outgoing one by the server (OCRP 6 to the client, "    \
+    "Call-Clear-Request to the server), an incoming one by the client (CDN, ICRP 3 to the server)")
 
 struct RelayCounters {
   PPTP_RELAY_COUNTERS(PPTP_COUNTER_FIELD)
@@ -96,7 +97,7 @@ struct ProxyCall {
   std::optional<std::uint16_t> server_call_id;  // the server's, from its Outgoing-Call-Reply
                                                 // or Incoming-Call-Request
   bool client_known = true;  // false: an incoming call the client has not answered yet
-  std::uint8_t unanswered_ticks = 0;  // an outgoing call the server has not answered: its age
+  std::uint8_t unanswered_ticks = 0;  // a call not yet answered (either way): its age
 };
 
 // A start or call the judge refuses: answered with a result code (on_deny: refuse, and the
@@ -140,7 +141,9 @@ class Relay {
   RelayOutput cut_call(std::uint16_t pac_call_id, std::uint8_t result_code, std::string_view why);
   // Once per keepalive tick: outgoing calls the server has left unanswered for kAnswerTicks
   // get Outgoing-Call-Reply result 6 "time-out" (2.8) toward the client and
-  // Call-Clear-Request toward the server (2.12); their Call IDs go back.
+  // Call-Clear-Request toward the server (2.12); incoming calls the client has left
+  // unanswered get Call-Disconnect-Notify (2.13) toward it and Incoming-Call-Reply "do not
+  // accept" (2.10) toward the server. Their Call IDs go back.
   RelayOutput age_unanswered();
 
   RelayState state() const { return state_; }

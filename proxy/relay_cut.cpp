@@ -56,17 +56,32 @@ void Relay::clear_at_server(RelayOutput& out, const ProxyCall& call) {
   clearing_.emplace_back(call.pns_call_id, call.server_call_id);
 }
 
+// An outgoing call waits for the server's Outgoing-Call-Reply, an incoming one for the
+// client's Incoming-Call-Reply; a hostile server's incoming calls that the client ignores
+// would otherwise count against the client's limits until the idle timeout (s30 review).
 RelayOutput Relay::age_unanswered() {
   RelayOutput out;
   std::vector<std::uint16_t> expired;
   for (ProxyCall& c : calls_) {
-    if (!c.client_known || c.server_call_id) continue;  // answered, or an incoming call
-    if (++c.unanswered_ticks >= kAnswerTicks) expired.push_back(c.pac_call_id);
+    const bool waiting = c.client_known ? !c.server_call_id : true;
+    if (waiting && ++c.unanswered_ticks >= kAnswerTicks) expired.push_back(c.pac_call_id);
   }
   for (std::uint16_t id : expired) {
     ProxyCall* call = find_call(id, &ProxyCall::pac_call_id);
-    out.sends.push_back(to(Leg::Client, refused_call(call->client_call_id, result::kCallTimeout)));
-    clear_at_server(out, *call);
+    if (call->client_known) {  // 2.8 toward the client, 2.12 toward the server
+      out.sends.push_back(to(Leg::Client, refused_call(call->client_call_id, result::kCallTimeout)));
+      clear_at_server(out, *call);
+    } else {  // 2.13 toward the client (it was offered the call by us, its PAC), 2.10 toward the server
+      wire::CallDisconnectNotify cdn;
+      cdn.call_id = call->pac_call_id;
+      cdn.result_code = result::kDisconnectGeneralError;
+      cdn.call_statistics = wire::CallStatistics::from_text("pptp-alg: not answered within 60 s");
+      out.sends.push_back(to(Leg::Client, cdn));
+      wire::IncomingCallReply refusal;
+      refusal.peer_call_id = *call->server_call_id;
+      refusal.result_code = result::kIncomingDoNotAccept;
+      out.sends.push_back(to(Leg::Server, refusal));
+    }
     ++counters_.calls_timed_out;
     end_call(call);
   }

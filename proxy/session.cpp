@@ -193,8 +193,8 @@ void Session::check_keepalive() {
     }
   }
   if (RelayOutput out = relay_.age_unanswered(); !out.sends.empty()) {
-    spdlog::info("proxy_call_unanswered server={} calls={} answer=\"Outgoing-Call-Reply result 6 (time-out)\"",
-                 server_endpoint_.address().to_string(), out.sends.size() / 2);
+    spdlog::info("proxy_call_unanswered server={} calls={}", server_endpoint_.address().to_string(),
+                 out.sends.size() / 2);
     apply(out);
   }
   const bool done = client_.closed && (server_.closed || !server_.connected);

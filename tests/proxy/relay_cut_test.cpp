@@ -141,5 +141,26 @@ TEST_F(JudgedRelay, AnOutgoingCallTheServerLeavesUnansweredTimesOutOnBothLegs) {
   EXPECT_EQ(relay->calls().size(), 1u) << "the answered call stays";
 }
 
+// A hostile server's incoming calls that the client never answers do not hold the client's
+// place in the limits (s30 review, finding E).
+TEST_F(JudgedRelay, AnIncomingCallTheClientLeavesUnansweredIsWithdrawnFromItAndRefusedToTheServer) {
+  establish();
+  const auto offered = sent<wire::IncomingCallRequest>(server_places(*relay, 300), Leg::Client);
+  ASSERT_EQ(offered.size(), 1u);
+  for (std::uint8_t i = 1; i < kAnswerTicks; ++i) ASSERT_TRUE(relay->age_unanswered().sends.empty());
+  const RelayOutput out = relay->age_unanswered();
+  const auto cdn = sent<wire::CallDisconnectNotify>(out, Leg::Client);
+  ASSERT_EQ(cdn.size(), 1u);
+  EXPECT_EQ(cdn[0].call_id, offered[0].call_id) << "the Call ID the client was offered (2.13)";
+  EXPECT_EQ(cdn[0].result_code, 2);
+  const auto refusal = sent<wire::IncomingCallReply>(out, Leg::Server);
+  ASSERT_EQ(refusal.size(), 1u);
+  EXPECT_EQ(refusal[0].peer_call_id, 300);
+  EXPECT_EQ(refusal[0].result_code, 3) << "RFC 2637 2.10: do not accept";
+  EXPECT_EQ(book.used(), 0u);
+  EXPECT_EQ(judge.ended, judge.admitted);
+  EXPECT_EQ(counters.calls_timed_out, 1u);
+}
+
 }  // namespace
 }  // namespace pptp::proxy
