@@ -66,7 +66,28 @@ void Session::on_read(Leg leg, const boost::system::error_code& ec, std::size_t 
     lost(leg);
     return;
   }
+  if (backlogged()) {
+    l.read_paused = true;  // resume_reading() goes on once the queues drain
+    return;
+  }
   read(leg);
+}
+
+// A queue past kReadPauseBytes: what either leg says may add to it (an Echo-Reply, a relayed
+// message), so neither is read until it drains. The peers' TCP windows then hold them back,
+// instead of a client that pipelines being cut as "not reading" (s29 review, finding 9).
+bool Session::backlogged() const {
+  return client_.queued_bytes > kReadPauseBytes || server_.queued_bytes > kReadPauseBytes;
+}
+
+void Session::resume_reading() {
+  if (backlogged()) return;
+  for (Leg leg : {Leg::Client, Leg::Server}) {
+    LegIo& l = io(leg);
+    if (!l.read_paused || l.closed) continue;
+    l.read_paused = false;
+    read(leg);
+  }
 }
 
 void Session::connect_server() {
@@ -113,9 +134,17 @@ void Session::write_next(Leg leg) {
     if (l.close_after) close(leg);
     return;
   }
+  // Everything queued in one write (s29 review, finding 9): one message per write let a
+  // client that pipelines, and reads all the while, outrun the writes and be cut as "not
+  // reading". kMaxQueuedBytes now counts only what the peer's TCP has not taken. The deque
+  // keeps its elements in place while more are queued behind them.
   l.writing = true;
-  boost::asio::async_write(l.socket, boost::asio::buffer(l.queue.front()),
-                           [self = shared_from_this(), leg](const boost::system::error_code& ec, std::size_t) {
+  std::vector<boost::asio::const_buffer> buffers;
+  buffers.reserve(l.queue.size());
+  for (const auto& message : l.queue) buffers.emplace_back(boost::asio::buffer(message));
+  boost::asio::async_write(l.socket, buffers,
+                           [self = shared_from_this(), leg, sent = l.queue.size()](const boost::system::error_code& ec,
+                                                                                   std::size_t) {
                              LegIo& w = self->io(leg);
                              w.writing = false;
                              if (w.closed) return;
@@ -123,8 +152,11 @@ void Session::write_next(Leg leg) {
                                self->lost(leg);
                                return;
                              }
-                             w.queued_bytes -= w.queue.front().size();
-                             w.queue.pop_front();
+                             for (std::size_t i = 0; i < sent; ++i) {
+                               w.queued_bytes -= w.queue.front().size();
+                               w.queue.pop_front();
+                             }
+                             self->resume_reading();
                              self->write_next(leg);
                            });
 }

@@ -24,6 +24,7 @@ namespace pptp::proxy {
 
 inline constexpr std::size_t kReadChunk = 4096;
 inline constexpr std::size_t kMaxQueuedBytes = 64 * 1024;  // a peer that does not read is cut
+inline constexpr std::size_t kReadPauseBytes = 16 * 1024;  // past this, neither leg is read
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -47,6 +48,7 @@ class Session : public std::enable_shared_from_this<Session> {
     bool writing = false;
     bool close_after = false;
     bool closed = false;
+    bool read_paused = false;  // backlogged(): read again by resume_reading()
     std::array<std::uint8_t, kReadChunk> buffer{};
     Keepalive keepalive{Clock::now()};
   };
@@ -58,6 +60,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void apply(const RelayOutput& out);
   void enqueue(Leg leg, const wire::ControlMessage& message);
   void write_next(Leg leg);
+  bool backlogged() const;
+  void resume_reading();
   void close_when_written(Leg leg);
   void close(Leg leg);
   void lost(Leg leg);

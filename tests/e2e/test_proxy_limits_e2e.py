@@ -20,6 +20,20 @@ from test_proxy_e2e import ALICE, BOB, ProxyTest  # noqa: E402
 HOSTILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pptplab", "hostile.py")
 
 
+class PipelinedClient(ProxyTest):
+    def test_a_client_that_pipelines_echo_requests_and_reads_gets_every_reply_and_is_not_cut(self):
+        # s29 review, finding 9: 4,000 Echo-Requests in one write (64 KB) while reading all the
+        # replies: 13 came, then the proxy cut the client as "not reading" (one message per
+        # write could not keep up). Every queued reply now goes in one write.
+        self.lab.start_pac(connections=1, duration=10)
+        r = subprocess.run(["ip", "netns", "exec", self.lab.ns["lan"], PYTHON, HOSTILE, "echo-pipeline", "--local",
+                            ALICE, "--target", SERVER2, "--count", "4000", "--seconds", "20"],
+                           stdout=subprocess.PIPE, text=True, timeout=60)
+        answer = json.loads(r.stdout.strip().splitlines()[-1])
+        self.assertEqual((answer.get("replies"), answer.get("closed")), (4000, False), answer)
+        self.assertNotIn("proxy_peer_not_reading", self.lab.read_daemon_log())
+
+
 class ConnectDeadline(ProxyTest):
     def test_a_server_that_drops_the_routers_syns_is_given_up_and_the_client_hears_general_error(self):
         # Without a deadline the kernel tries for about 127 s, with two descriptors and the

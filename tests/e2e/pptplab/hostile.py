@@ -43,6 +43,9 @@
                 connection picked up mid-stream;
   start-wait:   one control connection whose Start-Control-Connection-Request waits up to
                 --seconds for its reply: prints the reply's result code and when it came;
+  echo-pipeline: one control connection that sends --count Echo-Requests in one write after
+                its start, while a thread reads every reply: prints the replies and whether
+                the connection was closed on it;
   head-flood:   one control connection with a call (Call ID --key), then Set-Link-Info
                 messages each cut after --cut bytes (two segments each): every one a head
                 an HA node sends its peer, unpaced.
@@ -59,6 +62,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -183,6 +187,35 @@ def start_wait(a):
         s.close()
 
 
+def echo_pipeline(a):
+    s = socket.create_connection((a.target, 1723), timeout=5, source_address=(a.local, 0))
+    s.sendall(m.sccrq("pipeline"))
+    read_message(s, m.SCCRP, 10)
+    got = {"bytes": 0, "closed": False}
+    wanted = m.LENGTHS[m.ECHORP] * a.count
+
+    def reader():
+        while got["bytes"] < wanted:
+            try:
+                chunk = s.recv(1 << 16)
+            except OSError:  # the timeout: replies stopped coming
+                return
+            if not chunk:
+                got["closed"] = True
+                return
+            got["bytes"] += len(chunk)
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    try:
+        s.sendall(b"".join(m.echorq(i) for i in range(a.count)))
+    except OSError:
+        pass
+    thread.join(a.seconds)
+    s.close()
+    return {"sent": a.count, "replies": got["bytes"] // m.LENGTHS[m.ECHORP], "closed": got["closed"]}
+
+
 def sink(a):
     """Answers each connection's Start-Control-Connection-Request, then reads nothing more:
     its calls stay in set-up and its out-of-order data is never made whole."""
@@ -290,7 +323,8 @@ def main():
     kinds = {"control-junk": control_junk, "gre-junk": gre_junk, "ocrq-flood": ocrq_flood, "tcp-spoof": tcp_spoof,
              "syn-rst-churn": syn_rst_churn, "syn-flood": syn_flood, "ooo-data": ooo_data, "sink": sink,
              "gre-flood": gre_flood, "gre-key-flood": gre_key_flood, "gre-spoof": gre_spoof, "stalled": stalled, "mid-stream": mid_stream,
-             "tcp-window-forge": tcp_window_forge, "head-flood": head_flood, "start-wait": start_wait}
+             "tcp-window-forge": tcp_window_forge, "head-flood": head_flood, "start-wait": start_wait,
+             "echo-pipeline": echo_pipeline}
     p.add_argument("kind", choices=sorted(kinds))
     p.add_argument("--local", required=True)
     p.add_argument("--target", required=True)
@@ -312,7 +346,7 @@ def main():
     p.add_argument("--window", type=int, default=65535, help="tcp-window-forge: the window field written")
     p.add_argument("--pause", type=float, default=0.5, help="tcp-window-forge: seconds after each segment")
     p.add_argument("--seconds", type=float, default=5.0, help="gre-flood, gre-key-flood, mid-stream: how long; stalled: held open; "
-                   "start-wait: the longest wait")
+                   "start-wait: the longest wait; echo-pipeline: how long the replies are read")
     p.add_argument("--duration", type=float, default=0.0,
                    help="syn-rst-churn, syn-flood, ooo-data, ocrq-flood, head-flood: stop after this many seconds "
                    "(0: at --count)")
