@@ -1,11 +1,13 @@
 #include "alg/daemon_flags.hpp"
 
 #include <charconv>
+#include <cstdio>
 #include <cmath>
 #include <filesystem>
 #include <limits>
 
 #include "alg/control/protocol.hpp"
+#include "proxy/proxy_rules.hpp"
 
 namespace pptp::cli {
 
@@ -46,6 +48,36 @@ CLI::Validator commit_timeout_range() {
         return "'" + value + "': give " + commit_timeout_expected();
       },
       "SECONDS");
+}
+
+namespace {
+
+// A proxy-mode flag's text, parsed; nothing (after saying why) when it is invalid or given
+// without --proxy. `name`: the flag without its dashes, as its config key.
+template <class T, class Parse>
+std::optional<T> proxy_flag(bool proxy, const std::string& text, const char* name, Parse parse) {
+  if (!proxy && !text.empty()) {
+    std::fprintf(stderr, "pptp-alg: --%s (%s) needs --proxy\n", name, name);
+    return std::nullopt;
+  }
+  auto parsed = parse(text);
+  if (!parsed) {
+    std::fprintf(stderr, "pptp-alg: --%s: %s\n", name, parsed.error().c_str());
+    return std::nullopt;
+  }
+  return std::move(*parsed);
+}
+
+}  // namespace
+
+std::optional<std::vector<pptp::policy::Prefix>> proxy_servers_of(const DaemonFlags& f) {
+  return proxy_flag<std::vector<pptp::policy::Prefix>>(f.proxy, f.proxy_servers, "proxy-servers",
+                                                       pptp::proxy::parse_servers);
+}
+
+// Empty: none given (the default route's, looked up where used).
+std::optional<std::vector<std::string>> proxy_outside_of(const DaemonFlags& f) {
+  return proxy_flag<std::vector<std::string>>(f.proxy, f.proxy_outside, "proxy-outside", pptp::proxy::parse_interfaces);
 }
 
 void DaemonFlags::add_to(CLI::App& app) {
@@ -136,6 +168,10 @@ void DaemonFlags::add_to(CLI::App& app) {
                                       "proxy mode: only the control connections and GRE to these servers "
                                       "(PREFIX[,PREFIX...]) are proxied; the rest is forwarded, e.g. to a transparent "
                                       "pptp-alg on the same router (default: every server)");
+  proxy_outside_flag = app.add_option("--proxy-outside", proxy_outside,
+                                      "proxy mode: the interfaces (NAME[,NAME...]) whose TCP/1723 and GRE are never "
+                                      "proxied, only forwarded (default: those of the IPv4 default route, read at "
+                                      "start)");
   add_rate_limits(app);
   add_budgets_to(app);
   add_ha_to(app);
@@ -215,6 +251,7 @@ void DaemonFlags::take_keys(const pptp::config::Settings& k) {
   take(k.proxy_source_connections, proxy_source_connections_flag, proxy_source_connections);
   take(k.proxy_calls, proxy_calls_flag, proxy_calls);
   take(k.proxy_servers, proxy_servers_flag, proxy_servers);
+  take(k.proxy_outside, proxy_outside_flag, proxy_outside);
 }
 
 void DaemonFlags::add_ha_to(CLI::App& app) {

@@ -13,6 +13,7 @@
 #include "alg/daemon/daemon.hpp"
 #include "gateway/budgets.hpp"
 #include "nftables/rules.hpp"
+#include "policy/policy.hpp"
 #include "proxy/limits.hpp"
 
 namespace pptp::cli {
@@ -77,10 +78,18 @@ struct DaemonFlags {
   // Proxy mode: the servers it proxies (--proxy-servers PREFIX[,PREFIX...]; empty: every one).
   std::string proxy_servers;
   CLI::Option* proxy_servers_flag = nullptr;
+  // Proxy mode: the outside's interfaces (--proxy-outside NAME[,NAME...]; empty: the default route's).
+  std::string proxy_outside;
+  CLI::Option* proxy_outside_flag = nullptr;
 
   void add_to(CLI::App& app);
   void take_keys(const pptp::config::Settings& k);
   void add_rate_limits(CLI::App& app);
 };
+
+// --proxy-servers as prefixes, --proxy-outside as interface names (empty: none given);
+// nothing, after saying why on stderr, when invalid or given without --proxy.
+std::optional<std::vector<pptp::policy::Prefix>> proxy_servers_of(const DaemonFlags& f);
+std::optional<std::vector<std::string>> proxy_outside_of(const DaemonFlags& f);
 
 }  // namespace pptp::cli

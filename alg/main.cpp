@@ -146,20 +146,6 @@ int run_reload(const std::string& pid_file, const std::string& policy_file) {
   return 0;
 }
 
-// --proxy-servers as prefixes; nothing (after saying why) when it is invalid or without --proxy.
-std::optional<std::vector<pptp::policy::Prefix>> proxy_servers_of(const DaemonFlags& f) {
-  if (!f.proxy && !f.proxy_servers.empty()) {
-    std::fprintf(stderr, "pptp-alg: --proxy-servers (proxy-servers) needs --proxy\n");
-    return std::nullopt;
-  }
-  auto servers = pptp::proxy::parse_servers(f.proxy_servers);
-  if (!servers) {
-    std::fprintf(stderr, "pptp-alg: --proxy-servers: %s\n", servers.error().c_str());
-    return std::nullopt;
-  }
-  return *servers;
-}
-
 int run_daemon_with(DaemonFlags& f) {
   const std::string path = config_path({f.config}, f.config_file);
   auto keys = read_config(path);
@@ -185,7 +171,8 @@ int run_daemon_with(DaemonFlags& f) {
   f.d.gateway.budgets.source_reassembly_bytes = std::size_t{f.source_reassembly} * 1024;
   f.d.gateway.budgets.source_held_bytes = std::size_t{f.source_held} * 1024;
   const auto servers = proxy_servers_of(f);
-  if (!servers) return 2;
+  const auto outside = proxy_outside_of(f);
+  if (!servers || !outside) return 2;
   const pptp::proxy::OtherMode other = pptp::proxy::read_other_mode();
   if (const auto why = f.proxy ? pptp::proxy::proxy_conflict(other, !servers->empty(), !f.no_fast_path)
                                : pptp::proxy::transparent_conflict(other)) {
@@ -203,7 +190,7 @@ int run_daemon_with(DaemonFlags& f) {
                                                                                      pptp::proxy::kMaxConnections,
                                                                                      f.proxy_calls},
                                                             *servers,
-                                                            f.d.metrics_listen, f.d.keep_fast_path});
+                                                            f.d.metrics_listen, f.d.keep_fast_path, *outside});
   }
   return pptp::daemon::run_daemon(f.d);
 }
@@ -226,10 +213,11 @@ std::string nft_include(pptp::nft::Backend backend, const pptp::nft::RuleOptions
 int run_rules(const DaemonFlags& f, const std::string& format) {
   if (f.proxy) {  // proxy mode's rules are xtables and iproute2 whatever the backend (docs/proxy.md)
     const auto servers = proxy_servers_of(f);
-    if (!servers) return 2;
+    const auto outside = proxy_outside_of(f);
+    if (!servers || !outside) return 2;
     pptp::proxy::ProxyRuleOptions o;
     o.servers = *servers;
-    o.outside_interfaces = pptp::proxy::default_route_interfaces();  // as --install-rules would
+    o.outside_interfaces = pptp::proxy::outside_interfaces(*outside);  // as --install-rules would
     std::cout << pptp::proxy::describe_proxy_rules(o);
     return 0;
   }
@@ -291,6 +279,8 @@ void Commands::add_to(CLI::App& app) {
   rules->add_option("--queued-gre-limit", d.queued_gre_limit, "queued GRE packets per second per source (0 = off)");
   rules->add_flag("--proxy", f.proxy, "the proxy mode's rules instead (REDIRECT, GRE mark, policy route)");
   rules->add_option("--proxy-servers", f.proxy_servers, "with --proxy: only these servers (PREFIX[,PREFIX...])");
+  rules->add_option("--proxy-outside", f.proxy_outside,
+                    "with --proxy: the interfaces never proxied (NAME[,NAME...]; default: the default route's)");
   rules->add_option("--format", rules_format,
                     "shell (a script for this kernel's backend) or nft (an include file for /etc/nftables.conf)")
       ->check(CLI::IsMember({"shell", "nft"}));

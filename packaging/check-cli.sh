@@ -26,7 +26,7 @@ for flag in $flags; do
   [[ "$out" == *":1:"*"expected"* ]] || { echo "FAIL: key ${flag#--} not read: $out"; fail=1; }
 done
 for usage in "--no-such-flag" "--queue" "--log-level loud" "inspect" "no-such-command" "--ha-commit-timeout 0" \
-  "--ha-commit-timeout 601"; do
+  "--ha-commit-timeout 601" "--proxy-calls 7" "--proxy --proxy-outside a/b" "--proxy-outside wan0"; do
   # shellcheck disable=SC2086
   "$alg" $usage >/dev/null 2>&1
   status=$?
@@ -35,6 +35,10 @@ done
 # A value out of range says what to give.
 out=$("$alg" --ha-commit-timeout 0 2>&1)
 [[ "$out" == *"give seconds from 1 to 600"* ]] || { echo "FAIL: --ha-commit-timeout 0 said: $out"; fail=1; }
+out=$("$alg" --proxy --proxy-outside eth0:1 2>&1)
+[[ "$out" == *"'eth0:1' is not an interface name"* ]] || { echo "FAIL: --proxy-outside eth0:1 said: $out"; fail=1; }
+out=$("$alg" rules --proxy --proxy-outside wan0,ppp0 2>&1)
+[[ "$out" == *"-t nat -A PPTP_ALG_PROXY -i ppp0 -j RETURN"* ]] || { echo "FAIL: rules --proxy-outside: $out"; fail=1; }
 "$alg" --version >/dev/null || { echo "FAIL: --version"; fail=1; }
 # ctl: a subcommand is required, kill takes exactly one selector, no daemon is exit 1.
 for usage in "ctl" "ctl kill" "ctl kill --user a --call 3" "ctl frobnicate" "rules --format xml"; do

@@ -77,6 +77,30 @@ std::vector<std::string> default_route_interfaces() {
   return route_devices(output);
 }
 
+Result<std::vector<std::string>, std::string> parse_interfaces(std::string_view text) {
+  constexpr std::size_t kMaxName = 15;  // IFNAMSIZ less the NUL
+  std::vector<std::string> out;
+  if (text.empty()) return out;
+  for (;;) {  // every piece between commas is a name: "wan0," has an empty one
+    const std::size_t comma = text.find(',');
+    const std::string_view name = text.substr(0, comma);
+    const bool bad_byte = std::any_of(name.begin(), name.end(), [](char c) {
+      return c == '/' || c == ':' || c == ',' || static_cast<unsigned char>(c) <= ' ' || c == 0x7f;
+    });
+    if (name.empty() || name.size() > kMaxName || bad_byte || name == "." || name == "..") {
+      return unexpected("'" + std::string(name) + "' is not an interface name (1 to 15 characters, no '/', ':' "
+                        "or spaces; give NAME[,NAME...])");
+    }
+    out.emplace_back(name);
+    if (comma == std::string_view::npos) return out;
+    text = text.substr(comma + 1);
+  }
+}
+
+std::vector<std::string> outside_interfaces(const std::vector<std::string>& given) {
+  return given.empty() ? default_route_interfaces() : given;
+}
+
 std::vector<nft::Command> proxy_install_commands(const ProxyRuleOptions& o) {
   const std::string nat(kNatChain), gre(kGreChain), table = std::to_string(o.table);
   std::vector<nft::Command> out{iptables("nat", {"-N", nat})};

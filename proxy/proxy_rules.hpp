@@ -58,6 +58,13 @@ std::vector<std::string> default_route_interfaces();
 // The `dev NAME` of each route line of `ip -o route` output (pure, for the test).
 std::vector<std::string> route_devices(std::string_view ip_output);
 
+// "wan0,ppp0" (--proxy-outside) as interface names: 1 to 15 bytes (IFNAMSIZ), none of '/',
+// ':', space or control characters, not "." or ".." (the kernel's dev_valid_name); the error
+// names the bad one. Empty: none given (the default route's are used).
+Result<std::vector<std::string>, std::string> parse_interfaces(std::string_view text);
+// The outside: --proxy-outside's if given, else the default route's.
+std::vector<std::string> outside_interfaces(const std::vector<std::string>& given);
+
 // "198.51.100.2,203.0.113.0/24" (--proxy-servers) as prefixes; the error names the bad one.
 Result<std::vector<policy::Prefix>, std::string> parse_servers(std::string_view text);
 

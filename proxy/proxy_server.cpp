@@ -45,7 +45,7 @@ wire::Endpoint endpoint_of(const tcp::endpoint& e) {
   return wire::Endpoint{wire::Ipv4Address{e.address().to_v4().to_uint()}, e.port()};
 }
 
-void log_outside(const std::vector<std::string>& outside) {
+void log_outside(const std::vector<std::string>& outside, bool given) {
   if (outside.empty()) {
     spdlog::warn("proxy_outside_unknown note=\"no IPv4 default route: TCP/1723 and GRE from every interface are "
                  "proxied, the outside's too (docs/proxy.md)\"");
@@ -53,7 +53,8 @@ void log_outside(const std::vector<std::string>& outside) {
   }
   std::string names;
   for (const std::string& i : outside) names += (names.empty() ? "" : ",") + i;
-  spdlog::info("proxy_outside interfaces={} note=\"the default route's: their TCP/1723 and GRE are not proxied\"", names);
+  spdlog::info("proxy_outside interfaces={} from={} note=\"their TCP/1723 and GRE are not proxied\"", names,
+               given ? "proxy-outside" : "default_route");
 }
 
 class ProxyServer {
@@ -127,8 +128,8 @@ Result<bool, std::string> ProxyServer::open() {
   }
   if (options_.install_rules) {
     ProxyRuleOptions o = rule_options();
-    o.outside_interfaces = default_route_interfaces();
-    log_outside(o.outside_interfaces);
+    o.outside_interfaces = outside_interfaces(options_.outside);
+    log_outside(o.outside_interfaces, !options_.outside.empty());
     auto r = install_proxy_rules(o);
     if (!r) return unexpected(r.error());
     rules_installed_ = true;

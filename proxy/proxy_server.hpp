@@ -29,6 +29,7 @@ struct ProxyOptions {
   std::vector<policy::Prefix> servers;  // --proxy-servers: the servers proxied (empty: every one)
   std::string metrics_listen;           // --metrics-listen ADDR:PORT (GET /metrics); empty: none
   bool keep_fast_path = false;          // --keep-fast-path: not applied in proxy mode (logged why)
+  std::vector<std::string> outside;     // --proxy-outside; empty: the default route's interfaces
 };
 
 // Runs until SIGINT/SIGTERM (SIGHUP reloads the policy); returns the exit status.

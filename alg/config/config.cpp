@@ -225,6 +225,8 @@ constexpr std::array kKeys{
         [](const YAML::Node& v, Settings& s) { return store(commit_timeout(v), s.ha_commit_timeout); }},
     Key{"proxy-servers",
         [](const YAML::Node& v, Settings& s) { return store(text(v, "PREFIX[,PREFIX...]"), s.proxy_servers); }},
+    Key{"proxy-outside",
+        [](const YAML::Node& v, Settings& s) { return store(text(v, "NAME[,NAME...]"), s.proxy_outside); }},
 };
 
 constexpr auto kKeyNames = [] {

@@ -58,6 +58,7 @@ struct Settings {
   // and control connections it may hold open at once.
   std::optional<std::uint32_t> proxy_source_calls, proxy_source_connections, proxy_calls;
   std::optional<std::string> proxy_servers;  // "PREFIX[,PREFIX...]": the servers proxied
+  std::optional<std::string> proxy_outside;  // "NAME[,NAME...]": interfaces never proxied
 };
 
 // The same positioned error as rules.yaml's (line and column 1-based, 0 for the whole

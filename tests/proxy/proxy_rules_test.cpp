@@ -87,6 +87,19 @@ TEST(ProxyRules, WhatComesInFromTheOutsideLeavesEveryChainFirst) {
   }
 }
 
+// --proxy-outside: an outside that is not the default route's (s29 review).
+TEST(ProxyRules, OutsideInterfacesAreNamesTheKernelWouldTakeAndGivenOnesReplaceTheDefaultRoutes) {
+  const auto names = parse_interfaces("wan0,ppp0,eth1.100,a-b_c@d");
+  ASSERT_TRUE(names);
+  EXPECT_EQ(*names, (std::vector<std::string>{"wan0", "ppp0", "eth1.100", "a-b_c@d"}));
+  EXPECT_TRUE(parse_interfaces("")->empty()) << "none given: the default route's";
+  for (const char* bad : {"wan0,", ",wan0", "a/b", "eth0:1", "a b", "0123456789abcdef", ".", "..", "x\ty"}) {
+    EXPECT_FALSE(parse_interfaces(bad)) << bad;
+  }
+  EXPECT_NE(parse_interfaces("wan0,a/b").error().find("'a/b'"), std::string::npos) << "the error names the bad one";
+  EXPECT_EQ(outside_interfaces({"wan9"}), std::vector<std::string>{"wan9"});
+}
+
 TEST(ProxyRules, TheDefaultRoutesDevicesAreReadFromIpsOutput) {
   EXPECT_EQ(route_devices("default via 198.51.100.254 dev outside proto static \n"),
             (std::vector<std::string>{"outside"}));

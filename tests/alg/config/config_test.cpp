@@ -49,7 +49,7 @@ TEST(Config, EveryKeyReadsItsValue) {
   EXPECT_EQ(s->control_socket, "/run/x/control");
   EXPECT_EQ(s->metrics_listen, "127.0.0.1:9816");
   EXPECT_EQ(s->log_format, "json");
-  EXPECT_EQ(key_names().size(), 37u);
+  EXPECT_EQ(key_names().size(), 38u);
   EXPECT_FALSE(parse_config("fast-path: flowtable\n"));
 }
 
@@ -121,11 +121,13 @@ TEST(Config, TheProxysPerSourceLimitsAreWholePositiveNumbers) {
   }
 }
 
-// proxy-servers is read as written; the proxy parses the prefixes at start (main.cpp).
+// proxy-servers and proxy-outside are read as written; the proxy parses them at start
+// (daemon_flags.cpp proxy_servers_of, proxy_outside_of).
 TEST(Config, TheProxysServersAreOneTextOfPrefixes) {
-  auto s = parse_config("proxy: true\nproxy-servers: 198.51.100.3,203.0.113.0/24\n");
+  auto s = parse_config("proxy: true\nproxy-servers: 198.51.100.3,203.0.113.0/24\nproxy-outside: wan0,ppp0\n");
   ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(s->proxy_servers, "198.51.100.3,203.0.113.0/24");
+  EXPECT_EQ(s->proxy_outside, "wan0,ppp0");
   EXPECT_FALSE(parse_config("proxy-servers: [198.51.100.3]\n")) << "a list is not the flag's text";
 }
 
