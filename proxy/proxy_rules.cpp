@@ -88,8 +88,10 @@ Result<std::vector<std::string>, std::string> parse_interfaces(std::string_view 
       return c == '/' || c == ':' || c == ',' || static_cast<unsigned char>(c) <= ' ' || c == 0x7f;
     });
     if (name.empty() || name.size() > kMaxName || bad_byte || name == "." || name == "..") {
-      return unexpected("'" + std::string(name) + "' is not an interface name (1 to 15 characters, no '/', ':' "
-                        "or spaces; give NAME[,NAME...])");
+      std::string why(1, '\'');  // appended, not "'" + ...: GCC 12's -Wrestrict misfires on that
+      why.append(name).append("' is not an interface name (1 to 15 characters, no '/', ':' or spaces; give "
+                              "NAME[,NAME...])");
+      return unexpected(why);
     }
     out.emplace_back(name);
     if (comma == std::string_view::npos) return out;
