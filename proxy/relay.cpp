@@ -148,6 +148,13 @@ RelayOutput Relay::outgoing_request(const wire::OutgoingCallRequest& m) {
 
 RelayOutput Relay::outgoing_reply(const wire::OutgoingCallReply& m) {
   ProxyCall* call = find_call(m.peer_call_id, &ProxyCall::pns_call_id);
+  if (call == nullptr && m.result_code == result::kCallConnected && clearing(m.peer_call_id)) {
+    // Connected after we cleared it (the answer came too late, relay_cut.cpp): clear it
+    // again, or the server keeps a call nobody uses (2.12).
+    wire::CallClearRequest clear;
+    clear.call_id = m.peer_call_id;
+    return one(Leg::Server, clear);
+  }
   if (call == nullptr || call->server_call_id) return ignored(&RelayCounters::unknown_call);
   ++counters_.messages_relayed;
   wire::OutgoingCallReply theirs = m;

@@ -178,6 +178,7 @@ class Relay {
   RelayOutput ignored(std::uint64_t RelayCounters::*counter);
   std::optional<RelayOutput> judge_refused(const ProxyCall& call, bool incoming);
   bool was_cut(std::uint16_t server_says);
+  bool clearing(std::uint16_t pns_call_id) const;  // cleared by us, its answer still owed
   void clear_at_server(RelayOutput& out, const ProxyCall& call);
 
   CallBook& book_;

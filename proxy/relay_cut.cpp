@@ -88,6 +88,10 @@ RelayOutput Relay::age_unanswered() {
   return out;
 }
 
+bool Relay::clearing(std::uint16_t pns_call_id) const {
+  return std::any_of(clearing_.begin(), clearing_.end(), [&](const auto& c) { return c.first == pns_call_id; });
+}
+
 // The server's Call-Disconnect-Notify for a call we cut: expected, consumed once.
 bool Relay::was_cut(std::uint16_t server_says) {
   const auto it = std::find_if(clearing_.begin(), clearing_.end(), [&](const auto& c) {

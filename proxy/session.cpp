@@ -1,5 +1,9 @@
 #include "proxy/session.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <spdlog/spdlog.h>
 
 namespace pptp::proxy {
@@ -14,6 +18,14 @@ wire::Ipv4Address peer_of(const boost::asio::ip::tcp::socket& s) {
   return ec ? wire::Ipv4Address{} : address_of(e);
 }
 const char* name_of(Leg leg) { return leg == Leg::Client ? "client" : "server"; }
+// The peer's FIN or RST, from the kernel's TCP state (TCP_INFO), without reading the data it
+// sent before them: a read-paused leg has no read pending that would find them (s30 review).
+bool peer_closed(boost::asio::ip::tcp::socket& s) {
+  tcp_info info{};
+  socklen_t size = sizeof info;
+  if (::getsockopt(s.native_handle(), IPPROTO_TCP, TCP_INFO, &info, &size) != 0) return true;
+  return info.tcpi_state == TCP_CLOSE_WAIT || info.tcpi_state == TCP_CLOSE || info.tcpi_state == TCP_LAST_ACK;
+}
 }  // namespace
 
 Session::Session(tcp::socket client, tcp::endpoint server, CallBook& book, RelayCounters& counters,
@@ -164,8 +176,11 @@ void Session::write_next(Leg leg) {
 void Session::close_when_written(Leg leg) {
   LegIo& l = io(leg);
   l.close_after = true;
-  if (!l.connected) {
-    close(leg);  // never opened (or still connecting): nothing to flush
+  // Never opened (or still connecting): nothing to flush. A backlog past kReadPauseBytes: the
+  // peer is not reading and would not read the last messages either; waiting for it held the
+  // session (and the client's places in the limits) until the keepalive (s30 review).
+  if (!l.connected || l.queued_bytes > kReadPauseBytes) {
+    close(leg);
     return;
   }
   write_next(leg);
@@ -200,10 +215,19 @@ void Session::check_keepalive() {
     spdlog::info("proxy_leg_ended leg=client server={} why=no_start_request", server_endpoint_.address().to_string());
     lost(Leg::Client);
   }
-  if (connect_started_ && !server_.connected && !server_.closed && now - *connect_started_ >= kConnectDeadline) {
-    spdlog::warn("proxy_connect_failed server={} error=\"no answer within {} s\"",
-                 server_endpoint_.address().to_string(), kConnectDeadline.count());
-    lost(Leg::Server);  // closing the socket ends the connect: its handler finds the leg closed
+  if (connect_started_ && relay_.state() == RelayState::StartingServer && !server_.closed &&
+      now - *connect_started_ >= kServerStartDeadline) {
+    spdlog::warn("proxy_connect_failed server={} error=\"{} within {} s\"", server_endpoint_.address().to_string(),
+                 server_.connected ? "no Start-Control-Connection-Reply" : "no TCP connection",
+                 kServerStartDeadline.count());
+    lost(Leg::Server);  // closing the socket ends a connect too: its handler finds the leg closed
+  }
+  for (Leg leg : {Leg::Client, Leg::Server}) {
+    if (io(leg).read_paused && !io(leg).closed && peer_closed(io(leg).socket)) {
+      spdlog::info("proxy_leg_ended leg={} server={} why=closed_while_paused", name_of(leg),
+                   server_endpoint_.address().to_string());
+      lost(leg);
+    }
   }
   for (Leg leg : {Leg::Client, Leg::Server}) {
     LegIo& l = io(leg);

@@ -75,7 +75,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Relay relay_;
   boost::asio::steady_timer keepalive_timer_;
   Clock::time_point created_ = Clock::now();  // the start must come by kStartDeadline
-  std::optional<Clock::time_point> connect_started_;  // toward the server: by kConnectDeadline
+  std::optional<Clock::time_point> connect_started_;  // toward the server: by kServerStartDeadline
   std::uint32_t echo_identifier_ = 0;
 };
 

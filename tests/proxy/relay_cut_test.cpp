@@ -131,6 +131,13 @@ TEST_F(JudgedRelay, AnOutgoingCallTheServerLeavesUnansweredTimesOutOnBothLegs) {
   EXPECT_EQ(clear[0].call_id, waiting) << "our Call ID toward the server (2.12)";
   EXPECT_FALSE(book.in_use(waiting));
   EXPECT_EQ(relay->calls().size(), 2u);
+  // The server's answer, too late: "connected". The call is cleared again, the client hears
+  // nothing more (s30 review).
+  const RelayOutput late = relay->on_server(msg(call_reply(640, waiting)));
+  EXPECT_TRUE(sent<wire::OutgoingCallReply>(late, Leg::Client).empty());
+  const auto again = sent<wire::CallClearRequest>(late, Leg::Server);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].call_id, waiting);
   EXPECT_EQ(judge.ended.size(), 1u) << "its place in the limits goes back";
   EXPECT_EQ(counters.calls_timed_out, 1u);
   for (std::uint8_t i = 2; i < kAnswerTicks; ++i) ASSERT_TRUE(relay->age_unanswered().sends.empty());
