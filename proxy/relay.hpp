@@ -180,6 +180,7 @@ class Relay {
   bool was_cut(std::uint16_t server_says);
   bool clearing(std::uint16_t pns_call_id) const;  // cleared by us, its answer still owed
   void clear_at_server(RelayOutput& out, const ProxyCall& call);
+  void disconnect_client(RelayOutput& out, const ProxyCall& call, std::uint8_t result_code, std::string_view why);
 
   CallBook& book_;
   RelayCounters& counters_;

@@ -36,15 +36,21 @@ RelayOutput Relay::cut_call(std::uint16_t pac_call_id, std::uint8_t result_code,
   ProxyCall* call = find_call(pac_call_id, &ProxyCall::pac_call_id);
   if (call == nullptr) return {};
   RelayOutput out;
-  wire::CallDisconnectNotify cdn;
-  cdn.call_id = call->pac_call_id;
-  cdn.result_code = result_code;
-  cdn.call_statistics = wire::CallStatistics::from_text(why);
-  out.sends.push_back(to(Leg::Client, cdn));
+  disconnect_client(out, *call, result_code, why);
   clear_at_server(out, *call);
   ++counters_.calls_cut;
   end_call(call);
   return out;
+}
+
+// Call-Disconnect-Notify toward the client (we are its PAC): our Call ID, the reason in words.
+void Relay::disconnect_client(RelayOutput& out, const ProxyCall& call, std::uint8_t result_code,
+                              std::string_view why) {
+  wire::CallDisconnectNotify cdn;
+  cdn.call_id = call.pac_call_id;
+  cdn.result_code = result_code;
+  cdn.call_statistics = wire::CallStatistics::from_text(why);
+  out.sends.push_back(to(Leg::Client, cdn));
 }
 
 // Call-Clear-Request toward the server; its Call-Disconnect-Notify is then expected.
@@ -72,11 +78,7 @@ RelayOutput Relay::age_unanswered() {
       out.sends.push_back(to(Leg::Client, refused_call(call->client_call_id, result::kCallTimeout)));
       clear_at_server(out, *call);
     } else {  // 2.13 toward the client (it was offered the call by us, its PAC), 2.10 toward the server
-      wire::CallDisconnectNotify cdn;
-      cdn.call_id = call->pac_call_id;
-      cdn.result_code = result::kDisconnectGeneralError;
-      cdn.call_statistics = wire::CallStatistics::from_text("pptp-alg: not answered within 60 s");
-      out.sends.push_back(to(Leg::Client, cdn));
+      disconnect_client(out, *call, result::kDisconnectGeneralError, "pptp-alg: not answered within 60 s");
       wire::IncomingCallReply refusal;
       refusal.peer_call_id = *call->server_call_id;
       refusal.result_code = result::kIncomingDoNotAccept;

@@ -208,9 +208,25 @@ void Session::arm_keepalive() {
   });
 }
 
-// Echo per leg (RFC 2637 2.5, keepalive.hpp); the timer stops once no leg is left.
+// Each keepalive tick, in named steps: the start deadlines, paused legs whose peer closed,
+// Echo per leg, unanswered calls. The timer stops once no leg is left.
 void Session::check_keepalive() {
   const auto now = Clock::now();
+  check_start_deadlines(now);
+  check_paused_legs();
+  check_echo(now);
+  if (RelayOutput out = relay_.age_unanswered(); !out.sends.empty()) {
+    spdlog::info("proxy_call_unanswered server={} calls={}", server_endpoint_.address().to_string(),
+                 out.sends.size() / 2);  // two messages per call: one to each peer
+    apply(out);
+  }
+  const bool done = client_.closed && (server_.closed || !server_.connected);
+  if (!done) arm_keepalive();
+}
+
+// A client must start within kStartDeadline; the server must accept and answer the start
+// (2.2) within kServerStartDeadline of our connect.
+void Session::check_start_deadlines(Clock::time_point now) {
   if (relay_.state() == RelayState::Idle && !client_.closed && now - created_ >= kStartDeadline) {
     spdlog::info("proxy_leg_ended leg=client server={} why=no_start_request", server_endpoint_.address().to_string());
     lost(Leg::Client);
@@ -222,6 +238,10 @@ void Session::check_keepalive() {
                  kServerStartDeadline.count());
     lost(Leg::Server);  // closing the socket ends a connect too: its handler finds the leg closed
   }
+}
+
+// A read-paused leg has no read pending that would find its peer's FIN or RST.
+void Session::check_paused_legs() {
   for (Leg leg : {Leg::Client, Leg::Server}) {
     if (io(leg).read_paused && !io(leg).closed && peer_closed(io(leg).socket)) {
       spdlog::info("proxy_leg_ended leg={} server={} why=closed_while_paused", name_of(leg),
@@ -229,6 +249,10 @@ void Session::check_keepalive() {
       lost(leg);
     }
   }
+}
+
+// Echo per leg (RFC 2637 2.5, keepalive.hpp).
+void Session::check_echo(Clock::time_point now) {
   for (Leg leg : {Leg::Client, Leg::Server}) {
     LegIo& l = io(leg);
     if (!l.connected || l.closed) continue;
@@ -248,13 +272,6 @@ void Session::check_keepalive() {
         break;
     }
   }
-  if (RelayOutput out = relay_.age_unanswered(); !out.sends.empty()) {
-    spdlog::info("proxy_call_unanswered server={} calls={}", server_endpoint_.address().to_string(),
-                 out.sends.size() / 2);
-    apply(out);
-  }
-  const bool done = client_.closed && (server_.closed || !server_.connected);
-  if (!done) arm_keepalive();
 }
 
 }  // namespace pptp::proxy

@@ -67,6 +67,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void lost(Leg leg);
   void arm_keepalive();
   void check_keepalive();
+  void check_start_deadlines(Clock::time_point now);
+  void check_paused_legs();
+  void check_echo(Clock::time_point now);
 
   LegIo client_;
   LegIo server_;
