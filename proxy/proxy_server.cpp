@@ -1,7 +1,6 @@
 #include "proxy/proxy_server.hpp"
 
 #include <arpa/inet.h>
-#include <malloc.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -113,6 +112,7 @@ class ProxyServer {
   // Every second at most, less often when a write costs more than 2 % of a core (every call's
   // two legs: most of the proxy's CPU at 1,000 idle calls), as the transparent daemon does.
   daemon::Paced status_writes_{1.0, daemon::kStatusAtMostSeconds};
+  daemon::HeapTrim heap_trim_;  // without a status file
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   bool rules_installed_ = false;
 };
@@ -375,7 +375,11 @@ nlohmann::json ProxyServer::status_json() const {
 void ProxyServer::write_status() {
   std::erase_if(sessions_, [](const std::weak_ptr<Session>& w) { return w.expired(); });
   const double now = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  if (options_.status_file.empty() || !status_writes_.due(now)) return;
+  if (options_.status_file.empty()) {
+    heap_trim_.run_if_due(now);  // no write to follow
+    return;
+  }
+  if (!status_writes_.due(now)) return;
   const double cpu = daemon::thread_cpu_seconds();
   const nlohmann::json s = status_json();
   if (auto r = daemon::write_private_file(options_.status_file, s.dump(1) + "\n"); !r) {
@@ -383,7 +387,7 @@ void ProxyServer::write_status() {
   }
   // As the transparent daemon (housekeeping.cpp): freed heap back to the kernel, its cost
   // part of the write's. A flood's calls left ~100 MB resident after they ended (s30 review).
-  malloc_trim(0);
+  daemon::trim_freed_heap();
   status_writes_.ran(now, daemon::thread_cpu_seconds() - cpu);
 }
 

@@ -18,6 +18,14 @@ wire::Ipv4Address peer_of(const boost::asio::ip::tcp::socket& s) {
   return ec ? wire::Ipv4Address{} : address_of(e);
 }
 const char* name_of(Leg leg) { return leg == Leg::Client ? "client" : "server"; }
+// How a read or write found its leg ended, for the log's `why=`: the peer's FIN, its RST
+// (reset on a read; on a write the kernel says broken pipe or reset), or another error.
+std::string why_of(const boost::system::error_code& ec) {
+  namespace error = boost::asio::error;
+  if (ec == error::eof) return "closed";
+  if (ec == error::connection_reset || ec == error::broken_pipe || ec == error::connection_aborted) return "reset";
+  return fmt::format("error error=\"{}\"", ec.message());
+}
 // The peer's FIN or RST, from the kernel's TCP state (TCP_INFO), without reading the data it
 // sent before them: a read-paused leg has no read pending that would find them (s30 review).
 bool peer_closed(boost::asio::ip::tcp::socket& s) {
@@ -60,9 +68,7 @@ void Session::on_read(Leg leg, const boost::system::error_code& ec, std::size_t 
   LegIo& l = io(leg);
   if (l.closed) return;  // we closed it: the relay knows
   if (ec) {
-    spdlog::info("proxy_leg_ended leg={} server={} why={}", name_of(leg), server_endpoint_.address().to_string(),
-                 ec == boost::asio::error::eof ? "closed" : ec.message());
-    lost(leg);
+    failed(leg, ec, "read");
     return;
   }
   std::vector<wire::ControlMessage> messages;
@@ -161,7 +167,7 @@ void Session::write_next(Leg leg) {
                              w.writing = false;
                              if (w.closed) return;
                              if (ec) {
-                               self->lost(leg);
+                               self->failed(leg, ec, "write");
                                return;
                              }
                              for (std::size_t i = 0; i < sent; ++i) {
@@ -193,6 +199,14 @@ void Session::close(Leg leg) {
   boost::system::error_code ignored;
   l.socket.shutdown(tcp::socket::shutdown_both, ignored);
   l.socket.close(ignored);
+}
+
+// A read or write found the leg ended: logged (before s31 a write's failure, e.g. the RST of a
+// peer whose leg was read-paused, was not), then lost.
+void Session::failed(Leg leg, const boost::system::error_code& ec, const char* during) {
+  spdlog::info("proxy_leg_ended leg={} server={} why={} during={}", name_of(leg),
+               server_endpoint_.address().to_string(), why_of(ec), during);
+  lost(leg);
 }
 
 // The leg failed or its peer closed it: the relay tells the other leg, this one is gone.

@@ -64,6 +64,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void resume_reading();
   void close_when_written(Leg leg);
   void close(Leg leg);
+  void failed(Leg leg, const boost::system::error_code& ec, const char* during);
   void lost(Leg leg);
   void arm_keepalive();
   void check_keepalive();

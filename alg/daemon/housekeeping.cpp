@@ -3,7 +3,6 @@
 // calls is paced by its cost (pacing.hpp) and runs on the worker thread; its results come
 // back to the loop.
 
-#include <malloc.h>
 
 #include "alg/daemon/daemon_loop.hpp"
 #include "alg/daemon/files.hpp"
@@ -27,11 +26,6 @@ nlohmann::json with_daemon_status(nlohmann::json s, const nlohmann::json& daemon
   return s;
 }
 
-// glibc keeps freed chunks in its arenas: the loop's transient allocations between the
-// calls' records, and (before the status was streamed) the worker's JSON tree. The free
-// pages go back to the kernel after each status write; the time it takes is part of the
-// write's cost, which paces the writes (docs/performance.md, "Resident memory per call").
-void release_freed_heap() { malloc_trim(0); }
 }  // namespace
 
 std::optional<std::string> write_status_file(const std::string& path, const gateway::StatusSnapshot& snapshot,
@@ -202,7 +196,11 @@ nlohmann::json Daemon::daemon_status() const {
 }
 
 void Daemon::write_status(double t) {
-  if (options_.status_file.empty() || status_busy_ || !status_writes_.due(t)) return;
+  if (options_.status_file.empty()) {
+    heap_trim_.run_if_due(t);  // no write to follow
+    return;
+  }
+  if (status_busy_ || !status_writes_.due(t)) return;
   // Copied here as plain values (the loop owns the gateway); formatted and written by the
   // worker, so a status with many calls costs the loop a copy, not its JSON.
   status_busy_ = true;
@@ -218,7 +216,7 @@ void Daemon::write_status(double t) {
     const double written = cpu_seconds_of([&] {
       error = write_status_file(options_.status_file, snapshot, daemon);
       snapshot = {};  // freed before the trim (its blocks are in the loop's arena)
-      release_freed_heap();
+      trim_freed_heap();  // pacing.hpp; its cost is the write's (docs/performance.md, "Resident memory per call")
     });
     boost::asio::post(io_, [this, t, built, written, error = std::move(error)] {
       status_busy_ = false;

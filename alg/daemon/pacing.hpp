@@ -8,6 +8,9 @@
 
 #include <algorithm>
 #include <ctime>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 namespace pptp::daemon {
 
@@ -51,6 +54,31 @@ class Paced {
   double at_most_;
   double next_ = 0;
   double last_cost_ = 0;
+};
+
+// glibc keeps freed chunks in its arenas: after a flood's calls end, the heap they took stays
+// resident. With a status file the trim follows each write (its cost part of the write's);
+// without one it runs on its own, every kHeapTrimEverySeconds or less often when it costs
+// (s30: 12,288 ended calls left 51.8 MB resident, 12.9 MB after a trim).
+inline constexpr double kHeapTrimEverySeconds = 10.0;
+
+inline void trim_freed_heap() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
+
+class HeapTrim {
+ public:
+  // Whether it ran.
+  bool run_if_due(double now) {
+    if (!paced_.due(now)) return false;
+    paced_.ran(now, cpu_seconds_of(trim_freed_heap));
+    return true;
+  }
+
+ private:
+  Paced paced_{kHeapTrimEverySeconds, 60.0};
 };
 
 }  // namespace pptp::daemon

@@ -34,6 +34,24 @@ class PipelinedClient(ProxyTest):
         self.assertNotIn("proxy_peer_not_reading", self.lab.read_daemon_log())
 
 
+    def test_a_client_that_resets_while_its_replies_wait_is_logged_and_its_session_ends(self):
+        # A client that pipelines and never reads: the proxy's write to it stalls and its
+        # reads pause (16 KiB queued). Its RST then fails that write. Before s31 the write's
+        # failure ended the leg without a log line (docs/proxy.md, "Not done yet").
+        self.lab.start_pac(connections=1, duration=10)
+        r = subprocess.run(["ip", "netns", "exec", self.lab.ns["lan"], PYTHON, HOSTILE, "echo-pipeline", "--local",
+                            ALICE, "--target", SERVER2, "--count", "4000000", "--unread"],
+                           stdout=subprocess.PIPE, text=True, timeout=60)
+        answer = json.loads(r.stdout.strip().splitlines()[-1])
+        self.assertTrue(answer.get("reset"), answer)
+        # Our writes stalled: the proxy's queue of replies past 16 KiB, its reads paused.
+        self.assertLess(answer["sent"], 4000000, answer)
+        status = self.wait_status(lambda s: s["connections"]["open"] == 0)
+        self.assertEqual(status["connections"]["open"], 0, status)
+        self.assertIn("proxy_leg_ended leg=client server=%s why=reset during=write" % SERVER2,
+                      self.lab.read_daemon_log())
+
+
 class ConnectDeadline(ProxyTest):
     def test_a_server_that_drops_the_routers_syns_is_given_up_and_the_client_hears_general_error(self):
         # Without a deadline the kernel tries for about 127 s, with two descriptors and the

@@ -42,5 +42,15 @@ TEST(Paced, CostIsCpuTimeNotTimeWaited) {
   EXPECT_LT(thread_cpu_seconds() - before, 0.15);  // 300 ms of wall time passed
 }
 
+// Without a status file the heap is trimmed on its own: at once, then every
+// kHeapTrimEverySeconds (a trim costs far less than 1/50 of that), not on every tick.
+TEST(HeapTrim, RunsAtItsIntervalNotEveryTick) {
+  HeapTrim trim;
+  EXPECT_TRUE(trim.run_if_due(100.0));
+  EXPECT_FALSE(trim.run_if_due(101.0));
+  EXPECT_FALSE(trim.run_if_due(100.0 + kHeapTrimEverySeconds - 0.5));
+  EXPECT_TRUE(trim.run_if_due(100.0 + kHeapTrimEverySeconds + 0.5));
+}
+
 }  // namespace
 }  // namespace pptp::daemon

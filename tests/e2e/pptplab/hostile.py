@@ -45,7 +45,8 @@
                 --seconds for its reply: prints the reply's result code and when it came;
   echo-pipeline: one control connection that sends --count Echo-Requests in one write after
                 its start, while a thread reads every reply: prints the replies and whether
-                the connection was closed on it;
+                the connection was closed on it; with --unread, reads nothing and, once
+                its writes stall, ends the connection with a RST (SO_LINGER 0);
   head-flood:   one control connection with a call (Call ID --key), then Set-Link-Info
                 messages each cut after --cut bytes (two segments each): every one a head
                 an HA node sends its peer, unpaced.
@@ -193,6 +194,8 @@ def echo_pipeline(a):
     read_message(s, m.SCCRP, 10)
     got = {"bytes": 0, "closed": False}
     wanted = m.LENGTHS[m.ECHORP] * a.count
+    if a.unread:
+        return echo_pipeline_unread(s, a)
 
     def reader():
         while got["bytes"] < wanted:
@@ -214,6 +217,23 @@ def echo_pipeline(a):
     thread.join(a.seconds)
     s.close()
     return {"sent": a.count, "replies": got["bytes"] // m.LENGTHS[m.ECHORP], "closed": got["closed"]}
+
+
+def echo_pipeline_unread(s, a):
+    """Writes Echo-Requests and reads nothing until the writes stall (the peer held back by
+    our full receive buffer), then resets the connection."""
+    s.settimeout(3)
+    block = b"".join(m.echorq(i) for i in range(4096))  # 64 KiB
+    sent = 0
+    try:
+        while sent < a.count:
+            s.sendall(block)
+            sent += 4096
+    except OSError:  # the timeout: our writes stalled
+        pass
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    return {"sent": sent, "reset": True}
 
 
 def sink(a):
@@ -334,6 +354,7 @@ def main():
     p.add_argument("--spoof-source", default="198.51.100.2", help="gre-spoof: the source address written")
     p.add_argument("--key", type=int, default=0, help="gre-spoof, gre-key-flood: the GRE Key (a call's Call ID)")
     p.add_argument("--segments", type=int, default=30, help="ooo-data: segments per connection")
+    p.add_argument("--unread", action="store_true", help="echo-pipeline: read nothing, then reset")
     p.add_argument("--cut", type=int, default=5, help="head-flood: bytes of each message in its first segment")
     p.add_argument("--seq", type=int, default=0, help="tcp-window-forge: the victim's next sequence number")
     p.add_argument("--ack", type=int, default=0, help="tcp-window-forge: the receiver's next sequence number")
