@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "alg/control/metrics.hpp"
+#include "alg/core/counter_list.hpp"
 #include "nftables/rules.hpp"
 
 namespace pptp::proxy {
@@ -15,39 +16,67 @@ using nlohmann::json;
 // false -Wmaybe-uninitialized on optional<uint16_t> into json).
 json id_or_null(bool known, std::uint16_t id) { return known ? json(id) : json(nullptr); }
 
-json flow(const track::Call* call, track::Direction d) {
-  if (call == nullptr) return json::object();
-  const track::GreFlowStats& f = call->gre[static_cast<std::size_t>(d)];
+json flow(const ProxyCallRow& r, const track::GreFlowStats& f) {
+  if (!r.judged) return json::object();
   return {{"packets", f.packets}, {"bytes", f.payload_bytes}};
 }
 
-json one_call(const Relay& relay, const ProxyCall& c, const track::Call* known) {
-  const json client_id = id_or_null(c.client_known, c.client_call_id);
-  const json server_id = id_or_null(c.server_call_id.has_value(), c.server_call_id.value_or(0));
-  return json{{"id", c.pac_call_id},
-              {"client", wire::to_string(relay.client())},
-              {"server", wire::to_string(relay.server())},
-              {"user", known != nullptr && known->user ? json(known->user->name) : json(nullptr)},
-              {"state", c.server_call_id && c.client_known ? "established" : "setting_up"},
+json one_call(const ProxyCallRow& r) {
+  const json client_id = id_or_null(r.client_known, r.client_call_id);
+  const json server_id = id_or_null(r.server_known, r.server_call_id);
+  return json{{"id", r.pac_call_id},
+              {"client", wire::to_string(r.client)},
+              {"server", wire::to_string(r.server)},
+              {"user", r.user ? json(*r.user) : json(nullptr)},
+              {"state", r.server_known && r.client_known ? "established" : "setting_up"},
               {"pns_call_id", client_id},
-              {"outside_call_id", c.pns_call_id},
+              {"outside_call_id", r.pns_call_id},
               {"pac_call_id", server_id},
-              {"client_leg", {{"client_call_id", client_id}, {"proxy_call_id", c.pac_call_id}}},
-              {"server_leg", {{"proxy_call_id", c.pns_call_id}, {"server_call_id", server_id}}},
-              {"to_server", flow(known, track::Direction::PnsToPac)},
-              {"to_client", flow(known, track::Direction::PacToPns)},
+              {"client_leg", {{"client_call_id", client_id}, {"proxy_call_id", r.pac_call_id}}},
+              {"server_leg", {{"proxy_call_id", r.pns_call_id}, {"server_call_id", server_id}}},
+              {"to_server", flow(r, r.to_server)},
+              {"to_client", flow(r, r.to_client)},
               {"path", "proxy"}};
+}
+
+ProxyCallRow row_of(const Relay& relay, const ProxyCall& c, const track::Call* known, const FastRelay& fast) {
+  ProxyCallRow r;
+  r.pac_call_id = c.pac_call_id;
+  r.pns_call_id = c.pns_call_id;
+  r.client_known = c.client_known;
+  r.client_call_id = c.client_call_id;
+  r.server_known = c.server_call_id.has_value();
+  r.server_call_id = c.server_call_id.value_or(0);
+  r.client = relay.client();
+  r.server = relay.server();
+  r.offloaded = fast.offloaded(c.pac_call_id);
+  if (known == nullptr) return r;
+  r.judged = true;
+  if (known->user) r.user = known->user->name;
+  r.to_server = known->gre[static_cast<std::size_t>(track::Direction::PnsToPac)];
+  r.to_client = known->gre[static_cast<std::size_t>(track::Direction::PacToPns)];
+  return r;
 }
 }  // namespace
 
-json proxy_calls_json(const std::vector<std::weak_ptr<Session>>& sessions, const ProxyPolicy& policy) {
-  json calls = json::array();
+std::vector<ProxyCallRow> proxy_call_rows(const std::vector<std::weak_ptr<Session>>& sessions,
+                                          const ProxyPolicy& policy, const FastRelay& fast) {
+  std::vector<ProxyCallRow> rows;
   for (const auto& weak : sessions) {
     const auto session = weak.lock();
     if (!session) continue;
     for (const ProxyCall& c : session->relay().calls()) {
-      calls.push_back(one_call(session->relay(), c, policy.call(c.pac_call_id)));
+      rows.push_back(row_of(session->relay(), c, policy.call(c.pac_call_id), fast));
     }
+  }
+  return rows;
+}
+
+json proxy_calls_json(const std::vector<ProxyCallRow>& rows, bool fast_path) {
+  json calls = json::array();
+  for (const ProxyCallRow& r : rows) {
+    calls.push_back(one_call(r));
+    if (fast_path) calls.back()["fast_path"] = r.offloaded;
   }
   return calls;
 }
@@ -77,6 +106,33 @@ std::string proxy_metrics_text(const ProxyMetrics& m) {
   t.gauge("proxy_fast_path_calls", "calls whose GRE the kernel relays now", static_cast<double>(f.calls));
   t.gauge("proxy_call_ids_in_use", "the proxy's Call IDs in use (two per call)", static_cast<double>(m.call_ids_in_use));
   return t.text();
+}
+
+json proxy_status_json(const ProxyMetrics& m, json fast_status) {
+  json s;
+  s["mode"] = "proxy";
+  s["relay"] = counters_json(m.relay, [](const auto& c, auto&& f) { visit_relay_counters(c, f); });
+  s["gre"] = counters_json(m.gre, [](const auto& c, auto&& f) { visit_gre_counters(c, f); });
+  s["call_ids_in_use"] = m.call_ids_in_use;
+  s["policy"] = counters_json(m.policy.counters(), [](const auto& c, auto&& f) { gateway::visit_policy_counters(c, f); });
+  s["limits"] = counters_json(m.policy.limit_counters(), [](const auto& c, auto&& f) { visit_limit_counters(c, f); });
+  s["limits"].update(counters_json(m.listener, [](const auto& c, auto&& f) { visit_listener_counters(c, f); }));
+  const ProxyLimits& limits = m.policy.limits();
+  s["connections"] = {{"open", m.policy.connections()},
+                      {"limit", limits.connections},
+                      {"per_source_limit", limits.connections_per_source}};
+  s["call_limits"] = {{"in_all", limits.calls},
+                      {"reserve", limits.calls / kReservedShare},
+                      {"fair_share", kFairShareCalls},
+                      {"per_source", limits.calls_per_source}};
+  s["calls_judged"] = m.policy.calls();
+  s["calls_idle_ended"] = m.policy.idle_ended();
+  s["fast_path"] = std::move(fast_status);
+  // As the transparent daemon's status names it (rules.control_stray), from the proxy's own table.
+  if (const auto& stray = m.fast.control_stray) {
+    s["rules"][std::string(nft::kCounterControlStray)] = {{"packets", stray->packets}, {"bytes", stray->bytes}};
+  }
+  return s;
 }
 
 std::string render_proxy_status(const json& s) {

@@ -6,38 +6,18 @@
 #include <unistd.h>
 
 #include <csignal>
-#include <utility>  // before Asio (std::exchange)
-
-#include <boost/asio.hpp>
-#include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "alg/control/protocol.hpp"
-#include "alg/daemon/control_server.hpp"
-#include "alg/daemon/daemon.hpp"
 #include "alg/daemon/files.hpp"
-#include "alg/daemon/pacing.hpp"
-#include "alg/daemon/privileges.hpp"
 #include "alg/service/systemd.hpp"
 #include "alg/wire/gre.hpp"
-#include "gateway/log_limiter.hpp"
 #include "policy/loader.hpp"
 #include "proxy/coexistence.hpp"
-#include "nftables/rules.hpp"
-#include "proxy/fast_relay.hpp"
-#include "proxy/gre_relay.hpp"
-#include "proxy/gre_sockets.hpp"
-#include "proxy/listener.hpp"
-#include "proxy/proxy_control.hpp"
-#include "proxy/proxy_policy.hpp"
-#include "proxy/session.hpp"
+#include "proxy/proxy_server_impl.hpp"
 
 namespace pptp::proxy {
 
 namespace {
-
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
 
 inline constexpr std::size_t kMaxGrePerWake = 256;  // then other work gets the loop
 
@@ -57,65 +37,8 @@ void log_outside(const std::vector<std::string>& outside, bool given) {
                given ? "proxy-outside" : "default_route");
 }
 
-class ProxyServer {
- public:
-  explicit ProxyServer(const ProxyOptions& o) : options_(o) {}
-  ~ProxyServer() {
-    book_.on_release(nullptr);  // the sessions release their Call IDs after the table is gone
-    fast_.close();
-    if (rules_installed_) remove_proxy_rules(rule_options());
-  }
-  Result<bool, std::string> load_policy();
-  Result<bool, std::string> open();
-  Result<std::string, std::string> drop_privileges();
-  void run();
+}  // namespace
 
- private:
-  ProxyRuleOptions rule_options() const {
-    return ProxyRuleOptions{options_.listen_port, kGreMark, kRouteTable, nft::kFastPathMark, options_.servers, {}};
-  }
-  void on_accept(tcp::socket socket);
-  void wait_gre();
-  void read_gre();
-  void tick();
-  nlohmann::json status_json() const;
-  void write_status();
-  void wait_hangup();
-  Result<std::string, std::string> reload();
-  void open_control();
-  Result<bool, std::string> open_metrics();
-  std::string metrics_text() const {
-    return proxy_metrics_text(
-        ProxyMetrics{counters_, gre_, policy_, fast_.counts(), book_.used(), listener_.counters()});
-  }
-  void on_control(std::string_view line, const daemon::Reply& reply);
-
-  ProxyOptions options_;
-  FastRelay fast_;
-  CallBook book_{CallIdOrder::Random};  // before io_: sessions (destroyed with io_'s handlers) release Call IDs here
-  RelayCounters counters_;
-  GreCounters gre_;
-  // before io_: sessions' judges report to it
-  ProxyPolicy policy_{spdlog::default_logger(), options_.limits};
-  gateway::LogLimiter refusals_{spdlog::default_logger()};  // a refused connection's line, per source
-  asio::io_context io_;
-  ProxyListener listener_{io_};
-  asio::signal_set signals_{io_, SIGINT, SIGTERM};
-  asio::signal_set hangup_{io_, SIGHUP};
-  asio::steady_timer tick_{io_};
-  GreSockets gre_sockets_;
-  std::optional<asio::posix::stream_descriptor> gre_in_;  // waits on gre_sockets_'s receiving socket
-  std::vector<std::weak_ptr<Session>> sessions_;  // for `ctl calls`; the gone ones pruned each tick
-  std::unique_ptr<daemon::ControlListener> control_;
-  std::unique_ptr<daemon::MetricsListener> metrics_;  // --metrics-listen
-  std::optional<daemon::Account> account_;  // --user
-  // Every second at most, less often when a write costs more than 2 % of a core (every call's
-  // two legs: most of the proxy's CPU at 1,000 idle calls), as the transparent daemon does.
-  daemon::Paced status_writes_{1.0, daemon::kStatusAtMostSeconds};
-  daemon::HeapTrim heap_trim_;  // without a status file
-  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
-  bool rules_installed_ = false;
-};
 
 Result<bool, std::string> ProxyServer::open() {
   if (auto r = listener_.open(options_.listen_port); !r) return r;
@@ -150,6 +73,7 @@ Result<bool, std::string> ProxyServer::open() {
 }
 
 void ProxyServer::run() {
+  worker_.emplace(1);
   listener_.start([this](tcp::socket socket) { on_accept(std::move(socket)); });
   wait_gre();
   tick();
@@ -208,61 +132,6 @@ void ProxyServer::wait_hangup() {
     (void)reload();  // logged there
     wait_hangup();
   });
-}
-
-// The operator's socket matters less than the calls: the proxy runs on without it.
-void ProxyServer::open_control() {
-  if (options_.control_socket.empty()) return;
-  auto opened = daemon::open_control_socket(io_, options_.control_socket, account_ ? &*account_ : nullptr,
-                                            [this](std::string_view line, daemon::Reply reply) { on_control(line, reply); });
-  if (!opened) {
-    spdlog::warn("control_socket_unavailable error=\"{}\"", opened.error());
-    return;
-  }
-  control_ = std::move(*opened);
-  control_->start();
-  spdlog::info("control_socket_listening path={}", options_.control_socket);
-}
-
-// --metrics-listen: GET /metrics answers what `ctl metrics` does; a port that cannot be had
-// stops the start, as in the transparent mode.
-Result<bool, std::string> ProxyServer::open_metrics() {
-  if (options_.metrics_listen.empty()) return true;
-  auto at = daemon::parse_listen_address(options_.metrics_listen);
-  auto opened = at ? daemon::open_metrics_listener(io_, *at, [this] { return metrics_text(); })
-                   : Result<std::unique_ptr<daemon::MetricsListener>, std::string>(unexpected(at.error()));
-  if (!opened) return unexpected("--metrics-listen " + options_.metrics_listen + ": " + opened.error());
-  metrics_ = std::move(*opened);
-  metrics_->start();
-  spdlog::info("metrics_listening address={} path=/metrics", options_.metrics_listen);
-  return true;
-}
-
-void ProxyServer::on_control(std::string_view line, const daemon::Reply& reply) {
-  auto request = control::parse_request(line.substr(0, line.find('\n')));
-  if (!request) return reply(control::error_answer(request.error()) + "\n", false);
-  switch (request->command) {
-    case control::Command::Calls:
-      return reply(control::ok_answer({{"calls", proxy_calls_json(sessions_, policy_)}}) + "\n", false);
-    case control::Command::Status:
-      return reply(control::ok_answer({{"status", status_json()}}) + "\n", false);
-    case control::Command::Metrics:
-      return reply(control::ok_answer({{"metrics", metrics_text()}}) + "\n", false);
-    case control::Command::Promote:
-    case control::Command::Demote:
-      return reply(control::error_answer("high availability is not available in proxy mode (docs/ha.md)") + "\n",
-                   false);
-    case control::Command::Kill: {
-      const control::KillSelector& k = request->kill;
-      const std::size_t n = policy_.kill(ProxyPolicy::KillMatch{k.call, k.user, k.client});
-      spdlog::warn("ctl_kill calls={} request={}", n, control::request_line(*request));
-      return reply(control::ok_answer({{"calls", n}, {"connections", 0}}) + "\n", false);
-    }
-    case control::Command::Reload: {
-      const auto r = reload();
-      return reply((r ? control::ok_answer({{"message", *r}}) : control::error_answer(r.error())) + "\n", false);
-    }
-  }
 }
 
 // Only REDIRECTed connections to TCP/1723 of another host are proxied: one straight to the
@@ -339,59 +208,6 @@ void ProxyServer::tick() {
     if (!ec) tick();
   });
 }
-
-nlohmann::json ProxyServer::status_json() const {
-  nlohmann::json s;
-  s["mode"] = "proxy";
-  s["relay"] = counters_json(counters_, [](const auto& c, auto&& f) { visit_relay_counters(c, f); });
-  s["gre"] = counters_json(gre_, [](const auto& c, auto&& f) { visit_gre_counters(c, f); });
-  s["call_ids_in_use"] = book_.used();
-  s["policy"] = counters_json(policy_.counters(), [](const auto& c, auto&& f) { gateway::visit_policy_counters(c, f); });
-  s["limits"] = counters_json(policy_.limit_counters(), [](const auto& c, auto&& f) { visit_limit_counters(c, f); });
-  s["limits"].update(counters_json(listener_.counters(), [](const auto& c, auto&& f) { visit_listener_counters(c, f); }));
-  s["connections"] = {{"open", policy_.connections()},
-                      {"limit", policy_.limits().connections},
-                      {"per_source_limit", policy_.limits().connections_per_source}};
-  s["call_limits"] = {{"in_all", policy_.limits().calls},
-                      {"reserve", policy_.limits().calls / kReservedShare},
-                      {"fair_share", kFairShareCalls},
-                      {"per_source", policy_.limits().calls_per_source}};
-  s["calls_judged"] = policy_.calls();
-  s["calls_idle_ended"] = policy_.idle_ended();
-  const FastRelayCounts fast = fast_.counts();
-  s["fast_path"] = fast_.status(fast);
-  // As the transparent daemon's status names it (rules.control_stray), from the proxy's own table.
-  if (const auto& stray = fast.control_stray) {
-    s["rules"][std::string(nft::kCounterControlStray)] = {{"packets", stray->packets}, {"bytes", stray->bytes}};
-  }
-  s["calls"] = proxy_calls_json(sessions_, policy_);  // both legs (`pptp-alg status`)
-  for (auto& c : s["calls"]) c["fast_path"] = fast_.offloaded(c["id"].get<std::uint16_t>());
-  // What the last status write cost and how often it runs (docs/daemon.md, as the transparent daemon's).
-  s["housekeeping"] = {{"status_seconds", status_writes_.last_cost()},
-                       {"status_every_seconds", status_writes_.interval()}};
-  return s;
-}
-
-void ProxyServer::write_status() {
-  std::erase_if(sessions_, [](const std::weak_ptr<Session>& w) { return w.expired(); });
-  const double now = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  if (options_.status_file.empty()) {
-    heap_trim_.run_if_due(now);  // no write to follow
-    return;
-  }
-  if (!status_writes_.due(now)) return;
-  const double cpu = daemon::thread_cpu_seconds();
-  const nlohmann::json s = status_json();
-  if (auto r = daemon::write_private_file(options_.status_file, s.dump(1) + "\n"); !r) {
-    spdlog::warn("status_write_failed error={}", r.error());
-  }
-  // As the transparent daemon (housekeeping.cpp): freed heap back to the kernel, its cost
-  // part of the write's. A flood's calls left ~100 MB resident after they ended (s30 review).
-  daemon::trim_freed_heap();
-  status_writes_.ran(now, daemon::thread_cpu_seconds() - cpu);
-}
-
-}  // namespace
 
 int run_proxy(const ProxyOptions& options) {
   ProxyServer server(options);

@@ -198,9 +198,8 @@ class Daemon {
 
   // Housekeeping state: what runs on the worker, and how often.
   Paced counting_;
-  Paced status_writes_{kTickSeconds, kStatusAtMostSeconds};  // 60,000 calls take a while to write
-  HeapTrim heap_trim_;  // without a status file
-  bool counting_busy_ = false, status_busy_ = false, refresh_busy_ = false, kernel_counters_busy_ = false;
+  StatusWrites status_writes_{kTickSeconds, kStatusAtMostSeconds};  // 60,000 calls take a while to write
+  bool counting_busy_ = false, refresh_busy_ = false, kernel_counters_busy_ = false;
   KernelCounters kernel_counters_;
   std::unique_ptr<nft::NamedCounters> named_counters_;  // the worker's, once it runs (rules_watch.cpp)
   double refresh_cost_ = 0, status_build_cost_ = 0, last_summary_ = 0;

@@ -168,9 +168,9 @@ nlohmann::json Daemon::daemon_status() const {
   s["queue"] = std::move(queue);
   ha_status(s);
   // Work that grows with the calls, and how often it runs (docs/daemon.md).
-  s["housekeeping"] = {{"status_seconds", status_writes_.last_cost()},
+  s["housekeeping"] = {{"status_seconds", status_writes_.paced().last_cost()},
                        {"status_build_seconds", status_build_cost_},
-                       {"status_every_seconds", status_writes_.interval()},
+                       {"status_every_seconds", status_writes_.paced().interval()},
                        {"counters_seconds", counting_.last_cost()},
                        {"counters_every_seconds", counting_.interval()},
                        {"refresh_seconds", refresh_cost_},
@@ -196,14 +196,9 @@ nlohmann::json Daemon::daemon_status() const {
 }
 
 void Daemon::write_status(double t) {
-  if (options_.status_file.empty()) {
-    heap_trim_.run_if_due(t);  // no write to follow
-    return;
-  }
-  if (status_busy_ || !status_writes_.due(t)) return;
+  if (!status_writes_.start(t, !options_.status_file.empty())) return;
   // Copied here as plain values (the loop owns the gateway); formatted and written by the
   // worker, so a status with many calls costs the loop a copy, not its JSON.
-  status_busy_ = true;
   gateway::StatusSnapshot snapshot;
   nlohmann::json daemon;
   const double built = cpu_seconds_of([&] {
@@ -219,9 +214,8 @@ void Daemon::write_status(double t) {
       trim_freed_heap();  // pacing.hpp; its cost is the write's (docs/performance.md, "Resident memory per call")
     });
     boost::asio::post(io_, [this, t, built, written, error = std::move(error)] {
-      status_busy_ = false;
       on_status_written(error);
-      status_writes_.ran(t, built + written);
+      status_writes_.ended(t, built + written);
     });
   });
 }

@@ -81,4 +81,31 @@ class HeapTrim {
   Paced paced_{kHeapTrimEverySeconds, 60.0};
 };
 
+// The status file's writes (both daemons): paced by their cost, one at a time (a worker
+// thread writes), and without a file the heap trim on its own.
+class StatusWrites {
+ public:
+  StatusWrites(double every, double at_most) : paced_(every, at_most) {}
+  // Whether a write starts now; ended() when it is done.
+  bool start(double now, bool to_file) {
+    if (!to_file) {
+      trim_.run_if_due(now);  // no write to follow
+      return false;
+    }
+    if (busy_ || !paced_.due(now)) return false;
+    busy_ = true;
+    return true;
+  }
+  void ended(double started, double cpu_seconds) {
+    busy_ = false;
+    paced_.ran(started, cpu_seconds);
+  }
+  const Paced& paced() const { return paced_; }
+
+ private:
+  Paced paced_;
+  HeapTrim trim_;
+  bool busy_ = false;
+};
+
 }  // namespace pptp::daemon

@@ -24,6 +24,52 @@ TEST(ProxyStatus, EachCallIsShownWithBothLegsAndWhetherTheKernelRelaysIt) {
   EXPECT_NE(text.find("relay: {\"calls_connected\":1}"), std::string::npos) << text;
 }
 
+// The rows are copied on the loop and made into JSON on the worker (s31): the JSON is what
+// the loop made itself before, and `pptp-alg status` renders it.
+TEST(ProxyStatus, ACallsCopyGivesItsColumnsBothLegsAndItsFastPath) {
+  ProxyCallRow up;
+  up.pac_call_id = 10;
+  up.pns_call_id = 11;
+  up.client_known = true;
+  up.client_call_id = 7;
+  up.server_known = true;
+  up.server_call_id = 300;
+  up.client = wire::Ipv4Address{0xC000020B};  // 192.0.2.11
+  up.server = wire::Ipv4Address{0xC6336402};  // 198.51.100.2
+  up.judged = true;
+  up.user = "alice";
+  up.to_server.packets = 40;
+  up.to_client.packets = 41;
+  up.offloaded = true;
+  ProxyCallRow asked = up;  // the server has not answered, the policy knows nothing yet
+  asked.pac_call_id = 12;
+  asked.server_known = false;
+  asked.judged = false;
+  asked.user.reset();
+  asked.offloaded = false;
+  const nlohmann::json calls = proxy_calls_json({up, asked}, true);
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0]["state"], "established");
+  EXPECT_EQ(calls[0]["client"], "192.0.2.11");
+  EXPECT_EQ(calls[0]["pns_call_id"], 7);
+  EXPECT_EQ(calls[0]["outside_call_id"], 11);
+  EXPECT_EQ(calls[0]["pac_call_id"], 300);
+  EXPECT_EQ(calls[0]["user"], "alice");
+  EXPECT_EQ(calls[0]["to_client"]["packets"], 41);
+  EXPECT_EQ(calls[0]["fast_path"], true);
+  EXPECT_EQ(calls[1]["state"], "setting_up");
+  EXPECT_TRUE(calls[1]["pac_call_id"].is_null());
+  EXPECT_TRUE(calls[1]["server_leg"]["server_call_id"].is_null());
+  EXPECT_TRUE(calls[1]["user"].is_null());
+  EXPECT_TRUE(calls[1]["to_server"].empty());
+  EXPECT_FALSE(proxy_calls_json({up}, false)[0].contains("fast_path"));  // `ctl calls` has none
+  const std::string text = render_proxy_status(nlohmann::json{{"calls", calls}});
+  EXPECT_NE(text.find("client 192.0.2.11 Call ID 7 <-> ours 10 | ours 11 <-> server 198.51.100.2 Call ID 300  "
+                      "user alice  GRE to server 40 to client 41  [fast path]"),
+            std::string::npos)
+      << text;
+}
+
 TEST(ProxyMetrics, TheProxysCountersAndGaugesAreServedAsPrometheusText) {
   RelayCounters relay;
   relay.calls_connected = 3;

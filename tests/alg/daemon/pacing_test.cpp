@@ -52,5 +52,19 @@ TEST(HeapTrim, RunsAtItsIntervalNotEveryTick) {
   EXPECT_TRUE(trim.run_if_due(100.0 + kHeapTrimEverySeconds + 0.5));
 }
 
+// One write at a time: none starts while the worker's is running, the next once it ended
+// and its interval passed. Without a file no write starts at all.
+TEST(StatusWrites, OneAtATimeAndNoneWithoutAFile) {
+  StatusWrites writes(1.0, 60.0);
+  EXPECT_FALSE(writes.start(0.0, false));
+  ASSERT_TRUE(writes.start(0.0, true));
+  EXPECT_FALSE(writes.start(5.0, true));  // still being written
+  writes.ended(0.0, 0.001);
+  EXPECT_TRUE(writes.start(5.0, true));
+  writes.ended(5.0, 0.1);  // 0.1 s of CPU: the next 5 s later (1/50 of a core)
+  EXPECT_FALSE(writes.start(9.9, true));
+  EXPECT_TRUE(writes.start(10.0, true));
+}
+
 }  // namespace
 }  // namespace pptp::daemon
