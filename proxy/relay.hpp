@@ -22,6 +22,11 @@
 namespace pptp::proxy {
 
 inline constexpr std::size_t kMaxCallsPerConnection = 256;  // beyond: Outgoing-Call-Reply "busy"
+// Incoming calls (2.9) the client has not answered yet, per control connection: beyond, the
+// server is told "do not accept" (2.10). Each such call counts against the client's address
+// in the limits until answered or aged out (kAnswerTicks): a hostile server could otherwise
+// hold 256 of them per connection of a client, again and again (s30 review).
+inline constexpr std::size_t kMaxUnansweredIncoming = 8;
 // A call not answered after this many calls of Relay::age_unanswered (one per keepalive tick
 // of 5 s: 55 to 60 s) is ended: an Outgoing-Call-Request the server left unanswered, an
 // Incoming-Call-Request the client did. RFC 2637 sets no limit; without one a peer that never
@@ -57,6 +62,8 @@ inline constexpr std::uint8_t kDisconnectGeneralError = 2;
   X(echoes_answered, "echoes_answered", "Echo-Requests answered (either leg)")                      \
   X(incoming_placed, "incoming_placed", "Incoming-Call-Requests relayed to a client")              \
   X(incoming_refused, "incoming_refused", "Incoming-Call-Requests refused (no Call ID, too many)")  \
+  X(incoming_unanswered_refused, "incoming_unanswered_refused",                                     \
+    "Incoming-Call-Requests refused: the client had kMaxUnansweredIncoming unanswered")              \
   X(unknown_call, "unknown_call", "a message naming a Call ID of no call on its leg (ignored)")     \
   X(wrong_sender, "wrong_sender", "a message the sending leg may not send, or not now (ignored)")   \
   X(call_ids_exhausted, "call_ids_exhausted", "no free Call ID: the call was refused as busy")       \

@@ -23,6 +23,13 @@ RelayOutput Relay::incoming_request(const wire::IncomingCallRequest& m) {
   if (by_server_id(m.call_id) != nullptr || calls_.size() >= kMaxCallsPerConnection) {
     return refuse_incoming(m.call_id);
   }
+  const auto unanswered = std::count_if(calls_.begin(), calls_.end(), [](const ProxyCall& c) {
+    return c.server_call_id.has_value() && !c.client_known;  // placed by the server, not answered
+  });
+  if (static_cast<std::size_t>(unanswered) >= kMaxUnansweredIncoming) {
+    ++counters_.incoming_unanswered_refused;
+    return refuse_incoming(m.call_id);
+  }
   const auto ids = allocate_pair();
   if (!ids) return refuse_incoming(m.call_id);
   const ProxyCall call{0, ids->first, ids->second, m.call_id, false};

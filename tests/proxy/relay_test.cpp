@@ -261,6 +261,27 @@ TEST_F(RelayFixture, WithoutAFreeCallIdAnIncomingCallIsRefusedWithDoNotAccept) {
   EXPECT_EQ(counters.incoming_refused, 1u);
 }
 
+// A hostile server's flood of incoming calls the client never answers: at most
+// kMaxUnansweredIncoming reach the client; once one is answered, another may come.
+TEST_F(RelayFixture, AServerGetsAtMostEightUnansweredIncomingCallsToAClient) {
+  auto r = started(kClient);
+  std::vector<std::uint16_t> ours;  // the Call IDs the client was given
+  for (std::uint16_t id = 100; id < 100 + kMaxUnansweredIncoming + 4; ++id) {
+    const auto out = server_places(*r, id);
+    for (const auto& rq : sent<wire::IncomingCallRequest>(out, Leg::Client)) ours.push_back(rq.call_id);
+  }
+  EXPECT_EQ(ours.size(), kMaxUnansweredIncoming);
+  EXPECT_EQ(counters.incoming_unanswered_refused, 4u);
+  EXPECT_EQ(counters.incoming_refused, 4u);
+  wire::IncomingCallReply answer;  // the client answers one: a place is free again
+  answer.call_id = 9;
+  answer.peer_call_id = ours[0];
+  answer.result_code = 1;
+  r->on_client(msg(answer));
+  EXPECT_EQ(sent<wire::IncomingCallRequest>(server_places(*r, 500), Leg::Client).size(), 1u);
+  EXPECT_TRUE(sent<wire::IncomingCallRequest>(server_places(*r, 501), Leg::Client).empty());
+}
+
 TEST_F(RelayFixture, WithEveryCallIdTakenTheCallIsRefusedAsBusy) {
   auto r = started(kClient);
   while (book.allocate()) {
