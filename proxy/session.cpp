@@ -34,6 +34,12 @@ bool peer_closed(boost::asio::ip::tcp::socket& s) {
   if (::getsockopt(s.native_handle(), IPPROTO_TCP, TCP_INFO, &info, &size) != 0) return true;
   return info.tcpi_state == TCP_CLOSE_WAIT || info.tcpi_state == TCP_CLOSE || info.tcpi_state == TCP_LAST_ACK;
 }
+// Before the connect (the server's leg) or at once (the client's): the buffer bounds what one
+// session can leave in the kernel, also after its close.
+void limit_send_buffer(boost::asio::ip::tcp::socket& s) {
+  boost::system::error_code ignored;
+  s.set_option(boost::asio::socket_base::send_buffer_size(kLegSendBuffer), ignored);
+}
 }  // namespace
 
 Session::Session(tcp::socket client, tcp::endpoint server, CallBook& book, RelayCounters& counters,
@@ -45,6 +51,7 @@ Session::Session(tcp::socket client, tcp::endpoint server, CallBook& book, Relay
       relay_(book, counters, peer_of(client_.socket), address_of(server), judge_.get()),
       keepalive_timer_(client_.socket.get_executor()) {
   client_.connected = true;
+  limit_send_buffer(client_.socket);
 }
 
 void Session::start() {
@@ -110,6 +117,9 @@ void Session::resume_reading() {
 
 void Session::connect_server() {
   connect_started_ = Clock::now();
+  boost::system::error_code opened;
+  server_.socket.open(tcp::v4(), opened);  // async_connect opens it too: the error surfaces there
+  if (!opened) limit_send_buffer(server_.socket);
   server_.socket.async_connect(server_endpoint_, [self = shared_from_this()](const boost::system::error_code& ec) {
     if (self->server_.closed) return;
     if (ec) {
@@ -186,17 +196,18 @@ void Session::close_when_written(Leg leg) {
   // peer is not reading and would not read the last messages either; waiting for it held the
   // session (and the client's places in the limits) until the keepalive (s30 review).
   if (!l.connected || l.queued_bytes > kReadPauseBytes) {
-    close(leg);
+    close(leg, l.queued_bytes > kReadPauseBytes);
     return;
   }
   write_next(leg);
 }
 
-void Session::close(Leg leg) {
+void Session::close(Leg leg, bool abort) {
   LegIo& l = io(leg);
   if (l.closed) return;
   l.closed = true;
   boost::system::error_code ignored;
+  if (abort) l.socket.set_option(boost::asio::socket_base::linger(true, 0), ignored);
   l.socket.shutdown(tcp::socket::shutdown_both, ignored);
   l.socket.close(ignored);
 }
@@ -211,7 +222,7 @@ void Session::failed(Leg leg, const boost::system::error_code& ec, const char* d
 
 // The leg failed or its peer closed it: the relay tells the other leg, this one is gone.
 void Session::lost(Leg leg) {
-  close(leg);
+  close(leg, true);  // what it did not take is of no use to anyone now
   apply(relay_.on_closed(leg));
 }
 
