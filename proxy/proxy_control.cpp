@@ -5,6 +5,7 @@
 
 #include "alg/control/metrics.hpp"
 #include "alg/core/counter_list.hpp"
+#include "gateway/describe.hpp"
 #include "nftables/rules.hpp"
 
 namespace pptp::proxy {
@@ -27,7 +28,9 @@ json one_call(const ProxyCallRow& r) {
   return json{{"id", r.pac_call_id},
               {"client", wire::to_string(r.client)},
               {"server", wire::to_string(r.server)},
-              {"user", r.user ? json(*r.user) : json(nullptr)},
+              // As the server accepted it, bytes not UTF-8 included: escaped, else the JSON's
+              // dump throws (s31 review: a PAP name "jos\xe9" ended the daemon at its next write).
+              {"user", r.user ? json(gateway::printable_name(*r.user)) : json(nullptr)},
               {"state", r.server_known && r.client_known ? "established" : "setting_up"},
               {"pns_call_id", client_id},
               {"outside_call_id", r.pns_call_id},

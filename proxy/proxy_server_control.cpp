@@ -108,7 +108,7 @@ void ProxyServer::write_status() {
     const double written = daemon::cpu_seconds_of([&] {
       s["calls"] = proxy_calls_json(rows, true);  // both legs (`pptp-alg status`)
       rows = {};
-      if (auto r = daemon::write_private_file(options_.status_file, s.dump(1) + "\n"); !r) error = r.error();
+      if (auto r = daemon::write_private_file(options_.status_file, s.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"); !r) error = r.error();
       s = {};
       // As the transparent daemon (housekeeping.cpp): freed heap back to the kernel, its cost
       // part of the write's. A flood's calls left ~100 MB resident after they ended (s30 review).

@@ -63,6 +63,11 @@ TEST(ProxyStatus, ACallsCopyGivesItsColumnsBothLegsAndItsFastPath) {
   EXPECT_TRUE(calls[1]["user"].is_null());
   EXPECT_TRUE(calls[1]["to_server"].empty());
   EXPECT_FALSE(proxy_calls_json({up}, false)[0].contains("fast_path"));  // `ctl calls` has none
+  ProxyCallRow latin1 = up;  // a name the server accepted that is not UTF-8: the dump threw
+  latin1.user = std::string("jos\xe9");
+  const nlohmann::json escaped = proxy_calls_json({latin1}, true);
+  EXPECT_NO_THROW((void)escaped.dump());
+  EXPECT_EQ(escaped[0]["user"], "jos\\xe9");  // as the log writes it
   const std::string text = render_proxy_status(nlohmann::json{{"calls", calls}});
   EXPECT_NE(text.find("client 192.0.2.11 Call ID 7 <-> ours 10 | ours 11 <-> server 198.51.100.2 Call ID 300  "
                       "user alice  GRE to server 40 to client 41  [fast path]"),
