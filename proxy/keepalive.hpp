@@ -1,7 +1,9 @@
 // Each leg of a proxied control connection is checked on its own (RFC 2637 2.5): after
 // kEchoIdle of silence the proxy sends an Echo-Request; if the peer then stays silent for
 // kEchoWait, it is taken as gone and its leg ends, which clears the other leg at once (the
-// relay's on_closed). Pure: the caller passes the time in.
+// relay's on_closed). A leg we do not read is not asked; a leg whose peer does not take what
+// is queued for it is taken as not reading after kWriteStall. Pure: the caller passes the
+// time in.
 #pragma once
 
 #include <chrono>
@@ -25,18 +27,39 @@ inline constexpr std::chrono::seconds kStartDeadline{60};
 // reviews).
 inline constexpr std::chrono::seconds kServerStartDeadline{20};
 
-enum class KeepaliveStep : std::uint8_t { Nothing, SendEcho, PeerGone };
+// A leg whose own queue is past the read pause (16 KiB) and whose write has not completed for
+// this long: its peer does not read (as long as an Echo-Request gets for its answer; a peer
+// that reads takes 16 KiB in that time down to 280 bytes a second).
+inline constexpr std::chrono::seconds kWriteStall = kEchoWait;
+
+enum class KeepaliveStep : std::uint8_t { Nothing, SendEcho, PeerGone, PeerNotReading };
+
+// What the session knows of a leg at a tick.
+struct LegWatch {
+  bool read_paused = false;  // we do not read it (a backlog on either leg): its silence is ours
+  bool backlogged = false;   // its own queue is past the read pause: its peer is the one behind
+};
 
 class Keepalive {
  public:
-  explicit Keepalive(Clock::time_point now) : last_heard_(now) {}
+  explicit Keepalive(Clock::time_point now) : last_heard_(now), last_written_(now) {}
   // A whole message arrived on the leg (any message proves the peer alive, not only
   // Echo-Reply; bytes that make no message do not: a byte now and then would hold it).
   void heard(Clock::time_point now) {
     last_heard_ = now;
     echo_sent_ = false;
   }
-  KeepaliveStep tick(Clock::time_point now) {
+  // A write toward the peer started or completed.
+  void wrote(Clock::time_point now) { last_written_ = now; }
+  // While both legs were read-paused (one peer not reading) the one checked first was taken
+  // as gone for a silence that was ours (s29-s31 open item): a paused leg is not asked, and
+  // only the leg whose writes stall is blamed.
+  KeepaliveStep tick(Clock::time_point now, LegWatch leg = {}) {
+    if (leg.backlogged && now - last_written_ >= kWriteStall) return KeepaliveStep::PeerNotReading;
+    if (leg.read_paused) {
+      heard(now);  // asked afresh once read again
+      return KeepaliveStep::Nothing;
+    }
     if (!echo_sent_) {
       if (now - last_heard_ < kEchoIdle) return KeepaliveStep::Nothing;
       echo_sent_ = true;
@@ -48,6 +71,7 @@ class Keepalive {
 
  private:
   Clock::time_point last_heard_;
+  Clock::time_point last_written_;
   Clock::time_point echo_at_{};
   bool echo_sent_ = false;
 };

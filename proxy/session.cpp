@@ -148,7 +148,8 @@ void Session::enqueue(Leg leg, const wire::ControlMessage& message) {
   l.queue.push_back(wire::serialize(message));
   l.queued_bytes += l.queue.back().size();
   if (l.queued_bytes > kMaxQueuedBytes) {
-    spdlog::warn("proxy_peer_not_reading leg={}", name_of(leg));
+    spdlog::warn("proxy_peer_not_reading leg={} server={} unsent_bytes={}", name_of(leg),
+                 server_endpoint_.address().to_string(), l.queued_bytes);
     lost(leg);
     return;
   }
@@ -167,6 +168,7 @@ void Session::write_next(Leg leg) {
   // reading". kMaxQueuedBytes now counts only what the peer's TCP has not taken. The deque
   // keeps its elements in place while more are queued behind them.
   l.writing = true;
+  l.keepalive.wrote(Clock::now());
   std::vector<boost::asio::const_buffer> buffers;
   buffers.reserve(l.queue.size());
   for (const auto& message : l.queue) buffers.emplace_back(boost::asio::buffer(message));
@@ -180,6 +182,7 @@ void Session::write_next(Leg leg) {
                                self->failed(leg, ec, "write");
                                return;
                              }
+                             w.keepalive.wrote(Clock::now());
                              for (std::size_t i = 0; i < sent; ++i) {
                                w.queued_bytes -= w.queue.front().size();
                                w.queue.pop_front();
@@ -281,7 +284,7 @@ void Session::check_echo(Clock::time_point now) {
   for (Leg leg : {Leg::Client, Leg::Server}) {
     LegIo& l = io(leg);
     if (!l.connected || l.closed) continue;
-    switch (l.keepalive.tick(now)) {
+    switch (l.keepalive.tick(now, LegWatch{l.read_paused, l.queued_bytes > kReadPauseBytes})) {
       case KeepaliveStep::SendEcho: {
         wire::EchoRequest echo;
         echo.identifier = ++echo_identifier_;
@@ -291,6 +294,11 @@ void Session::check_echo(Clock::time_point now) {
       case KeepaliveStep::PeerGone:
         spdlog::info("proxy_leg_ended leg={} server={} why=no_echo_reply", name_of(leg),
                      server_endpoint_.address().to_string());
+        lost(leg);
+        break;
+      case KeepaliveStep::PeerNotReading:
+        spdlog::warn("proxy_peer_not_reading leg={} server={} unsent_bytes={} seconds={}", name_of(leg),
+                     server_endpoint_.address().to_string(), l.queued_bytes, kWriteStall.count());
         lost(leg);
         break;
       case KeepaliveStep::Nothing:
