@@ -5,6 +5,7 @@
 
 #include "alg/control/protocol.hpp"
 #include "alg/daemon/files.hpp"
+#include "alg/daemon/status_worker.hpp"
 #include "proxy/proxy_server_impl.hpp"
 
 namespace pptp::proxy {
@@ -95,30 +96,25 @@ nlohmann::json ProxyServer::status_summary() const {
 void ProxyServer::write_status() {
   std::erase_if(sessions_, [](const std::weak_ptr<Session>& w) { return w.expired(); });
   const double now = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  if (!status_writes_.start(now, !options_.status_file.empty())) return;
-  nlohmann::json s;
-  std::vector<ProxyCallRow> rows;
-  const double built = daemon::cpu_seconds_of([&] {
-    s = status_summary();
-    rows = call_rows();
-  });
-  status_build_cost_ = built;
-  asio::post(*worker_, [this, s = std::move(s), rows = std::move(rows), now, built]() mutable {
-    std::optional<std::string> error;
-    const double written = daemon::cpu_seconds_of([&] {
-      s["calls"] = proxy_calls_json(rows, true);  // both legs (`pptp-alg status`)
-      rows = {};
-      if (auto r = daemon::write_private_file(options_.status_file, s.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"); !r) error = r.error();
-      s = {};
-      // As the transparent daemon (housekeeping.cpp): freed heap back to the kernel, its cost
-      // part of the write's. A flood's calls left ~100 MB resident after they ended (s30 review).
-      daemon::trim_freed_heap();
-    });
-    asio::post(io_, [this, now, built, written, error = std::move(error)] {
-      if (error) spdlog::warn("status_write_failed error={}", *error);
-      status_writes_.ended(now, built + written);
-    });
-  });
+  struct Copy {
+    nlohmann::json summary;
+    std::vector<ProxyCallRow> rows;
+  };
+  const std::optional<double> built = daemon::write_status_off_loop(
+      status_writes_, now, !options_.status_file.empty(), *worker_, io_,
+      [this] { return Copy{status_summary(), call_rows()}; },
+      [this](Copy& copy) -> std::optional<std::string> {
+        copy.summary["calls"] = proxy_calls_json(copy.rows, true);  // both legs (`pptp-alg status`)
+        copy.rows = {};
+        const std::string text = copy.summary.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+        copy.summary = {};
+        if (auto r = daemon::write_private_file(options_.status_file, text); !r) return r.error();
+        return std::nullopt;
+      },
+      [](const std::optional<std::string>& error) {
+        if (error) spdlog::warn("status_write_failed error={}", *error);
+      });
+  if (built) status_build_cost_ = *built;
 }
 
 }  // namespace pptp::proxy

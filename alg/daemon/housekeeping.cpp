@@ -6,6 +6,7 @@
 
 #include "alg/daemon/daemon_loop.hpp"
 #include "alg/daemon/files.hpp"
+#include "alg/daemon/status_worker.hpp"
 #include "alg/service/systemd.hpp"
 #include "alg/version.hpp"
 #include "gateway/status_stream.hpp"
@@ -196,28 +197,18 @@ nlohmann::json Daemon::daemon_status() const {
 }
 
 void Daemon::write_status(double t) {
-  if (!status_writes_.start(t, !options_.status_file.empty())) return;
   // Copied here as plain values (the loop owns the gateway); formatted and written by the
   // worker, so a status with many calls costs the loop a copy, not its JSON.
-  gateway::StatusSnapshot snapshot;
-  nlohmann::json daemon;
-  const double built = cpu_seconds_of([&] {
-    snapshot = gateway_->status_snapshot();
-    daemon = daemon_status();
-  });
-  status_build_cost_ = built;
-  boost::asio::post(*worker_, [this, snapshot = std::move(snapshot), daemon = std::move(daemon), t, built]() mutable {
-    std::optional<std::string> error;
-    const double written = cpu_seconds_of([&] {
-      error = write_status_file(options_.status_file, snapshot, daemon);
-      snapshot = {};  // freed before the trim (its blocks are in the loop's arena)
-      trim_freed_heap();  // pacing.hpp; its cost is the write's (docs/performance.md, "Resident memory per call")
-    });
-    boost::asio::post(io_, [this, t, built, written, error = std::move(error)] {
-      on_status_written(error);
-      status_writes_.ended(t, built + written);
-    });
-  });
+  struct Copy {
+    gateway::StatusSnapshot snapshot;
+    nlohmann::json daemon;
+  };
+  const std::optional<double> built = write_status_off_loop(
+      status_writes_, t, !options_.status_file.empty(), *worker_, io_,
+      [this] { return Copy{gateway_->status_snapshot(), daemon_status()}; },
+      [this](Copy& copy) { return write_status_file(options_.status_file, copy.snapshot, copy.daemon); },
+      [this](const std::optional<std::string>& error) { on_status_written(error); });
+  if (built) status_build_cost_ = *built;
 }
 
 void Daemon::log_summary(double t) {

@@ -1,9 +1,14 @@
 #include "alg/daemon/pacing.hpp"
+#include "alg/daemon/status_worker.hpp"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
 #include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 namespace pptp::daemon {
 namespace {
@@ -64,6 +69,42 @@ TEST(StatusWrites, OneAtATimeAndNoneWithoutAFile) {
   writes.ended(5.0, 0.1);  // 0.1 s of CPU: the next 5 s later (1/50 of a core)
   EXPECT_FALSE(writes.start(9.9, true));
   EXPECT_TRUE(writes.start(10.0, true));
+}
+
+// Both daemons' status write (status_worker.hpp): the copy is made on the loop, written on the
+// worker and freed there, the result heard on the loop, and the next write waits for it.
+TEST(StatusWrites, ACopyIsWrittenOffTheLoopAndTheNextWaitsForItsResult) {
+  boost::asio::io_context loop;
+  boost::asio::thread_pool worker(1);
+  StatusWrites writes(1.0, 60.0);
+  const std::thread::id loop_thread = std::this_thread::get_id();
+  std::thread::id wrote_on;
+  std::weak_ptr<int> copy_alive;
+  std::optional<std::string> heard;
+  auto write_once = [&](double now) {
+    return write_status_off_loop(
+        writes, now, true, worker, loop,
+        [&] {
+          auto copy = std::make_shared<int>(7);
+          copy_alive = copy;
+          return copy;
+        },
+        [&](std::shared_ptr<int>& copy) -> std::optional<std::string> {
+          wrote_on = std::this_thread::get_id();
+          return *copy == 7 ? std::optional<std::string>("disk full") : std::nullopt;
+        },
+        [&](const std::optional<std::string>& error) { heard = error; });
+  };
+  ASSERT_TRUE(write_once(0.0).has_value());
+  EXPECT_FALSE(write_once(0.5).has_value()) << "one at a time";
+  worker.wait();  // the worker's part has run; the result waits on the loop
+  EXPECT_NE(wrote_on, loop_thread);
+  EXPECT_TRUE(copy_alive.expired()) << "the copy is freed on the worker, before the trim";
+  EXPECT_FALSE(heard.has_value()) << "heard on the loop only";
+  EXPECT_FALSE(writes.start(5.0, true)) << "still busy until the loop hears the result";
+  loop.run();
+  EXPECT_EQ(heard, std::optional<std::string>("disk full"));
+  EXPECT_TRUE(write_once(5.0).has_value()) << "free again once heard";
 }
 
 }  // namespace
