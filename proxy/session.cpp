@@ -40,6 +40,13 @@ void limit_send_buffer(boost::asio::ip::tcp::socket& s) {
   boost::system::error_code ignored;
   s.set_option(boost::asio::socket_base::send_buffer_size(kLegSendBuffer), ignored);
 }
+// One read buffer for every leg on this loop's thread: a leg waits until it is readable, then
+// reads into it and feeds the stream (which keeps only an incomplete message) before anything
+// else runs. Each leg held its own 4 KiB before: 8 KiB of an idle session's 11.9 (s32).
+std::array<std::uint8_t, kReadChunk>& read_buffer() {
+  thread_local std::array<std::uint8_t, kReadChunk> buffer{};
+  return buffer;
+}
 }  // namespace
 
 Session::Session(tcp::socket client, tcp::endpoint server, CallBook& book, RelayCounters& counters,
@@ -64,22 +71,36 @@ void Session::cut(std::uint16_t pac_call_id, std::uint8_t result_code, const std
 }
 
 void Session::read(Leg leg) {
-  LegIo& l = io(leg);
-  l.socket.async_read_some(boost::asio::buffer(l.buffer),
-                           [self = shared_from_this(), leg](const boost::system::error_code& ec, std::size_t n) {
-                             self->on_read(leg, ec, n);
-                           });
+  io(leg).socket.async_wait(tcp::socket::wait_read, [self = shared_from_this(), leg](const boost::system::error_code& ec) {
+    self->on_readable(leg, ec);
+  });
 }
 
-void Session::on_read(Leg leg, const boost::system::error_code& ec, std::size_t n) {
+void Session::on_readable(Leg leg, const boost::system::error_code& ec) {
   LegIo& l = io(leg);
   if (l.closed) return;  // we closed it: the relay knows
   if (ec) {
     failed(leg, ec, "read");
     return;
   }
+  boost::system::error_code read_error;
+  l.socket.non_blocking(true, read_error);
+  const std::size_t n = read_error ? 0 : l.socket.read_some(boost::asio::buffer(read_buffer()), read_error);
+  if (read_error == boost::asio::error::would_block || read_error == boost::asio::error::try_again) {
+    read(leg);  // woken with nothing to read after all
+    return;
+  }
+  if (read_error) {
+    failed(leg, read_error, "read");
+    return;
+  }
+  on_read(leg, Bytes(read_buffer().data(), n));
+}
+
+void Session::on_read(Leg leg, Bytes data) {
+  LegIo& l = io(leg);
   std::vector<wire::ControlMessage> messages;
-  const bool ok = l.stream.feed(Bytes(l.buffer.data(), n), messages);
+  const bool ok = l.stream.feed(data, messages);
   if (!messages.empty()) l.keepalive.heard(Clock::now());
   for (const wire::ControlMessage& m : messages) {
     apply(leg == Leg::Client ? relay_.on_client(m) : relay_.on_server(m));

@@ -22,7 +22,7 @@
 
 namespace pptp::proxy {
 
-inline constexpr std::size_t kReadChunk = 4096;
+inline constexpr std::size_t kReadChunk = 4096;  // one read, into the loop's one buffer
 inline constexpr std::size_t kMaxQueuedBytes = 64 * 1024;  // a peer that does not read is cut
 inline constexpr std::size_t kReadPauseBytes = 16 * 1024;  // past this, neither leg is read
 // The kernel's send buffer per leg (SO_SNDBUF; the kernel doubles it for its bookkeeping):
@@ -53,13 +53,13 @@ class Session : public std::enable_shared_from_this<Session> {
     bool close_after = false;
     bool closed = false;
     bool read_paused = false;  // backlogged(): read again by resume_reading()
-    std::array<std::uint8_t, kReadChunk> buffer{};
     Keepalive keepalive{Clock::now()};
   };
 
   LegIo& io(Leg leg) { return leg == Leg::Client ? client_ : server_; }
   void read(Leg leg);
-  void on_read(Leg leg, const boost::system::error_code& ec, std::size_t n);
+  void on_readable(Leg leg, const boost::system::error_code& ec);
+  void on_read(Leg leg, Bytes data);
   void connect_server();
   void apply(const RelayOutput& out);
   void enqueue(Leg leg, const wire::ControlMessage& message);
