@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """End-to-end tests of proxy mode's own limits, which hold with or without a policy
 (`pptp-alg --proxy`, docs/proxy.md "Limits"): calls per client address and in all with
-their reserve, control connections per client address and in all (the descriptors), and a
-server that never accepts the router's connection. Split from test_proxy_policy_e2e.py (the
+their reserve, control connections per client address and in all (the descriptors), a
+server that never accepts the router's connection, a server's unanswered incoming calls and
+a server that reads nothing (hostile peers in pptplab/proxy_peers.py, beside a good call). Split from test_proxy_policy_e2e.py (the
 same ProxyTest lab). Run as root:
 
     PPTP_ALG=build/release/alg/pptp-alg /usr/bin/python3 tests/e2e/test_proxy_limits_e2e.py -v
@@ -11,10 +12,11 @@ import json
 import os
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pptplab.lab import PUBLIC, PYTHON, SERVER2  # noqa: E402
+from pptplab.lab import PUBLIC, PYTHON, SERVER, SERVER2  # noqa: E402
 from test_proxy_e2e import ALICE, BOB, ProxyTest  # noqa: E402
 
 HOSTILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pptplab", "hostile.py")
@@ -196,6 +198,114 @@ class ConnectionLimits(ProxyTest):
                                                                 call_ids=[7], duration=3)))
         self.assertTrue(self.lab.result(pac)["ok"])
 
+
+PEERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pptplab", "proxy_peers.py")
+
+
+class HostilePeerTest(ProxyTest):
+    """A hostile peer from pptplab/proxy_peers.py on SERVER (or a client toward it) beside a
+    good call to the scripted PAC on SERVER2 (bob's)."""
+
+    def peer(self, ns, kind, *args):
+        """proxy_peers.py KIND in the namespace `ns`, killed with the lab if the test fails."""
+        p = subprocess.Popen(["ip", "netns", "exec", self.lab.ns[ns], PYTHON, PEERS, kind] + list(args),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.lab.procs.append(p)
+        return p
+
+    def good_call(self, duration):
+        """bob's call through the proxy to the scripted PAC, up (its GRE echoed) on return;
+        assertGoodCall then checks it."""
+        self.pac = self.lab.start_pac(connections=1, duration=duration + 2)
+        good = self.lab.start_client("pns", local=BOB, server=SERVER2, tag="bob", call_ids=[7], duration=duration)
+        self.wait_status(lambda s: s["relay"]["calls_connected"] == 1 and s["gre"]["to_client"] > 0)
+        return good, time.monotonic()
+
+    def assertGoodCall(self, good, minimum):
+        """Every frame of bob's came back (10 a second), and the PAC ended his call in order."""
+        self.assertEchoed(self.lab.result(good), minimum=minimum)
+        self.assertTrue(self.lab.result(self.pac).get("ok"))
+
+
+class UnansweredIncomingCalls(HostilePeerTest):
+    def test_a_server_gets_eight_unanswered_incoming_calls_on_a_clients_connection_and_a_call_beside_works(self):
+        # kMaxUnansweredIncoming (proxy/relay_incoming.cpp, s31; 256 before): a server places 12
+        # incoming calls on the control connection of a client that answers none. The client
+        # is offered 8; the proxy answers the other 4 itself, Incoming-Call-Reply result 3 "do
+        # not accept" (RFC 2637 2.10), naming the server's Call IDs. bob's call, through the
+        # proxy to another server, echoes before, during and after.
+        good, good_started = self.good_call(duration=8)
+        placer = self.peer("srv", "incoming-placer", "--local", SERVER, "--count", "12", "--first-call-id", "500",
+                           "--hold", "3", "--seconds", "10")
+        self.lab.wait_listening("srv", SERVER)
+        client = self.lab.result(self.peer("lan", "incoming-ignorer", "--local", ALICE, "--target", SERVER,
+                                           "--seconds", "3"))
+        server = self.lab.result(placer)
+        hostile_done = time.monotonic()
+        self.assertEqual(client.get("start_result"), 1, client)
+        self.assertEqual(len(client["offered"]), 8, client)
+        self.assertEqual(len(set(client["offered"])), 8, client)  # each its own Call ID from the proxy
+        self.assertTrue(server.get("ok"), server)
+        # The first 8 went on to the client and stay unanswered; the last 4 are refused.
+        self.assertEqual(server["replies"], [[call_id, 3] for call_id in range(508, 512)], server)
+        status = self.lab.status()
+        self.assertEqual(status["relay"]["incoming_unanswered_refused"], 4, status["relay"])
+        self.assertEqual(status["relay"]["incoming_placed"], 8, status["relay"])
+        self.assertLess(hostile_done - good_started, 6.5, "bob's call had no time left after the hostile server")
+        self.assertGoodCall(good, minimum=60)  # 8 s
+
+
+class ServerThatReadsNothing(HostilePeerTest):
+    def send_q_toward(self, address):
+        """Send-Q (bytes not yet acknowledged) of the router's connections to address:1723, or
+        None if it has none."""
+        out = self.lab.netns("rtr", "ss", "-Htn", "dst", address + ":1723", check=False).stdout
+        queues = [int(line.split()[2]) for line in out.splitlines() if line.strip()]
+        return max(queues) if queues else None
+
+    def test_a_server_that_reads_nothing_pins_little_in_the_router_and_is_reset_when_its_session_ends(self):
+        # kLegSendBuffer (proxy/session.cpp, s31): each leg's kernel send buffer is 32 KiB
+        # (64 KiB once Linux doubles it), and a leg that ends with data its peer never took is
+        # closed with a RST (SO_LINGER 0). A server answers alice's start, places a call she
+        # answers, and then reads nothing; for 6 s alice writes Call-Clear-Requests for that
+        # call, which the proxy relays, as fast as TCP takes them, then resets. Before s31 the
+        # router's socket toward that server held what autotuning let it (0.55 MB after these
+        # 6 s, 0.77 MB after 30 s) and kept it after the session, in FIN-WAIT-1, its FIN behind
+        # data the server would never take: the server heard neither a FIN nor a RST.
+        good, good_started = self.good_call(duration=16)
+        deaf = self.peer("srv", "deaf-server", "--local", SERVER, "--seconds", "30")
+        self.lab.wait_listening("srv", SERVER)
+        flood = self.peer("lan", "clear-flood", "--local", ALICE, "--target", SERVER, "--key", "9", "--seconds", "6",
+                          "--reset")
+        most, deadline = 0, time.monotonic() + 20
+        while flood.poll() is None and time.monotonic() < deadline:
+            most = max(most, self.send_q_toward(SERVER) or 0)
+            time.sleep(0.2)
+        flooded = self.lab.result(flood, timeout=10)
+        reset_at = time.monotonic()
+        self.assertTrue(flooded.get("ok"), flooded)
+        # alice's writes stalled (the proxy's reads paused at 16 KiB queued), and what the
+        # router held toward the server stayed within its leg's buffer.
+        self.assertLess(flooded["last_moved"], 5, flooded)
+        self.assertGreater(most, 16 * 1024, "the server's window never filled: %d" % most)
+        self.assertLess(most, 100 * 1000, "the router held %d bytes toward a server that reads nothing" % most)
+        # The session ends at the next keepalive tick (5 s): alice's leg, read-paused, is found
+        # reset; the server's leg, 16 KiB and more queued for a peer that does not read, is
+        # reset in turn (close_when_written) and the router's socket freed at once.
+        ended = "proxy_leg_ended leg=client server=%s why=closed_while_paused" % SERVER
+        while ended not in self.lab.read_daemon_log() and time.monotonic() < reset_at + 10:
+            time.sleep(0.2)
+        self.assertIn(ended, self.lab.read_daemon_log())
+        while self.send_q_toward(SERVER) is not None and time.monotonic() < reset_at + 13:
+            time.sleep(0.2)
+        self.assertIsNone(self.send_q_toward(SERVER), "the router's socket toward the server outlived its session")
+        self.assertLess(time.monotonic() - good_started, 15, "bob's call had no time left after the session ended")
+        server = self.lab.result(deaf, timeout=30)
+        self.assertEqual(server.get("ended"), "reset", server)  # not a FIN behind unsent data, nor nothing
+        self.assertGreater(server["unread"], 16 * 1024, server)  # the flood reached it and lay unread
+        self.assertGoodCall(good, minimum=120)  # 16 s
+        status = self.wait_status(lambda s: s["connections"]["open"] == 0)
+        self.assertEqual(status["relay"]["calls_connected"], 2, status["relay"])
 
 if __name__ == "__main__":
     unittest.main()
