@@ -124,6 +124,9 @@ class CallJudge {
   // The call's Call IDs are allocated; nothing: admitted (and charged until call_ended).
   virtual std::optional<Refusal> admit_call(const ProxyCall& call) = 0;
   virtual void call_ended(const ProxyCall& call) = 0;
+  // The server placed an incoming call past kMaxUnansweredIncoming: refused (counted by the
+  // relay); the judge logs it under its budget (s32: before, a counter and no line).
+  virtual void incoming_refused_unanswered(std::uint16_t server_call_id) = 0;
 };
 
 enum class RelayState : std::uint8_t { Idle, StartingServer, Established, Stopping, Closed };

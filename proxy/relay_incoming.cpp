@@ -28,6 +28,7 @@ RelayOutput Relay::incoming_request(const wire::IncomingCallRequest& m) {
   });
   if (static_cast<std::size_t>(unanswered) >= kMaxUnansweredIncoming) {
     ++counters_.incoming_unanswered_refused;
+    if (judge_ != nullptr) judge_->incoming_refused_unanswered(m.call_id);
     return refuse_incoming(m.call_id);
   }
   const auto ids = allocate_pair();

@@ -251,6 +251,9 @@ class UnansweredIncomingCalls(HostilePeerTest):
         status = self.lab.status()
         self.assertEqual(status["relay"]["incoming_unanswered_refused"], 4, status["relay"])
         self.assertEqual(status["relay"]["incoming_placed"], 8, status["relay"])
+        # The server is named in the log (its lines under a budget per source), s32.
+        self.assertIn("anomaly kind=proxy_incoming_refused source=%s client=%s server_call_id=508" % (SERVER, ALICE),
+                      self.lab.read_daemon_log())
         self.assertLess(hostile_done - good_started, 6.5, "bob's call had no time left after the hostile server")
         self.assertGoodCall(good, minimum=60)  # 8 s
 

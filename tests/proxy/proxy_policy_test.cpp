@@ -5,6 +5,10 @@
 
 #include <gtest/gtest.h>
 #include <spdlog/sinks/null_sink.h>
+#include <spdlog/sinks/ostream_sink.h>
+
+#include <algorithm>
+#include <sstream>
 
 #include "policy/loader.hpp"
 #include "tests/support/packets.hpp"
@@ -218,6 +222,25 @@ TEST_F(ProxyPolicyTest, KillEndsTheCallsOfTheClientNamedAndNoOther) {
   EXPECT_NE(cuts[0].why.find("operator"), std::string::npos);
   EXPECT_EQ(policy.kill(ProxyPolicy::KillMatch{10, std::nullopt, std::nullopt}), 1u);
   EXPECT_EQ(policy.kill(ProxyPolicy::KillMatch{std::nullopt, std::string("nobody"), std::nullopt}), 0u);
+}
+
+// A server that places incoming calls a client leaves unanswered (relay_incoming.cpp) is
+// named in the log, not only counted; past the budget per source its lines stop (s32: before,
+// no line at all).
+TEST(ProxyIncomingRefusals, TheServerIsNamedInALineUnderItsBudget) {
+  std::ostringstream out;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
+  sink->set_pattern("%v");
+  ProxyPolicy policy{std::make_shared<spdlog::logger>("test", sink), ProxyLimits{}};
+  auto j = policy.judge_for(kAlice, kServer);
+  for (std::uint16_t id = 500; id < 520; ++id) j->incoming_refused_unanswered(id);
+  const std::string log = out.str();
+  EXPECT_NE(log.find("anomaly kind=proxy_incoming_refused source=198.51.100.2 client=192.0.2.10 server_call_id=500 "
+                     "answer=\"Incoming-Call-Reply result 3 (do not accept)\" unanswered=8"),
+            std::string::npos)
+      << log;
+  const auto lines = static_cast<std::size_t>(std::count(log.begin(), log.end(), '\n'));
+  EXPECT_EQ(lines, gateway::kSourceLogBurst) << log;
 }
 
 }  // namespace

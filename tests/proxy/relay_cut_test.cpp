@@ -19,6 +19,10 @@ struct ScriptedJudge final : CallJudge {
     return call;
   }
   void call_ended(const ProxyCall& c) override { ended.push_back(c.pac_call_id); }
+  void incoming_refused_unanswered(std::uint16_t server_call_id) override {
+    refused_unanswered.push_back(server_call_id);
+  }
+  std::vector<std::uint16_t> refused_unanswered;
 };
 
 struct JudgedRelay : RelayFixture {
@@ -167,6 +171,12 @@ TEST_F(JudgedRelay, AnIncomingCallTheClientLeavesUnansweredIsWithdrawnFromItAndR
   EXPECT_EQ(book.used(), 0u);
   EXPECT_EQ(judge.ended, judge.admitted);
   EXPECT_EQ(counters.calls_timed_out, 1u);
+}
+
+TEST_F(JudgedRelay, TheJudgeHearsOfEachIncomingCallRefusedAsUnanswered) {
+  establish();
+  for (std::uint16_t id = 100; id < 100 + kMaxUnansweredIncoming + 2; ++id) server_places(*relay, id);
+  EXPECT_EQ(judge.refused_unanswered, (std::vector<std::uint16_t>{108, 109})) << "the server's Call IDs, for its log line";
 }
 
 }  // namespace
