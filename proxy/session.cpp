@@ -84,7 +84,7 @@ void Session::on_readable(Leg leg, const boost::system::error_code& ec) {
     return;
   }
   boost::system::error_code read_error;
-  l.socket.non_blocking(true, read_error);
+  if (!l.socket.non_blocking()) l.socket.non_blocking(true, read_error);  // once: it is an ioctl
   const std::size_t n = read_error ? 0 : l.socket.read_some(boost::asio::buffer(read_buffer()), read_error);
   if (read_error == boost::asio::error::would_block || read_error == boost::asio::error::try_again) {
     read(leg);  // woken with nothing to read after all
