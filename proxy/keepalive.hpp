@@ -28,9 +28,15 @@ inline constexpr std::chrono::seconds kStartDeadline{60};
 inline constexpr std::chrono::seconds kServerStartDeadline{20};
 
 // A leg whose own queue is past the read pause (16 KiB) and whose write has not completed for
-// this long: its peer does not read (as long as an Echo-Request gets for its answer; a peer
-// that reads takes 16 KiB in that time down to 280 bytes a second).
+// this long: its peer does not read (as long as an Echo-Request gets for its answer). The
+// write is up to about 20 KiB behind a full send buffer: a peer reading under about 340 bytes
+// a second is cut (s32 review: 289 and 323 B/s cut, 413 held).
 inline constexpr std::chrono::seconds kWriteStall = kEchoWait;
+// A leg closed with a backlog is flushed unless its write has been waiting this long: a
+// backlog the proxy has just queued (a server's end with 150 calls: 22 KB of
+// Call-Disconnect-Notify) is not a peer that does not read (s32 review); one whose peer
+// stopped reading is reset at once (s31: what it did not take freed in the router).
+inline constexpr std::chrono::seconds kCloseStall{2};
 
 enum class KeepaliveStep : std::uint8_t { Nothing, SendEcho, PeerGone, PeerNotReading };
 
@@ -51,11 +57,14 @@ class Keepalive {
   }
   // A write toward the peer started or completed.
   void wrote(Clock::time_point now) { last_written_ = now; }
+  bool write_stalled(Clock::time_point now, std::chrono::seconds at_least) const {
+    return now - last_written_ >= at_least;
+  }
   // While both legs were read-paused (one peer not reading) the one checked first was taken
   // as gone for a silence that was ours (s29-s31 open item): a paused leg is not asked, and
   // only the leg whose writes stall is blamed.
   KeepaliveStep tick(Clock::time_point now, LegWatch leg = {}) {
-    if (leg.backlogged && now - last_written_ >= kWriteStall) return KeepaliveStep::PeerNotReading;
+    if (leg.backlogged && write_stalled(now, kWriteStall)) return KeepaliveStep::PeerNotReading;
     if (leg.read_paused) {
       heard(now);  // asked afresh once read again
       return KeepaliveStep::Nothing;

@@ -27,6 +27,13 @@ inline constexpr std::uint32_t kMinCalls = 8;  // --proxy-calls' least
 inline constexpr std::uint32_t kReservedShare = 8;
 inline constexpr std::uint32_t kFairShareCalls = 4;
 
+// The kernel's receive buffer per leg (SO_RCVBUF, doubled by the kernel for its bookkeeping;
+// the listener's, inherited by every accepted client leg, and the server leg's before its
+// connect): control messages are small, and autotuning let a client that pipelines and
+// reads slowly hold about 120 KB of unread data in the router per connection, 13 MB per
+// address at 64 connections (s32 review). The send side: kLegSendBuffer (session.hpp).
+inline constexpr int kLegReceiveBuffer = 16 * 1024;
+
 // The proxy's own limits (--proxy-source-calls, --proxy-source-connections, --proxy-calls;
 // the connections in all from the descriptors the process may hold, listener.hpp).
 struct ProxyLimits {

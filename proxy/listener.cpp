@@ -43,6 +43,7 @@ Result<bool, std::string> ProxyListener::open(std::uint16_t port) {
   const tcp::endpoint listen(asio::ip::address_v4::any(), port);
   acceptor_.open(listen.protocol(), ec);
   if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::receive_buffer_size(kLegReceiveBuffer), ec);
   if (!ec) acceptor_.bind(listen, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return unexpected("cannot listen on port " + std::to_string(port) + ": " + ec.message());

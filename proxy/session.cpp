@@ -28,11 +28,14 @@ std::string why_of(const boost::system::error_code& ec) {
 }
 // The peer's FIN or RST, from the kernel's TCP state (TCP_INFO), without reading the data it
 // sent before them: a read-paused leg has no read pending that would find them (s30 review).
-bool peer_closed(boost::asio::ip::tcp::socket& s) {
+// A FIN with replies still queued toward the peer is not yet an end (check_paused_legs).
+enum class PeerEnd : std::uint8_t { None, Fin, Reset };
+PeerEnd peer_end(boost::asio::ip::tcp::socket& s) {
   tcp_info info{};
   socklen_t size = sizeof info;
-  if (::getsockopt(s.native_handle(), IPPROTO_TCP, TCP_INFO, &info, &size) != 0) return true;
-  return info.tcpi_state == TCP_CLOSE_WAIT || info.tcpi_state == TCP_CLOSE || info.tcpi_state == TCP_LAST_ACK;
+  if (::getsockopt(s.native_handle(), IPPROTO_TCP, TCP_INFO, &info, &size) != 0) return PeerEnd::Reset;
+  if (info.tcpi_state == TCP_CLOSE) return PeerEnd::Reset;
+  return info.tcpi_state == TCP_CLOSE_WAIT || info.tcpi_state == TCP_LAST_ACK ? PeerEnd::Fin : PeerEnd::None;
 }
 // Before the connect (the server's leg) or at once (the client's): the buffer bounds what one
 // session can leave in the kernel, also after its close.
@@ -40,12 +43,26 @@ void limit_send_buffer(boost::asio::ip::tcp::socket& s) {
   boost::system::error_code ignored;
   s.set_option(boost::asio::socket_base::send_buffer_size(kLegSendBuffer), ignored);
 }
+// The server leg's, before its connect (the client leg has the listener's): limits.hpp.
+void limit_receive_buffer(boost::asio::ip::tcp::socket& s) {
+  boost::system::error_code ignored;
+  s.set_option(boost::asio::socket_base::receive_buffer_size(kLegReceiveBuffer), ignored);
+}
 // One read buffer for every leg on this loop's thread: a leg waits until it is readable, then
 // reads into it and feeds the stream (which keeps only an incomplete message) before anything
 // else runs. Each leg held its own 4 KiB before: 8 KiB of an idle session's 11.9 (s32).
 std::array<std::uint8_t, kReadChunk>& read_buffer() {
   thread_local std::array<std::uint8_t, kReadChunk> buffer{};
   return buffer;
+}
+// What the peer sent and nobody will read: closed with it unread, the kernel sends a RST in
+// place of the FIN (RFC 2525 2.17), and the peer may lose the last messages written to it
+// (s32 review: a client's Echo-Reply crossing our Call-Disconnect-Notify). Bounded: what is
+// there now, at most 16 reads.
+void discard_unread(boost::asio::ip::tcp::socket& s) {
+  boost::system::error_code ec;
+  if (!s.non_blocking()) s.non_blocking(true, ec);
+  for (int i = 0; i < 16 && !ec && s.available(ec) > 0; ++i) s.read_some(boost::asio::buffer(read_buffer()), ec);
 }
 }  // namespace
 
@@ -88,6 +105,10 @@ void Session::on_readable(Leg leg, const boost::system::error_code& ec) {
   const std::size_t n = read_error ? 0 : l.socket.read_some(boost::asio::buffer(read_buffer()), read_error);
   if (read_error == boost::asio::error::would_block || read_error == boost::asio::error::try_again) {
     read(leg);  // woken with nothing to read after all
+    return;
+  }
+  if (read_error == boost::asio::error::eof) {
+    ended_in_order(leg);
     return;
   }
   if (read_error) {
@@ -140,7 +161,10 @@ void Session::connect_server() {
   connect_started_ = Clock::now();
   boost::system::error_code opened;
   server_.socket.open(tcp::v4(), opened);  // async_connect opens it too: the error surfaces there
-  if (!opened) limit_send_buffer(server_.socket);
+  if (!opened) {
+    limit_send_buffer(server_.socket);
+    limit_receive_buffer(server_.socket);
+  }
   server_.socket.async_connect(server_endpoint_, [self = shared_from_this()](const boost::system::error_code& ec) {
     if (self->server_.closed) return;
     if (ec) {
@@ -216,11 +240,14 @@ void Session::write_next(Leg leg) {
 void Session::close_when_written(Leg leg) {
   LegIo& l = io(leg);
   l.close_after = true;
-  // Never opened (or still connecting): nothing to flush. A backlog past kReadPauseBytes: the
-  // peer is not reading and would not read the last messages either; waiting for it held the
-  // session (and the client's places in the limits) until the keepalive (s30 review).
-  if (!l.connected || l.queued_bytes > kReadPauseBytes) {
-    close(leg, l.queued_bytes > kReadPauseBytes);
+  // Never opened (or still connecting): nothing to flush. A backlog whose write has stalled
+  // (kCloseStall): the peer is not reading and would not read the last messages either;
+  // waiting for it held the session and the client's places in the limits (s30 review). A
+  // backlog just queued is written (before s32 a client with 150 calls got 1 of their 150
+  // Call-Disconnect-Notifies); kWriteStall ends it if it is not read.
+  const bool stalled = l.queued_bytes > kReadPauseBytes && l.keepalive.write_stalled(Clock::now(), kCloseStall);
+  if (!l.connected || stalled) {
+    close(leg, stalled);
     return;
   }
   write_next(leg);
@@ -231,7 +258,11 @@ void Session::close(Leg leg, bool abort) {
   if (l.closed) return;
   l.closed = true;
   boost::system::error_code ignored;
-  if (abort) l.socket.set_option(boost::asio::socket_base::linger(true, 0), ignored);
+  if (abort) {
+    l.socket.set_option(boost::asio::socket_base::linger(true, 0), ignored);
+  } else {
+    discard_unread(l.socket);
+  }
   l.socket.shutdown(tcp::socket::shutdown_both, ignored);
   l.socket.close(ignored);
 }
@@ -244,7 +275,17 @@ void Session::failed(Leg leg, const boost::system::error_code& ec, const char* d
   lost(leg);
 }
 
-// The leg failed or its peer closed it: the relay tells the other leg, this one is gone.
+// The peer's FIN: what is queued for it is still written (a client that half-closes after
+// pipelined requests reads their replies; before s32 it got a RST after a few hundred), then
+// the leg is closed; the relay tells the other leg.
+void Session::ended_in_order(Leg leg) {
+  spdlog::info("proxy_leg_ended leg={} server={} why=closed during=read", name_of(leg),
+               server_endpoint_.address().to_string());
+  close_when_written(leg);
+  apply(relay_.on_closed(leg));
+}
+
+// The leg failed or its peer reset it: the relay tells the other leg, this one is gone.
 void Session::lost(Leg leg) {
   close(leg, true);  // what it did not take is of no use to anyone now
   apply(relay_.on_closed(leg));
@@ -292,7 +333,14 @@ void Session::check_start_deadlines(Clock::time_point now) {
 // A read-paused leg has no read pending that would find its peer's FIN or RST.
 void Session::check_paused_legs() {
   for (Leg leg : {Leg::Client, Leg::Server}) {
-    if (io(leg).read_paused && !io(leg).closed && peer_closed(io(leg).socket)) {
+    LegIo& l = io(leg);
+    if (!l.read_paused || l.closed) continue;
+    // A FIN with replies queued toward the peer: a client that half-closed after pipelined
+    // requests reads them, then the rest of its requests and its FIN are read (ended_in_order;
+    // before s32 it got a RST and lost most of its replies). Its writes end it otherwise: a
+    // RST if it closed, kWriteStall if it does not read.
+    const PeerEnd end = peer_end(l.socket);
+    if (end == PeerEnd::Reset || (end == PeerEnd::Fin && l.queue.empty())) {
       spdlog::info("proxy_leg_ended leg={} server={} why=closed_while_paused", name_of(leg),
                    server_endpoint_.address().to_string());
       lost(leg);

@@ -18,6 +18,7 @@
 
 #include "proxy/control_stream.hpp"
 #include "proxy/keepalive.hpp"
+#include "proxy/limits.hpp"
 #include "proxy/relay.hpp"
 
 namespace pptp::proxy {
@@ -71,6 +72,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // whose peer does not read; else a FIN after the unsent data.
   void close(Leg leg, bool abort = false);
   void failed(Leg leg, const boost::system::error_code& ec, const char* during);
+  void ended_in_order(Leg leg);
   void lost(Leg leg);
   void arm_keepalive();
   void check_keepalive();

@@ -310,5 +310,29 @@ class ServerThatReadsNothing(HostilePeerTest):
         status = self.wait_status(lambda s: s["connections"]["open"] == 0)
         self.assertEqual(status["relay"]["calls_connected"], 2, status["relay"])
 
+
+class RepliesQueuedAtTheEnd(HostilePeerTest):
+    """More than the read pause's 16 KiB queued toward an honest client as its session ends
+    (s32 review): before, taken for a peer that does not read and reset."""
+
+    def test_a_server_that_resets_with_150_calls_up_has_each_cleared_at_the_client(self):
+        # The server's RST: 150 Call-Disconnect-Notifies (22 KB) queued at once. Before s32 the
+        # client got 1 of them and a RST.
+        self.pac = self.lab.start_pac(connections=1, duration=30, reset_after=4)
+        client = self.lab.result(self.peer("lan", "many-calls", "--local", ALICE, "--target", SERVER2, "--count",
+                                           "150", "--seconds", "25"), timeout=40)
+        self.assertEqual((client["replies"], client["disconnects"], client["ended"]), (150, 150, "fin"), client)
+        self.wait_status(lambda s: s["connections"]["open"] == 0)
+
+    def test_a_client_that_half_closes_after_4000_echo_requests_reads_every_reply(self):
+        # 80 KB of Echo-Replies, then the client's FIN read behind its last request. Before
+        # s32 the FIN found while its leg was read-paused ended it: 448 replies and a RST.
+        self.pac = self.lab.start_pac(connections=1, duration=10)
+        client = self.lab.result(self.peer("lan", "half-close", "--local", ALICE, "--target", SERVER2, "--count",
+                                           "4000", "--seconds", "15"), timeout=30)
+        self.assertEqual((client["replies"], client["ended"]), (4000, "fin"), client)
+        self.wait_status(lambda s: s["connections"]["open"] == 0)
+
+
 if __name__ == "__main__":
     unittest.main()

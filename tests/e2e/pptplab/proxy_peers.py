@@ -15,6 +15,11 @@ a lab namespace; each prints one JSON line. Every wait is bounded.
                  up to --seconds; prints how its connection ended: "reset" (a TCP RST came),
                  "fin" (the peer closed in order), or null (still up at the end), when, and
                  how many bytes it left unread;
+  many-calls:    a client toward --target:1723 that starts, asks --count outgoing calls in one
+                 write and then, for up to --seconds, counts what comes (Outgoing-Call-Replies,
+                 Call-Disconnect-Notifies) until its connection ends: "fin" or "reset";
+  half-close:    a client that starts, writes --count Echo-Requests in one write, shuts its
+                 sending side (SHUT_WR) and counts the Echo-Replies until the connection ends;
   clear-flood:   a client toward --target:1723 that starts, answers the incoming call the
                  server places (its own Call ID --key) and then, for --seconds, writes
                  Call-Clear-Requests for that call as fast as TCP takes them (the proxy relays
@@ -55,6 +60,7 @@ class Stream:
         self.reader = m.Reader()
         self.pending = []
         self.closed = False
+        self.ended = None  # how: "fin" or "reset"
 
     def next(self, deadline):
         """The next message (kind, bytes) before `deadline`, or None (time up or closed)."""
@@ -68,10 +74,10 @@ class Stream:
             except socket.timeout:
                 return None
             except OSError:
-                self.closed = True
+                self.closed, self.ended = True, "reset"
                 return None
             if not data:
-                self.closed = True
+                self.closed, self.ended = True, "fin"
                 return None
             self.pending += self.reader.feed(data)
         kind, msg = self.pending.pop(0)
@@ -171,6 +177,36 @@ def deaf_server(a):
         sock.close()
 
 
+def count_until_closed(stream, seconds):
+    """Messages by kind until the connection ends or `seconds` pass."""
+    counts = {}
+    for kind, _ in stream.until(time.monotonic() + seconds):
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+def many_calls(a):
+    sock, stream, _ = started_client(a, "many")
+    try:
+        sock.sendall(b"".join(m.ocrq(1000 + i, i + 1) for i in range(a.count)))
+        counts = count_until_closed(stream, a.seconds)
+        return {"asked": a.count, "replies": counts.get(m.OCRP, 0), "disconnects": counts.get(m.CDN, 0),
+                "ended": stream.ended}
+    finally:
+        sock.close()
+
+
+def half_close(a):
+    sock, stream, _ = started_client(a, "halfclose")
+    try:
+        sock.sendall(b"".join(m.echorq(i) for i in range(a.count)))
+        sock.shutdown(socket.SHUT_WR)
+        counts = count_until_closed(stream, a.seconds)
+        return {"sent": a.count, "replies": counts.get(m.ECHORP, 0), "ended": stream.ended}
+    finally:
+        sock.close()
+
+
 def clear_flood(a):
     sock, stream, _ = started_client(a, "flood")
     try:
@@ -202,7 +238,7 @@ def clear_flood(a):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     kinds = {"incoming-placer": incoming_placer, "incoming-ignorer": incoming_ignorer, "deaf-server": deaf_server,
-             "clear-flood": clear_flood}
+             "clear-flood": clear_flood, "many-calls": many_calls, "half-close": half_close}
     p.add_argument("kind", choices=sorted(kinds))
     p.add_argument("--local", required=True)
     p.add_argument("--target", help="the server's address (clients)")
