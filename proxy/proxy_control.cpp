@@ -17,7 +17,7 @@ using nlohmann::json;
 // false -Wmaybe-uninitialized on optional<uint16_t> into json).
 json id_or_null(bool known, std::uint16_t id) { return known ? json(id) : json(nullptr); }
 
-json flow(const ProxyCallRow& r, const track::GreFlowStats& f) {
+json flow(const ProxyCallRow& r, const ProxyCallRow::Flow& f) {
   if (!r.judged) return json::object();
   return {{"packets", f.packets}, {"bytes", f.payload_bytes}};
 }
@@ -42,7 +42,12 @@ json one_call(const ProxyCallRow& r) {
               {"path", "proxy"}};
 }
 
-ProxyCallRow row_of(const Relay& relay, const ProxyCall& c, const track::Call* known, const FastRelay& fast) {
+ProxyCallRow::Flow flow_of(const track::Call& call, track::Direction d) {
+  const track::GreFlowStats& f = call.gre[static_cast<std::size_t>(d)];
+  return {f.packets, f.payload_bytes};
+}
+
+ProxyCallRow row_of(const Relay& relay, const ProxyCall& c, const track::Call* known, const FastRelay* fast) {
   ProxyCallRow r;
   r.pac_call_id = c.pac_call_id;
   r.pns_call_id = c.pns_call_id;
@@ -52,18 +57,18 @@ ProxyCallRow row_of(const Relay& relay, const ProxyCall& c, const track::Call* k
   r.server_call_id = c.server_call_id.value_or(0);
   r.client = relay.client();
   r.server = relay.server();
-  r.offloaded = fast.offloaded(c.pac_call_id);
+  r.offloaded = fast != nullptr && fast->offloaded(c.pac_call_id);
   if (known == nullptr) return r;
   r.judged = true;
   if (known->user) r.user = known->user->name;
-  r.to_server = known->gre[static_cast<std::size_t>(track::Direction::PnsToPac)];
-  r.to_client = known->gre[static_cast<std::size_t>(track::Direction::PacToPns)];
+  r.to_server = flow_of(*known, track::Direction::PnsToPac);
+  r.to_client = flow_of(*known, track::Direction::PacToPns);
   return r;
 }
 }  // namespace
 
 std::vector<ProxyCallRow> proxy_call_rows(const std::vector<std::weak_ptr<Session>>& sessions,
-                                          const ProxyPolicy& policy, const FastRelay& fast) {
+                                          const ProxyPolicy& policy, const FastRelay* fast) {
   std::vector<ProxyCallRow> rows;
   for (const auto& weak : sessions) {
     const auto session = weak.lock();

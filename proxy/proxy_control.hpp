@@ -31,12 +31,18 @@ struct ProxyCallRow {
   wire::Ipv4Address server;
   bool judged = false;  // the policy knows the call: user and flows below
   std::optional<std::string> user;
-  track::GreFlowStats to_server;
-  track::GreFlowStats to_client;
-  bool offloaded = false;
+  struct Flow {  // what the JSON shows of a direction's GreFlowStats
+    std::uint64_t packets = 0;
+    std::uint64_t payload_bytes = 0;
+  };
+  Flow to_server;
+  Flow to_client;
+  bool offloaded = false;  // looked up only when `fast` is given
 };
+// `fast`: whether each call's GRE is relayed by the kernel (the status's column; not looked
+// up for `ctl calls`, which does not show it).
 std::vector<ProxyCallRow> proxy_call_rows(const std::vector<std::weak_ptr<Session>>& sessions,
-                                          const ProxyPolicy& policy, const FastRelay& fast);
+                                          const ProxyPolicy& policy, const FastRelay* fast);
 
 // One entry per row. The columns `ctl calls` shows (id, client, server, user, state,
 // pns_call_id = the client's own, outside_call_id = ours toward the server, pac_call_id = the

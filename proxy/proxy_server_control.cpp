@@ -43,11 +43,11 @@ void ProxyServer::on_control(std::string_view line, const daemon::Reply& reply) 
   if (!request) return reply(control::error_answer(request.error()) + "\n", false);
   switch (request->command) {
     case control::Command::Calls:
-      return answer_later(reply, [rows = call_rows()] {
+      return answer_later(reply, [rows = call_rows(false)] {
         return control::ok_answer({{"calls", proxy_calls_json(rows, false)}});
       });
     case control::Command::Status:
-      return answer_later(reply, [s = status_summary(), rows = call_rows()]() mutable {
+      return answer_later(reply, [s = status_summary(), rows = call_rows(true)]() mutable {
         s["calls"] = proxy_calls_json(rows, true);
         return control::ok_answer({{"status", std::move(s)}});
       });
@@ -102,7 +102,7 @@ void ProxyServer::write_status() {
   };
   const std::optional<double> built = daemon::write_status_off_loop(
       status_writes_, now, !options_.status_file.empty(), *worker_, io_,
-      [this] { return Copy{status_summary(), call_rows()}; },
+      [this] { return Copy{status_summary(), call_rows(true)}; },
       [this](Copy& copy) -> std::optional<std::string> {
         copy.summary["calls"] = proxy_calls_json(copy.rows, true);  // both legs (`pptp-alg status`)
         copy.rows = {};

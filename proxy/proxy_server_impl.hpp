@@ -64,7 +64,10 @@ class ProxyServer {
   void read_gre();
   void tick();
   nlohmann::json status_summary() const;
-  std::vector<ProxyCallRow> call_rows() const { return proxy_call_rows(sessions_, policy_, fast_); }
+  // with_fast_path: the status's column (proxy_call_rows).
+  std::vector<ProxyCallRow> call_rows(bool with_fast_path) const {
+    return proxy_call_rows(sessions_, policy_, with_fast_path ? &fast_ : nullptr);
+  }
   void write_status();
   template <class Make>
   void answer_later(daemon::Reply reply, Make make);
