@@ -65,6 +65,8 @@ void Daemon::ha_tick() {
   // Mostly found at the read that completes it (set_retake_handler); here once a commit
   // that held it back has ended.
   if (ha_->retake_due()) ha_retake_after_commit();
+  // The peer's records that came after a healing (its backlog or snapshot still on the way).
+  if (ha_->healing_late_due([this] { return gateway_->offloaded_calls(); })) on_ha_healing();
   if (ha_->republishing()) ha_->retire_ended(gateway_->offloaded_calls(), options_.gateway.timeouts.call_idle);
   ha_check_virtual_address_gone();
   ha_->tick();

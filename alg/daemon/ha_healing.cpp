@@ -30,6 +30,27 @@ bool HealingWatch::observe(bool we_active, bool peer_active, std::uint32_t peer_
   return healed;
 }
 
+void HealingLate::open(double now) {
+  until_ = now + kHealingLateWindow;
+  considered_.clear();
+}
+
+bool HealingLate::open_at(double now) {
+  if (until_ && now > *until_) {
+    until_.reset();
+    considered_.clear();
+  }
+  return until_.has_value();
+}
+
+void HealingLate::considered(const std::vector<sync::CallState>& candidates) {
+  for (const sync::CallState& s : candidates) considered_.insert(s.key);
+}
+
+bool HealingLate::any_new(const std::vector<sync::CallState>& candidates) const {
+  return std::ranges::any_of(candidates, [&](const sync::CallState& s) { return !considered_.contains(s.key); });
+}
+
 std::vector<sync::CallState> calls_to_take_over_beside(const sync::Replica& replica, const ConnectionAlive& alive,
                                                        std::optional<std::uint8_t> peer_node, const sync::Replica& own,
                                                        const std::vector<nat::CallBinding>& offloaded,

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "nat/binding.hpp"
@@ -38,6 +39,26 @@ class HealingWatch {
   bool split_ = false;                         // both active (a Hello since then said so)
   std::optional<std::uint32_t> peer_epoch_;    // none before the first datagram
   std::optional<std::uint64_t> rose_at_;       // the Hellos received when the epoch rose
+};
+
+// After a healing fired, records of the peer's calls from the split may still be on their way
+// (its backlog resent, or a snapshot in parts after a cut sync link overflowed it; their
+// conntrack entries may come later too). For kHealingLateWindow seconds after it, a round
+// like the healing's (commit, then take over) is due whenever a call appears that no round of
+// this healing has considered: taken, or left for want of its connection.
+inline constexpr double kHealingLateWindow = 15.0;
+class HealingLate {
+ public:
+  void open(double now);  // the healing fired
+  // Whether the window is open at `now`; once past it, closed until the next healing.
+  bool open_at(double now);
+  // A round's candidates: considered, not due again for them.
+  void considered(const std::vector<sync::CallState>& candidates);
+  bool any_new(const std::vector<sync::CallState>& candidates) const;
+
+ private:
+  std::optional<double> until_;
+  std::set<sync::CallKey> considered_;
 };
 
 // The replicated calls an active node adopts beside its own: those `calls_to_take_over`

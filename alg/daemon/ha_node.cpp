@@ -126,6 +126,7 @@ void HaNode::wait_readable() {
     if (healing_.observe(role_ == HaRole::Active, channel_.peer_active(), channel_.peer_epoch(),
                          channel_.counters().hellos)) {
       ++healings_;
+      healing_late_.open(clock_());
       log_->warn("ha_split_brain_healed epoch={} peer_epoch={} replicated_calls={}", channel_.epoch(),
                  channel_.peer_epoch(), channel_.replica().size());
       if (on_healing_) on_healing_();

@@ -243,6 +243,10 @@ class HaNode final : public gateway::CallObserver {
   std::vector<nat::CallBinding> take_over_at_healing(const ConnectionAlive& alive,
                                                      const std::vector<nat::CallBinding>& offloaded,
                                                      const LetGo& let_go = nullptr);
+  // Within kHealingLateWindow after a healing, active, the peer standby, no commit running:
+  // true when the replica holds a call of the peer's half that no round of this healing
+  // considered (its record came after). The daemon then runs the healing's handler again.
+  bool healing_late_due(const std::function<std::vector<nat::CallBinding>()>& offloaded);
   // Active already (a second `ctl promote`, or retake_due): the peer's replicated calls that
   // nothing here carries (calls_to_take_over_beside, any half), to install and adopt, let go
   // of and published as a promotion's. Refused while the peer is active too (a split brain:
@@ -313,6 +317,8 @@ class HaNode final : public gateway::CallObserver {
     f("healings", healings_,
       "split brains healed while active (the peer went from active to standby, or its epoch rose unseen)");
     f("healing_calls", healing_calls_, "the peer's calls taken over at a split brain's healing");
+    f("healing_late_rounds", healing_late_rounds_,
+      "takeovers after a healing for the peer's records that came after it (HealingLate)");
     f("healing_commit_failures", healing_commit_failures_, "the commit command at a healing failed (timeouts too)");
     f("healing_commit_timeouts", healing_commit_timeouts_, "the commit command at a healing killed at its time limit");
     f("retaken_calls", retaken_calls_,
@@ -336,6 +342,10 @@ class HaNode final : public gateway::CallObserver {
   // The calls a retake leaves out: those carried here before in this activity, and (with
   // `in_use`) those whose outside Call ID a call of ours holds now.
   void leave_out_of_retake(std::vector<sync::CallState>& calls, const OutsideInUse& in_use) const;
+  // The peer's calls a healing takes (alive: any, with nullptr), less those carried here
+  // before in this activity.
+  std::vector<sync::CallState> healing_candidates(const std::vector<nat::CallBinding>& offloaded,
+                                                  const ConnectionAlive& alive) const;
   // The tail of a takeover beside our calls (a healing, a retake): let go, published, carried.
   std::vector<nat::CallBinding> take_beside(std::vector<sync::CallState> taken, const LetGo& let_go);
 
@@ -350,9 +360,11 @@ class HaNode final : public gateway::CallObserver {
   std::uint64_t send_failures_ = 0;
   WindowBudget heads_budget_{kMaxHeadsPerSecond};  // message heads sent to the peer
   HealingWatch healing_;
+  HealingLate healing_late_;
   std::function<void()> on_healing_;
   std::function<void()> on_retake_;
   std::uint64_t healings_ = 0, healing_calls_ = 0, healing_commit_failures_ = 0, healing_commit_timeouts_ = 0;
+  std::uint64_t healing_late_rounds_ = 0;
   std::uint64_t retaken_calls_ = 0, retake_commit_failures_ = 0;
   bool retake_pending_ = false;  // promoted without the peer's whole snapshot (retake_due)
   std::uint64_t released_connections_ = 0, released_calls_ = 0, released_conntrack_missed_ = 0;

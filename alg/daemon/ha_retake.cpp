@@ -8,13 +8,25 @@
 
 namespace pptp::daemon {
 
+std::vector<sync::CallState> HaNode::healing_candidates(const std::vector<nat::CallBinding>& offloaded,
+                                                      const ConnectionAlive& alive) const {
+  std::vector<sync::CallState> out = calls_to_take_over_beside(
+      channel_.replica(), alive, static_cast<std::uint8_t>(1 - channel_.node()), channel_.published(), offloaded,
+      taken_over_);
+  // Not one carried here and ended since (a round of this healing took it): the peer's
+  // record may stay a while.
+  std::erase_if(out, [&](const sync::CallState& s) { return taken_over_.ever_held(s.key); });
+  return out;
+}
+
 std::vector<nat::CallBinding> HaNode::take_over_at_healing(const ConnectionAlive& alive,
                                                            const std::vector<nat::CallBinding>& offloaded,
                                                            const LetGo& let_go) {
   if (role_ != HaRole::Active) return {};
-  std::vector<sync::CallState> taken = calls_to_take_over_beside(
-      channel_.replica(), alive, static_cast<std::uint8_t>(1 - channel_.node()), channel_.published(), offloaded,
-      taken_over_);
+  // Every candidate, alive or not, is considered by this round: a late round comes only for
+  // calls not seen yet (HealingLate).
+  healing_late_.considered(healing_candidates(offloaded, nullptr));
+  std::vector<sync::CallState> taken = healing_candidates(offloaded, alive);
   healing_calls_ += taken.size();
   // Past both epochs, as a promotion: the peer lets go of what it handed over at its
   // demotion (a call of ours it carried in the split, which may end here before its hold).
@@ -24,6 +36,18 @@ std::vector<nat::CallBinding> HaNode::take_over_at_healing(const ConnectionAlive
              taken_over_.size(),
              channel_.replica().size());
   return out;
+}
+
+bool HaNode::healing_late_due(const std::function<std::vector<nat::CallBinding>()>& offloaded) {
+  if (!healing_late_.open_at(clock_()) || role_ != HaRole::Active || channel_.peer_active() || commit_.running()) {
+    return false;
+  }
+  const std::vector<sync::CallState> candidates = healing_candidates(offloaded(), nullptr);
+  if (!healing_late_.any_new(candidates)) return false;
+  ++healing_late_rounds_;
+  log_->warn("ha_healing_late candidates={} replicated_calls={} note=\"the peer's records that came after the "
+             "healing: committed and taken over as at it\"", candidates.size(), channel_.replica().size());
+  return true;
 }
 
 std::size_t HaNode::retake_candidates(const std::vector<nat::CallBinding>& offloaded) const {

@@ -172,6 +172,95 @@ TEST_F(LettingGoAtPromotion, LetsGoOfTheConnectionsItTakesOverBeforeItPublishes)
   EXPECT_EQ(node->status_json()["published_calls"], 3);
 }
 
+TEST(HealingLate, DueOnlyForCallsNoRoundConsideredAndOnlyWithinItsWindow) {
+  HealingLate late;
+  EXPECT_FALSE(late.open_at(0));  // no healing yet
+  late.open(100);
+  late.considered({peer_call(41001, 1), peer_call(41002, 3)});  // the healing's round
+  EXPECT_TRUE(late.open_at(100 + kHealingLateWindow));
+  EXPECT_FALSE(late.any_new({peer_call(41001, 1), peer_call(41002, 3)}));
+  EXPECT_TRUE(late.any_new({peer_call(41001, 1), peer_call(41003, 5)}));
+  late.considered({peer_call(41003, 5)});
+  EXPECT_FALSE(late.any_new({peer_call(41003, 5)}));
+  EXPECT_FALSE(late.open_at(100 + kHealingLateWindow + 0.5));  // closed for good
+  EXPECT_FALSE(late.open_at(100));
+  late.open(200);  // the next healing considers anew
+  EXPECT_TRUE(late.open_at(200));
+  EXPECT_TRUE(late.any_new({peer_call(41001, 1)}));
+}
+
+// A split brain's healing fires at the peer's first standby Hello; records of its calls
+// from the split that come after it (a resent backlog, a snapshot in parts) were left
+// before s33. A late round takes each such call once, and never one that a round took and
+// that ended here since.
+class HealingLateRound : public test::PeeredTest {
+ protected:
+  std::vector<nat::CallBinding> carried;
+  std::vector<nat::CallBinding> heal() {
+    std::vector<nat::CallBinding> got = node->take_over_at_healing(nullptr, carried);
+    carried.insert(carried.end(), got.begin(), got.end());
+    return got;
+  }
+  bool late_due() {
+    return node->healing_late_due([&] { return carried; });
+  }
+};
+
+TEST_F(HealingLateRound, ACallWhoseRecordCameAfterTheHealingIsTakenOnceAndAnEndedOneNotAgain) {
+  ASSERT_TRUE(node->promote(true, nullptr));
+  int healings = 0;
+  std::size_t healed = 0;
+  node->set_healing_handler([&] {
+    ++healings;
+    healed += heal().size();
+  });
+  peer->end.set_active(true);  // a split brain: both active
+  peer->end.publish_add(test::replicated(40001, 11, 1));
+  peer->exchange(io, 5);
+  peer->end.set_active(false);  // the peer gives up: its standby Hello heals
+  peer->exchange(io, 5);
+  ASSERT_EQ(healings, 1);
+  ASSERT_EQ(healed, 1u);
+  EXPECT_FALSE(late_due());  // nothing new
+  // The call taken ends here (its Call-Clear); its record stays with the peer a while.
+  track::ControlConnection c;
+  c.pns = {addr("192.0.2.11"), 40001};
+  c.pac = {addr("198.51.100.2"), 1723};
+  ASSERT_EQ(node->end_taken_over(c, gateway::TakenOverEnd{std::uint16_t{11}}).size(), 1u);
+  carried.clear();  // its elements gone
+  node->retire_ended(carried, 300.0);
+  ASSERT_EQ(node->status_json()["published_calls"], 0);
+  EXPECT_FALSE(late_due()) << "a call taken and ended here made a late round due";
+  // A record of the split that comes late.
+  peer->end.publish_add(test::replicated(40002, 12, 3));
+  peer->exchange(io, 3);
+  ASSERT_TRUE(late_due());
+  const std::vector<nat::CallBinding> late = heal();
+  ASSERT_EQ(late.size(), 1u);
+  EXPECT_EQ(late[0].inside_call_id, 12);
+  EXPECT_FALSE(late_due());  // once
+  EXPECT_EQ(node->status_json()["healing_late_rounds"], 1);
+  EXPECT_EQ(node->status_json()["healing_calls"], 2);
+  EXPECT_EQ(node->status_json()["healings"], 1);
+}
+
+TEST_F(HealingLateRound, ACallLeftForWantOfItsConnectionMakesNoLateRoundAndNothingIsDueWhileStandby) {
+  ASSERT_TRUE(node->promote(true, nullptr));
+  const auto gone = [](const sync::CallKey& k) { return k.pns.port != 40001; };
+  node->set_healing_handler([&] { EXPECT_TRUE(node->take_over_at_healing(gone, carried).empty()); });
+  peer->end.set_active(true);
+  peer->end.publish_add(test::replicated(40001, 11, 1));
+  peer->exchange(io, 5);
+  peer->end.set_active(false);
+  peer->exchange(io, 5);
+  ASSERT_EQ(node->status_json()["healings"], 1);
+  EXPECT_FALSE(late_due()) << "a call left at the healing (no conntrack entry) is due again at every tick";
+  node->demote();
+  peer->end.publish_add(test::replicated(40002, 12, 3));
+  peer->exchange(io, 3);
+  EXPECT_FALSE(late_due()) << "standby";
+}
+
 // `pptp-alg ctl status` (text) prints the status's ha object, the healing's counters in it.
 // The commit command's time limit is the daemon's setting (--ha-commit-timeout), not a
 // constant: `sleep 10` under 0.3 s is killed, counted, and the adoption runs after it.
