@@ -276,8 +276,8 @@ void DaemonFlags::add_ha_to(CLI::App& app) {
                            ->check(CLI::ValidIPV4);
   ha_commit_command = app.add_option("--ha-commit-command", h.commit_command,
                                      "run at a split brain's healing, before the peer's calls are taken over, "
-                                     "and again for their records that come within 15 s after it (split on "
-                                     "spaces, no shell); none: nothing")
+                                     "and again within 15 s after it for calls whose records or kernel entries "
+                                     "came later (split on spaces, no shell); none: nothing")
                           ->capture_default_str();
   ha_commit_timeout = app.add_option("--ha-commit-timeout", h.commit_timeout,
                                      "seconds after which the commit command at a healing is killed (the calls "

@@ -32,23 +32,37 @@ bool HealingWatch::observe(bool we_active, bool peer_active, std::uint32_t peer_
 
 void HealingLate::open(double now) {
   until_ = now + kHealingLateWindow;
+  retry_at_ = now + kHealingRetryEvery;
   considered_.clear();
+  left_.clear();
 }
 
 bool HealingLate::open_at(double now) {
   if (until_ && now > *until_) {
     until_.reset();
     considered_.clear();
+    left_.clear();
   }
   return until_.has_value();
 }
 
-void HealingLate::considered(const std::vector<sync::CallState>& candidates) {
-  for (const sync::CallState& s : candidates) considered_.insert(s.key);
+void HealingLate::round(double now, const std::vector<sync::CallState>& candidates,
+                        const std::vector<sync::CallState>& taken) {
+  left_.clear();
+  for (const sync::CallState& s : candidates) {
+    considered_.insert(s.key);
+    left_.insert(s.key);
+  }
+  for (const sync::CallState& s : taken) left_.erase(s.key);
+  retry_at_ = now + kHealingRetryEvery;
 }
 
-bool HealingLate::any_new(const std::vector<sync::CallState>& candidates) const {
-  return std::ranges::any_of(candidates, [&](const sync::CallState& s) { return !considered_.contains(s.key); });
+HealingLate::Due HealingLate::due(double now, const std::vector<sync::CallState>& candidates) {
+  if (!open_at(now)) return Due::No;
+  const auto seen = [&](const sync::CallState& s) { return considered_.contains(s.key); };
+  if (!std::ranges::all_of(candidates, seen)) return Due::NewCall;
+  const auto left = [&](const sync::CallState& s) { return left_.contains(s.key); };
+  return now >= retry_at_ && std::ranges::any_of(candidates, left) ? Due::Retry : Due::No;
 }
 
 std::vector<sync::CallState> calls_to_take_over_beside(const sync::Replica& replica, const ConnectionAlive& alive,

@@ -42,23 +42,30 @@ class HealingWatch {
 };
 
 // After a healing fired, records of the peer's calls from the split may still be on their way
-// (its backlog resent, or a snapshot in parts after a cut sync link overflowed it; their
-// conntrack entries may come later too). For kHealingLateWindow seconds after it, a round
-// like the healing's (commit, then take over) is due whenever a call appears that no round of
-// this healing has considered: taken, or left for want of its connection.
+// (its backlog resent, or a snapshot in parts after a cut sync link overflowed it), and the
+// conntrack entries of their control connections too (conntrackd resyncs over the same link).
+// For kHealingLateWindow seconds after it, a round like the healing's (commit, then take
+// over) is due when a call appears that no round of this healing has considered, and every
+// kHealingRetryEvery seconds while a call a round left for want of its connection is still
+// there to take.
 inline constexpr double kHealingLateWindow = 15.0;
+inline constexpr double kHealingRetryEvery = 5.0;
 class HealingLate {
  public:
   void open(double now);  // the healing fired
   // Whether the window is open at `now`; once past it, closed until the next healing.
   bool open_at(double now);
-  // A round's candidates: considered, not due again for them.
-  void considered(const std::vector<sync::CallState>& candidates);
-  bool any_new(const std::vector<sync::CallState>& candidates) const;
+  // A round at `now`: `candidates` considered (alive or not), `taken` of them taken.
+  void round(double now, const std::vector<sync::CallState>& candidates, const std::vector<sync::CallState>& taken);
+  enum class Due { No, NewCall, Retry };
+  // Whether the `candidates` now (alive or not) call for a round at `now`.
+  Due due(double now, const std::vector<sync::CallState>& candidates);
 
  private:
   std::optional<double> until_;
+  double retry_at_ = 0;
   std::set<sync::CallKey> considered_;
+  std::set<sync::CallKey> left_;  // considered, not taken: no kernel entry for the connection yet
 };
 
 // The replicated calls an active node adopts beside its own: those `calls_to_take_over`

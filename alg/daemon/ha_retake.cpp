@@ -23,10 +23,10 @@ std::vector<nat::CallBinding> HaNode::take_over_at_healing(const ConnectionAlive
                                                            const std::vector<nat::CallBinding>& offloaded,
                                                            const LetGo& let_go) {
   if (role_ != HaRole::Active) return {};
-  // Every candidate, alive or not, is considered by this round: a late round comes only for
-  // calls not seen yet (HealingLate).
-  healing_late_.considered(healing_candidates(offloaded, nullptr));
   std::vector<sync::CallState> taken = healing_candidates(offloaded, alive);
+  // Every candidate, alive or not, is considered by this round (HealingLate): a late round
+  // comes for calls not seen yet, or to look again for those left without a kernel entry.
+  healing_late_.round(clock_(), healing_candidates(offloaded, nullptr), taken);
   healing_calls_ += taken.size();
   // Past both epochs, as a promotion: the peer lets go of what it handed over at its
   // demotion (a call of ours it carried in the split, which may end here before its hold).
@@ -43,10 +43,12 @@ bool HaNode::healing_late_due(const std::function<std::vector<nat::CallBinding>(
     return false;
   }
   const std::vector<sync::CallState> candidates = healing_candidates(offloaded(), nullptr);
-  if (!healing_late_.any_new(candidates)) return false;
+  const HealingLate::Due due = healing_late_.due(clock_(), candidates);
+  if (due == HealingLate::Due::No) return false;
   ++healing_late_rounds_;
-  log_->warn("ha_healing_late candidates={} replicated_calls={} note=\"the peer's records that came after the "
-             "healing: committed and taken over as at it\"", candidates.size(), channel_.replica().size());
+  log_->warn("ha_healing_late candidates={} replicated_calls={} why={} note=\"committed and taken over as at the "
+             "healing\"", candidates.size(), channel_.replica().size(),
+             due == HealingLate::Due::NewCall ? "new_records" : "calls_without_kernel_entry");
   return true;
 }
 

@@ -58,6 +58,16 @@ def all_up(peer, n, timeout=40):
     return peer.wait(lambda o: sum(1 for x in peer.seen if x.get("event") == "up") >= n, timeout)
 
 
+def first_time(predicate, since, within):
+    """When predicate first held (monotonic; polled every 0.05 s until `within` s after
+    `since`), or None."""
+    while time.monotonic() < since + within:
+        if predicate():
+            return time.monotonic()
+        time.sleep(0.05)
+    return None
+
+
 def frames_between(received, since, until):
     """Frames received between two times (monotonic), from [seq, sent, received] rows."""
     return sum(1 for r in received if since <= r[2] <= until)

@@ -105,6 +105,7 @@ class HaCase(unittest.TestCase):
     """The pair up (ra active, rb standby, both synced); both daemons alive without errors at
     the end. No tests of its own (test_ha_more_e2e.py and test_ha_split_e2e.py have more)."""
     commit_delay = 0  # the lab's commit command sleeps this long first (HaLab.commit_delay)
+    commit_skip_first = False  # the lab's commit command's first run does nothing
     master_notify_delay = 0  # keepalived's master notify runs this late (HaLab.master_notify_delay)
     pac_args = ()     # more arguments for the server (stream_peer.py pac), e.g. --windows
     allowed_errors = ()  # patterns of the daemons' error lines a test provokes on purpose
@@ -115,6 +116,7 @@ class HaCase(unittest.TestCase):
         self.lab = HaLab(os.path.abspath(DAEMON), verbose=VERBOSE)
         self.lab.__enter__()
         self.lab.commit_delay = self.commit_delay
+        self.lab.commit_skip_first = self.commit_skip_first
         self.lab.master_notify_delay = self.master_notify_delay
         self.addCleanup(self.lab.__exit__, None, None, None)
         self.addCleanup(self.dump_logs_on_failure)

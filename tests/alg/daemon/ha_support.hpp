@@ -70,7 +70,8 @@ inline sync::ChannelOptions node_options(std::uint8_t node) {
 // plays it), keeping its calls in `state_file`.
 inline std::unique_ptr<HaNode> open_node(boost::asio::io_context& io, const std::string& state_file,
                                          std::shared_ptr<spdlog::logger> log = gateway::harness::quiet(),
-                                         int port = 20000 + static_cast<int>(::getpid() % 20000)) {
+                                         int port = 20000 + static_cast<int>(::getpid() % 20000),
+                                         HaNode::Clock clock = [] { return 1.0; }) {
   // Per process: ctest runs the tests of this file in parallel processes, and one writing
   // the key while another reads it made the reader see a short key.
   const std::string key = ::testing::TempDir() + "/ha_state_test_key_" + std::to_string(::getpid());
@@ -80,7 +81,7 @@ inline std::unique_ptr<HaNode> open_node(boost::asio::io_context& io, const std:
   o.peer = "127.0.0.1:" + std::to_string(port + 1);
   o.key_file = key;
   o.state_file = state_file;
-  auto node = HaNode::open(o, io, std::move(log), [] { return 1.0; });
+  auto node = HaNode::open(o, io, std::move(log), std::move(clock));
   std::remove(key.c_str());  // read at the open
   EXPECT_TRUE(node) << (node ? "" : node.error());
   return node ? std::move(*node) : nullptr;
@@ -123,9 +124,9 @@ struct PeeredNode {
   std::unique_ptr<HaNode> node;
   std::unique_ptr<PlayedPeer> peer;
 };
-inline PeeredNode open_peered(boost::asio::io_context& io) {
+inline PeeredNode open_peered(boost::asio::io_context& io, HaNode::Clock clock = [] { return 1.0; }) {
   const int port = 45000 + 2 * static_cast<int>(::getpid() % 7500);
-  PeeredNode p{open_node(io, "", gateway::harness::quiet(), port), nullptr};
+  PeeredNode p{open_node(io, "", gateway::harness::quiet(), port, std::move(clock)), nullptr};
   if (p.node) p.peer = play_peer(port);
   return p;
 }
@@ -136,7 +137,8 @@ class PeeredTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(node && peer); }
   boost::asio::io_context io;
-  PeeredNode peered = open_peered(io);
+  double node_now = 1.0;  // the node's clock (s)
+  PeeredNode peered = open_peered(io, [this] { return node_now; });
   std::unique_ptr<HaNode>& node = peered.node;
   std::unique_ptr<PlayedPeer>& peer = peered.peer;
 };

@@ -143,6 +143,7 @@ class HaLab(Namespaces):
         self.procs = {}  # name -> Popen
         self.key_file = os.path.join(self.tmp, "ha.key")
         self.commit_delay = 0  # s the commit command sleeps first (delayed.sh), 0: none
+        self.commit_skip_first = False  # the commit command's first run does nothing (skip_first.sh)
         self.master_notify_delay = 0  # s keepalived's master notify runs late (late_master.sh), 0: none
 
     def path(self, what, name):
@@ -250,10 +251,13 @@ class HaLab(Namespaces):
 
     def commit_command(self, r):
         """Run at a split brain's healing (docs/ha.md): conntrackd's commit;
-        PPTP_HA_COMMIT_COMMAND=none for the break-check; after commit_delay s if set."""
+        PPTP_HA_COMMIT_COMMAND=none for the break-check; after commit_delay s if set; its
+        first run doing nothing with commit_skip_first."""
         command = os.environ.get("PPTP_HA_COMMIT_COMMAND", "conntrackd -C %s -c" % self.path("conntrackd.conf", r))
         if self.commit_delay:
             command = "%s %s %s" % (os.path.join(HERE, "delayed.sh"), self.commit_delay, command)
+        if self.commit_skip_first:
+            command = "%s %s %s" % (os.path.join(HERE, "skip_first.sh"), self.path("commit_skipped", r), command)
         return command
 
     def start_conntrackd(self, r):
