@@ -19,7 +19,10 @@ bool HealingWatch::observe(bool we_active, bool peer_active, std::uint32_t peer_
   // A restarted peer starts at epoch 0: only a rise counts.
   if (peer_epoch_ && peer_epoch > *peer_epoch_ && we_active) rose_at_ = hellos;
   peer_epoch_ = peer_epoch;
-  if (peer_active) rose_at_.reset();  // seen active: its standby Hello will tell
+  // Seen active in a Hello after the rise: its standby Hello will tell. Not the role held
+  // from before the rise (the peer active before the sync link was cut, which gave up in the
+  // cut: s33): that Hello is stale.
+  if (peer_active && rose_at_ && hellos > *rose_at_) rose_at_.reset();
   if (fresh && peer_active) split_ = true;
   const bool rose_and_heard = rose_at_ && hellos > *rose_at_;
   const bool healed = fresh && !peer_active && (split_ || rose_and_heard);

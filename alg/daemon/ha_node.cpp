@@ -309,10 +309,17 @@ std::vector<nat::CallBinding> HaNode::demote() {
   std::vector<nat::CallBinding> out =
       republished_.hand_over(std::max(channel_.epoch(), channel_.peer_epoch()), clock_());
   if (role_ == HaRole::Standby && out.empty()) return {};
+  // Active and the peer unheard (the sync link cut): a split brain's end the peer, active,
+  // cannot see otherwise (it never saw us active, nor a promotion of ours in the split). Our
+  // epoch rises, so that its healing (HealingWatch: a rise, then a standby Hello) takes the
+  // calls we carried over once the link is back (docs/ha.md, "The node that stayed active
+  // gives up"). A plain failover hears the peer: no rise, no healing.
+  const bool raise = role_ == HaRole::Active && !channel_.peer_alive(clock_());
+  if (raise) channel_.set_epoch(channel_.epoch() + 1);
   role_ = HaRole::Standby;
   channel_.set_active(false);
-  log_->warn("ha_demoted epoch={} calls={} taken_over={} handed_over={}", channel_.epoch(), out.size(),
-             taken_over_.size(), out.size());
+  log_->warn("ha_demoted epoch={} calls={} taken_over={} handed_over={} peer_unheard={}", channel_.epoch(), out.size(),
+             taken_over_.size(), out.size(), raise);
   taken_over_.clear();
   retake_pending_ = false;
   return out;

@@ -1,19 +1,23 @@
 #!/usr/bin/python3
 """What comes after a split brain's healing (issue 18, docs/ha.md "Records that come after the
-healing"): the peer's call records held back on the sync link, and the kernel entries of its
-calls' control connections missing at the healing's commit. Before s33 such calls were lost.
+healing"): the peer's call records held back on the sync link, the kernel entries of its
+calls' control connections missing at the healing's commit, and a split brain whose end the
+node that stays active cannot see (the peer it never saw active gives up). Before s33 such
+calls were lost.
 
     PPTP_ALG=build/release/alg/pptp-alg /usr/bin/python3 tests/e2e/test_ha_late_e2e.py -v
 """
 import json
 import os
+import re
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pptplab.lab import CLIENTS, SERVER  # noqa: E402
 from pptplab.ha_lab import SYNC_PORT  # noqa: E402
-from ha_more_common import SplitCase, first_time  # noqa: E402
+from ha_more_common import SLOW_RATE, SplitCase, all_up, fail_over, first_time  # noqa: E402
 
 
 class LateRecords(SplitCase):
@@ -76,6 +80,53 @@ class LateEntries(SplitCase):
         self.assertEqual(ra["healings"], 1, numbers)
         self.assertEqual(ra["healing_calls"], 3, numbers)
         self.assertGreaterEqual(ra["healing_late_rounds"], 1, numbers)
+
+
+class StayedActiveGivesUp(SplitCase):
+    """After a failover to rb (nopreempt keeps it master when ra comes back), a split brain
+    with the sync link cut: ra is promoted in it, rb stays active all along and sets up calls;
+    when the adverts come back rb, of lower priority, gives up. ra never saw rb active nor
+    promoted in the split: rb's demotion with ra unheard raises its epoch, so that ra's
+    healing takes rb's split calls over once the link is back (before s33 they were lost)."""
+
+    def test_the_calls_of_the_node_that_stayed_active_and_gave_up_are_taken_over(self):
+        lab = self.lab
+        pac, first, call = self.start_call()
+        lab.wait_for(lambda: lab.ha_status("rb").get("replicated_calls") == 1, 10, "the call replicated to rb")
+        fail_over(lab, "ra", "rb")
+        before = len(lab.vrrp_states("ra"))
+        lab.restore_links("ra")  # nopreempt: ra comes back as backup
+        lab.wait_for(lambda: "BACKUP" in lab.vrrp_states("ra")[before:], 20, "ra backup")
+        lab.wait_for(lambda: lab.ha_status("ra").get("synced"), 20, "ra synced")
+        for r in ("ra", "rb"):
+            lab.block_sync(r)
+            lab.block_vrrp(r)
+        lab.wait_for(lambda: lab.ha_status("ra").get("role") == "active", 30, "ra promoted in the split")
+        self.pin("rb")
+        split = self.peer("split", "lan", "pns", "--local", CLIENTS[2], "--server", SERVER,
+                          "--call-id", "20", "--calls", "3", "--rate", str(SLOW_RATE))
+        self.assertIsNotNone(all_up(split, 3, 20), lab.log("split"))
+        self.pin(None)
+        time.sleep(2)
+        for r in ("ra", "rb"):
+            lab.block_vrrp(r, False)
+        lab.wait_for(lambda: lab.ha_status("rb").get("role") == "standby", 30, "rb demoted")
+        lab.wait_for(lambda: not lab.holds_vips("rb"), 30, "rb without the addresses")
+        self.assertEqual(lab.ha_status("ra").get("healings"), 0)  # ra never heard rb in the split
+        sync_at = time.monotonic()
+        for r in ("ra", "rb"):
+            lab.block_sync(r, False)
+        taken_at = first_time(lambda: lab.ha_status("ra").get("healing_calls", 0) >= 3, sync_at, 10)
+        time.sleep(max(0.0, 6 - (time.monotonic() - sync_at)))
+        calls, ra = self.stop_split(pac, first, split, sync_at)
+        demoted = re.findall(r"ha_demoted .*peer_unheard=(\w+)", lab.log("pptp-alg-rb"))
+        numbers = {"sync_back_to_takeover_s": round(taken_at - sync_at, 3) if taken_at else None,
+                   "rb_demotions_peer_unheard": demoted, "calls": calls, "ra": ra}
+        print("\nthe node that stayed active gives up: " + json.dumps(numbers), file=sys.stderr)
+        self.assert_carried(calls, 3, numbers)
+        self.assertEqual(ra["healings"], 1, numbers)
+        self.assertEqual(ra["healing_calls"], 3, numbers)
+        self.assertEqual(demoted[-1:], ["true"], numbers)
 
 
 if __name__ == "__main__":

@@ -81,6 +81,23 @@ sync::CallState peer_call(std::uint16_t port, std::uint16_t outside_call_id,
   return test::replicated(port, 3, outside_call_id, verdict);
 }
 
+// s33: the peer was active before the sync link was cut (a failover to it earlier), we were
+// promoted in the cut and it gave up in it. The first read after the cut may bring its
+// records (the epoch risen) before a Hello: the role we hold then is the stale "active"
+// from before the cut, which must not disarm the rise. Its next Hello, standby, heals.
+TEST(HealingWatch, ARoleHeldFromBeforeTheRiseDoesNotDisarmIt) {
+  HealingWatch w;
+  EXPECT_FALSE(w.observe(false, true, 2, 5));  // standby, the peer active (epoch 2)
+  EXPECT_FALSE(w.observe(true, true, 3, 5));   // promoted in the cut; its records, no Hello
+  EXPECT_TRUE(w.observe(true, false, 3, 6));   // its Hello: standby
+  // A Hello after the rise saying active disarms it (a failover away from us): no healing.
+  HealingWatch v;
+  EXPECT_FALSE(v.observe(false, true, 2, 5));
+  EXPECT_FALSE(v.observe(true, true, 3, 5));
+  EXPECT_FALSE(v.observe(true, true, 3, 6));
+  EXPECT_FALSE(v.observe(true, true, 3, 7));
+}
+
 TEST(HealingTakeover, TakesThePeersLiveCallsLessOwnAdoptedTakenAndDenied) {
   sync::Replica replica;
   replica.put(peer_call(41001, 1));                                   // taken over
@@ -295,6 +312,25 @@ TEST_F(HealingLateRound, ACallLeftForWantOfItsConnectionIsTakenByARetryOnceItsEn
   peer->end.publish_add(test::replicated(40002, 12, 3));
   peer->exchange(io, 3);
   EXPECT_FALSE(late_due()) << "standby";
+}
+
+// A split brain whose end the active peer cannot see (the sync link cut, the node that stayed
+// active all along gives up): the demoted node's epoch rises, so that the peer's healing
+// watch fires at its next standby Hello. Not in a plain failover (the peer heard), nor for
+// a node that was standby already.
+TEST_F(HealingLateRound, ADemotionWhileThePeerIsUnheardRaisesTheEpochOnce) {
+  peer->exchange(io, 3);
+  ASSERT_TRUE(node->promote(false, nullptr));
+  const std::uint32_t promoted = node->status_json()["epoch"];
+  node->demote();  // the peer heard a moment ago
+  EXPECT_EQ(node->status_json()["epoch"], promoted);
+  ASSERT_TRUE(node->promote(false, nullptr));
+  const std::uint32_t again = node->status_json()["epoch"];
+  node_now += 10;  // nothing from the peer for 10 s
+  node->demote();
+  EXPECT_EQ(node->status_json()["epoch"], again + 1);
+  node->demote();  // standby already
+  EXPECT_EQ(node->status_json()["epoch"], again + 1);
 }
 
 // `pptp-alg ctl status` (text) prints the status's ha object, the healing's counters in it.
