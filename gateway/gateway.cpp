@@ -66,7 +66,11 @@ Verdict Gateway::process_control(std::span<std::uint8_t> packet, const track::Pa
   const track::SegmentOutcome out = tracker_.on_tcp_segment(meta.time, parsed.ip, tcp);
   keep_charge(out, admitted);
   ++counters_.control_segments;
-  if (out.connection == nullptr) return {};
+  if (out.connection == nullptr) {
+    if (!out.table_full) return {};  // a bare ACK, FIN or RST of no connection; a bad checksum
+    ++counters_.control_untracked_dropped;
+    return {Action::Drop, false};
+  }
   if (out.close_ignored) keep_conntrack(*out.connection);
   if (const auto dropped = drop_unread(out, tcp, closed_before)) return *dropped;
   // A closed connection without a record: it had nothing to patch or hold (on_connection_closed).

@@ -146,11 +146,6 @@ bool Tracker::opens_connection(const wire::Ipv4Packet& ip, const wire::TcpSegmen
   return it == connections_.end() || restarts(*it->second, tcp);
 }
 
-void Tracker::forget_oldest_closed() {
-  while (!closed_.empty() && !forget(closed_.front())) {
-  }
-}
-
 ControlConnection* Tracker::connection_for(double time, Direction dir, const wire::Ipv4Packet& ip,
                                            const wire::TcpSegment& tcp, SegmentOutcome& outcome) {
   const ConnectionKey key = *key_of(ip, tcp);
@@ -162,13 +157,12 @@ ControlConnection* Tracker::connection_for(double time, Direction dir, const wir
   }
   if (it != connections_.end()) return it->second.get();
   if (!may_open(tcp)) return nullptr;  // nothing to reset; a bare ACK or FIN of an unknown connection
-  // The dead make room for the living.
-  if (connections_.size() >= kMaxControlConnections && closed_count_ > 0) forget_oldest_closed();
-  if (connections_.size() >= kMaxControlConnections) {
+  if (!make_room(time, dir)) {
     raise(Anomaly::TooManyConnections, nullptr, dir,
           fmt("%s -> %s: limit %zu", wire::to_string(key.pns).c_str(), wire::to_string(key.pac).c_str(),
               kMaxControlConnections));
     ++outcome.anomalies;
+    outcome.table_full = true;
     return nullptr;
   }
   auto c = std::make_unique<ControlConnection>();
@@ -190,6 +184,7 @@ ControlConnection* Tracker::connection_for(double time, Direction dir, const wir
       }
     }
   }
+  unproven_.emplace_back(key, c->id);
   return connections_.emplace(key, std::move(c)).first->second.get();
 }
 
@@ -313,17 +308,6 @@ void Tracker::close_connection(double time, ControlConnection& c, std::string re
   ++closed_count_;
   closed_.emplace_back(ConnectionKey{c.pns, c.pac}, c.id);
   while (closed_.size() > kMaxClosedConnections) forget(closed_.front());  // never `c`: it is the newest
-}
-
-bool Tracker::forget(ClosedEntry entry) {
-  closed_.pop_front();
-  const auto it = connections_.find(entry.first);
-  if (it == connections_.end() || it->second->id != entry.second || it->second->state != ConnectionState::Closed) {
-    return false;  // stale: that connection went otherwise
-  }
-  connections_.erase(it);
-  --closed_count_;
-  return true;
 }
 
 void Tracker::drop_streams(ControlConnection& c) {

@@ -300,6 +300,10 @@ class Tracker {
   using ClosedEntry = std::pair<ConnectionKey, std::uint64_t>;
   bool forget(ClosedEntry entry);  // the oldest closed entry goes; true if it was still closed
   void forget_oldest_closed();
+  // Whether a new connection fits (tracker_room.cpp): past kMaxControlConnections, the
+  // oldest closed one goes, else the oldest one no server accepted (evict_oldest_unproven).
+  bool make_room(double time, Direction dir);
+  bool evict_oldest_unproven(double time, Direction dir);
   static void drop_streams(ControlConnection& c);
   ControlConnection* connection_for(double time, Direction dir, const wire::Ipv4Packet& ip,
                                     const wire::TcpSegment& tcp, SegmentOutcome& outcome);
@@ -363,6 +367,9 @@ class Tracker {
   // Closed connections by age (key and id; an entry whose connection went otherwise is stale).
   std::deque<ClosedEntry> closed_;
   std::size_t closed_count_ = 0;
+  // Connections in the order they were opened (key and id), for eviction when the table is
+  // full; an entry whose connection was accepted by its server or went is stale.
+  std::deque<ClosedEntry> unproven_;
   AnomalyCounters counters_{};
   std::uint64_t next_connection_id_ = 1;
   std::uint64_t next_call_id_ = 1;

@@ -38,6 +38,10 @@ struct SegmentOutcome {
   // does not take it (its data, if any, may still be taken). Conntrack before the queue may
   // have (gateway.cpp keep_conntrack).
   bool close_ignored = false;
+  // No room for a new connection (kMaxControlConnections, none closed or unproven to make
+  // room): nothing of it is followed, so the caller drops the segment (docs/packet-path.md,
+  // "A full table"); passed, its call set-ups would leave untranslated.
+  bool table_full = false;
 };
 
 enum class GreVerdict : std::uint8_t { Matched, NotPptp, Malformed, UnknownCall };
