@@ -190,7 +190,10 @@ bool Gateway::may_end_clearing_call(const track::ControlConnection& c, const tra
 
 void Gateway::end_call(const track::ControlConnection& c, const track::Call& call) {
   if (call_observer_) call_observer_->call_ended(c, call);
-  if (call.pns_call_id && call.pac_may_still_send) {
+  if (call.pns_call_id && call.idled_out) {
+    // The server's call may be up for as long as the connection lives (s33 review).
+    translator_.park(c.id, *call.pns_call_id, packet_.time + nat::kHeldCallIdSeconds);
+  } else if (call.pns_call_id && call.pac_may_still_send) {
     // Its outside Call ID reaches no other call while the server may still use it.
     translator_.release_held(c.id, *call.pns_call_id, packet_.time + nat::kHeldCallIdSeconds);
   } else if (call.pns_call_id) {

@@ -57,6 +57,7 @@ struct StatusSnapshot {
   nat::NatCounters nat;
   std::size_t nat_mapped = 0;
   std::size_t nat_held = 0;  // outside Call IDs held after a reuse while clearing
+  std::size_t nat_parked = 0;  // outside Call IDs kept for calls that idled out on a live connection
   bool fast_path_enabled = false;
   std::size_t fast_path_calls = 0, fast_path_adopted = 0;
   std::optional<PolicySnapshot> policy;

@@ -97,6 +97,7 @@ StatusSnapshot Gateway::status_snapshot() const {
   s.nat = translator_.counters();
   s.nat_mapped = translator_.size();
   s.nat_held = translator_.held();
+  s.nat_parked = translator_.parked();
   s.fast_path_enabled = offloader_.enabled();
   s.fast_path_calls = offloader_.offloaded();
   s.fast_path_adopted = offloader_.adopted();
@@ -135,6 +136,7 @@ nlohmann::json status_summary_json(const StatusSnapshot& s) {
   json nat = counters_json(s.nat, [](const auto& c, auto&& f) { nat::visit_nat_counters(c, f); });
   nat["mapped"] = s.nat_mapped;
   nat["held"] = s.nat_held;
+  nat["parked"] = s.nat_parked;
   return json{{"calls", s.calls},
               {"nat", nat},
               {"packets", counters_json(s.counters, visit_packets)},

@@ -17,6 +17,7 @@ Result<const CallMapping*, NatError> CallIdTranslator::map_call(std::uint64_t co
                                                                 wire::Ipv4Address server,
                                                                 std::uint16_t inside_call_id) {
   if (find_inside_slot(connection_id, inside_call_id) != 0) return unexpected(NatError::AlreadyMapped);
+  unpark(connection_id, inside_call_id);  // the client reused it: its old call is over
   Space& space = spaces_[pair_key(outside.value, server.value)];
   const std::optional<std::uint16_t> chosen = choose(space, inside_call_id);
   if (!chosen) return unexpected(NatError::Exhausted);
@@ -79,6 +80,7 @@ Result<const CallMapping*, NatError> CallIdTranslator::confirm(std::uint64_t con
   }
   const Reservation rv = it->second;
   unreserve(it);
+  unpark(connection_id, inside_call_id);  // the client reused it: its old call is over
   Space& space = spaces_[pair_key(rv.outside.value, rv.server.value)];
   return insert(space, CallMapping{connection_id, inside, rv.outside, rv.server, inside_call_id, rv.outside_call_id});
 }
@@ -110,6 +112,7 @@ Result<const CallMapping*, NatError> CallIdTranslator::adopt(std::uint64_t conne
                                                              std::uint16_t inside_call_id,
                                                              std::uint16_t outside_call_id) {
   if (find_inside_slot(connection_id, inside_call_id) != 0) return unexpected(NatError::AlreadyMapped);
+  unpark(connection_id, inside_call_id);  // the client reused it: its old call is over
   Space& space = spaces_[pair_key(outside.value, server.value)];
   if (space.used.test(outside_call_id)) return unexpected(NatError::OutsideInUse);
   return insert(space, CallMapping{connection_id, inside, outside, server, inside_call_id, outside_call_id});
@@ -242,7 +245,44 @@ void CallIdTranslator::expire_held(double now) {
   }
 }
 
+void CallIdTranslator::park(std::uint64_t connection_id, std::uint16_t inside_call_id, double until) {
+  const Slot s = find_inside_slot(connection_id, inside_call_id);
+  if (s == 0) return;
+  const CallMapping& m = at(s);
+  std::size_t& of_client = parked_by_client_[m.inside.value];
+  if (of_client >= kMaxParkedCallIdsPerClient) {
+    if (may_hold(m.inside)) {
+      release_held(connection_id, inside_call_id, until);
+    } else {
+      erase(s);
+    }
+    return;
+  }
+  unpark(connection_id, inside_call_id);  // an older call of the same Call ID (not expected)
+  parked_.emplace(std::pair{connection_id, inside_call_id},
+                  Parked{pair_key(m.outside.value, m.server.value), m.outside_call_id, m.inside.value});
+  ++of_client;
+  ++counters_.parks;
+  erase(s, true);
+}
+
+void CallIdTranslator::unpark(std::map<std::pair<std::uint64_t, std::uint16_t>, Parked>::iterator it) {
+  free_outside(it->second.space_key, it->second.outside_call_id);
+  if (const auto c = parked_by_client_.find(it->second.inside); c != parked_by_client_.end() && --c->second == 0) {
+    parked_by_client_.erase(c);
+  }
+  parked_.erase(it);
+}
+
+void CallIdTranslator::unpark(std::uint64_t connection_id, std::uint16_t inside_call_id) {
+  if (const auto it = parked_.find({connection_id, inside_call_id}); it != parked_.end()) unpark(it);
+}
+
 void CallIdTranslator::release_connection(std::uint64_t connection_id) {
+  for (auto it = parked_.lower_bound({connection_id, 0});
+       it != parked_.end() && it->first.first == connection_id;) {
+    unpark(it++);
+  }
   auto r = reservations_.lower_bound({connection_id, 0});
   while (r != reservations_.end() && r->first.first == connection_id) r = unreserve(r);
   std::vector<Slot> gone;

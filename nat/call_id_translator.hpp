@@ -39,6 +39,10 @@ inline constexpr std::size_t kCallIdSpace = 65536;  // a Call ID is 16 bits; 0 i
 inline constexpr double kHeldCallIdSeconds = 10;
 inline constexpr std::size_t kMaxHeldCallIdsPerClient = 64;
 inline constexpr std::size_t kMaxHeldCallIds = 16384;
+// A call that idled out while its control connection lives keeps its outside Call ID until
+// that connection ends (park): the server's call may still be up. At most this many per
+// client (inside address); past it the ID is held kHeldCallIdSeconds as above.
+inline constexpr std::size_t kMaxParkedCallIdsPerClient = 1024;
 
 struct CallMapping {
   std::uint64_t connection_id = 0;  // the control connection (tracker's id)
@@ -64,7 +68,8 @@ std::string_view name_of(NatError e);
   X(exhausted, "exhausted", "call set-ups with no Call ID left toward their server")            \
   X(released, "released", "outside Call IDs given back by calls that ended")                    \
   X(holds, "holds", "outside Call IDs held after a Call ID reused while clearing")              \
-  X(holds_unavailable, "holds_unavailable", "Call IDs reused while clearing that found no hold left (deferred)")
+  X(holds_unavailable, "holds_unavailable", "Call IDs reused while clearing that found no hold left (deferred)") \
+  X(parks, "parks", "outside Call IDs kept for calls that idled out while their control connection lives")
 
 struct NatCounters {
   PPTP_NAT_COUNTERS(PPTP_COUNTER_FIELD)
@@ -122,6 +127,13 @@ class CallIdTranslator {
   bool may_hold(wire::Ipv4Address inside);
   void expire_held(double now);
   std::size_t held() const { return held_.size(); }
+  // A call that idled out while its control connection lives: the server's call may be up
+  // and send GRE with its outside Call ID at any time (s33 review). The mapping goes (no GRE
+  // is routed by it); the outside Call ID stays taken until the connection ends
+  // (release_connection) or the client maps its Call ID on that connection again (map_call,
+  // confirm). Past kMaxParkedCallIdsPerClient, release_held(until) instead.
+  void park(std::uint64_t connection_id, std::uint16_t inside_call_id, double until);
+  std::size_t parked() const { return parked_.size(); }
   void release_connection(std::uint64_t connection_id);
 
   std::size_t size() const { return by_inside_.size(); }
@@ -192,6 +204,15 @@ class CallIdTranslator {
   };
   std::deque<Held> held_;  // release_held, in the order they end; at most kMaxHeldCallIds
   std::unordered_map<std::uint32_t, std::size_t> held_by_client_;
+  struct Parked {
+    std::uint64_t space_key;  // (outside, server)
+    std::uint16_t outside_call_id;
+    std::uint32_t inside;  // the client's address: its share of kMaxParkedCallIdsPerClient
+  };
+  std::map<std::pair<std::uint64_t, std::uint16_t>, Parked> parked_;  // by (connection, inside Call ID)
+  std::unordered_map<std::uint32_t, std::size_t> parked_by_client_;
+  void unpark(std::map<std::pair<std::uint64_t, std::uint16_t>, Parked>::iterator it);
+  void unpark(std::uint64_t connection_id, std::uint16_t inside_call_id);
   NatCounters counters_;
   std::optional<std::uint8_t> half_;  // set_node_half
   std::optional<std::uint16_t> choose_in_half(Space& space);

@@ -168,6 +168,8 @@ std::string Daemon::metrics_text() const {
   m.gauge("calls", "live calls", static_cast<double>(gateway_->tracker().call_count()));
   m.gauge("nat_held_call_ids", "outside Call IDs held after a Call ID reused while clearing",
           static_cast<double>(gateway_->translator().held()));
+  m.gauge("nat_parked_call_ids", "outside Call IDs kept for calls that idled out while their control connection lives",
+          static_cast<double>(gateway_->translator().parked()));
   std::array<double, static_cast<std::size_t>(track::CallState::Closed) + 1> by_state{};
   gateway_->tracker().for_each_connection([&](const track::ControlConnection& c) {
     for (const auto& call : c.calls) ++by_state[static_cast<std::size_t>(call->state)];

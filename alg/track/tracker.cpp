@@ -326,6 +326,7 @@ void Tracker::expire(double now) {
         if (setting_up && idle > timeouts_.call_setup) {
           close_call(now, c, call, "set-up timed out");
         } else if (!setting_up && idle > timeouts_.call_idle) {
+          call.idled_out = true;
           close_call(now, c, call, "idle timeout");
         } else {
           ++i;

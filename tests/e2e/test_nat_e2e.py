@@ -232,7 +232,9 @@ class CallLifecycle(LabTest):
 class IdleGre(LabTest):
     daemon_args = ("--idle-timeout", "2")
 
-    def test_idle_gre_expires_and_frees_the_call_id(self):
+    def test_idle_gre_ends_the_call_and_its_call_id_waits_for_its_connection(self):
+        """Since s33 the idle call's outside Call ID stays taken (parked) while its control
+        connection lives: the server's call may still send GRE with it."""
         self.lab.start_server()
         p = self.lab.start_client("pns", local=CLIENTS[0], tag="idle", call_ids=[7], duration=1, linger=6,
                                   hangup="none")
@@ -241,6 +243,7 @@ class IdleGre(LabTest):
         self.assertEqual(len(status["connections"]), 1, status)
         self.assertEqual(status["calls"], 0, status)
         self.assertEqual(status["nat"]["mapped"], 0, status)
+        self.assertEqual(status["nat"]["parked"], 1, status)
         self.assertIn('reason="idle timeout"', self.lab.read_daemon_log())
         self.assertTrue(self.lab.result(p)["ok"])
 

@@ -312,7 +312,7 @@ TEST(Gateway, ABurstBehindALostSegmentIsRefusedAndTakenAgainInOrder) {
   EXPECT_EQ(h.gw.translator().size(), 400u);
 }
 
-TEST(Gateway, IdleCallsExpireAndFreeTheirCallId) {
+TEST(Gateway, IdleCallsExpireAndFreeTheirCallIdWhenTheirConnectionEnds) {
   GatewayOptions o;
   o.timeouts.call_idle = 5;
   Harness h(o);
@@ -326,6 +326,36 @@ TEST(Gateway, IdleCallsExpireAndFreeTheirCallId) {
   h.gw.expire(h.now + 10);
   EXPECT_EQ(h.gw.tracker().call_count(), 0u);
   EXPECT_EQ(h.gw.translator().size(), 0u);
+  EXPECT_EQ(h.gw.translator().parked(), 1u);  // its connection lives: the server's call may too
+  h.pass(a.to_pac({}, flags::kRst));
+  EXPECT_EQ(h.gw.translator().parked(), 0u);
+  EXPECT_EQ(h.gw.translator().in_use(kPublic, kServer), 0u);
+}
+
+// s33 review, finding 2: a call ended by its idle timeout while its control connection and
+// the server's call live. Before, its outside Call ID was free at once: another client that
+// asked for it got every later GRE the server sent for the idle call.
+TEST(Gateway, AnIdledOutCallsOutsideCallIdGoesToNoOtherClientWhileItsConnectionLives) {
+  GatewayOptions o;
+  o.timeouts.call_idle = 5;
+  Harness h(o);
+  Client victim{{addr("192.0.2.11"), 40001}}, mallory{{addr("192.0.2.12"), 40002}};
+  h.start(victim);
+  h.pass(victim.to_pac(test::bytes_of(ocrq(7))));
+  h.pass(victim.to_pns(test::bytes_of(ocrp(300, 7))));
+  h.gw.expire(h.now += 10);
+  ASSERT_EQ(h.gw.tracker().call_count(), 0u);
+  h.start(mallory);
+  Packet request = mallory.to_pac(test::bytes_of(ocrq(7)));
+  ASSERT_EQ(h.run(request).action, Action::Accept);
+  const std::uint16_t mallory_outside = tcp_u16(request, 12);
+  EXPECT_NE(mallory_outside, 7u);
+  Packet answer = mallory.to_pns(test::bytes_of(ocrp(301, mallory_outside)));
+  ASSERT_EQ(h.run(answer).action, Action::Accept);
+  // The server's GRE for the victim's idle call (Key 7): to nobody.
+  Packet late = checksummed(test::gre(kServer, kPublic, 7, 9, test::ppp(0x0021, {1})));
+  EXPECT_EQ(h.run(late).action, Action::Drop);
+  EXPECT_EQ(h.gw.counters().gre_to_pns, 0u);
 }
 
 // The lifecycle lines name the connection and the call in the words operators grep for

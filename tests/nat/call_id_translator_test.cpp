@@ -131,6 +131,49 @@ TEST(CallIdTranslator, HoldsAreBoundedPerClientAndOneClientsLeaveRoomForAnothers
   EXPECT_EQ(t.in_use(kPublic, kServer), 0u);
 }
 
+// s33 review: a call that idled out while its control connection lives keeps its outside
+// Call ID (the server's call may be up): no other call gets it, no GRE is routed by it, until
+// the connection ends or its own client maps that Call ID again on it.
+TEST(CallIdTranslator, AParkedCallIdStaysTakenUntilItsConnectionEndsOrItsClientReusesIt) {
+  CallIdTranslator t;
+  const wire::Ipv4Address m = addr("192.0.2.11"), b = addr("192.0.2.12");
+  ASSERT_EQ((*t.map_call(1, m, kPublic, kServer, 7))->outside_call_id, 7);
+  t.park(1, 7, 100.0);
+  EXPECT_EQ(t.size(), 0u);
+  EXPECT_EQ(t.parked(), 1u);
+  EXPECT_EQ(t.counters().parks, 1u);
+  EXPECT_TRUE(t.outside_in_use(kPublic, kServer, 7));
+  EXPECT_EQ(t.find_outside(kServer, kPublic, 7), nullptr);  // its GRE goes nowhere
+  EXPECT_NE((*t.map_call(2, b, kPublic, kServer, 7))->outside_call_id, 7);  // another's call
+  t.expire_held(1000.0);  // not a hold: no time ends it
+  EXPECT_TRUE(t.outside_in_use(kPublic, kServer, 7));
+  // Its own client names Call ID 7 again on that connection: its old call is over.
+  ASSERT_EQ((*t.map_call(1, m, kPublic, kServer, 7))->outside_call_id, 7);
+  EXPECT_EQ(t.parked(), 0u);
+  t.park(1, 7, 100.0);
+  t.release_connection(1);
+  EXPECT_FALSE(t.outside_in_use(kPublic, kServer, 7));
+  EXPECT_EQ(t.parked(), 0u);
+}
+
+TEST(CallIdTranslator, ParkedCallIdsAreBoundedPerClientThenHeldAsAReuseIs) {
+  CallIdTranslator t;
+  const wire::Ipv4Address m = addr("192.0.2.11");
+  for (std::uint16_t id = 0; id < kMaxParkedCallIdsPerClient; ++id) {
+    ASSERT_TRUE(t.map_call(1, m, kPublic, kServer, id));
+    t.park(1, id, 100.0);
+  }
+  ASSERT_TRUE(t.map_call(1, m, kPublic, kServer, 5000));
+  t.park(1, 5000, 100.0);
+  EXPECT_EQ(t.parked(), kMaxParkedCallIdsPerClient);
+  EXPECT_EQ(t.held(), 1u);
+  EXPECT_TRUE(t.outside_in_use(kPublic, kServer, 5000));
+  t.expire_held(100.0);
+  EXPECT_FALSE(t.outside_in_use(kPublic, kServer, 5000));
+  t.release_connection(1);
+  EXPECT_EQ(t.in_use(kPublic, kServer), 0u);
+}
+
 TEST(CallIdTranslator, AtMostKMaxHeldCallIdsAreHeldInAll) {
   CallIdTranslator t;
   std::uint16_t id = 0;
