@@ -57,8 +57,9 @@ std::optional<policy::Charge> PolicyGate::admit_connection(const wire::Endpoint&
     return who;
   }
   ++counters_.connections_denied;
-  // Retransmitted SYNs are judged each time, logged once a minute.
-  const auto key = std::make_pair(pns, pac);
+  // Retransmitted SYNs, and new connections from other ports, are judged each time and
+  // logged once a minute per client and server.
+  const auto key = std::make_pair(pns.address, pac.address);
   const auto seen = denied_logged_.find(key);
   if (seen == denied_logged_.end() || now - seen->second >= kDeniedLogInterval) {
     if (denied_logged_.size() >= kMaxDeniedRemembered) denied_logged_.clear();

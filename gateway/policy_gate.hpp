@@ -66,7 +66,9 @@ class PolicyGate {
   GatewayCounters& counters_;
   std::shared_ptr<const policy::Policy> policy_;
   policy::Admission admission_;
-  std::map<std::pair<wire::Endpoint, wire::Endpoint>, double> denied_logged_;  // (pns, pac) -> when
+  // (client, server) addresses -> when; not ports: each SYN from a new port is a new
+  // connection, and one line per SYN was a disk-filling flood (s33 review).
+  std::map<std::pair<wire::Ipv4Address, wire::Ipv4Address>, double> denied_logged_;
 };
 
 }  // namespace pptp::gateway
