@@ -43,7 +43,7 @@ Result<GreForward, GreDrop> relay_gre(const CallBook& book, Bytes ipv4_packet);
   X(malformed, "malformed", "not enhanced GRE (dropped)")                                \
   X(unknown_call, "unknown_call", "a Key that is no routed call's (dropped)")            \
   X(wrong_source, "wrong_source", "a call's Key from another sender (dropped)")          \
-  X(send_errors, "send_errors", "sendto failed")                                         \
+  X(send_errors, "send_errors", "sendto failed, or would have blocked (dropped)")         \
   X(policy_dropped, "policy_dropped", "GRE of a call the policy cut, or before its user was decided")
 
 struct GreCounters {

@@ -1,6 +1,7 @@
 #include "proxy/gre_sockets.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "alg/wire/gre.hpp"
+#include "proxy/limits.hpp"
 
 namespace pptp::proxy {
 
@@ -33,8 +35,15 @@ GreSockets::~GreSockets() {
 
 Result<bool, std::string> GreSockets::open() {
   gre_fd_ = ::socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_GRE);
-  raw_fd_ = ::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+  // Non-blocking both: GRE toward clients whose neighbour entry does not resolve queues in
+  // the kernel until the send buffer is full, and a blocking send then stopped the proxy's
+  // one loop for seconds (s33 review). A send that would block is dropped and counted.
+  raw_fd_ = ::socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_RAW);
   if (gre_fd_ < 0 || raw_fd_ < 0) return unexpected(std::string("cannot open raw GRE sockets: ") + std::strerror(errno));
+  const int size = kGreSendBuffer;
+  if (::setsockopt(raw_fd_, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) != 0) {
+    ::setsockopt(raw_fd_, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);  // best effort: capped by wmem_max
+  }
   return true;
 }
 
@@ -62,7 +71,21 @@ void GreSockets::send(const GreForward& f, GreCounters& counters) {
     sent = ::sendto(raw_fd_, packet.data(), packet.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
     ++counters.to_client;
   }
-  if (sent < 0) ++counters.send_errors;
+  if (sent < 0) ++counters.send_errors;  // EAGAIN too: GRE is lossy, the loop never waits
+}
+
+int GreSockets::client_send_buffer() const {
+  int size = 0;
+  socklen_t length = sizeof size;
+  return ::getsockopt(raw_fd_, SOL_SOCKET, SO_SNDBUF, &size, &length) == 0 ? size : -1;
+}
+
+bool GreSockets::non_blocking() const {
+  for (const int fd : {gre_fd_, raw_fd_}) {
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0 || (flags & O_NONBLOCK) == 0) return false;
+  }
+  return true;
 }
 
 }  // namespace pptp::proxy

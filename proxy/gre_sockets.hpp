@@ -32,6 +32,10 @@ class GreSockets {
   std::optional<Bytes> receive();
   // Sends toward the leg `f` names and counts it (to_server, to_client, send_errors).
   void send(const GreForward& f, GreCounters& counters);
+  // Whether neither socket can block the loop (both O_NONBLOCK).
+  bool non_blocking() const;
+  // The kernel's send buffer of the socket toward clients (SO_SNDBUF: twice kGreSendBuffer).
+  int client_send_buffer() const;
 
  private:
   int gre_fd_ = -1;  // IPPROTO_GRE: receives both peers' GRE, sends toward servers

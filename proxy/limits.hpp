@@ -33,6 +33,14 @@ inline constexpr std::uint32_t kFairShareCalls = 4;
 // reads slowly hold about 120 KB of unread data in the router per connection, 13 MB per
 // address at 64 connections (s32 review). The send side: kLegSendBuffer (session.hpp).
 inline constexpr int kLegReceiveBuffer = 16 * 1024;
+// The send buffer of the raw socket that carries GRE to clients in user space: GRE to a
+// client whose neighbour entry does not resolve waits in the kernel's neighbour queue (up
+// to unres_qlen_bytes, 212,992 by default, each) on this socket's memory until the
+// resolution fails; with the default buffer (212,992) two vanished clients left no room
+// for anyone else's GRE (s33 review: a good call echoed 1-3 of 25 frames a 5 s). Set with
+// SO_SNDBUFFORCE while the daemon still has CAP_NET_ADMIN (else SO_SNDBUF, capped by
+// net.core.wmem_max).
+inline constexpr int kGreSendBuffer = 8 * 1024 * 1024;
 
 // The proxy's own limits (--proxy-source-calls, --proxy-source-connections, --proxy-calls;
 // the connections in all from the descriptors the process may hold, listener.hpp).

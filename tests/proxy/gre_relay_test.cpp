@@ -2,10 +2,14 @@
 // acknowledgement numbers carried end to end (RFC 2637 4.1), strangers dropped.
 #include "proxy/gre_relay.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <vector>
 
 #include "alg/wire/gre.hpp"
+#include "proxy/gre_sockets.hpp"
+#include "proxy/limits.hpp"
 #include "tests/proxy/relay_harness.hpp"
 
 namespace pptp::proxy::relay_test {
@@ -105,6 +109,19 @@ TEST(CallBook, RandomCallIdsDoNotTellAnotherCallsAndAFullPoolAnswersAtOnce) {
   book.release(ids[10]);
   EXPECT_EQ(book.allocate(), ids[10]) << "the one freed is the one free";
   EXPECT_EQ(book.used(), kCallIdSpace);
+}
+
+// s33 review: the socket toward clients was blocking; GRE to clients whose neighbour entry
+// does not resolve filled its send buffer and a send then held the proxy's one loop for up
+// to 18 s (every session's control legs and GRE with it). Both sockets are non-blocking, and
+// the one toward clients has room for more than two vanished clients' neighbour queues.
+TEST(GreSockets, NeitherSocketCanBlockTheLoop) {
+  if (::geteuid() != 0) GTEST_SKIP() << "raw sockets need root";
+  GreSockets sockets;
+  ASSERT_TRUE(sockets.open());
+  EXPECT_TRUE(sockets.non_blocking());
+  // Room for GRE queued to vanished clients' unresolved neighbours beside everyone else's.
+  EXPECT_GE(sockets.client_send_buffer(), kGreSendBuffer);
 }
 
 }  // namespace
