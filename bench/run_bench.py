@@ -258,9 +258,11 @@ def exhaustion(args):
 def print_exhaustion(r):
     nat = r.get("nat") or {}
     print("\nCall-ID exhaustion (one public address, one server, %d Call IDs):" % CALL_ID_SPACE)
-    print("  %d call set-ups attempted in %.1f s: %d answered, %d unanswered (nat.exhausted %s, calls_refused %s)"
-          % (r["attempted"], r["setup_seconds"], r["answered"], r["unanswered"], nat.get("exhausted"),
-             r["calls_refused"]))
+    # One client address: it meets the reserve kept for others (nat.reserve_refused) before
+    # the space's end (docs/reliability.md).
+    print("  %d call set-ups attempted in %.1f s: %d answered, %d unanswered (nat.exhausted %s, reserve_refused %s, "
+          "calls_refused %s)" % (r["attempted"], r["setup_seconds"], r["answered"], r["unanswered"],
+                                 nat.get("exhausted"), nat.get("reserve_refused"), r["calls_refused"]))
     print("  pptp-alg resident memory with %s calls mapped: %s KiB" % (nat.get("mapped"), r["daemon_rss_kib"]))
     lost = 1 - r["gre_received"] / r["gre_sent"] if r["gre_sent"] else 0
     print("  GRE of %d of the calls that are up, while full: sent %d, received %d (%.1f%% lost)"

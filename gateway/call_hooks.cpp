@@ -114,10 +114,13 @@ bool Gateway::map_call_id(const track::ControlConnection& c, const track::Call& 
                     ? translator_.confirm(c.id, field_sequence, c.pns.address, inside_call_id)
                     : translator_.map_call(c.id, c.pns.address, r.outside, c.pac.address, inside_call_id);
   if (!mapped) {
-    if (mapped.error() == nat::NatError::Exhausted) {
+    if (mapped.error() == nat::NatError::Exhausted || mapped.error() == nat::NatError::ReservedForOthers) {
       ++counters_.calls_refused;
+      const bool reserve = mapped.error() == nat::NatError::ReservedForOthers;
       warnings_.warn(nat::name_of(mapped.error()), packet_.time, [&] {
-        return fmt::format("call refused: no Call ID left toward {} from {} {} pns_call_id={}",
+        return fmt::format("call refused: {} toward {} from {} {} pns_call_id={}",
+                           reserve ? "only the reserve left, and the client holds its share"
+                                   : "no Call ID left",
                            to_string(c.pac.address), to_string(r.outside), describe(c), inside_call_id);
       });
     }

@@ -135,10 +135,10 @@ void Gateway::reserve_call_id(const track::ControlConnection& c, ConnectionRecor
                               std::optional<std::uint16_t> inside_call_id) {
   if (translator_.reserved(c.id, field_sequence)) return;
   resolve_outside(c, r);
-  const auto outside = translator_.reserve(c.id, r.outside, c.pac.address, field_sequence, inside_call_id);
+  const auto outside = translator_.reserve(c.id, c.pns.address, r.outside, c.pac.address, field_sequence, inside_call_id);
   if (!outside) {
-    // No Call ID left: the field must not leave as it is, so the request is refused here
-    // (after_refusal drops it and what follows).
+    // No Call ID left (or only the reserve, kept for others): the field must not leave as
+    // it is, so the request is refused here (after_refusal drops it and what follows).
     ++counters_.calls_refused;
     refuse(r, field_sequence);
     return;

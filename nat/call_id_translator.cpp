@@ -5,6 +5,7 @@ namespace pptp::nat {
 std::string_view name_of(NatError e) {
   switch (e) {
     case NatError::Exhausted: return "call_id_exhausted";
+    case NatError::ReservedForOthers: return "call_id_reserved_for_others";
     case NatError::AlreadyMapped: return "call_already_mapped";
     case NatError::OutsideInUse: return "outside_call_id_in_use";
   }
@@ -19,8 +20,15 @@ Result<const CallMapping*, NatError> CallIdTranslator::map_call(std::uint64_t co
   if (find_inside_slot(connection_id, inside_call_id) != 0) return unexpected(NatError::AlreadyMapped);
   unpark(connection_id, inside_call_id);  // the client reused it: its old call is over
   Space& space = spaces_[pair_key(outside.value, server.value)];
+  if (!within_share(space, inside)) {
+    if (space.count == 0) spaces_.erase(pair_key(outside.value, server.value));
+    return unexpected(NatError::ReservedForOthers);
+  }
   const std::optional<std::uint16_t> chosen = choose(space, inside_call_id);
-  if (!chosen) return unexpected(NatError::Exhausted);
+  if (!chosen) {
+    if (space.count == 0) spaces_.erase(pair_key(outside.value, server.value));
+    return unexpected(NatError::Exhausted);
+  }
   return insert(space, CallMapping{connection_id, inside, outside, server, inside_call_id, *chosen});
 }
 
@@ -42,8 +50,9 @@ std::optional<std::uint16_t> CallIdTranslator::choose(Space& space, std::optiona
   return candidate;
 }
 
-Result<std::uint16_t, NatError> CallIdTranslator::reserve(std::uint64_t connection_id, wire::Ipv4Address outside,
-                                                         wire::Ipv4Address server, std::uint32_t field_sequence,
+Result<std::uint16_t, NatError> CallIdTranslator::reserve(std::uint64_t connection_id, wire::Ipv4Address inside,
+                                                         wire::Ipv4Address outside, wire::Ipv4Address server,
+                                                         std::uint32_t field_sequence,
                                                          std::optional<std::uint16_t> inside_call_id) {
   if (const auto it = reservations_.find({connection_id, field_sequence}); it != reservations_.end()) {
     return it->second.outside_call_id;
@@ -51,14 +60,16 @@ Result<std::uint16_t, NatError> CallIdTranslator::reserve(std::uint64_t connecti
   // A Call ID the connection already maps is a duplicate request; it gets a Call ID of its
   // own all the same (the server must not see one that may collide).
   Space& space = spaces_[pair_key(outside.value, server.value)];
-  const std::optional<std::uint16_t> chosen = choose(space, inside_call_id);
+  const bool share = within_share(space, inside);
+  const std::optional<std::uint16_t> chosen = share ? choose(space, inside_call_id) : std::nullopt;
   if (!chosen) {
     if (space.count == 0) spaces_.erase(pair_key(outside.value, server.value));
-    return unexpected(NatError::Exhausted);
+    return unexpected(share ? NatError::Exhausted : NatError::ReservedForOthers);
   }
   space.used.set(*chosen);
   ++space.count;
-  reservations_.emplace(std::pair{connection_id, field_sequence}, Reservation{outside, server, *chosen});
+  count_client(space, inside.value, true);
+  reservations_.emplace(std::pair{connection_id, field_sequence}, Reservation{outside, server, *chosen, inside});
   return *chosen;
 }
 
@@ -89,6 +100,7 @@ CallIdTranslator::Reservations::iterator CallIdTranslator::unreserve(Reservation
   const Reservation& rv = it->second;
   const std::uint64_t sk = pair_key(rv.outside.value, rv.server.value);
   if (auto s = spaces_.find(sk); s != spaces_.end()) {
+    count_client(s->second, rv.inside.value, false);
     s->second.used.reset(rv.outside_call_id);
     if (--s->second.count == 0) spaces_.erase(s);
   }
@@ -121,6 +133,7 @@ Result<const CallMapping*, NatError> CallIdTranslator::adopt(std::uint64_t conne
 const CallMapping* CallIdTranslator::insert(Space& space, const CallMapping& mapping) {
   space.used.set(mapping.outside_call_id);
   ++space.count;
+  count_client(space, mapping.inside.value, true);
   Slot s = 0;
   if (!free_.empty()) {
     s = free_.back();
@@ -191,6 +204,9 @@ void CallIdTranslator::free_outside(std::uint64_t space_key, std::uint16_t outsi
 
 void CallIdTranslator::erase(Slot s, bool keep_outside) {
   const CallMapping m = at(s);
+  if (auto sp = spaces_.find(pair_key(m.outside.value, m.server.value)); sp != spaces_.end()) {
+    count_client(sp->second, m.inside.value, false);
+  }
   if (!keep_outside) free_outside(pair_key(m.outside.value, m.server.value), m.outside_call_id);
   const auto same = [s](Slot x) { return x == s; };
   by_outside_.erase(outside_hash(m.server.value, m.outside.value, m.outside_call_id), same, [this](Slot x) {
@@ -259,14 +275,18 @@ void CallIdTranslator::park(std::uint64_t connection_id, std::uint16_t inside_ca
     return;
   }
   unpark(connection_id, inside_call_id);  // an older call of the same Call ID (not expected)
-  parked_.emplace(std::pair{connection_id, inside_call_id},
-                  Parked{pair_key(m.outside.value, m.server.value), m.outside_call_id, m.inside.value});
+  const std::uint64_t space_key = pair_key(m.outside.value, m.server.value);
+  const std::uint32_t inside = m.inside.value;
+  parked_.emplace(std::pair{connection_id, inside_call_id}, Parked{space_key, m.outside_call_id, inside});
   ++of_client;
   ++counters_.parks;
   erase(s, true);
+  // Still the client's in the server's space (the reserve): it holds the ID.
+  if (auto sp = spaces_.find(space_key); sp != spaces_.end()) count_client(sp->second, inside, true);
 }
 
 void CallIdTranslator::unpark(std::map<std::pair<std::uint64_t, std::uint16_t>, Parked>::iterator it) {
+  if (auto sp = spaces_.find(it->second.space_key); sp != spaces_.end()) count_client(sp->second, it->second.inside, false);
   free_outside(it->second.space_key, it->second.outside_call_id);
   if (const auto c = parked_by_client_.find(it->second.inside); c != parked_by_client_.end() && --c->second == 0) {
     parked_by_client_.erase(c);
@@ -301,6 +321,25 @@ bool CallIdTranslator::outside_in_use(wire::Ipv4Address outside, wire::Ipv4Addre
                                       std::uint16_t outside_call_id) const {
   const auto it = spaces_.find(pair_key(outside.value, server.value));
   return it != spaces_.end() && it->second.used.test(outside_call_id);
+}
+
+bool CallIdTranslator::within_share(Space& space, wire::Ipv4Address inside) {
+  const std::size_t capacity = half_ ? kCallIdSpace / 2 : kCallIdSpace;
+  const std::size_t free = space.count < capacity ? capacity - space.count : 0;
+  if (reserve_ == 0 || free > reserve_) return true;
+  const auto it = space.by_client.find(inside.value);
+  if (it == space.by_client.end() || it->second < fair_share_) return true;
+  ++counters_.reserve_refused;
+  return false;
+}
+
+void CallIdTranslator::count_client(Space& space, std::uint32_t inside, bool add) {
+  if (add) {
+    ++space.by_client[inside];
+    return;
+  }
+  const auto it = space.by_client.find(inside);
+  if (it != space.by_client.end() && --it->second == 0) space.by_client.erase(it);
 }
 
 std::optional<std::uint16_t> CallIdTranslator::choose_in_half(Space& space) {

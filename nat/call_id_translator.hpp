@@ -43,6 +43,13 @@ inline constexpr std::size_t kMaxHeldCallIds = 16384;
 // that connection ends (park): the server's call may still be up. At most this many per
 // client (inside address); past it the ID is held kHeldCallIdSeconds as above.
 inline constexpr std::size_t kMaxParkedCallIdsPerClient = 1024;
+// The last kReservedCallIds free outside Call IDs toward a server (from one public address)
+// go only to clients that hold fewer than kFairShareCallIds there (mapped, reserved or
+// parked): a few addresses that take the rest cannot keep a new client out (s33 review: 4
+// addresses took all 65,536 in 2.4 s). Draining the reserve too needs kReservedCallIds /
+// kFairShareCallIds (1,024) addresses. With a node half (HA) it is of the half.
+inline constexpr std::size_t kReservedCallIds = 4096;
+inline constexpr std::uint32_t kFairShareCallIds = 4;
 
 struct CallMapping {
   std::uint64_t connection_id = 0;  // the control connection (tracker's id)
@@ -56,6 +63,7 @@ struct CallMapping {
 
 enum class NatError : std::uint8_t {
   Exhausted,         // every Call ID toward this server from this public address is taken
+  ReservedForOthers, // only the reserve is left, and this client holds its fair share there
   AlreadyMapped,     // the call already has a mapping (a duplicate request)
   OutsideInUse,      // adopt(): that outside Call ID is taken
 };
@@ -69,7 +77,8 @@ std::string_view name_of(NatError e);
   X(released, "released", "outside Call IDs given back by calls that ended")                    \
   X(holds, "holds", "outside Call IDs held after a Call ID reused while clearing")              \
   X(holds_unavailable, "holds_unavailable", "Call IDs reused while clearing that found no hold left (deferred)") \
-  X(parks, "parks", "outside Call IDs kept for calls that idled out while their control connection lives")
+  X(parks, "parks", "outside Call IDs kept for calls that idled out while their control connection lives") \
+  X(reserve_refused, "reserve_refused", "call set-ups refused: only the reserve left toward the server, and the client holds its fair share there")
 
 struct NatCounters {
   PPTP_NAT_COUNTERS(PPTP_COUNTER_FIELD)
@@ -92,9 +101,9 @@ class CallIdTranslator {
   // inside Call ID known it is kept where free, as map_call does; with only part of the
   // field seen, any free one is taken. Keyed by the field's TCP sequence number; a second
   // call for the same field returns the same Call ID. The reservation routes no GRE.
-  Result<std::uint16_t, NatError> reserve(std::uint64_t connection_id, wire::Ipv4Address outside,
-                                          wire::Ipv4Address server, std::uint32_t field_sequence,
-                                          std::optional<std::uint16_t> inside_call_id);
+  Result<std::uint16_t, NatError> reserve(std::uint64_t connection_id, wire::Ipv4Address inside,
+                                          wire::Ipv4Address outside, wire::Ipv4Address server,
+                                          std::uint32_t field_sequence, std::optional<std::uint16_t> inside_call_id);
   std::optional<std::uint16_t> reserved(std::uint64_t connection_id, std::uint32_t field_sequence) const;
   // The whole message confirmed the call: the reservation becomes its mapping.
   Result<const CallMapping*, NatError> confirm(std::uint64_t connection_id, std::uint32_t field_sequence,
@@ -149,6 +158,12 @@ class CallIdTranslator {
   // ID of the other half is translated. Given IDs (adopt) may be of either half. Empty:
   // every ID (no pair).
   void set_node_half(std::optional<std::uint8_t> node) { half_ = node; }
+  // The reserve (kReservedCallIds, kFairShareCallIds); tests that fill a whole space from
+  // few clients turn it off with 0.
+  void set_reserve(std::size_t ids, std::uint32_t fair_share) {
+    reserve_ = ids;
+    fair_share_ = fair_share;
+  }
 
  private:
   static std::uint64_t pair_key(std::uint32_t a, std::uint32_t b) { return (std::uint64_t{a} << 32) | b; }
@@ -179,6 +194,7 @@ class CallIdTranslator {
   struct Reservation {
     wire::Ipv4Address outside, server;
     std::uint16_t outside_call_id = 0;
+    wire::Ipv4Address inside;  // the client: its share of the space
   };
   using Reservations = std::map<std::pair<std::uint64_t, std::uint32_t>, Reservation>;  // (connection, field sequence)
   Reservations::iterator unreserve(Reservations::iterator it);
@@ -188,7 +204,11 @@ class CallIdTranslator {
     std::bitset<kCallIdSpace> used;
     std::size_t count = 0;
     std::uint16_t cursor = 0;
+    std::unordered_map<std::uint32_t, std::uint32_t> by_client;  // IDs each client holds (kFairShareCallIds)
   };
+  // Whether `inside` may take one more ID of `space` (the reserve); a no is counted.
+  bool within_share(Space& space, wire::Ipv4Address inside);
+  static void count_client(Space& space, std::uint32_t inside, bool add);
   std::unordered_map<std::uint64_t, Space> spaces_;  // by (outside, server)
   std::deque<CallMapping> mappings_;  // the pool; a released slot waits in free_ for reuse
   std::vector<Slot> free_;
@@ -215,6 +235,8 @@ class CallIdTranslator {
   void unpark(std::uint64_t connection_id, std::uint16_t inside_call_id);
   NatCounters counters_;
   std::optional<std::uint8_t> half_;  // set_node_half
+  std::size_t reserve_ = kReservedCallIds;
+  std::uint32_t fair_share_ = kFairShareCallIds;
   std::optional<std::uint16_t> choose_in_half(Space& space);
 };
 

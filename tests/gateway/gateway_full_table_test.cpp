@@ -1,7 +1,8 @@
 // A full connection table (docs/packet-path.md, "A full table"; s33 review, finding 1): a
 // connection the tracker cannot follow never passes (its call set-up would leave
 // untranslated and the server's GRE for it reach another client), and a flood of
-// connections no server accepted gives way to a new one.
+// connections no server accepted gives way to a new one. And a server's full Call-ID space
+// (finding 3): its reserve is kept for clients with few calls there.
 #include <gtest/gtest.h>
 
 #include "tests/gateway/harness.hpp"
@@ -84,6 +85,36 @@ TEST_F(FullTable, ANewConnectionTakesThePlaceOfTheOldestNoServerAccepted) {
   EXPECT_NE(tcp_u16(request, 12), 7u);
   // The victim's connection (accepted) is never the one that goes.
   ASSERT_NE(h.gw.tracker().find_connection(victim.pns, victim.pac), nullptr);
+}
+
+// s33 review finding 3: four inside addresses, each within its call budget (16,384), took
+// every outside Call ID toward one server with unanswered requests, and every other
+// client's call to it was refused. The last kReservedCallIds are kept for clients with few.
+TEST(CallIdReserve, AFloodOfSetUpsFromFewAddressesLeavesAServersReserveToOthers) {
+  Harness h;
+  std::size_t refused = 0;
+  for (const char* flooder : {"192.0.2.21", "192.0.2.22", "192.0.2.23", "192.0.2.24"}) {
+    for (std::uint16_t port = 2000; port < 2016; ++port) {  // 16 connections x 1,024 calls
+      Client c{{addr(flooder), port}};
+      h.start(c);
+      for (std::uint16_t id = 0; id < track::kMaxCallsPerConnection; ++id) {
+        Packet request = c.to_pac(test::bytes_of(ocrq(id)));
+        refused += h.run(request).action == Action::Drop ? 1 : 0;
+        // The server acknowledges each (it answers none): the gateway keeps what it read, and
+        // its translations, only until then (docs/packet-path.md).
+        h.pass(checksummed(test::tcp(c.pac, c.pns, c.pac_seq, flags::kAck, {}, c.pns_seq)));
+      }
+    }
+  }
+  EXPECT_EQ(h.gw.translator().in_use(kPublic, kServer), nat::kCallIdSpace - nat::kReservedCallIds);
+  EXPECT_GT(refused, 0u);
+  EXPECT_GT(h.gw.translator().counters().reserve_refused, 0u);
+  // A client with no call there still gets one.
+  Client good{{addr("192.0.2.11"), 40000}};
+  h.start(good);
+  Packet request = good.to_pac(test::bytes_of(ocrq(7)));
+  EXPECT_EQ(h.run(request).action, Action::Accept);
+  EXPECT_EQ(h.gw.translator().size(), nat::kCallIdSpace - nat::kReservedCallIds + 1);
 }
 
 }  // namespace

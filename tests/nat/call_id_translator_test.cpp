@@ -203,6 +203,7 @@ TEST(CallIdTranslator, ADuplicateRequestOnOneConnectionIsRefused) {
 
 TEST(CallIdTranslator, EveryCallIdIsUsedOnceThenExhaustionIsAnErrorAndReleaseRecovers) {
   CallIdTranslator t;
+  t.set_reserve(0, 0);  // two clients fill the whole space here
   std::set<std::uint16_t> seen;
   for (std::size_t i = 0; i < kCallIdSpace; ++i) {
     const auto m = t.map_call(i + 1, addr("192.0.2.11"), kPublic, kServer, 7);
@@ -224,6 +225,43 @@ TEST(CallIdTranslator, EveryCallIdIsUsedOnceThenExhaustionIsAnErrorAndReleaseRec
   const auto again = t.map_call(1000000, addr("192.0.2.12"), kPublic, kServer, 7);
   ASSERT_TRUE(again);
   EXPECT_EQ((*again)->outside_call_id, freed);  // the only free one
+}
+
+// s33 review finding 3: four addresses took a server's 65,536 outside Call IDs and kept
+// every other client's call out. The last kReservedCallIds go only to clients holding fewer
+// than kFairShareCallIds toward that server; other servers are not touched.
+TEST(CallIdTranslator, TheLastCallIdsTowardAServerAreKeptForClientsWithFew) {
+  CallIdTranslator t;
+  std::uint64_t connection = 1;
+  std::size_t flood = 0;
+  for (const char* a : {"192.0.2.21", "192.0.2.22", "192.0.2.23", "192.0.2.24", "192.0.2.25"}) {
+    for (std::uint32_t i = 0; i < 16384; ++i) {
+      const auto m = t.map_call(connection++, addr(a), kPublic, kServer, static_cast<std::uint16_t>(i));
+      if (!m) {
+        EXPECT_EQ(m.error(), NatError::ReservedForOthers);
+        break;
+      }
+      ++flood;
+    }
+  }
+  // The fifth address, new there, took its fair share of the reserve before it was refused.
+  EXPECT_EQ(flood, kCallIdSpace - kReservedCallIds + kFairShareCallIds);
+  EXPECT_EQ(t.counters().reserve_refused, 2u);  // the fourth and the fifth address
+  // A new client gets its fair share from the reserve, and no more.
+  for (std::uint32_t i = 0; i < kFairShareCallIds; ++i) {
+    ASSERT_TRUE(t.map_call(connection++, addr("192.0.2.11"), kPublic, kServer, 7)) << i;
+  }
+  const auto more = t.map_call(connection++, addr("192.0.2.11"), kPublic, kServer, 7);
+  ASSERT_FALSE(more);
+  EXPECT_EQ(more.error(), NatError::ReservedForOthers);
+  // A split request's reservation counts the same; a parked ID stays the client's.
+  EXPECT_TRUE(t.reserve(connection++, addr("192.0.2.12"), kPublic, kServer, 1000, std::nullopt));
+  EXPECT_FALSE(t.reserve(connection++, addr("192.0.2.21"), kPublic, kServer, 1000, std::nullopt));
+  // Another server: the whole space.
+  EXPECT_TRUE(t.map_call(connection++, addr("192.0.2.21"), kPublic, kOtherServer, 7));
+  // The flood's calls end: the reserve is no longer reached.
+  for (std::uint64_t c = 1; c <= 100; ++c) t.release_connection(c);
+  EXPECT_TRUE(t.map_call(connection++, addr("192.0.2.21"), kPublic, kServer, 7));
 }
 
 TEST(CallIdTranslator, ReleasedCallIdIsFreeAndTheSameCallGetsItBack) {
@@ -263,13 +301,13 @@ TEST(CallIdTranslator, AReservationTakesAnOutsideCallIdBeforeItsCallIsWhole) {
   CallIdTranslator t;
   ASSERT_TRUE(t.map_call(1, addr("192.0.2.11"), kPublic, kServer, 7));
   // Only half of connection 2's field is in: any free Call ID, and the same one again.
-  const auto half = t.reserve(2, kPublic, kServer, 1012, std::nullopt);
+  const auto half = t.reserve(2, addr("192.0.2.11"), kPublic, kServer, 1012, std::nullopt);
   ASSERT_TRUE(half);
   EXPECT_TRUE(t.outside_in_use(kPublic, kServer, *half));
-  EXPECT_EQ(*t.reserve(2, kPublic, kServer, 1012, 7), *half);
+  EXPECT_EQ(*t.reserve(2, addr("192.0.2.11"), kPublic, kServer, 1012, 7), *half);
   EXPECT_EQ(t.find_outside(kServer, kPublic, *half), nullptr);  // no GRE route from a reservation
   // A whole field keeps its Call ID where free.
-  EXPECT_EQ(*t.reserve(2, kPublic, kServer, 2012, 9), 9);
+  EXPECT_EQ(*t.reserve(2, addr("192.0.2.11"), kPublic, kServer, 2012, 9), 9);
   const auto m = t.confirm(2, 1012, addr("192.0.2.12"), 7);
   ASSERT_TRUE(m);
   EXPECT_EQ((*m)->outside_call_id, *half);
@@ -285,13 +323,13 @@ TEST(CallIdTranslator, AReservationTakesAnOutsideCallIdBeforeItsCallIsWhole) {
 TEST(CallIdTranslator, ReservationsGoBackWithTheirConnectionAndOnAFailedConfirm) {
   CallIdTranslator t;
   ASSERT_TRUE(t.map_call(2, addr("192.0.2.12"), kPublic, kServer, 7));
-  const auto dup = t.reserve(2, kPublic, kServer, 500, 7);
+  const auto dup = t.reserve(2, addr("192.0.2.11"), kPublic, kServer, 500, 7);
   ASSERT_TRUE(dup);
   EXPECT_NE(*dup, 7);
   EXPECT_FALSE(t.confirm(2, 500, addr("192.0.2.12"), 7));  // connection 2 maps 7 already
   EXPECT_FALSE(t.outside_in_use(kPublic, kServer, *dup));
-  ASSERT_TRUE(t.reserve(2, kPublic, kServer, 600, 8));
-  ASSERT_TRUE(t.reserve(3, kPublic, kServer, 600, 9));
+  ASSERT_TRUE(t.reserve(2, addr("192.0.2.11"), kPublic, kServer, 600, 8));
+  ASSERT_TRUE(t.reserve(3, addr("192.0.2.12"), kPublic, kServer, 600, 9));
   t.release_connection(2);
   EXPECT_EQ(t.reservations(), 1u);
   EXPECT_EQ(t.in_use(kPublic, kServer), 1u);
@@ -324,6 +362,7 @@ TEST(CallIdTranslator, APairsNodesChooseFromDisjointHalvesEvenForTheSameCalls) {
 
 TEST(CallIdTranslator, AHalfIsExhaustedAtHalfTheSpaceAndAdoptedIdsOfTheOtherHalfStay) {
   CallIdTranslator t;
+  t.set_reserve(0, 0);  // one client fills the half here
   t.set_node_half(0);
   // The peer's calls, adopted at a promotion, hold odd IDs: they do not count against ours.
   ASSERT_TRUE(t.adopt(1, addr("192.0.2.11"), kPublic, kServer, 1, 1));
