@@ -264,6 +264,9 @@ void CallIdTranslator::expire_held(double now) {
 void CallIdTranslator::park(std::uint64_t connection_id, std::uint16_t inside_call_id, double until) {
   const Slot s = find_inside_slot(connection_id, inside_call_id);
   if (s == 0) return;
+  // An older parked call of the same Call ID cannot be (mapping it again unparked it); were
+  // it there, it goes first, before any count of the client's is held by reference.
+  unpark(connection_id, inside_call_id);
   const CallMapping& m = at(s);
   std::size_t& of_client = parked_by_client_[m.inside.value];
   if (of_client >= kMaxParkedCallIdsPerClient) {
@@ -274,7 +277,6 @@ void CallIdTranslator::park(std::uint64_t connection_id, std::uint16_t inside_ca
     }
     return;
   }
-  unpark(connection_id, inside_call_id);  // an older call of the same Call ID (not expected)
   const std::uint64_t space_key = pair_key(m.outside.value, m.server.value);
   const std::uint32_t inside = m.inside.value;
   parked_.emplace(std::pair{connection_id, inside_call_id}, Parked{space_key, m.outside_call_id, inside});
