@@ -72,7 +72,12 @@ inline constexpr std::uint8_t kDisconnectGeneralError = 2;
   X(calls_cut, "calls_cut", "live calls the proxy ended: CDN to the client, Call-Clear-Request to the server") \
   X(calls_timed_out, "calls_timed_out",                                                             \
     "calls left unanswered for about 60 s: an outgoing one by the server (OCRP 6 to the client, "    \
-    "Call-Clear-Request to the server), an incoming one by the client (CDN, ICRP 3 to the server)")
+    "Call-Clear-Request to the server), an incoming one by the client (CDN, ICRP 3 to the server)")                                                                                    \
+  X(legs_no_echo_reply, "legs_no_echo_reply",                                                       \
+    "legs ended: the peer's TCP took our Echo-Request and no message came for 60 s (RFC 2637 2.5)")  \
+  X(legs_link_down, "legs_link_down",                                                               \
+    "legs ended: the peer's TCP did not take our Echo-Request, not even resent after 60 s")         \
+  X(legs_not_reading, "legs_not_reading", "legs ended: the peer did not read what was queued for it")
 
 struct RelayCounters {
   PPTP_RELAY_COUNTERS(PPTP_COUNTER_FIELD)
@@ -157,6 +162,7 @@ class Relay {
   RelayOutput age_unanswered();
 
   RelayState state() const { return state_; }
+  RelayCounters& counters() { return counters_; }  // the session's keepalive counts its ends
   const std::vector<ProxyCall>& calls() const { return calls_; }
   wire::Ipv4Address client() const { return client_; }
   wire::Ipv4Address server() const { return server_; }

@@ -37,6 +37,15 @@ PeerEnd peer_end(boost::asio::ip::tcp::socket& s) {
   if (info.tcpi_state == TCP_CLOSE) return PeerEnd::Reset;
   return info.tcpi_state == TCP_CLOSE_WAIT || info.tcpi_state == TCP_LAST_ACK ? PeerEnd::Fin : PeerEnd::None;
 }
+// What an overdue Echo's leg needs of its TCP (keepalive.hpp): unacknowledged bytes and the
+// retransmissions so far. An error reads as all acknowledged: the leg is not held longer on it.
+void read_link(boost::asio::ip::tcp::socket& s, LegWatch& watch) {
+  tcp_info info{};
+  socklen_t size = sizeof info;
+  if (::getsockopt(s.native_handle(), IPPROTO_TCP, TCP_INFO, &info, &size) != 0) return;
+  watch.unacknowledged = info.tcpi_unacked > 0;
+  watch.retransmissions = info.tcpi_total_retrans;
+}
 // Before the connect (the server's leg) or at once (the client's): the buffer bounds what one
 // session can leave in the kernel, also after its close.
 void limit_send_buffer(boost::asio::ip::tcp::socket& s) {
@@ -353,7 +362,9 @@ void Session::check_echo(Clock::time_point now) {
   for (Leg leg : {Leg::Client, Leg::Server}) {
     LegIo& l = io(leg);
     if (!l.connected || l.closed) continue;
-    switch (l.keepalive.tick(now, LegWatch{l.read_paused, l.queued_bytes > kReadPauseBytes})) {
+    LegWatch watch{l.read_paused, l.queued_bytes > kReadPauseBytes};
+    if (l.keepalive.echo_overdue(now)) read_link(l.socket, watch);
+    switch (l.keepalive.tick(now, watch)) {
       case KeepaliveStep::SendEcho: {
         wire::EchoRequest echo;
         echo.identifier = ++echo_identifier_;
@@ -361,11 +372,19 @@ void Session::check_echo(Clock::time_point now) {
         break;
       }
       case KeepaliveStep::PeerGone:
+        ++relay_.counters().legs_no_echo_reply;
         spdlog::info("proxy_leg_ended leg={} server={} why=no_echo_reply", name_of(leg),
                      server_endpoint_.address().to_string());
         lost(leg);
         break;
+      case KeepaliveStep::LinkDown:
+        ++relay_.counters().legs_link_down;
+        spdlog::info("proxy_leg_ended leg={} server={} why=link_down retransmissions={}", name_of(leg),
+                     server_endpoint_.address().to_string(), watch.retransmissions);
+        lost(leg);
+        break;
       case KeepaliveStep::PeerNotReading:
+        ++relay_.counters().legs_not_reading;
         spdlog::warn("proxy_peer_not_reading leg={} server={} unsent_bytes={} seconds={}", name_of(leg),
                      server_endpoint_.address().to_string(), l.queued_bytes, kWriteStall.count());
         lost(leg);

@@ -1,6 +1,7 @@
 // Echo per leg (proxy/keepalive.hpp, RFC 2637 2.5): silence brings an Echo-Request, silence
 // after it ends the leg, anything heard resets both; a leg we do not read is not asked, and
-// only the leg whose writes stall is taken as not reading.
+// only the leg whose writes stall is taken as not reading; an Echo the peer's TCP has not
+// taken waits longer for the link.
 #include "proxy/keepalive.hpp"
 
 #include <gtest/gtest.h>
@@ -62,6 +63,61 @@ TEST(Keepalive, ALegReadAgainAfterAPauseIsAskedAfterAFullSilence) {
   EXPECT_EQ(k.tick(t0 + std::chrono::seconds(259)), KeepaliveStep::Nothing) << "the pause's silence was ours";
   EXPECT_EQ(k.tick(t0 + std::chrono::seconds(260)), KeepaliveStep::SendEcho);
   EXPECT_EQ(k.tick(t0 + std::chrono::seconds(320)), KeepaliveStep::PeerGone);
+}
+
+// s33 review: a 64-s outage covering the Echo-Request ended the session at 60 s after it, though
+// TCP's retransmission at 112 s would have got through.
+TEST(Keepalive, AnEchoTheLinkHasNotDeliveredWaitsForTcpsNextRetransmission) {
+  Keepalive k(t0);
+  const auto echo = t0 + std::chrono::seconds(60);
+  ASSERT_EQ(k.tick(echo), KeepaliveStep::SendEcho);
+  EXPECT_FALSE(k.echo_overdue(echo + kEchoWait - std::chrono::seconds(1)));
+  EXPECT_TRUE(k.echo_overdue(echo + kEchoWait));
+  const LegWatch eight_resent{.unacknowledged = true, .retransmissions = 8};
+  for (auto s = kEchoWait; s < kEchoWait + kEchoLinkGrace; s += kKeepaliveTick) {
+    EXPECT_EQ(k.tick(echo + s, eight_resent), KeepaliveStep::Nothing) << s.count() << " s after the Echo";
+  }
+  // The ninth got through at 112 s and the peer answered: the leg lives on.
+  k.heard(echo + std::chrono::seconds(112));
+  EXPECT_EQ(k.tick(echo + kEchoWait + kEchoLinkGrace), KeepaliveStep::Nothing);
+}
+
+TEST(Keepalive, AnEchoStillNotTakenAfterARetransmissionPastTheWaitEndsTheLegAsLinkDown) {
+  Keepalive k(t0);
+  const auto echo = t0 + std::chrono::seconds(60);
+  ASSERT_EQ(k.tick(echo), KeepaliveStep::SendEcho);
+  EXPECT_EQ(k.tick(echo + kEchoWait, LegWatch{.unacknowledged = true, .retransmissions = 8}), KeepaliveStep::Nothing);
+  EXPECT_EQ(k.tick(echo + std::chrono::seconds(110), LegWatch{.unacknowledged = true, .retransmissions = 8}),
+            KeepaliveStep::Nothing);
+  const LegWatch nine{.unacknowledged = true, .retransmissions = 9};
+  EXPECT_EQ(k.tick(echo + std::chrono::seconds(115), nine), KeepaliveStep::Nothing) << "a tick for its ACK";
+  EXPECT_EQ(k.tick(echo + std::chrono::seconds(120), nine), KeepaliveStep::LinkDown);
+}
+
+TEST(Keepalive, ALinkThatNeverTakesTheEchoIsDownAtTheBound) {
+  Keepalive k(t0);
+  const auto echo = t0 + std::chrono::seconds(60);
+  ASSERT_EQ(k.tick(echo), KeepaliveStep::SendEcho);
+  const LegWatch unacked{.unacknowledged = true, .retransmissions = 3};
+  EXPECT_EQ(k.tick(echo + kEchoWait + kEchoLinkGrace - std::chrono::seconds(1), unacked), KeepaliveStep::Nothing);
+  EXPECT_EQ(k.tick(echo + kEchoWait + kEchoLinkGrace, unacked), KeepaliveStep::LinkDown);
+}
+
+TEST(Keepalive, APeerWhoseTcpTookTheEchoButNeverAnswersIsGoneWithoutGrace) {
+  Keepalive k(t0);
+  const auto echo = t0 + std::chrono::seconds(60);
+  ASSERT_EQ(k.tick(echo), KeepaliveStep::SendEcho);
+  EXPECT_EQ(k.tick(echo + kEchoWait, LegWatch{.unacknowledged = false}), KeepaliveStep::PeerGone);
+}
+
+TEST(Keepalive, ALinkBackWithoutAnAnswerIsGoneATickLater) {
+  Keepalive k(t0);
+  const auto echo = t0 + std::chrono::seconds(60);
+  ASSERT_EQ(k.tick(echo), KeepaliveStep::SendEcho);
+  EXPECT_EQ(k.tick(echo + kEchoWait, LegWatch{.unacknowledged = true}), KeepaliveStep::Nothing);
+  const auto back = echo + kEchoWait + std::chrono::seconds(45);
+  EXPECT_EQ(k.tick(back), KeepaliveStep::Nothing) << "its Echo-Reply may be a moment behind the ACK";
+  EXPECT_EQ(k.tick(back + kKeepaliveTick), KeepaliveStep::PeerGone);
 }
 
 }  // namespace
