@@ -48,6 +48,7 @@ void StatusOut::append_string(std::string_view s) {
 namespace {
 
 void indent(StatusOut& out, int depth) {
+  if (out.compact()) return;
   for (int i = 0; i < depth; ++i) out.append(' ');
 }
 
@@ -56,19 +57,20 @@ class Nested {
  public:
   Nested(StatusOut& out, int depth, char open, char close) : out_(out), depth_(depth), close_(close) { out_.append(open); }
   StatusOut& element() {
-    out_.append(first_ ? "\n" : ",\n");
+    if (!first_) out_.append(',');
+    if (!out_.compact()) out_.append('\n');
     first_ = false;
     indent(out_, depth_ + 1);
     return out_;
   }
   StatusOut& key(std::string_view k) {
     element().append_string(k);
-    out_.append(": ");
+    out_.append(out_.compact() ? ":" : ": ");
     return out_;
   }
   int inner() const { return depth_ + 1; }
   ~Nested() {
-    if (!first_) {
+    if (!first_ && !out_.compact()) {
       out_.append('\n');
       indent(out_, depth_);
     }
@@ -169,6 +171,10 @@ void put_connections(StatusOut& out, int depth, const std::vector<ConnectionSnap
 // A small value of the summary at `depth`, as dump(1) writes it there: its lines indented
 // one space a level (a JSON string holds no raw newline, so every newline is the layout's).
 void put_dumped(StatusOut& out, int depth, const nlohmann::json& value) {
+  if (out.compact()) {
+    out.append(value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    return;
+  }
   const std::string text = value.dump(1);
   std::size_t from = 0;
   for (std::size_t nl = text.find('\n'); nl != std::string::npos; nl = text.find('\n', from)) {
@@ -195,7 +201,7 @@ void stream_status(const nlohmann::json& summary, const std::vector<ConnectionSn
     }
     if (!streamed) put_connections(top.key(kConnections), top.inner(), connections);
   }
-  out.append('\n');
+  if (!out.compact()) out.append('\n');
 }
 
 }  // namespace pptp::gateway

@@ -23,7 +23,13 @@ inline constexpr std::size_t kStatusPieceBytes = 64 * 1024;
 
 class StatusOut {
  public:
-  explicit StatusOut(std::function<bool(std::string_view)> put) : put_(std::move(put)) { text_.reserve(kStatusPieceBytes); }
+  // compact: on one line, as dump() without an indent writes it (the control socket's
+  // answers are lines); else as dump(1) (the status file).
+  explicit StatusOut(std::function<bool(std::string_view)> put, bool compact = false)
+      : put_(std::move(put)), compact_(compact) {
+    text_.reserve(kStatusPieceBytes);
+  }
+  bool compact() const { return compact_; }
   void append(std::string_view s) {
     text_.append(s);
     if (text_.size() >= kStatusPieceBytes) hand_on();
@@ -41,12 +47,14 @@ class StatusOut {
   void hand_on();
   std::function<bool(std::string_view)> put_;
   std::string text_;
+  bool compact_;
   bool ok_ = true;
 };
 
 // `summary`: an object with every top-level key of the status but "connections" (status_
 // summary_json, with whatever the daemon adds); the connections come from `connections`.
-// Writes what (summary + {"connections": ...}).dump(1) + "\n" would.
+// Writes what (summary + {"connections": ...}).dump(1) + "\n" would; with a compact `out`,
+// what its dump() would, with invalid UTF-8 replaced as the control socket's answers are.
 void stream_status(const nlohmann::json& summary, const std::vector<ConnectionSnapshot>& connections, StatusOut& out);
 
 }  // namespace pptp::gateway

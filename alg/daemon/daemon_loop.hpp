@@ -9,6 +9,7 @@
 
 #include <array>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,6 +68,33 @@ Result<boost::asio::posix::stream_descriptor, std::string> watch_descriptor(boos
 
 std::optional<std::string> write_status_file(const std::string& path, const gateway::StatusSnapshot& snapshot,
                                              const nlohmann::json& daemon);
+// The status as the control socket answers `status` (control::ok_answer's line), streamed
+// from the same snapshot on one line.
+std::string status_answer(const gateway::StatusSnapshot& snapshot, const nlohmann::json& daemon);
+// The status copied on the loop as plain values, for the worker to format.
+struct StatusCopy {
+  gateway::StatusSnapshot snapshot;
+  nlohmann::json daemon;
+};
+// A tracked call as `ctl calls` lists it, copied on the loop as plain values; calls_json
+// (control_requests.cpp) formats them on the worker.
+struct CallRow {
+  std::uint64_t id = 0;
+  std::uint64_t connection = 0;
+  wire::Endpoint client;
+  wire::Endpoint server;
+  std::optional<std::string> user;  // printable
+  track::CallState state{};
+  std::optional<std::uint16_t> pns_call_id;
+  std::optional<std::uint16_t> outside_call_id;
+  std::optional<std::uint16_t> pac_call_id;
+  double age_seconds = 0;
+  track::GreFlowStats to_server;
+  track::GreFlowStats to_client;
+  bool fast_path = false;
+  bool killed = false;
+};
+nlohmann::json calls_json(const std::vector<CallRow>& rows);
 
 class Daemon {
  public:
@@ -150,7 +178,7 @@ class Daemon {
   void on_refreshed(const Result<bool, std::string>& r, double cost, std::size_t calls);
   void write_status(double now);
   void on_status_written(const std::optional<std::string>& error);
-  nlohmann::json status_json() const;
+  void answer_status(Reply reply);  // housekeeping.cpp: formatted off the loop
   // The daemon's own parts of the status (daemon, queue, ha, housekeeping, fast-path
   // elements): fixed in size, built on the loop beside the gateway's snapshot.
   nlohmann::json daemon_status() const;
@@ -166,7 +194,10 @@ class Daemon {
   // Operations (control_requests.cpp): the control socket, the metrics.
   int open_listeners();
   void on_control(std::string_view line, Reply reply);
-  nlohmann::json calls_json() const;
+  std::vector<CallRow> call_rows() const;
+  void answer_calls(Reply reply);
+  // Runs `format` on the worker and replies with its text on the loop.
+  void answer_off_loop(Reply reply, std::function<std::string()> format);
   // `ctl calls`: calls adopted at a restart that no tracker or HA table names (their
   // elements only: no user, no control connection known).
   nlohmann::json adopted_json() const;

@@ -41,6 +41,30 @@ std::optional<std::string> write_status_file(const std::string& path, const gate
   return r.error();
 }
 
+std::string status_answer(const gateway::StatusSnapshot& snapshot, const nlohmann::json& daemon) {
+  const nlohmann::json summary = with_daemon_status(gateway::status_summary_json(snapshot), daemon);
+  // control::ok_answer's {"ok":true,"status":...}, its keys in their sorted order.
+  std::string text = R"({"ok":true,"status":)";
+  gateway::StatusOut out(
+      [&](std::string_view piece) {
+        text.append(piece);
+        return true;
+      },
+      /*compact=*/true);
+  gateway::stream_status(summary, snapshot.connections, out);
+  out.finish();
+  text.append("}\n");
+  return text;
+}
+
+void Daemon::answer_status(Reply reply) {
+  // Copied on the loop, formatted on the worker as the status file is: at 65,536 calls the
+  // tree built on the loop held queued packets up to 0.6 s and the RSS 120 MB higher (s33
+  // review, finding 8).
+  auto copy = std::make_shared<StatusCopy>(StatusCopy{gateway_->status_snapshot(), daemon_status()});
+  answer_off_loop(std::move(reply), [copy = std::move(copy)] { return status_answer(copy->snapshot, copy->daemon); });
+}
+
 void Daemon::on_status_written(const std::optional<std::string>& error) {
   // A failure is logged when it starts or changes, and its end too: not once a second.
   const std::string now_error = error.value_or("");
@@ -154,8 +178,6 @@ void Daemon::on_refreshed(const Result<bool, std::string>& r, double cost, std::
   }
 }
 
-nlohmann::json Daemon::status_json() const { return with_daemon_status(gateway_->status(), daemon_status()); }
-
 nlohmann::json Daemon::daemon_status() const {
   nlohmann::json s = nlohmann::json::object();
   s["daemon"] = {{"version", PPTP_ALG_VERSION},
@@ -199,14 +221,10 @@ nlohmann::json Daemon::daemon_status() const {
 void Daemon::write_status(double t) {
   // Copied here as plain values (the loop owns the gateway); formatted and written by the
   // worker, so a status with many calls costs the loop a copy, not its JSON.
-  struct Copy {
-    gateway::StatusSnapshot snapshot;
-    nlohmann::json daemon;
-  };
   const std::optional<double> built = write_status_off_loop(
       status_writes_, t, !options_.status_file.empty(), *worker_, io_,
-      [this] { return Copy{gateway_->status_snapshot(), daemon_status()}; },
-      [this](Copy& copy) { return write_status_file(options_.status_file, copy.snapshot, copy.daemon); },
+      [this] { return StatusCopy{gateway_->status_snapshot(), daemon_status()}; },
+      [this](StatusCopy& copy) { return write_status_file(options_.status_file, copy.snapshot, copy.daemon); },
       [this](const std::optional<std::string>& error) { on_status_written(error); });
   if (built) status_build_cost_ = *built;
 }

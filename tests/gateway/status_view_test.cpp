@@ -95,28 +95,54 @@ TEST_F(Status, ASnapshotKeepsWhatItCopiedWhileTheGatewayGoesOn) {
 
 // The status file is streamed (status_stream.cpp); its bytes are the tree's dump, with the
 // daemon's keys around "connections" (before and after it in the sorted order).
-TEST_F(Status, TheStreamedFileIsTheTreeDumpedByteForByte) {
-  const StatusSnapshot snapshot = h.gw.status_snapshot();
-  nlohmann::json summary = status_summary_json(snapshot);
-  EXPECT_FALSE(summary.contains("connections"));
-  summary["daemon"] = {{"version", "x\\\"y"}, {"uptime_seconds", 1.25}};
-  summary["fast_path"]["elements"] = {{"added", 3}};
-  summary["ha"] = nullptr;
-  summary["queue"] = {{"packets", 12}, {"last_errno", 0}};
-  std::string text;
-  StatusOut out([&](std::string_view piece) {
-    text.append(piece);
-    return true;
-  });
-  stream_status(summary, snapshot.connections, out);
-  ASSERT_TRUE(out.finish());
-  nlohmann::json tree = status_json(snapshot);
-  for (const auto& [key, value] : summary.items()) tree[key] = value;
+class StreamedStatus : public Status {
+ protected:
+  void SetUp() override {
+    Status::SetUp();
+    snapshot = h.gw.status_snapshot();
+    summary = status_summary_json(snapshot);
+    EXPECT_FALSE(summary.contains("connections"));
+    summary["daemon"] = {{"version", "x\\\"y"}, {"uptime_seconds", 1.25}};
+    summary["fast_path"]["elements"] = {{"added", 3}};
+    summary["ha"] = nullptr;
+    summary["queue"] = {{"packets", 12}, {"last_errno", 0}};
+    tree = status_json(snapshot);
+    for (const auto& [key, value] : summary.items()) tree[key] = value;
+  }
+  std::string streamed(bool compact) {
+    std::string text;
+    StatusOut out(
+        [&](std::string_view piece) {
+          text.append(piece);
+          return true;
+        },
+        compact);
+    stream_status(summary, snapshot.connections, out);
+    EXPECT_TRUE(out.finish());
+    return text;
+  }
+  StatusSnapshot snapshot;
+  nlohmann::json summary;
+  nlohmann::json tree;
+};
+
+TEST_F(StreamedStatus, TheStreamedFileIsTheTreeDumpedByteForByte) {
+  const std::string text = streamed(false);
   EXPECT_EQ(text, tree.dump(1) + "\n");
   // What the file says of the calls, read back.
   const nlohmann::json read = nlohmann::json::parse(text);
   EXPECT_EQ(read["connections"][1]["calls"][0]["pac_call_id"], 200);
   EXPECT_EQ(read["connections"][0]["calls"][0]["policy"]["user"], "alice");
+}
+
+// `ctl status` is answered from the same stream on one line (the control socket's answers are
+// lines), off the packet loop: the tree of 65,536 calls built on the loop held packets up to
+// 0.6 s and the RSS 120 MB higher (s33 review).
+TEST_F(StreamedStatus, TheControlSocketsStatusIsTheTreeDumpedOnOneLine) {
+  const std::string text = streamed(true);
+  EXPECT_EQ(text, tree.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  EXPECT_EQ(text.find('\n'), std::string::npos);
+  EXPECT_EQ(nlohmann::json::parse(text)["connections"][1]["calls"][0]["pac_call_id"], 200);
 }
 
 }  // namespace
