@@ -146,19 +146,10 @@ nlohmann::json calls_json(const std::vector<CallRow>& rows) {
 }
 
 void Daemon::answer_calls(Reply reply) {
-  // The calls copied as plain values on the loop and their JSON built on the worker, as the
-  // status is (answer_status); the adopted and HA parts are built here.
-  struct Copy {
-    std::vector<CallRow> rows;
-    nlohmann::json answer;
-  };
-  auto copy = std::make_shared<Copy>(Copy{call_rows(), calls_answer(json::array(), adopted_json())});
-  answer_off_loop(std::move(reply), [copy = std::move(copy)]() mutable {
-    copy->answer["calls"] = calls_json(copy->rows);
-    std::string text = control::ok_answer(std::move(copy->answer)) + "\n";
-    copy.reset();  // freed on the worker
-    return text;
-  });
+  // The calls and the HA node's records copied as plain values on the loop, their JSON built
+  // on the worker, as the status's is (answer_status).
+  auto copy = std::make_shared<CallsCopy>(calls_copy());
+  answer_off_loop(std::move(reply), [copy = std::move(copy)] { return control::ok_answer(calls_answer(*copy)) + "\n"; });
 }
 
 void Daemon::answer_off_loop(Reply reply, std::function<std::string()> format) {

@@ -95,6 +95,14 @@ struct CallRow {
   bool killed = false;
 };
 nlohmann::json calls_json(const std::vector<CallRow>& rows);
+// What `ctl calls` answers, copied on the loop (Daemon::calls_copy).
+struct CallsCopy {
+  std::vector<CallRow> rows;
+  nlohmann::json adopted;  // few: calls adopted at a restart
+  std::optional<std::vector<sync::CallState>> replicated;  // with HA
+  std::optional<std::vector<sync::CallState>> taken_over;
+};
+nlohmann::json calls_answer(const CallsCopy& copy);
 
 class Daemon {
  public:
@@ -291,8 +299,9 @@ class Daemon {
   // entry made liberal): at the tick, and at a takeover before it installs (`at`).
   void ha_let_go(const std::vector<ControlEnds>& connections, std::string_view at);
   void ha_status(nlohmann::json& status) const;  // "ha": role, epoch, sync counters
-  // `ctl calls`: the tracker's and the adopted calls, with the HA node's (replicated, taken over).
-  nlohmann::json calls_answer(nlohmann::json calls, nlohmann::json adopted) const;
+  // `ctl calls`: the tracker's and the adopted calls, with the HA node's (replicated, taken
+  // over), copied on the loop (calls_answer formats them on the worker).
+  CallsCopy calls_copy() const;
   std::unique_ptr<HaNode> ha_;
   std::optional<wire::Ipv4Address> ha_virtual_address_;  // --ha-virtual-address
   VirtualAddressWatch ha_address_watch_;  // a standby still holding it (local_address.hpp)

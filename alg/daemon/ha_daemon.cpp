@@ -190,12 +190,19 @@ void Daemon::ha_let_go(const std::vector<ControlEnds>& connections, std::string_
   if (released > 0) apply_offload();
 }
 
-nlohmann::json Daemon::calls_answer(nlohmann::json calls, nlohmann::json adopted) const {
-  nlohmann::json answer{{"calls", std::move(calls)}, {"adopted", std::move(adopted)}};
+CallsCopy Daemon::calls_copy() const {
+  CallsCopy copy{call_rows(), adopted_json(), std::nullopt, std::nullopt};
   if (ha_) {
-    answer["replicated"] = ha_->replicated_json();
-    answer["taken_over"] = ha_->taken_over_json();
+    copy.replicated = ha_->replicated_records();
+    copy.taken_over = ha_->taken_over_records();
   }
+  return copy;
+}
+
+nlohmann::json calls_answer(const CallsCopy& copy) {
+  nlohmann::json answer{{"calls", calls_json(copy.rows)}, {"adopted", copy.adopted}};
+  if (copy.replicated) answer["replicated"] = records_json(*copy.replicated);
+  if (copy.taken_over) answer["taken_over"] = records_json(*copy.taken_over);
   return answer;
 }
 

@@ -184,6 +184,9 @@ class Republished {
   std::map<sync::CallKey, Entry> calls_;
 };
 
+// The records `ctl calls` lists under "replicated" and "taken_over" (ha_status.cpp).
+nlohmann::json records_json(const std::vector<sync::CallState>& records);
+
 class HaNode final : public gateway::CallObserver {
  public:
   using Clock = std::function<double()>;
@@ -289,8 +292,10 @@ class HaNode final : public gateway::CallObserver {
 
   void note_standby_holds_virtual_address() { ++standby_holds_virtual_address_; }
   HaRole role() const { return role_; }
-  nlohmann::json replicated_json() const;  // `ctl calls`: the peer's calls
-  nlohmann::json taken_over_json() const;  // `ctl calls`: those carried here (none while standby)
+  // `ctl calls` (copied on the loop, formatted by records_json on the worker): the peer's
+  // calls, and those carried here (none while standby).
+  std::vector<sync::CallState> replicated_records() const;
+  std::vector<sync::CallState> taken_over_records() const;
   // The elements of the calls taken over and carried here (none while standby).
   std::vector<nat::CallBinding> carried_bindings() const {
     return role_ == HaRole::Active ? taken_over_.bindings() : std::vector<nat::CallBinding>{};

@@ -22,17 +22,24 @@ nlohmann::json record_json(const sync::CallState& s) {
 }
 }  // namespace
 
-nlohmann::json HaNode::replicated_json() const {
+nlohmann::json records_json(const std::vector<sync::CallState>& records) {
   nlohmann::json calls = nlohmann::json::array();
-  for (const auto& [key, s] : channel_.replica().calls()) calls.push_back(record_json(s));
+  for (const sync::CallState& s : records) calls.push_back(record_json(s));
   return calls;
 }
 
-nlohmann::json HaNode::taken_over_json() const {
-  nlohmann::json calls = nlohmann::json::array();
-  if (role_ != HaRole::Active) return calls;  // inert while standby (adopted, not carried)
-  for (const auto& [key, s] : taken_over_.calls()) calls.push_back(record_json(s));
-  return calls;
+std::vector<sync::CallState> HaNode::replicated_records() const {
+  std::vector<sync::CallState> records;
+  records.reserve(channel_.replica().size());
+  for (const auto& [key, s] : channel_.replica().calls()) records.push_back(s);
+  return records;
+}
+
+std::vector<sync::CallState> HaNode::taken_over_records() const {
+  std::vector<sync::CallState> records;
+  if (role_ != HaRole::Active) return records;  // inert while standby (adopted, not carried)
+  for (const auto& [key, s] : taken_over_.calls()) records.push_back(s);
+  return records;
 }
 
 nlohmann::json HaNode::status_json() const {

@@ -85,13 +85,13 @@ TEST_F(HaKill, TakesTheSelectedTakenOverCallsOutOnlyWhileActive) {
   peer->exchange(io, 3);
   const gateway::KillRequest by_alice{std::nullopt, "alice", std::nullopt};
   EXPECT_TRUE(node->kill_taken_over(by_alice).empty());  // standby: nothing is carried
-  EXPECT_TRUE(node->taken_over_json().empty());
+  EXPECT_TRUE(node->taken_over_records().empty());
   EXPECT_TRUE(node->carried_bindings().empty());
   ASSERT_TRUE(node->promote(true, nullptr));
   EXPECT_EQ(node->carried_bindings().size(), 2u);  // not listed again as adopted
   // `ctl calls` lists them (the tracker does not hold them).
-  ASSERT_EQ(node->taken_over_json().size(), 2u);
-  EXPECT_EQ(node->taken_over_json()[0]["user"], "alice");
+  ASSERT_EQ(node->taken_over_records().size(), 2u);
+  EXPECT_EQ(records_json(node->taken_over_records())[0]["user"], "alice");
   EXPECT_TRUE(node->kill_taken_over(gateway::KillRequest{}).empty());
   EXPECT_TRUE(node->kill_taken_over(gateway::KillRequest{1, "alice", std::nullopt}).empty());
   const auto killed = node->kill_taken_over(by_alice);
@@ -100,8 +100,8 @@ TEST_F(HaKill, TakesTheSelectedTakenOverCallsOutOnlyWhileActive) {
   EXPECT_EQ(killed[0].pac, alice.key.pac);
   EXPECT_EQ(killed[0].call, binding_of(alice));
   EXPECT_TRUE(node->kill_taken_over(by_alice).empty());  // once
-  ASSERT_EQ(node->taken_over_json().size(), 1u);
-  EXPECT_EQ(node->taken_over_json()[0]["user"], "bob");
+  ASSERT_EQ(node->taken_over_records().size(), 1u);
+  EXPECT_EQ(records_json(node->taken_over_records())[0]["user"], "bob");
   // Both calls are of one client address: Bob's is the one left.
   const auto by_client = node->kill_taken_over(gateway::KillRequest{std::nullopt, std::nullopt, bob.key.pns.address});
   ASSERT_EQ(by_client.size(), 1u);
