@@ -43,11 +43,11 @@ void ProxyServer::on_control(std::string_view line, const daemon::Reply& reply) 
   if (!request) return reply(control::error_answer(request.error()) + "\n", false);
   switch (request->command) {
     case control::Command::Calls:
-      return answer_later(reply, [rows = call_rows(false)] {
+      return daemon::answer_off_loop(*worker_, io_, reply, [rows = call_rows(false)] {
         return control::ok_answer({{"calls", proxy_calls_json(rows, false)}});
       });
     case control::Command::Status:
-      return answer_later(reply, [s = status_summary(), rows = call_rows(true)]() mutable {
+      return daemon::answer_off_loop(*worker_, io_, reply, [s = status_summary(), rows = call_rows(true)]() mutable {
         s["calls"] = proxy_calls_json(rows, true);
         return control::ok_answer({{"status", std::move(s)}});
       });
@@ -68,16 +68,6 @@ void ProxyServer::on_control(std::string_view line, const daemon::Reply& reply) 
       return reply((r ? control::ok_answer({{"message", *r}}) : control::error_answer(r.error())) + "\n", false);
     }
   }
-}
-
-// An answer whose JSON grows with the calls: made on the worker from a copy, sent from the loop.
-template <class Make>
-void ProxyServer::answer_later(daemon::Reply reply, Make make) {
-  asio::post(*worker_, [this, reply = std::move(reply), make = std::move(make)]() mutable {
-    std::string answer = make() + "\n";
-    // Moved, not copied: the reply's state (its connection) is only ever ended on the loop.
-    asio::post(io_, [reply = std::move(reply), answer = std::move(answer)] { reply(answer, false); });
-  });
 }
 
 // The status but for its calls (proxy_calls_json of the rows).

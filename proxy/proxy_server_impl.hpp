@@ -69,8 +69,6 @@ class ProxyServer {
     return proxy_call_rows(sessions_, policy_, with_fast_path ? &fast_ : nullptr);
   }
   void write_status();
-  template <class Make>
-  void answer_later(daemon::Reply reply, Make make);
   void wait_hangup();
   Result<std::string, std::string> reload();
   void open_control();

@@ -7,6 +7,7 @@
 #include "alg/control/protocol.hpp"
 #include "alg/daemon/control_server.hpp"
 #include "alg/daemon/daemon_loop.hpp"
+#include "alg/daemon/status_worker.hpp"
 #include "alg/version.hpp"
 #include "gateway/describe.hpp"
 #include "policy/loader.hpp"
@@ -148,16 +149,7 @@ nlohmann::json calls_json(const std::vector<CallRow>& rows) {
 void Daemon::answer_calls(Reply reply) {
   // The calls and the HA node's records copied as plain values on the loop, their JSON built
   // on the worker, as the status's is (answer_status).
-  auto copy = std::make_shared<CallsCopy>(calls_copy());
-  answer_off_loop(std::move(reply), [copy = std::move(copy)] { return control::ok_answer(calls_answer(*copy)) + "\n"; });
-}
-
-void Daemon::answer_off_loop(Reply reply, std::function<std::string()> format) {
-  boost::asio::post(*worker_, [this, reply = std::move(reply), format = std::move(format)]() mutable {
-    std::string text = format();
-    format = nullptr;  // what it holds is freed on the worker, not the loop
-    boost::asio::post(io_, [reply = std::move(reply), text = std::move(text)]() mutable { reply(std::move(text), false); });
-  });
+  answer_off_loop(*worker_, io_, std::move(reply), [copy = calls_copy()] { return control::ok_answer(calls_answer(copy)); });
 }
 
 nlohmann::json Daemon::adopted_json() const {

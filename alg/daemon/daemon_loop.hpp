@@ -68,8 +68,8 @@ Result<boost::asio::posix::stream_descriptor, std::string> watch_descriptor(boos
 
 std::optional<std::string> write_status_file(const std::string& path, const gateway::StatusSnapshot& snapshot,
                                              const nlohmann::json& daemon);
-// The status as the control socket answers `status` (control::ok_answer's line), streamed
-// from the same snapshot on one line.
+// The status as the control socket answers `status` (control::ok_answer's line, without its
+// newline), streamed from the same snapshot on one line.
 std::string status_answer(const gateway::StatusSnapshot& snapshot, const nlohmann::json& daemon);
 // The status copied on the loop as plain values, for the worker to format.
 struct StatusCopy {
@@ -204,8 +204,6 @@ class Daemon {
   void on_control(std::string_view line, Reply reply);
   std::vector<CallRow> call_rows() const;
   void answer_calls(Reply reply);
-  // Runs `format` on the worker and replies with its text on the loop.
-  void answer_off_loop(Reply reply, std::function<std::string()> format);
   // `ctl calls`: calls adopted at a restart that no tracker or HA table names (their
   // elements only: no user, no control connection known).
   nlohmann::json adopted_json() const;

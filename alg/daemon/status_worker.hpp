@@ -40,4 +40,22 @@ std::optional<double> write_status_off_loop(StatusWrites& writes, double now, bo
   return built;
 }
 
+// A control request whose answer grows with the calls (`ctl status`, `ctl calls`), the same
+// steps in both daemons: make() -> the answer's line without its newline, on the worker from
+// a copy the caller took on the loop (its capture, freed there too, and the heap trimmed as
+// after a status write); reply(line, false) on the loop, where the reply's connection lives.
+// At 65,536 calls the transparent daemon's tree built on the loop held queued packets up to
+// 0.6 s (s33 review).
+template <class Worker, class Loop, class Reply, class Make>
+void answer_off_loop(Worker& worker, Loop& loop, Reply reply, Make make) {
+  boost::asio::post(worker, [&loop, reply = std::move(reply), make = std::move(make)]() mutable {
+    std::string answer = make() + "\n";
+    { const Make spent = std::move(make); }  // the copy freed here, not on the loop
+    trim_freed_heap();
+    boost::asio::post(loop, [reply = std::move(reply), answer = std::move(answer)]() mutable {
+      reply(std::move(answer), false);
+    });
+  });
+}
+
 }  // namespace pptp::daemon

@@ -36,8 +36,8 @@ TEST(StatusAnswer, IsTheControlSocketsAnswerOfTheWholeTreeOnOneLine) {
   tree["queue"] = daemon["queue"];
 
   const std::string answer = status_answer(snapshot, daemon);
-  EXPECT_EQ(answer, control::ok_answer({{"status", tree}}) + "\n");
-  ASSERT_EQ(answer.find('\n'), answer.size() - 1) << "one line";
+  EXPECT_EQ(answer, control::ok_answer({{"status", tree}}));
+  EXPECT_EQ(answer.find('\n'), std::string::npos) << "one line";
   const nlohmann::json read = nlohmann::json::parse(answer);
   EXPECT_EQ(read["status"]["connections"].size(), 2u);
   EXPECT_EQ(read["status"]["connections"][1]["calls"][0]["pac_call_id"], 200);
