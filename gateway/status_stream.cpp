@@ -19,8 +19,17 @@ void StatusOut::append_uint(std::uint64_t v) {
 }
 
 void StatusOut::append_string(std::string_view s) {
+  // Bytes past ASCII (rare: a policy's names are read from its file as they are) go through
+  // nlohmann itself, invalid UTF-8 replaced by U+FFFD as the control socket's answers are:
+  // passed through, a Latin-1 rules.yaml made `ctl status` invalid JSON (s34 review).
+  for (const char ch : s) {
+    if (static_cast<unsigned char>(ch) >= 0x80) {
+      append(nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      return;
+    }
+  }
   // RFC 8259 section 7, with nlohmann's choices: the short escapes where JSON has them, other
-  // control characters as \u00xx, everything else (UTF-8 included) as it is.
+  // control characters as \u00xx, everything else as it is.
   static constexpr char kHex[] = "0123456789abcdef";
   append('"');
   for (const char ch : s) {

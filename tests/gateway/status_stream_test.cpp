@@ -34,6 +34,16 @@ TEST(StatusOut, WritesNamesWithQuotesBackslashesAndUtf8AsNlohmannDoes) {
   }
 }
 
+// A policy's names come from its file as they are: a Latin-1 rules.yaml made the control
+// socket's status answer invalid JSON (s34 review). Replaced as ok_answer replaces them.
+TEST(StatusOut, WritesInvalidUtf8AsNlohmannReplacesIt) {
+  for (const std::string s : {"M\xfcller", "\xc3", "a\xe2\x82", "\xff\xfe\\\"", "ok\xc3\xb6\x80z", "\xed\xa0\x80"}) {
+    const std::string text = streamed_string(s);
+    EXPECT_EQ(text, nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)) << s;
+    EXPECT_TRUE(nlohmann::json::accept(text)) << s;
+  }
+}
+
 TEST(StatusOut, HandsOnLargeTextInPiecesWholeAndInOrder) {
   std::string expected;
   std::string got;
