@@ -1,8 +1,9 @@
 // Each leg of a proxied control connection is checked on its own (RFC 2637 2.5): after
 // kEchoIdle of silence the proxy sends an Echo-Request; if the peer then stays silent for
 // kEchoWait, it is taken as gone and its leg ends, which clears the other leg at once (the
-// relay's on_closed). Unless its TCP has not acknowledged what we sent: then the silence may be
-// the link's, and the leg waits for TCP's next retransmission to get through (kEchoLinkGrace).
+// relay's on_closed). Unless its TCP has not acknowledged what we sent and has had to send
+// again since the Echo: then the silence is the link's, and the leg waits for TCP's next
+// retransmission to get through (kEchoLinkGrace).
 // A leg we do not read is not asked; a leg whose peer does not take what is queued for it is
 // taken as not reading after kWriteStall. Pure: the caller passes the time and TCP's state in.
 #pragma once
@@ -70,6 +71,9 @@ class Keepalive {
     echo_sent_ = false;
     link_ = {};
   }
+  // The Echo-Request was queued when the leg's TCP had sent `retransmissions` segments again
+  // (TCP_INFO): only retransmissions after it say that the link lost it.
+  void echo_sent(std::uint32_t retransmissions) { link_.at_echo = retransmissions; }
   // A write toward the peer started or completed.
   void wrote(Clock::time_point now) { last_written_ = now; }
   bool write_stalled(Clock::time_point now, std::chrono::seconds at_least) const {
@@ -105,6 +109,7 @@ class Keepalive {
   // The wait past kEchoWait while the peer's TCP had not taken what we sent.
   struct LinkWait {
     bool waiting = false;
+    std::uint32_t at_echo = 0;          // TCP's retransmissions when the Echo was queued
     std::uint32_t retransmissions = 0;  // TCP's count when the wait began
     bool resent = false;                // a tick has seen a retransmission since
     std::optional<Clock::time_point> acked_at;  // when its TCP was first seen to have everything
@@ -113,7 +118,11 @@ class Keepalive {
 
   KeepaliveStep overdue_step(Clock::time_point now, const LegWatch& leg) {
     const bool past_grace = now - echo_at_ >= kEchoWait + kEchoLinkGrace;
-    if (!leg.unacknowledged) {
+    // Bytes in flight alone are no outage: a peer that reads slowly or acknowledges late while
+    // the other leg sends has some at every tick (s34 review: such a leg ran the whole grace,
+    // retransmissions=0). A link that lost the Echo has had TCP send again since.
+    const bool link_lost_it = leg.unacknowledged && leg.retransmissions > link_.at_echo;
+    if (!link_lost_it) {
       // It took the Echo and did not answer; after a wait, the Echo-Reply comes with the ACK or
       // just after it: a tick for it.
       if (!link_.waiting || past_grace) return KeepaliveStep::PeerGone;

@@ -202,6 +202,7 @@ void Session::enqueue(Leg leg, const wire::ControlMessage& message) {
   l.queue.push_back(wire::serialize(message));
   l.queued_bytes += l.queue.back().size();
   if (l.queued_bytes > kMaxQueuedBytes) {
+    ++relay_.counters().legs_not_reading;
     spdlog::warn("proxy_peer_not_reading leg={} server={} unsent_bytes={}", name_of(leg),
                  server_endpoint_.address().to_string(), l.queued_bytes);
     lost(leg);
@@ -368,6 +369,9 @@ void Session::check_echo(Clock::time_point now) {
       case KeepaliveStep::SendEcho: {
         wire::EchoRequest echo;
         echo.identifier = ++echo_identifier_;
+        LegWatch at_echo;
+        read_link(l.socket, at_echo);
+        l.keepalive.echo_sent(at_echo.retransmissions);
         enqueue(leg, wire::make_control_message(echo));
         break;
       }

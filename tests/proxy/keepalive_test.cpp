@@ -114,10 +114,25 @@ TEST(Keepalive, ALinkBackWithoutAnAnswerIsGoneATickLater) {
   Keepalive k(t0);
   const auto echo = t0 + std::chrono::seconds(60);
   ASSERT_EQ(k.tick(echo), KeepaliveStep::SendEcho);
-  EXPECT_EQ(k.tick(echo + kEchoWait, LegWatch{.unacknowledged = true}), KeepaliveStep::Nothing);
+  EXPECT_EQ(k.tick(echo + kEchoWait, LegWatch{.unacknowledged = true, .retransmissions = 8}), KeepaliveStep::Nothing);
   const auto back = echo + kEchoWait + std::chrono::seconds(45);
   EXPECT_EQ(k.tick(back), KeepaliveStep::Nothing) << "its Echo-Reply may be a moment behind the ACK";
   EXPECT_EQ(k.tick(back + kKeepaliveTick), KeepaliveStep::PeerGone);
+}
+
+// s34 review: a peer that acknowledges late while the other leg sends has bytes in flight at
+// every tick; without a retransmission since the Echo that is no outage, and it is cut at 60 s.
+TEST(Keepalive, BytesInFlightWithoutARetransmissionSinceTheEchoAreNoOutage) {
+  Keepalive k(t0);
+  const auto echo = t0 + std::chrono::seconds(60);
+  ASSERT_EQ(k.tick(echo), KeepaliveStep::SendEcho);
+  k.echo_sent(4);  // earlier retransmissions of this connection
+  EXPECT_EQ(k.tick(echo + kEchoWait, LegWatch{.unacknowledged = true, .retransmissions = 4}), KeepaliveStep::PeerGone);
+  // The same leg, its TCP sending the Echo again since: the link's silence.
+  Keepalive lost(t0);
+  ASSERT_EQ(lost.tick(echo), KeepaliveStep::SendEcho);
+  lost.echo_sent(4);
+  EXPECT_EQ(lost.tick(echo + kEchoWait, LegWatch{.unacknowledged = true, .retransmissions = 12}), KeepaliveStep::Nothing);
 }
 
 }  // namespace
