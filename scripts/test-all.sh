@@ -42,8 +42,11 @@ set -e
 sanitize_build_log=build/sanitize-build.log
 mkdir -p build
 step "sanitizer build (clang: ASan + UBSan, libFuzzer targets) in the background"
+# File by file (PPTP_ALG_UNITY=OFF), where the release tree compiles in batches: a source that
+# compiles only beside the others of its batch (an include it lacks) fails here. Its time
+# hides behind the suites' (s34: in batches it was done 8 minutes into their 15).
 cmake -S . -B build/sanitize -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug -DPPTP_ALG_FUZZ=ON \
-  -DPPTP_ALG_WERROR=ON >/dev/null
+  -DPPTP_ALG_UNITY=OFF -DPPTP_ALG_WERROR=ON >/dev/null
 nice -n 10 cmake --build build/sanitize -j "$jobs" >"$sanitize_build_log" 2>&1 &
 sanitize_build=$!
 step "end-to-end suites (release), three at a time"
