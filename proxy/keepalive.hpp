@@ -98,7 +98,7 @@ class Keepalive {
     return overdue_step(now, leg);
   }
   // An Echo-Request unanswered for kEchoWait: the caller then asks the kernel for the leg's
-  // LegWatch::unacknowledged.
+  // LegWatch::unacknowledged and LegWatch::retransmissions.
   bool echo_overdue(Clock::time_point now) const { return echo_sent_ && now - echo_at_ >= kEchoWait; }
 
  private:

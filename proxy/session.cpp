@@ -4,6 +4,8 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <optional>
+
 #include <spdlog/spdlog.h>
 
 namespace pptp::proxy {
@@ -30,21 +32,25 @@ std::string why_of(const boost::system::error_code& ec) {
 // sent before them: a read-paused leg has no read pending that would find them (s30 review).
 // A FIN with replies still queued toward the peer is not yet an end (check_paused_legs).
 enum class PeerEnd : std::uint8_t { None, Fin, Reset };
-PeerEnd peer_end(boost::asio::ip::tcp::socket& s) {
+// The leg's TCP state; nothing when the kernel does not answer.
+std::optional<tcp_info> tcp_info_of(boost::asio::ip::tcp::socket& s) {
   tcp_info info{};
   socklen_t size = sizeof info;
-  if (::getsockopt(s.native_handle(), IPPROTO_TCP, TCP_INFO, &info, &size) != 0) return PeerEnd::Reset;
-  if (info.tcpi_state == TCP_CLOSE) return PeerEnd::Reset;
-  return info.tcpi_state == TCP_CLOSE_WAIT || info.tcpi_state == TCP_LAST_ACK ? PeerEnd::Fin : PeerEnd::None;
+  if (::getsockopt(s.native_handle(), IPPROTO_TCP, TCP_INFO, &info, &size) != 0) return std::nullopt;
+  return info;
+}
+PeerEnd peer_end(boost::asio::ip::tcp::socket& s) {
+  const auto info = tcp_info_of(s);
+  if (!info || info->tcpi_state == TCP_CLOSE) return PeerEnd::Reset;
+  return info->tcpi_state == TCP_CLOSE_WAIT || info->tcpi_state == TCP_LAST_ACK ? PeerEnd::Fin : PeerEnd::None;
 }
 // What an overdue Echo's leg needs of its TCP (keepalive.hpp): unacknowledged bytes and the
 // retransmissions so far. An error reads as all acknowledged: the leg is not held longer on it.
 void read_link(boost::asio::ip::tcp::socket& s, LegWatch& watch) {
-  tcp_info info{};
-  socklen_t size = sizeof info;
-  if (::getsockopt(s.native_handle(), IPPROTO_TCP, TCP_INFO, &info, &size) != 0) return;
-  watch.unacknowledged = info.tcpi_unacked > 0;
-  watch.retransmissions = info.tcpi_total_retrans;
+  const auto info = tcp_info_of(s);
+  if (!info) return;
+  watch.unacknowledged = info->tcpi_unacked > 0;
+  watch.retransmissions = info->tcpi_total_retrans;
 }
 // Before the connect (the server's leg) or at once (the client's): the buffer bounds what one
 // session can leave in the kernel, also after its close.
