@@ -87,6 +87,7 @@ void ProxyServer::run() {
   service::notify_ready("proxy mode");
   io_.run();
   service::notify_stopping();
+  if (control_) control_->answer_in_flight(daemon::stopping_answer());
 }
 
 // Every socket is open and the rules are in: what is left needs CAP_NET_ADMIN only (the

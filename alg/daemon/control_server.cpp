@@ -68,6 +68,10 @@ Result<std::unique_ptr<ControlListener>, std::string> open_control_socket(asio::
   return std::make_unique<ControlListener>(std::move(acceptor), std::move(limits), std::move(on_request));
 }
 
+std::string stopping_answer() {
+  return control::error_answer("the daemon is stopping: ask again once it is running") + "\n";
+}
+
 Result<asio::ip::tcp::endpoint, std::string> parse_listen_address(std::string_view text) {
   const auto colon = text.rfind(':');
   const std::string bad = "expected ADDRESS:PORT (127.0.0.1:9816 or [::1]:9816), not '" + std::string(text) + "'";

@@ -29,6 +29,10 @@ Result<std::unique_ptr<ControlListener>, std::string> open_control_socket(boost:
                                                                           const std::string& path,
                                                                           const Account* owner, OnRequest on_request);
 
+// What a request still being answered when the daemon stops gets (Listener::answer_in_flight)
+// instead of a bare close.
+std::string stopping_answer();
+
 // "127.0.0.1:9816" or "[::1]:9816": where to listen.
 Result<boost::asio::ip::tcp::endpoint, std::string> parse_listen_address(std::string_view text);
 

@@ -327,6 +327,7 @@ void Daemon::run() {
   service::notify_ready(fmt::format("queue {} backend {}", options_.queue, nft::name_of(backend_)));
   io_.run();
   if (worker_) worker_->join();  // its last status write must not race the one below
+  if (control_) control_->answer_in_flight(stopping_answer());
   shut_down();
 }
 

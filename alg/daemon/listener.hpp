@@ -2,7 +2,8 @@
 // read one request up to its delimiter, answer, and so on. Everything is asynchronous, so a
 // slow or silent client never holds the packet loop; each is bounded: at most max_clients
 // at once (others get the refusal and are closed), at most max_request_bytes per request,
-// and a client silent for idle_seconds is closed. Private to the daemon library.
+// and a client silent for idle_seconds is closed. At shutdown a request still being answered
+// gets a last word (answer_in_flight) instead of a bare close. Private to the daemon library.
 #pragma once
 
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <utility>  // before Boost.Asio: its awaitable.hpp uses std::exchange
+#include <vector>
 
 #include <boost/asio.hpp>
 
@@ -58,6 +60,7 @@ class Session : public std::enable_shared_from_this<Session<Protocol>> {
 
   // Writes `answer`, then reads the next request or closes.
   void write(std::string answer, bool close_after) {
+    answering_ = false;
     auto text = std::make_shared<std::string>(std::move(answer));
     boost::asio::async_write(socket_, boost::asio::buffer(*text),
                              [self = this->shared_from_this(), text, close_after](const boost::system::error_code& ec,
@@ -68,6 +71,19 @@ class Session : public std::enable_shared_from_this<Session<Protocol>> {
                                  self->read();
                                }
                              });
+  }
+
+  // A request read and not yet answered: the loop is gone (shutdown), so `text` goes out
+  // now if the socket takes it at once (one short line; a client that does not read gets
+  // the close alone), then the session ends. Returns whether it was such a session.
+  bool answer_now_if_waiting(const std::string& text) {
+    if (!answering_) return false;
+    answering_ = false;
+    boost::system::error_code ignored;
+    socket_.non_blocking(true, ignored);
+    if (!ignored) socket_.write_some(boost::asio::buffer(text), ignored);
+    close();
+    return true;
   }
 
  private:
@@ -84,6 +100,7 @@ class Session : public std::enable_shared_from_this<Session<Protocol>> {
     std::string request(boost::asio::buffers_begin(buffer_.data()),
                         boost::asio::buffers_begin(buffer_.data()) + static_cast<std::ptrdiff_t>(n));
     buffer_.consume(n);
+    answering_ = true;
     on_request_(request, [self = this->shared_from_this()](std::string answer, bool close_after) {
       self->write(std::move(answer), close_after);
     });
@@ -102,6 +119,7 @@ class Session : public std::enable_shared_from_this<Session<Protocol>> {
   std::shared_ptr<std::size_t> clients_;
   boost::asio::streambuf buffer_;
   boost::asio::steady_timer idle_;
+  bool answering_ = false;  // a request handed to on_request_, its reply not yet written
 };
 
 template <class Protocol>
@@ -115,12 +133,23 @@ class Listener {
   void start() { accept(); }
   std::size_t clients() const { return *clients_; }
 
+  // At shutdown, the loop stopped: every session whose request is still being answered (a
+  // `ctl status` on the worker, a reload) gets `text` and is closed. Returns how many.
+  std::size_t answer_in_flight(const std::string& text) {
+    std::size_t answered = 0;
+    for (auto& weak : sessions_) {
+      if (auto session = weak.lock(); session && session->answer_now_if_waiting(text)) ++answered;
+    }
+    return answered;
+  }
+
  private:
   void accept() {
     acceptor_.async_accept([this](const boost::system::error_code& ec, typename Protocol::socket socket) {
       if (ec == boost::asio::error::operation_aborted) return;
       if (!ec) {
         auto session = std::make_shared<Session<Protocol>>(std::move(socket), limits_, on_request_, clients_);
+        remember(session);
         if (*clients_ > limits_.max_clients) {
           session->write(limits_.refusal, true);
         } else {
@@ -131,10 +160,17 @@ class Listener {
     });
   }
 
+  // Sessions ended are forgotten here: the list stays within the clients alive plus one.
+  void remember(const std::shared_ptr<Session<Protocol>>& session) {
+    std::erase_if(sessions_, [](const auto& weak) { return weak.expired(); });
+    sessions_.push_back(session);
+  }
+
   typename Protocol::acceptor acceptor_;
   ListenerLimits limits_;
   OnRequest on_request_;
   std::shared_ptr<std::size_t> clients_ = std::make_shared<std::size_t>(0);
+  std::vector<std::weak_ptr<Session<Protocol>>> sessions_;  // for answer_in_flight
 };
 
 }  // namespace pptp::daemon

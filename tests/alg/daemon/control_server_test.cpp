@@ -4,11 +4,13 @@
 #include "alg/daemon/control_server.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <thread>
+#include <vector>
 
 #include "alg/control/client.hpp"
 
@@ -75,6 +77,52 @@ TEST_F(ControlSocket, ALiveSocketIsNotReplaced) {
   ASSERT_FALSE(second);
   EXPECT_NE(second.error().find("another daemon answers"), std::string::npos);
   EXPECT_TRUE(control::ask(path_, control::Request{control::Command::Status, {}}, 10));
+}
+
+// A request still being answered when the loop stops (a `ctl status` on the worker) gets
+// stopping_answer(), not a bare close; a client between requests gets nothing (s34 review L4).
+TEST(ControlSocketAtShutdown, ARequestBeingAnsweredGetsTheStoppingAnswer) {
+  namespace asio = boost::asio;
+  using local = asio::local::stream_protocol;
+  const auto dir = std::filesystem::temp_directory_path() / ("pptp-alg-ctl-stop-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "control").string();
+  asio::io_context io;
+  std::atomic<int> requests{0};
+  std::vector<Reply> held;  // on the loop's thread only
+  auto opened = open_control_socket(io, path, nullptr, [&](std::string_view, Reply reply) {
+    held.push_back(std::move(reply));  // answered "later", as the worker does
+    ++requests;
+  });
+  ASSERT_TRUE(opened) << opened.error();
+  (*opened)->start();
+  std::thread loop([&io] {
+    auto guard = asio::make_work_guard(io);
+    io.run();
+  });
+  asio::io_context mine;
+  local::socket asking(mine), idle(mine);
+  asking.connect(local::endpoint(path));
+  idle.connect(local::endpoint(path));
+  asio::write(asking, asio::buffer(std::string("{\"command\":\"status\"}\n")));
+  for (int i = 0; i < 500 && requests.load() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(requests.load(), 1);
+  io.stop();
+  loop.join();
+  EXPECT_EQ((*opened)->answer_in_flight(stopping_answer()), 1u);
+  const timeval two_seconds{2, 0};  // bounded: no answer fails the test, not hangs it
+  ASSERT_EQ(::setsockopt(asking.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &two_seconds, sizeof two_seconds), 0);
+  asio::streambuf got;
+  boost::system::error_code ec;
+  asio::read_until(asking, got, "\n", ec);
+  ASSERT_FALSE(ec) << ec.message();
+  const std::string line(asio::buffers_begin(got.data()), asio::buffers_end(got.data()));
+  EXPECT_EQ(line, stopping_answer());
+  EXPECT_FALSE(nlohmann::json::parse(line)["ok"].get<bool>());
+  EXPECT_EQ((*opened)->answer_in_flight(stopping_answer()), 0u);  // once only
+  held.clear();
+  opened->reset();
+  std::filesystem::remove_all(dir);
 }
 
 TEST(MetricsHttp, AnswersGetMetricsOnly) {
