@@ -316,6 +316,8 @@ class Gateway final : private track::TrackerObserver {
   track::CallIdVerdict on_pns_call_id(const track::ControlConnection& c, const track::Call& call,
                                       std::uint32_t message_sequence) override;
   bool may_end_clearing_call(const track::ControlConnection& c, const track::Call& call) override;
+  bool may_place_incoming_call(const track::ControlConnection& c) override;
+  bool may_name_pac_call_id(const track::ControlConnection& c, const track::Call& call, std::uint16_t id) override;
   bool holds_pns_call_id(const track::ControlConnection& c, std::uint16_t id) const override {
     return call_observer_ != nullptr && call_observer_->taken_over_call(c, CallIdSide::Pns, id).has_value();
   }
@@ -342,6 +344,7 @@ class Gateway final : private track::TrackerObserver {
   nat::CallIdTranslator translator_;
   std::unordered_map<std::uint64_t, ConnectionRecord> connections_;  // by the tracker's connection id
   CallTable calls_;
+  PacCallIds pac_call_ids_;
   Budgets budgets_;
   std::deque<std::uint64_t> lingering_;  // closed connections whose records stay, oldest first
   std::vector<ReleasedPacket> released_;

@@ -52,7 +52,8 @@ bool LogLimiter::admit(std::string_view kind, double now) {
   return spend(it->second, kLogBurst, kind, nullptr, now);
 }
 
-bool LogLimiter::admit_source(std::string_view kind, wire::Ipv4Address source, double now) {
+bool LogLimiter::admit_source(std::string_view kind, wire::Ipv4Address source, double now, std::size_t burst,
+                              bool total) {
   auto key = std::make_pair(std::string(kind), source.value);
   auto it = source_buckets_.find(key);
   if (it == source_buckets_.end()) {
@@ -67,7 +68,8 @@ bool LogLimiter::admit_source(std::string_view kind, wire::Ipv4Address source, d
     it = source_buckets_.emplace(std::move(key), Bucket{now, 0, 0}).first;
   }
   Bucket& own = it->second;
-  if (!spend(own, kSourceLogBurst, kind, &source, now)) return false;
+  if (!spend(own, burst, kind, &source, now)) return false;
+  if (!total) return true;
   auto all = source_totals_.find(kind);
   if (all == source_totals_.end()) all = source_totals_.emplace(std::string(kind), Bucket{now, 0, 0}).first;
   if (spend(all->second, kSourceLogKindBurst, kind, nullptr, now)) return true;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gateway/budgets.hpp"
+#include "gateway/pac_call_ids.hpp"
 #include "gateway/segment_hold.hpp"
 #include "gateway/types.hpp"
 #include "nat/rewrite.hpp"
@@ -128,6 +129,7 @@ struct CallRecord {
   // another name is judged again (issue "Integrity").
   std::optional<std::string> judged_user;
   std::optional<wire::Ipv4Address> budget_source;  // the source whose call budget it holds
+  std::optional<PacCallKey> pac_call_key;          // the server Call ID it holds (pac_call_ids.hpp)
 };
 inline constexpr std::uint8_t kLoggedEstablished = 1, kLoggedVerdict = 4;
 

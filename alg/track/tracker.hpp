@@ -42,6 +42,10 @@ inline constexpr std::size_t kMaxControlConnections = 65536;
 // cycling SYN and RST over many ports would fill the table with the dead (issue 13).
 inline constexpr std::size_t kMaxClosedConnections = 4096;
 inline constexpr std::size_t kMaxCallsPerConnection = 1024;
+// Calls a PAC placed (Incoming-Call-Request, RFC 2637 2.8) that the PNS has not answered, per
+// connection. Unanswered, no budget or policy has judged them: a server placing 1,024 on each
+// of a client's connections took 2.3 times the memory budget (s35 review F1).
+inline constexpr std::size_t kMaxUnansweredIncomingCalls = 16;
 // The tracker follows the PPP authentication in every GRE frame it sees (re-authentication
 // may come at any time). This bound is only the gateway's: how long a call without a user
 // stays off the fast path.
@@ -193,6 +197,14 @@ class TrackerObserver {
   virtual CallIdVerdict on_pns_call_id(const ControlConnection&, const Call&, std::uint32_t /*message_sequence*/) {
     return CallIdVerdict::Accept;
   }
+  // The PAC places a call (Incoming-Call-Request): whether the client's budgets leave room
+  // for it. No: the tracker opens no call (IncomingCallRefused), and the PNS's answer to it
+  // is refused.
+  virtual bool may_place_incoming_call(const ControlConnection&) { return true; }
+  // The PAC names its Call ID `id` for `call` (Outgoing-Call-Reply 2.8, Incoming-Call-Request
+  // 2.9): whether the call may have it. No: another client's call has it at that server
+  // through the same public address, and the tracker ends `call` (PacCallIdTaken).
+  virtual bool may_name_pac_call_id(const ControlConnection&, const Call&, std::uint16_t /*id*/) { return true; }
   // A connection picked up without its SYN: if it was taken over from another node, where
   // its directions resume (docs/ha.md, "Resuming a control connection"); none: an ordinary
   // pick-up, which starts only on a segment that starts with a message.
@@ -342,6 +354,8 @@ class Tracker {
   void refuse_request(ControlConnection& c, wire::ControlMessageType type, std::uint32_t sequence,
                       SegmentOutcome& outcome);
   Call* open_call(double time, ControlConnection& c, CallOrigin origin);
+  bool may_place_incoming_call(ControlConnection& c);
+  bool names_pac_call_id(double time, ControlConnection& c, Direction dir, Call& call, std::uint16_t id);
   void set_call_state(double time, ControlConnection& c, Call& call, CallState s);
   void close_call(double time, ControlConnection& c, Call& call, std::string reason);
   void close_connection(double time, ControlConnection& c, std::string reason);

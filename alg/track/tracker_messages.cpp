@@ -218,6 +218,23 @@ void Tracker::refuse_request(ControlConnection& c, ControlMessageType type, std:
   if (inline_) c.pns_refused = true;
 }
 
+bool Tracker::names_pac_call_id(double time, ControlConnection& c, Direction dir, Call& call, std::uint16_t id) {
+  if (!observer_.may_name_pac_call_id(c, call, id)) {
+    raise(Anomaly::PacCallIdTaken, &c, dir, [&] { return fmt("Call ID %u", id); });
+    close_call(time, c, call, fmt("the server's Call ID %u is another client's call's", id));
+    return false;
+  }
+  c.calls.name_pac_call_id(call, id);
+  return true;
+}
+
+bool Tracker::may_place_incoming_call(ControlConnection& c) {
+  const auto unanswered = std::count_if(c.calls.begin(), c.calls.end(), [](const auto& call) {
+    return call->origin == CallOrigin::Incoming && call->state == CallState::WaitReply;
+  });
+  return static_cast<std::size_t>(unanswered) < kMaxUnansweredIncomingCalls && observer_.may_place_incoming_call(c);
+}
+
 bool Tracker::admit_pns_call_id(double time, ControlConnection& c, Call& call, std::uint32_t sequence,
                                 SegmentOutcome& outcome) {
   if (observer_.on_pns_call_id(c, call, sequence) == CallIdVerdict::Accept) return true;
@@ -238,7 +255,9 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
       const auto& r = *m.as<wire::OutgoingCallRequest>();
       if (refuse_duplicate_pns_call_id(time, c, dir, m, r.call_id, arrival)) return;
       Call* call = open_call(time, c, CallOrigin::Outgoing);
-      if (call == nullptr) return;
+      // No call, no translation: the Call ID would leave as the client wrote it, maybe
+      // another client's outside Call ID toward this server (s35 review F3).
+      if (call == nullptr) return refuse_request(c, m.type(), arrival.sequence, arrival.outcome);
       c.calls.name_pns_call_id(*call, r.call_id);
       call->call_serial_number = r.call_serial_number;
       // GRE toward the PNS is routed once the PAC accepts the call (Outgoing-Call-Reply):
@@ -260,7 +279,7 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
       if (c.find_by_pac_call_id(r.call_id) != nullptr) {
         raise(Anomaly::DuplicateCallId, &c, dir, [&] { return fmt("%s reuses Call ID %u", name.c_str(), r.call_id); });
       }
-      c.calls.name_pac_call_id(*call, r.call_id);
+      if (!names_pac_call_id(time, c, dir, *call, r.call_id)) return;
       index_gre(c, *call, Direction::PnsToPac);
       index_gre(c, *call, Direction::PacToPns);
       return set_call_state(time, c, *call, CallState::Established);
@@ -271,11 +290,15 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
         raise(Anomaly::DuplicateCallId, &c, dir, [&] { return fmt("%s reuses Call ID %u", name.c_str(), r.call_id); });
         return;
       }
+      if (!may_place_incoming_call(c)) {
+        raise(Anomaly::IncomingCallRefused, &c, dir, [&] { return fmt("Call ID %u", r.call_id); });
+        return;
+      }
       Call* call = open_call(time, c, CallOrigin::Incoming);
-      if (call == nullptr) return;
-      c.calls.name_pac_call_id(*call, r.call_id);
+      if (call == nullptr || !names_pac_call_id(time, c, dir, *call, r.call_id)) return;
       call->call_serial_number = r.call_serial_number;
-      index_gre(c, *call, Direction::PnsToPac);
+      // Its GRE is routed from the PNS's Incoming-Call-Reply on, once admitted: before it,
+      // no budget or policy has judged the call (s35 review F4).
       observer_.on_call_changed(c, *call);
       return;
     }
@@ -283,7 +306,11 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
       const auto& r = *m.as<wire::IncomingCallReply>();
       Call* call = c.find_by_pac_call_id(r.peer_call_id);
       if (call == nullptr || call->origin != CallOrigin::Incoming || call->state != CallState::WaitReply) {
-        return unknown(r.peer_call_id);
+        unknown(r.peer_call_id);
+        // An accepting reply to no call would take the client's Call ID to the server
+        // untranslated (a set-up that timed out, say): refused (s35 review F3).
+        if (r.result_code == kResultSuccess) refuse_request(c, m.type(), arrival.sequence, arrival.outcome);
+        return;
       }
       call->reply_result_code = r.result_code;
       if (r.result_code != kResultSuccess) {
@@ -291,8 +318,9 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
       }
       if (refuse_duplicate_pns_call_id(time, c, dir, m, r.call_id, arrival)) return;
       c.calls.name_pns_call_id(*call, r.call_id);
-      index_gre(c, *call, Direction::PacToPns);
       if (!admit_pns_call_id(time, c, *call, arrival.sequence, arrival.outcome)) return;
+      index_gre(c, *call, Direction::PnsToPac);
+      index_gre(c, *call, Direction::PacToPns);
       return set_call_state(time, c, *call, CallState::WaitConnect);
     }
     case ControlMessageType::IncomingCallConnected: {

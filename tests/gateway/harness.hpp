@@ -85,6 +85,20 @@ inline wire::OutgoingCallReply ocrp(std::uint16_t call_id, std::uint16_t peer) {
   return r;
 }
 
+inline wire::IncomingCallRequest icrq(std::uint16_t pac_call_id) {
+  wire::IncomingCallRequest r;
+  r.call_id = pac_call_id;
+  return r;
+}
+
+inline wire::IncomingCallReply icrp(std::uint16_t call_id, std::uint16_t pac_call_id, std::uint8_t result = 1) {
+  wire::IncomingCallReply r;
+  r.call_id = call_id;
+  r.peer_call_id = pac_call_id;
+  r.result_code = result;
+  return r;
+}
+
 // Bytes [from, to) of a message: the part of it one segment carries.
 inline Packet slice(const Packet& message, std::size_t from, std::size_t to) {
   return Packet(message.begin() + static_cast<std::ptrdiff_t>(from), message.begin() + static_cast<std::ptrdiff_t>(to));

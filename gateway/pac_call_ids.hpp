@@ -1,0 +1,57 @@
+// The Call IDs servers gave calls (RFC 2637 2.8, 2.9), per server and public address. The
+// server tells the GRE of its calls apart by the sender's address and this Call ID (4.1);
+// behind one public address two clients' calls with one server Call ID are one call to it.
+// Servers are expected to keep their Call IDs unique, but Poptop's pptpd gives each control
+// connection a range of 128 and lets a connection's calls run into the next range: an
+// inside host with 129 calls got the Call ID of another client's call, and one GRE packet
+// of its own ended that client's tunnel at the server (s35 review F0). The first call keeps
+// the Call ID; a later call of another control connection given it is ended (Gateway::
+// may_name_pac_call_id).
+#pragma once
+
+#include <cstdint>
+#include <cstddef>
+#include <unordered_map>
+
+#include "alg/core/flat_index.hpp"
+
+namespace pptp::gateway {
+
+struct PacCallKey {
+  std::uint32_t server = 0;   // the PAC's address
+  std::uint32_t outside = 0;  // the public address the server sees the client's calls from
+  std::uint16_t call_id = 0;  // the PAC's Call ID
+  bool operator==(const PacCallKey&) const = default;
+};
+
+struct PacCallKeyHash {
+  std::size_t operator()(const PacCallKey& k) const {
+    return mix_hash((std::uint64_t{k.server} << 32 | k.outside) ^ (std::uint64_t{k.call_id} * 0x9e3779b97f4a7c15ULL));
+  }
+};
+
+// The call holding a server Call ID: the tracker's ids.
+struct PacCallHolder {
+  std::uint64_t connection_id = 0;
+  std::uint64_t call_id = 0;
+};
+
+class PacCallIds {
+ public:
+  const PacCallHolder* holder(const PacCallKey& k) const {
+    const auto it = held_.find(k);
+    return it != held_.end() ? &it->second : nullptr;
+  }
+  void hold(const PacCallKey& k, PacCallHolder h) { held_.emplace(k, h); }
+  // Only the call that holds it gives it back (a call that lost it to an earlier one does not).
+  void release(const PacCallKey& k, std::uint64_t call_id) {
+    const auto it = held_.find(k);
+    if (it != held_.end() && it->second.call_id == call_id) held_.erase(it);
+  }
+  std::size_t size() const { return held_.size(); }
+
+ private:
+  std::unordered_map<PacCallKey, PacCallHolder, PacCallKeyHash> held_;
+};
+
+}  // namespace pptp::gateway

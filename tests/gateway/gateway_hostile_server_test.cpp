@@ -1,0 +1,149 @@
+// Call set-ups the s35 review broke (docs/packet-path.md, "Integrity: what holds against a
+// hostile peer"): a set-up that opens no call never leaves untranslated (F3), a call the
+// server places is routed and charged only once the client answers it (F1, F4), a server's
+// Call ID another client's call has through the same public address ends the later call
+// (F0), and a server that opens and ends calls as fast as it likes does not fill the log
+// (F2). A takes Call ID 9 first (outside 9, server Call ID 100); B is the other client
+// behind the same public address.
+#include <gtest/gtest.h>
+
+#include "gateway/gateway.hpp"
+#include "tests/gateway/harness.hpp"
+
+namespace pptp::gateway {
+namespace {
+
+using namespace harness;  // NOLINT: the harness is this file's vocabulary
+
+class HostileServer : public ::testing::Test {
+ protected:
+  explicit HostileServer(std::shared_ptr<spdlog::logger> log = quiet()) : h({}, std::move(log)) {}
+  void SetUp() override {
+    h.start(a);
+    h.pass(a.to_pac(test::bytes_of(ocrq(9))));
+    h.pass(a.to_pns(test::bytes_of(ocrp(100, 9))));
+    h.start(b);
+  }
+  // Where the server's GRE with this Key goes (nullopt: dropped).
+  std::optional<wire::Ipv4Address> gre_to_client(std::uint16_t key) {
+    Packet g = checksummed(test::gre(kServer, kPublic, key, 1, test::ppp(0x0021, {1, 2, 3})));
+    if (h.run(g).action != Action::Accept) return std::nullopt;
+    return wire::parse_ipv4(g)->destination;
+  }
+  // Whether a client's GRE with this Key (the server's Call ID) is forwarded.
+  bool gre_to_server_passes(const Client& from, std::uint16_t key) {
+    Packet g = checksummed(test::gre(from.pns.address, kServer, key, 1, test::ppp(0x0021, {1, 2, 3})));
+    return h.run(g).action == Action::Accept;
+  }
+  bool left_with_call_id(std::uint16_t id, Packet p) {
+    const Verdict v = h.run(p);
+    return v.action == Action::Accept && tcp_u16(p, 12) == id;
+  }
+  std::uint64_t anomaly(const char* name) { return h.gw.status()["anomalies"].value(name, std::uint64_t{0}); }
+  std::size_t calls_tracked() { return h.gw.status()["calls"].get<std::size_t>(); }
+  Harness h;
+  Client a{{addr("192.0.2.11"), 40001}};
+  Client b{{addr("192.0.2.12"), 40002}};
+};
+
+TEST_F(HostileServer, ARequestPastTheCallsLimitIsRefusedNotSentAsWritten) {
+  for (std::uint16_t i = 0; i < track::kMaxCallsPerConnection; ++i) {
+    Packet p = b.to_pac(test::bytes_of(ocrq(static_cast<std::uint16_t>(20000 + i))));
+    ASSERT_EQ(h.run(p).action, Action::Accept) << i;
+    h.pass(b.to_pns({}, flags::kAck));  // what the gateway keeps to check retransmissions goes
+  }
+  // Untranslated, the server would key the new call's GRE with 9: A's outside Call ID.
+  EXPECT_FALSE(left_with_call_id(9, b.to_pac(test::bytes_of(ocrq(9)))));
+  EXPECT_EQ(anomaly("too_many_calls"), 1u);
+  EXPECT_EQ(gre_to_client(9), a.pns.address);
+}
+
+TEST_F(HostileServer, AnAcceptingIncomingCallReplyToNoCallIsRefused) {
+  // A failure names no Call ID the server will use: it passes.
+  h.pass(b.to_pac(test::bytes_of(icrp(9, 300, 2))));
+  // An acceptance (here to a call never placed, or one whose set-up timed out) would take
+  // Call ID 9 to the server as written.
+  EXPECT_FALSE(left_with_call_id(9, b.to_pac(test::bytes_of(icrp(9, 301)))));
+  EXPECT_EQ(anomaly("unknown_call"), 2u);
+  EXPECT_EQ(gre_to_client(9), a.pns.address);
+}
+
+TEST_F(HostileServer, AnIncomingCallsGreIsForwardedOnlyOnceTheClientAnswers) {
+  h.pass(b.to_pns(test::bytes_of(icrq(300))));
+  EXPECT_FALSE(gre_to_server_passes(b, 300));  // nothing has judged the call yet
+  Packet reply = b.to_pac(test::bytes_of(icrp(12, 300)));
+  ASSERT_EQ(h.run(reply).action, Action::Accept);
+  const std::uint16_t outside = tcp_u16(reply, 12);
+  wire::IncomingCallConnected connected;
+  connected.peer_call_id = outside;
+  Packet p = b.to_pns(test::bytes_of(connected));
+  ASSERT_EQ(h.run(p).action, Action::Accept);
+  EXPECT_TRUE(gre_to_server_passes(b, 300));
+  EXPECT_EQ(gre_to_client(outside), b.pns.address);
+}
+
+TEST_F(HostileServer, UnansweredIncomingCallsAreBoundedPerConnection) {
+  for (std::uint16_t i = 0; i < track::kMaxUnansweredIncomingCalls; ++i) {
+    h.pass(b.to_pns(test::bytes_of(icrq(static_cast<std::uint16_t>(300 + i)))));
+  }
+  EXPECT_EQ(anomaly("incoming_call_refused"), 0u);
+  EXPECT_EQ(calls_tracked(), 1u + track::kMaxUnansweredIncomingCalls);
+  h.pass(b.to_pns(test::bytes_of(icrq(400))));  // passes: the server's stream is not cut
+  EXPECT_EQ(anomaly("incoming_call_refused"), 1u);
+  EXPECT_FALSE(left_with_call_id(13, b.to_pac(test::bytes_of(icrp(13, 400)))));  // no call to answer
+  EXPECT_EQ(calls_tracked(), 1u + track::kMaxUnansweredIncomingCalls);
+}
+
+TEST_F(HostileServer, AServerCallIdAnotherClientsCallHasEndsTheLaterCall) {
+  Packet request = b.to_pac(test::bytes_of(ocrq(7)));
+  ASSERT_EQ(h.run(request).action, Action::Accept);
+  const std::uint16_t b_outside = tcp_u16(request, 12);
+  // Poptop gives B's call A's server Call ID (a connection run past its 128 IDs).
+  h.pass(b.to_pns(test::bytes_of(ocrp(100, b_outside))));
+  EXPECT_EQ(anomaly("pac_call_id_taken"), 1u);
+  EXPECT_FALSE(gre_to_server_passes(b, 100));  // at the server it would land in A's session
+  EXPECT_TRUE(gre_to_server_passes(a, 100));
+  EXPECT_EQ(calls_tracked(), 1u);
+  // Once A's call ends, the Call ID is free for another call.
+  wire::CallDisconnectNotify end;
+  end.call_id = 100;
+  h.pass(a.to_pns(test::bytes_of(end)));
+  Packet again = b.to_pac(test::bytes_of(ocrq(8)));
+  ASSERT_EQ(h.run(again).action, Action::Accept);
+  Packet reply = b.to_pns(test::bytes_of(ocrp(100, tcp_u16(again, 12))));
+  ASSERT_EQ(h.run(reply).action, Action::Accept);
+  EXPECT_EQ(anomaly("pac_call_id_taken"), 1u);
+  EXPECT_TRUE(gre_to_server_passes(b, 100));
+}
+
+TEST_F(HostileServer, AServerCallIdTakenIsRefusedForAPlacedCallToo) {
+  h.pass(b.to_pns(test::bytes_of(icrq(100))));
+  EXPECT_EQ(anomaly("pac_call_id_taken"), 1u);
+  EXPECT_FALSE(left_with_call_id(13, b.to_pac(test::bytes_of(icrp(13, 100)))));
+  EXPECT_TRUE(gre_to_server_passes(a, 100));
+}
+
+TEST(HostileServerLog, CallLinesHaveABudgetPerClient) {
+  CapturedLog captured;
+  Harness h({}, captured.log);
+  Client b{{addr("192.0.2.12"), 40002}};
+  h.start(b);
+  constexpr std::uint16_t kCalls = 1000;
+  for (std::uint16_t i = 0; i < kCalls; ++i) {
+    wire::IncomingCallRequest placed;
+    placed.call_id = static_cast<std::uint16_t>(300 + i);
+    h.pass(b.to_pns(test::bytes_of(placed)));
+    wire::CallDisconnectNotify ended;
+    ended.call_id = placed.call_id;
+    h.pass(b.to_pns(test::bytes_of(ended)));
+    h.pass(b.to_pac({}, flags::kAck));
+  }
+  captured.log->flush();
+  // 3,000 segments 0.01 s apart: four windows of kLogWindow.
+  EXPECT_GE(captured.lines_with("call_closed connection="), kCallLogBurst);
+  EXPECT_LE(captured.lines_with("call_closed connection="), 4 * kCallLogBurst);
+  EXPECT_GE(captured.lines_with("anomaly_suppressed kind=call_closed source=192.0.2.12"), 1u);
+}
+
+}  // namespace
+}  // namespace pptp::gateway
