@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <unordered_set>
 
 #include "alg/wire/ip.hpp"
 
@@ -56,6 +57,20 @@ class CallBook {
   bool in_use(std::uint16_t call_id) const { return used_.test(call_id); }
   std::size_t used() const { return in_use_; }
 
+  // The servers' own Call IDs of the proxied calls, per server: every server leg leaves from
+  // the router's address, so two calls a server gave one Call ID are one call to it (RFC
+  // 2637 4.1). Poptop gives each control connection a range of 128 and lets a connection's
+  // calls run into the next range (s35 review F0). take: false when another call has it.
+  bool take_server_call_id(wire::Ipv4Address server, std::uint16_t id) {
+    return server_call_ids_.insert(server_key(server, id)).second;
+  }
+  bool server_call_id_taken(wire::Ipv4Address server, std::uint16_t id) const {
+    return server_call_ids_.count(server_key(server, id)) > 0;
+  }
+  void give_back_server_call_id(wire::Ipv4Address server, std::uint16_t id) {
+    server_call_ids_.erase(server_key(server, id));
+  }
+
   // Routes exist only for allocated Call IDs; release() removes the route too.
   void set_route(std::uint16_t call_id, const GreRoute& route);
   const GreRoute* route(std::uint16_t call_id) const;
@@ -63,6 +78,10 @@ class CallBook {
  private:
   std::bitset<kCallIdSpace> used_;
   std::bitset<kCallIdSpace> routed_;
+  static std::uint64_t server_key(wire::Ipv4Address server, std::uint16_t id) {
+    return std::uint64_t{server.value} << 16 | id;
+  }
+  std::unordered_set<std::uint64_t> server_call_ids_;
   std::unique_ptr<std::array<GreRoute, kCallIdSpace>> routes_ = std::make_unique<std::array<GreRoute, kCallIdSpace>>();
   std::function<void(std::uint16_t)> on_release_;
   CallIdOrder order_ = CallIdOrder::Sequential;

@@ -156,6 +156,9 @@ RelayOutput Relay::outgoing_reply(const wire::OutgoingCallReply& m) {
     return one(Leg::Server, clear);
   }
   if (call == nullptr || call->server_call_id) return ignored(&RelayCounters::unknown_call);
+  if (m.result_code == result::kCallConnected && !book_.take_server_call_id(server_, m.call_id)) {
+    return refuse_taken_server_call_id(*call, m.call_id);
+  }
   ++counters_.messages_relayed;
   wire::OutgoingCallReply theirs = m;
   theirs.call_id = call->pac_call_id;
@@ -163,6 +166,7 @@ RelayOutput Relay::outgoing_reply(const wire::OutgoingCallReply& m) {
   RelayOutput out = one(Leg::Client, theirs);
   if (m.result_code == result::kCallConnected) {
     call->server_call_id = m.call_id;
+    call->holds_server_call_id = true;
     ++counters_.calls_connected;
     route_call(*call);
   } else {
@@ -281,7 +285,19 @@ void Relay::route_call(const ProxyCall& call) {
                   GreRoute{server_, client_, server_, call.client_call_id, Leg::Client, call.pac_call_id, call.pac_call_id});
 }
 
+// The server connected the call with a Call ID another proxied call to it has: at the server
+// the two calls' GRE would be one. The client is told the call failed; the server clears it.
+RelayOutput Relay::refuse_taken_server_call_id(ProxyCall& call, std::uint16_t server_call_id) {
+  ++counters_.server_call_id_taken;
+  RelayOutput out = one(Leg::Client, refused_call(call.client_call_id, result::kCallGeneralError));
+  call.server_call_id = server_call_id;  // what the server's Call-Disconnect-Notify will name
+  clear_at_server(out, call);
+  end_call(&call);
+  return out;
+}
+
 void Relay::end_call(const ProxyCall* call) {
+  if (call->holds_server_call_id) book_.give_back_server_call_id(server_, *call->server_call_id);
   if (judge_ != nullptr) judge_->call_ended(*call);
   book_.release(call->pac_call_id);
   book_.release(call->pns_call_id);

@@ -64,6 +64,9 @@ inline constexpr std::uint8_t kDisconnectGeneralError = 2;
   X(incoming_refused, "incoming_refused", "Incoming-Call-Requests refused (no Call ID, too many)")  \
   X(incoming_unanswered_refused, "incoming_unanswered_refused",                                     \
     "Incoming-Call-Requests refused: the client had kMaxUnansweredIncoming unanswered")              \
+  X(server_call_id_taken, "server_call_id_taken",                                                   \
+    "calls the server gave a Call ID another proxied call to it has: refused (OCRP 2 to the client " \
+    "and Call-Clear-Request, or ICRP 3 to the server)")                                              \
   X(unknown_call, "unknown_call", "a message naming a Call ID of no call on its leg (ignored)")     \
   X(wrong_sender, "wrong_sender", "a message the sending leg may not send, or not now (ignored)")   \
   X(call_ids_exhausted, "call_ids_exhausted", "no free Call ID: the call was refused as busy")       \
@@ -109,6 +112,7 @@ struct ProxyCall {
   std::optional<std::uint16_t> server_call_id;  // the server's, from its Outgoing-Call-Reply
                                                 // or Incoming-Call-Request
   bool client_known = true;  // false: an incoming call the client has not answered yet
+  bool holds_server_call_id = false;  // CallBook::take_server_call_id
   std::uint8_t unanswered_ticks = 0;  // a call not yet answered (either way): its age
 };
 
@@ -173,6 +177,7 @@ class Relay {
   RelayOutput incoming_reply(const wire::IncomingCallReply& m);
   RelayOutput incoming_connected(const wire::IncomingCallConnected& m);
   RelayOutput refuse_incoming(std::uint16_t server_call_id);
+  RelayOutput refuse_taken_server_call_id(ProxyCall& call, std::uint16_t server_call_id);
   std::optional<std::pair<std::uint16_t, std::uint16_t>> allocate_pair();
   RelayOutput client_start(const wire::StartControlConnectionRequest& m);
   RelayOutput server_start(const wire::StartControlConnectionReply& m);

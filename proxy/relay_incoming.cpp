@@ -23,6 +23,10 @@ RelayOutput Relay::incoming_request(const wire::IncomingCallRequest& m) {
   if (by_server_id(m.call_id) != nullptr || calls_.size() >= kMaxCallsPerConnection) {
     return refuse_incoming(m.call_id);
   }
+  if (book_.server_call_id_taken(server_, m.call_id)) {  // another proxied call's (call_book.hpp)
+    ++counters_.server_call_id_taken;
+    return refuse_incoming(m.call_id);
+  }
   const auto unanswered = std::count_if(calls_.begin(), calls_.end(), [](const ProxyCall& c) {
     return c.server_call_id.has_value() && !c.client_known;  // placed by the server, not answered
   });
@@ -33,8 +37,9 @@ RelayOutput Relay::incoming_request(const wire::IncomingCallRequest& m) {
   }
   const auto ids = allocate_pair();
   if (!ids) return refuse_incoming(m.call_id);
-  const ProxyCall call{0, ids->first, ids->second, m.call_id, false};
+  const ProxyCall call{0, ids->first, ids->second, m.call_id, false, true};
   if (auto refused = judge_refused(call, true)) return *refused;
+  book_.take_server_call_id(server_, m.call_id);  // free: looked at above
   calls_.push_back(call);
   ++counters_.incoming_placed;
   wire::IncomingCallRequest theirs = m;  // bearer, channel, numbers: the server's

@@ -1,6 +1,7 @@
 // Hostile peers (docs/proxy.md, "Threat model"): a client or a server that names another
 // connection's calls, in control messages or in GRE Keys, reaches nothing but its own; a
-// flood of call requests on one connection stops at its limit with "busy".
+// flood of call requests on one connection stops at its limit with "busy"; a server Call ID
+// another proxied call has is refused (s35 review F0: Poptop's ranges of 128 a connection).
 #include "proxy/gre_relay.hpp"
 #include "tests/proxy/relay_harness.hpp"
 
@@ -53,6 +54,39 @@ TEST_F(TwoClients, AServerNamingAnotherConnectionsCallIsIgnoredAndCounted) {
   EXPECT_EQ(counters.unknown_call, 3u);
   EXPECT_EQ(alice->calls().size(), 1u);
   EXPECT_EQ(bob->calls().size(), 1u);
+}
+
+TEST_F(TwoClients, AServerCallIdAnotherProxiedCallHasIsRefused) {
+  // All server legs leave from the router's address: the server would take alice's second
+  // call's GRE as bob's call (its Call ID 256).
+  const std::uint16_t ours = ask_call(*alice, 9);
+  const RelayOutput out = alice->on_server(msg(call_reply(256, ours)));
+  const auto to_client = sent<wire::OutgoingCallReply>(out, Leg::Client);
+  ASSERT_EQ(to_client.size(), 1u);
+  EXPECT_EQ(to_client[0].result_code, result::kCallGeneralError);
+  EXPECT_EQ(to_client[0].peer_call_id, 9);
+  const auto cleared = sent<wire::CallClearRequest>(out, Leg::Server);
+  ASSERT_EQ(cleared.size(), 1u);
+  EXPECT_EQ(cleared[0].call_id, ours);
+  EXPECT_EQ(counters.server_call_id_taken, 1u);
+  EXPECT_EQ(alice->calls().size(), 1u);
+  EXPECT_NE(book.route(bob_call.call_id), nullptr) << "bob's call is untouched";
+  // The server's Call-Disconnect-Notify for it reaches nobody.
+  wire::CallDisconnectNotify cdn;
+  cdn.call_id = 256;
+  EXPECT_TRUE(alice->on_server(msg(cdn)).sends.empty());
+  // A call the server places with it is refused too (ICRP "do not accept").
+  const auto placed = sent<wire::IncomingCallReply>(server_places(*alice, 256), Leg::Server);
+  ASSERT_EQ(placed.size(), 1u);
+  EXPECT_EQ(placed[0].result_code, result::kIncomingDoNotAccept);
+  EXPECT_EQ(counters.server_call_id_taken, 2u);
+  // Once bob's call ends the Call ID is free again.
+  wire::CallDisconnectNotify bobs_end;
+  bobs_end.call_id = 256;
+  bob->on_server(msg(bobs_end));
+  connect_call(*alice, 10, 256);
+  EXPECT_EQ(alice->calls().size(), 2u);
+  EXPECT_EQ(counters.server_call_id_taken, 2u);
 }
 
 TEST_F(RelayFixture, AnOutgoingCallFloodStopsAtTheConnectionsLimitWithBusy) {
