@@ -106,6 +106,18 @@ bool Gateway::may_name_pac_call_id(const track::ControlConnection& c, const trac
   return true;
 }
 
+// A call whose server call may live on (pac_call_may_live) keeps its server Call ID until its
+// connection ends, as its outside Call ID: a new call given that ID would share the server's
+// call (s35 second review: the holder idled out, and a client with 129 calls took its ID unchecked).
+void Gateway::release_pac_call_id(const track::ControlConnection& c, const track::Call& call, const PacCallKey& key) {
+  const auto it = connections_.find(c.id);
+  if (call.pac_call_may_live && it != connections_.end() && c.state != track::ConnectionState::Closed) {
+    it->second.parked_pac_call_ids.push_back(ParkedPacCallId{key, call.id});
+    return;
+  }
+  pac_call_ids_.release(key, call.id);
+}
+
 void Gateway::on_request_refused(const track::ControlConnection& c, wire::ControlMessageType type,
                                  std::uint32_t message_sequence) {
   const std::uint32_t field_sequence = message_sequence + nat::call_id_field(type, true).offset;
@@ -149,8 +161,10 @@ bool Gateway::map_call_id(const track::ControlConnection& c, const track::Call& 
   }
   const nat::CallMapping* m = *mapped;
   if (m->translated()) {
-    log_->info("call_id_translated {} pns_call_id={} outside_call_id={} outside={}", describe(c), inside_call_id,
-               m->outside_call_id, to_string(m->outside));
+    warnings_.limit_call("call_id_translated", c.opener, packet_.time, [&] {
+      log_->info("call_id_translated {} pns_call_id={} outside_call_id={} outside={}", describe(c), inside_call_id,
+                 m->outside_call_id, to_string(m->outside));
+    });
     r.patches[index_of(Direction::PnsToPac)].edit().add(field_sequence, m->outside_call_id);
   }
   return true;
@@ -224,7 +238,7 @@ bool Gateway::may_end_clearing_call(const track::ControlConnection& c, const tra
 
 void Gateway::end_call(const track::ControlConnection& c, const track::Call& call) {
   if (call_observer_) call_observer_->call_ended(c, call);
-  if (call.pns_call_id && call.idled_out) {
+  if (call.pns_call_id && call.pac_call_may_live) {
     // The server's call may be up for as long as the connection lives (s33 review).
     translator_.park(c.id, *call.pns_call_id, packet_.time + nat::kHeldCallIdSeconds);
   } else if (call.pns_call_id && call.pac_may_still_send) {
@@ -235,7 +249,7 @@ void Gateway::end_call(const track::ControlConnection& c, const track::Call& cal
   }
   const auto it = calls_.find(call.id);
   if (it == calls_.end()) return;
-  if (it->second.pac_call_key) pac_call_ids_.release(*it->second.pac_call_key, call.id);
+  if (it->second.pac_call_key) release_pac_call_id(c, call, *it->second.pac_call_key);
   offloader_.withdraw(it->second);
   if (it->second.policy) gate_.release_call(*it->second.policy);
   if (it->second.budget_source) budgets_.release_call(*it->second.budget_source);

@@ -13,7 +13,7 @@ Gateway::Gateway(GatewayOptions options, std::shared_ptr<spdlog::logger> log, Ou
       log_(std::move(log)),
       resolver_(resolver),
       warnings_(log_),
-      gate_(log_, options_.wall_clock, counters_),
+      gate_(log_, options_.wall_clock, counters_, warnings_),
       offloader_(options_.fast_path, options_.timeouts.call_idle, log_, warnings_, counters_),
       tracker_(*this, options_.timeouts),
       budgets_(options_.budgets) {

@@ -318,6 +318,7 @@ class Gateway final : private track::TrackerObserver {
   bool may_end_clearing_call(const track::ControlConnection& c, const track::Call& call) override;
   bool may_place_incoming_call(const track::ControlConnection& c) override;
   bool may_name_pac_call_id(const track::ControlConnection& c, const track::Call& call, std::uint16_t id) override;
+  void release_pac_call_id(const track::ControlConnection& c, const track::Call& call, const PacCallKey& key);
   bool holds_pns_call_id(const track::ControlConnection& c, std::uint16_t id) const override {
     return call_observer_ != nullptr && call_observer_->taken_over_call(c, CallIdSide::Pns, id).has_value();
   }

@@ -79,6 +79,8 @@ void Gateway::on_connection_closed(const track::ControlConnection& c) {
   const auto it = connections_.find(c.id);
   if (it == connections_.end()) return;
   ConnectionRecord& r = it->second;
+  for (const ParkedPacCallId& p : r.parked_pac_call_ids) pac_call_ids_.release(p.key, p.call_id);
+  r.parked_pac_call_ids.clear();
   r.closed_at = c.closed_at;
   // Held segments wait for a field that will never be decided now (docs/packet-path.md).
   for (SegmentHold& h : r.held) h.drop(held_overall_, counters_, released_);

@@ -15,6 +15,7 @@
 #include <spdlog/logger.h>
 
 #include "gateway/counters.hpp"
+#include "gateway/log_limiter.hpp"
 #include "gateway/records.hpp"
 #include "policy/admission.hpp"
 #include "policy/policy.hpp"
@@ -28,8 +29,8 @@ inline constexpr std::size_t kMaxDeniedRemembered = 4096;
 class PolicyGate {
  public:
   PolicyGate(std::shared_ptr<spdlog::logger> log, std::function<policy::WallTime()> wall_clock,
-             GatewayCounters& counters)
-      : log_(std::move(log)), wall_clock_(std::move(wall_clock)), counters_(counters) {}
+             GatewayCounters& counters, LogLimiter& lines)
+      : log_(std::move(log)), wall_clock_(std::move(wall_clock)), counters_(counters), lines_(lines) {}
 
   void set(std::shared_ptr<const policy::Policy> p) { policy_ = std::move(p); }
   const policy::Policy* policy() const { return policy_.get(); }
@@ -64,6 +65,7 @@ class PolicyGate {
   std::shared_ptr<spdlog::logger> log_;
   std::function<policy::WallTime()> wall_clock_;
   GatewayCounters& counters_;
+  LogLimiter& lines_;  // the gateway's: a call set-up's decision has a line budget per client
   std::shared_ptr<const policy::Policy> policy_;
   policy::Admission admission_;
   // (client, server) addresses -> when; not ports: each SYN from a new port is a new

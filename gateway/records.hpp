@@ -61,6 +61,12 @@ inline constexpr std::size_t kMaxUnprovenEnds = 8;  // per connection; a client 
 // the end (what a receiver acknowledges promptly; a pick-up's range can span 2^31).
 inline constexpr std::uint32_t kUnprovenEndAckSpan = 65535;
 
+// A server Call ID held past its call's end, until its connection ends (release_pac_call_id).
+struct ParkedPacCallId {
+  PacCallKey key;
+  std::uint64_t call_id = 0;
+};
+
 struct ConnectionRecord {
   wire::Ipv4Address outside;
   bool outside_known = false;                   // from conntrack; until then the PNS's own address
@@ -71,6 +77,7 @@ struct ConnectionRecord {
   std::unique_ptr<policy::Charge> charge;       // what it holds of the policy's limits, under one
   bool desynced = false;                        // a stream lost sync: closed, its data dropped
   bool killed = false;                          // ended by the operator (control_api.hpp)
+  std::vector<ParkedPacCallId> parked_pac_call_ids;  // its ended calls' server Call IDs
   // A Call-Clear-Request's Call ID decided from its first byte alone (call_id_fields.cpp):
   // the sequence number of that field, until its second byte decides the rest.
   std::optional<std::uint32_t> first_byte_field;

@@ -17,7 +17,7 @@ std::string answered(bool answer, std::string_view message) {
 }  // namespace
 
 ProxyPolicy::ProxyPolicy(std::shared_ptr<spdlog::logger> log, const ProxyLimits& limits)
-    : log_(log), gate_(log, {}, counters_), refusals_(std::move(log)), limits_in_force_(limits) {}
+    : log_(log), refusals_(log), gate_(std::move(log), {}, counters_, refusals_), limits_in_force_(limits) {}
 
 double ProxyPolicy::now() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();

@@ -118,8 +118,8 @@ class ProxyPolicy {
   std::shared_ptr<spdlog::logger> log_;
   gateway::GatewayCounters counters_;
   LimitCounters limits_;
-  gateway::PolicyGate gate_;
   gateway::LogLimiter refusals_;  // a call refused at the limits: a line per source under a budget
+  gateway::PolicyGate gate_;      // its call set-up lines under refusals_' budgets too
   // What one client address holds of the proxy's limits.
   struct SourceHold {
     std::uint32_t calls = 0, connections = 0;

@@ -326,7 +326,7 @@ void Tracker::expire(double now) {
         if (setting_up && idle > timeouts_.call_setup) {
           close_call(now, c, call, "set-up timed out");
         } else if (!setting_up && idle > timeouts_.call_idle) {
-          call.idled_out = true;
+          call.pac_call_may_live = true;
           close_call(now, c, call, "idle timeout");
         } else {
           ++i;

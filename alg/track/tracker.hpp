@@ -98,9 +98,10 @@ struct Call {
   // Ended before the PAC answered its clear (its Call ID reused while clearing): the PAC
   // may still send its GRE for a moment.
   bool pac_may_still_send = false;
-  // Ended by its idle timeout while its control connection lives: the PAC's call may still
-  // be up (no Call-Disconnect-Notify came), and its GRE may come at any time.
-  bool idled_out = false;
+  // Ended while its control connection lives with the PAC's call maybe still up, its GRE
+  // able to come at any time: by its idle timeout (no Call-Disconnect-Notify came), or by
+  // the gateway because the server gave it another call's Call ID (the server never hears).
+  bool pac_call_may_live = false;
   std::optional<std::uint16_t> pns_call_id;
   std::optional<std::uint16_t> pac_call_id;
   std::uint16_t call_serial_number = 0;

@@ -221,6 +221,9 @@ void Tracker::refuse_request(ControlConnection& c, ControlMessageType type, std:
 bool Tracker::names_pac_call_id(double time, ControlConnection& c, Direction dir, Call& call, std::uint16_t id) {
   if (!observer_.may_name_pac_call_id(c, call, id)) {
     raise(Anomaly::PacCallIdTaken, &c, dir, [&] { return fmt("Call ID %u", id); });
+    // The server keeps its call: its GRE for the call's outside Call ID may come as long as
+    // the connection lives, so that ID goes to no other call (s35 second review, N1).
+    call.pac_call_may_live = true;
     close_call(time, c, call, fmt("the server's Call ID %u is another client's call's", id));
     return false;
   }

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "gateway/gateway.hpp"
+#include "policy/loader.hpp"
 #include "tests/gateway/harness.hpp"
 
 namespace pptp::gateway {
@@ -34,6 +35,16 @@ class HostileServer : public ::testing::Test {
   bool gre_to_server_passes(const Client& from, std::uint16_t key) {
     Packet g = checksummed(test::gre(from.pns.address, kServer, key, 1, test::ppp(0x0021, {1, 2, 3})));
     return h.run(g).action == Action::Accept;
+  }
+  // `c` asks for a call with Call ID `id` and the server answers it with `server_id`; the
+  // Call ID the server was told (outside); nothing when a message did not pass.
+  std::optional<std::uint16_t> call(Client& c, std::uint16_t id, std::uint16_t server_id) {
+    Packet request = c.to_pac(test::bytes_of(ocrq(id)));
+    if (h.run(request).action != Action::Accept) return std::nullopt;
+    const std::uint16_t outside = tcp_u16(request, 12);
+    Packet reply = c.to_pns(test::bytes_of(ocrp(server_id, outside)));
+    if (h.run(reply).action != Action::Accept) return std::nullopt;
+    return outside;
   }
   bool left_with_call_id(std::uint16_t id, Packet p) {
     const Verdict v = h.run(p);
@@ -95,11 +106,8 @@ TEST_F(HostileServer, UnansweredIncomingCallsAreBoundedPerConnection) {
 }
 
 TEST_F(HostileServer, AServerCallIdAnotherClientsCallHasEndsTheLaterCall) {
-  Packet request = b.to_pac(test::bytes_of(ocrq(7)));
-  ASSERT_EQ(h.run(request).action, Action::Accept);
-  const std::uint16_t b_outside = tcp_u16(request, 12);
   // Poptop gives B's call A's server Call ID (a connection run past its 128 IDs).
-  h.pass(b.to_pns(test::bytes_of(ocrp(100, b_outside))));
+  ASSERT_TRUE(call(b, 7, 100));
   EXPECT_EQ(anomaly("pac_call_id_taken"), 1u);
   EXPECT_FALSE(gre_to_server_passes(b, 100));  // at the server it would land in A's session
   EXPECT_TRUE(gre_to_server_passes(a, 100));
@@ -108,12 +116,50 @@ TEST_F(HostileServer, AServerCallIdAnotherClientsCallHasEndsTheLaterCall) {
   wire::CallDisconnectNotify end;
   end.call_id = 100;
   h.pass(a.to_pns(test::bytes_of(end)));
-  Packet again = b.to_pac(test::bytes_of(ocrq(8)));
-  ASSERT_EQ(h.run(again).action, Action::Accept);
-  Packet reply = b.to_pns(test::bytes_of(ocrp(100, tcp_u16(again, 12))));
-  ASSERT_EQ(h.run(reply).action, Action::Accept);
+  ASSERT_TRUE(call(b, 8, 100));
   EXPECT_EQ(anomaly("pac_call_id_taken"), 1u);
   EXPECT_TRUE(gre_to_server_passes(b, 100));
+}
+
+// The server never hears that the gateway ended B's call: its GRE for B's outside Call ID may
+// come as long as B's connection lives, so that ID goes to no other client (s35 second review, N1:
+// 196 frames of A's session reached the next client given it).
+TEST_F(HostileServer, TheEndedCallsOutsideCallIdGoesToNoOtherClient) {
+  const auto b_outside = call(b, 7, 100);
+  ASSERT_TRUE(b_outside);
+  ASSERT_EQ(anomaly("pac_call_id_taken"), 1u);
+  Client c{{addr("192.0.2.13"), 40003}};
+  h.start(c);
+  const auto c_outside = call(c, *b_outside, 300);
+  ASSERT_TRUE(c_outside);
+  EXPECT_NE(*c_outside, *b_outside);
+  EXPECT_EQ(gre_to_client(*b_outside), std::nullopt);  // the server's call for B: to nobody
+}
+
+// A server Call ID whose call idled out while its connection lives stays that call's: the
+// server's call may be up (s35 second review: a client with 129 calls took it unchecked).
+TEST(HostileServerIdle, AnIdledOutCallKeepsItsServerCallIdWhileItsConnectionLives) {
+  GatewayOptions o;
+  o.timeouts.call_idle = 5;
+  Harness h(o);
+  Client a{{addr("192.0.2.11"), 40001}}, b{{addr("192.0.2.12"), 40002}};
+  h.start(a);
+  h.pass(a.to_pac(test::bytes_of(ocrq(9))));
+  h.pass(a.to_pns(test::bytes_of(ocrp(100, 9))));
+  h.gw.expire(h.now += 10);
+  ASSERT_EQ(h.gw.tracker().call_count(), 0u);
+  h.start(b);
+  Packet request = b.to_pac(test::bytes_of(ocrq(7)));
+  ASSERT_EQ(h.run(request).action, Action::Accept);
+  h.pass(b.to_pns(test::bytes_of(ocrp(100, tcp_u16(request, 12)))));
+  EXPECT_EQ(h.gw.status()["anomalies"].value("pac_call_id_taken", std::uint64_t{0}), 1u);
+  // Once A's connection ends, the Call ID is free.
+  h.pass(a.to_pac({}, flags::kRst));
+  Packet again = b.to_pac(test::bytes_of(ocrq(8)));
+  ASSERT_EQ(h.run(again).action, Action::Accept);
+  h.pass(b.to_pns(test::bytes_of(ocrp(100, tcp_u16(again, 12)))));
+  EXPECT_EQ(h.gw.status()["anomalies"].value("pac_call_id_taken", std::uint64_t{0}), 1u);
+  EXPECT_EQ(h.gw.tracker().call_count(), 1u);
 }
 
 TEST_F(HostileServer, AServerCallIdTakenIsRefusedForAPlacedCallToo) {
@@ -143,6 +189,37 @@ TEST(HostileServerLog, CallLinesHaveABudgetPerClient) {
   EXPECT_GE(captured.lines_with("call_closed connection="), kCallLogBurst);
   EXPECT_LE(captured.lines_with("call_closed connection="), 4 * kCallLogBurst);
   EXPECT_GE(captured.lines_with("anomaly_suppressed kind=call_closed source=192.0.2.12"), 1u);
+}
+
+// A client whose server refuses every call: each set-up is translated (B's Call ID 9 is A's
+// outside one) and judged; those lines have the client's call budget (s35 second review, N2: 78 MB
+// of call_id_translated in 10 s, 227 MB with policy_decision under a policy).
+TEST(HostileServerLog, TranslatedAndJudgedSetUpsHaveABudgetPerClient) {
+  CapturedLog captured;
+  Harness h({}, captured.log);
+  auto loaded = policy::parse_policy("default: allow\n");
+  ASSERT_TRUE(loaded) << policy::to_string(loaded.error(), "test");
+  h.gw.set_policy(std::make_shared<const policy::Policy>(std::move(*loaded)));
+  Client a{{addr("192.0.2.11"), 40001}}, b{{addr("192.0.2.12"), 40002}};
+  h.start(a);
+  h.pass(a.to_pac(test::bytes_of(ocrq(9))));
+  h.pass(a.to_pns(test::bytes_of(ocrp(100, 9))));
+  h.start(b);
+  constexpr int kSetUps = 500;  // 1,500 segments 0.01 s apart: two windows
+  for (int i = 0; i < kSetUps; ++i) {
+    Packet request = b.to_pac(test::bytes_of(ocrq(9)));
+    ASSERT_EQ(h.run(request).action, Action::Accept) << i;
+    wire::OutgoingCallReply refused = ocrp(0, tcp_u16(request, 12));
+    refused.result_code = 2;
+    Packet answer = b.to_pns(test::bytes_of(refused));
+    ASSERT_EQ(h.run(answer).action, Action::Accept) << i;
+    h.pass(b.to_pac({}, flags::kAck));
+  }
+  captured.log->flush();
+  EXPECT_GE(captured.lines_with("call_id_translated connection="), kCallLogBurst);
+  EXPECT_LE(captured.lines_with("call_id_translated connection="), 2 * kCallLogBurst);
+  EXPECT_LE(captured.lines_with("policy_decision scope=call "), 2 * kCallLogBurst + 1);
+  EXPECT_GE(captured.lines_with("anomaly_suppressed kind=policy_decision source=192.0.2.12"), 1u);
 }
 
 }  // namespace
