@@ -97,13 +97,29 @@ bool Gateway::may_name_pac_call_id(const track::ControlConnection& c, const trac
   resolve_outside(c, r);
   const PacCallKey key{c.pac.address.value, r.outside.value, id};
   if (const PacCallHolder* h = pac_call_ids_.holder(key)) {
-    // Another connection's call has it: the server cannot tell the two calls' GRE apart.
     // A call of the same connection is that client's own duplicate (DuplicateCallId).
-    return h->connection_id == c.id;
+    if (h->connection_id == c.id) return true;
+    // Another connection's call has it: the server cannot tell the two calls' GRE apart. The
+    // one with more calls ran past its range (a host with 1,024 calls on one connection
+    // denied the next 7 clients of its pptpd, s35 second review N4): it is cut.
+    if (h->connection->calls.open_count() <= c.calls.open_count()) return false;
+    cut_for_server_call_id(*h->connection, id);
   }
-  pac_call_ids_.hold(key, PacCallHolder{c.id, call.id});
+  pac_call_ids_.hold(key, PacCallHolder{c.id, call.id, &c});
   calls_[call.id].pac_call_key = key;
   return true;
+}
+
+// Its segments and GRE are dropped from now on, as for the operator's kill: the server keeps
+// its calls, so their Call IDs stay held until the connection ends.
+void Gateway::cut_for_server_call_id(const track::ControlConnection& c, std::uint16_t id) {
+  ++counters_.connections_cut_server_call_id;
+  warnings_.warn_source("connection_cut", c.opener, packet_.time, [&] {
+    return fmt::format("{} calls={} reason=\"its server Call ID {} given to a call of a connection with fewer calls\"",
+                       describe(c), c.calls.open_count(), id);
+  });
+  KillResult cut;
+  kill_connection(c, cut, false);
 }
 
 // A call whose server call may live on (pac_call_may_live) keeps its server Call ID until its

@@ -27,14 +27,14 @@ KillResult Gateway::kill_calls(const KillRequest& which, double now) {
   return result;
 }
 
-void Gateway::kill_connection(const track::ControlConnection& c, KillResult& result) {
+void Gateway::kill_connection(const track::ControlConnection& c, KillResult& result, bool line_per_call) {
   record_of(c).killed = true;  // its segments are dropped from now on
   ++result.connections;
   for (const auto& call : c.calls) {
     ++result.calls;
     // Its GRE comes back to the queue, where it is dropped.
     if (auto it = calls_.find(call->id); it != calls_.end()) offloader_.withdraw(it->second);
-    log_->warn("call_killed {} {} reason=\"operator request\"", describe(c), call_ids(*call));
+    if (line_per_call) log_->warn("call_killed {} {} reason=\"operator request\"", describe(c), call_ids(*call));
   }
 }
 

@@ -299,7 +299,9 @@ class Gateway final : private track::TrackerObserver {
   void end_taken_over(const track::ControlConnection& c);
   // `ctl kill` (control_api.cpp): a connection cut with all its calls; the calls no tracker
   // holds (taken over at an HA promotion, adopted at a restart) that `which` selects.
-  void kill_connection(const track::ControlConnection& c, KillResult& result);
+  // line_per_call: a call_killed line for each call (the operator's kill); a cut writes one line.
+  void kill_connection(const track::ControlConnection& c, KillResult& result, bool line_per_call = true);
+  void cut_for_server_call_id(const track::ControlConnection& c, std::uint16_t id);
   void kill_taken_over(const KillRequest& which, KillResult& result);
   void kill_adopted(const KillRequest& which, KillResult& result);
   bool taken_over_end_proven(const track::ControlConnection& c);

@@ -4,9 +4,9 @@
 // Servers are expected to keep their Call IDs unique, but Poptop's pptpd gives each control
 // connection a range of 128 and lets a connection's calls run into the next range: an
 // inside host with 129 calls got the Call ID of another client's call, and one GRE packet
-// of its own ended that client's tunnel at the server (s35 review F0). The first call keeps
-// the Call ID; a later call of another control connection given it is ended (Gateway::
-// may_name_pac_call_id).
+// of its own ended that client's tunnel at the server (s35 review F0). Of two control
+// connections whose calls the server gave one Call ID, the one with more calls loses: a
+// connection runs past its range only with many calls (Gateway::may_name_pac_call_id).
 #pragma once
 
 #include <cstdint>
@@ -14,6 +14,10 @@
 #include <unordered_map>
 
 #include "alg/core/flat_index.hpp"
+
+namespace pptp::track {
+struct ControlConnection;
+}
 
 namespace pptp::gateway {
 
@@ -30,10 +34,12 @@ struct PacCallKeyHash {
   }
 };
 
-// The call holding a server Call ID: the tracker's ids.
+// The call holding a server Call ID: the tracker's ids, and its connection, which lives as
+// long as it holds the ID (released when its calls end, or at its close when parked).
 struct PacCallHolder {
   std::uint64_t connection_id = 0;
   std::uint64_t call_id = 0;
+  const track::ControlConnection* connection = nullptr;
 };
 
 class PacCallIds {
@@ -42,7 +48,7 @@ class PacCallIds {
     const auto it = held_.find(k);
     return it != held_.end() ? &it->second : nullptr;
   }
-  void hold(const PacCallKey& k, PacCallHolder h) { held_.emplace(k, h); }
+  void hold(const PacCallKey& k, PacCallHolder h) { held_.insert_or_assign(k, h); }
   // Only the call that holds it gives it back (a call that lost it to an earlier one does not).
   void release(const PacCallKey& k, std::uint64_t call_id) {
     const auto it = held_.find(k);

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -23,17 +24,22 @@ VICTIMS_SERVER_CALL_ID = 128
 
 
 class ServerCallIdRanges(LabTest):
+    def attack(self, seconds, pause):
+        attacker = subprocess.Popen(
+            ["ip", "netns", "exec", self.lab.ns["lan"], PYTHON, os.path.join(HERE, "hostile.py"), "call-id-range",
+             "--local", ATTACKER, "--target", SERVER, "--key", str(VICTIMS_SERVER_CALL_ID), "--count", "300",
+             "--seconds", str(seconds), "--pause", str(pause)], stdout=subprocess.PIPE, text=True,
+            start_new_session=True)
+        self.lab.procs.append(attacker)
+        return attacker
+
     def test_a_call_pptpd_numbers_like_another_clients_is_ended_and_that_client_unharmed(self):
         """The attacker's connection comes first; the victim's call then gets pptpd's second
         range; the attacker asks for calls until pptpd gives one the victim's server Call ID
         and sends GRE with it from its own address. Before s35 one such frame ended the
         victim's session at pptpd (62 of 295 frames echoed)."""
         self.lab.start_server()
-        attacker = subprocess.Popen(
-            ["ip", "netns", "exec", self.lab.ns["lan"], PYTHON, os.path.join(HERE, "hostile.py"), "call-id-range",
-             "--local", ATTACKER, "--target", SERVER, "--key", str(VICTIMS_SERVER_CALL_ID), "--count", "300",
-             "--seconds", "3"], stdout=subprocess.PIPE, text=True, start_new_session=True)
-        self.lab.procs.append(attacker)
+        attacker = self.attack(seconds=3, pause=0)
         victim = self.lab.start_client("pns", local=VICTIM, tag="victim", call_ids=[7], duration=12)
         attack = json.loads(attacker.communicate(timeout=90)[0].strip().splitlines()[-1])
         victim = self.lab.result(victim, timeout=90)
@@ -45,6 +51,24 @@ class ServerCallIdRanges(LabTest):
         self.assertEqual(attack["frames"], 40, attack)
         self.assertEchoed(victim, minimum=20)
         self.assertGreaterEqual(status["anomalies"].get("pac_call_id_taken", 0), 1, status["anomalies"])
+
+    def test_a_connection_past_its_range_first_is_cut_when_another_client_needs_the_call_id(self):
+        """The attacker's connection runs past its range first and holds the Call ID pptpd then
+        gives the victim's first call: the connection with more calls is cut, the victim's call
+        works. Before, the first holder kept it: the victim got 0 of 248 frames (s35 second
+        review, N4)."""
+        self.lab.start_server()
+        attacker = self.attack(seconds=0, pause=5)  # its GRE once the victim's call is up
+        time.sleep(3)
+        victim = self.lab.start_client("pns", local=VICTIM, tag="victim", call_ids=[7], duration=10)
+        attack = json.loads(attacker.communicate(timeout=90)[0].strip().splitlines()[-1])
+        victim = self.lab.result(victim, timeout=90)
+        status = self.lab.status()
+        self.assertTrue(attack["hit"], attack)
+        [call] = victim["calls"]
+        self.assertEqual(call["peer_call_id"], VICTIMS_SERVER_CALL_ID, victim)
+        self.assertEchoed(victim, minimum=20)
+        self.assertEqual(status["packets"]["connections_cut_server_call_id"], 1, status["packets"])
 
 
 if __name__ == "__main__":

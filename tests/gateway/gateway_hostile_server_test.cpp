@@ -121,6 +121,22 @@ TEST_F(HostileServer, AServerCallIdAnotherClientsCallHasEndsTheLaterCall) {
   EXPECT_TRUE(gre_to_server_passes(b, 100));
 }
 
+// A connection runs past a server's range of Call IDs only with many calls: of the two, the
+// one with more calls is cut, whichever came first (s35 second review N4: one connection with
+// 1,024 calls at pptpd denied the next 7 clients behind the same public address).
+TEST_F(HostileServer, TheConnectionWithMoreCallsLosesTheServerCallId) {
+  ASSERT_TRUE(call(a, 10, 101));
+  ASSERT_TRUE(call(a, 11, 102));  // A: three calls, server Call IDs 100 to 102
+  ASSERT_TRUE(call(b, 7, 102));   // B's first call given A's third call's
+  EXPECT_EQ(anomaly("pac_call_id_taken"), 0u);
+  EXPECT_EQ(h.gw.counters().connections_cut_server_call_id, 1u);
+  EXPECT_TRUE(gre_to_server_passes(b, 102));
+  EXPECT_FALSE(gre_to_server_passes(a, 102));  // A's connection is cut: none of its GRE passes
+  EXPECT_FALSE(gre_to_server_passes(a, 100));
+  Packet more = a.to_pac(test::bytes_of(ocrq(12)));
+  EXPECT_EQ(h.run(more).action, Action::Drop);
+}
+
 // The server never hears that the gateway ended B's call: its GRE for B's outside Call ID may
 // come as long as B's connection lives, so that ID goes to no other client (s35 second review, N1:
 // 196 frames of A's session reached the next client given it).

