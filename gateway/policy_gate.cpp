@@ -71,20 +71,21 @@ std::optional<policy::Charge> PolicyGate::admit_connection(const wire::Endpoint&
 
 std::optional<CallPolicy> PolicyGate::admit_call(const track::ControlConnection& c, const track::Call& call,
                                                  double now) {
-  auto [d, who, outcome, reason] = judge_new(c.pns.address, c.pac.address, [&](const policy::Charge& w, auto user) {
+  // A named result, not structured bindings: clang 14 (C++20) cannot capture those in a lambda.
+  Judgement j = judge_new(c.pns.address, c.pac.address, [&](const policy::Charge& w, auto user) {
     return admission_.admit_call(*policy_, w, user, now);
   });
   // A client with a server that refuses every call sets calls up as fast as it likes: 227 MB
   // of these lines in 10 s before they had a budget (s35 second review, N2); counted past it.
   lines_.limit_call("policy_decision", c.pns.address, now, [&] {
-    audit("call", outcome, policy::rule_name(*policy_, d.rule), who, "", reason,
+    audit("call", j.outcome, policy::rule_name(*policy_, j.decision.rule), j.who, "", j.reason,
           fmt::format("{} {}", describe(c), call_ids(call)));
   });
-  if (outcome == policy::Outcome::Deny) {
+  if (j.outcome == policy::Outcome::Deny) {
     ++counters_.calls_denied;
     return std::nullopt;
   }
-  return CallPolicy{outcome, policy::rule_name(*policy_, d.rule), std::move(who)};
+  return CallPolicy{j.outcome, policy::rule_name(*policy_, j.decision.rule), std::move(j.who)};
 }
 
 bool PolicyGate::name_final(const track::Call& call) const {

@@ -24,14 +24,33 @@ VICTIMS_SERVER_CALL_ID = 128
 
 
 class ServerCallIdRanges(LabTest):
-    def attack(self, seconds, pause):
+    def attack(self, seconds, pause, go_file=""):
         attacker = subprocess.Popen(
             ["ip", "netns", "exec", self.lab.ns["lan"], PYTHON, os.path.join(HERE, "hostile.py"), "call-id-range",
              "--local", ATTACKER, "--target", SERVER, "--key", str(VICTIMS_SERVER_CALL_ID), "--count", "300",
-             "--seconds", str(seconds), "--pause", str(pause)], stdout=subprocess.PIPE, text=True,
-            start_new_session=True)
+             "--seconds", str(seconds), "--pause", str(pause), "--go-file", go_file], stdout=subprocess.PIPE,
+            text=True, start_new_session=True)
         self.lab.procs.append(attacker)
         return attacker
+
+    @staticmethod
+    def wait_line(attacker, key):
+        """The attacker's progress line that has `key` (the order of the two clients' connections
+        at pptpd decides their ranges: the test starts the victim only after it)."""
+        for _ in range(5):
+            line = json.loads(attacker.stdout.readline() or "{}")
+            if key in line:
+                return line
+        raise AssertionError("the attacker never said %r" % key)
+
+    def wait_call_up(self, address, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.lab.status(wait=0.5)
+            if any(call.get("pac_call_id") is not None for c in status["connections"]
+                   if c["pns"].startswith(address + ":") for call in c["calls"]):
+                return
+        raise AssertionError("%s's call was not up within %d s" % (address, timeout))
 
     def test_a_call_pptpd_numbers_like_another_clients_is_ended_and_that_client_unharmed(self):
         """The attacker's connection comes first; the victim's call then gets pptpd's second
@@ -39,8 +58,12 @@ class ServerCallIdRanges(LabTest):
         and sends GRE with it from its own address. Before s35 one such frame ended the
         victim's session at pptpd (62 of 295 frames echoed)."""
         self.lab.start_server()
-        attacker = self.attack(seconds=3, pause=0)
-        victim = self.lab.start_client("pns", local=VICTIM, tag="victim", call_ids=[7], duration=12)
+        go = os.path.join(self.lab.tmp, "go")
+        attacker = self.attack(seconds=60, pause=0, go_file=go)
+        self.wait_line(attacker, "first")
+        victim = self.lab.start_client("pns", local=VICTIM, tag="victim", call_ids=[7], duration=20)
+        self.wait_call_up(VICTIM)
+        open(go, "w").close()
         attack = json.loads(attacker.communicate(timeout=90)[0].strip().splitlines()[-1])
         victim = self.lab.result(victim, timeout=90)
         status = self.lab.status()
@@ -59,7 +82,7 @@ class ServerCallIdRanges(LabTest):
         review, N4)."""
         self.lab.start_server()
         attacker = self.attack(seconds=0, pause=5)  # its GRE once the victim's call is up
-        time.sleep(3)
+        self.wait_line(attacker, "hit")
         victim = self.lab.start_client("pns", local=VICTIM, tag="victim", call_ids=[7], duration=10)
         attack = json.loads(attacker.communicate(timeout=90)[0].strip().splitlines()[-1])
         victim = self.lab.result(victim, timeout=90)

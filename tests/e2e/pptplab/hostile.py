@@ -370,6 +370,7 @@ def main():
                    help="tcp-window-forge: the victim's TCP timestamp (with --tsecr; -1: no option)")
     p.add_argument("--tsecr", type=int, default=0, help="tcp-window-forge: the receiver's TCP timestamp")
     p.add_argument("--window", type=int, default=65535, help="tcp-window-forge: the window field written")
+    p.add_argument("--go-file", default="", help="call-id-range: go on past the first call once this file exists")
     p.add_argument("--pause", type=float, default=0.5,
                    help="tcp-window-forge: seconds after each segment; call-id-range: before the GRE")
     p.add_argument("--seconds", type=float, default=5.0, help="gre-flood, gre-key-flood, mid-stream: how long; stalled: held open; "

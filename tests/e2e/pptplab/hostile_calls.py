@@ -1,4 +1,6 @@
 """Hostile call set-ups for hostile.py (docs/packet-path.md, "Integrity")."""
+import json
+import os
 import socket
 import time
 
@@ -7,22 +9,28 @@ from pptplab import gre, messages as m
 
 def call_id_range(a, read_message):
     """A client that runs its control connection past Poptop's range of 128 server Call IDs
-    a connection (s35 review F0): one call; --seconds later (another client has connected
-    meanwhile and got the next range) more Outgoing-Call-Requests until pptpd gives one the
-    server Call ID --key, at most --count; --pause seconds later 40 GRE IP frames keyed --key
-    from our own address, their sequence numbers far ahead. Behind one public address pptpd cannot tell
-    them from the other client's frames of its call with that Call ID."""
+    a connection (s35 review F0): one call; once --go-file exists, or --seconds later (another
+    client has connected meanwhile and got the next range), more Outgoing-Call-Requests until
+    pptpd gives one the server Call ID --key, at most --count; --pause seconds later 40 GRE IP
+    frames keyed --key from our own address, their sequence numbers far ahead. Behind one
+    public address pptpd cannot tell them from the other client's frames of its call with
+    that Call ID. Prints a JSON line when the first call is up and one when the search ends,
+    for a test to start the other client at the right moment."""
     s = socket.create_connection((a.target, 1723), timeout=5, source_address=(a.local, 0))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     s.sendall(m.sccrq("range"))
     read_message(s, m.SCCRP)
     s.sendall(m.ocrq(1000))
     given = [m.u16(read_message(s, m.OCRP), 12)]
-    time.sleep(a.seconds)
+    print(json.dumps({"first": given[0]}), flush=True)
+    deadline = time.monotonic() + a.seconds
+    while time.monotonic() < deadline and not (a.go_file and os.path.exists(a.go_file)):
+        time.sleep(0.05)
     while given[-1] != a.key and len(given) < a.count:
         s.sendall(m.ocrq(1000 + len(given)))
         given.append(m.u16(read_message(s, m.OCRP), 12))
     hit = given[-1] == a.key
+    print(json.dumps({"hit": hit}), flush=True)
     frames = 0
     time.sleep(a.pause)
     if hit:
