@@ -53,7 +53,7 @@ bool LogLimiter::admit(std::string_view kind, double now) {
 }
 
 bool LogLimiter::admit_source(std::string_view kind, wire::Ipv4Address source, double now, std::size_t burst,
-                              bool total) {
+                              std::size_t kind_burst) {
   auto key = std::make_pair(std::string(kind), source.value);
   auto it = source_buckets_.find(key);
   if (it == source_buckets_.end()) {
@@ -69,10 +69,9 @@ bool LogLimiter::admit_source(std::string_view kind, wire::Ipv4Address source, d
   }
   Bucket& own = it->second;
   if (!spend(own, burst, kind, &source, now)) return false;
-  if (!total) return true;
   auto all = source_totals_.find(kind);
   if (all == source_totals_.end()) all = source_totals_.emplace(std::string(kind), Bucket{now, 0, 0}).first;
-  if (spend(all->second, kSourceLogKindBurst, kind, nullptr, now)) return true;
+  if (spend(all->second, kind_burst, kind, nullptr, now)) return true;
   --own.lines;  // not written: the total held it back, and counted it
   return false;
 }

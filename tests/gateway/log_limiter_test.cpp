@@ -44,6 +44,31 @@ TEST(LogLimiter, ManySourcesEachWithinItsBudgetWriteAtMostTheKindsTotal) {
   EXPECT_EQ(c.lines_with("anomaly_suppressed kind=proxy_call_refused lines=1800"), 1u);
 }
 
+// A call's lines: kCallLogBurst per client, and kCallLogKindBurst per kind over all clients
+// (s35 second review N3: 100 clients each within their own budget wrote 3.0 MB in 21 s).
+TEST(LogLimiter, CallLinesOfManyClientsWriteAtMostTheKindsTotal) {
+  harness::CapturedLog c;
+  LogLimiter limiter(c.log);
+  std::size_t written = 0;
+  constexpr std::uint32_t kClients = 2 * kCallLogKindBurst / kCallLogBurst;
+  for (std::uint32_t host = 0; host < kClients; ++host) {
+    const wire::Ipv4Address client{0xC0000200u + host};  // 192.0.2.0 and on
+    for (std::size_t i = 0; i < kCallLogBurst + 5; ++i) limiter.limit_call("call_closed", client, 1.0, [&] { ++written; });
+  }
+  EXPECT_EQ(written, kCallLogKindBurst);
+  // Another kind of call line has a total of its own; the next window writes again.
+  limiter.limit_call("call_established", test::addr("198.51.100.7"), 1.5, [&] { ++written; });
+  limiter.limit_call("call_closed", test::addr("198.51.100.7"), 1.0 + kLogWindow + 1, [&] { ++written; });
+  EXPECT_EQ(written, kCallLogKindBurst + 2);
+  // Every call line held back is counted: the first clients' own 5 each, the rest by the total.
+  const std::size_t own = kCallLogKindBurst / kCallLogBurst;
+  EXPECT_EQ(c.lines_with("anomaly_suppressed kind=call_closed lines=" +
+                         std::to_string((kClients - own) * (kCallLogBurst + 5))),
+            1u);
+  limiter.report_suppressed();
+  EXPECT_EQ(c.lines_with("anomaly_suppressed kind=call_closed source="), own);
+}
+
 TEST(LogLimiter, AskingWhetherALineWouldBeWrittenSpendsNothing) {
   harness::CapturedLog c;
   LogLimiter limiter(c.log);
