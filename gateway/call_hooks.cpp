@@ -98,14 +98,14 @@ bool Gateway::may_name_pac_call_id(const track::ControlConnection& c, const trac
   const PacCallKey key{c.pac.address.value, r.outside.value, id};
   if (const PacCallHolder* h = pac_call_ids_.holder(key)) {
     // A call of the same connection is that client's own duplicate (DuplicateCallId).
-    if (h->connection_id == c.id) return true;
+    if (h->connection == &c) return true;
     // Another connection's call has it: the server cannot tell the two calls' GRE apart. The
     // one with more calls ran past its range (a host with 1,024 calls on one connection
     // denied the next 7 clients of its pptpd, s35 second review N4): it is cut.
     if (h->connection->calls.open_count() <= c.calls.open_count()) return false;
     cut_for_server_call_id(*h->connection, id);
   }
-  pac_call_ids_.hold(key, PacCallHolder{c.id, call.id, &c});
+  pac_call_ids_.hold(key, PacCallHolder{call.id, &c});
   calls_[call.id].pac_call_key = key;
   return true;
 }

@@ -347,7 +347,7 @@ class Gateway final : private track::TrackerObserver {
   nat::CallIdTranslator translator_;
   std::unordered_map<std::uint64_t, ConnectionRecord> connections_;  // by the tracker's connection id
   CallTable calls_;
-  PacCallIds pac_call_ids_;
+  PacCallIds<> pac_call_ids_;
   Budgets budgets_;
   std::deque<std::uint64_t> lingering_;  // closed connections whose records stay, oldest first
   std::vector<ReleasedPacket> released_;

@@ -34,30 +34,31 @@ struct PacCallKeyHash {
   }
 };
 
-// The call holding a server Call ID: the tracker's ids, and its connection, which lives as
-// long as it holds the ID (released when its calls end, or at its close when parked).
+// The call holding a server Call ID: the tracker's call id, and its connection, which lives
+// as long as it holds the ID (released when its calls end, or at its close when parked).
 struct PacCallHolder {
-  std::uint64_t connection_id = 0;
   std::uint64_t call_id = 0;
   const track::ControlConnection* connection = nullptr;
 };
 
+// One holder per key; `Holder` names its call by `call_id`. The proxy keeps its server legs'
+// Call IDs here too (proxy/call_book.hpp): one registry, one rule for who gives an ID back.
+template <class Holder = PacCallHolder>
 class PacCallIds {
  public:
-  const PacCallHolder* holder(const PacCallKey& k) const {
+  const Holder* holder(const PacCallKey& k) const {
     const auto it = held_.find(k);
     return it != held_.end() ? &it->second : nullptr;
   }
-  void hold(const PacCallKey& k, PacCallHolder h) { held_.insert_or_assign(k, h); }
+  void hold(const PacCallKey& k, Holder h) { held_.insert_or_assign(k, h); }
   // Only the call that holds it gives it back (a call that lost it to an earlier one does not).
-  void release(const PacCallKey& k, std::uint64_t call_id) {
+  void release(const PacCallKey& k, decltype(Holder::call_id) call_id) {
     const auto it = held_.find(k);
     if (it != held_.end() && it->second.call_id == call_id) held_.erase(it);
   }
-  std::size_t size() const { return held_.size(); }
 
  private:
-  std::unordered_map<PacCallKey, PacCallHolder, PacCallKeyHash> held_;
+  std::unordered_map<PacCallKey, Holder, PacCallKeyHash> held_;
 };
 
 }  // namespace pptp::gateway

@@ -13,9 +13,8 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <unordered_set>
-
 #include "alg/wire/ip.hpp"
+#include "gateway/pac_call_ids.hpp"
 
 namespace pptp::proxy {
 
@@ -60,15 +59,19 @@ class CallBook {
   // The servers' own Call IDs of the proxied calls, per server: every server leg leaves from
   // the router's address, so two calls a server gave one Call ID are one call to it (RFC
   // 2637 4.1). Poptop gives each control connection a range of 128 and lets a connection's
-  // calls run into the next range (s35 review F0). take: false when another call has it.
-  bool take_server_call_id(wire::Ipv4Address server, std::uint16_t id) {
-    return server_call_ids_.insert(server_key(server, id)).second;
+  // calls run into the next range (s35 review F0). Each is held by the call named by its
+  // Call ID toward the server (`call`, unique in the pool). take: false when another call
+  // has it; give_back: only by the call that holds it.
+  bool take_server_call_id(wire::Ipv4Address server, std::uint16_t id, std::uint16_t call) {
+    if (server_call_id_taken(server, id)) return false;
+    server_call_ids_.hold(server_key(server, id), ServerCallHolder{call});
+    return true;
   }
   bool server_call_id_taken(wire::Ipv4Address server, std::uint16_t id) const {
-    return server_call_ids_.count(server_key(server, id)) > 0;
+    return server_call_ids_.holder(server_key(server, id)) != nullptr;
   }
-  void give_back_server_call_id(wire::Ipv4Address server, std::uint16_t id) {
-    server_call_ids_.erase(server_key(server, id));
+  void give_back_server_call_id(wire::Ipv4Address server, std::uint16_t id, std::uint16_t call) {
+    server_call_ids_.release(server_key(server, id), call);
   }
 
   // Routes exist only for allocated Call IDs; release() removes the route too.
@@ -78,10 +81,13 @@ class CallBook {
  private:
   std::bitset<kCallIdSpace> used_;
   std::bitset<kCallIdSpace> routed_;
-  static std::uint64_t server_key(wire::Ipv4Address server, std::uint16_t id) {
-    return std::uint64_t{server.value} << 16 | id;
+  struct ServerCallHolder {
+    std::uint16_t call_id = 0;
+  };
+  static gateway::PacCallKey server_key(wire::Ipv4Address server, std::uint16_t id) {
+    return gateway::PacCallKey{server.value, 0, id};  // the public address: the router's own
   }
-  std::unordered_set<std::uint64_t> server_call_ids_;
+  gateway::PacCallIds<ServerCallHolder> server_call_ids_;
   std::unique_ptr<std::array<GreRoute, kCallIdSpace>> routes_ = std::make_unique<std::array<GreRoute, kCallIdSpace>>();
   std::function<void(std::uint16_t)> on_release_;
   CallIdOrder order_ = CallIdOrder::Sequential;

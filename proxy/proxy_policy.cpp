@@ -252,7 +252,7 @@ void SessionJudge::incoming_refused_unanswered(std::uint16_t server_call_id) {
   owner_.refusals_.warn_source("proxy_incoming_refused", connection_.pac.address, owner_.now(), [&] {
     return "client=" + wire::to_string(connection_.pns.address) + " server_call_id=" + std::to_string(server_call_id) +
            " answer=\"Incoming-Call-Reply result 3 (do not accept)\" unanswered=" +
-           std::to_string(kMaxUnansweredIncoming);
+           std::to_string(kMaxUnansweredIncomingCalls);
   });
 }
 

@@ -156,7 +156,7 @@ RelayOutput Relay::outgoing_reply(const wire::OutgoingCallReply& m) {
     return one(Leg::Server, clear);
   }
   if (call == nullptr || call->server_call_id) return ignored(&RelayCounters::unknown_call);
-  if (m.result_code == result::kCallConnected && !book_.take_server_call_id(server_, m.call_id)) {
+  if (m.result_code == result::kCallConnected && !book_.take_server_call_id(server_, m.call_id, call->pns_call_id)) {
     return refuse_taken_server_call_id(*call, m.call_id);
   }
   ++counters_.messages_relayed;
@@ -166,7 +166,6 @@ RelayOutput Relay::outgoing_reply(const wire::OutgoingCallReply& m) {
   RelayOutput out = one(Leg::Client, theirs);
   if (m.result_code == result::kCallConnected) {
     call->server_call_id = m.call_id;
-    call->holds_server_call_id = true;
     ++counters_.calls_connected;
     route_call(*call);
   } else {
@@ -297,7 +296,8 @@ RelayOutput Relay::refuse_taken_server_call_id(ProxyCall& call, std::uint16_t se
 }
 
 void Relay::end_call(const ProxyCall* call) {
-  if (call->holds_server_call_id) book_.give_back_server_call_id(server_, *call->server_call_id);
+  // Given back only by the call that holds it (not by one refused for another's, above).
+  if (call->server_call_id) book_.give_back_server_call_id(server_, *call->server_call_id, call->pns_call_id);
   if (judge_ != nullptr) judge_->call_ended(*call);
   book_.release(call->pac_call_id);
   book_.release(call->pns_call_id);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "alg/core/counter_list.hpp"
+#include "alg/track/call_list.hpp"
 #include "alg/wire/control_message.hpp"
 #include "alg/wire/ip.hpp"
 #include "proxy/call_book.hpp"
@@ -22,11 +23,10 @@
 namespace pptp::proxy {
 
 inline constexpr std::size_t kMaxCallsPerConnection = 256;  // beyond: Outgoing-Call-Reply "busy"
-// Incoming calls (2.9) the client has not answered yet, per control connection: beyond, the
-// server is told "do not accept" (2.10). Each such call counts against the client's address
-// in the limits until answered or aged out (kAnswerTicks): a hostile server could otherwise
-// hold 256 of them per connection of a client, again and again (s30 review).
-inline constexpr std::size_t kMaxUnansweredIncoming = 8;
+// Incoming calls (2.9) the client has not answered yet, per control connection: beyond
+// track::kMaxUnansweredIncomingCalls the server is told "do not accept" (2.10). Each such call
+// counts against the client's address in the limits until answered or aged out (kAnswerTicks).
+using track::kMaxUnansweredIncomingCalls;
 // A call not answered after this many calls of Relay::age_unanswered (one per keepalive tick
 // of 5 s: 55 to 60 s) is ended: an Outgoing-Call-Request the server left unanswered, an
 // Incoming-Call-Request the client did. RFC 2637 sets no limit; without one a peer that never
@@ -63,7 +63,7 @@ inline constexpr std::uint8_t kDisconnectGeneralError = 2;
   X(incoming_placed, "incoming_placed", "Incoming-Call-Requests relayed to a client")              \
   X(incoming_refused, "incoming_refused", "Incoming-Call-Requests refused (no Call ID, too many)")  \
   X(incoming_unanswered_refused, "incoming_unanswered_refused",                                     \
-    "Incoming-Call-Requests refused: the client had kMaxUnansweredIncoming unanswered")              \
+    "Incoming-Call-Requests refused: the client had kMaxUnansweredIncomingCalls unanswered")              \
   X(server_call_id_taken, "server_call_id_taken",                                                   \
     "calls the server gave a Call ID another proxied call to it has: refused (OCRP 2 to the client " \
     "and Call-Clear-Request, or ICRP 3 to the server)")                                              \
@@ -112,7 +112,6 @@ struct ProxyCall {
   std::optional<std::uint16_t> server_call_id;  // the server's, from its Outgoing-Call-Reply
                                                 // or Incoming-Call-Request
   bool client_known = true;  // false: an incoming call the client has not answered yet
-  bool holds_server_call_id = false;  // CallBook::take_server_call_id
   std::uint8_t unanswered_ticks = 0;  // a call not yet answered (either way): its age
 };
 
@@ -133,7 +132,7 @@ class CallJudge {
   // The call's Call IDs are allocated; nothing: admitted (and charged until call_ended).
   virtual std::optional<Refusal> admit_call(const ProxyCall& call) = 0;
   virtual void call_ended(const ProxyCall& call) = 0;
-  // The server placed an incoming call past kMaxUnansweredIncoming: refused (counted by the
+  // The server placed an incoming call past kMaxUnansweredIncomingCalls: refused (counted by the
   // relay); the judge logs it under its budget (s32: before, a counter and no line).
   virtual void incoming_refused_unanswered(std::uint16_t server_call_id) = 0;
 };

@@ -30,16 +30,16 @@ RelayOutput Relay::incoming_request(const wire::IncomingCallRequest& m) {
   const auto unanswered = std::count_if(calls_.begin(), calls_.end(), [](const ProxyCall& c) {
     return c.server_call_id.has_value() && !c.client_known;  // placed by the server, not answered
   });
-  if (static_cast<std::size_t>(unanswered) >= kMaxUnansweredIncoming) {
+  if (static_cast<std::size_t>(unanswered) >= kMaxUnansweredIncomingCalls) {
     ++counters_.incoming_unanswered_refused;
     if (judge_ != nullptr) judge_->incoming_refused_unanswered(m.call_id);
     return refuse_incoming(m.call_id);
   }
   const auto ids = allocate_pair();
   if (!ids) return refuse_incoming(m.call_id);
-  const ProxyCall call{0, ids->first, ids->second, m.call_id, false, true};
+  const ProxyCall call{0, ids->first, ids->second, m.call_id, false};
   if (auto refused = judge_refused(call, true)) return *refused;
-  book_.take_server_call_id(server_, m.call_id);  // free: looked at above
+  book_.take_server_call_id(server_, m.call_id, ids->second);  // free: looked at above
   calls_.push_back(call);
   ++counters_.incoming_placed;
   wire::IncomingCallRequest theirs = m;  // bearer, channel, numbers: the server's

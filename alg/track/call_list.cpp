@@ -16,10 +16,16 @@ struct ById {
 };
 }  // namespace
 
+// Placed by the PAC, no PNS Call ID yet (its Incoming-Call-Reply names it), not closed.
+bool CallList::unanswered(const Call& call) {
+  return call.origin == CallOrigin::Incoming && !call.pns_call_id && call.state != CallState::Closed;
+}
+
 Call& CallList::add(Owned call) {
   calls_.push_back(std::move(call));
   Call& c = *calls_.back();
   if (c.state == CallState::Closed) ++closing_;
+  if (unanswered(c)) ++unanswered_incoming_;
   if (indexed_) {
     if (c.pns_call_id) index(Side::Pns, c);
     if (c.pac_call_id) index(Side::Pac, c);
@@ -60,6 +66,7 @@ void CallList::build_index() {
 }
 
 void CallList::name_pns_call_id(Call& call, std::uint16_t id) {
+  if (unanswered(call)) --unanswered_incoming_;
   if (call.pns_call_id) unindex(Side::Pns, call);
   call.pns_call_id = id;
   index(Side::Pns, call);
@@ -72,6 +79,7 @@ void CallList::name_pac_call_id(Call& call, std::uint16_t id) {
 }
 
 void CallList::close(Call& call) {
+  if (unanswered(call)) --unanswered_incoming_;
   if (call.state != CallState::Closed) ++closing_;
   call.state = CallState::Closed;
 }
@@ -82,6 +90,7 @@ void CallList::remove(Call& call) {
   if (call.pns_call_id) unindex(Side::Pns, call);
   if (call.pac_call_id) unindex(Side::Pac, call);
   if (call.state == CallState::Closed) --closing_;
+  if (unanswered(call)) --unanswered_incoming_;
   calls_.erase(it);
   if (calls_.empty()) {  // the index's memory goes with the last call; it comes back at kCallIndexFrom
     index_ = {};

@@ -21,6 +21,12 @@ namespace pptp::track {
 
 // From this many calls on a connection its calls are found through the index.
 inline constexpr std::size_t kCallIndexFrom = 8;
+// Calls a PAC placed (Incoming-Call-Request, RFC 2637 2.8) that the PNS has not answered, per
+// control connection; the server's next one is refused. Unanswered, no budget or policy has
+// judged them: a server placing 1,024 on each of a client's connections took 2.3 times the
+// memory budget (s35 review F1); in proxy mode 256 per connection again and again (s30
+// review). One bound for both modes (proxy/relay.hpp).
+inline constexpr std::size_t kMaxUnansweredIncomingCalls = 8;
 
 struct Call;
 enum class CallOrigin : std::uint8_t;
@@ -40,6 +46,10 @@ class CallList {
   // Calls not closed: a closing call stays listed while the observer hears it (close()).
   std::size_t open_count() const { return calls_.size() - closing_; }
   bool indexed() const { return indexed_; }
+  // Calls the PAC placed (RFC 2637 2.9) that the PNS has not answered: kept as the list
+  // changes, so that a server's Incoming-Call-Request is judged without a walk of up to
+  // kMaxCallsPerConnection calls (one segment cost 1,024 reads before).
+  std::size_t unanswered_incoming() const { return unanswered_incoming_; }
 
   // The tracker's changes; each keeps the index true.
   Call& add(Owned call);
@@ -63,6 +73,7 @@ class CallList {
   // One side's part of index_, as iterators.
   std::pair<Entries::iterator, Entries::iterator> part(Side side);
   std::pair<Entries::const_iterator, Entries::const_iterator> part(Side side) const;
+  static bool unanswered(const Call& call);
   void build_index();
   void index(Side side, Call& call);
   void unindex(Side side, const Call& call);
@@ -73,6 +84,7 @@ class CallList {
   Entries index_;               // empty while the list is short (!indexed_)
   std::uint32_t pac_from_ = 0;  // where the PAC side's part of index_ starts
   std::uint32_t closing_ = 0;
+  std::uint32_t unanswered_incoming_ = 0;
   bool indexed_ = false;
 };
 

@@ -42,10 +42,6 @@ inline constexpr std::size_t kMaxControlConnections = 65536;
 // cycling SYN and RST over many ports would fill the table with the dead (issue 13).
 inline constexpr std::size_t kMaxClosedConnections = 4096;
 inline constexpr std::size_t kMaxCallsPerConnection = 1024;
-// Calls a PAC placed (Incoming-Call-Request, RFC 2637 2.8) that the PNS has not answered, per
-// connection. Unanswered, no budget or policy has judged them: a server placing 1,024 on each
-// of a client's connections took 2.3 times the memory budget (s35 review F1).
-inline constexpr std::size_t kMaxUnansweredIncomingCalls = 16;
 // The tracker follows the PPP authentication in every GRE frame it sees (re-authentication
 // may come at any time). This bound is only the gateway's: how long a call without a user
 // stays off the fast path.

@@ -232,10 +232,7 @@ bool Tracker::names_pac_call_id(double time, ControlConnection& c, Direction dir
 }
 
 bool Tracker::may_place_incoming_call(ControlConnection& c) {
-  const auto unanswered = std::count_if(c.calls.begin(), c.calls.end(), [](const auto& call) {
-    return call->origin == CallOrigin::Incoming && call->state == CallState::WaitReply;
-  });
-  return static_cast<std::size_t>(unanswered) < kMaxUnansweredIncomingCalls && observer_.may_place_incoming_call(c);
+  return c.calls.unanswered_incoming() < kMaxUnansweredIncomingCalls && observer_.may_place_incoming_call(c);
 }
 
 bool Tracker::admit_pns_call_id(double time, ControlConnection& c, Call& call, std::uint32_t sequence,

@@ -229,7 +229,7 @@ class HostilePeerTest(ProxyTest):
 
 class UnansweredIncomingCalls(HostilePeerTest):
     def test_a_server_gets_eight_unanswered_incoming_calls_on_a_clients_connection_and_a_call_beside_works(self):
-        # kMaxUnansweredIncoming (proxy/relay_incoming.cpp, s31; 256 before): a server places 12
+        # kMaxUnansweredIncomingCalls (proxy/relay_incoming.cpp, s31; 256 before): a server places 12
         # incoming calls on the control connection of a client that answers none. The client
         # is offered 8; the proxy answers the other 4 itself, Incoming-Call-Reply result 3 "do
         # not accept" (RFC 2637 2.10), naming the server's Call IDs. bob's call, through the

@@ -175,7 +175,7 @@ TEST_F(JudgedRelay, AnIncomingCallTheClientLeavesUnansweredIsWithdrawnFromItAndR
 
 TEST_F(JudgedRelay, TheJudgeHearsOfEachIncomingCallRefusedAsUnanswered) {
   establish();
-  for (std::uint16_t id = 100; id < 100 + kMaxUnansweredIncoming + 2; ++id) server_places(*relay, id);
+  for (std::uint16_t id = 100; id < 100 + kMaxUnansweredIncomingCalls + 2; ++id) server_places(*relay, id);
   EXPECT_EQ(judge.refused_unanswered, (std::vector<std::uint16_t>{108, 109})) << "the server's Call IDs, for its log line";
 }
 

@@ -262,15 +262,15 @@ TEST_F(RelayFixture, WithoutAFreeCallIdAnIncomingCallIsRefusedWithDoNotAccept) {
 }
 
 // A hostile server's flood of incoming calls the client never answers: at most
-// kMaxUnansweredIncoming reach the client; once one is answered, another may come.
+// kMaxUnansweredIncomingCalls reach the client; once one is answered, another may come.
 TEST_F(RelayFixture, AServerGetsAtMostEightUnansweredIncomingCallsToAClient) {
   auto r = started(kClient);
   std::vector<std::uint16_t> ours;  // the Call IDs the client was given
-  for (std::uint16_t id = 100; id < 100 + kMaxUnansweredIncoming + 4; ++id) {
+  for (std::uint16_t id = 100; id < 100 + kMaxUnansweredIncomingCalls + 4; ++id) {
     const auto out = server_places(*r, id);
     for (const auto& rq : sent<wire::IncomingCallRequest>(out, Leg::Client)) ours.push_back(rq.call_id);
   }
-  EXPECT_EQ(ours.size(), kMaxUnansweredIncoming);
+  EXPECT_EQ(ours.size(), kMaxUnansweredIncomingCalls);
   EXPECT_EQ(counters.incoming_unanswered_refused, 4u);
   EXPECT_EQ(counters.incoming_refused, 4u);
   wire::IncomingCallReply answer;  // the client answers one: a place is free again

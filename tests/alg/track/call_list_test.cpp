@@ -112,6 +112,29 @@ TEST_P(CallListSizes, EachSideKeepsItsOwnCallIdsWhenTheValuesInterleave) {
   }
 }
 
+// Calls the PAC placed and the PNS has not answered are counted as the list changes (the
+// tracker judges an Incoming-Call-Request by the count, not by a walk of the calls).
+TEST_P(CallListSizes, CountsTheIncomingCallsNotYetAnswered) {
+  Calls calls(GetParam());
+  EXPECT_EQ(calls.list.unanswered_incoming(), 0u);
+  Call& answered = calls.open(std::nullopt, 900, CallOrigin::Incoming);
+  Call& refused = calls.open(std::nullopt, 901, CallOrigin::Incoming);
+  Call& waiting = calls.open(std::nullopt, 902, CallOrigin::Incoming);
+  calls.open(std::nullopt, 903, CallOrigin::Outgoing);  // an outgoing call waiting: not counted
+  EXPECT_EQ(calls.list.unanswered_incoming(), 3u);
+  calls.list.name_pns_call_id(answered, 700);  // its Incoming-Call-Reply
+  calls.list.name_pns_call_id(answered, 701);  // renamed: counted once
+  calls.list.close(refused);
+  calls.list.close(refused);
+  EXPECT_EQ(calls.list.unanswered_incoming(), 1u);
+  calls.list.remove(refused);
+  calls.list.close(answered);
+  calls.list.remove(answered);
+  EXPECT_EQ(calls.list.unanswered_incoming(), 1u);
+  calls.list.remove(waiting);  // removed without a close (the connection went)
+  EXPECT_EQ(calls.list.unanswered_incoming(), 0u);
+}
+
 TEST(CallList, TheIndexGoesWithTheLastCall) {
   Calls calls(kCallIndexFrom);
   ASSERT_TRUE(calls.list.indexed());
