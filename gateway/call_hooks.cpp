@@ -99,6 +99,8 @@ bool Gateway::may_name_pac_call_id(const track::ControlConnection& c, const trac
   if (const PacCallHolder* h = pac_call_ids_.holder(key)) {
     // A call of the same connection is that client's own duplicate (DuplicateCallId).
     if (h->connection == &c) return true;
+    // A call adopted at a restart or taken over from the HA peer: its GRE still flows.
+    if (h->connection == nullptr) return false;
     // Another connection's call has it: the server cannot tell the two calls' GRE apart. The
     // one with more calls ran past its range (a host with 1,024 calls on one connection
     // denied the next 7 clients of its pptpd, s35 second review N4): it is cut.
@@ -107,6 +109,8 @@ bool Gateway::may_name_pac_call_id(const track::ControlConnection& c, const trac
   }
   pac_call_ids_.hold(key, PacCallHolder{call.id, &c});
   calls_[call.id].pac_call_key = key;
+  ++counters_.stale_gre_forgets;
+  if (stale_gre_.size() < kMaxStaleGreForgets) stale_gre_.push_back(StaleGre{c.pac.address, r.outside, id});
   return true;
 }
 

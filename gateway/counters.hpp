@@ -29,6 +29,7 @@
   X(control_deferred_dropped, "control_deferred_dropped", "segments with a client's call set-up before its connection was established: dropped, read again when sent again") \
   X(control_after_close_dropped, "control_after_close_dropped", "client data on a control connection the tracker closed, dropped") \
   X(control_untracked_dropped, "control_untracked_dropped", "segments of new control connections the full table could not follow, dropped") \
+  X(stale_gre_forgets, "stale_gre_forgets", "server Call IDs given to a call: the conntrack entry another host's client GRE may hold for it deleted") \
   X(conntrack_keeps, "conntrack_keeps", "RSTs and FINs the tracker did not act on: the connection's conntrack entry put back in ESTABLISHED") \
   X(connections_desynced, "connections_desynced", "control connections closed because their stream lost sync") \
   X(gre_unanswered_dropped, "gre_unanswered_dropped", "server GRE toward a call the server has not answered, dropped") \

@@ -14,7 +14,7 @@ Gateway::Gateway(GatewayOptions options, std::shared_ptr<spdlog::logger> log, Ou
       resolver_(resolver),
       warnings_(log_),
       gate_(log_, options_.wall_clock, counters_, warnings_),
-      offloader_(options_.fast_path, options_.timeouts.call_idle, log_, warnings_, counters_),
+      offloader_(options_.fast_path, options_.timeouts.call_idle, log_, warnings_, counters_, pac_call_ids_),
       tracker_(*this, options_.timeouts),
       budgets_(options_.budgets) {
   tracker_.set_inline(true);

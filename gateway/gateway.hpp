@@ -60,6 +60,9 @@ inline constexpr std::size_t kLingeringRecordBytes = sizeof(ConnectionRecord) + 
 // Conntrack entries to put back in ESTABLISHED between two takes (the daemon takes them after
 // each packet): a flood of such RSTs costs at most this many ctnetlink requests per packet.
 inline constexpr std::size_t kMaxConntrackKeeps = 16;
+// Stale client GRE entries to delete between two takes (one per server Call ID named; a
+// segment holds at most 45 Outgoing-Call-Replies): the rest counted and left.
+inline constexpr std::size_t kMaxStaleGreForgets = 64;
 // Closed connections whose records stay for their Call-ID patches (late retransmissions).
 inline constexpr std::size_t kMaxLingeringRecords = 4096;
 
@@ -142,6 +145,15 @@ class Gateway final : private track::TrackerObserver {
   std::vector<ConntrackKeep> take_conntrack_keeps() {
     std::vector<ConntrackKeep> out;
     out.swap(conntrack_keeps_);
+    return out;
+  }
+
+  // Conntrack entries of client GRE that a call just given its server Call ID would clash
+  // with (types.hpp StaleGre), to delete before the packet's verdict goes: the call's own
+  // client GRE comes only after it.
+  std::vector<StaleGre> take_stale_gre() {
+    std::vector<StaleGre> out;
+    out.swap(stale_gre_);
     return out;
   }
 
@@ -342,16 +354,17 @@ class Gateway final : private track::TrackerObserver {
   GatewayCounters counters_;
   LogLimiter warnings_;
   PolicyGate gate_;
+  PacCallIds<> pac_call_ids_;  // held by tracked calls and the offloader's adopted ones
   Offloader offloader_;
   track::Tracker tracker_;
   nat::CallIdTranslator translator_;
   std::unordered_map<std::uint64_t, ConnectionRecord> connections_;  // by the tracker's connection id
   CallTable calls_;
-  PacCallIds<> pac_call_ids_;
   Budgets budgets_;
   std::deque<std::uint64_t> lingering_;  // closed connections whose records stay, oldest first
   std::vector<ReleasedPacket> released_;
   std::vector<ConntrackKeep> conntrack_keeps_;
+  std::vector<StaleGre> stale_gre_;
   HoldBudget held_overall_;  // what every connection's SegmentHold holds together
   // What the hooks read of the packet (or tick) being handled: its time and the public
   // address conntrack gave its connection. Input only: decisions come back as return values.

@@ -162,6 +162,8 @@ std::size_t Offloader::adopt(const std::vector<OffloadCount>& counts, double now
       ++adopted_total_;
       ++adopted;
       adopted_.push_back(Adopted{c, connection, now, 0, 0, now});
+      // A call already holding the server Call ID keeps it (a promoted node's own call).
+      if (pac_call_ids_.holder(pac_call_key(c)) == nullptr) pac_call_ids_.hold(pac_call_key(c), PacCallHolder{connection, nullptr});
       armed_.push_back(Armed{c, now});  // the daemon re-arms adopted calls at once
       it = seen.emplace(key, adopted_.size() - 1).first;
       log_->info("call_adopted server={} outside={} outside_call_id={} inside={} inside_call_id={} "
@@ -176,12 +178,17 @@ std::size_t Offloader::adopt(const std::vector<OffloadCount>& counts, double now
   return adopted;
 }
 
+void Offloader::release_adopted(const Adopted& a, nat::CallIdTranslator& translator) {
+  translator.release(a.connection_id, a.call.inside_call_id);
+  pac_call_ids_.release(pac_call_key(a.call), a.connection_id);  // only if it holds it
+}
+
 void Offloader::expire_adopted(double now, nat::CallIdTranslator& translator) {
   const std::size_t before = adopted_.size();
   std::erase_if(adopted_, [&](const Adopted& a) {
     if (now - a.last_activity <= call_idle_) return false;
     changes_.push_back(OffloadChange{false, a.call});
-    translator.release(a.connection_id, a.call.inside_call_id);
+    release_adopted(a, translator);
     log_->info("adopted_call_ended server={} outside_call_id={} inside={} reason=\"idle timeout\"",
                to_string(a.call.server), a.call.outside_call_id, to_string(a.call.inside));
     return true;
@@ -206,7 +213,7 @@ bool Offloader::forget_adopted(const OffloadedCall& call, std::string_view reaso
   const auto it = adopted_index_.find(in_key(call));
   if (it == adopted_index_.end() || !(adopted_[it->second].call == call)) return false;
   const Adopted& a = adopted_[it->second];
-  translator.release(a.connection_id, a.call.inside_call_id);
+  release_adopted(a, translator);
   log_->info("adopted_call_ended server={} outside_call_id={} inside={} reason=\"{}\"", to_string(a.call.server),
              a.call.outside_call_id, to_string(a.call.inside), reason);
   adopted_.erase(adopted_.begin() + static_cast<std::ptrdiff_t>(it->second));

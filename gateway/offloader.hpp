@@ -26,9 +26,16 @@ using CallTable = std::unordered_map<std::uint64_t, CallRecord>;  // by the trac
 
 class Offloader {
  public:
+  // An adopted call holds its server Call ID in `pac_call_ids` while it lives, as a tracked
+  // call does (pac_call_ids.hpp): a call set up later and given that ID by the server ends.
   Offloader(bool enabled, double call_idle, std::shared_ptr<spdlog::logger> log, LogLimiter& warnings,
-            GatewayCounters& counters)
-      : enabled_(enabled), call_idle_(call_idle), log_(std::move(log)), warnings_(warnings), counters_(counters) {}
+            GatewayCounters& counters, PacCallIds<>& pac_call_ids)
+      : enabled_(enabled),
+        call_idle_(call_idle),
+        log_(std::move(log)),
+        warnings_(warnings),
+        counters_(counters),
+        pac_call_ids_(pac_call_ids) {}
 
   bool enabled() const { return enabled_; }
   // Hands the call to the kernel: its elements are added.
@@ -94,6 +101,9 @@ class Offloader {
   static std::size_t ref_hash(OffloadRef r) { return hash_of(key_of(r)); }
   Offload* find_offloaded(const CountKey& k) const;
   void index_adopted();
+  static PacCallKey pac_call_key(const OffloadedCall& c) { return PacCallKey{c.server.value, c.outside.value, c.server_call_id}; }
+  // An adopted call leaves: its outside Call ID and its server Call ID are free again.
+  void release_adopted(const Adopted& a, nat::CallIdTranslator& translator);
   // When a call offloaded here or adopted was last armed; null for a call that left.
   double* armed_at(const OffloadedCall& c);
   struct Armed {
@@ -106,6 +116,7 @@ class Offloader {
   std::shared_ptr<spdlog::logger> log_;
   LogLimiter& warnings_;
   GatewayCounters& counters_;
+  PacCallIds<>& pac_call_ids_;
   std::size_t offloaded_ = 0;  // records with an Offload
   std::vector<Adopted> adopted_;
   std::uint64_t adopted_total_ = 0;

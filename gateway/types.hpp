@@ -50,6 +50,18 @@ struct ConntrackKeep {
   wire::Endpoint destination;
 };
 
+// A client GRE entry in conntrack that a new call's client GRE would clash with, by its reply
+// tuple: the server to the public address, source Key the server's Call ID (RFC 2637 4.1),
+// destination Key 0 (no helper keymap). The kernel does not remap GRE Keys without a PPTP
+// master entry, so while another inside host's entry lives (30 s unanswered, refreshed by its
+// packets in conntrack before the queue, even those the gateway then drops) the new call's
+// GRE fails to confirm and is dropped after the gateway accepted it (s36 review R1).
+struct StaleGre {
+  wire::Ipv4Address server;
+  wire::Ipv4Address outside;
+  std::uint16_t server_call_id = 0;
+};
+
 // The fast path's view of a call and of the kernel's counters: one type with nftables/.
 using OffloadedCall = nat::CallBinding;
 using OffloadCount = nat::BindingCount;

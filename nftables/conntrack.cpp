@@ -65,6 +65,14 @@ bool ConntrackLookup::delete_gre(wire::Ipv4Address source, wire::Ipv4Address des
   return true;
 }
 
+bool ConntrackLookup::delete_gre_by_reply(wire::Ipv4Address server, wire::Ipv4Address outside, std::uint16_t key) {
+  const int error = exchange(IPCTNL_MSG_CT_DELETE, IPPROTO_GRE, wire::Endpoint{server, key}, wire::Endpoint{outside, 0},
+                             nullptr, TcpChange{}, Tuple::Reply);
+  if (error != 0) return false;
+  ++deleted_;
+  return true;
+}
+
 bool ConntrackLookup::make_tcp_liberal(const wire::Endpoint& source, const wire::Endpoint& destination) {
   // IPCTNL_MSG_CT_NEW without NLM_F_CREATE changes an existing entry (ENOENT if none).
   return exchange(IPCTNL_MSG_CT_NEW, IPPROTO_TCP, source, destination, nullptr, TcpChange{true, std::nullopt}) == 0;
@@ -93,7 +101,7 @@ void ConntrackLookup::put_tcp_change(nlmsghdr* nlh, const TcpChange& change) {
 
 int ConntrackLookup::exchange(std::uint16_t type, std::uint8_t protocol, const wire::Endpoint& source,
                               const wire::Endpoint& destination, std::optional<wire::Ipv4Address>* reply_destination,
-                              TcpChange change) {
+                              TcpChange change, Tuple which) {
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
   nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | type;
@@ -103,7 +111,7 @@ int ConntrackLookup::exchange(std::uint16_t type, std::uint8_t protocol, const w
   nfg->nfgen_family = AF_INET;
   nfg->version = NFNETLINK_V0;
   nfg->res_id = 0;
-  nlattr* tuple = mnl_attr_nest_start(nlh, CTA_TUPLE_ORIG);
+  nlattr* tuple = mnl_attr_nest_start(nlh, which == Tuple::Reply ? CTA_TUPLE_REPLY : CTA_TUPLE_ORIG);
   nlattr* ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
   mnl_attr_put_u32(nlh, CTA_IP_V4_SRC, htonl(source.address.value));
   mnl_attr_put_u32(nlh, CTA_IP_V4_DST, htonl(destination.address.value));

@@ -33,6 +33,10 @@ class ConntrackLookup {
   // enhanced GRE, the Key as destination "port" with a source key of 0 (no helper keymap).
   // True when an entry went; false when there was none (or no answer).
   bool delete_gre(wire::Ipv4Address source, wire::Ipv4Address destination, std::uint16_t key);
+  // Deletes the entry of whichever inside host's GRE toward `server` carries `key`, found by
+  // its reply tuple: server -> `outside` (the public address), source Key `key`, destination
+  // Key 0. The orig tuple's source is that host, which the caller does not know.
+  bool delete_gre_by_reply(wire::Ipv4Address server, wire::Ipv4Address outside, std::uint16_t key);
   // Marks the entry of the TCP connection whose original tuple is source -> destination
   // liberal both ways (IP_CT_TCP_FLAG_BE_LIBERAL: conntrack no longer judges its segments by
   // the TCP window it last saw). An HA node's entry of a control connection its peer carries
@@ -58,9 +62,11 @@ class ConntrackLookup {
     bool liberal = false;                     // IP_CT_TCP_FLAG_BE_LIBERAL both ways
     std::optional<std::uint32_t> established;  // state ESTABLISHED, with this timeout (s)
   };
+  // Which tuple of the entry the request names (ctnetlink takes either to find it).
+  enum class Tuple : std::uint8_t { Original, Reply };
   int exchange(std::uint16_t type, std::uint8_t protocol, const wire::Endpoint& source,
                const wire::Endpoint& destination, std::optional<wire::Ipv4Address>* reply_destination,
-               TcpChange change);
+               TcpChange change, Tuple tuple = Tuple::Original);
   static void put_tcp_change(nlmsghdr* nlh, const TcpChange& change);
   mnl_socket* socket_ = nullptr;
   std::uint32_t port_id_ = 0;

@@ -144,23 +144,40 @@ void Daemon::open_resolver() {
   log_->info("nat_binding_source source=ctnetlink reason=\"the kernel attaches no conntrack data to queued packets\"");
 }
 
-// Before the packet's verdict goes (the RST or FIN that made conntrack close the entry, and
-// the answers to it, find the entry ESTABLISHED again).
-void Daemon::keep_conntrack_established() {
-  for (const gateway::ConntrackKeep& k : gateway_->take_conntrack_keeps()) {
-    if (!conntrack_keeper_) {
-      auto c = nft::ConntrackLookup::open();
-      if (!c) {
-        ++conntrack_keep_missed_;
-        continue;
-      }
-      conntrack_keeper_ = std::move(*c);
-    }
-    const bool kept = conntrack_keeper_->keep_tcp_established(k.source, k.destination, kConntrackKeptTimeoutSeconds);
+nft::ConntrackLookup* Daemon::conntrack_writer() {
+  if (!conntrack_writer_) {
+    auto c = nft::ConntrackLookup::open();
+    if (!c) return nullptr;
+    conntrack_writer_ = std::move(*c);
+  }
+  return conntrack_writer_.get();
+}
+
+// Before the packet's verdict goes: the RST or FIN that made conntrack close a control
+// connection's entry, and the answers to it, find the entry ESTABLISHED again; a call's
+// client GRE, which comes only after the server's reply passed, finds no other host's entry.
+void Daemon::apply_conntrack_requests() {
+  std::vector<gateway::ConntrackKeep> keeps = gateway_->take_conntrack_keeps();
+  std::vector<gateway::StaleGre> stale = gateway_->take_stale_gre();
+  if (keeps.empty() && stale.empty()) return;
+  nft::ConntrackLookup* writer = conntrack_writer();
+  for (const gateway::ConntrackKeep& k : keeps) {
+    const bool kept = writer != nullptr &&
+                      writer->keep_tcp_established(k.source, k.destination, kConntrackKeptTimeoutSeconds);
     ++(kept ? conntrack_kept_ : conntrack_keep_missed_);
     conntrack_keep_log_.limit_source("conntrack_kept_established", k.source.address, now(), [&] {
       log_->info("conntrack_kept_established client={} server={} kept={}", wire::to_string(k.source),
                  wire::to_string(k.destination), kept);
+    });
+  }
+  for (const gateway::StaleGre& g : stale) {
+    const bool deleted = writer != nullptr && writer->delete_gre_by_reply(g.server, g.outside, g.server_call_id);
+    ++(deleted ? stale_gre_deleted_ : stale_gre_none_);
+    if (!deleted) continue;
+    conntrack_keep_log_.limit_source("stale_gre_deleted", g.outside, now(), [&] {
+      log_->info("stale_gre_deleted server={} outside={} server_call_id={} note=\"another host's GRE entry for this "
+                 "server Call ID would have dropped the new call's\"", wire::to_string(g.server),
+                 wire::to_string(g.outside), g.server_call_id);
     });
   }
 }
@@ -251,7 +268,7 @@ void Daemon::handle_packet(nft::QueuedPacket& p) {
   const auto read_at = std::chrono::steady_clock::now();
   const gateway::PacketMeta meta{now(), p.id, p.conntrack_reply_destination};
   const gateway::Verdict v = gateway_->process(p.payload, meta);
-  keep_conntrack_established();
+  apply_conntrack_requests();
   if (log_->should_log(spdlog::level::debug)) log_packet(p, v, meta.time);
   issue_released();
   if (v.action == gateway::Action::Hold) return;

@@ -122,7 +122,9 @@ class Daemon {
   int open_queue();
   int install_rules();
   void open_resolver();
-  void keep_conntrack_established();
+  // Before a packet's verdict: the gateway's conntrack requests (below), on one socket.
+  void apply_conntrack_requests();
+  nft::ConntrackLookup* conntrack_writer();  // opened at the first request; null if it cannot be
   void open_fast_path();
   // --fast-path netdev (netdev_path.cpp): its table, the writers' shared routes and chains.
   std::optional<nft::NetdevShared> open_netdev_table();
@@ -225,9 +227,12 @@ class Daemon {
   std::unique_ptr<nft::ConntrackLookup> conntrack_cleanup_;
   std::uint64_t conntrack_cleanup_missed_ = 0;  // offloaded calls whose GRE had no entry to delete
   // Puts a control connection's entry back in ESTABLISHED after a RST or FIN the tracker
-  // ignored (gateway.cpp keep_conntrack); kept or missed (no entry, no answer).
-  std::unique_ptr<nft::ConntrackLookup> conntrack_keeper_;
+  // ignored (gateway.cpp keep_conntrack); kept or missed (no entry, no answer). Deletes
+  // another host's client GRE entry for a server Call ID just given to a call (StaleGre):
+  // deleted, or none (no entry: the usual case; or no answer).
+  std::unique_ptr<nft::ConntrackLookup> conntrack_writer_;
   std::uint64_t conntrack_kept_ = 0, conntrack_keep_missed_ = 0;
+  std::uint64_t stale_gre_deleted_ = 0, stale_gre_none_ = 0;
   // Its log lines, at a bounded rate per client: a peer sending RSTs in the window costs
   // a counter, not a line each.
   gateway::LogLimiter conntrack_keep_log_{spdlog::default_logger()};

@@ -215,6 +215,8 @@ nlohmann::json Daemon::daemon_status() const {
   }
   // Control connections' entries put back in ESTABLISHED (gateway counter conntrack_keeps).
   s["conntrack_keeps"] = {{"kept", conntrack_kept_}, {"missed", conntrack_keep_missed_}};
+  // Other hosts' client GRE entries for a server Call ID just given to a call (StaleGre).
+  s["stale_gre"] = {{"deleted", stale_gre_deleted_}, {"none", stale_gre_none_}};
   nft_counters_status(s);
   return s;
 }

@@ -15,7 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pptplab.lab import CLIENTS, HERE, PYTHON, SERVER  # noqa: E402
+from pptplab.lab import CLIENTS, HERE, PYTHON, SERVER, SERVER2  # noqa: E402
 from test_nat_e2e import LabTest  # noqa: E402
 
 ATTACKER, VICTIM = CLIENTS[0], CLIENTS[1]
@@ -92,6 +92,28 @@ class ServerCallIdRanges(LabTest):
         self.assertEqual(call["peer_call_id"], VICTIMS_SERVER_CALL_ID, victim)
         self.assertEchoed(victim, minimum=20)
         self.assertEqual(status["packets"]["connections_cut_server_call_id"], 1, status["packets"])
+
+
+class ServerCallIdReuse(LabTest):
+    def test_a_server_call_id_another_host_used_a_moment_ago_carries_the_new_call(self):
+        """A server that gives a freed Call ID at once to the next call, here another host's.
+        The first host's client GRE left a conntrack entry (server -> public address, Key 500)
+        that lives 30 s, and the kernel does not remap GRE Keys without a PPTP master entry:
+        before s36 the second host's GRE failed to confirm and was dropped after pptp-alg had
+        accepted it, 0 of 50 frames (s36 review R1). Now the entry goes when the server names
+        the Call ID to the new call."""
+        pac = self.lab.start_pac(connections=2, first_call_id=500, duration=2, same_call_id=True)
+        first = self.lab.result(self.lab.start_client("pns", local=CLIENTS[0], server=SERVER2, tag="first",
+                                                      call_ids=[7], duration=2))
+        second = self.lab.result(self.lab.start_client("pns", local=CLIENTS[1], server=SERVER2, tag="second",
+                                                       call_ids=[9], duration=2))
+        status = self.lab.status()
+        for r in (first, second):
+            [call] = r["calls"]
+            self.assertEqual(call["peer_call_id"], 500, r)
+            self.assertEchoed(r)
+        self.assertGreaterEqual(status["stale_gre"]["deleted"], 1, status["stale_gre"])
+        self.assertTrue(self.lab.result(pac)["ok"])
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ using namespace harness;  // NOLINT: the harness is this file's vocabulary
 
 class HostileServer : public ::testing::Test {
  protected:
-  explicit HostileServer(std::shared_ptr<spdlog::logger> log = quiet()) : h({}, std::move(log)) {}
+  explicit HostileServer(std::shared_ptr<spdlog::logger> log = quiet(), GatewayOptions o = {})
+      : h(std::move(o), std::move(log)) {}
   void SetUp() override {
     h.start(a);
     h.pass(a.to_pac(test::bytes_of(ocrq(9))));
@@ -135,6 +136,33 @@ TEST_F(HostileServer, TheConnectionWithMoreCallsLosesTheServerCallId) {
   EXPECT_FALSE(gre_to_server_passes(a, 100));
   Packet more = a.to_pac(test::bytes_of(ocrq(12)));
   EXPECT_EQ(h.run(more).action, Action::Drop);
+}
+
+// A call adopted at a restart (--keep-fast-path) or taken over from the HA peer holds its
+// server Call ID as a tracked call does: before s36 it held none, and a later call given it
+// shared the server's call.
+class HostileServerAdopted : public HostileServer {
+ protected:
+  HostileServerAdopted() : HostileServer(quiet(), with_fast_path()) {}
+  static GatewayOptions with_fast_path() {
+    GatewayOptions o;
+    o.fast_path = true;
+    return o;
+  }
+};
+
+TEST_F(HostileServerAdopted, AnAdoptedCallsServerCallIdEndsALaterCallGivenIt) {
+  const OffloadedCall adopted{kServer, kPublic, addr("192.0.2.13"), 40, 40, 500};
+  ASSERT_EQ(h.gw.adopt_offloaded({OffloadCount{true, adopted, 0, 0, adopted}}, h.now), 1u);
+  ASSERT_TRUE(call(b, 7, 500));
+  EXPECT_EQ(anomaly("pac_call_id_taken"), 1u);
+  EXPECT_FALSE(gre_to_server_passes(b, 500));
+  // Once the adopted call ends (the operator's kill here; its idle timeout, a Call-Clear on a
+  // taken-over connection or a demotion the same way), the Call ID is free again.
+  ASSERT_EQ(h.gw.kill_calls(KillRequest{std::nullopt, std::nullopt, adopted.inside}, h.now).calls, 1u);
+  ASSERT_TRUE(call(b, 8, 500));
+  EXPECT_EQ(anomaly("pac_call_id_taken"), 1u);
+  EXPECT_TRUE(gre_to_server_passes(b, 500));
 }
 
 // The server never hears that the gateway ended B's call: its GRE for B's outside Call ID may

@@ -260,7 +260,7 @@ class Lab(Namespaces):
         return p
 
     def start_pac(self, connections=1, incoming=False, first_call_id=300, duration=3.0, windows_cdn=False,
-                  split=0, coalesce=False, reset_after=0.0):
+                  split=0, coalesce=False, reset_after=0.0, same_call_id=False):
         """The scripted PAC on SERVER2: several calls per connection, incoming calls, and
         Call-Disconnect-Notify on request (pptpd does none of these); with windows_cdn, the
         notify names the client's Call ID as a Windows server does."""
@@ -272,6 +272,8 @@ class Lab(Namespaces):
             cmd.append("--windows-cdn")
         if coalesce:
             cmd.append("--coalesce")
+        if same_call_id:
+            cmd.append("--same-call-id")
         cmd += ["--split", str(split), "--reset-after", str(reset_after)]
         p = subprocess.Popen(["ip", "netns", "exec", self.ns["srv"]] + cmd, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, start_new_session=True)

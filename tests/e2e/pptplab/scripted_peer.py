@@ -390,7 +390,8 @@ class Pac:
     def new_call(self, ctl, peer_address, peer_call_id):
         with self.lock:
             my_id = self.next_id
-            self.next_id += 1
+            if not self.a.same_call_id:
+                self.next_id += 1
             self.calls[my_id] = {"ctl": ctl, "peer": peer_address, "peer_call_id": peer_call_id}
         return my_id
 
@@ -585,6 +586,8 @@ def main():
                    help="pns: after --duration, have the server restart LCP, authenticate by PAP as NAME and "
                         "send for --duration again")
     p.add_argument("--auth-timeout", type=float, default=2.0, help="pns: seconds to wait for a PAP answer")
+    p.add_argument("--same-call-id", action="store_true",
+                   help="pac: give every call the first --call-id (a server that reuses a freed Call ID at once)")
     p.add_argument("--windows-cdn", action="store_true",
                    help="pac: Call-Disconnect-Notify names the client's Call ID, as Windows servers do")
     p.add_argument("--split-pause", type=float, default=None,
