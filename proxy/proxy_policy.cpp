@@ -247,11 +247,17 @@ void SessionJudge::call_ended(const ProxyCall& call) {
   owner_.release_source(connection_.pns.address, &ProxyPolicy::SourceHold::calls);
 }
 
-// The server is the one to name: it places calls the client does not answer (relay_incoming.cpp).
-void SessionJudge::incoming_refused_unanswered(std::uint16_t server_call_id) {
-  owner_.refusals_.warn_source("proxy_incoming_refused", connection_.pac.address, owner_.now(), [&] {
-    return "client=" + wire::to_string(connection_.pns.address) + " server_call_id=" + std::to_string(server_call_id) +
-           " answer=\"Incoming-Call-Reply result 3 (do not accept)\" unanswered=" +
+// The server is the one to name: it places calls the client does not answer, or numbers a
+// call as another proxied call to it (relay_incoming.cpp, relay.cpp); the client is the one
+// whose call was refused.
+void SessionJudge::server_refused(ServerRefusal why, std::uint16_t server_call_id) {
+  const bool taken = why == ServerRefusal::CallIdTaken;
+  const std::string_view kind = taken ? "proxy_server_call_id_taken" : "proxy_incoming_refused";
+  owner_.refusals_.warn_source(kind, connection_.pac.address, owner_.now(), [&] {
+    const std::string head =
+        "client=" + wire::to_string(connection_.pns.address) + " server_call_id=" + std::to_string(server_call_id);
+    if (taken) return head + " reason=\"another proxied call to this server has it\"";
+    return head + " answer=\"Incoming-Call-Reply result 3 (do not accept)\" unanswered=" +
            std::to_string(kMaxUnansweredIncomingCalls);
   });
 }

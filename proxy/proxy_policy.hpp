@@ -150,7 +150,7 @@ class SessionJudge final : public CallJudge {
   std::optional<Refusal> admit_connection() override;
   std::optional<Refusal> admit_call(const ProxyCall& call) override;
   void call_ended(const ProxyCall& call) override;
-  void incoming_refused_unanswered(std::uint16_t server_call_id) override;
+  void server_refused(ServerRefusal why, std::uint16_t server_call_id) override;
 
  private:
   bool answers() const;

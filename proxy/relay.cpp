@@ -288,6 +288,7 @@ void Relay::route_call(const ProxyCall& call) {
 // the two calls' GRE would be one. The client is told the call failed; the server clears it.
 RelayOutput Relay::refuse_taken_server_call_id(ProxyCall& call, std::uint16_t server_call_id) {
   ++counters_.server_call_id_taken;
+  if (judge_ != nullptr) judge_->server_refused(ServerRefusal::CallIdTaken, server_call_id);
   RelayOutput out = one(Leg::Client, refused_call(call.client_call_id, result::kCallGeneralError));
   call.server_call_id = server_call_id;  // what the server's Call-Disconnect-Notify will name
   clear_at_server(out, call);

@@ -123,6 +123,11 @@ struct Refusal {
   std::uint8_t result_code = 0;  // for a call: result::kCallDoNotAccept or kCallBusy
 };
 
+// What the relay refused of a server: an incoming call past kMaxUnansweredIncomingCalls
+// (Incoming-Call-Reply "do not accept"), or a Call ID another proxied call to it holds
+// (CallBook), given to a call it answered or placed.
+enum class ServerRefusal : std::uint8_t { IncomingUnanswered, CallIdTaken };
+
 // Who may start a control connection and place calls (the policy and the limits:
 // proxy_policy.hpp). Asked by the relay before anything reaches the server.
 class CallJudge {
@@ -132,9 +137,10 @@ class CallJudge {
   // The call's Call IDs are allocated; nothing: admitted (and charged until call_ended).
   virtual std::optional<Refusal> admit_call(const ProxyCall& call) = 0;
   virtual void call_ended(const ProxyCall& call) = 0;
-  // The server placed an incoming call past kMaxUnansweredIncomingCalls: refused (counted by the
-  // relay); the judge logs it under its budget (s32: before, a counter and no line).
-  virtual void incoming_refused_unanswered(std::uint16_t server_call_id) = 0;
+  // The relay refused what the server did with one of its Call IDs (counted by the relay); the
+  // judge logs it under its budget, naming the server and the client (s32, s36 review R3:
+  // before, counters and no line).
+  virtual void server_refused(ServerRefusal why, std::uint16_t server_call_id) = 0;
 };
 
 enum class RelayState : std::uint8_t { Idle, StartingServer, Established, Stopping, Closed };

@@ -25,6 +25,7 @@ RelayOutput Relay::incoming_request(const wire::IncomingCallRequest& m) {
   }
   if (book_.server_call_id_taken(server_, m.call_id)) {  // another proxied call's (call_book.hpp)
     ++counters_.server_call_id_taken;
+    if (judge_ != nullptr) judge_->server_refused(ServerRefusal::CallIdTaken, m.call_id);
     return refuse_incoming(m.call_id);
   }
   const auto unanswered = std::count_if(calls_.begin(), calls_.end(), [](const ProxyCall& c) {
@@ -32,7 +33,7 @@ RelayOutput Relay::incoming_request(const wire::IncomingCallRequest& m) {
   });
   if (static_cast<std::size_t>(unanswered) >= kMaxUnansweredIncomingCalls) {
     ++counters_.incoming_unanswered_refused;
-    if (judge_ != nullptr) judge_->incoming_refused_unanswered(m.call_id);
+    if (judge_ != nullptr) judge_->server_refused(ServerRefusal::IncomingUnanswered, m.call_id);
     return refuse_incoming(m.call_id);
   }
   const auto ids = allocate_pair();

@@ -233,14 +233,20 @@ TEST(ProxyIncomingRefusals, TheServerIsNamedInALineUnderItsBudget) {
   sink->set_pattern("%v");
   ProxyPolicy policy{std::make_shared<spdlog::logger>("test", sink), ProxyLimits{}};
   auto j = policy.judge_for(kAlice, kServer);
-  for (std::uint16_t id = 500; id < 520; ++id) j->incoming_refused_unanswered(id);
+  for (std::uint16_t id = 500; id < 520; ++id) j->server_refused(ServerRefusal::IncomingUnanswered, id);
+  j->server_refused(ServerRefusal::CallIdTaken, 128);
   const std::string log = out.str();
   EXPECT_NE(log.find("anomaly kind=proxy_incoming_refused source=198.51.100.2 client=192.0.2.10 server_call_id=500 "
                      "answer=\"Incoming-Call-Reply result 3 (do not accept)\" unanswered=8"),
             std::string::npos)
       << log;
+  // A Call ID another proxied call holds: a kind and a budget of its own (s36 review R3).
+  EXPECT_NE(log.find("anomaly kind=proxy_server_call_id_taken source=198.51.100.2 client=192.0.2.10 "
+                     "server_call_id=128 reason=\"another proxied call to this server has it\""),
+            std::string::npos)
+      << log;
   const auto lines = static_cast<std::size_t>(std::count(log.begin(), log.end(), '\n'));
-  EXPECT_EQ(lines, gateway::kSourceLogBurst) << log;
+  EXPECT_EQ(lines, gateway::kSourceLogBurst + 1) << log;
 }
 
 }  // namespace

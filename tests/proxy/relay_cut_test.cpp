@@ -19,9 +19,10 @@ struct ScriptedJudge final : CallJudge {
     return call;
   }
   void call_ended(const ProxyCall& c) override { ended.push_back(c.pac_call_id); }
-  void incoming_refused_unanswered(std::uint16_t server_call_id) override {
-    refused_unanswered.push_back(server_call_id);
+  void server_refused(ServerRefusal why, std::uint16_t server_call_id) override {
+    (why == ServerRefusal::IncomingUnanswered ? refused_unanswered : refused_taken).push_back(server_call_id);
   }
+  std::vector<std::uint16_t> refused_taken;
   std::vector<std::uint16_t> refused_unanswered;
 };
 
@@ -177,6 +178,21 @@ TEST_F(JudgedRelay, TheJudgeHearsOfEachIncomingCallRefusedAsUnanswered) {
   establish();
   for (std::uint16_t id = 100; id < 100 + kMaxUnansweredIncomingCalls + 2; ++id) server_places(*relay, id);
   EXPECT_EQ(judge.refused_unanswered, (std::vector<std::uint16_t>{108, 109})) << "the server's Call IDs, for its log line";
+}
+
+// A server Call ID another proxied call holds, on a call the server answered or placed: the
+// judge hears of both, for the line that names the client and the server (s36 review R3:
+// before, a counter only).
+TEST_F(JudgedRelay, TheJudgeHearsOfEachServerCallIdRefusedAsTaken) {
+  establish();
+  auto holder = started(wire::Ipv4Address{0xC0000214});  // 192.0.2.20, unjudged
+  connect_call(*holder, 7, 256);
+  const std::uint16_t ours = ask_call(*relay, 8);
+  relay->on_server(msg(call_reply(256, ours)));
+  server_places(*relay, 256);
+  EXPECT_EQ(judge.refused_taken, (std::vector<std::uint16_t>{256, 256}));
+  EXPECT_EQ(counters.server_call_id_taken, 2u);
+  EXPECT_TRUE(judge.refused_unanswered.empty());
 }
 
 }  // namespace
