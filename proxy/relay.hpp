@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "alg/core/counter_list.hpp"
-#include "alg/track/call_list.hpp"
 #include "alg/wire/control_message.hpp"
 #include "alg/wire/ip.hpp"
 #include "proxy/call_book.hpp"
@@ -23,10 +22,13 @@
 namespace pptp::proxy {
 
 inline constexpr std::size_t kMaxCallsPerConnection = 256;  // beyond: Outgoing-Call-Reply "busy"
-// Incoming calls (2.9) the client has not answered yet, per control connection: beyond
-// track::kMaxUnansweredIncomingCalls the server is told "do not accept" (2.10). Each such call
-// counts against the client's address in the limits until answered or aged out (kAnswerTicks).
-using track::kMaxUnansweredIncomingCalls;
+// Incoming calls (2.9) the client has not answered yet, per control connection: beyond, the
+// server is told "do not accept" (2.10) by the proxy itself, and the client never hears of
+// the call (the transparent gateway, which cannot answer for the client, allows more:
+// track::kMaxUnansweredIncomingCalls). Each such call counts against the client's address in
+// the limits until answered or aged out (kAnswerTicks): a hostile server could otherwise
+// hold 256 of them per connection of a client, again and again (s30 review).
+inline constexpr std::size_t kMaxUnansweredIncomingCalls = 8;
 // A call not answered after this many calls of Relay::age_unanswered (one per keepalive tick
 // of 5 s: 55 to 60 s) is ended: an Outgoing-Call-Request the server left unanswered, an
 // Incoming-Call-Request the client did. RFC 2637 sets no limit; without one a peer that never
