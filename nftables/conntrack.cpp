@@ -56,16 +56,8 @@ std::optional<wire::Ipv4Address> ConntrackLookup::reply_destination(const wire::
   return address;
 }
 
-bool ConntrackLookup::delete_gre(wire::Ipv4Address source, wire::Ipv4Address destination, std::uint16_t key) {
-  // GRE's tuple in ctnetlink: the Keys in the port attributes (nf_conntrack_proto_gre).
-  const int error = exchange(IPCTNL_MSG_CT_DELETE, IPPROTO_GRE, wire::Endpoint{source, 0},
-                             wire::Endpoint{destination, key}, nullptr, TcpChange{});
-  if (error != 0) return false;
-  ++deleted_;
-  return true;
-}
-
 bool ConntrackLookup::delete_gre_by_reply(wire::Ipv4Address server, wire::Ipv4Address outside, std::uint16_t key) {
+  // GRE's tuple in ctnetlink: the Keys in the port attributes (nf_conntrack_proto_gre).
   const int error = exchange(IPCTNL_MSG_CT_DELETE, IPPROTO_GRE, wire::Endpoint{server, key}, wire::Endpoint{outside, 0},
                              nullptr, TcpChange{}, Tuple::Reply);
   if (error != 0) return false;

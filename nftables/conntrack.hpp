@@ -28,14 +28,12 @@ class ConntrackLookup {
 
   // The original-direction TCP tuple -> the reply tuple's destination address.
   std::optional<wire::Ipv4Address> reply_destination(const wire::Endpoint& source, const wire::Endpoint& destination);
-  // Deletes the entry of the client's GRE toward the server carrying `key` (the PAC's Call
-  // ID, RFC 2637 section 4.1): conntrack's GRE tuple is the addresses and, for PPTP's
-  // enhanced GRE, the Key as destination "port" with a source key of 0 (no helper keymap).
-  // True when an entry went; false when there was none (or no answer).
-  bool delete_gre(wire::Ipv4Address source, wire::Ipv4Address destination, std::uint16_t key);
-  // Deletes the entry of whichever inside host's GRE toward `server` carries `key`, found by
-  // its reply tuple: server -> `outside` (the public address), source Key `key`, destination
-  // Key 0. The orig tuple's source is that host, which the caller does not know.
+  // Deletes the entry of whichever inside host's GRE toward `server` carries `key` (the PAC's
+  // Call ID, RFC 2637 section 4.1), found by its reply tuple: conntrack's GRE tuple is the
+  // addresses and, for PPTP's enhanced GRE, the Key as destination "port" with a source key
+  // of 0 (no helper keymap); reversed and masqueraded: server -> `outside` (the public
+  // address), source Key `key`, destination Key 0. True when an entry went; false when there
+  // was none (or no answer).
   bool delete_gre_by_reply(wire::Ipv4Address server, wire::Ipv4Address outside, std::uint16_t key);
   // Marks the entry of the TCP connection whose original tuple is source -> destination
   // liberal both ways (IP_CT_TCP_FLAG_BE_LIBERAL: conntrack no longer judges its segments by

@@ -196,11 +196,8 @@ void Daemon::open_fast_path() {
   log_->info("fast_path_enabled mode={} timeout_seconds={}", netdev ? "netdev" : "ip", nft::kFastPathTimeoutSeconds);
   // An offloaded call's client GRE is untracked from then on: the entry its first (queued)
   // packets made is deleted at once instead of lingering for conntrack's GRE timeout.
-  if (auto c = nft::ConntrackLookup::open(); c) {
-    conntrack_cleanup_ = std::move(*c);
-  } else {
-    log_->warn("conntrack_cleanup_unavailable error=\"{}\" note=\"offloaded calls' first GRE entries expire "
-               "by themselves\"", c.error());
+  if (conntrack_writer() == nullptr) {
+    log_->warn("conntrack_cleanup_unavailable note=\"offloaded calls' first GRE entries expire by themselves\"");
   }
   // The worker reads counters and re-arms elements on a socket of its own.
   if (auto r = nft::GreOffload::open(netdev); r) {
@@ -308,11 +305,12 @@ void Daemon::apply_offload() {
 }
 
 void Daemon::forget_queued_gre(const std::vector<nft::FastPathCall>& offloaded) {
-  // The client's GRE went through conntrack (and the masquerade) while it was queued: the
-  // orig tuple is the client's inside address to the server, Key = the PAC's Call ID.
-  if (!conntrack_cleanup_) return;
+  // The client's GRE went through conntrack (and the masquerade) while it was queued; its
+  // entry is found by the reply tuple, as a stale one is (apply_conntrack_requests).
+  nft::ConntrackLookup* writer = conntrack_writer();
   for (const nft::FastPathCall& c : offloaded) {
-    if (!conntrack_cleanup_->delete_gre(c.inside, c.server, c.server_call_id)) ++conntrack_cleanup_missed_;
+    const bool deleted = writer != nullptr && writer->delete_gre_by_reply(c.server, c.outside, c.server_call_id);
+    ++(deleted ? conntrack_cleanup_deleted_ : conntrack_cleanup_missed_);
   }
 }
 

@@ -224,8 +224,8 @@ class Daemon {
   bool netdev_table_made_ = false;
   std::uint64_t netdev_worker_errors_ = 0;  // the worker's writer's failures (the loop's counts its own)
   // Deletes the conntrack entry of an offloaded call's first (queued) client GRE.
-  std::unique_ptr<nft::ConntrackLookup> conntrack_cleanup_;
-  std::uint64_t conntrack_cleanup_missed_ = 0;  // offloaded calls whose GRE had no entry to delete
+  // Offloaded calls whose first (queued) client GRE's entry was deleted, or had none.
+  std::uint64_t conntrack_cleanup_deleted_ = 0, conntrack_cleanup_missed_ = 0;
   // Puts a control connection's entry back in ESTABLISHED after a RST or FIN the tracker
   // ignored (gateway.cpp keep_conntrack); kept or missed (no entry, no answer). Deletes
   // another host's client GRE entry for a server Call ID just given to a call (StaleGre):

@@ -209,7 +209,7 @@ nlohmann::json Daemon::daemon_status() const {
     // The conntrack entries of offloaded calls' first (queued) client GRE, deleted at the
     // offload; missed: none was there (or ctnetlink did not answer).
     s["fast_path"]["conntrack"] = {
-        {"deleted", conntrack_cleanup_ ? conntrack_cleanup_->deleted() : 0},
+        {"deleted", conntrack_cleanup_deleted_},
         {"missed", conntrack_cleanup_missed_}};
     netdev_status(s);
   }
