@@ -18,6 +18,8 @@
 
 namespace pptp::proxy {
 
+class Relay;
+
 inline constexpr std::size_t kCallIdSpace = 65536;
 
 enum class Leg : std::uint8_t { Client, Server };
@@ -60,15 +62,18 @@ class CallBook {
   // the router's address, so two calls a server gave one Call ID are one call to it (RFC
   // 2637 4.1). Poptop gives each control connection a range of 128 and lets a connection's
   // calls run into the next range (s35 review F0). Each is held by the call named by its
-  // Call ID toward the server (`call`, unique in the pool). take: false when another call
-  // has it; give_back: only by the call that holds it.
-  bool take_server_call_id(wire::Ipv4Address server, std::uint16_t id, std::uint16_t call) {
-    if (server_call_id_taken(server, id)) return false;
-    server_call_ids_.hold(server_key(server, id), ServerCallHolder{call});
-    return true;
+  // Call ID toward the server (`call_id`, unique in the pool), of the relay that has it: the
+  // relay decides who keeps an ID a server gave twice (Relay::claim_server_call_id), and
+  // only the holding call gives it back.
+  struct ServerCallHolder {
+    std::uint16_t call_id = 0;
+    Relay* relay = nullptr;
+  };
+  const ServerCallHolder* server_call_id_holder(wire::Ipv4Address server, std::uint16_t id) const {
+    return server_call_ids_.holder(server_key(server, id));
   }
-  bool server_call_id_taken(wire::Ipv4Address server, std::uint16_t id) const {
-    return server_call_ids_.holder(server_key(server, id)) != nullptr;
+  void hold_server_call_id(wire::Ipv4Address server, std::uint16_t id, ServerCallHolder holder) {
+    server_call_ids_.hold(server_key(server, id), holder);
   }
   void give_back_server_call_id(wire::Ipv4Address server, std::uint16_t id, std::uint16_t call) {
     server_call_ids_.release(server_key(server, id), call);
@@ -81,9 +86,6 @@ class CallBook {
  private:
   std::bitset<kCallIdSpace> used_;
   std::bitset<kCallIdSpace> routed_;
-  struct ServerCallHolder {
-    std::uint16_t call_id = 0;
-  };
   static gateway::PacCallKey server_key(wire::Ipv4Address server, std::uint16_t id) {
     return gateway::PacCallKey{server.value, 0, id};  // the public address: the router's own
   }

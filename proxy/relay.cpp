@@ -156,7 +156,7 @@ RelayOutput Relay::outgoing_reply(const wire::OutgoingCallReply& m) {
     return one(Leg::Server, clear);
   }
   if (call == nullptr || call->server_call_id) return ignored(&RelayCounters::unknown_call);
-  if (m.result_code == result::kCallConnected && !book_.take_server_call_id(server_, m.call_id, call->pns_call_id)) {
+  if (m.result_code == result::kCallConnected && !claim_server_call_id(m.call_id, call->pns_call_id, calls_.size())) {
     return refuse_taken_server_call_id(*call, m.call_id);
   }
   ++counters_.messages_relayed;

@@ -69,6 +69,9 @@ inline constexpr std::uint8_t kDisconnectGeneralError = 2;
   X(server_call_id_taken, "server_call_id_taken",                                                   \
     "calls the server gave a Call ID another proxied call to it has: refused (OCRP 2 to the client " \
     "and Call-Clear-Request, or ICRP 3 to the server)")                                              \
+  X(connections_cut_server_call_id, "connections_cut_server_call_id",                               \
+    "control connections cut: a server gave one of their calls' Call IDs to a call of a connection " \
+    "with fewer calls (CDN to the client, Stop-Control-Connection-Request to the server)")          \
   X(unknown_call, "unknown_call", "a message naming a Call ID of no call on its leg (ignored)")     \
   X(wrong_sender, "wrong_sender", "a message the sending leg may not send, or not now (ignored)")   \
   X(call_ids_exhausted, "call_ids_exhausted", "no free Call ID: the call was refused as busy")       \
@@ -145,6 +148,14 @@ class CallJudge {
   virtual void server_refused(ServerRefusal why, std::uint16_t server_call_id) = 0;
 };
 
+// Does the I/O of a relay's cut decided outside its own input (Relay::claim_server_call_id):
+// the session applies Relay::cut_connection's output to its legs.
+class ConnectionCutter {
+ public:
+  virtual ~ConnectionCutter() = default;
+  virtual void cut_connection(std::string_view why) = 0;
+};
+
 enum class RelayState : std::uint8_t { Idle, StartingServer, Established, Stopping, Closed };
 
 class Relay {
@@ -165,6 +176,12 @@ class Relay {
   // `result_code` and `why` as its Call Statistics to the client, Call-Clear-Request to the
   // server. pac_call_id: our Call ID toward the client. Nothing when no such call.
   RelayOutput cut_call(std::uint16_t pac_call_id, std::uint8_t result_code, std::string_view why);
+  // Ends the whole control connection from here: Call-Disconnect-Notify (admin shutdown, `why`
+  // as its Call Statistics) for each call toward the client, Stop-Control-Connection-Request
+  // toward the server (which then ends its calls, 2.3), both legs closed once written.
+  RelayOutput cut_connection(std::string_view why);
+  // The session that applies a cut another relay decides; none (tests): never cut so.
+  void set_cutter(ConnectionCutter* cutter) { cutter_ = cutter; }
   // Once per keepalive tick: outgoing calls the server has left unanswered for kAnswerTicks
   // get Outgoing-Call-Reply result 6 "time-out" (2.8) toward the client and
   // Call-Clear-Request toward the server (2.12); incoming calls the client has left
@@ -184,6 +201,11 @@ class Relay {
   RelayOutput incoming_reply(const wire::IncomingCallReply& m);
   RelayOutput incoming_connected(const wire::IncomingCallConnected& m);
   RelayOutput refuse_incoming(std::uint16_t server_call_id);
+  // A server Call ID another relay's call holds (CallBook): the connection with more calls
+  // ran past its range at the server; `calls`: ours, the new call included.
+  enum class Claim : std::uint8_t { Free, Refused, CutsHolder };
+  Claim server_call_id_claim(std::uint16_t server_call_id, std::size_t calls) const;
+  bool claim_server_call_id(std::uint16_t server_call_id, std::uint16_t pns_call_id, std::size_t calls);
   RelayOutput refuse_taken_server_call_id(ProxyCall& call, std::uint16_t server_call_id);
   std::optional<std::pair<std::uint16_t, std::uint16_t>> allocate_pair();
   RelayOutput client_start(const wire::StartControlConnectionRequest& m);
@@ -218,6 +240,7 @@ class Relay {
   std::vector<ProxyCall> calls_;
   std::uint16_t serial_ = 0;  // Call Serial Number of our Outgoing-Call-Requests
   CallJudge* judge_ = nullptr;
+  ConnectionCutter* cutter_ = nullptr;
   // Calls cut here whose Call-Disconnect-Notify the server still owes (by our PNS Call ID and
   // the server's): its answer is expected, not an unknown call. At most one per call slot.
   std::vector<std::pair<std::uint16_t, std::optional<std::uint16_t>>> clearing_;

@@ -2,6 +2,7 @@
 // the limits) and live calls it ends (a re-judged policy, the operator). Each gets a real
 // RFC 2637 answer, which a transparent gateway cannot give inside a stream it forwards.
 #include <algorithm>
+#include <string>
 
 #include "proxy/relay.hpp"
 #include "proxy/relay_messages.hpp"
@@ -60,6 +61,51 @@ void Relay::clear_at_server(RelayOutput& out, const ProxyCall& call) {
   out.sends.push_back(to(Leg::Server, clear));
   if (clearing_.size() >= kMaxCallsPerConnection) clearing_.erase(clearing_.begin());
   clearing_.emplace_back(call.pns_call_id, call.server_call_id);
+}
+
+// Ends the connection: every call toward the client (2.13), the control connection toward the
+// server (2.3: the server ends its calls with it). A relay already closed sends nothing more.
+RelayOutput Relay::cut_connection(std::string_view why) {
+  RelayOutput out;
+  if (state_ != RelayState::Closed) {
+    for (const ProxyCall& call : calls_) disconnect_client(out, call, result::kDisconnectAdminShutdown, why);
+    if (state_ == RelayState::StartingServer || state_ == RelayState::Established) {
+      wire::StopControlConnectionRequest stop;
+      stop.reason = result::kStopGeneral;
+      out.sends.push_back(to(Leg::Server, stop));
+    }
+    out.close_client = out.close_server = true;
+    state_ = RelayState::Closed;
+  }
+  end_all_calls();
+  return out;
+}
+
+// Poptop gives a control connection's calls the Call IDs of the next connection's range once
+// it has more than 128 (s35 review F0): of two connections with a call given one server Call
+// ID, the one with more calls ran past its range, and is cut, as the transparent gateway cuts
+// it (Gateway::may_name_pac_call_id; before, s36 review R2, the first holder kept the ID and
+// the next client's call failed). A duplicate within one connection, or a tie, refuses the
+// new call; so does a holder without a session to cut it (tests).
+Relay::Claim Relay::server_call_id_claim(std::uint16_t server_call_id, std::size_t calls) const {
+  const CallBook::ServerCallHolder* h = book_.server_call_id_holder(server_, server_call_id);
+  if (h == nullptr) return Claim::Free;
+  if (h->relay == this || h->relay->cutter_ == nullptr || h->relay->calls_.size() <= calls) return Claim::Refused;
+  return Claim::CutsHolder;
+}
+
+bool Relay::claim_server_call_id(std::uint16_t server_call_id, std::uint16_t pns_call_id, std::size_t calls) {
+  const Claim claim = server_call_id_claim(server_call_id, calls);
+  if (claim == Claim::Refused) return false;
+  if (claim == Claim::CutsHolder) {
+    ++counters_.connections_cut_server_call_id;
+    // Its calls end at once (end_call), the holder's with them: the ID is free below.
+    book_.server_call_id_holder(server_, server_call_id)->relay->cutter_->cut_connection(
+        "pptp-alg: the server gave this connection's Call ID " + std::to_string(server_call_id) +
+        " to a call of a connection with fewer calls");
+  }
+  book_.hold_server_call_id(server_, server_call_id, CallBook::ServerCallHolder{pns_call_id, this});
+  return true;
 }
 
 // An outgoing call waits for the server's Outgoing-Call-Reply, an incoming one for the

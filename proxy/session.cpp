@@ -91,6 +91,7 @@ Session::Session(tcp::socket client, tcp::endpoint server, CallBook& book, Relay
       keepalive_timer_(client_.socket.get_executor()) {
   client_.connected = true;
   limit_send_buffer(client_.socket);
+  relay_.set_cutter(this);
 }
 
 void Session::start() {
@@ -100,6 +101,12 @@ void Session::start() {
 
 void Session::cut(std::uint16_t pac_call_id, std::uint8_t result_code, const std::string& why) {
   apply(relay_.cut_call(pac_call_id, result_code, why));
+}
+
+void Session::cut_connection(std::string_view why) {
+  spdlog::warn("proxy_connection_cut client={} server={} calls={} reason=\"{}\"", wire::to_string(relay_.client()),
+               server_endpoint_.address().to_string(), relay_.calls().size(), why);
+  apply(relay_.cut_connection(why));
 }
 
 void Session::read(Leg leg) {

@@ -31,7 +31,7 @@ inline constexpr std::size_t kReadPauseBytes = 16 * 1024;  // past this, neither
 // server that does not read pin about 0.77 MB per session in the router (s30 review, finding 5).
 inline constexpr int kLegSendBuffer = 32 * 1024;
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public std::enable_shared_from_this<Session>, public ConnectionCutter {
  public:
   using tcp = boost::asio::ip::tcp;
   // judge: the policy and limits (proxy_policy.hpp); nothing admits everything.
@@ -40,6 +40,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void start();
   // Ends one live call (Relay::cut_call): the policy re-judged it, or the operator.
   void cut(std::uint16_t pac_call_id, std::uint8_t result_code, const std::string& why);
+  // Ends the whole control connection (Relay::cut_connection), for another relay's claim of a
+  // server Call ID this one's call holds.
+  void cut_connection(std::string_view why) override;
   const Relay& relay() const { return relay_; }
 
  private:

@@ -17,31 +17,38 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pptplab.lab import CLIENTS, HERE, PYTHON, SERVER, SERVER2  # noqa: E402
 from test_nat_e2e import LabTest  # noqa: E402
+from test_proxy_e2e import ProxyTest  # noqa: E402
 
 ATTACKER, VICTIM = CLIENTS[0], CLIENTS[1]
 # pptpd's second control connection gets server Call IDs from 128 on (a range of 128 each).
 VICTIMS_SERVER_CALL_ID = 128
 
 
+def range_attacker(lab, key, count, seconds, pause, go_file=""):
+    """hostile.py call-id-range from ATTACKER: its connection's calls run past pptpd's range
+    until one is given `key` (-1: never, `count` calls), then GRE keyed `key`."""
+    attacker = subprocess.Popen(
+        ["ip", "netns", "exec", lab.ns["lan"], PYTHON, os.path.join(HERE, "hostile.py"), "call-id-range",
+         "--local", ATTACKER, "--target", SERVER, "--key", str(key), "--count", str(count),
+         "--seconds", str(seconds), "--pause", str(pause), "--go-file", go_file], stdout=subprocess.PIPE,
+        text=True, start_new_session=True)
+    lab.procs.append(attacker)
+    return attacker
+
+
+def wait_line(attacker, key):
+    """The attacker's progress line that has `key` (the order of the two clients' connections
+    at pptpd decides their ranges: the test starts the victim only after it)."""
+    for _ in range(5):
+        line = json.loads(attacker.stdout.readline() or "{}")
+        if key in line:
+            return line
+    raise AssertionError("the attacker never said %r" % key)
+
+
 class ServerCallIdRanges(LabTest):
     def attack(self, seconds, pause, go_file=""):
-        attacker = subprocess.Popen(
-            ["ip", "netns", "exec", self.lab.ns["lan"], PYTHON, os.path.join(HERE, "hostile.py"), "call-id-range",
-             "--local", ATTACKER, "--target", SERVER, "--key", str(VICTIMS_SERVER_CALL_ID), "--count", "300",
-             "--seconds", str(seconds), "--pause", str(pause), "--go-file", go_file], stdout=subprocess.PIPE,
-            text=True, start_new_session=True)
-        self.lab.procs.append(attacker)
-        return attacker
-
-    @staticmethod
-    def wait_line(attacker, key):
-        """The attacker's progress line that has `key` (the order of the two clients' connections
-        at pptpd decides their ranges: the test starts the victim only after it)."""
-        for _ in range(5):
-            line = json.loads(attacker.stdout.readline() or "{}")
-            if key in line:
-                return line
-        raise AssertionError("the attacker never said %r" % key)
+        return range_attacker(self.lab, VICTIMS_SERVER_CALL_ID, 300, seconds, pause, go_file)
 
     def wait_call_up(self, address, timeout=30):
         deadline = time.monotonic() + timeout
@@ -60,7 +67,7 @@ class ServerCallIdRanges(LabTest):
         self.lab.start_server()
         go = os.path.join(self.lab.tmp, "go")
         attacker = self.attack(seconds=60, pause=0, go_file=go)
-        self.wait_line(attacker, "first")
+        wait_line(attacker, "first")
         victim = self.lab.start_client("pns", local=VICTIM, tag="victim", call_ids=[7], duration=20)
         self.wait_call_up(VICTIM)
         open(go, "w").close()
@@ -82,7 +89,7 @@ class ServerCallIdRanges(LabTest):
         review, N4)."""
         self.lab.start_server()
         attacker = self.attack(seconds=0, pause=5)  # its GRE once the victim's call is up
-        self.wait_line(attacker, "hit")
+        wait_line(attacker, "hit")
         victim = self.lab.start_client("pns", local=VICTIM, tag="victim", call_ids=[7], duration=10)
         attack = json.loads(attacker.communicate(timeout=90)[0].strip().splitlines()[-1])
         victim = self.lab.result(victim, timeout=90)
@@ -92,6 +99,29 @@ class ServerCallIdRanges(LabTest):
         self.assertEqual(call["peer_call_id"], VICTIMS_SERVER_CALL_ID, victim)
         self.assertEchoed(victim, minimum=20)
         self.assertEqual(status["packets"]["connections_cut_server_call_id"], 1, status["packets"])
+
+
+class ProxiedServerCallIdRanges(ProxyTest):
+    def test_a_proxied_connection_past_its_range_is_cut_when_another_client_needs_the_call_id(self):
+        """Proxy mode: every server leg leaves from the router's address. The attacker's
+        connection holds 200 calls at pptpd (0 to 199, past its range of 128); the victim's first
+        call then gets 128. The connection with more calls is cut (CDN and a Stop), the
+        victim's call works. Before, the first holder kept the ID and the victim's call was
+        refused "general error" (s36 review R2)."""
+        self.lab.start_server()
+        attacker = range_attacker(self.lab, key=-1, count=200, seconds=0, pause=15)
+        self.assertFalse(wait_line(attacker, "hit")["hit"])  # our Call IDs: it never sees pptpd's
+        victim = self.lab.result(self.lab.start_client("pns", local=VICTIM, tag="victim", call_ids=[7], duration=5),
+                                 timeout=60)
+        status = self.lab.status()
+        [call] = victim["calls"]
+        self.assertEqual(call["result"], 1, victim)
+        self.assertEchoed(victim, minimum=20)
+        self.assertEqual(status["relay"]["connections_cut_server_call_id"], 1, status["relay"])
+        self.assertEqual(status["relay"]["server_call_id_taken"], 0, status["relay"])
+        self.assertIn("proxy_connection_cut client=%s server=%s calls=200 reason=\"pptp-alg: the server gave this "
+                      "connection's Call ID %d" % (ATTACKER, SERVER, VICTIMS_SERVER_CALL_ID), self.lab.read_daemon_log())
+        attacker.kill()
 
 
 class ServerCallIdReuse(LabTest):

@@ -2,6 +2,9 @@
 // connection's calls, in control messages or in GRE Keys, reaches nothing but its own; a
 // flood of call requests on one connection stops at its limit with "busy"; a server Call ID
 // another proxied call has is refused (s35 review F0: Poptop's ranges of 128 a connection).
+#include <string>
+#include <string_view>
+
 #include "proxy/gre_relay.hpp"
 #include "tests/proxy/relay_harness.hpp"
 
@@ -87,6 +90,84 @@ TEST_F(TwoClients, AServerCallIdAnotherProxiedCallHasIsRefused) {
   connect_call(*alice, 10, 256);
   EXPECT_EQ(alice->calls().size(), 2u);
   EXPECT_EQ(counters.server_call_id_taken, 2u);
+}
+
+// The session's side of a cut (Session::cut_connection): the relay's output, kept.
+struct KeptCut : ConnectionCutter {
+  explicit KeptCut(Relay& r) : relay(r) { relay.set_cutter(this); }
+  void cut_connection(std::string_view why) override {
+    reason = why;
+    output = relay.cut_connection(why);
+    ++cuts;
+  }
+  Relay& relay;
+  RelayOutput output;
+  std::string reason;
+  int cuts = 0;
+};
+
+// Poptop's ranges of 128 (s36 review R2): bob's connection ran past its range with 3 calls,
+// and the server gives alice's first call one of their Call IDs. The connection with more
+// calls is cut (as the transparent gateway cuts it); alice's call is connected.
+TEST_F(RelayFixture, AServerCallIdOfAConnectionWithMoreCallsIsTakenAndThatConnectionCut) {
+  auto bob = started(kClient2);
+  KeptCut bob_session(*bob);
+  for (std::uint16_t i = 0; i < 3; ++i) connect_call(*bob, static_cast<std::uint16_t>(20 + i), static_cast<std::uint16_t>(256 + i));
+  const std::uint16_t bobs_first_toward_client = bob->calls().at(0).pac_call_id;
+  auto alice = started(kClient);
+  const wire::OutgoingCallReply alices = connect_call(*alice, 9, 257);
+  EXPECT_EQ(alices.result_code, result::kCallConnected) << "alice's call keeps the Call ID the server gave it";
+  EXPECT_EQ(alice->calls().size(), 1u);
+  EXPECT_EQ(counters.server_call_id_taken, 0u);
+  EXPECT_EQ(counters.connections_cut_server_call_id, 1u);
+  // bob's client hears of each call's end and of the cut's reason; the server gets a Stop.
+  ASSERT_EQ(bob_session.cuts, 1);
+  EXPECT_NE(bob_session.reason.find("Call ID 257"), std::string::npos);
+  const auto cdns = sent<wire::CallDisconnectNotify>(bob_session.output, Leg::Client);
+  ASSERT_EQ(cdns.size(), 3u);
+  EXPECT_EQ(cdns[0].result_code, result::kDisconnectAdminShutdown);
+  EXPECT_EQ(sent<wire::StopControlConnectionRequest>(bob_session.output, Leg::Server).size(), 1u);
+  EXPECT_TRUE(bob_session.output.close_client);
+  EXPECT_TRUE(bob_session.output.close_server);
+  EXPECT_EQ(bob->state(), RelayState::Closed);
+  EXPECT_TRUE(bob->calls().empty());
+  EXPECT_EQ(book.route(bobs_first_toward_client), nullptr) << "bob's calls' GRE routes are gone";
+  EXPECT_NE(book.route(alices.call_id), nullptr);
+  // The ID is alice's call's now: a third client given it is refused, alice's call ends it.
+  auto carol = started(test::addr("192.0.2.13"));
+  EXPECT_EQ(connect_call(*carol, 5, 257).result_code, result::kCallGeneralError);
+  EXPECT_EQ(counters.server_call_id_taken, 1u);
+  EXPECT_EQ(counters.connections_cut_server_call_id, 1u);
+}
+
+// The same for a call the server places (2.9): the holder with more calls is cut, and the
+// incoming call reaches its client.
+TEST_F(RelayFixture, AnIncomingCallGivenTheServerCallIdOfAConnectionWithMoreCallsCutsThatConnection) {
+  auto bob = started(kClient2);
+  KeptCut bob_session(*bob);
+  connect_call(*bob, 20, 256);
+  connect_call(*bob, 21, 300);
+  auto alice = started(kClient);
+  const RelayOutput placed = server_places(*alice, 256);
+  EXPECT_EQ(sent<wire::IncomingCallRequest>(placed, Leg::Client).size(), 1u);
+  EXPECT_TRUE(sent<wire::IncomingCallReply>(placed, Leg::Server).empty()) << "not refused";
+  EXPECT_EQ(bob_session.cuts, 1);
+  EXPECT_EQ(counters.connections_cut_server_call_id, 1u);
+}
+
+// A tie, or a holder this relay cannot cut (no session), keeps the old rule: the new call is
+// refused and nothing is cut. Within one connection a duplicate is always refused.
+TEST_F(RelayFixture, ATieOrOnesOwnDuplicateRefusesTheNewCallAndCutsNothing) {
+  auto bob = started(kClient2);
+  KeptCut bob_session(*bob);
+  connect_call(*bob, 20, 256);
+  auto alice = started(kClient);
+  EXPECT_EQ(connect_call(*alice, 9, 256).result_code, result::kCallGeneralError);
+  EXPECT_EQ(connect_call(*bob, 21, 256).result_code, result::kCallGeneralError) << "bob's own duplicate";
+  EXPECT_EQ(bob_session.cuts, 0);
+  EXPECT_EQ(counters.connections_cut_server_call_id, 0u);
+  EXPECT_EQ(counters.server_call_id_taken, 2u);
+  EXPECT_EQ(bob->calls().size(), 1u);
 }
 
 TEST_F(RelayFixture, AnOutgoingCallFloodStopsAtTheConnectionsLimitWithBusy) {
