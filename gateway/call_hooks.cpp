@@ -97,8 +97,13 @@ bool Gateway::may_name_pac_call_id(const track::ControlConnection& c, const trac
   resolve_outside(c, r);
   const PacCallKey key{c.pac.address.value, r.outside.value, id};
   if (const PacCallHolder* h = pac_call_ids_.holder(key)) {
-    // A call of the same connection is that client's own duplicate (DuplicateCallId).
-    if (h->connection == &c) return true;
+    // The server gave two calls of this connection one Call ID: only this client's GRE is
+    // confused. The call shares the holder's entry, which goes back when the last of them ends.
+    if (h->connection == &c) {
+      ++r.pac_call_id_sharers;
+      calls_[call.id].pac_call_key = key;
+      return true;
+    }
     // A call adopted at a restart or taken over from the HA peer: its GRE still flows.
     if (h->connection == nullptr) return false;
     // Another connection's call has it: the server cannot tell the two calls' GRE apart. The
@@ -131,11 +136,36 @@ void Gateway::cut_for_server_call_id(const track::ControlConnection& c, std::uin
 // call (s35 second review: the holder idled out, and a client with 129 calls took its ID unchecked).
 void Gateway::release_pac_call_id(const track::ControlConnection& c, const track::Call& call, const PacCallKey& key) {
   const auto it = connections_.find(c.id);
+  if (it != connections_.end() && hand_over_pac_call_id(c, it->second, call, key)) return;
   if (call.pac_call_may_live && it != connections_.end() && c.state != track::ConnectionState::Closed) {
     it->second.parked_pac_call_ids.push_back(ParkedPacCallId{key, call.id});
     return;
   }
   pac_call_ids_.release(key, call.id);
+}
+
+// A server Call ID two calls of one connection share (may_name_pac_call_id) stays held while
+// either lives: before, the first to end gave it back under the other (s36 review N3), and
+// another client's call could be given it unchecked. A walk of the connection's calls, only
+// where the server gave such a duplicate.
+bool Gateway::hand_over_pac_call_id(const track::ControlConnection& c, ConnectionRecord& r, const track::Call& call,
+                                    const PacCallKey& key) {
+  if (r.pac_call_id_sharers == 0) return false;
+  const PacCallHolder* h = pac_call_ids_.holder(key);
+  if (h == nullptr || h->connection != &c) return false;  // lost to another connection's call
+  if (h->call_id != call.id) {                             // a sharer ends: the holder keeps it
+    --r.pac_call_id_sharers;
+    return true;
+  }
+  for (const auto& other : c.calls) {
+    if (other->id == call.id) continue;
+    const auto rec = calls_.find(other->id);
+    if (rec == calls_.end() || rec->second.pac_call_key != key) continue;
+    pac_call_ids_.hold(key, PacCallHolder{other->id, &c});
+    --r.pac_call_id_sharers;
+    return true;
+  }
+  return false;
 }
 
 void Gateway::on_request_refused(const track::ControlConnection& c, wire::ControlMessageType type,

@@ -333,6 +333,8 @@ class Gateway final : private track::TrackerObserver {
   bool may_place_incoming_call(const track::ControlConnection& c) override;
   bool may_name_pac_call_id(const track::ControlConnection& c, const track::Call& call, std::uint16_t id) override;
   void release_pac_call_id(const track::ControlConnection& c, const track::Call& call, const PacCallKey& key);
+  bool hand_over_pac_call_id(const track::ControlConnection& c, ConnectionRecord& r, const track::Call& call,
+                             const PacCallKey& key);
   bool holds_pns_call_id(const track::ControlConnection& c, std::uint16_t id) const override {
     return call_observer_ != nullptr && call_observer_->taken_over_call(c, CallIdSide::Pns, id).has_value();
   }

@@ -78,6 +78,9 @@ struct ConnectionRecord {
   bool desynced = false;                        // a stream lost sync: closed, its data dropped
   bool killed = false;                          // ended by the operator (control_api.hpp)
   std::vector<ParkedPacCallId> parked_pac_call_ids;  // its ended calls' server Call IDs
+  // Its calls the server gave a Call ID another call of it holds (one entry each, released by
+  // the holder: Gateway::hand_over_pac_call_id).
+  std::uint16_t pac_call_id_sharers = 0;
   // A Call-Clear-Request's Call ID decided from its first byte alone (call_id_fields.cpp):
   // the sequence number of that field, until its second byte decides the rest.
   std::optional<std::uint32_t> first_byte_field;

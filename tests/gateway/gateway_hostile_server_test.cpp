@@ -122,6 +122,26 @@ TEST_F(HostileServer, AServerCallIdAnotherClientsCallHasEndsTheLaterCall) {
   EXPECT_TRUE(gre_to_server_passes(b, 100));
 }
 
+// A server that gives two calls of one connection one Call ID confuses only that client's
+// GRE; the ID stays held while either call lives (s36 review N3: the first to end gave it
+// back, and the next client given it shared the other's call at the server).
+TEST_F(HostileServer, AServerCallIdTwoCallsOfOneConnectionShareIsHeldUntilBothEnd) {
+  ASSERT_TRUE(call(a, 10, 100));  // A's second call, given its first call's server Call ID
+  EXPECT_EQ(anomaly("pac_call_id_taken"), 0u);
+  wire::CallDisconnectNotify end;
+  end.call_id = 100;
+  h.pass(a.to_pns(test::bytes_of(end)));  // one of the two ends
+  ASSERT_EQ(calls_tracked(), 1u);
+  ASSERT_TRUE(call(b, 7, 100));  // the other still has it: B's call ends (a tie keeps the first)
+  EXPECT_EQ(anomaly("pac_call_id_taken"), 1u);
+  EXPECT_FALSE(gre_to_server_passes(b, 100));  // at the server it would land in A's call
+  h.pass(a.to_pns(test::bytes_of(end)));  // the last of A's two ends: the ID is free
+  ASSERT_EQ(calls_tracked(), 0u);
+  ASSERT_TRUE(call(b, 8, 100));
+  EXPECT_EQ(anomaly("pac_call_id_taken"), 1u);
+  EXPECT_TRUE(gre_to_server_passes(b, 100));
+}
+
 // A connection runs past a server's range of Call IDs only with many calls: of the two, the
 // one with more calls is cut, whichever came first (s35 second review N4: one connection with
 // 1,024 calls at pptpd denied the next 7 clients behind the same public address).
