@@ -207,11 +207,7 @@ TEST(HostileServerIdle, AnIdledOutCallKeepsItsServerCallIdWhileItsConnectionLive
   o.timeouts.call_idle = 5;
   Harness h(o);
   Client a{{addr("192.0.2.11"), 40001}}, b{{addr("192.0.2.12"), 40002}};
-  h.start(a);
-  h.pass(a.to_pac(test::bytes_of(ocrq(9))));
-  h.pass(a.to_pns(test::bytes_of(ocrp(100, 9))));
-  h.gw.expire(h.now += 10);
-  ASSERT_EQ(h.gw.tracker().call_count(), 0u);
+  ASSERT_NO_FATAL_FAILURE(call_then_idle_out(h, a, 9, 100));
   h.start(b);
   Packet request = b.to_pac(test::bytes_of(ocrq(7)));
   ASSERT_EQ(h.run(request).action, Action::Accept);

@@ -340,11 +340,7 @@ TEST(Gateway, AnIdledOutCallsOutsideCallIdGoesToNoOtherClientWhileItsConnectionL
   o.timeouts.call_idle = 5;
   Harness h(o);
   Client victim{{addr("192.0.2.11"), 40001}}, mallory{{addr("192.0.2.12"), 40002}};
-  h.start(victim);
-  h.pass(victim.to_pac(test::bytes_of(ocrq(7))));
-  h.pass(victim.to_pns(test::bytes_of(ocrp(300, 7))));
-  h.gw.expire(h.now += 10);
-  ASSERT_EQ(h.gw.tracker().call_count(), 0u);
+  ASSERT_NO_FATAL_FAILURE(call_then_idle_out(h, victim, 7, 300));
   h.start(mallory);
   Packet request = mallory.to_pac(test::bytes_of(ocrq(7)));
   ASSERT_EQ(h.run(request).action, Action::Accept);

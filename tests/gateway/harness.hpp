@@ -85,6 +85,17 @@ inline wire::OutgoingCallReply ocrp(std::uint16_t call_id, std::uint16_t peer) {
   return r;
 }
 
+// `c` starts and opens a call (Call ID `id`, the first on its address: not translated) that
+// the server answers with `server_id`; the call then idles out while its connection lives
+// (the options' timeouts.call_idle must be under 10 s).
+inline void call_then_idle_out(Harness& h, Client& c, std::uint16_t id, std::uint16_t server_id) {
+  h.start(c);
+  h.pass(c.to_pac(test::bytes_of(ocrq(id))));
+  h.pass(c.to_pns(test::bytes_of(ocrp(server_id, id))));
+  h.gw.expire(h.now += 10);
+  ASSERT_EQ(h.gw.tracker().call_count(), 0u);
+}
+
 inline wire::IncomingCallRequest icrq(std::uint16_t pac_call_id) {
   wire::IncomingCallRequest r;
   r.call_id = pac_call_id;
