@@ -106,10 +106,10 @@ bool Gateway::may_name_pac_call_id(const track::ControlConnection& c, const trac
     }
     // A call adopted at a restart or taken over from the HA peer: its GRE still flows.
     if (h->connection == nullptr) return false;
-    // Another connection's call has it: the server cannot tell the two calls' GRE apart. The
-    // one with more calls ran past its range (a host with 1,024 calls on one connection
-    // denied the next 7 clients of its pptpd, s35 second review N4): it is cut.
-    if (h->connection->calls.open_count() <= c.calls.open_count()) return false;
+    // Another connection's call has it: the server cannot tell the two calls' GRE apart. One
+    // that ran past its range is cut (a host with 1,024 calls on one connection denied the
+    // next 7 clients of its pptpd, s35 second review N4); else the new call is refused.
+    if (!holder_ran_past_its_range(h->connection->calls.open_count(), c.calls.open_count())) return false;
     cut_for_server_call_id(*h->connection, id);
   }
   pac_call_ids_.hold(key, PacCallHolder{call.id, &c});

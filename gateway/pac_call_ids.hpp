@@ -5,8 +5,8 @@
 // connection a range of 128 and lets a connection's calls run into the next range: an
 // inside host with 129 calls got the Call ID of another client's call, and one GRE packet
 // of its own ended that client's tunnel at the server (s35 review F0). Of two control
-// connections whose calls the server gave one Call ID, the one with more calls loses: a
-// connection runs past its range only with many calls (Gateway::may_name_pac_call_id).
+// connections whose calls the server gave one Call ID, one that ran past its range loses
+// (holder_ran_past_its_range); otherwise the later call does.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +20,23 @@ struct ControlConnection;
 }
 
 namespace pptp::gateway {
+
+// Poptop's range of Call IDs a control connection (MAX_CALLS_PER_TCP_LINK): pptpd adds it to
+// the next connection's first Call ID at each connection it accepts, and wraps after 512
+// connections. A connection with no more open calls than this has not run past its range:
+// its Call ID is its own, and a new connection given it got it from a wrap (which a client can
+// cause by opening connections) or from a server of another numbering.
+inline constexpr std::size_t kCallsInAServerRange = 128;
+
+// Of two control connections whose calls a server gave one Call ID, whether the holder's is
+// the one that ran past its range and so gives the ID up (its connection cut): it has more
+// open calls than the other and more than a range (s36 review R2, s37). Otherwise the new
+// call is refused. `holder_calls` and `new_calls` count each connection's open calls, the new
+// call included. Both modes decide by this (Gateway::may_name_pac_call_id, proxy
+// Relay::server_call_id_claim).
+inline bool holder_ran_past_its_range(std::size_t holder_calls, std::size_t new_calls) {
+  return holder_calls > new_calls && holder_calls > kCallsInAServerRange;
+}
 
 struct PacCallKey {
   std::uint32_t server = 0;   // the PAC's address

@@ -63,17 +63,24 @@ void Relay::clear_at_server(RelayOutput& out, const ProxyCall& call) {
   clearing_.emplace_back(call.pns_call_id, call.server_call_id);
 }
 
-// Ends the connection: every call toward the client (2.13), the control connection toward the
-// server (2.3: the server ends its calls with it). A relay already closed sends nothing more.
+// Ends the connection: each call toward the client, an outgoing one still waiting for the
+// server with an Outgoing-Call-Reply "general error" (2.8: the client knows no Call ID of ours
+// for it yet), the others with Call-Disconnect-Notify (2.13); then the control connection on
+// both legs (2.3: the server ends its calls with it). A relay already closed sends nothing more.
 RelayOutput Relay::cut_connection(std::string_view why) {
   RelayOutput out;
   if (state_ != RelayState::Closed) {
-    for (const ProxyCall& call : calls_) disconnect_client(out, call, result::kDisconnectAdminShutdown, why);
-    if (state_ == RelayState::StartingServer || state_ == RelayState::Established) {
-      wire::StopControlConnectionRequest stop;
-      stop.reason = result::kStopGeneral;
-      out.sends.push_back(to(Leg::Server, stop));
+    for (const ProxyCall& call : calls_) {
+      if (call.client_known && !call.server_call_id) {
+        out.sends.push_back(to(Leg::Client, refused_call(call.client_call_id, result::kCallGeneralError)));
+      } else {
+        disconnect_client(out, call, result::kDisconnectAdminShutdown, why);
+      }
     }
+    wire::StopControlConnectionRequest stop;
+    stop.reason = result::kStopGeneral;
+    if (state_ == RelayState::Established) out.sends.push_back(to(Leg::Client, stop));
+    if (state_ == RelayState::StartingServer || state_ == RelayState::Established) out.sends.push_back(to(Leg::Server, stop));
     out.close_client = out.close_server = true;
     state_ = RelayState::Closed;
   }
@@ -82,16 +89,16 @@ RelayOutput Relay::cut_connection(std::string_view why) {
 }
 
 // Poptop gives a control connection's calls the Call IDs of the next connection's range once
-// it has more than 128 (s35 review F0): of two connections with a call given one server Call
-// ID, the one with more calls ran past its range, and is cut, as the transparent gateway cuts
-// it (Gateway::may_name_pac_call_id; before, s36 review R2, the first holder kept the ID and
-// the next client's call failed). A duplicate within one connection, or a tie, refuses the
-// new call; so does a holder without a session to cut it (tests).
+// it has more than 128 (s35 review F0): a holder that ran past its range
+// (gateway::holder_ran_past_its_range) is cut, as the transparent gateway cuts it
+// (Gateway::may_name_pac_call_id; before, s36 review R2, the first holder kept the ID and the
+// next client's call failed). Otherwise, a duplicate within one connection, or a holder
+// without a session to cut it (tests), the new call is refused.
 Relay::Claim Relay::server_call_id_claim(std::uint16_t server_call_id, std::size_t calls) const {
   const CallBook::ServerCallHolder* h = book_.server_call_id_holder(server_, server_call_id);
   if (h == nullptr) return Claim::Free;
-  if (h->relay == this || h->relay->cutter_ == nullptr || h->relay->calls_.size() <= calls) return Claim::Refused;
-  return Claim::CutsHolder;
+  if (h->relay == this || h->relay->cutter_ == nullptr) return Claim::Refused;
+  return gateway::holder_ran_past_its_range(h->relay->calls_.size(), calls) ? Claim::CutsHolder : Claim::Refused;
 }
 
 bool Relay::claim_server_call_id(std::uint16_t server_call_id, std::uint16_t pns_call_id, std::size_t calls) {

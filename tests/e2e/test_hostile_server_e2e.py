@@ -50,14 +50,15 @@ class ServerCallIdRanges(LabTest):
     def attack(self, seconds, pause, go_file=""):
         return range_attacker(self.lab, VICTIMS_SERVER_CALL_ID, 300, seconds, pause, go_file)
 
-    def wait_call_up(self, address, timeout=30):
+    def wait_calls_up(self, address, calls=1, timeout=30):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status = self.lab.status(wait=0.5)
-            if any(call.get("pac_call_id") is not None for c in status["connections"]
-                   if c["pns"].startswith(address + ":") for call in c["calls"]):
+            up = sum(call.get("pac_call_id") is not None for c in status["connections"]
+                     if c["pns"].startswith(address + ":") for call in c["calls"])
+            if up >= calls:
                 return
-        raise AssertionError("%s's call was not up within %d s" % (address, timeout))
+        raise AssertionError("%s's %d call(s) were not up within %d s" % (address, calls, timeout))
 
     def test_a_call_pptpd_numbers_like_another_clients_is_ended_and_that_client_unharmed(self):
         """The attacker's connection comes first; the victim's call then gets pptpd's second
@@ -69,7 +70,7 @@ class ServerCallIdRanges(LabTest):
         attacker = self.attack(seconds=60, pause=0, go_file=go)
         wait_line(attacker, "first")
         victim = self.lab.start_client("pns", local=VICTIM, tag="victim", call_ids=[7], duration=20)
-        self.wait_call_up(VICTIM)
+        self.wait_calls_up(VICTIM)
         open(go, "w").close()
         attack = json.loads(attacker.communicate(timeout=90)[0].strip().splitlines()[-1])
         victim = self.lab.result(victim, timeout=90)
@@ -99,6 +100,29 @@ class ServerCallIdRanges(LabTest):
         self.assertEqual(call["peer_call_id"], VICTIMS_SERVER_CALL_ID, victim)
         self.assertEchoed(victim, minimum=20)
         self.assertEqual(status["packets"]["connections_cut_server_call_id"], 1, status["packets"])
+
+
+    def test_a_connection_within_its_range_keeps_its_call_ids_when_pptpd_wraps(self):
+        """pptpd's ranges wrap after 512 connections, and any client can open them: the
+        attacker's 512th connection after the victim's gets the victim's range, and its first
+        call the Call ID of the victim's first call. The victim's connection holds 2 calls,
+        within its range: the attacker's call is refused and the victim's connection goes on.
+        With the rule of s35 (more calls than the other connection were enough) the victim's
+        connection was cut. (pptpd carries one call a connection: the victim's first call gets
+        no GRE from it once the second is placed, with or without pptp-alg.)"""
+        self.lab.start_server()
+        victim = self.lab.start_client("pns", local=VICTIM, tag="victim", call_ids=[7, 8], duration=40)
+        self.wait_calls_up(VICTIM, 2)
+        attack = self.lab.hostile("range-wrap", ATTACKER, SERVER, count=511, extra=("--pause", "2"))
+        victim = self.lab.result(victim, timeout=90)
+        status = self.lab.status()
+        self.assertTrue(attack["ok"], attack)
+        self.assertEqual(attack["call_id"], victim["calls"][0]["peer_call_id"], (attack, victim))  # the wrap hit
+        live = victim["calls"][1]
+        self.assertGreaterEqual(live["echoed"], live["sent"] - 3, victim)
+        self.assertEqual(live["foreign"], 0, victim)
+        self.assertEqual(status["packets"]["connections_cut_server_call_id"], 0, status["packets"])
+        self.assertGreaterEqual(status["anomalies"].get("pac_call_id_taken", 0), 1, status["anomalies"])
 
 
 class ProxiedServerCallIdRanges(ProxyTest):

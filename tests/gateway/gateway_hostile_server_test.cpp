@@ -142,20 +142,38 @@ TEST_F(HostileServer, AServerCallIdTwoCallsOfOneConnectionShareIsHeldUntilBothEn
   EXPECT_TRUE(gre_to_server_passes(b, 100));
 }
 
-// A connection runs past a server's range of Call IDs only with many calls: of the two, the
-// one with more calls is cut, whichever came first (s35 second review N4: one connection with
-// 1,024 calls at pptpd denied the next 7 clients behind the same public address).
-TEST_F(HostileServer, TheConnectionWithMoreCallsLosesTheServerCallId) {
+// A connection runs past a server's range of Call IDs only with many calls: the holder with
+// more calls than the new call's connection, and more than a range, is cut (s35 second
+// review N4: one connection with 1,024 calls at pptpd denied the next 7 clients behind the
+// same public address).
+TEST_F(HostileServer, AConnectionPastItsRangeLosesTheServerCallId) {
+  const auto last = static_cast<std::uint16_t>(100 + kCallsInAServerRange);
+  for (std::uint16_t id = 101; id <= last; ++id) {
+    ASSERT_TRUE(call(a, static_cast<std::uint16_t>(id - 90), id)) << id;  // A: server Call IDs 100 on
+  }
+  ASSERT_TRUE(call(b, 7, last));  // B's first call given A's last call's
+  EXPECT_EQ(anomaly("pac_call_id_taken"), 0u);
+  EXPECT_EQ(h.gw.counters().connections_cut_server_call_id, 1u);
+  EXPECT_TRUE(gre_to_server_passes(b, last));
+  EXPECT_FALSE(gre_to_server_passes(a, last));  // A's connection is cut: none of its GRE passes
+  EXPECT_FALSE(gre_to_server_passes(a, 100));
+  Packet more = a.to_pac(test::bytes_of(ocrq(5)));
+  EXPECT_EQ(h.run(more).action, Action::Drop);
+}
+
+// pptpd's ranges wrap after 512 connections, which a client can open: a new connection's first
+// call then gets the Call ID of a connection with a few calls in its own range. That one keeps
+// it; the new call is refused (s37: before, more calls than the new connection's were enough
+// to be cut).
+TEST_F(HostileServer, AConnectionWithinItsRangeKeepsItsServerCallId) {
   ASSERT_TRUE(call(a, 10, 101));
   ASSERT_TRUE(call(a, 11, 102));  // A: three calls, server Call IDs 100 to 102
   ASSERT_TRUE(call(b, 7, 102));   // B's first call given A's third call's
-  EXPECT_EQ(anomaly("pac_call_id_taken"), 0u);
-  EXPECT_EQ(h.gw.counters().connections_cut_server_call_id, 1u);
-  EXPECT_TRUE(gre_to_server_passes(b, 102));
-  EXPECT_FALSE(gre_to_server_passes(a, 102));  // A's connection is cut: none of its GRE passes
-  EXPECT_FALSE(gre_to_server_passes(a, 100));
-  Packet more = a.to_pac(test::bytes_of(ocrq(12)));
-  EXPECT_EQ(h.run(more).action, Action::Drop);
+  EXPECT_EQ(anomaly("pac_call_id_taken"), 1u);
+  EXPECT_EQ(h.gw.counters().connections_cut_server_call_id, 0u);
+  EXPECT_FALSE(gre_to_server_passes(b, 102));
+  EXPECT_TRUE(gre_to_server_passes(a, 102));
+  EXPECT_TRUE(gre_to_server_passes(a, 100));
 }
 
 // A call adopted at a restart (--keep-fast-path) or taken over from the HA peer holds its

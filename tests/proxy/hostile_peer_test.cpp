@@ -106,13 +106,20 @@ struct KeptCut : ConnectionCutter {
   int cuts = 0;
 };
 
-// Poptop's ranges of 128 (s36 review R2): bob's connection ran past its range with 3 calls,
-// and the server gives alice's first call one of their Call IDs. The connection with more
-// calls is cut (as the transparent gateway cuts it); alice's call is connected.
-TEST_F(RelayFixture, AServerCallIdOfAConnectionWithMoreCallsIsTakenAndThatConnectionCut) {
+// bob's connection holds `calls` calls, server Call IDs 256 on.
+static void bobs_calls(Relay& bob, std::size_t calls) {
+  for (std::size_t i = 0; i < calls; ++i) {
+    RelayFixture::connect_call(bob, static_cast<std::uint16_t>(20 + i), static_cast<std::uint16_t>(256 + i));
+  }
+}
+
+// Poptop's ranges of 128 (s36 review R2): bob's connection ran past its range (129 calls), and
+// the server gives alice's first call one of their Call IDs. bob's connection is cut (as the
+// transparent gateway cuts it); alice's call is connected.
+TEST_F(RelayFixture, AServerCallIdOfAConnectionPastItsRangeIsTakenAndThatConnectionCut) {
   auto bob = started(kClient2);
   KeptCut bob_session(*bob);
-  for (std::uint16_t i = 0; i < 3; ++i) connect_call(*bob, static_cast<std::uint16_t>(20 + i), static_cast<std::uint16_t>(256 + i));
+  bobs_calls(*bob, gateway::kCallsInAServerRange + 1);
   const std::uint16_t bobs_first_toward_client = bob->calls().at(0).pac_call_id;
   auto alice = started(kClient);
   const wire::OutgoingCallReply alices = connect_call(*alice, 9, 257);
@@ -124,9 +131,10 @@ TEST_F(RelayFixture, AServerCallIdOfAConnectionWithMoreCallsIsTakenAndThatConnec
   ASSERT_EQ(bob_session.cuts, 1);
   EXPECT_NE(bob_session.reason.find("Call ID 257"), std::string::npos);
   const auto cdns = sent<wire::CallDisconnectNotify>(bob_session.output, Leg::Client);
-  ASSERT_EQ(cdns.size(), 3u);
+  ASSERT_EQ(cdns.size(), gateway::kCallsInAServerRange + 1);
   EXPECT_EQ(cdns[0].result_code, result::kDisconnectAdminShutdown);
   EXPECT_EQ(sent<wire::StopControlConnectionRequest>(bob_session.output, Leg::Server).size(), 1u);
+  EXPECT_EQ(sent<wire::StopControlConnectionRequest>(bob_session.output, Leg::Client).size(), 1u);
   EXPECT_TRUE(bob_session.output.close_client);
   EXPECT_TRUE(bob_session.output.close_server);
   EXPECT_EQ(bob->state(), RelayState::Closed);
@@ -140,13 +148,28 @@ TEST_F(RelayFixture, AServerCallIdOfAConnectionWithMoreCallsIsTakenAndThatConnec
   EXPECT_EQ(counters.connections_cut_server_call_id, 1u);
 }
 
-// The same for a call the server places (2.9): the holder with more calls is cut, and the
-// incoming call reaches its client.
-TEST_F(RelayFixture, AnIncomingCallGivenTheServerCallIdOfAConnectionWithMoreCallsCutsThatConnection) {
+// A call of the cut connection still waiting for the server's reply is answered as one: the
+// client knows no Call ID of ours for it (s37 review F3: it got a Call-Disconnect-Notify).
+TEST_F(RelayFixture, ACutConnectionsCallWaitingForTheServerGetsAnOutgoingCallReply) {
   auto bob = started(kClient2);
   KeptCut bob_session(*bob);
-  connect_call(*bob, 20, 256);
-  connect_call(*bob, 21, 300);
+  bobs_calls(*bob, gateway::kCallsInAServerRange + 1);
+  ask_call(*bob, 500);  // not answered yet
+  auto alice = started(kClient);
+  EXPECT_EQ(connect_call(*alice, 9, 256).result_code, result::kCallConnected);
+  const auto replies = sent<wire::OutgoingCallReply>(bob_session.output, Leg::Client);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].peer_call_id, 500);
+  EXPECT_EQ(replies[0].result_code, result::kCallGeneralError);
+  EXPECT_EQ(sent<wire::CallDisconnectNotify>(bob_session.output, Leg::Client).size(), gateway::kCallsInAServerRange + 1);
+}
+
+// The same for a call the server places (2.9): the holder with more calls is cut, and the
+// incoming call reaches its client.
+TEST_F(RelayFixture, AnIncomingCallGivenTheServerCallIdOfAConnectionPastItsRangeCutsThatConnection) {
+  auto bob = started(kClient2);
+  KeptCut bob_session(*bob);
+  bobs_calls(*bob, gateway::kCallsInAServerRange + 1);
   auto alice = started(kClient);
   const RelayOutput placed = server_places(*alice, 256);
   EXPECT_EQ(sent<wire::IncomingCallRequest>(placed, Leg::Client).size(), 1u);
@@ -155,19 +178,20 @@ TEST_F(RelayFixture, AnIncomingCallGivenTheServerCallIdOfAConnectionWithMoreCall
   EXPECT_EQ(counters.connections_cut_server_call_id, 1u);
 }
 
-// A tie, or a holder this relay cannot cut (no session), keeps the old rule: the new call is
-// refused and nothing is cut. Within one connection a duplicate is always refused.
-TEST_F(RelayFixture, ATieOrOnesOwnDuplicateRefusesTheNewCallAndCutsNothing) {
+// A holder within its range (3 calls here: pptpd's ranges wrap after 512 connections, which a
+// client can open), or a holder this relay cannot cut (no session): the new call is refused
+// and nothing is cut. Within one connection a duplicate is always refused.
+TEST_F(RelayFixture, AHolderWithinItsRangeOrOnesOwnDuplicateRefusesTheNewCallAndCutsNothing) {
   auto bob = started(kClient2);
   KeptCut bob_session(*bob);
-  connect_call(*bob, 20, 256);
+  bobs_calls(*bob, 3);
   auto alice = started(kClient);
   EXPECT_EQ(connect_call(*alice, 9, 256).result_code, result::kCallGeneralError);
-  EXPECT_EQ(connect_call(*bob, 21, 256).result_code, result::kCallGeneralError) << "bob's own duplicate";
+  EXPECT_EQ(connect_call(*bob, 30, 256).result_code, result::kCallGeneralError) << "bob's own duplicate";
   EXPECT_EQ(bob_session.cuts, 0);
   EXPECT_EQ(counters.connections_cut_server_call_id, 0u);
   EXPECT_EQ(counters.server_call_id_taken, 2u);
-  EXPECT_EQ(bob->calls().size(), 1u);
+  EXPECT_EQ(bob->calls().size(), 3u);
 }
 
 TEST_F(RelayFixture, AnOutgoingCallFloodStopsAtTheConnectionsLimitWithBusy) {

@@ -52,7 +52,10 @@
                 an HA node sends its peer, unpaced;
   call-id-range: a pptpd connection's calls run past its range of server Call IDs until one
                 is --key (at most --count requests, --seconds after the first call), then
-                GRE keyed --key (hostile_calls.py).
+                GRE keyed --key (hostile_calls.py);
+  range-wrap:   --count control connections started and closed, then one with a call, held
+                --pause seconds: pptpd's ranges of Call IDs wrap after 512 connections
+                (hostile_calls.py).
 syn-rst-churn, syn-flood, ooo-data, ocrq-flood and head-flood stop at --count or, with --duration, after
 that many seconds, whichever comes first (a fixed-time flood).
 Floods are paced (a pause every few packets) so that the kernel queue is not what refuses
@@ -71,7 +74,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from pptplab import gre, messages as m  # noqa: E402
-from pptplab.hostile_calls import call_id_range  # noqa: E402
+from pptplab.hostile_calls import call_id_range, range_wrap  # noqa: E402
 from pptplab.hostile_tcp import (mid_stream, ooo_data, paced, raw_socket, rounds, syn_flood,  # noqa: E402
                                  syn_rst_churn, tcp_spoof, tcp_window_forge)
 
@@ -348,7 +351,8 @@ def main():
              "syn-rst-churn": syn_rst_churn, "syn-flood": syn_flood, "ooo-data": ooo_data, "sink": sink,
              "gre-flood": gre_flood, "gre-key-flood": gre_key_flood, "gre-spoof": gre_spoof, "stalled": stalled, "mid-stream": mid_stream,
              "tcp-window-forge": tcp_window_forge, "head-flood": head_flood, "start-wait": start_wait,
-             "echo-pipeline": echo_pipeline, "call-id-range": lambda a: call_id_range(a, read_message)}
+             "echo-pipeline": echo_pipeline, "call-id-range": lambda a: call_id_range(a, read_message),
+             "range-wrap": lambda a: range_wrap(a, read_message)}
     p.add_argument("kind", choices=sorted(kinds))
     p.add_argument("--local", required=True)
     p.add_argument("--target", required=True)
@@ -372,7 +376,8 @@ def main():
     p.add_argument("--window", type=int, default=65535, help="tcp-window-forge: the window field written")
     p.add_argument("--go-file", default="", help="call-id-range: go on past the first call once this file exists")
     p.add_argument("--pause", type=float, default=0.5,
-                   help="tcp-window-forge: seconds after each segment; call-id-range: before the GRE")
+                   help="tcp-window-forge: seconds after each segment; call-id-range: before the GRE; "
+                   "range-wrap: the call held")
     p.add_argument("--seconds", type=float, default=5.0, help="gre-flood, gre-key-flood, mid-stream: how long; stalled: held open; "
                    "start-wait: the longest wait; echo-pipeline: how long the replies are read; "
                    "call-id-range: the pause after the first call")

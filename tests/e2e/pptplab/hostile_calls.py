@@ -43,3 +43,33 @@ def call_id_range(a, read_message):
     time.sleep(1)
     s.close()
     return {"requests": len(given), "first": given[0], "last": given[-1], "hit": hit, "frames": frames}
+
+
+def range_wrap(a, read_message):
+    """pptpd adds its range of 128 Call IDs to the next connection's first one at each
+    connection it accepts, and wraps after 512 (s37): --count control connections started
+    and closed one after another, then one more with one call, which pptpd numbers as the
+    connection --count + 1 before it (another client's, when --count is 511). Its call is held
+    --pause seconds. Prints the server's Call ID and result code for that call (none: no
+    Outgoing-Call-Reply reached us)."""
+    for i in range(a.count):
+        s = socket.create_connection((a.target, 1723), timeout=5, source_address=(a.local, 0))
+        s.sendall(m.sccrq("wrap"))
+        try:
+            read_message(s, m.SCCRP)
+        except OSError as e:
+            raise OSError("connection %d of %d: %s" % (i + 1, a.count, e)) from e
+        s.close()
+        time.sleep(0.01)  # pptpd resets a connection now and then when they come faster
+    s = socket.create_connection((a.target, 1723), timeout=5, source_address=(a.local, 0))
+    s.sendall(m.sccrq("wrap"))
+    read_message(s, m.SCCRP)
+    s.sendall(m.ocrq(1000))
+    try:
+        reply = read_message(s, m.OCRP)
+        call_id, result = m.u16(reply, 12), reply[16]
+    except OSError:
+        call_id = result = None
+    time.sleep(a.pause)
+    s.close()
+    return {"connections": a.count + 1, "call_id": call_id, "result": result}
