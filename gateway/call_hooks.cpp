@@ -109,10 +109,10 @@ bool Gateway::may_name_pac_call_id(const track::ControlConnection& c, const trac
     // Another connection's call has it: the server cannot tell the two calls' GRE apart. One
     // that ran past its range is cut (a host with 1,024 calls on one connection denied the
     // next 7 clients of its pptpd, s35 second review N4); else the new call is refused.
-    if (!holder_ran_past_its_range(h->connection->calls.open_count(), c.calls.open_count())) return false;
+    if (!holder_ran_past_its_range(h->ordinal, call.ordinal)) return false;
     cut_for_server_call_id(*h->connection, id);
   }
-  pac_call_ids_.hold(key, PacCallHolder{call.id, &c});
+  pac_call_ids_.hold(key, PacCallHolder{call.id, &c, call.ordinal});
   calls_[call.id].pac_call_key = key;
   ++counters_.stale_gre_forgets;
   if (stale_gre_.size() < kMaxStaleGreForgets) stale_gre_.push_back(StaleGre{c.pac.address, r.outside, id});
@@ -124,7 +124,7 @@ bool Gateway::may_name_pac_call_id(const track::ControlConnection& c, const trac
 void Gateway::cut_for_server_call_id(const track::ControlConnection& c, std::uint16_t id) {
   ++counters_.connections_cut_server_call_id;
   warnings_.warn_source("connection_cut", c.opener, packet_.time, [&] {
-    return fmt::format("{} calls={} reason=\"its server Call ID {} given to a call of a connection with fewer calls\"",
+    return fmt::format("{} calls={} reason=\"its call's server Call ID {} lies past the server's range of 128 for it and was given to another connection's call\"",
                        describe(c), c.calls.open_count(), id);
   });
   KillResult cut;
@@ -161,7 +161,7 @@ bool Gateway::hand_over_pac_call_id(const track::ControlConnection& c, Connectio
     if (other->id == call.id) continue;
     const auto rec = calls_.find(other->id);
     if (rec == calls_.end() || rec->second.pac_call_key != key) continue;
-    pac_call_ids_.hold(key, PacCallHolder{other->id, &c});
+    pac_call_ids_.hold(key, PacCallHolder{other->id, &c, other->ordinal});
     --r.pac_call_id_sharers;
     return true;
   }

@@ -22,20 +22,22 @@ struct ControlConnection;
 namespace pptp::gateway {
 
 // Poptop's range of Call IDs a control connection (MAX_CALLS_PER_TCP_LINK): pptpd adds it to
-// the next connection's first Call ID at each connection it accepts, and wraps after 512
-// connections. A connection with no more open calls than this has not run past its range:
-// its Call ID is its own, and a new connection given it got it from a wrap (which a client can
-// cause by opening connections) or from a server of another numbering.
-inline constexpr std::size_t kCallsInAServerRange = 128;
+// the next connection's first Call ID at each connection it accepts (wrapping after 512
+// connections, which one client can open), and gives a connection's calls that first ID plus
+// the number of Outgoing-Call-Requests it answered on it before. A call preceded by this many
+// requests on its connection got a Call ID past its connection's range.
+inline constexpr std::uint32_t kCallsInAServerRange = 128;
 
-// Of two control connections whose calls a server gave one Call ID, whether the holder's is
-// the one that ran past its range and so gives the ID up (its connection cut): it has more
-// open calls than the other and more than a range (s36 review R2, s37). Otherwise the new
-// call is refused. `holder_calls` and `new_calls` count each connection's open calls, the new
-// call included. Both modes decide by this (Gateway::may_name_pac_call_id, proxy
-// Relay::server_call_id_claim).
-inline bool holder_ran_past_its_range(std::size_t holder_calls, std::size_t new_calls) {
-  return holder_calls > new_calls && holder_calls > kCallsInAServerRange;
+// Of two control connections whose calls a server gave one Call ID, whether the holder's
+// call is the one that ran past its connection's range (`ordinal`: the requests before it on
+// its connection, track::Call::ordinal) while the new call lies within its own: the holder's
+// connection is cut and the new call keeps the ID. Otherwise the new call is refused: a wrap
+// of pptpd's ranges, or a server of another numbering, gives a new connection's call the
+// Call ID of a call within its own range (s37 review F1: with "more calls than the other",
+// one client could get another's connection cut). Both modes decide by this
+// (Gateway::may_name_pac_call_id, proxy Relay::server_call_id_claim).
+inline bool holder_ran_past_its_range(std::uint32_t holder_ordinal, std::uint32_t new_ordinal) {
+  return holder_ordinal >= kCallsInAServerRange && new_ordinal < kCallsInAServerRange;
 }
 
 struct PacCallKey {
@@ -56,6 +58,7 @@ struct PacCallKeyHash {
 struct PacCallHolder {
   std::uint64_t call_id = 0;
   const track::ControlConnection* connection = nullptr;
+  std::uint32_t ordinal = 0;  // the call's track::Call::ordinal (holder_ran_past_its_range)
 };
 
 // One holder per key; `Holder` names its call by `call_id`. The proxy keeps its server legs'

@@ -68,6 +68,7 @@ class CallBook {
   struct ServerCallHolder {
     std::uint16_t call_id = 0;
     Relay* relay = nullptr;
+    std::uint32_t ordinal = 0;  // the call's ProxyCall::ordinal (gateway::holder_ran_past_its_range)
   };
   const ServerCallHolder* server_call_id_holder(wire::Ipv4Address server, std::uint16_t id) const {
     return server_call_ids_.holder(server_key(server, id));

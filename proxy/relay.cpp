@@ -139,6 +139,8 @@ RelayOutput Relay::outgoing_request(const wire::OutgoingCallRequest& m) {
   const ProxyCall call{m.call_id, ids->first, ids->second, std::nullopt, true};
   if (auto refused = judge_refused(call, false)) return *refused;
   calls_.push_back(call);
+  calls_.back().ordinal = ordinal_now();
+  ++outgoing_requests_;
   ++counters_.calls_placed;
   wire::OutgoingCallRequest ours = m;  // speeds, bearer, framing, window, number: the client's
   ours.call_id = ids->second;
@@ -156,7 +158,7 @@ RelayOutput Relay::outgoing_reply(const wire::OutgoingCallReply& m) {
     return one(Leg::Server, clear);
   }
   if (call == nullptr || call->server_call_id) return ignored(&RelayCounters::unknown_call);
-  if (m.result_code == result::kCallConnected && !claim_server_call_id(m.call_id, call->pns_call_id, calls_.size())) {
+  if (m.result_code == result::kCallConnected && !claim_server_call_id(m.call_id, call->pns_call_id, call->ordinal)) {
     return refuse_taken_server_call_id(*call, m.call_id);
   }
   ++counters_.messages_relayed;

@@ -8,6 +8,7 @@
 // what was queued for it has been written): the session (proxy_server.cpp) does the I/O.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -70,8 +71,8 @@ inline constexpr std::uint8_t kDisconnectGeneralError = 2;
     "calls the server gave a Call ID another proxied call to it has: refused (OCRP 2 to the client " \
     "and Call-Clear-Request, or ICRP 3 to the server)")                                              \
   X(connections_cut_server_call_id, "connections_cut_server_call_id",                               \
-    "control connections cut: a server gave one of their calls' Call IDs to a call of a connection " \
-    "with fewer calls (CDN to the client, Stop-Control-Connection-Request to the server)")          \
+    "control connections cut: a server gave the Call ID of one of their calls, past its range, to " \
+    "another connection's call (CDN to the client, Stop-Control-Connection-Request to both)")      \
   X(unknown_call, "unknown_call", "a message naming a Call ID of no call on its leg (ignored)")     \
   X(wrong_sender, "wrong_sender", "a message the sending leg may not send, or not now (ignored)")   \
   X(call_ids_exhausted, "call_ids_exhausted", "no free Call ID: the call was refused as busy")       \
@@ -118,6 +119,9 @@ struct ProxyCall {
                                                 // or Incoming-Call-Request
   bool client_known = true;  // false: an incoming call the client has not answered yet
   std::uint8_t unanswered_ticks = 0;  // a call not yet answered (either way): its age
+  // Outgoing-Call-Requests this connection sent the server before this call
+  // (gateway::holder_ran_past_its_range; at most 65535).
+  std::uint16_t ordinal = 0;
 };
 
 // A start or call the judge refuses: answered with a result code (on_deny: refuse, and the
@@ -201,11 +205,12 @@ class Relay {
   RelayOutput incoming_reply(const wire::IncomingCallReply& m);
   RelayOutput incoming_connected(const wire::IncomingCallConnected& m);
   RelayOutput refuse_incoming(std::uint16_t server_call_id);
-  // A server Call ID another relay's call holds (CallBook): the connection with more calls
-  // ran past its range at the server; `calls`: ours, the new call included.
+  // A server Call ID another relay's call holds (CallBook): cut the holder if its call ran
+  // past its range at the server; `ordinal`: the new call's (ProxyCall::ordinal).
   enum class Claim : std::uint8_t { Free, Refused, CutsHolder };
-  Claim server_call_id_claim(std::uint16_t server_call_id, std::size_t calls) const;
-  bool claim_server_call_id(std::uint16_t server_call_id, std::uint16_t pns_call_id, std::size_t calls);
+  Claim server_call_id_claim(std::uint16_t server_call_id, std::uint16_t ordinal) const;
+  bool claim_server_call_id(std::uint16_t server_call_id, std::uint16_t pns_call_id, std::uint16_t ordinal);
+  std::uint16_t ordinal_now() const { return static_cast<std::uint16_t>(std::min<std::uint32_t>(outgoing_requests_, 65535)); }
   RelayOutput refuse_taken_server_call_id(ProxyCall& call, std::uint16_t server_call_id);
   std::optional<std::pair<std::uint16_t, std::uint16_t>> allocate_pair();
   RelayOutput client_start(const wire::StartControlConnectionRequest& m);
@@ -239,6 +244,7 @@ class Relay {
   RelayState state_ = RelayState::Idle;
   std::vector<ProxyCall> calls_;
   std::uint16_t serial_ = 0;  // Call Serial Number of our Outgoing-Call-Requests
+  std::uint32_t outgoing_requests_ = 0;  // sent to the server (ProxyCall::ordinal)
   CallJudge* judge_ = nullptr;
   ConnectionCutter* cutter_ = nullptr;
   // Calls cut here whose Call-Disconnect-Notify the server still owes (by our PNS Call ID and

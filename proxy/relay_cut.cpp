@@ -89,29 +89,29 @@ RelayOutput Relay::cut_connection(std::string_view why) {
 }
 
 // Poptop gives a control connection's calls the Call IDs of the next connection's range once
-// it has more than 128 (s35 review F0): a holder that ran past its range
+// it has made more than 128 (s35 review F0): a holder whose call ran past its range
 // (gateway::holder_ran_past_its_range) is cut, as the transparent gateway cuts it
 // (Gateway::may_name_pac_call_id; before, s36 review R2, the first holder kept the ID and the
 // next client's call failed). Otherwise, a duplicate within one connection, or a holder
 // without a session to cut it (tests), the new call is refused.
-Relay::Claim Relay::server_call_id_claim(std::uint16_t server_call_id, std::size_t calls) const {
+Relay::Claim Relay::server_call_id_claim(std::uint16_t server_call_id, std::uint16_t ordinal) const {
   const CallBook::ServerCallHolder* h = book_.server_call_id_holder(server_, server_call_id);
   if (h == nullptr) return Claim::Free;
   if (h->relay == this || h->relay->cutter_ == nullptr) return Claim::Refused;
-  return gateway::holder_ran_past_its_range(h->relay->calls_.size(), calls) ? Claim::CutsHolder : Claim::Refused;
+  return gateway::holder_ran_past_its_range(h->ordinal, ordinal) ? Claim::CutsHolder : Claim::Refused;
 }
 
-bool Relay::claim_server_call_id(std::uint16_t server_call_id, std::uint16_t pns_call_id, std::size_t calls) {
-  const Claim claim = server_call_id_claim(server_call_id, calls);
+bool Relay::claim_server_call_id(std::uint16_t server_call_id, std::uint16_t pns_call_id, std::uint16_t ordinal) {
+  const Claim claim = server_call_id_claim(server_call_id, ordinal);
   if (claim == Claim::Refused) return false;
   if (claim == Claim::CutsHolder) {
     ++counters_.connections_cut_server_call_id;
     // Its calls end at once (end_call), the holder's with them: the ID is free below.
     book_.server_call_id_holder(server_, server_call_id)->relay->cutter_->cut_connection(
-        "pptp-alg: the server gave this connection's Call ID " + std::to_string(server_call_id) +
-        " to a call of a connection with fewer calls");
+        "pptp-alg: the server gave Call ID " + std::to_string(server_call_id) +
+        ", past its range for this connection, to another connection's call");
   }
-  book_.hold_server_call_id(server_, server_call_id, CallBook::ServerCallHolder{pns_call_id, this});
+  book_.hold_server_call_id(server_, server_call_id, CallBook::ServerCallHolder{pns_call_id, this, ordinal});
   return true;
 }
 

@@ -23,7 +23,7 @@ RelayOutput Relay::incoming_request(const wire::IncomingCallRequest& m) {
   if (by_server_id(m.call_id) != nullptr || calls_.size() >= kMaxCallsPerConnection) {
     return refuse_incoming(m.call_id);
   }
-  if (server_call_id_claim(m.call_id, calls_.size() + 1) == Claim::Refused) {  // another proxied call's
+  if (server_call_id_claim(m.call_id, ordinal_now()) == Claim::Refused) {  // another proxied call's
     ++counters_.server_call_id_taken;
     if (judge_ != nullptr) judge_->server_refused(ServerRefusal::CallIdTaken, m.call_id);
     return refuse_incoming(m.call_id);
@@ -38,9 +38,10 @@ RelayOutput Relay::incoming_request(const wire::IncomingCallRequest& m) {
   }
   const auto ids = allocate_pair();
   if (!ids) return refuse_incoming(m.call_id);
-  const ProxyCall call{0, ids->first, ids->second, m.call_id, false};
+  ProxyCall call{0, ids->first, ids->second, m.call_id, false};
+  call.ordinal = ordinal_now();
   if (auto refused = judge_refused(call, true)) return *refused;
-  claim_server_call_id(m.call_id, ids->second, calls_.size() + 1);  // not refused: looked at above
+  claim_server_call_id(m.call_id, ids->second, ordinal_now());  // not refused: looked at above
   calls_.push_back(call);
   ++counters_.incoming_placed;
   wire::IncomingCallRequest theirs = m;  // bearer, channel, numbers: the server's

@@ -268,6 +268,8 @@ Call* Tracker::open_call(double time, ControlConnection& c, CallOrigin origin) {
   auto call = std::make_unique<Call>();
   call->id = next_call_id_++;
   call->origin = origin;
+  call->ordinal = static_cast<std::uint16_t>(std::min<std::uint32_t>(c.outgoing_requests, 65535));
+  if (origin == CallOrigin::Outgoing) ++c.outgoing_requests;
   call->opened_at = time;
   call->last_activity = time;
   return &c.calls.add(std::move(call));

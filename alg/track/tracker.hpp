@@ -101,6 +101,10 @@ struct Call {
   std::optional<std::uint16_t> pns_call_id;
   std::optional<std::uint16_t> pac_call_id;
   std::uint16_t call_serial_number = 0;
+  // Outgoing-Call-Requests its connection carried before this call (at most 65535): a server
+  // that numbers a connection's calls from a range (Poptop) gave it the range's first Call ID
+  // plus this (gateway::holder_ran_past_its_range).
+  std::uint16_t ordinal = 0;
   std::optional<std::uint8_t> reply_result_code;  // Outgoing-/Incoming-Call-Reply
   std::optional<std::uint8_t> disconnect_result_code;
   std::uint64_t wan_errors_reported = 0;
@@ -143,6 +147,7 @@ struct ControlConnection {
   // refused). The server never gets it nor anything after it, so nothing more of the PNS's
   // is read: no call opens and no Call ID is reserved for requests that never leave.
   bool pns_refused = false;
+  std::uint32_t outgoing_requests = 0;  // Outgoing-Call-Requests read (Call::ordinal)
   std::string pns_host_name, pac_host_name, pns_vendor, pac_vendor;
   CallList calls;  // live calls, found by Call ID (call_list.hpp)
   double opened_at = 0;

@@ -143,8 +143,9 @@ class ProxiedServerCallIdRanges(ProxyTest):
         self.assertEchoed(victim, minimum=20)
         self.assertEqual(status["relay"]["connections_cut_server_call_id"], 1, status["relay"])
         self.assertEqual(status["relay"]["server_call_id_taken"], 0, status["relay"])
-        self.assertIn("proxy_connection_cut client=%s server=%s calls=200 reason=\"pptp-alg: the server gave this "
-                      "connection's Call ID %d" % (ATTACKER, SERVER, VICTIMS_SERVER_CALL_ID), self.lab.read_daemon_log())
+        self.assertIn("proxy_connection_cut client=%s server=%s calls=200 reason=\"pptp-alg: the server gave Call ID %d, "
+                      "past its range for this connection" % (ATTACKER, SERVER, VICTIMS_SERVER_CALL_ID),
+                      self.lab.read_daemon_log())
         attacker.kill()
 
 

@@ -151,14 +151,39 @@ TEST_F(HostileServer, AConnectionPastItsRangeLosesTheServerCallId) {
   for (std::uint16_t id = 101; id <= last; ++id) {
     ASSERT_TRUE(call(a, static_cast<std::uint16_t>(id - 90), id)) << id;  // A: server Call IDs 100 on
   }
-  ASSERT_TRUE(call(b, 7, last));  // B's first call given A's last call's
-  EXPECT_EQ(anomaly("pac_call_id_taken"), 0u);
+  ASSERT_TRUE(call(b, 6, 101));  // A's second call's: within A's range, though A holds 129 calls
+  EXPECT_EQ(anomaly("pac_call_id_taken"), 1u);
+  EXPECT_EQ(h.gw.counters().connections_cut_server_call_id, 0u);
+  ASSERT_TRUE(call(b, 7, last));  // B's call given A's last call's: past A's range
+  EXPECT_EQ(anomaly("pac_call_id_taken"), 1u);
   EXPECT_EQ(h.gw.counters().connections_cut_server_call_id, 1u);
   EXPECT_TRUE(gre_to_server_passes(b, last));
   EXPECT_FALSE(gre_to_server_passes(a, last));  // A's connection is cut: none of its GRE passes
   EXPECT_FALSE(gre_to_server_passes(a, 100));
   Packet more = a.to_pac(test::bytes_of(ocrq(5)));
   EXPECT_EQ(h.run(more).action, Action::Drop);
+}
+
+// A connection that ran past its range with few calls up at a time (each ended before the
+// next): its call past the range loses the Call ID all the same (s37; with "more open calls
+// than the other" it kept it, and the next client given it was refused).
+TEST_F(HostileServer, AConnectionPastItsRangeWithOneLiveCallLosesTheServerCallId) {
+  wire::CallDisconnectNotify end;
+  for (std::uint16_t id = 100; id < 100 + kCallsInAServerRange; ++id) {
+    if (id > 100) {
+      ASSERT_TRUE(call(a, static_cast<std::uint16_t>(id - 90), id)) << id;
+    }
+    end.call_id = id;
+    h.pass(a.to_pns(test::bytes_of(end)));
+  }
+  const auto past = static_cast<std::uint16_t>(100 + kCallsInAServerRange);
+  ASSERT_TRUE(call(a, 5, past));
+  ASSERT_EQ(calls_tracked(), 1u);
+  ASSERT_TRUE(call(b, 7, past));
+  EXPECT_EQ(anomaly("pac_call_id_taken"), 0u);
+  EXPECT_EQ(h.gw.counters().connections_cut_server_call_id, 1u);
+  EXPECT_TRUE(gre_to_server_passes(b, past));
+  EXPECT_FALSE(gre_to_server_passes(a, past));
 }
 
 // pptpd's ranges wrap after 512 connections, which a client can open: a new connection's first

@@ -114,22 +114,26 @@ static void bobs_calls(Relay& bob, std::size_t calls) {
 }
 
 // Poptop's ranges of 128 (s36 review R2): bob's connection ran past its range (129 calls), and
-// the server gives alice's first call one of their Call IDs. bob's connection is cut (as the
-// transparent gateway cuts it); alice's call is connected.
+// the server gives alice's first call the Call ID of bob's last. bob's connection is cut (as the
+// transparent gateway cuts it); alice's call is connected. A Call ID within bob's range, given
+// to alice's call, is refused though bob holds more calls.
 TEST_F(RelayFixture, AServerCallIdOfAConnectionPastItsRangeIsTakenAndThatConnectionCut) {
   auto bob = started(kClient2);
   KeptCut bob_session(*bob);
   bobs_calls(*bob, gateway::kCallsInAServerRange + 1);
   const std::uint16_t bobs_first_toward_client = bob->calls().at(0).pac_call_id;
   auto alice = started(kClient);
-  const wire::OutgoingCallReply alices = connect_call(*alice, 9, 257);
+  const auto past = static_cast<std::uint16_t>(256 + gateway::kCallsInAServerRange);  // bob's last call's
+  EXPECT_EQ(connect_call(*alice, 8, 257).result_code, result::kCallGeneralError)
+      << "bob's second call's Call ID lies within his range: alice's call is refused";
+  const wire::OutgoingCallReply alices = connect_call(*alice, 9, past);
   EXPECT_EQ(alices.result_code, result::kCallConnected) << "alice's call keeps the Call ID the server gave it";
   EXPECT_EQ(alice->calls().size(), 1u);
-  EXPECT_EQ(counters.server_call_id_taken, 0u);
+  EXPECT_EQ(counters.server_call_id_taken, 1u);
   EXPECT_EQ(counters.connections_cut_server_call_id, 1u);
   // bob's client hears of each call's end and of the cut's reason; the server gets a Stop.
   ASSERT_EQ(bob_session.cuts, 1);
-  EXPECT_NE(bob_session.reason.find("Call ID 257"), std::string::npos);
+  EXPECT_NE(bob_session.reason.find("Call ID " + std::to_string(past)), std::string::npos);
   const auto cdns = sent<wire::CallDisconnectNotify>(bob_session.output, Leg::Client);
   ASSERT_EQ(cdns.size(), gateway::kCallsInAServerRange + 1);
   EXPECT_EQ(cdns[0].result_code, result::kDisconnectAdminShutdown);
@@ -143,8 +147,8 @@ TEST_F(RelayFixture, AServerCallIdOfAConnectionPastItsRangeIsTakenAndThatConnect
   EXPECT_NE(book.route(alices.call_id), nullptr);
   // The ID is alice's call's now: a third client given it is refused, alice's call ends it.
   auto carol = started(test::addr("192.0.2.13"));
-  EXPECT_EQ(connect_call(*carol, 5, 257).result_code, result::kCallGeneralError);
-  EXPECT_EQ(counters.server_call_id_taken, 1u);
+  EXPECT_EQ(connect_call(*carol, 5, past).result_code, result::kCallGeneralError);
+  EXPECT_EQ(counters.server_call_id_taken, 2u);
   EXPECT_EQ(counters.connections_cut_server_call_id, 1u);
 }
 
@@ -156,7 +160,8 @@ TEST_F(RelayFixture, ACutConnectionsCallWaitingForTheServerGetsAnOutgoingCallRep
   bobs_calls(*bob, gateway::kCallsInAServerRange + 1);
   ask_call(*bob, 500);  // not answered yet
   auto alice = started(kClient);
-  EXPECT_EQ(connect_call(*alice, 9, 256).result_code, result::kCallConnected);
+  EXPECT_EQ(connect_call(*alice, 9, static_cast<std::uint16_t>(256 + gateway::kCallsInAServerRange)).result_code,
+            result::kCallConnected);
   const auto replies = sent<wire::OutgoingCallReply>(bob_session.output, Leg::Client);
   ASSERT_EQ(replies.size(), 1u);
   EXPECT_EQ(replies[0].peer_call_id, 500);
@@ -171,7 +176,7 @@ TEST_F(RelayFixture, AnIncomingCallGivenTheServerCallIdOfAConnectionPastItsRange
   KeptCut bob_session(*bob);
   bobs_calls(*bob, gateway::kCallsInAServerRange + 1);
   auto alice = started(kClient);
-  const RelayOutput placed = server_places(*alice, 256);
+  const RelayOutput placed = server_places(*alice, static_cast<std::uint16_t>(256 + gateway::kCallsInAServerRange));
   EXPECT_EQ(sent<wire::IncomingCallRequest>(placed, Leg::Client).size(), 1u);
   EXPECT_TRUE(sent<wire::IncomingCallReply>(placed, Leg::Server).empty()) << "not refused";
   EXPECT_EQ(bob_session.cuts, 1);
