@@ -40,6 +40,7 @@ Result<std::unique_ptr<ConntrackLookup>, std::string> ConntrackLookup::open() {
     return unexpected(std::string("opening ctnetlink: ") + std::strerror(errno));
   }
   c->port_id_ = mnl_socket_get_portid(c->socket_);
+  c->buffer_.resize(MNL_SOCKET_BUFFER_SIZE);
   return c;
 }
 
@@ -94,7 +95,7 @@ void ConntrackLookup::put_tcp_change(nlmsghdr* nlh, const TcpChange& change) {
 int ConntrackLookup::exchange(std::uint16_t type, std::uint8_t protocol, const wire::Endpoint& source,
                               const wire::Endpoint& destination, std::optional<wire::Ipv4Address>* reply_destination,
                               TcpChange change, Tuple which) {
-  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+  std::vector<char>& buf = buffer_;
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
   nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | type;
   nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
@@ -118,11 +119,17 @@ int ConntrackLookup::exchange(std::uint16_t type, std::uint8_t protocol, const w
   if (mnl_socket_sendto(socket_, nlh, nlh->nlmsg_len) < 0) return errno;
   Answer answer;
   int error = ETIMEDOUT;
-  // The entry (for a get), then the acknowledgment; each waited for a bounded time.
+  // The entry (for a get), then the acknowledgment. ctnetlink answers inside the sendto (a
+  // request is handled in the sender's context), so the answer is read at once; a wait,
+  // bounded, only if it is not there (a set-up's round trip paid a poll for nothing, s37).
+  const int fd = mnl_socket_get_fd(socket_);
   for (int i = 0; i < 2; ++i) {
-    pollfd p{mnl_socket_get_fd(socket_), POLLIN, 0};
-    if (poll(&p, 1, kReplyTimeoutMs) != 1) break;
-    const ssize_t n = recv(mnl_socket_get_fd(socket_), buf.data(), buf.size(), MSG_DONTWAIT);
+    ssize_t n = recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, kReplyTimeoutMs) != 1) break;
+      n = recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+    }
     if (n <= 0) break;
     const int rc = mnl_cb_run(buf.data(), static_cast<std::size_t>(n), sequence_, port_id_, on_answer, &answer);
     if (rc <= MNL_CB_STOP) {  // the acknowledgment (or an error) ends the exchange

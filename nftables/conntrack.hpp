@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "alg/core/result.hpp"
 #include "alg/wire/ip.hpp"
@@ -67,6 +68,7 @@ class ConntrackLookup {
                TcpChange change, Tuple tuple = Tuple::Original);
   static void put_tcp_change(nlmsghdr* nlh, const TcpChange& change);
   mnl_socket* socket_ = nullptr;
+  std::vector<char> buffer_;  // one request or answer (MNL_SOCKET_BUFFER_SIZE), allocated once
   std::uint32_t port_id_ = 0;
   std::uint32_t sequence_ = 0;
   std::uint64_t lookups_ = 0;
