@@ -136,11 +136,13 @@ void Gateway::cut_for_server_call_id(const track::ControlConnection& c, std::uin
 // call (s35 second review: the holder idled out, and a client with 129 calls took its ID unchecked).
 void Gateway::release_pac_call_id(const track::ControlConnection& c, const track::Call& call, const PacCallKey& key) {
   const auto it = connections_.find(c.id);
-  if (it != connections_.end() && hand_over_pac_call_id(c, it->second, call, key)) return;
+  // Parked before any hand-over: a sharer that ends later must not give back the ID of a
+  // server call that may live (s37 review R3).
   if (call.pac_call_may_live && it != connections_.end() && c.state != track::ConnectionState::Closed) {
     it->second.parked_pac_call_ids.push_back(ParkedPacCallId{key, call.id});
     return;
   }
+  if (it != connections_.end() && hand_over_pac_call_id(c, it->second, call, key)) return;
   pac_call_ids_.release(key, call.id);
 }
 

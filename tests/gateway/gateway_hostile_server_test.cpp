@@ -142,6 +142,37 @@ TEST_F(HostileServer, AServerCallIdTwoCallsOfOneConnectionShareIsHeldUntilBothEn
   EXPECT_TRUE(gre_to_server_passes(b, 100));
 }
 
+// The holder of a shared Call ID idles out while the other call lives: the server's call of
+// the first may be up, so the ID stays parked for the connection even once the second call is
+// cleared (s37 review R3: it was handed over and given back with the second).
+class HostileServerShortIdle : public HostileServer {
+ protected:
+  HostileServerShortIdle() : HostileServer(quiet(), short_idle()) {}
+  static GatewayOptions short_idle() {
+    GatewayOptions o;
+    o.timeouts.call_idle = 5;
+    return o;
+  }
+};
+
+TEST_F(HostileServerShortIdle, AnIdledOutHolderKeepsASharedServerCallIdParked) {
+  const auto outside = call(a, 10, 100);  // A's second call, given its first call's server Call ID
+  ASSERT_TRUE(outside);
+  for (int i = 0; i < 2; ++i) {
+    h.now += 3;
+    ASSERT_EQ(gre_to_client(*outside), a.pns.address);  // the second call lives
+  }
+  h.gw.expire(h.now);  // the first idles out
+  ASSERT_EQ(calls_tracked(), 1u);
+  wire::CallDisconnectNotify end;
+  end.call_id = 100;
+  h.pass(a.to_pns(test::bytes_of(end)));  // the second is cleared
+  ASSERT_EQ(calls_tracked(), 0u);
+  ASSERT_TRUE(call(b, 7, 100));
+  EXPECT_EQ(anomaly("pac_call_id_taken"), 1u);
+  EXPECT_FALSE(gre_to_server_passes(b, 100));
+}
+
 // A connection runs past a server's range of Call IDs only with many calls: the holder with
 // more calls than the new call's connection, and more than a range, is cut (s35 second
 // review N4: one connection with 1,024 calls at pptpd denied the next 7 clients behind the
