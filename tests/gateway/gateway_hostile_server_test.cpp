@@ -20,6 +20,13 @@ class HostileServer : public ::testing::Test {
  protected:
   explicit HostileServer(std::shared_ptr<spdlog::logger> log = quiet(), GatewayOptions o = {})
       : h(std::move(o), std::move(log)) {}
+  // The options a fixture below starts the gateway with: the defaults as `change` leaves them.
+  template <class Change>
+  static GatewayOptions options_with(Change change) {
+    GatewayOptions o;
+    change(o);
+    return o;
+  }
   void SetUp() override {
     h.start(a);
     h.pass(a.to_pac(test::bytes_of(ocrq(9))));
@@ -147,12 +154,7 @@ TEST_F(HostileServer, AServerCallIdTwoCallsOfOneConnectionShareIsHeldUntilBothEn
 // cleared (s37 review R3: it was handed over and given back with the second).
 class HostileServerShortIdle : public HostileServer {
  protected:
-  HostileServerShortIdle() : HostileServer(quiet(), short_idle()) {}
-  static GatewayOptions short_idle() {
-    GatewayOptions o;
-    o.timeouts.call_idle = 5;
-    return o;
-  }
+  HostileServerShortIdle() : HostileServer(quiet(), options_with([](GatewayOptions& o) { o.timeouts.call_idle = 5; })) {}
 };
 
 TEST_F(HostileServerShortIdle, AnIdledOutHolderKeepsASharedServerCallIdParked) {
@@ -237,12 +239,7 @@ TEST_F(HostileServer, AConnectionWithinItsRangeKeepsItsServerCallId) {
 // shared the server's call.
 class HostileServerAdopted : public HostileServer {
  protected:
-  HostileServerAdopted() : HostileServer(quiet(), with_fast_path()) {}
-  static GatewayOptions with_fast_path() {
-    GatewayOptions o;
-    o.fast_path = true;
-    return o;
-  }
+  HostileServerAdopted() : HostileServer(quiet(), options_with([](GatewayOptions& o) { o.fast_path = true; })) {}
 };
 
 TEST_F(HostileServerAdopted, AnAdoptedCallsServerCallIdEndsALaterCallGivenIt) {
