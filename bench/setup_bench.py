@@ -5,6 +5,10 @@
   pptp-alg        pptp-alg (every control segment goes through its queue)
   baseline        another pptp-alg binary (--baseline, e.g. main's build), same flags
   routing         the masquerade alone (no PPTP awareness: the floor)
+  queue-floor     the masquerade, TCP/1723 queued both ways (iptables' NFQUEUE target, as this
+                  kernel needs) to bench/queue_floor: the daemon's queue socket accepting
+                  every packet unread, no gateway. What any consumer of the queue pays: the
+                  two trips through user space per round trip (--queue-floor BINARY)
 
 For each mode and repeat a fresh lab (tests/e2e/pptplab, RFC 5737 addresses) is built, the
 PNS (bench/control_peer.py pns --sequential) opens --connections control connections and
@@ -17,7 +21,7 @@ repeat's order is rotated (A, B, C; B, C, A; ...). The 1-minute load average is 
 shared machine a trial under load is not comparable.
 
     bench/setup_bench.py --pptp-alg build/release/alg/pptp-alg [--calls 2000 --connections 4 --repeats 5]
-        [--baseline /work/main/build/release/alg/pptp-alg] [--syscalls]
+        [--baseline /work/main/build/release/alg/pptp-alg] [--syscalls] [--modes kernel-helper,queue-floor,pptp-alg]
 
 --syscalls attaches `strace -c -f` to each daemon for the calls and prints its system calls
 per queued packet (the daemon's "stopped packets=" count); strace slows every system call,
@@ -41,7 +45,7 @@ from pptplab.lab import CLIENTS, SERVER2, Lab  # noqa: E402
 from bench_lab import PYTHON, progress  # noqa: E402
 from run_bench import bench_daemon_flags  # noqa: E402
 
-MODES = ["kernel-helper", "baseline", "pptp-alg", "routing"]
+MODES = ["kernel-helper", "baseline", "pptp-alg", "routing", "queue-floor"]
 DAEMON_MODES = ("baseline", "pptp-alg")
 FIGURES = ["calls_per_second", "rtt_median_ms", "rtt_p90_ms", "rtt_p99_ms"]
 
@@ -55,10 +59,12 @@ def trial(args, mode):
     """One lab, one mode: the sequential set-ups' summary (control_peer.round_trip_summary)."""
     binary = args.baseline if mode == "baseline" else args.pptp_alg
     lab = Lab(daemon=os.path.abspath(binary),
-              mode={"routing": "none", "kernel-helper": "kernel-helper"}.get(mode, "pptp-alg"))
+              mode={"routing": "none", "queue-floor": "none", "kernel-helper": "kernel-helper"}.get(mode, "pptp-alg"))
     lab.log_level = "info"  # the lab waits for the "ready" line; no line per packet
     with lab:
         strace = None
+        if mode == "queue-floor":
+            start_queue_floor(lab, args.queue_floor)
         if mode in DAEMON_MODES:
             lab.start_daemon(bench_daemon_flags(binary, args.daemon_flag))
             if args.syscalls:
@@ -78,6 +84,19 @@ def trial(args, mode):
         if strace is not None:
             result["syscalls_per_packet"] = stop_strace(strace, lab)
         return result
+
+
+def start_queue_floor(lab, binary):
+    """bench/queue_floor on queue 0 in the router, and the rules that queue TCP/1723 both
+    ways as it is forwarded (the namespace's removal takes them)."""
+    floor = subprocess.Popen(["ip", "netns", "exec", lab.ns["rtr"], os.path.abspath(binary), "--queue", "0"],
+                             stdout=subprocess.PIPE, text=True, start_new_session=True)
+    lab.procs.append(floor)
+    if not floor.stdout.readline().startswith("ready"):
+        raise RuntimeError("queue_floor did not bind queue 0")
+    for port in ("--dport", "--sport"):
+        lab.netns("rtr", "iptables", "-t", "mangle", "-A", "FORWARD", "-p", "tcp", port, "1723", "-j", "NFQUEUE",
+                  "--queue-num", "0")
 
 
 def start_strace(lab):
@@ -161,12 +180,14 @@ def table(samples, modes):
                  if h["mode"] == "kernel-helper" and h["repeat"] == s["repeat"]]
         added99 = [s["rtt_p99_ms"] - h["rtt_p99_ms"] for s in own for h in samples
                    if h["mode"] == "kernel-helper" and h["repeat"] == s["repeat"]]
-        if mode == "pptp-alg" and "baseline" in modes:
+        for base in ("baseline", "queue-floor"):
+            if mode != "pptp-alg" or base not in modes:
+                continue
             for figure in FIGURES:
-                r = ratios(samples, mode, figure, base="baseline")
+                r = ratios(samples, mode, figure, base=base)
                 if r:
-                    lines.append("| pptp-alg | %s vs baseline (median, min-max) | %.2f | %.2f-%.2f | |" % (
-                        figure, median(r), min(r), max(r)))
+                    lines.append("| pptp-alg | %s vs %s (median, min-max) | %.2f | %.2f-%.2f | |" % (
+                        figure, base, median(r), min(r), max(r)))
         if added and mode != "kernel-helper":
             lines.append("| %s | added ms (median; p99) over the helper | %.4f; %.4f | %.4f-%.4f; %.4f-%.4f | |" % (
                 mode, median(added), median(added99), min(added), max(added), min(added99), max(added99)))
@@ -181,6 +202,8 @@ def main():
     p.add_argument("--syscalls", action="store_true", help="count each daemon's system calls per queued packet "
                    "(strace -c; times of this run are strace's)")
     p.add_argument("--modes", default="kernel-helper,pptp-alg")
+    p.add_argument("--queue-floor", help="bench/queue_floor for mode queue-floor (default: beside --pptp-alg's "
+                   "build, BUILD/bench/queue_floor)")
     p.add_argument("--calls", type=int, default=2000, help="calls per trial, over all connections")
     p.add_argument("--connections", type=int, default=4)
     p.add_argument("--repeats", type=int, default=5)
@@ -192,6 +215,12 @@ def main():
         modes.insert(modes.index("kernel-helper") + 1 if "kernel-helper" in modes else 0, "baseline")
     if "baseline" in modes and not args.baseline:
         p.error("mode baseline needs --baseline BINARY")
+    if args.queue_floor is None:
+        args.queue_floor = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(args.pptp_alg))), "bench",
+                                        "queue_floor")
+    if "queue-floor" in modes and not os.access(args.queue_floor, os.X_OK):
+        p.error("mode queue-floor needs %s (cmake --build BUILD --target queue_floor, or --queue-floor)"
+                % args.queue_floor)
     unknown = [m for m in modes if m not in MODES]
     if unknown:
         p.error("unknown mode(s): %s" % ", ".join(unknown))

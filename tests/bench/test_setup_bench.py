@@ -43,6 +43,11 @@ class SequentialSetUps(unittest.TestCase):
         self.assertEqual(rest, "", "--quiet: the PAC prints no line per call")
 
 
+def mode_samples(mode, *repeats):
+    """One sample of `mode` per repeat (0, 1, ...) from its figures (setup_bench.FIGURES order)."""
+    return [dict(zip(setup_bench.FIGURES, figures), repeat=i, mode=mode) for i, figures in enumerate(repeats)]
+
+
 class Table(unittest.TestCase):
     SAMPLES = [
         {"repeat": 0, "mode": "kernel-helper", "calls_per_second": 1000.0, "rtt_median_ms": 0.05, "rtt_p90_ms": 0.06,
@@ -67,15 +72,18 @@ class Table(unittest.TestCase):
         self.assertIn("0.0250; 0.1000", added[0])  # medians of (0.03, 0.02) and (0.1, 0.1)
 
     def test_a_baseline_binary_is_compared_per_repeat(self):
-        samples = self.SAMPLES + [
-            {"repeat": 0, "mode": "baseline", "calls_per_second": 400.0, "rtt_median_ms": 0.1, "rtt_p90_ms": 0.1,
-             "rtt_p99_ms": 0.3},
-            {"repeat": 1, "mode": "baseline", "calls_per_second": 300.0, "rtt_median_ms": 0.1, "rtt_p90_ms": 0.1,
-             "rtt_p99_ms": 0.5}]
+        samples = self.SAMPLES + mode_samples("baseline", (400.0, 0.1, 0.1, 0.3), (300.0, 0.1, 0.1, 0.5))
         lines = setup_bench.table(samples, ["kernel-helper", "baseline", "pptp-alg"])
         vs = [l for l in lines if l.startswith("| pptp-alg | calls_per_second vs baseline")]
         self.assertEqual(vs, ["| pptp-alg | calls_per_second vs baseline (median, min-max) | 1.75 | 1.50-2.00 | |"])
         self.assertEqual(len([l for l in lines if "added ms" in l]), 2)  # baseline's and pptp-alg's
+
+    def test_the_queue_floor_is_what_pptp_alg_is_compared_with_beside_the_helper(self):
+        samples = self.SAMPLES + mode_samples("queue-floor", (900.0, 0.07, 0.08, 0.25), (500.0, 0.11, 0.15, 0.45))
+        lines = setup_bench.table(samples, ["kernel-helper", "queue-floor", "pptp-alg"])
+        vs = [l for l in lines if l.startswith("| pptp-alg | calls_per_second vs queue-floor")]
+        self.assertEqual(vs, ["| pptp-alg | calls_per_second vs queue-floor (median, min-max) | 0.89 | 0.89-0.90 | |"])
+        self.assertEqual([l for l in lines if "vs baseline" in l], [])
 
 
 class Order(unittest.TestCase):
