@@ -119,6 +119,21 @@ bool Gateway::may_name_pac_call_id(const track::ControlConnection& c, const trac
   return true;
 }
 
+// RFC 2637 2.8: the client is told its call failed, Result Code 2 (General Error) and Error
+// Code 4 (No-Resource), patched in place (same length: TCP sequence numbers hold) when the
+// segment's verdict is issued, after this, and into the reply's retransmissions. A Result
+// Code that left in an earlier segment, before the reply was whole, cannot be (counted).
+bool Gateway::tells_pns_reply_refused(const track::ControlConnection& c, std::uint32_t message_sequence,
+                                      std::uint32_t segment_start) {
+  const std::uint32_t result_sequence = message_sequence + kReplyResultCodeOffset;
+  if (static_cast<std::int32_t>(result_sequence - segment_start) < 0) {  // serial arithmetic
+    ++counters_.pac_call_id_refusal_unsignalled;
+    return false;
+  }
+  record_of(c).patches[index_of(Direction::PacToPns)].edit().add(result_sequence, kReplyGeneralErrorNoResource);
+  return true;
+}
+
 // Its segments and GRE are dropped from now on, as for the operator's kill: the server keeps
 // its calls, so their Call IDs stay held until the connection ends.
 void Gateway::cut_for_server_call_id(const track::ControlConnection& c, std::uint16_t id) {

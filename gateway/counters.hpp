@@ -35,6 +35,7 @@
   X(gre_unanswered_dropped, "gre_unanswered_dropped", "server GRE toward a call the server has not answered, dropped") \
   X(killed_dropped, "killed_dropped", "control data and GRE of calls ended by the operator, or of connections cut for a server Call ID, dropped") \
   X(connections_cut_server_call_id, "connections_cut_server_call_id", "control connections cut: the server gave one of their calls a Call ID another client's call needed, and they had more calls") \
+  X(pac_call_id_refusal_unsignalled, "pac_call_id_refusal_unsignalled", "Outgoing-Call-Replies of calls ended for a server Call ID another client's call has, whose Result Code had left before the reply was whole: the client was not told General Error") \
   X(budget_connections_refused, "budget_connections_refused", "new connections over the source's connection budget") \
   X(budget_half_open_refused, "budget_half_open_refused", "new connections over the source's half-open budget") \
   X(budget_calls_refused, "budget_calls_refused", "call set-ups over the source's call budget")        \

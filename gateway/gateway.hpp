@@ -332,6 +332,8 @@ class Gateway final : private track::TrackerObserver {
   bool may_end_clearing_call(const track::ControlConnection& c, const track::Call& call) override;
   bool may_place_incoming_call(const track::ControlConnection& c) override;
   bool may_name_pac_call_id(const track::ControlConnection& c, const track::Call& call, std::uint16_t id) override;
+  bool tells_pns_reply_refused(const track::ControlConnection& c, std::uint32_t message_sequence,
+                               std::uint32_t segment_start) override;
   void release_pac_call_id(const track::ControlConnection& c, const track::Call& call, const PacCallKey& key);
   bool hand_over_pac_call_id(const track::ControlConnection& c, ConnectionRecord& r, const track::Call& call,
                              const PacCallKey& key);

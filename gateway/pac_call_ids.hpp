@@ -40,6 +40,11 @@ inline bool holder_ran_past_its_range(std::uint32_t holder_ordinal, std::uint32_
   return holder_ordinal >= kCallsInAServerRange && new_ordinal < kCallsInAServerRange;
 }
 
+// A refused call's Outgoing-Call-Reply as the client gets it (RFC 2637 2.8): its Result Code
+// (byte 16) and Error Code (byte 17) become General Error (2) and No-Resource (4).
+inline constexpr std::uint32_t kReplyResultCodeOffset = 16;
+inline constexpr std::uint16_t kReplyGeneralErrorNoResource = (2 << 8) | 4;
+
 struct PacCallKey {
   std::uint32_t server = 0;   // the PAC's address
   std::uint32_t outside = 0;  // the public address the server sees the client's calls from

@@ -100,7 +100,7 @@ inline constexpr std::array<AnomalyInfo, kAnomalyCount> kAnomalyTable{{
     {Anomaly::UnexpectedMessage, "unexpected_message", "a message the connection state does not allow"},
     {Anomaly::UnknownCall, "unknown_call", "a message names a Call ID that no call on the connection has"},
     {Anomaly::DuplicateCallId, "duplicate_call_id", "a new call reuses a Call ID still live on the connection"},
-    {Anomaly::PacCallIdTaken, "pac_call_id_taken", "the server gave a call the Call ID another client's call has at that server through the same public address (Poptop's pptpd does when a connection has made more than 128 calls, or its ranges wrapped): the later call ends, its GRE is not forwarded, unless the holder's call ran past its range (then its connection is cut)"},
+    {Anomaly::PacCallIdTaken, "pac_call_id_taken", "the server gave a call the Call ID another client's call has at that server through the same public address (Poptop's pptpd does when a connection has made more than 128 calls, or its ranges wrapped): the later call ends, its GRE is not forwarded and its client is told General Error where the Outgoing-Call-Reply's Result Code is still ours to rewrite, unless the holder's call ran past its range (then its connection is cut)"},
     {Anomaly::CallIdReusedWhileClearing, "call_id_reused_while_clearing", "the PNS named the Call ID of a call it is clearing again before the PAC's Call-Disconnect-Notify: the old call ends"},
     {Anomaly::AfterRefusal, "after_refusal", "a PNS message after a call set-up the gateway refused (inline): not read, the server never gets it"},
     {Anomaly::TooManyCalls, "too_many_calls", "calls on one control connection above the limit (inline: a PNS's Outgoing-Call-Request is refused)"},

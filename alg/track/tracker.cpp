@@ -81,7 +81,7 @@ class Tracker::StreamSink final : public stream::MessageSink {
       return false;
     }
     ++outcome_.messages;
-    tracker_.handle_message(time_, connection_, direction_, message, sequence, outcome_);
+    tracker_.handle_message(time_, connection_, direction_, message, sequence, segment_start_, outcome_);
     return true;
   }
   void on_stream_anomaly(stream::StreamAnomaly a, const wire::ParseError* error) override {
@@ -96,7 +96,7 @@ class Tracker::StreamSink final : public stream::MessageSink {
   Direction direction_;
   double time_;
   SegmentOutcome& outcome_;
-  std::uint32_t segment_start_;  // the sequence number of the segment's first data byte
+  std::uint32_t segment_start_;  // the segment's first data byte the stream had not read
 };
 
 Tracker::~Tracker() = default;

@@ -207,6 +207,14 @@ class TrackerObserver {
   // 2.9): whether the call may have it. No: another client's call has it at that server
   // through the same public address, and the tracker ends `call` (PacCallIdTaken).
   virtual bool may_name_pac_call_id(const ControlConnection&, const Call&, std::uint16_t /*id*/) { return true; }
+  // The Outgoing-Call-Reply at `message_sequence` accepted a call ended so (PacCallIdTaken),
+  // made whole by a segment whose bytes from `segment_start` on had not been read (those
+  // before left in earlier segments): whether the PNS is told the call failed (RFC 2637 2.8,
+  // the gateway rewrites its Result Code). No: its Result Code left as the PAC wrote it.
+  virtual bool tells_pns_reply_refused(const ControlConnection&, std::uint32_t /*message_sequence*/,
+                                       std::uint32_t /*segment_start*/) {
+    return false;
+  }
   // A connection picked up without its SYN: if it was taken over from another node, where
   // its directions resume (docs/ha.md, "Resuming a control connection"); none: an ordinary
   // pick-up, which starts only on a segment that starts with a message.
@@ -332,12 +340,15 @@ class Tracker {
   bool defers_call_set_up(ControlConnection& c, Direction dir, Bytes message, std::uint32_t sequence,
                           std::uint32_t segment_start);
   bool waits_for_clearing_call(ControlConnection& c, Direction dir, std::uint16_t id, std::uint32_t sequence);
+  // `segment_start`: the first byte of the segment the stream had not read (StreamSink).
   void handle_message(double time, ControlConnection& c, Direction dir, Bytes bytes,
-                      std::uint32_t sequence, SegmentOutcome& outcome);
-  // How a whole message arrived: where it starts in the stream, whether the observer
+                      std::uint32_t sequence, std::uint32_t segment_start, SegmentOutcome& outcome);
+  // How a whole message arrived: where it starts in the stream, where the segment that made
+  // it whole starts (its bytes before that left in earlier segments), whether the observer
   // rewrote its bytes (NAT: the PNS's outside Call ID), and the segment's outcome to mark.
   struct MessageArrival {
     std::uint32_t sequence;
+    std::uint32_t segment_start;
     bool renamed;
     SegmentOutcome& outcome;
   };
@@ -357,7 +368,10 @@ class Tracker {
                       SegmentOutcome& outcome);
   Call* open_call(double time, ControlConnection& c, CallOrigin origin);
   bool may_place_incoming_call(ControlConnection& c);
-  bool names_pac_call_id(double time, ControlConnection& c, Direction dir, Call& call, std::uint16_t id);
+  // `reply`: an Outgoing-Call-Reply's arrival, whose refusal the PNS is told of; none for an
+  // Incoming-Call-Request.
+  bool names_pac_call_id(double time, ControlConnection& c, Direction dir, Call& call, std::uint16_t id,
+                         const MessageArrival* reply);
   void set_call_state(double time, ControlConnection& c, Call& call, CallState s);
   void close_call(double time, ControlConnection& c, Call& call, std::string reason);
   void close_connection(double time, ControlConnection& c, std::string reason);

@@ -65,7 +65,7 @@ bool Tracker::waits_for_clearing_call(ControlConnection& c, Direction dir, std::
 }
 
 void Tracker::handle_message(double time, ControlConnection& c, Direction dir, Bytes bytes,
-                             std::uint32_t sequence, SegmentOutcome& outcome) {
+                             std::uint32_t sequence, std::uint32_t segment_start, SegmentOutcome& outcome) {
   if (c.pns_refused && dir == Direction::PnsToPac) {
     // Dropped with the refused request it follows (gateway.cpp after_refusal).
     raise(Anomaly::AfterRefusal, &c, dir, [&] { return fmt("sequence %u", sequence); });
@@ -172,7 +172,7 @@ void Tracker::handle_message(double time, ControlConnection& c, Direction dir, B
     if (sets_up_pns_call_id(m.type())) refuse_request(c, m.type(), sequence, outcome);
     return;
   }
-  MessageArrival arrival{sequence, renamed, outcome};
+  MessageArrival arrival{sequence, segment_start, renamed, outcome};
   handle_call_message(time, c, dir, m, arrival);
 }
 
@@ -218,9 +218,17 @@ void Tracker::refuse_request(ControlConnection& c, ControlMessageType type, std:
   if (inline_) c.pns_refused = true;
 }
 
-bool Tracker::names_pac_call_id(double time, ControlConnection& c, Direction dir, Call& call, std::uint16_t id) {
+bool Tracker::names_pac_call_id(double time, ControlConnection& c, Direction dir, Call& call, std::uint16_t id,
+                                const MessageArrival* reply) {
   if (!observer_.may_name_pac_call_id(c, call, id)) {
-    raise(Anomaly::PacCallIdTaken, &c, dir, [&] { return fmt("Call ID %u", id); });
+    // RFC 2637 2.8: passed as Connected, the reply left the client sending GRE to nowhere.
+    const bool told = reply != nullptr && observer_.tells_pns_reply_refused(c, reply->sequence, reply->segment_start);
+    raise(Anomaly::PacCallIdTaken, &c, dir, [&] {
+      if (reply == nullptr) return fmt("Call ID %u", id);
+      return fmt("Call ID %u; the client %s", id,
+                 told ? "is told General Error (No-Resource)"
+                      : "is not told: the reply's Result Code left before it was whole");
+    });
     // The server keeps its call: its GRE for the call's outside Call ID may come as long as
     // the connection lives, so that ID goes to no other call (s35 second review, N1).
     call.pac_call_may_live = true;
@@ -279,7 +287,7 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
       if (c.find_by_pac_call_id(r.call_id) != nullptr) {
         raise(Anomaly::DuplicateCallId, &c, dir, [&] { return fmt("%s reuses Call ID %u", name.c_str(), r.call_id); });
       }
-      if (!names_pac_call_id(time, c, dir, *call, r.call_id)) return;
+      if (!names_pac_call_id(time, c, dir, *call, r.call_id, &arrival)) return;
       index_gre(c, *call, Direction::PnsToPac);
       index_gre(c, *call, Direction::PacToPns);
       return set_call_state(time, c, *call, CallState::Established);
@@ -295,7 +303,7 @@ void Tracker::handle_call_message(double time, ControlConnection& c, Direction d
         return;
       }
       Call* call = open_call(time, c, CallOrigin::Incoming);
-      if (call == nullptr || !names_pac_call_id(time, c, dir, *call, r.call_id)) return;
+      if (call == nullptr || !names_pac_call_id(time, c, dir, *call, r.call_id, nullptr)) return;
       call->call_serial_number = r.call_serial_number;
       // Its GRE is routed from the PNS's Incoming-Call-Reply on, once admitted: before it,
       // no budget or policy has judged the call (s35 review F4).

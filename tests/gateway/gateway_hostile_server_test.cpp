@@ -234,6 +234,72 @@ TEST_F(HostileServer, AConnectionWithinItsRangeKeepsItsServerCallId) {
   EXPECT_TRUE(gre_to_server_passes(a, 100));
 }
 
+// The refused call's Outgoing-Call-Reply reaches the client as a failure (RFC 2637 2.8:
+// General Error, No-Resource), its retransmission too; before (known limit R4) it came as
+// Connected, and the client sent GRE that went nowhere.
+TEST_F(HostileServer, ARefusedCallsReplyTellsTheClientGeneralError) {
+  Packet request = b.to_pac(test::bytes_of(ocrq(7)));
+  ASSERT_EQ(h.run(request).action, Action::Accept);
+  const Packet written = test::bytes_of(ocrp(100, tcp_u16(request, 12)));  // A's server Call ID
+  const std::uint32_t start = b.pac_seq;
+  for (int copy = 0; copy < 2; ++copy) {  // the reply, then its retransmission
+    b.pac_seq = start;
+    Packet reply = b.to_pns(written);
+    const Verdict v = h.run(reply);
+    ASSERT_EQ(v.action, Action::Accept) << copy;
+    EXPECT_TRUE(v.modified) << copy;
+    EXPECT_EQ(reply[40 + 16], 2) << copy;  // Result Code: General Error
+    EXPECT_EQ(reply[40 + 17], 4) << copy;  // Error Code: No-Resource
+    EXPECT_TRUE(nat::tcp_checksum_ok(reply, 20)) << copy;
+  }
+  EXPECT_EQ(anomaly("pac_call_id_taken"), 1u);
+  EXPECT_EQ(calls_tracked(), 1u);  // A's only: B's ended
+  EXPECT_FALSE(gre_to_server_passes(b, 100));
+  // A reply the gateway accepts leaves as the server wrote it.
+  Packet accepted = b.to_pac(test::bytes_of(ocrq(8)));
+  ASSERT_EQ(h.run(accepted).action, Action::Accept);
+  ASSERT_EQ(tcp_u16(accepted, 12), 8);
+  h.pass(b.to_pns(test::bytes_of(ocrp(101, 8))));
+  EXPECT_EQ(calls_tracked(), 2u);
+  EXPECT_EQ(h.gw.counters().pac_call_id_refusal_unsignalled, 0u);
+}
+
+// A reply cut after its Result Code: that byte left as Connected before the reply was whole,
+// so the client is not told (counted); so too where a retransmission with the rest makes it
+// whole (the client keeps the bytes it had). Cut before it, the rest carries the failure.
+TEST_F(HostileServer, ARefusedCallsReplySplitAfterItsResultCodeIsCounted) {
+  struct Case {
+    std::size_t cut;
+    bool resent_whole;  // the rest comes in a retransmission of the whole reply
+    bool told;
+  };
+  std::uint16_t id = 20;
+  for (const Case k : {Case{17, false, false}, Case{20, true, false}, Case{16, false, true}}) {
+    Packet request = b.to_pac(test::bytes_of(ocrq(++id)));
+    ASSERT_EQ(h.run(request).action, Action::Accept);
+    const Packet written = test::bytes_of(ocrp(100, tcp_u16(request, 12)));
+    const std::uint32_t start = b.pac_seq;
+    h.pass(b.to_pns(slice(written, 0, k.cut)));
+    if (k.resent_whole) b.pac_seq = start;
+    const std::size_t from = k.resent_whole ? 0 : k.cut;
+    Packet rest = b.to_pns(slice(written, from, written.size()));
+    ASSERT_EQ(h.run(rest).action, Action::Accept);
+    EXPECT_TRUE(nat::tcp_checksum_ok(rest, 20));
+    const std::uint8_t* codes = &rest[40 + 16 - from];  // Result Code, Error Code
+    if (k.told) {
+      EXPECT_EQ(codes[0], 2) << k.cut;
+      EXPECT_EQ(codes[1], 4) << k.cut;
+    } else if (k.cut < 18) {
+      EXPECT_EQ(codes[1], written[17]) << "an Error Code without its Result Code: as written";
+    } else {
+      EXPECT_EQ(codes[0], written[16]) << "as the client had it";
+    }
+  }
+  EXPECT_EQ(h.gw.counters().pac_call_id_refusal_unsignalled, 2u);
+  EXPECT_EQ(anomaly("pac_call_id_taken"), 3u);
+  EXPECT_EQ(calls_tracked(), 1u);
+}
+
 // A call adopted at a restart (--keep-fast-path) or taken over from the HA peer holds its
 // server Call ID as a tracked call does: before s36 it held none, and a later call given it
 // shared the server's call.
@@ -282,7 +348,8 @@ TEST(HostileServerIdle, AnIdledOutCallKeepsItsServerCallIdWhileItsConnectionLive
   h.start(b);
   Packet request = b.to_pac(test::bytes_of(ocrq(7)));
   ASSERT_EQ(h.run(request).action, Action::Accept);
-  h.pass(b.to_pns(test::bytes_of(ocrp(100, tcp_u16(request, 12)))));
+  Packet refused = b.to_pns(test::bytes_of(ocrp(100, tcp_u16(request, 12))));
+  ASSERT_EQ(h.run(refused).action, Action::Accept);  // as General Error
   EXPECT_EQ(h.gw.status()["anomalies"].value("pac_call_id_taken", std::uint64_t{0}), 1u);
   // Once A's connection ends, the Call ID is free.
   h.pass(a.to_pac({}, flags::kRst));
@@ -320,6 +387,23 @@ TEST(HostileServerLog, CallLinesHaveABudgetPerClient) {
   EXPECT_GE(captured.lines_with("call_closed connection="), kCallLogBurst);
   EXPECT_LE(captured.lines_with("call_closed connection="), 4 * kCallLogBurst);
   EXPECT_GE(captured.lines_with("anomaly_suppressed kind=call_closed source=192.0.2.12"), 1u);
+}
+
+// The refusal's line says what the client was told (RFC 2637 2.8).
+TEST(HostileServerLog, ARefusedCallsLineSaysTheClientIsToldGeneralError) {
+  CapturedLog captured;
+  Harness h({}, captured.log);
+  Client a{{addr("192.0.2.11"), 40001}}, b{{addr("192.0.2.12"), 40002}};
+  h.start(a);
+  h.pass(a.to_pac(test::bytes_of(ocrq(9))));
+  h.pass(a.to_pns(test::bytes_of(ocrp(100, 9))));
+  h.start(b);
+  h.pass(b.to_pac(test::bytes_of(ocrq(7))));
+  Packet refused = b.to_pns(test::bytes_of(ocrp(100, 7)));
+  ASSERT_EQ(h.run(refused).action, Action::Accept);
+  captured.log->flush();
+  EXPECT_EQ(captured.lines_with("pac_call_id_taken"), 1u) << captured.text.str();
+  EXPECT_EQ(captured.lines_with("Call ID 100; the client is told General Error (No-Resource)"), 1u) << captured.text.str();
 }
 
 // A client whose server refuses every call: each set-up is translated (B's Call ID 9 is A's
