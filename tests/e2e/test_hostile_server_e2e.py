@@ -106,7 +106,8 @@ class ServerCallIdRanges(LabTest):
         """pptpd's ranges wrap after 512 connections, and any client can open them: the
         attacker's 512th connection after the victim's gets the victim's range, and its first
         call the Call ID of the victim's first call. The victim's connection holds 2 calls,
-        within its range: the attacker's call is refused and the victim's connection goes on.
+        within its range: the attacker's call is refused, its Outgoing-Call-Reply turned into
+        General Error (No-Resource), and the victim's connection goes on.
         With the rule of s35 (more calls than the other connection were enough) the victim's
         connection was cut. (pptpd carries one call a connection: the victim's first call gets
         no GRE from it once the second is placed, with or without pptp-alg.)"""
@@ -118,6 +119,8 @@ class ServerCallIdRanges(LabTest):
         status = self.lab.status()
         self.assertTrue(attack["ok"], attack)
         self.assertEqual(attack["call_id"], victim["calls"][0]["peer_call_id"], (attack, victim))  # the wrap hit
+        # The attacker is told its call failed: General Error, No-Resource (RFC 2637 2.8; before, Connected).
+        self.assertEqual((attack["result_code"], attack["error_code"]), (2, 4), attack)
         live = victim["calls"][1]
         self.assertGreaterEqual(live["echoed"], live["sent"] - 3, victim)
         self.assertEqual(live["foreign"], 0, victim)

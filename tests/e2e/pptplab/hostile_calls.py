@@ -50,8 +50,8 @@ def range_wrap(a, read_message):
     connection it accepts, and wraps after 512 (s37): --count control connections started
     and closed one after another, then one more with one call, which pptpd numbers as the
     connection --count + 1 before it (another client's, when --count is 511). Its call is held
-    --pause seconds. Prints the server's Call ID and result code for that call (none: no
-    Outgoing-Call-Reply reached us)."""
+    --pause seconds. Prints the server's Call ID and the Result and Error Codes (RFC 2637 2.8)
+    of the Outgoing-Call-Reply that reached us for that call (none: none did)."""
     for i in range(a.count):
         s = socket.create_connection((a.target, 1723), timeout=5, source_address=(a.local, 0))
         s.sendall(m.sccrq("wrap"))
@@ -67,9 +67,9 @@ def range_wrap(a, read_message):
     s.sendall(m.ocrq(1000))
     try:
         reply = read_message(s, m.OCRP)
-        call_id, result = m.u16(reply, 12), reply[16]
+        call_id, result_code, error_code = m.u16(reply, 12), reply[16], reply[17]
     except OSError:
-        call_id = result = None
+        call_id = result_code = error_code = None
     time.sleep(a.pause)
     s.close()
-    return {"connections": a.count + 1, "call_id": call_id, "result": result}
+    return {"connections": a.count + 1, "call_id": call_id, "result_code": result_code, "error_code": error_code}
