@@ -37,6 +37,7 @@ using pptp::cli::backend_of;
 using pptp::cli::config_path;
 using pptp::cli::DaemonFlags;
 using pptp::cli::read_config;
+using pptp::cli::take;
 
 int run_inspect(const std::string& capture, bool as_json) {
   pptp::inspect::Inspector inspector;
@@ -212,6 +213,11 @@ std::string nft_include(pptp::nft::Backend backend, const pptp::nft::RuleOptions
 
 int run_rules(const DaemonFlags& f, const std::string& format) {
   if (f.proxy) {  // proxy mode's rules are xtables and iproute2 whatever the backend (docs/proxy.md)
+    if (format == "nft") {
+      std::fprintf(stderr, "pptp-alg rules: the proxy mode's rules (--proxy, or proxy: true in the "
+                           "configuration) are iptables and ip commands, not an nft include: leave out --format nft\n");
+      return 2;
+    }
     const auto servers = proxy_servers_of(f);
     const auto outside = proxy_outside_of(f);
     if (!servers || !outside) return 2;
@@ -224,8 +230,17 @@ int run_rules(const DaemonFlags& f, const std::string& format) {
   const pptp::nft::RuleOptions options = pptp::daemon::rule_options(f.d, !f.no_fast_path);
   const auto chosen = backend_of(f.backend);
   const auto b = chosen ? *chosen : pptp::nft::detect_backend();
-  if (format == "nft") {  // an include holds the table only: the xtables rules are not in it
-    std::cout << nft_include(b == pptp::nft::Backend::Compat ? b : pptp::nft::Backend::Nft, options);
+  if (format == "nft") {  // an include holds the table only
+    // The xtables backend's queue rules are iptables commands: the nft backend's table in their
+    // place would not load on a kernel without nft `queue`, and a failing include stops the
+    // whole of /etc/nftables.conf.
+    if (b == pptp::nft::Backend::Xtables) {
+      std::fprintf(stderr, "pptp-alg rules: the xtables backend%s queues with iptables commands, which an nft "
+                           "include cannot hold: give --backend compat (for a kernel with nft_compat) or nft "
+                           "(with nft `queue`), or --format shell\n", chosen ? "" : " (detected on this kernel)");
+      return 2;
+    }
+    std::cout << nft_include(b, options);
     return 0;
   }
   std::cout << pptp::nft::describe_rules(b, options);
@@ -249,10 +264,16 @@ struct Commands {
   std::vector<CLI::Option*> config_flags;  // --config before or after the subcommand: one file
   CLI::App *inspect = nullptr, *rules = nullptr, *status = nullptr, *check = nullptr, *reload = nullptr;
   CLI::Option *status_flag = nullptr, *pid_flag = nullptr, *policy_flag = nullptr;
+  // rules' own flags: each wins over its configuration key (take_rule_keys).
+  CLI::Option *rules_queue = nullptr, *rules_backend = nullptr, *rules_fail_open = nullptr,
+              *rules_no_fast_path = nullptr, *rules_syn_limit = nullptr, *rules_gre_limit = nullptr,
+              *rules_proxy = nullptr, *rules_servers = nullptr, *rules_outside = nullptr;
 
   void add_to(CLI::App& app);
   void add_daemon_files(CLI::App& app, const std::string& config_help);
   int run_files_command();
+  int run_rules_command();
+  void take_rule_keys(const pptp::config::Settings& k);
   int dispatch();
 };
 
@@ -271,16 +292,21 @@ void Commands::add_to(CLI::App& app) {
       "rules", "Print the rules that send PPTP to the queue and the fast-path sets and chains (as a "
                "shell script), for the backend this kernel supports, so that they can be added to a "
                "firewall by hand.");
-  rules->add_option("--queue", d.queue, "NFQUEUE number (default 0)");
-  rules->add_option("--backend", f.backend, "nft, compat, xtables or auto")->check(pptp::cli::backend_choice());
-  rules->add_flag("--fail-open", d.fail_open, "add the queue bypass flag");
-  rules->add_flag("--no-fast-path", f.no_fast_path, "leave out the fast-path sets and chains");
-  rules->add_option("--syn-limit", d.syn_limit, "new TCP/1723 connections per second per source (0 = off)");
-  rules->add_option("--queued-gre-limit", d.queued_gre_limit, "queued GRE packets per second per source (0 = off)");
-  rules->add_flag("--proxy", f.proxy, "the proxy mode's rules instead (REDIRECT, GRE mark, policy route)");
-  rules->add_option("--proxy-servers", f.proxy_servers, "with --proxy: only these servers (PREFIX[,PREFIX...])");
-  rules->add_option("--proxy-outside", f.proxy_outside,
-                    "with --proxy: the interfaces never proxied (NAME[,NAME...]; default: the default route's)");
+  rules_queue = rules->add_option("--queue", d.queue, "NFQUEUE number (default 0)");
+  rules_backend =
+      rules->add_option("--backend", f.backend, "nft, compat, xtables or auto")->check(pptp::cli::backend_choice());
+  rules_fail_open = rules->add_flag("--fail-open", d.fail_open, "add the queue bypass flag");
+  rules_no_fast_path = rules->add_flag("--no-fast-path", f.no_fast_path, "leave out the fast-path sets and chains");
+  rules_syn_limit =
+      rules->add_option("--syn-limit", d.syn_limit, "new TCP/1723 connections per second per source (0 = off)");
+  rules_gre_limit = rules->add_option("--queued-gre-limit", d.queued_gre_limit,
+                                      "queued GRE packets per second per source (0 = off)");
+  rules_proxy = rules->add_flag("--proxy", f.proxy, "the proxy mode's rules instead (REDIRECT, GRE mark, policy route)");
+  rules_servers =
+      rules->add_option("--proxy-servers", f.proxy_servers, "with --proxy: only these servers (PREFIX[,PREFIX...])");
+  rules_outside = rules->add_option(
+      "--proxy-outside", f.proxy_outside,
+      "with --proxy: the interfaces never proxied (NAME[,NAME...]; default: the default route's)");
   rules->add_option("--format", rules_format,
                     "shell (a script for this kernel's backend) or nft (an include file for /etc/nftables.conf)")
       ->check(CLI::IsMember({"shell", "nft"}));
@@ -288,6 +314,10 @@ void Commands::add_to(CLI::App& app) {
   config_flags = {f.config};
   const std::string config_help = "the daemon's configuration file (default " +
                                   std::string(pptp::config::kDefaultConfigFile) + " if it exists)";
+  // The keys of the flags above, so that the rules printed are the ones the daemon would
+  // install (docs/packaging.md: an include beside install-rules: false).
+  config_flags.push_back(rules->add_option("--config", f.config_file, config_help + "; its keys for the flags "
+                                           "above are used, each flag given here wins"));
   check = app.add_subcommand(
       "check", "Validate offline and print what it means. FILE: a policy file (users, groups, rules in "
                "order, limits). --config FILE: a daemon configuration file, and the policy file it names. "
@@ -338,11 +368,37 @@ int Commands::run_files_command() {
                     chosen_file(policy_flag, reload_policy, keys->policy, ""));
 }
 
+// A flag given before the subcommand (the daemon's) or after it (rules') wins over its key.
+void Commands::take_rule_keys(const pptp::config::Settings& k) {
+  const auto given = [](const CLI::Option* daemon_flag, const CLI::Option* rules_flag) {
+    return daemon_flag->count() > 0 ? daemon_flag : rules_flag;
+  };
+  take(k.queue, given(f.queue, rules_queue), f.d.queue);
+  take(k.backend, given(f.backend_flag, rules_backend), f.backend);
+  take(k.fail_open, given(f.fail_open, rules_fail_open), f.d.fail_open);
+  take(k.no_fast_path, given(f.no_fast_path_flag, rules_no_fast_path), f.no_fast_path);
+  take(k.syn_limit, given(f.syn_limit, rules_syn_limit), f.d.syn_limit);
+  take(k.queued_gre_limit, given(f.queued_gre_limit, rules_gre_limit), f.d.queued_gre_limit);
+  take(k.proxy, given(f.proxy_flag, rules_proxy), f.proxy);
+  take(k.proxy_servers, given(f.proxy_servers_flag, rules_servers), f.proxy_servers);
+  take(k.proxy_outside, given(f.proxy_outside_flag, rules_outside), f.proxy_outside);
+}
+
+int Commands::run_rules_command() {
+  auto keys = read_config(config_path(config_flags, f.config_file));
+  if (!keys) {
+    std::fprintf(stderr, "pptp-alg rules: %s\n", keys.error().c_str());
+    return 2;
+  }
+  take_rule_keys(*keys);
+  return run_rules(f, rules_format);
+}
+
 int Commands::dispatch() {
   if (inspect->parsed()) return run_inspect(capture, as_json);
   if (check->parsed()) return run_check_command(check_file, config_flags, f.config_file);
   if (status->parsed() || reload->parsed() || ctl.ctl->parsed()) return run_files_command();
-  return rules->parsed() ? run_rules(f, rules_format) : run_daemon_with(f);
+  return rules->parsed() ? run_rules_command() : run_daemon_with(f);
 }
 
 // One malloc arena for every thread, before any thread starts. glibc gives a thread that

@@ -51,6 +51,21 @@ done
 [ $? -eq 1 ] || { echo "FAIL: ctl without a daemon did not exit 1"; fail=1; }
 # Output captured first: `cmd | grep -q` under pipefail fails when grep's early exit gives the
 # writer SIGPIPE (it did in CI once the table grew).
+# rules reads the configuration file's keys, a flag wins over its key; an include that
+# could not load is refused.
+keys=$(mktemp)
+printf 'syn-limit: 5\nfail-open: true\n' >"$keys"
+out=$("$alg" rules --config "$keys" 2>&1)
+[[ "$out" == *"over 5/second"* && "$out" == *"fail open"* ]] || { echo "FAIL: rules --config keys: $out"; fail=1; }
+out=$("$alg" rules --config "$keys" --syn-limit 7 2>&1)
+[[ "$out" == *"over 7/second"* ]] || { echo "FAIL: rules flag over key: $out"; fail=1; }
+rm -f "$keys"
+for usage in "rules --format nft --backend xtables" "rules --format nft --proxy"; do
+  # shellcheck disable=SC2086
+  "$alg" $usage >/dev/null 2>&1
+  status=$?
+  [ "$status" -eq 2 ] || { echo "FAIL: 'pptp-alg $usage' exited $status, not 2"; fail=1; }
+done
 include=$("$alg" rules --format nft)
 grep -q "^table ip pptp_alg {" <<<"$include" || { echo "FAIL: rules --format nft"; fail=1; }
 if grep -qE "^(flush|delete)" <<<"$include"; then echo "FAIL: the include flushes"; fail=1; fi
