@@ -52,6 +52,20 @@ CLI::Validator commit_timeout_range() {
 
 namespace {
 
+// --idle-timeout: seconds above 0 (CLI::PositiveNumber's error printed the range up to
+// DBL_MAX, 300 digits).
+CLI::Validator positive_seconds() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        double seconds = 0;
+        const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+        const bool number = ec == std::errc{} && end == value.data() + value.size() && std::isfinite(seconds);
+        if (number && seconds > 0) return {};
+        return "'" + value + "': give a number of seconds above 0";
+      },
+      "POSITIVE");
+}
+
 // A proxy-mode flag's text, parsed; nothing (after saying why) when it is invalid or given
 // without --proxy. `name`: the flag without its dashes, as its config key.
 template <class T, class Parse>
@@ -126,7 +140,7 @@ void DaemonFlags::add_to(CLI::App& app) {
   idle = app.add_option("--idle-timeout", idle_timeout,
                         "seconds without GRE after which an established call is ended and its Call ID freed "
                         "(default 300)")
-             ->check(CLI::PositiveNumber);
+             ->check(positive_seconds());
   user = app.add_option("--user", d.user,
                         "after setup (queue, rules, sockets), run as this user with CAP_NET_ADMIN alone; "
                         "without it the daemon stays who it was started as, still with CAP_NET_ADMIN alone "

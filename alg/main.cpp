@@ -143,7 +143,8 @@ int run_reload(const std::string& pid_file, const std::string& policy_file) {
     std::fprintf(stderr, "pptp-alg reload: cannot signal PID %ld: %s\n", pid, std::strerror(errno));
     return 1;
   }
-  std::printf("sent SIGHUP to pptp-alg (PID %ld); its log says policy_reloaded or policy_reload_rejected\n", pid);
+  std::printf("sent SIGHUP to pptp-alg (PID %ld); its log says policy_reloaded, policy_reload_rejected, or "
+              "reload_skipped (it was started without a policy: reload cannot add one, restart it with one)\n", pid);
   return 0;
 }
 

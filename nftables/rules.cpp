@@ -356,7 +356,8 @@ Result<bool, std::string> install_rules(Backend backend, const RuleOptions& opti
   }
   if (!loaded) {
     return unexpected("nft could not load table " + std::string(kTableName) + ": " + loaded.error() +
-                      " -- are you root (CAP_NET_ADMIN), and does the kernel have nf_tables?");
+                      " -- are you root (CAP_NET_ADMIN), does the kernel have nf_tables" +
+                      (backend == Backend::Nft ? ", and its queue statement (else --backend compat or auto)?" : "?"));
   }
   if (backend == Backend::Compat) {
     if (auto armed = arm_queue_target(kTableName, options); !armed) return unexpected(armed.error());

@@ -25,9 +25,13 @@ bool marks_every_server(std::string_view listing) {
 
 std::optional<std::string> proxy_conflict(const OtherMode& other, bool servers_given, bool fast_path) {
   if (!other.transparent_table) return std::nullopt;
+  // A stopped daemon with keep-fast-path (the packaged default) leaves its table too.
   std::string why = "a transparent pptp-alg's table ip ";
   why += nft::kTableName;
-  why += " is loaded on this router; ";
+  why += " is loaded on this router (if no transparent daemon runs, it is one's left by keep-fast-path or a "
+         "crash: nft delete table ip ";
+  why += nft::kTableName;
+  why += ", then start the proxy); ";
   if (!servers_given) {
     why += "beside it the proxy needs --proxy-servers PREFIX[,PREFIX...] (the servers it serves), "
            "else it would take every server's GRE from the transparent calls (docs/proxy.md)";
