@@ -91,5 +91,8 @@ struct DaemonFlags {
 // nothing, after saying why on stderr, when invalid or given without --proxy.
 std::optional<std::vector<pptp::policy::Prefix>> proxy_servers_of(const DaemonFlags& f);
 std::optional<std::vector<std::string>> proxy_outside_of(const DaemonFlags& f);
+// Why the daemon would refuse these settings at start, judged from them alone (start_checks.cpp;
+// `pptp-alg check --config` too); empty text: already said on stderr.
+std::optional<std::string> start_error(const DaemonFlags& f);
 
 }  // namespace pptp::cli

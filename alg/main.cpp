@@ -37,6 +37,7 @@ using pptp::cli::backend_of;
 using pptp::cli::config_path;
 using pptp::cli::DaemonFlags;
 using pptp::cli::read_config;
+using pptp::cli::start_error;
 using pptp::cli::take;
 
 int run_inspect(const std::string& capture, bool as_json) {
@@ -84,11 +85,21 @@ int run_check(const std::string& file) {
   return 0;
 }
 
-// The configuration file, and the policy file it names.
+// The configuration file, what the daemon would refuse of it at start, and the policy file
+// it names.
 int run_check_config(const std::string& file) {
   auto settings = pptp::config::load_config_file(file);
   if (!settings) {
     std::fprintf(stderr, "pptp-alg check: %s\n", settings.error().c_str());
+    return 2;
+  }
+  CLI::App app;  // the daemon's flags, none given: its keys as the daemon takes them
+  DaemonFlags f;
+  f.add_to(app);
+  f.take_keys(*settings);
+  if (const auto why = start_error(f)) {
+    std::fprintf(stderr, "pptp-alg check: %s: the daemon would not start: %s\n", file.c_str(),
+                 why->empty() ? "see above" : why->c_str());
     return 2;
   }
   std::cout << file << ": valid\n";
@@ -163,16 +174,15 @@ int run_daemon_with(DaemonFlags& f) {
   f.d.backend = backend_of(f.backend);
   f.d.fast_path = !f.no_fast_path;
   f.d.fast_path_mode = f.fast_path_mode == "netdev" ? pptp::nft::FastPathMode::Netdev : pptp::nft::FastPathMode::Ip;
-  if (f.d.fast_path_mode == pptp::nft::FastPathMode::Netdev && (f.proxy || f.no_fast_path)) {
-    std::fprintf(stderr, "pptp-alg: --fast-path netdev (fast-path: netdev) needs the transparent gateway's fast "
-                         "path: leave out %s\n", f.proxy ? "--proxy or --fast-path netdev" : "--no-fast-path or --fast-path netdev");
+  if (const auto why = start_error(f)) {
+    if (!why->empty()) std::fprintf(stderr, "pptp-alg: %s\n", why->c_str());
     return 2;
   }
   f.d.gateway.timeouts.call_idle = f.idle_timeout;
   f.d.gateway.budgets.memory_bytes = std::size_t{f.memory_budget} * pptp::gateway::kMiB;
   f.d.gateway.budgets.source_reassembly_bytes = std::size_t{f.source_reassembly} * 1024;
   f.d.gateway.budgets.source_held_bytes = std::size_t{f.source_held} * 1024;
-  const auto servers = proxy_servers_of(f);
+  const auto servers = proxy_servers_of(f);  // valid: start_error parsed them
   const auto outside = proxy_outside_of(f);
   if (!servers || !outside) return 2;
   const pptp::proxy::OtherMode other = pptp::proxy::read_other_mode();

@@ -69,6 +69,21 @@ done
 include=$("$alg" rules --format nft)
 grep -q "^table ip pptp_alg {" <<<"$include" || { echo "FAIL: rules --format nft"; fail=1; }
 if grep -qE "^(flush|delete)" <<<"$include"; then echo "FAIL: the include flushes"; fail=1; fi
+# check --config refuses what the daemon would refuse at start, as the daemon does (exit 2).
+for conf_text in 'proxy-servers: 192.0.2.0/24' 'fast-path: netdev\nno-fast-path: true' \
+  'ha-virtual-address: 198.51.100.1' 'metrics-listen: nonsense' 'ha-peer: nonsense'; do
+  out=$("$alg" check --config <(printf "$conf_text\n") 2>&1)
+  status=$?
+  [ "$status" -eq 2 ] || { echo "FAIL: check --config '$conf_text' exited $status, not 2: $out"; fail=1; }
+  # The daemon itself, in a network namespace of its own (root), bounded: it refuses at once.
+  if [ "$(id -u)" -eq 0 ] && unshare --net true 2>/dev/null; then
+    # shellcheck disable=SC2046
+    timeout -s KILL 10 unshare --net "$alg" --status-file '' --control-socket none \
+      $(printf "$conf_text" | sed -E 's/^([a-z-]+): (.*)$/--\1 \2/; s/ true$//') >/dev/null 2>&1
+    status=$?
+    [ "$status" -eq 2 ] || { echo "FAIL: the daemon with '$conf_text' exited $status, not 2"; fail=1; }
+  fi
+done
 bad=$("$alg" check --config <(printf 'queue: 0\nfail-open: maybe\n') 2>&1)
 [[ "$bad" == *":2:12: expected true or false"* ]] || { echo "FAIL: error position: $bad"; fail=1; }
 # Flags win over keys, keys over defaults: a daemon in a network namespace of its own (root).
