@@ -94,5 +94,7 @@ std::optional<std::vector<std::string>> proxy_outside_of(const DaemonFlags& f);
 // Why the daemon would refuse these settings at start, judged from them alone (start_checks.cpp;
 // `pptp-alg check --config` too); empty text: already said on stderr.
 std::optional<std::string> start_error(const DaemonFlags& f);
+// The transparent gateway's settings a proxy would leave unused, set away from their defaults.
+std::vector<std::string> settings_a_proxy_ignores(const DaemonFlags& f);
 
 }  // namespace pptp::cli

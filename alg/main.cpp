@@ -1,5 +1,6 @@
 // pptp-alg: command-line entry point. Without a subcommand it runs the daemon.
 #include <CLI/CLI.hpp>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -37,6 +38,7 @@ using pptp::cli::backend_of;
 using pptp::cli::config_path;
 using pptp::cli::DaemonFlags;
 using pptp::cli::read_config;
+using pptp::cli::settings_a_proxy_ignores;
 using pptp::cli::start_error;
 using pptp::cli::take;
 
@@ -193,6 +195,10 @@ int run_daemon_with(DaemonFlags& f) {
     return 2;
   }
   if (f.proxy) {
+    if (const auto ignored = settings_a_proxy_ignores(f); !ignored.empty()) {
+      spdlog::warn("proxy_settings_not_applied settings={} note=\"the transparent gateway's: the proxy terminates "
+                   "the control connection itself (docs/proxy.md)\"", fmt::join(ignored, ","));
+    }
     return pptp::proxy::run_proxy(pptp::proxy::ProxyOptions{f.d.install_rules, pptp::proxy::kListenPort,
                                                             f.d.pid_file, f.d.status_file, f.d.policy_file,
                                                             f.d.control_socket, f.idle_timeout, f.d.user,

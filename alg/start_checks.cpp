@@ -49,10 +49,57 @@ std::optional<std::string> ha_error(const DaemonFlags& f) {
   return std::nullopt;
 }
 
+// Proxy-mode flags given to the transparent daemon (--proxy-servers and --proxy-outside are
+// refused by their parsers); and HA, which pairs the transparent gateway only (docs/ha.md):
+// a proxy would run unpaired while its operator believes it paired (operator review s38 F7).
+std::optional<std::string> mode_error(const DaemonFlags& f) {
+  const DaemonFlags defaults;
+  if (f.proxy && f.d.ha.enabled()) {
+    return std::string("--ha-peer (ha-peer): high availability pairs the transparent gateway, not the proxy "
+                       "(docs/ha.md): leave out --proxy or the ha- settings");
+  }
+  if (f.proxy) return std::nullopt;
+  const auto proxy_only = [](const char* name) {
+    return "--" + std::string(name) + " (" + name + ") needs --proxy";
+  };
+  if (f.proxy_calls != defaults.proxy_calls) return proxy_only("proxy-calls");
+  if (f.proxy_source_calls != defaults.proxy_source_calls) return proxy_only("proxy-source-calls");
+  if (f.proxy_source_connections != defaults.proxy_source_connections) return proxy_only("proxy-source-connections");
+  return std::nullopt;
+}
+
 }  // namespace
+
+// The transparent gateway's settings a proxy does not use, set away from their defaults (a
+// warning at the proxy's start names them).
+std::vector<std::string> settings_a_proxy_ignores(const DaemonFlags& f) {
+  const DaemonFlags defaults;
+  const pptp::gateway::BudgetLimits& b = f.d.gateway.budgets;
+  const pptp::gateway::BudgetLimits& db = defaults.d.gateway.budgets;
+  const std::pair<const char*, bool> settings[] = {
+      {"queue", f.d.queue != defaults.d.queue},
+      {"backend", f.backend != defaults.backend},
+      {"fail-open", f.d.fail_open},
+      {"allow-unknown-gre", f.d.gateway.allow_unknown_gre},
+      {"syn-limit", f.d.syn_limit != defaults.d.syn_limit},
+      {"queued-gre-limit", f.d.queued_gre_limit != defaults.d.queued_gre_limit},
+      {"memory-budget", f.memory_budget != defaults.memory_budget},
+      {"source-connections", b.source_connections != db.source_connections},
+      {"source-half-open", b.source_half_open != db.source_half_open},
+      {"source-calls", b.source_calls != db.source_calls},
+      {"source-reassembly", f.source_reassembly != defaults.source_reassembly},
+      {"source-held", f.source_held != defaults.source_held},
+  };
+  std::vector<std::string> ignored;
+  for (const auto& [name, set] : settings) {
+    if (set) ignored.emplace_back(name);
+  }
+  return ignored;
+}
 
 std::optional<std::string> start_error(const DaemonFlags& f) {
   if (auto e = fast_path_mode_error(f)) return e;
+  if (auto e = mode_error(f)) return e;
   // Each says what is wrong itself (stderr).
   if (!proxy_servers_of(f) || !proxy_outside_of(f)) return std::string();
   if (auto e = metrics_error(f)) return e;

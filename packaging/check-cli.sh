@@ -71,7 +71,8 @@ grep -q "^table ip pptp_alg {" <<<"$include" || { echo "FAIL: rules --format nft
 if grep -qE "^(flush|delete)" <<<"$include"; then echo "FAIL: the include flushes"; fail=1; fi
 # check --config refuses what the daemon would refuse at start, as the daemon does (exit 2).
 for conf_text in 'proxy-servers: 192.0.2.0/24' 'fast-path: netdev\nno-fast-path: true' \
-  'ha-virtual-address: 198.51.100.1' 'metrics-listen: nonsense' 'ha-peer: nonsense'; do
+  'ha-virtual-address: 198.51.100.1' 'metrics-listen: nonsense' 'ha-peer: nonsense' 'proxy-calls: 100' \
+  'proxy: true\nha-peer: 192.0.2.2:1724\nha-listen: 192.0.2.1:1724\nha-key-file: /nonexistent'; do
   out=$("$alg" check --config <(printf "$conf_text\n") 2>&1)
   status=$?
   [ "$status" -eq 2 ] || { echo "FAIL: check --config '$conf_text' exited $status, not 2: $out"; fail=1; }
