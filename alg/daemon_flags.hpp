@@ -94,6 +94,10 @@ std::optional<std::vector<std::string>> proxy_outside_of(const DaemonFlags& f);
 // Why the daemon would refuse these settings at start, judged from them alone (start_checks.cpp;
 // `pptp-alg check --config` too); empty text: already said on stderr.
 std::optional<std::string> start_error(const DaemonFlags& f);
+// `status` and `reload` (daemon_files.cpp): a status file no daemon writes any more, said;
+// whether a PID is pptp-alg's.
+std::optional<std::string> stale_status_note(const std::string& file);
+bool runs_pptp_alg(long pid);
 // The transparent gateway's settings a proxy would leave unused, set away from their defaults.
 std::vector<std::string> settings_a_proxy_ignores(const DaemonFlags& f);
 

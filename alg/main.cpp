@@ -39,6 +39,8 @@ using pptp::cli::config_path;
 using pptp::cli::DaemonFlags;
 using pptp::cli::read_config;
 using pptp::cli::settings_a_proxy_ignores;
+using pptp::cli::runs_pptp_alg;
+using pptp::cli::stale_status_note;
 using pptp::cli::start_error;
 using pptp::cli::take;
 
@@ -71,6 +73,7 @@ int run_status(const std::string& file, bool as_json) {
     std::fprintf(stderr, "pptp-alg status: %s is not a status file\n", file.c_str());
     return 2;
   }
+  if (const auto note = stale_status_note(file)) std::fprintf(stderr, "%s\n", note->c_str());
   const bool proxy = status.value("mode", "") == "proxy";  // each call with both legs
   std::cout << (as_json ? status.dump(2) + "\n"
                         : proxy ? pptp::proxy::render_proxy_status(status) : pptp::daemon::render_status(status));
@@ -151,6 +154,11 @@ int run_reload(const std::string& pid_file, const std::string& policy_file) {
                  "configuration or --pid-file %s?)\n",
                  pid_file.c_str(), pid_file.c_str(), pid_file.c_str());
     return 2;
+  }
+  if (!runs_pptp_alg(pid)) {
+    std::fprintf(stderr, "pptp-alg reload: PID %ld in %s is not a running pptp-alg (a stale pid file: the daemon "
+                         "stopped without removing it); nothing signalled\n", pid, pid_file.c_str());
+    return 1;
   }
   if (::kill(static_cast<pid_t>(pid), SIGHUP) != 0) {
     std::fprintf(stderr, "pptp-alg reload: cannot signal PID %ld: %s\n", pid, std::strerror(errno));

@@ -66,6 +66,22 @@ for usage in "rules --format nft --backend xtables" "rules --format nft --proxy"
   status=$?
   [ "$status" -eq 2 ] || { echo "FAIL: 'pptp-alg $usage' exited $status, not 2"; fail=1; }
 done
+# A stale pid file naming another program: reload signals nothing (SIGHUP would end it).
+sleep 30 &
+other=$!
+pidfile=$(mktemp)
+echo "$other" >"$pidfile"
+"$alg" reload --config /dev/null --pid-file "$pidfile" >/dev/null 2>&1
+status=$?
+kill -0 "$other" 2>/dev/null || { echo "FAIL: reload signalled PID $other, not a pptp-alg"; fail=1; }
+[ "$status" -eq 1 ] || { echo "FAIL: reload of a stale pid file exited $status, not 1"; fail=1; }
+kill "$other" 2>/dev/null
+# A status file no daemon has written for minutes: status says so.
+echo '{}' >"$pidfile"
+touch -d '10 minutes ago' "$pidfile"
+out=$("$alg" status --config /dev/null --file "$pidfile" 2>&1 >/dev/null)
+[[ "$out" == *"is not running"* ]] || { echo "FAIL: a stale status file was not said: $out"; fail=1; }
+rm -f "$pidfile"
 include=$("$alg" rules --format nft)
 grep -q "^table ip pptp_alg {" <<<"$include" || { echo "FAIL: rules --format nft"; fail=1; }
 if grep -qE "^(flush|delete)" <<<"$include"; then echo "FAIL: the include flushes"; fail=1; fi
