@@ -98,6 +98,9 @@ std::optional<std::string> start_error(const DaemonFlags& f);
 // whether a PID is pptp-alg's.
 std::optional<std::string> stale_status_note(const std::string& file);
 bool runs_pptp_alg(long pid);
+// Claims the daemon's mode ("transparent", "proxy") in this network namespace for the
+// process's life; why not when another daemon holds it.
+std::optional<std::string> claim_instance(std::string_view mode);
 // The transparent gateway's settings a proxy would leave unused, set away from their defaults.
 std::vector<std::string> settings_a_proxy_ignores(const DaemonFlags& f);
 

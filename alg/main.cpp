@@ -35,6 +35,7 @@
 namespace {
 
 using pptp::cli::backend_of;
+using pptp::cli::claim_instance;
 using pptp::cli::config_path;
 using pptp::cli::DaemonFlags;
 using pptp::cli::read_config;
@@ -201,6 +202,11 @@ int run_daemon_with(DaemonFlags& f) {
     spdlog::error("start_refused why=beside_other_mode");
     std::fprintf(stderr, "pptp-alg: %s\n", why->c_str());
     return 2;
+  }
+  if (const auto held = claim_instance(f.proxy ? "proxy" : "transparent")) {
+    spdlog::error("start_refused why=another_daemon");
+    std::fprintf(stderr, "pptp-alg: %s\n", held->c_str());
+    return 1;
   }
   if (f.proxy) {
     if (const auto ignored = settings_a_proxy_ignores(f); !ignored.empty()) {

@@ -66,6 +66,19 @@ for usage in "rules --format nft --backend xtables" "rules --format nft --proxy"
   status=$?
   [ "$status" -eq 2 ] || { echo "FAIL: 'pptp-alg $usage' exited $status, not 2"; fail=1; }
 done
+# One daemon of a mode per network namespace: a second transparent one is refused (exit 1,
+# naming the first's PID), a proxy beside it starts. In a namespace of its own (root), bounded.
+if [ "$(id -u)" -eq 0 ] && unshare --net true 2>/dev/null; then
+  out=$(timeout -s KILL 20 unshare --net bash -c '
+    "$0" --status-file "" --control-socket none >/dev/null 2>&1 & first=$!
+    sleep 1.5
+    timeout -s KILL 5 "$0" --status-file "" --control-socket none --queue 1 2>&1; echo "second=$? first=$first"
+    timeout -s TERM 2 "$0" --proxy --status-file "" --control-socket none 2>&1 | grep -c "ready mode=proxy"
+    kill "$first"; wait "$first"' "$alg" 2>&1)
+  [[ "$out" == *"runs in transparent mode in this network namespace"* && "$out" == *"second=1 "* ]] \
+    || { echo "FAIL: a second transparent daemon: $out"; fail=1; }
+  [[ "$(tail -1 <<<"$out")" == "1" ]] || { echo "FAIL: a proxy beside a transparent daemon: $out"; fail=1; }
+fi
 # A stale pid file naming another program: reload signals nothing (SIGHUP would end it).
 sleep 30 &
 other=$!
