@@ -111,7 +111,8 @@ Result<std::unique_ptr<FastPath>, std::string> FastPath::open(std::uint32_t time
   // The sets must be there: reading them is the check.
   if (auto r = f->read_counters(); !r) {
     return unexpected("the fast-path sets of table ip " + f->table_ + " are not usable (" + r.error() +
-                      "); install the rules with --install-rules or 'pptp-alg rules'");
+                      "); install the rules with --install-rules or '" +
+                      (f->table_ == kTableName ? "pptp-alg rules" : "pptp-alg rules --proxy") + "'");
   }
   return f;
 }
