@@ -132,7 +132,7 @@ AuthEvent AuthFollower::on_pap(Direction dir, const wire::AuthPacket& p) {
     // Servers answer a request after their Ack with the same Ack, unchecked (RFC 1334 2.2.1,
     // pppd): a new name then is no new authentication. A new link establishment (on_lcp)
     // clears this.
-    if (pap_acked_ && *pap_acked_ != name.name) {
+    if (pap_done_ && pap_acked_ != name.name) {
       return anomaly(Anomaly::AuthPapAfterAck, describe("PAP Authenticate-Request", p.identifier), std::move(name));
     }
     for (auto& slot : pap_) {
@@ -151,12 +151,22 @@ AuthEvent AuthFollower::on_pap(Direction dir, const wire::AuthPacket& p) {
     Pending answered = std::move(*slot);
     slot.reset();
     if (ack) {
-      pap_ = {};  // the first Ack decides; later answers only repeat it
-      if (!answered.conflicting) pap_acked_ = answered.name.name;
+      // The first Ack decides, ambiguous or not; later Acks only repeat it, unchecked (s38
+      // policy review F2: an ambiguous first Ack left the next one to credit a new name).
+      if (!pap_done_ && !answered.conflicting) pap_acked_ = answered.name.name;
+      end_pap();
     }
     return verdict(std::move(answered), ack, p.identifier);
   }
+  // An Ack of a request not followed (pushed out of the pending slots, or before this
+  // follower) ends PAP as well, with no name (s38 policy review F3).
+  if (ack) end_pap();
   return anomaly(Anomaly::AuthUnmatchedVerdict, describe(ack ? "PAP Authenticate-Ack" : "PAP Authenticate-Nak", p.identifier));
+}
+
+void AuthFollower::end_pap() {
+  pap_ = {};
+  pap_done_ = true;
 }
 
 // RFC 1994 4: Challenge from the server, Response from the client with the Challenge's

@@ -69,7 +69,13 @@ struct AuthStep {
 
 class AuthFollower {
  public:
+  AuthFollower() = default;
+  // A call's follower made again after forget() (CallAuth): whether the server had Acked a
+  // PAP request in this link establishment, so that its unchecked Acks to later requests are
+  // credited to no name (s38 policy review F1).
+  explicit AuthFollower(bool pap_done) : pap_done_(pap_done) {}
   AuthStep on_frame(Direction dir, const wire::PppFrame& frame);
+  bool pap_done() const { return pap_done_; }
 
  private:
   struct Pending {  // a name answering an open request, awaiting the server's verdict
@@ -85,6 +91,7 @@ class AuthFollower {
 
   AuthEvent on_lcp(Direction dir, const wire::PppFrame& frame);
   AuthEvent on_pap(Direction dir, const wire::AuthPacket& p);
+  void end_pap();
   AuthEvent on_chap(Direction dir, const wire::AuthPacket& p);
   AuthEvent on_eap(Direction dir, const wire::AuthPacket& p);
   static AuthEvent verdict(Pending pending, bool success, std::uint8_t identifier);
@@ -92,7 +99,12 @@ class AuthFollower {
 
   std::array<std::optional<Pending>, kMaxPendingPapRequests> pap_{};
   std::size_t pap_next_ = 0;
-  std::optional<std::string> pap_acked_;  // PAP succeeded in this link establishment
+  // The server Acked a PAP request in this link establishment (any Ack: matched, ambiguous
+  // or unmatched): pppd then Acks every later request unchecked (RFC 1334 2.2.1), so no later
+  // name counts. `pap_acked_`: the name that first Ack accepted, none when it was ambiguous
+  // (two names under one Identifier, an Ack of a request not followed) or not known here.
+  bool pap_done_ = false;
+  std::optional<std::string> pap_acked_;
   std::optional<std::uint8_t> chap_challenge_;
   std::optional<Pending> chap_response_;
   EapExchange eap_;
@@ -108,20 +120,31 @@ class CallAuth {
   CallAuth& operator=(CallAuth&&) noexcept = default;
   // A copy (a call's snapshot: the proxy's and the sync's) follows from the same state.
   CallAuth(const CallAuth& other)
-      : follower_(other.follower_ ? std::make_unique<AuthFollower>(*other.follower_) : nullptr) {}
+      : follower_(other.follower_ ? std::make_unique<AuthFollower>(*other.follower_) : nullptr),
+        pap_done_(other.pap_done_) {}
   CallAuth& operator=(const CallAuth& other) {
-    if (this != &other) follower_ = other.follower_ ? std::make_unique<AuthFollower>(*other.follower_) : nullptr;
+    if (this != &other) {
+      follower_ = other.follower_ ? std::make_unique<AuthFollower>(*other.follower_) : nullptr;
+      pap_done_ = other.pap_done_;
+    }
     return *this;
   }
   AuthStep on_frame(Direction dir, const wire::PppFrame& frame) {
-    if (!follower_) follower_ = std::make_unique<AuthFollower>();
+    if (!follower_) follower_ = std::make_unique<AuthFollower>(pap_done_);
     return follower_->on_frame(dir, frame);
   }
-  void forget() { follower_.reset(); }
+  // The open exchanges go; that the server's PAP already succeeded stays (s38 policy review
+  // F1: a new follower credited pppd's unchecked Ack to a request naming another user, on an
+  // offloaded call whose PAP frames still come here).
+  void forget() {
+    if (follower_) pap_done_ = follower_->pap_done();
+    follower_.reset();
+  }
   bool following() const { return follower_ != nullptr; }
 
  private:
   std::unique_ptr<AuthFollower> follower_;
+  bool pap_done_ = false;  // of the follower forgotten last
 };
 
 }  // namespace pptp::track

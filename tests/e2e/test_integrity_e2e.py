@@ -196,6 +196,62 @@ class Reauthentication(PolicyTest):
         self.assertTrue(decisions(log, scope="call_user", verdict="deny", ppp_name='"mallory"'), log[-2000:])
 
 
+class UncheckedPap(PolicyTest):
+    """pppd acks every PAP request after its first Ack without checking it (RFC 1334 2.2.1):
+    bob's call, offloaded, then sends a PAP request naming alice with no new link
+    establishment. It must stay bob's. Before s38 the follower forgotten at the offload was
+    made anew and credited the unchecked Ack: the call became alice's, and a reload that
+    revoked bob left it up (policy review F1)."""
+    policy = """
+users:
+  alice: {names: [alice]}
+  bob: {names: [bob]}
+rules:
+  - {name: alice, from: {user: alice}, action: allow}
+  - {name: bob, from: {user: bob}, action: allow}
+"""
+
+    def test_a_pap_request_for_another_user_after_the_ack_leaves_the_call_its_user(self):
+        self.lab.start_server()
+        client = start_pns(self.lab, ["--pap-unchecked", "alice"], local=MALLORY, tag="bob", call_ids=[7],
+                           duration=3, pap="bob")
+        result = self.lab.result(client)
+        status = self.lab.status()
+        call = result["calls"][0]
+        self.assertEqual(call["pap"], "ack", result)
+        self.assertEqual(call["pap_unchecked"], "ack", result)  # the server acked it unchecked
+        self.assertGreaterEqual(call["before_reauth"]["echoed"], 20, result)
+        log = self.lab.read_daemon_log()
+        self.assertTrue(decisions(log, scope="call_user", verdict="allow", user="bob", source=MALLORY), log[-2000:])
+        self.assertFalse(decisions(log, scope="call_user", user="alice", source=MALLORY),
+                         "the unchecked Ack made the call alice's: %s" % log[-2000:])
+        self.assertGreaterEqual(status["anomalies"].get("auth_pap_after_ack", 0), 1, status["anomalies"])
+
+
+class AmbiguousPap(PolicyTest):
+    """mallory's own login is the only request the server checks; the Acks pppd then gives
+    unchecked must not make the call alice's (policy review F2, F3)."""
+    policy = ALICE_BY_NAME
+
+    def assert_mallory_gets_nothing_through(self, trick):
+        self.lab.start_server()
+        client = start_pns(self.lab, [trick, "alice"], local=MALLORY, tag="mallory", call_ids=[7], duration=4,
+                           pap="mallory")
+        result = self.lab.result(client)
+        call = result["calls"][0]
+        self.assertTrue(call["server_lcp"], result)
+        self.assertGreater(call["sent"], 20, result)
+        self.assertEqual(call["echoed"], 0, "mallory's data passed as alice's: %s" % result)
+        log = self.lab.read_daemon_log()
+        self.assertFalse(decisions(log, scope="call_user", verdict="allow", source=MALLORY), log[-2000:])
+
+    def test_two_names_under_one_identifier_then_a_new_request_credit_nobody(self):
+        self.assert_mallory_gets_nothing_through("--pap-ambiguous")
+
+    def test_the_checked_request_pushed_out_of_the_pending_slots_credits_nobody(self):
+        self.assert_mallory_gets_nothing_through("--pap-evict")
+
+
 class ReauthenticationOnTheFastPath(Reauthentication):
     """The call is offloaded after its first authentication; its LCP and PAP frames skip the
     fast path (table ip pptp_alg, chain fast_in) and reach the queue, so the second name is

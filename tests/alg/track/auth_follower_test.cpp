@@ -235,6 +235,63 @@ TEST(AuthFollower, PapRequestForAnotherNameAfterTheAckCountsOnlyAfterANewLinkEst
   expect_accepted(a.feed(kServer, auth(wire::kPppPap, 2, 5)), "allowed", AuthMethod::Pap, 5);
 }
 
+// s38 policy review F2: the first Ack answered an ambiguous exchange (two names under one
+// Identifier). pppd acks the next request unchecked: it must not credit a new name.
+TEST(AuthFollower, AnAmbiguousFirstPapAckEndsPapWithNoName) {
+  Follower a;
+  a.feed(kClient, pap_request(1, "mallory"));
+  EXPECT_EQ(a.anomaly(kClient, pap_request(1, "alice")), Anomaly::AuthConflictingClaim);
+  a.feed(kClient, pap_request(3, "alice"));  // sent before the first answer
+  EXPECT_EQ(a.anomaly(kServer, auth(wire::kPppPap, 2, 1)), Anomaly::AuthConflictingClaim);
+  EXPECT_EQ(a.anomaly(kServer, auth(wire::kPppPap, 2, 3)), Anomaly::AuthUnmatchedVerdict);
+  EXPECT_EQ(a.anomaly(kClient, pap_request(4, "alice")), Anomaly::AuthPapAfterAck);
+  EXPECT_EQ(a.anomaly(kServer, auth(wire::kPppPap, 2, 4)), Anomaly::AuthUnmatchedVerdict);
+  EXPECT_EQ(a.anomaly(kClient, pap_request(5, "mallory")), Anomaly::AuthPapAfterAck);
+}
+
+// s38 policy review F3: the request the server checked was pushed out of the pending slots;
+// its Ack, unmatched, ends PAP all the same, and the unchecked Acks after it credit nobody.
+TEST(AuthFollower, AnUnmatchedPapAckEndsPapWithNoName) {
+  Follower a;
+  a.feed(kClient, pap_request(1, "mallory"));
+  for (std::uint8_t id = 2; id <= 1 + kMaxPendingPapRequests; ++id) a.feed(kClient, pap_request(id, "alice"));
+  EXPECT_EQ(a.anomaly(kServer, auth(wire::kPppPap, 2, 1)), Anomaly::AuthUnmatchedVerdict);
+  for (std::uint8_t id = 2; id <= 1 + kMaxPendingPapRequests; ++id) {
+    EXPECT_NE(a.kind(kServer, auth(wire::kPppPap, 2, id)), AuthEventKind::Accepted) << int(id);
+  }
+  EXPECT_EQ(a.anomaly(kClient, pap_request(9, "alice")), Anomaly::AuthPapAfterAck);
+}
+
+// s38 policy review F1: an offloaded call's follower is forgotten (CallAuth::forget), and its
+// PAP frames still come through the queue. The new follower must know PAP succeeded.
+TEST(CallAuth, AForgottenFollowerKeepsThatPapSucceeded) {
+  CallAuth c;
+  const auto feed = [&](Direction d, const std::vector<std::uint8_t>& bytes) {
+    auto frame = wire::parse_ppp_frame(bytes);
+    EXPECT_TRUE(frame);
+    return c.on_frame(d, *frame);
+  };
+  expect_accepted((feed(kClient, pap_request(1, "bob")), feed(kServer, auth(wire::kPppPap, 2, 1))), "bob",
+                  AuthMethod::Pap, 1);
+  c.forget();
+  EXPECT_FALSE(c.following());
+  EXPECT_EQ(feed(kClient, pap_request(2, "alice")).event.anomaly, Anomaly::AuthPapAfterAck);
+  EXPECT_NE(feed(kServer, auth(wire::kPppPap, 2, 2)).event.kind, AuthEventKind::Accepted);
+  const CallAuth copy = c;  // a snapshot (proxy, sync) keeps it too
+  c.forget();
+  CallAuth again = copy;
+  again.forget();
+  const std::vector<std::uint8_t> request = pap_request(3, "alice");
+  auto frame = wire::parse_ppp_frame(request);
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(again.on_frame(kClient, *frame).event.anomaly, Anomaly::AuthPapAfterAck);
+  // The server's LCP Configure-Request starts a new link establishment: PAP counts again.
+  feed(kServer, test::ppp(wire::kPppLcp, {1, 1, 0, 4}));
+  c.forget();
+  feed(kClient, pap_request(4, "alice"));
+  expect_accepted(feed(kServer, auth(wire::kPppPap, 2, 4)), "alice", AuthMethod::Pap, 4);
+}
+
 TEST(AuthFollower, MalformedAuthenticationPacketsAreAnomalies) {
   Follower a;
   EXPECT_EQ(a.anomaly(kClient, test::ppp(wire::kPppChap, {2, 1, 0, 40, 16})), Anomaly::PppMalformed);

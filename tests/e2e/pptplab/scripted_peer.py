@@ -234,7 +234,17 @@ def authenticate(raw, a, call):
     before_authentication(raw, a, call)
     if a.forge_chap:  # unsolicited: no Challenge asked for it (RFC 1994 4.1)
         send_ppp(raw, a, call, chap_response(1, a.forge_chap.encode()))
-    if a.pap:
+    if a.pap and a.pap_ambiguous:  # two names under Identifier 1, then a third request
+        send_ppp(raw, a, call, pap_request(1, a.pap.encode()))
+        send_ppp(raw, a, call, pap_request(1, a.pap_ambiguous.encode()))
+        time.sleep(0.3)
+        call["pap"] = pap(raw, a, call, 3, a.pap_ambiguous)
+    elif a.pap and a.pap_evict:  # the checked request pushed out by four more (kMaxPendingPapRequests)
+        send_ppp(raw, a, call, pap_request(1, a.pap.encode()))
+        for identifier in (2, 3, 4, 5):
+            send_ppp(raw, a, call, pap_request(identifier, a.pap_evict.encode()))
+        time.sleep(0.5)
+    elif a.pap:
         call["pap"] = pap(raw, a, call, 1, a.pap)
 
 
@@ -312,6 +322,12 @@ def run_pns(a):
                 c["server_lcp_after"] = round(time.monotonic() - set_up, 2)  # seconds after the reply
                 c["lcp_wait_ended_at"] = time.time()  # wall clock, to compare with the server's programs
         exchange(raw, a.local, a.server, up, a.tag, a.duration, seq=up[0].get("next_seq", 0) if up else 0)
+        if up and a.pap_unchecked:
+            # A PAP request naming another user with no new link establishment: the server
+            # acks it unchecked (RFC 1334 2.2.1).
+            up[0]["before_reauth"] = {k: up[0][k] for k in ("sent", "echoed", "foreign")}
+            up[0]["pap_unchecked"] = pap(raw, a, up[0], 2, a.pap_unchecked)
+            exchange(raw, a.local, a.server, up[:1], a.tag + "-after", a.duration, seq=up[0]["next_seq"])
         if up and a.reauth:
             # Counted apart: what came back before the second name, and after it.
             up[0]["before_reauth"] = {k: up[0][k] for k in ("sent", "echoed", "foreign")}
@@ -582,6 +598,12 @@ def main():
     p.add_argument("--pap", metavar="NAME", help="pns: authenticate by PAP as NAME before sending data")
     p.add_argument("--forge-chap", metavar="NAME",
                    help="pns: first send an unsolicited CHAP Response naming NAME (a forged identity)")
+    p.add_argument("--pap-ambiguous", metavar="NAME",
+                   help="pns, with --pap: Identifier 1 as the --pap name and as NAME, then Identifier 3 as NAME")
+    p.add_argument("--pap-evict", metavar="NAME",
+                   help="pns, with --pap: Identifier 1 as the --pap name, then Identifiers 2 to 5 as NAME")
+    p.add_argument("--pap-unchecked", metavar="NAME",
+                   help="pns: after --duration, a PAP request naming NAME with no new LCP, then --duration again")
     p.add_argument("--reauth", metavar="NAME",
                    help="pns: after --duration, have the server restart LCP, authenticate by PAP as NAME and "
                         "send for --duration again")
