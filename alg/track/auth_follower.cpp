@@ -140,6 +140,13 @@ AuthEvent AuthFollower::on_pap(Direction dir, const wire::AuthPacket& p) {
     }
     std::optional<Pending>& slot = pap_[pap_next_];
     pap_next_ = (pap_next_ + 1) % pap_.size();
+    // A request pushed out may be the one the server answers first (a slow server, a client
+    // retransmitting with new Identifiers): its name is kept while every one pushed out
+    // carries the same name, so that its Ack can still be credited (end_pap).
+    if (slot) {
+      if (slot->conflicting || (pap_evicted_ && pap_evicted_->name != slot->name.name)) pap_evicted_mixed_ = true;
+      if (!pap_evicted_) pap_evicted_ = slot->name;
+    }
     slot.reset();
     return record(slot, std::move(name));
   }
@@ -158,14 +165,34 @@ AuthEvent AuthFollower::on_pap(Direction dir, const wire::AuthPacket& p) {
     }
     return verdict(std::move(answered), ack, p.identifier);
   }
-  // An Ack of a request not followed (pushed out of the pending slots, or before this
-  // follower) ends PAP as well, with no name (s38 policy review F3).
+  // An Ack of a request not followed ends PAP as well (s38 policy review F3: the request the
+  // server checked, pushed out by four naming another user). It names the user only when
+  // every request pushed out, and every one pending, carried one name.
+  if (ack && !pap_done_ && evicted_name_alone()) {
+    AuthName accepted = *pap_evicted_;
+    accepted.identifier = p.identifier;
+    pap_acked_ = accepted.name;
+    end_pap();
+    return AuthEvent{AuthEventKind::Accepted, std::move(accepted), std::nullopt, {}};
+  }
   if (ack) end_pap();
   return anomaly(Anomaly::AuthUnmatchedVerdict, describe(ack ? "PAP Authenticate-Ack" : "PAP Authenticate-Nak", p.identifier));
 }
 
+// The requests pushed out of the pending slots all carried one name, and so does every one
+// still pending: a client retransmitting one login, so the Ack of any of them is its.
+bool AuthFollower::evicted_name_alone() const {
+  if (!pap_evicted_ || pap_evicted_mixed_) return false;
+  for (const auto& slot : pap_) {
+    if (slot && (slot->conflicting || slot->name.name != pap_evicted_->name)) return false;
+  }
+  return true;
+}
+
 void AuthFollower::end_pap() {
   pap_ = {};
+  pap_evicted_.reset();
+  pap_evicted_mixed_ = false;
   pap_done_ = true;
 }
 

@@ -92,6 +92,7 @@ class AuthFollower {
   AuthEvent on_lcp(Direction dir, const wire::PppFrame& frame);
   AuthEvent on_pap(Direction dir, const wire::AuthPacket& p);
   void end_pap();
+  bool evicted_name_alone() const;
   AuthEvent on_chap(Direction dir, const wire::AuthPacket& p);
   AuthEvent on_eap(Direction dir, const wire::AuthPacket& p);
   static AuthEvent verdict(Pending pending, bool success, std::uint8_t identifier);
@@ -105,6 +106,10 @@ class AuthFollower {
   // (two names under one Identifier, an Ack of a request not followed) or not known here.
   bool pap_done_ = false;
   std::optional<std::string> pap_acked_;
+  // The first request pushed out of the pending slots, and whether any pushed out since
+  // named another user (or was ambiguous).
+  std::optional<AuthName> pap_evicted_;
+  bool pap_evicted_mixed_ = false;
   std::optional<std::uint8_t> chap_challenge_;
   std::optional<Pending> chap_response_;
   EapExchange eap_;

@@ -262,6 +262,25 @@ TEST(AuthFollower, AnUnmatchedPapAckEndsPapWithNoName) {
   EXPECT_EQ(a.anomaly(kClient, pap_request(9, "alice")), Anomaly::AuthPapAfterAck);
 }
 
+// A slow server and a client retransmitting its one login with new Identifiers (RFC 1334
+// 2.2.1): the request the server answers first was pushed out of the pending slots, and its
+// Ack still names the login, since every request carried it.
+TEST(AuthFollower, AnAckOfARetransmissionPushedOutStillNamesTheOneLogin) {
+  Follower a;
+  for (std::uint8_t id = 1; id <= 2 + kMaxPendingPapRequests; ++id) a.feed(kClient, pap_request(id, "bob"));
+  expect_accepted(a.feed(kServer, auth(wire::kPppPap, 2, 1)), "bob", AuthMethod::Pap, 1);
+  EXPECT_EQ(a.anomaly(kServer, auth(wire::kPppPap, 2, 2)), Anomaly::AuthUnmatchedVerdict);  // a repeat
+  EXPECT_EQ(a.anomaly(kClient, pap_request(9, "alice")), Anomaly::AuthPapAfterAck);
+}
+
+TEST(AuthFollower, AnAckOfARequestPushedOutNamesNobodyWhenAnotherNameIsPending) {
+  Follower a;
+  for (std::uint8_t id = 1; id <= 1 + kMaxPendingPapRequests; ++id) a.feed(kClient, pap_request(id, "mallory"));
+  a.feed(kClient, pap_request(6, "alice"));  // pushes out Identifier 2, mallory's too
+  EXPECT_EQ(a.anomaly(kServer, auth(wire::kPppPap, 2, 1)), Anomaly::AuthUnmatchedVerdict);
+  EXPECT_NE(a.kind(kServer, auth(wire::kPppPap, 2, 6)), AuthEventKind::Accepted);
+}
+
 // s38 policy review F1: an offloaded call's follower is forgotten (CallAuth::forget), and its
 // PAP frames still come through the queue. The new follower must know PAP succeeded.
 TEST(CallAuth, AForgottenFollowerKeepsThatPapSucceeded) {
