@@ -146,6 +146,7 @@ AuthEvent AuthFollower::on_pap(Direction dir, const wire::AuthPacket& p) {
     if (slot) {
       if (slot->conflicting || (pap_evicted_ && pap_evicted_->name != slot->name.name)) pap_evicted_mixed_ = true;
       if (!pap_evicted_) pap_evicted_ = slot->name;
+      pap_evicted_ids_.set(slot->name.identifier);
     }
     slot.reset();
     return record(slot, std::move(name));
@@ -168,7 +169,7 @@ AuthEvent AuthFollower::on_pap(Direction dir, const wire::AuthPacket& p) {
   // An Ack of a request not followed ends PAP as well (s38 policy review F3: the request the
   // server checked, pushed out by four naming another user). It names the user only when
   // every request pushed out, and every one pending, carried one name.
-  if (ack && !pap_done_ && evicted_name_alone()) {
+  if (ack && !pap_done_ && evicted_name_alone(p.identifier)) {
     AuthName accepted = *pap_evicted_;
     accepted.identifier = p.identifier;
     pap_acked_ = accepted.name;
@@ -179,10 +180,10 @@ AuthEvent AuthFollower::on_pap(Direction dir, const wire::AuthPacket& p) {
   return anomaly(Anomaly::AuthUnmatchedVerdict, describe(ack ? "PAP Authenticate-Ack" : "PAP Authenticate-Nak", p.identifier));
 }
 
-// The requests pushed out of the pending slots all carried one name, and so does every one
-// still pending: a client retransmitting one login, so the Ack of any of them is its.
-bool AuthFollower::evicted_name_alone() const {
-  if (!pap_evicted_ || pap_evicted_mixed_) return false;
+// `identifier` is a request's pushed out of the pending slots, and those all carried one name,
+// as does every one still pending: a client retransmitting one login, so the Ack is its.
+bool AuthFollower::evicted_name_alone(std::uint8_t identifier) const {
+  if (!pap_evicted_ || pap_evicted_mixed_ || !pap_evicted_ids_.test(identifier)) return false;
   for (const auto& slot : pap_) {
     if (slot && (slot->conflicting || slot->name.name != pap_evicted_->name)) return false;
   }
@@ -192,6 +193,7 @@ bool AuthFollower::evicted_name_alone() const {
 void AuthFollower::end_pap() {
   pap_ = {};
   pap_evicted_.reset();
+  pap_evicted_ids_.reset();
   pap_evicted_mixed_ = false;
   pap_done_ = true;
 }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <array>
+#include <bitset>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -92,7 +93,7 @@ class AuthFollower {
   AuthEvent on_lcp(Direction dir, const wire::PppFrame& frame);
   AuthEvent on_pap(Direction dir, const wire::AuthPacket& p);
   void end_pap();
-  bool evicted_name_alone() const;
+  bool evicted_name_alone(std::uint8_t identifier) const;
   AuthEvent on_chap(Direction dir, const wire::AuthPacket& p);
   AuthEvent on_eap(Direction dir, const wire::AuthPacket& p);
   static AuthEvent verdict(Pending pending, bool success, std::uint8_t identifier);
@@ -109,6 +110,7 @@ class AuthFollower {
   // The first request pushed out of the pending slots, and whether any pushed out since
   // named another user (or was ambiguous).
   std::optional<AuthName> pap_evicted_;
+  std::bitset<256> pap_evicted_ids_;  // their Identifiers: only an Ack of one of them is credited
   bool pap_evicted_mixed_ = false;
   std::optional<std::uint8_t> chap_challenge_;
   std::optional<Pending> chap_response_;
